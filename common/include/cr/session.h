@@ -1,0 +1,202 @@
+/*
+ * Datagram sessions: Noise IK (25519, ChaChaPoly, BLAKE2b) handshakes and
+ * authenticated transport datagrams between two identities, in the manner
+ * of WireGuard.  Used for hop sessions (device or vendor <-> ring node, node
+ * <-> node) and for end-to-end sessions (vendor <-> device).
+ *
+ * The module does no I/O and reads no clock: the owner feeds received
+ * datagrams to cr_sess_host_input(), calls cr_sess_host_tick() from a timer,
+ * and sends what the `send` callback hands it.  One host serves every peer of
+ * a process over one UDP socket; a session costs a few hundred bytes, and
+ * the handshake state exists only while a handshake is under way.
+ *
+ * Wire formats (proto/include/cp/wire.h):
+ *   INIT   type=1 | 3 reserved | sender index u32 | Noise msg 1 | mac1 | mac2
+ *   RESP   type=2 | 3 reserved | sender u32 | receiver u32 | Noise msg 2 |
+ *          mac1 | mac2
+ *   COOKIE type=3 | 3 reserved | receiver u32 | nonce[24] | cookie[16]+tag
+ *   DATA   type=4 | 3 reserved | receiver u32 | counter u64 | ciphertext+tag
+ * The IK msg 1 payload carries the initiator's Ed25519 public key and type
+ * (identity = hash of it; its X25519 form must equal the Noise static key),
+ * a TAI64N timestamp (replayed initiations are refused) and the owner's
+ * hello.  The responder commits no state until the initiator's first DATA
+ * confirms the keys.  Under a handshake flood (more INITs per second than
+ * cfg.load_handshakes_per_sec) an INIT without a valid mac2 gets a stateless
+ * COOKIE reply before anything is allocated or any DH is computed.
+ * Empty DATA datagrams are keepalives.
+ */
+#ifndef CR_SESSION_H
+#define CR_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cr/addr.h"
+#include "cr/error.h"
+#include "cr/identity.h"
+
+struct cr_sess_host;
+struct cr_sess;
+
+/* Why a datagram was dropped; counted per host. */
+enum cr_sess_drop {
+	CR_SESS_DROP_NONE = 0,
+	CR_SESS_DROP_SHORT,       /* shorter than its header */
+	CR_SESS_DROP_TYPE,        /* unknown message type */
+	CR_SESS_DROP_LENGTH,      /* wrong length for its type */
+	CR_SESS_DROP_MAC1,        /* mac1 does not match our key */
+	CR_SESS_DROP_COOKIE,      /* under load, no valid mac2: cookie sent */
+	CR_SESS_DROP_HANDSHAKE,   /* Noise message failed to authenticate */
+	CR_SESS_DROP_HELLO,       /* bad identity in the initiation payload */
+	CR_SESS_DROP_TIMESTAMP,   /* replayed or older initiation */
+	CR_SESS_DROP_REFUSED,     /* the owner refused the peer */
+	CR_SESS_DROP_INDEX,       /* no session with that receiver index */
+	CR_SESS_DROP_REPLAY,      /* counter already seen or too old */
+	CR_SESS_DROP_DECRYPT,     /* transport datagram failed to authenticate */
+	CR_SESS_DROP_EXPIRED,     /* keys past their reject-after time */
+	CR_SESS_DROP_STATE,       /* message not expected in this state */
+	CR_SESS_DROP_NOMEM,
+	CR_SESS_DROP_MAX
+};
+
+/* Returns a short snake_case name for metrics and logs. */
+const char *cr_sess_drop_name(enum cr_sess_drop reason);
+
+/* Why a session went down. */
+enum cr_sess_down {
+	CR_SESS_DOWN_CLOSED = 1,  /* cr_sess_close() by the owner */
+	CR_SESS_DOWN_TIMEOUT,     /* handshake never completed */
+	CR_SESS_DOWN_DEAD,        /* nothing received for dead_after_ms */
+	CR_SESS_DOWN_EXPIRED,     /* keys too old and no rekey happened */
+	CR_SESS_DOWN_REPLACED,    /* the same peer made a new session */
+};
+
+struct cr_sess_cfg {
+	uint32_t keepalive_ms;           /* empty DATA after this send-idle time; 0 off */
+	uint32_t dead_after_ms;          /* down when nothing received this long */
+	uint32_t rekey_after_ms;         /* initiator starts a new handshake */
+	uint32_t reject_after_ms;        /* keys no longer used */
+	uint64_t rekey_after_msgs;
+	uint64_t reject_after_msgs;
+	uint32_t handshake_retry_ms;     /* INIT retransmission interval */
+	uint32_t handshake_timeout_ms;   /* give up */
+	uint32_t load_handshakes_per_sec; /* demand cookies above; 0 always */
+	uint32_t max_sessions;           /* refuse new peers beyond; 0 unlimited */
+};
+
+/* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s,
+ * retry 1 s, timeout 10 s, load 2000/s. */
+void cr_sess_cfg_default(struct cr_sess_cfg *cfg);
+
+struct cr_sess_ops {
+	/* Sends one datagram to `to` (to->route set: through that relay
+	 * route).  s is NULL for stateless replies (COOKIE, a refusing RESP). */
+	void (*send)(void *ctx, struct cr_sess *s, const struct cr_addr *to,
+		     const uint8_t *buf, size_t len);
+	/*
+	 * Responder: an authenticated initiation from `peer` (its identity;
+	 * pk is its Ed25519 key) with the initiator's hello.  Return 0 to
+	 * accept; 1 to refuse with `reply` (written to reply[0..*reply_len),
+	 * capacity *reply_len on entry) sent back authenticated in the RESP
+	 * while no session is kept; -1 to drop silently.  On accept, reply
+	 * may carry a payload too, and *user is attached to the session.
+	 */
+	int (*accept)(void *ctx, const struct cr_id *peer,
+		      const uint8_t pk[CR_PKLEN], const struct cr_addr *from,
+		      const uint8_t *hello, size_t hello_len, uint8_t *reply,
+		      size_t *reply_len, void **user);
+	/*
+	 * The session is usable.  Initiator: on receiving the RESP, with the
+	 * responder's reply payload (possibly a refusal: the owner decides and
+	 * may close).  Responder: on the first DATA that confirms the keys,
+	 * with no payload.  Also called after every completed rekey with
+	 * rekey=1 (owners usually ignore those).
+	 */
+	void (*up)(void *ctx, struct cr_sess *s, const uint8_t *reply,
+		   size_t reply_len, int rekey);
+	/* A decrypted, non-empty DATA payload. */
+	void (*recv)(void *ctx, struct cr_sess *s, const uint8_t *msg,
+		     size_t len);
+	/* The session is gone; s is freed when this returns. */
+	void (*down)(void *ctx, struct cr_sess *s, enum cr_sess_down why);
+};
+
+struct cr_sess_stats {
+	uint64_t drops[CR_SESS_DROP_MAX];
+	uint64_t handshakes_initiated;
+	uint64_t handshakes_completed;
+	uint64_t cookies_sent;
+	uint64_t rx_datagrams, tx_datagrams;
+	uint64_t rx_bytes, tx_bytes;
+};
+
+/* kp is copied.  ops and ctx are borrowed for the host's life. */
+struct cr_sess_host *cr_sess_host_new(const struct cr_keypair *kp,
+				      const struct cr_sess_cfg *cfg,
+				      const struct cr_sess_ops *ops, void *ctx,
+				      struct cr_error **err);
+/* Frees every session (no down callbacks) and the host; returns NULL. */
+struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h);
+
+/* Replaces the configuration (timers apply from the next tick). */
+void cr_sess_host_set_cfg(struct cr_sess_host *h, const struct cr_sess_cfg *cfg);
+
+/*
+ * Feeds one received datagram (INIT, RESP, COOKIE or DATA; from->route set
+ * when it came through a relay route).  Returns CR_SESS_DROP_NONE when it was
+ * used, otherwise the reason it was dropped (already counted).
+ */
+enum cr_sess_drop cr_sess_host_input(struct cr_sess_host *h,
+				     const struct cr_addr *from,
+				     const uint8_t *buf, size_t len,
+				     uint64_t now_ms);
+
+/* Runs timers (retransmits, keepalives, rekeys, expiry).  Returns the
+ * number of milliseconds until it next needs to run (at most 1000). */
+uint64_t cr_sess_host_tick(struct cr_sess_host *h, uint64_t now_ms);
+
+/*
+ * Starts a session with the peer whose Ed25519 key is peer_pk at `to`.  The
+ * hello (at most CR_SESS_HELLO_MAX bytes) travels encrypted in msg 1.  The
+ * returned session belongs to the host; it is usable after ops->up.
+ */
+enum { CR_SESS_HELLO_MAX = 256 };
+struct cr_sess *cr_sess_connect(struct cr_sess_host *h,
+				const uint8_t peer_pk[CR_PKLEN],
+				enum cr_id_type peer_type,
+				const struct cr_addr *to, const uint8_t *hello,
+				size_t hello_len, uint64_t now_ms,
+				struct cr_error **err);
+
+/* Largest payload cr_sess_send() takes so the datagram stays in 1200
+ * bytes (CP_DATAGRAM_MAX) when sent direct; a relayed path costs
+ * CP_RELAY_HDR more, which the owner subtracts. */
+size_t cr_sess_max_payload(void);
+
+/* Encrypts and sends one payload.  0, -EAGAIN before the session is up,
+ * -EMSGSIZE when too big. */
+int cr_sess_send(struct cr_sess *s, const uint8_t *payload, size_t len,
+		 uint64_t now_ms);
+
+/* Closes and frees the session; calls ops->down(CR_SESS_DOWN_CLOSED). */
+void cr_sess_close(struct cr_sess *s);
+
+int cr_sess_is_up(const struct cr_sess *s);
+int cr_sess_is_initiator(const struct cr_sess *s);
+const struct cr_id *cr_sess_peer_id(const struct cr_sess *s);
+const uint8_t *cr_sess_peer_pk(const struct cr_sess *s);
+/* The address the last authenticated datagram came from (roaming). */
+const struct cr_addr *cr_sess_peer_addr(const struct cr_sess *s);
+/* Moves the session to another path (a direct address or relay route). */
+void cr_sess_set_peer_addr(struct cr_sess *s, const struct cr_addr *to);
+uint64_t cr_sess_last_recv_ms(const struct cr_sess *s);
+void cr_sess_set_user(struct cr_sess *s, void *user);
+void *cr_sess_user(const struct cr_sess *s);
+struct cr_sess_host *cr_sess_get_host(const struct cr_sess *s);
+
+size_t cr_sess_host_count(const struct cr_sess_host *h);
+const struct cr_sess_stats *cr_sess_host_stats(const struct cr_sess_host *h);
+/* This host's own key pair (borrowed). */
+const struct cr_keypair *cr_sess_host_keypair(const struct cr_sess_host *h);
+
+#endif

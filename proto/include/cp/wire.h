@@ -1,0 +1,49 @@
+/*
+ * The outer framing of every UDP datagram Carrier sends.  The first byte is
+ * the message type; STUN messages (first byte 0 or 1 with the magic cookie)
+ * share the port and are told apart by it.  Sizes are in cp/limits.h.
+ */
+#ifndef CP_WIRE_H
+#define CP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cp/limits.h"
+
+enum cp_msg_type {
+	CP_MSG_INIT = 1,   /* Noise IK message 1 */
+	CP_MSG_RESP = 2,   /* Noise IK message 2 */
+	CP_MSG_COOKIE = 3, /* stateless cookie reply */
+	CP_MSG_DATA = 4,   /* transport datagram of a session */
+	CP_MSG_RELAY = 5,  /* route id + an end-to-end datagram, forwarded as is */
+};
+
+/* Little-endian integer access for fixed headers. */
+static inline void cp_put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t cp_get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline void cp_put_u64(uint8_t *p, uint64_t v)
+{
+	cp_put_u32(p, (uint32_t)v);
+	cp_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t cp_get_u64(const uint8_t *p)
+{
+	return (uint64_t)cp_get_u32(p) | (uint64_t)cp_get_u32(p + 4) << 32;
+}
+
+#endif
