@@ -1,0 +1,48 @@
+/*
+ * Presence records: a device's signed statement of where it can be reached
+ * (its addresses, the nodes it is attached to, a sequence number and an
+ * expiry).  Nodes store and replicate them but cannot forge or replay them:
+ * the identity is the hash of the key inside, the signature covers
+ * everything, and readers keep the highest sequence.
+ */
+#ifndef CR_PRESENCE_H
+#define CR_PRESENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cp/limits.h"
+#include "cr/error.h"
+#include "cr/identity.h"
+
+struct cr_presence {
+	uint8_t device_pk[CR_PKLEN];
+	struct cr_id id;          /* derived from device_pk on decode */
+	uint64_t seq;
+	uint64_t issued_unix;
+	uint64_t expires_unix;
+	size_t n_addrs;
+	char addrs[CP_ADDRS_MAX][CP_ADDR_STR_MAX];
+	size_t n_attached;
+	uint8_t attached[CP_ATTACHED_MAX][CR_PKLEN];
+};
+
+/*
+ * Signs p (device_pk must be dev's key) into a serialized SignedPresence in
+ * out (capacity cap, at most CP_PRESENCE_MAX needed); sets *len.
+ */
+int cr_presence_sign(const struct cr_keypair *dev, const struct cr_presence *p,
+		     uint8_t *out, size_t cap, size_t *len,
+		     struct cr_error **err);
+
+/*
+ * Verifies a serialized SignedPresence: size bound before unpacking, field
+ * bounds, Ed25519 signature, device key is a device's (valid point),
+ * issued not far in the future (5 min skew), not expired at now_unix.
+ * Fills *out.  When want_id is not NULL, the record must be that device's.
+ */
+int cr_presence_verify(const uint8_t *buf, size_t len, uint64_t now_unix,
+		       const struct cr_id *want_id, struct cr_presence *out,
+		       struct cr_error **err);
+
+#endif
