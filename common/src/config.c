@@ -1,0 +1,85 @@
+/* Daemon configuration files: see cr/config.h. */
+#include "cr/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cr/util.h"
+
+static char *config_trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+int cr_config_parse(const char *text, const char *name, cr_config_fn fn,
+		    void *arg, struct cr_error **err)
+{
+	const char *p = text;
+	unsigned lineno = 0;
+
+	while (*p != '\0') {
+		char line[CR_CONFIG_LINE_MAX + 1];
+		const char *nl = strchr(p, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		char *key, *value, *sep;
+
+		lineno++;
+		if (len > CR_CONFIG_LINE_MAX)
+			return cr_error_set(err, EINVAL,
+					    "%s:%u: line longer than %d bytes",
+					    name, lineno, CR_CONFIG_LINE_MAX);
+		memcpy(line, p, len);
+		line[len] = '\0';
+		p = nl != NULL ? nl + 1 : p + len;
+
+		key = config_trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		sep = key + strcspn(key, "= \t");
+		if (*sep == '\0')
+			return cr_error_set(err, EINVAL,
+					    "%s:%u: '%s' has no value (write "
+					    "'key = value')",
+					    name, lineno, key);
+		value = sep + 1;
+		*sep = '\0';
+		value = config_trim(value);
+		if (*value == '=')
+			value = config_trim(value + 1);
+		if (*value == '\0')
+			return cr_error_set(err, EINVAL,
+					    "%s:%u: '%s' has an empty value",
+					    name, lineno, key);
+		if (fn(arg, key, value, err) < 0)
+			return cr_error_wrap(err, "%s:%u", name, lineno);
+	}
+	return 0;
+}
+
+int cr_config_load(const char *path, cr_config_fn fn, void *arg,
+		   struct cr_error **err)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	if (cr_read_file(path, CR_CONFIG_FILE_MAX, &text, &len, err) < 0)
+		return -1;
+	if (memchr(text, '\0', len) != NULL) {
+		free(text);
+		return cr_error_set(err, EINVAL, "%s: binary data in config",
+				    path);
+	}
+	rc = cr_config_parse(text, path, fn, arg, err);
+	free(text);
+	return rc;
+}
