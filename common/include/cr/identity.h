@@ -50,38 +50,52 @@ struct cr_keypair {
 
 /* "device", "vendor", "node", "operator"; NULL for an unknown type. */
 const char *cr_id_type_name(enum cr_id_type type);
+/* Parses one of those names; 0, or -EINVAL for anything else. */
 int cr_id_type_parse(const char *name, enum cr_id_type *type);
 
 /* Computes the identity of a public key. */
 void cr_id_from_pk(enum cr_id_type type, const uint8_t pk[CR_PKLEN],
 		   struct cr_id *id);
 
-/* Writes the printed form into out (CR_ID_STRMAX bytes); returns out. */
+/* Writes the printed form into out (CR_ID_STRMAX bytes); returns out.  An
+ * invalid type prints as "invalid_identity". */
 char *cr_id_format(const struct cr_id *id, char out[CR_ID_STRMAX]);
 
-/* Parses a printed identity; rejects bad prefix, length, alphabet, checksum. */
+/* Parses a printed identity; rejects bad prefix, length, alphabet, checksum.
+ * The printed form is canonical: uppercase letters are invalid characters.
+ * Positions in messages count from 1 over the whole string. */
 int cr_id_parse(const char *s, struct cr_id *id, struct cr_error **err);
 
+/* 1 when type and hash are equal, else 0. */
 int cr_id_equal(const struct cr_id *a, const struct cr_id *b);
 
+/* A fresh random key pair; 0, -EINVAL for an unknown type, -EIO when
+ * libsodium cannot initialise. */
 int cr_keypair_generate(enum cr_id_type type, struct cr_keypair *kp);
 
-/* Writes path (0600, refuses to overwrite) and path.pub (0644). */
+/* Writes path (0600, refuses to overwrite) and path.pub (0644).  The secret
+ * file is "korhal-secret TYPE BASE64(seed)\n".  When path.pub exists too, the
+ * call fails and leaves neither file behind. */
 int cr_keypair_save(const struct cr_keypair *kp, const char *path,
 		    struct cr_error **err);
 
-/* Loads a secret key file; refuses one readable by group or others. */
+/* Loads a secret key file; refuses one readable by group or others, or one
+ * that is not a regular file or is larger than 4 KiB. */
 int cr_keypair_load(const char *path, struct cr_keypair *kp,
 		    struct cr_error **err);
 
-/* Loads a public key from FILE.pub or from a secret key file. */
+/* Loads a public key from FILE.pub or from a secret key file (whose
+ * permissions are not checked: only the public half is returned). */
 int cr_pubkey_load(const char *path, enum cr_id_type *type,
 		   uint8_t pk[CR_PKLEN], struct cr_error **err);
 
-/* Parses the one-line public key text ("korhal-pub TYPE BASE64"). */
+/* Parses the one-line public key text ("korhal-pub TYPE BASE64", trailing
+ * whitespace allowed); refuses a key with no X25519 form. */
 int cr_pubkey_parse(const char *line, enum cr_id_type *type,
 		    uint8_t pk[CR_PKLEN], struct cr_error **err);
-/* Formats it (no newline) into out of out_cap bytes. */
+/* Formats it (no newline) into out of out_cap bytes.  Returns the length
+ * written (without the NUL), -ENOSPC when out is too small, -EINVAL for an
+ * unknown type. */
 int cr_pubkey_format(enum cr_id_type type, const uint8_t pk[CR_PKLEN],
 		     char *out, size_t out_cap);
 
