@@ -1,0 +1,240 @@
+/*
+ * The transport replay window (common/src/replay.c), as a numbered table of
+ * steps in the manner of WireGuard's selftest/counter.c, plus a comparison
+ * against an obviously correct model on random sequences.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cr/replay.h"
+
+enum {
+	W = CR_REPLAY_WINDOW,        /* 448 */
+	RING = CR_REPLAY_WORDS * 64, /* 512 bits */
+};
+
+#define NOLIMIT UINT64_MAX
+
+/* One step: feed counter (with limit) and expect accept; RESET starts a new
+ * window before the step. */
+struct step {
+	int reset;
+	uint64_t counter;
+	uint64_t limit;
+	int accept;
+};
+
+#define T(c, a) { 0, (c), NOLIMIT, (a) }
+#define TL(c, l, a) { 0, (c), (l), (a) }
+#define RESET(c, a) { 1, (c), NOLIMIT, (a) }
+
+static const struct step steps[] = {
+	/*  0 */ T(0, 1),            /* counter 0 is a valid first datagram */
+	/*  1 */ T(0, 0),            /* duplicate */
+	/*  2 */ T(1, 1),
+	/*  3 */ T(1, 0),
+	/*  4 */ T(5, 1),            /* a gap */
+	/*  5 */ T(3, 1),            /* filled out of order */
+	/*  6 */ T(4, 1),
+	/*  7 */ T(2, 1),
+	/*  8 */ T(3, 0),
+	/*  9 */ T(5, 0),
+	/* 10 */ T(W, 1),            /* highest = W: 0 is exactly at the edge */
+	/* 11 */ T(0, 0),            /* at the edge but already seen */
+	/* 12 */ T(6, 1),            /* inside, never seen */
+	/* 13 */ T(W - 1, 1),
+	/* 14 */ T(W, 0),            /* the highest itself again */
+	/* 15 */ T(W + 1, 1),        /* the edge moves to 1 */
+	/* 16 */ T(0, 0),            /* now one behind the window */
+	/* 17 */ T(1, 0),            /* at the edge, seen */
+	/* 18 */ T(7, 1),
+	/* 19 */ T(W + 64, 1),       /* the front crosses a word boundary */
+	/* 20 */ T(64, 1),           /* exactly the new edge */
+	/* 21 */ T(63, 0),           /* one past it */
+	/* 22 */ T(W + 63, 1),
+	/* 23 */ T(W + 63, 0),
+	/* 24 */ T(10 * W, 1),       /* a far jump clears the whole ring */
+	/* 25 */ T(10 * W - W, 1),   /* the edge of the new window */
+	/* 26 */ T(10 * W - W - 1, 0),
+	/* 27 */ T(W + 64, 0),       /* long gone */
+	/* 28 */ T(10 * W - 1, 1),
+	/* 29 */ T(10 * W, 0),
+	/* 30 */ T(10 * W + RING, 1),  /* one whole ring ahead: same bit slot */
+	/* 31 */ T(10 * W, 0),       /* its old slot is outside the window */
+	/* 32 */ T(10 * W + RING - W, 1), /* edge; the slot of an old value */
+	/* 33 */ T(10 * W + RING - 1, 1),
+	/* 34 */ T(10 * W + RING - 1, 0),
+	/* 35 */ T(10 * W + RING + 1, 1), /* advance by one, same word */
+	/* 36 */ T(10 * W + RING + 2, 1),
+	/* 37 */ T(10 * W + RING + 1, 0),
+	/* Every counter of a window in reverse order after a jump. */
+	/* 38 */ RESET(1000, 1),
+	/* 39 */ T(999, 1),
+	/* 40 */ T(1000 - W, 1),
+	/* 41 */ T(1000 - W - 1, 0),
+	/* 42 */ T(1000 - W, 0),
+	/* The limit: counters >= limit are refused, even the first one. */
+	/* 43 */ RESET(0, 1),
+	/* 44 */ TL(99, 100, 1),
+	/* 45 */ TL(100, 100, 0),
+	/* 46 */ TL(101, 100, 0),
+	/* 47 */ TL(98, 100, 1),
+	/* 48 */ TL(99, 100, 0),
+	/* 49 */ RESET(UINT64_MAX, 0), /* UINT64_MAX can never be accepted */
+	/* 50 */ T(UINT64_MAX - 1, 1), /* the largest usable counter */
+	/* 51 */ T(UINT64_MAX - 1, 0),
+	/* 52 */ T(UINT64_MAX - 1 - W, 1),
+	/* 53 */ T(UINT64_MAX - 2 - W, 0),
+	/* 54 */ T(0, 0),
+	/* 55 */ RESET(5, 1),        /* a limit of 0 refuses everything */
+	/* 56 */ TL(6, 0, 0),
+	/* 57 */ TL(0, 0, 0),
+	/* Jumps of every size around one ring leave no stale bits. */
+	/* 58 */ RESET(0, 1),
+	/* 59 */ T(RING - 1, 1),
+	/* 60 */ T(2 * RING - 1, 1),
+	/* 61 */ T(2 * RING - 2, 1),
+	/* 62 */ T(RING - 1, 0),
+	/* 63 */ T(3 * RING + 63, 1),
+	/* 64 */ T(3 * RING + 64, 1),
+	/* 65 */ T(3 * RING + 62, 1),
+	/* 66 */ T(3 * RING + 64 - W, 1),
+	/* 67 */ T(3 * RING + 63 - W, 0),
+};
+
+START_TEST(test_table)
+{
+	struct cr_replay r;
+
+	cr_replay_init(&r);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		const struct step *t = &steps[i];
+		int got;
+
+		if (t->reset)
+			cr_replay_init(&r);
+		got = cr_replay_accept(&r, t->counter, t->limit);
+		ck_assert_msg(got == t->accept,
+			      "step %zu: counter %llu limit %llu: got %d, "
+			      "expected %d",
+			      i, (unsigned long long)t->counter,
+			      (unsigned long long)t->limit, got, t->accept);
+	}
+}
+END_TEST
+
+/* Each counter of a window accepted once, in the orders that strides
+ * coprime with W (448 = 2^6 * 7) give. */
+START_TEST(test_window_exhaustive)
+{
+	for (unsigned stride = 1; stride < 40; stride += 2) {
+		struct cr_replay r;
+		uint64_t base = 10000;
+
+		if (stride % 7 == 0)
+			continue;
+		cr_replay_init(&r);
+		ck_assert(cr_replay_accept(&r, base + W, NOLIMIT));
+		for (unsigned k = 0; k < W; k++) {
+			uint64_t c = base + (k * stride) % W;
+
+			ck_assert(cr_replay_accept(&r, c, NOLIMIT));
+			ck_assert(!cr_replay_accept(&r, c, NOLIMIT));
+		}
+		ck_assert(!cr_replay_accept(&r, base - 1, NOLIMIT));
+	}
+}
+END_TEST
+
+/*
+ * The model: a counter is accepted iff it is below the limit, not older than
+ * W behind the highest accepted, and not accepted before.  Random walks with
+ * small and large steps, against a plain array of seen counters.
+ */
+enum { MODEL_MAX = 1 << 16 };
+
+START_TEST(test_against_model)
+{
+	static uint8_t seen[MODEL_MAX];
+	uint64_t state = 0x9e3779b97f4a7c15u + (uint64_t)_i;
+
+	for (int round = 0; round < 20; round++) {
+		struct cr_replay r;
+		uint64_t highest = 0;
+		int any = 0;
+		uint64_t pos = 0;
+
+		memset(seen, 0, sizeof(seen));
+		cr_replay_init(&r);
+		for (int i = 0; i < 20000; i++) {
+			uint64_t c;
+			int expect, got;
+
+			/* xorshift64 */
+			state ^= state << 13;
+			state ^= state >> 7;
+			state ^= state << 17;
+			switch (state % 5) {
+			case 0: /* behind, near the edge */
+				c = pos > W + 8 ? pos - W - 8 + (state >> 8) % 16
+						: (state >> 8) % 16;
+				break;
+			case 1: /* a jump forward */
+				c = pos + (state >> 8) % 700;
+				break;
+			default: /* inside the window */
+				c = pos > W ? pos - W + (state >> 8) % (W + 2)
+					    : (state >> 8) % (W + 2);
+				break;
+			}
+			if (c >= MODEL_MAX - 1)
+				break;
+			expect = !seen[c] && (!any || c + W >= highest);
+			got = cr_replay_accept(&r, c, MODEL_MAX - 1);
+			ck_assert_msg(got == expect,
+				      "round %d step %d counter %llu highest "
+				      "%llu: got %d expected %d",
+				      round, i, (unsigned long long)c,
+				      (unsigned long long)highest, got, expect);
+			if (got) {
+				seen[c] = 1;
+				if (!any || c > highest)
+					highest = c;
+				any = 1;
+			}
+			if (c > pos)
+				pos = c;
+		}
+	}
+}
+END_TEST
+
+static Suite *replay_suite(void)
+{
+	Suite *s = suite_create("replay");
+	TCase *tc;
+
+	tc = tcase_create("table");
+	tcase_add_test(tc, test_table);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("window");
+	tcase_add_test(tc, test_window_exhaustive);
+	tcase_add_loop_test(tc, test_against_model, 0, 4);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(replay_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
