@@ -1,0 +1,246 @@
+/* Stream <-> bufferevent bridge: see cr/bridge.h. */
+#include "cr/bridge.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cr/util.h"
+
+enum {
+	BRIDGE_OUT_HIGH = 512 * 1024, /* stop reading the stream above */
+	BRIDGE_CHUNK = 64 * 1024,
+};
+
+struct cr_bridge {
+	struct cr_stream_conn *conn;
+	uint32_t sid;
+	struct bufferevent *in, *out;
+	const struct cr_bridge_ops *ops;
+	void *arg;
+	int connecting;
+	int in_eof;       /* the pipe gave EOF; FIN sent on the stream */
+	int stream_eof;   /* the stream gave EOF */
+	int out_shut;     /* the pipe's write side was shut */
+	int stream_gone;  /* closed callback seen */
+};
+
+static void bridge_finish(struct cr_bridge *b, int code)
+{
+	const struct cr_bridge_ops *ops = b->ops;
+	void *arg = b->arg;
+
+	ops->done(arg, b, code);
+	cr_bridge_free(b);
+}
+
+static void bridge_shut_out(struct cr_bridge *b)
+{
+	evutil_socket_t fd = bufferevent_getfd(b->out);
+
+	if (b->out_shut)
+		return;
+	b->out_shut = 1;
+	if (b->out == b->in)
+		shutdown(fd, SHUT_WR);
+	else
+		bufferevent_disable(b->out, EV_WRITE);
+}
+
+/* Moves what the pipe has into the stream, as much as the stream takes. */
+static void bridge_pump_in(struct cr_bridge *b)
+{
+	struct evbuffer *src = bufferevent_get_input(b->in);
+	int sent = 0;
+
+	while (evbuffer_get_length(src) > 0) {
+		size_t want = evbuffer_get_length(src);
+		unsigned char *p;
+		ssize_t n;
+
+		if (want > BRIDGE_CHUNK)
+			want = BRIDGE_CHUNK;
+		p = evbuffer_pullup(src, (ev_ssize_t)want);
+		n = cr_stream_write(b->conn, b->sid, p, want, cr_now_us());
+		if (n < 0) {
+			cr_stream_reset(b->conn, b->sid, CR_STREAM_RESET_ABORT,
+					cr_now_us());
+			return;
+		}
+		if (n == 0)
+			break;
+		evbuffer_drain(src, (size_t)n);
+		sent = 1;
+	}
+	/* Backpressure: leave the rest in the socket until writable. */
+	if (evbuffer_get_length(src) > 0)
+		bufferevent_disable(b->in, EV_READ);
+	else if (!b->in_eof)
+		bufferevent_enable(b->in, EV_READ);
+	if (sent)
+		b->ops->kick(b->arg);
+}
+
+/* Moves what the stream has into the pipe, up to the high watermark. */
+static void bridge_pump_out(struct cr_bridge *b)
+{
+	struct evbuffer *dst = bufferevent_get_output(b->out);
+	uint8_t buf[16384];
+
+	if (b->connecting || b->out_shut)
+		return;
+	while (evbuffer_get_length(dst) < BRIDGE_OUT_HIGH) {
+		ssize_t n = cr_stream_read(b->conn, b->sid, buf, sizeof(buf),
+					   cr_now_us());
+
+		if (n > 0) {
+			evbuffer_add(dst, buf, (size_t)n);
+			continue;
+		}
+		if (n == 0) {
+			b->stream_eof = 1;
+			if (evbuffer_get_length(dst) == 0)
+				bridge_shut_out(b);
+		}
+		break;
+	}
+	/* Reading frees receive window: let the stream send credit. */
+	b->ops->kick(b->arg);
+}
+
+static void bridge_on_read(struct bufferevent *bev, void *arg)
+{
+	struct cr_bridge *b = arg;
+
+	if (b->stream_gone) {
+		evbuffer_drain(bufferevent_get_input(bev),
+			       evbuffer_get_length(bufferevent_get_input(bev)));
+		return;
+	}
+	bridge_pump_in(b);
+}
+
+static void bridge_on_write(struct bufferevent *bev, void *arg)
+{
+	struct cr_bridge *b = arg;
+
+	/* The output drained below the low watermark (0): refill it. */
+	if (b->stream_eof) {
+		if (evbuffer_get_length(bufferevent_get_output(b->out)) == 0) {
+			bridge_shut_out(b);
+			if (b->stream_gone)
+				bridge_finish(b, 0);
+		}
+		return;
+	}
+	bridge_pump_out(b);
+}
+
+static void bridge_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct cr_bridge *b = arg;
+
+	if (b->stream_gone) {
+		/* Draining after the stream closed: any event ends it. */
+		if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))
+			bridge_finish(b, 0);
+		return;
+	}
+	if (what & BEV_EVENT_CONNECTED) {
+		b->connecting = 0;
+		bufferevent_enable(b->in, EV_READ);
+		bufferevent_enable(b->out, EV_WRITE);
+		bridge_pump_out(b);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		int code = b->connecting ? CR_STREAM_RESET_UNREACHABLE :
+					   CR_STREAM_RESET_ABORT;
+		/* The reset's closed callback frees the bridge. */
+		cr_stream_reset(b->conn, b->sid, code, cr_now_us());
+		b->ops->kick(b->arg);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && bev == b->in && !b->in_eof) {
+		/* Send what is left, then FIN. */
+		bridge_pump_in(b);
+		b->in_eof = 1;
+		bufferevent_disable(b->in, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_input(b->in)) == 0) {
+			cr_stream_shutdown(b->conn, b->sid, cr_now_us());
+			b->ops->kick(b->arg);
+		}
+	}
+}
+
+struct cr_bridge *cr_bridge_new(struct cr_stream_conn *conn, uint32_t sid,
+				struct bufferevent *in, struct bufferevent *out,
+				int connecting, const struct cr_bridge_ops *ops,
+				void *arg)
+{
+	struct cr_bridge *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	b->conn = conn;
+	b->sid = sid;
+	b->in = in;
+	b->out = out;
+	b->ops = ops;
+	b->arg = arg;
+	b->connecting = connecting;
+	bufferevent_setcb(in, bridge_on_read, in == out ? bridge_on_write : NULL,
+			  bridge_on_event, b);
+	if (out != in)
+		bufferevent_setcb(out, NULL, bridge_on_write, bridge_on_event, b);
+	bufferevent_setwatermark(out, EV_WRITE, 0, 0);
+	if (!connecting) {
+		bufferevent_enable(in, EV_READ);
+		bufferevent_enable(out, EV_WRITE);
+	}
+	return b;
+}
+
+void cr_bridge_readable(struct cr_bridge *b)
+{
+	bridge_pump_out(b);
+}
+
+void cr_bridge_writable(struct cr_bridge *b)
+{
+	if (b->in_eof)
+		return;
+	bridge_pump_in(b);
+}
+
+void cr_bridge_closed(struct cr_bridge *b, int code)
+{
+	b->stream_gone = 1;
+	if (code == 0 && !b->out_shut && !b->connecting &&
+	    evbuffer_get_length(bufferevent_get_output(b->out)) > 0) {
+		/* Let the pipe drain what the stream delivered first. */
+		b->stream_eof = 1;
+		bufferevent_disable(b->in, EV_READ);
+		return;
+	}
+	bridge_finish(b, code);
+}
+
+struct cr_bridge *cr_bridge_free(struct cr_bridge *b)
+{
+	if (b == NULL)
+		return NULL;
+	if (b->out != b->in)
+		bufferevent_free(b->out);
+	bufferevent_free(b->in);
+	free(b);
+	return NULL;
+}
+
+uint32_t cr_bridge_sid(const struct cr_bridge *b)
+{
+	return b->sid;
+}

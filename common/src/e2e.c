@@ -1,0 +1,247 @@
+/* End-to-end link: session + streams + bridges; see cr/e2e.h. */
+#include "cr/e2e.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp/hop.h"
+#include "cp/limits.h"
+#include "cr/map.h"
+#include "cr/util.h"
+
+struct cr_e2e {
+	struct event_base *base;
+	struct cr_sess *sess;
+	struct cr_stream_conn *conn;
+	struct event *timer;
+	struct cr_map *bridges; /* sid -> struct cr_bridge */
+	const struct cr_e2e_ops *ops;
+	void *arg;
+	int flushing;
+	int again;
+};
+
+static int e2e_output(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct cr_e2e *e = ctx;
+	uint8_t buf[CP_SESS_PAYLOAD_MAX];
+
+	if (len + 1 > sizeof(buf))
+		return -1;
+	buf[0] = CP_E2E_STREAM;
+	memcpy(buf + 1, pkt, len);
+	return cr_sess_send(e->sess, buf, len + 1, cr_now_ms()) < 0 ? -1 : 0;
+}
+
+static int e2e_accept(void *ctx, uint32_t sid, const uint8_t *meta,
+		      size_t meta_len)
+{
+	struct cr_e2e *e = ctx;
+
+	if (e->ops->accept == NULL)
+		return CR_STREAM_RESET_REFUSED;
+	return e->ops->accept(e->arg, e, sid, meta, meta_len);
+}
+
+static void e2e_readable(void *ctx, uint32_t sid)
+{
+	struct cr_e2e *e = ctx;
+	struct cr_bridge *b = cr_map_get(e->bridges, &sid);
+
+	if (b != NULL)
+		cr_bridge_readable(b);
+}
+
+static void e2e_writable(void *ctx, uint32_t sid)
+{
+	struct cr_e2e *e = ctx;
+	struct cr_bridge *b = cr_map_get(e->bridges, &sid);
+
+	if (b != NULL)
+		cr_bridge_writable(b);
+}
+
+static void e2e_closed(void *ctx, uint32_t sid, int code)
+{
+	struct cr_e2e *e = ctx;
+	struct cr_bridge *b = cr_map_get(e->bridges, &sid);
+
+	if (b != NULL)
+		cr_bridge_closed(b, code);
+	else if (e->ops->stream_done != NULL)
+		e->ops->stream_done(e->arg, e, sid, code);
+}
+
+static const struct cr_stream_ops e2e_stream_ops = {
+	.output = e2e_output,
+	.accept = e2e_accept,
+	.readable = e2e_readable,
+	.writable = e2e_writable,
+	.closed = e2e_closed,
+};
+
+static void e2e_kick(void *arg)
+{
+	cr_e2e_flush(arg);
+}
+
+static void e2e_bridge_done(void *arg, struct cr_bridge *b, int code)
+{
+	struct cr_e2e *e = arg;
+	uint32_t sid = cr_bridge_sid(b);
+
+	cr_map_del(e->bridges, &sid);
+	if (e->ops->stream_done != NULL)
+		e->ops->stream_done(e->arg, e, sid, code);
+}
+
+static const struct cr_bridge_ops e2e_bridge_ops = {
+	.kick = e2e_kick,
+	.done = e2e_bridge_done,
+};
+
+static void e2e_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	cr_e2e_flush(arg);
+}
+
+struct cr_e2e *cr_e2e_new(struct event_base *base, struct cr_sess *sess,
+			  int is_client, const struct cr_e2e_ops *ops,
+			  void *arg)
+{
+	struct cr_stream_cfg cfg;
+	struct cr_e2e *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	e->base = base;
+	e->sess = sess;
+	e->ops = ops;
+	e->arg = arg;
+	cr_stream_cfg_default(&cfg);
+	cfg.mtu = CP_E2E_PAYLOAD_MAX - 1;
+	e->conn = cr_stream_conn_new(&cfg, &e2e_stream_ops, e, is_client,
+				     cr_now_us());
+	e->bridges = cr_map_new(sizeof(uint32_t));
+	e->timer = evtimer_new(base, e2e_on_timer, e);
+	if (e->conn == NULL || e->bridges == NULL || e->timer == NULL)
+		return cr_e2e_free(e);
+	return e;
+}
+
+struct cr_e2e *cr_e2e_free(struct cr_e2e *e)
+{
+	size_t pos = 0;
+	const void *key;
+	void *val;
+
+	if (e == NULL)
+		return NULL;
+	if (e->bridges != NULL) {
+		while (cr_map_next(e->bridges, &pos, &key, &val))
+			cr_bridge_free(val);
+		cr_map_free(e->bridges);
+	}
+	if (e->timer != NULL)
+		event_free(e->timer);
+	cr_stream_conn_free(e->conn);
+	free(e);
+	return NULL;
+}
+
+void cr_e2e_input(struct cr_e2e *e, const uint8_t *msg, size_t len)
+{
+	if (len < 1)
+		return;
+	if (msg[0] == CP_E2E_STREAM) {
+		cr_stream_input(e->conn, msg + 1, len - 1, cr_now_us());
+	} else if (msg[0] == CP_E2E_CONTROL) {
+		if (e->ops->control != NULL)
+			e->ops->control(e->arg, e, msg + 1, len - 1);
+	}
+}
+
+void cr_e2e_flush(struct cr_e2e *e)
+{
+	uint64_t now, next;
+
+	/* Callbacks from inside a tick may ask for another: run it once
+	 * more instead of recursing. */
+	if (e->flushing) {
+		e->again = 1;
+		return;
+	}
+	e->flushing = 1;
+	do {
+		e->again = 0;
+		now = cr_now_us();
+		cr_stream_tick(e->conn, now);
+	} while (e->again);
+	e->flushing = 0;
+	next = cr_stream_next_timeout(e->conn);
+	if (next != UINT64_MAX) {
+		uint64_t d = next > now ? next - now : 0;
+		struct timeval tv = { (time_t)(d / 1000000),
+				      (suseconds_t)(d % 1000000) };
+		evtimer_add(e->timer, &tv);
+	} else {
+		evtimer_del(e->timer);
+	}
+}
+
+int cr_e2e_open(struct cr_e2e *e, const uint8_t *meta, size_t meta_len,
+		struct bufferevent *in, struct bufferevent *out, uint32_t *sid)
+{
+	int rc = cr_stream_open(e->conn, meta, meta_len, cr_now_us(), sid);
+
+	if (rc < 0)
+		return rc;
+	rc = cr_e2e_attach(e, *sid, in, out, 0);
+	if (rc < 0)
+		cr_stream_reset(e->conn, *sid, CR_STREAM_RESET_ABORT,
+				cr_now_us());
+	cr_e2e_flush(e);
+	return rc;
+}
+
+int cr_e2e_attach(struct cr_e2e *e, uint32_t sid, struct bufferevent *in,
+		  struct bufferevent *out, int connecting)
+{
+	struct cr_bridge *b = cr_bridge_new(e->conn, sid, in, out, connecting,
+					    &e2e_bridge_ops, e);
+
+	if (b == NULL)
+		return -ENOMEM;
+	if (cr_map_put(e->bridges, &sid, b) < 0) {
+		cr_bridge_free(b);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int cr_e2e_control(struct cr_e2e *e, const uint8_t *msg, size_t len)
+{
+	uint8_t buf[CP_SESS_PAYLOAD_MAX];
+
+	if (len + 1 > CP_E2E_PAYLOAD_MAX)
+		return -EMSGSIZE;
+	buf[0] = CP_E2E_CONTROL;
+	memcpy(buf + 1, msg, len);
+	return cr_sess_send(e->sess, buf, len + 1, cr_now_ms());
+}
+
+struct cr_sess *cr_e2e_sess(const struct cr_e2e *e)
+{
+	return e->sess;
+}
+
+struct cr_stream_conn *cr_e2e_conn(const struct cr_e2e *e)
+{
+	return e->conn;
+}
+
+size_t cr_e2e_streams(const struct cr_e2e *e)
+{
+	return cr_map_count(e->bridges);
+}

@@ -1,0 +1,68 @@
+/*
+ * carrier-agent's core: attaches a device to its home nodes in the ring,
+ * publishes its signed presence, keeps the paths alive through NATs,
+ * re-attaches by itself, and accepts end-to-end sessions from the vendors
+ * it authorizes (see da/tunnel.h).  Several agents may share one event
+ * loop (the test harness simulates many devices that way).
+ */
+#ifndef DA_AGENT_H
+#define DA_AGENT_H
+
+#include <event2/event.h>
+#include <limits.h>
+#include <stdint.h>
+
+#include "cr/error.h"
+#include "cr/identity.h"
+#include "cr/log.h"
+
+struct da_agent;
+
+enum { DA_ALLOW_MAX = 64, DA_PORTS_MAX = 16 };
+
+/* One --allow VENDOR_ID:PORT[,PORT...] entry. */
+struct da_allow {
+	struct cr_id vendor;
+	uint16_t ports[DA_PORTS_MAX];
+	size_t n_ports;
+};
+
+struct da_config {
+	char key_path[PATH_MAX];
+	char ring_path[PATH_MAX];
+	char data_dir[PATH_MAX];
+	char operator_id[CR_ID_STRMAX];
+	char listen[128];       /* local UDP address; default any, port 0 */
+	enum cr_log_level log_level;
+	int use_syslog;
+	uint64_t keepalive_ms;  /* ping interval to the nodes */
+	uint64_t attach;        /* home nodes to hold sessions with */
+	uint64_t presence_ttl_s;
+	struct da_allow allow[DA_ALLOW_MAX];
+	size_t n_allow;
+};
+
+void da_config_init(struct da_config *cfg);
+int da_config_set(struct da_config *cfg, const char *key, const char *value,
+		  struct cr_error **err);
+int da_config_check(const struct da_config *cfg, struct cr_error **err);
+/* 1 when vendor may reach port. */
+int da_config_allows(const struct da_config *cfg, const struct cr_id *vendor,
+		     uint16_t port);
+/* 1 when vendor is listed at all. */
+int da_config_knows(const struct da_config *cfg, const struct cr_id *vendor);
+
+struct da_agent *da_agent_new(struct event_base *base,
+			      const struct da_config *cfg,
+			      struct cr_error **err);
+/* New allow list, log level, keepalive; sessions stay up.  Sessions of
+ * vendors no longer allowed are closed. */
+int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
+		    struct cr_error **err);
+struct da_agent *da_agent_free(struct da_agent *a);
+
+/* Number of home nodes that acknowledged the current presence record. */
+int da_agent_attached(const struct da_agent *a);
+const struct cr_id *da_agent_id(const struct da_agent *a);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * The device side of `carrier connect`: end-to-end sessions from vendors
+ * the device authorizes, their reliable streams, and a TCP connection to
+ * 127.0.0.1:PORT on the device for every stream a vendor opens to an
+ * allowed PORT.  Refusals are explicit and authenticated: an unknown vendor
+ * gets "not authorized by the device" in the handshake reply, a forbidden
+ * port a stream reset with CR_STREAM_RESET_REFUSED.
+ */
+#ifndef DA_TUNNEL_H
+#define DA_TUNNEL_H
+
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "carrier.pb-c.h"
+#include "cr/addr.h"
+#include "cr/session.h"
+#include "da/agent.h"
+
+struct da_tunnel;
+
+/* cfg is borrowed: the agent keeps it alive and calls set_config when it
+ * changes. */
+struct da_tunnel *da_tunnel_new(struct event_base *base,
+				struct cr_sess_host *host,
+				const struct da_config *cfg,
+				struct cr_error **err);
+struct da_tunnel *da_tunnel_free(struct da_tunnel *t);
+/* Re-checks every open session against the new allow list. */
+void da_tunnel_set_config(struct da_tunnel *t, const struct da_config *cfg);
+
+/* A node announced a vendor's connect on a relay route. */
+void da_tunnel_offer(struct da_tunnel *t, const Carrier__ConnectOffer *offer,
+		     const struct cr_addr *node_addr);
+/* Session callbacks for vendor sessions (see cr_sess_ops). */
+int da_tunnel_accept(struct da_tunnel *t, const struct cr_id *vendor,
+		     const struct cr_addr *from, uint8_t *reply,
+		     size_t *reply_len);
+void da_tunnel_up(struct da_tunnel *t, struct cr_sess *s);
+void da_tunnel_recv(struct da_tunnel *t, struct cr_sess *s, const uint8_t *msg,
+		    size_t len);
+void da_tunnel_down(struct da_tunnel *t, struct cr_sess *s);
+/* Sends what the streams have ready; call after a batch of input. */
+void da_tunnel_flush(struct da_tunnel *t);
+void da_tunnel_tick(struct da_tunnel *t, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,657 @@
+/*
+ * The device agent's core: links to home nodes, presence publishing,
+ * keepalives and re-attachment.  End-to-end sessions from vendors are
+ * handed to the tunnel (tunnel.c).
+ */
+#include "da/agent.h"
+
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cp/hop.h"
+#include "cp/limits.h"
+#include "cp/wire.h"
+#include "cr/addr.h"
+#include "cr/kv.h"
+#include "cr/presence.h"
+#include "cr/ring.h"
+#include "cr/session.h"
+#include "cr/udp.h"
+#include "cr/util.h"
+#include "da/tunnel.h"
+
+enum {
+	AGENT_TICK_MS = 100,
+	AGENT_LMDB_MAP = 16 * 1024 * 1024,
+	AGENT_BACKOFF_MIN_MS = 500,
+	AGENT_BACKOFF_MAX_MS = 10000,
+};
+
+/* A hop session with one home node. */
+struct da_link {
+	struct da_agent *agent;
+	int node_idx;            /* index in the ring, -1 when unused */
+	uint8_t node_pk[CR_PKLEN];
+	struct cr_addr addr;
+	struct cr_sess *sess;    /* NULL while disconnected */
+	int up;
+	uint64_t acked_seq;
+	uint64_t next_attempt_ms;
+	uint32_t backoff_ms;
+	uint64_t last_ping_ms;
+	uint64_t last_pong_ms;
+	uint64_t req_id;
+	char observed[CP_ADDR_STR_MAX];
+};
+
+struct da_agent {
+	struct event_base *base;
+	struct da_config cfg;
+	struct cr_keypair kp;
+	struct cr_id id;
+	struct cr_ring *ring;
+	char pin_path[PATH_MAX + 16];
+	int fd;
+	struct event *ev_read;
+	struct event *ev_tick;
+	struct cr_sess_host *host;
+	struct cr_kv *kv;
+	struct cr_udp_batch *batch;
+	struct da_tunnel *tunnel;
+	struct da_link links[CP_ATTACHED_MAX];
+	size_t n_links;
+	uint64_t seq;             /* last presence sequence used */
+	uint64_t published_ms;    /* when the current record was made */
+	int dirty;                /* the record must be re-made */
+};
+
+/* ---- Presence ------------------------------------------------------------ */
+
+static int agent_next_seq(struct da_agent *a, uint64_t *seq,
+			  struct cr_error **err)
+{
+	uint8_t buf[8];
+	uint64_t s = 0, now = (uint64_t)cr_now_unix() * 1000;
+	size_t len;
+
+	if (cr_kv_get(a->kv, "meta", "seq", 3, buf, sizeof(buf), &len, NULL) == 0 &&
+	    len == 8)
+		s = cp_get_u64(buf);
+	/* Strictly increasing across restarts and across a lost data
+	 * directory (the clock part), whichever is larger. */
+	s = s + 1 > now ? s + 1 : now;
+	cp_put_u64(buf, s);
+	if (cr_kv_put(a->kv, "meta", "seq", 3, buf, 8, err) < 0)
+		return -1;
+	*seq = s;
+	return 0;
+}
+
+static void agent_local_addrs(struct da_agent *a, struct cr_presence *p)
+{
+	struct ifaddrs *ifa, *it;
+	struct cr_addr local;
+	uint16_t port;
+
+	if (cr_udp_local(a->fd, &local) < 0 || getifaddrs(&ifa) < 0)
+		return;
+	port = local.u.in4.sin_port;
+	for (it = ifa; it != NULL && p->n_addrs < CP_ADDRS_MAX; it = it->ifa_next) {
+		struct cr_addr c;
+
+		if (it->ifa_addr == NULL || it->ifa_addr->sa_family != AF_INET ||
+		    (it->ifa_flags & IFF_LOOPBACK) || !(it->ifa_flags & IFF_UP))
+			continue;
+		memset(&c, 0, sizeof(c));
+		c.u.in4 = *(struct sockaddr_in *)(void *)it->ifa_addr;
+		c.u.in4.sin_port = port;
+		cr_addr_format(&c, p->addrs[p->n_addrs]);
+		/* Skip duplicates of a reflexive address. */
+		int dup = 0;
+		for (size_t i = 0; i < p->n_addrs; i++)
+			dup |= strcmp(p->addrs[i], p->addrs[p->n_addrs]) == 0;
+		if (!dup)
+			p->n_addrs++;
+	}
+	freeifaddrs(ifa);
+}
+
+static void agent_publish(struct da_agent *a)
+{
+	uint8_t blob[CP_PRESENCE_MAX], buf[CP_MSG_MAX];
+	Carrier__SignedPresence *rec;
+	Carrier__PresencePublish pub = CARRIER__PRESENCE_PUBLISH__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	struct cr_error *err = NULL;
+	struct cr_presence p;
+	uint64_t now = cr_now_unix();
+	size_t len;
+	long n;
+
+	memset(&p, 0, sizeof(p));
+	memcpy(p.device_pk, a->kp.pk, CR_PKLEN);
+	if (agent_next_seq(a, &p.seq, &err) < 0) {
+		cr_log_warnx("cannot store presence sequence: %s",
+			     cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	p.issued_unix = now;
+	p.expires_unix = now + a->cfg.presence_ttl_s;
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct da_link *l = &a->links[i];
+		int dup = 0;
+
+		if (!l->up)
+			continue;
+		if (p.n_attached < CP_ATTACHED_MAX)
+			memcpy(p.attached[p.n_attached++], l->node_pk, CR_PKLEN);
+		if (l->observed[0] == '\0' || p.n_addrs == CP_ADDRS_MAX)
+			continue;
+		for (size_t j = 0; j < p.n_addrs; j++)
+			dup |= strcmp(p.addrs[j], l->observed) == 0;
+		if (!dup)
+			snprintf(p.addrs[p.n_addrs++], CP_ADDR_STR_MAX, "%s",
+				 l->observed);
+	}
+	agent_local_addrs(a, &p);
+	if (cr_presence_sign(&a->kp, &p, blob, sizeof(blob), &len, &err) < 0) {
+		cr_log_warnx("cannot sign presence: %s", cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	rec = carrier__signed_presence__unpack(NULL, len, blob);
+	if (rec == NULL)
+		return;
+	a->seq = p.seq;
+	a->published_ms = cr_now_ms();
+	a->dirty = 0;
+	pub.record = rec;
+	m.msg_case = CARRIER__HOP__MSG_PUBLISH;
+	m.publish = &pub;
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct da_link *l = &a->links[i];
+
+		if (!l->up)
+			continue;
+		m.req_id = ++l->req_id;
+		n = cp_hop_pack(&m, buf, sizeof(buf));
+		if (n > 0)
+			cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
+	}
+	carrier__signed_presence__free_unpacked(rec, NULL);
+}
+
+/* ---- Links ------------------------------------------------------------- */
+
+static void agent_link_connect(struct da_agent *a, struct da_link *l,
+			       uint64_t now)
+{
+	struct cr_error *err = NULL;
+
+	l->sess = cr_sess_connect(a->host, l->node_pk, CR_ID_NODE, &l->addr,
+				  NULL, 0, now, &err);
+	if (l->sess == NULL) {
+		cr_log_warnx("cannot start a session: %s", cr_error_msg(err));
+		cr_error_free(err);
+		l->next_attempt_ms = now + AGENT_BACKOFF_MAX_MS;
+		return;
+	}
+	cr_sess_set_user(l->sess, l);
+}
+
+static void agent_link_lost(struct da_agent *a, struct da_link *l,
+			    uint64_t now)
+{
+	char ids[CR_ID_STRMAX];
+	struct cr_id nid;
+
+	if (l->up) {
+		cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
+		cr_log_info("lost node %s; re-attaching",
+			    cr_id_format(&nid, ids));
+		a->dirty = 1;
+	}
+	l->up = 0;
+	l->sess = NULL;
+	l->acked_seq = 0;
+	l->backoff_ms = l->backoff_ms == 0 ? AGENT_BACKOFF_MIN_MS :
+					     l->backoff_ms * 2;
+	if (l->backoff_ms > AGENT_BACKOFF_MAX_MS)
+		l->backoff_ms = AGENT_BACKOFF_MAX_MS;
+	/* Jitter spreads a ring's worth of devices re-attaching at once. */
+	l->next_attempt_ms = now + l->backoff_ms / 2 +
+			     randombytes_uniform(l->backoff_ms / 2 + 1);
+}
+
+static int agent_setup_links(struct da_agent *a, struct cr_error **err)
+{
+	size_t rank[CP_ATTACHED_MAX];
+	size_t want = a->cfg.attach < CP_ATTACHED_MAX ? a->cfg.attach :
+							  CP_ATTACHED_MAX;
+	size_t n = cr_ring_rank(a->ring, a->id.hash, NULL, rank, want);
+
+	for (size_t i = 0; i < n; i++) {
+		struct da_link *l = &a->links[i];
+
+		memset(l, 0, sizeof(*l));
+		l->agent = a;
+		l->node_idx = (int)rank[i];
+		memcpy(l->node_pk, a->ring->nodes[rank[i]].pk, CR_PKLEN);
+		if (cr_addr_parse(a->ring->nodes[rank[i]].addr, &l->addr,
+				  err) < 0)
+			return cr_error_wrap(err, "ring node address");
+	}
+	a->n_links = n;
+	return 0;
+}
+
+static void agent_on_hop(struct da_agent *a, struct da_link *l,
+			 const uint8_t *buf, size_t len)
+{
+	Carrier__Hop *m = cp_hop_unpack(buf, len);
+	char ids[CR_ID_STRMAX];
+	struct cr_id nid;
+
+	if (m == NULL)
+		return;
+	cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
+	switch (m->msg_case) {
+	case CARRIER__HOP__MSG_ACK:
+		if (l->acked_seq == 0)
+			cr_log_info("attached to node %s as %s",
+				    cr_id_format(&nid, ids),
+				    m->ack->observed_addr);
+		l->acked_seq = m->ack->seq;
+		l->backoff_ms = 0;
+		if (m->ack->observed_addr != NULL &&
+		    strcmp(l->observed, m->ack->observed_addr) != 0 &&
+		    strlen(m->ack->observed_addr) < sizeof(l->observed)) {
+			/* Our address as the ring sees it changed (NAT
+			 * rebinding): publish it. */
+			snprintf(l->observed, sizeof(l->observed), "%s",
+				 m->ack->observed_addr);
+			a->dirty = 1;
+		}
+		break;
+	case CARRIER__HOP__MSG_PONG:
+		l->last_pong_ms = cr_now_ms();
+		break;
+	case CARRIER__HOP__MSG_ERROR:
+		cr_log_warnx("node %s: %s", cr_id_format(&nid, ids),
+			     m->error->message);
+		if (m->error->code == CARRIER__ERROR__CODE__STALE)
+			a->dirty = 1;
+		break;
+	case CARRIER__HOP__MSG_OFFER:
+		da_tunnel_offer(a->tunnel, m->offer, &l->addr);
+		break;
+	default:
+		break;
+	}
+	cp_hop_free(m);
+}
+
+static void agent_ping(struct da_link *l, uint64_t now)
+{
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	Carrier__Ping ping = CARRIER__PING__INIT;
+	uint8_t buf[64];
+	long n;
+
+	ping.nonce = now;
+	m.req_id = ++l->req_id;
+	m.msg_case = CARRIER__HOP__MSG_PING;
+	m.ping = &ping;
+	n = cp_hop_pack(&m, buf, sizeof(buf));
+	if (n > 0)
+		cr_sess_send(l->sess, buf, (size_t)n, now);
+	l->last_ping_ms = now;
+}
+
+/* ---- Session callbacks ------------------------------------------------- */
+
+static void agent_sess_send(void *ctx, struct cr_sess *s,
+			    const struct cr_addr *to, const uint8_t *buf,
+			    size_t len)
+{
+	struct da_agent *a = ctx;
+
+	if (to->route != 0) {
+		uint8_t out[CP_DATAGRAM_MAX + CP_RELAY_HDR];
+
+		if (len + CP_RELAY_HDR > CP_DATAGRAM_MAX)
+			return;
+		out[0] = CP_MSG_RELAY;
+		out[1] = out[2] = out[3] = 0;
+		cp_put_u64(out + 4, to->route);
+		memcpy(out + CP_RELAY_HDR, buf, len);
+		cr_udp_send(a->fd, to, out, len + CP_RELAY_HDR);
+		return;
+	}
+	cr_udp_send(a->fd, to, buf, len);
+}
+
+static int agent_sess_accept(void *ctx, const struct cr_id *peer,
+			     const uint8_t pk[CR_PKLEN],
+			     const struct cr_addr *from, const uint8_t *hello,
+			     size_t hello_len, uint8_t *reply,
+			     size_t *reply_len, void **user)
+{
+	struct da_agent *a = ctx;
+
+	if (peer->type != CR_ID_VENDOR)
+		return -1;
+	return da_tunnel_accept(a->tunnel, peer, from, reply, reply_len);
+}
+
+static int agent_is_link(struct da_agent *a, struct cr_sess *s)
+{
+	struct da_link *l = cr_sess_user(s);
+
+	return l >= a->links && l < a->links + CP_ATTACHED_MAX;
+}
+
+static void agent_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
+			  size_t reply_len, int rekey)
+{
+	struct da_agent *a = ctx;
+	struct da_link *l;
+
+	if (!agent_is_link(a, s)) {
+		if (!rekey)
+			da_tunnel_up(a->tunnel, s);
+		return;
+	}
+	l = cr_sess_user(s);
+	if (rekey)
+		return;
+	l->up = 1;
+	l->last_pong_ms = l->last_ping_ms = cr_now_ms();
+	a->dirty = 1;
+}
+
+static void agent_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
+			    size_t len)
+{
+	struct da_agent *a = ctx;
+
+	if (agent_is_link(a, s))
+		agent_on_hop(a, cr_sess_user(s), msg, len);
+	else
+		da_tunnel_recv(a->tunnel, s, msg, len);
+}
+
+static void agent_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
+{
+	struct da_agent *a = ctx;
+
+	if (agent_is_link(a, s))
+		agent_link_lost(a, cr_sess_user(s), cr_now_ms());
+	else
+		da_tunnel_down(a->tunnel, s);
+}
+
+static const struct cr_sess_ops agent_sess_ops = {
+	.send = agent_sess_send,
+	.accept = agent_sess_accept,
+	.up = agent_sess_up,
+	.recv = agent_sess_recv,
+	.down = agent_sess_down,
+};
+
+/* ---- Loop ---------------------------------------------------------------- */
+
+static void agent_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct da_agent *a = arg;
+
+	for (int round = 0; round < 64; round++) {
+		int got = cr_udp_recv(a->fd, a->batch);
+		uint64_t now = cr_now_ms();
+
+		if (got <= 0)
+			break;
+		for (size_t i = 0; i < a->batch->n; i++) {
+			uint8_t *buf = a->batch->buf[i];
+			size_t len = a->batch->len[i];
+			struct cr_addr from = a->batch->from[i];
+
+			if (len == 0 || len > CP_DATAGRAM_MAX)
+				continue;
+			if (buf[0] == CP_MSG_RELAY) {
+				/* An end-to-end datagram relayed by a node. */
+				if (len <= CP_RELAY_HDR)
+					continue;
+				from.route = cp_get_u64(buf + 4);
+				buf += CP_RELAY_HDR;
+				len -= CP_RELAY_HDR;
+			}
+			cr_sess_host_input(a->host, &from, buf, len, now);
+		}
+	}
+	da_tunnel_flush(a->tunnel);
+}
+
+static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct da_agent *a = arg;
+	uint64_t now = cr_now_ms();
+	uint64_t ka = a->cfg.keepalive_ms;
+	uint64_t pong_timeout = ka < 3000 ? ka * 2 + 500 : 3000;
+
+	cr_sess_host_tick(a->host, now);
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct da_link *l = &a->links[i];
+
+		if (l->sess == NULL) {
+			if (now >= l->next_attempt_ms)
+				agent_link_connect(a, l, now);
+			continue;
+		}
+		if (!l->up)
+			continue;
+		if (l->last_ping_ms > l->last_pong_ms &&
+		    now - l->last_ping_ms > pong_timeout) {
+			/* The node forgot us (restart) or the path died:
+			 * a fresh handshake finds out which. */
+			struct cr_sess *s = l->sess;
+			cr_sess_close(s);
+			continue;
+		}
+		if (now - l->last_ping_ms >= ka)
+			agent_ping(l, now);
+	}
+	if (a->dirty ||
+	    (a->published_ms != 0 &&
+	     now - a->published_ms > a->cfg.presence_ttl_s * 1000 / 2)) {
+		int any = 0;
+
+		for (size_t i = 0; i < a->n_links; i++)
+			any |= a->links[i].up;
+		if (any)
+			agent_publish(a);
+	}
+	da_tunnel_tick(a->tunnel, now);
+}
+
+/* ---- Life cycle ---------------------------------------------------------- */
+
+static int agent_load_ring(struct da_agent *a, const struct da_config *cfg,
+			   struct cr_ring **out, struct cr_error **err)
+{
+	struct cr_ring *ring = NULL;
+	struct cr_id op, *opp = NULL;
+
+	if (cfg->operator_id[0] != '\0') {
+		if (cr_id_parse(cfg->operator_id, &op, err) < 0)
+			return cr_error_wrap(err, "--operator");
+		opp = &op;
+	}
+	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)
+		return -1;
+	if (cr_ring_pin_check(a->pin_path, ring, opp, err) < 0) {
+		cr_ring_free(ring);
+		return -1;
+	}
+	*out = ring;
+	return 0;
+}
+
+static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
+{
+	cr_sess_cfg_default(sc);
+	/* Our pings keep NAT mappings open; session keepalives would only
+	 * add traffic. */
+	sc->keepalive_ms = 0;
+	sc->dead_after_ms = (uint32_t)(cfg->keepalive_ms * 3 + 1000);
+	sc->handshake_timeout_ms = 5000;
+}
+
+struct da_agent *da_agent_new(struct event_base *base,
+			      const struct da_config *cfg,
+			      struct cr_error **err)
+{
+	struct da_agent *a;
+	struct cr_sess_cfg sc;
+	char ids[CR_ID_STRMAX];
+
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating agent");
+		return NULL;
+	}
+	a->fd = -1;
+	a->base = base;
+	a->cfg = *cfg;
+	if (cr_keypair_load(cfg->key_path, &a->kp, err) < 0)
+		goto fail;
+	if (a->kp.type != CR_ID_DEVICE) {
+		cr_error_set(err, EINVAL, "%s is a %s key, not a device key",
+			     cfg->key_path, cr_id_type_name(a->kp.type));
+		goto fail;
+	}
+	cr_id_from_pk(CR_ID_DEVICE, a->kp.pk, &a->id);
+	if (cr_mkdir_p(cfg->data_dir, 0700, err) < 0)
+		goto fail;
+	snprintf(a->pin_path, sizeof(a->pin_path), "%s/operator.pin",
+		 cfg->data_dir);
+	if (agent_load_ring(a, cfg, &a->ring, err) < 0)
+		goto fail;
+	if (a->ring->n_nodes == 0) {
+		cr_error_set(err, EINVAL, "ring %s has no nodes",
+			     cfg->ring_path);
+		goto fail;
+	}
+	if (cr_kv_open(cfg->data_dir, "agent", AGENT_LMDB_MAP, &a->kv, err) < 0)
+		goto fail;
+	a->batch = malloc(sizeof(*a->batch));
+	if (a->batch == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating agent buffers");
+		goto fail;
+	}
+	if (agent_setup_links(a, err) < 0)
+		goto fail;
+	agent_sess_cfg(cfg, &sc);
+	a->host = cr_sess_host_new(&a->kp, &sc, &agent_sess_ops, a, err);
+	if (a->host == NULL)
+		goto fail;
+	if (cfg->listen[0] != '\0') {
+		struct cr_addr la;
+
+		if (cr_addr_parse(cfg->listen, &la, err) < 0)
+			goto fail;
+		a->fd = cr_udp_open(&la, err);
+	} else {
+		a->fd = cr_udp_open_any(a->links[0].addr.u.sa.sa_family, err);
+	}
+	if (a->fd < 0)
+		goto fail;
+	a->tunnel = da_tunnel_new(base, a->host, &a->cfg, err);
+	if (a->tunnel == NULL)
+		goto fail;
+	a->ev_read = event_new(base, a->fd, EV_READ | EV_PERSIST,
+			       agent_on_read, a);
+	a->ev_tick = event_new(base, -1, EV_PERSIST, agent_on_tick, a);
+	if (a->ev_read == NULL || a->ev_tick == NULL) {
+		cr_error_set(err, ENOMEM, "cannot create events");
+		goto fail;
+	}
+	event_add(a->ev_read, NULL);
+	event_add(a->ev_tick, &(struct timeval){ 0, AGENT_TICK_MS * 1000 });
+	for (size_t i = 0; i < a->n_links; i++)
+		agent_link_connect(a, &a->links[i], cr_now_ms());
+	cr_log_info("device %s starting (ring epoch %llu, %zu home nodes)",
+		    cr_id_format(&a->id, ids),
+		    (unsigned long long)a->ring->epoch, a->n_links);
+	return a;
+fail:
+	da_agent_free(a);
+	return NULL;
+}
+
+int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
+		    struct cr_error **err)
+{
+	struct cr_ring *ring = NULL;
+	struct cr_sess_cfg sc;
+
+	if (strcmp(cfg->key_path, a->cfg.key_path) != 0 ||
+	    strcmp(cfg->data_dir, a->cfg.data_dir) != 0)
+		return cr_error_set(err, EINVAL,
+				    "key and data cannot change without a "
+				    "restart");
+	if (agent_load_ring(a, cfg, &ring, err) < 0)
+		return -1;
+	cr_ring_free(a->ring);
+	a->ring = ring;
+	a->cfg = *cfg;
+	agent_sess_cfg(cfg, &sc);
+	cr_sess_host_set_cfg(a->host, &sc);
+	cr_log_set_level(cfg->log_level);
+	da_tunnel_set_config(a->tunnel, &a->cfg);
+	cr_log_info("configuration reloaded (%zu vendors allowed)",
+		    cfg->n_allow);
+	return 0;
+}
+
+struct da_agent *da_agent_free(struct da_agent *a)
+{
+	if (a == NULL)
+		return NULL;
+	if (a->ev_read != NULL)
+		event_free(a->ev_read);
+	if (a->ev_tick != NULL)
+		event_free(a->ev_tick);
+	da_tunnel_free(a->tunnel);
+	cr_sess_host_free(a->host);
+	if (a->fd >= 0)
+		close(a->fd);
+	cr_kv_free(a->kv);
+	cr_ring_free(a->ring);
+	free(a->batch);
+	cr_keypair_wipe(&a->kp);
+	free(a);
+	return NULL;
+}
+
+int da_agent_attached(const struct da_agent *a)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < a->n_links; i++)
+		n += a->links[i].up && a->links[i].acked_seq == a->seq &&
+		     a->seq != 0;
+	return n;
+}
+
+const struct cr_id *da_agent_id(const struct da_agent *a)
+{
+	return &a->id;
+}

@@ -1,0 +1,269 @@
+/* The device side of `carrier connect`: see da/tunnel.h. */
+#include "da/tunnel.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp/hop.h"
+#include "cr/e2e.h"
+#include "cr/log.h"
+#include "cr/util.h"
+
+/* One vendor's end-to-end session. */
+struct da_vsess {
+	struct da_vsess *prev, *next;
+	struct da_tunnel *t;
+	struct cr_sess *sess;
+	struct cr_id vendor;
+	struct cr_e2e *e2e;
+};
+
+struct da_tunnel {
+	struct event_base *base;
+	struct cr_sess_host *host;
+	const struct da_config *cfg;
+	struct da_vsess *sessions;
+	struct cr_log_ratelimit rl;
+};
+
+struct da_tunnel *da_tunnel_new(struct event_base *base,
+				struct cr_sess_host *host,
+				const struct da_config *cfg,
+				struct cr_error **err)
+{
+	struct da_tunnel *t = calloc(1, sizeof(*t));
+
+	if (t == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating tunnel");
+		return NULL;
+	}
+	t->base = base;
+	t->host = host;
+	t->cfg = cfg;
+	cr_log_ratelimit_init(&t->rl, 10, 1);
+	return t;
+}
+
+static void vsess_free(struct da_vsess *vs)
+{
+	struct da_tunnel *t = vs->t;
+
+	if (vs->prev != NULL)
+		vs->prev->next = vs->next;
+	else
+		t->sessions = vs->next;
+	if (vs->next != NULL)
+		vs->next->prev = vs->prev;
+	cr_e2e_free(vs->e2e);
+	free(vs);
+}
+
+struct da_tunnel *da_tunnel_free(struct da_tunnel *t)
+{
+	if (t == NULL)
+		return NULL;
+	while (t->sessions != NULL)
+		vsess_free(t->sessions);
+	free(t);
+	return NULL;
+}
+
+void da_tunnel_set_config(struct da_tunnel *t, const struct da_config *cfg)
+{
+	struct da_vsess *vs, *next;
+
+	t->cfg = cfg;
+	for (vs = t->sessions; vs != NULL; vs = next) {
+		char ids[CR_ID_STRMAX];
+
+		next = vs->next;
+		if (da_config_knows(cfg, &vs->vendor))
+			continue;
+		cr_log_info("vendor %s no longer authorized: closing its "
+			    "session",
+			    cr_id_format(&vs->vendor, ids));
+		cr_sess_close(vs->sess); /* down frees vs */
+	}
+}
+
+void da_tunnel_offer(struct da_tunnel *t, const Carrier__ConnectOffer *offer,
+		     const struct cr_addr *node_addr)
+{
+	struct cr_id vid;
+	char ids[CR_ID_STRMAX];
+
+	if (offer->vendor_pk.len != CR_PKLEN)
+		return;
+	cr_id_from_pk(CR_ID_VENDOR, offer->vendor_pk.data, &vid);
+	/* Nothing to set up: the vendor's handshake arrives on the route and
+	 * is authorized then.  The offer matters for direct paths. */
+	cr_log_debug("connect offer from %s on route %016llx",
+		     cr_id_format(&vid, ids),
+		     (unsigned long long)offer->route_id);
+}
+
+int da_tunnel_accept(struct da_tunnel *t, const struct cr_id *vendor,
+		     const struct cr_addr *from, uint8_t *reply,
+		     size_t *reply_len)
+{
+	Carrier__E2eControl m = CARRIER__E2E_CONTROL__INIT;
+	Carrier__Error e = CARRIER__ERROR__INIT;
+	char ids[CR_ID_STRMAX], text[160];
+	long n;
+
+	if (da_config_knows(t->cfg, vendor)) {
+		*reply_len = 0;
+		return 0;
+	}
+	cr_id_format(vendor, ids);
+	if (cr_log_ratelimit_ok(&t->rl, cr_now_ms()))
+		cr_log_info("refused vendor %s: not in the allow list", ids);
+	snprintf(text, sizeof(text), "vendor %s is not authorized by the device",
+		 ids);
+	e.code = CARRIER__ERROR__CODE__UNAUTHORIZED;
+	e.message = text;
+	m.msg_case = CARRIER__E2E_CONTROL__MSG_ERROR;
+	m.error = &e;
+	n = cp_e2e_control_pack(&m, reply, *reply_len);
+	*reply_len = n > 0 ? (size_t)n : 0;
+	return 1;
+}
+
+static int tunnel_stream_accept(void *arg, struct cr_e2e *e, uint32_t sid,
+				const uint8_t *meta, size_t meta_len)
+{
+	struct da_vsess *vs = arg;
+	struct sockaddr_in sin;
+	struct bufferevent *bev;
+	char ids[CR_ID_STRMAX];
+	uint16_t port;
+	int one = 1;
+
+	if (meta_len != 2)
+		return CR_STREAM_RESET_REFUSED;
+	port = (uint16_t)(meta[0] << 8 | meta[1]);
+	if (!da_config_allows(vs->t->cfg, &vs->vendor, port)) {
+		if (cr_log_ratelimit_ok(&vs->t->rl, cr_now_ms()))
+			cr_log_info("refused vendor %s: port %u not allowed",
+				    cr_id_format(&vs->vendor, ids), port);
+		return CR_STREAM_RESET_REFUSED;
+	}
+	bev = bufferevent_socket_new(vs->t->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		return CR_STREAM_RESET_LIMIT;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bufferevent_socket_connect(bev, (struct sockaddr *)&sin,
+				       sizeof(sin)) < 0) {
+		bufferevent_free(bev);
+		return CR_STREAM_RESET_UNREACHABLE;
+	}
+	setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+		   sizeof(one));
+	if (cr_e2e_attach(e, sid, bev, bev, 1) < 0) {
+		bufferevent_free(bev);
+		return CR_STREAM_RESET_LIMIT;
+	}
+	cr_log_debug("vendor %s: stream %u to port %u",
+		     cr_id_format(&vs->vendor, ids), sid, port);
+	return 0;
+}
+
+static void tunnel_control(void *arg, struct cr_e2e *e, const uint8_t *msg,
+			   size_t len)
+{
+	Carrier__E2eControl *m = cp_e2e_control_unpack(msg, len);
+	Carrier__E2eControl r = CARRIER__E2E_CONTROL__INIT;
+	Carrier__Pong pong = CARRIER__PONG__INIT;
+	uint8_t buf[64];
+	long n;
+
+	if (m == NULL)
+		return;
+	if (m->msg_case == CARRIER__E2E_CONTROL__MSG_PING) {
+		pong.nonce = m->ping->nonce;
+		r.msg_case = CARRIER__E2E_CONTROL__MSG_PONG;
+		r.pong = &pong;
+		n = cp_e2e_control_pack(&r, buf, sizeof(buf));
+		if (n > 0)
+			cr_e2e_control(e, buf, (size_t)n);
+	}
+	cp_e2e_control_free(m);
+}
+
+static const struct cr_e2e_ops tunnel_e2e_ops = {
+	.accept = tunnel_stream_accept,
+	.stream_done = NULL,
+	.control = tunnel_control,
+};
+
+void da_tunnel_up(struct da_tunnel *t, struct cr_sess *s)
+{
+	struct da_vsess *vs = calloc(1, sizeof(*vs));
+	char ids[CR_ID_STRMAX];
+
+	if (vs == NULL) {
+		cr_sess_close(s);
+		return;
+	}
+	vs->t = t;
+	vs->sess = s;
+	vs->vendor = *cr_sess_peer_id(s);
+	vs->e2e = cr_e2e_new(t->base, s, 0, &tunnel_e2e_ops, vs);
+	if (vs->e2e == NULL) {
+		free(vs);
+		cr_sess_close(s);
+		return;
+	}
+	vs->next = t->sessions;
+	if (t->sessions != NULL)
+		t->sessions->prev = vs;
+	t->sessions = vs;
+	cr_sess_set_user(s, vs);
+	cr_log_info("vendor %s connected", cr_id_format(&vs->vendor, ids));
+}
+
+void da_tunnel_recv(struct da_tunnel *t, struct cr_sess *s, const uint8_t *msg,
+		    size_t len)
+{
+	struct da_vsess *vs = cr_sess_user(s);
+
+	if (vs == NULL)
+		return;
+	cr_e2e_input(vs->e2e, msg, len);
+}
+
+void da_tunnel_down(struct da_tunnel *t, struct cr_sess *s)
+{
+	struct da_vsess *vs = cr_sess_user(s);
+	char ids[CR_ID_STRMAX];
+
+	if (vs == NULL)
+		return;
+	cr_log_info("vendor %s disconnected", cr_id_format(&vs->vendor, ids));
+	vsess_free(vs);
+}
+
+void da_tunnel_flush(struct da_tunnel *t)
+{
+	for (struct da_vsess *vs = t->sessions; vs != NULL; vs = vs->next)
+		cr_e2e_flush(vs->e2e);
+}
+
+void da_tunnel_tick(struct da_tunnel *t, uint64_t now_ms)
+{
+	struct da_vsess *vs, *next;
+
+	for (vs = t->sessions; vs != NULL; vs = next) {
+		next = vs->next;
+		if (cr_stream_is_dead(cr_e2e_conn(vs->e2e), now_ms * 1000))
+			cr_sess_close(vs->sess);
+	}
+}

@@ -1,0 +1,54 @@
+/*
+ * carrier-node: a ring node.  It accepts hop sessions from devices, vendors
+ * and other nodes on one UDP socket, stores verified presence records in
+ * LMDB, answers lookups, sets up relay routes for connects and forwards
+ * end-to-end datagrams along them without reading them.
+ */
+#ifndef RN_NODE_H
+#define RN_NODE_H
+
+#include <event2/event.h>
+#include <limits.h>
+#include <stdint.h>
+
+#include "cr/error.h"
+#include "cr/identity.h"
+#include "cr/log.h"
+
+struct rn_node;
+
+struct rn_config {
+	char key_path[PATH_MAX];
+	char ring_path[PATH_MAX];
+	char listen[128];
+	char data_dir[PATH_MAX];
+	char metrics[128];       /* HOST:PORT, empty when off */
+	char tcp[128];           /* HOST:PORT of the TCP fallback, empty off */
+	char operator_id[CR_ID_STRMAX]; /* pinned operator; empty: first use */
+	char capture_path[PATH_MAX];    /* debug: every datagram to a file */
+	enum cr_log_level log_level;
+	int use_syslog;
+	uint64_t max_sessions;
+	uint64_t route_idle_ms;
+	uint64_t load_handshakes_per_sec;
+};
+
+void rn_config_init(struct rn_config *cfg);
+/* Applies one setting by its flag name ("key", "listen", ...). */
+int rn_config_set(struct rn_config *cfg, const char *key, const char *value,
+		  struct cr_error **err);
+/* Checks required settings and that the key and ring load and agree. */
+int rn_config_check(const struct rn_config *cfg, struct cr_error **err);
+
+/* Starts a node on base.  cfg is copied. */
+struct rn_node *rn_node_new(struct event_base *base,
+			    const struct rn_config *cfg,
+			    struct cr_error **err);
+/* Applies a new configuration (ring, log level, limits); the key, listen
+ * address and data directory cannot change without a restart.  On error
+ * the old configuration stays. */
+int rn_node_reload(struct rn_node *node, const struct rn_config *cfg,
+		   struct cr_error **err);
+struct rn_node *rn_node_free(struct rn_node *node);
+
+#endif

@@ -1,0 +1,920 @@
+/*
+ * The ring node's core: one UDP socket, one session host, the presence
+ * store and the relay routes, all driven by one libevent loop.
+ */
+#include "rn/node.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cp/hop.h"
+#include "cp/limits.h"
+#include "cp/wire.h"
+#include "cr/addr.h"
+#include "cr/kv.h"
+#include "cr/log.h"
+#include "cr/map.h"
+#include "cr/presence.h"
+#include "cr/ring.h"
+#include "cr/session.h"
+#include "cr/udp.h"
+#include "cr/util.h"
+
+enum {
+	NODE_TICK_MS = 250,
+	NODE_LMDB_MAP = 1024 * 1024 * 1024,
+	NODE_STORED_MAX = 8 + CP_PRESENCE_MAX,
+};
+
+/* Drops the node counts itself, beside the session layer's. */
+enum node_drop {
+	NODE_DROP_TYPE,          /* unknown first byte */
+	NODE_DROP_OVERSIZE,      /* larger than CP_DATAGRAM_MAX */
+	NODE_DROP_RELAY_SHORT,
+	NODE_DROP_RELAY_ROUTE,   /* unknown route id */
+	NODE_DROP_RELAY_SOURCE,  /* route used from another address */
+	NODE_DROP_HOP_MALFORMED, /* payload is not a Hop */
+	NODE_DROP_HOP_UNEXPECTED,
+	NODE_DROP_MAX
+};
+
+static const char *const node_drop_names[NODE_DROP_MAX] = {
+	"bad_type",     "oversize",      "relay_short", "relay_unknown_route",
+	"relay_bad_source", "hop_malformed", "hop_unexpected",
+};
+
+struct rn_peer {
+	struct rn_peer *prev, *next; /* every peer, for teardown */
+	struct rn_node *node;
+	struct cr_sess *sess;
+	struct cr_id id;
+	int published;
+};
+
+struct rn_route {
+	uint64_t id[2]; /* [0] vendor side, [1] device side */
+	struct cr_addr addr[2];
+	uint8_t device[CR_ID_HASHLEN];
+	uint64_t last_ms;
+	uint64_t bytes;
+};
+
+struct rn_node {
+	struct event_base *base;
+	struct rn_config cfg;
+	struct cr_keypair kp;
+	struct cr_id id;
+	struct cr_ring *ring;
+	char pin_path[PATH_MAX + 16];
+	int fd;
+	struct event *ev_read;
+	struct event *ev_tick;
+	struct evhttp *http;
+	struct cr_sess_host *host;
+	struct cr_kv *kv;
+	struct rn_peer *peers;  /* every peer with an established session */
+	struct cr_map *devices; /* identity hash -> struct rn_peer */
+	struct cr_map *routes;  /* route id -> struct rn_route (twice) */
+	struct cr_udp_batch *batch;
+	FILE *capture;
+	uint64_t last_sweep_ms;
+	struct cr_log_ratelimit rl;
+	struct {
+		uint64_t drops[NODE_DROP_MAX];
+		uint64_t relayed_bytes, relayed_datagrams;
+		uint64_t publishes, publish_rejected, lookups, connects;
+		uint64_t routes_created;
+	} st;
+};
+
+static void node_capture(struct rn_node *n, char dir, const uint8_t *buf,
+			 size_t len)
+{
+	uint8_t hdr[3] = { (uint8_t)dir, (uint8_t)(len >> 8), (uint8_t)len };
+
+	if (n->capture == NULL)
+		return;
+	fwrite(hdr, 1, sizeof(hdr), n->capture);
+	fwrite(buf, 1, len, n->capture);
+}
+
+static void node_send_raw(struct rn_node *n, const struct cr_addr *to,
+			  const uint8_t *buf, size_t len)
+{
+	node_capture(n, '>', buf, len);
+	cr_udp_send(n->fd, to, buf, len);
+}
+
+/* ---- Hop messages ------------------------------------------------------ */
+
+static void node_reply(struct rn_node *n, struct cr_sess *s, Carrier__Hop *m)
+{
+	uint8_t buf[CP_MSG_MAX];
+	long len = cp_hop_pack(m, buf, sizeof(buf));
+
+	if (len < 0) {
+		cr_log_warnx("reply too large to send (%s)", strerror(-(int)len));
+		return;
+	}
+	cr_sess_send(s, buf, (size_t)len, cr_now_ms());
+}
+
+static void node_error(struct rn_node *n, struct cr_sess *s, uint64_t req_id,
+		       Carrier__Error__Code code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void node_error(struct rn_node *n, struct cr_sess *s, uint64_t req_id,
+		       Carrier__Error__Code code, const char *fmt, ...)
+{
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	Carrier__Error e = CARRIER__ERROR__INIT;
+	char text[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	e.code = code;
+	e.message = text;
+	m.req_id = req_id;
+	m.msg_case = CARRIER__HOP__MSG_ERROR;
+	m.error = &e;
+	node_reply(n, s, &m);
+}
+
+static void node_on_publish(struct rn_node *n, struct rn_peer *p,
+			    const Carrier__Hop *req)
+{
+	uint8_t blob[CP_PRESENCE_MAX], stored[NODE_STORED_MAX];
+	Carrier__PresenceAck ack = CARRIER__PRESENCE_ACK__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	struct cr_error *err = NULL;
+	struct cr_presence rec;
+	char addr[CR_ADDR_STRMAX], ids[CR_ID_STRMAX];
+	size_t len, slen;
+	int rc;
+
+	if (p->id.type != CR_ID_DEVICE) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+			   "only devices publish presence");
+		return;
+	}
+	if (req->publish->record == NULL ||
+	    carrier__signed_presence__get_packed_size(req->publish->record) >
+		    sizeof(blob)) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+			   "presence record missing or too large");
+		return;
+	}
+	len = carrier__signed_presence__pack(req->publish->record, blob);
+	if (cr_presence_verify(blob, len, cr_now_unix(), &p->id, &rec, &err) < 0) {
+		n->st.publish_rejected++;
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__REJECTED,
+			   "%s", cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	rc = cr_kv_get(n->kv, "presence", p->id.hash, CR_ID_HASHLEN, stored,
+		       sizeof(stored), &slen, &err);
+	if (rc == 0 && slen >= 8 && cp_get_u64(stored) >= rec.seq) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__STALE,
+			   "presence sequence %llu is not newer than the "
+			   "stored %llu",
+			   (unsigned long long)rec.seq,
+			   (unsigned long long)cp_get_u64(stored));
+		return;
+	}
+	err = cr_error_free(err);
+	cp_put_u64(stored, rec.seq);
+	memcpy(stored + 8, blob, len);
+	if (cr_kv_put(n->kv, "presence", p->id.hash, CR_ID_HASHLEN, stored,
+		      8 + len, &err) < 0) {
+		cr_log_warnx("storing presence of %s: %s",
+			     cr_id_format(&p->id, ids), cr_error_msg(err));
+		cr_error_free(err);
+		node_error(n, p->sess, req->req_id,
+			   CARRIER__ERROR__CODE__UNAVAILABLE,
+			   "node cannot store the record now");
+		return;
+	}
+	n->st.publishes++;
+	if (!p->published)
+		cr_log_info("device %s attached from %s (seq %llu)",
+			    cr_id_format(&p->id, ids),
+			    cr_addr_format(cr_sess_peer_addr(p->sess), addr),
+			    (unsigned long long)rec.seq);
+	p->published = 1;
+	ack.seq = rec.seq;
+	ack.observed_addr = cr_addr_format(cr_sess_peer_addr(p->sess), addr);
+	m.req_id = req->req_id;
+	m.msg_case = CARRIER__HOP__MSG_ACK;
+	m.ack = &ack;
+	node_reply(n, p->sess, &m);
+}
+
+static void node_on_lookup(struct rn_node *n, struct rn_peer *p,
+			   const Carrier__Hop *req)
+{
+	uint8_t stored[NODE_STORED_MAX];
+	Carrier__LookupReply lr = CARRIER__LOOKUP_REPLY__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	Carrier__SignedPresence *rec;
+	struct cr_error *err = NULL;
+	struct rn_peer *dev;
+	struct cr_id id;
+	char ids[CR_ID_STRMAX];
+	size_t len;
+	int rc;
+
+	n->st.lookups++;
+	if (req->lookup->device_id.len != CR_ID_HASHLEN) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+			   "device id must be %d bytes", CR_ID_HASHLEN);
+		return;
+	}
+	id.type = CR_ID_DEVICE;
+	memcpy(id.hash, req->lookup->device_id.data, CR_ID_HASHLEN);
+	rc = cr_kv_get(n->kv, "presence", id.hash, CR_ID_HASHLEN, stored,
+		       sizeof(stored), &len, &err);
+	if (rc < 0 || len < 8 || len > sizeof(stored)) {
+		cr_error_free(err);
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
+			   "no presence record for %s on node %s",
+			   cr_id_format(&id, ids), "here");
+		return;
+	}
+	rec = carrier__signed_presence__unpack(NULL, len - 8, stored + 8);
+	if (rec == NULL) {
+		node_error(n, p->sess, req->req_id,
+			   CARRIER__ERROR__CODE__UNAVAILABLE,
+			   "stored record unreadable");
+		return;
+	}
+	dev = cr_map_get(n->devices, id.hash);
+	lr.record = rec;
+	lr.attached_here = dev != NULL;
+	if (dev != NULL)
+		lr.last_seen_ms_ago =
+			cr_now_ms() - cr_sess_last_recv_ms(dev->sess);
+	m.req_id = req->req_id;
+	m.msg_case = CARRIER__HOP__MSG_LOOKUP_REPLY;
+	m.lookup_reply = &lr;
+	node_reply(n, p->sess, &m);
+	carrier__signed_presence__free_unpacked(rec, NULL);
+}
+
+static void node_route_free(struct rn_node *n, struct rn_route *r)
+{
+	cr_map_del(n->routes, &r->id[0]);
+	cr_map_del(n->routes, &r->id[1]);
+	free(r);
+}
+
+static uint64_t node_route_id(struct rn_node *n)
+{
+	uint64_t id;
+
+	do {
+		randombytes_buf(&id, sizeof(id));
+	} while (id == 0 || cr_map_get(n->routes, &id) != NULL);
+	return id;
+}
+
+static void node_on_connect(struct rn_node *n, struct rn_peer *p,
+			    const Carrier__Hop *req)
+{
+	Carrier__ConnectOffer offer = CARRIER__CONNECT_OFFER__INIT;
+	Carrier__ConnectReply cr = CARRIER__CONNECT_REPLY__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	struct rn_peer *dev;
+	struct rn_route *r;
+	struct cr_id id;
+	char ids[CR_ID_STRMAX];
+
+	n->st.connects++;
+	if (p->id.type != CR_ID_VENDOR) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+			   "only vendors connect to devices");
+		return;
+	}
+	if (req->connect->device_id.len != CR_ID_HASHLEN) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+			   "device id must be %d bytes", CR_ID_HASHLEN);
+		return;
+	}
+	id.type = CR_ID_DEVICE;
+	memcpy(id.hash, req->connect->device_id.data, CR_ID_HASHLEN);
+	dev = cr_map_get(n->devices, id.hash);
+	if (dev == NULL || !cr_sess_is_up(dev->sess)) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
+			   "device %s is not attached to this node",
+			   cr_id_format(&id, ids));
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__LIMIT,
+			   "out of memory");
+		return;
+	}
+	r->id[0] = node_route_id(n);
+	if (cr_map_put(n->routes, &r->id[0], r) < 0) {
+		free(r);
+		return;
+	}
+	r->id[1] = node_route_id(n);
+	if (cr_map_put(n->routes, &r->id[1], r) < 0) {
+		cr_map_del(n->routes, &r->id[0]);
+		free(r);
+		return;
+	}
+	r->addr[0] = *cr_sess_peer_addr(p->sess);
+	r->addr[1] = *cr_sess_peer_addr(dev->sess);
+	r->addr[0].route = r->addr[1].route = 0;
+	memcpy(r->device, id.hash, CR_ID_HASHLEN);
+	r->last_ms = cr_now_ms();
+	n->st.routes_created++;
+
+	offer.route_id = r->id[1];
+	offer.vendor_pk.data = (uint8_t *)(uintptr_t)cr_sess_peer_pk(p->sess);
+	offer.vendor_pk.len = CR_PKLEN;
+	offer.n_candidates = req->connect->n_candidates;
+	offer.candidates = req->connect->candidates;
+	m.req_id = 0;
+	m.msg_case = CARRIER__HOP__MSG_OFFER;
+	m.offer = &offer;
+	node_reply(n, dev->sess, &m);
+
+	memset(&m, 0, sizeof(m));
+	carrier__hop__init(&m);
+	cr.route_id = r->id[0];
+	m.req_id = req->req_id;
+	m.msg_case = CARRIER__HOP__MSG_CONNECT_REPLY;
+	m.connect_reply = &cr;
+	node_reply(n, p->sess, &m);
+	cr_log_debug("route %016llx/%016llx to %s",
+		     (unsigned long long)r->id[0], (unsigned long long)r->id[1],
+		     cr_id_format(&id, ids));
+}
+
+static void node_on_route_close(struct rn_node *n, struct rn_peer *p,
+				const Carrier__Hop *req)
+{
+	uint64_t rid = req->route_close->route_id;
+	struct rn_route *r = cr_map_get(n->routes, &rid);
+	int side;
+
+	if (r == NULL)
+		return;
+	side = r->id[0] == rid ? 0 : 1;
+	/* Only the peer the route was set up for may close its side. */
+	if (!cr_addr_equal(&r->addr[side], cr_sess_peer_addr(p->sess)))
+		return;
+	node_route_free(n, r);
+}
+
+static void node_on_hop(struct rn_node *n, struct rn_peer *p,
+			const uint8_t *buf, size_t len)
+{
+	Carrier__Hop *req = cp_hop_unpack(buf, len);
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	Carrier__Pong pong = CARRIER__PONG__INIT;
+
+	if (req == NULL) {
+		n->st.drops[NODE_DROP_HOP_MALFORMED]++;
+		return;
+	}
+	switch (req->msg_case) {
+	case CARRIER__HOP__MSG_PUBLISH:
+		node_on_publish(n, p, req);
+		break;
+	case CARRIER__HOP__MSG_LOOKUP:
+		node_on_lookup(n, p, req);
+		break;
+	case CARRIER__HOP__MSG_CONNECT:
+		node_on_connect(n, p, req);
+		break;
+	case CARRIER__HOP__MSG_ROUTE_CLOSE:
+		node_on_route_close(n, p, req);
+		break;
+	case CARRIER__HOP__MSG_PING:
+		pong.nonce = req->ping->nonce;
+		pong.ring_epoch = n->ring->epoch;
+		m.req_id = req->req_id;
+		m.msg_case = CARRIER__HOP__MSG_PONG;
+		m.pong = &pong;
+		node_reply(n, p->sess, &m);
+		break;
+	default:
+		n->st.drops[NODE_DROP_HOP_UNEXPECTED]++;
+		break;
+	}
+	cp_hop_free(req);
+}
+
+/* ---- Session callbacks ------------------------------------------------- */
+
+static void node_sess_send(void *ctx, struct cr_sess *s,
+			   const struct cr_addr *to, const uint8_t *buf,
+			   size_t len)
+{
+	node_send_raw(ctx, to, buf, len);
+}
+
+static int node_sess_accept(void *ctx, const struct cr_id *peer,
+			    const uint8_t pk[CR_PKLEN],
+			    const struct cr_addr *from, const uint8_t *hello,
+			    size_t hello_len, uint8_t *reply,
+			    size_t *reply_len, void **user)
+{
+	*reply_len = 0;
+	switch (peer->type) {
+	case CR_ID_DEVICE:
+	case CR_ID_VENDOR:
+	case CR_ID_NODE:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static void node_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
+			 size_t reply_len, int rekey)
+{
+	struct rn_node *n = ctx;
+	struct rn_peer *p = cr_sess_user(s);
+
+	if (p != NULL)
+		return;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		cr_sess_close(s);
+		return;
+	}
+	p->node = n;
+	p->sess = s;
+	p->id = *cr_sess_peer_id(s);
+	p->next = n->peers;
+	if (n->peers != NULL)
+		n->peers->prev = p;
+	n->peers = p;
+	cr_sess_set_user(s, p);
+	if (p->id.type == CR_ID_DEVICE &&
+	    cr_map_put(n->devices, p->id.hash, p) < 0) {
+		cr_sess_close(s);
+		return;
+	}
+}
+
+static void node_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
+			   size_t len)
+{
+	struct rn_peer *p = cr_sess_user(s);
+
+	if (p != NULL)
+		node_on_hop(ctx, p, msg, len);
+}
+
+static void node_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
+{
+	struct rn_node *n = ctx;
+	struct rn_peer *p = cr_sess_user(s);
+	char ids[CR_ID_STRMAX];
+
+	if (p == NULL)
+		return;
+	if (p->id.type == CR_ID_DEVICE &&
+	    cr_map_get(n->devices, p->id.hash) == p) {
+		cr_map_del(n->devices, p->id.hash);
+		if (p->published)
+			cr_log_info("device %s detached (%s)",
+				    cr_id_format(&p->id, ids),
+				    why == CR_SESS_DOWN_DEAD ? "silent" :
+				    why == CR_SESS_DOWN_REPLACED ? "new session" :
+								   "closed");
+	}
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		n->peers = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	free(p);
+}
+
+static const struct cr_sess_ops node_sess_ops = {
+	.send = node_sess_send,
+	.accept = node_sess_accept,
+	.up = node_sess_up,
+	.recv = node_sess_recv,
+	.down = node_sess_down,
+};
+
+/* ---- Datagrams ---------------------------------------------------------- */
+
+static void node_relay(struct rn_node *n, const struct cr_addr *from,
+		       uint8_t *buf, size_t len)
+{
+	struct rn_route *r;
+	uint64_t rid;
+	int side;
+
+	if (len <= CP_RELAY_HDR) {
+		n->st.drops[NODE_DROP_RELAY_SHORT]++;
+		return;
+	}
+	rid = cp_get_u64(buf + 4);
+	r = cr_map_get(n->routes, &rid);
+	if (r == NULL) {
+		n->st.drops[NODE_DROP_RELAY_ROUTE]++;
+		return;
+	}
+	side = r->id[0] == rid ? 0 : 1;
+	if (!cr_addr_equal(from, &r->addr[side])) {
+		n->st.drops[NODE_DROP_RELAY_SOURCE]++;
+		return;
+	}
+	/* The end-to-end datagram is already encrypted and authenticated by
+	 * its endpoints: only the route id is rewritten. */
+	cp_put_u64(buf + 4, r->id[1 - side]);
+	r->last_ms = cr_now_ms();
+	r->bytes += len;
+	n->st.relayed_bytes += len;
+	n->st.relayed_datagrams++;
+	node_send_raw(n, &r->addr[1 - side], buf, len);
+}
+
+static void node_datagram(struct rn_node *n, const struct cr_addr *from,
+			  uint8_t *buf, size_t len, uint64_t now)
+{
+	node_capture(n, '<', buf, len > CP_DATAGRAM_MAX ? 0 : len);
+	if (len > CP_DATAGRAM_MAX) {
+		n->st.drops[NODE_DROP_OVERSIZE]++;
+		return;
+	}
+	if (len == 0) {
+		n->st.drops[NODE_DROP_TYPE]++;
+		return;
+	}
+	switch (buf[0]) {
+	case CP_MSG_INIT:
+	case CP_MSG_RESP:
+	case CP_MSG_COOKIE:
+	case CP_MSG_DATA:
+		cr_sess_host_input(n->host, from, buf, len, now);
+		break;
+	case CP_MSG_RELAY:
+		node_relay(n, from, buf, len);
+		break;
+	default:
+		n->st.drops[NODE_DROP_TYPE]++;
+		break;
+	}
+}
+
+static void node_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct rn_node *n = arg;
+
+	/* Bounded per wakeup so timers and other sockets get their turn. */
+	for (int round = 0; round < 64; round++) {
+		int got = cr_udp_recv(n->fd, n->batch);
+		uint64_t now = cr_now_ms();
+
+		if (got <= 0)
+			break;
+		for (size_t i = 0; i < n->batch->n; i++)
+			node_datagram(n, &n->batch->from[i], n->batch->buf[i],
+				      n->batch->len[i], now);
+	}
+}
+
+static void node_sweep_routes(struct rn_node *n, uint64_t now)
+{
+	struct rn_route *dead[256];
+	size_t n_dead = 0, pos = 0;
+	const void *key;
+	void *val;
+
+	while (n_dead < 256 && cr_map_next(n->routes, &pos, &key, &val)) {
+		struct rn_route *r = val;
+
+		/* Each route is in the map twice: collect it once. */
+		if (memcmp(key, &r->id[0], sizeof(r->id[0])) == 0 &&
+		    now - r->last_ms > n->cfg.route_idle_ms)
+			dead[n_dead++] = r;
+	}
+	for (size_t i = 0; i < n_dead; i++)
+		node_route_free(n, dead[i]);
+}
+
+static void node_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct rn_node *n = arg;
+	uint64_t now = cr_now_ms();
+
+	cr_sess_host_tick(n->host, now);
+	if (now - n->last_sweep_ms > 5000) {
+		node_sweep_routes(n, now);
+		n->last_sweep_ms = now;
+		if (n->capture != NULL)
+			fflush(n->capture);
+	}
+}
+
+/* ---- Metrics ------------------------------------------------------------ */
+
+static void node_on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct rn_node *n = arg;
+	const struct cr_sess_stats *ss = cr_sess_host_stats(n->host);
+	struct evbuffer *b = evbuffer_new();
+
+	if (b == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+#define GAUGE(name, help, val)                                              \
+	evbuffer_add_printf(b, "# HELP " name " " help "\n# TYPE " name       \
+			       " gauge\n" name " %llu\n",                      \
+			    (unsigned long long)(val))
+#define COUNTER(name, help, val)                                            \
+	evbuffer_add_printf(b, "# HELP " name " " help "\n# TYPE " name       \
+			       " counter\n" name " %llu\n",                    \
+			    (unsigned long long)(val))
+	GAUGE("carrier_node_sessions", "Hop sessions held.",
+	      cr_sess_host_count(n->host));
+	GAUGE("carrier_node_devices_attached", "Devices with a live session.",
+	      cr_map_count(n->devices));
+	GAUGE("carrier_node_presence_records", "Presence records stored.",
+	      cr_kv_count(n->kv, "presence"));
+	GAUGE("carrier_node_routes", "Relay routes.",
+	      cr_map_count(n->routes) / 2);
+	GAUGE("carrier_node_ring_epoch", "Epoch of the ring configuration.",
+	      n->ring->epoch);
+	GAUGE("carrier_node_lmdb_bytes", "Size of the LMDB file.",
+	      cr_kv_file_size(n->kv));
+	COUNTER("carrier_node_relayed_bytes_total", "Bytes relayed.",
+		n->st.relayed_bytes);
+	COUNTER("carrier_node_relayed_datagrams_total", "Datagrams relayed.",
+		n->st.relayed_datagrams);
+	COUNTER("carrier_node_handshakes_total", "Handshakes completed.",
+		ss->handshakes_completed);
+	COUNTER("carrier_node_cookies_sent_total", "Cookie replies sent.",
+		ss->cookies_sent);
+	COUNTER("carrier_node_publishes_total", "Presence records accepted.",
+		n->st.publishes);
+	COUNTER("carrier_node_lookups_total", "Lookups answered.",
+		n->st.lookups);
+	COUNTER("carrier_node_connects_total", "Connect requests.",
+		n->st.connects);
+	evbuffer_add_printf(b, "# HELP carrier_node_drops_total Datagrams "
+			       "and messages dropped, by reason.\n"
+			       "# TYPE carrier_node_drops_total counter\n");
+	for (int i = 1; i < CR_SESS_DROP_MAX; i++)
+		evbuffer_add_printf(b, "carrier_node_drops_total{reason=\"%s\"} %llu\n",
+				    cr_sess_drop_name((enum cr_sess_drop)i),
+				    (unsigned long long)ss->drops[i]);
+	for (int i = 0; i < NODE_DROP_MAX; i++)
+		evbuffer_add_printf(b, "carrier_node_drops_total{reason=\"%s\"} %llu\n",
+				    node_drop_names[i],
+				    (unsigned long long)n->st.drops[i]);
+	COUNTER("carrier_node_presence_rejected_total",
+		"Presence records that failed verification.",
+		n->st.publish_rejected);
+#undef GAUGE
+#undef COUNTER
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Content-Type", "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+static int node_metrics_start(struct rn_node *n, struct cr_error **err)
+{
+	struct cr_addr a;
+	char host[CR_ADDR_STRMAX];
+	const char *colon;
+	uint16_t port;
+
+	if (n->cfg.metrics[0] == '\0')
+		return 0;
+	if (cr_addr_parse(n->cfg.metrics, &a, err) < 0)
+		return cr_error_wrap(err, "--metrics");
+	colon = strrchr(n->cfg.metrics, ':');
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - n->cfg.metrics),
+		 n->cfg.metrics);
+	if (host[0] == '[') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	port = ntohs(a.u.sa.sa_family == AF_INET6 ? a.u.in6.sin6_port :
+						    a.u.in4.sin_port);
+	n->http = evhttp_new(n->base);
+	if (n->http == NULL)
+		return cr_error_set(err, ENOMEM, "cannot create HTTP server");
+	if (evhttp_bind_socket(n->http, host, port) < 0)
+		return cr_error_errno(err, errno,
+				      "cannot listen for metrics on %s",
+				      n->cfg.metrics);
+	evhttp_set_cb(n->http, "/metrics", node_on_metrics, n);
+	return 0;
+}
+
+/* ---- Life cycle --------------------------------------------------------- */
+
+static int node_load_ring(struct rn_node *n, const struct rn_config *cfg,
+			  struct cr_ring **out, struct cr_error **err)
+{
+	struct cr_ring *ring = NULL;
+	struct cr_id op, *opp = NULL;
+
+	if (cfg->operator_id[0] != '\0') {
+		if (cr_id_parse(cfg->operator_id, &op, err) < 0)
+			return cr_error_wrap(err, "--operator");
+		opp = &op;
+	}
+	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)
+		return -1;
+	if (cr_ring_pin_check(n->pin_path, ring, opp, err) < 0) {
+		cr_ring_free(ring);
+		return -1;
+	}
+	if (cr_ring_find(ring, n->kp.pk) < 0) {
+		char s[CR_ID_STRMAX];
+
+		cr_ring_free(ring);
+		return cr_error_set(err, EINVAL,
+				    "node %s is not a member of ring %s",
+				    cr_id_format(&n->id, s), cfg->ring_path);
+	}
+	*out = ring;
+	return 0;
+}
+
+static void node_sess_cfg(const struct rn_config *cfg, struct cr_sess_cfg *sc)
+{
+	cr_sess_cfg_default(sc);
+	/* Devices keep the path alive; the node only notices silence. */
+	sc->keepalive_ms = 0;
+	sc->dead_after_ms = 90000;
+	sc->load_handshakes_per_sec = (uint32_t)cfg->load_handshakes_per_sec;
+	sc->max_sessions = (uint32_t)cfg->max_sessions;
+}
+
+struct rn_node *rn_node_new(struct event_base *base,
+			    const struct rn_config *cfg, struct cr_error **err)
+{
+	struct rn_node *n;
+	struct cr_sess_cfg sc;
+	struct cr_addr listen;
+	char ids[CR_ID_STRMAX];
+
+	n = calloc(1, sizeof(*n));
+	if (n == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating node");
+		return NULL;
+	}
+	n->fd = -1;
+	n->base = base;
+	n->cfg = *cfg;
+	cr_log_ratelimit_init(&n->rl, 20, 5);
+	if (cr_keypair_load(cfg->key_path, &n->kp, err) < 0)
+		goto fail;
+	if (n->kp.type != CR_ID_NODE) {
+		cr_error_set(err, EINVAL, "%s is a %s key, not a node key",
+			     cfg->key_path, cr_id_type_name(n->kp.type));
+		goto fail;
+	}
+	cr_id_from_pk(CR_ID_NODE, n->kp.pk, &n->id);
+	if (cr_mkdir_p(cfg->data_dir, 0700, err) < 0)
+		goto fail;
+	snprintf(n->pin_path, sizeof(n->pin_path), "%s/operator.pin",
+		 cfg->data_dir);
+	if (node_load_ring(n, cfg, &n->ring, err) < 0)
+		goto fail;
+	if (cr_kv_open(cfg->data_dir, "node", NODE_LMDB_MAP, &n->kv, err) < 0)
+		goto fail;
+	n->devices = cr_map_new(CR_ID_HASHLEN);
+	n->routes = cr_map_new(sizeof(uint64_t));
+	n->batch = malloc(sizeof(*n->batch));
+	if (n->devices == NULL || n->routes == NULL || n->batch == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating node tables");
+		goto fail;
+	}
+	if (cfg->capture_path[0] != '\0') {
+		n->capture = fopen(cfg->capture_path, "we");
+		if (n->capture == NULL) {
+			cr_error_errno(err, errno, "cannot open capture file %s",
+				       cfg->capture_path);
+			goto fail;
+		}
+	}
+	node_sess_cfg(cfg, &sc);
+	n->host = cr_sess_host_new(&n->kp, &sc, &node_sess_ops, n, err);
+	if (n->host == NULL)
+		goto fail;
+	if (cr_addr_parse(cfg->listen, &listen, err) < 0)
+		goto fail;
+	n->fd = cr_udp_open(&listen, err);
+	if (n->fd < 0)
+		goto fail;
+	if (cfg->tcp[0] != '\0') {
+		cr_error_set(err, ENOTSUP,
+			     "--tcp: the TCP fallback is not available in "
+			     "this version");
+		goto fail;
+	}
+	n->ev_read = event_new(base, n->fd, EV_READ | EV_PERSIST, node_on_read,
+			       n);
+	n->ev_tick = event_new(base, -1, EV_PERSIST, node_on_tick, n);
+	if (n->ev_read == NULL || n->ev_tick == NULL) {
+		cr_error_set(err, ENOMEM, "cannot create events");
+		goto fail;
+	}
+	event_add(n->ev_read, NULL);
+	event_add(n->ev_tick,
+		  &(struct timeval){ 0, NODE_TICK_MS * 1000 });
+	if (node_metrics_start(n, err) < 0)
+		goto fail;
+	cr_log_info("node %s listening on %s (ring epoch %llu, %zu nodes)",
+		    cr_id_format(&n->id, ids), cfg->listen,
+		    (unsigned long long)n->ring->epoch, n->ring->n_nodes);
+	return n;
+fail:
+	rn_node_free(n);
+	return NULL;
+}
+
+int rn_node_reload(struct rn_node *n, const struct rn_config *cfg,
+		   struct cr_error **err)
+{
+	struct cr_ring *ring = NULL;
+	struct cr_sess_cfg sc;
+
+	if (strcmp(cfg->key_path, n->cfg.key_path) != 0 ||
+	    strcmp(cfg->listen, n->cfg.listen) != 0 ||
+	    strcmp(cfg->data_dir, n->cfg.data_dir) != 0)
+		return cr_error_set(err, EINVAL,
+				    "key, listen and data cannot change "
+				    "without a restart");
+	if (node_load_ring(n, cfg, &ring, err) < 0)
+		return -1;
+	cr_ring_free(n->ring);
+	n->ring = ring;
+	n->cfg = *cfg;
+	node_sess_cfg(cfg, &sc);
+	cr_sess_host_set_cfg(n->host, &sc);
+	cr_log_set_level(cfg->log_level);
+	cr_log_info("configuration reloaded (ring epoch %llu)",
+		    (unsigned long long)ring->epoch);
+	return 0;
+}
+
+struct rn_node *rn_node_free(struct rn_node *n)
+{
+	if (n == NULL)
+		return NULL;
+	if (n->http != NULL)
+		evhttp_free(n->http);
+	if (n->ev_read != NULL)
+		event_free(n->ev_read);
+	if (n->ev_tick != NULL)
+		event_free(n->ev_tick);
+	if (n->fd >= 0)
+		close(n->fd);
+	/* The host frees sessions without callbacks: free the peers here. */
+	cr_sess_host_free(n->host);
+	while (n->peers != NULL) {
+		struct rn_peer *p = n->peers;
+		n->peers = p->next;
+		free(p);
+	}
+	if (n->routes != NULL) {
+		size_t pos = 0;
+		const void *key;
+		void *val;
+
+		while (cr_map_next(n->routes, &pos, &key, &val)) {
+			struct rn_route *r = val;
+			if (memcmp(key, &r->id[0], sizeof(r->id[0])) == 0)
+				free(r);
+		}
+	}
+	cr_map_free(n->routes);
+	cr_map_free(n->devices);
+	cr_kv_free(n->kv);
+	cr_ring_free(n->ring);
+	if (n->capture != NULL)
+		fclose(n->capture);
+	free(n->batch);
+	cr_keypair_wipe(&n->kp);
+	free(n);
+	return NULL;
+}
