@@ -69,7 +69,7 @@ int cr_udp_recv(int fd, struct cr_udp_batch *b)
 	n = recvmmsg(fd, msgs, CR_UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		b->n = 0;
-		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+		return errno == EAGAIN ? 0 : -errno;
 	}
 	for (int i = 0; i < n; i++) {
 		cr_addr_from_sockaddr(&b->from[i],
