@@ -1,0 +1,615 @@
+/* Vendor-side ring client: see client.h. */
+#include "client.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cp/hop.h"
+#include "cp/limits.h"
+#include "cp/wire.h"
+#include "cr/addr.h"
+#include "cr/udp.h"
+#include "cr/util.h"
+
+enum { CL_TICK_MS = 20 };
+
+struct cl_node_link {
+	struct cr_sess *sess;
+	int up;
+	int failed;
+};
+
+struct cl_client {
+	struct event_base *base;
+	struct cr_keypair kp;
+	struct cr_ring *ring;
+	int fd;
+	struct event *ev_read, *ev_tick;
+	struct cr_sess_host *host;
+	struct cr_udp_batch *batch;
+	struct cl_node_link *links; /* one per ring node */
+	uint64_t next_req;
+	/* The request being waited for. */
+	uint64_t want_req;
+	Carrier__Hop *reply;
+	int reply_done;
+	/* End-to-end session being set up. */
+	struct cr_sess *e2e_pending;
+	int e2e_up;
+	uint8_t e2e_reply[256];
+	size_t e2e_reply_len;
+	void (*e2e_recv)(void *, struct cr_sess *, const uint8_t *, size_t);
+	void (*e2e_down)(void *, struct cr_sess *);
+	void (*e2e_flush)(void *);
+	void *e2e_arg;
+};
+
+void cl_default_path(const char *flag, const char *env, const char *name,
+		     char *out, size_t cap)
+{
+	const char *e = getenv(env);
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+
+	if (flag != NULL)
+		snprintf(out, cap, "%s", flag);
+	else if (e != NULL && *e != '\0')
+		snprintf(out, cap, "%s", e);
+	else if (xdg != NULL && *xdg != '\0')
+		snprintf(out, cap, "%s/carrier/%s", xdg, name);
+	else
+		snprintf(out, cap, "%s/.config/carrier/%s",
+			 home != NULL ? home : ".", name);
+}
+
+static struct cl_node_link *cl_link_of(struct cl_client *c, struct cr_sess *s)
+{
+	if (c->ring == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->ring->n_nodes; i++)
+		if (c->links[i].sess == s)
+			return &c->links[i];
+	return NULL;
+}
+
+static void cl_sess_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
+			 const uint8_t *buf, size_t len)
+{
+	struct cl_client *c = ctx;
+
+	if (to->route != 0) {
+		uint8_t out[CP_DATAGRAM_MAX];
+
+		if (len + CP_RELAY_HDR > sizeof(out))
+			return;
+		out[0] = CP_MSG_RELAY;
+		out[1] = out[2] = out[3] = 0;
+		cp_put_u64(out + 4, to->route);
+		memcpy(out + CP_RELAY_HDR, buf, len);
+		cr_udp_send(c->fd, to, out, len + CP_RELAY_HDR);
+		return;
+	}
+	cr_udp_send(c->fd, to, buf, len);
+}
+
+static int cl_sess_accept(void *ctx, const struct cr_id *peer,
+			  const uint8_t pk[CR_PKLEN], const struct cr_addr *from,
+			  const uint8_t *hello, size_t hello_len,
+			  uint8_t *reply, size_t *reply_len, void **user)
+{
+	return -1; /* vendors initiate; they accept nothing */
+}
+
+static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
+		       size_t reply_len, int rekey)
+{
+	struct cl_client *c = ctx;
+	struct cl_node_link *l = cl_link_of(c, s);
+
+	if (rekey)
+		return;
+	if (l != NULL) {
+		l->up = 1;
+		return;
+	}
+	if (s == c->e2e_pending) {
+		c->e2e_up = 1;
+		c->e2e_reply_len = reply_len < sizeof(c->e2e_reply) ? reply_len : 0;
+		memcpy(c->e2e_reply, reply, c->e2e_reply_len);
+	}
+}
+
+static void cl_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
+			 size_t len)
+{
+	struct cl_client *c = ctx;
+	Carrier__Hop *m;
+
+	if (cl_link_of(c, s) == NULL) {
+		if (c->e2e_recv != NULL)
+			c->e2e_recv(c->e2e_arg, s, msg, len);
+		return;
+	}
+	m = cp_hop_unpack(msg, len);
+	if (m == NULL)
+		return;
+	if (!c->reply_done && m->req_id == c->want_req) {
+		c->reply = m;
+		c->reply_done = 1;
+		return;
+	}
+	cp_hop_free(m);
+}
+
+static void cl_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
+{
+	struct cl_client *c = ctx;
+	struct cl_node_link *l = cl_link_of(c, s);
+
+	if (l != NULL) {
+		l->sess = NULL;
+		l->up = 0;
+		l->failed = 1;
+		return;
+	}
+	if (s == c->e2e_pending)
+		c->e2e_pending = NULL;
+	if (c->e2e_down != NULL)
+		c->e2e_down(c->e2e_arg, s);
+}
+
+static const struct cr_sess_ops cl_sess_ops = {
+	.send = cl_sess_send,
+	.accept = cl_sess_accept,
+	.up = cl_sess_up,
+	.recv = cl_sess_recv,
+	.down = cl_sess_down,
+};
+
+static void cl_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct cl_client *c = arg;
+
+	for (int round = 0; round < 64; round++) {
+		int got = cr_udp_recv(c->fd, c->batch);
+		uint64_t now = cr_now_ms();
+
+		if (got <= 0)
+			break;
+		for (size_t i = 0; i < c->batch->n; i++) {
+			uint8_t *buf = c->batch->buf[i];
+			size_t len = c->batch->len[i];
+			struct cr_addr from = c->batch->from[i];
+
+			if (len == 0 || len > CP_DATAGRAM_MAX)
+				continue;
+			if (buf[0] == CP_MSG_RELAY) {
+				if (len <= CP_RELAY_HDR)
+					continue;
+				from.route = cp_get_u64(buf + 4);
+				buf += CP_RELAY_HDR;
+				len -= CP_RELAY_HDR;
+			}
+			cr_sess_host_input(c->host, &from, buf, len, now);
+		}
+	}
+	if (c->e2e_flush != NULL)
+		c->e2e_flush(c->e2e_arg);
+}
+
+static void cl_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct cl_client *c = arg;
+
+	cr_sess_host_tick(c->host, cr_now_ms());
+}
+
+struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
+				const char *ring_path, const char *operator_id,
+				struct cr_error **err)
+{
+	struct cl_client *c;
+	struct cr_sess_cfg sc;
+	struct cr_id op, *opp = NULL;
+	char pin[PATH_MAX + 32], dir[PATH_MAX];
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating client");
+		return NULL;
+	}
+	c->fd = -1;
+	c->base = base;
+	if (cr_keypair_load(key_path, &c->kp, err) < 0) {
+		cr_error_wrap(err, "vendor key (give --key FILE or set "
+				   "CARRIER_KEY)");
+		goto fail;
+	}
+	if (operator_id != NULL) {
+		if (cr_id_parse(operator_id, &op, err) < 0)
+			goto fail;
+		opp = &op;
+	}
+	if (cr_ring_load(ring_path, NULL, &c->ring, err) < 0) {
+		cr_error_wrap(err, "ring (give --ring FILE or set "
+				   "CARRIER_RING)");
+		goto fail;
+	}
+	cl_default_path(NULL, "CARRIER_CONFIG_DIR", "", dir, sizeof(dir));
+	if (cr_mkdir_p(dir, 0700, err) < 0)
+		goto fail;
+	snprintf(pin, sizeof(pin), "%s/operator.pin", dir);
+	if (cr_ring_pin_check(pin, c->ring, opp, err) < 0)
+		goto fail;
+	c->links = calloc(c->ring->n_nodes + 1, sizeof(*c->links));
+	c->batch = malloc(sizeof(*c->batch));
+	if (c->links == NULL || c->batch == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating client");
+		goto fail;
+	}
+	cr_sess_cfg_default(&sc);
+	sc.keepalive_ms = 10000;
+	sc.handshake_retry_ms = 500;
+	sc.handshake_timeout_ms = 5000;
+	c->host = cr_sess_host_new(&c->kp, &sc, &cl_sess_ops, c, err);
+	if (c->host == NULL)
+		goto fail;
+	if (c->ring->n_nodes > 0) {
+		struct cr_addr a;
+
+		if (cr_addr_parse(c->ring->nodes[0].addr, &a, err) < 0)
+			goto fail;
+		c->fd = cr_udp_open_any(a.u.sa.sa_family, err);
+	} else {
+		cr_error_set(err, EINVAL, "ring %s has no nodes", ring_path);
+	}
+	if (c->fd < 0)
+		goto fail;
+	c->ev_read = event_new(base, c->fd, EV_READ | EV_PERSIST, cl_on_read, c);
+	c->ev_tick = event_new(base, -1, EV_PERSIST, cl_on_tick, c);
+	event_add(c->ev_read, NULL);
+	event_add(c->ev_tick, &(struct timeval){ 0, CL_TICK_MS * 1000 });
+	randombytes_buf(&c->next_req, sizeof(c->next_req));
+	c->next_req >>= 1;
+	return c;
+fail:
+	cl_client_free(c);
+	return NULL;
+}
+
+struct cl_client *cl_client_free(struct cl_client *c)
+{
+	if (c == NULL)
+		return NULL;
+	if (c->ev_read != NULL)
+		event_free(c->ev_read);
+	if (c->ev_tick != NULL)
+		event_free(c->ev_tick);
+	cr_sess_host_free(c->host);
+	if (c->fd >= 0)
+		close(c->fd);
+	cp_hop_free(c->reply);
+	cr_ring_free(c->ring);
+	free(c->links);
+	free(c->batch);
+	cr_keypair_wipe(&c->kp);
+	free(c);
+	return NULL;
+}
+
+const struct cr_ring *cl_ring(const struct cl_client *c)
+{
+	return c->ring;
+}
+
+struct event_base *cl_base(const struct cl_client *c)
+{
+	return c->base;
+}
+
+struct cr_sess_host *cl_host(const struct cl_client *c)
+{
+	return c->host;
+}
+
+static void cl_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+int cl_wait(struct cl_client *c, const int *flag, uint64_t deadline_ms)
+{
+	struct event *ev = evtimer_new(c->base, cl_on_deadline, NULL);
+
+	while (!*flag) {
+		uint64_t now = cr_now_ms();
+		uint64_t d;
+
+		if (now >= deadline_ms)
+			break;
+		struct timeval tv;
+
+		d = deadline_ms - now;
+		tv.tv_sec = (time_t)(d / 1000);
+		tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
+		evtimer_add(ev, &tv);
+		event_base_loop(c->base, EVLOOP_ONCE);
+	}
+	event_free(ev);
+	return *flag;
+}
+
+struct cr_sess *cl_node(struct cl_client *c, size_t idx, uint64_t timeout_ms,
+			struct cr_error **err)
+{
+	struct cl_node_link *l = &c->links[idx];
+	const struct cr_ring_node *rn = &c->ring->nodes[idx];
+	struct cr_addr a;
+
+	if (l->sess == NULL) {
+		if (cr_addr_parse(rn->addr, &a, err) < 0)
+			return NULL;
+		l->failed = 0;
+		l->up = 0;
+		l->sess = cr_sess_connect(c->host, rn->pk, CR_ID_NODE, &a, NULL,
+					  0, cr_now_ms(), err);
+		if (l->sess == NULL)
+			return NULL;
+	}
+	if (!l->up) {
+		int done = 0;
+		uint64_t deadline = cr_now_ms() + timeout_ms;
+
+		while (!l->up && !l->failed && cr_now_ms() < deadline)
+			cl_wait(c, &l->up, cr_now_ms() + 50 > deadline ?
+						   deadline :
+						   cr_now_ms() + 50);
+		(void)done;
+		if (!l->up) {
+			char ids[CR_ID_STRMAX];
+
+			if (l->sess != NULL)
+				cr_sess_close(l->sess);
+			l->sess = NULL;
+			cr_error_set(err, CL_EXIT_OFFLINE,
+				     "ring node %s at %s does not answer",
+				     cr_id_format(&rn->id, ids), rn->addr);
+			return NULL;
+		}
+	}
+	return l->sess;
+}
+
+Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
+			 uint64_t timeout_ms, struct cr_error **err)
+{
+	uint64_t deadline = cr_now_ms() + timeout_ms;
+	uint8_t buf[CP_MSG_MAX];
+	struct cr_sess *s;
+	Carrier__Hop *reply;
+	long n;
+
+	s = cl_node(c, idx, timeout_ms, err);
+	if (s == NULL)
+		return NULL;
+	req->req_id = ++c->next_req;
+	n = cp_hop_pack(req, buf, sizeof(buf));
+	if (n < 0) {
+		cr_error_set(err, EMSGSIZE, "request too large");
+		return NULL;
+	}
+	c->want_req = req->req_id;
+	c->reply_done = 0;
+	c->reply = NULL;
+	/* Datagrams get lost: ask again a few times before giving up. */
+	while (cr_now_ms() < deadline && !c->reply_done) {
+		uint64_t step = cr_now_ms() + 700;
+
+		if (cr_sess_send(s, buf, (size_t)n, cr_now_ms()) < 0)
+			break;
+		cl_wait(c, &c->reply_done, step < deadline ? step : deadline);
+		if (c->links[idx].sess != s)
+			break;
+	}
+	if (!c->reply_done) {
+		cr_error_set(err, CL_EXIT_OFFLINE,
+			     "ring node %s did not answer in time",
+			     c->ring->nodes[idx].addr);
+		return NULL;
+	}
+	reply = c->reply;
+	c->reply = NULL;
+	c->reply_done = 0;
+	return reply;
+}
+
+int cl_lookup(struct cl_client *c, const struct cr_id *dev,
+	      struct cr_presence *out, struct cl_lookup_info *info,
+	      struct cr_error **err)
+{
+	Carrier__LookupRequest lr = CARRIER__LOOKUP_REQUEST__INIT;
+	size_t rank[16], n;
+	char ids[CR_ID_STRMAX], last[256] = "";
+	int found = 0, rejected = 0, expired = 0;
+
+	memset(info, 0, sizeof(*info));
+	n = cr_ring_rank(c->ring, dev->hash, NULL, rank,
+			 c->ring->replicas < 16 ? c->ring->replicas : 16);
+	lr.device_id.data = (uint8_t *)(uintptr_t)dev->hash;
+	lr.device_id.len = CR_ID_HASHLEN;
+	for (size_t i = 0; i < n; i++) {
+		Carrier__Hop req = CARRIER__HOP__INIT, *rep;
+		struct cr_error *e = NULL;
+		struct cr_presence p;
+		uint8_t blob[CP_PRESENCE_MAX];
+		size_t len;
+
+		req.msg_case = CARRIER__HOP__MSG_LOOKUP;
+		req.lookup = &lr;
+		rep = cl_request(c, rank[i], &req, 2000, &e);
+		if (rep == NULL) {
+			snprintf(last, sizeof(last), "%s", cr_error_msg(e));
+			cr_error_free(e);
+			continue;
+		}
+		info->n_answered++;
+		if (rep->msg_case != CARRIER__HOP__MSG_LOOKUP_REPLY ||
+		    rep->lookup_reply->record == NULL) {
+			if (rep->msg_case == CARRIER__HOP__MSG_ERROR)
+				snprintf(last, sizeof(last), "%s",
+					 rep->error->message);
+			cp_hop_free(rep);
+			continue;
+		}
+		len = carrier__signed_presence__get_packed_size(
+			rep->lookup_reply->record);
+		if (len > sizeof(blob)) {
+			cp_hop_free(rep);
+			rejected++;
+			continue;
+		}
+		carrier__signed_presence__pack(rep->lookup_reply->record, blob);
+		/* Never trust the node: verify the device's signature here. */
+		if (cr_presence_verify(blob, len, cr_now_unix(), dev, &p, &e) < 0) {
+			if (strstr(cr_error_msg(e), "expired") != NULL)
+				expired++;
+			else
+				rejected++;
+			snprintf(last, sizeof(last), "%s", cr_error_msg(e));
+			cr_error_free(e);
+			cp_hop_free(rep);
+			continue;
+		}
+		if (rep->lookup_reply->attached_here &&
+		    info->n_attached_here < 8) {
+			info->attached_idx[info->n_attached_here] = rank[i];
+			info->last_seen_ms[info->n_attached_here++] =
+				rep->lookup_reply->last_seen_ms_ago;
+		}
+		if (!found || p.seq > out->seq)
+			*out = p;
+		found = 1;
+		cp_hop_free(rep);
+	}
+	if (found)
+		return 0;
+	cr_id_format(dev, ids);
+	if (expired > 0)
+		return cr_error_set(err, CL_EXIT_OFFLINE,
+				    "device %s is offline (%s)", ids, last);
+	if (info->n_answered == 0)
+		return cr_error_set(err, CL_EXIT_OFFLINE,
+				    "no home node of %s answered (%s)", ids,
+				    last);
+	return cr_error_set(err, CL_EXIT_OFFLINE,
+			    "device %s is unknown to the ring: it never "
+			    "attached, or its id is wrong",
+			    ids);
+}
+
+void cl_set_e2e_handler(struct cl_client *c,
+			void (*recv)(void *arg, struct cr_sess *s,
+				     const uint8_t *msg, size_t len),
+			void (*down)(void *arg, struct cr_sess *s),
+			void (*flush)(void *arg), void *arg)
+{
+	c->e2e_recv = recv;
+	c->e2e_down = down;
+	c->e2e_flush = flush;
+	c->e2e_arg = arg;
+}
+
+struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
+			       uint64_t timeout_ms, size_t *node_idx,
+			       struct cr_error **err)
+{
+	Carrier__ConnectRequest cr = CARRIER__CONNECT_REQUEST__INIT;
+	Carrier__Hop req = CARRIER__HOP__INIT, *rep = NULL;
+	uint64_t deadline = cr_now_ms() + timeout_ms;
+	struct cl_lookup_info info;
+	struct cr_presence p;
+	struct cr_addr a;
+	struct cr_sess *s;
+	char ids[CR_ID_STRMAX];
+	uint64_t route = 0;
+	size_t idx = 0;
+
+	if (cl_lookup(c, dev, &p, &info, err) < 0)
+		return NULL;
+	cr_id_format(dev, ids);
+	if (info.n_attached_here == 0) {
+		cr_error_set(err, CL_EXIT_OFFLINE,
+			     "device %s is offline: no ring node holds a "
+			     "session with it",
+			     ids);
+		return NULL;
+	}
+	cr.device_id.data = (uint8_t *)(uintptr_t)dev->hash;
+	cr.device_id.len = CR_ID_HASHLEN;
+	req.msg_case = CARRIER__HOP__MSG_CONNECT;
+	req.connect = &cr;
+	for (size_t i = 0; i < info.n_attached_here && route == 0; i++) {
+		struct cr_error *e = NULL;
+
+		idx = info.attached_idx[i];
+		rep = cl_request(c, idx, &req, 2000, &e);
+		if (rep == NULL) {
+			cr_error_free(e);
+			continue;
+		}
+		if (rep->msg_case == CARRIER__HOP__MSG_CONNECT_REPLY)
+			route = rep->connect_reply->route_id;
+		cp_hop_free(rep);
+	}
+	if (route == 0) {
+		cr_error_set(err, CL_EXIT_OFFLINE,
+			     "device %s is unreachable: no node could set up "
+			     "a route to it",
+			     ids);
+		return NULL;
+	}
+	if (cr_addr_parse(c->ring->nodes[idx].addr, &a, err) < 0)
+		return NULL;
+	a.route = route;
+	c->e2e_up = 0;
+	s = cr_sess_connect(c->host, p.device_pk, CR_ID_DEVICE, &a, NULL, 0,
+			    cr_now_ms(), err);
+	if (s == NULL)
+		return NULL;
+	c->e2e_pending = s;
+	cl_wait(c, &c->e2e_up, deadline);
+	if (!c->e2e_up) {
+		if (c->e2e_pending != NULL)
+			cr_sess_close(s);
+		c->e2e_pending = NULL;
+		cr_error_set(err, CL_EXIT_OFFLINE,
+			     "device %s did not answer the end-to-end "
+			     "handshake",
+			     ids);
+		return NULL;
+	}
+	c->e2e_pending = NULL;
+	if (c->e2e_reply_len > 0) {
+		Carrier__E2eControl *m =
+			cp_e2e_control_unpack(c->e2e_reply, c->e2e_reply_len);
+
+		if (m != NULL && m->msg_case == CARRIER__E2E_CONTROL__MSG_ERROR) {
+			cr_error_set(err,
+				     m->error->code ==
+						     CARRIER__ERROR__CODE__UNAUTHORIZED ?
+					     CL_EXIT_UNAUTHORIZED :
+					     CL_EXIT_ERROR,
+				     "%s", m->error->message);
+			cp_e2e_control_free(m);
+			cr_sess_close(s);
+			return NULL;
+		}
+		cp_e2e_control_free(m);
+	}
+	*node_idx = idx;
+	return s;
+}

@@ -1,0 +1,94 @@
+/*
+ * The vendor side's plumbing for the `carrier` commands that talk to the
+ * ring: one UDP socket and session host, hop sessions to ring nodes with
+ * request/response, verified lookups, and end-to-end sessions to devices
+ * over relay routes.  The commands are blocking from the user's point of
+ * view, so the helpers here run the event loop until their answer comes or
+ * their deadline passes.
+ */
+#ifndef CL_CLIENT_H
+#define CL_CLIENT_H
+
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "carrier.pb-c.h"
+#include "cr/error.h"
+#include "cr/identity.h"
+#include "cr/presence.h"
+#include "cr/ring.h"
+#include "cr/session.h"
+
+struct cl_client;
+
+/* Exit codes of the commands, documented in `carrier --help`. */
+enum cl_exit {
+	CL_EXIT_OK = 0,
+	CL_EXIT_ERROR = 1,        /* anything not below */
+	CL_EXIT_USAGE = 2,
+	CL_EXIT_OFFLINE = 3,      /* unknown, offline or unreachable device */
+	CL_EXIT_UNAUTHORIZED = 4, /* the device refused this vendor */
+	CL_EXIT_REFUSED = 5,      /* the device refused the port */
+	CL_EXIT_LOST = 6,         /* the connection broke */
+};
+
+/* Where the vendor's files are: --key, $CARRIER_KEY, CONFIG_DIR/key (and
+ * the same for ring); CONFIG_DIR is $XDG_CONFIG_HOME/carrier or
+ * ~/.config/carrier.  Writes into the buffers (PATH_MAX each). */
+void cl_default_path(const char *flag, const char *env, const char *name,
+		     char *out, size_t cap);
+
+struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
+				const char *ring_path, const char *operator_id,
+				struct cr_error **err);
+struct cl_client *cl_client_free(struct cl_client *c);
+
+const struct cr_ring *cl_ring(const struct cl_client *c);
+struct event_base *cl_base(const struct cl_client *c);
+struct cr_sess_host *cl_host(const struct cl_client *c);
+
+/* A hop session to ring node idx, established or waited for. */
+struct cr_sess *cl_node(struct cl_client *c, size_t idx, uint64_t timeout_ms,
+			struct cr_error **err);
+/* Sends req to node idx and waits for the answer with the same req_id.
+ * The caller frees the reply with cp_hop_free(). */
+Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
+			 uint64_t timeout_ms, struct cr_error **err);
+
+/* What a lookup found besides the record. */
+struct cl_lookup_info {
+	size_t n_answered;             /* nodes that answered */
+	size_t attached_idx[8];        /* ring indices with a live session */
+	uint64_t last_seen_ms[8];
+	size_t n_attached_here;
+};
+
+/* Asks the device's home nodes, verifies every answer, keeps the highest
+ * sequence.  Returns 0, or -1 with *err (CL_EXIT_OFFLINE in err->code for
+ * unknown, expired or unreachable). */
+int cl_lookup(struct cl_client *c, const struct cr_id *dev,
+	      struct cr_presence *out, struct cl_lookup_info *info,
+	      struct cr_error **err);
+
+/*
+ * Sets up an end-to-end session to the device: lookup, a relay route
+ * through a node that holds the device's session, the Noise handshake with
+ * the key from the verified record.  *node_idx tells which node relays.
+ * err->code is a cl_exit value on failure.
+ */
+struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
+			       uint64_t timeout_ms, size_t *node_idx,
+			       struct cr_error **err);
+
+/* Receives the payloads of end-to-end sessions, and their end. */
+void cl_set_e2e_handler(struct cl_client *c,
+			void (*recv)(void *arg, struct cr_sess *s,
+				     const uint8_t *msg, size_t len),
+			void (*down)(void *arg, struct cr_sess *s),
+			void (*flush)(void *arg), void *arg);
+
+/* Runs the loop until *flag is non-zero or the deadline (ms) passes;
+ * returns *flag. */
+int cl_wait(struct cl_client *c, const int *flag, uint64_t deadline_ms);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * The `carrier` subcommands.  Each takes argc/argv starting at its own
+ * name and returns the process exit status (client.h: cl_exit).
+ */
+#ifndef CL_COMMANDS_H
+#define CL_COMMANDS_H
+
+int cl_cmd_keygen(int argc, char **argv);
+int cl_cmd_id(int argc, char **argv);
+int cl_cmd_ring(int argc, char **argv);
+int cl_cmd_lookup(int argc, char **argv);
+int cl_cmd_ping(int argc, char **argv);
+int cl_cmd_connect(int argc, char **argv);
+
+/* Prints "carrier: MSG" to stderr and returns code. */
+int cl_fail(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * carrier: the vendor and operator command line.  A table of subcommands,
+ * each in its own file.
+ */
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const char usage_text[] =
+	"usage: carrier COMMAND [ARGS]\n"
+	"\n"
+	"Keys and identities:\n"
+	"  keygen --type device|vendor|node|operator -o FILE\n"
+	"                      write a key pair (FILE 0600, FILE.pub); print "
+	"the identity\n"
+	"  id FILE|FILE.pub    print the identity of a key\n"
+	"\n"
+	"Ring configuration (operators):\n"
+	"  ring init --operator OP_KEY --node NODE.pub@HOST:PORT [--node ...] "
+	"-o RING\n"
+	"  ring add-node|remove-node --operator OP_KEY --ring RING "
+	"NODE.pub@HOST:PORT\n"
+	"  ring status [--ring RING]\n"
+	"\n"
+	"Devices (vendors):\n"
+	"  lookup DEVICE_ID [--json]     verified presence of a device\n"
+	"  ping DEVICE_ID [-c N]         round-trip time and path\n"
+	"  connect DEVICE_ID PORT [-L [ADDR:]LPORT] [-v]\n"
+	"                      reach 127.0.0.1:PORT on the device; stdio "
+	"without -L\n"
+	"\n"
+	"Vendor commands read --key FILE and --ring FILE, defaulting to "
+	"$CARRIER_KEY\nand $CARRIER_RING, then ~/.config/carrier/key and "
+	"~/.config/carrier/ring.\nThe ring's operator is pinned on first use "
+	"in ~/.config/carrier/operator.pin\n(or give --operator OP_ID).\n"
+	"\n"
+	"Exit status: 0 success, 1 error, 2 usage, 3 device offline or "
+	"unreachable,\n4 vendor not authorized by the device, 5 port refused "
+	"by the device,\n6 connection lost.\n";
+
+int cl_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("carrier: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "keygen", cl_cmd_keygen }, { "id", cl_cmd_id },
+	{ "ring", cl_cmd_ring },     { "lookup", cl_cmd_lookup },
+	{ "ping", cl_cmd_ping },     { "connect", cl_cmd_connect },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		puts("carrier 0.1.0");
+		return 0;
+	}
+	if (sodium_init() < 0)
+		return cl_fail(1, "libsodium failed to initialize");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	return cl_fail(2, "unknown command '%s' (see carrier --help)", argv[1]);
+}

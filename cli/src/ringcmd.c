@@ -1,0 +1,358 @@
+/* carrier ring init | add-node | remove-node | status. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "commands.h"
+#include "cp/hop.h"
+#include "cr/addr.h"
+#include "cr/ring.h"
+#include "cr/util.h"
+
+enum { RING_MAX_ARGS_NODES = 1024 };
+
+static const char ring_usage[] =
+	"usage: carrier ring init --operator OP_KEY --node NODE.pub@HOST:PORT "
+	"[--node ...]\n"
+	"                         [--replicas R] -o RING\n"
+	"       carrier ring add-node --operator OP_KEY --ring RING "
+	"NODE.pub@HOST:PORT\n"
+	"       carrier ring remove-node --operator OP_KEY --ring RING "
+	"NODE.pub[@HOST:PORT]\n"
+	"       carrier ring status [--ring RING]\n"
+	"\n"
+	"init writes epoch 1 signed by the operator key; add-node and "
+	"remove-node\nwrite the next epoch back to RING.  Nodes, agents and "
+	"the CLI accept only\nhigher epochs signed by the operator they "
+	"pinned.  status asks every node\nwhether it is up and which epoch "
+	"it runs.\n";
+
+/* NODE.pub@HOST:PORT (the address may be omitted when want_addr is 0). */
+static int ring_parse_node(const char *arg, int want_addr,
+			   struct cr_ring_node *n, struct cr_error **err)
+{
+	char path[PATH_MAX];
+	const char *at = strrchr(arg, '@');
+	enum cr_id_type t;
+	struct cr_addr a;
+	size_t plen = at != NULL ? (size_t)(at - arg) : strlen(arg);
+
+	memset(n, 0, sizeof(*n));
+	if (at == NULL && want_addr)
+		return cr_error_set(err, 2,
+				    "'%s' should be NODE.pub@HOST:PORT", arg);
+	if (plen >= sizeof(path))
+		return cr_error_set(err, 2, "path too long in '%s'", arg);
+	memcpy(path, arg, plen);
+	path[plen] = '\0';
+	if (cr_pubkey_load(path, &t, n->pk, err) < 0)
+		return -1;
+	if (t != CR_ID_NODE)
+		return cr_error_set(err, 1, "%s is a %s key, not a node key",
+				    path, cr_id_type_name(t));
+	cr_id_from_pk(CR_ID_NODE, n->pk, &n->id);
+	n->weight = 1;
+	if (at != NULL) {
+		if (cr_addr_parse(at + 1, &a, err) < 0)
+			return cr_error_wrap(err, "node address '%s'", at + 1);
+		if (strlen(at + 1) >= sizeof(n->addr))
+			return cr_error_set(err, 2, "address too long");
+		snprintf(n->addr, sizeof(n->addr), "%s", at + 1);
+	}
+	return 0;
+}
+
+static int ring_load_operator(const char *path, struct cr_keypair *op,
+			      struct cr_error **err)
+{
+	if (path == NULL)
+		return cr_error_set(err, 2, "give the operator key with "
+					    "--operator OP_KEY");
+	if (cr_keypair_load(path, op, err) < 0)
+		return -1;
+	if (op->type != CR_ID_OPERATOR)
+		return cr_error_set(err, 1, "%s is a %s key, not an operator "
+					    "key",
+				    path, cr_id_type_name(op->type));
+	return 0;
+}
+
+static int ring_report(struct cr_error *err)
+{
+	int code = err != NULL && err->code == 2 ? 2 : 1;
+	int rc = cl_fail(code, "%s", cr_error_msg(err));
+
+	cr_error_free(err);
+	return rc;
+}
+
+static int ring_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "operator", required_argument, NULL, 'p' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "replicas", required_argument, NULL, 'r' },
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cr_ring_node *nodes = NULL;
+	struct cr_error *err = NULL;
+	struct cr_ring *ring = NULL;
+	struct cr_keypair op;
+	const char *op_path = NULL, *out = NULL;
+	uint64_t replicas = CR_RING_DEFAULT_REPLICAS;
+	size_t n = 0;
+	char ids[CR_ID_STRMAX];
+	int c, rc = 1;
+
+	nodes = calloc(RING_MAX_ARGS_NODES, sizeof(*nodes));
+	if (nodes == NULL)
+		return cl_fail(1, "out of memory");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			op_path = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'r':
+			if (cr_parse_u64(optarg, 1, 64, &replicas) < 0) {
+				free(nodes);
+				return cl_fail(2, "--replicas: '%s' is not 1-64",
+					       optarg);
+			}
+			break;
+		case 'n':
+			if (n == RING_MAX_ARGS_NODES) {
+				free(nodes);
+				return cl_fail(2, "too many nodes");
+			}
+			if (ring_parse_node(optarg, 1, &nodes[n], &err) < 0) {
+				free(nodes);
+				return ring_report(err);
+			}
+			n++;
+			break;
+		default:
+			free(nodes);
+			fputs(ring_usage, stderr);
+			return 2;
+		}
+	}
+	if (out == NULL || n == 0 || optind != argc) {
+		free(nodes);
+		return cl_fail(2, "usage: carrier ring init --operator OP_KEY "
+				  "--node NODE.pub@HOST:PORT [--node ...] -o "
+				  "RING");
+	}
+	if (ring_load_operator(op_path, &op, &err) < 0) {
+		free(nodes);
+		return ring_report(err);
+	}
+	if (cr_ring_build(&op, 1, (uint32_t)replicas, nodes, n, &ring, &err) < 0 ||
+	    cr_ring_save(ring, out, &err) < 0) {
+		rc = ring_report(err);
+		goto out;
+	}
+	{
+		struct cr_id oid;
+		cr_id_from_pk(CR_ID_OPERATOR, op.pk, &oid);
+		printf("ring epoch 1 with %zu nodes, signed by %s, written to "
+		       "%s\n",
+		       n, cr_id_format(&oid, ids), out);
+	}
+	rc = 0;
+out:
+	cr_keypair_wipe(&op);
+	cr_ring_free(ring);
+	free(nodes);
+	return rc;
+}
+
+static int ring_change(int argc, char **argv, int add)
+{
+	static const struct option opts[] = {
+		{ "operator", required_argument, NULL, 'p' },
+		{ "ring", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *op_path = NULL, *ring_path = NULL;
+	struct cr_error *err = NULL;
+	struct cr_ring *old = NULL, *ring = NULL;
+	struct cr_ring_node *nodes = NULL, node;
+	struct cr_keypair op;
+	size_t n = 0;
+	char ids[CR_ID_STRMAX];
+	int c, rc = 1, found;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'p')
+			op_path = optarg;
+		else if (c == 'r')
+			ring_path = optarg;
+		else {
+			fputs(ring_usage, stderr);
+			return 2;
+		}
+	}
+	if (ring_path == NULL || optind + 1 != argc)
+		return cl_fail(2, "usage: carrier ring %s --operator OP_KEY "
+				  "--ring RING NODE.pub@HOST:PORT",
+			       add ? "add-node" : "remove-node");
+	if (ring_parse_node(argv[optind], add, &node, &err) < 0)
+		return ring_report(err);
+	if (ring_load_operator(op_path, &op, &err) < 0)
+		return ring_report(err);
+	/* Only the operator's own configuration may be extended. */
+	if (cr_ring_load(ring_path, op.pk, &old, &err) < 0) {
+		rc = ring_report(err);
+		goto out;
+	}
+	nodes = calloc(old->n_nodes + 1, sizeof(*nodes));
+	if (nodes == NULL) {
+		rc = cl_fail(1, "out of memory");
+		goto out;
+	}
+	found = cr_ring_find(old, node.pk) >= 0;
+	if (add && found) {
+		rc = cl_fail(1, "node %s is already in the ring",
+			     cr_id_format(&node.id, ids));
+		goto out;
+	}
+	if (!add && !found) {
+		rc = cl_fail(1, "node %s is not in the ring",
+			     cr_id_format(&node.id, ids));
+		goto out;
+	}
+	for (size_t i = 0; i < old->n_nodes; i++)
+		if (add || memcmp(old->nodes[i].pk, node.pk, CR_PKLEN) != 0)
+			nodes[n++] = old->nodes[i];
+	if (add)
+		nodes[n++] = node;
+	if (n == 0) {
+		rc = cl_fail(1, "refusing to remove the last node of the ring");
+		goto out;
+	}
+	if (cr_ring_build(&op, old->epoch + 1, old->replicas, nodes, n, &ring,
+			  &err) < 0 ||
+	    cr_ring_save(ring, ring_path, &err) < 0) {
+		rc = ring_report(err);
+		goto out;
+	}
+	printf("ring epoch %llu: %s node %s; %zu nodes\n",
+	       (unsigned long long)ring->epoch, add ? "added" : "removed",
+	       cr_id_format(&node.id, ids), n);
+	rc = 0;
+out:
+	cr_keypair_wipe(&op);
+	cr_ring_free(old);
+	cr_ring_free(ring);
+	free(nodes);
+	return rc;
+}
+
+static int ring_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ring", required_argument, NULL, 'r' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "operator", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ring_flag = NULL, *key_flag = NULL, *op = NULL;
+	char ring_path[PATH_MAX], key_path[PATH_MAX], ids[CR_ID_STRMAX];
+	struct cr_error *err = NULL;
+	struct event_base *base;
+	struct cl_client *c;
+	const struct cr_ring *ring;
+	size_t up = 0;
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'r')
+			ring_flag = optarg;
+		else if (ch == 'k')
+			key_flag = optarg;
+		else if (ch == 'p')
+			op = optarg;
+		else {
+			fputs(ring_usage, stderr);
+			return 2;
+		}
+	}
+	cl_default_path(ring_flag, "CARRIER_RING", "ring", ring_path,
+			sizeof(ring_path));
+	cl_default_path(key_flag, "CARRIER_KEY", "key", key_path,
+			sizeof(key_path));
+	base = event_base_new();
+	c = cl_client_new(base, key_path, ring_path, op, &err);
+	if (c == NULL) {
+		event_base_free(base);
+		return ring_report(err);
+	}
+	ring = cl_ring(c);
+	{
+		struct cr_id oid;
+		cr_id_from_pk(CR_ID_OPERATOR, ring->operator_pk, &oid);
+		printf("ring %s: epoch %llu, operator %s, %zu nodes, home sets "
+		       "of %u\n",
+		       ring_path, (unsigned long long)ring->epoch,
+		       cr_id_format(&oid, ids), ring->n_nodes, ring->replicas);
+	}
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		Carrier__Hop req = CARRIER__HOP__INIT, *rep;
+		Carrier__Ping ping = CARRIER__PING__INIT;
+		uint64_t t0 = cr_now_us();
+		struct cr_error *e = NULL;
+
+		ping.nonce = t0;
+		req.msg_case = CARRIER__HOP__MSG_PING;
+		req.ping = &ping;
+		rep = cl_request(c, i, &req, 1500, &e);
+		cr_id_format(&ring->nodes[i].id, ids);
+		if (rep != NULL && rep->msg_case == CARRIER__HOP__MSG_PONG) {
+			uint64_t ep = rep->pong->ring_epoch;
+			printf("  %-60s %-22s up    rtt %.2f ms  epoch %llu%s\n",
+			       ids, ring->nodes[i].addr,
+			       (double)(cr_now_us() - t0) / 1000.0,
+			       (unsigned long long)ep,
+			       ep < ring->epoch ? " (behind)" :
+			       ep > ring->epoch ? " (ahead)" : "");
+			up++;
+		} else {
+			printf("  %-60s %-22s DOWN\n", ids, ring->nodes[i].addr);
+		}
+		cp_hop_free(rep);
+		cr_error_free(e);
+	}
+	printf("%zu of %zu nodes up\n", up, ring->n_nodes);
+	cl_client_free(c);
+	event_base_free(base);
+	return up == ring->n_nodes ? 0 : 1;
+}
+
+int cl_cmd_ring(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+		fputs(ring_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "init") == 0)
+		return ring_init(argc - 1, argv + 1);
+	if (strcmp(argv[1], "add-node") == 0)
+		return ring_change(argc - 1, argv + 1, 1);
+	if (strcmp(argv[1], "remove-node") == 0)
+		return ring_change(argc - 1, argv + 1, 0);
+	if (strcmp(argv[1], "status") == 0)
+		return ring_status(argc - 1, argv + 1);
+	return cl_fail(2, "unknown ring command '%s' (init, add-node, "
+			  "remove-node, status)",
+		       argv[1]);
+}
