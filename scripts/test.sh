@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# The project's test command (.ci/run calls exactly this).
+#
+#   ./scripts/test.sh
+#
+# Installs the Debian packages it needs when any is missing, then runs the
+# legs named in $KORHAL_LEGS (default: all four, in this order):
+#
+#   default  RelWithDebInfo, -DCR_WERROR=ON, in build/; ctest -j2
+#   asan     -DCR_SANITIZE=ON (ASan + UBSan, leak checks on), in build-asan/
+#   armel    cross build of common/, proto/, device-agent/ and their unit
+#            tests for armel (ARMv5TE, soft-float, static), in build-armel/,
+#            against the sysroot of scripts/armel-sysroot.sh; ctest runs the
+#            tests under qemu-arm-static
+#   fuzz     libFuzzer harnesses (clang, -DCR_FUZZ=ON), in build-fuzz/; each
+#            runs for $KORHAL_FUZZ_SECONDS (default 20) on its corpus
+#
+# Example: KORHAL_LEGS="default armel" ./scripts/test.sh
+# Other knobs: KORHAL_JOBS (default 2), KORHAL_NO_INSTALL=1 (skip the package
+# check), KORHAL_CTEST_ARGS (extra ctest arguments for every leg, such as
+# "-R identity" or "-L unit").
+#
+# Build folders are kept between runs, so a second run rebuilds only what
+# changed.  Ends with one line "korhal: N passed, N failed, N skipped" over
+# the ctest tests of all legs (a leg that fails before its tests, in
+# configure or build, counts as one failure) and exits non-zero if any leg
+# failed.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+
+legs=${KORHAL_LEGS:-default asan armel fuzz}
+jobs=${KORHAL_JOBS:-2}
+fuzz_seconds=${KORHAL_FUZZ_SECONDS:-20}
+read -r -a ctest_extra <<<"${KORHAL_CTEST_ARGS:-}"
+
+packages=(
+	# build
+	build-essential cmake pkg-config file
+	libevent-dev libsodium-dev liblmdb-dev libprotobuf-c-dev
+	protobuf-c-compiler libssl-dev libjson-c-dev check
+	# fuzz
+	clang libclang-rt-dev
+	# armel
+	gcc-arm-linux-gnueabi libc6-dev-armel-cross qemu-user-static
+	# integration tests
+	iproute2 nftables curl python3 procps
+)
+
+banner() {
+	printf '\n==============================================================\n'
+	printf '== %s\n' "$*"
+	printf '==============================================================\n'
+}
+
+note() { printf 'test.sh: %s\n' "$*"; }
+
+install_packages() {
+	local missing=() p status
+	for p in "${packages[@]}"; do
+		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)
+		[ "$status" = installed ] || missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		note "all ${#packages[@]} Debian packages present"
+		return 0
+	fi
+	banner "installing Debian packages: ${missing[*]}"
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if command -v sudo >/dev/null; then
+			sudo=(sudo)
+		else
+			note "not root and no sudo: cannot install ${missing[*]}"
+			return 1
+		fi
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	local apt_opts=(-q -y -o DPkg::Lock::Timeout=600)
+	"${sudo[@]}" apt-get "${apt_opts[@]}" update &&
+		"${sudo[@]}" apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"
+}
+
+# cmake_configure DIR ARGS...: configures DIR; when an old cache in DIR
+# does not fit (another compiler, generator or source folder), starts over.
+cmake_configure() {
+	local dir=$1
+	shift
+	cmake -S "$root" -B "$dir" "$@" && return 0
+	if [ -f "$dir/CMakeCache.txt" ]; then
+		note "configure failed in $dir; retrying from an empty cache"
+		rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+		cmake -S "$root" -B "$dir" "$@"
+	else
+		return 1
+	fi
+}
+
+# cmake_build DIR [ARGS...]: builds DIR, going on past failed targets so
+# the tests that did build still run; keeps the output in DIR/korhal-build.log.
+cmake_build() {
+	local dir=$1 keep=() gen
+	shift
+	gen=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$dir/CMakeCache.txt")
+	case $gen in
+	*Makefiles) keep=(-- -k) ;;
+	Ninja*) keep=(-- -k 0) ;;
+	esac
+	cmake --build "$dir" -j"$jobs" "$@" "${keep[@]}" 2>&1 | tee "$dir/korhal-build.log"
+	return "${PIPESTATUS[0]}"
+}
+
+# Per-leg results.
+declare -A leg_status leg_time leg_pass leg_fail leg_skip
+total_pass=0 total_fail=0 total_skip=0
+
+# run_ctest LEG DIR ARGS...: runs ctest in DIR, adds its counts to LEG.
+run_ctest() {
+	local leg=$1 dir=$2
+	shift 2
+	local log=$dir/korhal-ctest.log rc line total=0 failed=0 skipped=0
+	(cd "$dir" && ctest --output-on-failure --no-tests=ignore -j"$jobs" \
+		"$@" "${ctest_extra[@]}") 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		failed=$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"$line")
+		total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+		skipped=$(sed -n '/^The following tests did not run:/,/^$/p' "$log" |
+			grep -cE '\((Skipped|Disabled)\)[[:space:]]*$')
+	elif ! grep -q 'No tests were found' "$log"; then
+		# ctest died before its summary.
+		failed=1
+	fi
+	leg_pass[$leg]=$((${leg_pass[$leg]:-0} + total - failed - skipped))
+	leg_fail[$leg]=$((${leg_fail[$leg]:-0} + failed))
+	leg_skip[$leg]=$((${leg_skip[$leg]:-0} + skipped))
+	if [ "$total" -eq 0 ]; then
+		note "$leg: no tests registered yet"
+	fi
+	[ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
+}
+
+leg_default() {
+	cmake_configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON \
+		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_DEVICE_ONLY=OFF || return 1
+	cmake_build build
+	local built=$?
+	run_ctest default build && [ $built -eq 0 ]
+}
+
+leg_asan() {
+	cmake_configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCR_WERROR=ON -DCR_SANITIZE=ON -DCR_FUZZ=OFF -DCR_DEVICE_ONLY=OFF ||
+		return 1
+	cmake_build build-asan
+	local built=$?
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		run_ctest asan build-asan && [ $built -eq 0 ]
+}
+
+# Checks every executable of the armel build: ARM EABI5, statically linked,
+# soft-float ABI, no FPU architecture attribute.
+check_armel_binaries() {
+	local bins=() f out flags cpu fp ok=0
+	while IFS= read -r -d '' f; do
+		file -b "$f" | grep -q '^ELF' && bins+=("$f")
+	done < <(find build-armel -type f -perm -u+x -not -path '*/CMakeFiles/*' -print0)
+	if [ ${#bins[@]} -eq 0 ]; then
+		note "armel: no executables built yet (no device-agent program, no unit tests)"
+		return 0
+	fi
+	for f in "${bins[@]}"; do
+		out=$(file -b "$f")
+		flags=$(arm-linux-gnueabi-readelf -h "$f" | sed -n 's/^ *Flags: *//p')
+		cpu=$(arm-linux-gnueabi-readelf -A "$f" | sed -n 's/^ *Tag_CPU_arch: *//p')
+		fp=$(arm-linux-gnueabi-readelf -A "$f" | sed -n 's/^ *Tag_FP_arch: *//p')
+		printf '%s:\n    %s\n    ELF flags: %s; CPU arch: %s; FP arch: %s\n' \
+			"$f" "$out" "$flags" "${cpu:-?}" "${fp:-none}"
+		if ! grep -q 'ARM, EABI5' <<<"$out" || ! grep -q 'statically linked' <<<"$out" ||
+			! grep -q 'soft-float ABI' <<<"$flags" || [ -n "$fp" ]; then
+			note "armel: $f is not an ARM EABI5 soft-float static executable"
+			ok=1
+		fi
+	done
+	return $ok
+}
+
+leg_armel() {
+	local tool
+	for tool in arm-linux-gnueabi-gcc qemu-arm-static; do
+		command -v "$tool" >/dev/null || { note "armel: $tool not found"; return 1; }
+	done
+	scripts/armel-sysroot.sh || return 1
+	cmake_configure build-armel -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-armel.cmake" \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \
+		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF || return 1
+	cmake_build build-armel
+	local built=$?
+	check_armel_binaries || built=1
+	note "armel: ctest runs the tests through" \
+		"$(sed -n 's/^CR_QEMU_ARM:[A-Z]*=//p' build-armel/CMakeCache.txt)"
+	run_ctest armel build-armel && [ $built -eq 0 ]
+}
+
+leg_fuzz() {
+	if ! command -v clang >/dev/null; then
+		note "fuzz: clang not found, leg skipped"
+		return 2
+	fi
+	local targets=() f
+	for f in tests/fuzz/fuzz_*.c; do
+		[ -e "$f" ] || continue
+		f=$(basename "$f" .c)
+		[ "$f" = fuzz_main ] || targets+=("$f")
+	done
+	if [ ${#targets[@]} -eq 0 ]; then
+		note "fuzz: no harnesses in tests/fuzz"
+		return 0
+	fi
+	cmake_configure build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCR_WERROR=ON -DCR_FUZZ=ON -DCR_FUZZ_SECONDS="$fuzz_seconds" \
+		-DCR_SANITIZE=OFF -DCR_DEVICE_ONLY=OFF || return 1
+	# Only the harnesses and what they link, not the whole tree.
+	cmake_build build-fuzz --target "${targets[@]}"
+	local built=$?
+	note "fuzz: ${targets[*]}, ${fuzz_seconds}s each, $jobs at a time"
+	ASAN_OPTIONS=detect_leaks=1 run_ctest fuzz build-fuzz -L '^fuzz$' &&
+		[ $built -eq 0 ] && return 0
+	[ $built -eq 0 ] || return 1
+	note "fuzz: crashing inputs are in build-fuzz/tests/fuzz/artifacts/;" \
+		"once fixed, copy each into tests/fuzz/corpus/<name>/"
+	return 1
+}
+
+# --- main -------------------------------------------------------------------
+
+start_all=$(date +%s)
+if [ "${KORHAL_NO_INSTALL:-0}" != 1 ]; then
+	if command -v dpkg-query >/dev/null && command -v apt-get >/dev/null; then
+		install_packages || { note "package installation failed"; exit 1; }
+	else
+		note "no dpkg/apt-get here: not checking packages"
+	fi
+fi
+
+overall=0
+ran=()
+for leg in $legs; do
+	case $leg in
+	default | asan | armel | fuzz) ;;
+	*)
+		note "unknown leg '$leg' (known: default asan armel fuzz)"
+		exit 2
+		;;
+	esac
+	banner "leg: $leg"
+	ran+=("$leg")
+	t0=$(date +%s)
+	"leg_$leg"
+	rc=$?
+	leg_time[$leg]=$(($(date +%s) - t0))
+	if [ $rc -eq 0 ]; then
+		leg_status[$leg]=PASS
+	elif [ $rc -eq 2 ]; then
+		leg_status[$leg]=SKIP
+	else
+		leg_status[$leg]=FAIL
+		overall=1
+		# A leg that failed before any test failed counts as one failure.
+		[ "${leg_fail[$leg]:-0}" -gt 0 ] || leg_fail[$leg]=1
+	fi
+	total_pass=$((total_pass + ${leg_pass[$leg]:-0}))
+	total_fail=$((total_fail + ${leg_fail[$leg]:-0}))
+	total_skip=$((total_skip + ${leg_skip[$leg]:-0}))
+done
+
+banner "summary ($(($(date +%s) - start_all))s in all)"
+printf '%-8s %-5s %6s  %s\n' leg result time tests
+for leg in "${ran[@]}"; do
+	printf '%-8s %-5s %5ss  %d passed, %d failed, %d skipped\n' "$leg" \
+		"${leg_status[$leg]}" "${leg_time[$leg]}" "${leg_pass[$leg]:-0}" \
+		"${leg_fail[$leg]:-0}" "${leg_skip[$leg]:-0}"
+done
+for leg in "${ran[@]}"; do
+	[ "${leg_status[$leg]}" = FAIL ] || continue
+	dir=build
+	[ "$leg" = default ] || dir=build-$leg
+	errs=$(grep -E 'error:|undefined reference|Error [0-9]' "$dir/korhal-build.log" 2>/dev/null | head -n 5)
+	if [ -n "$errs" ]; then
+		printf '\n%s: first build errors (all output in %s/korhal-build.log):\n' "$leg" "$dir"
+		sed 's/^/    /' <<<"$errs"
+	fi
+done
+echo
+echo "korhal: $total_pass passed, $total_fail failed, $total_skip skipped"
+exit $overall
