@@ -1,0 +1,1046 @@
+/*
+ * The ring configuration: decoding and verifying the operator-signed node
+ * list, its text file form, operator pinning (known_hosts style) and
+ * rendezvous placement of devices on nodes.  See cr/ring.h for the formats.
+ *
+ * Everything a configuration contains comes from the network or from a file
+ * someone mailed around, so decoding is bounded before protobuf-c sees a
+ * byte, and the result is only handed out once the operator's signature and
+ * every field have been checked.
+ */
+#include "cr/ring.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "carrier.pb-c.h"
+#include "cp/limits.h"
+#include "cr/addr.h"
+#include "cr/cleanup.h"
+#include "cr/util.h"
+
+/* Signature context: "korhal ring v1" and its NUL, prepended to the body. */
+static const char ring_sig_ctx[] = "korhal ring v1";
+#define RING_SIG_CTX_LEN sizeof(ring_sig_ctx)
+
+static const char ring_text_magic[] = "korhal-ring-v1";
+static const char pin_magic[] = "korhal-operator";
+
+enum {
+	/*
+	 * Placement weights are small integers (relative capacities); the cap
+	 * keeps the fixed-point score exact enough (see hrw_key) and stops a
+	 * typo from sending the whole fleet to one node.
+	 */
+	RING_WEIGHT_MAX = 65535,
+	/* The text form is base64 (4/3 of the binary) plus comments. */
+	RING_TEXT_MAX = 2 * CP_RING_CONFIG_MAX,
+	RING_B64_MAX = (CP_RING_CONFIG_MAX + 2) / 3 * 4,
+	/* "korhal-operator " + 44 base64 characters + " " + 20 digits + "\n" */
+	PIN_FILE_MAX = 256,
+	PK_B64_LEN = 44,
+	/* Longest DNS name (RFC 1035) and label. */
+	HOST_NAME_MAX_LEN = 253,
+	HOST_LABEL_MAX = 63,
+};
+
+/* ---- protobuf-c cleanup helpers ---------------------------------------- */
+
+static void signed_ring_freep(Carrier__SignedRingConfig **p)
+{
+	if (*p != NULL)
+		carrier__signed_ring_config__free_unpacked(*p, NULL);
+}
+
+static void ring_body_freep(Carrier__RingConfigBody **p)
+{
+	if (*p != NULL)
+		carrier__ring_config_body__free_unpacked(*p, NULL);
+}
+
+static void ring_freep(struct cr_ring **p)
+{
+	*p = cr_ring_free(*p);
+}
+
+#define CLEANUP_SIGNED_RING __attribute__((cleanup(signed_ring_freep)))
+#define CLEANUP_RING_BODY __attribute__((cleanup(ring_body_freep)))
+#define CLEANUP_RING __attribute__((cleanup(ring_freep)))
+
+/* ---- bounded wire-format scan ------------------------------------------ */
+
+/* Reads one base-128 varint at *off; -1 when truncated or over 10 bytes. */
+static int pb_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned shift = 0; shift < 70; shift += 7) {
+		uint8_t b;
+
+		if (*off >= len)
+			return -1;
+		b = p[(*off)++];
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Counts the top-level occurrences of field number `field` in a serialized
+ * protobuf message without unpacking it, so that the node count can be
+ * bounded before protobuf-c allocates an entry for each.  Returns the count,
+ * or -1 when the wire format is malformed (protobuf-c would refuse it too).
+ */
+static long pb_count_field(const uint8_t *p, size_t len, uint64_t field)
+{
+	size_t off = 0;
+	long n = 0;
+
+	while (off < len) {
+		uint64_t key, v;
+
+		if (pb_varint(p, len, &off, &key) < 0 || (key >> 3) == 0)
+			return -1;
+		switch (key & 7) {
+		case 0: /* varint */
+			if (pb_varint(p, len, &off, &v) < 0)
+				return -1;
+			break;
+		case 1: /* 64-bit */
+			if (len - off < 8)
+				return -1;
+			off += 8;
+			break;
+		case 2: /* length-delimited */
+			if (pb_varint(p, len, &off, &v) < 0 || v > len - off)
+				return -1;
+			off += (size_t)v;
+			break;
+		case 5: /* 32-bit */
+			if (len - off < 4)
+				return -1;
+			off += 4;
+			break;
+		default: /* groups (3, 4) are not proto3; 6 and 7 do not exist */
+			return -1;
+		}
+		if ((key >> 3) == field)
+			n++;
+	}
+	return n;
+}
+
+/* ---- field checks ------------------------------------------------------- */
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int is_alnum(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* A DNS host name (RFC 1123 labels), checked without resolving it. */
+static int host_name_valid(const char *h, size_t len)
+{
+	size_t label = 0;
+
+	if (len == 0 || len > HOST_NAME_MAX_LEN)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (h[i] == '.') {
+			if (label == 0 || h[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!is_alnum(h[i]) && h[i] != '-')
+			return 0;
+		if (label == 0 && h[i] == '-')
+			return 0;
+		if (++label > HOST_LABEL_MAX)
+			return 0;
+	}
+	return h[len - 1] != '-';
+}
+
+/*
+ * Checks a node address: "HOST:PORT" or "[V6]:PORT" with a port in 1..65535.
+ * A numeric host must be a dotted-quad IPv4 or an IPv6 address and goes
+ * through cr_addr_parse(), so nodes, agents and the CLI agree on what it
+ * means.  A host name is checked for syntax only: decoding a configuration
+ * must never wait on DNS (nor leak which ring we use to a resolver); nodes
+ * resolve names when they connect.
+ */
+static int ring_addr_check(const char *s, struct cr_error **err)
+{
+	char host[CR_RING_ADDR_MAX];
+	struct cr_addr a;
+	const char *colon, *port;
+	size_t len = strnlen(s, CR_RING_ADDR_MAX), hlen;
+	uint32_t v = 0;
+	int numeric = 0;
+
+	if (len == 0)
+		return cr_error_set(err, EINVAL,
+				    "the address is empty; write HOST:PORT");
+	if (len >= CR_RING_ADDR_MAX)
+		return cr_error_set(err, EINVAL,
+				    "the address is longer than %d characters",
+				    CR_RING_ADDR_MAX - 1);
+	for (size_t i = 0; i < len; i++) {
+		/* Printable ASCII only, so the address is safe to echo. */
+		if (s[i] <= ' ' || s[i] > '~')
+			return cr_error_set(err, EINVAL,
+					    "the address contains a space or "
+					    "a non-printable character");
+	}
+	colon = strrchr(s, ':');
+	if (colon == NULL)
+		return cr_error_set(err, EINVAL,
+				    "address '%s' has no port; write HOST:PORT",
+				    s);
+	port = colon + 1;
+	if (*port == '\0' || strlen(port) > 5)
+		return cr_error_set(err, EINVAL,
+				    "address '%s' has no valid port; write "
+				    "HOST:PORT with a port in 1..65535",
+				    s);
+	for (const char *c = port; *c != '\0'; c++) {
+		if (!is_digit(*c))
+			return cr_error_set(err, EINVAL,
+					    "address '%s' has no valid port; "
+					    "write HOST:PORT with a port in "
+					    "1..65535",
+					    s);
+		v = v * 10 + (uint32_t)(*c - '0');
+	}
+	if (v == 0 || v > 65535)
+		return cr_error_set(err, EINVAL,
+				    "port %" PRIu32 " in '%s' is out of range; "
+				    "use 1..65535",
+				    v, s);
+
+	hlen = (size_t)(colon - s);
+	if (hlen == 0)
+		return cr_error_set(err, EINVAL,
+				    "address '%s' has no host; write HOST:PORT",
+				    s);
+	if (s[0] == '[') {
+		struct in6_addr in6;
+
+		if (hlen < 3 || s[hlen - 1] != ']')
+			return cr_error_set(err, EINVAL,
+					    "address '%s' is not [V6]:PORT", s);
+		memcpy(host, s + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+		if (inet_pton(AF_INET6, host, &in6) != 1)
+			return cr_error_set(err, EINVAL,
+					    "'%s' in '%s' is not an IPv6 "
+					    "address",
+					    host, s);
+		numeric = 1;
+	} else {
+		struct in_addr in4;
+
+		if (memchr(s, ':', hlen) != NULL)
+			return cr_error_set(err, EINVAL,
+					    "address '%s' has an IPv6 host "
+					    "without brackets; write "
+					    "[V6]:PORT",
+					    s);
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		if (strspn(host, "0123456789.") == hlen) {
+			/* inet_pton, unlike getaddrinfo, refuses the
+			 * inet_aton shorthands such as "10.1". */
+			if (inet_pton(AF_INET, host, &in4) != 1)
+				return cr_error_set(err, EINVAL,
+						    "'%s' in '%s' is not a "
+						    "dotted-quad IPv4 address",
+						    host, s);
+			numeric = 1;
+		} else if (!host_name_valid(host, hlen)) {
+			return cr_error_set(err, EINVAL,
+					    "'%s' in '%s' is neither an IP "
+					    "address nor a valid host name",
+					    host, s);
+		}
+	}
+	if (numeric && cr_addr_parse(s, &a, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Fills r from a verified body; the caller has checked the node count. */
+static int ring_fill(struct cr_ring *r, const Carrier__RingConfigBody *b,
+		     struct cr_error **err)
+{
+	char ida[CR_ID_STRMAX];
+
+	if (b->epoch == 0)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration has epoch 0; epochs "
+				    "start at 1");
+	if (b->replicas > CP_RING_NODES_MAX)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration asks for %" PRIu32
+				    " replicas, more than the limit of %d",
+				    b->replicas, (int)CP_RING_NODES_MAX);
+	if (b->n_nodes == 0)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration lists no nodes; add at "
+				    "least one");
+	r->epoch = b->epoch;
+	memcpy(r->operator_pk, b->operator_pk.data, CR_PKLEN);
+	r->replicas = b->replicas != 0 ? b->replicas
+				       : CR_RING_DEFAULT_REPLICAS;
+	r->issued_unix = b->issued_unix;
+	r->nodes = calloc(b->n_nodes, sizeof(*r->nodes));
+	if (r->nodes == NULL)
+		return cr_error_errno(err, ENOMEM, "decoding the ring");
+
+	for (size_t i = 0; i < b->n_nodes; i++) {
+		const Carrier__NodeEntry *e = b->nodes[i];
+		struct cr_ring_node *n = &r->nodes[i];
+
+		if (e->pk.len != CR_PKLEN)
+			return cr_error_set(err, EBADMSG,
+					    "ring node %zu: public key is %zu "
+					    "bytes, want %d",
+					    i, e->pk.len, (int)CR_PKLEN);
+		if (crypto_core_ed25519_is_valid_point(e->pk.data) != 1)
+			return cr_error_set(err, EBADMSG,
+					    "ring node %zu: public key is not a "
+					    "valid Ed25519 key",
+					    i);
+		memcpy(n->pk, e->pk.data, CR_PKLEN);
+		cr_id_from_pk(CR_ID_NODE, n->pk, &n->id);
+		if (ring_addr_check(e->addr, err) < 0)
+			return cr_error_wrap(err, "ring node %zu (%s)", i,
+					     cr_id_format(&n->id, ida));
+		/* ring_addr_check() bounded the length. */
+		memcpy(n->addr, e->addr, strlen(e->addr) + 1);
+		if (e->weight > RING_WEIGHT_MAX)
+			return cr_error_set(err, EBADMSG,
+					    "ring node %zu (%s): weight %" PRIu32
+					    " is over the limit of %d",
+					    i, cr_id_format(&n->id, ida),
+					    e->weight, (int)RING_WEIGHT_MAX);
+		/* proto3 cannot tell 0 from unset; the documented default is
+		 * 1. */
+		n->weight = e->weight != 0 ? e->weight : 1;
+		for (size_t j = 0; j < i; j++) {
+			if (memcmp(r->nodes[j].pk, n->pk, CR_PKLEN) == 0)
+				return cr_error_set(err, EBADMSG,
+						    "ring node %s is listed "
+						    "twice (entries %zu and "
+						    "%zu); remove one",
+						    cr_id_format(&n->id, ida),
+						    j, i);
+		}
+		r->n_nodes = i + 1;
+	}
+	return 0;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+int cr_ring_decode(const uint8_t *buf, size_t len, const uint8_t *pinned_op,
+		   struct cr_ring **out, struct cr_error **err)
+{
+	CLEANUP_SIGNED_RING Carrier__SignedRingConfig *s = NULL;
+	CLEANUP_RING_BODY Carrier__RingConfigBody *b = NULL;
+	CLEANUP_RING struct cr_ring *r = NULL;
+	CR_CLEANUP_FREE uint8_t *msg = NULL;
+	char ida[CR_ID_STRMAX], idb[CR_ID_STRMAX];
+	struct cr_id id;
+	long count;
+
+	if (buf == NULL || len == 0)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration is empty");
+	/* Bound the input before protobuf-c allocates anything for it. */
+	if (len > CP_RING_CONFIG_MAX)
+		return cr_error_set(err, EMSGSIZE,
+				    "ring configuration is %zu bytes, more "
+				    "than the limit of %d; it is not a "
+				    "Korhal ring configuration",
+				    len, (int)CP_RING_CONFIG_MAX);
+	s = carrier__signed_ring_config__unpack(NULL, len, buf);
+	if (s == NULL)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration is not a valid "
+				    "SignedRingConfig (truncated or corrupt); "
+				    "fetch it again");
+	if (s->signature.len == 0)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration is unsigned; only "
+				    "configurations signed by the operator "
+				    "key are accepted");
+	if (s->signature.len != CR_SIGLEN)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration signature is %zu "
+				    "bytes, want %d; the file is corrupt",
+				    s->signature.len, (int)CR_SIGLEN);
+	if (s->body.len == 0)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration has an empty body");
+
+	count = pb_count_field(s->body.data, s->body.len, 3);
+	if (count < 0)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration body is malformed "
+				    "(truncated or corrupt); fetch it again");
+	if (count > CP_RING_NODES_MAX)
+		return cr_error_set(err, EMSGSIZE,
+				    "ring configuration lists %ld nodes, more "
+				    "than the limit of %d",
+				    count, (int)CP_RING_NODES_MAX);
+	b = carrier__ring_config_body__unpack(NULL, s->body.len, s->body.data);
+	if (b == NULL)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration body is malformed "
+				    "(truncated or corrupt); fetch it again");
+	if (b->operator_pk.len != CR_PKLEN)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration operator key is %zu "
+				    "bytes, want %d",
+				    b->operator_pk.len, (int)CR_PKLEN);
+	cr_id_from_pk(CR_ID_OPERATOR, b->operator_pk.data, &id);
+	if (pinned_op != NULL &&
+	    memcmp(pinned_op, b->operator_pk.data, CR_PKLEN) != 0) {
+		struct cr_id pid;
+
+		cr_id_from_pk(CR_ID_OPERATOR, pinned_op, &pid);
+		return cr_error_set(err, EKEYREJECTED,
+				    "ring configuration is signed by %s, not "
+				    "by the pinned operator %s; it belongs to "
+				    "another ring",
+				    cr_id_format(&id, ida),
+				    cr_id_format(&pid, idb));
+	}
+
+	msg = malloc(RING_SIG_CTX_LEN + s->body.len);
+	if (msg == NULL)
+		return cr_error_errno(err, ENOMEM, "verifying the ring");
+	memcpy(msg, ring_sig_ctx, RING_SIG_CTX_LEN);
+	memcpy(msg + RING_SIG_CTX_LEN, s->body.data, s->body.len);
+	if (crypto_sign_verify_detached(s->signature.data, msg,
+					RING_SIG_CTX_LEN + s->body.len,
+					b->operator_pk.data) != 0)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration signature is invalid "
+				    "(not signed by %s, or altered since); "
+				    "fetch it again from the operator",
+				    cr_id_format(&id, ida));
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return cr_error_errno(err, ENOMEM, "decoding the ring");
+	if (ring_fill(r, b, err) < 0)
+		return -1;
+	r->signed_blob = malloc(len);
+	if (r->signed_blob == NULL)
+		return cr_error_errno(err, ENOMEM, "decoding the ring");
+	memcpy(r->signed_blob, buf, len);
+	r->signed_len = len;
+	*out = CR_TAKE(&r);
+	return 0;
+}
+
+/* ---- text form ----------------------------------------------------------- */
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+int cr_ring_parse_text(const char *text, size_t len, const uint8_t *pinned_op,
+		       struct cr_ring **out, struct cr_error **err)
+{
+	CR_CLEANUP_FREE uint8_t *bin = NULL;
+	const char *b64 = NULL, *end;
+	size_t b64_len = 0, bin_len = 0, line_no = 0, found_line = 0;
+	size_t off = 0;
+
+	if (text == NULL || len == 0)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration file is empty");
+	if (len > RING_TEXT_MAX)
+		return cr_error_set(err, EMSGSIZE,
+				    "ring configuration file is %zu bytes, "
+				    "more than the limit of %d",
+				    len, (int)RING_TEXT_MAX);
+	if (memchr(text, '\0', len) != NULL)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration file contains a NUL "
+				    "byte; it is not a text file");
+
+	while (off < len) {
+		const char *line = text + off, *nl;
+		size_t l;
+
+		nl = memchr(line, '\n', len - off);
+		l = nl != NULL ? (size_t)(nl - line) : len - off;
+		off += l + (nl != NULL);
+		line_no++;
+		while (l > 0 && is_blank(*line)) {
+			line++;
+			l--;
+		}
+		while (l > 0 && is_blank(line[l - 1]))
+			l--;
+		if (l == 0 || line[0] == '#')
+			continue;
+		if (l <= sizeof(ring_text_magic) ||
+		    memcmp(line, ring_text_magic,
+			   sizeof(ring_text_magic) - 1) != 0 ||
+		    !is_blank(line[sizeof(ring_text_magic) - 1]))
+			return cr_error_set(err, EBADMSG,
+					    "ring configuration line %zu: "
+					    "expected '%s BASE64' or a '#' "
+					    "comment",
+					    line_no, ring_text_magic);
+		if (b64 != NULL)
+			return cr_error_set(err, EBADMSG,
+					    "ring configuration lines %zu and "
+					    "%zu both hold a configuration; "
+					    "keep one",
+					    found_line, line_no);
+		line += sizeof(ring_text_magic);
+		l -= sizeof(ring_text_magic);
+		while (l > 0 && is_blank(*line)) {
+			line++;
+			l--;
+		}
+		b64 = line;
+		b64_len = l;
+		found_line = line_no;
+	}
+	if (b64 == NULL)
+		return cr_error_set(err, EBADMSG,
+				    "no '%s' line found; is this a ring "
+				    "configuration file?",
+				    ring_text_magic);
+	if (b64_len > RING_B64_MAX)
+		return cr_error_set(err, EMSGSIZE,
+				    "ring configuration line %zu is longer "
+				    "than the limit of %d characters",
+				    found_line, (int)RING_B64_MAX);
+	bin = malloc(b64_len / 4 * 3 + 3);
+	if (bin == NULL)
+		return cr_error_errno(err, ENOMEM, "decoding the ring");
+	if (sodium_base642bin(bin, b64_len / 4 * 3 + 3, b64, b64_len, NULL,
+			      &bin_len, &end,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    end != b64 + b64_len)
+		return cr_error_set(err, EBADMSG,
+				    "ring configuration line %zu is not valid "
+				    "base64; copy the file again",
+				    found_line);
+	return cr_ring_decode(bin, bin_len, pinned_op, out, err);
+}
+
+int cr_ring_load(const char *path, const uint8_t *pinned_op,
+		 struct cr_ring **out, struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *text = NULL;
+	size_t len;
+
+	if (cr_read_file(path, RING_TEXT_MAX, &text, &len, err) < 0)
+		return cr_error_wrap(err, "loading the ring configuration");
+	if (cr_ring_parse_text(text, len, pinned_op, out, err) < 0)
+		return cr_error_wrap(err, "%s", path);
+	return 0;
+}
+
+/* ---- building and saving -------------------------------------------------- */
+
+int cr_ring_build(const struct cr_keypair *op, uint64_t epoch,
+		  uint32_t replicas, const struct cr_ring_node *nodes,
+		  size_t n, struct cr_ring **out, struct cr_error **err)
+{
+	Carrier__RingConfigBody body = CARRIER__RING_CONFIG_BODY__INIT;
+	Carrier__SignedRingConfig sr = CARRIER__SIGNED_RING_CONFIG__INIT;
+	CR_CLEANUP_FREE Carrier__NodeEntry *entries = NULL;
+	CR_CLEANUP_FREE Carrier__NodeEntry **ptrs = NULL;
+	CR_CLEANUP_FREE uint8_t *pks = NULL;
+	CR_CLEANUP_FREE char *addrs = NULL;
+	CR_CLEANUP_FREE uint8_t *msg = NULL;
+	CR_CLEANUP_FREE uint8_t *blob = NULL;
+	uint8_t op_pk[CR_PKLEN], sig[CR_SIGLEN];
+	size_t body_len, blob_len;
+
+	if (op == NULL)
+		return cr_error_set(err, EINVAL,
+				    "no operator key to sign the ring with");
+	if (op->type != CR_ID_OPERATOR)
+		return cr_error_set(err, EINVAL,
+				    "ring configurations are signed with the "
+				    "operator key, not a %s key",
+				    cr_id_type_name(op->type) != NULL
+					    ? cr_id_type_name(op->type)
+					    : "unknown");
+	if (epoch == 0)
+		return cr_error_set(err, EINVAL,
+				    "ring epoch must be at least 1");
+	if (n == 0 || nodes == NULL)
+		return cr_error_set(err, EINVAL,
+				    "a ring needs at least one node");
+	if (n > CP_RING_NODES_MAX)
+		return cr_error_set(err, EINVAL,
+				    "a ring has at most %d nodes, not %zu",
+				    (int)CP_RING_NODES_MAX, n);
+
+	entries = calloc(n, sizeof(*entries));
+	ptrs = calloc(n, sizeof(*ptrs));
+	pks = malloc(n * CR_PKLEN);
+	addrs = malloc(n * CR_RING_ADDR_MAX);
+	if (entries == NULL || ptrs == NULL || pks == NULL || addrs == NULL)
+		return cr_error_errno(err, ENOMEM, "building the ring");
+	/* protobuf-c wants mutable pointers: copy instead of casting away
+	 * const. */
+	for (size_t i = 0; i < n; i++) {
+		if (memchr(nodes[i].addr, '\0', CR_RING_ADDR_MAX) == NULL)
+			return cr_error_set(err, EINVAL,
+					    "ring node %zu: address is not "
+					    "terminated",
+					    i);
+		memcpy(pks + i * CR_PKLEN, nodes[i].pk, CR_PKLEN);
+		memcpy(addrs + i * CR_RING_ADDR_MAX, nodes[i].addr,
+		       CR_RING_ADDR_MAX);
+		carrier__node_entry__init(&entries[i]);
+		entries[i].pk.data = pks + i * CR_PKLEN;
+		entries[i].pk.len = CR_PKLEN;
+		entries[i].addr = addrs + i * CR_RING_ADDR_MAX;
+		entries[i].weight = nodes[i].weight;
+		ptrs[i] = &entries[i];
+	}
+	memcpy(op_pk, op->pk, CR_PKLEN);
+	body.epoch = epoch;
+	body.operator_pk.data = op_pk;
+	body.operator_pk.len = CR_PKLEN;
+	body.n_nodes = n;
+	body.nodes = ptrs;
+	body.replicas = replicas;
+	body.issued_unix = cr_now_unix();
+
+	body_len = carrier__ring_config_body__get_packed_size(&body);
+	/* Room for the signature and the two field headers. */
+	if (body_len > CP_RING_CONFIG_MAX - CR_SIGLEN - 16)
+		return cr_error_set(err, EMSGSIZE,
+				    "ring configuration would be %zu bytes, "
+				    "more than the limit of %d",
+				    body_len, (int)CP_RING_CONFIG_MAX);
+	msg = malloc(RING_SIG_CTX_LEN + body_len);
+	if (msg == NULL)
+		return cr_error_errno(err, ENOMEM, "building the ring");
+	memcpy(msg, ring_sig_ctx, RING_SIG_CTX_LEN);
+	carrier__ring_config_body__pack(&body, msg + RING_SIG_CTX_LEN);
+	if (crypto_sign_detached(sig, NULL, msg, RING_SIG_CTX_LEN + body_len,
+				 op->sk) != 0)
+		return cr_error_set(err, EINVAL,
+				    "signing the ring configuration failed");
+	sr.body.data = msg + RING_SIG_CTX_LEN;
+	sr.body.len = body_len;
+	sr.signature.data = sig;
+	sr.signature.len = CR_SIGLEN;
+	blob_len = carrier__signed_ring_config__get_packed_size(&sr);
+	blob = malloc(blob_len);
+	if (blob == NULL)
+		return cr_error_errno(err, ENOMEM, "building the ring");
+	carrier__signed_ring_config__pack(&sr, blob);
+	/* Decoding what we built applies every check in one place, and
+	 * catches an operator key pair whose halves do not match. */
+	if (cr_ring_decode(blob, blob_len, op->pk, out, err) < 0)
+		return cr_error_wrap(err, "the ring configuration just built "
+					  "does not verify");
+	return 0;
+}
+
+int cr_ring_save(const struct cr_ring *r, const char *path,
+		 struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *text = NULL;
+	char ida[CR_ID_STRMAX];
+	struct cr_id op;
+	size_t cap, off = 0, b64_cap;
+	int n;
+
+	if (r == NULL || r->signed_blob == NULL || r->signed_len == 0)
+		return cr_error_set(err, EINVAL,
+				    "the ring has no signed configuration to "
+				    "save");
+	b64_cap = sodium_base64_ENCODED_LEN(r->signed_len,
+					    sodium_base64_VARIANT_ORIGINAL);
+	/* Header comments, one comment per node, the configuration line. */
+	cap = 512 + r->n_nodes * (CR_ID_STRMAX + CR_RING_ADDR_MAX + 48) +
+	      sizeof(ring_text_magic) + b64_cap + 2;
+	text = malloc(cap);
+	if (text == NULL)
+		return cr_error_errno(err, ENOMEM, "saving the ring");
+
+	/* Comments are ignored when loading; they make the file readable and
+	 * diffable for operators. */
+	cr_id_from_pk(CR_ID_OPERATOR, r->operator_pk, &op);
+	n = snprintf(text, cap,
+		     "# Korhal ring configuration, signed by the operator.\n"
+		     "# Do not edit: any change breaks the signature.\n"
+		     "# operator %s\n"
+		     "# epoch %" PRIu64 ", issued %" PRIu64
+		     " (Unix time), %zu nodes, %" PRIu32 " replicas\n",
+		     cr_id_format(&op, ida), r->epoch, r->issued_unix,
+		     r->n_nodes, r->replicas);
+	if (n < 0 || (size_t)n >= cap)
+		return cr_error_set(err, EOVERFLOW, "formatting the ring");
+	off = (size_t)n;
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		n = snprintf(text + off, cap - off,
+			     "# node %s %s weight %" PRIu32 "\n",
+			     cr_id_format(&r->nodes[i].id, ida),
+			     r->nodes[i].addr, r->nodes[i].weight);
+		if (n < 0 || (size_t)n >= cap - off)
+			return cr_error_set(err, EOVERFLOW,
+					    "formatting the ring");
+		off += (size_t)n;
+	}
+	n = snprintf(text + off, cap - off, "%s ", ring_text_magic);
+	if (n < 0 || (size_t)n >= cap - off)
+		return cr_error_set(err, EOVERFLOW, "formatting the ring");
+	off += (size_t)n;
+	if (cap - off < b64_cap + 1)
+		return cr_error_set(err, EOVERFLOW, "formatting the ring");
+	sodium_bin2base64(text + off, b64_cap, r->signed_blob, r->signed_len,
+			  sodium_base64_VARIANT_ORIGINAL);
+	off += strlen(text + off);
+	text[off++] = '\n';
+
+	if (cr_write_file_atomic(path, text, off, 0644, err) < 0)
+		return cr_error_wrap(err, "saving the ring configuration");
+	return 0;
+}
+
+struct cr_ring *cr_ring_free(struct cr_ring *r)
+{
+	if (r == NULL)
+		return NULL;
+	free(r->nodes);
+	free(r->signed_blob);
+	free(r);
+	return NULL;
+}
+
+int cr_ring_find(const struct cr_ring *r, const uint8_t pk[CR_PKLEN])
+{
+	for (size_t i = 0; i < r->n_nodes && i <= INT32_MAX; i++) {
+		if (memcmp(r->nodes[i].pk, pk, CR_PKLEN) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* ---- placement ------------------------------------------------------------ */
+
+/*
+ * Weighted rendezvous hashing without floating point.
+ *
+ * The classic weighted HRW score of node i for a key is -w_i / ln(u_i), with
+ * u_i uniform in (0, 1) derived from a hash of (key, node); the highest
+ * score wins.  Equivalently, each node draws E_i = -ln(u_i) / w_i, an
+ * exponential variable with rate w_i, and the smallest E_i wins, which
+ * happens with probability w_i / sum(w).  Ranking by -log2(u) instead of
+ * -ln(u) multiplies every E_i by the same constant, so the ranking is the
+ * same.  We compute, with integers only:
+ *
+ *   h   = the first 8 bytes, little-endian, of BLAKE2b-128(id hash || pk);
+ *   m   = h | 1, and u = m / 2^64, so that 0 < u < 1;
+ *   L   = -log2(u), in fixed point with HRW_FRAC (57) fractional bits;
+ *   E   = L / w (integer division); rank by E ascending, ties (about one
+ *         in 2^40 per pair) by public key, so the order of the nodes in the
+ *         configuration never matters.
+ *
+ * -log2(m / 2^64) = 64 - log2(m).  With e = floor(log2(m)) and X = m / 2^e
+ * in [1, 2), log2(m) = e + log2(X).  log2(X) comes from the shift-and-add
+ * method: multiply X by (1 + 2^-k) for k = 1..HRW_STEPS whenever the product
+ * stays below 2 (one shift and one add each), summing log2(1 + 2^-k) from a
+ * table.  Afterwards X' = X * prod < 2 and 1 - X'/2 = d < 2^-HRW_STEPS, so
+ * log2(X) = 1 - sum - (-log2(1 - d)), and -log2(1 - d) = d / ln 2 to within
+ * d^2 < 2^-68, well below the 2^-57 resolution.  Hence
+ *
+ *   L = (63 - e) + sum + d / ln 2,
+ *
+ * a sum of non-negative terms, so L keeps its relative precision even when
+ * u is close to 1, which is where the winners are.  Rounding of the table
+ * and of the shifts adds up to about 2^-52 in all, far below anything that
+ * could bias placement; what matters is that every platform computes the
+ * same bits, which integer arithmetic guarantees.
+ */
+enum {
+	HRW_FRAC = 57,	 /* L <= 64, so L * 2^57 <= 2^63 fits */
+	HRW_STEPS = 34,
+	HRW_HASHLEN = 16, /* libsodium's shortest BLAKE2b output */
+};
+
+/* round(2^30 / ln 2): d / ln 2 in fixed point is (d_64 * this) >> 37. */
+#define HRW_INV_LN2_Q30 UINT64_C(1549082005)
+
+/*
+ * round(log2(1 + 2^-k) * 2^57) for k = 1..34, computed with 80-digit
+ * decimal arithmetic (Python: (1 + Decimal(2) ** -k).ln() / Decimal(2).ln()).
+ */
+static const uint64_t hrw_log2_tab[HRW_STEPS] = {
+	UINT64_C(0x012b803473f7ad0f), UINT64_C(0x00a4d3c25e68dc58),
+	UINT64_C(0x00570068e7ef5a1e), UINT64_C(0x002cc7edf592262d),
+	UINT64_C(0x0016bad3758efd87), UINT64_C(0x000b73cb42e16915),
+	UINT64_C(0x0005bf942dbbc214), UINT64_C(0x0002e1388daf558f),
+	UINT64_C(0x000170f83ff0a756), UINT64_C(0x0000b89329ba1fa3),
+	UINT64_C(0x00005c4f58bde55f), UINT64_C(0x00002e291d854380),
+	UINT64_C(0x00001714eb11fa53), UINT64_C(0x00000b8a8c9d8bea),
+	UINT64_C(0x000005c54c1400b9), UINT64_C(0x000002e2a77b51f0),
+	UINT64_C(0x000001715419fdb9), UINT64_C(0x000000b8aa241419),
+	UINT64_C(0x0000005c5517cf5d), UINT64_C(0x0000002e2a8d5903),
+	UINT64_C(0x00000017154708d6), UINT64_C(0x0000000b8aa39b80),
+	UINT64_C(0x00000005c551d386), UINT64_C(0x00000002e2a8eb34),
+	UINT64_C(0x00000001715475f6), UINT64_C(0x00000000b8aa3b12),
+	UINT64_C(0x000000005c551d8f), UINT64_C(0x000000002e2a8ec9),
+	UINT64_C(0x0000000017154765), UINT64_C(0x000000000b8aa3b2),
+	UINT64_C(0x0000000005c551d9), UINT64_C(0x0000000002e2a8ed),
+	UINT64_C(0x0000000001715476), UINT64_C(0x0000000000b8aa3b),
+};
+
+/* -log2(m / 2^64) for m in [1, 2^64), scaled by 2^HRW_FRAC; at least 1. */
+static uint64_t hrw_neglog2(uint64_t m)
+{
+	int e = 63 - __builtin_clzll(m);
+	uint64_t x = m << (63 - e); /* X = x / 2^63, in [1, 2) */
+	uint64_t acc = (uint64_t)(63 - e) << HRW_FRAC;
+	uint64_t d;
+
+	for (int k = 1; k <= HRW_STEPS; k++) {
+		uint64_t t = x + (x >> k);
+
+		/* t wrapped around iff X * (1 + 2^-k) >= 2. */
+		if (t >= x) {
+			x = t;
+			acc += hrw_log2_tab[k - 1];
+		}
+	}
+	/* d * 2^64 = 2^64 - x, below 2^30 plus rounding slack. */
+	d = (uint64_t)0 - x;
+	acc += (d * HRW_INV_LN2_Q30) >> (64 - HRW_FRAC + 30);
+	return acc != 0 ? acc : 1;
+}
+
+/*
+ * E = -log2(u) / w for one node; smaller ranks first.  When the node cannot
+ * beat `worst` (the last of the nodes kept so far), returns UINT64_MAX
+ * without computing the logarithm: -log2(u) >= 1 - u, and hrw_neglog2()
+ * keeps that inequality exactly (each accepted step adds a table entry no
+ * smaller than the shifted amount it adds to x, and the final correction is
+ * at least (2^64 - x) / 2^7), so a node whose (1 - u) / w already exceeds
+ * worst would lose anyway.  Ranking a device over a large ring then costs
+ * little more than the hashes.
+ */
+static uint64_t hrw_key(const uint8_t in[64], const struct cr_ring_node *n,
+			uint64_t worst)
+{
+	uint8_t hash[HRW_HASHLEN];
+	uint64_t h = 0, m;
+	uint32_t w = n->weight != 0 ? n->weight : 1;
+
+	crypto_generichash(hash, sizeof(hash), in, 64, NULL, 0);
+	for (int i = 7; i >= 0; i--)
+		h = (h << 8) | hash[i];
+	m = h | 1;
+	if ((((uint64_t)0 - m) >> (64 - HRW_FRAC)) / w > worst)
+		return UINT64_MAX;
+	return hrw_neglog2(m) / w;
+}
+
+/* Does node a (key ka) rank before node b (key kb)? */
+static int hrw_before(const struct cr_ring *r, uint64_t ka, size_t a,
+		      uint64_t kb, size_t b)
+{
+	int c;
+
+	if (ka != kb)
+		return ka < kb;
+	c = memcmp(r->nodes[a].pk, r->nodes[b].pk, CR_PKLEN);
+	return c != 0 ? c < 0 : a < b;
+}
+
+size_t cr_ring_rank(const struct cr_ring *r, const uint8_t id_hash[32],
+		    const uint8_t *alive, size_t *out, size_t max)
+{
+	/* Keys of the kept nodes, best first; bounded so no allocation is
+	 * needed (a decoded ring has at most CP_RING_NODES_MAX nodes). */
+	uint64_t keys[CP_RING_NODES_MAX];
+	uint8_t in[64];
+	size_t kept = 0;
+
+	if (r == NULL || out == NULL || max == 0)
+		return 0;
+	if (max > CP_RING_NODES_MAX)
+		max = CP_RING_NODES_MAX;
+	memcpy(in, id_hash, 32);
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		uint64_t key;
+		size_t pos;
+
+		if (alive != NULL && alive[i] == 0)
+			continue;
+		memcpy(in + 32, r->nodes[i].pk, CR_PKLEN);
+		key = hrw_key(in, &r->nodes[i],
+			      kept == max ? keys[kept - 1] : UINT64_MAX);
+		if (kept == max &&
+		    !hrw_before(r, key, i, keys[kept - 1], out[kept - 1]))
+			continue;
+		/* Insertion into the sorted prefix; the worst falls off. */
+		pos = kept < max ? kept++ : max - 1;
+		while (pos > 0 &&
+		       hrw_before(r, key, i, keys[pos - 1], out[pos - 1])) {
+			keys[pos] = keys[pos - 1];
+			out[pos] = out[pos - 1];
+			pos--;
+		}
+		keys[pos] = key;
+		out[pos] = i;
+	}
+	return kept;
+}
+
+/* ---- operator pinning ----------------------------------------------------- */
+
+/*
+ * Reads the pin file.  Returns 1 with *pk and *epoch filled, 0 when the file
+ * does not exist, -1 with *err set when it cannot be read or is malformed.
+ */
+static int pin_read(const char *path, uint8_t pk[CR_PKLEN], uint64_t *epoch,
+		    struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *text = NULL;
+	struct cr_error *e = NULL;
+	char num[24];
+	const char *p, *end;
+	size_t len, bin_len, nlen;
+
+	if (cr_read_file(path, PIN_FILE_MAX, &text, &len, &e) < 0) {
+		if (e != NULL && e->code == ENOENT) {
+			cr_error_free(e);
+			return 0;
+		}
+		if (err != NULL && *err == NULL)
+			*err = e;
+		else
+			cr_error_free(e);
+		return cr_error_wrap(err, "reading the operator pin");
+	}
+	/* "korhal-operator BASE64PK EPOCH\n" */
+	p = text;
+	if (len != strlen(text) ||
+	    strncmp(p, pin_magic, sizeof(pin_magic) - 1) != 0 ||
+	    p[sizeof(pin_magic) - 1] != ' ')
+		goto bad;
+	p += sizeof(pin_magic);
+	if (strlen(p) < PK_B64_LEN + 2 || p[PK_B64_LEN] != ' ')
+		goto bad;
+	if (sodium_base642bin(pk, CR_PKLEN, p, PK_B64_LEN, NULL, &bin_len,
+			      &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    end != p + PK_B64_LEN || bin_len != CR_PKLEN)
+		goto bad;
+	p += PK_B64_LEN + 1;
+	nlen = strcspn(p, "\n");
+	if (nlen == 0 || nlen >= sizeof(num) ||
+	    (p[nlen] == '\n' && p[nlen + 1] != '\0'))
+		goto bad;
+	memcpy(num, p, nlen);
+	num[nlen] = '\0';
+	if (cr_parse_u64(num, 0, UINT64_MAX, epoch) < 0)
+		goto bad;
+	return 1;
+bad:
+	return cr_error_set(err, EBADMSG,
+			    "%s is not a valid operator pin (want '%s BASE64 "
+			    "EPOCH'); fix it or remove it to pin again",
+			    path, pin_magic);
+}
+
+static int pin_write(const char *path, const struct cr_ring *r,
+		     struct cr_error **err)
+{
+	char b64[PK_B64_LEN + 1], line[PIN_FILE_MAX];
+	int n;
+
+	sodium_bin2base64(b64, sizeof(b64), r->operator_pk, CR_PKLEN,
+			  sodium_base64_VARIANT_ORIGINAL);
+	n = snprintf(line, sizeof(line), "%s %s %" PRIu64 "\n", pin_magic,
+		     b64, r->epoch);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return cr_error_set(err, EOVERFLOW, "formatting the pin");
+	if (cr_write_file_atomic(path, line, (size_t)n, 0644, err) < 0)
+		return cr_error_wrap(err, "writing the operator pin");
+	return 0;
+}
+
+int cr_ring_pin_check(const char *pin_path, const struct cr_ring *r,
+		      const struct cr_id *explicit_op, struct cr_error **err)
+{
+	char ida[CR_ID_STRMAX], idb[CR_ID_STRMAX];
+	uint8_t pinned[CR_PKLEN];
+	uint64_t pinned_epoch = 0;
+	struct cr_id rid, pid;
+	int have;
+
+	if (r == NULL)
+		return cr_error_set(err, EINVAL, "no ring to check");
+	cr_id_from_pk(CR_ID_OPERATOR, r->operator_pk, &rid);
+	/* An operator named on the command line or in the config always wins
+	 * over trust on first use. */
+	if (explicit_op != NULL && !cr_id_equal(explicit_op, &rid))
+		return cr_error_set(err, EKEYREJECTED,
+				    "ring configuration is signed by %s, not "
+				    "by the configured operator %s; check "
+				    "which ring you are talking to",
+				    cr_id_format(&rid, ida),
+				    cr_id_format(explicit_op, idb));
+	have = pin_read(pin_path, pinned, &pinned_epoch, err);
+	if (have < 0)
+		return -1;
+	if (have == 0)
+		return pin_write(pin_path, r, err);
+
+	if (memcmp(pinned, r->operator_pk, CR_PKLEN) != 0) {
+		cr_id_from_pk(CR_ID_OPERATOR, pinned, &pid);
+		return cr_error_set(err, EKEYREJECTED,
+				    "ring configuration is signed by %s, but "
+				    "%s pins operator %s; if the operator "
+				    "really changed its key, check the new "
+				    "one out of band and remove %s",
+				    cr_id_format(&rid, ida), pin_path,
+				    cr_id_format(&pid, idb), pin_path);
+	}
+	if (r->epoch < pinned_epoch)
+		return cr_error_set(err, ESTALE,
+				    "ring configuration epoch %" PRIu64
+				    " is older than epoch %" PRIu64
+				    " already seen (%s); refusing a rollback, "
+				    "fetch the current configuration",
+				    r->epoch, pinned_epoch, pin_path);
+	if (r->epoch > pinned_epoch)
+		return pin_write(pin_path, r, err);
+	return 0;
+}
