@@ -1,0 +1,106 @@
+# Shared helpers for the integration tests: a temporary directory, process
+# bookkeeping with cleanup, free ports, waiting, and a ring on loopback.
+# Sourced by tests/integration/test_*.sh; the binaries come from the
+# environment ctest sets (CARRIER_NODE, CARRIER_AGENT, CARRIER, DEVSIM).
+set -euo pipefail
+
+: "${CARRIER_NODE:?run through ctest}" "${CARRIER_AGENT:?}" "${CARRIER:?}"
+T=$(mktemp -d /tmp/korhal-it.XXXXXX)
+PIDS=()
+export CARRIER_CONFIG_DIR=$T/vendor-config
+
+cleanup() {
+	local rc=$?
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	sleep 0.3
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	if [ "$rc" -ne 0 ] || [ -n "${KORHAL_KEEP:-}" ]; then
+		echo "--- logs (kept in $T) ---"
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "=== $f"; tail -n 30 "$f"
+		done
+	fi
+	[ -n "${KORHAL_KEEP:-}" ] || [ "$rc" -ne 0 ] || rm -rf "$T"
+	exit "$rc"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+free_port() {
+	python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    t.bind(("127.0.0.1", s.getsockname()[1]))
+except OSError:
+    pass
+print(s.getsockname()[1])'
+}
+
+# wait_until SECONDS COMMAND...: polls every 0.1 s; returns 1 on timeout.
+wait_until() {
+	local limit=$1; shift
+	local end=$(( $(date +%s%N) + limit * 1000000000 ))
+	while [ "$(date +%s%N)" -lt "$end" ]; do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# make_ring N: operator key, N node keys on free ports, the signed ring.
+# Sets NODE_ADDR[i], NODE_KEY[i].
+make_ring() {
+	local n=$1 args=()
+	"$CARRIER" keygen --type operator -o "$T/op.key" >/dev/null
+	for i in $(seq 0 $((n - 1))); do
+		NODE_KEY[$i]=$T/node$i.key
+		NODE_ADDR[$i]=127.0.0.1:$(free_port)
+		"$CARRIER" keygen --type node -o "${NODE_KEY[$i]}" >/dev/null
+		args+=(--node "${NODE_KEY[$i]}.pub@${NODE_ADDR[$i]}")
+	done
+	"$CARRIER" ring init --operator "$T/op.key" "${args[@]}" -o "$T/ring" >/dev/null
+	export CARRIER_RING=$T/ring
+}
+
+# start_node I [EXTRA FLAGS...]: sets NODE_PID[I].
+start_node() {
+	local i=$1; shift
+	"$CARRIER_NODE" --key "${NODE_KEY[$i]}" --ring "$T/ring" \
+		--listen "${NODE_ADDR[$i]}" --data "$T/node$i.d" "$@" \
+		>>"$T/node$i.log" 2>&1 &
+	NODE_PID[$i]=$!
+	PIDS+=("$!")
+}
+
+# vendor NAME: a vendor key; prints its identity.
+vendor() {
+	"$CARRIER" keygen --type vendor -o "$T/$1.key"
+}
+
+# device NAME: a device key; prints its identity.
+device() {
+	"$CARRIER" keygen --type device -o "$T/$1.key"
+}
+
+# start_agent NAME [FLAGS...]: the device key $T/NAME.key; sets AGENT_PID.
+start_agent() {
+	local name=$1; shift
+	"$CARRIER_AGENT" --key "$T/$name.key" --ring "$T/ring" \
+		--data "$T/$name.d" "$@" >>"$T/$name.log" 2>&1 &
+	AGENT_PID=$!
+	PIDS+=("$!")
+}
+
+# online ID: the device is attached (lookup --json says online).
+online() {
+	"$CARRIER" lookup "$1" --json 2>/dev/null | grep -q '"online":true'
+}
+
+json_field() { # json_field JSON FIELD: a numeric field
+	sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"
+}

@@ -1,0 +1,124 @@
+/*
+ * devsim: many simulated devices in one process, for integration tests and
+ * benchmarks.  Each is a real da_agent (own key, own UDP socket, real
+ * handshakes and signed presence) sharing one event loop.
+ *
+ *   devsim --ring RING --dir DIR -n N [--keepalive DUR] [--allow V:P]
+ *
+ * Creates DIR/dev<i>.key on first use (kept across runs so identities are
+ * stable), writes their identities to DIR/ids.txt, and runs until SIGTERM.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cr/log.h"
+#include "cr/util.h"
+#include "da/agent.h"
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+	event_base_loopexit(arg, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ring", required_argument, NULL, 'r' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "keepalive", required_argument, NULL, 'k' },
+		{ "allow", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ring = NULL, *dir = NULL, *keepalive = "15s", *allow = NULL;
+	struct da_agent **agents;
+	struct event_base *base;
+	struct event *ev_term;
+	uint64_t n = 0;
+	char path[4096];
+	FILE *ids;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': ring = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'k': keepalive = optarg; break;
+		case 'a': allow = optarg; break;
+		case 'n':
+			if (cr_parse_u64(optarg, 1, 100000, &n) < 0)
+				return 2;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (ring == NULL || dir == NULL || n == 0) {
+		fprintf(stderr, "usage: devsim --ring RING --dir DIR -n N "
+				"[--keepalive DUR] [--allow V:P]\n");
+		return 2;
+	}
+	if (sodium_init() < 0)
+		return 1;
+	cr_log_init("devsim", CR_LOG_WARN, 0);
+	mkdir(dir, 0700);
+	base = event_base_new();
+	agents = calloc(n, sizeof(*agents));
+	snprintf(path, sizeof(path), "%s/ids.txt", dir);
+	ids = fopen(path, "w");
+	if (base == NULL || agents == NULL || ids == NULL)
+		return 1;
+	for (uint64_t i = 0; i < n; i++) {
+		struct cr_error *err = NULL;
+		struct da_config cfg;
+		struct stat st;
+		char ids_s[CR_ID_STRMAX];
+
+		da_config_init(&cfg);
+		snprintf(cfg.key_path, sizeof(cfg.key_path), "%s/dev%llu.key",
+			 dir, (unsigned long long)i);
+		snprintf(cfg.ring_path, sizeof(cfg.ring_path), "%s", ring);
+		snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/dev%llu.d", dir,
+			 (unsigned long long)i);
+		if (da_config_set(&cfg, "keepalive", keepalive, &err) < 0 ||
+		    (allow != NULL && da_config_set(&cfg, "allow", allow, &err) < 0)) {
+			fprintf(stderr, "devsim: %s\n", cr_error_msg(err));
+			return 2;
+		}
+		if (stat(cfg.key_path, &st) < 0) {
+			struct cr_keypair kp;
+
+			cr_keypair_generate(CR_ID_DEVICE, &kp);
+			if (cr_keypair_save(&kp, cfg.key_path, &err) < 0) {
+				fprintf(stderr, "devsim: %s\n", cr_error_msg(err));
+				return 1;
+			}
+			cr_keypair_wipe(&kp);
+		}
+		agents[i] = da_agent_new(base, &cfg, &err);
+		if (agents[i] == NULL) {
+			fprintf(stderr, "devsim: device %llu: %s\n",
+				(unsigned long long)i, cr_error_msg(err));
+			return 1;
+		}
+		fprintf(ids, "%s\n",
+			cr_id_format(da_agent_id(agents[i]), ids_s));
+	}
+	fclose(ids);
+	ev_term = evsignal_new(base, SIGTERM, on_term, base);
+	event_add(ev_term, NULL);
+	event_base_dispatch(base);
+	event_free(ev_term);
+	for (uint64_t i = 0; i < n; i++)
+		da_agent_free(agents[i]);
+	free(agents);
+	event_base_free(base);
+	return 0;
+}
