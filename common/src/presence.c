@@ -28,11 +28,12 @@ static const char presence_sig_ctx[] = "korhal presence v1";
 enum {
 	/* A record may be issued this far ahead of our clock (skew). */
 	PRESENCE_SKEW_MAX = 5 * 60,
-	/* Field tags and lengths around the body and the signature. */
-	PRESENCE_FRAMING = 8,
-	PRESENCE_BODY_MAX = CP_PRESENCE_MAX - CR_SIGLEN - PRESENCE_FRAMING,
 	TIME_STR_MAX = 32,
+	ZONE_MAX = 15, /* IFNAMSIZ - 1 */
 };
+
+static const char zone_chars[] = "abcdefghijklmnopqrstuvwxyz"
+				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
 
 static void signed_presence_freep(Carrier__SignedPresence **p)
 {
@@ -66,8 +67,9 @@ static const char *time_str(uint64_t t, char out[TIME_STR_MAX])
 }
 
 /*
- * Checks a candidate address: numeric "A.B.C.D:PORT" or "[V6]:PORT" (what
- * cr_addr_format() prints), port 1..65535, shorter than CP_ADDR_STR_MAX.
+ * Checks a candidate address: numeric "A.B.C.D:PORT" or "[V6]:PORT", the
+ * latter optionally with a zone ("[fe80::1%eth0]:PORT"), as cr_addr_format()
+ * prints them; port 1..65535, shorter than CP_ADDR_STR_MAX.
  * Peers send datagrams to these addresses, so names (which would need DNS)
  * and anything unprintable are refused.  Returns 0 or -1.
  */
@@ -106,8 +108,22 @@ static int presence_addr_valid(const char *s, size_t len)
 	if (port == 0 || port > 65535)
 		return -1;
 	if (hlen >= 3 && s[0] == '[' && s[hlen - 1] == ']') {
+		char *zone;
+
 		memcpy(host, s + 1, hlen - 2);
 		host[hlen - 2] = '\0';
+		/* cr_addr_format() prints link-local addresses with their zone
+		 * ("[fe80::1%2]:5"); the zone must be an interface name or
+		 * index, and only the address goes to inet_pton(). */
+		zone = strchr(host, '%');
+		if (zone != NULL) {
+			size_t zlen = strlen(zone + 1);
+
+			if (zlen == 0 || zlen > ZONE_MAX ||
+			    strspn(zone + 1, zone_chars) != zlen)
+				return -1;
+			*zone = '\0';
+		}
 		return inet_pton(AF_INET6, host, a) == 1 ? 0 : -1;
 	}
 	if (hlen == 0)
@@ -166,7 +182,7 @@ int cr_presence_sign(const struct cr_keypair *dev, const struct cr_presence *p,
 	struct cr_presence c;
 	char *addrs[CP_ADDRS_MAX];
 	ProtobufCBinaryData attached[CP_ATTACHED_MAX];
-	uint8_t msg[PRESENCE_SIG_CTX_LEN + PRESENCE_BODY_MAX];
+	uint8_t msg[PRESENCE_SIG_CTX_LEN + CP_PRESENCE_MAX];
 	uint8_t sig[CR_SIGLEN];
 	size_t body_len, total;
 
@@ -214,12 +230,12 @@ int cr_presence_sign(const struct cr_keypair *dev, const struct cr_presence *p,
 	body.attached = attached;
 
 	body_len = carrier__presence_body__get_packed_size(&body);
-	if (body_len > PRESENCE_BODY_MAX)
+	/* The signature and its framing come on top; checked below. */
+	if (body_len > CP_PRESENCE_MAX)
 		return cr_error_set(err, EMSGSIZE,
-				    "presence record body would be %zu bytes, "
-				    "more than the limit of %d; list fewer "
-				    "addresses",
-				    body_len, (int)PRESENCE_BODY_MAX);
+				    "presence record would be over the limit "
+				    "of %d bytes; list fewer addresses",
+				    (int)CP_PRESENCE_MAX);
 	memcpy(msg, presence_sig_ctx, PRESENCE_SIG_CTX_LEN);
 	carrier__presence_body__pack(&body, msg + PRESENCE_SIG_CTX_LEN);
 	if (crypto_sign_detached(sig, NULL, msg,
@@ -232,7 +248,12 @@ int cr_presence_sign(const struct cr_keypair *dev, const struct cr_presence *p,
 	sp.signature.data = sig;
 	sp.signature.len = CR_SIGLEN;
 	total = carrier__signed_presence__get_packed_size(&sp);
-	if (total > CP_PRESENCE_MAX || total > cap)
+	if (total > CP_PRESENCE_MAX)
+		return cr_error_set(err, EMSGSIZE,
+				    "presence record would be %zu bytes, over "
+				    "the limit of %d; list fewer addresses",
+				    total, (int)CP_PRESENCE_MAX);
+	if (total > cap)
 		return cr_error_set(err, EMSGSIZE,
 				    "presence record is %zu bytes, but the "
 				    "buffer holds %zu (at most %d needed)",

@@ -417,8 +417,8 @@ START_TEST(test_oversize)
 	expect_err(cr_presence_sign(&dev, &p, small, sizeof(small), &len,
 				    &err),
 		   &err, "the buffer holds 10");
-	/* The largest valid record (every list full, every address as long
-	 * as an IPv6 endpoint can be) fits under the limit. */
+	/* A large record (every list full, every address as long as an IPv6
+	 * endpoint without a zone can be) fits under the limit. */
 	p.n_addrs = CP_ADDRS_MAX;
 	p.n_attached = CP_ATTACHED_MAX;
 	for (size_t i = 0; i < CP_ADDRS_MAX; i++)
@@ -435,6 +435,16 @@ START_TEST(test_oversize)
 			 0);
 	ck_assert_str_eq(out.addrs[7],
 			 "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.207]:65535");
+	/* With zones every address can reach 63 characters, and the record
+	 * no longer fits: signing says so. */
+	for (size_t i = 0; i < CP_ADDRS_MAX; i++)
+		snprintf(p.addrs[i], sizeof(p.addrs[i]),
+			 "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.%zu%%"
+			 "abcdefghi]:65535",
+			 200 + i);
+	ck_assert_uint_eq(strlen(p.addrs[0]), CP_ADDR_STR_MAX - 1);
+	expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len, &err),
+		   &err, "list fewer addresses");
 }
 END_TEST
 
@@ -454,6 +464,12 @@ START_TEST(test_limits)
 		{ "192.0.2.1:1", 1 },
 		{ "[::1]:65535", 1 },
 		{ "[2001:db8::1]:4500", 1 },
+		{ "[fe80::1%2]:4500", 1 },
+		{ "[fe80::1%eth0]:4500", 1 },
+		{ "[fe80::1%]:4500", 0 },
+		{ "[fe80::1%a/b]:4500", 0 },
+		{ "[fe80::1%0123456789abcdef]:4500", 0 },
+		{ "[fe80::1%2%3]:4500", 0 },
 		{ "192.0.2.1", 0 },
 		{ "192.0.2.1:", 0 },
 		{ "192.0.2.1:0", 0 },
@@ -499,7 +515,8 @@ START_TEST(test_limits)
 
 	/* Address length: CP_ADDR_STR_MAX - 1 characters is the most. */
 	memset(longest, 0, sizeof(longest));
-	strcpy(longest, "[0000:0000:0000:0000:0000:0000:0000:0001]:4500");
+	snprintf(longest, sizeof(longest),
+		 "[0000:0000:0000:0000:0000:0000:0000:0001]:4500");
 	raw_init(&rb, &dev, 1, longest, 0);
 	len = sign_raw(&dev, &rb.body, buf, sizeof(buf));
 	ck_assert_int_eq(cr_presence_verify(buf, len, NOW, NULL, &out, &err),

@@ -343,7 +343,8 @@ START_TEST(test_save_load)
 
 		crlf = malloc(2 * len + 64);
 		ck_assert_ptr_nonnull(crlf);
-		j += (size_t)sprintf(crlf, "\r\n   # added by hand\r\n\t\r\n");
+		j += (size_t)snprintf(crlf, 2 * len + 64,
+				      "\r\n   # added by hand\r\n\t\r\n");
 		for (size_t i = 0; i < len; i++) {
 			if (text[i] == '\n')
 				crlf[j++] = '\r';
@@ -598,7 +599,7 @@ START_TEST(test_text_errors)
 	cap = 2 * r->signed_len + 256;
 	text = malloc(cap);
 	ck_assert_ptr_nonnull(text);
-	strcpy(text, "korhal-ring-v1 ");
+	snprintf(text, cap, "korhal-ring-v1 ");
 	sodium_bin2base64(text + strlen(text), cap - strlen(text),
 			  r->signed_blob, r->signed_len,
 			  sodium_base64_VARIANT_ORIGINAL);
@@ -633,7 +634,7 @@ START_TEST(test_text_errors)
 		size_t len = strlen(text);
 		char *two = malloc(2 * len + 4);
 
-		sprintf(two, "%s\n%s\n", text, text);
+		snprintf(two, 2 * len + 4, "%s\n%s\n", text, text);
 		expect_err(cr_ring_parse_text(two, strlen(two), NULL, &x,
 					      &err),
 			   &err, "lines 1 and 2");
@@ -750,7 +751,7 @@ START_TEST(test_invalid_content)
 		memset(addr, 'a', 30);
 		addr[30] = '.';
 		memset(addr + 31, 'b', 27);
-		strcpy(addr + 58, ":4500");
+		memcpy(addr + 58, ":4500", 6);
 		ck_assert_uint_eq(strlen(addr), CR_RING_ADDR_MAX - 1);
 		memcpy(nodes[1].addr, addr, CR_RING_ADDR_MAX);
 		ck_assert_msg(cr_ring_build(&op, 1, 0, nodes, 4, &x, &err) ==
@@ -758,7 +759,7 @@ START_TEST(test_invalid_content)
 			      "%s", cr_error_msg(err));
 		x = cr_ring_free(x);
 		snprintf(nodes[1].addr, sizeof(nodes[1].addr), "10.9.9.9:1");
-		strcpy(addr + 58, ":45000");
+		memcpy(addr + 58, ":45000", 7);
 		body = pack_body(&op, 1, nodes, 4, addr, &blen);
 		blob = sign_body(&op, body, blen, &len);
 		decode_expect_err(blob, len, NULL, "longer than 63 characters");
