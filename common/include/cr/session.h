@@ -4,11 +4,12 @@
  * of WireGuard.  Used for hop sessions (device or vendor <-> ring node, node
  * <-> node) and for end-to-end sessions (vendor <-> device).
  *
- * The module does no I/O and reads no clock: the owner feeds received
- * datagrams to cr_sess_host_input(), calls cr_sess_host_tick() from a timer,
- * and sends what the `send` callback hands it.  One host serves every peer of
- * a process over one UDP socket; a session costs a few hundred bytes, and
- * the handshake state exists only while a handshake is under way.
+ * The module does no I/O and reads no clock but the wall clock for the INIT
+ * timestamp (replaceable: cr_sess_host_set_wallclock()): the owner feeds
+ * received datagrams to cr_sess_host_input(), calls cr_sess_host_tick() from
+ * a timer, and sends what the `send` callback hands it.  One host serves
+ * every peer of a process over one UDP socket; a session costs a few hundred
+ * bytes, and the handshake state exists only while a handshake is under way.
  *
  * Wire formats (proto/include/cp/wire.h):
  *   INIT   type=1 | 3 reserved | sender index u32 | Noise msg 1 | mac1 | mac2
@@ -19,11 +20,34 @@
  * The IK msg 1 payload carries the initiator's Ed25519 public key and type
  * (identity = hash of it; its X25519 form must equal the Noise static key),
  * a TAI64N timestamp (replayed initiations are refused) and the owner's
- * hello.  The responder commits no state until the initiator's first DATA
- * confirms the keys.  Under a handshake flood (more INITs per second than
+ * hello:  pk[32] | type[1] | TAI64N[12] | hello.  Bit 0x80 of the type byte
+ * marks a rekey: the initiator continues the session it already has with
+ * the responder (no accept() call; refused when the responder has no such
+ * session), where a clear bit asks for a new session, which replaces any
+ * session with the same identity once it is up (down REPLACED).  The msg 2
+ * payload is the responder's reply.
+ * mac1 = BLAKE2b-128(key = BLAKE2b-256("mac1----" || receiver's Ed25519 pk),
+ * message up to mac1) on INIT and RESP; mac2 = BLAKE2b-128(key = cookie,
+ * message up to mac2) on an INIT, zero otherwise.  The cookie is
+ * BLAKE2b-128(key = secret rotated every 120 s, sender address) sent in a
+ * COOKIE encrypted with XChaCha20-Poly1305 under BLAKE2b-256("cookie--" ||
+ * responder's pk), AD = the INIT's mac1.  DATA's 16-byte header is the AEAD
+ * AD and its counter the nonce.
+ * The responder commits no state until the initiator's first DATA confirms
+ * the keys: an accepted session exists, but it is not up and replaces
+ * nothing before that.  Under a handshake flood (more INITs per second than
  * cfg.load_handshakes_per_sec) an INIT without a valid mac2 gets a stateless
  * COOKIE reply before anything is allocated or any DH is computed.
  * Empty DATA datagrams are keepalives.
+ *
+ * Timestamps: a responder refuses an INIT whose timestamp is not newer than
+ * the last one it accepted from that identity while it holds a session with
+ * it.  A device whose clock restarts in the past after a reboot can thus
+ * reconnect only once its old session on the responder has died.
+ *
+ * Callbacks may call cr_sess_send(), cr_sess_close() and cr_sess_connect(),
+ * except `send`, which must only transmit.  None may call
+ * cr_sess_host_tick(), cr_sess_host_input() or cr_sess_host_free().
  */
 #ifndef CR_SESSION_H
 #define CR_SESSION_H
@@ -41,21 +65,24 @@ struct cr_sess;
 /* Why a datagram was dropped; counted per host. */
 enum cr_sess_drop {
 	CR_SESS_DROP_NONE = 0,
-	CR_SESS_DROP_SHORT,       /* shorter than its header */
-	CR_SESS_DROP_TYPE,        /* unknown message type */
+	CR_SESS_DROP_SHORT,       /* under 4 bytes, or DATA under 16 */
+	CR_SESS_DROP_TYPE,        /* unknown type or non-zero reserved bytes */
 	CR_SESS_DROP_LENGTH,      /* wrong length for its type */
 	CR_SESS_DROP_MAC1,        /* mac1 does not match our key */
 	CR_SESS_DROP_COOKIE,      /* under load, no valid mac2: cookie sent */
 	CR_SESS_DROP_HANDSHAKE,   /* Noise message failed to authenticate */
 	CR_SESS_DROP_HELLO,       /* bad identity in the initiation payload */
 	CR_SESS_DROP_TIMESTAMP,   /* replayed or older initiation */
-	CR_SESS_DROP_REFUSED,     /* the owner refused the peer */
+	CR_SESS_DROP_REFUSED,     /* the owner refused the peer (accept != 0) */
 	CR_SESS_DROP_INDEX,       /* no session with that receiver index */
 	CR_SESS_DROP_REPLAY,      /* counter already seen or too old */
 	CR_SESS_DROP_DECRYPT,     /* transport datagram failed to authenticate */
 	CR_SESS_DROP_EXPIRED,     /* keys past their reject-after time */
-	CR_SESS_DROP_STATE,       /* message not expected in this state */
-	CR_SESS_DROP_NOMEM,
+	CR_SESS_DROP_STATE,       /* message not expected in this state (also
+				   * a rekey with no session, and the peer's
+				   * INIT when both connect at once and our
+				   * public key is the smaller) */
+	CR_SESS_DROP_NOMEM,       /* out of memory or max_sessions reached */
 	CR_SESS_DROP_MAX
 };
 
@@ -65,27 +92,31 @@ const char *cr_sess_drop_name(enum cr_sess_drop reason);
 /* Why a session went down. */
 enum cr_sess_down {
 	CR_SESS_DOWN_CLOSED = 1,  /* cr_sess_close() by the owner */
-	CR_SESS_DOWN_TIMEOUT,     /* handshake never completed */
+	CR_SESS_DOWN_TIMEOUT,     /* handshake never completed (also an
+				   * accepted session never confirmed) */
 	CR_SESS_DOWN_DEAD,        /* nothing received for dead_after_ms */
 	CR_SESS_DOWN_EXPIRED,     /* keys too old and no rekey happened */
-	CR_SESS_DOWN_REPLACED,    /* the same peer made a new session */
+	CR_SESS_DOWN_REPLACED,    /* the same peer made a new session (or a
+				   * session not yet up was superseded) */
 };
 
+/* For the timers and counts, 0 means "never", except where noted. */
 struct cr_sess_cfg {
 	uint32_t keepalive_ms;           /* empty DATA after this send-idle time; 0 off */
 	uint32_t dead_after_ms;          /* down when nothing received this long */
 	uint32_t rekey_after_ms;         /* initiator starts a new handshake */
 	uint32_t reject_after_ms;        /* keys no longer used */
 	uint64_t rekey_after_msgs;
-	uint64_t reject_after_msgs;
-	uint32_t handshake_retry_ms;     /* INIT retransmission interval */
-	uint32_t handshake_timeout_ms;   /* give up */
+	uint64_t reject_after_msgs;      /* 0: the default */
+	uint32_t handshake_retry_ms;     /* INIT retransmission interval; 0: default */
+	uint32_t handshake_timeout_ms;   /* give up; 0: default */
 	uint32_t load_handshakes_per_sec; /* demand cookies above; 0 always */
 	uint32_t max_sessions;           /* refuse new peers beyond; 0 unlimited */
 };
 
-/* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s,
- * retry 1 s, timeout 10 s, load 2000/s. */
+/* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s /
+ * 2^64 - 2^13, retry 1 s (plus up to 1/8 jitter), timeout 10 s, load 2000/s
+ * (INITs with a valid mac1 per second of now_ms), no session limit. */
 void cr_sess_cfg_default(struct cr_sess_cfg *cfg);
 
 struct cr_sess_ops {
@@ -100,6 +131,10 @@ struct cr_sess_ops {
 	 * capacity *reply_len on entry) sent back authenticated in the RESP
 	 * while no session is kept; -1 to drop silently.  On accept, reply
 	 * may carry a payload too, and *user is attached to the session.
+	 * The reply capacity is CR_SESS_REPLY_MAX.  An accepted session is
+	 * not up until the initiator's first DATA (then ops->up); if that
+	 * never comes it goes down with TIMEOUT, or REPLACED when the
+	 * initiator retried with a new INIT, so the owner can free *user.
 	 */
 	int (*accept)(void *ctx, const struct cr_id *peer,
 		      const uint8_t pk[CR_PKLEN], const struct cr_addr *from,
@@ -123,8 +158,10 @@ struct cr_sess_ops {
 
 struct cr_sess_stats {
 	uint64_t drops[CR_SESS_DROP_MAX];
-	uint64_t handshakes_initiated;
-	uint64_t handshakes_completed;
+	uint64_t handshakes_initiated;   /* connects and rekeys started */
+	uint64_t handshakes_completed;   /* keys installed, either role */
+	uint64_t handshake_dh;           /* Noise messages read or written:
+					  * each costs 2-3 X25519 operations */
 	uint64_t cookies_sent;
 	uint64_t rx_datagrams, tx_datagrams;
 	uint64_t rx_bytes, tx_bytes;
@@ -141,6 +178,12 @@ struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h);
 /* Replaces the configuration (timers apply from the next tick). */
 void cr_sess_host_set_cfg(struct cr_sess_host *h, const struct cr_sess_cfg *cfg);
 
+/* Replaces the wall clock behind INIT timestamps (nanoseconds since 1970;
+ * default CLOCK_REALTIME; fn NULL restores it).  Timestamps stay strictly
+ * increasing per host whatever fn returns. */
+void cr_sess_host_set_wallclock(struct cr_sess_host *h,
+				uint64_t (*fn)(void *ctx), void *ctx);
+
 /*
  * Feeds one received datagram (INIT, RESP, COOKIE or DATA; from->route set
  * when it came through a relay route).  Returns CR_SESS_DROP_NONE when it was
@@ -152,7 +195,10 @@ enum cr_sess_drop cr_sess_host_input(struct cr_sess_host *h,
 				     uint64_t now_ms);
 
 /* Runs timers (retransmits, keepalives, rekeys, expiry).  Returns the
- * number of milliseconds until it next needs to run (at most 1000). */
+ * number of milliseconds until it next needs to run (1 to 1000).  Handshake
+ * deadlines are kept in a heap; the other timers are checked by one pass
+ * over all sessions at most once a second (more often when a configured
+ * timer is under 4 s), so they fire up to that much late. */
 uint64_t cr_sess_host_tick(struct cr_sess_host *h, uint64_t now_ms);
 
 /*
@@ -160,7 +206,10 @@ uint64_t cr_sess_host_tick(struct cr_sess_host *h, uint64_t now_ms);
  * hello (at most CR_SESS_HELLO_MAX bytes) travels encrypted in msg 1.  The
  * returned session belongs to the host; it is usable after ops->up.
  */
-enum { CR_SESS_HELLO_MAX = 256 };
+enum {
+	CR_SESS_HELLO_MAX = 256,
+	CR_SESS_REPLY_MAX = 256, /* the responder's reply in msg 2 */
+};
 struct cr_sess *cr_sess_connect(struct cr_sess_host *h,
 				const uint8_t peer_pk[CR_PKLEN],
 				enum cr_id_type peer_type,
@@ -173,8 +222,9 @@ struct cr_sess *cr_sess_connect(struct cr_sess_host *h,
  * CP_RELAY_HDR more, which the owner subtracts. */
 size_t cr_sess_max_payload(void);
 
-/* Encrypts and sends one payload.  0, -EAGAIN before the session is up,
- * -EMSGSIZE when too big. */
+/* Encrypts and sends one payload.  0, -EAGAIN before the session is up (or
+ * while its keys are past reject-after, waiting for a rekey), -EMSGSIZE
+ * when too big.  An empty payload sends a keepalive. */
 int cr_sess_send(struct cr_sess *s, const uint8_t *payload, size_t len,
 		 uint64_t now_ms);
 
@@ -194,9 +244,15 @@ void cr_sess_set_user(struct cr_sess *s, void *user);
 void *cr_sess_user(const struct cr_sess *s);
 struct cr_sess_host *cr_sess_get_host(const struct cr_sess *s);
 
+/* Live sessions, including accepted ones not yet confirmed. */
 size_t cr_sess_host_count(const struct cr_sess_host *h);
 const struct cr_sess_stats *cr_sess_host_stats(const struct cr_sess_host *h);
 /* This host's own key pair (borrowed). */
 const struct cr_keypair *cr_sess_host_keypair(const struct cr_sess_host *h);
+
+/* sizeof(struct cr_sess): what an established session costs, without the
+ * handshake state (allocated only during a handshake) and the previous
+ * keys (kept only for a few seconds after a rekey). */
+size_t cr_sess_size(void);
 
 #endif
