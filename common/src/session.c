@@ -161,6 +161,7 @@ struct cr_sess {
 	uint8_t dead;
 	uint8_t has_keys;
 	uint8_t peer_used_cur; /* the peer has sent under cur */
+	uint8_t pending;       /* counted in host->pending */
 };
 
 struct idx_slot {
@@ -202,6 +203,7 @@ struct cr_sess_host {
 	struct cr_sess *head;  /* all sessions */
 	struct cr_sess *grave; /* dead, freed when depth drops to 0 */
 	size_t count;          /* live sessions */
+	size_t pending;        /* accepted, not yet confirmed */
 	int depth;
 	uint64_t next_scan_ms;
 
@@ -249,6 +251,7 @@ void cr_sess_cfg_default(struct cr_sess_cfg *cfg)
 	cfg->handshake_timeout_ms = 10 * 1000;
 	cfg->load_handshakes_per_sec = 2000;
 	cfg->max_sessions = 0;
+	cfg->max_pending = 4096;
 }
 
 /* ---- Small helpers ---------------------------------------------------- */
@@ -712,6 +715,10 @@ static void sess_kill(struct cr_sess_host *h, struct cr_sess *s,
 		return;
 	s->dead = 1;
 	h->count--;
+	if (s->pending) {
+		s->pending = 0;
+		h->pending--;
+	}
 	hs_free(h, s, 0);
 	prev_free(h, s);
 	if (s->has_keys)
@@ -1350,7 +1357,8 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 		why = CR_SESS_DROP_STATE;
 		goto out;
 	}
-	if (h->cfg.max_sessions != 0 && h->count >= h->cfg.max_sessions) {
+	if ((h->cfg.max_sessions != 0 && h->count >= h->cfg.max_sessions) ||
+	    (h->cfg.max_pending != 0 && h->pending >= h->cfg.max_pending)) {
 		why = CR_SESS_DROP_NOMEM;
 		goto out;
 	}
@@ -1407,6 +1415,8 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	/* Success: commit.  n stays unconfirmed until the first DATA. */
 	rhs_attach(h, n, hs, &tx, &rx, sender);
 	hs = NULL;
+	n->pending = 1;
+	h->pending++;
 	n->addr = *from;
 	n->last_recv_ms = n->last_sent_ms = now;
 	memcpy(n->last_ts, ts, TS_LEN);
@@ -1499,6 +1509,10 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 		h->stats.handshakes_completed++;
 		was_up = s->up;
 		s->up = 1;
+		if (s->pending) {
+			s->pending = 0;
+			h->pending--;
+		}
 		if (!was_up)
 			sess_promote(h, s);
 		if (!s->dead && h->ops->up != NULL)

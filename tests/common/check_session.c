@@ -307,6 +307,12 @@ static void run(uint64_t ms, uint64_t step)
 	}
 }
 
+/* Forgets whatever is queued (replies to crafted datagrams). */
+static void drop_pending_queue(void)
+{
+	qhead = qtail = 0;
+}
+
 static const struct cr_sess_stats *stats(int i)
 {
 	return cr_sess_host_stats(nodes[i].h);
@@ -954,6 +960,54 @@ START_TEST(test_load_threshold)
 	now_ms += 1000;
 	ck_assert_int_eq(feed(1, &nodes[0].src, buf, len),
 			 CR_SESS_DROP_REFUSED);
+}
+END_TEST
+
+/* Accepted but unconfirmed sessions are bounded: a flood of valid INITs
+ * from fresh identities cannot grow the host without limit. */
+START_TEST(test_max_pending)
+{
+	struct cr_sess_cfg cfg = test_cfg();
+	struct cr_keypair ids[4];
+	uint8_t buf[600], ts[12];
+	size_t len;
+
+	cfg.max_pending = 3;
+	node_init(0, CR_ID_NODE, &cfg);
+	tai64n_from_secs(ts, 1800000000);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(cr_keypair_generate(CR_ID_DEVICE, &ids[i]), 0);
+		len = craft_init(buf, &ids[i], ids[i].pk, CR_ID_DEVICE, ts,
+				 nodes[0].kp.pk, 100 + (uint32_t)i);
+		ck_assert_int_eq(feed(0, &nodes[0].src, buf, len),
+				 i < 3 ? CR_SESS_DROP_NONE : CR_SESS_DROP_NOMEM);
+	}
+	ck_assert_uint_eq(cr_sess_host_count(nodes[0].h), 3);
+	/* They time out (down TIMEOUT, so owners can free their state) and
+	 * make room again. */
+	run(11000, 500);
+	ck_assert_int_eq(nodes[0].n_down, 3);
+	ck_assert_int_eq(nodes[0].down_why, CR_SESS_DOWN_TIMEOUT);
+	ck_assert_uint_eq(cr_sess_host_count(nodes[0].h), 0);
+	ck_assert_int_eq(feed(0, &nodes[0].src, buf, len), CR_SESS_DROP_NONE);
+
+	/* A confirmed session no longer counts as pending. */
+	node_init(1, CR_ID_DEVICE, &cfg);
+	node_init(2, CR_ID_DEVICE, &cfg);
+	node_init(3, CR_ID_DEVICE, &cfg);
+	drop_pending_queue();
+	pair(1, 0);
+	pair(2, 0);
+	pair(3, 0);
+	ck_assert_uint_eq(cr_sess_host_count(nodes[0].h), 4);
+	drop_pending_queue();
+	for (int i = 0; i < 3; i++) {
+		len = craft_init(buf, &ids[i], ids[i].pk, CR_ID_DEVICE, ts,
+				 nodes[0].kp.pk, 200 + (uint32_t)i);
+		ck_assert_int_eq(feed(0, &nodes[0].src, buf, len),
+				 i < 2 ? CR_SESS_DROP_NONE : CR_SESS_DROP_NOMEM);
+	}
+	ck_assert_uint_eq(cr_sess_host_count(nodes[0].h), 6);
 }
 END_TEST
 
@@ -1631,6 +1685,7 @@ static Suite *session_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_cookie_under_load);
 	tcase_add_test(tc, test_load_threshold);
+	tcase_add_test(tc, test_max_pending);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("timers");

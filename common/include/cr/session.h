@@ -82,7 +82,7 @@ enum cr_sess_drop {
 				   * a rekey with no session, and the peer's
 				   * INIT when both connect at once and our
 				   * public key is the smaller) */
-	CR_SESS_DROP_NOMEM,       /* out of memory or max_sessions reached */
+	CR_SESS_DROP_NOMEM,       /* out of memory, max_sessions or max_pending */
 	CR_SESS_DROP_MAX
 };
 
@@ -112,11 +112,16 @@ struct cr_sess_cfg {
 	uint32_t handshake_timeout_ms;   /* give up; 0: default */
 	uint32_t load_handshakes_per_sec; /* demand cookies above; 0 always */
 	uint32_t max_sessions;           /* refuse new peers beyond; 0 unlimited */
+	/* Accepted sessions still waiting for the initiator's first DATA:
+	 * INITs beyond are dropped (NOMEM), so a flood of valid INITs from
+	 * fresh identities costs bounded memory; 0 unlimited. */
+	uint32_t max_pending;
 };
 
 /* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s /
  * 2^64 - 2^13, retry 1 s (plus up to 1/8 jitter), timeout 10 s, load 2000/s
- * (INITs with a valid mac1 per second of now_ms), no session limit. */
+ * (INITs with a valid mac1 per second of now_ms), no session limit, 4096
+ * pending. */
 void cr_sess_cfg_default(struct cr_sess_cfg *cfg);
 
 struct cr_sess_ops {
