@@ -18,8 +18,8 @@ struct cr_e2e {
 	struct cr_map *bridges; /* sid -> struct cr_bridge */
 	const struct cr_e2e_ops *ops;
 	void *arg;
-	int flushing;
-	int again;
+	int busy;  /* inside the stream engine: no re-entry */
+	int again; /* a flush was asked for while busy */
 };
 
 static int e2e_output(void *ctx, const uint8_t *pkt, size_t len)
@@ -155,7 +155,12 @@ void cr_e2e_input(struct cr_e2e *e, const uint8_t *msg, size_t len)
 	if (len < 1)
 		return;
 	if (msg[0] == CP_E2E_STREAM) {
+		/* Callbacks from inside the engine only ask for a flush; the
+		 * owner's flush after the batch of input runs it. */
+		e->busy++;
 		cr_stream_input(e->conn, msg + 1, len - 1, cr_now_us());
+		e->busy--;
+		e->again = 1;
 	} else if (msg[0] == CP_E2E_CONTROL) {
 		if (e->ops->control != NULL)
 			e->ops->control(e->arg, e, msg + 1, len - 1);
@@ -166,19 +171,19 @@ void cr_e2e_flush(struct cr_e2e *e)
 {
 	uint64_t now, next;
 
-	/* Callbacks from inside a tick may ask for another: run it once
-	 * more instead of recursing. */
-	if (e->flushing) {
+	/* The engine is not re-entrant: callbacks from inside it (a bridge
+	 * that moved data) only ask for another round. */
+	if (e->busy) {
 		e->again = 1;
 		return;
 	}
-	e->flushing = 1;
+	e->busy = 1;
 	do {
 		e->again = 0;
 		now = cr_now_us();
 		cr_stream_tick(e->conn, now);
 	} while (e->again);
-	e->flushing = 0;
+	e->busy = 0;
 	next = cr_stream_next_timeout(e->conn);
 	if (next != UINT64_MAX) {
 		uint64_t d = next > now ? next - now : 0;

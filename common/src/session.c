@@ -47,8 +47,10 @@ enum {
 	MAC_LEN = 16,
 	TS_LEN = 12, /* TAI64N */
 	KEY_LEN = 32,
-	/* msg 1 payload: Ed25519 pk | type | TAI64N | hello */
-	HELLO_OFF = CR_PKLEN + 1 + TS_LEN,
+	INST_LEN = 8, /* the initiator host's instance id */
+	/* msg 1 payload: Ed25519 pk | type | TAI64N | instance | hello */
+	INST_OFF = CR_PKLEN + 1 + TS_LEN,
+	HELLO_OFF = INST_OFF + INST_LEN,
 	/* Noise IK msg 1 around its payload: e, s + tag, payload tag. */
 	NOISE1_OVERHEAD = 32 + 32 + 16 + 16,
 	INIT_HDR = 8,
@@ -154,6 +156,11 @@ struct cr_sess {
 	uint64_t last_recv_ms;
 	struct cr_addr addr;
 	struct cr_id peer;
+	/* The peer table key is (peer, inst): inst is the initiating host's
+	 * instance id on a responder's session, zero on an initiator's.  One
+	 * identity may so run several hosts at once (a vendor's CLI processes)
+	 * without one replacing the other's session. */
+	uint8_t inst[INST_LEN];
 	uint8_t peer_pk[CR_PKLEN];
 	uint8_t last_ts[TS_LEN]; /* newest INIT timestamp accepted */
 	uint8_t initiator;
@@ -197,6 +204,7 @@ struct cr_sess_host {
 	struct cr_sess **peers;
 	size_t peer_cap, peer_n;
 	uint8_t peer_key[crypto_shorthash_KEYBYTES];
+	uint8_t instance[INST_LEN]; /* sent in our INITs */
 	struct heap_ent *heap;
 	size_t heap_n, heap_cap;
 
@@ -445,38 +453,44 @@ static void idx_remove(struct cr_sess_host *h, uint32_t idx)
 
 /* ---- Peer identity table ---------------------------------------------- */
 
+static const uint8_t inst_zero[INST_LEN];
+
 static size_t peer_home(const struct cr_sess_host *h, const struct cr_id *id,
-			size_t cap)
+			const uint8_t inst[INST_LEN], size_t cap)
 {
-	uint8_t in[1 + CR_ID_HASHLEN], out[crypto_shorthash_BYTES];
+	uint8_t in[1 + CR_ID_HASHLEN + INST_LEN], out[crypto_shorthash_BYTES];
 	uint64_t v;
 
 	in[0] = (uint8_t)id->type;
 	memcpy(in + 1, id->hash, CR_ID_HASHLEN);
+	memcpy(in + 1 + CR_ID_HASHLEN, inst, INST_LEN);
 	crypto_shorthash(out, in, sizeof(in), h->peer_key);
 	memcpy(&v, out, sizeof(v));
 	return (size_t)v & (cap - 1);
 }
 
 /* Slot of id's primary session, or SIZE_MAX. */
-static size_t peer_find(const struct cr_sess_host *h, const struct cr_id *id)
+static size_t peer_find(const struct cr_sess_host *h, const struct cr_id *id,
+			const uint8_t inst[INST_LEN])
 {
 	size_t mask = h->peer_cap - 1;
 
 	if (h->peer_cap == 0)
 		return SIZE_MAX;
-	for (size_t j = peer_home(h, id, h->peer_cap); h->peers[j] != NULL;
+	for (size_t j = peer_home(h, id, inst, h->peer_cap); h->peers[j] != NULL;
 	     j = (j + 1) & mask) {
-		if (cr_id_equal(&h->peers[j]->peer, id))
+		if (cr_id_equal(&h->peers[j]->peer, id) &&
+		    memcmp(h->peers[j]->inst, inst, INST_LEN) == 0)
 			return j;
 	}
 	return SIZE_MAX;
 }
 
 static struct cr_sess *peer_get(const struct cr_sess_host *h,
-				const struct cr_id *id)
+				const struct cr_id *id,
+				const uint8_t inst[INST_LEN])
 {
-	size_t j = peer_find(h, id);
+	size_t j = peer_find(h, id, inst);
 
 	return j == SIZE_MAX ? NULL : h->peers[j];
 }
@@ -484,7 +498,7 @@ static struct cr_sess *peer_get(const struct cr_sess_host *h,
 static void peer_place(const struct cr_sess_host *h, struct cr_sess **tab,
 		       size_t cap, struct cr_sess *s)
 {
-	size_t j = peer_home(h, &s->peer, cap);
+	size_t j = peer_home(h, &s->peer, s->inst, cap);
 
 	while (tab[j] != NULL)
 		j = (j + 1) & (cap - 1);
@@ -528,7 +542,8 @@ static void peer_remove_at(struct cr_sess_host *h, size_t i)
 	h->peer_n--;
 	for (size_t k = (i + 1) & mask; h->peers[k] != NULL;
 	     k = (k + 1) & mask) {
-		size_t home = peer_home(h, &h->peers[k]->peer, h->peer_cap);
+		size_t home = peer_home(h, &h->peers[k]->peer,
+				       h->peers[k]->inst, h->peer_cap);
 
 		if (((k - home) & mask) >= ((k - i) & mask)) {
 			h->peers[i] = h->peers[k];
@@ -725,7 +740,7 @@ static void sess_kill(struct cr_sess_host *h, struct cr_sess *s,
 		idx_remove(h, s->cur.local_index);
 	sodium_memzero(&s->cur, sizeof(s->cur));
 	s->has_keys = 0;
-	slot = peer_find(h, &s->peer);
+	slot = peer_find(h, &s->peer, s->inst);
 	if (slot != SIZE_MAX && h->peers[slot] == s) {
 		if (s->pend != NULL)
 			h->peers[slot] = s->pend;
@@ -768,7 +783,7 @@ static void host_leave(struct cr_sess_host *h)
  */
 static void sess_link(struct cr_sess_host *h, struct cr_sess *n)
 {
-	size_t slot = peer_find(h, &n->peer);
+	size_t slot = peer_find(h, &n->peer, n->inst);
 	struct cr_sess *p, *old;
 
 	if (slot == SIZE_MAX) {
@@ -792,7 +807,7 @@ static void sess_link(struct cr_sess_host *h, struct cr_sess *n)
  * replaces it now. */
 static void sess_promote(struct cr_sess_host *h, struct cr_sess *s)
 {
-	size_t slot = peer_find(h, &s->peer);
+	size_t slot = peer_find(h, &s->peer, s->inst);
 	struct cr_sess *p;
 
 	if (slot == SIZE_MAX || h->peers[slot] == s)
@@ -929,6 +944,7 @@ static int init_send(struct cr_sess_host *h, struct cr_sess *s, uint64_t now)
 	payload[CR_PKLEN] = (uint8_t)((uint8_t)h->kp.type |
 				      (hs->rekey ? TYPE_REKEY : 0));
 	tai64n_now(h, payload + CR_PKLEN + 1);
+	memcpy(payload + INST_OFF, h->instance, INST_LEN);
 	memcpy(payload + HELLO_OFF, hs->hello, hs->hello_len);
 
 	out[0] = CP_MSG_INIT;
@@ -1249,7 +1265,7 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	uint8_t rs[KEY_LEN], xpk[KEY_LEN];
 	const uint8_t *edpk, *ts;
 	enum cr_sess_drop why = CR_SESS_DROP_NONE;
-	struct cr_sess *p, *q, *n = NULL;
+	struct cr_sess *p, *q, *o, *n = NULL;
 	struct sess_rhs *hs = NULL;
 	struct cr_id peer;
 	enum cr_id_type type;
@@ -1309,7 +1325,9 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	type = (enum cr_id_type)(payload[CR_PKLEN] & ~TYPE_REKEY);
 	rekey = (payload[CR_PKLEN] & TYPE_REKEY) != 0;
 	ts = payload + CR_PKLEN + 1;
-	if (cr_id_type_name(type) == NULL || cr_pk_x25519(edpk, xpk) < 0 ||
+	if (cr_id_type_name(type) == NULL ||
+	    sodium_is_zero(payload + INST_OFF, INST_LEN) ||
+	    cr_pk_x25519(edpk, xpk) < 0 ||
 	    cr_noise_hs_remote_static(&noise, rs) < 0 ||
 	    sodium_memcmp(xpk, rs, KEY_LEN) != 0) {
 		why = CR_SESS_DROP_HELLO;
@@ -1319,7 +1337,7 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 
 	/* Replay: the timestamp must beat every one accepted from this
 	 * peer by the sessions we hold with it. */
-	p = peer_get(h, &peer);
+	p = peer_get(h, &peer, payload + INST_OFF);
 	if (p != NULL) {
 		const uint8_t *last = p->last_ts;
 
@@ -1349,10 +1367,11 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	 * the other keeps.
 	 */
 	q = NULL;
-	if (p != NULL && !p->up && p->initiator)
-		q = p;
-	else if (p != NULL && p->pend != NULL && p->pend->initiator)
-		q = p->pend;
+	o = peer_get(h, &peer, inst_zero); /* sessions we initiated */
+	if (o != NULL && !o->up && o->initiator)
+		q = o;
+	else if (o != NULL && o->pend != NULL && o->pend->initiator)
+		q = o->pend;
 	if (q != NULL && memcmp(h->kp.pk, edpk, CR_PKLEN) < 0) {
 		why = CR_SESS_DROP_STATE;
 		goto out;
@@ -1370,8 +1389,10 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 		goto out;
 	}
 	n = sess_new(h, edpk, &peer, 0);
-	if (n != NULL)
+	if (n != NULL) {
+		memcpy(n->inst, payload + INST_OFF, INST_LEN);
 		hs = rhs_new(h, n, now);
+	}
 	if (hs == NULL) {
 		why = CR_SESS_DROP_NOMEM;
 		goto out;
@@ -1423,6 +1444,11 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	host_send(h, n, from, out, olen);
 	sess_link(h, n);
 	n = NULL;
+	/* Both sides connected at once and our key lost the tie-break: our
+	 * own initiation gives way to the peer's. */
+	o = peer_get(h, &peer, inst_zero);
+	if (o != NULL && !o->up && o->initiator)
+		sess_kill(h, o, CR_SESS_DOWN_REPLACED);
 out:
 	if (hs != NULL) {
 		idx_remove(h, hs->c.local_index);
@@ -1709,6 +1735,9 @@ struct cr_sess_host *cr_sess_host_new(const struct cr_keypair *kp,
 	mac1_key_for(h->mac1_key, kp->pk);
 	cookie_key_for(h->cookie_key, kp->pk);
 	randombytes_buf(h->peer_key, sizeof(h->peer_key));
+	do {
+		randombytes_buf(h->instance, sizeof(h->instance));
+	} while (sodium_is_zero(h->instance, sizeof(h->instance)));
 	if (cfg == NULL) {
 		cr_sess_cfg_default(&def);
 		cfg = &def;

@@ -427,7 +427,7 @@ START_TEST(test_handshake_and_data)
 	 * nothing is up until the initiator confirms. */
 	ck_assert_uint_eq(qtail - qhead, 1);
 	ck_assert_int_eq(queue[qhead].buf[0], CP_MSG_INIT);
-	ck_assert_uint_eq(queue[qhead].len, 181 + 8);
+	ck_assert_uint_eq(queue[qhead].len, 189 + 8);
 	qhead++;
 	ck_assert_int_eq(feed(1, &nodes[0].src, queue[0].buf, queue[0].len),
 			 CR_SESS_DROP_NONE);
@@ -596,7 +596,8 @@ END_TEST
 /* ---- Bad input -------------------------------------------------------- */
 
 /* An INIT built here from the specification, independently of the
- * implementation: msg 1 payload = pk | type | TAI64N | hello; mac1 keyed
+ * implementation: msg 1 payload = pk | type | TAI64N | instance | hello;
+ * mac1 keyed
  * with BLAKE2b-256("mac1----" || responder pk). */
 static size_t craft_init(uint8_t *out, const struct cr_keypair *ini,
 			 const uint8_t claim_pk[CR_PKLEN], uint8_t type_byte,
@@ -606,7 +607,7 @@ static size_t craft_init(uint8_t *out, const struct cr_keypair *ini,
 	static const uint8_t prologue[] = "korhal carrier v1";
 	struct cr_noise_hs hs;
 	crypto_generichash_state st;
-	uint8_t xsk[32], xpk[32], rs[32], payload[45], key[32];
+	uint8_t xsk[32], xpk[32], rs[32], payload[53], key[32];
 	size_t n, len;
 
 	ck_assert_int_eq(cr_keypair_x25519(ini, xsk, xpk), 0);
@@ -618,6 +619,7 @@ static size_t craft_init(uint8_t *out, const struct cr_keypair *ini,
 	memcpy(payload, claim_pk, 32);
 	payload[32] = type_byte;
 	memcpy(payload + 33, ts, 12);
+	memset(payload + 45, 0x5a, 8); /* instance */
 	out[0] = CP_MSG_INIT;
 	out[1] = out[2] = out[3] = 0;
 	cp_put_u32(out + 4, sender);
@@ -1308,9 +1310,11 @@ START_TEST(test_reconnect_replaces)
 }
 END_TEST
 
-/* The initiating host restarts with the same key: its new session replaces
- * the one the responder still holds. */
-START_TEST(test_restarted_peer_replaces)
+/* The initiating host restarts with the same key: it is another instance,
+ * so its new session stands beside the one the responder still holds
+ * (which dies of silence) instead of replacing it: one identity may run
+ * several hosts at once. */
+START_TEST(test_restarted_peer_coexists)
 {
 	struct cr_sess_cfg cfg = test_cfg();
 	struct cr_sess *a;
@@ -1324,12 +1328,41 @@ START_TEST(test_restarted_peer_replaces)
 	a = connect_to(0, 1, "rebooted");
 	deliver_all();
 	ck_assert(cr_sess_is_up(a));
-	ck_assert_int_eq(nodes[1].n_down, 1);
-	ck_assert_int_eq(nodes[1].down_why, CR_SESS_DOWN_REPLACED);
-	ck_assert_uint_eq(cr_sess_host_count(nodes[1].h), 1);
+	ck_assert_int_eq(nodes[1].n_down, 0);
+	ck_assert_uint_eq(cr_sess_host_count(nodes[1].h), 2);
 	send_str(nodes[1].up_sess, "welcome back");
 	deliver_all();
 	expect_recv(0, "welcome back");
+}
+END_TEST
+
+/* Two processes with one identity (a vendor running two CLIs) hold
+ * sessions with one responder at the same time. */
+START_TEST(test_same_identity_two_hosts)
+{
+	struct cr_sess_cfg cfg = test_cfg();
+	struct cr_sess *a, *c, *b_a;
+
+	node_init(0, CR_ID_VENDOR, &cfg);
+	node_init(1, CR_ID_DEVICE, &cfg);
+	node_init(2, CR_ID_VENDOR, &cfg);
+	nodes[2].h = cr_sess_host_free(nodes[2].h);
+	nodes[2].kp = nodes[0].kp;
+	node_start(2, &cfg);
+	a = pair(0, 1);
+	b_a = nodes[1].up_sess;
+	c = pair(2, 1);
+	ck_assert_ptr_ne(nodes[1].up_sess, b_a);
+	ck_assert_int_eq(nodes[1].n_down, 0);
+	ck_assert_uint_eq(cr_sess_host_count(nodes[1].h), 2);
+	send_str(a, "from a");
+	deliver_all();
+	expect_recv(1, "from a");
+	ck_assert_ptr_eq(nodes[1].recv_sess, b_a);
+	send_str(c, "from c");
+	deliver_all();
+	expect_recv(1, "from c");
+	ck_assert_ptr_eq(nodes[1].recv_sess, nodes[1].up_sess);
 }
 END_TEST
 
@@ -1702,9 +1735,10 @@ static Suite *session_suite(void)
 	tc = tcase_create("peers");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_reconnect_replaces);
-	tcase_add_test(tc, test_restarted_peer_replaces);
+	tcase_add_test(tc, test_restarted_peer_coexists);
 	tcase_add_test(tc, test_roaming);
 	tcase_add_test(tc, test_simultaneous_open);
+	tcase_add_test(tc, test_same_identity_two_hosts);
 	tcase_add_test(tc, test_close_from_callback);
 	tcase_add_test(tc, test_many_peers);
 	suite_add_tcase(s, tc);

@@ -72,14 +72,12 @@ done
 ok "20 concurrent 5 MB downloads, all sha256 match"
 
 # The node relayed everything and never saw the plaintext.
-kill -TERM "${NODE_PID[0]}"; sleep 0.5   # flushes the capture
+sleep 6   # the node flushes its capture file every 5 s
 size=$(stat -c %s "$T/capture.bin")
 [ "$size" -gt 100000000 ] || fail "capture too small ($size bytes): the check would prove nothing"
 grep -q "$marker" "$T/www/index.html" || fail "marker missing from the page"
 if grep -qa "$marker" "$T/capture.bin"; then fail "plaintext marker seen by the node"; fi
 ok "marker absent from $size bytes of datagrams the node handled"
-start_node 0
-wait_until 15 online "$dev_id" || fail "device did not re-attach"
 
 # ping
 out=$("$CARRIER" ping "$dev_id" -c 3)
@@ -108,7 +106,6 @@ set -e
 ok "refusals: unauthorized (4), forbidden port (5), offline in $(( (t1 - t0) / 1000000 )) ms (3)"
 
 # SIGHUP: allow the other vendor too; the running tunnel stays up.
-wait_until 10 curl -sf "$url/index.html" || fail "tunnel lost after node restart"
 echo "allow = $other_id:$http_port" >> "$T/agent.conf"
 kill -HUP "$AGENT_PID"
 sleep 0.5

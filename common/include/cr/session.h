@@ -19,12 +19,16 @@
  *   DATA   type=4 | 3 reserved | receiver u32 | counter u64 | ciphertext+tag
  * The IK msg 1 payload carries the initiator's Ed25519 public key and type
  * (identity = hash of it; its X25519 form must equal the Noise static key),
- * a TAI64N timestamp (replayed initiations are refused) and the owner's
- * hello:  pk[32] | type[1] | TAI64N[12] | hello.  Bit 0x80 of the type byte
+ * a TAI64N timestamp (replayed initiations are refused), the initiating
+ * host's random instance id and the owner's hello:
+ * pk[32] | type[1] | TAI64N[12] | instance[8] | hello.  Sessions are told
+ * apart by (identity, instance), so one identity may run several hosts at
+ * once (a vendor's CLI processes) without one replacing the other's session.  Bit 0x80 of the type byte
  * marks a rekey: the initiator continues the session it already has with
  * the responder (no accept() call; refused when the responder has no such
  * session), where a clear bit asks for a new session, which replaces any
- * session with the same identity once it is up (down REPLACED).  The msg 2
+ * session with the same identity and instance once it is up (down
+ * REPLACED).  The msg 2
  * payload is the responder's reply.
  * mac1 = BLAKE2b-128(key = BLAKE2b-256("mac1----" || receiver's Ed25519 pk),
  * message up to mac1) on INIT and RESP; mac2 = BLAKE2b-128(key = cookie,
