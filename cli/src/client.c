@@ -32,6 +32,7 @@ struct cl_client {
 	struct event *ev_read, *ev_tick;
 	struct cr_sess_host *host;
 	struct cr_udp_batch *batch;
+	struct cr_udp_out *out;
 	struct cl_node_link *links; /* one per ring node */
 	uint64_t next_req;
 	/* The request being waited for. */
@@ -82,19 +83,7 @@ static void cl_sess_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
 {
 	struct cl_client *c = ctx;
 
-	if (to->route != 0) {
-		uint8_t out[CP_DATAGRAM_MAX];
-
-		if (len + CP_RELAY_HDR > sizeof(out))
-			return;
-		out[0] = CP_MSG_RELAY;
-		out[1] = out[2] = out[3] = 0;
-		cp_put_u64(out + 4, to->route);
-		memcpy(out + CP_RELAY_HDR, buf, len);
-		cr_udp_send(c->fd, to, out, len + CP_RELAY_HDR);
-		return;
-	}
-	cr_udp_send(c->fd, to, buf, len);
+	cr_udp_out_send_path(c->out, to, buf, len);
 }
 
 static int cl_sess_accept(void *ctx, const struct cr_id *peer,
@@ -186,16 +175,8 @@ static void cl_on_read(evutil_socket_t fd, short what, void *arg)
 			size_t len = c->batch->len[i];
 			struct cr_addr from = c->batch->from[i];
 
-			if (len == 0 || len > CP_DATAGRAM_MAX)
-				continue;
-			if (buf[0] == CP_MSG_RELAY) {
-				if (len <= CP_RELAY_HDR)
-					continue;
-				from.route = cp_get_u64(buf + 4);
-				buf += CP_RELAY_HDR;
-				len -= CP_RELAY_HDR;
-			}
-			cr_sess_host_input(c->host, &from, buf, len, now);
+			if (cr_udp_unwrap(&from, &buf, &len) == 0)
+				cr_sess_host_input(c->host, &from, buf, len, now);
 		}
 	}
 	if (c->e2e_flush != NULL)
@@ -247,7 +228,7 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	if (cr_ring_pin_check(pin, c->ring, opp, err) < 0)
 		goto fail;
 	c->links = calloc(c->ring->n_nodes + 1, sizeof(*c->links));
-	c->batch = malloc(sizeof(*c->batch));
+	c->batch = calloc(1, sizeof(*c->batch));
 	if (c->links == NULL || c->batch == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating client");
 		goto fail;
@@ -270,6 +251,11 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	}
 	if (c->fd < 0)
 		goto fail;
+	c->out = cr_udp_out_new(base, c->fd);
+	if (c->out == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating client");
+		goto fail;
+	}
 	c->ev_read = event_new(base, c->fd, EV_READ | EV_PERSIST, cl_on_read, c);
 	c->ev_tick = event_new(base, -1, EV_PERSIST, cl_on_tick, c);
 	event_add(c->ev_read, NULL);
@@ -291,6 +277,7 @@ struct cl_client *cl_client_free(struct cl_client *c)
 	if (c->ev_tick != NULL)
 		event_free(c->ev_tick);
 	cr_sess_host_free(c->host);
+	cr_udp_out_free(c->out);
 	if (c->fd >= 0)
 		close(c->fd);
 	cp_hop_free(c->reply);

@@ -63,6 +63,7 @@ struct da_agent {
 	struct cr_sess_host *host;
 	struct cr_kv *kv;
 	struct cr_udp_batch *batch;
+	struct cr_udp_out *out;
 	struct da_tunnel *tunnel;
 	struct da_link links[CP_ATTACHED_MAX];
 	size_t n_links;
@@ -323,19 +324,7 @@ static void agent_sess_send(void *ctx, struct cr_sess *s,
 {
 	struct da_agent *a = ctx;
 
-	if (to->route != 0) {
-		uint8_t out[CP_DATAGRAM_MAX + CP_RELAY_HDR];
-
-		if (len + CP_RELAY_HDR > CP_DATAGRAM_MAX)
-			return;
-		out[0] = CP_MSG_RELAY;
-		out[1] = out[2] = out[3] = 0;
-		cp_put_u64(out + 4, to->route);
-		memcpy(out + CP_RELAY_HDR, buf, len);
-		cr_udp_send(a->fd, to, out, len + CP_RELAY_HDR);
-		return;
-	}
-	cr_udp_send(a->fd, to, buf, len);
+	cr_udp_out_send_path(a->out, to, buf, len);
 }
 
 static int agent_sess_accept(void *ctx, const struct cr_id *peer,
@@ -423,17 +412,8 @@ static void agent_on_read(evutil_socket_t fd, short what, void *arg)
 			size_t len = a->batch->len[i];
 			struct cr_addr from = a->batch->from[i];
 
-			if (len == 0 || len > CP_DATAGRAM_MAX)
-				continue;
-			if (buf[0] == CP_MSG_RELAY) {
-				/* An end-to-end datagram relayed by a node. */
-				if (len <= CP_RELAY_HDR)
-					continue;
-				from.route = cp_get_u64(buf + 4);
-				buf += CP_RELAY_HDR;
-				len -= CP_RELAY_HDR;
-			}
-			cr_sess_host_input(a->host, &from, buf, len, now);
+			if (cr_udp_unwrap(&from, &buf, &len) == 0)
+				cr_sess_host_input(a->host, &from, buf, len, now);
 		}
 	}
 	da_tunnel_flush(a->tunnel);
@@ -551,7 +531,7 @@ struct da_agent *da_agent_new(struct event_base *base,
 	}
 	if (cr_kv_open(cfg->data_dir, "agent", AGENT_LMDB_MAP, &a->kv, err) < 0)
 		goto fail;
-	a->batch = malloc(sizeof(*a->batch));
+	a->batch = calloc(1, sizeof(*a->batch));
 	if (a->batch == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating agent buffers");
 		goto fail;
@@ -573,6 +553,11 @@ struct da_agent *da_agent_new(struct event_base *base,
 	}
 	if (a->fd < 0)
 		goto fail;
+	a->out = cr_udp_out_new(base, a->fd);
+	if (a->out == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating agent buffers");
+		goto fail;
+	}
 	a->tunnel = da_tunnel_new(base, a->host, &a->cfg, err);
 	if (a->tunnel == NULL)
 		goto fail;
@@ -631,6 +616,7 @@ struct da_agent *da_agent_free(struct da_agent *a)
 		event_free(a->ev_tick);
 	da_tunnel_free(a->tunnel);
 	cr_sess_host_free(a->host);
+	cr_udp_out_free(a->out);
 	if (a->fd >= 0)
 		close(a->fd);
 	cr_kv_free(a->kv);

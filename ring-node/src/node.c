@@ -82,6 +82,7 @@ struct rn_node {
 	struct cr_map *devices; /* identity hash -> struct rn_peer */
 	struct cr_map *routes;  /* route id -> struct rn_route (twice) */
 	struct cr_udp_batch *batch;
+	struct cr_udp_out *out;
 	FILE *capture;
 	uint64_t last_sweep_ms;
 	struct cr_log_ratelimit rl;
@@ -108,7 +109,7 @@ static void node_send_raw(struct rn_node *n, const struct cr_addr *to,
 			  const uint8_t *buf, size_t len)
 {
 	node_capture(n, '>', buf, len);
-	cr_udp_send(n->fd, to, buf, len);
+	cr_udp_out_send(n->out, to, buf, len);
 }
 
 /* ---- Hop messages ------------------------------------------------------ */
@@ -803,7 +804,7 @@ struct rn_node *rn_node_new(struct event_base *base,
 		goto fail;
 	n->devices = cr_map_new(CR_ID_HASHLEN);
 	n->routes = cr_map_new(sizeof(uint64_t));
-	n->batch = malloc(sizeof(*n->batch));
+	n->batch = calloc(1, sizeof(*n->batch));
 	if (n->devices == NULL || n->routes == NULL || n->batch == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating node tables");
 		goto fail;
@@ -825,6 +826,11 @@ struct rn_node *rn_node_new(struct event_base *base,
 	n->fd = cr_udp_open(&listen, err);
 	if (n->fd < 0)
 		goto fail;
+	n->out = cr_udp_out_new(base, n->fd);
+	if (n->out == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating node buffers");
+		goto fail;
+	}
 	if (cfg->tcp[0] != '\0') {
 		cr_error_set(err, ENOTSUP,
 			     "--tcp: the TCP fallback is not available in "
@@ -887,6 +893,7 @@ struct rn_node *rn_node_free(struct rn_node *n)
 		event_free(n->ev_read);
 	if (n->ev_tick != NULL)
 		event_free(n->ev_tick);
+	cr_udp_out_free(n->out);
 	if (n->fd >= 0)
 		close(n->fd);
 	/* The host frees sessions without callbacks: free the peers here. */
