@@ -41,6 +41,15 @@ struct cl_client {
 	int reply_done;
 	/* End-to-end session being set up. */
 	struct cr_sess *e2e_pending;
+	/* Path repair of an established end-to-end session. */
+	struct cr_id dev;
+	size_t dev_nodes[8];    /* ring indices holding a session with dev */
+	size_t n_dev_nodes;
+	size_t route_idx;       /* the node relaying now */
+	uint64_t reroute_req;   /* the ConnectRequest under way, or 0 */
+	size_t reroute_idx;
+	struct cr_sess *reroute_sess;
+	void (*on_reroute)(void *arg, size_t node_idx);
 	int e2e_up;
 	uint8_t e2e_reply[256];
 	size_t e2e_reply_len;
@@ -132,7 +141,62 @@ static void cl_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
 		c->reply_done = 1;
 		return;
 	}
+	if (c->reroute_req != 0 && m->req_id == c->reroute_req &&
+	    m->msg_case == CARRIER__HOP__MSG_CONNECT_REPLY &&
+	    c->reroute_sess != NULL) {
+		struct cr_addr a;
+
+		c->reroute_req = 0;
+		if (cr_addr_parse(c->ring->nodes[c->reroute_idx].addr, &a,
+				  NULL) == 0) {
+			/* The end-to-end keys stay; only the path changes.
+			 * The device follows when our next datagram arrives
+			 * on the new route. */
+			a.route = m->connect_reply->route_id;
+			cr_sess_set_peer_addr(c->reroute_sess, &a);
+			c->route_idx = c->reroute_idx;
+			if (c->on_reroute != NULL)
+				c->on_reroute(c->e2e_arg, c->route_idx);
+		}
+	}
 	cp_hop_free(m);
+}
+
+int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
+		   void (*on_reroute)(void *arg, size_t node_idx))
+{
+	Carrier__ConnectRequest cr = CARRIER__CONNECT_REQUEST__INIT;
+	Carrier__Hop req = CARRIER__HOP__INIT;
+	uint8_t buf[CP_MSG_MAX];
+	long n;
+
+	for (size_t k = 1; k <= c->n_dev_nodes; k++) {
+		/* The next candidate after the current one, round robin. */
+		size_t idx = c->dev_nodes[k % c->n_dev_nodes];
+		struct cl_node_link *l;
+
+		if (c->n_dev_nodes > 1 && idx == c->route_idx)
+			continue;
+		l = &c->links[idx];
+		if (l->sess == NULL || !l->up)
+			continue;
+		cr.device_id.data = c->dev.hash;
+		cr.device_id.len = CR_ID_HASHLEN;
+		req.msg_case = CARRIER__HOP__MSG_CONNECT;
+		req.connect = &cr;
+		req.req_id = ++c->next_req;
+		n = cp_hop_pack(&req, buf, sizeof(buf));
+		if (n < 0 || cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms()) < 0)
+			continue;
+		c->reroute_req = req.req_id;
+		c->reroute_idx = idx;
+		c->reroute_sess = e2e;
+		c->on_reroute = on_reroute;
+		/* Rotate so the next attempt tries another node. */
+		c->route_idx = idx;
+		return 0;
+	}
+	return -1;
 }
 
 static void cl_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
@@ -598,5 +662,17 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 		cp_e2e_control_free(m);
 	}
 	*node_idx = idx;
+	c->dev = *dev;
+	c->route_idx = idx;
+	c->n_dev_nodes = info.n_attached_here;
+	memcpy(c->dev_nodes, info.attached_idx, sizeof(c->dev_nodes));
+	/* Hop sessions with the device's other nodes, ready for a repair. */
+	for (size_t i = 0; i < c->n_dev_nodes; i++) {
+		struct cr_error *e = NULL;
+
+		if (c->dev_nodes[i] != idx &&
+		    cl_node(c, c->dev_nodes[i], 1000, &e) == NULL)
+			cr_error_free(e);
+	}
 	return s;
 }

@@ -80,6 +80,16 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 			       uint64_t timeout_ms, size_t *node_idx,
 			       struct cr_error **err);
 
+/*
+ * Repairs the path of an established end-to-end session: asks another node
+ * that holds the device's session (round robin over those the lookup
+ * found) for a relay route, asynchronously.  When the route comes, the
+ * session moves to it (keys and streams stay) and on_reroute runs with the
+ * new node's ring index.  Returns -1 when no node is available.
+ */
+int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
+		   void (*on_reroute)(void *arg, size_t node_idx));
+
 /* Receives the payloads of end-to-end sessions, and their end. */
 void cl_set_e2e_handler(struct cl_client *c,
 			void (*recv)(void *arg, struct cr_sess *s,

@@ -25,7 +25,8 @@
 #include "cr/util.h"
 
 enum {
-	CONN_PING_EVERY_MS = 3000,  /* keeps an idle tunnel's paths open */
+	CONN_PING_EVERY_MS = 1000,  /* keeps paths open, notices failures */
+	CONN_REROUTE_AFTER_MS = 2500, /* silence before trying another node */
 	CONN_LOST_AFTER_MS = 10000, /* nothing heard: the device is gone */
 	CONN_SETUP_MS = 8000,
 };
@@ -45,6 +46,7 @@ struct conn_state {
 	struct event *ev_timer;
 	struct event *ev_sigint;
 	uint64_t last_ping_ms;
+	uint64_t last_reroute_ms;
 	/* ping command */
 	uint64_t ping_sent_us;
 	uint64_t ping_nonce;
@@ -169,6 +171,25 @@ static const struct cr_e2e_ops conn_e2e_ops = {
 	.control = conn_control,
 };
 
+static void conn_on_reroute(void *arg, size_t node_idx)
+{
+	struct conn_state *st = arg;
+	char path[160];
+
+	st->node_idx = node_idx;
+	if (st->verbose) {
+		const struct cr_ring_node *n = &cl_ring(st->c)->nodes[node_idx];
+		char ids[CR_ID_STRMAX];
+
+		snprintf(path, sizeof(path), "relayed via %s (%s)",
+			 cr_id_format(&n->id, ids), n->addr);
+		fprintf(stderr, "carrier: path changed: %s\n", path);
+	}
+	/* Our next datagram moves the device to the new route too. */
+	conn_send_ping(st);
+	cr_e2e_flush(st->e2e);
+}
+
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn_state *st = arg;
@@ -183,6 +204,13 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 			cr_id_format(&st->dev, ids), CONN_LOST_AFTER_MS / 1000);
 		conn_finish(st, CL_EXIT_LOST);
 		return;
+	}
+	if (now - cr_sess_last_recv_ms(st->sess) > CONN_REROUTE_AFTER_MS &&
+	    now - st->last_reroute_ms > CONN_REROUTE_AFTER_MS) {
+		/* The relaying node may be gone: try another of the
+		 * device's nodes; the streams carry on over the new path. */
+		st->last_reroute_ms = now;
+		cl_e2e_reroute(st->c, st->sess, conn_on_reroute);
 	}
 	if (now - st->last_ping_ms >= CONN_PING_EVERY_MS) {
 		st->ping_got = 0;
