@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cr/log.h"
 #include "cr/util.h"
 
 static char *config_trim(char *s)
@@ -82,4 +83,48 @@ int cr_config_load(const char *path, cr_config_fn fn, void *arg,
 	rc = cr_config_parse(text, path, fn, arg, err);
 	free(text);
 	return rc;
+}
+
+int cr_config_str(char *dst, size_t cap, const char *key, const char *value,
+		  struct cr_error **err)
+{
+	size_t len = strlen(value);
+
+	if (len >= cap)
+		return cr_error_set(err, EINVAL, "%s: value too long (at most %zu "
+						 "bytes)",
+				    key, cap - 1);
+	memcpy(dst, value, len + 1);
+	return 0;
+}
+
+int cr_config_log_level(const char *key, const char *value, int *level,
+			struct cr_error **err)
+{
+	enum cr_log_level l;
+
+	if (cr_log_level_parse(value, &l) < 0)
+		return cr_error_set(err, EINVAL,
+				    "%s: '%s' is not one of error, warn, info, "
+				    "debug",
+				    key, value);
+	*level = (int)l;
+	return 0;
+}
+
+int cr_config_bool(const char *key, const char *value, int *out,
+		   struct cr_error **err)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+	    strcmp(value, "1") == 0) {
+		*out = 1;
+		return 0;
+	}
+	if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+	    strcmp(value, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	return cr_error_set(err, EINVAL, "%s: '%s' is not yes or no", key,
+			    value);
 }

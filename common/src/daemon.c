@@ -2,6 +2,9 @@
 #include "cr/daemon.h"
 
 #include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,4 +103,117 @@ void cr_daemon_signals_free(struct cr_daemon_signals *s)
 		event_free(s->intr);
 	if (s->term != NULL)
 		event_free(s->term);
+}
+
+struct daemon_run {
+	const struct cr_daemon_spec *spec;
+	int argc;
+	char **argv;
+	void *daemon;
+};
+
+/* Builds a configuration from the file and flags into cfg. */
+static int daemon_load(const struct cr_daemon_spec *spec, int argc,
+		       char **argv, void *cfg, struct cr_error **err)
+{
+	char config_path[4096] = "";
+
+	spec->cfg_init(cfg);
+	return cr_daemon_parse(argc, argv, spec->opts, spec->cfg_set, cfg,
+			       config_path, sizeof(config_path), spec->usage,
+			       spec->version, err);
+}
+
+static void daemon_reload(void *arg)
+{
+	struct daemon_run *run = arg;
+	const struct cr_daemon_spec *spec = run->spec;
+	struct cr_error *err = NULL;
+	void *cfg = calloc(1, spec->cfg_size);
+	int level, use_syslog;
+
+	if (cfg == NULL) {
+		cr_log_warnx("reload failed: out of memory");
+		return;
+	}
+	if (daemon_load(spec, run->argc, run->argv, cfg, &err) < 0 ||
+	    spec->cfg_check(cfg, &err) < 0 ||
+	    spec->reload(run->daemon, cfg, &err) < 0) {
+		cr_log_warnx("reload failed, keeping the running "
+			     "configuration: %s",
+			     cr_error_msg(err));
+	} else {
+		spec->cfg_log(cfg, &level, &use_syslog);
+		cr_log_set_level((enum cr_log_level)level);
+	}
+	cr_error_free(err);
+	free(cfg);
+}
+
+int cr_daemon_main(const struct cr_daemon_spec *spec, int argc, char **argv)
+{
+	struct daemon_run run = { spec, argc, argv, NULL };
+	struct cr_daemon_signals sigs = { 0 };
+	struct cr_error *err = NULL;
+	struct event_base *base;
+	void *cfg;
+	int rc, level, use_syslog;
+
+	cfg = calloc(1, spec->cfg_size);
+	if (cfg == NULL) {
+		fprintf(stderr, "%s: out of memory\n", spec->name);
+		return 1;
+	}
+	rc = daemon_load(spec, argc, argv, cfg, &err);
+	if (rc == CR_DAEMON_EXIT) {
+		free(cfg);
+		return 0;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "%s: %s\n", spec->name, cr_error_msg(err));
+		rc = 2;
+		goto out;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "%s: libsodium failed to initialize\n",
+			spec->name);
+		rc = 1;
+		goto out;
+	}
+	if (spec->cfg_check(cfg, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", spec->name, cr_error_msg(err));
+		rc = 1;
+		goto out;
+	}
+	if (rc == CR_DAEMON_CHECK) {
+		puts("configuration OK");
+		rc = 0;
+		goto out;
+	}
+	/* Keys live in this process: never in a core file. */
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	spec->cfg_log(cfg, &level, &use_syslog);
+	cr_log_init(spec->name, (enum cr_log_level)level, use_syslog);
+	base = event_base_new();
+	if (base == NULL)
+		cr_fatalx("cannot create the event loop");
+	run.daemon = spec->start(base, cfg, &err);
+	if (run.daemon == NULL) {
+		fprintf(stderr, "%s: %s\n", spec->name, cr_error_msg(err));
+		event_base_free(base);
+		rc = 1;
+		goto out;
+	}
+	if (cr_daemon_signals(base, &sigs, daemon_reload, &run) < 0)
+		cr_fatalx("cannot install signal handlers");
+	event_base_dispatch(base);
+	cr_daemon_signals_free(&sigs);
+	spec->stop(run.daemon);
+	event_base_free(base);
+	cr_log_info("stopped");
+	rc = 0;
+out:
+	cr_error_free(err);
+	free(cfg);
+	return rc;
 }

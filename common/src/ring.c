@@ -1044,3 +1044,30 @@ int cr_ring_pin_check(const char *pin_path, const struct cr_ring *r,
 		return pin_write(pin_path, r, err);
 	return 0;
 }
+
+int cr_ring_load_pinned(const char *path, const char *pin_path,
+			const char *operator_id, struct cr_ring **out,
+			struct cr_error **err)
+{
+	struct cr_ring *ring = NULL;
+	struct cr_id op, *opp = NULL;
+
+	if (operator_id != NULL && operator_id[0] != '\0') {
+		if (cr_id_parse(operator_id, &op, err) < 0)
+			return cr_error_wrap(err, "--operator");
+		if (op.type != CR_ID_OPERATOR)
+			return cr_error_set(err, EINVAL,
+					    "--operator: %s is not an operator "
+					    "identity",
+					    operator_id);
+		opp = &op;
+	}
+	if (cr_ring_load(path, NULL, &ring, err) < 0)
+		return -1;
+	if (cr_ring_pin_check(pin_path, ring, opp, err) < 0) {
+		cr_ring_free(ring);
+		return -1;
+	}
+	*out = ring;
+	return 0;
+}

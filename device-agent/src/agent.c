@@ -463,27 +463,6 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- Life cycle ---------------------------------------------------------- */
 
-static int agent_load_ring(struct da_agent *a, const struct da_config *cfg,
-			   struct cr_ring **out, struct cr_error **err)
-{
-	struct cr_ring *ring = NULL;
-	struct cr_id op, *opp = NULL;
-
-	if (cfg->operator_id[0] != '\0') {
-		if (cr_id_parse(cfg->operator_id, &op, err) < 0)
-			return cr_error_wrap(err, "--operator");
-		opp = &op;
-	}
-	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)
-		return -1;
-	if (cr_ring_pin_check(a->pin_path, ring, opp, err) < 0) {
-		cr_ring_free(ring);
-		return -1;
-	}
-	*out = ring;
-	return 0;
-}
-
 static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
 {
 	cr_sess_cfg_default(sc);
@@ -522,7 +501,8 @@ struct da_agent *da_agent_new(struct event_base *base,
 		goto fail;
 	snprintf(a->pin_path, sizeof(a->pin_path), "%s/operator.pin",
 		 cfg->data_dir);
-	if (agent_load_ring(a, cfg, &a->ring, err) < 0)
+	if (cr_ring_load_pinned(cfg->ring_path, a->pin_path, cfg->operator_id,
+				&a->ring, err) < 0)
 		goto fail;
 	if (a->ring->n_nodes == 0) {
 		cr_error_set(err, EINVAL, "ring %s has no nodes",
@@ -592,7 +572,8 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 		return cr_error_set(err, EINVAL,
 				    "key and data cannot change without a "
 				    "restart");
-	if (agent_load_ring(a, cfg, &ring, err) < 0)
+	if (cr_ring_load_pinned(cfg->ring_path, a->pin_path, cfg->operator_id,
+				&ring, err) < 0)
 		return -1;
 	cr_ring_free(a->ring);
 	a->ring = ring;

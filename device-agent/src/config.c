@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cr/addr.h"
+#include "cr/config.h"
 #include "cr/util.h"
 #include "da/agent.h"
 
@@ -17,14 +18,6 @@ void da_config_init(struct da_config *cfg)
 	cfg->presence_ttl_s = 600;
 }
 
-static int config_str(char *dst, size_t cap, const char *key, const char *v,
-		      struct cr_error **err)
-{
-	if (strlen(v) >= cap)
-		return cr_error_set(err, EINVAL, "%s: value too long", key);
-	memcpy(dst, v, strlen(v) + 1);
-	return 0;
-}
 
 /* VENDOR_ID:PORT[,PORT...] */
 static int config_allow(struct da_config *cfg, const char *value,
@@ -82,7 +75,8 @@ static int config_allow(struct da_config *cfg, const char *value,
 	return 0;
 }
 
-#define STR(field) config_str(cfg->field, sizeof(cfg->field), key, value, err)
+#define STR(field) \
+	cr_config_str(cfg->field, sizeof(cfg->field), key, value, err)
 
 int da_config_set(struct da_config *cfg, const char *key, const char *value,
 		  struct cr_error **err)
@@ -100,19 +94,15 @@ int da_config_set(struct da_config *cfg, const char *key, const char *value,
 	if (strcmp(key, "allow") == 0)
 		return config_allow(cfg, value, err);
 	if (strcmp(key, "log-level") == 0) {
-		if (cr_log_level_parse(value, &cfg->log_level) < 0)
-			return cr_error_set(err, EINVAL,
-					    "log-level: '%s' is not one of "
-					    "error, warn, info, debug",
-					    value);
+		int level;
+
+		if (cr_config_log_level(key, value, &level, err) < 0)
+			return -1;
+		cfg->log_level = (enum cr_log_level)level;
 		return 0;
 	}
-	if (strcmp(key, "syslog") == 0) {
-		cfg->use_syslog = strcmp(value, "yes") == 0 ||
-				  strcmp(value, "true") == 0 ||
-				  strcmp(value, "1") == 0;
-		return 0;
-	}
+	if (strcmp(key, "syslog") == 0)
+		return cr_config_bool(key, value, &cfg->use_syslog, err);
 	if (strcmp(key, "keepalive") == 0) {
 		if (cr_parse_duration_ms(value, &cfg->keepalive_ms) < 0 ||
 		    cfg->keepalive_ms < 100)

@@ -5,12 +5,9 @@
  */
 #include <event2/event.h>
 #include <getopt.h>
-#include <sodium.h>
 #include <stdio.h>
-#include <sys/resource.h>
 
 #include "cr/daemon.h"
-#include "cr/log.h"
 #include "da/agent.h"
 
 static const char usage_text[] =
@@ -69,92 +66,62 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-struct main_state {
-	int argc;
-	char **argv;
-	struct da_agent *agent;
-};
-
 static int set_cb(void *cfg, const char *key, const char *value,
 		  struct cr_error **err)
 {
 	return da_config_set(cfg, key, value, err);
 }
 
-static int load_config(int argc, char **argv, struct da_config *cfg,
-		       struct cr_error **err)
+static void cfg_init(void *cfg)
 {
-	char config_path[4096] = "";
-
 	da_config_init(cfg);
-	return cr_daemon_parse(argc, argv, long_opts, set_cb, cfg, config_path,
-			       sizeof(config_path), usage_text,
-			       "carrier-agent 0.1.0", err);
 }
 
-static void reload(void *arg)
+static int cfg_check(const void *cfg, struct cr_error **err)
 {
-	struct main_state *st = arg;
-	struct cr_error *err = NULL;
-	struct da_config cfg;
+	return da_config_check(cfg, err);
+}
 
-	if (load_config(st->argc, st->argv, &cfg, &err) < 0 ||
-	    da_config_check(&cfg, &err) < 0 ||
-	    da_agent_reload(st->agent, &cfg, &err) < 0)
-		cr_log_warnx("reload failed, keeping the running "
-			     "configuration: %s",
-			     cr_error_msg(err));
-	cr_error_free(err);
+static void cfg_log(const void *cfg, int *level, int *use_syslog)
+{
+	const struct da_config *c = cfg;
+
+	*level = (int)c->log_level;
+	*use_syslog = c->use_syslog;
+}
+
+static void *start(struct event_base *base, const void *cfg,
+		   struct cr_error **err)
+{
+	return da_agent_new(base, cfg, err);
+}
+
+static int reload(void *daemon, const void *cfg, struct cr_error **err)
+{
+	return da_agent_reload(daemon, cfg, err);
+}
+
+static void stop(void *daemon)
+{
+	da_agent_free(daemon);
 }
 
 int main(int argc, char **argv)
 {
-	struct main_state st = { .argc = argc, .argv = argv };
-	struct cr_daemon_signals sigs = { 0 };
-	struct cr_error *err = NULL;
-	struct event_base *base;
-	struct da_config cfg;
-	int rc;
+	static const struct cr_daemon_spec spec = {
+		.name = "carrier-agent",
+		.version = "carrier-agent 0.1.0",
+		.usage = usage_text,
+		.opts = long_opts,
+		.cfg_size = sizeof(struct da_config),
+		.cfg_init = cfg_init,
+		.cfg_set = set_cb,
+		.cfg_check = cfg_check,
+		.cfg_log = cfg_log,
+		.start = start,
+		.reload = reload,
+		.stop = stop,
+	};
 
-	rc = load_config(argc, argv, &cfg, &err);
-	if (rc == CR_DAEMON_EXIT)
-		return 0;
-	if (rc < 0) {
-		fprintf(stderr, "carrier-agent: %s\n", cr_error_msg(err));
-		cr_error_free(err);
-		return 2;
-	}
-	if (sodium_init() < 0) {
-		fprintf(stderr, "carrier-agent: libsodium failed to initialize\n");
-		return 1;
-	}
-	if (da_config_check(&cfg, &err) < 0) {
-		fprintf(stderr, "carrier-agent: %s\n", cr_error_msg(err));
-		cr_error_free(err);
-		return 1;
-	}
-	if (rc == CR_DAEMON_CHECK) {
-		puts("configuration OK");
-		return 0;
-	}
-	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
-	cr_log_init("carrier-agent", cfg.log_level, cfg.use_syslog);
-	base = event_base_new();
-	if (base == NULL)
-		cr_fatalx("cannot create the event loop");
-	st.agent = da_agent_new(base, &cfg, &err);
-	if (st.agent == NULL) {
-		fprintf(stderr, "carrier-agent: %s\n", cr_error_msg(err));
-		cr_error_free(err);
-		event_base_free(base);
-		return 1;
-	}
-	if (cr_daemon_signals(base, &sigs, reload, &st) < 0)
-		cr_fatalx("cannot install signal handlers");
-	event_base_dispatch(base);
-	cr_daemon_signals_free(&sigs);
-	da_agent_free(st.agent);
-	event_base_free(base);
-	cr_log_info("stopped");
-	return 0;
+	return cr_daemon_main(&spec, argc, argv);
 }

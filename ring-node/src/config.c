@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cr/addr.h"
+#include "cr/config.h"
 #include "cr/identity.h"
 #include "cr/ring.h"
 #include "cr/util.h"
@@ -17,16 +18,9 @@ void rn_config_init(struct rn_config *cfg)
 	cfg->load_handshakes_per_sec = 2000;
 }
 
-static int config_str(char *dst, size_t cap, const char *key, const char *v,
-		      struct cr_error **err)
-{
-	if (strlen(v) >= cap)
-		return cr_error_set(err, EINVAL, "%s: value too long", key);
-	memcpy(dst, v, strlen(v) + 1);
-	return 0;
-}
 
-#define STR(field) config_str(cfg->field, sizeof(cfg->field), key, value, err)
+#define STR(field) \
+	cr_config_str(cfg->field, sizeof(cfg->field), key, value, err)
 
 int rn_config_set(struct rn_config *cfg, const char *key, const char *value,
 		  struct cr_error **err)
@@ -48,19 +42,15 @@ int rn_config_set(struct rn_config *cfg, const char *key, const char *value,
 	if (strcmp(key, "capture") == 0)
 		return STR(capture_path);
 	if (strcmp(key, "log-level") == 0) {
-		if (cr_log_level_parse(value, &cfg->log_level) < 0)
-			return cr_error_set(err, EINVAL,
-					    "log-level: '%s' is not one of "
-					    "error, warn, info, debug",
-					    value);
+		int level;
+
+		if (cr_config_log_level(key, value, &level, err) < 0)
+			return -1;
+		cfg->log_level = (enum cr_log_level)level;
 		return 0;
 	}
-	if (strcmp(key, "syslog") == 0) {
-		cfg->use_syslog = strcmp(value, "yes") == 0 ||
-				  strcmp(value, "true") == 0 ||
-				  strcmp(value, "1") == 0;
-		return 0;
-	}
+	if (strcmp(key, "syslog") == 0)
+		return cr_config_bool(key, value, &cfg->use_syslog, err);
 	if (strcmp(key, "max-sessions") == 0) {
 		if (cr_parse_u64(value, 0, 100000000, &cfg->max_sessions) < 0)
 			return cr_error_set(err, EINVAL,

@@ -4,12 +4,9 @@
  */
 #include <event2/event.h>
 #include <getopt.h>
-#include <sodium.h>
 #include <stdio.h>
-#include <sys/resource.h>
 
 #include "cr/daemon.h"
-#include "cr/log.h"
 #include "rn/node.h"
 
 static const char usage_text[] =
@@ -72,92 +69,62 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-struct main_state {
-	int argc;
-	char **argv;
-	struct rn_node *node;
-};
-
 static int set_cb(void *cfg, const char *key, const char *value,
 		  struct cr_error **err)
 {
 	return rn_config_set(cfg, key, value, err);
 }
 
-static int load_config(int argc, char **argv, struct rn_config *cfg,
-		       struct cr_error **err)
+static void cfg_init(void *cfg)
 {
-	char config_path[4096] = "";
-
 	rn_config_init(cfg);
-	return cr_daemon_parse(argc, argv, long_opts, set_cb, cfg, config_path,
-			       sizeof(config_path), usage_text,
-			       "carrier-node 0.1.0", err);
 }
 
-static void reload(void *arg)
+static int cfg_check(const void *cfg, struct cr_error **err)
 {
-	struct main_state *st = arg;
-	struct cr_error *err = NULL;
-	struct rn_config cfg;
+	return rn_config_check(cfg, err);
+}
 
-	if (load_config(st->argc, st->argv, &cfg, &err) < 0 ||
-	    rn_node_reload(st->node, &cfg, &err) < 0)
-		cr_log_warnx("reload failed, keeping the running "
-			     "configuration: %s",
-			     cr_error_msg(err));
-	cr_error_free(err);
+static void cfg_log(const void *cfg, int *level, int *use_syslog)
+{
+	const struct rn_config *c = cfg;
+
+	*level = (int)c->log_level;
+	*use_syslog = c->use_syslog;
+}
+
+static void *start(struct event_base *base, const void *cfg,
+		   struct cr_error **err)
+{
+	return rn_node_new(base, cfg, err);
+}
+
+static int reload(void *daemon, const void *cfg, struct cr_error **err)
+{
+	return rn_node_reload(daemon, cfg, err);
+}
+
+static void stop(void *daemon)
+{
+	rn_node_free(daemon);
 }
 
 int main(int argc, char **argv)
 {
-	struct main_state st = { .argc = argc, .argv = argv };
-	struct cr_daemon_signals sigs = { 0 };
-	struct cr_error *err = NULL;
-	struct event_base *base;
-	struct rn_config cfg;
-	int rc;
+	static const struct cr_daemon_spec spec = {
+		.name = "carrier-node",
+		.version = "carrier-node 0.1.0",
+		.usage = usage_text,
+		.opts = long_opts,
+		.cfg_size = sizeof(struct rn_config),
+		.cfg_init = cfg_init,
+		.cfg_set = set_cb,
+		.cfg_check = cfg_check,
+		.cfg_log = cfg_log,
+		.start = start,
+		.reload = reload,
+		.stop = stop,
+	};
 
-	rc = load_config(argc, argv, &cfg, &err);
-	if (rc == CR_DAEMON_EXIT)
-		return 0;
-	if (rc < 0) {
-		fprintf(stderr, "carrier-node: %s\n", cr_error_msg(err));
-		cr_error_free(err);
-		return 2;
-	}
-	if (sodium_init() < 0) {
-		fprintf(stderr, "carrier-node: libsodium failed to initialize\n");
-		return 1;
-	}
-	if (rn_config_check(&cfg, &err) < 0) {
-		fprintf(stderr, "carrier-node: %s\n", cr_error_msg(err));
-		cr_error_free(err);
-		return 1;
-	}
-	if (rc == CR_DAEMON_CHECK) {
-		puts("configuration OK");
-		return 0;
-	}
-	/* Keys live in this process: never in a core file. */
-	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
-	cr_log_init("carrier-node", cfg.log_level, cfg.use_syslog);
-	base = event_base_new();
-	if (base == NULL)
-		cr_fatalx("cannot create the event loop");
-	st.node = rn_node_new(base, &cfg, &err);
-	if (st.node == NULL) {
-		fprintf(stderr, "carrier-node: %s\n", cr_error_msg(err));
-		cr_error_free(err);
-		event_base_free(base);
-		return 1;
-	}
-	if (cr_daemon_signals(base, &sigs, reload, &st) < 0)
-		cr_fatalx("cannot install signal handlers");
-	event_base_dispatch(base);
-	cr_daemon_signals_free(&sigs);
-	rn_node_free(st.node);
-	event_base_free(base);
-	cr_log_info("stopped");
-	return 0;
+	return cr_daemon_main(&spec, argc, argv);
 }

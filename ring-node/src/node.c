@@ -734,19 +734,10 @@ static int node_load_ring(struct rn_node *n, const struct rn_config *cfg,
 			  struct cr_ring **out, struct cr_error **err)
 {
 	struct cr_ring *ring = NULL;
-	struct cr_id op, *opp = NULL;
 
-	if (cfg->operator_id[0] != '\0') {
-		if (cr_id_parse(cfg->operator_id, &op, err) < 0)
-			return cr_error_wrap(err, "--operator");
-		opp = &op;
-	}
-	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)
+	if (cr_ring_load_pinned(cfg->ring_path, n->pin_path, cfg->operator_id,
+				&ring, err) < 0)
 		return -1;
-	if (cr_ring_pin_check(n->pin_path, ring, opp, err) < 0) {
-		cr_ring_free(ring);
-		return -1;
-	}
 	if (cr_ring_find(ring, n->kp.pk) < 0) {
 		char s[CR_ID_STRMAX];
 

@@ -42,4 +42,31 @@ int cr_daemon_signals(struct event_base *base, struct cr_daemon_signals *s,
 		      void (*reload)(void *arg), void *arg);
 void cr_daemon_signals_free(struct cr_daemon_signals *s);
 
+/*
+ * A daemon's whole life in one call: flags and config file, --check, core
+ * dumps off (keys live in the process), logging, the event loop with its
+ * signals, and teardown.  The daemon supplies its configuration type and
+ * what to start, reload and stop.
+ */
+struct cr_daemon_spec {
+	const char *name;    /* "carrier-node": logs and messages */
+	const char *version; /* printed by --version */
+	const char *usage;   /* printed by --help */
+	const struct option *opts;
+	size_t cfg_size;
+	void (*cfg_init)(void *cfg);
+	cr_config_fn cfg_set;
+	int (*cfg_check)(const void *cfg, struct cr_error **err);
+	/* The log settings of a configuration. */
+	void (*cfg_log)(const void *cfg, int *level, int *use_syslog);
+	void *(*start)(struct event_base *base, const void *cfg,
+		       struct cr_error **err);
+	int (*reload)(void *daemon, const void *cfg, struct cr_error **err);
+	void (*stop)(void *daemon);
+};
+
+/* Returns the process exit status: 0, 1 for a runtime failure, 2 for bad
+ * arguments or configuration syntax. */
+int cr_daemon_main(const struct cr_daemon_spec *spec, int argc, char **argv);
+
 #endif

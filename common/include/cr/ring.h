@@ -95,4 +95,14 @@ size_t cr_ring_rank(const struct cr_ring *r, const uint8_t id_hash[32],
 int cr_ring_pin_check(const char *pin_path, const struct cr_ring *r,
 		      const struct cr_id *explicit_op, struct cr_error **err);
 
+/*
+ * Loads the ring at path and checks it against the pin file (above);
+ * operator_id, when not NULL or empty, is the printed identity of the
+ * operator to pin explicitly (a daemon's --operator).  The one way every
+ * program loads its ring.
+ */
+int cr_ring_load_pinned(const char *path, const char *pin_path,
+			const char *operator_id, struct cr_ring **out,
+			struct cr_error **err);
+
 #endif
