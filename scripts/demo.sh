@@ -6,7 +6,7 @@
 # installs the Debian packages it needs when any is missing, builds, then
 # starts a local ring node and a device agent from an embedded default
 # configuration in a temporary directory, puts an HTTP server behind the
-# device (127.0.0.1:8080 as the device sees it), shows the device with
+# device (on a free local port, as the device sees it), shows the device with
 # `carrier lookup`, and fetches the page through `carrier connect -L`:
 # vendor -> ring node -> device, end-to-end encrypted.  Exits 0 when the page
 # came through.  KORHAL_DEMO_KEEP=1 keeps everything running until Ctrl-C.
@@ -25,6 +25,8 @@ bin=$build
 carrier=$bin/cli/carrier
 
 T=$(mktemp -d /tmp/korhal-demo.XXXXXX)
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+http_port=$(port)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -33,7 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 step "keys: an operator, a ring node, a device and a vendor"
 "$carrier" keygen --type operator -o "$T/operator.key"
@@ -62,7 +63,7 @@ ring = $T/ring
 data = $T/device-data
 keepalive = 5s
 # Only this vendor, and only the device's local HTTP API.
-allow = $vendor:8080
+allow = $vendor:$http_port
 CONF
 
 step "carrier-node --config node.conf"
@@ -72,10 +73,10 @@ step "carrier-agent --config agent.conf (on the device)"
 "$bin/device-agent/carrier-agent" --config "$T/agent.conf" 2>"$T/agent.log" &
 pids+=($!)
 
-step "an HTTP server on the device, 127.0.0.1:8080"
+step "an HTTP server on the device, 127.0.0.1:$http_port"
 mkdir -p "$T/www"
 echo "hello from device $device" > "$T/www/index.html"
-python3 -m http.server 8080 --bind 127.0.0.1 --directory "$T/www" \
+python3 -m http.server "$http_port" --bind 127.0.0.1 --directory "$T/www" \
 	>"$T/http.log" 2>&1 &
 pids+=($!)
 
@@ -89,8 +90,8 @@ done
 "$carrier" lookup "$device"
 
 lport=$(port)
-step "carrier connect $device 8080 -L $lport -v"
-"$carrier" connect "$device" 8080 -L "127.0.0.1:$lport" -v &
+step "carrier connect $device $http_port -L $lport -v"
+"$carrier" connect "$device" "$http_port" -L "127.0.0.1:$lport" -v &
 pids+=($!)
 for _ in $(seq 50); do
 	curl -sf "http://127.0.0.1:$lport/" >/dev/null 2>&1 && break
