@@ -77,6 +77,36 @@ void cl_default_path(const char *flag, const char *env, const char *name,
 			 home != NULL ? home : ".", name);
 }
 
+int cl_vendor_opt(int ch, const char *arg, struct cl_vendor_opts *vo)
+{
+	switch (ch) {
+	case 'k':
+		vo->key = arg;
+		return 1;
+	case 'r':
+		vo->ring = arg;
+		return 1;
+	case 'p':
+		vo->operator = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+struct cl_client *cl_client_open(struct event_base *base,
+				 const struct cl_vendor_opts *vo,
+				 struct cr_error **err)
+{
+	char key_path[PATH_MAX], ring_path[PATH_MAX];
+
+	cl_default_path(vo->key, "CARRIER_KEY", "key", key_path,
+			sizeof(key_path));
+	cl_default_path(vo->ring, "CARRIER_RING", "ring", ring_path,
+			sizeof(ring_path));
+	return cl_client_new(base, key_path, ring_path, vo->operator, err);
+}
+
 static struct cl_node_link *cl_link_of(struct cl_client *c, struct cr_sess *s)
 {
 	if (c->ring == NULL)

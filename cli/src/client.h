@@ -38,6 +38,25 @@ enum cl_exit {
 void cl_default_path(const char *flag, const char *env, const char *name,
 		     char *out, size_t cap);
 
+/* The options every command that talks to the ring takes. */
+struct cl_vendor_opts {
+	const char *key;      /* --key FILE */
+	const char *ring;     /* --ring FILE */
+	const char *operator; /* --operator OP_ID */
+};
+
+#define CL_VENDOR_LONG_OPTS                                \
+	{ "key", required_argument, NULL, 'k' },           \
+	{ "ring", required_argument, NULL, 'r' },          \
+	{ "operator", required_argument, NULL, 'p' }
+
+/* Takes -k/-r/-p from getopt_long; returns 1 when ch was one of them. */
+int cl_vendor_opt(int ch, const char *arg, struct cl_vendor_opts *vo);
+/* cl_client_new() with the options, the environment and the defaults. */
+struct cl_client *cl_client_open(struct event_base *base,
+				 const struct cl_vendor_opts *vo,
+				 struct cr_error **err);
+
 struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 				const char *ring_path, const char *operator_id,
 				struct cr_error **err);

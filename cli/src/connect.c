@@ -245,10 +245,9 @@ static void conn_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 /* Sets up the client and the end-to-end session; 0 or an exit code. */
-static int conn_setup(struct conn_state *st, const char *key_flag,
-		      const char *ring_flag, const char *op, int poll_backend)
+static int conn_setup(struct conn_state *st, const struct cl_vendor_opts *vo,
+		      int poll_backend)
 {
-	char key_path[PATH_MAX], ring_path[PATH_MAX];
 	struct cr_error *err = NULL;
 	int rc;
 
@@ -264,11 +263,7 @@ static int conn_setup(struct conn_state *st, const char *key_flag,
 	}
 	if (st->base == NULL)
 		return cl_fail(1, "cannot create the event loop");
-	cl_default_path(key_flag, "CARRIER_KEY", "key", key_path,
-			sizeof(key_path));
-	cl_default_path(ring_flag, "CARRIER_RING", "ring", ring_path,
-			sizeof(ring_path));
-	st->c = cl_client_new(st->base, key_path, ring_path, op, &err);
+	st->c = cl_client_open(st->base, vo, &err);
 	if (st->c == NULL) {
 		rc = cl_fail(1, "%s", cr_error_msg(err));
 		cr_error_free(err);
@@ -342,14 +337,12 @@ int cl_cmd_connect(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "ring", required_argument, NULL, 'r' },
-		{ "operator", required_argument, NULL, 'p' },
+		CL_VENDOR_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct conn_state st;
-	const char *key_flag = NULL, *ring_flag = NULL, *op = NULL;
+	struct cl_vendor_opts vo = { NULL, NULL, NULL };
 	const char *listen = NULL;
 	char laddr[CR_ADDR_STRMAX + 16], path[160];
 	uint64_t port;
@@ -358,21 +351,14 @@ int cl_cmd_connect(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "L:vh", opts, NULL)) != -1) {
+		if (cl_vendor_opt(ch, optarg, &vo))
+			continue;
 		switch (ch) {
 		case 'L':
 			listen = optarg;
 			break;
 		case 'v':
 			st.verbose = 1;
-			break;
-		case 'k':
-			key_flag = optarg;
-			break;
-		case 'r':
-			ring_flag = optarg;
-			break;
-		case 'p':
-			op = optarg;
 			break;
 		case 'h':
 			puts("usage: carrier connect DEVICE_ID PORT [-L "
@@ -409,7 +395,7 @@ int cl_cmd_connect(int argc, char **argv)
 			snprintf(laddr, sizeof(laddr), "%s", listen);
 	}
 	st.stdio = listen == NULL;
-	rc = conn_setup(&st, key_flag, ring_flag, op, st.stdio);
+	rc = conn_setup(&st, &vo, st.stdio);
 	if (rc != 0)
 		goto out;
 	if (listen != NULL) {
@@ -464,14 +450,12 @@ int cl_cmd_ping(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "ring", required_argument, NULL, 'r' },
-		{ "operator", required_argument, NULL, 'p' },
+		CL_VENDOR_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct conn_state st;
-	const char *key_flag = NULL, *ring_flag = NULL, *op = NULL;
+	struct cl_vendor_opts vo = { NULL, NULL, NULL };
 	char path[160], ids[CR_ID_STRMAX];
 	uint64_t count = 4, sent = 0, got = 0;
 	double min = 1e9, max = 0, sum = 0, sum2 = 0;
@@ -480,20 +464,13 @@ int cl_cmd_ping(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if (cl_vendor_opt(ch, optarg, &vo))
+			continue;
 		switch (ch) {
 		case 'c':
 			if (cr_parse_u64(optarg, 1, 1000000, &count) < 0)
 				return cl_fail(2, "-c: '%s' is not a count",
 					       optarg);
-			break;
-		case 'k':
-			key_flag = optarg;
-			break;
-		case 'r':
-			ring_flag = optarg;
-			break;
-		case 'p':
-			op = optarg;
 			break;
 		case 'h':
 			puts("usage: carrier ping DEVICE_ID [-c N]\n"
@@ -512,7 +489,7 @@ int cl_cmd_ping(int argc, char **argv)
 	rc = conn_parse_dev(argv[optind], &st.dev);
 	if (rc != 0)
 		return rc;
-	rc = conn_setup(&st, key_flag, ring_flag, op, 0);
+	rc = conn_setup(&st, &vo, 0);
 	if (rc != 0)
 		goto out;
 	cr_id_format(&st.dev, ids);

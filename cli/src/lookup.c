@@ -108,14 +108,11 @@ int cl_cmd_lookup(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "ring", required_argument, NULL, 'r' },
-		{ "operator", required_argument, NULL, 'p' },
+		CL_VENDOR_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *key_flag = NULL, *ring_flag = NULL, *op = NULL;
-	char key_path[PATH_MAX], ring_path[PATH_MAX];
+	struct cl_vendor_opts vo = { NULL, NULL, NULL };
 	struct cr_error *err = NULL;
 	struct cl_lookup_info info;
 	struct event_base *base;
@@ -126,18 +123,11 @@ int cl_cmd_lookup(int argc, char **argv)
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (cl_vendor_opt(ch, optarg, &vo))
+			continue;
 		switch (ch) {
 		case 'j':
 			json = 1;
-			break;
-		case 'k':
-			key_flag = optarg;
-			break;
-		case 'r':
-			ring_flag = optarg;
-			break;
-		case 'p':
-			op = optarg;
 			break;
 		case 'h':
 			puts("usage: carrier lookup DEVICE_ID [--json] [--key "
@@ -162,12 +152,8 @@ int cl_cmd_lookup(int argc, char **argv)
 		cr_error_free(err);
 		return rc;
 	}
-	cl_default_path(key_flag, "CARRIER_KEY", "key", key_path,
-			sizeof(key_path));
-	cl_default_path(ring_flag, "CARRIER_RING", "ring", ring_path,
-			sizeof(ring_path));
 	base = event_base_new();
-	c = cl_client_new(base, key_path, ring_path, op, &err);
+	c = cl_client_open(base, &vo, &err);
 	if (c == NULL) {
 		rc = cl_fail(1, "%s", cr_error_msg(err));
 		goto out;

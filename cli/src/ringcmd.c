@@ -260,13 +260,11 @@ out:
 static int ring_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "ring", required_argument, NULL, 'r' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "operator", required_argument, NULL, 'p' },
+		CL_VENDOR_LONG_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ring_flag = NULL, *key_flag = NULL, *op = NULL;
-	char ring_path[PATH_MAX], key_path[PATH_MAX], ids[CR_ID_STRMAX];
+	struct cl_vendor_opts vo = { NULL, NULL, NULL };
+	char ring_path[PATH_MAX], ids[CR_ID_STRMAX];
 	struct cr_error *err = NULL;
 	struct event_base *base;
 	struct cl_client *c;
@@ -276,23 +274,15 @@ static int ring_status(int argc, char **argv)
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'r')
-			ring_flag = optarg;
-		else if (ch == 'k')
-			key_flag = optarg;
-		else if (ch == 'p')
-			op = optarg;
-		else {
+		if (!cl_vendor_opt(ch, optarg, &vo)) {
 			fputs(ring_usage, stderr);
 			return 2;
 		}
 	}
-	cl_default_path(ring_flag, "CARRIER_RING", "ring", ring_path,
+	cl_default_path(vo.ring, "CARRIER_RING", "ring", ring_path,
 			sizeof(ring_path));
-	cl_default_path(key_flag, "CARRIER_KEY", "key", key_path,
-			sizeof(key_path));
 	base = event_base_new();
-	c = cl_client_new(base, key_path, ring_path, op, &err);
+	c = cl_client_open(base, &vo, &err);
 	if (c == NULL) {
 		event_base_free(base);
 		return ring_report(err);

@@ -80,6 +80,31 @@ ok "10,000 hostile datagrams: node serving, $drops drops counted by reason"
 grep -q '^carrier_node_devices_attached 50$' <<<"$m" || \
 	fail "metrics: $(grep devices_attached <<<"$m")"
 
+# The ring as operators see it, and epochs: add-node, remove-node, rollback.
+out=$("$CARRIER" ring status) || fail "ring status: $out"
+grep -q "epoch 1, operator op_" <<<"$out" || fail "ring status header: $out"
+grep -q "up    rtt .* epoch 1$" <<<"$out" || fail "ring status node line: $out"
+grep -q "^1 of 1 nodes up" <<<"$out" || fail "ring status summary: $out"
+cp "$T/ring" "$T/ring.e1"
+"$CARRIER" keygen --type node -o "$T/extra.key" >/dev/null
+"$CARRIER" ring add-node --operator "$T/op.key" --ring "$T/ring" "$T/extra.key.pub@127.0.0.1:9" | grep -q "ring epoch 2: added" || fail "add-node"
+set +e
+out=$("$CARRIER" ring status); rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "ring status with a node down: exit $rc"
+grep -q "epoch 1 (behind)" <<<"$out" && grep -q "DOWN" <<<"$out" && grep -q "^1 of 2 nodes up" <<<"$out" || fail "ring status epoch 2: $out"
+"$CARRIER" keygen --type operator -o "$T/evil-op.key" >/dev/null
+set +e
+msg=$("$CARRIER" ring add-node --operator "$T/evil-op.key" --ring "$T/ring" "$T/extra.key.pub@127.0.0.1:9" 2>&1); rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "another operator extended the ring: $msg"
+"$CARRIER" ring remove-node --operator "$T/op.key" --ring "$T/ring" "$T/extra.key.pub" | grep -q "ring epoch 3: removed" || fail "remove-node"
+set +e
+msg=$(CARRIER_RING=$T/ring.e1 "$CARRIER" lookup "$dev_id" 2>&1); rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q "refusing a rollback" <<<"$msg" || fail "old epoch accepted: $msg"
+ok "ring status, add-node, remove-node; foreign operator and rollback refused"
+
 # Config file, --check, SIGHUP and SIGTERM.
 cat > "$T/node.conf" <<CONF
 # carrier-node configuration
