@@ -44,8 +44,11 @@ struct da_link {
 	uint64_t acked_seq;
 	uint64_t next_attempt_ms;
 	uint32_t backoff_ms;
+	uint32_t fails;          /* connects in a row that came to nothing */
+	int silent;              /* closed because the node stopped answering */
 	uint64_t last_ping_ms;
 	uint64_t last_pong_ms;
+	uint64_t unanswered_ms;  /* oldest ping without a pong, 0 if none */
 	uint64_t req_id;
 	char observed[CP_ADDR_STR_MAX];
 };
@@ -191,10 +194,54 @@ static void agent_publish(struct da_agent *a)
 
 /* ---- Links ------------------------------------------------------------- */
 
+/*
+ * A home node that stays unreachable is replaced by the next node in the
+ * device's ranking that no link uses, so a device keeps its sessions when
+ * nodes die.  Returns 1 when the link moved.
+ */
+static int agent_link_failover(struct da_agent *a, struct da_link *l)
+{
+	enum { RANK_MAX = 64 };
+	size_t rank[RANK_MAX], n;
+	struct cr_addr addr;
+	char ids[CR_ID_STRMAX];
+
+	n = cr_ring_rank(a->ring, a->id.hash, NULL, rank, RANK_MAX);
+	/* Start after the link's current node, wrapping around, so repeated
+	 * failures walk the whole ranking. */
+	size_t start = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((int)rank[i] == l->node_idx)
+			start = i + 1;
+	for (size_t k = 0; k < n; k++) {
+		size_t idx = rank[(start + k) % n];
+		int used = 0;
+
+		for (size_t j = 0; j < a->n_links; j++)
+			used |= a->links[j].node_idx == (int)idx;
+		if (used || cr_addr_parse(a->ring->nodes[idx].addr, &addr,
+					  NULL) < 0)
+			continue;
+		l->node_idx = (int)idx;
+		memcpy(l->node_pk, a->ring->nodes[idx].pk, CR_PKLEN);
+		l->addr = addr;
+		l->observed[0] = '\0';
+		l->fails = 0;
+		cr_log_info("home node unreachable: trying node %s (%s)",
+			    cr_id_format(&a->ring->nodes[idx].id, ids),
+			    a->ring->nodes[idx].addr);
+		return 1;
+	}
+	return 0;
+}
+
 static void agent_link_connect(struct da_agent *a, struct da_link *l,
 			       uint64_t now)
 {
 	struct cr_error *err = NULL;
+
+	if (l->fails >= 1)
+		agent_link_failover(a, l);
 
 	l->sess = cr_sess_connect(a->host, l->node_pk, CR_ID_NODE, &l->addr,
 				  NULL, 0, now, &err);
@@ -219,6 +266,10 @@ static void agent_link_lost(struct da_agent *a, struct da_link *l,
 			    cr_id_format(&nid, ids));
 		a->dirty = 1;
 	}
+	/* A node that stopped answering pings counts as failed at once, so
+	 * the next attempt already goes to the next node in the ranking. */
+	l->fails = l->silent ? 1 : l->up ? 0 : l->fails + 1;
+	l->silent = 0;
 	l->up = 0;
 	l->sess = NULL;
 	l->acked_seq = 0;
@@ -271,6 +322,7 @@ static void agent_on_hop(struct da_agent *a, struct da_link *l,
 				    m->ack->observed_addr);
 		l->acked_seq = m->ack->seq;
 		l->backoff_ms = 0;
+		l->fails = 0;
 		if (m->ack->observed_addr != NULL &&
 		    strcmp(l->observed, m->ack->observed_addr) != 0 &&
 		    strlen(m->ack->observed_addr) < sizeof(l->observed)) {
@@ -283,6 +335,7 @@ static void agent_on_hop(struct da_agent *a, struct da_link *l,
 		break;
 	case CARRIER__HOP__MSG_PONG:
 		l->last_pong_ms = cr_now_ms();
+		l->unanswered_ms = 0;
 		break;
 	case CARRIER__HOP__MSG_ERROR:
 		cr_log_warnx("node %s: %s", cr_id_format(&nid, ids),
@@ -314,6 +367,8 @@ static void agent_ping(struct da_link *l, uint64_t now)
 	if (n > 0)
 		cr_sess_send(l->sess, buf, (size_t)n, now);
 	l->last_ping_ms = now;
+	if (l->unanswered_ms == 0)
+		l->unanswered_ms = now;
 }
 
 /* ---- Session callbacks ------------------------------------------------- */
@@ -363,6 +418,7 @@ static void agent_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 		return;
 	l->up = 1;
 	l->last_pong_ms = l->last_ping_ms = cr_now_ms();
+	l->unanswered_ms = 0;
 	a->dirty = 1;
 }
 
@@ -437,11 +493,13 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		if (!l->up)
 			continue;
-		if (l->last_ping_ms > l->last_pong_ms &&
-		    now - l->last_ping_ms > pong_timeout) {
+		if (l->unanswered_ms != 0 &&
+		    now - l->unanswered_ms > pong_timeout) {
 			/* The node forgot us (restart) or the path died:
 			 * a fresh handshake finds out which. */
 			struct cr_sess *s = l->sess;
+
+			l->silent = 1;
 			cr_sess_close(s);
 			continue;
 		}
@@ -470,7 +528,9 @@ static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
 	 * add traffic. */
 	sc->keepalive_ms = 0;
 	sc->dead_after_ms = (uint32_t)(cfg->keepalive_ms * 3 + 1000);
-	sc->handshake_timeout_ms = 5000;
+	/* A node that does not answer in 2.5 s is given up, and the next
+	 * attempt goes to the next node in the ranking. */
+	sc->handshake_timeout_ms = 2500;
 }
 
 struct da_agent *da_agent_new(struct event_base *base,
