@@ -323,9 +323,10 @@ static int ring_status(int argc, char **argv)
 		cr_error_free(e);
 	}
 	printf("%zu of %zu nodes up\n", up, ring->n_nodes);
-	cl_client_free(c);
+	ch = up == ring->n_nodes ? 0 : 1;
+	cl_client_free(c); /* frees ring */
 	event_base_free(base);
-	return up == ring->n_nodes ? 0 : 1;
+	return ch;
 }
 
 int cl_cmd_ring(int argc, char **argv)
