@@ -121,6 +121,10 @@ struct cr_e2e *cr_e2e_new(struct event_base *base, struct cr_sess *sess,
 	e->arg = arg;
 	cr_stream_cfg_default(&cfg);
 	cfg.mtu = CP_E2E_PAYLOAD_MAX - 1;
+	/* Liveness is the session's business (control pings and the
+	 * session's dead timer): an idle tunnel with no stream traffic must
+	 * stay up. */
+	cfg.idle_timeout_us = 0;
 	e->conn = cr_stream_conn_new(&cfg, &e2e_stream_ops, e, is_client,
 				     cr_now_us());
 	e->bridges = cr_map_new(sizeof(uint32_t));

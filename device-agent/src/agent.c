@@ -516,7 +516,6 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 		if (any)
 			agent_publish(a);
 	}
-	da_tunnel_tick(a->tunnel, now);
 }
 
 /* ---- Life cycle ---------------------------------------------------------- */

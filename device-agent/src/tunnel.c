@@ -256,14 +256,3 @@ void da_tunnel_flush(struct da_tunnel *t)
 	for (struct da_vsess *vs = t->sessions; vs != NULL; vs = vs->next)
 		cr_e2e_flush(vs->e2e);
 }
-
-void da_tunnel_tick(struct da_tunnel *t, uint64_t now_ms)
-{
-	struct da_vsess *vs, *next;
-
-	for (vs = t->sessions; vs != NULL; vs = next) {
-		next = vs->next;
-		if (cr_stream_is_dead(cr_e2e_conn(vs->e2e), now_ms * 1000))
-			cr_sess_close(vs->sess);
-	}
-}

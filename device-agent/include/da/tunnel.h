@@ -42,6 +42,5 @@ void da_tunnel_recv(struct da_tunnel *t, struct cr_sess *s, const uint8_t *msg,
 void da_tunnel_down(struct da_tunnel *t, struct cr_sess *s);
 /* Sends what the streams have ready; call after a batch of input. */
 void da_tunnel_flush(struct da_tunnel *t);
-void da_tunnel_tick(struct da_tunnel *t, uint64_t now_ms);
 
 #endif
