@@ -197,6 +197,10 @@ struct cr_bridge *cr_bridge_new(struct cr_stream_conn *conn, uint32_t sid,
 	if (out != in)
 		bufferevent_setcb(out, NULL, bridge_on_write, bridge_on_event, b);
 	bufferevent_setwatermark(out, EV_WRITE, 0, 0);
+	/* libevent reads and writes 16 KiB per call by default: bulk
+	 * transfers want fewer, larger system calls. */
+	bufferevent_set_max_single_read(in, BRIDGE_CHUNK * 4);
+	bufferevent_set_max_single_write(out, BRIDGE_CHUNK * 4);
 	if (!connecting) {
 		bufferevent_enable(in, EV_READ);
 		bufferevent_enable(out, EV_WRITE);
