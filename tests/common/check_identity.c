@@ -14,6 +14,8 @@
 
 #include "cr/identity.h"
 
+#include "../check_main.h"
+
 static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 static const enum cr_id_type all_types[] = { CR_ID_DEVICE, CR_ID_VENDOR,
 					     CR_ID_NODE, CR_ID_OPERATOR };
@@ -656,14 +658,5 @@ static Suite *identity_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (sodium_init() < 0)
-		return 1;
-	sr = srunner_create(identity_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cr_check_main(identity_suite());
 }

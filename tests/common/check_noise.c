@@ -14,6 +14,8 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
+#include "../check_main.h"
+
 #define VECTORS CR_TEST_DATA "/noise-25519-chachapoly.json"
 
 enum {
@@ -696,14 +698,5 @@ static Suite *noise_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (sodium_init() < 0)
-		return EXIT_FAILURE;
-	sr = srunner_create(noise_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cr_check_main(noise_suite());
 }

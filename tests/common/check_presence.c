@@ -18,6 +18,8 @@
 #include "cr/identity.h"
 #include "cr/presence.h"
 
+#include "../check_main.h"
+
 static const char presence_ctx[] = "korhal presence v1"; /* with its NUL */
 
 enum { NOW = 1700000000, LIFETIME = 600 };
@@ -655,14 +657,5 @@ static Suite *presence_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (sodium_init() < 0)
-		return 1;
-	sr = srunner_create(presence_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cr_check_main(presence_suite());
 }

@@ -11,6 +11,8 @@
 
 #include "cr/replay.h"
 
+#include "../check_main.h"
+
 enum {
 	W = CR_REPLAY_WINDOW,        /* 448 */
 	RING = CR_REPLAY_WORDS * 64, /* 512 bits */
@@ -230,11 +232,5 @@ static Suite *replay_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(replay_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cr_check_main(replay_suite());
 }

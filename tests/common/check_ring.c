@@ -28,6 +28,8 @@
 #include "cr/identity.h"
 #include "cr/ring.h"
 
+#include "../check_main.h"
+
 static const char ring_ctx[] = "korhal ring v1"; /* signed with its NUL */
 
 static char tmpdir[64];
@@ -1247,14 +1249,5 @@ static Suite *ring_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (sodium_init() < 0)
-		return 1;
-	sr = srunner_create(ring_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cr_check_main(ring_suite());
 }

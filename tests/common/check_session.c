@@ -18,6 +18,8 @@
 #include "cr/noise.h"
 #include "cr/session.h"
 
+#include "../check_main.h"
+
 enum {
 	NODES = 130,
 	QMAX = 16384,
@@ -1757,14 +1759,5 @@ static Suite *session_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (sodium_init() < 0)
-		return 1;
-	sr = srunner_create(session_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cr_check_main(session_suite());
 }

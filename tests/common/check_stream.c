@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../check_main.h"
+
 enum {
 	TS_MAX = 512,
 	PKT_MAX = 1500,
@@ -1755,11 +1757,5 @@ static Suite *stream_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(stream_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return cr_check_main(stream_suite());
 }

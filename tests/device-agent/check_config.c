@@ -7,6 +7,8 @@
 #include "cr/config.h"
 #include "da/agent.h"
 
+#include "../check_main.h"
+
 static char vendor_a[CR_ID_STRMAX], vendor_b[CR_ID_STRMAX];
 static struct cr_id id_a, id_b;
 
@@ -175,11 +177,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cr_check_main(config_suite());
 }
