@@ -92,28 +92,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-	python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-try:
-    t.bind(("127.0.0.1", s.getsockname()[1]))
-except OSError:
-    pass
-print(s.getsockname()[1])'
-}
 
-# wait_until SECONDS COMMAND...: polls every 0.1 s; 1 on timeout.
-wait_until() {
-	local limit=$1; shift
-	local end=$(( $(date +%s%N) + limit * 1000000000 ))
-	while [ "$(date +%s%N)" -lt "$end" ]; do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # cpu_ticks PID...: utime+stime+cutime+cstime of the PIDs and their
 # descendants, in clock ticks.

@@ -25,8 +25,7 @@ bin=$build
 carrier=$bin/cli/carrier
 
 T=$(mktemp -d /tmp/korhal-demo.XXXXXX)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-http_port=$(port)
+http_port=$(free_port)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -44,7 +43,7 @@ vendor=$("$carrier" keygen --type vendor -o "$T/vendor.key")
 echo "device $device"
 echo "vendor $vendor"
 
-node_addr=127.0.0.1:$(port)
+node_addr=127.0.0.1:$(free_port)
 step "the ring: one node at $node_addr, signed by the operator"
 "$carrier" ring init --operator "$T/operator.key" \
 	--node "$T/node.key.pub@$node_addr" -o "$T/ring"
@@ -89,7 +88,7 @@ for _ in $(seq 50); do
 done
 "$carrier" lookup "$device"
 
-lport=$(port)
+lport=$(free_port)
 step "carrier connect $device $http_port -L $lport -v"
 "$carrier" connect "$device" "$http_port" -L "127.0.0.1:$lport" -v &
 pids+=($!)

@@ -29,6 +29,7 @@ set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
+. "$root/scripts/deps.sh"
 
 legs=${KORHAL_LEGS:-default asan armel fuzz}
 jobs=${KORHAL_JOBS:-2}
@@ -57,29 +58,8 @@ banner() {
 note() { printf 'test.sh: %s\n' "$*"; }
 
 install_packages() {
-	local missing=() p status
-	for p in "${packages[@]}"; do
-		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)
-		[ "$status" = installed ] || missing+=("$p")
-	done
-	if [ ${#missing[@]} -eq 0 ]; then
-		note "all ${#packages[@]} Debian packages present"
-		return 0
-	fi
-	banner "installing Debian packages: ${missing[*]}"
-	local sudo=()
-	if [ "$(id -u)" -ne 0 ]; then
-		if command -v sudo >/dev/null; then
-			sudo=(sudo)
-		else
-			note "not root and no sudo: cannot install ${missing[*]}"
-			return 1
-		fi
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	local apt_opts=(-q -y -o DPkg::Lock::Timeout=600)
-	"${sudo[@]}" apt-get "${apt_opts[@]}" update &&
-		"${sudo[@]}" apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"
+	banner "Debian packages"
+	korhal_install_packages "${packages[@]}"
 }
 
 # cmake_configure DIR ARGS...: configures DIR; when an old cache in DIR

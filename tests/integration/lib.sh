@@ -3,6 +3,7 @@
 # Sourced by tests/integration/test_*.sh; the binaries come from the
 # environment ctest sets (CARRIER_NODE, CARRIER_AGENT, CARRIER, DEVSIM).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/deps.sh" # free_port, wait_until
 
 : "${CARRIER_NODE:?run through ctest}" "${CARRIER_AGENT:?}" "${CARRIER:?}"
 T=$(mktemp -d /tmp/korhal-it.XXXXXX)
@@ -29,28 +30,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
-free_port() {
-	python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-try:
-    t.bind(("127.0.0.1", s.getsockname()[1]))
-except OSError:
-    pass
-print(s.getsockname()[1])'
-}
 
-# wait_until SECONDS COMMAND...: polls every 0.1 s; returns 1 on timeout.
-wait_until() {
-	local limit=$1; shift
-	local end=$(( $(date +%s%N) + limit * 1000000000 ))
-	while [ "$(date +%s%N)" -lt "$end" ]; do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # make_ring N: operator key, N node keys on free ports, the signed ring.
 # Sets NODE_ADDR[i], NODE_KEY[i].
