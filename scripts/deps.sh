@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers the scripts, tests and benchmarks share.
 #
 # korhal_install_packages PKG...: installs the Debian packages that are not

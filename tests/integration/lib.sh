@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # NODE_PID, AGENT_PID are for the tests that source this
 # Shared helpers for the integration tests: a temporary directory, process
 # bookkeeping with cleanup, free ports, waiting, and a ring on loopback.
 # Sourced by tests/integration/test_*.sh; the binaries come from the
