@@ -46,7 +46,7 @@ packages=(
 	# armel
 	gcc-arm-linux-gnueabi libc6-dev-armel-cross qemu-user-static
 	# integration tests
-	iproute2 nftables curl python3 procps
+	iproute2 nftables curl python3 procps stun-client
 )
 
 banner() {

@@ -73,6 +73,8 @@ struct da_agent {
 	uint64_t seq;             /* last presence sequence used */
 	uint64_t published_ms;    /* when the current record was made */
 	int dirty;                /* the record must be re-made */
+	int nat_eim;              /* mapping: 1 endpoint-independent, 0
+				   * dependent, -1 not known yet */
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -304,6 +306,35 @@ static int agent_setup_links(struct da_agent *a, struct cr_error **err)
 	return 0;
 }
 
+/*
+ * What two or more nodes see of us tells how our NAT maps (RFC 4787): the
+ * same address and port from every node means endpoint-independent
+ * mapping, so a peer can reach us at that address once we sent to it;
+ * different ports mean endpoint-dependent (symmetric) mapping, where only
+ * the peer-reflexive address a peer learns from our probes works.
+ */
+static void agent_nat_check(struct da_agent *a)
+{
+	const char *first = NULL;
+	int n = 0, same = 1;
+
+	for (size_t i = 0; i < a->n_links; i++) {
+		if (!a->links[i].up || a->links[i].observed[0] == '\0')
+			continue;
+		if (first == NULL)
+			first = a->links[i].observed;
+		else
+			same &= strcmp(first, a->links[i].observed) == 0;
+		n++;
+	}
+	if (n < 2 || same == a->nat_eim)
+		return;
+	a->nat_eim = same;
+	cr_log_info("reflexive address %s seen by %d nodes: %s", first, n,
+		    same ? "NAT maps endpoint-independently" :
+			   "NAT maps endpoint-dependently (symmetric)");
+}
+
 static void agent_on_hop(struct da_agent *a, struct da_link *l,
 			 const uint8_t *buf, size_t len)
 {
@@ -331,6 +362,7 @@ static void agent_on_hop(struct da_agent *a, struct da_link *l,
 			snprintf(l->observed, sizeof(l->observed), "%s",
 				 m->ack->observed_addr);
 			a->dirty = 1;
+			agent_nat_check(a);
 		}
 		break;
 	case CARRIER__HOP__MSG_PONG:
@@ -546,6 +578,7 @@ struct da_agent *da_agent_new(struct event_base *base,
 		return NULL;
 	}
 	a->fd = -1;
+	a->nat_eim = -1;
 	a->base = base;
 	a->cfg = *cfg;
 	if (cr_keypair_load(cfg->key_path, &a->kp, err) < 0)

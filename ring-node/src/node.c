@@ -23,6 +23,7 @@
 #include "cr/presence.h"
 #include "cr/ring.h"
 #include "cr/session.h"
+#include "cr/stun.h"
 #include "cr/udp.h"
 #include "cr/util.h"
 
@@ -91,6 +92,7 @@ struct rn_node {
 		uint64_t relayed_bytes, relayed_datagrams;
 		uint64_t publishes, publish_rejected, lookups, connects;
 		uint64_t routes_created;
+		uint64_t stun_answered, stun_dropped;
 	} st;
 };
 
@@ -551,6 +553,32 @@ static void node_relay(struct rn_node *n, const struct cr_addr *from,
 	node_send_raw(n, &r->addr[1 - side], buf, len);
 }
 
+/* A STUN Binding request (cr/stun.h): answered with the source address, so
+ * any STUN client learns its reflexive address from a node.  Requests to
+ * answer from another address or port (RFC 3489 CHANGE-REQUEST) are
+ * dropped: a node has one address, and a missing answer is what such a
+ * client expects from a server that cannot change it. */
+static void node_stun(struct rn_node *n, const struct cr_addr *from,
+		      const uint8_t *buf, size_t len)
+{
+	struct cr_stun_req req;
+	uint8_t out[CR_STUN_MAX];
+	const char *why;
+	size_t olen;
+
+	if (cr_stun_parse_request(buf, len, &req, &why) < 0 || req.change != 0) {
+		n->st.stun_dropped++;
+		return;
+	}
+	olen = cr_stun_binding_response(&req, from, out, sizeof(out));
+	if (olen == 0) {
+		n->st.stun_dropped++;
+		return;
+	}
+	n->st.stun_answered++;
+	node_send_raw(n, from, out, olen);
+}
+
 static void node_datagram(struct rn_node *n, const struct cr_addr *from,
 			  uint8_t *buf, size_t len, uint64_t now)
 {
@@ -572,6 +600,9 @@ static void node_datagram(struct rn_node *n, const struct cr_addr *from,
 		break;
 	case CP_MSG_RELAY:
 		node_relay(n, from, buf, len);
+		break;
+	case 0: /* no Carrier type is 0: a STUN request */
+		node_stun(n, from, buf, len);
 		break;
 	default:
 		n->st.drops[NODE_DROP_TYPE]++;
@@ -675,6 +706,12 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		n->st.lookups);
 	COUNTER("carrier_node_connects_total", "Connect requests.",
 		n->st.connects);
+	COUNTER("carrier_node_stun_answered_total",
+		"STUN Binding requests answered.", n->st.stun_answered);
+	COUNTER("carrier_node_stun_dropped_total",
+		"STUN requests dropped (malformed, or asking for another "
+		"source address).",
+		n->st.stun_dropped);
 	evbuffer_add_printf(b, "# HELP carrier_node_drops_total Datagrams "
 			       "and messages dropped, by reason.\n"
 			       "# TYPE carrier_node_drops_total counter\n");
