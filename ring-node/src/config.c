@@ -16,6 +16,8 @@ void rn_config_init(struct rn_config *cfg)
 	cfg->log_level = CR_LOG_INFO;
 	cfg->route_idle_ms = 120000;
 	cfg->load_handshakes_per_sec = 2000;
+	cfg->heartbeat_ms = 250;
+	cfg->peer_timeout_ms = 1000;
 }
 
 
@@ -75,6 +77,41 @@ int rn_config_set(struct rn_config *cfg, const char *key, const char *value,
 					    "number",
 					    value);
 		return 0;
+	}
+	if (strcmp(key, "heartbeat") == 0) {
+		if (cr_parse_duration_ms(value, &cfg->heartbeat_ms) < 0 ||
+		    cfg->heartbeat_ms < 10 || cfg->heartbeat_ms > 60000)
+			return cr_error_set(err, EINVAL,
+					    "heartbeat: '%s' is not a "
+					    "duration from 10ms to 60s",
+					    value);
+		return 0;
+	}
+	if (strcmp(key, "peer-timeout") == 0) {
+		if (cr_parse_duration_ms(value, &cfg->peer_timeout_ms) < 0 ||
+		    cfg->peer_timeout_ms < 50 || cfg->peer_timeout_ms > 600000)
+			return cr_error_set(err, EINVAL,
+					    "peer-timeout: '%s' is not a "
+					    "duration from 50ms to 10m",
+					    value);
+		return 0;
+	}
+	if (strcmp(key, "replicas") == 0) {
+		if (cr_parse_u64(value, 0, 64, &cfg->replicas) < 0)
+			return cr_error_set(err, EINVAL,
+					    "replicas: '%s' is not 0-64",
+					    value);
+		return 0;
+	}
+	if (strcmp(key, "byzantine") == 0) {
+#ifdef CR_TEST_MODES
+		return cr_config_bool(key, value, &cfg->byzantine, err);
+#else
+		return cr_error_set(err, EINVAL,
+				    "byzantine: a test-only mode; this "
+				    "carrier-node was built without "
+				    "CR_TEST_MODES");
+#endif
 	}
 	return cr_error_set(err, EINVAL, "unknown setting '%s'", key);
 }

@@ -40,7 +40,17 @@ static const char usage_text[] =
 	"  --handshake-load N    demand cookies above N handshakes/s "
 	"(default 2000)\n"
 	"  --route-idle DURATION drop relay routes idle this long (default "
-	"120s)\n"
+"120s)\n"
+	"  --heartbeat DURATION  node-to-node heartbeat interval (default "
+	"250ms)\n"
+	"  --peer-timeout DURATION  a node unheard this long is dead "
+	"(default 1s)\n"
+	"  --replicas R          home-set size (default: the ring's, 3)\n"
+	"  --byzantine           TEST ONLY (builds with CR_TEST_MODES): drop "
+	"relayed\n"
+	"                        traffic, answer lookups with stale or forged "
+	"records,\n"
+	"                        offer bogus ring epochs\n"
 	"  --check               validate the configuration and exit\n"
 	"  --help, --version\n"
 	"\n"
@@ -62,6 +72,10 @@ static const struct option long_opts[] = {
 	{ "max-sessions", required_argument, NULL, 0 },
 	{ "handshake-load", required_argument, NULL, 0 },
 	{ "route-idle", required_argument, NULL, 0 },
+	{ "heartbeat", required_argument, NULL, 0 },
+	{ "peer-timeout", required_argument, NULL, 0 },
+	{ "replicas", required_argument, NULL, 0 },
+	{ "byzantine", no_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },
 	{ "help", no_argument, NULL, 0 },

@@ -22,10 +22,13 @@
 #include "cr/map.h"
 #include "cr/presence.h"
 #include "cr/ring.h"
+#include "cr/ringsync.h"
 #include "cr/session.h"
 #include "cr/stun.h"
 #include "cr/udp.h"
 #include "cr/util.h"
+#include "rn/byzantine.h"
+#include "rn/peers.h"
 
 enum {
 	NODE_TICK_MS = 250,
@@ -42,12 +45,14 @@ enum node_drop {
 	NODE_DROP_RELAY_SOURCE,  /* route used from another address */
 	NODE_DROP_HOP_MALFORMED, /* payload is not a Hop */
 	NODE_DROP_HOP_UNEXPECTED,
+	NODE_DROP_BYZANTINE,     /* test mode: relayed traffic thrown away */
 	NODE_DROP_MAX
 };
 
 static const char *const node_drop_names[NODE_DROP_MAX] = {
 	"bad_type",     "oversize",      "relay_short", "relay_unknown_route",
 	"relay_bad_source", "hop_malformed", "hop_unexpected",
+	"byzantine",
 };
 
 struct rn_peer {
@@ -56,6 +61,7 @@ struct rn_peer {
 	struct cr_sess *sess;
 	struct cr_id id;
 	int published;
+	uint64_t last_push_ms; /* ring pushed to it (it announced less) */
 };
 
 struct rn_route {
@@ -73,6 +79,8 @@ struct rn_node {
 	struct cr_id id;
 	struct cr_ring *ring;
 	char pin_path[PATH_MAX + 16];
+	char ring_save_path[PATH_MAX + 16]; /* newest accepted ring */
+	struct rn_peers *cluster; /* the other nodes */
 	int fd;
 	struct event *ev_read;
 	struct event *ev_tick;
@@ -93,6 +101,7 @@ struct rn_node {
 		uint64_t publishes, publish_rejected, lookups, connects;
 		uint64_t routes_created;
 		uint64_t stun_answered, stun_dropped;
+		uint64_t byz_lies;
 	} st;
 };
 
@@ -154,13 +163,12 @@ static void node_error(struct rn_node *n, struct cr_sess *s, uint64_t req_id,
 static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 			    const Carrier__Hop *req)
 {
-	uint8_t blob[CP_PRESENCE_MAX], stored[NODE_STORED_MAX];
-	Carrier__PresenceAck ack = CARRIER__PRESENCE_ACK__INIT;
-	Carrier__Hop m = CARRIER__HOP__INIT;
+	uint8_t blob[CP_PRESENCE_MAX];
 	struct cr_error *err = NULL;
 	struct cr_presence rec;
-	char addr[CR_ADDR_STRMAX], ids[CR_ID_STRMAX];
-	size_t len, slen;
+	char ids[CR_ID_STRMAX];
+	uint64_t stored = 0;
+	size_t len;
 	int rc;
 
 	if (p->id.type != CR_ID_DEVICE) {
@@ -176,28 +184,16 @@ static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 		return;
 	}
 	len = carrier__signed_presence__pack(req->publish->record, blob);
-	if (cr_presence_verify(blob, len, cr_now_unix(), &p->id, &rec, &err) < 0) {
+	rc = rn_peers_store(n->cluster, blob, len, &p->id, &rec, &stored, &err);
+	if (rc < 0 && err != NULL &&
+	    (err->code == EBADMSG || err->code == ESTALE)) {
 		n->st.publish_rejected++;
 		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__REJECTED,
 			   "%s", cr_error_msg(err));
 		cr_error_free(err);
 		return;
 	}
-	rc = cr_kv_get(n->kv, "presence", p->id.hash, CR_ID_HASHLEN, stored,
-		       sizeof(stored), &slen, &err);
-	if (rc == 0 && slen >= 8 && cp_get_u64(stored) >= rec.seq) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__STALE,
-			   "presence sequence %llu is not newer than the "
-			   "stored %llu",
-			   (unsigned long long)rec.seq,
-			   (unsigned long long)cp_get_u64(stored));
-		return;
-	}
-	err = cr_error_free(err);
-	cp_put_u64(stored, rec.seq);
-	memcpy(stored + 8, blob, len);
-	if (cr_kv_put(n->kv, "presence", p->id.hash, CR_ID_HASHLEN, stored,
-		      8 + len, &err) < 0) {
+	if (rc < 0) {
 		cr_log_warnx("storing presence of %s: %s",
 			     cr_id_format(&p->id, ids), cr_error_msg(err));
 		cr_error_free(err);
@@ -206,16 +202,46 @@ static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 			   "node cannot store the record now");
 		return;
 	}
-	n->st.publishes++;
+	if (rc == 0 && stored > rec.seq) {
+		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__STALE,
+			   "presence sequence %llu is not newer than the "
+			   "stored %llu",
+			   (unsigned long long)rec.seq,
+			   (unsigned long long)stored);
+		return;
+	}
+	/* Stored here (or a resend of what is stored): the device hears back
+	 * once a majority of its home set holds it (node_on_published). */
+	if (rc == 1)
+		n->st.publishes++;
+	rn_peers_replicate(n->cluster, blob, len, &rec, req->req_id);
+}
+
+/* rn_peers: a majority of the device's home set holds seq. */
+static void node_on_published(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
+			      uint64_t seq, uint64_t req_id, unsigned stored,
+			      unsigned home)
+{
+	struct rn_node *n = ctx;
+	struct rn_peer *p = cr_map_get(n->devices, dev);
+	Carrier__PresenceAck ack = CARRIER__PRESENCE_ACK__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	char addr[CR_ADDR_STRMAX], ids[CR_ID_STRMAX];
+
+	if (p == NULL || !cr_sess_is_up(p->sess))
+		return;
 	if (!p->published)
-		cr_log_info("device %s attached from %s (seq %llu)",
+		cr_log_info("device %s attached from %s (seq %llu, on %u of %u "
+			    "home nodes)",
 			    cr_id_format(&p->id, ids),
 			    cr_addr_format(cr_sess_peer_addr(p->sess), addr),
-			    (unsigned long long)rec.seq);
+			    (unsigned long long)seq, stored, home);
 	p->published = 1;
-	ack.seq = rec.seq;
+	ack.seq = seq;
 	ack.observed_addr = cr_addr_format(cr_sess_peer_addr(p->sess), addr);
-	m.req_id = req->req_id;
+	ack.stored = stored;
+	ack.home = home;
+	m.req_id = req_id;
 	m.msg_case = CARRIER__HOP__MSG_ACK;
 	m.ack = &ack;
 	node_reply(n, p->sess, &m);
@@ -262,6 +288,21 @@ static void node_on_lookup(struct rn_node *n, struct rn_peer *p,
 	dev = cr_map_get(n->devices, id.hash);
 	lr.record = rec;
 	lr.attached_here = dev != NULL;
+	if (n->cfg.byzantine) {
+		/* Test mode: a stale or forged record, and a claim to hold
+		 * the device's session (so vendors try to relay through us). */
+		Carrier__SignedPresence *lie = rn_byz_lookup_lie(
+			n->kv, id.hash, stored + 8, len - 8,
+			(unsigned)n->st.lookups);
+
+		if (lie != NULL) {
+			carrier__signed_presence__free_unpacked(rec, NULL);
+			rec = lie;
+			lr.record = rec;
+			n->st.byz_lies++;
+		}
+		lr.attached_here = 1;
+	}
 	if (dev != NULL)
 		lr.last_seen_ms_ago =
 			cr_now_ms() - cr_sess_last_recv_ms(dev->sess);
@@ -393,6 +434,11 @@ static void node_on_hop(struct rn_node *n, struct rn_peer *p,
 		n->st.drops[NODE_DROP_HOP_MALFORMED]++;
 		return;
 	}
+	if (p->id.type == CR_ID_NODE &&
+	    rn_peers_on_hop(n->cluster, p->sess, req)) {
+		cp_hop_free(req);
+		return;
+	}
 	switch (req->msg_case) {
 	case CARRIER__HOP__MSG_PUBLISH:
 		node_on_publish(n, p, req);
@@ -406,14 +452,31 @@ static void node_on_hop(struct rn_node *n, struct rn_peer *p,
 	case CARRIER__HOP__MSG_ROUTE_CLOSE:
 		node_on_route_close(n, p, req);
 		break;
-	case CARRIER__HOP__MSG_PING:
+	case CARRIER__HOP__MSG_PING: {
+		uint8_t bits[CR_ALIVE_BYTES_MAX];
+		uint64_t now = cr_now_ms();
+
 		pong.nonce = req->ping->nonce;
 		pong.ring_epoch = n->ring->epoch;
+		pong.alive.data = bits;
+		pong.alive.len = rn_peers_alive_bits(n->cluster, bits,
+						     sizeof(bits));
+		pong.heartbeats =
+			rn_peers_stats(n->cluster)->heartbeats_received;
 		m.req_id = req->req_id;
 		m.msg_case = CARRIER__HOP__MSG_PONG;
 		m.pong = &pong;
 		node_reply(n, p->sess, &m);
+		/* A peer that runs an older epoch gets ours. */
+		if (((req->ping->ring_epoch != 0 &&
+		      req->ping->ring_epoch < n->ring->epoch) ||
+		     n->cfg.byzantine) &&
+		    now - p->last_push_ms >= 1000) {
+			p->last_push_ms = now;
+			rn_peers_push_ring(n->cluster, p->sess);
+		}
 		break;
+	}
 	default:
 		n->st.drops[NODE_DROP_HOP_UNEXPECTED]++;
 		break;
@@ -468,6 +531,8 @@ static void node_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 		n->peers->prev = p;
 	n->peers = p;
 	cr_sess_set_user(s, p);
+	if (p->id.type == CR_ID_NODE)
+		rn_peers_sess_up(n->cluster, s);
 	if (p->id.type == CR_ID_DEVICE &&
 	    cr_map_put(n->devices, p->id.hash, p) < 0) {
 		cr_sess_close(s);
@@ -490,6 +555,8 @@ static void node_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 	struct rn_peer *p = cr_sess_user(s);
 	char ids[CR_ID_STRMAX];
 
+	if (cr_sess_peer_id(s)->type == CR_ID_NODE)
+		rn_peers_sess_down(n->cluster, s);
 	if (p == NULL)
 		return;
 	if (p->id.type == CR_ID_DEVICE &&
@@ -541,6 +608,10 @@ static void node_relay(struct rn_node *n, const struct cr_addr *from,
 	side = r->id[0] == rid ? 0 : 1;
 	if (!cr_addr_equal(from, &r->addr[side])) {
 		n->st.drops[NODE_DROP_RELAY_SOURCE]++;
+		return;
+	}
+	if (n->cfg.byzantine) {
+		n->st.drops[NODE_DROP_BYZANTINE]++;
 		return;
 	}
 	/* The end-to-end datagram is already encrypted and authenticated by
@@ -652,6 +723,7 @@ static void node_on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = cr_now_ms();
 
 	cr_sess_host_tick(n->host, now);
+	rn_peers_tick(n->cluster, now);
 	if (now - n->last_sweep_ms > 5000) {
 		node_sweep_routes(n, now);
 		n->last_sweep_ms = now;
@@ -726,6 +798,57 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 	COUNTER("carrier_node_presence_rejected_total",
 		"Presence records that failed verification.",
 		n->st.publish_rejected);
+	{
+		const struct rn_peers_stats *ps = rn_peers_stats(n->cluster);
+
+		GAUGE("carrier_node_peers_alive",
+		      "Ring nodes this node sees alive, itself included.",
+		      rn_peers_alive_count(n->cluster));
+		GAUGE("carrier_node_ring_nodes", "Nodes in the ring "
+		      "configuration.", n->ring->n_nodes);
+		GAUGE("carrier_node_replicas", "Home-set size R.",
+		      rn_peers_replicas(n->cluster));
+		COUNTER("carrier_node_heartbeats_sent_total",
+			"Heartbeats sent to other nodes.", ps->heartbeats_sent);
+		COUNTER("carrier_node_heartbeats_received_total",
+			"Heartbeats received from other nodes.",
+			ps->heartbeats_received);
+		COUNTER("carrier_node_peer_deaths_total",
+			"Nodes seen going from alive to dead.", ps->peer_deaths);
+		COUNTER("carrier_node_replicas_sent_total",
+			"Presence records sent to other home nodes.",
+			ps->replicas_sent);
+		COUNTER("carrier_node_replicas_received_total",
+			"Presence records received from other nodes.",
+			ps->replicas_received);
+		COUNTER("carrier_node_replicas_stored_total",
+			"Received records newer than the stored one.",
+			ps->replicas_stored);
+		COUNTER("carrier_node_replicas_rejected_total",
+			"Received records that failed the device's signature.",
+			ps->replicas_rejected);
+		COUNTER("carrier_node_replica_acks_total",
+			"Replication acknowledgements received.",
+			ps->replica_acks);
+		COUNTER("carrier_node_publishes_majority_total",
+			"Publishes acknowledged once a majority of the home "
+			"set stored them.", ps->publishes_majority);
+		COUNTER("carrier_node_publishes_timed_out_total",
+			"Publishes that found no majority in time.",
+			ps->publishes_timed_out);
+		COUNTER("carrier_node_sync_records_total",
+			"Records offered to home sets after a membership or "
+			"liveness change.", ps->sync_records);
+		COUNTER("carrier_node_rings_accepted_total",
+			"Newer ring configurations accepted from nodes.",
+			ps->rings_accepted);
+		COUNTER("carrier_node_rings_refused_total",
+			"Ring configurations refused (bad signature, other "
+			"operator, malformed).", ps->rings_refused);
+		COUNTER("carrier_node_byzantine_lies_total",
+			"Test mode: lookups answered with a lie.",
+			n->st.byz_lies);
+	}
 #undef GAUGE
 #undef COUNTER
 	evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -772,8 +895,8 @@ static int node_load_ring(struct rn_node *n, const struct rn_config *cfg,
 {
 	struct cr_ring *ring = NULL;
 
-	if (cr_ring_load_pinned(cfg->ring_path, n->pin_path, cfg->operator_id,
-				&ring, err) < 0)
+	if (cr_ring_load_newest(cfg->ring_path, n->ring_save_path, n->pin_path,
+				cfg->operator_id, &ring, err) < 0)
 		return -1;
 	if (cr_ring_find(ring, n->kp.pk) < 0) {
 		char s[CR_ID_STRMAX];
@@ -795,7 +918,43 @@ static void node_sess_cfg(const struct rn_config *cfg, struct cr_sess_cfg *sc)
 	sc->dead_after_ms = 90000;
 	sc->load_handshakes_per_sec = (uint32_t)cfg->load_handshakes_per_sec;
 	sc->max_sessions = (uint32_t)cfg->max_sessions;
+	/* The node initiates only to other nodes: find a restarted one
+	 * quickly, give up on a dead one soon. */
+	sc->handshake_retry_ms = 250;
+	sc->handshake_timeout_ms = 2000;
 }
+
+static void node_peers_cfg(struct rn_node *n, const struct rn_config *cfg,
+			   struct rn_peers_cfg *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->heartbeat_ms = cfg->heartbeat_ms;
+	pc->peer_timeout_ms = cfg->peer_timeout_ms;
+	pc->replicas = (uint32_t)cfg->replicas;
+	pc->byzantine = cfg->byzantine;
+	pc->pin_path = n->pin_path;
+	pc->save_path = n->ring_save_path;
+}
+
+/* rn_peers: a newer configuration signed by our operator arrived. */
+static void node_on_ring(void *ctx, struct cr_ring *ring)
+{
+	struct rn_node *n = ctx;
+	struct cr_ring *old = n->ring;
+
+	n->ring = ring;
+	rn_peers_set_ring(n->cluster, ring);
+	cr_ring_free(old);
+	if (cr_ring_find(ring, n->kp.pk) < 0)
+		cr_log_warnx("this node is not in ring epoch %llu any more: "
+			     "it keeps serving until it is stopped",
+			     (unsigned long long)ring->epoch);
+}
+
+static const struct rn_peers_ops node_peers_ops = {
+	.ring = node_on_ring,
+	.published = node_on_published,
+};
 
 struct rn_node *rn_node_new(struct event_base *base,
 			    const struct rn_config *cfg, struct cr_error **err)
@@ -826,6 +985,12 @@ struct rn_node *rn_node_new(struct event_base *base,
 		goto fail;
 	snprintf(n->pin_path, sizeof(n->pin_path), "%s/operator.pin",
 		 cfg->data_dir);
+	snprintf(n->ring_save_path, sizeof(n->ring_save_path), "%s/ring",
+		 cfg->data_dir);
+	if (cfg->byzantine)
+		cr_log_warnx("BYZANTINE TEST MODE: this node drops relayed "
+			     "traffic, lies in lookups and offers bogus ring "
+			     "configurations");
 	if (node_load_ring(n, cfg, &n->ring, err) < 0)
 		goto fail;
 	if (cr_kv_open(cfg->data_dir, "node", NODE_LMDB_MAP, &n->kv, err) < 0)
@@ -849,6 +1014,15 @@ struct rn_node *rn_node_new(struct event_base *base,
 	n->host = cr_sess_host_new(&n->kp, &sc, &node_sess_ops, n, err);
 	if (n->host == NULL)
 		goto fail;
+	{
+		struct rn_peers_cfg pc;
+
+		node_peers_cfg(n, cfg, &pc);
+		n->cluster = rn_peers_new(n->host, n->kv, &n->kp, n->ring, &pc,
+					  &node_peers_ops, n, err);
+		if (n->cluster == NULL)
+			goto fail;
+	}
 	if (cr_addr_parse(cfg->listen, &listen, err) < 0)
 		goto fail;
 	n->fd = cr_udp_open(&listen, err);
@@ -898,13 +1072,18 @@ int rn_node_reload(struct rn_node *n, const struct rn_config *cfg,
 		return cr_error_set(err, EINVAL,
 				    "key, listen and data cannot change "
 				    "without a restart");
+	struct rn_peers_cfg pc;
+
 	if (node_load_ring(n, cfg, &ring, err) < 0)
 		return -1;
+	rn_peers_set_ring(n->cluster, ring);
 	cr_ring_free(n->ring);
 	n->ring = ring;
 	n->cfg = *cfg;
 	node_sess_cfg(cfg, &sc);
 	cr_sess_host_set_cfg(n->host, &sc);
+	node_peers_cfg(n, cfg, &pc);
+	rn_peers_set_cfg(n->cluster, &pc);
 	cr_log_set_level(cfg->log_level);
 	cr_log_info("configuration reloaded (ring epoch %llu)",
 		    (unsigned long long)ring->epoch);
@@ -925,6 +1104,7 @@ struct rn_node *rn_node_free(struct rn_node *n)
 	if (n->fd >= 0)
 		close(n->fd);
 	/* The host frees sessions without callbacks: free the peers here. */
+	rn_peers_free(n->cluster);
 	cr_sess_host_free(n->host);
 	while (n->peers != NULL) {
 		struct rn_peer *p = n->peers;

@@ -1,0 +1,122 @@
+/*
+ * The ring as a cluster, seen from one node: Noise IK sessions with every
+ * other node of the ring configuration, heartbeats and the failure detector
+ * (which nodes are alive), epoch propagation (a newer configuration signed
+ * by the pinned operator is passed on, in RingChunk pieces, to any peer that
+ * announces a lower epoch), and replication of presence records among a
+ * device's home set: the R live nodes ranked first for it.
+ *
+ * Sessions: both ends of a pair may initiate; a link uses the newest session
+ * that came up, and any authenticated message from the peer counts as a
+ * heartbeat.  A peer unheard for peer_timeout_ms is dead; its session is
+ * dropped after three times that and re-established when it answers again.
+ *
+ * Replication: a record a device publishes is stored here, then sent to the
+ * other members of its home set, each of which verifies the device's
+ * signature itself, keeps it only when its sequence is higher than the one
+ * stored, and acknowledges.  Once a majority of the home set holds it, the
+ * owner is told (ops->published) and acknowledges the device.  Whenever
+ * liveness or the configuration changes, every record held here is offered
+ * again to its (new) home set, so a restarted node gets its records back.
+ */
+#ifndef RN_PEERS_H
+#define RN_PEERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "carrier.pb-c.h"
+#include "cr/error.h"
+#include "cr/identity.h"
+#include "cr/kv.h"
+#include "cr/presence.h"
+#include "cr/ring.h"
+#include "cr/session.h"
+
+struct rn_peers;
+
+struct rn_peers_cfg {
+	uint64_t heartbeat_ms;
+	uint64_t peer_timeout_ms;
+	uint32_t replicas;        /* 0: the ring's */
+	int byzantine;            /* test only: offer bogus epochs */
+	const char *pin_path;     /* the operator pin (borrowed) */
+	const char *save_path;    /* where an accepted ring is saved */
+};
+
+struct rn_peers_ops {
+	/* A newer configuration was accepted; the callee owns it and must
+	 * call rn_peers_set_ring() with it. */
+	void (*ring)(void *ctx, struct cr_ring *ring);
+	/* A majority of the home set of dev holds seq: acknowledge req_id. */
+	void (*published)(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
+			  uint64_t seq, uint64_t req_id, unsigned stored,
+			  unsigned home);
+};
+
+struct rn_peers_stats {
+	uint64_t heartbeats_sent, heartbeats_received;
+	uint64_t peer_deaths, peer_revivals;
+	uint64_t replicas_sent, replicas_received, replicas_stored;
+	uint64_t replicas_rejected;       /* failed the device's signature */
+	uint64_t replica_acks;
+	uint64_t publishes_majority, publishes_timed_out;
+	uint64_t sync_passes, sync_records;
+	uint64_t rings_accepted, rings_refused, ring_chunks_sent;
+};
+
+/* Everything passed is borrowed for the peers' life (ring until the next
+ * rn_peers_set_ring()). */
+struct rn_peers *rn_peers_new(struct cr_sess_host *host, struct cr_kv *kv,
+			      const struct cr_keypair *kp,
+			      const struct cr_ring *ring,
+			      const struct rn_peers_cfg *cfg,
+			      const struct rn_peers_ops *ops, void *ctx,
+			      struct cr_error **err);
+struct rn_peers *rn_peers_free(struct rn_peers *p);
+
+void rn_peers_set_ring(struct rn_peers *p, const struct cr_ring *ring);
+void rn_peers_set_cfg(struct rn_peers *p, const struct rn_peers_cfg *cfg);
+
+/* Session events of node peers (any session whose peer is a node). */
+void rn_peers_sess_up(struct rn_peers *p, struct cr_sess *s);
+void rn_peers_sess_down(struct rn_peers *p, struct cr_sess *s);
+/* A hop message from a node.  Returns 1 when it was a cluster message
+ * (handled), 0 when the owner should handle it. */
+int rn_peers_on_hop(struct rn_peers *p, struct cr_sess *s,
+		    const Carrier__Hop *m);
+void rn_peers_tick(struct rn_peers *p, uint64_t now_ms);
+
+/* Sends our configuration to s in RingChunk pieces (a peer, agent or
+ * vendor that announced a lower epoch); at most once a second per peer
+ * identity when rate_limit is set. */
+void rn_peers_push_ring(struct rn_peers *p, struct cr_sess *s);
+
+/* Liveness: alive[i] for each ring index (this node included); valid
+ * until the next tick or ring change. */
+const uint8_t *rn_peers_alive(const struct rn_peers *p);
+size_t rn_peers_alive_count(const struct rn_peers *p);
+/* The liveness bitmap for Heartbeat and Pong; returns its length. */
+size_t rn_peers_alive_bits(const struct rn_peers *p, uint8_t *out,
+			   size_t cap);
+uint32_t rn_peers_replicas(const struct rn_peers *p);
+
+/*
+ * Stores a signed record (verified here; want, when not NULL, is the
+ * device it must belong to) if its sequence is higher than the stored one.
+ * Returns 1 stored, 0 already held at that or a higher sequence (*stored_seq
+ * says which), -1 with *err when it fails verification or cannot be
+ * stored (err->code EBADMSG for a bad record).
+ */
+int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
+		   const struct cr_id *want, struct cr_presence *rec,
+		   uint64_t *stored_seq, struct cr_error **err);
+
+/* Replicates a record just stored from its device to the rest of its home
+ * set; ops->published fires once a majority holds it (maybe at once). */
+void rn_peers_replicate(struct rn_peers *p, const uint8_t *blob, size_t len,
+			const struct cr_presence *rec, uint64_t req_id);
+
+const struct rn_peers_stats *rn_peers_stats(const struct rn_peers *p);
+
+#endif

@@ -1,0 +1,776 @@
+/*
+ * Node-to-node sessions, heartbeats, epoch propagation and replication of
+ * presence records among home sets: see rn/peers.h.
+ */
+#include "rn/peers.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp/hop.h"
+#include "cp/limits.h"
+#include "cp/wire.h"
+#include "cr/addr.h"
+#include "cr/log.h"
+#include "cr/map.h"
+#include "cr/ringsync.h"
+#include "cr/util.h"
+#include "rn/byzantine.h"
+
+enum {
+	PEERS_STORED_MAX = 8 + CP_PRESENCE_MAX,
+	PEERS_PUBLISH_TIMEOUT_MS = 3000,
+	PEERS_PUSH_EVERY_MS = 1000,
+	PEERS_SYNC_DELAY_MS = 100,
+	PEERS_SYNC_BATCH = 2000, /* records offered per tick */
+	PEERS_HOME_MAX = 64,
+};
+
+/* One other node of the ring configuration. */
+struct rn_link {
+	uint8_t pk[CR_PKLEN];
+	struct cr_id id;
+	struct cr_addr addr;
+	int addr_ok;
+	struct cr_sess *sess;    /* the newest session that came up */
+	struct cr_sess *dialing; /* our initiation under way */
+	uint64_t last_rx_ms;
+	uint64_t next_dial_ms;
+	uint64_t epoch;          /* the epoch it last announced */
+	uint64_t last_push_ms;
+	int alive;
+	struct cr_ring_asm asm_;
+};
+
+/* A device's record waiting for a majority of its home set. */
+struct rn_pend {
+	uint8_t dev[CR_ID_HASHLEN];
+	uint64_t seq, req_id, deadline_ms;
+	uint16_t need, got, home;
+	uint8_t acked[CR_ALIVE_BYTES_MAX]; /* by ring index */
+};
+
+struct rn_peers {
+	struct cr_sess_host *host;
+	struct cr_kv *kv;
+	const struct cr_keypair *kp;
+	const struct cr_ring *ring;
+	struct rn_peers_cfg cfg;
+	const struct rn_peers_ops *ops;
+	void *ctx;
+	int self;                /* our ring index, -1 if not a member */
+	size_t n;
+	struct rn_link *links;   /* n of them; links[self] unused */
+	uint8_t *alive;          /* n of them */
+	size_t n_alive;
+	struct cr_map *pend;     /* device hash -> struct rn_pend */
+	struct cr_ring_asm stray_asm; /* chunks from nodes not in our ring */
+	uint64_t last_hb_ms, last_bogus_ms, last_stray_push_ms;
+	unsigned bogus_variant;
+	int sync_pending;
+	uint64_t sync_at_ms;
+	long sync_cursor;
+	struct cr_log_ratelimit rl;
+	struct rn_peers_stats st;
+};
+
+/* ---- Helpers --------------------------------------------------------------- */
+
+static void peers_send(struct cr_sess *s, Carrier__Hop *m)
+{
+	uint8_t buf[CP_MSG_MAX];
+	long len = cp_hop_pack(m, buf, sizeof(buf));
+
+	if (len > 0)
+		cr_sess_send(s, buf, (size_t)len, cr_now_ms());
+}
+
+static struct rn_link *peers_link_of(struct rn_peers *p, struct cr_sess *s,
+				     int *idx)
+{
+	int i = cr_ring_find(p->ring, cr_sess_peer_pk(s));
+
+	if (idx != NULL)
+		*idx = i;
+	if (i < 0 || i == p->self)
+		return NULL;
+	return &p->links[i];
+}
+
+uint32_t rn_peers_replicas(const struct rn_peers *p)
+{
+	uint32_t r = p->cfg.replicas != 0 ? p->cfg.replicas : p->ring->replicas;
+
+	if (r == 0)
+		r = CR_RING_DEFAULT_REPLICAS;
+	return r > PEERS_HOME_MAX ? PEERS_HOME_MAX : r;
+}
+
+/* The device's home set: the R live nodes ranked first. */
+static size_t peers_home(struct rn_peers *p, const uint8_t dev[CR_ID_HASHLEN],
+			 size_t *out)
+{
+	return cr_ring_rank(p->ring, dev, p->alive, out, rn_peers_replicas(p));
+}
+
+static void peers_push_blob(struct cr_sess *s, uint64_t epoch,
+			    const uint8_t *blob, size_t len,
+			    struct rn_peers_stats *st)
+{
+	Carrier__RingChunk rc = CARRIER__RING_CHUNK__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+
+	m.msg_case = CARRIER__HOP__MSG_RING_CHUNK;
+	m.ring_chunk = &rc;
+	for (size_t off = 0; off < len; off += CR_RING_CHUNK) {
+		rc.epoch = epoch;
+		rc.total = (uint32_t)len;
+		rc.offset = (uint32_t)off;
+		rc.data.data = (uint8_t *)(uintptr_t)(blob + off);
+		rc.data.len = len - off < CR_RING_CHUNK ? len - off :
+							  CR_RING_CHUNK;
+		peers_send(s, &m);
+		st->ring_chunks_sent++;
+	}
+}
+
+void rn_peers_push_ring(struct rn_peers *p, struct cr_sess *s)
+{
+	if (p->cfg.byzantine) {
+		uint8_t *blob;
+		size_t len;
+
+		if (rn_byz_bogus_ring(p->ring, p->bogus_variant++, &blob,
+				      &len) == 0) {
+			peers_push_blob(s, p->ring->epoch + 1000, blob, len,
+					&p->st);
+			free(blob);
+		}
+		return;
+	}
+	peers_push_blob(s, p->ring->epoch, p->ring->signed_blob,
+			p->ring->signed_len, &p->st);
+}
+
+/* ---- Life cycle -------------------------------------------------------- */
+
+static int peers_build_links(struct rn_peers *p, const struct cr_ring *ring)
+{
+	struct rn_link *links = calloc(ring->n_nodes + 1, sizeof(*links));
+	uint8_t *alive = calloc(ring->n_nodes + 1, 1);
+	int self = cr_ring_find(ring, p->kp->pk);
+
+	if (links == NULL || alive == NULL) {
+		free(links);
+		free(alive);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		struct rn_link *l = &links[i];
+		int old = p->ring != NULL ? cr_ring_find(p->ring,
+							 ring->nodes[i].pk) :
+					    -1;
+
+		if (old >= 0 && old != p->self) {
+			/* Keep the sessions and state of nodes that stay. */
+			*l = p->links[old];
+			memset(&p->links[old].asm_, 0, sizeof(l->asm_));
+		}
+		memcpy(l->pk, ring->nodes[i].pk, CR_PKLEN);
+		l->id = ring->nodes[i].id;
+		l->addr_ok = cr_addr_parse(ring->nodes[i].addr, &l->addr,
+					   NULL) == 0;
+		alive[i] = (int)i == self || l->alive;
+	}
+	if (p->links != NULL) {
+		for (size_t i = 0; i < p->n; i++)
+			cr_ring_asm_reset(&p->links[i].asm_);
+	}
+	free(p->links);
+	free(p->alive);
+	p->links = links;
+	p->alive = alive;
+	p->n = ring->n_nodes;
+	p->self = self;
+	p->ring = ring;
+	p->n_alive = 0;
+	for (size_t i = 0; i < p->n; i++)
+		p->n_alive += alive[i];
+	return 0;
+}
+
+struct rn_peers *rn_peers_new(struct cr_sess_host *host, struct cr_kv *kv,
+			      const struct cr_keypair *kp,
+			      const struct cr_ring *ring,
+			      const struct rn_peers_cfg *cfg,
+			      const struct rn_peers_ops *ops, void *ctx,
+			      struct cr_error **err)
+{
+	struct rn_peers *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating the peer table");
+		return NULL;
+	}
+	p->host = host;
+	p->kv = kv;
+	p->kp = kp;
+	p->cfg = *cfg;
+	p->ops = ops;
+	p->ctx = ctx;
+	p->self = -1;
+	cr_log_ratelimit_init(&p->rl, 20, 2);
+	p->pend = cr_map_new(CR_ID_HASHLEN);
+	if (p->pend == NULL || peers_build_links(p, ring) < 0) {
+		cr_error_errno(err, ENOMEM, "allocating the peer table");
+		return rn_peers_free(p);
+	}
+	return p;
+}
+
+struct rn_peers *rn_peers_free(struct rn_peers *p)
+{
+	if (p == NULL)
+		return NULL;
+	if (p->pend != NULL) {
+		size_t pos = 0;
+		const void *key;
+		void *val;
+
+		while (cr_map_next(p->pend, &pos, &key, &val))
+			free(val);
+		cr_map_free(p->pend);
+	}
+	for (size_t i = 0; i < p->n; i++)
+		cr_ring_asm_reset(&p->links[i].asm_);
+	cr_ring_asm_reset(&p->stray_asm);
+	free(p->links);
+	free(p->alive);
+	free(p);
+	return NULL;
+}
+
+void rn_peers_set_ring(struct rn_peers *p, const struct cr_ring *ring)
+{
+	if (peers_build_links(p, ring) < 0) {
+		cr_log_warnx("out of memory: keeping the old peer table");
+		return;
+	}
+	/* Home sets moved: offer every record to its new home set. */
+	p->sync_pending = 1;
+	p->sync_cursor = 0;
+	p->sync_at_ms = cr_now_ms() + PEERS_SYNC_DELAY_MS;
+}
+
+void rn_peers_set_cfg(struct rn_peers *p, const struct rn_peers_cfg *cfg)
+{
+	p->cfg = *cfg;
+}
+
+/* ---- Sessions -------------------------------------------------------------- */
+
+void rn_peers_sess_up(struct rn_peers *p, struct cr_sess *s)
+{
+	struct rn_link *l = peers_link_of(p, s, NULL);
+
+	if (l == NULL)
+		return; /* not in our ring (yet): only its chunks count */
+	l->sess = s;
+	if (l->dialing == s)
+		l->dialing = NULL;
+	l->last_rx_ms = cr_now_ms();
+}
+
+void rn_peers_sess_down(struct rn_peers *p, struct cr_sess *s)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->links[i].sess == s)
+			p->links[i].sess = NULL;
+		if (p->links[i].dialing == s)
+			p->links[i].dialing = NULL;
+	}
+}
+
+/* ---- Records ------------------------------------------------------------- */
+
+int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
+		   const struct cr_id *want, struct cr_presence *rec,
+		   uint64_t *stored_seq, struct cr_error **err)
+{
+	uint8_t stored[PEERS_STORED_MAX];
+	struct cr_error *e = NULL;
+	size_t slen;
+
+	if (cr_presence_verify(blob, len, cr_now_unix(), want, rec, &e) < 0) {
+		int expired = strstr(cr_error_msg(e), "expired") != NULL;
+
+		cr_error_set(err, expired ? ESTALE : EBADMSG, "%s",
+			     cr_error_msg(e));
+		cr_error_free(e);
+		return -1;
+	}
+	if (cr_kv_get(p->kv, "presence", rec->id.hash, CR_ID_HASHLEN, stored,
+		      sizeof(stored), &slen, NULL) == 0 &&
+	    slen >= 8 && cp_get_u64(stored) >= rec->seq) {
+		*stored_seq = cp_get_u64(stored);
+		return 0;
+	}
+	cp_put_u64(stored, rec->seq);
+	memcpy(stored + 8, blob, len);
+	if (cr_kv_put(p->kv, "presence", rec->id.hash, CR_ID_HASHLEN, stored,
+		      8 + len, err) < 0)
+		return -1;
+	if (p->cfg.byzantine)
+		rn_byz_remember(p->kv, rec->id.hash, blob, len);
+	*stored_seq = rec->seq;
+	return 1;
+}
+
+static void peers_send_replica(struct rn_peers *p, struct cr_sess *s,
+			       Carrier__SignedPresence *sp, uint64_t req_id)
+{
+	Carrier__Replicate r = CARRIER__REPLICATE__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+
+	r.record = sp;
+	m.req_id = req_id;
+	m.msg_case = CARRIER__HOP__MSG_REPLICATE;
+	m.replicate = &r;
+	peers_send(s, &m);
+	p->st.replicas_sent++;
+}
+
+static void peers_pend_done(struct rn_peers *p, struct rn_pend *pd)
+{
+	p->st.publishes_majority++;
+	if (p->ops->published != NULL)
+		p->ops->published(p->ctx, pd->dev, pd->seq, pd->req_id, pd->got,
+				  pd->home);
+	cr_map_del(p->pend, pd->dev);
+	free(pd);
+}
+
+void rn_peers_replicate(struct rn_peers *p, const uint8_t *blob, size_t len,
+			const struct cr_presence *rec, uint64_t req_id)
+{
+	size_t home[PEERS_HOME_MAX], n;
+	Carrier__SignedPresence *sp;
+	struct rn_pend *pd;
+
+	n = peers_home(p, rec->id.hash, home);
+	pd = cr_map_get(p->pend, rec->id.hash);
+	if (pd == NULL) {
+		pd = calloc(1, sizeof(*pd));
+		if (pd == NULL)
+			return;
+		memcpy(pd->dev, rec->id.hash, CR_ID_HASHLEN);
+		if (cr_map_put(p->pend, pd->dev, pd) < 0) {
+			free(pd);
+			return;
+		}
+	}
+	/* A newer record restarts the count; a resent one keeps it. */
+	if (pd->seq != rec->seq) {
+		memset(pd->acked, 0, sizeof(pd->acked));
+		pd->got = 0;
+	}
+	pd->seq = rec->seq;
+	pd->req_id = req_id;
+	pd->home = (uint16_t)n;
+	pd->need = (uint16_t)(n / 2 + 1);
+	pd->deadline_ms = cr_now_ms() + PEERS_PUBLISH_TIMEOUT_MS;
+	sp = carrier__signed_presence__unpack(NULL, len, blob);
+	for (size_t i = 0; i < n; i++) {
+		size_t idx = home[i];
+
+		if ((int)idx == p->self) {
+			if (!cr_alive_get(pd->acked, sizeof(pd->acked), idx)) {
+				cr_alive_set(pd->acked, idx);
+				pd->got++;
+			}
+			continue;
+		}
+		if (sp != NULL && p->links[idx].sess != NULL)
+			peers_send_replica(p, p->links[idx].sess, sp, 1);
+	}
+	if (sp != NULL)
+		carrier__signed_presence__free_unpacked(sp, NULL);
+	if (pd->got >= pd->need)
+		peers_pend_done(p, pd);
+}
+
+static void peers_on_replicate(struct rn_peers *p, struct cr_sess *s,
+			       const Carrier__Hop *m)
+{
+	uint8_t blob[CP_PRESENCE_MAX];
+	Carrier__ReplicateAck ack = CARRIER__REPLICATE_ACK__INIT;
+	Carrier__Hop a = CARRIER__HOP__INIT;
+	struct cr_error *err = NULL;
+	struct cr_presence rec;
+	uint64_t seq = 0;
+	char ids[CR_ID_STRMAX];
+	size_t len;
+	int rc;
+
+	p->st.replicas_received++;
+	if (m->replicate->record == NULL ||
+	    carrier__signed_presence__get_packed_size(m->replicate->record) >
+		    sizeof(blob))
+		return;
+	len = carrier__signed_presence__pack(m->replicate->record, blob);
+	rc = rn_peers_store(p, blob, len, NULL, &rec, &seq, &err);
+	if (rc < 0) {
+		if (err != NULL && err->code == EBADMSG) {
+			p->st.replicas_rejected++;
+			if (cr_log_ratelimit_ok(&p->rl, cr_now_ms()))
+				cr_log_warnx("refused a replica from node %s: %s",
+					     cr_id_format(cr_sess_peer_id(s),
+							  ids),
+					     cr_error_msg(err));
+		}
+		cr_error_free(err);
+		return;
+	}
+	p->st.replicas_stored += rc == 1;
+	if (m->req_id == 0)
+		return;
+	ack.device_id.data = rec.id.hash;
+	ack.device_id.len = CR_ID_HASHLEN;
+	ack.seq = seq;
+	a.req_id = m->req_id;
+	a.msg_case = CARRIER__HOP__MSG_REPLICATE_ACK;
+	a.replicate_ack = &ack;
+	peers_send(s, &a);
+}
+
+static void peers_on_replicate_ack(struct rn_peers *p, struct cr_sess *s,
+				   const Carrier__Hop *m)
+{
+	const Carrier__ReplicateAck *ack = m->replicate_ack;
+	struct rn_pend *pd;
+	int idx;
+
+	p->st.replica_acks++;
+	if (ack->device_id.len != CR_ID_HASHLEN)
+		return;
+	pd = cr_map_get(p->pend, ack->device_id.data);
+	if (peers_link_of(p, s, &idx) == NULL || pd == NULL ||
+	    ack->seq < pd->seq ||
+	    cr_alive_get(pd->acked, sizeof(pd->acked), (size_t)idx))
+		return;
+	cr_alive_set(pd->acked, (size_t)idx);
+	pd->got++;
+	if (pd->got >= pd->need)
+		peers_pend_done(p, pd);
+}
+
+/* ---- Ring configurations ----------------------------------------------- */
+
+static void peers_on_chunk(struct rn_peers *p, struct cr_sess *s,
+			   struct rn_link *l, const Carrier__RingChunk *c)
+{
+	struct cr_ring_asm *a = l != NULL ? &l->asm_ : &p->stray_asm;
+	struct cr_error *err = NULL;
+	struct cr_ring *r = NULL;
+	char ids[CR_ID_STRMAX];
+	int rc;
+
+	if (c->epoch <= p->ring->epoch)
+		return;
+	rc = cr_ring_asm_add(a, c->epoch, c->total, c->offset, c->data.data,
+			     c->data.len);
+	if (rc < 0) {
+		p->st.rings_refused++;
+		cr_ring_asm_reset(a);
+		return;
+	}
+	if (rc == 0)
+		return;
+	cr_id_format(cr_sess_peer_id(s), ids);
+	if (cr_ring_accept(a->buf, a->total, p->ring, p->cfg.pin_path,
+			   p->cfg.save_path, &r, &err) < 0) {
+		p->st.rings_refused++;
+		if (cr_log_ratelimit_ok(&p->rl, cr_now_ms()))
+			cr_log_warnx("refused ring configuration epoch %" PRIu64
+				     " from node %s: %s",
+				     a->epoch, ids, cr_error_msg(err));
+		cr_error_free(err);
+		cr_ring_asm_reset(a);
+		return;
+	}
+	cr_ring_asm_reset(a);
+	p->st.rings_accepted++;
+	cr_log_info("accepted ring configuration epoch %" PRIu64
+		    " (%zu nodes) from node %s",
+		    r->epoch, r->n_nodes, ids);
+	/* The owner swaps it in and calls rn_peers_set_ring(). */
+	p->ops->ring(p->ctx, r);
+}
+
+static void peers_on_heartbeat(struct rn_peers *p, struct cr_sess *s,
+			       struct rn_link *l, const Carrier__Heartbeat *hb)
+{
+	uint64_t now = cr_now_ms();
+
+	p->st.heartbeats_received++;
+	if (l != NULL)
+		l->epoch = hb->ring_epoch;
+	if (hb->ring_epoch < p->ring->epoch) {
+		uint64_t *last = l != NULL ? &l->last_push_ms :
+					     &p->last_stray_push_ms;
+
+		if (now - *last >= PEERS_PUSH_EVERY_MS) {
+			*last = now;
+			rn_peers_push_ring(p, s);
+		}
+	} else if (l == NULL && hb->ring_epoch > p->ring->epoch &&
+		   now - p->last_stray_push_ms >= PEERS_PUSH_EVERY_MS) {
+		/* A node of a newer ring we do not know yet: tell it our
+		 * epoch so that it sends us its configuration. */
+		Carrier__Heartbeat mine = CARRIER__HEARTBEAT__INIT;
+		Carrier__Hop m = CARRIER__HOP__INIT;
+
+		p->last_stray_push_ms = now;
+		mine.ring_epoch = p->ring->epoch;
+		m.msg_case = CARRIER__HOP__MSG_HEARTBEAT;
+		m.heartbeat = &mine;
+		peers_send(s, &m);
+	}
+}
+
+int rn_peers_on_hop(struct rn_peers *p, struct cr_sess *s,
+		    const Carrier__Hop *m)
+{
+	struct rn_link *l = peers_link_of(p, s, NULL);
+
+	if (l != NULL) {
+		l->last_rx_ms = cr_now_ms();
+		if (l->sess == NULL && cr_sess_is_up(s))
+			l->sess = s;
+	}
+	switch (m->msg_case) {
+	case CARRIER__HOP__MSG_HEARTBEAT:
+		peers_on_heartbeat(p, s, l, m->heartbeat);
+		return 1;
+	case CARRIER__HOP__MSG_RING_CHUNK:
+		peers_on_chunk(p, s, l, m->ring_chunk);
+		return 1;
+	case CARRIER__HOP__MSG_REPLICATE:
+		if (l != NULL)
+			peers_on_replicate(p, s, m);
+		return 1;
+	case CARRIER__HOP__MSG_REPLICATE_ACK:
+		peers_on_replicate_ack(p, s, m);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* ---- Timers ------------------------------------------------------------- */
+
+size_t rn_peers_alive_bits(const struct rn_peers *p, uint8_t *out, size_t cap)
+{
+	size_t len = (p->n + 7) / 8;
+
+	if (len > cap)
+		len = cap;
+	memset(out, 0, len);
+	for (size_t i = 0; i < p->n && i / 8 < len; i++)
+		if (p->alive[i])
+			cr_alive_set(out, i);
+	return len;
+}
+
+const uint8_t *rn_peers_alive(const struct rn_peers *p)
+{
+	return p->alive;
+}
+
+size_t rn_peers_alive_count(const struct rn_peers *p)
+{
+	return p->n_alive;
+}
+
+static void peers_heartbeat(struct rn_peers *p, uint64_t now)
+{
+	uint8_t bits[CR_ALIVE_BYTES_MAX];
+	Carrier__Heartbeat hb = CARRIER__HEARTBEAT__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+
+	hb.ring_epoch = p->ring->epoch;
+	hb.alive.data = bits;
+	hb.alive.len = rn_peers_alive_bits(p, bits, sizeof(bits));
+	m.msg_case = CARRIER__HOP__MSG_HEARTBEAT;
+	m.heartbeat = &hb;
+	for (size_t i = 0; i < p->n; i++) {
+		struct rn_link *l = &p->links[i];
+
+		if ((int)i == p->self || l->sess == NULL || !cr_sess_is_up(l->sess))
+			continue;
+		peers_send(l->sess, &m);
+		p->st.heartbeats_sent++;
+		if (p->cfg.byzantine && now - p->last_bogus_ms >= 1000)
+			rn_peers_push_ring(p, l->sess);
+	}
+	if (p->cfg.byzantine && now - p->last_bogus_ms >= 1000)
+		p->last_bogus_ms = now;
+}
+
+static void peers_dial(struct rn_peers *p, struct rn_link *l, uint64_t now)
+{
+	struct cr_error *err = NULL;
+	uint64_t wait = p->cfg.peer_timeout_ms > 500 ? p->cfg.peer_timeout_ms :
+						       500;
+
+	l->next_dial_ms = now + wait + randombytes_uniform((uint32_t)wait / 2 + 1);
+	if (!l->addr_ok)
+		return;
+	l->dialing = cr_sess_connect(p->host, l->pk, CR_ID_NODE, &l->addr, NULL,
+				     0, now, &err);
+	if (l->dialing == NULL) {
+		if (cr_log_ratelimit_ok(&p->rl, now))
+			cr_log_warnx("cannot start a session with node: %s",
+				     cr_error_msg(err));
+		cr_error_free(err);
+	}
+}
+
+struct sync_ctx {
+	struct rn_peers *p;
+	long index, from, to;
+};
+
+static int peers_sync_one(void *arg, const void *key, size_t key_len,
+			  const void *val, size_t val_len)
+{
+	struct sync_ctx *sc = arg;
+	struct rn_peers *p = sc->p;
+	size_t home[PEERS_HOME_MAX], n;
+	Carrier__SignedPresence *sp = NULL;
+	long i = sc->index++;
+
+	if (i < sc->from)
+		return 0;
+	if (i >= sc->to)
+		return 1;
+	if (key_len != CR_ID_HASHLEN || val_len <= 8)
+		return 0;
+	n = peers_home(p, key, home);
+	for (size_t k = 0; k < n; k++) {
+		struct rn_link *l = &p->links[home[k]];
+
+		if ((int)home[k] == p->self || l->sess == NULL || !l->alive)
+			continue;
+		if (sp == NULL) {
+			sp = carrier__signed_presence__unpack(
+				NULL, val_len - 8, (const uint8_t *)val + 8);
+			if (sp == NULL)
+				return 0;
+		}
+		peers_send_replica(p, l->sess, sp, 0);
+	}
+	if (sp != NULL) {
+		p->st.sync_records++;
+		carrier__signed_presence__free_unpacked(sp, NULL);
+	}
+	return 0;
+}
+
+/* Offers a batch of the records held here to their home sets. */
+static void peers_sync(struct rn_peers *p, uint64_t now)
+{
+	struct sync_ctx sc = { p, 0, p->sync_cursor,
+			       p->sync_cursor + PEERS_SYNC_BATCH };
+	long visited = cr_kv_foreach(p->kv, "presence", peers_sync_one, &sc,
+				     NULL);
+
+	if (visited < 0 || sc.index < sc.to) {
+		p->sync_pending = 0;
+		p->st.sync_passes++;
+		return;
+	}
+	p->sync_cursor = sc.to;
+	p->sync_at_ms = now;
+}
+
+void rn_peers_tick(struct rn_peers *p, uint64_t now)
+{
+	uint64_t dead_after = p->cfg.peer_timeout_ms * 3 > 1500 ?
+				      p->cfg.peer_timeout_ms * 3 :
+				      1500;
+	int changed = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct rn_link *l = &p->links[i];
+		int alive;
+		char ids[CR_ID_STRMAX];
+
+		if ((int)i == p->self)
+			continue;
+		if (l->sess != NULL && now - l->last_rx_ms > dead_after) {
+			/* Its keys are gone (a restart) or it is gone: a
+			 * fresh handshake finds out. */
+			cr_sess_close(l->sess);
+			l->sess = NULL;
+		}
+		if (l->sess == NULL && l->dialing == NULL &&
+		    now >= l->next_dial_ms && p->self >= 0)
+			peers_dial(p, l, now);
+		alive = l->sess != NULL && cr_sess_is_up(l->sess) &&
+			now - l->last_rx_ms < p->cfg.peer_timeout_ms;
+		if (alive != l->alive) {
+			l->alive = alive;
+			p->alive[i] = (uint8_t)alive;
+			changed = 1;
+			if (alive)
+				p->st.peer_revivals++;
+			else
+				p->st.peer_deaths++;
+			cr_log_info("node %s (%s) is %s", cr_id_format(&l->id, ids),
+				    p->ring->nodes[i].addr,
+				    alive ? "alive" : "dead");
+		}
+	}
+	if (changed) {
+		p->n_alive = 0;
+		for (size_t i = 0; i < p->n; i++)
+			p->n_alive += p->alive[i];
+		p->sync_pending = 1;
+		p->sync_cursor = 0;
+		p->sync_at_ms = now + PEERS_SYNC_DELAY_MS;
+	}
+	if (now - p->last_hb_ms >= p->cfg.heartbeat_ms) {
+		p->last_hb_ms = now;
+		peers_heartbeat(p, now);
+	}
+	if (p->sync_pending && now >= p->sync_at_ms)
+		peers_sync(p, now);
+	/* Publishes that found no majority in time: the device retries. */
+	{
+		struct rn_pend *dead[64];
+		size_t n_dead = 0, pos = 0;
+		const void *key;
+		void *val;
+
+		while (n_dead < 64 && cr_map_next(p->pend, &pos, &key, &val)) {
+			struct rn_pend *pd = val;
+
+			if (now > pd->deadline_ms)
+				dead[n_dead++] = pd;
+		}
+		for (size_t i = 0; i < n_dead; i++) {
+			p->st.publishes_timed_out++;
+			cr_map_del(p->pend, dead[i]->dev);
+			free(dead[i]);
+		}
+	}
+}
+
+const struct rn_peers_stats *rn_peers_stats(const struct rn_peers *p)
+{
+	return &p->st;
+}
