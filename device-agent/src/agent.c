@@ -21,6 +21,7 @@
 #include "cr/kv.h"
 #include "cr/presence.h"
 #include "cr/ring.h"
+#include "cr/ringsync.h"
 #include "cr/session.h"
 #include "cr/udp.h"
 #include "cr/util.h"
@@ -31,6 +32,9 @@ enum {
 	AGENT_LMDB_MAP = 16 * 1024 * 1024,
 	AGENT_BACKOFF_MIN_MS = 500,
 	AGENT_BACKOFF_MAX_MS = 10000,
+	/* An unacknowledged publish is sent again after this long: the node
+	 * acknowledges only once a majority of the home set stored it. */
+	AGENT_REPUBLISH_MS = 1000,
 };
 
 /* A hop session with one home node. */
@@ -51,6 +55,14 @@ struct da_link {
 	uint64_t unanswered_ms;  /* oldest ping without a pong, 0 if none */
 	uint64_t req_id;
 	char observed[CP_ADDR_STR_MAX];
+	uint64_t sent_ms;        /* the current record last sent here */
+	uint64_t migrate_at_ms;  /* move to a new home node then; 0: stay */
+	/* The node's view of which ring nodes are alive (its last pong), for
+	 * choosing where to go when a node dies; valid for view_epoch. */
+	uint8_t view[CR_ALIVE_BYTES_MAX];
+	size_t view_len;
+	uint64_t view_epoch;
+	struct cr_ring_asm asm_; /* a newer ring configuration arriving */
 };
 
 struct da_agent {
@@ -60,6 +72,7 @@ struct da_agent {
 	struct cr_id id;
 	struct cr_ring *ring;
 	char pin_path[PATH_MAX + 16];
+	char ring_save_path[PATH_MAX + 16];
 	int fd;
 	struct event *ev_read;
 	struct event *ev_tick;
@@ -75,6 +88,9 @@ struct da_agent {
 	int dirty;                /* the record must be re-made */
 	int nat_eim;              /* mapping: 1 endpoint-independent, 0
 				   * dependent, -1 not known yet */
+	uint8_t rec[CP_PRESENCE_MAX]; /* the current signed record */
+	size_t rec_len;
+	uint64_t rings_refused;   /* configurations refused from nodes */
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -128,17 +144,37 @@ static void agent_local_addrs(struct da_agent *a, struct cr_presence *p)
 	freeifaddrs(ifa);
 }
 
-static void agent_publish(struct da_agent *a)
+/* Sends the current record to one home node (again, until it is
+ * acknowledged). */
+static void agent_send_record(struct da_agent *a, struct da_link *l)
 {
-	uint8_t blob[CP_PRESENCE_MAX], buf[CP_MSG_MAX];
+	uint8_t buf[CP_MSG_MAX];
 	Carrier__SignedPresence *rec;
 	Carrier__PresencePublish pub = CARRIER__PRESENCE_PUBLISH__INIT;
 	Carrier__Hop m = CARRIER__HOP__INIT;
+	long n;
+
+	rec = carrier__signed_presence__unpack(NULL, a->rec_len, a->rec);
+	if (rec == NULL)
+		return;
+	pub.record = rec;
+	m.msg_case = CARRIER__HOP__MSG_PUBLISH;
+	m.publish = &pub;
+	m.req_id = ++l->req_id;
+	n = cp_hop_pack(&m, buf, sizeof(buf));
+	if (n > 0)
+		cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
+	l->sent_ms = cr_now_ms();
+	carrier__signed_presence__free_unpacked(rec, NULL);
+}
+
+static void agent_publish(struct da_agent *a)
+{
+	uint8_t blob[CP_PRESENCE_MAX];
 	struct cr_error *err = NULL;
 	struct cr_presence p;
 	uint64_t now = cr_now_unix();
 	size_t len;
-	long n;
 
 	memset(&p, 0, sizeof(p));
 	memcpy(p.device_pk, a->kp.pk, CR_PKLEN);
@@ -172,34 +208,45 @@ static void agent_publish(struct da_agent *a)
 		cr_error_free(err);
 		return;
 	}
-	rec = carrier__signed_presence__unpack(NULL, len, blob);
-	if (rec == NULL)
-		return;
 	a->seq = p.seq;
 	a->published_ms = cr_now_ms();
 	a->dirty = 0;
-	pub.record = rec;
-	m.msg_case = CARRIER__HOP__MSG_PUBLISH;
-	m.publish = &pub;
-	for (size_t i = 0; i < a->n_links; i++) {
-		struct da_link *l = &a->links[i];
-
-		if (!l->up)
-			continue;
-		m.req_id = ++l->req_id;
-		n = cp_hop_pack(&m, buf, sizeof(buf));
-		if (n > 0)
-			cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
-	}
-	carrier__signed_presence__free_unpacked(rec, NULL);
+	memcpy(a->rec, blob, len);
+	a->rec_len = len;
+	for (size_t i = 0; i < a->n_links; i++)
+		if (a->links[i].up)
+			agent_send_record(a, &a->links[i]);
 }
 
 /* ---- Links ------------------------------------------------------------- */
 
 /*
+ * Whether ring node idx is alive as far as the home nodes we hold sessions
+ * with know (their last pongs, at our epoch).  One honest node saying
+ * "alive" is enough, so a lying node cannot hide live ones; with no view at
+ * all every node counts as alive.
+ */
+static int agent_node_alive(const struct da_agent *a, size_t idx)
+{
+	int any = 0;
+
+	for (size_t i = 0; i < a->n_links; i++) {
+		const struct da_link *l = &a->links[i];
+
+		if (!l->up || l->view_len == 0 || l->view_epoch != a->ring->epoch)
+			continue;
+		any = 1;
+		if (cr_alive_get(l->view, l->view_len, idx))
+			return 1;
+	}
+	return !any;
+}
+
+/*
  * A home node that stays unreachable is replaced by the next node in the
- * device's ranking that no link uses, so a device keeps its sessions when
- * nodes die.  Returns 1 when the link moved.
+ * device's ranking that no link uses and that the live home nodes see
+ * alive (any node when none is), so a device keeps its sessions when nodes
+ * die.  Returns 1 when the link moved.
  */
 static int agent_link_failover(struct da_agent *a, struct da_link *l)
 {
@@ -215,14 +262,15 @@ static int agent_link_failover(struct da_agent *a, struct da_link *l)
 	for (size_t i = 0; i < n; i++)
 		if ((int)rank[i] == l->node_idx)
 			start = i + 1;
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < 2 * n; k++) {
 		size_t idx = rank[(start + k) % n];
 		int used = 0;
 
 		for (size_t j = 0; j < a->n_links; j++)
 			used |= a->links[j].node_idx == (int)idx;
-		if (used || cr_addr_parse(a->ring->nodes[idx].addr, &addr,
-					  NULL) < 0)
+		/* First pass: live nodes only; second: any. */
+		if (used || (k < n && !agent_node_alive(a, idx)) ||
+		    cr_addr_parse(a->ring->nodes[idx].addr, &addr, NULL) < 0)
 			continue;
 		l->node_idx = (int)idx;
 		memcpy(l->node_pk, a->ring->nodes[idx].pk, CR_PKLEN);
@@ -335,6 +383,119 @@ static void agent_nat_check(struct da_agent *a)
 			   "NAT maps endpoint-dependently (symmetric)");
 }
 
+/* ---- Ring epochs ------------------------------------------------------- */
+
+/* Moves link l to the first node of the device's new ranking that no link
+ * uses (called at its jittered moment after an epoch change). */
+static void agent_link_migrate(struct da_agent *a, struct da_link *l,
+			       uint64_t now)
+{
+	size_t rank[CP_ATTACHED_MAX], n;
+	char ids[CR_ID_STRMAX];
+
+	n = cr_ring_rank(a->ring, a->id.hash, NULL, rank, a->n_links);
+	for (size_t i = 0; i < n; i++) {
+		struct cr_addr addr;
+		int used = 0;
+
+		for (size_t j = 0; j < a->n_links; j++)
+			used |= a->links[j].node_idx == (int)rank[i];
+		if (used || cr_addr_parse(a->ring->nodes[rank[i]].addr, &addr,
+					  NULL) < 0)
+			continue;
+		if (l->sess != NULL)
+			cr_sess_close(l->sess); /* agent_link_lost() */
+		l->node_idx = (int)rank[i];
+		memcpy(l->node_pk, a->ring->nodes[rank[i]].pk, CR_PKLEN);
+		l->addr = addr;
+		l->observed[0] = '\0';
+		l->fails = 0;
+		l->backoff_ms = 0;
+		l->next_attempt_ms = now;
+		cr_log_info("ring epoch %llu: moving a session to home node %s "
+			    "(%s)",
+			    (unsigned long long)a->ring->epoch,
+			    cr_id_format(&a->ring->nodes[rank[i]].id, ids),
+			    a->ring->nodes[rank[i]].addr);
+		return;
+	}
+}
+
+/* A newer configuration was accepted: links to nodes that are no longer
+ * among the device's home nodes move, each at a random moment within the
+ * migration window, so that the devices of a ring do not all move at once. */
+static void agent_ring_changed(struct da_agent *a, struct cr_ring *r)
+{
+	size_t rank[CP_ATTACHED_MAX], n, moving = 0;
+	struct cr_ring *old = a->ring;
+	uint64_t now = cr_now_ms();
+
+	a->ring = r;
+	n = cr_ring_rank(r, a->id.hash, NULL, rank, a->n_links);
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct da_link *l = &a->links[i];
+		int keep = 0;
+
+		l->node_idx = cr_ring_find(r, l->node_pk);
+		l->view_len = 0; /* its indices were for the old epoch */
+		for (size_t j = 0; j < n; j++)
+			keep |= l->node_idx == (int)rank[j];
+		if (keep) {
+			l->migrate_at_ms = 0;
+			continue;
+		}
+		l->migrate_at_ms = now + 1 +
+				   randombytes_uniform(
+					   (uint32_t)a->cfg.migrate_window_ms + 1);
+		moving++;
+	}
+	cr_log_info("accepted ring configuration epoch %llu (%zu nodes); "
+		    "%zu of %zu home-node sessions move within %llu ms",
+		    (unsigned long long)r->epoch, r->n_nodes, moving,
+		    a->n_links, (unsigned long long)a->cfg.migrate_window_ms);
+	cr_ring_free(old);
+}
+
+static void agent_on_chunk(struct da_agent *a, struct da_link *l,
+			   const Carrier__RingChunk *c)
+{
+	struct cr_error *err = NULL;
+	struct cr_ring *r = NULL;
+	char ids[CR_ID_STRMAX];
+	struct cr_id nid;
+	int rc;
+
+	if (c->epoch <= a->ring->epoch)
+		return;
+	rc = cr_ring_asm_add(&l->asm_, c->epoch, c->total, c->offset,
+			     c->data.data, c->data.len);
+	if (rc <= 0) {
+		if (rc < 0)
+			cr_ring_asm_reset(&l->asm_);
+		return;
+	}
+	rc = cr_ring_accept(l->asm_.buf, l->asm_.total, a->ring, a->pin_path,
+			    a->ring_save_path, &r, &err);
+	cr_ring_asm_reset(&l->asm_);
+	if (rc < 0) {
+		/* Only the operator's key makes an epoch: whatever a node
+		 * claims, the device keeps its ring.  Logged sparingly, a
+		 * lying node may keep trying. */
+		if (a->rings_refused++ % 64 == 0) {
+			cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
+			cr_log_warnx("refused ring configuration epoch %llu "
+				     "from node %s (%llu refused): %s",
+				     (unsigned long long)c->epoch,
+				     cr_id_format(&nid, ids),
+				     (unsigned long long)a->rings_refused,
+				     cr_error_msg(err));
+		}
+		cr_error_free(err);
+		return;
+	}
+	agent_ring_changed(a, r);
+}
+
 static void agent_on_hop(struct da_agent *a, struct da_link *l,
 			 const uint8_t *buf, size_t len)
 {
@@ -368,6 +529,14 @@ static void agent_on_hop(struct da_agent *a, struct da_link *l,
 	case CARRIER__HOP__MSG_PONG:
 		l->last_pong_ms = cr_now_ms();
 		l->unanswered_ms = 0;
+		if (m->pong->alive.len <= sizeof(l->view)) {
+			memcpy(l->view, m->pong->alive.data, m->pong->alive.len);
+			l->view_len = m->pong->alive.len;
+			l->view_epoch = m->pong->ring_epoch;
+		}
+		break;
+	case CARRIER__HOP__MSG_RING_CHUNK:
+		agent_on_chunk(a, l, m->ring_chunk);
 		break;
 	case CARRIER__HOP__MSG_ERROR:
 		cr_log_warnx("node %s: %s", cr_id_format(&nid, ids),
@@ -392,6 +561,8 @@ static void agent_ping(struct da_link *l, uint64_t now)
 	long n;
 
 	ping.nonce = now;
+	ping.ring_epoch = l->agent->ring->epoch; /* a node with a newer one
+						    sends it */
 	m.req_id = ++l->req_id;
 	m.msg_case = CARRIER__HOP__MSG_PING;
 	m.ping = &ping;
@@ -537,6 +708,17 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		if (now - l->last_ping_ms >= ka)
 			agent_ping(l, now);
+		if (l->acked_seq != a->seq && a->rec_len != 0 &&
+		    now - l->sent_ms >= AGENT_REPUBLISH_MS)
+			agent_send_record(a, l);
+	}
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct da_link *l = &a->links[i];
+
+		if (l->migrate_at_ms != 0 && now >= l->migrate_at_ms) {
+			l->migrate_at_ms = 0;
+			agent_link_migrate(a, l, now);
+		}
 	}
 	if (a->dirty ||
 	    (a->published_ms != 0 &&
@@ -593,8 +775,10 @@ struct da_agent *da_agent_new(struct event_base *base,
 		goto fail;
 	snprintf(a->pin_path, sizeof(a->pin_path), "%s/operator.pin",
 		 cfg->data_dir);
-	if (cr_ring_load_pinned(cfg->ring_path, a->pin_path, cfg->operator_id,
-				&a->ring, err) < 0)
+	snprintf(a->ring_save_path, sizeof(a->ring_save_path), "%s/ring",
+		 cfg->data_dir);
+	if (cr_ring_load_newest(cfg->ring_path, a->ring_save_path, a->pin_path,
+				cfg->operator_id, &a->ring, err) < 0)
 		goto fail;
 	if (a->ring->n_nodes == 0) {
 		cr_error_set(err, EINVAL, "ring %s has no nodes",
@@ -664,11 +848,15 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 		return cr_error_set(err, EINVAL,
 				    "key and data cannot change without a "
 				    "restart");
-	if (cr_ring_load_pinned(cfg->ring_path, a->pin_path, cfg->operator_id,
-				&ring, err) < 0)
+	if (cr_ring_load_newest(cfg->ring_path, a->ring_save_path, a->pin_path,
+				cfg->operator_id, &ring, err) < 0)
 		return -1;
-	cr_ring_free(a->ring);
-	a->ring = ring;
+	if (ring->epoch > a->ring->epoch) {
+		a->cfg.migrate_window_ms = cfg->migrate_window_ms;
+		agent_ring_changed(a, ring);
+	} else {
+		cr_ring_free(ring);
+	}
 	a->cfg = *cfg;
 	agent_sess_cfg(cfg, &sc);
 	cr_sess_host_set_cfg(a->host, &sc);
@@ -694,6 +882,8 @@ struct da_agent *da_agent_free(struct da_agent *a)
 		close(a->fd);
 	cr_kv_free(a->kv);
 	cr_ring_free(a->ring);
+	for (size_t i = 0; i < CP_ATTACHED_MAX; i++)
+		cr_ring_asm_reset(&a->links[i].asm_);
 	free(a->batch);
 	cr_keypair_wipe(&a->kp);
 	free(a);

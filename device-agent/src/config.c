@@ -15,6 +15,7 @@ void da_config_init(struct da_config *cfg)
 	cfg->log_level = CR_LOG_INFO;
 	cfg->keepalive_ms = 15000;
 	cfg->attach = 2;
+	cfg->migrate_window_ms = 30000;
 	cfg->presence_ttl_s = 600;
 }
 
@@ -109,6 +110,15 @@ int da_config_set(struct da_config *cfg, const char *key, const char *value,
 			return cr_error_set(err, EINVAL,
 					    "keepalive: '%s' is not a duration "
 					    "of at least 100ms (e.g. 15s)",
+					    value);
+		return 0;
+	}
+	if (strcmp(key, "migrate-window") == 0) {
+		if (cr_parse_duration_ms(value, &cfg->migrate_window_ms) < 0 ||
+		    cfg->migrate_window_ms > 86400000)
+			return cr_error_set(err, EINVAL,
+					    "migrate-window: '%s' is not a "
+					    "duration up to 24h (e.g. 30s)",
 					    value);
 		return 0;
 	}

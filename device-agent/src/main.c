@@ -39,6 +39,9 @@ static const char usage_text[] =
 	"2)\n"
 	"  --presence-ttl DUR    lifetime of a presence record (default "
 	"600s)\n"
+	"  --migrate-window DUR  after a new ring epoch, move to the new home "
+	"nodes at\n"
+	"                        random moments within DUR (default 30s)\n"
 	"  --config FILE         settings as 'key = value' lines, keys named "
 	"as the\n"
 	"                        long flags; flags on the command line win\n"
@@ -57,6 +60,7 @@ static const struct option long_opts[] = {
 	{ "keepalive", required_argument, NULL, 0 },
 	{ "attach", required_argument, NULL, 0 },
 	{ "presence-ttl", required_argument, NULL, 0 },
+	{ "migrate-window", required_argument, NULL, 0 },
 	{ "config", required_argument, NULL, 0 },
 	{ "log-level", required_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },

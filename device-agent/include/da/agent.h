@@ -38,6 +38,10 @@ struct da_config {
 	uint64_t keepalive_ms;  /* ping interval to the nodes */
 	uint64_t attach;        /* home nodes to hold sessions with */
 	uint64_t presence_ttl_s;
+	/* After a new ring epoch, sessions move to the new home nodes one by
+	 * one at random moments within this window, so a ring's worth of
+	 * devices does not re-attach at once. */
+	uint64_t migrate_window_ms;
 	struct da_allow allow[DA_ALLOW_MAX];
 	size_t n_allow;
 };
