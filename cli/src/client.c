@@ -13,15 +13,32 @@
 #include "cp/limits.h"
 #include "cp/wire.h"
 #include "cr/addr.h"
+#include "cr/ringsync.h"
 #include "cr/udp.h"
 #include "cr/util.h"
 
-enum { CL_TICK_MS = 20 };
+enum {
+	CL_TICK_MS = 20,
+	CL_PEND_MAX = 32,      /* requests in flight at once */
+	CL_LOOKUP_MAX = 16,    /* nodes a lookup asks */
+	CL_LOOKUP_MS = 2500,
+	CL_LOOKUP_GRACE_MS = 300,
+	CL_E2E_TRY_MS = 1500,  /* per relay node tried */
+};
 
 struct cl_node_link {
 	struct cr_sess *sess;
 	int up;
 	int failed;
+	int told_epoch;            /* sent it our ring epoch */
+	struct cr_ring_asm asm_;   /* a newer ring configuration arriving */
+};
+
+/* A request in flight among several (cl_lookup asks nodes in parallel). */
+struct cl_pend {
+	uint64_t req;           /* 0: free */
+	Carrier__Hop *reply;
+	int done;
 };
 
 struct cl_client {
@@ -34,6 +51,12 @@ struct cl_client {
 	struct cr_udp_batch *batch;
 	struct cr_udp_out *out;
 	struct cl_node_link *links; /* one per ring node */
+	char ring_path[PATH_MAX];
+	char pin_path[PATH_MAX + 32];
+	uint64_t ring_accepted;   /* newest epoch saved from the ring */
+	uint64_t rings_refused;
+	struct cl_pend pend[CL_PEND_MAX];
+	int events;               /* bumped by replies and session changes */
 	uint64_t next_req;
 	/* The request being waited for. */
 	uint64_t want_req;
@@ -143,6 +166,23 @@ static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 		return;
 	if (l != NULL) {
 		l->up = 1;
+		c->events++;
+		if (!l->told_epoch) {
+			/* Our epoch: a node with a newer one sends it. */
+			Carrier__Hop m = CARRIER__HOP__INIT;
+			Carrier__Ping ping = CARRIER__PING__INIT;
+			uint8_t buf[64];
+			long n;
+
+			l->told_epoch = 1;
+			ping.ring_epoch = c->ring->epoch;
+			m.req_id = ++c->next_req;
+			m.msg_case = CARRIER__HOP__MSG_PING;
+			m.ping = &ping;
+			n = cp_hop_pack(&m, buf, sizeof(buf));
+			if (n > 0)
+				cr_sess_send(s, buf, (size_t)n, cr_now_ms());
+		}
 		return;
 	}
 	if (s == c->e2e_pending) {
@@ -150,6 +190,50 @@ static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 		c->e2e_reply_len = reply_len < sizeof(c->e2e_reply) ? reply_len : 0;
 		memcpy(c->e2e_reply, reply, c->e2e_reply_len);
 	}
+}
+
+/*
+ * A node sends its newer ring configuration in pieces.  It is kept only
+ * when signed by the operator we pin and newer than ours; then it replaces
+ * the ring file (so the next command uses it) and the pin moves up.  This
+ * process goes on with the configuration it started with.
+ */
+static void cl_on_chunk(struct cl_client *c, struct cl_node_link *l,
+			struct cr_sess *s, const Carrier__RingChunk *ch)
+{
+	struct cr_error *err = NULL;
+	struct cr_ring *r = NULL;
+	char ids[CR_ID_STRMAX];
+	int rc;
+
+	if (l == NULL || ch->epoch <= c->ring->epoch ||
+	    ch->epoch <= c->ring_accepted)
+		return;
+	rc = cr_ring_asm_add(&l->asm_, ch->epoch, ch->total, ch->offset,
+			     ch->data.data, ch->data.len);
+	if (rc <= 0) {
+		if (rc < 0)
+			cr_ring_asm_reset(&l->asm_);
+		return;
+	}
+	rc = cr_ring_accept(l->asm_.buf, l->asm_.total, c->ring, c->pin_path,
+			    c->ring_path, &r, &err);
+	cr_ring_asm_reset(&l->asm_);
+	cr_id_format(cr_sess_peer_id(s), ids);
+	if (rc < 0) {
+		if (c->rings_refused++ == 0)
+			fprintf(stderr, "carrier: refused ring configuration "
+					"epoch %llu from node %s: %s\n",
+				(unsigned long long)ch->epoch, ids,
+				cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	c->ring_accepted = r->epoch;
+	fprintf(stderr, "carrier: ring configuration epoch %llu from node %s "
+			"saved to %s\n",
+		(unsigned long long)r->epoch, ids, c->ring_path);
+	cr_ring_free(r);
 }
 
 static void cl_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
@@ -166,6 +250,19 @@ static void cl_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
 	m = cp_hop_unpack(msg, len);
 	if (m == NULL)
 		return;
+	if (m->msg_case == CARRIER__HOP__MSG_RING_CHUNK) {
+		cl_on_chunk(c, cl_link_of(c, s), s, m->ring_chunk);
+		cp_hop_free(m);
+		return;
+	}
+	for (size_t i = 0; i < CL_PEND_MAX && m->req_id != 0; i++) {
+		if (c->pend[i].req == m->req_id && !c->pend[i].done) {
+			c->pend[i].reply = m;
+			c->pend[i].done = 1;
+			c->events++;
+			return;
+		}
+	}
 	if (!c->reply_done && m->req_id == c->want_req) {
 		c->reply = m;
 		c->reply_done = 1;
@@ -238,6 +335,7 @@ static void cl_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 		l->sess = NULL;
 		l->up = 0;
 		l->failed = 1;
+		c->events++;
 		return;
 	}
 	if (s == c->e2e_pending)
@@ -321,6 +419,8 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	snprintf(pin, sizeof(pin), "%s/operator.pin", dir);
 	if (cr_ring_pin_check(pin, c->ring, opp, err) < 0)
 		goto fail;
+	snprintf(c->ring_path, sizeof(c->ring_path), "%s", ring_path);
+	snprintf(c->pin_path, sizeof(c->pin_path), "%s", pin);
 	c->links = calloc(c->ring->n_nodes + 1, sizeof(*c->links));
 	c->batch = calloc(1, sizeof(*c->batch));
 	if (c->links == NULL || c->batch == NULL) {
@@ -375,6 +475,11 @@ struct cl_client *cl_client_free(struct cl_client *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	cp_hop_free(c->reply);
+	for (size_t i = 0; i < CL_PEND_MAX; i++)
+		cp_hop_free(c->pend[i].reply);
+	if (c->links != NULL && c->ring != NULL)
+		for (size_t i = 0; i < c->ring->n_nodes; i++)
+			cr_ring_asm_reset(&c->links[i].asm_);
 	cr_ring_free(c->ring);
 	free(c->links);
 	free(c->batch);
@@ -508,73 +613,219 @@ Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
 	return reply;
 }
 
+/* Starts a hop session to node idx unless one exists or is under way. */
+static int cl_node_start(struct cl_client *c, size_t idx)
+{
+	struct cl_node_link *l = &c->links[idx];
+	struct cr_addr a;
+
+	if (l->sess != NULL)
+		return 0;
+	if (cr_addr_parse(c->ring->nodes[idx].addr, &a, NULL) < 0)
+		return -1;
+	l->failed = 0;
+	l->up = 0;
+	l->sess = cr_sess_connect(c->host, c->ring->nodes[idx].pk, CR_ID_NODE,
+				  &a, NULL, 0, cr_now_ms(), NULL);
+	return l->sess != NULL ? 0 : -1;
+}
+
+static struct cl_pend *cl_pend_new(struct cl_client *c)
+{
+	for (size_t i = 0; i < CL_PEND_MAX; i++) {
+		if (c->pend[i].req == 0) {
+			c->pend[i].req = ++c->next_req;
+			c->pend[i].done = 0;
+			c->pend[i].reply = NULL;
+			return &c->pend[i];
+		}
+	}
+	return NULL;
+}
+
+static void cl_pend_release(struct cl_pend *pd)
+{
+	if (pd == NULL)
+		return;
+	cp_hop_free(pd->reply);
+	memset(pd, 0, sizeof(*pd));
+}
+
+/* One node asked by a lookup. */
+struct cl_ask {
+	size_t idx;
+	struct cl_pend *pd;
+	uint64_t sent_ms;
+	int state; /* 0 connecting, 1 asked, 2 finished */
+};
+
+/* Checks one answer; returns 1 when it carried a valid record. */
+static int cl_lookup_answer(struct cl_client *c, const struct cr_id *dev,
+			    size_t idx, const Carrier__Hop *rep,
+			    struct cr_presence *p, struct cl_lookup_info *info,
+			    char *last, size_t last_cap, int *expired)
+{
+	uint8_t blob[CP_PRESENCE_MAX];
+	struct cr_error *e = NULL;
+	size_t len;
+
+	info->n_answered++;
+	if (rep->msg_case != CARRIER__HOP__MSG_LOOKUP_REPLY ||
+	    rep->lookup_reply->record == NULL) {
+		if (rep->msg_case == CARRIER__HOP__MSG_ERROR)
+			snprintf(last, last_cap, "%s", rep->error->message);
+		return 0;
+	}
+	len = carrier__signed_presence__get_packed_size(
+		rep->lookup_reply->record);
+	if (len > sizeof(blob)) {
+		info->n_rejected++;
+		return 0;
+	}
+	carrier__signed_presence__pack(rep->lookup_reply->record, blob);
+	/* Never trust the node: verify the device's signature here. */
+	if (cr_presence_verify(blob, len, cr_now_unix(), dev, p, &e) < 0) {
+		if (strstr(cr_error_msg(e), "expired") != NULL)
+			(*expired)++;
+		else
+			info->n_rejected++;
+		snprintf(last, last_cap, "%s", cr_error_msg(e));
+		cr_error_free(e);
+		return 0;
+	}
+	if (rep->lookup_reply->attached_here && info->n_attached_here < 8) {
+		info->attached_idx[info->n_attached_here] = idx;
+		info->attached_seq[info->n_attached_here] = p->seq;
+		info->last_seen_ms[info->n_attached_here++] =
+			rep->lookup_reply->last_seen_ms_ago;
+	}
+	return 1;
+}
+
 int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	      struct cr_presence *out, struct cl_lookup_info *info,
 	      struct cr_error **err)
 {
 	Carrier__LookupRequest lr = CARRIER__LOOKUP_REQUEST__INIT;
-	size_t rank[16], n;
+	Carrier__Hop req = CARRIER__HOP__INIT;
+	struct cl_ask ask[CL_LOOKUP_MAX];
+	uint64_t seqs[CL_LOOKUP_MAX];
+	size_t rank[CL_LOOKUP_MAX], n, n_valid = 0, open;
+	uint64_t deadline = cr_now_ms() + CL_LOOKUP_MS, first_ms = 0;
 	char ids[CR_ID_STRMAX], last[256] = "";
-	int found = 0, rejected = 0, expired = 0;
+	uint8_t buf[CP_MSG_MAX];
+	long blen;
+	int found = 0, expired = 0;
+	uint32_t want;
 
 	memset(info, 0, sizeof(*info));
-	n = cr_ring_rank(c->ring, dev->hash, NULL, rank,
-			 c->ring->replicas < 16 ? c->ring->replicas : 16);
+	/*
+	 * The home set is the R live nodes ranked first, and the vendor does
+	 * not know which nodes are alive: ask the first ranked nodes at once
+	 * (beyond R, so that a home set pushed down the ranking by dead
+	 * nodes is found), keep the highest valid sequence.
+	 */
+	n = cr_ring_rank(c->ring, dev->hash, NULL, rank, CL_LOOKUP_MAX);
 	lr.device_id.data = (uint8_t *)(uintptr_t)dev->hash;
 	lr.device_id.len = CR_ID_HASHLEN;
+	req.msg_case = CARRIER__HOP__MSG_LOOKUP;
+	req.lookup = &lr;
+	want = c->ring->replicas != 0 ? c->ring->replicas : 3;
 	for (size_t i = 0; i < n; i++) {
-		Carrier__Hop req = CARRIER__HOP__INIT, *rep;
-		struct cr_error *e = NULL;
-		struct cr_presence p;
-		uint8_t blob[CP_PRESENCE_MAX];
-		size_t len;
+		ask[i].idx = rank[i];
+		ask[i].pd = NULL;
+		ask[i].state = cl_node_start(c, rank[i]) < 0 ? 2 : 0;
+	}
+	for (;;) {
+		uint64_t now = cr_now_ms();
+		int ev;
 
-		req.msg_case = CARRIER__HOP__MSG_LOOKUP;
-		req.lookup = &lr;
-		rep = cl_request(c, rank[i], &req, 2000, &e);
-		if (rep == NULL) {
-			snprintf(last, sizeof(last), "%s", cr_error_msg(e));
-			cr_error_free(e);
-			continue;
+		open = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct cl_ask *k = &ask[i];
+			struct cl_node_link *l = &c->links[k->idx];
+			struct cr_presence p;
+
+			if (k->state == 2)
+				continue;
+			if (l->sess == NULL || l->failed) {
+				k->state = 2;
+				snprintf(last, sizeof(last),
+					 "ring node %s does not answer",
+					 c->ring->nodes[k->idx].addr);
+				continue;
+			}
+			if (k->state == 1 && k->pd->done) {
+				k->state = 2;
+				if (cl_lookup_answer(c, dev, k->idx,
+						     k->pd->reply, &p, info,
+						     last, sizeof(last),
+						     &expired)) {
+					seqs[n_valid++] = p.seq;
+					if (!found || p.seq > out->seq)
+						*out = p;
+					if (!found)
+						first_ms = now;
+					found = 1;
+				}
+				cl_pend_release(k->pd);
+				k->pd = NULL;
+				continue;
+			}
+			if (l->up && (k->state == 0 || now - k->sent_ms > 700)) {
+				/* Datagrams get lost: ask again now and then. */
+				if (k->pd == NULL)
+					k->pd = cl_pend_new(c);
+				if (k->pd == NULL) {
+					open++;
+					continue;
+				}
+				req.req_id = k->pd->req;
+				blen = cp_hop_pack(&req, buf, sizeof(buf));
+				if (blen > 0)
+					cr_sess_send(l->sess, buf, (size_t)blen,
+						     now);
+				k->sent_ms = now;
+				k->state = 1;
+			}
+			open++;
 		}
-		info->n_answered++;
-		if (rep->msg_case != CARRIER__HOP__MSG_LOOKUP_REPLY ||
-		    rep->lookup_reply->record == NULL) {
-			if (rep->msg_case == CARRIER__HOP__MSG_ERROR)
-				snprintf(last, sizeof(last), "%s",
-					 rep->error->message);
-			cp_hop_free(rep);
-			continue;
+		if (open == 0 || now >= deadline)
+			break;
+		/* Enough: a node holding the device's session answered, and
+		 * R nodes did or the others had a moment more. */
+		if (found && info->n_attached_here > 0 &&
+		    (info->n_answered >= want ||
+		     now - first_ms >= CL_LOOKUP_GRACE_MS))
+			break;
+		ev = c->events;
+		while (c->events == ev && cr_now_ms() < deadline) {
+			int never = 0;
+
+			cl_wait(c, &never, cr_now_ms() + CL_TICK_MS);
 		}
-		len = carrier__signed_presence__get_packed_size(
-			rep->lookup_reply->record);
-		if (len > sizeof(blob)) {
-			cp_hop_free(rep);
-			rejected++;
-			continue;
+	}
+	for (size_t i = 0; i < n; i++)
+		cl_pend_release(ask[i].pd);
+	for (size_t i = 0; i < n_valid; i++)
+		info->n_stale += seqs[i] < out->seq;
+	/* Nodes that hold the device's session with the newest record
+	 * first: one that hands out an old record is no better a relay. */
+	for (size_t i = 1; i < info->n_attached_here; i++) {
+		for (size_t j = i; j > 0 && info->attached_seq[j] >
+						    info->attached_seq[j - 1];
+		     j--) {
+			size_t ti = info->attached_idx[j];
+			uint64_t ts = info->attached_seq[j];
+			uint64_t tl = info->last_seen_ms[j];
+
+			info->attached_idx[j] = info->attached_idx[j - 1];
+			info->attached_seq[j] = info->attached_seq[j - 1];
+			info->last_seen_ms[j] = info->last_seen_ms[j - 1];
+			info->attached_idx[j - 1] = ti;
+			info->attached_seq[j - 1] = ts;
+			info->last_seen_ms[j - 1] = tl;
 		}
-		carrier__signed_presence__pack(rep->lookup_reply->record, blob);
-		/* Never trust the node: verify the device's signature here. */
-		if (cr_presence_verify(blob, len, cr_now_unix(), dev, &p, &e) < 0) {
-			if (strstr(cr_error_msg(e), "expired") != NULL)
-				expired++;
-			else
-				rejected++;
-			snprintf(last, sizeof(last), "%s", cr_error_msg(e));
-			cr_error_free(e);
-			cp_hop_free(rep);
-			continue;
-		}
-		if (rep->lookup_reply->attached_here &&
-		    info->n_attached_here < 8) {
-			info->attached_idx[info->n_attached_here] = rank[i];
-			info->last_seen_ms[info->n_attached_here++] =
-				rep->lookup_reply->last_seen_ms_ago;
-		}
-		if (!found || p.seq > out->seq)
-			*out = p;
-		found = 1;
-		cp_hop_free(rep);
 	}
 	if (found)
 		return 0;
@@ -633,9 +884,19 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 	cr.device_id.len = CR_ID_HASHLEN;
 	req.msg_case = CARRIER__HOP__MSG_CONNECT;
 	req.connect = &cr;
-	for (size_t i = 0; i < info.n_attached_here && route == 0; i++) {
+	/*
+	 * Through each node that says it holds the device's session in turn:
+	 * a node may lie, or drop what it should relay, so one whose route
+	 * brings no handshake answer in CL_E2E_TRY_MS is passed over.
+	 */
+	s = NULL;
+	for (size_t i = 0; i < info.n_attached_here && s == NULL &&
+			   cr_now_ms() < deadline;
+	     i++) {
 		struct cr_error *e = NULL;
+		uint64_t until;
 
+		route = 0;
 		idx = info.attached_idx[i];
 		rep = cl_request(c, idx, &req, 2000, &e);
 		if (rep == NULL) {
@@ -645,31 +906,34 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 		if (rep->msg_case == CARRIER__HOP__MSG_CONNECT_REPLY)
 			route = rep->connect_reply->route_id;
 		cp_hop_free(rep);
+		if (route == 0 ||
+		    cr_addr_parse(c->ring->nodes[idx].addr, &a, NULL) < 0)
+			continue;
+		a.route = route;
+		c->e2e_up = 0;
+		s = cr_sess_connect(c->host, p.device_pk, CR_ID_DEVICE, &a,
+				    NULL, 0, cr_now_ms(), err);
+		if (s == NULL)
+			return NULL;
+		c->e2e_pending = s;
+		until = cr_now_ms() + CL_E2E_TRY_MS;
+		if (i + 1 == info.n_attached_here || until > deadline)
+			until = deadline;
+		cl_wait(c, &c->e2e_up, until);
+		if (!c->e2e_up) {
+			if (c->e2e_pending != NULL)
+				cr_sess_close(s);
+			c->e2e_pending = NULL;
+			s = NULL;
+		}
 	}
-	if (route == 0) {
+	if (s == NULL) {
 		cr_error_set(err, CL_EXIT_OFFLINE,
-			     "device %s is unreachable: no node could set up "
-			     "a route to it",
-			     ids);
-		return NULL;
-	}
-	if (cr_addr_parse(c->ring->nodes[idx].addr, &a, err) < 0)
-		return NULL;
-	a.route = route;
-	c->e2e_up = 0;
-	s = cr_sess_connect(c->host, p.device_pk, CR_ID_DEVICE, &a, NULL, 0,
-			    cr_now_ms(), err);
-	if (s == NULL)
-		return NULL;
-	c->e2e_pending = s;
-	cl_wait(c, &c->e2e_up, deadline);
-	if (!c->e2e_up) {
-		if (c->e2e_pending != NULL)
-			cr_sess_close(s);
-		c->e2e_pending = NULL;
-		cr_error_set(err, CL_EXIT_OFFLINE,
-			     "device %s did not answer the end-to-end "
-			     "handshake",
+			     route == 0 && info.n_attached_here > 0 ?
+				     "device %s is unreachable: no node could "
+				     "set up a route to it" :
+				     "device %s did not answer the end-to-end "
+				     "handshake",
 			     ids);
 		return NULL;
 	}

@@ -77,13 +77,18 @@ Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
 /* What a lookup found besides the record. */
 struct cl_lookup_info {
 	size_t n_answered;             /* nodes that answered */
-	size_t attached_idx[8];        /* ring indices with a live session */
+	size_t attached_idx[8];        /* ring indices with a live session,
+					* those with the newest record first */
 	uint64_t last_seen_ms[8];
+	uint64_t attached_seq[8];      /* the sequence each of them had */
 	size_t n_attached_here;
+	size_t n_rejected;             /* answers that failed verification */
+	size_t n_stale;                /* valid answers older than the kept */
 };
 
-/* Asks the device's home nodes, verifies every answer, keeps the highest
- * sequence.  Returns 0, or -1 with *err (CL_EXIT_OFFLINE in err->code for
+/* Asks the device's home nodes (the first ranked nodes, in parallel: the
+ * home set of live nodes may sit beyond the first R when nodes are dead),
+ * verifies every answer, keeps the highest sequence.  Returns 0, or -1 with *err (CL_EXIT_OFFLINE in err->code for
  * unknown, expired or unreachable). */
 int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	      struct cr_presence *out, struct cl_lookup_info *info,

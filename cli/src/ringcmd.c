@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "cr/ringsync.h"
 #include "commands.h"
 #include "cp/hop.h"
 #include "cr/addr.h"
@@ -309,12 +310,26 @@ static int ring_status(int argc, char **argv)
 		cr_id_format(&ring->nodes[i].id, ids);
 		if (rep != NULL && rep->msg_case == CARRIER__HOP__MSG_PONG) {
 			uint64_t ep = rep->pong->ring_epoch;
-			printf("  %-60s %-22s up    rtt %.2f ms  epoch %llu%s\n",
+			size_t seen = 0;
+			char view[64] = "";
+
+			/* The node's own failure detector, when it runs our
+			 * epoch (bit i is node i of its configuration). */
+			if (rep->pong->alive.len > 0 && ep == ring->epoch) {
+				for (size_t j = 0; j < ring->n_nodes; j++)
+					seen += cr_alive_get(
+						rep->pong->alive.data,
+						rep->pong->alive.len, j);
+				snprintf(view, sizeof(view),
+					 "  sees %zu/%zu alive", seen,
+					 ring->n_nodes);
+			}
+			printf("  %-60s %-22s up    rtt %.2f ms  epoch %llu%s%s\n",
 			       ids, ring->nodes[i].addr,
 			       (double)(cr_now_us() - t0) / 1000.0,
 			       (unsigned long long)ep,
 			       ep < ring->epoch ? " (behind)" :
-			       ep > ring->epoch ? " (ahead)" : "");
+			       ep > ring->epoch ? " (ahead)" : "", view);
 			up++;
 		} else {
 			printf("  %-60s %-22s DOWN\n", ids, ring->nodes[i].addr);
