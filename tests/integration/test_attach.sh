@@ -83,7 +83,7 @@ grep -q '^carrier_node_devices_attached 50$' <<<"$m" || \
 # The ring as operators see it, and epochs: add-node, remove-node, rollback.
 out=$("$CARRIER" ring status) || fail "ring status: $out"
 grep -q "epoch 1, operator op_" <<<"$out" || fail "ring status header: $out"
-grep -q "up    rtt .* epoch 1$" <<<"$out" || fail "ring status node line: $out"
+grep -q "up    rtt .* epoch 1  sees 1/1 alive$" <<<"$out" || fail "ring status node line: $out"
 grep -q "^1 of 1 nodes up" <<<"$out" || fail "ring status summary: $out"
 cp "$T/ring" "$T/ring.e1"
 "$CARRIER" keygen --type node -o "$T/extra.key" >/dev/null
