@@ -14,6 +14,8 @@
 #include "cp/wire.h"
 #include "cr/addr.h"
 #include "cr/ringsync.h"
+#include "cr/punch.h"
+#include "cr/stun.h"
 #include "cr/udp.h"
 #include "cr/util.h"
 
@@ -24,6 +26,16 @@ enum {
 	CL_LOOKUP_MS = 2500,
 	CL_LOOKUP_GRACE_MS = 300,
 	CL_E2E_TRY_MS = 1500,  /* per relay node tried */
+	CL_STUN_NODES = 3,     /* nodes asked for our reflexive address */
+	CL_STUN_WAIT_MS = 300, /* longest wait for their answers */
+};
+
+/* A STUN Binding request to a ring node (cr/stun.h). */
+struct cl_stun {
+	uint8_t txid[CR_STUN_TXID];
+	int sent, got;
+	uint64_t sent_ms;
+	struct cr_addr mapped;
 };
 
 struct cl_node_link {
@@ -80,6 +92,13 @@ struct cl_client {
 	void (*e2e_down)(void *, struct cr_sess *);
 	void (*e2e_flush)(void *);
 	void *e2e_arg;
+	struct cl_stun stun[CL_STUN_NODES];
+	struct cr_presence dev_presence; /* of the connected device */
+	char cands[CR_PUNCH_CANDS][64];  /* ours, sent in the connect */
+	size_t n_cands;
+	uint64_t connect_ms;             /* the connect request went out */
+	int relay_only;                  /* no candidates: the device
+					  * never punches */
 };
 
 void cl_default_path(const char *flag, const char *env, const char *name,
@@ -352,6 +371,103 @@ static const struct cr_sess_ops cl_sess_ops = {
 	.down = cl_sess_down,
 };
 
+static void cl_stun_input(struct cl_client *c, const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < CL_STUN_NODES; i++) {
+		struct cl_stun *q = &c->stun[i];
+		const char *why;
+
+		if (q->sent && !q->got &&
+		    cr_stun_parse_response(buf, len, q->txid, &q->mapped,
+					   &why) == 0)
+			q->got = 1;
+	}
+}
+
+/* Asks the device's first home nodes for our reflexive address; the
+ * answers come while the lookup runs. */
+static void cl_stun_ask(struct cl_client *c, const struct cr_id *dev)
+{
+	size_t rank[CL_STUN_NODES], n;
+
+	memset(c->stun, 0, sizeof(c->stun));
+	n = cr_ring_rank(c->ring, dev->hash, NULL, rank, CL_STUN_NODES);
+	for (size_t i = 0; i < n; i++) {
+		struct cl_stun *q = &c->stun[i];
+		uint8_t req[64];
+		struct cr_addr a;
+		size_t len;
+
+		if (cr_addr_parse(c->ring->nodes[rank[i]].addr, &a, NULL) < 0)
+			continue;
+		len = cr_stun_binding_request(q->txid, req, sizeof(req));
+		cr_udp_out_send(c->out, &a, req, len);
+		q->sent = 1;
+		q->sent_ms = cr_now_ms();
+	}
+	cr_udp_out_flush(c->out);
+}
+
+static int cl_stun_enough(const struct cl_client *c)
+{
+	int sent = 0, got = 0;
+
+	for (size_t i = 0; i < CL_STUN_NODES; i++) {
+		sent += c->stun[i].sent;
+		got += c->stun[i].got;
+	}
+	return got >= 2 || got == sent;
+}
+
+/* Our candidates: the reflexive addresses the nodes told (distinct ones:
+ * more than one means our NAT maps endpoint-dependently), then local. */
+static void cl_candidates(struct cl_client *c)
+{
+	uint64_t deadline = cr_now_ms() + CL_STUN_WAIT_MS;
+	char s[CR_ADDR_STRMAX];
+
+	while (!cl_stun_enough(c) && cr_now_ms() < deadline) {
+		int never = 0;
+
+		cl_wait(c, &never, cr_now_ms() + 10);
+	}
+	c->n_cands = 0;
+	for (size_t i = 0; i < CL_STUN_NODES; i++) {
+		int dup = 0;
+
+		if (!c->stun[i].got)
+			continue;
+		cr_addr_format(&c->stun[i].mapped, s);
+		for (size_t j = 0; j < c->n_cands; j++)
+			dup |= strcmp(c->cands[j], s) == 0;
+		if (!dup)
+			snprintf(c->cands[c->n_cands++], sizeof(c->cands[0]),
+				 "%s", s);
+	}
+	cr_punch_local_candidates(c->fd, c->cands, &c->n_cands, CR_PUNCH_CANDS);
+}
+
+size_t cl_candidates_get(const struct cl_client *c, const char (**out)[64])
+{
+	*out = (const char(*)[64])c->cands;
+	return c->n_cands;
+}
+
+const struct cr_presence *cl_dev_presence(const struct cl_client *c)
+{
+	return &c->dev_presence;
+}
+
+void cl_set_relay_only(struct cl_client *c, int on)
+{
+	c->relay_only = on;
+}
+
+uint64_t cl_connect_ms(const struct cl_client *c)
+{
+	return c->connect_ms;
+}
+
 static void cl_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct cl_client *c = arg;
@@ -367,6 +483,12 @@ static void cl_on_read(evutil_socket_t fd, short what, void *arg)
 			size_t len = c->batch->len[i];
 			struct cr_addr from = c->batch->from[i];
 
+			if (len >= CR_STUN_HDR && buf[0] == 0x01 && buf[1] == 0x01 &&
+			    cp_get_u32(buf + 4) == 0x42A41221) {
+				/* A STUN response (the cookie, read little-endian). */
+				cl_stun_input(c, buf, len);
+				continue;
+			}
 			if (cr_udp_unwrap(&from, &buf, &len) == 0)
 				cr_sess_host_input(c->host, &from, buf, len, now);
 		}
@@ -869,10 +991,16 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 	char ids[CR_ID_STRMAX];
 	uint64_t route = 0;
 	size_t idx = 0;
+	char *cand_ptrs[CR_PUNCH_CANDS];
 
+	if (!c->relay_only)
+		cl_stun_ask(c, dev);
 	if (cl_lookup(c, dev, &p, &info, err) < 0)
 		return NULL;
 	cr_id_format(dev, ids);
+	if (!c->relay_only)
+		cl_candidates(c);
+	c->dev_presence = p;
 	if (info.n_attached_here == 0) {
 		cr_error_set(err, CL_EXIT_OFFLINE,
 			     "device %s is offline: no ring node holds a "
@@ -882,8 +1010,13 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 	}
 	cr.device_id.data = (uint8_t *)(uintptr_t)dev->hash;
 	cr.device_id.len = CR_ID_HASHLEN;
+	for (size_t i = 0; i < c->n_cands; i++)
+		cand_ptrs[i] = c->cands[i];
+	cr.candidates = cand_ptrs;
+	cr.n_candidates = c->n_cands;
 	req.msg_case = CARRIER__HOP__MSG_CONNECT;
 	req.connect = &cr;
+	c->connect_ms = cr_now_ms();
 	/*
 	 * Through each node that says it holds the device's session in turn:
 	 * a node may lie, or drop what it should relay, so one whose route

@@ -114,6 +114,15 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
 		   void (*on_reroute)(void *arg, size_t node_idx));
 
+/* After cl_e2e_connect(): the verified presence record of the device (its
+ * candidates), our own candidates as sent in the connect request, and when
+ * that request went out (ms, cr_now_ms clock). */
+const struct cr_presence *cl_dev_presence(const struct cl_client *c);
+size_t cl_candidates_get(const struct cl_client *c, const char (**out)[64]);
+uint64_t cl_connect_ms(const struct cl_client *c);
+/* Connect without candidates (no STUN): the device then never probes. */
+void cl_set_relay_only(struct cl_client *c, int on);
+
 /* Receives the payloads of end-to-end sessions, and their end. */
 void cl_set_e2e_handler(struct cl_client *c,
 			void (*recv)(void *arg, struct cr_sess *s,

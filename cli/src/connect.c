@@ -22,6 +22,7 @@
 #include "cp/hop.h"
 #include "cr/addr.h"
 #include "cr/e2e.h"
+#include "cr/punch.h"
 #include "cr/util.h"
 
 enum {
@@ -36,6 +37,9 @@ struct conn_state {
 	struct event_base *base;
 	struct cr_sess *sess;
 	struct cr_e2e *e2e;
+	struct cr_punch *punch;
+	int relay_only; /* --relay: never punch a direct path */
+	int is_ping;
 	struct cr_id dev;
 	size_t node_idx;
 	uint16_t port;
@@ -65,8 +69,13 @@ static void conn_e2e_recv(void *arg, struct cr_sess *s, const uint8_t *msg,
 {
 	struct conn_state *st = arg;
 
-	if (s == st->sess && st->e2e != NULL)
-		cr_e2e_input(st->e2e, msg, len);
+	if (s != st->sess || st->e2e == NULL)
+		return;
+	if (st->punch != NULL &&
+	    cr_punch_input(st->punch, cr_sess_host_rx_from(cl_host(st->c)), msg,
+			   len))
+		return;
+	cr_e2e_input(st->e2e, msg, len);
 }
 
 static void conn_e2e_down(void *arg, struct cr_sess *s)
@@ -177,7 +186,9 @@ static void conn_on_reroute(void *arg, size_t node_idx)
 	char path[160];
 
 	st->node_idx = node_idx;
-	if (st->verbose) {
+	if (st->punch != NULL)
+		cr_punch_set_relay(st->punch, cr_sess_peer_addr(st->sess));
+	if (st->verbose && (st->punch == NULL || cr_punch_direct(st->punch) == NULL)) {
 		const struct cr_ring_node *n = &cl_ring(st->c)->nodes[node_idx];
 		char ids[CR_ID_STRMAX];
 
@@ -188,6 +199,14 @@ static void conn_on_reroute(void *arg, size_t node_idx)
 	/* Our next datagram moves the device to the new route too. */
 	conn_send_ping(st);
 	cr_e2e_flush(st->e2e);
+}
+
+/* When the path in use last delivered something: the session's last
+ * receive would also count the device's probes of other paths. */
+static uint64_t conn_path_rx_ms(struct conn_state *st)
+{
+	return st->punch != NULL ? cr_punch_path_rx_ms(st->punch) :
+				   cr_sess_last_recv_ms(st->sess);
 }
 
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -205,7 +224,7 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_finish(st, CL_EXIT_LOST);
 		return;
 	}
-	if (now - cr_sess_last_recv_ms(st->sess) > CONN_REROUTE_AFTER_MS &&
+	if (now - conn_path_rx_ms(st) > CONN_REROUTE_AFTER_MS &&
 	    now - st->last_reroute_ms > CONN_REROUTE_AFTER_MS) {
 		/* The relaying node may be gone: try another of the
 		 * device's nodes; the streams carry on over the new path. */
@@ -244,6 +263,70 @@ static void conn_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	}
 }
 
+static const char *conn_path(struct conn_state *st, char *out, size_t cap)
+{
+	const struct cr_ring_node *n = &cl_ring(st->c)->nodes[st->node_idx];
+	char ids[CR_ID_STRMAX], as[CR_ADDR_STRMAX];
+
+	if (st->punch != NULL && cr_punch_direct(st->punch) != NULL) {
+		snprintf(out, cap, "direct %s",
+			 cr_addr_format(cr_punch_direct(st->punch), as));
+		return out;
+	}
+	snprintf(out, cap, "relayed via %s (%s)", cr_id_format(&n->id, ids),
+		 n->addr);
+	return out;
+}
+
+static void conn_path_changed(void *arg, const struct cr_addr *direct)
+{
+	struct conn_state *st = arg;
+	char path[160];
+	uint64_t ms = cr_now_ms() - cl_connect_ms(st->c);
+
+	conn_path(st, path, sizeof(path));
+	if (st->is_ping) {
+		printf("path changed: %s (%llu ms after the connect request)\n",
+		       path, (unsigned long long)ms);
+		fflush(stdout);
+	} else if (st->verbose) {
+		fprintf(stderr,
+			"carrier: path changed: %s (%llu ms after the connect "
+			"request)\n",
+			path, (unsigned long long)ms);
+	}
+	/* Our next datagrams take the new path at once. */
+	if (direct != NULL)
+		cr_e2e_flush(st->e2e);
+}
+
+static const struct cr_punch_ops conn_punch_ops = {
+	.path = conn_path_changed,
+};
+
+/* Punching a direct path: the device's candidates from its signed
+ * presence record (it sends fresher ones over the session too), ours sent
+ * to it over the session (which also brings its side of the session up
+ * at once), then probes to all. */
+static int conn_punch(struct conn_state *st)
+{
+	const struct cr_presence *p = cl_dev_presence(st->c);
+	const char(*mine)[64];
+	size_t n = cl_candidates_get(st->c, &mine);
+
+	st->punch = cr_punch_new(st->base, st->sess, !st->relay_only,
+				 &conn_punch_ops, st);
+	if (st->punch == NULL)
+		return -1;
+	if (st->relay_only)
+		return 0;
+	for (size_t i = 0; i < p->n_addrs; i++)
+		cr_punch_add_str(st->punch, p->addrs[i]);
+	cr_punch_send_candidates(st->punch, mine, n);
+	cr_punch_start(st->punch);
+	return 0;
+}
+
 /* Sets up the client and the end-to-end session; 0 or an exit code. */
 static int conn_setup(struct conn_state *st, const struct cl_vendor_opts *vo,
 		      int poll_backend)
@@ -271,6 +354,7 @@ static int conn_setup(struct conn_state *st, const struct cl_vendor_opts *vo,
 	}
 	cl_set_e2e_handler(st->c, conn_e2e_recv, conn_e2e_down, conn_e2e_flush,
 			   st);
+	cl_set_relay_only(st->c, st->relay_only);
 	st->sess = cl_e2e_connect(st->c, &st->dev, CONN_SETUP_MS,
 				  &st->node_idx, &err);
 	if (st->sess == NULL) {
@@ -284,6 +368,8 @@ static int conn_setup(struct conn_state *st, const struct cl_vendor_opts *vo,
 	}
 	st->e2e = cr_e2e_new(st->base, st->sess, 1, &conn_e2e_ops, st);
 	if (st->e2e == NULL)
+		return cl_fail(1, "out of memory");
+	if (conn_punch(st) < 0)
 		return cl_fail(1, "out of memory");
 	st->ev_timer = event_new(st->base, -1, EV_PERSIST, conn_on_timer, st);
 	event_add(st->ev_timer, &(struct timeval){ 0, 250000 });
@@ -301,8 +387,14 @@ static void conn_teardown(struct conn_state *st)
 	if (st->ev_sigint != NULL)
 		event_free(st->ev_sigint);
 	cr_e2e_free(st->e2e);
-	if (st->sess != NULL)
-		cr_sess_close(st->sess);
+	cr_punch_free(st->punch);
+	if (st->sess != NULL) {
+		/* Our own close is no lost connection. */
+		struct cr_sess *s = st->sess;
+
+		st->sess = NULL;
+		cr_sess_close(s);
+	}
 	cl_client_free(st->c);
 	if (st->base != NULL)
 		event_base_free(st->base);
@@ -322,21 +414,12 @@ static int conn_parse_dev(const char *s, struct cr_id *dev)
 	return rc;
 }
 
-static const char *conn_path(struct conn_state *st, char *out, size_t cap)
-{
-	const struct cr_ring_node *n = &cl_ring(st->c)->nodes[st->node_idx];
-	char ids[CR_ID_STRMAX];
-
-	snprintf(out, cap, "relayed via %s (%s)", cr_id_format(&n->id, ids),
-		 n->addr);
-	return out;
-}
-
 int cl_cmd_connect(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "relay", no_argument, NULL, 'R' },
 		CL_VENDOR_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -360,6 +443,9 @@ int cl_cmd_connect(int argc, char **argv)
 		case 'v':
 			st.verbose = 1;
 			break;
+		case 'R':
+			st.relay_only = 1;
+			break;
 		case 'h':
 			puts("usage: carrier connect DEVICE_ID PORT [-L "
 			     "[ADDR:]LPORT] [-v]\n"
@@ -369,9 +455,12 @@ int cl_cmd_connect(int argc, char **argv)
 			     "(usable as ssh ProxyCommand).\n"
 			     "With -L: listen on ADDR:LPORT (default "
 			     "127.0.0.1); each accepted\nconnection is its own "
-			     "stream.  -v prints the path and round-trip "
-			     "time.\nExit status: 3 offline, 4 not authorized, "
-			     "5 port refused, 6 lost.");
+			     "stream.  -v prints the path (\"relayed via NODE\" "
+			     "or \"direct ADDR\"),\nthe round-trip time and "
+			     "every change of path.  The session starts relayed\n"
+			     "and moves to a direct path when a NAT hole punch "
+			     "succeeds; --relay stays\nrelayed.  Exit status: 3 "
+			     "offline, 4 not authorized, 5 port refused, 6 lost.");
 			return 0;
 		default:
 			return cl_fail(2, "usage: carrier connect DEVICE_ID "
@@ -450,6 +539,7 @@ int cl_cmd_ping(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' },
+		{ "relay", no_argument, NULL, 'R' },
 		CL_VENDOR_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -472,13 +562,19 @@ int cl_cmd_ping(int argc, char **argv)
 				return cl_fail(2, "-c: '%s' is not a count",
 					       optarg);
 			break;
+		case 'R':
+			st.relay_only = 1;
+			break;
 		case 'h':
 			puts("usage: carrier ping DEVICE_ID [-c N]\n"
 			     "Sends N (default 4) end-to-end pings to the "
 			     "device, one a second, and\nprints each "
-			     "round-trip time and path, then a summary.  Exit "
-			     "status 0 when\nat least one reply came, 3 when "
-			     "the device is offline.");
+			     "round-trip time and path (\"relayed via NODE\" or "
+			     "\"direct ADDR\"),\nthen a summary; a change of "
+			     "path is printed when it happens.  --relay never\n"
+			     "punches a direct path.  Exit status 0 when at "
+			     "least one reply came, 3 when\nthe device is "
+			     "offline.");
 			return 0;
 		default:
 			return cl_fail(2, "usage: carrier ping DEVICE_ID [-c N]");
@@ -489,6 +585,7 @@ int cl_cmd_ping(int argc, char **argv)
 	rc = conn_parse_dev(argv[optind], &st.dev);
 	if (rc != 0)
 		return rc;
+	st.is_ping = 1;
 	rc = conn_setup(&st, &vo, 0);
 	if (rc != 0)
 		goto out;

@@ -169,6 +169,7 @@ struct cr_sess {
 	uint8_t has_keys;
 	uint8_t peer_used_cur; /* the peer has sent under cur */
 	uint8_t pending;       /* counted in host->pending */
+	uint8_t fixed_path;    /* no roaming: the owner picks the path */
 };
 
 struct idx_slot {
@@ -212,6 +213,7 @@ struct cr_sess_host {
 	struct cr_sess *grave; /* dead, freed when depth drops to 0 */
 	size_t count;          /* live sessions */
 	size_t pending;        /* accepted, not yet confirmed */
+	const struct cr_addr *rx_from; /* source of the DATA being delivered */
 	int depth;
 	uint64_t next_scan_ms;
 
@@ -885,8 +887,9 @@ static int need_rekey(const struct cr_sess_host *h, const struct cr_sess *s,
 
 /* Seals payload under the current keys and sends it: 0 or -EAGAIN when the
  * keys are missing or used up. */
-static int data_send(struct cr_sess_host *h, struct cr_sess *s,
-		     const uint8_t *payload, size_t len, uint64_t now)
+static int data_send_to(struct cr_sess_host *h, struct cr_sess *s,
+			const struct cr_addr *to, const uint8_t *payload,
+			size_t len, uint64_t now)
 {
 	uint8_t buf[CP_DATAGRAM_MAX];
 
@@ -904,8 +907,14 @@ static int data_send(struct cr_sess_host *h, struct cr_sess *s,
 		return -EAGAIN;
 	s->cur.tx_n++;
 	s->last_sent_ms = now;
-	host_send(h, s, &s->addr, buf, CP_DATA_HDR + len + CP_AEAD_TAG);
+	host_send(h, s, to, buf, CP_DATA_HDR + len + CP_AEAD_TAG);
 	return 0;
+}
+
+static int data_send(struct cr_sess_host *h, struct cr_sess *s,
+		     const uint8_t *payload, size_t len, uint64_t now)
+{
+	return data_send_to(h, s, &s->addr, payload, len, now);
 }
 
 /* ---- Handshake: initiator --------------------------------------------- */
@@ -1527,9 +1536,11 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	if (replay == &s->cur.replay)
 		s->peer_used_cur = 1;
 	/* Roaming: the peer is wherever its last authentic datagram came
-	 * from (address and relay route). */
-	if (!cr_addr_equal(&s->addr, from) || s->addr.route != from->route)
+	 * from (address and relay route), unless the owner picks paths. */
+	if (!s->fixed_path &&
+	    (!cr_addr_equal(&s->addr, from) || s->addr.route != from->route))
 		s->addr = *from;
+	h->rx_from = from;
 	s->last_recv_ms = now;
 	if (pending) {
 		h->stats.handshakes_completed++;
@@ -1546,6 +1557,7 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	}
 	if (plen > 0 && !s->dead && h->ops->recv != NULL)
 		h->ops->recv(h->ctx, s, plain, plen);
+	h->rx_from = NULL;
 	return CR_SESS_DROP_NONE;
 }
 
@@ -1868,6 +1880,36 @@ out:
 size_t cr_sess_max_payload(void)
 {
 	return CP_SESS_PAYLOAD_MAX;
+}
+
+int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
+		    const uint8_t *payload, size_t len, uint64_t now_ms)
+{
+	struct cr_sess_host *h = s->host;
+	int r;
+
+	if (len > CP_SESS_PAYLOAD_MAX)
+		return -EMSGSIZE;
+	if (payload == NULL && len > 0)
+		return -EINVAL;
+	if (s->dead || !s->up)
+		return -EAGAIN;
+	host_enter(h);
+	r = data_send_to(h, s, to, payload, len, now_ms);
+	if (need_rekey(h, s, now_ms))
+		hs_start(h, s, NULL, 0, 1, now_ms);
+	host_leave(h);
+	return r;
+}
+
+void cr_sess_set_roaming(struct cr_sess *s, int on)
+{
+	s->fixed_path = !on;
+}
+
+const struct cr_addr *cr_sess_host_rx_from(const struct cr_sess_host *h)
+{
+	return h->rx_from;
 }
 
 int cr_sess_send(struct cr_sess *s, const uint8_t *payload, size_t len,

@@ -6,8 +6,6 @@
 #include "da/agent.h"
 
 #include <errno.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +18,7 @@
 #include "cr/addr.h"
 #include "cr/kv.h"
 #include "cr/presence.h"
+#include "cr/punch.h"
 #include "cr/ring.h"
 #include "cr/ringsync.h"
 #include "cr/session.h"
@@ -117,31 +116,7 @@ static int agent_next_seq(struct da_agent *a, uint64_t *seq,
 
 static void agent_local_addrs(struct da_agent *a, struct cr_presence *p)
 {
-	struct ifaddrs *ifa, *it;
-	struct cr_addr local;
-	uint16_t port;
-
-	if (cr_udp_local(a->fd, &local) < 0 || getifaddrs(&ifa) < 0)
-		return;
-	port = local.u.in4.sin_port;
-	for (it = ifa; it != NULL && p->n_addrs < CP_ADDRS_MAX; it = it->ifa_next) {
-		struct cr_addr c;
-
-		if (it->ifa_addr == NULL || it->ifa_addr->sa_family != AF_INET ||
-		    (it->ifa_flags & IFF_LOOPBACK) || !(it->ifa_flags & IFF_UP))
-			continue;
-		memset(&c, 0, sizeof(c));
-		c.u.in4 = *(struct sockaddr_in *)(void *)it->ifa_addr;
-		c.u.in4.sin_port = port;
-		cr_addr_format(&c, p->addrs[p->n_addrs]);
-		/* Skip duplicates of a reflexive address. */
-		int dup = 0;
-		for (size_t i = 0; i < p->n_addrs; i++)
-			dup |= strcmp(p->addrs[i], p->addrs[p->n_addrs]) == 0;
-		if (!dup)
-			p->n_addrs++;
-	}
-	freeifaddrs(ifa);
+	cr_punch_local_candidates(a->fd, p->addrs, &p->n_addrs, CP_ADDRS_MAX);
 }
 
 /* Sends the current record to one home node (again, until it is
@@ -203,6 +178,7 @@ static void agent_publish(struct da_agent *a)
 				 l->observed);
 	}
 	agent_local_addrs(a, &p);
+	da_tunnel_set_candidates(a->tunnel, p.addrs, p.n_addrs);
 	if (cr_presence_sign(&a->kp, &p, blob, sizeof(blob), &len, &err) < 0) {
 		cr_log_warnx("cannot sign presence: %s", cr_error_msg(err));
 		cr_error_free(err);

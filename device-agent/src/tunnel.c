@@ -12,6 +12,7 @@
 #include "cp/hop.h"
 #include "cr/e2e.h"
 #include "cr/log.h"
+#include "cr/punch.h"
 #include "cr/util.h"
 
 /* One vendor's end-to-end session. */
@@ -21,6 +22,17 @@ struct da_vsess {
 	struct cr_sess *sess;
 	struct cr_id vendor;
 	struct cr_e2e *e2e;
+	struct cr_punch *punch;
+};
+
+/* A connect offer, kept until the vendor's session comes up: its
+ * candidates are where to punch. */
+enum { TUNNEL_OFFERS = 8, TUNNEL_OFFER_MS = 30000 };
+struct da_offer {
+	uint8_t vendor_pk[CR_PKLEN];
+	uint64_t ms; /* 0: free slot */
+	char cands[CR_PUNCH_CANDS][64];
+	size_t n_cands;
 };
 
 struct da_tunnel {
@@ -29,6 +41,9 @@ struct da_tunnel {
 	const struct da_config *cfg;
 	struct da_vsess *sessions;
 	struct cr_log_ratelimit rl;
+	struct da_offer offers[TUNNEL_OFFERS];
+	char cands[CR_PUNCH_CANDS][64]; /* ours */
+	size_t n_cands;
 };
 
 struct da_tunnel *da_tunnel_new(struct event_base *base,
@@ -60,6 +75,7 @@ static void vsess_free(struct da_vsess *vs)
 	if (vs->next != NULL)
 		vs->next->prev = vs->prev;
 	cr_e2e_free(vs->e2e);
+	cr_punch_free(vs->punch);
 	free(vs);
 }
 
@@ -94,17 +110,38 @@ void da_tunnel_set_config(struct da_tunnel *t, const struct da_config *cfg)
 void da_tunnel_offer(struct da_tunnel *t, const Carrier__ConnectOffer *offer,
 		     const struct cr_addr *node_addr)
 {
+	struct da_offer *o = &t->offers[0];
 	struct cr_id vid;
 	char ids[CR_ID_STRMAX];
 
 	if (offer->vendor_pk.len != CR_PKLEN)
 		return;
 	cr_id_from_pk(CR_ID_VENDOR, offer->vendor_pk.data, &vid);
-	/* Nothing to set up: the vendor's handshake arrives on the route and
-	 * is authorized then.  The offer matters for direct paths. */
-	cr_log_debug("connect offer from %s on route %016llx",
-		     cr_id_format(&vid, ids),
-		     (unsigned long long)offer->route_id);
+	/* The vendor's handshake arrives on the route and is authorized
+	 * then; the offer's candidates wait for it in the oldest slot. */
+	for (size_t i = 1; i < TUNNEL_OFFERS; i++)
+		if (t->offers[i].ms < o->ms)
+			o = &t->offers[i];
+	memcpy(o->vendor_pk, offer->vendor_pk.data, CR_PKLEN);
+	o->ms = cr_now_ms();
+	o->n_cands = 0;
+	for (size_t i = 0; i < offer->n_candidates && o->n_cands < CR_PUNCH_CANDS;
+	     i++)
+		if (strlen(offer->candidates[i]) < sizeof(o->cands[0]))
+			snprintf(o->cands[o->n_cands++], sizeof(o->cands[0]),
+				 "%s", offer->candidates[i]);
+	cr_log_debug("connect offer from %s on route %016llx, %zu candidates",
+		     cr_id_format(&vid, ids), (unsigned long long)offer->route_id,
+		     o->n_cands);
+}
+
+void da_tunnel_set_candidates(struct da_tunnel *t, const char (*addrs)[64],
+			      size_t n)
+{
+	t->n_cands = 0;
+	for (size_t i = 0; i < n && i < CR_PUNCH_CANDS; i++)
+		snprintf(t->cands[t->n_cands++], sizeof(t->cands[0]), "%s",
+			 addrs[i]);
 }
 
 int da_tunnel_accept(struct da_tunnel *t, const struct cr_id *vendor,
@@ -204,6 +241,50 @@ static const struct cr_e2e_ops tunnel_e2e_ops = {
 	.control = tunnel_control,
 };
 
+static void tunnel_path(void *arg, const struct cr_addr *direct)
+{
+	struct da_vsess *vs = arg;
+	char ids[CR_ID_STRMAX], as[CR_ADDR_STRMAX];
+
+	if (direct != NULL)
+		cr_log_info("vendor %s: direct path %s",
+			    cr_id_format(&vs->vendor, ids),
+			    cr_addr_format(direct, as));
+	else
+		cr_log_info("vendor %s: direct path lost, relayed again",
+			    cr_id_format(&vs->vendor, ids));
+}
+
+static const struct cr_punch_ops tunnel_punch_ops = {
+	.path = tunnel_path,
+};
+
+/* Starts punching toward the vendor: the candidates of its offer (the
+ * newest from this vendor), and ours sent over the session. */
+static void tunnel_punch(struct da_tunnel *t, struct da_vsess *vs)
+{
+	const uint8_t *pk = cr_sess_peer_pk(vs->sess);
+	struct da_offer *o = NULL;
+	uint64_t now = cr_now_ms();
+
+	vs->punch = cr_punch_new(t->base, vs->sess, 1, &tunnel_punch_ops, vs);
+	if (vs->punch == NULL)
+		return;
+	for (size_t i = 0; i < TUNNEL_OFFERS; i++)
+		if (t->offers[i].ms != 0 && now - t->offers[i].ms < TUNNEL_OFFER_MS &&
+		    memcmp(t->offers[i].vendor_pk, pk, CR_PKLEN) == 0 &&
+		    (o == NULL || t->offers[i].ms > o->ms))
+			o = &t->offers[i];
+	if (o != NULL) {
+		for (size_t i = 0; i < o->n_cands; i++)
+			cr_punch_add_str(vs->punch, o->cands[i]);
+		o->ms = 0;
+	}
+	cr_punch_send_candidates(vs->punch, (const char(*)[64])t->cands,
+				 t->n_cands);
+	cr_punch_start(vs->punch);
+}
+
 void da_tunnel_up(struct da_tunnel *t, struct cr_sess *s)
 {
 	struct da_vsess *vs = calloc(1, sizeof(*vs));
@@ -228,6 +309,7 @@ void da_tunnel_up(struct da_tunnel *t, struct cr_sess *s)
 	t->sessions = vs;
 	cr_sess_set_user(s, vs);
 	cr_log_info("vendor %s connected", cr_id_format(&vs->vendor, ids));
+	tunnel_punch(t, vs);
 }
 
 void da_tunnel_recv(struct da_tunnel *t, struct cr_sess *s, const uint8_t *msg,
@@ -236,6 +318,9 @@ void da_tunnel_recv(struct da_tunnel *t, struct cr_sess *s, const uint8_t *msg,
 	struct da_vsess *vs = cr_sess_user(s);
 
 	if (vs == NULL)
+		return;
+	if (vs->punch != NULL &&
+	    cr_punch_input(vs->punch, cr_sess_host_rx_from(t->host), msg, len))
 		return;
 	cr_e2e_input(vs->e2e, msg, len);
 }

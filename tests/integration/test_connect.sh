@@ -41,11 +41,14 @@ PIDS+=("$AGENT_PID")
 wait_until 10 online "$dev_id" || fail "device never attached"
 
 lport=$(free_port)
-"$CARRIER" connect "$dev_id" "$http_port" -L "127.0.0.1:$lport" >>"$T/connect.log" 2>&1 &
+# --relay: this tunnel stays on the node, whose capture proves below that it
+# never sees plaintext (without it, loopback punches a direct path at once).
+"$CARRIER" connect "$dev_id" "$http_port" -L "127.0.0.1:$lport" -v --relay >>"$T/connect.log" 2>&1 &
 CONNECT_PID=$!
 PIDS+=("$CONNECT_PID")
 url=http://127.0.0.1:$lport
 wait_until 10 curl -sf "$url/index.html" || fail "tunnel never came up"
+grep -q "connected to .*relayed via node_" "$T/connect.log" || fail "connect -v path: $(cat "$T/connect.log")"
 
 # 200 requests, four at a time, each its own TCP connection and stream.
 seq 200 | xargs -P4 -I{} curl -sf -o /dev/null -w '%{http_code}\n' \
@@ -79,12 +82,17 @@ grep -q "$marker" "$T/www/index.html" || fail "marker missing from the page"
 if grep -qa "$marker" "$T/capture.bin"; then fail "plaintext marker seen by the node"; fi
 ok "marker absent from $size bytes of datagrams the node handled"
 
-# ping
+# ping: starts relayed, punches a direct path on loopback at once (the
+# device's reflexive address 127.0.0.1:PORT is a candidate), and says so.
 out=$("$CARRIER" ping "$dev_id" -c 3)
 [ "$(grep -c '^reply from' <<<"$out")" -eq 3 ] || fail "ping: $out"
-grep -q "relayed via node_" <<<"$out" || fail "ping path: $out"
+grep -q "^PING .*: relayed via node_" <<<"$out" || fail "ping path: $out"
+grep -q "^path changed: direct 127.0.0.1:[0-9]* (" <<<"$out" || fail "ping path change: $out"
+grep -q "seq=3 .* direct 127.0.0.1:" <<<"$out" || fail "ping not direct: $out"
 grep -q "3 sent, 3 received" <<<"$out" || fail "ping summary: $out"
-ok "carrier ping"
+out=$("$CARRIER" ping "$dev_id" -c 2 --relay)
+grep -q "seq=2 .* relayed via node_" <<<"$out" || fail "ping --relay: $out"
+ok "carrier ping: $(grep '^path changed' <<<"${out:-}" || true)relayed, then direct; --relay stays relayed"
 
 # Refusals.
 set +e

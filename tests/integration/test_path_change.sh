@@ -2,7 +2,8 @@
 # A stream survives a change of path: the device is attached to two nodes,
 # a download runs through `carrier connect` relayed by one of them, that node
 # is killed with SIGKILL, and the CLI moves the end-to-end session to the
-# other node; the download completes byte-exact.
+# other node; the download completes byte-exact.  (--relay: on loopback a
+# direct path would be punched at once, and this test is about the relay.)
 . "$(dirname "$0")/lib.sh"
 
 make_ring 2
@@ -28,7 +29,7 @@ wait_until 15 two_live || fail "device not attached to both nodes: $("$CARRIER" 
 ok "device attached to both nodes"
 
 lport=$(free_port)
-"$CARRIER" connect "$dev_id" "$http_port" -L "127.0.0.1:$lport" -v >>"$T/connect.log" 2>&1 &
+"$CARRIER" connect "$dev_id" "$http_port" -L "127.0.0.1:$lport" -v --relay >>"$T/connect.log" 2>&1 &
 PIDS+=("$!")
 url=http://127.0.0.1:$lport
 wait_until 10 curl -sf "$url/" -o /dev/null || fail "tunnel never came up"
@@ -45,5 +46,6 @@ wait_until 40 test -f "$T/curl.rc" || fail "download hangs"
 grep -q "rc=0" "$T/curl.rc" || fail "download failed: $(cat "$T/curl.rc"); $(tail -3 "$T/connect.log")"
 cmp -s "$T/got.bin" "$T/www/blob.bin" || fail "download corrupted across the path change"
 grep -q "path changed: relayed via" "$T/connect.log" || fail "no path change reported"
+grep -q "direct" "$T/connect.log" && fail "--relay punched a direct path: $(cat "$T/connect.log")"
 ok "the stream survived the path change: $(grep 'path changed' "$T/connect.log" | head -1)"
 echo "PASS"

@@ -237,6 +237,21 @@ size_t cr_sess_max_payload(void);
 int cr_sess_send(struct cr_sess *s, const uint8_t *payload, size_t len,
 		 uint64_t now_ms);
 
+/* cr_sess_send() to another address than the session's path: probes of
+ * candidate paths (cr/punch.h), authenticated by the session's keys. */
+int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
+		    const uint8_t *payload, size_t len, uint64_t now_ms);
+
+/* Roaming (on by default): the session's path follows the source of every
+ * authenticated datagram.  Off, the path changes only by
+ * cr_sess_set_peer_addr(), for owners that choose between a relayed and a
+ * direct path themselves. */
+void cr_sess_set_roaming(struct cr_sess *s, int on);
+
+/* Inside the recv callback (and a responder's up): the address and relay
+ * route of the DATA datagram being delivered; NULL elsewhere. */
+const struct cr_addr *cr_sess_host_rx_from(const struct cr_sess_host *h);
+
 /* Closes and frees the session; calls ops->down(CR_SESS_DOWN_CLOSED). */
 void cr_sess_close(struct cr_sess *s);
 

@@ -37,6 +37,10 @@ int da_tunnel_accept(struct da_tunnel *t, const struct cr_id *vendor,
 		     const struct cr_addr *from, uint8_t *reply,
 		     size_t *reply_len);
 void da_tunnel_up(struct da_tunnel *t, struct cr_sess *s);
+/* The device's own candidates (reflexive and local addresses, as in its
+ * presence record), sent to each vendor for punching a direct path. */
+void da_tunnel_set_candidates(struct da_tunnel *t, const char (*addrs)[64],
+			      size_t n);
 void da_tunnel_recv(struct da_tunnel *t, struct cr_sess *s, const uint8_t *msg,
 		    size_t len);
 void da_tunnel_down(struct da_tunnel *t, struct cr_sess *s);

@@ -16,6 +16,7 @@
 enum cp_e2e_channel {
 	CP_E2E_STREAM = 1,  /* a cr_stream packet follows */
 	CP_E2E_CONTROL = 2, /* a Carrier__E2eControl follows */
+	CP_E2E_PROBE = 3,   /* a path probe, ack or candidates (cr/punch.h) */
 };
 
 /* Packs msg into out; returns its length or -EMSGSIZE if it exceeds cap. */
