@@ -1,0 +1,630 @@
+/*
+ * ringload: N simulated idle devices against one carrier-node, for
+ * bench/ring-scale.sh.  Every device is its own Ed25519 identity with its
+ * own cr_sess host doing real Noise IK handshakes; devices share a few UDP
+ * sockets.  Each socket is bound to 0.0.0.0 on its own port and sends with
+ * IP_PKTINFO, so device i speaks from its own loopback address
+ * 127.16.0.0 + 1 + i / S (S sockets) and the node sees N distinct source
+ * endpoints while this process holds only S file descriptors.  A received
+ * datagram goes to the device its destination address and port name.
+ *
+ *   ringload --node HOST:PORT --node-pub NODE.pub -n N [--sockets S]
+ *            [--window W] [--publish] [--node-pid PID] [--hold SECONDS]
+ *
+ * Phases, each reported on stdout as one `key=value` line:
+ *   handshake  every device completes a handshake and confirms it with one
+ *              keepalive (the node's session is up from then on);
+ *   publish    (with --publish) every device publishes a signed presence
+ *              record and waits for the node's acknowledgement;
+ *   idle       then devices stay attached (keepalives every 15 s, rekeys
+ *              every 2 minutes, as carrier-agent does) until SIGTERM or
+ *              --hold seconds.
+ * With --node-pid, each phase line carries the node's CPU time (utime +
+ * stime from /proc/PID/stat) spent in the phase.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cp/hop.h"
+#include "cp/limits.h"
+#include "cr/addr.h"
+#include "cr/error.h"
+#include "cr/identity.h"
+#include "cr/log.h"
+#include "cr/presence.h"
+#include "cr/session.h"
+#include "cr/util.h"
+
+enum {
+	RL_SOCKETS_MAX = 64,
+	RL_RECV_BATCH = 64,
+	RL_TICK_MS = 50,
+	RL_TICK_SLICES = 20, /* every host is ticked once per second */
+	RL_BASE_ADDR = (127u << 24) | (16u << 16),
+	RL_DEVICES_MAX = 1000000,
+};
+
+enum rl_state {
+	RL_NEW,
+	RL_HANDSHAKE, /* INIT sent, waiting for the RESP */
+	RL_UP,        /* confirmed with a keepalive */
+	RL_PUBLISHING,
+	RL_PUBLISHED,
+};
+
+struct rl;
+
+struct rl_dev {
+	struct rl *rl;
+	struct cr_sess_host *host;
+	struct cr_sess *sess;
+	uint32_t index;
+	uint8_t state;
+};
+
+struct rl {
+	struct event_base *base;
+	struct cr_addr node;
+	uint8_t node_pk[CR_PKLEN];
+	int fds[RL_SOCKETS_MAX];
+	uint16_t ports[RL_SOCKETS_MAX];
+	struct event *ev_read[RL_SOCKETS_MAX];
+	struct event *ev_tick;
+	size_t n_socks;
+	struct rl_dev *devs;
+	size_t n, window, next, inflight, done, slice;
+	int publish, phase; /* 0 handshake, 1 publish, 2 idle */
+	int node_pid;
+	uint64_t phase_start_ms, phase_cpu_start, hold_ms, idle_start_ms;
+	uint64_t retries, send_errors;
+	struct cr_sess_stats agg; /* summed over hosts at phase ends */
+};
+
+/* The node's user + system CPU time in milliseconds; 0 when unknown. */
+static uint64_t rl_node_cpu_ms(const struct rl *rl)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+
+	if (rl->node_pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", rl->node_pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces: fields count from its ')'. */
+	p = strrchr(buf, ')');
+	if (p == NULL || hz <= 0)
+		return 0;
+	/* After ')': state(3) ... utime is field 14, stime 15. */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		   &ut, &st) != 2)
+		return 0;
+	return (ut + st) * 1000u / (unsigned long long)hz;
+}
+
+static uint32_t rl_dev_addr(const struct rl *rl, size_t i)
+{
+	return RL_BASE_ADDR + 1u + (uint32_t)(i / rl->n_socks);
+}
+
+static void rl_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
+		    const uint8_t *buf, size_t len)
+{
+	struct rl_dev *d = ctx;
+	struct rl *rl = d->rl;
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	struct msghdr mh = {
+		.msg_name = (void *)(uintptr_t)&to->u.sa,
+		.msg_namelen = cr_addr_len(to),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cm.buf,
+		.msg_controllen = sizeof(cm.buf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	struct in_pktinfo pi;
+
+	memset(&cm, 0, sizeof(cm));
+	memset(&pi, 0, sizeof(pi));
+	pi.ipi_spec_dst.s_addr = htonl(rl_dev_addr(rl, d->index));
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	if (sendmsg(rl->fds[d->index % rl->n_socks], &mh, MSG_DONTWAIT) < 0)
+		rl->send_errors++;
+}
+
+static int rl_accept(void *ctx, const struct cr_id *peer,
+		     const uint8_t pk[CR_PKLEN], const struct cr_addr *from,
+		     const uint8_t *hello, size_t hello_len, uint8_t *reply,
+		     size_t *reply_len, void **user)
+{
+	return -1; /* devices only initiate */
+}
+
+static void rl_start_more(struct rl *rl);
+static void rl_phase_end(struct rl *rl);
+
+static void rl_publish(struct rl_dev *d)
+{
+	uint8_t blob[CP_PRESENCE_MAX], buf[CP_MSG_MAX];
+	Carrier__SignedPresence *rec;
+	Carrier__PresencePublish pub = CARRIER__PRESENCE_PUBLISH__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	struct cr_error *err = NULL;
+	struct cr_presence p;
+	uint64_t now = cr_now_unix();
+	struct in_addr a;
+	size_t len;
+	long n;
+
+	memset(&p, 0, sizeof(p));
+	memcpy(p.device_pk, cr_sess_host_keypair(d->host)->pk, CR_PKLEN);
+	p.seq = 1;
+	p.issued_unix = now;
+	p.expires_unix = now + 3600;
+	a.s_addr = htonl(rl_dev_addr(d->rl, d->index));
+	snprintf(p.addrs[0], CP_ADDR_STR_MAX, "%s:%u", inet_ntoa(a),
+		 (unsigned)d->rl->ports[d->index % d->rl->n_socks]);
+	p.n_addrs = 1;
+	memcpy(p.attached[0], d->rl->node_pk, CR_PKLEN);
+	p.n_attached = 1;
+	if (cr_presence_sign(cr_sess_host_keypair(d->host), &p, blob,
+			     sizeof(blob), &len, &err) < 0) {
+		fprintf(stderr, "ringload: %s\n", cr_error_msg(err));
+		exit(1);
+	}
+	rec = carrier__signed_presence__unpack(NULL, len, blob);
+	if (rec == NULL)
+		exit(1);
+	pub.record = rec;
+	m.req_id = 1;
+	m.msg_case = CARRIER__HOP__MSG_PUBLISH;
+	m.publish = &pub;
+	n = cp_hop_pack(&m, buf, sizeof(buf));
+	carrier__signed_presence__free_unpacked(rec, NULL);
+	if (n <= 0 || cr_sess_send(d->sess, buf, (size_t)n, cr_now_ms()) < 0) {
+		fprintf(stderr, "ringload: cannot send a publish\n");
+		exit(1);
+	}
+	d->state = RL_PUBLISHING;
+}
+
+static void rl_finished_one(struct rl *rl)
+{
+	rl->inflight--;
+	rl->done++;
+	if (rl->done == rl->n)
+		rl_phase_end(rl);
+	else
+		rl_start_more(rl);
+}
+
+static void rl_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
+		  size_t reply_len, int rekey)
+{
+	struct rl_dev *d = ctx;
+
+	if (rekey || d->state != RL_HANDSHAKE)
+		return;
+	/* The responder's session is up once our first DATA arrives. */
+	cr_sess_send(s, NULL, 0, cr_now_ms());
+	d->state = RL_UP;
+	rl_finished_one(d->rl);
+}
+
+static void rl_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
+		    size_t len)
+{
+	struct rl_dev *d = ctx;
+	Carrier__Hop *m;
+
+	if (d->state != RL_PUBLISHING)
+		return;
+	m = cp_hop_unpack(msg, len);
+	if (m == NULL)
+		return;
+	if (m->msg_case == CARRIER__HOP__MSG_ACK) {
+		d->state = RL_PUBLISHED;
+		rl_finished_one(d->rl);
+	} else if (m->msg_case == CARRIER__HOP__MSG_ERROR) {
+		fprintf(stderr, "ringload: device %u: publish refused: %s\n",
+			d->index, m->error->message);
+		d->state = RL_PUBLISHED;
+		rl_finished_one(d->rl);
+	}
+	cp_hop_free(m);
+}
+
+static void rl_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
+{
+	struct rl_dev *d = ctx;
+	struct rl *rl = d->rl;
+
+	d->sess = NULL;
+	if (d->state == RL_HANDSHAKE) {
+		/* Timed out: try again from the back of the queue. */
+		rl->retries++;
+		rl->inflight--;
+		d->state = RL_NEW;
+		rl_start_more(rl);
+	} else if (rl->phase == 2) {
+		fprintf(stderr, "ringload: device %u lost its session (%d)\n",
+			d->index, (int)why);
+	}
+}
+
+static const struct cr_sess_ops rl_ops = {
+	.send = rl_send,
+	.accept = rl_accept,
+	.up = rl_up,
+	.recv = rl_recv,
+	.down = rl_down,
+};
+
+static void rl_connect(struct rl *rl, struct rl_dev *d)
+{
+	struct cr_error *err = NULL;
+
+	d->sess = cr_sess_connect(d->host, rl->node_pk, CR_ID_NODE, &rl->node,
+				  NULL, 0, cr_now_ms(), &err);
+	if (d->sess == NULL) {
+		fprintf(stderr, "ringload: %s\n", cr_error_msg(err));
+		exit(1);
+	}
+	d->state = RL_HANDSHAKE;
+}
+
+/* Keeps `window` handshakes or publishes in flight. */
+static void rl_start_more(struct rl *rl)
+{
+	while (rl->inflight < rl->window && rl->done + rl->inflight < rl->n) {
+		struct rl_dev *d;
+		size_t tries = 0;
+
+		/* Devices whose handshake timed out went back to NEW. */
+		do {
+			d = &rl->devs[rl->next];
+			rl->next = (rl->next + 1) % rl->n;
+		} while (tries++ < rl->n &&
+			 d->state != (rl->phase == 0 ? RL_NEW : RL_UP));
+		if (d->state != (rl->phase == 0 ? RL_NEW : RL_UP))
+			return;
+		rl->inflight++;
+		if (rl->phase == 0)
+			rl_connect(rl, d);
+		else if (d->sess != NULL)
+			rl_publish(d);
+		else
+			rl_finished_one(rl); /* lost meanwhile: nothing to do */
+	}
+}
+
+static void rl_sum_stats(struct rl *rl)
+{
+	memset(&rl->agg, 0, sizeof(rl->agg));
+	for (size_t i = 0; i < rl->n; i++) {
+		const struct cr_sess_stats *s = cr_sess_host_stats(rl->devs[i].host);
+
+		rl->agg.handshakes_completed += s->handshakes_completed;
+		rl->agg.handshakes_initiated += s->handshakes_initiated;
+		rl->agg.tx_datagrams += s->tx_datagrams;
+		rl->agg.rx_datagrams += s->rx_datagrams;
+		rl->agg.drops[CR_SESS_DROP_COOKIE] += s->drops[CR_SESS_DROP_COOKIE];
+	}
+}
+
+static void rl_phase_end(struct rl *rl)
+{
+	static const char *const names[] = { "handshake", "publish" };
+	uint64_t now = cr_now_ms(), cpu = rl_node_cpu_ms(rl);
+	uint64_t wall = now - rl->phase_start_ms;
+	uint64_t ncpu = cpu - rl->phase_cpu_start;
+
+	rl_sum_stats(rl);
+	printf("ringload: phase=%s devices=%zu wall_ms=%llu rate_per_s=%llu "
+	       "node_cpu_ms=%llu per_core_per_s=%llu retries=%llu "
+	       "handshakes=%llu send_errors=%llu\n",
+	       names[rl->phase], rl->n, (unsigned long long)wall,
+	       (unsigned long long)(wall ? rl->n * 1000u / wall : 0),
+	       (unsigned long long)ncpu,
+	       (unsigned long long)(ncpu ? rl->n * 1000u / ncpu : 0),
+	       (unsigned long long)rl->retries,
+	       (unsigned long long)rl->agg.handshakes_completed,
+	       (unsigned long long)rl->send_errors);
+	fflush(stdout);
+	rl->phase++;
+	rl->done = rl->inflight = 0;
+	rl->next = 0;
+	rl->retries = 0;
+	if (rl->phase == 1 && !rl->publish)
+		rl->phase = 2;
+	rl->phase_start_ms = cr_now_ms();
+	rl->phase_cpu_start = rl_node_cpu_ms(rl);
+	if (rl->phase == 1) {
+		rl_start_more(rl);
+	} else {
+		rl->idle_start_ms = rl->phase_start_ms;
+		printf("ringload: phase=idle devices=%zu\n", rl->n);
+		fflush(stdout);
+	}
+}
+
+static void rl_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct rl *rl = arg;
+	struct mmsghdr msgs[RL_RECV_BATCH];
+	struct iovec iov[RL_RECV_BATCH];
+	struct sockaddr_in from[RL_RECV_BATCH];
+	static uint8_t bufs[RL_RECV_BATCH][2048];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} cm[RL_RECV_BATCH];
+	size_t sock = 0;
+	int got;
+
+	while (sock < rl->n_socks && rl->fds[sock] != fd)
+		sock++;
+	for (int round = 0; round < 16; round++) {
+		memset(msgs, 0, sizeof(msgs));
+		for (int i = 0; i < RL_RECV_BATCH; i++) {
+			iov[i].iov_base = bufs[i];
+			iov[i].iov_len = sizeof(bufs[i]);
+			msgs[i].msg_hdr.msg_name = &from[i];
+			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_control = cm[i].buf;
+			msgs[i].msg_hdr.msg_controllen = sizeof(cm[i].buf);
+		}
+		got = recvmmsg(fd, msgs, RL_RECV_BATCH, MSG_DONTWAIT, NULL);
+		if (got <= 0)
+			return;
+		for (int i = 0; i < got; i++) {
+			struct msghdr *mh = &msgs[i].msg_hdr;
+			struct cmsghdr *c;
+			struct cr_addr src;
+			uint32_t dst = 0;
+			size_t dev;
+
+			for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+				struct in_pktinfo pi;
+
+				if (c->cmsg_level != IPPROTO_IP ||
+				    c->cmsg_type != IP_PKTINFO)
+					continue;
+				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+				dst = ntohl(pi.ipi_addr.s_addr);
+			}
+			if (dst <= RL_BASE_ADDR)
+				continue;
+			dev = (size_t)(dst - RL_BASE_ADDR - 1) * rl->n_socks + sock;
+			if (dev >= rl->n)
+				continue;
+			cr_addr_from_sockaddr(&src, (struct sockaddr *)&from[i],
+					      mh->msg_namelen);
+			cr_sess_host_input(rl->devs[dev].host, &src, bufs[i],
+					   msgs[i].msg_len, cr_now_ms());
+		}
+		if (got < RL_RECV_BATCH)
+			return;
+	}
+}
+
+static void rl_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct rl *rl = arg;
+	uint64_t now = cr_now_ms();
+	size_t per = (rl->n + RL_TICK_SLICES - 1) / RL_TICK_SLICES;
+	size_t from = rl->slice * per;
+
+	for (size_t i = from; i < from + per && i < rl->n; i++)
+		cr_sess_host_tick(rl->devs[i].host, now);
+	rl->slice = (rl->slice + 1) % RL_TICK_SLICES;
+	if (rl->phase == 2 && rl->hold_ms != 0 &&
+	    now - rl->idle_start_ms >= rl->hold_ms)
+		event_base_loopexit(rl->base, NULL);
+}
+
+static void rl_on_term(evutil_socket_t sig, short what, void *arg)
+{
+	event_base_loopexit(arg, NULL);
+}
+
+static int rl_open_sockets(struct rl *rl)
+{
+	for (size_t i = 0; i < rl->n_socks; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		socklen_t sl = sizeof(sa);
+		int one = 1, size = 8 << 20;
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (fd < 0 ||
+		    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ||
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+			perror("ringload: socket");
+			return -1;
+		}
+		/* Best effort: a burst of RESPs must not overflow the queue. */
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+		rl->fds[i] = fd;
+		rl->ports[i] = ntohs(sa.sin_port);
+		rl->ev_read[i] = event_new(rl->base, fd, EV_READ | EV_PERSIST,
+					   rl_on_read, rl);
+		if (rl->ev_read[i] == NULL)
+			return -1;
+		event_add(rl->ev_read[i], NULL);
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ringload --node HOST:PORT --node-pub NODE.pub -n N\n"
+		"                [--sockets S] [--window W] [--publish]\n"
+		"                [--node-pid PID] [--hold SECONDS]\n"
+		"N simulated devices (real Noise IK handshakes, one identity\n"
+		"each, source addresses 127.16.0.1 and up) attach to one node,\n"
+		"optionally publish presence, then stay idle.  Prints one\n"
+		"key=value line per phase.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "node", required_argument, NULL, 'a' },
+		{ "node-pub", required_argument, NULL, 'k' },
+		{ "sockets", required_argument, NULL, 's' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "publish", no_argument, NULL, 'p' },
+		{ "node-pid", required_argument, NULL, 'P' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rl rl = { .n_socks = 16, .window = 256 };
+	const char *node = NULL, *pub = NULL;
+	struct cr_error *err = NULL;
+	struct cr_sess_cfg cfg;
+	struct event *ev_term, *ev_int;
+	enum cr_id_type type;
+	uint64_t v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': node = optarg; break;
+		case 'k': pub = optarg; break;
+		case 'p': rl.publish = 1; break;
+		case 'n':
+			if (cr_parse_u64(optarg, 1, RL_DEVICES_MAX, &v) < 0)
+				goto bad;
+			rl.n = (size_t)v;
+			break;
+		case 's':
+			if (cr_parse_u64(optarg, 1, RL_SOCKETS_MAX, &v) < 0)
+				goto bad;
+			rl.n_socks = (size_t)v;
+			break;
+		case 'w':
+			if (cr_parse_u64(optarg, 1, 65536, &v) < 0)
+				goto bad;
+			rl.window = (size_t)v;
+			break;
+		case 'P':
+			if (cr_parse_u64(optarg, 1, 1u << 22, &v) < 0)
+				goto bad;
+			rl.node_pid = (int)v;
+			break;
+		case 'H':
+			if (cr_parse_u64(optarg, 1, 86400, &v) < 0)
+				goto bad;
+			rl.hold_ms = v * 1000;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (node == NULL || pub == NULL || rl.n == 0 || optind != argc)
+		goto bad;
+	if (sodium_init() < 0)
+		return 1;
+	cr_log_init("ringload", CR_LOG_ERROR, 0);
+	if (cr_addr_parse(node, &rl.node, &err) < 0 ||
+	    cr_pubkey_load(pub, &type, rl.node_pk, &err) < 0) {
+		fprintf(stderr, "ringload: %s\n", cr_error_msg(err));
+		return 1;
+	}
+	if (rl.node.u.sa.sa_family != AF_INET) {
+		fprintf(stderr, "ringload: --node must be an IPv4 address\n");
+		return 1;
+	}
+	rl.base = event_base_new();
+	rl.devs = calloc(rl.n, sizeof(*rl.devs));
+	if (rl.base == NULL || rl.devs == NULL || rl_open_sockets(&rl) < 0)
+		return 1;
+	/* As carrier-agent: keepalives every 15 s and the default rekeys;
+	 * the node sends nothing to an idle device, so never call it dead. */
+	cr_sess_cfg_default(&cfg);
+	cfg.dead_after_ms = 0;
+	cfg.handshake_timeout_ms = 20000;
+	for (size_t i = 0; i < rl.n; i++) {
+		struct cr_keypair kp;
+
+		cr_keypair_generate(CR_ID_DEVICE, &kp);
+		rl.devs[i].rl = &rl;
+		rl.devs[i].index = (uint32_t)i;
+		rl.devs[i].host = cr_sess_host_new(&kp, &cfg, &rl_ops,
+						   &rl.devs[i], &err);
+		cr_keypair_wipe(&kp);
+		if (rl.devs[i].host == NULL) {
+			fprintf(stderr, "ringload: %s\n", cr_error_msg(err));
+			return 1;
+		}
+	}
+	printf("ringload: keys=%zu sockets=%zu addresses=%u\n", rl.n,
+	       rl.n_socks, (unsigned)((rl.n + rl.n_socks - 1) / rl.n_socks));
+	fflush(stdout);
+	rl.ev_tick = event_new(rl.base, -1, EV_PERSIST, rl_on_tick, &rl);
+	ev_term = evsignal_new(rl.base, SIGTERM, rl_on_term, rl.base);
+	ev_int = evsignal_new(rl.base, SIGINT, rl_on_term, rl.base);
+	if (rl.ev_tick == NULL || ev_term == NULL || ev_int == NULL)
+		return 1;
+	event_add(rl.ev_tick, &(struct timeval){ 0, RL_TICK_MS * 1000 });
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	rl.phase_start_ms = cr_now_ms();
+	rl.phase_cpu_start = rl_node_cpu_ms(&rl);
+	rl_start_more(&rl);
+	event_base_dispatch(rl.base);
+
+	rl_sum_stats(&rl);
+	printf("ringload: exit handshakes=%llu cookies=%llu\n",
+	       (unsigned long long)rl.agg.handshakes_completed,
+	       (unsigned long long)rl.agg.drops[CR_SESS_DROP_COOKIE]);
+	for (size_t i = 0; i < rl.n; i++)
+		cr_sess_host_free(rl.devs[i].host);
+	for (size_t i = 0; i < rl.n_socks; i++) {
+		event_free(rl.ev_read[i]);
+		close(rl.fds[i]);
+	}
+	event_free(rl.ev_tick);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_base_free(rl.base);
+	free(rl.devs);
+	return 0;
+bad:
+	usage(stderr);
+	return 2;
+}
