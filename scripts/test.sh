@@ -47,6 +47,8 @@ packages=(
 	gcc-arm-linux-gnueabi libc6-dev-armel-cross qemu-user-static
 	# integration tests
 	iproute2 nftables curl python3 procps stun-client
+	# deploy checks (tests/integration/test_deploy.sh)
+	python3-yaml systemd
 )
 
 banner() {
