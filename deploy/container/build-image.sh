@@ -54,7 +54,8 @@ if ! pm image exists "$BASE"; then
 fi
 
 log "building $TAG"
-pm build --pull=never --network=host --ulimit nofile=1024:1024 \
+# HEALTHCHECK exists only in the docker image format (OCI drops it).
+pm build --format docker --pull=never --network=host --ulimit nofile=1024:1024 \
 	--ulimit nproc=1024:1024 -f "$root/deploy/container/Containerfile" \
 	-t "$TAG" "$root" >&2
 
@@ -94,7 +95,7 @@ for _ in $(seq 1 50); do
 	if pm healthcheck run "$NAME" >/dev/null 2>&1; then ok=1; break; fi
 	sleep 0.2
 done
-[ -n "$ok" ] || die "container not healthy: $(pm logs "$NAME" 2>&1 | tail -5)"
+[ -n "$ok" ] || die "container not healthy: $(pm healthcheck run "$NAME" 2>&1; pm logs "$NAME" 2>&1 | tail -5)"
 curl -sf "http://127.0.0.1:$mport/metrics" | grep -q '^carrier_node_ring_epoch 1$' ||
 	die "metrics do not show ring epoch 1"
 uid=$(pm top "$NAME" user 2>/dev/null | sed -n 2p | tr -d ' ')
