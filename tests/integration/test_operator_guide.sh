@@ -72,7 +72,7 @@ status() { "$CARRIER" ring status --ring "$WS/ring" 2>&1; }
 all_up() { # all_up N EPOCH: ring status shows N nodes, all up at EPOCH
 	local out
 	out=$(status) || return 1
-	[ "$(grep -c " up .*epoch $2\$" <<<"$out")" = "$1" ]
+	[ "$(grep -cE " up .* epoch $2( |$)" <<<"$out")" = "$1" ]
 }
 wait_until 10 all_up 3 1 || fail "ring status: $(status)"
 ok "three nodes up at epoch 1: $(status | tail -1)"
