@@ -1,0 +1,62 @@
+/*
+ * Archon device store: the public API other programs (Bolter, the agent)
+ * use.  A store is a folder holding file objects (each regular file's
+ * content once, hard-linked into checked-out trees), the indexes of the
+ * versions it holds, and an LMDB database mapping chunk ids to where their
+ * bytes live, content ids to file objects, and names (REPO:TAG) to
+ * manifests.  See docs/archon.md.
+ *
+ * A store is used by one process at a time (an exclusive lock is taken on
+ * open).  Every change is a write of new files followed by one LMDB
+ * transaction, so a kill at any moment leaves the old or the new state.
+ */
+#ifndef AR_STORE_H
+#define AR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ar/index.h"
+#include "ar/manifest.h"
+#include "cr/error.h"
+
+struct ar_store;
+
+/* The default store folder: $ARCHON_STORE, else /var/lib/archon for root,
+ * else $HOME/.local/share/archon.  Writes into buf; -ENAMETOOLONG or
+ * -ENOENT (no HOME) on failure. */
+int ar_store_default_dir(char *buf, size_t cap);
+
+/* Opens (creating) the store in dir; removes temporary files a killed run
+ * left behind.  Returns 0 with *out owned by the caller, or -1 with *err. */
+int ar_store_open(const char *dir, struct ar_store **out,
+		  struct cr_error **err);
+struct ar_store *ar_store_free(struct ar_store *st);
+
+/* The manifest recorded for name (REPO:TAG); caller frees.  -ENOENT (with
+ * *err) when the store has no such version. */
+int ar_store_get_manifest(struct ar_store *st, const char *name,
+			  struct ar_manifest **out, struct cr_error **err);
+
+/* The OCI image config of a version (JSON text; "" when the source had
+ * none); caller frees. */
+int ar_store_get_config(struct ar_store *st, const char *name, char **json,
+			struct cr_error **err);
+
+/* Loads and verifies the index with the given id; caller frees. */
+int ar_store_get_index(struct ar_store *st, const struct ar_id *id,
+		       struct ar_index **out, struct cr_error **err);
+
+/* Creates dir (it must not exist, or be an empty folder) and builds the
+ * version's tree in it: regular files are hard links to the store's file
+ * objects (copies when dir is on another filesystem), so they must be
+ * treated as read-only.  Device nodes are skipped unless running as root. */
+int ar_store_checkout(struct ar_store *st, const char *name, const char *dir,
+		      struct cr_error **err);
+
+/* Imports SOURCE as version NAME: a folder, oci:PATH[:TAG],
+ * oci-archive:FILE, docker-archive:FILE or docker://HOST/REPO:TAG. */
+int ar_import(struct ar_store *st, const char *source, const char *name,
+	      struct cr_error **err);
+
+#endif
