@@ -27,7 +27,8 @@ static const char usage_text[] =
 	"  ls                       list the versions held\n"
 	"  show NAME                describe one version\n"
 	"  du                       disk used by the store\n"
-	"  gc                       remove what no version needs\n"
+	"  gc [--keep N]            keep the newest N versions of each repository (default\n"
+	"                           all), remove what no kept version needs\n"
 	"  verify                   re-hash every object and chunk\n"
 	"\n"
 	"The store is DIR, else $ARCHON_STORE, else /var/lib/archon (root) or\n"
@@ -128,9 +129,15 @@ static int run_du(struct ar_store *st, int argc, char **argv,
 static int run_gc(struct ar_store *st, int argc, char **argv,
 		  struct cr_error **err)
 {
-	(void)argc;
-	(void)argv;
-	return ar_cmd_gc(st, stdout, err);
+	uint64_t keep = 0;
+
+	if (argc == 2 && strcmp(argv[0], "--keep") == 0) {
+		if (cr_parse_u64(argv[1], 1, 1000, &keep) < 0)
+			return cr_error_set(err, EINVAL, "--keep wants 1..1000");
+	} else if (argc != 0) {
+		return cr_error_set(err, EINVAL, "gc: unknown argument '%s'", argv[0]);
+	}
+	return ar_cmd_gc(st, (unsigned)keep, stdout, err);
 }
 
 static int run_verify(struct ar_store *st, int argc, char **argv,
@@ -186,7 +193,8 @@ int main(int argc, char **argv)
 			     strcmp(argv[i + 1], "-h") == 0))
 		return usage(stdout, 0);
 	if (argc - i - 1 < cmd->nargs ||
-	    (cmd->run != run_publish && argc - i - 1 != cmd->nargs)) {
+	    (cmd->run != run_publish && cmd->run != run_gc &&
+	     argc - i - 1 != cmd->nargs)) {
 		fprintf(stderr, "archon %s: wrong number of arguments\n", cmd->name);
 		return usage(stderr, 2);
 	}

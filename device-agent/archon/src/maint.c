@@ -290,7 +290,117 @@ static void free_values(struct cr_map *m)
 		free(v);
 }
 
-int ar_cmd_gc(struct ar_store *st, FILE *out, struct cr_error **err)
+struct refrec {
+	char name[AR_NAME_MAX + 1];
+	uint64_t created;
+};
+
+struct refs {
+	struct refrec *r;
+	size_t n, cap;
+};
+
+static int collect_ref(void *arg, const char *name, const struct ar_manifest *m)
+{
+	struct refs *rs = arg;
+
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 16;
+		struct refrec *nr = realloc(rs->r, cap * sizeof(*nr));
+
+		if (nr == NULL)
+			return -1;
+		rs->r = nr;
+		rs->cap = cap;
+	}
+	snprintf(rs->r[rs->n].name, sizeof(rs->r[rs->n].name), "%s", name);
+	rs->r[rs->n].created = m->created;
+	rs->n++;
+	return 0;
+}
+
+/* Same repository first, then newest first. */
+static int refrec_cmp(const void *a, const void *b)
+{
+	const struct refrec *x = a, *y = b;
+	size_t lx = (size_t)(strrchr(x->name, ':') - x->name);
+	size_t ly = (size_t)(strrchr(y->name, ':') - y->name);
+	int c = strncmp(x->name, y->name, lx < ly ? lx : ly);
+
+	if (c != 0 || lx != ly)
+		return c != 0 ? c : (lx < ly ? -1 : 1);
+	if (x->created != y->created)
+		return x->created > y->created ? -1 : 1;
+	return strcmp(y->name, x->name);
+}
+
+int ar_store_tags(struct ar_store *st, const char *repo_of,
+		  char (**names)[AR_NAME_MAX + 1], size_t *n,
+		  struct cr_error **err)
+{
+	struct refs rs = { 0 };
+	size_t rl = (size_t)(strrchr(repo_of, ':') - repo_of), k = 0;
+
+	if (ar_store_foreach_ref(st, collect_ref, &rs, err) < 0) {
+		free(rs.r);
+		return -1;
+	}
+	if (rs.n > 1)
+		qsort(rs.r, rs.n, sizeof(*rs.r), refrec_cmp);
+	*names = malloc((rs.n ? rs.n : 1) * sizeof(**names));
+	if (*names == NULL) {
+		free(rs.r);
+		return cr_error_set(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < rs.n; i++)
+		if (strncmp(rs.r[i].name, repo_of, rl + 1) == 0)
+			memcpy((*names)[k++], rs.r[i].name, AR_NAME_MAX + 1);
+	*n = k;
+	free(rs.r);
+	return 0;
+}
+
+/* Drops all but the newest `keep` versions of every repository. */
+static int drop_old(struct ar_store *st, unsigned keep, FILE *out,
+		    struct cr_error **err)
+{
+	struct refs rs = { 0 };
+	size_t kept = 0;
+	int rc = 0;
+
+	if (ar_store_foreach_ref(st, collect_ref, &rs, err) < 0) {
+		free(rs.r);
+		return -1;
+	}
+	if (rs.n > 1)
+		qsort(rs.r, rs.n, sizeof(*rs.r), refrec_cmp);
+	if (ar_store_begin(st, err) < 0) {
+		free(rs.r);
+		return -1;
+	}
+	for (size_t i = 0; i < rs.n && rc == 0; i++) {
+		MDB_val k = { strlen(rs.r[i].name), rs.r[i].name };
+
+		size_t rl = (size_t)(strrchr(rs.r[i].name, ':') - rs.r[i].name);
+
+		/* A new repository starts (names sort by repository). */
+		if (i > 0 && strncmp(rs.r[i - 1].name, rs.r[i].name, rl + 1) != 0)
+			kept = 0;
+		if (kept++ < keep)
+			continue;
+		rc = mdb_del(st->txn, st->db_refs, &k, NULL);
+		fprintf(out, "gc: dropping version %s\n", rs.r[i].name);
+	}
+	free(rs.r);
+	if (rc != 0) {
+		ar_store_abort(st);
+		return cr_error_set(err, EIO, "gc: %s", mdb_strerror(rc));
+	}
+	return ar_store_commit(st, err);
+}
+
+int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
+	      struct cr_error **err)
 {
 	struct live l = { st, cr_map_new(AR_ID_LEN), cr_map_new(AR_ID_LEN),
 			  cr_map_new(AR_ID_LEN), 0 };
@@ -307,6 +417,8 @@ int ar_cmd_gc(struct ar_store *st, FILE *out, struct cr_error **err)
 		cr_error_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
+	if (keep > 0 && drop_old(st, keep, out, err) < 0)
+		goto out;
 	if (ar_store_foreach_ref(st, live_one, &l, err) < 0)
 		goto out;
 	if (l.failed) {

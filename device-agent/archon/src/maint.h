@@ -13,8 +13,11 @@ int ar_cmd_ls(struct ar_store *st, FILE *out, struct cr_error **err);
 int ar_cmd_show(struct ar_store *st, const char *name, FILE *out,
 		struct cr_error **err);
 int ar_cmd_du(struct ar_store *st, FILE *out, struct cr_error **err);
-/* Removes file objects, chunk records and indexes no version needs. */
-int ar_cmd_gc(struct ar_store *st, FILE *out, struct cr_error **err);
+/* Drops all but the newest keep versions of each repository (keep 0: keeps
+ * all), then removes file objects, chunk records and indexes no version
+ * needs. */
+int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
+	      struct cr_error **err);
 /* Re-hashes every object and chunk; -1 when anything is wrong. */
 int ar_cmd_verify(struct ar_store *st, FILE *out, struct cr_error **err);
 /* What a device holding a downloads to get b. */

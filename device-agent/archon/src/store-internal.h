@@ -120,6 +120,12 @@ void ar_writer_discard(struct ar_writer *w);
 int ar_store_ensure_object(struct ar_store *st, const struct ar_entry *e,
 			   struct cr_error **err);
 
+/* The versions of the repository of repo_of (REPO:anything), newest first;
+ * *names is an array the caller frees. */
+int ar_store_tags(struct ar_store *st, const char *repo_of,
+		  char (**names)[AR_NAME_MAX + 1], size_t *n,
+		  struct cr_error **err);
+
 /* Chunk sizes: 2/8/32 KiB unless $ARCHON_CHUNK="MIN:AVG:MAX" (bytes). */
 int ar_chunk_params(uint32_t *min, uint32_t *avg, uint32_t *max,
 		    struct cr_error **err);
