@@ -29,6 +29,8 @@ pkgs=(
 	libprotobuf-c-dev libprotobuf-c1
 	libjson-c-dev libjson-c5
 	check libsubunit-dev libsubunit0
+	libzstd-dev libzstd1 libdivsufsort-dev libdivsufsort3
+	libarchive-dev libarchive13 libcurl4-openssl-dev libcurl4
 )
 
 stamp=$sysroot/.korhal-sysroot

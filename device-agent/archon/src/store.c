@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -501,7 +502,8 @@ int ar_store_foreach_ref(struct ar_store *st,
 int ar_writer_start(struct ar_store *st, struct ar_writer *w,
 		    struct cr_error **err)
 {
-	memset(w, 0, sizeof(*w) - sizeof(w->buf));
+	memset(w, 0, offsetof(struct ar_writer, buf));
+	w->buffered = 0;
 	w->st = st;
 	snprintf(w->tmpname, sizeof(w->tmpname), "w.%ld.%u", (long)getpid(),
 		 st->tmp_seq++);
