@@ -41,6 +41,8 @@ packages=(
 	build-essential cmake pkg-config file
 	libevent-dev libsodium-dev liblmdb-dev libprotobuf-c-dev
 	protobuf-c-compiler libssl-dev libjson-c-dev check
+	# archon: chunk compression, HTTP origins, layers, deltas
+	libzstd-dev libcurl4-openssl-dev libarchive-dev libdivsufsort-dev
 	# fuzz
 	clang libclang-rt-dev
 	# armel
@@ -49,6 +51,8 @@ packages=(
 	iproute2 nftables curl python3 procps stun-client
 	# deploy checks (tests/integration/test_deploy.sh)
 	python3-yaml systemd
+	# archon's integration tests: a static origin, layer compression
+	nginx-light zstd
 )
 
 banner() {

@@ -40,7 +40,7 @@ ok "oci-archive and docker-archive give the same tree"
 
 # A layer whose blob does not match its digest is refused.
 cp -r "$T/img" "$T/bad"
-f=$(ls "$T/bad/blobs/sha256" | head -n 1)
+f=$(ls "$T/bad/blobs/sha256" | sort | sed -n 1p)
 chmod u+w "$T/bad/blobs/sha256/$f"; echo x >>"$T/bad/blobs/sha256/$f"
 out=$(ar import "oci:$T/bad" bad:1 2>&1) && fail "corrupt blob imported"
 grep -q "does not match its digest" <<<"$out" || fail "corrupt blob: $out"
@@ -114,7 +114,7 @@ ar ls | grep -q '^app:3 ' || fail "app:3 dropped"
 ar verify || fail "verify after gc"
 ok "gc --keep 1: $out"
 
-obj=$(find "$S/objects" -type f -size +100k | head -n 1)
+obj=$(find "$S/objects" -type f -size +100k -print -quit)
 chmod u+w "$obj"; printf 'X' | dd of="$obj" bs=1 seek=10 conv=notrunc status=none
 out=$(ar verify 2>&1) && fail "verify missed a corrupt object"
 grep -q "corrupt\|do not match" <<<"$out" || fail "verify: $out"

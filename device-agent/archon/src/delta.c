@@ -13,7 +13,9 @@
  *   u64 ctrl_zlen u64 diff_zlen u64 extra_zlen, then the three zstd frames.
  *   ctrl: triples of u64 add, u64 copy, i64 seek.
  */
+#ifdef AR_WITH_DELTA_MAKE
 #include <divsufsort.h>
+#endif
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@ enum {
 	DELTA_MAX_FILE = 1 << 30, /* larger files travel as chunks */
 };
 
+#ifdef AR_WITH_DELTA_MAKE
 static size_t matchlen(const uint8_t *a, size_t alen, const uint8_t *b,
 		       size_t blen)
 {
@@ -247,6 +250,8 @@ out:
 	free(s.extra.p);
 	return ret;
 }
+
+#endif /* AR_WITH_DELTA_MAKE */
 
 /* Decompresses one frame of exactly zlen bytes holding at most max bytes. */
 static int unzstd(const uint8_t *z, size_t zlen, size_t max, uint8_t **out,

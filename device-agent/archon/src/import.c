@@ -10,8 +10,10 @@
  * regular files and folders only, each path resolved without following
  * links.
  */
+#ifdef AR_WITH_ARCHIVE
 #include <archive.h>
 #include <archive_entry.h>
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -189,6 +191,7 @@ int ar_import_dir(struct ar_importer *imp, const char *dir,
 	return walk(imp, fd, "", err);
 }
 
+#ifdef AR_WITH_ARCHIVE
 /* Reads one layer (tar, possibly gzip or zstd compressed) into the tree. */
 int ar_apply_layer(struct ar_importer *imp, struct archive *a,
 		   struct cr_error **err)
@@ -356,6 +359,16 @@ int ar_apply_layer_file(struct ar_importer *imp, const char *path,
 	return ret;
 }
 
+#else
+int ar_apply_layer_file(struct ar_importer *imp, const char *path,
+			struct cr_error **err)
+{
+	(void)imp;
+	return cr_error_set(err, ENOTSUP,
+			    "layer %s: this build reads no layers (no libarchive)", path);
+}
+#endif
+
 /* Joins a and b with '/' into out; -1 with *err when it does not fit. */
 static int join(char *out, size_t cap, const char *a, const char *b,
 		struct cr_error **err)
@@ -471,6 +484,7 @@ static int import_oci_layout(struct ar_importer *imp, const char *layout,
 	return ret;
 }
 
+#ifdef AR_WITH_ARCHIVE
 /* Unpacks the regular files and folders of an outer archive into dirfd:
  * paths normalized (no absolute, no ".."), each component opened without
  * following links, files created exclusively. */
@@ -566,6 +580,15 @@ out:
 	free(buf);
 	return ret;
 }
+
+#else
+static int extract_plain(const char *file, int dirfd, struct cr_error **err)
+{
+	(void)dirfd;
+	return cr_error_set(err, ENOTSUP,
+			    "%s: this build reads no archives (no libarchive)", file);
+}
+#endif
 
 /* rm -rf of a folder inside dfd, without following links. */
 static void remove_tree(int dfd, const char *name)

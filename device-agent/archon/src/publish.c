@@ -119,7 +119,7 @@ struct pub {
 static int publish_file(struct pub *p, const struct ar_entry *e,
 			uint64_t *cost, struct cr_error **err)
 {
-	struct mapped m;
+	struct mapped m = { NULL, 0 };
 	uint64_t off = 0;
 	void *z = NULL;
 	size_t zcap = 0;
@@ -185,7 +185,7 @@ struct deltas {
 	uint64_t bytes;
 };
 
-static int add_delta(struct deltas *ds, const struct ar_id *from,
+static int __attribute__((unused)) add_delta(struct deltas *ds, const struct ar_id *from,
 		     const struct ar_id *to, uint64_t size)
 {
 	for (size_t i = 0; i < ds->n; i++)
@@ -231,7 +231,7 @@ static int deltas_from(struct pub *p, const struct ar_index *idx,
 			cr_map_put(have, bi->e[i].content.b, (void *)1);
 	for (size_t i = 0; i < idx->n; i++) {
 		const struct ar_entry *e = &idx->e[i], *b;
-		struct mapped mo, mn;
+		struct mapped mo = { NULL, 0 }, mn = { NULL, 0 };
 		uint8_t *d;
 		size_t dlen;
 		char rel[2 * AR_ID_HEX + 16], h1[AR_ID_HEX], h2[AR_ID_HEX];

@@ -133,7 +133,8 @@ int ar_chunk_params(uint32_t *min, uint32_t *avg, uint32_t *max,
 /* Sizes in the progress style "924Kb". */
 void ar_human(uint64_t bytes, char *out, size_t cap);
 
-/* The delta format (delta.c): from old to new; caller frees *out. */
+/* The delta format (delta.c): from old to new; caller frees *out.  Only in
+ * builds with libdivsufsort (AR_HAVE_DELTA_MAKE). */
 int ar_delta_make(const uint8_t *old, size_t oldlen, const uint8_t *nw,
 		  size_t newlen, uint8_t **out, size_t *outlen,
 		  struct cr_error **err);
