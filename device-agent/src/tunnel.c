@@ -280,9 +280,13 @@ static void tunnel_punch(struct da_tunnel *t, struct da_vsess *vs)
 			cr_punch_add_str(vs->punch, o->cands[i]);
 		o->ms = 0;
 	}
+	/* Probing starts when the vendor's CANDIDATES (or first probe)
+	 * arrives: by then its own probes have left its NAT, so ours do not
+	 * reach its router before it sent anything our way (a Linux router
+	 * without an input firewall would keep state for them that forces
+	 * the vendor's mapping toward us onto a new port). */
 	cr_punch_send_candidates(vs->punch, (const char(*)[64])t->cands,
 				 t->n_cands);
-	cr_punch_start(vs->punch);
 }
 
 void da_tunnel_up(struct da_tunnel *t, struct cr_sess *s)
