@@ -536,6 +536,132 @@ int cr_pk_x25519(const uint8_t pk[CR_PKLEN], uint8_t xpk[32])
 	return crypto_sign_ed25519_pk_to_curve25519(xpk, pk) != 0 ? -1 : 0;
 }
 
+/*
+ * Arithmetic modulo p = 2^255 - 19 on public values, for
+ * cr_pk_x25519_matches(): 16 limbs of 16 bits in 64-bit words, so it runs
+ * on 32-bit devices too (no 128-bit products).  Limbs stay non-negative:
+ * fe_sub adds 4p first.
+ */
+enum { FE_LIMBS = 16 };
+typedef uint64_t fe[FE_LIMBS];
+
+static void fe_load(fe out, const uint8_t in[32])
+{
+	for (int i = 0; i < FE_LIMBS; i++)
+		out[i] = (uint64_t)in[2 * i] | (uint64_t)in[2 * i + 1] << 8;
+}
+
+/* Limbs back under 2^16; the value kept modulo p (2^256 = 38 mod p).
+ * The third round absorbs what the second folds back into limb 0. */
+static void fe_carry(fe a)
+{
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < FE_LIMBS; i++) {
+			uint64_t c = a[i] >> 16;
+
+			a[i] &= 0xffff;
+			if (i + 1 < FE_LIMBS)
+				a[i + 1] += c;
+			else
+				a[0] += 38 * c;
+		}
+	}
+}
+
+static void fe_mul(fe out, const fe a, const fe b)
+{
+	uint64_t t[2 * FE_LIMBS - 1] = { 0 };
+
+	for (int i = 0; i < FE_LIMBS; i++)
+		for (int j = 0; j < FE_LIMBS; j++)
+			t[i + j] += a[i] * b[j];
+	for (int i = 0; i < FE_LIMBS - 1; i++)
+		t[i] += 38 * t[i + FE_LIMBS];
+	memcpy(out, t, sizeof(fe));
+	fe_carry(out);
+}
+
+/* out = a - b for carried a, b (limbs under 2^16). */
+static void fe_sub(fe out, const fe a, const fe b)
+{
+	/* 4p in the same limbs: 4 * (2^255 - 19) = 2^257 - 76. */
+	for (int i = 0; i < FE_LIMBS; i++) {
+		uint64_t four_p = i == 0 ? 0x3ffb4 : i == 15 ? 0x1fffc : 0x3fffc;
+
+		out[i] = a[i] + four_p - b[i];
+	}
+	fe_carry(out);
+}
+
+/* The canonical 32-byte encoding (value below p) of a carried element. */
+static void fe_store(uint8_t out[32], const fe a)
+{
+	fe v;
+
+	memcpy(v, a, sizeof(fe));
+	fe_carry(v);
+	/* v < 2^256 = 2p + 38: subtracting p twice where it fits is enough. */
+	for (int round = 0; round < 2; round++) {
+		fe m;
+		int64_t borrow = 0;
+
+		for (int i = 0; i < FE_LIMBS; i++) {
+			int64_t pl = i == 0 ? 0xffed : i == 15 ? 0x7fff : 0xffff;
+			int64_t d = (int64_t)v[i] - pl - borrow;
+
+			borrow = d < 0;
+			m[i] = (uint64_t)(d + (borrow << 16));
+		}
+		if (!borrow)
+			memcpy(v, m, sizeof(fe));
+	}
+	for (int i = 0; i < FE_LIMBS; i++) {
+		out[2 * i] = (uint8_t)v[i];
+		out[2 * i + 1] = (uint8_t)(v[i] >> 8);
+	}
+}
+
+/* 1 when the 32 bytes encode a value below p (top bit clear). */
+static int fe_canonical(const uint8_t in[32])
+{
+	uint8_t y[32];
+	fe v;
+
+	if (in[31] & 0x80)
+		return 0;
+	fe_load(v, in);
+	fe_store(y, v);
+	return memcmp(y, in, 32) == 0;
+}
+
+int cr_pk_x25519_matches(const uint8_t pk[CR_PKLEN], const uint8_t xpk[32])
+{
+	static const fe one = { 1 };
+	uint8_t ybuf[32], lhs[32], rhs[32];
+	fe y, u, num, den, t;
+
+	/* pk is y with the sign of x in its top bit; the sign does not
+	 * change the Montgomery u. */
+	memcpy(ybuf, pk, 32);
+	ybuf[31] &= 0x7f;
+	if (!fe_canonical(ybuf) || !fe_canonical(xpk))
+		return 0;
+	fe_load(y, ybuf);
+	fe_load(u, xpk);
+	fe_sub(den, one, y);
+	fe_store(lhs, den);
+	if (sodium_is_zero(lhs, sizeof(lhs)))
+		return 0; /* y = 1: the neutral point has no u */
+	/* u = (1 + y) / (1 - y)  <=>  u * (1 - y) = 1 + y */
+	memcpy(num, y, sizeof(fe));
+	num[0] += 1;
+	fe_carry(num);
+	fe_mul(t, u, den);
+	fe_store(lhs, t);
+	fe_store(rhs, num);
+	return memcmp(lhs, rhs, sizeof(lhs)) == 0;
+}
+
 void cr_keypair_wipe(struct cr_keypair *kp)
 {
 	sodium_memzero(kp, sizeof(*kp));

@@ -436,6 +436,16 @@ int cr_noise_hs_init(struct cr_noise_hs *hs, enum cr_noise_pattern pattern,
 		     const uint8_t *prologue, size_t prologue_len,
 		     const uint8_t *s_priv, const uint8_t *rs)
 {
+	return cr_noise_hs_init_pub(hs, pattern, hash, initiator, prologue,
+				    prologue_len, s_priv, NULL, rs);
+}
+
+int cr_noise_hs_init_pub(struct cr_noise_hs *hs, enum cr_noise_pattern pattern,
+			 enum cr_noise_hash hash, int initiator,
+			 const uint8_t *prologue, size_t prologue_len,
+			 const uint8_t *s_priv, const uint8_t *s_pub,
+			 const uint8_t *rs)
+{
 	const struct noise_pattern *p;
 	char name[64];
 	size_t name_len;
@@ -462,7 +472,10 @@ int cr_noise_hs_init(struct cr_noise_hs *hs, enum cr_noise_pattern pattern,
 	hs->hashlen = hash_len(hash);
 	if (s_priv != NULL) {
 		memcpy(hs->s_priv, s_priv, CR_NOISE_DHLEN);
-		crypto_scalarmult_base(hs->s_pub, hs->s_priv);
+		if (s_pub != NULL)
+			memcpy(hs->s_pub, s_pub, CR_NOISE_DHLEN);
+		else
+			crypto_scalarmult_base(hs->s_pub, hs->s_priv);
 		hs->has_s = 1;
 	}
 	if (rs != NULL) {

@@ -185,6 +185,7 @@ struct heap_ent {
 struct cr_sess_host {
 	struct cr_keypair kp;
 	uint8_t xsk[KEY_LEN];
+	uint8_t xpk[KEY_LEN]; /* X25519(xsk, 9), computed once */
 	struct cr_id id;
 	uint8_t mac1_key[KEY_LEN];   /* checks mac1 of what we receive */
 	uint8_t cookie_key[KEY_LEN]; /* encrypts the cookies we send */
@@ -945,8 +946,8 @@ static int init_send(struct cr_sess_host *h, struct cr_sess *s, uint64_t now)
 
 	if (cr_pk_x25519(s->peer_pk, rs) < 0)
 		return -EINVAL;
-	r = cr_noise_hs_init(&hs->noise, CR_NOISE_IK, CR_NOISE_BLAKE2B, 1,
-			     prologue, PROLOGUE_LEN, h->xsk, rs);
+	r = cr_noise_hs_init_pub(&hs->noise, CR_NOISE_IK, CR_NOISE_BLAKE2B, 1,
+				 prologue, PROLOGUE_LEN, h->xsk, h->xpk, rs);
 	if (r < 0)
 		return r;
 	memcpy(payload, h->kp.pk, CR_PKLEN);
@@ -1271,7 +1272,7 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	uint8_t reply[CR_SESS_REPLY_MAX];
 	uint8_t out[RESP_MAX];
 	uint8_t mac[MAC_LEN], cookie[MAC_LEN];
-	uint8_t rs[KEY_LEN], xpk[KEY_LEN];
+	uint8_t rs[KEY_LEN];
 	const uint8_t *edpk, *ts;
 	enum cr_sess_drop why = CR_SESS_DROP_NONE;
 	struct cr_sess *p, *q, *o, *n = NULL;
@@ -1311,8 +1312,8 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	}
 
 	/* <- e, es, s, ss, {payload} */
-	r = cr_noise_hs_init(&noise, CR_NOISE_IK, CR_NOISE_BLAKE2B, 0,
-			     prologue, PROLOGUE_LEN, h->xsk, NULL);
+	r = cr_noise_hs_init_pub(&noise, CR_NOISE_IK, CR_NOISE_BLAKE2B, 0,
+				 prologue, PROLOGUE_LEN, h->xsk, h->xpk, NULL);
 	if (r == 0) {
 		r = cr_noise_hs_read(&noise, buf + INIT_HDR,
 				     len - INIT_HDR - 2 * MAC_LEN, payload,
@@ -1334,11 +1335,13 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	type = (enum cr_id_type)(payload[CR_PKLEN] & ~TYPE_REKEY);
 	rekey = (payload[CR_PKLEN] & TYPE_REKEY) != 0;
 	ts = payload + CR_PKLEN + 1;
+	/* rs just authenticated (es, ss): checking that it is edpk's X25519
+	 * form costs a multiplication, where converting edpk would cost a
+	 * scalar multiplication, a seventh of the handshake. */
 	if (cr_id_type_name(type) == NULL ||
 	    sodium_is_zero(payload + INST_OFF, INST_LEN) ||
-	    cr_pk_x25519(edpk, xpk) < 0 ||
 	    cr_noise_hs_remote_static(&noise, rs) < 0 ||
-	    sodium_memcmp(xpk, rs, KEY_LEN) != 0) {
+	    !cr_pk_x25519_matches(edpk, rs)) {
 		why = CR_SESS_DROP_HELLO;
 		goto out;
 	}
@@ -1743,6 +1746,7 @@ struct cr_sess_host *cr_sess_host_new(const struct cr_keypair *kp,
 		cr_error_set(err, EINVAL, "key pair has no X25519 form");
 		return NULL;
 	}
+	crypto_scalarmult_base(h->xpk, h->xsk);
 	cr_id_from_pk(kp->type, kp->pk, &h->id);
 	mac1_key_for(h->mac1_key, kp->pk);
 	cookie_key_for(h->cookie_key, kp->pk);

@@ -622,6 +622,62 @@ START_TEST(test_x25519)
 }
 END_TEST
 
+/* The equation check agrees with libsodium's conversion on random keys
+ * and refuses every other key, one flipped bit, non-canonical encodings
+ * and the neutral point. */
+START_TEST(test_x25519_matches)
+{
+	uint8_t prev[32] = { 0 }, y[32], u[32];
+
+	for (int i = 0; i < 500; i++) {
+		struct cr_keypair kp;
+		uint8_t xpk[32], bad[32], neg[CR_PKLEN];
+		uint32_t bit = randombytes_uniform(255);
+
+		ck_assert_int_eq(cr_keypair_generate(CR_ID_DEVICE, &kp), 0);
+		ck_assert_int_eq(cr_pk_x25519(kp.pk, xpk), 0);
+		ck_assert_int_eq(cr_pk_x25519_matches(kp.pk, xpk), 1);
+		/* -A has the same u: the sign bit is not part of it. */
+		memcpy(neg, kp.pk, CR_PKLEN);
+		neg[31] ^= 0x80;
+		ck_assert_int_eq(cr_pk_x25519_matches(neg, xpk), 1);
+		if (i > 0)
+			ck_assert_int_eq(cr_pk_x25519_matches(kp.pk, prev), 0);
+		memcpy(bad, xpk, 32);
+		bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		ck_assert_int_eq(cr_pk_x25519_matches(kp.pk, bad), 0);
+		memcpy(bad, kp.pk, 32);
+		bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		ck_assert_int_eq(cr_pk_x25519_matches(bad, xpk), 0);
+		memcpy(bad, xpk, 32);
+		bad[31] |= 0x80;
+		ck_assert_int_eq(cr_pk_x25519_matches(kp.pk, bad), 0);
+		memcpy(prev, xpk, 32);
+	}
+	/* Edges of the field: y = 0 gives u = 1, y = -1 gives u = 0. */
+	memset(y, 0, sizeof(y));
+	memset(u, 0, sizeof(u));
+	u[0] = 1;
+	ck_assert_int_eq(cr_pk_x25519_matches(y, u), 1);
+	memset(y, 0xff, sizeof(y));
+	y[0] = 0xec; /* p - 1 */
+	y[31] = 0x7f;
+	memset(u, 0, sizeof(u));
+	ck_assert_int_eq(cr_pk_x25519_matches(y, u), 1);
+	/* u = 1 written as p + 1: not canonical. */
+	memset(y, 0, sizeof(y));
+	memset(u, 0xff, sizeof(u));
+	u[0] = 0xee;
+	u[31] = 0x7f;
+	ck_assert_int_eq(cr_pk_x25519_matches(y, u), 0);
+	/* y = 1, the neutral point, has no u. */
+	memset(y, 0, sizeof(y));
+	y[0] = 1;
+	memset(u, 0, sizeof(u));
+	ck_assert_int_eq(cr_pk_x25519_matches(y, u), 0);
+}
+END_TEST
+
 static Suite *identity_suite(void)
 {
 	Suite *s = suite_create("identity");
@@ -652,6 +708,7 @@ static Suite *identity_suite(void)
 
 	tc = tcase_create("x25519");
 	tcase_add_test(tc, test_x25519);
+	tcase_add_test(tc, test_x25519_matches);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -531,6 +531,37 @@ START_TEST(test_init_keys)
 }
 END_TEST
 
+/* Giving the static public key changes nothing but who computes it. */
+START_TEST(test_init_pub)
+{
+	struct cr_noise_hs a, b;
+	uint8_t sk[32], pk[32], rs[32], e[32];
+
+	randombytes_buf(sk, sizeof(sk));
+	randombytes_buf(rs, sizeof(rs));
+	randombytes_buf(e, sizeof(e));
+	crypto_scalarmult_base(pk, sk);
+	ck_assert_int_eq(cr_noise_hs_init(&a, CR_NOISE_IK, CR_NOISE_BLAKE2B, 1,
+					  (const uint8_t *)"p", 1, sk, rs), 0);
+	ck_assert_int_eq(cr_noise_hs_init_pub(&b, CR_NOISE_IK,
+					      CR_NOISE_BLAKE2B, 1,
+					      (const uint8_t *)"p", 1, sk, pk,
+					      rs), 0);
+	cr_noise_hs_set_ephemeral(&a, e);
+	cr_noise_hs_set_ephemeral(&b, e);
+	ck_assert(memcmp(&a, &b, sizeof(a)) == 0);
+	/* A NULL s_pub is computed, as by cr_noise_hs_init(). */
+	ck_assert_int_eq(cr_noise_hs_init_pub(&b, CR_NOISE_IK,
+					      CR_NOISE_BLAKE2B, 1,
+					      (const uint8_t *)"p", 1, sk, NULL,
+					      rs), 0);
+	cr_noise_hs_set_ephemeral(&b, e);
+	ck_assert(memcmp(&a, &b, sizeof(a)) == 0);
+	cr_noise_hs_wipe(&a);
+	cr_noise_hs_wipe(&b);
+}
+END_TEST
+
 /* Short output buffers, short messages and small payload buffers. */
 START_TEST(test_sizes)
 {
@@ -680,6 +711,7 @@ static Suite *noise_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_turns);
 	tcase_add_test(tc, test_init_keys);
+	tcase_add_test(tc, test_init_pub);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sizes");
