@@ -32,6 +32,7 @@
 
 enum {
 	NODE_TICK_MS = 250,
+	NODE_ROUTE_QUIET_MS = 3000, /* see node_route_counts() */
 	NODE_LMDB_MAP = 1024 * 1024 * 1024,
 	NODE_STORED_MAX = 8 + CP_PRESENCE_MAX,
 };
@@ -734,11 +735,43 @@ static void node_on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- Metrics ------------------------------------------------------------ */
 
+/*
+ * Relayed and direct end-to-end sessions, as the node can tell them
+ * without asking the ends: a route with relay traffic in the last
+ * NODE_ROUTE_QUIET_MS is relaying; one that carried traffic and then went
+ * quiet belongs to a session that moved to a direct path (the ends keep a
+ * relayed path busy with pings every second, and a direct one's keepalives
+ * no longer cross the node), or to one that just ended and awaits the
+ * sweep.
+ */
+static void node_route_counts(struct rn_node *n, uint64_t *relaying,
+			      uint64_t *quiet)
+{
+	uint64_t now = cr_now_ms();
+	size_t pos = 0;
+	const void *key;
+	void *val;
+
+	*relaying = *quiet = 0;
+	while (cr_map_next(n->routes, &pos, &key, &val)) {
+		struct rn_route *r = val;
+
+		if (memcmp(key, &r->id[0], sizeof(r->id[0])) != 0 ||
+		    r->bytes == 0)
+			continue;
+		if (now - r->last_ms <= NODE_ROUTE_QUIET_MS)
+			(*relaying)++;
+		else
+			(*quiet)++;
+	}
+}
+
 static void node_on_metrics(struct evhttp_request *req, void *arg)
 {
 	struct rn_node *n = arg;
 	const struct cr_sess_stats *ss = cr_sess_host_stats(n->host);
 	struct evbuffer *b = evbuffer_new();
+	uint64_t relaying, quiet;
 
 	if (b == NULL) {
 		evhttp_send_error(req, 500, "out of memory");
@@ -760,6 +793,15 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 	      cr_kv_count(n->kv, "presence"));
 	GAUGE("carrier_node_routes", "Relay routes.",
 	      cr_map_count(n->routes) / 2);
+	node_route_counts(n, &relaying, &quiet);
+	GAUGE("carrier_node_sessions_relayed",
+	      "End-to-end sessions relaying now (traffic in the last 3 s).",
+	      relaying);
+	GAUGE("carrier_node_sessions_direct",
+	      "End-to-end sessions whose route carried traffic and then went "
+	      "quiet: the ends moved to a direct path (carrier connect and "
+	      "ping keep a relayed path busy every second).",
+	      quiet);
 	GAUGE("carrier_node_ring_epoch", "Epoch of the ring configuration.",
 	      n->ring->epoch);
 	GAUGE("carrier_node_lmdb_bytes", "Size of the LMDB file.",

@@ -79,7 +79,8 @@ done
 export CARRIER_RING=$T/ring
 for i in 0 1; do
 	inet "$CARRIER_NODE" --key "$T/node$i.key" --ring "$T/ring" \
-		--listen "198.18.0.1$i:7000" --data "$T/node$i.d" >>"$T/node$i.log" 2>&1 &
+		--listen "198.18.0.1$i:7000" --data "$T/node$i.d" \
+		--metrics "198.18.0.1$i:9100" >>"$T/node$i.log" 2>&1 &
 	PIDS+=("$!")
 done
 "$CARRIER" keygen --type vendor -o "$T/ven.key" >/dev/null
@@ -228,6 +229,22 @@ pair() {
 	ok "$(printf '%-22s %-8s 100 MB sha256 ok, %4d MB/s, %s' "$name" "$expect" "$mbs" "$path")"
 
 	if [ -n "$cut" ]; then
+		# The relaying node counts the session as direct once its route
+		# has gone quiet (and as relayed while the cut lasts, below).
+		direct_count() {
+			local sum=0 v
+			for i in 0 1; do
+				v=$(inet curl -sf "http://198.18.0.1$i:9100/metrics" |
+					sed -n "s/^carrier_node_sessions_$1 //p")
+				sum=$((sum + ${v:-0}))
+			done
+			echo "$sum"
+		}
+		direct_seen() { [ "$(direct_count direct)" -ge 1 ]; }
+		relayed_seen() { [ "$(direct_count relayed)" -ge 1 ]; }
+		wait_until 8 direct_seen ||
+			fail "$name: node metrics never count the direct session: direct=$(direct_count direct) relayed=$(direct_count relayed)"
+		ok "node metrics: sessions_direct=$(direct_count direct) sessions_relayed=$(direct_count relayed)"
 		# Cut the direct path mid-download; the stream must survive the
 		# move to the relay and back to a new direct path.
 		local rv=kn$R-rv$n
@@ -239,6 +256,8 @@ pair() {
 		wait_until 6 grep -q "path changed: relayed via" "$T/connect$n.log" ||
 			fail "$name: no fallback to the relay: $(cat "$T/connect$n.log")"
 		ok "direct path cut: $(grep 'path changed: relayed' "$T/connect$n.log" | head -1)"
+		wait_until 5 relayed_seen || fail "$name: node metrics do not count the relayed session"
+		ok "node metrics while cut: sessions_relayed=$(direct_count relayed)"
 		sleep 1
 		ip netns exec "$rv" nft flush chain ip nat lab_fwd
 		wait_until 20 sh -c "grep -c 'path changed: direct' '$T/connect$n.log' | grep -q '^2$'" ||
