@@ -13,6 +13,7 @@
 enum {
 	BRIDGE_OUT_HIGH = 512 * 1024, /* stop reading the stream above */
 	BRIDGE_CHUNK = 64 * 1024,
+	BRIDGE_DIRECT_READS = 8, /* socket reads per callback, for fairness */
 };
 
 struct cr_bridge {
@@ -26,6 +27,7 @@ struct cr_bridge {
 	int stream_eof;   /* the stream gave EOF */
 	int out_shut;     /* the pipe's write side was shut */
 	int stream_gone;  /* closed callback seen */
+	int no_direct;    /* `in` is not a socket: libevent reads it */
 };
 
 static void bridge_finish(struct cr_bridge *b, int code)
@@ -48,6 +50,71 @@ static void bridge_shut_out(struct cr_bridge *b)
 		shutdown(fd, SHUT_WR);
 	else
 		bufferevent_disable(b->out, EV_WRITE);
+}
+
+/* The pipe ended: FIN on the stream once everything before it is in. */
+static void bridge_in_eof(struct cr_bridge *b)
+{
+	b->in_eof = 1;
+	bufferevent_disable(b->in, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(b->in)) == 0) {
+		cr_stream_shutdown(b->conn, b->sid, cr_now_us());
+		b->ops->kick(b->arg);
+	}
+}
+
+/*
+ * libevent 2.1 reads at most 4 KiB per read callback (EVBUFFER_MAX_READ),
+ * whatever the single-read limit says: a bulk transfer would cost a loop
+ * turn, an ioctl and a read per 4 KiB.  Once libevent's buffer is empty we
+ * read the socket ourselves, straight into the stream, for as long as the
+ * socket has data and the stream has room.  Returns 1 when something was
+ * sent, 0 when not, -1 when the stream was reset.
+ */
+static int bridge_read_direct(struct cr_bridge *b)
+{
+	evutil_socket_t fd = bufferevent_getfd(b->in);
+	uint8_t buf[BRIDGE_CHUNK];
+	int sent = 0;
+
+	for (int i = 0; i < BRIDGE_DIRECT_READS; i++) {
+		size_t room = cr_stream_writable(b->conn, b->sid);
+		ssize_t n, w;
+
+		if (room == 0)
+			break;
+		if (room > sizeof(buf))
+			room = sizeof(buf);
+		n = recv(fd, buf, room, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ENOTSOCK) {
+			b->no_direct = 1;
+			break;
+		}
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n == 0) {
+			bridge_in_eof(b);
+			break;
+		}
+		if (n < 0) {
+			cr_stream_reset(b->conn, b->sid, CR_STREAM_RESET_ABORT,
+					cr_now_us());
+			return -1;
+		}
+		/* The stream had room for all of it. */
+		w = cr_stream_write(b->conn, b->sid, buf, (size_t)n, cr_now_us());
+		if (w != n) {
+			cr_stream_reset(b->conn, b->sid, CR_STREAM_RESET_ABORT,
+					cr_now_us());
+			return -1;
+		}
+		sent = 1;
+		if ((size_t)n < room)
+			break; /* drained */
+	}
+	return sent;
 }
 
 /* Moves what the pipe has into the stream, as much as the stream takes. */
@@ -74,6 +141,14 @@ static void bridge_pump_in(struct cr_bridge *b)
 			break;
 		evbuffer_drain(src, (size_t)n);
 		sent = 1;
+	}
+	if (evbuffer_get_length(src) == 0 && !b->in_eof && !b->connecting &&
+	    !b->no_direct) {
+		int r = bridge_read_direct(b);
+
+		if (r < 0)
+			return;
+		sent |= r;
 	}
 	/* Backpressure: leave the rest in the socket until writable. */
 	if (evbuffer_get_length(src) > 0)
@@ -167,12 +242,8 @@ static void bridge_on_event(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_EOF) && bev == b->in && !b->in_eof) {
 		/* Send what is left, then FIN. */
 		bridge_pump_in(b);
-		b->in_eof = 1;
-		bufferevent_disable(b->in, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_input(b->in)) == 0) {
-			cr_stream_shutdown(b->conn, b->sid, cr_now_us());
-			b->ops->kick(b->arg);
-		}
+		if (!b->in_eof)
+			bridge_in_eof(b);
 	}
 }
 
