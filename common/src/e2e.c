@@ -18,9 +18,17 @@ struct cr_e2e {
 	struct cr_map *bridges; /* sid -> struct cr_bridge */
 	const struct cr_e2e_ops *ops;
 	void *arg;
+	struct cr_addr path; /* the session's path when last flushed */
 	int busy;  /* inside the stream engine: no re-entry */
 	int again; /* a flush was asked for while busy */
 };
+
+/* The stream packet size that fills an IP packet of ip_mtu bytes. */
+#define E2E_STREAM_MTU(ip_mtu)                                              \
+	((size_t)(ip_mtu) - CP_IP_UDP_HDR_MAX - CP_DATA_HDR - CP_AEAD_TAG - \
+	 CP_RELAY_HDR - 1)
+_Static_assert(E2E_STREAM_MTU(9000) + 1 <= CP_E2E_PAYLOAD_MAX,
+	       "a jumbo probe fits the largest datagram");
 
 static int e2e_output(void *ctx, const uint8_t *pkt, size_t len)
 {
@@ -120,7 +128,12 @@ struct cr_e2e *cr_e2e_new(struct event_base *base, struct cr_sess *sess,
 	e->ops = ops;
 	e->arg = arg;
 	cr_stream_cfg_default(&cfg);
-	cfg.mtu = CP_E2E_PAYLOAD_MAX - 1;
+	/* Start at the size every path carries and probe for a jumbo frame,
+	 * then for Ethernet's 1500 bytes, less every header on the way (IP,
+	 * UDP, session, relay, our type byte). */
+	cfg.mtu = CP_E2E_PAYLOAD_BASE - 1;
+	cfg.probe_mtu[0] = E2E_STREAM_MTU(9000);
+	cfg.probe_mtu[1] = E2E_STREAM_MTU(1500);
 	/* Liveness is the session's business (control pings and the
 	 * session's dead timer): an idle tunnel with no stream traffic must
 	 * stay up. */
@@ -182,6 +195,15 @@ void cr_e2e_flush(struct cr_e2e *e)
 		return;
 	}
 	e->busy = 1;
+	now = cr_now_us();
+	/* A new path (relay route or direct address) may carry less than
+	 * the old one: the streams start over at the base size. */
+	if (!cr_addr_equal(cr_sess_peer_addr(e->sess), &e->path) ||
+	    cr_sess_peer_addr(e->sess)->route != e->path.route) {
+		if (e->path.u.sa.sa_family != 0)
+			cr_stream_path_changed(e->conn, now);
+		e->path = *cr_sess_peer_addr(e->sess);
+	}
 	do {
 		e->again = 0;
 		now = cr_now_us();

@@ -78,8 +78,8 @@ enum {
 	INDEX_TRIES = 64,
 };
 
-_Static_assert((int)INIT_MAX <= (int)CP_DATAGRAM_MAX, "INIT fits");
-_Static_assert((int)RESP_MAX <= (int)CP_DATAGRAM_MAX, "RESP fits");
+_Static_assert((int)INIT_MAX <= (int)CP_DATAGRAM_BASE, "INIT fits");
+_Static_assert((int)RESP_MAX <= (int)CP_DATAGRAM_BASE, "RESP fits");
 _Static_assert(COOKIE_LEN == 64, "COOKIE layout");
 _Static_assert((int)CR_SESS_HELLO_MAX == (int)CP_HELLO_MAX, "hello limit");
 

@@ -18,6 +18,9 @@
  * packets that only carry an ACK; a number is never reused, so a lost
  * frame is sent again in a new packet.  Each frame starts with a type byte:
  *
+ *	0x00 PADDING         (no fields; the rest of the packet is zero
+ *	                     bytes: makes a path MTU probe as large as
+ *	                     the size it tries)
  *	0x01 PING            (no fields; makes the packet ack-eliciting)
  *	0x02 ACK             largest, ack_delay_us, range_count, first_range,
  *	                     range_count x (gap, range_len)
@@ -94,11 +97,18 @@ enum {
 	CR_SP_RING_MIN = 4096,
 	CR_SP_INIT_CWND_PKTS = 10,
 	CR_SP_MIN_CWND_PKTS = 2,
+	/* DPLPMTUD (RFC 8899 5.1.2): probes per size, the time before the
+	 * sizes that failed are tried again, and the RTOs in a row at a
+	 * probed size that make us suspect a black hole. */
+	CR_SP_MAX_PROBES = 3,
+	CR_SP_PROBE_RAISE_US = 600000000,
+	CR_SP_BLACKHOLE_RTOS = 2,
 };
 
 #define CR_SP_CWND_MAX ((uint64_t)1 << 30)
 
 enum cr_sp_frame {
+	CR_SF_PADDING = 0x00,
 	CR_SF_PING = 0x01,
 	CR_SF_ACK = 0x02,
 	CR_SF_RESET = 0x03,
@@ -117,6 +127,7 @@ enum cr_sp_state {
 	CR_SP_NOACK,        /* only an ACK: not counted, never declared lost */
 	CR_SP_ACKED,
 	CR_SP_LOST,
+	CR_SP_PROBE,        /* an MTU probe: not counted, its loss no signal */
 };
 
 /* Intrusive circular list; a node not on a list has next == NULL. */
@@ -280,6 +291,13 @@ struct cr_stream_conn {
 		uint64_t pn, lo;
 	} ackhist[CR_SP_ACK_HIST];
 	uint32_t ackhist_i;
+
+	/* Path MTU (RFC 8899): packets are at most `mtu` bytes; probe_i is
+	 * the entry of cfg.probe_mtu being tried, probe_pn the probe in
+	 * flight (CR_SP_NONE: none). */
+	size_t mtu;
+	uint32_t probe_i, probe_tries, rto_streak;
+	uint64_t probe_pn, probe_deadline, probe_next;
 
 	uint8_t *pkt;
 	struct cr_stream_stats st;
@@ -669,7 +687,8 @@ void cr_stream_cfg_default(struct cr_stream_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	/* One byte of the e2e payload stays free for the owner's message
 	 * type, so a stream packet still fits a relayed datagram. */
-	cfg->mtu = CP_E2E_PAYLOAD_MAX - 1;
+	cfg->mtu = CP_E2E_PAYLOAD_BASE - 1;
+	memset(cfg->probe_mtu, 0, sizeof(cfg->probe_mtu));
 	/*
 	 * Windows: 300 MB/s over a 100 us loopback RTT is a 30 KB
 	 * bandwidth-delay product.  The owner's event loop adds latency
@@ -718,6 +737,18 @@ struct cr_stream_conn *cr_stream_conn_new(const struct cr_stream_cfg *cfg,
 	else
 		cr_stream_cfg_default(&c->cfg);
 	c->cfg.mtu = (size_t)clamp_u64(c->cfg.mtu, CR_SP_MTU_MIN, CR_SP_MTU_MAX);
+	c->mtu = c->cfg.mtu;
+	/* Keep only a descending list of sizes above the base. */
+	for (size_t i = 0, last = CR_SP_MTU_MAX + 1; i < CR_STREAM_PROBES; i++) {
+		size_t m = c->cfg.probe_mtu[i];
+
+		if (m == 0 || m <= c->cfg.mtu || m >= last || m > CR_SP_MTU_MAX) {
+			memset(c->cfg.probe_mtu + i, 0,
+			       (CR_STREAM_PROBES - i) * sizeof(size_t));
+			break;
+		}
+		last = m;
+	}
 	c->cfg.stream_sndbuf = (size_t)clamp_u64(c->cfg.stream_sndbuf,
 						 CR_SP_RING_MIN, 1u << 30);
 	c->cfg.stream_window = (size_t)clamp_u64(c->cfg.stream_window,
@@ -747,7 +778,7 @@ struct cr_stream_conn *cr_stream_conn_new(const struct cr_stream_cfg *cfg,
 	c->tab = calloc(c->tab_cap, sizeof(*c->tab));
 	c->sp_cap = 64;
 	c->sp = calloc(c->sp_cap, sizeof(*c->sp));
-	c->pkt = malloc(c->cfg.mtu);
+	c->pkt = malloc(max_u64(c->cfg.mtu, c->cfg.probe_mtu[0]));
 	if (!c->tab || !c->sp || !c->pkt)
 		return cr_stream_conn_free(c);
 	node_init(&c->rr);
@@ -780,6 +811,8 @@ struct cr_stream_conn *cr_stream_conn_new(const struct cr_stream_cfg *cfg,
 			   c->cfg.max_rto_us);
 	for (size_t i = 0; i < CR_SP_ACK_HIST; i++)
 		c->ackhist[i].pn = CR_SP_NONE;
+	c->probe_pn = CR_SP_NONE;
+	c->probe_next = c->cfg.probe_mtu[0] ? now_us : CR_SP_NONE;
 	return c;
 }
 
@@ -1182,10 +1215,13 @@ static int sp_reserve(struct cr_stream_conn *c)
 	return 0;
 }
 
+/* Forgets sent packets from the oldest on that need nothing more; a probe
+ * waits for its acknowledgement or its timeout. */
 static void sp_pop(struct cr_stream_conn *c)
 {
 	while (c->sp_base < c->next_pn &&
-	       sp_slot(c, c->sp_base)->state != CR_SP_INFLIGHT)
+	       sp_slot(c, c->sp_base)->state != CR_SP_INFLIGHT &&
+	       sp_slot(c, c->sp_base)->state != CR_SP_PROBE)
 		c->sp_base++;
 }
 
@@ -1230,7 +1266,7 @@ static uint64_t rto_cur(const struct cr_stream_conn *c)
 
 static uint64_t min_cwnd(const struct cr_stream_conn *c)
 {
-	return CR_SP_MIN_CWND_PKTS * c->cfg.mtu;
+	return CR_SP_MIN_CWND_PKTS * c->mtu;
 }
 
 static void episode_start(struct cr_stream_conn *c)
@@ -1301,7 +1337,7 @@ static void cc_on_ack(struct cr_stream_conn *c, const struct cr_sent_pkt *p,
 		c->ca_acc += p->size;
 		if (c->ca_acc >= c->cwnd) {
 			c->ca_acc -= c->cwnd;
-			c->cwnd += c->cfg.mtu;
+			c->cwnd += c->mtu;
 		}
 	}
 	if (c->cwnd > CR_SP_CWND_MAX)
@@ -1366,6 +1402,18 @@ static void detect_lost(struct cr_stream_conn *c)
  * 5681 3.1) and the timer backs off. */
 static void on_rto(struct cr_stream_conn *c)
 {
+	/*
+	 * RFC 8899 4.3: full-size packets that stop getting through after a
+	 * probe succeeded mean the path shrank (a black hole).  Fall back to
+	 * the base size, which every path carries, and probe again later.
+	 */
+	if (c->mtu > c->cfg.mtu && ++c->rto_streak >= CR_SP_BLACKHOLE_RTOS) {
+		c->mtu = c->cfg.mtu;
+		c->rto_streak = 0;
+		c->probe_i = 0;
+		c->probe_tries = 0;
+		c->probe_next = c->now + CR_SP_PROBE_RAISE_US / 60;
+	}
 	episode_start(c);
 	c->ssthresh = max_u64(c->cwnd / 2, min_cwnd(c));
 	c->cwnd = min_cwnd(c);
@@ -1388,6 +1436,112 @@ static uint64_t recovery_deadline(const struct cr_stream_conn *c)
 	if (c->ae_inflight)
 		return c->last_ae_sent + rto_cur(c);
 	return CR_SP_NONE;
+}
+
+/* ---- Path MTU probes (RFC 8899) ---- */
+
+/* The index in cfg.probe_mtu of the next size to try (the first from
+ * probe_i that is above the current size), or -1 when none is left. */
+static int probe_next_index(const struct cr_stream_conn *c)
+{
+	for (uint32_t i = c->probe_i; i < CR_STREAM_PROBES; i++)
+		if (c->cfg.probe_mtu[i] > c->mtu)
+			return (int)i;
+	return -1;
+}
+
+/* Sizes are tried largest first, so after a success, or after the last
+ * size failed, nothing is left to try until the raise timer. */
+static void probe_rest(struct cr_stream_conn *c)
+{
+	c->probe_i = 0;
+	c->probe_tries = 0;
+	c->probe_next = c->now + CR_SP_PROBE_RAISE_US;
+}
+
+static void probe_acked(struct cr_stream_conn *c, struct cr_sent_pkt *p,
+			uint64_t pn)
+{
+	p->state = CR_SP_ACKED;
+	if (pn != c->probe_pn)
+		return; /* abandoned by a path change */
+	c->probe_pn = CR_SP_NONE;
+	if (p->size > c->mtu)
+		c->mtu = p->size;
+	probe_rest(c);
+}
+
+/* The probe in flight got no acknowledgement in time. */
+static void probe_timeout(struct cr_stream_conn *c)
+{
+	struct cr_sent_pkt *p;
+	int i;
+
+	if (c->probe_pn >= c->sp_base && c->probe_pn < c->next_pn) {
+		p = sp_slot(c, c->probe_pn);
+		if (p->state == CR_SP_PROBE)
+			p->state = CR_SP_NOACK;
+	}
+	c->probe_pn = CR_SP_NONE;
+	c->probe_next = c->now;
+	if (++c->probe_tries < CR_SP_MAX_PROBES)
+		return;
+	/* This size does not get through: on to the next smaller one. */
+	c->probe_tries = 0;
+	i = probe_next_index(c);
+	c->probe_i = i < 0 ? CR_STREAM_PROBES : (uint32_t)i + 1;
+	if (probe_next_index(c) < 0)
+		probe_rest(c);
+}
+
+/*
+ * Sends a probe when one is due: a PING padded to the size tried.  It
+ * needs an RTT sample for its timeout.  It is sent outside congestion
+ * control (one packet per RTT at most) and its loss is not a congestion
+ * signal, since a probe too large for the path is lost by design.
+ */
+static void probe_send(struct cr_stream_conn *c)
+{
+	int i = probe_next_index(c);
+	struct cr_sent_pkt *rec;
+	size_t size, hdr;
+	uint8_t *p;
+
+	if (i < 0 || c->probe_pn != CR_SP_NONE || !c->have_rtt ||
+	    c->now < c->probe_next || c->now < c->out_retry)
+		return;
+	size = c->cfg.probe_mtu[i];
+	if (sp_reserve(c)) {
+		fail(c, -ENOMEM);
+		return;
+	}
+	p = vput(c->pkt, c->next_pn);
+	*p++ = CR_SF_PING;
+	hdr = (size_t)(p - c->pkt);
+	memset(p, CR_SF_PADDING, size - hdr);
+	rec = sp_slot(c, c->next_pn);
+	memset(rec, 0, sizeof(*rec));
+	rec->time = c->now;
+	rec->size = (uint32_t)size;
+	rec->state = CR_SP_PROBE;
+	c->probe_pn = c->next_pn++;
+	c->probe_deadline = c->now + rto_cur(c);
+	c->st.pkts_sent++;
+	c->st.mtu_probes++;
+	if (c->ops.output != NULL)
+		(void)c->ops.output(c->ctx, c->pkt, size);
+}
+
+void cr_stream_path_changed(struct cr_stream_conn *c, uint64_t now_us)
+{
+	if (now_us > c->now)
+		c->now = now_us;
+	c->mtu = c->cfg.mtu;
+	c->rto_streak = 0;
+	c->probe_i = 0;
+	c->probe_tries = 0;
+	c->probe_pn = CR_SP_NONE; /* an ack for the old one is ignored */
+	c->probe_next = c->cfg.probe_mtu[0] ? c->now : CR_SP_NONE;
 }
 
 /* ---- Building packets ---- */
@@ -1677,7 +1831,7 @@ static int send_one(struct cr_stream_conn *c)
 	uint64_t ack_lo = CR_SP_NONE;
 	struct cr_sent_pkt *rec;
 	uint8_t *p = c->pkt;
-	const uint8_t *end = c->pkt + c->cfg.mtu;
+	const uint8_t *end = c->pkt + c->mtu;
 	size_t len;
 
 	if (!cc_ok && !ack_due)
@@ -1737,6 +1891,7 @@ static void flush(struct cr_stream_conn *c)
 {
 	if (c->broken || c->gone || c->now < c->out_retry)
 		return;
+	probe_send(c);
 	for (;;) {
 		int r = send_one(c);
 
@@ -1937,6 +2092,13 @@ static int rx_parse(const struct cr_stream_conn *c, const uint8_t *pkt,
 		}
 		switch (type) {
 		case CR_SF_PING:
+			break;
+		case CR_SF_PADDING:
+			/* Zero bytes to the end; not a frame to apply. */
+			while (cu.p < cu.end)
+				if (*cu.p++ != CR_SF_PADDING)
+					return -EBADMSG;
+			n--;
 			break;
 		case CR_SF_ACK: {
 			uint64_t smallest, gap, rl;
@@ -2195,6 +2357,9 @@ static void ack_range(struct cr_stream_conn *c, uint64_t lo, uint64_t hi,
 			c->ae_inflight--;
 			cc_on_ack(c, p, infl0);
 			*newly = 1;
+		} else if (p->state == CR_SP_PROBE) {
+			probe_acked(c, p, pn);
+			continue;
 		} else if (p->state != CR_SP_LOST) {
 			if (p->state == CR_SP_NOACK)
 				p->state = CR_SP_ACKED;
@@ -2274,8 +2439,10 @@ static void apply_ack(struct cr_stream_conn *c, const struct rx_frame *f)
 		c->largest_acked = largest;
 	if (sample && c->now >= sent_time)
 		rtt_update(c, c->now - sent_time, f->b);
-	if (newly)
+	if (newly) {
 		c->backoff = 0; /* RFC 6298 5.7 */
+		c->rto_streak = 0;
+	}
 	detect_lost(c);
 }
 
@@ -2434,6 +2601,8 @@ void cr_stream_tick(struct cr_stream_conn *c, uint64_t now_us)
 		return;
 	if (c->now >= c->out_retry)
 		c->out_retry = 0;
+	if (c->probe_pn != CR_SP_NONE && c->now >= c->probe_deadline)
+		probe_timeout(c);
 	t = recovery_deadline(c);
 	if (t != CR_SP_NONE && c->now >= t) {
 		if (c->loss_time != CR_SP_NONE)
@@ -2460,6 +2629,10 @@ uint64_t cr_stream_next_timeout(const struct cr_stream_conn *c)
 		t = min_u64(t, max_u64(r, c->out_retry));
 	}
 	t = min_u64(t, recovery_deadline(c));
+	if (c->probe_pn != CR_SP_NONE)
+		t = min_u64(t, c->probe_deadline);
+	else if (c->have_rtt && probe_next_index(c) >= 0)
+		t = min_u64(t, max_u64(c->probe_next, c->now));
 	if (c->cfg.idle_timeout_us) {
 		r = c->last_recv + c->cfg.idle_timeout_us;
 		if (r > c->now)
@@ -2682,4 +2855,5 @@ void cr_stream_get_stats(const struct cr_stream_conn *c,
 	st->bytes_in_flight = c->bytes_in_flight;
 	st->ssthresh = c->ssthresh;
 	st->streams_open = c->tab_n;
+	st->mtu = c->mtu;
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "cr/udp.h"
 
+#include "cp/limits.h"
 #include "cp/wire.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,15 +25,28 @@
 #define SOL_UDP 17
 #endif
 
-static int udp_setup(int fd)
+static int udp_setup(int fd, int family)
 {
 	int size = 4 * 1024 * 1024, one = 1;
+	int probe4 = IP_PMTUDISC_PROBE, probe6 = IPV6_PMTUDISC_PROBE;
 
 	/* Bursts of relayed datagrams must not overflow the defaults. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	/* Best effort: older kernels simply deliver datagram by datagram. */
 	setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+	/*
+	 * Don't fragment, and ignore the kernel's path MTU cache: streams
+	 * find the path's MTU themselves with probes (RFC 8899), which only
+	 * works when a datagram too large for the path is lost rather than
+	 * fragmented.  Base-size datagrams fit every path either way.
+	 */
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe6,
+			   sizeof(probe6));
+	else
+		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe4,
+			   sizeof(probe4));
 	return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
@@ -43,7 +58,7 @@ int cr_udp_open(const struct cr_addr *bind_addr, struct cr_error **err)
 	fd = socket(bind_addr->u.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return cr_error_errno(err, errno, "cannot create UDP socket");
-	if (udp_setup(fd) < 0 ||
+	if (udp_setup(fd, bind_addr->u.sa.sa_family) < 0 ||
 	    bind(fd, &bind_addr->u.sa, cr_addr_len(bind_addr)) < 0) {
 		int e = errno;
 		close(fd);
@@ -167,16 +182,47 @@ int cr_udp_local(int fd, struct cr_addr *out)
 	return getsockname(fd, &out->u.sa, &len) < 0 ? -errno : 0;
 }
 
+/* Queued datagrams lie back to back in one arena: a batch of base-size
+ * datagrams and one of jumbo ones cost the same memory. */
 struct cr_udp_out {
 	int fd;
 	struct event *ev;
-	size_t n;
+	size_t n, used;
 	int no_gso; /* the kernel refused UDP_SEGMENT once */
 	uint64_t dropped;
 	struct cr_addr to[CR_UDP_BATCH];
 	size_t len[CR_UDP_BATCH];
-	uint8_t buf[CR_UDP_BATCH][CR_UDP_BUF];
+	uint8_t *buf[CR_UDP_BATCH];
+	uint8_t arena[CR_UDP_ARENA];
 };
+
+_Static_assert(CR_UDP_ARENA >= 2 * CP_DATAGRAM_MAX, "arena holds a run");
+
+/* A slot of len bytes for the next datagram to `to`, flushing first when
+ * the batch or the arena is full; NULL (counted as dropped) when len is
+ * larger than any datagram. */
+static uint8_t *udp_out_slot(struct cr_udp_out *o, const struct cr_addr *to,
+			     size_t len)
+{
+	uint8_t *slot;
+
+	if (len > CP_DATAGRAM_MAX) {
+		o->dropped++;
+		return NULL;
+	}
+	if (o->n == CR_UDP_BATCH || o->used + len > sizeof(o->arena))
+		cr_udp_out_flush(o);
+	if (o->n == 0)
+		/* Runs once the callbacks of this loop turn are done. */
+		event_active(o->ev, EV_TIMEOUT, 0);
+	slot = o->arena + o->used;
+	o->to[o->n] = *to;
+	o->buf[o->n] = slot;
+	o->len[o->n] = len;
+	o->used += len;
+	o->n++;
+	return slot;
+}
 
 static void udp_out_on_flush(evutil_socket_t fd, short what, void *arg)
 {
@@ -211,19 +257,10 @@ struct cr_udp_out *cr_udp_out_free(struct cr_udp_out *o)
 void cr_udp_out_send(struct cr_udp_out *o, const struct cr_addr *to,
 		     const uint8_t *buf, size_t len)
 {
-	if (len > CR_UDP_BUF) {
-		o->dropped++;
-		return;
-	}
-	if (o->n == CR_UDP_BATCH)
-		cr_udp_out_flush(o);
-	if (o->n == 0)
-		/* Runs once the callbacks of this loop turn are done. */
-		event_active(o->ev, EV_TIMEOUT, 0);
-	o->to[o->n] = *to;
-	memcpy(o->buf[o->n], buf, len);
-	o->len[o->n] = len;
-	o->n++;
+	uint8_t *slot = udp_out_slot(o, to, len);
+
+	if (slot != NULL)
+		memcpy(slot, buf, len);
 }
 
 void cr_udp_out_send_path(struct cr_udp_out *o, const struct cr_addr *to,
@@ -235,22 +272,13 @@ void cr_udp_out_send_path(struct cr_udp_out *o, const struct cr_addr *to,
 		cr_udp_out_send(o, to, buf, len);
 		return;
 	}
-	if (len + CP_RELAY_HDR > CP_DATAGRAM_MAX) {
-		o->dropped++;
+	slot = udp_out_slot(o, to, len + CP_RELAY_HDR);
+	if (slot == NULL)
 		return;
-	}
-	if (o->n == CR_UDP_BATCH)
-		cr_udp_out_flush(o);
-	if (o->n == 0)
-		event_active(o->ev, EV_TIMEOUT, 0);
-	slot = o->buf[o->n];
 	slot[0] = CP_MSG_RELAY;
 	slot[1] = slot[2] = slot[3] = 0;
 	cp_put_u64(slot + 4, to->route);
 	memcpy(slot + CP_RELAY_HDR, buf, len);
-	o->to[o->n] = *to;
-	o->len[o->n] = len + CP_RELAY_HDR;
-	o->n++;
 }
 
 int cr_udp_unwrap(struct cr_addr *from, uint8_t **buf, size_t *len)
@@ -333,21 +361,33 @@ void cr_udp_out_flush(struct cr_udp_out *o)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			if (msgs[done].msg_hdr.msg_controllen != 0 &&
+			struct msghdr *mh = &msgs[done].msg_hdr;
+
+			if (mh->msg_controllen != 0 &&
 			    (o->no_gso || errno == EIO || errno == EINVAL ||
 			     errno == ENOPROTOOPT)) {
-				/* No segmentation offload here: send the rest
-				 * one by one from now on. */
-				o->no_gso = 1;
-				for (size_t k = 0; k < msgs[done].msg_hdr.msg_iovlen; k++)
-					sendto(o->fd, msgs[done].msg_hdr.msg_iov[k].iov_base,
-					       msgs[done].msg_hdr.msg_iov[k].iov_len, 0,
-					       msgs[done].msg_hdr.msg_name,
-					       msgs[done].msg_hdr.msg_namelen);
+				/*
+				 * No segmentation offload here: send the rest
+				 * one by one from now on.  A segment larger
+				 * than the device's MTU gets EINVAL too; that
+				 * says nothing about the kernel, only that
+				 * this run (after a path change, say) does not
+				 * fit, and the datagrams are sent one by one
+				 * to be lost as on the wire.
+				 */
+				if (errno != EINVAL ||
+				    mh->msg_iov[0].iov_len <= CP_DATAGRAM_BASE)
+					o->no_gso = 1;
+				for (size_t k = 0; k < mh->msg_iovlen; k++)
+					if (sendto(o->fd, mh->msg_iov[k].iov_base,
+						   mh->msg_iov[k].iov_len, 0,
+						   mh->msg_name,
+						   mh->msg_namelen) < 0)
+						o->dropped++;
 			} else {
 				/* A datagram the kernel refuses is lost, as on
 				 * the wire; skip it and send the rest. */
-				o->dropped += msgs[done].msg_hdr.msg_iovlen;
+				o->dropped += mh->msg_iovlen;
 			}
 			done++;
 			continue;
@@ -355,6 +395,7 @@ void cr_udp_out_flush(struct cr_udp_out *o)
 		done += (size_t)r;
 	}
 	o->n = 0;
+	o->used = 0;
 }
 
 uint64_t cr_udp_out_dropped(const struct cr_udp_out *o)

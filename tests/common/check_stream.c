@@ -27,6 +27,7 @@
 enum {
 	TS_MAX = 512,
 	PKT_MAX = 1500,
+	PKT_BIG = 9000, /* the path MTU tests' jumbo packets */
 	CHUNK = 65536,
 };
 
@@ -76,14 +77,15 @@ struct link {
 	uint64_t last_arrival; /* jitter keeps a link's order */
 	int cut;
 	int drop_next;
-	uint64_t sent, dropped;
+	size_t mtu; /* larger packets are dropped; 0: no limit */
+	uint64_t sent, dropped, too_big;
 };
 
 struct spkt {
 	uint64_t t, seq;
 	int to;
 	size_t len;
-	uint8_t data[PKT_MAX];
+	uint8_t data[]; /* len bytes */
 };
 
 struct sim {
@@ -158,12 +160,12 @@ static int pkt_before(const struct spkt *a, const struct spkt *b)
 static void heap_push(struct sim *s, uint64_t t, int to, const uint8_t *d,
 		      size_t len)
 {
-	struct spkt *p = malloc(sizeof(*p));
+	struct spkt *p = malloc(sizeof(*p) + len);
 	size_t i;
 
 	/* Check records every assertion's location through a pipe: keep
 	 * them off the per-packet paths. */
-	if (!p || len > PKT_MAX)
+	if (!p || len > PKT_BIG)
 		ck_abort_msg("heap_push: %zu bytes", len);
 	p->t = t;
 	p->seq = s->seq++;
@@ -220,6 +222,10 @@ static void sim_send(struct sim *s, int from, const uint8_t *pkt, size_t len)
 	if (from == 0 && s->capt && s->ncapt < s->capt_max) {
 		memcpy(s->capt[s->ncapt], pkt, len);
 		s->capt_len[s->ncapt++] = len;
+	}
+	if (l->mtu && len > l->mtu) {
+		l->too_big++;
+		return;
 	}
 	if (l->cut || l->drop_next > 0) {
 		if (l->drop_next > 0)
@@ -1685,6 +1691,128 @@ START_TEST(test_throughput)
 }
 END_TEST
 
+/* ---- Path MTU probing (RFC 8899) ---- */
+
+static int done_mtu(struct sim *s, void *arg)
+{
+	struct cr_stream_stats st;
+
+	cr_stream_get_stats(s->ep[0].c, &st);
+	return st.mtu == *(uint64_t *)arg;
+}
+
+static struct sim *pmtu_sim(size_t link_mtu, uint64_t size)
+{
+	struct cr_stream_cfg cfg;
+	struct sim *s;
+	struct tstream *a;
+	uint32_t sid;
+
+	cr_stream_cfg_default(&cfg);
+	cfg.mtu = 1100;
+	cfg.probe_mtu[0] = 8000;
+	cfg.probe_mtu[1] = 1400;
+	s = sim_new(0x9e7f, &cfg, &cfg);
+	link_both(s, 0, 1000);
+	s->link[0].mtu = s->link[1].mtu = link_mtu;
+	s->ep[1].accept_shut = 1;
+	sid = open_stream(s, 0, "pmtu");
+	a = ts_find(&s->ep[0], sid);
+	a->to_send = size;
+	a->shut_when_done = 1;
+	return s;
+}
+
+static void pmtu_stats(struct sim *s, struct cr_stream_stats *st)
+{
+	cr_stream_get_stats(s->ep[0].c, st);
+	fprintf(stderr, "pmtu: mtu %llu probes %llu lost %llu too_big %llu\n",
+		(unsigned long long)st->mtu,
+		(unsigned long long)st->mtu_probes,
+		(unsigned long long)st->pkts_lost,
+		(unsigned long long)s->link[0].too_big);
+}
+
+START_TEST(test_pmtu_ladder)
+{
+	/* The largest size the link carries wins; failed probes are not
+	 * losses; nothing else was too big. */
+	static const struct {
+		size_t link;
+		uint64_t mtu, probes, too_big;
+	} want[] = {
+		{ 0, 8000, 1, 0 },    /* loopback-like: the jumbo size */
+		{ 1500, 1400, 4, 3 }, /* Ethernet: 3 jumbo probes lost */
+		{ 1200, 1100, 6, 6 }, /* neither: stays at the base */
+	};
+	struct sim *s = pmtu_sim(want[_i].link, 4 * MB);
+	struct cr_stream_stats st;
+	struct tstream *b;
+
+	ck_assert(sim_run(s, done_all_closed, NULL, 120ull * 1000000));
+	b = ts_find(&s->ep[1], 1);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->rcvd, 4 * MB);
+	ck_assert_int_eq(b->bad, 0);
+	/* Probing goes on while idle: 3 probes per size, 20 ms apart. */
+	ck_assert(sim_run(s, NULL, NULL, 1ull * 1000000));
+	pmtu_stats(s, &st);
+	ck_assert_uint_eq(st.mtu, want[_i].mtu);
+	ck_assert_uint_eq(st.mtu_probes, want[_i].probes);
+	ck_assert_uint_eq(st.pkts_lost, 0);
+	ck_assert_uint_eq(s->link[0].too_big, want[_i].too_big);
+	/* No more probes until the raise timer (10 minutes). */
+	ck_assert(sim_run(s, NULL, NULL, 60ull * 1000000));
+	cr_stream_get_stats(s->ep[0].c, &st);
+	ck_assert_uint_eq(st.mtu_probes, want[_i].probes);
+	sim_free(s);
+}
+END_TEST
+
+START_TEST(test_pmtu_black_hole)
+{
+	/* The path shrinks under a bulk transfer: full-size packets vanish,
+	 * the sender falls back to the base size, finishes, and later finds
+	 * the new path MTU. */
+	uint64_t jumbo = 8000, eth = 1400;
+	struct sim *s = pmtu_sim(0, 64 * MB);
+	struct cr_stream_stats st;
+	struct tstream *b;
+
+	for (int i = 0; i < 2; i++)
+		s->link[i].bw = 20 * 1000 * 1000;
+	ck_assert(sim_run(s, done_mtu, &jumbo, 10ull * 1000000));
+	s->link[0].mtu = s->link[1].mtu = 1500;
+	ck_assert(sim_run(s, done_all_closed, NULL, 300ull * 1000000));
+	b = ts_find(&s->ep[1], 1);
+	ck_assert_uint_eq(b->rcvd, 64 * MB);
+	ck_assert_int_eq(b->bad, 0);
+	ck_assert(sim_run(s, done_mtu, &eth, 30ull * 1000000));
+	pmtu_stats(s, &st);
+	sim_free(s);
+}
+END_TEST
+
+START_TEST(test_pmtu_path_change)
+{
+	uint64_t jumbo = 8000;
+	struct sim *s = pmtu_sim(0, 64 * MB);
+	struct cr_stream_stats st;
+
+	for (int i = 0; i < 2; i++)
+		s->link[i].bw = 20 * 1000 * 1000;
+	ck_assert(sim_run(s, done_mtu, &jumbo, 10ull * 1000000));
+	cr_stream_path_changed(s->ep[0].c, s->now);
+	cr_stream_get_stats(s->ep[0].c, &st);
+	ck_assert_uint_eq(st.mtu, 1100);
+	/* The new path is probed at once. */
+	ck_assert(sim_run(s, done_mtu, &jumbo, 1ull * 1000000));
+	ck_assert(sim_run(s, done_all_closed, NULL, 300ull * 1000000));
+	ck_assert_uint_eq(ts_find(&s->ep[1], 1)->rcvd, 64 * MB);
+	sim_free(s);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
 	Suite *s = suite_create("stream");
@@ -1746,6 +1874,13 @@ static Suite *stream_suite(void)
 
 	tc = tcase_create("idle");
 	tcase_add_test(tc, test_idle);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pmtu");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_pmtu_ladder, 0, 3);
+	tcase_add_test(tc, test_pmtu_black_hole);
+	tcase_add_test(tc, test_pmtu_path_change);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("throughput");

@@ -226,9 +226,11 @@ struct cr_sess *cr_sess_connect(struct cr_sess_host *h,
 				size_t hello_len, uint64_t now_ms,
 				struct cr_error **err);
 
-/* Largest payload cr_sess_send() takes so the datagram stays in 1200
- * bytes (CP_DATAGRAM_MAX) when sent direct; a relayed path costs
- * CP_RELAY_HDR more, which the owner subtracts. */
+/* Largest payload cr_sess_send() takes (CP_SESS_PAYLOAD_MAX: a datagram
+ * of CP_DATAGRAM_MAX bytes when sent direct; a relayed path costs
+ * CP_RELAY_HDR more, which the owner subtracts).  Only payloads of at
+ * most CP_SESS_PAYLOAD_BASE fit every path; larger ones are for owners
+ * that probed the path first. */
 size_t cr_sess_max_payload(void);
 
 /* Encrypts and sends one payload.  0, -EAGAIN before the session is up (or

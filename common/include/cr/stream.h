@@ -41,7 +41,7 @@ enum cr_stream_reset {
 };
 
 struct cr_stream_ops {
-	/* Sends one packet (at most cfg.mtu bytes).  Returns 0, or -1 when it
+	/* Sends one packet (at most cfg.mtu bytes, or a probed size).  Returns 0, or -1 when it
 	 * could not be sent now (treated as lost). */
 	int (*output)(void *ctx, const uint8_t *pkt, size_t len);
 	/* The peer opened stream sid with meta.  Return 0 to accept or a
@@ -58,8 +58,14 @@ struct cr_stream_ops {
 	void (*closed)(void *ctx, uint32_t sid, int code);
 };
 
+enum { CR_STREAM_PROBES = 4 };
+
 struct cr_stream_cfg {
-	size_t mtu;            /* largest packet; default CP_E2E_PAYLOAD_MAX - 1 */
+	size_t mtu;            /* packet size every path carries; default
+				  CP_E2E_PAYLOAD_BASE - 1 */
+	/* Larger packet sizes to probe the path for (DPLPMTUD, RFC 8899),
+	 * largest first; 0 ends the list.  All zero: no probing. */
+	size_t probe_mtu[CR_STREAM_PROBES];
 	size_t stream_sndbuf;  /* bytes buffered per stream for sending */
 	size_t stream_window;  /* per-stream receive window */
 	size_t conn_window;    /* connection receive window */
@@ -77,6 +83,8 @@ struct cr_stream_stats {
 	uint64_t cwnd, bytes_in_flight, ssthresh;
 	uint64_t pkts_sent, pkts_received, pkts_lost, pkts_retransmitted;
 	uint64_t bytes_sent, bytes_received; /* stream payload bytes */
+	uint64_t mtu;        /* packet size in use (cfg.mtu or a probed one) */
+	uint64_t mtu_probes; /* path MTU probes sent */
 	uint32_t streams_open;
 };
 
@@ -124,6 +132,9 @@ void cr_stream_abort_all(struct cr_stream_conn *c);
 
 /* 1 when nothing was heard for cfg.idle_timeout_us. */
 int cr_stream_is_dead(const struct cr_stream_conn *c, uint64_t now_us);
+/* The datagrams now take another path: back to cfg.mtu, and probe the new
+ * path for larger packets. */
+void cr_stream_path_changed(struct cr_stream_conn *c, uint64_t now_us);
 
 void cr_stream_get_stats(const struct cr_stream_conn *c,
 			 struct cr_stream_stats *st);

@@ -20,7 +20,7 @@
 
 enum {
 	CR_UDP_BATCH = 64,      /* datagrams queued for sending */
-	CR_UDP_BUF = 2048,      /* largest datagram queued */
+	CR_UDP_ARENA = 128 * 1024, /* bytes queued for sending */
 	CR_UDP_RAW_MSGS = 8,    /* messages per receive call */
 	CR_UDP_RAW_BUF = 65536, /* one message: a coalesced run of datagrams */
 	CR_UDP_SEGS = 256,      /* datagrams handed up per cr_udp_recv() */
@@ -65,7 +65,7 @@ struct event_base;
 
 struct cr_udp_out *cr_udp_out_new(struct event_base *base, int fd);
 struct cr_udp_out *cr_udp_out_free(struct cr_udp_out *o);
-/* Queues one datagram of at most CR_UDP_BUF bytes. */
+/* Queues one datagram of at most CP_DATAGRAM_MAX bytes. */
 void cr_udp_out_send(struct cr_udp_out *o, const struct cr_addr *to,
 		     const uint8_t *buf, size_t len);
 /* Queues a session datagram for its path: when to->route is set, wrapped

@@ -5,18 +5,32 @@
 #define CP_LIMITS_H
 
 enum cp_limits {
-	CP_DATAGRAM_MAX = 1200,     /* no datagram on any path is larger */
+	/*
+	 * Every path carries datagrams of CP_DATAGRAM_BASE bytes (the QUIC
+	 * floor): handshakes and hop messages stay within it, and streams
+	 * start there.  Streams then probe the path (DPLPMTUD, RFC 8899) for
+	 * larger datagrams, up to a 9000-byte jumbo frame less the IPv6 and
+	 * UDP headers; no datagram on any path is larger than
+	 * CP_DATAGRAM_MAX.
+	 */
+	CP_DATAGRAM_BASE = 1200,
+	CP_DATAGRAM_MAX = 9000 - 48,
+	CP_IP_UDP_HDR_MAX = 48,     /* IPv6 (40) + UDP (8) */
 	CP_RELAY_HDR = 12,          /* type, 3 reserved, route id u64 */
 	CP_DATA_HDR = 16,           /* type, 3 reserved, receiver u32, counter u64 */
 	CP_AEAD_TAG = 16,
-	/* Largest hop or e2e session payload on a direct path. */
+	/* Largest session payload on a direct path. */
 	CP_SESS_PAYLOAD_MAX = CP_DATAGRAM_MAX - CP_DATA_HDR - CP_AEAD_TAG,
-	/* Largest e2e payload when the e2e datagram itself is relayed. */
+	/* ... and the one that fits in a base-size datagram. */
+	CP_SESS_PAYLOAD_BASE = CP_DATAGRAM_BASE - CP_DATA_HDR - CP_AEAD_TAG,
+	/* Largest e2e payload, and the base one, when the e2e datagram
+	 * itself is relayed. */
 	CP_E2E_PAYLOAD_MAX = CP_SESS_PAYLOAD_MAX - CP_RELAY_HDR,
+	CP_E2E_PAYLOAD_BASE = CP_SESS_PAYLOAD_BASE - CP_RELAY_HDR,
 	CP_HELLO_MAX = 256,
 
 	/* Ceilings checked before protobuf-c unpacks anything. */
-	CP_MSG_MAX = CP_SESS_PAYLOAD_MAX,     /* one hop message */
+	CP_MSG_MAX = CP_SESS_PAYLOAD_BASE,    /* one hop message */
 	CP_PRESENCE_MAX = 900,                /* a signed presence record */
 	CP_RING_CONFIG_MAX = 256 * 1024,      /* a signed ring configuration file */
 	CP_RING_NODES_MAX = 1024,
