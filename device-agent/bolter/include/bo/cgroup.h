@@ -1,0 +1,56 @@
+/*
+ * Control groups on every host layout: v1 (one hierarchy per controller),
+ * v2 (unified) and hybrid (v1 controllers plus a v2 hierarchy at
+ * /sys/fs/cgroup/unified).  A container gets one directory in every mounted
+ * hierarchy; each resource is written to the hierarchy that holds its
+ * controller.  An absolute cgroupsPath starts at each hierarchy's root, a
+ * relative one at the runtime's own cgroup there (so a runtime confined in
+ * a cgroup keeps its containers inside it).
+ */
+#ifndef BO_CGROUP_H
+#define BO_CGROUP_H
+
+#include <sys/types.h>
+
+#include "bo/spec.h"
+#include "cr/error.h"
+
+enum bo_cgroup_mode {
+	BO_CGROUP_NONE,
+	BO_CGROUP_V1,
+	BO_CGROUP_V2,
+	BO_CGROUP_HYBRID,
+};
+
+/* Looks at /proc/self/mountinfo. */
+enum bo_cgroup_mode bo_cgroup_detect(void);
+const char *bo_cgroup_mode_name(enum bo_cgroup_mode m);
+
+/*
+ * Creates the container's directories for cgroups_path in every hierarchy,
+ * applies the resources, and moves pid in.  On success *dirs is a
+ * NULL-terminated vector of the absolute directories (the caller owns it and
+ * its strings; bo_cgroup_dirs_free()).  On failure whatever was created is
+ * removed again.
+ */
+int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
+		     pid_t pid, char ***dirs, struct cr_error **err);
+
+/* Moves pid into every directory of dirs (exec joins this way). */
+int bo_cgroup_join(char *const *dirs, pid_t pid, struct cr_error **err);
+
+/* The pids in the container's cgroup; *pids is the caller's to free. */
+int bo_cgroup_pids(char *const *dirs, pid_t **pids, size_t *n,
+		   struct cr_error **err);
+
+/* Removes the directories (the processes must be gone); waits briefly for
+ * the kernel to release a cgroup whose last task just died. */
+int bo_cgroup_destroy(char *const *dirs, struct cr_error **err);
+
+void bo_cgroup_dirs_free(char **dirs);
+
+/* Turns a systemd-style "slice:prefix:name" into a cgroupfs path
+ * ("slice/prefix-name.scope"); other values are copied.  Caller frees. */
+char *bo_cgroup_path_from_systemd(const char *path);
+
+#endif

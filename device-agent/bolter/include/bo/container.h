@@ -1,0 +1,53 @@
+/*
+ * The runtime's operations, one function per runc command.  Each takes the
+ * global and per-command options in struct bo_opts and returns 0 or -1 with
+ * *err set; run and exec return the container process's exit status
+ * through *status.
+ */
+#ifndef BO_CONTAINER_H
+#define BO_CONTAINER_H
+
+#include "bo/spec.h"
+#include "cr/error.h"
+
+struct bo_opts {
+	const char *root;           /* state directory (--root) */
+	const char *bundle;         /* --bundle, default "." */
+	const char *config;         /* --config, default BUNDLE/config.json */
+	const char *pid_file;       /* --pid-file */
+	const char *console_socket; /* --console-socket */
+	int detach;                 /* --detach */
+	int preserve_fds;           /* --preserve-fds */
+	int no_pivot;               /* --no-pivot */
+	int systemd_cgroup;         /* --systemd-cgroup */
+	int force;                  /* delete --force */
+	int all;                    /* kill --all */
+	int keep;                   /* run --keep */
+};
+
+int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err);
+int bo_start(const struct bo_opts *o, const char *id, struct cr_error **err);
+/* Prints the OCI state JSON to stdout. */
+int bo_state(const struct bo_opts *o, const char *id, struct cr_error **err);
+int bo_kill(const struct bo_opts *o, const char *id, int sig,
+	    struct cr_error **err);
+int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err);
+/* create + start; without --detach waits, forwarding signals, then deletes
+ * the container and sets *status to the shell-style exit status. */
+int bo_run(const struct bo_opts *o, const char *id, int *status,
+	   struct cr_error **err);
+/* Runs proc in the container's namespaces and cgroup; waits unless
+ * --detach. */
+int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
+	    int *status, struct cr_error **err);
+/* The config.json a container was created with (for exec's defaults). */
+struct bo_spec *bo_container_spec(const struct bo_opts *o, const char *id,
+				  struct cr_error **err);
+/* The pids of the container's processes. */
+int bo_pids(const struct bo_opts *o, const char *id, int **pids, size_t *n,
+	    struct cr_error **err);
+
+/* Parses "KILL", "SIGKILL" or "9"; -1 if unknown. */
+int bo_signal_parse(const char *s);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * The container side: what runs inside the new namespaces between fork and
+ * execve.  bo_linux_prepare() builds the root filesystem (mounts, devices,
+ * pivot_root, masked and read-only paths, hostname, sysctls) and runs the
+ * createContainer hooks; bo_linux_exec() applies the process (rlimits,
+ * user and groups, capabilities, no_new_privs, seccomp, umask, cwd, env)
+ * and executes it.  Both run in a child process only, never in the
+ * runtime itself.
+ */
+#ifndef BO_LINUX_H
+#define BO_LINUX_H
+
+#include "bo/seccomp.h"
+#include "bo/spec.h"
+#include "cr/error.h"
+
+struct bo_init {
+	const struct bo_spec *spec;
+	const struct bo_process *proc;
+	const char *rootfs;         /* absolute path on the host */
+	const char *console_socket; /* NULL unless --console-socket */
+	const char *state_json;     /* for the createContainer hooks */
+	int no_pivot;
+	int preserve_fds;
+	int in_userns; /* created or joined a user namespace */
+	/* Filled by bo_linux_prepare / bo_linux_resolve: */
+	struct bo_seccomp *seccomp;
+	char exe[4096]; /* the program's path inside the container */
+};
+
+/* Sets up the root filesystem and everything host-facing; called in the
+ * container's mount namespace, before the runtime reports "created". */
+int bo_linux_prepare(struct bo_init *in, struct cr_error **err);
+
+/* Sets up a terminal: a new pty whose master goes to the console socket
+ * and whose slave becomes stdin/stdout/stderr and the controlling tty. */
+int bo_linux_terminal(struct bo_init *in, struct cr_error **err);
+
+/* Finds the program in the container's PATH (after pivot_root) and
+ * compiles the seccomp filter, so that create reports both. */
+int bo_linux_resolve(struct bo_init *in, struct cr_error **err);
+
+/* Applies the process and execs it; returns only on failure. */
+int bo_linux_exec(struct bo_init *in, struct cr_error **err);
+
+/* 1 when /proc/self/ns/NAME exists for this CLONE_NEW* type. */
+int bo_linux_has_namespace(int type);
+
+#endif

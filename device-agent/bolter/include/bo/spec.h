@@ -1,0 +1,183 @@
+/*
+ * The OCI runtime spec's config.json, parsed and validated into plain C
+ * records (config.md, config-linux.md).  Parsing is a pure function of the
+ * document: every field bolter acts on is type-checked here, so a bad
+ * config.json fails before anything is created, with an error naming the
+ * field ("config.json: process.args[1]: must be a string").  Unknown
+ * properties are ignored as the spec requires; known properties whose value
+ * bolter cannot honour are errors.
+ */
+#ifndef BO_SPEC_H
+#define BO_SPEC_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cr/error.h"
+
+/* Upper bound on config.json, checked before parsing. */
+enum { BO_SPEC_MAX_BYTES = 4 << 20 };
+
+enum bo_hook_kind {
+	BO_HOOK_PRESTART,
+	BO_HOOK_CREATE_RUNTIME,
+	BO_HOOK_CREATE_CONTAINER,
+	BO_HOOK_START_CONTAINER,
+	BO_HOOK_POSTSTART,
+	BO_HOOK_POSTSTOP,
+	BO_HOOK_KINDS,
+};
+
+struct bo_hook {
+	char *path;
+	char **args; /* NULL-terminated; may be NULL */
+	char **env;  /* NULL-terminated; may be NULL */
+	int timeout; /* seconds, 0 = none */
+};
+
+struct bo_mount {
+	char *destination;
+	char *type;   /* may be NULL */
+	char *source; /* may be NULL */
+	unsigned long flags;       /* MS_* except propagation */
+	unsigned long clear_flags; /* "rw", "suid"... asked explicitly */
+	unsigned long propagation; /* MS_SHARED/MS_SLAVE/... | MS_REC */
+	char *data;                /* options the kernel parses, or NULL */
+	int bind;                  /* 1 bind, 2 rbind */
+};
+
+struct bo_namespace {
+	int type;   /* CLONE_NEW* */
+	char *path; /* join this one, or NULL for a new one */
+};
+
+struct bo_idmap {
+	uint32_t container_id, host_id, size;
+};
+
+struct bo_rlimit {
+	int resource;
+	uint64_t soft, hard;
+};
+
+struct bo_device {
+	char *path;
+	char type; /* 'c', 'b', 'u', 'p' */
+	int64_t major, minor;
+	uint32_t mode;
+	int has_mode;
+	uint32_t uid, gid;
+	int has_uid, has_gid;
+};
+
+struct bo_devrule {
+	int allow;
+	char type; /* 'a', 'c', 'b' */
+	int64_t major, minor; /* -1 = any */
+	char access[4];
+};
+
+struct bo_kv {
+	char *key, *value;
+};
+
+enum bo_cap_set {
+	BO_CAP_BOUNDING,
+	BO_CAP_EFFECTIVE,
+	BO_CAP_PERMITTED,
+	BO_CAP_INHERITABLE,
+	BO_CAP_AMBIENT,
+	BO_CAP_SETS,
+};
+
+struct bo_process {
+	int terminal;
+	unsigned console_height, console_width;
+	uint32_t uid, gid;
+	uint32_t *gids;
+	size_t n_gids;
+	int has_umask;
+	uint32_t umask;
+	char **args; /* NULL-terminated, at least one */
+	char **env;  /* NULL-terminated; may be empty */
+	char *cwd;
+	int has_caps;
+	uint64_t caps[BO_CAP_SETS];
+	int no_new_privileges;
+	struct bo_rlimit *rlimits;
+	size_t n_rlimits;
+	int has_oom_score_adj;
+	int oom_score_adj;
+};
+
+struct bo_resources {
+	int64_t memory_limit, memory_reservation, memory_swap; /* -1 unset */
+	int64_t pids_limit;                                    /* 0 unset */
+	uint64_t cpu_shares;                                   /* 0 unset */
+	int64_t cpu_quota;                                     /* 0 unset */
+	uint64_t cpu_period;                                   /* 0 unset */
+	char *cpus, *mems;
+	struct bo_devrule *devrules;
+	size_t n_devrules;
+};
+
+struct bo_spec {
+	char *oci_version;
+	char *root_path; /* as written; relative to the bundle when relative */
+	int root_readonly;
+	char *hostname, *domainname;
+	struct bo_process process;
+	int has_process;
+	struct bo_mount *mounts;
+	size_t n_mounts;
+	struct bo_hook *hooks[BO_HOOK_KINDS];
+	size_t n_hooks[BO_HOOK_KINDS];
+	struct bo_namespace *namespaces;
+	size_t n_namespaces;
+	struct bo_idmap *uid_mappings, *gid_mappings;
+	size_t n_uid_mappings, n_gid_mappings;
+	struct bo_kv *sysctl;
+	size_t n_sysctl;
+	struct bo_resources resources;
+	char *cgroups_path;
+	struct bo_device *devices;
+	size_t n_devices;
+	char **masked_paths, **readonly_paths; /* NULL-terminated */
+	unsigned long rootfs_propagation;      /* 0 = default (rslave) */
+	json_object *seccomp;     /* linux.seccomp, borrowed from doc */
+	json_object *annotations; /* borrowed from doc, or NULL */
+	json_object *doc;         /* the parsed document, owned */
+};
+
+/* Parses config.json text (len bytes).  Returns a spec the caller frees with
+ * bo_spec_free(), or NULL with *err naming the field at fault. */
+struct bo_spec *bo_spec_parse(const char *text, size_t len,
+			      struct cr_error **err);
+
+/* Reads and parses a config.json file. */
+struct bo_spec *bo_spec_load(const char *path, struct cr_error **err);
+
+/* Parses the "process" object alone (for exec --process). */
+int bo_spec_parse_process(json_object *obj, struct bo_process *out,
+			  struct cr_error **err);
+void bo_process_clear(struct bo_process *p);
+
+/* Returns 1 when the spec asks for a namespace of this CLONE_NEW* type. */
+const struct bo_namespace *bo_spec_namespace(const struct bo_spec *s,
+					     int type);
+
+struct bo_spec *bo_spec_free(struct bo_spec *s);
+
+/* Capability names ("CAP_SYS_ADMIN") to numbers and back; -1 / NULL when
+ * unknown.  bo_cap_last() is the highest number bolter knows. */
+int bo_cap_from_name(const char *name);
+const char *bo_cap_name(int cap);
+int bo_cap_last(void);
+
+/* Name tables the features command prints. */
+extern const char *const bo_mount_option_names[];
+const char *bo_namespace_name(int type);
+
+#endif

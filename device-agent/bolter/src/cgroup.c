@@ -1,0 +1,629 @@
+/* Control groups v1, v2 and hybrid: see bo/cgroup.h. */
+#include "bo/cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cr/cleanup.h"
+#include "cr/util.h"
+
+enum { MAX_HIER = 24 };
+
+struct hier {
+	char mount[256];
+	char options[256]; /* v1: the super options, "rw,memory" */
+	int v2;
+};
+
+/* Reads the cgroup mounts from mountinfo into h; returns their number. */
+static int read_hierarchies(struct hier *h, int max)
+{
+	CR_CLEANUP_FCLOSE FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f) != NULL) {
+		char *sep = strstr(line, " - "), *mnt, *save = NULL, *fstype,
+		     *src, *opts;
+		int field = 0;
+
+		if (sep == NULL)
+			continue;
+		*sep = '\0';
+		mnt = NULL;
+		for (char *t = strtok_r(line, " ", &save); t != NULL;
+		     t = strtok_r(NULL, " ", &save))
+			if (++field == 5)
+				mnt = t;
+		save = NULL;
+		fstype = strtok_r(sep + 3, " ", &save);
+		src = strtok_r(NULL, " ", &save);
+		opts = strtok_r(NULL, " \n", &save);
+		if (mnt == NULL || fstype == NULL || src == NULL)
+			continue;
+		if (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0)
+			continue;
+		h[n].v2 = strcmp(fstype, "cgroup2") == 0;
+		snprintf(h[n].mount, sizeof(h[n].mount), "%s", mnt);
+		snprintf(h[n].options, sizeof(h[n].options), ",%s,",
+			 opts != NULL ? opts : "");
+		n++;
+	}
+	return n;
+}
+
+enum bo_cgroup_mode bo_cgroup_detect(void)
+{
+	struct hier h[MAX_HIER];
+	int n = read_hierarchies(h, MAX_HIER), v1 = 0, v2 = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (h[i].v2)
+			v2 = 1;
+		else
+			v1 = 1;
+	}
+	if (v1 && v2)
+		return BO_CGROUP_HYBRID;
+	if (v1)
+		return BO_CGROUP_V1;
+	return v2 ? BO_CGROUP_V2 : BO_CGROUP_NONE;
+}
+
+const char *bo_cgroup_mode_name(enum bo_cgroup_mode m)
+{
+	static const char *const names[] = { "none", "v1", "v2", "hybrid" };
+
+	return names[m];
+}
+
+static int has_controller(const struct hier *h, const char *ctrl)
+{
+	char want[64];
+
+	if (h->v2) {
+		char path[300], buf[512];
+		CR_CLEANUP_FCLOSE FILE *f = NULL;
+
+		snprintf(path, sizeof(path), "%s/cgroup.controllers", h->mount);
+		f = fopen(path, "re");
+		if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
+			return 0;
+		buf[strcspn(buf, "\n")] = '\0';
+		snprintf(want, sizeof(want), " %s ", ctrl);
+		{
+			char spaced[520];
+
+			snprintf(spaced, sizeof(spaced), " %s ", buf);
+			return strstr(spaced, want) != NULL;
+		}
+	}
+	snprintf(want, sizeof(want), ",%s,", ctrl);
+	return strstr(h->options, want) != NULL;
+}
+
+/* The runtime's own cgroup in hierarchy h ("/" when unknown). */
+static void own_cgroup(const struct hier *h, char *out, size_t size)
+{
+	CR_CLEANUP_FCLOSE FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[1024];
+
+	snprintf(out, size, "/");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *c1 = strchr(line, ':'), *c2;
+		int match;
+
+		if (c1 == NULL)
+			continue;
+		c2 = strchr(c1 + 1, ':');
+		if (c2 == NULL)
+			continue;
+		*c2 = '\0';
+		line[strcspn(line, "\n")] = '\0';
+		c2[1 + strcspn(c2 + 1, "\n")] = '\0';
+		if (h->v2) {
+			match = c1[1] == '\0';
+		} else {
+			char list[300], want[64];
+			const char *m = h->options;
+			/* the hierarchy's controllers are in its options */
+			snprintf(list, sizeof(list), ",%s,", c1 + 1);
+			match = 0;
+			for (const char *p = m + 1; *p != '\0';) {
+				size_t len = strcspn(p, ",");
+
+				if (len > 0 && len < sizeof(want) - 2) {
+					snprintf(want, sizeof(want), ",%.*s,",
+						 (int)len, p);
+					if (strcmp(want, ",rw,") != 0 &&
+					    strstr(list, want) != NULL)
+						match = 1;
+				}
+				p += len;
+				if (*p == ',')
+					p++;
+			}
+		}
+		if (match) {
+			snprintf(out, size, "%s", c2 + 1);
+			return;
+		}
+	}
+}
+
+static int write_file(const char *dir, const char *file, const char *value,
+		      struct cr_error **err)
+{
+	char path[1100];
+	CR_CLEANUP_CLOSE int fd = -1;
+	size_t len = strlen(value);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cr_error_errno(err, errno, "cgroup: opening %s", path);
+	if (write(fd, value, len) != (ssize_t)len)
+		return cr_error_errno(err, errno, "cgroup: writing '%s' to %s",
+				      value, path);
+	return 0;
+}
+
+static int write_u64(const char *dir, const char *file, int64_t v,
+		     struct cr_error **err)
+{
+	char buf[32];
+
+	if (v < 0)
+		snprintf(buf, sizeof(buf), "-1");
+	else
+		snprintf(buf, sizeof(buf), "%" PRId64, v);
+	return write_file(dir, file, buf, err);
+}
+
+/* Copies cpuset.cpus and cpuset.mems from parent to child when empty, as
+ * v1 requires before a task may join. */
+static int cpuset_inherit(const char *dir, struct cr_error **err)
+{
+	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+	char parent[1024], path[1100], buf[1024];
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	*strrchr(parent, '/') = '\0';
+	for (int i = 0; i < 2; i++) {
+		CR_CLEANUP_FREE char *cur = NULL;
+		CR_CLEANUP_FREE char *pv = NULL;
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (cr_read_file(path, sizeof(buf), &cur, &len, NULL) < 0)
+			continue;
+		if (strspn(cur, " \n") != len)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", parent, files[i]);
+		if (cr_read_file(path, sizeof(buf), &pv, &len, err) < 0)
+			return -1;
+		pv[strcspn(pv, "\n")] = '\0';
+		if (write_file(dir, files[i], pv, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* mkdir -p of dir below its first base_len bytes (which exist),
+ * initializing v1 cpusets on the way; *created gets 1 when the leaf was
+ * made here. */
+static int make_dirs(const struct hier *h, const char *dir, size_t base_len,
+		     int *created, struct cr_error **err)
+{
+	char path[1024];
+
+	*created = 0;
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + base_len + 1;; p++) {
+		char save = *p;
+
+		if (save != '/' && save != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) == 0) {
+			*created = 1;
+			if (!h->v2 && has_controller(h, "cpuset") &&
+			    cpuset_inherit(path, err) < 0)
+				return -1;
+		} else if (errno != EEXIST) {
+			return cr_error_errno(err, errno, "cgroup: mkdir %s",
+					      path);
+		} else {
+			*created = 0;
+		}
+		*p = save;
+		if (save == '\0')
+			break;
+	}
+	return 0;
+}
+
+/* Enables ctrl in cgroup.subtree_control of every ancestor of dir inside
+ * the v2 hierarchy.  Failures are left for the limit's own write to
+ * report, which names the field. */
+static void v2_enable(const struct hier *h, const char *dir, const char *ctrl)
+{
+	char path[1024], val[64];
+	size_t base = strlen(h->mount);
+
+	snprintf(path, sizeof(path), "%s", dir);
+	snprintf(val, sizeof(val), "+%s", ctrl);
+	for (char *p = path + base;; p++) {
+		char save = *p;
+
+		if (save != '/' && save != '\0')
+			continue;
+		if (save == '\0')
+			break;
+		*p = '\0';
+		write_file(path, "cgroup.subtree_control", val, NULL);
+		*p = save;
+	}
+}
+
+static int apply_memory(const struct hier *h, const char *dir,
+			const struct bo_resources *r, struct cr_error **err)
+{
+	if (h->v2) {
+		char buf[32];
+
+		if (r->memory_limit >= 0) {
+			snprintf(buf, sizeof(buf), "%" PRId64, r->memory_limit);
+			if (write_file(dir, "memory.max", buf, err) < 0)
+				return -1;
+		}
+		if (r->memory_reservation >= 0 &&
+		    write_u64(dir, "memory.low", r->memory_reservation, err) < 0)
+			return -1;
+		if (r->memory_swap >= 0 && r->memory_limit >= 0) {
+			int64_t sw = r->memory_swap - r->memory_limit;
+
+			if (sw < 0)
+				return cr_error_set(err, EINVAL,
+						    "linux.resources.memory.swap:"
+						    " smaller than the limit");
+			if (write_u64(dir, "memory.swap.max", sw, err) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (r->memory_limit != -1 &&
+	    write_u64(dir, "memory.limit_in_bytes", r->memory_limit, err) < 0)
+		return -1;
+	if (r->memory_reservation != -1 &&
+	    write_u64(dir, "memory.soft_limit_in_bytes", r->memory_reservation,
+		      err) < 0)
+		return -1;
+	if (r->memory_swap != -1) {
+		char path[1100];
+
+		snprintf(path, sizeof(path), "%s/memory.memsw.limit_in_bytes",
+			 dir);
+		if (access(path, F_OK) != 0)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.memory.swap: this "
+					    "kernel has no swap accounting");
+		if (write_u64(dir, "memory.memsw.limit_in_bytes", r->memory_swap,
+			      err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int apply_cpu(const struct hier *h, const char *dir,
+		     const struct bo_resources *r, struct cr_error **err)
+{
+	char buf[64];
+
+	if (h->v2) {
+		if (r->cpu_shares != 0) {
+			uint64_t s = r->cpu_shares < 2 ? 2 : r->cpu_shares;
+			uint64_t w = 1 + ((s - 2) * 9999) / 262142;
+
+			if (w > 10000)
+				w = 10000;
+			if (write_u64(dir, "cpu.weight", (int64_t)w, err) < 0)
+				return -1;
+		}
+		if (r->cpu_quota != 0 || r->cpu_period != 0) {
+			uint64_t period = r->cpu_period ? r->cpu_period : 100000;
+
+			if (r->cpu_quota > 0)
+				snprintf(buf, sizeof(buf), "%" PRId64 " %" PRIu64,
+					 r->cpu_quota, period);
+			else
+				snprintf(buf, sizeof(buf), "max %" PRIu64, period);
+			if (write_file(dir, "cpu.max", buf, err) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (r->cpu_shares != 0 &&
+	    write_u64(dir, "cpu.shares", (int64_t)r->cpu_shares, err) < 0)
+		return -1;
+	if (r->cpu_period != 0 &&
+	    write_u64(dir, "cpu.cfs_period_us", (int64_t)r->cpu_period, err) < 0)
+		return -1;
+	if (r->cpu_quota != 0 &&
+	    write_u64(dir, "cpu.cfs_quota_us", r->cpu_quota, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int apply_devices(const char *dir, const struct bo_resources *r,
+			 struct cr_error **err)
+{
+	/* The rules in order, as runc applies them on v1; the runtime's
+	 * default devices (null, zero, full, random, urandom, tty, ptmx,
+	 * pts) stay usable. */
+	static const char *const defaults[] = {
+		"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+		"c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",
+	};
+	char buf[96];
+
+	for (size_t i = 0; i < r->n_devrules; i++) {
+		const struct bo_devrule *d = &r->devrules[i];
+		char maj[24], min[24];
+
+		if (d->major < 0)
+			snprintf(maj, sizeof(maj), "*");
+		else
+			snprintf(maj, sizeof(maj), "%" PRId64, d->major);
+		if (d->minor < 0)
+			snprintf(min, sizeof(min), "*");
+		else
+			snprintf(min, sizeof(min), "%" PRId64, d->minor);
+		if (d->type == 'a')
+			snprintf(buf, sizeof(buf), "a");
+		else
+			snprintf(buf, sizeof(buf), "%c %s:%s %s", d->type, maj,
+				 min, d->access);
+		if (write_file(dir, d->allow ? "devices.allow" : "devices.deny",
+			       buf, err) < 0)
+			return -1;
+	}
+	if (r->n_devrules > 0)
+		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+			if (write_file(dir, "devices.allow", defaults[i], err) < 0)
+				return -1;
+	return 0;
+}
+
+static int apply(const struct hier *h, const char *dir,
+		 const struct bo_resources *r, int *done, struct cr_error **err)
+{
+	int mem = r->memory_limit != -1 || r->memory_reservation != -1 ||
+		  r->memory_swap != -1;
+	int cpu = r->cpu_shares || r->cpu_quota || r->cpu_period;
+	int cpuset = r->cpus != NULL || r->mems != NULL;
+
+	if (mem && has_controller(h, "memory")) {
+		if (h->v2)
+			v2_enable(h, dir, "memory");
+		if (apply_memory(h, dir, r, err) < 0)
+			return -1;
+		done[0] = 1;
+	}
+	if (r->pids_limit != 0 && has_controller(h, "pids")) {
+		if (h->v2)
+			v2_enable(h, dir, "pids");
+		if (r->pids_limit < 0) {
+			if (write_file(dir, "pids.max", "max", err) < 0)
+				return -1;
+		} else if (write_u64(dir, "pids.max", r->pids_limit, err) < 0) {
+			return -1;
+		}
+		done[1] = 1;
+	}
+	if (cpu && has_controller(h, "cpu")) {
+		if (h->v2)
+			v2_enable(h, dir, "cpu");
+		if (apply_cpu(h, dir, r, err) < 0)
+			return -1;
+		done[2] = 1;
+	}
+	if (cpuset && has_controller(h, "cpuset")) {
+		if (h->v2)
+			v2_enable(h, dir, "cpuset");
+		if (r->cpus != NULL && r->cpus[0] != '\0' &&
+		    write_file(dir, "cpuset.cpus", r->cpus, err) < 0)
+			return -1;
+		if (r->mems != NULL && r->mems[0] != '\0' &&
+		    write_file(dir, "cpuset.mems", r->mems, err) < 0)
+			return -1;
+		done[3] = 1;
+	}
+	if (!h->v2 && r->n_devrules > 0 && has_controller(h, "devices")) {
+		if (apply_devices(dir, r, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void bo_cgroup_dirs_free(char **dirs)
+{
+	if (dirs == NULL)
+		return;
+	for (char **p = dirs; *p != NULL; p++)
+		free(*p);
+	free(dirs);
+}
+
+int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
+		     pid_t pid, char ***dirs_out, struct cr_error **err)
+{
+	struct hier h[MAX_HIER];
+	int n = read_hierarchies(h, MAX_HIER), done[4] = { 0 };
+	char **dirs = calloc((size_t)n + 1, sizeof(char *)), pidbuf[32];
+	size_t nd = 0;
+	static const char *const names[4] = {
+		"linux.resources.memory", "linux.resources.pids",
+		"linux.resources.cpu", "linux.resources.cpu.cpus",
+	};
+
+	if (dirs == NULL)
+		return cr_error_errno(err, ENOMEM, "cgroup");
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+	for (int i = 0; i < n; i++) {
+		char base[700], dir[1024];
+		int created;
+
+		if (cgroups_path[0] == '/') {
+			memcpy(base, h[i].mount, sizeof(h[i].mount));
+		} else {
+			char own[400];
+
+			own_cgroup(&h[i], own, sizeof(own));
+			if (snprintf(base, sizeof(base), "%s%s", h[i].mount,
+				     strcmp(own, "/") == 0 ? "" : own) >=
+			    (int)sizeof(base)) {
+				cr_error_set(err, ENAMETOOLONG,
+					     "cgroup path too long");
+				goto fail;
+			}
+		}
+		if (snprintf(dir, sizeof(dir), "%s/%s", base,
+			     cgroups_path + (cgroups_path[0] == '/')) >=
+		    (int)sizeof(dir) - 1) {
+			cr_error_set(err, ENAMETOOLONG, "cgroup path too long");
+			goto fail;
+		}
+		if (make_dirs(&h[i], dir, strlen(base), &created, err) < 0)
+			goto fail;
+		dirs[nd] = strdup(dir);
+		if (dirs[nd++] == NULL) {
+			cr_error_errno(err, ENOMEM, "cgroup");
+			goto fail;
+		}
+		if (apply(&h[i], dir, r, done, err) < 0)
+			goto fail;
+		if (write_file(dir, "cgroup.procs", pidbuf, err) < 0)
+			goto fail;
+	}
+	if ((r->memory_limit != -1 || r->memory_reservation != -1 ||
+	     r->memory_swap != -1) && !done[0]) {
+		cr_error_set(err, ENOTSUP, "%s: no memory controller on this host",
+			     names[0]);
+		goto fail;
+	}
+	if (r->pids_limit != 0 && !done[1]) {
+		cr_error_set(err, ENOTSUP, "%s: no pids controller on this host",
+			     names[1]);
+		goto fail;
+	}
+	if ((r->cpu_shares || r->cpu_quota || r->cpu_period) && !done[2]) {
+		cr_error_set(err, ENOTSUP, "%s: no cpu controller on this host",
+			     names[2]);
+		goto fail;
+	}
+	if ((r->cpus != NULL || r->mems != NULL) && !done[3]) {
+		cr_error_set(err, ENOTSUP, "%s: no cpuset controller on this host",
+			     names[3]);
+		goto fail;
+	}
+	*dirs_out = dirs;
+	return 0;
+fail:
+	for (size_t i = 0; i < nd; i++)
+		rmdir(dirs[i]);
+	bo_cgroup_dirs_free(dirs);
+	return -1;
+}
+
+int bo_cgroup_join(char *const *dirs, pid_t pid, struct cr_error **err)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", (int)pid);
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++)
+		if (write_file(dirs[i], "cgroup.procs", buf, err) < 0)
+			return -1;
+	return 0;
+}
+
+int bo_cgroup_pids(char *const *dirs, pid_t **pids, size_t *n,
+		   struct cr_error **err)
+{
+	char path[1100];
+	CR_CLEANUP_FCLOSE FILE *f = NULL;
+	size_t cap = 0;
+	long v;
+
+	*pids = NULL;
+	*n = 0;
+	if (dirs == NULL || dirs[0] == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dirs[0]);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return errno == ENOENT ? 0
+				       : cr_error_errno(err, errno, "reading %s",
+							path);
+	while (fscanf(f, "%ld", &v) == 1) {
+		if (*n == cap) {
+			pid_t *p = realloc(*pids, (cap * 2 + 16) * sizeof(pid_t));
+
+			if (p == NULL) {
+				free(*pids);
+				*pids = NULL;
+				return cr_error_errno(err, ENOMEM, "cgroup");
+			}
+			*pids = p;
+			cap = cap * 2 + 16;
+		}
+		(*pids)[(*n)++] = (pid_t)v;
+	}
+	return 0;
+}
+
+int bo_cgroup_destroy(char *const *dirs, struct cr_error **err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
+		int tries = 0;
+
+		while (rmdir(dirs[i]) < 0) {
+			struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+			if (errno == ENOENT)
+				break;
+			if (errno != EBUSY || ++tries > 200) {
+				rc = cr_error_errno(err, errno, "cgroup: rmdir %s",
+						    dirs[i]);
+				break;
+			}
+			nanosleep(&ts, NULL);
+		}
+	}
+	return rc;
+}
+
+char *bo_cgroup_path_from_systemd(const char *path)
+{
+	const char *c1 = strchr(path, ':'), *c2;
+	char buf[1024];
+
+	if (c1 == NULL || (c2 = strchr(c1 + 1, ':')) == NULL)
+		return strdup(path);
+	snprintf(buf, sizeof(buf), "/%.*s/%.*s-%s.scope", (int)(c1 - path),
+		 path, (int)(c2 - c1 - 1), c1 + 1, c2 + 1);
+	return strdup(buf);
+}

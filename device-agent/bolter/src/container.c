@@ -1,0 +1,1012 @@
+/*
+ * The runc commands: see bo/container.h.
+ *
+ * create forks twice.  The first child (C1) joins or creates the
+ * namespaces (asking the runtime to write the id maps of a new user
+ * namespace), then forks the container's init (C2) so that a new pid
+ * namespace applies to it, reports C2's pid and exits.  C2 builds the root
+ * filesystem, reports "ready" and blocks opening exec.fifo for writing; the
+ * open returns when `start` opens the fifo for reading, and C2 then execs
+ * the program.  Runtime and children talk over a SOCK_SEQPACKET pair: one
+ * datagram per message, a type byte and a payload.
+ */
+#include "bo/container.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bo/cgroup.h"
+#include "bo/hooks.h"
+#include "bo/linux.h"
+#include "bo/state.h"
+#include "cr/cleanup.h"
+#include "cr/util.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+enum { MSG_MAX = 256 * 1024 };
+
+enum {
+	MSG_GO = 'G',
+	MSG_USERNS = 'U', /* C1: write my id maps */
+	MSG_PID = 'P',    /* C1: C2's pid */
+	MSG_STATE = 'S',  /* runtime: state JSON, go on */
+	MSG_READY = 'R',  /* C2: set up, waiting on the fifo */
+	MSG_ERROR = 'E',  /* a child: message */
+};
+
+/* dir/name into out; truncation cannot happen with PATH_MAX buffers and
+ * names bolter chose, and is an error if it does. */
+__attribute__((noinline)) static int pjoin(char *out, size_t size,
+					   const char *dir, const char *name)
+{
+	int n = snprintf(out, size, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static int msg_send(int fd, char type, const void *data, size_t len)
+{
+	char *buf = malloc(len + 1);
+	ssize_t w;
+
+	if (buf == NULL)
+		return -1;
+	buf[0] = type;
+	if (len > 0)
+		memcpy(buf + 1, data, len);
+	do
+		w = send(fd, buf, len + 1, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	free(buf);
+	return w == (ssize_t)(len + 1) ? 0 : -1;
+}
+
+/* Receives one message into buf (NUL-terminated payload); returns the
+ * type, 0 on EOF, -1 on error. */
+static int msg_recv(int fd, char *buf, size_t size, size_t *len)
+{
+	ssize_t r;
+
+	do
+		r = recv(fd, buf, size - 1, 0);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return (int)r;
+	buf[r] = '\0';
+	if (len != NULL)
+		*len = (size_t)r - 1;
+	return (unsigned char)buf[0];
+}
+
+/* A child's way out: the error goes to the runtime, which reports it. */
+static _Noreturn void child_fail(int fd, struct cr_error *e)
+{
+	const char *m = cr_error_msg(e);
+
+	if (msg_send(fd, MSG_ERROR, m, strlen(m)) < 0)
+		fprintf(stderr, "bolter: %s\n", m);
+	_exit(1);
+}
+
+static void rm_rf(const char *path)
+{
+	char cmd[PATH_MAX];
+	DIR *d;
+
+	/* The state folder holds only plain files. */
+	d = opendir(path);
+	if (d != NULL) {
+		struct dirent *e;
+
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 ||
+			    strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(cmd, sizeof(cmd), "%s/%s", path, e->d_name);
+			unlink(cmd);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+static void now_rfc3339(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, ts.tv_nsec);
+}
+
+static const int ns_order[] = {
+	CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
+	CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWNS,
+};
+
+/* C1 in create: namespaces, then fork C2.  Never returns. */
+static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
+				  int sync, const char *fifo)
+{
+	struct cr_error *err = NULL;
+	char buf[MSG_MAX];
+	int fds[8] = { -1, -1, -1, -1, -1, -1, -1, -1 }, flags = 0;
+	pid_t pid;
+
+	if (msg_recv(sync, buf, sizeof(buf), NULL) != MSG_GO)
+		_exit(1);
+	/* Open every namespace to join before joining any (the paths are
+	 * host paths), then join the user namespace first. */
+	for (size_t k = 0; k < sizeof(ns_order) / sizeof(ns_order[0]); k++) {
+		const struct bo_namespace *ns = bo_spec_namespace(s, ns_order[k]);
+
+		if (ns == NULL)
+			continue;
+		if (ns->path == NULL) {
+			if (ns->type != CLONE_NEWUSER)
+				flags |= ns->type;
+			continue;
+		}
+		fds[k] = open(ns->path, O_RDONLY | O_CLOEXEC);
+		if (fds[k] < 0) {
+			cr_error_errno(&err, errno, "linux.namespaces: %s %s",
+				       bo_namespace_name(ns->type), ns->path);
+			child_fail(sync, err);
+		}
+	}
+	for (size_t k = 0; k < sizeof(ns_order) / sizeof(ns_order[0]); k++) {
+		if (fds[k] < 0)
+			continue;
+		if (setns(fds[k], ns_order[k]) < 0) {
+			cr_error_errno(&err, errno, "linux.namespaces: joining %s",
+				       bo_namespace_name(ns_order[k]));
+			child_fail(sync, err);
+		}
+		close(fds[k]);
+		if (ns_order[k] == CLONE_NEWUSER)
+			in->in_userns = 1;
+	}
+	{
+		const struct bo_namespace *u = bo_spec_namespace(s, CLONE_NEWUSER);
+
+		if (u != NULL && u->path == NULL) {
+			if (unshare(CLONE_NEWUSER) < 0) {
+				cr_error_errno(&err, errno,
+					       "linux.namespaces: new user "
+					       "namespace");
+				child_fail(sync, err);
+			}
+			if (msg_send(sync, MSG_USERNS, NULL, 0) < 0 ||
+			    msg_recv(sync, buf, sizeof(buf), NULL) != MSG_GO)
+				_exit(1);
+			in->in_userns = 1;
+		}
+		if (in->in_userns &&
+		    (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
+			cr_error_errno(&err, errno,
+				       "user namespace: no mapping for root");
+			child_fail(sync, err);
+		}
+	}
+	if (flags != 0 && unshare(flags) < 0) {
+		cr_error_errno(&err, errno, "linux.namespaces: unshare");
+		child_fail(sync, err);
+	}
+	pid = fork();
+	if (pid < 0) {
+		cr_error_errno(&err, errno, "fork");
+		child_fail(sync, err);
+	}
+	if (pid == 0) {
+		/* C2: the container's init. */
+		CR_CLEANUP_CLOSE int fifo_fd = -1;
+		CR_CLEANUP_CLOSE int procfd = -1;
+		int w;
+		char name[16];
+		size_t len = 0;
+
+		setsid();
+		if (msg_recv(sync, buf, sizeof(buf), &len) != MSG_STATE)
+			_exit(1);
+		in->state_json = buf + 1;
+		if (fifo != NULL) {
+			fifo_fd = open(fifo, O_PATH | O_CLOEXEC);
+			procfd = open("/proc/self/fd",
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fifo_fd < 0 || procfd < 0) {
+				cr_error_errno(&err, errno, "opening %s", fifo);
+				child_fail(sync, err);
+			}
+		}
+		if (bo_linux_prepare(in, &err) < 0 ||
+		    bo_linux_resolve(in, &err) < 0)
+			child_fail(sync, err);
+		if (msg_send(sync, MSG_READY, NULL, 0) < 0)
+			_exit(1);
+		close(sync);
+		if (fifo != NULL) {
+			snprintf(name, sizeof(name), "%d", fifo_fd);
+			w = openat(procfd, name, O_WRONLY | O_CLOEXEC);
+			if (w < 0 || write(w, "0", 1) != 1)
+				_exit(1);
+			close(w);
+		}
+		if (bo_hooks_run(s, BO_HOOK_START_CONTAINER, in->state_json,
+				 &err) < 0 ||
+		    bo_linux_exec(in, &err) < 0) {
+			fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
+			_exit(127);
+		}
+		_exit(127);
+	}
+	if (msg_send(sync, MSG_PID, &pid, sizeof(pid)) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+static int write_idmap(pid_t pid, const char *file, const struct bo_idmap *m,
+		       size_t n, struct cr_error **err)
+{
+	char path[64], buf[340 * 40];
+	size_t off = 0;
+	CR_CLEANUP_CLOSE int fd = -1;
+
+	for (size_t i = 0; i < n && off < sizeof(buf) - 40; i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+					"%u %u %u\n", m[i].container_id,
+					m[i].host_id, m[i].size);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, off) != (ssize_t)off)
+		return cr_error_errno(err, errno, "linux.%s: writing %s",
+				      strcmp(file, "uid_map") == 0 ? "uidMappings"
+								   : "gidMappings",
+				      path);
+	return 0;
+}
+
+static char *state_text(const struct bo_state *st, const char *status)
+{
+	json_object *o = bo_state_oci(st, status);
+	char *t = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+
+	json_object_put(o);
+	return t;
+}
+
+static int write_pid_file(const char *path, pid_t pid, struct cr_error **err)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", (int)pid);
+	return cr_write_file_atomic(path, buf, strlen(buf), 0644, err);
+}
+
+static int check_spec(const struct bo_spec *s, struct cr_error **err)
+{
+	const struct bo_namespace *u = bo_spec_namespace(s, CLONE_NEWUSER);
+
+	if (!s->has_process)
+		return cr_error_set(err, EINVAL, "config.json: process: missing");
+	if (bo_spec_namespace(s, CLONE_NEWNS) == NULL)
+		return cr_error_set(err, EINVAL,
+				    "config.json: linux.namespaces: bolter "
+				    "needs a mount namespace");
+	for (size_t i = 0; i < s->n_namespaces; i++)
+		if (!bo_linux_has_namespace(s->namespaces[i].type))
+			return cr_error_set(err, ENOTSUP,
+					    "config.json: linux.namespaces[%zu]: "
+					    "this kernel has no %s namespace",
+					    i,
+					    bo_namespace_name(s->namespaces[i].type));
+	if (u != NULL && u->path == NULL &&
+	    (s->n_uid_mappings == 0 || s->n_gid_mappings == 0))
+		return cr_error_set(err, EINVAL,
+				    "config.json: linux.uidMappings: a new user "
+				    "namespace needs uidMappings and "
+				    "gidMappings");
+	return 0;
+}
+
+int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
+{
+	char dir[PATH_MAX], cfg[PATH_MAX], fifo[PATH_MAX], rootfs[PATH_MAX];
+	char bundle[PATH_MAX], created[64];
+	CR_CLEANUP_FREE char *text = NULL;
+	CR_CLEANUP_FREE char *buf = NULL;
+	CR_CLEANUP_FREE char *cgpath = NULL;
+	CR_CLEANUP_FREE char *sjson = NULL;
+	size_t len;
+	struct bo_spec *s = NULL;
+	struct bo_state st;
+	struct bo_init in;
+	int sp[2] = { -1, -1 }, type, rc = -1;
+	pid_t c1, pid = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (bo_state_check_id(id, err) < 0)
+		return -1;
+	if (realpath(o->bundle ? o->bundle : ".", bundle) == NULL)
+		return cr_error_errno(err, errno, "--bundle %s",
+				      o->bundle ? o->bundle : ".");
+	if (o->config != NULL)
+		snprintf(cfg, sizeof(cfg), "%s", o->config);
+	else
+		pjoin(cfg, sizeof(cfg), bundle, "config.json");
+	if (cr_read_file(cfg, BO_SPEC_MAX_BYTES, &text, &len, err) < 0)
+		return cr_error_wrap(err, "reading %s", cfg);
+	s = bo_spec_parse(text, len, err);
+	if (s == NULL)
+		return -1;
+	if (check_spec(s, err) < 0)
+		goto out_spec;
+	{
+		char raw[PATH_MAX];
+
+		if (s->root_path[0] == '/')
+			snprintf(raw, sizeof(raw), "%s", s->root_path);
+		else
+			pjoin(raw, sizeof(raw), bundle, s->root_path);
+		if (realpath(raw, rootfs) == NULL) {
+			cr_error_errno(err, errno, "config.json: root.path: %s",
+				       raw);
+			goto out_spec;
+		}
+	}
+	if (cr_mkdir_p(o->root, 0711, err) < 0)
+		goto out_spec;
+	bo_state_dir(o->root, id, dir, sizeof(dir));
+	if (mkdir(dir, 0711) < 0) {
+		if (errno == EEXIST)
+			cr_error_set(err, EEXIST, "container %s already exists",
+				     id);
+		else
+			cr_error_errno(err, errno, "creating %s", dir);
+		goto out_spec;
+	}
+	pjoin(fifo, sizeof(fifo), dir, "exec.fifo");
+	pjoin(cfg, sizeof(cfg), dir, "config.json");
+	if (cr_write_file_atomic(cfg, text, len, 0600, err) < 0)
+		goto fail;
+	if (mkfifo(fifo, 0600) < 0) {
+		cr_error_errno(err, errno, "mkfifo %s", fifo);
+		goto fail;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		cr_error_errno(err, errno, "socketpair");
+		goto fail;
+	}
+	buf = malloc(MSG_MAX);
+	if (buf == NULL) {
+		cr_error_errno(err, ENOMEM, "create");
+		goto fail;
+	}
+	memset(&in, 0, sizeof(in));
+	in.spec = s;
+	in.proc = &s->process;
+	in.rootfs = rootfs;
+	in.console_socket = o->console_socket;
+	in.no_pivot = o->no_pivot;
+	in.preserve_fds = o->preserve_fds;
+	c1 = fork();
+	if (c1 < 0) {
+		cr_error_errno(err, errno, "fork");
+		goto fail;
+	}
+	if (c1 == 0) {
+		close(sp[0]);
+		first_child(s, &in, sp[1], fifo);
+	}
+	close(sp[1]);
+	sp[1] = -1;
+	if (s->cgroups_path != NULL && o->systemd_cgroup)
+		cgpath = bo_cgroup_path_from_systemd(s->cgroups_path);
+	else if (s->cgroups_path != NULL)
+		cgpath = strdup(s->cgroups_path);
+	else if (asprintf(&cgpath, "bolter/%s", id) < 0)
+		cgpath = NULL;
+	if (cgpath == NULL ||
+	    bo_cgroup_create(cgpath, &s->resources, c1, &st.cgroup_dirs, err) <
+		    0) {
+		kill(c1, SIGKILL);
+		waitpid(c1, NULL, 0);
+		goto fail;
+	}
+	msg_send(sp[0], MSG_GO, NULL, 0);
+	while (pid == 0) {
+		type = msg_recv(sp[0], buf, MSG_MAX, &len);
+		if (type == MSG_USERNS) {
+			if (write_idmap(c1, "uid_map", s->uid_mappings,
+					s->n_uid_mappings, err) < 0 ||
+			    write_idmap(c1, "gid_map", s->gid_mappings,
+					s->n_gid_mappings, err) < 0) {
+				kill(c1, SIGKILL);
+				waitpid(c1, NULL, 0);
+				goto fail;
+			}
+			msg_send(sp[0], MSG_GO, NULL, 0);
+		} else if (type == MSG_PID && len == sizeof(pid_t)) {
+			memcpy(&pid, buf + 1, sizeof(pid));
+		} else {
+			if (type == MSG_ERROR)
+				cr_error_set(err, EINVAL, "%s", buf + 1);
+			else
+				cr_error_set(err, EIO,
+					     "container setup died early");
+			waitpid(c1, NULL, 0);
+			goto fail;
+		}
+	}
+	waitpid(c1, NULL, 0);
+	now_rfc3339(created, sizeof(created));
+	st.id = (char *)id;
+	st.pid = pid;
+	st.start_time = bo_process_start_time(pid);
+	st.bundle = bundle;
+	st.rootfs = rootfs;
+	st.created = created;
+	st.annotations = s->annotations;
+	st.owner = getuid();
+	st.has_pidns = bo_spec_namespace(s, CLONE_NEWPID) != NULL;
+	sjson = state_text(&st, "creating");
+	if (bo_state_save(o->root, &st, err) < 0)
+		goto fail_kill;
+	/* prestart and createRuntime hooks: in the runtime's namespaces,
+	 * after the container's exist and before pivot_root. */
+	if (bo_hooks_run(s, BO_HOOK_PRESTART, sjson, err) < 0 ||
+	    bo_hooks_run(s, BO_HOOK_CREATE_RUNTIME, sjson, err) < 0)
+		goto fail_kill;
+	if (msg_send(sp[0], MSG_STATE, sjson, strlen(sjson) + 1) < 0) {
+		cr_error_errno(err, errno, "container init died");
+		goto fail_kill;
+	}
+	type = msg_recv(sp[0], buf, MSG_MAX, &len);
+	if (type != MSG_READY) {
+		if (type == MSG_ERROR)
+			cr_error_set(err, EINVAL, "%s", buf + 1);
+		else
+			cr_error_set(err, EIO, "container init died during setup");
+		goto fail_kill;
+	}
+	if (o->pid_file != NULL && write_pid_file(o->pid_file, pid, err) < 0)
+		goto fail_kill;
+	rc = 0;
+	goto out;
+fail_kill:
+	kill(pid, SIGKILL);
+	for (int i = 0; i < 200 && bo_process_alive(pid, st.start_time); i++) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+		waitpid(pid, NULL, WNOHANG);
+		nanosleep(&ts, NULL);
+	}
+fail:
+	if (st.cgroup_dirs != NULL)
+		bo_cgroup_destroy(st.cgroup_dirs, NULL);
+	rm_rf(dir);
+out:
+	if (sp[0] >= 0)
+		close(sp[0]);
+	if (sp[1] >= 0)
+		close(sp[1]);
+	bo_cgroup_dirs_free(st.cgroup_dirs);
+out_spec:
+	bo_spec_free(s);
+	return rc;
+}
+
+struct bo_spec *bo_container_spec(const struct bo_opts *o, const char *id,
+				  struct cr_error **err)
+{
+	char path[PATH_MAX];
+
+	if (bo_state_check_id(id, err) < 0)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s/config.json", o->root, id);
+	return bo_spec_load(path, err);
+}
+
+int bo_start(const struct bo_opts *o, const char *id, struct cr_error **err)
+{
+	struct bo_state *st = bo_state_load(o->root, id, err);
+	char fifo[PATH_MAX], c;
+	CR_CLEANUP_CLOSE int fd = -1;
+	const char *status;
+	struct bo_spec *s;
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	status = bo_state_status(o->root, st);
+	if (strcmp(status, "created") != 0) {
+		cr_error_set(err, EINVAL, "cannot start a container that is %s",
+			     status);
+		goto out;
+	}
+	snprintf(fifo, sizeof(fifo), "%s/%s/exec.fifo", o->root, id);
+	fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		cr_error_errno(err, errno, "opening %s", fifo);
+		goto out;
+	}
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		int r = poll(&p, 1, 100);
+
+		if (r > 0 && read(fd, &c, 1) == 1)
+			break;
+		if (r < 0 && errno != EINTR) {
+			cr_error_errno(err, errno, "poll");
+			goto out;
+		}
+		if (!bo_process_alive(st->pid, st->start_time)) {
+			cr_error_set(err, ESRCH,
+				     "container %s: init exited before start",
+				     id);
+			goto out;
+		}
+	}
+	unlink(fifo);
+	rc = 0;
+	/* poststart hooks: failures are warnings (config.md). */
+	s = bo_container_spec(o, id, NULL);
+	if (s != NULL && s->n_hooks[BO_HOOK_POSTSTART] > 0) {
+		char *sj = state_text(st, "running");
+		struct cr_error *e = NULL;
+
+		if (bo_hooks_run(s, BO_HOOK_POSTSTART, sj, &e) < 0)
+			fprintf(stderr, "bolter: warning: %s\n", cr_error_msg(e));
+		cr_error_free(e);
+		free(sj);
+	}
+	bo_spec_free(s);
+out:
+	bo_state_free(st);
+	return rc;
+}
+
+int bo_state(const struct bo_opts *o, const char *id, struct cr_error **err)
+{
+	struct bo_state *st = bo_state_load(o->root, id, err);
+	json_object *j;
+
+	if (st == NULL)
+		return -1;
+	j = bo_state_oci(st, bo_state_status(o->root, st));
+	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(j);
+	bo_state_free(st);
+	return 0;
+}
+
+int bo_pids(const struct bo_opts *o, const char *id, int **pids, size_t *n,
+	    struct cr_error **err)
+{
+	struct bo_state *st = bo_state_load(o->root, id, err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = bo_cgroup_pids(st->cgroup_dirs, pids, n, err);
+	bo_state_free(st);
+	return rc;
+}
+
+int bo_kill(const struct bo_opts *o, const char *id, int sig,
+	    struct cr_error **err)
+{
+	struct bo_state *st = bo_state_load(o->root, id, err);
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	if (strcmp(bo_state_status(o->root, st), "stopped") == 0 && !o->all) {
+		cr_error_set(err, ESRCH, "container %s is not running", id);
+		bo_state_free(st);
+		return -1;
+	}
+	if (o->all) {
+		pid_t *pids = NULL;
+		size_t n = 0;
+
+		rc = bo_cgroup_pids(st->cgroup_dirs, &pids, &n, err);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			kill(pids[i], sig);
+		free(pids);
+	} else if (kill(st->pid, sig) < 0) {
+		rc = cr_error_errno(err, errno, "kill %d", (int)st->pid);
+	}
+	bo_state_free(st);
+	return rc;
+}
+
+static void wait_gone(const struct bo_state *st, int ms)
+{
+	for (int i = 0; i < ms / 2 && bo_process_alive(st->pid, st->start_time);
+	     i++) {
+		struct timespec ts = { 0, 2 * 1000 * 1000 };
+
+		waitpid(st->pid, NULL, WNOHANG);
+		nanosleep(&ts, NULL);
+	}
+}
+
+int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
+{
+	struct bo_state *st = bo_state_load(o->root, id, err);
+	const char *status;
+	char dir[PATH_MAX];
+	struct bo_spec *s;
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	status = bo_state_status(o->root, st);
+	if (strcmp(status, "running") == 0 && !o->force) {
+		cr_error_set(err, EBUSY,
+			     "cannot delete container %s that is not stopped: "
+			     "running",
+			     id);
+		bo_state_free(st);
+		return -1;
+	}
+	if (strcmp(status, "stopped") != 0) {
+		kill(st->pid, SIGKILL);
+		wait_gone(st, 5000);
+	}
+	/* Without a pid namespace of its own, children of the init may
+	 * outlive it. */
+	{
+		pid_t *pids = NULL;
+		size_t n = 0;
+
+		for (int round = 0; round < 100; round++) {
+			free(pids);
+			pids = NULL;
+			if (bo_cgroup_pids(st->cgroup_dirs, &pids, &n, NULL) < 0 ||
+			    n == 0)
+				break;
+			for (size_t i = 0; i < n; i++)
+				kill(pids[i], SIGKILL);
+			{
+				struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+				nanosleep(&ts, NULL);
+			}
+		}
+		free(pids);
+	}
+	s = bo_container_spec(o, id, NULL);
+	if (s != NULL && s->n_hooks[BO_HOOK_POSTSTOP] > 0) {
+		char *sj = state_text(st, "stopped");
+		struct cr_error *e = NULL;
+
+		if (bo_hooks_run(s, BO_HOOK_POSTSTOP, sj, &e) < 0)
+			fprintf(stderr, "bolter: warning: %s\n", cr_error_msg(e));
+		cr_error_free(e);
+		free(sj);
+	}
+	bo_spec_free(s);
+	if (bo_cgroup_destroy(st->cgroup_dirs, err) < 0)
+		rc = -1;
+	bo_state_dir(o->root, id, dir, sizeof(dir));
+	rm_rf(dir);
+	bo_state_free(st);
+	return rc;
+}
+
+static const int forwarded[] = {
+	SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH,
+};
+
+/* Waits for pid (our child or, as subreaper, our grandchild), forwarding
+ * signals to it; returns a shell-style status. */
+static int wait_forwarding(pid_t pid)
+{
+	sigset_t set;
+	int status = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&set, forwarded[i]);
+	for (;;) {
+		pid_t r;
+		siginfo_t si;
+		struct timespec ts = { 1, 0 };
+
+		while ((r = waitpid(-1, &status, WNOHANG)) > 0)
+			if (r == pid)
+				goto done;
+		if (r < 0 && errno == ECHILD)
+			return 255;
+		if (sigtimedwait(&set, &si, &ts) > 0 && si.si_signo != SIGCHLD)
+			kill(pid, si.si_signo);
+	}
+done:
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+static void block_forwarded(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&set, forwarded[i]);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+int bo_run(const struct bo_opts *o, const char *id, int *status,
+	   struct cr_error **err)
+{
+	struct bo_state *st;
+	struct bo_opts del = *o;
+	sigset_t old;
+	pid_t pid;
+
+	*status = 0;
+	if (!o->detach)
+		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	block_forwarded(&old);
+	if (bo_create(o, id, err) < 0)
+		goto fail_mask;
+	if (bo_start(o, id, err) < 0) {
+		del.force = 1;
+		bo_delete(&del, id, NULL);
+		goto fail_mask;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (o->detach)
+		return 0;
+	block_forwarded(NULL);
+	st = bo_state_load(o->root, id, err);
+	if (st == NULL)
+		return -1;
+	pid = st->pid;
+	bo_state_free(st);
+	*status = wait_forwarding(pid);
+	if (!o->keep) {
+		del.force = 1;
+		return bo_delete(&del, id, err);
+	}
+	return 0;
+fail_mask:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return -1;
+}
+
+/* Is /proc/PID/ns/NAME another namespace than ours? */
+static int other_ns(pid_t pid, const char *name)
+{
+	char a[64], b[64];
+	struct stat sa, sb;
+
+	snprintf(a, sizeof(a), "/proc/%d/ns/%s", (int)pid, name);
+	snprintf(b, sizeof(b), "/proc/self/ns/%s", name);
+	if (stat(a, &sa) < 0)
+		return 0;
+	if (stat(b, &sb) < 0)
+		return 1;
+	return sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev;
+}
+
+int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
+	    int *status, struct cr_error **err)
+{
+	static const struct {
+		const char *name;
+		int type;
+	} nss[] = {
+		{ "user", CLONE_NEWUSER },  { "ipc", CLONE_NEWIPC },
+		{ "uts", CLONE_NEWUTS },    { "net", CLONE_NEWNET },
+		{ "pid", CLONE_NEWPID },    { "cgroup", CLONE_NEWCGROUP },
+		{ "mnt", CLONE_NEWNS },
+	};
+	struct bo_state *st = bo_state_load(o->root, id, err);
+	struct bo_spec *s = NULL;
+	int fds[7], sp[2] = { -1, -1 }, rootfd = -1, rc = -1, type;
+	struct bo_init in;
+	char buf[4096];
+	size_t len;
+	pid_t c1, pid = 0;
+	sigset_t old;
+
+	*status = 0;
+	for (size_t i = 0; i < 7; i++)
+		fds[i] = -1;
+	if (st == NULL)
+		return -1;
+	if (strcmp(bo_state_status(o->root, st), "stopped") == 0) {
+		cr_error_set(err, EINVAL, "cannot exec in a stopped container");
+		goto out;
+	}
+	s = bo_container_spec(o, id, err);
+	if (s == NULL)
+		goto out;
+	for (size_t i = 0; i < 7; i++) {
+		char path[64];
+
+		if (!other_ns(st->pid, nss[i].name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st->pid,
+			 nss[i].name);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			cr_error_errno(err, errno, "opening %s", path);
+			goto out;
+		}
+	}
+	snprintf(buf, sizeof(buf), "/proc/%d/root", (int)st->pid);
+	rootfd = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		cr_error_errno(err, errno, "opening %s", buf);
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		cr_error_errno(err, errno, "socketpair");
+		goto out;
+	}
+	memset(&in, 0, sizeof(in));
+	in.spec = s;
+	in.proc = proc;
+	in.rootfs = "/";
+	in.console_socket = o->console_socket;
+	in.preserve_fds = o->preserve_fds;
+	in.in_userns = fds[0] >= 0;
+	if (!o->detach)
+		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	block_forwarded(&old);
+	c1 = fork();
+	if (c1 < 0) {
+		cr_error_errno(err, errno, "fork");
+		goto out_mask;
+	}
+	if (c1 == 0) {
+		struct cr_error *e = NULL;
+		pid_t p;
+
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(sp[0]);
+		if (msg_recv(sp[1], buf, sizeof(buf), NULL) != MSG_GO)
+			_exit(1);
+		for (size_t i = 0; i < 7; i++)
+			if (fds[i] >= 0 && setns(fds[i], nss[i].type) < 0) {
+				cr_error_errno(&e, errno, "joining the %s namespace",
+					       nss[i].name);
+				child_fail(sp[1], e);
+			}
+		p = fork();
+		if (p == 0) {
+			setsid();
+			if (fchdir(rootfd) < 0 || chroot(".") < 0 ||
+			    chdir("/") < 0) {
+				cr_error_errno(&e, errno, "entering the root");
+				child_fail(sp[1], e);
+			}
+			if (proc->has_oom_score_adj) {
+				FILE *f = fopen("/proc/self/oom_score_adj", "we");
+
+				if (f != NULL) {
+					fprintf(f, "%d", proc->oom_score_adj);
+					fclose(f);
+				}
+			}
+			if ((proc->terminal && bo_linux_terminal(&in, &e) < 0) ||
+			    bo_linux_resolve(&in, &e) < 0)
+				child_fail(sp[1], e);
+			msg_send(sp[1], MSG_READY, NULL, 0);
+			close(sp[1]);
+			bo_linux_exec(&in, &e);
+			fprintf(stderr, "bolter: %s\n", cr_error_msg(e));
+			_exit(127);
+		}
+		if (p < 0) {
+			cr_error_errno(&e, errno, "fork");
+			child_fail(sp[1], e);
+		}
+		msg_send(sp[1], MSG_PID, &p, sizeof(p));
+		_exit(0);
+	}
+	close(sp[1]);
+	sp[1] = -1;
+	if (bo_cgroup_join(st->cgroup_dirs, c1, err) < 0) {
+		kill(c1, SIGKILL);
+		waitpid(c1, NULL, 0);
+		goto out_mask;
+	}
+	msg_send(sp[0], MSG_GO, NULL, 0);
+	for (;;) {
+		type = msg_recv(sp[0], buf, sizeof(buf), &len);
+		if (type == MSG_PID && len == sizeof(pid_t)) {
+			memcpy(&pid, buf + 1, sizeof(pid));
+			continue;
+		}
+		if (type == MSG_READY)
+			break;
+		if (type == MSG_ERROR)
+			cr_error_set(err, EINVAL, "%s", buf + 1);
+		else
+			cr_error_set(err, EIO, "exec: setup died early");
+		waitpid(c1, NULL, 0);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		goto out_mask;
+	}
+	waitpid(c1, NULL, 0);
+	if (o->pid_file != NULL && write_pid_file(o->pid_file, pid, err) < 0)
+		goto out_mask;
+	rc = 0;
+	if (!o->detach)
+		*status = wait_forwarding(pid);
+out_mask:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+out:
+	for (size_t i = 0; i < 7; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (rootfd >= 0)
+		close(rootfd);
+	if (sp[0] >= 0)
+		close(sp[0]);
+	if (sp[1] >= 0)
+		close(sp[1]);
+	bo_spec_free(s);
+	bo_state_free(st);
+	return rc;
+}
+
+int bo_signal_parse(const char *s)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {
+		{ "HUP", SIGHUP },     { "INT", SIGINT },     { "QUIT", SIGQUIT },
+		{ "ILL", SIGILL },     { "TRAP", SIGTRAP },   { "ABRT", SIGABRT },
+		{ "BUS", SIGBUS },     { "FPE", SIGFPE },     { "KILL", SIGKILL },
+		{ "USR1", SIGUSR1 },   { "SEGV", SIGSEGV },   { "USR2", SIGUSR2 },
+		{ "PIPE", SIGPIPE },   { "ALRM", SIGALRM },   { "TERM", SIGTERM },
+		{ "CHLD", SIGCHLD },   { "CONT", SIGCONT },   { "STOP", SIGSTOP },
+		{ "TSTP", SIGTSTP },   { "TTIN", SIGTTIN },   { "TTOU", SIGTTOU },
+		{ "URG", SIGURG },     { "XCPU", SIGXCPU },   { "XFSZ", SIGXFSZ },
+		{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
+		{ "IO", SIGIO },       { "PWR", SIGPWR },     { "SYS", SIGSYS },
+	};
+	uint64_t n;
+
+	if (cr_parse_u64(s, 1, 64, &n) == 0)
+		return (int)n;
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcasecmp(s, sigs[i].name) == 0)
+			return sigs[i].sig;
+	return -1;
+}

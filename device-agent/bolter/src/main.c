@@ -1,0 +1,787 @@
+/*
+ * bolter: an OCI runtime with runc's command line.  Invoked as bolter-oci
+ * it is exactly that CLI; invoked as bolter it also has docker-like verbs
+ * (see image.c) where they do not clash with runc's.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bo/cgroup.h"
+#include "bo/container.h"
+#include "bo/image.h"
+#include "bo/linux.h"
+#include "bo/seccomp.h"
+#include "bo/spec.h"
+#include "bo/state.h"
+#include "cr/cleanup.h"
+#include "cr/util.h"
+
+#define BO_VERSION "0.1.0"
+#define BO_SPEC_VERSION "1.0.2"
+
+struct globals {
+	const char *root;
+	const char *log;
+	int log_json;
+	int debug;
+	int systemd_cgroup;
+	int oci_only; /* invoked as bolter-oci */
+};
+
+static const char usage_text[] =
+	"usage: bolter [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
+	"\n"
+	"An OCI runtime (runc's command line; `bolter-oci` is the same "
+	"program).\n"
+	"\n"
+	"Commands:\n"
+	"  create [--bundle DIR] [--config FILE] [--pid-file F] "
+	"[--console-socket S]\n"
+	"         [--preserve-fds N] [--no-pivot] ID\n"
+	"  start ID            run the program of a created container\n"
+	"  run [create's options] [--detach] [--keep] ID\n"
+	"  state ID            print the OCI state JSON\n"
+	"  kill [--all] ID [SIGNAL]\n"
+	"  delete [--force] ID\n"
+	"  list [--format table|json] [--quiet]\n"
+	"  exec [--process FILE | ARGS...] [--tty] [--env K=V] [--cwd DIR]\n"
+	"       [--user UID[:GID]] [--additional-gids G] [--cap CAP] "
+	"[--no-new-privs]\n"
+	"       [--detach] [--pid-file F] [--console-socket S] ID [ARGS...]\n"
+	"  ps [--format table|json] ID [PS ARGS]\n"
+	"  features            print what this runtime supports (JSON)\n"
+	"\n"
+	"Image commands (bolter only, on the Archon store):\n"
+	"  pull IMAGE, run [--name N] [-d] IMAGE [ARGS...], ps, images,\n"
+	"  stop NAME, rm NAME, logs NAME   (see `bolter images --help`)\n"
+	"\n"
+	"Global options:\n"
+	"  --root DIR          state directory (default /run/bolter)\n"
+	"  --log FILE          also write errors to FILE\n"
+	"  --log-format FMT    text (default) or json\n"
+	"  --debug             log debug messages\n"
+	"  --systemd-cgroup    read cgroupsPath as slice:prefix:name\n"
+	"  --cgroup-manager M  cgroupfs (default), systemd or disabled\n"
+	"  --help, --version\n";
+
+static void log_error(const struct globals *g, const char *msg)
+{
+	fprintf(stderr, "bolter: %s\n", msg);
+	if (g->log != NULL) {
+		FILE *f = fopen(g->log, "ae");
+		char ts[64];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		if (f == NULL)
+			return;
+		gmtime_r(&now, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (g->log_json) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "level",
+					       json_object_new_string("error"));
+			json_object_object_add(o, "msg", json_object_new_string(msg));
+			json_object_object_add(o, "time", json_object_new_string(ts));
+			fprintf(f, "%s\n",
+				json_object_to_json_string_ext(o,
+							       JSON_C_TO_STRING_PLAIN));
+			json_object_put(o);
+		} else {
+			fprintf(f, "%s error: %s\n", ts, msg);
+		}
+		fclose(f);
+	}
+}
+
+static int fail(const struct globals *g, struct cr_error *e)
+{
+	log_error(g, cr_error_msg(e));
+	cr_error_free(e);
+	return 1;
+}
+
+static int usage_error(const struct globals *g, const char *msg)
+{
+	log_error(g, msg);
+	return 2;
+}
+
+/* Options shared by create and run. */
+enum {
+	O_BUNDLE = 256,
+	O_CONFIG,
+	O_PIDFILE,
+	O_CONSOLE,
+	O_PRESERVE,
+	O_NOPIVOT,
+	O_DETACH,
+	O_KEEP,
+	O_IGNORED,
+	O_IGNORED_ARG,
+	O_FORCE,
+	O_ALL,
+	O_FORMAT,
+	O_QUIET,
+	O_PROCESS,
+	O_TTY,
+	O_ENV,
+	O_CWD,
+	O_USER,
+	O_GIDS,
+	O_CAP,
+	O_NNP,
+	O_HELP,
+	O_NAME,
+};
+
+static const struct option cmd_opts[] = {
+	{ "bundle", required_argument, NULL, O_BUNDLE },
+	{ "config", required_argument, NULL, O_CONFIG },
+	{ "pid-file", required_argument, NULL, O_PIDFILE },
+	{ "console-socket", required_argument, NULL, O_CONSOLE },
+	{ "preserve-fds", required_argument, NULL, O_PRESERVE },
+	{ "no-pivot", no_argument, NULL, O_NOPIVOT },
+	{ "detach", no_argument, NULL, O_DETACH },
+	{ "keep", no_argument, NULL, O_KEEP },
+	{ "no-new-keyring", no_argument, NULL, O_IGNORED },
+	{ "no-subreaper", no_argument, NULL, O_IGNORED },
+	{ "ignore-paused", no_argument, NULL, O_IGNORED },
+	{ "process-label", required_argument, NULL, O_IGNORED_ARG },
+	{ "apparmor", required_argument, NULL, O_IGNORED_ARG },
+	{ "cgroup", required_argument, NULL, O_IGNORED_ARG },
+	{ "force", no_argument, NULL, O_FORCE },
+	{ "all", no_argument, NULL, O_ALL },
+	{ "format", required_argument, NULL, O_FORMAT },
+	{ "quiet", no_argument, NULL, O_QUIET },
+	{ "process", required_argument, NULL, O_PROCESS },
+	{ "tty", no_argument, NULL, O_TTY },
+	{ "env", required_argument, NULL, O_ENV },
+	{ "cwd", required_argument, NULL, O_CWD },
+	{ "user", required_argument, NULL, O_USER },
+	{ "additional-gids", required_argument, NULL, O_GIDS },
+	{ "cap", required_argument, NULL, O_CAP },
+	{ "no-new-privs", no_argument, NULL, O_NNP },
+	{ "name", required_argument, NULL, O_NAME },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct cmdline {
+	struct bo_opts o;
+	const char *format;
+	const char *process;
+	const char *cwd;
+	const char *user;
+	const char *name;
+	int quiet, tty, nnp, help;
+	char *env[256];
+	size_t n_env;
+	uint32_t gids[64];
+	size_t n_gids;
+	const char *caps[64];
+	size_t n_caps;
+};
+
+/* Parses a command's options (runc accepts them in any command; the ones
+ * a command does not use are ignored).  Returns the index of the first
+ * argument or -1. */
+static int parse_cmd(const struct globals *g, int argc, char **argv,
+		     struct cmdline *c)
+{
+	int ch;
+	uint64_t v;
+
+	optind = 0;
+	opterr = 1;
+	while ((ch = getopt_long(argc, argv, "+b:p:dfaqte:u:g:c:h", cmd_opts,
+				 NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+		case O_BUNDLE:
+			c->o.bundle = optarg;
+			break;
+		case O_CONFIG:
+			c->o.config = optarg;
+			break;
+		case O_PIDFILE:
+			c->o.pid_file = optarg;
+			break;
+		case O_CONSOLE:
+			c->o.console_socket = optarg;
+			break;
+		case O_PRESERVE:
+			if (cr_parse_u64(optarg, 0, 1000, &v) < 0) {
+				usage_error(g, "--preserve-fds: not a number");
+				return -1;
+			}
+			c->o.preserve_fds = (int)v;
+			break;
+		case O_NOPIVOT:
+			c->o.no_pivot = 1;
+			break;
+		case 'd':
+		case O_DETACH:
+			c->o.detach = 1;
+			break;
+		case O_KEEP:
+			c->o.keep = 1;
+			break;
+		case 'f':
+		case O_FORCE:
+			c->o.force = 1;
+			break;
+		case 'a':
+		case O_ALL:
+			c->o.all = 1;
+			break;
+		case O_FORMAT:
+			c->format = optarg;
+			break;
+		case 'q':
+		case O_QUIET:
+			c->quiet = 1;
+			break;
+		case 'p':
+		case O_PROCESS:
+			c->process = optarg;
+			break;
+		case 't':
+		case O_TTY:
+			c->tty = 1;
+			break;
+		case 'e':
+		case O_ENV:
+			if (c->n_env < 255)
+				c->env[c->n_env++] = optarg;
+			break;
+		case O_CWD:
+			c->cwd = optarg;
+			break;
+		case 'u':
+		case O_USER:
+			c->user = optarg;
+			break;
+		case 'g':
+		case O_GIDS:
+			if (cr_parse_u64(optarg, 0, UINT32_MAX, &v) < 0) {
+				usage_error(g, "--additional-gids: not a number");
+				return -1;
+			}
+			if (c->n_gids < 64)
+				c->gids[c->n_gids++] = (uint32_t)v;
+			break;
+		case 'c':
+		case O_CAP:
+			if (c->n_caps < 64)
+				c->caps[c->n_caps++] = optarg;
+			break;
+		case O_NNP:
+			c->nnp = 1;
+			break;
+		case O_NAME:
+			c->name = optarg;
+			break;
+		case 'h':
+		case O_HELP:
+			c->help = 1;
+			break;
+		case O_IGNORED:
+		case O_IGNORED_ARG:
+			break;
+		default:
+			return -1;
+		}
+	}
+	return optind;
+}
+
+static int need_id(const struct globals *g, int argc, char **argv, int i,
+		   const char *cmd)
+{
+	char msg[128];
+
+	if (i < argc)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s: a container id is required", cmd);
+	return usage_error(g, msg);
+}
+
+static int cmd_list(const struct globals *g, const struct cmdline *c)
+{
+	struct cr_error *err = NULL;
+	char **ids = bo_state_list(g->root, &err);
+	json_object *arr = json_object_new_array();
+	int json = c->format != NULL && strcmp(c->format, "json") == 0;
+
+	if (ids == NULL) {
+		json_object_put(arr);
+		return fail(g, err);
+	}
+	if (!json && !c->quiet)
+		printf("%-20s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS",
+		       "BUNDLE", "CREATED", "OWNER");
+	for (size_t i = 0; ids[i] != NULL; i++) {
+		struct bo_state *st = bo_state_load(g->root, ids[i], NULL);
+		const char *status;
+
+		if (st == NULL) {
+			free(ids[i]);
+			continue;
+		}
+		status = bo_state_status(g->root, st);
+		if (c->quiet) {
+			printf("%s\n", st->id);
+		} else if (json) {
+			json_object *o = bo_state_oci(st, status);
+
+			json_object_object_add(o, "rootfs",
+					       json_object_new_string(st->rootfs));
+			json_object_object_add(o, "created",
+					       json_object_new_string(st->created));
+			json_object_object_add(o, "owner",
+					       json_object_new_int64(st->owner));
+			if (strcmp(status, "stopped") == 0)
+				json_object_object_add(o, "pid",
+						       json_object_new_int(0));
+			json_object_array_add(arr, o);
+		} else {
+			printf("%-20s %-8d %-10s %-40s %-30s %d\n", st->id,
+			       strcmp(status, "stopped") == 0 ? 0 : (int)st->pid,
+			       status, st->bundle, st->created, (int)st->owner);
+		}
+		bo_state_free(st);
+		free(ids[i]);
+	}
+	free(ids);
+	if (json && !c->quiet)
+		printf("%s\n", json_object_to_json_string_ext(
+				       arr, JSON_C_TO_STRING_PLAIN |
+						    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(arr);
+	return 0;
+}
+
+static int cmd_features(void)
+{
+	static const int nss[] = { CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWNS,
+				   CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWUSER,
+				   0x02000000 };
+	json_object *o = json_object_new_object(), *a, *lin, *cg, *sc, *ann;
+
+	json_object_object_add(o, "ociVersionMin", json_object_new_string("1.0.0"));
+	json_object_object_add(o, "ociVersionMax",
+			       json_object_new_string(BO_SPEC_VERSION));
+	a = json_object_new_array();
+	for (int k = 0; k < BO_HOOK_KINDS; k++)
+		json_object_array_add(a, json_object_new_string(
+						 k == 0 ? "prestart"
+						 : k == 1 ? "createRuntime"
+						 : k == 2 ? "createContainer"
+						 : k == 3 ? "startContainer"
+						 : k == 4 ? "poststart"
+							  : "poststop"));
+	json_object_object_add(o, "hooks", a);
+	a = json_object_new_array();
+	for (size_t i = 0; bo_mount_option_names[i] != NULL; i++)
+		json_object_array_add(a,
+				      json_object_new_string(bo_mount_option_names[i]));
+	json_object_object_add(o, "mountOptions", a);
+	lin = json_object_new_object();
+	a = json_object_new_array();
+	for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++)
+		json_object_array_add(a,
+				      json_object_new_string(bo_namespace_name(nss[i])));
+	json_object_object_add(lin, "namespaces", a);
+	a = json_object_new_array();
+	for (int i = 0; i <= bo_cap_last(); i++)
+		json_object_array_add(a, json_object_new_string(bo_cap_name(i)));
+	json_object_object_add(lin, "capabilities", a);
+	cg = json_object_new_object();
+	json_object_object_add(cg, "v1", json_object_new_boolean(1));
+	json_object_object_add(cg, "v2", json_object_new_boolean(1));
+	json_object_object_add(cg, "systemd", json_object_new_boolean(0));
+	json_object_object_add(cg, "systemdUser", json_object_new_boolean(0));
+	json_object_object_add(cg, "rdma", json_object_new_boolean(0));
+	json_object_object_add(lin, "cgroup", cg);
+	sc = json_object_new_object();
+	bo_seccomp_features(sc);
+	json_object_object_add(lin, "seccomp", sc);
+	a = json_object_new_object();
+	json_object_object_add(a, "enabled", json_object_new_boolean(0));
+	json_object_object_add(lin, "apparmor", a);
+	a = json_object_new_object();
+	json_object_object_add(a, "enabled", json_object_new_boolean(0));
+	json_object_object_add(lin, "selinux", a);
+	a = json_object_new_object();
+	json_object_object_add(a, "enabled", json_object_new_boolean(0));
+	json_object_object_add(lin, "intelRdt", a);
+	json_object_object_add(o, "linux", lin);
+	ann = json_object_new_object();
+	json_object_object_add(ann, "org.opencontainers.runc.version",
+			       json_object_new_string("bolter " BO_VERSION));
+	json_object_object_add(o, "annotations", ann);
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+	json_object_put(o);
+	return 0;
+}
+
+static int cmd_ps(const struct globals *g, struct cmdline *c, int argc,
+		  char **argv, int i)
+{
+	struct bo_opts o = c->o;
+	struct cr_error *err = NULL;
+	int *pids = NULL;
+	size_t n = 0;
+
+	o.root = g->root;
+	if (bo_pids(&o, argv[i], &pids, &n, &err) < 0)
+		return fail(g, err);
+	if (c->format != NULL && strcmp(c->format, "json") == 0) {
+		printf("[");
+		for (size_t k = 0; k < n; k++)
+			printf("%s%d", k ? "," : "", pids[k]);
+		printf("]\n");
+	} else {
+		/* runc's table: ps's own output, rows of our pids only. */
+		char cmd[1024] = "ps";
+		FILE *p;
+		char line[4096];
+		int col = -1;
+
+		if (i + 1 < argc) {
+			for (int k = i + 1; k < argc; k++) {
+				size_t l = strlen(cmd);
+
+				if (strspn(argv[k], "abcdefghijklmnopqrstuvwxyzABCDEFG"
+						    "HIJKLMNOPQRSTUVWXYZ0123456789-=,") !=
+				    strlen(argv[k])) {
+					free(pids);
+					return usage_error(g, "ps: bad ps argument");
+				}
+				snprintf(cmd + l, sizeof(cmd) - l, " %s", argv[k]);
+			}
+		} else {
+			snprintf(cmd, sizeof(cmd), "ps -ef");
+		}
+		p = popen(cmd, "re");
+		if (p == NULL) {
+			free(pids);
+			return usage_error(g, "ps: cannot run ps");
+		}
+		while (fgets(line, sizeof(line), p) != NULL) {
+			char copy[4096], *tok, *save = NULL;
+			int k = 0;
+
+			if (col < 0) {
+				snprintf(copy, sizeof(copy), "%s", line);
+				for (tok = strtok_r(copy, " \t\n", &save);
+				     tok != NULL;
+				     tok = strtok_r(NULL, " \t\n", &save), k++)
+					if (strcmp(tok, "PID") == 0)
+						col = k;
+				fputs(line, stdout);
+				if (col < 0)
+					break;
+				continue;
+			}
+			snprintf(copy, sizeof(copy), "%s", line);
+			for (tok = strtok_r(copy, " \t\n", &save);
+			     tok != NULL && k < col;
+			     tok = strtok_r(NULL, " \t\n", &save))
+				k++;
+			for (size_t q = 0; tok != NULL && q < n; q++)
+				if (strtol(tok, NULL, 10) == pids[q])
+					fputs(line, stdout);
+		}
+		pclose(p);
+	}
+	free(pids);
+	return 0;
+}
+
+static int cmd_exec(const struct globals *g, struct cmdline *c, int argc,
+		    char **argv, int i)
+{
+	struct cr_error *err = NULL;
+	struct bo_process proc;
+	struct bo_spec *s;
+	int status = 0;
+	const char *id = argv[i];
+
+	c->o.root = g->root;
+	memset(&proc, 0, sizeof(proc));
+	if (c->process != NULL) {
+		CR_CLEANUP_FREE char *text = NULL;
+		size_t len;
+		json_object *j;
+
+		if (cr_read_file(c->process, BO_SPEC_MAX_BYTES, &text, &len,
+				 &err) < 0)
+			return fail(g, err);
+		j = json_tokener_parse(text);
+		if (j == NULL) {
+			cr_error_set(&err, EINVAL, "--process %s: not valid JSON",
+				     c->process);
+			return fail(g, err);
+		}
+		if (bo_spec_parse_process(j, &proc, &err) < 0) {
+			json_object_put(j);
+			bo_process_clear(&proc);
+			return fail(g, err);
+		}
+		json_object_put(j);
+	} else {
+		/* runc's defaults: the container's process, with these
+		 * arguments and overrides. */
+		size_t n_env = 0, k;
+
+		if (i + 1 >= argc)
+			return usage_error(g, "exec: give ARGS or --process");
+		s = bo_container_spec(&c->o, id, &err);
+		if (s == NULL)
+			return fail(g, err);
+		proc = s->process;
+		memset(&s->process, 0, sizeof(s->process));
+		bo_spec_free(s);
+		for (k = 0; proc.args[k] != NULL; k++)
+			free(proc.args[k]);
+		free(proc.args);
+		proc.args = calloc((size_t)(argc - i), sizeof(char *));
+		for (int a = i + 1; proc.args != NULL && a < argc; a++)
+			proc.args[a - i - 1] = strdup(argv[a]);
+		while (proc.env != NULL && proc.env[n_env] != NULL)
+			n_env++;
+		if (c->n_env > 0) {
+			char **env = realloc(proc.env, (n_env + c->n_env + 1) *
+							       sizeof(char *));
+
+			if (env != NULL) {
+				for (k = 0; k < c->n_env; k++)
+					env[n_env++] = strdup(c->env[k]);
+				env[n_env] = NULL;
+				proc.env = env;
+			}
+		}
+		proc.terminal = c->tty;
+		if (c->cwd != NULL) {
+			free(proc.cwd);
+			proc.cwd = strdup(c->cwd);
+		}
+		if (c->user != NULL) {
+			uint64_t uid, gid = 0;
+			char ubuf[64], *colon;
+
+			snprintf(ubuf, sizeof(ubuf), "%s", c->user);
+			colon = strchr(ubuf, ':');
+			if (colon != NULL)
+				*colon = '\0';
+			if (cr_parse_u64(ubuf, 0, UINT32_MAX, &uid) < 0 ||
+			    (colon != NULL &&
+			     cr_parse_u64(colon + 1, 0, UINT32_MAX, &gid) < 0)) {
+				bo_process_clear(&proc);
+				return usage_error(g, "--user: give UID[:GID]");
+			}
+			proc.uid = (uint32_t)uid;
+			proc.gid = (uint32_t)gid;
+		}
+		if (c->n_gids > 0) {
+			free(proc.gids);
+			proc.gids = calloc(c->n_gids, sizeof(uint32_t));
+			if (proc.gids != NULL) {
+				memcpy(proc.gids, c->gids,
+				       c->n_gids * sizeof(uint32_t));
+				proc.n_gids = c->n_gids;
+			}
+		}
+		for (k = 0; k < c->n_caps; k++) {
+			int cap = bo_cap_from_name(c->caps[k]);
+
+			if (cap < 0) {
+				bo_process_clear(&proc);
+				return usage_error(g, "--cap: unknown capability");
+			}
+			for (int set = 0; set < BO_CAP_SETS; set++)
+				if (set != BO_CAP_AMBIENT)
+					proc.caps[set] |= 1ULL << cap;
+		}
+		if (c->nnp)
+			proc.no_new_privileges = 1;
+	}
+	if (c->tty)
+		proc.terminal = 1;
+	if (bo_exec(&c->o, id, &proc, &status, &err) < 0) {
+		bo_process_clear(&proc);
+		return fail(g, err);
+	}
+	bo_process_clear(&proc);
+	return status;
+}
+
+static int runtime_command(const struct globals *g, const char *cmd,
+			   int argc, char **argv)
+{
+	struct cmdline c;
+	struct cr_error *err = NULL;
+	int i, rc = 0, status = 0;
+
+	memset(&c, 0, sizeof(c));
+	i = parse_cmd(g, argc, argv, &c);
+	if (i < 0)
+		return 2;
+	if (c.help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	c.o.root = g->root;
+	c.o.systemd_cgroup = g->systemd_cgroup;
+	if (strcmp(cmd, "list") == 0)
+		return cmd_list(g, &c);
+	if (strcmp(cmd, "features") == 0)
+		return cmd_features();
+	if (need_id(g, argc, argv, i, cmd) != 0)
+		return 2;
+	if (strcmp(cmd, "create") == 0)
+		rc = bo_create(&c.o, argv[i], &err);
+	else if (strcmp(cmd, "start") == 0)
+		rc = bo_start(&c.o, argv[i], &err);
+	else if (strcmp(cmd, "state") == 0)
+		rc = bo_state(&c.o, argv[i], &err);
+	else if (strcmp(cmd, "delete") == 0) {
+		rc = bo_delete(&c.o, argv[i], &err);
+		/* delete --force of a container that is gone succeeds. */
+		if (rc < 0 && c.o.force && err != NULL && err->code == ENOENT) {
+			err = cr_error_free(err);
+			rc = 0;
+		}
+	} else if (strcmp(cmd, "kill") == 0) {
+		int sig = SIGTERM;
+
+		if (i + 1 < argc) {
+			sig = bo_signal_parse(argv[i + 1]);
+			if (sig < 0)
+				return usage_error(g, "kill: unknown signal");
+		}
+		rc = bo_kill(&c.o, argv[i], sig, &err);
+	} else if (strcmp(cmd, "run") == 0) {
+		rc = bo_run(&c.o, argv[i], &status, &err);
+		if (rc == 0)
+			return status;
+	} else if (strcmp(cmd, "exec") == 0) {
+		return cmd_exec(g, &c, argc, argv, i);
+	} else if (strcmp(cmd, "ps") == 0) {
+		return cmd_ps(g, &c, argc, argv, i);
+	}
+	return rc < 0 ? fail(g, err) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option gopts[] = {
+		{ "root", required_argument, NULL, 'r' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'F' },
+		{ "debug", no_argument, NULL, 'D' },
+		{ "systemd-cgroup", no_argument, NULL, 's' },
+		{ "cgroup-manager", required_argument, NULL, 'm' },
+		{ "rootless", required_argument, NULL, 'R' },
+		{ "criu", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct globals g;
+	const char *cmd;
+	char *base = strrchr(argv[0], '/');
+	int ch;
+
+	memset(&g, 0, sizeof(g));
+	g.root = getenv("BOLTER_ROOT");
+	if (g.root == NULL)
+		g.root = "/run/bolter";
+	base = base != NULL ? base + 1 : argv[0];
+	g.oci_only = strcmp(base, "bolter-oci") == 0;
+	signal(SIGPIPE, SIG_IGN);
+	while ((ch = getopt_long(argc, argv, "+hv", gopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			g.root = optarg;
+			break;
+		case 'l':
+			g.log = optarg;
+			break;
+		case 'F':
+			if (strcmp(optarg, "json") == 0)
+				g.log_json = 1;
+			else if (strcmp(optarg, "text") != 0)
+				return usage_error(&g, "--log-format: text or json");
+			break;
+		case 'D':
+			g.debug = 1;
+			break;
+		case 's':
+			g.systemd_cgroup = 1;
+			break;
+		case 'm':
+			if (strcmp(optarg, "systemd") == 0)
+				g.systemd_cgroup = 1;
+			else if (strcmp(optarg, "cgroupfs") != 0 &&
+				 strcmp(optarg, "disabled") != 0)
+				return usage_error(&g, "--cgroup-manager: "
+						       "cgroupfs, systemd or "
+						       "disabled");
+			break;
+		case 'R':
+		case 'C':
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'v':
+			printf("%s version " BO_VERSION "\nspec: " BO_SPEC_VERSION
+			       "\ncgroups: %s\n",
+			       g.oci_only ? "bolter-oci" : "bolter",
+			       bo_cgroup_mode_name(bo_cgroup_detect()));
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	if (!g.oci_only) {
+		int r = bo_image_command(g.root, cmd, argc, argv);
+
+		if (r != BO_IMAGE_NOT_MINE)
+			return r;
+	}
+	if (strcmp(cmd, "create") == 0 || strcmp(cmd, "start") == 0 ||
+	    strcmp(cmd, "state") == 0 || strcmp(cmd, "kill") == 0 ||
+	    strcmp(cmd, "delete") == 0 || strcmp(cmd, "run") == 0 ||
+	    strcmp(cmd, "list") == 0 || strcmp(cmd, "exec") == 0 ||
+	    strcmp(cmd, "ps") == 0 || strcmp(cmd, "features") == 0)
+		return runtime_command(&g, cmd, argc, argv);
+	{
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "unknown command '%s' (see --help)",
+			 cmd);
+		return usage_error(&g, msg);
+	}
+}

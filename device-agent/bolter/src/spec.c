@@ -1,0 +1,1270 @@
+/* config.json parsing and validation: see bo/spec.h. */
+#include "bo/spec.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+
+#include "cr/cleanup.h"
+#include "cr/util.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+static const char *const cap_names[] = {
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+	"CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
+	"CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+	"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
+	"CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+	"CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+};
+
+int bo_cap_last(void)
+{
+	return (int)(sizeof(cap_names) / sizeof(cap_names[0])) - 1;
+}
+
+int bo_cap_from_name(const char *name)
+{
+	for (int i = 0; i <= bo_cap_last(); i++)
+		if (strcasecmp(name, cap_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *bo_cap_name(int cap)
+{
+	return cap >= 0 && cap <= bo_cap_last() ? cap_names[cap] : NULL;
+}
+
+static const struct {
+	const char *name;
+	int type;
+} ns_names[] = {
+	{ "pid", CLONE_NEWPID },	{ "network", CLONE_NEWNET },
+	{ "mount", CLONE_NEWNS },	{ "ipc", CLONE_NEWIPC },
+	{ "uts", CLONE_NEWUTS },	{ "user", CLONE_NEWUSER },
+	{ "cgroup", CLONE_NEWCGROUP },
+};
+
+const char *bo_namespace_name(int type)
+{
+	for (size_t i = 0; i < sizeof(ns_names) / sizeof(ns_names[0]); i++)
+		if (ns_names[i].type == type)
+			return ns_names[i].name;
+	return NULL;
+}
+
+static const struct {
+	const char *name;
+	int resource;
+} rlimit_names[] = {
+	{ "RLIMIT_AS", RLIMIT_AS },
+	{ "RLIMIT_CORE", RLIMIT_CORE },
+	{ "RLIMIT_CPU", RLIMIT_CPU },
+	{ "RLIMIT_DATA", RLIMIT_DATA },
+	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },
+	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },
+	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
+	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
+	{ "RLIMIT_NICE", RLIMIT_NICE },
+	{ "RLIMIT_NOFILE", RLIMIT_NOFILE },
+	{ "RLIMIT_NPROC", RLIMIT_NPROC },
+	{ "RLIMIT_RSS", RLIMIT_RSS },
+	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
+	{ "RLIMIT_RTTIME", RLIMIT_RTTIME },
+	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+	{ "RLIMIT_STACK", RLIMIT_STACK },
+};
+
+/* Mount options: flags to set, flags to clear, propagation, binds. */
+enum { OPT_SET, OPT_CLEAR, OPT_PROP, OPT_BIND, OPT_RBIND, OPT_IGNORE };
+static const struct {
+	const char *name;
+	int kind;
+	unsigned long flag;
+} mount_opts[] = {
+	{ "defaults", OPT_IGNORE, 0 },
+	{ "ro", OPT_SET, MS_RDONLY },
+	{ "rw", OPT_CLEAR, MS_RDONLY },
+	{ "nosuid", OPT_SET, MS_NOSUID },
+	{ "suid", OPT_CLEAR, MS_NOSUID },
+	{ "nodev", OPT_SET, MS_NODEV },
+	{ "dev", OPT_CLEAR, MS_NODEV },
+	{ "noexec", OPT_SET, MS_NOEXEC },
+	{ "exec", OPT_CLEAR, MS_NOEXEC },
+	{ "sync", OPT_SET, MS_SYNCHRONOUS },
+	{ "async", OPT_CLEAR, MS_SYNCHRONOUS },
+	{ "dirsync", OPT_SET, MS_DIRSYNC },
+	{ "remount", OPT_SET, MS_REMOUNT },
+	{ "mand", OPT_SET, MS_MANDLOCK },
+	{ "nomand", OPT_CLEAR, MS_MANDLOCK },
+	{ "atime", OPT_CLEAR, MS_NOATIME },
+	{ "noatime", OPT_SET, MS_NOATIME },
+	{ "diratime", OPT_CLEAR, MS_NODIRATIME },
+	{ "nodiratime", OPT_SET, MS_NODIRATIME },
+	{ "relatime", OPT_SET, MS_RELATIME },
+	{ "norelatime", OPT_CLEAR, MS_RELATIME },
+	{ "strictatime", OPT_SET, MS_STRICTATIME },
+	{ "nostrictatime", OPT_CLEAR, MS_STRICTATIME },
+	{ "lazytime", OPT_SET, MS_LAZYTIME },
+	{ "nolazytime", OPT_CLEAR, MS_LAZYTIME },
+	{ "silent", OPT_SET, MS_SILENT },
+	{ "loud", OPT_CLEAR, MS_SILENT },
+	{ "bind", OPT_BIND, MS_BIND },
+	{ "rbind", OPT_RBIND, MS_BIND | MS_REC },
+	{ "private", OPT_PROP, MS_PRIVATE },
+	{ "rprivate", OPT_PROP, MS_PRIVATE | MS_REC },
+	{ "shared", OPT_PROP, MS_SHARED },
+	{ "rshared", OPT_PROP, MS_SHARED | MS_REC },
+	{ "slave", OPT_PROP, MS_SLAVE },
+	{ "rslave", OPT_PROP, MS_SLAVE | MS_REC },
+	{ "unbindable", OPT_PROP, MS_UNBINDABLE },
+	{ "runbindable", OPT_PROP, MS_UNBINDABLE | MS_REC },
+};
+
+const char *const bo_mount_option_names[] = {
+	"defaults", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec",
+	"exec", "sync", "async", "dirsync", "remount", "mand", "nomand",
+	"atime", "noatime", "diratime", "nodiratime", "relatime",
+	"norelatime", "strictatime", "nostrictatime", "lazytime",
+	"nolazytime", "silent", "loud", "bind", "rbind", "private",
+	"rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
+	"runbindable", NULL,
+};
+
+/* --- typed getters; `path` names the field in errors ------------------- */
+
+static int bad(struct cr_error **err, const char *path, const char *what)
+{
+	return cr_error_set(err, EINVAL, "config.json: %s: %s", path, what);
+}
+
+static json_object *field(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v; /* JSON null counts as absent */
+}
+
+static int get_obj(json_object *o, const char *key, const char *path,
+		   json_object **out, struct cr_error **err)
+{
+	json_object *v = field(o, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return bad(err, path, "must be an object");
+	*out = v;
+	return 0;
+}
+
+static int get_arr(json_object *o, const char *key, const char *path,
+		   json_object **out, struct cr_error **err)
+{
+	json_object *v = field(o, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_array))
+		return bad(err, path, "must be an array");
+	*out = v;
+	return 0;
+}
+
+static int get_str(json_object *o, const char *key, const char *path,
+		   char **out, struct cr_error **err)
+{
+	json_object *v = field(o, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return bad(err, path, "must be a string");
+	if (strlen(json_object_get_string(v)) !=
+	    (size_t)json_object_get_string_len(v))
+		return bad(err, path, "contains a NUL byte");
+	*out = strdup(json_object_get_string(v));
+	if (*out == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	return 0;
+}
+
+static int get_bool(json_object *o, const char *key, const char *path,
+		    int *out, struct cr_error **err)
+{
+	json_object *v = field(o, key);
+
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return bad(err, path, "must be true or false");
+	*out = json_object_get_boolean(v) ? 1 : 0;
+	return 0;
+}
+
+/* Integers in [min, max]; doubles are refused (no floats on devices). */
+static int int_value(json_object *v, const char *path, int64_t min,
+		     int64_t max, int64_t *out, struct cr_error **err)
+{
+	int64_t x;
+
+	if (!json_object_is_type(v, json_type_int))
+		return bad(err, path, "must be an integer");
+	errno = 0;
+	x = json_object_get_int64(v);
+	if (x == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
+		return bad(err, path, "out of range");
+	if (x < min || x > max)
+		return bad(err, path, "out of range");
+	*out = x;
+	return 0;
+}
+
+static int get_int(json_object *o, const char *key, const char *path,
+		   int64_t min, int64_t max, int64_t *out, int *present,
+		   struct cr_error **err)
+{
+	json_object *v = field(o, key);
+
+	if (present != NULL)
+		*present = v != NULL;
+	if (v == NULL)
+		return 0;
+	return int_value(v, path, min, max, out, err);
+}
+
+/* Unsigned 64-bit values (rlimits use UINT64_MAX for "unlimited"). */
+static int get_u64(json_object *o, const char *key, const char *path,
+		   uint64_t *out, int *present, struct cr_error **err)
+{
+	json_object *v = field(o, key);
+
+	if (present != NULL)
+		*present = v != NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return bad(err, path, "must be an integer");
+	if (json_object_get_int64(v) < 0)
+		return bad(err, path, "must not be negative");
+	*out = json_object_get_uint64(v);
+	return 0;
+}
+
+static int get_u32(json_object *o, const char *key, const char *path,
+		   uint32_t *out, int *present, struct cr_error **err)
+{
+	int64_t x = 0;
+
+	if (get_int(o, key, path, 0, UINT32_MAX, &x, present, err) < 0)
+		return -1;
+	*out = (uint32_t)x;
+	return 0;
+}
+
+static void strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+/* An array of strings as a NULL-terminated vector (empty if absent). */
+static int get_strv(json_object *o, const char *key, const char *path,
+		    char ***out, struct cr_error **err)
+{
+	json_object *a;
+	size_t n;
+	char **v;
+	char sub[256];
+
+	*out = NULL;
+	if (get_arr(o, key, path, &a, err) < 0)
+		return -1;
+	n = a != NULL ? json_object_array_length(a) : 0;
+	v = calloc(n + 1, sizeof(*v));
+	if (v == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		if (e == NULL || !json_object_is_type(e, json_type_string) ||
+		    strlen(json_object_get_string(e)) !=
+			    (size_t)json_object_get_string_len(e)) {
+			strv_free(v);
+			return bad(err, sub, "must be a string");
+		}
+		v[i] = strdup(json_object_get_string(e));
+		if (v[i] == NULL) {
+			strv_free(v);
+			return cr_error_errno(err, ENOMEM, "config.json");
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+/* --- process ------------------------------------------------------------ */
+
+static int parse_caps(json_object *caps, struct bo_process *p,
+		      struct cr_error **err)
+{
+	static const char *const sets[BO_CAP_SETS] = {
+		"bounding", "effective", "permitted", "inheritable", "ambient",
+	};
+	char path[96];
+
+	p->has_caps = caps != NULL;
+	for (int s = 0; s < BO_CAP_SETS; s++) {
+		json_object *a;
+
+		snprintf(path, sizeof(path), "process.capabilities.%s", sets[s]);
+		if (get_arr(caps, sets[s], path, &a, err) < 0)
+			return -1;
+		for (size_t i = 0; a != NULL && i < json_object_array_length(a);
+		     i++) {
+			json_object *e = json_object_array_get_idx(a, i);
+			int c;
+
+			snprintf(path, sizeof(path),
+				 "process.capabilities.%s[%zu]", sets[s], i);
+			if (e == NULL || !json_object_is_type(e, json_type_string))
+				return bad(err, path, "must be a string");
+			c = bo_cap_from_name(json_object_get_string(e));
+			if (c < 0)
+				return cr_error_set(err, EINVAL,
+						    "config.json: %s: unknown "
+						    "capability '%s'",
+						    path,
+						    json_object_get_string(e));
+			p->caps[s] |= 1ULL << c;
+		}
+	}
+	return 0;
+}
+
+static int parse_rlimits(json_object *a, struct bo_process *p,
+			 struct cr_error **err)
+{
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	char path[96];
+
+	if (n == 0)
+		return 0;
+	p->rlimits = calloc(n, sizeof(*p->rlimits));
+	if (p->rlimits == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_rlimit *r = &p->rlimits[i];
+		CR_CLEANUP_FREE char *type = NULL;
+		int found = 0, has_soft, has_hard;
+
+		snprintf(path, sizeof(path), "process.rlimits[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		snprintf(path, sizeof(path), "process.rlimits[%zu].type", i);
+		if (get_str(e, "type", path, &type, err) < 0)
+			return -1;
+		if (type == NULL)
+			return bad(err, path, "missing");
+		for (size_t k = 0;
+		     k < sizeof(rlimit_names) / sizeof(rlimit_names[0]); k++)
+			if (strcmp(type, rlimit_names[k].name) == 0) {
+				r->resource = rlimit_names[k].resource;
+				found = 1;
+			}
+		if (!found)
+			return cr_error_set(err, EINVAL,
+					    "config.json: %s: unknown rlimit "
+					    "'%s'",
+					    path, type);
+		for (size_t k = 0; k < i; k++)
+			if (p->rlimits[k].resource == r->resource)
+				return cr_error_set(err, EINVAL,
+						    "config.json: %s: '%s' "
+						    "given twice",
+						    path, type);
+		snprintf(path, sizeof(path), "process.rlimits[%zu].soft", i);
+		if (get_u64(e, "soft", path, &r->soft, &has_soft, err) < 0)
+			return -1;
+		snprintf(path, sizeof(path), "process.rlimits[%zu].hard", i);
+		if (get_u64(e, "hard", path, &r->hard, &has_hard, err) < 0)
+			return -1;
+		if (!has_soft || !has_hard)
+			return bad(err, path, "soft and hard are required");
+		p->n_rlimits++;
+	}
+	return 0;
+}
+
+void bo_process_clear(struct bo_process *p)
+{
+	free(p->gids);
+	strv_free(p->args);
+	strv_free(p->env);
+	free(p->cwd);
+	free(p->rlimits);
+	memset(p, 0, sizeof(*p));
+}
+
+int bo_spec_parse_process(json_object *obj, struct bo_process *p,
+			  struct cr_error **err)
+{
+	json_object *user, *cons, *a;
+	int64_t x;
+	int has;
+	CR_CLEANUP_FREE char *s = NULL;
+
+	memset(p, 0, sizeof(*p));
+	if (!json_object_is_type(obj, json_type_object))
+		return bad(err, "process", "must be an object");
+	if (get_bool(obj, "terminal", "process.terminal", &p->terminal, err) < 0)
+		return -1;
+	if (get_obj(obj, "consoleSize", "process.consoleSize", &cons, err) < 0)
+		return -1;
+	if (cons != NULL) {
+		uint32_t h = 0, w = 0;
+
+		if (get_u32(cons, "height", "process.consoleSize.height", &h,
+			    NULL, err) < 0 ||
+		    get_u32(cons, "width", "process.consoleSize.width", &w,
+			    NULL, err) < 0)
+			return -1;
+		p->console_height = h > 65535 ? 65535 : h;
+		p->console_width = w > 65535 ? 65535 : w;
+	}
+	if (get_obj(obj, "user", "process.user", &user, err) < 0)
+		return -1;
+	if (get_u32(user, "uid", "process.user.uid", &p->uid, NULL, err) < 0 ||
+	    get_u32(user, "gid", "process.user.gid", &p->gid, NULL, err) < 0 ||
+	    get_u32(user, "umask", "process.user.umask", &p->umask,
+		    &p->has_umask, err) < 0)
+		return -1;
+	if (p->has_umask && p->umask > 0777)
+		return bad(err, "process.user.umask", "out of range");
+	if (get_str(user, "username", "process.user.username", &s, err) < 0)
+		return -1;
+	if (get_arr(user, "additionalGids", "process.user.additionalGids", &a,
+		    err) < 0)
+		return -1;
+	if (a != NULL && json_object_array_length(a) > 0) {
+		size_t n = json_object_array_length(a);
+
+		if (n > 65536)
+			return bad(err, "process.user.additionalGids",
+				   "too many groups");
+		p->gids = calloc(n, sizeof(*p->gids));
+		if (p->gids == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+		for (size_t i = 0; i < n; i++) {
+			char path[64];
+
+			snprintf(path, sizeof(path),
+				 "process.user.additionalGids[%zu]", i);
+			if (int_value(json_object_array_get_idx(a, i), path, 0,
+				      UINT32_MAX, &x, err) < 0)
+				return -1;
+			p->gids[p->n_gids++] = (uint32_t)x;
+		}
+	}
+	if (get_strv(obj, "args", "process.args", &p->args, err) < 0)
+		return -1;
+	if (p->args[0] == NULL)
+		return bad(err, "process.args", "must name at least the program");
+	if (get_strv(obj, "env", "process.env", &p->env, err) < 0)
+		return -1;
+	if (get_str(obj, "cwd", "process.cwd", &p->cwd, err) < 0)
+		return -1;
+	if (p->cwd == NULL)
+		return bad(err, "process.cwd", "missing");
+	if (p->cwd[0] != '/')
+		return bad(err, "process.cwd", "must be an absolute path");
+	if (field(obj, "commandLine") != NULL)
+		return bad(err, "process.commandLine",
+			   "is for Windows, not supported");
+	if (get_obj(obj, "capabilities", "process.capabilities", &a, err) < 0 ||
+	    parse_caps(a, p, err) < 0)
+		return -1;
+	if (get_bool(obj, "noNewPrivileges", "process.noNewPrivileges",
+		     &p->no_new_privileges, err) < 0)
+		return -1;
+	if (get_arr(obj, "rlimits", "process.rlimits", &a, err) < 0 ||
+	    parse_rlimits(a, p, err) < 0)
+		return -1;
+	if (get_int(obj, "oomScoreAdj", "process.oomScoreAdj", -1000, 1000, &x,
+		    &has, err) < 0)
+		return -1;
+	p->has_oom_score_adj = has;
+	p->oom_score_adj = (int)x;
+	free(s);
+	s = NULL;
+	if (get_str(obj, "selinuxLabel", "process.selinuxLabel", &s, err) < 0)
+		return -1;
+	if (s != NULL && s[0] != '\0')
+		return bad(err, "process.selinuxLabel",
+			   "SELinux is not supported by bolter");
+	/* An AppArmor profile is only meaningful where AppArmor runs; bolter
+	 * cannot apply one, so it refuses rather than run unconfined. */
+	free(s);
+	s = NULL;
+	if (get_str(obj, "apparmorProfile", "process.apparmorProfile", &s,
+		    err) < 0)
+		return -1;
+	if (s != NULL && s[0] != '\0' && access("/sys/kernel/security/apparmor",
+					      F_OK) == 0)
+		return bad(err, "process.apparmorProfile",
+			   "AppArmor profiles are not supported by bolter");
+	if (field(obj, "ioPriority") != NULL)
+		return bad(err, "process.ioPriority", "not supported by bolter");
+	if (field(obj, "scheduler") != NULL)
+		return bad(err, "process.scheduler", "not supported by bolter");
+	if (field(obj, "execCPUAffinity") != NULL)
+		return bad(err, "process.execCPUAffinity",
+			   "not supported by bolter");
+	return 0;
+}
+
+/* --- linux -------------------------------------------------------------- */
+
+static int parse_namespaces(json_object *a, struct bo_spec *s,
+			    struct cr_error **err)
+{
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	char path[64];
+
+	if (n == 0)
+		return 0;
+	s->namespaces = calloc(n, sizeof(*s->namespaces));
+	if (s->namespaces == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_namespace *ns = &s->namespaces[s->n_namespaces];
+		CR_CLEANUP_FREE char *type = NULL;
+		int found = 0;
+
+		snprintf(path, sizeof(path), "linux.namespaces[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		snprintf(path, sizeof(path), "linux.namespaces[%zu].type", i);
+		if (get_str(e, "type", path, &type, err) < 0)
+			return -1;
+		if (type == NULL)
+			return bad(err, path, "missing");
+		for (size_t k = 0; k < sizeof(ns_names) / sizeof(ns_names[0]);
+		     k++)
+			if (strcmp(type, ns_names[k].name) == 0) {
+				ns->type = ns_names[k].type;
+				found = 1;
+			}
+		if (!found)
+			return cr_error_set(err, EINVAL,
+					    "config.json: %s: namespace type "
+					    "'%s' is not supported",
+					    path, type);
+		for (size_t k = 0; k < s->n_namespaces; k++)
+			if (s->namespaces[k].type == ns->type)
+				return cr_error_set(err, EINVAL,
+						    "config.json: %s: '%s' "
+						    "given twice",
+						    path, type);
+		snprintf(path, sizeof(path), "linux.namespaces[%zu].path", i);
+		if (get_str(e, "path", path, &ns->path, err) < 0)
+			return -1;
+		s->n_namespaces++;
+		if (ns->path != NULL && ns->path[0] != '/')
+			return bad(err, path, "must be an absolute path");
+	}
+	return 0;
+}
+
+static int parse_idmaps(json_object *lin, const char *key,
+			struct bo_idmap **out, size_t *n_out,
+			struct cr_error **err)
+{
+	json_object *a;
+	size_t n;
+	char path[64];
+
+	snprintf(path, sizeof(path), "linux.%s", key);
+	if (get_arr(lin, key, path, &a, err) < 0)
+		return -1;
+	n = a != NULL ? json_object_array_length(a) : 0;
+	if (n == 0)
+		return 0;
+	if (n > 340) /* the kernel's limit per map */
+		return bad(err, path, "too many entries");
+	*out = calloc(n, sizeof(**out));
+	if (*out == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_idmap *m = &(*out)[i];
+		char sub[96];
+		int h1, h2, h3;
+
+		snprintf(sub, sizeof(sub), "linux.%s[%zu]", key, i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, sub, "must be an object");
+		if (get_u32(e, "containerID", sub, &m->container_id, &h1,
+			    err) < 0 ||
+		    get_u32(e, "hostID", sub, &m->host_id, &h2, err) < 0 ||
+		    get_u32(e, "size", sub, &m->size, &h3, err) < 0)
+			return -1;
+		if (!h1 || !h2 || !h3)
+			return bad(err, sub,
+				   "containerID, hostID and size are required");
+		(*n_out)++;
+	}
+	return 0;
+}
+
+static int parse_mounts(json_object *a, struct bo_spec *s,
+			struct cr_error **err)
+{
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	char path[96];
+
+	if (n == 0)
+		return 0;
+	s->mounts = calloc(n, sizeof(*s->mounts));
+	if (s->mounts == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i), *opts;
+		struct bo_mount *m = &s->mounts[s->n_mounts];
+		size_t dlen = 0;
+
+		snprintf(path, sizeof(path), "mounts[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		s->n_mounts++;
+		snprintf(path, sizeof(path), "mounts[%zu].destination", i);
+		if (get_str(e, "destination", path, &m->destination, err) < 0)
+			return -1;
+		if (m->destination == NULL || m->destination[0] != '/')
+			return bad(err, path, "must be an absolute path");
+		snprintf(path, sizeof(path), "mounts[%zu].type", i);
+		if (get_str(e, "type", path, &m->type, err) < 0)
+			return -1;
+		snprintf(path, sizeof(path), "mounts[%zu].source", i);
+		if (get_str(e, "source", path, &m->source, err) < 0)
+			return -1;
+		if (field(e, "uidMappings") != NULL ||
+		    field(e, "gidMappings") != NULL) {
+			snprintf(path, sizeof(path), "mounts[%zu].uidMappings",
+				 i);
+			return bad(err, path,
+				   "idmapped mounts are not supported");
+		}
+		snprintf(path, sizeof(path), "mounts[%zu].options", i);
+		if (get_arr(e, "options", path, &opts, err) < 0)
+			return -1;
+		for (size_t k = 0;
+		     opts != NULL && k < json_object_array_length(opts); k++) {
+			json_object *o = json_object_array_get_idx(opts, k);
+			const char *name;
+			int found = 0;
+
+			snprintf(path, sizeof(path), "mounts[%zu].options[%zu]",
+				 i, k);
+			if (o == NULL || !json_object_is_type(o, json_type_string))
+				return bad(err, path, "must be a string");
+			name = json_object_get_string(o);
+			for (size_t t = 0;
+			     t < sizeof(mount_opts) / sizeof(mount_opts[0]);
+			     t++) {
+				if (strcmp(name, mount_opts[t].name) != 0)
+					continue;
+				found = 1;
+				switch (mount_opts[t].kind) {
+				case OPT_SET:
+					m->flags |= mount_opts[t].flag;
+					m->clear_flags &= ~mount_opts[t].flag;
+					break;
+				case OPT_CLEAR:
+					m->flags &= ~mount_opts[t].flag;
+					m->clear_flags |= mount_opts[t].flag;
+					break;
+				case OPT_PROP:
+					m->propagation = mount_opts[t].flag;
+					break;
+				case OPT_BIND:
+					if (m->bind == 0)
+						m->bind = 1;
+					break;
+				case OPT_RBIND:
+					m->bind = 2;
+					break;
+				default:
+					break;
+				}
+			}
+			if (found)
+				continue;
+			if (strcmp(name, "tmpcopyup") == 0 ||
+			    strncmp(name, "idmap", 5) == 0 ||
+			    strncmp(name, "ridmap", 6) == 0 ||
+			    strncmp(name, "rro", 3) == 0 ||
+			    strncmp(name, "rrw", 3) == 0)
+				return cr_error_set(err, EINVAL,
+						    "config.json: %s: mount "
+						    "option '%s' is not "
+						    "supported",
+						    path, name);
+			/* Anything else is for the filesystem to parse. */
+			{
+				size_t nl = strlen(name);
+				char *d = realloc(m->data, dlen + nl + 2);
+
+				if (d == NULL)
+					return cr_error_errno(err, ENOMEM,
+							      "config.json");
+				if (dlen > 0)
+					d[dlen++] = ',';
+				memcpy(d + dlen, name, nl + 1);
+				dlen += nl;
+				m->data = d;
+			}
+		}
+		if (m->type != NULL && strcmp(m->type, "bind") == 0 &&
+		    m->bind == 0)
+			m->bind = 1;
+		if (m->bind == 0 && m->type == NULL) {
+			snprintf(path, sizeof(path), "mounts[%zu].type", i);
+			return bad(err, path, "missing (and not a bind mount)");
+		}
+		if (m->bind && m->source == NULL) {
+			snprintf(path, sizeof(path), "mounts[%zu].source", i);
+			return bad(err, path, "a bind mount needs a source");
+		}
+	}
+	return 0;
+}
+
+static int parse_hooks(json_object *hooks, struct bo_spec *s,
+		       struct cr_error **err)
+{
+	static const char *const names[BO_HOOK_KINDS] = {
+		"prestart",	   "createRuntime", "createContainer",
+		"startContainer", "poststart",	    "poststop",
+	};
+	char path[96];
+
+	for (int k = 0; k < BO_HOOK_KINDS; k++) {
+		json_object *a;
+		size_t n;
+
+		snprintf(path, sizeof(path), "hooks.%s", names[k]);
+		if (get_arr(hooks, names[k], path, &a, err) < 0)
+			return -1;
+		n = a != NULL ? json_object_array_length(a) : 0;
+		if (n == 0)
+			continue;
+		s->hooks[k] = calloc(n, sizeof(struct bo_hook));
+		if (s->hooks[k] == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+		for (size_t i = 0; i < n; i++) {
+			json_object *e = json_object_array_get_idx(a, i);
+			struct bo_hook *h = &s->hooks[k][i];
+			int64_t t = 0;
+
+			s->n_hooks[k]++;
+			snprintf(path, sizeof(path), "hooks.%s[%zu]", names[k],
+				 i);
+			if (e == NULL || !json_object_is_type(e, json_type_object))
+				return bad(err, path, "must be an object");
+			snprintf(path, sizeof(path), "hooks.%s[%zu].path",
+				 names[k], i);
+			if (get_str(e, "path", path, &h->path, err) < 0)
+				return -1;
+			if (h->path == NULL || h->path[0] != '/')
+				return bad(err, path, "must be an absolute path");
+			snprintf(path, sizeof(path), "hooks.%s[%zu].args",
+				 names[k], i);
+			if (get_strv(e, "args", path, &h->args, err) < 0)
+				return -1;
+			snprintf(path, sizeof(path), "hooks.%s[%zu].env",
+				 names[k], i);
+			if (get_strv(e, "env", path, &h->env, err) < 0)
+				return -1;
+			snprintf(path, sizeof(path), "hooks.%s[%zu].timeout",
+				 names[k], i);
+			if (get_int(e, "timeout", path, 1, INT_MAX, &t, NULL,
+				    err) < 0)
+				return -1;
+			h->timeout = (int)t;
+		}
+	}
+	return 0;
+}
+
+static int parse_devrules(json_object *a, struct bo_resources *r,
+			  struct cr_error **err)
+{
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	char path[96];
+
+	if (n == 0)
+		return 0;
+	r->devrules = calloc(n, sizeof(*r->devrules));
+	if (r->devrules == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_devrule *d = &r->devrules[i];
+		CR_CLEANUP_FREE char *type = NULL;
+		CR_CLEANUP_FREE char *access = NULL;
+		int has;
+
+		snprintf(path, sizeof(path), "linux.resources.devices[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		r->n_devrules++;
+		if (get_bool(e, "allow", path, &d->allow, err) < 0 ||
+		    get_str(e, "type", path, &type, err) < 0 ||
+		    get_str(e, "access", path, &access, err) < 0)
+			return -1;
+		d->type = 'a';
+		if (type != NULL) {
+			if (strlen(type) != 1 || strchr("acb", type[0]) == NULL)
+				return bad(err, path, "type must be a, c or b");
+			d->type = type[0];
+		}
+		if (access == NULL) {
+			strcpy(d->access, "rwm");
+		} else {
+			if (strlen(access) > 3 ||
+			    strspn(access, "rwm") != strlen(access))
+				return bad(err, path, "access must be of r, w, m");
+			memcpy(d->access, access, strlen(access) + 1);
+		}
+		d->major = d->minor = -1;
+		if (get_int(e, "major", path, -1, INT32_MAX, &d->major, &has,
+			    err) < 0 ||
+		    get_int(e, "minor", path, -1, INT32_MAX, &d->minor, &has,
+			    err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_resources(json_object *res, struct bo_resources *r,
+			   struct cr_error **err)
+{
+	json_object *o, *a;
+	int has;
+
+	r->memory_limit = r->memory_reservation = r->memory_swap = -1;
+	if (res == NULL)
+		return 0;
+	if (get_obj(res, "memory", "linux.resources.memory", &o, err) < 0)
+		return -1;
+	if (get_int(o, "limit", "linux.resources.memory.limit", -1, INT64_MAX,
+		    &r->memory_limit, NULL, err) < 0 ||
+	    get_int(o, "reservation", "linux.resources.memory.reservation", -1,
+		    INT64_MAX, &r->memory_reservation, NULL, err) < 0 ||
+	    get_int(o, "swap", "linux.resources.memory.swap", -1, INT64_MAX,
+		    &r->memory_swap, NULL, err) < 0)
+		return -1;
+	if (get_obj(res, "pids", "linux.resources.pids", &o, err) < 0 ||
+	    get_int(o, "limit", "linux.resources.pids.limit", INT64_MIN,
+		    INT64_MAX, &r->pids_limit, &has, err) < 0)
+		return -1;
+	if (o != NULL && !has)
+		return bad(err, "linux.resources.pids.limit", "missing");
+	if (has && r->pids_limit <= 0)
+		r->pids_limit = -1; /* "max" */
+	if (get_obj(res, "cpu", "linux.resources.cpu", &o, err) < 0 ||
+	    get_u64(o, "shares", "linux.resources.cpu.shares", &r->cpu_shares,
+		    NULL, err) < 0 ||
+	    get_int(o, "quota", "linux.resources.cpu.quota", -1, INT64_MAX,
+		    &r->cpu_quota, NULL, err) < 0 ||
+	    get_u64(o, "period", "linux.resources.cpu.period", &r->cpu_period,
+		    NULL, err) < 0 ||
+	    get_str(o, "cpus", "linux.resources.cpu.cpus", &r->cpus, err) < 0 ||
+	    get_str(o, "mems", "linux.resources.cpu.mems", &r->mems, err) < 0)
+		return -1;
+	if (r->cpus != NULL && strspn(r->cpus, "0123456789,-") != strlen(r->cpus))
+		return bad(err, "linux.resources.cpu.cpus", "not a CPU list");
+	if (r->mems != NULL && strspn(r->mems, "0123456789,-") != strlen(r->mems))
+		return bad(err, "linux.resources.cpu.mems", "not a node list");
+	if (field(o, "realtimeRuntime") != NULL ||
+	    field(o, "realtimePeriod") != NULL)
+		return bad(err, "linux.resources.cpu.realtimeRuntime",
+			   "not supported by bolter");
+	if (get_arr(res, "devices", "linux.resources.devices", &a, err) < 0 ||
+	    parse_devrules(a, r, err) < 0)
+		return -1;
+	if (field(res, "hugepageLimits") != NULL &&
+	    json_object_array_length(field(res, "hugepageLimits")) > 0)
+		return bad(err, "linux.resources.hugepageLimits",
+			   "not supported by bolter");
+	if (field(res, "rdma") != NULL)
+		return bad(err, "linux.resources.rdma", "not supported by bolter");
+	return 0;
+}
+
+static int parse_devices(json_object *a, struct bo_spec *s,
+			 struct cr_error **err)
+{
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	char path[64];
+
+	if (n == 0)
+		return 0;
+	s->devices = calloc(n, sizeof(*s->devices));
+	if (s->devices == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_device *d = &s->devices[i];
+		CR_CLEANUP_FREE char *type = NULL;
+		int h1, h2;
+
+		snprintf(path, sizeof(path), "linux.devices[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		s->n_devices++;
+		if (get_str(e, "path", path, &d->path, err) < 0 ||
+		    get_str(e, "type", path, &type, err) < 0)
+			return -1;
+		if (d->path == NULL || d->path[0] != '/')
+			return bad(err, path, "path must be absolute");
+		if (type == NULL || strlen(type) != 1 ||
+		    strchr("cbup", type[0]) == NULL)
+			return bad(err, path, "type must be c, b, u or p");
+		d->type = type[0];
+		if (get_int(e, "major", path, 0, INT32_MAX, &d->major, &h1,
+			    err) < 0 ||
+		    get_int(e, "minor", path, 0, INT32_MAX, &d->minor, &h2,
+			    err) < 0)
+			return -1;
+		if (d->type != 'p' && (!h1 || !h2))
+			return bad(err, path, "major and minor are required");
+		if (get_u32(e, "fileMode", path, &d->mode, &d->has_mode, err) <
+			    0 ||
+		    get_u32(e, "uid", path, &d->uid, &d->has_uid, err) < 0 ||
+		    get_u32(e, "gid", path, &d->gid, &d->has_gid, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_linux(json_object *lin, struct bo_spec *s,
+		       struct cr_error **err)
+{
+	json_object *a, *o;
+	CR_CLEANUP_FREE char *prop = NULL;
+
+	if (get_arr(lin, "namespaces", "linux.namespaces", &a, err) < 0 ||
+	    parse_namespaces(a, s, err) < 0)
+		return -1;
+	if (parse_idmaps(lin, "uidMappings", &s->uid_mappings,
+			 &s->n_uid_mappings, err) < 0 ||
+	    parse_idmaps(lin, "gidMappings", &s->gid_mappings,
+			 &s->n_gid_mappings, err) < 0)
+		return -1;
+	if ((s->n_uid_mappings || s->n_gid_mappings) &&
+	    bo_spec_namespace(s, CLONE_NEWUSER) == NULL)
+		return bad(err, "linux.uidMappings",
+			   "given without a user namespace");
+	if (get_obj(lin, "sysctl", "linux.sysctl", &o, err) < 0)
+		return -1;
+	if (o != NULL && json_object_object_length(o) > 0) {
+		s->sysctl = calloc((size_t)json_object_object_length(o),
+				   sizeof(*s->sysctl));
+		if (s->sysctl == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+		json_object_object_foreach(o, key, val)
+		{
+			struct bo_kv *kv = &s->sysctl[s->n_sysctl];
+
+			if (val == NULL ||
+			    !json_object_is_type(val, json_type_string))
+				return cr_error_set(err, EINVAL,
+						    "config.json: linux.sysctl."
+						    "%s: must be a string",
+						    key);
+			if (key[0] == '\0' || strstr(key, "..") != NULL ||
+			    strchr(key, '/') != NULL)
+				return cr_error_set(err, EINVAL,
+						    "config.json: linux.sysctl: "
+						    "bad name '%s'",
+						    key);
+			kv->key = strdup(key);
+			kv->value = strdup(json_object_get_string(val));
+			s->n_sysctl++;
+			if (kv->key == NULL || kv->value == NULL)
+				return cr_error_errno(err, ENOMEM,
+						      "config.json");
+		}
+	}
+	if (get_obj(lin, "resources", "linux.resources", &o, err) < 0 ||
+	    parse_resources(o, &s->resources, err) < 0)
+		return -1;
+	if (get_str(lin, "cgroupsPath", "linux.cgroupsPath", &s->cgroups_path,
+		    err) < 0)
+		return -1;
+	if (s->cgroups_path != NULL && strstr(s->cgroups_path, "..") != NULL)
+		return bad(err, "linux.cgroupsPath", "must not contain '..'");
+	if (get_arr(lin, "devices", "linux.devices", &a, err) < 0 ||
+	    parse_devices(a, s, err) < 0)
+		return -1;
+	if (get_strv(lin, "maskedPaths", "linux.maskedPaths", &s->masked_paths,
+		     err) < 0 ||
+	    get_strv(lin, "readonlyPaths", "linux.readonlyPaths",
+		     &s->readonly_paths, err) < 0)
+		return -1;
+	if (get_str(lin, "rootfsPropagation", "linux.rootfsPropagation", &prop,
+		    err) < 0)
+		return -1;
+	if (prop != NULL) {
+		static const struct {
+			const char *n;
+			unsigned long f;
+		} props[] = {
+			{ "private", MS_PRIVATE },
+			{ "rprivate", MS_PRIVATE | MS_REC },
+			{ "shared", MS_SHARED },
+			{ "rshared", MS_SHARED | MS_REC },
+			{ "slave", MS_SLAVE },
+			{ "rslave", MS_SLAVE | MS_REC },
+			{ "unbindable", MS_UNBINDABLE },
+			{ "runbindable", MS_UNBINDABLE | MS_REC },
+		};
+		for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+			if (strcmp(prop, props[i].n) == 0)
+				s->rootfs_propagation = props[i].f;
+		if (s->rootfs_propagation == 0)
+			return bad(err, "linux.rootfsPropagation",
+				   "unknown propagation");
+	}
+	o = field(lin, "seccomp");
+	if (o != NULL && !json_object_is_type(o, json_type_object))
+		return bad(err, "linux.seccomp", "must be an object");
+	s->seccomp = o;
+	if (field(lin, "intelRdt") != NULL)
+		return bad(err, "linux.intelRdt", "not supported by bolter");
+	if (field(lin, "personality") != NULL)
+		return bad(err, "linux.personality", "not supported by bolter");
+	if (field(lin, "timeOffsets") != NULL)
+		return bad(err, "linux.timeOffsets", "not supported by bolter");
+	{
+		CR_CLEANUP_FREE char *label = NULL;
+
+		if (get_str(lin, "mountLabel", "linux.mountLabel", &label,
+			    err) < 0)
+			return -1;
+		if (label != NULL && label[0] != '\0')
+			return bad(err, "linux.mountLabel",
+				   "SELinux is not supported by bolter");
+	}
+	return 0;
+}
+
+const struct bo_namespace *bo_spec_namespace(const struct bo_spec *s,
+					     int type)
+{
+	for (size_t i = 0; i < s->n_namespaces; i++)
+		if (s->namespaces[i].type == type)
+			return &s->namespaces[i];
+	return NULL;
+}
+
+struct bo_spec *bo_spec_parse(const char *text, size_t len,
+			      struct cr_error **err)
+{
+	struct bo_spec *s;
+	json_tokener *tok;
+	json_object *o;
+	enum json_tokener_error jerr;
+
+	if (len > BO_SPEC_MAX_BYTES) {
+		cr_error_set(err, EFBIG, "config.json: larger than %d bytes",
+			     BO_SPEC_MAX_BYTES);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	tok = json_tokener_new_ex(64);
+	if (s == NULL || tok == NULL) {
+		free(s);
+		if (tok != NULL)
+			json_tokener_free(tok);
+		cr_error_errno(err, ENOMEM, "config.json");
+		return NULL;
+	}
+	s->doc = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_success &&
+	    json_tokener_get_parse_end(tok) < len) {
+		size_t end = json_tokener_get_parse_end(tok);
+
+		if (strspn(text + end, " \t\r\n") != len - end)
+			jerr = json_tokener_error_parse_unexpected;
+	}
+	json_tokener_free(tok);
+	if (s->doc == NULL || jerr != json_tokener_success) {
+		cr_error_set(err, EINVAL, "config.json: not valid JSON: %s",
+			     s->doc == NULL && jerr == json_tokener_success
+				     ? "truncated"
+				     : json_tokener_error_desc(jerr));
+		return bo_spec_free(s);
+	}
+	if (!json_object_is_type(s->doc, json_type_object)) {
+		bad(err, "(top level)", "must be an object");
+		return bo_spec_free(s);
+	}
+	if (get_str(s->doc, "ociVersion", "ociVersion", &s->oci_version, err) <
+	    0)
+		return bo_spec_free(s);
+	if (s->oci_version == NULL || strncmp(s->oci_version, "1.", 2) != 0) {
+		bad(err, "ociVersion", "must be a 1.x version");
+		return bo_spec_free(s);
+	}
+	if (get_obj(s->doc, "root", "root", &o, err) < 0 ||
+	    get_str(o, "path", "root.path", &s->root_path, err) < 0 ||
+	    get_bool(o, "readonly", "root.readonly", &s->root_readonly, err) <
+		    0)
+		return bo_spec_free(s);
+	if (s->root_path == NULL || s->root_path[0] == '\0') {
+		bad(err, "root.path", "missing");
+		return bo_spec_free(s);
+	}
+	o = field(s->doc, "process");
+	if (o != NULL) {
+		if (bo_spec_parse_process(o, &s->process, err) < 0)
+			return bo_spec_free(s);
+		s->has_process = 1;
+	}
+	if (get_str(s->doc, "hostname", "hostname", &s->hostname, err) < 0 ||
+	    get_str(s->doc, "domainname", "domainname", &s->domainname, err) <
+		    0)
+		return bo_spec_free(s);
+	if (get_arr(s->doc, "mounts", "mounts", &o, err) < 0 ||
+	    parse_mounts(o, s, err) < 0)
+		return bo_spec_free(s);
+	if (get_obj(s->doc, "hooks", "hooks", &o, err) < 0 ||
+	    parse_hooks(o, s, err) < 0)
+		return bo_spec_free(s);
+	if (get_obj(s->doc, "linux", "linux", &o, err) < 0 ||
+	    parse_linux(o, s, err) < 0)
+		return bo_spec_free(s);
+	if (get_obj(s->doc, "annotations", "annotations", &s->annotations,
+		    err) < 0)
+		return bo_spec_free(s);
+	if (s->hostname != NULL && s->hostname[0] != '\0' &&
+	    bo_spec_namespace(s, CLONE_NEWUTS) == NULL) {
+		bad(err, "hostname", "needs a uts namespace");
+		return bo_spec_free(s);
+	}
+	if (s->annotations != NULL) {
+		json_object_object_foreach(s->annotations, key, val)
+		{
+			if (val == NULL ||
+			    !json_object_is_type(val, json_type_string)) {
+				cr_error_set(err, EINVAL,
+					     "config.json: annotations.%s: must "
+					     "be a string",
+					     key);
+				return bo_spec_free(s);
+			}
+		}
+	}
+	if (field(s->doc, "solaris") != NULL || field(s->doc, "windows") != NULL ||
+	    field(s->doc, "vm") != NULL || field(s->doc, "zos") != NULL) {
+		bad(err, "(top level)",
+		    "solaris, windows, vm and zos sections are not supported");
+		return bo_spec_free(s);
+	}
+	return s;
+}
+
+struct bo_spec *bo_spec_load(const char *path, struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *text = NULL;
+	size_t len = 0;
+
+	if (cr_read_file(path, BO_SPEC_MAX_BYTES, &text, &len, err) < 0) {
+		cr_error_wrap(err, "reading %s", path);
+		return NULL;
+	}
+	return bo_spec_parse(text, len, err);
+}
+
+struct bo_spec *bo_spec_free(struct bo_spec *s)
+{
+	if (s == NULL)
+		return NULL;
+	free(s->oci_version);
+	free(s->root_path);
+	free(s->hostname);
+	free(s->domainname);
+	bo_process_clear(&s->process);
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		free(s->mounts[i].destination);
+		free(s->mounts[i].type);
+		free(s->mounts[i].source);
+		free(s->mounts[i].data);
+	}
+	free(s->mounts);
+	for (int k = 0; k < BO_HOOK_KINDS; k++) {
+		for (size_t i = 0; i < s->n_hooks[k]; i++) {
+			free(s->hooks[k][i].path);
+			strv_free(s->hooks[k][i].args);
+			strv_free(s->hooks[k][i].env);
+		}
+		free(s->hooks[k]);
+	}
+	for (size_t i = 0; i < s->n_namespaces; i++)
+		free(s->namespaces[i].path);
+	free(s->namespaces);
+	free(s->uid_mappings);
+	free(s->gid_mappings);
+	for (size_t i = 0; i < s->n_sysctl; i++) {
+		free(s->sysctl[i].key);
+		free(s->sysctl[i].value);
+	}
+	free(s->sysctl);
+	free(s->resources.cpus);
+	free(s->resources.mems);
+	free(s->resources.devrules);
+	free(s->cgroups_path);
+	for (size_t i = 0; i < s->n_devices; i++)
+		free(s->devices[i].path);
+	free(s->devices);
+	strv_free(s->masked_paths);
+	strv_free(s->readonly_paths);
+	if (s->doc != NULL)
+		json_object_put(s->doc);
+	free(s);
+	return NULL;
+}
