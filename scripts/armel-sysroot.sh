@@ -28,6 +28,7 @@ pkgs=(
 	liblmdb-dev liblmdb0
 	libprotobuf-c-dev libprotobuf-c1
 	libjson-c-dev libjson-c5
+	libseccomp-dev libseccomp2
 	check libsubunit-dev libsubunit0
 	libzstd-dev libzstd1 libdivsufsort-dev libdivsufsort3
 	libarchive-dev libarchive13 libcurl4-openssl-dev libcurl4

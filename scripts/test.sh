@@ -53,6 +53,8 @@ packages=(
 	python3-yaml systemd
 	# archon's integration tests: a static origin, layer compression
 	nginx-light zstd
+	# bolter: seccomp, the busybox test image, podman as a real client
+	libseccomp-dev busybox-static podman
 )
 
 banner() {

@@ -32,9 +32,12 @@ file -L "$bb" 2>/dev/null | grep -q 'statically linked' || {
 rm -rf "$dir/rootfs"
 mkdir -p "$dir/rootfs"/{bin,dev,proc,sys,tmp,etc,root,run}
 cp "$bb" "$dir/rootfs/bin/busybox"
-for a in $("$bb" --list); do
-	[ "$a" = busybox ] || ln -sf busybox "$dir/rootfs/bin/$a"
-done
+"$bb" --list | python3 -c '
+import os, sys
+d = sys.argv[1]
+for a in sys.stdin.read().split():
+    if a != "busybox":
+        os.symlink("busybox", os.path.join(d, a))' "$dir/rootfs/bin"
 chmod 1777 "$dir/rootfs/tmp"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$dir/rootfs/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/rootfs/etc/group"

@@ -146,6 +146,17 @@ static const int ns_order[] = {
 	CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWNS,
 };
 
+/* The container's program starts with no signal blocked or ignored,
+ * whatever the runtime did for itself. */
+static void reset_signals(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+}
+
 /* C1 in create: namespaces, then fork C2.  Never returns. */
 static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 				  int sync, const char *fifo)
@@ -153,10 +164,21 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 	struct cr_error *err = NULL;
 	char buf[MSG_MAX];
 	int fds[8] = { -1, -1, -1, -1, -1, -1, -1, -1 }, flags = 0;
+	int fifo_fd = -1;
 	pid_t pid;
 
+	reset_signals();
 	if (msg_recv(sync, buf, sizeof(buf), NULL) != MSG_GO)
 		_exit(1);
+	/* The fifo and /proc/self/fd are opened while still the host's root:
+	 * the state folder may be out of reach of a user namespace's root. */
+	if (fifo != NULL) {
+		fifo_fd = open(fifo, O_PATH | O_CLOEXEC);
+		if (fifo_fd < 0) {
+			cr_error_errno(&err, errno, "opening %s", fifo);
+			child_fail(sync, err);
+		}
+	}
 	/* Open every namespace to join before joining any (the paths are
 	 * host paths), then join the user namespace first. */
 	for (size_t k = 0; k < sizeof(ns_order) / sizeof(ns_order[0]); k++) {
@@ -221,7 +243,6 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 	}
 	if (pid == 0) {
 		/* C2: the container's init. */
-		CR_CLEANUP_CLOSE int fifo_fd = -1;
 		CR_CLEANUP_CLOSE int procfd = -1;
 		int w;
 		char name[16];
@@ -232,10 +253,9 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 			_exit(1);
 		in->state_json = buf + 1;
 		if (fifo != NULL) {
-			fifo_fd = open(fifo, O_PATH | O_CLOEXEC);
 			procfd = open("/proc/self/fd",
 				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (fifo_fd < 0 || procfd < 0) {
+			if (procfd < 0) {
 				cr_error_errno(&err, errno, "opening %s", fifo);
 				child_fail(sync, err);
 			}
@@ -246,16 +266,27 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 		if (msg_send(sync, MSG_READY, NULL, 0) < 0)
 			_exit(1);
 		close(sync);
+		/* Blocks until `start` opens the fifo; the byte is written
+		 * after the startContainer hooks, so start's poststart hooks
+		 * always follow them. */
+		w = -1;
 		if (fifo != NULL) {
 			snprintf(name, sizeof(name), "%d", fifo_fd);
 			w = openat(procfd, name, O_WRONLY | O_CLOEXEC);
-			if (w < 0 || write(w, "0", 1) != 1)
+			if (w < 0)
+				_exit(1);
+		}
+		if (bo_hooks_run(s, BO_HOOK_START_CONTAINER, in->state_json,
+				 &err) < 0) {
+			fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
+			_exit(127);
+		}
+		if (w >= 0) {
+			if (write(w, "0", 1) != 1)
 				_exit(1);
 			close(w);
 		}
-		if (bo_hooks_run(s, BO_HOOK_START_CONTAINER, in->state_json,
-				 &err) < 0 ||
-		    bo_linux_exec(in, &err) < 0) {
+		if (bo_linux_exec(in, &err) < 0) {
 			fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
 			_exit(127);
 		}
@@ -394,6 +425,14 @@ int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
 		cr_error_errno(err, errno, "mkfifo %s", fifo);
 		goto fail;
 	}
+	/* The init opens the fifo as root of its user namespace. */
+	for (size_t i = 0; i < s->n_uid_mappings; i++)
+		if (s->uid_mappings[i].container_id == 0 &&
+		    bo_spec_namespace(s, CLONE_NEWUSER) != NULL &&
+		    chown(fifo, s->uid_mappings[i].host_id, (gid_t)-1) < 0) {
+			cr_error_errno(err, errno, "chown %s", fifo);
+			goto fail;
+		}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		cr_error_errno(err, errno, "socketpair");
 		goto fail;
@@ -892,7 +931,7 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		struct cr_error *e = NULL;
 		pid_t p;
 
-		sigprocmask(SIG_SETMASK, &old, NULL);
+		reset_signals();
 		close(sp[0]);
 		if (msg_recv(sp[1], buf, sizeof(buf), NULL) != MSG_GO)
 			_exit(1);

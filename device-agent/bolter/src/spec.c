@@ -1134,7 +1134,8 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 	json_tokener_free(tok);
 	if (s->doc == NULL || jerr != json_tokener_success) {
 		cr_error_set(err, EINVAL, "config.json: not valid JSON: %s",
-			     s->doc == NULL && jerr == json_tokener_success
+			     jerr == json_tokener_success ||
+					     jerr == json_tokener_continue
 				     ? "truncated"
 				     : json_tokener_error_desc(jerr));
 		return bo_spec_free(s);

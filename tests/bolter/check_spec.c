@@ -1,0 +1,192 @@
+/* bolter's config.json parser: fields land where they should, and every
+ * bad field is refused with its name in the message. */
+#include <check.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+
+#include "bo/cgroup.h"
+#include "bo/spec.h"
+#include "bo/state.h"
+
+#include "../check_main.h"
+
+static const char good[] =
+	"{\"ociVersion\": \"1.0.2\","
+	" \"root\": {\"path\": \"rootfs\", \"readonly\": true},"
+	" \"hostname\": \"h\","
+	" \"process\": {\"args\": [\"sh\", \"-c\", \"true\"], \"cwd\": \"/\","
+	"   \"env\": [\"A=1\"], \"user\": {\"uid\": 5, \"gid\": 6,"
+	"   \"additionalGids\": [7, 8], \"umask\": 18},"
+	"   \"capabilities\": {\"bounding\": [\"CAP_KILL\", \"CAP_SYS_ADMIN\"],"
+	"     \"ambient\": [\"CAP_KILL\"]},"
+	"   \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 10, \"hard\": "
+	"18446744073709551615}],"
+	"   \"noNewPrivileges\": true, \"oomScoreAdj\": -5},"
+	" \"mounts\": [{\"destination\": \"/proc\", \"type\": \"proc\","
+	"   \"source\": \"proc\"},"
+	"  {\"destination\": \"/d\", \"type\": \"bind\", \"source\": \"/tmp\","
+	"   \"options\": [\"rbind\", \"ro\", \"nosuid\", \"rslave\"]},"
+	"  {\"destination\": \"/t\", \"type\": \"tmpfs\", \"source\": \"t\","
+	"   \"options\": [\"mode=755\", \"size=1k\", \"rw\"]}],"
+	" \"hooks\": {\"poststop\": [{\"path\": \"/bin/x\", \"timeout\": 3}]},"
+	" \"annotations\": {\"a\": \"b\"},"
+	" \"linux\": {\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"mount\"},"
+	"   {\"type\": \"uts\"}, {\"type\": \"network\", \"path\": \"/proc/1/ns/net\"}],"
+	"   \"resources\": {\"memory\": {\"limit\": 1048576},"
+	"     \"pids\": {\"limit\": 9}, \"cpu\": {\"shares\": 100, \"cpus\": \"0-1\"},"
+	"     \"devices\": [{\"allow\": false, \"access\": \"rwm\"}]},"
+	"   \"sysctl\": {\"net.ipv4.ip_forward\": \"1\"},"
+	"   \"maskedPaths\": [\"/proc/kcore\"], \"readonlyPaths\": [\"/proc/sys\"],"
+	"   \"rootfsPropagation\": \"rprivate\", \"cgroupsPath\": \"a/b\"}}";
+
+START_TEST(test_good)
+{
+	struct cr_error *err = NULL;
+	struct bo_spec *s = bo_spec_parse(good, strlen(good), &err);
+
+	ck_assert_msg(s != NULL, "%s", cr_error_msg(err));
+	ck_assert_str_eq(s->root_path, "rootfs");
+	ck_assert_int_eq(s->root_readonly, 1);
+	ck_assert_str_eq(s->process.args[2], "true");
+	ck_assert_ptr_null(s->process.args[3]);
+	ck_assert_uint_eq(s->process.uid, 5);
+	ck_assert_uint_eq(s->process.n_gids, 2);
+	ck_assert_uint_eq(s->process.umask, 18);
+	ck_assert_uint_eq(s->process.caps[BO_CAP_BOUNDING],
+			  (1ULL << 5) | (1ULL << 21));
+	ck_assert_uint_eq(s->process.caps[BO_CAP_AMBIENT], 1ULL << 5);
+	ck_assert_int_eq(s->process.rlimits[0].resource, RLIMIT_NOFILE);
+	ck_assert(s->process.rlimits[0].hard == UINT64_MAX);
+	ck_assert_int_eq(s->process.oom_score_adj, -5);
+	ck_assert_uint_eq(s->n_mounts, 3);
+	ck_assert_int_eq(s->mounts[1].bind, 2);
+	ck_assert_uint_eq(s->mounts[1].flags, MS_RDONLY | MS_NOSUID);
+	ck_assert_uint_eq(s->mounts[1].propagation, MS_SLAVE | MS_REC);
+	ck_assert_str_eq(s->mounts[2].data, "mode=755,size=1k");
+	ck_assert_uint_eq(s->n_hooks[BO_HOOK_POSTSTOP], 1);
+	ck_assert_int_eq(s->hooks[BO_HOOK_POSTSTOP][0].timeout, 3);
+	ck_assert_ptr_nonnull(bo_spec_namespace(s, CLONE_NEWPID));
+	ck_assert_str_eq(bo_spec_namespace(s, CLONE_NEWNET)->path,
+			 "/proc/1/ns/net");
+	ck_assert_ptr_null(bo_spec_namespace(s, CLONE_NEWUSER));
+	ck_assert_int_eq(s->resources.memory_limit, 1048576);
+	ck_assert_int_eq(s->resources.pids_limit, 9);
+	ck_assert_str_eq(s->resources.cpus, "0-1");
+	ck_assert_uint_eq(s->resources.n_devrules, 1);
+	ck_assert_str_eq(s->sysctl[0].key, "net.ipv4.ip_forward");
+	ck_assert_str_eq(s->masked_paths[0], "/proc/kcore");
+	ck_assert_uint_eq(s->rootfs_propagation, MS_PRIVATE | MS_REC);
+	ck_assert_str_eq(s->cgroups_path, "a/b");
+	bo_spec_free(s);
+}
+END_TEST
+
+/* Each case replaces one piece of the good document. */
+static const struct {
+	const char *from, *to, *field;
+} bad_cases[] = {
+	{ "\"1.0.2\"", "\"2.0\"", "ociVersion" },
+	{ "\"args\": [\"sh\",", "\"args\": [1,", "process.args[0]" },
+	{ "\"uid\": 5", "\"uid\": -5", "process.user.uid" },
+	{ "\"CAP_KILL\", \"CAP_SYS_ADMIN\"", "\"CAP_NOPE\"",
+	  "process.capabilities.bounding[0]" },
+	{ "RLIMIT_NOFILE", "RLIMIT_X", "process.rlimits[0].type" },
+	{ "\"oomScoreAdj\": -5", "\"oomScoreAdj\": 5000", "process.oomScoreAdj" },
+	{ "\"cwd\": \"/\"", "\"cwd\": \"rel\"", "process.cwd" },
+	{ "\"destination\": \"/d\"", "\"destination\": \"d\"",
+	  "mounts[1].destination" },
+	{ "\"idmap\"", "\"idmap\"", NULL },
+	{ "\"size=1k\"", "\"idmap\"", "mounts[2].options[1]" },
+	{ "\"type\": \"pid\"", "\"type\": \"time\"", "linux.namespaces[0].type" },
+	{ "{\"type\": \"uts\"},", "", "hostname" },
+	{ "\"limit\": 1048576", "\"limit\": 1.5", "linux.resources.memory.limit" },
+	{ "\"0-1\"", "\"zero\"", "linux.resources.cpu.cpus" },
+	{ "\"rprivate\"", "\"sideways\"", "linux.rootfsPropagation" },
+	{ "\"a/b\"", "\"../x\"", "linux.cgroupsPath" },
+	{ "\"timeout\": 3", "\"timeout\": 0", "hooks.poststop[0].timeout" },
+	{ "\"/bin/x\"", "\"bin/x\"", "hooks.poststop[0].path" },
+	{ "\"a\": \"b\"", "\"a\": 1", "annotations.a" },
+	{ "\"readonly\": true", "\"readonly\": 1", "root.readonly" },
+};
+
+START_TEST(test_bad)
+{
+	char doc[8192], *at;
+	struct cr_error *err = NULL;
+	struct bo_spec *s;
+
+	if (bad_cases[_i].field == NULL)
+		return;
+	at = strstr(good, bad_cases[_i].from);
+	ck_assert_ptr_nonnull(at);
+	snprintf(doc, sizeof(doc), "%.*s%s%s", (int)(at - good), good,
+		 bad_cases[_i].to, at + strlen(bad_cases[_i].from));
+	s = bo_spec_parse(doc, strlen(doc), &err);
+	ck_assert_msg(s == NULL, "case %d accepted", _i);
+	ck_assert_msg(strstr(cr_error_msg(err), bad_cases[_i].field) != NULL,
+		      "case %d: '%s' does not name %s", _i, cr_error_msg(err),
+		      bad_cases[_i].field);
+	cr_error_free(err);
+}
+END_TEST
+
+START_TEST(test_not_json)
+{
+	static const char *const docs[] = { "", "{", "[1]", "{} x", "null",
+					    "{\"ociVersion\": \"1.0.0\"}" };
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct cr_error *err = NULL;
+
+		ck_assert_ptr_null(bo_spec_parse(docs[i], strlen(docs[i]), &err));
+		ck_assert_ptr_nonnull(err);
+		cr_error_free(err);
+	}
+}
+END_TEST
+
+START_TEST(test_caps_and_ids)
+{
+	ck_assert_int_eq(bo_cap_from_name("CAP_SYS_ADMIN"), 21);
+	ck_assert_str_eq(bo_cap_name(0), "CAP_CHOWN");
+	ck_assert_int_eq(bo_cap_from_name("CAP_NOPE"), -1);
+	ck_assert_int_eq(bo_state_check_id("abc-1.2_x", NULL), 0);
+	ck_assert_int_eq(bo_state_check_id("../x", NULL), -1);
+	ck_assert_int_eq(bo_state_check_id("a/b", NULL), -1);
+	ck_assert_int_eq(bo_state_check_id("", NULL), -1);
+}
+END_TEST
+
+START_TEST(test_systemd_path)
+{
+	char *p = bo_cgroup_path_from_systemd("system.slice:libpod:abc");
+
+	ck_assert_str_eq(p, "/system.slice/libpod-abc.scope");
+	free(p);
+	p = bo_cgroup_path_from_systemd("/plain/path");
+	ck_assert_str_eq(p, "/plain/path");
+	free(p);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("bo_spec");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_test(tc, test_good);
+	tcase_add_loop_test(tc, test_bad, 0,
+			    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	tcase_add_test(tc, test_not_json);
+	tcase_add_test(tc, test_caps_and_ids);
+	tcase_add_test(tc, test_systemd_path);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return cr_check_main(suite());
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bolter's hooks (order, state on stdin, namespaces), seccomp, terminal over
+# --console-socket, and a user namespace with id mappings.
+. "$(dirname "$0")/../bolter/lib.sh"
+
+# --- hooks: all six, in the spec's order, each with the state on stdin ----
+bundle h sh -c 'echo process >> /hooklog/log'
+mkdir -p "$T/hl"
+# The hook: "NAME STATUS ID" from the state on stdin, appended to LOG.
+cat >"$T/hook.sh" <<'SH'
+read -r s
+st=$(echo "$s" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
+id=$(echo "$s" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+echo "$1 $st $id" >> "$2"
+SH
+cp "$T/hook.sh" "$T/h/rootfs/hook.sh"
+hook() { printf '{"path": "/bin/sh", "args": ["sh", "%s", "%s", "%s"]}' "$3" "$1" "$2"; }
+edit h "s['mounts'].append({'destination': '/hooklog', 'type': 'bind', 'source': '$T/hl', 'options': ['bind']})
+s['hooks'] = {
+ 'prestart': [$(hook prestart "$T/hl/log" "$T/hook.sh")],
+ 'createRuntime': [$(hook createRuntime "$T/hl/log" "$T/hook.sh")],
+ 'createContainer': [$(hook createContainer "$T/hl/log" "$T/hook.sh")],
+ 'startContainer': [$(hook startContainer /hooklog/log /hook.sh)],
+ 'poststart': [$(hook poststart "$T/hl/log" "$T/hook.sh")],
+ 'poststop': [$(hook poststop "$T/hl/log" "$T/hook.sh")]}"
+run_in h
+got=$(tr '\n' ' ' <"$T/hl/log")
+# The process and poststart run concurrently; everything else is ordered.
+want1="prestart creating h createRuntime creating h createContainer creating h startContainer creating h process poststart running h poststop stopped h "
+want2="prestart creating h createRuntime creating h createContainer creating h startContainer creating h poststart running h process poststop stopped h "
+[ "$got" = "$want1" ] || [ "$got" = "$want2" ] || fail "hook order: $got"
+ok "hooks run in order with the state on stdin"
+
+bundle hf true
+edit hf 's["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}'
+if run_in hf 2>"$T/hf.err"; then fail "a failing createRuntime hook did not fail create"; fi
+grep -q "hooks.createRuntime\[0\]" "$T/hf.err" || fail "hook error: $(cat "$T/hf.err")"
+ok "a failing hook fails create, naming it"
+
+# --- seccomp: errno for mkdir, an argument filter on chmod ------------------
+bundle sc sh -c 'mkdir /tmp/d 2>&1; touch /tmp/f; chmod 600 /tmp/f && echo chmod600-ok; chmod 777 /tmp/f 2>&1 || true'
+edit sc 's["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": [
+ {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+ {"names": ["chmod", "fchmod"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 511, "op": "SCMP_CMP_EQ"}]},
+ {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 2, "value": 511, "op": "SCMP_CMP_EQ"}]}]}'
+out=$(run_in sc | tr '\n' ' ')
+case $out in
+*"mkdir: can't create directory '/tmp/d': Operation not permitted"*"chmod600-ok"*"Operation not permitted"*) ok "seccomp: errnoRet and argument filters" ;;
+*) fail "seccomp: $out" ;;
+esac
+edit sc 's["linux"]["seccomp"]["defaultAction"] = "SCMP_ACT_WHATEVER"'
+if run_in sc 2>"$T/sc.err"; then fail "bad seccomp action accepted"; fi
+grep -q "linux.seccomp.defaultAction" "$T/sc.err" || fail "seccomp error: $(cat "$T/sc.err")"
+ok "a bad seccomp action is named"
+
+# --- terminal over --console-socket -------------------------------------------
+bundle tty sh -c 'tty; echo hello-tty'
+edit tty 's["process"]["terminal"] = True'
+python3 "$HERE/console.py" "$T/console.sock" "$T/tty.out" &
+cpid=$!
+for _ in $(seq 50); do [ -S "$T/console.sock" ] && break; sleep 0.1; done
+(cd "$T/tty" && "${BO[@]}" run --console-socket "$T/console.sock" tty)
+wait "$cpid"
+out=$(tr -d '\r' <"$T/tty.out" | tr '\n' ' ')
+expect_eq "terminal via --console-socket" "$out" "/dev/pts/0 hello-tty "
+
+# --- user namespace with mappings ---------------------------------------------
+if [ -e /proc/self/ns/user ]; then
+	bundle un sh -c 'cat /proc/self/uid_map | tr -s " "; id -u'
+	edit un 's["linux"]["namespaces"].append({"type": "user"}); s["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]; s["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]'
+	out=$(run_in un | tr '\n' ' ')
+	expect_eq "user namespace" "$out" " 0 100000 65536 0 "
+else
+	echo "no user namespaces in this kernel: user namespace case skipped"
+fi

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# bolter's cgroup limits and config validation on a busybox bundle: a
+# memory limit kills an allocating process, a pids limit stops fork, a bad
+# config.json fails with the field named and leaves nothing behind.
+. "$(dirname "$0")/../bolter/lib.sh"
+
+# --- memory: 16 MiB (no swap); tail buffers 64 MiB of one line -------------
+bundle mem sh -c 'head -c 67108864 /dev/zero | tail > /dev/null'
+edit mem 's["linux"]["resources"]["memory"] = {"limit": 16777216, "swap": 16777216}'
+set +e
+out=$(run_in mem 2>&1)
+rc=$?
+set -e
+[ "$rc" = 137 ] || fail "memory limit: exit $rc, want 137 (SIGKILL); output: $out"
+ok "a memory limit kills the allocating process (exit 137)"
+
+# --- pids: at most 4 processes ------------------------------------------------
+bundle pids sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait'
+out=$(run_in pids 2>&1 || true)
+grep -q "can't fork" <<<"$out" && fail "without a pids limit fork failed: $out"
+edit pids 's["linux"]["resources"]["pids"] = {"limit": 4}'
+out=$(run_in pids 2>&1 || true)
+grep -q "can't fork" <<<"$out" || fail "pids limit 4: 8 forks succeeded: $out"
+ok "a pids limit stops fork"
+
+# --- cpu and cpuset are written where the host keeps them -------------------
+bundle cpu sh -c 'echo ok'
+edit cpu 's["linux"]["resources"]["cpu"] = {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"}'
+expect_eq "cpu shares, quota and cpuset" "$(run_in cpu)" ok
+
+# --- bad config.json ------------------------------------------------------------
+bundle bad true
+cp "$T/bad/config.json" "$T/good.json"
+bad_case() { # bad_case WHAT PYTHON EXPECTED-SUBSTRING
+	cp "$T/good.json" "$T/bad/config.json"
+	edit bad "$2"
+	set +e
+	err=$(run_in bad 2>&1 >/dev/null)
+	rc=$?
+	set -e
+	[ "$rc" -ne 0 ] || fail "$1: accepted"
+	grep -qF "$3" <<<"$err" || fail "$1: error '$err' does not name '$3'"
+	[ -z "$("${BO[@]}" list -q)" ] || fail "$1: left a container behind"
+	ok "bad config ($1): $err"
+}
+bad_case "args not an array" 's["process"]["args"] = "true"' "process.args"
+bad_case "unknown capability" 's["process"]["capabilities"]["bounding"] = ["CAP_FLY"]' "process.capabilities.bounding[0]"
+bad_case "unknown namespace" 's["linux"]["namespaces"].append({"type": "time2"})' "linux.namespaces[5].type"
+bad_case "missing root" 'del s["root"]' "root.path"
+bad_case "bad rlimit" 's["process"]["rlimits"] = [{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]' "process.rlimits[0].type"
+bad_case "float memory" 's["linux"]["resources"]["memory"] = {"limit": 1.5}' "linux.resources.memory.limit"
+bad_case "no such program" 's["process"]["args"] = ["nosuchprog"]' "executable file not found"
+bad_case "bad mount" 's["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "x"})' "mounts[7]"
+printf '{"ociVersion": "1.0.2", "root": {"path": "rootfs"' >"$T/bad/config.json"
+set +e
+err=$(run_in bad 2>&1 >/dev/null)
+set -e
+grep -q "not valid JSON" <<<"$err" || fail "truncated JSON: $err"
+ok "bad config (truncated JSON): $err"
+leftover=$(find /sys/fs/cgroup -path '*korhal-test/bad*' -type d 2>/dev/null | head -n 1)
+[ -z "$leftover" ] || fail "a failed create left the cgroup $leftover"
+ok "failed creates leave no cgroup"
