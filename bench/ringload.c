@@ -53,6 +53,8 @@ enum {
 	RL_TICK_SLICES = 20, /* every host is ticked once per second */
 	RL_BASE_ADDR = (127u << 24) | (16u << 16),
 	RL_DEVICES_MAX = 1000000,
+	RL_PUBLISH_RETRY_MS = 5000, /* no acknowledgement: publish again */
+	RL_PUBLISH_TRIES = 4,       /* then count the device as failed */
 };
 
 enum rl_state {
@@ -70,7 +72,9 @@ struct rl_dev {
 	struct cr_sess_host *host;
 	struct cr_sess *sess;
 	uint32_t index;
+	uint32_t publish_ms; /* last publish sent, ms since start */
 	uint8_t state;
+	uint8_t tries;
 };
 
 struct rl {
@@ -87,7 +91,7 @@ struct rl {
 	int publish, phase; /* 0 handshake, 1 publish, 2 idle */
 	int node_pid;
 	uint64_t phase_start_ms, phase_cpu_start, hold_ms, idle_start_ms;
-	uint64_t retries, send_errors;
+	uint64_t start_ms, retries, send_errors, publish_failed;
 	struct cr_sess_stats agg; /* summed over hosts at phase ends */
 };
 
@@ -211,6 +215,8 @@ static void rl_publish(struct rl_dev *d)
 		exit(1);
 	}
 	d->state = RL_PUBLISHING;
+	d->publish_ms = (uint32_t)(cr_now_ms() - d->rl->start_ms);
+	d->tries++;
 }
 
 static void rl_finished_one(struct rl *rl)
@@ -347,14 +353,15 @@ static void rl_phase_end(struct rl *rl)
 	rl_sum_stats(rl);
 	printf("ringload: phase=%s devices=%zu wall_ms=%llu rate_per_s=%llu "
 	       "node_cpu_ms=%llu per_core_per_s=%llu retries=%llu "
-	       "handshakes=%llu send_errors=%llu\n",
+	       "handshakes=%llu send_errors=%llu failed=%llu\n",
 	       names[rl->phase], rl->n, (unsigned long long)wall,
 	       (unsigned long long)(wall ? rl->n * 1000u / wall : 0),
 	       (unsigned long long)ncpu,
 	       (unsigned long long)(ncpu ? rl->n * 1000u / ncpu : 0),
 	       (unsigned long long)rl->retries,
 	       (unsigned long long)rl->agg.handshakes_completed,
-	       (unsigned long long)rl->send_errors);
+	       (unsigned long long)rl->send_errors,
+	       (unsigned long long)rl->publish_failed);
 	fflush(stdout);
 	rl->phase++;
 	rl->done = rl->inflight = 0;
@@ -442,8 +449,24 @@ static void rl_on_tick(evutil_socket_t fd, short what, void *arg)
 	size_t per = (rl->n + RL_TICK_SLICES - 1) / RL_TICK_SLICES;
 	size_t from = rl->slice * per;
 
-	for (size_t i = from; i < from + per && i < rl->n; i++)
-		cr_sess_host_tick(rl->devs[i].host, now);
+	for (size_t i = from; i < from + per && i < rl->n; i++) {
+		struct rl_dev *d = &rl->devs[i];
+
+		cr_sess_host_tick(d->host, now);
+		/* A publish the node never acknowledged (it lost the session,
+		 * or the datagram): again, a few times, then give up. */
+		if (d->state != RL_PUBLISHING ||
+		    now - rl->start_ms - d->publish_ms < RL_PUBLISH_RETRY_MS)
+			continue;
+		if (d->tries < RL_PUBLISH_TRIES && d->sess != NULL &&
+		    cr_sess_is_up(d->sess)) {
+			rl_publish(d);
+			continue;
+		}
+		rl->publish_failed++;
+		d->state = RL_PUBLISHED;
+		rl_finished_one(rl);
+	}
 	rl->slice = (rl->slice + 1) % RL_TICK_SLICES;
 	if (rl->phase == 2 && rl->hold_ms != 0 &&
 	    now - rl->idle_start_ms >= rl->hold_ms)
@@ -603,7 +626,7 @@ int main(int argc, char **argv)
 	event_add(rl.ev_tick, &(struct timeval){ 0, RL_TICK_MS * 1000 });
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
-	rl.phase_start_ms = cr_now_ms();
+	rl.start_ms = rl.phase_start_ms = cr_now_ms();
 	rl.phase_cpu_start = rl_node_cpu_ms(&rl);
 	rl_start_more(&rl);
 	event_base_dispatch(rl.base);

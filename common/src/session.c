@@ -458,15 +458,17 @@ static void idx_remove(struct cr_sess_host *h, uint32_t idx)
 
 static const uint8_t inst_zero[INST_LEN];
 
+/* Hashed by identity alone (the instance is compared, not hashed), so all
+ * sessions of one identity lie in one probe run: cr_sess_host_find(). */
 static size_t peer_home(const struct cr_sess_host *h, const struct cr_id *id,
 			const uint8_t inst[INST_LEN], size_t cap)
 {
-	uint8_t in[1 + CR_ID_HASHLEN + INST_LEN], out[crypto_shorthash_BYTES];
+	uint8_t in[1 + CR_ID_HASHLEN], out[crypto_shorthash_BYTES];
 	uint64_t v;
 
+	(void)inst;
 	in[0] = (uint8_t)id->type;
 	memcpy(in + 1, id->hash, CR_ID_HASHLEN);
-	memcpy(in + 1 + CR_ID_HASHLEN, inst, INST_LEN);
 	crypto_shorthash(out, in, sizeof(in), h->peer_key);
 	memcpy(&v, out, sizeof(v));
 	return (size_t)v & (cap - 1);
@@ -487,6 +489,28 @@ static size_t peer_find(const struct cr_sess_host *h, const struct cr_id *id,
 			return j;
 	}
 	return SIZE_MAX;
+}
+
+struct cr_sess *cr_sess_host_find(const struct cr_sess_host *h,
+				  const struct cr_id *id,
+				  const struct cr_sess *except)
+{
+	struct cr_sess *best = NULL;
+	size_t mask = h->peer_cap - 1;
+
+	if (h->peer_cap == 0)
+		return NULL;
+	for (size_t j = peer_home(h, id, inst_zero, h->peer_cap);
+	     h->peers[j] != NULL; j = (j + 1) & mask) {
+		struct cr_sess *s = h->peers[j];
+
+		if (s == except || !s->up || s->dead ||
+		    !cr_id_equal(&s->peer, id))
+			continue;
+		if (best == NULL || s->last_recv_ms > best->last_recv_ms)
+			best = s;
+	}
+	return best;
 }
 
 static struct cr_sess *peer_get(const struct cr_sess_host *h,

@@ -89,7 +89,10 @@ struct rn_node {
 	struct cr_sess_host *host;
 	struct cr_kv *kv;
 	struct rn_peer *peers;  /* every peer with an established session */
-	struct cr_map *devices; /* identity hash -> struct rn_peer */
+	/* Devices with a live session; the sessions themselves are found
+	 * through the session host's peer table (node_device()), so an idle
+	 * device costs no entry in a table of our own. */
+	size_t n_devices;
 	struct cr_map *routes;  /* route id -> struct rn_route (twice) */
 	struct cr_udp_batch *batch;
 	struct cr_udp_out *out;
@@ -105,6 +108,30 @@ struct rn_node {
 		uint64_t byz_lies;
 	} st;
 };
+
+/* The peer of the device's established session (the one heard from last),
+ * or NULL. */
+static struct rn_peer *node_device(const struct rn_node *n,
+				   const uint8_t hash[CR_ID_HASHLEN])
+{
+	struct cr_id id = { .type = CR_ID_DEVICE };
+	struct cr_sess *s;
+
+	memcpy(id.hash, hash, CR_ID_HASHLEN);
+	s = cr_sess_host_find(n->host, &id, NULL);
+	return s != NULL ? cr_sess_user(s) : NULL;
+}
+
+/* 1 when the device has another established session the node knows of
+ * (one whose up callback has run: promoting a replacement kills the old
+ * session before announcing the new one). */
+static int node_device_elsewhere(const struct rn_node *n,
+				 const struct cr_sess *s)
+{
+	struct cr_sess *o = cr_sess_host_find(n->host, cr_sess_peer_id(s), s);
+
+	return o != NULL && cr_sess_user(o) != NULL;
+}
 
 static void node_capture(struct rn_node *n, char dir, const uint8_t *buf,
 			 size_t len)
@@ -224,7 +251,7 @@ static void node_on_published(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
 			      unsigned home)
 {
 	struct rn_node *n = ctx;
-	struct rn_peer *p = cr_map_get(n->devices, dev);
+	struct rn_peer *p = node_device(n, dev);
 	Carrier__PresenceAck ack = CARRIER__PRESENCE_ACK__INIT;
 	Carrier__Hop m = CARRIER__HOP__INIT;
 	char addr[CR_ADDR_STRMAX], ids[CR_ID_STRMAX];
@@ -286,7 +313,7 @@ static void node_on_lookup(struct rn_node *n, struct rn_peer *p,
 			   "stored record unreadable");
 		return;
 	}
-	dev = cr_map_get(n->devices, id.hash);
+	dev = node_device(n, id.hash);
 	lr.record = rec;
 	lr.attached_here = dev != NULL;
 	if (n->cfg.byzantine) {
@@ -355,7 +382,7 @@ static void node_on_connect(struct rn_node *n, struct rn_peer *p,
 	}
 	id.type = CR_ID_DEVICE;
 	memcpy(id.hash, req->connect->device_id.data, CR_ID_HASHLEN);
-	dev = cr_map_get(n->devices, id.hash);
+	dev = node_device(n, id.hash);
 	if (dev == NULL || !cr_sess_is_up(dev->sess)) {
 		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
 			   "device %s is not attached to this node",
@@ -534,11 +561,8 @@ static void node_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 	cr_sess_set_user(s, p);
 	if (p->id.type == CR_ID_NODE)
 		rn_peers_sess_up(n->cluster, s);
-	if (p->id.type == CR_ID_DEVICE &&
-	    cr_map_put(n->devices, p->id.hash, p) < 0) {
-		cr_sess_close(s);
-		return;
-	}
+	if (p->id.type == CR_ID_DEVICE && !node_device_elsewhere(n, s))
+		n->n_devices++;
 }
 
 static void node_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
@@ -560,9 +584,8 @@ static void node_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 		rn_peers_sess_down(n->cluster, s);
 	if (p == NULL)
 		return;
-	if (p->id.type == CR_ID_DEVICE &&
-	    cr_map_get(n->devices, p->id.hash) == p) {
-		cr_map_del(n->devices, p->id.hash);
+	if (p->id.type == CR_ID_DEVICE && !node_device_elsewhere(n, s)) {
+		n->n_devices--;
 		if (p->published)
 			cr_log_info("device %s detached (%s)",
 				    cr_id_format(&p->id, ids),
@@ -788,7 +811,7 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 	GAUGE("carrier_node_sessions", "Hop sessions held.",
 	      cr_sess_host_count(n->host));
 	GAUGE("carrier_node_devices_attached", "Devices with a live session.",
-	      cr_map_count(n->devices));
+	      n->n_devices);
 	GAUGE("carrier_node_presence_records", "Presence records stored.",
 	      cr_kv_count(n->kv, "presence"));
 	GAUGE("carrier_node_routes", "Relay routes.",
@@ -1037,10 +1060,9 @@ struct rn_node *rn_node_new(struct event_base *base,
 		goto fail;
 	if (cr_kv_open(cfg->data_dir, "node", NODE_LMDB_MAP, &n->kv, err) < 0)
 		goto fail;
-	n->devices = cr_map_new(CR_ID_HASHLEN);
 	n->routes = cr_map_new(sizeof(uint64_t));
 	n->batch = calloc(1, sizeof(*n->batch));
-	if (n->devices == NULL || n->routes == NULL || n->batch == NULL) {
+	if (n->routes == NULL || n->batch == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating node tables");
 		goto fail;
 	}
@@ -1165,7 +1187,6 @@ struct rn_node *rn_node_free(struct rn_node *n)
 		}
 	}
 	cr_map_free(n->routes);
-	cr_map_free(n->devices);
 	cr_kv_free(n->kv);
 	cr_ring_free(n->ring);
 	if (n->capture != NULL)

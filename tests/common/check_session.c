@@ -1319,19 +1319,35 @@ END_TEST
 START_TEST(test_restarted_peer_coexists)
 {
 	struct cr_sess_cfg cfg = test_cfg();
-	struct cr_sess *a;
+	struct cr_sess *a, *old;
+	struct cr_id id0, other;
 
 	node_init(0, CR_ID_DEVICE, &cfg);
 	node_init(1, CR_ID_NODE, &cfg);
+	cr_id_from_pk(CR_ID_DEVICE, nodes[0].kp.pk, &id0);
+	cr_id_from_pk(CR_ID_DEVICE, nodes[1].kp.pk, &other);
+	ck_assert_ptr_null(cr_sess_host_find(nodes[1].h, &id0, NULL));
 	pair(0, 1);
+	old = nodes[1].up_sess;
+	/* The responder finds the session by identity alone. */
+	ck_assert_ptr_eq(cr_sess_host_find(nodes[1].h, &id0, NULL), old);
+	ck_assert_ptr_null(cr_sess_host_find(nodes[1].h, &id0, old));
+	ck_assert_ptr_null(cr_sess_host_find(nodes[1].h, &other, NULL));
 	nodes[0].h = cr_sess_host_free(nodes[0].h);
 	node_start(0, &cfg);
 	nodes[0].src = addr_of(0, 2); /* and it came back elsewhere */
+	now_ms += 1000;
 	a = connect_to(0, 1, "rebooted");
 	deliver_all();
 	ck_assert(cr_sess_is_up(a));
 	ck_assert_int_eq(nodes[1].n_down, 0);
 	ck_assert_uint_eq(cr_sess_host_count(nodes[1].h), 2);
+	/* Of the two, the one heard from last; the other when excluded. */
+	ck_assert_ptr_ne(nodes[1].up_sess, old);
+	ck_assert_ptr_eq(cr_sess_host_find(nodes[1].h, &id0, NULL),
+			 nodes[1].up_sess);
+	ck_assert_ptr_eq(cr_sess_host_find(nodes[1].h, &id0, nodes[1].up_sess),
+			 old);
 	send_str(nodes[1].up_sess, "welcome back");
 	deliver_all();
 	expect_recv(0, "welcome back");

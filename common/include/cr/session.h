@@ -270,6 +270,17 @@ void cr_sess_set_user(struct cr_sess *s, void *user);
 void *cr_sess_user(const struct cr_sess *s);
 struct cr_sess_host *cr_sess_get_host(const struct cr_sess *s);
 
+/*
+ * An established session with the peer `id`, other than `except` (NULL:
+ * any): of several (one identity may run several hosts), the one heard
+ * from last; NULL when there is none.  One probe run of the peer table,
+ * which is hashed by identity alone, so owners need no table of their own
+ * to find a peer's session.
+ */
+struct cr_sess *cr_sess_host_find(const struct cr_sess_host *h,
+				  const struct cr_id *id,
+				  const struct cr_sess *except);
+
 /* Live sessions, including accepted ones not yet confirmed. */
 size_t cr_sess_host_count(const struct cr_sess_host *h);
 const struct cr_sess_stats *cr_sess_host_stats(const struct cr_sess_host *h);
