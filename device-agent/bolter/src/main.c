@@ -766,7 +766,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (!g.oci_only) {
-		int r = bo_image_command(g.root, cmd, argc, argv);
+		int r = bo_image_command(g.root, base, cmd, argc, argv);
 
 		if (r != BO_IMAGE_NOT_MINE)
 			return r;
