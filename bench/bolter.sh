@@ -46,13 +46,15 @@ crun=$(command -v crun)
 runc=$(command -v runc)
 
 T=$(mktemp -d /tmp/korhal-bench-bolter.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+# Runtime state on tmpfs, where runtimes keep it (/run/runc, /run/crun).
+STATE=$(mktemp -d /run/korhal-bench-bolter.XXXXXX)
+trap 'rm -rf "$T" "$STATE"' EXIT
 "$root/tests/bolter/mkbundle.sh" "$T/b" true >/dev/null
 mkdir -p "$RESULTS"
 
 # measure NAME BINARY: prints one JSON line of figures for NAME.
 measure() {
-	python3 - "$1" "$2" "$T/b" "$T/state-$1" "$RUNS" <<'PY'
+	python3 - "$1" "$2" "$T/b" "$STATE/state-$1" "$RUNS" <<'PY'
 import json, os, statistics, sys, time
 name, exe, bundle, state, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 walls, cpus, peak, fails = [], [], 0, 0
@@ -89,7 +91,7 @@ PY
 
 lines=()
 lines+=("$(measure bolter "$bolter")")
-lines+=("$(unshare -m --propagation private bash -c "umount /sys/fs/cgroup/unified 2>/dev/null; $(declare -f measure); T=$T RUNS=$RUNS measure crun $crun")")
+lines+=("$(unshare -m --propagation private bash -c "umount /sys/fs/cgroup/unified 2>/dev/null; $(declare -f measure); T=$T STATE=$STATE RUNS=$RUNS measure crun $crun")")
 lines+=("$(measure runc "$runc")")
 
 machine="$(uname -srm); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); cgroups: $("$bolter" --version | sed -n 's/^cgroups: //p')"

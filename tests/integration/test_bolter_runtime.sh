@@ -95,3 +95,11 @@ expect_eq "joining a network namespace by path" "$(run_in n2)" "$(readlink "/pro
 # --- features -----------------------------------------------------------------
 "${BO[@]}" features | python3 -c 'import json,sys; f=json.load(sys.stdin); assert "pid" in f["linux"]["namespaces"] and f["linux"]["seccomp"]["enabled"] and "rbind" in f["mountOptions"], f'
 ok "features"
+
+# --- --preserve-fds passes fd 3 through; --no-pivot runs too ----------------
+bundle pf sh -c 'echo via-fd3 >&3; echo no-pivot-ok'
+out=$(cd "$T/pf" && "${BO[@]}" run --preserve-fds 1 --no-pivot pf 3>"$T/fd3.out")
+expect_eq "--no-pivot" "$out" no-pivot-ok
+expect_eq "--preserve-fds 1" "$(cat "$T/fd3.out")" via-fd3
+bundle pf0 sh -c 'echo leak >&3 2>/dev/null || echo closed'
+expect_eq "fd 3 is closed without --preserve-fds" "$(cd "$T/pf0" && "${BO[@]}" run pf0 3>"$T/fd3b.out")" closed
