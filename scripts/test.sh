@@ -52,7 +52,7 @@ packages=(
 	# deploy checks (tests/integration/test_deploy.sh)
 	python3-yaml systemd
 	# archon's integration tests: a static origin, layer compression
-	nginx-light zstd
+	nginx-light zstd docker-registry skopeo
 	# bolter: seccomp, the busybox test image, podman as a real client
 	libseccomp-dev busybox-static podman
 )

@@ -3,9 +3,11 @@
 
   archon_oci.py layout DIR LAYER.tar[.gz|.zst]...   OCI image layout (tag "latest")
   archon_oci.py tar OUT.tar SPEC...                 a layer; SPEC is
-      f:PATH:TEXT  d:PATH  l:PATH:TARGET  h:PATH:TARGET  c:PATH:MAJOR:MINOR
+      f:PATH:TEXT  F:PATH:HOSTFILE  d:PATH  l:PATH:TARGET  h:PATH:TARGET  c:PATH:MAJOR:MINOR
       w:PATH (a whiteout of PATH)  o:DIR (opaque DIR)
   archon_oci.py docker OUT.tar LAYER.tar...          docker-archive
+  archon_oci.py multi DIR AMD64.tar ARM64.tar        OCI layout whose "latest" is an
+                                                    image index of two platforms
 """
 import hashlib, io, json, os, sys, tarfile
 
@@ -28,6 +30,9 @@ def make_tar(out, specs):
             if kind == "f":
                 p, text = rest.split(":", 1)
                 add(t, p, tarfile.REGTYPE, text.encode(), mode=0o755 if "bin/" in p else 0o644)
+            elif kind == "F":
+                p, src = rest.split(":", 1)
+                add(t, p, tarfile.REGTYPE, open(src, "rb").read(), mode=0o755)
             elif kind == "d":
                 add(t, rest, tarfile.DIRTYPE, mode=0o755)
             elif kind == "l":
@@ -62,9 +67,8 @@ def media(path):
     return "application/vnd.oci.image.layer.v1.tar"
 
 
-def layout(dir, layers):
-    os.makedirs(dir, exist_ok=True)
-    config = json.dumps({"architecture": "amd64", "os": "linux",
+def image(dir, layers, arch="amd64"):
+    config = json.dumps({"architecture": arch, "os": "linux",
                          "config": {"Cmd": ["/bin/app"], "Env": ["A=1"]},
                          "rootfs": {"type": "layers", "diff_ids": []}}).encode()
     cd, cs = blob(dir, config)
@@ -78,14 +82,32 @@ def layout(dir, layers):
                                  "digest": cd, "size": cs},
                       "layers": ls}).encode()
     md, ms = blob(dir, man)
-    idx = {"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
-         "platform": {"architecture": "amd64", "os": "linux"},
-         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+            "size": ms, "platform": {"architecture": arch, "os": "linux"}}
+
+
+def write_index(dir, desc):
+    desc["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
     with open(os.path.join(dir, "index.json"), "w") as f:
-        json.dump(idx, f)
+        json.dump({"schemaVersion": 2, "manifests": [desc]}, f)
     with open(os.path.join(dir, "oci-layout"), "w") as f:
         f.write('{"imageLayoutVersion":"1.0.0"}')
+
+
+def layout(dir, layers):
+    os.makedirs(dir, exist_ok=True)
+    write_index(dir, image(dir, layers))
+
+
+def multi(dir, layers):
+    os.makedirs(dir, exist_ok=True)
+    ms = [image(dir, [layers[0]], "amd64"), image(dir, [layers[1]], "arm64")]
+    data = json.dumps({"schemaVersion": 2,
+                       "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": ms}).encode()
+    d, s = blob(dir, data)
+    write_index(dir, {"mediaType": "application/vnd.oci.image.index.v1+json",
+                      "digest": d, "size": s})
 
 
 def docker(out, layers):
@@ -107,4 +129,4 @@ def docker(out, layers):
 
 if __name__ == "__main__":
     cmd, out, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
-    {"layout": layout, "tar": make_tar, "docker": docker}[cmd](out, rest)
+    {"layout": layout, "tar": make_tar, "docker": docker, "multi": multi}[cmd](out, rest)
