@@ -28,6 +28,7 @@ struct cr_bridge {
 	int out_shut;     /* the pipe's write side was shut */
 	int stream_gone;  /* closed callback seen */
 	int no_direct;    /* `in` is not a socket: libevent reads it */
+	int no_direct_out; /* `out` is not a socket: libevent writes it */
 };
 
 static void bridge_finish(struct cr_bridge *b, int code)
@@ -159,6 +160,37 @@ static void bridge_pump_in(struct cr_bridge *b)
 		b->ops->kick(b->arg);
 }
 
+/*
+ * While libevent has nothing queued for the pipe, what the stream delivers
+ * goes straight to the socket: no copy into an evbuffer, and no write
+ * event to arm and disarm per chunk.  What the socket does not take (or an
+ * error, which libevent then reports) is queued for libevent.  EOF and
+ * resets are left to the caller's reads.
+ */
+static void bridge_write_direct(struct cr_bridge *b, struct evbuffer *dst)
+{
+	evutil_socket_t fd = bufferevent_getfd(b->out);
+	uint8_t buf[BRIDGE_CHUNK];
+
+	while (evbuffer_get_length(dst) == 0) {
+		ssize_t n = cr_stream_read(b->conn, b->sid, buf, sizeof(buf),
+					   cr_now_us()), w;
+
+		if (n <= 0)
+			return;
+		do {
+			w = send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		} while (w < 0 && errno == EINTR);
+		if (w < 0) {
+			if (errno == ENOTSOCK)
+				b->no_direct_out = 1;
+			w = 0;
+		}
+		if (w < n)
+			evbuffer_add(dst, buf + w, (size_t)(n - w));
+	}
+}
+
 /* Moves what the stream has into the pipe, up to the high watermark. */
 static void bridge_pump_out(struct cr_bridge *b)
 {
@@ -167,6 +199,8 @@ static void bridge_pump_out(struct cr_bridge *b)
 
 	if (b->connecting || b->out_shut)
 		return;
+	if (!b->no_direct_out)
+		bridge_write_direct(b, dst);
 	while (evbuffer_get_length(dst) < BRIDGE_OUT_HIGH) {
 		ssize_t n = cr_stream_read(b->conn, b->sid, buf, sizeof(buf),
 					   cr_now_us());

@@ -138,6 +138,8 @@ struct cr_e2e *cr_e2e_new(struct event_base *base, struct cr_sess *sess,
 	 * session's dead timer): an idle tunnel with no stream traffic must
 	 * stay up. */
 	cfg.idle_timeout_us = 0;
+	/* The owner flushes after each batch of datagrams. */
+	cfg.input_defers_send = 1;
 	e->conn = cr_stream_conn_new(&cfg, &e2e_stream_ops, e, is_client,
 				     cr_now_us());
 	e->bridges = cr_map_new(sizeof(uint32_t));

@@ -716,6 +716,7 @@ void cr_stream_cfg_default(struct cr_stream_cfg *cfg)
 	cfg->min_rto_us = 20000;
 	cfg->max_rto_us = 10000000;
 	cfg->idle_timeout_us = 30000000;
+	cfg->input_defers_send = 0;
 }
 
 static uint64_t clamp_u64(uint64_t v, uint64_t lo, uint64_t hi)
@@ -2585,7 +2586,8 @@ int cr_stream_input(struct cr_stream_conn *c, const uint8_t *pkt, size_t len,
 	for (size_t i = 0; i < n; i++)
 		apply(c, &fr[i]);
 	dispatch(c);
-	flush(c);
+	if (!c->cfg.input_defers_send)
+		flush(c);
 	return c->broken;
 }
 

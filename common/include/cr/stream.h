@@ -74,6 +74,10 @@ struct cr_stream_cfg {
 	uint32_t min_rto_us;
 	uint32_t max_rto_us;
 	uint32_t idle_timeout_us; /* nothing heard: the connection is dead */
+	/* cr_stream_input() only takes packets in; the owner calls
+	 * cr_stream_tick() after a batch of input, so that one ACK covers
+	 * the batch.  0 (default): every input sends what is due. */
+	int input_defers_send;
 };
 
 void cr_stream_cfg_default(struct cr_stream_cfg *cfg);
