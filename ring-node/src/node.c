@@ -56,13 +56,13 @@ static const char *const node_drop_names[NODE_DROP_MAX] = {
 	"byzantine",
 };
 
+/* One per established session; kept small, as every idle device has one
+ * (its identity is the session's: peer_id()). */
 struct rn_peer {
 	struct rn_peer *prev, *next; /* every peer, for teardown */
-	struct rn_node *node;
 	struct cr_sess *sess;
-	struct cr_id id;
-	int published;
 	uint64_t last_push_ms; /* ring pushed to it (it announced less) */
+	int published;
 };
 
 struct rn_route {
@@ -108,6 +108,11 @@ struct rn_node {
 		uint64_t byz_lies;
 	} st;
 };
+
+static const struct cr_id *peer_id(const struct rn_peer *p)
+{
+	return cr_sess_peer_id(p->sess);
+}
 
 /* The peer of the device's established session (the one heard from last),
  * or NULL. */
@@ -199,7 +204,7 @@ static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 	size_t len;
 	int rc;
 
-	if (p->id.type != CR_ID_DEVICE) {
+	if (peer_id(p)->type != CR_ID_DEVICE) {
 		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
 			   "only devices publish presence");
 		return;
@@ -212,7 +217,8 @@ static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 		return;
 	}
 	len = carrier__signed_presence__pack(req->publish->record, blob);
-	rc = rn_peers_store(n->cluster, blob, len, &p->id, &rec, &stored, &err);
+	rc = rn_peers_store(n->cluster, blob, len, peer_id(p), &rec, &stored,
+			    &err);
 	if (rc < 0 && err != NULL &&
 	    (err->code == EBADMSG || err->code == ESTALE)) {
 		n->st.publish_rejected++;
@@ -223,7 +229,7 @@ static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 	}
 	if (rc < 0) {
 		cr_log_warnx("storing presence of %s: %s",
-			     cr_id_format(&p->id, ids), cr_error_msg(err));
+			     cr_id_format(peer_id(p), ids), cr_error_msg(err));
 		cr_error_free(err);
 		node_error(n, p->sess, req->req_id,
 			   CARRIER__ERROR__CODE__UNAVAILABLE,
@@ -261,7 +267,7 @@ static void node_on_published(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
 	if (!p->published)
 		cr_log_info("device %s attached from %s (seq %llu, on %u of %u "
 			    "home nodes)",
-			    cr_id_format(&p->id, ids),
+			    cr_id_format(peer_id(p), ids),
 			    cr_addr_format(cr_sess_peer_addr(p->sess), addr),
 			    (unsigned long long)seq, stored, home);
 	p->published = 1;
@@ -370,7 +376,7 @@ static void node_on_connect(struct rn_node *n, struct rn_peer *p,
 	char ids[CR_ID_STRMAX];
 
 	n->st.connects++;
-	if (p->id.type != CR_ID_VENDOR) {
+	if (peer_id(p)->type != CR_ID_VENDOR) {
 		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
 			   "only vendors connect to devices");
 		return;
@@ -462,7 +468,7 @@ static void node_on_hop(struct rn_node *n, struct rn_peer *p,
 		n->st.drops[NODE_DROP_HOP_MALFORMED]++;
 		return;
 	}
-	if (p->id.type == CR_ID_NODE &&
+	if (peer_id(p)->type == CR_ID_NODE &&
 	    rn_peers_on_hop(n->cluster, p->sess, req)) {
 		cp_hop_free(req);
 		return;
@@ -551,17 +557,15 @@ static void node_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 		cr_sess_close(s);
 		return;
 	}
-	p->node = n;
 	p->sess = s;
-	p->id = *cr_sess_peer_id(s);
 	p->next = n->peers;
 	if (n->peers != NULL)
 		n->peers->prev = p;
 	n->peers = p;
 	cr_sess_set_user(s, p);
-	if (p->id.type == CR_ID_NODE)
+	if (peer_id(p)->type == CR_ID_NODE)
 		rn_peers_sess_up(n->cluster, s);
-	if (p->id.type == CR_ID_DEVICE && !node_device_elsewhere(n, s))
+	if (peer_id(p)->type == CR_ID_DEVICE && !node_device_elsewhere(n, s))
 		n->n_devices++;
 }
 
@@ -584,11 +588,11 @@ static void node_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 		rn_peers_sess_down(n->cluster, s);
 	if (p == NULL)
 		return;
-	if (p->id.type == CR_ID_DEVICE && !node_device_elsewhere(n, s)) {
+	if (peer_id(p)->type == CR_ID_DEVICE && !node_device_elsewhere(n, s)) {
 		n->n_devices--;
 		if (p->published)
 			cr_log_info("device %s detached (%s)",
-				    cr_id_format(&p->id, ids),
+				    cr_id_format(peer_id(p), ids),
 				    why == CR_SESS_DOWN_DEAD ? "silent" :
 				    why == CR_SESS_DOWN_REPLACED ? "new session" :
 								   "closed");
