@@ -16,6 +16,9 @@
 #include <string.h>
 
 #include <sodium.h>
+#ifdef CR_HAVE_OPENSSL_AEAD
+#include <openssl/evp.h>
+#endif
 
 enum {
 	BLAKE2B_BLOCKLEN = 128,
@@ -205,6 +208,44 @@ static void make_nonce(uint8_t nonce[NONCELEN], uint64_t n)
 		nonce[4 + i] = (uint8_t)(n >> (8 * i));
 }
 
+#ifdef CR_HAVE_OPENSSL_AEAD
+/*
+ * The same cipher (RFC 8439 ChaCha20-Poly1305) through OpenSSL, whose
+ * AVX2/AVX-512 code moves a 9 KB datagram about 1.7 times as fast as
+ * libsodium 1.0.18 here; its setup per call costs more than libsodium's
+ * whole job on a small message, so only large ones take this way.  Device
+ * builds (no OpenSSL) use libsodium for everything.
+ */
+enum { NOISE_EVP_MIN = 3072 };
+
+static int evp_aead(int enc, const uint8_t k[32], const uint8_t *nonce,
+		    const uint8_t *ad, size_t ad_len, const uint8_t *in,
+		    size_t len, uint8_t *out)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	size_t plen = enc ? len : len - CR_NOISE_TAGLEN;
+	int n, ok;
+
+	if (ctx == NULL)
+		return -ENOMEM;
+	ok = EVP_CipherInit_ex2(ctx, EVP_chacha20_poly1305(), k, nonce, enc,
+				NULL) == 1 &&
+	     (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG,
+					 CR_NOISE_TAGLEN,
+					 (void *)(in + plen)) == 1) &&
+	     (ad_len == 0 ||
+	      EVP_CipherUpdate(ctx, NULL, &n, ad, (int)ad_len) == 1) &&
+	     EVP_CipherUpdate(ctx, out, &n, in, (int)plen) == 1 &&
+	     EVP_CipherFinal_ex(ctx, out + n, &n) == 1 &&
+	     (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
+					  CR_NOISE_TAGLEN, out + plen) == 1);
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok && !enc)
+		sodium_memzero(out, plen); /* no unauthenticated plaintext */
+	return ok ? 0 : enc ? -EIO : -EBADMSG;
+}
+#endif
+
 /*
  * The counter value 2^64-1 is reserved (spec section 5.1), so both explicit
  * forms refuse it as misuse.  Messages are capped at 65535 bytes (section 3).
@@ -220,6 +261,10 @@ int cr_noise_seal(const uint8_t k[32], uint64_t n, const uint8_t *ad,
 	if (len > CR_NOISE_MAX_MSG - CR_NOISE_TAGLEN)
 		return -EMSGSIZE;
 	make_nonce(nonce, n);
+#ifdef CR_HAVE_OPENSSL_AEAD
+	if (len >= NOISE_EVP_MIN)
+		return evp_aead(1, k, nonce, ad, ad_len, in, len, out);
+#endif
 	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, len, ad,
 						  ad_len, NULL, nonce, k);
 	return 0;
@@ -236,6 +281,10 @@ int cr_noise_open(const uint8_t k[32], uint64_t n, const uint8_t *ad,
 	if (len < CR_NOISE_TAGLEN || len > CR_NOISE_MAX_MSG)
 		return -EMSGSIZE;
 	make_nonce(nonce, n);
+#ifdef CR_HAVE_OPENSSL_AEAD
+	if (len >= NOISE_EVP_MIN + CR_NOISE_TAGLEN)
+		return evp_aead(0, k, nonce, ad, ad_len, in, len, out);
+#endif
 	/*
 	 * An empty plaintext may come with out == NULL; give libsodium a
 	 * buffer anyway rather than rely on how it treats NULL.

@@ -665,6 +665,51 @@ static const struct {
 	/* 21 */ { NULL, -EINVAL, 0, 0 },
 };
 
+/*
+ * Every message size gives the bytes of the reference (libsodium's IETF
+ * ChaCha20-Poly1305 with the Noise nonce), whichever implementation the
+ * build picked for that size, and a flipped bit anywhere fails to open
+ * and leaves no plaintext behind.
+ */
+START_TEST(test_seal_sizes)
+{
+	static const size_t sizes[] = { 0, 1, 1199, 3071, 3072, 3073, 8907,
+					16000 };
+	uint8_t k[32], ad[16], nonce[12] = { 0 };
+	static uint8_t in[16000], out[16016], ref[16016], back[16000];
+
+	randombytes_buf(k, sizeof(k));
+	randombytes_buf(ad, sizeof(ad));
+	randombytes_buf(in, sizeof(in));
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t len = sizes[i];
+		uint64_t n = 0x0102030405060708ull + i;
+
+		for (int b = 0; b < 8; b++)
+			nonce[4 + b] = (uint8_t)(n >> (8 * b));
+		crypto_aead_chacha20poly1305_ietf_encrypt(ref, NULL, in, len, ad,
+							  sizeof(ad), NULL,
+							  nonce, k);
+		ck_assert_int_eq(cr_noise_seal(k, n, ad, sizeof(ad), in, len,
+					       out), 0);
+		ck_assert_mem_eq(out, ref, len + CR_NOISE_TAGLEN);
+		ck_assert_int_eq(cr_noise_open(k, n, ad, sizeof(ad), out,
+					       len + CR_NOISE_TAGLEN, back), 0);
+		ck_assert(len == 0 || memcmp(back, in, len) == 0);
+		out[(len + CR_NOISE_TAGLEN) / 2] ^= 0x20;
+		memset(back, 0xaa, sizeof(back));
+		ck_assert_int_eq(cr_noise_open(k, n, ad, sizeof(ad), out,
+					       len + CR_NOISE_TAGLEN, back),
+				 -EBADMSG);
+		for (size_t j = 0; j < len; j++)
+			ck_assert(back[j] == 0xaa || back[j] == 0);
+		ck_assert_int_eq(cr_noise_open(k, n + 1, ad, sizeof(ad), ref,
+					       len + CR_NOISE_TAGLEN, back),
+				 -EBADMSG);
+	}
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	enum cr_noise_pattern pattern = (enum cr_noise_pattern)-1;
@@ -718,6 +763,7 @@ static Suite *noise_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_seal_nonce);
+	tcase_add_test(tc, test_seal_sizes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("names");
