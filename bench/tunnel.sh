@@ -10,7 +10,9 @@
 #            more process costs, no crypto)
 #   ssh      ssh -N -L to a private sshd on 127.0.0.1, cipher chacha20-poly1305
 #   carrier  carrier connect DEVICE PORT -L through a local ring: one
-#            carrier-node relaying, one carrier-agent in front of the server
+#            carrier-node, one carrier-agent in front of the server; the
+#            session moves to the direct path it punches (on loopback)
+#   relayed  the same with --relay: every datagram through the node
 # For each: bulk throughput (curl, /blob?size=1GB to /dev/null, BENCH_RUNS
 # runs, median and best), CPU per MB of the tunnel's own processes
 # (utime+stime from /proc/PID/stat, children included), HTTP request rate
@@ -35,7 +37,7 @@ SIZE=${BENCH_SIZE:-auto}
 RUNS=${BENCH_RUNS:-3}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
 RESULTS=${BENCH_RESULTS:-$root/bench/results}
-PATHS=(direct socat ssh carrier)
+PATHS=(direct socat ssh carrier relayed)
 
 . "$root/scripts/deps.sh"
 
@@ -182,6 +184,15 @@ start_carrier() {
 	ROOTS[carrier]="$NODE_PID $AGENT_PID $!"
 }
 start_carrier
+relayed_port=$(free_port)
+start_relayed() {
+	"$CARRIER" connect "$dev_id" "$http_port" -L "127.0.0.1:$relayed_port" -v \
+		--relay >>"$T/connect-relayed.log" 2>&1 &
+	CLIENT_PID[relayed]=$!
+	PIDS+=("$!")
+	ROOTS[relayed]="$NODE_PID $AGENT_PID $!"
+}
+start_relayed
 
 # A private sshd on 127.0.0.1 and ssh -L through it.
 [ -d /run/sshd ] || { mkdir -p /run/sshd; chmod 755 /run/sshd; } # sshd's privilege separation
@@ -231,12 +242,15 @@ PORT[direct]=$http_port
 PORT[socat]=$socat_port
 PORT[ssh]=$ssh_port
 PORT[carrier]=$carrier_port
+PORT[relayed]=$relayed_port
 ROOTS[direct]=
 ROOTS[socat]=$SOCAT_PID
 declare -A ROOTNAMES=([direct]="" [socat]="socat" [ssh]="ssh sshd"
-	[carrier]="carrier-node carrier-agent carrier-CLI")
+	[carrier]="carrier-node carrier-agent carrier-CLI"
+	[relayed]="carrier-node carrier-agent carrier-CLI")
 declare -A LABEL=([direct]="direct" [socat]="socat relay (plaintext)"
-	[ssh]="ssh -L chacha20-poly1305" [carrier]="carrier connect -L")
+	[ssh]="ssh -L chacha20-poly1305" [carrier]="carrier connect -L"
+	[relayed]="carrier connect -L --relay")
 
 for p in "${PATHS[@]}"; do
 	wait_until 15 curl -sf -o /dev/null "http://127.0.0.1:${PORT[$p]}/" ||
@@ -244,7 +258,9 @@ for p in "${PATHS[@]}"; do
 done
 ssh_cipher=$(sed -n 's/.*kex: server->client cipher: \([^ ]*\).*/\1/p' "$T/ssh.log" | head -n1)
 [ "$ssh_cipher" = chacha20-poly1305@openssh.com ] || die "ssh cipher is '$ssh_cipher'"
-carrier_path=$(sed -n 's/^carrier: connected to //p' "$T/connect.log" | head -n1)
+# The path in use once the tunnel is up (the last change, if any).
+carrier_path=$(sed -n 's/^carrier: \(connected to\|path changed:\) //p' "$T/connect.log" | tail -n1)
+relayed_path=$(sed -n 's/^carrier: connected to //p' "$T/connect-relayed.log" | head -n1)
 carrier_ping=$("$CARRIER" ping "$dev_id" -c 3 2>&1 | tail -n1 || true)
 declare -A LAST_USE RESTARTS
 for p in "${PATHS[@]}"; do LAST_USE[$p]=$(date +%s); RESTARTS[$p]=0; done
@@ -266,6 +282,7 @@ ensure_up() {
 	wait_until 20 sh -c "! kill -0 $pid" || kill -TERM "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || rc=$?
 	if [ "$p" = carrier ]; then why=$(grep -v '^carrier: path changed' "$T/connect.log" | tail -n1)
+	elif [ "$p" = relayed ]; then why=$(tail -n1 "$T/connect-relayed.log")
 	else why=$(grep -v '^debug' "$T/ssh.log" | tail -n1); fi
 	ANOMALIES+=("$(date +%T) $p: tunnel down after ${idle} s without traffic; client exit status $rc (\"$why\"); restarted")
 	log "ANOMALY: ${ANOMALIES[-1]}"
@@ -275,8 +292,9 @@ ensure_up() {
 		die "$p: the tunnel did not come back after a restart"
 }
 
-log "paths up: direct :$http_port, socat :$socat_port, ssh :$ssh_port, carrier :$carrier_port"
+log "paths up: direct :$http_port, socat :$socat_port, ssh :$ssh_port, carrier :$carrier_port, relayed :$relayed_port"
 log "carrier: $carrier_path"
+log "relayed: $relayed_path"
 
 # ------------------------------------------------------------ integrity --
 # The same 64 MB through every path (also generates the blob's start).
@@ -414,6 +432,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 tput_ratio=$(calc "sprintf(\"%.2f\", ${BULK_MED[carrier]} / ${BULK_MED[ssh]})")
 tput_ratio_best=$(calc "sprintf(\"%.2f\", ${BULK_BEST[carrier]} / ${BULK_BEST[ssh]})")
 tput_vs_socat=$(calc "sprintf(\"%.2f\", ${BULK_MED[carrier]} / ${BULK_MED[socat]})")
+tput_relayed=$(calc "sprintf(\"%.2f\", ${BULK_MED[relayed]} / ${BULK_MED[ssh]})")
 rps_ratio=$(calc "sprintf(\"%.2f\", ${RPS[carrier]} / ${RPS[ssh]})")
 cpu_ratio=$(calc "sprintf(\"%.2f\", ${CPU_MB[carrier]} / ${CPU_MB[ssh]})")
 declare -A ADD50 ADD99 ADD50_1
@@ -455,6 +474,7 @@ json=$RESULTS/tunnel-$stamp.json
 	echo "build     $build (${build_type:-?})"
 	echo "ssh       $ssh_version, cipher $ssh_cipher, private sshd on 127.0.0.1"
 	echo "carrier   ${carrier_path:-?}; ping: ${carrier_ping:-?}"
+	echo "relayed   ${relayed_path:-?} (--relay)"
 	echo "server    httpblob (libevent $libevent_version evhttp, keep-alive) on 127.0.0.1"
 	echo "bulk      curl GET /blob?size=$SIZE to /dev/null, $RUNS runs per path, interleaved"
 	echo "requests  wrk -t1 -c10 -d${WRK_SECONDS}s --latency GET / (after a 2 s warm-up); unloaded: wrk -t1 -c1 -d5s"
@@ -475,17 +495,18 @@ json=$RESULTS/tunnel-$stamp.json
 	echo
 	echo "carrier / ssh   throughput ${tput_ratio} (best runs ${tput_ratio_best}), req/s ${rps_ratio}, CPU per MB ${cpu_ratio}"
 	echo "carrier / socat throughput ${tput_vs_socat}"
+	echo "relayed / ssh   throughput ${tput_relayed} (the fallback path, through the node)"
 	echo "CPU during the bulk transfers, percent of one core:"
-	for p in socat ssh carrier; do
+	for p in socat ssh carrier relayed; do
 		printf '  %-26s %s\n' "${LABEL[$p]}:" "${CPU_SPLIT[$p]}"
 	done
-	for p in socat ssh carrier; do
+	for p in socat ssh carrier relayed; do
 		printf 'added over direct, %-26s p50 %+.3f ms, p99 %+.3f ms (c10); p50 %+.3f ms (c1)\n' \
 			"${LABEL[$p]}:" "${ADD50[$p]}" "${ADD99[$p]}" "${ADD50_1[$p]}"
 	done
 	errs=0
 	for p in "${PATHS[@]}"; do errs=$(( errs + ERRS[$p] )); done
-	echo "wrk errors (socket errors, non-2xx): direct ${ERRS[direct]}, socat ${ERRS[socat]}, ssh ${ERRS[ssh]}, carrier ${ERRS[carrier]}"
+	echo "wrk errors (socket errors, non-2xx): direct ${ERRS[direct]}, socat ${ERRS[socat]}, ssh ${ERRS[ssh]}, carrier ${ERRS[carrier]}, relayed ${ERRS[relayed]}"
 	echo
 	if [ ${#ANOMALIES[@]} -eq 0 ]; then
 		echo "anomalies: none (every tunnel stayed up for the whole run)"
@@ -521,17 +542,17 @@ jstr() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
 	printf '"commit":%s,"dirty":%s,"build":%s,"build_type":%s,"ssh_version":%s,"ssh_cipher":%s,' \
 		"$(jstr "$commit")" "$([ -n "$dirty" ] && echo true || echo false)" "$(jstr "$build")" \
 		"$(jstr "$build_type")" "$(jstr "$ssh_version")" "$(jstr "$ssh_cipher")"
-	printf '"carrier_path":%s,"bulk_bytes":%s,"runs":%s,"wrk_seconds":%s,"clk_tck":%s,"paths":{' \
-		"$(jstr "$carrier_path")" "$SIZE" "$RUNS" "$WRK_SECONDS" "$CLK_TCK"
+	printf '"carrier_path":%s,"relayed_path":%s,"bulk_bytes":%s,"runs":%s,"wrk_seconds":%s,"clk_tck":%s,"paths":{' \
+		"$(jstr "$carrier_path")" "$(jstr "$relayed_path")" "$SIZE" "$RUNS" "$WRK_SECONDS" "$CLK_TCK"
 	sep=
 	for p in "${PATHS[@]}"; do printf '%s"%s":%s' "$sep" "$p" "$(jpath "$p")"; sep=,; done
 	printf '},"ratios":{"throughput_carrier_ssh":%s,"throughput_carrier_ssh_best":%s,' "$tput_ratio" "$tput_ratio_best"
-	printf '"throughput_carrier_socat":%s,"rps_carrier_ssh":%s,"cpu_per_mb_carrier_ssh":%s},' \
-		"$tput_vs_socat" "$rps_ratio" "$cpu_ratio"
+	printf '"throughput_carrier_socat":%s,"throughput_relayed_ssh":%s,"rps_carrier_ssh":%s,"cpu_per_mb_carrier_ssh":%s},' \
+		"$tput_vs_socat" "$tput_relayed" "$rps_ratio" "$cpu_ratio"
 	printf '"anomalies":['
 	sep=
 	for a in "${ANOMALIES[@]}"; do printf '%s%s' "$sep" "$(jstr "$a")"; sep=,; done
-	printf '],"restarts":{"ssh":%s,"carrier":%s},' "${RESTARTS[ssh]}" "${RESTARTS[carrier]}"
+	printf '],"restarts":{"ssh":%s,"carrier":%s,"relayed":%s},' "${RESTARTS[ssh]}" "${RESTARTS[carrier]}" "${RESTARTS[relayed]}"
 	printf '"targets":{"throughput_ratio_ge_1":%s,"added_p50_lt_1ms":%s,"added_p99_lt_2ms":%s}}\n' \
 		"$([ "$t_tput" = met ] && echo true || echo false)" \
 		"$([ "$t_p50" = met ] && echo true || echo false)" \
