@@ -16,6 +16,7 @@
 #include "cr/ringsync.h"
 #include "cr/punch.h"
 #include "cr/stun.h"
+#include "cr/tlsdgram.h"
 #include "cr/udp.h"
 #include "cr/util.h"
 
@@ -28,6 +29,7 @@ enum {
 	CL_E2E_TRY_MS = 1500,  /* per relay node tried */
 	CL_STUN_NODES = 3,     /* nodes asked for our reflexive address */
 	CL_STUN_WAIT_MS = 300, /* longest wait for their answers */
+	CL_UDP_GIVEUP_MS = 1500, /* no node answers over UDP: use TCP */
 };
 
 /* A STUN Binding request to a ring node (cr/stun.h). */
@@ -99,6 +101,10 @@ struct cl_client {
 	uint64_t connect_ms;             /* the connect request went out */
 	int relay_only;                  /* no candidates: the device
 					  * never punches */
+	struct cr_tls_cli *tls;          /* the TCP fallback */
+	int use_tcp;                     /* datagrams to nodes go over TLS */
+	int any_up;                      /* a node answered (either way) */
+	uint64_t first_try_ms;           /* first datagram to a node */
 };
 
 void cl_default_path(const char *flag, const char *env, const char *name,
@@ -131,6 +137,9 @@ int cl_vendor_opt(int ch, const char *arg, struct cl_vendor_opts *vo)
 	case 'p':
 		vo->operator = arg;
 		return 1;
+	case 'T':
+		vo->tcp = 1;
+		return 1;
 	default:
 		return 0;
 	}
@@ -146,7 +155,12 @@ struct cl_client *cl_client_open(struct event_base *base,
 			sizeof(key_path));
 	cl_default_path(vo->ring, "CARRIER_RING", "ring", ring_path,
 			sizeof(ring_path));
-	return cl_client_new(base, key_path, ring_path, vo->operator, err);
+	struct cl_client *c;
+
+	c = cl_client_new(base, key_path, ring_path, vo->operator, err);
+	if (c != NULL && vo->tcp)
+		c->use_tcp = 1;
+	return c;
 }
 
 static struct cl_node_link *cl_link_of(struct cl_client *c, struct cr_sess *s)
@@ -159,12 +173,32 @@ static struct cl_node_link *cl_link_of(struct cl_client *c, struct cr_sess *s)
 	return NULL;
 }
 
+/* The ring index of the node at address a, or -1. */
+static int cl_node_index(const struct cl_client *c, const struct cr_addr *a)
+{
+	for (size_t i = 0; i < c->ring->n_nodes; i++) {
+		struct cr_addr na;
+
+		if (cr_addr_parse(c->ring->nodes[i].addr, &na, NULL) == 0 &&
+		    cr_addr_equal(&na, a))
+			return (int)i;
+	}
+	return -1;
+}
+
 static void cl_sess_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
 			 const uint8_t *buf, size_t len)
 {
 	struct cl_client *c = ctx;
 
-	cr_udp_out_send_path(c->out, to, buf, len);
+	if (c->first_try_ms == 0)
+		c->first_try_ms = cr_now_ms();
+	/* Over TCP only ring nodes are reachable: probes of direct paths
+	 * still go out over UDP, where they may or may not get through. */
+	if (c->use_tcp && c->tls != NULL && cl_node_index(c, to) >= 0)
+		cr_tls_cli_send(c->tls, to, buf, len);
+	else
+		cr_udp_out_send_path(c->out, to, buf, len);
 }
 
 static int cl_sess_accept(void *ctx, const struct cr_id *peer,
@@ -184,6 +218,7 @@ static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 	if (rekey)
 		return;
 	if (l != NULL) {
+		c->any_up = 1;
 		l->up = 1;
 		c->events++;
 		if (!l->told_epoch) {
@@ -463,9 +498,29 @@ void cl_set_relay_only(struct cl_client *c, int on)
 	c->relay_only = on;
 }
 
+int cl_uses_tcp(const struct cl_client *c)
+{
+	return c->use_tcp;
+}
+
 uint64_t cl_connect_ms(const struct cl_client *c)
 {
 	return c->connect_ms;
+}
+
+static void cl_datagram(struct cl_client *c, const struct cr_addr *src,
+			uint8_t *buf, size_t len, uint64_t now)
+{
+	struct cr_addr from = *src;
+
+	if (len >= CR_STUN_HDR && buf[0] == 0x01 && buf[1] == 0x01 &&
+	    cp_get_u32(buf + 4) == 0x42A41221) {
+		/* A STUN response (the cookie, read little-endian). */
+		cl_stun_input(c, buf, len);
+		return;
+	}
+	if (cr_udp_unwrap(&from, &buf, &len) == 0)
+		cr_sess_host_input(c->host, &from, buf, len, now);
 }
 
 static void cl_on_read(evutil_socket_t fd, short what, void *arg)
@@ -478,21 +533,20 @@ static void cl_on_read(evutil_socket_t fd, short what, void *arg)
 
 		if (got <= 0)
 			break;
-		for (size_t i = 0; i < c->batch->n; i++) {
-			uint8_t *buf = c->batch->buf[i];
-			size_t len = c->batch->len[i];
-			struct cr_addr from = c->batch->from[i];
-
-			if (len >= CR_STUN_HDR && buf[0] == 0x01 && buf[1] == 0x01 &&
-			    cp_get_u32(buf + 4) == 0x42A41221) {
-				/* A STUN response (the cookie, read little-endian). */
-				cl_stun_input(c, buf, len);
-				continue;
-			}
-			if (cr_udp_unwrap(&from, &buf, &len) == 0)
-				cr_sess_host_input(c->host, &from, buf, len, now);
-		}
+		for (size_t i = 0; i < c->batch->n; i++)
+			cl_datagram(c, &c->batch->from[i], c->batch->buf[i],
+				    c->batch->len[i], now);
 	}
+	if (c->e2e_flush != NULL)
+		c->e2e_flush(c->e2e_arg);
+}
+
+static void cl_on_tls(void *arg, const struct cr_addr *from, uint8_t *buf,
+		      size_t len)
+{
+	struct cl_client *c = arg;
+
+	cl_datagram(c, from, buf, len, cr_now_ms());
 	if (c->e2e_flush != NULL)
 		c->e2e_flush(c->e2e_arg);
 }
@@ -500,8 +554,17 @@ static void cl_on_read(evutil_socket_t fd, short what, void *arg)
 static void cl_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct cl_client *c = arg;
+	uint64_t now = cr_now_ms();
 
-	cr_sess_host_tick(c->host, cr_now_ms());
+	if (!c->use_tcp && !c->any_up && c->tls != NULL && c->first_try_ms != 0 &&
+	    now - c->first_try_ms > CL_UDP_GIVEUP_MS) {
+		/* UDP gets no answer from any node: blocked, probably.  The
+		 * handshakes' next retransmissions go over TCP. */
+		c->use_tcp = 1;
+		fprintf(stderr, "carrier: no ring node answers over UDP; "
+				"trying TCP\n");
+	}
+	cr_sess_host_tick(c->host, now);
 }
 
 struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
@@ -567,6 +630,9 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	}
 	if (c->fd < 0)
 		goto fail;
+	c->tls = cr_tls_cli_new(base, cl_on_tls, c, err);
+	if (c->tls == NULL)
+		goto fail;
 	c->out = cr_udp_out_new(base, c->fd);
 	if (c->out == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating client");
@@ -593,6 +659,7 @@ struct cl_client *cl_client_free(struct cl_client *c)
 	if (c->ev_tick != NULL)
 		event_free(c->ev_tick);
 	cr_sess_host_free(c->host);
+	cr_tls_cli_free(c->tls);
 	cr_udp_out_free(c->out);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -993,12 +1060,12 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 	size_t idx = 0;
 	char *cand_ptrs[CR_PUNCH_CANDS];
 
-	if (!c->relay_only)
+	if (!c->relay_only && !c->use_tcp)
 		cl_stun_ask(c, dev);
 	if (cl_lookup(c, dev, &p, &info, err) < 0)
 		return NULL;
 	cr_id_format(dev, ids);
-	if (!c->relay_only)
+	if (!c->relay_only && !c->use_tcp)
 		cl_candidates(c);
 	c->dev_presence = p;
 	if (info.n_attached_here == 0) {

@@ -43,14 +43,18 @@ struct cl_vendor_opts {
 	const char *key;      /* --key FILE */
 	const char *ring;     /* --ring FILE */
 	const char *operator; /* --operator OP_ID */
+	int tcp;              /* --tcp: reach the ring over TCP (TLS) */
 };
 
 #define CL_VENDOR_LONG_OPTS                                \
 	{ "key", required_argument, NULL, 'k' },           \
 	{ "ring", required_argument, NULL, 'r' },          \
-	{ "operator", required_argument, NULL, 'p' }
+	{ "operator", required_argument, NULL, 'p' },      \
+	{ "tcp", no_argument, NULL, 'T' }
 
-/* Takes -k/-r/-p from getopt_long; returns 1 when ch was one of them. */
+/* Takes -k/-r/-p/--tcp from getopt_long; returns 1 when ch was one of
+ * them.  Without --tcp the client falls back to TCP by itself when no ring
+ * node answers over UDP within CL_UDP_GIVEUP_MS. */
 int cl_vendor_opt(int ch, const char *arg, struct cl_vendor_opts *vo);
 /* cl_client_new() with the options, the environment and the defaults. */
 struct cl_client *cl_client_open(struct event_base *base,
@@ -120,6 +124,8 @@ int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
 const struct cr_presence *cl_dev_presence(const struct cl_client *c);
 size_t cl_candidates_get(const struct cl_client *c, const char (**out)[64]);
 uint64_t cl_connect_ms(const struct cl_client *c);
+/* 1 when the ring is reached over TCP (forced or fallen back to). */
+int cl_uses_tcp(const struct cl_client *c);
 /* Connect without candidates (no STUN): the device then never probes. */
 void cl_set_relay_only(struct cl_client *c, int on);
 

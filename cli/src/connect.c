@@ -273,8 +273,8 @@ static const char *conn_path(struct conn_state *st, char *out, size_t cap)
 			 cr_addr_format(cr_punch_direct(st->punch), as));
 		return out;
 	}
-	snprintf(out, cap, "relayed via %s (%s)", cr_id_format(&n->id, ids),
-		 n->addr);
+	snprintf(out, cap, "relayed via %s (%s)%s", cr_id_format(&n->id, ids),
+		 n->addr, cl_uses_tcp(st->c) ? " over TCP" : "");
 	return out;
 }
 
@@ -369,6 +369,8 @@ static int conn_setup(struct conn_state *st, const struct cl_vendor_opts *vo,
 	st->e2e = cr_e2e_new(st->base, st->sess, 1, &conn_e2e_ops, st);
 	if (st->e2e == NULL)
 		return cl_fail(1, "out of memory");
+	if (cl_uses_tcp(st->c))
+		st->relay_only = 1; /* no UDP: no direct path either */
 	if (conn_punch(st) < 0)
 		return cl_fail(1, "out of memory");
 	st->ev_timer = event_new(st->base, -1, EV_PERSIST, conn_on_timer, st);
@@ -425,7 +427,7 @@ int cl_cmd_connect(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct conn_state st;
-	struct cl_vendor_opts vo = { NULL, NULL, NULL };
+	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
 	const char *listen = NULL;
 	char laddr[CR_ADDR_STRMAX + 16], path[160];
 	uint64_t port;
@@ -459,7 +461,9 @@ int cl_cmd_connect(int argc, char **argv)
 			     "or \"direct ADDR\"),\nthe round-trip time and "
 			     "every change of path.  The session starts relayed\n"
 			     "and moves to a direct path when a NAT hole punch "
-			     "succeeds; --relay stays\nrelayed.  Exit status: 3 "
+			     "succeeds; --relay stays\nrelayed.  --tcp reaches the ring over TCP "
+			     "(TLS), as happens by itself\nwhen no node answers "
+			     "over UDP.  Exit status: 3 "
 			     "offline, 4 not authorized, 5 port refused, 6 lost.");
 			return 0;
 		default:
@@ -545,7 +549,7 @@ int cl_cmd_ping(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct conn_state st;
-	struct cl_vendor_opts vo = { NULL, NULL, NULL };
+	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
 	char path[160], ids[CR_ID_STRMAX];
 	uint64_t count = 4, sent = 0, got = 0;
 	double min = 1e9, max = 0, sum = 0, sum2 = 0;

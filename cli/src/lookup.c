@@ -113,7 +113,7 @@ int cl_cmd_lookup(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cl_vendor_opts vo = { NULL, NULL, NULL };
+	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
 	struct cr_error *err = NULL;
 	struct cl_lookup_info info;
 	struct event_base *base;

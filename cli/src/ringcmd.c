@@ -264,7 +264,7 @@ static int ring_status(int argc, char **argv)
 		CL_VENDOR_LONG_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cl_vendor_opts vo = { NULL, NULL, NULL };
+	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
 	char ring_path[PATH_MAX], ids[CR_ID_STRMAX];
 	struct cr_error *err = NULL;
 	struct event_base *base;

@@ -22,6 +22,9 @@
 #include "cr/ring.h"
 #include "cr/ringsync.h"
 #include "cr/session.h"
+#ifdef CR_HAVE_TLS
+#include "cr/tlsdgram.h"
+#endif
 #include "cr/udp.h"
 #include "cr/util.h"
 #include "da/tunnel.h"
@@ -31,6 +34,7 @@ enum {
 	AGENT_LMDB_MAP = 16 * 1024 * 1024,
 	AGENT_BACKOFF_MIN_MS = 500,
 	AGENT_BACKOFF_MAX_MS = 10000,
+	AGENT_UDP_GIVEUP_MS = 3000, /* no node answers over UDP: use TCP */
 	/* An unacknowledged publish is sent again after this long: the node
 	 * acknowledges only once a majority of the home set stored it. */
 	AGENT_REPUBLISH_MS = 1000,
@@ -87,6 +91,12 @@ struct da_agent {
 	int dirty;                /* the record must be re-made */
 	int nat_eim;              /* mapping: 1 endpoint-independent, 0
 				   * dependent, -1 not known yet */
+	int use_tcp;              /* datagrams to nodes go over TLS */
+	int any_up;               /* a node answered (either way) */
+	uint64_t started_ms;
+#ifdef CR_HAVE_TLS
+	struct cr_tls_cli *tls;
+#endif
 	uint8_t rec[CP_PRESENCE_MAX]; /* the current signed record */
 	size_t rec_len;
 	uint64_t rings_refused;   /* configurations refused from nodes */
@@ -169,7 +179,10 @@ static void agent_publish(struct da_agent *a)
 			continue;
 		if (p.n_attached < CP_ATTACHED_MAX)
 			memcpy(p.attached[p.n_attached++], l->node_pk, CR_PKLEN);
-		if (l->observed[0] == '\0' || p.n_addrs == CP_ADDRS_MAX)
+		/* Over TCP a node sees a connection, not an address of
+		 * ours that a peer could reach. */
+		if (l->observed[0] == '\0' || p.n_addrs == CP_ADDRS_MAX ||
+		    a->use_tcp)
 			continue;
 		for (size_t j = 0; j < p.n_addrs; j++)
 			dup |= strcmp(p.addrs[j], l->observed) == 0;
@@ -351,7 +364,7 @@ static void agent_nat_check(struct da_agent *a)
 			same &= strcmp(first, a->links[i].observed) == 0;
 		n++;
 	}
-	if (n < 2 || same == a->nat_eim)
+	if (n < 2 || same == a->nat_eim || a->use_tcp)
 		return;
 	a->nat_eim = same;
 	cr_log_info("reflexive address %s seen by %d nodes: %s", first, n,
@@ -552,12 +565,36 @@ static void agent_ping(struct da_link *l, uint64_t now)
 
 /* ---- Session callbacks ------------------------------------------------- */
 
+#ifdef CR_HAVE_TLS
+/* Over TCP only ring nodes are reachable (probes still go over UDP). */
+static int agent_is_node_addr(const struct da_agent *a, const struct cr_addr *to)
+{
+	for (size_t i = 0; i < a->n_links; i++)
+		if (cr_addr_equal(&a->links[i].addr, to))
+			return 1;
+	for (size_t i = 0; i < a->ring->n_nodes; i++) {
+		struct cr_addr na;
+
+		if (cr_addr_parse(a->ring->nodes[i].addr, &na, NULL) == 0 &&
+		    cr_addr_equal(&na, to))
+			return 1;
+	}
+	return 0;
+}
+#endif
+
 static void agent_sess_send(void *ctx, struct cr_sess *s,
 			    const struct cr_addr *to, const uint8_t *buf,
 			    size_t len)
 {
 	struct da_agent *a = ctx;
 
+#ifdef CR_HAVE_TLS
+	if (a->use_tcp && a->tls != NULL && agent_is_node_addr(a, to)) {
+		cr_tls_cli_send(a->tls, to, buf, len);
+		return;
+	}
+#endif
 	cr_udp_out_send_path(a->out, to, buf, len);
 }
 
@@ -596,6 +633,7 @@ static void agent_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 	if (rekey)
 		return;
 	l->up = 1;
+	a->any_up = 1;
 	l->last_pong_ms = l->last_ping_ms = cr_now_ms();
 	l->unanswered_ms = 0;
 	a->dirty = 1;
@@ -654,6 +692,19 @@ static void agent_on_read(evutil_socket_t fd, short what, void *arg)
 	da_tunnel_flush(a->tunnel);
 }
 
+#ifdef CR_HAVE_TLS
+static void agent_on_tls(void *arg, const struct cr_addr *src, uint8_t *buf,
+			 size_t len)
+{
+	struct da_agent *a = arg;
+	struct cr_addr from = *src;
+
+	if (cr_udp_unwrap(&from, &buf, &len) == 0)
+		cr_sess_host_input(a->host, &from, buf, len, cr_now_ms());
+	da_tunnel_flush(a->tunnel);
+}
+#endif
+
 static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct da_agent *a = arg;
@@ -661,6 +712,16 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t ka = a->cfg.keepalive_ms;
 	uint64_t pong_timeout = ka < 3000 ? ka * 2 + 500 : 3000;
 
+#ifdef CR_HAVE_TLS
+	if (!a->use_tcp && !a->any_up && a->tls != NULL &&
+	    now - a->started_ms > AGENT_UDP_GIVEUP_MS) {
+		/* No node answers over UDP: blocked, probably.  The next
+		 * handshakes go over TCP. */
+		a->use_tcp = 1;
+		cr_log_info("no ring node answers over UDP: reaching the ring "
+			    "over TCP");
+	}
+#endif
 	cr_sess_host_tick(a->host, now);
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct da_link *l = &a->links[i];
@@ -793,6 +854,19 @@ struct da_agent *da_agent_new(struct event_base *base,
 	a->tunnel = da_tunnel_new(base, a->host, &a->cfg, err);
 	if (a->tunnel == NULL)
 		goto fail;
+	a->started_ms = cr_now_ms();
+	a->use_tcp = cfg->tcp;
+#ifdef CR_HAVE_TLS
+	a->tls = cr_tls_cli_new(base, agent_on_tls, a, err);
+	if (a->tls == NULL)
+		goto fail;
+#else
+	if (cfg->tcp) {
+		cr_error_set(err, ENOTSUP,
+			     "--tcp: this build has no TLS (OpenSSL) support");
+		goto fail;
+	}
+#endif
 	a->ev_read = event_new(base, a->fd, EV_READ | EV_PERSIST,
 			       agent_on_read, a);
 	a->ev_tick = event_new(base, -1, EV_PERSIST, agent_on_tick, a);
@@ -853,6 +927,9 @@ struct da_agent *da_agent_free(struct da_agent *a)
 		event_free(a->ev_tick);
 	da_tunnel_free(a->tunnel);
 	cr_sess_host_free(a->host);
+#ifdef CR_HAVE_TLS
+	cr_tls_cli_free(a->tls);
+#endif
 	cr_udp_out_free(a->out);
 	if (a->fd >= 0)
 		close(a->fd);

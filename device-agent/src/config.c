@@ -104,6 +104,8 @@ int da_config_set(struct da_config *cfg, const char *key, const char *value,
 	}
 	if (strcmp(key, "syslog") == 0)
 		return cr_config_bool(key, value, &cfg->use_syslog, err);
+	if (strcmp(key, "tcp") == 0)
+		return cr_config_bool(key, value, &cfg->tcp, err);
 	if (strcmp(key, "keepalive") == 0) {
 		if (cr_parse_duration_ms(value, &cfg->keepalive_ms) < 0 ||
 		    cfg->keepalive_ms < 100)

@@ -47,6 +47,10 @@ static const char usage_text[] =
 	"                        long flags; flags on the command line win\n"
 	"  --log-level LEVEL     error, warn, info (default) or debug\n"
 	"  --syslog              log to syslog instead of stderr\n"
+	"  --tcp                 reach the ring over TCP (TLS) on the nodes' "
+	"ports; done\n"
+	"                        by itself when no node answers over UDP in "
+	"3 s\n"
 	"  --check               validate the configuration and exit\n"
 	"  --help, --version\n";
 
@@ -64,6 +68,7 @@ static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 0 },
 	{ "log-level", required_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },
+	{ "tcp", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },
 	{ "help", no_argument, NULL, 0 },
 	{ "version", no_argument, NULL, 0 },

@@ -25,6 +25,7 @@
 #include "cr/ringsync.h"
 #include "cr/session.h"
 #include "cr/stun.h"
+#include "cr/tlsdgram.h"
 #include "cr/udp.h"
 #include "cr/util.h"
 #include "rn/byzantine.h"
@@ -96,6 +97,7 @@ struct rn_node {
 	struct cr_map *routes;  /* route id -> struct rn_route (twice) */
 	struct cr_udp_batch *batch;
 	struct cr_udp_out *out;
+	struct cr_tls_srv *tls; /* --tcp: datagrams over TLS, or NULL */
 	FILE *capture;
 	uint64_t last_sweep_ms;
 	struct cr_log_ratelimit rl;
@@ -153,7 +155,10 @@ static void node_send_raw(struct rn_node *n, const struct cr_addr *to,
 			  const uint8_t *buf, size_t len)
 {
 	node_capture(n, '>', buf, len);
-	cr_udp_out_send(n->out, to, buf, len);
+	if (n->tls != NULL && cr_tls_is_conn_addr(to))
+		cr_tls_srv_send(n->tls, to, buf, len);
+	else
+		cr_udp_out_send(n->out, to, buf, len);
 }
 
 /* ---- Hop messages ------------------------------------------------------ */
@@ -709,6 +714,14 @@ static void node_datagram(struct rn_node *n, const struct cr_addr *from,
 	}
 }
 
+/* A datagram from a TCP fallback connection: handled as if it came by UDP
+ * from the connection's pseudo address (cr/tlsdgram.h). */
+static void node_on_tls(void *arg, const struct cr_addr *from, uint8_t *buf,
+			size_t len)
+{
+	node_datagram(arg, from, buf, len, cr_now_ms());
+}
+
 static void node_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct rn_node *n = arg;
@@ -818,6 +831,9 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 	      n->n_devices);
 	GAUGE("carrier_node_presence_records", "Presence records stored.",
 	      cr_kv_count(n->kv, "presence"));
+	GAUGE("carrier_node_tcp_connections",
+	      "TCP fallback connections (UDP-blocked peers).",
+	      n->tls != NULL ? cr_tls_srv_conns(n->tls) : 0);
 	GAUGE("carrier_node_routes", "Relay routes.",
 	      cr_map_count(n->routes) / 2);
 	node_route_counts(n, &relaying, &quiet);
@@ -1102,10 +1118,15 @@ struct rn_node *rn_node_new(struct event_base *base,
 		goto fail;
 	}
 	if (cfg->tcp[0] != '\0') {
-		cr_error_set(err, ENOTSUP,
-			     "--tcp: the TCP fallback is not available in "
-			     "this version");
-		goto fail;
+		struct cr_addr ta;
+
+		if (cr_addr_parse(cfg->tcp, &ta, err) < 0) {
+			cr_error_wrap(err, "--tcp");
+			goto fail;
+		}
+		n->tls = cr_tls_srv_new(base, &ta, node_on_tls, n, err);
+		if (n->tls == NULL)
+			goto fail;
 	}
 	n->ev_read = event_new(base, n->fd, EV_READ | EV_PERSIST, node_on_read,
 			       n);
@@ -1169,6 +1190,7 @@ struct rn_node *rn_node_free(struct rn_node *n)
 	if (n->ev_tick != NULL)
 		event_free(n->ev_tick);
 	cr_udp_out_free(n->out);
+	cr_tls_srv_free(n->tls);
 	if (n->fd >= 0)
 		close(n->fd);
 	/* The host frees sessions without callbacks: free the peers here. */

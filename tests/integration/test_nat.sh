@@ -26,6 +26,9 @@
 # firewall does: without it Linux keeps a conntrack entry for a peer's early
 # probe to the router itself, and the inside host's later mapping toward
 # that peer gets another port (the "late side" trap).
+#   blocked     port-restricted for TCP, every UDP datagram dropped: the
+#               agent and the CLI notice that no node answers over UDP and
+#               reach the ring over TLS on the nodes' ports (--tcp), relayed.
 #   same        both peers behind one port-restricted NAT, on one LAN
 #               (vendor 198.19.0.3, device 198.19.0.2): local candidates.
 #
@@ -37,8 +40,6 @@
 # In the full/full pair the direct path is cut in the middle of a download
 # (nftables drop at the vendor's router): the session falls back to the
 # relay, punches again once the path is back, and the download completes.
-# UDP-blocked sites need the TCP fallback, which does not exist yet: not
-# part of the matrix (see docs/design/carrier.md).
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
@@ -79,7 +80,7 @@ done
 export CARRIER_RING=$T/ring
 for i in 0 1; do
 	inet "$CARRIER_NODE" --key "$T/node$i.key" --ring "$T/ring" \
-		--listen "198.18.0.1$i:7000" --data "$T/node$i.d" \
+		--listen "198.18.0.1$i:7000" --tcp "198.18.0.1$i:7000" --data "$T/node$i.d" \
 		--metrics "198.18.0.1$i:9100" >>"$T/node$i.log" 2>&1 &
 	PIDS+=("$!")
 done
@@ -112,6 +113,7 @@ router() {
 		pre="iifname \"wan\" ip saddr @contacted udp dport 1024-65535 dnat to $host" ;;
 	port) ;;
 	symmetric) masq="masquerade fully-random" ;;
+	blocked) fwd="meta l4proto udp drop" ;;
 	*) fail "unknown NAT behaviour $how" ;;
 	esac
 	ip netns exec "$r" nft -f - <<NFT
@@ -157,9 +159,10 @@ drop_ns() {
 }
 
 DIRECT_MS=()
-# pair N VENDOR_NAT DEVICE_NAT EXPECT(direct|relayed) [cut]
+# pair N VENDOR_NAT DEVICE_NAT EXPECT(direct|relayed) [cut|tcp]
 pair() {
-	local n=$1 vnat=$2 dnat=$3 expect=$4 cut=${5:-}
+	local n=$1 vnat=$2 dnat=$3 expect=$4 cut=${5:-} cliflags=()
+	if [ "$cut" = tcp ]; then cut=""; cliflags=(--tcp); fi
 	local hv=kn$R-hv$n hd=kn$R-hd$n pids=() vpub=198.18.1.$n dpub=198.18.2.$n
 	local name="$vnat/$dnat"
 	# KORHAL_NAT_PAIRS="full/port same/same": run only those (debugging).
@@ -191,8 +194,8 @@ pair() {
 		ip netns exec "$hv" "$CARRIER" lookup "$dev_id" --json 2>/dev/null |
 			grep -o '"live":true' | wc -l | grep -q '^2$'
 	}
-	wait_until 15 two_live || fail "$name: device not attached to both nodes"
-	ip netns exec "$hv" "$CARRIER" connect "$dev_id" 8080 -L 127.0.0.1:8000 -v \
+	wait_until 20 two_live || fail "$name: device not attached to both nodes: $(tail -3 "$T/dev$n.log")"
+	ip netns exec "$hv" "$CARRIER" connect "$dev_id" 8080 -L 127.0.0.1:8000 -v "${cliflags[@]}" \
 		>>"$T/connect$n.log" 2>&1 &
 	pids+=("$!"); PIDS+=("$!")
 	wait_until 10 ip netns exec "$hv" curl -sf http://127.0.0.1:8000/ -o /dev/null ||
@@ -222,6 +225,14 @@ pair() {
 	else
 		grep -q "connected to .*relayed via node_" "$T/connect$n.log" ||
 			fail "$name: not relayed: $(cat "$T/connect$n.log")"
+		if [ "$vnat" = blocked ]; then
+			grep -q "connected to .*relayed via node_.* over TCP" "$T/connect$n.log" ||
+				fail "$name: the CLI is not on TCP: $(cat "$T/connect$n.log")"
+		fi
+		if [ "$dnat" = blocked ]; then
+			grep -q "reaching the ring over TCP\|attached to node .* as \[100::" "$T/dev$n.log" ||
+				fail "$name: the agent is not on TCP: $(tail -5 "$T/dev$n.log")"
+		fi
 		grep -q "direct" "$T/connect$n.log" &&
 			fail "$name: a direct path where none can exist: $(cat "$T/connect$n.log")"
 		path="relayed"
@@ -287,9 +298,15 @@ pair $((++n)) port symmetric relayed
 pair $((++n)) symmetric symmetric relayed
 pair $((++n)) symmetric full direct
 pair $((++n)) same same direct
+pair $((++n)) blocked full relayed
+pair $((++n)) restricted blocked relayed
+pair $((++n)) blocked port relayed
+pair $((++n)) symmetric blocked relayed
+pair $((++n)) blocked blocked relayed tcp
 
-sorted=$(printf '%s\n' "${DIRECT_MS[@]}" | sort -n)
 count=${#DIRECT_MS[@]}
+[ "$count" -gt 0 ] || { echo "PASS (no direct pair selected)"; exit 0; }
+sorted=$(printf '%s\n' "${DIRECT_MS[@]}" | sort -n)
 p50=$(sed -n "$(( (count + 1) / 2 ))p" <<<"$sorted")
 echo "connect request -> direct path (ms): $(tr '\n' ' ' <<<"$sorted")"
 [ "$p50" -lt 1000 ] || fail "median time to a direct path $p50 ms (>= 1 s)"

@@ -35,6 +35,7 @@ struct da_config {
 	char listen[128];       /* local UDP address; default any, port 0 */
 	enum cr_log_level log_level;
 	int use_syslog;
+	int tcp;                /* reach the ring over TCP from the start */
 	uint64_t keepalive_ms;  /* ping interval to the nodes */
 	uint64_t attach;        /* home nodes to hold sessions with */
 	uint64_t presence_ttl_s;

@@ -1,0 +1,411 @@
+/* Carrier datagrams over TLS: see cr/tlsdgram.h. */
+#include "cr/tlsdgram.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp/limits.h"
+#include "cp/wire.h"
+#include "cr/map.h"
+#include "cr/tcpframe.h"
+
+enum {
+	TLS_OUT_MAX = 4 * 1024 * 1024, /* queued bytes per connection */
+	TLS_CLI_NODES = 64,
+};
+
+/* ---- Shared ------------------------------------------------------------ */
+
+struct tls_conn {
+	struct bufferevent *bev;
+	struct cr_addr addr; /* server: pseudo address; client: the node */
+	uint64_t id;
+	void *owner;
+	int server;
+};
+
+static void tls_conn_send(struct tls_conn *k, const uint8_t *buf, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(k->bev);
+
+	/* A congested connection drops, as a full UDP socket would: the
+	 * streams above retransmit and slow down. */
+	if (evbuffer_get_length(out) > TLS_OUT_MAX)
+		return;
+	cr_tcpf_put(out, buf, len);
+}
+
+static void tls_set_err(struct cr_error **err, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char msg[256];
+
+	ERR_error_string_n(e, msg, sizeof(msg));
+	cr_error_set(err, EIO, "%s: %s", what, e != 0 ? msg : "failed");
+}
+
+/* ---- Server ------------------------------------------------------------ */
+
+struct cr_tls_cli {
+	cr_tls_recv_fn fn;
+	void *arg;
+	struct event_base *base;
+	SSL_CTX *ctx;
+	struct tls_conn *nodes[TLS_CLI_NODES];
+};
+
+struct cr_tls_srv {
+	struct event_base *base;
+	SSL_CTX *ctx;
+	struct evconnlistener *lst;
+	struct cr_map *conns; /* id -> struct tls_conn */
+	uint64_t next_id;
+	cr_tls_recv_fn fn;
+	void *arg;
+};
+
+static void tls_pseudo_addr(uint64_t id, struct cr_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->u.in6.sin6_family = AF_INET6;
+	a->u.in6.sin6_addr.s6_addr[0] = 0x01; /* 100::/64 */
+	for (int i = 0; i < 8; i++)
+		a->u.in6.sin6_addr.s6_addr[8 + i] = (uint8_t)(id >> (56 - 8 * i));
+	a->u.in6.sin6_port = htons(1);
+}
+
+int cr_tls_is_conn_addr(const struct cr_addr *a)
+{
+	static const uint8_t prefix[8] = { 0x01 };
+
+	return a->u.sa.sa_family == AF_INET6 &&
+	       memcmp(a->u.in6.sin6_addr.s6_addr, prefix, 8) == 0;
+}
+
+static uint64_t tls_conn_id(const struct cr_addr *a)
+{
+	uint64_t id = 0;
+
+	for (int i = 0; i < 8; i++)
+		id = id << 8 | a->u.in6.sin6_addr.s6_addr[8 + i];
+	return id;
+}
+
+static void tls_conn_free(struct tls_conn *k)
+{
+	if (k->server) {
+		struct cr_tls_srv *s = k->owner;
+
+		cr_map_del(s->conns, &k->id);
+	}
+	bufferevent_free(k->bev);
+	free(k);
+}
+
+/* Reads every whole datagram; a stream that is not framed datagrams (a
+ * port scanner, a browser) is closed. */
+static void tls_on_read(struct bufferevent *bev, void *arg)
+{
+	struct tls_conn *k = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t buf[CR_TCPF_MAX];
+	cr_tls_recv_fn fn;
+	void *farg;
+	size_t len;
+	int r;
+
+	if (k->server) {
+		fn = ((struct cr_tls_srv *)k->owner)->fn;
+		farg = ((struct cr_tls_srv *)k->owner)->arg;
+	} else {
+		fn = ((struct cr_tls_cli *)k->owner)->fn;
+		farg = ((struct cr_tls_cli *)k->owner)->arg;
+	}
+	while ((r = cr_tcpf_pull(in, buf, &len)) == 1)
+		fn(farg, &k->addr, buf, len);
+	if (r < 0)
+		tls_conn_free(k);
+}
+
+static void tls_srv_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		tls_conn_free(arg);
+}
+
+static void tls_srv_on_accept(struct evconnlistener *l, evutil_socket_t fd,
+			      struct sockaddr *sa, int socklen, void *arg)
+{
+	struct cr_tls_srv *s = arg;
+	struct tls_conn *k = calloc(1, sizeof(*k));
+	SSL *ssl = SSL_new(s->ctx);
+
+	if (k == NULL || ssl == NULL) {
+		free(k);
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		return;
+	}
+	k->bev = bufferevent_openssl_socket_new(s->base, fd, ssl,
+						BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (k->bev == NULL) {
+		free(k);
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		return;
+	}
+	k->server = 1;
+	k->owner = s;
+	k->id = ++s->next_id;
+	tls_pseudo_addr(k->id, &k->addr);
+	if (cr_map_put(s->conns, &k->id, k) < 0) {
+		bufferevent_free(k->bev);
+		free(k);
+		return;
+	}
+	bufferevent_setcb(k->bev, tls_on_read, NULL, tls_srv_on_event, k);
+	/* A connection silent for 3 minutes is gone (clients ping every few
+	 * seconds). */
+	bufferevent_set_timeouts(k->bev, &(struct timeval){ 180, 0 }, NULL);
+	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
+}
+
+/* A fresh self-signed certificate (P-256) for the listener: nobody checks
+ * it (see cr/tlsdgram.h), it only has to make the handshake look normal. */
+static int tls_self_signed(SSL_CTX *ctx, struct cr_error **err)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *name;
+	uint32_t serial = randombytes_random() & 0x7fffffff;
+	int ok = 0;
+
+	if (key == NULL || x == NULL)
+		goto out;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)serial);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600);
+	X509_set_pubkey(x, key);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+				   (const unsigned char *)"carrier-node", -1, -1,
+				   0);
+	X509_set_issuer_name(x, name);
+	ok = X509_sign(x, key, EVP_sha256()) > 0 &&
+	     SSL_CTX_use_certificate(ctx, x) == 1 &&
+	     SSL_CTX_use_PrivateKey(ctx, key) == 1;
+out:
+	if (!ok)
+		tls_set_err(err, "cannot make the TLS certificate");
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ok ? 0 : -1;
+}
+
+struct cr_tls_srv *cr_tls_srv_new(struct event_base *base,
+				  const struct cr_addr *bind_addr,
+				  cr_tls_recv_fn fn, void *arg,
+				  struct cr_error **err)
+{
+	struct cr_tls_srv *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating the TCP listener");
+		return NULL;
+	}
+	s->base = base;
+	s->fn = fn;
+	s->arg = arg;
+	s->conns = cr_map_new(sizeof(uint64_t));
+	s->ctx = SSL_CTX_new(TLS_server_method());
+	if (s->conns == NULL || s->ctx == NULL) {
+		tls_set_err(err, "cannot set up TLS");
+		return cr_tls_srv_free(s);
+	}
+	SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
+	if (tls_self_signed(s->ctx, err) < 0)
+		return cr_tls_srv_free(s);
+	s->lst = evconnlistener_new_bind(base, tls_srv_on_accept, s,
+					 LEV_OPT_CLOSE_ON_FREE |
+						 LEV_OPT_REUSEABLE,
+					 512, &bind_addr->u.sa,
+					 (int)cr_addr_len(bind_addr));
+	if (s->lst == NULL) {
+		char as[CR_ADDR_STRMAX];
+
+		cr_error_errno(err, errno, "cannot listen on TCP %s",
+			       cr_addr_format(bind_addr, as));
+		return cr_tls_srv_free(s);
+	}
+	return s;
+}
+
+struct cr_tls_srv *cr_tls_srv_free(struct cr_tls_srv *s)
+{
+	size_t pos = 0;
+	const void *key;
+	void *val;
+
+	if (s == NULL)
+		return NULL;
+	if (s->lst != NULL)
+		evconnlistener_free(s->lst);
+	if (s->conns != NULL) {
+		while (cr_map_next(s->conns, &pos, &key, &val)) {
+			struct tls_conn *k = val;
+
+			bufferevent_free(k->bev);
+			free(k);
+		}
+		cr_map_free(s->conns);
+	}
+	SSL_CTX_free(s->ctx);
+	free(s);
+	return NULL;
+}
+
+void cr_tls_srv_send(struct cr_tls_srv *s, const struct cr_addr *to,
+		     const uint8_t *buf, size_t len)
+{
+	uint64_t id = tls_conn_id(to);
+	struct tls_conn *k = cr_map_get(s->conns, &id);
+
+	if (k != NULL)
+		tls_conn_send(k, buf, len);
+}
+
+size_t cr_tls_srv_conns(const struct cr_tls_srv *s)
+{
+	return cr_map_count(s->conns);
+}
+
+/* ---- Client ------------------------------------------------------------ */
+
+static void tls_cli_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tls_conn *k = arg;
+	struct cr_tls_cli *c = k->owner;
+
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+		return;
+	/* Gone: the next datagram to this node connects again. */
+	for (size_t i = 0; i < TLS_CLI_NODES; i++)
+		if (c->nodes[i] == k)
+			c->nodes[i] = NULL;
+	tls_conn_free(k);
+}
+
+struct cr_tls_cli *cr_tls_cli_new(struct event_base *base, cr_tls_recv_fn fn,
+				  void *arg, struct cr_error **err)
+{
+	struct cr_tls_cli *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		cr_error_errno(err, ENOMEM, "allocating the TCP fallback");
+		return NULL;
+	}
+	c->fn = fn;
+	c->arg = arg;
+	c->base = base;
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (c->ctx == NULL) {
+		tls_set_err(err, "cannot set up TLS");
+		free(c);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+	return c;
+}
+
+struct cr_tls_cli *cr_tls_cli_free(struct cr_tls_cli *c)
+{
+	if (c == NULL)
+		return NULL;
+	for (size_t i = 0; i < TLS_CLI_NODES; i++)
+		if (c->nodes[i] != NULL)
+			tls_conn_free(c->nodes[i]);
+	SSL_CTX_free(c->ctx);
+	free(c);
+	return NULL;
+}
+
+static struct tls_conn *tls_cli_conn(struct cr_tls_cli *c,
+				     const struct cr_addr *to)
+{
+	struct tls_conn *k;
+	struct cr_addr node = *to;
+	size_t slot = TLS_CLI_NODES;
+	SSL *ssl;
+
+	node.route = 0;
+	for (size_t i = 0; i < TLS_CLI_NODES; i++) {
+		if (c->nodes[i] != NULL && cr_addr_equal(&c->nodes[i]->addr, &node))
+			return c->nodes[i];
+		if (c->nodes[i] == NULL && slot == TLS_CLI_NODES)
+			slot = i;
+	}
+	if (slot == TLS_CLI_NODES)
+		return NULL;
+	k = calloc(1, sizeof(*k));
+	ssl = SSL_new(c->ctx);
+	if (k == NULL || ssl == NULL) {
+		free(k);
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_tlsext_host_name(ssl, "carrier");
+	k->bev = bufferevent_openssl_socket_new(c->base, -1, ssl,
+						BUFFEREVENT_SSL_CONNECTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (k->bev == NULL) {
+		SSL_free(ssl);
+		free(k);
+		return NULL;
+	}
+	k->owner = c;
+	k->addr = node;
+	bufferevent_setcb(k->bev, tls_on_read, NULL, tls_cli_on_event, k);
+	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(k->bev, &node.u.sa,
+				       (int)cr_addr_len(&node)) < 0) {
+		bufferevent_free(k->bev);
+		free(k);
+		return NULL;
+	}
+	c->nodes[slot] = k;
+	return k;
+}
+
+void cr_tls_cli_send(struct cr_tls_cli *c, const struct cr_addr *to,
+		     const uint8_t *buf, size_t len)
+{
+	struct tls_conn *k = tls_cli_conn(c, to);
+	uint8_t wrapped[CR_TCPF_MAX];
+
+	if (k == NULL)
+		return;
+	if (to->route == 0) {
+		tls_conn_send(k, buf, len);
+		return;
+	}
+	if (len + CP_RELAY_HDR > CP_DATAGRAM_MAX)
+		return;
+	wrapped[0] = CP_MSG_RELAY;
+	wrapped[1] = wrapped[2] = wrapped[3] = 0;
+	cp_put_u64(wrapped + 4, to->route);
+	memcpy(wrapped + CP_RELAY_HDR, buf, len);
+	tls_conn_send(k, wrapped, len + CP_RELAY_HDR);
+}
