@@ -1541,7 +1541,16 @@ void cr_stream_path_changed(struct cr_stream_conn *c, uint64_t now_us)
 	c->rto_streak = 0;
 	c->probe_i = 0;
 	c->probe_tries = 0;
+	/* A probe in flight is forgotten: its slot must not wait for an
+	 * acknowledgement any more, or it would hold the sent-packet window
+	 * (sp_pop) for good when the probe was lost (a jumbo probe on a
+	 * 1500-byte path always is), and the connection would crawl. */
+	if (c->probe_pn != CR_SP_NONE && c->probe_pn >= c->sp_base &&
+	    c->probe_pn < c->next_pn &&
+	    sp_slot(c, c->probe_pn)->state == CR_SP_PROBE)
+		sp_slot(c, c->probe_pn)->state = CR_SP_NOACK;
 	c->probe_pn = CR_SP_NONE; /* an ack for the old one is ignored */
+	sp_pop(c);
 	c->probe_next = c->cfg.probe_mtu[0] ? c->now : CR_SP_NONE;
 }
 

@@ -19,6 +19,9 @@
 #include "cr/map.h"
 #include "cr/tcpframe.h"
 
+_Static_assert((int)CR_TCPF_MAX >= (int)CP_DATAGRAM_MAX,
+	       "every datagram fits a TCP frame");
+
 enum {
 	TLS_OUT_MAX = 4 * 1024 * 1024, /* queued bytes per connection */
 	TLS_CLI_NODES = 64,
@@ -401,7 +404,7 @@ void cr_tls_cli_send(struct cr_tls_cli *c, const struct cr_addr *to,
 		tls_conn_send(k, buf, len);
 		return;
 	}
-	if (len + CP_RELAY_HDR > CP_DATAGRAM_MAX)
+	if (len + CP_RELAY_HDR > CP_DATAGRAM_MAX || len + CP_RELAY_HDR > sizeof(wrapped))
 		return;
 	wrapped[0] = CP_MSG_RELAY;
 	wrapped[1] = wrapped[2] = wrapped[3] = 0;

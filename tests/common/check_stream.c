@@ -1813,6 +1813,41 @@ START_TEST(test_pmtu_path_change)
 }
 END_TEST
 
+static int done_probing(struct sim *s, void *arg)
+{
+	struct cr_stream_stats st;
+
+	cr_stream_get_stats(s->ep[0].c, &st);
+	return st.mtu_probes >= 1;
+}
+
+/* A path change while a probe too large for the path is in flight (a
+ * relayed session moving to a hole-punched direct path does this at once):
+ * the lost probe must not hold the sent-packet window, or the transfer
+ * crawls at one window per retransmission timeout. */
+START_TEST(test_pmtu_path_change_probe_lost)
+{
+	struct sim *s = pmtu_sim(1500, 64 * MB);
+	uint64_t t0;
+	clock_t cpu0;
+
+	for (int i = 0; i < 2; i++)
+		s->link[i].bw = 20 * 1000 * 1000;
+	ck_assert(sim_run(s, done_probing, NULL, 1ull * 1000000));
+	cr_stream_path_changed(s->ep[0].c, s->now);
+	t0 = s->now;
+	cpu0 = clock();
+	ck_assert(sim_run(s, done_all_closed, NULL, 60ull * 1000000));
+	/* The stuck window showed as CPU: every ack scanned it whole (about
+	 * 30 s for this transfer, against a fraction of a second). */
+	ck_assert_uint_lt((uint64_t)(clock() - cpu0), 3ull * CLOCKS_PER_SEC);
+	ck_assert_uint_eq(ts_find(&s->ep[1], 1)->rcvd, 64 * MB);
+	/* 64 MB at 20 MB/s: a few seconds, not minutes. */
+	ck_assert_uint_lt(s->now - t0, 10ull * 1000000);
+	sim_free(s);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
 	Suite *s = suite_create("stream");
@@ -1881,6 +1916,7 @@ static Suite *stream_suite(void)
 	tcase_add_loop_test(tc, test_pmtu_ladder, 0, 3);
 	tcase_add_test(tc, test_pmtu_black_hole);
 	tcase_add_test(tc, test_pmtu_path_change);
+	tcase_add_test(tc, test_pmtu_path_change_probe_lost);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("throughput");

@@ -14,7 +14,7 @@ struct evbuffer;
 
 enum {
 	CR_TCPF_HDR = 2,
-	CR_TCPF_MAX = 2048, /* a relayed datagram with its header fits */
+	CR_TCPF_MAX = 9216, /* the largest datagram (CP_DATAGRAM_MAX) fits */
 };
 
 /* Appends one framed datagram to out; -1 when len is 0 or too large. */
