@@ -36,6 +36,8 @@ timeout 120 "${PM[@]}" run -d --name d1 "${U[@]}" "$img" sh -c 'echo started; tr
 out=$(timeout 60 "${PM[@]}" exec d1 sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "')
 grep -q exec-ok <<<"$out" && grep -q "while :" <<<"$out" || fail "podman exec: $out"
 ok "podman exec joins the container"
+out=$(timeout 60 "${PM[@]}" exec -t d1 tty </dev/null | tr -d '\r')
+case $out in /dev/pts/*) ok "podman exec -t (console socket from the host)" ;; *) fail "podman exec -t: $out" ;; esac
 grep -q started <<<"$(timeout 60 "${PM[@]}" logs d1)" || fail "podman logs"
 ok "podman logs"
 timeout 60 "${PM[@]}" stop -t 5 d1 >/dev/null

@@ -447,6 +447,7 @@ int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
 	in.proc = &s->process;
 	in.rootfs = rootfs;
 	in.console_socket = o->console_socket;
+	in.console_fd = -1;
 	in.no_pivot = o->no_pivot;
 	in.preserve_fds = o->preserve_fds;
 	c1 = fork();
@@ -878,6 +879,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 	sigset_t old;
 
 	*status = 0;
+	memset(&in, 0, sizeof(in));
+	in.console_fd = -1;
 	for (size_t i = 0; i < 7; i++)
 		fds[i] = -1;
 	if (st == NULL)
@@ -912,13 +915,20 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		cr_error_errno(err, errno, "socketpair");
 		goto out;
 	}
-	memset(&in, 0, sizeof(in));
 	in.spec = s;
 	in.proc = proc;
 	in.rootfs = "/";
 	in.console_socket = o->console_socket;
+	in.console_fd = -1;
 	in.preserve_fds = o->preserve_fds;
 	in.in_userns = fds[0] >= 0;
+	/* The socket's path is the host's: connect before entering the
+	 * container's mount namespace. */
+	if (proc->terminal && o->console_socket != NULL) {
+		in.console_fd = bo_linux_console_connect(o->console_socket, err);
+		if (in.console_fd < 0)
+			goto out;
+	}
 	if (!o->detach)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	block_forwarded(&old);
@@ -1007,6 +1017,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 out_mask:
 	sigprocmask(SIG_SETMASK, &old, NULL);
 out:
+	if (in.console_fd >= 0)
+		close(in.console_fd);
 	for (size_t i = 0; i < 7; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -403,10 +403,29 @@ static int setup_dev(struct bo_init *in, int rootfd, int default_devices,
 	return 0;
 }
 
-static int send_fd(const char *sock_path, int fd, struct cr_error **err)
+int bo_linux_console_connect(const char *sock_path, struct cr_error **err)
 {
 	struct sockaddr_un sa;
-	CR_CLEANUP_CLOSE int s = -1;
+	int s;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(sock_path) >= sizeof(sa.sun_path))
+		return cr_error_set(err, ENAMETOOLONG,
+				    "--console-socket: path too long");
+	memcpy(sa.sun_path, sock_path, strlen(sock_path));
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		cr_error_errno(err, errno, "--console-socket %s", sock_path);
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	return s;
+}
+
+static int send_fd(int s, int fd, struct cr_error **err)
+{
 	char data[] = "/dev/ptmx";
 	struct iovec iov = { data, sizeof(data) - 1 };
 	union {
@@ -416,16 +435,6 @@ static int send_fd(const char *sock_path, int fd, struct cr_error **err)
 	struct msghdr msg;
 	struct cmsghdr *c;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(sock_path) >= sizeof(sa.sun_path))
-		return cr_error_set(err, ENAMETOOLONG,
-				    "--console-socket: path too long");
-	memcpy(sa.sun_path, sock_path, strlen(sock_path));
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return cr_error_errno(err, errno, "--console-socket %s",
-				      sock_path);
 	memset(&msg, 0, sizeof(msg));
 	memset(&u, 0, sizeof(u));
 	msg.msg_iov = &iov;
@@ -439,7 +448,8 @@ static int send_fd(const char *sock_path, int fd, struct cr_error **err)
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	if (sendmsg(s, &msg, 0) < 0)
 		return cr_error_errno(err, errno,
-				      "sending the terminal to %s", sock_path);
+				      "sending the terminal to the console "
+				      "socket");
 	return 0;
 }
 
@@ -497,12 +507,25 @@ int bo_linux_terminal(struct bo_init *in, struct cr_error **err)
 			return cr_error_errno(err, errno,
 					      "binding /dev/console");
 	}
-	if (in->console_socket == NULL)
+	if (in->console_fd < 0 && in->console_socket == NULL)
 		return cr_error_set(err, EINVAL,
 				    "process.terminal is true: give "
 				    "--console-socket");
-	if (send_fd(in->console_socket, master, err) < 0)
-		return -1;
+	{
+		int s = in->console_fd >= 0
+				? in->console_fd
+				: bo_linux_console_connect(in->console_socket,
+							   err);
+		int rc;
+
+		if (s < 0)
+			return -1;
+		rc = send_fd(s, master, err);
+		close(s);
+		in->console_fd = -1;
+		if (rc < 0)
+			return -1;
+	}
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
 		return cr_error_errno(err, errno, "setting the controlling tty");
 	for (int i = 0; i < 3; i++)

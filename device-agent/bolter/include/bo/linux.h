@@ -19,6 +19,7 @@ struct bo_init {
 	const struct bo_process *proc;
 	const char *rootfs;         /* absolute path on the host */
 	const char *console_socket; /* NULL unless --console-socket */
+	int console_fd; /* connected console socket, or -1: connect by path */
 	const char *state_json;     /* for the createContainer hooks */
 	int no_pivot;
 	int preserve_fds;
@@ -42,6 +43,9 @@ int bo_linux_resolve(struct bo_init *in, struct cr_error **err);
 
 /* Applies the process and execs it; returns only on failure. */
 int bo_linux_exec(struct bo_init *in, struct cr_error **err);
+
+/* Connects to a --console-socket; returns the socket or -1. */
+int bo_linux_console_connect(const char *sock_path, struct cr_error **err);
 
 /* 1 when /proc/self/ns/NAME exists for this CLONE_NEW* type. */
 int bo_linux_has_namespace(int type);
