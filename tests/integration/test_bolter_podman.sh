@@ -21,8 +21,11 @@ podman_cleanup() {
 }
 trap podman_cleanup EXIT
 
-"$HERE/mkbundle.sh" --layout "$T/layout" "$T/b" true >/dev/null
-img=$(timeout 120 "${PM[@]}" pull -q "oci:$T/layout:latest")
+# podman names the image after the layout's path, which must be lowercase.
+layout=/tmp/korhal-bolter-layout-$$
+"$HERE/mkbundle.sh" --layout "$layout" "$T/b" true >/dev/null
+img=$(timeout 120 "${PM[@]}" pull -q "oci:$layout:latest")
+rm -rf "$layout"
 [ -n "$img" ] || fail "podman could not load the OCI layout"
 
 set +e
