@@ -103,3 +103,11 @@ expect_eq "--no-pivot" "$out" no-pivot-ok
 expect_eq "--preserve-fds 1" "$(cat "$T/fd3.out")" via-fd3
 bundle pf0 sh -c 'echo leak >&3 2>/dev/null || echo closed'
 expect_eq "fd 3 is closed without --preserve-fds" "$(cd "$T/pf0" && "${BO[@]}" run pf0 3>"$T/fd3b.out")" closed
+
+# --- a cgroup namespace sees its own cgroup under /sys/fs/cgroup ------------
+if [ -e /proc/self/ns/cgroup ]; then
+	bundle cg sh -c 'grep -c ":/$" /proc/self/cgroup >/dev/null && echo ns-root; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max'
+	edit cg 's["linux"]["namespaces"].append({"type": "cgroup"}); s["linux"]["resources"]["pids"] = {"limit": 50}'
+	out=$(run_in cg | tr '\n' ' ')
+	expect_eq "cgroup namespace: own cgroup mounted" "$out" "ns-root 50 "
+fi

@@ -616,6 +616,27 @@ int bo_cgroup_destroy(char *const *dirs, struct cr_error **err)
 	return rc;
 }
 
+int bo_cgroup_mountpoint(const char *dir, char *out, size_t size)
+{
+	struct hier h[MAX_HIER];
+	int n = read_hierarchies(h, MAX_HIER), best = -1;
+	size_t best_len = 0;
+
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(h[i].mount);
+
+		if (strncmp(dir, h[i].mount, len) == 0 &&
+		    (dir[len] == '/' || dir[len] == '\0') && len > best_len) {
+			best = i;
+			best_len = len;
+		}
+	}
+	if (best < 0)
+		return -1;
+	snprintf(out, size, "%s", h[best].mount);
+	return 0;
+}
+
 char *bo_cgroup_path_from_systemd(const char *path)
 {
 	const char *c1 = strchr(path, ':'), *c2;

@@ -251,7 +251,19 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 		setsid();
 		if (msg_recv(sync, buf, sizeof(buf), &len) != MSG_STATE)
 			_exit(1);
+		/* The state JSON, then the cgroup directories, each
+		 * NUL-terminated. */
 		in->state_json = buf + 1;
+		{
+			size_t n = 0, off = strlen(buf + 1) + 2;
+
+			for (size_t o = off; o < len + 1; o += strlen(buf + o) + 1)
+				n++;
+			in->cgroup_dirs = calloc(n + 1, sizeof(char *));
+			for (size_t k = 0, o = off; in->cgroup_dirs != NULL && k < n;
+			     k++, o += strlen(buf + o) + 1)
+				in->cgroup_dirs[k] = buf + o;
+		}
 		if (fifo != NULL) {
 			procfd = open("/proc/self/fd",
 				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -518,7 +530,29 @@ int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
 	if (bo_hooks_run(s, BO_HOOK_PRESTART, sjson, err) < 0 ||
 	    bo_hooks_run(s, BO_HOOK_CREATE_RUNTIME, sjson, err) < 0)
 		goto fail_kill;
-	if (msg_send(sp[0], MSG_STATE, sjson, strlen(sjson) + 1) < 0) {
+	{
+		size_t total = strlen(sjson) + 1, off;
+		char *m;
+
+		for (size_t i = 0; st.cgroup_dirs[i] != NULL; i++)
+			total += strlen(st.cgroup_dirs[i]) + 1;
+		m = malloc(total);
+		if (m == NULL || total > MSG_MAX - 1) {
+			free(m);
+			cr_error_set(err, E2BIG, "state too large");
+			goto fail_kill;
+		}
+		memcpy(m, sjson, strlen(sjson) + 1);
+		off = strlen(sjson) + 1;
+		for (size_t i = 0; st.cgroup_dirs[i] != NULL; i++) {
+			memcpy(m + off, st.cgroup_dirs[i],
+			       strlen(st.cgroup_dirs[i]) + 1);
+			off += strlen(st.cgroup_dirs[i]) + 1;
+		}
+		type = msg_send(sp[0], MSG_STATE, m, total);
+		free(m);
+	}
+	if (type < 0) {
 		cr_error_errno(err, errno, "container init died");
 		goto fail_kill;
 	}

@@ -17,13 +17,16 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "bo/cgroup.h"
 #include "bo/hooks.h"
 #include "cr/cleanup.h"
 
@@ -183,6 +186,70 @@ static unsigned long locked_flags(const char *source)
 	return f;
 }
 
+/*
+ * The cgroup mount of a container with its own cgroup namespace: what
+ * runc does on v1, for every layout.  Its /proc/self/cgroup says "/", so
+ * each hierarchy shows the container's own directory: on a v2 host that
+ * directory is bound at the target; otherwise a tmpfs holds one folder per
+ * hierarchy (named as on the host: memory, pids, unified...) with the
+ * container's directory bound in it.
+ */
+static int mount_own_cgroups(struct bo_init *in, int rootfd, const char *dest,
+			     const char *target, int ro, struct cr_error **err)
+{
+	char mp[512], sub[PATH_MAX];
+	CR_CLEANUP_CLOSE int tfd = -1;
+	struct statfs sf;
+	unsigned long rof = ro ? MS_RDONLY : 0;
+
+	if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) {
+		if (mount(in->cgroup_dirs[0], target, NULL, MS_BIND, NULL) < 0)
+			return cr_error_errno(err, errno, "binding %s",
+					      in->cgroup_dirs[0]);
+		if (ro)
+			mount(NULL, target, NULL,
+			      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
+				      MS_NODEV | MS_NOEXEC,
+			      NULL);
+		return 0;
+	}
+	if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "mode=755") < 0)
+		return cr_error_errno(err, errno, "tmpfs for the cgroups");
+	/* The new tmpfs, not the folder under it. */
+	tfd = open_in_root(rootfd, dest, O_PATH | O_DIRECTORY, 0);
+	if (tfd < 0)
+		return cr_error_errno(err, errno, "opening %s", dest);
+	for (size_t i = 0; in->cgroup_dirs[i] != NULL; i++) {
+		const char *name;
+
+		if (bo_cgroup_mountpoint(in->cgroup_dirs[i], mp, sizeof(mp)) < 0)
+			continue;
+		name = strrchr(mp, '/') ? strrchr(mp, '/') + 1 : mp;
+		if (snprintf(sub, sizeof(sub), "/proc/self/fd/%d/%s", tfd, name) >=
+		    (int)sizeof(sub))
+			continue;
+		if (mkdirat(tfd, name, 0755) < 0 && errno != EEXIST)
+			return cr_error_errno(err, errno, "mkdir %s", sub);
+		if (mount(in->cgroup_dirs[i], sub, NULL, MS_BIND, NULL) < 0)
+			return cr_error_errno(err, errno, "binding %s",
+					      in->cgroup_dirs[i]);
+		mount(NULL, sub, NULL,
+		      MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC | rof,
+		      NULL);
+	}
+	if (ro) {
+		char t[64];
+
+		fd_path(tfd, t, sizeof(t));
+		mount(NULL, t, NULL,
+		      MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		      "mode=755");
+	}
+	(void)target;
+	return 0;
+}
+
 static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 		    size_t idx, struct cr_error **err)
 {
@@ -224,10 +291,20 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 						      "mounts[%zu]: remount %s",
 						      idx, m->destination);
 		}
-	} else if (type != NULL && strcmp(type, "cgroup") == 0) {
-		/* Hybrid and v1 hosts cannot mount a fresh "cgroup" here (each
-		 * controller is bound to the host's hierarchy): the container
-		 * sees the host's tree, read-only when asked. */
+	} else if (type != NULL &&
+		   (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0) &&
+		   bo_spec_namespace(in->spec, CLONE_NEWCGROUP) != NULL &&
+		   in->cgroup_dirs != NULL && in->cgroup_dirs[0] != NULL) {
+		if (mount_own_cgroups(in, rootfd, m->destination, target,
+				      m->flags & MS_RDONLY, err) < 0)
+			return cr_error_wrap(err, "mounts[%zu]", idx);
+	} else if (type != NULL &&
+		   (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0)) {
+		/* Without a cgroup namespace the container's /proc/self/cgroup
+		 * names host paths, so it gets the host's tree (read-only
+		 * when asked): a fresh "cgroup" mount is impossible on v1 and
+		 * hybrid hosts, each controller being bound to its
+		 * hierarchy. */
 		if (mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC,
 			  NULL) < 0)
 			return cr_error_errno(err, errno,

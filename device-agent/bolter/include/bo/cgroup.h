@@ -49,6 +49,9 @@ int bo_cgroup_destroy(char *const *dirs, struct cr_error **err);
 
 void bo_cgroup_dirs_free(char **dirs);
 
+/* The mount point of the hierarchy that holds dir, into out; -1 if none. */
+int bo_cgroup_mountpoint(const char *dir, char *out, size_t size);
+
 /* Turns a systemd-style "slice:prefix:name" into a cgroupfs path
  * ("slice/prefix-name.scope"); other values are copied.  Caller frees. */
 char *bo_cgroup_path_from_systemd(const char *path);

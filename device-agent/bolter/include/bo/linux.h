@@ -24,6 +24,7 @@ struct bo_init {
 	int no_pivot;
 	int preserve_fds;
 	int in_userns; /* created or joined a user namespace */
+	char **cgroup_dirs; /* the container's cgroups (NULL-terminated) */
 	/* Filled by bo_linux_prepare / bo_linux_resolve: */
 	struct bo_seccomp *seccomp;
 	char exe[4096]; /* the program's path inside the container */
