@@ -111,3 +111,9 @@ if [ -e /proc/self/ns/cgroup ]; then
 	out=$(run_in cg | tr '\n' ' ')
 	expect_eq "cgroup namespace: own cgroup mounted" "$out" "ns-root 50 "
 fi
+
+# --- linux.devices: created with its mode, usable under the deny-all policy --
+bundle dv sh -c 'head -c 4 /dev/myzero | wc -c; stat -c "%A %t:%T" /dev/myzero; head -c 1 /dev/null; echo null-ok'
+edit dv 's["linux"]["devices"] = [{"path": "/dev/myzero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o640, "uid": 0, "gid": 0}]'
+out=$(run_in dv | tr '\n' ' ')
+expect_eq "linux.devices" "$out" "4 crw-r----- 1:5 null-ok "

@@ -689,7 +689,7 @@ int bo_linux_prepare(struct bo_init *in, struct cr_error **err)
 {
 	const struct bo_spec *s = in->spec;
 	CR_CLEANUP_CLOSE int rootfd = -1;
-	int dev_tmpfs = 0;
+	int dev_bound = 0;
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation
 						   : MS_SLAVE | MS_REC;
 
@@ -709,10 +709,11 @@ int bo_linux_prepare(struct bo_init *in, struct cr_error **err)
 		if (do_mount(in, rootfd, &s->mounts[i], i, err) < 0)
 			return -1;
 		if (strcmp(s->mounts[i].destination, "/dev") == 0 &&
-		    !s->mounts[i].bind)
-			dev_tmpfs = 1;
+		    s->mounts[i].bind)
+			dev_bound = 1;
 	}
-	if (setup_dev(in, rootfd, dev_tmpfs, err) < 0)
+	/* The default devices, unless /dev is the host's (runc's rule). */
+	if (setup_dev(in, rootfd, !dev_bound, err) < 0)
 		return -1;
 	if (in->proc->terminal && bo_linux_terminal(in, err) < 0)
 		return -1;

@@ -1039,6 +1039,32 @@ static int parse_linux(json_object *lin, struct bo_spec *s,
 	if (get_arr(lin, "devices", "linux.devices", &a, err) < 0 ||
 	    parse_devices(a, s, err) < 0)
 		return -1;
+	/* The devices the container is given stay usable under a
+	 * device cgroup policy, as runc allows them. */
+	if (s->resources.n_devrules > 0 && s->n_devices > 0) {
+		struct bo_devrule *r = realloc(s->resources.devrules,
+					       (s->resources.n_devrules +
+						s->n_devices) *
+						       sizeof(*r));
+
+		if (r == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+		s->resources.devrules = r;
+		for (size_t i = 0; i < s->n_devices; i++) {
+			struct bo_devrule *d = &r[s->resources.n_devrules];
+
+			if (s->devices[i].type != 'c' && s->devices[i].type != 'b' &&
+			    s->devices[i].type != 'u')
+				continue;
+			memset(d, 0, sizeof(*d));
+			d->allow = 1;
+			d->type = s->devices[i].type == 'b' ? 'b' : 'c';
+			d->major = s->devices[i].major;
+			d->minor = s->devices[i].minor;
+			memcpy(d->access, "rwm", 4);
+			s->resources.n_devrules++;
+		}
+	}
 	if (get_strv(lin, "maskedPaths", "linux.maskedPaths", &s->masked_paths,
 		     err) < 0 ||
 	    get_strv(lin, "readonlyPaths", "linux.readonlyPaths",
