@@ -11,7 +11,8 @@ OCI=$(dirname "$BOLTER")/bolter-oci
 # The recipe of shared/MACHINE-NOTES.md, with storage private to the test.
 PM=(podman --root "$T/storage" --runroot "$T/run" --cgroup-manager=cgroupfs
 	--events-backend=file --runtime "$OCI")
-U=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+# --network none: the test leaves the host's bridges and firewall alone.
+U=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 podman_cleanup() {
 	timeout 60 "${PM[@]}" rm -af >/dev/null 2>&1 || true
 	timeout 60 "${PM[@]}" rmi -af >/dev/null 2>&1 || true

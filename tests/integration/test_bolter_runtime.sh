@@ -117,3 +117,8 @@ bundle dv sh -c 'head -c 4 /dev/myzero | wc -c; stat -c "%A %t:%T" /dev/myzero; 
 edit dv 's["linux"]["devices"] = [{"path": "/dev/myzero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o640, "uid": 0, "gid": 0}]'
 out=$(run_in dv | tr '\n' ' ')
 expect_eq "linux.devices" "$out" "4 crw-r----- 1:5 null-ok "
+
+# --- rootfsPropagation rshared: applied to the new root after pivot_root ----
+bundle rp sh -c 'awk "\$5 == \"/\"" /proc/self/mountinfo | grep -o "shared:[0-9]*" | head -n 1 | cut -d: -f1'
+edit rp 's["linux"]["rootfsPropagation"] = "rshared"'
+expect_eq "rootfsPropagation rshared" "$(run_in rp)" shared

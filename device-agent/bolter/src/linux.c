@@ -690,8 +690,13 @@ int bo_linux_prepare(struct bo_init *in, struct cr_error **err)
 	const struct bo_spec *s = in->spec;
 	CR_CLEANUP_CLOSE int rootfd = -1;
 	int dev_bound = 0;
-	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation
-						   : MS_SLAVE | MS_REC;
+	/* Setup runs with the tree slave (or private when asked): a shared
+	 * root would make pivot_root fail and our mounts reach the host.
+	 * The propagation asked for is applied to the new root after
+	 * pivot_root, as crun does. */
+	unsigned long prop = (s->rootfs_propagation & MS_PRIVATE)
+				     ? s->rootfs_propagation
+				     : MS_SLAVE | MS_REC;
 
 	/* Device nodes and mount points get exactly the modes asked; the
 	 * process's own umask is set just before it runs. */
@@ -741,6 +746,9 @@ int bo_linux_prepare(struct bo_init *in, struct cr_error **err)
 		return -1;
 	if (do_pivot(in->rootfs, in->no_pivot, err) < 0)
 		return -1;
+	if (s->rootfs_propagation &&
+	    mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
+		return cr_error_errno(err, errno, "linux.rootfsPropagation");
 	if (mask_paths(s, err) < 0)
 		return -1;
 	if (s->root_readonly &&
