@@ -10,6 +10,7 @@
 
 struct cr_kv {
 	MDB_env *env;
+	MDB_txn *group; /* the open group write transaction, or NULL */
 	char path[4096];
 };
 
@@ -51,6 +52,8 @@ int cr_kv_open(const char *dir, const char *name, size_t map_size,
 struct cr_kv *cr_kv_free(struct cr_kv *kv)
 {
 	if (kv != NULL) {
+		if (kv->group != NULL)
+			mdb_txn_commit(kv->group);
 		if (kv->env != NULL)
 			mdb_env_close(kv->env);
 		free(kv);
@@ -58,11 +61,24 @@ struct cr_kv *cr_kv_free(struct cr_kv *kv)
 	return NULL;
 }
 
+/*
+ * Starts the transaction of one call, or joins the open group transaction
+ * (then reads see the group's writes, and kv_end() leaves it open).
+ */
 static int kv_begin(struct cr_kv *kv, const char *db, unsigned flags,
 		    MDB_txn **txn, MDB_dbi *dbi, struct cr_error **err)
 {
-	int rc = mdb_txn_begin(kv->env, NULL, flags, txn);
+	int rc;
 
+	if (kv->group != NULL) {
+		*txn = kv->group;
+		rc = mdb_dbi_open(*txn, db, MDB_CREATE, dbi);
+		if (rc != 0)
+			return cr_error_set(err, rc, "LMDB database %s in %s: %s",
+					    db, kv->path, mdb_strerror(rc));
+		return 0;
+	}
+	rc = mdb_txn_begin(kv->env, NULL, flags, txn);
 	if (rc != 0)
 		return cr_error_set(err, rc, "LMDB transaction on %s: %s",
 				    kv->path, mdb_strerror(rc));
@@ -74,6 +90,48 @@ static int kv_begin(struct cr_kv *kv, const char *db, unsigned flags,
 		return cr_error_set(err, rc, "LMDB database %s in %s: %s", db,
 				    kv->path, mdb_strerror(rc));
 	}
+	return 0;
+}
+
+/* Ends a call's transaction: commits (commit != 0) or aborts its own,
+ * leaves the group's open.  Returns an LMDB code. */
+static int kv_end(struct cr_kv *kv, MDB_txn *txn, int commit)
+{
+	if (txn == kv->group)
+		return 0;
+	if (commit)
+		return mdb_txn_commit(txn);
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+int cr_kv_group_begin(struct cr_kv *kv, struct cr_error **err)
+{
+	int rc;
+
+	if (kv->group != NULL)
+		return 0;
+	rc = mdb_txn_begin(kv->env, NULL, 0, &kv->group);
+	if (rc != 0) {
+		kv->group = NULL;
+		return cr_error_set(err, rc, "LMDB transaction on %s: %s",
+				    kv->path, mdb_strerror(rc));
+	}
+	return 0;
+}
+
+int cr_kv_group_commit(struct cr_kv *kv, struct cr_error **err)
+{
+	MDB_txn *txn = kv->group;
+	int rc;
+
+	if (txn == NULL)
+		return 0;
+	kv->group = NULL;
+	rc = mdb_txn_commit(txn);
+	if (rc != 0)
+		return cr_error_set(err, rc, "LMDB commit in %s: %s", kv->path,
+				    mdb_strerror(rc));
 	return 0;
 }
 
@@ -91,17 +149,17 @@ int cr_kv_get(struct cr_kv *kv, const char *db, const void *key,
 		return rc;
 	rc = mdb_get(txn, dbi, &k, &v);
 	if (rc == MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
+		kv_end(kv, txn, 0);
 		return -ENOENT;
 	}
 	if (rc != 0) {
-		mdb_txn_abort(txn);
+		kv_end(kv, txn, 0);
 		return cr_error_set(err, rc, "LMDB read in %s: %s", kv->path,
 				    mdb_strerror(rc));
 	}
 	memcpy(buf, v.mv_data, v.mv_size < cap ? v.mv_size : cap);
 	*len = v.mv_size;
-	mdb_txn_abort(txn);
+	kv_end(kv, txn, 0);
 	return 0;
 }
 
@@ -120,8 +178,8 @@ int cr_kv_put(struct cr_kv *kv, const char *db, const void *key,
 		return rc;
 	rc = mdb_put(txn, dbi, &k, &v, 0);
 	if (rc == 0)
-		rc = mdb_txn_commit(txn);
-	else
+		rc = kv_end(kv, txn, 1);
+	else if (txn != kv->group)
 		mdb_txn_abort(txn);
 	if (rc != 0)
 		return cr_error_set(err, rc, "LMDB write in %s: %s", kv->path,
@@ -142,9 +200,9 @@ int cr_kv_del(struct cr_kv *kv, const char *db, const void *key,
 		return rc;
 	rc = mdb_del(txn, dbi, &k, NULL);
 	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
+		rc = kv_end(kv, txn, 1);
 	} else {
-		mdb_txn_abort(txn);
+		kv_end(kv, txn, 0);
 		if (rc == MDB_NOTFOUND)
 			return -ENOENT;
 	}
@@ -173,7 +231,7 @@ long cr_kv_foreach(struct cr_kv *kv, const char *db,
 		return rc;
 	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc != 0) {
-		mdb_txn_abort(txn);
+		kv_end(kv, txn, 0);
 		return cr_error_set(err, rc, "LMDB cursor: %s",
 				    mdb_strerror(rc));
 	}
@@ -184,7 +242,7 @@ long cr_kv_foreach(struct cr_kv *kv, const char *db,
 			break;
 	}
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	kv_end(kv, txn, 0);
 	return n;
 }
 
@@ -199,7 +257,7 @@ long cr_kv_count(struct cr_kv *kv, const char *db)
 		return 0;
 	if (mdb_stat(txn, dbi, &st) == 0)
 		n = (long)st.ms_entries;
-	mdb_txn_abort(txn);
+	kv_end(kv, txn, 0);
 	return n;
 }
 
