@@ -725,6 +725,15 @@ static void node_on_tls(void *arg, const struct cr_addr *from, uint8_t *buf,
 static void node_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct rn_node *n = arg;
+	struct cr_error *err = NULL;
+
+	/* Every record stored while taking in this burst is committed at
+	 * once, before any acknowledgement of it leaves. */
+	if (cr_kv_group_begin(n->kv, &err) < 0) {
+		if (cr_log_ratelimit_ok(&n->rl, cr_now_ms()))
+			cr_log_warnx("%s", cr_error_msg(err));
+		err = cr_error_free(err);
+	}
 
 	/* Bounded per wakeup so timers and other sockets get their turn. */
 	for (int round = 0; round < 64; round++) {
@@ -737,6 +746,14 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 			node_datagram(n, &n->batch->from[i], n->batch->buf[i],
 				      n->batch->len[i], now);
 	}
+	if (cr_kv_group_commit(n->kv, &err) < 0) {
+		if (cr_log_ratelimit_ok(&n->rl, cr_now_ms()))
+			cr_log_warnx("%s", cr_error_msg(err));
+		cr_error_free(err);
+		rn_peers_flush_drop(n->cluster);
+		return;
+	}
+	rn_peers_flush(n->cluster);
 }
 
 static void node_sweep_routes(struct rn_node *n, uint64_t now)

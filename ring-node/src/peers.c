@@ -45,6 +45,14 @@ struct rn_link {
 	struct cr_ring_asm asm_;
 };
 
+/* An acknowledgement held back until what it acknowledges is on disk. */
+struct rn_ack {
+	uint8_t dev[CR_ID_HASHLEN];
+	uint64_t seq, req_id;
+	uint16_t stored, home;
+	int32_t node;  /* ReplicateAck to this ring index; -1: PresenceAck */
+};
+
 /* A device's record waiting for a majority of its home set. */
 struct rn_pend {
 	uint8_t dev[CR_ID_HASHLEN];
@@ -75,7 +83,33 @@ struct rn_peers {
 	long sync_cursor;
 	struct cr_log_ratelimit rl;
 	struct rn_peers_stats st;
+	struct rn_ack *acks;     /* held until rn_peers_flush() */
+	size_t n_acks, cap_acks;
 };
+
+static void peers_ack_later(struct rn_peers *p, const uint8_t *dev,
+			    uint64_t seq, uint64_t req_id, unsigned stored,
+			    unsigned home, int node)
+{
+	struct rn_ack *a;
+
+	if (p->n_acks == p->cap_acks) {
+		size_t cap = p->cap_acks ? p->cap_acks * 2 : 64;
+		struct rn_ack *na = realloc(p->acks, cap * sizeof(*na));
+
+		if (na == NULL)
+			return; /* the sender retries */
+		p->acks = na;
+		p->cap_acks = cap;
+	}
+	a = &p->acks[p->n_acks++];
+	memcpy(a->dev, dev, CR_ID_HASHLEN);
+	a->seq = seq;
+	a->req_id = req_id;
+	a->stored = (uint16_t)stored;
+	a->home = (uint16_t)home;
+	a->node = node;
+}
 
 /* ---- Helpers --------------------------------------------------------------- */
 
@@ -247,6 +281,7 @@ struct rn_peers *rn_peers_free(struct rn_peers *p)
 	for (size_t i = 0; i < p->n; i++)
 		cr_ring_asm_reset(&p->links[i].asm_);
 	cr_ring_asm_reset(&p->stray_asm);
+	free(p->acks);
 	free(p->links);
 	free(p->alive);
 	free(p);
@@ -346,9 +381,7 @@ static void peers_send_replica(struct rn_peers *p, struct cr_sess *s,
 static void peers_pend_done(struct rn_peers *p, struct rn_pend *pd)
 {
 	p->st.publishes_majority++;
-	if (p->ops->published != NULL)
-		p->ops->published(p->ctx, pd->dev, pd->seq, pd->req_id, pd->got,
-				  pd->home);
+	peers_ack_later(p, pd->dev, pd->seq, pd->req_id, pd->got, pd->home, -1);
 	cr_map_del(p->pend, pd->dev);
 	free(pd);
 }
@@ -406,14 +439,12 @@ static void peers_on_replicate(struct rn_peers *p, struct cr_sess *s,
 			       const Carrier__Hop *m)
 {
 	uint8_t blob[CP_PRESENCE_MAX];
-	Carrier__ReplicateAck ack = CARRIER__REPLICATE_ACK__INIT;
-	Carrier__Hop a = CARRIER__HOP__INIT;
 	struct cr_error *err = NULL;
 	struct cr_presence rec;
 	uint64_t seq = 0;
 	char ids[CR_ID_STRMAX];
 	size_t len;
-	int rc;
+	int rc, idx;
 
 	p->st.replicas_received++;
 	if (m->replicate->record == NULL ||
@@ -435,15 +466,40 @@ static void peers_on_replicate(struct rn_peers *p, struct cr_sess *s,
 		return;
 	}
 	p->st.replicas_stored += rc == 1;
-	if (m->req_id == 0)
-		return;
-	ack.device_id.data = rec.id.hash;
-	ack.device_id.len = CR_ID_HASHLEN;
-	ack.seq = seq;
-	a.req_id = m->req_id;
-	a.msg_case = CARRIER__HOP__MSG_REPLICATE_ACK;
-	a.replicate_ack = &ack;
-	peers_send(s, &a);
+	if (m->req_id != 0 && peers_link_of(p, s, &idx) != NULL)
+		peers_ack_later(p, rec.id.hash, seq, m->req_id, 0, 0, idx);
+}
+
+void rn_peers_flush(struct rn_peers *p)
+{
+	Carrier__ReplicateAck ack = CARRIER__REPLICATE_ACK__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+
+	for (size_t i = 0; i < p->n_acks; i++) {
+		struct rn_ack *a = &p->acks[i];
+
+		if (a->node < 0) {
+			if (p->ops->published != NULL)
+				p->ops->published(p->ctx, a->dev, a->seq,
+						  a->req_id, a->stored, a->home);
+			continue;
+		}
+		if ((size_t)a->node >= p->n || p->links[a->node].sess == NULL)
+			continue;
+		ack.device_id.data = a->dev;
+		ack.device_id.len = CR_ID_HASHLEN;
+		ack.seq = a->seq;
+		m.req_id = a->req_id;
+		m.msg_case = CARRIER__HOP__MSG_REPLICATE_ACK;
+		m.replicate_ack = &ack;
+		peers_send(p->links[a->node].sess, &m);
+	}
+	p->n_acks = 0;
+}
+
+void rn_peers_flush_drop(struct rn_peers *p)
+{
+	p->n_acks = 0;
 }
 
 static void peers_on_replicate_ack(struct rn_peers *p, struct cr_sess *s,

@@ -117,6 +117,15 @@ int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
 void rn_peers_replicate(struct rn_peers *p, const uint8_t *blob, size_t len,
 			const struct cr_presence *rec, uint64_t req_id);
 
+/*
+ * Acknowledgements (ReplicateAck to nodes, ops->published for devices) are
+ * held back until the owner has committed what they acknowledge to disk
+ * (cr_kv_group_commit()); then it calls rn_peers_flush() to send them, or
+ * rn_peers_flush_drop() when the commit failed (the senders retry).
+ */
+void rn_peers_flush(struct rn_peers *p);
+void rn_peers_flush_drop(struct rn_peers *p);
+
 const struct rn_peers_stats *rn_peers_stats(const struct rn_peers *p);
 
 #endif
