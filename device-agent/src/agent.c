@@ -53,6 +53,7 @@ struct da_link {
 	uint32_t backoff_ms;
 	uint32_t fails;          /* connects in a row that came to nothing */
 	int silent;              /* closed because the node stopped answering */
+	int silent_last;         /* the last loss was such a close */
 	uint64_t last_ping_ms;
 	uint64_t last_pong_ms;
 	uint64_t unanswered_ms;  /* oldest ping without a pong, 0 if none */
@@ -100,6 +101,7 @@ struct da_agent {
 	uint8_t rec[CP_PRESENCE_MAX]; /* the current signed record */
 	size_t rec_len;
 	uint64_t rings_refused;   /* configurations refused from nodes */
+	uint64_t acked_max;       /* highest sequence ever acknowledged */
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -222,7 +224,11 @@ static int agent_node_alive(const struct da_agent *a, size_t idx)
 	for (size_t i = 0; i < a->n_links; i++) {
 		const struct da_link *l = &a->links[i];
 
-		if (!l->up || l->view_len == 0 || l->view_epoch != a->ring->epoch)
+		/* Only a node that answered lately knows what is alive now:
+		 * one that died with others left a view from before. */
+		if (!l->up || l->view_len == 0 ||
+		    l->view_epoch != a->ring->epoch ||
+		    cr_now_ms() - l->last_pong_ms > a->cfg.keepalive_ms + 500)
 			continue;
 		any = 1;
 		if (cr_alive_get(l->view, l->view_len, idx))
@@ -308,6 +314,7 @@ static void agent_link_lost(struct da_agent *a, struct da_link *l,
 	/* A node that stopped answering pings counts as failed at once, so
 	 * the next attempt already goes to the next node in the ranking. */
 	l->fails = l->silent ? 1 : l->up ? 0 : l->fails + 1;
+	l->silent_last = l->silent;
 	l->silent = 0;
 	l->up = 0;
 	l->sess = NULL;
@@ -316,9 +323,12 @@ static void agent_link_lost(struct da_agent *a, struct da_link *l,
 					     l->backoff_ms * 2;
 	if (l->backoff_ms > AGENT_BACKOFF_MAX_MS)
 		l->backoff_ms = AGENT_BACKOFF_MAX_MS;
-	/* Jitter spreads a ring's worth of devices re-attaching at once. */
+	/* Jitter spreads a ring's worth of devices re-attaching at once.
+	 * A dead node's devices go elsewhere (failover) within 250 ms. */
 	l->next_attempt_ms = now + l->backoff_ms / 2 +
 			     randombytes_uniform(l->backoff_ms / 2 + 1);
+	if (l->fails == 1 && l->silent_last)
+		l->next_attempt_ms = now + randombytes_uniform(251);
 }
 
 static int agent_setup_links(struct da_agent *a, struct cr_error **err)
@@ -502,6 +512,8 @@ static void agent_on_hop(struct da_agent *a, struct da_link *l,
 				    cr_id_format(&nid, ids),
 				    m->ack->observed_addr);
 		l->acked_seq = m->ack->seq;
+		if (m->ack->seq > a->acked_max)
+			a->acked_max = m->ack->seq;
 		l->backoff_ms = 0;
 		l->fails = 0;
 		if (m->ack->observed_addr != NULL &&
@@ -733,8 +745,13 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		if (!l->up)
 			continue;
+		/* A node whose pings go unanswered, and that a node we
+		 * reach sees dead, is given up at once; a node cannot make
+		 * us drop a link that still answers. */
 		if (l->unanswered_ms != 0 &&
-		    now - l->unanswered_ms > pong_timeout) {
+		    (now - l->unanswered_ms > pong_timeout ||
+		     (now - l->unanswered_ms > ka / 2 + 100 && l->node_idx >= 0 &&
+		      !agent_node_alive(a, (size_t)l->node_idx)))) {
 			/* The node forgot us (restart) or the path died:
 			 * a fresh handshake finds out which. */
 			struct cr_sess *s = l->sess;
@@ -778,9 +795,15 @@ static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
 	 * add traffic. */
 	sc->keepalive_ms = 0;
 	sc->dead_after_ms = (uint32_t)(cfg->keepalive_ms * 3 + 1000);
-	/* A node that does not answer in 2.5 s is given up, and the next
-	 * attempt goes to the next node in the ranking. */
-	sc->handshake_timeout_ms = 2500;
+	/* A node that does not answer in 2.5 s (or the ping interval, when
+	 * shorter, but at least 1 s) is given up, and the next attempt goes
+	 * to the next node in the ranking: the ping interval sets how fast a
+	 * device notices a dead node, and so how fast it moves. */
+	sc->handshake_timeout_ms =
+		cfg->keepalive_ms >= 2500 ? 2500 :
+		cfg->keepalive_ms <= 1000 ? 1000 :
+					    (uint32_t)cfg->keepalive_ms;
+	sc->handshake_retry_ms = sc->handshake_timeout_ms / 4;
 }
 
 struct da_agent *da_agent_new(struct event_base *base,
@@ -951,6 +974,11 @@ int da_agent_attached(const struct da_agent *a)
 		n += a->links[i].up && a->links[i].acked_seq == a->seq &&
 		     a->seq != 0;
 	return n;
+}
+
+uint64_t da_agent_acked_seq(const struct da_agent *a)
+{
+	return a->acked_max;
 }
 
 const struct cr_id *da_agent_id(const struct da_agent *a)

@@ -69,5 +69,8 @@ struct da_agent *da_agent_free(struct da_agent *a);
 /* Number of home nodes that acknowledged the current presence record. */
 int da_agent_attached(const struct da_agent *a);
 const struct cr_id *da_agent_id(const struct da_agent *a);
+/* The highest presence sequence a home node acknowledged (acknowledged
+ * means a majority of the device's home set stored it); 0 if none. */
+uint64_t da_agent_acked_seq(const struct da_agent *a);
 
 #endif
