@@ -26,6 +26,9 @@ enum {
 	CL_LOOKUP_MAX = 16,    /* nodes a lookup asks */
 	CL_LOOKUP_MS = 2500,
 	CL_LOOKUP_GRACE_MS = 300,
+	/* A node that has not completed a handshake by then is taken for
+	 * dead for this lookup (handshakes take one round trip). */
+	CL_LOOKUP_CONNECT_MS = 500,
 	CL_E2E_TRY_MS = 1500,  /* per relay node tried */
 	CL_STUN_NODES = 3,     /* nodes asked for our reflexive address */
 	CL_STUN_WAIT_MS = 300, /* longest wait for their answers */
@@ -45,6 +48,7 @@ struct cl_node_link {
 	int up;
 	int failed;
 	int told_epoch;            /* sent it our ring epoch */
+	uint64_t dial_ms;          /* when the handshake started */
 	struct cr_ring_asm asm_;   /* a newer ring configuration arriving */
 };
 
@@ -71,6 +75,7 @@ struct cl_client {
 	uint64_t rings_refused;
 	struct cl_pend pend[CL_PEND_MAX];
 	int events;               /* bumped by replies and session changes */
+	uint64_t lookup_ms;       /* how long a lookup waits at most */
 	uint64_t next_req;
 	/* The request being waited for. */
 	uint64_t want_req;
@@ -642,6 +647,7 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	c->ev_tick = event_new(base, -1, EV_PERSIST, cl_on_tick, c);
 	event_add(c->ev_read, NULL);
 	event_add(c->ev_tick, &(struct timeval){ 0, CL_TICK_MS * 1000 });
+	c->lookup_ms = CL_LOOKUP_MS;
 	randombytes_buf(&c->next_req, sizeof(c->next_req));
 	c->next_req >>= 1;
 	return c;
@@ -675,6 +681,11 @@ struct cl_client *cl_client_free(struct cl_client *c)
 	cr_keypair_wipe(&c->kp);
 	free(c);
 	return NULL;
+}
+
+void cl_set_lookup_timeout(struct cl_client *c, uint64_t ms)
+{
+	c->lookup_ms = ms;
 }
 
 const struct cr_ring *cl_ring(const struct cl_client *c)
@@ -816,6 +827,7 @@ static int cl_node_start(struct cl_client *c, size_t idx)
 	l->up = 0;
 	l->sess = cr_sess_connect(c->host, c->ring->nodes[idx].pk, CR_ID_NODE,
 				  &a, NULL, 0, cr_now_ms(), NULL);
+	l->dial_ms = cr_now_ms();
 	return l->sess != NULL ? 0 : -1;
 }
 
@@ -900,7 +912,9 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	struct cl_ask ask[CL_LOOKUP_MAX];
 	uint64_t seqs[CL_LOOKUP_MAX];
 	size_t rank[CL_LOOKUP_MAX], n, n_valid = 0, open;
-	uint64_t deadline = cr_now_ms() + CL_LOOKUP_MS, first_ms = 0;
+	uint64_t start = cr_now_ms(), deadline = start + c->lookup_ms;
+	uint64_t first_ms = 0;
+	size_t waiting, young;
 	char ids[CR_ID_STRMAX], last[256] = "";
 	uint8_t buf[CP_MSG_MAX];
 	long blen;
@@ -929,7 +943,7 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 		uint64_t now = cr_now_ms();
 		int ev;
 
-		open = 0;
+		open = waiting = young = 0;
 		for (size_t i = 0; i < n; i++) {
 			struct cl_ask *k = &ask[i];
 			struct cl_node_link *l = &c->links[k->idx];
@@ -977,6 +991,9 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 				k->sent_ms = now;
 				k->state = 1;
 			}
+			waiting += k->state == 1;
+			young += k->state == 0 &&
+				 now - l->dial_ms < CL_LOOKUP_CONNECT_MS;
 			open++;
 		}
 		if (open == 0 || now >= deadline)
@@ -987,6 +1004,10 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 		    (info->n_answered >= want ||
 		     now - first_ms >= CL_LOOKUP_GRACE_MS))
 			break;
+		/* Every node that answers handshakes has answered; the rest
+		 * are down. */
+		if (waiting == 0 && young == 0 && info->n_answered > 0)
+			break;
 		ev = c->events;
 		while (c->events == ev && cr_now_ms() < deadline) {
 			int never = 0;
@@ -996,8 +1017,10 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	}
 	for (size_t i = 0; i < n; i++)
 		cl_pend_release(ask[i].pd);
-	for (size_t i = 0; i < n_valid; i++)
+	for (size_t i = 0; i < n_valid; i++) {
 		info->n_stale += seqs[i] < out->seq;
+		info->n_newest += seqs[i] == out->seq;
+	}
 	/* Nodes that hold the device's session with the newest record
 	 * first: one that hands out an old record is no better a relay. */
 	for (size_t i = 1; i < info->n_attached_here; i++) {

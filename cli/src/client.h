@@ -67,6 +67,8 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 struct cl_client *cl_client_free(struct cl_client *c);
 
 const struct cr_ring *cl_ring(const struct cl_client *c);
+/* How long cl_lookup() waits for answers at most (default 2.5 s). */
+void cl_set_lookup_timeout(struct cl_client *c, uint64_t ms);
 struct event_base *cl_base(const struct cl_client *c);
 struct cr_sess_host *cl_host(const struct cl_client *c);
 
@@ -88,6 +90,7 @@ struct cl_lookup_info {
 	size_t n_attached_here;
 	size_t n_rejected;             /* answers that failed verification */
 	size_t n_stale;                /* valid answers older than the kept */
+	size_t n_newest;               /* nodes that had the kept record */
 };
 
 /* Asks the device's home nodes (the first ranked nodes, in parallel: the

@@ -5,12 +5,20 @@
 #ifndef CL_COMMANDS_H
 #define CL_COMMANDS_H
 
+#include <stdint.h>
+
 int cl_cmd_keygen(int argc, char **argv);
 int cl_cmd_id(int argc, char **argv);
 int cl_cmd_ring(int argc, char **argv);
 int cl_cmd_lookup(int argc, char **argv);
 int cl_cmd_ping(int argc, char **argv);
 int cl_cmd_connect(int argc, char **argv);
+
+struct cl_vendor_opts;
+/* carrier ping --batch FILE [--within DURATION] [--since UNIX_MS]
+ * (batch.c): 0 when every device answered. */
+int cl_ping_batch(const struct cl_vendor_opts *vo, const char *path,
+		  uint64_t within_ms, uint64_t since_ms);
 
 /* Prints "carrier: MSG" to stderr and returns code. */
 int cl_fail(int code, const char *fmt, ...)

@@ -544,6 +544,9 @@ int cl_cmd_ping(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' },
 		{ "relay", no_argument, NULL, 'R' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "within", required_argument, NULL, 'w' },
+		{ "since", required_argument, NULL, 's' },
 		CL_VENDOR_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -551,7 +554,8 @@ int cl_cmd_ping(int argc, char **argv)
 	struct conn_state st;
 	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
 	char path[160], ids[CR_ID_STRMAX];
-	uint64_t count = 4, sent = 0, got = 0;
+	uint64_t count = 4, sent = 0, got = 0, within = 30000, since = 0;
+	const char *batch = NULL;
 	double min = 1e9, max = 0, sum = 0, sum2 = 0;
 	int ch, rc;
 
@@ -569,8 +573,24 @@ int cl_cmd_ping(int argc, char **argv)
 		case 'R':
 			st.relay_only = 1;
 			break;
+		case 'b':
+			batch = optarg;
+			break;
+		case 'w':
+			if (cr_parse_duration_ms(optarg, &within) < 0)
+				return cl_fail(2, "--within: '%s' is not a "
+						  "duration", optarg);
+			break;
+		case 's':
+			if (cr_parse_u64(optarg, 1, UINT64_MAX / 2, &since) < 0)
+				return cl_fail(2, "--since: '%s' is not "
+						  "milliseconds since 1970",
+					       optarg);
+			break;
 		case 'h':
 			puts("usage: carrier ping DEVICE_ID [-c N]\n"
+			     "       carrier ping --batch FILE [--within "
+			     "DURATION] [--since UNIX_MS]\n"
 			     "Sends N (default 4) end-to-end pings to the "
 			     "device, one a second, and\nprints each "
 			     "round-trip time and path (\"relayed via NODE\" or "
@@ -578,11 +598,25 @@ int cl_cmd_ping(int argc, char **argv)
 			     "path is printed when it happens.  --relay never\n"
 			     "punches a direct path.  Exit status 0 when at "
 			     "least one reply came, 3 when\nthe device is "
-			     "offline.");
+			     "offline.\n\n"
+			     "--batch reaches every device listed in FILE (one "
+			     "id a line) the same way,\nover and over until "
+			     "each has answered once or DURATION (default 30s) "
+			     "is up,\nand prints when each answered (ms since "
+			     "UNIX_MS, default the start) and\nthe p50, p99 "
+			     "and largest times.  Exit status 0 when all "
+			     "answered, else 3.");
 			return 0;
 		default:
 			return cl_fail(2, "usage: carrier ping DEVICE_ID [-c N]");
 		}
+	}
+	if (batch != NULL) {
+		if (optind != argc)
+			return cl_fail(2, "usage: carrier ping --batch FILE "
+					  "[--within DURATION] [--since "
+					  "UNIX_MS]");
+		return cl_ping_batch(&vo, batch, within, since);
 	}
 	if (optind + 1 != argc)
 		return cl_fail(2, "usage: carrier ping DEVICE_ID [-c N]");

@@ -101,8 +101,10 @@ static void lookup_json(const struct cr_ring *ring, const struct cr_presence *p,
 		       lookup_node_addr(ring, p->attached[i]),
 		       seen >= 0 ? "true" : "false", seen);
 	}
-	printf("],\"answered\":%zu,\"rejected\":%zu,\"stale\":%zu}\n",
-	       info->n_answered, info->n_rejected, info->n_stale);
+	printf("],\"answered\":%zu,\"holders\":%zu,\"rejected\":%zu,"
+	       "\"stale\":%zu}\n",
+	       info->n_answered, info->n_newest, info->n_rejected,
+	       info->n_stale);
 }
 
 int cl_cmd_lookup(int argc, char **argv)
