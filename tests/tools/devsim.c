@@ -7,6 +7,8 @@
  *
  * Creates DIR/dev<i>.key on first use (kept across runs so identities are
  * stable), writes their identities to DIR/ids.txt, and runs until SIGTERM.
+ * SIGUSR1 writes DIR/acked.txt: each device's identity and the highest
+ * presence sequence its home nodes acknowledged (stored by a majority).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -27,6 +29,31 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(arg, NULL);
 }
 
+struct sim {
+	struct da_agent **agents;
+	uint64_t n;
+	const char *dir;
+};
+
+static void on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+	struct sim *sim = arg;
+	char path[4096], tmp[4200], ids[CR_ID_STRMAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/acked.txt", sim->dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return;
+	for (uint64_t i = 0; i < sim->n; i++)
+		fprintf(f, "%s %llu\n",
+			cr_id_format(da_agent_id(sim->agents[i]), ids),
+			(unsigned long long)da_agent_acked_seq(sim->agents[i]));
+	fclose(f);
+	rename(tmp, path);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -40,7 +67,8 @@ int main(int argc, char **argv)
 	const char *ring = NULL, *dir = NULL, *keepalive = "15s", *allow = NULL;
 	struct da_agent **agents;
 	struct event_base *base;
-	struct event *ev_term;
+	struct event *ev_term, *ev_usr1;
+	struct sim sim;
 	uint64_t n = 0;
 	char path[4096];
 	FILE *ids;
@@ -114,8 +142,14 @@ int main(int argc, char **argv)
 	fclose(ids);
 	ev_term = evsignal_new(base, SIGTERM, on_term, base);
 	event_add(ev_term, NULL);
+	sim.agents = agents;
+	sim.n = n;
+	sim.dir = dir;
+	ev_usr1 = evsignal_new(base, SIGUSR1, on_usr1, &sim);
+	event_add(ev_usr1, NULL);
 	event_base_dispatch(base);
 	event_free(ev_term);
+	event_free(ev_usr1);
 	for (uint64_t i = 0; i < n; i++)
 		da_agent_free(agents[i]);
 	free(agents);
