@@ -919,7 +919,6 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	uint8_t buf[CP_MSG_MAX];
 	long blen;
 	int found = 0, expired = 0;
-	uint32_t want;
 
 	memset(info, 0, sizeof(*info));
 	/*
@@ -933,7 +932,6 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	lr.device_id.len = CR_ID_HASHLEN;
 	req.msg_case = CARRIER__HOP__MSG_LOOKUP;
 	req.lookup = &lr;
-	want = c->ring->replicas != 0 ? c->ring->replicas : 3;
 	for (size_t i = 0; i < n; i++) {
 		ask[i].idx = rank[i];
 		ask[i].pd = NULL;
@@ -998,15 +996,16 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 		}
 		if (open == 0 || now >= deadline)
 			break;
-		/* Enough: a node holding the device's session answered, and
-		 * R nodes did or the others had a moment more. */
-		if (found && info->n_attached_here > 0 &&
-		    (info->n_answered >= want ||
-		     now - first_ms >= CL_LOOKUP_GRACE_MS))
-			break;
 		/* Every node that answers handshakes has answered; the rest
-		 * are down. */
+		 * are down.  Stopping at the first R answers instead would let
+		 * a quick liar crowd out the honest node that holds the
+		 * device's session. */
 		if (waiting == 0 && young == 0 && info->n_answered > 0)
+			break;
+		/* Or a node holding the device's session answered, and the
+		 * slow ones had a moment more. */
+		if (found && info->n_attached_here > 0 &&
+		    now - first_ms >= CL_LOOKUP_GRACE_MS)
 			break;
 		ev = c->events;
 		while (c->events == ev && cr_now_ms() < deadline) {
@@ -1037,6 +1036,43 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 			info->attached_idx[j - 1] = ti;
 			info->attached_seq[j - 1] = ts;
 			info->last_seen_ms[j - 1] = tl;
+		}
+	}
+	/* Then the nodes the device itself names in its newest signed
+	 * record first: a node outside that list may hold a session the
+	 * device has left (it restarted elsewhere) or may lie. */
+	if (found) {
+		size_t k = 0;
+
+		for (size_t pass = 0; pass < 2; pass++) {
+			for (size_t i = k; i < info->n_attached_here; i++) {
+				const uint8_t *pk =
+					c->ring->nodes[info->attached_idx[i]].pk;
+				int named = 0;
+
+				for (size_t j = 0; j < out->n_attached; j++)
+					named |= memcmp(out->attached[j], pk,
+							CR_PKLEN) == 0;
+				if (named != (pass == 0))
+					continue;
+				/* Move entry i to position k, keeping order. */
+				for (size_t j = i; j > k; j--) {
+					size_t ti = info->attached_idx[j];
+					uint64_t ts = info->attached_seq[j];
+					uint64_t tl = info->last_seen_ms[j];
+
+					info->attached_idx[j] =
+						info->attached_idx[j - 1];
+					info->attached_seq[j] =
+						info->attached_seq[j - 1];
+					info->last_seen_ms[j] =
+						info->last_seen_ms[j - 1];
+					info->attached_idx[j - 1] = ti;
+					info->attached_seq[j - 1] = ts;
+					info->last_seen_ms[j - 1] = tl;
+				}
+				k++;
+			}
 		}
 	}
 	if (found)
