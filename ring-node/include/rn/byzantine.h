@@ -30,11 +30,12 @@ void rn_byz_remember(struct cr_kv *kv, const uint8_t dev[CR_ID_HASHLEN],
 		     const uint8_t *blob, size_t len);
 
 /*
- * A lie for a lookup of dev whose current record (blob, len) is stored:
- * variant 0 the first record ever seen when it is older (stale), else a
- * copy of the current record with its sequence raised and the signature
- * left as it was (forged).  Free with
- * carrier__signed_presence__free_unpacked(); NULL when nothing to lie with.
+ * A lie for a lookup of dev whose current record (blob, len) is stored,
+ * by variant % 3: 0 the first record ever seen when it is older (stale),
+ * else, like 1, a copy of the current record with its sequence raised and
+ * the signature left as it was (forged); 2 NULL: the truth, so that
+ * vendors choose this node to relay through.  Free with
+ * carrier__signed_presence__free_unpacked().
  */
 Carrier__SignedPresence *rn_byz_lookup_lie(struct cr_kv *kv,
 					   const uint8_t dev[CR_ID_HASHLEN],
