@@ -49,6 +49,8 @@ packages=(
 	gcc-arm-linux-gnueabi libc6-dev-armel-cross qemu-user-static
 	# integration tests
 	iproute2 nftables curl python3 procps stun-client
+	# LMDB integrity checks after SIGKILL (mdb_stat, mdb_dump)
+	lmdb-utils
 	# deploy checks (tests/integration/test_deploy.sh)
 	python3-yaml systemd
 	# archon's integration tests: a static origin, layer compression

@@ -9,10 +9,20 @@
 : "${DEVSIM:?run through ctest}"
 
 NODES=6 DEVICES=300 BUDGET_MS=5000
+# Failure detection: nodes call a peer dead after 500 ms without a
+# heartbeat (every 100 ms); devices ping their nodes every 500 ms.  A
+# device notices a dead node after about 1.5 s, so the time to reach is
+# mostly the devices' and the CLI's, not the detectors'.
+NODE_FLAGS="--heartbeat 100ms --peer-timeout 500ms"
+# The time to reach is a property of the ring, not of whatever else a shared
+# test machine runs: the ring, the devices and the CLI run at a higher
+# priority (we are root here; elsewhere renice fails and nothing changes).
+boost() { renice -n -10 -p "$@" >/dev/null 2>&1 || true; }
 make_ring $NODES
 for i in $(seq 0 $((NODES - 1))); do
 	METRICS[$i]=127.0.0.1:$(free_port)
-	start_node "$i" --metrics "${METRICS[$i]}"
+	start_node "$i" --metrics "${METRICS[$i]}" $NODE_FLAGS
+	boost "${NODE_PID[$i]}"
 done
 metric() { curl -sf "http://${METRICS[$1]}/metrics" | sed -n "s/^$2 //p"; }
 sum_metric() { # sum_metric NAME NODE...
@@ -29,12 +39,13 @@ export CARRIER_KEY=$T/ven.key
 # stall all of them: their state lives in memory (/dev/shm), as if each had
 # its own disk.
 SIM=$(mktemp -d /dev/shm/korhal-sim.XXXXXX 2>/dev/null) || SIM=$T/sim
-trap 'rc=$?; [ "$SIM" = "$T/sim" ] || rm -rf "$SIM"; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; [ "$SIM" = "$T/sim" ] || rm -rf "$SIM"; (exit $rc); cleanup' EXIT
 ln -s "$SIM" "$T/sim" 2>/dev/null || true
 "$DEVSIM" --ring "$T/ring" --dir "$SIM" -n $DEVICES --keepalive 500ms \
 	--allow "$ven_id:9" >>"$T/devsim.log" 2>&1 &
 SIM_PID=$!
 PIDS+=("$!")
+boost "$SIM_PID"
 all_nodes=$(seq 0 $((NODES - 1)))
 # Each record on its 3 home nodes (at least) once every device published.
 replicated() {
@@ -44,17 +55,17 @@ replicated() {
 wait_until 60 replicated || fail "records not replicated: $(sum_metric carrier_node_presence_records $all_nodes)"
 ok "$DEVICES devices published; $(sum_metric carrier_node_presence_records $all_nodes) records on $NODES nodes"
 
-# batch_ping SINCE_MS WITHIN: the devices split over 15 CLI processes at
+# batch_ping SINCE_MS WITHIN: the devices split over 60 CLI processes at
 # once, each pinging its share with `carrier ping --batch`; prints the
 # p50/p99/max time to reach over all devices and checks every one answered.
-# (15 processes of 20 devices: one process reaches its devices one after
+# (60 processes of 5 devices: one process reaches its devices one after
 # the other, about 20 ms each here, which would otherwise add to the times.)
 batch_ping() {
 	local since=$1 within=$2 pids=() rc=0
 	rm -f "$T"/part.* "$T"/out.*
-	split -n l/15 -d "$T/sim/ids.txt" "$T/part."
+	split -n l/60 -d -a 2 "$T/sim/ids.txt" "$T/part."
 	for f in "$T"/part.*; do
-		"$CARRIER" ping --batch "$f" --within "$within" --since "$since" \
+		nice -n -10 "$CARRIER" ping --batch "$f" --within "$within" --since "$since" \
 			>"$T/out.${f##*.}" 2>>"$T/ping.log" &
 		pids+=("$!")
 	done
@@ -94,7 +105,7 @@ kill -KILL "$SIM_PID"
 awk '$2 == 0' "$T/sim/acked.txt" | head -3 | grep -q . && fail "devices without an acknowledged record: $(awk '$2 == 0' "$T/sim/acked.txt" | head -3)"
 # shellcheck disable=SC2086
 before=$(sum_metric carrier_node_sync_records_total $survivors)
-for v in "${victims[@]}"; do start_node "$v" --metrics "${METRICS[$v]}"; done
+for v in "${victims[@]}"; do start_node "$v" --metrics "${METRICS[$v]}" $NODE_FLAGS; boost "${NODE_PID[$v]}"; done
 all_alive() { for i in $all_nodes; do [ "$(metric "$i" carrier_node_peers_alive)" = $NODES ] || return 1; done; }
 wait_until 15 all_alive || fail "restarted nodes not seen alive"
 settled() { # every device's newest record on >= 2 of its 3 home nodes

@@ -4,6 +4,7 @@
  * handshakes and signed presence) sharing one event loop.
  *
  *   devsim --ring RING --dir DIR -n N [--keepalive DUR] [--allow V:P]
+ *          [--attach N]
  *
  * Creates DIR/dev<i>.key on first use (kept across runs so identities are
  * stable), writes their identities to DIR/ids.txt, and runs until SIGTERM.
@@ -62,9 +63,11 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "keepalive", required_argument, NULL, 'k' },
 		{ "allow", required_argument, NULL, 'a' },
+		{ "attach", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ring = NULL, *dir = NULL, *keepalive = "15s", *allow = NULL;
+	const char *attach = NULL;
 	struct da_agent **agents;
 	struct event_base *base;
 	struct event *ev_term, *ev_usr1;
@@ -80,6 +83,7 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'k': keepalive = optarg; break;
 		case 'a': allow = optarg; break;
+		case 't': attach = optarg; break;
 		case 'n':
 			if (cr_parse_u64(optarg, 1, 100000, &n) < 0)
 				return 2;
@@ -90,7 +94,7 @@ int main(int argc, char **argv)
 	}
 	if (ring == NULL || dir == NULL || n == 0) {
 		fprintf(stderr, "usage: devsim --ring RING --dir DIR -n N "
-				"[--keepalive DUR] [--allow V:P]\n");
+				"[--keepalive DUR] [--allow V:P] [--attach N]\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
@@ -103,6 +107,13 @@ int main(int argc, char **argv)
 	ids = fopen(path, "w");
 	if (base == NULL || agents == NULL || ids == NULL)
 		return 1;
+	/* Caught from the start: SIGUSR1 would otherwise kill a devsim that
+	 * is still creating its devices. */
+	sim.agents = agents;
+	sim.n = 0;
+	sim.dir = dir;
+	ev_usr1 = evsignal_new(base, SIGUSR1, on_usr1, &sim);
+	event_add(ev_usr1, NULL);
 	for (uint64_t i = 0; i < n; i++) {
 		struct cr_error *err = NULL;
 		struct da_config cfg;
@@ -116,7 +127,9 @@ int main(int argc, char **argv)
 		snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/dev%llu.d", dir,
 			 (unsigned long long)i);
 		if (da_config_set(&cfg, "keepalive", keepalive, &err) < 0 ||
-		    (allow != NULL && da_config_set(&cfg, "allow", allow, &err) < 0)) {
+		    (allow != NULL && da_config_set(&cfg, "allow", allow, &err) < 0) ||
+		    (attach != NULL &&
+		     da_config_set(&cfg, "attach", attach, &err) < 0)) {
 			fprintf(stderr, "devsim: %s\n", cr_error_msg(err));
 			return 2;
 		}
@@ -138,15 +151,11 @@ int main(int argc, char **argv)
 		}
 		fprintf(ids, "%s\n",
 			cr_id_format(da_agent_id(agents[i]), ids_s));
+		sim.n = i + 1;
 	}
 	fclose(ids);
 	ev_term = evsignal_new(base, SIGTERM, on_term, base);
 	event_add(ev_term, NULL);
-	sim.agents = agents;
-	sim.n = n;
-	sim.dir = dir;
-	ev_usr1 = evsignal_new(base, SIGUSR1, on_usr1, &sim);
-	event_add(ev_usr1, NULL);
 	event_base_dispatch(base);
 	event_free(ev_term);
 	event_free(ev_usr1);
