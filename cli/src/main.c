@@ -28,6 +28,8 @@ static const char usage_text[] =
 	"Devices (vendors):\n"
 	"  lookup DEVICE_ID [--json]     verified presence of a device\n"
 	"  ping DEVICE_ID [-c N]         round-trip time and path\n"
+	"  ping --batch FILE [--within DURATION]\n"
+	"                      reach every device in FILE; times to reach\n"
 	"  connect DEVICE_ID PORT [-L [ADDR:]LPORT] [-v]\n"
 	"                      reach 127.0.0.1:PORT on the device; stdio "
 	"without -L\n"
