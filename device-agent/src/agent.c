@@ -329,6 +329,14 @@ static void agent_link_lost(struct da_agent *a, struct da_link *l,
 			     randombytes_uniform(l->backoff_ms / 2 + 1);
 	if (l->fails == 1 && l->silent_last)
 		l->next_attempt_ms = now + randombytes_uniform(251);
+	/* Walking the ranking after a dead node (each attempt goes to
+	 * another node, so none is hammered): the next one at once, the
+	 * backoff only once every node was tried. */
+	if (l->silent_last == 0 && l->fails >= 2 &&
+	    l->fails <= a->ring->n_nodes) {
+		l->backoff_ms = AGENT_BACKOFF_MIN_MS;
+		l->next_attempt_ms = now + randombytes_uniform(101);
+	}
 }
 
 static int agent_setup_links(struct da_agent *a, struct cr_error **err)
