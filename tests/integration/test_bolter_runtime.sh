@@ -122,3 +122,22 @@ expect_eq "linux.devices" "$out" "4 crw-r----- 1:5 null-ok "
 bundle rp sh -c 'awk "\$5 == \"/\"" /proc/self/mountinfo | grep -o "shared:[0-9]*" | head -n 1 | cut -d: -f1'
 edit rp 's["linux"]["rootfsPropagation"] = "rshared"'
 expect_eq "rootfsPropagation rshared" "$(run_in rp)" shared
+
+# --- pause / resume (the freezer) --------------------------------------------
+bundle pz sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done'
+(cd "$T/pz" && "${BO[@]}" run -d pz)
+sleep 0.5
+"${BO[@]}" pause pz
+"${BO[@]}" state pz | grep -q '"status":"paused"' || fail "not paused"
+a=$(cat "$T/pz/rootfs/tmp/count")
+sleep 0.5
+expect_eq "pause freezes the processes" "$(cat "$T/pz/rootfs/tmp/count")" "$a"
+if "${BO[@]}" delete pz 2>/dev/null; then fail "delete of a paused container succeeded"; fi
+"${BO[@]}" resume pz
+sleep 0.5
+[ "$(cat "$T/pz/rootfs/tmp/count")" -gt "$a" ] || fail "resume: the counter did not move"
+"${BO[@]}" state pz | grep -q '"status":"running"' || fail "not running after resume"
+ok "resume"
+"${BO[@]}" pause pz
+"${BO[@]}" delete --force pz
+ok "delete --force of a paused container"

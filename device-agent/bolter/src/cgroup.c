@@ -616,6 +616,98 @@ int bo_cgroup_destroy(char *const *dirs, struct cr_error **err)
 	return rc;
 }
 
+/* The file that freezes dir's cgroup and the values it takes, or NULL. */
+static const char *freeze_file(const char *dir, const char **on,
+			       const char **off)
+{
+	char path[1100];
+
+	snprintf(path, sizeof(path), "%s/freezer.state", dir);
+	if (access(path, F_OK) == 0) {
+		*on = "FROZEN";
+		*off = "THAWED";
+		return "freezer.state";
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	if (access(path, F_OK) == 0) {
+		*on = "1";
+		*off = "0";
+		return "cgroup.freeze";
+	}
+	return NULL;
+}
+
+static int read_word(const char *dir, const char *file, char *out, size_t size)
+{
+	char path[1100];
+	CR_CLEANUP_FCLOSE FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (f == NULL || fgets(out, (int)size, f) == NULL)
+		return -1;
+	out[strcspn(out, "\n")] = '\0';
+	return 0;
+}
+
+int bo_cgroup_freeze(char *const *dirs, int freeze, struct cr_error **err)
+{
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
+		const char *on, *off, *file = freeze_file(dirs[i], &on, &off);
+		const char *want = freeze ? on : off;
+		char got[32];
+
+		if (file == NULL)
+			continue;
+		if (write_file(dirs[i], file, want, err) < 0)
+			return -1;
+		/* v1 passes through FREEZING; v2 reports in cgroup.events. */
+		for (int tries = 0; tries < 1000; tries++) {
+			struct timespec ts = { 0, 1000 * 1000 };
+
+			if (strcmp(file, "freezer.state") != 0) {
+				char ev[256];
+				char path[1100];
+				CR_CLEANUP_FCLOSE FILE *f = NULL;
+				int frozen = -1;
+
+				snprintf(path, sizeof(path), "%s/cgroup.events",
+					 dirs[i]);
+				f = fopen(path, "re");
+				while (f != NULL && fgets(ev, sizeof(ev), f) != NULL)
+					if (strncmp(ev, "frozen ", 7) == 0)
+						frozen = ev[7] == '1';
+				if (frozen < 0 || frozen == freeze)
+					break;
+			} else if (read_word(dirs[i], file, got, sizeof(got)) == 0 &&
+				   strcmp(got, want) == 0) {
+				break;
+			} else if (freeze) {
+				write_file(dirs[i], file, want, NULL);
+			}
+			nanosleep(&ts, NULL);
+		}
+		return 0;
+	}
+	return cr_error_set(err, ENOTSUP,
+			    "no freezer: neither a v1 freezer hierarchy nor "
+			    "v2's cgroup.freeze");
+}
+
+int bo_cgroup_frozen(char *const *dirs)
+{
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
+		const char *on, *off, *file = freeze_file(dirs[i], &on, &off);
+		char got[32];
+
+		if (file == NULL)
+			continue;
+		return read_word(dirs[i], file, got, sizeof(got)) == 0 &&
+		       strcmp(got, on) == 0;
+	}
+	return 0;
+}
+
 int bo_cgroup_mountpoint(const char *dir, char *out, size_t size)
 {
 	struct hier h[MAX_HIER];

@@ -689,6 +689,27 @@ int bo_pids(const struct bo_opts *o, const char *id, int **pids, size_t *n,
 	return rc;
 }
 
+int bo_pause(const struct bo_opts *o, const char *id, int pause,
+	     struct cr_error **err)
+{
+	struct bo_state *st = bo_state_load(o->root, id, err);
+	const char *status;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	status = bo_state_status(o->root, st);
+	if (strcmp(status, pause ? "running" : "paused") != 0) {
+		cr_error_set(err, EINVAL, "container %s is %s, not %s", id,
+			     status, pause ? "running" : "paused");
+		bo_state_free(st);
+		return -1;
+	}
+	rc = bo_cgroup_freeze(st->cgroup_dirs, pause, err);
+	bo_state_free(st);
+	return rc;
+}
+
 int bo_kill(const struct bo_opts *o, const char *id, int sig,
 	    struct cr_error **err)
 {
@@ -739,16 +760,19 @@ int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
 	if (st == NULL)
 		return -1;
 	status = bo_state_status(o->root, st);
-	if (strcmp(status, "running") == 0 && !o->force) {
+	if ((strcmp(status, "running") == 0 || strcmp(status, "paused") == 0) &&
+	    !o->force) {
 		cr_error_set(err, EBUSY,
 			     "cannot delete container %s that is not stopped: "
-			     "running",
-			     id);
+			     "%s",
+			     id, status);
 		bo_state_free(st);
 		return -1;
 	}
 	if (strcmp(status, "stopped") != 0) {
 		kill(st->pid, SIGKILL);
+		if (strcmp(status, "paused") == 0)
+			bo_cgroup_freeze(st->cgroup_dirs, 0, NULL);
 		wait_gone(st, 5000);
 	}
 	/* Without a pid namespace of its own, children of the init may

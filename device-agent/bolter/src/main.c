@@ -59,6 +59,7 @@ static const char usage_text[] =
 	"[--no-new-privs]\n"
 	"       [--detach] [--pid-file F] [--console-socket S] ID [ARGS...]\n"
 	"  ps [--format table|json] ID [PS ARGS]\n"
+	"  pause ID, resume ID  freeze and thaw the container's processes\n"
 	"  features            print what this runtime supports (JSON)\n"
 	"\n"
 	"Image commands (bolter only, on the Archon store):\n"
@@ -658,6 +659,8 @@ static int runtime_command(const struct globals *g, const char *cmd,
 		rc = bo_start(&c.o, argv[i], &err);
 	else if (strcmp(cmd, "state") == 0)
 		rc = bo_state(&c.o, argv[i], &err);
+	else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+		rc = bo_pause(&c.o, argv[i], cmd[0] == 'p', &err);
 	else if (strcmp(cmd, "delete") == 0) {
 		rc = bo_delete(&c.o, argv[i], &err);
 		/* delete --force of a container that is gone succeeds. */
@@ -775,7 +778,8 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "state") == 0 || strcmp(cmd, "kill") == 0 ||
 	    strcmp(cmd, "delete") == 0 || strcmp(cmd, "run") == 0 ||
 	    strcmp(cmd, "list") == 0 || strcmp(cmd, "exec") == 0 ||
-	    strcmp(cmd, "ps") == 0 || strcmp(cmd, "features") == 0)
+	    strcmp(cmd, "ps") == 0 || strcmp(cmd, "features") == 0 ||
+	    strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
 		return runtime_command(&g, cmd, argc, argv);
 	{
 		char msg[128];

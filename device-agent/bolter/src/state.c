@@ -88,7 +88,9 @@ const char *bo_state_status(const char *root, const struct bo_state *st)
 	if (!bo_process_alive(st->pid, st->start_time))
 		return "stopped";
 	snprintf(path, sizeof(path), "%s/%s/exec.fifo", root, st->id);
-	return access(path, F_OK) == 0 ? "created" : "running";
+	if (access(path, F_OK) == 0)
+		return "created";
+	return bo_cgroup_frozen(st->cgroup_dirs) ? "paused" : "running";
 }
 
 json_object *bo_state_oci(const struct bo_state *st, const char *status)

@@ -49,6 +49,14 @@ int bo_cgroup_destroy(char *const *dirs, struct cr_error **err);
 
 void bo_cgroup_dirs_free(char **dirs);
 
+/* Freezes (freeze = 1) or thaws the container's processes: the v1 freezer
+ * where it is mounted, else v2's cgroup.freeze.  Waits until the kernel
+ * reports the new state. */
+int bo_cgroup_freeze(char *const *dirs, int freeze, struct cr_error **err);
+
+/* 1 when the container's cgroup is frozen. */
+int bo_cgroup_frozen(char *const *dirs);
+
 /* The mount point of the hierarchy that holds dir, into out; -1 if none. */
 int bo_cgroup_mountpoint(const char *dir, char *out, size_t size);
 

@@ -43,6 +43,9 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 /* The config.json a container was created with (for exec's defaults). */
 struct bo_spec *bo_container_spec(const struct bo_opts *o, const char *id,
 				  struct cr_error **err);
+/* Freezes (pause) or thaws (resume) a running container. */
+int bo_pause(const struct bo_opts *o, const char *id, int pause,
+	     struct cr_error **err);
 /* The pids of the container's processes. */
 int bo_pids(const struct bo_opts *o, const char *id, int **pids, size_t *n,
 	    struct cr_error **err);

@@ -40,7 +40,7 @@ struct bo_state *bo_state_load(const char *root, const char *id,
 			       struct cr_error **err);
 struct bo_state *bo_state_free(struct bo_state *st);
 
-/* "created", "running" or "stopped". */
+/* "created", "running", "paused" or "stopped". */
 const char *bo_state_status(const char *root, const struct bo_state *st);
 
 /* 1 when pid is alive (not a zombie) and started at start_time. */
