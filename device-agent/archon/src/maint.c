@@ -760,9 +760,19 @@ int ar_cmd_diff(struct ar_store *st, const char *a, const char *b, FILE *out,
 	fprintf(out, "  deltas: %zu with %" PRIu64 " bytes\n", ndeltas, dbytes);
 	fprintf(out, "  chunks: %zu with %" PRIu64 " bytes (before compression)\n",
 		nchunks, cbytes);
-	fprintf(out, "  index:  %" PRIu64 " bytes\n", mb->index_size);
-	fprintf(out, "  total:  %" PRIu64 " bytes to download at most\n",
-		dbytes + cbytes + mb->index_size);
+	{
+		uint64_t ibytes = mb->index_size;
+
+		for (size_t j = 0; j < mb->ndeltas; j++)
+			if (ar_id_equal(&mb->deltas[j].to, &mb->index) &&
+			    ar_id_equal(&mb->deltas[j].from, &ma->index) &&
+			    mb->deltas[j].size < ibytes)
+				ibytes = mb->deltas[j].size;
+		fprintf(out, "  index:  %" PRIu64 " bytes%s\n", ibytes,
+			ibytes < mb->index_size ? " (by delta)" : "");
+		fprintf(out, "  total:  %" PRIu64 " bytes to download at most\n",
+			dbytes + cbytes + ibytes);
+	}
 	ret = 0;
 out:
 	ar_index_free(ia);

@@ -209,18 +209,51 @@ static int __attribute__((unused)) add_delta(struct deltas *ds, const struct ar_
 }
 
 #ifdef AR_WITH_DELTA_MAKE
+/* A delta from the index named from (held in the store) to the new
+ * index (ibuf), written when smaller than the new index. */
+static int index_delta(struct pub *p, const struct ar_id *from,
+		       const struct ar_id *to, const uint8_t *ibuf, size_t ilen,
+		       struct deltas *ds, struct cr_error **err)
+{
+	char path[PATH_MAX], rel[2 * AR_ID_HEX + 16], h1[AR_ID_HEX], h2[AR_ID_HEX];
+	char *old;
+	size_t olen, dlen;
+	uint8_t *d;
+	int ret = 0;
+
+	ar_id_hex(from, h1);
+	ar_id_hex(to, h2);
+	snprintf(path, sizeof(path), "%s/indexes/%s", p->st->dir, h1);
+	if (cr_read_file(path, AR_INDEX_MAX_BYTES, &old, &olen, err) < 0)
+		return -1;
+	if (ar_delta_make((const uint8_t *)old, olen, ibuf, ilen, &d, &dlen, err) < 0) {
+		free(old);
+		return -1;
+	}
+	free(old);
+	snprintf(rel, sizeof(rel), "deltas/%s-%s", h1, h2);
+	if (dlen < ilen && (put_file(p->to, rel, d, dlen, err) < 0 ||
+			    add_delta(ds, from, to, dlen) < 0))
+		ret = cr_error_set(err, EIO, "index delta %s", rel);
+	free(d);
+	return ret;
+}
+
 /* Deltas from the files of one earlier version to the changed files of
  * this one: same path, other content, and a delta smaller than the chunks
  * a device holding the base would otherwise fetch. */
 static int deltas_from(struct pub *p, const struct ar_index *idx,
-		       const uint64_t *costs, const char *base,
-		       struct deltas *ds, struct cr_error **err)
+		       const uint8_t *ibuf, size_t ilen, const uint64_t *costs,
+		       const char *base, struct deltas *ds, struct cr_error **err)
 {
+	struct ar_id new_index;
+
 	struct ar_manifest *bm = NULL;
 	struct ar_index *bi = NULL;
 	struct cr_map *have = cr_map_new(AR_ID_LEN);
 	int ret = -1;
 
+	ar_id_of(ibuf, ilen, &new_index);
 	if (have == NULL)
 		return cr_error_set(err, ENOMEM, "out of memory");
 	if (ar_store_get_manifest(p->st, base, &bm, err) < 0 ||
@@ -229,6 +262,11 @@ static int deltas_from(struct pub *p, const struct ar_index *idx,
 	for (size_t i = 0; i < bi->n; i++)
 		if (bi->e[i].type == AR_REG)
 			cr_map_put(have, bi->e[i].content.b, (void *)1);
+	/* The index itself: a device holding the base's index fetches a
+	 * delta of a few KB instead of the whole new index. */
+	if (!ar_id_equal(&bm->index, &new_index) &&
+	    index_delta(p, &bm->index, &new_index, ibuf, ilen, ds, err) < 0)
+		goto out;
 	for (size_t i = 0; i < idx->n; i++) {
 		const struct ar_entry *e = &idx->e[i], *b;
 		struct mapped mo = { NULL, 0 }, mn = { NULL, 0 };
@@ -343,7 +381,7 @@ int ar_publish(struct ar_store *st, const char *name, const char *to,
 		ar_manifest_free(bm);
 		used++;
 #ifdef AR_WITH_DELTA_MAKE
-		if (deltas_from(&p, idx, costs, tags[i], &ds, err) < 0)
+		if (deltas_from(&p, idx, ibuf, ilen, costs, tags[i], &ds, err) < 0)
 			goto out;
 #else
 		fprintf(stderr, "archon: this build makes no deltas (no libdivsufsort)\n");

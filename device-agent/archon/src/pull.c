@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -162,6 +163,54 @@ static int by_chunks(struct pull *p, struct ar_entry *e, struct cr_error **err)
 	return 0;
 }
 
+/* The new index rebuilt from an index we hold and a delta the manifest
+ * lists; -1 (quietly) when there is none or it does not work out, and
+ * the caller fetches the whole index. */
+static int index_by_delta(struct ar_store *st, struct ar_origin *o,
+			  const struct ar_manifest *m, uint8_t **out,
+			  size_t *len)
+{
+	for (size_t j = 0; j < m->ndeltas; j++) {
+		const struct ar_delta_ref *d = &m->deltas[j];
+		char path[PATH_MAX], rel[2 * AR_ID_HEX + 16], h1[AR_ID_HEX], h2[AR_ID_HEX];
+		char *old;
+		size_t olen;
+		uint8_t *delta, *nw;
+		size_t dlen, nlen;
+		struct ar_id got;
+		int rc;
+
+		if (!ar_id_equal(&d->to, &m->index))
+			continue;
+		ar_id_hex(&d->from, h1);
+		ar_id_hex(&d->to, h2);
+		snprintf(path, sizeof(path), "%s/indexes/%s", st->dir, h1);
+		if (cr_read_file(path, AR_INDEX_MAX_BYTES, &old, &olen, NULL) < 0)
+			continue;
+		ar_id_of(old, olen, &got);
+		snprintf(rel, sizeof(rel), "deltas/%s-%s", h1, h2);
+		if (!ar_id_equal(&got, &d->from) ||
+		    ar_origin_get(o, rel, (size_t)d->size, &delta, &dlen, NULL) < 0) {
+			free(old);
+			continue;
+		}
+		rc = ar_delta_apply((const uint8_t *)old, olen, delta, dlen, &nw, &nlen, NULL);
+		free(old);
+		free(delta);
+		if (rc < 0)
+			continue;
+		ar_id_of(nw, nlen, &got);
+		if (!ar_id_equal(&got, &m->index)) {
+			free(nw);
+			continue;
+		}
+		*out = nw;
+		*len = nlen;
+		return 0;
+	}
+	return -1;
+}
+
 static int pinned_key(const struct ar_manifest *m, struct cr_error **err)
 {
 	const char *path = getenv("ARCHON_PUBLISHER_KEY");
@@ -221,7 +270,8 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		struct ar_id got;
 
 		snprintf(rel, sizeof(rel), "indexes/%s", ar_id_hex(&m->index, hex));
-		if (ar_origin_get(p.o, rel, (size_t)m->index_size, &ibuf, &ilen, err) < 0)
+		if (index_by_delta(st, p.o, m, &ibuf, &ilen) < 0 &&
+		    ar_origin_get(p.o, rel, (size_t)m->index_size, &ibuf, &ilen, err) < 0)
 			goto fail_line;
 		ar_id_of(ibuf, ilen, &got);
 		if (!ar_id_equal(&got, &m->index)) {
