@@ -15,6 +15,10 @@
 # beside casync make and ostree commit; pull time.  Writes
 # bench/results/archon.{txt,json}.  Work folder: $ARCHON_BENCH_DIR
 # (default /tmp/archon-bench; the downloaded .debs are kept there).
+#
+# The image is "slim" as Debian's container images are (their dpkg
+# path-exclude rules: no /usr/share/doc except copyright files, no man,
+# info, groff, lintian or locale files); ARCHON_BENCH_DOCS=1 keeps them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$root/scripts/deps.sh"
@@ -54,6 +58,17 @@ for v in v0 v1 v2; do
 		case $role in base | "$v") dpkg-deb -x "$W/debs/$pkg-$ver.deb" "$W/trees/$v" ;; esac
 	done < <(grep -v '^#' "$pkgs")
 done
+if [ "${ARCHON_BENCH_DOCS:-0}" != 1 ]; then
+	for v in v0 v1 v2; do
+		t=$W/trees/$v/usr/share
+		find "$t/doc" -mindepth 1 ! -name copyright ! -type d -delete 2>/dev/null || true
+		find "$t/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+		rm -rf "$t/man" "$t/info" "$t/groff" "$t/lintian" "$t/linda" "$t/locale"
+	done
+	flavour="slim (no docs, man pages or locales, as Debian's container images)"
+else
+	flavour="with docs and man pages"
+fi
 size_v1=$(du -sb --apparent-size "$W/trees/v1" | cut -f1)
 files_v1=$(find "$W/trees/v1" -type f | wc -l)
 # The files v2 changes or adds, relative to v1.
@@ -163,7 +178,7 @@ mkdir -p "$root/bench/results"
 {
 	echo "Archon benchmark, $stamp"
 	echo "machine: $cpu, $(nproc) cores, $(awk '/MemTotal/ {printf "%d MB", $2/1024}' /proc/meminfo), Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "workload: $(grep -c '^base' "$pkgs") bookworm packages + libssl3/openssl; v1 = OpenSSL 3.0.20, v2 = 3.0.22"
+	echo "workload: $(grep -c '^base' "$pkgs") bookworm packages + libssl3/openssl, $flavour; v1 = OpenSSL 3.0.20, v2 = 3.0.22"
 	echo "image v1: $files_v1 files, $size_v1 bytes; v1 -> v2 changes $changed_n files, $changed_bytes bytes"
 	echo
 	echo "download for the update v1 -> v2 (bytes):"
@@ -188,7 +203,7 @@ python3 - "$root/bench/results/archon.json" <<PY
 import json, sys
 json.dump({
   "when": "$stamp", "cpu": "$cpu", "cores": $(nproc), "loadavg": "$(cut -d' ' -f1-3 /proc/loadavg)",
-  "image_files": $files_v1, "image_bytes": $size_v1,
+  "image": "$flavour", "image_files": $files_v1, "image_bytes": $size_v1,
   "changed_files": $changed_n, "changed_bytes": $changed_bytes,
   "download_bytes": {"archon": $archon_bytes, "casync": $casync_bytes,
                      "ostree_static_delta": $ostree_bytes, "targz_changed": $targz_bytes},
