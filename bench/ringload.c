@@ -512,7 +512,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ringload --node HOST:PORT --node-pub NODE.pub -n N\n"
 		"                [--sockets S] [--window W] [--publish]\n"
-		"                [--node-pid PID] [--hold SECONDS]\n"
+		"                [--node-pid PID] [--hold SECONDS] [--rekey SECONDS]\n"
 		"N simulated devices (real Noise IK handshakes, one identity\n"
 		"each, source addresses 127.16.0.1 and up) attach to one node,\n"
 		"optionally publish presence, then stay idle.  Prints one\n"
@@ -529,6 +529,7 @@ int main(int argc, char **argv)
 		{ "publish", no_argument, NULL, 'p' },
 		{ "node-pid", required_argument, NULL, 'P' },
 		{ "hold", required_argument, NULL, 'H' },
+		{ "rekey", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -538,7 +539,7 @@ int main(int argc, char **argv)
 	struct cr_sess_cfg cfg;
 	struct event *ev_term, *ev_int;
 	enum cr_id_type type;
-	uint64_t v;
+	uint64_t v, rekey_s = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
@@ -571,6 +572,10 @@ int main(int argc, char **argv)
 				goto bad;
 			rl.hold_ms = v * 1000;
 			break;
+		case 'R':
+			if (cr_parse_u64(optarg, 1, 86400, &rekey_s) < 0)
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -601,6 +606,10 @@ int main(int argc, char **argv)
 	cr_sess_cfg_default(&cfg);
 	cfg.dead_after_ms = 0;
 	cfg.handshake_timeout_ms = 20000;
+	if (rekey_s != 0) {
+		cfg.rekey_after_ms = (uint32_t)(rekey_s * 1000);
+		cfg.reject_after_ms = cfg.rekey_after_ms * 3 / 2;
+	}
 	for (size_t i = 0; i < rl.n; i++) {
 		struct cr_keypair kp;
 
