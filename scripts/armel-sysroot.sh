@@ -30,8 +30,11 @@ pkgs=(
 	libjson-c-dev libjson-c5
 	libseccomp-dev libseccomp2
 	check libsubunit-dev libsubunit0
-	libzstd-dev libzstd1 libdivsufsort-dev libdivsufsort3
-	libarchive-dev libarchive13 libcurl4-openssl-dev libcurl4
+	# archon: zstd only.  Debian ships no static libdivsufsort, and static
+	# libcurl and libarchive need archives Debian does not ship (Kerberos,
+	# LDAP; ICU through libxml2), so the armel build leaves them out
+	# (device-agent/archon/CMakeLists.txt, AR_WITH_*).
+	libzstd-dev libzstd1
 )
 
 stamp=$sysroot/.korhal-sysroot
