@@ -115,7 +115,8 @@ ar verify || fail "verify after gc"
 ok "gc --keep 1: $out"
 
 obj=$(find "$S/objects" -type f -size +100k -print -quit)
-chmod u+w "$obj"; printf 'X' | dd of="$obj" bs=1 seek=10 conv=notrunc status=none
+chmod u+w "$obj"
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(10); b = f.read(1); f.seek(10); f.write(bytes([b[0] ^ 1]))' "$obj"
 out=$(ar verify 2>&1) && fail "verify missed a corrupt object"
 grep -q "corrupt\|do not match" <<<"$out" || fail "verify: $out"
 ok "verify finds a corrupted object"
