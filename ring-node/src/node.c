@@ -1219,15 +1219,24 @@ struct rn_node *rn_node_free(struct rn_node *n)
 		free(p);
 	}
 	if (n->routes != NULL) {
-		size_t pos = 0;
+		/* Each route is in the map twice: collect the routes first,
+		 * then free them (freeing while walking would read a freed
+		 * route at its second key). */
+		size_t pos = 0, k = 0, cnt = cr_map_count(n->routes);
+		struct rn_route **all = calloc(cnt + 1, sizeof(*all));
 		const void *key;
 		void *val;
 
-		while (cr_map_next(n->routes, &pos, &key, &val)) {
+		while (all != NULL && cr_map_next(n->routes, &pos, &key, &val)) {
 			struct rn_route *r = val;
-			if (memcmp(key, &r->id[0], sizeof(r->id[0])) == 0)
-				free(r);
+
+			if (memcmp(key, &r->id[0], sizeof(r->id[0])) == 0 &&
+			    k < cnt)
+				all[k++] = r;
 		}
+		for (size_t i = 0; i < k; i++)
+			free(all[i]);
+		free(all);
 	}
 	cr_map_free(n->routes);
 	cr_kv_free(n->kv);
