@@ -344,7 +344,7 @@ static int write_pid_file(const char *path, pid_t pid, struct cr_error **err)
 	char buf[32];
 
 	snprintf(buf, sizeof(buf), "%d", (int)pid);
-	return cr_write_file_atomic(path, buf, strlen(buf), 0644, err);
+	return bo_write_file(path, buf, strlen(buf), 0644, err);
 }
 
 static int check_spec(const struct bo_spec *s, struct cr_error **err)
@@ -431,7 +431,7 @@ int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
 	}
 	pjoin(fifo, sizeof(fifo), dir, "exec.fifo");
 	pjoin(cfg, sizeof(cfg), dir, "config.json");
-	if (cr_write_file_atomic(cfg, text, len, 0600, err) < 0)
+	if (bo_write_file(cfg, text, len, 0600, err) < 0)
 		goto fail;
 	if (mkfifo(fifo, 0600) < 0) {
 		cr_error_errno(err, errno, "mkfifo %s", fifo);

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,42 @@ int bo_state_check_id(const char *id, struct cr_error **err)
 				    "invalid container id '%s': use letters, "
 				    "digits and _+.- (not starting with '.')",
 				    id);
+	return 0;
+}
+
+int bo_write_file(const char *path, const void *data, size_t len, unsigned mode,
+		  struct cr_error **err)
+{
+	char tmp[PATH_MAX];
+	int fd, n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	const char *p = data;
+
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return cr_error_set(err, ENAMETOOLONG, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return cr_error_errno(err, errno, "creating %s", tmp);
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = errno;
+
+			close(fd);
+			unlink(tmp);
+			return cr_error_errno(err, e, "writing %s", tmp);
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+
+		unlink(tmp);
+		return cr_error_errno(err, e, "writing %s", path);
+	}
 	return 0;
 }
 
@@ -140,7 +177,7 @@ int bo_state_save(const char *root, const struct bo_state *st,
 				       json_object_get(st->annotations));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	snprintf(path, sizeof(path), "%s/%s/state.json", root, st->id);
-	rc = cr_write_file_atomic(path, text, strlen(text), 0600, err);
+	rc = bo_write_file(path, text, strlen(text), 0600, err);
 	json_object_put(o);
 	return rc;
 }

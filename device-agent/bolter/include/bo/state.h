@@ -31,6 +31,12 @@ struct bo_state {
 /* Container ids: 1-1024 of [A-Za-z0-9_+.-], not starting with '.'. */
 int bo_state_check_id(const char *id, struct cr_error **err);
 
+/* Writes a runtime file atomically (temporary name, then rename) but
+ * without fsync: the state lives in /run, which does not outlive a reboot,
+ * and nothing in it is worth a disk flush on every container start. */
+int bo_write_file(const char *path, const void *data, size_t len, unsigned mode,
+		  struct cr_error **err);
+
 /* dir gets ROOT/ID (sized PATH_MAX). */
 void bo_state_dir(const char *root, const char *id, char *dir, size_t size);
 
