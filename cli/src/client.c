@@ -106,6 +106,7 @@ struct cl_client {
 	uint64_t connect_ms;             /* the connect request went out */
 	int relay_only;                  /* no candidates: the device
 					  * never punches */
+	size_t n_stun_got, n_reflexive;  /* STUN answers, distinct ones */
 	struct cr_tls_cli *tls;          /* the TCP fallback */
 	int use_tcp;                     /* datagrams to nodes go over TLS */
 	int any_up;                      /* a node answered (either way) */
@@ -472,11 +473,13 @@ static void cl_candidates(struct cl_client *c)
 		cl_wait(c, &never, cr_now_ms() + 10);
 	}
 	c->n_cands = 0;
+	c->n_stun_got = 0;
 	for (size_t i = 0; i < CL_STUN_NODES; i++) {
 		int dup = 0;
 
 		if (!c->stun[i].got)
 			continue;
+		c->n_stun_got++;
 		cr_addr_format(&c->stun[i].mapped, s);
 		for (size_t j = 0; j < c->n_cands; j++)
 			dup |= strcmp(c->cands[j], s) == 0;
@@ -484,6 +487,7 @@ static void cl_candidates(struct cl_client *c)
 			snprintf(c->cands[c->n_cands++], sizeof(c->cands[0]),
 				 "%s", s);
 	}
+	c->n_reflexive = c->n_cands;
 	cr_punch_local_candidates(c->fd, c->cands, &c->n_cands, CR_PUNCH_CANDS);
 }
 
@@ -501,6 +505,22 @@ const struct cr_presence *cl_dev_presence(const struct cl_client *c)
 void cl_set_relay_only(struct cl_client *c, int on)
 {
 	c->relay_only = on;
+}
+
+const char *cl_nat_report(const struct cl_client *c, char *out, size_t cap)
+{
+	if (c->n_stun_got == 0)
+		snprintf(out, cap, "no reflexive address (no STUN answer)");
+	else if (c->n_stun_got == 1)
+		snprintf(out, cap, "reflexive address %s (one node answered)",
+			 c->cands[0]);
+	else
+		snprintf(out, cap, "reflexive address %s from %zu nodes: %s",
+			 c->cands[0], c->n_stun_got,
+			 c->n_reflexive == 1 ?
+				 "NAT maps endpoint-independently" :
+				 "NAT maps endpoint-dependently (symmetric)");
+	return out;
 }
 
 int cl_uses_tcp(const struct cl_client *c)

@@ -127,6 +127,10 @@ int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
 const struct cr_presence *cl_dev_presence(const struct cl_client *c);
 size_t cl_candidates_get(const struct cl_client *c, const char (**out)[64]);
 uint64_t cl_connect_ms(const struct cl_client *c);
+/* What the STUN answers of the device's nodes told about our NAT (after
+ * cl_e2e_connect()): our reflexive address, and whether it is the same
+ * toward every node (endpoint-independent mapping). */
+const char *cl_nat_report(const struct cl_client *c, char *out, size_t cap);
 /* 1 when the ring is reached over TCP (forced or fallen back to). */
 int cl_uses_tcp(const struct cl_client *c);
 /* Connect without candidates (no STUN): the device then never probes. */

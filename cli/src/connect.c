@@ -528,6 +528,9 @@ int cl_cmd_connect(int argc, char **argv)
 		fprintf(stderr, "carrier: connected to %s:%u, %s, rtt %.2f ms\n",
 			argv[optind], st.port, conn_path(&st, path, sizeof(path)),
 			st.rtt_ms);
+		if (!st.relay_only)
+			fprintf(stderr, "carrier: %s\n",
+				cl_nat_report(st.c, path, sizeof(path)));
 		if (listen != NULL)
 			fprintf(stderr, "carrier: listening on %s\n", laddr);
 	}

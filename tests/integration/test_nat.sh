@@ -200,6 +200,20 @@ pair() {
 	pids+=("$!"); PIDS+=("$!")
 	wait_until 10 ip netns exec "$hv" curl -sf http://127.0.0.1:8000/ -o /dev/null ||
 		fail "$name: tunnel never came up: $(cat "$T/connect$n.log")"
+	# Both ends tell from two nodes' view whether their NAT maps
+	# endpoint-independently (not over TCP, where no node sees an address).
+	local side nat log
+	for side in v d; do
+		if [ $side = v ]; then nat=$vnat; log=$T/connect$n.log; else nat=$dnat; log=$T/dev$n.log; fi
+		[ "$nat" = same ] && nat=port
+		case $nat in
+		symmetric) want_map="NAT maps endpoint-dependently" ;;
+		blocked) continue ;;
+		*) want_map="NAT maps endpoint-independently" ;;
+		esac
+		wait_until 3 grep -q "reflexive address .*$want_map" "$log" ||
+			fail "$name: $side side does not report '$want_map': $(grep -h 'reflexive' "$log")"
+	done
 	if [ "$expect" = direct ]; then
 		wait_until 5 grep -q "path changed: direct" "$T/connect$n.log" ||
 			fail "$name: no direct path: $(cat "$T/connect$n.log")"
