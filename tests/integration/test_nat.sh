@@ -194,7 +194,16 @@ pair() {
 		ip netns exec "$hv" "$CARRIER" lookup "$dev_id" --json 2>/dev/null |
 			grep -o '"live":true' | wc -l | grep -q '^2$'
 	}
-	wait_until 20 two_live || fail "$name: device not attached to both nodes: $(tail -3 "$T/dev$n.log")"
+	if ! wait_until 30 two_live; then
+		# What the nodes saw, for whoever debugs this.
+		for i in 0 1; do
+			echo "--- node $i metrics"
+			inet curl -sf "http://198.18.0.1$i:9100/metrics" |
+				grep -E '^carrier_node_(sessions|devices|drops_total.*[1-9][0-9]*$|handshakes)' || true
+		done
+		ip netns exec "kn$R-r$n" conntrack -L 2>/dev/null | head -20 || true
+		fail "$name: device not attached to both nodes: $(tail -20 "$T/dev$n.log")"
+	fi
 	ip netns exec "$hv" "$CARRIER" connect "$dev_id" 8080 -L 127.0.0.1:8000 -v "${cliflags[@]}" \
 		>>"$T/connect$n.log" 2>&1 &
 	pids+=("$!"); PIDS+=("$!")
