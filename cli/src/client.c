@@ -109,8 +109,10 @@ struct cl_client {
 	size_t n_stun_got, n_reflexive;  /* STUN answers, distinct ones */
 	struct cr_tls_cli *tls;          /* the TCP fallback */
 	int use_tcp;                     /* datagrams to nodes go over TLS */
-	int any_up;                      /* a node answered (either way) */
+	int tcp_forced;                  /* --tcp: never back to UDP */
 	uint64_t first_try_ms;           /* first datagram to a node */
+	uint64_t mode_ms;                /* the transport last worked, or
+					  * was picked */
 };
 
 void cl_default_path(const char *flag, const char *env, const char *name,
@@ -165,7 +167,7 @@ struct cl_client *cl_client_open(struct event_base *base,
 
 	c = cl_client_new(base, key_path, ring_path, vo->operator, err);
 	if (c != NULL && vo->tcp)
-		c->use_tcp = 1;
+		c->use_tcp = c->tcp_forced = 1;
 	return c;
 }
 
@@ -198,7 +200,7 @@ static void cl_sess_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
 	struct cl_client *c = ctx;
 
 	if (c->first_try_ms == 0)
-		c->first_try_ms = cr_now_ms();
+		c->first_try_ms = c->mode_ms = cr_now_ms();
 	/* Over TCP only ring nodes are reachable: probes of direct paths
 	 * still go out over UDP, where they may or may not get through. */
 	if (c->use_tcp && c->tls != NULL && cl_node_index(c, to) >= 0)
@@ -224,7 +226,6 @@ static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 	if (rekey)
 		return;
 	if (l != NULL) {
-		c->any_up = 1;
 		l->up = 1;
 		c->events++;
 		if (!l->told_epoch) {
@@ -581,13 +582,25 @@ static void cl_on_tick(evutil_socket_t fd, short what, void *arg)
 	struct cl_client *c = arg;
 	uint64_t now = cr_now_ms();
 
-	if (!c->use_tcp && !c->any_up && c->tls != NULL && c->first_try_ms != 0 &&
-	    now - c->first_try_ms > CL_UDP_GIVEUP_MS) {
-		/* UDP gets no answer from any node: blocked, probably.  The
-		 * handshakes' next retransmissions go over TCP. */
-		c->use_tcp = 1;
-		fprintf(stderr, "carrier: no ring node answers over UDP; "
-				"trying TCP\n");
+	if (c->tls != NULL && !c->tcp_forced && c->first_try_ms != 0) {
+		int up = 0;
+
+		for (size_t i = 0; i < c->ring->n_nodes; i++)
+			up |= c->links[i].up;
+		if (up) {
+			c->mode_ms = now;
+		} else if (now - c->mode_ms > CL_UDP_GIVEUP_MS) {
+			/* No node answers this way: UDP blocked, probably
+			 * (or no node listens on TCP: back to UDP).  The
+			 * handshakes' next retransmissions go the other way. */
+			c->use_tcp = !c->use_tcp;
+			c->mode_ms = now;
+			fprintf(stderr, c->use_tcp ?
+					"carrier: no ring node answers over "
+					"UDP; trying TCP\n" :
+					"carrier: no ring node answers over "
+					"TCP either; trying UDP again\n");
+		}
 	}
 	cr_sess_host_tick(c->host, now);
 }

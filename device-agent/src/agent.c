@@ -93,8 +93,8 @@ struct da_agent {
 	int nat_eim;              /* mapping: 1 endpoint-independent, 0
 				   * dependent, -1 not known yet */
 	int use_tcp;              /* datagrams to nodes go over TLS */
-	int any_up;               /* a node answered (either way) */
-	uint64_t started_ms;
+	uint64_t mode_ms;         /* the transport last worked, or was
+				   * picked */
 #ifdef CR_HAVE_TLS
 	struct cr_tls_cli *tls;
 #endif
@@ -653,7 +653,6 @@ static void agent_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 	if (rekey)
 		return;
 	l->up = 1;
-	a->any_up = 1;
 	l->last_pong_ms = l->last_ping_ms = cr_now_ms();
 	l->unanswered_ms = 0;
 	a->dirty = 1;
@@ -733,13 +732,26 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t pong_timeout = ka < 3000 ? ka * 2 + 500 : 3000;
 
 #ifdef CR_HAVE_TLS
-	if (!a->use_tcp && !a->any_up && a->tls != NULL &&
-	    now - a->started_ms > AGENT_UDP_GIVEUP_MS) {
-		/* No node answers over UDP: blocked, probably.  The next
-		 * handshakes go over TCP. */
-		a->use_tcp = 1;
-		cr_log_info("no ring node answers over UDP: reaching the ring "
-			    "over TCP");
+	if (a->tls != NULL && !a->cfg.tcp) {
+		int up = 0;
+
+		for (size_t i = 0; i < a->n_links; i++)
+			up |= a->links[i].up;
+		if (up) {
+			a->mode_ms = now;
+		} else if (now - a->mode_ms > AGENT_UDP_GIVEUP_MS) {
+			/* No node answers this way: UDP blocked, probably
+			 * (or no node listens on TCP: back to UDP).  The
+			 * next handshakes go the other way. */
+			a->use_tcp = !a->use_tcp;
+			a->mode_ms = now;
+			if (a->use_tcp)
+				cr_log_info("no ring node answers over UDP: "
+					    "reaching the ring over TCP");
+			else
+				cr_log_info("no ring node answers over TCP "
+					    "either: trying UDP again");
+		}
 	}
 #endif
 	cr_sess_host_tick(a->host, now);
@@ -885,7 +897,7 @@ struct da_agent *da_agent_new(struct event_base *base,
 	a->tunnel = da_tunnel_new(base, a->host, &a->cfg, err);
 	if (a->tunnel == NULL)
 		goto fail;
-	a->started_ms = cr_now_ms();
+	a->mode_ms = cr_now_ms();
 	a->use_tcp = cfg->tcp;
 #ifdef CR_HAVE_TLS
 	a->tls = cr_tls_cli_new(base, agent_on_tls, a, err);
