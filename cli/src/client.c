@@ -33,6 +33,15 @@ enum {
 	CL_STUN_NODES = 3,     /* nodes asked for our reflexive address */
 	CL_STUN_WAIT_MS = 300, /* longest wait for their answers */
 	CL_UDP_GIVEUP_MS = 1500, /* no node answers over UDP: use TCP */
+	/* Once a transport worked, an outage is an outage (a node restarting,
+	 * a rekey under load), not a blocked network: give the sessions
+	 * time to come back the same way, past a handshake retry or two. */
+	CL_MODE_KEEP_MS = 12000,
+	/* Nodes send nothing unasked (no keepalives of their own): a ping
+	 * this often keeps our session with a node hearing from it, so it
+	 * does not die after the session's dead time while a relayed tunnel
+	 * runs through that node. */
+	CL_NODE_PING_MS = 10000,
 };
 
 /* A STUN Binding request to a ring node (cr/stun.h). */
@@ -49,6 +58,7 @@ struct cl_node_link {
 	int failed;
 	int told_epoch;            /* sent it our ring epoch */
 	uint64_t dial_ms;          /* when the handshake started */
+	uint64_t ping_ms;          /* when we last pinged it */
 	struct cr_ring_asm asm_;   /* a newer ring configuration arriving */
 };
 
@@ -111,6 +121,7 @@ struct cl_client {
 	int use_tcp;                     /* datagrams to nodes go over TLS */
 	int tcp_forced;                  /* --tcp: never back to UDP */
 	uint64_t first_try_ms;           /* first datagram to a node */
+	int mode_worked;                 /* a node answered this way once */
 	uint64_t mode_ms;                /* the transport last worked, or
 					  * was picked */
 };
@@ -217,6 +228,25 @@ static int cl_sess_accept(void *ctx, const struct cr_id *peer,
 	return -1; /* vendors initiate; they accept nothing */
 }
 
+/* A ping with our ring epoch; the node answers with a pong (and with its
+ * ring configuration when it has a newer one). */
+static void cl_link_ping(struct cl_client *c, struct cl_node_link *l)
+{
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	Carrier__Ping ping = CARRIER__PING__INIT;
+	uint8_t buf[64];
+	long n;
+
+	ping.ring_epoch = c->ring->epoch;
+	m.req_id = ++c->next_req;
+	m.msg_case = CARRIER__HOP__MSG_PING;
+	m.ping = &ping;
+	n = cp_hop_pack(&m, buf, sizeof(buf));
+	l->ping_ms = cr_now_ms();
+	if (n > 0)
+		cr_sess_send(l->sess, buf, (size_t)n, l->ping_ms);
+}
+
 static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 		       size_t reply_len, int rekey)
 {
@@ -230,19 +260,8 @@ static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 		c->events++;
 		if (!l->told_epoch) {
 			/* Our epoch: a node with a newer one sends it. */
-			Carrier__Hop m = CARRIER__HOP__INIT;
-			Carrier__Ping ping = CARRIER__PING__INIT;
-			uint8_t buf[64];
-			long n;
-
 			l->told_epoch = 1;
-			ping.ring_epoch = c->ring->epoch;
-			m.req_id = ++c->next_req;
-			m.msg_case = CARRIER__HOP__MSG_PING;
-			m.ping = &ping;
-			n = cp_hop_pack(&m, buf, sizeof(buf));
-			if (n > 0)
-				cr_sess_send(s, buf, (size_t)n, cr_now_ms());
+			cl_link_ping(c, l);
 		}
 		return;
 	}
@@ -350,6 +369,8 @@ static void cl_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
 	cp_hop_free(m);
 }
 
+static int cl_node_start(struct cl_client *c, size_t idx);
+
 int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
 		   void (*on_reroute)(void *arg, size_t node_idx))
 {
@@ -366,7 +387,14 @@ int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
 		if (c->n_dev_nodes > 1 && idx == c->route_idx)
 			continue;
 		l = &c->links[idx];
-		if (l->sess == NULL || !l->up)
+		if (l->sess == NULL) {
+			/* Our session with this node died (a node restart,
+			 * a rekey lost under load): dial it again, for the
+			 * next attempt. */
+			(void)cl_node_start(c, idx);
+			continue;
+		}
+		if (!l->up)
 			continue;
 		cr.device_id.data = c->dev.hash;
 		cr.device_id.len = CR_ID_HASHLEN;
@@ -582,6 +610,12 @@ static void cl_on_tick(evutil_socket_t fd, short what, void *arg)
 	struct cl_client *c = arg;
 	uint64_t now = cr_now_ms();
 
+	for (size_t i = 0; i < c->ring->n_nodes; i++) {
+		struct cl_node_link *l = &c->links[i];
+
+		if (l->sess != NULL && l->up && now - l->ping_ms >= CL_NODE_PING_MS)
+			cl_link_ping(c, l);
+	}
 	if (c->tls != NULL && !c->tcp_forced && c->first_try_ms != 0) {
 		int up = 0;
 
@@ -589,12 +623,15 @@ static void cl_on_tick(evutil_socket_t fd, short what, void *arg)
 			up |= c->links[i].up;
 		if (up) {
 			c->mode_ms = now;
-		} else if (now - c->mode_ms > CL_UDP_GIVEUP_MS) {
+			c->mode_worked = 1;
+		} else if (now - c->mode_ms > (c->mode_worked ? CL_MODE_KEEP_MS :
+							       CL_UDP_GIVEUP_MS)) {
 			/* No node answers this way: UDP blocked, probably
 			 * (or no node listens on TCP: back to UDP).  The
 			 * handshakes' next retransmissions go the other way. */
 			c->use_tcp = !c->use_tcp;
 			c->mode_ms = now;
+			c->mode_worked = 0;
 			fprintf(stderr, c->use_tcp ?
 					"carrier: no ring node answers over "
 					"UDP; trying TCP\n" :

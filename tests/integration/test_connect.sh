@@ -127,11 +127,15 @@ got=$(head -c 200 "$T/stdio.out")
 grep -q "200 OK" <<<"$got" || fail "newly allowed vendor (stdio mode): $got"
 ok "SIGHUP extends the allow list, existing sessions keep working; stdio mode"
 
-# An idle tunnel stays up (no stream traffic for longer than the stream
-# layer's own idle timeout of 30 s; the CLI's pings keep the session).
-sleep 35
+# An idle tunnel stays up: no stream traffic for longer than the stream
+# layer's own idle timeout (30 s; the CLI's pings keep the end-to-end
+# session) and than a session's dead time (45 s: the CLI's pings to the
+# node keep its session with the relaying node, which sends nothing
+# unasked).  The CLI never takes the quiet for blocked UDP.
+sleep 50
 curl -sf "$url/index.html" -o /dev/null || fail "the idle tunnel died: $(tail -3 "$T/connect.log")"
-ok "tunnel idle for 35 s still works"
+! grep -q "answers over" "$T/connect.log" || fail "the CLI took an idle tunnel for blocked UDP: $(grep "answers over" "$T/connect.log" | head -2)"
+ok "tunnel idle for 50 s still works"
 
 # The agent killed mid-transfer: an error, not a hang.
 ( set +e; curl -s --limit-rate 2M "$url/big.bin" -o /dev/null; echo "curl=$?" > "$T/curl.rc" ) &
