@@ -562,6 +562,11 @@ static long ring_fit(uint8_t **buf, size_t *cap, uint64_t lo, uint64_t hi,
 	nb = malloc(nc);
 	if (!nb)
 		return -ENOMEM;
+	/* The old ring holds at most `old` bytes from lo: a FIN or a RESET
+	 * can announce a final size (and raise hi) before the data before it
+	 * arrives, and nothing past lo + old was ever stored. */
+	if (hi > lo && hi - lo > old)
+		hi = lo + old;
 	if (*buf && hi > lo) {
 		size_t len = (size_t)(hi - lo), i = (size_t)(lo & (old - 1));
 		size_t first = old - i < len ? old - i : len;

@@ -1385,6 +1385,45 @@ static size_t heap_in_use(void)
 	return mi.uordblks + mi.hblkhd;
 }
 
+/* A FIN far ahead of the data (its packet overtook the data's) raises the
+ * stream's highest offset before anything is stored; the receive ring must
+ * grow from what it really holds.  Found by the ASan leg with 4 MiB
+ * windows. */
+START_TEST(test_fin_first)
+{
+	struct sim *s = sim_new(11, NULL, NULL);
+	struct tstream *b;
+	struct mk m;
+	const uint64_t total = 200000, step = 1000;
+	uint64_t pn = 1000000;
+
+	link_both(s, 0.0, 1000);
+	(void)open_stream(s, 0, "m");
+	sim_run(s, NULL, NULL, 100000);
+	ck_assert_int_eq(s->ep[1].naccept, 1);
+	s->link[1].cut = 1; /* B's acks of packets A never sent */
+	for (uint64_t off = 0; off < total; off += step) {
+		if (off == step) {
+			/* The ring holds the first frame; now the FIN. */
+			memset(&m, 0, sizeof(m));
+			mk_v(&m, pn++);
+			mk_stream(&m, 0x01, 1, total, 0, 0);
+			ck_assert_int_eq(feed(s, &m), 0);
+		}
+		memset(&m, 0, sizeof(m));
+		mk_v(&m, pn++);
+		mk_stream(&m, 0, 1, off, step, step);
+		ck_assert_int_eq(feed(s, &m), 0);
+	}
+	sim_run(s, NULL, NULL, 100000);
+	b = ts_find(&s->ep[1], 1);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->rcvd, total);
+	ck_assert(b->eof);
+	sim_free(s);
+}
+END_TEST
+
 START_TEST(test_hostile_memory)
 {
 	struct sim *s = sim_new(12, NULL, NULL);
@@ -1896,6 +1935,10 @@ static Suite *stream_suite(void)
 
 	tc = tcase_create("malformed");
 	tcase_add_test(tc, test_malformed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fin_first");
+	tcase_add_test(tc, test_fin_first);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile_memory");
