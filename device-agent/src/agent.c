@@ -35,6 +35,10 @@ enum {
 	AGENT_BACKOFF_MIN_MS = 500,
 	AGENT_BACKOFF_MAX_MS = 10000,
 	AGENT_UDP_GIVEUP_MS = 3000, /* no node answers over UDP: use TCP */
+	/* Once a transport worked, losing every node is an outage (nodes
+	 * restarting, a loaded host), not a blocked network: the links get
+	 * time to come back the same way, past their reconnect backoff. */
+	AGENT_MODE_KEEP_MS = 15000,
 	/* An unacknowledged publish is sent again after this long: the node
 	 * acknowledges only once a majority of the home set stored it. */
 	AGENT_REPUBLISH_MS = 1000,
@@ -93,6 +97,7 @@ struct da_agent {
 	int nat_eim;              /* mapping: 1 endpoint-independent, 0
 				   * dependent, -1 not known yet */
 	int use_tcp;              /* datagrams to nodes go over TLS */
+	int mode_worked;          /* a node answered this way once */
 	uint64_t mode_ms;         /* the transport last worked, or was
 				   * picked */
 #ifdef CR_HAVE_TLS
@@ -739,12 +744,20 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 			up |= a->links[i].up;
 		if (up) {
 			a->mode_ms = now;
-		} else if (now - a->mode_ms > AGENT_UDP_GIVEUP_MS) {
+			a->mode_worked = 1;
+		} else if (now - a->mode_ms > (a->mode_worked ?
+						       AGENT_MODE_KEEP_MS :
+						       AGENT_UDP_GIVEUP_MS)) {
 			/* No node answers this way: UDP blocked, probably
 			 * (or no node listens on TCP: back to UDP).  The
 			 * next handshakes go the other way. */
 			a->use_tcp = !a->use_tcp;
 			a->mode_ms = now;
+			a->mode_worked = 0;
+			/* Try the other way now, not after a link's backoff. */
+			for (size_t i = 0; i < a->n_links; i++)
+				if (a->links[i].sess == NULL)
+					a->links[i].next_attempt_ms = now;
 			if (a->use_tcp)
 				cr_log_info("no ring node answers over UDP: "
 					    "reaching the ring over TCP");
