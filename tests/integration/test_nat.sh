@@ -309,6 +309,7 @@ pair() {
 }
 
 n=0
+pair $((++n)) same same direct
 pair $((++n)) full full direct cut
 pair $((++n)) full restricted direct
 pair $((++n)) full port direct
@@ -320,7 +321,6 @@ pair $((++n)) port port direct
 pair $((++n)) port symmetric relayed
 pair $((++n)) symmetric symmetric relayed
 pair $((++n)) symmetric full direct
-pair $((++n)) same same direct
 pair $((++n)) blocked full relayed
 pair $((++n)) restricted blocked relayed
 pair $((++n)) blocked port relayed
