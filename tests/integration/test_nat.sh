@@ -79,7 +79,9 @@ done
 "$CARRIER" ring init --operator "$T/op.key" "${args[@]}" -o "$T/ring" >/dev/null
 export CARRIER_RING=$T/ring
 for i in 0 1; do
-	inet "$CARRIER_NODE" --key "$T/node$i.key" --ring "$T/ring" \
+	# Not through inet(): a function in the background is a subshell,
+	# and $! would name it instead of the node, which cleanup must kill.
+	ip netns exec "$I" "$CARRIER_NODE" --key "$T/node$i.key" --ring "$T/ring" \
 		--listen "198.18.0.1$i:7000" --tcp "198.18.0.1$i:7000" --data "$T/node$i.d" \
 		--metrics "198.18.0.1$i:9100" >>"$T/node$i.log" 2>&1 &
 	PIDS+=("$!")
