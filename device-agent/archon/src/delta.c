@@ -253,27 +253,56 @@ out:
 
 #endif /* AR_WITH_DELTA_MAKE */
 
-/* Decompresses one frame of exactly zlen bytes holding at most max bytes. */
+/*
+ * Decompresses one frame of exactly zlen bytes holding at most max bytes.
+ * The frame's declared size is only a claim: the buffer grows with what
+ * really comes out (a 100-byte frame may claim 4 GB), never past max.
+ */
 static int unzstd(const uint8_t *z, size_t zlen, size_t max, uint8_t **out,
 		  size_t *len)
 {
 	unsigned long long n = ZSTD_getFrameContentSize(z, zlen);
-	size_t got;
+	ZSTD_DCtx *dc;
+	ZSTD_inBuffer in = { z, zlen, 0 };
+	size_t cap = 0, used = 0, r = 1;
+	uint8_t *buf = NULL;
 
 	if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN ||
 	    n > max)
 		return -1;
-	*out = malloc(n ? (size_t)n : 1);
-	if (*out == NULL)
+	dc = ZSTD_createDCtx();
+	if (dc == NULL)
 		return -1;
-	got = ZSTD_decompress(*out, (size_t)n, z, zlen);
-	if (ZSTD_isError(got) || got != n) {
-		free(*out);
-		*out = NULL;
+	while (r != 0) {
+		ZSTD_outBuffer o;
+
+		if (used == cap) {
+			size_t nc = cap ? cap * 2 : 64 * 1024;
+			uint8_t *nb;
+
+			if (nc > n)
+				nc = (size_t)n > used ? (size_t)n : used + 1;
+			nb = realloc(buf, nc ? nc : 1);
+			if (nb == NULL)
+				break;
+			buf = nb;
+			cap = nc;
+		}
+		o = (ZSTD_outBuffer){ buf, cap, used };
+		r = ZSTD_decompressStream(dc, &o, &in);
+		used = o.pos;
+		if (ZSTD_isError(r) || used > n ||
+		    (r != 0 && in.pos == in.size && used < cap))
+			break;
+	}
+	ZSTD_freeDCtx(dc);
+	if (r != 0 || used != n || in.pos != in.size) {
+		free(buf);
 		return -1;
 	}
-	*len = got;
-	return 0;
+	*out = buf != NULL ? buf : malloc(1);
+	*len = used;
+	return *out != NULL ? 0 : -1;
 }
 
 int ar_delta_apply(const uint8_t *old, size_t oldlen, const uint8_t *delta,
