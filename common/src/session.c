@@ -1924,6 +1924,7 @@ int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
 		return -EAGAIN;
 	host_enter(h);
 	r = data_send_to(h, s, to, payload, len, now_ms);
+	/* Count-based rekeys cannot wait for the timer pass. */
 	if (need_rekey(h, s, now_ms))
 		hs_start(h, s, NULL, 0, 1, now_ms);
 	host_leave(h);
@@ -1943,22 +1944,7 @@ const struct cr_addr *cr_sess_host_rx_from(const struct cr_sess_host *h)
 int cr_sess_send(struct cr_sess *s, const uint8_t *payload, size_t len,
 		 uint64_t now_ms)
 {
-	struct cr_sess_host *h = s->host;
-	int r;
-
-	if (len > CP_SESS_PAYLOAD_MAX)
-		return -EMSGSIZE;
-	if (payload == NULL && len > 0)
-		return -EINVAL;
-	if (s->dead || !s->up)
-		return -EAGAIN;
-	host_enter(h);
-	r = data_send(h, s, payload, len, now_ms);
-	/* Count-based rekeys cannot wait for the timer pass. */
-	if (need_rekey(h, s, now_ms))
-		hs_start(h, s, NULL, 0, 1, now_ms);
-	host_leave(h);
-	return r;
+	return cr_sess_send_to(s, &s->addr, payload, len, now_ms);
 }
 
 void cr_sess_close(struct cr_sess *s)
