@@ -27,16 +27,29 @@ korhal_install_packages() {
 }
 
 # free_port: a loopback port that is free for both UDP and TCP right now.
+# It is drawn below the kernel's ephemeral range, so the outgoing sockets of
+# whatever else runs (curl, clients bound to port 0) cannot take it between
+# this check and the bind of the program that gets it.
 free_port() {
-	python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-try:
-    t.bind(("127.0.0.1", s.getsockname()[1]))
-except OSError:
-    pass
-print(s.getsockname()[1])'
+	python3 -c 'import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+lo = lo if lo > 12000 else 32768
+for _ in range(1000):
+    p = random.randrange(10000, lo)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", p))
+        t.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+        t.close()
+    print(p)
+    break
+else:
+    raise SystemExit("free_port: no free port found")'
 }
 
 # wait_until SECONDS COMMAND...: polls every 0.1 s; returns 1 on timeout.

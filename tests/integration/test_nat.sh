@@ -65,7 +65,11 @@ inet() { ip netns exec "$I" "$@"; }
 netns() { ip netns add "$1"; NS+=("$1"); ip -n "$1" link set lo up; }
 
 netns "$I"
-ip -n "$I" link add br0 type bridge
+# A bridge takes the lowest MAC address of its ports unless it has its own:
+# when a finished pair's port leaves, the nodes' MAC would change under the
+# routers' ARP caches, and the next pair would lose the nodes until those
+# entries expire (half a minute).  So every bridge gets a fixed address.
+ip -n "$I" link add br0 address 02:00:c6:12:00:0a type bridge
 ip -n "$I" addr add 198.18.0.10/16 dev br0
 ip -n "$I" addr add 198.18.0.11/16 dev br0
 ip -n "$I" link set br0 up
@@ -102,7 +106,7 @@ router() {
 	ip -n "$I" link set "w$1" master br0 up
 	ip -n "$r" addr add "$pub/16" dev wan
 	ip -n "$r" link set wan up
-	ip -n "$r" link add lan type bridge
+	ip -n "$r" link add lan address 02:00:c6:13:00:01 type bridge
 	ip -n "$r" addr add 198.19.0.1/24 dev lan
 	ip -n "$r" link set lan up
 	ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
@@ -160,6 +164,34 @@ drop_ns() {
 	NS=("${keep[@]}")
 }
 
+# lab_diag N DEVICE_HOST VENDOR_HOST: the state of pair N's lab, for
+# whoever debugs a failure (addresses, routes, bridge ports, reachability,
+# conntrack on the routers).
+lab_diag() {
+	local n=$1 r ns
+	echo "--- internet bridge"
+	ip -n "$I" -br link show master br0 || true
+	ip -n "$I" neigh show || true
+	for ns in "$2" "$3"; do
+		echo "--- $ns"
+		ip -n "$ns" -br addr || true
+		ip -n "$ns" route || true
+		ip -n "$ns" neigh || true
+		ip netns exec "$ns" ping -c1 -W1 198.19.0.1 | tail -2 || true
+		ip netns exec "$ns" ping -c1 -W1 198.18.0.10 | tail -2 || true
+	done
+	for r in "kn$R-r$n" "kn$R-rv$n" "kn$R-rd$n"; do
+		[ -e "/run/netns/$r" ] || continue
+		echo "--- $r"
+		ip -n "$r" -br link || true
+		ip -n "$r" -br addr || true
+		ip -n "$r" neigh || true
+		ip netns exec "$r" sysctl net.ipv4.ip_forward || true
+		ip netns exec "$r" conntrack -L 2>&1 | head -20 || true
+		ip netns exec "$r" nft list ruleset 2>&1 | head -40 || true
+	done
+}
+
 DIRECT_MS=()
 # pair N VENDOR_NAT DEVICE_NAT EXPECT(direct|relayed) [cut|tcp]
 pair() {
@@ -203,7 +235,7 @@ pair() {
 			inet curl -sf "http://198.18.0.1$i:9100/metrics" |
 				grep -E '^carrier_node_(sessions|devices|drops_total.*[1-9][0-9]*$|handshakes)' || true
 		done
-		ip netns exec "kn$R-r$n" conntrack -L 2>/dev/null | head -20 || true
+		lab_diag "$n" "$hd" "$hv"
 		fail "$name: device not attached to both nodes: $(tail -20 "$T/dev$n.log")"
 	fi
 	ip netns exec "$hv" "$CARRIER" connect "$dev_id" 8080 -L 127.0.0.1:8000 -v "${cliflags[@]}" \
