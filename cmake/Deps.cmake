@@ -27,8 +27,15 @@ set_target_properties(lmdb::lmdb PROPERTIES IMPORTED_LOCATION ${LMDB_LIBRARY}
 if(CR_STATIC)
   set_property(TARGET lmdb::lmdb APPEND PROPERTY INTERFACE_LINK_LIBRARIES -pthread)
 endif()
-if(NOT CR_DEVICE_ONLY)
-  pkg_check_modules(OPENSSL REQUIRED IMPORTED_TARGET openssl)
+# OpenSSL: the TLS of the TCP fallback (cr_tls) everywhere, and the AEAD
+# for large datagrams on hosts (common/CMakeLists.txt).  The armel sysroot
+# has Debian's libssl.a and libcrypto.a.
+pkg_check_modules(OPENSSL IMPORTED_TARGET openssl)
+if(NOT OPENSSL_FOUND AND NOT CR_DEVICE_ONLY)
+  message(FATAL_ERROR "OpenSSL not found (Debian: libssl-dev)")
+endif()
+if(OPENSSL_FOUND)
+  cr_pkg_static(OPENSSL)
 endif()
 # json-c: OCI documents, --json output and test vectors; small enough for
 # devices.

@@ -33,6 +33,10 @@ set(CR_ARMEL_LIBDIR ${CR_ARMEL_SYSROOT}/usr/lib/${CR_ARMEL_TRIPLE})
 # Look for headers and libraries only in the sysroot and the cross libc,
 # for programs (protoc-c) only on the host.
 set(CMAKE_FIND_ROOT_PATH ${CR_ARMEL_SYSROOT} /usr/${CR_ARMEL_TRIPLE})
+# Debian keeps some architecture-specific headers (openssl/configuration.h)
+# in the multiarch include folder, which no .pc file names.
+set(CMAKE_C_STANDARD_INCLUDE_DIRECTORIES
+  ${CR_ARMEL_SYSROOT}/usr/include/${CR_ARMEL_TRIPLE})
 set(CMAKE_LIBRARY_ARCHITECTURE ${CR_ARMEL_TRIPLE})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)

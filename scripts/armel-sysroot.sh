@@ -30,6 +30,9 @@ pkgs=(
 	libjson-c-dev libjson-c5
 	libseccomp-dev libseccomp2
 	check libsubunit-dev libsubunit0
+	# the agent's TCP fallback (common/tls/tlsdgram.c): libssl.a and
+	# libcrypto.a; libevent_openssl.a comes with libevent-dev
+	libssl-dev libssl3
 	# archon: zstd only.  Debian ships no static libdivsufsort, and static
 	# libcurl and libarchive need archives Debian does not ship (Kerberos,
 	# LDAP; ICU through libxml2), so the armel build leaves them out

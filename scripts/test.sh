@@ -169,6 +169,10 @@ check_armel_binaries() {
 		fp=$(arm-linux-gnueabi-readelf -A "$f" | sed -n 's/^ *Tag_FP_arch: *//p')
 		printf '%s:\n    %s\n    ELF flags: %s; CPU arch: %s; FP arch: %s\n' \
 			"$f" "$out" "$flags" "${cpu:-?}" "${fp:-none}"
+		# Device flash matters: the size as shipped (stripped).
+		arm-linux-gnueabi-strip -o "$f.korhal-stripped" "$f" 2>/dev/null &&
+			printf '    stripped size: %s bytes\n' "$(stat -c %s "$f.korhal-stripped")"
+		rm -f "$f.korhal-stripped"
 		if ! grep -q 'ARM, EABI5' <<<"$out" || ! grep -q 'statically linked' <<<"$out" ||
 			! grep -q 'soft-float ABI' <<<"$flags" || [ -n "$fp" ]; then
 			note "armel: $f is not an ARM EABI5 soft-float static executable"
@@ -184,9 +188,17 @@ leg_armel() {
 		command -v "$tool" >/dev/null || { note "armel: $tool not found"; return 1; }
 	done
 	scripts/armel-sysroot.sh || return 1
+	# tests/cross/ runs the armel agent against the host's ring node and
+	# CLI: build those two in build/ when the default leg has not.
+	if [ ! -x build/ring-node/carrier-node ] || [ ! -x build/cli/carrier ]; then
+		note "armel: building the host's carrier-node and carrier for tests/cross/"
+		cmake_configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON \
+			-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_DEVICE_ONLY=OFF &&
+			cmake --build build -j"$jobs" --target carrier-node carrier || return 1
+	fi
 	cmake_configure build-armel -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-armel.cmake" \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \
-		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF || return 1
+		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_HOST_BUILD_DIR="$root/build" || return 1
 	cmake_build build-armel
 	local built=$?
 	check_armel_binaries || built=1

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The cross-built (armel, static) device agent reaches the ring over TCP:
+# it runs under the emulator with --tcp against a ring node of the host
+# build listening with --tcp, attaches over TLS (the node counts one TCP
+# connection), and a vendor's `carrier connect` through the node gets a
+# 5 MB file from the device's HTTP server intact.  Registered only in
+# cross builds (tests/CMakeLists.txt); the host's node and CLI come from
+# CR_HOST_BUILD_DIR.
+set -euo pipefail
+: "${CARRIER_AGENT:?run through ctest}" "${CR_EMULATOR:?}" "${CARRIER_NODE:?}" "${CARRIER:?}"
+for b in "$CARRIER_NODE" "$CARRIER"; do
+	if [ ! -x "$b" ]; then
+		# scripts/test.sh builds them before the armel leg's tests.
+		echo "SKIP: no host build of $b (build carrier-node and carrier in the host build first)"
+		exit 77
+	fi
+done
+# The agent runs through the emulator; lib.sh starts the host's programs.
+. "$KORHAL_SRC/tests/integration/lib.sh"
+
+file -b "$CARRIER_AGENT" | grep -q 'ARM.*statically linked' ||
+	fail "$CARRIER_AGENT is not a static ARM executable: $(file -b "$CARRIER_AGENT")"
+
+make_ring 1
+mport=$(free_port)
+start_node 0 --tcp "${NODE_ADDR[0]}" --metrics "127.0.0.1:$mport"
+wait_until 10 curl -sf "http://127.0.0.1:$mport/metrics" -o /dev/null || fail "node did not start"
+vendor ven >/dev/null
+ven_id=$("$CARRIER" id "$T/ven.key")
+export CARRIER_KEY=$T/ven.key
+
+http_port=$(free_port)
+mkdir -p "$T/www"
+head -c 5000000 /dev/urandom >"$T/www/mid.bin"
+python3 -m http.server "$http_port" --bind 127.0.0.1 --directory "$T/www" \
+	>"$T/http.log" 2>&1 &
+PIDS+=("$!")
+wait_until 10 curl -sf "http://127.0.0.1:$http_port/mid.bin" -o /dev/null || fail "http server"
+
+dev_id=$(device dev)
+"$CR_EMULATOR" "$CARRIER_AGENT" --key "$T/dev.key" --ring "$T/ring" --data "$T/dev.d" \
+	--keepalive 2s --allow "$ven_id:$http_port" --tcp >>"$T/dev.log" 2>&1 &
+PIDS+=("$!")
+wait_until 30 online "$dev_id" || fail "the armel agent never attached over TCP"
+m=$(curl -sf "http://127.0.0.1:$mport/metrics")
+tcp=$(sed -n 's/^carrier_node_tcp_connections \([0-9]*\)$/\1/p' <<<"$m")
+[ "$tcp" = 1 ] || fail "node has $tcp TCP connections, want the agent's one: $(grep tcp <<<"$m")"
+ok "armel agent attached over TLS (node: 1 TCP connection)"
+
+lport=$(free_port)
+# --relay: the tunnel stays on the node, so its bytes to the device go
+# over the TLS connection (a direct UDP path would bypass it).
+"$CARRIER" connect "$dev_id" "$http_port" -L "127.0.0.1:$lport" -v --relay >>"$T/connect.log" 2>&1 &
+PIDS+=("$!")
+url=http://127.0.0.1:$lport
+wait_until 30 curl -sf "$url/mid.bin" -o /dev/null || fail "tunnel never came up: $(cat "$T/connect.log")"
+grep -q "connected to .*relayed via node_" "$T/connect.log" && ! grep -q "path changed: direct" "$T/connect.log" ||
+	fail "connect -v path: $(cat "$T/connect.log")"
+want=$(sha256sum <"$T/www/mid.bin")
+got=$(curl -sf "$url/mid.bin" | sha256sum)
+[ "$got" = "$want" ] || fail "5 MB download through the armel agent corrupted"
+ok "5 MB through carrier connect to the armel agent over TCP, sha256 matches"
