@@ -36,6 +36,10 @@ if(NOT OPENSSL_FOUND AND NOT CR_DEVICE_ONLY)
 endif()
 if(OPENSSL_FOUND)
   cr_pkg_static(OPENSSL)
+  # TLS on libevent's bufferevents: the TCP fallback (cr_tls) and
+  # archon's https origins.
+  pkg_check_modules(EVENT_OPENSSL REQUIRED IMPORTED_TARGET libevent_openssl)
+  cr_pkg_static(EVENT_OPENSSL)
 endif()
 # json-c: OCI documents, --json output and test vectors; small enough for
 # devices.

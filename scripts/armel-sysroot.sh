@@ -33,10 +33,14 @@ pkgs=(
 	# the agent's TCP fallback (common/tls/tlsdgram.c): libssl.a and
 	# libcrypto.a; libevent_openssl.a comes with libevent-dev
 	libssl-dev libssl3
-	# archon: zstd only.  Debian ships no static libdivsufsort, and static
-	# libcurl and libarchive need archives Debian does not ship (Kerberos,
-	# LDAP; ICU through libxml2), so the armel build leaves them out
-	# (device-agent/archon/CMakeLists.txt, AR_WITH_*).
+	# archon: https origins use libevent + OpenSSL (above).  libarchive
+	# (OCI layers) with the .a files of its Libs.private; libxml2 only
+	# satisfies -lxml2: the xar reader that needs it (and ICU) is never
+	# linked.  Left out, see device-agent/archon/CMakeLists.txt: libcurl
+	# (its static archive needs Kerberos GSS-API and p11-kit, shipped
+	# without .a files) and libdivsufsort (no .a at all).
+	libarchive-dev libarchive13 liblzma-dev nettle-dev libacl1-dev
+	liblz4-dev libbz2-dev zlib1g-dev libxml2-dev
 	libzstd-dev libzstd1
 )
 

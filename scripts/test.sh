@@ -198,7 +198,8 @@ leg_armel() {
 	fi
 	cmake_configure build-armel -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-armel.cmake" \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \
-		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_HOST_BUILD_DIR="$root/build" || return 1
+		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_HOST_BUILD_DIR="$root/build" \
+		-DAR_WITH_HTTP=ON -DAR_WITH_ARCHIVE=ON || return 1
 	cmake_build build-armel
 	local built=$?
 	check_armel_binaries || built=1

@@ -3,7 +3,9 @@
 # versions published with a vendor key; a device pulls v1, then v2 and
 # v3, fetching only new chunks or deltas (asserted on the bytes nginx
 # served); three checked-out versions use only their distinct files; diff;
-# a tampered chunk and a foreign publisher are refused.
+# over HTTPS with a CA made here: trusted through $CURL_CA_BUNDLE, refused
+# without it and for a name the certificate does not hold; a tampered
+# chunk and a foreign publisher are refused.
 . "$(dirname "$0")/lib.sh"
 : "${ARCHON:?run through ctest}"
 command -v nginx >/dev/null || { echo "nginx not installed"; exit 77; }
@@ -42,7 +44,18 @@ done
 [ -f "$W/refs/acme/app/3" ] || fail "no manifest for acme/app:3"
 ls "$W"/deltas/* >/dev/null 2>&1 || fail "no deltas published"
 
+# A private CA and a certificate for 127.0.0.1 (not 127.0.0.2).
+ossl() { openssl "$@" >>"$T/openssl.log" 2>&1 || fail "openssl $1: $(tail -3 "$T/openssl.log")"; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=korhal test CA"
+ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/srv.key" -out "$T/srv.csr" -subj "/CN=127.0.0.1"
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$T/srv.ext"
+ossl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+	-days 2 -extfile "$T/srv.ext" -out "$T/srv.pem"
+
 port=$(free_port)
+sport=$(free_port)
 cat >"$T/nginx.conf" <<CONF
 daemon off;
 user root;
@@ -55,6 +68,13 @@ http {
 	access_log $T/access.log bytes;
 	server {
 		listen 127.0.0.1:$port;
+		root $W;
+	}
+	server {
+		listen 127.0.0.1:$sport ssl;
+		listen 127.0.0.2:$sport ssl;
+		ssl_certificate $T/srv.pem;
+		ssl_certificate_key $T/srv.key;
 		root $W;
 	}
 }
@@ -111,6 +131,22 @@ grep -q "chunks: 0 with" <<<"$d" || fail "diff shows chunks for a delta update"
 out=$("$ARCHON" --store "$T/fresh" pull "$URL" acme/app:2) || fail "fresh pull"
 grep -q "0 from deltas" <<<"$out" || fail "fresh device used a delta: $out"
 ok "a device without the base file fetches chunks"
+
+# HTTPS: the origin's CA is trusted only through $CURL_CA_BUNDLE.
+SURL=https://127.0.0.1:$sport
+out=$("$ARCHON" --store "$T/s1" pull "$SURL" acme/app:1 2>&1) && fail "untrusted HTTPS origin accepted"
+grep -q "certificate is not trusted: .*CURL_CA_BUNDLE" <<<"$out" || fail "untrusted CA: $out"
+out=$(CURL_CA_BUNDLE=$T/ca.pem "$ARCHON" --store "$T/s1" pull "https://127.0.0.2:$sport" acme/app:1 2>&1) &&
+	fail "a certificate for another address accepted"
+grep -q "certificate is not trusted: .*mismatch" <<<"$out" || fail "address mismatch: $out"
+out=$(CURL_CA_BUNDLE=$T/nonexistent.pem "$ARCHON" --store "$T/s1" pull "$SURL" acme/app:1 2>&1) &&
+	fail "a missing CA bundle accepted"
+grep -q "CURL_CA_BUNDLE=.*no certificates" <<<"$out" || fail "missing bundle: $out"
+"$ARCHON" --store "$T/s1" ls | grep -q acme && fail "a refused HTTPS pull left a version"
+out=$(CURL_CA_BUNDLE=$T/ca.pem "$ARCHON" --store "$T/s1" pull "$SURL" acme/app:2) || fail "HTTPS pull"
+"$ARCHON" --store "$T/s1" checkout acme/app:2 "$T/sco2"
+diff -r "$T/v2" "$T/sco2" || fail "HTTPS checkout of v2 differs from its source"
+ok "HTTPS origin: refused untrusted and for another address, pulled with CURL_CA_BUNDLE"
 
 # A publisher we do not trust, and a tampered chunk, are refused.
 export ARCHON_PUBLISHER_KEY=$T/other.key.pub

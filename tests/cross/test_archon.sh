@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The cross-built (armel, static) archon, run through the emulator: it
+# imports a folder and an OCI layout with a gzip and a zstd layer
+# (libarchive), publishes, and pulls what it published from Debian's nginx
+# over HTTPS with a CA made here: refused without $CURL_CA_BUNDLE, pulled
+# and checked out intact with it.  Cross builds only (tests/CMakeLists.txt).
+set -euo pipefail
+: "${ARCHON:?run through ctest}" "${CR_EMULATOR:?}"
+command -v nginx >/dev/null || { echo "SKIP: nginx not installed"; exit 77; }
+. "$KORHAL_SRC/tests/integration/lib.sh"
+OCI="python3 $KORHAL_SRC/tests/integration/archon_oci.py"
+arc() { "$CR_EMULATOR" "$ARCHON" "$@"; }
+
+file -b "$ARCHON" | grep -q 'ARM.*statically linked' ||
+	fail "$ARCHON is not a static ARM executable: $(file -b "$ARCHON")"
+
+# A folder and an OCI image (a gzip layer, then a zstd layer changing it).
+mkdir -p "$T/app/bin" "$T/app/etc"
+head -c 300000 /dev/urandom >"$T/app/bin/app"
+echo "level=1" >"$T/app/etc/app.conf"
+arc --store "$T/pub" import "$T/app" acme/app:1 >/dev/null || fail "folder import"
+printf 'hello from layer 1\n' >"$T/hello"
+$OCI tar "$T/l1.tar" d:etc f:etc/motd:one F:bin/hello:"$T/hello"
+$OCI tar "$T/l2.tar" f:etc/motd:two w:bin/hello
+gzip -k "$T/l1.tar"
+zstd -q "$T/l2.tar"
+$OCI layout "$T/lay" "$T/l1.tar.gz" "$T/l2.tar.zst"
+arc --store "$T/pub" import "oci:$T/lay" acme/img:1 >/dev/null || fail "OCI import (libarchive)"
+arc --store "$T/pub" checkout acme/img:1 "$T/img"
+[ "$(cat "$T/img/etc/motd")" = two ] || fail "OCI layers not applied in order: $(cat "$T/img/etc/motd")"
+[ ! -e "$T/img/bin/hello" ] || fail "whiteout not applied"
+ok "armel archon imports a folder and an OCI layout with gzip and zstd layers"
+
+W=$T/www
+arc --store "$T/pub" publish acme/app:1 --to "$W" >/dev/null || fail "publish"
+
+ossl() { openssl "$@" >>"$T/openssl.log" 2>&1 || fail "openssl $1: $(tail -3 "$T/openssl.log")"; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=korhal test CA"
+ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/srv.key" -out "$T/srv.csr" -subj "/CN=127.0.0.1"
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$T/srv.ext"
+ossl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+	-days 2 -extfile "$T/srv.ext" -out "$T/srv.pem"
+sport=$(free_port)
+cat >"$T/nginx.conf" <<CONF
+daemon off;
+user root;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log;
+events { worker_connections 64; }
+http {
+	access_log $T/access.log;
+	server {
+		listen 127.0.0.1:$sport ssl;
+		ssl_certificate $T/srv.pem;
+		ssl_certificate_key $T/srv.key;
+		root $W;
+	}
+}
+CONF
+nginx -c "$T/nginx.conf" >"$T/nginx.log" 2>&1 &
+PIDS+=("$!")
+SURL=https://127.0.0.1:$sport
+wait_until 10 curl -sf --cacert "$T/ca.pem" -o /dev/null "$SURL/refs/acme/app/1" ||
+	fail "nginx did not start"
+
+out=$(arc --store "$T/dev" pull "$SURL" acme/app:1 2>&1) && fail "untrusted HTTPS origin accepted"
+grep -q "certificate is not trusted: .*CURL_CA_BUNDLE" <<<"$out" || fail "untrusted CA: $out"
+out=$(CURL_CA_BUNDLE=$T/ca.pem arc --store "$T/dev" pull "$SURL" acme/app:1) ||
+	fail "HTTPS pull with CURL_CA_BUNDLE"
+echo "$out" | tail -n 2
+arc --store "$T/dev" checkout acme/app:1 "$T/co"
+diff -r "$T/app" "$T/co" || fail "checkout of the HTTPS pull differs from its source"
+arc --store "$T/dev" verify >/dev/null || fail "verify"
+ok "armel archon pulls over HTTPS: refused untrusted, trusted through CURL_CA_BUNDLE"
