@@ -55,6 +55,8 @@ packages=(
 	python3-yaml systemd
 	# archon's integration tests: a static origin, layer compression
 	nginx-light zstd docker-registry skopeo
+	# test CAs and certificates (HTTPS origins)
+	openssl
 	# bolter: seccomp, the busybox test image, podman as a real client
 	libseccomp-dev busybox-static podman
 )
