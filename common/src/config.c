@@ -85,8 +85,8 @@ int cr_config_load(const char *path, cr_config_fn fn, void *arg,
 	return rc;
 }
 
-int cr_config_str(char *dst, size_t cap, const char *key, const char *value,
-		  struct cr_error **err)
+static int config_str(char *dst, size_t cap, const char *key,
+		      const char *value, struct cr_error **err)
 {
 	size_t len = strlen(value);
 
@@ -98,22 +98,8 @@ int cr_config_str(char *dst, size_t cap, const char *key, const char *value,
 	return 0;
 }
 
-int cr_config_log_level(const char *key, const char *value, int *level,
-			struct cr_error **err)
-{
-	enum cr_log_level l;
-
-	if (cr_log_level_parse(value, &l) < 0)
-		return cr_error_set(err, EINVAL,
-				    "%s: '%s' is not one of error, warn, info, "
-				    "debug",
-				    key, value);
-	*level = (int)l;
-	return 0;
-}
-
-int cr_config_bool(const char *key, const char *value, int *out,
-		   struct cr_error **err)
+static int config_bool(const char *key, const char *value, int *out,
+		       struct cr_error **err)
 {
 	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
 	    strcmp(value, "1") == 0) {
@@ -127,4 +113,66 @@ int cr_config_bool(const char *key, const char *value, int *out,
 	}
 	return cr_error_set(err, EINVAL, "%s: '%s' is not yes or no", key,
 			    value);
+}
+
+int cr_config_set_key(const struct cr_config_key *keys, size_t n, void *cfg,
+		      const char *key, const char *value,
+		      struct cr_error **err)
+{
+	const struct cr_config_key *k = NULL;
+	char *field;
+	uint64_t v = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < n && k == NULL; i++)
+		if (strcmp(keys[i].key, key) == 0)
+			k = &keys[i];
+	if (k == NULL)
+		return cr_error_set(err, EINVAL, "unknown setting '%s'", key);
+	field = (char *)cfg + k->offset;
+	/* A table whose field does not fit its kind is a bug in the daemon. */
+	if ((k->kind == CR_CONFIG_BOOL && k->size != sizeof(int)) ||
+	    (k->kind == CR_CONFIG_LOG_LEVEL &&
+	     k->size != sizeof(enum cr_log_level)) ||
+	    ((k->kind == CR_CONFIG_U64 || k->kind == CR_CONFIG_MS) &&
+	     k->size != sizeof(uint64_t)))
+		return cr_error_set(err, EINVAL,
+				    "%s: the setting's field has the wrong size",
+				    key);
+	switch (k->kind) {
+	case CR_CONFIG_STR:
+		return config_str(field, k->size, key, value, err);
+	case CR_CONFIG_BOOL:
+		if (config_bool(key, value, &r, err) < 0)
+			return -1;
+		memcpy(field, &r, sizeof(r));
+		return 0;
+	case CR_CONFIG_LOG_LEVEL: {
+		enum cr_log_level l;
+
+		if (cr_log_level_parse(value, &l) < 0)
+			return cr_error_set(err, EINVAL,
+					    "%s: '%s' is not one of error, "
+					    "warn, info, debug",
+					    key, value);
+		memcpy(field, &l, sizeof(l));
+		return 0;
+	}
+	case CR_CONFIG_U64:
+		r = cr_parse_u64(value, k->min, k->max, &v);
+		break;
+	case CR_CONFIG_MS:
+		r = cr_parse_duration_ms(value, &v);
+		if (r == 0 && (v < k->min || v > k->max))
+			r = -1;
+		break;
+	default:
+		return cr_error_set(err, EINVAL, "%s: unknown kind of setting",
+				    key);
+	}
+	if (r < 0)
+		return cr_error_set(err, EINVAL, "%s: '%s' is not %s", key,
+				    value, k->what);
+	memcpy(field, &v, sizeof(v));
+	return 0;
 }

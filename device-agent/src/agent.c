@@ -177,7 +177,7 @@ static void agent_publish(struct da_agent *a)
 		return;
 	}
 	p.issued_unix = now;
-	p.expires_unix = now + a->cfg.presence_ttl_s;
+	p.expires_unix = now + a->cfg.presence_ttl_ms / 1000;
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct da_link *l = &a->links[i];
 		int dup = 0;
@@ -809,7 +809,7 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (a->dirty ||
 	    (a->published_ms != 0 &&
-	     now - a->published_ms > a->cfg.presence_ttl_s * 1000 / 2)) {
+	     now - a->published_ms > a->cfg.presence_ttl_ms / 2)) {
 		int any = 0;
 
 		for (size_t i = 0; i < a->n_links; i++)

@@ -16,7 +16,7 @@ void da_config_init(struct da_config *cfg)
 	cfg->keepalive_ms = 15000;
 	cfg->attach = 2;
 	cfg->migrate_window_ms = 30000;
-	cfg->presence_ttl_s = 600;
+	cfg->presence_ttl_ms = 600000;
 }
 
 
@@ -76,72 +76,33 @@ static int config_allow(struct da_config *cfg, const char *value,
 	return 0;
 }
 
-#define STR(field) \
-	cr_config_str(cfg->field, sizeof(cfg->field), key, value, err)
+#define KEY(kind, ...) CR_CONFIG_KEY_##kind(struct da_config, __VA_ARGS__)
+
+static const struct cr_config_key da_config_keys[] = {
+	KEY(STR, "key", key_path),
+	KEY(STR, "ring", ring_path),
+	KEY(STR, "data", data_dir),
+	KEY(STR, "operator", operator_id),
+	KEY(STR, "listen", listen),
+	KEY(LOG_LEVEL, "log-level", log_level),
+	KEY(BOOL, "syslog", use_syslog),
+	KEY(BOOL, "tcp", tcp),
+	KEY(MS, "keepalive", keepalive_ms, 100, UINT64_MAX,
+	    "a duration of at least 100ms (e.g. 15s)"),
+	KEY(MS, "migrate-window", migrate_window_ms, 0, 86400000,
+	    "a duration up to 24h (e.g. 30s)"),
+	KEY(U64, "attach", attach, 1, 8, "1-8"),
+	KEY(MS, "presence-ttl", presence_ttl_ms, 10000, UINT64_MAX,
+	    "a duration of at least 10s"),
+};
 
 int da_config_set(struct da_config *cfg, const char *key, const char *value,
 		  struct cr_error **err)
 {
-	if (strcmp(key, "key") == 0)
-		return STR(key_path);
-	if (strcmp(key, "ring") == 0)
-		return STR(ring_path);
-	if (strcmp(key, "data") == 0)
-		return STR(data_dir);
-	if (strcmp(key, "operator") == 0)
-		return STR(operator_id);
-	if (strcmp(key, "listen") == 0)
-		return STR(listen);
 	if (strcmp(key, "allow") == 0)
 		return config_allow(cfg, value, err);
-	if (strcmp(key, "log-level") == 0) {
-		int level;
-
-		if (cr_config_log_level(key, value, &level, err) < 0)
-			return -1;
-		cfg->log_level = (enum cr_log_level)level;
-		return 0;
-	}
-	if (strcmp(key, "syslog") == 0)
-		return cr_config_bool(key, value, &cfg->use_syslog, err);
-	if (strcmp(key, "tcp") == 0)
-		return cr_config_bool(key, value, &cfg->tcp, err);
-	if (strcmp(key, "keepalive") == 0) {
-		if (cr_parse_duration_ms(value, &cfg->keepalive_ms) < 0 ||
-		    cfg->keepalive_ms < 100)
-			return cr_error_set(err, EINVAL,
-					    "keepalive: '%s' is not a duration "
-					    "of at least 100ms (e.g. 15s)",
-					    value);
-		return 0;
-	}
-	if (strcmp(key, "migrate-window") == 0) {
-		if (cr_parse_duration_ms(value, &cfg->migrate_window_ms) < 0 ||
-		    cfg->migrate_window_ms > 86400000)
-			return cr_error_set(err, EINVAL,
-					    "migrate-window: '%s' is not a "
-					    "duration up to 24h (e.g. 30s)",
-					    value);
-		return 0;
-	}
-	if (strcmp(key, "attach") == 0) {
-		if (cr_parse_u64(value, 1, 8, &cfg->attach) < 0)
-			return cr_error_set(err, EINVAL,
-					    "attach: '%s' is not 1-8", value);
-		return 0;
-	}
-	if (strcmp(key, "presence-ttl") == 0) {
-		uint64_t ms;
-
-		if (cr_parse_duration_ms(value, &ms) < 0 || ms < 10000)
-			return cr_error_set(err, EINVAL,
-					    "presence-ttl: '%s' is not a "
-					    "duration of at least 10s",
-					    value);
-		cfg->presence_ttl_s = ms / 1000;
-		return 0;
-	}
-	return cr_error_set(err, EINVAL, "unknown setting '%s'", key);
+	return cr_config_set_key(da_config_keys, CR_CONFIG_NKEYS(da_config_keys),
+				 cfg, key, value, err);
 }
 
 int da_config_check(const struct da_config *cfg, struct cr_error **err)

@@ -21,99 +21,47 @@ void rn_config_init(struct rn_config *cfg)
 }
 
 
-#define STR(field) \
-	cr_config_str(cfg->field, sizeof(cfg->field), key, value, err)
+#define KEY(kind, ...) CR_CONFIG_KEY_##kind(struct rn_config, __VA_ARGS__)
+
+static const struct cr_config_key rn_config_keys[] = {
+	KEY(STR, "key", key_path),
+	KEY(STR, "ring", ring_path),
+	KEY(STR, "listen", listen),
+	KEY(STR, "data", data_dir),
+	KEY(STR, "metrics", metrics),
+	KEY(STR, "tcp", tcp),
+	KEY(STR, "operator", operator_id),
+	KEY(STR, "capture", capture_path),
+	KEY(LOG_LEVEL, "log-level", log_level),
+	KEY(BOOL, "syslog", use_syslog),
+	KEY(U64, "max-sessions", max_sessions, 0, 100000000,
+	    "a number up to 100000000"),
+	KEY(MS, "route-idle", route_idle_ms, 0, UINT64_MAX,
+	    "a duration (e.g. 120s)"),
+	KEY(U64, "handshake-load", load_handshakes_per_sec, 0, 10000000,
+	    "a number up to 10000000"),
+	KEY(MS, "heartbeat", heartbeat_ms, 10, 60000,
+	    "a duration from 10ms to 60s"),
+	KEY(MS, "peer-timeout", peer_timeout_ms, 50, 600000,
+	    "a duration from 50ms to 10m"),
+	KEY(U64, "replicas", replicas, 0, 64, "0-64"),
+#ifdef CR_TEST_MODES
+	KEY(BOOL, "byzantine", byzantine),
+#endif
+};
 
 int rn_config_set(struct rn_config *cfg, const char *key, const char *value,
 		  struct cr_error **err)
 {
-	if (strcmp(key, "key") == 0)
-		return STR(key_path);
-	if (strcmp(key, "ring") == 0)
-		return STR(ring_path);
-	if (strcmp(key, "listen") == 0)
-		return STR(listen);
-	if (strcmp(key, "data") == 0)
-		return STR(data_dir);
-	if (strcmp(key, "metrics") == 0)
-		return STR(metrics);
-	if (strcmp(key, "tcp") == 0)
-		return STR(tcp);
-	if (strcmp(key, "operator") == 0)
-		return STR(operator_id);
-	if (strcmp(key, "capture") == 0)
-		return STR(capture_path);
-	if (strcmp(key, "log-level") == 0) {
-		int level;
-
-		if (cr_config_log_level(key, value, &level, err) < 0)
-			return -1;
-		cfg->log_level = (enum cr_log_level)level;
-		return 0;
-	}
-	if (strcmp(key, "syslog") == 0)
-		return cr_config_bool(key, value, &cfg->use_syslog, err);
-	if (strcmp(key, "max-sessions") == 0) {
-		if (cr_parse_u64(value, 0, 100000000, &cfg->max_sessions) < 0)
-			return cr_error_set(err, EINVAL,
-					    "max-sessions: '%s' is not a "
-					    "number",
-					    value);
-		return 0;
-	}
-	if (strcmp(key, "route-idle") == 0) {
-		if (cr_parse_duration_ms(value, &cfg->route_idle_ms) < 0)
-			return cr_error_set(err, EINVAL,
-					    "route-idle: '%s' is not a "
-					    "duration (e.g. 120s)",
-					    value);
-		return 0;
-	}
-	if (strcmp(key, "handshake-load") == 0) {
-		if (cr_parse_u64(value, 0, 10000000,
-				 &cfg->load_handshakes_per_sec) < 0)
-			return cr_error_set(err, EINVAL,
-					    "handshake-load: '%s' is not a "
-					    "number",
-					    value);
-		return 0;
-	}
-	if (strcmp(key, "heartbeat") == 0) {
-		if (cr_parse_duration_ms(value, &cfg->heartbeat_ms) < 0 ||
-		    cfg->heartbeat_ms < 10 || cfg->heartbeat_ms > 60000)
-			return cr_error_set(err, EINVAL,
-					    "heartbeat: '%s' is not a "
-					    "duration from 10ms to 60s",
-					    value);
-		return 0;
-	}
-	if (strcmp(key, "peer-timeout") == 0) {
-		if (cr_parse_duration_ms(value, &cfg->peer_timeout_ms) < 0 ||
-		    cfg->peer_timeout_ms < 50 || cfg->peer_timeout_ms > 600000)
-			return cr_error_set(err, EINVAL,
-					    "peer-timeout: '%s' is not a "
-					    "duration from 50ms to 10m",
-					    value);
-		return 0;
-	}
-	if (strcmp(key, "replicas") == 0) {
-		if (cr_parse_u64(value, 0, 64, &cfg->replicas) < 0)
-			return cr_error_set(err, EINVAL,
-					    "replicas: '%s' is not 0-64",
-					    value);
-		return 0;
-	}
-	if (strcmp(key, "byzantine") == 0) {
-#ifdef CR_TEST_MODES
-		return cr_config_bool(key, value, &cfg->byzantine, err);
-#else
+#ifndef CR_TEST_MODES
+	if (strcmp(key, "byzantine") == 0)
 		return cr_error_set(err, EINVAL,
 				    "byzantine: a test-only mode; this "
 				    "carrier-node was built without "
 				    "CR_TEST_MODES");
 #endif
-	}
-	return cr_error_set(err, EINVAL, "unknown setting '%s'", key);
+	return cr_config_set_key(rn_config_keys, CR_CONFIG_NKEYS(rn_config_keys), cfg,
+				 key, value, err);
 }
 
 int rn_config_check(const struct rn_config *cfg, struct cr_error **err)

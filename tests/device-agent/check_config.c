@@ -121,8 +121,34 @@ START_TEST(test_other_settings)
 	ck_assert_int_eq(set(&cfg, "keepalive", "250ms", NULL, 0), 0);
 	ck_assert_uint_eq(cfg.keepalive_ms, 250);
 	ck_assert_int_lt(set(&cfg, "keepalive", "5ms", msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "keepalive: '5ms' is not a duration of at least "
+			      "100ms (e.g. 15s)");
+	ck_assert_uint_eq(cfg.keepalive_ms, 250); /* a bad value changes nothing */
 	ck_assert_int_lt(set(&cfg, "attach", "9", msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "attach: '9' is not 1-8");
 	ck_assert_int_eq(set(&cfg, "attach", "3", NULL, 0), 0);
+	ck_assert_uint_eq(cfg.attach, 3);
+	ck_assert_int_eq(set(&cfg, "presence-ttl", "2m", NULL, 0), 0);
+	ck_assert_uint_eq(cfg.presence_ttl_ms, 120000);
+	ck_assert_int_lt(set(&cfg, "presence-ttl", "9s", msg, sizeof(msg)), 0);
+	ck_assert_int_eq(set(&cfg, "tcp", "yes", NULL, 0), 0);
+	ck_assert_int_eq(cfg.tcp, 1);
+	ck_assert_int_lt(set(&cfg, "tcp", "maybe", msg, sizeof(msg)), 0);
+	ck_assert_str_eq(msg, "tcp: 'maybe' is not yes or no");
+	ck_assert_int_eq(set(&cfg, "log-level", "debug", NULL, 0), 0);
+	ck_assert_int_eq(cfg.log_level, CR_LOG_DEBUG);
+	ck_assert_int_lt(set(&cfg, "log-level", "loud", msg, sizeof(msg)), 0);
+	ck_assert_int_eq(cfg.log_level, CR_LOG_DEBUG);
+	ck_assert_int_eq(set(&cfg, "listen", "0.0.0.0:7001", NULL, 0), 0);
+	ck_assert_str_eq(cfg.listen, "0.0.0.0:7001");
+	{
+		char big[200];
+
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		ck_assert_int_lt(set(&cfg, "listen", big, msg, sizeof(msg)), 0);
+		ck_assert_ptr_nonnull(strstr(msg, "value too long"));
+	}
 	ck_assert_int_lt(set(&cfg, "nonsense", "1", msg, sizeof(msg)), 0);
 	ck_assert_ptr_nonnull(strstr(msg, "unknown setting 'nonsense'"));
 	ck_assert_int_lt(da_config_check(&cfg, NULL), 0); /* no key */

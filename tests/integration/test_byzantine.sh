@@ -52,16 +52,26 @@ all_acked() {
 	wait_until 5 test -s "$SIM/acked.txt" || return 1
 	[ "$(awk -v min="${1:-0}" '$2 > min' "$SIM/acked.txt" | wc -l)" -eq $DEVICES ]
 }
+# behind MIN: the devices whose acknowledged sequence is not above MIN yet.
+behind() {
+	echo "$(awk -v min="$1" '$2 <= min' "$SIM/acked.txt" | wc -l) of $DEVICES" \
+		"at or below $1, e.g. $(awk -v min="$1" '$2 <= min' "$SIM/acked.txt" | head -3 | tr '\n' ' ')"
+}
 start_sim
-wait_until 60 all_acked || fail "devices not acknowledged"
+wait_until 60 all_acked || fail "devices not acknowledged: $(behind 0)"
 echo "liars: ${byz[*]} at $(for b in "${byz[@]}"; do echo -n "${NODE_ADDR[$b]} "; done)"
 first=$(sort -k2 -n "$SIM/acked.txt" | tail -1 | cut -d' ' -f2)
 # A second life of the devices: new records, so that the liars, which
 # keep the first record they saw, have stale ones to hand out.
 kill -TERM "$SIM_PID"
 wait "$SIM_PID" 2>/dev/null || true
+# A record's sequence is the larger of the last one + 1 and the clock in
+# whole seconds (x1000): start the second life in a later second than every
+# first-life record, or a device restarted within that second would publish
+# a sequence not above another device's last one.
+while [ $(( $(date +%s) * 1000 )) -le "$first" ]; do sleep 0.1; done
 start_sim
-wait_until 60 all_acked "$first" || fail "devices not acknowledged again"
+wait_until 60 all_acked "$first" || fail "devices not acknowledged again: $(behind "$first")"
 cp "$SIM/acked.txt" "$T/acked.txt"
 ok "$DEVICES devices on $NODES nodes, liars: ${byz[*]}"
 
