@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "bo/cgroup.h"
+#include "bo/devfilter.h"
 #include "bo/spec.h"
 #include "bo/state.h"
 
@@ -171,6 +172,83 @@ START_TEST(test_systemd_path)
 }
 END_TEST
 
+/* Runs the subset of eBPF the device filter emits on one access. */
+static int devfilter_run(const struct bpf_insn *p, int len, uint32_t type,
+			 uint32_t major, uint32_t minor, uint32_t access)
+{
+	uint32_t ctx[3] = { (access << 16) | type, major, minor };
+	uint64_t r[11] = { 0 };
+
+	for (int pc = 0; pc >= 0 && pc < len; pc++) {
+		const struct bpf_insn *i = &p[pc];
+		uint64_t *d = &r[i->dst_reg];
+
+		switch (i->code) {
+		case BPF_LDX | BPF_W | BPF_MEM:
+			ck_assert_int_eq(i->src_reg, 1);
+			*d = ctx[i->off / 4];
+			break;
+		case BPF_ALU | BPF_AND | BPF_K: *d = (uint32_t)(*d & (uint32_t)i->imm); break;
+		case BPF_ALU | BPF_RSH | BPF_K: *d = (uint32_t)*d >> i->imm; break;
+		case BPF_ALU | BPF_MOV | BPF_X: *d = (uint32_t)r[i->src_reg]; break;
+		case BPF_ALU64 | BPF_MOV | BPF_K: *d = (uint64_t)(int64_t)i->imm; break;
+		case BPF_JMP | BPF_JNE | BPF_K: if (*d != (uint64_t)(int64_t)i->imm) pc += i->off; break;
+		case BPF_JMP | BPF_JEQ | BPF_K: if (*d == (uint64_t)(int64_t)i->imm) pc += i->off; break;
+		case BPF_JMP | BPF_EXIT: return (int)r[0];
+		default: ck_abort_msg("unexpected instruction 0x%x at %d", i->code, pc);
+		}
+	}
+	ck_abort_msg("the program runs off its end");
+	return -1;
+}
+
+START_TEST(test_devfilter)
+{
+	static const struct bo_devrule rules[] = {
+		{ 0, 'a', -1, -1, "rwm" },     /* deny everything */
+		{ 1, 'c', 10, 200, "r" },      /* then read 10:200 */
+		{ 1, 'b', 8, -1, "rw" },       /* any sd disk, no mknod */
+		{ 0, 'b', 8, 0, "w" },         /* but never write sda */
+	};
+	static const struct {
+		uint32_t type, major, minor, access;
+		int want;
+	} cases[] = {
+		{ BPF_DEVCG_DEV_CHAR, 10, 200, BPF_DEVCG_ACC_READ, 1 },
+		{ BPF_DEVCG_DEV_CHAR, 10, 200, BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE, 0 },
+		{ BPF_DEVCG_DEV_BLOCK, 10, 200, BPF_DEVCG_ACC_READ, 0 },
+		{ BPF_DEVCG_DEV_CHAR, 10, 237, BPF_DEVCG_ACC_READ, 0 },
+		{ BPF_DEVCG_DEV_BLOCK, 8, 16, BPF_DEVCG_ACC_WRITE, 1 },
+		{ BPF_DEVCG_DEV_BLOCK, 8, 16, BPF_DEVCG_ACC_MKNOD, 0 },
+		{ BPF_DEVCG_DEV_BLOCK, 8, 0, BPF_DEVCG_ACC_READ, 1 },
+		{ BPF_DEVCG_DEV_BLOCK, 8, 0, BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE, 0 },
+		{ BPF_DEVCG_DEV_CHAR, 1, 3, BPF_DEVCG_ACC_WRITE, 1 },   /* null */
+		{ BPF_DEVCG_DEV_CHAR, 136, 7, BPF_DEVCG_ACC_READ, 1 },  /* pts */
+		{ BPF_DEVCG_DEV_CHAR, 1, 1, BPF_DEVCG_ACC_READ, 0 },    /* mem */
+	};
+	struct bpf_insn prog[8 + 8 * 16];
+	struct bo_devrule bad = { 1, 'c', 1, 1, "rx" };
+	struct cr_error *err = NULL;
+	int len = bo_devfilter_build(rules, 4, prog, 8 + 8 * 16, NULL);
+
+	ck_assert_int_gt(len, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(devfilter_run(prog, len, cases[i].type,
+					    cases[i].major, cases[i].minor,
+					    cases[i].access) == cases[i].want,
+			      "case %zu: want %d", i, cases[i].want);
+	/* no rule at all matches: deny */
+	len = bo_devfilter_build(rules + 1, 1, prog, 8 + 8 * 16, NULL);
+	ck_assert_int_eq(devfilter_run(prog, len, BPF_DEVCG_DEV_CHAR, 4, 1,
+				       BPF_DEVCG_ACC_READ), 0);
+	ck_assert_int_eq(bo_devfilter_build(&bad, 1, prog, 8 + 8 * 16, &err), -1);
+	ck_assert_str_eq(cr_error_msg(err), "linux.resources.devices: access "
+					    "'rx' is not made of r, w and m");
+	cr_error_free(err);
+	ck_assert_int_eq(bo_devfilter_build(rules, 4, prog, 20, NULL), -1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("bo_spec");
@@ -182,6 +260,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_not_json);
 	tcase_add_test(tc, test_caps_and_ids);
 	tcase_add_test(tc, test_systemd_path);
+	tcase_add_test(tc, test_devfilter);
 	suite_add_tcase(s, tc);
 	return s;
 }

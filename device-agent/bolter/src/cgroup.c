@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bo/devfilter.h"
 #include "cr/cleanup.h"
 #include "cr/util.h"
 
@@ -366,48 +367,49 @@ static int apply_cpu(const struct hier *h, const char *dir,
 	return 0;
 }
 
+/* A v1 devices.allow/deny line for d. */
+static void devrule_line(const struct bo_devrule *d, char *buf, size_t size)
+{
+	char maj[24], min[24];
+
+	if (d->major < 0)
+		snprintf(maj, sizeof(maj), "*");
+	else
+		snprintf(maj, sizeof(maj), "%" PRId64, d->major);
+	if (d->minor < 0)
+		snprintf(min, sizeof(min), "*");
+	else
+		snprintf(min, sizeof(min), "%" PRId64, d->minor);
+	if (d->type == 'a')
+		snprintf(buf, size, "a");
+	else
+		snprintf(buf, size, "%c %s:%s %s", d->type, maj, min, d->access);
+}
+
 static int apply_devices(const char *dir, const struct bo_resources *r,
 			 struct cr_error **err)
 {
-	/* The rules in order, as runc applies them on v1; the runtime's
-	 * default devices (null, zero, full, random, urandom, tty, ptmx,
-	 * pts) stay usable. */
-	static const char *const defaults[] = {
-		"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-		"c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",
-	};
 	char buf[96];
 
-	for (size_t i = 0; i < r->n_devrules; i++) {
-		const struct bo_devrule *d = &r->devrules[i];
-		char maj[24], min[24];
+	/* The rules in order, as runc applies them on v1, then the default
+	 * devices. */
+	for (size_t i = 0; i < r->n_devrules + bo_devfilter_n_defaults; i++) {
+		const struct bo_devrule *d =
+			i < r->n_devrules
+				? &r->devrules[i]
+				: &bo_devfilter_defaults[i - r->n_devrules];
 
-		if (d->major < 0)
-			snprintf(maj, sizeof(maj), "*");
-		else
-			snprintf(maj, sizeof(maj), "%" PRId64, d->major);
-		if (d->minor < 0)
-			snprintf(min, sizeof(min), "*");
-		else
-			snprintf(min, sizeof(min), "%" PRId64, d->minor);
-		if (d->type == 'a')
-			snprintf(buf, sizeof(buf), "a");
-		else
-			snprintf(buf, sizeof(buf), "%c %s:%s %s", d->type, maj,
-				 min, d->access);
+		devrule_line(d, buf, sizeof(buf));
 		if (write_file(dir, d->allow ? "devices.allow" : "devices.deny",
 			       buf, err) < 0)
 			return -1;
 	}
-	if (r->n_devrules > 0)
-		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-			if (write_file(dir, "devices.allow", defaults[i], err) < 0)
-				return -1;
 	return 0;
 }
 
 static int apply(const struct hier *h, const char *dir,
-		 const struct bo_resources *r, int *done, struct cr_error **err)
+		 const struct bo_resources *r, int devices_bpf, int *done,
+		 struct cr_error **err)
 {
 	int mem = r->memory_limit != -1 || r->memory_reservation != -1 ||
 		  r->memory_swap != -1;
@@ -453,6 +455,13 @@ static int apply(const struct hier *h, const char *dir,
 	if (!h->v2 && r->n_devrules > 0 && has_controller(h, "devices")) {
 		if (apply_devices(dir, r, err) < 0)
 			return -1;
+		done[4] = 1;
+	}
+	if (h->v2 && r->n_devrules > 0 && devices_bpf) {
+		/* v2 has no devices controller, only a program per cgroup. */
+		if (bo_devfilter_attach(dir, r->devrules, r->n_devrules, err) < 0)
+			return -1;
+		done[4] = 1;
 	}
 	return 0;
 }
@@ -470,7 +479,7 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		     pid_t pid, char ***dirs_out, struct cr_error **err)
 {
 	struct hier h[MAX_HIER];
-	int n = read_hierarchies(h, MAX_HIER), done[4] = { 0 };
+	int n = read_hierarchies(h, MAX_HIER), done[5] = { 0 }, devices_bpf = 1;
 	char **dirs = calloc((size_t)n + 1, sizeof(char *)), pidbuf[32];
 	size_t nd = 0;
 	static const char *const names[4] = {
@@ -480,6 +489,11 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 
 	if (dirs == NULL)
 		return cr_error_errno(err, ENOMEM, "cgroup");
+	/* Device rules go to v1's devices controller where a hierarchy has
+	 * it (hybrid hosts too), else to a program on the v2 cgroup. */
+	for (int i = 0; i < n; i++)
+		if (!h[i].v2 && has_controller(&h[i], "devices"))
+			devices_bpf = 0;
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
 	for (int i = 0; i < n; i++) {
 		char base[700], dir[1024];
@@ -512,7 +526,7 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 			cr_error_errno(err, ENOMEM, "cgroup");
 			goto fail;
 		}
-		if (apply(&h[i], dir, r, done, err) < 0)
+		if (apply(&h[i], dir, r, devices_bpf, done, err) < 0)
 			goto fail;
 		if (write_file(dir, "cgroup.procs", pidbuf, err) < 0)
 			goto fail;
