@@ -115,6 +115,31 @@ static int config_bool(const char *key, const char *value, int *out,
 			    value);
 }
 
+/* Digits with an optional K, M or G (binary) suffix; -1 on anything else. */
+static int config_bytes(const char *s, uint64_t *out)
+{
+	char num[24];
+	size_t n = strspn(s, "0123456789");
+	uint64_t v, shift = 0;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (strcmp(s + n, "K") == 0)
+		shift = 10;
+	else if (strcmp(s + n, "M") == 0)
+		shift = 20;
+	else if (strcmp(s + n, "G") == 0)
+		shift = 30;
+	else if (s[n] != '\0')
+		return -1;
+	if (cr_parse_u64(num, 0, UINT64_MAX >> shift, &v) < 0)
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
 int cr_config_set_key(const struct cr_config_key *keys, size_t n, void *cfg,
 		      const char *key, const char *value,
 		      struct cr_error **err)
@@ -134,7 +159,8 @@ int cr_config_set_key(const struct cr_config_key *keys, size_t n, void *cfg,
 	if ((k->kind == CR_CONFIG_BOOL && k->size != sizeof(int)) ||
 	    (k->kind == CR_CONFIG_LOG_LEVEL &&
 	     k->size != sizeof(enum cr_log_level)) ||
-	    ((k->kind == CR_CONFIG_U64 || k->kind == CR_CONFIG_MS) &&
+	    ((k->kind == CR_CONFIG_U64 || k->kind == CR_CONFIG_MS ||
+	      k->kind == CR_CONFIG_BYTES) &&
 	     k->size != sizeof(uint64_t)))
 		return cr_error_set(err, EINVAL,
 				    "%s: the setting's field has the wrong size",
@@ -163,6 +189,11 @@ int cr_config_set_key(const struct cr_config_key *keys, size_t n, void *cfg,
 		break;
 	case CR_CONFIG_MS:
 		r = cr_parse_duration_ms(value, &v);
+		if (r == 0 && (v < k->min || v > k->max))
+			r = -1;
+		break;
+	case CR_CONFIG_BYTES:
+		r = config_bytes(value, &v);
 		if (r == 0 && (v < k->min || v > k->max))
 			r = -1;
 		break;

@@ -18,6 +18,7 @@ void rn_config_init(struct rn_config *cfg)
 	cfg->load_handshakes_per_sec = 2000;
 	cfg->heartbeat_ms = 250;
 	cfg->peer_timeout_ms = 1000;
+	cfg->cache_size = 1ull << 30;
 }
 
 
@@ -30,6 +31,9 @@ static const struct cr_config_key rn_config_keys[] = {
 	KEY(STR, "data", data_dir),
 	KEY(STR, "metrics", metrics),
 	KEY(STR, "tcp", tcp),
+	KEY(STR, "cache-listen", cache_listen),
+	KEY(BYTES, "cache-size", cache_size, 0, 1ull << 44,
+	    "a size in bytes, or with K, M or G (0: no cache)"),
 	KEY(STR, "operator", operator_id),
 	KEY(STR, "capture", capture_path),
 	KEY(LOG_LEVEL, "log-level", log_level),
@@ -89,6 +93,9 @@ int rn_config_check(const struct rn_config *cfg, struct cr_error **err)
 		return cr_error_wrap(err, "--metrics");
 	if (cfg->tcp[0] != '\0' && cr_addr_parse(cfg->tcp, &a, err) < 0)
 		return cr_error_wrap(err, "--tcp");
+	if (cfg->cache_listen[0] != '\0' &&
+	    cr_addr_parse(cfg->cache_listen, &a, err) < 0)
+		return cr_error_wrap(err, "--cache-listen");
 	if (cfg->operator_id[0] != '\0') {
 		if (cr_id_parse(cfg->operator_id, &op, err) < 0)
 			return cr_error_wrap(err, "--operator");

@@ -2,6 +2,7 @@
  * carrier-node: the ring node daemon.  Parses flags and the config file,
  * then runs one libevent loop until SIGTERM or SIGINT; SIGHUP reloads.
  */
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -30,6 +31,13 @@ static const char usage_text[] =
 	"  --tcp HOST:PORT       TCP fallback listener: datagrams over TLS for "
 	"peers whose\n"
 	"                        UDP is blocked (use the port of --listen)\n"
+	"  --cache-size SIZE     bound of the Archon shard cache (DIR/cache.mdb),\n"
+	"                        bytes or with K, M, G (default 1G; 0: no cache)\n"
+	"  --cache-listen HOST:PORT  TCP address serving the shard cache over "
+	"HTTP\n"
+	"                        (default: the --listen address, where archon "
+	"pull\n"
+	"                        --ring looks for it)\n"
 	"  --operator OP_ID      pin this operator; default: trust the first "
 	"one seen\n"
 	"  --config FILE         settings as 'key = value' lines, keys named "
@@ -67,6 +75,8 @@ static const struct option long_opts[] = {
 	{ "data", required_argument, NULL, 0 },
 	{ "metrics", required_argument, NULL, 0 },
 	{ "tcp", required_argument, NULL, 0 },
+	{ "cache-size", required_argument, NULL, 0 },
+	{ "cache-listen", required_argument, NULL, 0 },
 	{ "operator", required_argument, NULL, 0 },
 	{ "config", required_argument, NULL, 0 },
 	{ "log-level", required_argument, NULL, 0 },
@@ -142,5 +152,11 @@ int main(int argc, char **argv)
 		.stop = stop,
 	};
 
-	return cr_daemon_main(&spec, argc, argv);
+	int rc;
+
+	/* Once, before any thread: the shard cache fetches with libcurl. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = cr_daemon_main(&spec, argc, argv);
+	curl_global_cleanup();
+	return rc;
 }

@@ -29,6 +29,7 @@
 #include "cr/udp.h"
 #include "cr/util.h"
 #include "rn/byzantine.h"
+#include "rn/cache.h"
 #include "rn/peers.h"
 
 enum {
@@ -98,6 +99,7 @@ struct rn_node {
 	struct cr_udp_batch *batch;
 	struct cr_udp_out *out;
 	struct cr_tls_srv *tls; /* --tcp: datagrams over TLS, or NULL */
+	struct rn_cache *cache; /* Archon shard cache, or NULL */
 	FILE *capture;
 	uint64_t last_sweep_ms;
 	struct cr_log_ratelimit rl;
@@ -953,6 +955,7 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 	}
 #undef GAUGE
 #undef COUNTER
+	rn_cache_metrics(n->cache, b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", b);
@@ -988,6 +991,30 @@ static int node_metrics_start(struct rn_node *n, struct cr_error **err)
 				      n->cfg.metrics);
 	evhttp_set_cb(n->http, "/metrics", node_on_metrics, n);
 	return 0;
+}
+
+/* The shard cache, by default on TCP at the ring address (where pullers
+ * look for it) unless the TCP fallback took that port. */
+static int node_cache_start(struct rn_node *n, struct cr_error **err)
+{
+	struct rn_cache_cfg cc = {
+		.dir = n->cfg.data_dir,
+		.listen = n->cfg.cache_listen,
+		.max_bytes = n->cfg.cache_size,
+	};
+
+	if (n->cfg.cache_size == 0)
+		return 0;
+	if (cc.listen[0] == '\0') {
+		if (strcmp(n->cfg.tcp, n->cfg.listen) == 0) {
+			cr_log_info("shard cache off: --tcp takes the listen "
+				    "port (give --cache-listen)");
+			return 0;
+		}
+		cc.listen = n->cfg.listen;
+		cc.listen_optional = 1;
+	}
+	return rn_cache_new(n->base, &cc, &n->cache, err);
 }
 
 /* ---- Life cycle --------------------------------------------------------- */
@@ -1155,7 +1182,7 @@ struct rn_node *rn_node_new(struct event_base *base,
 	event_add(n->ev_read, NULL);
 	event_add(n->ev_tick,
 		  &(struct timeval){ 0, NODE_TICK_MS * 1000 });
-	if (node_metrics_start(n, err) < 0)
+	if (node_metrics_start(n, err) < 0 || node_cache_start(n, err) < 0)
 		goto fail;
 	cr_log_info("node %s listening on %s (ring epoch %llu, %zu nodes)",
 		    cr_id_format(&n->id, ids), cfg->listen,
@@ -1202,6 +1229,7 @@ struct rn_node *rn_node_free(struct rn_node *n)
 		return NULL;
 	if (n->http != NULL)
 		evhttp_free(n->http);
+	rn_cache_free(n->cache);
 	if (n->ev_read != NULL)
 		event_free(n->ev_read);
 	if (n->ev_tick != NULL)

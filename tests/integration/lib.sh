@@ -33,6 +33,28 @@ ok() { echo "ok: $*"; }
 
 
 
+# ring_port: a loopback port free for both UDP and TCP, below the
+# ephemeral range, so that no outgoing connection of a busy machine takes
+# its TCP side later (a node serves its shard cache there).
+ring_port() {
+	python3 -c 'import random, socket
+hi = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randrange(max(1024, hi - 12000), hi)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        u.bind(("127.0.0.1", p))
+        t.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        u.close()
+        t.close()
+    print(p)
+    break'
+}
+
 # make_ring N: operator key, N node keys on free ports, the signed ring.
 # Sets NODE_ADDR[i], NODE_KEY[i].
 make_ring() {
@@ -40,7 +62,7 @@ make_ring() {
 	"$CARRIER" keygen --type operator -o "$T/op.key" >/dev/null
 	for i in $(seq 0 $((n - 1))); do
 		NODE_KEY[$i]=$T/node$i.key
-		NODE_ADDR[$i]=127.0.0.1:$(free_port)
+		NODE_ADDR[$i]=127.0.0.1:$(ring_port)
 		"$CARRIER" keygen --type node -o "${NODE_KEY[$i]}" >/dev/null
 		args+=(--node "${NODE_KEY[$i]}.pub@${NODE_ADDR[$i]}")
 	done
@@ -85,3 +107,34 @@ online() {
 json_field() { # json_field JSON FIELD: a numeric field
 	sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"
 }
+
+# start_origin ROOT: Debian's nginx serving ROOT on a free loopback port,
+# logging "URI STATUS BYTES" per request to $ORIGIN_LOG; sets ORIGIN_URL.
+# origin_served: bytes of bodies served since the log was last emptied.
+start_origin() {
+	local port
+	port=$(free_port)
+	ORIGIN_LOG=$T/access.log
+	cat >"$T/nginx.conf" <<CONF
+daemon off;
+user root;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log;
+events { worker_connections 512; }
+http {
+	log_format bytes '\$request_uri \$status \$body_bytes_sent';
+	access_log $ORIGIN_LOG bytes;
+	server {
+		listen 127.0.0.1:$port;
+		root $1;
+	}
+}
+CONF
+	nginx -c "$T/nginx.conf" >"$T/nginx.log" 2>&1 &
+	PIDS+=("$!")
+	ORIGIN_URL=http://127.0.0.1:$port
+	wait_until 10 curl -s -o /dev/null "$ORIGIN_URL/" || fail "nginx did not start"
+	: >"$ORIGIN_LOG"
+}
+origin_served() { awk '{s+=$3} END {print s+0}' "$ORIGIN_LOG"; }

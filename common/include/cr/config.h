@@ -38,6 +38,8 @@ enum cr_config_kind {
 	CR_CONFIG_U64,       /* uint64_t within [min, max] */
 	CR_CONFIG_MS,        /* uint64_t ms from a duration within [min, max] */
 	CR_CONFIG_LOG_LEVEL, /* enum cr_log_level: error, warn, info, debug */
+	CR_CONFIG_BYTES,     /* uint64_t bytes within [min, max]: digits with an
+				optional K, M or G (binary) suffix */
 };
 
 struct cr_config_key {
@@ -58,6 +60,8 @@ struct cr_config_key {
 	{ key, CR_CONFIG_U64, CR_CONFIG_FIELD(type, field), min, max, what }
 #define CR_CONFIG_KEY_MS(type, key, field, min, max, what) \
 	{ key, CR_CONFIG_MS, CR_CONFIG_FIELD(type, field), min, max, what }
+#define CR_CONFIG_KEY_BYTES(type, key, field, min, max, what) \
+	{ key, CR_CONFIG_BYTES, CR_CONFIG_FIELD(type, field), min, max, what }
 #define CR_CONFIG_KEY_LOG_LEVEL(type, key, field) \
 	{ key, CR_CONFIG_LOG_LEVEL, CR_CONFIG_FIELD(type, field), 0, 0, NULL }
 

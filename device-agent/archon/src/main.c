@@ -21,7 +21,12 @@ static const char usage_text[] =
 	"  publish NAME --to DIR [--key KEY] [--bases N]\n"
 	"                           write NAME as static files (chunks, index, signed\n"
 	"                           manifest, deltas from the N earlier tags, default 2)\n"
-	"  pull URL NAME            fetch NAME from a published origin, only what is missing\n"
+	"  pull URL NAME [--ring RING]\n"
+	"                           fetch NAME from a published origin, only what is\n"
+	"                           missing; with a Carrier ring configuration (or\n"
+	"                           $ARCHON_RING), chunks, indexes and deltas come\n"
+	"                           through the ring's shard cache, which fetches each\n"
+	"                           from the origin once; --no-ring ignores $ARCHON_RING\n"
 	"  checkout NAME DIR        build NAME's tree in DIR (hard links to the store)\n"
 	"  diff A B                 what a device holding A downloads to get B\n"
 	"  ls                       list the versions held\n"
@@ -85,8 +90,25 @@ static int run_publish(struct ar_store *st, int argc, char **argv,
 static int run_pull(struct ar_store *st, int argc, char **argv,
 		    struct cr_error **err)
 {
-	(void)argc;
-	return ar_pull(st, argv[0], argv[1], stdout, err);
+	const char *pos[2] = { NULL, NULL }, *ring = getenv("ARCHON_RING");
+	int npos = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--ring") == 0 && i + 1 < argc)
+			ring = argv[++i];
+		else if (strcmp(argv[i], "--no-ring") == 0)
+			ring = NULL;
+		else if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return cr_error_set(err, EINVAL, "pull: unknown option '%s'",
+					    argv[i]);
+		else if (npos < 2)
+			pos[npos++] = argv[i];
+		else
+			return cr_error_set(err, EINVAL, "pull: too many arguments");
+	}
+	if (npos != 2)
+		return cr_error_set(err, EINVAL, "pull: give URL and NAME");
+	return ar_pull(st, pos[0], pos[1], ring, stdout, err);
 }
 
 static int run_checkout(struct ar_store *st, int argc, char **argv,
@@ -194,6 +216,7 @@ int main(int argc, char **argv)
 		return usage(stdout, 0);
 	if (argc - i - 1 < cmd->nargs ||
 	    (cmd->run != run_publish && cmd->run != run_gc &&
+	     cmd->run != run_pull &&
 	     argc - i - 1 != cmd->nargs)) {
 		fprintf(stderr, "archon %s: wrong number of arguments\n", cmd->name);
 		return usage(stderr, 2);

@@ -52,6 +52,7 @@ struct ar_origin {
 	char *base; /* without a trailing '/' */
 	int is_file; /* base is a local folder */
 	uint64_t bytes, requests;
+	int last_status; /* of the last request; 0: no answer */
 #ifdef AR_WITH_HTTP
 	struct event_base *evb;
 	SSL_CTX *tls;			  /* made on the first https request */
@@ -128,6 +129,11 @@ struct ar_origin *ar_origin_free(struct ar_origin *o)
 	free(o->base);
 	free(o);
 	return NULL;
+}
+
+long ar_origin_last_status(const struct ar_origin *o)
+{
+	return o->last_status;
 }
 
 uint64_t ar_origin_bytes(const struct ar_origin *o)
@@ -443,6 +449,7 @@ static int origin_http_get(struct ar_origin *o, const char *url, size_t max,
 				return -EIO;
 		}
 		o->bytes += r.len;
+		o->last_status = r.status;
 		if (r.status == 200) {
 			*out = r.body;
 			*len = r.len;
@@ -490,6 +497,7 @@ int ar_origin_get(struct ar_origin *o, const char *rel, size_t max,
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return cr_error_set(err, ENAMETOOLONG, "URL too long");
 	o->requests++;
+	o->last_status = 0;
 	if (o->is_file) {
 		char *buf;
 		int rc = cr_read_file(url, max, &buf, len, err);
@@ -498,6 +506,7 @@ int ar_origin_get(struct ar_origin *o, const char *rel, size_t max,
 			return (err != NULL && *err != NULL && (*err)->code == ENOENT) ? -ENOENT : -EIO;
 		*out = (uint8_t *)buf;
 		o->bytes += *len;
+		o->last_status = 200;
 		return 0;
 	}
 #ifdef AR_WITH_HTTP

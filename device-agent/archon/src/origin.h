@@ -25,6 +25,10 @@ struct ar_origin *ar_origin_free(struct ar_origin *o);
 int ar_origin_get(struct ar_origin *o, const char *rel, size_t max,
 		  uint8_t **out, size_t *len, struct cr_error **err);
 
+/* HTTP status of the last request: 0 when no answer came (connection
+ * refused, timeout), 200 for a local file. */
+long ar_origin_last_status(const struct ar_origin *o);
+
 /* Bytes of bodies received and requests made so far. */
 uint64_t ar_origin_bytes(const struct ar_origin *o);
 uint64_t ar_origin_requests(const struct ar_origin *o);

@@ -21,7 +21,7 @@
 #include "cr/cleanup.h"
 #include "cr/map.h"
 #include "cr/util.h"
-#include "origin.h"
+#include "sources.h"
 #include "store-internal.h"
 
 enum { COMMIT_EVERY = 64 << 20 }; /* bytes of new objects per transaction */
@@ -42,28 +42,28 @@ static int read_all(int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Rebuilds a file through a delta from a content we hold. */
-static int by_delta(struct ar_store *st, struct ar_origin *o,
+/* Rebuilds a file through a delta from a content we hold.  A delta from
+ * the ring that does not give the content is fetched again from the
+ * origin (only a holder of the base can check a delta). */
+static int by_delta(struct ar_store *st, struct ar_sources *src,
 		    const struct ar_delta_ref *d, struct ar_entry *e,
 		    struct cr_error **err)
 {
-	char rel[2 * AR_ID_HEX + 16], h1[AR_ID_HEX], h2[AR_ID_HEX];
+	struct ar_cachereq r = { .kind = AR_OBJ_DELTA, .id = d->from,
+				 .to = d->to, .size = d->size };
+	char h1[AR_ID_HEX];
 	uint8_t *delta = NULL, *old = NULL, *nw = NULL;
 	size_t dlen, nlen;
 	uint64_t osize;
 	struct ar_writer w;
 	struct ar_entry tmp = *e;
+	enum ar_src first = AR_SRC_RING, from;
 	int fd, ret = -1;
 
-	snprintf(rel, sizeof(rel), "deltas/%s-%s", ar_id_hex(&d->from, h1),
-		 ar_id_hex(&d->to, h2));
-	if (ar_origin_get(o, rel, (size_t)d->size, &delta, &dlen, err) < 0)
-		return -1;
+	ar_id_hex(&d->from, h1);
 	fd = ar_store_open_content(st, &d->from, &osize);
-	if (fd < 0) {
-		cr_error_set(err, -fd, "delta base %s is gone", h1);
-		goto out;
-	}
+	if (fd < 0)
+		return cr_error_set(err, -fd, "delta base %s is gone", h1);
 	old = malloc(osize ? (size_t)osize : 1);
 	if (old == NULL || read_all(fd, old, (size_t)osize) < 0) {
 		close(fd);
@@ -71,15 +71,39 @@ static int by_delta(struct ar_store *st, struct ar_origin *o,
 		goto out;
 	}
 	close(fd);
-	if (ar_delta_apply(old, (size_t)osize, delta, dlen, &nw, &nlen, err) < 0)
-		goto out;
-	if (nlen != e->size) {
-		cr_error_set(err, EBADMSG, "delta %s gives %zu bytes, want %" PRIu64,
-			     rel, nlen, e->size);
+	for (;;) {
+		struct cr_error *aerr = NULL;
+
+		if (ar_sources_get(src, &r, (size_t)d->size, first, NULL, NULL,
+				   &delta, &dlen, &from, err) < 0)
+			goto out;
+		if (ar_delta_apply(old, (size_t)osize, delta, dlen, &nw, &nlen,
+				   &aerr) == 0 && nlen == e->size) {
+			ar_id_of(nw, nlen, &tmp.content);
+			if (ar_id_equal(&tmp.content, &e->content))
+				break;
+		}
+		free(delta);
+		free(nw);
+		delta = nw = NULL;
+		if (from != AR_SRC_ORIGIN) {
+			cr_error_free(aerr);
+			ar_sources_reject(src, from);
+			first = AR_SRC_ORIGIN;
+			continue;
+		}
+		if (aerr != NULL) {
+			cr_error_set(err, aerr->code, "%s", aerr->msg);
+			cr_error_free(aerr);
+		} else {
+			cr_error_set(err, EBADMSG, "delta %s does not give content %s",
+				     r.rel, h1);
+		}
 		goto out;
 	}
 	if (ar_writer_start(st, &w, err) < 0)
 		goto out;
+	tmp = *e;
 	tmp.chunks = NULL;
 	if (ar_writer_write(&w, nw, nlen, err) < 0) {
 		ar_writer_discard(&w);
@@ -99,10 +123,36 @@ out:
 
 struct pull {
 	struct ar_store *st;
-	struct ar_origin *o;
+	struct ar_sources *src;
 	uint8_t *buf; /* one chunk */
 	uint64_t fetched_chunks, fetched_plain;
 };
+
+/* A fetched chunk: decompresses into p->buf and checks the id. */
+struct chunk_check {
+	struct pull *p;
+	const struct ar_chunk_ref *c;
+};
+
+static int check_chunk(void *arg, const uint8_t *z, size_t zlen)
+{
+	struct chunk_check *cc = arg;
+	size_t got = ZSTD_decompress(cc->p->buf, cc->c->len, z, zlen);
+	struct ar_id id;
+
+	if (ZSTD_isError(got) || got != cc->c->len)
+		return -1;
+	ar_id_of(cc->p->buf, got, &id);
+	return ar_id_equal(&id, &cc->c->id) ? 0 : -1;
+}
+
+static int check_id(void *arg, const uint8_t *b, size_t len)
+{
+	struct ar_id id;
+
+	ar_id_of(b, len, &id);
+	return ar_id_equal(&id, arg) ? 0 : -1;
+}
 
 /* Rebuilds a file from chunks, local ones first. */
 static int by_chunks(struct pull *p, struct ar_entry *e, struct cr_error **err)
@@ -117,33 +167,19 @@ static int by_chunks(struct pull *p, struct ar_entry *e, struct cr_error **err)
 		long n = ar_store_read_chunk(p->st, &c->id, p->buf, AR_CHUNK_MAX_LIMIT);
 
 		if (n < 0) {
-			char hex[AR_ID_HEX], rel[AR_ID_HEX + 16];
+			struct ar_cachereq r = { .kind = AR_OBJ_CHUNK, .id = c->id };
+			struct chunk_check cc = { p, c };
+			enum ar_src from;
 			uint8_t *z;
-			size_t zlen, got;
-			struct ar_id id;
+			size_t zlen;
 
-			ar_id_hex(&c->id, hex);
-			snprintf(rel, sizeof(rel), "chunks/%.2s/%s", hex, hex);
-			if (ar_origin_get(p->o, rel, ZSTD_compressBound(c->len) + 64,
-					  &z, &zlen, err) < 0) {
+			if (ar_sources_get(p->src, &r, ZSTD_compressBound(c->len) + 64,
+					   AR_SRC_RING, check_chunk, &cc, &z, &zlen,
+					   &from, err) < 0) {
 				ar_writer_discard(&w);
 				return cr_error_wrap(err, "%s", e->path);
 			}
-			got = ZSTD_decompress(p->buf, c->len, z, zlen);
 			free(z);
-			if (ZSTD_isError(got) || got != c->len) {
-				ar_writer_discard(&w);
-				return cr_error_set(err, EBADMSG,
-						    "chunk %s does not decompress to %u bytes",
-						    hex, c->len);
-			}
-			ar_id_of(p->buf, c->len, &id);
-			if (!ar_id_equal(&id, &c->id)) {
-				ar_writer_discard(&w);
-				return cr_error_set(err, EBADMSG,
-						    "chunk %s from the origin does not match its id",
-						    hex);
-			}
 			p->fetched_chunks++;
 			p->fetched_plain += c->len;
 			n = (long)c->len;
@@ -166,41 +202,46 @@ static int by_chunks(struct pull *p, struct ar_entry *e, struct cr_error **err)
 /* The new index rebuilt from an index we hold and a delta the manifest
  * lists; -1 (quietly) when there is none or it does not work out, and
  * the caller fetches the whole index. */
-static int index_by_delta(struct ar_store *st, struct ar_origin *o,
+static int index_by_delta(struct ar_store *st, struct ar_sources *src,
 			  const struct ar_manifest *m, uint8_t **out,
 			  size_t *len)
 {
 	for (size_t j = 0; j < m->ndeltas; j++) {
 		const struct ar_delta_ref *d = &m->deltas[j];
-		char path[PATH_MAX], rel[2 * AR_ID_HEX + 16], h1[AR_ID_HEX], h2[AR_ID_HEX];
+		struct ar_cachereq r = { .kind = AR_OBJ_DELTA, .id = d->from,
+					 .to = d->to, .size = d->size };
+		char path[PATH_MAX], h1[AR_ID_HEX];
 		char *old;
 		size_t olen;
 		uint8_t *delta, *nw;
 		size_t dlen, nlen;
 		struct ar_id got;
+		enum ar_src from;
 		int rc;
 
 		if (!ar_id_equal(&d->to, &m->index))
 			continue;
 		ar_id_hex(&d->from, h1);
-		ar_id_hex(&d->to, h2);
 		snprintf(path, sizeof(path), "%s/indexes/%s", st->dir, h1);
 		if (cr_read_file(path, AR_INDEX_MAX_BYTES, &old, &olen, NULL) < 0)
 			continue;
 		ar_id_of(old, olen, &got);
-		snprintf(rel, sizeof(rel), "deltas/%s-%s", h1, h2);
 		if (!ar_id_equal(&got, &d->from) ||
-		    ar_origin_get(o, rel, (size_t)d->size, &delta, &dlen, NULL) < 0) {
+		    ar_sources_get(src, &r, (size_t)d->size, AR_SRC_RING, NULL,
+				   NULL, &delta, &dlen, &from, NULL) < 0) {
 			free(old);
 			continue;
 		}
 		rc = ar_delta_apply((const uint8_t *)old, olen, delta, dlen, &nw, &nlen, NULL);
 		free(old);
 		free(delta);
-		if (rc < 0)
+		if (rc < 0) {
+			ar_sources_reject(src, from);
 			continue;
+		}
 		ar_id_of(nw, nlen, &got);
 		if (!ar_id_equal(&got, &m->index)) {
+			ar_sources_reject(src, from);
 			free(nw);
 			continue;
 		}
@@ -228,7 +269,7 @@ static int pinned_key(const struct ar_manifest *m, struct cr_error **err)
 }
 
 int ar_pull(struct ar_store *st, const char *url, const char *name,
-	    FILE *out, struct cr_error **err)
+	    const char *ring_path, FILE *out, struct cr_error **err)
 {
 	struct pull p = { st, NULL, NULL, 0, 0 };
 	struct ar_manifest *m = NULL;
@@ -240,13 +281,13 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 	uint64_t delta_plan = 0;
 	size_t ndelta_plan = 0;
 	uint64_t t0 = cr_now_ms();
-	char rel[AR_NAME_MAX + 16], hex[AR_ID_HEX], s1[32], s2[32];
+	char rel[AR_NAME_MAX + 16], s1[32], s2[32];
 	int ret = -1;
 
 	if (!ar_name_valid(name))
 		return cr_error_set(err, EINVAL, "'%s' is not a valid name (REPO:TAG)", name);
-	if (ar_origin_open(url, &p.o, err) < 0)
-		return -1;
+	if (ar_sources_open(url, ring_path, &p.src, err) < 0)
+		return cr_error_wrap(err, "pull %s from %s", name, url);
 	p.buf = malloc(AR_CHUNK_MAX_LIMIT);
 	seen = cr_map_new(AR_ID_LEN);
 	planned = cr_map_new(AR_ID_LEN);
@@ -256,7 +297,7 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 	}
 	snprintf(rel, sizeof(rel), "refs/%s", name);
 	*strrchr(rel, ':') = '/';
-	if (ar_origin_get(p.o, rel, AR_MANIFEST_MAX_BYTES, &mbuf, &mlen, err) < 0 ||
+	if (ar_sources_origin_get(p.src, rel, AR_MANIFEST_MAX_BYTES, &mbuf, &mlen, err) < 0 ||
 	    ar_manifest_decode(mbuf, mlen, &m, err) < 0 || pinned_key(m, err) < 0)
 		goto out;
 	if (strcmp(m->name, name) != 0) {
@@ -267,17 +308,15 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 	fprintf(out, "receiving archon index .. ");
 	fflush(out);
 	if (ar_store_get_index(st, &m->index, &idx, NULL) < 0) {
-		struct ar_id got;
+		struct ar_cachereq r = { .kind = AR_OBJ_INDEX, .id = m->index,
+					 .size = m->index_size };
+		struct ar_id got = m->index;
+		enum ar_src from;
 
-		snprintf(rel, sizeof(rel), "indexes/%s", ar_id_hex(&m->index, hex));
-		if (index_by_delta(st, p.o, m, &ibuf, &ilen) < 0 &&
-		    ar_origin_get(p.o, rel, (size_t)m->index_size, &ibuf, &ilen, err) < 0)
+		if (index_by_delta(st, p.src, m, &ibuf, &ilen) < 0 &&
+		    ar_sources_get(p.src, &r, (size_t)m->index_size, AR_SRC_RING,
+				   check_id, &got, &ibuf, &ilen, &from, err) < 0)
 			goto fail_line;
-		ar_id_of(ibuf, ilen, &got);
-		if (!ar_id_equal(&got, &m->index)) {
-			cr_error_set(err, EBADMSG, "index %s does not match its id", hex);
-			goto fail_line;
-		}
 		if (ar_index_decode(ibuf, ilen, &idx, err) < 0 ||
 		    ar_store_put_index(st, ibuf, ilen, &got, err) < 0)
 			goto fail_line;
@@ -352,7 +391,7 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		if (d != NULL) {
 			struct cr_error *derr = NULL;
 
-			if (by_delta(st, p.o, d, e, &derr) == 0) {
+			if (by_delta(st, p.src, d, e, &derr) == 0) {
 				ndelta++;
 				delta_bytes += d->size;
 				since_commit += e->size;
@@ -380,8 +419,17 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 	fprintf(out, "%zu files rebuilt: %zu from deltas (%s), %zu from chunks "
 		     "(%" PRIu64 " shards fetched)\n",
 		nfiles, ndelta, s1, nfiles - ndelta, p.fetched_chunks);
-	fprintf(out, "pulled %s: %" PRIu64 " bytes in %" PRIu64 " requests, %" PRIu64 " ms\n",
-		name, ar_origin_bytes(p.o), ar_origin_requests(p.o), cr_now_ms() - t0);
+	fprintf(out, "sources: %" PRIu64 " bytes from the ring cache, %" PRIu64
+		     " bytes from the origin",
+		ar_sources_bytes(p.src, AR_SRC_RING),
+		ar_sources_bytes(p.src, AR_SRC_ORIGIN));
+	if (ar_sources_rejected(p.src) > 0)
+		fprintf(out, " (%" PRIu64 " bad copies refused)",
+			ar_sources_rejected(p.src));
+	fprintf(out, "\npulled %s: %" PRIu64 " bytes in %" PRIu64 " requests, %" PRIu64 " ms\n",
+		name, ar_sources_bytes(p.src, AR_SRC_RING) +
+			      ar_sources_bytes(p.src, AR_SRC_ORIGIN),
+		ar_sources_requests(p.src), cr_now_ms() - t0);
 	ret = 0;
 	goto out;
 fail_line:
@@ -395,6 +443,6 @@ out:
 	free(p.buf);
 	cr_map_free(seen);
 	cr_map_free(planned);
-	ar_origin_free(p.o);
+	ar_sources_free(p.src);
 	return ret < 0 ? cr_error_wrap(err, "pull %s from %s", name, url) : 0;
 }

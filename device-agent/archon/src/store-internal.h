@@ -146,7 +146,9 @@ int ar_delta_apply(const uint8_t *old, size_t oldlen, const uint8_t *delta,
 /* Commands (publish.c, pull.c, cmd.c) */
 int ar_publish(struct ar_store *st, const char *name, const char *to,
 	       const char *keyfile, int bases, struct cr_error **err);
+/* ring_path: a Carrier ring configuration whose nodes' shard caches
+ * serve the objects (NULL: the origin alone). */
 int ar_pull(struct ar_store *st, const char *url, const char *name,
-	    FILE *progress, struct cr_error **err);
+	    const char *ring_path, FILE *progress, struct cr_error **err);
 
 #endif

@@ -24,6 +24,8 @@ struct rn_config {
 	char data_dir[PATH_MAX];
 	char metrics[128];       /* HOST:PORT, empty when off */
 	char tcp[128];           /* HOST:PORT of the TCP fallback, empty off */
+	char cache_listen[128];  /* shard cache HTTP; empty: the listen address */
+	uint64_t cache_size;     /* shard cache bound in bytes; 0: no cache */
 	char operator_id[CR_ID_STRMAX]; /* pinned operator; empty: first use */
 	char capture_path[PATH_MAX];    /* debug: every datagram to a file */
 	enum cr_log_level log_level;

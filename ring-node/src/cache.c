@@ -1,0 +1,743 @@
+/*
+ * The shard cache (rn/cache.h): an evhttp server in front of an LMDB
+ * file, with libcurl's multi interface on the node's event loop for
+ * origin fetches, so a slow origin never stalls the node.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "ar/cachereq.h"
+#include "cr/addr.h"
+#include "cr/kv.h"
+#include "cr/log.h"
+#include "cr/map.h"
+#include "cr/util.h"
+#include "rn/cache.h"
+
+enum {
+	CACHE_KEY = AR_ID_LEN,
+	CACHE_HDR = 8,			/* u64 insertion sequence before the bytes */
+	CACHE_OBJ_MAX = 64 << 20,	/* largest object kept */
+	CACHE_WAITERS_MAX = 4096,	/* requests parked on one fetch */
+	CACHE_FETCH_TIMEOUT_S = 120,
+};
+
+static const char cache_db[] = "objects";
+
+/* One cached object, in recency order (head: most recent). */
+struct ent {
+	uint8_t key[CACHE_KEY];
+	uint64_t size; /* bytes of the object, header excluded */
+	uint64_t seq;
+	struct ent *prev, *next;
+};
+
+struct waiter {
+	struct evhttp_request *req;
+	struct waiter *next;
+};
+
+/* One origin fetch, and the requests waiting for it. */
+struct fetch {
+	struct rn_cache *c;
+	struct ar_cachereq r;
+	uint8_t key[CACHE_KEY];
+	CURL *easy;
+	uint8_t *buf;
+	size_t len, max;
+	struct waiter *waiters;
+	size_t nwaiters;
+	char url[AR_CACHEREQ_ORIGIN_MAX + AR_CACHEREQ_REL_MAX + 2];
+};
+
+struct rn_cache {
+	struct event_base *base;
+	struct cr_kv *kv;
+	struct evhttp *http;
+	struct evconnlistener *lev;
+	CURLM *multi;
+	struct event *timer;
+	struct cr_map *ents;	/* key -> struct ent */
+	struct ent *head, *tail;
+	struct cr_map *fetches; /* key -> struct fetch */
+	uint64_t bytes, max_bytes, next_seq;
+	uint32_t max_fetches;
+	struct cr_log_ratelimit rl;
+	struct {
+		uint64_t hits, misses, coalesced, refused, bad_requests;
+		uint64_t fetches, fetch_failed, verify_failed, evictions;
+		uint64_t bytes_served, bytes_fetched;
+	} st;
+};
+
+/* ---- Recency list ----------------------------------------------------- */
+
+static void lru_unlink(struct rn_cache *c, struct ent *e)
+{
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		c->head = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	else
+		c->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push(struct rn_cache *c, struct ent *e)
+{
+	e->prev = NULL;
+	e->next = c->head;
+	if (c->head != NULL)
+		c->head->prev = e;
+	c->head = e;
+	if (c->tail == NULL)
+		c->tail = e;
+}
+
+static void cache_drop(struct rn_cache *c, struct ent *e)
+{
+	lru_unlink(c, e);
+	cr_map_del(c->ents, e->key);
+	c->bytes -= e->size;
+	free(e);
+}
+
+/* Evicts least-recently-used objects until `need` more bytes fit. */
+static void cache_evict(struct rn_cache *c, uint64_t need)
+{
+	while (c->tail != NULL && c->bytes + need > c->max_bytes) {
+		struct ent *e = c->tail;
+
+		cr_kv_del(c->kv, cache_db, e->key, CACHE_KEY, NULL);
+		cache_drop(c, e);
+		c->st.evictions++;
+	}
+}
+
+static void cache_store(struct rn_cache *c, const uint8_t key[CACHE_KEY],
+			const uint8_t *data, size_t len)
+{
+	struct ent *e;
+	uint8_t *val;
+	int rc;
+
+	if (len > c->max_bytes || len > CACHE_OBJ_MAX ||
+	    cr_map_get(c->ents, key) != NULL)
+		return;
+	e = calloc(1, sizeof(*e));
+	val = malloc(len + CACHE_HDR);
+	if (e == NULL || val == NULL)
+		goto fail;
+	memcpy(e->key, key, CACHE_KEY);
+	e->size = len;
+	e->seq = c->next_seq++;
+	for (int i = 0; i < CACHE_HDR; i++)
+		val[i] = (uint8_t)(e->seq >> (8 * i));
+	memcpy(val + CACHE_HDR, data, len);
+	cache_evict(c, len);
+	rc = cr_kv_put(c->kv, cache_db, key, CACHE_KEY, val, len + CACHE_HDR, NULL);
+	if (rc < 0) {
+		/* The map is full of page overhead: make room and retry once. */
+		cache_evict(c, len + c->max_bytes / 4);
+		rc = cr_kv_put(c->kv, cache_db, key, CACHE_KEY, val,
+			       len + CACHE_HDR, NULL);
+	}
+	if (rc < 0 || cr_map_put(c->ents, e->key, e) < 0) {
+		if (rc == 0)
+			cr_kv_del(c->kv, cache_db, key, CACHE_KEY, NULL);
+		goto fail;
+	}
+	lru_push(c, e);
+	c->bytes += len;
+	free(val);
+	return;
+fail:
+	if (cr_log_ratelimit_ok(&c->rl, cr_now_ms()))
+		cr_log_warnx("shard cache: could not store an object of %zu bytes",
+			     len);
+	free(e);
+	free(val);
+}
+
+/* ---- Serving ---------------------------------------------------------- */
+
+static void reply_bytes(struct evhttp_request *req, const uint8_t *p,
+			size_t len, const char *how)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (b == NULL || evbuffer_add(b, p, len) < 0) {
+		evbuffer_free(b);
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Content-Type", "application/octet-stream");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "X-Archon-Cache", how);
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+/* Serves a held object; 0, or -1 when it is not (or no longer) here. */
+static int serve_hit(struct rn_cache *c, const uint8_t key[CACHE_KEY],
+		     struct evhttp_request *req)
+{
+	struct ent *e = cr_map_get(c->ents, key);
+	uint8_t *val;
+	size_t len;
+
+	if (e == NULL)
+		return -1;
+	val = malloc(e->size + CACHE_HDR);
+	if (val == NULL)
+		return -1;
+	if (cr_kv_get(c->kv, cache_db, key, CACHE_KEY, val, e->size + CACHE_HDR,
+		      &len, NULL) < 0 || len != e->size + CACHE_HDR) {
+		/* Gone under us: forget it, fetch again. */
+		free(val);
+		cache_drop(c, e);
+		return -1;
+	}
+	lru_unlink(c, e);
+	lru_push(c, e);
+	c->st.hits++;
+	c->st.bytes_served += e->size;
+	reply_bytes(req, val + CACHE_HDR, e->size, "hit");
+	free(val);
+	return 0;
+}
+
+/* Checks a fetched object against its id: 0 when it is what was asked. */
+static int verify(const struct ar_cachereq *r, const uint8_t *p, size_t len)
+{
+	struct ar_id got;
+
+	if (r->kind == AR_OBJ_INDEX) {
+		ar_id_of(p, len, &got);
+		return ar_id_equal(&got, &r->id) ? 0 : -1;
+	}
+	if (r->kind == AR_OBJ_CHUNK) {
+		unsigned long long n = ZSTD_getFrameContentSize(p, len);
+		uint8_t *plain;
+		size_t out;
+		int ok;
+
+		if (n == ZSTD_CONTENTSIZE_UNKNOWN || n == ZSTD_CONTENTSIZE_ERROR ||
+		    n == 0 || n > AR_CHUNK_MAX_LIMIT)
+			return -1;
+		plain = malloc((size_t)n);
+		if (plain == NULL)
+			return -1;
+		out = ZSTD_decompress(plain, (size_t)n, p, len);
+		ok = !ZSTD_isError(out) && out == n;
+		if (ok) {
+			ar_id_of(plain, out, &got);
+			ok = ar_id_equal(&got, &r->id);
+		}
+		free(plain);
+		return ok ? 0 : -1;
+	}
+	/* A delta: only its size can be checked here (see ar/cachereq.h). */
+	return len == r->size ? 0 : -1;
+}
+
+static void fetch_free(struct fetch *f)
+{
+	if (f->easy != NULL) {
+		curl_multi_remove_handle(f->c->multi, f->easy);
+		curl_easy_cleanup(f->easy);
+	}
+	free(f->buf);
+	free(f);
+}
+
+/* Answers every waiter: the object, or status with reason. */
+static void fetch_finish(struct fetch *f, int status, const char *reason)
+{
+	struct rn_cache *c = f->c;
+
+	cr_map_del(c->fetches, f->key);
+	while (f->waiters != NULL) {
+		struct waiter *w = f->waiters;
+
+		f->waiters = w->next;
+		if (status == 200) {
+			c->st.bytes_served += f->len;
+			reply_bytes(w->req, f->buf, f->len, "miss");
+		} else {
+			evhttp_send_error(w->req, status, reason);
+		}
+		free(w);
+	}
+	fetch_free(f);
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct fetch *f = arg;
+	size_t n = size * nmemb;
+	uint8_t *np;
+
+	if (n > f->max - f->len)
+		return 0; /* aborts the transfer */
+	np = realloc(f->buf, f->len + n + 1);
+	if (np == NULL)
+		return 0;
+	f->buf = np;
+	memcpy(f->buf + f->len, ptr, n);
+	f->len += n;
+	return n;
+}
+
+static void fetch_done(struct rn_cache *c, CURL *easy, CURLcode cc)
+{
+	struct fetch *f = NULL;
+	long status = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&f);
+	if (f == NULL)
+		return;
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	c->st.bytes_fetched += f->len;
+	if (cc != CURLE_OK || status != 200) {
+		c->st.fetch_failed++;
+		if (cr_log_ratelimit_ok(&c->rl, cr_now_ms()))
+			cr_log_info("shard cache: %s: %s (HTTP %ld)", f->url,
+				    curl_easy_strerror(cc), status);
+		fetch_finish(f, status == 404 ? 404 : 502,
+			     status == 404 ? "not on the origin" : "origin fetch failed");
+		return;
+	}
+	if (verify(&f->r, f->buf, f->len) < 0) {
+		c->st.verify_failed++;
+		if (cr_log_ratelimit_ok(&c->rl, cr_now_ms()))
+			cr_log_warnx("shard cache: %s does not match its id; not kept",
+				     f->url);
+		fetch_finish(f, 502, "the origin's object does not match its id");
+		return;
+	}
+	cache_store(c, f->key, f->buf, f->len);
+	fetch_finish(f, 200, NULL);
+}
+
+static void multi_check(struct rn_cache *c)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(c->multi, &left)) != NULL)
+		if (m->msg == CURLMSG_DONE)
+			fetch_done(c, m->easy_handle, m->data.result);
+}
+
+/* Starts fetching r (key) from its origin for req; 0 or -1. */
+static int fetch_start(struct rn_cache *c, const struct ar_cachereq *r,
+		       const uint8_t key[CACHE_KEY], struct evhttp_request *req)
+{
+	struct fetch *f = calloc(1, sizeof(*f));
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (f == NULL || w == NULL)
+		goto fail;
+	f->c = c;
+	f->r = *r;
+	memcpy(f->key, key, CACHE_KEY);
+	switch (r->kind) {
+	case AR_OBJ_CHUNK:
+		f->max = ZSTD_compressBound(AR_CHUNK_MAX_LIMIT) + 64;
+		break;
+	case AR_OBJ_INDEX:
+		f->max = r->size != 0 ? (size_t)r->size : CACHE_OBJ_MAX;
+		break;
+	case AR_OBJ_DELTA:
+		f->max = (size_t)r->size;
+		break;
+	}
+	if (f->max > CACHE_OBJ_MAX)
+		f->max = CACHE_OBJ_MAX;
+	snprintf(f->url, sizeof(f->url), "%s/%s", r->origin, r->rel);
+	f->easy = curl_easy_init();
+	if (f->easy == NULL)
+		goto fail;
+	curl_easy_setopt(f->easy, CURLOPT_URL, f->url);
+	curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+	curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(f->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(f->easy, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(f->easy, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(f->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, (long)CACHE_FETCH_TIMEOUT_S);
+	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
+	if (cr_map_put(c->fetches, f->key, f) < 0)
+		goto fail;
+	if (curl_multi_add_handle(c->multi, f->easy) != CURLM_OK) {
+		cr_map_del(c->fetches, f->key);
+		goto fail;
+	}
+	w->req = req;
+	f->waiters = w;
+	f->nwaiters = 1;
+	c->st.fetches++;
+	return 0;
+fail:
+	if (f != NULL) {
+		if (f->easy != NULL)
+			curl_easy_cleanup(f->easy);
+		free(f);
+	}
+	free(w);
+	return -1;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct rn_cache *c = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct cr_error *err = NULL;
+	struct ar_cachereq r;
+	uint8_t key[CACHE_KEY];
+	struct fetch *f;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_send_error(req, 405, "GET only");
+		return;
+	}
+	if (ar_cachereq_parse(uri, strlen(uri), &r, &err) < 0) {
+		c->st.bad_requests++;
+		evhttp_send_error(req, err != NULL && err->code == ENOENT ? 404 : 400,
+				  cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	ar_cachereq_key(&r, key);
+	if (serve_hit(c, key, req) == 0)
+		return;
+	c->st.misses++;
+	f = cr_map_get(c->fetches, key);
+	if (f != NULL) {
+		/* Someone asked already: wait for the same copy. */
+		struct waiter *w;
+
+		if (f->nwaiters >= CACHE_WAITERS_MAX ||
+		    (w = calloc(1, sizeof(*w))) == NULL) {
+			c->st.refused++;
+			evhttp_send_error(req, 503, "busy: ask the origin");
+			return;
+		}
+		w->req = req;
+		w->next = f->waiters;
+		f->waiters = w;
+		f->nwaiters++;
+		c->st.coalesced++;
+		return;
+	}
+	if (cr_map_count(c->fetches) >= c->max_fetches ||
+	    fetch_start(c, &r, key, req) < 0) {
+		c->st.refused++;
+		evhttp_send_error(req, 503, "busy: ask the origin");
+		return;
+	}
+	/* libcurl runs the transfer from its timer callback. */
+}
+
+/* ---- libcurl on the event loop --------------------------------------- */
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct rn_cache *c = arg;
+	int running, flags = 0;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(c->multi, fd, flags, &running);
+	multi_check(c);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *arg,
+			  void *sockp)
+{
+	struct rn_cache *c = arg;
+	struct event *ev = sockp;
+	short kind = EV_PERSIST;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (ev != NULL)
+			event_free(ev);
+		curl_multi_assign(c->multi, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (ev != NULL)
+		event_free(ev);
+	ev = event_new(c->base, s, kind, on_socket_event, c);
+	if (ev == NULL || event_add(ev, NULL) < 0) {
+		if (ev != NULL)
+			event_free(ev);
+		curl_multi_assign(c->multi, s, NULL);
+		return -1;
+	}
+	curl_multi_assign(c->multi, s, ev);
+	return 0;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rn_cache *c = arg;
+	int running;
+
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	multi_check(c);
+}
+
+static int on_curl_timer(CURLM *multi, long ms, void *arg)
+{
+	struct rn_cache *c = arg;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	(void)multi;
+	if (ms < 0)
+		return evtimer_del(c->timer);
+	return evtimer_add(c->timer, &tv);
+}
+
+/* ---- Life cycle ------------------------------------------------------- */
+
+struct loaded {
+	struct ent **v;
+	size_t n, cap;
+};
+
+static int collect(void *arg, const void *key, size_t key_len,
+		   const void *val, size_t val_len)
+{
+	struct loaded *l = arg;
+	const uint8_t *p = val;
+	struct ent *e;
+
+	if (key_len != CACHE_KEY || val_len < CACHE_HDR)
+		return 0; /* not ours: left alone */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		struct ent **nv = realloc(l->v, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return 1;
+		l->v = nv;
+		l->cap = cap;
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return 1;
+	memcpy(e->key, key, CACHE_KEY);
+	e->size = val_len - CACHE_HDR;
+	for (int i = 0; i < CACHE_HDR; i++)
+		e->seq |= (uint64_t)p[i] << (8 * i);
+	l->v[l->n++] = e;
+	return 0;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	const struct ent *x = *(struct ent *const *)a, *y = *(struct ent *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Rebuilds the recency list from the file: older insertions evict first. */
+static int cache_load(struct rn_cache *c, struct cr_error **err)
+{
+	struct loaded l = { NULL, 0, 0 };
+	long n = cr_kv_foreach(c->kv, cache_db, collect, &l, err);
+
+	if (n < 0) {
+		for (size_t i = 0; i < l.n; i++)
+			free(l.v[i]);
+		free(l.v);
+		return -1;
+	}
+	qsort(l.v, l.n, sizeof(*l.v), by_seq);
+	for (size_t i = 0; i < l.n; i++) {
+		struct ent *e = l.v[i];
+
+		if (cr_map_put(c->ents, e->key, e) < 0) {
+			free(e);
+			continue;
+		}
+		lru_push(c, e);
+		c->bytes += e->size;
+		if (e->seq >= c->next_seq)
+			c->next_seq = e->seq + 1;
+	}
+	free(l.v);
+	cache_evict(c, 0); /* the bound may have shrunk since */
+	return 0;
+}
+
+int rn_cache_new(struct event_base *base, const struct rn_cache_cfg *cfg,
+		 struct rn_cache **out, struct cr_error **err)
+{
+	struct rn_cache *c = calloc(1, sizeof(*c));
+	struct cr_addr a;
+	size_t map;
+
+	*out = NULL;
+	if (c == NULL)
+		return cr_error_set(err, ENOMEM, "out of memory");
+	c->base = base;
+	c->max_bytes = cfg->max_bytes;
+	c->max_fetches = cfg->max_fetches ? cfg->max_fetches : 64;
+	cr_log_ratelimit_init(&c->rl, 10, 1);
+	/* Page overhead: an 8 KiB chunk takes three 4 KiB pages. */
+	map = (size_t)(cfg->max_bytes * 2 + (64u << 20));
+	c->ents = cr_map_new(CACHE_KEY);
+	c->fetches = cr_map_new(CACHE_KEY);
+	c->timer = evtimer_new(base, on_timer, c);
+	c->multi = curl_multi_init();
+	c->http = evhttp_new(base);
+	if (c->ents == NULL || c->fetches == NULL || c->timer == NULL ||
+	    c->multi == NULL || c->http == NULL) {
+		rn_cache_free(c);
+		return cr_error_set(err, ENOMEM, "out of memory");
+	}
+	if (cr_kv_open(cfg->dir, "cache", map, &c->kv, err) < 0 ||
+	    cache_load(c, err) < 0) {
+		rn_cache_free(c);
+		return cr_error_wrap(err, "shard cache");
+	}
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 32L);
+	evhttp_set_allowed_methods(c->http, EVHTTP_REQ_GET);
+	evhttp_set_max_headers_size(c->http, 16384);
+	evhttp_set_max_body_size(c->http, 0);
+	evhttp_set_timeout(c->http, CACHE_FETCH_TIMEOUT_S + 10);
+	evhttp_set_gencb(c->http, on_request, c);
+	if (cr_addr_parse(cfg->listen, &a, err) < 0) {
+		rn_cache_free(c);
+		return cr_error_wrap(err, "--cache-listen");
+	}
+	c->lev = evconnlistener_new_bind(base, NULL, NULL,
+					 LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
+					 128, &a.u.sa, cr_addr_len(&a));
+	if (c->lev == NULL) {
+		int e = errno;
+
+		if (cfg->listen_optional) {
+			cr_log_warn("shard cache: cannot listen on TCP %s; the "
+				    "cache is off (give --cache-listen)",
+				    cfg->listen);
+			rn_cache_free(c);
+			return 0;
+		}
+		rn_cache_free(c);
+		return cr_error_errno(err, e, "shard cache: cannot listen on TCP %s",
+				      cfg->listen);
+	}
+	if (evhttp_bind_listener(c->http, c->lev) == NULL) {
+		rn_cache_free(c);
+		return cr_error_set(err, ENOMEM, "shard cache: cannot serve HTTP");
+	}
+	c->lev = NULL; /* evhttp owns it now */
+	cr_log_info("shard cache on TCP %s: %zu objects, %llu of %llu bytes",
+		    cfg->listen, cr_map_count(c->ents),
+		    (unsigned long long)c->bytes,
+		    (unsigned long long)c->max_bytes);
+	*out = c;
+	return 0;
+}
+
+struct rn_cache *rn_cache_free(struct rn_cache *c)
+{
+	if (c == NULL)
+		return NULL;
+	if (c->fetches != NULL) {
+		const void *k;
+		void *v;
+		size_t pos;
+
+		/* fetch_finish() removes each from the map. */
+		while (pos = 0, cr_map_next(c->fetches, &pos, &k, &v))
+			fetch_finish(v, 503, "shutting down");
+		cr_map_free(c->fetches);
+	}
+	if (c->http != NULL)
+		evhttp_free(c->http);
+	if (c->lev != NULL)
+		evconnlistener_free(c->lev);
+	if (c->multi != NULL)
+		curl_multi_cleanup(c->multi);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	while (c->head != NULL)
+		cache_drop(c, c->head);
+	cr_map_free(c->ents);
+	cr_kv_free(c->kv);
+	free(c);
+	return NULL;
+}
+
+void rn_cache_metrics(const struct rn_cache *c, struct evbuffer *b)
+{
+#define M(type, name, help, val)                                            \
+	evbuffer_add_printf(b, "# HELP " name " " help "\n# TYPE " name " " type \
+			       "\n" name " %llu\n", (unsigned long long)(val))
+	if (c == NULL)
+		return;
+	M("gauge", "archon_cache_bytes", "Bytes of objects in the shard cache.",
+	  c->bytes);
+	M("gauge", "archon_cache_max_bytes", "The shard cache's bound in bytes.",
+	  c->max_bytes);
+	M("gauge", "archon_cache_objects", "Objects in the shard cache.",
+	  cr_map_count(c->ents));
+	M("gauge", "archon_cache_fetches_running", "Origin fetches in flight.",
+	  cr_map_count(c->fetches));
+	M("counter", "archon_cache_hits_total", "Requests served from the cache.",
+	  c->st.hits);
+	M("counter", "archon_cache_misses_total",
+	  "Requests for objects not held (each waits for one origin fetch).",
+	  c->st.misses);
+	M("counter", "archon_cache_coalesced_total",
+	  "Misses that joined a fetch already running for the same object.",
+	  c->st.coalesced);
+	M("counter", "archon_cache_origin_fetches_total",
+	  "Fetches from origins.", c->st.fetches);
+	M("counter", "archon_cache_origin_failed_total",
+	  "Origin fetches that failed (network, HTTP status, too big).",
+	  c->st.fetch_failed);
+	M("counter", "archon_cache_verify_failed_total",
+	  "Fetched objects that did not match their id (not kept).",
+	  c->st.verify_failed);
+	M("counter", "archon_cache_origin_bytes_total",
+	  "Bytes received from origins.", c->st.bytes_fetched);
+	M("counter", "archon_cache_served_bytes_total",
+	  "Bytes served to pullers.", c->st.bytes_served);
+	M("counter", "archon_cache_evictions_total",
+	  "Objects evicted (least recently used) to stay within the bound.",
+	  c->st.evictions);
+	M("counter", "archon_cache_refused_total",
+	  "Requests turned away busy (the puller asks the origin).",
+	  c->st.refused);
+	M("counter", "archon_cache_bad_requests_total",
+	  "Malformed requests.", c->st.bad_requests);
+#undef M
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# A fleet update through the ring's shard cache: Debian's nginx is the
+# origin, three carrier-nodes on loopback cache Archon objects, and 50
+# devices (separate stores) pull v1, then all pull the v2 update at once.
+# Asserted: the origin serves at most twice the update's size for the
+# whole fleet (counted from nginx's log), the rest comes from the ring
+# (the pullers' per-source counts and the nodes' metrics agree), every
+# store verifies.  Then a cache node that serves corrupted objects is
+# detected and skipped, and the pull still completes from the origin.
+. "$(dirname "$0")/lib.sh"
+: "${ARCHON:?run through ctest}"
+command -v nginx >/dev/null || { echo "nginx not installed"; exit 77; }
+N=${ARCHON_FLEET_DEVICES:-50}
+P=$T/pub-store W=$T/www
+
+# v2 rebuilds a library (a delta) and adds new content (chunks).
+mkdir -p "$T/v1/lib" "$T/v1/etc"
+python3 - "$T" <<'PY'
+import os, random, sys
+t = sys.argv[1]
+r = random.Random(7)
+def code(n):
+    return bytes(r.choice(b"\x00\x48\x89\xe8\xc3\x0f\x1f\x44\x8b\x45") for _ in range(n))
+lib = bytearray(code(600_000))
+open(f"{t}/v1/lib/libfoo.so.1", "wb").write(lib)
+open(f"{t}/v1/lib/libbar.so", "wb").write(os.urandom(300_000))
+open(f"{t}/v1/etc/app.conf", "w").write("level=1\n")
+lib2 = lib[:300_000] + code(2000) + lib[300_000:]
+for i in range(0, len(lib2), 8192):
+    lib2[i] ^= 1
+open(f"{t}/lib2", "wb").write(lib2)
+open(f"{t}/new.dat", "wb").write(os.urandom(400_000))
+PY
+cp -a "$T/v1" "$T/v2"; cp "$T/lib2" "$T/v2/lib/libfoo.so.1"; cp "$T/new.dat" "$T/v2/lib/"
+"$CARRIER" keygen --type vendor -o "$T/ven.key" >/dev/null
+for v in 1 2; do
+	"$ARCHON" --store "$P" import "$T/v$v" "acme/app:$v" >/dev/null
+	"$ARCHON" --store "$P" publish "acme/app:$v" --to "$W" --key "$T/ven.key" >/dev/null ||
+		fail "publish v$v"
+done
+export ARCHON_PUBLISHER_KEY=$T/ven.key.pub
+start_origin "$W"
+
+make_ring 3
+for i in 0 1 2; do
+	MPORT[$i]=$(ring_port)
+	start_node "$i" --metrics "127.0.0.1:${MPORT[$i]}" --cache-size 64M
+done
+for i in 0 1 2; do
+	# The cache answers HTTP on TCP at the node's ring address.
+	wait_until 10 curl -s -o /dev/null "http://${NODE_ADDR[$i]}/archon/v1/" ||
+		fail "node $i's shard cache is not up"
+done
+
+# pull_all TAG: every device pulls acme/app:TAG at once.
+pull_all() {
+	local pids=() d
+	for d in $(seq 1 "$N"); do
+		"$ARCHON" --store "$T/dev$d" pull "$ORIGIN_URL" "acme/app:$1" --ring "$T/ring" \
+			>"$T/pull$1-$d.out" 2>&1 &
+		pids+=("$!")
+	done
+	for d in $(seq 1 "$N"); do
+		wait "${pids[$((d - 1))]}" || { cat "$T/pull$1-$d.out"; fail "device $d: pull of v$1"; }
+	done
+}
+# sum TAG FIELD: FIELD 1 = ring bytes, 2 = origin bytes, over every device.
+sum() {
+	sed -n 's/^sources: \([0-9]*\) bytes from the ring cache, \([0-9]*\) bytes from the origin.*/\1 \2/p' \
+		"$T"/pull"$1"-*.out | awk -v f="$2" '{s+=$f; n++} END {print s+0, n+0}'
+}
+
+t0=$(date +%s%N)
+pull_all 1
+t1=$(date +%s%N)
+v1_origin=$(origin_served)
+: >"$ORIGIN_LOG"
+pull_all 2
+t2=$(date +%s%N)
+v2_origin=$(origin_served)
+
+# The update's size: what one device downloads for it (delta, new chunks,
+# index delta and manifest), whichever source served it.
+cat "$T/pull2-1.out"
+update=$(sed -n 's/^pulled acme\/app:2: \([0-9]*\) bytes.*/\1/p' "$T/pull2-1.out")
+read -r ring2 n2 < <(sum 2 1)
+read -r orig2 _ < <(sum 2 2)
+[ "$n2" -eq "$N" ] || fail "only $n2 of $N pulls printed their sources"
+grep -q "from deltas" "$T/pull2-1.out" || fail "no delta in the update"
+echo "fleet of $N: v1 in $(((t1 - t0) / 1000000)) ms (origin served $v1_origin bytes); v2 in $(((t2 - t1) / 1000000)) ms"
+echo "update: $update bytes per device; origin served $v2_origin bytes for $N devices;" \
+	"devices got $ring2 bytes from the ring, $orig2 from the origin"
+[ "$update" -gt 100000 ] || fail "the update is only $update bytes"
+[ "$v2_origin" -le $((2 * update)) ] ||
+	fail "origin served $v2_origin bytes for the update, more than twice its $update"
+[ "$ring2" -ge $(((N - 2) * update)) ] ||
+	fail "the ring served only $ring2 bytes of $((N * update))"
+ok "origin served $v2_origin bytes (update $update bytes x $N devices); the ring the rest"
+
+read -r orig1 _ < <(sum 1 2)
+hits=0 misses=0 objects=0 fetched=0 fetches=0
+for i in 0 1 2; do
+	m=$(curl -sf "http://127.0.0.1:${MPORT[$i]}/metrics") || fail "metrics of node $i"
+	h=$(awk '$1 == "archon_cache_hits_total" {print $2}' <<<"$m")
+	s=$(awk '$1 == "archon_cache_misses_total" {print $2}' <<<"$m")
+	o=$(awk '$1 == "archon_cache_objects" {print $2}' <<<"$m")
+	b=$(awk '$1 == "archon_cache_bytes" {print $2}' <<<"$m")
+	f=$(awk '$1 == "archon_cache_origin_bytes_total" {print $2}' <<<"$m")
+	g=$(awk '$1 == "archon_cache_origin_fetches_total" {print $2}' <<<"$m")
+	[ "$b" -le $((64 << 20)) ] || fail "node $i holds $b bytes, over its bound"
+	hits=$((hits + h)) misses=$((misses + s)) objects=$((objects + o)) fetched=$((fetched + f)) fetches=$((fetches + g))
+done
+echo "nodes: $hits hits, $misses misses, $objects objects; $fetches fetches, $fetched bytes from the origin"
+# nginx's bytes are the nodes' fetches plus what devices fetched themselves
+# (manifests).
+[ $((fetched + orig1 + orig2)) -eq $((v1_origin + v2_origin)) ] ||
+	fail "nodes fetched $fetched, devices $orig1 + $orig2 bytes; nginx served $v1_origin + $v2_origin"
+[ "$objects" -gt 10 ] || fail "the nodes cache only $objects objects"
+# Concurrent misses of one object wait for one fetch: one per object.
+[ "$fetches" -eq "$objects" ] || fail "$fetches origin fetches for $objects objects"
+[ "$hits" -gt 0 ] || fail "no cache hits"
+
+for d in 1 $((N / 2)) "$N"; do
+	"$ARCHON" --store "$T/dev$d" verify >/dev/null || fail "device $d's store does not verify"
+	"$ARCHON" --store "$T/dev$d" checkout acme/app:2 "$T/co$d"
+	diff -r "$T/v2" "$T/co$d" || fail "device $d's v2 differs from its source"
+done
+ok "devices verify and check out v2"
+
+# A ring whose only node serves garbage for every object: each copy is
+# refused, the pull takes everything from the origin and verifies.
+bad_port=$(ring_port)
+python3 - "$bad_port" >"$T/badnode.log" 2>&1 <<'PY' &
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = os.urandom(2000)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+PIDS+=("$!")
+"$CARRIER" keygen --type node -o "$T/bad.key" >/dev/null
+"$CARRIER" ring init --operator "$T/op.key" --node "$T/bad.key.pub@127.0.0.1:$bad_port" \
+	-o "$T/badring" >/dev/null
+wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$bad_port/" || fail "bad node not up"
+out=$("$ARCHON" --store "$T/victim" pull "$ORIGIN_URL" acme/app:2 --ring "$T/badring") ||
+	fail "pull through a lying cache node failed"
+echo "$out"
+grep -Eq "bad copies refused" <<<"$out" || fail "the lying node's copies were not refused"
+grep -q "^sources: [0-9]* bytes from the ring cache, [1-9][0-9]* bytes from the origin" <<<"$out" ||
+	fail "nothing came from the origin"
+"$ARCHON" --store "$T/victim" verify >/dev/null || fail "victim store does not verify"
+ok "a cache node serving corrupted objects is skipped"
