@@ -573,7 +573,8 @@ static int cache_load(struct rn_cache *c, struct cr_error **err)
 		free(l.v);
 		return -1;
 	}
-	qsort(l.v, l.n, sizeof(*l.v), by_seq);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), by_seq);
 	for (size_t i = 0; i < l.n; i++) {
 		struct ent *e = l.v[i];
 

@@ -113,7 +113,7 @@ json_field() { # json_field JSON FIELD: a numeric field
 # origin_served: bytes of bodies served since the log was last emptied.
 start_origin() {
 	local port
-	port=$(free_port)
+	port=$(ring_port)
 	ORIGIN_LOG=$T/access.log
 	cat >"$T/nginx.conf" <<CONF
 daemon off;
@@ -135,6 +135,8 @@ CONF
 	PIDS+=("$!")
 	ORIGIN_URL=http://127.0.0.1:$port
 	wait_until 10 curl -s -o /dev/null "$ORIGIN_URL/" || fail "nginx did not start"
+	# nginx logs a request after answering it: wait for the probe's line.
+	wait_until 5 grep -q . "$ORIGIN_LOG" || true
 	: >"$ORIGIN_LOG"
 }
 origin_served() { awk '{s+=$3} END {print s+0}' "$ORIGIN_LOG"; }

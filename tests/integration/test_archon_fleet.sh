@@ -156,3 +156,33 @@ grep -q "^sources: [0-9]* bytes from the ring cache, [1-9][0-9]* bytes from the 
 	fail "nothing came from the origin"
 "$ARCHON" --store "$T/victim" verify >/dev/null || fail "victim store does not verify"
 ok "a cache node serving corrupted objects is skipped"
+
+# A node with a small bound: it evicts least-recently-used objects and
+# stays within the bound; its objects survive a restart.
+NODE_KEY[3]=$T/small.key NODE_ADDR[3]=127.0.0.1:$(ring_port) MPORT[3]=$(ring_port)
+"$CARRIER" keygen --type node -o "$T/small.key" >/dev/null
+"$CARRIER" ring init --operator "$T/op.key" --node "$T/small.key.pub@${NODE_ADDR[3]}" \
+	-o "$T/smallring" >/dev/null
+start_small() {
+	"$CARRIER_NODE" --key "$T/small.key" --ring "$T/smallring" --listen "${NODE_ADDR[3]}" \
+		--data "$T/small.d" --metrics "127.0.0.1:${MPORT[3]}" --cache-size 200K \
+		>>"$T/small.log" 2>&1 &
+	NODE_PID[3]=$!
+	PIDS+=("$!")
+	wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:${MPORT[3]}/metrics" ||
+		fail "small node did not start"
+}
+metric() { curl -sf "http://127.0.0.1:${MPORT[3]}/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+start_small
+"$ARCHON" --store "$T/small-dev" pull "$ORIGIN_URL" acme/app:2 --ring "$T/smallring" >/dev/null ||
+	fail "pull through the small node"
+ev=$(metric archon_cache_evictions_total) held=$(metric archon_cache_bytes)
+objs=$(metric archon_cache_objects)
+echo "small node: $objs objects, $held bytes held, $ev evictions"
+[ "$ev" -gt 0 ] || fail "no eviction with a 200K bound"
+[ "$held" -le $((200 << 10)) ] || fail "$held bytes held, over the 200K bound"
+kill -TERM "${NODE_PID[3]}"; wait "${NODE_PID[3]}" || true
+start_small
+[ "$(metric archon_cache_objects)" = "$objs" ] || fail "objects lost across a restart"
+[ "$(metric archon_cache_bytes)" = "$held" ] || fail "bytes differ across a restart"
+ok "the cache stays within its bound (LRU eviction) and survives a restart"
