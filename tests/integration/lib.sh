@@ -33,28 +33,6 @@ ok() { echo "ok: $*"; }
 
 
 
-# ring_port: a loopback port free for both UDP and TCP, below the
-# ephemeral range, so that no outgoing connection of a busy machine takes
-# its TCP side later (a node serves its shard cache there).
-ring_port() {
-	python3 -c 'import random, socket
-hi = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for _ in range(200):
-    p = random.randrange(max(1024, hi - 12000), hi)
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        u.bind(("127.0.0.1", p))
-        t.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        u.close()
-        t.close()
-    print(p)
-    break'
-}
-
 # make_ring N: operator key, N node keys on free ports, the signed ring.
 # Sets NODE_ADDR[i], NODE_KEY[i].
 make_ring() {
@@ -62,7 +40,7 @@ make_ring() {
 	"$CARRIER" keygen --type operator -o "$T/op.key" >/dev/null
 	for i in $(seq 0 $((n - 1))); do
 		NODE_KEY[$i]=$T/node$i.key
-		NODE_ADDR[$i]=127.0.0.1:$(ring_port)
+		NODE_ADDR[$i]=127.0.0.1:$(free_port)
 		"$CARRIER" keygen --type node -o "${NODE_KEY[$i]}" >/dev/null
 		args+=(--node "${NODE_KEY[$i]}.pub@${NODE_ADDR[$i]}")
 	done
@@ -113,7 +91,7 @@ json_field() { # json_field JSON FIELD: a numeric field
 # origin_served: bytes of bodies served since the log was last emptied.
 start_origin() {
 	local port
-	port=$(ring_port)
+	port=$(free_port)
 	ORIGIN_LOG=$T/access.log
 	cat >"$T/nginx.conf" <<CONF
 daemon off;

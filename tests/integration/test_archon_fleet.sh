@@ -43,7 +43,7 @@ start_origin "$W"
 
 make_ring 3
 for i in 0 1 2; do
-	MPORT[$i]=$(ring_port)
+	MPORT[$i]=$(free_port)
 	start_node "$i" --metrics "127.0.0.1:${MPORT[$i]}" --cache-size 64M
 done
 for i in 0 1 2; do
@@ -129,7 +129,7 @@ ok "devices verify and check out v2"
 
 # A ring whose only node serves garbage for every object: each copy is
 # refused, the pull takes everything from the origin and verifies.
-bad_port=$(ring_port)
+bad_port=$(free_port)
 python3 - "$bad_port" >"$T/badnode.log" 2>&1 <<'PY' &
 import http.server, os, sys
 class H(http.server.BaseHTTPRequestHandler):
@@ -159,7 +159,7 @@ ok "a cache node serving corrupted objects is skipped"
 
 # A node with a small bound: it evicts least-recently-used objects and
 # stays within the bound; its objects survive a restart.
-NODE_KEY[3]=$T/small.key NODE_ADDR[3]=127.0.0.1:$(ring_port) MPORT[3]=$(ring_port)
+NODE_KEY[3]=$T/small.key NODE_ADDR[3]=127.0.0.1:$(free_port) MPORT[3]=$(free_port)
 "$CARRIER" keygen --type node -o "$T/small.key" >/dev/null
 "$CARRIER" ring init --operator "$T/op.key" --node "$T/small.key.pub@${NODE_ADDR[3]}" \
 	-o "$T/smallring" >/dev/null
