@@ -57,3 +57,75 @@ int cr_replay_accept(struct cr_replay *r, uint64_t counter, uint64_t limit)
 	r->bits[word & RING_MASK] |= bit;
 	return 1;
 }
+
+/* ---- The small window --------------------------------------------------- */
+
+void cr_replay_small_init(struct cr_replay_small *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+int cr_replay_small_accept(struct cr_replay_small *r, uint64_t counter,
+			   uint64_t limit)
+{
+	uint64_t pos, d;
+
+	if (counter >= limit || counter == UINT64_MAX)
+		return 0;
+	pos = counter + 1;
+	if (pos > r->top) {
+		d = pos - r->top;
+		r->bits = d >= WORD_BITS ? 0 : r->bits << d;
+		r->bits |= 1;
+		r->top = pos;
+		return 1;
+	}
+	d = r->top - pos;
+	if (d > CR_REPLAY_SMALL_WINDOW || (r->bits >> d) & 1)
+		return 0;
+	r->bits |= (uint64_t)1 << d;
+	return 1;
+}
+
+static int ring_bit(const struct cr_replay *r, uint64_t pos)
+{
+	return (int)((r->bits[(pos >> WORD_SHIFT) & RING_MASK] >>
+		      (pos & (WORD_BITS - 1))) & 1);
+}
+
+void cr_replay_widen(const struct cr_replay_small *r, struct cr_replay *out)
+{
+	uint64_t front;
+
+	cr_replay_init(out);
+	out->top = r->top;
+	if (r->top == 0)
+		return;
+	/* Everything older than the small window: seen. */
+	memset(out->bits, 0xff, sizeof(out->bits));
+	/* Positions above top in the front word are still to come. */
+	front = r->top >> WORD_SHIFT;
+	if ((r->top & (WORD_BITS - 1)) != WORD_BITS - 1)
+		out->bits[front & RING_MASK] &=
+			((uint64_t)1 << ((r->top & (WORD_BITS - 1)) + 1)) - 1;
+	for (uint64_t d = 0; d <= CR_REPLAY_SMALL_WINDOW && d < r->top; d++) {
+		uint64_t pos = r->top - d;
+		uint64_t bit = (uint64_t)1 << (pos & (WORD_BITS - 1));
+		uint64_t *w = &out->bits[(pos >> WORD_SHIFT) & RING_MASK];
+
+		if ((r->bits >> d) & 1)
+			*w |= bit;
+		else
+			*w &= ~bit;
+	}
+}
+
+void cr_replay_narrow(const struct cr_replay *r, struct cr_replay_small *out)
+{
+	cr_replay_small_init(out);
+	out->top = r->top;
+	for (uint64_t d = 0; d <= CR_REPLAY_SMALL_WINDOW && d < r->top; d++) {
+		if (ring_bit(r, r->top - d))
+			out->bits |= (uint64_t)1 << d;
+	}
+}

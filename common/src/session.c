@@ -4,8 +4,14 @@
  * Layout of the state, smallest first:
  *
  *  - struct cr_sess is what an idle session costs: the current key pair
- *    (both directions, the replay window), timers, the peer's identity, key
- *    and address.  Everything else hangs off it only while it is needed.
+ *    (both directions, a 63-counter replay window), timers, the peer's
+ *    identity, key and address: 304 bytes on 64-bit machines, held in
+ *    slabs of SLAB_SESS sessions (no malloc header per session).
+ *    Everything else hangs off it only while it is needed.
+ *  - struct cr_replay (the 448-counter window) replaces the small one while
+ *    DATA arrives more often than BUSY_MS apart, and is folded back once
+ *    the session has been quiet for IDLE_MS (cr/replay.h: both switches are
+ *    safe), so an idle device costs 56 bytes less.
  *  - struct sess_prev holds the previous receive key after a rekey, so that
  *    datagrams in flight under the old keys still authenticate.  It is freed
  *    once the peer has been seen using the new keys for a while.
@@ -15,11 +21,12 @@
  *    can have, so one pointer serves both.
  *
  * The host finds sessions three ways: by receiver index (an open-addressing
- * table from every live local index to its session), by peer identity (an
- * open-addressing table keyed with SipHash, so peers cannot pick colliding
- * keys), and by handshake deadline (a binary heap, so retransmits cost
- * nothing when no handshake is due).  The keepalive, dead, rekey and expiry
- * timers are checked by one pass over all sessions at most once a second.
+ * table from every live local index to its session's slab handle, 8 bytes
+ * a slot), by peer identity (an open-addressing table of 4-byte handles
+ * keyed with SipHash, so peers cannot pick colliding keys), and by
+ * handshake deadline (a binary heap, so retransmits cost nothing when no
+ * handshake is due).  The keepalive, dead, rekey and expiry timers are
+ * checked by one pass over the slabs at most once a second.
  *
  * Callbacks may re-enter the host (close sessions, connect, send).  A session
  * that goes down is unlinked from every table at once but freed only when the
@@ -41,6 +48,7 @@
 #include "cp/limits.h"
 #include "cp/wire.h"
 #include "cr/noise.h"
+#include "cr/ratelimit.h"
 #include "cr/replay.h"
 
 enum {
@@ -76,6 +84,12 @@ enum {
 	PREV_GRACE_MS = 10 * 1000,
 	SCAN_MAX_MS = 1000,
 	INDEX_TRIES = 64,
+	/* The replay window widens when DATA arrives closer than BUSY_MS
+	 * apart, and narrows after IDLE_MS without any. */
+	BUSY_MS = 1000,
+	IDLE_MS = 5000,
+	SLAB_SHIFT = 8,
+	SLAB_SESS = 1 << SLAB_SHIFT, /* sessions per slab */
 };
 
 _Static_assert((int)INIT_MAX <= (int)CP_DATAGRAM_BASE, "INIT fits");
@@ -125,7 +139,7 @@ struct sess_keys {
 	uint8_t tx[KEY_LEN];
 	uint64_t tx_n;
 	uint64_t birth_ms;
-	struct cr_replay replay;
+	struct cr_replay_small replay; /* unless the session has `wide` */
 	uint32_t local_index;
 	uint32_t remote_index;
 };
@@ -138,10 +152,8 @@ struct sess_prev {
 };
 
 struct cr_sess {
-	struct cr_sess_host *host;
+	struct cr_sess_host *host; /* NULL: a free slab slot */
 	void *user;
-	/* All sessions of the host, for the timer pass. */
-	struct cr_sess *lnext, *lprev;
 	/*
 	 * A not yet established session with the same peer that replaces
 	 * this one when it comes up (only on the session the peer table
@@ -151,11 +163,13 @@ struct cr_sess {
 	struct cr_sess *pend;
 	struct hs_common *hs; /* sess_ihs if initiator, else sess_rhs */
 	struct sess_prev *prev;
+	struct cr_replay *wide; /* cur's replay window while busy, or NULL */
 	struct sess_keys cur;
 	uint64_t last_sent_ms;
 	uint64_t last_recv_ms;
 	struct cr_addr addr;
 	struct cr_id peer;
+	uint32_t handle; /* slab * SLAB_SESS + slot */
 	/* The peer table key is (peer, inst): inst is the initiating host's
 	 * instance id on a responder's session, zero on an initiator's.  One
 	 * identity may so run several hosts at once (a vendor's CLI processes)
@@ -163,19 +177,29 @@ struct cr_sess {
 	uint8_t inst[INST_LEN];
 	uint8_t peer_pk[CR_PKLEN];
 	uint8_t last_ts[TS_LEN]; /* newest INIT timestamp accepted */
-	uint8_t initiator;
-	uint8_t up;
-	uint8_t dead;
-	uint8_t has_keys;
-	uint8_t peer_used_cur; /* the peer has sent under cur */
-	uint8_t pending;       /* counted in host->pending */
-	uint8_t fixed_path;    /* no roaming: the owner picks the path */
+	uint16_t tag;            /* the owner's (cr_sess_set_tag()) */
+	unsigned initiator : 1;
+	unsigned up : 1;
+	unsigned dead : 1;
+	unsigned has_keys : 1;
+	unsigned peer_used_cur : 1; /* the peer has sent under cur */
+	unsigned pending : 1;       /* counted in host->pending */
+	unsigned fixed_path : 1;    /* no roaming: the owner picks the path */
+};
+
+struct sess_slab {
+	uint32_t live;      /* sessions in use, dead ones included */
+	uint32_t free_head; /* slot + 1 of the first free slot, 0 none */
+	struct cr_sess s[SLAB_SESS];
 };
 
 struct idx_slot {
-	uint32_t idx; /* 0: empty (0 is never issued) */
-	struct cr_sess *s;
+	uint32_t idx;    /* 0: empty (0 is never issued) */
+	uint32_t handle; /* of the session */
 };
+
+/* Peer table slots hold handle + 1; 0 is empty. */
+typedef uint32_t peer_slot;
 
 struct heap_ent {
 	uint64_t deadline_ms;
@@ -194,6 +218,7 @@ struct cr_sess_host {
 	int have_cookie_secret;
 	uint64_t load_sec;
 	uint32_t load_count;
+	struct cr_ratelimit *addr_limit; /* made the first time under load */
 
 	struct cr_sess_cfg cfg;
 	uint64_t scan_ms;
@@ -201,16 +226,18 @@ struct cr_sess_host {
 	void *ctx;
 	struct cr_sess_stats stats;
 
+	struct sess_slab **slabs; /* NULL entries: freed when empty */
+	size_t n_slabs;
+	size_t slab_hint; /* a slab that may have a free slot */
 	struct idx_slot *idx;
 	size_t idx_cap, idx_n;
-	struct cr_sess **peers;
+	peer_slot *peers;
 	size_t peer_cap, peer_n;
 	uint8_t peer_key[crypto_shorthash_KEYBYTES];
 	uint8_t instance[INST_LEN]; /* sent in our INITs */
 	struct heap_ent *heap;
 	size_t heap_n, heap_cap;
 
-	struct cr_sess *head;  /* all sessions */
 	struct cr_sess *grave; /* dead, freed when depth drops to 0 */
 	size_t count;          /* live sessions */
 	size_t pending;        /* accepted, not yet confirmed */
@@ -240,6 +267,7 @@ static const char *const drop_names[CR_SESS_DROP_MAX] = {
 	[CR_SESS_DROP_EXPIRED] = "expired",
 	[CR_SESS_DROP_STATE] = "state",
 	[CR_SESS_DROP_NOMEM] = "nomem",
+	[CR_SESS_DROP_RATELIMIT] = "ratelimit",
 };
 
 const char *cr_sess_drop_name(enum cr_sess_drop reason)
@@ -263,6 +291,7 @@ void cr_sess_cfg_default(struct cr_sess_cfg *cfg)
 	cfg->load_handshakes_per_sec = 2000;
 	cfg->max_sessions = 0;
 	cfg->max_pending = 4096;
+	cfg->addr_handshakes_per_sec = 20;
 }
 
 /* ---- Small helpers ---------------------------------------------------- */
@@ -356,6 +385,92 @@ static enum cr_sess_drop drop(struct cr_sess_host *h, enum cr_sess_drop why)
 	return why;
 }
 
+/* ---- Session slabs ---------------------------------------------------- */
+
+static struct cr_sess *sess_at(const struct cr_sess_host *h, uint32_t handle)
+{
+	return &h->slabs[handle >> SLAB_SHIFT]->s[handle & (SLAB_SESS - 1)];
+}
+
+/* A zeroed session in a free slab slot, its handle set; NULL without
+ * memory. */
+static struct cr_sess *slab_get(struct cr_sess_host *h)
+{
+	struct sess_slab *sl;
+	struct cr_sess *s;
+	size_t i, hole = SIZE_MAX;
+	uint32_t slot;
+
+	for (i = 0; i < h->n_slabs; i++) {
+		size_t k = (h->slab_hint + i) % h->n_slabs;
+
+		if (h->slabs[k] != NULL && h->slabs[k]->free_head != 0)
+			break;
+		if (h->slabs[k] == NULL && hole == SIZE_MAX)
+			hole = k;
+	}
+	if (i < h->n_slabs) {
+		i = (h->slab_hint + i) % h->n_slabs;
+	} else {
+		if (hole == SIZE_MAX) {
+			struct sess_slab **a;
+
+			if (h->n_slabs >= (UINT32_MAX >> SLAB_SHIFT))
+				return NULL;
+			a = realloc(h->slabs, (h->n_slabs + 1) * sizeof(*a));
+			if (a == NULL)
+				return NULL;
+			h->slabs = a;
+			h->slabs[h->n_slabs] = NULL;
+			hole = h->n_slabs++;
+		}
+		sl = calloc(1, sizeof(*sl));
+		if (sl == NULL)
+			return NULL;
+		/* Free slots chain through free_head and each slot's handle. */
+		for (slot = 0; slot < SLAB_SESS; slot++)
+			sl->s[slot].handle = slot + 2 < SLAB_SESS + 1 ? slot + 2 : 0;
+		sl->free_head = 1;
+		h->slabs[hole] = sl;
+		i = hole;
+	}
+	h->slab_hint = i;
+	sl = h->slabs[i];
+	slot = sl->free_head - 1;
+	s = &sl->s[slot];
+	sl->free_head = s->handle;
+	memset(s, 0, sizeof(*s));
+	s->handle = (uint32_t)(i << SLAB_SHIFT) | slot;
+	sl->live++;
+	return s;
+}
+
+/* Wipes s and returns its slot; a slab left empty is freed. */
+static void slab_put(struct cr_sess_host *h, struct cr_sess *s)
+{
+	uint32_t handle = s->handle;
+	size_t i = handle >> SLAB_SHIFT;
+	struct sess_slab *sl = h->slabs[i];
+
+	if (s->wide != NULL) {
+		sodium_memzero(s->wide, sizeof(*s->wide));
+		free(s->wide);
+	}
+	sodium_memzero(s, sizeof(*s));
+	s->handle = sl->free_head;
+	sl->free_head = (handle & (SLAB_SESS - 1)) + 1;
+	if (--sl->live == 0) {
+		free(sl);
+		h->slabs[i] = NULL;
+		while (h->n_slabs > 0 && h->slabs[h->n_slabs - 1] == NULL)
+			h->n_slabs--;
+	} else if (i < h->slab_hint) {
+		h->slab_hint = i;
+	}
+	if (h->slab_hint >= h->n_slabs)
+		h->slab_hint = 0;
+}
+
 /* ---- Receiver index table --------------------------------------------- */
 
 static size_t idx_home(uint32_t idx, size_t cap)
@@ -373,7 +488,7 @@ static struct cr_sess *idx_find(const struct cr_sess_host *h, uint32_t idx)
 	for (size_t j = idx_home(idx, h->idx_cap); h->idx[j].idx != 0;
 	     j = (j + 1) & mask) {
 		if (h->idx[j].idx == idx)
-			return h->idx[j].s;
+			return sess_at(h, h->idx[j].handle);
 	}
 	return NULL;
 }
@@ -420,7 +535,8 @@ static uint32_t idx_new(struct cr_sess_host *h, struct cr_sess *s)
 
 		if (v != 0 && idx_find(h, v) == NULL) {
 			idx_place(h->idx, h->idx_cap,
-				  (struct idx_slot){ .idx = v, .s = s });
+				  (struct idx_slot){ .idx = v,
+						     .handle = s->handle });
 			h->idx_n++;
 			return v;
 		}
@@ -458,15 +574,24 @@ static void idx_remove(struct cr_sess_host *h, uint32_t idx)
 
 static const uint8_t inst_zero[INST_LEN];
 
+static struct cr_sess *peer_at(const struct cr_sess_host *h, size_t j)
+{
+	return h->peers[j] != 0 ? sess_at(h, h->peers[j] - 1) : NULL;
+}
+
+static peer_slot peer_slot_of(const struct cr_sess *s)
+{
+	return s->handle + 1;
+}
+
 /* Hashed by identity alone (the instance is compared, not hashed), so all
  * sessions of one identity lie in one probe run: cr_sess_host_find(). */
 static size_t peer_home(const struct cr_sess_host *h, const struct cr_id *id,
-			const uint8_t inst[INST_LEN], size_t cap)
+			size_t cap)
 {
 	uint8_t in[1 + CR_ID_HASHLEN], out[crypto_shorthash_BYTES];
 	uint64_t v;
 
-	(void)inst;
 	in[0] = (uint8_t)id->type;
 	memcpy(in + 1, id->hash, CR_ID_HASHLEN);
 	crypto_shorthash(out, in, sizeof(in), h->peer_key);
@@ -482,10 +607,12 @@ static size_t peer_find(const struct cr_sess_host *h, const struct cr_id *id,
 
 	if (h->peer_cap == 0)
 		return SIZE_MAX;
-	for (size_t j = peer_home(h, id, inst, h->peer_cap); h->peers[j] != NULL;
+	for (size_t j = peer_home(h, id, h->peer_cap); h->peers[j] != 0;
 	     j = (j + 1) & mask) {
-		if (cr_id_equal(&h->peers[j]->peer, id) &&
-		    memcmp(h->peers[j]->inst, inst, INST_LEN) == 0)
+		const struct cr_sess *s = peer_at(h, j);
+
+		if (cr_id_equal(&s->peer, id) &&
+		    memcmp(s->inst, inst, INST_LEN) == 0)
 			return j;
 	}
 	return SIZE_MAX;
@@ -500,9 +627,9 @@ struct cr_sess *cr_sess_host_find(const struct cr_sess_host *h,
 
 	if (h->peer_cap == 0)
 		return NULL;
-	for (size_t j = peer_home(h, id, inst_zero, h->peer_cap);
-	     h->peers[j] != NULL; j = (j + 1) & mask) {
-		struct cr_sess *s = h->peers[j];
+	for (size_t j = peer_home(h, id, h->peer_cap); h->peers[j] != 0;
+	     j = (j + 1) & mask) {
+		struct cr_sess *s = peer_at(h, j);
 
 		if (s == except || !s->up || s->dead ||
 		    !cr_id_equal(&s->peer, id))
@@ -519,22 +646,22 @@ static struct cr_sess *peer_get(const struct cr_sess_host *h,
 {
 	size_t j = peer_find(h, id, inst);
 
-	return j == SIZE_MAX ? NULL : h->peers[j];
+	return j == SIZE_MAX ? NULL : peer_at(h, j);
 }
 
-static void peer_place(const struct cr_sess_host *h, struct cr_sess **tab,
-		       size_t cap, struct cr_sess *s)
+static void peer_place(const struct cr_sess_host *h, peer_slot *tab,
+		       size_t cap, const struct cr_sess *s)
 {
-	size_t j = peer_home(h, &s->peer, s->inst, cap);
+	size_t j = peer_home(h, &s->peer, cap);
 
-	while (tab[j] != NULL)
+	while (tab[j] != 0)
 		j = (j + 1) & (cap - 1);
-	tab[j] = s;
+	tab[j] = peer_slot_of(s);
 }
 
 static int peer_reserve(struct cr_sess_host *h)
 {
-	struct cr_sess **tab;
+	peer_slot *tab;
 	size_t cap = h->peer_cap != 0 ? h->peer_cap : 64;
 
 	while ((h->peer_n + 1) * 2 > cap)
@@ -545,8 +672,8 @@ static int peer_reserve(struct cr_sess_host *h)
 	if (tab == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < h->peer_cap; i++) {
-		if (h->peers[i] != NULL)
-			peer_place(h, tab, cap, h->peers[i]);
+		if (h->peers[i] != 0)
+			peer_place(h, tab, cap, peer_at(h, i));
 	}
 	free(h->peers);
 	h->peers = tab;
@@ -565,16 +692,15 @@ static void peer_remove_at(struct cr_sess_host *h, size_t i)
 {
 	size_t mask = h->peer_cap - 1;
 
-	h->peers[i] = NULL;
+	h->peers[i] = 0;
 	h->peer_n--;
-	for (size_t k = (i + 1) & mask; h->peers[k] != NULL;
+	for (size_t k = (i + 1) & mask; h->peers[k] != 0;
 	     k = (k + 1) & mask) {
-		size_t home = peer_home(h, &h->peers[k]->peer,
-				       h->peers[k]->inst, h->peer_cap);
+		size_t home = peer_home(h, &peer_at(h, k)->peer, h->peer_cap);
 
 		if (((k - home) & mask) >= ((k - i) & mask)) {
 			h->peers[i] = h->peers[k];
-			h->peers[k] = NULL;
+			h->peers[k] = 0;
 			i = k;
 		}
 	}
@@ -675,18 +801,14 @@ static struct cr_sess *sess_new(struct cr_sess_host *h,
 				const uint8_t peer_pk[CR_PKLEN],
 				const struct cr_id *peer, int initiator)
 {
-	struct cr_sess *s = calloc(1, sizeof(*s));
+	struct cr_sess *s = slab_get(h);
 
 	if (s == NULL)
 		return NULL;
 	s->host = h;
 	s->peer = *peer;
 	memcpy(s->peer_pk, peer_pk, CR_PKLEN);
-	s->initiator = (uint8_t)(initiator != 0);
-	s->lnext = h->head;
-	if (h->head != NULL)
-		h->head->lprev = s;
-	h->head = s;
+	s->initiator = initiator != 0;
 	h->count++;
 	return s;
 }
@@ -719,16 +841,6 @@ static void prev_free(struct cr_sess_host *h, struct cr_sess *s)
 	s->prev = NULL;
 }
 
-static void list_unlink(struct cr_sess_host *h, struct cr_sess *s)
-{
-	if (s->lprev != NULL)
-		s->lprev->lnext = s->lnext;
-	else
-		h->head = s->lnext;
-	if (s->lnext != NULL)
-		s->lnext->lprev = s->lprev;
-}
-
 /* Undoes sess_new() for a session the owner never saw and that is in no
  * peer table slot. */
 static void sess_discard(struct cr_sess_host *h, struct cr_sess *s)
@@ -737,10 +849,8 @@ static void sess_discard(struct cr_sess_host *h, struct cr_sess *s)
 	prev_free(h, s);
 	if (s->has_keys)
 		idx_remove(h, s->cur.local_index);
-	list_unlink(h, s);
 	h->count--;
-	sodium_memzero(s, sizeof(*s));
-	free(s);
+	slab_put(h, s);
 }
 
 /*
@@ -768,13 +878,13 @@ static void sess_kill(struct cr_sess_host *h, struct cr_sess *s,
 	sodium_memzero(&s->cur, sizeof(s->cur));
 	s->has_keys = 0;
 	slot = peer_find(h, &s->peer, s->inst);
-	if (slot != SIZE_MAX && h->peers[slot] == s) {
+	if (slot != SIZE_MAX && peer_at(h, slot) == s) {
 		if (s->pend != NULL)
-			h->peers[slot] = s->pend;
+			h->peers[slot] = peer_slot_of(s->pend);
 		else
 			peer_remove_at(h, slot);
-	} else if (slot != SIZE_MAX && h->peers[slot]->pend == s) {
-		h->peers[slot]->pend = NULL;
+	} else if (slot != SIZE_MAX && peer_at(h, slot)->pend == s) {
+		peer_at(h, slot)->pend = NULL;
 	}
 	s->pend = h->grave;
 	h->grave = s;
@@ -795,9 +905,7 @@ static void host_leave(struct cr_sess_host *h)
 		struct cr_sess *s = h->grave;
 
 		h->grave = s->pend;
-		list_unlink(h, s);
-		sodium_memzero(s, sizeof(*s));
-		free(s);
+		slab_put(h, s);
 	}
 }
 
@@ -817,10 +925,10 @@ static void sess_link(struct cr_sess_host *h, struct cr_sess *n)
 		peer_put(h, n);
 		return;
 	}
-	p = h->peers[slot];
+	p = peer_at(h, slot);
 	if (!p->up) {
 		/* A primary that is not up has no pending successor. */
-		h->peers[slot] = n;
+		h->peers[slot] = peer_slot_of(n);
 		sess_kill(h, p, CR_SESS_DOWN_REPLACED);
 		return;
 	}
@@ -837,13 +945,13 @@ static void sess_promote(struct cr_sess_host *h, struct cr_sess *s)
 	size_t slot = peer_find(h, &s->peer, s->inst);
 	struct cr_sess *p;
 
-	if (slot == SIZE_MAX || h->peers[slot] == s)
+	if (slot == SIZE_MAX || peer_at(h, slot) == s)
 		return;
-	p = h->peers[slot];
+	p = peer_at(h, slot);
 	if (p->pend != s)
 		return;
 	p->pend = NULL;
-	h->peers[slot] = s;
+	h->peers[slot] = peer_slot_of(s);
 	sess_kill(h, p, CR_SESS_DOWN_REPLACED);
 }
 
@@ -867,7 +975,10 @@ static void keys_install(struct cr_sess_host *h, struct cr_sess *s,
 		if (p != NULL) {
 			memcpy(p->rx, s->cur.rx, KEY_LEN);
 			p->birth_ms = s->cur.birth_ms;
-			p->replay = s->cur.replay;
+			if (s->wide != NULL)
+				p->replay = *s->wide;
+			else
+				cr_replay_widen(&s->cur.replay, &p->replay);
 			p->local_index = s->cur.local_index;
 		} else {
 			idx_remove(h, s->cur.local_index);
@@ -878,7 +989,9 @@ static void keys_install(struct cr_sess_host *h, struct cr_sess *s,
 	memcpy(s->cur.rx, rx, KEY_LEN);
 	s->cur.tx_n = 0;
 	s->cur.birth_ms = now;
-	cr_replay_init(&s->cur.replay);
+	cr_replay_small_init(&s->cur.replay);
+	if (s->wide != NULL)
+		cr_replay_init(s->wide);
 	s->cur.local_index = local_index;
 	s->cur.remote_index = remote_index;
 	s->has_keys = 1;
@@ -1333,6 +1446,17 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 				    now);
 			return drop(h, CR_SESS_DROP_COOKIE);
 		}
+		/* The address is real: it gets its share, no more.  Without
+		 * memory for the table, no per-address limit. */
+		if (h->cfg.addr_handshakes_per_sec != 0) {
+			if (h->addr_limit == NULL)
+				h->addr_limit = cr_ratelimit_new(
+					h->cfg.addr_handshakes_per_sec,
+					h->cfg.addr_handshakes_per_sec, NULL);
+			if (h->addr_limit != NULL &&
+			    !cr_ratelimit_allow(h->addr_limit, from, now))
+				return drop(h, CR_SESS_DROP_RATELIMIT);
+		}
 	}
 
 	/* <- e, es, s, ss, {payload} */
@@ -1507,12 +1631,12 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 {
 	uint8_t plain[CP_DATAGRAM_MAX];
 	const uint8_t *key;
-	struct cr_replay *replay = NULL;
+	struct cr_replay *replay = NULL; /* NULL: cur's window */
 	struct cr_sess *s;
 	uint64_t counter, birth;
 	uint32_t receiver;
 	size_t plen;
-	int pending = 0, was_up;
+	int pending = 0, was_up, ok;
 
 	if (len < CP_DATA_HDR)
 		return drop(h, CR_SESS_DROP_SHORT);
@@ -1526,7 +1650,6 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	if (s->has_keys && receiver == s->cur.local_index) {
 		key = s->cur.rx;
 		birth = s->cur.birth_ms;
-		replay = &s->cur.replay;
 	} else if (s->prev != NULL && receiver == s->prev->local_index) {
 		key = s->prev->rx;
 		birth = s->prev->birth_ms;
@@ -1555,12 +1678,25 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 		keys_install(h, s, hs->tx, hs->rx, hs->c.local_index,
 			     hs->remote_index, now);
 		hs_free(h, s, 1);
-		replay = &s->cur.replay;
+	} else if (replay == NULL && s->wide == NULL &&
+		   elapsed(now, s->last_recv_ms) < BUSY_MS) {
+		/* Traffic flows: the wide window, until it stops.  Without
+		 * memory the small one carries on. */
+		s->wide = malloc(sizeof(*s->wide));
+		if (s->wide != NULL)
+			cr_replay_widen(&s->cur.replay, s->wide);
 	}
 	/* Only now, authenticated, may the counter move the window. */
-	if (!cr_replay_accept(replay, counter, msg_limit(h)))
+	if (replay != NULL)
+		ok = cr_replay_accept(replay, counter, msg_limit(h));
+	else if (s->wide != NULL)
+		ok = cr_replay_accept(s->wide, counter, msg_limit(h));
+	else
+		ok = cr_replay_small_accept(&s->cur.replay, counter,
+					    msg_limit(h));
+	if (!ok)
 		return drop(h, CR_SESS_DROP_REPLAY);
-	if (replay == &s->cur.replay)
+	if (replay == NULL)
 		s->peer_used_cur = 1;
 	/* Roaming: the peer is wherever its last authentic datagram came
 	 * from (address and relay route), unless the owner picks paths. */
@@ -1677,6 +1813,12 @@ static void sess_timers(struct cr_sess_host *h, struct cr_sess *s,
 	if (h->cfg.keepalive_ms != 0 &&
 	    elapsed(now, s->last_sent_ms) >= h->cfg.keepalive_ms)
 		data_send(h, s, NULL, 0, now);
+	if (s->wide != NULL && elapsed(now, s->last_recv_ms) >= IDLE_MS) {
+		cr_replay_narrow(s->wide, &s->cur.replay);
+		sodium_memzero(s->wide, sizeof(*s->wide));
+		free(s->wide);
+		s->wide = NULL;
+	}
 	if (s->prev != NULL &&
 	    ((h->cfg.reject_after_ms != 0 &&
 	      elapsed(now, s->prev->birth_ms) >= h->cfg.reject_after_ms) ||
@@ -1693,10 +1835,20 @@ uint64_t cr_sess_host_tick(struct cr_sess_host *h, uint64_t now_ms)
 	while (h->heap_n > 0 && h->heap[0].deadline_ms <= now_ms)
 		hs_due(h, h->heap[0].s, now_ms);
 	if (now_ms >= h->next_scan_ms) {
-		/* Sessions created by callbacks during the pass are linked
-		 * at the head and wait for the next one. */
-		for (struct cr_sess *s = h->head; s != NULL; s = s->lnext)
-			sess_timers(h, s, now_ms);
+		/* Sessions created by callbacks during the pass may or may
+		 * not be visited; they have no timer due yet.  Slabs freed
+		 * during it hold only dead sessions, which host_enter()
+		 * keeps until the pass ends. */
+		for (size_t i = 0; i < h->n_slabs; i++) {
+			for (size_t j = 0; j < SLAB_SESS; j++) {
+				struct sess_slab *sl = h->slabs[i];
+
+				if (sl == NULL)
+					break;
+				if (sl->s[j].host != NULL)
+					sess_timers(h, &sl->s[j], now_ms);
+			}
+		}
 		h->next_scan_ms = now_ms + h->scan_ms;
 	}
 	next = h->next_scan_ms;
@@ -1727,6 +1879,9 @@ static void cfg_apply(struct cr_sess_host *h, const struct cr_sess_cfg *cfg)
 	timers[1] = h->cfg.dead_after_ms;
 	timers[2] = h->cfg.rekey_after_ms;
 	timers[3] = h->cfg.reject_after_ms;
+	if (h->addr_limit != NULL && h->cfg.addr_handshakes_per_sec != 0)
+		cr_ratelimit_set(h->addr_limit, h->cfg.addr_handshakes_per_sec,
+				 h->cfg.addr_handshakes_per_sec);
 	h->scan_ms = SCAN_MAX_MS;
 	for (int i = 0; i < 4; i++) {
 		uint64_t q = timers[i] / 4;
@@ -1791,28 +1946,41 @@ struct cr_sess_host *cr_sess_host_new(const struct cr_keypair *kp,
 
 struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h)
 {
-	struct cr_sess *s, *next;
-
 	if (h == NULL)
 		return NULL;
-	for (s = h->head; s != NULL; s = next) {
-		next = s->lnext;
-		if (s->hs != NULL) {
-			size_t size = s->initiator
-					      ? sizeof(struct sess_ihs) +
-							ihs_of(s)->hello_len
-					      : sizeof(struct sess_rhs);
+	for (size_t i = 0; i < h->n_slabs; i++) {
+		struct sess_slab *sl = h->slabs[i];
 
-			sodium_memzero(s->hs, size);
-			free(s->hs);
+		for (size_t j = 0; sl != NULL && j < SLAB_SESS; j++) {
+			struct cr_sess *s = &sl->s[j];
+			size_t size;
+
+			if (s->host == NULL)
+				continue;
+			if (s->hs != NULL) {
+				size = s->initiator
+					       ? sizeof(struct sess_ihs) +
+							 ihs_of(s)->hello_len
+					       : sizeof(struct sess_rhs);
+				sodium_memzero(s->hs, size);
+				free(s->hs);
+			}
+			if (s->prev != NULL) {
+				sodium_memzero(s->prev, sizeof(*s->prev));
+				free(s->prev);
+			}
+			if (s->wide != NULL) {
+				sodium_memzero(s->wide, sizeof(*s->wide));
+				free(s->wide);
+			}
 		}
-		if (s->prev != NULL) {
-			sodium_memzero(s->prev, sizeof(*s->prev));
-			free(s->prev);
+		if (sl != NULL) {
+			sodium_memzero(sl, sizeof(*sl));
+			free(sl);
 		}
-		sodium_memzero(s, sizeof(*s));
-		free(s);
 	}
+	free(h->slabs);
+	cr_ratelimit_free(h->addr_limit);
 	free(h->idx);
 	free(h->peers);
 	free(h->heap);
@@ -1999,6 +2167,16 @@ void cr_sess_set_user(struct cr_sess *s, void *user)
 void *cr_sess_user(const struct cr_sess *s)
 {
 	return s->user;
+}
+
+void cr_sess_set_tag(struct cr_sess *s, uint16_t tag)
+{
+	s->tag = tag;
+}
+
+uint16_t cr_sess_tag(const struct cr_sess *s)
+{
+	return s->tag;
 }
 
 struct cr_sess_host *cr_sess_get_host(const struct cr_sess *s)

@@ -16,6 +16,7 @@ void rn_config_init(struct rn_config *cfg)
 	cfg->log_level = CR_LOG_INFO;
 	cfg->route_idle_ms = 120000;
 	cfg->load_handshakes_per_sec = 2000;
+	cfg->addr_handshakes_per_sec = 20;
 	cfg->heartbeat_ms = 250;
 	cfg->peer_timeout_ms = 1000;
 	cfg->cache_size = 1ull << 30;
@@ -43,6 +44,8 @@ static const struct cr_config_key rn_config_keys[] = {
 	KEY(MS, "route-idle", route_idle_ms, 0, UINT64_MAX,
 	    "a duration (e.g. 120s)"),
 	KEY(U64, "handshake-load", load_handshakes_per_sec, 0, 10000000,
+	    "a number up to 10000000"),
+	KEY(U64, "handshake-per-addr", addr_handshakes_per_sec, 0, 10000000,
 	    "a number up to 10000000"),
 	KEY(MS, "heartbeat", heartbeat_ms, 10, 60000,
 	    "a duration from 10ms to 60s"),

@@ -49,6 +49,9 @@ static const char usage_text[] =
 	"  --max-sessions N      refuse new peers beyond N (0: no limit)\n"
 	"  --handshake-load N    demand cookies above N handshakes/s "
 	"(default 2000)\n"
+	"  --handshake-per-addr N  under that load, at most N handshakes/s "
+	"from one\n"
+	"                        source address (default 20; 0: no limit)\n"
 	"  --route-idle DURATION drop relay routes idle this long (default "
 "120s)\n"
 	"  --heartbeat DURATION  node-to-node heartbeat interval (default "
@@ -83,6 +86,7 @@ static const struct option long_opts[] = {
 	{ "capture", required_argument, NULL, 0 },
 	{ "max-sessions", required_argument, NULL, 0 },
 	{ "handshake-load", required_argument, NULL, 0 },
+	{ "handshake-per-addr", required_argument, NULL, 0 },
 	{ "route-idle", required_argument, NULL, 0 },
 	{ "heartbeat", required_argument, NULL, 0 },
 	{ "peer-timeout", required_argument, NULL, 0 },

@@ -58,13 +58,18 @@ static const char *const node_drop_names[NODE_DROP_MAX] = {
 	"byzantine",
 };
 
-/* One per established session; kept small, as every idle device has one
- * (its identity is the session's: peer_id()). */
-struct rn_peer {
-	struct rn_peer *prev, *next; /* every peer, for teardown */
-	struct cr_sess *sess;
-	uint64_t last_push_ms; /* ring pushed to it (it announced less) */
-	int published;
+/*
+ * What the node keeps per peer lives in the session's 16-bit tag, so an
+ * idle device costs the node nothing beyond its session: whether the up
+ * callback ran (the session is counted), whether the device's record was
+ * acknowledged (logged once), and the second (modulo 2^14) the ring was
+ * last pushed to it (at most once a second, when it announced an older
+ * epoch).
+ */
+enum {
+	TAG_UP = 1u << 15,
+	TAG_PUBLISHED = 1u << 14,
+	TAG_PUSH_MASK = (1u << 14) - 1,
 };
 
 struct rn_route {
@@ -90,7 +95,6 @@ struct rn_node {
 	struct evhttp *http;
 	struct cr_sess_host *host;
 	struct cr_kv *kv;
-	struct rn_peer *peers;  /* every peer with an established session */
 	/* Devices with a live session; the sessions themselves are found
 	 * through the session host's peer table (node_device()), so an idle
 	 * device costs no entry in a table of our own. */
@@ -113,14 +117,14 @@ struct rn_node {
 	} st;
 };
 
-static const struct cr_id *peer_id(const struct rn_peer *p)
+static const struct cr_id *peer_id(const struct cr_sess *p)
 {
-	return cr_sess_peer_id(p->sess);
+	return cr_sess_peer_id(p);
 }
 
 /* The peer of the device's established session (the one heard from last),
  * or NULL. */
-static struct rn_peer *node_device(const struct rn_node *n,
+static struct cr_sess *node_device(const struct rn_node *n,
 				   const uint8_t hash[CR_ID_HASHLEN])
 {
 	struct cr_id id = { .type = CR_ID_DEVICE };
@@ -128,7 +132,7 @@ static struct rn_peer *node_device(const struct rn_node *n,
 
 	memcpy(id.hash, hash, CR_ID_HASHLEN);
 	s = cr_sess_host_find(n->host, &id, NULL);
-	return s != NULL ? cr_sess_user(s) : NULL;
+	return s != NULL && (cr_sess_tag(s) & TAG_UP) ? s : NULL;
 }
 
 /* 1 when the device has another established session the node knows of
@@ -139,7 +143,7 @@ static int node_device_elsewhere(const struct rn_node *n,
 {
 	struct cr_sess *o = cr_sess_host_find(n->host, cr_sess_peer_id(s), s);
 
-	return o != NULL && cr_sess_user(o) != NULL;
+	return o != NULL && (cr_sess_tag(o) & TAG_UP);
 }
 
 static void node_capture(struct rn_node *n, char dir, const uint8_t *buf,
@@ -200,7 +204,7 @@ static void node_error(struct rn_node *n, struct cr_sess *s, uint64_t req_id,
 	node_reply(n, s, &m);
 }
 
-static void node_on_publish(struct rn_node *n, struct rn_peer *p,
+static void node_on_publish(struct rn_node *n, struct cr_sess *p,
 			    const Carrier__Hop *req)
 {
 	uint8_t blob[CP_PRESENCE_MAX];
@@ -212,14 +216,14 @@ static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 	int rc;
 
 	if (peer_id(p)->type != CR_ID_DEVICE) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
 			   "only devices publish presence");
 		return;
 	}
 	if (req->publish->record == NULL ||
 	    carrier__signed_presence__get_packed_size(req->publish->record) >
 		    sizeof(blob)) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
 			   "presence record missing or too large");
 		return;
 	}
@@ -229,7 +233,7 @@ static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 	if (rc < 0 && err != NULL &&
 	    (err->code == EBADMSG || err->code == ESTALE)) {
 		n->st.publish_rejected++;
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__REJECTED,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__REJECTED,
 			   "%s", cr_error_msg(err));
 		cr_error_free(err);
 		return;
@@ -238,13 +242,13 @@ static void node_on_publish(struct rn_node *n, struct rn_peer *p,
 		cr_log_warnx("storing presence of %s: %s",
 			     cr_id_format(peer_id(p), ids), cr_error_msg(err));
 		cr_error_free(err);
-		node_error(n, p->sess, req->req_id,
+		node_error(n, p, req->req_id,
 			   CARRIER__ERROR__CODE__UNAVAILABLE,
 			   "node cannot store the record now");
 		return;
 	}
 	if (rc == 0 && stored > rec.seq) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__STALE,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__STALE,
 			   "presence sequence %llu is not newer than the "
 			   "stored %llu",
 			   (unsigned long long)rec.seq,
@@ -264,31 +268,31 @@ static void node_on_published(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
 			      unsigned home)
 {
 	struct rn_node *n = ctx;
-	struct rn_peer *p = node_device(n, dev);
+	struct cr_sess *p = node_device(n, dev);
 	Carrier__PresenceAck ack = CARRIER__PRESENCE_ACK__INIT;
 	Carrier__Hop m = CARRIER__HOP__INIT;
 	char addr[CR_ADDR_STRMAX], ids[CR_ID_STRMAX];
 
-	if (p == NULL || !cr_sess_is_up(p->sess))
+	if (p == NULL || !cr_sess_is_up(p))
 		return;
-	if (!p->published)
+	if (!(cr_sess_tag(p) & TAG_PUBLISHED))
 		cr_log_info("device %s attached from %s (seq %llu, on %u of %u "
 			    "home nodes)",
 			    cr_id_format(peer_id(p), ids),
-			    cr_addr_format(cr_sess_peer_addr(p->sess), addr),
+			    cr_addr_format(cr_sess_peer_addr(p), addr),
 			    (unsigned long long)seq, stored, home);
-	p->published = 1;
+	cr_sess_set_tag(p, cr_sess_tag(p) | TAG_PUBLISHED);
 	ack.seq = seq;
-	ack.observed_addr = cr_addr_format(cr_sess_peer_addr(p->sess), addr);
+	ack.observed_addr = cr_addr_format(cr_sess_peer_addr(p), addr);
 	ack.stored = stored;
 	ack.home = home;
 	m.req_id = req_id;
 	m.msg_case = CARRIER__HOP__MSG_ACK;
 	m.ack = &ack;
-	node_reply(n, p->sess, &m);
+	node_reply(n, p, &m);
 }
 
-static void node_on_lookup(struct rn_node *n, struct rn_peer *p,
+static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 			   const Carrier__Hop *req)
 {
 	uint8_t stored[NODE_STORED_MAX];
@@ -296,7 +300,7 @@ static void node_on_lookup(struct rn_node *n, struct rn_peer *p,
 	Carrier__Hop m = CARRIER__HOP__INIT;
 	Carrier__SignedPresence *rec;
 	struct cr_error *err = NULL;
-	struct rn_peer *dev;
+	struct cr_sess *dev;
 	struct cr_id id;
 	char ids[CR_ID_STRMAX];
 	size_t len;
@@ -304,7 +308,7 @@ static void node_on_lookup(struct rn_node *n, struct rn_peer *p,
 
 	n->st.lookups++;
 	if (req->lookup->device_id.len != CR_ID_HASHLEN) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
 			   "device id must be %d bytes", CR_ID_HASHLEN);
 		return;
 	}
@@ -314,14 +318,14 @@ static void node_on_lookup(struct rn_node *n, struct rn_peer *p,
 		       sizeof(stored), &len, &err);
 	if (rc < 0 || len < 8 || len > sizeof(stored)) {
 		cr_error_free(err);
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
 			   "no presence record for %s on node %s",
 			   cr_id_format(&id, ids), "here");
 		return;
 	}
 	rec = carrier__signed_presence__unpack(NULL, len - 8, stored + 8);
 	if (rec == NULL) {
-		node_error(n, p->sess, req->req_id,
+		node_error(n, p, req->req_id,
 			   CARRIER__ERROR__CODE__UNAVAILABLE,
 			   "stored record unreadable");
 		return;
@@ -346,11 +350,11 @@ static void node_on_lookup(struct rn_node *n, struct rn_peer *p,
 	}
 	if (dev != NULL)
 		lr.last_seen_ms_ago =
-			cr_now_ms() - cr_sess_last_recv_ms(dev->sess);
+			cr_now_ms() - cr_sess_last_recv_ms(dev);
 	m.req_id = req->req_id;
 	m.msg_case = CARRIER__HOP__MSG_LOOKUP_REPLY;
 	m.lookup_reply = &lr;
-	node_reply(n, p->sess, &m);
+	node_reply(n, p, &m);
 	carrier__signed_presence__free_unpacked(rec, NULL);
 }
 
@@ -371,40 +375,40 @@ static uint64_t node_route_id(struct rn_node *n)
 	return id;
 }
 
-static void node_on_connect(struct rn_node *n, struct rn_peer *p,
+static void node_on_connect(struct rn_node *n, struct cr_sess *p,
 			    const Carrier__Hop *req)
 {
 	Carrier__ConnectOffer offer = CARRIER__CONNECT_OFFER__INIT;
 	Carrier__ConnectReply cr = CARRIER__CONNECT_REPLY__INIT;
 	Carrier__Hop m = CARRIER__HOP__INIT;
-	struct rn_peer *dev;
+	struct cr_sess *dev;
 	struct rn_route *r;
 	struct cr_id id;
 	char ids[CR_ID_STRMAX];
 
 	n->st.connects++;
 	if (peer_id(p)->type != CR_ID_VENDOR) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
 			   "only vendors connect to devices");
 		return;
 	}
 	if (req->connect->device_id.len != CR_ID_HASHLEN) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
 			   "device id must be %d bytes", CR_ID_HASHLEN);
 		return;
 	}
 	id.type = CR_ID_DEVICE;
 	memcpy(id.hash, req->connect->device_id.data, CR_ID_HASHLEN);
 	dev = node_device(n, id.hash);
-	if (dev == NULL || !cr_sess_is_up(dev->sess)) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
+	if (dev == NULL || !cr_sess_is_up(dev)) {
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
 			   "device %s is not attached to this node",
 			   cr_id_format(&id, ids));
 		return;
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
-		node_error(n, p->sess, req->req_id, CARRIER__ERROR__CODE__LIMIT,
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__LIMIT,
 			   "out of memory");
 		return;
 	}
@@ -419,22 +423,22 @@ static void node_on_connect(struct rn_node *n, struct rn_peer *p,
 		free(r);
 		return;
 	}
-	r->addr[0] = *cr_sess_peer_addr(p->sess);
-	r->addr[1] = *cr_sess_peer_addr(dev->sess);
+	r->addr[0] = *cr_sess_peer_addr(p);
+	r->addr[1] = *cr_sess_peer_addr(dev);
 	r->addr[0].route = r->addr[1].route = 0;
 	memcpy(r->device, id.hash, CR_ID_HASHLEN);
 	r->last_ms = cr_now_ms();
 	n->st.routes_created++;
 
 	offer.route_id = r->id[1];
-	offer.vendor_pk.data = (uint8_t *)(uintptr_t)cr_sess_peer_pk(p->sess);
+	offer.vendor_pk.data = (uint8_t *)(uintptr_t)cr_sess_peer_pk(p);
 	offer.vendor_pk.len = CR_PKLEN;
 	offer.n_candidates = req->connect->n_candidates;
 	offer.candidates = req->connect->candidates;
 	m.req_id = 0;
 	m.msg_case = CARRIER__HOP__MSG_OFFER;
 	m.offer = &offer;
-	node_reply(n, dev->sess, &m);
+	node_reply(n, dev, &m);
 
 	memset(&m, 0, sizeof(m));
 	carrier__hop__init(&m);
@@ -442,13 +446,13 @@ static void node_on_connect(struct rn_node *n, struct rn_peer *p,
 	m.req_id = req->req_id;
 	m.msg_case = CARRIER__HOP__MSG_CONNECT_REPLY;
 	m.connect_reply = &cr;
-	node_reply(n, p->sess, &m);
+	node_reply(n, p, &m);
 	cr_log_debug("route %016llx/%016llx to %s",
 		     (unsigned long long)r->id[0], (unsigned long long)r->id[1],
 		     cr_id_format(&id, ids));
 }
 
-static void node_on_route_close(struct rn_node *n, struct rn_peer *p,
+static void node_on_route_close(struct rn_node *n, struct cr_sess *p,
 				const Carrier__Hop *req)
 {
 	uint64_t rid = req->route_close->route_id;
@@ -459,12 +463,12 @@ static void node_on_route_close(struct rn_node *n, struct rn_peer *p,
 		return;
 	side = r->id[0] == rid ? 0 : 1;
 	/* Only the peer the route was set up for may close its side. */
-	if (!cr_addr_equal(&r->addr[side], cr_sess_peer_addr(p->sess)))
+	if (!cr_addr_equal(&r->addr[side], cr_sess_peer_addr(p)))
 		return;
 	node_route_free(n, r);
 }
 
-static void node_on_hop(struct rn_node *n, struct rn_peer *p,
+static void node_on_hop(struct rn_node *n, struct cr_sess *p,
 			const uint8_t *buf, size_t len)
 {
 	Carrier__Hop *req = cp_hop_unpack(buf, len);
@@ -476,7 +480,7 @@ static void node_on_hop(struct rn_node *n, struct rn_peer *p,
 		return;
 	}
 	if (peer_id(p)->type == CR_ID_NODE &&
-	    rn_peers_on_hop(n->cluster, p->sess, req)) {
+	    rn_peers_on_hop(n->cluster, p, req)) {
 		cp_hop_free(req);
 		return;
 	}
@@ -507,14 +511,18 @@ static void node_on_hop(struct rn_node *n, struct rn_peer *p,
 		m.req_id = req->req_id;
 		m.msg_case = CARRIER__HOP__MSG_PONG;
 		m.pong = &pong;
-		node_reply(n, p->sess, &m);
+		node_reply(n, p, &m);
 		/* A peer that runs an older epoch gets ours. */
 		if (((req->ping->ring_epoch != 0 &&
 		      req->ping->ring_epoch < n->ring->epoch) ||
 		     n->cfg.byzantine) &&
-		    now - p->last_push_ms >= 1000) {
-			p->last_push_ms = now;
-			rn_peers_push_ring(n->cluster, p->sess);
+		    (cr_sess_tag(p) & TAG_PUSH_MASK) !=
+			    ((now / 1000) & TAG_PUSH_MASK)) {
+			cr_sess_set_tag(p, (uint16_t)((cr_sess_tag(p) &
+						       ~TAG_PUSH_MASK) |
+						      ((now / 1000) &
+						       TAG_PUSH_MASK)));
+			rn_peers_push_ring(n->cluster, p);
 		}
 		break;
 	}
@@ -555,62 +563,41 @@ static void node_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 			 size_t reply_len, int rekey)
 {
 	struct rn_node *n = ctx;
-	struct rn_peer *p = cr_sess_user(s);
 
-	if (p != NULL)
+	if (cr_sess_tag(s) & TAG_UP)
 		return;
-	p = calloc(1, sizeof(*p));
-	if (p == NULL) {
-		cr_sess_close(s);
-		return;
-	}
-	p->sess = s;
-	p->next = n->peers;
-	if (n->peers != NULL)
-		n->peers->prev = p;
-	n->peers = p;
-	cr_sess_set_user(s, p);
-	if (peer_id(p)->type == CR_ID_NODE)
+	cr_sess_set_tag(s, TAG_UP);
+	if (peer_id(s)->type == CR_ID_NODE)
 		rn_peers_sess_up(n->cluster, s);
-	if (peer_id(p)->type == CR_ID_DEVICE && !node_device_elsewhere(n, s))
+	if (peer_id(s)->type == CR_ID_DEVICE && !node_device_elsewhere(n, s))
 		n->n_devices++;
 }
 
 static void node_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
 			   size_t len)
 {
-	struct rn_peer *p = cr_sess_user(s);
-
-	if (p != NULL)
-		node_on_hop(ctx, p, msg, len);
+	if (cr_sess_tag(s) & TAG_UP)
+		node_on_hop(ctx, s, msg, len);
 }
 
 static void node_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 {
 	struct rn_node *n = ctx;
-	struct rn_peer *p = cr_sess_user(s);
 	char ids[CR_ID_STRMAX];
 
 	if (cr_sess_peer_id(s)->type == CR_ID_NODE)
 		rn_peers_sess_down(n->cluster, s);
-	if (p == NULL)
+	if (!(cr_sess_tag(s) & TAG_UP))
 		return;
-	if (peer_id(p)->type == CR_ID_DEVICE && !node_device_elsewhere(n, s)) {
+	if (peer_id(s)->type == CR_ID_DEVICE && !node_device_elsewhere(n, s)) {
 		n->n_devices--;
-		if (p->published)
+		if (cr_sess_tag(s) & TAG_PUBLISHED)
 			cr_log_info("device %s detached (%s)",
-				    cr_id_format(peer_id(p), ids),
+				    cr_id_format(peer_id(s), ids),
 				    why == CR_SESS_DOWN_DEAD ? "silent" :
 				    why == CR_SESS_DOWN_REPLACED ? "new session" :
 								   "closed");
 	}
-	if (p->prev != NULL)
-		p->prev->next = p->next;
-	else
-		n->peers = p->next;
-	if (p->next != NULL)
-		p->next->prev = p->prev;
-	free(p);
 }
 
 static const struct cr_sess_ops node_sess_ops = {
@@ -1046,6 +1033,7 @@ static void node_sess_cfg(const struct rn_config *cfg, struct cr_sess_cfg *sc)
 	sc->keepalive_ms = 0;
 	sc->dead_after_ms = 90000;
 	sc->load_handshakes_per_sec = (uint32_t)cfg->load_handshakes_per_sec;
+	sc->addr_handshakes_per_sec = (uint32_t)cfg->addr_handshakes_per_sec;
 	sc->max_sessions = (uint32_t)cfg->max_sessions;
 	/* The node initiates only to other nodes: find a restarted one
 	 * quickly, give up on a dead one soon. */
@@ -1238,14 +1226,8 @@ struct rn_node *rn_node_free(struct rn_node *n)
 	cr_tls_srv_free(n->tls);
 	if (n->fd >= 0)
 		close(n->fd);
-	/* The host frees sessions without callbacks: free the peers here. */
 	rn_peers_free(n->cluster);
 	cr_sess_host_free(n->host);
-	while (n->peers != NULL) {
-		struct rn_peer *p = n->peers;
-		n->peers = p->next;
-		free(p);
-	}
 	if (n->routes != NULL) {
 		/* Each route is in the map twice: collect the routes first,
 		 * then free them (freeing while walking would read a freed

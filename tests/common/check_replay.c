@@ -214,6 +214,162 @@ START_TEST(test_against_model)
 }
 END_TEST
 
+/*
+ * The small window against the same model with a window of 63, and random
+ * switches between the two forms: the model then only requires that no
+ * counter is ever accepted twice, that a new counter at or above the
+ * newest is always accepted, and that a new one within the small window
+ * (the part both forms keep) is accepted.
+ */
+enum { SW = CR_REPLAY_SMALL_WINDOW };
+
+START_TEST(test_small_against_model)
+{
+	static uint8_t seen[MODEL_MAX];
+	uint64_t state = 0x243f6a8885a308d3u + (uint64_t)_i;
+
+	for (int round = 0; round < 20; round++) {
+		struct cr_replay_small r;
+		uint64_t highest = 0, pos = 0;
+		int any = 0;
+
+		memset(seen, 0, sizeof(seen));
+		cr_replay_small_init(&r);
+		for (int i = 0; i < 20000; i++) {
+			uint64_t c;
+			int expect, got;
+
+			state ^= state << 13;
+			state ^= state >> 7;
+			state ^= state << 17;
+			switch (state % 4) {
+			case 0:
+				c = pos + (state >> 8) % 100;
+				break;
+			default:
+				c = pos > SW + 4 ? pos - SW - 4 + (state >> 8) % (SW + 8)
+						 : (state >> 8) % (SW + 8);
+				break;
+			}
+			if (c >= MODEL_MAX - 1)
+				break;
+			expect = !seen[c] && (!any || c + SW >= highest);
+			got = cr_replay_small_accept(&r, c, MODEL_MAX - 1);
+			ck_assert_msg(got == expect,
+				      "round %d step %d counter %llu: got %d "
+				      "expected %d", round, i,
+				      (unsigned long long)c, got, expect);
+			if (got) {
+				seen[c] = 1;
+				if (!any || c > highest)
+					highest = c;
+				any = 1;
+			}
+			if (c > pos)
+				pos = c;
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_switching_forms)
+{
+	static uint8_t seen[MODEL_MAX];
+	uint64_t state = 0x13198a2e03707344u + (uint64_t)_i;
+
+	for (int round = 0; round < 20; round++) {
+		struct cr_replay wide;
+		struct cr_replay_small small;
+		int is_small = round & 1;
+		uint64_t highest = 0, pos = 0;
+		int any = 0;
+
+		memset(seen, 0, sizeof(seen));
+		cr_replay_init(&wide);
+		cr_replay_small_init(&small);
+		for (int i = 0; i < 20000; i++) {
+			uint64_t c;
+			int got;
+
+			state ^= state << 13;
+			state ^= state >> 7;
+			state ^= state << 17;
+			if (state % 61 == 0) {
+				if (is_small)
+					cr_replay_widen(&small, &wide);
+				else
+					cr_replay_narrow(&wide, &small);
+				is_small = !is_small;
+				continue;
+			}
+			switch (state % 4) {
+			case 0:
+				c = pos + (state >> 8) % 600;
+				break;
+			default:
+				c = pos > W ? pos - W + (state >> 8) % (W + 2)
+					    : (state >> 8) % (W + 2);
+				break;
+			}
+			if (c >= MODEL_MAX - 1)
+				break;
+			got = is_small ? cr_replay_small_accept(&small, c,
+								MODEL_MAX - 1)
+				       : cr_replay_accept(&wide, c,
+							  MODEL_MAX - 1);
+			ck_assert_msg(!(got && seen[c]),
+				      "round %d step %d: counter %llu "
+				      "accepted twice", round, i,
+				      (unsigned long long)c);
+			if (!seen[c] && (!any || c + SW >= highest))
+				ck_assert_msg(got,
+					      "round %d step %d: new counter "
+					      "%llu (highest %llu) refused",
+					      round, i, (unsigned long long)c,
+					      (unsigned long long)highest);
+			if (got) {
+				seen[c] = 1;
+				if (!any || c > highest)
+					highest = c;
+				any = 1;
+			}
+			if (c > pos)
+				pos = c;
+		}
+	}
+}
+END_TEST
+
+/* A widened window keeps exactly what the small one knew. */
+START_TEST(test_widen_exact)
+{
+	struct cr_replay_small s;
+	struct cr_replay w;
+
+	cr_replay_small_init(&s);
+	ck_assert(cr_replay_small_accept(&s, 1000, NOLIMIT));
+	ck_assert(cr_replay_small_accept(&s, 1000 - SW, NOLIMIT));
+	cr_replay_widen(&s, &w);
+	ck_assert(!cr_replay_accept(&w, 1000, NOLIMIT));
+	ck_assert(!cr_replay_accept(&w, 1000 - SW, NOLIMIT));
+	ck_assert(!cr_replay_accept(&w, 1000 - SW - 1, NOLIMIT)); /* older */
+	ck_assert(cr_replay_accept(&w, 1000 - SW + 1, NOLIMIT));
+	ck_assert(cr_replay_accept(&w, 1001, NOLIMIT));
+	ck_assert(cr_replay_accept(&w, 1063, NOLIMIT)); /* same front word */
+	ck_assert(cr_replay_accept(&w, 1064, NOLIMIT));
+	ck_assert(cr_replay_accept(&w, 1002, NOLIMIT));
+	cr_replay_narrow(&w, &s);
+	ck_assert(!cr_replay_small_accept(&s, 1064, NOLIMIT));
+	ck_assert(!cr_replay_small_accept(&s, 1002, NOLIMIT));
+	ck_assert(cr_replay_small_accept(&s, 1003, NOLIMIT));
+	ck_assert(!cr_replay_small_accept(&s, 1000, NOLIMIT)); /* too old */
+	/* The empty window widens to an empty one. */
+	cr_replay_small_init(&s);
+	cr_replay_widen(&s, &w);
+	ck_assert(cr_replay_accept(&w, 0, NOLIMIT));
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
 	Suite *s = suite_create("replay");
@@ -226,6 +382,12 @@ static Suite *replay_suite(void)
 	tc = tcase_create("window");
 	tcase_add_test(tc, test_window_exhaustive);
 	tcase_add_loop_test(tc, test_against_model, 0, 4);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("small");
+	tcase_add_loop_test(tc, test_small_against_model, 0, 4);
+	tcase_add_loop_test(tc, test_switching_forms, 0, 4);
+	tcase_add_test(tc, test_widen_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }

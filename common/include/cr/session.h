@@ -41,7 +41,11 @@
  * the keys: an accepted session exists, but it is not up and replaces
  * nothing before that.  Under a handshake flood (more INITs per second than
  * cfg.load_handshakes_per_sec) an INIT without a valid mac2 gets a stateless
- * COOKIE reply before anything is allocated or any DH is computed.
+ * COOKIE reply before anything is allocated or any DH is computed, and one
+ * with a valid mac2 (its source address is real) is taken only while that
+ * address has a token (cfg.addr_handshakes_per_sec, cr/ratelimit.h): one
+ * address can no longer fill the host's CPU with handshakes, replayed or
+ * fresh, and every other address keeps its share.
  * Empty DATA datagrams are keepalives.
  *
  * Timestamps: a responder refuses an INIT whose timestamp is not newer than
@@ -87,6 +91,8 @@ enum cr_sess_drop {
 				   * INIT when both connect at once and our
 				   * public key is the smaller) */
 	CR_SESS_DROP_NOMEM,       /* out of memory, max_sessions or max_pending */
+	CR_SESS_DROP_RATELIMIT,   /* under load, the source address used up
+				   * its handshakes for now */
 	CR_SESS_DROP_MAX
 };
 
@@ -120,12 +126,15 @@ struct cr_sess_cfg {
 	 * INITs beyond are dropped (NOMEM), so a flood of valid INITs from
 	 * fresh identities costs bounded memory; 0 unlimited. */
 	uint32_t max_pending;
+	/* Under load, INITs a second one source address may have handled
+	 * (after its cookie), with as many saved up; 0 no limit. */
+	uint32_t addr_handshakes_per_sec;
 };
 
 /* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s /
  * 2^64 - 2^13, retry 1 s (plus up to 1/8 jitter), timeout 10 s, load 2000/s
  * (INITs with a valid mac1 per second of now_ms), no session limit, 4096
- * pending. */
+ * pending, 20 handshakes a second per address under load. */
 void cr_sess_cfg_default(struct cr_sess_cfg *cfg);
 
 struct cr_sess_ops {
@@ -268,6 +277,11 @@ void cr_sess_set_peer_addr(struct cr_sess *s, const struct cr_addr *to);
 uint64_t cr_sess_last_recv_ms(const struct cr_sess *s);
 void cr_sess_set_user(struct cr_sess *s, void *user);
 void *cr_sess_user(const struct cr_sess *s);
+/* Sixteen bits the owner may keep in the session (zero at first): small
+ * per-session state that would otherwise cost the owner an allocation for
+ * every idle peer (a ring node's devices). */
+void cr_sess_set_tag(struct cr_sess *s, uint16_t tag);
+uint16_t cr_sess_tag(const struct cr_sess *s);
 struct cr_sess_host *cr_sess_get_host(const struct cr_sess *s);
 
 /*
@@ -287,9 +301,10 @@ const struct cr_sess_stats *cr_sess_host_stats(const struct cr_sess_host *h);
 /* This host's own key pair (borrowed). */
 const struct cr_keypair *cr_sess_host_keypair(const struct cr_sess_host *h);
 
-/* sizeof(struct cr_sess): what an established session costs, without the
- * handshake state (allocated only during a handshake) and the previous
- * keys (kept only for a few seconds after a rekey). */
+/* sizeof(struct cr_sess): what an established idle session costs, without
+ * the handshake state (allocated only during a handshake), the previous
+ * keys (kept only for a few seconds after a rekey) and the wide replay
+ * window (only while traffic flows). */
 size_t cr_sess_size(void);
 
 #endif

@@ -33,6 +33,7 @@ struct rn_config {
 	uint64_t max_sessions;
 	uint64_t route_idle_ms;
 	uint64_t load_handshakes_per_sec;
+	uint64_t addr_handshakes_per_sec; /* under load, per source address */
 	uint64_t heartbeat_ms;    /* node-to-node heartbeat interval */
 	uint64_t peer_timeout_ms; /* a node silent this long is dead */
 	uint64_t replicas;        /* home-set size; 0: the ring's */
