@@ -930,6 +930,10 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		COUNTER("carrier_node_sync_records_total",
 			"Records offered to home sets after a membership or "
 			"liveness change.", ps->sync_records);
+		COUNTER("carrier_node_gc_records_total",
+			"Records deleted after an epoch change: no longer "
+			"homed here, and held by a majority of their home "
+			"set.", ps->gc_records);
 		COUNTER("carrier_node_rings_accepted_total",
 			"Newer ring configurations accepted from nodes.",
 			ps->rings_accepted);

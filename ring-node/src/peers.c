@@ -27,6 +27,10 @@ enum {
 	PEERS_SYNC_DELAY_MS = 100,
 	PEERS_SYNC_BATCH = 2000, /* records offered per tick */
 	PEERS_HOME_MAX = 64,
+	/* A record offered for garbage collection that its home set has not
+	 * acknowledged by then is kept, and a later pass tries again. */
+	PEERS_GC_TIMEOUT_MS = 10000,
+	PEERS_GC_RETRY_MS = 5000,
 };
 
 /* One other node of the ring configuration. */
@@ -51,6 +55,15 @@ struct rn_ack {
 	uint64_t seq, req_id;
 	uint16_t stored, home;
 	int32_t node;  /* ReplicateAck to this ring index; -1: PresenceAck */
+};
+
+/* A record this node no longer homes, offered to its home set: deleted
+ * here once a majority of that set acknowledged it at seq or newer. */
+struct rn_gc {
+	uint8_t dev[CR_ID_HASHLEN];
+	uint64_t seq, deadline_ms;
+	uint16_t need, got;
+	uint8_t acked[CR_ALIVE_BYTES_MAX]; /* by ring index */
 };
 
 /* A device's record waiting for a majority of its home set. */
@@ -81,6 +94,9 @@ struct rn_peers {
 	int sync_pending;
 	uint64_t sync_at_ms;
 	long sync_cursor;
+	/* Every sync pass also offers for collection the records this node
+	 * no longer homes (after an epoch change). */
+	struct cr_map *gc;       /* device hash -> struct rn_gc */
 	struct cr_log_ratelimit rl;
 	struct rn_peers_stats st;
 	struct rn_ack *acks;     /* held until rn_peers_flush() */
@@ -258,17 +274,36 @@ struct rn_peers *rn_peers_new(struct cr_sess_host *host, struct cr_kv *kv,
 	p->self = -1;
 	cr_log_ratelimit_init(&p->rl, 20, 2);
 	p->pend = cr_map_new(CR_ID_HASHLEN);
-	if (p->pend == NULL || peers_build_links(p, ring) < 0) {
+	p->gc = cr_map_new(CR_ID_HASHLEN);
+	if (p->pend == NULL || p->gc == NULL ||
+	    peers_build_links(p, ring) < 0) {
 		cr_error_errno(err, ENOMEM, "allocating the peer table");
 		return rn_peers_free(p);
 	}
 	return p;
 }
 
+/* Forgets every record offered for collection (kept, not deleted). */
+static void peers_gc_clear(struct rn_peers *p)
+{
+	size_t pos = 0;
+	const void *key;
+	void *val;
+
+	if (p->gc == NULL)
+		return;
+	while (cr_map_next(p->gc, &pos, &key, &val))
+		free(val);
+	cr_map_free(p->gc);
+	p->gc = cr_map_new(CR_ID_HASHLEN);
+}
+
 struct rn_peers *rn_peers_free(struct rn_peers *p)
 {
 	if (p == NULL)
 		return NULL;
+	peers_gc_clear(p);
+	p->gc = cr_map_free(p->gc);
 	if (p->pend != NULL) {
 		size_t pos = 0;
 		const void *key;
@@ -294,7 +329,9 @@ void rn_peers_set_ring(struct rn_peers *p, const struct cr_ring *ring)
 		cr_log_warnx("out of memory: keeping the old peer table");
 		return;
 	}
-	/* Home sets moved: offer every record to its new home set. */
+	/* Home sets moved: offer every record to its new home set, and
+	 * collect those this node no longer homes. */
+	peers_gc_clear(p);
 	p->sync_pending = 1;
 	p->sync_cursor = 0;
 	p->sync_at_ms = cr_now_ms() + PEERS_SYNC_DELAY_MS;
@@ -502,6 +539,9 @@ void rn_peers_flush_drop(struct rn_peers *p)
 	p->n_acks = 0;
 }
 
+static void peers_gc_ack(struct rn_peers *p, const uint8_t *dev, uint64_t seq,
+			 int idx);
+
 static void peers_on_replicate_ack(struct rn_peers *p, struct cr_sess *s,
 				   const Carrier__Hop *m)
 {
@@ -510,11 +550,12 @@ static void peers_on_replicate_ack(struct rn_peers *p, struct cr_sess *s,
 	int idx;
 
 	p->st.replica_acks++;
-	if (ack->device_id.len != CR_ID_HASHLEN)
+	if (ack->device_id.len != CR_ID_HASHLEN ||
+	    peers_link_of(p, s, &idx) == NULL)
 		return;
+	peers_gc_ack(p, ack->device_id.data, ack->seq, idx);
 	pd = cr_map_get(p->pend, ack->device_id.data);
-	if (peers_link_of(p, s, &idx) == NULL || pd == NULL ||
-	    ack->seq < pd->seq ||
+	if (pd == NULL || ack->seq < pd->seq ||
 	    cr_alive_get(pd->acked, sizeof(pd->acked), (size_t)idx))
 		return;
 	cr_alive_set(pd->acked, (size_t)idx);
@@ -700,6 +741,85 @@ struct sync_ctx {
 	long index, from, to;
 };
 
+/*
+ * When this node is in neither the device's home set of live nodes (home,
+ * n) nor the one over every node of the configuration (so nothing is
+ * collected because a home node is only down for now), the record at seq
+ * is offered for collection and returned; else NULL.  That happens after
+ * an epoch change moved the device's home set away from this node.
+ */
+static struct rn_gc *peers_gc_offer(struct rn_peers *p,
+				    const uint8_t dev[CR_ID_HASHLEN],
+				    uint64_t seq, const size_t *home, size_t n)
+{
+	size_t all[PEERS_HOME_MAX], n_all;
+	struct rn_gc *gc;
+
+	if (p->self < 0 || n == 0)
+		return NULL;
+	n_all = cr_ring_rank(p->ring, dev, NULL, all, rn_peers_replicas(p));
+	for (size_t k = 0; k < n; k++)
+		if ((int)home[k] == p->self)
+			return NULL;
+	for (size_t k = 0; k < n_all; k++)
+		if ((int)all[k] == p->self)
+			return NULL;
+	gc = cr_map_get(p->gc, dev);
+	if (gc == NULL) {
+		gc = calloc(1, sizeof(*gc));
+		if (gc == NULL)
+			return NULL;
+		memcpy(gc->dev, dev, CR_ID_HASHLEN);
+		if (cr_map_put(p->gc, gc->dev, gc) < 0) {
+			free(gc);
+			return NULL;
+		}
+	}
+	memset(gc->acked, 0, sizeof(gc->acked));
+	gc->got = 0;
+	gc->seq = seq;
+	gc->need = (uint16_t)(n / 2 + 1);
+	gc->deadline_ms = cr_now_ms() + PEERS_GC_TIMEOUT_MS;
+	return gc;
+}
+
+/* A home node acknowledged dev at seq: once a majority did, the record
+ * leaves this node's store (unless a newer one arrived meanwhile). */
+static void peers_gc_ack(struct rn_peers *p, const uint8_t *dev, uint64_t seq,
+			 int idx)
+{
+	struct rn_gc *gc = cr_map_get(p->gc, dev);
+	struct cr_error *err = NULL;
+	uint8_t stored[8];
+	size_t slen = 0;
+	char ids[CR_ID_STRMAX];
+	struct cr_id id = { .type = CR_ID_DEVICE };
+
+	if (gc == NULL || seq < gc->seq ||
+	    cr_alive_get(gc->acked, sizeof(gc->acked), (size_t)idx))
+		return;
+	cr_alive_set(gc->acked, (size_t)idx);
+	if (++gc->got < gc->need)
+		return;
+	/* Only the stored sequence (the first 8 bytes) is needed. */
+	if (cr_kv_get(p->kv, "presence", dev, CR_ID_HASHLEN, stored,
+		      sizeof(stored), &slen, NULL) == 0 &&
+	    slen >= 8 && cp_get_u64(stored) <= gc->seq) {
+		if (cr_kv_del(p->kv, "presence", dev, CR_ID_HASHLEN, &err) == 0) {
+			p->st.gc_records++;
+		} else {
+			memcpy(id.hash, dev, CR_ID_HASHLEN);
+			if (cr_log_ratelimit_ok(&p->rl, cr_now_ms()))
+				cr_log_warnx("keeping device %s's record: %s",
+					     cr_id_format(&id, ids),
+					     cr_error_msg(err));
+			cr_error_free(err);
+		}
+	}
+	cr_map_del(p->gc, dev);
+	free(gc);
+}
+
 static int peers_sync_one(void *arg, const void *key, size_t key_len,
 			  const void *val, size_t val_len)
 {
@@ -707,6 +827,7 @@ static int peers_sync_one(void *arg, const void *key, size_t key_len,
 	struct rn_peers *p = sc->p;
 	size_t home[PEERS_HOME_MAX], n;
 	Carrier__SignedPresence *sp = NULL;
+	struct rn_gc *gc = NULL;
 	long i = sc->index++;
 
 	if (i < sc->from)
@@ -716,6 +837,7 @@ static int peers_sync_one(void *arg, const void *key, size_t key_len,
 	if (key_len != CR_ID_HASHLEN || val_len <= 8)
 		return 0;
 	n = peers_home(p, key, home);
+	gc = peers_gc_offer(p, key, cp_get_u64(val), home, n);
 	for (size_t k = 0; k < n; k++) {
 		struct rn_link *l = &p->links[home[k]];
 
@@ -727,7 +849,8 @@ static int peers_sync_one(void *arg, const void *key, size_t key_len,
 			if (sp == NULL)
 				return 0;
 		}
-		peers_send_replica(p, l->sess, sp, 0);
+		/* A request id asks for an acknowledgement. */
+		peers_send_replica(p, l->sess, sp, gc != NULL ? 1 : 0);
 	}
 	if (sp != NULL) {
 		p->st.sync_records++;
@@ -805,6 +928,30 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 	}
 	if (p->sync_pending && now >= p->sync_at_ms)
 		peers_sync(p, now);
+	/* Records offered for collection that found no majority in time stay
+	 * here; a later pass offers them again. */
+	{
+		struct rn_gc *dead[64];
+		size_t n_dead = 0, pos = 0;
+		const void *key;
+		void *val;
+
+		while (n_dead < 64 && cr_map_next(p->gc, &pos, &key, &val)) {
+			struct rn_gc *gc = val;
+
+			if (now >= gc->deadline_ms)
+				dead[n_dead++] = gc;
+		}
+		for (size_t i = 0; i < n_dead; i++) {
+			cr_map_del(p->gc, dead[i]->dev);
+			free(dead[i]);
+		}
+		if (n_dead > 0 && !p->sync_pending) {
+			p->sync_pending = 1;
+			p->sync_cursor = 0;
+			p->sync_at_ms = now + PEERS_GC_RETRY_MS;
+		}
+	}
 	/* Publishes that found no majority in time: the device retries. */
 	{
 		struct rn_pend *dead[64];

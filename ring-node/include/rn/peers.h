@@ -62,6 +62,8 @@ struct rn_peers_stats {
 	uint64_t replica_acks;
 	uint64_t publishes_majority, publishes_timed_out;
 	uint64_t sync_passes, sync_records;
+	uint64_t gc_records; /* deleted: no longer homed here, and held by a
+			      * majority of the home set */
 	uint64_t rings_accepted, rings_refused, ring_chunks_sent;
 };
 
