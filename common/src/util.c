@@ -35,13 +35,46 @@ uint64_t cr_now_unix(void)
 	return (uint64_t)time(NULL);
 }
 
+int cr_read_fd(int fd, const char *name, size_t max, char **out,
+	       size_t *len, struct cr_error **err)
+{
+	char *buf = malloc(max + 1);
+	size_t got = 0;
+
+	if (buf == NULL)
+		return cr_error_errno(err, ENOMEM, "reading %s", name);
+	for (;;) {
+		ssize_t n = read(fd, buf + got, max + 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			free(buf);
+			return cr_error_errno(err, e, "reading %s", name);
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got > max) {
+			free(buf);
+			return cr_error_set(err, EFBIG,
+					    "%s is too large (at most %zu bytes)",
+					    name, max);
+		}
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
 int cr_read_file(const char *path, size_t max, char **out, size_t *len,
 		 struct cr_error **err)
 {
 	CR_CLEANUP_CLOSE int fd = -1;
 	struct stat st;
-	char *buf;
-	size_t got = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -55,31 +88,7 @@ int cr_read_file(const char *path, size_t max, char **out, size_t *len,
 		return cr_error_set(err, EFBIG,
 				    "%s is too large (%lld bytes, at most %zu)",
 				    path, (long long)st.st_size, max);
-	buf = malloc(max + 1);
-	if (buf == NULL)
-		return cr_error_errno(err, ENOMEM, "reading %s", path);
-	for (;;) {
-		ssize_t n = read(fd, buf + got, max + 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(buf);
-			return cr_error_errno(err, errno, "reading %s", path);
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got > max) {
-			free(buf);
-			return cr_error_set(err, EFBIG, "%s is too large",
-					    path);
-		}
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
+	return cr_read_fd(fd, path, max, out, len, err);
 }
 
 int cr_write_file_atomic(const char *path, const void *data, size_t len,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bolter's cgroup limits and config validation on a busybox bundle: a
 # memory limit kills an allocating process, a pids limit stops fork, device
-# rules on cgroup v1 and v2, a bad config.json fails with the field named
-# and leaves nothing behind.
+# rules on cgroup v1 and v2, update of a running container's limits, a bad
+# config.json fails with the field named and leaves nothing behind.
 . "$(dirname "$0")/../bolter/lib.sh"
 
 # --- memory: 16 MiB (no swap); tail buffers 64 MiB of one line -------------
@@ -52,6 +52,39 @@ if [ "$mode" = v1 ] && grep -q " /sys/fs/cgroup/unified cgroup2 " /proc/self/mou
 	edit dev 's["linux"]["resources"]["devices"] = []'
 	expect_eq "no device rules, no device program" "$(v2_run)" "ok ok ok ok "
 fi
+
+# --- update: new limits for a running container --------------------------------
+bundle up sh -c 'while :; do sleep 1; done'
+(cd "$T/up" && "${BO[@]}" run --detach up)
+cgval() { # cgval FILE: the container's value of a cgroup file, wherever mounted
+	local f
+	f=$(find /sys/fs/cgroup -path "*korhal-test/up/$1" 2>/dev/null | head -n 1)
+	[ -n "$f" ] || fail "update: no $1 for the container"
+	cat "$f"
+}
+"${BO[@]}" update --pids-limit 7 --memory 48m up
+expect_eq "update --pids-limit" "$(cgval pids.max)" 7
+mem=$(cgval memory.limit_in_bytes 2>/dev/null || cgval memory.max)
+expect_eq "update --memory 48m" "$mem" $((48 << 20))
+echo '{"pids": {"limit": 9}, "cpu": {"shares": 512}}' | "${BO[@]}" update --resources - up
+expect_eq "update --resources - (pids)" "$(cgval pids.max)" 9
+set +e
+err=$("${BO[@]}" update --blkio-weight 10 up 2>&1)
+rc1=$?
+err2=$("${BO[@]}" update --memory lots up 2>&1)
+rc2=$?
+err3=$(echo '{"pids": {"limit": "x"}}' | "${BO[@]}" update -r - up 2>&1)
+rc3=$?
+set -e
+[ $rc1 -ne 0 ] && grep -q "blkio-weight: not supported" <<<"$err" || fail "update --blkio-weight: $rc1 $err"
+[ $rc2 -ne 0 ] && grep -q "memory: 'lots' is not a valid value" <<<"$err2" || fail "update --memory lots: $rc2 $err2"
+[ $rc3 -ne 0 ] && grep -q "linux.resources.pids.limit" <<<"$err3" || fail "update bad resources: $rc3 $err3"
+expect_eq "a refused update changes nothing" "$(cgval pids.max)" 9
+"${BO[@]}" kill up KILL
+for _ in $(seq 50); do "${BO[@]}" state up | grep -q '"stopped"' && break; sleep 0.1; done
+"${BO[@]}" update --pids-limit 5 up 2>/dev/null && fail "update of a stopped container succeeded"
+"${BO[@]}" delete up
+ok "update refuses unsupported flags, bad values, and stopped containers"
 
 # --- bad config.json ------------------------------------------------------------
 bundle bad true

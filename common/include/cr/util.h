@@ -19,6 +19,10 @@ uint64_t cr_now_unix(void);
  * caller frees. */
 int cr_read_file(const char *path, size_t max, char **out, size_t *len,
 		 struct cr_error **err);
+/* The same from an open descriptor (a pipe, stdin) until its end; name
+ * is for errors. */
+int cr_read_fd(int fd, const char *name, size_t max, char **out,
+	       size_t *len, struct cr_error **err);
 
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory. */

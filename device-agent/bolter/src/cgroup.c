@@ -466,6 +466,32 @@ static int apply(const struct hier *h, const char *dir,
 	return 0;
 }
 
+/* A resource asked for whose controller no hierarchy holds is an error
+ * naming it. */
+static int check_applied(const struct bo_resources *r, const int *done,
+			 struct cr_error **err)
+{
+	static const char *const names[4] = {
+		"linux.resources.memory", "linux.resources.pids",
+		"linux.resources.cpu", "linux.resources.cpu.cpus",
+	};
+	const int asked[4] = {
+		r->memory_limit != -1 || r->memory_reservation != -1 ||
+			r->memory_swap != -1,
+		r->pids_limit != 0,
+		r->cpu_shares || r->cpu_quota || r->cpu_period,
+		r->cpus != NULL || r->mems != NULL,
+	};
+	static const char *const ctrl[4] = { "memory", "pids", "cpu", "cpuset" };
+
+	for (int i = 0; i < 4; i++)
+		if (asked[i] && !done[i])
+			return cr_error_set(err, ENOTSUP,
+					    "%s: no %s controller on this host",
+					    names[i], ctrl[i]);
+	return 0;
+}
+
 void bo_cgroup_dirs_free(char **dirs)
 {
 	if (dirs == NULL)
@@ -482,10 +508,6 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 	int n = read_hierarchies(h, MAX_HIER), done[5] = { 0 }, devices_bpf = 1;
 	char **dirs = calloc((size_t)n + 1, sizeof(char *)), pidbuf[32];
 	size_t nd = 0;
-	static const char *const names[4] = {
-		"linux.resources.memory", "linux.resources.pids",
-		"linux.resources.cpu", "linux.resources.cpu.cpus",
-	};
 
 	if (dirs == NULL)
 		return cr_error_errno(err, ENOMEM, "cgroup");
@@ -531,27 +553,8 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		if (write_file(dir, "cgroup.procs", pidbuf, err) < 0)
 			goto fail;
 	}
-	if ((r->memory_limit != -1 || r->memory_reservation != -1 ||
-	     r->memory_swap != -1) && !done[0]) {
-		cr_error_set(err, ENOTSUP, "%s: no memory controller on this host",
-			     names[0]);
+	if (check_applied(r, done, err) < 0)
 		goto fail;
-	}
-	if (r->pids_limit != 0 && !done[1]) {
-		cr_error_set(err, ENOTSUP, "%s: no pids controller on this host",
-			     names[1]);
-		goto fail;
-	}
-	if ((r->cpu_shares || r->cpu_quota || r->cpu_period) && !done[2]) {
-		cr_error_set(err, ENOTSUP, "%s: no cpu controller on this host",
-			     names[2]);
-		goto fail;
-	}
-	if ((r->cpus != NULL || r->mems != NULL) && !done[3]) {
-		cr_error_set(err, ENOTSUP, "%s: no cpuset controller on this host",
-			     names[3]);
-		goto fail;
-	}
 	*dirs_out = dirs;
 	return 0;
 fail:
@@ -559,6 +562,35 @@ fail:
 		rmdir(dirs[i]);
 	bo_cgroup_dirs_free(dirs);
 	return -1;
+}
+
+int bo_cgroup_update(char *const *dirs, const struct bo_resources *r,
+		     struct cr_error **err)
+{
+	struct hier h[MAX_HIER];
+	struct bo_resources limits = *r;
+	int n = read_hierarchies(h, MAX_HIER), done[5] = { 0 };
+
+	/* Device rules are set once, at create (as in runc). */
+	limits.devrules = NULL;
+	limits.n_devrules = 0;
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
+		const struct hier *best = NULL;
+		size_t best_len = 0;
+
+		for (int k = 0; k < n; k++) {
+			size_t len = strlen(h[k].mount);
+
+			if (strncmp(dirs[i], h[k].mount, len) == 0 &&
+			    dirs[i][len] == '/' && len > best_len) {
+				best = &h[k];
+				best_len = len;
+			}
+		}
+		if (best != NULL && apply(best, dirs[i], &limits, 0, done, err) < 0)
+			return -1;
+	}
+	return check_applied(&limits, done, err);
 }
 
 int bo_cgroup_join(char *const *dirs, pid_t pid, struct cr_error **err)

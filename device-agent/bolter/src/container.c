@@ -710,6 +710,26 @@ int bo_pause(const struct bo_opts *o, const char *id, int pause,
 	return rc;
 }
 
+int bo_update(const struct bo_opts *o, const char *id,
+	      const struct bo_resources *r, struct cr_error **err)
+{
+	struct bo_state *st = bo_state_load(o->root, id, err);
+	const char *status;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	status = bo_state_status(o->root, st);
+	if (strcmp(status, "stopped") == 0) {
+		cr_error_set(err, EINVAL, "container %s is stopped", id);
+		bo_state_free(st);
+		return -1;
+	}
+	rc = bo_cgroup_update(st->cgroup_dirs, r, err);
+	bo_state_free(st);
+	return rc;
+}
+
 int bo_kill(const struct bo_opts *o, const char *id, int sig,
 	    struct cr_error **err)
 {

@@ -60,6 +60,13 @@ static const char usage_text[] =
 	"       [--detach] [--pid-file F] [--console-socket S] ID [ARGS...]\n"
 	"  ps [--format table|json] ID [PS ARGS]\n"
 	"  pause ID, resume ID  freeze and thaw the container's processes\n"
+	"  update [--resources FILE|-] [--memory N] [--memory-reservation N]\n"
+	"         [--memory-swap N] [--pids-limit N] [--cpu-share N] "
+	"[--cpu-period US]\n"
+	"         [--cpu-quota US] [--cpuset-cpus LIST] [--cpuset-mems LIST] "
+	"ID\n"
+	"                      change a container's limits (N: bytes, or with "
+	"k, m, g)\n"
 	"  features            print what this runtime supports (JSON)\n"
 	"\n"
 	"Image commands (bolter only, on the Archon store):\n"
@@ -145,6 +152,19 @@ enum {
 	O_NNP,
 	O_HELP,
 	O_NAME,
+	O_RESOURCES,
+	O_UNSUPPORTED,
+	/* update's limits, in the order of upd_names[] */
+	O_MEMORY,
+	O_MEMORY_RESERVATION,
+	O_MEMORY_SWAP,
+	O_PIDS_LIMIT,
+	O_CPU_SHARE,
+	O_CPU_PERIOD,
+	O_CPU_QUOTA,
+	O_CPUSET_CPUS,
+	O_CPUSET_MEMS,
+	O_UPDATE_END,
 };
 
 static const struct option cmd_opts[] = {
@@ -175,6 +195,23 @@ static const struct option cmd_opts[] = {
 	{ "cap", required_argument, NULL, O_CAP },
 	{ "no-new-privs", no_argument, NULL, O_NNP },
 	{ "name", required_argument, NULL, O_NAME },
+	{ "resources", required_argument, NULL, O_RESOURCES },
+	{ "memory", required_argument, NULL, O_MEMORY },
+	{ "memory-reservation", required_argument, NULL, O_MEMORY_RESERVATION },
+	{ "memory-swap", required_argument, NULL, O_MEMORY_SWAP },
+	{ "pids-limit", required_argument, NULL, O_PIDS_LIMIT },
+	{ "cpu-share", required_argument, NULL, O_CPU_SHARE },
+	{ "cpu-period", required_argument, NULL, O_CPU_PERIOD },
+	{ "cpu-quota", required_argument, NULL, O_CPU_QUOTA },
+	{ "cpuset-cpus", required_argument, NULL, O_CPUSET_CPUS },
+	{ "cpuset-mems", required_argument, NULL, O_CPUSET_MEMS },
+	{ "blkio-weight", required_argument, NULL, O_UNSUPPORTED },
+	{ "kernel-memory", required_argument, NULL, O_UNSUPPORTED },
+	{ "kernel-memory-tcp", required_argument, NULL, O_UNSUPPORTED },
+	{ "cpu-rt-period", required_argument, NULL, O_UNSUPPORTED },
+	{ "cpu-rt-runtime", required_argument, NULL, O_UNSUPPORTED },
+	{ "l3-cache-schema", required_argument, NULL, O_UNSUPPORTED },
+	{ "mem-bw-schema", required_argument, NULL, O_UNSUPPORTED },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -186,6 +223,8 @@ struct cmdline {
 	const char *cwd;
 	const char *user;
 	const char *name;
+	const char *resources;
+	const char *limits[O_UPDATE_END - O_MEMORY];
 	int quiet, tty, nnp, help;
 	char *env[256];
 	size_t n_env;
@@ -201,13 +240,17 @@ struct cmdline {
 static int parse_cmd(const struct globals *g, int argc, char **argv,
 		     struct cmdline *c)
 {
-	int ch;
+	int ch, li = 0;
 	uint64_t v;
 
 	optind = 0;
 	opterr = 1;
-	while ((ch = getopt_long(argc, argv, "+b:p:dfaqte:u:g:c:h", cmd_opts,
-				 NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+b:p:dfaqte:u:g:c:r:h", cmd_opts,
+				 &li)) != -1) {
+		if (ch >= O_MEMORY && ch < O_UPDATE_END) {
+			c->limits[ch - O_MEMORY] = optarg;
+			continue;
+		}
 		switch (ch) {
 		case 'b':
 		case O_BUNDLE:
@@ -298,6 +341,18 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 		case O_HELP:
 			c->help = 1;
 			break;
+		case 'r':
+		case O_RESOURCES:
+			c->resources = optarg;
+			break;
+		case O_UNSUPPORTED: {
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "--%s: not supported by bolter",
+				 cmd_opts[li].name);
+			usage_error(g, msg);
+			return -1;
+		}
 		case O_IGNORED:
 		case O_IGNORED_ARG:
 			break;
@@ -630,6 +685,154 @@ static int cmd_exec(const struct globals *g, struct cmdline *c, int argc,
 	return status;
 }
 
+/* A byte count: digits with an optional k, m, g or t (powers of 1024);
+ * -1 means no limit. */
+static int parse_bytes(const char *s, int64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (strcmp(s, "-1") == 0) {
+		*out = -1;
+		return 0;
+	}
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end != '\0' || v > ((unsigned long long)INT64_MAX >> shift))
+		return -1;
+	*out = (int64_t)(v << shift);
+	return 0;
+}
+
+/* update [--resources FILE|-] [--memory N] ... ID: the limits from the
+ * file (a LinuxResources object, "-" for stdin), then the flags on top. */
+static int cmd_update(const struct globals *g, const struct cmdline *c,
+		      const char *id)
+{
+	static const char *const names[] = {
+		"--memory", "--memory-reservation", "--memory-swap",
+		"--pids-limit", "--cpu-share", "--cpu-period", "--cpu-quota",
+		"--cpuset-cpus", "--cpuset-mems",
+	};
+	struct bo_resources r;
+	struct cr_error *err = NULL;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.memory_limit = r.memory_reservation = r.memory_swap = -1;
+	if (c->resources != NULL) {
+		CR_CLEANUP_FREE char *text = NULL;
+		size_t len = 0;
+		json_object *obj;
+
+		if (strcmp(c->resources, "-") == 0)
+			rc = cr_read_fd(0, "stdin", 1 << 20, &text, &len,
+					&err);
+		else
+			rc = cr_read_file(c->resources, 1 << 20, &text, &len,
+					  &err);
+		if (rc < 0) {
+			cr_error_wrap(&err, "--resources");
+			return fail(g, err);
+		}
+		obj = json_tokener_parse(text);
+		if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+			json_object_put(obj);
+			return usage_error(g, "--resources: not a JSON object");
+		}
+		rc = bo_spec_parse_resources(obj, &r, &err);
+		json_object_put(obj);
+		if (rc < 0) {
+			bo_resources_clear(&r);
+			cr_error_wrap(&err, "--resources");
+			return fail(g, err);
+		}
+	}
+	for (int i = 0; i < O_UPDATE_END - O_MEMORY; i++) {
+		const char *v = c->limits[i];
+		int64_t n = 0;
+		uint64_t u = 0;
+		int bad = 0;
+
+		if (v == NULL)
+			continue;
+		switch (O_MEMORY + i) {
+		case O_MEMORY:
+			bad = parse_bytes(v, &r.memory_limit) < 0;
+			break;
+		case O_MEMORY_RESERVATION:
+			bad = parse_bytes(v, &r.memory_reservation) < 0;
+			break;
+		case O_MEMORY_SWAP:
+			bad = parse_bytes(v, &r.memory_swap) < 0;
+			break;
+		case O_PIDS_LIMIT:
+			if (strcmp(v, "-1") == 0 || strcmp(v, "0") == 0)
+				r.pids_limit = -1;
+			else if (parse_bytes(v, &n) < 0 || n <= 0)
+				bad = 1;
+			else
+				r.pids_limit = n;
+			break;
+		case O_CPU_SHARE:
+			bad = cr_parse_u64(v, 2, 262144, &r.cpu_shares) < 0;
+			break;
+		case O_CPU_PERIOD:
+			bad = cr_parse_u64(v, 1000, 1000000, &r.cpu_period) < 0;
+			break;
+		case O_CPU_QUOTA:
+			if (strcmp(v, "-1") == 0)
+				r.cpu_quota = -1;
+			else if (cr_parse_u64(v, 1000, INT64_MAX, &u) < 0)
+				bad = 1;
+			else
+				r.cpu_quota = (int64_t)u;
+			break;
+		case O_CPUSET_CPUS:
+		case O_CPUSET_MEMS:
+			if (strspn(v, "0123456789,-") != strlen(v) || v[0] == '\0') {
+				bad = 1;
+				break;
+			}
+			if (O_MEMORY + i == O_CPUSET_CPUS) {
+				free(r.cpus);
+				r.cpus = strdup(v);
+			} else {
+				free(r.mems);
+				r.mems = strdup(v);
+			}
+			break;
+		default:
+			break;
+		}
+		if (bad) {
+			char msg[160];
+
+			bo_resources_clear(&r);
+			snprintf(msg, sizeof(msg), "%s: '%s' is not a valid value",
+				 names[i], v);
+			return usage_error(g, msg);
+		}
+	}
+	rc = bo_update(&c->o, id, &r, &err);
+	bo_resources_clear(&r);
+	return rc < 0 ? fail(g, err) : 0;
+}
+
 static int runtime_command(const struct globals *g, const char *cmd,
 			   int argc, char **argv)
 {
@@ -661,6 +864,8 @@ static int runtime_command(const struct globals *g, const char *cmd,
 		rc = bo_state(&c.o, argv[i], &err);
 	else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
 		rc = bo_pause(&c.o, argv[i], cmd[0] == 'p', &err);
+	else if (strcmp(cmd, "update") == 0)
+		return cmd_update(g, &c, argv[i]);
 	else if (strcmp(cmd, "delete") == 0) {
 		rc = bo_delete(&c.o, argv[i], &err);
 		/* delete --force of a container that is gone succeeds. */
@@ -779,7 +984,8 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "delete") == 0 || strcmp(cmd, "run") == 0 ||
 	    strcmp(cmd, "list") == 0 || strcmp(cmd, "exec") == 0 ||
 	    strcmp(cmd, "ps") == 0 || strcmp(cmd, "features") == 0 ||
-	    strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+	    strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 ||
+	    strcmp(cmd, "update") == 0)
 		return runtime_command(&g, cmd, argc, argv);
 	{
 		char msg[128];

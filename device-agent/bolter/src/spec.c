@@ -877,8 +877,8 @@ static int parse_devrules(json_object *a, struct bo_resources *r,
 	return 0;
 }
 
-static int parse_resources(json_object *res, struct bo_resources *r,
-			   struct cr_error **err)
+int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
+			    struct cr_error **err)
 {
 	json_object *o, *a;
 	int has;
@@ -931,6 +931,15 @@ static int parse_resources(json_object *res, struct bo_resources *r,
 	if (field(res, "rdma") != NULL)
 		return bad(err, "linux.resources.rdma", "not supported by bolter");
 	return 0;
+}
+
+void bo_resources_clear(struct bo_resources *r)
+{
+	free(r->cpus);
+	free(r->mems);
+	free(r->devrules);
+	memset(r, 0, sizeof(*r));
+	r->memory_limit = r->memory_reservation = r->memory_swap = -1;
 }
 
 static int parse_devices(json_object *a, struct bo_spec *s,
@@ -1029,7 +1038,7 @@ static int parse_linux(json_object *lin, struct bo_spec *s,
 		}
 	}
 	if (get_obj(lin, "resources", "linux.resources", &o, err) < 0 ||
-	    parse_resources(o, &s->resources, err) < 0)
+	    bo_spec_parse_resources(o, &s->resources, err) < 0)
 		return -1;
 	if (get_str(lin, "cgroupsPath", "linux.cgroupsPath", &s->cgroups_path,
 		    err) < 0)
@@ -1281,9 +1290,7 @@ struct bo_spec *bo_spec_free(struct bo_spec *s)
 		free(s->sysctl[i].value);
 	}
 	free(s->sysctl);
-	free(s->resources.cpus);
-	free(s->resources.mems);
-	free(s->resources.devrules);
+	bo_resources_clear(&s->resources);
 	free(s->cgroups_path);
 	for (size_t i = 0; i < s->n_devices; i++)
 		free(s->devices[i].path);

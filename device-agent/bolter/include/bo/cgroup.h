@@ -36,6 +36,11 @@ const char *bo_cgroup_mode_name(enum bo_cgroup_mode m);
 int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		     pid_t pid, char ***dirs, struct cr_error **err);
 
+/* Writes the limits of r (memory, pids, cpu, cpuset; not device rules)
+ * into a container's existing directories: `update`. */
+int bo_cgroup_update(char *const *dirs, const struct bo_resources *r,
+		     struct cr_error **err);
+
 /* Moves pid into every directory of dirs (exec joins this way). */
 int bo_cgroup_join(char *const *dirs, pid_t pid, struct cr_error **err);
 

@@ -46,6 +46,9 @@ struct bo_spec *bo_container_spec(const struct bo_opts *o, const char *id,
 /* Freezes (pause) or thaws (resume) a running container. */
 int bo_pause(const struct bo_opts *o, const char *id, int pause,
 	     struct cr_error **err);
+/* Changes the limits of a created, running or paused container. */
+int bo_update(const struct bo_opts *o, const char *id,
+	      const struct bo_resources *r, struct cr_error **err);
 /* The pids of the container's processes. */
 int bo_pids(const struct bo_opts *o, const char *id, int **pids, size_t *n,
 	    struct cr_error **err);

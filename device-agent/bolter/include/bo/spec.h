@@ -164,6 +164,13 @@ int bo_spec_parse_process(json_object *obj, struct bo_process *out,
 			  struct cr_error **err);
 void bo_process_clear(struct bo_process *p);
 
+/* Parses a LinuxResources object (linux.resources, or `update
+ * --resources`); NULL leaves everything unset.  Free with
+ * bo_resources_clear(). */
+int bo_spec_parse_resources(json_object *obj, struct bo_resources *r,
+			    struct cr_error **err);
+void bo_resources_clear(struct bo_resources *r);
+
 /* Returns 1 when the spec asks for a namespace of this CLONE_NEW* type. */
 const struct bo_namespace *bo_spec_namespace(const struct bo_spec *s,
 					     int type);
