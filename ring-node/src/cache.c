@@ -12,6 +12,7 @@
 #include <zstd.h>
 
 #include "ar/cachereq.h"
+#include "ar/provider.h"
 #include "cr/addr.h"
 #include "cr/kv.h"
 #include "cr/log.h"
@@ -25,7 +26,12 @@ enum {
 	CACHE_OBJ_MAX = 64 << 20,	/* largest object kept */
 	CACHE_WAITERS_MAX = 4096,	/* requests parked on one fetch */
 	CACHE_FETCH_TIMEOUT_S = 120,
+	PROV_PER_INDEX = 16,		/* provider records kept per index */
+	PROV_INDEXES_MAX = 100000,	/* indexes with provider records */
 };
+
+static const char prov_prefix[] = "/archon/v1/providers/";
+static const char prov_db[] = "providers";
 
 static const char cache_db[] = "objects";
 
@@ -72,6 +78,7 @@ struct rn_cache {
 		uint64_t hits, misses, coalesced, refused, bad_requests;
 		uint64_t fetches, fetch_failed, verify_failed, evictions;
 		uint64_t bytes_served, bytes_fetched;
+		uint64_t prov_stored, prov_rejected, prov_queries;
 	} st;
 };
 
@@ -399,6 +406,123 @@ fail:
 	return -1;
 }
 
+/* ---- Provider records ---------------------------------------------- */
+
+/* The records stored for index (lines), minus expired ones and dev's
+ * (when dev is not NULL); returns how many are kept in *out (NUL-ended). */
+static size_t prov_load(struct rn_cache *c, const struct ar_id *index,
+			const uint8_t *dev, uint64_t now,
+			char out[PROV_PER_INDEX * AR_PROVIDER_LINE_MAX + 1])
+{
+	char val[PROV_PER_INDEX * AR_PROVIDER_LINE_MAX];
+	size_t len = 0, o = 0, kept = 0;
+	const char *p, *end;
+
+	out[0] = '\0';
+	if (cr_kv_get(c->kv, prov_db, index->b, AR_ID_LEN, val, sizeof(val), &len,
+		      NULL) < 0 || len > sizeof(val))
+		return 0;
+	for (p = val, end = val + len; p < end && kept < PROV_PER_INDEX;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		struct ar_provider rec;
+
+		if (ar_provider_parse(p, n, now, &rec, NULL) == 0 &&
+		    ar_id_equal(&rec.index, index) &&
+		    (dev == NULL || memcmp(rec.pk, dev, CR_PKLEN) != 0)) {
+			memcpy(out + o, p, n);
+			o += n;
+			if (out[o - 1] != '\n')
+				out[o++] = '\n';
+			kept++;
+		}
+		p += n;
+	}
+	out[o] = '\0';
+	return kept;
+}
+
+static void on_providers(struct rn_cache *c, struct evhttp_request *req,
+			 const char *uri)
+{
+	char hex[AR_ID_HEX];
+	char list[PROV_PER_INDEX * AR_PROVIDER_LINE_MAX + 1];
+	struct ar_id index;
+	uint64_t now = cr_now_unix();
+	size_t n = strlen(uri) - (sizeof(prov_prefix) - 1);
+
+	if (n != AR_ID_HEX - 1) {
+		c->st.bad_requests++;
+		evhttp_send_error(req, 400, "want /archon/v1/providers/INDEX_ID");
+		return;
+	}
+	memcpy(hex, uri + sizeof(prov_prefix) - 1, n + 1);
+	if (ar_id_parse(hex, &index) < 0) {
+		c->st.bad_requests++;
+		evhttp_send_error(req, 400, "bad index id");
+		return;
+	}
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+		struct evbuffer *in = evhttp_request_get_input_buffer(req);
+		char line[AR_PROVIDER_LINE_MAX];
+		size_t len = evbuffer_get_length(in), kept;
+		struct ar_provider rec;
+		struct cr_error *err = NULL;
+
+		if (len == 0 || len >= sizeof(line)) {
+			c->st.prov_rejected++;
+			evhttp_send_error(req, 400, "one provider record line");
+			return;
+		}
+		evbuffer_remove(in, line, len);
+		if (ar_provider_parse(line, len, now, &rec, &err) < 0 ||
+		    !ar_id_equal(&rec.index, &index)) {
+			c->st.prov_rejected++;
+			evhttp_send_error(req, 400, err != NULL ? cr_error_msg(err) :
+						    "record for another index");
+			cr_error_free(err);
+			return;
+		}
+		kept = prov_load(c, &index, rec.pk, now, list);
+		if (kept == 0 && cr_kv_count(c->kv, prov_db) >= PROV_INDEXES_MAX) {
+			c->st.prov_rejected++;
+			evhttp_send_error(req, 503, "provider table full");
+			return;
+		}
+		/* The newest record first; the oldest fall off the end. */
+		if (kept == PROV_PER_INDEX) {
+			char *last = strrchr(list, '\n');
+
+			*last = '\0';
+			last = strrchr(list, '\n');
+			if (last != NULL)
+				last[1] = '\0';
+			else
+				list[0] = '\0';
+		}
+		{
+			char val[sizeof(list) + AR_PROVIDER_LINE_MAX];
+			size_t l = len, ln = strlen(list);
+
+			memcpy(val, line, len);
+			if (val[l - 1] != '\n')
+				val[l++] = '\n';
+			memcpy(val + l, list, ln);
+			if (cr_kv_put(c->kv, prov_db, index.b, AR_ID_LEN, val, l + ln,
+				      NULL) < 0) {
+				evhttp_send_error(req, 500, "cannot store the record");
+				return;
+			}
+		}
+		c->st.prov_stored++;
+		reply_bytes(req, (const uint8_t *)"stored\n", 7, "provider");
+		return;
+	}
+	c->st.prov_queries++;
+	prov_load(c, &index, NULL, now, list);
+	reply_bytes(req, (const uint8_t *)list, strlen(list), "provider");
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct rn_cache *c = arg;
@@ -408,6 +532,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 	uint8_t key[CACHE_KEY];
 	struct fetch *f;
 
+	if (strncmp(uri, prov_prefix, sizeof(prov_prefix) - 1) == 0) {
+		on_providers(c, req, uri);
+		return;
+	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_send_error(req, 405, "GET only");
 		return;
@@ -628,9 +756,9 @@ int rn_cache_new(struct event_base *base, const struct rn_cache_cfg *cfg,
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 32L);
-	evhttp_set_allowed_methods(c->http, EVHTTP_REQ_GET);
+	evhttp_set_allowed_methods(c->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	evhttp_set_max_headers_size(c->http, 16384);
-	evhttp_set_max_body_size(c->http, 0);
+	evhttp_set_max_body_size(c->http, AR_PROVIDER_LINE_MAX);
 	evhttp_set_timeout(c->http, CACHE_FETCH_TIMEOUT_S + 10);
 	evhttp_set_gencb(c->http, on_request, c);
 	if (cr_addr_parse(cfg->listen, &a, err) < 0) {
@@ -740,5 +868,15 @@ void rn_cache_metrics(const struct rn_cache *c, struct evbuffer *b)
 	  c->st.refused);
 	M("counter", "archon_cache_bad_requests_total",
 	  "Malformed requests.", c->st.bad_requests);
+	M("gauge", "archon_provider_indexes",
+	  "Indexes with provider records stored here.",
+	  cr_kv_count(c->kv, prov_db));
+	M("counter", "archon_provider_records_stored_total",
+	  "Signed provider records stored.", c->st.prov_stored);
+	M("counter", "archon_provider_records_rejected_total",
+	  "Provider records refused (signature, expiry, malformed).",
+	  c->st.prov_rejected);
+	M("counter", "archon_provider_queries_total",
+	  "Provider queries answered.", c->st.prov_queries);
 #undef M
 }

@@ -66,7 +66,7 @@ pull_all() {
 }
 # sum TAG FIELD: FIELD 1 = ring bytes, 2 = origin bytes, over every device.
 sum() {
-	sed -n 's/^sources: \([0-9]*\) bytes from the ring cache, \([0-9]*\) bytes from the origin.*/\1 \2/p' \
+	sed -n 's/^sources: [0-9]* bytes from peers, \([0-9]*\) bytes from the ring cache, \([0-9]*\) bytes from the origin.*/\1 \2/p' \
 		"$T"/pull"$1"-*.out | awk -v f="$2" '{s+=$f; n++} END {print s+0, n+0}'
 }
 
@@ -152,7 +152,7 @@ out=$("$ARCHON" --store "$T/victim" pull "$ORIGIN_URL" acme/app:2 --ring "$T/bad
 	fail "pull through a lying cache node failed"
 echo "$out"
 grep -Eq "bad copies refused" <<<"$out" || fail "the lying node's copies were not refused"
-grep -q "^sources: [0-9]* bytes from the ring cache, [1-9][0-9]* bytes from the origin" <<<"$out" ||
+grep -q "^sources: 0 bytes from peers, [0-9]* bytes from the ring cache, [1-9][0-9]* bytes from the origin" <<<"$out" ||
 	fail "nothing came from the origin"
 "$ARCHON" --store "$T/victim" verify >/dev/null || fail "victim store does not verify"
 ok "a cache node serving corrupted objects is skipped"

@@ -21,12 +21,20 @@ static const char usage_text[] =
 	"  publish NAME --to DIR [--key KEY] [--bases N]\n"
 	"                           write NAME as static files (chunks, index, signed\n"
 	"                           manifest, deltas from the N earlier tags, default 2)\n"
-	"  pull URL NAME [--ring RING]\n"
+	"  pull URL NAME [--ring RING] [--peers [--key KEY] [--carrier PATH]]\n"
 	"                           fetch NAME from a published origin, only what is\n"
 	"                           missing; with a Carrier ring configuration (or\n"
 	"                           $ARCHON_RING), chunks, indexes and deltas come\n"
 	"                           through the ring's shard cache, which fetches each\n"
-	"                           from the origin once; --no-ring ignores $ARCHON_RING\n"
+	"                           from the origin once; --no-ring ignores $ARCHON_RING.\n"
+	"                           --peers first asks devices that announced the\n"
+	"                           version (archon serve), through carrier connect\n"
+	"                           with KEY (default: carrier's own) as the vendor key\n"
+	"  serve --listen 127.0.0.1:PORT [--ring RING --key DEVICE_KEY]\n"
+	"                           serve the store's chunks and indexes to peers (who\n"
+	"                           reach PORT with carrier connect); with the ring and\n"
+	"                           the device's Carrier key, announce each index held\n"
+	"                           as a signed provider record on its shard nodes\n"
 	"  checkout NAME DIR        build NAME's tree in DIR (hard links to the store)\n"
 	"  diff A B                 what a device holding A downloads to get B\n"
 	"  ls                       list the versions held\n"
@@ -90,14 +98,24 @@ static int run_publish(struct ar_store *st, int argc, char **argv,
 static int run_pull(struct ar_store *st, int argc, char **argv,
 		    struct cr_error **err)
 {
-	const char *pos[2] = { NULL, NULL }, *ring = getenv("ARCHON_RING");
+	const char *pos[2] = { NULL, NULL };
+	struct ar_pull_opts o = { getenv("ARCHON_RING"), 0, getenv("ARCHON_CARRIER"),
+				  NULL };
 	int npos = 0;
 
+	if (o.ring_path != NULL && o.ring_path[0] == '\0')
+		o.ring_path = NULL;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--ring") == 0 && i + 1 < argc)
-			ring = argv[++i];
+			o.ring_path = argv[++i];
 		else if (strcmp(argv[i], "--no-ring") == 0)
-			ring = NULL;
+			o.ring_path = NULL;
+		else if (strcmp(argv[i], "--peers") == 0)
+			o.peers = 1;
+		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+			o.key = argv[++i];
+		else if (strcmp(argv[i], "--carrier") == 0 && i + 1 < argc)
+			o.carrier = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1] != '\0')
 			return cr_error_set(err, EINVAL, "pull: unknown option '%s'",
 					    argv[i]);
@@ -108,7 +126,28 @@ static int run_pull(struct ar_store *st, int argc, char **argv,
 	}
 	if (npos != 2)
 		return cr_error_set(err, EINVAL, "pull: give URL and NAME");
-	return ar_pull(st, pos[0], pos[1], ring, stdout, err);
+	return ar_pull(st, pos[0], pos[1], &o, stdout, err);
+}
+
+static int run_serve(struct ar_store *st, int argc, char **argv,
+		     struct cr_error **err)
+{
+	const char *listen = NULL, *ring = NULL, *key = NULL;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+			listen = argv[++i];
+		else if (strcmp(argv[i], "--ring") == 0 && i + 1 < argc)
+			ring = argv[++i];
+		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+			key = argv[++i];
+		else
+			return cr_error_set(err, EINVAL, "serve: unknown argument '%s'",
+					    argv[i]);
+	}
+	if (listen == NULL)
+		return cr_error_set(err, EINVAL, "serve: give --listen 127.0.0.1:PORT");
+	return ar_serve(st, listen, ring, key, stdout, err);
 }
 
 static int run_checkout(struct ar_store *st, int argc, char **argv,
@@ -175,7 +214,7 @@ static const struct cmd cmds[] = {
 	{ "pull", 2, run_pull },	 { "checkout", 2, run_checkout },
 	{ "diff", 2, run_diff },	 { "ls", 0, run_ls },
 	{ "show", 1, run_show },	 { "du", 0, run_du },
-	{ "gc", 0, run_gc },		 { "verify", 0, run_verify },
+	{ "gc", 0, run_gc },		 { "serve", 0, run_serve },		 { "verify", 0, run_verify },
 };
 
 int main(int argc, char **argv)
@@ -216,7 +255,7 @@ int main(int argc, char **argv)
 		return usage(stdout, 0);
 	if (argc - i - 1 < cmd->nargs ||
 	    (cmd->run != run_publish && cmd->run != run_gc &&
-	     cmd->run != run_pull &&
+	     cmd->run != run_pull && cmd->run != run_serve &&
 	     argc - i - 1 != cmd->nargs)) {
 		fprintf(stderr, "archon %s: wrong number of arguments\n", cmd->name);
 		return usage(stderr, 2);

@@ -57,7 +57,7 @@ static int by_delta(struct ar_store *st, struct ar_sources *src,
 	uint64_t osize;
 	struct ar_writer w;
 	struct ar_entry tmp = *e;
-	enum ar_src first = AR_SRC_RING, from;
+	enum ar_src first = AR_SRC_PEER, from;
 	int fd, ret = -1;
 
 	ar_id_hex(&d->from, h1);
@@ -174,7 +174,7 @@ static int by_chunks(struct pull *p, struct ar_entry *e, struct cr_error **err)
 			size_t zlen;
 
 			if (ar_sources_get(p->src, &r, ZSTD_compressBound(c->len) + 64,
-					   AR_SRC_RING, check_chunk, &cc, &z, &zlen,
+					   AR_SRC_PEER, check_chunk, &cc, &z, &zlen,
 					   &from, err) < 0) {
 				ar_writer_discard(&w);
 				return cr_error_wrap(err, "%s", e->path);
@@ -227,7 +227,7 @@ static int index_by_delta(struct ar_store *st, struct ar_sources *src,
 			continue;
 		ar_id_of(old, olen, &got);
 		if (!ar_id_equal(&got, &d->from) ||
-		    ar_sources_get(src, &r, (size_t)d->size, AR_SRC_RING, NULL,
+		    ar_sources_get(src, &r, (size_t)d->size, AR_SRC_PEER, NULL,
 				   NULL, &delta, &dlen, &from, NULL) < 0) {
 			free(old);
 			continue;
@@ -269,7 +269,7 @@ static int pinned_key(const struct ar_manifest *m, struct cr_error **err)
 }
 
 int ar_pull(struct ar_store *st, const char *url, const char *name,
-	    const char *ring_path, FILE *out, struct cr_error **err)
+	    const struct ar_pull_opts *opt, FILE *out, struct cr_error **err)
 {
 	struct pull p = { st, NULL, NULL, 0, 0 };
 	struct ar_manifest *m = NULL;
@@ -286,7 +286,9 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 
 	if (!ar_name_valid(name))
 		return cr_error_set(err, EINVAL, "'%s' is not a valid name (REPO:TAG)", name);
-	if (ar_sources_open(url, ring_path, &p.src, err) < 0)
+	if (opt->peers && opt->ring_path == NULL)
+		return cr_error_set(err, EINVAL, "pull --peers needs a ring (--ring)");
+	if (ar_sources_open(url, opt->ring_path, &p.src, err) < 0)
 		return cr_error_wrap(err, "pull %s from %s", name, url);
 	p.buf = malloc(AR_CHUNK_MAX_LIMIT);
 	seen = cr_map_new(AR_ID_LEN);
@@ -305,6 +307,14 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 			     m->name, name);
 		goto out;
 	}
+	if (opt->peers) {
+		size_t announced;
+		int n = ar_sources_find_peers(p.src, &m->index,
+					      opt->carrier != NULL ? opt->carrier : "carrier",
+					      opt->key, 3, 10000, &announced);
+
+		fprintf(out, "%zu peers hold this version, %d reachable\n", announced, n);
+	}
 	fprintf(out, "receiving archon index .. ");
 	fflush(out);
 	if (ar_store_get_index(st, &m->index, &idx, NULL) < 0) {
@@ -314,7 +324,7 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		enum ar_src from;
 
 		if (index_by_delta(st, p.src, m, &ibuf, &ilen) < 0 &&
-		    ar_sources_get(p.src, &r, (size_t)m->index_size, AR_SRC_RING,
+		    ar_sources_get(p.src, &r, (size_t)m->index_size, AR_SRC_PEER,
 				   check_id, &got, &ibuf, &ilen, &from, err) < 0)
 			goto fail_line;
 		if (ar_index_decode(ibuf, ilen, &idx, err) < 0 ||
@@ -419,15 +429,17 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 	fprintf(out, "%zu files rebuilt: %zu from deltas (%s), %zu from chunks "
 		     "(%" PRIu64 " shards fetched)\n",
 		nfiles, ndelta, s1, nfiles - ndelta, p.fetched_chunks);
-	fprintf(out, "sources: %" PRIu64 " bytes from the ring cache, %" PRIu64
-		     " bytes from the origin",
+	fprintf(out, "sources: %" PRIu64 " bytes from peers, %" PRIu64
+		     " bytes from the ring cache, %" PRIu64 " bytes from the origin",
+		ar_sources_bytes(p.src, AR_SRC_PEER),
 		ar_sources_bytes(p.src, AR_SRC_RING),
 		ar_sources_bytes(p.src, AR_SRC_ORIGIN));
 	if (ar_sources_rejected(p.src) > 0)
 		fprintf(out, " (%" PRIu64 " bad copies refused)",
 			ar_sources_rejected(p.src));
 	fprintf(out, "\npulled %s: %" PRIu64 " bytes in %" PRIu64 " requests, %" PRIu64 " ms\n",
-		name, ar_sources_bytes(p.src, AR_SRC_RING) +
+		name, ar_sources_bytes(p.src, AR_SRC_PEER) +
+			      ar_sources_bytes(p.src, AR_SRC_RING) +
 			      ar_sources_bytes(p.src, AR_SRC_ORIGIN),
 		ar_sources_requests(p.src), cr_now_ms() - t0);
 	ret = 0;

@@ -1,5 +1,7 @@
 /*
- * Where a pull gets each object, in order: the ring's shard cache (the
+ * Where a pull gets each object, in order: peers (devices that announced
+ * the version's index on its shard nodes, reached through `carrier
+ * connect`, end to end and direct when punched), the ring's shard cache (the
  * node that rendezvous hashing picks for the object, then the next one
  * when that node cannot be reached), then the origin.  Every copy is
  * checked by the caller's function before it is used; a copy that fails
@@ -15,9 +17,10 @@
 #include "cr/error.h"
 
 enum ar_src {
-	AR_SRC_RING = 0,
-	AR_SRC_ORIGIN = 1,
-	AR_SRC_N = 2,
+	AR_SRC_PEER = 0,
+	AR_SRC_RING = 1,
+	AR_SRC_ORIGIN = 2,
+	AR_SRC_N = 3,
 };
 
 struct ar_sources;
@@ -28,6 +31,17 @@ struct ar_sources;
 int ar_sources_open(const char *url, const char *ring_path,
 		    struct ar_sources **out, struct cr_error **err);
 struct ar_sources *ar_sources_free(struct ar_sources *s);
+
+/*
+ * Looks up the devices that hold index (provider records on its shard
+ * nodes, signatures checked) and opens a tunnel to up to `max` of them with
+ * `carrier connect DEVICE PORT -L 127.0.0.1:LPORT` (carrier: the program,
+ * key: its --key or NULL for its default), waiting at most timeout_ms for
+ * them to answer.  Returns how many peers are usable (0 without a ring).
+ */
+int ar_sources_find_peers(struct ar_sources *s, const struct ar_id *index,
+			  const char *carrier, const char *key, size_t max,
+			  uint64_t timeout_ms, size_t *announced);
 
 /* Returns 0 when the copy (p, len) is the object asked for. */
 typedef int (*ar_check_fn)(void *arg, const uint8_t *p, size_t len);

@@ -146,9 +146,19 @@ int ar_delta_apply(const uint8_t *old, size_t oldlen, const uint8_t *delta,
 /* Commands (publish.c, pull.c, cmd.c) */
 int ar_publish(struct ar_store *st, const char *name, const char *to,
 	       const char *keyfile, int bases, struct cr_error **err);
-/* ring_path: a Carrier ring configuration whose nodes' shard caches
- * serve the objects (NULL: the origin alone). */
+/* Serves the store to peers on listen until SIGTERM; with ring_path and
+ * key_path (a device key) announces the indexes held as provider records. */
+int ar_serve(struct ar_store *st, const char *listen, const char *ring_path,
+	     const char *key_path, FILE *out, struct cr_error **err);
+
+/* Where a pull may look besides the origin. */
+struct ar_pull_opts {
+	const char *ring_path; /* a Carrier ring: its nodes' shard caches */
+	int peers;	       /* also devices that announced the version */
+	const char *carrier;   /* the carrier program (NULL: "carrier") */
+	const char *key;       /* carrier connect's --key (NULL: its default) */
+};
 int ar_pull(struct ar_store *st, const char *url, const char *name,
-	    const char *ring_path, FILE *progress, struct cr_error **err);
+	    const struct ar_pull_opts *opt, FILE *progress, struct cr_error **err);
 
 #endif
