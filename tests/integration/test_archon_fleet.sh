@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# A fleet update through the ring's shard cache: Debian's nginx is the
-# origin, three carrier-nodes on loopback cache Archon objects, and 50
-# devices (separate stores) pull v1, then all pull the v2 update at once.
-# Asserted: the origin serves at most twice the update's size for the
-# whole fleet (counted from nginx's log), the rest comes from the ring
-# (the pullers' per-source counts and the nodes' metrics agree), every
-# store verifies.  Then a cache node that serves corrupted objects is
+# A fleet update through the ring's shard cache and peers: Debian's nginx
+# is the origin, three carrier-nodes on loopback cache Archon objects, and
+# 50 devices (separate stores) pull v1, then all pull the v2 update at
+# once.  Two seed devices with real agents got v2 first and serve it
+# (archon serve, provider records); ten of the 50 also ask peers, through
+# carrier connect.  Asserted: the origin serves at most twice the update's
+# size for the whole fleet, seeds included (counted from nginx's log); the
+# rest comes from the ring and the peers (the pullers' per-source counts
+# and the nodes' metrics agree); every store verifies.  Then a cache node that serves corrupted objects is
 # detected and skipped, and the pull still completes from the origin.
 . "$(dirname "$0")/lib.sh"
 : "${ARCHON:?run through ctest}"
 command -v nginx >/dev/null || { echo "nginx not installed"; exit 77; }
 N=${ARCHON_FLEET_DEVICES:-50}
+NPEERS=10 # devices that also ask peers
 P=$T/pub-store W=$T/www
 
 # v2 rebuilds a library (a delta) and adds new content (chunks).
@@ -52,30 +55,69 @@ for i in 0 1 2; do
 		fail "node $i's shard cache is not up"
 done
 
-# pull_all TAG: every device pulls acme/app:TAG at once.
+# pull_all TAG [NPEERS]: every device pulls acme/app:TAG at once, the
+# first NPEERS asking peers too.
 pull_all() {
-	local pids=() d
+	local pids=() d extra
 	for d in $(seq 1 "$N"); do
+		extra=()
+		[ "$d" -gt "${2:-0}" ] || extra=(--peers --carrier "$CARRIER")
 		"$ARCHON" --store "$T/dev$d" pull "$ORIGIN_URL" "acme/app:$1" --ring "$T/ring" \
-			>"$T/pull$1-$d.out" 2>&1 &
+			"${extra[@]}" >"$T/pull$1-$d.out" 2>&1 &
 		pids+=("$!")
 	done
 	for d in $(seq 1 "$N"); do
 		wait "${pids[$((d - 1))]}" || { cat "$T/pull$1-$d.out"; fail "device $d: pull of v$1"; }
 	done
 }
-# sum TAG FIELD: FIELD 1 = ring bytes, 2 = origin bytes, over every device.
+# sum TAG FIELD: FIELD 1 = peer bytes, 2 = ring bytes, 3 = origin bytes,
+# over every device and seed.
 sum() {
-	sed -n 's/^sources: [0-9]* bytes from peers, \([0-9]*\) bytes from the ring cache, \([0-9]*\) bytes from the origin.*/\1 \2/p' \
+	sed -n 's/^sources: \([0-9]*\) bytes from peers, \([0-9]*\) bytes from the ring cache, \([0-9]*\) bytes from the origin.*/\1 \2 \3/p' \
 		"$T"/pull"$1"-*.out | awk -v f="$2" '{s+=$f; n++} END {print s+0, n+0}'
 }
+
+# The seeds: agents that let the vendor (the pullers' Carrier key) reach
+# their serve port.
+vendor fleet >/dev/null
+ven_id=$("$CARRIER" id "$T/fleet.key")
+export CARRIER_KEY=$T/fleet.key
+for k in 1 2; do
+	SEED_ID[$k]=$(device "seed$k")
+	SEED_PORT[$k]=$(free_port)
+	start_agent "seed$k" --allow "$ven_id:${SEED_PORT[$k]}" --keepalive 1s
+done
+for k in 1 2; do
+	wait_until 10 online "${SEED_ID[$k]}" || fail "seed $k never attached"
+	"$ARCHON" --store "$T/seed$k" pull "$ORIGIN_URL" acme/app:1 --ring "$T/ring" \
+		>"$T/pull1-seed$k.out" || fail "seed $k: pull of v1"
+done
 
 t0=$(date +%s%N)
 pull_all 1
 t1=$(date +%s%N)
 v1_origin=$(origin_served)
 : >"$ORIGIN_LOG"
-pull_all 2
+for k in 1 2; do
+	"$ARCHON" --store "$T/seed$k" pull "$ORIGIN_URL" acme/app:2 --ring "$T/ring" \
+		>"$T/pull2-seed$k.out" || fail "seed $k: pull of v2"
+	"$ARCHON" --store "$T/seed$k" serve --listen "127.0.0.1:${SEED_PORT[$k]}" \
+		--ring "$T/ring" --key "$T/seed$k.key" >"$T/serve$k.log" 2>&1 &
+	PIDS+=("$!")
+done
+idx2=$("$ARCHON" --store "$P" show acme/app:2 | grep -o '[0-9a-f]\{64\}' | head -1)
+[ -n "$idx2" ] || fail "no index id for v2"
+# Each seed's record goes to the two nodes ranked first for the index.
+records() {
+	local i n=0
+	for i in 0 1 2; do
+		n=$((n + $(curl -s "http://${NODE_ADDR[$i]}/archon/v1/providers/$idx2" | grep -c '^korhal-provider-v1')))
+	done
+	echo "$n"
+}
+wait_until 10 test "$(records)" -ge 4 || fail "provider records: $(records) of 4"
+t1b=$(date +%s%N)
+pull_all 2 "$NPEERS"
 t2=$(date +%s%N)
 v2_origin=$(origin_served)
 
@@ -83,21 +125,28 @@ v2_origin=$(origin_served)
 # index delta and manifest), whichever source served it.
 cat "$T/pull2-1.out"
 update=$(sed -n 's/^pulled acme\/app:2: \([0-9]*\) bytes.*/\1/p' "$T/pull2-1.out")
-read -r ring2 n2 < <(sum 2 1)
-read -r orig2 _ < <(sum 2 2)
-[ "$n2" -eq "$N" ] || fail "only $n2 of $N pulls printed their sources"
+read -r peer2 n2 < <(sum 2 1)
+read -r ring2 _ < <(sum 2 2)
+read -r orig2 _ < <(sum 2 3)
+[ "$n2" -eq $((N + 2)) ] || fail "only $n2 of $N + 2 pulls printed their sources"
 grep -q "from deltas" "$T/pull2-1.out" || fail "no delta in the update"
-echo "fleet of $N: v1 in $(((t1 - t0) / 1000000)) ms (origin served $v1_origin bytes); v2 in $(((t2 - t1) / 1000000)) ms"
-echo "update: $update bytes per device; origin served $v2_origin bytes for $N devices;" \
-	"devices got $ring2 bytes from the ring, $orig2 from the origin"
+echo "fleet of $N: v1 in $(((t1 - t0) / 1000000)) ms (origin served $v1_origin bytes); v2 in $(((t2 - t1b) / 1000000)) ms"
+echo "update: $update bytes per device; origin served $v2_origin bytes for $N devices and 2 seeds;" \
+	"they got $peer2 bytes from peers, $ring2 from the ring, $orig2 from the origin"
 [ "$update" -gt 100000 ] || fail "the update is only $update bytes"
 [ "$v2_origin" -le $((2 * update)) ] ||
 	fail "origin served $v2_origin bytes for the update, more than twice its $update"
-[ "$ring2" -ge $(((N - 2) * update)) ] ||
-	fail "the ring served only $ring2 bytes of $((N * update))"
-ok "origin served $v2_origin bytes (update $update bytes x $N devices); the ring the rest"
+[ $((ring2 + peer2)) -ge $(((N - 2) * update)) ] ||
+	fail "the ring and peers served only $((ring2 + peer2)) bytes of $((N * update))"
+[ "$peer2" -ge $((NPEERS * update / 2)) ] ||
+	fail "peers served only $peer2 bytes to $NPEERS devices"
+for d in $(seq 1 "$NPEERS"); do
+	grep -q "^2 peers hold this version, 2 reachable" "$T/pull2-$d.out" ||
+		fail "device $d: $(grep peers "$T/pull2-$d.out")"
+done
+ok "origin served $v2_origin bytes (update $update bytes x $N devices); peers $peer2, the ring the rest"
 
-read -r orig1 _ < <(sum 1 2)
+read -r orig1 _ < <(sum 1 3)
 hits=0 misses=0 objects=0 fetched=0 fetches=0
 for i in 0 1 2; do
 	m=$(curl -sf "http://127.0.0.1:${MPORT[$i]}/metrics") || fail "metrics of node $i"

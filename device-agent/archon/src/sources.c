@@ -200,6 +200,9 @@ int ar_sources_get(struct ar_sources *s, struct ar_cachereq *r, size_t max,
 				break;
 			s->bytes[AR_SRC_RING] += l;
 			if (check != NULL && check(arg, p, l) != 0) {
+				/* A node that serves a bad copy is not asked
+				 * again in this pull. */
+				s->alive[rank[k]] = 0;
 				s->rejected++;
 				free(p);
 				break;
