@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bolter's cgroup limits and config validation on a busybox bundle: a
 # memory limit kills an allocating process, a pids limit stops fork, device
-# rules on cgroup v1 and v2, update of a running container's limits, a bad
+# rules on cgroup v1 and v2, update and events of a running container, a bad
 # config.json fails with the field named and leaves nothing behind.
 . "$(dirname "$0")/../bolter/lib.sh"
 
@@ -14,6 +14,14 @@ rc=$?
 set -e
 [ "$rc" = 137 ] || fail "memory limit: exit $rc, want 137 (SIGKILL); output: $out"
 ok "a memory limit kills the allocating process (exit 137)"
+# The same kill seen by `events`: an "oom" event, then the stream ends.
+bundle oom sh -c 'sleep 1; head -c 67108864 /dev/zero | tail > /dev/null; sleep 1'
+edit oom 's["linux"]["resources"]["memory"] = {"limit": 16777216, "swap": 16777216}'
+(cd "$T/oom" && "${BO[@]}" run --detach oom)
+evs=$(timeout 20 "${BO[@]}" events --interval 100ms oom || true)
+grep -q '"type":"oom","id":"oom"' <<<"$evs" || fail "events: no oom event: $evs"
+"${BO[@]}" delete --force oom
+ok "events reports the kernel's OOM kill"
 
 # --- pids: at most 4 processes ------------------------------------------------
 bundle pids sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait'
@@ -80,6 +88,20 @@ set -e
 [ $rc2 -ne 0 ] && grep -q "memory: 'lots' is not a valid value" <<<"$err2" || fail "update --memory lots: $rc2 $err2"
 [ $rc3 -ne 0 ] && grep -q "linux.resources.pids.limit" <<<"$err3" || fail "update bad resources: $rc3 $err3"
 expect_eq "a refused update changes nothing" "$(cgval pids.max)" 9
+# events: the same limits in runc's stats JSON, and a stream of them
+ev=$("${BO[@]}" events --stats up)
+python3 - "$ev" <<'PY' || fail "events --stats: $ev"
+import json, sys
+e = json.loads(sys.argv[1])
+assert e["type"] == "stats" and e["id"] == "up", e
+d = e["data"]
+assert d["pids"]["limit"] == 9 and d["pids"]["current"] >= 1, d
+assert d["memory"]["usage"]["limit"] == 48 << 20 and d["memory"]["usage"]["usage"] > 0, d
+assert d["cpu"]["usage"]["total"] > 0, d
+PY
+ok "events --stats: pids, memory and cpu as runc reports them"
+n=$(timeout 5 "${BO[@]}" events --interval 200ms up | head -n 3 | grep -c '"type":"stats"' || true)
+expect_eq "events --interval 200ms streams" "$n" 3
 "${BO[@]}" kill up KILL
 for _ in $(seq 50); do "${BO[@]}" state up | grep -q '"stopped"' && break; sleep 0.1; done
 "${BO[@]}" update --pids-limit 5 up 2>/dev/null && fail "update of a stopped container succeeded"

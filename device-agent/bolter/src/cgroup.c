@@ -639,6 +639,101 @@ int bo_cgroup_pids(char *const *dirs, pid_t **pids, size_t *n,
 	return 0;
 }
 
+/* The number in dir/file ("max" reads as 0); -1 when there is no such
+ * file. */
+static int read_u64(const char *dir, const char *file, uint64_t *out)
+{
+	char path[1100], buf[64];
+	CR_CLEANUP_FCLOSE FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
+		return -1;
+	if (strncmp(buf, "max", 3) == 0) {
+		*out = 0;
+		return 0;
+	}
+	return sscanf(buf, "%" SCNu64, out) == 1 ? 0 : -1;
+}
+
+/* The value of key in a "key value" file (cpu.stat, memory.events). */
+static int read_keyed(const char *dir, const char *file, const char *key,
+		      uint64_t *out)
+{
+	char path[1100], line[256];
+	CR_CLEANUP_FCLOSE FILE *f = NULL;
+	size_t klen = strlen(key);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+			return sscanf(line + klen + 1, "%" SCNu64, out) == 1 ? 0
+									   : -1;
+	return -1;
+}
+
+void bo_cgroup_stats(char *const *dirs, struct bo_cgroup_stats *s)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t tick = hz > 0 ? 1000000000ULL / (uint64_t)hz : 10000000ULL;
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
+		const char *d = dirs[i];
+		uint64_t v;
+
+		if (!s->has_cpu && read_u64(d, "cpuacct.usage", &v) == 0) {
+			s->has_cpu = 1;
+			s->cpu_total_ns = v;
+			if (read_keyed(d, "cpuacct.stat", "user", &v) == 0)
+				s->cpu_user_ns = v * tick;
+			if (read_keyed(d, "cpuacct.stat", "system", &v) == 0)
+				s->cpu_kernel_ns = v * tick;
+		}
+		if (!s->has_memory &&
+		    read_u64(d, "memory.usage_in_bytes", &v) == 0) {
+			s->has_memory = 1;
+			s->mem_usage = v;
+			read_u64(d, "memory.max_usage_in_bytes", &s->mem_max_usage);
+			read_u64(d, "memory.limit_in_bytes", &s->mem_limit);
+			read_u64(d, "memory.failcnt", &s->mem_failcnt);
+			read_keyed(d, "memory.oom_control", "oom_kill",
+				   &s->oom_kills);
+		}
+		if (!s->has_pids && read_u64(d, "pids.current", &v) == 0) {
+			s->has_pids = 1;
+			s->pids_current = v;
+			read_u64(d, "pids.max", &s->pids_limit);
+		}
+	}
+	/* v2: the same from the unified hierarchy's files */
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
+		const char *d = dirs[i];
+		uint64_t v;
+
+		if (!s->has_cpu && read_keyed(d, "cpu.stat", "usage_usec", &v) == 0) {
+			s->has_cpu = 1;
+			s->cpu_total_ns = v * 1000;
+			if (read_keyed(d, "cpu.stat", "user_usec", &v) == 0)
+				s->cpu_user_ns = v * 1000;
+			if (read_keyed(d, "cpu.stat", "system_usec", &v) == 0)
+				s->cpu_kernel_ns = v * 1000;
+		}
+		if (!s->has_memory && read_u64(d, "memory.current", &v) == 0) {
+			s->has_memory = 1;
+			s->mem_usage = v;
+			read_u64(d, "memory.peak", &s->mem_max_usage);
+			read_u64(d, "memory.max", &s->mem_limit);
+			read_keyed(d, "memory.events", "max", &s->mem_failcnt);
+			read_keyed(d, "memory.events", "oom_kill", &s->oom_kills);
+		}
+	}
+}
+
 int bo_cgroup_destroy(char *const *dirs, struct cr_error **err)
 {
 	int rc = 0;

@@ -730,6 +730,20 @@ int bo_update(const struct bo_opts *o, const char *id,
 	return rc;
 }
 
+int bo_stats(const struct bo_opts *o, const char *id,
+	     struct bo_cgroup_stats *stats, int *stopped,
+	     struct cr_error **err)
+{
+	struct bo_state *st = bo_state_load(o->root, id, err);
+
+	if (st == NULL)
+		return -1;
+	*stopped = strcmp(bo_state_status(o->root, st), "stopped") == 0;
+	bo_cgroup_stats(st->cgroup_dirs, stats);
+	bo_state_free(st);
+	return 0;
+}
+
 int bo_kill(const struct bo_opts *o, const char *id, int sig,
 	    struct cr_error **err)
 {

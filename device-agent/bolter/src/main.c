@@ -67,6 +67,10 @@ static const char usage_text[] =
 	"ID\n"
 	"                      change a container's limits (N: bytes, or with "
 	"k, m, g)\n"
+	"  events [--stats] [--interval 5s] ID\n"
+	"                      cpu, memory and pids statistics as JSON lines, "
+	"and oom\n"
+	"                      events, until the container stops\n"
 	"  features            print what this runtime supports (JSON)\n"
 	"\n"
 	"Image commands (bolter only, on the Archon store):\n"
@@ -154,6 +158,8 @@ enum {
 	O_NAME,
 	O_RESOURCES,
 	O_UNSUPPORTED,
+	O_STATS,
+	O_INTERVAL,
 	/* update's limits, in the order of upd_names[] */
 	O_MEMORY,
 	O_MEMORY_RESERVATION,
@@ -196,6 +202,8 @@ static const struct option cmd_opts[] = {
 	{ "no-new-privs", no_argument, NULL, O_NNP },
 	{ "name", required_argument, NULL, O_NAME },
 	{ "resources", required_argument, NULL, O_RESOURCES },
+	{ "stats", no_argument, NULL, O_STATS },
+	{ "interval", required_argument, NULL, O_INTERVAL },
 	{ "memory", required_argument, NULL, O_MEMORY },
 	{ "memory-reservation", required_argument, NULL, O_MEMORY_RESERVATION },
 	{ "memory-swap", required_argument, NULL, O_MEMORY_SWAP },
@@ -224,6 +232,8 @@ struct cmdline {
 	const char *user;
 	const char *name;
 	const char *resources;
+	const char *interval;
+	int stats;
 	const char *limits[O_UPDATE_END - O_MEMORY];
 	int quiet, tty, nnp, help;
 	char *env[256];
@@ -344,6 +354,12 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 		case 'r':
 		case O_RESOURCES:
 			c->resources = optarg;
+			break;
+		case O_STATS:
+			c->stats = 1;
+			break;
+		case O_INTERVAL:
+			c->interval = optarg;
 			break;
 		case O_UNSUPPORTED: {
 			char msg[128];
@@ -833,6 +849,101 @@ static int cmd_update(const struct globals *g, const struct cmdline *c,
 	return rc < 0 ? fail(g, err) : 0;
 }
 
+static json_object *json_u64(uint64_t v)
+{
+	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+/* One event line as runc writes it: {"type":..,"id":..,"data":..};
+ * -1 when stdout is gone (the reader closed the pipe). */
+static int print_event(const char *type, const char *id, json_object *data)
+{
+	int rc;
+
+	json_object *ev = json_object_new_object();
+
+	json_object_object_add(ev, "type", json_object_new_string(type));
+	json_object_object_add(ev, "id", json_object_new_string(id));
+	if (data != NULL)
+		json_object_object_add(ev, "data", data);
+	rc = printf("%s\n",
+		    json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+	if (fflush(stdout) != 0)
+		rc = -1;
+	json_object_put(ev);
+	return rc < 0 ? -1 : 0;
+}
+
+static json_object *stats_json(const struct bo_cgroup_stats *s)
+{
+	json_object *data = json_object_new_object(), *o, *u;
+
+	if (s->has_cpu) {
+		o = json_object_new_object();
+		u = json_object_new_object();
+		json_object_object_add(u, "total", json_u64(s->cpu_total_ns));
+		json_object_object_add(u, "kernel", json_u64(s->cpu_kernel_ns));
+		json_object_object_add(u, "user", json_u64(s->cpu_user_ns));
+		json_object_object_add(o, "usage", u);
+		json_object_object_add(data, "cpu", o);
+	}
+	if (s->has_memory) {
+		o = json_object_new_object();
+		u = json_object_new_object();
+		json_object_object_add(u, "usage", json_u64(s->mem_usage));
+		json_object_object_add(u, "max", json_u64(s->mem_max_usage));
+		json_object_object_add(u, "limit", json_u64(s->mem_limit));
+		json_object_object_add(u, "failcnt", json_u64(s->mem_failcnt));
+		json_object_object_add(o, "usage", u);
+		json_object_object_add(data, "memory", o);
+	}
+	if (s->has_pids) {
+		o = json_object_new_object();
+		json_object_object_add(o, "current", json_u64(s->pids_current));
+		json_object_object_add(o, "limit", json_u64(s->pids_limit));
+		json_object_object_add(data, "pids", o);
+	}
+	return data;
+}
+
+/* events [--stats] [--interval D] ID: runc's stats events, one JSON line
+ * each; without --stats one every interval (5 s) and an "oom" event when
+ * the kernel kills in the container, until the container stops. */
+static int cmd_events(const struct globals *g, const struct cmdline *c,
+		      const char *id)
+{
+	struct bo_cgroup_stats s;
+	struct cr_error *err = NULL;
+	uint64_t interval = 5000, ooms = 0;
+	int stopped = 0, first = 1;
+
+	if (c->interval != NULL &&
+	    (cr_parse_duration_ms(c->interval, &interval) < 0 || interval == 0))
+		return usage_error(g, "--interval: not a duration (e.g. 5s)");
+	for (;;) {
+		if (bo_stats(&c->o, id, &s, &stopped, &err) < 0)
+			return fail(g, err);
+		if (!first && s.oom_kills > ooms &&
+		    print_event("oom", id, NULL) < 0)
+			return 0;
+		ooms = s.oom_kills;
+		first = 0;
+		if (stopped && !c->stats)
+			return 0;
+		if (print_event("stats", id, stats_json(&s)) < 0 || c->stats)
+			return 0;
+		{
+			struct timespec ts = {
+				.tv_sec = (time_t)(interval / 1000),
+				.tv_nsec = (long)(interval % 1000) * 1000000L,
+			};
+
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+	}
+}
+
 static int runtime_command(const struct globals *g, const char *cmd,
 			   int argc, char **argv)
 {
@@ -866,6 +977,8 @@ static int runtime_command(const struct globals *g, const char *cmd,
 		rc = bo_pause(&c.o, argv[i], cmd[0] == 'p', &err);
 	else if (strcmp(cmd, "update") == 0)
 		return cmd_update(g, &c, argv[i]);
+	else if (strcmp(cmd, "events") == 0)
+		return cmd_events(g, &c, argv[i]);
 	else if (strcmp(cmd, "delete") == 0) {
 		rc = bo_delete(&c.o, argv[i], &err);
 		/* delete --force of a container that is gone succeeds. */
@@ -985,7 +1098,7 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "list") == 0 || strcmp(cmd, "exec") == 0 ||
 	    strcmp(cmd, "ps") == 0 || strcmp(cmd, "features") == 0 ||
 	    strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 ||
-	    strcmp(cmd, "update") == 0)
+	    strcmp(cmd, "update") == 0 || strcmp(cmd, "events") == 0)
 		return runtime_command(&g, cmd, argc, argv);
 	{
 		char msg[128];

@@ -10,6 +10,7 @@
 #ifndef BO_CGROUP_H
 #define BO_CGROUP_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "bo/spec.h"
@@ -47,6 +48,19 @@ int bo_cgroup_join(char *const *dirs, pid_t pid, struct cr_error **err);
 /* The pids in the container's cgroup; *pids is the caller's to free. */
 int bo_cgroup_pids(char *const *dirs, pid_t **pids, size_t *n,
 		   struct cr_error **err);
+
+/* What `events` reports of a container's cgroups (runc's stats names). */
+struct bo_cgroup_stats {
+	int has_cpu, has_memory, has_pids;
+	uint64_t cpu_total_ns, cpu_user_ns, cpu_kernel_ns;
+	uint64_t mem_usage, mem_max_usage, mem_limit, mem_failcnt;
+	uint64_t pids_current, pids_limit; /* limit 0: none */
+	uint64_t oom_kills;
+};
+
+/* Reads the statistics from whichever hierarchies hold them (v1 first,
+ * then v2's core files); a missing file leaves its group unset. */
+void bo_cgroup_stats(char *const *dirs, struct bo_cgroup_stats *s);
 
 /* Removes the directories (the processes must be gone); waits briefly for
  * the kernel to release a cgroup whose last task just died. */

@@ -7,6 +7,7 @@
 #ifndef BO_CONTAINER_H
 #define BO_CONTAINER_H
 
+#include "bo/cgroup.h"
 #include "bo/spec.h"
 #include "cr/error.h"
 
@@ -49,6 +50,10 @@ int bo_pause(const struct bo_opts *o, const char *id, int pause,
 /* Changes the limits of a created, running or paused container. */
 int bo_update(const struct bo_opts *o, const char *id,
 	      const struct bo_resources *r, struct cr_error **err);
+/* The container's cgroup statistics, and whether it has stopped. */
+int bo_stats(const struct bo_opts *o, const char *id,
+	     struct bo_cgroup_stats *stats, int *stopped,
+	     struct cr_error **err);
 /* The pids of the container's processes. */
 int bo_pids(const struct bo_opts *o, const char *id, int **pids, size_t *n,
 	    struct cr_error **err);
