@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bolter's hooks (order, state on stdin, namespaces), seccomp, terminal over
-# --console-socket, and a user namespace with id mappings.
+# --console-socket and through run's own stdio, and a user namespace with id
+# mappings.
 . "$(dirname "$0")/../bolter/lib.sh"
 
 # --- hooks: all six, in the spec's order, each with the state on stdin ----
@@ -63,6 +64,18 @@ for _ in $(seq 50); do [ -S "$T/console.sock" ] && break; sleep 0.1; done
 wait "$cpid"
 out=$(tr -d '\r' <"$T/tty.out" | tr '\n' ' ')
 expect_eq "terminal via --console-socket" "$out" "/dev/pts/0 hello-tty "
+
+# --- terminal without a console socket: run copies it to its own stdio -------
+bundle tty2 sh
+edit tty2 's["process"]["terminal"] = True'
+set +e
+out=$(cd "$T/tty2" && printf 'echo hi-$((6*7)); tty; exit 3\n' | timeout 20 "${BO[@]}" run tty2 | tr -d '\r')
+rc=$?
+set -e
+expect_eq "run with a terminal and no console socket: exit status" "$rc" 3
+grep -q "^hi-42$" <<<"$out" && grep -q "^/dev/pts/0$" <<<"$out" ||
+	fail "run with a terminal and no console socket: $out"
+ok "run with a terminal and no console socket: stdin in, output out, through the container's pty"
 
 # --- user namespace with mappings ---------------------------------------------
 if [ -e /proc/self/ns/user ]; then

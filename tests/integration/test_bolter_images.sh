@@ -42,6 +42,16 @@ ok "stop"
 [ -z "$(ls "$T/data/containers")" ] || fail "rm left $(ls "$T/data/containers")"
 ! findmnt -rn -o TARGET | grep -q "^$T/data" || fail "rm left a mount"
 ok "rm"
+set +e
+out=$(cd "$T" && printf 'echo in-$((2+3)); tty; exit 5\n' | timeout 20 "${BO[@]}" run -it --name c3 bb:1 sh | tr -d '\r')
+rc=$?
+set -e
+expect_eq "run -it IMAGE: exit code" "$rc" 5
+grep -q "^in-5$" <<<"$out" && grep -q "^/dev/pts/0$" <<<"$out" || fail "run -it IMAGE: $out"
+ok "run -it IMAGE: a shell on the container's terminal"
+"${BO[@]}" run -t -d bb:1 true 2>"$T/err" && fail "run -t -d was accepted"
+grep -q "needs a console" "$T/err" || fail "run -t -d: $(cat "$T/err")"
+"${BO[@]}" rm c3 >/dev/null
 if "${BO[@]}" run nosuch:1 true 2>"$T/err"; then fail "run of a missing image succeeded"; fi
 grep -q "no image nosuch:1" "$T/err" || fail "missing image: $(cat "$T/err")"
 ok "a missing image is named"

@@ -23,8 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <termios.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -895,21 +899,204 @@ static void block_forwarded(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &set, old);
 }
 
+/*
+ * A foreground `run` whose process wants a terminal and was given no
+ * console socket gets one of our own, as runc does: a listening socket in a
+ * private directory takes the pty master from the container's init, and
+ * the runtime copies between it and its own stdin and stdout.
+ */
+struct tty_proxy {
+	char dir[64], path[96];
+	int listen_fd, master;
+};
+
+static int tty_proxy_listen(struct tty_proxy *t, struct cr_error **err)
+{
+	struct sockaddr_un sa;
+
+	t->listen_fd = t->master = -1;
+	snprintf(t->dir, sizeof(t->dir), "/tmp/bolter-tty.XXXXXX");
+	if (mkdtemp(t->dir) == NULL)
+		return cr_error_errno(err, errno, "terminal: mkdtemp");
+	snprintf(t->path, sizeof(t->path), "%s/console.sock", t->dir);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", t->path);
+	t->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			      0);
+	if (t->listen_fd < 0 ||
+	    bind(t->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(t->listen_fd, 1) < 0)
+		return cr_error_errno(err, errno, "terminal: console socket %s",
+				      t->path);
+	return 0;
+}
+
+/* The pty master the init sent, or -1 when it sent none (no terminal). */
+static int tty_proxy_accept(struct tty_proxy *t)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char data[64];
+	struct iovec iov = { data, sizeof(data) };
+	struct msghdr msg;
+	struct cmsghdr *c;
+	CR_CLEANUP_CLOSE int s = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (s < 0)
+		return -1;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	if (recvmsg(s, &msg, MSG_CMSG_CLOEXEC) <= 0)
+		return -1;
+	c = CMSG_FIRSTHDR(&msg);
+	if (c == NULL || c->cmsg_level != SOL_SOCKET ||
+	    c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&t->master, CMSG_DATA(c), sizeof(int));
+	return t->master;
+}
+
+static void tty_proxy_close(struct tty_proxy *t)
+{
+	if (t->listen_fd >= 0)
+		close(t->listen_fd);
+	if (t->master >= 0)
+		close(t->master);
+	unlink(t->path);
+	rmdir(t->dir);
+}
+
+/* Copies up to one buffer from `from` to `to`; -1 at the end of `from`. */
+static int tty_copy(int from, int to)
+{
+	char buf[4096];
+	ssize_t n = read(from, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		return -1;
+	for (ssize_t off = 0; off < n;) {
+		ssize_t w = write(to, buf + off, (size_t)(n - off));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return 0; /* the other side went away: drop, as a tty would */
+		off += w;
+	}
+	return 0;
+}
+
+/* Runs the terminal between our stdio and master until pid exits, with
+ * stdin raw when it is a terminal; forwards signals and window sizes. */
+static int tty_proxy_wait(pid_t pid, int master)
+{
+	struct termios saved, raw;
+	struct winsize ws;
+	int is_tty = isatty(0) && tcgetattr(0, &saved) == 0, status = 0;
+	int in_open = 1, out_open = 1;
+	sigset_t set;
+	CR_CLEANUP_CLOSE int sfd = -1;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGWINCH);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&set, forwarded[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (is_tty) {
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(0, TCSANOW, &raw);
+		if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+			ioctl(master, TIOCSWINSZ, &ws);
+	}
+	for (;;) {
+		struct pollfd p[3] = {
+			{ in_open ? 0 : -1, POLLIN, 0 },
+			{ out_open ? master : -1, POLLIN, 0 },
+			{ sfd, POLLIN, 0 },
+		};
+		struct signalfd_siginfo si;
+		pid_t r;
+
+		while ((r = waitpid(-1, &status, WNOHANG)) > 0)
+			if (r == pid)
+				goto done;
+		if (r < 0 && errno == ECHILD) {
+			status = 255 << 8;
+			goto done;
+		}
+		if (poll(p, 3, 1000) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR) &&
+		    tty_copy(0, master) < 0) {
+			/* end of a piped stdin: the terminal's end of file */
+			in_open = 0;
+			if (!is_tty)
+				(void)!write(master, "\004", 1);
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR) &&
+		    tty_copy(master, 1) < 0)
+			out_open = 0;
+		while (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGWINCH) {
+				if (is_tty && ioctl(0, TIOCGWINSZ, &ws) == 0)
+					ioctl(master, TIOCSWINSZ, &ws);
+			} else if (si.ssi_signo != SIGCHLD) {
+				kill(pid, (int)si.ssi_signo);
+			}
+		}
+	}
+done:
+	/* what the program wrote last */
+	while (out_open && tty_copy(master, 1) == 0) {
+		struct pollfd p = { master, POLLIN, 0 };
+
+		if (poll(&p, 1, 0) <= 0)
+			break;
+	}
+	if (is_tty)
+		tcsetattr(0, TCSANOW, &saved);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
 int bo_run(const struct bo_opts *o, const char *id, int *status,
 	   struct cr_error **err)
 {
 	struct bo_state *st;
-	struct bo_opts del = *o;
+	struct bo_opts run = *o, del = *o;
+	struct tty_proxy tty = { .listen_fd = -1, .master = -1 };
 	sigset_t old;
 	pid_t pid;
+	int rc = 0;
 
 	*status = 0;
 	if (!o->detach)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (!o->detach && o->console_socket == NULL) {
+		if (tty_proxy_listen(&tty, err) < 0) {
+			tty_proxy_close(&tty);
+			return -1;
+		}
+		run.console_socket = tty.path;
+	}
 	block_forwarded(&old);
-	if (bo_create(o, id, err) < 0)
+	if (bo_create(&run, id, err) < 0)
 		goto fail_mask;
-	if (bo_start(o, id, err) < 0) {
+	if (tty.listen_fd >= 0)
+		tty_proxy_accept(&tty);
+	if (bo_start(&run, id, err) < 0) {
 		del.force = 1;
 		bo_delete(&del, id, NULL);
 		goto fail_mask;
@@ -919,18 +1106,23 @@ int bo_run(const struct bo_opts *o, const char *id, int *status,
 		return 0;
 	block_forwarded(NULL);
 	st = bo_state_load(o->root, id, err);
-	if (st == NULL)
+	if (st == NULL) {
+		tty_proxy_close(&tty);
 		return -1;
+	}
 	pid = st->pid;
 	bo_state_free(st);
-	*status = wait_forwarding(pid);
+	*status = tty.master >= 0 ? tty_proxy_wait(pid, tty.master)
+				  : wait_forwarding(pid);
+	tty_proxy_close(&tty);
 	if (!o->keep) {
 		del.force = 1;
-		return bo_delete(&del, id, err);
+		rc = bo_delete(&del, id, err);
 	}
-	return 0;
+	return rc;
 fail_mask:
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	tty_proxy_close(&tty);
 	return -1;
 }
 

@@ -183,7 +183,7 @@ static json_object *mount_obj(const char *dst, const char *type,
  * image config (Entrypoint + Cmd, or ARGS), env, cwd, numeric user; the
  * host's network (a device's apps serve on it); the usual mounts. */
 static int write_config(const char *path, json_object *img, const char *name,
-			int argc, char **argv)
+			int terminal, int argc, char **argv)
 {
 	static const char *const caps[] = {
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
@@ -281,6 +281,7 @@ static int write_config(const char *path, json_object *img, const char *name,
 	json_object_object_add(a, "permitted", strs(caps));
 	json_object_object_add(p, "capabilities", a);
 	json_object_object_add(p, "noNewPrivileges", json_object_new_boolean(1));
+	json_object_object_add(p, "terminal", json_object_new_boolean(terminal));
 	json_object_object_add(o, "process", p);
 	a = json_object_new_object();
 	json_object_object_add(a, "path", json_object_new_string("rootfs"));
@@ -485,7 +486,7 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 {
 	const char *name = NULL, *image;
 	char gen[64], dir[PATH_MAX], path[PATH_MAX];
-	int detach = 0, i, rc, status = 0;
+	int detach = 0, tty = 0, i, rc, status = 0;
 	json_object *img;
 	struct bo_opts o;
 	struct cr_error *err = NULL;
@@ -493,17 +494,26 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--detach") == 0)
 			detach = 1;
+		else if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--tty") == 0 ||
+			 strcmp(argv[i], "-it") == 0 || strcmp(argv[i], "-ti") == 0)
+			tty = 1;
+		else if (strcmp(argv[i], "-i") == 0 ||
+			 strcmp(argv[i], "--interactive") == 0)
+			; /* stdin is always the container's in the foreground */
 		else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
 			name = argv[++i];
 		else if (strncmp(argv[i], "--name=", 7) == 0)
 			name = argv[i] + 7;
 		else
 			return say("run: unknown option %s (usage: bolter run "
-				   "[--name N] [-d] IMAGE [ARGS...])",
+				   "[--name N] [-d] [-t] IMAGE [ARGS...])",
 				   argv[i]);
 	}
 	if (i >= argc)
-		return say("usage: bolter run [--name N] [-d] IMAGE [ARGS...]");
+		return say("usage: bolter run [--name N] [-d] [-t] IMAGE [ARGS...]");
+	if (tty && detach)
+		return say("run: -t with -d needs a console to keep the terminal; "
+			   "run it in the foreground, or detach without -t");
 	image = argv[i++];
 	if (name == NULL) {
 		const char *b = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
@@ -543,7 +553,7 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%.4000s/config.json", dir);
-	rc = write_config(path, img, name, argc - i, argv + i);
+	rc = write_config(path, img, name, tty, argc - i, argv + i);
 	json_object_put(img);
 	if (rc != 0)
 		return rc;

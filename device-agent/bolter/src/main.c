@@ -74,7 +74,7 @@ static const char usage_text[] =
 	"  features            print what this runtime supports (JSON)\n"
 	"\n"
 	"Image commands (bolter only, on the Archon store):\n"
-	"  pull IMAGE, run [--name N] [-d] IMAGE [ARGS...], ps, images,\n"
+	"  pull IMAGE, run [--name N] [-d] [-t] IMAGE [ARGS...], ps, images,\n"
 	"  stop NAME, rm NAME, logs NAME   (see `bolter images --help`)\n"
 	"\n"
 	"Global options:\n"
