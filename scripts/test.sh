@@ -55,8 +55,9 @@ packages=(
 	python3-yaml systemd
 	# archon's integration tests: a static origin, layer compression
 	nginx-light zstd docker-registry skopeo
-	# test CAs and certificates (HTTPS origins)
-	openssl
+	# test CAs and certificates (HTTPS origins); the registry token
+	# service's JWT signatures (tests/integration/registry_token.py)
+	openssl python3-cryptography
 	# bolter: seccomp, the busybox test image, podman as a real client
 	libseccomp-dev busybox-static podman
 )

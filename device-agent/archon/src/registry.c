@@ -2,8 +2,12 @@
  * docker://HOST/REPO[:TAG]: images from any registry speaking the OCI
  * distribution API (Docker Hub, Debian's docker-registry, ...).  Manifests
  * are asked for with the OCI and Docker media types in Accept; an image
- * index is resolved for this platform (oci.c); anonymous bearer-token auth
- * is done when the registry answers 401 with a Bearer challenge.  Every
+ * index is resolved for this platform (oci.c); bearer-token auth is done
+ * when the registry answers 401 with a Bearer challenge: anonymous, or with
+ * $ARCHON_REGISTRY_AUTH=USER:PASSWORD sent (HTTP Basic) to the token
+ * service only, never over plain HTTP to a host other than this machine
+ * unless ARCHON_INSECURE_REGISTRY=1.  HTTPS certificates are checked
+ * against $CURL_CA_BUNDLE when set, as for origins (origin.h).  Every
  * manifest, config and layer is checked against its sha256 digest; layers
  * stream to a temporary file, then into the tree like any other layer.
  * Plain HTTP is used for localhost and 127.0.0.1, or everywhere with
@@ -119,10 +123,12 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-/* One GET; returns the HTTP status (or -1 with *err on transport errors). */
-static long get(struct reg *r, const char *url, int manifest, struct sink *s,
-		struct cr_error **err)
+/* One GET; returns the HTTP status (or -1 with *err on transport errors).
+ * userpwd: "USER:PASSWORD" for HTTP Basic, or NULL. */
+static long get(struct reg *r, const char *url, int manifest,
+		const char *userpwd, struct sink *s, struct cr_error **err)
 {
+	const char *bundle = getenv("CURL_CA_BUNDLE");
 	struct curl_slist *h = NULL;
 	char auth[TOKEN_MAX + 32];
 	long status = 0;
@@ -150,6 +156,15 @@ static long get(struct reg *r, const char *url, int manifest, struct sink *s,
 	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->curl, CURLOPT_USERAGENT, "archon");
+	if (bundle != NULL && bundle[0] != '\0')
+		curl_easy_setopt(r->curl, CURLOPT_CAINFO, bundle);
+	if (userpwd != NULL) {
+		curl_easy_setopt(r->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(r->curl, CURLOPT_USERPWD, userpwd);
+		/* The credentials are for the token service, not wherever it
+		 * redirects. */
+		curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	}
 	cc = curl_easy_perform(r->curl);
 	curl_slist_free_all(h);
 	if (cc != CURLE_OK && !s->failed)
@@ -180,9 +195,25 @@ static int challenge_param(const char *ch, const char *key, char *out,
 	return 0;
 }
 
-/* Anonymous bearer token for the challenge the registry just sent. */
+/* 1 when credentials may go to url: HTTPS, this machine, or the user said
+ * ARCHON_INSECURE_REGISTRY=1. */
+static int creds_may_go(const char *url)
+{
+	const char *env = getenv("ARCHON_INSECURE_REGISTRY");
+
+	return strncmp(url, "https://", 8) == 0 ||
+	       strncmp(url, "http://127.", 11) == 0 ||
+	       strncmp(url, "http://localhost:", 17) == 0 ||
+	       strncmp(url, "http://localhost/", 17) == 0 ||
+	       strncmp(url, "http://[::1]", 12) == 0 ||
+	       (env != NULL && strcmp(env, "1") == 0);
+}
+
+/* A bearer token for the challenge the registry just sent: anonymous, or
+ * with $ARCHON_REGISTRY_AUTH. */
 static int fetch_token(struct reg *r, struct cr_error **err)
 {
+	const char *creds = getenv("ARCHON_REGISTRY_AUTH");
 	char realm[512], service[256] = "", scope[512] = "", url[2048];
 	struct sink s;
 	struct json_object *o = NULL, *t;
@@ -211,9 +242,34 @@ static int fetch_token(struct reg *r, struct cr_error **err)
 	crypto_hash_sha256_init(&s.sha);
 	free(r->token);
 	r->token = NULL;
-	st = get(r, url, 0, &s, err);
+	if (creds != NULL && creds[0] == '\0')
+		creds = NULL;
+	if (creds != NULL && strchr(creds, ':') == NULL) {
+		cr_error_set(err, EINVAL, "ARCHON_REGISTRY_AUTH wants USER:PASSWORD");
+		goto out;
+	}
+	if (creds != NULL && !creds_may_go(realm)) {
+		cr_error_set(err, EACCES,
+			     "token service %s is plain HTTP: not sending ARCHON_REGISTRY_AUTH there "
+			     "(ARCHON_INSECURE_REGISTRY=1 allows it)", realm);
+		goto out;
+	}
+	st = get(r, url, 0, creds, &s, err);
 	if (st < 0)
 		goto out;
+	if ((st == 401 || st == 403) && creds == NULL) {
+		cr_error_set(err, EACCES,
+			     "repository %s: the registry's token service %s wants credentials "
+			     "(HTTP %ld): set ARCHON_REGISTRY_AUTH=USER:PASSWORD",
+			     r->repo, realm, st);
+		goto out;
+	}
+	if (st == 401 || st == 403) {
+		cr_error_set(err, EACCES,
+			     "token service %s refused the credentials in ARCHON_REGISTRY_AUTH (HTTP %ld)",
+			     realm, st);
+		goto out;
+	}
 	if (st != 200) {
 		cr_error_set(err, EACCES, "token service %s answered %ld", realm, st);
 		goto out;
@@ -250,13 +306,21 @@ static int fetch(struct reg *r, const char *path, int manifest,
 		s->len = 0;
 		if (s->fd >= 0 && (ftruncate(s->fd, 0) < 0 || lseek(s->fd, 0, SEEK_SET) < 0))
 			return cr_error_errno(err, errno, "temporary file");
-		st = get(r, url, manifest, s, err);
+		st = get(r, url, manifest, NULL, s, err);
 		if (st < 0)
 			return -1;
 		if (st == 401 && attempt == 0 && r->challenge[0] != '\0') {
 			if (fetch_token(r, err) < 0)
 				return -1;
 			continue;
+		}
+		if (st == 401 || st == 403) {
+			const char *creds = getenv("ARCHON_REGISTRY_AUTH");
+
+			return cr_error_set(err, EACCES, "%s: access denied (HTTP %ld) %s", url, st,
+					    creds != NULL && creds[0] != '\0' ?
+						    "to the user of ARCHON_REGISTRY_AUTH" :
+						    "to anonymous pulls: set ARCHON_REGISTRY_AUTH=USER:PASSWORD");
 		}
 		if (st == 404)
 			return cr_error_set(err, ENOENT, "%s: not found", url);
