@@ -34,37 +34,9 @@ ok "armel archon imports a folder and an OCI layout with gzip and zstd layers"
 W=$T/www
 arc --store "$T/pub" publish acme/app:1 --to "$W" >/dev/null || fail "publish"
 
-ossl() { openssl "$@" >>"$T/openssl.log" 2>&1 || fail "openssl $1: $(tail -3 "$T/openssl.log")"; }
-ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=korhal test CA"
-ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	-keyout "$T/srv.key" -out "$T/srv.csr" -subj "/CN=127.0.0.1"
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$T/srv.ext"
-ossl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-	-days 2 -extfile "$T/srv.ext" -out "$T/srv.pem"
-sport=$(free_port)
-cat >"$T/nginx.conf" <<CONF
-daemon off;
-user root;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-events { worker_connections 64; }
-http {
-	access_log $T/access.log;
-	server {
-		listen 127.0.0.1:$sport ssl;
-		ssl_certificate $T/srv.pem;
-		ssl_certificate_key $T/srv.key;
-		root $W;
-	}
-}
-CONF
-nginx -c "$T/nginx.conf" >"$T/nginx.log" 2>&1 &
-PIDS+=("$!")
-SURL=https://127.0.0.1:$sport
-wait_until 10 curl -sf --cacert "$T/ca.pem" -o /dev/null "$SURL/refs/acme/app/1" ||
-	fail "nginx did not start"
+make_test_ca IP:127.0.0.1
+start_origin "$W" https
+SURL=https://127.0.0.1:$ORIGIN_TLS_PORT
 
 out=$(arc --store "$T/dev" pull "$SURL" acme/app:1 2>&1) && fail "untrusted HTTPS origin accepted"
 grep -q "certificate is not trusted: .*CURL_CA_BUNDLE" <<<"$out" || fail "untrusted CA: $out"

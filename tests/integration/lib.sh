@@ -86,13 +86,42 @@ json_field() { # json_field JSON FIELD: a numeric field
 	sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"
 }
 
-# start_origin ROOT: Debian's nginx serving ROOT on a free loopback port,
-# logging "URI STATUS BYTES" per request to $ORIGIN_LOG; sets ORIGIN_URL.
+# make_test_ca SAN: a private CA ($T/ca.pem, $T/ca.key) and a server
+# certificate it signed ($T/srv.pem, $T/srv.key) for SAN, a subjectAltName
+# value such as IP:127.0.0.1.
+make_test_ca() {
+	local ossl_log=$T/openssl.log
+	ossl() { openssl "$@" >>"$ossl_log" 2>&1 || fail "openssl $1: $(tail -3 "$ossl_log")"; }
+	ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=korhal test CA"
+	ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$T/srv.key" -out "$T/srv.csr" -subj "/CN=korhal test server"
+	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+		"$1" >"$T/srv.ext"
+	ossl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+		-days 2 -extfile "$T/srv.ext" -out "$T/srv.pem"
+}
+
+# start_origin ROOT [https]: Debian's nginx serving ROOT on a free loopback
+# port, logging "URI STATUS BYTES" per request to $ORIGIN_LOG; sets
+# ORIGIN_URL.  With "https" it also serves ROOT over TLS (make_test_ca's
+# $T/srv.pem) on another port of 127.0.0.1 and 127.0.0.2, and sets
+# ORIGIN_TLS_PORT.
 # origin_served: bytes of bodies served since the log was last emptied.
 start_origin() {
-	local port
+	local port tls=""
 	port=$(free_port)
 	ORIGIN_LOG=$T/access.log
+	if [ "${2:-}" = https ]; then
+		ORIGIN_TLS_PORT=$(free_port)
+		tls="server {
+		listen 127.0.0.1:$ORIGIN_TLS_PORT ssl;
+		listen 127.0.0.2:$ORIGIN_TLS_PORT ssl;
+		ssl_certificate $T/srv.pem;
+		ssl_certificate_key $T/srv.key;
+		root $1;
+	}"
+	fi
 	cat >"$T/nginx.conf" <<CONF
 daemon off;
 user root;
@@ -107,6 +136,7 @@ http {
 		listen 127.0.0.1:$port;
 		root $1;
 	}
+	$tls
 }
 CONF
 	nginx -c "$T/nginx.conf" >"$T/nginx.log" 2>&1 &

@@ -45,47 +45,12 @@ done
 ls "$W"/deltas/* >/dev/null 2>&1 || fail "no deltas published"
 
 # A private CA and a certificate for 127.0.0.1 (not 127.0.0.2).
-ossl() { openssl "$@" >>"$T/openssl.log" 2>&1 || fail "openssl $1: $(tail -3 "$T/openssl.log")"; }
-ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=korhal test CA"
-ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	-keyout "$T/srv.key" -out "$T/srv.csr" -subj "/CN=127.0.0.1"
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$T/srv.ext"
-ossl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-	-days 2 -extfile "$T/srv.ext" -out "$T/srv.pem"
+make_test_ca IP:127.0.0.1
+start_origin "$W" https
+URL=$ORIGIN_URL
+sport=$ORIGIN_TLS_PORT
 
-port=$(free_port)
-sport=$(free_port)
-cat >"$T/nginx.conf" <<CONF
-daemon off;
-user root;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-events { worker_connections 64; }
-http {
-	log_format bytes '\$request_uri \$status \$body_bytes_sent';
-	access_log $T/access.log bytes;
-	server {
-		listen 127.0.0.1:$port;
-		root $W;
-	}
-	server {
-		listen 127.0.0.1:$sport ssl;
-		listen 127.0.0.2:$sport ssl;
-		ssl_certificate $T/srv.pem;
-		ssl_certificate_key $T/srv.key;
-		root $W;
-	}
-}
-CONF
-nginx -c "$T/nginx.conf" >"$T/nginx.log" 2>&1 &
-PIDS+=("$!")
-wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:$port/refs/acme/app/1" || fail "nginx did not start"
-URL=http://127.0.0.1:$port
-: >"$T/access.log"
-
-served() { awk '{s+=$3} END {print s+0}' "$T/access.log"; }
+served() { origin_served; }
 export ARCHON_PUBLISHER_KEY=$T/ven.key.pub
 out1=$("$ARCHON" --store "$D" pull "$URL" acme/app:1) || fail "pull v1"
 echo "$out1"
