@@ -3,7 +3,8 @@
 # imports a folder and an OCI layout with a gzip and a zstd layer
 # (libarchive), publishes, and pulls what it published from Debian's nginx
 # over HTTPS with a CA made here: refused without $CURL_CA_BUNDLE, pulled
-# and checked out intact with it.  Cross builds only (tests/CMakeLists.txt).
+# and checked out intact with it.  docker:// (no libcurl there) is refused
+# with a clear error.  Cross builds only (tests/CMakeLists.txt).
 set -euo pipefail
 : "${ARCHON:?run through ctest}" "${CR_EMULATOR:?}"
 command -v nginx >/dev/null || { echo "SKIP: nginx not installed"; exit 77; }
@@ -29,7 +30,10 @@ arc --store "$T/pub" import "oci:$T/lay" acme/img:1 >/dev/null || fail "OCI impo
 arc --store "$T/pub" checkout acme/img:1 "$T/img"
 [ "$(cat "$T/img/etc/motd")" = two ] || fail "OCI layers not applied in order: $(cat "$T/img/etc/motd")"
 [ ! -e "$T/img/bin/hello" ] || fail "whiteout not applied"
-ok "armel archon imports a folder and an OCI layout with gzip and zstd layers"
+out=$(arc --store "$T/pub" import "docker://127.0.0.1:1/x/y:1" z:1 2>&1) &&
+	fail "docker:// accepted by a build without libcurl"
+grep -q "no registry client" <<<"$out" || fail "docker:// on armel: $out"
+ok "armel archon imports a folder and an OCI layout with gzip and zstd layers; docker:// refused clearly"
 
 W=$T/www
 arc --store "$T/pub" publish acme/app:1 --to "$W" >/dev/null || fail "publish"

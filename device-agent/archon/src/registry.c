@@ -31,7 +31,7 @@ int ar_import_registry(struct ar_importer *imp, const char *ref,
 {
 	(void)imp;
 	return cr_error_set(err, ENOTSUP,
-			    "docker://%s: this build has no HTTP client (libcurl)", ref);
+			    "docker://%s: this build has no registry client (libcurl; static device builds leave it out)", ref);
 }
 #else
 #include <curl/curl.h>
