@@ -36,6 +36,7 @@ enum {
 	ORIGIN_REDIRECTS = 5,
 	ORIGIN_TIMEOUT_S = 60, /* a stalled connection fails after this */
 	ORIGIN_HOST_MAX = 256,
+	ORIGIN_HEADERS_MAX = 64 * 1024,
 };
 
 #ifdef AR_WITH_HTTP
@@ -282,6 +283,9 @@ static int origin_conn(struct ar_origin *o, const struct target *t,
 		return cr_error_set(err, ENOMEM, "cannot set up an HTTP connection");
 	}
 	evhttp_connection_set_timeout(o->conn, ORIGIN_TIMEOUT_S);
+	/* Bodies are bounded per request; headers here (libevent's default
+	 * is no bound). */
+	evhttp_connection_set_max_headers_size(o->conn, ORIGIN_HEADERS_MAX);
 	evhttp_connection_set_closecb(o->conn, origin_on_close, o);
 	o->conn_to = *t;
 	return 0;
