@@ -38,8 +38,11 @@ static int id_at(const char *s, size_t n, struct ar_id *id)
 /* An origin we will fetch from: http(s), printable, no query or fragment. */
 static int origin_ok(const char *o, size_t n)
 {
+	size_t host = strncmp(o, "https://", 8) == 0 ? 8 : 7;
+
 	if (!((n > 7 && strncmp(o, "http://", 7) == 0) ||
-	      (n > 8 && strncmp(o, "https://", 8) == 0)))
+	      (n > 8 && strncmp(o, "https://", 8) == 0)) ||
+	    o[host] == '/')
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (o[i] <= 0x20 || o[i] >= 0x7f || o[i] == '?' || o[i] == '#')
@@ -141,12 +144,14 @@ int ar_cachereq_parse(const char *target, size_t len, struct ar_cachereq *r,
 			int n = decode(eq + 1, (size_t)(pe - eq - 1), r->origin,
 				       sizeof(r->origin));
 
+			/* Checked after the trailing slashes go: "https:////"
+			 * is no origin. */
+			while (n > 0 && r->origin[n - 1] == '/')
+				r->origin[--n] = '\0';
 			if (n < 0 || !origin_ok(r->origin, (size_t)n))
 				return cr_error_set(err, EINVAL,
 						    "origin is not an http(s) URL of at most %d bytes",
 						    AR_CACHEREQ_ORIGIN_MAX);
-			while (n > 0 && r->origin[n - 1] == '/')
-				r->origin[--n] = '\0';
 			have_origin = 1;
 		} else if (eq - q == 4 && memcmp(q, "size", 4) == 0 && !have_size) {
 			char num[24];
