@@ -73,9 +73,10 @@ struct rn_cache {
 	struct cr_map *fetches; /* key -> struct fetch */
 	uint64_t bytes, max_bytes, next_seq;
 	uint32_t max_fetches;
+	char *origins; /* allowed origin prefixes, comma-separated, or NULL */
 	struct cr_log_ratelimit rl;
 	struct {
-		uint64_t hits, misses, coalesced, refused, bad_requests;
+		uint64_t hits, misses, coalesced, refused, bad_requests, forbidden;
 		uint64_t fetches, fetch_failed, verify_failed, evictions;
 		uint64_t bytes_served, bytes_fetched;
 		uint64_t prov_stored, prov_rejected, prov_queries;
@@ -523,6 +524,27 @@ static void on_providers(struct rn_cache *c, struct evhttp_request *req,
 	reply_bytes(req, (const uint8_t *)list, strlen(list), "provider");
 }
 
+/* 1 when origin may be fetched from: "origin/" starts with an allowed
+ * prefix (so that "https://cdn.example/" allows that host, not
+ * "https://cdn.example.evil/"). */
+static int origin_allowed(const struct rn_cache *c, const char *origin)
+{
+	char o[AR_CACHEREQ_ORIGIN_MAX + 2];
+	const char *p = c->origins;
+
+	if (p == NULL)
+		return 1;
+	snprintf(o, sizeof(o), "%s/", origin);
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+
+		if (n > 0 && strncmp(o, p, n) == 0)
+			return 1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct rn_cache *c = arg;
@@ -547,8 +569,16 @@ static void on_request(struct evhttp_request *req, void *arg)
 		cr_error_free(err);
 		return;
 	}
+	/* Deltas are keyed by origin: an origin not allowed is never held. */
 	ar_cachereq_key(&r, key);
-	if (serve_hit(c, key, req) == 0)
+	if (r.kind != AR_OBJ_DELTA && serve_hit(c, key, req) == 0)
+		return;
+	if (!origin_allowed(c, r.origin)) {
+		c->st.forbidden++;
+		evhttp_send_error(req, 403, "this node does not fetch from that origin");
+		return;
+	}
+	if (r.kind == AR_OBJ_DELTA && serve_hit(c, key, req) == 0)
 		return;
 	c->st.misses++;
 	f = cr_map_get(c->fetches, key);
@@ -733,6 +763,11 @@ int rn_cache_new(struct event_base *base, const struct rn_cache_cfg *cfg,
 	c->base = base;
 	c->max_bytes = cfg->max_bytes;
 	c->max_fetches = cfg->max_fetches ? cfg->max_fetches : 64;
+	if (cfg->origins != NULL && cfg->origins[0] != '\0' &&
+	    (c->origins = strdup(cfg->origins)) == NULL) {
+		free(c);
+		return cr_error_set(err, ENOMEM, "out of memory");
+	}
 	cr_log_ratelimit_init(&c->rl, 10, 1);
 	/* Page overhead: an 8 KiB chunk takes three 4 KiB pages. */
 	map = (size_t)(cfg->max_bytes * 2 + (64u << 20));
@@ -821,6 +856,7 @@ struct rn_cache *rn_cache_free(struct rn_cache *c)
 		cache_drop(c, c->head);
 	cr_map_free(c->ents);
 	cr_kv_free(c->kv);
+	free(c->origins);
 	free(c);
 	return NULL;
 }
@@ -868,6 +904,9 @@ void rn_cache_metrics(const struct rn_cache *c, struct evbuffer *b)
 	  c->st.refused);
 	M("counter", "archon_cache_bad_requests_total",
 	  "Malformed requests.", c->st.bad_requests);
+	M("counter", "archon_cache_forbidden_total",
+	  "Misses refused: the origin is not among --cache-origins.",
+	  c->st.forbidden);
 	M("gauge", "archon_provider_indexes",
 	  "Indexes with provider records stored here.",
 	  cr_kv_count(c->kv, prov_db));

@@ -33,6 +33,7 @@ static const struct cr_config_key rn_config_keys[] = {
 	KEY(STR, "metrics", metrics),
 	KEY(STR, "tcp", tcp),
 	KEY(STR, "cache-listen", cache_listen),
+	KEY(STR, "cache-origins", cache_origins),
 	KEY(BYTES, "cache-size", cache_size, 0, 1ull << 44,
 	    "a size in bytes, or with K, M or G (0: no cache)"),
 	KEY(STR, "operator", operator_id),

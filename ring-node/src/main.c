@@ -38,6 +38,10 @@ static const char usage_text[] =
 	"                        (default: the --listen address, where archon "
 	"pull\n"
 	"                        --ring looks for it)\n"
+	"  --cache-origins URL[,URL...]  fetch misses only from origins "
+	"starting with\n"
+	"                        one of these prefixes (default: any http(s) "
+	"origin)\n"
 	"  --operator OP_ID      pin this operator; default: trust the first "
 	"one seen\n"
 	"  --config FILE         settings as 'key = value' lines, keys named "
@@ -80,6 +84,7 @@ static const struct option long_opts[] = {
 	{ "tcp", required_argument, NULL, 0 },
 	{ "cache-size", required_argument, NULL, 0 },
 	{ "cache-listen", required_argument, NULL, 0 },
+	{ "cache-origins", required_argument, NULL, 0 },
 	{ "operator", required_argument, NULL, 0 },
 	{ "config", required_argument, NULL, 0 },
 	{ "log-level", required_argument, NULL, 0 },

@@ -992,6 +992,7 @@ static int node_cache_start(struct rn_node *n, struct cr_error **err)
 		.dir = n->cfg.data_dir,
 		.listen = n->cfg.cache_listen,
 		.max_bytes = n->cfg.cache_size,
+		.origins = n->cfg.cache_origins,
 	};
 
 	if (n->cfg.cache_size == 0)

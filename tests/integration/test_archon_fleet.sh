@@ -47,13 +47,19 @@ start_origin "$W"
 make_ring 3
 for i in 0 1 2; do
 	MPORT[$i]=$(free_port)
-	start_node "$i" --metrics "127.0.0.1:${MPORT[$i]}" --cache-size 64M
+	start_node "$i" --metrics "127.0.0.1:${MPORT[$i]}" --cache-size 64M \
+		--cache-origins "http://192.0.2.1/,$ORIGIN_URL/"
 done
 for i in 0 1 2; do
 	# The cache answers HTTP on TCP at the node's ring address.
 	wait_until 10 curl -s -o /dev/null "http://${NODE_ADDR[$i]}/archon/v1/" ||
 		fail "node $i's shard cache is not up"
 done
+# A node fetches only from the origins it is told (no open fetcher).
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://${NODE_ADDR[0]}/archon/v1/indexes/$(ls "$W/indexes" | head -1)?origin=http%3A%2F%2F127.0.0.1%3A1")
+[ "$code" = 403 ] || fail "a request naming another origin answered $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://${NODE_ADDR[0]}/archon/v1/chunks/00/$(printf '0%.0s' $(seq 64))")
+[ "$code" = 400 ] || fail "a malformed request answered $code"
 
 # pull_all TAG [NPEERS]: every device pulls acme/app:TAG at once, the
 # first NPEERS asking peers too.

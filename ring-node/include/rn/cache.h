@@ -29,6 +29,8 @@ struct rn_cache_cfg {
 	uint64_t max_bytes;	/* bound on the objects' bytes */
 	uint32_t max_fetches;	/* concurrent origin fetches (0: 64) */
 	int listen_optional;	/* a failure to listen only logs */
+	const char *origins;	/* comma-separated URL prefixes the node
+				   fetches from; NULL or empty: any */
 };
 
 int rn_cache_new(struct event_base *base, const struct rn_cache_cfg *cfg,
