@@ -148,3 +148,25 @@ CONF
 	: >"$ORIGIN_LOG"
 }
 origin_served() { awk '{s+=$3} END {print s+0}' "$ORIGIN_LOG"; }
+
+# start_liar PORT BYTES: an HTTP/1.1 server on 127.0.0.1:PORT that answers
+# every GET with BYTES random bytes and status 200 (a lying cache node or
+# peer); waits until it answers.
+start_liar() {
+	python3 - "$1" "$2" >>"$T/liar.log" 2>&1 <<'PY' &
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = os.urandom(int(sys.argv[2]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+	PIDS+=("$!")
+	wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$1/" || fail "liar on port $1 not up"
+}

@@ -185,24 +185,10 @@ ok "devices verify and check out v2"
 # A ring whose only node serves garbage for every object: each copy is
 # refused, the pull takes everything from the origin and verifies.
 bad_port=$(free_port)
-python3 - "$bad_port" >"$T/badnode.log" 2>&1 <<'PY' &
-import http.server, os, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = os.urandom(2000)
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-PY
-PIDS+=("$!")
+start_liar "$bad_port" 2000
 "$CARRIER" keygen --type node -o "$T/bad.key" >/dev/null
 "$CARRIER" ring init --operator "$T/op.key" --node "$T/bad.key.pub@127.0.0.1:$bad_port" \
 	-o "$T/badring" >/dev/null
-wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$bad_port/" || fail "bad node not up"
 out=$("$ARCHON" --store "$T/victim" pull "$ORIGIN_URL" acme/app:2 --ring "$T/badring") ||
 	fail "pull through a lying cache node failed"
 echo "$out"

@@ -87,22 +87,7 @@ idx2=$(index_of acme/other:1)
 wait_until 10 sh -c "curl -sf http://${NODE_ADDR[0]}/archon/v1/providers/$idx2 | grep -q ." ||
 	fail "no provider record for acme/other:1"
 kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
-python3 - "$sport" >"$T/liar.log" 2>&1 <<'PY' &
-import http.server, os, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as archon serve does
-    def do_GET(self):
-        body = os.urandom(500)
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-PY
-PIDS+=("$!")
-wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$sport/" || fail "liar not up"
+start_liar "$sport" 500
 out=$("$ARCHON" --store "$T/puller2" pull "$ORIGIN_URL" acme/other:1 --ring "$T/ring" --peers \
 	--carrier "$CARRIER") || fail "pull with a lying peer failed"
 echo "$out"
