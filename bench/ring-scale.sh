@@ -132,6 +132,9 @@ wait_until 10 curl -sf "http://127.0.0.1:$mport/metrics" || die "node did not st
 settle
 r_anon0=$(status_kb "$node" RssAnon); r_file0=$(sum_status_kb RssFile "$node"); r_file0=$((r_file0 + $(status_kb "$node" RssShmem)))
 slab0=$(meminfo_kb Slab); sunr0=$(meminfo_kb SUnreclaim)
+# The node's own sockets (UDP, metrics, the Archon cache's listener...):
+# devices must add none.
+r_socks0=$(sockets_of "$node")
 "$build/bench/ringload" --node "127.0.0.1:$nport" --node-pub "$T/node.key.pub" \
 	-n "$N" --publish --node-pid "$node" --rekey "$REKEY_S" \
 	>"$T/ringload.out" 2>"$T/ringload.err" &
@@ -225,7 +228,7 @@ machine="$(nproc) cores ($cpu_model), $(( $(meminfo_kb MemTotal) / 1024 / 1024 )
 sodium=$(dpkg-query -W -f='${Version}' libsodium23 2>/dev/null || echo "?")
 met() { if [ "$1" = 1 ]; then echo met; else echo "NOT met"; fi; }
 t_user=$(( r_user * 2 <= m_user ? 1 : 0 ))
-t_sock=$(( r_socks <= 2 ? 1 : 0 ))
+t_sock=$(( r_socks <= r_socks0 ? 1 : 0 ))
 t_hs=$(( r_hs_core >= 5000 ? 1 : 0 ))
 
 mkdir -p "$RESULTS"
@@ -240,6 +243,7 @@ mkdir -p "$RESULTS"
 	printf '%-44s %16s %16s %8s\n' "  of which unreclaimable (SUnreclaim)" "$r_kern_u" "$m_kern_u" ""
 	printf '%-44s %16s %16s %8s\n' "LMDB pages in RSS (RssFile+RssShmem delta)" "$r_file" "-" ""
 	printf '%-44s %16s %16s %8s\n' "server processes / kernel sockets held" "1 / $r_socks" "$M / $m_socks" ""
+	printf '%-44s %16s %16s %8s\n' "  of which before any device attached" "$r_socks0" "-" ""
 	printf '%-44s %16s %16s %8s\n' "handshakes (connects) per second, wall" "$r_hs_rate" "$m_rate" ""
 	printf '%-44s %16s %16s %8s\n' "handshakes (connects) per CPU-second" "$r_hs_core" "$m_core" ""
 	printf '%-44s %16s %16s %8s\n' "presence publishes per CPU-second" "$r_pub_core" "-" ""
@@ -253,7 +257,7 @@ mkdir -p "$RESULTS"
 	echo
 	echo "targets:"
 	echo "  user-space memory per idle device <= half of mosquitto's: $r_user vs $m_user B: $(met $t_user)"
-	echo "  no kernel socket per device (node holds $r_socks sockets for $N devices): $(met $t_sock)"
+	echo "  no kernel socket per device (node holds $r_socks sockets for $N devices, $r_socks0 before the first): $(met $t_sock)"
 	echo "  >= 5000 handshakes per second per core: $r_hs_core: $(met $t_hs)"
 } | tee "$RESULTS/ring-scale.txt"
 cat >"$RESULTS/ring-scale.json" <<EOF
@@ -270,6 +274,7 @@ cat >"$RESULTS/ring-scale.json" <<EOF
     "lmdb_rss_file_bytes_per_device": $r_file,
     "lmdb_file_bytes": $lmdb,
     "kernel_sockets": $r_socks,
+    "kernel_sockets_before_devices": $r_socks0,
     "handshakes_per_s": $r_hs_rate,
     "handshakes_per_cpu_s": $r_hs_core,
     "publishes_per_cpu_s": ${r_pub_core:-0},

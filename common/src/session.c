@@ -5,7 +5,7 @@
  *
  *  - struct cr_sess is what an idle session costs: the current key pair
  *    (both directions, a 63-counter replay window), timers, the peer's
- *    identity, key and address: 304 bytes on 64-bit machines, held in
+ *    identity, key and address: 296 bytes on 64-bit machines, held in
  *    slabs of SLAB_SESS sessions (no malloc header per session).
  *    Everything else hangs off it only while it is needed.
  *  - struct cr_replay (the 448-counter window) replaces the small one while
@@ -139,7 +139,12 @@ struct sess_keys {
 	uint8_t tx[KEY_LEN];
 	uint64_t tx_n;
 	uint64_t birth_ms;
-	struct cr_replay_small replay; /* unless the session has `wide` */
+	/* The small window, or while the session is busy (is_wide) the
+	 * wide one, which then needs no pointer of its own. */
+	union {
+		struct cr_replay_small small;
+		struct cr_replay *wide;
+	} rp;
 	uint32_t local_index;
 	uint32_t remote_index;
 };
@@ -163,7 +168,6 @@ struct cr_sess {
 	struct cr_sess *pend;
 	struct hs_common *hs; /* sess_ihs if initiator, else sess_rhs */
 	struct sess_prev *prev;
-	struct cr_replay *wide; /* cur's replay window while busy, or NULL */
 	struct sess_keys cur;
 	uint64_t last_sent_ms;
 	uint64_t last_recv_ms;
@@ -185,6 +189,7 @@ struct cr_sess {
 	unsigned peer_used_cur : 1; /* the peer has sent under cur */
 	unsigned pending : 1;       /* counted in host->pending */
 	unsigned fixed_path : 1;    /* no roaming: the owner picks the path */
+	unsigned is_wide : 1;       /* cur.rp holds the wide window */
 };
 
 struct sess_slab {
@@ -385,6 +390,29 @@ static enum cr_sess_drop drop(struct cr_sess_host *h, enum cr_sess_drop why)
 	return why;
 }
 
+/* ---- Replay windows ---------------------------------------------------- */
+
+static struct cr_replay *wide_of(const struct cr_sess *s)
+{
+	return s->is_wide ? s->cur.rp.wide : NULL;
+}
+
+/* Back to the small window (keeping what the wide one knew when keep). */
+static void wide_drop(struct cr_sess *s, int keep)
+{
+	struct cr_replay *w = wide_of(s);
+
+	if (w == NULL)
+		return;
+	s->is_wide = 0;
+	if (keep)
+		cr_replay_narrow(w, &s->cur.rp.small);
+	else
+		cr_replay_small_init(&s->cur.rp.small);
+	sodium_memzero(w, sizeof(*w));
+	free(w);
+}
+
 /* ---- Session slabs ---------------------------------------------------- */
 
 static struct cr_sess *sess_at(const struct cr_sess_host *h, uint32_t handle)
@@ -452,10 +480,7 @@ static void slab_put(struct cr_sess_host *h, struct cr_sess *s)
 	size_t i = handle >> SLAB_SHIFT;
 	struct sess_slab *sl = h->slabs[i];
 
-	if (s->wide != NULL) {
-		sodium_memzero(s->wide, sizeof(*s->wide));
-		free(s->wide);
-	}
+	wide_drop(s, 0);
 	sodium_memzero(s, sizeof(*s));
 	s->handle = sl->free_head;
 	sl->free_head = (handle & (SLAB_SESS - 1)) + 1;
@@ -875,6 +900,7 @@ static void sess_kill(struct cr_sess_host *h, struct cr_sess *s,
 	prev_free(h, s);
 	if (s->has_keys)
 		idx_remove(h, s->cur.local_index);
+	wide_drop(s, 0);
 	sodium_memzero(&s->cur, sizeof(s->cur));
 	s->has_keys = 0;
 	slot = peer_find(h, &s->peer, s->inst);
@@ -975,10 +1001,10 @@ static void keys_install(struct cr_sess_host *h, struct cr_sess *s,
 		if (p != NULL) {
 			memcpy(p->rx, s->cur.rx, KEY_LEN);
 			p->birth_ms = s->cur.birth_ms;
-			if (s->wide != NULL)
-				p->replay = *s->wide;
+			if (s->is_wide)
+				p->replay = *wide_of(s);
 			else
-				cr_replay_widen(&s->cur.replay, &p->replay);
+				cr_replay_widen(&s->cur.rp.small, &p->replay);
 			p->local_index = s->cur.local_index;
 		} else {
 			idx_remove(h, s->cur.local_index);
@@ -989,9 +1015,10 @@ static void keys_install(struct cr_sess_host *h, struct cr_sess *s,
 	memcpy(s->cur.rx, rx, KEY_LEN);
 	s->cur.tx_n = 0;
 	s->cur.birth_ms = now;
-	cr_replay_small_init(&s->cur.replay);
-	if (s->wide != NULL)
-		cr_replay_init(s->wide);
+	if (s->is_wide)
+		cr_replay_init(wide_of(s));
+	else
+		cr_replay_small_init(&s->cur.rp.small);
 	s->cur.local_index = local_index;
 	s->cur.remote_index = remote_index;
 	s->has_keys = 1;
@@ -1678,21 +1705,25 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 		keys_install(h, s, hs->tx, hs->rx, hs->c.local_index,
 			     hs->remote_index, now);
 		hs_free(h, s, 1);
-	} else if (replay == NULL && s->wide == NULL &&
+	} else if (replay == NULL && !s->is_wide &&
 		   elapsed(now, s->last_recv_ms) < BUSY_MS) {
 		/* Traffic flows: the wide window, until it stops.  Without
 		 * memory the small one carries on. */
-		s->wide = malloc(sizeof(*s->wide));
-		if (s->wide != NULL)
-			cr_replay_widen(&s->cur.replay, s->wide);
+		struct cr_replay *w = malloc(sizeof(*w));
+
+		if (w != NULL) {
+			cr_replay_widen(&s->cur.rp.small, w);
+			s->cur.rp.wide = w;
+			s->is_wide = 1;
+		}
 	}
 	/* Only now, authenticated, may the counter move the window. */
 	if (replay != NULL)
 		ok = cr_replay_accept(replay, counter, msg_limit(h));
-	else if (s->wide != NULL)
-		ok = cr_replay_accept(s->wide, counter, msg_limit(h));
+	else if (s->is_wide)
+		ok = cr_replay_accept(wide_of(s), counter, msg_limit(h));
 	else
-		ok = cr_replay_small_accept(&s->cur.replay, counter,
+		ok = cr_replay_small_accept(&s->cur.rp.small, counter,
 					    msg_limit(h));
 	if (!ok)
 		return drop(h, CR_SESS_DROP_REPLAY);
@@ -1813,12 +1844,8 @@ static void sess_timers(struct cr_sess_host *h, struct cr_sess *s,
 	if (h->cfg.keepalive_ms != 0 &&
 	    elapsed(now, s->last_sent_ms) >= h->cfg.keepalive_ms)
 		data_send(h, s, NULL, 0, now);
-	if (s->wide != NULL && elapsed(now, s->last_recv_ms) >= IDLE_MS) {
-		cr_replay_narrow(s->wide, &s->cur.replay);
-		sodium_memzero(s->wide, sizeof(*s->wide));
-		free(s->wide);
-		s->wide = NULL;
-	}
+	if (s->is_wide && elapsed(now, s->last_recv_ms) >= IDLE_MS)
+		wide_drop(s, 1);
 	if (s->prev != NULL &&
 	    ((h->cfg.reject_after_ms != 0 &&
 	      elapsed(now, s->prev->birth_ms) >= h->cfg.reject_after_ms) ||
@@ -1969,10 +1996,7 @@ struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h)
 				sodium_memzero(s->prev, sizeof(*s->prev));
 				free(s->prev);
 			}
-			if (s->wide != NULL) {
-				sodium_memzero(s->wide, sizeof(*s->wide));
-				free(s->wide);
-			}
+			wide_drop(s, 0);
 		}
 		if (sl != NULL) {
 			sodium_memzero(sl, sizeof(*sl));
