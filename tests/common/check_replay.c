@@ -158,6 +158,13 @@ END_TEST
  */
 enum { MODEL_MAX = 1 << 16 };
 
+static void xorshift64(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+}
+
 START_TEST(test_against_model)
 {
 	static uint8_t seen[MODEL_MAX];
@@ -175,10 +182,7 @@ START_TEST(test_against_model)
 			uint64_t c;
 			int expect, got;
 
-			/* xorshift64 */
-			state ^= state << 13;
-			state ^= state >> 7;
-			state ^= state << 17;
+			xorshift64(&state);
 			switch (state % 5) {
 			case 0: /* behind, near the edge */
 				c = pos > W + 8 ? pos - W - 8 + (state >> 8) % 16
@@ -239,9 +243,7 @@ START_TEST(test_small_against_model)
 			uint64_t c;
 			int expect, got;
 
-			state ^= state << 13;
-			state ^= state >> 7;
-			state ^= state << 17;
+			xorshift64(&state);
 			switch (state % 4) {
 			case 0:
 				c = pos + (state >> 8) % 100;
@@ -291,9 +293,7 @@ START_TEST(test_switching_forms)
 			uint64_t c;
 			int got;
 
-			state ^= state << 13;
-			state ^= state >> 7;
-			state ^= state << 17;
+			xorshift64(&state);
 			if (state % 61 == 0) {
 				if (is_small)
 					cr_replay_widen(&small, &wide);

@@ -82,6 +82,15 @@ online() {
 	"$CARRIER" lookup "$1" --json 2>/dev/null | grep -q '"online":true'
 }
 
+# metric I NAME: node I's metric NAME (from its --metrics at METRICS[I]).
+metric() { curl -sf "http://${METRICS[$1]}/metrics" | sed -n "s/^$2 //p"; }
+# sum_metric NAME NODE...: the sum over those nodes (a silent node counts 0).
+sum_metric() {
+	local name=$1 s=0 v; shift
+	for i in "$@"; do v=$(metric "$i" "$name") || v=0; s=$((s + ${v:-0})); done
+	echo "$s"
+}
+
 json_field() { # json_field JSON FIELD: a numeric field
 	sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"
 }

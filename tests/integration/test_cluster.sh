@@ -27,12 +27,6 @@ for i in $(seq 0 $((NODES - 1))); do
 	start_node "$i" --metrics "${METRICS[$i]}" $NODE_FLAGS
 	boost "${NODE_PID[$i]}"
 done
-metric() { curl -sf "http://${METRICS[$1]}/metrics" | sed -n "s/^$2 //p"; }
-sum_metric() { # sum_metric NAME NODE...
-	local name=$1 s=0 v; shift
-	for i in "$@"; do v=$(metric "$i" "$name") || v=0; s=$((s + ${v:-0})); done
-	echo "$s"
-}
 vendor ven >/dev/null
 ven_id=$("$CARRIER" id "$T/ven.key")
 export CARRIER_KEY=$T/ven.key

@@ -18,12 +18,6 @@ for i in 0 1 2; do
 	METRICS[$i]=127.0.0.1:$(free_port)
 	start_node "$i" --metrics "${METRICS[$i]}" $NODE_FLAGS
 done
-metric() { curl -sf "http://${METRICS[$1]}/metrics" | sed -n "s/^$2 //p"; }
-sum_metric() { # sum_metric NAME NODE...
-	local name=$1 s=0 v; shift
-	for i in "$@"; do v=$(metric "$i" "$name") || v=0; s=$((s + ${v:-0})); done
-	echo "$s"
-}
 vendor ven >/dev/null
 export CARRIER_KEY=$T/ven.key
 "$DEVSIM" --ring "$T/ring" --dir "$T/sim" -n $DEVICES --keepalive 500ms \

@@ -13,7 +13,6 @@ for i in 0 1 2; do
 	METRICS[$i]=127.0.0.1:$(free_port)
 	start_node "$i" --metrics "${METRICS[$i]}" --heartbeat 100ms --peer-timeout 500ms
 done
-metric() { curl -sf "http://${METRICS[$1]}/metrics" | sed -n "s/^$2 //p"; }
 all_see() { # all_see N EPOCH: every running node sees N alive at EPOCH
 	for i in "${!METRICS[@]}"; do
 		[ "$(metric "$i" carrier_node_peers_alive)" = "$1" ] || return 1
