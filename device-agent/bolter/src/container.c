@@ -693,22 +693,37 @@ int bo_pids(const struct bo_opts *o, const char *id, int **pids, size_t *n,
 	return rc;
 }
 
-int bo_pause(const struct bo_opts *o, const char *id, int pause,
-	     struct cr_error **err)
+/* The container's state when its status is `want` (NULL: anything but
+ * stopped); otherwise NULL with an error naming the status. */
+static struct bo_state *load_live(const struct bo_opts *o, const char *id,
+				  const char *want, struct cr_error **err)
 {
 	struct bo_state *st = bo_state_load(o->root, id, err);
 	const char *status;
+
+	if (st == NULL)
+		return NULL;
+	status = bo_state_status(o->root, st);
+	if (want != NULL ? strcmp(status, want) == 0
+			 : strcmp(status, "stopped") != 0)
+		return st;
+	if (want != NULL)
+		cr_error_set(err, EINVAL, "container %s is %s, not %s", id,
+			     status, want);
+	else
+		cr_error_set(err, EINVAL, "container %s is stopped", id);
+	bo_state_free(st);
+	return NULL;
+}
+
+int bo_pause(const struct bo_opts *o, const char *id, int pause,
+	     struct cr_error **err)
+{
+	struct bo_state *st = load_live(o, id, pause ? "running" : "paused", err);
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	status = bo_state_status(o->root, st);
-	if (strcmp(status, pause ? "running" : "paused") != 0) {
-		cr_error_set(err, EINVAL, "container %s is %s, not %s", id,
-			     status, pause ? "running" : "paused");
-		bo_state_free(st);
-		return -1;
-	}
 	rc = bo_cgroup_freeze(st->cgroup_dirs, pause, err);
 	bo_state_free(st);
 	return rc;
@@ -717,18 +732,11 @@ int bo_pause(const struct bo_opts *o, const char *id, int pause,
 int bo_update(const struct bo_opts *o, const char *id,
 	      const struct bo_resources *r, struct cr_error **err)
 {
-	struct bo_state *st = bo_state_load(o->root, id, err);
-	const char *status;
+	struct bo_state *st = load_live(o, id, NULL, err);
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	status = bo_state_status(o->root, st);
-	if (strcmp(status, "stopped") == 0) {
-		cr_error_set(err, EINVAL, "container %s is stopped", id);
-		bo_state_free(st);
-		return -1;
-	}
 	rc = bo_cgroup_update(st->cgroup_dirs, r, err);
 	bo_state_free(st);
 	return rc;
