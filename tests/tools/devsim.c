@@ -4,7 +4,7 @@
  * handshakes and signed presence) sharing one event loop.
  *
  *   devsim --ring RING --dir DIR -n N [--keepalive DUR] [--allow V:P]
- *          [--attach N]
+ *          [--attach N] [--migrate-window DUR]
  *
  * Creates DIR/dev<i>.key on first use (kept across runs so identities are
  * stable), writes their identities to DIR/ids.txt, and runs until SIGTERM.
@@ -64,10 +64,11 @@ int main(int argc, char **argv)
 		{ "keepalive", required_argument, NULL, 'k' },
 		{ "allow", required_argument, NULL, 'a' },
 		{ "attach", required_argument, NULL, 't' },
+		{ "migrate-window", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ring = NULL, *dir = NULL, *keepalive = "15s", *allow = NULL;
-	const char *attach = NULL;
+	const char *attach = NULL, *migrate = NULL;
 	struct da_agent **agents;
 	struct event_base *base;
 	struct event *ev_term, *ev_usr1;
@@ -84,6 +85,7 @@ int main(int argc, char **argv)
 		case 'k': keepalive = optarg; break;
 		case 'a': allow = optarg; break;
 		case 't': attach = optarg; break;
+		case 'm': migrate = optarg; break;
 		case 'n':
 			if (cr_parse_u64(optarg, 1, 100000, &n) < 0)
 				return 2;
@@ -94,7 +96,8 @@ int main(int argc, char **argv)
 	}
 	if (ring == NULL || dir == NULL || n == 0) {
 		fprintf(stderr, "usage: devsim --ring RING --dir DIR -n N "
-				"[--keepalive DUR] [--allow V:P] [--attach N]\n");
+				"[--keepalive DUR] [--allow V:P] [--attach N] "
+				"[--migrate-window DUR]\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
@@ -129,7 +132,9 @@ int main(int argc, char **argv)
 		if (da_config_set(&cfg, "keepalive", keepalive, &err) < 0 ||
 		    (allow != NULL && da_config_set(&cfg, "allow", allow, &err) < 0) ||
 		    (attach != NULL &&
-		     da_config_set(&cfg, "attach", attach, &err) < 0)) {
+		     da_config_set(&cfg, "attach", attach, &err) < 0) ||
+		    (migrate != NULL &&
+		     da_config_set(&cfg, "migrate-window", migrate, &err) < 0)) {
 			fprintf(stderr, "devsim: %s\n", cr_error_msg(err));
 			return 2;
 		}
