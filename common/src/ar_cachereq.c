@@ -12,17 +12,6 @@
 
 static const char prefix[] = "/archon/v1/";
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parses exactly 64 lowercase hex digits at s (n bytes available). */
 static int id_at(const char *s, size_t n, struct ar_id *id)
 {
@@ -94,8 +83,8 @@ static int decode(const char *s, size_t n, char *out, size_t cap)
 
 			if (n - i < 3)
 				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = cr_hex_digit(s[i + 1]);
+			lo = cr_hex_digit(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (char)(hi << 4 | lo);

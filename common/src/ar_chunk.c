@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ar/chunk.h"
+#include "cr/util.h"
 
 /* 256 random 64-bit words (splitmix64 from the seed "archon"); changing
  * them changes every chunk boundary, so they are part of the format. */
@@ -105,42 +106,16 @@ void ar_id_of(const void *data, size_t len, struct ar_id *id)
 
 char *ar_id_hex(const struct ar_id *id, char out[AR_ID_HEX])
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < AR_ID_LEN; i++) {
-		out[2 * i] = digits[id->b[i] >> 4];
-		out[2 * i + 1] = digits[id->b[i] & 15];
-	}
-	out[2 * AR_ID_LEN] = '\0';
+	cr_hex(id->b, AR_ID_LEN, out);
 	return out;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 int ar_id_parse(const char *hex, struct ar_id *id)
 {
-	struct ar_id tmp;
-
-	for (size_t i = 0; i < AR_ID_LEN; i++) {
-		int hi = hexval(hex[2 * i]), lo;
-
-		if (hi < 0)
-			return -EINVAL;
-		lo = hexval(hex[2 * i + 1]);
-		if (lo < 0)
-			return -EINVAL;
-		tmp.b[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (hex[2 * AR_ID_LEN] != '\0')
+	/* Lowercase only: an id names files and URLs, one spelling each. */
+	if (strspn(hex, "0123456789abcdef") != 2 * AR_ID_LEN ||
+	    hex[2 * AR_ID_LEN] != '\0' || cr_unhex(hex, AR_ID_LEN, id->b) < 0)
 		return -EINVAL;
-	*id = tmp;
 	return 0;
 }
 

@@ -46,14 +46,6 @@ int ar_provider_sign(const struct ar_provider *p, const struct cr_keypair *kp,
 	return n;
 }
 
-static int unhex(const char *s, size_t n, uint8_t *out)
-{
-	size_t bin;
-
-	return sodium_hex2bin(out, n / 2, s, n, NULL, &bin, NULL) == 0 &&
-			       bin == n / 2 ? 0 : -1;
-}
-
 int ar_provider_parse(const char *line, size_t len, uint64_t now,
 		      struct ar_provider *p, struct cr_error **err)
 {
@@ -80,10 +72,10 @@ int ar_provider_parse(const char *line, size_t len, uint64_t now,
 				    magic);
 	memset(p, 0, sizeof(*p));
 	if (ar_id_parse(f[1], &p->index) < 0 || strlen(f[2]) != 2 * CR_PKLEN ||
-	    unhex(f[2], 2 * CR_PKLEN, p->pk) < 0 ||
+	    cr_unhex(f[2], CR_PKLEN, p->pk) < 0 ||
 	    cr_parse_u64(f[3], 1, 65535, &port) < 0 ||
 	    cr_parse_u64(f[4], 0, UINT64_MAX, &p->expires) < 0 ||
-	    strlen(f[5]) != SIG_HEX || unhex(f[5], SIG_HEX, sig) < 0)
+	    strlen(f[5]) != SIG_HEX || cr_unhex(f[5], crypto_sign_BYTES, sig) < 0)
 		return cr_error_set(err, EINVAL, "provider record: malformed field");
 	p->port = (uint16_t)port;
 	/* Canonical: the signed text must be what we would write. */

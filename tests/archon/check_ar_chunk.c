@@ -160,9 +160,20 @@ START_TEST(test_id_hex)
 	ck_assert_str_eq(hex, "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
 	ck_assert_int_eq(ar_id_parse(hex, &back), 0);
 	ck_assert(ar_id_equal(&id, &back));
+	hex[3] = 'D'; /* hex, but ids are lowercase */
+	ck_assert_int_eq(ar_id_parse(hex, &back), -EINVAL);
 	hex[3] = 'G';
 	ck_assert_int_eq(ar_id_parse(hex, &back), -EINVAL);
 	ck_assert_int_eq(ar_id_parse("abcd", &back), -EINVAL);
+	hex[3] = 'd';
+	hex[AR_ID_HEX - 1] = 'a'; /* 65 digits: no NUL where it belongs */
+	{
+		char longer[AR_ID_HEX + 1];
+
+		memcpy(longer, hex, AR_ID_HEX);
+		longer[AR_ID_HEX] = '\0';
+		ck_assert_int_eq(ar_id_parse(longer, &back), -EINVAL);
+	}
 }
 END_TEST
 

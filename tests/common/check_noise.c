@@ -4,6 +4,7 @@
  * (tampering, turns, buffer sizes, protocol names).
  */
 #include "cr/noise.h"
+#include "cr/util.h"
 
 #include <check.h>
 #include <errno.h>
@@ -45,30 +46,14 @@ enum {
 	NBLAKE2B = 5, /* the first five of wanted[] */
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes hex into out; fails the test on bad input or overflow. */
 static size_t unhex(const char *s, uint8_t *out, size_t cap)
 {
-	size_t len = strlen(s), i;
+	size_t len = strlen(s);
 
 	ck_assert_msg(len % 2 == 0, "odd hex length");
 	ck_assert_msg(len / 2 <= cap, "hex too long: %zu", len / 2);
-	for (i = 0; i < len / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		ck_assert_msg(hi >= 0 && lo >= 0, "bad hex");
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
+	ck_assert_msg(cr_unhex(s, len / 2, out) == 0, "bad hex");
 	return len / 2;
 }
 

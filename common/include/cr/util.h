@@ -34,6 +34,11 @@ int cr_mkdir_p(const char *path, unsigned mode, struct cr_error **err);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void cr_hex(const uint8_t *in, size_t n, char *out);
+/* The value of one hex digit (either case), or -1. */
+int cr_hex_digit(char c);
+/* Parses exactly 2n hex digits (either case) at s into n bytes; 0, or -1
+ * at the first character that is not one (a NUL included). */
+int cr_unhex(const char *s, size_t n, uint8_t *out);
 
 /* Parses an unsigned decimal in [min, max]; -1 on anything else. */
 int cr_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
