@@ -58,6 +58,26 @@ start_node() {
 	PIDS+=("$!")
 }
 
+# start_node_metrics I [EXTRA FLAGS...]: start_node with a Prometheus
+# endpoint on a free port, kept in METRICS[I] (for metric and sum_metric).
+start_node_metrics() {
+	local i=$1; shift
+	METRICS[$i]=127.0.0.1:$(free_port)
+	start_node "$i" --metrics "${METRICS[$i]}" "$@"
+}
+
+# add_node I: a key for node I on a free port, added to $T/ring by the
+# operator (`carrier ring add-node`: the next epoch).  Sets NODE_KEY[I],
+# NODE_ADDR[I]; start it with start_node or start_node_metrics.
+add_node() {
+	local i=$1
+	NODE_KEY[$i]=$T/node$i.key
+	NODE_ADDR[$i]=127.0.0.1:$(free_port)
+	"$CARRIER" keygen --type node -o "${NODE_KEY[$i]}" >/dev/null
+	"$CARRIER" ring add-node --operator "$T/op.key" --ring "$T/ring" \
+		"${NODE_KEY[$i]}.pub@${NODE_ADDR[$i]}" >/dev/null
+}
+
 # vendor NAME: a vendor key; prints its identity.
 vendor() {
 	"$CARRIER" keygen --type vendor -o "$T/$1.key"

@@ -16,11 +16,10 @@ mapfile -t byz < <(shuf -n 2 -e $(seq 0 $((NODES - 1))))
 is_byz() { [[ " ${byz[*]} " == *" $1 "* ]]; }
 honest=()
 for i in $(seq 0 $((NODES - 1))); do
-	METRICS[$i]=127.0.0.1:$(free_port)
 	if is_byz "$i"; then
-		start_node "$i" --metrics "${METRICS[$i]}" --byzantine
+		start_node_metrics "$i" --byzantine
 	else
-		start_node "$i" --metrics "${METRICS[$i]}"
+		start_node_metrics "$i"
 		honest+=("$i")
 	fi
 done

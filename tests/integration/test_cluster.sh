@@ -23,8 +23,7 @@ NODE_FLAGS="--heartbeat 100ms --peer-timeout 500ms"
 boost() { renice -n -10 -p "$@" >/dev/null 2>&1 || true; }
 make_ring $NODES
 for i in $(seq 0 $((NODES - 1))); do
-	METRICS[$i]=127.0.0.1:$(free_port)
-	start_node "$i" --metrics "${METRICS[$i]}" $NODE_FLAGS
+	start_node_metrics "$i" $NODE_FLAGS
 	boost "${NODE_PID[$i]}"
 done
 vendor ven >/dev/null

@@ -13,10 +13,7 @@ DEVICES=100
 WINDOW_MS=6000
 NODE_FLAGS="--heartbeat 100ms --peer-timeout 500ms"
 make_ring 3
-for i in 0 1 2; do
-	METRICS[$i]=127.0.0.1:$(free_port)
-	start_node "$i" --metrics "${METRICS[$i]}" $NODE_FLAGS
-done
+for i in 0 1 2; do start_node_metrics "$i" $NODE_FLAGS; done
 "$DEVSIM" --ring "$T/ring" --dir "$T/sim" -n $DEVICES --keepalive 500ms \
 	--attach 2 --migrate-window "${WINDOW_MS}ms" >>"$T/devsim.log" 2>&1 &
 PIDS+=("$!")
@@ -24,13 +21,8 @@ attached() { [ "$(sum_metric carrier_node_devices_attached 0 1 2)" -ge $((DEVICE
 wait_until 60 attached || fail "devices not attached: $(sum_metric carrier_node_devices_attached 0 1 2) sessions"
 ok "$DEVICES devices attached to 2 of 3 nodes each"
 
-"$CARRIER" keygen --type node -o "$T/node3.key" >/dev/null
-NODE_KEY[3]=$T/node3.key
-NODE_ADDR[3]=127.0.0.1:$(free_port)
-"$CARRIER" ring add-node --operator "$T/op.key" --ring "$T/ring" \
-	"$T/node3.key.pub@${NODE_ADDR[3]}" >/dev/null
-METRICS[3]=127.0.0.1:$(free_port)
-start_node 3 --metrics "${METRICS[3]}" $NODE_FLAGS
+add_node 3
+start_node_metrics 3 $NODE_FLAGS
 t0=$(date +%s%N)
 # samples: "MS COUNT" lines, until the count has not changed for 3 s
 : >"$T/samples"

@@ -14,10 +14,7 @@
 DEVICES=30
 NODE_FLAGS="--heartbeat 100ms --peer-timeout 500ms"
 make_ring 3
-for i in 0 1 2; do
-	METRICS[$i]=127.0.0.1:$(free_port)
-	start_node "$i" --metrics "${METRICS[$i]}" $NODE_FLAGS
-done
+for i in 0 1 2; do start_node_metrics "$i" $NODE_FLAGS; done
 vendor ven >/dev/null
 export CARRIER_KEY=$T/ven.key
 "$DEVSIM" --ring "$T/ring" --dir "$T/sim" -n $DEVICES --keepalive 500ms \
@@ -41,13 +38,8 @@ sleep 1
 [ "$(sum_metric carrier_node_gc_records_total 0 1 2)" = 0 ] || fail "records collected without an epoch change"
 [ "$(sum_metric carrier_node_presence_records 0 1 2)" = $((DEVICES * 3)) ] || fail "records lost"
 
-"$CARRIER" keygen --type node -o "$T/node3.key" >/dev/null
-NODE_KEY[3]=$T/node3.key
-NODE_ADDR[3]=127.0.0.1:$(free_port)
-"$CARRIER" ring add-node --operator "$T/op.key" --ring "$T/ring" \
-	"$T/node3.key.pub@${NODE_ADDR[3]}" >/dev/null
-METRICS[3]=127.0.0.1:$(free_port)
-start_node 3 --metrics "${METRICS[3]}" $NODE_FLAGS
+add_node 3
+start_node_metrics 3 $NODE_FLAGS
 wait_until 10 all_alive 0 1 2 3 || fail "4 nodes not alive"
 # Deletions and the new node's copies arrive in any order: wait for the
 # state where both are done.

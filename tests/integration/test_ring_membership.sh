@@ -9,10 +9,7 @@
 
 make_ring 3
 cp "$T/ring" "$T/ring.epoch1"
-for i in 0 1 2; do
-	METRICS[$i]=127.0.0.1:$(free_port)
-	start_node "$i" --metrics "${METRICS[$i]}" --heartbeat 100ms --peer-timeout 500ms
-done
+for i in 0 1 2; do start_node_metrics "$i" --heartbeat 100ms --peer-timeout 500ms; done
 all_see() { # all_see N EPOCH: every running node sees N alive at EPOCH
 	for i in "${!METRICS[@]}"; do
 		[ "$(metric "$i" carrier_node_peers_alive)" = "$1" ] || return 1
@@ -30,11 +27,7 @@ start_agent dev --keepalive 300ms --attach 2
 wait_until 10 online "$dev_id" || fail "device not attached"
 
 # The operator adds a fourth node; only that node gets the new file.
-"$CARRIER" keygen --type node -o "$T/node3.key" >/dev/null
-NODE_KEY[3]=$T/node3.key
-NODE_ADDR[3]=127.0.0.1:$(free_port)
-"$CARRIER" ring add-node --operator "$T/op.key" --ring "$T/ring" \
-	"$T/node3.key.pub@${NODE_ADDR[3]}" >/dev/null
+add_node 3
 cp "$T/ring" "$T/ring.epoch2"
 cp "$T/ring.epoch1" "$T/ring"   # the vendor still has epoch 1
 METRICS[3]=127.0.0.1:$(free_port)
