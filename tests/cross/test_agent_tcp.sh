@@ -37,13 +37,9 @@ vendor ven >/dev/null
 ven_id=$("$CARRIER" id "$T/ven.key")
 export CARRIER_KEY=$T/ven.key
 
-http_port=$(free_port)
 mkdir -p "$T/www"
 head -c 5000000 /dev/urandom >"$T/www/mid.bin"
-python3 -m http.server "$http_port" --bind 127.0.0.1 --directory "$T/www" \
-	>"$T/http.log" 2>&1 &
-PIDS+=("$!")
-wait_until 10 curl -sf "http://127.0.0.1:$http_port/mid.bin" -o /dev/null || fail "http server"
+start_www
 
 dev_id=$(device dev)
 "$CR_EMULATOR" "$CARRIER_AGENT" --key "$T/dev.key" --ring "$T/ring" --data "$T/dev.d" \

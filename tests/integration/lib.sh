@@ -78,6 +78,18 @@ add_node() {
 		"${NODE_KEY[$i]}.pub@${NODE_ADDR[$i]}" >/dev/null
 }
 
+# start_www: the device's HTTP server, python's http.server for $T/www
+# (the caller fills it) on a free loopback port, kept in http_port; returns
+# once it answers.
+start_www() {
+	http_port=$(free_port)
+	python3 -m http.server "$http_port" --bind 127.0.0.1 --directory "$T/www" \
+		>"$T/http.log" 2>&1 &
+	PIDS+=("$!")
+	wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:$http_port/" ||
+		fail "the HTTP server did not start"
+}
+
 # vendor NAME: a vendor key; prints its identity.
 vendor() {
 	"$CARRIER" keygen --type vendor -o "$T/$1.key"

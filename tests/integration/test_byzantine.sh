@@ -39,32 +39,39 @@ start_sim() {
 	# devsim catches SIGUSR1 once it is up; ids.txt says it is.
 	wait_until 30 test -s "$SIM/ids.txt" || fail "devsim did not start"
 }
+# all_acked [BEFORE]: every device's acknowledged sequence is above the one
+# it had in the file BEFORE (above 0 without one).
 all_acked() {
 	rm -f "$SIM/acked.txt"
 	kill -USR1 "$SIM_PID"
 	wait_until 5 test -s "$SIM/acked.txt" || return 1
-	[ "$(awk -v min="${1:-0}" '$2 > min' "$SIM/acked.txt" | wc -l)" -eq $DEVICES ]
+	[ "$(newer "${1:-/dev/null}" | wc -l)" -eq $DEVICES ]
 }
-# behind MIN: the devices whose acknowledged sequence is not above MIN yet.
+# compare BEFORE OP: the lines of acked.txt whose sequence is OP (">" or
+# "<=") the device's sequence in BEFORE (0 when it has none there).
+compare() {
+	awk -v before="$1" -v op="$2" '
+		BEGIN { while ((getline l < before) > 0) { split(l, f, " "); old[f[1]] = f[2] } }
+		(op == ">") == ($2 > old[$1] + 0)' "$SIM/acked.txt"
+}
+newer() { compare "$1" ">"; }
+# behind [BEFORE]: the devices whose acknowledged sequence is not above it yet.
 behind() {
-	echo "$(awk -v min="$1" '$2 <= min' "$SIM/acked.txt" | wc -l) of $DEVICES" \
-		"at or below $1, e.g. $(awk -v min="$1" '$2 <= min' "$SIM/acked.txt" | head -3 | tr '\n' ' ')"
+	local b=${1:-/dev/null}
+	echo "$(( DEVICES - $(newer "$b" | wc -l) )) of $DEVICES not acknowledged above" \
+		"their earlier sequence, e.g. $(compare "$b" "<=" | head -3 | tr '\n' ' ')"
 }
 start_sim
-wait_until 60 all_acked || fail "devices not acknowledged: $(behind 0)"
+wait_until 60 all_acked || fail "devices not acknowledged: $(behind)"
 echo "liars: ${byz[*]} at $(for b in "${byz[@]}"; do echo -n "${NODE_ADDR[$b]} "; done)"
-first=$(sort -k2 -n "$SIM/acked.txt" | tail -1 | cut -d' ' -f2)
+cp "$SIM/acked.txt" "$T/acked1.txt"
 # A second life of the devices: new records, so that the liars, which
-# keep the first record they saw, have stale ones to hand out.
+# keep the first record they saw, have stale ones to hand out.  Each
+# device's sequence is above its own last one (kept in its data folder).
 kill -TERM "$SIM_PID"
 wait "$SIM_PID" 2>/dev/null || true
-# A record's sequence is the larger of the last one + 1 and the clock in
-# whole seconds (x1000): start the second life in a later second than every
-# first-life record, or a device restarted within that second would publish
-# a sequence not above another device's last one.
-while [ $(( $(date +%s) * 1000 )) -le "$first" ]; do sleep 0.1; done
 start_sim
-wait_until 60 all_acked "$first" || fail "devices not acknowledged again: $(behind "$first")"
+wait_until 60 all_acked "$T/acked1.txt" || fail "devices not acknowledged again: $(behind "$T/acked1.txt")"
 cp "$SIM/acked.txt" "$T/acked.txt"
 ok "$DEVICES devices on $NODES nodes, liars: ${byz[*]}"
 
@@ -90,7 +97,7 @@ ok "every device reachable through the real CLI path although the liars dropped 
 # What the devices' home nodes acknowledged now: every lookup must keep at
 # least that (never a stale record), and no forged one gets past the
 # signature check (rejected counts the forgeries refused).
-all_acked "$first" || fail "devices not acknowledged"
+all_acked "$T/acked1.txt" || fail "devices not acknowledged: $(behind "$T/acked1.txt")"
 cp "$SIM/acked.txt" "$T/acked.txt"
 bad=0 rejected=0 stale=0
 while read -r id seq; do

@@ -16,16 +16,12 @@ other_id=$(vendor other)
 export CARRIER_KEY=$T/ven.key
 
 # The device's HTTP server and its content.
-http_port=$(free_port)
 mkdir -p "$T/www"
 marker="KORHAL-MARKER-$RANDOM$RANDOM-PLAINTEXT"
 for i in $(seq 100); do echo "$marker line $i"; done > "$T/www/index.html"
 head -c 100000000 /dev/urandom > "$T/www/big.bin"
 head -c 5000000 /dev/urandom > "$T/www/mid.bin"
-python3 -m http.server "$http_port" --bind 127.0.0.1 --directory "$T/www" \
-	>"$T/http.log" 2>&1 &
-PIDS+=("$!")
-wait_until 10 curl -sf "http://127.0.0.1:$http_port/index.html" || fail "http server"
+start_www
 
 dev_id=$(device dev)
 cat > "$T/agent.conf" <<CONF

@@ -13,12 +13,9 @@ vendor ven >/dev/null
 ven_id=$("$CARRIER" id "$T/ven.key")
 export CARRIER_KEY=$T/ven.key
 
-http_port=$(free_port)
 mkdir -p "$T/www"
 head -c 30000000 /dev/urandom > "$T/www/blob.bin"
-python3 -m http.server "$http_port" --bind 127.0.0.1 --directory "$T/www" \
-	>"$T/http.log" 2>&1 &
-PIDS+=("$!")
+start_www
 
 dev_id=$(device dev)
 start_agent dev --keepalive 1s --attach 2 --allow "$ven_id:$http_port"
