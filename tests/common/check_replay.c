@@ -165,6 +165,40 @@ static void xorshift64(uint64_t *state)
 	*state ^= *state << 17;
 }
 
+/* The reference for the model tests: a counter is new when it was never
+ * accepted and lies within `window` of the highest accepted one. */
+struct model {
+	uint8_t *seen; /* MODEL_MAX flags */
+	uint64_t highest, pos; /* highest accepted; highest offered */
+	int any;
+};
+
+static void model_init(struct model *m, uint8_t *seen)
+{
+	memset(seen, 0, MODEL_MAX);
+	m->seen = seen;
+	m->highest = m->pos = 0;
+	m->any = 0;
+}
+
+static int model_new(const struct model *m, uint64_t c, uint64_t window)
+{
+	return !m->seen[c] && (!m->any || c + window >= m->highest);
+}
+
+/* Records that c was offered, and accepted when got. */
+static void model_offer(struct model *m, uint64_t c, int got)
+{
+	if (got) {
+		m->seen[c] = 1;
+		if (!m->any || c > m->highest)
+			m->highest = c;
+		m->any = 1;
+	}
+	if (c > m->pos)
+		m->pos = c;
+}
+
 START_TEST(test_against_model)
 {
 	static uint8_t seen[MODEL_MAX];
@@ -172,11 +206,9 @@ START_TEST(test_against_model)
 
 	for (int round = 0; round < 20; round++) {
 		struct cr_replay r;
-		uint64_t highest = 0;
-		int any = 0;
-		uint64_t pos = 0;
+		struct model m;
 
-		memset(seen, 0, sizeof(seen));
+		model_init(&m, seen);
 		cr_replay_init(&r);
 		for (int i = 0; i < 20000; i++) {
 			uint64_t c;
@@ -185,34 +217,27 @@ START_TEST(test_against_model)
 			xorshift64(&state);
 			switch (state % 5) {
 			case 0: /* behind, near the edge */
-				c = pos > W + 8 ? pos - W - 8 + (state >> 8) % 16
-						: (state >> 8) % 16;
+				c = m.pos > W + 8 ? m.pos - W - 8 + (state >> 8) % 16
+						  : (state >> 8) % 16;
 				break;
 			case 1: /* a jump forward */
-				c = pos + (state >> 8) % 700;
+				c = m.pos + (state >> 8) % 700;
 				break;
 			default: /* inside the window */
-				c = pos > W ? pos - W + (state >> 8) % (W + 2)
-					    : (state >> 8) % (W + 2);
+				c = m.pos > W ? m.pos - W + (state >> 8) % (W + 2)
+					      : (state >> 8) % (W + 2);
 				break;
 			}
 			if (c >= MODEL_MAX - 1)
 				break;
-			expect = !seen[c] && (!any || c + W >= highest);
+			expect = model_new(&m, c, W);
 			got = cr_replay_accept(&r, c, MODEL_MAX - 1);
 			ck_assert_msg(got == expect,
 				      "round %d step %d counter %llu highest "
 				      "%llu: got %d expected %d",
 				      round, i, (unsigned long long)c,
-				      (unsigned long long)highest, got, expect);
-			if (got) {
-				seen[c] = 1;
-				if (!any || c > highest)
-					highest = c;
-				any = 1;
-			}
-			if (c > pos)
-				pos = c;
+				      (unsigned long long)m.highest, got, expect);
+			model_offer(&m, c, got);
 		}
 	}
 }
@@ -234,10 +259,9 @@ START_TEST(test_small_against_model)
 
 	for (int round = 0; round < 20; round++) {
 		struct cr_replay_small r;
-		uint64_t highest = 0, pos = 0;
-		int any = 0;
+		struct model m;
 
-		memset(seen, 0, sizeof(seen));
+		model_init(&m, seen);
 		cr_replay_small_init(&r);
 		for (int i = 0; i < 20000; i++) {
 			uint64_t c;
@@ -246,29 +270,23 @@ START_TEST(test_small_against_model)
 			xorshift64(&state);
 			switch (state % 4) {
 			case 0:
-				c = pos + (state >> 8) % 100;
+				c = m.pos + (state >> 8) % 100;
 				break;
 			default:
-				c = pos > SW + 4 ? pos - SW - 4 + (state >> 8) % (SW + 8)
-						 : (state >> 8) % (SW + 8);
+				c = m.pos > SW + 4
+					    ? m.pos - SW - 4 + (state >> 8) % (SW + 8)
+					    : (state >> 8) % (SW + 8);
 				break;
 			}
 			if (c >= MODEL_MAX - 1)
 				break;
-			expect = !seen[c] && (!any || c + SW >= highest);
+			expect = model_new(&m, c, SW);
 			got = cr_replay_small_accept(&r, c, MODEL_MAX - 1);
 			ck_assert_msg(got == expect,
 				      "round %d step %d counter %llu: got %d "
 				      "expected %d", round, i,
 				      (unsigned long long)c, got, expect);
-			if (got) {
-				seen[c] = 1;
-				if (!any || c > highest)
-					highest = c;
-				any = 1;
-			}
-			if (c > pos)
-				pos = c;
+			model_offer(&m, c, got);
 		}
 	}
 }
@@ -283,10 +301,9 @@ START_TEST(test_switching_forms)
 		struct cr_replay wide;
 		struct cr_replay_small small;
 		int is_small = round & 1;
-		uint64_t highest = 0, pos = 0;
-		int any = 0;
+		struct model m;
 
-		memset(seen, 0, sizeof(seen));
+		model_init(&m, seen);
 		cr_replay_init(&wide);
 		cr_replay_small_init(&small);
 		for (int i = 0; i < 20000; i++) {
@@ -304,11 +321,11 @@ START_TEST(test_switching_forms)
 			}
 			switch (state % 4) {
 			case 0:
-				c = pos + (state >> 8) % 600;
+				c = m.pos + (state >> 8) % 600;
 				break;
 			default:
-				c = pos > W ? pos - W + (state >> 8) % (W + 2)
-					    : (state >> 8) % (W + 2);
+				c = m.pos > W ? m.pos - W + (state >> 8) % (W + 2)
+					      : (state >> 8) % (W + 2);
 				break;
 			}
 			if (c >= MODEL_MAX - 1)
@@ -317,24 +334,17 @@ START_TEST(test_switching_forms)
 								MODEL_MAX - 1)
 				       : cr_replay_accept(&wide, c,
 							  MODEL_MAX - 1);
-			ck_assert_msg(!(got && seen[c]),
+			ck_assert_msg(!(got && m.seen[c]),
 				      "round %d step %d: counter %llu "
 				      "accepted twice", round, i,
 				      (unsigned long long)c);
-			if (!seen[c] && (!any || c + SW >= highest))
+			if (model_new(&m, c, SW))
 				ck_assert_msg(got,
 					      "round %d step %d: new counter "
 					      "%llu (highest %llu) refused",
 					      round, i, (unsigned long long)c,
-					      (unsigned long long)highest);
-			if (got) {
-				seen[c] = 1;
-				if (!any || c > highest)
-					highest = c;
-				any = 1;
-			}
-			if (c > pos)
-				pos = c;
+					      (unsigned long long)m.highest);
+			model_offer(&m, c, got);
 		}
 	}
 }
