@@ -46,9 +46,7 @@ start_origin "$W"
 
 make_ring 3
 for i in 0 1 2; do
-	MPORT[$i]=$(free_port)
-	start_node "$i" --metrics "127.0.0.1:${MPORT[$i]}" --cache-size 64M \
-		--cache-origins "http://192.0.2.1/,$ORIGIN_URL/"
+	start_node_metrics "$i" --cache-size 64M --cache-origins "http://192.0.2.1/,$ORIGIN_URL/"
 done
 for i in 0 1 2; do
 	# The cache answers HTTP on TCP at the node's ring address.
@@ -153,18 +151,15 @@ done
 ok "origin served $v2_origin bytes (update $update bytes x $N devices); peers $peer2, the ring the rest"
 
 read -r orig1 _ < <(sum 1 3)
-hits=0 misses=0 objects=0 fetched=0 fetches=0
 for i in 0 1 2; do
-	m=$(curl -sf "http://127.0.0.1:${MPORT[$i]}/metrics") || fail "metrics of node $i"
-	h=$(awk '$1 == "archon_cache_hits_total" {print $2}' <<<"$m")
-	s=$(awk '$1 == "archon_cache_misses_total" {print $2}' <<<"$m")
-	o=$(awk '$1 == "archon_cache_objects" {print $2}' <<<"$m")
-	b=$(awk '$1 == "archon_cache_bytes" {print $2}' <<<"$m")
-	f=$(awk '$1 == "archon_cache_origin_bytes_total" {print $2}' <<<"$m")
-	g=$(awk '$1 == "archon_cache_origin_fetches_total" {print $2}' <<<"$m")
+	b=$(metric "$i" archon_cache_bytes) || fail "metrics of node $i"
 	[ "$b" -le $((64 << 20)) ] || fail "node $i holds $b bytes, over its bound"
-	hits=$((hits + h)) misses=$((misses + s)) objects=$((objects + o)) fetched=$((fetched + f)) fetches=$((fetches + g))
 done
+hits=$(sum_metric archon_cache_hits_total 0 1 2)
+misses=$(sum_metric archon_cache_misses_total 0 1 2)
+objects=$(sum_metric archon_cache_objects 0 1 2)
+fetched=$(sum_metric archon_cache_origin_bytes_total 0 1 2)
+fetches=$(sum_metric archon_cache_origin_fetches_total 0 1 2)
 echo "nodes: $hits hits, $misses misses, $objects objects; $fetches fetches, $fetched bytes from the origin"
 # nginx's bytes are the nodes' fetches plus what devices fetched themselves
 # (manifests).
@@ -200,30 +195,29 @@ ok "a cache node serving corrupted objects is skipped"
 
 # A node with a small bound: it evicts least-recently-used objects and
 # stays within the bound; its objects survive a restart.
-NODE_KEY[3]=$T/small.key NODE_ADDR[3]=127.0.0.1:$(free_port) MPORT[3]=$(free_port)
+NODE_KEY[3]=$T/small.key NODE_ADDR[3]=127.0.0.1:$(free_port) METRICS[3]=127.0.0.1:$(free_port)
 "$CARRIER" keygen --type node -o "$T/small.key" >/dev/null
 "$CARRIER" ring init --operator "$T/op.key" --node "$T/small.key.pub@${NODE_ADDR[3]}" \
 	-o "$T/smallring" >/dev/null
 start_small() {
 	"$CARRIER_NODE" --key "$T/small.key" --ring "$T/smallring" --listen "${NODE_ADDR[3]}" \
-		--data "$T/small.d" --metrics "127.0.0.1:${MPORT[3]}" --cache-size 200K \
+		--data "$T/small.d" --metrics "${METRICS[3]}" --cache-size 200K \
 		>>"$T/small.log" 2>&1 &
 	NODE_PID[3]=$!
 	PIDS+=("$!")
-	wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:${MPORT[3]}/metrics" ||
+	wait_until 10 curl -sf -o /dev/null "http://${METRICS[3]}/metrics" ||
 		fail "small node did not start"
 }
-metric() { curl -sf "http://127.0.0.1:${MPORT[3]}/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 start_small
 "$ARCHON" --store "$T/small-dev" pull "$ORIGIN_URL" acme/app:2 --ring "$T/smallring" >/dev/null ||
 	fail "pull through the small node"
-ev=$(metric archon_cache_evictions_total) held=$(metric archon_cache_bytes)
-objs=$(metric archon_cache_objects)
+ev=$(metric 3 archon_cache_evictions_total) held=$(metric 3 archon_cache_bytes)
+objs=$(metric 3 archon_cache_objects)
 echo "small node: $objs objects, $held bytes held, $ev evictions"
 [ "$ev" -gt 0 ] || fail "no eviction with a 200K bound"
 [ "$held" -le $((200 << 10)) ] || fail "$held bytes held, over the 200K bound"
 kill -TERM "${NODE_PID[3]}"; wait "${NODE_PID[3]}" || true
 start_small
-[ "$(metric archon_cache_objects)" = "$objs" ] || fail "objects lost across a restart"
-[ "$(metric archon_cache_bytes)" = "$held" ] || fail "bytes differ across a restart"
+[ "$(metric 3 archon_cache_objects)" = "$objs" ] || fail "objects lost across a restart"
+[ "$(metric 3 archon_cache_bytes)" = "$held" ] || fail "bytes differ across a restart"
 ok "the cache stays within its bound (LRU eviction) and survives a restart"
