@@ -8,7 +8,9 @@ korhal_install_packages() {
 	local missing=() p status sudo=()
 	[ -z "${KORHAL_NO_INSTALL:-}" ] || return 0
 	for p in "$@"; do
-		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)
+		# dpkg-query exits 1 for a package it never heard of: that is an
+		# answer ("missing"), not an error for set -e to stop on.
+		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) || status=
 		[ "$status" = installed ] || missing+=("$p")
 	done
 	[ ${#missing[@]} -gt 0 ] || return 0
