@@ -10,6 +10,11 @@ set -euo pipefail
 T=$(mktemp -d /tmp/korhal-it.XXXXXX)
 PIDS=()
 export CARRIER_CONFIG_DIR=$T/vendor-config
+# The test's own HOME: nothing a test runs (pins, default keys, podman's
+# storage) may write into the user's.
+export HOME=$T/home XDG_CONFIG_HOME=$T/home/.config XDG_DATA_HOME=$T/home/.local/share \
+	XDG_CACHE_HOME=$T/home/.cache
+mkdir -p "$HOME" && chmod 0700 "$HOME"
 
 cleanup() {
 	local rc=$?
