@@ -2872,4 +2872,5 @@ void cr_stream_get_stats(const struct cr_stream_conn *c,
 	st->ssthresh = c->ssthresh;
 	st->streams_open = c->tab_n;
 	st->mtu = c->mtu;
+	st->sent_track_max = c->sp_cap;
 }

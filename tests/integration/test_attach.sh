@@ -52,7 +52,7 @@ seq_before=$(json_field "$("$CARRIER" lookup "$dev_id" --json)" seq)
 kill -KILL "${NODE_PID[0]}"
 wait "${NODE_PID[0]}" 2>/dev/null || true
 start_node 0 --metrics "$metrics"
-wait_until 5 "$CARRIER" lookup "$dev_id" --json || fail "no answer after restart"
+wait_until 20 "$CARRIER" lookup "$dev_id" --json || fail "no answer after restart"
 j=$("$CARRIER" lookup "$dev_id" --json)
 seq_after=$(json_field "$j" seq)
 [ -n "$seq_after" ] && [ "$seq_after" -ge "$seq_before" ] || fail "record lost: $j"

@@ -44,7 +44,7 @@ start_sim() {
 all_acked() {
 	rm -f "$SIM/acked.txt"
 	kill -USR1 "$SIM_PID"
-	wait_until 5 test -s "$SIM/acked.txt" || return 1
+	wait_until 20 test -s "$SIM/acked.txt" || return 1
 	[ "$(newer "${1:-/dev/null}" | wc -l)" -eq $DEVICES ]
 }
 # compare BEFORE OP: the lines of acked.txt whose sequence is OP (">" or

@@ -21,7 +21,7 @@ has_records() { [ "$(records)" -gt 0 ] 2>/dev/null; }
 dump_acked() { # dump_acked PID: devsim's acknowledged sequences, fresh
 	rm -f "$SIM/acked.txt"
 	kill -USR1 "$1"
-	wait_until 5 test -s "$SIM/acked.txt"
+	wait_until 20 test -s "$SIM/acked.txt"
 }
 some_acked() { dump_acked "$1" && awk '$2 > 0' "$SIM/acked.txt" | grep -q .; }
 

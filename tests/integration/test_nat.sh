@@ -254,11 +254,11 @@ pair() {
 		blocked) continue ;;
 		*) want_map="NAT maps endpoint-independently" ;;
 		esac
-		wait_until 3 grep -q "reflexive address .*$want_map" "$log" ||
+		wait_until 15 grep -q "reflexive address .*$want_map" "$log" ||
 			fail "$name: $side side does not report '$want_map': $(grep -h 'reflexive' "$log")"
 	done
 	if [ "$expect" = direct ]; then
-		wait_until 5 grep -q "path changed: direct" "$T/connect$n.log" ||
+		wait_until 20 grep -q "path changed: direct" "$T/connect$n.log" ||
 			fail "$name: no direct path: $(cat "$T/connect$n.log")"
 	fi
 	local t0 t1 got
@@ -310,7 +310,7 @@ pair() {
 		}
 		direct_seen() { [ "$(direct_count direct)" -ge 1 ]; }
 		relayed_seen() { [ "$(direct_count relayed)" -ge 1 ]; }
-		wait_until 8 direct_seen ||
+		wait_until 30 direct_seen ||
 			fail "$name: node metrics never count the direct session: direct=$(direct_count direct) relayed=$(direct_count relayed)"
 		ok "node metrics: sessions_direct=$(direct_count direct) sessions_relayed=$(direct_count relayed)"
 		# Cut the direct path mid-download; the stream must survive the
@@ -321,10 +321,10 @@ pair() {
 		sleep 1.5
 		ip netns exec "$rv" nft add rule ip nat lab_fwd ip saddr "$dpub" meta l4proto udp drop
 		ip netns exec "$rv" nft add rule ip nat lab_fwd ip daddr "$dpub" meta l4proto udp drop
-		wait_until 6 grep -q "path changed: relayed via" "$T/connect$n.log" ||
+		wait_until 30 grep -q "path changed: relayed via" "$T/connect$n.log" ||
 			fail "$name: no fallback to the relay: $(cat "$T/connect$n.log")"
 		ok "direct path cut: $(grep 'path changed: relayed' "$T/connect$n.log" | head -1)"
-		wait_until 5 relayed_seen || fail "$name: node metrics do not count the relayed session"
+		wait_until 20 relayed_seen || fail "$name: node metrics do not count the relayed session"
 		ok "node metrics while cut: sessions_relayed=$(direct_count relayed)"
 		sleep 1
 		ip netns exec "$rv" nft flush chain ip nat lab_fwd

@@ -89,6 +89,10 @@ struct cr_stream_stats {
 	uint64_t bytes_sent, bytes_received; /* stream payload bytes */
 	uint64_t mtu;        /* packet size in use (cfg.mtu or a probed one) */
 	uint64_t mtu_probes; /* path MTU probes sent */
+	/* Most sent packets ever tracked at once (rounded up to a power of
+	 * two): a window that stops advancing shows here, as memory and as
+	 * work per acknowledgement, whatever the clock says. */
+	uint64_t sent_track_max;
 	uint32_t streams_open;
 };
 
