@@ -14,9 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/deps.sh"
-korhal_install_packages build-essential cmake pkg-config libevent-dev \
-	libsodium-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler \
-	libssl-dev libjson-c-dev check python3 curl
+korhal_install_packages "${KORHAL_BUILD_PACKAGES[@]}" python3 curl
 
 build=$root/build
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

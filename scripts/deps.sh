@@ -1,6 +1,19 @@
 # shellcheck shell=bash
 # Shell helpers the scripts, tests and benchmarks share.
 #
+# What building the whole tree needs (cmake configures every component):
+# one list for the demo, the test command and the README's install section.
+KORHAL_BUILD_PACKAGES=(
+	build-essential cmake pkg-config
+	libevent-dev libsodium-dev liblmdb-dev libprotobuf-c-dev
+	protobuf-c-compiler libssl-dev libjson-c-dev check
+	# archon and the ring's shard cache: chunk compression, HTTP origins,
+	# layers, deltas
+	libzstd-dev libcurl4-openssl-dev libarchive-dev libdivsufsort-dev
+	# bolter
+	libseccomp-dev
+)
+
 # korhal_install_packages PKG...: installs the Debian packages that are not
 # installed yet (apt-get; through sudo when not root).  Sourced by the
 # scripts; KORHAL_NO_INSTALL=1 skips it.

@@ -60,12 +60,7 @@ fuzz_seconds=${KORHAL_FUZZ_SECONDS:-20}
 read -r -a ctest_extra <<<"${KORHAL_CTEST_ARGS:-}"
 
 packages=(
-	# build
-	build-essential cmake pkg-config file
-	libevent-dev libsodium-dev liblmdb-dev libprotobuf-c-dev
-	protobuf-c-compiler libssl-dev libjson-c-dev check
-	# archon: chunk compression, HTTP origins, layers, deltas
-	libzstd-dev libcurl4-openssl-dev libarchive-dev libdivsufsort-dev
+	"${KORHAL_BUILD_PACKAGES[@]}" file
 	# fuzz
 	clang libclang-rt-dev
 	# armel
@@ -83,8 +78,8 @@ packages=(
 	# test CAs and certificates (HTTPS origins); the registry token
 	# service's JWT signatures (tests/integration/registry_token.py)
 	openssl python3-cryptography
-	# bolter: seccomp, the busybox test image, podman as a real client
-	libseccomp-dev busybox-static podman
+	# bolter: the busybox test image, podman as a real client
+	busybox-static podman
 )
 
 banner() {
