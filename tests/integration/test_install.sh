@@ -17,8 +17,9 @@
 
 # The build tree ctest runs in: the binaries are BUILD/cli/carrier and so on.
 BUILD=${KORHAL_BUILD:-$(dirname "$(dirname "$CARRIER")")}
-[ -f "$BUILD/CMakeCache.txt" ] && [ -f "$BUILD/cmake_install.cmake" ] ||
+if [ ! -f "$BUILD/CMakeCache.txt" ] || [ ! -f "$BUILD/cmake_install.cmake" ]; then
 	fail "no build tree at $BUILD (set KORHAL_BUILD)"
+fi
 
 # `cmake --install BUILD --prefix P` runs BUILD/cmake_install.cmake with
 # CMAKE_INSTALL_PREFIX=P, and that script writes BUILD/install_manifest.txt,
@@ -163,7 +164,7 @@ expect_completion() { # expect_completion WANT PROG WORD...
 	local want=$1 got
 	shift
 	got=$(complete_words "$@") || fail "completion for $1 does not load"
-	grep -qx -- "$want" <<<"$got" || fail "'$*' completes to '$(echo $got)', not $want"
+	grep -qx -- "$want" <<<"$got" || fail "'$*' completes to '$(tr '\n' ' ' <<<"$got")', not $want"
 }
 expect_completion ring carrier ri
 expect_completion init carrier ring in
