@@ -73,6 +73,8 @@ packages=(
 	debootstrap
 	# deploy checks (tests/integration/test_deploy.sh)
 	python3-yaml systemd
+	# install checks: man pages formatted and found (test_install.sh)
+	groff-base man-db
 	# archon's integration tests: a static origin, layer compression
 	nginx-light zstd docker-registry skopeo
 	# test CAs and certificates (HTTPS origins); the registry token

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deploy/: the systemd unit passes `systemd-analyze verify` and keeps its
-# hardening; the example node.conf is accepted by `carrier-node --check`;
+# deploy/: the systemd unit (the template deploy/systemd/carrier-node.service.in,
+# its paths filled in as cmake --install does) passes `systemd-analyze verify`
+# and keeps its hardening; the example node.conf is accepted by `carrier-node --check`;
 # the Kubernetes manifests and the Containerfile pass the structural checks
 # of tests/tools/check_deploy.py (and `kubectl kustomize` renders them when
 # kubectl is installed); and each of those checks fails on a copy of the
@@ -18,18 +19,22 @@ PY=python3
 check() { "$PY" "$KORHAL_SRC/tests/tools/check_deploy.py" "$1"; }
 
 # ---- systemd -------------------------------------------------------------
-unit=$D/systemd/carrier-node.service
+unit=$D/systemd/carrier-node.service.in
 for want in 'User=carrier' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
 	'PrivateDevices=yes' 'CapabilityBoundingSet=$' 'SystemCallFilter=@system-service' \
 	'SystemCallErrorNumber=EPERM' 'StateDirectory=carrier' 'MemoryDenyWriteExecute=yes' \
 	'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX$' \
-	'ExecStartPre=/usr/bin/carrier-node --config /etc/carrier/node.conf --check'; do
-	grep -q "^$want" "$unit" || fail "carrier-node.service lacks $want"
+	'ExecStartPre=@CMAKE_INSTALL_FULL_BINDIR@/carrier-node --config /etc/carrier/node.conf --check' \
+	'Documentation=man:carrier-node(8) file:@CMAKE_INSTALL_FULL_DOCDIR@/README.md'; do
+	grep -q "^$want" "$unit" || fail "carrier-node.service.in lacks $want"
 done
 if command -v systemd-analyze >/dev/null; then
 	# verify checks that ExecStart's binary exists: point it at the build.
-	sed "s#/usr/bin/carrier-node#$CARRIER_NODE#g" "$unit" >"$T/carrier-node.service"
-	systemd-analyze verify "$T/carrier-node.service" >"$T/verify.log" 2>&1 ||
+	# The man page it names is checked on an install (test_install.sh).
+	sed -e "s#@CMAKE_INSTALL_FULL_BINDIR@#$(dirname "$CARRIER_NODE")#g" \
+		-e "s#@CMAKE_INSTALL_FULL_DOCDIR@#$KORHAL_SRC#g" "$unit" >"$T/carrier-node.service"
+	! grep -n "@CMAKE" "$T/carrier-node.service" || fail "the unit has placeholders left"
+	systemd-analyze verify --man=no "$T/carrier-node.service" >"$T/verify.log" 2>&1 ||
 		fail "systemd-analyze verify: $(cat "$T/verify.log")"
 	ok "carrier-node.service passes systemd-analyze verify"
 else
