@@ -234,10 +234,11 @@ int bo_path_open(int rootfd, const char *path, int flags, int create)
 				  sizeof(how));
 		if (fd >= 0)
 			return fd;
-		/* Missing: the walk creates it.  Unsupported or filtered:
-		 * the walk instead.  Anything else is the answer. */
+		/* Missing: the walk creates it.  Unsupported or filtered,
+		 * or a rename raced the lookup (EAGAIN): the walk instead.
+		 * Anything else is the answer. */
 		if (!(errno == ENOENT && create != BO_PATH_NOCREATE) &&
-		    errno != ENOSYS && errno != EPERM)
+		    errno != ENOSYS && errno != EPERM && errno != EAGAIN)
 			return -1;
 	}
 #endif
