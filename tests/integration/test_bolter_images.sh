@@ -32,11 +32,12 @@ for _ in $(seq 50); do grep -q detached-out <<<"$("${BO[@]}" logs c2)" && break;
 grep -q detached-out <<<"$("${BO[@]}" logs c2)" || fail "logs c2"
 ok "logs"
 "${BO[@]}" ps | grep -Eq '^c2 +bb:1 +running' || fail "ps: $("${BO[@]}" ps)"
-"${BO[@]}" ps | grep -Eq '^c1 +bb:1 +stopped' || fail "ps: $("${BO[@]}" ps)"
+"${BO[@]}" ps -a | grep -Eq "^c1 +bb:1 +stopped" || fail "ps -a: $("${BO[@]}" ps -a)"
+! "${BO[@]}" ps | grep -q "^c1 " || fail "ps shows the stopped c1"
 ok "ps"
 if "${BO[@]}" rm c2 2>/dev/null; then fail "rm of a running container succeeded"; fi
 "${BO[@]}" stop -t 5 c2 >/dev/null
-"${BO[@]}" ps | grep -Eq '^c2 +bb:1 +stopped' || fail "stop: $("${BO[@]}" ps)"
+"${BO[@]}" ps -a | grep -Eq "^c2 +bb:1 +stopped" || fail "stop: $("${BO[@]}" ps -a)"
 ok "stop"
 "${BO[@]}" rm c1 c2 >/dev/null
 [ -z "$(ls "$T/data/containers")" ] || fail "rm left $(ls "$T/data/containers")"
@@ -53,5 +54,5 @@ ok "run -it IMAGE: a shell on the container's terminal"
 grep -q "needs a console" "$T/err" || fail "run -t -d: $(cat "$T/err")"
 "${BO[@]}" rm c3 >/dev/null
 if "${BO[@]}" run nosuch:1 true 2>"$T/err"; then fail "run of a missing image succeeded"; fi
-grep -q "no image nosuch:1" "$T/err" || fail "missing image: $(cat "$T/err")"
+grep -q "no version nosuch:1" "$T/err" || fail "missing image: $(cat "$T/err")"
 ok "a missing image is named"

@@ -43,6 +43,8 @@ static const char usage_text[] =
 	"  gc [--keep N]            keep the newest N versions of each repository (default\n"
 	"                           all), remove what no kept version needs\n"
 	"  verify                   re-hash every object and chunk\n"
+	"  rm NAME                  forget version NAME, then gc (checkouts keep\n"
+	"                           their hard links)\n"
 	"\n"
 	"The store is DIR, else $ARCHON_STORE, else /var/lib/archon (root) or\n"
 	"~/.local/share/archon.  $ARCHON_CHUNK=MIN:AVG:MAX sets the chunk sizes of new\n"
@@ -209,12 +211,38 @@ static int run_verify(struct ar_store *st, int argc, char **argv,
 	return ar_cmd_verify(st, stdout, err);
 }
 
+/* rm NAME: drops the version's name, then collects what no other version
+ * needs (bolter rmi uses it). */
+static int run_rm(struct ar_store *st, int argc, char **argv,
+		  struct cr_error **err)
+{
+	MDB_val k = { strlen(argv[0]), argv[0] };
+	int rc;
+
+	(void)argc;
+	if (ar_store_begin(st, err) < 0)
+		return -1;
+	rc = mdb_del(st->txn, st->db_refs, &k, NULL);
+	if (rc != 0) {
+		ar_store_abort(st);
+		if (rc == MDB_NOTFOUND)
+			return cr_error_set(err, ENOENT,
+					    "no version %s in the store", argv[0]);
+		return cr_error_set(err, EIO, "%s", mdb_strerror(rc));
+	}
+	if (ar_store_commit(st, err) < 0)
+		return -1;
+	printf("removed %s\n", argv[0]);
+	return ar_cmd_gc(st, 0, stdout, err);
+}
+
 static const struct cmd cmds[] = {
 	{ "import", 2, run_import },	 { "publish", 1, run_publish },
 	{ "pull", 2, run_pull },	 { "checkout", 2, run_checkout },
 	{ "diff", 2, run_diff },	 { "ls", 0, run_ls },
 	{ "show", 1, run_show },	 { "du", 0, run_du },
 	{ "gc", 0, run_gc },		 { "serve", 0, run_serve },		 { "verify", 0, run_verify },
+	{ "rm", 1, run_rm },
 };
 
 int main(int argc, char **argv)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,59 +43,148 @@ static int say(const char *fmt, ...)
 	return 1;
 }
 
-/* Runs archon with args; with out != NULL its stdout is captured there
- * (at most 1 MiB, caller frees).  Returns archon's exit status. */
-static int archon(const struct ctx *c, const char *const *args, char **out)
+/* A usage error (cli-conventions.md): what was wrong, a pointer to the
+ * help, exit status 2. */
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("bolter: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'bolter --help'.\n", stderr);
+	return 2;
+}
+
+static int is_help(const char *a)
+{
+	return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+/* Appends what came from fd to *buf (at most max bytes kept); 0 at the
+ * end, 1 for more, -1 on a read error. */
+static int drain(int fd, char **buf, size_t *len, size_t *cap, size_t max)
+{
+	char tmp[4096];
+	ssize_t r = read(fd, tmp, sizeof(tmp));
+
+	if (r < 0)
+		return errno == EINTR ? 1 : -1;
+	if (r == 0)
+		return 0;
+	if (*len + (size_t)r + 1 > *cap && *len < max) {
+		size_t ncap = *cap ? *cap * 2 : 8192;
+		char *nb;
+
+		while (ncap < *len + (size_t)r + 1)
+			ncap *= 2;
+		nb = realloc(*buf, ncap);
+		if (nb == NULL)
+			return 1; /* keep what fits; the rest is dropped */
+		*buf = nb;
+		*cap = ncap;
+	}
+	if (*len + (size_t)r + 1 <= *cap) {
+		memcpy(*buf + *len, tmp, (size_t)r);
+		*len += (size_t)r;
+		(*buf)[*len] = '\0';
+	}
+	return 1;
+}
+
+/*
+ * Runs archon with args.  With out != NULL its stdout is captured there
+ * (at most 1 MiB, caller frees); with why != NULL its stderr is kept there
+ * (one line, the lines joined by "; ") instead of reaching the terminal, so
+ * that the caller can say what archon said in its own message.  Returns
+ * archon's exit status.
+ */
+static int archon_run(const struct ctx *c, const char *const *args,
+		      char **out, char *why, size_t why_size)
 {
 	char *argv[16];
-	int p[2] = { -1, -1 }, status, n = 0;
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, status = 0, n = 0;
+	char *obuf = NULL, *ebuf = NULL;
+	size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
 	pid_t pid;
 
-	argv[n++] = strdup(c->archon);
+	if (why != NULL && why_size > 0)
+		why[0] = '\0';
+	argv[n++] = (char *)c->archon;
 	for (size_t i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = strdup(args[i]);
+		argv[n++] = (char *)args[i];
 	argv[n] = NULL;
-	if (out != NULL && pipe2(p, O_CLOEXEC) < 0)
+	if ((out != NULL && pipe2(po, O_CLOEXEC) < 0) ||
+	    (why != NULL && pipe2(pe, O_CLOEXEC) < 0))
 		return say("pipe: %s", strerror(errno));
+	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
 		return say("fork: %s", strerror(errno));
 	if (pid == 0) {
 		if (out != NULL)
-			dup2(p[1], 1);
+			dup2(po[1], 1);
+		if (why != NULL)
+			dup2(pe[1], 2);
 		execvp(argv[0], argv);
-		fprintf(stderr, "bolter: cannot run %s: %s (set $ARCHON)\n",
-			argv[0], strerror(errno));
+		fprintf(stderr, "cannot run %s: %s (set $ARCHON)\n", argv[0],
+			strerror(errno));
 		_exit(127);
 	}
-	if (out != NULL) {
-		size_t len = 0, cap = 65536;
-		char *buf = malloc(cap + 1);
-		ssize_t r;
+	if (po[1] >= 0)
+		close(po[1]);
+	if (pe[1] >= 0)
+		close(pe[1]);
+	while (po[0] >= 0 || pe[0] >= 0) {
+		struct pollfd p[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
 
-		close(p[1]);
-		while (buf != NULL && (r = read(p[0], buf + len, cap - len)) > 0) {
-			len += (size_t)r;
-			if (len == cap) {
-				char *nb = cap < (1 << 20) ? realloc(buf, cap * 2 + 1)
-							   : NULL;
-
-				if (nb == NULL)
-					break;
-				buf = nb;
-				cap *= 2;
-			}
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
 		}
-		close(p[0]);
-		if (buf != NULL)
-			buf[len] = '\0';
-		*out = buf;
+		if (po[0] >= 0 && p[0].revents != 0 &&
+		    drain(po[0], &obuf, &olen, &ocap, 1 << 20) <= 0) {
+			close(po[0]);
+			po[0] = -1;
+		}
+		if (pe[0] >= 0 && p[1].revents != 0 &&
+		    drain(pe[0], &ebuf, &elen, &ecap, 4096) <= 0) {
+			close(pe[0]);
+			pe[0] = -1;
+		}
 	}
+	if (po[0] >= 0)
+		close(po[0]);
+	if (pe[0] >= 0)
+		close(pe[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	for (int i = 0; i < n; i++)
-		free(argv[i]);
+	if (out != NULL)
+		*out = obuf != NULL ? obuf : strdup("");
+	if (why != NULL && why_size > 0 && ebuf != NULL) {
+		size_t w = 0;
+
+		/* One line: newlines become "; ", the last one dropped. */
+		for (size_t i = 0; i < elen && w + 3 < why_size; i++) {
+			if (ebuf[i] != '\n') {
+				why[w++] = ebuf[i];
+			} else if (i + 1 < elen) {
+				why[w++] = ';';
+				why[w++] = ' ';
+			}
+		}
+		why[w] = '\0';
+	}
+	free(ebuf);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int archon(const struct ctx *c, const char *const *args)
+{
+	return archon_run(c, args, NULL, NULL, 0);
 }
 
 static void find_archon(struct ctx *c, const char *self)
@@ -138,24 +228,50 @@ static int cdir(const struct ctx *c, const char *name, const char *sub,
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-/* The image's OCI config, from `archon show NAME`'s "config:" line. */
-static json_object *image_config(const struct ctx *c, const char *image)
+/*
+ * The image's OCI config, from `archon show NAME`'s "config:" line: 0 with
+ * *img the image object ({"config": ...}) or NULL when the image has none
+ * (an image imported from a folder); 1 when archon failed or the config is
+ * not JSON, said in archon's own words (a missing image, a store held by
+ * another archon...).
+ */
+static int image_config(const struct ctx *c, const char *verb,
+			const char *image, json_object **img)
 {
 	const char *args[] = { "show", image, NULL };
 	CR_CLEANUP_FREE char *out = NULL;
-	char *line;
+	char why[1024], *line;
+	int rc;
 
-	if (archon(c, args, &out) != 0 || out == NULL)
-		return NULL;
-	line = strstr(out, "\nconfig:");
+	*img = NULL;
+	rc = archon_run(c, args, &out, why, sizeof(why));
+	if (rc != 0) {
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "archon show %s failed (exit status %d)",
+				 image, rc);
+		return say("%s %s: %s%s", verb, image, why,
+			   strstr(why, "no version") != NULL
+				   ? " (bolter pull it first; bolter images "
+				     "lists them)"
+				   : "");
+	}
+	line = out != NULL ? strstr(out, "\nconfig:") : NULL;
 	if (line == NULL)
-		return json_object_new_object();
+		return 0;
 	line += 8;
 	line[strcspn(line, "\n")] = '\0';
 	line += strspn(line, " ");
-	if (*line == '\0')
-		return json_object_new_object();
-	return json_tokener_parse(line);
+	if (*line == '\0' || strcmp(line, "(none)") == 0)
+		return 0;
+	*img = json_tokener_parse(line);
+	if (*img == NULL || !json_object_is_type(*img, json_type_object)) {
+		json_object_put(*img);
+		*img = NULL;
+		return say("%s %s: archon show gave an image config that is not "
+			   "a JSON object",
+			   verb, image);
+	}
+	return 0;
 }
 
 static json_object *strs(const char *const *v)
@@ -179,11 +295,14 @@ static json_object *mount_obj(const char *dst, const char *type,
 	return m;
 }
 
-/* Writes config.json for a container of the image: process from the
- * image config (Entrypoint + Cmd, or ARGS), env, cwd, numeric user; the
- * host's network (a device's apps serve on it); the usual mounts. */
-static int write_config(const char *path, json_object *img, const char *name,
-			int terminal, int argc, char **argv)
+/* The config.json of a container of the image: process from the image
+ * config (Entrypoint + Cmd, or Entrypoint + ARGS), env, cwd, numeric user;
+ * the host's network (a device's apps serve on it); the usual mounts.
+ * NULL (said, *rc the exit status) when there is no command to run or the
+ * image's user is not numeric. */
+static json_object *build_config(json_object *img, const char *image,
+				 const char *name, int terminal, int argc,
+				 char **argv, int *rc)
 {
 	static const char *const caps[] = {
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
@@ -200,8 +319,6 @@ static int write_config(const char *path, json_object *img, const char *name,
 					  NULL };
 	json_object *cfg = NULL, *o = json_object_new_object(), *p, *a, *u, *lin,
 		    *ns, *v;
-	const char *text;
-	int rc;
 
 	if (img != NULL)
 		json_object_object_get_ex(img, "config", &cfg);
@@ -227,9 +344,21 @@ static int write_config(const char *path, json_object *img, const char *name,
 						a,
 						json_object_get(json_object_array_get_idx(v, i)));
 	}
-	if (json_object_array_length(a) == 0)
-		json_object_array_add(a, json_object_new_string("sh"));
 	json_object_object_add(p, "args", a);
+	json_object_object_add(o, "process", p);
+	if (json_object_array_length(a) == 0) {
+		/* Nothing to guess: a folder has no config, and running
+		 * some shell instead would hide the mistake. */
+		json_object_put(o);
+		*rc = usage("run %s: the image names no command (%s): give "
+			    "one, bolter run %s COMMAND [ARGS...]",
+			    image,
+			    cfg == NULL ? "it has no OCI config, as an image "
+					  "imported from a folder"
+					: "its config has no Entrypoint or Cmd",
+			    image);
+		return NULL;
+	}
 	a = json_object_new_array();
 	if (cfg != NULL && json_object_object_get_ex(cfg, "Env", &v) &&
 	    json_object_is_type(v, json_type_array))
@@ -262,11 +391,11 @@ static int write_config(const char *path, json_object *img, const char *name,
 				uid = strtoul(s, &end, 10);
 				if (end == s || (*end != '\0' && *end != ':')) {
 					json_object_put(u);
-					json_object_put(p);
 					json_object_put(o);
-					return say("image user '%s': only numeric "
-						   "UID[:GID] is supported",
-						   s);
+					*rc = say("run %s: image user '%s': only "
+						  "numeric UID[:GID] is supported",
+						  image, s);
+					return NULL;
 				}
 				gid = *end == ':' ? strtoul(end + 1, NULL, 10) : uid;
 			}
@@ -282,7 +411,6 @@ static int write_config(const char *path, json_object *img, const char *name,
 	json_object_object_add(p, "capabilities", a);
 	json_object_object_add(p, "noNewPrivileges", json_object_new_boolean(1));
 	json_object_object_add(p, "terminal", json_object_new_boolean(terminal));
-	json_object_object_add(o, "process", p);
 	a = json_object_new_object();
 	json_object_object_add(a, "path", json_object_new_string("rootfs"));
 	json_object_object_add(o, "root", a);
@@ -338,11 +466,7 @@ static int write_config(const char *path, json_object *img, const char *name,
 		json_object_object_add(lin, "cgroupsPath", json_object_new_string(cg));
 	}
 	json_object_object_add(o, "linux", lin);
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							 JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = cr_write_file_atomic(path, text, strlen(text), 0644, NULL);
-	json_object_put(o);
-	return rc < 0 ? say("writing %s", path) : 0;
+	return o;
 }
 
 static int copy_tree(const char *from, const char *to)
@@ -391,24 +515,185 @@ static int valid_name(const char *n)
 	return bo_state_check_id(n, NULL) == 0 && strlen(n) < 200;
 }
 
+/* Each verb's --help (on stdout, exit 0). */
+static const char help_pull[] =
+	"usage: bolter pull SOURCE [NAME]\n"
+	"\n"
+	"Imports an image into the Archon store as NAME (REPO:TAG; by default\n"
+	"the source's last path element and tag, or latest).  SOURCE: DIR (a\n"
+	"root file system, no OCI config), oci:PATH[:TAG], oci-archive:FILE,\n"
+	"docker-archive:FILE, docker://HOST/REPO:TAG, or an http(s) Archon\n"
+	"origin URL (NAME required).\n";
+static const char help_images[] =
+	"usage: bolter images\n"
+	"\n"
+	"Lists the images (versions) in the Archon store.\n";
+static const char help_rmi[] =
+	"usage: bolter rmi [-f] IMAGE...\n"
+	"\n"
+	"Removes images from the Archon store (archon rm: the name is forgotten,\n"
+	"files no other image needs are deleted).  An image a container was made\n"
+	"from (any state; see bolter ps -a) is kept unless -f: the containers\n"
+	"keep working, they hold their own links to the files.\n";
+static const char help_run[] =
+	"usage: bolter run [--name NAME] [-d] [-t] [-i] [--rm] IMAGE [COMMAND [ARGS...]]\n"
+	"       bolter run [runc's options] [--bundle DIR] ID   (the OCI runtime;\n"
+	"                  also when ./config.json exists and --name is not given)\n"
+	"\n"
+	"Runs a container of IMAGE from the Archon store: COMMAND replaces the\n"
+	"image's Cmd (after its Entrypoint).  An image without an OCI config\n"
+	"(imported from a folder) needs COMMAND.\n"
+	"  --name NAME   the container's name (default IMAGE-XXXX)\n"
+	"  -d, --detach  print the name and run in the background; output goes\n"
+	"                to the log (bolter logs NAME)\n"
+	"  -t, --tty     a terminal (with -i: -it); not with -d\n"
+	"  --rm          remove the container when it exits\n"
+	"Exit status: the container's in the foreground; 1 when bolter fails,\n"
+	"2 for a usage error.\n";
+static const char help_ps[] =
+	"usage: bolter ps [-a]\n"
+	"       bolter ps [--format table|json] ID [PS ARGS]   (runc's: the\n"
+	"                  processes of container ID)\n"
+	"\n"
+	"Lists the containers made from images: running (and created or paused)\n"
+	"ones; -a, --all: stopped ones too.\n";
+static const char help_stop[] =
+	"usage: bolter stop [-t SECONDS] NAME...\n"
+	"\n"
+	"Sends SIGTERM, then SIGKILL to all its processes after SECONDS (default\n"
+	"10), and returns once the container's process is gone.  A name that is\n"
+	"no container fails (exit 1) after the others are stopped.\n";
+static const char help_rm[] =
+	"usage: bolter rm [-f] NAME...\n"
+	"\n"
+	"Removes stopped containers (their layer, log and state); -f kills a\n"
+	"running one first.\n";
+static const char help_logs[] =
+	"usage: bolter logs [-f] NAME\n"
+	"\n"
+	"Prints what a detached container wrote (stdout and stderr); -f, --follow:\n"
+	"then keeps printing until the container stops.\n";
+
+/* The status of a container made from an image: its process's state, read
+ * from /proc at each call, so it is right the moment the process is gone. */
+static const char *status_of(const struct ctx *c, const char *name, char *buf,
+			     size_t size)
+{
+	struct bo_state *st = bo_state_load(c->root, name, NULL);
+
+	if (st == NULL)
+		return "stopped";
+	snprintf(buf, size, "%s", bo_state_status(c->root, st));
+	bo_state_free(st);
+	return buf;
+}
+
+static int container_exists(const struct ctx *c, const char *name)
+{
+	char dir[PATH_MAX];
+
+	return valid_name(name) && cdir(c, name, NULL, dir, sizeof(dir)) == 0 &&
+	       access(dir, F_OK) == 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Waits up to ms for the process to be gone (a zombie counts as gone);
+ * 1 when it is. */
+static int wait_gone(pid_t pid, uint64_t start, long ms)
+{
+	for (long t = 0; bo_process_alive(pid, start); t += 20) {
+		if (t >= ms)
+			return 0;
+		sleep_ms(20);
+	}
+	return 1;
+}
+
+static int pf_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of the containers made from images, sorted (NULL-terminated;
+ * NULL when there is no folder yet). */
+static char **container_names(const struct ctx *c)
+{
+	char dir[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	char **v = NULL;
+	size_t n = 0;
+
+	snprintf(dir, sizeof(dir), "%.4000s/containers", c->data);
+	d = opendir(dir);
+	if (d == NULL)
+		return NULL;
+	while ((e = readdir(d)) != NULL) {
+		char **nv;
+
+		if (e->d_name[0] == '.' || !valid_name(e->d_name))
+			continue;
+		nv = realloc(v, (n + 2) * sizeof(*v));
+		if (nv == NULL)
+			break;
+		v = nv;
+		v[n] = strdup(e->d_name);
+		if (v[n] != NULL)
+			n++;
+		v[n] = NULL;
+	}
+	closedir(d);
+	if (v != NULL)
+		qsort(v, n, sizeof(*v), pf_cmp);
+	return v;
+}
+
+static void free_names(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The image a container was made from (caller frees), or NULL. */
+static char *image_of(const struct ctx *c, const char *name)
+{
+	char path[PATH_MAX];
+	char *image = NULL;
+	size_t len;
+
+	if (cdir(c, name, "image", path, sizeof(path)) < 0 ||
+	    cr_read_file(path, 1024, &image, &len, NULL) < 0)
+		return NULL;
+	return image;
+}
+
 static int verb_pull(struct ctx *c, int argc, char **argv)
 {
 	const char *src, *name;
 	char derived[1100];
 
+	if (argc > 1 && is_help(argv[1])) {
+		fputs(help_pull, stdout);
+		return 0;
+	}
 	if (argc < 2 || argc > 3)
-		return say("usage: bolter pull SOURCE [NAME]   (SOURCE: oci:PATH[:TAG], "
-			   "oci-archive:FILE, docker-archive:FILE, "
-			   "docker://HOST/REPO:TAG, DIR, or an http(s) origin "
-			   "URL with NAME)");
+		return usage("pull: give SOURCE [NAME] (see bolter pull --help)");
 	src = argv[1];
 	name = argc == 3 ? argv[2] : NULL;
 	if (strncmp(src, "http://", 7) == 0 || strncmp(src, "https://", 8) == 0) {
 		const char *args[] = { "pull", src, name, NULL };
 
 		if (name == NULL)
-			return say("pull URL NAME: give the version's NAME");
-		return archon(c, args, NULL);
+			return usage("pull URL NAME: give the version's NAME");
+		return archon(c, args) == 0 ? 0 : 1;
 	}
 	if (name == NULL) {
 		/* REPO:TAG from the source: the last path element, with the
@@ -431,68 +716,145 @@ static int verb_pull(struct ctx *c, int argc, char **argv)
 	{
 		const char *args[] = { "import", src, name, NULL };
 
-		return archon(c, args, NULL);
+		return archon(c, args) == 0 ? 0 : 1;
 	}
 }
 
-static int verb_images(struct ctx *c)
+static int verb_images(struct ctx *c, int argc, char **argv)
 {
 	const char *args[] = { "ls", NULL };
 
-	return archon(c, args, NULL);
+	if (argc > 1 && is_help(argv[1])) {
+		fputs(help_images, stdout);
+		return 0;
+	}
+	if (argc > 1)
+		return usage("images: unexpected argument '%s'", argv[1]);
+	return archon(c, args) == 0 ? 0 : 1;
 }
 
-static const char *status_of(const struct ctx *c, const char *name)
+static int verb_ps(struct ctx *c, int argc, char **argv)
+{
+	char **names;
+	int all = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(help_ps, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-a") == 0 || strcmp(argv[i], "--all") == 0)
+			all = 1;
+		else
+			return usage("ps: unknown option '%s'", argv[i]);
+	}
+	names = container_names(c);
+	printf("%-24s %-32s %-10s\n", "NAME", "IMAGE", "STATUS");
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
+		char buf[16];
+		const char *status = status_of(c, names[i], buf, sizeof(buf));
+		char *image;
+
+		if (!all && strcmp(status, "stopped") == 0)
+			continue;
+		image = image_of(c, names[i]);
+		if (image == NULL)
+			continue; /* being made or removed */
+		printf("%-24s %-32s %-10s\n", names[i], image, status);
+		free(image);
+	}
+	free_names(names);
+	return 0;
+}
+
+/* Removes a container: its runtime state, the overlay mount, its folder.
+ * force: a running one is killed first; else it is refused. */
+static int remove_container(const struct ctx *c, const char *name, int force)
+{
+	char dir[PATH_MAX], path[PATH_MAX], buf[16];
+	struct bo_opts o;
+	struct cr_error *err = NULL;
+
+	if (!container_exists(c, name) ||
+	    cdir(c, name, NULL, dir, sizeof(dir)) < 0)
+		return say("rm %s: no such container", name);
+	if (strcmp(status_of(c, name, buf, sizeof(buf)), "stopped") != 0 &&
+	    !force)
+		return say("rm %s: the container is %s: stop it first, or rm -f",
+			   name, buf);
+	memset(&o, 0, sizeof(o));
+	o.root = c->root;
+	o.force = 1;
+	if (bo_delete(&o, name, &err) < 0 && err != NULL && err->code != ENOENT)
+		fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
+	cr_error_free(err);
+	snprintf(path, sizeof(path), "%.4000s/rootfs", dir);
+	umount2(path, MNT_DETACH);
+	{
+		pid_t pid = fork();
+		int status = 1;
+
+		if (pid == 0) {
+			execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
+			_exit(127);
+		}
+		if (pid > 0)
+			waitpid(pid, &status, 0);
+		if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+		    access(dir, F_OK) == 0)
+			return say("rm %s: could not remove %s", name, dir);
+	}
+	return 0;
+}
+
+/* For run -d --rm: a process of its own, in the background, that removes
+ * the container once its process is gone. */
+static void remove_when_gone(const struct ctx *c, const char *name)
 {
 	struct bo_state *st = bo_state_load(c->root, name, NULL);
-	static char buf[16];
+	pid_t pid;
 
 	if (st == NULL)
-		return "exited";
-	snprintf(buf, sizeof(buf), "%s", bo_state_status(c->root, st));
-	bo_state_free(st);
-	return buf;
-}
-
-static int verb_ps(struct ctx *c)
-{
-	char dir[PATH_MAX];
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(dir, sizeof(dir), "%.4000s/containers", c->data);
-	printf("%-24s %-32s %-10s\n", "NAME", "IMAGE", "STATUS");
-	d = opendir(dir);
-	if (d == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		char path[PATH_MAX];
-		CR_CLEANUP_FREE char *image = NULL;
-		size_t len;
-
-		if (e->d_name[0] == '.')
-			continue;
-		if (cdir(c, e->d_name, "image", path, sizeof(path)) < 0 ||
-		    cr_read_file(path, 1024, &image, &len, NULL) < 0)
-			continue;
-		printf("%-24s %-32s %-10s\n", e->d_name, image,
-		       status_of(c, e->d_name));
+		return;
+	pid = fork();
+	if (pid != 0) {
+		bo_state_free(st);
+		return;
 	}
-	closedir(d);
-	return 0;
+	setsid();
+	{
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		/* Nothing of the caller's stays open (a $(bolter run -d)
+		 * would wait for it); errors go to the container's log. */
+		if (nul >= 0) {
+			dup2(nul, 0);
+			close(nul);
+		}
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+	}
+	while (bo_process_alive(st->pid, st->start_time))
+		sleep_ms(200);
+	bo_state_free(st);
+	_exit(remove_container(c, name, 1));
 }
 
 static int verb_run(struct ctx *c, int argc, char **argv)
 {
 	const char *name = NULL, *image;
 	char gen[64], dir[PATH_MAX], path[PATH_MAX];
-	int detach = 0, tty = 0, i, rc, status = 0;
-	json_object *img;
+	int detach = 0, tty = 0, rm = 0, i, rc = 0, status = 0;
+	json_object *img = NULL, *cfg;
 	struct bo_opts o;
 	struct cr_error *err = NULL;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--detach") == 0)
+		if (is_help(argv[i])) {
+			fputs(help_run, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "-d") == 0 ||
+			   strcmp(argv[i], "--detach") == 0)
 			detach = 1;
 		else if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--tty") == 0 ||
 			 strcmp(argv[i], "-it") == 0 || strcmp(argv[i], "-ti") == 0)
@@ -500,20 +862,21 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 		else if (strcmp(argv[i], "-i") == 0 ||
 			 strcmp(argv[i], "--interactive") == 0)
 			; /* stdin is always the container's in the foreground */
+		else if (strcmp(argv[i], "--rm") == 0)
+			rm = 1;
 		else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
 			name = argv[++i];
 		else if (strncmp(argv[i], "--name=", 7) == 0)
 			name = argv[i] + 7;
 		else
-			return say("run: unknown option %s (usage: bolter run "
-				   "[--name N] [-d] [-t] IMAGE [ARGS...])",
-				   argv[i]);
+			return usage("run: unknown option '%s'", argv[i]);
 	}
 	if (i >= argc)
-		return say("usage: bolter run [--name N] [-d] [-t] IMAGE [ARGS...]");
+		return usage("run: give IMAGE [COMMAND [ARGS...]]");
 	if (tty && detach)
-		return say("run: -t with -d needs a console to keep the terminal; "
-			   "run it in the foreground, or detach without -t");
+		return usage("run: -t with -d needs a console to keep the "
+			     "terminal; run it in the foreground, or detach "
+			     "without -t");
 	image = argv[i++];
 	if (name == NULL) {
 		const char *b = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
@@ -523,18 +886,20 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 		name = gen;
 	}
 	if (!valid_name(name))
-		return say("invalid container name '%s'", name);
+		return usage("run: invalid container name '%s'", name);
 	if (cdir(c, name, NULL, dir, sizeof(dir)) < 0)
-		return say("name too long");
-	img = image_config(c, image);
-	if (img == NULL)
-		return say("no image %s in the Archon store (bolter pull it "
-			   "first; bolter images lists them)",
-			   image);
+		return usage("run: name too long");
+	if (image_config(c, "run", image, &img) != 0)
+		return 1;
+	/* The config first: a missing command leaves nothing behind. */
+	cfg = build_config(img, image, name, tty, argc - i, argv + i, &rc);
+	json_object_put(img);
+	if (cfg == NULL)
+		return rc;
 	snprintf(path, sizeof(path), "%.4000s/containers", c->data);
 	if (cr_mkdir_p(path, 0700, NULL) < 0 || mkdir(dir, 0700) < 0) {
-		json_object_put(img);
-		return say("container %s: %s", name,
+		json_object_put(cfg);
+		return say("run: container %s: %s", name,
 			   errno == EEXIST ? "already exists" : strerror(errno));
 	}
 	snprintf(path, sizeof(path), "%.4000s/image", dir);
@@ -542,26 +907,40 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 	snprintf(path, sizeof(path), "%.4000s/lower", dir);
 	{
 		const char *args[] = { "checkout", image, path, NULL };
+		char why[1024];
+		int st = archon_run(c, args, NULL, why, sizeof(why));
 
-		if (archon(c, args, NULL) != 0) {
-			json_object_put(img);
-			return say("archon checkout %s failed", image);
+		if (st != 0) {
+			json_object_put(cfg);
+			remove_container(c, name, 1);
+			return say("run %s: %s", image,
+				   why[0] ? why : "archon checkout failed");
 		}
 	}
 	if (make_rootfs(dir) != 0) {
-		json_object_put(img);
+		json_object_put(cfg);
+		remove_container(c, name, 1);
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%.4000s/config.json", dir);
-	rc = write_config(path, img, name, tty, argc - i, argv + i);
-	json_object_put(img);
-	if (rc != 0)
-		return rc;
+	{
+		const char *text = json_object_to_json_string_ext(
+			cfg, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+		rc = cr_write_file_atomic(path, text, strlen(text), 0644, &err);
+		json_object_put(cfg);
+		if (rc < 0) {
+			say("run: %s", cr_error_msg(err));
+			cr_error_free(err);
+			remove_container(c, name, 1);
+			return 1;
+		}
+	}
 	memset(&o, 0, sizeof(o));
 	o.root = c->root;
 	o.bundle = dir;
 	o.detach = detach;
-	o.keep = 1; /* `bolter rm` removes it, `ps` shows it exited */
+	o.keep = 1; /* `bolter rm` removes it, `ps -a` shows it stopped */
 	if (detach) {
 		int fd;
 
@@ -587,133 +966,233 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 	if (bo_run(&o, name, &status, &err) < 0) {
 		fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
 		cr_error_free(err);
+		if (rm)
+			remove_container(c, name, 1);
 		return 1;
 	}
+	if (rm && detach)
+		remove_when_gone(c, name);
+	else if (rm)
+		remove_container(c, name, 1);
 	return detach ? 0 : status;
 }
 
+/*
+ * Stops a container: SIGTERM; SIGKILL to all its processes after secs;
+ * then waits until its process is gone, so that ps says "stopped" the
+ * moment stop returns.  A paused container is thawed first (frozen
+ * processes do not die).
+ */
 static int stop_container(const struct ctx *c, const char *name, int secs)
 {
 	struct bo_opts o;
 	struct cr_error *err = NULL;
 	struct bo_state *st = bo_state_load(c->root, name, NULL);
+	int gone;
 
 	if (st == NULL)
-		return 0;
+		return 0; /* never started, or its state is gone: stopped */
 	memset(&o, 0, sizeof(o));
 	o.root = c->root;
-	if (strcmp(bo_state_status(c->root, st), "stopped") != 0) {
+	if (strcmp(bo_state_status(c->root, st), "paused") == 0) {
+		bo_pause(&o, name, 0, &err);
+		err = cr_error_free(err);
+	}
+	if (bo_process_alive(st->pid, st->start_time)) {
 		bo_kill(&o, name, SIGTERM, &err);
-		cr_error_free(err);
-		err = NULL;
-		for (int i = 0; i < secs * 20 && bo_process_alive(st->pid, st->start_time);
-		     i++) {
-			struct timespec ts = { 0, 50 * 1000 * 1000 };
-
-			nanosleep(&ts, NULL);
-		}
-		if (bo_process_alive(st->pid, st->start_time)) {
+		err = cr_error_free(err);
+		if (!wait_gone(st->pid, st->start_time, (long)secs * 1000)) {
 			o.all = 1;
 			bo_kill(&o, name, SIGKILL, &err);
-			cr_error_free(err);
-			err = NULL;
+			err = cr_error_free(err);
 		}
 	}
+	gone = wait_gone(st->pid, st->start_time, 10000);
+	if (!gone)
+		say("stop %s: process %d still there 10 s after SIGKILL", name,
+		    (int)st->pid);
 	bo_state_free(st);
-	return 0;
+	return gone ? 0 : 1;
 }
 
 static int verb_stop(struct ctx *c, int argc, char **argv)
 {
-	int secs = 10, i = 1;
+	int secs = 10, i, rc = 0;
 
-	if (argc > 2 && strcmp(argv[1], "-t") == 0) {
-		secs = atoi(argv[2]);
-		i = 3;
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		uint64_t v;
+
+		if (is_help(argv[i])) {
+			fputs(help_stop, stdout);
+			return 0;
+		}
+		if ((strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--time") == 0) &&
+		    i + 1 < argc) {
+			if (cr_parse_u64(argv[++i], 0, 3600, &v) < 0)
+				return usage("stop: -t wants seconds (0..3600), "
+					     "not '%s'",
+					     argv[i]);
+			secs = (int)v;
+		} else {
+			return usage("stop: unknown option '%s'", argv[i]);
+		}
 	}
 	if (i >= argc)
-		return say("usage: bolter stop [-t SECONDS] NAME...");
+		return usage("stop: give the NAME of a container");
 	for (; i < argc; i++) {
-		if (!valid_name(argv[i]))
-			return say("invalid name '%s'", argv[i]);
-		stop_container(c, argv[i], secs);
+		if (!container_exists(c, argv[i])) {
+			rc = say("stop %s: no such container", argv[i]);
+			continue;
+		}
+		if (stop_container(c, argv[i], secs) != 0) {
+			rc = 1;
+			continue;
+		}
 		printf("%s\n", argv[i]);
-	}
-	return 0;
-}
-
-static int verb_rm(struct ctx *c, int argc, char **argv)
-{
-	int force = 0, i = 1, rc = 0;
-
-	if (argc > 1 && strcmp(argv[1], "-f") == 0) {
-		force = 1;
-		i = 2;
-	}
-	if (i >= argc)
-		return say("usage: bolter rm [-f] NAME...");
-	for (; i < argc; i++) {
-		char dir[PATH_MAX], path[PATH_MAX];
-		struct bo_opts o;
-		struct cr_error *err = NULL;
-		const char *name = argv[i];
-
-		if (!valid_name(name) || cdir(c, name, NULL, dir, sizeof(dir)) < 0 ||
-		    access(dir, F_OK) != 0) {
-			rc = say("no container '%s'", name);
-			continue;
-		}
-		if (strcmp(status_of(c, name), "running") == 0 && !force) {
-			rc = say("container %s is running: stop it or rm -f", name);
-			continue;
-		}
-		memset(&o, 0, sizeof(o));
-		o.root = c->root;
-		o.force = 1;
-		if (bo_delete(&o, name, &err) < 0 && err != NULL &&
-		    err->code != ENOENT)
-			fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
-		cr_error_free(err);
-		snprintf(path, sizeof(path), "%.4000s/rootfs", dir);
-		umount2(path, MNT_DETACH);
-		{
-			pid_t pid = fork();
-
-			if (pid == 0) {
-				execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
-				_exit(127);
-			}
-			if (pid > 0)
-				waitpid(pid, NULL, 0);
-		}
-		printf("%s\n", name);
 	}
 	return rc;
 }
 
-static int verb_logs(struct ctx *c, int argc, char **argv)
+static int verb_rm(struct ctx *c, int argc, char **argv)
 {
-	char path[PATH_MAX], buf[65536];
-	int fd;
+	int force = 0, i, rc = 0;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (is_help(argv[i])) {
+			fputs(help_rm, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--force") == 0)
+			force = 1;
+		else
+			return usage("rm: unknown option '%s'", argv[i]);
+	}
+	if (i >= argc)
+		return usage("rm: give the NAME of a container");
+	for (; i < argc; i++) {
+		if (remove_container(c, argv[i], force) != 0) {
+			rc = 1;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+	}
+	return rc;
+}
+
+/* Copies what fd has from its offset to stdout; -1 when stdout is gone. */
+static int copy_out(int fd)
+{
+	char buf[65536];
 	ssize_t n;
 
-	if (argc != 2 || !valid_name(argv[1]))
-		return say("usage: bolter logs NAME");
-	if (cdir(c, argv[1], "log", path, sizeof(path)) < 0)
-		return 1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		char dir[PATH_MAX];
-
-		cdir(c, argv[1], NULL, dir, sizeof(dir));
-		return access(dir, F_OK) == 0 ? 0 : say("no container '%s'", argv[1]);
-	}
-	fflush(stdout);
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		if (write(1, buf, (size_t)n) != n)
-			break;
-	close(fd);
+			return -1;
 	return 0;
+}
+
+static int verb_logs(struct ctx *c, int argc, char **argv)
+{
+	char path[PATH_MAX], buf[16];
+	const char *name = NULL;
+	int fd, follow = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(help_logs, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0)
+			follow = 1;
+		else if (argv[i][0] == '-')
+			return usage("logs: unknown option '%s'", argv[i]);
+		else if (name != NULL)
+			return usage("logs: one NAME only");
+		else
+			name = argv[i];
+	}
+	if (name == NULL)
+		return usage("logs: give the NAME of a container");
+	if (!container_exists(c, name))
+		return say("logs %s: no such container", name);
+	if (cdir(c, name, "log", path, sizeof(path)) < 0)
+		return 1;
+	fflush(stdout);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		return say("logs %s: %s: %s", name, path, strerror(errno));
+	if (fd >= 0 && copy_out(fd) < 0) {
+		close(fd);
+		return 0;
+	}
+	/* Follow: what is appended, until the container stops; then what
+	 * it wrote last. */
+	while (follow) {
+		int running = strcmp(status_of(c, name, buf, sizeof(buf)),
+				     "stopped") != 0;
+
+		if (fd < 0)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && copy_out(fd) < 0)
+			break;
+		if (!running || !container_exists(c, name))
+			break;
+		sleep_ms(100);
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static int verb_rmi(struct ctx *c, int argc, char **argv)
+{
+	int force = 0, i, rc = 0;
+	char **names;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (is_help(argv[i])) {
+			fputs(help_rmi, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--force") == 0)
+			force = 1;
+		else
+			return usage("rmi: unknown option '%s'", argv[i]);
+	}
+	if (i >= argc)
+		return usage("rmi: give the IMAGE to remove");
+	names = container_names(c);
+	for (; i < argc; i++) {
+		const char *image = argv[i];
+		const char *user = NULL;
+		const char *args[] = { "rm", image, NULL };
+		char why[1024];
+		CR_CLEANUP_FREE char *out = NULL;
+
+		for (size_t k = 0; names != NULL && names[k] != NULL && !force &&
+				   user == NULL;
+		     k++) {
+			char *im = image_of(c, names[k]);
+
+			if (im != NULL && strcmp(im, image) == 0)
+				user = names[k];
+			free(im);
+		}
+		if (user != NULL) {
+			rc = say("rmi %s: container %s was made from it: rm the "
+				 "container, or rmi -f",
+				 image, user);
+			continue;
+		}
+		if (archon_run(c, args, &out, why, sizeof(why)) != 0) {
+			rc = say("rmi %s: %s", image,
+				 why[0] ? why : "archon rm failed");
+			continue;
+		}
+		printf("%s\n", image);
+	}
+	free_names(names);
+	return rc;
 }
 
 int bo_image_command(const char *root, const char *self, const char *cmd,
@@ -739,11 +1218,15 @@ int bo_image_command(const char *root, const char *self, const char *cmd,
 		if (!named && access("config.json", F_OK) == 0)
 			return BO_IMAGE_NOT_MINE;
 	} else if (strcmp(cmd, "ps") == 0) {
-		if (argc > 1)
-			return BO_IMAGE_NOT_MINE;
+		/* ps ID (runc's) has an argument; ps -a and ps --help are
+		 * ours. */
+		for (int i = 1; i < argc; i++)
+			if (strcmp(argv[i], "-a") != 0 &&
+			    strcmp(argv[i], "--all") != 0 && !is_help(argv[i]))
+				return BO_IMAGE_NOT_MINE;
 	} else if (strcmp(cmd, "pull") != 0 && strcmp(cmd, "images") != 0 &&
 		   strcmp(cmd, "stop") != 0 && strcmp(cmd, "rm") != 0 &&
-		   strcmp(cmd, "logs") != 0) {
+		   strcmp(cmd, "logs") != 0 && strcmp(cmd, "rmi") != 0) {
 		return BO_IMAGE_NOT_MINE;
 	}
 	memset(&c, 0, sizeof(c));
@@ -754,9 +1237,11 @@ int bo_image_command(const char *root, const char *self, const char *cmd,
 	if (strcmp(cmd, "pull") == 0)
 		return verb_pull(&c, argc, argv);
 	if (strcmp(cmd, "images") == 0)
-		return verb_images(&c);
+		return verb_images(&c, argc, argv);
+	if (strcmp(cmd, "rmi") == 0)
+		return verb_rmi(&c, argc, argv);
 	if (strcmp(cmd, "ps") == 0)
-		return verb_ps(&c);
+		return verb_ps(&c, argc, argv);
 	if (strcmp(cmd, "run") == 0)
 		return verb_run(&c, argc, argv);
 	if (strcmp(cmd, "stop") == 0)

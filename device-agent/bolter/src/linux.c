@@ -28,11 +28,8 @@
 
 #include "bo/cgroup.h"
 #include "bo/hooks.h"
+#include "bo/path.h"
 #include "cr/cleanup.h"
-
-#ifdef SYS_openat2
-#include <linux/openat2.h>
-#endif
 
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
@@ -61,99 +58,25 @@ int bo_linux_has_namespace(int type)
 	return access(path, F_OK) == 0;
 }
 
-/*
- * Opens path inside the tree at rootfd, resolving symlinks and ".." as if
- * rootfd were "/" (openat2 RESOLVE_IN_ROOT), so a hostile image cannot
- * point a mount outside its root.  Kernels before 5.6 lack openat2: there
- * the lookup falls back to a plain openat below rootfd.
- */
-static int open_in_root(int rootfd, const char *path, int flags, mode_t mode)
+/* Opens path inside the tree at rootfd as if rootfd were "/", so a hostile
+ * image cannot point a mount outside its root (see bo/path.h). */
+static int open_in_root(int rootfd, const char *path, int flags)
 {
-	const char *rel = path + strspn(path, "/");
-	int fd;
-
-	if (*rel == '\0')
-		rel = ".";
-#ifdef SYS_openat2
-	{
-		struct open_how how;
-
-		memset(&how, 0, sizeof(how));
-		how.flags = (uint64_t)(flags | O_CLOEXEC);
-		how.mode = (flags & O_CREAT) ? mode : 0;
-		how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-		fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
-		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
-			return fd;
-	}
-#endif
-	fd = openat(rootfd, rel, flags | O_CLOEXEC, mode);
-	return fd;
+	return bo_path_open(rootfd, path, flags, BO_PATH_NOCREATE);
 }
 
 /* Creates path (directories, and a file as the last component when
- * is_file) inside rootfd; returns an O_PATH fd to it. */
+ * is_file) inside rootfd; returns an O_PATH fd to it.  A dangling symlink
+ * on the way is created at its target, inside the root. */
 static int make_in_root(int rootfd, const char *path, int is_file,
 			struct cr_error **err)
 {
-	char buf[PATH_MAX];
-	size_t len;
-	int fd;
+	int fd = bo_path_open(rootfd, path, O_PATH,
+			      is_file ? BO_PATH_MKFILE : BO_PATH_MKDIR);
 
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return cr_error_set(err, ENAMETOOLONG, "path too long: %s", path);
-	len = strlen(buf);
-	while (len > 1 && buf[len - 1] == '/')
-		buf[--len] = '\0';
-	fd = open_in_root(rootfd, buf, O_PATH, 0);
-	if (fd >= 0)
-		return fd;
-	for (size_t i = 1; i <= len; i++) {
-		char save = buf[i];
-		int pfd, r;
-		char *slash, *name;
-
-		if (save != '/' && save != '\0')
-			continue;
-		buf[i] = '\0';
-		fd = open_in_root(rootfd, buf, O_PATH, 0);
-		if (fd >= 0) {
-			close(fd);
-			buf[i] = save;
-			continue;
-		}
-		if (errno != ENOENT)
-			return cr_error_errno(err, errno, "resolving %s in the "
-							  "container",
-					      buf);
-		slash = strrchr(buf, '/');
-		*slash = '\0';
-		name = slash + 1;
-		pfd = open_in_root(rootfd, buf[0] ? buf : "/",
-				   O_PATH | O_DIRECTORY, 0);
-		*slash = '/';
-		if (pfd < 0)
-			return cr_error_errno(err, errno, "resolving the parent "
-							  "of %s",
-					      buf);
-		if (save == '\0' && is_file) {
-			r = openat(pfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-			if (r >= 0)
-				close(r);
-		} else {
-			r = mkdirat(pfd, name, 0755);
-		}
-		close(pfd);
-		if (r < 0 && errno != EEXIST)
-			return cr_error_errno(err, errno, "creating %s in the "
-							  "container",
-					      buf);
-		buf[i] = save;
-	}
-	fd = open_in_root(rootfd, buf, O_PATH, 0);
 	if (fd < 0)
-		return cr_error_errno(err, errno, "opening %s in the container",
-				      buf);
+		return cr_error_errno(err, errno, "creating %s in the container",
+				      path);
 	return fd;
 }
 
@@ -217,7 +140,7 @@ static int mount_own_cgroups(struct bo_init *in, int rootfd, const char *dest,
 		  "mode=755") < 0)
 		return cr_error_errno(err, errno, "tmpfs for the cgroups");
 	/* The new tmpfs, not the folder under it. */
-	tfd = open_in_root(rootfd, dest, O_PATH | O_DIRECTORY, 0);
+	tfd = open_in_root(rootfd, dest, O_PATH | O_DIRECTORY);
 	if (tfd < 0)
 		return cr_error_errno(err, errno, "opening %s", dest);
 	for (size_t i = 0; in->cgroup_dirs[i] != NULL; i++) {
@@ -283,7 +206,7 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 			if (in->in_userns)
 				f |= locked_flags(m->source);
 			close(fd);
-			fd = open_in_root(rootfd, m->destination, O_PATH, 0);
+			fd = open_in_root(rootfd, m->destination, O_PATH);
 			fd_path(fd, target, sizeof(target));
 			if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | f,
 				  NULL) < 0)
@@ -312,7 +235,7 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 					      m->destination);
 		if (m->flags & MS_RDONLY) {
 			close(fd);
-			fd = open_in_root(rootfd, m->destination, O_PATH, 0);
+			fd = open_in_root(rootfd, m->destination, O_PATH);
 			fd_path(fd, target, sizeof(target));
 			mount(NULL, target, NULL,
 			      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
@@ -349,7 +272,7 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 propagation:
 	if (m->propagation) {
 		close(fd);
-		fd = open_in_root(rootfd, m->destination, O_PATH, 0);
+		fd = open_in_root(rootfd, m->destination, O_PATH);
 		fd_path(fd, target, sizeof(target));
 		if (mount(NULL, target, NULL, m->propagation, NULL) < 0)
 			return cr_error_errno(err, errno,
@@ -401,14 +324,15 @@ static int make_device(struct bo_init *in, int rootfd, const char *path,
 		return cr_error_errno(err, errno, "mknod %s", path);
 	/* In a user namespace mknod is refused: bind the host's node. */
 	{
-		int f = openat(pfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		int f = openat(pfd, name,
+			       O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 		char p[64], host[PATH_MAX];
 		CR_CLEANUP_CLOSE int tfd = -1;
 
 		if (f < 0)
 			return cr_error_errno(err, errno, "creating %s", path);
 		close(f);
-		tfd = openat(pfd, name, O_PATH | O_CLOEXEC);
+		tfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		fd_path(tfd, p, sizeof(p));
 		snprintf(host, sizeof(host), "%s", path);
 		if (mount(host, p, NULL, MS_BIND, NULL) < 0)
@@ -541,9 +465,9 @@ int bo_linux_terminal(struct bo_init *in, struct cr_error **err)
 	rootfd = open(in->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return cr_error_errno(err, errno, "opening %s", in->rootfs);
-	master = open_in_root(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY, 0);
+	master = open_in_root(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY);
 	if (master < 0)
-		master = open_in_root(rootfd, "/dev/ptmx", O_RDWR | O_NOCTTY, 0);
+		master = open_in_root(rootfd, "/dev/ptmx", O_RDWR | O_NOCTTY);
 	if (master < 0)
 		return cr_error_errno(err, errno,
 				      "process.terminal: no /dev/pts/ptmx in "
@@ -558,7 +482,7 @@ int bo_linux_terminal(struct bo_init *in, struct cr_error **err)
 		if (ioctl(master, TIOCGPTN, &n) < 0)
 			return cr_error_errno(err, errno, "pty number");
 		snprintf(path, sizeof(path), "/dev/pts/%u", n);
-		slave = open_in_root(rootfd, path, O_RDWR | O_NOCTTY, 0);
+		slave = open_in_root(rootfd, path, O_RDWR | O_NOCTTY);
 		if (slave < 0)
 			return cr_error_errno(err, errno, "opening %s", path);
 	}

@@ -26,7 +26,6 @@
 #include "cr/cleanup.h"
 #include "cr/util.h"
 
-#define BO_VERSION "0.1.0"
 #define BO_SPEC_VERSION "1.0.2"
 
 struct globals {
@@ -73,9 +72,18 @@ static const char usage_text[] =
 	"                      events, until the container stops\n"
 	"  features            print what this runtime supports (JSON)\n"
 	"\n"
-	"Image commands (bolter only, on the Archon store):\n"
-	"  pull IMAGE, run [--name N] [-d] [-t] IMAGE [ARGS...], ps, images,\n"
-	"  stop NAME, rm NAME, logs NAME   (see `bolter images --help`)\n"
+	"Image commands (bolter only, on the Archon store; `bolter VERB --help`):\n"
+	"  pull SOURCE [NAME]  import an image (oci:PATH[:TAG], oci-archive:F,\n"
+	"                      docker-archive:F, docker://HOST/REPO:TAG, DIR, URL)\n"
+	"  images              list the images\n"
+	"  rmi [-f] IMAGE...   remove images (-f: even if a container uses one)\n"
+	"  run [--name N] [-d] [-t] [-i] [--rm] IMAGE [COMMAND [ARGS...]]\n"
+	"                      run a container (an image from a folder has no\n"
+	"                      command of its own: give COMMAND)\n"
+	"  ps [-a]             running containers; -a: stopped ones too\n"
+	"  stop [-t SECS] NAME...  SIGTERM, SIGKILL after SECS (10), wait for it\n"
+	"  rm [-f] NAME...     remove stopped containers (-f: running ones too)\n"
+	"  logs [-f] NAME      a detached container's output (-f: follow)\n"
 	"\n"
 	"Global options:\n"
 	"  --root DIR          state directory (default /run/bolter)\n"
@@ -84,7 +92,11 @@ static const char usage_text[] =
 	"  --debug             log debug messages\n"
 	"  --systemd-cgroup    read cgroupsPath as slice:prefix:name\n"
 	"  --cgroup-manager M  cgroupfs (default), systemd or disabled\n"
-	"  --help, --version\n";
+	"  -h, --help          this help (also COMMAND --help)\n"
+	"  -V, --version       print the version\n"
+	"\n"
+	"Exit status: 0; 1 when the command fails; 2 for a usage error; run and\n"
+	"exec: the container process's own status.\n";
 
 static void log_error(const struct globals *g, const char *msg)
 {
@@ -124,9 +136,14 @@ static int fail(const struct globals *g, struct cr_error *e)
 	return 1;
 }
 
+/* A usage error (docs/cli-conventions.md): what was wrong, where the help
+ * is, exit status 2. */
 static int usage_error(const struct globals *g, const char *msg)
 {
-	log_error(g, msg);
+	if (msg != NULL)
+		log_error(g, msg);
+	fprintf(stderr, "Try '%s --help'.\n",
+		g->oci_only ? "bolter-oci" : "bolter");
 	return 2;
 }
 
@@ -254,7 +271,7 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 	uint64_t v;
 
 	optind = 0;
-	opterr = 1;
+	opterr = 0; /* said below, in our words */
 	while ((ch = getopt_long(argc, argv, "+b:p:dfaqte:u:g:c:r:h", cmd_opts,
 				 &li)) != -1) {
 		if (ch >= O_MEMORY && ch < O_UPDATE_END) {
@@ -372,8 +389,16 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 		case O_IGNORED:
 		case O_IGNORED_ARG:
 			break;
-		default:
+		default: {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg),
+				 "%s: unknown option, or one missing its value: "
+				 "'%.100s'",
+				 argv[0], argv[optind - 1 < argc ? optind - 1 : 0]);
+			usage_error(g, msg);
 			return -1;
+		}
 		}
 	}
 	return optind;
@@ -502,7 +527,7 @@ static int cmd_features(void)
 	json_object_object_add(o, "linux", lin);
 	ann = json_object_new_object();
 	json_object_object_add(ann, "org.opencontainers.runc.version",
-			       json_object_new_string("bolter " BO_VERSION));
+			       json_object_new_string("bolter " KORHAL_VERSION));
 	json_object_object_add(o, "annotations", ann);
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 	json_object_put(o);
@@ -550,7 +575,8 @@ static int cmd_ps(const struct globals *g, struct cmdline *c, int argc,
 		p = popen(cmd, "re");
 		if (p == NULL) {
 			free(pids);
-			return usage_error(g, "ps: cannot run ps");
+			log_error(g, "ps: cannot run ps");
+			return 1;
 		}
 		while (fgets(line, sizeof(line), p) != NULL) {
 			char copy[4096], *tok, *save = NULL;
@@ -1034,7 +1060,8 @@ int main(int argc, char **argv)
 	base = base != NULL ? base + 1 : argv[0];
 	g.oci_only = strcmp(base, "bolter-oci") == 0;
 	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt_long(argc, argv, "+hv", gopts, NULL)) != -1) {
+	opterr = 0; /* said below, in our words */
+	while ((ch = getopt_long(argc, argv, "+hvV", gopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
 			g.root = optarg;
@@ -1070,13 +1097,25 @@ int main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		case 'v':
-			printf("%s version " BO_VERSION "\nspec: " BO_SPEC_VERSION
-			       "\ncgroups: %s\n",
-			       g.oci_only ? "bolter-oci" : "bolter",
-			       bo_cgroup_mode_name(bo_cgroup_detect()));
+		case 'V':
+			/* bolter-oci keeps runc's form (tools parse it);
+			 * bolter says what every Korhal program says. */
+			if (g.oci_only)
+				printf("bolter-oci version " KORHAL_VERSION
+				       "\nspec: " BO_SPEC_VERSION "\ncgroups: %s\n",
+				       bo_cgroup_mode_name(bo_cgroup_detect()));
+			else
+				printf("bolter " KORHAL_VERSION "\n");
 			return 0;
-		default:
-			return 2;
+		default: {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg),
+				 "unknown option, or one missing its value: "
+				 "'%.100s'",
+				 argv[optind - 1 < argc ? optind - 1 : 0]);
+			return usage_error(&g, msg);
+		}
 		}
 	}
 	if (optind >= argc) {
@@ -1103,8 +1142,7 @@ int main(int argc, char **argv)
 	{
 		char msg[128];
 
-		snprintf(msg, sizeof(msg), "unknown command '%s' (see --help)",
-			 cmd);
+		snprintf(msg, sizeof(msg), "unknown command '%s'", cmd);
 		return usage_error(&g, msg);
 	}
 }

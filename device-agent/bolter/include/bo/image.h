@@ -1,6 +1,6 @@
 /*
- * Docker-like verbs on the Archon store: bolter pull, run IMAGE, ps,
- * images, stop, rm, logs.  Only the `bolter` name has them; `bolter-oci`
+ * Docker-like verbs on the Archon store: bolter pull, run IMAGE, ps [-a],
+ * images, rmi, stop, rm, logs [-f].  Only the `bolter` name has them; `bolter-oci`
  * is runc's CLI alone.
  *
  * Images live in Archon's store and are reached through the `archon` CLI
@@ -21,7 +21,9 @@ enum { BO_IMAGE_NOT_MINE = -1000 };
 /* Runs cmd when it is an image verb (argv[0] is cmd) and returns its exit
  * status; returns BO_IMAGE_NOT_MINE when the runtime CLI should handle it
  * (runc's commands, and `run`/`ps` in their runc form: `run` with
- * --bundle or with a config.json in the current folder, `ps ID`). */
+ * --bundle or with a config.json in the current folder and no --name,
+ * `ps ID`).  Exit statuses follow docs/cli-conventions.md: 2 for a usage
+ * error, 1 for a failure. */
 int bo_image_command(const char *root, const char *self, const char *cmd,
 		     int argc, char **argv);
 
