@@ -190,8 +190,8 @@ COMPLETE=(
 	"bolter-oci ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,features"
 )
 # Options a help lists that completion need not offer: "PROG --option".
-# bolter-oci --help is bolter's, whose image commands (run --name) bolter-oci lacks.
-NOT_COMPLETED=("bolter-oci --name")
+# bolter-oci --help is bolter's, whose image commands (run --name, --rm) bolter-oci lacks.
+NOT_COMPLETED=("bolter-oci --name" "bolter-oci --rm")
 missing=()
 for c in "${COMPLETE[@]}"; do
 	read -r prog paths <<<"$c"
