@@ -219,7 +219,7 @@ static int run_import(struct ar_store *st, int argc, char **argv,
 		      struct cr_error **err)
 {
 	const char *pos[2] = { NULL, NULL };
-	int npos = 0, force = 0;
+	int npos = 0, force = 0, existed = 0;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
@@ -235,9 +235,16 @@ static int run_import(struct ar_store *st, int argc, char **argv,
 		return usage_err(err, "import: give SOURCE and NAME");
 	if (st == NULL)
 		return 0;
+	if (force) {
+		struct ar_manifest *held = NULL;
+
+		existed = ar_store_get_manifest(st, pos[1], &held, NULL) == 0;
+		ar_manifest_free(held);
+	}
 	if (ar_import(st, pos[0], pos[1], force, err) < 0)
 		return -1;
-	printf("imported %s as %s\n", pos[0], pos[1]);
+	printf("imported %s as %s%s\n", pos[0], pos[1],
+	       existed ? " (replacing the version it named)" : "");
 	return 0;
 }
 
