@@ -109,7 +109,7 @@ run 0 ar checkout img:1 "$T/co-serve"
 [ "$(cat "$T/co-serve/bin/sh")" = shell ] || fail "checkout beside serve"
 run 0 ar verify
 run 1 ar import "$T/a" app:2
-grep -q "is busy" <<<"$err" && grep -q "pid $spid" <<<"$err" || fail "writer beside serve: $err"
+grep -q "is busy: in use by pid $spid (archon serve)" <<<"$err" || fail "writer beside serve: $err"
 busy=$err
 run 1 ar gc
 grep -q "is busy" <<<"$err" || fail "gc beside serve: $err"

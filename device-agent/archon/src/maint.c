@@ -610,6 +610,23 @@ int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
 	}
 	fprintf(out, "gc: removed %zu objects (%" PRIu64 " bytes) and %zu indexes\n",
 		ndead, freed, nidx);
+	/* Chunks kept by a pull that never completed (pull.c): gc is the
+	 * user saying what to keep, and a pull fetches them again if need be. */
+	{
+		int pfd = openat(st->dirfd, "partial", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *pd = pfd >= 0 ? fdopendir(pfd) : NULL;
+		size_t npart = 0;
+
+		if (pd == NULL && pfd >= 0)
+			close(pfd);
+		while (pd != NULL && (de = readdir(pd)) != NULL)
+			if (de->d_name[0] != '.' && unlinkat(dirfd(pd), de->d_name, 0) == 0)
+				npart++;
+		if (pd != NULL)
+			closedir(pd);
+		if (npart > 0)
+			fprintf(out, "gc: removed %zu chunks of an unfinished pull\n", npart);
+	}
 	ret = 0;
 out:
 	if (d != NULL)

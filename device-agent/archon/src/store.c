@@ -144,6 +144,35 @@ static int open_subdir(int dfd, const char *name, struct cr_error **err)
 	return fd;
 }
 
+/* "archon serve" for a process: its program's base name and its first
+ * argument that is not an option (nor the value of --store). */
+static void holder_name(long pid, char *out, size_t cap)
+{
+	char path[64], buf[1024];
+	const char *cmd = NULL;
+	size_t got;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	got = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	if (got == 0)
+		return;
+	for (size_t i = strlen(buf) + 1, prev = 0; i < got; prev = i, i += strlen(buf + i) + 1)
+		if (buf[i] != '-' && strcmp(buf + prev, "--store") != 0) {
+			cmd = buf + i;
+			break;
+		}
+	snprintf(out, cap, "%.30s%s%.20s",
+		 strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf, cmd ? " " : "",
+		 cmd ? cmd : "");
+	out[strcspn(out, "\n")] = '\0';
+}
+
 /* Who holds the flock on the store's lock file, from /proc/locks: "pid
  * N" or "pids N, M", or "" when it cannot tell. */
 static void lock_holders(int fd, char *out, size_t cap)
@@ -170,7 +199,11 @@ static void lock_holders(int fd, char *out, size_t cap)
 		    strcmp(kind, "FLOCK") != 0 || ino != (unsigned long long)sb.st_ino ||
 		    makedev(maj, min) != sb.st_dev || pid == (long)getpid())
 			continue;
-		int w = snprintf(out + used, cap - used, "%s%ld", n ? ", " : "", pid);
+		char what[64] = "";
+
+		holder_name(pid, what, sizeof(what));
+		int w = snprintf(out + used, cap - used, "%s%ld%s%.60s%s", n ? ", " : "", pid,
+				 what[0] ? " (" : "", what, what[0] ? ")" : "");
 
 		if (w < 0 || (size_t)w >= cap - used)
 			break;
@@ -193,7 +226,7 @@ static void lock_holders(int fd, char *out, size_t cap)
  * LOCK_EX on the lock file, never waiting. */
 static int take_lock(struct ar_store *st, struct cr_error **err)
 {
-	char who[96];
+	char who[256];
 	int e;
 
 	st->lockfd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -207,10 +240,9 @@ static int take_lock(struct ar_store *st, struct cr_error **err)
 		return cr_error_errno(err, e, "cannot lock store %s", st->dir);
 	lock_holders(st->lockfd, who, sizeof(who));
 	return cr_error_set(err, EBUSY,
-			    "store %s is busy: %s by %s (try again when it ends%s)",
+			    "store %s is busy: %s by %s (try again when it ends)",
 			    st->dir, st->readonly ? "being written" : "in use",
-			    who[0] ? who : "another process",
-			    st->readonly ? "" : "; archon serve holds it while it runs");
+			    who[0] ? who : "another process");
 }
 
 int ar_store_open(const char *dir, struct ar_store **out,
