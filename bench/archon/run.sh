@@ -27,9 +27,10 @@ W=${ARCHON_BENCH_DIR:-/tmp/archon-bench}
 pkgs=$root/bench/archon/packages.txt
 
 korhal_install_packages casync ostree zstd nginx-light curl python3 cmake
-if [ ! -x "$build/device-agent/archon/archon" ] || [ ! -x "$build/bench/ar_chunkbench" ]; then
+if [ ! -x "$build/device-agent/archon/archon" ] || [ ! -x "$build/bench/ar_chunkbench" ] ||
+	[ ! -x "$build/cli/carrier" ]; then
 	cmake -S "$root" -B "$build" >/dev/null
-	cmake --build "$build" -j2 --target archon ar_chunkbench
+	cmake --build "$build" -j2 --target archon ar_chunkbench carrier
 fi
 ARCHON=$build/device-agent/archon/archon
 
@@ -102,8 +103,11 @@ for v in v0 v1 v2; do
 	timeit t "$ARCHON" --store "$P" import "$W/trees/$v" "image:$v"
 	[ "$v" = v1 ] && import_ns=$t
 done
+# Signed, as a real origin is: devices refuse unsigned manifests.
+"$build/cli/carrier" keygen --type vendor -o "$W/run/vendor.key" >/dev/null
+export ARCHON_PUBLISHER_KEY=$W/run/vendor.key.pub
 for v in v0 v1 v2; do
-	timeit t "$ARCHON" --store "$P" publish "image:$v" --to "$WWW" --bases 2
+	timeit t "$ARCHON" --store "$P" publish "image:$v" --to "$WWW" --bases 2 --key "$W/run/vendor.key"
 	[ "$v" = v2 ] && publish_ns=$t
 done
 "$ARCHON" --store "$P" diff image:v1 image:v2 | tee -a "$W/run/log"

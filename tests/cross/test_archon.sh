@@ -2,8 +2,9 @@
 # The cross-built (armel, static) archon, run through the emulator: it
 # imports a folder and an OCI layout with a gzip and a zstd layer
 # (libarchive), publishes, and pulls what it published from Debian's nginx
-# over HTTPS with a CA made here: refused without $CURL_CA_BUNDLE, pulled
-# and checked out intact with it.  docker:// (no libcurl there) is refused
+# over HTTPS with a CA made here, signed with a vendor key: refused without
+# the publisher key and without $CURL_CA_BUNDLE, pulled and checked out
+# intact with both.  docker:// (no libcurl there) is refused
 # with a clear error.  Cross builds only (tests/CMakeLists.txt).
 set -euo pipefail
 : "${ARCHON:?run through ctest}" "${CR_EMULATOR:?}"
@@ -36,18 +37,22 @@ grep -q "no registry client" <<<"$out" || fail "docker:// on armel: $out"
 ok "armel archon imports a folder and an OCI layout with gzip and zstd layers; docker:// refused clearly"
 
 W=$T/www
-arc --store "$T/pub" publish acme/app:1 --to "$W" >/dev/null || fail "publish"
+"$CARRIER" keygen --type vendor -o "$T/ven.key" >/dev/null
+arc --store "$T/pub" publish acme/app:1 --to "$W" --key "$T/ven.key" >/dev/null || fail "publish"
 
 make_test_ca IP:127.0.0.1
 start_origin "$W" https
 SURL=https://127.0.0.1:$ORIGIN_TLS_PORT
 
-out=$(arc --store "$T/dev" pull "$SURL" acme/app:1 2>&1) && fail "untrusted HTTPS origin accepted"
+out=$(arc --store "$T/dev" pull "$SURL" acme/app:1 2>&1) && fail "a pull without a publisher key accepted"
+grep -q -- "--publisher-key" <<<"$out" || fail "pull without a key: $out"
+K=(--publisher-key "$T/ven.key.pub")
+out=$(arc --store "$T/dev" pull "$SURL" acme/app:1 "${K[@]}" 2>&1) && fail "untrusted HTTPS origin accepted"
 grep -q "certificate is not trusted: .*CURL_CA_BUNDLE" <<<"$out" || fail "untrusted CA: $out"
-out=$(CURL_CA_BUNDLE=$T/ca.pem arc --store "$T/dev" pull "$SURL" acme/app:1) ||
+out=$(CURL_CA_BUNDLE=$T/ca.pem arc --store "$T/dev" pull "$SURL" acme/app:1 "${K[@]}") ||
 	fail "HTTPS pull with CURL_CA_BUNDLE"
 echo "$out" | tail -n 2
 arc --store "$T/dev" checkout acme/app:1 "$T/co"
 diff -r "$T/app" "$T/co" || fail "checkout of the HTTPS pull differs from its source"
 arc --store "$T/dev" verify >/dev/null || fail "verify"
-ok "armel archon pulls over HTTPS: refused untrusted, trusted through CURL_CA_BUNDLE"
+ok "armel archon pulls a signed version over HTTPS: refused without a key and untrusted, trusted through CURL_CA_BUNDLE"

@@ -11,9 +11,12 @@ mkdir -p "$T/v1"
 for i in $(seq 1 40); do head -c $((200000 + i * 7919)) /dev/urandom >"$T/v1/f$i"; done
 cp -a "$T/v1" "$T/v2"
 for i in $(seq 1 40 | shuf -n 15 --random-source=<(yes)); do head -c 150000 /dev/urandom >"$T/v2/f$i"; done
+"$CARRIER" keygen --type vendor -o "$T/ven.key" >/dev/null
+export ARCHON_PUBLISHER_KEY=$T/ven.key.pub
 for v in 1 2; do
 	"$ARCHON" --store "$P" import "$T/v$v" "app:$v" >/dev/null
-	ARCHON_ZSTD_LEVEL=1 "$ARCHON" --store "$P" publish "app:$v" --to "$W" --bases 0 >/dev/null
+	ARCHON_ZSTD_LEVEL=1 "$ARCHON" --store "$P" publish "app:$v" --to "$W" --bases 0 \
+		--key "$T/ven.key" >/dev/null
 done
 
 # ms VAR CMD...: runs CMD, sets VAR to how long it took in ms.

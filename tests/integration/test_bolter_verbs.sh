@@ -51,12 +51,19 @@ expect_status "run of a missing image" 1 "${BO[@]}" run nosuch:1 true
 has err "no version nosuch:1 in the store"
 exec 9>"$ARCHON_STORE/lock"
 flock 9
-expect_status "run while another archon holds the store" 1 "${BO[@]}" run --name l1 bb:1 true
+expect_status "run while another archon writes the store" 1 "${BO[@]}" run --name l1 bb:1 true
 exec 9>&-
-has err "in use (lock)"
+has err "is busy: being written by pid"
 lacks err "no version"
 lacks err "no image"
 ok "archon's error text is passed through"
+# A device that serves its versions to peers (archon serve holds the store
+# shared) still starts containers.
+exec 9>"$ARCHON_STORE/lock"
+flock -s 9
+expect_status "run while archon serve reads the store" 0 "${BO[@]}" run --rm --name l2 bb:1 true
+exec 9>&-
+ok "a container starts while the store is shared with a reader (archon serve)"
 
 # --- stop: a missing container fails; ps is right as soon as stop returns ---
 expect_status "stop of a missing container" 1 "${BO[@]}" stop nosuch

@@ -708,14 +708,23 @@ out:
 }
 
 int ar_import(struct ar_store *st, const char *source, const char *name,
-	      struct cr_error **err)
+	      int force, struct cr_error **err)
 {
 	struct ar_importer imp;
+	struct ar_manifest *held = NULL;
 	int ret;
 
 	if (!ar_name_valid(name))
 		return cr_error_set(err, EINVAL,
 				    "'%s' is not a valid name (want REPO:TAG)", name);
+	/* A tag names one version: replacing it silently would lose it. */
+	if (!force && ar_store_get_manifest(st, name, &held, NULL) == 0) {
+		ar_manifest_free(held);
+		return cr_error_set(err, EEXIST,
+				    "%s already exists in the store: import --force "
+				    "replaces it, or give another tag", name);
+	}
+	ar_manifest_free(held);
 	if (ar_importer_init(&imp, st, err) < 0)
 		return -1;
 	if (strncmp(source, "oci:", 4) == 0) {

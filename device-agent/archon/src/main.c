@@ -1,44 +1,54 @@
 /*
  * archon: the command line of the Archon store (see docs/archon.md).
+ * Conventions (docs/cli-conventions.md): help on stdout and exit 0,
+ * usage errors exit 2 with "Try 'archon --help'.", runtime failures exit 1.
  */
 #include <errno.h>
 #include <limits.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cr/util.h"
 #include "maint.h"
 #include "store-internal.h"
 
+enum {
+	EXIT_USAGE = 2,
+	EXIT_NO_CONFIG = 3, /* archon config: the version has no OCI config */
+	RUN_USAGE = -2,	    /* a run_* result: a usage error in *err */
+};
+
 static const char usage_text[] =
 	"usage: archon [--store DIR] COMMAND ARGS\n"
+	"       archon --help | --version\n"
+	"       archon COMMAND --help\n"
 	"\n"
-	"  import SOURCE NAME       import SOURCE as version NAME (REPO:TAG); SOURCE is\n"
+	"  import SOURCE NAME [--force]\n"
+	"                           import SOURCE as version NAME (REPO:TAG); SOURCE is\n"
 	"                           DIR, oci:PATH[:TAG], oci-archive:FILE,\n"
-	"                           docker-archive:FILE or docker://HOST/REPO:TAG\n"
+	"                           docker-archive:FILE or docker://HOST/REPO:TAG; an\n"
+	"                           existing NAME is refused unless --force\n"
 	"  publish NAME --to DIR [--key KEY] [--bases N]\n"
 	"                           write NAME as static files (chunks, index, signed\n"
 	"                           manifest, deltas from the N earlier tags, default 2)\n"
-	"  pull URL NAME [--ring RING] [--peers [--key KEY] [--carrier PATH]]\n"
+	"  pull URL NAME (--publisher-key KEY.pub | --insecure) [--allow-downgrade]\n"
+	"       [--ring RING | --no-ring] [--peers [--key KEY] [--carrier PATH]]\n"
 	"                           fetch NAME from a published origin, only what is\n"
-	"                           missing; with a Carrier ring configuration (or\n"
-	"                           $ARCHON_RING), chunks, indexes and deltas come\n"
-	"                           through the ring's shard cache, which fetches each\n"
-	"                           from the origin once; --no-ring ignores $ARCHON_RING.\n"
-	"                           --peers first asks devices that announced the\n"
-	"                           version (archon serve), through carrier connect\n"
-	"                           with KEY (default: carrier's own) as the vendor key\n"
+	"                           missing; the manifest must be signed by the\n"
+	"                           publisher key (or $ARCHON_PUBLISHER_KEY) and not\n"
+	"                           be older than the one held\n"
 	"  serve --listen 127.0.0.1:PORT [--ring RING --key DEVICE_KEY]\n"
-	"                           serve the store's chunks and indexes to peers (who\n"
-	"                           reach PORT with carrier connect); with the ring and\n"
-	"                           the device's Carrier key, announce each index held\n"
-	"                           as a signed provider record on its shard nodes\n"
+	"                           serve the store's chunks and indexes to peers\n"
 	"  checkout NAME DIR        build NAME's tree in DIR (hard links to the store)\n"
 	"  diff A B                 what a device holding A downloads to get B\n"
 	"  ls                       list the versions held\n"
-	"  show NAME                describe one version\n"
+	"  show [--json] NAME       describe one version\n"
+	"  config NAME              print NAME's OCI image config (JSON); exit 3 and\n"
+	"                           print nothing when it has none\n"
 	"  du                       disk used by the store\n"
 	"  gc [--keep N]            keep the newest N versions of each repository (default\n"
 	"                           all), remove what no kept version needs\n"
@@ -46,67 +56,254 @@ static const char usage_text[] =
 	"  rm NAME                  forget version NAME, then gc (checkouts keep\n"
 	"                           their hard links)\n"
 	"\n"
+	"pull and publish show progress on standard error when it is a terminal;\n"
+	"--progress forces it, -q/--quiet silences it.\n"
+	"\n"
 	"The store is DIR, else $ARCHON_STORE, else /var/lib/archon (root) or\n"
-	"~/.local/share/archon.  $ARCHON_CHUNK=MIN:AVG:MAX sets the chunk sizes of new\n"
-	"content (default 2048:8192:32768).\n";
+	"~/.local/share/archon.  Readers (checkout, diff, ls, show, config, du,\n"
+	"verify, serve) share it; a writer (import, publish, pull, gc) has it alone,\n"
+	"and a command that cannot have it fails at once, naming the holder.\n"
+	"$ARCHON_CHUNK=MIN:AVG:MAX sets the chunk sizes of new content (default\n"
+	"2048:8192:32768).\n"
+	"\n"
+	"Exit status: 0 success, 1 failure, 2 usage error, 3 (config) no config.\n";
 
-static int usage(FILE *f, int rc)
-{
-	fputs(usage_text, f);
-	return rc;
-}
+static const char help_import[] =
+	"usage: archon import SOURCE NAME [--force]\n"
+	"\n"
+	"Imports SOURCE as version NAME (REPO:TAG).  SOURCE is a folder,\n"
+	"oci:PATH[:TAG] (an OCI image layout), oci-archive:FILE,\n"
+	"docker-archive:FILE or docker://HOST/REPO:TAG (a registry).\n"
+	"\n"
+	"  --force    replace NAME when the store already holds it (without it,\n"
+	"             an existing NAME is refused)\n";
+
+static const char help_publish[] =
+	"usage: archon publish NAME --to DIR [--key KEY] [--bases N] [--progress|--quiet]\n"
+	"\n"
+	"Writes version NAME into DIR as static files any web server can serve:\n"
+	"chunks/, indexes/, deltas/ and the manifest refs/REPO/TAG.\n"
+	"\n"
+	"  --to DIR      the origin's folder (required)\n"
+	"  --key KEY     sign the manifest with this vendor key (devices refuse\n"
+	"                unsigned manifests unless they pull with --insecure)\n"
+	"  --bases N     deltas from the N earlier tags of the repository (0..16,\n"
+	"                default 2)\n"
+	"  --progress    progress on standard error even when it is not a terminal\n"
+	"  -q, --quiet   no progress\n";
+
+static const char help_pull[] =
+	"usage: archon pull URL NAME (--publisher-key KEY.pub | --insecure)\n"
+	"                  [--allow-downgrade] [--ring RING | --no-ring]\n"
+	"                  [--peers [--key KEY] [--carrier PATH]] [--progress|--quiet]\n"
+	"\n"
+	"Fetches version NAME from the origin URL (http://, https:// or file://),\n"
+	"only what the store lacks.  Chunks already fetched by a pull that was\n"
+	"interrupted are kept and not fetched again.\n"
+	"\n"
+	"  --publisher-key KEY.pub  the manifest must be signed by this key\n"
+	"                (default: $ARCHON_PUBLISHER_KEY); a pull without a key is\n"
+	"                refused\n"
+	"  --insecure    accept a manifest from anyone, signed or not (only when\n"
+	"                you trust the origin and the path to it)\n"
+	"  --allow-downgrade  accept a manifest older than the one held for NAME\n"
+	"                (by default refused: an origin replaying an old version)\n"
+	"  --ring RING   a Carrier ring configuration (default $ARCHON_RING):\n"
+	"                chunks, indexes and deltas come through its shard cache\n"
+	"  --no-ring     ignore $ARCHON_RING\n"
+	"  --peers       first ask devices that announced the version (archon\n"
+	"                serve), through carrier connect; --key KEY is its vendor\n"
+	"                key (default: carrier's own), --carrier its program\n"
+	"  --progress    progress on standard error even when it is not a terminal\n"
+	"  -q, --quiet   no progress\n";
+
+static const char help_serve[] =
+	"usage: archon serve --listen 127.0.0.1:PORT [--ring RING --key DEVICE_KEY]\n"
+	"\n"
+	"Serves the store's chunks and indexes to peers (who reach PORT with\n"
+	"carrier connect) until SIGTERM.  With the ring and the device's Carrier\n"
+	"key, announces each index held as a signed provider record on its\n"
+	"shard nodes.  It reads the store: other readers run beside it, writers\n"
+	"wait for it to end.\n";
+
+static const char help_checkout[] =
+	"usage: archon checkout NAME DIR\n"
+	"\n"
+	"Builds NAME's tree in DIR (which must not exist, or be empty): regular\n"
+	"files are hard links to the store's objects, so treat them as read-only.\n";
+
+static const char help_diff[] =
+	"usage: archon diff A B\n"
+	"\n"
+	"What a device holding version A downloads to get version B.\n";
+
+static const char help_ls[] = "usage: archon ls\n\nLists the versions held.\n";
+
+static const char help_show[] =
+	"usage: archon show [--json] NAME\n"
+	"\n"
+	"Describes one version.  With --json: one JSON object (name, index,\n"
+	"created, signed_by, counts, bytes, chunks, and the OCI image config\n"
+	"under \"config\", null when the version has none).\n";
+
+static const char help_config[] =
+	"usage: archon config NAME\n"
+	"\n"
+	"Prints the OCI image config of version NAME (JSON, verbatim) on standard\n"
+	"output.  A version without one (imported from a folder) prints nothing\n"
+	"and exits 3; an unknown NAME exits 1.\n";
+
+static const char help_du[] = "usage: archon du\n\nDisk used by the store.\n";
+
+static const char help_gc[] =
+	"usage: archon gc [--keep N]\n"
+	"\n"
+	"Keeps the newest N versions of each repository (1..1000; default: all)\n"
+	"and removes what no kept version needs.\n";
+
+static const char help_rm[] =
+	"usage: archon rm NAME\n"
+	"\n"
+	"Forgets version NAME, then removes what no other version needs (gc).\n"
+	"Checkouts keep their files: they are hard links.\n";
+
+static const char help_verify[] =
+	"usage: archon verify\n\nRe-hashes every object and chunk.\n";
 
 struct cmd {
 	const char *name;
-	int nargs; /* positional arguments */
+	enum ar_store_mode mode;
 	int (*run)(struct ar_store *st, int argc, char **argv,
 		   struct cr_error **err);
+	const char *help;
 };
+
+static int usage_err(struct cr_error **err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_err(struct cr_error **err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cr_error_set(err, EINVAL, "%s", msg);
+	return RUN_USAGE;
+}
+
+/* Positional arguments of a command taking exactly n and no option. */
+static int exactly(const char *cmd, int argc, char **argv, int n,
+		   struct cr_error **err)
+{
+	for (int i = 0; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return usage_err(err, "%s: unknown option '%s'", cmd, argv[i]);
+	if (argc != n)
+		return usage_err(err, "%s: wants %d argument%s, got %d", cmd, n,
+				 n == 1 ? "" : "s", argc);
+	return 0;
+}
+
+/* --progress / --quiet: 1 when argv[i] is one of them (setting *p). */
+static int progress_opt(const char *a, int *p)
+{
+	if (strcmp(a, "--progress") == 0)
+		*p = 1;
+	else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0)
+		*p = 0;
+	else
+		return 0;
+	return 1;
+}
+
+static int resolve_progress(int p)
+{
+	return p >= 0 ? p : isatty(STDERR_FILENO);
+}
 
 static int run_import(struct ar_store *st, int argc, char **argv,
 		      struct cr_error **err)
 {
-	(void)argc;
-	if (ar_import(st, argv[0], argv[1], err) < 0)
+	const char *pos[2] = { NULL, NULL };
+	int npos = 0, force = 0, existed = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
+			force = 1;
+		else if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return usage_err(err, "import: unknown option '%s'", argv[i]);
+		else if (npos < 2)
+			pos[npos++] = argv[i];
+		else
+			return usage_err(err, "import: too many arguments");
+	}
+	if (npos != 2)
+		return usage_err(err, "import: give SOURCE and NAME");
+	if (st == NULL)
+		return 0;
+	if (force) {
+		struct ar_manifest *held = NULL;
+
+		existed = ar_store_get_manifest(st, pos[1], &held, NULL) == 0;
+		ar_manifest_free(held);
+	}
+	if (ar_import(st, pos[0], pos[1], force, err) < 0)
 		return -1;
-	printf("imported %s as %s\n", argv[0], argv[1]);
+	printf("imported %s as %s%s\n", pos[0], pos[1],
+	       existed ? " (replacing the version it named)" : "");
 	return 0;
 }
 
 static int run_publish(struct ar_store *st, int argc, char **argv,
 		       struct cr_error **err)
 {
-	const char *to = NULL, *key = NULL;
+	const char *to = NULL, *key = NULL, *name = NULL;
 	uint64_t bases = 2;
+	int progress = -1;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
 			to = argv[++i];
 		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
 			key = argv[++i];
 		else if (strcmp(argv[i], "--bases") == 0 && i + 1 < argc) {
 			if (cr_parse_u64(argv[++i], 0, 16, &bases) < 0)
-				return cr_error_set(err, EINVAL,
-						    "--bases wants 0..16");
-		} else
-			return cr_error_set(err, EINVAL,
-					    "publish: unknown argument '%s'", argv[i]);
+				return usage_err(err, "publish: --bases wants 0..16");
+		} else if (progress_opt(argv[i], &progress)) {
+			continue;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return usage_err(err, "publish: unknown option '%s' (or it lacks its value)",
+					 argv[i]);
+		else if (name == NULL)
+			name = argv[i];
+		else
+			return usage_err(err, "publish: too many arguments");
 	}
+	if (name == NULL)
+		return usage_err(err, "publish: give NAME");
 	if (to == NULL)
-		return cr_error_set(err, EINVAL, "publish: --to DIR is required");
-	return ar_publish(st, argv[0], to, key, (int)bases, err);
+		return usage_err(err, "publish: --to DIR is required");
+	if (st == NULL)
+		return 0;
+	return ar_publish(st, name, to, key, (int)bases, resolve_progress(progress), err);
 }
 
 static int run_pull(struct ar_store *st, int argc, char **argv,
 		    struct cr_error **err)
 {
 	const char *pos[2] = { NULL, NULL };
-	struct ar_pull_opts o = { getenv("ARCHON_RING"), 0, getenv("ARCHON_CARRIER"),
-				  NULL };
+	struct ar_pull_opts o = { .ring_path = getenv("ARCHON_RING"),
+				  .carrier = getenv("ARCHON_CARRIER"),
+				  .publisher_key = getenv("ARCHON_PUBLISHER_KEY"),
+				  .progress = -1 };
 	int npos = 0;
 
 	if (o.ring_path != NULL && o.ring_path[0] == '\0')
 		o.ring_path = NULL;
+	if (o.publisher_key != NULL && o.publisher_key[0] == '\0')
+		o.publisher_key = NULL;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--ring") == 0 && i + 1 < argc)
 			o.ring_path = argv[++i];
@@ -118,16 +315,35 @@ static int run_pull(struct ar_store *st, int argc, char **argv,
 			o.key = argv[++i];
 		else if (strcmp(argv[i], "--carrier") == 0 && i + 1 < argc)
 			o.carrier = argv[++i];
+		else if (strcmp(argv[i], "--publisher-key") == 0 && i + 1 < argc)
+			o.publisher_key = argv[++i];
+		else if (strcmp(argv[i], "--insecure") == 0)
+			o.insecure = 1;
+		else if (strcmp(argv[i], "--allow-downgrade") == 0)
+			o.allow_downgrade = 1;
+		else if (progress_opt(argv[i], &o.progress))
+			continue;
 		else if (argv[i][0] == '-' && argv[i][1] != '\0')
-			return cr_error_set(err, EINVAL, "pull: unknown option '%s'",
-					    argv[i]);
+			return usage_err(err, "pull: unknown option '%s' (or it lacks its value)",
+					 argv[i]);
 		else if (npos < 2)
 			pos[npos++] = argv[i];
 		else
-			return cr_error_set(err, EINVAL, "pull: too many arguments");
+			return usage_err(err, "pull: too many arguments");
 	}
 	if (npos != 2)
-		return cr_error_set(err, EINVAL, "pull: give URL and NAME");
+		return usage_err(err, "pull: give URL and NAME");
+	if (o.publisher_key == NULL && !o.insecure)
+		return usage_err(err,
+				 "pull: no trusted publisher key: give --publisher-key KEY.pub "
+				 "(or set ARCHON_PUBLISHER_KEY) to check the manifest's "
+				 "signature, or --insecure to accept any manifest");
+	if (st == NULL)
+		return 0;
+	if (o.insecure && o.publisher_key == NULL)
+		fprintf(stderr, "archon: warning: --insecure: the manifest of %s is "
+				"not checked against a publisher key\n", pos[1]);
+	o.progress = resolve_progress(o.progress);
 	return ar_pull(st, pos[0], pos[1], &o, stdout, err);
 }
 
@@ -144,48 +360,86 @@ static int run_serve(struct ar_store *st, int argc, char **argv,
 		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
 			key = argv[++i];
 		else
-			return cr_error_set(err, EINVAL, "serve: unknown argument '%s'",
-					    argv[i]);
+			return usage_err(err, "serve: unknown argument '%s'", argv[i]);
 	}
 	if (listen == NULL)
-		return cr_error_set(err, EINVAL, "serve: give --listen 127.0.0.1:PORT");
+		return usage_err(err, "serve: give --listen 127.0.0.1:PORT");
+	if (st == NULL)
+		return 0;
 	return ar_serve(st, listen, ring, key, stdout, err);
 }
 
 static int run_checkout(struct ar_store *st, int argc, char **argv,
 			struct cr_error **err)
 {
-	(void)argc;
+	int rc = exactly("checkout", argc, argv, 2, err);
+
+	if (rc < 0 || st == NULL)
+		return rc;
 	return ar_store_checkout(st, argv[0], argv[1], err);
 }
 
 static int run_diff(struct ar_store *st, int argc, char **argv,
 		    struct cr_error **err)
 {
-	(void)argc;
+	int rc = exactly("diff", argc, argv, 2, err);
+
+	if (rc < 0 || st == NULL)
+		return rc;
 	return ar_cmd_diff(st, argv[0], argv[1], stdout, err);
 }
 
 static int run_ls(struct ar_store *st, int argc, char **argv,
 		  struct cr_error **err)
 {
-	(void)argc;
-	(void)argv;
+	int rc = exactly("ls", argc, argv, 0, err);
+
+	if (rc < 0 || st == NULL)
+		return rc;
 	return ar_cmd_ls(st, stdout, err);
 }
 
 static int run_show(struct ar_store *st, int argc, char **argv,
 		    struct cr_error **err)
 {
-	(void)argc;
-	return ar_cmd_show(st, argv[0], stdout, err);
+	const char *name = NULL;
+	int json = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return usage_err(err, "show: unknown option '%s'", argv[i]);
+		else if (name == NULL)
+			name = argv[i];
+		else
+			return usage_err(err, "show: too many arguments");
+	}
+	if (name == NULL)
+		return usage_err(err, "show: give NAME");
+	if (st == NULL)
+		return 0;
+	return ar_cmd_show(st, name, json, stdout, err);
+}
+
+static int run_config(struct ar_store *st, int argc, char **argv,
+		      struct cr_error **err)
+{
+	int rc = exactly("config", argc, argv, 1, err);
+
+	if (rc < 0 || st == NULL)
+		return rc;
+	rc = ar_cmd_config(st, argv[0], stdout, err);
+	return rc == 1 ? EXIT_NO_CONFIG : rc;
 }
 
 static int run_du(struct ar_store *st, int argc, char **argv,
 		  struct cr_error **err)
 {
-	(void)argc;
-	(void)argv;
+	int rc = exactly("du", argc, argv, 0, err);
+
+	if (rc < 0 || st == NULL)
+		return rc;
 	return ar_cmd_du(st, stdout, err);
 }
 
@@ -196,18 +450,22 @@ static int run_gc(struct ar_store *st, int argc, char **argv,
 
 	if (argc == 2 && strcmp(argv[0], "--keep") == 0) {
 		if (cr_parse_u64(argv[1], 1, 1000, &keep) < 0)
-			return cr_error_set(err, EINVAL, "--keep wants 1..1000");
+			return usage_err(err, "gc: --keep wants 1..1000");
 	} else if (argc != 0) {
-		return cr_error_set(err, EINVAL, "gc: unknown argument '%s'", argv[0]);
+		return usage_err(err, "gc: unknown argument '%s'", argv[0]);
 	}
+	if (st == NULL)
+		return 0;
 	return ar_cmd_gc(st, (unsigned)keep, stdout, err);
 }
 
 static int run_verify(struct ar_store *st, int argc, char **argv,
 		      struct cr_error **err)
 {
-	(void)argc;
-	(void)argv;
+	int rc = exactly("verify", argc, argv, 0, err);
+
+	if (rc < 0 || st == NULL)
+		return rc;
 	return ar_cmd_verify(st, stdout, err);
 }
 
@@ -216,10 +474,13 @@ static int run_verify(struct ar_store *st, int argc, char **argv,
 static int run_rm(struct ar_store *st, int argc, char **argv,
 		  struct cr_error **err)
 {
-	MDB_val k = { strlen(argv[0]), argv[0] };
-	int rc;
+	MDB_val k;
+	int rc = exactly("rm", argc, argv, 1, err);
 
-	(void)argc;
+	if (rc < 0 || st == NULL)
+		return rc;
+	k.mv_size = strlen(argv[0]);
+	k.mv_data = argv[0];
 	if (ar_store_begin(st, err) < 0)
 		return -1;
 	rc = mdb_del(st->txn, st->db_refs, &k, NULL);
@@ -237,13 +498,34 @@ static int run_rm(struct ar_store *st, int argc, char **argv,
 }
 
 static const struct cmd cmds[] = {
-	{ "import", 2, run_import },	 { "publish", 1, run_publish },
-	{ "pull", 2, run_pull },	 { "checkout", 2, run_checkout },
-	{ "diff", 2, run_diff },	 { "ls", 0, run_ls },
-	{ "show", 1, run_show },	 { "du", 0, run_du },
-	{ "gc", 0, run_gc },		 { "serve", 0, run_serve },		 { "verify", 0, run_verify },
-	{ "rm", 1, run_rm },
+	{ "import", AR_STORE_WRITE, run_import, help_import },
+	{ "publish", AR_STORE_WRITE, run_publish, help_publish },
+	{ "pull", AR_STORE_WRITE, run_pull, help_pull },
+	{ "gc", AR_STORE_WRITE, run_gc, help_gc },
+	{ "rm", AR_STORE_WRITE, run_rm, help_rm },
+	{ "checkout", AR_STORE_READ, run_checkout, help_checkout },
+	{ "diff", AR_STORE_READ, run_diff, help_diff },
+	{ "ls", AR_STORE_READ, run_ls, help_ls },
+	{ "show", AR_STORE_READ, run_show, help_show },
+	{ "config", AR_STORE_READ, run_config, help_config },
+	{ "du", AR_STORE_READ, run_du, help_du },
+	{ "serve", AR_STORE_READ, run_serve, help_serve },
+	{ "verify", AR_STORE_READ, run_verify, help_verify },
 };
+
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("archon: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'archon --help'.\n", stderr);
+	return EXIT_USAGE;
+}
 
 int main(int argc, char **argv)
 {
@@ -254,49 +536,53 @@ int main(int argc, char **argv)
 	const struct cmd *cmd = NULL;
 	int i = 1, rc;
 
-	if (sodium_init() < 0) {
-		fprintf(stderr, "archon: libsodium failed to initialise\n");
-		return 1;
-	}
 	while (i < argc && argv[i][0] == '-') {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return usage(stdout, 0);
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+			printf("archon %s\n", KORHAL_VERSION);
+			return 0;
+		}
 		if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
 			store = argv[i + 1];
 			i += 2;
 			continue;
 		}
-		fprintf(stderr, "archon: unknown option '%s'\n", argv[i]);
-		return usage(stderr, 2);
+		return bad_usage("unknown option '%s'", argv[i]);
 	}
 	if (i >= argc)
-		return usage(stderr, 2);
+		return bad_usage("give a command");
 	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++)
 		if (strcmp(argv[i], cmds[c].name) == 0)
 			cmd = &cmds[c];
-	if (cmd == NULL) {
-		fprintf(stderr, "archon: unknown command '%s'\n", argv[i]);
-		return usage(stderr, 2);
+	if (cmd == NULL)
+		return bad_usage("unknown command '%s'", argv[i]);
+	for (int j = i + 1; j < argc; j++)
+		if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
+			fputs(cmd->help, stdout);
+			return 0;
+		}
+	/* The arguments are checked before the store is opened (st NULL):
+	 * a usage error touches nothing. */
+	rc = cmd->run(NULL, argc - i - 1, argv + i + 1, &err);
+	if (rc == RUN_USAGE) {
+		rc = bad_usage("%s", cr_error_msg(err));
+		cr_error_free(err);
+		return rc;
 	}
-	if (i + 1 < argc && (strcmp(argv[i + 1], "--help") == 0 ||
-			     strcmp(argv[i + 1], "-h") == 0))
-		return usage(stdout, 0);
-	if (argc - i - 1 < cmd->nargs ||
-	    (cmd->run != run_publish && cmd->run != run_gc &&
-	     cmd->run != run_pull && cmd->run != run_serve &&
-	     argc - i - 1 != cmd->nargs)) {
-		fprintf(stderr, "archon %s: wrong number of arguments\n", cmd->name);
-		return usage(stderr, 2);
+	if (sodium_init() < 0) {
+		fprintf(stderr, "archon: libsodium failed to initialise\n");
+		return 1;
 	}
 	if (store == NULL) {
-		if (ar_store_default_dir(dflt, sizeof(dflt)) < 0) {
-			fprintf(stderr, "archon: no store folder (set --store or ARCHON_STORE)\n");
-			return 2;
-		}
+		if (ar_store_default_dir(dflt, sizeof(dflt)) < 0)
+			return bad_usage("no store folder: give --store DIR or set ARCHON_STORE");
 		store = dflt;
 	}
-	if (ar_store_open(store, &st, &err) < 0) {
-		fprintf(stderr, "archon: %s\n", cr_error_msg(err));
+	if (ar_store_open_mode(store, cmd->mode, &st, &err) < 0) {
+		fprintf(stderr, "archon %s: %s\n", cmd->name, cr_error_msg(err));
 		cr_error_free(err);
 		return 1;
 	}
@@ -307,5 +593,5 @@ int main(int argc, char **argv)
 		cr_error_free(err);
 		return 1;
 	}
-	return 0;
+	return rc;
 }

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cr/cleanup.h"
 #include "cr/map.h"
 #include "cr/util.h"
@@ -65,7 +67,64 @@ int ar_cmd_ls(struct ar_store *st, FILE *out, struct cr_error **err)
 
 /* --- show ---------------------------------------------------------------- */
 
-int ar_cmd_show(struct ar_store *st, const char *name, FILE *out,
+/* show --json: one object, the config as JSON (null when none). */
+static int show_json(const struct ar_manifest *m, const struct ar_index *idx,
+		     const size_t n[8], uint64_t bytes, uint64_t chunks, FILE *out)
+{
+	json_object *o = json_object_new_object(), *c = NULL, *k;
+	char hex[AR_ID_HEX];
+
+	if (o == NULL)
+		return -1;
+	json_object_object_add(o, "name", json_object_new_string(m->name));
+	json_object_object_add(o, "index", json_object_new_string(ar_id_hex(&m->index, hex)));
+	json_object_object_add(o, "index_bytes", json_object_new_int64((int64_t)m->index_size));
+	json_object_object_add(o, "created", json_object_new_int64((int64_t)m->created));
+	if (m->is_signed) {
+		cr_hex(m->pk, CR_PKLEN, hex);
+		json_object_object_add(o, "signed_by", json_object_new_string(hex));
+	} else {
+		json_object_object_add(o, "signed_by", NULL);
+	}
+	json_object_object_add(o, "entries", json_object_new_int64((int64_t)idx->n));
+	json_object_object_add(o, "files", json_object_new_int64((int64_t)n[AR_REG]));
+	json_object_object_add(o, "folders", json_object_new_int64((int64_t)n[AR_DIR]));
+	json_object_object_add(o, "symlinks", json_object_new_int64((int64_t)n[AR_SYMLINK]));
+	json_object_object_add(o, "other", json_object_new_int64(
+					      (int64_t)(n[AR_CHR] + n[AR_BLK] + n[AR_FIFO])));
+	json_object_object_add(o, "bytes", json_object_new_int64((int64_t)bytes));
+	json_object_object_add(o, "chunks", json_object_new_int64((int64_t)chunks));
+	k = json_object_new_object();
+	json_object_object_add(k, "min", json_object_new_int64(idx->chunk_min));
+	json_object_object_add(k, "avg", json_object_new_int64(idx->chunk_avg));
+	json_object_object_add(k, "max", json_object_new_int64(idx->chunk_max));
+	json_object_object_add(o, "chunking", k);
+	json_object_object_add(o, "deltas", json_object_new_int64((int64_t)m->ndeltas));
+	if (m->config_len > 0)
+		c = json_tokener_parse(m->config);
+	json_object_object_add(o, "config", c);
+	fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return 0;
+}
+
+int ar_cmd_config(struct ar_store *st, const char *name, FILE *out,
+		  struct cr_error **err)
+{
+	struct ar_manifest *m;
+	int ret;
+
+	if (ar_store_get_manifest(st, name, &m, err) < 0)
+		return -1;
+	ret = m->config_len > 0 ? 0 : 1;
+	if (ret == 0)
+		fprintf(out, "%s\n", m->config);
+	ar_manifest_free(m);
+	return ret;
+}
+
+int ar_cmd_show(struct ar_store *st, const char *name, int json, FILE *out,
 		struct cr_error **err)
 {
 	struct ar_manifest *m;
@@ -86,6 +145,13 @@ int ar_cmd_show(struct ar_store *st, const char *name, FILE *out,
 			bytes += idx->e[i].size;
 			chunks += idx->e[i].nchunks;
 		}
+	}
+	if (json) {
+		int rc = show_json(m, idx, n, bytes, chunks, out);
+
+		ar_index_free(idx);
+		ar_manifest_free(m);
+		return rc < 0 ? cr_error_set(err, ENOMEM, "out of memory") : 0;
 	}
 	fprintf(out, "name:      %s\n", m->name);
 	fprintf(out, "index:     %s (%" PRIu64 " bytes)\n",
@@ -544,6 +610,23 @@ int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
 	}
 	fprintf(out, "gc: removed %zu objects (%" PRIu64 " bytes) and %zu indexes\n",
 		ndead, freed, nidx);
+	/* Chunks kept by a pull that never completed (pull.c): gc is the
+	 * user saying what to keep, and a pull fetches them again if need be. */
+	{
+		int pfd = openat(st->dirfd, "partial", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *pd = pfd >= 0 ? fdopendir(pfd) : NULL;
+		size_t npart = 0;
+
+		if (pd == NULL && pfd >= 0)
+			close(pfd);
+		while (pd != NULL && (de = readdir(pd)) != NULL)
+			if (de->d_name[0] != '.' && unlinkat(dirfd(pd), de->d_name, 0) == 0)
+				npart++;
+		if (pd != NULL)
+			closedir(pd);
+		if (npart > 0)
+			fprintf(out, "gc: removed %zu chunks of an unfinished pull\n", npart);
+	}
 	ret = 0;
 out:
 	if (d != NULL)

@@ -10,8 +10,14 @@
 #include "store-internal.h"
 
 int ar_cmd_ls(struct ar_store *st, FILE *out, struct cr_error **err);
-int ar_cmd_show(struct ar_store *st, const char *name, FILE *out,
+/* Describes a version: text for people, or with json one JSON object
+ * (the OCI config under "config", null when the version has none). */
+int ar_cmd_show(struct ar_store *st, const char *name, int json, FILE *out,
 		struct cr_error **err);
+/* Prints the version's OCI image config verbatim; 1 (nothing printed)
+ * when it has none, -1 with *err when there is no such version. */
+int ar_cmd_config(struct ar_store *st, const char *name, FILE *out,
+		  struct cr_error **err);
 int ar_cmd_du(struct ar_store *st, FILE *out, struct cr_error **err);
 /* Drops all but the newest keep versions of each repository (keep 0: keeps
  * all), then removes file objects, chunk records and indexes no version

@@ -25,6 +25,7 @@
 #include "cr/cleanup.h"
 #include "cr/map.h"
 #include "cr/util.h"
+#include "progress.h"
 #include "store-internal.h"
 
 enum { CHUNK_LEVEL_DEFAULT = 19 };
@@ -112,7 +113,9 @@ struct pub {
 	const char *to;
 	int level;
 	struct cr_map *done;	/* chunk id -> compressed size + 1 */
-	uint64_t chunks, new_chunks, plain, packed, new_packed;
+	/* Chunks written: plain is their bytes before compression, packed
+	 * after (the two differ: say which one a size is). */
+	uint64_t chunks, new_chunks, plain, new_plain, packed, new_packed;
 };
 
 /* Writes the chunks of one file; adds their compressed sizes to *cost. */
@@ -163,9 +166,11 @@ static int publish_file(struct pub *p, const struct ar_entry *e,
 		if (ret < 0)
 			break;
 		p->chunks++;
+		p->plain += c->len;
 		p->packed += zn;
 		if (ret == 0) {
 			p->new_chunks++;
+			p->new_plain += c->len;
 			p->new_packed += zn;
 		}
 		ret = 0;
@@ -314,9 +319,12 @@ out:
 #endif
 
 int ar_publish(struct ar_store *st, const char *name, const char *to,
-	       const char *keyfile, int bases, struct cr_error **err)
+	       const char *keyfile, int bases, int progress, struct cr_error **err)
 {
-	struct pub p = { st, to, CHUNK_LEVEL_DEFAULT, cr_map_new(AR_ID_LEN), 0, 0, 0, 0, 0 };
+	struct pub p = { .st = st, .to = to, .level = CHUNK_LEVEL_DEFAULT,
+			 .done = cr_map_new(AR_ID_LEN) };
+	struct ar_progress prog = { 0 };
+	uint64_t total = 0;
 	struct ar_manifest *m = NULL;
 	struct ar_index *idx = NULL;
 	struct deltas ds = { 0 };
@@ -324,7 +332,7 @@ int ar_publish(struct ar_store *st, const char *name, const char *to,
 	uint8_t *ibuf = NULL, *mbuf = NULL;
 	uint64_t *costs = NULL;
 	size_t ilen, mlen, nbases = 0;
-	char rel[AR_NAME_MAX + 16], hex[AR_ID_HEX], sz1[32], sz2[32], sz3[32];
+	char rel[AR_NAME_MAX + 16], hex[AR_ID_HEX], sz1[32], sz2[32], sz3[32], sz4[32];
 	char (*tags)[AR_NAME_MAX + 1] = NULL;
 	const char *lvl = getenv("ARCHON_ZSTD_LEVEL");
 	int ret = -1, have_key = 0;
@@ -355,9 +363,17 @@ int ar_publish(struct ar_store *st, const char *name, const char *to,
 		goto out;
 	}
 	for (size_t i = 0; i < idx->n; i++)
-		if (idx->e[i].type == AR_REG &&
-		    publish_file(&p, &idx->e[i], &costs[i], err) < 0)
+		if (idx->e[i].type == AR_REG)
+			total += idx->e[i].size;
+	ar_progress_start(&prog, progress, "publish: compressing chunks", total);
+	for (size_t i = 0; i < idx->n; i++) {
+		if (idx->e[i].type != AR_REG)
+			continue;
+		if (publish_file(&p, &idx->e[i], &costs[i], err) < 0)
 			goto out;
+		ar_progress_add(&prog, idx->e[i].size);
+	}
+	ar_progress_end(&prog);
 	if (ar_index_encode(idx, &ibuf, &ilen, err) < 0)
 		goto out;
 	snprintf(rel, sizeof(rel), "indexes/%s", ar_id_hex(&m->index, hex));
@@ -380,6 +396,8 @@ int ar_publish(struct ar_store *st, const char *name, const char *to,
 		}
 		ar_manifest_free(bm);
 		used++;
+		if (progress)
+			fprintf(stderr, "publish: deltas from %s\n", tags[i]);
 #ifdef AR_WITH_DELTA_MAKE
 		if (deltas_from(&p, idx, ibuf, ilen, costs, tags[i], &ds, err) < 0)
 			goto out;
@@ -392,8 +410,6 @@ int ar_publish(struct ar_store *st, const char *name, const char *to,
 	m->deltas = ds.d;
 	m->ndeltas = ds.n;
 	ds.d = NULL;
-	if (ar_manifest_encode(m, have_key ? &kp : NULL, &mbuf, &mlen, err) < 0)
-		goto out;
 	{
 		char *colon;
 
@@ -401,6 +417,24 @@ int ar_publish(struct ar_store *st, const char *name, const char *to,
 		colon = strrchr(rel, ':');
 		*colon = '/';
 	}
+	/* Devices refuse a manifest older than the one they hold (a replay):
+	 * the signed creation time of a tag only grows at this origin. */
+	{
+		char path[PATH_MAX];
+		char *old = NULL;
+		size_t olen;
+		struct ar_manifest *om = NULL;
+
+		snprintf(path, sizeof(path), "%s/%s", to, rel);
+		if (cr_read_file(path, AR_MANIFEST_MAX_BYTES, &old, &olen, NULL) == 0 &&
+		    ar_manifest_decode((const uint8_t *)old, olen, &om, NULL) == 0 &&
+		    om->created >= m->created)
+			m->created = om->created + 1;
+		ar_manifest_free(om);
+		free(old);
+	}
+	if (ar_manifest_encode(m, have_key ? &kp : NULL, &mbuf, &mlen, err) < 0)
+		goto out;
 	/* The manifest last: it names everything above. */
 	{
 		int fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -416,12 +450,13 @@ int ar_publish(struct ar_store *st, const char *name, const char *to,
 	if (ar_store_put_ref(st, name, mbuf, mlen, err) < 0 ||
 	    ar_store_commit(st, err) < 0)
 		goto out;
-	ar_human(p.packed, sz1, sizeof(sz1));
-	ar_human(p.new_packed, sz2, sizeof(sz2));
-	ar_human(ds.bytes, sz3, sizeof(sz3));
-	printf("published %s to %s: %" PRIu64 " chunks with %s (%" PRIu64
-	       " new with %s), %zu deltas with %s, %s manifest\n",
-	       name, to, p.chunks, sz1, p.new_chunks, sz2, m->ndeltas, sz3,
+	ar_human(p.plain, sz1, sizeof(sz1));
+	ar_human(p.packed, sz2, sizeof(sz2));
+	ar_human(p.new_packed, sz3, sizeof(sz3));
+	ar_human(ds.bytes, sz4, sizeof(sz4));
+	printf("published %s to %s: %" PRIu64 " chunks holding %s (%s compressed), "
+	       "%" PRIu64 " new (%s compressed), %zu deltas with %s, %s manifest\n",
+	       name, to, p.chunks, sz1, sz2, p.new_chunks, sz3, m->ndeltas, sz4,
 	       have_key ? "signed" : "unsigned");
 	ret = 0;
 out:

@@ -14,13 +14,16 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include "cr/cleanup.h"
 #include "cr/map.h"
 #include "cr/util.h"
+#include "progress.h"
 #include "sources.h"
 #include "store-internal.h"
 
@@ -126,7 +129,90 @@ struct pull {
 	struct ar_sources *src;
 	uint8_t *buf; /* one chunk */
 	uint64_t fetched_chunks, fetched_plain;
+	uint64_t resumed_chunks; /* found in partial/ from an interrupted pull */
+	int partfd;		 /* the store's partial/, or -1 */
+	struct ar_progress *prog;
 };
+
+/*
+ * partial/: every chunk fetched is kept there (compressed, as fetched,
+ * named by its id) until the pull completes, so a pull that is killed or
+ * loses its origin does not fetch it again.  A kept chunk is checked like
+ * a fetched one before use; a bad one is fetched again.
+ */
+static int partial_open(struct ar_store *st)
+{
+	if (mkdirat(st->dirfd, "partial", 0755) < 0 && errno != EEXIST)
+		return -1;
+	return openat(st->dirfd, "partial", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static int partial_get(struct pull *p, const struct ar_chunk_ref *c,
+		       int (*check)(void *, const uint8_t *, size_t), void *arg)
+{
+	char hex[AR_ID_HEX];
+	uint8_t *z;
+	struct stat sb;
+	int fd, ok;
+
+	if (p->partfd < 0)
+		return -1;
+	fd = openat(p->partfd, ar_id_hex(&c->id, hex), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0 || sb.st_size <= 0 ||
+	    (size_t)sb.st_size > ZSTD_compressBound(c->len) + 64 ||
+	    (z = malloc((size_t)sb.st_size)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	ok = read_all(fd, z, (size_t)sb.st_size) == 0 &&
+	     check(arg, z, (size_t)sb.st_size) == 0;
+	close(fd);
+	free(z);
+	if (!ok)
+		unlinkat(p->partfd, hex, 0);
+	return ok ? 0 : -1;
+}
+
+/* Best effort: a chunk not kept is only fetched again. */
+static void partial_put(struct pull *p, const struct ar_chunk_ref *c,
+			const uint8_t *z, size_t zlen)
+{
+	char hex[AR_ID_HEX], tmp[AR_ID_HEX + 8];
+	int fd;
+
+	if (p->partfd < 0)
+		return;
+	ar_id_hex(&c->id, hex);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", hex);
+	fd = openat(p->partfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, z, zlen) != (ssize_t)zlen || renameat(p->partfd, tmp, p->partfd, hex) < 0)
+		unlinkat(p->partfd, tmp, 0);
+	close(fd);
+}
+
+/* Empties partial/ once the version is recorded. */
+static void partial_clear(struct pull *p)
+{
+	int fd;
+	DIR *d;
+	struct dirent *de;
+
+	if (p->partfd < 0 || (fd = dup(p->partfd)) < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			unlinkat(p->partfd, de->d_name, 0);
+	closedir(d);
+}
 
 /* A fetched chunk: decompresses into p->buf and checks the id. */
 struct chunk_check {
@@ -173,15 +259,21 @@ static int by_chunks(struct pull *p, struct ar_entry *e, struct cr_error **err)
 			uint8_t *z;
 			size_t zlen;
 
-			if (ar_sources_get(p->src, &r, ZSTD_compressBound(c->len) + 64,
-					   AR_SRC_PEER, check_chunk, &cc, &z, &zlen,
-					   &from, err) < 0) {
-				ar_writer_discard(&w);
-				return cr_error_wrap(err, "%s", e->path);
+			if (partial_get(p, c, check_chunk, &cc) == 0) {
+				p->resumed_chunks++;
+			} else {
+				if (ar_sources_get(p->src, &r, ZSTD_compressBound(c->len) + 64,
+						   AR_SRC_PEER, check_chunk, &cc, &z,
+						   &zlen, &from, err) < 0) {
+					ar_writer_discard(&w);
+					return cr_error_wrap(err, "%s", e->path);
+				}
+				partial_put(p, c, z, zlen);
+				free(z);
+				p->fetched_chunks++;
+				p->fetched_plain += c->len;
 			}
-			free(z);
-			p->fetched_chunks++;
-			p->fetched_plain += c->len;
+			ar_progress_add(p->prog, c->len);
 			n = (long)c->len;
 		} else if ((uint32_t)n != c->len) {
 			ar_writer_discard(&w);
@@ -252,26 +344,63 @@ static int index_by_delta(struct ar_store *st, struct ar_sources *src,
 	return -1;
 }
 
-static int pinned_key(const struct ar_manifest *m, struct cr_error **err)
+/* The publisher check: with a key, the manifest must be signed by it;
+ * without one, only --insecure lets any manifest through. */
+static int check_publisher(const struct ar_pull_opts *opt,
+			   const struct ar_manifest *m, struct cr_error **err)
 {
-	const char *path = getenv("ARCHON_PUBLISHER_KEY");
 	enum cr_id_type type;
 	uint8_t pk[CR_PKLEN];
 
-	if (path == NULL || path[0] == '\0')
-		return 0;
-	if (cr_pubkey_load(path, &type, pk, err) < 0)
-		return -1;
-	if (!m->is_signed || sodium_memcmp(pk, m->pk, CR_PKLEN) != 0)
+	if (opt->publisher_key == NULL) {
+		if (opt->insecure)
+			return 0;
 		return cr_error_set(err, EPERM,
-				    "manifest is not signed by the publisher key %s", path);
+				    "no trusted publisher key: give --publisher-key FILE.pub "
+				    "(or $ARCHON_PUBLISHER_KEY), or --insecure to accept "
+				    "any manifest");
+	}
+	if (cr_pubkey_load(opt->publisher_key, &type, pk, err) < 0)
+		return -1;
+	if (!m->is_signed)
+		return cr_error_set(err, EPERM,
+				    "manifest is not signed (the publisher key %s is required)",
+				    opt->publisher_key);
+	if (sodium_memcmp(pk, m->pk, CR_PKLEN) != 0)
+		return cr_error_set(err, EPERM,
+				    "manifest is not signed by the publisher key %s",
+				    opt->publisher_key);
 	return 0;
+}
+
+/* An origin may replay an older signed manifest: its signed creation time
+ * must not be older than the held one's (the same time only for the same
+ * index).  Publish keeps the time strictly increasing per tag. */
+static int check_not_older(struct ar_store *st, const struct ar_pull_opts *opt,
+			   const struct ar_manifest *m, struct cr_error **err)
+{
+	struct ar_manifest *held = NULL;
+	int older;
+
+	if (opt->allow_downgrade || ar_store_get_manifest(st, m->name, &held, NULL) < 0)
+		return 0;
+	older = m->created < held->created ||
+		(m->created == held->created && !ar_id_equal(&m->index, &held->index));
+	if (older)
+		cr_error_set(err, EPERM,
+			     "the origin's manifest for %s (created %" PRIu64
+			     ") is not newer than the one held (created %" PRIu64
+			     "): refusing a downgrade (--allow-downgrade to accept it)",
+			     m->name, m->created, held->created);
+	ar_manifest_free(held);
+	return older ? -1 : 0;
 }
 
 int ar_pull(struct ar_store *st, const char *url, const char *name,
 	    const struct ar_pull_opts *opt, FILE *out, struct cr_error **err)
 {
-	struct pull p = { st, NULL, NULL, 0, 0 };
+	struct ar_progress prog = { 0 };
+	struct pull p = { .st = st, .partfd = -1, .prog = &prog };
 	struct ar_manifest *m = NULL;
 	struct ar_index *idx = NULL;
 	struct cr_map *seen = NULL, *planned = NULL;
@@ -288,6 +417,8 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		return cr_error_set(err, EINVAL, "'%s' is not a valid name (REPO:TAG)", name);
 	if (opt->peers && opt->ring_path == NULL)
 		return cr_error_set(err, EINVAL, "pull --peers needs a ring (--ring)");
+	if (opt->publisher_key == NULL && !opt->insecure)
+		return check_publisher(opt, NULL, err);
 	if (ar_sources_open(url, opt->ring_path, &p.src, err) < 0)
 		return cr_error_wrap(err, "pull %s from %s", name, url);
 	p.buf = malloc(AR_CHUNK_MAX_LIMIT);
@@ -300,13 +431,16 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 	snprintf(rel, sizeof(rel), "refs/%s", name);
 	*strrchr(rel, ':') = '/';
 	if (ar_sources_origin_get(p.src, rel, AR_MANIFEST_MAX_BYTES, &mbuf, &mlen, err) < 0 ||
-	    ar_manifest_decode(mbuf, mlen, &m, err) < 0 || pinned_key(m, err) < 0)
+	    ar_manifest_decode(mbuf, mlen, &m, err) < 0 ||
+	    check_publisher(opt, m, err) < 0)
 		goto out;
 	if (strcmp(m->name, name) != 0) {
 		cr_error_set(err, EBADMSG, "the origin's manifest names %s, not %s",
 			     m->name, name);
 		goto out;
 	}
+	if (check_not_older(st, opt, m, err) < 0)
+		goto out;
 	if (opt->peers) {
 		size_t announced;
 		int n = ar_sources_find_peers(p.src, &m->index,
@@ -366,15 +500,20 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 			}
 		}
 	}
+	/* Chunk sizes here are before compression (what the version holds);
+	 * what crosses the network is counted in the last lines. */
 	ar_human(plain, s1, sizeof(s1));
 	ar_human(missing_plain, s2, sizeof(s2));
-	fprintf(out, "%zu shards with %s (downloading %zu new shards with %s)\n",
+	fprintf(out, "%zu chunks holding %s (%zu not held, holding %s)\n",
 		nchunks, s1, nmissing, s2);
 	if (ndelta_plan > 0) {
 		ar_human(delta_plan, s1, sizeof(s1));
 		fprintf(out, "%zu changed files by delta (downloading %s)\n",
 			ndelta_plan, s1);
 	}
+	fflush(out);
+	p.partfd = partial_open(st);
+	ar_progress_start(&prog, opt->progress, "pull: fetching", missing_plain + delta_plan);
 
 	if (ar_store_begin(st, err) < 0)
 		goto out;
@@ -402,6 +541,7 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 			struct cr_error *derr = NULL;
 
 			if (by_delta(st, p.src, d, e, &derr) == 0) {
+				ar_progress_add(&prog, d->size);
 				ndelta++;
 				delta_bytes += d->size;
 				since_commit += e->size;
@@ -425,10 +565,15 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 	if (ar_store_put_ref(st, name, mbuf, mlen, err) < 0 ||
 	    ar_store_commit(st, err) < 0)
 		goto out;
+	ar_progress_end(&prog);
+	partial_clear(&p);
 	ar_human(delta_bytes, s1, sizeof(s1));
 	fprintf(out, "%zu files rebuilt: %zu from deltas (%s), %zu from chunks "
-		     "(%" PRIu64 " shards fetched)\n",
+		     "(%" PRIu64 " chunks fetched",
 		nfiles, ndelta, s1, nfiles - ndelta, p.fetched_chunks);
+	if (p.resumed_chunks > 0)
+		fprintf(out, ", %" PRIu64 " kept from an interrupted pull", p.resumed_chunks);
+	fprintf(out, ")\n");
 	fprintf(out, "sources: %" PRIu64 " bytes from peers, %" PRIu64
 		     " bytes from the ring cache, %" PRIu64 " bytes from the origin",
 		ar_sources_bytes(p.src, AR_SRC_PEER),
@@ -447,6 +592,10 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 fail_line:
 	fprintf(out, "failed\n");
 out:
+	if (ret < 0 && prog.on && prog.tty)
+		fputc('\n', stderr);
+	if (p.partfd >= 0)
+		close(p.partfd);
 	ar_store_abort(st);
 	ar_index_free(idx);
 	ar_manifest_free(m);

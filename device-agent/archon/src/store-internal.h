@@ -21,6 +21,7 @@ struct ar_store {
 	int tmpfd;	/* tmp/ */
 	int lockfd;
 	int is_root;
+	int readonly;	/* opened AR_STORE_READ: a shared lock, no writes */
 	MDB_env *env;
 	MDB_txn *txn;	/* the open write transaction, if any */
 	MDB_dbi db_chunks, db_content, db_refs;
@@ -130,7 +131,8 @@ int ar_store_tags(struct ar_store *st, const char *repo_of,
 int ar_chunk_params(uint32_t *min, uint32_t *avg, uint32_t *max,
 		    struct cr_error **err);
 
-/* Sizes in the progress style "924Kb". */
+/* The one formatter of sizes people read: "924 B", "4.8 KiB", "95.9 MiB",
+ * "1.2 GiB" (binary units, one decimal). */
 void ar_human(uint64_t bytes, char *out, size_t cap);
 
 /* The delta format (delta.c): from old to new; caller frees *out.  Only in
@@ -144,8 +146,9 @@ int ar_delta_apply(const uint8_t *old, size_t oldlen, const uint8_t *delta,
 		   struct cr_error **err);
 
 /* Commands (publish.c, pull.c, cmd.c) */
+/* progress: a progress line on stderr (progress.h). */
 int ar_publish(struct ar_store *st, const char *name, const char *to,
-	       const char *keyfile, int bases, struct cr_error **err);
+	       const char *keyfile, int bases, int progress, struct cr_error **err);
 /* Serves the store to peers on listen until SIGTERM; with ring_path and
  * key_path (a device key) announces the indexes held as provider records. */
 int ar_serve(struct ar_store *st, const char *listen, const char *ring_path,
@@ -157,6 +160,13 @@ struct ar_pull_opts {
 	int peers;	       /* also devices that announced the version */
 	const char *carrier;   /* the carrier program (NULL: "carrier") */
 	const char *key;       /* carrier connect's --key (NULL: its default) */
+	/* The trusted publisher's public key file; without it the pull is
+	 * refused unless insecure is set (then any manifest is accepted). */
+	const char *publisher_key;
+	int insecure;
+	/* Accept a manifest older than the one held for the name. */
+	int allow_downgrade;
+	int progress; /* a progress line on stderr */
 };
 int ar_pull(struct ar_store *st, const char *url, const char *name,
 	    const struct ar_pull_opts *opt, FILE *progress, struct cr_error **err);

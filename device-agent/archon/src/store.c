@@ -74,13 +74,19 @@ int ar_chunk_params(uint32_t *min, uint32_t *avg, uint32_t *max,
 
 void ar_human(uint64_t bytes, char *out, size_t cap)
 {
-	if (bytes < 10 * 1024)
-		snprintf(out, cap, "%lluB", (unsigned long long)bytes);
-	else if (bytes < 10ULL * 1024 * 1024)
-		snprintf(out, cap, "%lluKb", (unsigned long long)(bytes / 1024));
-	else
-		snprintf(out, cap, "%lluMb",
-			 (unsigned long long)(bytes / (1024 * 1024)));
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int u = -1;
+
+	if (bytes < 1024) {
+		snprintf(out, cap, "%llu B", (unsigned long long)bytes);
+		return;
+	}
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, cap, "%.1f %s", v, unit[u]);
 }
 
 void ar_objkey_of(const struct ar_entry *e, struct ar_objkey *k)
@@ -138,8 +144,115 @@ static int open_subdir(int dfd, const char *name, struct cr_error **err)
 	return fd;
 }
 
+/* "archon serve" for a process: its program's base name and its first
+ * argument that is not an option (nor the value of --store). */
+static void holder_name(long pid, char *out, size_t cap)
+{
+	char path[64], buf[1024];
+	const char *cmd = NULL;
+	size_t got;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	got = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	if (got == 0)
+		return;
+	for (size_t i = strlen(buf) + 1, prev = 0; i < got; prev = i, i += strlen(buf + i) + 1)
+		if (buf[i] != '-' && strcmp(buf + prev, "--store") != 0) {
+			cmd = buf + i;
+			break;
+		}
+	snprintf(out, cap, "%.30s%s%.20s",
+		 strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf, cmd ? " " : "",
+		 cmd ? cmd : "");
+	out[strcspn(out, "\n")] = '\0';
+}
+
+/* Who holds the flock on the store's lock file, from /proc/locks: "pid
+ * N" or "pids N, M", or "" when it cannot tell. */
+static void lock_holders(int fd, char *out, size_t cap)
+{
+	struct stat sb;
+	FILE *f;
+	char line[256];
+	size_t used = 0;
+	int n = 0;
+
+	out[0] = '\0';
+	if (fstat(fd, &sb) < 0 || (f = fopen("/proc/locks", "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char kind[16], adv[16], rw[16];
+		long pid;
+		unsigned maj, min;
+		unsigned long long ino;
+
+		/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters
+		 * are "1: -> FLOCK ..." and do not match. */
+		if (sscanf(line, "%*d: %15s %15s %15s %ld %x:%x:%llu", kind, adv, rw,
+			   &pid, &maj, &min, &ino) != 7 ||
+		    strcmp(kind, "FLOCK") != 0 || ino != (unsigned long long)sb.st_ino ||
+		    makedev(maj, min) != sb.st_dev || pid == (long)getpid())
+			continue;
+		char what[64] = "";
+
+		holder_name(pid, what, sizeof(what));
+		int w = snprintf(out + used, cap - used, "%s%ld%s%.60s%s", n ? ", " : "", pid,
+				 what[0] ? " (" : "", what, what[0] ? ")" : "");
+
+		if (w < 0 || (size_t)w >= cap - used)
+			break;
+		used += (size_t)w;
+		n++;
+	}
+	fclose(f);
+	if (n > 0) {
+		const char *word = n > 1 ? "pids " : "pid ";
+		size_t wl = strlen(word);
+
+		if (used + wl < cap) {
+			memmove(out + wl, out, used + 1);
+			memcpy(out, word, wl);
+		}
+	}
+}
+
+/* Readers share the store, a writer has it alone: flock LOCK_SH or
+ * LOCK_EX on the lock file, never waiting. */
+static int take_lock(struct ar_store *st, struct cr_error **err)
+{
+	char who[256];
+	int e;
+
+	st->lockfd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (st->lockfd < 0)
+		return cr_error_errno(err, errno, "cannot open the lock of store %s",
+				      st->dir);
+	if (flock(st->lockfd, (st->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+		return 0;
+	e = errno;
+	if (e != EWOULDBLOCK)
+		return cr_error_errno(err, e, "cannot lock store %s", st->dir);
+	lock_holders(st->lockfd, who, sizeof(who));
+	return cr_error_set(err, EBUSY,
+			    "store %s is busy: %s by %s (try again when it ends)",
+			    st->dir, st->readonly ? "being written" : "in use",
+			    who[0] ? who : "another process");
+}
+
 int ar_store_open(const char *dir, struct ar_store **out,
 		  struct cr_error **err)
+{
+	return ar_store_open_mode(dir, AR_STORE_WRITE, out, err);
+}
+
+int ar_store_open_mode(const char *dir, enum ar_store_mode mode,
+		       struct ar_store **out, struct cr_error **err)
 {
 	struct ar_store *st;
 	MDB_txn *txn;
@@ -154,6 +267,7 @@ int ar_store_open(const char *dir, struct ar_store **out,
 	st->dirfd = st->objfd = st->tmpfd = st->lockfd = -1;
 	st->dir = strdup(dir);
 	st->is_root = geteuid() == 0;
+	st->readonly = mode == AR_STORE_READ;
 	if (st->dir == NULL) {
 		ar_store_free(st);
 		return cr_error_set(err, ENOMEM, "out of memory");
@@ -168,10 +282,7 @@ int ar_store_open(const char *dir, struct ar_store **out,
 		ar_store_free(st);
 		return -1;
 	}
-	st->lockfd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
-			    0644);
-	if (st->lockfd < 0 || flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		cr_error_errno(err, errno, "store %s is in use (lock)", dir);
+	if (take_lock(st, err) < 0) {
 		ar_store_free(st);
 		return -1;
 	}
@@ -193,8 +304,10 @@ int ar_store_open(const char *dir, struct ar_store **out,
 		return -1;
 	}
 	close(fd);
-	/* What a killed run was writing is garbage now. */
-	clear_dir(st->tmpfd);
+	/* What a killed run was writing is garbage now (readers may share the
+	 * store with each other, never with a writer: nobody writes now). */
+	if (!st->readonly)
+		clear_dir(st->tmpfd);
 
 	snprintf(path, sizeof(path), "%s/archon.mdb", dir);
 	rc = mdb_env_create(&st->env);
@@ -255,6 +368,9 @@ int ar_store_begin(struct ar_store *st, struct cr_error **err)
 
 	if (st->txn != NULL)
 		return 0;
+	if (st->readonly)
+		return cr_error_set(err, EROFS, "store %s is open for reading only",
+				    st->dir);
 	rc = mdb_txn_begin(st->env, NULL, 0, &st->txn);
 	if (rc != 0) {
 		st->txn = NULL;

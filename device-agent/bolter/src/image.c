@@ -229,25 +229,28 @@ static int cdir(const struct ctx *c, const char *name, const char *sub,
 }
 
 /*
- * The image's OCI config, from `archon show NAME`'s "config:" line: 0 with
- * *img the image object ({"config": ...}) or NULL when the image has none
- * (an image imported from a folder); 1 when archon failed or the config is
- * not JSON, said in archon's own words (a missing image, a store held by
- * another archon...).
+ * The image's OCI config, from `archon config NAME` (the JSON as stored;
+ * exit 3 when the image has none): 0 with *img the image object
+ * ({"config": ...}) or NULL when the image has none (an image imported
+ * from a folder); 1 when archon failed or the config is not JSON, said in
+ * archon's own words (a missing image, a store being written...).
  */
 static int image_config(const struct ctx *c, const char *verb,
 			const char *image, json_object **img)
 {
-	const char *args[] = { "show", image, NULL };
+	const char *args[] = { "config", image, NULL };
 	CR_CLEANUP_FREE char *out = NULL;
-	char why[1024], *line;
+	char why[1024];
 	int rc;
 
 	*img = NULL;
+	why[0] = '\0';
 	rc = archon_run(c, args, &out, why, sizeof(why));
+	if (rc == 3)
+		return 0;
 	if (rc != 0) {
 		if (why[0] == '\0')
-			snprintf(why, sizeof(why), "archon show %s failed (exit status %d)",
+			snprintf(why, sizeof(why), "archon config %s failed (exit status %d)",
 				 image, rc);
 		return say("%s %s: %s%s", verb, image, why,
 			   strstr(why, "no version") != NULL
@@ -255,19 +258,11 @@ static int image_config(const struct ctx *c, const char *verb,
 				     "lists them)"
 				   : "");
 	}
-	line = out != NULL ? strstr(out, "\nconfig:") : NULL;
-	if (line == NULL)
-		return 0;
-	line += 8;
-	line[strcspn(line, "\n")] = '\0';
-	line += strspn(line, " ");
-	if (*line == '\0' || strcmp(line, "(none)") == 0)
-		return 0;
-	*img = json_tokener_parse(line);
+	*img = json_tokener_parse(out != NULL ? out : "");
 	if (*img == NULL || !json_object_is_type(*img, json_type_object)) {
 		json_object_put(*img);
 		*img = NULL;
-		return say("%s %s: archon show gave an image config that is not "
+		return say("%s %s: archon config gave an image config that is not "
 			   "a JSON object",
 			   verb, image);
 	}
@@ -517,13 +512,20 @@ static int valid_name(const char *n)
 
 /* Each verb's --help (on stdout, exit 0). */
 static const char help_pull[] =
-	"usage: bolter pull SOURCE [NAME]\n"
+	"usage: bolter pull [--force] [--publisher-key FILE.pub | --insecure]\n"
+	"                   SOURCE [NAME]\n"
 	"\n"
 	"Imports an image into the Archon store as NAME (REPO:TAG; by default\n"
 	"the source's last path element and tag, or latest).  SOURCE: DIR (a\n"
 	"root file system, no OCI config), oci:PATH[:TAG], oci-archive:FILE,\n"
 	"docker-archive:FILE, docker://HOST/REPO:TAG, or an http(s) Archon\n"
-	"origin URL (NAME required).\n";
+	"origin URL (NAME required).\n"
+	"\n"
+	"  --force               replace an existing NAME (import)\n"
+	"  --publisher-key FILE  an origin's manifests must be signed by this\n"
+	"                        key (default $ARCHON_PUBLISHER_KEY); archon\n"
+	"                        refuses a pull with neither\n"
+	"  --insecure            accept unsigned manifests from an origin\n";
 static const char help_images[] =
 	"usage: bolter images\n"
 	"\n"
@@ -677,22 +679,52 @@ static char *image_of(const struct ctx *c, const char *name)
 
 static int verb_pull(struct ctx *c, int argc, char **argv)
 {
-	const char *src, *name;
+	const char *src, *name, *key = NULL;
+	int force = 0, insecure = 0;
 	char derived[1100];
 
 	if (argc > 1 && is_help(argv[1])) {
 		fputs(help_pull, stdout);
 		return 0;
 	}
+	/* Options first, as the usage line gives them. */
+	while (argc > 1 && argv[1][0] == '-') {
+		if (strcmp(argv[1], "--force") == 0) {
+			force = 1;
+		} else if (strcmp(argv[1], "--insecure") == 0) {
+			insecure = 1;
+		} else if (strcmp(argv[1], "--publisher-key") == 0 && argc > 2) {
+			key = argv[2];
+			argc--;
+			argv++;
+		} else {
+			return usage("pull: unknown option '%s' (see bolter pull --help)",
+				     argv[1]);
+		}
+		argc--;
+		argv++;
+	}
 	if (argc < 2 || argc > 3)
 		return usage("pull: give SOURCE [NAME] (see bolter pull --help)");
 	src = argv[1];
 	name = argc == 3 ? argv[2] : NULL;
 	if (strncmp(src, "http://", 7) == 0 || strncmp(src, "https://", 8) == 0) {
-		const char *args[] = { "pull", src, name, NULL };
+		const char *args[6];
+		size_t n = 0;
 
 		if (name == NULL)
 			return usage("pull URL NAME: give the version's NAME");
+		args[n++] = "pull";
+		if (insecure)
+			args[n++] = "--insecure";
+		args[n++] = src;
+		args[n++] = name;
+		if (key != NULL) {
+			/* archon takes options after the operands too. */
+			args[n++] = "--publisher-key";
+			args[n++] = key;
+		}
+		args[n] = NULL;
 		return archon(c, args) == 0 ? 0 : 1;
 	}
 	if (name == NULL) {
@@ -714,7 +746,8 @@ static int verb_pull(struct ctx *c, int argc, char **argv)
 		name = derived;
 	}
 	{
-		const char *args[] = { "import", src, name, NULL };
+		const char *args[] = { "import", src, name,
+				       force ? "--force" : NULL, NULL };
 
 		return archon(c, args) == 0 ? 0 : 1;
 	}

@@ -6,8 +6,9 @@
  * bytes live, content ids to file objects, and names (REPO:TAG) to
  * manifests.  See docs/archon.md.
  *
- * A store is used by one process at a time (an exclusive lock is taken on
- * open).  Every change is a write of new files followed by one LMDB
+ * A store has one writer at a time, or any number of readers (a flock on
+ * DIR/lock: exclusive for writers, shared for readers; the open fails at
+ * once, naming the holder, when it cannot have it).  Every change is a write of new files followed by one LMDB
  * transaction, so a kill at any moment leaves the old or the new state.
  */
 #ifndef AR_STORE_H
@@ -27,10 +28,17 @@ struct ar_store;
  * -ENOENT (no HOME) on failure. */
 int ar_store_default_dir(char *buf, size_t cap);
 
-/* Opens (creating) the store in dir; removes temporary files a killed run
- * left behind.  Returns 0 with *out owned by the caller, or -1 with *err. */
+/* Opens (creating) the store in dir for writing; removes temporary files a
+ * killed run left behind.  Returns 0 with *out owned by the caller, or -1
+ * with *err (EBUSY when another process has the store). */
 int ar_store_open(const char *dir, struct ar_store **out,
 		  struct cr_error **err);
+
+enum ar_store_mode { AR_STORE_READ, AR_STORE_WRITE };
+/* ar_store_open, or for reading only (shared with other readers and with
+ * archon serve; every write fails). */
+int ar_store_open_mode(const char *dir, enum ar_store_mode mode,
+		       struct ar_store **out, struct cr_error **err);
 struct ar_store *ar_store_free(struct ar_store *st);
 
 /* The manifest recorded for name (REPO:TAG); caller frees.  -ENOENT (with
@@ -55,8 +63,9 @@ int ar_store_checkout(struct ar_store *st, const char *name, const char *dir,
 		      struct cr_error **err);
 
 /* Imports SOURCE as version NAME: a folder, oci:PATH[:TAG],
- * oci-archive:FILE, docker-archive:FILE or docker://HOST/REPO:TAG. */
+ * oci-archive:FILE, docker-archive:FILE or docker://HOST/REPO:TAG.  An
+ * existing NAME is refused (EEXIST) unless force, which replaces it. */
 int ar_import(struct ar_store *st, const char *source, const char *name,
-	      struct cr_error **err);
+	      int force, struct cr_error **err);
 
 #endif
