@@ -658,7 +658,11 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	}
 	c->fd = -1;
 	c->base = base;
-	if (cr_keypair_load(key_path, &c->kp, err) < 0) {
+	/* Only a vendor key, before any datagram: nodes take another type
+	 * for what it says it is (an operator's is refused, a node's looks
+	 * like a peer's restart to the cluster, a device's replaces that
+	 * device's session). */
+	if (cr_keypair_load_as(key_path, CR_ID_VENDOR, &c->kp, err) < 0) {
 		cr_error_wrap(err, "vendor key (give --key FILE or set "
 				   "CARRIER_KEY)");
 		goto fail;

@@ -467,8 +467,7 @@ int cl_cmd_connect(int argc, char **argv)
 			     "offline, 4 not authorized, 5 port refused, 6 lost.");
 			return 0;
 		default:
-			return cl_fail(2, "usage: carrier connect DEVICE_ID "
-					  "PORT [-L [ADDR:]LPORT] [-v]");
+			return cl_bad_option(argv);
 		}
 	}
 	if (optind + 2 != argc)
@@ -612,7 +611,7 @@ int cl_cmd_ping(int argc, char **argv)
 			     "answered, else 3.");
 			return 0;
 		default:
-			return cl_fail(2, "usage: carrier ping DEVICE_ID [-c N]");
+			return cl_bad_option(argv);
 		}
 	}
 	if (batch != NULL) {

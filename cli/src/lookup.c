@@ -125,7 +125,7 @@ int cl_cmd_lookup(int argc, char **argv)
 	int json = 0, ch, rc;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (cl_vendor_opt(ch, optarg, &vo))
 			continue;
 		switch (ch) {
@@ -141,8 +141,7 @@ int cl_cmd_lookup(int argc, char **argv)
 			     "the device is unknown or offline.");
 			return 0;
 		default:
-			return cl_fail(2, "usage: carrier lookup DEVICE_ID "
-					  "[--json]");
+			return cl_bad_option(argv);
 		}
 	}
 	if (optind + 1 != argc)

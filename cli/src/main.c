@@ -2,6 +2,7 @@
  * carrier: the vendor and operator command line.  A table of subcommands,
  * each in its own file.
  */
+#include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,7 +53,24 @@ int cl_fail(int code, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	/* docs/cli-conventions.md: every usage error says where help is. */
+	if (code == 2)
+		fputs("Try 'carrier --help'.\n", stderr);
 	return code;
+}
+
+int cl_bad_option(char **argv)
+{
+	/* getopt_long ran with opterr = 0: it said nothing itself (it would
+	 * have named the subcommand, argv[0], as the program). */
+	const char *opt = optind > 0 ? argv[optind - 1] : "?";
+
+	return cl_fail(2, "unknown option or missing argument in '%s'", opt);
+}
+
+int cl_is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
 static const struct {
@@ -66,19 +84,24 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return 2;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
-		puts("carrier 0.1.0");
+	if (cl_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+		fputs(usage_text, stdout);
 		return 0;
 	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		puts("carrier " KORHAL_VERSION);
+		return 0;
+	}
+	/* The subcommands report bad options themselves (cl_bad_option). */
+	opterr = 0;
 	if (sodium_init() < 0)
 		return cl_fail(1, "libsodium failed to initialize");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	return cl_fail(2, "unknown command '%s' (see carrier --help)", argv[1]);
+	return cl_fail(2, "unknown command '%s'", argv[1]);
 }

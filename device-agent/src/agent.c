@@ -856,13 +856,8 @@ struct da_agent *da_agent_new(struct event_base *base,
 	a->nat_eim = -1;
 	a->base = base;
 	a->cfg = *cfg;
-	if (cr_keypair_load(cfg->key_path, &a->kp, err) < 0)
+	if (cr_keypair_load_as(cfg->key_path, CR_ID_DEVICE, &a->kp, err) < 0)
 		goto fail;
-	if (a->kp.type != CR_ID_DEVICE) {
-		cr_error_set(err, EINVAL, "%s is a %s key, not a device key",
-			     cfg->key_path, cr_id_type_name(a->kp.type));
-		goto fail;
-	}
 	cr_id_from_pk(CR_ID_DEVICE, a->kp.pk, &a->id);
 	if (cr_mkdir_p(cfg->data_dir, 0700, err) < 0)
 		goto fail;

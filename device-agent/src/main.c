@@ -52,7 +52,11 @@ static const char usage_text[] =
 	"                        by itself when no node answers over UDP in "
 	"3 s\n"
 	"  --check               validate the configuration and exit\n"
-	"  --help, --version\n";
+	"  --help, -h, --version, -V\n"
+	"\n"
+	"Exit status: 0 stopped cleanly (or --check passed), 1 runtime failure "
+	"(bad key,\nring or data folder), 2 usage error (unknown option, "
+	"malformed value).\n";
 
 static const struct option long_opts[] = {
 	{ "key", required_argument, NULL, 0 },
@@ -119,7 +123,7 @@ int main(int argc, char **argv)
 {
 	static const struct cr_daemon_spec spec = {
 		.name = "carrier-agent",
-		.version = "carrier-agent 0.1.0",
+		.version = "carrier-agent " KORHAL_VERSION,
 		.usage = usage_text,
 		.opts = long_opts,
 		.cfg_size = sizeof(struct da_config),
