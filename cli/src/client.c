@@ -977,6 +977,40 @@ static int cl_lookup_answer(struct cl_client *c, const struct cr_id *dev,
 	return 1;
 }
 
+/* Which nodes a lookup tried and why each gave nothing, for the message
+ * of a lookup nobody answered ("127.0.0.1:7001 no handshake answer, ..."). */
+static void cl_lookup_why(const struct cl_client *c, const struct cl_ask *ask,
+			  size_t n, char *out, size_t cap)
+{
+	enum { SHOWN = 4 };
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && i < SHOWN && off < cap; i++) {
+		const struct cl_node_link *l = &c->links[ask[i].idx];
+		const char *why;
+		int w;
+
+		if (l->up)
+			why = "session up, no answer to the lookup";
+		else if (l->failed || l->sess == NULL)
+			why = "handshake failed";
+		else
+			why = "no answer to the handshake";
+		w = snprintf(out + off, cap - off, "%snode %s: %s",
+			     i > 0 ? "; " : "", c->ring->nodes[ask[i].idx].addr,
+			     why);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	if (n > SHOWN && off < cap)
+		snprintf(out + off, cap - off, "; %zu more nodes did not answer",
+			 n - SHOWN);
+	if (n == 0)
+		snprintf(out, cap, "the ring has no nodes to ask");
+}
+
 int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	      struct cr_presence *out, struct cl_lookup_info *info,
 	      struct cr_error **err)
@@ -1155,10 +1189,17 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	if (expired > 0)
 		return cr_error_set(err, CL_EXIT_OFFLINE,
 				    "device %s is offline (%s)", ids, last);
-	if (info->n_answered == 0)
+	if (info->n_answered == 0) {
+		char why[1024];
+
+		cl_lookup_why(c, ask, n, why, sizeof(why));
 		return cr_error_set(err, CL_EXIT_OFFLINE,
-				    "no home node of %s answered (%s)", ids,
-				    last);
+				    "no ring node answered the lookup of %s "
+				    "within %llu ms: %s; is the ring up, and "
+				    "is %s its current configuration?",
+				    ids, (unsigned long long)c->lookup_ms, why,
+				    c->ring_path);
+	}
 	return cr_error_set(err, CL_EXIT_OFFLINE,
 			    "device %s is unknown to the ring: it never "
 			    "attached, or its id is wrong",

@@ -117,12 +117,12 @@ static int ring_refuse_existing(const char *path)
 	}
 	cr_id_from_pk(CR_ID_OPERATOR, old->operator_pk, &oid);
 	cl_fail(1, "%s already holds ring configuration epoch %llu (%zu "
-		   "nodes, operator %s); refusing to overwrite it with epoch 1, "
-		   "which nodes that saw epoch %llu would refuse to go back "
-		   "to: change it with 'carrier ring add-node' or "
-		   "'remove-node', or give --force to start a new ring",
+		   "nodes, operator %s); refusing to overwrite it: nodes that "
+		   "saw it would refuse a new epoch 1.  Change it with 'carrier "
+		   "ring add-node' or 'remove-node', or give --force to start "
+		   "a new ring",
 		path, (unsigned long long)old->epoch, old->n_nodes,
-		cr_id_format(&oid, ids), (unsigned long long)old->epoch);
+		cr_id_format(&oid, ids));
 	cr_ring_free(old);
 	return 1;
 }
