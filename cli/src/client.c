@@ -1,6 +1,7 @@
 /* Vendor-side ring client: see client.h. */
 #include "client.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <sodium.h>
@@ -642,6 +643,156 @@ static void cl_on_tick(evutil_socket_t fd, short what, void *arg)
 	cr_sess_host_tick(c->host, now);
 }
 
+/* DIR/rings/NAME-HASH.pin: the pin of the ring file at ring_path, keyed by
+ * its absolute path as known_hosts keys by host name.  The path is what
+ * stays the same across epochs (the CLI saves newer epochs over it);
+ * nothing in a ring configuration does (nodes come and go, and an epoch
+ * does not carry the first one). */
+static int cl_ring_pin_path(const char *dir, const char *ring_path, char *out,
+		     size_t cap, struct cr_error **err)
+{
+	char abs[PATH_MAX], name[41], hex[2 * 8 + 1];
+	uint8_t h[8];
+	const char *base;
+	size_t k = 0;
+
+	if (realpath(ring_path, abs) == NULL)
+		return cr_error_errno(err, errno, "ring %s", ring_path);
+	crypto_generichash(h, sizeof(h), (const uint8_t *)abs, strlen(abs),
+			   NULL, 0);
+	cr_hex(h, sizeof(h), hex);
+	/* The file name tells a person which ring it is for; the hash of
+	 * the whole path keeps rings with the same file name apart. */
+	base = strrchr(abs, '/') != NULL ? strrchr(abs, '/') + 1 : abs;
+	for (const char *p = base; *p != '\0' && k + 1 < sizeof(name); p++)
+		name[k++] = (char)((*p >= 'a' && *p <= 'z') ||
+						   (*p >= 'A' && *p <= 'Z') ||
+						   (*p >= '0' && *p <= '9') ||
+						   *p == '.' || *p == '-' ||
+						   *p == '_' ?
+					   *p :
+					   '_');
+	name[k] = '\0';
+	if ((size_t)snprintf(out, cap, "%s/rings/%s-%s.pin", dir, name, hex) >=
+	    cap)
+		return cr_error_set(err, ENAMETOOLONG, "pin path too long");
+	return 0;
+}
+
+/*
+ * A ring file at a new path is pinned on first use, but an older epoch of
+ * a ring already pinned (a stale copy) is still a rollback: refused when
+ * another ring's pin holds the same operator at a higher epoch.
+ */
+static int cl_pin_rollback(const char *pins, const char *ring_path,
+			   const struct cr_ring *ring, struct cr_error **err)
+{
+	char b64[sodium_base64_ENCODED_LEN(CR_PKLEN,
+					   sodium_base64_VARIANT_ORIGINAL)];
+	char path[PATH_MAX + 300], line[256], tok[128], ids[CR_ID_STRMAX];
+	unsigned long long epoch;
+	struct dirent *de;
+	struct cr_id rid;
+	DIR *d = opendir(pins);
+	int rc = 0;
+
+	if (d == NULL)
+		return 0;
+	sodium_bin2base64(b64, sizeof(b64), ring->operator_pk, CR_PKLEN,
+			  sodium_base64_VARIANT_ORIGINAL);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		FILE *f;
+		size_t len = strlen(de->d_name);
+
+		if (len < 5 || strcmp(de->d_name + len - 4, ".pin") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pins, de->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		/* "korhal-operator BASE64PK EPOCH" (cr/ring.h's pin file) */
+		if (fgets(line, sizeof(line), f) != NULL &&
+		    sscanf(line, "korhal-operator %127s %llu", tok, &epoch) == 2 &&
+		    strcmp(tok, b64) == 0 && epoch > ring->epoch) {
+			cr_id_from_pk(CR_ID_OPERATOR, ring->operator_pk, &rid);
+			rc = cr_error_set(err, ESTALE,
+					  "ring configuration %s is epoch %llu "
+					  "of operator %s, which is already "
+					  "at epoch %llu in another ring file "
+					  "(pinned in %s); refusing a "
+					  "rollback: fetch the current "
+					  "configuration, or give --operator "
+					  "%s if this is another ring of that "
+					  "operator",
+					  ring_path,
+					  (unsigned long long)ring->epoch,
+					  cr_id_format(&rid, ids), epoch, path,
+					  ids);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * The operator pin of one ring (see cl_ring_pin_path).  A ring not pinned
+ * yet is pinned on first use, as ssh does with a host, and the user is told
+ * so; before that, the single pin file of earlier versions (DIR/
+ * operator.pin, for whatever ring was used then) still has its say: a ring
+ * of another operator is refused until --operator names it, since nothing
+ * tells a second ring from the first one re-signed by an attacker.
+ */
+static int cl_pin_check(const char *dir, const char *pin,
+			const char *ring_path, const struct cr_ring *ring, const struct cr_id *opp,
+			struct cr_error **err)
+{
+	char old[PATH_MAX + 32], pins[PATH_MAX + 16], ids[CR_ID_STRMAX];
+	char abs[PATH_MAX];
+	struct cr_id rid;
+	const char *from = "";
+
+	if (access(pin, F_OK) == 0)
+		return cr_ring_pin_check(pin, ring, opp, err);
+	cr_id_from_pk(CR_ID_OPERATOR, ring->operator_pk, &rid);
+	snprintf(old, sizeof(old), "%s/operator.pin", dir);
+	if (opp == NULL && access(old, F_OK) == 0) {
+		struct cr_error *e = NULL;
+
+		/* Only its operator counts: its epoch may be another
+		 * ring's. */
+		if (cr_ring_pin_check(old, ring, NULL, &e) < 0 &&
+		    e->code == ESTALE) {
+			*err = e;
+			return -1;
+		}
+		if (e != NULL) {
+			cr_error_free(e);
+			return cr_error_set(err, EKEYREJECTED,
+					    "ring %s is signed by operator %s, "
+					    "which %s (the one pin of earlier "
+					    "versions) does not pin: if this is "
+					    "another operator's ring, check "
+					    "that id out of band and give "
+					    "--operator %s once to pin it for "
+					    "this ring",
+					    ring_path, cr_id_format(&rid, ids), old,
+					    ids);
+		}
+		from = " (as the older single pin file did)";
+	}
+	snprintf(pins, sizeof(pins), "%s/rings", dir);
+	if (opp == NULL && cl_pin_rollback(pins, ring_path, ring, err) < 0)
+		return -1;
+	if (cr_mkdir_p(pins, 0700, err) < 0 ||
+	    cr_ring_pin_check(pin, ring, opp, err) < 0)
+		return -1;
+	fprintf(stderr, "carrier: pinned operator %s for ring %s in %s%s\n",
+		cr_id_format(&rid, ids), ring_path,
+		realpath(pin, abs) != NULL ? abs : pin, from);
+	return 0;
+}
+
 struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 				const char *ring_path, const char *operator_id,
 				struct cr_error **err)
@@ -680,8 +831,8 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	cl_default_path(NULL, "CARRIER_CONFIG_DIR", "", dir, sizeof(dir));
 	if (cr_mkdir_p(dir, 0700, err) < 0)
 		goto fail;
-	snprintf(pin, sizeof(pin), "%s/operator.pin", dir);
-	if (cr_ring_pin_check(pin, c->ring, opp, err) < 0)
+	if (cl_ring_pin_path(dir, ring_path, pin, sizeof(pin), err) < 0 ||
+	    cl_pin_check(dir, pin, ring_path, c->ring, opp, err) < 0)
 		goto fail;
 	snprintf(c->ring_path, sizeof(c->ring_path), "%s", ring_path);
 	snprintf(c->pin_path, sizeof(c->pin_path), "%s", pin);
