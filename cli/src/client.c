@@ -1119,6 +1119,13 @@ static int cl_lookup_answer(struct cl_client *c, const struct cr_id *dev,
 		cr_error_free(e);
 		return 0;
 	}
+	if (rep->lookup_reply->gone && !rep->lookup_reply->attached_here) {
+		if (info->n_gone == 0 ||
+		    rep->lookup_reply->last_seen_ms_ago < info->gone_last_seen_ms)
+			info->gone_last_seen_ms =
+				rep->lookup_reply->last_seen_ms_ago;
+		info->n_gone++;
+	}
 	if (rep->lookup_reply->attached_here && info->n_attached_here < 8) {
 		info->attached_idx[info->n_attached_here] = idx;
 		info->attached_seq[info->n_attached_here] = p->seq;
@@ -1394,10 +1401,17 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 		cl_candidates(c);
 	c->dev_presence = p;
 	if (info.n_attached_here == 0) {
-		cr_error_set(err, CL_EXIT_OFFLINE,
-			     "device %s is offline: no ring node holds a "
-			     "session with it",
-			     ids);
+		/* No route to wait for: say so at once. */
+		if (info.n_gone > 0)
+			cr_error_set(err, CL_EXIT_OFFLINE,
+				     "device %s is offline: last seen %.1f s "
+				     "ago",
+				     ids, (double)info.gone_last_seen_ms / 1000.0);
+		else
+			cr_error_set(err, CL_EXIT_OFFLINE,
+				     "device %s is offline: no ring node holds "
+				     "a session with it",
+				     ids);
 		return NULL;
 	}
 	cr.device_id.data = (uint8_t *)(uintptr_t)dev->hash;

@@ -116,6 +116,9 @@ static int reload(void *daemon, const void *cfg, struct cr_error **err)
 
 static void stop(void *daemon)
 {
+	/* SIGTERM or SIGINT: the nodes mark the device offline now rather
+	 * than after missing its keepalives. */
+	da_agent_detach(daemon);
 	da_agent_free(daemon);
 }
 

@@ -73,6 +73,9 @@ struct da_agent *da_agent_new(struct event_base *base,
  * vendors no longer allowed are closed. */
 int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 		    struct cr_error **err);
+/* Tells every home node the device goes offline (a Detach message), for
+ * a clean stop; da_agent_free() after it. */
+void da_agent_detach(struct da_agent *a);
 struct da_agent *da_agent_free(struct da_agent *a);
 
 /* Number of home nodes that acknowledged the current presence record. */
