@@ -84,10 +84,9 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fputs(usage_text, stderr);
-		return 2;
-	}
+	if (argc < 2)
+		return cl_fail(2, "no command given (keygen, id, ring, lookup, "
+				  "ping, connect)");
 	if (cl_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;
