@@ -21,7 +21,7 @@ static const char usage_text[] =
 	"\n"
 	"Ring configuration (operators):\n"
 	"  ring init --operator OP_KEY --node NODE.pub@HOST:PORT [--node ...] "
-	"-o RING\n"
+	"[--force] -o RING\n"
 	"  ring add-node|remove-node --operator OP_KEY --ring RING "
 	"NODE.pub@HOST:PORT\n"
 	"  ring status [--ring RING]\n"
@@ -35,14 +35,17 @@ static const char usage_text[] =
 	"                      reach 127.0.0.1:PORT on the device; stdio "
 	"without -L\n"
 	"\n"
-	"Vendor commands read --key FILE and --ring FILE, defaulting to "
-	"$CARRIER_KEY\nand $CARRIER_RING, then ~/.config/carrier/key and "
-	"~/.config/carrier/ring.\nThe ring's operator is pinned on first use "
-	"in ~/.config/carrier/operator.pin\n(or give --operator OP_ID).\n"
+	"Vendor commands read --key FILE (a vendor key) and --ring FILE, "
+	"defaulting to\n$CARRIER_KEY and $CARRIER_RING, then "
+	"~/.config/carrier/key and\n~/.config/carrier/ring.  Each ring file's "
+	"operator is pinned on first use in\n~/.config/carrier/rings/ (keyed "
+	"by the ring file's path, as ssh pins per host;\nor give --operator "
+	"OP_ID).  A device is offline once its agent stopped or\nmissed its "
+	"keepalives.  Every command takes --help.\n"
 	"\n"
 	"Exit status: 0 success, 1 error, 2 usage, 3 device offline or "
-	"unreachable,\n4 vendor not authorized by the device, 5 port refused "
-	"by the device,\n6 connection lost.\n";
+	"unreachable,\n4 vendor not authorized by the device, 5 port not "
+	"allowed by the device,\n6 connection lost.\n";
 
 int cl_fail(int code, const char *fmt, ...)
 {
