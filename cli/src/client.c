@@ -1,6 +1,7 @@
 /* Vendor-side ring client: see client.h. */
 #include "client.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <sodium.h>
@@ -642,6 +643,156 @@ static void cl_on_tick(evutil_socket_t fd, short what, void *arg)
 	cr_sess_host_tick(c->host, now);
 }
 
+/* DIR/rings/NAME-HASH.pin: the pin of the ring file at ring_path, keyed by
+ * its absolute path as known_hosts keys by host name.  The path is what
+ * stays the same across epochs (the CLI saves newer epochs over it);
+ * nothing in a ring configuration does (nodes come and go, and an epoch
+ * does not carry the first one). */
+static int cl_ring_pin_path(const char *dir, const char *ring_path, char *out,
+		     size_t cap, struct cr_error **err)
+{
+	char abs[PATH_MAX], name[41], hex[2 * 8 + 1];
+	uint8_t h[8];
+	const char *base;
+	size_t k = 0;
+
+	if (realpath(ring_path, abs) == NULL)
+		return cr_error_errno(err, errno, "ring %s", ring_path);
+	crypto_generichash(h, sizeof(h), (const uint8_t *)abs, strlen(abs),
+			   NULL, 0);
+	cr_hex(h, sizeof(h), hex);
+	/* The file name tells a person which ring it is for; the hash of
+	 * the whole path keeps rings with the same file name apart. */
+	base = strrchr(abs, '/') != NULL ? strrchr(abs, '/') + 1 : abs;
+	for (const char *p = base; *p != '\0' && k + 1 < sizeof(name); p++)
+		name[k++] = (char)((*p >= 'a' && *p <= 'z') ||
+						   (*p >= 'A' && *p <= 'Z') ||
+						   (*p >= '0' && *p <= '9') ||
+						   *p == '.' || *p == '-' ||
+						   *p == '_' ?
+					   *p :
+					   '_');
+	name[k] = '\0';
+	if ((size_t)snprintf(out, cap, "%s/rings/%s-%s.pin", dir, name, hex) >=
+	    cap)
+		return cr_error_set(err, ENAMETOOLONG, "pin path too long");
+	return 0;
+}
+
+/*
+ * A ring file at a new path is pinned on first use, but an older epoch of
+ * a ring already pinned (a stale copy) is still a rollback: refused when
+ * another ring's pin holds the same operator at a higher epoch.
+ */
+static int cl_pin_rollback(const char *pins, const char *ring_path,
+			   const struct cr_ring *ring, struct cr_error **err)
+{
+	char b64[sodium_base64_ENCODED_LEN(CR_PKLEN,
+					   sodium_base64_VARIANT_ORIGINAL)];
+	char path[PATH_MAX + 300], line[256], tok[128], ids[CR_ID_STRMAX];
+	unsigned long long epoch;
+	struct dirent *de;
+	struct cr_id rid;
+	DIR *d = opendir(pins);
+	int rc = 0;
+
+	if (d == NULL)
+		return 0;
+	sodium_bin2base64(b64, sizeof(b64), ring->operator_pk, CR_PKLEN,
+			  sodium_base64_VARIANT_ORIGINAL);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		FILE *f;
+		size_t len = strlen(de->d_name);
+
+		if (len < 5 || strcmp(de->d_name + len - 4, ".pin") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pins, de->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		/* "korhal-operator BASE64PK EPOCH" (cr/ring.h's pin file) */
+		if (fgets(line, sizeof(line), f) != NULL &&
+		    sscanf(line, "korhal-operator %127s %llu", tok, &epoch) == 2 &&
+		    strcmp(tok, b64) == 0 && epoch > ring->epoch) {
+			cr_id_from_pk(CR_ID_OPERATOR, ring->operator_pk, &rid);
+			rc = cr_error_set(err, ESTALE,
+					  "ring configuration %s is epoch %llu "
+					  "of operator %s, which is already "
+					  "at epoch %llu in another ring file "
+					  "(pinned in %s); refusing a "
+					  "rollback: fetch the current "
+					  "configuration, or give --operator "
+					  "%s if this is another ring of that "
+					  "operator",
+					  ring_path,
+					  (unsigned long long)ring->epoch,
+					  cr_id_format(&rid, ids), epoch, path,
+					  ids);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * The operator pin of one ring (see cl_ring_pin_path).  A ring not pinned
+ * yet is pinned on first use, as ssh does with a host, and the user is told
+ * so; before that, the single pin file of earlier versions (DIR/
+ * operator.pin, for whatever ring was used then) still has its say: a ring
+ * of another operator is refused until --operator names it, since nothing
+ * tells a second ring from the first one re-signed by an attacker.
+ */
+static int cl_pin_check(const char *dir, const char *pin,
+			const char *ring_path, const struct cr_ring *ring, const struct cr_id *opp,
+			struct cr_error **err)
+{
+	char old[PATH_MAX + 32], pins[PATH_MAX + 16], ids[CR_ID_STRMAX];
+	char abs[PATH_MAX];
+	struct cr_id rid;
+	const char *from = "";
+
+	if (access(pin, F_OK) == 0)
+		return cr_ring_pin_check(pin, ring, opp, err);
+	cr_id_from_pk(CR_ID_OPERATOR, ring->operator_pk, &rid);
+	snprintf(old, sizeof(old), "%s/operator.pin", dir);
+	if (opp == NULL && access(old, F_OK) == 0) {
+		struct cr_error *e = NULL;
+
+		/* Only its operator counts: its epoch may be another
+		 * ring's. */
+		if (cr_ring_pin_check(old, ring, NULL, &e) < 0 &&
+		    e->code == ESTALE) {
+			*err = e;
+			return -1;
+		}
+		if (e != NULL) {
+			cr_error_free(e);
+			return cr_error_set(err, EKEYREJECTED,
+					    "ring %s is signed by operator %s, "
+					    "which %s (the one pin of earlier "
+					    "versions) does not pin: if this is "
+					    "another operator's ring, check "
+					    "that id out of band and give "
+					    "--operator %s once to pin it for "
+					    "this ring",
+					    ring_path, cr_id_format(&rid, ids), old,
+					    ids);
+		}
+		from = " (as the older single pin file did)";
+	}
+	snprintf(pins, sizeof(pins), "%s/rings", dir);
+	if (opp == NULL && cl_pin_rollback(pins, ring_path, ring, err) < 0)
+		return -1;
+	if (cr_mkdir_p(pins, 0700, err) < 0 ||
+	    cr_ring_pin_check(pin, ring, opp, err) < 0)
+		return -1;
+	fprintf(stderr, "carrier: pinned operator %s for ring %s in %s%s\n",
+		cr_id_format(&rid, ids), ring_path,
+		realpath(pin, abs) != NULL ? abs : pin, from);
+	return 0;
+}
+
 struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 				const char *ring_path, const char *operator_id,
 				struct cr_error **err)
@@ -658,7 +809,11 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	}
 	c->fd = -1;
 	c->base = base;
-	if (cr_keypair_load(key_path, &c->kp, err) < 0) {
+	/* Only a vendor key, before any datagram: nodes take another type
+	 * for what it says it is (an operator's is refused, a node's looks
+	 * like a peer's restart to the cluster, a device's replaces that
+	 * device's session). */
+	if (cr_keypair_load_as(key_path, CR_ID_VENDOR, &c->kp, err) < 0) {
 		cr_error_wrap(err, "vendor key (give --key FILE or set "
 				   "CARRIER_KEY)");
 		goto fail;
@@ -676,8 +831,8 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	cl_default_path(NULL, "CARRIER_CONFIG_DIR", "", dir, sizeof(dir));
 	if (cr_mkdir_p(dir, 0700, err) < 0)
 		goto fail;
-	snprintf(pin, sizeof(pin), "%s/operator.pin", dir);
-	if (cr_ring_pin_check(pin, c->ring, opp, err) < 0)
+	if (cl_ring_pin_path(dir, ring_path, pin, sizeof(pin), err) < 0 ||
+	    cl_pin_check(dir, pin, ring_path, c->ring, opp, err) < 0)
 		goto fail;
 	snprintf(c->ring_path, sizeof(c->ring_path), "%s", ring_path);
 	snprintf(c->pin_path, sizeof(c->pin_path), "%s", pin);
@@ -964,6 +1119,13 @@ static int cl_lookup_answer(struct cl_client *c, const struct cr_id *dev,
 		cr_error_free(e);
 		return 0;
 	}
+	if (rep->lookup_reply->gone && !rep->lookup_reply->attached_here) {
+		if (info->n_gone == 0 ||
+		    rep->lookup_reply->last_seen_ms_ago < info->gone_last_seen_ms)
+			info->gone_last_seen_ms =
+				rep->lookup_reply->last_seen_ms_ago;
+		info->n_gone++;
+	}
 	if (rep->lookup_reply->attached_here && info->n_attached_here < 8) {
 		info->attached_idx[info->n_attached_here] = idx;
 		info->attached_seq[info->n_attached_here] = p->seq;
@@ -971,6 +1133,40 @@ static int cl_lookup_answer(struct cl_client *c, const struct cr_id *dev,
 			rep->lookup_reply->last_seen_ms_ago;
 	}
 	return 1;
+}
+
+/* Which nodes a lookup tried and why each gave nothing, for the message
+ * of a lookup nobody answered ("127.0.0.1:7001 no handshake answer, ..."). */
+static void cl_lookup_why(const struct cl_client *c, const struct cl_ask *ask,
+			  size_t n, char *out, size_t cap)
+{
+	enum { SHOWN = 4 };
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && i < SHOWN && off < cap; i++) {
+		const struct cl_node_link *l = &c->links[ask[i].idx];
+		const char *why;
+		int w;
+
+		if (l->up)
+			why = "session up, no answer to the lookup";
+		else if (l->failed || l->sess == NULL)
+			why = "handshake failed";
+		else
+			why = "no answer to the handshake";
+		w = snprintf(out + off, cap - off, "%snode %s: %s",
+			     i > 0 ? "; " : "", c->ring->nodes[ask[i].idx].addr,
+			     why);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	if (n > SHOWN && off < cap)
+		snprintf(out + off, cap - off, "; %zu more nodes did not answer",
+			 n - SHOWN);
+	if (n == 0)
+		snprintf(out, cap, "the ring has no nodes to ask");
 }
 
 int cl_lookup(struct cl_client *c, const struct cr_id *dev,
@@ -1151,10 +1347,17 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	if (expired > 0)
 		return cr_error_set(err, CL_EXIT_OFFLINE,
 				    "device %s is offline (%s)", ids, last);
-	if (info->n_answered == 0)
+	if (info->n_answered == 0) {
+		char why[1024];
+
+		cl_lookup_why(c, ask, n, why, sizeof(why));
 		return cr_error_set(err, CL_EXIT_OFFLINE,
-				    "no home node of %s answered (%s)", ids,
-				    last);
+				    "no ring node answered the lookup of %s "
+				    "within %llu ms: %s; is the ring up, and "
+				    "is %s its current configuration?",
+				    ids, (unsigned long long)c->lookup_ms, why,
+				    c->ring_path);
+	}
 	return cr_error_set(err, CL_EXIT_OFFLINE,
 			    "device %s is unknown to the ring: it never "
 			    "attached, or its id is wrong",
@@ -1198,10 +1401,17 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 		cl_candidates(c);
 	c->dev_presence = p;
 	if (info.n_attached_here == 0) {
-		cr_error_set(err, CL_EXIT_OFFLINE,
-			     "device %s is offline: no ring node holds a "
-			     "session with it",
-			     ids);
+		/* No route to wait for: say so at once. */
+		if (info.n_gone > 0)
+			cr_error_set(err, CL_EXIT_OFFLINE,
+				     "device %s is offline: last seen %.1f s "
+				     "ago",
+				     ids, (double)info.gone_last_seen_ms / 1000.0);
+		else
+			cr_error_set(err, CL_EXIT_OFFLINE,
+				     "device %s is offline: no ring node holds "
+				     "a session with it",
+				     ids);
 		return NULL;
 	}
 	cr.device_id.data = (uint8_t *)(uintptr_t)dev->hash;

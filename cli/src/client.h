@@ -91,6 +91,11 @@ struct cl_lookup_info {
 	size_t n_rejected;             /* answers that failed verification */
 	size_t n_stale;                /* valid answers older than the kept */
 	size_t n_newest;               /* nodes that had the kept record */
+	/* Nodes that hold a session the device left (it said goodbye or
+	 * missed its keepalives), and the most recent time one of them
+	 * heard from it (ms ago; valid when n_gone > 0). */
+	size_t n_gone;
+	uint64_t gone_last_seen_ms;
 };
 
 /* Asks the device's home nodes (the first ranked nodes, in parallel: the

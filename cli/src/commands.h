@@ -20,8 +20,13 @@ struct cl_vendor_opts;
 int cl_ping_batch(const struct cl_vendor_opts *vo, const char *path,
 		  uint64_t within_ms, uint64_t since_ms);
 
-/* Prints "carrier: MSG" to stderr and returns code. */
+/* Prints "carrier: MSG" to stderr and returns code; for code 2 (a usage
+ * error) also "Try 'carrier --help'." (docs/cli-conventions.md). */
 int cl_fail(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A usage error for the option getopt_long just refused ('?'): exit 2. */
+int cl_bad_option(char **argv);
+/* 1 for --help or -h. */
+int cl_is_help(const char *arg);
 
 #endif

@@ -46,6 +46,8 @@ struct conn_state {
 	int stdio;
 	int verbose;
 	int exit_code;
+	uint64_t streams_done;   /* -L: local connections finished */
+	uint64_t streams_ok;     /* of them, those the device took */
 	struct evconnlistener *lst;
 	struct event *ev_timer;
 	struct event *ev_sigint;
@@ -146,20 +148,24 @@ static void conn_stream_done(void *arg, struct cr_e2e *e, uint32_t sid,
 	int exit_code = CL_EXIT_OK;
 
 	cr_id_format(&st->dev, ids);
+	st->streams_done++;
 	switch (code) {
 	case CR_STREAM_RESET_NONE:
+		st->streams_ok++;
 		break;
 	case CR_STREAM_RESET_REFUSED:
 		exit_code = cl_fail(CL_EXIT_REFUSED,
-				    "port %u is not allowed for this vendor by "
-				    "device %s",
-				    st->port, ids);
+				    "device %s refused: port %u is not "
+				    "allowed for this vendor%s",
+				    ids, st->port,
+				    st->stdio ? "" : "; local connection closed");
 		break;
 	case CR_STREAM_RESET_UNREACHABLE:
 		exit_code = cl_fail(CL_EXIT_ERROR,
-				    "nothing accepts connections on port %u "
-				    "of device %s",
-				    st->port, ids);
+				    "device %s refused: nothing accepts "
+				    "connections on port %u%s",
+				    ids, st->port,
+				    st->stdio ? "" : "; local connection closed");
 		break;
 	case CR_STREAM_RESET_GONE:
 		exit_code = cl_fail(CL_EXIT_LOST, "connection to %s lost", ids);
@@ -170,7 +176,12 @@ static void conn_stream_done(void *arg, struct cr_e2e *e, uint32_t sid,
 				    code);
 		break;
 	}
-	if (st->stdio)
+	/* With -L each local connection is its own stream and the listener
+	 * stays for the next one; but with -v the first one failing ends the
+	 * command, so that `carrier connect -L ... -v` checked by hand or by a
+	 * script does not pass for working when the port is refused. */
+	if (st->stdio || (st->verbose && exit_code != CL_EXIT_OK &&
+			  st->streams_done == 1 && st->streams_ok == 0))
 		conn_finish(st, exit_code);
 }
 
@@ -463,12 +474,21 @@ int cl_cmd_connect(int argc, char **argv)
 			     "and moves to a direct path when a NAT hole punch "
 			     "succeeds; --relay stays\nrelayed.  --tcp reaches the ring over TCP "
 			     "(TLS), as happens by itself\nwhen no node answers "
-			     "over UDP.  Exit status: 3 "
-			     "offline, 4 not authorized, 5 port refused, 6 lost.");
+			     "over UDP.\n"
+			     "The device is asked for PORT when a stream opens "
+			     "(at once on stdio, for each\nlocal connection "
+			     "with -L); a refusal is reported then: \"port PORT is "
+			     "not\nallowed for this vendor\" or \"nothing accepts "
+			     "connections on port PORT\".  With\n"
+			     "-L the listener stays for the next connection; "
+			     "with -L -v the first local\nconnection refused "
+			     "ends the command.\n"
+			     "Exit status: 1 nothing listens on PORT, 3 "
+			     "offline, 4 not authorized, 5 port not\nallowed, "
+			     "6 lost.");
 			return 0;
 		default:
-			return cl_fail(2, "usage: carrier connect DEVICE_ID "
-					  "PORT [-L [ADDR:]LPORT] [-v]");
+			return cl_bad_option(argv);
 		}
 	}
 	if (optind + 2 != argc)
@@ -525,9 +545,16 @@ int cl_cmd_connect(int argc, char **argv)
 	if (st.verbose) {
 		conn_send_ping(&st);
 		cl_wait(st.c, &st.ping_got, cr_now_ms() + 3000);
-		fprintf(stderr, "carrier: connected to %s:%u, %s, rtt %.2f ms\n",
-			argv[optind], st.port, conn_path(&st, path, sizeof(path)),
-			st.rtt_ms);
+		/* The session is up; the port is asked for only when a
+		 * stream opens (at once on stdio, per local connection with
+		 * -L), and a refusal is reported then. */
+		fprintf(stderr, "carrier: connected to %s, %s, rtt %.2f ms; %s "
+				"port %u\n",
+			argv[optind], conn_path(&st, path, sizeof(path)),
+			st.rtt_ms,
+			listen != NULL ? "each local connection opens" :
+					 "opening",
+			st.port);
 		if (!st.relay_only)
 			fprintf(stderr, "carrier: %s\n",
 				cl_nat_report(st.c, path, sizeof(path)));
@@ -612,7 +639,7 @@ int cl_cmd_ping(int argc, char **argv)
 			     "answered, else 3.");
 			return 0;
 		default:
-			return cl_fail(2, "usage: carrier ping DEVICE_ID [-c N]");
+			return cl_bad_option(argv);
 		}
 	}
 	if (batch != NULL) {

@@ -1,10 +1,35 @@
 /* carrier keygen, carrier id. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "cr/identity.h"
+#include "cr/util.h"
+
+/* The folder FILE goes in, created with its missing parents (0700: it
+ * holds secret keys; existing folders keep their mode), as the README's
+ * `-o ~/.config/carrier/key` expects on a fresh account. */
+static int keys_make_parent(const char *path, struct cr_error **err)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t len;
+
+	if (slash == NULL || slash == path)
+		return 0;
+	len = (size_t)(slash - path);
+	if (len >= sizeof(dir))
+		return cr_error_set(err, ENAMETOOLONG, "path too long: %s",
+				    path);
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	if (cr_mkdir_p(dir, 0700, err) < 0)
+		return cr_error_wrap(err, "folder for %s", path);
+	return 0;
+}
 
 int cl_cmd_keygen(int argc, char **argv)
 {
@@ -36,11 +61,11 @@ int cl_cmd_keygen(int argc, char **argv)
 			     "device|vendor|node|operator -o FILE\n"
 			     "Writes the secret key to FILE (mode 0600) and the "
 			     "public key to FILE.pub,\nthen prints the identity. "
-			     "An existing FILE is never overwritten.");
+			     "An existing FILE is never overwritten.  Missing\n"
+			     "parent folders of FILE are created (mode 0700).");
 			return 0;
 		default:
-			return cl_fail(2, "usage: carrier keygen --type TYPE -o "
-					  "FILE");
+			return cl_bad_option(argv);
 		}
 	}
 	if (type == NULL || out == NULL || optind != argc)
@@ -50,6 +75,11 @@ int cl_cmd_keygen(int argc, char **argv)
 		return cl_fail(2, "unknown key type '%s' (device, vendor, node "
 				  "or operator)",
 			       type);
+	if (keys_make_parent(out, &err) < 0) {
+		c = cl_fail(1, "%s", cr_error_msg(err));
+		cr_error_free(err);
+		return c;
+	}
 	cr_keypair_generate(t, &kp);
 	if (cr_keypair_save(&kp, out, &err) < 0) {
 		cr_keypair_wipe(&kp);
@@ -72,11 +102,14 @@ int cl_cmd_id(int argc, char **argv)
 	char ids[CR_ID_STRMAX];
 	int rc;
 
-	if (argc != 2 || strcmp(argv[1], "--help") == 0) {
-		fputs("usage: carrier id FILE|FILE.pub\n", argc == 2 ? stdout :
-								      stderr);
-		return argc == 2 ? 0 : 2;
+	if (argc == 2 && cl_is_help(argv[1])) {
+		puts("usage: carrier id FILE|FILE.pub\n"
+		     "Prints the identity of a key (a secret key file or its "
+		     ".pub).");
+		return 0;
 	}
+	if (argc != 2 || argv[1][0] == '-')
+		return cl_fail(2, "usage: carrier id FILE|FILE.pub");
 	if (cr_pubkey_load(argv[1], &t, pk, &err) < 0) {
 		rc = cl_fail(1, "%s", cr_error_msg(err));
 		cr_error_free(err);

@@ -35,9 +35,18 @@ static void lookup_print(const struct cr_ring *ring, const struct cr_presence *p
 	lookup_time(p->issued_unix, t1, sizeof(t1));
 	lookup_time(p->expires_unix, t2, sizeof(t2));
 	printf("device    %s\n", cr_id_format(&p->id, ids));
-	printf("status    %s\n", info->n_attached_here > 0 ?
-					 "online" :
-					 "known, no live session on a home node");
+	if (info->n_attached_here > 0)
+		printf("status    online\n");
+	else if (info->n_gone > 0)
+		printf("status    offline, last seen %.1f s ago\n",
+		       (double)info->gone_last_seen_ms / 1000.0);
+	else
+		printf("status    offline (no home node holds a session with "
+		       "it; last seen: unknown, its record was signed %llu s "
+		       "ago)\n",
+		       (unsigned long long)(now > p->issued_unix ?
+						    now - p->issued_unix :
+						    0));
 	printf("sequence  %llu\n", (unsigned long long)p->seq);
 	printf("signed    %s (%llu s ago)\n", t1,
 	       (unsigned long long)(now > p->issued_unix ? now - p->issued_unix :
@@ -75,11 +84,18 @@ static void lookup_json(const struct cr_ring *ring, const struct cr_presence *p,
 	char ids[CR_ID_STRMAX], hex[2 * CR_PKLEN + 1];
 
 	cr_hex(p->device_pk, CR_PKLEN, hex);
-	printf("{\"device\":\"%s\",\"public_key\":\"%s\",\"online\":%s,"
-	       "\"seq\":%llu,\"issued_unix\":%llu,\"expires_unix\":%llu,"
-	       "\"addresses\":[",
+	printf("{\"device\":\"%s\",\"public_key\":\"%s\",\"online\":%s,",
 	       cr_id_format(&p->id, ids), hex,
-	       info->n_attached_here > 0 ? "true" : "false",
+	       info->n_attached_here > 0 ? "true" : "false");
+	/* When a node heard the offline device last; null when none holds
+	 * its session (or it is online: see each attached node). */
+	if (info->n_attached_here == 0 && info->n_gone > 0)
+		printf("\"last_seen_ms_ago\":%llu,",
+		       (unsigned long long)info->gone_last_seen_ms);
+	else
+		printf("\"last_seen_ms_ago\":null,");
+	printf("\"seq\":%llu,\"issued_unix\":%llu,\"expires_unix\":%llu,"
+	       "\"addresses\":[",
 	       (unsigned long long)p->seq, (unsigned long long)p->issued_unix,
 	       (unsigned long long)p->expires_unix);
 	/* Addresses are validated HOST:PORT strings: no escaping needed. */
@@ -125,7 +141,7 @@ int cl_cmd_lookup(int argc, char **argv)
 	int json = 0, ch, rc;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (cl_vendor_opt(ch, optarg, &vo))
 			continue;
 		switch (ch) {
@@ -137,12 +153,20 @@ int cl_cmd_lookup(int argc, char **argv)
 			     "FILE] [--ring FILE]\nAsks the device's home nodes "
 			     "for its presence record, verifies the device's\n"
 			     "signature and prints the newest: addresses, "
-			     "attached nodes, last seen.\nExit status 3 when "
-			     "the device is unknown or offline.");
+			     "attached nodes, last seen.\n"
+			     "status is online while a home node holds a live "
+			     "session with the device;\noffline once the agent "
+			     "stopped (it says goodbye to its nodes) or missed "
+			     "three\nof its keepalives, with when it was last "
+			     "seen.  --json has \"online\" and\n"
+			     "\"last_seen_ms_ago\" (for an offline device "
+			     "a node still remembers).\n"
+			     "Exit status 0 when the ring knows the device "
+			     "(online or offline), 3 when\nit is unknown, its "
+			     "record expired or no home node answered.");
 			return 0;
 		default:
-			return cl_fail(2, "usage: carrier lookup DEVICE_ID "
-					  "[--json]");
+			return cl_bad_option(argv);
 		}
 	}
 	if (optind + 1 != argc)

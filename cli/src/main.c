@@ -2,6 +2,7 @@
  * carrier: the vendor and operator command line.  A table of subcommands,
  * each in its own file.
  */
+#include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@ static const char usage_text[] =
 	"\n"
 	"Ring configuration (operators):\n"
 	"  ring init --operator OP_KEY --node NODE.pub@HOST:PORT [--node ...] "
-	"-o RING\n"
+	"[--force] -o RING\n"
 	"  ring add-node|remove-node --operator OP_KEY --ring RING "
 	"NODE.pub@HOST:PORT\n"
 	"  ring status [--ring RING]\n"
@@ -34,14 +35,17 @@ static const char usage_text[] =
 	"                      reach 127.0.0.1:PORT on the device; stdio "
 	"without -L\n"
 	"\n"
-	"Vendor commands read --key FILE and --ring FILE, defaulting to "
-	"$CARRIER_KEY\nand $CARRIER_RING, then ~/.config/carrier/key and "
-	"~/.config/carrier/ring.\nThe ring's operator is pinned on first use "
-	"in ~/.config/carrier/operator.pin\n(or give --operator OP_ID).\n"
+	"Vendor commands read --key FILE (a vendor key) and --ring FILE, "
+	"defaulting to\n$CARRIER_KEY and $CARRIER_RING, then "
+	"~/.config/carrier/key and\n~/.config/carrier/ring.  Each ring file's "
+	"operator is pinned on first use in\n~/.config/carrier/rings/ (keyed "
+	"by the ring file's path, as ssh pins per host;\nor give --operator "
+	"OP_ID).  A device is offline once its agent stopped or\nmissed its "
+	"keepalives.  Every command takes --help.\n"
 	"\n"
 	"Exit status: 0 success, 1 error, 2 usage, 3 device offline or "
-	"unreachable,\n4 vendor not authorized by the device, 5 port refused "
-	"by the device,\n6 connection lost.\n";
+	"unreachable,\n4 vendor not authorized by the device, 5 port not "
+	"allowed by the device,\n6 connection lost.\n";
 
 int cl_fail(int code, const char *fmt, ...)
 {
@@ -52,7 +56,24 @@ int cl_fail(int code, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	/* docs/cli-conventions.md: every usage error says where help is. */
+	if (code == 2)
+		fputs("Try 'carrier --help'.\n", stderr);
 	return code;
+}
+
+int cl_bad_option(char **argv)
+{
+	/* getopt_long ran with opterr = 0: it said nothing itself (it would
+	 * have named the subcommand, argv[0], as the program). */
+	const char *opt = optind > 0 ? argv[optind - 1] : "?";
+
+	return cl_fail(2, "unknown option or missing argument in '%s'", opt);
+}
+
+int cl_is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
 static const struct {
@@ -66,19 +87,23 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		puts("carrier 0.1.0");
+	if (argc < 2)
+		return cl_fail(2, "no command given (keygen, id, ring, lookup, "
+				  "ping, connect)");
+	if (cl_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+		fputs(usage_text, stdout);
 		return 0;
 	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		puts("carrier " KORHAL_VERSION);
+		return 0;
+	}
+	/* The subcommands report bad options themselves (cl_bad_option). */
+	opterr = 0;
 	if (sodium_init() < 0)
 		return cl_fail(1, "libsodium failed to initialize");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	return cl_fail(2, "unknown command '%s' (see carrier --help)", argv[1]);
+	return cl_fail(2, "unknown command '%s'", argv[1]);
 }

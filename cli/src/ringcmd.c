@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "client.h"
 #include "cr/ringsync.h"
@@ -13,20 +14,27 @@
 #include "cr/ring.h"
 #include "cr/util.h"
 
-enum { RING_MAX_ARGS_NODES = 1024 };
+enum {
+	RING_MAX_ARGS_NODES = 1024,
+	/* cr_error code of a usage error: exit 2 (errno values such as
+	 * ENOENT, which is 2 too, are runtime failures: exit 1). */
+	RING_EUSAGE = 1000,
+};
 
 static const char ring_usage[] =
 	"usage: carrier ring init --operator OP_KEY --node NODE.pub@HOST:PORT "
 	"[--node ...]\n"
-	"                         [--replicas R] -o RING\n"
+	"                         [--replicas R] [--force] -o RING\n"
 	"       carrier ring add-node --operator OP_KEY --ring RING "
 	"NODE.pub@HOST:PORT\n"
 	"       carrier ring remove-node --operator OP_KEY --ring RING "
 	"NODE.pub[@HOST:PORT]\n"
 	"       carrier ring status [--ring RING]\n"
 	"\n"
-	"init writes epoch 1 signed by the operator key; add-node and "
-	"remove-node\nwrite the next epoch back to RING.  Nodes, agents and "
+	"init writes epoch 1 signed by the operator key; it refuses to "
+	"overwrite an\nexisting RING (whose epoch nodes would then refuse to "
+	"go back from) unless\n--force is given.  add-node and remove-node\n"
+	"write the next epoch back to RING.  Nodes, agents and "
 	"the CLI accept only\nhigher epochs signed by the operator they "
 	"pinned.  status asks every node\nwhether it is up and which epoch "
 	"it runs.\n";
@@ -43,10 +51,10 @@ static int ring_parse_node(const char *arg, int want_addr,
 
 	memset(n, 0, sizeof(*n));
 	if (at == NULL && want_addr)
-		return cr_error_set(err, 2,
+		return cr_error_set(err, RING_EUSAGE,
 				    "'%s' should be NODE.pub@HOST:PORT", arg);
 	if (plen >= sizeof(path))
-		return cr_error_set(err, 2, "path too long in '%s'", arg);
+		return cr_error_set(err, RING_EUSAGE, "path too long in '%s'", arg);
 	memcpy(path, arg, plen);
 	path[plen] = '\0';
 	if (cr_pubkey_load(path, &t, n->pk, err) < 0)
@@ -60,7 +68,7 @@ static int ring_parse_node(const char *arg, int want_addr,
 		if (cr_addr_parse(at + 1, &a, err) < 0)
 			return cr_error_wrap(err, "node address '%s'", at + 1);
 		if (strlen(at + 1) >= sizeof(n->addr))
-			return cr_error_set(err, 2, "address too long");
+			return cr_error_set(err, RING_EUSAGE, "address too long");
 		snprintf(n->addr, sizeof(n->addr), "%s", at + 1);
 	}
 	return 0;
@@ -70,24 +78,53 @@ static int ring_load_operator(const char *path, struct cr_keypair *op,
 			      struct cr_error **err)
 {
 	if (path == NULL)
-		return cr_error_set(err, 2, "give the operator key with "
+		return cr_error_set(err, RING_EUSAGE, "give the operator key with "
 					    "--operator OP_KEY");
-	if (cr_keypair_load(path, op, err) < 0)
-		return -1;
-	if (op->type != CR_ID_OPERATOR)
-		return cr_error_set(err, 1, "%s is a %s key, not an operator "
-					    "key",
-				    path, cr_id_type_name(op->type));
-	return 0;
+	return cr_keypair_load_as(path, CR_ID_OPERATOR, op, err);
 }
 
 static int ring_report(struct cr_error *err)
 {
-	int code = err != NULL && err->code == 2 ? 2 : 1;
+	int code = err != NULL && err->code == RING_EUSAGE ? 2 : 1;
 	int rc = cl_fail(code, "%s", cr_error_msg(err));
 
 	cr_error_free(err);
 	return rc;
+}
+
+/*
+ * ring init over an existing file: an operator who re-runs init over the
+ * ring the nodes run rolls it back to epoch 1, and every node that saw the
+ * higher epoch then refuses the operator's next ones.  Says what the file
+ * holds; returns 1 (refused) or 0 (no such file).
+ */
+static int ring_refuse_existing(const char *path)
+{
+	struct cr_error *err = NULL;
+	struct cr_ring *old = NULL;
+	struct stat st;
+	char ids[CR_ID_STRMAX];
+	struct cr_id oid;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (cr_ring_load(path, NULL, &old, &err) < 0) {
+		cl_fail(1, "%s exists (not a ring configuration: %s); refusing "
+			   "to overwrite it: give --force to replace it",
+			path, cr_error_msg(err));
+		cr_error_free(err);
+		return 1;
+	}
+	cr_id_from_pk(CR_ID_OPERATOR, old->operator_pk, &oid);
+	cl_fail(1, "%s already holds ring configuration epoch %llu (%zu "
+		   "nodes, operator %s); refusing to overwrite it: nodes that "
+		   "saw it would refuse a new epoch 1.  Change it with 'carrier "
+		   "ring add-node' or 'remove-node', or give --force to start "
+		   "a new ring",
+		path, (unsigned long long)old->epoch, old->n_nodes,
+		cr_id_format(&oid, ids));
+	cr_ring_free(old);
+	return 1;
 }
 
 static int ring_init(int argc, char **argv)
@@ -97,6 +134,8 @@ static int ring_init(int argc, char **argv)
 		{ "node", required_argument, NULL, 'n' },
 		{ "replicas", required_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cr_ring_node *nodes = NULL;
@@ -107,14 +146,21 @@ static int ring_init(int argc, char **argv)
 	uint64_t replicas = CR_RING_DEFAULT_REPLICAS;
 	size_t n = 0;
 	char ids[CR_ID_STRMAX];
-	int c, rc = 1;
+	int c, rc = 1, force = 0;
 
 	nodes = calloc(RING_MAX_ARGS_NODES, sizeof(*nodes));
 	if (nodes == NULL)
 		return cl_fail(1, "out of memory");
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:fh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'h':
+			free(nodes);
+			fputs(ring_usage, stdout);
+			return 0;
+		case 'f':
+			force = 1;
+			break;
 		case 'p':
 			op_path = optarg;
 			break;
@@ -141,8 +187,7 @@ static int ring_init(int argc, char **argv)
 			break;
 		default:
 			free(nodes);
-			fputs(ring_usage, stderr);
-			return 2;
+			return cl_bad_option(argv);
 		}
 	}
 	if (out == NULL || n == 0 || optind != argc) {
@@ -150,6 +195,10 @@ static int ring_init(int argc, char **argv)
 		return cl_fail(2, "usage: carrier ring init --operator OP_KEY "
 				  "--node NODE.pub@HOST:PORT [--node ...] -o "
 				  "RING");
+	}
+	if (!force && ring_refuse_existing(out) != 0) {
+		free(nodes);
+		return 1;
 	}
 	if (ring_load_operator(op_path, &op, &err) < 0) {
 		free(nodes);
@@ -180,6 +229,7 @@ static int ring_change(int argc, char **argv, int add)
 	static const struct option opts[] = {
 		{ "operator", required_argument, NULL, 'p' },
 		{ "ring", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *op_path = NULL, *ring_path = NULL;
@@ -192,14 +242,16 @@ static int ring_change(int argc, char **argv, int add)
 	int c, rc = 1, found;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'p')
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'p') {
 			op_path = optarg;
-		else if (c == 'r')
+		} else if (c == 'r') {
 			ring_path = optarg;
-		else {
-			fputs(ring_usage, stderr);
-			return 2;
+		} else if (c == 'h') {
+			fputs(ring_usage, stdout);
+			return 0;
+		} else {
+			return cl_bad_option(argv);
 		}
 	}
 	if (ring_path == NULL || optind + 1 != argc)
@@ -262,6 +314,7 @@ static int ring_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		CL_VENDOR_LONG_OPTS,
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
@@ -274,12 +327,16 @@ static int ring_status(int argc, char **argv)
 	int ch;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (!cl_vendor_opt(ch, optarg, &vo)) {
-			fputs(ring_usage, stderr);
-			return 2;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'h') {
+			fputs(ring_usage, stdout);
+			return 0;
 		}
+		if (!cl_vendor_opt(ch, optarg, &vo))
+			return cl_bad_option(argv);
 	}
+	if (optind != argc)
+		return cl_fail(2, "usage: carrier ring status [--ring RING]");
 	cl_default_path(vo.ring, "CARRIER_RING", "ring", ring_path,
 			sizeof(ring_path));
 	base = event_base_new();
@@ -346,10 +403,13 @@ static int ring_status(int argc, char **argv)
 
 int cl_cmd_ring(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		fputs(ring_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	if (argc >= 2 && cl_is_help(argv[1])) {
+		fputs(ring_usage, stdout);
+		return 0;
 	}
+	if (argc < 2)
+		return cl_fail(2, "usage: carrier ring init|add-node|remove-node|"
+				  "status ...");
 	if (strcmp(argv[1], "init") == 0)
 		return ring_init(argc - 1, argv + 1);
 	if (strcmp(argv[1], "add-node") == 0)

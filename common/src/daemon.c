@@ -21,15 +21,16 @@ int cr_daemon_parse(int argc, char **argv, const struct option *opts,
 	/* Pass 1: find --config, --help, --version. */
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", opts, &idx)) != -1) {
 		const char *name;
 
 		if (c == '?')
 			return cr_error_set(err, EINVAL,
-					    "unknown or incomplete option '%s' "
-					    "(see --help)",
+					    "unknown or incomplete option '%s'",
 					    argv[optind - 1]);
-		name = opts[idx].name;
+		/* -h and -V, as every Korhal program takes them
+		 * (docs/cli-conventions.md). */
+		name = c == 'h' ? "help" : c == 'V' ? "version" : opts[idx].name;
 		if (strcmp(name, "help") == 0) {
 			fputs(usage, stdout);
 			return CR_DAEMON_EXIT;
@@ -170,7 +171,8 @@ int cr_daemon_main(const struct cr_daemon_spec *spec, int argc, char **argv)
 		return 0;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "%s: %s\n", spec->name, cr_error_msg(err));
+		fprintf(stderr, "%s: %s\nTry '%s --help'.\n", spec->name,
+			cr_error_msg(err), spec->name);
 		rc = 2;
 		goto out;
 	}

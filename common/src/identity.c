@@ -469,6 +469,23 @@ int cr_keypair_load(const char *path, struct cr_keypair *kp,
 	return r;
 }
 
+int cr_keypair_load_as(const char *path, enum cr_id_type want,
+		       struct cr_keypair *kp, struct cr_error **err)
+{
+	const char *got, *name = cr_id_type_name(want);
+
+	if (cr_keypair_load(path, kp, err) < 0)
+		return -1;
+	if (kp->type == want)
+		return 0;
+	got = cr_id_type_name(kp->type);
+	cr_keypair_wipe(kp);
+	/* The wording carrier-node has always used for a wrong key. */
+	return cr_error_set(err, EINVAL, "%s is %s %s key, not %s %s key",
+			    path, got[0] == 'o' ? "an" : "a", got,
+			    name[0] == 'o' ? "an" : "a", name);
+}
+
 int cr_pubkey_parse(const char *line, enum cr_id_type *type,
 		    uint8_t pk[CR_PKLEN], struct cr_error **err)
 {

@@ -577,6 +577,10 @@ static void agent_ping(struct da_link *l, uint64_t now)
 	ping.nonce = now;
 	ping.ring_epoch = l->agent->ring->epoch; /* a node with a newer one
 						    sends it */
+	/* The node takes us for gone after a few silent intervals. */
+	ping.keepalive_ms = l->agent->cfg.keepalive_ms > UINT32_MAX ?
+				    UINT32_MAX :
+				    (uint32_t)l->agent->cfg.keepalive_ms;
 	m.req_id = ++l->req_id;
 	m.msg_case = CARRIER__HOP__MSG_PING;
 	m.ping = &ping;
@@ -661,6 +665,11 @@ static void agent_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 	l->last_pong_ms = l->last_ping_ms = cr_now_ms();
 	l->unanswered_ms = 0;
 	a->dirty = 1;
+	/* A first ping at once tells the node our keepalive interval (and
+	 * epoch): a device that vanishes before its first interval is up
+	 * is then offline after a few intervals, not after the session's
+	 * dead time. */
+	agent_ping(l, l->last_ping_ms);
 }
 
 static void agent_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
@@ -856,13 +865,8 @@ struct da_agent *da_agent_new(struct event_base *base,
 	a->nat_eim = -1;
 	a->base = base;
 	a->cfg = *cfg;
-	if (cr_keypair_load(cfg->key_path, &a->kp, err) < 0)
+	if (cr_keypair_load_as(cfg->key_path, CR_ID_DEVICE, &a->kp, err) < 0)
 		goto fail;
-	if (a->kp.type != CR_ID_DEVICE) {
-		cr_error_set(err, EINVAL, "%s is a %s key, not a device key",
-			     cfg->key_path, cr_id_type_name(a->kp.type));
-		goto fail;
-	}
 	cr_id_from_pk(CR_ID_DEVICE, a->kp.pk, &a->id);
 	if (cr_mkdir_p(cfg->data_dir, 0700, err) < 0)
 		goto fail;
@@ -971,6 +975,42 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 	cr_log_info("configuration reloaded (%zu vendors allowed)",
 		    cfg->n_allow);
 	return 0;
+}
+
+void da_agent_detach(struct da_agent *a)
+{
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	Carrier__Detach d = CARRIER__DETACH__INIT;
+	uint8_t buf[32];
+	size_t told = 0;
+	long n;
+
+	m.msg_case = CARRIER__HOP__MSG_DETACH;
+	m.detach = &d;
+	n = cp_hop_pack(&m, buf, sizeof(buf));
+	if (n <= 0)
+		return;
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct da_link *l = &a->links[i];
+
+		if (l->sess == NULL || !l->up)
+			continue;
+		/* Twice: a lost datagram would leave the device "online"
+		 * until the node misses its keepalives. */
+		cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
+		cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
+		told++;
+	}
+	cr_udp_out_flush(a->out);
+#ifdef CR_HAVE_TLS
+	/* Over TCP the goodbye sits in a buffer until the loop writes it. */
+	if (a->use_tcp)
+		for (int i = 0; i < 10; i++)
+			event_base_loop(a->base, EVLOOP_NONBLOCK);
+#endif
+	if (told > 0)
+		cr_log_info("told %zu home node%s the device goes offline", told,
+			    told == 1 ? "" : "s");
 }
 
 struct da_agent *da_agent_free(struct da_agent *a)

@@ -6,6 +6,7 @@
 
 #include "cr/addr.h"
 #include "cr/config.h"
+#include "cr/ring.h"
 #include "cr/util.h"
 #include "da/agent.h"
 
@@ -107,7 +108,11 @@ int da_config_set(struct da_config *cfg, const char *key, const char *value,
 
 int da_config_check(const struct da_config *cfg, struct cr_error **err)
 {
+	struct cr_ring *ring = NULL;
+	struct cr_keypair kp;
 	struct cr_addr a;
+	struct cr_id op;
+	size_t n_nodes;
 
 	if (cfg->key_path[0] == '\0')
 		return cr_error_set(err, EINVAL, "no key: give --key FILE");
@@ -118,6 +123,25 @@ int da_config_check(const struct da_config *cfg, struct cr_error **err)
 				    "no data directory: give --data DIR");
 	if (cfg->listen[0] != '\0' && cr_addr_parse(cfg->listen, &a, err) < 0)
 		return cr_error_wrap(err, "--listen");
+	if (cfg->operator_id[0] != '\0') {
+		if (cr_id_parse(cfg->operator_id, &op, err) < 0)
+			return cr_error_wrap(err, "--operator");
+		if (op.type != CR_ID_OPERATOR)
+			return cr_error_set(err, EINVAL,
+					    "--operator: %s is not an operator "
+					    "identity",
+					    cfg->operator_id);
+	}
+	if (cr_keypair_load_as(cfg->key_path, CR_ID_DEVICE, &kp, err) < 0)
+		return -1;
+	cr_keypair_wipe(&kp);
+	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)
+		return -1;
+	n_nodes = ring->n_nodes;
+	cr_ring_free(ring);
+	if (n_nodes == 0)
+		return cr_error_set(err, EINVAL, "ring %s has no nodes",
+				    cfg->ring_path);
 	return 0;
 }
 

@@ -34,7 +34,9 @@ static const char usage_text[] =
 	"port)\n"
 	"  --keepalive DURATION  ping interval to the nodes (default 15s, "
 	"inside NAT\n"
-	"                        timeouts)\n"
+	"                        timeouts); the nodes take the device for "
+	"offline after\n"
+	"                        three silent intervals\n"
 	"  --attach N            home nodes to hold sessions with (default "
 	"2)\n"
 	"  --presence-ttl DUR    lifetime of a presence record (default "
@@ -51,8 +53,18 @@ static const char usage_text[] =
 	"ports; done\n"
 	"                        by itself when no node answers over UDP in "
 	"3 s\n"
-	"  --check               validate the configuration and exit\n"
-	"  --help, --version\n";
+	"  --check               validate the configuration as the start does "
+	"(flags,\n"
+	"                        key type and mode, ring file) and exit; "
+	"writes nothing\n"
+	"  --help, -h, --version, -V\n"
+	"\n"
+	"SIGTERM and SIGINT stop cleanly and tell the home nodes the device "
+	"goes offline;\nSIGHUP re-reads the configuration.\n"
+	"\n"
+	"Exit status: 0 stopped cleanly (or --check passed), 1 runtime failure "
+	"(bad key,\nring or data folder), 2 usage error (unknown option, "
+	"malformed value).\n";
 
 static const struct option long_opts[] = {
 	{ "key", required_argument, NULL, 0 },
@@ -112,6 +124,9 @@ static int reload(void *daemon, const void *cfg, struct cr_error **err)
 
 static void stop(void *daemon)
 {
+	/* SIGTERM or SIGINT: the nodes mark the device offline now rather
+	 * than after missing its keepalives. */
+	da_agent_detach(daemon);
 	da_agent_free(daemon);
 }
 
@@ -119,7 +134,7 @@ int main(int argc, char **argv)
 {
 	static const struct cr_daemon_spec spec = {
 		.name = "carrier-agent",
-		.version = "carrier-agent 0.1.0",
+		.version = "carrier-agent " KORHAL_VERSION,
 		.usage = usage_text,
 		.opts = long_opts,
 		.cfg_size = sizeof(struct da_config),

@@ -109,13 +109,8 @@ int rn_config_check(const struct rn_config *cfg, struct cr_error **err)
 					    "identity",
 					    cfg->operator_id);
 	}
-	if (cr_keypair_load(cfg->key_path, &kp, err) < 0)
+	if (cr_keypair_load_as(cfg->key_path, CR_ID_NODE, &kp, err) < 0)
 		return -1;
-	if (kp.type != CR_ID_NODE) {
-		cr_error_set(err, EINVAL, "%s is a %s key, not a node key",
-			     cfg->key_path, cr_id_type_name(kp.type));
-		goto out;
-	}
 	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)
 		goto out;
 	if (cr_ring_find(ring, kp.pk) < 0) {

@@ -69,11 +69,15 @@ static const char usage_text[] =
 	"records,\n"
 	"                        offer bogus ring epochs\n"
 	"  --check               validate the configuration and exit\n"
-	"  --help, --version\n"
+	"  --help, -h, --version, -V\n"
 	"\n"
 	"Signals: SIGTERM and SIGINT stop cleanly; SIGHUP reloads the config "
 	"file\nand the ring (a failed reload keeps the running "
-	"configuration).\n";
+	"configuration).\n"
+	"\n"
+	"Exit status: 0 stopped cleanly (or --check passed), 1 runtime failure "
+	"(bad key,\nring or data folder), 2 usage error (unknown option, "
+	"malformed value).\n";
 
 static const struct option long_opts[] = {
 	{ "key", required_argument, NULL, 0 },
@@ -148,7 +152,7 @@ int main(int argc, char **argv)
 {
 	static const struct cr_daemon_spec spec = {
 		.name = "carrier-node",
-		.version = "carrier-node 0.1.0",
+		.version = "carrier-node " KORHAL_VERSION,
 		.usage = usage_text,
 		.opts = long_opts,
 		.cfg_size = sizeof(struct rn_config),

@@ -135,6 +135,26 @@ static struct cr_sess *node_device(const struct rn_node *n,
 	return s != NULL && (cr_sess_tag(s) & TAG_UP) ? s : NULL;
 }
 
+/*
+ * A device session's user pointer holds no pointer: it holds the device's
+ * keepalive interval in ms, as its pings say (0 until one does), or
+ * NODE_DEV_GONE once it said goodbye (Detach), so that an idle device
+ * still costs nothing beyond its session.  A device silent for
+ * NODE_DEV_MISSED keepalives (and a second) is gone too: both are offline
+ * to lookups at once, while the session stays until it dies and tells
+ * when the device was last heard.
+ */
+enum { NODE_DEV_GONE = 1, NODE_DEV_MISSED = 3 };
+
+static int node_device_gone(const struct cr_sess *s, uint64_t now)
+{
+	uintptr_t ka = (uintptr_t)cr_sess_user(s);
+
+	return ka == NODE_DEV_GONE ||
+	       (ka > NODE_DEV_GONE &&
+		now - cr_sess_last_recv_ms(s) > NODE_DEV_MISSED * ka + 1000);
+}
+
 /* 1 when the device has another established session the node knows of
  * (one whose up callback has run: promoting a replacement kills the old
  * session before announcing the new one). */
@@ -332,7 +352,8 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	}
 	dev = node_device(n, id.hash);
 	lr.record = rec;
-	lr.attached_here = dev != NULL;
+	lr.gone = dev != NULL && node_device_gone(dev, cr_now_ms());
+	lr.attached_here = dev != NULL && !lr.gone;
 	if (n->cfg.byzantine) {
 		/* Test mode: a stale or forged record, and a claim to hold
 		 * the device's session (so vendors try to relay through us). */
@@ -347,6 +368,7 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 			n->st.byz_lies++;
 		}
 		lr.attached_here = 1;
+		lr.gone = 0;
 	}
 	if (dev != NULL)
 		lr.last_seen_ms_ago =
@@ -497,9 +519,25 @@ static void node_on_hop(struct rn_node *n, struct cr_sess *p,
 	case CARRIER__HOP__MSG_ROUTE_CLOSE:
 		node_on_route_close(n, p, req);
 		break;
+	case CARRIER__HOP__MSG_DETACH:
+		if (peer_id(p)->type == CR_ID_DEVICE &&
+		    (uintptr_t)cr_sess_user(p) != NODE_DEV_GONE) {
+			char ids[CR_ID_STRMAX];
+
+			cr_sess_set_user(p, (void *)(uintptr_t)NODE_DEV_GONE);
+			cr_log_info("device %s said goodbye: offline",
+				    cr_id_format(peer_id(p), ids));
+		}
+		break;
 	case CARRIER__HOP__MSG_PING: {
 		uint8_t bits[CR_ALIVE_BYTES_MAX];
 		uint64_t now = cr_now_ms();
+
+		if (peer_id(p)->type == CR_ID_DEVICE &&
+		    req->ping->keepalive_ms > NODE_DEV_GONE &&
+		    (uintptr_t)cr_sess_user(p) != NODE_DEV_GONE)
+			cr_sess_set_user(p, (void *)(uintptr_t)
+						    req->ping->keepalive_ms);
 
 		pong.nonce = req->ping->nonce;
 		pong.ring_epoch = n->ring->epoch;

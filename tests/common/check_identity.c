@@ -374,6 +374,50 @@ START_TEST(test_save_load)
 }
 END_TEST
 
+/* cr_keypair_load_as: the one wrong-key message of every program. */
+START_TEST(test_load_as)
+{
+	static const struct {
+		enum cr_id_type have, want;
+		const char *words; /* NULL: accepted */
+	} cases[] = {
+		{ CR_ID_VENDOR, CR_ID_VENDOR, NULL },
+		{ CR_ID_NODE, CR_ID_VENDOR, "is a node key, not a vendor key" },
+		{ CR_ID_OPERATOR, CR_ID_VENDOR,
+		  "is an operator key, not a vendor key" },
+		{ CR_ID_DEVICE, CR_ID_OPERATOR,
+		  "is a device key, not an operator key" },
+		{ CR_ID_VENDOR, CR_ID_NODE, "is a vendor key, not a node key" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cr_keypair kp, back;
+		struct cr_error *err = NULL;
+		char path[128], name[32], want[256];
+
+		snprintf(name, sizeof(name), "as%zu.key", i);
+		tmp_path(path, sizeof(path), name);
+		ck_assert_int_eq(cr_keypair_generate(cases[i].have, &kp), 0);
+		ck_assert_int_eq(cr_keypair_save(&kp, path, &err), 0);
+		memset(&back, 0xaa, sizeof(back));
+		if (cases[i].words == NULL) {
+			ck_assert_int_eq(cr_keypair_load_as(path, cases[i].want,
+							    &back, &err), 0);
+			ck_assert_mem_eq(back.pk, kp.pk, CR_PKLEN);
+			continue;
+		}
+		ck_assert_int_lt(cr_keypair_load_as(path, cases[i].want, &back,
+						    &err), 0);
+		snprintf(want, sizeof(want), "%s %s", path, cases[i].words);
+		ck_assert_str_eq(cr_error_msg(err), want);
+		cr_error_free(err);
+		/* The refused key's secret is not left behind. */
+		for (size_t j = 0; j < sizeof(back.sk); j++)
+			ck_assert_uint_eq(back.sk[j], 0);
+	}
+}
+END_TEST
+
 START_TEST(test_file_format)
 {
 	struct cr_keypair kp;
@@ -698,6 +742,7 @@ static Suite *identity_suite(void)
 	tc = tcase_create("files");
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_save_load);
+	tcase_add_test(tc, test_load_as);
 	tcase_add_test(tc, test_file_format);
 	tcase_add_test(tc, test_refuse_open_permissions);
 	tcase_add_test(tc, test_refuse_overwrite);

@@ -51,10 +51,15 @@ grep -q "epoch 2, operator" <<<"$out" || fail "ring file not at epoch 2: $out"
 [ "$(grep -c ' up .*epoch 2  sees 4/4 alive' <<<"$out")" = 4 ] || fail "status: $out"
 ok "the CLI saved epoch 2; ring status: 4 up, each sees 4/4 alive"
 
-# A configuration signed by another operator is refused by the CLI.
+# A configuration signed by another operator is refused by the CLI: the
+# ring file it pinned (operators are pinned per ring file) turns up signed
+# by someone else.
 "$CARRIER" keygen --type operator -o "$T/evil.key" >/dev/null
-"$CARRIER" ring init --operator "$T/evil.key" --node "$T/node0.key.pub@${NODE_ADDR[0]}" -o "$T/evil.ring" >/dev/null
+cp "$T/ring" "$T/evil.ring"
+"$CARRIER" ring status --ring "$T/evil.ring" >/dev/null 2>&1 || true
+"$CARRIER" ring init --force --operator "$T/evil.key" --node "$T/node0.key.pub@${NODE_ADDR[0]}" -o "$T/evil.ring" >/dev/null
 out=$("$CARRIER" ring status --ring "$T/evil.ring" 2>&1) && fail "foreign ring accepted: $out"
+grep -q "pins operator" <<<"$out" || fail "foreign ring refused for another reason: $out"
 ok "a ring from another operator is refused"
 
 kill -KILL "${NODE_PID[2]}"

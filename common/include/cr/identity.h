@@ -84,6 +84,12 @@ int cr_keypair_save(const struct cr_keypair *kp, const char *path,
 int cr_keypair_load(const char *path, struct cr_keypair *kp,
 		    struct cr_error **err);
 
+/* cr_keypair_load() of a key that must be of type want: another type is
+ * refused with "PATH is a vendor key, not a node key", the message every
+ * program gives for a wrong key (kp is then wiped). */
+int cr_keypair_load_as(const char *path, enum cr_id_type want,
+		       struct cr_keypair *kp, struct cr_error **err);
+
 /* Loads a public key from FILE.pub or from a secret key file (whose
  * permissions are not checked: only the public half is returned). */
 int cr_pubkey_load(const char *path, enum cr_id_type *type,

@@ -50,6 +50,15 @@ struct da_config {
 void da_config_init(struct da_config *cfg);
 int da_config_set(struct da_config *cfg, const char *key, const char *value,
 		  struct cr_error **err);
+/*
+ * Everything the agent's start checks before it touches the network or
+ * the data folder: the flags, the key (a device key, mode 0600: the same
+ * cr_keypair_load_as() the start uses), the ring file (signed, with nodes)
+ * and --operator.  carrier-agent runs it for --check, before the start and
+ * before a SIGHUP reload, so --check passes exactly when the start gets
+ * past its configuration.  It writes nothing (the operator pin is written
+ * by the start).
+ */
 int da_config_check(const struct da_config *cfg, struct cr_error **err);
 /* 1 when vendor may reach port. */
 int da_config_allows(const struct da_config *cfg, const struct cr_id *vendor,
@@ -64,6 +73,9 @@ struct da_agent *da_agent_new(struct event_base *base,
  * vendors no longer allowed are closed. */
 int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 		    struct cr_error **err);
+/* Tells every home node the device goes offline (a Detach message), for
+ * a clean stop; da_agent_free() after it. */
+void da_agent_detach(struct da_agent *a);
 struct da_agent *da_agent_free(struct da_agent *a);
 
 /* Number of home nodes that acknowledged the current presence record. */
