@@ -13,7 +13,7 @@
 #            against the sysroot of scripts/armel-sysroot.sh; ctest runs the
 #            tests under qemu-arm-static
 #   fuzz     libFuzzer harnesses (clang, -DCR_FUZZ=ON), in build-fuzz/; each
-#            runs for $KORHAL_FUZZ_SECONDS (default 20) on its corpus
+#            runs for $KORHAL_FUZZ_SECONDS (default 10) on its corpus
 #
 #   bareroot scripts/bare-root.sh: a minimal Debian 12 root (debootstrap,
 #            cached in build-bareroot/), where the README's demo command and
@@ -56,7 +56,7 @@ case ${1:-} in
 	;;
 esac
 jobs=${KORHAL_JOBS:-2}
-fuzz_seconds=${KORHAL_FUZZ_SECONDS:-20}
+fuzz_seconds=${KORHAL_FUZZ_SECONDS:-10}
 read -r -a ctest_extra <<<"${KORHAL_CTEST_ARGS:-}"
 
 packages=(

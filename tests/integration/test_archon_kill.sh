@@ -6,6 +6,7 @@
 : "${ARCHON:?run through ctest}"
 P=$T/pub D=$T/dev W=$T/www
 ROUNDS=${ARCHON_KILL_ROUNDS:-10}
+[ "$KORHAL_ASAN" = 0 ] || ROUNDS=${ARCHON_KILL_ROUNDS:-4}
 
 mkdir -p "$T/v1"
 for i in $(seq 1 40); do head -c $((200000 + i * 7919)) /dev/urandom >"$T/v1/f$i"; done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # carrier connect end to end on loopback: a node, an agent with an HTTP
-# server behind it, and the vendor CLI.  200 requests, a 100 MB download and
+# server behind it, and the vendor CLI.  200 requests, a 100 MB (25 MB under ASan) download and
 # 20 concurrent downloads with matching sha256; refusals with clear errors
 # (unauthorized vendor, forbidden port, offline device within 5 s); the
 # agent killed mid-transfer gives an error, not a hang; the node never sees
@@ -19,7 +19,7 @@ export CARRIER_KEY=$T/ven.key
 mkdir -p "$T/www"
 marker="KORHAL-MARKER-$RANDOM$RANDOM-PLAINTEXT"
 for i in $(seq 100); do echo "$marker line $i"; done > "$T/www/index.html"
-head -c 100000000 /dev/urandom > "$T/www/big.bin"
+head -c $((BIG_MB * 1000000)) /dev/urandom > "$T/www/big.bin"
 head -c 5000000 /dev/urandom > "$T/www/mid.bin"
 start_www
 
@@ -56,8 +56,8 @@ want=$(sha256sum < "$T/www/big.bin")
 t0=$(date +%s%N)
 got=$(curl -sf "$url/big.bin" | sha256sum)
 t1=$(date +%s%N)
-[ "$got" = "$want" ] || fail "100 MB download corrupted"
-ok "100 MB download, sha256 matches ($(( 100000 / ((t1 - t0) / 1000000 + 1) )) MB/s)"
+[ "$got" = "$want" ] || fail "$BIG_MB MB download corrupted"
+ok "$BIG_MB MB download, sha256 matches ($(( BIG_MB * 1000 / ((t1 - t0) / 1000000 + 1) )) MB/s)"
 
 want=$(sha256sum < "$T/www/mid.bin" | cut -d' ' -f1)
 pids=()
