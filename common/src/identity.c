@@ -205,6 +205,19 @@ int cr_id_parse(const char *s, struct cr_id *id, struct cr_error **err)
 	return 0;
 }
 
+int cr_id_parse_as(const char *s, enum cr_id_type type, struct cr_id *id,
+		   struct cr_error **err)
+{
+	const char *name = cr_id_type_name(type);
+
+	if (cr_id_parse(s, id, err) < 0)
+		return -1;
+	if (id->type != type)
+		return cr_error_set(err, EINVAL, "%s is not %s %s identity", s,
+				    name[0] == 'o' ? "an" : "a", name);
+	return 0;
+}
+
 int cr_id_equal(const struct cr_id *a, const struct cr_id *b)
 {
 	return a->type == b->type &&

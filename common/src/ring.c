@@ -1053,13 +1053,8 @@ int cr_ring_load_pinned(const char *path, const char *pin_path,
 	struct cr_id op, *opp = NULL;
 
 	if (operator_id != NULL && operator_id[0] != '\0') {
-		if (cr_id_parse(operator_id, &op, err) < 0)
+		if (cr_id_parse_as(operator_id, CR_ID_OPERATOR, &op, err) < 0)
 			return cr_error_wrap(err, "--operator");
-		if (op.type != CR_ID_OPERATOR)
-			return cr_error_set(err, EINVAL,
-					    "--operator: %s is not an operator "
-					    "identity",
-					    operator_id);
 		opp = &op;
 	}
 	if (cr_ring_load(path, NULL, &ring, err) < 0)

@@ -92,16 +92,9 @@ int cr_ring_load_newest(const char *path, const char *saved_path,
 	if (operator_id != NULL && operator_id[0] != '\0') {
 		struct cr_id op;
 
-		if (cr_id_parse(operator_id, &op, err) < 0) {
+		if (cr_id_parse_as(operator_id, CR_ID_OPERATOR, &op, err) < 0) {
 			cr_ring_free(ring);
 			return cr_error_wrap(err, "--operator");
-		}
-		if (op.type != CR_ID_OPERATOR) {
-			cr_ring_free(ring);
-			return cr_error_set(err, EINVAL,
-					    "--operator: %s is not an operator "
-					    "identity",
-					    operator_id);
 		}
 		if (cr_ring_pin_check(pin_path, ring, &op, err) < 0) {
 			cr_ring_free(ring);

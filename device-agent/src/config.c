@@ -123,15 +123,9 @@ int da_config_check(const struct da_config *cfg, struct cr_error **err)
 				    "no data directory: give --data DIR");
 	if (cfg->listen[0] != '\0' && cr_addr_parse(cfg->listen, &a, err) < 0)
 		return cr_error_wrap(err, "--listen");
-	if (cfg->operator_id[0] != '\0') {
-		if (cr_id_parse(cfg->operator_id, &op, err) < 0)
-			return cr_error_wrap(err, "--operator");
-		if (op.type != CR_ID_OPERATOR)
-			return cr_error_set(err, EINVAL,
-					    "--operator: %s is not an operator "
-					    "identity",
-					    cfg->operator_id);
-	}
+	if (cfg->operator_id[0] != '\0' &&
+	    cr_id_parse_as(cfg->operator_id, CR_ID_OPERATOR, &op, err) < 0)
+		return cr_error_wrap(err, "--operator");
 	if (cr_keypair_load_as(cfg->key_path, CR_ID_DEVICE, &kp, err) < 0)
 		return -1;
 	cr_keypair_wipe(&kp);

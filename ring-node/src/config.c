@@ -100,15 +100,9 @@ int rn_config_check(const struct rn_config *cfg, struct cr_error **err)
 	if (cfg->cache_listen[0] != '\0' &&
 	    cr_addr_parse(cfg->cache_listen, &a, err) < 0)
 		return cr_error_wrap(err, "--cache-listen");
-	if (cfg->operator_id[0] != '\0') {
-		if (cr_id_parse(cfg->operator_id, &op, err) < 0)
-			return cr_error_wrap(err, "--operator");
-		if (op.type != CR_ID_OPERATOR)
-			return cr_error_set(err, EINVAL,
-					    "--operator: %s is not an operator "
-					    "identity",
-					    cfg->operator_id);
-	}
+	if (cfg->operator_id[0] != '\0' &&
+	    cr_id_parse_as(cfg->operator_id, CR_ID_OPERATOR, &op, err) < 0)
+		return cr_error_wrap(err, "--operator");
 	if (cr_keypair_load_as(cfg->key_path, CR_ID_NODE, &kp, err) < 0)
 		return -1;
 	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)

@@ -418,6 +418,31 @@ START_TEST(test_load_as)
 }
 END_TEST
 
+/* cr_id_parse_as: an id of another type is refused by name. */
+START_TEST(test_id_parse_as)
+{
+	struct cr_keypair kp;
+	struct cr_id id, got;
+	struct cr_error *err = NULL;
+	char s[CR_ID_STRMAX], want[256];
+
+	test_keypair(CR_ID_DEVICE, 7, &kp);
+	cr_id_from_pk(CR_ID_DEVICE, kp.pk, &id);
+	cr_id_format(&id, s);
+	ck_assert_int_eq(cr_id_parse_as(s, CR_ID_DEVICE, &got, &err), 0);
+	ck_assert_mem_eq(got.hash, id.hash, sizeof(id.hash));
+	ck_assert_int_lt(cr_id_parse_as(s, CR_ID_OPERATOR, &got, &err), 0);
+	snprintf(want, sizeof(want), "%s is not an operator identity", s);
+	ck_assert_str_eq(cr_error_msg(err), want);
+	cr_error_free(err);
+	err = NULL;
+	ck_assert_int_lt(cr_id_parse_as(s, CR_ID_VENDOR, &got, &err), 0);
+	snprintf(want, sizeof(want), "%s is not a vendor identity", s);
+	ck_assert_str_eq(cr_error_msg(err), want);
+	cr_error_free(err);
+}
+END_TEST
+
 START_TEST(test_file_format)
 {
 	struct cr_keypair kp;
@@ -743,6 +768,7 @@ static Suite *identity_suite(void)
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_save_load);
 	tcase_add_test(tc, test_load_as);
+	tcase_add_test(tc, test_id_parse_as);
 	tcase_add_test(tc, test_file_format);
 	tcase_add_test(tc, test_refuse_open_permissions);
 	tcase_add_test(tc, test_refuse_overwrite);

@@ -65,6 +65,10 @@ char *cr_id_format(const struct cr_id *id, char out[CR_ID_STRMAX]);
  * The printed form is canonical: uppercase letters are invalid characters.
  * Positions in messages count from 1 over the whole string. */
 int cr_id_parse(const char *s, struct cr_id *id, struct cr_error **err);
+/* cr_id_parse, and the id must be of this type ("X is not an operator
+ * identity" otherwise). */
+int cr_id_parse_as(const char *s, enum cr_id_type type, struct cr_id *id,
+		   struct cr_error **err);
 
 /* 1 when type and hash are equal, else 0. */
 int cr_id_equal(const struct cr_id *a, const struct cr_id *b);

@@ -197,21 +197,8 @@ static void partial_put(struct pull *p, const struct ar_chunk_ref *c,
 /* Empties partial/ once the version is recorded. */
 static void partial_clear(struct pull *p)
 {
-	int fd;
-	DIR *d;
-	struct dirent *de;
-
-	if (p->partfd < 0 || (fd = dup(p->partfd)) < 0)
-		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			unlinkat(p->partfd, de->d_name, 0);
-	closedir(d);
+	if (p->partfd >= 0)
+		ar_store_clear_dir(p->partfd);
 }
 
 /* A fetched chunk: decompresses into p->buf and checks the id. */

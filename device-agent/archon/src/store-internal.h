@@ -55,6 +55,9 @@ void ar_objkey_path(const struct ar_objkey *k, char out[AR_OBJPATH_MAX]);
 void ar_objkey_of(const struct ar_entry *e, struct ar_objkey *k);
 
 /* Write transactions: everything a command records goes into one. */
+/* Removes every entry of a folder, one level (tmp/ and partial/ hold plain
+ * files); best effort, as a cleanup. */
+void ar_store_clear_dir(int dfd);
 int ar_store_begin(struct ar_store *st, struct cr_error **err);
 /* Flushes the new files (syncfs), then commits. */
 int ar_store_commit(struct ar_store *st, struct cr_error **err);

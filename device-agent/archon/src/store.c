@@ -112,8 +112,7 @@ static int mdb_fail(struct cr_error **err, int rc, const char *what)
 			    mdb_strerror(rc));
 }
 
-/* Removes every entry of a folder (one level: tmp/ holds plain files). */
-static void clear_dir(int dfd)
+void ar_store_clear_dir(int dfd)
 {
 	int fd = dup(dfd);
 	DIR *d;
@@ -307,7 +306,7 @@ int ar_store_open_mode(const char *dir, enum ar_store_mode mode,
 	/* What a killed run was writing is garbage now (readers may share the
 	 * store with each other, never with a writer: nobody writes now). */
 	if (!st->readonly)
-		clear_dir(st->tmpfd);
+		ar_store_clear_dir(st->tmpfd);
 
 	snprintf(path, sizeof(path), "%s/archon.mdb", dir);
 	rc = mdb_env_create(&st->env);
