@@ -201,7 +201,7 @@ NODE_KEY[3]=$T/small.key NODE_ADDR[3]=127.0.0.1:$(free_port) METRICS[3]=127.0.0.
 	-o "$T/smallring" >/dev/null
 start_small() {
 	"$CARRIER_NODE" --key "$T/small.key" --ring "$T/smallring" --listen "${NODE_ADDR[3]}" \
-		--data "$T/small.d" --metrics "${METRICS[3]}" --cache-size 200K \
+		--data "$T/small.d" --metrics "${METRICS[3]}" --cache-size 200K --cache-origins "$ORIGIN_URL" \
 		>>"$T/small.log" 2>&1 &
 	NODE_PID[3]=$!
 	PIDS+=("$!")

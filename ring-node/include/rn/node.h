@@ -26,7 +26,7 @@ struct rn_config {
 	char tcp[128];           /* HOST:PORT of the TCP fallback, empty off */
 	char cache_listen[128];  /* shard cache HTTP; empty: the listen address */
 	uint64_t cache_size;     /* shard cache bound in bytes; 0: no cache */
-	char cache_origins[1024]; /* comma-separated URL prefixes; empty: any */
+	char cache_origins[1024]; /* comma-separated origins; empty: none */
 	char operator_id[CR_ID_STRMAX]; /* pinned operator; empty: first use */
 	char capture_path[PATH_MAX];    /* debug: every datagram to a file */
 	enum cr_log_level log_level;
