@@ -69,6 +69,18 @@ static const char usage_text[] =
 	"  --peer-timeout DURATION  a node unheard this long is dead "
 	"(default 1s)\n"
 	"  --replicas R          home-set size (default: the ring's, 3)\n"
+	"  --presence-max-ttl DURATION  refuse presence records that expire "
+	"further\n"
+	"                        ahead (default 24h; 0: no bound)\n"
+	"  --presence-max-records N  presence records held; a new device "
+	"beyond it is\n"
+	"                        refused once expired records are purged "
+	"(default\n"
+	"                        500000; 0: no bound)\n"
+	"  --presence-new-per-addr N  new devices an hour whose publishes "
+	"come from one\n"
+	"                        source address (default 2000; 0: no "
+	"bound)\n"
 	"  --byzantine           TEST ONLY (builds with CR_TEST_MODES): drop "
 	"relayed\n"
 	"                        traffic, answer lookups with stale or forged "
@@ -102,6 +114,9 @@ static const struct option long_opts[] = {
 	{ "heartbeat", required_argument, NULL, 0 },
 	{ "peer-timeout", required_argument, NULL, 0 },
 	{ "replicas", required_argument, NULL, 0 },
+	{ "presence-max-ttl", required_argument, NULL, 0 },
+	{ "presence-max-records", required_argument, NULL, 0 },
+	{ "presence-new-per-addr", required_argument, NULL, 0 },
 	{ "byzantine", no_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },

@@ -38,6 +38,11 @@ struct rn_config {
 	uint64_t heartbeat_ms;    /* node-to-node heartbeat interval */
 	uint64_t peer_timeout_ms; /* a node silent this long is dead */
 	uint64_t replicas;        /* home-set size; 0: the ring's */
+	uint64_t presence_max_ttl_ms;   /* records expire at most this far
+					 * ahead (0: no bound) */
+	uint64_t presence_max_records;  /* records held (0: no bound) */
+	uint64_t presence_new_per_addr; /* new devices an hour from one
+					 * source address (0: no bound) */
 	int byzantine;            /* test only (CR_TEST_MODES builds): lie */
 };
 
