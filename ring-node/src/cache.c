@@ -101,7 +101,7 @@ struct rn_cache {
 		uint64_t addr_refused;
 		uint64_t fetches, fetch_failed, verify_failed, evictions;
 		uint64_t bytes_served, bytes_fetched;
-		uint64_t prov_stored, prov_rejected, prov_queries;
+		uint64_t prov_stored, prov_rejected, prov_queries, prov_full;
 	} st;
 };
 
@@ -528,17 +528,17 @@ static void on_providers(struct rn_cache *c, struct evhttp_request *req,
 			evhttp_send_error(req, 503, "provider table full");
 			return;
 		}
-		/* The newest record first; the oldest fall off the end. */
-		if (kept == PROV_PER_INDEX) {
-			char *last = strrchr(list, '\n');
-
-			*last = '\0';
-			last = strrchr(list, '\n');
-			if (last != NULL)
-				last[1] = '\0';
-			else
-				list[0] = '\0';
+		/* A full list keeps its live records: anyone can make keys and
+		 * sign records, so a newcomer must not push out the providers
+		 * already known.  A device renews its own record (it is not
+		 * among those kept); expired ones make room. */
+		if (kept >= PROV_PER_INDEX) {
+			c->st.prov_full++;
+			evhttp_send_error(req, 503, "provider list of this index "
+						    "is full; try later");
+			return;
 		}
+		/* The newest record first. */
 		{
 			char val[sizeof(list) + AR_PROVIDER_LINE_MAX];
 			size_t l = len, ln = strlen(list);
@@ -1145,6 +1145,10 @@ void rn_cache_metrics(const struct rn_cache *c, struct evbuffer *b)
 	M("counter", "archon_provider_records_rejected_total",
 	  "Provider records refused (signature, expiry, malformed).",
 	  c->st.prov_rejected);
+	M("counter", "archon_provider_records_refused_full_total",
+	  "Provider records from new devices refused: the index already has "
+	  "16 live providers (they are kept).",
+	  c->st.prov_full);
 	M("counter", "archon_provider_queries_total",
 	  "Provider queries answered.", c->st.prov_queries);
 #undef M
