@@ -5,10 +5,11 @@
  * for the node's answer.
  *
  *   presflood RING NODE_INDEX N [--src IP] [--ttl SECONDS] [--replicas R]
- *             [--home yes|no] [--attached] [--key FILE]
+ *             [--home yes|no] [--attached] [--key FILE] [--save FILE]
  *
  * Fresh throwaway keys unless --key (one device, N publishes with rising
- * sequence numbers).  --home no picks keys whose home set (the first R of
+ * sequence numbers; --save FILE keeps the first fresh key there, for
+ * publishing again with --key).  --home no picks keys whose home set (the first R of
  * the ranking over every node) leaves the node out, --home yes keys whose
  * set holds it; --attached names the node as attached in the record.
  * --ttl is how far ahead the record expires (default 600).  Prints one line
@@ -126,7 +127,7 @@ int main(int argc, char **argv)
 	struct cr_addr to, src;
 	uint64_t node, n, ttl = 600, replicas = 0, acked = 0, refused = 0,
 			  timeouts = 0;
-	const char *src_ip = "127.0.0.1", *home = NULL, *key = NULL;
+	const char *src_ip = "127.0.0.1", *home = NULL, *key = NULL, *save = NULL;
 	int attached = 0;
 	char src_s[80];
 
@@ -150,6 +151,8 @@ int main(int argc, char **argv)
 			home = argv[++i];
 		else if (strcmp(argv[i], "--key") == 0)
 			key = argv[++i];
+		else if (strcmp(argv[i], "--save") == 0)
+			save = argv[++i];
 		else
 			goto usage;
 	}
@@ -197,6 +200,11 @@ int main(int argc, char **argv)
 			} while (home != NULL &&
 				 in_home(ring, &id, (int)node, replicas) !=
 					 (strcmp(home, "yes") == 0));
+			if (save != NULL && k == 0 &&
+			    cr_keypair_save(&kp, save, &err) < 0) {
+				fprintf(stderr, "presflood: %s\n", cr_error_msg(err));
+				return 1;
+			}
 		}
 		cr_id_from_pk(CR_ID_DEVICE, kp.pk, &id);
 		f.up = f.done = 0;
@@ -259,6 +267,7 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: presflood RING NODE_INDEX N [--src IP] [--ttl S] "
-			"[--replicas R] [--home yes|no] [--attached] [--key FILE]\n");
+			"[--replicas R] [--home yes|no] [--attached] [--key FILE] "
+			"[--save FILE]\n");
 	return 2;
 }
