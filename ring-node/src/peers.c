@@ -254,8 +254,18 @@ static int peers_budget_cfg(struct rn_peers *p, struct cr_error **err)
 static int peers_budget_ok(struct rn_peers *p, const struct cr_addr *from,
 			   uint64_t now_ms)
 {
-	return p->budget == NULL ||
-	       cr_ratelimit_allow(p->budget, from, now_ms / 3600 + 1);
+	static const uint8_t tcp_prefix[8] = { 0x01 };
+	struct cr_addr key = *from;
+
+	if (p->budget == NULL)
+		return 1;
+	/* A TCP fallback connection stands for a pseudo address in 100::/64
+	 * holding its number (cr/tlsdgram.h): a new connection would be a
+	 * fresh budget, so every connection shares one. */
+	if (key.u.sa.sa_family == AF_INET6 &&
+	    memcmp(key.u.in6.sin6_addr.s6_addr, tcp_prefix, 8) == 0)
+		memset(key.u.in6.sin6_addr.s6_addr + 8, 0, 8);
+	return cr_ratelimit_allow(p->budget, &key, now_ms / 3600 + 1);
 }
 
 struct purge_ctx {
