@@ -119,7 +119,9 @@ records() {
 	done
 	echo "$n"
 }
-wait_until 10 test "$(records)" -ge 4 || fail "provider records: $(records) of 4"
+# (A function: wait_until must count again on each try.)
+all_records() { [ "$(records)" -ge 4 ]; }
+wait_until 10 all_records || fail "provider records: $(records) of 4"
 t1b=$(date +%s%N)
 pull_all 2 "$NPEERS"
 t2=$(date +%s%N)
