@@ -3,11 +3,8 @@
  * file, with libcurl's multi interface on the node's event loop for
  * origin fetches, so a slow origin never stalls the node.
  */
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <event2/http.h>
 #include <event2/listener.h>
@@ -23,6 +20,7 @@
 #include "cr/map.h"
 #include "cr/util.h"
 #include "rn/cache.h"
+#include "rn/origin.h"
 
 enum {
 	CACHE_KEY = AR_ID_LEN,
@@ -41,17 +39,6 @@ static const char cache_db[] = "objects";
 
 /* The one answer to a failed origin fetch, whatever went wrong. */
 #define CACHE_FETCH_ERROR "origin fetch failed"
-
-/* One of --cache-origins, split: a fetch goes only to an origin with the
- * same scheme, host and port whose path is this path or below it. */
-struct origin_rule {
-	char scheme[6];		/* "http" or "https" */
-	char host[256];		/* lowercase; an IPv6 literal without [] */
-	unsigned port;
-	char path[AR_CACHEREQ_ORIGIN_MAX + 1]; /* no trailing '/'; may be "" */
-	int literal;		/* host is an IP address: ip holds it */
-	uint8_t ip[16];		/* IPv4 as ::ffff:a.b.c.d */
-};
 
 /* One cached object, in recency order (head: most recent). */
 struct ent {
@@ -76,7 +63,7 @@ struct fetch {
 	size_t len, max;
 	struct waiter *waiters;
 	size_t nwaiters;
-	const struct origin_rule *rule; /* the --cache-origins entry matched */
+	const struct rn_origin_rule *rule; /* the --cache-origins entry matched */
 	int addr_refused; /* the origin resolved to an internal address */
 	char url[AR_CACHEREQ_ORIGIN_MAX + AR_CACHEREQ_REL_MAX + 2];
 };
@@ -93,8 +80,7 @@ struct rn_cache {
 	struct cr_map *fetches; /* key -> struct fetch */
 	uint64_t bytes, max_bytes, next_seq;
 	uint32_t max_fetches;
-	struct origin_rule *rules; /* --cache-origins; none: no fetching */
-	size_t n_rules;
+	struct rn_origins origins; /* --cache-origins; none: no fetching */
 	struct cr_log_ratelimit rl;
 	struct {
 		uint64_t hits, misses, coalesced, refused, bad_requests, forbidden;
@@ -380,7 +366,7 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
 
 /* Starts fetching r (key) from its origin for req; 0 or -1. */
 static int fetch_start(struct rn_cache *c, const struct ar_cachereq *r,
-		       const struct origin_rule *rule,
+		       const struct rn_origin_rule *rule,
 		       const uint8_t key[CACHE_KEY], struct evhttp_request *req)
 {
 	struct fetch *f = calloc(1, sizeof(*f));
@@ -562,179 +548,7 @@ static void on_providers(struct rn_cache *c, struct evhttp_request *req,
 	reply_bytes(req, (const uint8_t *)list, strlen(list), "provider");
 }
 
-/* ---- Which origins, which addresses ------------------------------- */
-
-/* Splits an origin URL (scheme://host[:port][/path], no trailing '/')
- * into r; 0, or -1 when it is not one this node would fetch from: no
- * user info, no percent-escapes, backslashes or dot segments in the path
- * (each could make the URL libcurl fetches differ from the one matched). */
-static int origin_split(const char *url, struct origin_rule *r)
-{
-	const char *p, *host, *hend, *auth_end;
-	size_t hn;
-
-	memset(r, 0, sizeof(*r));
-	if (strncmp(url, "http://", 7) == 0) {
-		strcpy(r->scheme, "http");
-		r->port = 80;
-		p = url + 7;
-	} else if (strncmp(url, "https://", 8) == 0) {
-		strcpy(r->scheme, "https");
-		r->port = 443;
-		p = url + 8;
-	} else {
-		return -1;
-	}
-	auth_end = p + strcspn(p, "/");
-	if (memchr(p, '@', (size_t)(auth_end - p)) != NULL)
-		return -1;
-	host = p;
-	if (*host == '[') {
-		hend = memchr(host, ']', (size_t)(auth_end - host));
-		if (hend == NULL)
-			return -1;
-		host++;
-		p = hend + 1;
-	} else {
-		hend = host + strcspn(host, ":/");
-		if (hend > auth_end)
-			hend = auth_end;
-		p = hend;
-	}
-	hn = (size_t)(hend - host);
-	if (hn == 0 || hn >= sizeof(r->host))
-		return -1;
-	for (size_t i = 0; i < hn; i++)
-		r->host[i] = (char)tolower((unsigned char)host[i]);
-	if (*p == ':') {
-		char *e;
-		unsigned long port;
-
-		if (!isdigit((unsigned char)p[1]))
-			return -1;
-		port = strtoul(p + 1, &e, 10);
-		if (port == 0 || port > 65535 || e != auth_end)
-			return -1;
-		r->port = (unsigned)port;
-	} else if (p != auth_end) {
-		return -1;
-	}
-	p = auth_end;
-	if (strlen(p) >= sizeof(r->path) || strpbrk(p, "%\\?#") != NULL)
-		return -1;
-	strcpy(r->path, p);
-	for (size_t n = strlen(r->path); n > 0 && r->path[n - 1] == '/'; n--)
-		r->path[n - 1] = '\0';
-	for (const char *s = r->path; (s = strchr(s, '/')) != NULL; s++)
-		if (s[1] == '/' || (s[1] == '.' && (s[2] == '/' || s[2] == '\0' ||
-						    (s[2] == '.' &&
-						     (s[3] == '/' || s[3] == '\0')))))
-			return -1;
-	if (inet_pton(AF_INET6, r->host, r->ip) == 1) {
-		r->literal = 1;
-	} else {
-		struct in_addr a4;
-
-		if (inet_pton(AF_INET, r->host, &a4) == 1) {
-			memset(r->ip, 0, 10);
-			r->ip[10] = r->ip[11] = 0xff;
-			memcpy(r->ip + 12, &a4, 4);
-			r->literal = 1;
-		}
-	}
-	return 0;
-}
-
-/* Parses --cache-origins (comma-separated) into c->rules. */
-static int origins_parse(struct rn_cache *c, const char *list,
-			 struct cr_error **err)
-{
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		size_t n = strcspn(p, ",");
-		char one[AR_CACHEREQ_ORIGIN_MAX + 1];
-		struct origin_rule *nr;
-
-		if (n > 0) {
-			if (n >= sizeof(one))
-				return cr_error_set(err, EINVAL,
-						    "--cache-origins: an origin "
-						    "longer than %d bytes",
-						    AR_CACHEREQ_ORIGIN_MAX);
-			memcpy(one, p, n);
-			one[n] = '\0';
-			nr = realloc(c->rules, (c->n_rules + 1) * sizeof(*nr));
-			if (nr == NULL)
-				return cr_error_set(err, ENOMEM, "out of memory");
-			c->rules = nr;
-			if (origin_split(one, &c->rules[c->n_rules]) < 0)
-				return cr_error_set(err, EINVAL,
-						    "--cache-origins: %s is not "
-						    "http(s)://HOST[:PORT][/PATH] "
-						    "(no user info, %%-escapes "
-						    "or dot segments)", one);
-			c->n_rules++;
-		}
-		p += n + (p[n] == ',');
-	}
-	return 0;
-}
-
-/* The rule that allows fetching from origin, or NULL: same scheme, host
- * and port, and a path at or below the rule's (so "https://cdn.example"
- * allows neither "https://cdn.example.evil" nor another port). */
-static const struct origin_rule *origin_allowed(const struct rn_cache *c,
-						const char *origin)
-{
-	struct origin_rule o;
-
-	if (c->n_rules == 0 || origin_split(origin, &o) < 0)
-		return NULL;
-	for (size_t i = 0; i < c->n_rules; i++) {
-		const struct origin_rule *r = &c->rules[i];
-		size_t pn = strlen(r->path);
-
-		if (strcmp(o.scheme, r->scheme) == 0 &&
-		    strcmp(o.host, r->host) == 0 && o.port == r->port &&
-		    strncmp(o.path, r->path, pn) == 0 &&
-		    (o.path[pn] == '\0' || o.path[pn] == '/'))
-			return r;
-	}
-	return NULL;
-}
-
-/* 1 when the address (16 bytes, IPv4 mapped) is not one of the public
- * internet: loopback, private, shared, link-local, unspecified,
- * multicast, reserved, or a translation of one of those. */
-static int addr_internal(const uint8_t a[16])
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
-	static const uint8_t zero[12];
-	uint8_t v4[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	const uint8_t *v = a + 12;
-
-	if (memcmp(a, zero, 12) == 0)
-		return 1; /* ::, ::1 and the deprecated IPv4-compatible ones */
-	if (a[0] == 0x20 && a[1] == 0x02) { /* 6to4: the IPv4 inside */
-		memcpy(v4 + 12, a + 2, 4);
-		return addr_internal(v4);
-	}
-	if (memcmp(a, mapped, 12) != 0 && memcmp(a, nat64, 12) != 0)
-		return (a[0] & 0xfe) == 0xfc ||		     /* unique local */
-		       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || /* link-local */
-		       (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) || /* site-local */
-		       a[0] == 0xff;				     /* multicast */
-	return v[0] == 0 || v[0] == 10 || v[0] == 127 ||
-	       (v[0] == 100 && (v[1] & 0xc0) == 64) ||	/* shared (CGN) */
-	       (v[0] == 169 && v[1] == 254) ||		/* link-local */
-	       (v[0] == 172 && (v[1] & 0xf0) == 16) ||
-	       (v[0] == 192 && v[1] == 0 && v[2] == 0) ||
-	       (v[0] == 192 && v[1] == 168) ||
-	       (v[0] == 198 && (v[1] & 0xfe) == 18) ||	/* benchmarking */
-	       v[0] >= 224;				/* multicast, reserved */
-}
+/* ---- Which addresses ------------------------------------------------ */
 
 /*
  * libcurl's socket for every connection: the address it resolved is
@@ -747,24 +561,13 @@ static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
 				    struct curl_sockaddr *sa)
 {
 	struct fetch *f = arg;
-	uint8_t ip[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
-	if (purpose != CURLSOCKTYPE_IPCXN)
-		goto refuse;
-	if (sa->family == AF_INET) {
-		memcpy(ip + 12, &((const struct sockaddr_in *)&sa->addr)->sin_addr, 4);
-	} else if (sa->family == AF_INET6) {
-		memcpy(ip, &((const struct sockaddr_in6 *)&sa->addr)->sin6_addr, 16);
-	} else {
-		goto refuse;
+	if (purpose != CURLSOCKTYPE_IPCXN ||
+	    !rn_origin_addr_ok(f->rule, &sa->addr)) {
+		f->addr_refused = 1;
+		return CURL_SOCKET_BAD;
 	}
-	if (addr_internal(ip) &&
-	    !(f->rule->literal && memcmp(ip, f->rule->ip, 16) == 0))
-		goto refuse;
 	return socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
-refuse:
-	f->addr_refused = 1;
-	return CURL_SOCKET_BAD;
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -772,7 +575,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	struct rn_cache *c = arg;
 	const char *uri = evhttp_request_get_uri(req);
 	struct cr_error *err = NULL;
-	const struct origin_rule *rule;
+	const struct rn_origin_rule *rule;
 	struct ar_cachereq r;
 	uint8_t key[CACHE_KEY];
 	struct fetch *f;
@@ -796,7 +599,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	ar_cachereq_key(&r, key);
 	if (r.kind != AR_OBJ_DELTA && serve_hit(c, key, req) == 0)
 		return;
-	rule = origin_allowed(c, r.origin);
+	rule = rn_origins_match(&c->origins, r.origin);
 	if (rule == NULL) {
 		c->st.forbidden++;
 		evhttp_send_error(req, 403, "this node does not fetch from that origin");
@@ -987,8 +790,7 @@ int rn_cache_new(struct event_base *base, const struct rn_cache_cfg *cfg,
 	c->base = base;
 	c->max_bytes = cfg->max_bytes;
 	c->max_fetches = cfg->max_fetches ? cfg->max_fetches : 64;
-	if (origins_parse(c, cfg->origins, err) < 0) {
-		free(c->rules);
+	if (rn_origins_parse(cfg->origins, &c->origins, err) < 0) {
 		free(c);
 		return -1;
 	}
@@ -1080,7 +882,7 @@ struct rn_cache *rn_cache_free(struct rn_cache *c)
 		cache_drop(c, c->head);
 	cr_map_free(c->ents);
 	cr_kv_free(c->kv);
-	free(c->rules);
+	rn_origins_free(&c->origins);
 	free(c);
 	return NULL;
 }
