@@ -373,3 +373,20 @@ int cr_presence_verify(const uint8_t *buf, size_t len, uint64_t now_unix,
 	*out = p;
 	return 0;
 }
+
+int cr_presence_expires(const uint8_t *buf, size_t len, uint64_t *expires)
+{
+	CLEANUP_SIGNED_PRESENCE Carrier__SignedPresence *s = NULL;
+	CLEANUP_PRESENCE_BODY Carrier__PresenceBody *b = NULL;
+
+	if (buf == NULL || len == 0 || len > CP_PRESENCE_MAX)
+		return -1;
+	s = carrier__signed_presence__unpack(NULL, len, buf);
+	if (s == NULL || s->body.len == 0)
+		return -1;
+	b = carrier__presence_body__unpack(NULL, s->body.len, s->body.data);
+	if (b == NULL)
+		return -1;
+	*expires = b->expires_unix;
+	return 0;
+}

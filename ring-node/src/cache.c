@@ -5,6 +5,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "cr/map.h"
 #include "cr/util.h"
 #include "rn/cache.h"
+#include "rn/origin.h"
 
 enum {
 	CACHE_KEY = AR_ID_LEN,
@@ -34,6 +36,9 @@ static const char prov_prefix[] = "/archon/v1/providers/";
 static const char prov_db[] = "providers";
 
 static const char cache_db[] = "objects";
+
+/* The one answer to a failed origin fetch, whatever went wrong. */
+#define CACHE_FETCH_ERROR "origin fetch failed"
 
 /* One cached object, in recency order (head: most recent). */
 struct ent {
@@ -58,6 +63,8 @@ struct fetch {
 	size_t len, max;
 	struct waiter *waiters;
 	size_t nwaiters;
+	const struct rn_origin_rule *rule; /* the --cache-origins entry matched */
+	int addr_refused; /* the origin resolved to an internal address */
 	char url[AR_CACHEREQ_ORIGIN_MAX + AR_CACHEREQ_REL_MAX + 2];
 };
 
@@ -73,13 +80,14 @@ struct rn_cache {
 	struct cr_map *fetches; /* key -> struct fetch */
 	uint64_t bytes, max_bytes, next_seq;
 	uint32_t max_fetches;
-	char *origins; /* allowed origin prefixes, comma-separated, or NULL */
+	struct rn_origins origins; /* --cache-origins; none: no fetching */
 	struct cr_log_ratelimit rl;
 	struct {
 		uint64_t hits, misses, coalesced, refused, bad_requests, forbidden;
+		uint64_t addr_refused;
 		uint64_t fetches, fetch_failed, verify_failed, evictions;
 		uint64_t bytes_served, bytes_fetched;
-		uint64_t prov_stored, prov_rejected, prov_queries;
+		uint64_t prov_stored, prov_rejected, prov_queries, prov_full;
 	} st;
 };
 
@@ -315,13 +323,20 @@ static void fetch_done(struct rn_cache *c, CURL *easy, CURLcode cc)
 		return;
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	c->st.bytes_fetched += f->len;
+	/* Every failure answers the same: a requester must learn nothing
+	 * about what the origin sent (its status, or whether its body was
+	 * longer or shorter than asked); the log tells the operator. */
 	if (cc != CURLE_OK || status != 200) {
 		c->st.fetch_failed++;
+		if (f->addr_refused)
+			c->st.addr_refused++;
 		if (cr_log_ratelimit_ok(&c->rl, cr_now_ms()))
-			cr_log_info("shard cache: %s: %s (HTTP %ld)", f->url,
-				    curl_easy_strerror(cc), status);
-		fetch_finish(f, status == 404 ? 404 : 502,
-			     status == 404 ? "not on the origin" : "origin fetch failed");
+			cr_log_info("shard cache: %s: %s (HTTP %ld)%s", f->url,
+				    curl_easy_strerror(cc), status,
+				    f->addr_refused ?
+					    "; refused an internal address" :
+					    "");
+		fetch_finish(f, 502, CACHE_FETCH_ERROR);
 		return;
 	}
 	if (verify(&f->r, f->buf, f->len) < 0) {
@@ -329,7 +344,7 @@ static void fetch_done(struct rn_cache *c, CURL *easy, CURLcode cc)
 		if (cr_log_ratelimit_ok(&c->rl, cr_now_ms()))
 			cr_log_warnx("shard cache: %s does not match its id; not kept",
 				     f->url);
-		fetch_finish(f, 502, "the origin's object does not match its id");
+		fetch_finish(f, 502, CACHE_FETCH_ERROR);
 		return;
 	}
 	cache_store(c, f->key, f->buf, f->len);
@@ -346,8 +361,12 @@ static void multi_check(struct rn_cache *c)
 			fetch_done(c, m->easy_handle, m->data.result);
 }
 
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
+				    struct curl_sockaddr *sa);
+
 /* Starts fetching r (key) from its origin for req; 0 or -1. */
 static int fetch_start(struct rn_cache *c, const struct ar_cachereq *r,
+		       const struct rn_origin_rule *rule,
 		       const uint8_t key[CACHE_KEY], struct evhttp_request *req)
 {
 	struct fetch *f = calloc(1, sizeof(*f));
@@ -357,6 +376,7 @@ static int fetch_start(struct rn_cache *c, const struct ar_cachereq *r,
 		goto fail;
 	f->c = c;
 	f->r = *r;
+	f->rule = rule;
 	memcpy(f->key, key, CACHE_KEY);
 	switch (r->kind) {
 	case AR_OBJ_CHUNK:
@@ -380,9 +400,13 @@ static int fetch_start(struct rn_cache *c, const struct ar_cachereq *r,
 	curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(f->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(f->easy, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(f->easy, CURLOPT_MAXREDIRS, 3L);
-	curl_easy_setopt(f->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	/* No redirects: a redirect could lead anywhere, and an origin that
+	 * moved is re-named by the operator.  No proxy from the environment:
+	 * the address check below must see the origin's own address. */
+	curl_easy_setopt(f->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(f->easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(f->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	curl_easy_setopt(f->easy, CURLOPT_OPENSOCKETDATA, f);
 	curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, (long)CACHE_FETCH_TIMEOUT_S);
 	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
@@ -490,17 +514,17 @@ static void on_providers(struct rn_cache *c, struct evhttp_request *req,
 			evhttp_send_error(req, 503, "provider table full");
 			return;
 		}
-		/* The newest record first; the oldest fall off the end. */
-		if (kept == PROV_PER_INDEX) {
-			char *last = strrchr(list, '\n');
-
-			*last = '\0';
-			last = strrchr(list, '\n');
-			if (last != NULL)
-				last[1] = '\0';
-			else
-				list[0] = '\0';
+		/* A full list keeps its live records: anyone can make keys and
+		 * sign records, so a newcomer must not push out the providers
+		 * already known.  A device renews its own record (it is not
+		 * among those kept); expired ones make room. */
+		if (kept >= PROV_PER_INDEX) {
+			c->st.prov_full++;
+			evhttp_send_error(req, 503, "provider list of this index "
+						    "is full; try later");
+			return;
 		}
+		/* The newest record first. */
 		{
 			char val[sizeof(list) + AR_PROVIDER_LINE_MAX];
 			size_t l = len, ln = strlen(list);
@@ -524,25 +548,26 @@ static void on_providers(struct rn_cache *c, struct evhttp_request *req,
 	reply_bytes(req, (const uint8_t *)list, strlen(list), "provider");
 }
 
-/* 1 when origin may be fetched from: "origin/" starts with an allowed
- * prefix (so that "https://cdn.example/" allows that host, not
- * "https://cdn.example.evil/"). */
-static int origin_allowed(const struct rn_cache *c, const char *origin)
+/* ---- Which addresses ------------------------------------------------ */
+
+/*
+ * libcurl's socket for every connection: the address it resolved is
+ * checked here, after resolution and right before connecting, so neither
+ * a name that resolves inside nor one that changes its answer (DNS
+ * rebinding) reaches an internal address.  An internal address is allowed
+ * only when the operator named that very address in --cache-origins.
+ */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
+				    struct curl_sockaddr *sa)
 {
-	char o[AR_CACHEREQ_ORIGIN_MAX + 2];
-	const char *p = c->origins;
+	struct fetch *f = arg;
 
-	if (p == NULL)
-		return 1;
-	snprintf(o, sizeof(o), "%s/", origin);
-	while (*p != '\0') {
-		size_t n = strcspn(p, ",");
-
-		if (n > 0 && strncmp(o, p, n) == 0)
-			return 1;
-		p += n + (p[n] == ',');
+	if (purpose != CURLSOCKTYPE_IPCXN ||
+	    !rn_origin_addr_ok(f->rule, &sa->addr)) {
+		f->addr_refused = 1;
+		return CURL_SOCKET_BAD;
 	}
-	return 0;
+	return socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -550,6 +575,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	struct rn_cache *c = arg;
 	const char *uri = evhttp_request_get_uri(req);
 	struct cr_error *err = NULL;
+	const struct rn_origin_rule *rule;
 	struct ar_cachereq r;
 	uint8_t key[CACHE_KEY];
 	struct fetch *f;
@@ -573,7 +599,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	ar_cachereq_key(&r, key);
 	if (r.kind != AR_OBJ_DELTA && serve_hit(c, key, req) == 0)
 		return;
-	if (!origin_allowed(c, r.origin)) {
+	rule = rn_origins_match(&c->origins, r.origin);
+	if (rule == NULL) {
 		c->st.forbidden++;
 		evhttp_send_error(req, 403, "this node does not fetch from that origin");
 		return;
@@ -600,7 +627,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (cr_map_count(c->fetches) >= c->max_fetches ||
-	    fetch_start(c, &r, key, req) < 0) {
+	    fetch_start(c, &r, rule, key, req) < 0) {
 		c->st.refused++;
 		evhttp_send_error(req, 503, "busy: ask the origin");
 		return;
@@ -763,10 +790,9 @@ int rn_cache_new(struct event_base *base, const struct rn_cache_cfg *cfg,
 	c->base = base;
 	c->max_bytes = cfg->max_bytes;
 	c->max_fetches = cfg->max_fetches ? cfg->max_fetches : 64;
-	if (cfg->origins != NULL && cfg->origins[0] != '\0' &&
-	    (c->origins = strdup(cfg->origins)) == NULL) {
+	if (rn_origins_parse(cfg->origins, &c->origins, err) < 0) {
 		free(c);
-		return cr_error_set(err, ENOMEM, "out of memory");
+		return -1;
 	}
 	cr_log_ratelimit_init(&c->rl, 10, 1);
 	/* Page overhead: an 8 KiB chunk takes three 4 KiB pages. */
@@ -856,7 +882,7 @@ struct rn_cache *rn_cache_free(struct rn_cache *c)
 		cache_drop(c, c->head);
 	cr_map_free(c->ents);
 	cr_kv_free(c->kv);
-	free(c->origins);
+	rn_origins_free(&c->origins);
 	free(c);
 	return NULL;
 }
@@ -905,8 +931,14 @@ void rn_cache_metrics(const struct rn_cache *c, struct evbuffer *b)
 	M("counter", "archon_cache_bad_requests_total",
 	  "Malformed requests.", c->st.bad_requests);
 	M("counter", "archon_cache_forbidden_total",
-	  "Misses refused: the origin is not among --cache-origins.",
+	  "Misses refused: the origin is not among --cache-origins (none "
+	  "named: every miss).",
 	  c->st.forbidden);
+	M("counter", "archon_cache_origin_address_refused_total",
+	  "Origin fetches refused because the origin resolved to a loopback, "
+	  "private, link-local or other internal address not named by IP in "
+	  "--cache-origins.",
+	  c->st.addr_refused);
 	M("gauge", "archon_provider_indexes",
 	  "Indexes with provider records stored here.",
 	  cr_kv_count(c->kv, prov_db));
@@ -915,6 +947,10 @@ void rn_cache_metrics(const struct rn_cache *c, struct evbuffer *b)
 	M("counter", "archon_provider_records_rejected_total",
 	  "Provider records refused (signature, expiry, malformed).",
 	  c->st.prov_rejected);
+	M("counter", "archon_provider_records_refused_full_total",
+	  "Provider records from new devices refused: the index already has "
+	  "16 live providers (they are kept).",
+	  c->st.prov_full);
 	M("counter", "archon_provider_queries_total",
 	  "Provider queries answered.", c->st.prov_queries);
 #undef M

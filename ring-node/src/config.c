@@ -20,6 +20,9 @@ void rn_config_init(struct rn_config *cfg)
 	cfg->heartbeat_ms = 250;
 	cfg->peer_timeout_ms = 1000;
 	cfg->cache_size = 1ull << 30;
+	cfg->presence_max_ttl_ms = 24ull * 3600 * 1000;
+	cfg->presence_max_records = 500000;
+	cfg->presence_new_per_addr = 2000;
 }
 
 
@@ -53,6 +56,12 @@ static const struct cr_config_key rn_config_keys[] = {
 	KEY(MS, "peer-timeout", peer_timeout_ms, 50, 600000,
 	    "a duration from 50ms to 10m"),
 	KEY(U64, "replicas", replicas, 0, 64, "0-64"),
+	KEY(MS, "presence-max-ttl", presence_max_ttl_ms, 0, UINT64_MAX,
+	    "a duration (e.g. 24h; 0: no bound)"),
+	KEY(U64, "presence-max-records", presence_max_records, 0, 100000000,
+	    "a number up to 100000000 (0: no bound)"),
+	KEY(U64, "presence-new-per-addr", presence_new_per_addr, 0, 1000000,
+	    "a number up to 1000000 (0: no bound)"),
 #ifdef CR_TEST_MODES
 	KEY(BOOL, "byzantine", byzantine),
 #endif

@@ -38,10 +38,15 @@ static const char usage_text[] =
 	"                        (default: the --listen address, where archon "
 	"pull\n"
 	"                        --ring looks for it)\n"
-	"  --cache-origins URL[,URL...]  fetch misses only from origins "
-	"starting with\n"
-	"                        one of these prefixes (default: any http(s) "
-	"origin)\n"
+	"  --cache-origins URL[,URL...]  fetch misses only from these "
+	"origins (same\n"
+	"                        scheme, host and port, path at or below);\n"
+	"                        default: none (the cache serves only what it "
+	"holds).\n"
+	"                        No redirects; internal addresses (loopback, "
+	"private,\n"
+	"                        link-local) only when named here by IP "
+	"address\n"
 	"  --operator OP_ID      pin this operator; default: trust the first "
 	"one seen\n"
 	"  --config FILE         settings as 'key = value' lines, keys named "
@@ -63,6 +68,18 @@ static const char usage_text[] =
 	"  --peer-timeout DURATION  a node unheard this long is dead "
 	"(default 1s)\n"
 	"  --replicas R          home-set size (default: the ring's, 3)\n"
+	"  --presence-max-ttl DURATION  refuse presence records that expire "
+	"further\n"
+	"                        ahead (default 24h; 0: no bound)\n"
+	"  --presence-max-records N  presence records held; a new device "
+	"beyond it is\n"
+	"                        refused once expired records are purged "
+	"(default\n"
+	"                        500000; 0: no bound)\n"
+	"  --presence-new-per-addr N  new devices an hour whose publishes "
+	"come from one\n"
+	"                        source address (default 2000; 0: no "
+	"bound)\n"
 	"  --byzantine           TEST ONLY (builds with CR_TEST_MODES): drop "
 	"relayed\n"
 	"                        traffic, answer lookups with stale or forged "
@@ -100,6 +117,9 @@ static const struct option long_opts[] = {
 	{ "heartbeat", required_argument, NULL, 0 },
 	{ "peer-timeout", required_argument, NULL, 0 },
 	{ "replicas", required_argument, NULL, 0 },
+	{ "presence-max-ttl", required_argument, NULL, 0 },
+	{ "presence-max-records", required_argument, NULL, 0 },
+	{ "presence-new-per-addr", required_argument, NULL, 0 },
 	{ "byzantine", no_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },

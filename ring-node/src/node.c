@@ -248,12 +248,24 @@ static void node_on_publish(struct rn_node *n, struct cr_sess *p,
 		return;
 	}
 	len = carrier__signed_presence__pack(req->publish->record, blob);
-	rc = rn_peers_store(n->cluster, blob, len, peer_id(p), &rec, &stored,
-			    &err);
+	rc = rn_peers_store(n->cluster, blob, len, peer_id(p),
+			    cr_sess_peer_addr(p), &rec, &stored, &err);
 	if (rc < 0 && err != NULL &&
 	    (err->code == EBADMSG || err->code == ESTALE)) {
 		n->st.publish_rejected++;
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__REJECTED,
+			   "%s", cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	/* The presence store's bounds (counted by reason in rn_peers). */
+	if (rc < 0 && err != NULL &&
+	    (err->code == ERANGE || err->code == EACCES ||
+	     err->code == EAGAIN || err->code == ENOSPC)) {
+		node_error(n, p, req->req_id,
+			   err->code == ERANGE || err->code == EACCES ?
+				   CARRIER__ERROR__CODE__REJECTED :
+				   CARRIER__ERROR__CODE__LIMIT,
 			   "%s", cr_error_msg(err));
 		cr_error_free(err);
 		return;
@@ -981,6 +993,24 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		COUNTER("carrier_node_byzantine_lies_total",
 			"Test mode: lookups answered with a lie.",
 			n->st.byz_lies);
+		GAUGE("carrier_node_presence_max_records",
+		      "Bound on presence records stored (0: none).",
+		      n->cfg.presence_max_records);
+		COUNTER("carrier_node_presence_purged_total",
+			"Expired presence records deleted.",
+			ps->presence_purged);
+		evbuffer_add_printf(b, "# HELP carrier_node_presence_refused_total "
+				       "Presence records refused by the "
+				       "store's bounds, by reason.\n"
+				       "# TYPE carrier_node_presence_refused_total "
+				       "counter\n");
+		for (int i = 0; i < RN_REFUSED_MAX; i++)
+			evbuffer_add_printf(
+				b,
+				"carrier_node_presence_refused_total{reason=\"%s\"} "
+				"%llu\n",
+				rn_presence_refusal_name((enum rn_presence_refusal)i),
+				(unsigned long long)ps->presence_refused[i]);
 	}
 #undef GAUGE
 #undef COUNTER
@@ -1094,6 +1124,9 @@ static void node_peers_cfg(struct rn_node *n, const struct rn_config *cfg,
 	pc->byzantine = cfg->byzantine;
 	pc->pin_path = n->pin_path;
 	pc->save_path = n->ring_save_path;
+	pc->presence_max_ttl_s = cfg->presence_max_ttl_ms / 1000;
+	pc->presence_max_records = cfg->presence_max_records;
+	pc->presence_new_per_addr = cfg->presence_new_per_addr;
 }
 
 /* rn_peers: a newer configuration signed by our operator arrived. */

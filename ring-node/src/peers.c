@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "cr/addr.h"
 #include "cr/log.h"
 #include "cr/map.h"
+#include "cr/ratelimit.h"
 #include "cr/ringsync.h"
 #include "cr/util.h"
 #include "rn/byzantine.h"
@@ -31,7 +33,23 @@ enum {
 	 * acknowledged by then is kept, and a later pass tries again. */
 	PEERS_GC_TIMEOUT_MS = 10000,
 	PEERS_GC_RETRY_MS = 5000,
+	/* Expired records are swept PEERS_PURGE_BATCH at a time every
+	 * PEERS_PURGE_EVERY_MS, and at once (at most once a
+	 * PEERS_PURGE_FULL_MS) when the store is full. */
+	PEERS_PURGE_EVERY_MS = 1000,
+	PEERS_PURGE_BATCH = 5000,
+	PEERS_PURGE_FULL_MS = 1000,
+	PEERS_PURGE_DEL_MAX = 1024, /* deletions per pass */
 };
+
+static const char *const refusal_names[RN_REFUSED_MAX] = {
+	"too_far_ahead", "not_home", "source_budget", "store_full",
+};
+
+const char *rn_presence_refusal_name(enum rn_presence_refusal r)
+{
+	return r < RN_REFUSED_MAX ? refusal_names[r] : "unknown";
+}
 
 /* One other node of the ring configuration. */
 struct rn_link {
@@ -101,6 +119,11 @@ struct rn_peers {
 	struct rn_peers_stats st;
 	struct rn_ack *acks;     /* held until rn_peers_flush() */
 	size_t n_acks, cap_acks;
+	/* New devices by source address of their publish; its clock runs in
+	 * hours (see peers_budget_ok()).  NULL: no budget. */
+	struct cr_ratelimit *budget;
+	uint64_t last_purge_ms, last_full_purge_ms;
+	long purge_cursor;
 };
 
 static void peers_ack_later(struct rn_peers *p, const uint8_t *dev,
@@ -205,6 +228,151 @@ void rn_peers_push_ring(struct rn_peers *p, struct cr_sess *s)
 			p->ring->signed_len, &p->st);
 }
 
+/* ---- Presence store bounds ----------------------------------------------- */
+
+/* Sets up (or retunes) the per-address budget of new devices. */
+static int peers_budget_cfg(struct rn_peers *p, struct cr_error **err)
+{
+	uint64_t n = p->cfg.presence_new_per_addr;
+	uint32_t per = n > 1000000 ? 1000000 : (uint32_t)n;
+
+	if (n == 0) {
+		p->budget = cr_ratelimit_free(p->budget);
+		return 0;
+	}
+	if (p->budget != NULL) {
+		cr_ratelimit_set(p->budget, per, per);
+		return 0;
+	}
+	p->budget = cr_ratelimit_new(per, per, err);
+	return p->budget != NULL ? 0 : -1;
+}
+
+/* 1 when from may bring one more new device.  The buckets refill "per
+ * second" of the clock given; a clock in units of 3.6 s makes that per
+ * hour, so N new devices an hour, N at once. */
+static int peers_budget_ok(struct rn_peers *p, const struct cr_addr *from,
+			   uint64_t now_ms)
+{
+	static const uint8_t tcp_prefix[8] = { 0x01 };
+	struct cr_addr key = *from;
+
+	if (p->budget == NULL)
+		return 1;
+	/* A TCP fallback connection stands for a pseudo address in 100::/64
+	 * holding its number (cr/tlsdgram.h): a new connection would be a
+	 * fresh budget, so every connection shares one. */
+	if (key.u.sa.sa_family == AF_INET6 &&
+	    memcmp(key.u.in6.sin6_addr.s6_addr, tcp_prefix, 8) == 0)
+		memset(key.u.in6.sin6_addr.s6_addr + 8, 0, 8);
+	return cr_ratelimit_allow(p->budget, &key, now_ms / 3600 + 1);
+}
+
+struct purge_ctx {
+	uint64_t now;
+	long index, from, to, stop;
+	size_t n;
+	uint8_t keys[PEERS_PURGE_DEL_MAX][CR_ID_HASHLEN];
+};
+
+static int peers_purge_one(void *arg, const void *key, size_t key_len,
+			   const void *val, size_t val_len)
+{
+	struct purge_ctx *pc = arg;
+	long i = pc->index++;
+	uint64_t expires;
+
+	if (i < pc->from)
+		return 0;
+	if (i >= pc->to || pc->n == PEERS_PURGE_DEL_MAX) {
+		pc->stop = i;
+		return 1;
+	}
+	if (key_len != CR_ID_HASHLEN || val_len <= 8)
+		return 0;
+	/* An unreadable record never expires here: it is left alone. */
+	if (cr_presence_expires((const uint8_t *)val + 8, val_len - 8,
+				&expires) == 0 &&
+	    expires <= pc->now)
+		memcpy(pc->keys[pc->n++], key, CR_ID_HASHLEN);
+	return 0;
+}
+
+/* Deletes the expired records among entries [from, to) of the store (at
+ * most PEERS_PURGE_DEL_MAX); returns the index reached (-1: the end). */
+static long peers_purge(struct rn_peers *p, long from, long to)
+{
+	struct purge_ctx *pc = calloc(1, sizeof(*pc));
+	long reached;
+
+	if (pc == NULL)
+		return -1;
+	pc->now = cr_now_unix();
+	pc->from = from;
+	pc->to = to;
+	pc->stop = -1;
+	if (cr_kv_foreach(p->kv, "presence", peers_purge_one, pc, NULL) < 0) {
+		free(pc);
+		return -1;
+	}
+	for (size_t i = 0; i < pc->n; i++)
+		if (cr_kv_del(p->kv, "presence", pc->keys[i], CR_ID_HASHLEN,
+			      NULL) == 0)
+			p->st.presence_purged++;
+	/* Deleted entries shift the later ones down. */
+	reached = pc->stop < 0 ? -1 : pc->stop - (long)pc->n;
+	free(pc);
+	return reached;
+}
+
+/* 1 when this node is in the device's home set (over the live nodes, or
+ * over every node of the configuration) or the record names it as
+ * attached. */
+static int peers_homes(struct rn_peers *p, const struct cr_presence *rec)
+{
+	size_t home[PEERS_HOME_MAX], n;
+
+	for (size_t i = 0; i < rec->n_attached; i++)
+		if (memcmp(rec->attached[i], p->kp->pk, CR_PKLEN) == 0)
+			return 1;
+	if (p->self < 0)
+		return 0;
+	n = cr_ring_rank(p->ring, rec->id.hash, p->alive, home,
+			 rn_peers_replicas(p));
+	for (size_t i = 0; i < n; i++)
+		if ((int)home[i] == p->self)
+			return 1;
+	n = cr_ring_rank(p->ring, rec->id.hash, NULL, home,
+			 rn_peers_replicas(p));
+	for (size_t i = 0; i < n; i++)
+		if ((int)home[i] == p->self)
+			return 1;
+	return 0;
+}
+
+/* 1 when the store has room for one more device: under
+ * presence_max_records, or back under it once expired records are gone. */
+static int peers_room(struct rn_peers *p, uint64_t now_ms)
+{
+	uint64_t max = p->cfg.presence_max_records;
+
+	if (max == 0 || (uint64_t)cr_kv_count(p->kv, "presence") < max)
+		return 1;
+	/* A full sweep, but not on every refused publish of a flood. */
+	if (now_ms - p->last_full_purge_ms < PEERS_PURGE_FULL_MS)
+		return 0;
+	p->last_full_purge_ms = now_ms;
+	peers_purge(p, 0, LONG_MAX);
+	return (uint64_t)cr_kv_count(p->kv, "presence") < max;
+}
+
+static int peers_refuse(struct rn_peers *p, enum rn_presence_refusal why,
+			int code, struct cr_error **err, const char *msg)
+{
+	p->st.presence_refused[why]++;
+	return cr_error_set(err, code, "%s", msg);
+}
+
 /* ---- Life cycle -------------------------------------------------------- */
 
 static int peers_build_links(struct rn_peers *p, const struct cr_ring *ring)
@@ -280,6 +448,8 @@ struct rn_peers *rn_peers_new(struct cr_sess_host *host, struct cr_kv *kv,
 		cr_error_errno(err, ENOMEM, "allocating the peer table");
 		return rn_peers_free(p);
 	}
+	if (peers_budget_cfg(p, err) < 0)
+		return rn_peers_free(p);
 	return p;
 }
 
@@ -316,6 +486,7 @@ struct rn_peers *rn_peers_free(struct rn_peers *p)
 	for (size_t i = 0; i < p->n; i++)
 		cr_ring_asm_reset(&p->links[i].asm_);
 	cr_ring_asm_reset(&p->stray_asm);
+	cr_ratelimit_free(p->budget);
 	free(p->acks);
 	free(p->links);
 	free(p->alive);
@@ -339,7 +510,13 @@ void rn_peers_set_ring(struct rn_peers *p, const struct cr_ring *ring)
 
 void rn_peers_set_cfg(struct rn_peers *p, const struct rn_peers_cfg *cfg)
 {
+	struct cr_error *err = NULL;
+
 	p->cfg = *cfg;
+	if (peers_budget_cfg(p, &err) < 0) {
+		cr_log_warnx("%s", cr_error_msg(err));
+		cr_error_free(err);
+	}
 }
 
 /* ---- Sessions -------------------------------------------------------------- */
@@ -369,14 +546,17 @@ void rn_peers_sess_down(struct rn_peers *p, struct cr_sess *s)
 /* ---- Records ------------------------------------------------------------- */
 
 int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
-		   const struct cr_id *want, struct cr_presence *rec,
-		   uint64_t *stored_seq, struct cr_error **err)
+		   const struct cr_id *want, const struct cr_addr *from,
+		   struct cr_presence *rec, uint64_t *stored_seq,
+		   struct cr_error **err)
 {
 	uint8_t stored[PEERS_STORED_MAX];
 	struct cr_error *e = NULL;
+	uint64_t now = cr_now_unix(), now_ms = cr_now_ms();
 	size_t slen;
+	int known;
 
-	if (cr_presence_verify(blob, len, cr_now_unix(), want, rec, &e) < 0) {
+	if (cr_presence_verify(blob, len, now, want, rec, &e) < 0) {
 		int expired = strstr(cr_error_msg(e), "expired") != NULL;
 
 		cr_error_set(err, expired ? ESTALE : EBADMSG, "%s",
@@ -384,11 +564,42 @@ int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
 		cr_error_free(e);
 		return -1;
 	}
-	if (cr_kv_get(p->kv, "presence", rec->id.hash, CR_ID_HASHLEN, stored,
-		      sizeof(stored), &slen, NULL) == 0 &&
-	    slen >= 8 && cp_get_u64(stored) >= rec->seq) {
+	if (p->cfg.presence_max_ttl_s != 0 &&
+	    rec->expires_unix - now > p->cfg.presence_max_ttl_s) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg),
+			 "presence record expires in %" PRIu64 " s, more than "
+			 "this node's limit of %" PRIu64 " s",
+			 rec->expires_unix - now, p->cfg.presence_max_ttl_s);
+		return peers_refuse(p, RN_REFUSED_TOO_FAR_AHEAD, ERANGE, err,
+				    msg);
+	}
+	if (from != NULL && !peers_homes(p, rec))
+		return peers_refuse(p, RN_REFUSED_NOT_HOME, EACCES, err,
+				    "this node is not one of the device's home "
+				    "nodes and the record does not name it as "
+				    "attached");
+	known = cr_kv_get(p->kv, "presence", rec->id.hash, CR_ID_HASHLEN,
+			  stored, sizeof(stored), &slen, NULL) == 0 &&
+		slen >= 8;
+	if (known && cp_get_u64(stored) >= rec->seq) {
 		*stored_seq = cp_get_u64(stored);
 		return 0;
+	}
+	if (!known) {
+		/* A device new to this node: the source's budget, then room
+		 * in the store (expired records go first). */
+		if (from != NULL && !peers_budget_ok(p, from, now_ms))
+			return peers_refuse(p, RN_REFUSED_SOURCE_BUDGET, EAGAIN,
+					    err,
+					    "too many new devices from this "
+					    "address; try later");
+		if (!peers_room(p, now_ms))
+			return peers_refuse(p, RN_REFUSED_STORE_FULL, ENOSPC,
+					    err,
+					    "this node's presence store is "
+					    "full; try another home node");
 	}
 	cp_put_u64(stored, rec->seq);
 	memcpy(stored + 8, blob, len);
@@ -489,7 +700,7 @@ static void peers_on_replicate(struct rn_peers *p, struct cr_sess *s,
 		    sizeof(blob))
 		return;
 	len = carrier__signed_presence__pack(m->replicate->record, blob);
-	rc = rn_peers_store(p, blob, len, NULL, &rec, &seq, &err);
+	rc = rn_peers_store(p, blob, len, NULL, NULL, &rec, &seq, &err);
 	if (rc < 0) {
 		if (err != NULL && err->code == EBADMSG) {
 			p->st.replicas_rejected++;
@@ -928,6 +1139,15 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 	}
 	if (p->sync_pending && now >= p->sync_at_ms)
 		peers_sync(p, now);
+	/* Expired records leave the store, a batch at a time. */
+	if (now - p->last_purge_ms >= PEERS_PURGE_EVERY_MS) {
+		p->last_purge_ms = now;
+		p->purge_cursor = peers_purge(p, p->purge_cursor,
+					      p->purge_cursor +
+						      PEERS_PURGE_BATCH);
+		if (p->purge_cursor < 0)
+			p->purge_cursor = 0;
+	}
 	/* Records offered for collection that found no majority in time stay
 	 * here; a later pass offers them again. */
 	{

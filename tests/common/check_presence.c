@@ -635,6 +635,30 @@ START_TEST(test_garbage)
 }
 END_TEST
 
+/* The expiry read back without verifying, as the node's sweep does; a
+ * truncated or empty record gives none. */
+START_TEST(test_expires)
+{
+	struct cr_keypair dev;
+	struct cr_presence p;
+	struct cr_error *err = NULL;
+	uint8_t buf[CP_PRESENCE_MAX];
+	uint64_t exp = 0;
+	size_t len = 0;
+
+	test_keypair(CR_ID_DEVICE, 1, &dev);
+	sample(&dev, &p);
+	ck_assert_int_eq(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					  &err),
+			 0);
+	ck_assert_int_eq(cr_presence_expires(buf, len, &exp), 0);
+	ck_assert_uint_eq(exp, NOW + LIFETIME);
+	ck_assert_int_eq(cr_presence_expires(buf, len / 2, &exp), -1);
+	ck_assert_int_eq(cr_presence_expires(buf, 0, &exp), -1);
+	ck_assert_int_eq(cr_presence_expires(buf, CP_PRESENCE_MAX + 1, &exp), -1);
+}
+END_TEST
+
 static Suite *presence_suite(void)
 {
 	Suite *s = suite_create("presence");
@@ -651,6 +675,7 @@ static Suite *presence_suite(void)
 	tcase_add_test(tc, test_oversize);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_garbage);
+	tcase_add_test(tc, test_expires);
 	suite_add_tcase(s, tc);
 	return s;
 }

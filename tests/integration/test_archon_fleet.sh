@@ -119,7 +119,9 @@ records() {
 	done
 	echo "$n"
 }
-wait_until 10 test "$(records)" -ge 4 || fail "provider records: $(records) of 4"
+# (A function: wait_until must count again on each try.)
+all_records() { [ "$(records)" -ge 4 ]; }
+wait_until 10 all_records || fail "provider records: $(records) of 4"
 t1b=$(date +%s%N)
 pull_all 2 "$NPEERS"
 t2=$(date +%s%N)
@@ -205,7 +207,7 @@ NODE_KEY[3]=$T/small.key NODE_ADDR[3]=127.0.0.1:$(free_port) METRICS[3]=127.0.0.
 	-o "$T/smallring" >/dev/null
 start_small() {
 	"$CARRIER_NODE" --key "$T/small.key" --ring "$T/smallring" --listen "${NODE_ADDR[3]}" \
-		--data "$T/small.d" --metrics "${METRICS[3]}" --cache-size 200K \
+		--data "$T/small.d" --metrics "${METRICS[3]}" --cache-size 200K --cache-origins "$ORIGIN_URL" \
 		>>"$T/small.log" 2>&1 &
 	NODE_PID[3]=$!
 	PIDS+=("$!")

@@ -24,7 +24,7 @@ done
 export ARCHON_PUBLISHER_KEY=$T/pub.key.pub
 start_origin "$W"
 make_ring 1
-start_node 0
+start_node 0 --cache-origins "$ORIGIN_URL" # the cache fetches only from named origins
 wait_until 10 curl -s -o /dev/null "http://${NODE_ADDR[0]}/archon/v1/" || fail "shard cache not up"
 
 vendor ven >/dev/null

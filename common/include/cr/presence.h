@@ -45,4 +45,11 @@ int cr_presence_verify(const uint8_t *buf, size_t len, uint64_t now_unix,
 		       const struct cr_id *want_id, struct cr_presence *out,
 		       struct cr_error **err);
 
+/*
+ * The expiry of a serialized SignedPresence, without checking its
+ * signature (for sweeping a store of records verified when they came in).
+ * 0, or -1 when it cannot be read.
+ */
+int cr_presence_expires(const uint8_t *buf, size_t len, uint64_t *expires);
+
 #endif

@@ -3,7 +3,9 @@
  * published stores, kept in an LMDB file of their own (DATA/cache.mdb),
  * bounded in bytes and evicted least-recently-used, served over HTTP to
  * pullers (request format: ar/cachereq.h).  On a miss the node fetches
- * the object from the origin the request names, once however many
+ * the object from the origin the request names, if the operator named
+ * that origin (--cache-origins; no redirects, and no internal address
+ * unless named by IP), once however many
  * pullers ask for it at the same time, checks it against its id (chunks
  * and indexes; deltas are checked by the device that applies them) and
  * only then stores and serves it.  So a mass update costs the origin about
@@ -29,8 +31,9 @@ struct rn_cache_cfg {
 	uint64_t max_bytes;	/* bound on the objects' bytes */
 	uint32_t max_fetches;	/* concurrent origin fetches (0: 64) */
 	int listen_optional;	/* a failure to listen only logs */
-	const char *origins;	/* comma-separated URL prefixes the node
-				   fetches from; NULL or empty: any */
+	const char *origins;	/* comma-separated origins the node fetches
+				   from (scheme, host, port equal; path at
+				   or below); NULL or empty: none */
 };
 
 int rn_cache_new(struct event_base *base, const struct rn_cache_cfg *cfg,

@@ -26,7 +26,7 @@ struct rn_config {
 	char tcp[128];           /* HOST:PORT of the TCP fallback, empty off */
 	char cache_listen[128];  /* shard cache HTTP; empty: the listen address */
 	uint64_t cache_size;     /* shard cache bound in bytes; 0: no cache */
-	char cache_origins[1024]; /* comma-separated URL prefixes; empty: any */
+	char cache_origins[1024]; /* comma-separated origins; empty: none */
 	char operator_id[CR_ID_STRMAX]; /* pinned operator; empty: first use */
 	char capture_path[PATH_MAX];    /* debug: every datagram to a file */
 	enum cr_log_level log_level;
@@ -38,6 +38,11 @@ struct rn_config {
 	uint64_t heartbeat_ms;    /* node-to-node heartbeat interval */
 	uint64_t peer_timeout_ms; /* a node silent this long is dead */
 	uint64_t replicas;        /* home-set size; 0: the ring's */
+	uint64_t presence_max_ttl_ms;   /* records expire at most this far
+					 * ahead (0: no bound) */
+	uint64_t presence_max_records;  /* records held (0: no bound) */
+	uint64_t presence_new_per_addr; /* new devices an hour from one
+					 * source address (0: no bound) */
 	int byzantine;            /* test only (CR_TEST_MODES builds): lie */
 };
 

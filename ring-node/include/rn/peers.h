@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "carrier.pb-c.h"
+#include "cr/addr.h"
 #include "cr/error.h"
 #include "cr/identity.h"
 #include "cr/kv.h"
@@ -42,7 +43,24 @@ struct rn_peers_cfg {
 	int byzantine;            /* test only: offer bogus epochs */
 	const char *pin_path;     /* the operator pin (borrowed) */
 	const char *save_path;    /* where an accepted ring is saved */
+	/* Bounds on the presence store (see rn_peers_store()). */
+	uint64_t presence_max_ttl_s;   /* expiry at most this far ahead */
+	uint64_t presence_max_records; /* records held; 0: no bound */
+	uint64_t presence_new_per_addr; /* new devices an hour per source
+					 * address of a publish; 0: no bound */
 };
+
+/* Why a presence record was refused (beyond failing verification). */
+enum rn_presence_refusal {
+	RN_REFUSED_TOO_FAR_AHEAD, /* expires beyond presence_max_ttl_s */
+	RN_REFUSED_NOT_HOME,      /* published to a node that is neither in
+				   * the device's home set nor attached */
+	RN_REFUSED_SOURCE_BUDGET, /* too many new devices from one address */
+	RN_REFUSED_STORE_FULL,    /* presence_max_records, none expired */
+	RN_REFUSED_MAX
+};
+
+const char *rn_presence_refusal_name(enum rn_presence_refusal r);
 
 struct rn_peers_ops {
 	/* A newer configuration was accepted; the callee owns it and must
@@ -65,6 +83,8 @@ struct rn_peers_stats {
 	uint64_t gc_records; /* deleted: no longer homed here, and held by a
 			      * majority of the home set */
 	uint64_t rings_accepted, rings_refused, ring_chunks_sent;
+	uint64_t presence_refused[RN_REFUSED_MAX];
+	uint64_t presence_purged; /* expired records deleted */
 };
 
 /* Everything passed is borrowed for the peers' life (ring until the next
@@ -106,13 +126,22 @@ uint32_t rn_peers_replicas(const struct rn_peers *p);
 /*
  * Stores a signed record (verified here; want, when not NULL, is the
  * device it must belong to) if its sequence is higher than the stored one.
+ * from is the source address of a device's own publish (NULL for a
+ * replica from a node): such a record must name this node as attached
+ * unless this node is in the device's home set, and a device new to this
+ * node takes one of from's hourly budget.  Every record must expire within
+ * presence_max_ttl_s, and a new device needs room under
+ * presence_max_records (expired records are purged to make it).
  * Returns 1 stored, 0 already held at that or a higher sequence (*stored_seq
  * says which), -1 with *err when it fails verification or cannot be
- * stored (err->code EBADMSG for a bad record).
+ * stored: err->code EBADMSG for a bad record, ESTALE expired, ERANGE
+ * expiring too far ahead, EACCES not home, EAGAIN source budget spent,
+ * ENOSPC store full.
  */
 int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
-		   const struct cr_id *want, struct cr_presence *rec,
-		   uint64_t *stored_seq, struct cr_error **err);
+		   const struct cr_id *want, const struct cr_addr *from,
+		   struct cr_presence *rec, uint64_t *stored_seq,
+		   struct cr_error **err);
 
 /* Replicates a record just stored from its device to the rest of its home
  * set; ops->published fires once a majority holds it (maybe at once). */
