@@ -273,6 +273,7 @@ static const char *const drop_names[CR_SESS_DROP_MAX] = {
 	[CR_SESS_DROP_STATE] = "state",
 	[CR_SESS_DROP_NOMEM] = "nomem",
 	[CR_SESS_DROP_RATELIMIT] = "ratelimit",
+	[CR_SESS_DROP_IDENTITY] = "identity",
 };
 
 const char *cr_sess_drop_name(enum cr_sess_drop reason)
@@ -663,6 +664,36 @@ struct cr_sess *cr_sess_host_find(const struct cr_sess_host *h,
 			best = s;
 	}
 	return best;
+}
+
+/* Sessions of id in the peer table (primaries: their pending successors
+ * are not counted), and of those that are up, the one heard from least
+ * recently other than except. */
+static size_t peer_count(const struct cr_sess_host *h, const struct cr_id *id,
+			 size_t *n_up, const struct cr_sess *except,
+			 struct cr_sess **oldest_up)
+{
+	size_t mask = h->peer_cap - 1, n = 0;
+
+	*n_up = 0;
+	*oldest_up = NULL;
+	if (h->peer_cap == 0)
+		return 0;
+	for (size_t j = peer_home(h, id, h->peer_cap); h->peers[j] != 0;
+	     j = (j + 1) & mask) {
+		struct cr_sess *s = peer_at(h, j);
+
+		if (s->dead || !cr_id_equal(&s->peer, id))
+			continue;
+		n++;
+		if (!s->up)
+			continue;
+		(*n_up)++;
+		if (s != except && (*oldest_up == NULL ||
+				    s->last_recv_ms < (*oldest_up)->last_recv_ms))
+			*oldest_up = s;
+	}
+	return n;
 }
 
 static struct cr_sess *peer_get(const struct cr_sess_host *h,
@@ -1568,6 +1599,18 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 		why = CR_SESS_DROP_NOMEM;
 		goto out;
 	}
+	/* A new instance of an identity that holds twice its share: room
+	 * for its handshakes under way, not for a table run without end. */
+	if (h->cfg.max_per_identity != 0 && p == NULL) {
+		struct cr_sess *oldest;
+		size_t n_up;
+
+		if (peer_count(h, &peer, &n_up, NULL, &oldest) >=
+		    2 * (size_t)h->cfg.max_per_identity) {
+			why = CR_SESS_DROP_IDENTITY;
+			goto out;
+		}
+	}
 
 	/* Allocate before asking the owner, so that an accepted peer never
 	 * has to be dropped for want of memory after the owner set *user. */
@@ -1746,6 +1789,16 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 		}
 		if (!was_up)
 			sess_promote(h, s);
+		if (!was_up && !s->dead && h->cfg.max_per_identity != 0) {
+			struct cr_sess *oldest;
+			size_t n_up;
+
+			/* One more of this identity is up: beyond its share,
+			 * its least recently heard session gives way. */
+			peer_count(h, &s->peer, &n_up, s, &oldest);
+			if (n_up > h->cfg.max_per_identity && oldest != NULL)
+				sess_kill(h, oldest, CR_SESS_DOWN_REPLACED);
+		}
 		if (!s->dead && h->ops->up != NULL)
 			h->ops->up(h->ctx, s, NULL, 0, was_up);
 	}

@@ -93,6 +93,8 @@ enum cr_sess_drop {
 	CR_SESS_DROP_NOMEM,       /* out of memory, max_sessions or max_pending */
 	CR_SESS_DROP_RATELIMIT,   /* under load, the source address used up
 				   * its handshakes for now */
+	CR_SESS_DROP_IDENTITY,    /* the identity has twice max_per_identity
+				   * sessions, confirmed or not */
 	CR_SESS_DROP_MAX
 };
 
@@ -129,12 +131,20 @@ struct cr_sess_cfg {
 	/* Under load, INITs a second one source address may have handled
 	 * (after its cookie), with as many saved up; 0 no limit. */
 	uint32_t addr_handshakes_per_sec;
+	/* Established sessions one identity may hold at once (one per
+	 * instance, see above); 0 no limit.  When one more comes up, the one
+	 * of that identity heard from least recently goes down (REPLACED):
+	 * only the key's holder can confirm a session, so it only ever
+	 * displaces its own.  INITs from an identity that holds twice as
+	 * many, confirmed or not, are dropped (IDENTITY). */
+	uint32_t max_per_identity;
 };
 
 /* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s /
  * 2^64 - 2^13, retry 1 s (plus up to 1/8 jitter), timeout 10 s, load 2000/s
  * (INITs with a valid mac1 per second of now_ms), no session limit, 4096
- * pending, 20 handshakes a second per address under load. */
+ * pending, 20 handshakes a second per address under load, no limit per
+ * identity. */
 void cr_sess_cfg_default(struct cr_sess_cfg *cfg);
 
 struct cr_sess_ops {
