@@ -1143,6 +1143,16 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		ss->handshakes_completed);
 	COUNTER("carrier_node_cookies_sent_total", "Cookie replies sent.",
 		ss->cookies_sent);
+	COUNTER("carrier_node_path_challenges_total",
+		"Path challenges sent to a peer's new address (roaming).",
+		ss->path_challenges);
+	COUNTER("carrier_node_paths_validated_total",
+		"New peer addresses validated by the peer's answer.",
+		ss->paths_validated);
+	COUNTER("carrier_node_path_limited_total",
+		"Datagrams not sent to an unvalidated address: they would "
+		"exceed 3 times the bytes received from it.",
+		ss->path_limited);
 	COUNTER("carrier_node_publishes_total", "Presence records accepted.",
 		n->st.publishes);
 	COUNTER("carrier_node_lookups_total", "Lookups answered.",

@@ -10,9 +10,11 @@
  *   attack sessions KEY NODE.pub HOST:PORT COUNT
  *       COUNT hosts with the same key (each its own instance and socket)
  *       each bring up a session and ping; prints "sessions: up U of COUNT"
- *   attack reflect KEY NODE.pub HOST:PORT DEVICE_ID SPOOF_IP COUNT
- *       a vendor session from 127.0.0.1 sends COUNT lookups for the device
- *       from a socket on SPOOF_IP instead (authentic datagrams of the
+ *   attack reflect KEY DEVICE_KEY NODE.pub HOST:PORT SPOOF_IP COUNT
+ *       a device session (DEVICE_KEY) publishes a maximal presence record
+ *       (8 long addresses, 8 attached nodes); then a vendor session
+ *       (KEY) from 127.0.0.1 sends COUNT lookups of that device from a
+ *       socket on SPOOF_IP instead (authentic datagrams of the
  *       session from a second address, as an on-path attacker forwarding
  *       them with a spoofed source would); what arrives on SPOOF_IP is
  *       counted, never answered; prints "reflect: sent S received R"
@@ -24,9 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cp/hop.h"
 #include "cp/limits.h"
+#include "cr/presence.h"
 #include "cr/session.h"
 #include "cr/udp.h"
 #include "cr/util.h"
@@ -38,7 +42,7 @@ struct peer {
 	struct cr_sess_host *host;
 	struct cr_sess *sess;
 	int up;
-	uint64_t replies, granted, limited, other;
+	uint64_t replies, granted, limited, other, acks, lookups;
 };
 
 static void a_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
@@ -74,6 +78,10 @@ static void a_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
 	p->replies++;
 	if (m->msg_case == CARRIER__HOP__MSG_CONNECT_REPLY)
 		p->granted++;
+	else if (m->msg_case == CARRIER__HOP__MSG_ACK)
+		p->acks++;
+	else if (m->msg_case == CARRIER__HOP__MSG_LOOKUP_REPLY)
+		p->lookups++;
 	else if (m->msg_case == CARRIER__HOP__MSG_ERROR &&
 		 m->error->code == CARRIER__ERROR__CODE__LIMIT)
 		p->limited++;
@@ -218,6 +226,54 @@ static int do_routes(struct peer *p, const struct cr_id *dev, uint64_t secs)
 	return 0;
 }
 
+/* The device's session publishes a record as large as the format allows;
+ * 0 once the node acknowledged it. */
+static int publish_max(struct peer *d, const struct cr_keypair *dk,
+		       const uint8_t node_pk[CR_PKLEN])
+{
+	Carrier__PresencePublish pp = CARRIER__PRESENCE_PUBLISH__INIT;
+	Carrier__Hop m = CARRIER__HOP__INIT;
+	struct cr_error *err = NULL;
+	struct cr_presence rec;
+	Carrier__SignedPresence *sp;
+	uint8_t blob[CP_PRESENCE_MAX];
+	size_t len;
+	uint64_t end;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	memcpy(rec.device_pk, dk->pk, CR_PKLEN);
+	rec.seq = 1;
+	rec.issued_unix = (uint64_t)time(NULL);
+	rec.expires_unix = rec.issued_unix + 3600;
+	rec.n_addrs = CP_ADDRS_MAX;
+	for (size_t i = 0; i < CP_ADDRS_MAX; i++)
+		snprintf(rec.addrs[i], sizeof(rec.addrs[i]),
+			 "[fd00:1111:2222:3333:4444:5555:6666:%04zx]:65535", i);
+	rec.n_attached = CP_ATTACHED_MAX;
+	for (size_t i = 0; i < CP_ATTACHED_MAX; i++)
+		memcpy(rec.attached[i], node_pk, CR_PKLEN);
+	if (cr_presence_sign(dk, &rec, blob, sizeof(blob), &len, &err) < 0) {
+		fprintf(stderr, "attack: %s\n", cr_error_msg(err));
+		return -1;
+	}
+	sp = carrier__signed_presence__unpack(NULL, len, blob);
+	if (sp == NULL)
+		return -1;
+	pp.record = sp;
+	m.req_id = 1;
+	m.msg_case = CARRIER__HOP__MSG_PUBLISH;
+	m.publish = &pp;
+	rc = hop_send(d, &m);
+	carrier__signed_presence__free_unpacked(sp, NULL);
+	if (rc < 0)
+		return -1;
+	end = cr_now_ms() + 5000;
+	while (d->replies == 0 && cr_now_ms() < end)
+		pump(d, 1, 20);
+	return d->acks > 0 ? 0 : -1;
+}
+
 static int do_reflect(struct peer *p, const struct cr_id *dev,
 		      const char *spoof_ip, uint64_t count)
 {
@@ -272,6 +328,31 @@ static int do_reflect(struct peer *p, const struct cr_id *dev,
 	}
 	printf("reflect: sent %llu received %llu\n",
 	       (unsigned long long)sent_bytes, (unsigned long long)recv_bytes);
+	fflush(stdout);
+
+	/* Then a real move: the session goes on from SPOOF_IP and takes in
+	 * what arrives there (it answers the node's path challenge), as a
+	 * peer whose address changed does.  Every lookup is answered. */
+	p->lookups = 0;
+	p->use_spoof = 1;
+	for (uint64_t i = 0; i < 20; i++) {
+		m.req_id = count + i + 1;
+		if (hop_send(p, &m) < 0)
+			return 1;
+		end = cr_now_ms() + 100;
+		while (cr_now_ms() < end) {
+			struct pollfd pfd = { .fd = p->spoof_fd,
+					      .events = POLLIN };
+
+			poll(&pfd, 1, 10);
+			while (cr_udp_recv(p->spoof_fd, b) > 0)
+				for (size_t j = 0; j < b->n; j++)
+					cr_sess_host_input(p->host, &b->from[j],
+							   b->buf[j], b->len[j],
+							   cr_now_ms());
+		}
+	}
+	printf("moved: replies %llu of 20\n", (unsigned long long)p->lookups);
 	free(b);
 	return 0;
 }
@@ -294,18 +375,20 @@ int main(int argc, char **argv)
 		   cr_parse_u64(argv[5], 1, 256, &count) == 0) ||
 		  (strcmp(mode, "reflect") == 0 && argc == 8 &&
 		   cr_parse_u64(argv[7], 1, 100000, &count) == 0);
+	/* reflect: the device key comes second, the node after it. */
+	int off = strcmp(mode, "reflect") == 0;
 	if (!ok_args) {
 		fprintf(stderr,
 			"usage: attack routes KEY NODE.pub HOST:PORT DEVICE_ID SECONDS\n"
 			"       attack sessions KEY NODE.pub HOST:PORT COUNT\n"
-			"       attack reflect KEY NODE.pub HOST:PORT DEVICE_ID "
+			"       attack reflect KEY DEVICE_KEY NODE.pub HOST:PORT "
 			"SPOOF_IP COUNT\n");
 		return 2;
 	}
 	if (sodium_init() < 0 || cr_keypair_load(argv[2], &kp, &err) < 0 ||
-	    cr_pubkey_load(argv[3], &t, node_pk, &err) < 0 ||
-	    cr_addr_parse(argv[4], &to, &err) < 0 ||
-	    (strcmp(mode, "sessions") != 0 &&
+	    cr_pubkey_load(argv[3 + off], &t, node_pk, &err) < 0 ||
+	    cr_addr_parse(argv[4 + off], &to, &err) < 0 ||
+	    (strcmp(mode, "routes") == 0 &&
 	     cr_id_parse(argv[5], &dev, &err) < 0)) {
 		fprintf(stderr, "attack: %s\n", cr_error_msg(err));
 		return 1;
@@ -345,6 +428,26 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(mode, "routes") == 0)
 			return do_routes(&p, &dev, count);
+		{
+			struct cr_keypair dk;
+			struct peer d;
+
+			if (cr_keypair_load(argv[3], &dk, &err) < 0 ||
+			    dk.type != CR_ID_DEVICE) {
+				fprintf(stderr, "attack: %s\n",
+					err != NULL ? cr_error_msg(err) :
+						      "not a device key");
+				return 1;
+			}
+			cr_id_from_pk(CR_ID_DEVICE, dk.pk, &dev);
+			if (peer_open(&d, &dk, node_pk, &to, "127.0.0.1") < 0 ||
+			    wait_up(&d, 1, 10000) != 1 ||
+			    publish_max(&d, &dk, node_pk) < 0) {
+				fprintf(stderr, "attack: the device's record "
+						"was not stored\n");
+				return 1;
+			}
+		}
 		/* A first datagram from the real address: the node confirms
 		 * the session there. */
 		ping(&p, 1);

@@ -16,7 +16,9 @@
  *   RESP   type=2 | 3 reserved | sender u32 | receiver u32 | Noise msg 2 |
  *          mac1 | mac2
  *   COOKIE type=3 | 3 reserved | receiver u32 | nonce[24] | cookie[16]+tag
- *   DATA   type=4 | 3 reserved | receiver u32 | counter u64 | ciphertext+tag
+ *   DATA   type=4 | flags | 2 reserved | receiver u32 | counter u64 |
+ *          ciphertext+tag  (flags: 0 payload, 1 path challenge, 2 path
+ *          response; see cr_sess_set_roaming())
  * The IK msg 1 payload carries the initiator's Ed25519 public key and type
  * (identity = hash of it; its X25519 form must equal the Noise static key),
  * a TAI64N timestamp (replayed initiations are refused), the initiating
@@ -193,6 +195,10 @@ struct cr_sess_stats {
 	uint64_t cookies_sent;
 	uint64_t rx_datagrams, tx_datagrams;
 	uint64_t rx_bytes, tx_bytes;
+	/* Path validation (roaming): challenges sent to a new path, paths
+	 * validated by the peer's answer, and DATA not sent because it would
+	 * exceed three times the bytes received from an unvalidated path. */
+	uint64_t path_challenges, paths_validated, path_limited;
 };
 
 /* kp is copied.  ops and ctx are borrowed for the host's life. */
@@ -264,9 +270,18 @@ int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
 		    const uint8_t *payload, size_t len, uint64_t now_ms);
 
 /* Roaming (on by default): the session's path follows the source of every
- * authenticated datagram.  Off, the path changes only by
- * cr_sess_set_peer_addr(), for owners that choose between a relayed and a
- * direct path themselves. */
+ * authenticated datagram.  A path other than the last validated one is
+ * validated first, as QUIC does (RFC 9000 8.2): the host sends a PATH
+ * CHALLENGE there (DATA flag 1, 8 random bytes), the peer's host answers
+ * with a PATH RESPONSE (flag 2, the same bytes) to where the challenge
+ * came from, and until then the session sends at most three times the
+ * bytes it received from the new path (more is dropped, counted in
+ * path_limited): an authentic datagram replayed or forwarded from a
+ * spoofed source moves the session, but cannot make it an amplifier
+ * toward that source.  A datagram from the last validated path moves it
+ * back at once.  Off, the path changes only by cr_sess_set_peer_addr(),
+ * for owners that choose between a relayed and a direct path themselves
+ * (the chosen path needs no validation). */
 void cr_sess_set_roaming(struct cr_sess *s, int on);
 
 /* Inside the recv callback (and a responder's up): the address and relay
