@@ -426,11 +426,17 @@ int main(int argc, char **argv)
 					"10 s\n");
 			return 1;
 		}
-		if (strcmp(mode, "routes") == 0)
-			return do_routes(&p, &dev, count);
+		if (strcmp(mode, "routes") == 0) {
+			int rc = do_routes(&p, &dev, count);
+
+			cr_sess_host_free(p.host);
+			return rc;
+		}
+		struct peer d = { .fd = -1 };
+		int rc;
+
 		{
 			struct cr_keypair dk;
-			struct peer d;
 
 			if (cr_keypair_load(argv[3], &dk, &err) < 0 ||
 			    dk.type != CR_ID_DEVICE) {
@@ -452,6 +458,9 @@ int main(int argc, char **argv)
 		 * the session there. */
 		ping(&p, 1);
 		pump(&p, 1, 200);
-		return do_reflect(&p, &dev, argv[6], count);
+		rc = do_reflect(&p, &dev, argv[6], count);
+		cr_sess_host_free(p.host);
+		cr_sess_host_free(d.host);
+		return rc;
 	}
 }
