@@ -59,8 +59,10 @@ static const struct cr_config_key rn_config_keys[] = {
 	    "a duration (e.g. 120s)"),
 	KEY(U64, "routes-per-vendor", routes_per_vendor, 0, 100000000,
 	    "a number up to 100000000"),
-	KEY(U64, "routes-per-device", routes_per_device, 0, 1000000,
-	    "a number up to 1000000"),
+	/* Bounded: a full device's eviction walks its routes once per
+	 * route. */
+	KEY(U64, "routes-per-device", routes_per_device, 0, 1024,
+	    "a number up to 1024"),
 	KEY(U64, "connect-rate", connect_rate, 0, 1000000,
 	    "a number up to 1000000"),
 	KEY(U64, "tcp-max", tcp_max, 0, 10000000, "a number up to 10000000"),
