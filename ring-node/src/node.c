@@ -21,6 +21,7 @@
 #include "cr/log.h"
 #include "cr/map.h"
 #include "cr/presence.h"
+#include "cr/punch.h"
 #include "cr/ring.h"
 #include "cr/ringsync.h"
 #include "cr/session.h"
@@ -608,19 +609,18 @@ static void node_on_connect(struct rn_node *n, struct cr_sess *p,
 			   (unsigned long long)n->cfg.routes_per_device);
 		return;
 	}
-	/* Only well-formed candidates, and a few, go to the device. */
+	/* Only well-formed candidates, and a few, go to the device: numeric
+	 * HOST:PORT as the device parses them (never a name to resolve). */
 	for (size_t i = 0; i < req->connect->n_candidates; i++) {
 		struct cr_addr a;
-		struct cr_error *err = NULL;
 		const char *c = req->connect->candidates[i];
 
 		if (n_cands < NODE_OFFER_CANDS && c != NULL &&
-		    strlen(c) < CP_ADDR_STR_MAX &&
-		    cr_addr_parse(c, &a, &err) == 0)
+		    strnlen(c, CP_ADDR_STR_MAX) < CP_ADDR_STR_MAX &&
+		    cr_punch_parse(c, &a) == 0)
 			cands[n_cands++] = req->connect->candidates[i];
 		else
 			n->st.candidates_dropped++;
-		cr_error_free(err);
 	}
 	r = calloc(1, sizeof(*r));
 	vs = node_route_set(n->vendor_routes, vendor, 1);
