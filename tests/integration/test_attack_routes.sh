@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 : "${ATTACK:?run through ctest}"
 
-CAP=16 FLOOD_S=10
+CAP=16 FLOOD_S=20
 make_ring 1
 start_node_metrics 0 --routes-per-device $CAP --route-idle 4s
 wait_until 10 curl -sf "http://${METRICS[0]}/metrics" -o /dev/null || fail "node did not start"
