@@ -9,8 +9,9 @@
 # sends it at most 3 times the bytes it received from it: 127.0.0.9,
 # which never answers, gets no more than 3x.  Then the session really
 # moves to 127.0.0.9 (it answers the challenge) and every lookup is
-# answered (but maybe the first, sent before the answer): a peer whose address changed keeps working (as the
-# agents in test_path_change and test_failover do).
+# answered, but maybe the first (sent before the answer): a peer whose
+# address changed keeps working (as the agents in test_path_change and
+# test_failover do).
 . "$(dirname "$0")/lib.sh"
 : "${ATTACK:?run through ctest}"
 
