@@ -47,6 +47,7 @@
 
 #include "cp/limits.h"
 #include "cp/wire.h"
+#include "cr/map.h"
 #include "cr/noise.h"
 #include "cr/ratelimit.h"
 #include "cr/replay.h"
@@ -90,6 +91,16 @@ enum {
 	IDLE_MS = 5000,
 	SLAB_SHIFT = 8,
 	SLAB_SESS = 1 << SLAB_SHIFT, /* sessions per slab */
+	/* DATA flags (byte 1 of the header, authenticated as AD): path
+	 * validation, answered by the session layer, never delivered. */
+	DATA_PATH_CHALLENGE = 1,
+	DATA_PATH_RESPONSE = 2,
+	PATH_TOKEN_LEN = 8,
+	/* Until its path is validated, a session sends at most this many
+	 * times the bytes it received from it (QUIC's anti-amplification
+	 * limit, RFC 9000 8.1). */
+	PATH_FACTOR = 3,
+	PATH_RETRY_MS = 500, /* challenges at most this often */
 };
 
 _Static_assert((int)INIT_MAX <= (int)CP_DATAGRAM_BASE, "INIT fits");
@@ -149,6 +160,17 @@ struct sess_keys {
 	uint32_t remote_index;
 };
 
+/* A session whose peer moved to an address not validated yet: kept in the
+ * host's path table (by handle) only while the validation runs, so an idle
+ * session pays nothing for it. */
+struct sess_path {
+	struct cr_addr valid; /* the last validated path, to fall back to */
+	uint64_t rx, tx;      /* bytes from and to the new path */
+	uint64_t challenge_ms;
+	uint8_t challenged;
+	uint8_t token[PATH_TOKEN_LEN];
+};
+
 struct sess_prev {
 	uint8_t rx[KEY_LEN];
 	uint64_t birth_ms;
@@ -190,6 +212,7 @@ struct cr_sess {
 	unsigned pending : 1;       /* counted in host->pending */
 	unsigned fixed_path : 1;    /* no roaming: the owner picks the path */
 	unsigned is_wide : 1;       /* cur.rp holds the wide window */
+	unsigned path_new : 1;      /* addr not validated: host->paths */
 };
 
 struct sess_slab {
@@ -242,6 +265,7 @@ struct cr_sess_host {
 	uint8_t instance[INST_LEN]; /* sent in our INITs */
 	struct heap_ent *heap;
 	size_t heap_n, heap_cap;
+	struct cr_map *paths; /* handle -> struct sess_path, made on first use */
 
 	struct cr_sess *grave; /* dead, freed when depth drops to 0 */
 	size_t count;          /* live sessions */
@@ -273,6 +297,7 @@ static const char *const drop_names[CR_SESS_DROP_MAX] = {
 	[CR_SESS_DROP_STATE] = "state",
 	[CR_SESS_DROP_NOMEM] = "nomem",
 	[CR_SESS_DROP_RATELIMIT] = "ratelimit",
+	[CR_SESS_DROP_IDENTITY] = "identity",
 };
 
 const char *cr_sess_drop_name(enum cr_sess_drop reason)
@@ -388,6 +413,47 @@ static enum cr_sess_drop drop(struct cr_sess_host *h, enum cr_sess_drop why)
 {
 	h->stats.drops[why]++;
 	return why;
+}
+
+/* ---- Path validation -------------------------------------------------- */
+
+/* The same path: address and relay route. */
+static int same_path(const struct cr_addr *a, const struct cr_addr *b)
+{
+	return cr_addr_equal(a, b) && a->route == b->route;
+}
+
+static struct sess_path *path_of(const struct cr_sess_host *h,
+				 const struct cr_sess *s)
+{
+	return s->path_new ? cr_map_get(h->paths, &s->handle) : NULL;
+}
+
+/* The session's path is validated (or chosen by the owner): no budget. */
+static void path_drop(struct cr_sess_host *h, struct cr_sess *s)
+{
+	if (!s->path_new)
+		return;
+	free(cr_map_del(h->paths, &s->handle));
+	s->path_new = 0;
+}
+
+/* 1 when len more bytes may go to the session's unvalidated path (and
+ * counts them), 0 when they would exceed PATH_FACTOR times what came
+ * from it. */
+static int path_budget(struct cr_sess_host *h, struct cr_sess *s,
+		       const struct cr_addr *to, size_t len)
+{
+	struct sess_path *p = path_of(h, s);
+
+	if (p == NULL || !same_path(to, &s->addr))
+		return 1;
+	if (p->tx + len > PATH_FACTOR * p->rx) {
+		h->stats.path_limited++;
+		return 0;
+	}
+	p->tx += len;
+	return 1;
 }
 
 /* ---- Replay windows ---------------------------------------------------- */
@@ -665,6 +731,36 @@ struct cr_sess *cr_sess_host_find(const struct cr_sess_host *h,
 	return best;
 }
 
+/* Sessions of id in the peer table (primaries: their pending successors
+ * are not counted), and of those that are up, the one heard from least
+ * recently other than except. */
+static size_t peer_count(const struct cr_sess_host *h, const struct cr_id *id,
+			 size_t *n_up, const struct cr_sess *except,
+			 struct cr_sess **oldest_up)
+{
+	size_t mask = h->peer_cap - 1, n = 0;
+
+	*n_up = 0;
+	*oldest_up = NULL;
+	if (h->peer_cap == 0)
+		return 0;
+	for (size_t j = peer_home(h, id, h->peer_cap); h->peers[j] != 0;
+	     j = (j + 1) & mask) {
+		struct cr_sess *s = peer_at(h, j);
+
+		if (s->dead || !cr_id_equal(&s->peer, id))
+			continue;
+		n++;
+		if (!s->up)
+			continue;
+		(*n_up)++;
+		if (s != except && (*oldest_up == NULL ||
+				    s->last_recv_ms < (*oldest_up)->last_recv_ms))
+			*oldest_up = s;
+	}
+	return n;
+}
+
 static struct cr_sess *peer_get(const struct cr_sess_host *h,
 				const struct cr_id *id,
 				const uint8_t inst[INST_LEN])
@@ -898,6 +994,7 @@ static void sess_kill(struct cr_sess_host *h, struct cr_sess *s,
 	}
 	hs_free(h, s, 0);
 	prev_free(h, s);
+	path_drop(h, s);
 	if (s->has_keys)
 		idx_remove(h, s->cur.local_index);
 	wide_drop(s, 0);
@@ -1052,16 +1149,21 @@ static int need_rekey(const struct cr_sess_host *h, const struct cr_sess *s,
 
 /* Seals payload under the current keys and sends it: 0 or -EAGAIN when the
  * keys are missing or used up. */
-static int data_send_to(struct cr_sess_host *h, struct cr_sess *s,
-			const struct cr_addr *to, const uint8_t *payload,
-			size_t len, uint64_t now)
+static int data_send_flags(struct cr_sess_host *h, struct cr_sess *s,
+			   const struct cr_addr *to, uint8_t flags,
+			   const uint8_t *payload, size_t len, uint64_t now)
 {
 	uint8_t buf[CP_DATAGRAM_MAX];
 
 	if (keys_expired(h, s, now))
 		return -EAGAIN;
+	/* Over an unvalidated path's budget the datagram is lost, as on a
+	 * congested path: the peer validates the path in one round trip. */
+	if (!path_budget(h, s, to, CP_DATA_HDR + len + CP_AEAD_TAG))
+		return 0;
 	buf[0] = CP_MSG_DATA;
-	buf[1] = buf[2] = buf[3] = 0;
+	buf[1] = flags;
+	buf[2] = buf[3] = 0;
 	cp_put_u32(buf + 4, s->cur.remote_index);
 	cp_put_u64(buf + 8, s->cur.tx_n);
 	if (len > 0)
@@ -1074,6 +1176,51 @@ static int data_send_to(struct cr_sess_host *h, struct cr_sess *s,
 	s->last_sent_ms = now;
 	host_send(h, s, to, buf, CP_DATA_HDR + len + CP_AEAD_TAG);
 	return 0;
+}
+
+static int data_send_to(struct cr_sess_host *h, struct cr_sess *s,
+			const struct cr_addr *to, const uint8_t *payload,
+			size_t len, uint64_t now)
+{
+	return data_send_flags(h, s, to, 0, payload, len, now);
+}
+
+/*
+ * An authentic datagram came from a path other than the session's.  The
+ * session follows it at once (a peer behind a NAT that rebound has no
+ * other way back), but until the peer answers a challenge sent there, it
+ * sends at most PATH_FACTOR times what came from it, so that datagrams
+ * replayed or forwarded from a spoofed source cannot turn the session
+ * into an amplifier toward that address.  Back on the last validated path,
+ * nothing needs validating.  Without memory for the state, the session
+ * stays where it is.
+ */
+static void path_moved(struct cr_sess_host *h, struct cr_sess *s,
+		       const struct cr_addr *from)
+{
+	struct sess_path *p = path_of(h, s);
+
+	if (p != NULL && same_path(from, &p->valid)) {
+		s->addr = p->valid;
+		path_drop(h, s);
+		return;
+	}
+	if (p == NULL) {
+		if (h->paths == NULL)
+			h->paths = cr_map_new(sizeof(s->handle));
+		p = calloc(1, sizeof(*p));
+		if (h->paths == NULL || p == NULL ||
+		    cr_map_put(h->paths, &s->handle, p) < 0) {
+			free(p);
+			return;
+		}
+		p->valid = s->addr;
+		s->path_new = 1;
+	}
+	s->addr = *from;
+	p->rx = p->tx = 0;
+	p->challenged = 0;
+	randombytes_buf(p->token, sizeof(p->token));
 }
 
 static int data_send(struct cr_sess_host *h, struct cr_sess *s,
@@ -1568,6 +1715,18 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 		why = CR_SESS_DROP_NOMEM;
 		goto out;
 	}
+	/* A new instance of an identity that holds twice its share: room
+	 * for its handshakes under way, not for a table run without end. */
+	if (h->cfg.max_per_identity != 0 && p == NULL) {
+		struct cr_sess *oldest;
+		size_t n_up;
+
+		if (peer_count(h, &peer, &n_up, NULL, &oldest) >=
+		    2 * (size_t)h->cfg.max_per_identity) {
+			why = CR_SESS_DROP_IDENTITY;
+			goto out;
+		}
+	}
 
 	/* Allocate before asking the owner, so that an accepted peer never
 	 * has to be dropped for want of memory after the owner set *user. */
@@ -1664,9 +1823,11 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	uint32_t receiver;
 	size_t plen;
 	int pending = 0, was_up, ok;
+	uint8_t flags;
 
 	if (len < CP_DATA_HDR)
 		return drop(h, CR_SESS_DROP_SHORT);
+	flags = buf[1];
 	if (len < DATA_MIN || len > CP_DATAGRAM_MAX)
 		return drop(h, CR_SESS_DROP_LENGTH);
 	receiver = cp_get_u32(buf + 4);
@@ -1730,12 +1891,37 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	if (replay == NULL)
 		s->peer_used_cur = 1;
 	/* Roaming: the peer is wherever its last authentic datagram came
-	 * from (address and relay route), unless the owner picks paths. */
-	if (!s->fixed_path &&
-	    (!cr_addr_equal(&s->addr, from) || s->addr.route != from->route))
-		s->addr = *from;
-	h->rx_from = from;
+	 * from (address and relay route), unless the owner picks paths; a
+	 * new path is validated first (path_moved()). */
+	if (!s->fixed_path && !same_path(&s->addr, from))
+		path_moved(h, s, from);
 	s->last_recv_ms = now;
+	if (s->path_new && same_path(&s->addr, from)) {
+		struct sess_path *p = path_of(h, s);
+
+		p->rx += len;
+		if (flags == DATA_PATH_RESPONSE && plen == PATH_TOKEN_LEN &&
+		    sodium_memcmp(plain, p->token, PATH_TOKEN_LEN) == 0) {
+			h->stats.paths_validated++;
+			path_drop(h, s);
+		} else if (!p->challenged ||
+			   elapsed(now, p->challenge_ms) >= PATH_RETRY_MS) {
+			uint8_t token[PATH_TOKEN_LEN];
+
+			p->challenged = 1;
+			p->challenge_ms = now;
+			memcpy(token, p->token, sizeof(token));
+			h->stats.path_challenges++;
+			data_send_flags(h, s, &s->addr, DATA_PATH_CHALLENGE,
+					token, sizeof(token), now);
+		}
+	}
+	/* The peer checks the path we moved to: the token goes back where
+	 * the challenge came from. */
+	if (flags == DATA_PATH_CHALLENGE && plen == PATH_TOKEN_LEN && s->up)
+		data_send_flags(h, s, from, DATA_PATH_RESPONSE, plain, plen,
+				now);
+	h->rx_from = from;
 	if (pending) {
 		h->stats.handshakes_completed++;
 		was_up = s->up;
@@ -1746,10 +1932,20 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 		}
 		if (!was_up)
 			sess_promote(h, s);
+		if (!was_up && !s->dead && h->cfg.max_per_identity != 0) {
+			struct cr_sess *oldest;
+			size_t n_up;
+
+			/* One more of this identity is up: beyond its share,
+			 * its least recently heard session gives way. */
+			peer_count(h, &s->peer, &n_up, s, &oldest);
+			if (n_up > h->cfg.max_per_identity && oldest != NULL)
+				sess_kill(h, oldest, CR_SESS_DOWN_REPLACED);
+		}
 		if (!s->dead && h->ops->up != NULL)
 			h->ops->up(h->ctx, s, NULL, 0, was_up);
 	}
-	if (plen > 0 && !s->dead && h->ops->recv != NULL)
+	if (flags == 0 && plen > 0 && !s->dead && h->ops->recv != NULL)
 		h->ops->recv(h->ctx, s, plain, plen);
 	h->rx_from = NULL;
 	return CR_SESS_DROP_NONE;
@@ -1769,8 +1965,11 @@ enum cr_sess_drop cr_sess_host_input(struct cr_sess_host *h,
 		return drop(h, CR_SESS_DROP_SHORT);
 	if (from == NULL)
 		from = &none;
-	/* The reserved bytes must be zero: a later version may use them. */
-	if (buf[1] != 0 || buf[2] != 0 || buf[3] != 0)
+	/* The reserved bytes must be zero: a later version may use them.
+	 * DATA's first one carries its flags. */
+	if ((buf[1] != 0 &&
+	     (buf[0] != CP_MSG_DATA || buf[1] > DATA_PATH_RESPONSE)) ||
+	    buf[2] != 0 || buf[3] != 0)
 		return drop(h, CR_SESS_DROP_TYPE);
 	host_enter(h);
 	switch (buf[0]) {
@@ -2005,6 +2204,15 @@ struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h)
 	}
 	free(h->slabs);
 	cr_ratelimit_free(h->addr_limit);
+	if (h->paths != NULL) {
+		size_t pos = 0;
+		const void *key;
+		void *val;
+
+		while (cr_map_next(h->paths, &pos, &key, &val))
+			free(val);
+		cr_map_free(h->paths);
+	}
 	free(h->idx);
 	free(h->peers);
 	free(h->heap);
@@ -2175,6 +2383,8 @@ const struct cr_addr *cr_sess_peer_addr(const struct cr_sess *s)
 
 void cr_sess_set_peer_addr(struct cr_sess *s, const struct cr_addr *to)
 {
+	/* The owner chose the path (after its own probes): no budget. */
+	path_drop(s->host, s);
 	s->addr = *to;
 }
 

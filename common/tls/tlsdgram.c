@@ -25,6 +25,7 @@ _Static_assert((int)CR_TCPF_MAX >= (int)CP_DATAGRAM_MAX,
 enum {
 	TLS_OUT_MAX = 4 * 1024 * 1024, /* queued bytes per connection */
 	TLS_CLI_NODES = 64,
+	TLS_HANDSHAKE_MS = 10 * 1000, /* default handshake deadline */
 };
 
 /* ---- Shared ------------------------------------------------------------ */
@@ -35,15 +36,26 @@ struct tls_conn {
 	uint64_t id;
 	void *owner;
 	int server;
+	/* Server only: the peer's IP (its per-address count) and the TLS
+	 * handshake deadline, freed once the handshake is done. */
+	uint8_t ip[16];
+	struct event *hs_timer;
+	struct evbuffer_cb_entry *out_cb;
 };
+
+struct cr_tls_srv;
+static int tls_srv_out_full(struct cr_tls_srv *s);
 
 static void tls_conn_send(struct tls_conn *k, const uint8_t *buf, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(k->bev);
 
 	/* A congested connection drops, as a full UDP socket would: the
-	 * streams above retransmit and slow down. */
+	 * streams above retransmit and slow down.  So does the server once
+	 * all its connections together hold out_max bytes. */
 	if (evbuffer_get_length(out) > TLS_OUT_MAX)
+		return;
+	if (k->server && tls_srv_out_full(k->owner))
 		return;
 	cr_tcpf_put(out, buf, len);
 }
@@ -67,15 +79,56 @@ struct cr_tls_cli {
 	struct tls_conn *nodes[TLS_CLI_NODES];
 };
 
+struct tls_addr_count {
+	uint8_t ip[16];
+	uint32_t n;
+};
+
 struct cr_tls_srv {
 	struct event_base *base;
 	SSL_CTX *ctx;
 	struct evconnlistener *lst;
 	struct cr_map *conns; /* id -> struct tls_conn */
+	struct cr_map *per_addr; /* ip[16] -> struct tls_addr_count */
 	uint64_t next_id;
 	cr_tls_recv_fn fn;
 	void *arg;
+	struct cr_tls_limits lim;
+	struct cr_tls_srv_stats st;
 };
+
+static int tls_srv_out_full(struct cr_tls_srv *s)
+{
+	if (s->lim.out_max == 0 || s->st.out_queued < s->lim.out_max)
+		return 0;
+	s->st.out_dropped++;
+	return 1;
+}
+
+/* Every byte added to or drained from a server connection's output. */
+static void tls_srv_on_out(struct evbuffer *buf,
+			   const struct evbuffer_cb_info *info, void *arg)
+{
+	struct cr_tls_srv *s = arg;
+
+	s->st.out_queued += info->n_added;
+	s->st.out_queued -= info->n_deleted < s->st.out_queued ?
+				    info->n_deleted : s->st.out_queued;
+}
+
+/* The IP of sa as 16 bytes (IPv4 mapped into IPv6). */
+static void tls_ip_of(const struct sockaddr *sa, uint8_t ip[16])
+{
+	memset(ip, 0, 16);
+	if (sa->sa_family == AF_INET6) {
+		memcpy(ip, &((const struct sockaddr_in6 *)(const void *)sa)
+				    ->sin6_addr, 16);
+	} else if (sa->sa_family == AF_INET) {
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &((const struct sockaddr_in *)(const void *)sa)
+					 ->sin_addr, 4);
+	}
+}
 
 static void tls_pseudo_addr(uint64_t id, struct cr_addr *a)
 {
@@ -104,12 +157,31 @@ static uint64_t tls_conn_id(const struct cr_addr *a)
 	return id;
 }
 
+/* A server connection's share of the server's counts, given back. */
+static void tls_srv_release(struct cr_tls_srv *s, struct tls_conn *k)
+{
+	struct tls_addr_count *c = cr_map_get(s->per_addr, k->ip);
+	struct evbuffer *out = bufferevent_get_output(k->bev);
+	size_t left = evbuffer_get_length(out);
+
+	if (k->out_cb != NULL)
+		evbuffer_remove_cb_entry(out, k->out_cb);
+	s->st.out_queued -= left < s->st.out_queued ? left : s->st.out_queued;
+	if (c != NULL && --c->n == 0) {
+		cr_map_del(s->per_addr, k->ip);
+		free(c);
+	}
+	if (k->hs_timer != NULL)
+		event_free(k->hs_timer);
+}
+
 static void tls_conn_free(struct tls_conn *k)
 {
 	if (k->server) {
 		struct cr_tls_srv *s = k->owner;
 
 		cr_map_del(s->conns, &k->id);
+		tls_srv_release(s, k);
 	}
 	bufferevent_free(k->bev);
 	free(k);
@@ -142,22 +214,68 @@ static void tls_on_read(struct bufferevent *bev, void *arg)
 
 static void tls_srv_on_event(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		tls_conn_free(arg);
+	struct tls_conn *k = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		tls_conn_free(k);
+		return;
+	}
+	/* The TLS handshake is done: no deadline any more. */
+	if ((what & BEV_EVENT_CONNECTED) && k->hs_timer != NULL) {
+		event_free(k->hs_timer);
+		k->hs_timer = NULL;
+	}
+}
+
+static void tls_srv_on_hs_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct tls_conn *k = arg;
+
+	((struct cr_tls_srv *)k->owner)->st.handshake_timeouts++;
+	tls_conn_free(k);
 }
 
 static void tls_srv_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 			      struct sockaddr *sa, int socklen, void *arg)
 {
 	struct cr_tls_srv *s = arg;
-	struct tls_conn *k = calloc(1, sizeof(*k));
-	SSL *ssl = SSL_new(s->ctx);
+	struct tls_addr_count *c;
+	struct tls_conn *k;
+	uint8_t ip[16];
+	SSL *ssl;
 
+	/* Counted before any TLS state exists: a refused connection costs
+	 * an accept and a close. */
+	tls_ip_of(sa, ip);
+	c = cr_map_get(s->per_addr, ip);
+	if (s->lim.max_conns != 0 &&
+	    cr_map_count(s->conns) >= s->lim.max_conns) {
+		s->st.refused_total++;
+		evutil_closesocket(fd);
+		return;
+	}
+	if (s->lim.per_addr != 0 && c != NULL && c->n >= s->lim.per_addr) {
+		s->st.refused_addr++;
+		evutil_closesocket(fd);
+		return;
+	}
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL || cr_map_put(s->per_addr, ip, c) < 0) {
+			free(c);
+			evutil_closesocket(fd);
+			return;
+		}
+		memcpy(c->ip, ip, sizeof(ip));
+	}
+	c->n++;
+	k = calloc(1, sizeof(*k));
+	ssl = SSL_new(s->ctx);
 	if (k == NULL || ssl == NULL) {
 		free(k);
 		SSL_free(ssl);
 		evutil_closesocket(fd);
-		return;
+		goto uncount;
 	}
 	k->bev = bufferevent_openssl_socket_new(s->base, fd, ssl,
 						BUFFEREVENT_SSL_ACCEPTING,
@@ -166,22 +284,55 @@ static void tls_srv_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		free(k);
 		SSL_free(ssl);
 		evutil_closesocket(fd);
-		return;
+		goto uncount;
 	}
 	k->server = 1;
 	k->owner = s;
 	k->id = ++s->next_id;
+	memcpy(k->ip, ip, sizeof(ip));
 	tls_pseudo_addr(k->id, &k->addr);
-	if (cr_map_put(s->conns, &k->id, k) < 0) {
+	k->hs_timer = evtimer_new(s->base, tls_srv_on_hs_timeout, k);
+	k->out_cb = evbuffer_add_cb(bufferevent_get_output(k->bev),
+				    tls_srv_on_out, s);
+	if (k->hs_timer == NULL || k->out_cb == NULL ||
+	    cr_map_put(s->conns, &k->id, k) < 0) {
+		/* Counted once more below: give this one back first. */
+		c->n++;
+		tls_srv_release(s, k);
 		bufferevent_free(k->bev);
 		free(k);
-		return;
+		goto uncount;
 	}
 	bufferevent_setcb(k->bev, tls_on_read, NULL, tls_srv_on_event, k);
 	/* A connection silent for 3 minutes is gone (clients ping every few
 	 * seconds). */
 	bufferevent_set_timeouts(k->bev, &(struct timeval){ 180, 0 }, NULL);
+	{
+		struct timeval tv = { s->lim.handshake_ms / 1000,
+				      (s->lim.handshake_ms % 1000) * 1000 };
+
+		evtimer_add(k->hs_timer, &tv);
+	}
 	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
+	return;
+uncount:
+	if (--c->n == 0) {
+		cr_map_del(s->per_addr, ip);
+		free(c);
+	}
+}
+
+void cr_tls_srv_set_limits(struct cr_tls_srv *s,
+			   const struct cr_tls_limits *lim)
+{
+	s->lim = *lim;
+	if (s->lim.handshake_ms == 0)
+		s->lim.handshake_ms = TLS_HANDSHAKE_MS;
+}
+
+const struct cr_tls_srv_stats *cr_tls_srv_stats(const struct cr_tls_srv *s)
+{
+	return &s->st;
 }
 
 /* A fresh self-signed certificate (P-256) for the listener: nobody checks
@@ -231,9 +382,11 @@ struct cr_tls_srv *cr_tls_srv_new(struct event_base *base,
 	s->base = base;
 	s->fn = fn;
 	s->arg = arg;
+	s->lim.handshake_ms = TLS_HANDSHAKE_MS;
 	s->conns = cr_map_new(sizeof(uint64_t));
+	s->per_addr = cr_map_new(16);
 	s->ctx = SSL_CTX_new(TLS_server_method());
-	if (s->conns == NULL || s->ctx == NULL) {
+	if (s->conns == NULL || s->per_addr == NULL || s->ctx == NULL) {
 		tls_set_err(err, "cannot set up TLS");
 		return cr_tls_srv_free(s);
 	}
@@ -269,10 +422,22 @@ struct cr_tls_srv *cr_tls_srv_free(struct cr_tls_srv *s)
 		while (cr_map_next(s->conns, &pos, &key, &val)) {
 			struct tls_conn *k = val;
 
+			if (k->hs_timer != NULL)
+				event_free(k->hs_timer);
+			if (k->out_cb != NULL)
+				evbuffer_remove_cb_entry(
+					bufferevent_get_output(k->bev),
+					k->out_cb);
 			bufferevent_free(k->bev);
 			free(k);
 		}
 		cr_map_free(s->conns);
+	}
+	if (s->per_addr != NULL) {
+		pos = 0;
+		while (cr_map_next(s->per_addr, &pos, &key, &val))
+			free(val);
+		cr_map_free(s->per_addr);
 	}
 	SSL_CTX_free(s->ctx);
 	free(s);

@@ -15,6 +15,17 @@ void rn_config_init(struct rn_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = CR_LOG_INFO;
 	cfg->route_idle_ms = 120000;
+	/* Sized for 10^5 idle devices a node, with room for their
+	 * migrations and for vendors. */
+	cfg->max_sessions = 200000;
+	cfg->sessions_per_identity = 16;
+	cfg->routes_per_vendor = 1024;
+	cfg->routes_per_device = 32;
+	cfg->connect_rate = 5;
+	cfg->tcp_max = 10000;
+	cfg->tcp_per_addr = 64;
+	cfg->tcp_handshake_ms = 10000;
+	cfg->tcp_out_max = 256ull << 20;
 	cfg->load_handshakes_per_sec = 2000;
 	cfg->addr_handshakes_per_sec = 20;
 	cfg->heartbeat_ms = 250;
@@ -45,8 +56,25 @@ static const struct cr_config_key rn_config_keys[] = {
 	KEY(BOOL, "syslog", use_syslog),
 	KEY(U64, "max-sessions", max_sessions, 0, 100000000,
 	    "a number up to 100000000"),
+	KEY(U64, "sessions-per-identity", sessions_per_identity, 0, 1000000,
+	    "a number up to 1000000"),
 	KEY(MS, "route-idle", route_idle_ms, 0, UINT64_MAX,
 	    "a duration (e.g. 120s)"),
+	KEY(U64, "routes-per-vendor", routes_per_vendor, 0, 100000000,
+	    "a number up to 100000000"),
+	/* Bounded: a full device's eviction walks its routes once per
+	 * route. */
+	KEY(U64, "routes-per-device", routes_per_device, 0, 1024,
+	    "a number up to 1024"),
+	KEY(U64, "connect-rate", connect_rate, 0, 1000000,
+	    "a number up to 1000000"),
+	KEY(U64, "tcp-max", tcp_max, 0, 10000000, "a number up to 10000000"),
+	KEY(U64, "tcp-per-addr", tcp_per_addr, 0, 10000000,
+	    "a number up to 10000000"),
+	KEY(MS, "tcp-handshake-timeout", tcp_handshake_ms, 100, 600000,
+	    "a duration from 100ms to 10m"),
+	KEY(BYTES, "tcp-out-max", tcp_out_max, 0, 1ull << 40,
+	    "a size in bytes, or with K, M or G (0: no limit)"),
 	KEY(U64, "handshake-load", load_handshakes_per_sec, 0, 10000000,
 	    "a number up to 10000000"),
 	KEY(U64, "handshake-per-addr", addr_handshakes_per_sec, 0, 10000000,

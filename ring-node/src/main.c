@@ -55,7 +55,12 @@ static const char usage_text[] =
 	"  --log-level LEVEL     error, warn, info (default) or debug\n"
 	"  --syslog              log to syslog instead of stderr\n"
 	"  --capture FILE        debug: append every datagram to FILE\n"
-	"  --max-sessions N      refuse new peers beyond N (0: no limit)\n"
+	"  --max-sessions N      refuse new peers beyond N (default 200000; 0: "
+	"no limit)\n"
+	"  --sessions-per-identity N  established sessions one identity holds "
+	"at once;\n"
+	"                        one more replaces its least recently heard "
+	"(default 16)\n"
 	"  --handshake-load N    demand cookies above N handshakes/s "
 	"(default 2000)\n"
 	"  --handshake-per-addr N  under that load, at most N handshakes/s "
@@ -63,6 +68,25 @@ static const char usage_text[] =
 	"                        source address (default 20; 0: no limit)\n"
 	"  --route-idle DURATION drop relay routes idle this long (default "
 "120s)\n"
+	"  --routes-per-vendor N relay routes one vendor identity holds "
+	"(default 1024)\n"
+	"  --routes-per-device N relay routes to one device (default 32); when "
+	"full, the\n"
+	"                        vendor holding the most gives up its least "
+	"used one\n"
+	"  --connect-rate N      connect offers a second per (vendor, device), "
+	"5 s' worth\n"
+	"                        saved up (default 5)\n"
+	"  --tcp-max N           TCP fallback connections in all (default "
+	"10000)\n"
+	"  --tcp-per-addr N      ... from one IP address (default 64)\n"
+	"  --tcp-handshake-timeout DURATION  close a TCP connection whose TLS "
+	"handshake\n"
+	"                        is not done by then (default 10s)\n"
+	"  --tcp-out-max SIZE    bytes queued for all TCP connections (default "
+	"256M)\n"
+	"                        (0 in any of these limits: no limit, except "
+	"the timeout)\n"
 	"  --heartbeat DURATION  node-to-node heartbeat interval (default "
 	"250ms)\n"
 	"  --peer-timeout DURATION  a node unheard this long is dead "
@@ -114,6 +138,14 @@ static const struct option long_opts[] = {
 	{ "handshake-load", required_argument, NULL, 0 },
 	{ "handshake-per-addr", required_argument, NULL, 0 },
 	{ "route-idle", required_argument, NULL, 0 },
+	{ "sessions-per-identity", required_argument, NULL, 0 },
+	{ "routes-per-vendor", required_argument, NULL, 0 },
+	{ "routes-per-device", required_argument, NULL, 0 },
+	{ "connect-rate", required_argument, NULL, 0 },
+	{ "tcp-max", required_argument, NULL, 0 },
+	{ "tcp-per-addr", required_argument, NULL, 0 },
+	{ "tcp-handshake-timeout", required_argument, NULL, 0 },
+	{ "tcp-out-max", required_argument, NULL, 0 },
 	{ "heartbeat", required_argument, NULL, 0 },
 	{ "peer-timeout", required_argument, NULL, 0 },
 	{ "replicas", required_argument, NULL, 0 },

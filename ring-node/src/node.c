@@ -21,6 +21,7 @@
 #include "cr/log.h"
 #include "cr/map.h"
 #include "cr/presence.h"
+#include "cr/punch.h"
 #include "cr/ring.h"
 #include "cr/ringsync.h"
 #include "cr/session.h"
@@ -72,13 +73,51 @@ enum {
 	TAG_PUSH_MASK = (1u << 14) - 1,
 };
 
+struct rn_route_set;
+
 struct rn_route {
 	uint64_t id[2]; /* [0] vendor side, [1] device side */
 	struct cr_addr addr[2];
 	uint8_t device[CR_ID_HASHLEN];
+	uint8_t vendor[CR_ID_HASHLEN];
 	uint64_t last_ms;
 	uint64_t bytes;
+	/* The device's routes, for its cap and the fair-share eviction. */
+	struct rn_route *dev_prev, *dev_next;
+	struct rn_route_set *dev_set;
+	struct rn_route_set *vendor_set;
 };
+
+/* The routes of one device (with its list) or one vendor (a count only):
+ * an entry exists only while it has routes. */
+struct rn_route_set {
+	uint8_t id[CR_ID_HASHLEN];
+	size_t n;
+	struct rn_route *head; /* devices only */
+};
+
+/* A token bucket of connect offers for one (vendor, device) pair. */
+struct rn_offer_bucket {
+	uint64_t last_ms;
+	uint32_t tokens_milli; /* thousandths of a token */
+};
+
+/* Why a connect request was refused; counted for the metrics. */
+enum node_refuse {
+	NODE_REFUSE_VENDOR_ROUTES, /* the vendor holds routes-per-vendor */
+	NODE_REFUSE_DEVICE_ROUTES, /* the device is full of this vendor's */
+	NODE_REFUSE_OFFER_RATE,    /* (vendor, device) over connect-rate */
+	NODE_REFUSE_MAX
+};
+
+static const char *const node_refuse_names[NODE_REFUSE_MAX] = {
+	"vendor_routes", "device_routes", "offer_rate",
+};
+
+/* Candidates a connect offer carries to the device at most (the rest, and
+ * every one that is not HOST:PORT, are dropped): the offer stays one
+ * small datagram on the device's link. */
+enum { NODE_OFFER_CANDS = 8 };
 
 struct rn_node {
 	struct event_base *base;
@@ -100,6 +139,9 @@ struct rn_node {
 	 * device costs no entry in a table of our own. */
 	size_t n_devices;
 	struct cr_map *routes;  /* route id -> struct rn_route (twice) */
+	struct cr_map *dev_routes;    /* device hash -> struct rn_route_set */
+	struct cr_map *vendor_routes; /* vendor hash -> struct rn_route_set */
+	struct cr_map *offer_buckets; /* H(vendor, device) -> rn_offer_bucket */
 	struct cr_udp_batch *batch;
 	struct cr_udp_out *out;
 	struct cr_tls_srv *tls; /* --tcp: datagrams over TLS, or NULL */
@@ -112,6 +154,9 @@ struct rn_node {
 		uint64_t relayed_bytes, relayed_datagrams;
 		uint64_t publishes, publish_rejected, lookups, connects;
 		uint64_t routes_created;
+		uint64_t connects_refused[NODE_REFUSE_MAX];
+		uint64_t routes_evicted, routes_expired;
+		uint64_t candidates_dropped;
 		uint64_t stun_answered, stun_dropped;
 		uint64_t byz_lies;
 	} st;
@@ -392,10 +437,50 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	carrier__signed_presence__free_unpacked(rec, NULL);
 }
 
+/* The route set of id in map (created when create), or NULL. */
+static struct rn_route_set *node_route_set(struct cr_map *map,
+					   const uint8_t id[CR_ID_HASHLEN],
+					   int create)
+{
+	struct rn_route_set *set = cr_map_get(map, id);
+
+	if (set != NULL || !create)
+		return set;
+	set = calloc(1, sizeof(*set));
+	if (set == NULL)
+		return NULL;
+	memcpy(set->id, id, CR_ID_HASHLEN);
+	if (cr_map_put(map, set->id, set) < 0) {
+		free(set);
+		return NULL;
+	}
+	return set;
+}
+
+static void node_route_set_put(struct cr_map *map, struct rn_route_set *set)
+{
+	if (set != NULL && --set->n == 0) {
+		cr_map_del(map, set->id);
+		free(set);
+	}
+}
+
 static void node_route_free(struct rn_node *n, struct rn_route *r)
 {
+	struct rn_route_set *ds = r->dev_set;
+
 	cr_map_del(n->routes, &r->id[0]);
 	cr_map_del(n->routes, &r->id[1]);
+	if (ds != NULL) {
+		if (r->dev_prev != NULL)
+			r->dev_prev->dev_next = r->dev_next;
+		else
+			ds->head = r->dev_next;
+		if (r->dev_next != NULL)
+			r->dev_next->dev_prev = r->dev_prev;
+		node_route_set_put(n->dev_routes, ds);
+	}
+	node_route_set_put(n->vendor_routes, r->vendor_set);
 	free(r);
 }
 
@@ -409,16 +494,104 @@ static uint64_t node_route_id(struct rn_node *n)
 	return id;
 }
 
+/*
+ * Room for one more route from `vendor` to the device of ds (NULL: it has
+ * none): 1 when there is room (or was made), 0 when the request is
+ * refused.  A full device makes room by fair share: the vendor holding the
+ * most of its routes loses its least recently used one, unless that is
+ * the requester itself (a vendor cannot crowd out another by asking
+ * often: one that asks without end only recycles its own routes).
+ */
+static int node_device_room(struct rn_node *n, struct rn_route_set *ds,
+			    const uint8_t vendor[CR_ID_HASHLEN])
+{
+	struct rn_route *victim = NULL;
+	size_t mine = 0, top = 0;
+
+	if (n->cfg.routes_per_device == 0 || ds == NULL ||
+	    ds->n < n->cfg.routes_per_device)
+		return 1;
+	/* Bounded by routes_per_device: at most that many squared steps. */
+	for (struct rn_route *r = ds->head; r != NULL; r = r->dev_next) {
+		size_t cnt = 0;
+		struct rn_route *lru = r;
+
+		for (struct rn_route *q = ds->head; q != NULL; q = q->dev_next)
+			if (memcmp(q->vendor, r->vendor, CR_ID_HASHLEN) == 0) {
+				cnt++;
+				if (q->last_ms < lru->last_ms)
+					lru = q;
+			}
+		if (memcmp(r->vendor, vendor, CR_ID_HASHLEN) == 0)
+			mine = cnt;
+		if (cnt > top) {
+			top = cnt;
+			victim = lru;
+		}
+	}
+	if (victim == NULL || mine >= top)
+		return 0;
+	n->st.routes_evicted++;
+	node_route_free(n, victim);
+	return 1;
+}
+
+/* 1 when the (vendor, device) pair may have one more connect offer now:
+ * connect_rate a second, five seconds' worth saved up. */
+static int node_offer_allowed(struct rn_node *n,
+			      const uint8_t vendor[CR_ID_HASHLEN],
+			      const uint8_t device[CR_ID_HASHLEN], uint64_t now)
+{
+	uint8_t key[32];
+	crypto_generichash_state st;
+	struct rn_offer_bucket *b;
+	uint64_t rate = n->cfg.connect_rate, cap = rate * 5 * 1000, t;
+
+	if (rate == 0)
+		return 1;
+	crypto_generichash_init(&st, NULL, 0, sizeof(key));
+	crypto_generichash_update(&st, vendor, CR_ID_HASHLEN);
+	crypto_generichash_update(&st, device, CR_ID_HASHLEN);
+	crypto_generichash_final(&st, key, sizeof(key));
+	b = cr_map_get(n->offer_buckets, key);
+	if (b == NULL) {
+		/* Without memory for the bucket, no limit: the route caps
+		 * still hold. */
+		b = calloc(1, sizeof(*b) + sizeof(key));
+		if (b == NULL)
+			return 1;
+		memcpy(b + 1, key, sizeof(key));
+		if (cr_map_put(n->offer_buckets, b + 1, b) < 0) {
+			free(b);
+			return 1;
+		}
+		b->tokens_milli = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
+		b->last_ms = now;
+	}
+	t = b->tokens_milli + (now - b->last_ms) * rate;
+	b->tokens_milli = (uint32_t)(t > cap ? cap : t > UINT32_MAX ? UINT32_MAX : t);
+	b->last_ms = now;
+	if (b->tokens_milli < 1000)
+		return 0;
+	b->tokens_milli -= 1000;
+	return 1;
+}
+
 static void node_on_connect(struct rn_node *n, struct cr_sess *p,
 			    const Carrier__Hop *req)
 {
 	Carrier__ConnectOffer offer = CARRIER__CONNECT_OFFER__INIT;
 	Carrier__ConnectReply cr = CARRIER__CONNECT_REPLY__INIT;
 	Carrier__Hop m = CARRIER__HOP__INIT;
+	char *cands[NODE_OFFER_CANDS];
+	struct rn_route_set *ds, *vs;
 	struct cr_sess *dev;
 	struct rn_route *r;
 	struct cr_id id;
+	const uint8_t *vendor = peer_id(p)->hash;
 	char ids[CR_ID_STRMAX];
+	uint64_t now = cr_now_ms();
+	size_t n_cands = 0;
 
 	n->st.connects++;
 	if (peer_id(p)->type != CR_ID_VENDOR) {
@@ -440,35 +613,83 @@ static void node_on_connect(struct rn_node *n, struct cr_sess *p,
 			   cr_id_format(&id, ids));
 		return;
 	}
-	r = calloc(1, sizeof(*r));
-	if (r == NULL) {
+	vs = node_route_set(n->vendor_routes, vendor, 0);
+	if (n->cfg.routes_per_vendor != 0 && vs != NULL &&
+	    vs->n >= n->cfg.routes_per_vendor) {
+		n->st.connects_refused[NODE_REFUSE_VENDOR_ROUTES]++;
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__LIMIT,
-			   "out of memory");
+			   "this vendor holds %zu relay routes on this node, "
+			   "the limit: close some (or wait %llu s for idle "
+			   "ones to expire)",
+			   vs->n, (unsigned long long)(n->cfg.route_idle_ms / 1000));
 		return;
 	}
+	if (!node_offer_allowed(n, vendor, id.hash, now)) {
+		n->st.connects_refused[NODE_REFUSE_OFFER_RATE]++;
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__LIMIT,
+			   "too many connects to device %s: at most %llu a "
+			   "second, retry later",
+			   cr_id_format(&id, ids),
+			   (unsigned long long)n->cfg.connect_rate);
+		return;
+	}
+	if (!node_device_room(n, node_route_set(n->dev_routes, id.hash, 0),
+			      vendor)) {
+		n->st.connects_refused[NODE_REFUSE_DEVICE_ROUTES]++;
+		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__LIMIT,
+			   "device %s has %llu relay routes, most of them "
+			   "this vendor's: close some first",
+			   cr_id_format(&id, ids),
+			   (unsigned long long)n->cfg.routes_per_device);
+		return;
+	}
+	/* Only well-formed candidates, and a few, go to the device: numeric
+	 * HOST:PORT as the device parses them (never a name to resolve). */
+	for (size_t i = 0; i < req->connect->n_candidates; i++) {
+		struct cr_addr a;
+		const char *c = req->connect->candidates[i];
+
+		if (n_cands < NODE_OFFER_CANDS && c != NULL &&
+		    strnlen(c, CP_ADDR_STR_MAX) < CP_ADDR_STR_MAX &&
+		    cr_punch_parse(c, &a) == 0)
+			cands[n_cands++] = req->connect->candidates[i];
+		else
+			n->st.candidates_dropped++;
+	}
+	r = calloc(1, sizeof(*r));
+	vs = node_route_set(n->vendor_routes, vendor, 1);
+	ds = node_route_set(n->dev_routes, id.hash, 1);
+	if (r == NULL || vs == NULL || ds == NULL)
+		goto nomem;
 	r->id[0] = node_route_id(n);
-	if (cr_map_put(n->routes, &r->id[0], r) < 0) {
-		free(r);
-		return;
-	}
+	if (cr_map_put(n->routes, &r->id[0], r) < 0)
+		goto nomem;
 	r->id[1] = node_route_id(n);
 	if (cr_map_put(n->routes, &r->id[1], r) < 0) {
 		cr_map_del(n->routes, &r->id[0]);
-		free(r);
-		return;
+		goto nomem;
 	}
+	r->vendor_set = vs;
+	vs->n++;
+	r->dev_set = ds;
+	ds->n++;
+	r->dev_next = ds->head;
+	if (ds->head != NULL)
+		ds->head->dev_prev = r;
+	ds->head = r;
 	r->addr[0] = *cr_sess_peer_addr(p);
 	r->addr[1] = *cr_sess_peer_addr(dev);
 	r->addr[0].route = r->addr[1].route = 0;
 	memcpy(r->device, id.hash, CR_ID_HASHLEN);
-	r->last_ms = cr_now_ms();
+	memcpy(r->vendor, vendor, CR_ID_HASHLEN);
+	r->last_ms = now;
 	n->st.routes_created++;
 
 	offer.route_id = r->id[1];
 	offer.vendor_pk.data = (uint8_t *)(uintptr_t)cr_sess_peer_pk(p);
 	offer.vendor_pk.len = CR_PKLEN;
-	offer.n_candidates = req->connect->n_candidates;
-	offer.candidates = req->connect->candidates;
+	offer.n_candidates = n_cands;
+	offer.candidates = cands;
 	m.req_id = 0;
 	m.msg_case = CARRIER__HOP__MSG_OFFER;
 	m.offer = &offer;
@@ -484,6 +705,20 @@ static void node_on_connect(struct rn_node *n, struct cr_sess *p,
 	cr_log_debug("route %016llx/%016llx to %s",
 		     (unsigned long long)r->id[0], (unsigned long long)r->id[1],
 		     cr_id_format(&id, ids));
+	return;
+nomem:
+	free(r);
+	/* Sets the failed route never joined: drop them if empty. */
+	if (vs != NULL && vs->n == 0) {
+		vs->n = 1;
+		node_route_set_put(n->vendor_routes, vs);
+	}
+	if (ds != NULL && ds->n == 0) {
+		ds->n = 1;
+		node_route_set_put(n->dev_routes, ds);
+	}
+	node_error(n, p, req->req_id, CARRIER__ERROR__CODE__LIMIT,
+		   "out of memory");
 }
 
 static void node_on_route_close(struct rn_node *n, struct cr_sess *p,
@@ -795,14 +1030,17 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 	rn_peers_flush(n->cluster);
 }
 
+/* Frees every route idle longer than route-idle, and the offer buckets
+ * that refilled (a full bucket is what a new one would be). */
 static void node_sweep_routes(struct rn_node *n, uint64_t now)
 {
-	struct rn_route *dead[256];
-	size_t n_dead = 0, pos = 0;
+	size_t cnt = cr_map_count(n->routes) / 2 + 1, n_dead = 0, pos = 0;
+	struct rn_route **dead = calloc(cnt, sizeof(*dead));
 	const void *key;
 	void *val;
 
-	while (n_dead < 256 && cr_map_next(n->routes, &pos, &key, &val)) {
+	while (dead != NULL && n_dead < cnt &&
+	       cr_map_next(n->routes, &pos, &key, &val)) {
 		struct rn_route *r = val;
 
 		/* Each route is in the map twice: collect it once. */
@@ -812,6 +1050,26 @@ static void node_sweep_routes(struct rn_node *n, uint64_t now)
 	}
 	for (size_t i = 0; i < n_dead; i++)
 		node_route_free(n, dead[i]);
+	n->st.routes_expired += n_dead;
+	free(dead);
+
+	cnt = cr_map_count(n->offer_buckets) + 1;
+	dead = calloc(cnt, sizeof(*dead));
+	n_dead = pos = 0;
+	while (dead != NULL && n_dead < cnt &&
+	       cr_map_next(n->offer_buckets, &pos, &key, &val)) {
+		struct rn_offer_bucket *b = val;
+
+		if (now - b->last_ms > 10000)
+			dead[n_dead++] = val;
+	}
+	for (size_t i = 0; i < n_dead; i++) {
+		struct rn_offer_bucket *b = (struct rn_offer_bucket *)dead[i];
+
+		cr_map_del(n->offer_buckets, b + 1);
+		free(b);
+	}
+	free(dead);
 }
 
 static void node_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -890,6 +1148,28 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 	GAUGE("carrier_node_tcp_connections",
 	      "TCP fallback connections (UDP-blocked peers).",
 	      n->tls != NULL ? cr_tls_srv_conns(n->tls) : 0);
+	if (n->tls != NULL) {
+		const struct cr_tls_srv_stats *ts = cr_tls_srv_stats(n->tls);
+
+		COUNTER("carrier_node_tcp_refused_total",
+			"TCP fallback connections closed at once: over tcp-max.",
+			ts->refused_total);
+		COUNTER("carrier_node_tcp_refused_addr_total",
+			"TCP fallback connections closed at once: over "
+			"tcp-per-addr from their IP address.",
+			ts->refused_addr);
+		COUNTER("carrier_node_tcp_handshake_timeouts_total",
+			"TCP fallback connections closed with their TLS "
+			"handshake unfinished after tcp-handshake-timeout.",
+			ts->handshake_timeouts);
+		COUNTER("carrier_node_tcp_out_dropped_total",
+			"Datagrams for TCP fallback connections dropped: "
+			"tcp-out-max bytes already queued.",
+			ts->out_dropped);
+		GAUGE("carrier_node_tcp_out_queued_bytes",
+		      "Bytes queued for all TCP fallback connections.",
+		      ts->out_queued);
+	}
 	GAUGE("carrier_node_routes", "Relay routes.",
 	      cr_map_count(n->routes) / 2);
 	node_route_counts(n, &relaying, &quiet);
@@ -913,12 +1193,44 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		ss->handshakes_completed);
 	COUNTER("carrier_node_cookies_sent_total", "Cookie replies sent.",
 		ss->cookies_sent);
+	COUNTER("carrier_node_path_challenges_total",
+		"Path challenges sent to a peer's new address (roaming).",
+		ss->path_challenges);
+	COUNTER("carrier_node_paths_validated_total",
+		"New peer addresses validated by the peer's answer.",
+		ss->paths_validated);
+	COUNTER("carrier_node_path_limited_total",
+		"Datagrams not sent to an unvalidated address: they would "
+		"exceed 3 times the bytes received from it.",
+		ss->path_limited);
 	COUNTER("carrier_node_publishes_total", "Presence records accepted.",
 		n->st.publishes);
 	COUNTER("carrier_node_lookups_total", "Lookups answered.",
 		n->st.lookups);
 	COUNTER("carrier_node_connects_total", "Connect requests.",
 		n->st.connects);
+	evbuffer_add_printf(b, "# HELP carrier_node_connects_refused_total "
+			       "Connect requests refused by a limit: "
+			       "routes-per-vendor, routes-per-device, "
+			       "connect-rate.\n"
+			       "# TYPE carrier_node_connects_refused_total "
+			       "counter\n");
+	for (int i = 0; i < NODE_REFUSE_MAX; i++)
+		evbuffer_add_printf(b, "carrier_node_connects_refused_total"
+				       "{reason=\"%s\"} %llu\n",
+				    node_refuse_names[i],
+				    (unsigned long long)n->st.connects_refused[i]);
+	COUNTER("carrier_node_routes_evicted_total",
+		"Routes taken from the vendor holding most of a full "
+		"device's routes, for another vendor.",
+		n->st.routes_evicted);
+	COUNTER("carrier_node_routes_expired_total",
+		"Routes freed after route-idle without traffic.",
+		n->st.routes_expired);
+	COUNTER("carrier_node_offer_candidates_dropped_total",
+		"Vendor candidates not passed on to a device (malformed, or "
+		"beyond 8 per offer).",
+		n->st.candidates_dropped);
 	COUNTER("carrier_node_stun_answered_total",
 		"STUN Binding requests answered.", n->st.stun_answered);
 	COUNTER("carrier_node_stun_dropped_total",
@@ -1108,10 +1420,24 @@ static void node_sess_cfg(const struct rn_config *cfg, struct cr_sess_cfg *sc)
 	sc->load_handshakes_per_sec = (uint32_t)cfg->load_handshakes_per_sec;
 	sc->addr_handshakes_per_sec = (uint32_t)cfg->addr_handshakes_per_sec;
 	sc->max_sessions = (uint32_t)cfg->max_sessions;
+	sc->max_per_identity = (uint32_t)cfg->sessions_per_identity;
 	/* The node initiates only to other nodes: find a restarted one
 	 * quickly, give up on a dead one soon. */
 	sc->handshake_retry_ms = 250;
 	sc->handshake_timeout_ms = 2000;
+}
+
+static void node_tls_limits(struct rn_node *n, const struct rn_config *cfg)
+{
+	struct cr_tls_limits lim = {
+		.max_conns = (uint32_t)cfg->tcp_max,
+		.per_addr = (uint32_t)cfg->tcp_per_addr,
+		.handshake_ms = (uint32_t)cfg->tcp_handshake_ms,
+		.out_max = cfg->tcp_out_max,
+	};
+
+	if (n->tls != NULL)
+		cr_tls_srv_set_limits(n->tls, &lim);
 }
 
 static void node_peers_cfg(struct rn_node *n, const struct rn_config *cfg,
@@ -1189,8 +1515,13 @@ struct rn_node *rn_node_new(struct event_base *base,
 	if (cr_kv_open(cfg->data_dir, "node", NODE_LMDB_MAP, &n->kv, err) < 0)
 		goto fail;
 	n->routes = cr_map_new(sizeof(uint64_t));
+	n->dev_routes = cr_map_new(CR_ID_HASHLEN);
+	n->vendor_routes = cr_map_new(CR_ID_HASHLEN);
+	n->offer_buckets = cr_map_new(32);
 	n->batch = calloc(1, sizeof(*n->batch));
-	if (n->routes == NULL || n->batch == NULL) {
+	if (n->routes == NULL || n->dev_routes == NULL ||
+	    n->vendor_routes == NULL || n->offer_buckets == NULL ||
+	    n->batch == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating node tables");
 		goto fail;
 	}
@@ -1235,6 +1566,7 @@ struct rn_node *rn_node_new(struct event_base *base,
 		n->tls = cr_tls_srv_new(base, &ta, node_on_tls, n, err);
 		if (n->tls == NULL)
 			goto fail;
+		node_tls_limits(n, cfg);
 	}
 	n->ev_read = event_new(base, n->fd, EV_READ | EV_PERSIST, node_on_read,
 			       n);
@@ -1281,10 +1613,26 @@ int rn_node_reload(struct rn_node *n, const struct rn_config *cfg,
 	cr_sess_host_set_cfg(n->host, &sc);
 	node_peers_cfg(n, cfg, &pc);
 	rn_peers_set_cfg(n->cluster, &pc);
+	node_tls_limits(n, cfg);
 	cr_log_set_level(cfg->log_level);
 	cr_log_info("configuration reloaded (ring epoch %llu)",
 		    (unsigned long long)ring->epoch);
 	return 0;
+}
+
+/* Frees a map whose values are single allocations, and the map. */
+static void node_map_free_values(struct cr_map *m)
+{
+	size_t pos = 0;
+	const void *key;
+	void *val;
+
+	if (m == NULL)
+		return;
+	/* No change to the map while walking it: the values only. */
+	while (cr_map_next(m, &pos, &key, &val))
+		free(val);
+	cr_map_free(m);
 }
 
 struct rn_node *rn_node_free(struct rn_node *n)
@@ -1325,6 +1673,9 @@ struct rn_node *rn_node_free(struct rn_node *n)
 		free(all);
 	}
 	cr_map_free(n->routes);
+	node_map_free_values(n->dev_routes);
+	node_map_free_values(n->vendor_routes);
+	node_map_free_values(n->offer_buckets);
 	cr_kv_free(n->kv);
 	cr_ring_free(n->ring);
 	if (n->capture != NULL)

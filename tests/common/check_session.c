@@ -1538,6 +1538,93 @@ START_TEST(test_same_identity_two_hosts)
 }
 END_TEST
 
+/* An authentic datagram forwarded from a forged source moves the session,
+ * but the responder sends that address at most 3x what it got from it
+ * until a path challenge is answered there; the peer's next datagram from
+ * its validated address moves it back; a real move is validated in one
+ * round trip and then carries everything. */
+START_TEST(test_path_validation)
+{
+	struct cr_sess_cfg cfg = test_cfg();
+	struct cr_sess *a, *b;
+	struct cr_addr moved = addr_of(0, 4), evil = addr_of(7, 5);
+	uint8_t big[1000];
+	uint64_t to_evil = 0, from_evil;
+	struct pkt p;
+
+	memset(big, 'x', sizeof(big));
+	node_init(0, CR_ID_DEVICE, &cfg);
+	node_init(1, CR_ID_NODE, &cfg);
+	a = pair(0, 1);
+	b = nodes[1].up_sess;
+
+	send_str(a, "a small request");
+	p = take_last();
+	from_evil = p.len;
+	ck_assert_int_eq(feed(1, &evil, p.buf, p.len), CR_SESS_DROP_NONE);
+	ck_assert(cr_addr_equal(cr_sess_peer_addr(b), &evil));
+	ck_assert_uint_eq(stats(1)->path_challenges, 1);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(cr_sess_send(b, big, sizeof(big), now_ms), 0);
+	for (size_t i = 0; i < nlog; i++)
+		if (cr_addr_equal(&sent_log[i].dst, &evil))
+			to_evil += sent_log[i].len;
+	ck_assert_uint_le(to_evil, 3 * from_evil);
+	ck_assert_uint_gt(to_evil, 0); /* the challenge */
+	ck_assert_uint_eq(stats(1)->path_limited, 10);
+	drop_pending_queue();
+
+	/* The device speaks again from where it is: back at once. */
+	send_str(a, "still here");
+	deliver_all();
+	ck_assert(cr_addr_equal(cr_sess_peer_addr(b), &nodes[0].addr));
+	ck_assert_int_eq(cr_sess_send(b, big, sizeof(big), now_ms), 0);
+	ck_assert_uint_eq(stats(1)->path_limited, 10);
+	deliver_all();
+	ck_assert_uint_eq(nodes[0].recv_len, sizeof(big));
+
+	/* A real move: challenged, answered, validated. */
+	nodes[0].src = moved;
+	send_str(a, "moved");
+	deliver_all();
+	ck_assert(cr_addr_equal(cr_sess_peer_addr(b), &moved));
+	ck_assert_uint_eq(stats(1)->paths_validated, 1);
+	nodes[0].recv_len = 0;
+	ck_assert_int_eq(cr_sess_send(b, big, sizeof(big), now_ms), 0);
+	deliver_all();
+	ck_assert_uint_eq(nodes[0].recv_len, sizeof(big));
+	ck_assert_uint_eq(stats(1)->path_limited, 10);
+	/* Challenges and answers never reach the owner: what it got last
+	 * is the payload. */
+	ck_assert_mem_eq(nodes[0].recv_buf, big, sizeof(big));
+}
+END_TEST
+
+/* One identity on many hosts: the responder keeps max_per_identity of its
+ * sessions up, replacing the least recently heard. */
+START_TEST(test_identity_cap)
+{
+	struct cr_sess_cfg cfg = test_cfg();
+
+	cfg.max_per_identity = 2;
+	node_init(1, CR_ID_NODE, &cfg);
+	for (int i = 2; i < 7; i++) {
+		node_init(i, CR_ID_VENDOR, &cfg);
+		if (i > 2) {
+			nodes[i].h = cr_sess_host_free(nodes[i].h);
+			nodes[i].kp = nodes[2].kp;
+			node_start(i, &cfg);
+		}
+		now_ms += 10;
+		pair(i, 1);
+		ck_assert_uint_le(cr_sess_host_count(nodes[1].h), 2);
+	}
+	ck_assert_uint_eq(cr_sess_host_count(nodes[1].h), 2);
+	ck_assert_int_eq(nodes[1].n_down, 3);
+	ck_assert_int_eq(nodes[1].down_why, CR_SESS_DOWN_REPLACED);
+}
+END_TEST
+
 START_TEST(test_roaming)
 {
 	struct cr_sess_cfg cfg = test_cfg();
@@ -1912,6 +1999,8 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_reconnect_replaces);
 	tcase_add_test(tc, test_restarted_peer_coexists);
 	tcase_add_test(tc, test_roaming);
+	tcase_add_test(tc, test_path_validation);
+	tcase_add_test(tc, test_identity_cap);
 	tcase_add_test(tc, test_simultaneous_open);
 	tcase_add_test(tc, test_same_identity_two_hosts);
 	tcase_add_test(tc, test_close_from_callback);

@@ -262,6 +262,83 @@ START_TEST(reconnect)
 }
 END_TEST
 
+/* The server's output budget: bytes queued across connections stay within
+ * out_max (one frame over at most), the rest is dropped and counted, and
+ * once drained the connection carries datagrams again. */
+START_TEST(out_budget)
+{
+	struct lab l;
+	struct cr_tls_limits lim = { .out_max = 64 * 1024 };
+	const struct cr_tls_srv_stats *st;
+	uint8_t buf[1000];
+
+	lab_init(&l);
+	cr_tls_srv_set_limits(l.srv, &lim);
+	st = cr_tls_srv_stats(l.srv);
+	l.want_srv = 1;
+	dgram_fill(0, buf);
+	cr_tls_cli_send(l.cli, &l.srv_addr, buf, 1);
+	run_for(&l, 10000);
+	ck_assert_int_eq(l.n_srv, 1);
+	/* No loop turns: nothing drains, the budget fills. */
+	memset(buf, 7, sizeof(buf));
+	for (int i = 0; i < 1000; i++)
+		cr_tls_srv_send(l.srv, &l.srv_from[0], buf, sizeof(buf));
+	ck_assert_uint_le(st->out_queued, lim.out_max + sizeof(buf) + 8);
+	ck_assert_uint_ge(st->out_queued, lim.out_max);
+	ck_assert_uint_ge(st->out_dropped, 900);
+	/* Drained to the client: room again. */
+	l.want_cli = SEEN_MAX + 1;
+	run_for(&l, 2000);
+	ck_assert_uint_eq(st->out_queued, 0);
+	lab_free(&l);
+}
+END_TEST
+
+/* Per-address and total caps, and the handshake deadline: a connection
+ * beyond a cap is closed at once, one that never starts TLS after the
+ * deadline; a real client gets through once there is room. */
+START_TEST(conn_limits)
+{
+	struct lab l;
+	struct cr_tls_limits lim = { .max_conns = 3, .per_addr = 2,
+				     .handshake_ms = 300 };
+	const struct cr_tls_srv_stats *st;
+	uint8_t buf[8];
+	int fd[4];
+
+	lab_init(&l);
+	cr_tls_srv_set_limits(l.srv, &lim);
+	st = cr_tls_srv_stats(l.srv);
+	for (int i = 0; i < 4; i++) {
+		fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_eq(connect(fd[i], &l.srv_addr.u.sa,
+					 sizeof(struct sockaddr_in)), 0);
+	}
+	run_for(&l, 100);
+	ck_assert_int_eq(cr_tls_srv_conns(l.srv), 2);
+	ck_assert_uint_eq(st->refused_addr, 2);
+	run_for(&l, 500);
+	ck_assert_int_eq(cr_tls_srv_conns(l.srv), 0);
+	ck_assert_uint_eq(st->handshake_timeouts, 2);
+	for (int i = 0; i < 4; i++)
+		close(fd[i]);
+	/* Under qemu a real handshake may take longer than 300 ms. */
+	lim.handshake_ms = 30000;
+	cr_tls_srv_set_limits(l.srv, &lim);
+	l.want_srv = 1;
+	dgram_fill(0, buf);
+	cr_tls_cli_send(l.cli, &l.srv_addr, buf, 1);
+	run_for(&l, 10000);
+	ck_assert_int_eq(l.n_srv, 1);
+	/* Done with TLS: it stays. */
+	run_for(&l, 600);
+	ck_assert_int_eq(cr_tls_srv_conns(l.srv), 1);
+	ck_assert_uint_eq(st->handshake_timeouts, 2);
+	lab_free(&l);
+}
+END_TEST
+
 static Suite *tlsdgram_suite(void)
 {
 	Suite *s = suite_create("tlsdgram");
@@ -273,6 +350,8 @@ static Suite *tlsdgram_suite(void)
 	tcase_add_test(tc, relayed);
 	tcase_add_test(tc, not_tls);
 	tcase_add_test(tc, reconnect);
+	tcase_add_test(tc, out_budget);
+	tcase_add_test(tc, conn_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -16,7 +16,9 @@
  *   RESP   type=2 | 3 reserved | sender u32 | receiver u32 | Noise msg 2 |
  *          mac1 | mac2
  *   COOKIE type=3 | 3 reserved | receiver u32 | nonce[24] | cookie[16]+tag
- *   DATA   type=4 | 3 reserved | receiver u32 | counter u64 | ciphertext+tag
+ *   DATA   type=4 | flags | 2 reserved | receiver u32 | counter u64 |
+ *          ciphertext+tag  (flags: 0 payload, 1 path challenge, 2 path
+ *          response; see cr_sess_set_roaming())
  * The IK msg 1 payload carries the initiator's Ed25519 public key and type
  * (identity = hash of it; its X25519 form must equal the Noise static key),
  * a TAI64N timestamp (replayed initiations are refused), the initiating
@@ -93,6 +95,8 @@ enum cr_sess_drop {
 	CR_SESS_DROP_NOMEM,       /* out of memory, max_sessions or max_pending */
 	CR_SESS_DROP_RATELIMIT,   /* under load, the source address used up
 				   * its handshakes for now */
+	CR_SESS_DROP_IDENTITY,    /* the identity has twice max_per_identity
+				   * sessions, confirmed or not */
 	CR_SESS_DROP_MAX
 };
 
@@ -129,12 +133,20 @@ struct cr_sess_cfg {
 	/* Under load, INITs a second one source address may have handled
 	 * (after its cookie), with as many saved up; 0 no limit. */
 	uint32_t addr_handshakes_per_sec;
+	/* Established sessions one identity may hold at once (one per
+	 * instance, see above); 0 no limit.  When one more comes up, the one
+	 * of that identity heard from least recently goes down (REPLACED):
+	 * only the key's holder can confirm a session, so it only ever
+	 * displaces its own.  INITs from an identity that holds twice as
+	 * many, confirmed or not, are dropped (IDENTITY). */
+	uint32_t max_per_identity;
 };
 
 /* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s /
  * 2^64 - 2^13, retry 1 s (plus up to 1/8 jitter), timeout 10 s, load 2000/s
  * (INITs with a valid mac1 per second of now_ms), no session limit, 4096
- * pending, 20 handshakes a second per address under load. */
+ * pending, 20 handshakes a second per address under load, no limit per
+ * identity. */
 void cr_sess_cfg_default(struct cr_sess_cfg *cfg);
 
 struct cr_sess_ops {
@@ -183,6 +195,10 @@ struct cr_sess_stats {
 	uint64_t cookies_sent;
 	uint64_t rx_datagrams, tx_datagrams;
 	uint64_t rx_bytes, tx_bytes;
+	/* Path validation (roaming): challenges sent to a new path, paths
+	 * validated by the peer's answer, and DATA not sent because it would
+	 * exceed three times the bytes received from an unvalidated path. */
+	uint64_t path_challenges, paths_validated, path_limited;
 };
 
 /* kp is copied.  ops and ctx are borrowed for the host's life. */
@@ -254,9 +270,18 @@ int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
 		    const uint8_t *payload, size_t len, uint64_t now_ms);
 
 /* Roaming (on by default): the session's path follows the source of every
- * authenticated datagram.  Off, the path changes only by
- * cr_sess_set_peer_addr(), for owners that choose between a relayed and a
- * direct path themselves. */
+ * authenticated datagram.  A path other than the last validated one is
+ * validated first, as QUIC does (RFC 9000 8.2): the host sends a PATH
+ * CHALLENGE there (DATA flag 1, 8 random bytes), the peer's host answers
+ * with a PATH RESPONSE (flag 2, the same bytes) to where the challenge
+ * came from, and until then the session sends at most three times the
+ * bytes it received from the new path (more is dropped, counted in
+ * path_limited): an authentic datagram replayed or forwarded from a
+ * spoofed source moves the session, but cannot make it an amplifier
+ * toward that source.  A datagram from the last validated path moves it
+ * back at once.  Off, the path changes only by cr_sess_set_peer_addr(),
+ * for owners that choose between a relayed and a direct path themselves
+ * (the chosen path needs no validation). */
 void cr_sess_set_roaming(struct cr_sess *s, int on);
 
 /* Inside the recv callback (and a responder's up): the address and relay

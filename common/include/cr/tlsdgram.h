@@ -49,6 +49,36 @@ void cr_tls_srv_send(struct cr_tls_srv *s, const struct cr_addr *to,
 		     const uint8_t *buf, size_t len);
 size_t cr_tls_srv_conns(const struct cr_tls_srv *s);
 
+/*
+ * What one listener gives away.  Beyond max_conns connections in all, or
+ * per_addr from one IP address (IPv6: the whole address), a new
+ * connection is closed at once; one whose TLS handshake is not done
+ * handshake_ms after it was accepted is closed (a deadline, not an idle
+ * timer: trickling bytes does not extend it); beyond out_max bytes queued
+ * across all connections, datagrams to send are dropped, as a full UDP
+ * socket would.  0 means no limit (for handshake_ms: the default, 10 s).
+ * The defaults of cr_tls_srv_new(): no count limits, 10 s, no budget
+ * beyond each connection's own 4 MiB.
+ */
+struct cr_tls_limits {
+	uint32_t max_conns;
+	uint32_t per_addr;
+	uint32_t handshake_ms;
+	uint64_t out_max;
+};
+/* Applies to connections accepted from now on (the budget at once). */
+void cr_tls_srv_set_limits(struct cr_tls_srv *s,
+			   const struct cr_tls_limits *lim);
+
+struct cr_tls_srv_stats {
+	uint64_t refused_total;    /* over max_conns */
+	uint64_t refused_addr;     /* over per_addr */
+	uint64_t handshake_timeouts;
+	uint64_t out_dropped;      /* datagrams dropped over out_max */
+	uint64_t out_queued;       /* bytes queued now, all connections */
+};
+const struct cr_tls_srv_stats *cr_tls_srv_stats(const struct cr_tls_srv *s);
+
 struct cr_tls_cli;
 struct cr_tls_cli *cr_tls_cli_new(struct event_base *base, cr_tls_recv_fn fn,
 				  void *arg, struct cr_error **err);

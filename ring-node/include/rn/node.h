@@ -31,8 +31,16 @@ struct rn_config {
 	char capture_path[PATH_MAX];    /* debug: every datagram to a file */
 	enum cr_log_level log_level;
 	int use_syslog;
-	uint64_t max_sessions;
+	uint64_t max_sessions;       /* 0: no limit */
+	uint64_t sessions_per_identity; /* established at once; 0: no limit */
 	uint64_t route_idle_ms;
+	uint64_t routes_per_vendor;  /* relay routes one vendor holds; 0: no limit */
+	uint64_t routes_per_device;  /* relay routes to one device; 0: no limit */
+	uint64_t connect_rate;       /* offers a second per (vendor, device); 0: no limit */
+	uint64_t tcp_max;            /* TCP fallback connections; 0: no limit */
+	uint64_t tcp_per_addr;       /* ... from one IP address; 0: no limit */
+	uint64_t tcp_handshake_ms;   /* TLS handshake deadline */
+	uint64_t tcp_out_max;        /* bytes queued across connections */
 	uint64_t load_handshakes_per_sec;
 	uint64_t addr_handshakes_per_sec; /* under load, per source address */
 	uint64_t heartbeat_ms;    /* node-to-node heartbeat interval */
