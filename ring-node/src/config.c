@@ -18,7 +18,7 @@ void rn_config_init(struct rn_config *cfg)
 	/* Sized for 10^5 idle devices a node, with room for their
 	 * migrations and for vendors. */
 	cfg->max_sessions = 200000;
-	cfg->sessions_per_identity = 16;
+	cfg->sessions_per_identity = 256;
 	cfg->routes_per_vendor = 1024;
 	cfg->routes_per_device = 32;
 	cfg->connect_rate = 5;

@@ -60,7 +60,7 @@ static const char usage_text[] =
 	"  --sessions-per-identity N  established sessions one identity holds "
 	"at once;\n"
 	"                        one more replaces its least recently heard "
-	"(default 16)\n"
+	"(default 256)\n"
 	"  --handshake-load N    demand cookies above N handshakes/s "
 	"(default 2000)\n"
 	"  --handshake-per-addr N  under that load, at most N handshakes/s "
