@@ -177,11 +177,10 @@ static void conn_stream_done(void *arg, struct cr_e2e *e, uint32_t sid,
 		break;
 	}
 	/* With -L each local connection is its own stream and the listener
-	 * stays for the next one; but with -v the first one failing ends the
-	 * command, so that `carrier connect -L ... -v` checked by hand or by a
-	 * script does not pass for working when the port is refused. */
-	if (st->stdio || (st->verbose && exit_code != CL_EXIT_OK &&
-			  st->streams_done == 1 && st->streams_ok == 0))
+	 * stays for the next one, whatever the verbosity: a device whose app
+	 * is still starting refuses the first connection and takes the
+	 * next. */
+	if (st->stdio)
 		conn_finish(st, exit_code);
 }
 
@@ -480,9 +479,7 @@ int cl_cmd_connect(int argc, char **argv)
 			     "with -L); a refusal is reported then: \"port PORT is "
 			     "not\nallowed for this vendor\" or \"nothing accepts "
 			     "connections on port PORT\".  With\n"
-			     "-L the listener stays for the next connection; "
-			     "with -L -v the first local\nconnection refused "
-			     "ends the command.\n"
+			     "-L the listener stays for the next connection.\n"
 			     "Exit status: 1 nothing listens on PORT, 3 "
 			     "offline, 4 not authorized, 5 port not\nallowed, "
 			     "6 lost.");

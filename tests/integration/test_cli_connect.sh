@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `carrier connect -L` to a port the device refuses: the verbose line no
 # longer claims the port is connected; the refusal is reported when a
-# local client connects ("not allowed" or "nothing accepts connections");
-# with -v the first refused local connection ends the command (exit 5 for a
-# port not allowed, 1 for one nothing listens on); without -v the listener
-# reports it and stays for the next connection.
+# local client connects ("not allowed" or "nothing accepts connections"),
+# and the listener stays for the next connection (a device's app may still
+# be starting); stdio mode exits with the refusal's status (5 for a port not
+# allowed, 1 for one nothing listens on).
 . "$(dirname "$0")/lib.sh"
 
 make_ring 1
@@ -32,13 +32,18 @@ for case in "forbidden $forbidden 5 port $forbidden is not allowed for this vend
 		fail "$name: verbose line: $(cat "$T/$name.log")"
 	grep -q "connected to $dev_id:$port" "$T/$name.log" && fail "$name: claims the port is connected"
 	curl -s -m 5 -o /dev/null "http://127.0.0.1:$LPORT/" && fail "$name: the local client got an answer"
-	wait_until 15 sh -c "! kill -0 $CPID" || fail "$name: connect -v still running after a refused connection"
-	rc=0
-	wait "$CPID" || rc=$?
-	[ "$rc" -eq "$want" ] || fail "$name: exit $rc, not $want: $(cat "$T/$name.log")"
-	grep -q "device $dev_id refused: $msg; local connection closed" "$T/$name.log" ||
+	wait_until 15 grep -q "device $dev_id refused: $msg; local connection closed" "$T/$name.log" ||
 		fail "$name: refusal not reported: $(cat "$T/$name.log")"
-	ok "connect -L -v to a $name port: '$msg', exit $rc"
+	kill -0 "$CPID" || fail "$name: connect -L -v ended on a refused connection"
+	kill "$CPID"
+	# stdio mode: the refusal is the command's status.
+	set +e
+	timeout 30 "$CARRIER" connect "$dev_id" "$port" </dev/null >/dev/null 2>"$T/$name.stdio"
+	rc=$?
+	set -e
+	[ "$rc" -eq "$want" ] || fail "$name: stdio exit $rc, not $want: $(cat "$T/$name.stdio")"
+	grep -q "device $dev_id refused: $msg" "$T/$name.stdio" || fail "$name: stdio: $(cat "$T/$name.stdio")"
+	ok "connect -L -v to a $name port: '$msg' reported, listener kept; stdio exits $rc"
 done
 
 # Without -v: each refused local connection is reported, the listener stays.

@@ -20,6 +20,9 @@ mkdir -p "$T/www"
 marker="KORHAL-MARKER-$RANDOM$RANDOM-PLAINTEXT"
 for i in $(seq 100); do echo "$marker line $i"; done > "$T/www/index.html"
 head -c $((BIG_MB * 1000000)) /dev/urandom > "$T/www/big.bin"
+# For the agent killed mid-transfer: always larger than the stream windows
+# and socket buffers can hold, so the kill lands inside the transfer.
+truncate -s 100M "$T/www/long.bin"
 head -c 5000000 /dev/urandom > "$T/www/mid.bin"
 start_www
 
@@ -134,7 +137,7 @@ curl -sf "$url/index.html" -o /dev/null || fail "the idle tunnel died: $(tail -3
 ok "tunnel idle for 50 s still works"
 
 # The agent killed mid-transfer: an error, not a hang.
-( set +e; curl -s --limit-rate 2M "$url/big.bin" -o /dev/null; echo "curl=$?" > "$T/curl.rc" ) &
+( set +e; curl -s --limit-rate 2M "$url/long.bin" -o /dev/null; echo "curl=$?" > "$T/curl.rc" ) &
 sleep 1.5
 kill -KILL "$AGENT_PID"
 t0=$(date +%s)
