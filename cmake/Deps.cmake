@@ -41,6 +41,10 @@ if(OPENSSL_FOUND)
   pkg_check_modules(EVENT_OPENSSL REQUIRED IMPORTED_TARGET libevent_openssl)
   cr_pkg_static(EVENT_OPENSSL)
 endif()
+# zstd: Archon's compressed chunks (ar_format, the store, the ring node's
+# shard cache).
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+cr_pkg_static(ZSTD)
 # json-c: OCI documents, --json output and test vectors; small enough for
 # devices.
 pkg_check_modules(JSONC REQUIRED IMPORTED_TARGET json-c)

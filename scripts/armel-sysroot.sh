@@ -30,7 +30,7 @@ pkgs=(
 	libjson-c-dev libjson-c5
 	libseccomp-dev libseccomp2
 	check libsubunit-dev libsubunit0
-	# the agent's TCP fallback (common/tls/tlsdgram.c): libssl.a and
+	# the agent's TCP fallback (common/carrier/tls/src/tlsdgram.c): libssl.a and
 	# libcrypto.a; libevent_openssl.a comes with libevent-dev
 	libssl-dev libssl3
 	# archon: https origins use libevent + OpenSSL (above).  libarchive

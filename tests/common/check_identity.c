@@ -1,6 +1,7 @@
 /*
- * Identities and key files (common/src/identity.c): the printed form and its
- * checksum, key files and their permissions, and the X25519 derivation.
+ * Identities and key files (common/crypto/src/identity.c): the printed form
+ * and its checksum, key files and their permissions, and the X25519
+ * derivation.
  */
 #include <check.h>
 #include <errno.h>

@@ -1,8 +1,8 @@
 /*
- * Presence records (common/src/presence.c): signing and verifying, and every
- * way a ring node could hand us a bad one: altered, for another device,
- * expired, from the future, oversized, over the field limits, unsigned,
- * truncated.
+ * Presence records (common/carrier/records/src/presence.c): signing and
+ * verifying, and every way a ring node could hand us a bad one: altered, for
+ * another device, expired, from the future, oversized, over the field limits,
+ * unsigned, truncated.
  */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>

@@ -1,10 +1,10 @@
 /*
- * Hole punching (common/src/punch.c) between two real session hosts over
- * an in-memory network with a relay: a probe answered makes the direct
- * path on both sides (one side learns the other's address from the probe
- * alone), a silent direct path falls back to the relay, a probe that comes
- * back to its sender (same private address on both sites) is never taken,
- * and a side with punching off never answers.
+ * Hole punching (common/carrier/hop/src/punch.c) between two real session
+ * hosts over an in-memory network with a relay: a probe answered makes the
+ * direct path on both sides (one side learns the other's address from the
+ * probe alone), a silent direct path falls back to the relay, a probe that
+ * comes back to its sender (same private address on both sites) is never
+ * taken, and a side with punching off never answers.
  */
 #include <check.h>
 #include <event2/event.h>

@@ -1,5 +1,5 @@
 /*
- * Per-source-address token buckets (common/src/ratelimit.c): the rate and
+ * Per-source-address token buckets (common/base/src/ratelimit.c): the rate and
  * burst, the address (not the port) as the key, addresses independent of
  * one another, bounded memory under many addresses, long silences.
  */

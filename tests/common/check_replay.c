@@ -1,7 +1,7 @@
 /*
- * The transport replay window (common/src/replay.c), as a numbered table of
- * steps in the manner of WireGuard's selftest/counter.c, plus a comparison
- * against an obviously correct model on random sequences.
+ * The transport replay window (common/carrier/hop/src/replay.c), as a
+ * numbered table of steps in the manner of WireGuard's selftest/counter.c,
+ * plus a comparison against an obviously correct model on random sequences.
  */
 #include <check.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /*
- * The ring configuration (common/src/ring.c): signing and verifying, the
- * text file form, operator pinning, and rendezvous placement, including the
- * balance and movement figures DESIGN.md promises ("with 10^6 ids the
- * fullest node holds at most 1.1x the mean, and adding one node to n moves
- * about 1/(n+1) of the ids").
+ * The ring configuration (common/carrier/records/src/ring.c): signing and
+ * verifying, the text file form, operator pinning, and rendezvous placement,
+ * including the balance and movement figures DESIGN.md promises ("with 10^6
+ * ids the fullest node holds at most 1.1x the mean, and adding one node to n
+ * moves about 1/(n+1) of the ids").
  *
  * KORHAL_PLACEMENT_IDS overrides the number of identities the placement
  * measurements use: by default 10^6, or 10^5 in 32-bit builds, whose tests

@@ -1,8 +1,8 @@
 /*
- * Datagram sessions (common/src/session.c): hosts wired together by an
- * in-memory network with a fake clock.  The send callback queues datagrams;
- * the test decides when (and whether) each is delivered, so loss, replay,
- * reordering and roaming are all just queue operations.
+ * Datagram sessions (common/carrier/hop/src/session.c): hosts wired together
+ * by an in-memory network with a fake clock.  The send callback queues
+ * datagrams; the test decides when (and whether) each is delivered, so loss,
+ * replay, reordering and roaming are all just queue operations.
  */
 #include <check.h>
 #include <errno.h>

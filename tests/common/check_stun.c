@@ -1,7 +1,7 @@
 /*
- * The STUN Binding codec (common/src/stun.c): the RFC 5769 sample request
- * (FINGERPRINT checked), round trips of requests and responses for IPv4
- * and IPv6, the classic RFC 3489 form, and malformed input.
+ * The STUN Binding codec (common/carrier/hop/src/stun.c): the RFC 5769 sample
+ * request (FINGERPRINT checked), round trips of requests and responses for
+ * IPv4 and IPv6, the classic RFC 3489 form, and malformed input.
  */
 #include <arpa/inet.h>
 #include <check.h>

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/src/punch.c"
+#include "../../common/carrier/hop/src/punch.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,7 +5,7 @@
 # keys do.  Asserted: the list fills to its 16 records and refuses the
 # rest; the four real providers are all still listed, and one renews its
 # record while the list is full.  Records are signed here in Python
-# (Ed25519, the format of common/include/ar/provider.h).
+# (Ed25519, the format of common/archon-format/include/ar/provider.h).
 . "$(dirname "$0")/lib.sh"
 python3 -c 'import cryptography.hazmat.primitives.asymmetric.ed25519' 2>/dev/null ||
 	{ echo "python3 cryptography not installed"; exit 77; }

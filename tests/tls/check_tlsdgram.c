@@ -1,11 +1,11 @@
 /*
- * Datagrams over TLS (common/tls/tlsdgram.c), client and server in one
- * process on loopback: datagrams of every size up to the largest go both
- * ways intact and in order, relayed ones carry the RELAY header for their
- * route, the server tells connections apart by their pseudo addresses, a
- * client that is not speaking TLS is dropped, and the client connects
- * again after the server went away.  The armel leg runs this under qemu,
- * so it also checks the static OpenSSL of the device build.
+ * Datagrams over TLS (common/carrier/tls/src/tlsdgram.c), client and server
+ * in one process on loopback: datagrams of every size up to the largest go
+ * both ways intact and in order, relayed ones carry the RELAY header for
+ * their route, the server tells connections apart by their pseudo addresses,
+ * a client that is not speaking TLS is dropped, and the client connects again
+ * after the server went away.  The armel leg runs this under qemu, so it also
+ * checks the static OpenSSL of the device build.
  */
 #include <arpa/inet.h>
 #include <check.h>

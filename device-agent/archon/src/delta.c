@@ -21,7 +21,7 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "ar_wire.h"
+#include "ar/wire.h"
 #include "store-internal.h"
 
 static const uint8_t delta_magic[8] = { 'A', 'R', 'D', 'E', 'L', 'T', 'A', 0 };

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ar/index.h"
-#include "ar_wire.h"
+#include "ar/wire.h"
 
 static const uint8_t index_magic[8] = { 'A', 'R', 'C', 'H', 'I', 'D', 'X', 0 };
 

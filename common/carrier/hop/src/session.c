@@ -35,7 +35,7 @@
  *
  * Handshake steps follow WireGuard's shape: compute into locals, check
  * everything, and only then touch the session.  The Noise tokens themselves
- * are in common/src/noise.c.
+ * are in common/crypto/src/noise.c.
  */
 #include "cr/session.h"
 

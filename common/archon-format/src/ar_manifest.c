@@ -9,7 +9,7 @@
 
 #include "ar/index.h"
 #include "ar/manifest.h"
-#include "ar_wire.h"
+#include "ar/wire.h"
 
 static const uint8_t manifest_magic[8] = { 'A', 'R', 'C', 'H', 'M', 'F', 'T', 0 };
 

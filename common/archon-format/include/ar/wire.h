@@ -1,8 +1,11 @@
 /*
- * Little-endian encoding helpers shared by Archon's index and manifest
- * formats (internal to common/).  A writer remembers an allocation
- * failure and a reader remembers running off the end, so the codecs check
- * once at the end instead of after every field.
+ * Little-endian encoding helpers for Archon's binary formats: the index
+ * and manifest codecs here and the delta format in archon's ar_store.
+ * Public (ar_format's include/) because the delta codec is a second user;
+ * the formats' byte layouts themselves stay in their own modules.  A
+ * writer remembers an allocation failure and a reader remembers running
+ * off the end, so the codecs check once at the end instead of after every
+ * field.
  */
 #ifndef AR_WIRE_H
 #define AR_WIRE_H
