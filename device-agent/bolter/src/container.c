@@ -111,6 +111,13 @@ static _Noreturn void child_fail(int fd, struct cr_error *e)
 	_exit(1);
 }
 
+/* Hands a warning to the caller (bo_opts.warn). */
+static void warn(const struct bo_opts *o, const struct cr_error *e)
+{
+	if (o->warn != NULL)
+		o->warn(o->warn_arg, cr_error_msg(e));
+}
+
 static void rm_rf(const char *path)
 {
 	char cmd[PATH_MAX];
@@ -655,7 +662,7 @@ int bo_start(const struct bo_opts *o, const char *id, struct cr_error **err)
 		struct cr_error *e = NULL;
 
 		if (bo_hooks_run(s, BO_HOOK_POSTSTART, sj, &e) < 0)
-			fprintf(stderr, "bolter: warning: %s\n", cr_error_msg(e));
+			warn(o, e);
 		cr_error_free(e);
 		free(sj);
 	}
@@ -665,7 +672,8 @@ out:
 	return rc;
 }
 
-int bo_state(const struct bo_opts *o, const char *id, struct cr_error **err)
+int bo_state(const struct bo_opts *o, const char *id, char **json,
+	     struct cr_error **err)
 {
 	struct bo_state *st = bo_state_load(o->root, id, err);
 	json_object *j;
@@ -673,10 +681,12 @@ int bo_state(const struct bo_opts *o, const char *id, struct cr_error **err)
 	if (st == NULL)
 		return -1;
 	j = bo_state_oci(st, bo_state_status(o->root, st));
-	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	*json = strdup(json_object_to_json_string_ext(
+		j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
 	bo_state_free(st);
+	if (*json == NULL)
+		return cr_error_errno(err, ENOMEM, "state %s", id);
 	return 0;
 }
 
@@ -849,7 +859,7 @@ int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
 		struct cr_error *e = NULL;
 
 		if (bo_hooks_run(s, BO_HOOK_POSTSTOP, sj, &e) < 0)
-			fprintf(stderr, "bolter: warning: %s\n", cr_error_msg(e));
+			warn(o, e);
 		cr_error_free(e);
 		free(sj);
 	}

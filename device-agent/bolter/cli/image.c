@@ -1,6 +1,19 @@
-/* Docker-like verbs on Archon: see bo/image.h. */
-#include "bo/image.h"
-
+/*
+ * The docker-like verbs on the Archon store (the CLI layer; the runtime
+ * library knows nothing of images): bolter pull, run IMAGE, ps [-a],
+ * images, rmi, stop, rm, logs [-f].  Only the `bolter` name has them; `bolter-oci`
+ * is runc's CLI alone.
+ *
+ * Images live in Archon's store and are reached through the `archon` CLI
+ * ($ARCHON, else `archon` next to bolter, else in PATH), so bolter links
+ * none of Archon's libraries.  A container is a folder under the data
+ * directory ($BOLTER_DATA, default /var/lib/bolter): lower/ (an Archon
+ * checkout, hard links into the store, never written), upper/ and work/
+ * (the writable layer), rootfs/ (overlayfs of the two; a copy of lower/
+ * where overlayfs is missing), config.json built from the image's OCI
+ * config, log (stdout and stderr of a detached container) and image (its
+ * name).  The runtime state is the runtime's, under --root.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,10 +34,12 @@
 
 #include "bo/container.h"
 #include "bo/state.h"
+#include "cli.h"
 #include "cr/cleanup.h"
 #include "cr/util.h"
 
 struct ctx {
+	const struct bo_cli *g;
 	const char *root; /* runtime state (--root) */
 	char data[PATH_MAX];
 	char archon[PATH_MAX];
@@ -817,6 +832,8 @@ static int remove_container(const struct ctx *c, const char *name, int force)
 			   name, buf);
 	memset(&o, 0, sizeof(o));
 	o.root = c->root;
+	o.warn = bo_cli_warn;
+	o.warn_arg = (void *)c->g;
 	o.force = 1;
 	if (bo_delete(&o, name, &err) < 0 && err != NULL && err->code != ENOENT)
 		fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
@@ -971,6 +988,8 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 	}
 	memset(&o, 0, sizeof(o));
 	o.root = c->root;
+	o.warn = bo_cli_warn;
+	o.warn_arg = (void *)c->g;
 	o.bundle = dir;
 	o.detach = detach;
 	o.keep = 1; /* `bolter rm` removes it, `ps -a` shows it stopped */
@@ -1027,6 +1046,8 @@ static int stop_container(const struct ctx *c, const char *name, int secs)
 		return 0; /* never started, or its state is gone: stopped */
 	memset(&o, 0, sizeof(o));
 	o.root = c->root;
+	o.warn = bo_cli_warn;
+	o.warn_arg = (void *)c->g;
 	if (strcmp(bo_state_status(c->root, st), "paused") == 0) {
 		bo_pause(&o, name, 0, &err);
 		err = cr_error_free(err);
@@ -1228,58 +1249,92 @@ static int verb_rmi(struct ctx *c, int argc, char **argv)
 	return rc;
 }
 
-int bo_image_command(const char *root, const char *self, const char *cmd,
-		     int argc, char **argv)
+/* run IMAGE unless runc's form: --bundle/-b, or a bundle in the current
+ * folder with no --name. */
+static int claims_run(int argc, char **argv)
 {
-	struct ctx c;
+	int named = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--bundle") == 0 ||
+		    strncmp(argv[i], "--bundle=", 9) == 0 ||
+		    strcmp(argv[i], "-b") == 0)
+			return 0;
+		if (strcmp(argv[i], "--name") == 0 ||
+		    strncmp(argv[i], "--name=", 7) == 0)
+			named = 1;
+	}
+	return named || access("config.json", F_OK) != 0;
+}
+
+/* ps ID (runc's) has an argument; ps -a and ps --help are ours. */
+static int claims_ps(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-a") != 0 && strcmp(argv[i], "--all") != 0 &&
+		    !is_help(argv[i]))
+			return 0;
+	return 1;
+}
+
+static void ctx_init(struct ctx *c, const struct bo_cli *g)
+{
 	const char *data = getenv("BOLTER_DATA");
 
-	if (strcmp(cmd, "run") == 0) {
-		/* runc's form: --bundle/-b, or a bundle in the current
-		 * folder with no --name. */
-		int named = 0;
-
-		for (int i = 1; i < argc; i++) {
-			if (strcmp(argv[i], "--bundle") == 0 ||
-			    strncmp(argv[i], "--bundle=", 9) == 0 ||
-			    strcmp(argv[i], "-b") == 0)
-				return BO_IMAGE_NOT_MINE;
-			if (strcmp(argv[i], "--name") == 0 ||
-			    strncmp(argv[i], "--name=", 7) == 0)
-				named = 1;
-		}
-		if (!named && access("config.json", F_OK) == 0)
-			return BO_IMAGE_NOT_MINE;
-	} else if (strcmp(cmd, "ps") == 0) {
-		/* ps ID (runc's) has an argument; ps -a and ps --help are
-		 * ours. */
-		for (int i = 1; i < argc; i++)
-			if (strcmp(argv[i], "-a") != 0 &&
-			    strcmp(argv[i], "--all") != 0 && !is_help(argv[i]))
-				return BO_IMAGE_NOT_MINE;
-	} else if (strcmp(cmd, "pull") != 0 && strcmp(cmd, "images") != 0 &&
-		   strcmp(cmd, "stop") != 0 && strcmp(cmd, "rm") != 0 &&
-		   strcmp(cmd, "logs") != 0 && strcmp(cmd, "rmi") != 0) {
-		return BO_IMAGE_NOT_MINE;
-	}
-	memset(&c, 0, sizeof(c));
-	c.root = root;
-	snprintf(c.data, sizeof(c.data), "%s",
+	memset(c, 0, sizeof(*c));
+	c->root = g->root;
+	c->g = g;
+	snprintf(c->data, sizeof(c->data), "%s",
 		 data != NULL && data[0] != '\0' ? data : "/var/lib/bolter");
-	find_archon(&c, self);
-	if (strcmp(cmd, "pull") == 0)
-		return verb_pull(&c, argc, argv);
-	if (strcmp(cmd, "images") == 0)
-		return verb_images(&c, argc, argv);
-	if (strcmp(cmd, "rmi") == 0)
-		return verb_rmi(&c, argc, argv);
-	if (strcmp(cmd, "ps") == 0)
-		return verb_ps(&c, argc, argv);
-	if (strcmp(cmd, "run") == 0)
-		return verb_run(&c, argc, argv);
-	if (strcmp(cmd, "stop") == 0)
-		return verb_stop(&c, argc, argv);
-	if (strcmp(cmd, "rm") == 0)
-		return verb_rm(&c, argc, argv);
-	return verb_logs(&c, argc, argv);
+	find_archon(c, g->self);
+}
+
+#define IMAGE_VERB(name)                                                    \
+	static int cli_##name(const struct bo_cli *g, int argc, char **argv) \
+	{                                                                   \
+		struct ctx c;                                               \
+                                                                            \
+		ctx_init(&c, g);                                            \
+		return verb_##name(&c, argc, argv);                         \
+	}
+IMAGE_VERB(pull)
+IMAGE_VERB(images)
+IMAGE_VERB(rmi)
+IMAGE_VERB(run)
+IMAGE_VERB(ps)
+IMAGE_VERB(stop)
+IMAGE_VERB(rm)
+IMAGE_VERB(logs)
+
+static const struct bo_cli_command image_commands[] = {
+	{ "pull", cli_pull, NULL,
+	  "  pull SOURCE [NAME]  import an image (oci:PATH[:TAG], "
+	  "oci-archive:F,\n"
+	  "                      docker-archive:F, docker://HOST/REPO:TAG, DIR, "
+	  "URL)\n" },
+	{ "images", cli_images, NULL, "  images              list the images\n" },
+	{ "rmi", cli_rmi, NULL,
+	  "  rmi [-f] IMAGE...   remove images (-f: even if a container uses "
+	  "one)\n" },
+	{ "run", cli_run, claims_run,
+	  "  run [--name N] [-d] [-t] [-i] [--rm] IMAGE [COMMAND [ARGS...]]\n"
+	  "                      run a container (an image from a folder has "
+	  "no\n"
+	  "                      command of its own: give COMMAND)\n" },
+	{ "ps", cli_ps, claims_ps,
+	  "  ps [-a]             running containers; -a: stopped ones too\n" },
+	{ "stop", cli_stop, NULL,
+	  "  stop [-t SECS] NAME...  SIGTERM, SIGKILL after SECS (10), wait for "
+	  "it\n" },
+	{ "rm", cli_rm, NULL,
+	  "  rm [-f] NAME...     remove stopped containers (-f: running ones "
+	  "too)\n" },
+	{ "logs", cli_logs, NULL,
+	  "  logs [-f] NAME      a detached container's output (-f: follow)\n" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct bo_cli_command *bo_cli_image_commands(void)
+{
+	return image_commands;
 }
