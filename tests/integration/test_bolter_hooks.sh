@@ -38,6 +38,16 @@ if run_in hf 2>"$T/hf.err"; then fail "a failing createRuntime hook did not fail
 grep -q "hooks.createRuntime\[0\]" "$T/hf.err" || fail "hook error: $(cat "$T/hf.err")"
 ok "a failing hook fails create, naming it"
 
+# A hook that cannot be executed: the error (not a stray line from the
+# child) says so.  bolter's stderr holds exactly one "bolter:" line.
+bundle hx true
+edit hx 's["hooks"] = {"createRuntime": [{"path": "/nonexistent/hook"}]}'
+if run_in hx 2>"$T/hx.err"; then fail "a missing hook did not fail create"; fi
+grep -q "hooks.createRuntime\[0\]: exec /nonexistent/hook: No such file" "$T/hx.err" ||
+	fail "missing hook: $(cat "$T/hx.err")"
+[ "$(grep -c '^bolter:' "$T/hx.err")" = 1 ] || fail "missing hook, stderr: $(cat "$T/hx.err")"
+ok "a hook that cannot be executed fails create, saying why"
+
 # --- seccomp: errno for mkdir, an argument filter on chmod ------------------
 bundle sc sh -c 'mkdir /tmp/d 2>&1; touch /tmp/f; chmod 600 /tmp/f && echo chmod600-ok; chmod 777 /tmp/f 2>&1 || true'
 edit sc 's["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": [

@@ -31,6 +31,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,13 +102,34 @@ static int msg_recv(int fd, char *buf, size_t size, size_t *len)
 	return (unsigned char)buf[0];
 }
 
+/*
+ * The last word of a container process that fails after the runtime
+ * stopped listening (after "ready", start waits only for the fifo and exec
+ * only for the pid), or when the runtime is gone: like runc's and crun's,
+ * it goes to the process's own stderr, the one place its user looks.  This
+ * runs in the child only, never in the library's caller.
+ */
+static _Noreturn void child_die(const struct cr_error *e, int status)
+{
+	const char *m = cr_error_msg(e);
+	struct iovec v[3] = {
+		{ (void *)"bolter: ", 8 },
+		{ (void *)m, strlen(m) },
+		{ (void *)"\n", 1 },
+	};
+
+	if (writev(2, v, 3) < 0)
+		_exit(status);
+	_exit(status);
+}
+
 /* A child's way out: the error goes to the runtime, which reports it. */
 static _Noreturn void child_fail(int fd, struct cr_error *e)
 {
 	const char *m = cr_error_msg(e);
 
 	if (msg_send(fd, MSG_ERROR, m, strlen(m)) < 0)
-		fprintf(stderr, "bolter: %s\n", m);
+		child_die(e, 1);
 	_exit(1);
 }
 
@@ -300,20 +322,15 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 				_exit(1);
 		}
 		if (bo_hooks_run(s, BO_HOOK_START_CONTAINER, in->state_json,
-				 &err) < 0) {
-			fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
-			_exit(127);
-		}
+				 &err) < 0)
+			child_die(err, 127);
 		if (w >= 0) {
 			if (write(w, "0", 1) != 1)
 				_exit(1);
 			close(w);
 		}
-		if (bo_linux_exec(in, &err) < 0) {
-			fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
-			_exit(127);
-		}
-		_exit(127);
+		bo_linux_exec(in, &err);
+		child_die(err, 127);
 	}
 	if (msg_send(sync, MSG_PID, &pid, sizeof(pid)) < 0)
 		_exit(1);
@@ -1262,11 +1279,16 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 				child_fail(sp[1], e);
 			}
 			if (proc->has_oom_score_adj) {
-				FILE *f = fopen("/proc/self/oom_score_adj", "we");
+				char v[16];
+				int fd = open("/proc/self/oom_score_adj",
+					      O_WRONLY | O_CLOEXEC);
 
-				if (f != NULL) {
-					fprintf(f, "%d", proc->oom_score_adj);
-					fclose(f);
+				snprintf(v, sizeof(v), "%d", proc->oom_score_adj);
+				/* Best effort, as the kernel may refuse. */
+				if (fd >= 0) {
+					if (write(fd, v, strlen(v)) < 0)
+						errno = 0;
+					close(fd);
 				}
 			}
 			if ((proc->terminal && bo_linux_terminal(&in, &e) < 0) ||
@@ -1275,8 +1297,7 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 			msg_send(sp[1], MSG_READY, NULL, 0);
 			close(sp[1]);
 			bo_linux_exec(&in, &e);
-			fprintf(stderr, "bolter: %s\n", cr_error_msg(e));
-			_exit(127);
+			child_die(e, 127);
 		}
 		if (p < 0) {
 			cr_error_errno(&e, errno, "fork");
