@@ -190,21 +190,175 @@ static void reset_signals(void)
 	signal(SIGPIPE, SIG_DFL);
 }
 
-/* C1 in create: namespaces, then fork C2.  Never returns. */
+/*
+ * Namespaces (C1): opens every namespace to join before joining any (the
+ * paths are host paths), then joins them in ns_order, the user namespace
+ * first so that the others are joined with its privileges.  *flags gets
+ * the namespaces to create, but for a new user namespace (enter_userns).
+ */
+static int join_namespaces(const struct bo_spec *s, struct bo_init *in,
+			   int *flags, struct cr_error **err)
+{
+	enum { N = sizeof(ns_order) / sizeof(ns_order[0]) };
+	int fds[N], rc = -1;
+
+	*flags = 0;
+	for (size_t k = 0; k < N; k++)
+		fds[k] = -1;
+	for (size_t k = 0; k < N; k++) {
+		const struct bo_namespace *ns = bo_spec_namespace(s, ns_order[k]);
+
+		if (ns == NULL)
+			continue;
+		if (ns->path == NULL) {
+			if (ns->type != CLONE_NEWUSER)
+				*flags |= ns->type;
+			continue;
+		}
+		fds[k] = open(ns->path, O_RDONLY | O_CLOEXEC);
+		if (fds[k] < 0) {
+			cr_error_errno(err, errno, "linux.namespaces: %s %s",
+				       bo_namespace_name(ns->type), ns->path);
+			goto out;
+		}
+	}
+	for (size_t k = 0; k < N; k++) {
+		if (fds[k] < 0)
+			continue;
+		if (setns(fds[k], ns_order[k]) < 0) {
+			cr_error_errno(err, errno, "linux.namespaces: joining %s",
+				       bo_namespace_name(ns_order[k]));
+			goto out;
+		}
+		if (ns_order[k] == CLONE_NEWUSER)
+			in->in_userns = 1;
+	}
+	rc = 0;
+out:
+	for (size_t k = 0; k < N; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	return rc;
+}
+
+/*
+ * A new user namespace (C1): the runtime, still outside it, writes the id
+ * maps (asked with MSG_USERNS, answered with MSG_GO); then, new or joined,
+ * this process becomes the namespace's root, which the rest of create
+ * needs.
+ */
+static int enter_userns(const struct bo_spec *s, struct bo_init *in,
+			int sync, struct cr_error **err)
+{
+	const struct bo_namespace *u = bo_spec_namespace(s, CLONE_NEWUSER);
+	char go[16];
+
+	if (u != NULL && u->path == NULL) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			return cr_error_errno(err, errno,
+					      "linux.namespaces: new user "
+					      "namespace");
+		/* No answer: the runtime is gone, nobody to tell. */
+		if (msg_send(sync, MSG_USERNS, NULL, 0) < 0 ||
+		    msg_recv(sync, go, sizeof(go), NULL) != MSG_GO)
+			_exit(1);
+		in->in_userns = 1;
+	}
+	if (in->in_userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		return cr_error_errno(err, errno,
+				      "user namespace: no mapping for root");
+	return 0;
+}
+
+/* MSG_STATE's payload (buf[0] is the type): the state JSON, then the
+ * cgroup directories, each NUL-terminated.  in points into buf. */
+static void take_state(struct bo_init *in, char *buf, size_t len)
+{
+	size_t n = 0, off = strlen(buf + 1) + 2;
+
+	in->state_json = buf + 1;
+	for (size_t o = off; o < len + 1; o += strlen(buf + o) + 1)
+		n++;
+	in->cgroup_dirs = calloc(n + 1, sizeof(char *));
+	for (size_t k = 0, o = off; in->cgroup_dirs != NULL && k < n;
+	     k++, o += strlen(buf + o) + 1)
+		in->cgroup_dirs[k] = buf + o;
+}
+
+/*
+ * C2, the container's init.  bo_linux_prepare builds the container (root
+ * filesystem, mounts, devices, pivot_root, masked paths, createContainer
+ * hooks) and bo_linux_resolve finds the program and compiles seccomp, so
+ * that create reports their errors; then "ready", and the init waits for
+ * start on the fifo, runs the startContainer hooks and execs the process
+ * (bo_linux_exec: rlimits, user, capabilities, seccomp).  Never returns.
+ */
+static _Noreturn void container_init(const struct bo_spec *s,
+				     struct bo_init *in, int sync,
+				     const char *fifo, int fifo_fd)
+{
+	struct cr_error *err = NULL;
+	char buf[MSG_MAX], name[16];
+	size_t len = 0;
+	int procfd = -1, w = -1;
+
+	setsid();
+	if (msg_recv(sync, buf, sizeof(buf), &len) != MSG_STATE)
+		_exit(1);
+	take_state(in, buf, len);
+	/* The host's /proc, before pivot_root: the fifo (opened O_PATH by
+	 * C1) is reopened for writing through it. */
+	if (fifo != NULL) {
+		procfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (procfd < 0) {
+			cr_error_errno(&err, errno, "opening %s", fifo);
+			child_fail(sync, err);
+		}
+	}
+	if (bo_linux_prepare(in, &err) < 0 || bo_linux_resolve(in, &err) < 0)
+		child_fail(sync, err);
+	if (msg_send(sync, MSG_READY, NULL, 0) < 0)
+		_exit(1);
+	close(sync);
+	/* Blocks until `start` opens the fifo; the byte is written after the
+	 * startContainer hooks, so start's poststart hooks always follow
+	 * them. */
+	if (fifo != NULL) {
+		snprintf(name, sizeof(name), "%d", fifo_fd);
+		w = openat(procfd, name, O_WRONLY | O_CLOEXEC);
+		if (w < 0)
+			_exit(1);
+		close(procfd);
+	}
+	if (bo_hooks_run(s, BO_HOOK_START_CONTAINER, in->state_json, &err) < 0)
+		child_die(err, 127);
+	if (w >= 0) {
+		if (write(w, "0", 1) != 1)
+			_exit(1);
+		close(w);
+	}
+	bo_linux_exec(in, &err);
+	child_die(err, 127);
+}
+
+/*
+ * C1 in create: joins and creates the namespaces, then forks C2, the
+ * container's init, because a new pid namespace applies only to the
+ * children of the process that made it; reports C2's pid and exits.
+ */
 static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 				  int sync, const char *fifo)
 {
 	struct cr_error *err = NULL;
-	char buf[MSG_MAX];
-	int fds[8] = { -1, -1, -1, -1, -1, -1, -1, -1 }, flags = 0;
-	int fifo_fd = -1;
+	char go[16];
+	int flags = 0, fifo_fd = -1;
 	pid_t pid;
 
 	reset_signals();
-	if (msg_recv(sync, buf, sizeof(buf), NULL) != MSG_GO)
+	if (msg_recv(sync, go, sizeof(go), NULL) != MSG_GO)
 		_exit(1);
-	/* The fifo and /proc/self/fd are opened while still the host's root:
-	 * the state folder may be out of reach of a user namespace's root. */
+	/* Opened while still the host's root: the state folder may be out
+	 * of reach of a user namespace's root. */
 	if (fifo != NULL) {
 		fifo_fd = open(fifo, O_PATH | O_CLOEXEC);
 		if (fifo_fd < 0) {
@@ -212,59 +366,9 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 			child_fail(sync, err);
 		}
 	}
-	/* Open every namespace to join before joining any (the paths are
-	 * host paths), then join the user namespace first. */
-	for (size_t k = 0; k < sizeof(ns_order) / sizeof(ns_order[0]); k++) {
-		const struct bo_namespace *ns = bo_spec_namespace(s, ns_order[k]);
-
-		if (ns == NULL)
-			continue;
-		if (ns->path == NULL) {
-			if (ns->type != CLONE_NEWUSER)
-				flags |= ns->type;
-			continue;
-		}
-		fds[k] = open(ns->path, O_RDONLY | O_CLOEXEC);
-		if (fds[k] < 0) {
-			cr_error_errno(&err, errno, "linux.namespaces: %s %s",
-				       bo_namespace_name(ns->type), ns->path);
-			child_fail(sync, err);
-		}
-	}
-	for (size_t k = 0; k < sizeof(ns_order) / sizeof(ns_order[0]); k++) {
-		if (fds[k] < 0)
-			continue;
-		if (setns(fds[k], ns_order[k]) < 0) {
-			cr_error_errno(&err, errno, "linux.namespaces: joining %s",
-				       bo_namespace_name(ns_order[k]));
-			child_fail(sync, err);
-		}
-		close(fds[k]);
-		if (ns_order[k] == CLONE_NEWUSER)
-			in->in_userns = 1;
-	}
-	{
-		const struct bo_namespace *u = bo_spec_namespace(s, CLONE_NEWUSER);
-
-		if (u != NULL && u->path == NULL) {
-			if (unshare(CLONE_NEWUSER) < 0) {
-				cr_error_errno(&err, errno,
-					       "linux.namespaces: new user "
-					       "namespace");
-				child_fail(sync, err);
-			}
-			if (msg_send(sync, MSG_USERNS, NULL, 0) < 0 ||
-			    msg_recv(sync, buf, sizeof(buf), NULL) != MSG_GO)
-				_exit(1);
-			in->in_userns = 1;
-		}
-		if (in->in_userns &&
-		    (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
-			cr_error_errno(&err, errno,
-				       "user namespace: no mapping for root");
-			child_fail(sync, err);
-		}
-	}
+	if (join_namespaces(s, in, &flags, &err) < 0 ||
+	    enter_userns(s, in, sync, &err) < 0)
+		child_fail(sync, err);
 	if (flags != 0 && unshare(flags) < 0) {
 		cr_error_errno(&err, errno, "linux.namespaces: unshare");
 		child_fail(sync, err);
@@ -274,64 +378,8 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 		cr_error_errno(&err, errno, "fork");
 		child_fail(sync, err);
 	}
-	if (pid == 0) {
-		/* C2: the container's init. */
-		CR_CLEANUP_CLOSE int procfd = -1;
-		int w;
-		char name[16];
-		size_t len = 0;
-
-		setsid();
-		if (msg_recv(sync, buf, sizeof(buf), &len) != MSG_STATE)
-			_exit(1);
-		/* The state JSON, then the cgroup directories, each
-		 * NUL-terminated. */
-		in->state_json = buf + 1;
-		{
-			size_t n = 0, off = strlen(buf + 1) + 2;
-
-			for (size_t o = off; o < len + 1; o += strlen(buf + o) + 1)
-				n++;
-			in->cgroup_dirs = calloc(n + 1, sizeof(char *));
-			for (size_t k = 0, o = off; in->cgroup_dirs != NULL && k < n;
-			     k++, o += strlen(buf + o) + 1)
-				in->cgroup_dirs[k] = buf + o;
-		}
-		if (fifo != NULL) {
-			procfd = open("/proc/self/fd",
-				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (procfd < 0) {
-				cr_error_errno(&err, errno, "opening %s", fifo);
-				child_fail(sync, err);
-			}
-		}
-		if (bo_linux_prepare(in, &err) < 0 ||
-		    bo_linux_resolve(in, &err) < 0)
-			child_fail(sync, err);
-		if (msg_send(sync, MSG_READY, NULL, 0) < 0)
-			_exit(1);
-		close(sync);
-		/* Blocks until `start` opens the fifo; the byte is written
-		 * after the startContainer hooks, so start's poststart hooks
-		 * always follow them. */
-		w = -1;
-		if (fifo != NULL) {
-			snprintf(name, sizeof(name), "%d", fifo_fd);
-			w = openat(procfd, name, O_WRONLY | O_CLOEXEC);
-			if (w < 0)
-				_exit(1);
-		}
-		if (bo_hooks_run(s, BO_HOOK_START_CONTAINER, in->state_json,
-				 &err) < 0)
-			child_die(err, 127);
-		if (w >= 0) {
-			if (write(w, "0", 1) != 1)
-				_exit(1);
-			close(w);
-		}
-		bo_linux_exec(in, &err);
-		child_die(err, 127);
-	}
+	if (pid == 0)
+		container_init(s, in, sync, fifo, fifo_fd);
 	if (msg_send(sync, MSG_PID, &pid, sizeof(pid)) < 0)
 		_exit(1);
 	_exit(0);
