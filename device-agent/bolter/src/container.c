@@ -449,221 +449,301 @@ static int check_spec(const struct bo_spec *s, struct cr_error **err)
 	return 0;
 }
 
-int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
-{
-	char dir[PATH_MAX], cfg[PATH_MAX], fifo[PATH_MAX], rootfs[PATH_MAX];
-	char bundle[PATH_MAX], created[64];
-	CR_CLEANUP_FREE char *text = NULL;
-	CR_CLEANUP_FREE char *buf = NULL;
-	CR_CLEANUP_FREE char *cgpath = NULL;
-	CR_CLEANUP_FREE char *sjson = NULL;
+/* What create builds up step by step, and undoes when a step fails. */
+struct create {
+	const struct bo_opts *o;
+	const char *id;
+	char bundle[PATH_MAX], rootfs[PATH_MAX];
+	char dir[PATH_MAX], fifo[PATH_MAX], created[64];
+	char *text; /* config.json as read */
 	size_t len;
-	struct bo_spec *s = NULL;
-	struct bo_state st;
+	struct bo_spec *s;
 	struct bo_init in;
-	int sp[2] = { -1, -1 }, type, rc = -1;
-	pid_t c1, pid = 0;
+	struct bo_state st;
+	int made_dir; /* dir is ours to remove */
+	int sync;     /* the runtime's end of the socket pair, or -1 */
+	pid_t c1;     /* the first child, until it has reported */
+	pid_t pid;    /* the container's init, once known */
+	char *buf;    /* MSG_MAX bytes for messages */
+};
 
-	memset(&st, 0, sizeof(st));
-	if (bo_state_check_id(id, err) < 0)
+/* The bundle: config.json parsed and checked, root.path resolved. */
+static int create_load(struct create *c, struct cr_error **err)
+{
+	const struct bo_opts *o = c->o;
+	char cfg[PATH_MAX], raw[PATH_MAX];
+
+	if (bo_state_check_id(c->id, err) < 0)
 		return -1;
-	if (realpath(o->bundle ? o->bundle : ".", bundle) == NULL)
+	if (realpath(o->bundle ? o->bundle : ".", c->bundle) == NULL)
 		return cr_error_errno(err, errno, "--bundle %s",
 				      o->bundle ? o->bundle : ".");
 	if (o->config != NULL)
 		snprintf(cfg, sizeof(cfg), "%s", o->config);
 	else
-		pjoin(cfg, sizeof(cfg), bundle, "config.json");
-	if (cr_read_file(cfg, BO_SPEC_MAX_BYTES, &text, &len, err) < 0)
+		pjoin(cfg, sizeof(cfg), c->bundle, "config.json");
+	if (cr_read_file(cfg, BO_SPEC_MAX_BYTES, &c->text, &c->len, err) < 0)
 		return cr_error_wrap(err, "reading %s", cfg);
-	s = bo_spec_parse(text, len, err);
-	if (s == NULL)
+	c->s = bo_spec_parse(c->text, c->len, err);
+	if (c->s == NULL || check_spec(c->s, err) < 0)
 		return -1;
-	if (check_spec(s, err) < 0)
-		goto out_spec;
-	{
-		char raw[PATH_MAX];
+	if (c->s->root_path[0] == '/')
+		snprintf(raw, sizeof(raw), "%s", c->s->root_path);
+	else
+		pjoin(raw, sizeof(raw), c->bundle, c->s->root_path);
+	if (realpath(raw, c->rootfs) == NULL)
+		return cr_error_errno(err, errno, "config.json: root.path: %s",
+				      raw);
+	return 0;
+}
 
-		if (s->root_path[0] == '/')
-			snprintf(raw, sizeof(raw), "%s", s->root_path);
-		else
-			pjoin(raw, sizeof(raw), bundle, s->root_path);
-		if (realpath(raw, rootfs) == NULL) {
-			cr_error_errno(err, errno, "config.json: root.path: %s",
-				       raw);
-			goto out_spec;
-		}
-	}
-	if (cr_mkdir_p(o->root, 0711, err) < 0)
-		goto out_spec;
-	bo_state_dir(o->root, id, dir, sizeof(dir));
-	if (mkdir(dir, 0711) < 0) {
+/* The state folder: a copy of config.json (exec's defaults) and the fifo
+ * that start opens. */
+static int create_state_dir(struct create *c, struct cr_error **err)
+{
+	const struct bo_spec *s = c->s;
+	char cfg[PATH_MAX];
+
+	if (cr_mkdir_p(c->o->root, 0711, err) < 0)
+		return -1;
+	bo_state_dir(c->o->root, c->id, c->dir, sizeof(c->dir));
+	if (mkdir(c->dir, 0711) < 0) {
 		if (errno == EEXIST)
-			cr_error_set(err, EEXIST, "container %s already exists",
-				     id);
-		else
-			cr_error_errno(err, errno, "creating %s", dir);
-		goto out_spec;
+			return cr_error_set(err, EEXIST,
+					    "container %s already exists", c->id);
+		return cr_error_errno(err, errno, "creating %s", c->dir);
 	}
-	pjoin(fifo, sizeof(fifo), dir, "exec.fifo");
-	pjoin(cfg, sizeof(cfg), dir, "config.json");
-	if (bo_write_file(cfg, text, len, 0600, err) < 0)
-		goto fail;
-	if (mkfifo(fifo, 0600) < 0) {
-		cr_error_errno(err, errno, "mkfifo %s", fifo);
-		goto fail;
-	}
+	c->made_dir = 1;
+	pjoin(c->fifo, sizeof(c->fifo), c->dir, "exec.fifo");
+	pjoin(cfg, sizeof(cfg), c->dir, "config.json");
+	if (bo_write_file(cfg, c->text, c->len, 0600, err) < 0)
+		return -1;
+	if (mkfifo(c->fifo, 0600) < 0)
+		return cr_error_errno(err, errno, "mkfifo %s", c->fifo);
 	/* The init opens the fifo as root of its user namespace. */
 	for (size_t i = 0; i < s->n_uid_mappings; i++)
 		if (s->uid_mappings[i].container_id == 0 &&
 		    bo_spec_namespace(s, CLONE_NEWUSER) != NULL &&
-		    chown(fifo, s->uid_mappings[i].host_id, (gid_t)-1) < 0) {
-			cr_error_errno(err, errno, "chown %s", fifo);
-			goto fail;
-		}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-		cr_error_errno(err, errno, "socketpair");
-		goto fail;
-	}
-	buf = malloc(MSG_MAX);
-	if (buf == NULL) {
-		cr_error_errno(err, ENOMEM, "create");
-		goto fail;
-	}
-	memset(&in, 0, sizeof(in));
-	in.spec = s;
-	in.proc = &s->process;
-	in.rootfs = rootfs;
-	in.console_socket = o->console_socket;
-	in.console_fd = -1;
-	in.no_pivot = o->no_pivot;
-	in.preserve_fds = o->preserve_fds;
-	c1 = fork();
-	if (c1 < 0) {
-		cr_error_errno(err, errno, "fork");
-		goto fail;
-	}
-	if (c1 == 0) {
+		    chown(c->fifo, s->uid_mappings[i].host_id, (gid_t)-1) < 0)
+			return cr_error_errno(err, errno, "chown %s", c->fifo);
+	return 0;
+}
+
+/* Forks C1 (first_child), which waits for MSG_GO. */
+static int create_spawn(struct create *c, struct cr_error **err)
+{
+	int sp[2];
+
+	c->buf = malloc(MSG_MAX);
+	if (c->buf == NULL)
+		return cr_error_errno(err, ENOMEM, "create");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return cr_error_errno(err, errno, "socketpair");
+	c->in.spec = c->s;
+	c->in.proc = &c->s->process;
+	c->in.rootfs = c->rootfs;
+	c->in.console_socket = c->o->console_socket;
+	c->in.console_fd = -1;
+	c->in.no_pivot = c->o->no_pivot;
+	c->in.preserve_fds = c->o->preserve_fds;
+	c->c1 = fork();
+	if (c->c1 < 0) {
 		close(sp[0]);
-		first_child(s, &in, sp[1], fifo);
+		close(sp[1]);
+		return cr_error_errno(err, errno, "fork");
+	}
+	if (c->c1 == 0) {
+		close(sp[0]);
+		first_child(c->s, &c->in, sp[1], c->fifo);
 	}
 	close(sp[1]);
-	sp[1] = -1;
-	if (s->cgroups_path != NULL && o->systemd_cgroup)
-		cgpath = bo_cgroup_path_from_systemd(s->cgroups_path);
+	c->sync = sp[0];
+	return 0;
+}
+
+/* The cgroup, made before C1 goes on so that everything the container
+ * runs is counted and limited from its first instruction. */
+static int create_cgroup(struct create *c, struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *path = NULL;
+	const struct bo_spec *s = c->s;
+
+	if (s->cgroups_path != NULL && c->o->systemd_cgroup)
+		path = bo_cgroup_path_from_systemd(s->cgroups_path);
 	else if (s->cgroups_path != NULL)
-		cgpath = strdup(s->cgroups_path);
-	else if (asprintf(&cgpath, "bolter/%s", id) < 0)
-		cgpath = NULL;
-	if (cgpath == NULL ||
-	    bo_cgroup_create(cgpath, &s->resources, c1, &st.cgroup_dirs, err) <
-		    0) {
-		kill(c1, SIGKILL);
-		waitpid(c1, NULL, 0);
+		path = strdup(s->cgroups_path);
+	else if (asprintf(&path, "bolter/%s", c->id) < 0)
+		path = NULL;
+	if (path == NULL)
+		return cr_error_errno(err, ENOMEM, "cgroupsPath");
+	return bo_cgroup_create(path, &s->resources, c->c1, &c->st.cgroup_dirs,
+				err);
+}
+
+/* Lets C1 make the namespaces, writing the id maps of a new user
+ * namespace when it asks (only a process outside may), until it reports
+ * the init's pid. */
+static int create_namespaces(struct create *c, struct cr_error **err)
+{
+	const struct bo_spec *s = c->s;
+	size_t len;
+	int type;
+
+	msg_send(c->sync, MSG_GO, NULL, 0);
+	for (;;) {
+		type = msg_recv(c->sync, c->buf, MSG_MAX, &len);
+		if (type == MSG_PID && len == sizeof(pid_t)) {
+			memcpy(&c->pid, c->buf + 1, sizeof(c->pid));
+			return 0;
+		}
+		if (type != MSG_USERNS) {
+			if (type == MSG_ERROR)
+				return cr_error_set(err, EINVAL, "%s", c->buf + 1);
+			return cr_error_set(err, EIO,
+					    "container setup died early");
+		}
+		if (write_idmap(c->c1, "uid_map", s->uid_mappings,
+				s->n_uid_mappings, err) < 0 ||
+		    write_idmap(c->c1, "gid_map", s->gid_mappings,
+				s->n_gid_mappings, err) < 0) {
+			kill(c->c1, SIGKILL);
+			return -1;
+		}
+		msg_send(c->sync, MSG_GO, NULL, 0);
+	}
+}
+
+/* Saves the state ("creating") and returns its JSON for the hooks. */
+static char *create_record(struct create *c, struct cr_error **err)
+{
+	struct bo_state *st = &c->st;
+	char *sjson;
+
+	now_rfc3339(c->created, sizeof(c->created));
+	st->id = (char *)c->id;
+	st->pid = c->pid;
+	st->start_time = bo_process_start_time(c->pid);
+	st->bundle = c->bundle;
+	st->rootfs = c->rootfs;
+	st->created = c->created;
+	st->annotations = c->s->annotations;
+	st->owner = getuid();
+	st->has_pidns = bo_spec_namespace(c->s, CLONE_NEWPID) != NULL;
+	sjson = state_text(st, "creating");
+	if (sjson == NULL) {
+		cr_error_errno(err, ENOMEM, "state");
+		return NULL;
+	}
+	if (bo_state_save(c->o->root, st, err) < 0) {
+		free(sjson);
+		return NULL;
+	}
+	return sjson;
+}
+
+/* Sends the init the state JSON and the cgroup directories (MSG_STATE,
+ * see take_state) and waits for it to be ready. */
+static int create_finish_init(struct create *c, const char *sjson,
+			      struct cr_error **err)
+{
+	char **dirs = c->st.cgroup_dirs;
+	size_t total = strlen(sjson) + 1, off;
+	char *m;
+	int type;
+
+	for (size_t i = 0; dirs[i] != NULL; i++)
+		total += strlen(dirs[i]) + 1;
+	m = malloc(total);
+	if (m == NULL || total > MSG_MAX - 1) {
+		free(m);
+		return cr_error_set(err, E2BIG, "state too large");
+	}
+	memcpy(m, sjson, strlen(sjson) + 1);
+	off = strlen(sjson) + 1;
+	for (size_t i = 0; dirs[i] != NULL; i++) {
+		memcpy(m + off, dirs[i], strlen(dirs[i]) + 1);
+		off += strlen(dirs[i]) + 1;
+	}
+	type = msg_send(c->sync, MSG_STATE, m, total);
+	free(m);
+	if (type < 0)
+		return cr_error_errno(err, errno, "container init died");
+	type = msg_recv(c->sync, c->buf, MSG_MAX, NULL);
+	if (type == MSG_READY)
+		return 0;
+	if (type == MSG_ERROR)
+		return cr_error_set(err, EINVAL, "%s", c->buf + 1);
+	return cr_error_set(err, EIO, "container init died during setup");
+}
+
+/* After a failed step: no init, no cgroup, no state left behind. */
+static void create_undo(struct create *c)
+{
+	if (c->c1 > 0)
+		waitpid(c->c1, NULL, 0);
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		for (int i = 0; i < 200 && bo_process_alive(c->pid, c->st.start_time);
+		     i++) {
+			struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+			waitpid(c->pid, NULL, WNOHANG);
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (c->st.cgroup_dirs != NULL)
+		bo_cgroup_destroy(c->st.cgroup_dirs, NULL);
+	if (c->made_dir)
+		rm_rf(c->dir);
+}
+
+/*
+ * create, in the OCI order: load and check the bundle, the state folder,
+ * C1 (namespaces) and the cgroup, the init's pid, the state saved, the
+ * prestart and createRuntime hooks (in the runtime's namespaces, after the
+ * container's exist and before pivot_root), the init's setup up to
+ * "ready", the pid file.
+ */
+int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
+{
+	struct create c;
+	CR_CLEANUP_FREE char *sjson = NULL;
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.o = o;
+	c.id = id;
+	c.sync = -1;
+	if (create_load(&c, err) < 0)
+		goto out;
+	if (create_state_dir(&c, err) < 0 || create_spawn(&c, err) < 0)
+		goto fail;
+	if (create_cgroup(&c, err) < 0) {
+		kill(c.c1, SIGKILL);
 		goto fail;
 	}
-	msg_send(sp[0], MSG_GO, NULL, 0);
-	while (pid == 0) {
-		type = msg_recv(sp[0], buf, MSG_MAX, &len);
-		if (type == MSG_USERNS) {
-			if (write_idmap(c1, "uid_map", s->uid_mappings,
-					s->n_uid_mappings, err) < 0 ||
-			    write_idmap(c1, "gid_map", s->gid_mappings,
-					s->n_gid_mappings, err) < 0) {
-				kill(c1, SIGKILL);
-				waitpid(c1, NULL, 0);
-				goto fail;
-			}
-			msg_send(sp[0], MSG_GO, NULL, 0);
-		} else if (type == MSG_PID && len == sizeof(pid_t)) {
-			memcpy(&pid, buf + 1, sizeof(pid));
-		} else {
-			if (type == MSG_ERROR)
-				cr_error_set(err, EINVAL, "%s", buf + 1);
-			else
-				cr_error_set(err, EIO,
-					     "container setup died early");
-			waitpid(c1, NULL, 0);
-			goto fail;
-		}
-	}
-	waitpid(c1, NULL, 0);
-	now_rfc3339(created, sizeof(created));
-	st.id = (char *)id;
-	st.pid = pid;
-	st.start_time = bo_process_start_time(pid);
-	st.bundle = bundle;
-	st.rootfs = rootfs;
-	st.created = created;
-	st.annotations = s->annotations;
-	st.owner = getuid();
-	st.has_pidns = bo_spec_namespace(s, CLONE_NEWPID) != NULL;
-	sjson = state_text(&st, "creating");
-	if (bo_state_save(o->root, &st, err) < 0)
-		goto fail_kill;
-	/* prestart and createRuntime hooks: in the runtime's namespaces,
-	 * after the container's exist and before pivot_root. */
-	if (bo_hooks_run(s, BO_HOOK_PRESTART, sjson, err) < 0 ||
-	    bo_hooks_run(s, BO_HOOK_CREATE_RUNTIME, sjson, err) < 0)
-		goto fail_kill;
-	{
-		size_t total = strlen(sjson) + 1, off;
-		char *m;
-
-		for (size_t i = 0; st.cgroup_dirs[i] != NULL; i++)
-			total += strlen(st.cgroup_dirs[i]) + 1;
-		m = malloc(total);
-		if (m == NULL || total > MSG_MAX - 1) {
-			free(m);
-			cr_error_set(err, E2BIG, "state too large");
-			goto fail_kill;
-		}
-		memcpy(m, sjson, strlen(sjson) + 1);
-		off = strlen(sjson) + 1;
-		for (size_t i = 0; st.cgroup_dirs[i] != NULL; i++) {
-			memcpy(m + off, st.cgroup_dirs[i],
-			       strlen(st.cgroup_dirs[i]) + 1);
-			off += strlen(st.cgroup_dirs[i]) + 1;
-		}
-		type = msg_send(sp[0], MSG_STATE, m, total);
-		free(m);
-	}
-	if (type < 0) {
-		cr_error_errno(err, errno, "container init died");
-		goto fail_kill;
-	}
-	type = msg_recv(sp[0], buf, MSG_MAX, &len);
-	if (type != MSG_READY) {
-		if (type == MSG_ERROR)
-			cr_error_set(err, EINVAL, "%s", buf + 1);
-		else
-			cr_error_set(err, EIO, "container init died during setup");
-		goto fail_kill;
-	}
-	if (o->pid_file != NULL && write_pid_file(o->pid_file, pid, err) < 0)
-		goto fail_kill;
+	if (create_namespaces(&c, err) < 0)
+		goto fail;
+	waitpid(c.c1, NULL, 0);
+	c.c1 = 0;
+	sjson = create_record(&c, err);
+	if (sjson == NULL ||
+	    bo_hooks_run(c.s, BO_HOOK_PRESTART, sjson, err) < 0 ||
+	    bo_hooks_run(c.s, BO_HOOK_CREATE_RUNTIME, sjson, err) < 0 ||
+	    create_finish_init(&c, sjson, err) < 0 ||
+	    (o->pid_file != NULL && write_pid_file(o->pid_file, c.pid, err) < 0))
+		goto fail;
 	rc = 0;
 	goto out;
-fail_kill:
-	kill(pid, SIGKILL);
-	for (int i = 0; i < 200 && bo_process_alive(pid, st.start_time); i++) {
-		struct timespec ts = { 0, 5 * 1000 * 1000 };
-
-		waitpid(pid, NULL, WNOHANG);
-		nanosleep(&ts, NULL);
-	}
 fail:
-	if (st.cgroup_dirs != NULL)
-		bo_cgroup_destroy(st.cgroup_dirs, NULL);
-	rm_rf(dir);
+	create_undo(&c);
 out:
-	if (sp[0] >= 0)
-		close(sp[0]);
-	if (sp[1] >= 0)
-		close(sp[1]);
-	bo_cgroup_dirs_free(st.cgroup_dirs);
-out_spec:
-	bo_spec_free(s);
+	if (c.sync >= 0)
+		close(c.sync);
+	bo_cgroup_dirs_free(c.st.cgroup_dirs);
+	bo_spec_free(c.s);
+	free(c.text);
+	free(c.buf);
 	return rc;
 }
 
