@@ -1304,32 +1304,166 @@ static int other_ns(pid_t pid, const char *name)
 	return sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev;
 }
 
+/* The namespaces exec joins, in the order it joins them (user first). */
+static const struct {
+	const char *name;
+	int type;
+} exec_nss[] = {
+	{ "user", CLONE_NEWUSER }, { "ipc", CLONE_NEWIPC },
+	{ "uts", CLONE_NEWUTS },   { "net", CLONE_NEWNET },
+	{ "pid", CLONE_NEWPID },   { "cgroup", CLONE_NEWCGROUP },
+	{ "mnt", CLONE_NEWNS },
+};
+
+enum { EXEC_NSS = sizeof(exec_nss) / sizeof(exec_nss[0]) };
+
+/* What exec needs of the running container, opened from the host:
+ * the namespaces that differ from ours, and its root. */
+struct exec_target {
+	int fds[EXEC_NSS];
+	int rootfd;
+};
+
+static int exec_target_open(struct exec_target *t, pid_t pid,
+			    struct cr_error **err)
+{
+	char path[64];
+
+	for (size_t i = 0; i < EXEC_NSS; i++) {
+		if (!other_ns(pid, exec_nss[i].name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid,
+			 exec_nss[i].name);
+		t->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (t->fds[i] < 0)
+			return cr_error_errno(err, errno, "opening %s", path);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	t->rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (t->rootfd < 0)
+		return cr_error_errno(err, errno, "opening %s", path);
+	return 0;
+}
+
+static void exec_target_close(struct exec_target *t)
+{
+	for (size_t i = 0; i < EXEC_NSS; i++)
+		if (t->fds[i] >= 0)
+			close(t->fds[i]);
+	if (t->rootfd >= 0)
+		close(t->rootfd);
+}
+
+/* The exec'd process, in the container's namespaces: its root, then the
+ * process applied as create's init does (bo_linux_exec).  Never returns. */
+static _Noreturn void exec_process(struct bo_init *in, int rootfd, int sync)
+{
+	const struct bo_process *proc = in->proc;
+	struct cr_error *e = NULL;
+
+	setsid();
+	if (fchdir(rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0) {
+		cr_error_errno(&e, errno, "entering the root");
+		child_fail(sync, e);
+	}
+	if (proc->has_oom_score_adj) {
+		char v[16];
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		snprintf(v, sizeof(v), "%d", proc->oom_score_adj);
+		/* Best effort, as the kernel may refuse. */
+		if (fd >= 0) {
+			if (write(fd, v, strlen(v)) < 0)
+				errno = 0;
+			close(fd);
+		}
+	}
+	if ((proc->terminal && bo_linux_terminal(in, &e) < 0) ||
+	    bo_linux_resolve(in, &e) < 0)
+		child_fail(sync, e);
+	msg_send(sync, MSG_READY, NULL, 0);
+	close(sync);
+	bo_linux_exec(in, &e);
+	child_die(e, 127);
+}
+
+/* exec's first child: joins the namespaces, then forks the process so
+ * that a pid namespace applies to it; reports its pid and exits. */
+static _Noreturn void exec_child(struct bo_init *in,
+				 const struct exec_target *t, int sync)
+{
+	struct cr_error *e = NULL;
+	char go[16];
+	pid_t p;
+
+	reset_signals();
+	if (msg_recv(sync, go, sizeof(go), NULL) != MSG_GO)
+		_exit(1);
+	for (size_t i = 0; i < EXEC_NSS; i++)
+		if (t->fds[i] >= 0 && setns(t->fds[i], exec_nss[i].type) < 0) {
+			cr_error_errno(&e, errno, "joining the %s namespace",
+				       exec_nss[i].name);
+			child_fail(sync, e);
+		}
+	p = fork();
+	if (p == 0)
+		exec_process(in, t->rootfd, sync);
+	if (p < 0) {
+		cr_error_errno(&e, errno, "fork");
+		child_fail(sync, e);
+	}
+	msg_send(sync, MSG_PID, &p, sizeof(p));
+	_exit(0);
+}
+
+/* Lets the first child (c1, in the container's cgroup) go on until the
+ * process is ready; *pid gets its pid. */
+static int exec_wait_ready(int sync, pid_t c1, pid_t *pid,
+			   struct cr_error **err)
+{
+	char buf[4096];
+	size_t len;
+	int type;
+
+	msg_send(sync, MSG_GO, NULL, 0);
+	for (;;) {
+		type = msg_recv(sync, buf, sizeof(buf), &len);
+		if (type == MSG_PID && len == sizeof(pid_t)) {
+			memcpy(pid, buf + 1, sizeof(*pid));
+			continue;
+		}
+		if (type == MSG_READY)
+			break;
+		if (type == MSG_ERROR)
+			cr_error_set(err, EINVAL, "%s", buf + 1);
+		else
+			cr_error_set(err, EIO, "exec: setup died early");
+		waitpid(c1, NULL, 0);
+		if (*pid > 0)
+			waitpid(*pid, NULL, 0);
+		return -1;
+	}
+	waitpid(c1, NULL, 0);
+	return 0;
+}
+
 int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 	    int *status, struct cr_error **err)
 {
-	static const struct {
-		const char *name;
-		int type;
-	} nss[] = {
-		{ "user", CLONE_NEWUSER },  { "ipc", CLONE_NEWIPC },
-		{ "uts", CLONE_NEWUTS },    { "net", CLONE_NEWNET },
-		{ "pid", CLONE_NEWPID },    { "cgroup", CLONE_NEWCGROUP },
-		{ "mnt", CLONE_NEWNS },
-	};
 	struct bo_state *st = bo_state_load(o->root, id, err);
 	struct bo_spec *s = NULL;
-	int fds[7], sp[2] = { -1, -1 }, rootfd = -1, rc = -1, type;
+	struct exec_target t;
 	struct bo_init in;
-	char buf[4096];
-	size_t len;
+	int sp[2] = { -1, -1 }, rc = -1;
 	pid_t c1, pid = 0;
 	sigset_t old;
 
 	*status = 0;
 	memset(&in, 0, sizeof(in));
 	in.console_fd = -1;
-	for (size_t i = 0; i < 7; i++)
-		fds[i] = -1;
+	for (size_t i = 0; i < EXEC_NSS; i++)
+		t.fds[i] = -1;
+	t.rootfd = -1;
 	if (st == NULL)
 		return -1;
 	if (strcmp(bo_state_status(o->root, st), "stopped") == 0) {
@@ -1337,27 +1471,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		goto out;
 	}
 	s = bo_container_spec(o, id, err);
-	if (s == NULL)
+	if (s == NULL || exec_target_open(&t, st->pid, err) < 0)
 		goto out;
-	for (size_t i = 0; i < 7; i++) {
-		char path[64];
-
-		if (!other_ns(st->pid, nss[i].name))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st->pid,
-			 nss[i].name);
-		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-		if (fds[i] < 0) {
-			cr_error_errno(err, errno, "opening %s", path);
-			goto out;
-		}
-	}
-	snprintf(buf, sizeof(buf), "/proc/%d/root", (int)st->pid);
-	rootfd = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		cr_error_errno(err, errno, "opening %s", buf);
-		goto out;
-	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		cr_error_errno(err, errno, "socketpair");
 		goto out;
@@ -1366,9 +1481,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 	in.proc = proc;
 	in.rootfs = "/";
 	in.console_socket = o->console_socket;
-	in.console_fd = -1;
 	in.preserve_fds = o->preserve_fds;
-	in.in_userns = fds[0] >= 0;
+	in.in_userns = t.fds[0] >= 0;
 	/* The socket's path is the host's: connect before entering the
 	 * container's mount namespace. */
 	if (proc->terminal && o->console_socket != NULL) {
@@ -1385,54 +1499,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		goto out_mask;
 	}
 	if (c1 == 0) {
-		struct cr_error *e = NULL;
-		pid_t p;
-
-		reset_signals();
 		close(sp[0]);
-		if (msg_recv(sp[1], buf, sizeof(buf), NULL) != MSG_GO)
-			_exit(1);
-		for (size_t i = 0; i < 7; i++)
-			if (fds[i] >= 0 && setns(fds[i], nss[i].type) < 0) {
-				cr_error_errno(&e, errno, "joining the %s namespace",
-					       nss[i].name);
-				child_fail(sp[1], e);
-			}
-		p = fork();
-		if (p == 0) {
-			setsid();
-			if (fchdir(rootfd) < 0 || chroot(".") < 0 ||
-			    chdir("/") < 0) {
-				cr_error_errno(&e, errno, "entering the root");
-				child_fail(sp[1], e);
-			}
-			if (proc->has_oom_score_adj) {
-				char v[16];
-				int fd = open("/proc/self/oom_score_adj",
-					      O_WRONLY | O_CLOEXEC);
-
-				snprintf(v, sizeof(v), "%d", proc->oom_score_adj);
-				/* Best effort, as the kernel may refuse. */
-				if (fd >= 0) {
-					if (write(fd, v, strlen(v)) < 0)
-						errno = 0;
-					close(fd);
-				}
-			}
-			if ((proc->terminal && bo_linux_terminal(&in, &e) < 0) ||
-			    bo_linux_resolve(&in, &e) < 0)
-				child_fail(sp[1], e);
-			msg_send(sp[1], MSG_READY, NULL, 0);
-			close(sp[1]);
-			bo_linux_exec(&in, &e);
-			child_die(e, 127);
-		}
-		if (p < 0) {
-			cr_error_errno(&e, errno, "fork");
-			child_fail(sp[1], e);
-		}
-		msg_send(sp[1], MSG_PID, &p, sizeof(p));
-		_exit(0);
+		exec_child(&in, &t, sp[1]);
 	}
 	close(sp[1]);
 	sp[1] = -1;
@@ -1441,25 +1509,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		waitpid(c1, NULL, 0);
 		goto out_mask;
 	}
-	msg_send(sp[0], MSG_GO, NULL, 0);
-	for (;;) {
-		type = msg_recv(sp[0], buf, sizeof(buf), &len);
-		if (type == MSG_PID && len == sizeof(pid_t)) {
-			memcpy(&pid, buf + 1, sizeof(pid));
-			continue;
-		}
-		if (type == MSG_READY)
-			break;
-		if (type == MSG_ERROR)
-			cr_error_set(err, EINVAL, "%s", buf + 1);
-		else
-			cr_error_set(err, EIO, "exec: setup died early");
-		waitpid(c1, NULL, 0);
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
+	if (exec_wait_ready(sp[0], c1, &pid, err) < 0)
 		goto out_mask;
-	}
-	waitpid(c1, NULL, 0);
 	if (o->pid_file != NULL && write_pid_file(o->pid_file, pid, err) < 0)
 		goto out_mask;
 	rc = 0;
@@ -1470,11 +1521,7 @@ out_mask:
 out:
 	if (in.console_fd >= 0)
 		close(in.console_fd);
-	for (size_t i = 0; i < 7; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	if (rootfd >= 0)
-		close(rootfd);
+	exec_target_close(&t);
 	if (sp[0] >= 0)
 		close(sp[0]);
 	if (sp[1] >= 0)
