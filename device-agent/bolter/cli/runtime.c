@@ -486,122 +486,134 @@ static int cmd_ps(const struct bo_cli *g, struct cmdline *c, int argc,
 	return 0;
 }
 
+/* exec --process FILE: the process JSON as config.json's "process".
+ * Returns 0 or the exit status. */
+static int exec_process_file(const struct bo_cli *g, const char *file,
+			     struct bo_process *proc)
+{
+	CR_CLEANUP_FREE char *text = NULL;
+	struct cr_error *err = NULL;
+	size_t len;
+	json_object *j;
+	int rc;
+
+	if (cr_read_file(file, BO_SPEC_MAX_BYTES, &text, &len, &err) < 0)
+		return bo_cli_fail(g, err);
+	j = json_tokener_parse(text);
+	if (j == NULL) {
+		cr_error_set(&err, EINVAL, "--process %s: not valid JSON", file);
+		return bo_cli_fail(g, err);
+	}
+	rc = bo_spec_parse_process(j, proc, &err);
+	json_object_put(j);
+	return rc < 0 ? bo_cli_fail(g, err) : 0;
+}
+
+/* --user UID[:GID] into proc; -1 when it is not that. */
+static int exec_user(const char *user, struct bo_process *proc)
+{
+	uint64_t uid, gid = 0;
+	char ubuf[64], *colon;
+
+	snprintf(ubuf, sizeof(ubuf), "%s", user);
+	colon = strchr(ubuf, ':');
+	if (colon != NULL)
+		*colon = '\0';
+	if (cr_parse_u64(ubuf, 0, UINT32_MAX, &uid) < 0 ||
+	    (colon != NULL && cr_parse_u64(colon + 1, 0, UINT32_MAX, &gid) < 0))
+		return -1;
+	proc->uid = (uint32_t)uid;
+	proc->gid = (uint32_t)gid;
+	return 0;
+}
+
+/* exec ID ARGS...: runc's defaults, the container's process with these
+ * arguments and the options' overrides.  Returns 0 or the exit status. */
+static int exec_process_args(const struct bo_cli *g, struct cmdline *c,
+			     int argc, char **argv, int i,
+			     struct bo_process *proc)
+{
+	struct cr_error *err = NULL;
+	struct bo_spec *s;
+	size_t n_env = 0, k;
+
+	if (i + 1 >= argc)
+		return bo_cli_usage_error(g, "exec: give ARGS or --process");
+	s = bo_container_spec(&c->o, argv[i], &err);
+	if (s == NULL)
+		return bo_cli_fail(g, err);
+	*proc = s->process;
+	memset(&s->process, 0, sizeof(s->process));
+	bo_spec_free(s);
+	for (k = 0; proc->args[k] != NULL; k++)
+		free(proc->args[k]);
+	free(proc->args);
+	proc->args = calloc((size_t)(argc - i), sizeof(char *));
+	for (int a = i + 1; proc->args != NULL && a < argc; a++)
+		proc->args[a - i - 1] = strdup(argv[a]);
+	while (proc->env != NULL && proc->env[n_env] != NULL)
+		n_env++;
+	if (c->n_env > 0) {
+		char **env = realloc(proc->env,
+				     (n_env + c->n_env + 1) * sizeof(char *));
+
+		if (env != NULL) {
+			for (k = 0; k < c->n_env; k++)
+				env[n_env++] = strdup(c->env[k]);
+			env[n_env] = NULL;
+			proc->env = env;
+		}
+	}
+	proc->terminal = c->tty;
+	if (c->cwd != NULL) {
+		free(proc->cwd);
+		proc->cwd = strdup(c->cwd);
+	}
+	if (c->user != NULL && exec_user(c->user, proc) < 0)
+		return bo_cli_usage_error(g, "--user: give UID[:GID]");
+	if (c->n_gids > 0) {
+		free(proc->gids);
+		proc->gids = calloc(c->n_gids, sizeof(uint32_t));
+		if (proc->gids != NULL) {
+			memcpy(proc->gids, c->gids, c->n_gids * sizeof(uint32_t));
+			proc->n_gids = c->n_gids;
+		}
+	}
+	for (k = 0; k < c->n_caps; k++) {
+		int cap = bo_cap_from_name(c->caps[k]);
+
+		if (cap < 0)
+			return bo_cli_usage_error(g, "--cap: unknown capability");
+		for (int set = 0; set < BO_CAP_SETS; set++)
+			if (set != BO_CAP_AMBIENT)
+				proc->caps[set] |= 1ULL << cap;
+	}
+	if (c->nnp)
+		proc->no_new_privileges = 1;
+	return 0;
+}
+
 static int cmd_exec(const struct bo_cli *g, struct cmdline *c, int argc,
 		    char **argv, int i)
 {
 	struct cr_error *err = NULL;
 	struct bo_process proc;
-	struct bo_spec *s;
-	int status = 0;
-	const char *id = argv[i];
+	int status = 0, rc;
 
-	c->o.root = g->root;
 	memset(&proc, 0, sizeof(proc));
-	if (c->process != NULL) {
-		CR_CLEANUP_FREE char *text = NULL;
-		size_t len;
-		json_object *j;
-
-		if (cr_read_file(c->process, BO_SPEC_MAX_BYTES, &text, &len,
-				 &err) < 0)
-			return bo_cli_fail(g, err);
-		j = json_tokener_parse(text);
-		if (j == NULL) {
-			cr_error_set(&err, EINVAL, "--process %s: not valid JSON",
-				     c->process);
-			return bo_cli_fail(g, err);
-		}
-		if (bo_spec_parse_process(j, &proc, &err) < 0) {
-			json_object_put(j);
-			bo_process_clear(&proc);
-			return bo_cli_fail(g, err);
-		}
-		json_object_put(j);
-	} else {
-		/* runc's defaults: the container's process, with these
-		 * arguments and overrides. */
-		size_t n_env = 0, k;
-
-		if (i + 1 >= argc)
-			return bo_cli_usage_error(g, "exec: give ARGS or --process");
-		s = bo_container_spec(&c->o, id, &err);
-		if (s == NULL)
-			return bo_cli_fail(g, err);
-		proc = s->process;
-		memset(&s->process, 0, sizeof(s->process));
-		bo_spec_free(s);
-		for (k = 0; proc.args[k] != NULL; k++)
-			free(proc.args[k]);
-		free(proc.args);
-		proc.args = calloc((size_t)(argc - i), sizeof(char *));
-		for (int a = i + 1; proc.args != NULL && a < argc; a++)
-			proc.args[a - i - 1] = strdup(argv[a]);
-		while (proc.env != NULL && proc.env[n_env] != NULL)
-			n_env++;
-		if (c->n_env > 0) {
-			char **env = realloc(proc.env, (n_env + c->n_env + 1) *
-							       sizeof(char *));
-
-			if (env != NULL) {
-				for (k = 0; k < c->n_env; k++)
-					env[n_env++] = strdup(c->env[k]);
-				env[n_env] = NULL;
-				proc.env = env;
-			}
-		}
-		proc.terminal = c->tty;
-		if (c->cwd != NULL) {
-			free(proc.cwd);
-			proc.cwd = strdup(c->cwd);
-		}
-		if (c->user != NULL) {
-			uint64_t uid, gid = 0;
-			char ubuf[64], *colon;
-
-			snprintf(ubuf, sizeof(ubuf), "%s", c->user);
-			colon = strchr(ubuf, ':');
-			if (colon != NULL)
-				*colon = '\0';
-			if (cr_parse_u64(ubuf, 0, UINT32_MAX, &uid) < 0 ||
-			    (colon != NULL &&
-			     cr_parse_u64(colon + 1, 0, UINT32_MAX, &gid) < 0)) {
-				bo_process_clear(&proc);
-				return bo_cli_usage_error(g, "--user: give UID[:GID]");
-			}
-			proc.uid = (uint32_t)uid;
-			proc.gid = (uint32_t)gid;
-		}
-		if (c->n_gids > 0) {
-			free(proc.gids);
-			proc.gids = calloc(c->n_gids, sizeof(uint32_t));
-			if (proc.gids != NULL) {
-				memcpy(proc.gids, c->gids,
-				       c->n_gids * sizeof(uint32_t));
-				proc.n_gids = c->n_gids;
-			}
-		}
-		for (k = 0; k < c->n_caps; k++) {
-			int cap = bo_cap_from_name(c->caps[k]);
-
-			if (cap < 0) {
-				bo_process_clear(&proc);
-				return bo_cli_usage_error(g, "--cap: unknown capability");
-			}
-			for (int set = 0; set < BO_CAP_SETS; set++)
-				if (set != BO_CAP_AMBIENT)
-					proc.caps[set] |= 1ULL << cap;
-		}
-		if (c->nnp)
-			proc.no_new_privileges = 1;
+	if (c->process != NULL)
+		rc = exec_process_file(g, c->process, &proc);
+	else
+		rc = exec_process_args(g, c, argc, argv, i, &proc);
+	if (rc != 0) {
+		bo_process_clear(&proc);
+		return rc;
 	}
 	if (c->tty)
 		proc.terminal = 1;
-	if (bo_exec(&c->o, id, &proc, &status, &err) < 0) {
-		bo_process_clear(&proc);
-		return bo_cli_fail(g, err);
-	}
+	rc = bo_exec(&c->o, argv[i], &proc, &status, &err);
 	bo_process_clear(&proc);
-	return status;
+	return rc < 0 ? bo_cli_fail(g, err) : status;
 }
 
 /* A byte count: digits with an optional k, m, g or t (powers of 1024);
