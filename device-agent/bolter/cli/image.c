@@ -890,143 +890,183 @@ static void remove_when_gone(const struct ctx *c, const char *name)
 	_exit(remove_container(c, name, 1));
 }
 
-static int verb_run(struct ctx *c, int argc, char **argv)
-{
-	const char *name = NULL, *image;
-	char gen[64], dir[PATH_MAX], path[PATH_MAX];
-	int detach = 0, tty = 0, rm = 0, i, rc = 0, status = 0;
-	json_object *img = NULL, *cfg;
-	struct bo_opts o;
-	struct cr_error *err = NULL;
+/* run's options. */
+struct run_opts {
+	const char *name, *image;
+	char gen[64]; /* a generated name */
+	int detach, tty, rm;
+	int first_arg; /* argv index of COMMAND, or argc */
+};
 
+/* Parses run's command line; returns -1, or the exit status when it is
+ * done (help printed, or a usage error). */
+static int run_parse(int argc, char **argv, struct run_opts *r)
+{
+	int i;
+
+	memset(r, 0, sizeof(*r));
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (is_help(argv[i])) {
 			fputs(help_run, stdout);
 			return 0;
 		} else if (strcmp(argv[i], "-d") == 0 ||
 			   strcmp(argv[i], "--detach") == 0)
-			detach = 1;
+			r->detach = 1;
 		else if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--tty") == 0 ||
 			 strcmp(argv[i], "-it") == 0 || strcmp(argv[i], "-ti") == 0)
-			tty = 1;
+			r->tty = 1;
 		else if (strcmp(argv[i], "-i") == 0 ||
 			 strcmp(argv[i], "--interactive") == 0)
 			; /* stdin is always the container's in the foreground */
 		else if (strcmp(argv[i], "--rm") == 0)
-			rm = 1;
+			r->rm = 1;
 		else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
-			name = argv[++i];
+			r->name = argv[++i];
 		else if (strncmp(argv[i], "--name=", 7) == 0)
-			name = argv[i] + 7;
+			r->name = argv[i] + 7;
 		else
 			return usage("run: unknown option '%s'", argv[i]);
 	}
 	if (i >= argc)
 		return usage("run: give IMAGE [COMMAND [ARGS...]]");
-	if (tty && detach)
+	if (r->tty && r->detach)
 		return usage("run: -t with -d needs a console to keep the "
 			     "terminal; run it in the foreground, or detach "
 			     "without -t");
-	image = argv[i++];
-	if (name == NULL) {
-		const char *b = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
+	r->image = argv[i++];
+	r->first_arg = i;
+	if (r->name == NULL) {
+		const char *b = strrchr(r->image, '/') ? strrchr(r->image, '/') + 1
+						       : r->image;
 
-		snprintf(gen, sizeof(gen), "%.*s-%04x", (int)strcspn(b, ":"), b,
-			 (unsigned)(cr_now_us() & 0xffff));
-		name = gen;
+		snprintf(r->gen, sizeof(r->gen), "%.*s-%04x",
+			 (int)strcspn(b, ":"), b, (unsigned)(cr_now_us() & 0xffff));
+		r->name = r->gen;
 	}
-	if (!valid_name(name))
-		return usage("run: invalid container name '%s'", name);
-	if (cdir(c, name, NULL, dir, sizeof(dir)) < 0)
-		return usage("run: name too long");
-	if (image_config(c, "run", image, &img) != 0)
-		return 1;
-	/* The config first: a missing command leaves nothing behind. */
-	cfg = build_config(img, image, name, tty, argc - i, argv + i, &rc);
-	json_object_put(img);
-	if (cfg == NULL)
-		return rc;
+	if (!valid_name(r->name))
+		return usage("run: invalid container name '%s'", r->name);
+	return -1;
+}
+
+/* The container's folder (dir, made here): its image's name, lower/ (an
+ * Archon checkout), rootfs/ and config.json (cfg, which this consumes).
+ * Returns 0 or the exit status, having removed what it made. */
+static int run_make_bundle(struct ctx *c, const struct run_opts *r,
+			   const char *dir, json_object *cfg)
+{
+	const char *args[] = { "checkout", r->image, NULL, NULL };
+	struct cr_error *err = NULL;
+	char path[PATH_MAX], why[1024];
+	const char *text;
+	int rc;
+
 	snprintf(path, sizeof(path), "%.4000s/containers", c->data);
 	if (cr_mkdir_p(path, 0700, NULL) < 0 || mkdir(dir, 0700) < 0) {
 		json_object_put(cfg);
-		return say("run: container %s: %s", name,
+		return say("run: container %s: %s", r->name,
 			   errno == EEXIST ? "already exists" : strerror(errno));
 	}
 	snprintf(path, sizeof(path), "%.4000s/image", dir);
-	cr_write_file_atomic(path, image, strlen(image), 0644, NULL);
+	cr_write_file_atomic(path, r->image, strlen(r->image), 0644, NULL);
 	snprintf(path, sizeof(path), "%.4000s/lower", dir);
-	{
-		const char *args[] = { "checkout", image, path, NULL };
-		char why[1024];
-		int st = archon_run(c, args, NULL, why, sizeof(why));
-
-		if (st != 0) {
-			json_object_put(cfg);
-			remove_container(c, name, 1);
-			return say("run %s: %s", image,
-				   why[0] ? why : "archon checkout failed");
-		}
+	args[2] = path;
+	if (archon_run(c, args, NULL, why, sizeof(why)) != 0) {
+		json_object_put(cfg);
+		remove_container(c, r->name, 1);
+		return say("run %s: %s", r->image,
+			   why[0] ? why : "archon checkout failed");
 	}
 	if (make_rootfs(dir) != 0) {
 		json_object_put(cfg);
-		remove_container(c, name, 1);
+		remove_container(c, r->name, 1);
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%.4000s/config.json", dir);
-	{
-		const char *text = json_object_to_json_string_ext(
-			cfg, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-
-		rc = cr_write_file_atomic(path, text, strlen(text), 0644, &err);
-		json_object_put(cfg);
-		if (rc < 0) {
-			say("run: %s", cr_error_msg(err));
-			cr_error_free(err);
-			remove_container(c, name, 1);
-			return 1;
-		}
+	text = json_object_to_json_string_ext(
+		cfg, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	rc = cr_write_file_atomic(path, text, strlen(text), 0644, &err);
+	json_object_put(cfg);
+	if (rc < 0) {
+		say("run: %s", cr_error_msg(err));
+		cr_error_free(err);
+		remove_container(c, r->name, 1);
+		return 1;
 	}
+	return 0;
+}
+
+/* run -d: the name on stdout, as docker prints the id; then stdout and
+ * stderr become the container's log, stdin /dev/null.  Returns 0 or the
+ * exit status. */
+static int run_detach_to_log(const char *name, const char *dir)
+{
+	char path[PATH_MAX];
+	int fd, nul;
+
+	printf("%s\n", name);
+	snprintf(path, sizeof(path), "%.4000s/log", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return say("%s: %s", path, strerror(errno));
+	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		close(nul);
+	}
+	fflush(stdout);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	close(fd);
+	return 0;
+}
+
+static int verb_run(struct ctx *c, int argc, char **argv)
+{
+	struct run_opts r;
+	char dir[PATH_MAX];
+	int rc = 0, status = 0;
+	json_object *img = NULL, *cfg;
+	struct bo_opts o;
+	struct cr_error *err = NULL;
+
+	rc = run_parse(argc, argv, &r);
+	if (rc >= 0)
+		return rc;
+	if (cdir(c, r.name, NULL, dir, sizeof(dir)) < 0)
+		return usage("run: name too long");
+	if (image_config(c, "run", r.image, &img) != 0)
+		return 1;
+	/* The config first: a missing command leaves nothing behind. */
+	rc = 0;
+	cfg = build_config(img, r.image, r.name, r.tty, argc - r.first_arg,
+			   argv + r.first_arg, &rc);
+	json_object_put(img);
+	if (cfg == NULL)
+		return rc;
+	rc = run_make_bundle(c, &r, dir, cfg);
+	if (rc != 0)
+		return rc;
 	memset(&o, 0, sizeof(o));
 	o.root = c->root;
 	o.warn = bo_cli_warn;
 	o.warn_arg = (void *)c->g;
 	o.bundle = dir;
-	o.detach = detach;
+	o.detach = r.detach;
 	o.keep = 1; /* `bolter rm` removes it, `ps -a` shows it stopped */
-	if (detach) {
-		int fd;
-
-		/* The name on stdout, as docker prints the id; then stdout
-		 * and stderr become the log. */
-		printf("%s\n", name);
-
-		snprintf(path, sizeof(path), "%.4000s/log", dir);
-		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return say("%s: %s", path, strerror(errno));
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (nul >= 0) {
-			dup2(nul, 0);
-			close(nul);
-		}
-		fflush(stdout);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
-	if (bo_run(&o, name, &status, &err) < 0) {
+	if (r.detach && (rc = run_detach_to_log(r.name, dir)) != 0)
+		return rc;
+	if (bo_run(&o, r.name, &status, &err) < 0) {
 		fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
 		cr_error_free(err);
-		if (rm)
-			remove_container(c, name, 1);
+		if (r.rm)
+			remove_container(c, r.name, 1);
 		return 1;
 	}
-	if (rm && detach)
-		remove_when_gone(c, name);
-	else if (rm)
-		remove_container(c, name, 1);
-	return detach ? 0 : status;
+	if (r.rm && r.detach)
+		remove_when_gone(c, r.name);
+	else if (r.rm)
+		remove_container(c, r.name, 1);
+	return r.detach ? 0 : status;
 }
 
 /*
