@@ -305,14 +305,64 @@ static json_object *mount_obj(const char *dst, const char *type,
 	return m;
 }
 
-/* The config.json of a container of the image: process from the image
- * config (Entrypoint + Cmd, or Entrypoint + ARGS), env, cwd, numeric user;
- * the host's network (a device's apps serve on it); the usual mounts.
- * NULL (said, *rc the exit status) when there is no command to run or the
- * image's user is not numeric. */
-static json_object *build_config(json_object *img, const char *image,
-				 const char *name, int terminal, int argc,
-				 char **argv, int *rc)
+/* Appends the strings of cfg's array field key (if any) to a. */
+static void append_field(json_object *a, json_object *cfg, const char *key)
+{
+	json_object *v;
+
+	if (cfg == NULL || !json_object_object_get_ex(cfg, key, &v) ||
+	    !json_object_is_type(v, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		json_object_array_add(a,
+				      json_object_get(json_object_array_get_idx(v, i)));
+}
+
+/* process.args: Entrypoint + ARGS, or Entrypoint + Cmd. */
+static json_object *config_args(json_object *cfg, int argc, char **argv)
+{
+	json_object *a = json_object_new_array();
+
+	append_field(a, cfg, "Entrypoint");
+	if (argc > 0)
+		for (int i = 0; i < argc; i++)
+			json_object_array_add(a, json_object_new_string(argv[i]));
+	else
+		append_field(a, cfg, "Cmd");
+	return a;
+}
+
+/* process.user from the image's User, which must be numeric UID[:GID];
+ * NULL with *bad the User otherwise. */
+static json_object *config_user(json_object *cfg, const char **bad)
+{
+	unsigned long uid = 0, gid = 0;
+	json_object *u, *v;
+
+	if (cfg != NULL && json_object_object_get_ex(cfg, "User", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+		char *end;
+
+		if (s[0] != '\0') {
+			uid = strtoul(s, &end, 10);
+			if (end == s || (*end != '\0' && *end != ':')) {
+				*bad = s;
+				return NULL;
+			}
+			gid = *end == ':' ? strtoul(end + 1, NULL, 10) : uid;
+		}
+	}
+	u = json_object_new_object();
+	json_object_object_add(u, "uid", json_object_new_int64((int64_t)uid));
+	json_object_object_add(u, "gid", json_object_new_int64((int64_t)gid));
+	return u;
+}
+
+/* The process: args (checked by the caller), env, cwd, user, docker's
+ * default capabilities, no_new_privs. */
+static json_object *config_process(json_object *cfg, json_object *args,
+				   json_object *user, int terminal)
 {
 	static const char *const caps[] = {
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
@@ -320,61 +370,13 @@ static json_object *build_config(json_object *img, const char *image,
 		"CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
 		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE", NULL,
 	};
-	static const char *const masked[] = {
-		"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list",
-		"/proc/sched_debug", "/sys/firmware", "/proc/scsi", NULL,
-	};
-	static const char *const ro[] = { "/proc/bus", "/proc/fs", "/proc/irq",
-					  "/proc/sys", "/proc/sysrq-trigger",
-					  NULL };
-	json_object *cfg = NULL, *o = json_object_new_object(), *p, *a, *u, *lin,
-		    *ns, *v;
+	json_object *p = json_object_new_object(), *a, *v;
 
-	if (img != NULL)
-		json_object_object_get_ex(img, "config", &cfg);
-	json_object_object_add(o, "ociVersion", json_object_new_string("1.0.2"));
-	p = json_object_new_object();
-	a = json_object_new_array();
-	if (argc > 0) {
-		if (cfg != NULL && json_object_object_get_ex(cfg, "Entrypoint", &v) &&
-		    json_object_is_type(v, json_type_array))
-			for (size_t i = 0; i < json_object_array_length(v); i++)
-				json_object_array_add(
-					a, json_object_get(json_object_array_get_idx(v, i)));
-		for (int i = 0; i < argc; i++)
-			json_object_array_add(a, json_object_new_string(argv[i]));
-	} else {
-		static const char *const keys[] = { "Entrypoint", "Cmd" };
-
-		for (int k = 0; k < 2; k++)
-			if (cfg != NULL && json_object_object_get_ex(cfg, keys[k], &v) &&
-			    json_object_is_type(v, json_type_array))
-				for (size_t i = 0; i < json_object_array_length(v); i++)
-					json_object_array_add(
-						a,
-						json_object_get(json_object_array_get_idx(v, i)));
-	}
-	json_object_object_add(p, "args", a);
-	json_object_object_add(o, "process", p);
-	if (json_object_array_length(a) == 0) {
-		/* Nothing to guess: a folder has no config, and running
-		 * some shell instead would hide the mistake. */
-		json_object_put(o);
-		*rc = usage("run %s: the image names no command (%s): give "
-			    "one, bolter run %s COMMAND [ARGS...]",
-			    image,
-			    cfg == NULL ? "it has no OCI config, as an image "
-					  "imported from a folder"
-					: "its config has no Entrypoint or Cmd",
-			    image);
-		return NULL;
-	}
+	json_object_object_add(p, "args", args);
 	a = json_object_new_array();
 	if (cfg != NULL && json_object_object_get_ex(cfg, "Env", &v) &&
 	    json_object_is_type(v, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(v); i++)
-			json_object_array_add(a, json_object_get(
-							 json_object_array_get_idx(v, i)));
+		append_field(a, cfg, "Env");
 	else
 		json_object_array_add(a, json_object_new_string(
 						 "PATH=/usr/local/sbin:/usr/local/bin:"
@@ -388,32 +390,7 @@ static json_object *build_config(json_object *img, const char *image,
 					json_object_get_string(v)[0] == '/'
 				? json_object_get_string(v)
 				: "/"));
-	u = json_object_new_object();
-	{
-		unsigned long uid = 0, gid = 0;
-
-		if (cfg != NULL && json_object_object_get_ex(cfg, "User", &v) &&
-		    json_object_is_type(v, json_type_string)) {
-			const char *s = json_object_get_string(v);
-			char *end;
-
-			if (s[0] != '\0') {
-				uid = strtoul(s, &end, 10);
-				if (end == s || (*end != '\0' && *end != ':')) {
-					json_object_put(u);
-					json_object_put(o);
-					*rc = say("run %s: image user '%s': only "
-						  "numeric UID[:GID] is supported",
-						  image, s);
-					return NULL;
-				}
-				gid = *end == ':' ? strtoul(end + 1, NULL, 10) : uid;
-			}
-		}
-		json_object_object_add(u, "uid", json_object_new_int64((int64_t)uid));
-		json_object_object_add(u, "gid", json_object_new_int64((int64_t)gid));
-	}
-	json_object_object_add(p, "user", u);
+	json_object_object_add(p, "user", user);
 	a = json_object_new_object();
 	json_object_object_add(a, "bounding", strs(caps));
 	json_object_object_add(a, "effective", strs(caps));
@@ -421,61 +398,112 @@ static json_object *build_config(json_object *img, const char *image,
 	json_object_object_add(p, "capabilities", a);
 	json_object_object_add(p, "noNewPrivileges", json_object_new_boolean(1));
 	json_object_object_add(p, "terminal", json_object_new_boolean(terminal));
-	a = json_object_new_object();
-	json_object_object_add(a, "path", json_object_new_string("rootfs"));
-	json_object_object_add(o, "root", a);
-	json_object_object_add(o, "hostname", json_object_new_string(name));
-	a = json_object_new_array();
-	{
-		static const char *const none[] = { NULL };
-		static const char *const dev[] = { "nosuid", "strictatime",
-						   "mode=755", "size=65536k", NULL };
-		static const char *const pts[] = { "nosuid", "noexec", "newinstance",
-						   "ptmxmode=0666", "mode=0620",
-						   NULL };
-		static const char *const shm[] = { "nosuid", "noexec", "nodev",
-						   "mode=1777", "size=65536k", NULL };
-		static const char *const sys[] = { "nosuid", "noexec", "nodev",
-						   "ro", NULL };
-		static const char *const resolv[] = { "rbind", "ro", NULL };
+	return p;
+}
 
-		json_object_array_add(a, mount_obj("/proc", "proc", "proc", none));
-		json_object_array_add(a, mount_obj("/dev", "tmpfs", "tmpfs", dev));
-		json_object_array_add(a, mount_obj("/dev/pts", "devpts", "devpts",
-						   pts));
-		json_object_array_add(a, mount_obj("/dev/shm", "tmpfs", "shm", shm));
-		json_object_array_add(a, mount_obj("/sys", "bind", "/sys", sys));
-		if (access("/etc/resolv.conf", R_OK) == 0)
-			json_object_array_add(a, mount_obj("/etc/resolv.conf",
-							   "bind",
-							   "/etc/resolv.conf",
-							   resolv));
-	}
-	json_object_object_add(o, "mounts", a);
-	lin = json_object_new_object();
-	ns = json_object_new_array();
-	{
-		static const char *const types[] = { "pid", "ipc", "uts", "mount",
-						     NULL };
+/* The usual mounts, and the host's resolv.conf (the host's network). */
+static json_object *config_mounts(void)
+{
+	static const char *const none[] = { NULL };
+	static const char *const dev[] = { "nosuid", "strictatime", "mode=755",
+					   "size=65536k", NULL };
+	static const char *const pts[] = { "nosuid", "noexec", "newinstance",
+					   "ptmxmode=0666", "mode=0620", NULL };
+	static const char *const shm[] = { "nosuid", "noexec", "nodev",
+					   "mode=1777", "size=65536k", NULL };
+	static const char *const sys[] = { "nosuid", "noexec", "nodev", "ro",
+					   NULL };
+	static const char *const resolv[] = { "rbind", "ro", NULL };
+	json_object *a = json_object_new_array();
 
-		for (size_t i = 0; types[i] != NULL; i++) {
-			json_object *n = json_object_new_object();
+	json_object_array_add(a, mount_obj("/proc", "proc", "proc", none));
+	json_object_array_add(a, mount_obj("/dev", "tmpfs", "tmpfs", dev));
+	json_object_array_add(a, mount_obj("/dev/pts", "devpts", "devpts", pts));
+	json_object_array_add(a, mount_obj("/dev/shm", "tmpfs", "shm", shm));
+	json_object_array_add(a, mount_obj("/sys", "bind", "/sys", sys));
+	if (access("/etc/resolv.conf", R_OK) == 0)
+		json_object_array_add(a, mount_obj("/etc/resolv.conf", "bind",
+						   "/etc/resolv.conf", resolv));
+	return a;
+}
 
-			json_object_object_add(n, "type",
-					       json_object_new_string(types[i]));
-			json_object_array_add(ns, n);
-		}
+/* linux: new pid, ipc, uts and mount namespaces (not net: a device's apps
+ * serve on the host's), masked and read-only paths, cgroup bolter/NAME. */
+static json_object *config_linux(const char *name)
+{
+	static const char *const masked[] = {
+		"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list",
+		"/proc/sched_debug", "/sys/firmware", "/proc/scsi", NULL,
+	};
+	static const char *const ro[] = { "/proc/bus", "/proc/fs", "/proc/irq",
+					  "/proc/sys", "/proc/sysrq-trigger",
+					  NULL };
+	static const char *const types[] = { "pid", "ipc", "uts", "mount",
+					     NULL };
+	json_object *lin = json_object_new_object();
+	json_object *ns = json_object_new_array();
+	char cg[300];
+
+	for (size_t i = 0; types[i] != NULL; i++) {
+		json_object *n = json_object_new_object();
+
+		json_object_object_add(n, "type", json_object_new_string(types[i]));
+		json_object_array_add(ns, n);
 	}
 	json_object_object_add(lin, "namespaces", ns);
 	json_object_object_add(lin, "maskedPaths", strs(masked));
 	json_object_object_add(lin, "readonlyPaths", strs(ro));
-	{
-		char cg[300];
+	snprintf(cg, sizeof(cg), "bolter/%s", name);
+	json_object_object_add(lin, "cgroupsPath", json_object_new_string(cg));
+	return lin;
+}
 
-		snprintf(cg, sizeof(cg), "bolter/%s", name);
-		json_object_object_add(lin, "cgroupsPath", json_object_new_string(cg));
+/* The config.json of a container of the image: process from the image
+ * config (Entrypoint + Cmd, or Entrypoint + ARGS), env, cwd, numeric user;
+ * the host's network (a device's apps serve on it); the usual mounts.
+ * NULL (said, *rc the exit status) when there is no command to run or the
+ * image's user is not numeric. */
+static json_object *build_config(json_object *img, const char *image,
+				 const char *name, int terminal, int argc,
+				 char **argv, int *rc)
+{
+	json_object *cfg = NULL, *o, *args, *user, *a;
+	const char *bad = NULL;
+
+	if (img != NULL)
+		json_object_object_get_ex(img, "config", &cfg);
+	args = config_args(cfg, argc, argv);
+	if (json_object_array_length(args) == 0) {
+		/* Nothing to guess: a folder has no config, and running
+		 * some shell instead would hide the mistake. */
+		json_object_put(args);
+		*rc = usage("run %s: the image names no command (%s): give "
+			    "one, bolter run %s COMMAND [ARGS...]",
+			    image,
+			    cfg == NULL ? "it has no OCI config, as an image "
+					  "imported from a folder"
+					: "its config has no Entrypoint or Cmd",
+			    image);
+		return NULL;
 	}
-	json_object_object_add(o, "linux", lin);
+	user = config_user(cfg, &bad);
+	if (user == NULL) {
+		json_object_put(args);
+		*rc = say("run %s: image user '%s': only numeric UID[:GID] is "
+			  "supported",
+			  image, bad);
+		return NULL;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "ociVersion", json_object_new_string("1.0.2"));
+	json_object_object_add(o, "process",
+			       config_process(cfg, args, user, terminal));
+	a = json_object_new_object();
+	json_object_object_add(a, "path", json_object_new_string("rootfs"));
+	json_object_object_add(o, "root", a);
+	json_object_object_add(o, "hostname", json_object_new_string(name));
+	json_object_object_add(o, "mounts", config_mounts());
+	json_object_object_add(o, "linux", config_linux(name));
 	return o;
 }
 
