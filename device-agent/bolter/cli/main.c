@@ -127,7 +127,21 @@ find_command(const struct bo_cli_command *t, int argc, char **argv)
 	return NULL;
 }
 
-int main(int argc, char **argv)
+/* The version line(s): bolter-oci keeps runc's form (tools parse it);
+ * bolter says what every Korhal program says. */
+static void print_version(const struct bo_cli *g)
+{
+	if (g->oci_only)
+		printf("bolter-oci version " KORHAL_VERSION
+		       "\nspec: " BO_SPEC_VERSION "\ncgroups: %s\n",
+		       bo_cgroup_mode_name(bo_cgroup_detect()));
+	else
+		printf("bolter " KORHAL_VERSION "\n");
+}
+
+/* The global options into g; returns -1 to go on to the command, or the
+ * exit status (help, version, a usage error). */
+static int parse_globals(int argc, char **argv, struct bo_cli *g)
 {
 	static const struct option gopts[] = {
 		{ "root", required_argument, NULL, 'r' },
@@ -142,47 +156,35 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bo_cli g;
-	const struct bo_cli_command *c = NULL;
-	const char *cmd;
-	char *base = strrchr(argv[0], '/');
 	int ch;
 
-	memset(&g, 0, sizeof(g));
-	g.root = getenv("BOLTER_ROOT");
-	if (g.root == NULL)
-		g.root = "/run/bolter";
-	base = base != NULL ? base + 1 : argv[0];
-	g.self = base;
-	g.oci_only = strcmp(base, "bolter-oci") == 0;
-	signal(SIGPIPE, SIG_IGN);
 	opterr = 0; /* said below, in our words */
 	while ((ch = getopt_long(argc, argv, "+hvV", gopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
-			g.root = optarg;
+			g->root = optarg;
 			break;
 		case 'l':
-			g.log = optarg;
+			g->log = optarg;
 			break;
 		case 'F':
 			if (strcmp(optarg, "json") == 0)
-				g.log_json = 1;
+				g->log_json = 1;
 			else if (strcmp(optarg, "text") != 0)
-				return bo_cli_usage_error(&g, "--log-format: text or json");
+				return bo_cli_usage_error(g, "--log-format: text or json");
 			break;
 		case 'D':
-			g.debug = 1;
+			g->debug = 1;
 			break;
 		case 's':
-			g.systemd_cgroup = 1;
+			g->systemd_cgroup = 1;
 			break;
 		case 'm':
 			if (strcmp(optarg, "systemd") == 0)
-				g.systemd_cgroup = 1;
+				g->systemd_cgroup = 1;
 			else if (strcmp(optarg, "cgroupfs") != 0 &&
 				 strcmp(optarg, "disabled") != 0)
-				return bo_cli_usage_error(&g, "--cgroup-manager: "
+				return bo_cli_usage_error(g, "--cgroup-manager: "
 						       "cgroupfs, systemd or "
 						       "disabled");
 			break;
@@ -194,14 +196,7 @@ int main(int argc, char **argv)
 			return 0;
 		case 'v':
 		case 'V':
-			/* bolter-oci keeps runc's form (tools parse it);
-			 * bolter says what every Korhal program says. */
-			if (g.oci_only)
-				printf("bolter-oci version " KORHAL_VERSION
-				       "\nspec: " BO_SPEC_VERSION "\ncgroups: %s\n",
-				       bo_cgroup_mode_name(bo_cgroup_detect()));
-			else
-				printf("bolter " KORHAL_VERSION "\n");
+			print_version(g);
 			return 0;
 		default: {
 			char msg[256];
@@ -210,10 +205,32 @@ int main(int argc, char **argv)
 				 "unknown option, or one missing its value: "
 				 "'%.100s'",
 				 argv[optind - 1 < argc ? optind - 1 : 0]);
-			return bo_cli_usage_error(&g, msg);
+			return bo_cli_usage_error(g, msg);
 		}
 		}
 	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct bo_cli g;
+	const struct bo_cli_command *c = NULL;
+	const char *cmd;
+	char *base = strrchr(argv[0], '/');
+	int rc;
+
+	memset(&g, 0, sizeof(g));
+	g.root = getenv("BOLTER_ROOT");
+	if (g.root == NULL)
+		g.root = "/run/bolter";
+	base = base != NULL ? base + 1 : argv[0];
+	g.self = base;
+	g.oci_only = strcmp(base, "bolter-oci") == 0;
+	signal(SIGPIPE, SIG_IGN);
+	rc = parse_globals(argc, argv, &g);
+	if (rc >= 0)
+		return rc;
 	if (optind >= argc) {
 		bo_cli_usage(stderr);
 		return 2;
