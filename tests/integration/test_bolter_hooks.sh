@@ -38,6 +38,26 @@ if run_in hf 2>"$T/hf.err"; then fail "a failing createRuntime hook did not fail
 grep -q "hooks.createRuntime\[0\]" "$T/hf.err" || fail "hook error: $(cat "$T/hf.err")"
 ok "a failing hook fails create, naming it"
 
+# A hook that cannot be executed: the error (not a stray line from the
+# child) says so.  bolter's stderr holds exactly one "bolter:" line.
+bundle hx true
+edit hx 's["hooks"] = {"createRuntime": [{"path": "/nonexistent/hook"}]}'
+if run_in hx 2>"$T/hx.err"; then fail "a missing hook did not fail create"; fi
+grep -q "hooks.createRuntime\[0\]: exec /nonexistent/hook: No such file" "$T/hx.err" ||
+	fail "missing hook: $(cat "$T/hx.err")"
+[ "$(grep -c '^bolter:' "$T/hx.err")" = 1 ] || fail "missing hook, stderr: $(cat "$T/hx.err")"
+ok "a hook that cannot be executed fails create, saying why"
+
+# A failing poststart or poststop hook is a warning (config.md), which the
+# library hands to the CLI and the CLI prints; the container still runs.
+bundle hw sh -c 'echo ran'
+edit hw 's["hooks"] = {"poststart": [{"path": "/bin/false"}], "poststop": [{"path": "/bin/false"}]}'
+out=$(run_in hw 2>"$T/hw.err") || fail "a failing poststart hook failed run: $(cat "$T/hw.err")"
+[ "$out" = ran ] || fail "poststart warning run: output '$out'"
+grep -q "^bolter: warning: hooks.poststart\[0\]" "$T/hw.err" || fail "poststart warning: $(cat "$T/hw.err")"
+grep -q "^bolter: warning: hooks.poststop\[0\]" "$T/hw.err" || fail "poststop warning: $(cat "$T/hw.err")"
+ok "failing poststart and poststop hooks are warnings on stderr"
+
 # --- seccomp: errno for mkdir, an argument filter on chmod ------------------
 bundle sc sh -c 'mkdir /tmp/d 2>&1; touch /tmp/f; chmod 600 /tmp/f && echo chmod600-ok; chmod 777 /tmp/f 2>&1 || true'
 edit sc 's["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": [

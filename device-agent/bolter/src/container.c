@@ -31,6 +31,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,14 +102,42 @@ static int msg_recv(int fd, char *buf, size_t size, size_t *len)
 	return (unsigned char)buf[0];
 }
 
+/*
+ * The last word of a container process that fails after the runtime
+ * stopped listening (after "ready", start waits only for the fifo and exec
+ * only for the pid), or when the runtime is gone: like runc's and crun's,
+ * it goes to the process's own stderr, the one place its user looks.  This
+ * runs in the child only, never in the library's caller.
+ */
+static _Noreturn void child_die(const struct cr_error *e, int status)
+{
+	const char *m = cr_error_msg(e);
+	struct iovec v[3] = {
+		{ (void *)"bolter: ", 8 },
+		{ (void *)m, strlen(m) },
+		{ (void *)"\n", 1 },
+	};
+
+	if (writev(2, v, 3) < 0)
+		_exit(status);
+	_exit(status);
+}
+
 /* A child's way out: the error goes to the runtime, which reports it. */
 static _Noreturn void child_fail(int fd, struct cr_error *e)
 {
 	const char *m = cr_error_msg(e);
 
 	if (msg_send(fd, MSG_ERROR, m, strlen(m)) < 0)
-		fprintf(stderr, "bolter: %s\n", m);
+		child_die(e, 1);
 	_exit(1);
+}
+
+/* Hands a warning to the caller (bo_opts.warn). */
+static void warn(const struct bo_opts *o, const struct cr_error *e)
+{
+	if (o->warn != NULL)
+		o->warn(o->warn_arg, cr_error_msg(e));
 }
 
 static void rm_rf(const char *path)
@@ -161,21 +190,175 @@ static void reset_signals(void)
 	signal(SIGPIPE, SIG_DFL);
 }
 
-/* C1 in create: namespaces, then fork C2.  Never returns. */
+/*
+ * Namespaces (C1): opens every namespace to join before joining any (the
+ * paths are host paths), then joins them in ns_order, the user namespace
+ * first so that the others are joined with its privileges.  *flags gets
+ * the namespaces to create, but for a new user namespace (enter_userns).
+ */
+static int join_namespaces(const struct bo_spec *s, struct bo_init *in,
+			   int *flags, struct cr_error **err)
+{
+	enum { N = sizeof(ns_order) / sizeof(ns_order[0]) };
+	int fds[N], rc = -1;
+
+	*flags = 0;
+	for (size_t k = 0; k < N; k++)
+		fds[k] = -1;
+	for (size_t k = 0; k < N; k++) {
+		const struct bo_namespace *ns = bo_spec_namespace(s, ns_order[k]);
+
+		if (ns == NULL)
+			continue;
+		if (ns->path == NULL) {
+			if (ns->type != CLONE_NEWUSER)
+				*flags |= ns->type;
+			continue;
+		}
+		fds[k] = open(ns->path, O_RDONLY | O_CLOEXEC);
+		if (fds[k] < 0) {
+			cr_error_errno(err, errno, "linux.namespaces: %s %s",
+				       bo_namespace_name(ns->type), ns->path);
+			goto out;
+		}
+	}
+	for (size_t k = 0; k < N; k++) {
+		if (fds[k] < 0)
+			continue;
+		if (setns(fds[k], ns_order[k]) < 0) {
+			cr_error_errno(err, errno, "linux.namespaces: joining %s",
+				       bo_namespace_name(ns_order[k]));
+			goto out;
+		}
+		if (ns_order[k] == CLONE_NEWUSER)
+			in->in_userns = 1;
+	}
+	rc = 0;
+out:
+	for (size_t k = 0; k < N; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	return rc;
+}
+
+/*
+ * A new user namespace (C1): the runtime, still outside it, writes the id
+ * maps (asked with MSG_USERNS, answered with MSG_GO); then, new or joined,
+ * this process becomes the namespace's root, which the rest of create
+ * needs.
+ */
+static int enter_userns(const struct bo_spec *s, struct bo_init *in,
+			int sync, struct cr_error **err)
+{
+	const struct bo_namespace *u = bo_spec_namespace(s, CLONE_NEWUSER);
+	char go[16];
+
+	if (u != NULL && u->path == NULL) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			return cr_error_errno(err, errno,
+					      "linux.namespaces: new user "
+					      "namespace");
+		/* No answer: the runtime is gone, nobody to tell. */
+		if (msg_send(sync, MSG_USERNS, NULL, 0) < 0 ||
+		    msg_recv(sync, go, sizeof(go), NULL) != MSG_GO)
+			_exit(1);
+		in->in_userns = 1;
+	}
+	if (in->in_userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		return cr_error_errno(err, errno,
+				      "user namespace: no mapping for root");
+	return 0;
+}
+
+/* MSG_STATE's payload (buf[0] is the type): the state JSON, then the
+ * cgroup directories, each NUL-terminated.  in points into buf. */
+static void take_state(struct bo_init *in, char *buf, size_t len)
+{
+	size_t n = 0, off = strlen(buf + 1) + 2;
+
+	in->state_json = buf + 1;
+	for (size_t o = off; o < len + 1; o += strlen(buf + o) + 1)
+		n++;
+	in->cgroup_dirs = calloc(n + 1, sizeof(char *));
+	for (size_t k = 0, o = off; in->cgroup_dirs != NULL && k < n;
+	     k++, o += strlen(buf + o) + 1)
+		in->cgroup_dirs[k] = buf + o;
+}
+
+/*
+ * C2, the container's init.  bo_linux_prepare builds the container (root
+ * filesystem, mounts, devices, pivot_root, masked paths, createContainer
+ * hooks) and bo_linux_resolve finds the program and compiles seccomp, so
+ * that create reports their errors; then "ready", and the init waits for
+ * start on the fifo, runs the startContainer hooks and execs the process
+ * (bo_linux_exec: rlimits, user, capabilities, seccomp).  Never returns.
+ */
+static _Noreturn void container_init(const struct bo_spec *s,
+				     struct bo_init *in, int sync,
+				     const char *fifo, int fifo_fd)
+{
+	struct cr_error *err = NULL;
+	char buf[MSG_MAX], name[16];
+	size_t len = 0;
+	int procfd = -1, w = -1;
+
+	setsid();
+	if (msg_recv(sync, buf, sizeof(buf), &len) != MSG_STATE)
+		_exit(1);
+	take_state(in, buf, len);
+	/* The host's /proc, before pivot_root: the fifo (opened O_PATH by
+	 * C1) is reopened for writing through it. */
+	if (fifo != NULL) {
+		procfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (procfd < 0) {
+			cr_error_errno(&err, errno, "opening %s", fifo);
+			child_fail(sync, err);
+		}
+	}
+	if (bo_linux_prepare(in, &err) < 0 || bo_linux_resolve(in, &err) < 0)
+		child_fail(sync, err);
+	if (msg_send(sync, MSG_READY, NULL, 0) < 0)
+		_exit(1);
+	close(sync);
+	/* Blocks until `start` opens the fifo; the byte is written after the
+	 * startContainer hooks, so start's poststart hooks always follow
+	 * them. */
+	if (fifo != NULL) {
+		snprintf(name, sizeof(name), "%d", fifo_fd);
+		w = openat(procfd, name, O_WRONLY | O_CLOEXEC);
+		if (w < 0)
+			_exit(1);
+		close(procfd);
+	}
+	if (bo_hooks_run(s, BO_HOOK_START_CONTAINER, in->state_json, &err) < 0)
+		child_die(err, 127);
+	if (w >= 0) {
+		if (write(w, "0", 1) != 1)
+			_exit(1);
+		close(w);
+	}
+	bo_linux_exec(in, &err);
+	child_die(err, 127);
+}
+
+/*
+ * C1 in create: joins and creates the namespaces, then forks C2, the
+ * container's init, because a new pid namespace applies only to the
+ * children of the process that made it; reports C2's pid and exits.
+ */
 static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 				  int sync, const char *fifo)
 {
 	struct cr_error *err = NULL;
-	char buf[MSG_MAX];
-	int fds[8] = { -1, -1, -1, -1, -1, -1, -1, -1 }, flags = 0;
-	int fifo_fd = -1;
+	char go[16];
+	int flags = 0, fifo_fd = -1;
 	pid_t pid;
 
 	reset_signals();
-	if (msg_recv(sync, buf, sizeof(buf), NULL) != MSG_GO)
+	if (msg_recv(sync, go, sizeof(go), NULL) != MSG_GO)
 		_exit(1);
-	/* The fifo and /proc/self/fd are opened while still the host's root:
-	 * the state folder may be out of reach of a user namespace's root. */
+	/* Opened while still the host's root: the state folder may be out
+	 * of reach of a user namespace's root. */
 	if (fifo != NULL) {
 		fifo_fd = open(fifo, O_PATH | O_CLOEXEC);
 		if (fifo_fd < 0) {
@@ -183,59 +366,9 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 			child_fail(sync, err);
 		}
 	}
-	/* Open every namespace to join before joining any (the paths are
-	 * host paths), then join the user namespace first. */
-	for (size_t k = 0; k < sizeof(ns_order) / sizeof(ns_order[0]); k++) {
-		const struct bo_namespace *ns = bo_spec_namespace(s, ns_order[k]);
-
-		if (ns == NULL)
-			continue;
-		if (ns->path == NULL) {
-			if (ns->type != CLONE_NEWUSER)
-				flags |= ns->type;
-			continue;
-		}
-		fds[k] = open(ns->path, O_RDONLY | O_CLOEXEC);
-		if (fds[k] < 0) {
-			cr_error_errno(&err, errno, "linux.namespaces: %s %s",
-				       bo_namespace_name(ns->type), ns->path);
-			child_fail(sync, err);
-		}
-	}
-	for (size_t k = 0; k < sizeof(ns_order) / sizeof(ns_order[0]); k++) {
-		if (fds[k] < 0)
-			continue;
-		if (setns(fds[k], ns_order[k]) < 0) {
-			cr_error_errno(&err, errno, "linux.namespaces: joining %s",
-				       bo_namespace_name(ns_order[k]));
-			child_fail(sync, err);
-		}
-		close(fds[k]);
-		if (ns_order[k] == CLONE_NEWUSER)
-			in->in_userns = 1;
-	}
-	{
-		const struct bo_namespace *u = bo_spec_namespace(s, CLONE_NEWUSER);
-
-		if (u != NULL && u->path == NULL) {
-			if (unshare(CLONE_NEWUSER) < 0) {
-				cr_error_errno(&err, errno,
-					       "linux.namespaces: new user "
-					       "namespace");
-				child_fail(sync, err);
-			}
-			if (msg_send(sync, MSG_USERNS, NULL, 0) < 0 ||
-			    msg_recv(sync, buf, sizeof(buf), NULL) != MSG_GO)
-				_exit(1);
-			in->in_userns = 1;
-		}
-		if (in->in_userns &&
-		    (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
-			cr_error_errno(&err, errno,
-				       "user namespace: no mapping for root");
-			child_fail(sync, err);
-		}
-	}
+	if (join_namespaces(s, in, &flags, &err) < 0 ||
+	    enter_userns(s, in, sync, &err) < 0)
+		child_fail(sync, err);
 	if (flags != 0 && unshare(flags) < 0) {
 		cr_error_errno(&err, errno, "linux.namespaces: unshare");
 		child_fail(sync, err);
@@ -245,69 +378,8 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 		cr_error_errno(&err, errno, "fork");
 		child_fail(sync, err);
 	}
-	if (pid == 0) {
-		/* C2: the container's init. */
-		CR_CLEANUP_CLOSE int procfd = -1;
-		int w;
-		char name[16];
-		size_t len = 0;
-
-		setsid();
-		if (msg_recv(sync, buf, sizeof(buf), &len) != MSG_STATE)
-			_exit(1);
-		/* The state JSON, then the cgroup directories, each
-		 * NUL-terminated. */
-		in->state_json = buf + 1;
-		{
-			size_t n = 0, off = strlen(buf + 1) + 2;
-
-			for (size_t o = off; o < len + 1; o += strlen(buf + o) + 1)
-				n++;
-			in->cgroup_dirs = calloc(n + 1, sizeof(char *));
-			for (size_t k = 0, o = off; in->cgroup_dirs != NULL && k < n;
-			     k++, o += strlen(buf + o) + 1)
-				in->cgroup_dirs[k] = buf + o;
-		}
-		if (fifo != NULL) {
-			procfd = open("/proc/self/fd",
-				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (procfd < 0) {
-				cr_error_errno(&err, errno, "opening %s", fifo);
-				child_fail(sync, err);
-			}
-		}
-		if (bo_linux_prepare(in, &err) < 0 ||
-		    bo_linux_resolve(in, &err) < 0)
-			child_fail(sync, err);
-		if (msg_send(sync, MSG_READY, NULL, 0) < 0)
-			_exit(1);
-		close(sync);
-		/* Blocks until `start` opens the fifo; the byte is written
-		 * after the startContainer hooks, so start's poststart hooks
-		 * always follow them. */
-		w = -1;
-		if (fifo != NULL) {
-			snprintf(name, sizeof(name), "%d", fifo_fd);
-			w = openat(procfd, name, O_WRONLY | O_CLOEXEC);
-			if (w < 0)
-				_exit(1);
-		}
-		if (bo_hooks_run(s, BO_HOOK_START_CONTAINER, in->state_json,
-				 &err) < 0) {
-			fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
-			_exit(127);
-		}
-		if (w >= 0) {
-			if (write(w, "0", 1) != 1)
-				_exit(1);
-			close(w);
-		}
-		if (bo_linux_exec(in, &err) < 0) {
-			fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
-			_exit(127);
-		}
-		_exit(127);
-	}
+	if (pid == 0)
+		container_init(s, in, sync, fifo, fifo_fd);
 	if (msg_send(sync, MSG_PID, &pid, sizeof(pid)) < 0)
 		_exit(1);
 	_exit(0);
@@ -377,221 +449,301 @@ static int check_spec(const struct bo_spec *s, struct cr_error **err)
 	return 0;
 }
 
-int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
-{
-	char dir[PATH_MAX], cfg[PATH_MAX], fifo[PATH_MAX], rootfs[PATH_MAX];
-	char bundle[PATH_MAX], created[64];
-	CR_CLEANUP_FREE char *text = NULL;
-	CR_CLEANUP_FREE char *buf = NULL;
-	CR_CLEANUP_FREE char *cgpath = NULL;
-	CR_CLEANUP_FREE char *sjson = NULL;
+/* What create builds up step by step, and undoes when a step fails. */
+struct create {
+	const struct bo_opts *o;
+	const char *id;
+	char bundle[PATH_MAX], rootfs[PATH_MAX];
+	char dir[PATH_MAX], fifo[PATH_MAX], created[64];
+	char *text; /* config.json as read */
 	size_t len;
-	struct bo_spec *s = NULL;
-	struct bo_state st;
+	struct bo_spec *s;
 	struct bo_init in;
-	int sp[2] = { -1, -1 }, type, rc = -1;
-	pid_t c1, pid = 0;
+	struct bo_state st;
+	int made_dir; /* dir is ours to remove */
+	int sync;     /* the runtime's end of the socket pair, or -1 */
+	pid_t c1;     /* the first child, until it has reported */
+	pid_t pid;    /* the container's init, once known */
+	char *buf;    /* MSG_MAX bytes for messages */
+};
 
-	memset(&st, 0, sizeof(st));
-	if (bo_state_check_id(id, err) < 0)
+/* The bundle: config.json parsed and checked, root.path resolved. */
+static int create_load(struct create *c, struct cr_error **err)
+{
+	const struct bo_opts *o = c->o;
+	char cfg[PATH_MAX], raw[PATH_MAX];
+
+	if (bo_state_check_id(c->id, err) < 0)
 		return -1;
-	if (realpath(o->bundle ? o->bundle : ".", bundle) == NULL)
+	if (realpath(o->bundle ? o->bundle : ".", c->bundle) == NULL)
 		return cr_error_errno(err, errno, "--bundle %s",
 				      o->bundle ? o->bundle : ".");
 	if (o->config != NULL)
 		snprintf(cfg, sizeof(cfg), "%s", o->config);
 	else
-		pjoin(cfg, sizeof(cfg), bundle, "config.json");
-	if (cr_read_file(cfg, BO_SPEC_MAX_BYTES, &text, &len, err) < 0)
+		pjoin(cfg, sizeof(cfg), c->bundle, "config.json");
+	if (cr_read_file(cfg, BO_SPEC_MAX_BYTES, &c->text, &c->len, err) < 0)
 		return cr_error_wrap(err, "reading %s", cfg);
-	s = bo_spec_parse(text, len, err);
-	if (s == NULL)
+	c->s = bo_spec_parse(c->text, c->len, err);
+	if (c->s == NULL || check_spec(c->s, err) < 0)
 		return -1;
-	if (check_spec(s, err) < 0)
-		goto out_spec;
-	{
-		char raw[PATH_MAX];
+	if (c->s->root_path[0] == '/')
+		snprintf(raw, sizeof(raw), "%s", c->s->root_path);
+	else
+		pjoin(raw, sizeof(raw), c->bundle, c->s->root_path);
+	if (realpath(raw, c->rootfs) == NULL)
+		return cr_error_errno(err, errno, "config.json: root.path: %s",
+				      raw);
+	return 0;
+}
 
-		if (s->root_path[0] == '/')
-			snprintf(raw, sizeof(raw), "%s", s->root_path);
-		else
-			pjoin(raw, sizeof(raw), bundle, s->root_path);
-		if (realpath(raw, rootfs) == NULL) {
-			cr_error_errno(err, errno, "config.json: root.path: %s",
-				       raw);
-			goto out_spec;
-		}
-	}
-	if (cr_mkdir_p(o->root, 0711, err) < 0)
-		goto out_spec;
-	bo_state_dir(o->root, id, dir, sizeof(dir));
-	if (mkdir(dir, 0711) < 0) {
+/* The state folder: a copy of config.json (exec's defaults) and the fifo
+ * that start opens. */
+static int create_state_dir(struct create *c, struct cr_error **err)
+{
+	const struct bo_spec *s = c->s;
+	char cfg[PATH_MAX];
+
+	if (cr_mkdir_p(c->o->root, 0711, err) < 0)
+		return -1;
+	bo_state_dir(c->o->root, c->id, c->dir, sizeof(c->dir));
+	if (mkdir(c->dir, 0711) < 0) {
 		if (errno == EEXIST)
-			cr_error_set(err, EEXIST, "container %s already exists",
-				     id);
-		else
-			cr_error_errno(err, errno, "creating %s", dir);
-		goto out_spec;
+			return cr_error_set(err, EEXIST,
+					    "container %s already exists", c->id);
+		return cr_error_errno(err, errno, "creating %s", c->dir);
 	}
-	pjoin(fifo, sizeof(fifo), dir, "exec.fifo");
-	pjoin(cfg, sizeof(cfg), dir, "config.json");
-	if (bo_write_file(cfg, text, len, 0600, err) < 0)
-		goto fail;
-	if (mkfifo(fifo, 0600) < 0) {
-		cr_error_errno(err, errno, "mkfifo %s", fifo);
-		goto fail;
-	}
+	c->made_dir = 1;
+	pjoin(c->fifo, sizeof(c->fifo), c->dir, "exec.fifo");
+	pjoin(cfg, sizeof(cfg), c->dir, "config.json");
+	if (bo_write_file(cfg, c->text, c->len, 0600, err) < 0)
+		return -1;
+	if (mkfifo(c->fifo, 0600) < 0)
+		return cr_error_errno(err, errno, "mkfifo %s", c->fifo);
 	/* The init opens the fifo as root of its user namespace. */
 	for (size_t i = 0; i < s->n_uid_mappings; i++)
 		if (s->uid_mappings[i].container_id == 0 &&
 		    bo_spec_namespace(s, CLONE_NEWUSER) != NULL &&
-		    chown(fifo, s->uid_mappings[i].host_id, (gid_t)-1) < 0) {
-			cr_error_errno(err, errno, "chown %s", fifo);
-			goto fail;
-		}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-		cr_error_errno(err, errno, "socketpair");
-		goto fail;
-	}
-	buf = malloc(MSG_MAX);
-	if (buf == NULL) {
-		cr_error_errno(err, ENOMEM, "create");
-		goto fail;
-	}
-	memset(&in, 0, sizeof(in));
-	in.spec = s;
-	in.proc = &s->process;
-	in.rootfs = rootfs;
-	in.console_socket = o->console_socket;
-	in.console_fd = -1;
-	in.no_pivot = o->no_pivot;
-	in.preserve_fds = o->preserve_fds;
-	c1 = fork();
-	if (c1 < 0) {
-		cr_error_errno(err, errno, "fork");
-		goto fail;
-	}
-	if (c1 == 0) {
+		    chown(c->fifo, s->uid_mappings[i].host_id, (gid_t)-1) < 0)
+			return cr_error_errno(err, errno, "chown %s", c->fifo);
+	return 0;
+}
+
+/* Forks C1 (first_child), which waits for MSG_GO. */
+static int create_spawn(struct create *c, struct cr_error **err)
+{
+	int sp[2];
+
+	c->buf = malloc(MSG_MAX);
+	if (c->buf == NULL)
+		return cr_error_errno(err, ENOMEM, "create");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return cr_error_errno(err, errno, "socketpair");
+	c->in.spec = c->s;
+	c->in.proc = &c->s->process;
+	c->in.rootfs = c->rootfs;
+	c->in.console_socket = c->o->console_socket;
+	c->in.console_fd = -1;
+	c->in.no_pivot = c->o->no_pivot;
+	c->in.preserve_fds = c->o->preserve_fds;
+	c->c1 = fork();
+	if (c->c1 < 0) {
 		close(sp[0]);
-		first_child(s, &in, sp[1], fifo);
+		close(sp[1]);
+		return cr_error_errno(err, errno, "fork");
+	}
+	if (c->c1 == 0) {
+		close(sp[0]);
+		first_child(c->s, &c->in, sp[1], c->fifo);
 	}
 	close(sp[1]);
-	sp[1] = -1;
-	if (s->cgroups_path != NULL && o->systemd_cgroup)
-		cgpath = bo_cgroup_path_from_systemd(s->cgroups_path);
+	c->sync = sp[0];
+	return 0;
+}
+
+/* The cgroup, made before C1 goes on so that everything the container
+ * runs is counted and limited from its first instruction. */
+static int create_cgroup(struct create *c, struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *path = NULL;
+	const struct bo_spec *s = c->s;
+
+	if (s->cgroups_path != NULL && c->o->systemd_cgroup)
+		path = bo_cgroup_path_from_systemd(s->cgroups_path);
 	else if (s->cgroups_path != NULL)
-		cgpath = strdup(s->cgroups_path);
-	else if (asprintf(&cgpath, "bolter/%s", id) < 0)
-		cgpath = NULL;
-	if (cgpath == NULL ||
-	    bo_cgroup_create(cgpath, &s->resources, c1, &st.cgroup_dirs, err) <
-		    0) {
-		kill(c1, SIGKILL);
-		waitpid(c1, NULL, 0);
+		path = strdup(s->cgroups_path);
+	else if (asprintf(&path, "bolter/%s", c->id) < 0)
+		path = NULL;
+	if (path == NULL)
+		return cr_error_errno(err, ENOMEM, "cgroupsPath");
+	return bo_cgroup_create(path, &s->resources, c->c1, &c->st.cgroup_dirs,
+				err);
+}
+
+/* Lets C1 make the namespaces, writing the id maps of a new user
+ * namespace when it asks (only a process outside may), until it reports
+ * the init's pid. */
+static int create_namespaces(struct create *c, struct cr_error **err)
+{
+	const struct bo_spec *s = c->s;
+	size_t len;
+	int type;
+
+	msg_send(c->sync, MSG_GO, NULL, 0);
+	for (;;) {
+		type = msg_recv(c->sync, c->buf, MSG_MAX, &len);
+		if (type == MSG_PID && len == sizeof(pid_t)) {
+			memcpy(&c->pid, c->buf + 1, sizeof(c->pid));
+			return 0;
+		}
+		if (type != MSG_USERNS) {
+			if (type == MSG_ERROR)
+				return cr_error_set(err, EINVAL, "%s", c->buf + 1);
+			return cr_error_set(err, EIO,
+					    "container setup died early");
+		}
+		if (write_idmap(c->c1, "uid_map", s->uid_mappings,
+				s->n_uid_mappings, err) < 0 ||
+		    write_idmap(c->c1, "gid_map", s->gid_mappings,
+				s->n_gid_mappings, err) < 0) {
+			kill(c->c1, SIGKILL);
+			return -1;
+		}
+		msg_send(c->sync, MSG_GO, NULL, 0);
+	}
+}
+
+/* Saves the state ("creating") and returns its JSON for the hooks. */
+static char *create_record(struct create *c, struct cr_error **err)
+{
+	struct bo_state *st = &c->st;
+	char *sjson;
+
+	now_rfc3339(c->created, sizeof(c->created));
+	st->id = (char *)c->id;
+	st->pid = c->pid;
+	st->start_time = bo_process_start_time(c->pid);
+	st->bundle = c->bundle;
+	st->rootfs = c->rootfs;
+	st->created = c->created;
+	st->annotations = c->s->annotations;
+	st->owner = getuid();
+	st->has_pidns = bo_spec_namespace(c->s, CLONE_NEWPID) != NULL;
+	sjson = state_text(st, "creating");
+	if (sjson == NULL) {
+		cr_error_errno(err, ENOMEM, "state");
+		return NULL;
+	}
+	if (bo_state_save(c->o->root, st, err) < 0) {
+		free(sjson);
+		return NULL;
+	}
+	return sjson;
+}
+
+/* Sends the init the state JSON and the cgroup directories (MSG_STATE,
+ * see take_state) and waits for it to be ready. */
+static int create_finish_init(struct create *c, const char *sjson,
+			      struct cr_error **err)
+{
+	char **dirs = c->st.cgroup_dirs;
+	size_t total = strlen(sjson) + 1, off;
+	char *m;
+	int type;
+
+	for (size_t i = 0; dirs[i] != NULL; i++)
+		total += strlen(dirs[i]) + 1;
+	m = malloc(total);
+	if (m == NULL || total > MSG_MAX - 1) {
+		free(m);
+		return cr_error_set(err, E2BIG, "state too large");
+	}
+	memcpy(m, sjson, strlen(sjson) + 1);
+	off = strlen(sjson) + 1;
+	for (size_t i = 0; dirs[i] != NULL; i++) {
+		memcpy(m + off, dirs[i], strlen(dirs[i]) + 1);
+		off += strlen(dirs[i]) + 1;
+	}
+	type = msg_send(c->sync, MSG_STATE, m, total);
+	free(m);
+	if (type < 0)
+		return cr_error_errno(err, errno, "container init died");
+	type = msg_recv(c->sync, c->buf, MSG_MAX, NULL);
+	if (type == MSG_READY)
+		return 0;
+	if (type == MSG_ERROR)
+		return cr_error_set(err, EINVAL, "%s", c->buf + 1);
+	return cr_error_set(err, EIO, "container init died during setup");
+}
+
+/* After a failed step: no init, no cgroup, no state left behind. */
+static void create_undo(struct create *c)
+{
+	if (c->c1 > 0)
+		waitpid(c->c1, NULL, 0);
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		for (int i = 0; i < 200 && bo_process_alive(c->pid, c->st.start_time);
+		     i++) {
+			struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+			waitpid(c->pid, NULL, WNOHANG);
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (c->st.cgroup_dirs != NULL)
+		bo_cgroup_destroy(c->st.cgroup_dirs, NULL);
+	if (c->made_dir)
+		rm_rf(c->dir);
+}
+
+/*
+ * create, in the OCI order: load and check the bundle, the state folder,
+ * C1 (namespaces) and the cgroup, the init's pid, the state saved, the
+ * prestart and createRuntime hooks (in the runtime's namespaces, after the
+ * container's exist and before pivot_root), the init's setup up to
+ * "ready", the pid file.
+ */
+int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
+{
+	struct create c;
+	CR_CLEANUP_FREE char *sjson = NULL;
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.o = o;
+	c.id = id;
+	c.sync = -1;
+	if (create_load(&c, err) < 0)
+		goto out;
+	if (create_state_dir(&c, err) < 0 || create_spawn(&c, err) < 0)
+		goto fail;
+	if (create_cgroup(&c, err) < 0) {
+		kill(c.c1, SIGKILL);
 		goto fail;
 	}
-	msg_send(sp[0], MSG_GO, NULL, 0);
-	while (pid == 0) {
-		type = msg_recv(sp[0], buf, MSG_MAX, &len);
-		if (type == MSG_USERNS) {
-			if (write_idmap(c1, "uid_map", s->uid_mappings,
-					s->n_uid_mappings, err) < 0 ||
-			    write_idmap(c1, "gid_map", s->gid_mappings,
-					s->n_gid_mappings, err) < 0) {
-				kill(c1, SIGKILL);
-				waitpid(c1, NULL, 0);
-				goto fail;
-			}
-			msg_send(sp[0], MSG_GO, NULL, 0);
-		} else if (type == MSG_PID && len == sizeof(pid_t)) {
-			memcpy(&pid, buf + 1, sizeof(pid));
-		} else {
-			if (type == MSG_ERROR)
-				cr_error_set(err, EINVAL, "%s", buf + 1);
-			else
-				cr_error_set(err, EIO,
-					     "container setup died early");
-			waitpid(c1, NULL, 0);
-			goto fail;
-		}
-	}
-	waitpid(c1, NULL, 0);
-	now_rfc3339(created, sizeof(created));
-	st.id = (char *)id;
-	st.pid = pid;
-	st.start_time = bo_process_start_time(pid);
-	st.bundle = bundle;
-	st.rootfs = rootfs;
-	st.created = created;
-	st.annotations = s->annotations;
-	st.owner = getuid();
-	st.has_pidns = bo_spec_namespace(s, CLONE_NEWPID) != NULL;
-	sjson = state_text(&st, "creating");
-	if (bo_state_save(o->root, &st, err) < 0)
-		goto fail_kill;
-	/* prestart and createRuntime hooks: in the runtime's namespaces,
-	 * after the container's exist and before pivot_root. */
-	if (bo_hooks_run(s, BO_HOOK_PRESTART, sjson, err) < 0 ||
-	    bo_hooks_run(s, BO_HOOK_CREATE_RUNTIME, sjson, err) < 0)
-		goto fail_kill;
-	{
-		size_t total = strlen(sjson) + 1, off;
-		char *m;
-
-		for (size_t i = 0; st.cgroup_dirs[i] != NULL; i++)
-			total += strlen(st.cgroup_dirs[i]) + 1;
-		m = malloc(total);
-		if (m == NULL || total > MSG_MAX - 1) {
-			free(m);
-			cr_error_set(err, E2BIG, "state too large");
-			goto fail_kill;
-		}
-		memcpy(m, sjson, strlen(sjson) + 1);
-		off = strlen(sjson) + 1;
-		for (size_t i = 0; st.cgroup_dirs[i] != NULL; i++) {
-			memcpy(m + off, st.cgroup_dirs[i],
-			       strlen(st.cgroup_dirs[i]) + 1);
-			off += strlen(st.cgroup_dirs[i]) + 1;
-		}
-		type = msg_send(sp[0], MSG_STATE, m, total);
-		free(m);
-	}
-	if (type < 0) {
-		cr_error_errno(err, errno, "container init died");
-		goto fail_kill;
-	}
-	type = msg_recv(sp[0], buf, MSG_MAX, &len);
-	if (type != MSG_READY) {
-		if (type == MSG_ERROR)
-			cr_error_set(err, EINVAL, "%s", buf + 1);
-		else
-			cr_error_set(err, EIO, "container init died during setup");
-		goto fail_kill;
-	}
-	if (o->pid_file != NULL && write_pid_file(o->pid_file, pid, err) < 0)
-		goto fail_kill;
+	if (create_namespaces(&c, err) < 0)
+		goto fail;
+	waitpid(c.c1, NULL, 0);
+	c.c1 = 0;
+	sjson = create_record(&c, err);
+	if (sjson == NULL ||
+	    bo_hooks_run(c.s, BO_HOOK_PRESTART, sjson, err) < 0 ||
+	    bo_hooks_run(c.s, BO_HOOK_CREATE_RUNTIME, sjson, err) < 0 ||
+	    create_finish_init(&c, sjson, err) < 0 ||
+	    (o->pid_file != NULL && write_pid_file(o->pid_file, c.pid, err) < 0))
+		goto fail;
 	rc = 0;
 	goto out;
-fail_kill:
-	kill(pid, SIGKILL);
-	for (int i = 0; i < 200 && bo_process_alive(pid, st.start_time); i++) {
-		struct timespec ts = { 0, 5 * 1000 * 1000 };
-
-		waitpid(pid, NULL, WNOHANG);
-		nanosleep(&ts, NULL);
-	}
 fail:
-	if (st.cgroup_dirs != NULL)
-		bo_cgroup_destroy(st.cgroup_dirs, NULL);
-	rm_rf(dir);
+	create_undo(&c);
 out:
-	if (sp[0] >= 0)
-		close(sp[0]);
-	if (sp[1] >= 0)
-		close(sp[1]);
-	bo_cgroup_dirs_free(st.cgroup_dirs);
-out_spec:
-	bo_spec_free(s);
+	if (c.sync >= 0)
+		close(c.sync);
+	bo_cgroup_dirs_free(c.st.cgroup_dirs);
+	bo_spec_free(c.s);
+	free(c.text);
+	free(c.buf);
 	return rc;
 }
 
@@ -655,7 +807,7 @@ int bo_start(const struct bo_opts *o, const char *id, struct cr_error **err)
 		struct cr_error *e = NULL;
 
 		if (bo_hooks_run(s, BO_HOOK_POSTSTART, sj, &e) < 0)
-			fprintf(stderr, "bolter: warning: %s\n", cr_error_msg(e));
+			warn(o, e);
 		cr_error_free(e);
 		free(sj);
 	}
@@ -665,7 +817,8 @@ out:
 	return rc;
 }
 
-int bo_state(const struct bo_opts *o, const char *id, struct cr_error **err)
+int bo_state(const struct bo_opts *o, const char *id, char **json,
+	     struct cr_error **err)
 {
 	struct bo_state *st = bo_state_load(o->root, id, err);
 	json_object *j;
@@ -673,10 +826,12 @@ int bo_state(const struct bo_opts *o, const char *id, struct cr_error **err)
 	if (st == NULL)
 		return -1;
 	j = bo_state_oci(st, bo_state_status(o->root, st));
-	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	*json = strdup(json_object_to_json_string_ext(
+		j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
 	bo_state_free(st);
+	if (*json == NULL)
+		return cr_error_errno(err, ENOMEM, "state %s", id);
 	return 0;
 }
 
@@ -849,7 +1004,7 @@ int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
 		struct cr_error *e = NULL;
 
 		if (bo_hooks_run(s, BO_HOOK_POSTSTOP, sj, &e) < 0)
-			fprintf(stderr, "bolter: warning: %s\n", cr_error_msg(e));
+			warn(o, e);
 		cr_error_free(e);
 		free(sj);
 	}
@@ -1149,32 +1304,166 @@ static int other_ns(pid_t pid, const char *name)
 	return sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev;
 }
 
+/* The namespaces exec joins, in the order it joins them (user first). */
+static const struct {
+	const char *name;
+	int type;
+} exec_nss[] = {
+	{ "user", CLONE_NEWUSER }, { "ipc", CLONE_NEWIPC },
+	{ "uts", CLONE_NEWUTS },   { "net", CLONE_NEWNET },
+	{ "pid", CLONE_NEWPID },   { "cgroup", CLONE_NEWCGROUP },
+	{ "mnt", CLONE_NEWNS },
+};
+
+enum { EXEC_NSS = sizeof(exec_nss) / sizeof(exec_nss[0]) };
+
+/* What exec needs of the running container, opened from the host:
+ * the namespaces that differ from ours, and its root. */
+struct exec_target {
+	int fds[EXEC_NSS];
+	int rootfd;
+};
+
+static int exec_target_open(struct exec_target *t, pid_t pid,
+			    struct cr_error **err)
+{
+	char path[64];
+
+	for (size_t i = 0; i < EXEC_NSS; i++) {
+		if (!other_ns(pid, exec_nss[i].name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid,
+			 exec_nss[i].name);
+		t->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (t->fds[i] < 0)
+			return cr_error_errno(err, errno, "opening %s", path);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	t->rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (t->rootfd < 0)
+		return cr_error_errno(err, errno, "opening %s", path);
+	return 0;
+}
+
+static void exec_target_close(struct exec_target *t)
+{
+	for (size_t i = 0; i < EXEC_NSS; i++)
+		if (t->fds[i] >= 0)
+			close(t->fds[i]);
+	if (t->rootfd >= 0)
+		close(t->rootfd);
+}
+
+/* The exec'd process, in the container's namespaces: its root, then the
+ * process applied as create's init does (bo_linux_exec).  Never returns. */
+static _Noreturn void exec_process(struct bo_init *in, int rootfd, int sync)
+{
+	const struct bo_process *proc = in->proc;
+	struct cr_error *e = NULL;
+
+	setsid();
+	if (fchdir(rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0) {
+		cr_error_errno(&e, errno, "entering the root");
+		child_fail(sync, e);
+	}
+	if (proc->has_oom_score_adj) {
+		char v[16];
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		snprintf(v, sizeof(v), "%d", proc->oom_score_adj);
+		/* Best effort, as the kernel may refuse. */
+		if (fd >= 0) {
+			if (write(fd, v, strlen(v)) < 0)
+				errno = 0;
+			close(fd);
+		}
+	}
+	if ((proc->terminal && bo_linux_terminal(in, &e) < 0) ||
+	    bo_linux_resolve(in, &e) < 0)
+		child_fail(sync, e);
+	msg_send(sync, MSG_READY, NULL, 0);
+	close(sync);
+	bo_linux_exec(in, &e);
+	child_die(e, 127);
+}
+
+/* exec's first child: joins the namespaces, then forks the process so
+ * that a pid namespace applies to it; reports its pid and exits. */
+static _Noreturn void exec_child(struct bo_init *in,
+				 const struct exec_target *t, int sync)
+{
+	struct cr_error *e = NULL;
+	char go[16];
+	pid_t p;
+
+	reset_signals();
+	if (msg_recv(sync, go, sizeof(go), NULL) != MSG_GO)
+		_exit(1);
+	for (size_t i = 0; i < EXEC_NSS; i++)
+		if (t->fds[i] >= 0 && setns(t->fds[i], exec_nss[i].type) < 0) {
+			cr_error_errno(&e, errno, "joining the %s namespace",
+				       exec_nss[i].name);
+			child_fail(sync, e);
+		}
+	p = fork();
+	if (p == 0)
+		exec_process(in, t->rootfd, sync);
+	if (p < 0) {
+		cr_error_errno(&e, errno, "fork");
+		child_fail(sync, e);
+	}
+	msg_send(sync, MSG_PID, &p, sizeof(p));
+	_exit(0);
+}
+
+/* Lets the first child (c1, in the container's cgroup) go on until the
+ * process is ready; *pid gets its pid. */
+static int exec_wait_ready(int sync, pid_t c1, pid_t *pid,
+			   struct cr_error **err)
+{
+	char buf[4096];
+	size_t len;
+	int type;
+
+	msg_send(sync, MSG_GO, NULL, 0);
+	for (;;) {
+		type = msg_recv(sync, buf, sizeof(buf), &len);
+		if (type == MSG_PID && len == sizeof(pid_t)) {
+			memcpy(pid, buf + 1, sizeof(*pid));
+			continue;
+		}
+		if (type == MSG_READY)
+			break;
+		if (type == MSG_ERROR)
+			cr_error_set(err, EINVAL, "%s", buf + 1);
+		else
+			cr_error_set(err, EIO, "exec: setup died early");
+		waitpid(c1, NULL, 0);
+		if (*pid > 0)
+			waitpid(*pid, NULL, 0);
+		return -1;
+	}
+	waitpid(c1, NULL, 0);
+	return 0;
+}
+
 int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 	    int *status, struct cr_error **err)
 {
-	static const struct {
-		const char *name;
-		int type;
-	} nss[] = {
-		{ "user", CLONE_NEWUSER },  { "ipc", CLONE_NEWIPC },
-		{ "uts", CLONE_NEWUTS },    { "net", CLONE_NEWNET },
-		{ "pid", CLONE_NEWPID },    { "cgroup", CLONE_NEWCGROUP },
-		{ "mnt", CLONE_NEWNS },
-	};
 	struct bo_state *st = bo_state_load(o->root, id, err);
 	struct bo_spec *s = NULL;
-	int fds[7], sp[2] = { -1, -1 }, rootfd = -1, rc = -1, type;
+	struct exec_target t;
 	struct bo_init in;
-	char buf[4096];
-	size_t len;
+	int sp[2] = { -1, -1 }, rc = -1;
 	pid_t c1, pid = 0;
 	sigset_t old;
 
 	*status = 0;
 	memset(&in, 0, sizeof(in));
 	in.console_fd = -1;
-	for (size_t i = 0; i < 7; i++)
-		fds[i] = -1;
+	for (size_t i = 0; i < EXEC_NSS; i++)
+		t.fds[i] = -1;
+	t.rootfd = -1;
 	if (st == NULL)
 		return -1;
 	if (strcmp(bo_state_status(o->root, st), "stopped") == 0) {
@@ -1182,27 +1471,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		goto out;
 	}
 	s = bo_container_spec(o, id, err);
-	if (s == NULL)
+	if (s == NULL || exec_target_open(&t, st->pid, err) < 0)
 		goto out;
-	for (size_t i = 0; i < 7; i++) {
-		char path[64];
-
-		if (!other_ns(st->pid, nss[i].name))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)st->pid,
-			 nss[i].name);
-		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-		if (fds[i] < 0) {
-			cr_error_errno(err, errno, "opening %s", path);
-			goto out;
-		}
-	}
-	snprintf(buf, sizeof(buf), "/proc/%d/root", (int)st->pid);
-	rootfd = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		cr_error_errno(err, errno, "opening %s", buf);
-		goto out;
-	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		cr_error_errno(err, errno, "socketpair");
 		goto out;
@@ -1211,9 +1481,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 	in.proc = proc;
 	in.rootfs = "/";
 	in.console_socket = o->console_socket;
-	in.console_fd = -1;
 	in.preserve_fds = o->preserve_fds;
-	in.in_userns = fds[0] >= 0;
+	in.in_userns = t.fds[0] >= 0;
 	/* The socket's path is the host's: connect before entering the
 	 * container's mount namespace. */
 	if (proc->terminal && o->console_socket != NULL) {
@@ -1230,50 +1499,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		goto out_mask;
 	}
 	if (c1 == 0) {
-		struct cr_error *e = NULL;
-		pid_t p;
-
-		reset_signals();
 		close(sp[0]);
-		if (msg_recv(sp[1], buf, sizeof(buf), NULL) != MSG_GO)
-			_exit(1);
-		for (size_t i = 0; i < 7; i++)
-			if (fds[i] >= 0 && setns(fds[i], nss[i].type) < 0) {
-				cr_error_errno(&e, errno, "joining the %s namespace",
-					       nss[i].name);
-				child_fail(sp[1], e);
-			}
-		p = fork();
-		if (p == 0) {
-			setsid();
-			if (fchdir(rootfd) < 0 || chroot(".") < 0 ||
-			    chdir("/") < 0) {
-				cr_error_errno(&e, errno, "entering the root");
-				child_fail(sp[1], e);
-			}
-			if (proc->has_oom_score_adj) {
-				FILE *f = fopen("/proc/self/oom_score_adj", "we");
-
-				if (f != NULL) {
-					fprintf(f, "%d", proc->oom_score_adj);
-					fclose(f);
-				}
-			}
-			if ((proc->terminal && bo_linux_terminal(&in, &e) < 0) ||
-			    bo_linux_resolve(&in, &e) < 0)
-				child_fail(sp[1], e);
-			msg_send(sp[1], MSG_READY, NULL, 0);
-			close(sp[1]);
-			bo_linux_exec(&in, &e);
-			fprintf(stderr, "bolter: %s\n", cr_error_msg(e));
-			_exit(127);
-		}
-		if (p < 0) {
-			cr_error_errno(&e, errno, "fork");
-			child_fail(sp[1], e);
-		}
-		msg_send(sp[1], MSG_PID, &p, sizeof(p));
-		_exit(0);
+		exec_child(&in, &t, sp[1]);
 	}
 	close(sp[1]);
 	sp[1] = -1;
@@ -1282,25 +1509,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		waitpid(c1, NULL, 0);
 		goto out_mask;
 	}
-	msg_send(sp[0], MSG_GO, NULL, 0);
-	for (;;) {
-		type = msg_recv(sp[0], buf, sizeof(buf), &len);
-		if (type == MSG_PID && len == sizeof(pid_t)) {
-			memcpy(&pid, buf + 1, sizeof(pid));
-			continue;
-		}
-		if (type == MSG_READY)
-			break;
-		if (type == MSG_ERROR)
-			cr_error_set(err, EINVAL, "%s", buf + 1);
-		else
-			cr_error_set(err, EIO, "exec: setup died early");
-		waitpid(c1, NULL, 0);
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
+	if (exec_wait_ready(sp[0], c1, &pid, err) < 0)
 		goto out_mask;
-	}
-	waitpid(c1, NULL, 0);
 	if (o->pid_file != NULL && write_pid_file(o->pid_file, pid, err) < 0)
 		goto out_mask;
 	rc = 0;
@@ -1311,11 +1521,7 @@ out_mask:
 out:
 	if (in.console_fd >= 0)
 		close(in.console_fd);
-	for (size_t i = 0; i < 7; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	if (rootfd >= 0)
-		close(rootfd);
+	exec_target_close(&t);
 	if (sp[0] >= 0)
 		close(sp[0]);
 	if (sp[1] >= 0)

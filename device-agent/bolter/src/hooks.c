@@ -25,7 +25,7 @@ const char *bo_hook_kind_name(enum bo_hook_kind kind)
 static int run_one(const struct bo_hook *h, const char *what,
 		   const char *state_json, struct cr_error **err)
 {
-	int fds[2], status;
+	int fds[2], ep[2], status, exec_errno = 0;
 	pid_t pid;
 	size_t len = strlen(state_json), off = 0;
 	uint64_t deadline = h->timeout > 0
@@ -35,10 +35,19 @@ static int run_one(const struct bo_hook *h, const char *what,
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return cr_error_errno(err, errno, "%s: pipe", what);
+	/* ep: the child's errno when execve fails (the pipe closes on a
+	 * successful exec), so that the error says why. */
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return cr_error_errno(err, errno, "%s: pipe", what);
+	}
 	pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
+		close(ep[0]);
+		close(ep[1]);
 		return cr_error_errno(err, errno, "%s: fork", what);
 	}
 	if (pid == 0) {
@@ -50,10 +59,12 @@ static int run_one(const struct bo_hook *h, const char *what,
 		execve(h->path, h->args != NULL && h->args[0] != NULL ? h->args
 								       : argv0,
 		       h->env != NULL ? h->env : noenv);
-		fprintf(stderr, "bolter: %s: exec %s: %s\n", what, h->path,
-			strerror(errno));
+		exec_errno = errno;
+		if (write(ep[1], &exec_errno, sizeof(exec_errno)) < 0)
+			_exit(127);
 		_exit(127);
 	}
+	close(ep[1]);
 	close(fds[0]);
 	/* A hook that does not read its stdin gets EPIPE, which is fine. */
 	while (off < len) {
@@ -71,11 +82,15 @@ static int run_one(const struct bo_hook *h, const char *what,
 
 		if (r == pid)
 			break;
-		if (r < 0 && errno != EINTR)
-			return cr_error_errno(err, errno, "%s: waitpid", what);
+		if (r < 0 && errno != EINTR) {
+			cr_error_errno(err, errno, "%s: waitpid", what);
+			close(ep[0]);
+			return -1;
+		}
 		if (deadline && cr_now_ms() >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
+			close(ep[0]);
 			return cr_error_set(err, ETIMEDOUT,
 					    "%s (%s): timed out after %d s",
 					    what, h->path, h->timeout);
@@ -86,6 +101,14 @@ static int run_one(const struct bo_hook *h, const char *what,
 			nanosleep(&ts, NULL);
 		}
 	}
+	/* The child is gone: the pipe holds its errno or is at EOF. */
+	if (read(ep[0], &exec_errno, sizeof(exec_errno)) !=
+	    (ssize_t)sizeof(exec_errno))
+		exec_errno = 0;
+	close(ep[0]);
+	if (exec_errno != 0)
+		return cr_error_set(err, exec_errno, "%s: exec %s: %s", what,
+				    h->path, strerror(exec_errno));
 	if (WIFSIGNALED(status))
 		return cr_error_set(err, ECHILD, "%s (%s): killed by signal %d",
 				    what, h->path, WTERMSIG(status));

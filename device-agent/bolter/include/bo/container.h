@@ -2,7 +2,9 @@
  * The runtime's operations, one function per runc command.  Each takes the
  * global and per-command options in struct bo_opts and returns 0 or -1 with
  * *err set; run and exec return the container process's exit status
- * through *status.
+ * through *status.  The library never prints: what it reports without
+ * failing (poststart and poststop hook failures, which config.md says are
+ * logged, not fatal) goes to the caller's warn callback.
  */
 #ifndef BO_CONTAINER_H
 #define BO_CONTAINER_H
@@ -24,12 +26,16 @@ struct bo_opts {
 	int force;                  /* delete --force */
 	int all;                    /* kill --all */
 	int keep;                   /* run --keep */
+	/* Called with each warning; NULL: warnings are dropped. */
+	void (*warn)(void *arg, const char *msg);
+	void *warn_arg;
 };
 
 int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err);
 int bo_start(const struct bo_opts *o, const char *id, struct cr_error **err);
-/* Prints the OCI state JSON to stdout. */
-int bo_state(const struct bo_opts *o, const char *id, struct cr_error **err);
+/* The OCI state JSON (pretty-printed) into *json, which the caller frees. */
+int bo_state(const struct bo_opts *o, const char *id, char **json,
+	     struct cr_error **err);
 int bo_kill(const struct bo_opts *o, const char *id, int sig,
 	    struct cr_error **err);
 int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err);

@@ -1,6 +1,19 @@
-/* Docker-like verbs on Archon: see bo/image.h. */
-#include "bo/image.h"
-
+/*
+ * The docker-like verbs on the Archon store (the CLI layer; the runtime
+ * library knows nothing of images): bolter pull, run IMAGE, ps [-a],
+ * images, rmi, stop, rm, logs [-f].  Only the `bolter` name has them; `bolter-oci`
+ * is runc's CLI alone.
+ *
+ * Images live in Archon's store and are reached through the `archon` CLI
+ * ($ARCHON, else `archon` next to bolter, else in PATH), so bolter links
+ * none of Archon's libraries.  A container is a folder under the data
+ * directory ($BOLTER_DATA, default /var/lib/bolter): lower/ (an Archon
+ * checkout, hard links into the store, never written), upper/ and work/
+ * (the writable layer), rootfs/ (overlayfs of the two; a copy of lower/
+ * where overlayfs is missing), config.json built from the image's OCI
+ * config, log (stdout and stderr of a detached container) and image (its
+ * name).  The runtime state is the runtime's, under --root.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,10 +34,12 @@
 
 #include "bo/container.h"
 #include "bo/state.h"
+#include "cli.h"
 #include "cr/cleanup.h"
 #include "cr/util.h"
 
 struct ctx {
+	const struct bo_cli *g;
 	const char *root; /* runtime state (--root) */
 	char data[PATH_MAX];
 	char archon[PATH_MAX];
@@ -290,14 +305,64 @@ static json_object *mount_obj(const char *dst, const char *type,
 	return m;
 }
 
-/* The config.json of a container of the image: process from the image
- * config (Entrypoint + Cmd, or Entrypoint + ARGS), env, cwd, numeric user;
- * the host's network (a device's apps serve on it); the usual mounts.
- * NULL (said, *rc the exit status) when there is no command to run or the
- * image's user is not numeric. */
-static json_object *build_config(json_object *img, const char *image,
-				 const char *name, int terminal, int argc,
-				 char **argv, int *rc)
+/* Appends the strings of cfg's array field key (if any) to a. */
+static void append_field(json_object *a, json_object *cfg, const char *key)
+{
+	json_object *v;
+
+	if (cfg == NULL || !json_object_object_get_ex(cfg, key, &v) ||
+	    !json_object_is_type(v, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		json_object_array_add(a,
+				      json_object_get(json_object_array_get_idx(v, i)));
+}
+
+/* process.args: Entrypoint + ARGS, or Entrypoint + Cmd. */
+static json_object *config_args(json_object *cfg, int argc, char **argv)
+{
+	json_object *a = json_object_new_array();
+
+	append_field(a, cfg, "Entrypoint");
+	if (argc > 0)
+		for (int i = 0; i < argc; i++)
+			json_object_array_add(a, json_object_new_string(argv[i]));
+	else
+		append_field(a, cfg, "Cmd");
+	return a;
+}
+
+/* process.user from the image's User, which must be numeric UID[:GID];
+ * NULL with *bad the User otherwise. */
+static json_object *config_user(json_object *cfg, const char **bad)
+{
+	unsigned long uid = 0, gid = 0;
+	json_object *u, *v;
+
+	if (cfg != NULL && json_object_object_get_ex(cfg, "User", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+		char *end;
+
+		if (s[0] != '\0') {
+			uid = strtoul(s, &end, 10);
+			if (end == s || (*end != '\0' && *end != ':')) {
+				*bad = s;
+				return NULL;
+			}
+			gid = *end == ':' ? strtoul(end + 1, NULL, 10) : uid;
+		}
+	}
+	u = json_object_new_object();
+	json_object_object_add(u, "uid", json_object_new_int64((int64_t)uid));
+	json_object_object_add(u, "gid", json_object_new_int64((int64_t)gid));
+	return u;
+}
+
+/* The process: args (checked by the caller), env, cwd, user, docker's
+ * default capabilities, no_new_privs. */
+static json_object *config_process(json_object *cfg, json_object *args,
+				   json_object *user, int terminal)
 {
 	static const char *const caps[] = {
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
@@ -305,61 +370,13 @@ static json_object *build_config(json_object *img, const char *image,
 		"CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
 		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE", NULL,
 	};
-	static const char *const masked[] = {
-		"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list",
-		"/proc/sched_debug", "/sys/firmware", "/proc/scsi", NULL,
-	};
-	static const char *const ro[] = { "/proc/bus", "/proc/fs", "/proc/irq",
-					  "/proc/sys", "/proc/sysrq-trigger",
-					  NULL };
-	json_object *cfg = NULL, *o = json_object_new_object(), *p, *a, *u, *lin,
-		    *ns, *v;
+	json_object *p = json_object_new_object(), *a, *v;
 
-	if (img != NULL)
-		json_object_object_get_ex(img, "config", &cfg);
-	json_object_object_add(o, "ociVersion", json_object_new_string("1.0.2"));
-	p = json_object_new_object();
-	a = json_object_new_array();
-	if (argc > 0) {
-		if (cfg != NULL && json_object_object_get_ex(cfg, "Entrypoint", &v) &&
-		    json_object_is_type(v, json_type_array))
-			for (size_t i = 0; i < json_object_array_length(v); i++)
-				json_object_array_add(
-					a, json_object_get(json_object_array_get_idx(v, i)));
-		for (int i = 0; i < argc; i++)
-			json_object_array_add(a, json_object_new_string(argv[i]));
-	} else {
-		static const char *const keys[] = { "Entrypoint", "Cmd" };
-
-		for (int k = 0; k < 2; k++)
-			if (cfg != NULL && json_object_object_get_ex(cfg, keys[k], &v) &&
-			    json_object_is_type(v, json_type_array))
-				for (size_t i = 0; i < json_object_array_length(v); i++)
-					json_object_array_add(
-						a,
-						json_object_get(json_object_array_get_idx(v, i)));
-	}
-	json_object_object_add(p, "args", a);
-	json_object_object_add(o, "process", p);
-	if (json_object_array_length(a) == 0) {
-		/* Nothing to guess: a folder has no config, and running
-		 * some shell instead would hide the mistake. */
-		json_object_put(o);
-		*rc = usage("run %s: the image names no command (%s): give "
-			    "one, bolter run %s COMMAND [ARGS...]",
-			    image,
-			    cfg == NULL ? "it has no OCI config, as an image "
-					  "imported from a folder"
-					: "its config has no Entrypoint or Cmd",
-			    image);
-		return NULL;
-	}
+	json_object_object_add(p, "args", args);
 	a = json_object_new_array();
 	if (cfg != NULL && json_object_object_get_ex(cfg, "Env", &v) &&
 	    json_object_is_type(v, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(v); i++)
-			json_object_array_add(a, json_object_get(
-							 json_object_array_get_idx(v, i)));
+		append_field(a, cfg, "Env");
 	else
 		json_object_array_add(a, json_object_new_string(
 						 "PATH=/usr/local/sbin:/usr/local/bin:"
@@ -373,32 +390,7 @@ static json_object *build_config(json_object *img, const char *image,
 					json_object_get_string(v)[0] == '/'
 				? json_object_get_string(v)
 				: "/"));
-	u = json_object_new_object();
-	{
-		unsigned long uid = 0, gid = 0;
-
-		if (cfg != NULL && json_object_object_get_ex(cfg, "User", &v) &&
-		    json_object_is_type(v, json_type_string)) {
-			const char *s = json_object_get_string(v);
-			char *end;
-
-			if (s[0] != '\0') {
-				uid = strtoul(s, &end, 10);
-				if (end == s || (*end != '\0' && *end != ':')) {
-					json_object_put(u);
-					json_object_put(o);
-					*rc = say("run %s: image user '%s': only "
-						  "numeric UID[:GID] is supported",
-						  image, s);
-					return NULL;
-				}
-				gid = *end == ':' ? strtoul(end + 1, NULL, 10) : uid;
-			}
-		}
-		json_object_object_add(u, "uid", json_object_new_int64((int64_t)uid));
-		json_object_object_add(u, "gid", json_object_new_int64((int64_t)gid));
-	}
-	json_object_object_add(p, "user", u);
+	json_object_object_add(p, "user", user);
 	a = json_object_new_object();
 	json_object_object_add(a, "bounding", strs(caps));
 	json_object_object_add(a, "effective", strs(caps));
@@ -406,61 +398,112 @@ static json_object *build_config(json_object *img, const char *image,
 	json_object_object_add(p, "capabilities", a);
 	json_object_object_add(p, "noNewPrivileges", json_object_new_boolean(1));
 	json_object_object_add(p, "terminal", json_object_new_boolean(terminal));
-	a = json_object_new_object();
-	json_object_object_add(a, "path", json_object_new_string("rootfs"));
-	json_object_object_add(o, "root", a);
-	json_object_object_add(o, "hostname", json_object_new_string(name));
-	a = json_object_new_array();
-	{
-		static const char *const none[] = { NULL };
-		static const char *const dev[] = { "nosuid", "strictatime",
-						   "mode=755", "size=65536k", NULL };
-		static const char *const pts[] = { "nosuid", "noexec", "newinstance",
-						   "ptmxmode=0666", "mode=0620",
-						   NULL };
-		static const char *const shm[] = { "nosuid", "noexec", "nodev",
-						   "mode=1777", "size=65536k", NULL };
-		static const char *const sys[] = { "nosuid", "noexec", "nodev",
-						   "ro", NULL };
-		static const char *const resolv[] = { "rbind", "ro", NULL };
+	return p;
+}
 
-		json_object_array_add(a, mount_obj("/proc", "proc", "proc", none));
-		json_object_array_add(a, mount_obj("/dev", "tmpfs", "tmpfs", dev));
-		json_object_array_add(a, mount_obj("/dev/pts", "devpts", "devpts",
-						   pts));
-		json_object_array_add(a, mount_obj("/dev/shm", "tmpfs", "shm", shm));
-		json_object_array_add(a, mount_obj("/sys", "bind", "/sys", sys));
-		if (access("/etc/resolv.conf", R_OK) == 0)
-			json_object_array_add(a, mount_obj("/etc/resolv.conf",
-							   "bind",
-							   "/etc/resolv.conf",
-							   resolv));
-	}
-	json_object_object_add(o, "mounts", a);
-	lin = json_object_new_object();
-	ns = json_object_new_array();
-	{
-		static const char *const types[] = { "pid", "ipc", "uts", "mount",
-						     NULL };
+/* The usual mounts, and the host's resolv.conf (the host's network). */
+static json_object *config_mounts(void)
+{
+	static const char *const none[] = { NULL };
+	static const char *const dev[] = { "nosuid", "strictatime", "mode=755",
+					   "size=65536k", NULL };
+	static const char *const pts[] = { "nosuid", "noexec", "newinstance",
+					   "ptmxmode=0666", "mode=0620", NULL };
+	static const char *const shm[] = { "nosuid", "noexec", "nodev",
+					   "mode=1777", "size=65536k", NULL };
+	static const char *const sys[] = { "nosuid", "noexec", "nodev", "ro",
+					   NULL };
+	static const char *const resolv[] = { "rbind", "ro", NULL };
+	json_object *a = json_object_new_array();
 
-		for (size_t i = 0; types[i] != NULL; i++) {
-			json_object *n = json_object_new_object();
+	json_object_array_add(a, mount_obj("/proc", "proc", "proc", none));
+	json_object_array_add(a, mount_obj("/dev", "tmpfs", "tmpfs", dev));
+	json_object_array_add(a, mount_obj("/dev/pts", "devpts", "devpts", pts));
+	json_object_array_add(a, mount_obj("/dev/shm", "tmpfs", "shm", shm));
+	json_object_array_add(a, mount_obj("/sys", "bind", "/sys", sys));
+	if (access("/etc/resolv.conf", R_OK) == 0)
+		json_object_array_add(a, mount_obj("/etc/resolv.conf", "bind",
+						   "/etc/resolv.conf", resolv));
+	return a;
+}
 
-			json_object_object_add(n, "type",
-					       json_object_new_string(types[i]));
-			json_object_array_add(ns, n);
-		}
+/* linux: new pid, ipc, uts and mount namespaces (not net: a device's apps
+ * serve on the host's), masked and read-only paths, cgroup bolter/NAME. */
+static json_object *config_linux(const char *name)
+{
+	static const char *const masked[] = {
+		"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list",
+		"/proc/sched_debug", "/sys/firmware", "/proc/scsi", NULL,
+	};
+	static const char *const ro[] = { "/proc/bus", "/proc/fs", "/proc/irq",
+					  "/proc/sys", "/proc/sysrq-trigger",
+					  NULL };
+	static const char *const types[] = { "pid", "ipc", "uts", "mount",
+					     NULL };
+	json_object *lin = json_object_new_object();
+	json_object *ns = json_object_new_array();
+	char cg[300];
+
+	for (size_t i = 0; types[i] != NULL; i++) {
+		json_object *n = json_object_new_object();
+
+		json_object_object_add(n, "type", json_object_new_string(types[i]));
+		json_object_array_add(ns, n);
 	}
 	json_object_object_add(lin, "namespaces", ns);
 	json_object_object_add(lin, "maskedPaths", strs(masked));
 	json_object_object_add(lin, "readonlyPaths", strs(ro));
-	{
-		char cg[300];
+	snprintf(cg, sizeof(cg), "bolter/%s", name);
+	json_object_object_add(lin, "cgroupsPath", json_object_new_string(cg));
+	return lin;
+}
 
-		snprintf(cg, sizeof(cg), "bolter/%s", name);
-		json_object_object_add(lin, "cgroupsPath", json_object_new_string(cg));
+/* The config.json of a container of the image: process from the image
+ * config (Entrypoint + Cmd, or Entrypoint + ARGS), env, cwd, numeric user;
+ * the host's network (a device's apps serve on it); the usual mounts.
+ * NULL (said, *rc the exit status) when there is no command to run or the
+ * image's user is not numeric. */
+static json_object *build_config(json_object *img, const char *image,
+				 const char *name, int terminal, int argc,
+				 char **argv, int *rc)
+{
+	json_object *cfg = NULL, *o, *args, *user, *a;
+	const char *bad = NULL;
+
+	if (img != NULL)
+		json_object_object_get_ex(img, "config", &cfg);
+	args = config_args(cfg, argc, argv);
+	if (json_object_array_length(args) == 0) {
+		/* Nothing to guess: a folder has no config, and running
+		 * some shell instead would hide the mistake. */
+		json_object_put(args);
+		*rc = usage("run %s: the image names no command (%s): give "
+			    "one, bolter run %s COMMAND [ARGS...]",
+			    image,
+			    cfg == NULL ? "it has no OCI config, as an image "
+					  "imported from a folder"
+					: "its config has no Entrypoint or Cmd",
+			    image);
+		return NULL;
 	}
-	json_object_object_add(o, "linux", lin);
+	user = config_user(cfg, &bad);
+	if (user == NULL) {
+		json_object_put(args);
+		*rc = say("run %s: image user '%s': only numeric UID[:GID] is "
+			  "supported",
+			  image, bad);
+		return NULL;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "ociVersion", json_object_new_string("1.0.2"));
+	json_object_object_add(o, "process",
+			       config_process(cfg, args, user, terminal));
+	a = json_object_new_object();
+	json_object_object_add(a, "path", json_object_new_string("rootfs"));
+	json_object_object_add(o, "root", a);
+	json_object_object_add(o, "hostname", json_object_new_string(name));
+	json_object_object_add(o, "mounts", config_mounts());
+	json_object_object_add(o, "linux", config_linux(name));
 	return o;
 }
 
@@ -817,6 +860,8 @@ static int remove_container(const struct ctx *c, const char *name, int force)
 			   name, buf);
 	memset(&o, 0, sizeof(o));
 	o.root = c->root;
+	o.warn = bo_cli_warn;
+	o.warn_arg = (void *)c->g;
 	o.force = 1;
 	if (bo_delete(&o, name, &err) < 0 && err != NULL && err->code != ENOENT)
 		fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
@@ -873,141 +918,183 @@ static void remove_when_gone(const struct ctx *c, const char *name)
 	_exit(remove_container(c, name, 1));
 }
 
-static int verb_run(struct ctx *c, int argc, char **argv)
-{
-	const char *name = NULL, *image;
-	char gen[64], dir[PATH_MAX], path[PATH_MAX];
-	int detach = 0, tty = 0, rm = 0, i, rc = 0, status = 0;
-	json_object *img = NULL, *cfg;
-	struct bo_opts o;
-	struct cr_error *err = NULL;
+/* run's options. */
+struct run_opts {
+	const char *name, *image;
+	char gen[64]; /* a generated name */
+	int detach, tty, rm;
+	int first_arg; /* argv index of COMMAND, or argc */
+};
 
+/* Parses run's command line; returns -1, or the exit status when it is
+ * done (help printed, or a usage error). */
+static int run_parse(int argc, char **argv, struct run_opts *r)
+{
+	int i;
+
+	memset(r, 0, sizeof(*r));
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (is_help(argv[i])) {
 			fputs(help_run, stdout);
 			return 0;
 		} else if (strcmp(argv[i], "-d") == 0 ||
 			   strcmp(argv[i], "--detach") == 0)
-			detach = 1;
+			r->detach = 1;
 		else if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--tty") == 0 ||
 			 strcmp(argv[i], "-it") == 0 || strcmp(argv[i], "-ti") == 0)
-			tty = 1;
+			r->tty = 1;
 		else if (strcmp(argv[i], "-i") == 0 ||
 			 strcmp(argv[i], "--interactive") == 0)
 			; /* stdin is always the container's in the foreground */
 		else if (strcmp(argv[i], "--rm") == 0)
-			rm = 1;
+			r->rm = 1;
 		else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
-			name = argv[++i];
+			r->name = argv[++i];
 		else if (strncmp(argv[i], "--name=", 7) == 0)
-			name = argv[i] + 7;
+			r->name = argv[i] + 7;
 		else
 			return usage("run: unknown option '%s'", argv[i]);
 	}
 	if (i >= argc)
 		return usage("run: give IMAGE [COMMAND [ARGS...]]");
-	if (tty && detach)
+	if (r->tty && r->detach)
 		return usage("run: -t with -d needs a console to keep the "
 			     "terminal; run it in the foreground, or detach "
 			     "without -t");
-	image = argv[i++];
-	if (name == NULL) {
-		const char *b = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
+	r->image = argv[i++];
+	r->first_arg = i;
+	if (r->name == NULL) {
+		const char *b = strrchr(r->image, '/') ? strrchr(r->image, '/') + 1
+						       : r->image;
 
-		snprintf(gen, sizeof(gen), "%.*s-%04x", (int)strcspn(b, ":"), b,
-			 (unsigned)(cr_now_us() & 0xffff));
-		name = gen;
+		snprintf(r->gen, sizeof(r->gen), "%.*s-%04x",
+			 (int)strcspn(b, ":"), b, (unsigned)(cr_now_us() & 0xffff));
+		r->name = r->gen;
 	}
-	if (!valid_name(name))
-		return usage("run: invalid container name '%s'", name);
-	if (cdir(c, name, NULL, dir, sizeof(dir)) < 0)
-		return usage("run: name too long");
-	if (image_config(c, "run", image, &img) != 0)
-		return 1;
-	/* The config first: a missing command leaves nothing behind. */
-	cfg = build_config(img, image, name, tty, argc - i, argv + i, &rc);
-	json_object_put(img);
-	if (cfg == NULL)
-		return rc;
+	if (!valid_name(r->name))
+		return usage("run: invalid container name '%s'", r->name);
+	return -1;
+}
+
+/* The container's folder (dir, made here): its image's name, lower/ (an
+ * Archon checkout), rootfs/ and config.json (cfg, which this consumes).
+ * Returns 0 or the exit status, having removed what it made. */
+static int run_make_bundle(struct ctx *c, const struct run_opts *r,
+			   const char *dir, json_object *cfg)
+{
+	const char *args[] = { "checkout", r->image, NULL, NULL };
+	struct cr_error *err = NULL;
+	char path[PATH_MAX], why[1024];
+	const char *text;
+	int rc;
+
 	snprintf(path, sizeof(path), "%.4000s/containers", c->data);
 	if (cr_mkdir_p(path, 0700, NULL) < 0 || mkdir(dir, 0700) < 0) {
 		json_object_put(cfg);
-		return say("run: container %s: %s", name,
+		return say("run: container %s: %s", r->name,
 			   errno == EEXIST ? "already exists" : strerror(errno));
 	}
 	snprintf(path, sizeof(path), "%.4000s/image", dir);
-	cr_write_file_atomic(path, image, strlen(image), 0644, NULL);
+	cr_write_file_atomic(path, r->image, strlen(r->image), 0644, NULL);
 	snprintf(path, sizeof(path), "%.4000s/lower", dir);
-	{
-		const char *args[] = { "checkout", image, path, NULL };
-		char why[1024];
-		int st = archon_run(c, args, NULL, why, sizeof(why));
-
-		if (st != 0) {
-			json_object_put(cfg);
-			remove_container(c, name, 1);
-			return say("run %s: %s", image,
-				   why[0] ? why : "archon checkout failed");
-		}
+	args[2] = path;
+	if (archon_run(c, args, NULL, why, sizeof(why)) != 0) {
+		json_object_put(cfg);
+		remove_container(c, r->name, 1);
+		return say("run %s: %s", r->image,
+			   why[0] ? why : "archon checkout failed");
 	}
 	if (make_rootfs(dir) != 0) {
 		json_object_put(cfg);
-		remove_container(c, name, 1);
+		remove_container(c, r->name, 1);
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%.4000s/config.json", dir);
-	{
-		const char *text = json_object_to_json_string_ext(
-			cfg, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-
-		rc = cr_write_file_atomic(path, text, strlen(text), 0644, &err);
-		json_object_put(cfg);
-		if (rc < 0) {
-			say("run: %s", cr_error_msg(err));
-			cr_error_free(err);
-			remove_container(c, name, 1);
-			return 1;
-		}
-	}
-	memset(&o, 0, sizeof(o));
-	o.root = c->root;
-	o.bundle = dir;
-	o.detach = detach;
-	o.keep = 1; /* `bolter rm` removes it, `ps -a` shows it stopped */
-	if (detach) {
-		int fd;
-
-		/* The name on stdout, as docker prints the id; then stdout
-		 * and stderr become the log. */
-		printf("%s\n", name);
-
-		snprintf(path, sizeof(path), "%.4000s/log", dir);
-		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return say("%s: %s", path, strerror(errno));
-		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (nul >= 0) {
-			dup2(nul, 0);
-			close(nul);
-		}
-		fflush(stdout);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
-	if (bo_run(&o, name, &status, &err) < 0) {
-		fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
+	text = json_object_to_json_string_ext(
+		cfg, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	rc = cr_write_file_atomic(path, text, strlen(text), 0644, &err);
+	json_object_put(cfg);
+	if (rc < 0) {
+		say("run: %s", cr_error_msg(err));
 		cr_error_free(err);
-		if (rm)
-			remove_container(c, name, 1);
+		remove_container(c, r->name, 1);
 		return 1;
 	}
-	if (rm && detach)
-		remove_when_gone(c, name);
-	else if (rm)
-		remove_container(c, name, 1);
-	return detach ? 0 : status;
+	return 0;
+}
+
+/* run -d: the name on stdout, as docker prints the id; then stdout and
+ * stderr become the container's log, stdin /dev/null.  Returns 0 or the
+ * exit status. */
+static int run_detach_to_log(const char *name, const char *dir)
+{
+	char path[PATH_MAX];
+	int fd, nul;
+
+	printf("%s\n", name);
+	snprintf(path, sizeof(path), "%.4000s/log", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return say("%s: %s", path, strerror(errno));
+	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		close(nul);
+	}
+	fflush(stdout);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	close(fd);
+	return 0;
+}
+
+static int verb_run(struct ctx *c, int argc, char **argv)
+{
+	struct run_opts r;
+	char dir[PATH_MAX];
+	int rc = 0, status = 0;
+	json_object *img = NULL, *cfg;
+	struct bo_opts o;
+	struct cr_error *err = NULL;
+
+	rc = run_parse(argc, argv, &r);
+	if (rc >= 0)
+		return rc;
+	if (cdir(c, r.name, NULL, dir, sizeof(dir)) < 0)
+		return usage("run: name too long");
+	if (image_config(c, "run", r.image, &img) != 0)
+		return 1;
+	/* The config first: a missing command leaves nothing behind. */
+	rc = 0;
+	cfg = build_config(img, r.image, r.name, r.tty, argc - r.first_arg,
+			   argv + r.first_arg, &rc);
+	json_object_put(img);
+	if (cfg == NULL)
+		return rc;
+	rc = run_make_bundle(c, &r, dir, cfg);
+	if (rc != 0)
+		return rc;
+	memset(&o, 0, sizeof(o));
+	o.root = c->root;
+	o.warn = bo_cli_warn;
+	o.warn_arg = (void *)c->g;
+	o.bundle = dir;
+	o.detach = r.detach;
+	o.keep = 1; /* `bolter rm` removes it, `ps -a` shows it stopped */
+	if (r.detach && (rc = run_detach_to_log(r.name, dir)) != 0)
+		return rc;
+	if (bo_run(&o, r.name, &status, &err) < 0) {
+		fprintf(stderr, "bolter: %s\n", cr_error_msg(err));
+		cr_error_free(err);
+		if (r.rm)
+			remove_container(c, r.name, 1);
+		return 1;
+	}
+	if (r.rm && r.detach)
+		remove_when_gone(c, r.name);
+	else if (r.rm)
+		remove_container(c, r.name, 1);
+	return r.detach ? 0 : status;
 }
 
 /*
@@ -1027,6 +1114,8 @@ static int stop_container(const struct ctx *c, const char *name, int secs)
 		return 0; /* never started, or its state is gone: stopped */
 	memset(&o, 0, sizeof(o));
 	o.root = c->root;
+	o.warn = bo_cli_warn;
+	o.warn_arg = (void *)c->g;
 	if (strcmp(bo_state_status(c->root, st), "paused") == 0) {
 		bo_pause(&o, name, 0, &err);
 		err = cr_error_free(err);
@@ -1228,58 +1317,92 @@ static int verb_rmi(struct ctx *c, int argc, char **argv)
 	return rc;
 }
 
-int bo_image_command(const char *root, const char *self, const char *cmd,
-		     int argc, char **argv)
+/* run IMAGE unless runc's form: --bundle/-b, or a bundle in the current
+ * folder with no --name. */
+static int claims_run(int argc, char **argv)
 {
-	struct ctx c;
+	int named = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--bundle") == 0 ||
+		    strncmp(argv[i], "--bundle=", 9) == 0 ||
+		    strcmp(argv[i], "-b") == 0)
+			return 0;
+		if (strcmp(argv[i], "--name") == 0 ||
+		    strncmp(argv[i], "--name=", 7) == 0)
+			named = 1;
+	}
+	return named || access("config.json", F_OK) != 0;
+}
+
+/* ps ID (runc's) has an argument; ps -a and ps --help are ours. */
+static int claims_ps(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-a") != 0 && strcmp(argv[i], "--all") != 0 &&
+		    !is_help(argv[i]))
+			return 0;
+	return 1;
+}
+
+static void ctx_init(struct ctx *c, const struct bo_cli *g)
+{
 	const char *data = getenv("BOLTER_DATA");
 
-	if (strcmp(cmd, "run") == 0) {
-		/* runc's form: --bundle/-b, or a bundle in the current
-		 * folder with no --name. */
-		int named = 0;
-
-		for (int i = 1; i < argc; i++) {
-			if (strcmp(argv[i], "--bundle") == 0 ||
-			    strncmp(argv[i], "--bundle=", 9) == 0 ||
-			    strcmp(argv[i], "-b") == 0)
-				return BO_IMAGE_NOT_MINE;
-			if (strcmp(argv[i], "--name") == 0 ||
-			    strncmp(argv[i], "--name=", 7) == 0)
-				named = 1;
-		}
-		if (!named && access("config.json", F_OK) == 0)
-			return BO_IMAGE_NOT_MINE;
-	} else if (strcmp(cmd, "ps") == 0) {
-		/* ps ID (runc's) has an argument; ps -a and ps --help are
-		 * ours. */
-		for (int i = 1; i < argc; i++)
-			if (strcmp(argv[i], "-a") != 0 &&
-			    strcmp(argv[i], "--all") != 0 && !is_help(argv[i]))
-				return BO_IMAGE_NOT_MINE;
-	} else if (strcmp(cmd, "pull") != 0 && strcmp(cmd, "images") != 0 &&
-		   strcmp(cmd, "stop") != 0 && strcmp(cmd, "rm") != 0 &&
-		   strcmp(cmd, "logs") != 0 && strcmp(cmd, "rmi") != 0) {
-		return BO_IMAGE_NOT_MINE;
-	}
-	memset(&c, 0, sizeof(c));
-	c.root = root;
-	snprintf(c.data, sizeof(c.data), "%s",
+	memset(c, 0, sizeof(*c));
+	c->root = g->root;
+	c->g = g;
+	snprintf(c->data, sizeof(c->data), "%s",
 		 data != NULL && data[0] != '\0' ? data : "/var/lib/bolter");
-	find_archon(&c, self);
-	if (strcmp(cmd, "pull") == 0)
-		return verb_pull(&c, argc, argv);
-	if (strcmp(cmd, "images") == 0)
-		return verb_images(&c, argc, argv);
-	if (strcmp(cmd, "rmi") == 0)
-		return verb_rmi(&c, argc, argv);
-	if (strcmp(cmd, "ps") == 0)
-		return verb_ps(&c, argc, argv);
-	if (strcmp(cmd, "run") == 0)
-		return verb_run(&c, argc, argv);
-	if (strcmp(cmd, "stop") == 0)
-		return verb_stop(&c, argc, argv);
-	if (strcmp(cmd, "rm") == 0)
-		return verb_rm(&c, argc, argv);
-	return verb_logs(&c, argc, argv);
+	find_archon(c, g->self);
+}
+
+#define IMAGE_VERB(name)                                                    \
+	static int cli_##name(const struct bo_cli *g, int argc, char **argv) \
+	{                                                                   \
+		struct ctx c;                                               \
+                                                                            \
+		ctx_init(&c, g);                                            \
+		return verb_##name(&c, argc, argv);                         \
+	}
+IMAGE_VERB(pull)
+IMAGE_VERB(images)
+IMAGE_VERB(rmi)
+IMAGE_VERB(run)
+IMAGE_VERB(ps)
+IMAGE_VERB(stop)
+IMAGE_VERB(rm)
+IMAGE_VERB(logs)
+
+static const struct bo_cli_command image_commands[] = {
+	{ "pull", cli_pull, NULL,
+	  "  pull SOURCE [NAME]  import an image (oci:PATH[:TAG], "
+	  "oci-archive:F,\n"
+	  "                      docker-archive:F, docker://HOST/REPO:TAG, DIR, "
+	  "URL)\n" },
+	{ "images", cli_images, NULL, "  images              list the images\n" },
+	{ "rmi", cli_rmi, NULL,
+	  "  rmi [-f] IMAGE...   remove images (-f: even if a container uses "
+	  "one)\n" },
+	{ "run", cli_run, claims_run,
+	  "  run [--name N] [-d] [-t] [-i] [--rm] IMAGE [COMMAND [ARGS...]]\n"
+	  "                      run a container (an image from a folder has "
+	  "no\n"
+	  "                      command of its own: give COMMAND)\n" },
+	{ "ps", cli_ps, claims_ps,
+	  "  ps [-a]             running containers; -a: stopped ones too\n" },
+	{ "stop", cli_stop, NULL,
+	  "  stop [-t SECS] NAME...  SIGTERM, SIGKILL after SECS (10), wait for "
+	  "it\n" },
+	{ "rm", cli_rm, NULL,
+	  "  rm [-f] NAME...     remove stopped containers (-f: running ones "
+	  "too)\n" },
+	{ "logs", cli_logs, NULL,
+	  "  logs [-f] NAME      a detached container's output (-f: follow)\n" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct bo_cli_command *bo_cli_image_commands(void)
+{
+	return image_commands;
 }

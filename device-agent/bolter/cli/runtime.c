@@ -1,153 +1,30 @@
 /*
- * bolter: an OCI runtime with runc's command line.  Invoked as bolter-oci
- * it is exactly that CLI; invoked as bolter it also has docker-like verbs
- * (see image.c) where they do not clash with runc's.
+ * runc's verbs (create, start, run, state, kill, delete, list, exec, ps,
+ * pause, resume, update, events, features): options parsed here, the work
+ * done by the runtime library (bo/container.h).
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bo/cgroup.h"
 #include "bo/container.h"
-#include "bo/image.h"
 #include "bo/linux.h"
 #include "bo/seccomp.h"
 #include "bo/spec.h"
 #include "bo/state.h"
+#include "cli.h"
 #include "cr/cleanup.h"
 #include "cr/util.h"
 
-#define BO_SPEC_VERSION "1.0.2"
-
-struct globals {
-	const char *root;
-	const char *log;
-	int log_json;
-	int debug;
-	int systemd_cgroup;
-	int oci_only; /* invoked as bolter-oci */
-};
-
-static const char usage_text[] =
-	"usage: bolter [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
-	"\n"
-	"An OCI runtime (runc's command line; `bolter-oci` is the same "
-	"program).\n"
-	"\n"
-	"Commands:\n"
-	"  create [--bundle DIR] [--config FILE] [--pid-file F] "
-	"[--console-socket S]\n"
-	"         [--preserve-fds N] [--no-pivot] ID\n"
-	"  start ID            run the program of a created container\n"
-	"  run [create's options] [--detach] [--keep] ID\n"
-	"  state ID            print the OCI state JSON\n"
-	"  kill [--all] ID [SIGNAL]\n"
-	"  delete [--force] ID\n"
-	"  list [--format table|json] [--quiet]\n"
-	"  exec [--process FILE | ARGS...] [--tty] [--env K=V] [--cwd DIR]\n"
-	"       [--user UID[:GID]] [--additional-gids G] [--cap CAP] "
-	"[--no-new-privs]\n"
-	"       [--detach] [--pid-file F] [--console-socket S] ID [ARGS...]\n"
-	"  ps [--format table|json] ID [PS ARGS]\n"
-	"  pause ID, resume ID  freeze and thaw the container's processes\n"
-	"  update [--resources FILE|-] [--memory N] [--memory-reservation N]\n"
-	"         [--memory-swap N] [--pids-limit N] [--cpu-share N] "
-	"[--cpu-period US]\n"
-	"         [--cpu-quota US] [--cpuset-cpus LIST] [--cpuset-mems LIST] "
-	"ID\n"
-	"                      change a container's limits (N: bytes, or with "
-	"k, m, g)\n"
-	"  events [--stats] [--interval 5s] ID\n"
-	"                      cpu, memory and pids statistics as JSON lines, "
-	"and oom\n"
-	"                      events, until the container stops\n"
-	"  features            print what this runtime supports (JSON)\n"
-	"\n"
-	"Image commands (bolter only, on the Archon store; `bolter VERB --help`):\n"
-	"  pull SOURCE [NAME]  import an image (oci:PATH[:TAG], oci-archive:F,\n"
-	"                      docker-archive:F, docker://HOST/REPO:TAG, DIR, URL)\n"
-	"  images              list the images\n"
-	"  rmi [-f] IMAGE...   remove images (-f: even if a container uses one)\n"
-	"  run [--name N] [-d] [-t] [-i] [--rm] IMAGE [COMMAND [ARGS...]]\n"
-	"                      run a container (an image from a folder has no\n"
-	"                      command of its own: give COMMAND)\n"
-	"  ps [-a]             running containers; -a: stopped ones too\n"
-	"  stop [-t SECS] NAME...  SIGTERM, SIGKILL after SECS (10), wait for it\n"
-	"  rm [-f] NAME...     remove stopped containers (-f: running ones too)\n"
-	"  logs [-f] NAME      a detached container's output (-f: follow)\n"
-	"\n"
-	"Global options:\n"
-	"  --root DIR          state directory (default /run/bolter)\n"
-	"  --log FILE          also write errors to FILE\n"
-	"  --log-format FMT    text (default) or json\n"
-	"  --debug             log debug messages\n"
-	"  --systemd-cgroup    read cgroupsPath as slice:prefix:name\n"
-	"  --cgroup-manager M  cgroupfs (default), systemd or disabled\n"
-	"  -h, --help          this help (also COMMAND --help)\n"
-	"  -V, --version       print the version\n"
-	"\n"
-	"Exit status: 0; 1 when the command fails; 2 for a usage error; run and\n"
-	"exec: the container process's own status.\n";
-
-static void log_error(const struct globals *g, const char *msg)
-{
-	fprintf(stderr, "bolter: %s\n", msg);
-	if (g->log != NULL) {
-		FILE *f = fopen(g->log, "ae");
-		char ts[64];
-		time_t now = time(NULL);
-		struct tm tm;
-
-		if (f == NULL)
-			return;
-		gmtime_r(&now, &tm);
-		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		if (g->log_json) {
-			json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "level",
-					       json_object_new_string("error"));
-			json_object_object_add(o, "msg", json_object_new_string(msg));
-			json_object_object_add(o, "time", json_object_new_string(ts));
-			fprintf(f, "%s\n",
-				json_object_to_json_string_ext(o,
-							       JSON_C_TO_STRING_PLAIN));
-			json_object_put(o);
-		} else {
-			fprintf(f, "%s error: %s\n", ts, msg);
-		}
-		fclose(f);
-	}
-}
-
-static int fail(const struct globals *g, struct cr_error *e)
-{
-	log_error(g, cr_error_msg(e));
-	cr_error_free(e);
-	return 1;
-}
-
-/* A usage error (docs/cli-conventions.md): what was wrong, where the help
- * is, exit status 2. */
-static int usage_error(const struct globals *g, const char *msg)
-{
-	if (msg != NULL)
-		log_error(g, msg);
-	fprintf(stderr, "Try '%s --help'.\n",
-		g->oci_only ? "bolter-oci" : "bolter");
-	return 2;
-}
-
-/* Options shared by create and run. */
+/* Options of runc's verbs. */
 enum {
 	O_BUNDLE = 256,
 	O_CONFIG,
@@ -264,7 +141,7 @@ struct cmdline {
 /* Parses a command's options (runc accepts them in any command; the ones
  * a command does not use are ignored).  Returns the index of the first
  * argument or -1. */
-static int parse_cmd(const struct globals *g, int argc, char **argv,
+static int parse_cmd(const struct bo_cli *g, int argc, char **argv,
 		     struct cmdline *c)
 {
 	int ch, li = 0;
@@ -294,7 +171,7 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 			break;
 		case O_PRESERVE:
 			if (cr_parse_u64(optarg, 0, 1000, &v) < 0) {
-				usage_error(g, "--preserve-fds: not a number");
+				bo_cli_usage_error(g, "--preserve-fds: not a number");
 				return -1;
 			}
 			c->o.preserve_fds = (int)v;
@@ -347,7 +224,7 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 		case 'g':
 		case O_GIDS:
 			if (cr_parse_u64(optarg, 0, UINT32_MAX, &v) < 0) {
-				usage_error(g, "--additional-gids: not a number");
+				bo_cli_usage_error(g, "--additional-gids: not a number");
 				return -1;
 			}
 			if (c->n_gids < 64)
@@ -383,7 +260,7 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 
 			snprintf(msg, sizeof(msg), "--%s: not supported by bolter",
 				 cmd_opts[li].name);
-			usage_error(g, msg);
+			bo_cli_usage_error(g, msg);
 			return -1;
 		}
 		case O_IGNORED:
@@ -396,7 +273,7 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 				 "%s: unknown option, or one missing its value: "
 				 "'%.100s'",
 				 argv[0], argv[optind - 1 < argc ? optind - 1 : 0]);
-			usage_error(g, msg);
+			bo_cli_usage_error(g, msg);
 			return -1;
 		}
 		}
@@ -404,7 +281,7 @@ static int parse_cmd(const struct globals *g, int argc, char **argv,
 	return optind;
 }
 
-static int need_id(const struct globals *g, int argc, char **argv, int i,
+static int need_id(const struct bo_cli *g, int argc, char **argv, int i,
 		   const char *cmd)
 {
 	char msg[128];
@@ -412,10 +289,10 @@ static int need_id(const struct globals *g, int argc, char **argv, int i,
 	if (i < argc)
 		return 0;
 	snprintf(msg, sizeof(msg), "%s: a container id is required", cmd);
-	return usage_error(g, msg);
+	return bo_cli_usage_error(g, msg);
 }
 
-static int cmd_list(const struct globals *g, const struct cmdline *c)
+static int cmd_list(const struct bo_cli *g, const struct cmdline *c)
 {
 	struct cr_error *err = NULL;
 	char **ids = bo_state_list(g->root, &err);
@@ -424,7 +301,7 @@ static int cmd_list(const struct globals *g, const struct cmdline *c)
 
 	if (ids == NULL) {
 		json_object_put(arr);
-		return fail(g, err);
+		return bo_cli_fail(g, err);
 	}
 	if (!json && !c->quiet)
 		printf("%-20s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS",
@@ -534,7 +411,7 @@ static int cmd_features(void)
 	return 0;
 }
 
-static int cmd_ps(const struct globals *g, struct cmdline *c, int argc,
+static int cmd_ps(const struct bo_cli *g, struct cmdline *c, int argc,
 		  char **argv, int i)
 {
 	struct bo_opts o = c->o;
@@ -544,7 +421,7 @@ static int cmd_ps(const struct globals *g, struct cmdline *c, int argc,
 
 	o.root = g->root;
 	if (bo_pids(&o, argv[i], &pids, &n, &err) < 0)
-		return fail(g, err);
+		return bo_cli_fail(g, err);
 	if (c->format != NULL && strcmp(c->format, "json") == 0) {
 		printf("[");
 		for (size_t k = 0; k < n; k++)
@@ -565,7 +442,7 @@ static int cmd_ps(const struct globals *g, struct cmdline *c, int argc,
 						    "HIJKLMNOPQRSTUVWXYZ0123456789-=,") !=
 				    strlen(argv[k])) {
 					free(pids);
-					return usage_error(g, "ps: bad ps argument");
+					return bo_cli_usage_error(g, "ps: bad ps argument");
 				}
 				snprintf(cmd + l, sizeof(cmd) - l, " %s", argv[k]);
 			}
@@ -575,7 +452,7 @@ static int cmd_ps(const struct globals *g, struct cmdline *c, int argc,
 		p = popen(cmd, "re");
 		if (p == NULL) {
 			free(pids);
-			log_error(g, "ps: cannot run ps");
+			bo_cli_log_error(g, "ps: cannot run ps");
 			return 1;
 		}
 		while (fgets(line, sizeof(line), p) != NULL) {
@@ -609,122 +486,134 @@ static int cmd_ps(const struct globals *g, struct cmdline *c, int argc,
 	return 0;
 }
 
-static int cmd_exec(const struct globals *g, struct cmdline *c, int argc,
+/* exec --process FILE: the process JSON as config.json's "process".
+ * Returns 0 or the exit status. */
+static int exec_process_file(const struct bo_cli *g, const char *file,
+			     struct bo_process *proc)
+{
+	CR_CLEANUP_FREE char *text = NULL;
+	struct cr_error *err = NULL;
+	size_t len;
+	json_object *j;
+	int rc;
+
+	if (cr_read_file(file, BO_SPEC_MAX_BYTES, &text, &len, &err) < 0)
+		return bo_cli_fail(g, err);
+	j = json_tokener_parse(text);
+	if (j == NULL) {
+		cr_error_set(&err, EINVAL, "--process %s: not valid JSON", file);
+		return bo_cli_fail(g, err);
+	}
+	rc = bo_spec_parse_process(j, proc, &err);
+	json_object_put(j);
+	return rc < 0 ? bo_cli_fail(g, err) : 0;
+}
+
+/* --user UID[:GID] into proc; -1 when it is not that. */
+static int exec_user(const char *user, struct bo_process *proc)
+{
+	uint64_t uid, gid = 0;
+	char ubuf[64], *colon;
+
+	snprintf(ubuf, sizeof(ubuf), "%s", user);
+	colon = strchr(ubuf, ':');
+	if (colon != NULL)
+		*colon = '\0';
+	if (cr_parse_u64(ubuf, 0, UINT32_MAX, &uid) < 0 ||
+	    (colon != NULL && cr_parse_u64(colon + 1, 0, UINT32_MAX, &gid) < 0))
+		return -1;
+	proc->uid = (uint32_t)uid;
+	proc->gid = (uint32_t)gid;
+	return 0;
+}
+
+/* exec ID ARGS...: runc's defaults, the container's process with these
+ * arguments and the options' overrides.  Returns 0 or the exit status. */
+static int exec_process_args(const struct bo_cli *g, struct cmdline *c,
+			     int argc, char **argv, int i,
+			     struct bo_process *proc)
+{
+	struct cr_error *err = NULL;
+	struct bo_spec *s;
+	size_t n_env = 0, k;
+
+	if (i + 1 >= argc)
+		return bo_cli_usage_error(g, "exec: give ARGS or --process");
+	s = bo_container_spec(&c->o, argv[i], &err);
+	if (s == NULL)
+		return bo_cli_fail(g, err);
+	*proc = s->process;
+	memset(&s->process, 0, sizeof(s->process));
+	bo_spec_free(s);
+	for (k = 0; proc->args[k] != NULL; k++)
+		free(proc->args[k]);
+	free(proc->args);
+	proc->args = calloc((size_t)(argc - i), sizeof(char *));
+	for (int a = i + 1; proc->args != NULL && a < argc; a++)
+		proc->args[a - i - 1] = strdup(argv[a]);
+	while (proc->env != NULL && proc->env[n_env] != NULL)
+		n_env++;
+	if (c->n_env > 0) {
+		char **env = realloc(proc->env,
+				     (n_env + c->n_env + 1) * sizeof(char *));
+
+		if (env != NULL) {
+			for (k = 0; k < c->n_env; k++)
+				env[n_env++] = strdup(c->env[k]);
+			env[n_env] = NULL;
+			proc->env = env;
+		}
+	}
+	proc->terminal = c->tty;
+	if (c->cwd != NULL) {
+		free(proc->cwd);
+		proc->cwd = strdup(c->cwd);
+	}
+	if (c->user != NULL && exec_user(c->user, proc) < 0)
+		return bo_cli_usage_error(g, "--user: give UID[:GID]");
+	if (c->n_gids > 0) {
+		free(proc->gids);
+		proc->gids = calloc(c->n_gids, sizeof(uint32_t));
+		if (proc->gids != NULL) {
+			memcpy(proc->gids, c->gids, c->n_gids * sizeof(uint32_t));
+			proc->n_gids = c->n_gids;
+		}
+	}
+	for (k = 0; k < c->n_caps; k++) {
+		int cap = bo_cap_from_name(c->caps[k]);
+
+		if (cap < 0)
+			return bo_cli_usage_error(g, "--cap: unknown capability");
+		for (int set = 0; set < BO_CAP_SETS; set++)
+			if (set != BO_CAP_AMBIENT)
+				proc->caps[set] |= 1ULL << cap;
+	}
+	if (c->nnp)
+		proc->no_new_privileges = 1;
+	return 0;
+}
+
+static int cmd_exec(const struct bo_cli *g, struct cmdline *c, int argc,
 		    char **argv, int i)
 {
 	struct cr_error *err = NULL;
 	struct bo_process proc;
-	struct bo_spec *s;
-	int status = 0;
-	const char *id = argv[i];
+	int status = 0, rc;
 
-	c->o.root = g->root;
 	memset(&proc, 0, sizeof(proc));
-	if (c->process != NULL) {
-		CR_CLEANUP_FREE char *text = NULL;
-		size_t len;
-		json_object *j;
-
-		if (cr_read_file(c->process, BO_SPEC_MAX_BYTES, &text, &len,
-				 &err) < 0)
-			return fail(g, err);
-		j = json_tokener_parse(text);
-		if (j == NULL) {
-			cr_error_set(&err, EINVAL, "--process %s: not valid JSON",
-				     c->process);
-			return fail(g, err);
-		}
-		if (bo_spec_parse_process(j, &proc, &err) < 0) {
-			json_object_put(j);
-			bo_process_clear(&proc);
-			return fail(g, err);
-		}
-		json_object_put(j);
-	} else {
-		/* runc's defaults: the container's process, with these
-		 * arguments and overrides. */
-		size_t n_env = 0, k;
-
-		if (i + 1 >= argc)
-			return usage_error(g, "exec: give ARGS or --process");
-		s = bo_container_spec(&c->o, id, &err);
-		if (s == NULL)
-			return fail(g, err);
-		proc = s->process;
-		memset(&s->process, 0, sizeof(s->process));
-		bo_spec_free(s);
-		for (k = 0; proc.args[k] != NULL; k++)
-			free(proc.args[k]);
-		free(proc.args);
-		proc.args = calloc((size_t)(argc - i), sizeof(char *));
-		for (int a = i + 1; proc.args != NULL && a < argc; a++)
-			proc.args[a - i - 1] = strdup(argv[a]);
-		while (proc.env != NULL && proc.env[n_env] != NULL)
-			n_env++;
-		if (c->n_env > 0) {
-			char **env = realloc(proc.env, (n_env + c->n_env + 1) *
-							       sizeof(char *));
-
-			if (env != NULL) {
-				for (k = 0; k < c->n_env; k++)
-					env[n_env++] = strdup(c->env[k]);
-				env[n_env] = NULL;
-				proc.env = env;
-			}
-		}
-		proc.terminal = c->tty;
-		if (c->cwd != NULL) {
-			free(proc.cwd);
-			proc.cwd = strdup(c->cwd);
-		}
-		if (c->user != NULL) {
-			uint64_t uid, gid = 0;
-			char ubuf[64], *colon;
-
-			snprintf(ubuf, sizeof(ubuf), "%s", c->user);
-			colon = strchr(ubuf, ':');
-			if (colon != NULL)
-				*colon = '\0';
-			if (cr_parse_u64(ubuf, 0, UINT32_MAX, &uid) < 0 ||
-			    (colon != NULL &&
-			     cr_parse_u64(colon + 1, 0, UINT32_MAX, &gid) < 0)) {
-				bo_process_clear(&proc);
-				return usage_error(g, "--user: give UID[:GID]");
-			}
-			proc.uid = (uint32_t)uid;
-			proc.gid = (uint32_t)gid;
-		}
-		if (c->n_gids > 0) {
-			free(proc.gids);
-			proc.gids = calloc(c->n_gids, sizeof(uint32_t));
-			if (proc.gids != NULL) {
-				memcpy(proc.gids, c->gids,
-				       c->n_gids * sizeof(uint32_t));
-				proc.n_gids = c->n_gids;
-			}
-		}
-		for (k = 0; k < c->n_caps; k++) {
-			int cap = bo_cap_from_name(c->caps[k]);
-
-			if (cap < 0) {
-				bo_process_clear(&proc);
-				return usage_error(g, "--cap: unknown capability");
-			}
-			for (int set = 0; set < BO_CAP_SETS; set++)
-				if (set != BO_CAP_AMBIENT)
-					proc.caps[set] |= 1ULL << cap;
-		}
-		if (c->nnp)
-			proc.no_new_privileges = 1;
+	if (c->process != NULL)
+		rc = exec_process_file(g, c->process, &proc);
+	else
+		rc = exec_process_args(g, c, argc, argv, i, &proc);
+	if (rc != 0) {
+		bo_process_clear(&proc);
+		return rc;
 	}
 	if (c->tty)
 		proc.terminal = 1;
-	if (bo_exec(&c->o, id, &proc, &status, &err) < 0) {
-		bo_process_clear(&proc);
-		return fail(g, err);
-	}
+	rc = bo_exec(&c->o, argv[i], &proc, &status, &err);
 	bo_process_clear(&proc);
-	return status;
+	return rc < 0 ? bo_cli_fail(g, err) : status;
 }
 
 /* A byte count: digits with an optional k, m, g or t (powers of 1024);
@@ -762,7 +651,7 @@ static int parse_bytes(const char *s, int64_t *out)
 
 /* update [--resources FILE|-] [--memory N] ... ID: the limits from the
  * file (a LinuxResources object, "-" for stdin), then the flags on top. */
-static int cmd_update(const struct globals *g, const struct cmdline *c,
+static int cmd_update(const struct bo_cli *g, const struct cmdline *c,
 		      const char *id)
 {
 	static const char *const names[] = {
@@ -789,19 +678,19 @@ static int cmd_update(const struct globals *g, const struct cmdline *c,
 					  &err);
 		if (rc < 0) {
 			cr_error_wrap(&err, "--resources");
-			return fail(g, err);
+			return bo_cli_fail(g, err);
 		}
 		obj = json_tokener_parse(text);
 		if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
 			json_object_put(obj);
-			return usage_error(g, "--resources: not a JSON object");
+			return bo_cli_usage_error(g, "--resources: not a JSON object");
 		}
 		rc = bo_spec_parse_resources(obj, &r, &err);
 		json_object_put(obj);
 		if (rc < 0) {
 			bo_resources_clear(&r);
 			cr_error_wrap(&err, "--resources");
-			return fail(g, err);
+			return bo_cli_fail(g, err);
 		}
 	}
 	for (int i = 0; i < O_UPDATE_END - O_MEMORY; i++) {
@@ -867,12 +756,12 @@ static int cmd_update(const struct globals *g, const struct cmdline *c,
 			bo_resources_clear(&r);
 			snprintf(msg, sizeof(msg), "%s: '%s' is not a valid value",
 				 names[i], v);
-			return usage_error(g, msg);
+			return bo_cli_usage_error(g, msg);
 		}
 	}
 	rc = bo_update(&c->o, id, &r, &err);
 	bo_resources_clear(&r);
-	return rc < 0 ? fail(g, err) : 0;
+	return rc < 0 ? bo_cli_fail(g, err) : 0;
 }
 
 static json_object *json_u64(uint64_t v)
@@ -935,7 +824,7 @@ static json_object *stats_json(const struct bo_cgroup_stats *s)
 /* events [--stats] [--interval D] ID: runc's stats events, one JSON line
  * each; without --stats one every interval (5 s) and an "oom" event when
  * the kernel kills in the container, until the container stops. */
-static int cmd_events(const struct globals *g, const struct cmdline *c,
+static int cmd_events(const struct bo_cli *g, const struct cmdline *c,
 		      const char *id)
 {
 	struct bo_cgroup_stats s;
@@ -945,10 +834,10 @@ static int cmd_events(const struct globals *g, const struct cmdline *c,
 
 	if (c->interval != NULL &&
 	    (cr_parse_duration_ms(c->interval, &interval) < 0 || interval == 0))
-		return usage_error(g, "--interval: not a duration (e.g. 5s)");
+		return bo_cli_usage_error(g, "--interval: not a duration (e.g. 5s)");
 	for (;;) {
 		if (bo_stats(&c->o, id, &s, &stopped, &err) < 0)
-			return fail(g, err);
+			return bo_cli_fail(g, err);
 		if (!first && s.oom_kills > ooms &&
 		    print_event("oom", id, NULL) < 0)
 			return 0;
@@ -970,179 +859,229 @@ static int cmd_events(const struct globals *g, const struct cmdline *c,
 	}
 }
 
-static int runtime_command(const struct globals *g, const char *cmd,
-			   int argc, char **argv)
+/* Parses the verb's options into c and checks for the container id (when
+ * need_id); returns the index of the first argument, or -1 with *rc the
+ * exit status (help printed, or a usage error). */
+static int begin(const struct bo_cli *g, int argc, char **argv,
+		 struct cmdline *c, int want_id, int *rc)
+{
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	i = parse_cmd(g, argc, argv, c);
+	if (i < 0) {
+		*rc = 2;
+		return -1;
+	}
+	if (c->help) {
+		bo_cli_usage(stdout);
+		*rc = 0;
+		return -1;
+	}
+	c->o.root = g->root;
+	c->o.systemd_cgroup = g->systemd_cgroup;
+	c->o.warn = bo_cli_warn;
+	c->o.warn_arg = (void *)g;
+	if (want_id && need_id(g, argc, argv, i, argv[0]) != 0) {
+		*rc = 2;
+		return -1;
+	}
+	return i;
+}
+
+/* The exit status of a library call's result. */
+static int done(const struct bo_cli *g, int rc, struct cr_error *err)
+{
+	return rc < 0 ? bo_cli_fail(g, err) : 0;
+}
+
+static int verb_create(const struct bo_cli *g, int argc, char **argv)
 {
 	struct cmdline c;
 	struct cr_error *err = NULL;
-	int i, rc = 0, status = 0;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
 
-	memset(&c, 0, sizeof(c));
-	i = parse_cmd(g, argc, argv, &c);
 	if (i < 0)
-		return 2;
-	if (c.help) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	c.o.root = g->root;
-	c.o.systemd_cgroup = g->systemd_cgroup;
-	if (strcmp(cmd, "list") == 0)
-		return cmd_list(g, &c);
-	if (strcmp(cmd, "features") == 0)
-		return cmd_features();
-	if (need_id(g, argc, argv, i, cmd) != 0)
-		return 2;
-	if (strcmp(cmd, "create") == 0)
-		rc = bo_create(&c.o, argv[i], &err);
-	else if (strcmp(cmd, "start") == 0)
-		rc = bo_start(&c.o, argv[i], &err);
-	else if (strcmp(cmd, "state") == 0)
-		rc = bo_state(&c.o, argv[i], &err);
-	else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
-		rc = bo_pause(&c.o, argv[i], cmd[0] == 'p', &err);
-	else if (strcmp(cmd, "update") == 0)
-		return cmd_update(g, &c, argv[i]);
-	else if (strcmp(cmd, "events") == 0)
-		return cmd_events(g, &c, argv[i]);
-	else if (strcmp(cmd, "delete") == 0) {
-		rc = bo_delete(&c.o, argv[i], &err);
-		/* delete --force of a container that is gone succeeds. */
-		if (rc < 0 && c.o.force && err != NULL && err->code == ENOENT) {
-			err = cr_error_free(err);
-			rc = 0;
-		}
-	} else if (strcmp(cmd, "kill") == 0) {
-		int sig = SIGTERM;
-
-		if (i + 1 < argc) {
-			sig = bo_signal_parse(argv[i + 1]);
-			if (sig < 0)
-				return usage_error(g, "kill: unknown signal");
-		}
-		rc = bo_kill(&c.o, argv[i], sig, &err);
-	} else if (strcmp(cmd, "run") == 0) {
-		rc = bo_run(&c.o, argv[i], &status, &err);
-		if (rc == 0)
-			return status;
-	} else if (strcmp(cmd, "exec") == 0) {
-		return cmd_exec(g, &c, argc, argv, i);
-	} else if (strcmp(cmd, "ps") == 0) {
-		return cmd_ps(g, &c, argc, argv, i);
-	}
-	return rc < 0 ? fail(g, err) : 0;
+		return rc;
+	return done(g, bo_create(&c.o, argv[i], &err), err);
 }
 
-int main(int argc, char **argv)
+static int verb_start(const struct bo_cli *g, int argc, char **argv)
 {
-	static const struct option gopts[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "log", required_argument, NULL, 'l' },
-		{ "log-format", required_argument, NULL, 'F' },
-		{ "debug", no_argument, NULL, 'D' },
-		{ "systemd-cgroup", no_argument, NULL, 's' },
-		{ "cgroup-manager", required_argument, NULL, 'm' },
-		{ "rootless", required_argument, NULL, 'R' },
-		{ "criu", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct globals g;
-	const char *cmd;
-	char *base = strrchr(argv[0], '/');
-	int ch;
+	struct cmdline c;
+	struct cr_error *err = NULL;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
 
-	memset(&g, 0, sizeof(g));
-	g.root = getenv("BOLTER_ROOT");
-	if (g.root == NULL)
-		g.root = "/run/bolter";
-	base = base != NULL ? base + 1 : argv[0];
-	g.oci_only = strcmp(base, "bolter-oci") == 0;
-	signal(SIGPIPE, SIG_IGN);
-	opterr = 0; /* said below, in our words */
-	while ((ch = getopt_long(argc, argv, "+hvV", gopts, NULL)) != -1) {
-		switch (ch) {
-		case 'r':
-			g.root = optarg;
-			break;
-		case 'l':
-			g.log = optarg;
-			break;
-		case 'F':
-			if (strcmp(optarg, "json") == 0)
-				g.log_json = 1;
-			else if (strcmp(optarg, "text") != 0)
-				return usage_error(&g, "--log-format: text or json");
-			break;
-		case 'D':
-			g.debug = 1;
-			break;
-		case 's':
-			g.systemd_cgroup = 1;
-			break;
-		case 'm':
-			if (strcmp(optarg, "systemd") == 0)
-				g.systemd_cgroup = 1;
-			else if (strcmp(optarg, "cgroupfs") != 0 &&
-				 strcmp(optarg, "disabled") != 0)
-				return usage_error(&g, "--cgroup-manager: "
-						       "cgroupfs, systemd or "
-						       "disabled");
-			break;
-		case 'R':
-		case 'C':
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case 'v':
-		case 'V':
-			/* bolter-oci keeps runc's form (tools parse it);
-			 * bolter says what every Korhal program says. */
-			if (g.oci_only)
-				printf("bolter-oci version " KORHAL_VERSION
-				       "\nspec: " BO_SPEC_VERSION "\ncgroups: %s\n",
-				       bo_cgroup_mode_name(bo_cgroup_detect()));
-			else
-				printf("bolter " KORHAL_VERSION "\n");
-			return 0;
-		default: {
-			char msg[256];
+	if (i < 0)
+		return rc;
+	return done(g, bo_start(&c.o, argv[i], &err), err);
+}
 
-			snprintf(msg, sizeof(msg),
-				 "unknown option, or one missing its value: "
-				 "'%.100s'",
-				 argv[optind - 1 < argc ? optind - 1 : 0]);
-			return usage_error(&g, msg);
-		}
-		}
-	}
-	if (optind >= argc) {
-		fputs(usage_text, stderr);
-		return 2;
-	}
-	cmd = argv[optind];
-	argc -= optind;
-	argv += optind;
-	if (!g.oci_only) {
-		int r = bo_image_command(g.root, base, cmd, argc, argv);
+static int verb_state(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	struct cr_error *err = NULL;
+	char *json = NULL;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
 
-		if (r != BO_IMAGE_NOT_MINE)
-			return r;
-	}
-	if (strcmp(cmd, "create") == 0 || strcmp(cmd, "start") == 0 ||
-	    strcmp(cmd, "state") == 0 || strcmp(cmd, "kill") == 0 ||
-	    strcmp(cmd, "delete") == 0 || strcmp(cmd, "run") == 0 ||
-	    strcmp(cmd, "list") == 0 || strcmp(cmd, "exec") == 0 ||
-	    strcmp(cmd, "ps") == 0 || strcmp(cmd, "features") == 0 ||
-	    strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 ||
-	    strcmp(cmd, "update") == 0 || strcmp(cmd, "events") == 0)
-		return runtime_command(&g, cmd, argc, argv);
-	{
-		char msg[128];
+	if (i < 0)
+		return rc;
+	if (bo_state(&c.o, argv[i], &json, &err) < 0)
+		return bo_cli_fail(g, err);
+	printf("%s\n", json);
+	free(json);
+	return 0;
+}
 
-		snprintf(msg, sizeof(msg), "unknown command '%s'", cmd);
-		return usage_error(&g, msg);
+static int verb_pause(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	struct cr_error *err = NULL;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
+
+	if (i < 0)
+		return rc;
+	return done(g, bo_pause(&c.o, argv[i], argv[0][0] == 'p', &err), err);
+}
+
+static int verb_update(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
+
+	return i < 0 ? rc : cmd_update(g, &c, argv[i]);
+}
+
+static int verb_events(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
+
+	return i < 0 ? rc : cmd_events(g, &c, argv[i]);
+}
+
+static int verb_delete(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	struct cr_error *err = NULL;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
+
+	if (i < 0)
+		return rc;
+	rc = bo_delete(&c.o, argv[i], &err);
+	/* delete --force of a container that is gone succeeds. */
+	if (rc < 0 && c.o.force && err != NULL && err->code == ENOENT) {
+		err = cr_error_free(err);
+		rc = 0;
 	}
+	return done(g, rc, err);
+}
+
+static int verb_kill(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	struct cr_error *err = NULL;
+	int sig = SIGTERM, rc, i = begin(g, argc, argv, &c, 1, &rc);
+
+	if (i < 0)
+		return rc;
+	if (i + 1 < argc) {
+		sig = bo_signal_parse(argv[i + 1]);
+		if (sig < 0)
+			return bo_cli_usage_error(g, "kill: unknown signal");
+	}
+	return done(g, bo_kill(&c.o, argv[i], sig, &err), err);
+}
+
+static int verb_run(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	struct cr_error *err = NULL;
+	int status = 0, rc, i = begin(g, argc, argv, &c, 1, &rc);
+
+	if (i < 0)
+		return rc;
+	if (bo_run(&c.o, argv[i], &status, &err) < 0)
+		return bo_cli_fail(g, err);
+	return status;
+}
+
+static int verb_exec(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
+
+	return i < 0 ? rc : cmd_exec(g, &c, argc, argv, i);
+}
+
+static int verb_ps(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	int rc, i = begin(g, argc, argv, &c, 1, &rc);
+
+	return i < 0 ? rc : cmd_ps(g, &c, argc, argv, i);
+}
+
+static int verb_list(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	int rc, i = begin(g, argc, argv, &c, 0, &rc);
+
+	return i < 0 ? rc : cmd_list(g, &c);
+}
+
+static int verb_features(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	int rc, i = begin(g, argc, argv, &c, 0, &rc);
+
+	return i < 0 ? rc : cmd_features();
+}
+
+static const struct bo_cli_command runtime_commands[] = {
+	{ "create", verb_create, NULL,
+	  "  create [--bundle DIR] [--config FILE] [--pid-file F] "
+	  "[--console-socket S]\n"
+	  "         [--preserve-fds N] [--no-pivot] ID\n" },
+	{ "start", verb_start, NULL,
+	  "  start ID            run the program of a created container\n" },
+	{ "run", verb_run, NULL,
+	  "  run [create's options] [--detach] [--keep] ID\n" },
+	{ "state", verb_state, NULL,
+	  "  state ID            print the OCI state JSON\n" },
+	{ "kill", verb_kill, NULL, "  kill [--all] ID [SIGNAL]\n" },
+	{ "delete", verb_delete, NULL, "  delete [--force] ID\n" },
+	{ "list", verb_list, NULL,
+	  "  list [--format table|json] [--quiet]\n" },
+	{ "exec", verb_exec, NULL,
+	  "  exec [--process FILE | ARGS...] [--tty] [--env K=V] [--cwd DIR]\n"
+	  "       [--user UID[:GID]] [--additional-gids G] [--cap CAP] "
+	  "[--no-new-privs]\n"
+	  "       [--detach] [--pid-file F] [--console-socket S] ID "
+	  "[ARGS...]\n" },
+	{ "ps", verb_ps, NULL, "  ps [--format table|json] ID [PS ARGS]\n" },
+	{ "pause", verb_pause, NULL,
+	  "  pause ID, resume ID  freeze and thaw the container's processes\n" },
+	{ "resume", verb_pause, NULL, NULL },
+	{ "update", verb_update, NULL,
+	  "  update [--resources FILE|-] [--memory N] [--memory-reservation N]\n"
+	  "         [--memory-swap N] [--pids-limit N] [--cpu-share N] "
+	  "[--cpu-period US]\n"
+	  "         [--cpu-quota US] [--cpuset-cpus LIST] [--cpuset-mems LIST] "
+	  "ID\n"
+	  "                      change a container's limits (N: bytes, or with "
+	  "k, m, g)\n" },
+	{ "events", verb_events, NULL,
+	  "  events [--stats] [--interval 5s] ID\n"
+	  "                      cpu, memory and pids statistics as JSON lines, "
+	  "and oom\n"
+	  "                      events, until the container stops\n" },
+	{ "features", verb_features, NULL,
+	  "  features            print what this runtime supports (JSON)\n" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct bo_cli_command *bo_cli_runtime_commands(void)
+{
+	return runtime_commands;
 }
