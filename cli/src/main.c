@@ -2,11 +2,14 @@
  * carrier: the vendor and operator command line.  A table of subcommands,
  * each in its own file.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 
@@ -98,6 +101,14 @@ int main(int argc, char **argv)
 		puts("carrier " KORHAL_VERSION);
 		return 0;
 	}
+	/* Vendor and operator secret keys live in this process: never in a
+	 * core file.  RLIMIT_CORE alone is ignored when the kernel pipes
+	 * cores to a handler (core(5)), so the process is made undumpable
+	 * too. */
+	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) < 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return cl_fail(1, "cannot disable core dumps: %s",
+			       strerror(errno));
 	/* The subcommands report bad options themselves (cl_bad_option). */
 	opterr = 0;
 	if (sodium_init() < 0)
