@@ -5,12 +5,12 @@
  * vendor opens a stream bridged to one end of a socket pair; the device
  * accepts it (checking the stream's meta) and bridges it to another
  * socket pair, or (second run) to two pipes, as the CLI bridges stdin and
- * stdout.  The
- * test pushes 2 MiB through (more than the device's stream window and
- * the bridge's high watermark, so backpressure works), checks the bytes, half-closes one way and answers the other way,
- * and waits for both streams to finish cleanly.  A refused stream reaches
- * the vendor as a reset with the device's code and closes its socket; a
- * control message arrives as sent.
+ * stdout.  The test pushes 2 MiB through (more than the device's stream
+ * window and the bridge's high watermark, so backpressure works), checks
+ * the bytes, half-closes one way (the device's reader must see EOF, on a
+ * pipe too) and answers the other way, and waits for both streams to
+ * finish cleanly.  A refused stream reaches the vendor as a reset with the
+ * device's code and closes its socket; a control message arrives as sent.
  */
 #include <check.h>
 #include <errno.h>
