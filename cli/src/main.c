@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -49,35 +48,6 @@ static const char usage_text[] =
 	"Exit status: 0 success, 1 error, 2 usage, 3 device offline or "
 	"unreachable,\n4 vendor not authorized by the device, 5 port not "
 	"allowed by the device,\n6 connection lost.\n";
-
-int cl_fail(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("carrier: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	/* docs/cli-conventions.md: every usage error says where help is. */
-	if (code == 2)
-		fputs("Try 'carrier --help'.\n", stderr);
-	return code;
-}
-
-int cl_bad_option(char **argv)
-{
-	/* getopt_long ran with opterr = 0: it said nothing itself (it would
-	 * have named the subcommand, argv[0], as the program). */
-	const char *opt = optind > 0 ? argv[optind - 1] : "?";
-
-	return cl_fail(2, "unknown option or missing argument in '%s'", opt);
-}
-
-int cl_is_help(const char *arg)
-{
-	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
-}
 
 static const struct {
 	const char *name;
