@@ -94,6 +94,13 @@ static struct rx *rx_new(void)
 	return r;
 }
 
+static void rx_free(struct rx *r)
+{
+	free(r->b);
+	free(r->bufs);
+	free(r);
+}
+
 START_TEST(test_send_recv)
 {
 	static const size_t sizes[] = { 1, 100, 1400, CP_DATAGRAM_MAX };
@@ -116,6 +123,7 @@ START_TEST(test_send_recv)
 		ck_assert(cr_addr_equal(&r->froms[i], &la));
 		ck_assert_uint_eq(r->froms[i].route, 0);
 	}
+	rx_free(r);
 	close(a);
 	close(b);
 }
@@ -158,6 +166,7 @@ START_TEST(test_batch)
 	}
 	cr_udp_out_free(o);
 	event_base_free(base);
+	rx_free(r);
 	close(a);
 	close(b);
 }
@@ -180,6 +189,7 @@ START_TEST(test_oversize)
 	ck_assert_uint_eq(r->lens[0], BIG);
 	ck_assert_uint_eq(r->lens[1], 10);
 	ck_assert_mem_eq(r->bufs[1], big, 10);
+	rx_free(r);
 	close(a);
 	close(b);
 }
@@ -230,6 +240,7 @@ START_TEST(test_relay_wrap)
 	ck_assert_int_eq(cr_udp_unwrap(&r->froms[0], &p, &len), -1);
 	cr_udp_out_free(o);
 	event_base_free(base);
+	rx_free(r);
 	close(a);
 	close(b);
 }
