@@ -12,12 +12,14 @@ export CARRIER_KEY=$T/ven.key
 "$CARRIER" lookup "$dev_id" >"$T/lookup.out" 2>&1 &
 pid=$!
 PIDS+=("$pid")
-wait_until 10 test -r "/proc/$pid/limits" || fail "no /proc/$pid/limits"
-limits=$(cat "/proc/$pid/limits") || fail "carrier lookup ended too soon: $(cat "$T/lookup.out")"
-grep -Eq '^Max core file size +0 +0 ' <<<"$limits" || fail "core dumps allowed: $(grep core <<<"$limits")"
+# The limit is set at the start of main(): wait for it (the process is
+# visible before, while the loader and sanitizers start).
+core_off() { grep -Eq '^Max core file size +0 +0 ' "/proc/$pid/limits"; }
+wait_until 10 core_off ||
+	fail "core dumps allowed: $(grep core "/proc/$pid/limits" 2>&1) $(cat "$T/lookup.out")"
 ok "core size limit 0"
 if [ "$(id -u)" -ne 0 ]; then
-	owner=$(stat -c %u "/proc/$pid/status") || fail "carrier lookup ended too soon"
-	[ "$owner" -eq 0 ] || fail "carrier is dumpable (/proc/$pid owned by $owner)"
+	root_owned() { [ "$(stat -c %u "/proc/$pid/status")" -eq 0 ]; }
+	wait_until 10 root_owned || fail "carrier is dumpable (/proc/$pid not root's)"
 	ok "not dumpable"
 fi
