@@ -870,8 +870,13 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	}
 	c->ev_read = event_new(base, c->fd, EV_READ | EV_PERSIST, cl_on_read, c);
 	c->ev_tick = event_new(base, -1, EV_PERSIST, cl_on_tick, c);
-	event_add(c->ev_read, NULL);
-	event_add(c->ev_tick, &(struct timeval){ 0, CL_TICK_MS * 1000 });
+	if (c->ev_read == NULL || c->ev_tick == NULL ||
+	    event_add(c->ev_read, NULL) < 0 ||
+	    event_add(c->ev_tick,
+		      &(struct timeval){ 0, CL_TICK_MS * 1000 }) < 0) {
+		cr_error_set(err, ENOMEM, "cannot set up the client's events");
+		goto fail;
+	}
 	c->lookup_ms = CL_LOOKUP_MS;
 	randombytes_buf(&c->next_req, sizeof(c->next_req));
 	c->next_req >>= 1;
