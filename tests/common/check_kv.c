@@ -165,6 +165,14 @@ START_TEST(test_group_commit_failure)
 
 	put_u32(kv, "before", 5);
 	ck_assert_int_gt(fill_group(kv), 0);
+	/* Reads in the spoiled group fail, and not as absence: a caller
+	 * must not answer "not found" for a record that is there. */
+	{
+		int rc = get_u32(kv, "before", &v);
+
+		ck_assert_int_lt(rc, 0);
+		ck_assert_int_ne(rc, -ENOENT);
+	}
 	/* The failed write spoiled the group: its commit is an error. */
 	ck_assert_int_lt(cr_kv_group_commit(kv, &err), 0);
 	ck_assert_ptr_nonnull(err);
