@@ -941,6 +941,9 @@ int cl_wait(struct cl_client *c, const int *flag, uint64_t deadline_ms)
 {
 	struct event *ev = evtimer_new(c->base, cl_on_deadline, NULL);
 
+	/* Without the deadline's timer the loop could wait for ever. */
+	if (ev == NULL)
+		return *flag;
 	while (!*flag) {
 		uint64_t now = cr_now_ms();
 		uint64_t d;
@@ -952,7 +955,8 @@ int cl_wait(struct cl_client *c, const int *flag, uint64_t deadline_ms)
 		d = deadline_ms - now;
 		tv.tv_sec = (time_t)(d / 1000);
 		tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
-		evtimer_add(ev, &tv);
+		if (evtimer_add(ev, &tv) < 0)
+			break;
 		event_base_loop(c->base, EVLOOP_ONCE);
 	}
 	event_free(ev);
