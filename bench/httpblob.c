@@ -45,7 +45,7 @@ static uint8_t *blob;          /* mapping of blob_max bytes */
 static size_t blob_max;
 static size_t blob_filled;     /* bytes [0, blob_filled) are generated */
 static uint64_t rng[4] = {0x9e3779b97f4a7c15u, 0xbf58476d1ce4e5b9u,
-                          0x94d049bb133111ebu, 0x2545f4914f6cdd1du};
+			  0x94d049bb133111ebu, 0x2545f4914f6cdd1du};
 static int quiet;
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -131,7 +131,7 @@ static void on_root(struct evhttp_request *req, void *arg)
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	evbuffer_add_reference(out, page, sizeof page - 1, NULL, NULL);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "text/html");
+			  "text/html");
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
@@ -173,7 +173,7 @@ static void on_blob(struct evhttp_request *req, void *arg)
 		}
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "application/octet-stream");
+			  "application/octet-stream");
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 
 	blob_max = (size_t)max;
 	blob = mmap(NULL, blob_max, PROT_READ | PROT_WRITE,
-	            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (blob == MAP_FAILED) {
 		fprintf(stderr, "httpblob: mmap %zu bytes: %s\n", blob_max, strerror(errno));
 		return 1;
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 		evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
 	if (!bound) {
 		fprintf(stderr, "httpblob: cannot listen on %s: %s\n", listen,
-		        strerror(errno));
+			strerror(errno));
 		return 1;
 	}
 	evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);

@@ -22,13 +22,14 @@ set(CR_LAYER_da_agent cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
   cr_tls ar_format ar_store bo_runtime)
 set(CR_LAYER_ar_store cr_base cr_crypto cr_records ar_format)
 set(CR_LAYER_bo_runtime cr_base)
-# Programs: a thin main over their component (the CLI has no library).
+# Programs: a thin main over their component (the CLI's is cl_cli).
 set(CR_LAYER_carrier-node rn_node)
 set(CR_LAYER_carrier-agent da_agent)
 set(CR_LAYER_archon ar_store)
 set(CR_LAYER_bolter bo_runtime)
-set(CR_LAYER_carrier cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
+set(CR_LAYER_cl_cli cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
   cr_tls)
+set(CR_LAYER_carrier cl_cli)
 
 # CR_LAYER_EXT_<target>: the outside libraries (imported targets) a library
 # of common/ may link: the base stays free of OpenSSL and zstd, the crypto
@@ -44,7 +45,7 @@ set(CR_LAYER_EXT_ar_format PkgConfig::SODIUM PkgConfig::ZSTD)
 
 set(CR_LAYER_TARGETS cp_proto cr_base cr_crypto cr_hop cr_e2e cr_records
   cr_tls ar_format rn_node da_agent ar_store bo_runtime carrier-node
-  carrier-agent archon bolter carrier)
+  carrier-agent archon bolter cl_cli carrier)
 
 function(cr_check_layers)
   set(errors "")

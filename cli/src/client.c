@@ -870,8 +870,13 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	}
 	c->ev_read = event_new(base, c->fd, EV_READ | EV_PERSIST, cl_on_read, c);
 	c->ev_tick = event_new(base, -1, EV_PERSIST, cl_on_tick, c);
-	event_add(c->ev_read, NULL);
-	event_add(c->ev_tick, &(struct timeval){ 0, CL_TICK_MS * 1000 });
+	if (c->ev_read == NULL || c->ev_tick == NULL ||
+	    event_add(c->ev_read, NULL) < 0 ||
+	    event_add(c->ev_tick,
+		      &(struct timeval){ 0, CL_TICK_MS * 1000 }) < 0) {
+		cr_error_set(err, ENOMEM, "cannot set up the client's events");
+		goto fail;
+	}
 	c->lookup_ms = CL_LOOKUP_MS;
 	randombytes_buf(&c->next_req, sizeof(c->next_req));
 	c->next_req >>= 1;
@@ -936,6 +941,9 @@ int cl_wait(struct cl_client *c, const int *flag, uint64_t deadline_ms)
 {
 	struct event *ev = evtimer_new(c->base, cl_on_deadline, NULL);
 
+	/* Without the deadline's timer the loop could wait for ever. */
+	if (ev == NULL)
+		return *flag;
 	while (!*flag) {
 		uint64_t now = cr_now_ms();
 		uint64_t d;
@@ -947,7 +955,8 @@ int cl_wait(struct cl_client *c, const int *flag, uint64_t deadline_ms)
 		d = deadline_ms - now;
 		tv.tv_sec = (time_t)(d / 1000);
 		tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
-		evtimer_add(ev, &tv);
+		if (evtimer_add(ev, &tv) < 0)
+			break;
 		event_base_loop(c->base, EVLOOP_ONCE);
 	}
 	event_free(ev);

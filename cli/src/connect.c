@@ -384,9 +384,11 @@ static int conn_setup(struct conn_state *st, const struct cl_vendor_opts *vo,
 	if (conn_punch(st) < 0)
 		return cl_fail(1, "out of memory");
 	st->ev_timer = event_new(st->base, -1, EV_PERSIST, conn_on_timer, st);
-	event_add(st->ev_timer, &(struct timeval){ 0, 250000 });
 	st->ev_sigint = evsignal_new(st->base, SIGINT, conn_on_sigint, st);
-	event_add(st->ev_sigint, NULL);
+	if (st->ev_timer == NULL || st->ev_sigint == NULL ||
+	    event_add(st->ev_timer, &(struct timeval){ 0, 250000 }) < 0 ||
+	    event_add(st->ev_sigint, NULL) < 0)
+		return cl_fail(1, "cannot set up the connection's events");
 	return 0;
 }
 

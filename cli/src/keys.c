@@ -80,7 +80,8 @@ int cl_cmd_keygen(int argc, char **argv)
 		cr_error_free(err);
 		return c;
 	}
-	cr_keypair_generate(t, &kp);
+	if (cr_keypair_generate(t, &kp) < 0)
+		return cl_fail(1, "cannot generate a key (libsodium)");
 	if (cr_keypair_save(&kp, out, &err) < 0) {
 		cr_keypair_wipe(&kp);
 		c = cl_fail(1, "%s", cr_error_msg(err));

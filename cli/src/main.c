@@ -2,11 +2,13 @@
  * carrier: the vendor and operator command line.  A table of subcommands,
  * each in its own file.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 
@@ -47,35 +49,6 @@ static const char usage_text[] =
 	"unreachable,\n4 vendor not authorized by the device, 5 port not "
 	"allowed by the device,\n6 connection lost.\n";
 
-int cl_fail(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("carrier: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	/* docs/cli-conventions.md: every usage error says where help is. */
-	if (code == 2)
-		fputs("Try 'carrier --help'.\n", stderr);
-	return code;
-}
-
-int cl_bad_option(char **argv)
-{
-	/* getopt_long ran with opterr = 0: it said nothing itself (it would
-	 * have named the subcommand, argv[0], as the program). */
-	const char *opt = optind > 0 ? argv[optind - 1] : "?";
-
-	return cl_fail(2, "unknown option or missing argument in '%s'", opt);
-}
-
-int cl_is_help(const char *arg)
-{
-	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
-}
-
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -98,6 +71,14 @@ int main(int argc, char **argv)
 		puts("carrier " KORHAL_VERSION);
 		return 0;
 	}
+	/* Vendor and operator secret keys live in this process: never in a
+	 * core file.  RLIMIT_CORE alone is ignored when the kernel pipes
+	 * cores to a handler (core(5)), so the process is made undumpable
+	 * too. */
+	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) < 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return cl_fail(1, "cannot disable core dumps: %s",
+			       strerror(errno));
 	/* The subcommands report bad options themselves (cl_bad_option). */
 	opterr = 0;
 	if (sodium_init() < 0)

@@ -934,8 +934,12 @@ struct da_agent *da_agent_new(struct event_base *base,
 		cr_error_set(err, ENOMEM, "cannot create events");
 		goto fail;
 	}
-	event_add(a->ev_read, NULL);
-	event_add(a->ev_tick, &(struct timeval){ 0, AGENT_TICK_MS * 1000 });
+	if (event_add(a->ev_read, NULL) < 0 ||
+	    event_add(a->ev_tick,
+		      &(struct timeval){ 0, AGENT_TICK_MS * 1000 }) < 0) {
+		cr_error_set(err, EIO, "cannot add the agent's events");
+		goto fail;
+	}
 	for (size_t i = 0; i < a->n_links; i++)
 		agent_link_connect(a, &a->links[i], cr_now_ms());
 	cr_log_info("device %s starting (ring epoch %llu, %zu home nodes)",

@@ -393,11 +393,23 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	memcpy(id.hash, req->lookup->device_id.data, CR_ID_HASHLEN);
 	rc = cr_kv_get(n->kv, "presence", id.hash, CR_ID_HASHLEN, stored,
 		       sizeof(stored), &len, &err);
-	if (rc < 0 || len < 8 || len > sizeof(stored)) {
-		cr_error_free(err);
+	if (rc == -ENOENT) {
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
 			   "no presence record for %s on node %s",
 			   cr_id_format(&id, ids), "here");
+		return;
+	}
+	if (rc < 0 || len < 8 || len > sizeof(stored)) {
+		/* A store failure is this node's fault, not the device's
+		 * absence: the requester should try another node. */
+		if (cr_log_ratelimit_ok(&n->rl, cr_now_ms()))
+			cr_log_warnx("lookup of %s: %s", cr_id_format(&id, ids),
+				     rc < 0 ? cr_error_msg(err) :
+					      "stored record has a bad size");
+		cr_error_free(err);
+		node_error(n, p, req->req_id,
+			   CARRIER__ERROR__CODE__UNAVAILABLE,
+			   "internal error reading the presence store");
 		return;
 	}
 	rec = carrier__signed_presence__unpack(NULL, len - 8, stored + 8);
@@ -1575,9 +1587,12 @@ struct rn_node *rn_node_new(struct event_base *base,
 		cr_error_set(err, ENOMEM, "cannot create events");
 		goto fail;
 	}
-	event_add(n->ev_read, NULL);
-	event_add(n->ev_tick,
-		  &(struct timeval){ 0, NODE_TICK_MS * 1000 });
+	if (event_add(n->ev_read, NULL) < 0 ||
+	    event_add(n->ev_tick,
+		      &(struct timeval){ 0, NODE_TICK_MS * 1000 }) < 0) {
+		cr_error_set(err, EIO, "cannot add the node's events");
+		goto fail;
+	}
 	if (node_metrics_start(n, err) < 0 || node_cache_start(n, err) < 0)
 		goto fail;
 	cr_log_info("node %s listening on %s (ring epoch %llu, %zu nodes)",

@@ -21,11 +21,11 @@ int rn_origin_split(const char *url, struct rn_origin_rule *r)
 
 	memset(r, 0, sizeof(*r));
 	if (strncmp(url, "http://", 7) == 0) {
-		strcpy(r->scheme, "http");
+		memcpy(r->scheme, "http", sizeof("http"));
 		r->port = 80;
 		p = url + 7;
 	} else if (strncmp(url, "https://", 8) == 0) {
-		strcpy(r->scheme, "https");
+		memcpy(r->scheme, "https", sizeof("https"));
 		r->port = 443;
 		p = url + 8;
 	} else {
@@ -68,7 +68,7 @@ int rn_origin_split(const char *url, struct rn_origin_rule *r)
 	p = auth_end;
 	if (strlen(p) >= sizeof(r->path) || strpbrk(p, "%\\?#") != NULL)
 		return -1;
-	strcpy(r->path, p);
+	memcpy(r->path, p, strlen(p) + 1);
 	for (size_t n = strlen(r->path); n > 0 && r->path[n - 1] == '/'; n--)
 		r->path[n - 1] = '\0';
 	for (const char *s = r->path; (s = strchr(s, '/')) != NULL; s++)

@@ -3,6 +3,7 @@
  * and signed provider records (ar/provider.h).
  */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../check_main.h"
@@ -18,11 +19,13 @@ START_TEST(test_cachereq_roundtrip)
 
 	ar_id_of("a", 1, &r.id);
 	ar_id_of("b", 1, &r.to);
-	strcpy(r.origin, "https://cdn.example.com/store a");
+	snprintf(r.origin, sizeof(r.origin), "%s",
+		 "https://cdn.example.com/store a");
 	ar_cachereq_set_rel(&r);
 	n = ar_cachereq_format(&r, target, sizeof(target));
 	ck_assert_int_eq(n, -1); /* a space is no URL */
-	strcpy(r.origin, "https://cdn.example.com/store");
+	snprintf(r.origin, sizeof(r.origin), "%s",
+		 "https://cdn.example.com/store");
 	n = ar_cachereq_format(&r, target, sizeof(target));
 	ck_assert_int_gt(n, 0);
 	ck_assert_int_eq(ar_cachereq_parse(target, (size_t)n, &back, NULL), 0);
@@ -32,7 +35,8 @@ START_TEST(test_cachereq_roundtrip)
 	/* Deltas are keyed by origin too; placement is the same everywhere. */
 	ar_cachereq_key(&r, k1);
 	ar_cachereq_place(&r, p1);
-	strcpy(back.origin, "http://evil.example");
+	snprintf(back.origin, sizeof(back.origin), "%s",
+		 "http://evil.example");
 	ar_cachereq_key(&back, k2);
 	ar_cachereq_place(&back, p2);
 	ck_assert(memcmp(k1, k2, AR_ID_LEN) != 0);

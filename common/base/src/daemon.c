@@ -90,9 +90,9 @@ int cr_daemon_signals(struct event_base *base, struct cr_daemon_signals *s,
 	s->hup = evsignal_new(base, SIGHUP, daemon_on_hup, s);
 	if (s->term == NULL || s->intr == NULL || s->hup == NULL)
 		return -1;
-	event_add(s->term, NULL);
-	event_add(s->intr, NULL);
-	event_add(s->hup, NULL);
+	if (event_add(s->term, NULL) < 0 || event_add(s->intr, NULL) < 0 ||
+	    event_add(s->hup, NULL) < 0)
+		return -1;
 	return 0;
 }
 
@@ -192,8 +192,14 @@ int cr_daemon_main(const struct cr_daemon_spec *spec, int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	/* Keys live in this process: never in a core file. */
-	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+	/* Keys live in this process: never in a core file.  Lowering a
+	 * limit cannot normally fail; if it does, refuse to hold keys. */
+	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) < 0) {
+		fprintf(stderr, "%s: cannot disable core dumps: %s\n",
+			spec->name, strerror(errno));
+		rc = 1;
+		goto out;
+	}
 	spec->cfg_log(cfg, &level, &use_syslog);
 	cr_log_init(spec->name, (enum cr_log_level)level, use_syslog);
 	base = event_base_new();

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cr/log.h"
+
 struct cr_kv {
 	MDB_env *env;
 	MDB_txn *group; /* the open group write transaction, or NULL */
@@ -52,8 +54,15 @@ int cr_kv_open(const char *dir, const char *name, size_t map_size,
 struct cr_kv *cr_kv_free(struct cr_kv *kv)
 {
 	if (kv != NULL) {
-		if (kv->group != NULL)
-			mdb_txn_commit(kv->group);
+		/* An open group is committed; freeing cannot return the
+		 * failure, so it is logged: its writes are lost. */
+		if (kv->group != NULL) {
+			int rc = mdb_txn_commit(kv->group);
+
+			if (rc != 0)
+				cr_log_warnx("LMDB commit in %s at close: %s",
+					     kv->path, mdb_strerror(rc));
+		}
 		if (kv->env != NULL)
 			mdb_env_close(kv->env);
 		free(kv);

@@ -20,6 +20,9 @@ struct cr_kv;
  * 8 named databases; map_size is the largest the file may grow. */
 int cr_kv_open(const char *dir, const char *name, size_t map_size,
 	       struct cr_kv **out, struct cr_error **err);
+/* Commits an open group (logging a failed commit: call
+ * cr_kv_group_commit() first to get it as an error), closes, frees;
+ * returns NULL. */
 struct cr_kv *cr_kv_free(struct cr_kv *kv);
 
 /* Returns 0 and copies the value (up to cap bytes; *len is the full

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,10 +48,20 @@ static void bridge_shut_out(struct cr_bridge *b)
 	if (b->out_shut)
 		return;
 	b->out_shut = 1;
-	if (b->out == b->in)
+	if (b->out == b->in) {
 		shutdown(fd, SHUT_WR);
-	else
+	} else {
+		/* A pipe (stdout) has no half-close: its reader sees EOF
+		 * only when the write end goes.  /dev/null takes the fd's
+		 * place, so the number stays valid for its owner. */
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
 		bufferevent_disable(b->out, EV_WRITE);
+		if (fd >= 0 && null >= 0)
+			dup2(null, fd);
+		if (null >= 0)
+			close(null);
+	}
 }
 
 /* The pipe ended: FIN on the stream once everything before it is in. */

@@ -7,6 +7,7 @@
 
 #include "cp/hop.h"
 #include "cp/limits.h"
+#include "cr/log.h"
 #include "cr/map.h"
 #include "cr/util.h"
 
@@ -231,7 +232,9 @@ void cr_e2e_flush(struct cr_e2e *e)
 		uint64_t d = next > now ? next - now : 0;
 		struct timeval tv = { (time_t)(d / 1000000),
 				      (suseconds_t)(d % 1000000) };
-		evtimer_add(e->timer, &tv);
+		/* Only fails out of memory; the next packet flushes again. */
+		if (evtimer_add(e->timer, &tv) < 0)
+			cr_log_warnx("end-to-end link: cannot arm its timer");
 	} else {
 		evtimer_del(e->timer);
 	}

@@ -11,6 +11,7 @@
 
 #include "cp/hop.h"
 #include "cp/wire.h"
+#include "cr/log.h"
 #include "cr/util.h"
 
 enum {
@@ -44,7 +45,9 @@ static void punch_arm(struct cr_punch *p, uint64_t ms)
 	struct timeval tv = { (time_t)(ms / 1000),
 			      (suseconds_t)(ms % 1000) * 1000 };
 
-	evtimer_add(p->timer, &tv);
+	/* Only fails out of memory; the next probe or packet re-arms. */
+	if (evtimer_add(p->timer, &tv) < 0)
+		cr_log_warnx("hole punching: cannot arm its timer");
 }
 
 static void punch_send(struct cr_punch *p, const struct cr_addr *to,

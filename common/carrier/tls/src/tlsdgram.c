@@ -311,7 +311,16 @@ static void tls_srv_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		struct timeval tv = { s->lim.handshake_ms / 1000,
 				      (s->lim.handshake_ms % 1000) * 1000 };
 
-		evtimer_add(k->hs_timer, &tv);
+		/* Without its deadline a silent handshake would hold the
+		 * slot for ever: refuse the connection instead. */
+		if (evtimer_add(k->hs_timer, &tv) < 0) {
+			cr_map_del(s->conns, &k->id);
+			c->n++;
+			tls_srv_release(s, k);
+			bufferevent_free(k->bev);
+			free(k);
+			goto uncount;
+		}
 	}
 	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
 	return;
