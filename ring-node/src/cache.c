@@ -10,9 +10,9 @@
 #include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "ar/cachereq.h"
+#include "ar/chunk.h"
 #include "ar/provider.h"
 #include "cr/addr.h"
 #include "cr/kv.h"
@@ -240,27 +240,8 @@ static int verify(const struct ar_cachereq *r, const uint8_t *p, size_t len)
 		ar_id_of(p, len, &got);
 		return ar_id_equal(&got, &r->id) ? 0 : -1;
 	}
-	if (r->kind == AR_OBJ_CHUNK) {
-		unsigned long long n = ZSTD_getFrameContentSize(p, len);
-		uint8_t *plain;
-		size_t out;
-		int ok;
-
-		if (n == ZSTD_CONTENTSIZE_UNKNOWN || n == ZSTD_CONTENTSIZE_ERROR ||
-		    n == 0 || n > AR_CHUNK_MAX_LIMIT)
-			return -1;
-		plain = malloc((size_t)n);
-		if (plain == NULL)
-			return -1;
-		out = ZSTD_decompress(plain, (size_t)n, p, len);
-		ok = !ZSTD_isError(out) && out == n;
-		if (ok) {
-			ar_id_of(plain, out, &got);
-			ok = ar_id_equal(&got, &r->id);
-		}
-		free(plain);
-		return ok ? 0 : -1;
-	}
+	if (r->kind == AR_OBJ_CHUNK)
+		return ar_chunk_verify(&r->id, p, len) == 0 ? 0 : -1;
 	/* A delta: only its size can be checked here (see ar/cachereq.h). */
 	return len == r->size ? 0 : -1;
 }
@@ -380,7 +361,7 @@ static int fetch_start(struct rn_cache *c, const struct ar_cachereq *r,
 	memcpy(f->key, key, CACHE_KEY);
 	switch (r->kind) {
 	case AR_OBJ_CHUNK:
-		f->max = ZSTD_compressBound(AR_CHUNK_MAX_LIMIT) + 64;
+		f->max = ar_chunk_wire_bound(AR_CHUNK_MAX_LIMIT);
 		break;
 	case AR_OBJ_INDEX:
 		f->max = r->size != 0 ? (size_t)r->size : CACHE_OBJ_MAX;
