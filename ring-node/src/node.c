@@ -33,12 +33,12 @@
 #include "rn/byzantine.h"
 #include "rn/cache.h"
 #include "rn/peers.h"
+#include "rn/presstore.h"
 
 enum {
 	NODE_TICK_MS = 250,
 	NODE_ROUTE_QUIET_MS = 3000, /* see node_route_counts() */
 	NODE_LMDB_MAP = 1024 * 1024 * 1024,
-	NODE_STORED_MAX = 8 + CP_PRESENCE_MAX,
 };
 
 /* Drops the node counts itself, beside the session layer's. */
@@ -325,7 +325,7 @@ static void node_on_publish(struct rn_node *n, struct cr_sess *p,
 			   "node cannot store the record now");
 		return;
 	}
-	if (rc == 0 && stored > rec.seq) {
+	if (rc == 0 && rn_pres_newer(stored, rec.seq)) {
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__STALE,
 			   "presence sequence %llu is not newer than the "
 			   "stored %llu",
@@ -373,7 +373,8 @@ static void node_on_published(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
 static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 			   const Carrier__Hop *req)
 {
-	uint8_t stored[NODE_STORED_MAX];
+	uint8_t stored[RN_PRES_VALUE_MAX];
+	struct rn_pres v;
 	Carrier__LookupReply lr = CARRIER__LOOKUP_REPLY__INIT;
 	Carrier__Hop m = CARRIER__HOP__INIT;
 	Carrier__SignedPresence *rec;
@@ -381,7 +382,6 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	struct cr_sess *dev;
 	struct cr_id id;
 	char ids[CR_ID_STRMAX];
-	size_t len;
 	int rc;
 
 	n->st.lookups++;
@@ -392,16 +392,15 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	}
 	id.type = CR_ID_DEVICE;
 	memcpy(id.hash, req->lookup->device_id.data, CR_ID_HASHLEN);
-	rc = cr_kv_get(n->kv, "presence", id.hash, CR_ID_HASHLEN, stored,
-		       sizeof(stored), &len, &err);
-	if (rc < 0 || len < 8 || len > sizeof(stored)) {
+	rc = rn_pres_get(n->kv, id.hash, stored, &v, &err);
+	if (rc < 0) {
 		cr_error_free(err);
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
 			   "no presence record for %s on node %s",
 			   cr_id_format(&id, ids), "here");
 		return;
 	}
-	rec = carrier__signed_presence__unpack(NULL, len - 8, stored + 8);
+	rec = carrier__signed_presence__unpack(NULL, v.rec_len, v.rec);
 	if (rec == NULL) {
 		node_error(n, p, req->req_id,
 			   CARRIER__ERROR__CODE__UNAVAILABLE,
@@ -416,7 +415,7 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 		/* Test mode: a stale or forged record, and a claim to hold
 		 * the device's session (so vendors try to relay through us). */
 		Carrier__SignedPresence *lie = rn_byz_lookup_lie(
-			n->kv, id.hash, stored + 8, len - 8,
+			n->kv, id.hash, v.rec, v.rec_len,
 			(unsigned)n->st.lookups);
 
 		if (lie != NULL) {
@@ -1138,7 +1137,7 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 			 "Devices with a live session.", n->n_devices);
 	cr_metrics_gauge(b, "carrier_node_presence_records",
 			 "Presence records stored.",
-			 cr_kv_count(n->kv, "presence"));
+			 rn_pres_count(n->kv));
 	cr_metrics_gauge(b, "carrier_node_tcp_connections",
 			 "TCP fallback connections (UDP-blocked peers).",
 			 n->tls != NULL ? cr_tls_srv_conns(n->tls) : 0);
