@@ -36,6 +36,13 @@ void cr_metrics_gauge(struct evbuffer *b, const char *name, const char *help,
 	metrics_one(b, CR_METRIC_GAUGE, name, help, val);
 }
 
+void cr_metrics_write(struct evbuffer *b, const struct cr_metric *m,
+		      size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		metrics_one(b, m[i].type, m[i].name, m[i].help, m[i].val);
+}
+
 void cr_metrics_labelled(struct evbuffer *b, const char *name,
 			 const char *label, const char *value, uint64_t val)
 {

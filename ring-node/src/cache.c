@@ -869,78 +869,82 @@ struct rn_cache *rn_cache_free(struct rn_cache *c)
 	return NULL;
 }
 
+/* The cache's metrics (c is not NULL). */
+static void cache_metrics(const struct rn_cache *c, struct evbuffer *b)
+{
+	const struct cr_metric m[] = {
+		{ CR_METRIC_GAUGE, "archon_cache_bytes",
+		  "Bytes of objects in the shard cache.", c->bytes },
+		{ CR_METRIC_GAUGE, "archon_cache_max_bytes",
+		  "The shard cache's bound in bytes.", c->max_bytes },
+		{ CR_METRIC_GAUGE, "archon_cache_objects",
+		  "Objects in the shard cache.", cr_map_count(c->ents) },
+		{ CR_METRIC_GAUGE, "archon_cache_fetches_running",
+		  "Origin fetches in flight.", cr_map_count(c->fetches) },
+		{ CR_METRIC_COUNTER, "archon_cache_hits_total",
+		  "Requests served from the cache.", c->st.hits },
+		{ CR_METRIC_COUNTER, "archon_cache_misses_total",
+		  "Requests for objects not held (each waits for one origin "
+		  "fetch).",
+		  c->st.misses },
+		{ CR_METRIC_COUNTER, "archon_cache_coalesced_total",
+		  "Misses that joined a fetch already running for the same "
+		  "object.",
+		  c->st.coalesced },
+		{ CR_METRIC_COUNTER, "archon_cache_origin_fetches_total",
+		  "Fetches from origins.", c->st.fetches },
+		{ CR_METRIC_COUNTER, "archon_cache_origin_failed_total",
+		  "Origin fetches that failed (network, HTTP status, too big).",
+		  c->st.fetch_failed },
+		{ CR_METRIC_COUNTER, "archon_cache_verify_failed_total",
+		  "Fetched objects that did not match their id (not kept).",
+		  c->st.verify_failed },
+		{ CR_METRIC_COUNTER, "archon_cache_origin_bytes_total",
+		  "Bytes received from origins.", c->st.bytes_fetched },
+		{ CR_METRIC_COUNTER, "archon_cache_served_bytes_total",
+		  "Bytes served to pullers.", c->st.bytes_served },
+		{ CR_METRIC_COUNTER, "archon_cache_evictions_total",
+		  "Objects evicted (least recently used) to stay within the "
+		  "bound.",
+		  c->st.evictions },
+		{ CR_METRIC_COUNTER, "archon_cache_refused_total",
+		  "Requests turned away busy (the puller asks the origin).",
+		  c->st.refused },
+		{ CR_METRIC_COUNTER, "archon_cache_bad_requests_total",
+		  "Malformed requests.", c->st.bad_requests },
+		{ CR_METRIC_COUNTER, "archon_cache_forbidden_total",
+		  "Misses refused: the origin is not among --cache-origins "
+		  "(none named: every miss).",
+		  c->st.forbidden },
+		{ CR_METRIC_COUNTER,
+		  "archon_cache_origin_address_refused_total",
+		  "Origin fetches refused because the origin resolved to a "
+		  "loopback, private, link-local or other internal address not "
+		  "named by IP in --cache-origins.",
+		  c->st.addr_refused },
+		{ CR_METRIC_GAUGE, "archon_provider_indexes",
+		  "Indexes with provider records stored here.",
+		  cr_kv_count(c->kv, prov_db) },
+		{ CR_METRIC_COUNTER, "archon_provider_records_stored_total",
+		  "Signed provider records stored.", c->st.prov_stored },
+		{ CR_METRIC_COUNTER, "archon_provider_records_rejected_total",
+		  "Provider records refused (signature, expiry, malformed).",
+		  c->st.prov_rejected },
+		{ CR_METRIC_COUNTER,
+		  "archon_provider_records_refused_full_total",
+		  "Provider records from new devices refused: the index "
+		  "already "
+		  "has 16 live providers (they are kept).",
+		  c->st.prov_full },
+		{ CR_METRIC_COUNTER, "archon_provider_queries_total",
+		  "Provider queries answered.", c->st.prov_queries },
+	};
+
+	cr_metrics_write(b, m, sizeof(m) / sizeof(m[0]));
+}
+
 void rn_cache_metrics(const struct rn_cache *c, struct evbuffer *b)
 {
-	if (c == NULL)
-		return;
-	cr_metrics_gauge(b, "archon_cache_bytes",
-			 "Bytes of objects in the shard cache.", c->bytes);
-	cr_metrics_gauge(b, "archon_cache_max_bytes",
-			 "The shard cache's bound in bytes.", c->max_bytes);
-	cr_metrics_gauge(b, "archon_cache_objects",
-			 "Objects in the shard cache.", cr_map_count(c->ents));
-	cr_metrics_gauge(b, "archon_cache_fetches_running",
-			 "Origin fetches in flight.", cr_map_count(c->fetches));
-	cr_metrics_counter(b, "archon_cache_hits_total",
-			   "Requests served from the cache.", c->st.hits);
-	cr_metrics_counter(
-		b, "archon_cache_misses_total",
-		"Requests for objects not held (each waits for one origin fetch).",
-		c->st.misses);
-	cr_metrics_counter(
-		b, "archon_cache_coalesced_total",
-		"Misses that joined a fetch already running for the same object.",
-		c->st.coalesced);
-	cr_metrics_counter(b, "archon_cache_origin_fetches_total",
-			   "Fetches from origins.", c->st.fetches);
-	cr_metrics_counter(
-		b, "archon_cache_origin_failed_total",
-		"Origin fetches that failed (network, HTTP status, too big).",
-		c->st.fetch_failed);
-	cr_metrics_counter(
-		b, "archon_cache_verify_failed_total",
-		"Fetched objects that did not match their id (not kept).",
-		c->st.verify_failed);
-	cr_metrics_counter(b, "archon_cache_origin_bytes_total",
-			   "Bytes received from origins.", c->st.bytes_fetched);
-	cr_metrics_counter(b, "archon_cache_served_bytes_total",
-			   "Bytes served to pullers.", c->st.bytes_served);
-	cr_metrics_counter(
-		b, "archon_cache_evictions_total",
-		"Objects evicted (least recently used) to stay within the bound.",
-		c->st.evictions);
-	cr_metrics_counter(
-		b, "archon_cache_refused_total",
-		"Requests turned away busy (the puller asks the origin).",
-		c->st.refused);
-	cr_metrics_counter(b, "archon_cache_bad_requests_total",
-			   "Malformed requests.", c->st.bad_requests);
-	cr_metrics_counter(
-		b, "archon_cache_forbidden_total",
-		"Misses refused: the origin is not among --cache-origins (none "
-		"named: every miss).",
-		c->st.forbidden);
-	cr_metrics_counter(
-		b, "archon_cache_origin_address_refused_total",
-		"Origin fetches refused because the origin resolved to a loopback, "
-		"private, link-local or other internal address not named by IP in "
-		"--cache-origins.",
-		c->st.addr_refused);
-	cr_metrics_gauge(b, "archon_provider_indexes",
-			 "Indexes with provider records stored here.",
-			 cr_kv_count(c->kv, prov_db));
-	cr_metrics_counter(b, "archon_provider_records_stored_total",
-			   "Signed provider records stored.",
-			   c->st.prov_stored);
-	cr_metrics_counter(
-		b, "archon_provider_records_rejected_total",
-		"Provider records refused (signature, expiry, malformed).",
-		c->st.prov_rejected);
-	cr_metrics_counter(
-		b, "archon_provider_records_refused_full_total",
-		"Provider records from new devices refused: the index already has "
-		"16 live providers (they are kept).",
-		c->st.prov_full);
-	cr_metrics_counter(b, "archon_provider_queries_total",
-			   "Provider queries answered.", c->st.prov_queries);
+	if (c != NULL)
+		cache_metrics(c, b);
 }

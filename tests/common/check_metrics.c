@@ -70,6 +70,30 @@ START_TEST(test_family)
 }
 END_TEST
 
+START_TEST(test_table)
+{
+	struct evbuffer *b = evbuffer_new();
+	const struct cr_metric m[] = {
+		{ CR_METRIC_GAUGE, "z_bytes", "Bytes held.", 42 },
+		{ CR_METRIC_COUNTER, "z_hits_total", "Hits.", 7 },
+	};
+	char *s;
+
+	cr_metrics_write(b, m, 2);
+	s = drain(b);
+	ck_assert_str_eq(s, "# HELP z_bytes Bytes held.\n"
+			    "# TYPE z_bytes gauge\n"
+			    "z_bytes 42\n"
+			    "# HELP z_hits_total Hits.\n"
+			    "# TYPE z_hits_total counter\n"
+			    "z_hits_total 7\n");
+	free(s);
+	cr_metrics_write(b, m, 0);
+	ck_assert_uint_eq(evbuffer_get_length(b), 0);
+	evbuffer_free(b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -77,6 +101,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, test_counter_gauge);
 	tcase_add_test(tc, test_family);
+	tcase_add_test(tc, test_table);
 	suite_add_tcase(s, tc);
 	return s;
 }
