@@ -5,8 +5,8 @@
  *
  * A plain metric is three lines: "# HELP name help", "# TYPE name type" and
  * "name value"; one at a time (cr_metrics_counter, cr_metrics_gauge) or a
- * table of them (cr_metrics_write).  A labelled family writes the two header lines once
- * (cr_metrics_family) and then one line per label value
+ * table of them (cr_metrics_write).  A labelled family writes the two
+ * header lines once (cr_metrics_family) and then one line per label value
  * (cr_metrics_labelled).  Names, help texts and label values are the
  * caller's constants: nothing is escaped.
  */
