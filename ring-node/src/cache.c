@@ -10,14 +10,15 @@
 #include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #include "ar/cachereq.h"
+#include "ar/chunk.h"
 #include "ar/provider.h"
 #include "cr/addr.h"
 #include "cr/kv.h"
 #include "cr/log.h"
 #include "cr/map.h"
+#include "cr/metrics.h"
 #include "cr/util.h"
 #include "rn/cache.h"
 #include "rn/origin.h"
@@ -240,27 +241,8 @@ static int verify(const struct ar_cachereq *r, const uint8_t *p, size_t len)
 		ar_id_of(p, len, &got);
 		return ar_id_equal(&got, &r->id) ? 0 : -1;
 	}
-	if (r->kind == AR_OBJ_CHUNK) {
-		unsigned long long n = ZSTD_getFrameContentSize(p, len);
-		uint8_t *plain;
-		size_t out;
-		int ok;
-
-		if (n == ZSTD_CONTENTSIZE_UNKNOWN || n == ZSTD_CONTENTSIZE_ERROR ||
-		    n == 0 || n > AR_CHUNK_MAX_LIMIT)
-			return -1;
-		plain = malloc((size_t)n);
-		if (plain == NULL)
-			return -1;
-		out = ZSTD_decompress(plain, (size_t)n, p, len);
-		ok = !ZSTD_isError(out) && out == n;
-		if (ok) {
-			ar_id_of(plain, out, &got);
-			ok = ar_id_equal(&got, &r->id);
-		}
-		free(plain);
-		return ok ? 0 : -1;
-	}
+	if (r->kind == AR_OBJ_CHUNK)
+		return ar_chunk_verify(&r->id, p, len) == 0 ? 0 : -1;
 	/* A delta: only its size can be checked here (see ar/cachereq.h). */
 	return len == r->size ? 0 : -1;
 }
@@ -380,7 +362,7 @@ static int fetch_start(struct rn_cache *c, const struct ar_cachereq *r,
 	memcpy(f->key, key, CACHE_KEY);
 	switch (r->kind) {
 	case AR_OBJ_CHUNK:
-		f->max = ZSTD_compressBound(AR_CHUNK_MAX_LIMIT) + 64;
+		f->max = ar_chunk_wire_bound(AR_CHUNK_MAX_LIMIT);
 		break;
 	case AR_OBJ_INDEX:
 		f->max = r->size != 0 ? (size_t)r->size : CACHE_OBJ_MAX;
@@ -887,71 +869,82 @@ struct rn_cache *rn_cache_free(struct rn_cache *c)
 	return NULL;
 }
 
+/* The cache's metrics (c is not NULL). */
+static void cache_metrics(const struct rn_cache *c, struct evbuffer *b)
+{
+	const struct cr_metric m[] = {
+		{ CR_METRIC_GAUGE, "archon_cache_bytes",
+		  "Bytes of objects in the shard cache.", c->bytes },
+		{ CR_METRIC_GAUGE, "archon_cache_max_bytes",
+		  "The shard cache's bound in bytes.", c->max_bytes },
+		{ CR_METRIC_GAUGE, "archon_cache_objects",
+		  "Objects in the shard cache.", cr_map_count(c->ents) },
+		{ CR_METRIC_GAUGE, "archon_cache_fetches_running",
+		  "Origin fetches in flight.", cr_map_count(c->fetches) },
+		{ CR_METRIC_COUNTER, "archon_cache_hits_total",
+		  "Requests served from the cache.", c->st.hits },
+		{ CR_METRIC_COUNTER, "archon_cache_misses_total",
+		  "Requests for objects not held (each waits for one origin "
+		  "fetch).",
+		  c->st.misses },
+		{ CR_METRIC_COUNTER, "archon_cache_coalesced_total",
+		  "Misses that joined a fetch already running for the same "
+		  "object.",
+		  c->st.coalesced },
+		{ CR_METRIC_COUNTER, "archon_cache_origin_fetches_total",
+		  "Fetches from origins.", c->st.fetches },
+		{ CR_METRIC_COUNTER, "archon_cache_origin_failed_total",
+		  "Origin fetches that failed (network, HTTP status, too big).",
+		  c->st.fetch_failed },
+		{ CR_METRIC_COUNTER, "archon_cache_verify_failed_total",
+		  "Fetched objects that did not match their id (not kept).",
+		  c->st.verify_failed },
+		{ CR_METRIC_COUNTER, "archon_cache_origin_bytes_total",
+		  "Bytes received from origins.", c->st.bytes_fetched },
+		{ CR_METRIC_COUNTER, "archon_cache_served_bytes_total",
+		  "Bytes served to pullers.", c->st.bytes_served },
+		{ CR_METRIC_COUNTER, "archon_cache_evictions_total",
+		  "Objects evicted (least recently used) to stay within the "
+		  "bound.",
+		  c->st.evictions },
+		{ CR_METRIC_COUNTER, "archon_cache_refused_total",
+		  "Requests turned away busy (the puller asks the origin).",
+		  c->st.refused },
+		{ CR_METRIC_COUNTER, "archon_cache_bad_requests_total",
+		  "Malformed requests.", c->st.bad_requests },
+		{ CR_METRIC_COUNTER, "archon_cache_forbidden_total",
+		  "Misses refused: the origin is not among --cache-origins "
+		  "(none named: every miss).",
+		  c->st.forbidden },
+		{ CR_METRIC_COUNTER,
+		  "archon_cache_origin_address_refused_total",
+		  "Origin fetches refused because the origin resolved to a "
+		  "loopback, private, link-local or other internal address not "
+		  "named by IP in --cache-origins.",
+		  c->st.addr_refused },
+		{ CR_METRIC_GAUGE, "archon_provider_indexes",
+		  "Indexes with provider records stored here.",
+		  cr_kv_count(c->kv, prov_db) },
+		{ CR_METRIC_COUNTER, "archon_provider_records_stored_total",
+		  "Signed provider records stored.", c->st.prov_stored },
+		{ CR_METRIC_COUNTER, "archon_provider_records_rejected_total",
+		  "Provider records refused (signature, expiry, malformed).",
+		  c->st.prov_rejected },
+		{ CR_METRIC_COUNTER,
+		  "archon_provider_records_refused_full_total",
+		  "Provider records from new devices refused: the index "
+		  "already "
+		  "has 16 live providers (they are kept).",
+		  c->st.prov_full },
+		{ CR_METRIC_COUNTER, "archon_provider_queries_total",
+		  "Provider queries answered.", c->st.prov_queries },
+	};
+
+	cr_metrics_write(b, m, sizeof(m) / sizeof(m[0]));
+}
+
 void rn_cache_metrics(const struct rn_cache *c, struct evbuffer *b)
 {
-#define M(type, name, help, val)                                            \
-	evbuffer_add_printf(b, "# HELP " name " " help "\n# TYPE " name " " type \
-			       "\n" name " %llu\n", (unsigned long long)(val))
-	if (c == NULL)
-		return;
-	M("gauge", "archon_cache_bytes", "Bytes of objects in the shard cache.",
-	  c->bytes);
-	M("gauge", "archon_cache_max_bytes", "The shard cache's bound in bytes.",
-	  c->max_bytes);
-	M("gauge", "archon_cache_objects", "Objects in the shard cache.",
-	  cr_map_count(c->ents));
-	M("gauge", "archon_cache_fetches_running", "Origin fetches in flight.",
-	  cr_map_count(c->fetches));
-	M("counter", "archon_cache_hits_total", "Requests served from the cache.",
-	  c->st.hits);
-	M("counter", "archon_cache_misses_total",
-	  "Requests for objects not held (each waits for one origin fetch).",
-	  c->st.misses);
-	M("counter", "archon_cache_coalesced_total",
-	  "Misses that joined a fetch already running for the same object.",
-	  c->st.coalesced);
-	M("counter", "archon_cache_origin_fetches_total",
-	  "Fetches from origins.", c->st.fetches);
-	M("counter", "archon_cache_origin_failed_total",
-	  "Origin fetches that failed (network, HTTP status, too big).",
-	  c->st.fetch_failed);
-	M("counter", "archon_cache_verify_failed_total",
-	  "Fetched objects that did not match their id (not kept).",
-	  c->st.verify_failed);
-	M("counter", "archon_cache_origin_bytes_total",
-	  "Bytes received from origins.", c->st.bytes_fetched);
-	M("counter", "archon_cache_served_bytes_total",
-	  "Bytes served to pullers.", c->st.bytes_served);
-	M("counter", "archon_cache_evictions_total",
-	  "Objects evicted (least recently used) to stay within the bound.",
-	  c->st.evictions);
-	M("counter", "archon_cache_refused_total",
-	  "Requests turned away busy (the puller asks the origin).",
-	  c->st.refused);
-	M("counter", "archon_cache_bad_requests_total",
-	  "Malformed requests.", c->st.bad_requests);
-	M("counter", "archon_cache_forbidden_total",
-	  "Misses refused: the origin is not among --cache-origins (none "
-	  "named: every miss).",
-	  c->st.forbidden);
-	M("counter", "archon_cache_origin_address_refused_total",
-	  "Origin fetches refused because the origin resolved to a loopback, "
-	  "private, link-local or other internal address not named by IP in "
-	  "--cache-origins.",
-	  c->st.addr_refused);
-	M("gauge", "archon_provider_indexes",
-	  "Indexes with provider records stored here.",
-	  cr_kv_count(c->kv, prov_db));
-	M("counter", "archon_provider_records_stored_total",
-	  "Signed provider records stored.", c->st.prov_stored);
-	M("counter", "archon_provider_records_rejected_total",
-	  "Provider records refused (signature, expiry, malformed).",
-	  c->st.prov_rejected);
-	M("counter", "archon_provider_records_refused_full_total",
-	  "Provider records from new devices refused: the index already has "
-	  "16 live providers (they are kept).",
-	  c->st.prov_full);
-	M("counter", "archon_provider_queries_total",
-	  "Provider queries answered.", c->st.prov_queries);
-#undef M
+	if (c != NULL)
+		cache_metrics(c, b);
 }

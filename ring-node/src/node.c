@@ -20,6 +20,7 @@
 #include "cr/kv.h"
 #include "cr/log.h"
 #include "cr/map.h"
+#include "cr/metrics.h"
 #include "cr/presence.h"
 #include "cr/punch.h"
 #include "cr/ring.h"
@@ -32,12 +33,12 @@
 #include "rn/byzantine.h"
 #include "rn/cache.h"
 #include "rn/peers.h"
+#include "rn/presstore.h"
 
 enum {
 	NODE_TICK_MS = 250,
 	NODE_ROUTE_QUIET_MS = 3000, /* see node_route_counts() */
 	NODE_LMDB_MAP = 1024 * 1024 * 1024,
-	NODE_STORED_MAX = 8 + CP_PRESENCE_MAX,
 };
 
 /* Drops the node counts itself, beside the session layer's. */
@@ -324,7 +325,7 @@ static void node_on_publish(struct rn_node *n, struct cr_sess *p,
 			   "node cannot store the record now");
 		return;
 	}
-	if (rc == 0 && stored > rec.seq) {
+	if (rc == 0 && rn_pres_newer(stored, rec.seq)) {
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__STALE,
 			   "presence sequence %llu is not newer than the "
 			   "stored %llu",
@@ -372,7 +373,8 @@ static void node_on_published(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
 static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 			   const Carrier__Hop *req)
 {
-	uint8_t stored[NODE_STORED_MAX];
+	uint8_t stored[RN_PRES_VALUE_MAX];
+	struct rn_pres v;
 	Carrier__LookupReply lr = CARRIER__LOOKUP_REPLY__INIT;
 	Carrier__Hop m = CARRIER__HOP__INIT;
 	Carrier__SignedPresence *rec;
@@ -380,7 +382,6 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	struct cr_sess *dev;
 	struct cr_id id;
 	char ids[CR_ID_STRMAX];
-	size_t len;
 	int rc;
 
 	n->st.lookups++;
@@ -391,28 +392,26 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	}
 	id.type = CR_ID_DEVICE;
 	memcpy(id.hash, req->lookup->device_id.data, CR_ID_HASHLEN);
-	rc = cr_kv_get(n->kv, "presence", id.hash, CR_ID_HASHLEN, stored,
-		       sizeof(stored), &len, &err);
+	rc = rn_pres_get(n->kv, id.hash, stored, &v, &err);
 	if (rc == -ENOENT) {
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
 			   "no presence record for %s on node %s",
 			   cr_id_format(&id, ids), "here");
 		return;
 	}
-	if (rc < 0 || len < 8 || len > sizeof(stored)) {
+	if (rc < 0) {
 		/* A store failure is this node's fault, not the device's
 		 * absence: the requester should try another node. */
 		if (cr_log_ratelimit_ok(&n->rl, cr_now_ms()))
 			cr_log_warnx("lookup of %s: %s", cr_id_format(&id, ids),
-				     rc < 0 ? cr_error_msg(err) :
-					      "stored record has a bad size");
+				     cr_error_msg(err));
 		cr_error_free(err);
 		node_error(n, p, req->req_id,
 			   CARRIER__ERROR__CODE__UNAVAILABLE,
 			   "internal error reading the presence store");
 		return;
 	}
-	rec = carrier__signed_presence__unpack(NULL, len - 8, stored + 8);
+	rec = carrier__signed_presence__unpack(NULL, v.rec_len, v.rec);
 	if (rec == NULL) {
 		node_error(n, p, req->req_id,
 			   CARRIER__ERROR__CODE__UNAVAILABLE,
@@ -427,7 +426,7 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 		/* Test mode: a stale or forged record, and a claim to hold
 		 * the device's session (so vendors try to relay through us). */
 		Carrier__SignedPresence *lie = rn_byz_lookup_lie(
-			n->kv, id.hash, stored + 8, len - 8,
+			n->kv, id.hash, v.rec, v.rec_len,
 			(unsigned)n->st.lookups);
 
 		if (lie != NULL) {
@@ -1143,201 +1142,216 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, "out of memory");
 		return;
 	}
-#define GAUGE(name, help, val)                                              \
-	evbuffer_add_printf(b, "# HELP " name " " help "\n# TYPE " name       \
-			       " gauge\n" name " %llu\n",                      \
-			    (unsigned long long)(val))
-#define COUNTER(name, help, val)                                            \
-	evbuffer_add_printf(b, "# HELP " name " " help "\n# TYPE " name       \
-			       " counter\n" name " %llu\n",                    \
-			    (unsigned long long)(val))
-	GAUGE("carrier_node_sessions", "Hop sessions held.",
-	      cr_sess_host_count(n->host));
-	GAUGE("carrier_node_devices_attached", "Devices with a live session.",
-	      n->n_devices);
-	GAUGE("carrier_node_presence_records", "Presence records stored.",
-	      cr_kv_count(n->kv, "presence"));
-	GAUGE("carrier_node_tcp_connections",
-	      "TCP fallback connections (UDP-blocked peers).",
-	      n->tls != NULL ? cr_tls_srv_conns(n->tls) : 0);
+	cr_metrics_gauge(b, "carrier_node_sessions", "Hop sessions held.",
+			 cr_sess_host_count(n->host));
+	cr_metrics_gauge(b, "carrier_node_devices_attached",
+			 "Devices with a live session.", n->n_devices);
+	cr_metrics_gauge(b, "carrier_node_presence_records",
+			 "Presence records stored.",
+			 rn_pres_count(n->kv));
+	cr_metrics_gauge(b, "carrier_node_tcp_connections",
+			 "TCP fallback connections (UDP-blocked peers).",
+			 n->tls != NULL ? cr_tls_srv_conns(n->tls) : 0);
 	if (n->tls != NULL) {
 		const struct cr_tls_srv_stats *ts = cr_tls_srv_stats(n->tls);
 
-		COUNTER("carrier_node_tcp_refused_total",
+		cr_metrics_counter(
+			b, "carrier_node_tcp_refused_total",
 			"TCP fallback connections closed at once: over tcp-max.",
 			ts->refused_total);
-		COUNTER("carrier_node_tcp_refused_addr_total",
+		cr_metrics_counter(
+			b, "carrier_node_tcp_refused_addr_total",
 			"TCP fallback connections closed at once: over "
 			"tcp-per-addr from their IP address.",
 			ts->refused_addr);
-		COUNTER("carrier_node_tcp_handshake_timeouts_total",
+		cr_metrics_counter(
+			b, "carrier_node_tcp_handshake_timeouts_total",
 			"TCP fallback connections closed with their TLS "
 			"handshake unfinished after tcp-handshake-timeout.",
 			ts->handshake_timeouts);
-		COUNTER("carrier_node_tcp_out_dropped_total",
+		cr_metrics_counter(
+			b, "carrier_node_tcp_out_dropped_total",
 			"Datagrams for TCP fallback connections dropped: "
 			"tcp-out-max bytes already queued.",
 			ts->out_dropped);
-		GAUGE("carrier_node_tcp_out_queued_bytes",
-		      "Bytes queued for all TCP fallback connections.",
-		      ts->out_queued);
+		cr_metrics_gauge(
+			b, "carrier_node_tcp_out_queued_bytes",
+			"Bytes queued for all TCP fallback connections.",
+			ts->out_queued);
 	}
-	GAUGE("carrier_node_routes", "Relay routes.",
-	      cr_map_count(n->routes) / 2);
+	cr_metrics_gauge(b, "carrier_node_routes", "Relay routes.",
+			 cr_map_count(n->routes) / 2);
 	node_route_counts(n, &relaying, &quiet);
-	GAUGE("carrier_node_sessions_relayed",
-	      "End-to-end sessions relaying now (traffic in the last 3 s).",
-	      relaying);
-	GAUGE("carrier_node_sessions_direct",
-	      "End-to-end sessions whose route carried traffic and then went "
-	      "quiet: the ends moved to a direct path (carrier connect and "
-	      "ping keep a relayed path busy every second).",
-	      quiet);
-	GAUGE("carrier_node_ring_epoch", "Epoch of the ring configuration.",
-	      n->ring->epoch);
-	GAUGE("carrier_node_lmdb_bytes", "Size of the LMDB file.",
-	      cr_kv_file_size(n->kv));
-	COUNTER("carrier_node_relayed_bytes_total", "Bytes relayed.",
-		n->st.relayed_bytes);
-	COUNTER("carrier_node_relayed_datagrams_total", "Datagrams relayed.",
-		n->st.relayed_datagrams);
-	COUNTER("carrier_node_handshakes_total", "Handshakes completed.",
-		ss->handshakes_completed);
-	COUNTER("carrier_node_cookies_sent_total", "Cookie replies sent.",
-		ss->cookies_sent);
-	COUNTER("carrier_node_path_challenges_total",
+	cr_metrics_gauge(
+		b, "carrier_node_sessions_relayed",
+		"End-to-end sessions relaying now (traffic in the last 3 s).",
+		relaying);
+	cr_metrics_gauge(
+		b, "carrier_node_sessions_direct",
+		"End-to-end sessions whose route carried traffic and then went "
+		"quiet: the ends moved to a direct path (carrier connect and "
+		"ping keep a relayed path busy every second).",
+		quiet);
+	cr_metrics_gauge(b, "carrier_node_ring_epoch",
+			 "Epoch of the ring configuration.", n->ring->epoch);
+	cr_metrics_gauge(b, "carrier_node_lmdb_bytes", "Size of the LMDB file.",
+			 cr_kv_file_size(n->kv));
+	cr_metrics_counter(b, "carrier_node_relayed_bytes_total",
+			   "Bytes relayed.", n->st.relayed_bytes);
+	cr_metrics_counter(b, "carrier_node_relayed_datagrams_total",
+			   "Datagrams relayed.", n->st.relayed_datagrams);
+	cr_metrics_counter(b, "carrier_node_handshakes_total",
+			   "Handshakes completed.", ss->handshakes_completed);
+	cr_metrics_counter(b, "carrier_node_cookies_sent_total",
+			   "Cookie replies sent.", ss->cookies_sent);
+	cr_metrics_counter(
+		b, "carrier_node_path_challenges_total",
 		"Path challenges sent to a peer's new address (roaming).",
 		ss->path_challenges);
-	COUNTER("carrier_node_paths_validated_total",
-		"New peer addresses validated by the peer's answer.",
-		ss->paths_validated);
-	COUNTER("carrier_node_path_limited_total",
+	cr_metrics_counter(b, "carrier_node_paths_validated_total",
+			   "New peer addresses validated by the peer's answer.",
+			   ss->paths_validated);
+	cr_metrics_counter(
+		b, "carrier_node_path_limited_total",
 		"Datagrams not sent to an unvalidated address: they would "
 		"exceed 3 times the bytes received from it.",
 		ss->path_limited);
-	COUNTER("carrier_node_publishes_total", "Presence records accepted.",
-		n->st.publishes);
-	COUNTER("carrier_node_lookups_total", "Lookups answered.",
-		n->st.lookups);
-	COUNTER("carrier_node_connects_total", "Connect requests.",
-		n->st.connects);
-	evbuffer_add_printf(b, "# HELP carrier_node_connects_refused_total "
-			       "Connect requests refused by a limit: "
-			       "routes-per-vendor, routes-per-device, "
-			       "connect-rate.\n"
-			       "# TYPE carrier_node_connects_refused_total "
-			       "counter\n");
+	cr_metrics_counter(b, "carrier_node_publishes_total",
+			   "Presence records accepted.", n->st.publishes);
+	cr_metrics_counter(b, "carrier_node_lookups_total", "Lookups answered.",
+			   n->st.lookups);
+	cr_metrics_counter(b, "carrier_node_connects_total",
+			   "Connect requests.", n->st.connects);
+	cr_metrics_family(
+		b, CR_METRIC_COUNTER, "carrier_node_connects_refused_total",
+		"Connect requests refused by a limit: "
+		"routes-per-vendor, routes-per-device, connect-rate.");
 	for (int i = 0; i < NODE_REFUSE_MAX; i++)
-		evbuffer_add_printf(b, "carrier_node_connects_refused_total"
-				       "{reason=\"%s\"} %llu\n",
-				    node_refuse_names[i],
-				    (unsigned long long)n->st.connects_refused[i]);
-	COUNTER("carrier_node_routes_evicted_total",
+		cr_metrics_labelled(b, "carrier_node_connects_refused_total",
+				    "reason", node_refuse_names[i],
+				    n->st.connects_refused[i]);
+	cr_metrics_counter(
+		b, "carrier_node_routes_evicted_total",
 		"Routes taken from the vendor holding most of a full "
 		"device's routes, for another vendor.",
 		n->st.routes_evicted);
-	COUNTER("carrier_node_routes_expired_total",
-		"Routes freed after route-idle without traffic.",
-		n->st.routes_expired);
-	COUNTER("carrier_node_offer_candidates_dropped_total",
+	cr_metrics_counter(b, "carrier_node_routes_expired_total",
+			   "Routes freed after route-idle without traffic.",
+			   n->st.routes_expired);
+	cr_metrics_counter(
+		b, "carrier_node_offer_candidates_dropped_total",
 		"Vendor candidates not passed on to a device (malformed, or "
 		"beyond 8 per offer).",
 		n->st.candidates_dropped);
-	COUNTER("carrier_node_stun_answered_total",
-		"STUN Binding requests answered.", n->st.stun_answered);
-	COUNTER("carrier_node_stun_dropped_total",
+	cr_metrics_counter(b, "carrier_node_stun_answered_total",
+			   "STUN Binding requests answered.",
+			   n->st.stun_answered);
+	cr_metrics_counter(
+		b, "carrier_node_stun_dropped_total",
 		"STUN requests dropped (malformed, or asking for another "
 		"source address).",
 		n->st.stun_dropped);
-	evbuffer_add_printf(b, "# HELP carrier_node_drops_total Datagrams "
-			       "and messages dropped, by reason.\n"
-			       "# TYPE carrier_node_drops_total counter\n");
+	cr_metrics_family(b, CR_METRIC_COUNTER, "carrier_node_drops_total",
+			  "Datagrams and messages dropped, by reason.");
 	for (int i = 1; i < CR_SESS_DROP_MAX; i++)
-		evbuffer_add_printf(b, "carrier_node_drops_total{reason=\"%s\"} %llu\n",
+		cr_metrics_labelled(b, "carrier_node_drops_total", "reason",
 				    cr_sess_drop_name((enum cr_sess_drop)i),
-				    (unsigned long long)ss->drops[i]);
+				    ss->drops[i]);
 	for (int i = 0; i < NODE_DROP_MAX; i++)
-		evbuffer_add_printf(b, "carrier_node_drops_total{reason=\"%s\"} %llu\n",
-				    node_drop_names[i],
-				    (unsigned long long)n->st.drops[i]);
-	COUNTER("carrier_node_presence_rejected_total",
-		"Presence records that failed verification.",
-		n->st.publish_rejected);
+		cr_metrics_labelled(b, "carrier_node_drops_total", "reason",
+				    node_drop_names[i], n->st.drops[i]);
+	cr_metrics_counter(b, "carrier_node_presence_rejected_total",
+			   "Presence records that failed verification.",
+			   n->st.publish_rejected);
 	{
 		const struct rn_peers_stats *ps = rn_peers_stats(n->cluster);
 
-		GAUGE("carrier_node_peers_alive",
-		      "Ring nodes this node sees alive, itself included.",
-		      rn_peers_alive_count(n->cluster));
-		GAUGE("carrier_node_ring_nodes", "Nodes in the ring "
-		      "configuration.", n->ring->n_nodes);
-		GAUGE("carrier_node_replicas", "Home-set size R.",
-		      rn_peers_replicas(n->cluster));
-		COUNTER("carrier_node_heartbeats_sent_total",
-			"Heartbeats sent to other nodes.", ps->heartbeats_sent);
-		COUNTER("carrier_node_heartbeats_received_total",
-			"Heartbeats received from other nodes.",
-			ps->heartbeats_received);
-		COUNTER("carrier_node_peer_deaths_total",
-			"Nodes seen going from alive to dead.", ps->peer_deaths);
-		COUNTER("carrier_node_replicas_sent_total",
-			"Presence records sent to other home nodes.",
-			ps->replicas_sent);
-		COUNTER("carrier_node_replicas_received_total",
+		cr_metrics_gauge(
+			b, "carrier_node_peers_alive",
+			"Ring nodes this node sees alive, itself included.",
+			rn_peers_alive_count(n->cluster));
+		cr_metrics_gauge(b, "carrier_node_ring_nodes",
+				 "Nodes in the ring "
+				 "configuration.",
+				 n->ring->n_nodes);
+		cr_metrics_gauge(b, "carrier_node_replicas", "Home-set size R.",
+				 rn_peers_replicas(n->cluster));
+		cr_metrics_counter(b, "carrier_node_heartbeats_sent_total",
+				   "Heartbeats sent to other nodes.",
+				   ps->heartbeats_sent);
+		cr_metrics_counter(b, "carrier_node_heartbeats_received_total",
+				   "Heartbeats received from other nodes.",
+				   ps->heartbeats_received);
+		cr_metrics_counter(b, "carrier_node_peer_deaths_total",
+				   "Nodes seen going from alive to dead.",
+				   ps->peer_deaths);
+		cr_metrics_counter(b, "carrier_node_replicas_sent_total",
+				   "Presence records sent to other home nodes.",
+				   ps->replicas_sent);
+		cr_metrics_counter(
+			b, "carrier_node_replicas_received_total",
 			"Presence records received from other nodes.",
 			ps->replicas_received);
-		COUNTER("carrier_node_replicas_stored_total",
+		cr_metrics_counter(
+			b, "carrier_node_replicas_stored_total",
 			"Received records newer than the stored one.",
 			ps->replicas_stored);
-		COUNTER("carrier_node_replicas_rejected_total",
+		cr_metrics_counter(
+			b, "carrier_node_replicas_rejected_total",
 			"Received records that failed the device's signature.",
 			ps->replicas_rejected);
-		COUNTER("carrier_node_replica_acks_total",
-			"Replication acknowledgements received.",
-			ps->replica_acks);
-		COUNTER("carrier_node_publishes_majority_total",
+		cr_metrics_counter(b, "carrier_node_replica_acks_total",
+				   "Replication acknowledgements received.",
+				   ps->replica_acks);
+		cr_metrics_counter(
+			b, "carrier_node_publishes_majority_total",
 			"Publishes acknowledged once a majority of the home "
-			"set stored them.", ps->publishes_majority);
-		COUNTER("carrier_node_publishes_timed_out_total",
-			"Publishes that found no majority in time.",
-			ps->publishes_timed_out);
-		COUNTER("carrier_node_sync_records_total",
+			"set stored them.",
+			ps->publishes_majority);
+		cr_metrics_counter(b, "carrier_node_publishes_timed_out_total",
+				   "Publishes that found no majority in time.",
+				   ps->publishes_timed_out);
+		cr_metrics_counter(
+			b, "carrier_node_sync_records_total",
 			"Records offered to home sets after a membership or "
-			"liveness change.", ps->sync_records);
-		COUNTER("carrier_node_gc_records_total",
+			"liveness change.",
+			ps->sync_records);
+		cr_metrics_counter(
+			b, "carrier_node_gc_records_total",
 			"Records deleted after an epoch change: no longer "
 			"homed here, and held by a majority of their home "
-			"set.", ps->gc_records);
-		COUNTER("carrier_node_rings_accepted_total",
+			"set.",
+			ps->gc_records);
+		cr_metrics_counter(
+			b, "carrier_node_rings_accepted_total",
 			"Newer ring configurations accepted from nodes.",
 			ps->rings_accepted);
-		COUNTER("carrier_node_rings_refused_total",
+		cr_metrics_counter(
+			b, "carrier_node_rings_refused_total",
 			"Ring configurations refused (bad signature, other "
-			"operator, malformed).", ps->rings_refused);
-		COUNTER("carrier_node_byzantine_lies_total",
-			"Test mode: lookups answered with a lie.",
-			n->st.byz_lies);
-		GAUGE("carrier_node_presence_max_records",
-		      "Bound on presence records stored (0: none).",
-		      n->cfg.presence_max_records);
-		COUNTER("carrier_node_presence_purged_total",
-			"Expired presence records deleted.",
-			ps->presence_purged);
-		evbuffer_add_printf(b, "# HELP carrier_node_presence_refused_total "
-				       "Presence records refused by the "
-				       "store's bounds, by reason.\n"
-				       "# TYPE carrier_node_presence_refused_total "
-				       "counter\n");
+			"operator, malformed).",
+			ps->rings_refused);
+		cr_metrics_counter(b, "carrier_node_byzantine_lies_total",
+				   "Test mode: lookups answered with a lie.",
+				   n->st.byz_lies);
+		cr_metrics_gauge(b, "carrier_node_presence_max_records",
+				 "Bound on presence records stored (0: none).",
+				 n->cfg.presence_max_records);
+		cr_metrics_counter(b, "carrier_node_presence_purged_total",
+				   "Expired presence records deleted.",
+				   ps->presence_purged);
+		cr_metrics_family(b, CR_METRIC_COUNTER,
+				  "carrier_node_presence_refused_total",
+				  "Presence records refused by the store's "
+				  "bounds, by reason.");
 		for (int i = 0; i < RN_REFUSED_MAX; i++)
-			evbuffer_add_printf(
-				b,
-				"carrier_node_presence_refused_total{reason=\"%s\"} "
-				"%llu\n",
-				rn_presence_refusal_name((enum rn_presence_refusal)i),
-				(unsigned long long)ps->presence_refused[i]);
+			cr_metrics_labelled(
+				b, "carrier_node_presence_refused_total",
+				"reason",
+				rn_presence_refusal_name(
+					(enum rn_presence_refusal)i),
+				ps->presence_refused[i]);
 	}
-#undef GAUGE
-#undef COUNTER
 	rn_cache_metrics(n->cache, b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/plain; version=0.0.4");

@@ -21,9 +21,9 @@
 #include "cr/ringsync.h"
 #include "cr/util.h"
 #include "rn/byzantine.h"
+#include "rn/presstore.h"
 
 enum {
-	PEERS_STORED_MAX = 8 + CP_PRESENCE_MAX,
 	PEERS_PUBLISH_TIMEOUT_MS = 3000,
 	PEERS_PUSH_EVERY_MS = 1000,
 	PEERS_SYNC_DELAY_MS = 100,
@@ -275,8 +275,8 @@ struct purge_ctx {
 	uint8_t keys[PEERS_PURGE_DEL_MAX][CR_ID_HASHLEN];
 };
 
-static int peers_purge_one(void *arg, const void *key, size_t key_len,
-			   const void *val, size_t val_len)
+static int peers_purge_one(void *arg, const uint8_t *dev,
+			   const struct rn_pres *v)
 {
 	struct purge_ctx *pc = arg;
 	long i = pc->index++;
@@ -288,13 +288,12 @@ static int peers_purge_one(void *arg, const void *key, size_t key_len,
 		pc->stop = i;
 		return 1;
 	}
-	if (key_len != CR_ID_HASHLEN || val_len <= 8)
+	if (v == NULL)
 		return 0;
 	/* An unreadable record never expires here: it is left alone. */
-	if (cr_presence_expires((const uint8_t *)val + 8, val_len - 8,
-				&expires) == 0 &&
+	if (cr_presence_expires(v->rec, v->rec_len, &expires) == 0 &&
 	    expires <= pc->now)
-		memcpy(pc->keys[pc->n++], key, CR_ID_HASHLEN);
+		memcpy(pc->keys[pc->n++], dev, CR_ID_HASHLEN);
 	return 0;
 }
 
@@ -311,13 +310,12 @@ static long peers_purge(struct rn_peers *p, long from, long to)
 	pc->from = from;
 	pc->to = to;
 	pc->stop = -1;
-	if (cr_kv_foreach(p->kv, "presence", peers_purge_one, pc, NULL) < 0) {
+	if (rn_pres_foreach(p->kv, peers_purge_one, pc, NULL) < 0) {
 		free(pc);
 		return -1;
 	}
 	for (size_t i = 0; i < pc->n; i++)
-		if (cr_kv_del(p->kv, "presence", pc->keys[i], CR_ID_HASHLEN,
-			      NULL) == 0)
+		if (rn_pres_del(p->kv, pc->keys[i], NULL) == 0)
 			p->st.presence_purged++;
 	/* Deleted entries shift the later ones down. */
 	reached = pc->stop < 0 ? -1 : pc->stop - (long)pc->n;
@@ -356,14 +354,14 @@ static int peers_room(struct rn_peers *p, uint64_t now_ms)
 {
 	uint64_t max = p->cfg.presence_max_records;
 
-	if (max == 0 || (uint64_t)cr_kv_count(p->kv, "presence") < max)
+	if (max == 0 || (uint64_t)rn_pres_count(p->kv) < max)
 		return 1;
 	/* A full sweep, but not on every refused publish of a flood. */
 	if (now_ms - p->last_full_purge_ms < PEERS_PURGE_FULL_MS)
 		return 0;
 	p->last_full_purge_ms = now_ms;
 	peers_purge(p, 0, LONG_MAX);
-	return (uint64_t)cr_kv_count(p->kv, "presence") < max;
+	return (uint64_t)rn_pres_count(p->kv) < max;
 }
 
 static int peers_refuse(struct rn_peers *p, enum rn_presence_refusal why,
@@ -550,10 +548,9 @@ int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
 		   struct cr_presence *rec, uint64_t *stored_seq,
 		   struct cr_error **err)
 {
-	uint8_t stored[PEERS_STORED_MAX];
 	struct cr_error *e = NULL;
 	uint64_t now = cr_now_unix(), now_ms = cr_now_ms();
-	size_t slen;
+	uint64_t known_seq = 0;
 	int known;
 
 	if (cr_presence_verify(blob, len, now, want, rec, &e) < 0) {
@@ -580,11 +577,9 @@ int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
 				    "this node is not one of the device's home "
 				    "nodes and the record does not name it as "
 				    "attached");
-	known = cr_kv_get(p->kv, "presence", rec->id.hash, CR_ID_HASHLEN,
-			  stored, sizeof(stored), &slen, NULL) == 0 &&
-		slen >= 8;
-	if (known && cp_get_u64(stored) >= rec->seq) {
-		*stored_seq = cp_get_u64(stored);
+	known = rn_pres_get_seq(p->kv, rec->id.hash, &known_seq, NULL) == 0;
+	if (known && !rn_pres_newer(rec->seq, known_seq)) {
+		*stored_seq = known_seq;
 		return 0;
 	}
 	if (!known) {
@@ -601,10 +596,7 @@ int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
 					    "this node's presence store is "
 					    "full; try another home node");
 	}
-	cp_put_u64(stored, rec->seq);
-	memcpy(stored + 8, blob, len);
-	if (cr_kv_put(p->kv, "presence", rec->id.hash, CR_ID_HASHLEN, stored,
-		      8 + len, err) < 0)
+	if (rn_pres_put(p->kv, rec->id.hash, rec->seq, blob, len, err) < 0)
 		return -1;
 	if (p->cfg.byzantine)
 		rn_byz_remember(p->kv, rec->id.hash, blob, len);
@@ -1001,8 +993,7 @@ static void peers_gc_ack(struct rn_peers *p, const uint8_t *dev, uint64_t seq,
 {
 	struct rn_gc *gc = cr_map_get(p->gc, dev);
 	struct cr_error *err = NULL;
-	uint8_t stored[8];
-	size_t slen = 0;
+	uint64_t seq_here;
 	char ids[CR_ID_STRMAX];
 	struct cr_id id = { .type = CR_ID_DEVICE };
 
@@ -1012,11 +1003,11 @@ static void peers_gc_ack(struct rn_peers *p, const uint8_t *dev, uint64_t seq,
 	cr_alive_set(gc->acked, (size_t)idx);
 	if (++gc->got < gc->need)
 		return;
-	/* Only the stored sequence (the first 8 bytes) is needed. */
-	if (cr_kv_get(p->kv, "presence", dev, CR_ID_HASHLEN, stored,
-		      sizeof(stored), &slen, NULL) == 0 &&
-	    slen >= 8 && cp_get_u64(stored) <= gc->seq) {
-		if (cr_kv_del(p->kv, "presence", dev, CR_ID_HASHLEN, &err) == 0) {
+	/* Only the stored sequence is needed: kept when a newer record
+	 * arrived since the offer. */
+	if (rn_pres_get_seq(p->kv, dev, &seq_here, NULL) == 0 &&
+	    !rn_pres_newer(seq_here, gc->seq)) {
+		if (rn_pres_del(p->kv, dev, &err) == 0) {
 			p->st.gc_records++;
 		} else {
 			memcpy(id.hash, dev, CR_ID_HASHLEN);
@@ -1031,8 +1022,8 @@ static void peers_gc_ack(struct rn_peers *p, const uint8_t *dev, uint64_t seq,
 	free(gc);
 }
 
-static int peers_sync_one(void *arg, const void *key, size_t key_len,
-			  const void *val, size_t val_len)
+static int peers_sync_one(void *arg, const uint8_t *dev,
+			  const struct rn_pres *v)
 {
 	struct sync_ctx *sc = arg;
 	struct rn_peers *p = sc->p;
@@ -1045,18 +1036,18 @@ static int peers_sync_one(void *arg, const void *key, size_t key_len,
 		return 0;
 	if (i >= sc->to)
 		return 1;
-	if (key_len != CR_ID_HASHLEN || val_len <= 8)
+	if (v == NULL)
 		return 0;
-	n = peers_home(p, key, home);
-	gc = peers_gc_offer(p, key, cp_get_u64(val), home, n);
+	n = peers_home(p, dev, home);
+	gc = peers_gc_offer(p, dev, v->seq, home, n);
 	for (size_t k = 0; k < n; k++) {
 		struct rn_link *l = &p->links[home[k]];
 
 		if ((int)home[k] == p->self || l->sess == NULL || !l->alive)
 			continue;
 		if (sp == NULL) {
-			sp = carrier__signed_presence__unpack(
-				NULL, val_len - 8, (const uint8_t *)val + 8);
+			sp = carrier__signed_presence__unpack(NULL, v->rec_len,
+							      v->rec);
 			if (sp == NULL)
 				return 0;
 		}
@@ -1075,8 +1066,7 @@ static void peers_sync(struct rn_peers *p, uint64_t now)
 {
 	struct sync_ctx sc = { p, 0, p->sync_cursor,
 			       p->sync_cursor + PEERS_SYNC_BATCH };
-	long visited = cr_kv_foreach(p->kv, "presence", peers_sync_one, &sc,
-				     NULL);
+	long visited = rn_pres_foreach(p->kv, peers_sync_one, &sc, NULL);
 
 	if (visited < 0 || sc.index < sc.to) {
 		p->sync_pending = 0;

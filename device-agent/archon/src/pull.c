@@ -18,7 +18,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "cr/cleanup.h"
 #include "cr/map.h"
@@ -161,7 +160,7 @@ static int partial_get(struct pull *p, const struct ar_chunk_ref *c,
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &sb) < 0 || sb.st_size <= 0 ||
-	    (size_t)sb.st_size > ZSTD_compressBound(c->len) + 64 ||
+	    (size_t)sb.st_size > ar_chunk_wire_bound(c->len) ||
 	    (z = malloc((size_t)sb.st_size)) == NULL) {
 		close(fd);
 		return -1;
@@ -210,13 +209,9 @@ struct chunk_check {
 static int check_chunk(void *arg, const uint8_t *z, size_t zlen)
 {
 	struct chunk_check *cc = arg;
-	size_t got = ZSTD_decompress(cc->p->buf, cc->c->len, z, zlen);
-	struct ar_id id;
+	long got = ar_chunk_unpack(&cc->c->id, z, zlen, cc->p->buf, cc->c->len);
 
-	if (ZSTD_isError(got) || got != cc->c->len)
-		return -1;
-	ar_id_of(cc->p->buf, got, &id);
-	return ar_id_equal(&id, &cc->c->id) ? 0 : -1;
+	return got == (long)cc->c->len ? 0 : -1;
 }
 
 static int check_id(void *arg, const uint8_t *b, size_t len)
@@ -249,7 +244,7 @@ static int by_chunks(struct pull *p, struct ar_entry *e, struct cr_error **err)
 			if (partial_get(p, c, check_chunk, &cc) == 0) {
 				p->resumed_chunks++;
 			} else {
-				if (ar_sources_get(p->src, &r, ZSTD_compressBound(c->len) + 64,
+				if (ar_sources_get(p->src, &r, ar_chunk_wire_bound(c->len),
 						   AR_SRC_PEER, check_chunk, &cc, &z,
 						   &zlen, &from, err) < 0) {
 					ar_writer_discard(&w);

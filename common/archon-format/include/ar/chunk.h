@@ -71,4 +71,25 @@ size_t ar_chunker_scan(struct ar_chunker *c, const void *buf, size_t n);
 /* Forgets the current chunk (start of a new stream). */
 void ar_chunker_reset(struct ar_chunker *c);
 
+/*
+ * A chunk's wire and stored form (common/src/ar_zchunk.c): one zstd frame of
+ * its plain bytes.  Only the plain bytes name it, so a compressed chunk is
+ * checked by decompressing it and comparing BLAKE2b of the result with its id.
+ */
+
+/* The most bytes worth reading for the compressed form of a chunk of
+ * plain_len bytes (zstd's bound, plus room for a frame's headers). */
+size_t ar_chunk_wire_bound(size_t plain_len);
+
+/* Decompresses wire into out (cap bytes at most) and checks that the plain
+ * bytes are chunk id.  Returns their length, or -EBADMSG when wire is not
+ * one zstd frame of at most cap bytes whose BLAKE2b is id. */
+long ar_chunk_unpack(const struct ar_id *id, const void *wire, size_t len,
+		     void *out, size_t cap);
+
+/* The same for a chunk whose length is not known here: the frame must
+ * state it (1 to AR_CHUNK_MAX_LIMIT bytes).  0 when wire is chunk id,
+ * -EBADMSG when not, -ENOMEM. */
+int ar_chunk_verify(const struct ar_id *id, const void *wire, size_t len);
+
 #endif
