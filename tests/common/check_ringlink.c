@@ -16,47 +16,47 @@ static char tmpdir[] = "/tmp/check_ringlink.XXXXXX";
 
 /* ---- fallback policy ---------------------------------------------------- */
 
-START_TEST(test_fallback_vendor)
+/* The policy with a role's timings, the numbers written out here so that
+ * a change of them is seen. */
+static void check_role(enum cr_rl_role role, uint64_t giveup, uint64_t keep)
 {
 	struct cr_rl_fallback f;
+	uint64_t t;
 
-	cr_rl_fallback_init(&f, CR_RL_VENDOR, 0);
+	cr_rl_fallback_init(&f, role, 0);
 	ck_assert_int_eq(f.use_tcp, 0);
 	/* Nothing sent yet: no verdict on UDP, however long. */
 	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 100000), 0);
 	cr_rl_fallback_sent(&f, 1000);
 	cr_rl_fallback_sent(&f, 1400); /* the clock started at the first */
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 1000 + 1500), 0);
+	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 1000 + giveup), 0);
 	ck_assert_int_eq(f.use_tcp, 0);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 1000 + 1501), 1);
+	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 1000 + giveup + 1), 1);
 	ck_assert_int_eq(f.use_tcp, 1);
 	/* TCP works, then every node goes away: an outage, not a blocked
 	 * network, so TCP gets the longer time to come back. */
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 1, 3000), 0);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 3000 + 1501), 0);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 3000 + 12000), 0);
+	t = 1000 + giveup + 500;
+	ck_assert_int_eq(cr_rl_fallback_tick(&f, 1, t), 0);
+	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, t + giveup + 1), 0);
+	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, t + keep), 0);
 	ck_assert_int_eq(f.use_tcp, 1);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 3000 + 12001), 1);
+	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, t + keep + 1), 1);
 	ck_assert_int_eq(f.use_tcp, 0);
 	/* Back on UDP, not worked yet: the short time again. */
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 15001 + 1501), 1);
+	t += keep + 1;
+	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, t + giveup + 1), 1);
 	ck_assert_int_eq(f.use_tcp, 1);
+}
+
+START_TEST(test_fallback_vendor)
+{
+	check_role(CR_RL_VENDOR, 1500, 12000);
 }
 END_TEST
 
 START_TEST(test_fallback_device)
 {
-	struct cr_rl_fallback f;
-
-	cr_rl_fallback_init(&f, CR_RL_DEVICE, 0);
-	cr_rl_fallback_sent(&f, 500);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 500 + 3000), 0);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 500 + 3001), 1);
-	ck_assert_int_eq(f.use_tcp, 1);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 1, 4000), 0);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 4000 + 15000), 0);
-	ck_assert_int_eq(cr_rl_fallback_tick(&f, 0, 4000 + 15001), 1);
-	ck_assert_int_eq(f.use_tcp, 0);
+	check_role(CR_RL_DEVICE, 3000, 15000);
 }
 END_TEST
 
