@@ -414,7 +414,8 @@ static void cl_candidates(struct cl_client *c)
 				 "%s", s);
 	}
 	c->n_reflexive = c->n_cands;
-	cr_punch_local_candidates(cr_rl_fd(c->rl), c->cands, &c->n_cands, CR_PUNCH_CANDS);
+	cr_punch_local_candidates(cr_rl_fd(c->rl), c->cands, &c->n_cands,
+				  CR_PUNCH_CANDS);
 }
 
 size_t cl_candidates_get(const struct cl_client *c, const char (**out)[64])

@@ -115,7 +115,8 @@ static int agent_next_seq(struct da_agent *a, uint64_t *seq,
 
 static void agent_local_addrs(struct da_agent *a, struct cr_presence *p)
 {
-	cr_punch_local_candidates(cr_rl_fd(a->rl), p->addrs, &p->n_addrs, CP_ADDRS_MAX);
+	cr_punch_local_candidates(cr_rl_fd(a->rl), p->addrs, &p->n_addrs,
+				  CP_ADDRS_MAX);
 }
 
 /* Sends the current record to one home node (again, until it is
