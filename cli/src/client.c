@@ -14,7 +14,7 @@
 #include "cp/limits.h"
 #include "cp/wire.h"
 #include "cr/addr.h"
-#include "cr/ringsync.h"
+#include "cr/ringlink.h"
 #include "cr/punch.h"
 #include "cr/stun.h"
 #include "cr/tlsdgram.h"
@@ -33,11 +33,6 @@ enum {
 	CL_E2E_TRY_MS = 1500,  /* per relay node tried */
 	CL_STUN_NODES = 3,     /* nodes asked for our reflexive address */
 	CL_STUN_WAIT_MS = 300, /* longest wait for their answers */
-	CL_UDP_GIVEUP_MS = 1500, /* no node answers over UDP: use TCP */
-	/* Once a transport worked, an outage is an outage (a node restarting,
-	 * a rekey under load), not a blocked network: give the sessions
-	 * time to come back the same way, past a handshake retry or two. */
-	CL_MODE_KEEP_MS = 12000,
 	/* Nodes send nothing unasked (no keepalives of their own): a ping
 	 * this often keeps our session with a node hearing from it, so it
 	 * does not die after the session's dead time while a relayed tunnel
@@ -54,13 +49,8 @@ struct cl_stun {
 };
 
 struct cl_node_link {
-	struct cr_sess *sess;
-	int up;
+	struct cr_rl_link rl;      /* first: cl_link_of() casts back */
 	int failed;
-	int told_epoch;            /* sent it our ring epoch */
-	uint64_t dial_ms;          /* when the handshake started */
-	uint64_t ping_ms;          /* when we last pinged it */
-	struct cr_ring_asm asm_;   /* a newer ring configuration arriving */
 };
 
 /* A request in flight among several (cl_lookup asks nodes in parallel). */
@@ -74,20 +64,13 @@ struct cl_client {
 	struct event_base *base;
 	struct cr_keypair kp;
 	struct cr_ring *ring;
-	int fd;
-	struct event *ev_read, *ev_tick;
-	struct cr_sess_host *host;
-	struct cr_udp_batch *batch;
-	struct cr_udp_out *out;
+	struct event *ev_tick;
+	struct cr_ringlink *rl;     /* the socket, sessions, TCP fallback */
 	struct cl_node_link *links; /* one per ring node */
 	char ring_path[PATH_MAX];
-	char pin_path[PATH_MAX + 32];
-	uint64_t ring_accepted;   /* newest epoch saved from the ring */
-	uint64_t rings_refused;
 	struct cl_pend pend[CL_PEND_MAX];
 	int events;               /* bumped by replies and session changes */
 	uint64_t lookup_ms;       /* how long a lookup waits at most */
-	uint64_t next_req;
 	/* The request being waited for. */
 	uint64_t want_req;
 	Carrier__Hop *reply;
@@ -119,12 +102,6 @@ struct cl_client {
 					  * never punches */
 	size_t n_stun_got, n_reflexive;  /* STUN answers, distinct ones */
 	struct cr_tls_cli *tls;          /* the TCP fallback */
-	int use_tcp;                     /* datagrams to nodes go over TLS */
-	int tcp_forced;                  /* --tcp: never back to UDP */
-	uint64_t first_try_ms;           /* first datagram to a node */
-	int mode_worked;                 /* a node answered this way once */
-	uint64_t mode_ms;                /* the transport last worked, or
-					  * was picked */
 };
 
 void cl_default_path(const char *flag, const char *env, const char *name,
@@ -179,7 +156,7 @@ struct cl_client *cl_client_open(struct event_base *base,
 
 	c = cl_client_new(base, key_path, ring_path, vo->operator, err);
 	if (c != NULL && vo->tcp)
-		c->use_tcp = c->tcp_forced = 1;
+		cr_rl_set_force_tcp(c->rl, 1);
 	return c;
 }
 
@@ -188,85 +165,31 @@ static struct cl_node_link *cl_link_of(struct cl_client *c, struct cr_sess *s)
 	if (c->ring == NULL)
 		return NULL;
 	for (size_t i = 0; i < c->ring->n_nodes; i++)
-		if (c->links[i].sess == s)
+		if (c->links[i].rl.sess == s)
 			return &c->links[i];
 	return NULL;
 }
 
-/* The ring index of the node at address a, or -1. */
-static int cl_node_index(const struct cl_client *c, const struct cr_addr *a)
+static struct cr_rl_link *cl_rl_link_of(void *arg, struct cr_sess *s)
 {
-	for (size_t i = 0; i < c->ring->n_nodes; i++) {
-		struct cr_addr na;
+	struct cl_node_link *l = cl_link_of(arg, s);
 
-		if (cr_addr_parse(c->ring->nodes[i].addr, &na, NULL) == 0 &&
-		    cr_addr_equal(&na, a))
-			return (int)i;
-	}
-	return -1;
+	return l != NULL ? &l->rl : NULL;
 }
 
-static void cl_sess_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
-			 const uint8_t *buf, size_t len)
+static void cl_link_up(void *arg, struct cr_rl_link *l)
 {
-	struct cl_client *c = ctx;
+	struct cl_client *c = arg;
 
-	if (c->first_try_ms == 0)
-		c->first_try_ms = c->mode_ms = cr_now_ms();
-	/* Over TCP only ring nodes are reachable: probes of direct paths
-	 * still go out over UDP, where they may or may not get through. */
-	if (c->use_tcp && c->tls != NULL && cl_node_index(c, to) >= 0)
-		cr_tls_cli_send(c->tls, to, buf, len);
-	else
-		cr_udp_out_send_path(c->out, to, buf, len);
+	c->events++;
 }
 
-static int cl_sess_accept(void *ctx, const struct cr_id *peer,
-			  const uint8_t pk[CR_PKLEN], const struct cr_addr *from,
-			  const uint8_t *hello, size_t hello_len,
-			  uint8_t *reply, size_t *reply_len, void **user)
-{
-	return -1; /* vendors initiate; they accept nothing */
-}
-
-/* A ping with our ring epoch; the node answers with a pong (and with its
- * ring configuration when it has a newer one). */
-static void cl_link_ping(struct cl_client *c, struct cl_node_link *l)
-{
-	Carrier__Hop m = CARRIER__HOP__INIT;
-	Carrier__Ping ping = CARRIER__PING__INIT;
-	uint8_t buf[64];
-	long n;
-
-	ping.ring_epoch = c->ring->epoch;
-	m.req_id = ++c->next_req;
-	m.msg_case = CARRIER__HOP__MSG_PING;
-	m.ping = &ping;
-	n = cp_hop_pack(&m, buf, sizeof(buf));
-	l->ping_ms = cr_now_ms();
-	if (n > 0)
-		cr_sess_send(l->sess, buf, (size_t)n, l->ping_ms);
-}
-
-static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
+static void cl_peer_up(void *arg, struct cr_sess *s, const uint8_t *reply,
 		       size_t reply_len, int rekey)
 {
-	struct cl_client *c = ctx;
-	struct cl_node_link *l = cl_link_of(c, s);
+	struct cl_client *c = arg;
 
-	if (rekey)
-		return;
-	if (l != NULL) {
-		l->up = 1;
-		c->events++;
-		if (!l->told_epoch) {
-			/* Our epoch: a node with a newer one sends it. */
-			l->told_epoch = 1;
-			cl_link_ping(c, l);
-		}
-		return;
-	}
-	if (s == c->e2e_pending) {
+	if (!rekey && s == c->e2e_pending) {
 		c->e2e_up = 1;
 		c->e2e_reply_len = reply_len < sizeof(c->e2e_reply) ? reply_len : 0;
 		memcpy(c->e2e_reply, reply, c->e2e_reply_len);
@@ -274,68 +197,49 @@ static void cl_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 }
 
 /*
- * A node sends its newer ring configuration in pieces.  It is kept only
- * when signed by the operator we pin and newer than ours; then it replaces
- * the ring file (so the next command uses it) and the pin moves up.  This
- * process goes on with the configuration it started with.
+ * A node sent a newer ring configuration, signed by the operator we pin:
+ * it replaced the ring file (so the next command uses it) and the pin
+ * moved up.  This process goes on with the configuration it started with.
  */
-static void cl_on_chunk(struct cl_client *c, struct cl_node_link *l,
-			struct cr_sess *s, const Carrier__RingChunk *ch)
+static void cl_ring_adopted(void *arg, struct cr_rl_link *l, struct cr_ring *r)
 {
-	struct cr_error *err = NULL;
-	struct cr_ring *r = NULL;
+	struct cl_client *c = arg;
 	char ids[CR_ID_STRMAX];
-	int rc;
 
-	if (l == NULL || ch->epoch <= c->ring->epoch ||
-	    ch->epoch <= c->ring_accepted)
-		return;
-	rc = cr_ring_asm_add(&l->asm_, ch->epoch, ch->total, ch->offset,
-			     ch->data.data, ch->data.len);
-	if (rc <= 0) {
-		if (rc < 0)
-			cr_ring_asm_reset(&l->asm_);
-		return;
-	}
-	rc = cr_ring_accept(l->asm_.buf, l->asm_.total, c->ring, c->pin_path,
-			    c->ring_path, &r, &err);
-	cr_ring_asm_reset(&l->asm_);
-	cr_id_format(cr_sess_peer_id(s), ids);
-	if (rc < 0) {
-		if (c->rings_refused++ == 0)
-			fprintf(stderr, "carrier: refused ring configuration "
-					"epoch %llu from node %s: %s\n",
-				(unsigned long long)ch->epoch, ids,
-				cr_error_msg(err));
-		cr_error_free(err);
-		return;
-	}
-	c->ring_accepted = r->epoch;
 	fprintf(stderr, "carrier: ring configuration epoch %llu from node %s "
 			"saved to %s\n",
-		(unsigned long long)r->epoch, ids, c->ring_path);
+		(unsigned long long)r->epoch,
+		cr_id_format(cr_sess_peer_id(l->sess), ids), c->ring_path);
 	cr_ring_free(r);
 }
 
-static void cl_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
+static void cl_ring_refused(void *arg, struct cr_rl_link *l, uint64_t epoch,
+			    uint64_t n_refused, const struct cr_error *err)
+{
+	char ids[CR_ID_STRMAX];
+
+	if (n_refused == 1)
+		fprintf(stderr, "carrier: refused ring configuration "
+				"epoch %llu from node %s: %s\n",
+			(unsigned long long)epoch,
+			cr_id_format(cr_sess_peer_id(l->sess), ids),
+			cr_error_msg(err));
+}
+
+static void cl_peer_recv(void *arg, struct cr_sess *s, const uint8_t *msg,
 			 size_t len)
 {
-	struct cl_client *c = ctx;
-	Carrier__Hop *m;
+	struct cl_client *c = arg;
 
-	if (cl_link_of(c, s) == NULL) {
-		if (c->e2e_recv != NULL)
-			c->e2e_recv(c->e2e_arg, s, msg, len);
-		return;
-	}
-	m = cp_hop_unpack(msg, len);
-	if (m == NULL)
-		return;
-	if (m->msg_case == CARRIER__HOP__MSG_RING_CHUNK) {
-		cl_on_chunk(c, cl_link_of(c, s), s, m->ring_chunk);
-		cp_hop_free(m);
-		return;
-	}
+	if (c->e2e_recv != NULL)
+		c->e2e_recv(c->e2e_arg, s, msg, len);
+}
+
+/* A node's answer: to the requests in flight, or a route for a repair. */
+static void cl_link_msg(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
+{
+	struct cl_client *c = arg;
+
 	for (size_t i = 0; i < CL_PEND_MAX && m->req_id != 0; i++) {
 		if (c->pend[i].req == m->req_id && !c->pend[i].done) {
 			c->pend[i].reply = m;
@@ -388,22 +292,22 @@ int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
 		if (c->n_dev_nodes > 1 && idx == c->route_idx)
 			continue;
 		l = &c->links[idx];
-		if (l->sess == NULL) {
+		if (l->rl.sess == NULL) {
 			/* Our session with this node died (a node restart,
 			 * a rekey lost under load): dial it again, for the
 			 * next attempt. */
 			(void)cl_node_start(c, idx);
 			continue;
 		}
-		if (!l->up)
+		if (!l->rl.up)
 			continue;
 		cr.device_id.data = c->dev.hash;
 		cr.device_id.len = CR_ID_HASHLEN;
 		req.msg_case = CARRIER__HOP__MSG_CONNECT;
 		req.connect = &cr;
-		req.req_id = ++c->next_req;
+		req.req_id = cr_rl_next_req(c->rl);
 		n = cp_hop_pack(&req, buf, sizeof(buf));
-		if (n < 0 || cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms()) < 0)
+		if (n < 0 || cr_sess_send(l->rl.sess, buf, (size_t)n, cr_now_ms()) < 0)
 			continue;
 		c->reroute_req = req.req_id;
 		c->reroute_idx = idx;
@@ -416,31 +320,23 @@ int cl_e2e_reroute(struct cl_client *c, struct cr_sess *e2e,
 	return -1;
 }
 
-static void cl_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
+static void cl_link_down(void *arg, struct cr_rl_link *l, int was_up)
 {
-	struct cl_client *c = ctx;
-	struct cl_node_link *l = cl_link_of(c, s);
+	struct cl_client *c = arg;
 
-	if (l != NULL) {
-		l->sess = NULL;
-		l->up = 0;
-		l->failed = 1;
-		c->events++;
-		return;
-	}
+	((struct cl_node_link *)l)->failed = 1;
+	c->events++;
+}
+
+static void cl_peer_down(void *arg, struct cr_sess *s)
+{
+	struct cl_client *c = arg;
+
 	if (s == c->e2e_pending)
 		c->e2e_pending = NULL;
 	if (c->e2e_down != NULL)
 		c->e2e_down(c->e2e_arg, s);
 }
-
-static const struct cr_sess_ops cl_sess_ops = {
-	.send = cl_sess_send,
-	.accept = cl_sess_accept,
-	.up = cl_sess_up,
-	.recv = cl_sess_recv,
-	.down = cl_sess_down,
-};
 
 static void cl_stun_input(struct cl_client *c, const uint8_t *buf, size_t len)
 {
@@ -472,11 +368,11 @@ static void cl_stun_ask(struct cl_client *c, const struct cr_id *dev)
 		if (cr_addr_parse(c->ring->nodes[rank[i]].addr, &a, NULL) < 0)
 			continue;
 		len = cr_stun_binding_request(q->txid, req, sizeof(req));
-		cr_udp_out_send(c->out, &a, req, len);
+		cr_udp_out_send(cr_rl_out(c->rl), &a, req, len);
 		q->sent = 1;
 		q->sent_ms = cr_now_ms();
 	}
-	cr_udp_out_flush(c->out);
+	cr_udp_out_flush(cr_rl_out(c->rl));
 }
 
 static int cl_stun_enough(const struct cl_client *c)
@@ -518,7 +414,8 @@ static void cl_candidates(struct cl_client *c)
 				 "%s", s);
 	}
 	c->n_reflexive = c->n_cands;
-	cr_punch_local_candidates(c->fd, c->cands, &c->n_cands, CR_PUNCH_CANDS);
+	cr_punch_local_candidates(cr_rl_fd(c->rl), c->cands, &c->n_cands,
+				  CR_PUNCH_CANDS);
 }
 
 size_t cl_candidates_get(const struct cl_client *c, const char (**out)[64])
@@ -555,7 +452,7 @@ const char *cl_nat_report(const struct cl_client *c, char *out, size_t cap)
 
 int cl_uses_tcp(const struct cl_client *c)
 {
-	return c->use_tcp;
+	return cr_rl_uses_tcp(c->rl);
 }
 
 uint64_t cl_connect_ms(const struct cl_client *c)
@@ -563,84 +460,67 @@ uint64_t cl_connect_ms(const struct cl_client *c)
 	return c->connect_ms;
 }
 
-static void cl_datagram(struct cl_client *c, const struct cr_addr *src,
-			uint8_t *buf, size_t len, uint64_t now)
+/* A STUN response (the cookie, read little-endian) is ours to read; the
+ * rest goes to the sessions. */
+static int cl_datagram(void *arg, const struct cr_addr *from,
+		       const uint8_t *buf, size_t len)
 {
-	struct cr_addr from = *src;
-
 	if (len >= CR_STUN_HDR && buf[0] == 0x01 && buf[1] == 0x01 &&
 	    cp_get_u32(buf + 4) == 0x42A41221) {
-		/* A STUN response (the cookie, read little-endian). */
-		cl_stun_input(c, buf, len);
-		return;
+		cl_stun_input(arg, buf, len);
+		return 1;
 	}
-	if (cr_udp_unwrap(&from, &buf, &len) == 0)
-		cr_sess_host_input(c->host, &from, buf, len, now);
+	return 0;
 }
 
-static void cl_on_read(evutil_socket_t fd, short what, void *arg)
+static void cl_flush(void *arg)
 {
 	struct cl_client *c = arg;
 
-	for (int round = 0; round < 64; round++) {
-		int got = cr_udp_recv(c->fd, c->batch);
-		uint64_t now = cr_now_ms();
-
-		if (got <= 0)
-			break;
-		for (size_t i = 0; i < c->batch->n; i++)
-			cl_datagram(c, &c->batch->from[i], c->batch->buf[i],
-				    c->batch->len[i], now);
-	}
 	if (c->e2e_flush != NULL)
 		c->e2e_flush(c->e2e_arg);
 }
 
-static void cl_on_tls(void *arg, const struct cr_addr *from, uint8_t *buf,
-		      size_t len)
-{
-	struct cl_client *c = arg;
+static const struct cr_rl_ops cl_rl_ops = {
+	.link_of = cl_rl_link_of,
+	.link_up = cl_link_up,
+	.link_msg = cl_link_msg,
+	.link_down = cl_link_down,
+	.ring_adopted = cl_ring_adopted,
+	.ring_refused = cl_ring_refused,
+	.peer_up = cl_peer_up,
+	.peer_recv = cl_peer_recv,
+	.peer_down = cl_peer_down,
+	.datagram = cl_datagram,
+	.flush = cl_flush,
+};
 
-	cl_datagram(c, from, buf, len, cr_now_ms());
-	if (c->e2e_flush != NULL)
-		c->e2e_flush(c->e2e_arg);
+static void cl_tls_send(void *tls, const struct cr_addr *to,
+			const uint8_t *buf, size_t len)
+{
+	cr_tls_cli_send(tls, to, buf, len);
 }
 
 static void cl_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct cl_client *c = arg;
 	uint64_t now = cr_now_ms();
+	int up = 0;
 
 	for (size_t i = 0; i < c->ring->n_nodes; i++) {
-		struct cl_node_link *l = &c->links[i];
+		struct cr_rl_link *l = &c->links[i].rl;
 
-		if (l->sess != NULL && l->up && now - l->ping_ms >= CL_NODE_PING_MS)
-			cl_link_ping(c, l);
+		if (l->sess != NULL && l->up &&
+		    now - l->ping_ms >= CL_NODE_PING_MS)
+			cr_rl_ping(c->rl, l, now);
+		up |= l->up;
 	}
-	if (c->tls != NULL && !c->tcp_forced && c->first_try_ms != 0) {
-		int up = 0;
-
-		for (size_t i = 0; i < c->ring->n_nodes; i++)
-			up |= c->links[i].up;
-		if (up) {
-			c->mode_ms = now;
-			c->mode_worked = 1;
-		} else if (now - c->mode_ms > (c->mode_worked ? CL_MODE_KEEP_MS :
-							       CL_UDP_GIVEUP_MS)) {
-			/* No node answers this way: UDP blocked, probably
-			 * (or no node listens on TCP: back to UDP).  The
-			 * handshakes' next retransmissions go the other way. */
-			c->use_tcp = !c->use_tcp;
-			c->mode_ms = now;
-			c->mode_worked = 0;
-			fprintf(stderr, c->use_tcp ?
-					"carrier: no ring node answers over "
-					"UDP; trying TCP\n" :
-					"carrier: no ring node answers over "
-					"TCP either; trying UDP again\n");
-		}
-	}
-	cr_sess_host_tick(c->host, now);
+	if (cr_rl_tick(c->rl, up, now))
+		fprintf(stderr, cl_uses_tcp(c) ?
+				"carrier: no ring node answers over "
+				"UDP; trying TCP\n" :
+				"carrier: no ring node answers over "
+				"TCP either; trying UDP again\n");
 }
 
 /* DIR/rings/NAME-HASH.pin: the pin of the ring file at ring_path, keyed by
@@ -799,15 +679,16 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 {
 	struct cl_client *c;
 	struct cr_sess_cfg sc;
+	struct cr_rl_cfg rc = { 0 };
 	struct cr_id op, *opp = NULL;
 	char pin[PATH_MAX + 32], dir[PATH_MAX];
+	int fd = -1;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating client");
 		return NULL;
 	}
-	c->fd = -1;
 	c->base = base;
 	/* Only a vendor key, before any datagram: nodes take another type
 	 * for what it says it is (an operator's is refused, a node's looks
@@ -835,10 +716,8 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	    cl_pin_check(dir, pin, ring_path, c->ring, opp, err) < 0)
 		goto fail;
 	snprintf(c->ring_path, sizeof(c->ring_path), "%s", ring_path);
-	snprintf(c->pin_path, sizeof(c->pin_path), "%s", pin);
 	c->links = calloc(c->ring->n_nodes + 1, sizeof(*c->links));
-	c->batch = calloc(1, sizeof(*c->batch));
-	if (c->links == NULL || c->batch == NULL) {
+	if (c->links == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating client");
 		goto fail;
 	}
@@ -846,40 +725,38 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	sc.keepalive_ms = 10000;
 	sc.handshake_retry_ms = 500;
 	sc.handshake_timeout_ms = 5000;
-	c->host = cr_sess_host_new(&c->kp, &sc, &cl_sess_ops, c, err);
-	if (c->host == NULL)
-		goto fail;
 	if (c->ring->n_nodes > 0) {
 		struct cr_addr a;
 
 		if (cr_addr_parse(c->ring->nodes[0].addr, &a, err) < 0)
 			goto fail;
-		c->fd = cr_udp_open_any(a.u.sa.sa_family, err);
+		fd = cr_udp_open_any(a.u.sa.sa_family, err);
 	} else {
 		cr_error_set(err, EINVAL, "ring %s has no nodes", ring_path);
 	}
-	if (c->fd < 0)
+	if (fd < 0)
 		goto fail;
-	c->tls = cr_tls_cli_new(base, cl_on_tls, c, err);
+	rc.role = CR_RL_VENDOR;
+	rc.kp = &c->kp;
+	rc.sess = &sc;
+	rc.fd = fd;
+	rc.ring = c->ring;
+	rc.pin_path = pin;
+	rc.save_path = ring_path;
+	c->rl = cr_rl_new(base, &rc, &cl_rl_ops, c, err);
+	if (c->rl == NULL)
+		goto fail;
+	c->tls = cr_tls_cli_new(base, cr_rl_tls_input, c->rl, err);
 	if (c->tls == NULL)
 		goto fail;
-	c->out = cr_udp_out_new(base, c->fd);
-	if (c->out == NULL) {
-		cr_error_errno(err, ENOMEM, "allocating client");
-		goto fail;
-	}
-	c->ev_read = event_new(base, c->fd, EV_READ | EV_PERSIST, cl_on_read, c);
+	cr_rl_set_tcp(c->rl, cl_tls_send, c->tls);
 	c->ev_tick = event_new(base, -1, EV_PERSIST, cl_on_tick, c);
-	if (c->ev_read == NULL || c->ev_tick == NULL ||
-	    event_add(c->ev_read, NULL) < 0 ||
-	    event_add(c->ev_tick,
-		      &(struct timeval){ 0, CL_TICK_MS * 1000 }) < 0) {
-		cr_error_set(err, ENOMEM, "cannot set up the client's events");
+	if (c->ev_tick == NULL ||
+	    event_add(c->ev_tick, &(struct timeval){ 0, CL_TICK_MS * 1000 }) < 0) {
+		cr_error_set(err, ENOMEM, "cannot create the client's timer");
 		goto fail;
 	}
 	c->lookup_ms = CL_LOOKUP_MS;
-	randombytes_buf(&c->next_req, sizeof(c->next_req));
-	c->next_req >>= 1;
 	return c;
 fail:
 	cl_client_free(c);
@@ -890,24 +767,19 @@ struct cl_client *cl_client_free(struct cl_client *c)
 {
 	if (c == NULL)
 		return NULL;
-	if (c->ev_read != NULL)
-		event_free(c->ev_read);
 	if (c->ev_tick != NULL)
 		event_free(c->ev_tick);
-	cr_sess_host_free(c->host);
+	/* Sessions may say goodbye over TCP as the host goes. */
+	c->rl = cr_rl_free(c->rl);
 	cr_tls_cli_free(c->tls);
-	cr_udp_out_free(c->out);
-	if (c->fd >= 0)
-		close(c->fd);
 	cp_hop_free(c->reply);
 	for (size_t i = 0; i < CL_PEND_MAX; i++)
 		cp_hop_free(c->pend[i].reply);
 	if (c->links != NULL && c->ring != NULL)
 		for (size_t i = 0; i < c->ring->n_nodes; i++)
-			cr_ring_asm_reset(&c->links[i].asm_);
+			cr_rl_link_reset(&c->links[i].rl);
 	cr_ring_free(c->ring);
 	free(c->links);
-	free(c->batch);
 	cr_keypair_wipe(&c->kp);
 	free(c);
 	return NULL;
@@ -930,7 +802,7 @@ struct event_base *cl_base(const struct cl_client *c)
 
 struct cr_sess_host *cl_host(const struct cl_client *c)
 {
-	return c->host;
+	return cr_rl_host(c->rl);
 }
 
 static void cl_on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -970,38 +842,35 @@ struct cr_sess *cl_node(struct cl_client *c, size_t idx, uint64_t timeout_ms,
 	const struct cr_ring_node *rn = &c->ring->nodes[idx];
 	struct cr_addr a;
 
-	if (l->sess == NULL) {
+	if (l->rl.sess == NULL) {
 		if (cr_addr_parse(rn->addr, &a, err) < 0)
 			return NULL;
 		l->failed = 0;
-		l->up = 0;
-		l->sess = cr_sess_connect(c->host, rn->pk, CR_ID_NODE, &a, NULL,
-					  0, cr_now_ms(), err);
-		if (l->sess == NULL)
+		if (cr_rl_dial(c->rl, &l->rl, rn->pk, &a, cr_now_ms(), err) < 0)
 			return NULL;
 	}
-	if (!l->up) {
+	if (!l->rl.up) {
 		int done = 0;
 		uint64_t deadline = cr_now_ms() + timeout_ms;
 
-		while (!l->up && !l->failed && cr_now_ms() < deadline)
-			cl_wait(c, &l->up, cr_now_ms() + 50 > deadline ?
+		while (!l->rl.up && !l->failed && cr_now_ms() < deadline)
+			cl_wait(c, &l->rl.up, cr_now_ms() + 50 > deadline ?
 						   deadline :
 						   cr_now_ms() + 50);
 		(void)done;
-		if (!l->up) {
+		if (!l->rl.up) {
 			char ids[CR_ID_STRMAX];
 
-			if (l->sess != NULL)
-				cr_sess_close(l->sess);
-			l->sess = NULL;
+			if (l->rl.sess != NULL)
+				cr_sess_close(l->rl.sess);
+			l->rl.sess = NULL;
 			cr_error_set(err, CL_EXIT_OFFLINE,
 				     "ring node %s at %s does not answer",
 				     cr_id_format(&rn->id, ids), rn->addr);
 			return NULL;
 		}
 	}
-	return l->sess;
+	return l->rl.sess;
 }
 
 Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
@@ -1016,7 +885,7 @@ Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
 	s = cl_node(c, idx, timeout_ms, err);
 	if (s == NULL)
 		return NULL;
-	req->req_id = ++c->next_req;
+	req->req_id = cr_rl_next_req(c->rl);
 	n = cp_hop_pack(req, buf, sizeof(buf));
 	if (n < 0) {
 		cr_error_set(err, EMSGSIZE, "request too large");
@@ -1032,7 +901,7 @@ Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
 		if (cr_sess_send(s, buf, (size_t)n, cr_now_ms()) < 0)
 			break;
 		cl_wait(c, &c->reply_done, step < deadline ? step : deadline);
-		if (c->links[idx].sess != s)
+		if (c->links[idx].rl.sess != s)
 			break;
 	}
 	if (!c->reply_done) {
@@ -1053,23 +922,20 @@ static int cl_node_start(struct cl_client *c, size_t idx)
 	struct cl_node_link *l = &c->links[idx];
 	struct cr_addr a;
 
-	if (l->sess != NULL)
+	if (l->rl.sess != NULL)
 		return 0;
 	if (cr_addr_parse(c->ring->nodes[idx].addr, &a, NULL) < 0)
 		return -1;
 	l->failed = 0;
-	l->up = 0;
-	l->sess = cr_sess_connect(c->host, c->ring->nodes[idx].pk, CR_ID_NODE,
-				  &a, NULL, 0, cr_now_ms(), NULL);
-	l->dial_ms = cr_now_ms();
-	return l->sess != NULL ? 0 : -1;
+	return cr_rl_dial(c->rl, &l->rl, c->ring->nodes[idx].pk, &a,
+			  cr_now_ms(), NULL);
 }
 
 static struct cl_pend *cl_pend_new(struct cl_client *c)
 {
 	for (size_t i = 0; i < CL_PEND_MAX; i++) {
 		if (c->pend[i].req == 0) {
-			c->pend[i].req = ++c->next_req;
+			c->pend[i].req = cr_rl_next_req(c->rl);
 			c->pend[i].done = 0;
 			c->pend[i].reply = NULL;
 			return &c->pend[i];
@@ -1158,9 +1024,9 @@ static void cl_lookup_why(const struct cl_client *c, const struct cl_ask *ask,
 		const char *why;
 		int w;
 
-		if (l->up)
+		if (l->rl.up)
 			why = "session up, no answer to the lookup";
-		else if (l->failed || l->sess == NULL)
+		else if (l->failed || l->rl.sess == NULL)
 			why = "handshake failed";
 		else
 			why = "no answer to the handshake";
@@ -1224,7 +1090,7 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 
 			if (k->state == 2)
 				continue;
-			if (l->sess == NULL || l->failed) {
+			if (l->rl.sess == NULL || l->failed) {
 				k->state = 2;
 				snprintf(last, sizeof(last),
 					 "ring node %s does not answer",
@@ -1248,7 +1114,7 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 				k->pd = NULL;
 				continue;
 			}
-			if (l->up && (k->state == 0 || now - k->sent_ms > 700)) {
+			if (l->rl.up && (k->state == 0 || now - k->sent_ms > 700)) {
 				/* Datagrams get lost: ask again now and then. */
 				if (k->pd == NULL)
 					k->pd = cl_pend_new(c);
@@ -1259,14 +1125,14 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 				req.req_id = k->pd->req;
 				blen = cp_hop_pack(&req, buf, sizeof(buf));
 				if (blen > 0)
-					cr_sess_send(l->sess, buf, (size_t)blen,
+					cr_sess_send(l->rl.sess, buf, (size_t)blen,
 						     now);
 				k->sent_ms = now;
 				k->state = 1;
 			}
 			waiting += k->state == 1;
 			young += k->state == 0 &&
-				 now - l->dial_ms < CL_LOOKUP_CONNECT_MS;
+				 now - l->rl.dial_ms < CL_LOOKUP_CONNECT_MS;
 			open++;
 		}
 		if (open == 0 || now >= deadline)
@@ -1401,12 +1267,12 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 	size_t idx = 0;
 	char *cand_ptrs[CR_PUNCH_CANDS];
 
-	if (!c->relay_only && !c->use_tcp)
+	if (!c->relay_only && !cl_uses_tcp(c))
 		cl_stun_ask(c, dev);
 	if (cl_lookup(c, dev, &p, &info, err) < 0)
 		return NULL;
 	cr_id_format(dev, ids);
-	if (!c->relay_only && !c->use_tcp)
+	if (!c->relay_only && !cl_uses_tcp(c))
 		cl_candidates(c);
 	c->dev_presence = p;
 	if (info.n_attached_here == 0) {
@@ -1459,7 +1325,7 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 			continue;
 		a.route = route;
 		c->e2e_up = 0;
-		s = cr_sess_connect(c->host, p.device_pk, CR_ID_DEVICE, &a,
+		s = cr_sess_connect(cl_host(c), p.device_pk, CR_ID_DEVICE, &a,
 				    NULL, 0, cr_now_ms(), err);
 		if (s == NULL)
 			return NULL;

@@ -54,7 +54,7 @@ struct cl_vendor_opts {
 
 /* Takes -k/-r/-p/--tcp from getopt_long; returns 1 when ch was one of
  * them.  Without --tcp the client falls back to TCP by itself when no ring
- * node answers over UDP within CL_UDP_GIVEUP_MS. */
+ * node answers over UDP within CR_RL_VENDOR_UDP_GIVEUP_MS (cr/ringlink.h). */
 int cl_vendor_opt(int ch, const char *arg, struct cl_vendor_opts *vo);
 /* cl_client_new() with the options, the environment and the defaults. */
 struct cl_client *cl_client_open(struct event_base *base,

@@ -20,6 +20,7 @@
 #include "cr/presence.h"
 #include "cr/punch.h"
 #include "cr/ring.h"
+#include "cr/ringlink.h"
 #include "cr/ringsync.h"
 #include "cr/session.h"
 #ifdef CR_HAVE_TLS
@@ -34,11 +35,6 @@ enum {
 	AGENT_LMDB_MAP = 16 * 1024 * 1024,
 	AGENT_BACKOFF_MIN_MS = 500,
 	AGENT_BACKOFF_MAX_MS = 10000,
-	AGENT_UDP_GIVEUP_MS = 3000, /* no node answers over UDP: use TCP */
-	/* Once a transport worked, losing every node is an outage (nodes
-	 * restarting, a loaded host), not a blocked network: the links get
-	 * time to come back the same way, past their reconnect backoff. */
-	AGENT_MODE_KEEP_MS = 15000,
 	/* An unacknowledged publish is sent again after this long: the node
 	 * acknowledges only once a majority of the home set stored it. */
 	AGENT_REPUBLISH_MS = 1000,
@@ -46,22 +42,18 @@ enum {
 
 /* A hop session with one home node. */
 struct da_link {
-	struct da_agent *agent;
+	struct cr_rl_link rl;    /* first: agent_link_of() casts back */
 	int node_idx;            /* index in the ring, -1 when unused */
 	uint8_t node_pk[CR_PKLEN];
 	struct cr_addr addr;
-	struct cr_sess *sess;    /* NULL while disconnected */
-	int up;
 	uint64_t acked_seq;
 	uint64_t next_attempt_ms;
 	uint32_t backoff_ms;
 	uint32_t fails;          /* connects in a row that came to nothing */
 	int silent;              /* closed because the node stopped answering */
 	int silent_last;         /* the last loss was such a close */
-	uint64_t last_ping_ms;
 	uint64_t last_pong_ms;
 	uint64_t unanswered_ms;  /* oldest ping without a pong, 0 if none */
-	uint64_t req_id;
 	char observed[CP_ADDR_STR_MAX];
 	uint64_t sent_ms;        /* the current record last sent here */
 	uint64_t migrate_at_ms;  /* move to a new home node then; 0: stay */
@@ -70,7 +62,6 @@ struct da_link {
 	uint8_t view[CR_ALIVE_BYTES_MAX];
 	size_t view_len;
 	uint64_t view_epoch;
-	struct cr_ring_asm asm_; /* a newer ring configuration arriving */
 };
 
 struct da_agent {
@@ -81,13 +72,9 @@ struct da_agent {
 	struct cr_ring *ring;
 	char pin_path[PATH_MAX + 16];
 	char ring_save_path[PATH_MAX + 16];
-	int fd;
-	struct event *ev_read;
 	struct event *ev_tick;
-	struct cr_sess_host *host;
+	struct cr_ringlink *rl;   /* the socket, sessions, TCP fallback */
 	struct cr_kv *kv;
-	struct cr_udp_batch *batch;
-	struct cr_udp_out *out;
 	struct da_tunnel *tunnel;
 	struct da_link links[CP_ATTACHED_MAX];
 	size_t n_links;
@@ -96,16 +83,11 @@ struct da_agent {
 	int dirty;                /* the record must be re-made */
 	int nat_eim;              /* mapping: 1 endpoint-independent, 0
 				   * dependent, -1 not known yet */
-	int use_tcp;              /* datagrams to nodes go over TLS */
-	int mode_worked;          /* a node answered this way once */
-	uint64_t mode_ms;         /* the transport last worked, or was
-				   * picked */
 #ifdef CR_HAVE_TLS
 	struct cr_tls_cli *tls;
 #endif
 	uint8_t rec[CP_PRESENCE_MAX]; /* the current signed record */
 	size_t rec_len;
-	uint64_t rings_refused;   /* configurations refused from nodes */
 	uint64_t acked_max;       /* highest sequence ever acknowledged */
 };
 
@@ -133,7 +115,8 @@ static int agent_next_seq(struct da_agent *a, uint64_t *seq,
 
 static void agent_local_addrs(struct da_agent *a, struct cr_presence *p)
 {
-	cr_punch_local_candidates(a->fd, p->addrs, &p->n_addrs, CP_ADDRS_MAX);
+	cr_punch_local_candidates(cr_rl_fd(a->rl), p->addrs, &p->n_addrs,
+				  CP_ADDRS_MAX);
 }
 
 /* Sends the current record to one home node (again, until it is
@@ -152,10 +135,10 @@ static void agent_send_record(struct da_agent *a, struct da_link *l)
 	pub.record = rec;
 	m.msg_case = CARRIER__HOP__MSG_PUBLISH;
 	m.publish = &pub;
-	m.req_id = ++l->req_id;
+	m.req_id = cr_rl_next_req(a->rl);
 	n = cp_hop_pack(&m, buf, sizeof(buf));
 	if (n > 0)
-		cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
+		cr_sess_send(l->rl.sess, buf, (size_t)n, cr_now_ms());
 	l->sent_ms = cr_now_ms();
 	carrier__signed_presence__free_unpacked(rec, NULL);
 }
@@ -182,14 +165,14 @@ static void agent_publish(struct da_agent *a)
 		struct da_link *l = &a->links[i];
 		int dup = 0;
 
-		if (!l->up)
+		if (!l->rl.up)
 			continue;
 		if (p.n_attached < CP_ATTACHED_MAX)
 			memcpy(p.attached[p.n_attached++], l->node_pk, CR_PKLEN);
 		/* Over TCP a node sees a connection, not an address of
 		 * ours that a peer could reach. */
 		if (l->observed[0] == '\0' || p.n_addrs == CP_ADDRS_MAX ||
-		    a->use_tcp)
+		    cr_rl_uses_tcp(a->rl))
 			continue;
 		for (size_t j = 0; j < p.n_addrs; j++)
 			dup |= strcmp(p.addrs[j], l->observed) == 0;
@@ -210,7 +193,7 @@ static void agent_publish(struct da_agent *a)
 	memcpy(a->rec, blob, len);
 	a->rec_len = len;
 	for (size_t i = 0; i < a->n_links; i++)
-		if (a->links[i].up)
+		if (a->links[i].rl.up)
 			agent_send_record(a, &a->links[i]);
 }
 
@@ -231,7 +214,7 @@ static int agent_node_alive(const struct da_agent *a, size_t idx)
 
 		/* Only a node that answered lately knows what is alive now:
 		 * one that died with others left a view from before. */
-		if (!l->up || l->view_len == 0 ||
+		if (!l->rl.up || l->view_len == 0 ||
 		    l->view_epoch != a->ring->epoch ||
 		    cr_now_ms() - l->last_pong_ms > a->cfg.keepalive_ms + 500)
 			continue;
@@ -293,24 +276,25 @@ static void agent_link_connect(struct da_agent *a, struct da_link *l,
 	if (l->fails >= 1)
 		agent_link_failover(a, l);
 
-	l->sess = cr_sess_connect(a->host, l->node_pk, CR_ID_NODE, &l->addr,
-				  NULL, 0, now, &err);
-	if (l->sess == NULL) {
+	if (cr_rl_dial(a->rl, &l->rl, l->node_pk, &l->addr, now, &err) < 0) {
 		cr_log_warnx("cannot start a session: %s", cr_error_msg(err));
 		cr_error_free(err);
 		l->next_attempt_ms = now + AGENT_BACKOFF_MAX_MS;
 		return;
 	}
-	cr_sess_set_user(l->sess, l);
+	cr_sess_set_user(l->rl.sess, l);
 }
 
-static void agent_link_lost(struct da_agent *a, struct da_link *l,
-			    uint64_t now)
+/* A link's session ended (cr_rl_ops.link_down). */
+static void agent_link_lost(void *arg, struct cr_rl_link *rl, int was_up)
 {
+	struct da_agent *a = arg;
+	struct da_link *l = (struct da_link *)rl;
+	uint64_t now = cr_now_ms();
 	char ids[CR_ID_STRMAX];
 	struct cr_id nid;
 
-	if (l->up) {
+	if (was_up) {
 		cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
 		cr_log_info("lost node %s; re-attaching",
 			    cr_id_format(&nid, ids));
@@ -318,11 +302,9 @@ static void agent_link_lost(struct da_agent *a, struct da_link *l,
 	}
 	/* A node that stopped answering pings counts as failed at once, so
 	 * the next attempt already goes to the next node in the ranking. */
-	l->fails = l->silent ? 1 : l->up ? 0 : l->fails + 1;
+	l->fails = l->silent ? 1 : was_up ? 0 : l->fails + 1;
 	l->silent_last = l->silent;
 	l->silent = 0;
-	l->up = 0;
-	l->sess = NULL;
 	l->acked_seq = 0;
 	l->backoff_ms = l->backoff_ms == 0 ? AGENT_BACKOFF_MIN_MS :
 					     l->backoff_ms * 2;
@@ -355,7 +337,6 @@ static int agent_setup_links(struct da_agent *a, struct cr_error **err)
 		struct da_link *l = &a->links[i];
 
 		memset(l, 0, sizeof(*l));
-		l->agent = a;
 		l->node_idx = (int)rank[i];
 		memcpy(l->node_pk, a->ring->nodes[rank[i]].pk, CR_PKLEN);
 		if (cr_addr_parse(a->ring->nodes[rank[i]].addr, &l->addr,
@@ -379,7 +360,7 @@ static void agent_nat_check(struct da_agent *a)
 	int n = 0, same = 1;
 
 	for (size_t i = 0; i < a->n_links; i++) {
-		if (!a->links[i].up || a->links[i].observed[0] == '\0')
+		if (!a->links[i].rl.up || a->links[i].observed[0] == '\0')
 			continue;
 		if (first == NULL)
 			first = a->links[i].observed;
@@ -387,7 +368,7 @@ static void agent_nat_check(struct da_agent *a)
 			same &= strcmp(first, a->links[i].observed) == 0;
 		n++;
 	}
-	if (n < 2 || same == a->nat_eim || a->use_tcp)
+	if (n < 2 || same == a->nat_eim || cr_rl_uses_tcp(a->rl))
 		return;
 	a->nat_eim = same;
 	cr_log_info("reflexive address %s seen by %d nodes: %s", first, n,
@@ -415,8 +396,8 @@ static void agent_link_migrate(struct da_agent *a, struct da_link *l,
 		if (used || cr_addr_parse(a->ring->nodes[rank[i]].addr, &addr,
 					  NULL) < 0)
 			continue;
-		if (l->sess != NULL)
-			cr_sess_close(l->sess); /* agent_link_lost() */
+		if (l->rl.sess != NULL)
+			cr_sess_close(l->rl.sess); /* agent_link_lost() */
 		l->node_idx = (int)rank[i];
 		memcpy(l->node_pk, a->ring->nodes[rank[i]].pk, CR_PKLEN);
 		l->addr = addr;
@@ -443,6 +424,7 @@ static void agent_ring_changed(struct da_agent *a, struct cr_ring *r)
 	uint64_t now = cr_now_ms();
 
 	a->ring = r;
+	cr_rl_set_ring(a->rl, r);
 	n = cr_ring_rank(r, a->id.hash, NULL, rank, a->n_links);
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct da_link *l = &a->links[i];
@@ -468,55 +450,41 @@ static void agent_ring_changed(struct da_agent *a, struct cr_ring *r)
 	cr_ring_free(old);
 }
 
-static void agent_on_chunk(struct da_agent *a, struct da_link *l,
-			   const Carrier__RingChunk *c)
+/* A node sent a newer ring configuration, signed by the operator. */
+static void agent_ring_adopted(void *arg, struct cr_rl_link *l,
+			       struct cr_ring *r)
 {
-	struct cr_error *err = NULL;
-	struct cr_ring *r = NULL;
-	char ids[CR_ID_STRMAX];
-	struct cr_id nid;
-	int rc;
-
-	if (c->epoch <= a->ring->epoch)
-		return;
-	rc = cr_ring_asm_add(&l->asm_, c->epoch, c->total, c->offset,
-			     c->data.data, c->data.len);
-	if (rc <= 0) {
-		if (rc < 0)
-			cr_ring_asm_reset(&l->asm_);
-		return;
-	}
-	rc = cr_ring_accept(l->asm_.buf, l->asm_.total, a->ring, a->pin_path,
-			    a->ring_save_path, &r, &err);
-	cr_ring_asm_reset(&l->asm_);
-	if (rc < 0) {
-		/* Only the operator's key makes an epoch: whatever a node
-		 * claims, the device keeps its ring.  Logged sparingly, a
-		 * lying node may keep trying. */
-		if (a->rings_refused++ % 64 == 0) {
-			cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
-			cr_log_warnx("refused ring configuration epoch %llu "
-				     "from node %s (%llu refused): %s",
-				     (unsigned long long)c->epoch,
-				     cr_id_format(&nid, ids),
-				     (unsigned long long)a->rings_refused,
-				     cr_error_msg(err));
-		}
-		cr_error_free(err);
-		return;
-	}
-	agent_ring_changed(a, r);
+	agent_ring_changed(arg, r);
 }
 
-static void agent_on_hop(struct da_agent *a, struct da_link *l,
-			 const uint8_t *buf, size_t len)
+static void agent_ring_refused(void *arg, struct cr_rl_link *rl,
+			       uint64_t epoch, uint64_t n_refused,
+			       const struct cr_error *err)
 {
-	Carrier__Hop *m = cp_hop_unpack(buf, len);
+	struct da_link *l = (struct da_link *)rl;
 	char ids[CR_ID_STRMAX];
 	struct cr_id nid;
 
-	if (m == NULL)
+	/* Only the operator's key makes an epoch: whatever a node claims,
+	 * the device keeps its ring.  Logged sparingly, a lying node may
+	 * keep trying. */
+	if ((n_refused - 1) % 64 != 0)
 		return;
+	cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
+	cr_log_warnx("refused ring configuration epoch %llu from node %s "
+		     "(%llu refused): %s",
+		     (unsigned long long)epoch, cr_id_format(&nid, ids),
+		     (unsigned long long)n_refused, cr_error_msg(err));
+}
+
+/* A node's message to a link (cr_rl_ops.link_msg). */
+static void agent_on_hop(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
+{
+	struct da_agent *a = arg;
+	struct da_link *l = (struct da_link *)rl;
+	char ids[CR_ID_STRMAX];
+	struct cr_id nid;
+
 	cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
 	switch (m->msg_case) {
 	case CARRIER__HOP__MSG_ACK:
@@ -549,9 +517,6 @@ static void agent_on_hop(struct da_agent *a, struct da_link *l,
 			l->view_epoch = m->pong->ring_epoch;
 		}
 		break;
-	case CARRIER__HOP__MSG_RING_CHUNK:
-		agent_on_chunk(a, l, m->ring_chunk);
-		break;
 	case CARRIER__HOP__MSG_ERROR:
 		cr_log_warnx("node %s: %s", cr_id_format(&nid, ids),
 			     m->error->message);
@@ -567,67 +532,16 @@ static void agent_on_hop(struct da_agent *a, struct da_link *l,
 	cp_hop_free(m);
 }
 
-static void agent_ping(struct da_link *l, uint64_t now)
+static void agent_ping(struct da_agent *a, struct da_link *l, uint64_t now)
 {
-	Carrier__Hop m = CARRIER__HOP__INIT;
-	Carrier__Ping ping = CARRIER__PING__INIT;
-	uint8_t buf[64];
-	long n;
-
-	ping.nonce = now;
-	ping.ring_epoch = l->agent->ring->epoch; /* a node with a newer one
-						    sends it */
-	/* The node takes us for gone after a few silent intervals. */
-	ping.keepalive_ms = l->agent->cfg.keepalive_ms > UINT32_MAX ?
-				    UINT32_MAX :
-				    (uint32_t)l->agent->cfg.keepalive_ms;
-	m.req_id = ++l->req_id;
-	m.msg_case = CARRIER__HOP__MSG_PING;
-	m.ping = &ping;
-	n = cp_hop_pack(&m, buf, sizeof(buf));
-	if (n > 0)
-		cr_sess_send(l->sess, buf, (size_t)n, now);
-	l->last_ping_ms = now;
+	cr_rl_ping(a->rl, &l->rl, now);
 	if (l->unanswered_ms == 0)
 		l->unanswered_ms = now;
 }
 
 /* ---- Session callbacks ------------------------------------------------- */
 
-#ifdef CR_HAVE_TLS
-/* Over TCP only ring nodes are reachable (probes still go over UDP). */
-static int agent_is_node_addr(const struct da_agent *a, const struct cr_addr *to)
-{
-	for (size_t i = 0; i < a->n_links; i++)
-		if (cr_addr_equal(&a->links[i].addr, to))
-			return 1;
-	for (size_t i = 0; i < a->ring->n_nodes; i++) {
-		struct cr_addr na;
-
-		if (cr_addr_parse(a->ring->nodes[i].addr, &na, NULL) == 0 &&
-		    cr_addr_equal(&na, to))
-			return 1;
-	}
-	return 0;
-}
-#endif
-
-static void agent_sess_send(void *ctx, struct cr_sess *s,
-			    const struct cr_addr *to, const uint8_t *buf,
-			    size_t len)
-{
-	struct da_agent *a = ctx;
-
-#ifdef CR_HAVE_TLS
-	if (a->use_tcp && a->tls != NULL && agent_is_node_addr(a, to)) {
-		cr_tls_cli_send(a->tls, to, buf, len);
-		return;
-	}
-#endif
-	cr_udp_out_send_path(a->out, to, buf, len);
-}
-
-static int agent_sess_accept(void *ctx, const struct cr_id *peer,
+static int agent_peer_accept(void *ctx, const struct cr_id *peer,
 			     const uint8_t pk[CR_PKLEN],
 			     const struct cr_addr *from, const uint8_t *hello,
 			     size_t hello_len, uint8_t *reply,
@@ -640,103 +554,81 @@ static int agent_sess_accept(void *ctx, const struct cr_id *peer,
 	return da_tunnel_accept(a->tunnel, peer, from, reply, reply_len);
 }
 
-static int agent_is_link(struct da_agent *a, struct cr_sess *s)
+static struct cr_rl_link *agent_link_of(void *arg, struct cr_sess *s)
 {
+	struct da_agent *a = arg;
 	struct da_link *l = cr_sess_user(s);
 
-	return l >= a->links && l < a->links + CP_ATTACHED_MAX;
+	return l >= a->links && l < a->links + CP_ATTACHED_MAX ? &l->rl : NULL;
 }
 
-static void agent_sess_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
+/* A link came up, and the ring links pinged the node at once: that tells
+ * it our keepalive interval (and epoch), so a device that vanishes before
+ * its first interval is up is offline after a few intervals, not after the
+ * session's dead time. */
+static void agent_link_up(void *arg, struct cr_rl_link *rl)
+{
+	struct da_agent *a = arg;
+	struct da_link *l = (struct da_link *)rl;
+
+	l->last_pong_ms = l->unanswered_ms = rl->ping_ms;
+	a->dirty = 1;
+}
+
+static void agent_peer_up(void *arg, struct cr_sess *s, const uint8_t *reply,
 			  size_t reply_len, int rekey)
 {
-	struct da_agent *a = ctx;
-	struct da_link *l;
+	struct da_agent *a = arg;
 
-	if (!agent_is_link(a, s)) {
-		if (!rekey)
-			da_tunnel_up(a->tunnel, s);
-		return;
-	}
-	l = cr_sess_user(s);
-	if (rekey)
-		return;
-	l->up = 1;
-	l->last_pong_ms = l->last_ping_ms = cr_now_ms();
-	l->unanswered_ms = 0;
-	a->dirty = 1;
-	/* A first ping at once tells the node our keepalive interval (and
-	 * epoch): a device that vanishes before its first interval is up
-	 * is then offline after a few intervals, not after the session's
-	 * dead time. */
-	agent_ping(l, l->last_ping_ms);
+	if (!rekey)
+		da_tunnel_up(a->tunnel, s);
 }
 
-static void agent_sess_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
+static void agent_peer_recv(void *arg, struct cr_sess *s, const uint8_t *msg,
 			    size_t len)
 {
-	struct da_agent *a = ctx;
+	struct da_agent *a = arg;
 
-	if (agent_is_link(a, s))
-		agent_on_hop(a, cr_sess_user(s), msg, len);
-	else
-		da_tunnel_recv(a->tunnel, s, msg, len);
+	da_tunnel_recv(a->tunnel, s, msg, len);
 }
 
-static void agent_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
+static void agent_peer_down(void *arg, struct cr_sess *s)
 {
-	struct da_agent *a = ctx;
+	struct da_agent *a = arg;
 
-	if (agent_is_link(a, s))
-		agent_link_lost(a, cr_sess_user(s), cr_now_ms());
-	else
-		da_tunnel_down(a->tunnel, s);
+	da_tunnel_down(a->tunnel, s);
 }
 
-static const struct cr_sess_ops agent_sess_ops = {
-	.send = agent_sess_send,
-	.accept = agent_sess_accept,
-	.up = agent_sess_up,
-	.recv = agent_sess_recv,
-	.down = agent_sess_down,
+static void agent_flush(void *arg)
+{
+	struct da_agent *a = arg;
+
+	da_tunnel_flush(a->tunnel);
+}
+
+static const struct cr_rl_ops agent_rl_ops = {
+	.link_of = agent_link_of,
+	.link_up = agent_link_up,
+	.link_msg = agent_on_hop,
+	.link_down = agent_link_lost,
+	.ring_adopted = agent_ring_adopted,
+	.ring_refused = agent_ring_refused,
+	.peer_accept = agent_peer_accept,
+	.peer_up = agent_peer_up,
+	.peer_recv = agent_peer_recv,
+	.peer_down = agent_peer_down,
+	.flush = agent_flush,
 };
 
-/* ---- Loop ---------------------------------------------------------------- */
-
-static void agent_on_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct da_agent *a = arg;
-
-	for (int round = 0; round < 64; round++) {
-		int got = cr_udp_recv(a->fd, a->batch);
-		uint64_t now = cr_now_ms();
-
-		if (got <= 0)
-			break;
-		for (size_t i = 0; i < a->batch->n; i++) {
-			uint8_t *buf = a->batch->buf[i];
-			size_t len = a->batch->len[i];
-			struct cr_addr from = a->batch->from[i];
-
-			if (cr_udp_unwrap(&from, &buf, &len) == 0)
-				cr_sess_host_input(a->host, &from, buf, len, now);
-		}
-	}
-	da_tunnel_flush(a->tunnel);
-}
-
 #ifdef CR_HAVE_TLS
-static void agent_on_tls(void *arg, const struct cr_addr *src, uint8_t *buf,
-			 size_t len)
+static void agent_tls_send(void *tls, const struct cr_addr *to,
+			   const uint8_t *buf, size_t len)
 {
-	struct da_agent *a = arg;
-	struct cr_addr from = *src;
-
-	if (cr_udp_unwrap(&from, &buf, &len) == 0)
-		cr_sess_host_input(a->host, &from, buf, len, cr_now_ms());
-	da_tunnel_flush(a->tunnel);
+	cr_tls_cli_send(tls, to, buf, len);
 }
 #endif
+
+/* ---- Loop ---------------------------------------------------------------- */
 
 static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -744,48 +636,31 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = cr_now_ms();
 	uint64_t ka = a->cfg.keepalive_ms;
 	uint64_t pong_timeout = ka < 3000 ? ka * 2 + 500 : 3000;
+	int any = 0;
 
-#ifdef CR_HAVE_TLS
-	if (a->tls != NULL && !a->cfg.tcp) {
-		int up = 0;
-
+	for (size_t i = 0; i < a->n_links; i++)
+		any |= a->links[i].rl.up;
+	if (cr_rl_tick(a->rl, any, now)) {
+		/* Try the other way now, not after a link's backoff. */
 		for (size_t i = 0; i < a->n_links; i++)
-			up |= a->links[i].up;
-		if (up) {
-			a->mode_ms = now;
-			a->mode_worked = 1;
-		} else if (now - a->mode_ms > (a->mode_worked ?
-						       AGENT_MODE_KEEP_MS :
-						       AGENT_UDP_GIVEUP_MS)) {
-			/* No node answers this way: UDP blocked, probably
-			 * (or no node listens on TCP: back to UDP).  The
-			 * next handshakes go the other way. */
-			a->use_tcp = !a->use_tcp;
-			a->mode_ms = now;
-			a->mode_worked = 0;
-			/* Try the other way now, not after a link's backoff. */
-			for (size_t i = 0; i < a->n_links; i++)
-				if (a->links[i].sess == NULL)
-					a->links[i].next_attempt_ms = now;
-			if (a->use_tcp)
-				cr_log_info("no ring node answers over UDP: "
-					    "reaching the ring over TCP");
-			else
-				cr_log_info("no ring node answers over TCP "
-					    "either: trying UDP again");
-		}
+			if (a->links[i].rl.sess == NULL)
+				a->links[i].next_attempt_ms = now;
+		if (cr_rl_uses_tcp(a->rl))
+			cr_log_info("no ring node answers over UDP: "
+				    "reaching the ring over TCP");
+		else
+			cr_log_info("no ring node answers over TCP "
+				    "either: trying UDP again");
 	}
-#endif
-	cr_sess_host_tick(a->host, now);
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct da_link *l = &a->links[i];
 
-		if (l->sess == NULL) {
+		if (l->rl.sess == NULL) {
 			if (now >= l->next_attempt_ms)
 				agent_link_connect(a, l, now);
 			continue;
 		}
-		if (!l->up)
+		if (!l->rl.up)
 			continue;
 		/* A node whose pings go unanswered, and that a node we
 		 * reach sees dead, is given up at once; a node cannot make
@@ -796,14 +671,12 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 		      !agent_node_alive(a, (size_t)l->node_idx)))) {
 			/* The node forgot us (restart) or the path died:
 			 * a fresh handshake finds out which. */
-			struct cr_sess *s = l->sess;
-
 			l->silent = 1;
-			cr_sess_close(s);
+			cr_sess_close(l->rl.sess);
 			continue;
 		}
-		if (now - l->last_ping_ms >= ka)
-			agent_ping(l, now);
+		if (now - l->rl.ping_ms >= ka)
+			agent_ping(a, l, now);
 		if (l->acked_seq != a->seq && a->rec_len != 0 &&
 		    now - l->sent_ms >= AGENT_REPUBLISH_MS)
 			agent_send_record(a, l);
@@ -819,16 +692,22 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (a->dirty ||
 	    (a->published_ms != 0 &&
 	     now - a->published_ms > a->cfg.presence_ttl_ms / 2)) {
-		int any = 0;
-
+		any = 0;
 		for (size_t i = 0; i < a->n_links; i++)
-			any |= a->links[i].up;
+			any |= a->links[i].rl.up;
 		if (any)
 			agent_publish(a);
 	}
 }
 
 /* ---- Life cycle ---------------------------------------------------------- */
+
+/* The keepalive interval our pings tell the nodes. */
+static uint32_t agent_ping_keepalive(const struct da_config *cfg)
+{
+	return cfg->keepalive_ms > UINT32_MAX ? UINT32_MAX :
+						(uint32_t)cfg->keepalive_ms;
+}
 
 static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
 {
@@ -854,14 +733,15 @@ struct da_agent *da_agent_new(struct event_base *base,
 {
 	struct da_agent *a;
 	struct cr_sess_cfg sc;
+	struct cr_rl_cfg rc = { 0 };
 	char ids[CR_ID_STRMAX];
+	int fd = -1;
 
 	a = calloc(1, sizeof(*a));
 	if (a == NULL) {
 		cr_error_errno(err, ENOMEM, "allocating agent");
 		return NULL;
 	}
-	a->fd = -1;
 	a->nat_eim = -1;
 	a->base = base;
 	a->cfg = *cfg;
@@ -884,60 +764,54 @@ struct da_agent *da_agent_new(struct event_base *base,
 	}
 	if (cr_kv_open(cfg->data_dir, "agent", AGENT_LMDB_MAP, &a->kv, err) < 0)
 		goto fail;
-	a->batch = calloc(1, sizeof(*a->batch));
-	if (a->batch == NULL) {
-		cr_error_errno(err, ENOMEM, "allocating agent buffers");
-		goto fail;
-	}
 	if (agent_setup_links(a, err) < 0)
 		goto fail;
 	agent_sess_cfg(cfg, &sc);
-	a->host = cr_sess_host_new(&a->kp, &sc, &agent_sess_ops, a, err);
-	if (a->host == NULL)
-		goto fail;
 	if (cfg->listen[0] != '\0') {
 		struct cr_addr la;
 
 		if (cr_addr_parse(cfg->listen, &la, err) < 0)
 			goto fail;
-		a->fd = cr_udp_open(&la, err);
+		fd = cr_udp_open(&la, err);
 	} else {
-		a->fd = cr_udp_open_any(a->links[0].addr.u.sa.sa_family, err);
+		fd = cr_udp_open_any(a->links[0].addr.u.sa.sa_family, err);
 	}
-	if (a->fd < 0)
+	if (fd < 0)
 		goto fail;
-	a->out = cr_udp_out_new(base, a->fd);
-	if (a->out == NULL) {
-		cr_error_errno(err, ENOMEM, "allocating agent buffers");
-		goto fail;
-	}
-	a->tunnel = da_tunnel_new(base, a->host, &a->cfg, err);
-	if (a->tunnel == NULL)
-		goto fail;
-	a->mode_ms = cr_now_ms();
-	a->use_tcp = cfg->tcp;
-#ifdef CR_HAVE_TLS
-	a->tls = cr_tls_cli_new(base, agent_on_tls, a, err);
-	if (a->tls == NULL)
-		goto fail;
-#else
+#ifndef CR_HAVE_TLS
 	if (cfg->tcp) {
+		close(fd);
 		cr_error_set(err, ENOTSUP,
 			     "--tcp: this build has no TLS (OpenSSL) support");
 		goto fail;
 	}
 #endif
-	a->ev_read = event_new(base, a->fd, EV_READ | EV_PERSIST,
-			       agent_on_read, a);
-	a->ev_tick = event_new(base, -1, EV_PERSIST, agent_on_tick, a);
-	if (a->ev_read == NULL || a->ev_tick == NULL) {
-		cr_error_set(err, ENOMEM, "cannot create events");
+	rc.role = CR_RL_DEVICE;
+	rc.kp = &a->kp;
+	rc.sess = &sc;
+	rc.fd = fd;
+	rc.force_tcp = cfg->tcp;
+	rc.keepalive_ms = agent_ping_keepalive(cfg);
+	rc.ring = a->ring;
+	rc.pin_path = a->pin_path;
+	rc.save_path = a->ring_save_path;
+	a->rl = cr_rl_new(base, &rc, &agent_rl_ops, a, err);
+	if (a->rl == NULL)
 		goto fail;
-	}
-	if (event_add(a->ev_read, NULL) < 0 ||
-	    event_add(a->ev_tick,
-		      &(struct timeval){ 0, AGENT_TICK_MS * 1000 }) < 0) {
-		cr_error_set(err, EIO, "cannot add the agent's events");
+	a->tunnel = da_tunnel_new(base, cr_rl_host(a->rl), &a->cfg, err);
+	if (a->tunnel == NULL)
+		goto fail;
+#ifdef CR_HAVE_TLS
+	a->tls = cr_tls_cli_new(base, cr_rl_tls_input, a->rl, err);
+	if (a->tls == NULL)
+		goto fail;
+	cr_rl_set_tcp(a->rl, agent_tls_send, a->tls);
+#endif
+	a->ev_tick = event_new(base, -1, EV_PERSIST, agent_on_tick, a);
+	if (a->ev_tick == NULL ||
+	    event_add(a->ev_tick, &(struct timeval){ 0, AGENT_TICK_MS * 1000 }) <
+		    0) {
+		cr_error_set(err, ENOMEM, "cannot create events");
 		goto fail;
 	}
 	for (size_t i = 0; i < a->n_links; i++)
@@ -971,9 +845,12 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 	} else {
 		cr_ring_free(ring);
 	}
+	if (cfg->tcp != a->cfg.tcp)
+		cr_rl_set_force_tcp(a->rl, cfg->tcp);
 	a->cfg = *cfg;
 	agent_sess_cfg(cfg, &sc);
-	cr_sess_host_set_cfg(a->host, &sc);
+	cr_sess_host_set_cfg(cr_rl_host(a->rl), &sc);
+	cr_rl_set_keepalive(a->rl, agent_ping_keepalive(cfg));
 	cr_log_set_level(cfg->log_level);
 	da_tunnel_set_config(a->tunnel, &a->cfg);
 	cr_log_info("configuration reloaded (%zu vendors allowed)",
@@ -997,18 +874,18 @@ void da_agent_detach(struct da_agent *a)
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct da_link *l = &a->links[i];
 
-		if (l->sess == NULL || !l->up)
+		if (l->rl.sess == NULL || !l->rl.up)
 			continue;
 		/* Twice: a lost datagram would leave the device "online"
 		 * until the node misses its keepalives. */
-		cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
-		cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
+		cr_sess_send(l->rl.sess, buf, (size_t)n, cr_now_ms());
+		cr_sess_send(l->rl.sess, buf, (size_t)n, cr_now_ms());
 		told++;
 	}
-	cr_udp_out_flush(a->out);
+	cr_udp_out_flush(cr_rl_out(a->rl));
 #ifdef CR_HAVE_TLS
 	/* Over TCP the goodbye sits in a buffer until the loop writes it. */
-	if (a->use_tcp)
+	if (cr_rl_uses_tcp(a->rl))
 		for (int i = 0; i < 10; i++)
 			event_base_loop(a->base, EVLOOP_NONBLOCK);
 #endif
@@ -1021,23 +898,18 @@ struct da_agent *da_agent_free(struct da_agent *a)
 {
 	if (a == NULL)
 		return NULL;
-	if (a->ev_read != NULL)
-		event_free(a->ev_read);
 	if (a->ev_tick != NULL)
 		event_free(a->ev_tick);
 	da_tunnel_free(a->tunnel);
-	cr_sess_host_free(a->host);
+	/* Sessions may say goodbye over TCP as the host goes. */
+	a->rl = cr_rl_free(a->rl);
 #ifdef CR_HAVE_TLS
 	cr_tls_cli_free(a->tls);
 #endif
-	cr_udp_out_free(a->out);
-	if (a->fd >= 0)
-		close(a->fd);
 	cr_kv_free(a->kv);
 	cr_ring_free(a->ring);
 	for (size_t i = 0; i < CP_ATTACHED_MAX; i++)
-		cr_ring_asm_reset(&a->links[i].asm_);
-	free(a->batch);
+		cr_rl_link_reset(&a->links[i].rl);
 	cr_keypair_wipe(&a->kp);
 	free(a);
 	return NULL;
@@ -1048,7 +920,7 @@ int da_agent_attached(const struct da_agent *a)
 	int n = 0;
 
 	for (size_t i = 0; i < a->n_links; i++)
-		n += a->links[i].up && a->links[i].acked_seq == a->seq &&
+		n += a->links[i].rl.up && a->links[i].acked_seq == a->seq &&
 		     a->seq != 0;
 	return n;
 }
