@@ -1361,7 +1361,7 @@ static void ctx_init(struct ctx *c, const struct bo_cli *g)
 	static int cli_##name(const struct bo_cli *g, int argc, char **argv) \
 	{                                                                   \
 		struct ctx c;                                               \
-                                                                            \
+	\
 		ctx_init(&c, g);                                            \
 		return verb_##name(&c, argc, argv);                         \
 	}
