@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static inline int cr_check_main(Suite *suite)
@@ -22,6 +23,23 @@ static inline int cr_check_main(Suite *suite)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* A test's own folder under /tmp: dir (64 bytes) gets its path, named
+ * after the test program; cr_check_tmpdir_remove() takes it and everything
+ * in it away (only what the test made there). */
+static inline void cr_check_tmpdir(char dir[64], const char *name)
+{
+	snprintf(dir, 64, "/tmp/%s.XXXXXX", name);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static inline void cr_check_tmpdir_remove(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
 }
 
 #endif

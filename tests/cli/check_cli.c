@@ -27,16 +27,12 @@ static char out[8192], errs[8192];
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "%s", "/tmp/check_cli.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	cr_check_tmpdir(dir, "check_cli");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	cr_check_tmpdir_remove(dir);
 }
 
 static void slurp(int fd, char *buf, size_t cap)

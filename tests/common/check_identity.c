@@ -315,17 +315,12 @@ static char tmpdir[64];
 
 static void tmp_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_identity.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	cr_check_tmpdir(tmpdir, "check_identity");
 }
 
 static void tmp_teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
+	cr_check_tmpdir_remove(tmpdir);
 }
 
 static void tmp_path(char *out, size_t cap, const char *name)

@@ -208,17 +208,12 @@ static uint8_t *pack_body(const struct cr_keypair *op, uint64_t epoch,
 
 static void tmp_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_ring.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	cr_check_tmpdir(tmpdir, "check_ring");
 }
 
 static void tmp_teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
+	cr_check_tmpdir_remove(tmpdir);
 }
 
 static char *read_text(const char *path)

@@ -12,7 +12,9 @@
 
 #include "cr/ringlink.h"
 
-static char tmpdir[] = "/tmp/check_ringlink.XXXXXX";
+#include "../check_main.h"
+
+static char tmpdir[64];
 
 /* ---- fallback policy ---------------------------------------------------- */
 
@@ -212,24 +214,18 @@ END_TEST
 
 static void setup(void)
 {
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	cr_check_tmpdir(tmpdir, "check_ringlink");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_ringlink.XXXXXX");
+	cr_check_tmpdir_remove(tmpdir);
 }
 
-int main(void)
+static Suite *ringlink_suite(void)
 {
 	Suite *s = suite_create("ringlink");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_fallback_vendor);
@@ -237,9 +233,10 @@ int main(void)
 	tcase_add_test(tc, test_fallback_forced);
 	tcase_add_test(tc, test_adopt);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
+}
+
+int main(void)
+{
+	return cr_check_main(ringlink_suite());
 }

@@ -29,17 +29,13 @@ static char dir[64];
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "%s", "/tmp/check_node.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	cr_check_tmpdir(dir, "check_node");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	/* The folder holds only what the test made (keys, ring, LMDB). */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	cr_check_tmpdir_remove(dir);
 }
 
 static int set(struct rn_config *c, const char *k, const char *v,

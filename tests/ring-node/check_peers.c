@@ -36,16 +36,12 @@ struct fixture {
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "%s", "/tmp/check_peers.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	cr_check_tmpdir(dir, "check_peers");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	cr_check_tmpdir_remove(dir);
 }
 
 static void h_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
