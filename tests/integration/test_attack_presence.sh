@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Attack: filling a node's presence store.  presflood opens real hop
+# Attack: filling a node's presence store.  attack presence opens real hop
 # sessions with throwaway device keys (no credentials needed) and publishes
 # signed records.  Bounds asserted on three real nodes (home sets of one
 # node): a flood of fresh keys at a node that is not their home node is
@@ -9,7 +9,7 @@
 # still publishes (an update while full, a new one once the flood's records
 # expired) and is looked up.
 . "$(dirname "$0")/lib.sh"
-: "${PRESFLOOD:?run through ctest}"
+: "${ATTACK:?run through ctest}"
 
 "$CARRIER" keygen --type operator -o "$T/op.key" >/dev/null
 args=()
@@ -32,7 +32,7 @@ done
 refused() { curl -sf "http://${METRICS[0]}/metrics" |
 	sed -n "s/^carrier_node_presence_refused_total{reason=\"$1\"} //p"; }
 records() { metric 0 carrier_node_presence_records; }
-flood() { "$PRESFLOOD" "$T/ring" 0 "$@" --replicas 1; }
+flood() { "$ATTACK" presence "$T/ring" 0 "$@" --replicas 1; }
 acked() { sed -n 's/^presflood: acked \([0-9]*\) .*/\1/p' "$1"; }
 vendor ven >/dev/null
 export CARRIER_KEY=$T/ven.key
