@@ -86,16 +86,18 @@ static int peer_open(struct ts_peer *p, struct cr_udp_batch *rx,
 {
 	struct cr_error *err = NULL;
 
-	if (ts_peer_open(p, "127.0.0.1", rx, &err) < 0 ||
-	    ts_peer_connect(p, kp, node_pk, CR_ID_NODE, to, &err) < 0) {
-		fprintf(stderr, "attack: %s\n", cr_error_msg(err));
-		return -1;
-	}
+	if (ts_peer_open(p, "127.0.0.1", rx, &err) < 0)
+		goto fail;
 	if (c != NULL) {
 		p->on_msg = count_reply;
 		p->user = c;
 	}
+	if (ts_peer_connect(p, kp, node_pk, CR_ID_NODE, to, &err) < 0)
+		goto fail;
 	return 0;
+fail:
+	fprintf(stderr, "attack: %s\n", cr_error_msg(err));
+	return -1;
 }
 
 static int do_routes(struct ts_peer *p, const struct cr_id *dev,
