@@ -33,7 +33,7 @@ refused() { curl -sf "http://${METRICS[0]}/metrics" |
 	sed -n "s/^carrier_node_presence_refused_total{reason=\"$1\"} //p"; }
 records() { metric 0 carrier_node_presence_records; }
 flood() { "$ATTACK" presence "$T/ring" 0 "$@" --replicas 1; }
-acked() { sed -n 's/^presflood: acked \([0-9]*\) .*/\1/p' "$1"; }
+acked() { sed -n 's/^presence: acked \([0-9]*\) .*/\1/p' "$1"; }
 vendor ven >/dev/null
 export CARRIER_KEY=$T/ven.key
 

@@ -31,7 +31,7 @@
  *       out, --home yes keys whose set holds it; --attached names the
  *       node as attached in the record; --ttl is how far ahead the record
  *       expires (default 600).  Prints one line per publish, "ID ack" or
- *       "ID error CODE MESSAGE" or "ID timeout", then "presflood: acked A
+ *       "ID error CODE MESSAGE" or "ID timeout", then "presence: acked A
  *       refused E timeouts T".
  *
  * The session plumbing is toolsess.h's.  Exit 1 when the node cannot be
@@ -454,9 +454,7 @@ static int do_presence(const struct pres_opts *o, struct cr_udp_batch *rx)
 		ts_peer_end(&p);
 		cr_keypair_wipe(&kp);
 	}
-	/* The summary keeps presflood's words: test_attack_presence reads
-	 * them. */
-	printf("presflood: acked %llu refused %llu timeouts %llu\n",
+	printf("presence: acked %llu refused %llu timeouts %llu\n",
 	       (unsigned long long)acked, (unsigned long long)refused,
 	       (unsigned long long)timeouts);
 	ts_peer_free(&p);
