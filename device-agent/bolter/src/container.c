@@ -502,6 +502,7 @@ static int create_load(struct create *c, struct cr_error **err)
 static int create_state_dir(struct create *c, struct cr_error **err)
 {
 	const struct bo_spec *s = c->s;
+	const struct bo_namespace *u = bo_spec_namespace(s, CLONE_NEWUSER);
 	char cfg[PATH_MAX];
 
 	if (cr_mkdir_p(c->o->root, 0711, err) < 0)
@@ -520,7 +521,13 @@ static int create_state_dir(struct create *c, struct cr_error **err)
 		return -1;
 	if (mkfifo(c->fifo, 0600) < 0)
 		return cr_error_errno(err, errno, "mkfifo %s", c->fifo);
-	/* The init opens the fifo as root of its user namespace. */
+	/* The init opens the fifo as root of its user namespace.  A joined
+	 * one (linux.namespaces[].path) comes without the mapping, so its
+	 * root may be anybody: the fifo is then writable by all, as runc's
+	 * always is (0622); the state folder (0711) does not list it. */
+	if (u != NULL && u->path != NULL && s->n_uid_mappings == 0 &&
+	    chmod(c->fifo, 0622) < 0)
+		return cr_error_errno(err, errno, "chmod %s", c->fifo);
 	for (size_t i = 0; i < s->n_uid_mappings; i++)
 		if (s->uid_mappings[i].container_id == 0 &&
 		    bo_spec_namespace(s, CLONE_NEWUSER) != NULL &&
