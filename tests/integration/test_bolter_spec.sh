@@ -2,7 +2,7 @@
 # bolter and runtime-spec fields as the ecosystem writes them: a seccomp
 # rule with several conditions on one argument (split into one rule per
 # condition, as runc and crun do), hugepageLimits on the hugetlb
-# controller, and namespaces joined by path (/proc/PID/ns/* and a
+# controller, unified cgroup v2 files, and namespaces joined by path (/proc/PID/ns/* and a
 # bind-mounted namespace file, a user namespace among them).
 . "$(dirname "$0")/../bolter/lib.sh"
 
@@ -40,6 +40,8 @@ if [ -n "$hugetlb" ] || grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controlle
 	f=$(find /sys/fs/cgroup \( -path '*korhal-test/hp/hugetlb.2MB.max' -o -path '*korhal-test/hp/hugetlb.2MB.limit_in_bytes' \) 2>/dev/null | head -n 1)
 	[ -n "$f" ] || fail "hugepageLimits: no hugetlb.2MB limit file for the container"
 	expect_eq "hugepageLimits 2MB written to $(basename "$f")" "$(cat "$f")" 4194304
+	r=${f%.max}.rsvd.max
+	[ "$r" = "$f" ] || [ ! -e "$r" ] || expect_eq "hugepageLimits: the reservation limit too" "$(cat "$r")" 4194304
 	"${BO[@]}" delete --force hp
 else
 	echo "skip: no hugetlb controller on this host"
@@ -49,6 +51,27 @@ edit hb 's["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2 MB; x", "l
 if run_in hb 2>"$T/hb.err"; then fail "a bad hugepage size was accepted"; fi
 grep -q "hugepageLimits\[0\].pageSize" "$T/hb.err" || fail "hugepage error: $(cat "$T/hb.err")"
 ok "a bad hugepage size is named"
+
+# --- unified: cgroup v2 files by name ---------------------------------------
+if grep -q " cgroup2 " /proc/self/mounts; then
+	bundle un2 sh -c 'sleep 30'
+	edit un2 's["linux"]["resources"]["unified"] = {"cgroup.max.descendants": "3"}'
+	(cd "$T/un2" && "${BO[@]}" run --detach un2)
+	f=$(find /sys/fs/cgroup -path '*korhal-test/un2/cgroup.max.descendants' 2>/dev/null | head -n 1)
+	[ -n "$f" ] || fail "unified: no cgroup v2 folder for the container"
+	expect_eq "unified: cgroup.max.descendants written" "$(cat "$f")" 3
+	"${BO[@]}" delete --force un2
+	bundle un3 sh -c 'true'
+	edit un3 's["linux"]["resources"]["unified"] = {"nosuch.file": "1"}'
+	if run_in un3 2>"$T/un3.err"; then fail "unified: a missing file was accepted"; fi
+	grep -q "linux.resources.unified.nosuch.file" "$T/un3.err" || fail "unified error: $(cat "$T/un3.err")"
+	ok "unified: a file the kernel lacks is named"
+fi
+bundle un4 sh -c 'true'
+edit un4 's["linux"]["resources"]["unified"] = {"../../cgroup.procs": "1"}'
+if run_in un4 2>"$T/un4.err"; then fail "unified: a path was accepted"; fi
+grep -q "linux.resources.unified" "$T/un4.err" || fail "unified path error: $(cat "$T/un4.err")"
+ok "unified: a key that is a path is refused"
 
 # --- namespaces joined by path ----------------------------------------------
 bundle host sh -c 'sleep 60'

@@ -130,6 +130,8 @@ struct bo_resources {
 	size_t n_devrules;
 	struct bo_hugepage *hugepages;
 	size_t n_hugepages;
+	struct bo_kv *unified; /* cgroup v2 file name -> value */
+	size_t n_unified;
 };
 
 struct bo_spec {
