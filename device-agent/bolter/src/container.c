@@ -1606,6 +1606,7 @@ int bo_restore(const struct bo_opts *o, const char *id,
 {
 	struct create c;
 	char croot[PATH_MAX], pidf[PATH_MAX], msg[1024], *text = NULL;
+	CR_CLEANUP_FREE char *sjson = NULL;
 	int go[2] = { -1, -1 }, report[2] = { -1, -1 }, mounted = 0, rc = -1;
 	size_t len;
 	ssize_t got;
@@ -1671,8 +1672,8 @@ int bo_restore(const struct bo_opts *o, const char *id,
 	umount2(croot, MNT_DETACH);
 	rmdir(croot);
 	mounted = 0;
-	free(create_record(&c, err));
-	if (bo_state_load(o->root, id, NULL) == NULL ||
+	sjson = create_record(&c, err);
+	if (sjson == NULL ||
 	    (o->pid_file != NULL && write_pid_file(o->pid_file, c.pid, err) < 0))
 		goto fail;
 	rc = 0;
