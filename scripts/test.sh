@@ -82,6 +82,8 @@ packages=(
 	openssl python3-cryptography
 	# bolter: the busybox test image, podman as a real client
 	busybox-static podman
+	# bolter checkpoint and restore (test_bolter_checkpoint.sh)
+	criu
 )
 
 banner() {

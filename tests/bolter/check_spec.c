@@ -249,6 +249,52 @@ START_TEST(test_devfilter)
 }
 END_TEST
 
+/* linux.resources.hugepageLimits: parsed; a page size that could not be
+ * a hugetlb file name, or a missing limit, is refused by name. */
+START_TEST(test_hugepages)
+{
+	static const char *const bad_docs[][2] = {
+		{ "{\"hugepageLimits\": [{\"pageSize\": \"2MB/../x\", "
+		  "\"limit\": 1}]}",
+		  "hugepageLimits[0].pageSize" },
+		{ "{\"hugepageLimits\": [{\"pageSize\": \"MB\", \"limit\": 1}]}",
+		  "hugepageLimits[0].pageSize" },
+		{ "{\"hugepageLimits\": [{\"pageSize\": \"2MB\"}]}",
+		  "hugepageLimits[0].limit" },
+		{ "{\"hugepageLimits\": [{\"pageSize\": \"2MB\", "
+		  "\"limit\": -1}]}",
+		  "hugepageLimits[0].limit" },
+	};
+	const char *doc = "{\"hugepageLimits\": [{\"pageSize\": \"2MB\", "
+			  "\"limit\": 4194304}, {\"pageSize\": \"1GB\", "
+			  "\"limit\": 0}]}";
+	struct cr_error *err = NULL;
+	struct bo_resources r;
+	json_object *o = json_tokener_parse(doc);
+
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(bo_spec_parse_resources(o, &r, &err), 0);
+	ck_assert_uint_eq(r.n_hugepages, 2);
+	ck_assert_str_eq(r.hugepages[0].page_size, "2MB");
+	ck_assert_uint_eq(r.hugepages[0].limit, 4194304);
+	ck_assert_str_eq(r.hugepages[1].page_size, "1GB");
+	bo_resources_clear(&r);
+	json_object_put(o);
+	for (size_t i = 0; i < sizeof(bad_docs) / sizeof(bad_docs[0]); i++) {
+		o = json_tokener_parse(bad_docs[i][0]);
+		ck_assert_ptr_nonnull(o);
+		ck_assert_int_eq(bo_spec_parse_resources(o, &r, &err), -1);
+		ck_assert_msg(strstr(cr_error_msg(err), bad_docs[i][1]) != NULL,
+			      "'%s' does not name %s", cr_error_msg(err),
+			      bad_docs[i][1]);
+		cr_error_free(err);
+		err = NULL;
+		bo_resources_clear(&r);
+		json_object_put(o);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("bo_spec");
@@ -261,6 +307,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_caps_and_ids);
 	tcase_add_test(tc, test_systemd_path);
 	tcase_add_test(tc, test_devfilter);
+	tcase_add_test(tc, test_hugepages);
 	suite_add_tcase(s, tc);
 	return s;
 }

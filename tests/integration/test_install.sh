@@ -186,8 +186,8 @@ COMPLETE=(
 	"carrier-node -"
 	"carrier-agent -"
 	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"
-	"bolter ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,features,pull,images,stop,rm,logs"
-	"bolter-oci ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,features"
+	"bolter ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features,pull,images,stop,rm,logs"
+	"bolter-oci ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features"
 )
 # Options a help lists that completion need not offer: "PROG --option".
 # bolter-oci --help is bolter's, whose image commands (run --name, --rm) bolter-oci lacks.

@@ -41,6 +41,10 @@ struct bo_cli_command {
 const struct bo_cli_command *bo_cli_runtime_commands(void);
 const struct bo_cli_command *bo_cli_image_commands(void);
 
+/* checkpoint and restore (checkpoint.c), runc's options, on criu. */
+int bo_cli_checkpoint(const struct bo_cli *g, int argc, char **argv);
+int bo_cli_restore(const struct bo_cli *g, int argc, char **argv);
+
 /* Writes `bolter --help` (from the tables) to out. */
 void bo_cli_usage(FILE *out);
 /* Reports msg on stderr (and in --log); returns nothing. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bo/cgroup.h"
+#include "bo/checkpoint.h"
 #include "bo/container.h"
 #include "bo/linux.h"
 #include "bo/seccomp.h"
@@ -405,6 +406,15 @@ static int cmd_features(void)
 	ann = json_object_new_object();
 	json_object_object_add(ann, "org.opencontainers.runc.version",
 			       json_object_new_string("bolter " KORHAL_VERSION));
+	{
+		char why[600];
+
+		json_object_object_add(
+			ann, "io.korhal.bolter.checkpoint",
+			json_object_new_string(bo_criu_usable(why, sizeof(why))
+						       ? "criu"
+						       : why));
+	}
 	json_object_object_add(o, "annotations", ann);
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 	json_object_put(o);
@@ -1076,6 +1086,17 @@ static const struct bo_cli_command runtime_commands[] = {
 	  "                      cpu, memory and pids statistics as JSON lines, "
 	  "and oom\n"
 	  "                      events, until the container stops\n" },
+	{ "checkpoint", bo_cli_checkpoint, NULL,
+	  "  checkpoint [--image-path DIR] [--work-path DIR] [--parent-path DIR]\n"
+	  "         [--leave-running] [--tcp-established] [--ext-unix-sk]\n"
+	  "         [--shell-job] [--file-locks] [--manage-cgroups-mode M] ID\n"
+	  "                      dump the container with criu (default DIR:\n"
+	  "                      ./checkpoint); stops it unless --leave-running\n" },
+	{ "restore", bo_cli_restore, NULL,
+	  "  restore [--image-path DIR] [--work-path DIR] [--bundle DIR] "
+	  "[--detach]\n"
+	  "         [--pid-file F] [checkpoint's criu options] ID\n"
+	  "                      a container from a checkpoint (criu restore)\n" },
 	{ "features", verb_features, NULL,
 	  "  features            print what this runtime supports (JSON)\n" },
 	{ NULL, NULL, NULL, NULL },

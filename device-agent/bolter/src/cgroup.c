@@ -407,6 +407,65 @@ static int apply_devices(const char *dir, const struct bo_resources *r,
 	return 0;
 }
 
+/* v1 names the limit hugetlb.<size>.limit_in_bytes, v2 hugetlb.<size>.max;
+ * a page size the kernel does not have is an error naming it. */
+static int apply_hugepages(const struct hier *h, const char *dir,
+			   const struct bo_resources *r, struct cr_error **err)
+{
+	for (size_t i = 0; i < r->n_hugepages; i++) {
+		char name[64], path[1024];
+
+		snprintf(name, sizeof(name), "hugetlb.%s.%s",
+			 r->hugepages[i].page_size,
+			 h->v2 ? "max" : "limit_in_bytes");
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (access(path, F_OK) < 0)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.hugepageLimits[%zu]: "
+					    "this kernel has no %s pages",
+					    i, r->hugepages[i].page_size);
+		if (write_u64(dir, name, (int64_t)r->hugepages[i].limit, err) < 0)
+			return -1;
+		/* The spec asks for the reservation limit where the kernel
+		 * has one (5.7): written too, as runc does. */
+		snprintf(name, sizeof(name), "hugetlb.%s.rsvd.%s",
+			 r->hugepages[i].page_size,
+			 h->v2 ? "max" : "limit_in_bytes");
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (access(path, F_OK) == 0 &&
+		    write_u64(dir, name, (int64_t)r->hugepages[i].limit, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* unified: each file written as given, its controller enabled first; a
+ * file the kernel does not have is an error naming the key. */
+static int apply_unified(const struct hier *h, const char *dir,
+			 const struct bo_resources *r, struct cr_error **err)
+{
+	for (size_t i = 0; i < r->n_unified; i++) {
+		const char *key = r->unified[i].key;
+		char ctrl[64], path[1024];
+		size_t len = strcspn(key, ".");
+
+		if (len < sizeof(ctrl) && strncmp(key, "cgroup.", 7) != 0) {
+			memcpy(ctrl, key, len);
+			ctrl[len] = '\0';
+			v2_enable(h, dir, ctrl);
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, key);
+		if (access(path, F_OK) < 0)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.unified.%s: no such "
+					    "cgroup v2 file here",
+					    key);
+		if (write_file(dir, key, r->unified[i].value, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int apply(const struct hier *h, const char *dir,
 		 const struct bo_resources *r, int devices_bpf, int *done,
 		 struct cr_error **err)
@@ -452,6 +511,18 @@ static int apply(const struct hier *h, const char *dir,
 			return -1;
 		done[3] = 1;
 	}
+	if (r->n_hugepages > 0 && has_controller(h, "hugetlb")) {
+		if (h->v2)
+			v2_enable(h, dir, "hugetlb");
+		if (apply_hugepages(h, dir, r, err) < 0)
+			return -1;
+		done[5] = 1;
+	}
+	if (h->v2 && r->n_unified > 0) {
+		if (apply_unified(h, dir, r, err) < 0)
+			return -1;
+		done[6] = 1;
+	}
 	if (!h->v2 && r->n_devrules > 0 && has_controller(h, "devices")) {
 		if (apply_devices(dir, r, err) < 0)
 			return -1;
@@ -484,6 +555,14 @@ static int check_applied(const struct bo_resources *r, const int *done,
 	};
 	static const char *const ctrl[4] = { "memory", "pids", "cpu", "cpuset" };
 
+	if (r->n_unified > 0 && !done[6])
+		return cr_error_set(err, ENOTSUP,
+				    "linux.resources.unified: no cgroup v2 "
+				    "hierarchy on this host");
+	if (r->n_hugepages > 0 && !done[5])
+		return cr_error_set(err, ENOTSUP,
+				    "linux.resources.hugepageLimits: no hugetlb "
+				    "controller on this host");
 	for (int i = 0; i < 4; i++)
 		if (asked[i] && !done[i])
 			return cr_error_set(err, ENOTSUP,
@@ -505,7 +584,7 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		     pid_t pid, char ***dirs_out, struct cr_error **err)
 {
 	struct hier h[MAX_HIER];
-	int n = read_hierarchies(h, MAX_HIER), done[5] = { 0 }, devices_bpf = 1;
+	int n = read_hierarchies(h, MAX_HIER), done[7] = { 0 }, devices_bpf = 1;
 	char **dirs = calloc((size_t)n + 1, sizeof(char *)), pidbuf[32];
 	size_t nd = 0;
 
@@ -569,7 +648,7 @@ int bo_cgroup_update(char *const *dirs, const struct bo_resources *r,
 {
 	struct hier h[MAX_HIER];
 	struct bo_resources limits = *r;
-	int n = read_hierarchies(h, MAX_HIER), done[5] = { 0 };
+	int n = read_hierarchies(h, MAX_HIER), done[7] = { 0 };
 
 	/* Device rules are set once, at create (as in runc). */
 	limits.devrules = NULL;

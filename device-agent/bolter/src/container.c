@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <termios.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include "bo/cgroup.h"
+#include "bo/checkpoint.h"
 #include "bo/hooks.h"
 #include "bo/linux.h"
 #include "bo/state.h"
@@ -502,6 +504,7 @@ static int create_load(struct create *c, struct cr_error **err)
 static int create_state_dir(struct create *c, struct cr_error **err)
 {
 	const struct bo_spec *s = c->s;
+	const struct bo_namespace *u = bo_spec_namespace(s, CLONE_NEWUSER);
 	char cfg[PATH_MAX];
 
 	if (cr_mkdir_p(c->o->root, 0711, err) < 0)
@@ -520,7 +523,13 @@ static int create_state_dir(struct create *c, struct cr_error **err)
 		return -1;
 	if (mkfifo(c->fifo, 0600) < 0)
 		return cr_error_errno(err, errno, "mkfifo %s", c->fifo);
-	/* The init opens the fifo as root of its user namespace. */
+	/* The init opens the fifo as root of its user namespace.  A joined
+	 * one (linux.namespaces[].path) comes without the mapping, so its
+	 * root may be anybody: the fifo is then writable by all, as runc's
+	 * always is (0622); the state folder (0711) does not list it. */
+	if (u != NULL && u->path != NULL && s->n_uid_mappings == 0 &&
+	    chmod(c->fifo, 0622) < 0)
+		return cr_error_errno(err, errno, "chmod %s", c->fifo);
 	for (size_t i = 0; i < s->n_uid_mappings; i++)
 		if (s->uid_mappings[i].container_id == 0 &&
 		    bo_spec_namespace(s, CLONE_NEWUSER) != NULL &&
@@ -1558,4 +1567,141 @@ int bo_signal_parse(const char *s)
 		if (strcasecmp(s, sigs[i].name) == 0)
 			return sigs[i].sig;
 	return -1;
+}
+
+/* restore's child: waits until the runtime has put it in the container's
+ * cgroup (so criu and the processes it restores are in it from the
+ * start), runs criu and reports a failure's message on report. */
+static void restore_child(const struct create *c, const struct bo_criu_opts *cr,
+			  const char *croot, const char *pidf, int go,
+			  int report)
+{
+	char b, arg[PATH_MAX + 16];
+	const char *extra[] = { "--restore-detached", arg, NULL };
+	struct cr_error *e = NULL;
+
+	if (read(go, &b, 1) != 1)
+		_exit(1);
+	snprintf(arg, sizeof(arg), "--pidfile=%s", pidf);
+	if (bo_criu_run("restore", cr, c->s, croot, extra, &e) < 0) {
+		const char *m = cr_error_msg(e);
+
+		if (write(report, m, strlen(m)) < 0)
+			_exit(1);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+/*
+ * restore, as runc's: the bundle loaded and the state folder made as for
+ * create (no exec fifo: the processes run as soon as criu is done), the
+ * root filesystem bound on STATE/criu-root for criu to pivot into, the
+ * cgroup made around criu, then criu restore; the restored init's pid
+ * comes from criu's pid file.  No hooks run.
+ */
+int bo_restore(const struct bo_opts *o, const char *id,
+	       const struct bo_criu_opts *cr, int *status,
+	       struct cr_error **err)
+{
+	struct create c;
+	char croot[PATH_MAX], pidf[PATH_MAX], msg[1024], *text = NULL;
+	CR_CLEANUP_FREE char *sjson = NULL;
+	int go[2] = { -1, -1 }, report[2] = { -1, -1 }, mounted = 0, rc = -1;
+	size_t len;
+	ssize_t got;
+
+	*status = 0;
+	memset(&c, 0, sizeof(c));
+	c.o = o;
+	c.id = id;
+	c.sync = -1;
+	if (!o->detach)
+		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (create_load(&c, err) < 0)
+		goto out;
+	if (create_state_dir(&c, err) < 0)
+		goto fail;
+	unlink(c.fifo);
+	pjoin(croot, sizeof(croot), c.dir, "criu-root");
+	pjoin(pidf, sizeof(pidf), c.dir, "restore.pid");
+	if (mkdir(croot, 0700) < 0 ||
+	    mount(c.rootfs, croot, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		cr_error_errno(err, errno, "restore: binding %s", c.rootfs);
+		goto fail;
+	}
+	mounted = 1;
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
+		cr_error_errno(err, errno, "restore");
+		goto fail;
+	}
+	c.c1 = fork();
+	if (c.c1 < 0) {
+		cr_error_errno(err, errno, "restore: fork");
+		goto fail;
+	}
+	if (c.c1 == 0)
+		restore_child(&c, cr, croot, pidf, go[0], report[1]);
+	close(report[1]);
+	report[1] = -1;
+	if (create_cgroup(&c, err) < 0) {
+		kill(c.c1, SIGKILL);
+		goto fail;
+	}
+	if (write(go[1], "g", 1) != 1) {
+		cr_error_errno(err, errno, "restore: criu's runner died");
+		goto fail;
+	}
+	got = read(report[0], msg, sizeof(msg) - 1);
+	waitpid(c.c1, NULL, 0);
+	c.c1 = 0;
+	if (got > 0) {
+		msg[got] = '\0';
+		cr_error_set(err, EIO, "restore: %s", msg);
+		goto fail;
+	}
+	if (cr_read_file(pidf, 32, &text, &len, err) < 0) {
+		cr_error_wrap(err, "restore: criu's pid file");
+		goto fail;
+	}
+	c.pid = (pid_t)strtol(text, NULL, 10);
+	if (c.pid <= 0) {
+		cr_error_set(err, EIO, "restore: criu's pid file: '%s'", text);
+		goto fail;
+	}
+	umount2(croot, MNT_DETACH);
+	rmdir(croot);
+	mounted = 0;
+	sjson = create_record(&c, err);
+	if (sjson == NULL ||
+	    (o->pid_file != NULL && write_pid_file(o->pid_file, c.pid, err) < 0))
+		goto fail;
+	rc = 0;
+	if (!o->detach) {
+		struct bo_opts del = *o;
+
+		block_forwarded(NULL);
+		*status = wait_forwarding(c.pid);
+		del.force = 1;
+		rc = bo_delete(&del, id, err);
+	}
+	goto out;
+fail:
+	if (mounted)
+		umount2(croot, MNT_DETACH);
+	if (c.made_dir)
+		rmdir(croot);
+	create_undo(&c);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (go[i] >= 0)
+			close(go[i]);
+		if (report[i] >= 0)
+			close(report[i]);
+	}
+	free(text);
+	bo_cgroup_dirs_free(c.st.cgroup_dirs);
+	bo_spec_free(c.s);
+	free(c.text);
+	return rc;
 }

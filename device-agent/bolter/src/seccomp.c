@@ -102,6 +102,33 @@ static int get_errno_ret(json_object *o, const char *path, int64_t *out,
 	return 0;
 }
 
+/* 0, or the libseccomp error of a rule not added.  A rule's conditions
+ * are ANDed, and libseccomp refuses two on the same argument (EINVAL);
+ * profiles written for runc (the runtime-tools generator's `personality`,
+ * three values of argument 0) mean "any of these", so then every
+ * condition becomes a rule of its own, as runc and crun do. */
+static int add_conditions(scmp_filter_ctx ctx, uint32_t action, int nr,
+			  const struct scmp_arg_cmp *cmps, unsigned n_cmps)
+{
+	unsigned per_arg[6] = { 0 };
+	int split = 0, rc;
+
+	for (unsigned i = 0; i < n_cmps; i++)
+		if (++per_arg[cmps[i].arg] > 1)
+			split = 1;
+	if (!split) {
+		rc = seccomp_rule_add_array(ctx, action, nr, n_cmps, cmps);
+		/* Same as the default action, or a duplicate: nothing to do. */
+		return rc == -EACCES || rc == -EEXIST ? 0 : rc;
+	}
+	for (unsigned i = 0; i < n_cmps; i++) {
+		rc = seccomp_rule_add_array(ctx, action, nr, 1, &cmps[i]);
+		if (rc < 0 && rc != -EACCES && rc != -EEXIST)
+			return rc;
+	}
+	return 0;
+}
+
 static int add_rule(struct bo_seccomp *sc, json_object *rule, size_t idx,
 		    struct cr_error **err)
 {
@@ -193,9 +220,7 @@ static int add_rule(struct bo_seccomp *sc, json_object *rule, size_t idx,
 		nr = seccomp_syscall_resolve_name(json_object_get_string(nm));
 		if (nr == __NR_SCMP_ERROR)
 			continue;
-		rc = seccomp_rule_add_array(sc->ctx, action, nr, n_cmps, cmps);
-		if (rc == -EACCES || rc == -EEXIST)
-			continue; /* same as the default action, or a dup */
+		rc = add_conditions(sc->ctx, action, nr, cmps, n_cmps);
 		if (rc < 0) {
 			snprintf(path, sizeof(path),
 				 "linux.seccomp.syscalls[%zu]", idx);

@@ -827,6 +827,88 @@ static int parse_hooks(json_object *hooks, struct bo_spec *s,
 	return 0;
 }
 
+/* unified: cgroup v2 file names (controller.file, no '/', which would
+ * leave the container's folder) and the values written to them. */
+static int parse_unified(json_object *o, struct bo_resources *r,
+			 struct cr_error **err)
+{
+	size_t n = o != NULL ? (size_t)json_object_object_length(o) : 0;
+
+	if (n == 0)
+		return 0;
+	r->unified = calloc(n, sizeof(*r->unified));
+	if (r->unified == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	json_object_object_foreach(o, key, val)
+	{
+		struct bo_kv *kv = &r->unified[r->n_unified];
+
+		if (val == NULL || !json_object_is_type(val, json_type_string))
+			return cr_error_set(err, EINVAL,
+					    "config.json: linux.resources.unified."
+					    "%s: must be a string",
+					    key);
+		if (key[0] == '.' || strchr(key, '.') == NULL ||
+		    strchr(key, '/') != NULL)
+			return cr_error_set(err, EINVAL,
+					    "config.json: linux.resources.unified: "
+					    "'%s' is not a cgroup file name",
+					    key);
+		kv->key = strdup(key);
+		kv->value = strdup(json_object_get_string(val));
+		r->n_unified++;
+		if (kv->key == NULL || kv->value == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+	}
+	return 0;
+}
+
+/* hugepageLimits: the page size is checked here (digits, then KB, MB or
+ * GB) because it becomes part of a cgroup file name. */
+static int parse_hugepages(json_object *a, struct bo_resources *r,
+			   struct cr_error **err)
+{
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	char path[64];
+
+	if (n == 0)
+		return 0;
+	r->hugepages = calloc(n, sizeof(*r->hugepages));
+	if (r->hugepages == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_hugepage *h = &r->hugepages[i];
+		CR_CLEANUP_FREE char *size = NULL;
+		size_t digits;
+		int has;
+
+		snprintf(path, sizeof(path), "linux.resources.hugepageLimits[%zu]",
+			 i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		snprintf(path, sizeof(path),
+			 "linux.resources.hugepageLimits[%zu].pageSize", i);
+		if (get_str(e, "pageSize", path, &size, err) < 0)
+			return -1;
+		digits = size != NULL ? strspn(size, "0123456789") : 0;
+		if (size == NULL || digits == 0 || digits > 8 ||
+		    strlen(size) != digits + 2 ||
+		    strchr("KMG", size[digits]) == NULL || size[digits + 1] != 'B')
+			return bad(err, path,
+				   "must be a size such as 2MB or 1GB");
+		memcpy(h->page_size, size, strlen(size) + 1);
+		snprintf(path, sizeof(path),
+			 "linux.resources.hugepageLimits[%zu].limit", i);
+		if (get_u64(e, "limit", path, &h->limit, &has, err) < 0)
+			return -1;
+		if (!has)
+			return bad(err, path, "missing");
+		r->n_hugepages++;
+	}
+	return 0;
+}
+
 static int parse_devrules(json_object *a, struct bo_resources *r,
 			  struct cr_error **err)
 {
@@ -924,10 +1006,13 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 	if (get_arr(res, "devices", "linux.resources.devices", &a, err) < 0 ||
 	    parse_devrules(a, r, err) < 0)
 		return -1;
-	if (field(res, "hugepageLimits") != NULL &&
-	    json_object_array_length(field(res, "hugepageLimits")) > 0)
-		return bad(err, "linux.resources.hugepageLimits",
-			   "not supported by bolter");
+	if (get_obj(res, "unified", "linux.resources.unified", &o, err) < 0 ||
+	    parse_unified(o, r, err) < 0)
+		return -1;
+	if (get_arr(res, "hugepageLimits", "linux.resources.hugepageLimits",
+		    &a, err) < 0 ||
+	    parse_hugepages(a, r, err) < 0)
+		return -1;
 	if (field(res, "rdma") != NULL)
 		return bad(err, "linux.resources.rdma", "not supported by bolter");
 	return 0;
@@ -938,6 +1023,12 @@ void bo_resources_clear(struct bo_resources *r)
 	free(r->cpus);
 	free(r->mems);
 	free(r->devrules);
+	free(r->hugepages);
+	for (size_t i = 0; i < r->n_unified; i++) {
+		free(r->unified[i].key);
+		free(r->unified[i].value);
+	}
+	free(r->unified);
 	memset(r, 0, sizeof(*r));
 	r->memory_limit = r->memory_reservation = r->memory_swap = -1;
 }

@@ -79,6 +79,13 @@ struct bo_devrule {
 	char access[4];
 };
 
+/* linux.resources.hugepageLimits[]: page_size as the kernel names it in
+ * the hugetlb controller's files ("2MB", "1GB"). */
+struct bo_hugepage {
+	char page_size[16];
+	uint64_t limit;
+};
+
 struct bo_kv {
 	char *key, *value;
 };
@@ -121,6 +128,10 @@ struct bo_resources {
 	char *cpus, *mems;
 	struct bo_devrule *devrules;
 	size_t n_devrules;
+	struct bo_hugepage *hugepages;
+	size_t n_hugepages;
+	struct bo_kv *unified; /* cgroup v2 file name -> value */
+	size_t n_unified;
 };
 
 struct bo_spec {
