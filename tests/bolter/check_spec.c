@@ -69,6 +69,8 @@ START_TEST(test_good)
 	ck_assert_str_eq(s->mounts[2].data, "mode=755,size=1k");
 	ck_assert_uint_eq(s->n_hooks[BO_HOOK_POSTSTOP], 1);
 	ck_assert_int_eq(s->hooks[BO_HOOK_POSTSTOP][0].timeout, 3);
+	/* No "env": NULL, so that the hook inherits the runtime's. */
+	ck_assert_ptr_null(s->hooks[BO_HOOK_POSTSTOP][0].env);
 	ck_assert_ptr_nonnull(bo_spec_namespace(s, CLONE_NEWPID));
 	ck_assert_str_eq(bo_spec_namespace(s, CLONE_NEWNET)->path,
 			 "/proc/1/ns/net");
@@ -92,7 +94,7 @@ static const struct {
 	{ "\"1.0.2\"", "\"2.0\"", "ociVersion" },
 	{ "\"args\": [\"sh\",", "\"args\": [1,", "process.args[0]" },
 	{ "\"uid\": 5", "\"uid\": -5", "process.user.uid" },
-	{ "\"CAP_KILL\", \"CAP_SYS_ADMIN\"", "\"CAP_NOPE\"",
+	{ "\"CAP_KILL\", \"CAP_SYS_ADMIN\"", "7",
 	  "process.capabilities.bounding[0]" },
 	{ "RLIMIT_NOFILE", "RLIMIT_X", "process.rlimits[0].type" },
 	{ "\"oomScoreAdj\": -5", "\"oomScoreAdj\": 5000", "process.oomScoreAdj" },
@@ -131,6 +133,26 @@ START_TEST(test_bad)
 		      "case %d: '%s' does not name %s", _i, cr_error_msg(err),
 		      bad_cases[_i].field);
 	cr_error_free(err);
+}
+END_TEST
+
+/* A capability name bolter does not know is skipped, as runc and crun
+ * do, and the known ones of the same set still count. */
+START_TEST(test_unknown_cap)
+{
+	char doc[8192], *at;
+	const char *from = "\"CAP_KILL\", \"CAP_SYS_ADMIN\"";
+	struct cr_error *err = NULL;
+	struct bo_spec *s;
+
+	at = strstr(good, from);
+	ck_assert_ptr_nonnull(at);
+	snprintf(doc, sizeof(doc), "%.*s\"CAP_NOPE\", \"CAP_KILL\"%s",
+		 (int)(at - good), good, at + strlen(from));
+	s = bo_spec_parse(doc, strlen(doc), &err);
+	ck_assert_msg(s != NULL, "%s", err != NULL ? cr_error_msg(err) : "");
+	ck_assert_uint_eq(s->process.caps[BO_CAP_BOUNDING], 1ULL << 5);
+	bo_spec_free(s);
 }
 END_TEST
 
@@ -258,6 +280,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_bad, 0,
 			    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, test_not_json);
+	tcase_add_test(tc, test_unknown_cap);
 	tcase_add_test(tc, test_caps_and_ids);
 	tcase_add_test(tc, test_systemd_path);
 	tcase_add_test(tc, test_devfilter);

@@ -545,7 +545,8 @@ static int create_spawn(struct create *c, struct cr_error **err)
 	c->in.console_socket = c->o->console_socket;
 	c->in.console_fd = -1;
 	c->in.no_pivot = c->o->no_pivot;
-	c->in.preserve_fds = c->o->preserve_fds;
+	c->in.preserve_fds = c->o->listen_fds + c->o->preserve_fds;
+	c->in.listen_fds = c->o->listen_fds;
 	c->c1 = fork();
 	if (c->c1 < 0) {
 		close(sp[0]);
@@ -1009,8 +1010,18 @@ int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
 		free(sj);
 	}
 	bo_spec_free(s);
-	if (bo_cgroup_destroy(st->cgroup_dirs, err) < 0)
+	if (o->force) {
+		/* A process that cannot die (frozen by another freezer
+		 * cgroup, stuck in the kernel) keeps its cgroups busy; a
+		 * forced delete still forgets the container, and says so. */
+		struct cr_error *e = NULL;
+
+		if (bo_cgroup_destroy(st->cgroup_dirs, &e) < 0)
+			warn(o, e);
+		cr_error_free(e);
+	} else if (bo_cgroup_destroy(st->cgroup_dirs, err) < 0) {
 		rc = -1;
+	}
 	bo_state_dir(o->root, id, dir, sizeof(dir));
 	rm_rf(dir);
 	bo_state_free(st);

@@ -109,6 +109,21 @@ static unsigned long locked_flags(const char *source)
 	return f;
 }
 
+/* mkdir -p, best effort: the chdir that follows says what failed. */
+static void mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *q = buf + 1; *q != '\0'; q++)
+		if (*q == '/') {
+			*q = '\0';
+			mkdir(buf, 0755);
+			*q = '/';
+		}
+	mkdir(buf, 0755);
+}
+
 /*
  * The cgroup mount of a container with its own cgroup namespace: what
  * runc does on v1, for every layout.  Its /proc/self/cgroup says "/", so
@@ -675,6 +690,10 @@ int bo_linux_prepare(struct bo_init *in, struct cr_error **err)
 		return cr_error_errno(err, errno, "linux.rootfsPropagation");
 	if (mask_paths(s, err) < 0)
 		return -1;
+	/* A missing working directory is created (as runc and crun do)
+	 * while the root can still be written. */
+	if (s->root_readonly && in->proc->cwd != NULL)
+		mkdir_p(in->proc->cwd);
 	if (s->root_readonly &&
 	    mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0 &&
 	    mount(NULL, "/", NULL,
@@ -708,6 +727,62 @@ static int executable(const char *path)
 	       (sb.st_mode & 0111) != 0;
 }
 
+/* The home folder of uid in the container's /etc/passwd, or NULL. */
+static char *passwd_home(uint32_t uid)
+{
+	CR_CLEANUP_FCLOSE FILE *f = fopen("/etc/passwd", "re");
+	char line[1024];
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		char *field[7], *t = line;
+		int n = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		/* strsep, not strtok: empty fields count. */
+		while (n < 7 && (field[n] = strsep(&t, ":")) != NULL)
+			n++;
+		if (n == 7 && strtoul(field[2], NULL, 10) == uid &&
+		    field[2][0] != '\0')
+			return strdup(field[5]);
+	}
+	return NULL;
+}
+
+/* in->env: the process's environment plus what the runtime adds.  HOME,
+ * when the config has none, is the user's home in the container's
+ * /etc/passwd, else "/" (runc's and crun's rule); LISTEN_FDS and
+ * LISTEN_PID for socket activation. */
+static int build_env(struct bo_init *in, struct cr_error **err)
+{
+	char *const *env = in->proc->env;
+	size_t n = 0, k;
+	int need_home = env_get(env, "HOME") == NULL;
+
+	if (!need_home && in->listen_fds <= 0)
+		return 0;
+	while (env != NULL && env[n] != NULL)
+		n++;
+	in->env = calloc(n + 4, sizeof(char *));
+	if (in->env == NULL)
+		return cr_error_errno(err, ENOMEM, "process.env");
+	for (k = 0; k < n; k++)
+		in->env[k] = env[k];
+	if (need_home) {
+		char *home = passwd_home(in->proc->uid);
+
+		if (asprintf(&in->env[k++], "HOME=%s",
+			     home != NULL && home[0] != '\0' ? home : "/") < 0)
+			in->env[--k] = NULL;
+		free(home);
+	}
+	if (in->listen_fds > 0) {
+		if (asprintf(&in->env[k], "LISTEN_FDS=%d", in->listen_fds) >= 0)
+			k++;
+		in->env[k] = strdup("LISTEN_PID=1");
+	}
+	return 0;
+}
+
 int bo_linux_resolve(struct bo_init *in, struct cr_error **err)
 {
 	const struct bo_process *p = in->proc;
@@ -715,16 +790,7 @@ int bo_linux_resolve(struct bo_init *in, struct cr_error **err)
 
 	if (chdir(p->cwd) < 0) {
 		/* runc creates a missing working directory. */
-		char buf[PATH_MAX];
-
-		snprintf(buf, sizeof(buf), "%s", p->cwd);
-		for (char *q = buf + 1; *q != '\0'; q++)
-			if (*q == '/') {
-				*q = '\0';
-				mkdir(buf, 0755);
-				*q = '/';
-			}
-		mkdir(buf, 0755);
+		mkdir_p(p->cwd);
 		if (chdir(p->cwd) < 0)
 			return cr_error_errno(err, errno, "process.cwd %s",
 					      p->cwd);
@@ -758,6 +824,8 @@ int bo_linux_resolve(struct bo_init *in, struct cr_error **err)
 					    "found in $PATH",
 					    prog);
 	}
+	if (build_env(in, err) < 0)
+		return -1;
 	if (in->spec != NULL && in->spec->seccomp != NULL) {
 		in->seccomp = bo_seccomp_compile(in->spec->seccomp, err);
 		if (in->seccomp == NULL)
@@ -867,6 +935,6 @@ int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 	if (in->seccomp != NULL && p->no_new_privileges &&
 	    bo_seccomp_load(in->seccomp, err) < 0)
 		return -1;
-	execve(in->exe, p->args, p->env);
+	execve(in->exe, p->args, in->env != NULL ? in->env : p->env);
 	return cr_error_errno(err, errno, "exec: \"%s\"", in->exe);
 }

@@ -358,13 +358,11 @@ static int parse_caps(json_object *caps, struct bo_process *p,
 			if (e == NULL || !json_object_is_type(e, json_type_string))
 				return bad(err, path, "must be a string");
 			c = bo_cap_from_name(json_object_get_string(e));
-			if (c < 0)
-				return cr_error_set(err, EINVAL,
-						    "config.json: %s: unknown "
-						    "capability '%s'",
-						    path,
-						    json_object_get_string(e));
-			p->caps[s] |= 1ULL << c;
+			/* A name this build does not know (a newer kernel's,
+			 * or a typo) is skipped, as runc and crun do: a
+			 * config written for another kernel still runs. */
+			if (c >= 0)
+				p->caps[s] |= 1ULL << c;
 		}
 	}
 	return 0;
@@ -816,6 +814,12 @@ static int parse_hooks(json_object *hooks, struct bo_spec *s,
 				 names[k], i);
 			if (get_strv(e, "env", path, &h->env, err) < 0)
 				return -1;
+			/* No "env" (not an empty one): the hook inherits the
+			 * runtime's environment (hooks.c). */
+			if (field(e, "env") == NULL) {
+				strv_free(h->env);
+				h->env = NULL;
+			}
 			snprintf(path, sizeof(path), "hooks.%s[%zu].timeout",
 				 names[k], i);
 			if (get_int(e, "timeout", path, 1, INT_MAX, &t, NULL,
