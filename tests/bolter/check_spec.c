@@ -113,6 +113,17 @@ static const struct {
 	{ "\"/bin/x\"", "\"bin/x\"", "hooks.poststop[0].path" },
 	{ "\"a\": \"b\"", "\"a\": 1", "annotations.a" },
 	{ "\"readonly\": true", "\"readonly\": 1", "root.readonly" },
+	/* sysctls only where the container has the namespace */
+	{ "\"net.ipv4.ip_forward\"", "\"kernel.hostname\"",
+	  "linux.sysctl.kernel.hostname" },
+	{ "\"net.ipv4.ip_forward\"", "\"vm.swappiness\"",
+	  "linux.sysctl.vm.swappiness" },
+	{ "\"net.ipv4.ip_forward\"", "\"fs.mqueue.msg_max\"",
+	  "linux.sysctl.fs.mqueue.msg_max: needs an ipc namespace" },
+	{ "\"net.ipv4.ip_forward\"", "\"kernel.shmmax\"",
+	  "linux.sysctl.kernel.shmmax: needs an ipc namespace" },
+	{ ", {\"type\": \"network\", \"path\": \"/proc/1/ns/net\"}", "",
+	  "linux.sysctl.net.ipv4.ip_forward: needs a network namespace" },
 };
 
 START_TEST(test_bad)
