@@ -125,22 +125,29 @@ static void mkdir_p(const char *path)
 }
 
 /*
- * The cgroup mount of a container with its own cgroup namespace: what
- * runc does on v1, for every layout.  Its /proc/self/cgroup says "/", so
- * each hierarchy shows the container's own directory: on a v2 host that
+ * The cgroup mount of a container with its own cgroup namespace, or of
+ * any container on a v1 or hybrid host: what runc and crun do on v1.
+ * Each hierarchy shows the container's own directory: on a v2 host that
  * directory is bound at the target; otherwise a tmpfs holds one folder per
  * hierarchy (named as on the host: memory, pids, unified...) with the
  * container's directory bound in it.
  */
+static int cgroup2_host(void)
+{
+	struct statfs sf;
+
+	return statfs("/sys/fs/cgroup", &sf) == 0 &&
+	       sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
 static int mount_own_cgroups(struct bo_init *in, int rootfd, const char *dest,
 			     const char *target, int ro, struct cr_error **err)
 {
 	char mp[512], sub[PATH_MAX];
 	CR_CLEANUP_CLOSE int tfd = -1;
-	struct statfs sf;
 	unsigned long rof = ro ? MS_RDONLY : 0;
 
-	if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) {
+	if (cgroup2_host()) {
 		if (mount(in->cgroup_dirs[0], target, NULL, MS_BIND, NULL) < 0)
 			return cr_error_errno(err, errno, "binding %s",
 					      in->cgroup_dirs[0]);
@@ -231,18 +238,22 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 		}
 	} else if (type != NULL &&
 		   (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0) &&
-		   bo_spec_namespace(in->spec, CLONE_NEWCGROUP) != NULL &&
+		   (bo_spec_namespace(in->spec, CLONE_NEWCGROUP) != NULL ||
+		    !cgroup2_host()) &&
 		   in->cgroup_dirs != NULL && in->cgroup_dirs[0] != NULL) {
+		/* On v1 and hybrid hosts, runc and crun show each hierarchy
+		 * as the container's own directory with or without a cgroup
+		 * namespace: /sys/fs/cgroup/pids/pids.max is the
+		 * container's limit. */
 		if (mount_own_cgroups(in, rootfd, m->destination, target,
 				      m->flags & MS_RDONLY, err) < 0)
 			return cr_error_wrap(err, "mounts[%zu]", idx);
 	} else if (type != NULL &&
 		   (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0)) {
-		/* Without a cgroup namespace the container's /proc/self/cgroup
-		 * names host paths, so it gets the host's tree (read-only
-		 * when asked): a fresh "cgroup" mount is impossible on v1 and
-		 * hybrid hosts, each controller being bound to its
-		 * hierarchy. */
+		/* A v2 host without a cgroup namespace: the container's
+		 * /proc/self/cgroup names host paths, so it gets the host's
+		 * tree (read-only when asked), as a fresh cgroup2 mount
+		 * would show it. */
 		if (mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC,
 			  NULL) < 0)
 			return cr_error_errno(err, errno,
