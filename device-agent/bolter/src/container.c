@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -455,6 +456,7 @@ struct create {
 	const char *id;
 	char bundle[PATH_MAX], rootfs[PATH_MAX];
 	char dir[PATH_MAX], fifo[PATH_MAX], created[64];
+	char devdir[PATH_MAX]; /* STATE/devices, or "" */
 	char *text; /* config.json as read */
 	size_t len;
 	struct bo_spec *s;
@@ -497,6 +499,54 @@ static int create_load(struct create *c, struct cr_error **err)
 	return 0;
 }
 
+/* A container id as the host sees it, through the spec's mappings; the
+ * overflow id (65534) when unmapped, as the kernel shows it. */
+static uint32_t host_id(const struct bo_idmap *m, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= m[i].container_id &&
+		    id - m[i].container_id < m[i].size)
+			return m[i].host_id + (id - m[i].container_id);
+	return 65534;
+}
+
+/* linux.devices of a container with a new user namespace, where mknod is
+ * refused: made here, as the host's root, in STATE/devices/K with the
+ * owner the config asks for (mapped to host ids), for the container to
+ * bind (bo_init.devdir).  crun does the same with detached mounts. */
+static int create_devices(struct create *c, struct cr_error **err)
+{
+	const struct bo_spec *s = c->s;
+	const struct bo_namespace *ns = bo_spec_namespace(s, CLONE_NEWUSER);
+
+	if (ns == NULL || ns->path != NULL || s->n_devices == 0)
+		return 0;
+	pjoin(c->devdir, sizeof(c->devdir), c->dir, "devices");
+	if (mkdir(c->devdir, 0711) < 0)
+		return cr_error_errno(err, errno, "creating %s", c->devdir);
+	for (size_t k = 0; k < s->n_devices; k++) {
+		const struct bo_device *d = &s->devices[k];
+		mode_t fmt = d->type == 'b'   ? S_IFBLK
+			     : d->type == 'p' ? S_IFIFO
+					      : S_IFCHR;
+		char p[PATH_MAX], name[32];
+
+		snprintf(name, sizeof(name), "%zu", k);
+		pjoin(p, sizeof(p), c->devdir, name);
+		if (mknod(p, fmt | ((d->has_mode ? d->mode : 0666) & 07777),
+			  makedev((unsigned)d->major, (unsigned)d->minor)) < 0)
+			return cr_error_errno(err, errno, "linux.devices[%zu]: "
+					      "mknod %s", k, p);
+		if ((d->has_uid || d->has_gid) &&
+		    chown(p, host_id(s->uid_mappings, s->n_uid_mappings, d->uid),
+			  host_id(s->gid_mappings, s->n_gid_mappings, d->gid)) < 0)
+			return cr_error_errno(err, errno, "linux.devices[%zu]: "
+					      "chown %s", k, p);
+	}
+	c->in.devdir = c->devdir;
+	return 0;
+}
+
 /* The state folder: a copy of config.json (exec's defaults) and the fifo
  * that start opens. */
 static int create_state_dir(struct create *c, struct cr_error **err)
@@ -526,7 +576,7 @@ static int create_state_dir(struct create *c, struct cr_error **err)
 		    bo_spec_namespace(s, CLONE_NEWUSER) != NULL &&
 		    chown(c->fifo, s->uid_mappings[i].host_id, (gid_t)-1) < 0)
 			return cr_error_errno(err, errno, "chown %s", c->fifo);
-	return 0;
+	return create_devices(c, err);
 }
 
 /* Forks C1 (first_child), which waits for MSG_GO. */

@@ -308,10 +308,12 @@ propagation:
 	return 0;
 }
 
+/* A device node at path in the root; in a user namespace a bind of the
+ * node at host (NULL: the host's node at the same path). */
 static int make_device(struct bo_init *in, int rootfd, const char *path,
-		       char type, int64_t major, int64_t minor, mode_t mode,
-		       int has_owner, uid_t uid, gid_t gid,
-		       struct cr_error **err)
+		       const char *host, char type, int64_t major,
+		       int64_t minor, mode_t mode, int has_owner, uid_t uid,
+		       gid_t gid, struct cr_error **err)
 {
 	char parent[PATH_MAX], *slash;
 	const char *name;
@@ -352,7 +354,7 @@ static int make_device(struct bo_init *in, int rootfd, const char *path,
 	{
 		int f = openat(pfd, name,
 			       O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-		char p[64], host[PATH_MAX];
+		char p[64];
 		CR_CLEANUP_CLOSE int tfd = -1;
 
 		if (f < 0)
@@ -360,8 +362,8 @@ static int make_device(struct bo_init *in, int rootfd, const char *path,
 		close(f);
 		tfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		fd_path(tfd, p, sizeof(p));
-		snprintf(host, sizeof(host), "%s", path);
-		if (mount(host, p, NULL, MS_BIND, NULL) < 0)
+		if (mount(host != NULL ? host : path, p, NULL, MS_BIND, NULL) <
+		    0)
 			return cr_error_errno(err, errno, "binding %s", path);
 	}
 	return 0;
@@ -401,7 +403,7 @@ static int setup_dev(struct bo_init *in, int rootfd, int default_devices,
 				    0)
 					skip = 1;
 			if (!skip &&
-			    make_device(in, rootfd, defaults[i].path, 'c',
+			    make_device(in, rootfd, defaults[i].path, NULL, 'c',
 					defaults[i].major, defaults[i].minor, 0666,
 					0, 0, 0, err) < 0)
 				return -1;
@@ -420,8 +422,13 @@ static int setup_dev(struct bo_init *in, int rootfd, int default_devices,
 	}
 	for (size_t k = 0; k < s->n_devices; k++) {
 		const struct bo_device *d = &s->devices[k];
+		char host[PATH_MAX];
 
-		if (make_device(in, rootfd, d->path, d->type, d->major, d->minor,
+		if (in->devdir != NULL)
+			snprintf(host, sizeof(host), "%s/%zu", in->devdir, k);
+		if (make_device(in, rootfd, d->path,
+				in->devdir != NULL ? host : NULL, d->type,
+				d->major, d->minor,
 				d->has_mode ? d->mode : 0666,
 				d->has_uid || d->has_gid, d->uid, d->gid,
 				err) < 0)
@@ -901,6 +908,19 @@ static void cloexec_from(int from)
 	closedir(d);
 }
 
+/* The annotation run.oci.keep_original_groups=1 (crun's, which podman's
+ * --group-add keep-groups sets): the process keeps the supplementary
+ * groups of whoever started the runtime instead of additionalGids. */
+static int keep_groups(const struct bo_spec *s)
+{
+	json_object *v;
+
+	return s != NULL && s->annotations != NULL &&
+	       json_object_object_get_ex(s->annotations,
+					 "run.oci.keep_original_groups", &v) &&
+	       strcmp(json_object_get_string(v), "1") == 0;
+}
+
 int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 {
 	const struct bo_process *p = in->proc;
@@ -933,7 +953,8 @@ int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 						      "process.capabilities."
 						      "bounding");
 	}
-	if (setgroups(p->n_gids, p->gids) < 0 && !(in->in_userns && errno == EPERM))
+	if (!keep_groups(in->spec) && setgroups(p->n_gids, p->gids) < 0 &&
+	    !(in->in_userns && errno == EPERM))
 		return cr_error_errno(err, errno, "process.user.additionalGids");
 	if (setresgid(p->gid, p->gid, p->gid) < 0)
 		return cr_error_errno(err, errno, "process.user.gid %u", p->gid);
