@@ -3,7 +3,7 @@
 # on a busybox bundle: HOME from the container's /etc/passwd, a missing cwd
 # under a read-only root, unknown capability names skipped, hooks without
 # "env" inheriting the runtime's environment, LISTEN_FDS passed on, exec's
-# --env, --cap and --no-new-privs, the v1 cgroup mount without a cgroup namespace, the
+# --env, --cap and --no-new-privs, sysctls by namespace, the v1 cgroup mount without a cgroup namespace, the
 # keep-groups annotation, devices in a user namespace, delete --regex and
 # delete --force.
 . "$(dirname "$0")/../bolter/lib.sh"
@@ -68,6 +68,16 @@ if [ ! -f /sys/fs/cgroup/cgroup.controllers ] && [ -d /sys/fs/cgroup/pids ]; the
 	edit p 's["linux"]["resources"]["pids"] = {"limit": 77}'
 	expect_eq "v1 pids.max is the container's" "$(run_in p)" 77
 fi
+
+# --- sysctls only in the container's own namespaces ---------------------------
+bundle s cat /proc/sys/kernel/msgmax
+edit s 's["linux"]["sysctl"] = {"kernel.msgmax": "8193"}'
+expect_eq "an IPC sysctl in the container's ipc namespace" "$(run_in s)" 8193
+edit s 's["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] != "ipc"]'
+out=$(run_in s 2>&1) && fail "an IPC sysctl without an ipc namespace ran: $out"
+grep -qF "linux.sysctl.kernel.msgmax: needs an ipc namespace" <<<"$out" ||
+	fail "IPC sysctl without an ipc namespace: $out"
+ok "an IPC sysctl without an ipc namespace is refused"
 
 # --- linux.devices in a new user namespace: a node the host lacks, owned --
 # as asked (block 1:5 has no node on a host)
