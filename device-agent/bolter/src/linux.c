@@ -908,19 +908,6 @@ static void cloexec_from(int from)
 	closedir(d);
 }
 
-/* The annotation run.oci.keep_original_groups=1 (crun's, which podman's
- * --group-add keep-groups sets): the process keeps the supplementary
- * groups of whoever started the runtime instead of additionalGids. */
-static int keep_groups(const struct bo_spec *s)
-{
-	json_object *v;
-
-	return s != NULL && s->annotations != NULL &&
-	       json_object_object_get_ex(s->annotations,
-					 "run.oci.keep_original_groups", &v) &&
-	       strcmp(json_object_get_string(v), "1") == 0;
-}
-
 int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 {
 	const struct bo_process *p = in->proc;
@@ -953,7 +940,8 @@ int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 						      "process.capabilities."
 						      "bounding");
 	}
-	if (!keep_groups(in->spec) && setgroups(p->n_gids, p->gids) < 0 &&
+	if (!(in->spec != NULL && in->spec->keep_original_groups) &&
+	    setgroups(p->n_gids, p->gids) < 0 &&
 	    !(in->in_userns && errno == EPERM))
 		return cr_error_errno(err, errno, "process.user.additionalGids");
 	if (setresgid(p->gid, p->gid, p->gid) < 0)

@@ -1284,6 +1284,9 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 					     key);
 				return bo_spec_free(s);
 			}
+			if (strcmp(key, "run.oci.keep_original_groups") == 0)
+				s->keep_original_groups =
+					strcmp(json_object_get_string(val), "1") == 0;
 		}
 	}
 	if (field(s->doc, "solaris") != NULL || field(s->doc, "windows") != NULL ||
