@@ -167,6 +167,30 @@ START_TEST(test_unknown_cap)
 }
 END_TEST
 
+/* crun's keep-groups annotation, read at parse time ("1" only). */
+START_TEST(test_keep_groups)
+{
+	static const char *const values[] = { "\"1\"", "\"0\"" };
+	const char *from = "\"a\": \"b\"";
+	char *at = strstr(good, from);
+
+	ck_assert_ptr_nonnull(at);
+	for (int v = 0; v < 2; v++) {
+		char doc[8192];
+		struct cr_error *err = NULL;
+		struct bo_spec *s;
+
+		snprintf(doc, sizeof(doc),
+			 "%.*s\"run.oci.keep_original_groups\": %s%s",
+			 (int)(at - good), good, values[v], at + strlen(from));
+		s = bo_spec_parse(doc, strlen(doc), &err);
+		ck_assert_msg(s != NULL, "%s", err != NULL ? cr_error_msg(err) : "");
+		ck_assert_int_eq(s->keep_original_groups, v == 0);
+		bo_spec_free(s);
+	}
+}
+END_TEST
+
 START_TEST(test_not_json)
 {
 	static const char *const docs[] = { "", "{", "[1]", "{} x", "null",
@@ -292,6 +316,7 @@ static Suite *suite(void)
 			    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, test_not_json);
 	tcase_add_test(tc, test_unknown_cap);
+	tcase_add_test(tc, test_keep_groups);
 	tcase_add_test(tc, test_caps_and_ids);
 	tcase_add_test(tc, test_systemd_path);
 	tcase_add_test(tc, test_devfilter);
