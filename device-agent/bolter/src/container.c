@@ -511,9 +511,10 @@ static uint32_t host_id(const struct bo_idmap *m, size_t n, uint32_t id)
 }
 
 /* linux.devices of a container with a new user namespace, where mknod is
- * refused: made here, as the host's root, in STATE/devices/K with the
- * owner the config asks for (mapped to host ids), for the container to
- * bind (bo_init.devdir).  crun does the same with detached mounts. */
+ * refused and the host has no such node to bind: made here, as the host's
+ * root, in STATE/devices/K with the owner the config asks for (mapped to
+ * host ids), for the container to bind (bo_init.devdir).  crun does the
+ * same with detached mounts. */
 static int create_devices(struct create *c, struct cr_error **err)
 {
 	const struct bo_spec *s = c->s;
@@ -530,7 +531,14 @@ static int create_devices(struct create *c, struct cr_error **err)
 			     : d->type == 'p' ? S_IFIFO
 					      : S_IFCHR;
 		char p[PATH_MAX], name[32];
+		struct stat sb;
 
+		/* The host's node of that type and numbers is bound instead
+		 * (bo_linux_prepare): it lives on devtmpfs, where it can be
+		 * opened whatever the state folder's mount options. */
+		if (stat(d->path, &sb) == 0 && (sb.st_mode & S_IFMT) == fmt &&
+		    sb.st_rdev == makedev((unsigned)d->major, (unsigned)d->minor))
+			continue;
 		snprintf(name, sizeof(name), "%zu", k);
 		pjoin(p, sizeof(p), c->devdir, name);
 		if (mknod(p, fmt | ((d->has_mode ? d->mode : 0666) & 07777),

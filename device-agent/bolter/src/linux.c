@@ -424,10 +424,14 @@ static int setup_dev(struct bo_init *in, int rootfd, int default_devices,
 		const struct bo_device *d = &s->devices[k];
 		char host[PATH_MAX];
 
-		if (in->devdir != NULL)
+		int made = 0;
+
+		/* The runtime's node when it made one, else the host's. */
+		if (in->devdir != NULL) {
 			snprintf(host, sizeof(host), "%s/%zu", in->devdir, k);
-		if (make_device(in, rootfd, d->path,
-				in->devdir != NULL ? host : NULL, d->type,
+			made = access(host, F_OK) == 0;
+		}
+		if (make_device(in, rootfd, d->path, made ? host : NULL, d->type,
 				d->major, d->minor,
 				d->has_mode ? d->mode : 0666,
 				d->has_uid || d->has_gid, d->uid, d->gid,

@@ -24,8 +24,9 @@ struct bo_init {
 	int no_pivot;
 	int preserve_fds;
 	int listen_fds; /* socket activation: LISTEN_FDS for the process */
-	/* In a new user namespace: the runtime's nodes for linux.devices
-	 * (DEVDIR/K for devices[K]), bound in place of the host's; or NULL. */
+	/* In a new user namespace: the runtime's nodes for linux.devices the
+	 * host lacks (DEVDIR/K for devices[K], when present), bound in place
+	 * of the host's; or NULL. */
 	const char *devdir;
 	int in_userns; /* created or joined a user namespace */
 	char **cgroup_dirs; /* the container's cgroups (NULL-terminated) */
