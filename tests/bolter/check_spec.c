@@ -69,6 +69,8 @@ START_TEST(test_good)
 	ck_assert_str_eq(s->mounts[2].data, "mode=755,size=1k");
 	ck_assert_uint_eq(s->n_hooks[BO_HOOK_POSTSTOP], 1);
 	ck_assert_int_eq(s->hooks[BO_HOOK_POSTSTOP][0].timeout, 3);
+	/* No "env": NULL, so that the hook inherits the runtime's. */
+	ck_assert_ptr_null(s->hooks[BO_HOOK_POSTSTOP][0].env);
 	ck_assert_ptr_nonnull(bo_spec_namespace(s, CLONE_NEWPID));
 	ck_assert_str_eq(bo_spec_namespace(s, CLONE_NEWNET)->path,
 			 "/proc/1/ns/net");
@@ -92,7 +94,7 @@ static const struct {
 	{ "\"1.0.2\"", "\"2.0\"", "ociVersion" },
 	{ "\"args\": [\"sh\",", "\"args\": [1,", "process.args[0]" },
 	{ "\"uid\": 5", "\"uid\": -5", "process.user.uid" },
-	{ "\"CAP_KILL\", \"CAP_SYS_ADMIN\"", "\"CAP_NOPE\"",
+	{ "\"CAP_KILL\", \"CAP_SYS_ADMIN\"", "7",
 	  "process.capabilities.bounding[0]" },
 	{ "RLIMIT_NOFILE", "RLIMIT_X", "process.rlimits[0].type" },
 	{ "\"oomScoreAdj\": -5", "\"oomScoreAdj\": 5000", "process.oomScoreAdj" },
@@ -111,6 +113,17 @@ static const struct {
 	{ "\"/bin/x\"", "\"bin/x\"", "hooks.poststop[0].path" },
 	{ "\"a\": \"b\"", "\"a\": 1", "annotations.a" },
 	{ "\"readonly\": true", "\"readonly\": 1", "root.readonly" },
+	/* sysctls only where the container has the namespace */
+	{ "\"net.ipv4.ip_forward\"", "\"kernel.hostname\"",
+	  "linux.sysctl.kernel.hostname" },
+	{ "\"net.ipv4.ip_forward\"", "\"vm.swappiness\"",
+	  "linux.sysctl.vm.swappiness" },
+	{ "\"net.ipv4.ip_forward\"", "\"fs.mqueue.msg_max\"",
+	  "linux.sysctl.fs.mqueue.msg_max: needs an ipc namespace" },
+	{ "\"net.ipv4.ip_forward\"", "\"kernel.shmmax\"",
+	  "linux.sysctl.kernel.shmmax: needs an ipc namespace" },
+	{ ", {\"type\": \"network\", \"path\": \"/proc/1/ns/net\"}", "",
+	  "linux.sysctl.net.ipv4.ip_forward: needs a network namespace" },
 };
 
 START_TEST(test_bad)
@@ -131,6 +144,50 @@ START_TEST(test_bad)
 		      "case %d: '%s' does not name %s", _i, cr_error_msg(err),
 		      bad_cases[_i].field);
 	cr_error_free(err);
+}
+END_TEST
+
+/* A capability name bolter does not know is skipped, as runc and crun
+ * do, and the known ones of the same set still count. */
+START_TEST(test_unknown_cap)
+{
+	char doc[8192], *at;
+	const char *from = "\"CAP_KILL\", \"CAP_SYS_ADMIN\"";
+	struct cr_error *err = NULL;
+	struct bo_spec *s;
+
+	at = strstr(good, from);
+	ck_assert_ptr_nonnull(at);
+	snprintf(doc, sizeof(doc), "%.*s\"CAP_NOPE\", \"CAP_KILL\"%s",
+		 (int)(at - good), good, at + strlen(from));
+	s = bo_spec_parse(doc, strlen(doc), &err);
+	ck_assert_msg(s != NULL, "%s", err != NULL ? cr_error_msg(err) : "");
+	ck_assert_uint_eq(s->process.caps[BO_CAP_BOUNDING], 1ULL << 5);
+	bo_spec_free(s);
+}
+END_TEST
+
+/* crun's keep-groups annotation, read at parse time ("1" only). */
+START_TEST(test_keep_groups)
+{
+	static const char *const values[] = { "\"1\"", "\"0\"" };
+	const char *from = "\"a\": \"b\"";
+	char *at = strstr(good, from);
+
+	ck_assert_ptr_nonnull(at);
+	for (int v = 0; v < 2; v++) {
+		char doc[8192];
+		struct cr_error *err = NULL;
+		struct bo_spec *s;
+
+		snprintf(doc, sizeof(doc),
+			 "%.*s\"run.oci.keep_original_groups\": %s%s",
+			 (int)(at - good), good, values[v], at + strlen(from));
+		s = bo_spec_parse(doc, strlen(doc), &err);
+		ck_assert_msg(s != NULL, "%s", err != NULL ? cr_error_msg(err) : "");
+		ck_assert_int_eq(s->keep_original_groups, v == 0);
+		bo_spec_free(s);
+	}
 }
 END_TEST
 
@@ -304,6 +361,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_bad, 0,
 			    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, test_not_json);
+	tcase_add_test(tc, test_unknown_cap);
+	tcase_add_test(tc, test_keep_groups);
 	tcase_add_test(tc, test_caps_and_ids);
 	tcase_add_test(tc, test_systemd_path);
 	tcase_add_test(tc, test_devfilter);

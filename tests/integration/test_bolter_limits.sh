@@ -124,7 +124,7 @@ bad_case() { # bad_case WHAT PYTHON EXPECTED-SUBSTRING
 	ok "bad config ($1): $err"
 }
 bad_case "args not an array" 's["process"]["args"] = "true"' "process.args"
-bad_case "unknown capability" 's["process"]["capabilities"]["bounding"] = ["CAP_FLY"]' "process.capabilities.bounding[0]"
+bad_case "capability not a string" 's["process"]["capabilities"]["bounding"] = [7]' "process.capabilities.bounding[0]"
 bad_case "unknown namespace" 's["linux"]["namespaces"].append({"type": "time2"})' "linux.namespaces[5].type"
 bad_case "missing root" 'del s["root"]' "root.path"
 bad_case "bad rlimit" 's["process"]["rlimits"] = [{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]' "process.rlimits[0].type"

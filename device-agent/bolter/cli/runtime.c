@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <regex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +52,7 @@ enum {
 	O_NNP,
 	O_HELP,
 	O_NAME,
+	O_REGEX,
 	O_RESOURCES,
 	O_UNSUPPORTED,
 	O_STATS,
@@ -96,6 +98,7 @@ static const struct option cmd_opts[] = {
 	{ "cap", required_argument, NULL, O_CAP },
 	{ "no-new-privs", no_argument, NULL, O_NNP },
 	{ "name", required_argument, NULL, O_NAME },
+	{ "regex", required_argument, NULL, O_REGEX },
 	{ "resources", required_argument, NULL, O_RESOURCES },
 	{ "stats", no_argument, NULL, O_STATS },
 	{ "interval", required_argument, NULL, O_INTERVAL },
@@ -126,6 +129,7 @@ struct cmdline {
 	const char *cwd;
 	const char *user;
 	const char *name;
+	const char *regex; /* delete --regex */
 	const char *resources;
 	const char *interval;
 	int stats;
@@ -241,6 +245,9 @@ static int parse_cmd(const struct bo_cli *g, int argc, char **argv,
 			break;
 		case O_NAME:
 			c->name = optarg;
+			break;
+		case O_REGEX:
+			c->regex = optarg;
 			break;
 		case 'h':
 		case O_HELP:
@@ -537,6 +544,22 @@ static int exec_user(const char *user, struct bo_process *proc)
 	return 0;
 }
 
+/* Sets "K=V" in env (n entries, room for one more): replaces the entry
+ * of the same name, which getenv() would otherwise find first, or
+ * appends. */
+static void env_set(char **env, size_t *n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+
+	for (size_t i = 0; i < *n; i++)
+		if (strncmp(env[i], kv, klen) == 0 && env[i][klen] == '=') {
+			free(env[i]);
+			env[i] = strdup(kv);
+			return;
+		}
+	env[(*n)++] = strdup(kv);
+}
+
 /* exec ID ARGS...: runc's defaults, the container's process with these
  * arguments and the options' overrides.  Returns 0 or the exit status. */
 static int exec_process_args(const struct bo_cli *g, struct cmdline *c,
@@ -569,7 +592,7 @@ static int exec_process_args(const struct bo_cli *g, struct cmdline *c,
 
 		if (env != NULL) {
 			for (k = 0; k < c->n_env; k++)
-				env[n_env++] = strdup(c->env[k]);
+				env_set(env, &n_env, c->env[k]);
 			env[n_env] = NULL;
 			proc->env = env;
 		}
@@ -592,11 +615,21 @@ static int exec_process_args(const struct bo_cli *g, struct cmdline *c,
 	for (k = 0; k < c->n_caps; k++) {
 		int cap = bo_cap_from_name(c->caps[k]);
 
+		uint64_t bit;
+
+		/* Unknown names are skipped, as in config.json. */
 		if (cap < 0)
-			return bo_cli_usage_error(g, "--cap: unknown capability");
-		for (int set = 0; set < BO_CAP_SETS; set++)
-			if (set != BO_CAP_AMBIENT)
-				proc->caps[set] |= 1ULL << cap;
+			continue;
+		/* runc's rule: bounding, effective and permitted; ambient
+		 * only where inheritable already has it (the kernel refuses
+		 * an ambient capability that is not inheritable). */
+		bit = 1ULL << cap;
+		proc->caps[BO_CAP_BOUNDING] |= bit;
+		proc->caps[BO_CAP_EFFECTIVE] |= bit;
+		proc->caps[BO_CAP_PERMITTED] |= bit;
+		if (proc->caps[BO_CAP_INHERITABLE] & bit)
+			proc->caps[BO_CAP_AMBIENT] |= bit;
+		proc->has_caps = 1;
 	}
 	if (c->nnp)
 		proc->no_new_privileges = 1;
@@ -872,6 +905,22 @@ static int cmd_events(const struct bo_cli *g, const struct cmdline *c,
 /* Parses the verb's options into c and checks for the container id (when
  * need_id); returns the index of the first argument, or -1 with *rc the
  * exit status (help printed, or a usage error). */
+/* Socket activation (sd_listen_fds(3)): the number of fds from 3 on that
+ * the caller passed for the container, when LISTEN_FDS is set and
+ * LISTEN_PID, if set, names this process; else 0. */
+static int listen_fds(void)
+{
+	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	uint64_t n, p;
+
+	if (fds == NULL || cr_parse_u64(fds, 1, 1000, &n) < 0)
+		return 0;
+	if (pid != NULL &&
+	    (cr_parse_u64(pid, 1, INT32_MAX, &p) < 0 || (pid_t)p != getpid()))
+		return 0;
+	return (int)n;
+}
+
 static int begin(const struct bo_cli *g, int argc, char **argv,
 		 struct cmdline *c, int want_id, int *rc)
 {
@@ -892,6 +941,7 @@ static int begin(const struct bo_cli *g, int argc, char **argv,
 	c->o.systemd_cgroup = g->systemd_cgroup;
 	c->o.warn = bo_cli_warn;
 	c->o.warn_arg = (void *)g;
+	c->o.listen_fds = listen_fds();
 	if (want_id && need_id(g, argc, argv, i, argv[0]) != 0) {
 		*rc = 2;
 		return -1;
@@ -970,21 +1020,65 @@ static int verb_events(const struct bo_cli *g, int argc, char **argv)
 	return i < 0 ? rc : cmd_events(g, &c, argv[i]);
 }
 
-static int verb_delete(const struct bo_cli *g, int argc, char **argv)
+/* delete of one container: 0 or the exit status. */
+static int delete_one(const struct bo_cli *g, const struct cmdline *c,
+		      const char *id)
 {
-	struct cmdline c;
 	struct cr_error *err = NULL;
-	int rc, i = begin(g, argc, argv, &c, 1, &rc);
+	int rc = bo_delete(&c->o, id, &err);
 
-	if (i < 0)
-		return rc;
-	rc = bo_delete(&c.o, argv[i], &err);
 	/* delete --force of a container that is gone succeeds. */
-	if (rc < 0 && c.o.force && err != NULL && err->code == ENOENT) {
+	if (rc < 0 && c->o.force && err != NULL && err->code == ENOENT) {
 		err = cr_error_free(err);
 		rc = 0;
 	}
 	return done(g, rc, err);
+}
+
+/* delete --regex RE (crun's extension, which podman's tests use): every
+ * container whose id matches the POSIX extended expression; goes on past
+ * a failure and returns the last failure's status. */
+static int delete_matching(const struct bo_cli *g, const struct cmdline *c)
+{
+	struct cr_error *err = NULL;
+	char **ids;
+	regex_t re;
+	int rc = 0;
+
+	if (regcomp(&re, c->regex, REG_EXTENDED | REG_NOSUB) != 0)
+		return bo_cli_usage_error(g, "--regex: not a valid regular "
+					     "expression");
+	ids = bo_state_list(g->root, &err);
+	if (ids == NULL) {
+		regfree(&re);
+		return bo_cli_fail(g, err);
+	}
+	for (size_t i = 0; ids[i] != NULL; i++) {
+		if (regexec(&re, ids[i], 0, NULL, 0) == 0) {
+			int r = delete_one(g, c, ids[i]);
+
+			if (r != 0)
+				rc = r;
+		}
+		free(ids[i]);
+	}
+	free(ids);
+	regfree(&re);
+	return rc;
+}
+
+static int verb_delete(const struct bo_cli *g, int argc, char **argv)
+{
+	struct cmdline c;
+	int rc, i = begin(g, argc, argv, &c, 0, &rc);
+
+	if (i < 0)
+		return rc;
+	if (c.regex != NULL)
+		return delete_matching(g, &c);
+	if (need_id(g, argc, argv, i, argv[0]) != 0)
+		return 2;
+	return delete_one(g, &c, argv[i]);
 }
 
 static int verb_kill(const struct bo_cli *g, int argc, char **argv)
@@ -1060,7 +1154,8 @@ static const struct bo_cli_command runtime_commands[] = {
 	{ "state", verb_state, NULL,
 	  "  state ID            print the OCI state JSON\n" },
 	{ "kill", verb_kill, NULL, "  kill [--all] ID [SIGNAL]\n" },
-	{ "delete", verb_delete, NULL, "  delete [--force] ID\n" },
+	{ "delete", verb_delete, NULL,
+	  "  delete [--force] ID | delete [--force] --regex RE\n" },
 	{ "list", verb_list, NULL,
 	  "  list [--format table|json] [--quiet]\n" },
 	{ "exec", verb_exec, NULL,

@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -457,6 +458,7 @@ struct create {
 	const char *id;
 	char bundle[PATH_MAX], rootfs[PATH_MAX];
 	char dir[PATH_MAX], fifo[PATH_MAX], created[64];
+	char devdir[PATH_MAX]; /* STATE/devices, or "" */
 	char *text; /* config.json as read */
 	size_t len;
 	struct bo_spec *s;
@@ -499,6 +501,62 @@ static int create_load(struct create *c, struct cr_error **err)
 	return 0;
 }
 
+/* A container id as the host sees it, through the spec's mappings; the
+ * overflow id (65534) when unmapped, as the kernel shows it. */
+static uint32_t host_id(const struct bo_idmap *m, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= m[i].container_id &&
+		    id - m[i].container_id < m[i].size)
+			return m[i].host_id + (id - m[i].container_id);
+	return 65534;
+}
+
+/* linux.devices of a container with a new user namespace, where mknod is
+ * refused and the host has no such node to bind: made here, as the host's
+ * root, in STATE/devices/K with the owner the config asks for (mapped to
+ * host ids), for the container to bind (bo_init.devdir).  crun does the
+ * same with detached mounts. */
+static int create_devices(struct create *c, struct cr_error **err)
+{
+	const struct bo_spec *s = c->s;
+	const struct bo_namespace *ns = bo_spec_namespace(s, CLONE_NEWUSER);
+
+	if (ns == NULL || ns->path != NULL || s->n_devices == 0)
+		return 0;
+	pjoin(c->devdir, sizeof(c->devdir), c->dir, "devices");
+	if (mkdir(c->devdir, 0711) < 0)
+		return cr_error_errno(err, errno, "creating %s", c->devdir);
+	for (size_t k = 0; k < s->n_devices; k++) {
+		const struct bo_device *d = &s->devices[k];
+		mode_t fmt = d->type == 'b'   ? S_IFBLK
+			     : d->type == 'p' ? S_IFIFO
+					      : S_IFCHR;
+		char p[PATH_MAX], name[32];
+		struct stat sb;
+
+		/* The host's node of that type and numbers is bound instead
+		 * (bo_linux_prepare): it lives on devtmpfs, where it can be
+		 * opened whatever the state folder's mount options. */
+		if (stat(d->path, &sb) == 0 && (sb.st_mode & S_IFMT) == fmt &&
+		    sb.st_rdev == makedev((unsigned)d->major, (unsigned)d->minor))
+			continue;
+		snprintf(name, sizeof(name), "%zu", k);
+		pjoin(p, sizeof(p), c->devdir, name);
+		if (mknod(p, fmt | ((d->has_mode ? d->mode : 0666) & 07777),
+			  makedev((unsigned)d->major, (unsigned)d->minor)) < 0)
+			return cr_error_errno(err, errno, "linux.devices[%zu]: "
+					      "mknod %s", k, p);
+		if ((d->has_uid || d->has_gid) &&
+		    chown(p, host_id(s->uid_mappings, s->n_uid_mappings, d->uid),
+			  host_id(s->gid_mappings, s->n_gid_mappings, d->gid)) < 0)
+			return cr_error_errno(err, errno, "linux.devices[%zu]: "
+					      "chown %s", k, p);
+	}
+	c->in.devdir = c->devdir;
+	return 0;
+}
+
 /* The state folder: a copy of config.json (exec's defaults) and the fifo
  * that start opens. */
 static int create_state_dir(struct create *c, struct cr_error **err)
@@ -535,7 +593,7 @@ static int create_state_dir(struct create *c, struct cr_error **err)
 		    bo_spec_namespace(s, CLONE_NEWUSER) != NULL &&
 		    chown(c->fifo, s->uid_mappings[i].host_id, (gid_t)-1) < 0)
 			return cr_error_errno(err, errno, "chown %s", c->fifo);
-	return 0;
+	return create_devices(c, err);
 }
 
 /* Forks C1 (first_child), which waits for MSG_GO. */
@@ -554,7 +612,8 @@ static int create_spawn(struct create *c, struct cr_error **err)
 	c->in.console_socket = c->o->console_socket;
 	c->in.console_fd = -1;
 	c->in.no_pivot = c->o->no_pivot;
-	c->in.preserve_fds = c->o->preserve_fds;
+	c->in.preserve_fds = c->o->listen_fds + c->o->preserve_fds;
+	c->in.listen_fds = c->o->listen_fds;
 	c->c1 = fork();
 	if (c->c1 < 0) {
 		close(sp[0]);
@@ -1018,8 +1077,18 @@ int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
 		free(sj);
 	}
 	bo_spec_free(s);
-	if (bo_cgroup_destroy(st->cgroup_dirs, err) < 0)
+	if (o->force) {
+		/* A process that cannot die (frozen by another freezer
+		 * cgroup, stuck in the kernel) keeps its cgroups busy; a
+		 * forced delete still forgets the container, and says so. */
+		struct cr_error *e = NULL;
+
+		if (bo_cgroup_destroy(st->cgroup_dirs, &e) < 0)
+			warn(o, e);
+		cr_error_free(e);
+	} else if (bo_cgroup_destroy(st->cgroup_dirs, err) < 0) {
 		rc = -1;
+	}
 	bo_state_dir(o->root, id, dir, sizeof(dir));
 	rm_rf(dir);
 	bo_state_free(st);

@@ -31,7 +31,6 @@ static int run_one(const struct bo_hook *h, const char *what,
 	uint64_t deadline = h->timeout > 0
 				    ? cr_now_ms() + (uint64_t)h->timeout * 1000
 				    : 0;
-	char *const noenv[] = { NULL };
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return cr_error_errno(err, errno, "%s: pipe", what);
@@ -56,9 +55,11 @@ static int run_one(const struct bo_hook *h, const char *what,
 		signal(SIGPIPE, SIG_DFL);
 		if (dup2(fds[0], 0) < 0)
 			_exit(126);
+		/* A hook without "env" inherits the runtime's environment,
+		 * as under runc (Go's exec with a nil Env) and crun. */
 		execve(h->path, h->args != NULL && h->args[0] != NULL ? h->args
 								       : argv0,
-		       h->env != NULL ? h->env : noenv);
+		       h->env != NULL ? h->env : environ);
 		exec_errno = errno;
 		if (write(ep[1], &exec_errno, sizeof(exec_errno)) < 0)
 			_exit(127);

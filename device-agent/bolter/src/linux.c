@@ -109,23 +109,45 @@ static unsigned long locked_flags(const char *source)
 	return f;
 }
 
+/* mkdir -p, best effort: the chdir that follows says what failed. */
+static void mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *q = buf + 1; *q != '\0'; q++)
+		if (*q == '/') {
+			*q = '\0';
+			mkdir(buf, 0755);
+			*q = '/';
+		}
+	mkdir(buf, 0755);
+}
+
 /*
- * The cgroup mount of a container with its own cgroup namespace: what
- * runc does on v1, for every layout.  Its /proc/self/cgroup says "/", so
- * each hierarchy shows the container's own directory: on a v2 host that
+ * The cgroup mount of a container with its own cgroup namespace, or of
+ * any container on a v1 or hybrid host: what runc and crun do on v1.
+ * Each hierarchy shows the container's own directory: on a v2 host that
  * directory is bound at the target; otherwise a tmpfs holds one folder per
  * hierarchy (named as on the host: memory, pids, unified...) with the
  * container's directory bound in it.
  */
+static int cgroup2_host(void)
+{
+	struct statfs sf;
+
+	return statfs("/sys/fs/cgroup", &sf) == 0 &&
+	       sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
 static int mount_own_cgroups(struct bo_init *in, int rootfd, const char *dest,
 			     const char *target, int ro, struct cr_error **err)
 {
 	char mp[512], sub[PATH_MAX];
 	CR_CLEANUP_CLOSE int tfd = -1;
-	struct statfs sf;
 	unsigned long rof = ro ? MS_RDONLY : 0;
 
-	if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) {
+	if (cgroup2_host()) {
 		if (mount(in->cgroup_dirs[0], target, NULL, MS_BIND, NULL) < 0)
 			return cr_error_errno(err, errno, "binding %s",
 					      in->cgroup_dirs[0]);
@@ -216,18 +238,22 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 		}
 	} else if (type != NULL &&
 		   (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0) &&
-		   bo_spec_namespace(in->spec, CLONE_NEWCGROUP) != NULL &&
+		   (bo_spec_namespace(in->spec, CLONE_NEWCGROUP) != NULL ||
+		    !cgroup2_host()) &&
 		   in->cgroup_dirs != NULL && in->cgroup_dirs[0] != NULL) {
+		/* On v1 and hybrid hosts, runc and crun show each hierarchy
+		 * as the container's own directory with or without a cgroup
+		 * namespace: /sys/fs/cgroup/pids/pids.max is the
+		 * container's limit. */
 		if (mount_own_cgroups(in, rootfd, m->destination, target,
 				      m->flags & MS_RDONLY, err) < 0)
 			return cr_error_wrap(err, "mounts[%zu]", idx);
 	} else if (type != NULL &&
 		   (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0)) {
-		/* Without a cgroup namespace the container's /proc/self/cgroup
-		 * names host paths, so it gets the host's tree (read-only
-		 * when asked): a fresh "cgroup" mount is impossible on v1 and
-		 * hybrid hosts, each controller being bound to its
-		 * hierarchy. */
+		/* A v2 host without a cgroup namespace: the container's
+		 * /proc/self/cgroup names host paths, so it gets the host's
+		 * tree (read-only when asked), as a fresh cgroup2 mount
+		 * would show it. */
 		if (mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC,
 			  NULL) < 0)
 			return cr_error_errno(err, errno,
@@ -282,10 +308,12 @@ propagation:
 	return 0;
 }
 
+/* A device node at path in the root; in a user namespace a bind of the
+ * node at host (NULL: the host's node at the same path). */
 static int make_device(struct bo_init *in, int rootfd, const char *path,
-		       char type, int64_t major, int64_t minor, mode_t mode,
-		       int has_owner, uid_t uid, gid_t gid,
-		       struct cr_error **err)
+		       const char *host, char type, int64_t major,
+		       int64_t minor, mode_t mode, int has_owner, uid_t uid,
+		       gid_t gid, struct cr_error **err)
 {
 	char parent[PATH_MAX], *slash;
 	const char *name;
@@ -326,7 +354,7 @@ static int make_device(struct bo_init *in, int rootfd, const char *path,
 	{
 		int f = openat(pfd, name,
 			       O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-		char p[64], host[PATH_MAX];
+		char p[64];
 		CR_CLEANUP_CLOSE int tfd = -1;
 
 		if (f < 0)
@@ -334,8 +362,8 @@ static int make_device(struct bo_init *in, int rootfd, const char *path,
 		close(f);
 		tfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		fd_path(tfd, p, sizeof(p));
-		snprintf(host, sizeof(host), "%s", path);
-		if (mount(host, p, NULL, MS_BIND, NULL) < 0)
+		if (mount(host != NULL ? host : path, p, NULL, MS_BIND, NULL) <
+		    0)
 			return cr_error_errno(err, errno, "binding %s", path);
 	}
 	return 0;
@@ -375,7 +403,7 @@ static int setup_dev(struct bo_init *in, int rootfd, int default_devices,
 				    0)
 					skip = 1;
 			if (!skip &&
-			    make_device(in, rootfd, defaults[i].path, 'c',
+			    make_device(in, rootfd, defaults[i].path, NULL, 'c',
 					defaults[i].major, defaults[i].minor, 0666,
 					0, 0, 0, err) < 0)
 				return -1;
@@ -394,8 +422,17 @@ static int setup_dev(struct bo_init *in, int rootfd, int default_devices,
 	}
 	for (size_t k = 0; k < s->n_devices; k++) {
 		const struct bo_device *d = &s->devices[k];
+		char host[PATH_MAX];
 
-		if (make_device(in, rootfd, d->path, d->type, d->major, d->minor,
+		int made = 0;
+
+		/* The runtime's node when it made one, else the host's. */
+		if (in->devdir != NULL) {
+			snprintf(host, sizeof(host), "%s/%zu", in->devdir, k);
+			made = access(host, F_OK) == 0;
+		}
+		if (make_device(in, rootfd, d->path, made ? host : NULL, d->type,
+				d->major, d->minor,
 				d->has_mode ? d->mode : 0666,
 				d->has_uid || d->has_gid, d->uid, d->gid,
 				err) < 0)
@@ -675,6 +712,10 @@ int bo_linux_prepare(struct bo_init *in, struct cr_error **err)
 		return cr_error_errno(err, errno, "linux.rootfsPropagation");
 	if (mask_paths(s, err) < 0)
 		return -1;
+	/* A missing working directory is created (as runc and crun do)
+	 * while the root can still be written. */
+	if (s->root_readonly && in->proc->cwd != NULL)
+		mkdir_p(in->proc->cwd);
 	if (s->root_readonly &&
 	    mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0 &&
 	    mount(NULL, "/", NULL,
@@ -708,6 +749,62 @@ static int executable(const char *path)
 	       (sb.st_mode & 0111) != 0;
 }
 
+/* The home folder of uid in the container's /etc/passwd, or NULL. */
+static char *passwd_home(uint32_t uid)
+{
+	CR_CLEANUP_FCLOSE FILE *f = fopen("/etc/passwd", "re");
+	char line[1024];
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		char *field[7], *t = line;
+		int n = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		/* strsep, not strtok: empty fields count. */
+		while (n < 7 && (field[n] = strsep(&t, ":")) != NULL)
+			n++;
+		if (n == 7 && strtoul(field[2], NULL, 10) == uid &&
+		    field[2][0] != '\0')
+			return strdup(field[5]);
+	}
+	return NULL;
+}
+
+/* in->env: the process's environment plus what the runtime adds.  HOME,
+ * when the config has none, is the user's home in the container's
+ * /etc/passwd, else "/" (runc's and crun's rule); LISTEN_FDS and
+ * LISTEN_PID for socket activation. */
+static int build_env(struct bo_init *in, struct cr_error **err)
+{
+	char *const *env = in->proc->env;
+	size_t n = 0, k;
+	int need_home = env_get(env, "HOME") == NULL;
+
+	if (!need_home && in->listen_fds <= 0)
+		return 0;
+	while (env != NULL && env[n] != NULL)
+		n++;
+	in->env = calloc(n + 4, sizeof(char *));
+	if (in->env == NULL)
+		return cr_error_errno(err, ENOMEM, "process.env");
+	for (k = 0; k < n; k++)
+		in->env[k] = env[k];
+	if (need_home) {
+		char *home = passwd_home(in->proc->uid);
+
+		if (asprintf(&in->env[k++], "HOME=%s",
+			     home != NULL && home[0] != '\0' ? home : "/") < 0)
+			in->env[--k] = NULL;
+		free(home);
+	}
+	if (in->listen_fds > 0) {
+		if (asprintf(&in->env[k], "LISTEN_FDS=%d", in->listen_fds) >= 0)
+			k++;
+		in->env[k] = strdup("LISTEN_PID=1");
+	}
+	return 0;
+}
+
 int bo_linux_resolve(struct bo_init *in, struct cr_error **err)
 {
 	const struct bo_process *p = in->proc;
@@ -715,16 +812,7 @@ int bo_linux_resolve(struct bo_init *in, struct cr_error **err)
 
 	if (chdir(p->cwd) < 0) {
 		/* runc creates a missing working directory. */
-		char buf[PATH_MAX];
-
-		snprintf(buf, sizeof(buf), "%s", p->cwd);
-		for (char *q = buf + 1; *q != '\0'; q++)
-			if (*q == '/') {
-				*q = '\0';
-				mkdir(buf, 0755);
-				*q = '/';
-			}
-		mkdir(buf, 0755);
+		mkdir_p(p->cwd);
 		if (chdir(p->cwd) < 0)
 			return cr_error_errno(err, errno, "process.cwd %s",
 					      p->cwd);
@@ -758,6 +846,8 @@ int bo_linux_resolve(struct bo_init *in, struct cr_error **err)
 					    "found in $PATH",
 					    prog);
 	}
+	if (build_env(in, err) < 0)
+		return -1;
 	if (in->spec != NULL && in->spec->seccomp != NULL) {
 		in->seccomp = bo_seccomp_compile(in->spec->seccomp, err);
 		if (in->seccomp == NULL)
@@ -854,7 +944,9 @@ int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 						      "process.capabilities."
 						      "bounding");
 	}
-	if (setgroups(p->n_gids, p->gids) < 0 && !(in->in_userns && errno == EPERM))
+	if (!(in->spec != NULL && in->spec->keep_original_groups) &&
+	    setgroups(p->n_gids, p->gids) < 0 &&
+	    !(in->in_userns && errno == EPERM))
 		return cr_error_errno(err, errno, "process.user.additionalGids");
 	if (setresgid(p->gid, p->gid, p->gid) < 0)
 		return cr_error_errno(err, errno, "process.user.gid %u", p->gid);
@@ -867,6 +959,6 @@ int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 	if (in->seccomp != NULL && p->no_new_privileges &&
 	    bo_seccomp_load(in->seccomp, err) < 0)
 		return -1;
-	execve(in->exe, p->args, p->env);
+	execve(in->exe, p->args, in->env != NULL ? in->env : p->env);
 	return cr_error_errno(err, errno, "exec: \"%s\"", in->exe);
 }

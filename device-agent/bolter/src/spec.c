@@ -358,13 +358,11 @@ static int parse_caps(json_object *caps, struct bo_process *p,
 			if (e == NULL || !json_object_is_type(e, json_type_string))
 				return bad(err, path, "must be a string");
 			c = bo_cap_from_name(json_object_get_string(e));
-			if (c < 0)
-				return cr_error_set(err, EINVAL,
-						    "config.json: %s: unknown "
-						    "capability '%s'",
-						    path,
-						    json_object_get_string(e));
-			p->caps[s] |= 1ULL << c;
+			/* A name this build does not know (a newer kernel's,
+			 * or a typo) is skipped, as runc and crun do: a
+			 * config written for another kernel still runs. */
+			if (c >= 0)
+				p->caps[s] |= 1ULL << c;
 		}
 	}
 	return 0;
@@ -816,6 +814,12 @@ static int parse_hooks(json_object *hooks, struct bo_spec *s,
 				 names[k], i);
 			if (get_strv(e, "env", path, &h->env, err) < 0)
 				return -1;
+			/* No "env" (not an empty one): the hook inherits the
+			 * runtime's environment (hooks.c). */
+			if (field(e, "env") == NULL) {
+				strv_free(h->env);
+				h->env = NULL;
+			}
 			snprintf(path, sizeof(path), "hooks.%s[%zu].timeout",
 				 names[k], i);
 			if (get_int(e, "timeout", path, 1, INT_MAX, &t, NULL,
@@ -1226,6 +1230,51 @@ const struct bo_namespace *bo_spec_namespace(const struct bo_spec *s,
 	return NULL;
 }
 
+/*
+ * linux.sysctl may only change what the container's own namespaces hold,
+ * never the host (runc's and crun's rule): the IPC keys need an IPC
+ * namespace, net.* a network namespace, kernel.domainname a UTS namespace;
+ * kernel.hostname is the "hostname" field's, and any other key is not
+ * namespaced at all.
+ */
+static int check_sysctl(const struct bo_spec *s, struct cr_error **err)
+{
+	static const char *const ipc[] = {
+		"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
+		"kernel.sem",    "kernel.shmall", "kernel.shmmax",
+		"kernel.shmmni", "kernel.shm_rmid_forced",
+	};
+
+	for (size_t i = 0; i < s->n_sysctl; i++) {
+		const char *k = s->sysctl[i].key, *why = NULL;
+		int ns = 0;
+
+		for (size_t j = 0; j < sizeof(ipc) / sizeof(ipc[0]); j++)
+			if (strcmp(k, ipc[j]) == 0)
+				ns = CLONE_NEWIPC;
+		if (strncmp(k, "fs.mqueue.", 10) == 0)
+			ns = CLONE_NEWIPC;
+		else if (strncmp(k, "net.", 4) == 0)
+			ns = CLONE_NEWNET;
+		else if (strcmp(k, "kernel.domainname") == 0)
+			ns = CLONE_NEWUTS;
+		if (strcmp(k, "kernel.hostname") == 0)
+			why = "not allowed: set the \"hostname\" field instead";
+		else if (ns == 0)
+			why = "not in a namespace of the container: it would "
+			      "change the host";
+		else if (bo_spec_namespace(s, ns) == NULL)
+			why = ns == CLONE_NEWIPC   ? "needs an ipc namespace"
+			      : ns == CLONE_NEWNET ? "needs a network namespace"
+						   : "needs a uts namespace";
+		if (why != NULL)
+			return cr_error_set(err, EINVAL,
+					    "config.json: linux.sysctl.%s: %s",
+					    k, why);
+	}
+	return 0;
+}
+
 struct bo_spec *bo_spec_parse(const char *text, size_t len,
 			      struct cr_error **err)
 {
@@ -1313,6 +1362,8 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 		bad(err, "hostname", "needs a uts namespace");
 		return bo_spec_free(s);
 	}
+	if (check_sysctl(s, err) < 0)
+		return bo_spec_free(s);
 	if (s->annotations != NULL) {
 		json_object_object_foreach(s->annotations, key, val)
 		{
@@ -1324,6 +1375,9 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 					     key);
 				return bo_spec_free(s);
 			}
+			if (strcmp(key, "run.oci.keep_original_groups") == 0)
+				s->keep_original_groups =
+					strcmp(json_object_get_string(val), "1") == 0;
 		}
 	}
 	if (field(s->doc, "solaris") != NULL || field(s->doc, "windows") != NULL ||

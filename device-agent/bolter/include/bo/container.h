@@ -21,6 +21,11 @@ struct bo_opts {
 	const char *console_socket; /* --console-socket */
 	int detach;                 /* --detach */
 	int preserve_fds;           /* --preserve-fds */
+	/* Socket activation (create, run): fds 3 to 3 + listen_fds - 1 are
+	 * passed on as well (before the --preserve-fds ones), with
+	 * LISTEN_FDS and LISTEN_PID=1 in the process's environment, as runc
+	 * and crun do when they find LISTEN_FDS in theirs. */
+	int listen_fds;
 	int no_pivot;               /* --no-pivot */
 	int systemd_cgroup;         /* --systemd-cgroup */
 	int force;                  /* delete --force */

@@ -23,11 +23,19 @@ struct bo_init {
 	const char *state_json;     /* for the createContainer hooks */
 	int no_pivot;
 	int preserve_fds;
+	int listen_fds; /* socket activation: LISTEN_FDS for the process */
+	/* In a new user namespace: the runtime's nodes for linux.devices the
+	 * host lacks (DEVDIR/K for devices[K], when present), bound in place
+	 * of the host's; or NULL. */
+	const char *devdir;
 	int in_userns; /* created or joined a user namespace */
 	char **cgroup_dirs; /* the container's cgroups (NULL-terminated) */
 	/* Filled by bo_linux_prepare / bo_linux_resolve: */
 	struct bo_seccomp *seccomp;
 	char exe[4096]; /* the program's path inside the container */
+	/* The process's environment when it differs from proc->env (HOME
+	 * added, LISTEN_FDS): allocated in the child, which execs. */
+	char **env;
 };
 
 /* Sets up the root filesystem and everything host-facing; called in the

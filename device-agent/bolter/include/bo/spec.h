@@ -159,6 +159,10 @@ struct bo_spec {
 	unsigned long rootfs_propagation;      /* 0 = default (rslave) */
 	json_object *seccomp;     /* linux.seccomp, borrowed from doc */
 	json_object *annotations; /* borrowed from doc, or NULL */
+	/* annotations["run.oci.keep_original_groups"] == "1" (crun's, which
+	 * podman's keep-groups sets): the process keeps the supplementary
+	 * groups of whoever started the runtime. */
+	int keep_original_groups;
 	json_object *doc;         /* the parsed document, owned */
 };
 
