@@ -59,6 +59,7 @@ enum {
 	MSG_STATE = 'S',  /* runtime: state JSON, go on */
 	MSG_READY = 'R',  /* C2: set up, waiting on the fifo */
 	MSG_ERROR = 'E',  /* a child: message */
+	MSG_SECCOMP = 'N', /* C2: the seccomp notify fd (SCM_RIGHTS) */
 };
 
 /* dir/name into out; truncation cannot happen with PATH_MAX buffers and
@@ -86,6 +87,70 @@ static int msg_send(int fd, char type, const void *data, size_t len)
 	while (w < 0 && errno == EINTR);
 	free(buf);
 	return w == (ssize_t)(len + 1) ? 0 : -1;
+}
+
+/* A message of type alone, carrying the descriptor passed. */
+static int msg_send_fd(int fd, char type, int passed)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &type, 1 };
+	struct msghdr msg;
+	struct cmsghdr *c;
+	ssize_t w;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&u, 0, sizeof(u));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &passed, sizeof(int));
+	do
+		w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	return w == 1 ? 0 : -1;
+}
+
+/* Like msg_recv, and *passed gets a descriptor that came with the
+ * message (close-on-exec), or -1. */
+static int msg_recv_fd(int fd, char *buf, size_t size, size_t *len,
+		       int *passed)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { buf, size - 1 };
+	struct msghdr msg;
+	struct cmsghdr *c;
+	ssize_t r;
+
+	*passed = -1;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	do
+		r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return (int)r;
+	c = CMSG_FIRSTHDR(&msg);
+	if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(passed, CMSG_DATA(c), sizeof(int));
+	buf[r] = '\0';
+	if (len != NULL)
+		*len = (size_t)r - 1;
+	return (unsigned char)buf[0];
 }
 
 /* Receives one message into buf (NUL-terminated payload); returns the
@@ -320,6 +385,23 @@ static _Noreturn void container_init(const struct bo_spec *s,
 	}
 	if (bo_linux_prepare(in, &err) < 0 || bo_linux_resolve(in, &err) < 0)
 		child_fail(sync, err);
+	/* A notifying filter is loaded now, while create still listens: the
+	 * runtime hands its fd to the listener before create returns, as
+	 * runc and crun do.  Still root here, so no_new_privs is not
+	 * needed to load it. */
+	if (bo_seccomp_notifies(in->seccomp)) {
+		int nfd;
+
+		if (bo_seccomp_load(in->seccomp, &err) < 0)
+			child_fail(sync, err);
+		nfd = bo_seccomp_notify_fd(in->seccomp, &err);
+		if (nfd < 0)
+			child_fail(sync, err);
+		if (msg_send_fd(sync, MSG_SECCOMP, nfd) < 0)
+			_exit(1);
+		close(nfd);
+		in->seccomp = bo_seccomp_free(in->seccomp);
+	}
 	if (msg_send(sync, MSG_READY, NULL, 0) < 0)
 		_exit(1);
 	close(sync);
@@ -709,6 +791,86 @@ static char *create_record(struct create *c, struct cr_error **err)
 	return sjson;
 }
 
+/* config-linux.md "The container process state": ociVersion, fds, pid,
+ * metadata and the state, with the notify fd, to linux.seccomp's
+ * listenerPath. */
+static int send_listener(struct create *c, const char *sjson, int nfd,
+			 struct cr_error **err)
+{
+	json_object *sc = c->s->seccomp, *v, *o, *st, *fds;
+	const char *path = NULL, *meta = "", *text;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov;
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	CR_CLEANUP_CLOSE int s = -1;
+	int rc = -1;
+
+	if (json_object_object_get_ex(sc, "listenerPath", &v))
+		path = json_object_get_string(v);
+	if (json_object_object_get_ex(sc, "listenerMetadata", &v) &&
+	    json_object_is_type(v, json_type_string))
+		meta = json_object_get_string(v);
+	if (path == NULL || strlen(path) >= sizeof(sa.sun_path))
+		return cr_error_set(err, EINVAL,
+				    "config.json: linux.seccomp.listenerPath: "
+				    "missing or too long");
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	st = json_tokener_parse(sjson);
+	o = json_object_new_object();
+	fds = json_object_new_array();
+	if (st == NULL || o == NULL || fds == NULL) {
+		json_object_put(st);
+		json_object_put(o);
+		json_object_put(fds);
+		return cr_error_errno(err, ENOMEM, "listener state");
+	}
+	json_object_object_get_ex(st, "ociVersion", &v);
+	json_object_object_add(o, "ociVersion",
+			       json_object_new_string(v != NULL ?
+					json_object_get_string(v) : "1.0.2"));
+	json_object_array_add(fds, json_object_new_string("seccompFd"));
+	json_object_object_add(o, "fds", fds);
+	json_object_object_add(o, "pid", json_object_new_int(c->pid));
+	json_object_object_add(o, "metadata", json_object_new_string(meta));
+	json_object_object_add(o, "state", st);
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		cr_error_errno(err, errno,
+			       "linux.seccomp.listenerPath: connecting to %s",
+			       path);
+		goto out;
+	}
+	memset(&msg, 0, sizeof(msg));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = (void *)text;
+	iov.iov_len = strlen(text);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &nfd, sizeof(int));
+	if (sendmsg(s, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len) {
+		cr_error_errno(err, errno,
+			       "linux.seccomp.listenerPath: sending to %s",
+			       path);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_object_put(o);
+	return rc;
+}
+
 /* Sends the init the state JSON and the cgroup directories (MSG_STATE,
  * see take_state) and waits for it to be ready. */
 static int create_finish_init(struct create *c, const char *sjson,
@@ -736,7 +898,20 @@ static int create_finish_init(struct create *c, const char *sjson,
 	free(m);
 	if (type < 0)
 		return cr_error_errno(err, errno, "container init died");
-	type = msg_recv(c->sync, c->buf, MSG_MAX, NULL);
+	for (;;) {
+		int nfd, rc;
+
+		type = msg_recv_fd(c->sync, c->buf, MSG_MAX, NULL, &nfd);
+		if (type != MSG_SECCOMP || nfd < 0) {
+			if (nfd >= 0)
+				close(nfd);
+			break;
+		}
+		rc = send_listener(c, sjson, nfd, err);
+		close(nfd);
+		if (rc < 0)
+			return -1;
+	}
 	if (type == MSG_READY)
 		return 0;
 	if (type == MSG_ERROR)

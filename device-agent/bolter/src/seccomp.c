@@ -10,6 +10,7 @@
 
 struct bo_seccomp {
 	scmp_filter_ctx ctx;
+	int notify; /* a rule or the default is SCMP_ACT_NOTIFY */
 };
 
 static const struct {
@@ -24,6 +25,7 @@ static const struct {
 	{ "SCMP_ACT_TRACE", SCMP_ACT_TRACE(0) },
 	{ "SCMP_ACT_ALLOW", SCMP_ACT_ALLOW },
 	{ "SCMP_ACT_LOG", SCMP_ACT_LOG },
+	{ "SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY },
 };
 
 static const struct {
@@ -81,8 +83,6 @@ static int parse_action(const char *name, int64_t errno_ret, const char *path,
 				(uint16_t)(errno_ret >= 0 ? errno_ret : EPERM));
 		return 0;
 	}
-	if (strcmp(name, "SCMP_ACT_NOTIFY") == 0)
-		return bad(err, path, "not supported by bolter:", name);
 	return bad(err, path, "unknown action", name);
 }
 
@@ -148,6 +148,8 @@ static int add_rule(struct bo_seccomp *sc, json_object *rule, size_t idx,
 	if (parse_action(str_field(rule, "action"), eret, path, &action, err) <
 	    0)
 		return -1;
+	if (action == SCMP_ACT_NOTIFY)
+		sc->notify = 1;
 	if (json_object_object_get_ex(rule, "args", &args) && args != NULL) {
 		if (!json_object_is_type(args, json_type_array) ||
 		    json_object_array_length(args) > 6) {
@@ -249,9 +251,16 @@ struct bo_seccomp *bo_seccomp_compile(json_object *obj, struct cr_error **err)
 	if (parse_action(str_field(obj, "defaultAction"), eret,
 			 "linux.seccomp.defaultAction", &def, err) < 0)
 		return NULL;
-	if (json_object_object_get_ex(obj, "listenerPath", &v) && v != NULL) {
-		bad(err, "linux.seccomp.listenerPath", "not supported by bolter",
-		    NULL);
+	if (def == SCMP_ACT_NOTIFY) {
+		/* The kernel refuses it: the listener itself would block. */
+		bad(err, "linux.seccomp.defaultAction", "cannot be",
+		    "SCMP_ACT_NOTIFY");
+		return NULL;
+	}
+	if (json_object_object_get_ex(obj, "listenerPath", &v) && v != NULL &&
+	    (!json_object_is_type(v, json_type_string) ||
+	     json_object_get_string(v)[0] == '\0')) {
+		bad(err, "linux.seccomp.listenerPath", "must be a path", NULL);
 		return NULL;
 	}
 	sc = calloc(1, sizeof(*sc));
@@ -338,7 +347,27 @@ struct bo_seccomp *bo_seccomp_compile(json_object *obj, struct cr_error **err)
 			    0)
 				return bo_seccomp_free(sc);
 	}
+	if (sc->notify && str_field(obj, "listenerPath") == NULL) {
+		bad(err, "linux.seccomp.listenerPath",
+		    "SCMP_ACT_NOTIFY needs a listener", NULL);
+		return bo_seccomp_free(sc);
+	}
 	return sc;
+}
+
+int bo_seccomp_notifies(const struct bo_seccomp *sc)
+{
+	return sc != NULL && sc->notify;
+}
+
+int bo_seccomp_notify_fd(struct bo_seccomp *sc, struct cr_error **err)
+{
+	int fd = seccomp_notify_fd(sc->ctx);
+
+	if (fd < 0)
+		return cr_error_set(err, -fd, "seccomp notify fd: %s",
+				    strerror(-fd));
+	return fd;
 }
 
 int bo_seccomp_load(struct bo_seccomp *sc, struct cr_error **err)
