@@ -92,30 +92,7 @@ static int msg_send(int fd, char type, const void *data, size_t len)
 /* A message of type alone, carrying the descriptor passed. */
 static int msg_send_fd(int fd, char type, int passed)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &type, 1 };
-	struct msghdr msg;
-	struct cmsghdr *c;
-	ssize_t w;
-
-	memset(&msg, 0, sizeof(msg));
-	memset(&u, 0, sizeof(u));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &passed, sizeof(int));
-	do
-		w = sendmsg(fd, &msg, MSG_NOSIGNAL);
-	while (w < 0 && errno == EINTR);
-	return w == 1 ? 0 : -1;
+	return bo_linux_send_fd(fd, passed, &type, 1) == 1 ? 0 : -1;
 }
 
 /* Like msg_recv, and *passed gets a descriptor that came with the
@@ -800,13 +777,6 @@ static int send_listener(struct create *c, const char *sjson, int nfd,
 	json_object *sc = c->s->seccomp, *v, *o, *st, *fds;
 	const char *path = NULL, *meta = "", *text;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov;
-	struct msghdr msg;
-	struct cmsghdr *cm;
 	CR_CLEANUP_CLOSE int s = -1;
 	int rc = -1;
 
@@ -846,20 +816,7 @@ static int send_listener(struct create *c, const char *sjson, int nfd,
 			       path);
 		goto out;
 	}
-	memset(&msg, 0, sizeof(msg));
-	memset(&u, 0, sizeof(u));
-	iov.iov_base = (void *)text;
-	iov.iov_len = strlen(text);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &nfd, sizeof(int));
-	if (sendmsg(s, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len) {
+	if (bo_linux_send_fd(s, nfd, text, strlen(text)) != (ssize_t)strlen(text)) {
 		cr_error_errno(err, errno,
 			       "linux.seccomp.listenerPath: sending to %s",
 			       path);

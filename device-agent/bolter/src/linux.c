@@ -462,16 +462,16 @@ int bo_linux_console_connect(const char *sock_path, struct cr_error **err)
 	return s;
 }
 
-static int send_fd(int s, int fd, struct cr_error **err)
+ssize_t bo_linux_send_fd(int sock, int fd, const void *data, size_t len)
 {
-	char data[] = "/dev/ptmx";
-	struct iovec iov = { data, sizeof(data) - 1 };
+	struct iovec iov = { (void *)data, len };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr msg;
 	struct cmsghdr *c;
+	ssize_t w;
 
 	memset(&msg, 0, sizeof(msg));
 	memset(&u, 0, sizeof(u));
@@ -484,7 +484,17 @@ static int send_fd(int s, int fd, struct cr_error **err)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	if (sendmsg(s, &msg, 0) < 0)
+	do
+		w = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	return w;
+}
+
+static int send_fd(int s, int fd, struct cr_error **err)
+{
+	static const char data[] = "/dev/ptmx";
+
+	if (bo_linux_send_fd(s, fd, data, sizeof(data) - 1) < 0)
 		return cr_error_errno(err, errno,
 				      "sending the terminal to the console "
 				      "socket");

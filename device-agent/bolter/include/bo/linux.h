@@ -58,5 +58,10 @@ int bo_linux_console_connect(const char *sock_path, struct cr_error **err);
 
 /* 1 when /proc/self/ns/NAME exists for this CLONE_NEW* type. */
 int bo_linux_has_namespace(int type);
+/* Sends len bytes of data (at least one) with the descriptor fd attached
+ * (SCM_RIGHTS) on the unix socket sock: the console socket, the seccomp
+ * listener and the init's sync channel all pass descriptors so.  Returns
+ * the bytes sent, or -1 with errno. */
+ssize_t bo_linux_send_fd(int sock, int fd, const void *data, size_t len);
 
 #endif
