@@ -13,6 +13,10 @@ T=$(mktemp -d /tmp/korhal-bolter.XXXXXX)
 chmod 711 "$T"
 ROOT=$T/state
 BO=("$BOLTER" --root "$ROOT")
+# Each test's containers get a cgroup parent of their own: tests run in
+# parallel under one ctest cgroup, and bundles of the same name in two tests
+# must not share (and delete, and kill in) one cgroup.
+CGPARENT=korhal-test-${T##*.}
 EDIT=$HERE/editspec.py
 
 bolter_cleanup() {
@@ -22,6 +26,8 @@ bolter_cleanup() {
 			"${BO[@]}" delete --force "$id" >/dev/null 2>&1 || true
 		done
 	fi
+	find /sys/fs/cgroup -maxdepth 8 -type d -name "$CGPARENT" \
+		-exec rmdir {} + 2>/dev/null || true
 	if [ "$rc" -ne 0 ] || [ -n "${KORHAL_KEEP:-}" ]; then
 		echo "--- kept in $T ---"
 	else
@@ -40,7 +46,7 @@ bundle() {
 	shift
 	"$HERE/mkbundle.sh" "$T/$name" "$@" >/dev/null || exit $?
 	# Keep test containers inside the test's own cgroup (relative path).
-	"$EDIT" "$T/$name/config.json" "s['linux']['cgroupsPath'] = 'korhal-test/$name'"
+	"$EDIT" "$T/$name/config.json" "s['linux']['cgroupsPath'] = '$CGPARENT/$name'"
 }
 
 # edit NAME 'PYTHON': edits $T/NAME/config.json (see editspec.py).

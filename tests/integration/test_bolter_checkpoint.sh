@@ -80,7 +80,7 @@ set -e
 [ "$rc" = 1 ] && [[ $err == *"criu restore failed"*"boom"* ]] ||
 	fail "failed restore: exit $rc: $err"
 [ -z "$("${BO[@]}" list -q)" ] || fail "a failed restore left a container"
-grep -qs "korhal-test/ck" /proc/self/mountinfo && fail "a failed restore left a mount"
+grep -qs "$CGPARENT/ck" /proc/self/mountinfo && fail "a failed restore left a mount"
 ok "a failed criu restore is reported with criu's error and leaves nothing"
 (cd "$T/ck" && "${FBO[@]}" restore --image-path "$T/img" --pid-file "$T/ck.pid" -d ck)
 args=$(tail -n 1 "$FAKE_LOG")
@@ -91,7 +91,7 @@ done
 rpid=$(cat "$T/ck.pid")
 expect_eq "restore records criu's process" \
 	"$("${BO[@]}" state ck | python3 -c 'import json, sys; s = json.load(sys.stdin); print(s["status"], s["pid"])')" "running $rpid"
-grep -q "korhal-test/ck" "/proc/$rpid/cgroup" || fail "restored process outside the container's cgroup: $(cat "/proc/$rpid/cgroup")"
+grep -q "$CGPARENT/ck" "/proc/$rpid/cgroup" || fail "restored process outside the container's cgroup: $(cat "/proc/$rpid/cgroup")"
 ok "restore runs criu in the container's cgroup"
 "${BO[@]}" delete --force ck
 gone() { ! grep -qs '^State:.*[RSD]' "/proc/$rpid/status"; }

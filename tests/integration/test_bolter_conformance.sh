@@ -51,8 +51,9 @@ edit e 's["process"]["capabilities"] = {}'
 (cd "$T/e" && "${BO[@]}" run --detach e)
 out=$("${BO[@]}" exec --env PATH=/bin --env FOO=bar e sh -c 'echo "$PATH $FOO"')
 expect_eq "exec --env replaces and adds" "$out" "/bin bar"
-out=$("${BO[@]}" exec --cap CAP_KILL --cap CAP_NOPE e grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status |
-	awk '{print $2}' | tr '\n' ' ')
+out=$("${BO[@]}" exec --cap CAP_KILL --cap CAP_NOPE e grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status) ||
+	fail "exec --cap: exit status $?: $out"
+out=$(awk '{print $2}' <<<"$out" | tr '\n' ' ')
 expect_eq "exec --cap: bounding, effective, permitted" "$out" \
 	"0000000000000000 0000000000000020 0000000000000020 0000000000000020 0000000000000000 "
 edit e 's["process"]["noNewPrivileges"] = False'

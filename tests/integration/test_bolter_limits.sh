@@ -66,7 +66,7 @@ bundle up sh -c 'while :; do sleep 1; done'
 (cd "$T/up" && "${BO[@]}" run --detach up)
 cgval() { # cgval FILE: the container's value of a cgroup file, wherever mounted
 	local f
-	f=$(find /sys/fs/cgroup -path "*korhal-test/up/$1" 2>/dev/null | head -n 1)
+	f=$(find /sys/fs/cgroup -path "*$CGPARENT/up/$1" 2>/dev/null | head -n 1)
 	[ -n "$f" ] || fail "update: no $1 for the container"
 	cat "$f"
 }
@@ -137,6 +137,6 @@ err=$(run_in bad 2>&1 >/dev/null)
 set -e
 grep -q "not valid JSON" <<<"$err" || fail "truncated JSON: $err"
 ok "bad config (truncated JSON): $err"
-leftover=$(find /sys/fs/cgroup -path '*korhal-test/bad*' -type d 2>/dev/null | head -n 1)
+leftover=$(find /sys/fs/cgroup -path "*$CGPARENT/bad*" -type d 2>/dev/null | head -n 1)
 [ -z "$leftover" ] || fail "a failed create left the cgroup $leftover"
 ok "failed creates leave no cgroup"

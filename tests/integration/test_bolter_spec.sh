@@ -31,7 +31,7 @@ if [ -n "$hugetlb" ] || grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controlle
 	bundle hp sh -c 'sleep 30'
 	edit hp 's["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4194304}]'
 	(cd "$T/hp" && "${BO[@]}" run --detach hp)
-	f=$(find /sys/fs/cgroup \( -path '*korhal-test/hp/hugetlb.2MB.max' -o -path '*korhal-test/hp/hugetlb.2MB.limit_in_bytes' \) 2>/dev/null | head -n 1)
+	f=$(find /sys/fs/cgroup \( -path "*$CGPARENT/hp/hugetlb.2MB.max" -o -path "*$CGPARENT/hp/hugetlb.2MB.limit_in_bytes" \) 2>/dev/null | head -n 1)
 	[ -n "$f" ] || fail "hugepageLimits: no hugetlb.2MB limit file for the container"
 	expect_eq "hugepageLimits 2MB written to $(basename "$f")" "$(cat "$f")" 4194304
 	r=${f%.max}.rsvd.max
@@ -51,7 +51,7 @@ if grep -q " cgroup2 " /proc/self/mounts; then
 	bundle un2 sh -c 'sleep 30'
 	edit un2 's["linux"]["resources"]["unified"] = {"cgroup.max.descendants": "3"}'
 	(cd "$T/un2" && "${BO[@]}" run --detach un2)
-	f=$(find /sys/fs/cgroup -path '*korhal-test/un2/cgroup.max.descendants' 2>/dev/null | head -n 1)
+	f=$(find /sys/fs/cgroup -path "*$CGPARENT/un2/cgroup.max.descendants" 2>/dev/null | head -n 1)
 	[ -n "$f" ] || fail "unified: no cgroup v2 folder for the container"
 	expect_eq "unified: cgroup.max.descendants written" "$(cat "$f")" 3
 	"${BO[@]}" delete --force un2
@@ -60,6 +60,9 @@ if grep -q " cgroup2 " /proc/self/mounts; then
 	if run_in un3 2>"$T/un3.err"; then fail "unified: a missing file was accepted"; fi
 	grep -q "linux.resources.unified.nosuch.file" "$T/un3.err" || fail "unified error: $(cat "$T/un3.err")"
 	ok "unified: a file the kernel lacks is named"
+	left=$(find /sys/fs/cgroup -maxdepth 8 -path "*$CGPARENT/un3" 2>/dev/null | head -n 1)
+	[ -z "$left" ] || fail "a refused limit left the cgroup $left"
+	ok "a refused limit leaves no cgroup behind"
 fi
 bundle un4 sh -c 'true'
 edit un4 's["linux"]["resources"]["unified"] = {"../../cgroup.procs": "1"}'

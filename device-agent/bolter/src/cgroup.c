@@ -580,13 +580,27 @@ void bo_cgroup_dirs_free(char **dirs)
 	free(dirs);
 }
 
+/* Where pid was before bo_cgroup_create moved it: our own cgroup in h. */
+static void cgroup_move_back(const struct hier *h, const char *pidbuf)
+{
+	char own[400], dir[700];
+	struct cr_error *ignored = NULL;
+
+	own_cgroup(h, own, sizeof(own));
+	snprintf(dir, sizeof(dir), "%s%s", h->mount,
+		 strcmp(own, "/") == 0 ? "" : own);
+	write_file(dir, "cgroup.procs", pidbuf, &ignored);
+	cr_error_free(ignored);
+}
+
 int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		     pid_t pid, char ***dirs_out, struct cr_error **err)
 {
 	struct hier h[MAX_HIER];
 	int n = read_hierarchies(h, MAX_HIER), done[7] = { 0 }, devices_bpf = 1;
 	char **dirs = calloc((size_t)n + 1, sizeof(char *)), pidbuf[32];
-	size_t nd = 0;
+	int hi[MAX_HIER];
+	size_t nd = 0, joined = 0;
 
 	if (dirs == NULL)
 		return cr_error_errno(err, ENOMEM, "cgroup");
@@ -596,6 +610,9 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		if (!h[i].v2 && has_controller(&h[i], "devices"))
 			devices_bpf = 0;
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+	/* Every limit is in place before the process joins any of the
+	 * folders, so that a limit the kernel refuses leaves empty folders
+	 * that can be removed. */
 	for (int i = 0; i < n; i++) {
 		char base[700], dir[1024];
 		int created;
@@ -623,22 +640,27 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		if (make_dirs(&h[i], dir, strlen(base), &created, err) < 0)
 			goto fail;
 		dirs[nd] = strdup(dir);
-		if (dirs[nd++] == NULL) {
+		if (dirs[nd] == NULL) {
 			cr_error_errno(err, ENOMEM, "cgroup");
 			goto fail;
 		}
+		hi[nd++] = i;
 		if (apply(&h[i], dir, r, devices_bpf, done, err) < 0)
-			goto fail;
-		if (write_file(dir, "cgroup.procs", pidbuf, err) < 0)
 			goto fail;
 	}
 	if (check_applied(r, done, err) < 0)
 		goto fail;
+	for (joined = 0; joined < nd; joined++)
+		if (write_file(dirs[joined], "cgroup.procs", pidbuf, err) < 0)
+			goto fail;
 	*dirs_out = dirs;
 	return 0;
 fail:
-	for (size_t i = 0; i < nd; i++)
+	for (size_t i = 0; i < nd; i++) {
+		if (i < joined)
+			cgroup_move_back(&h[hi[i]], pidbuf);
 		rmdir(dirs[i]);
+	}
 	bo_cgroup_dirs_free(dirs);
 	return -1;
 }
