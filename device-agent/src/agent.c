@@ -28,6 +28,8 @@
 #endif
 #include "cr/udp.h"
 #include "cr/util.h"
+#include "da/apps.h"
+#include "da/control.h"
 #include "da/tunnel.h"
 
 enum {
@@ -89,6 +91,8 @@ struct da_agent {
 	uint8_t rec[CP_PRESENCE_MAX]; /* the current signed record */
 	size_t rec_len;
 	uint64_t acked_max;       /* highest sequence ever acknowledged */
+	struct da_apps *apps;     /* with --trust */
+	struct da_control *control;
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -727,6 +731,38 @@ static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
 	sc->handshake_retry_ms = sc->handshake_timeout_ms / 4;
 }
 
+static int agent_attached_cb(void *arg)
+{
+	return da_agent_attached(arg);
+}
+
+/* The app manager and the local control socket (--trust). */
+static int agent_apps_start(struct da_agent *a, struct cr_error **err)
+{
+	struct da_apps_cfg ac = { 0 };
+	char store[PATH_MAX + 16], sock[PATH_MAX + 16];
+
+	if (a->cfg.apps_store[0] != '\0')
+		snprintf(store, sizeof(store), "%s", a->cfg.apps_store);
+	else
+		snprintf(store, sizeof(store), "%s/archon", a->cfg.data_dir);
+	ac.data_dir = a->cfg.data_dir;
+	ac.store_dir = store;
+	ac.trust_path = a->cfg.trust_path;
+	ac.cgroup_parent = a->cfg.apps_cgroup[0] ? a->cfg.apps_cgroup : NULL;
+	ac.reserve_bytes = a->cfg.apps_reserve;
+	ac.window_ms = a->cfg.health_window_ms;
+	ac.kv = a->kv;
+	ac.attached = agent_attached_cb;
+	ac.attached_arg = a;
+	a->apps = da_apps_new(a->base, &ac, err);
+	if (a->apps == NULL)
+		return cr_error_wrap(err, "apps");
+	snprintf(sock, sizeof(sock), "%s/control.sock", a->cfg.data_dir);
+	a->control = da_control_new(a->base, sock, a->apps, err);
+	return a->control == NULL ? -1 : 0;
+}
+
 struct da_agent *da_agent_new(struct event_base *base,
 			      const struct da_config *cfg,
 			      struct cr_error **err)
@@ -814,6 +850,8 @@ struct da_agent *da_agent_new(struct event_base *base,
 		cr_error_set(err, ENOMEM, "cannot create events");
 		goto fail;
 	}
+	if (cfg->trust_path[0] != '\0' && agent_apps_start(a, err) < 0)
+		goto fail;
 	for (size_t i = 0; i < a->n_links; i++)
 		agent_link_connect(a, &a->links[i], cr_now_ms());
 	cr_log_info("device %s starting (ring epoch %llu, %zu home nodes)",
@@ -836,6 +874,12 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 		return cr_error_set(err, EINVAL,
 				    "key and data cannot change without a "
 				    "restart");
+	if (strcmp(cfg->trust_path, a->cfg.trust_path) != 0 ||
+	    strcmp(cfg->apps_store, a->cfg.apps_store) != 0 ||
+	    strcmp(cfg->apps_cgroup, a->cfg.apps_cgroup) != 0)
+		return cr_error_set(err, EINVAL,
+				    "trust and the apps' store and cgroup "
+				    "cannot change without a restart");
 	if (cr_ring_load_newest(cfg->ring_path, a->ring_save_path, a->pin_path,
 				cfg->operator_id, &ring, err) < 0)
 		return -1;
@@ -900,6 +944,8 @@ struct da_agent *da_agent_free(struct da_agent *a)
 		return NULL;
 	if (a->ev_tick != NULL)
 		event_free(a->ev_tick);
+	a->control = da_control_free(a->control);
+	a->apps = da_apps_free(a->apps);
 	da_tunnel_free(a->tunnel);
 	/* Sessions may say goodbye over TCP as the host goes. */
 	a->rl = cr_rl_free(a->rl);

@@ -6,6 +6,7 @@
 
 #include "cr/addr.h"
 #include "cr/config.h"
+#include "cr/fleet.h"
 #include "cr/ring.h"
 #include "cr/util.h"
 #include "da/agent.h"
@@ -18,6 +19,8 @@ void da_config_init(struct da_config *cfg)
 	cfg->attach = 2;
 	cfg->migrate_window_ms = 30000;
 	cfg->presence_ttl_ms = 600000;
+	cfg->health_window_ms = 30000;
+	cfg->apps_reserve = 16 * 1024 * 1024;
 }
 
 
@@ -95,6 +98,13 @@ static const struct cr_config_key da_config_keys[] = {
 	KEY(U64, "attach", attach, 1, 8, "1-8"),
 	KEY(MS, "presence-ttl", presence_ttl_ms, 10000, UINT64_MAX,
 	    "a duration of at least 10s"),
+	KEY(STR, "trust", trust_path),
+	KEY(STR, "apps-store", apps_store),
+	KEY(STR, "apps-cgroup", apps_cgroup),
+	KEY(BYTES, "apps-reserve", apps_reserve, 0, UINT64_MAX,
+	    "a size (e.g. 16M)"),
+	KEY(MS, "health-window", health_window_ms, 1000, 86400000,
+	    "a duration from 1s to 24h (e.g. 30s)"),
 };
 
 int da_config_set(struct da_config *cfg, const char *key, const char *value,
@@ -133,6 +143,14 @@ int da_config_check(const struct da_config *cfg, struct cr_error **err)
 		return -1;
 	n_nodes = ring->n_nodes;
 	cr_ring_free(ring);
+	if (cfg->trust_path[0] != '\0') {
+		struct cr_trust *t = NULL;
+
+		if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), &t,
+				  err) < 0)
+			return cr_error_wrap(err, "--trust %s", cfg->trust_path);
+		cr_trust_free(t);
+	}
 	if (n_nodes == 0)
 		return cr_error_set(err, EINVAL, "ring %s has no nodes",
 				    cfg->ring_path);

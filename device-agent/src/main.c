@@ -9,6 +9,7 @@
 
 #include "cr/daemon.h"
 #include "da/agent.h"
+#include "da/control.h"
 
 static const char usage_text[] =
 	"usage: carrier-agent --key DEVICE_KEY --ring RING --data DIR\n"
@@ -146,6 +147,11 @@ int main(int argc, char **argv)
 		.reload = reload,
 		.stop = stop,
 	};
+	/* `carrier-agent [--data DIR] install|apps ...` talk to the running
+	 * agent; anything else starts one. */
+	int rc = da_control_main(argc, argv);
 
+	if (rc >= 0)
+		return rc;
 	return cr_daemon_main(&spec, argc, argv);
 }

@@ -45,6 +45,12 @@ struct da_config {
 	uint64_t migrate_window_ms;
 	struct da_allow allow[DA_ALLOW_MAX];
 	size_t n_allow;
+	/* Apps (da/apps.h), with a trust root only. */
+	char trust_path[PATH_MAX];
+	char apps_store[PATH_MAX];  /* default DATA/archon */
+	char apps_cgroup[128];      /* default korhal-apps */
+	uint64_t apps_reserve;      /* bytes a pull leaves free */
+	uint64_t health_window_ms;  /* default health window */
 };
 
 void da_config_init(struct da_config *cfg);

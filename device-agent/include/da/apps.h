@@ -1,0 +1,68 @@
+/*
+ * The agent's apps (docs/agent-apps.md): signed releases in, containers
+ * out.  A release is verified against the device's trust root (k of n
+ * release keys, architecture, counter floor), pulled into the Archon store
+ * (pinned index and config), checked out as hard links, and started with
+ * Bolter; a health window decides between commit and rollback.  Every step
+ * is journaled (da/journal.h) before it acts.
+ *
+ * Everything runs in the agent's event loop; what blocks (pulls,
+ * checkouts, hashing, starting and stopping containers) runs in a worker
+ * process the loop forks, one at a time, which calls the Archon and Bolter
+ * libraries and reports over a pipe.
+ */
+#ifndef DA_APPS_H
+#define DA_APPS_H
+
+#include <event2/event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cr/error.h"
+#include "cr/kv.h"
+
+struct da_apps;
+
+struct da_apps_cfg {
+	const char *data_dir;      /* DATA: apps/, bolter/ live under it */
+	const char *store_dir;     /* the Archon store */
+	const char *trust_path;    /* the vendor's trust root */
+	const char *cgroup_parent; /* NULL: "korhal-apps" */
+	uint64_t reserve_bytes;    /* free space a pull must leave */
+	uint64_t window_ms;        /* default health window */
+	struct cr_kv *kv;          /* the journal's home, the caller's */
+	/* The number of home nodes that hold the device's presence: the
+	 * ring is reachable when it is above 0. */
+	int (*attached)(void *arg);
+	void *attached_arg;
+};
+
+/* Loads the trust root and the journal, and finishes or undoes what a
+ * previous run left (see da_app_recover()). */
+struct da_apps *da_apps_new(struct event_base *base,
+			    const struct da_apps_cfg *cfg,
+			    struct cr_error **err);
+/* Stops watching; the apps keep running (the next start takes over). */
+struct da_apps *da_apps_free(struct da_apps *m);
+
+/* Called once a switch ends: ok (committed) or not, with one line. */
+typedef void (*da_apps_done_fn)(void *arg, int ok, const char *line);
+
+/*
+ * Starts a switch to the release in blob (a release file's bytes).
+ * window_ms 0: the default.  A release that is refused (signatures,
+ * architecture, counter, a switch of the app in progress) returns -1 with
+ * *err naming the reason and changes nothing.  Otherwise done(arg) is
+ * called when the switch ends, unless da_apps_forget(arg) came first;
+ * *line gets "APP VERSION" for the caller's acknowledgement.
+ */
+int da_apps_install(struct da_apps *m, const void *blob, size_t len,
+		    uint64_t window_ms, da_apps_done_fn done, void *arg,
+		    char *line, size_t line_cap, struct cr_error **err);
+void da_apps_forget(struct da_apps *m, void *arg);
+
+/* One JSON object per app a line ({"app","version","state","previous",
+ * "last_switch_unix","last_error", ...}); caller frees. */
+char *da_apps_status(struct da_apps *m);
+
+#endif

@@ -1,0 +1,1129 @@
+/*
+ * The app manager's loop half (da/apps.h): releases in, the journal, the
+ * switch's steps, the health window, supervision with restarts, log
+ * rotation, retention.  Each step is journaled before it acts; the
+ * blocking part of a step runs in a worker process (appjob.c) forked
+ * here, one at a time, reporting one line over a pipe.
+ */
+#define _GNU_SOURCE
+#include "da/apps.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "apps-internal.h"
+#include "bo/state.h"
+#include "cr/log.h"
+#include "cr/util.h"
+
+enum {
+	APPS_TICK_MS = 200,
+	PROBE_EVERY_MS = 1000,
+	PROBE_TIMEOUT_MS = 2000,
+	RESTART_MIN_MS = 1000,
+	RESTART_MAX_MS = 60000,
+	REAP_MAX = 32,
+};
+
+struct app;
+struct da_apps;
+typedef void (*job_done_fn)(struct da_apps *m, struct app *a, int ok,
+			    const char *msg);
+
+struct queued {
+	struct da_job job;
+	struct app *app;
+	job_done_fn done;
+	struct queued *next;
+};
+
+struct waiter {
+	void *arg;
+	da_apps_done_fn fn;
+	char app[DA_NAME_MAX];
+	struct waiter *next;
+};
+
+struct app {
+	struct da_apps *m;
+	struct da_app_rec rec;
+	struct cr_release *rel; /* the target's, during a switch */
+	int jobs;		/* queued or running */
+	/* The version being watched. */
+	char running[DA_NAME_MAX];
+	pid_t pid;
+	uint64_t start_time;
+	uint64_t up_since_ms;
+	int crashed;
+	uint64_t restart_at_ms;
+	uint32_t backoff_ms;
+	/* The health window. */
+	uint64_t window_end_ms, next_probe_ms;
+	struct da_probe *probe;
+	int probe_final;
+	struct app *next;
+};
+
+struct da_apps {
+	struct event_base *base;
+	struct da_apps_cfg cfg;
+	struct da_paths paths;
+	struct cr_trust *trust;
+	struct cr_kv *kv;
+	struct app *apps;
+	struct queued *q_head, *q_tail, *cur;
+	pid_t worker;
+	int wfd;
+	struct event *ev_worker;
+	char wbuf[1024];
+	size_t wlen;
+	pid_t reap[REAP_MAX];
+	size_t n_reap;
+	struct event *ev_tick;
+	struct waiter *waiters;
+};
+
+static void app_rollback(struct app *a, const char *reason);
+static void app_watch(struct app *a, const char *version);
+
+/* ---- Worker ------------------------------------------------------------ */
+
+static void worker_next(struct da_apps *m);
+
+static void worker_finish(struct da_apps *m, int ok, const char *msg)
+{
+	struct queued *q = m->cur;
+
+	if (m->ev_worker != NULL)
+		event_free(m->ev_worker);
+	m->ev_worker = NULL;
+	close(m->wfd);
+	m->wfd = -1;
+	if (m->n_reap < REAP_MAX)
+		m->reap[m->n_reap++] = m->worker;
+	else
+		waitpid(m->worker, NULL, 0);
+	m->worker = 0;
+	m->cur = NULL;
+	if (q != NULL) {
+		q->app->jobs--;
+		if (q->done != NULL)
+			q->done(m, q->app, ok, msg);
+		free(q);
+	}
+	worker_next(m);
+}
+
+static void worker_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct da_apps *m = arg;
+	ssize_t r;
+	char *nl;
+
+	(void)what;
+	r = read(fd, m->wbuf + m->wlen, sizeof(m->wbuf) - 1 - m->wlen);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r > 0) {
+		m->wlen += (size_t)r;
+		m->wbuf[m->wlen] = '\0';
+		nl = strchr(m->wbuf, '\n');
+		if (nl == NULL && m->wlen < sizeof(m->wbuf) - 1)
+			return;
+		if (nl != NULL)
+			*nl = '\0';
+		if (strcmp(m->wbuf, "ok") == 0)
+			worker_finish(m, 1, "");
+		else
+			worker_finish(m, 0,
+				      strncmp(m->wbuf, "err ", 4) == 0 ? m->wbuf + 4
+								       : m->wbuf);
+		return;
+	}
+	/* The end without a line: the worker died (killed, crashed). */
+	worker_finish(m, 0, "the worker process died");
+}
+
+static _Noreturn void worker_child(struct da_apps *m, struct queued *q,
+				   int wfd)
+{
+	struct cr_error *err = NULL;
+	char line[1024];
+	long maxfd = sysconf(_SC_OPEN_MAX);
+
+	/* A killed agent takes its worker with it, as a power cut would. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	/* Nothing of the agent's (its LMDB, its sockets) reaches the
+	 * containers this process makes. */
+	if (maxfd < 0 || maxfd > 65536)
+		maxfd = 65536;
+	for (long fd = 3; fd < maxfd; fd++)
+		if (fd != wfd)
+			close((int)fd);
+	if (da_job_run(&m->paths, &q->job, &err) == 0) {
+		snprintf(line, sizeof(line), "ok\n");
+	} else {
+		snprintf(line, sizeof(line), "err %s", cr_error_msg(err));
+		/* One line: newlines in a message become spaces. */
+		for (char *c = line; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		strcat(line, "\n");
+	}
+	if (write(wfd, line, strlen(line)) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+static void worker_next(struct da_apps *m)
+{
+	struct queued *q;
+	int fds[2];
+	pid_t pid;
+
+	if (m->worker != 0 || m->q_head == NULL)
+		return;
+	q = m->q_head;
+	m->q_head = q->next;
+	if (m->q_head == NULL)
+		m->q_tail = NULL;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		q->app->jobs--;
+		q->done(m, q->app, 0, "cannot make a pipe");
+		free(q);
+		return;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		q->app->jobs--;
+		q->done(m, q->app, 0, "cannot fork a worker");
+		free(q);
+		return;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		worker_child(m, q, fds[1]);
+	}
+	close(fds[1]);
+	evutil_make_socket_nonblocking(fds[0]);
+	m->worker = pid;
+	m->wfd = fds[0];
+	m->wlen = 0;
+	m->cur = q;
+	m->ev_worker = event_new(m->base, fds[0], EV_READ | EV_PERSIST,
+				 worker_read, m);
+	if (m->ev_worker == NULL || event_add(m->ev_worker, NULL) < 0) {
+		kill(pid, SIGKILL);
+		worker_finish(m, 0, "cannot watch the worker");
+	}
+}
+
+static void app_job(struct app *a, enum da_job_kind kind, const char *version,
+		    const char *image, job_done_fn done)
+{
+	struct da_apps *m = a->m;
+	struct queued *q = calloc(1, sizeof(*q));
+
+	if (q == NULL) {
+		done(m, a, 0, "out of memory");
+		return;
+	}
+	q->job.kind = kind;
+	snprintf(q->job.app, sizeof(q->job.app), "%s", a->rec.app);
+	if (version != NULL)
+		snprintf(q->job.version, sizeof(q->job.version), "%s", version);
+	if (image != NULL)
+		snprintf(q->job.image, sizeof(q->job.image), "%s", image);
+	q->job.rel = a->rel;
+	q->app = a;
+	q->done = done;
+	a->jobs++;
+	if (m->q_tail != NULL)
+		m->q_tail->next = q;
+	else
+		m->q_head = q;
+	m->q_tail = q;
+	worker_next(m);
+}
+
+/* ---- Journal and waiters ---------------------------------------------- */
+
+static void app_journal(struct app *a, enum da_app_state s)
+{
+	struct cr_error *err = NULL;
+
+	if (!da_app_step_ok(a->rec.state, s) && a->rec.state != s)
+		cr_log_warnx("app %s: unexpected step %s -> %s", a->rec.app,
+			     da_app_state_name(a->rec.state),
+			     da_app_state_name(s));
+	a->rec.state = s;
+	if (da_journal_put(a->m->kv, &a->rec, &err) < 0) {
+		cr_log_warnx("%s", cr_error_msg(err));
+		cr_error_free(err);
+	}
+	cr_log_info("app %s: %s%s%s", a->rec.app, da_app_state_name(s),
+		    a->rec.target[0] ? " " : "", a->rec.target);
+}
+
+static void app_notify(struct app *a, int ok, const char *line)
+{
+	struct waiter **w = &a->m->waiters;
+
+	while (*w != NULL) {
+		struct waiter *x = *w;
+
+		if (strcmp(x->app, a->rec.app) != 0) {
+			w = &x->next;
+			continue;
+		}
+		*w = x->next;
+		x->fn(x->arg, ok, line);
+		free(x);
+	}
+}
+
+static const char *kept_image(const struct app *a, const char *version)
+{
+	for (size_t i = 0; i < a->rec.n_kept; i++)
+		if (strcmp(a->rec.kept[i], version) == 0)
+			return a->rec.kept_image[i];
+	if (strcmp(a->rec.target, version) == 0)
+		return a->rec.target_image;
+	return "";
+}
+
+static int image_in_use(const struct da_apps *m, const char *image)
+{
+	for (const struct app *a = m->apps; a != NULL; a = a->next) {
+		for (size_t i = 0; i < a->rec.n_kept; i++)
+			if (strcmp(a->rec.kept_image[i], image) == 0)
+				return 1;
+		if (!da_app_state_terminal(a->rec.state) &&
+		    strcmp(a->rec.target_image, image) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void evicted(struct da_apps *m, struct app *a, int ok, const char *msg)
+{
+	(void)m;
+	if (!ok)
+		cr_log_warnx("app %s: removing old versions: %s", a->rec.app,
+			     msg);
+}
+
+/* Removes versions no longer kept: their folders, their release files,
+ * and their images when no kept version of any app names them. */
+static void app_evict(struct app *a, char ver[][DA_NAME_MAX],
+		      char img[][DA_IMAGE_MAX], size_t n)
+{
+	struct da_apps *m = a->m;
+	struct queued *q;
+
+	if (n == 0)
+		return;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return;
+	q->job.kind = DA_JOB_EVICT;
+	snprintf(q->job.app, sizeof(q->job.app), "%s", a->rec.app);
+	for (size_t i = 0; i < n && i < DA_KEEP_MAX + 2; i++) {
+		int dup = 0;
+
+		da_journal_del_release(m->kv, a->rec.app, ver[i], NULL);
+		snprintf(q->job.evict[q->job.n_evict++], DA_NAME_MAX, "%s",
+			 ver[i]);
+		if (img[i][0] == '\0' || image_in_use(m, img[i]))
+			continue;
+		for (size_t k = 0; k < q->job.n_drop; k++)
+			dup |= strcmp(q->job.drop[k], img[i]) == 0;
+		if (!dup)
+			snprintf(q->job.drop[q->job.n_drop++], DA_IMAGE_MAX,
+				 "%s", img[i]);
+		cr_log_info("app %s: version %s no longer kept", a->rec.app,
+			    ver[i]);
+	}
+	q->app = a;
+	q->done = evicted;
+	a->jobs++;
+	if (m->q_tail != NULL)
+		m->q_tail->next = q;
+	else
+		m->q_head = q;
+	m->q_tail = q;
+	worker_next(m);
+}
+
+static void app_stop_health(struct app *a)
+{
+	da_probe_cancel(a->probe);
+	a->probe = NULL;
+	a->probe_final = 0;
+}
+
+/* ---- The switch ---------------------------------------------------------- */
+
+/* A switch that started nothing ends (a refused or failed pull, a failed
+ * checkout): the committed version never stopped. */
+static void app_abandon(struct app *a, const char *reason)
+{
+	char line[DA_REASON_MAX + 160];
+	char ev[1][DA_NAME_MAX], evi[1][DA_IMAGE_MAX];
+	size_t n = 0;
+
+	snprintf(a->rec.last_error, sizeof(a->rec.last_error), "%s", reason);
+	a->rec.last_switch_unix = cr_now_unix();
+	app_journal(a, DA_APP_ROLLED_BACK);
+	snprintf(line, sizeof(line), "refused %s %s: %s", a->rec.app,
+		 a->rec.target, reason);
+	if (!da_app_keeps(&a->rec, a->rec.target)) {
+		snprintf(ev[0], DA_NAME_MAX, "%s", a->rec.target);
+		snprintf(evi[0], DA_IMAGE_MAX, "%s", a->rec.target_image);
+		n = 1;
+	}
+	a->rel = cr_release_free(a->rel);
+	app_notify(a, 0, line);
+	app_evict(a, ev, evi, n);
+}
+
+static void rolled_back(struct da_apps *m, struct app *a, int ok,
+			const char *msg)
+{
+	char ev[DA_KEEP_MAX + 1][DA_NAME_MAX], evi[DA_KEEP_MAX + 1][DA_IMAGE_MAX];
+	char line[DA_REASON_MAX + 160];
+	size_t n = 0;
+
+	(void)m;
+	if (!ok) {
+		size_t l = strlen(a->rec.last_error);
+
+		snprintf(a->rec.last_error + l, sizeof(a->rec.last_error) - l,
+			 "; the previous version %s does not start: %s",
+			 a->rec.current, msg);
+	}
+	/* The failed version stays only when there is room: never at the
+	 * expense of the current or the previous one. */
+	if (strcmp(a->rec.target, a->rec.current) != 0)
+		n = da_app_retain(&a->rec, a->rec.target, a->rec.target_image,
+				  0, ev, evi);
+	a->rec.last_switch_unix = cr_now_unix();
+	app_journal(a, DA_APP_ROLLED_BACK);
+	if (a->rec.current[0] != '\0')
+		app_watch(a, a->rec.current);
+	else
+		a->running[0] = '\0';
+	snprintf(line, sizeof(line), "rolled_back %s %s: %s", a->rec.app,
+		 a->rec.target, a->rec.last_error);
+	a->rel = cr_release_free(a->rel);
+	app_notify(a, 0, line);
+	app_evict(a, ev, evi, n);
+}
+
+static void app_rollback(struct app *a, const char *reason)
+{
+	app_stop_health(a);
+	snprintf(a->rec.last_error, sizeof(a->rec.last_error), "%s", reason);
+	cr_log_warnx("app %s: %s %s failed: %s; rolling back to %s",
+		     a->rec.app, a->rec.app, a->rec.target, reason,
+		     a->rec.current[0] ? a->rec.current : "nothing");
+	app_journal(a, DA_APP_ROLLING_BACK);
+	a->running[0] = '\0';
+	if (a->rec.current[0] != '\0')
+		app_job(a, DA_JOB_RUN, a->rec.current,
+			kept_image(a, a->rec.current), rolled_back);
+	else
+		app_job(a, DA_JOB_STOP, NULL, NULL, rolled_back);
+}
+
+static void app_commit(struct app *a)
+{
+	char ev[DA_KEEP_MAX + 1][DA_NAME_MAX], evi[DA_KEEP_MAX + 1][DA_IMAGE_MAX];
+	char line[256];
+	size_t n;
+
+	app_stop_health(a);
+	n = da_app_retain(&a->rec, a->rec.target, a->rec.target_image, 1, ev,
+			  evi);
+	snprintf(a->rec.current, sizeof(a->rec.current), "%s", a->rec.target);
+	if (a->rec.target_counter > a->rec.floor)
+		a->rec.floor = a->rec.target_counter;
+	a->rec.last_switch_unix = cr_now_unix();
+	a->rec.last_error[0] = '\0';
+	/* One transaction: the new version, the floor, the kept list. */
+	app_journal(a, DA_APP_COMMITTED);
+	snprintf(line, sizeof(line), "committed %s %s", a->rec.app,
+		 a->rec.current);
+	a->rel = cr_release_free(a->rel);
+	app_notify(a, 1, line);
+	app_evict(a, ev, evi, n);
+}
+
+static void health_decide(struct app *a, int ok, const char *why)
+{
+	struct da_apps *m = a->m;
+	char reason[DA_REASON_MAX];
+
+	if (ok && a->rec.need_ring && m->cfg.attached != NULL &&
+	    m->cfg.attached(m->cfg.attached_arg) <= 0) {
+		ok = 0;
+		why = "the ring was not reachable at the end of the health "
+		      "window";
+	}
+	if (ok) {
+		app_commit(a);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "health: %s", why);
+	app_rollback(a, reason);
+}
+
+static void probe_done(void *arg, int ok, const char *why)
+{
+	struct app *a = arg;
+
+	a->probe = NULL;
+	if (a->probe_final)
+		health_decide(a, ok, why);
+	else if (!ok)
+		cr_log_debug("app %s: probe: %s", a->rec.app, why);
+}
+
+static void health_probe(struct app *a)
+{
+	char id[2 * DA_NAME_MAX + 2];
+
+	da_container_id(a->rec.app, a->rec.target, id, sizeof(id));
+	a->probe = da_probe_start(a->m->base, &a->rel->health, &a->m->paths,
+				  id, PROBE_TIMEOUT_MS, probe_done, a);
+	if (a->probe == NULL && a->probe_final)
+		health_decide(a, 0, "cannot start the probe");
+}
+
+static void health_tick(struct app *a, uint64_t now)
+{
+	char reason[DA_REASON_MAX];
+
+	if (!bo_process_alive(a->pid, a->start_time)) {
+		snprintf(reason, sizeof(reason),
+			 "%s exited during its health window", a->rec.target);
+		app_rollback(a, reason);
+		return;
+	}
+	if (a->probe != NULL)
+		return;
+	if (now >= a->window_end_ms) {
+		if (a->rel == NULL || a->rel->health.kind == CR_HEALTH_NONE) {
+			health_decide(a, 1, "");
+			return;
+		}
+		a->probe_final = 1;
+		health_probe(a);
+		return;
+	}
+	if (a->rel != NULL && a->rel->health.kind != CR_HEALTH_NONE &&
+	    now >= a->next_probe_ms) {
+		a->next_probe_ms = now + PROBE_EVERY_MS;
+		health_probe(a);
+	}
+}
+
+static void started(struct da_apps *m, struct app *a, int ok,
+		    const char *msg)
+{
+	uint64_t now = cr_now_ms();
+
+	(void)m;
+	if (!ok) {
+		app_rollback(a, msg);
+		return;
+	}
+	app_watch(a, a->rec.target);
+	if (a->crashed) {
+		char reason[DA_REASON_MAX];
+
+		snprintf(reason, sizeof(reason), "%s exited at once",
+			 a->rec.target);
+		app_rollback(a, reason);
+		return;
+	}
+	app_journal(a, DA_APP_HEALTH);
+	a->window_end_ms = now + a->rec.window_ms;
+	a->next_probe_ms = now + PROBE_EVERY_MS;
+	a->probe_final = 0;
+}
+
+static void staged(struct da_apps *m, struct app *a, int ok, const char *msg)
+{
+	(void)m;
+	if (!ok) {
+		app_abandon(a, msg);
+		return;
+	}
+	app_journal(a, DA_APP_STAGED);
+	app_journal(a, DA_APP_STARTING);
+	app_job(a, DA_JOB_RUN, a->rec.target, a->rec.target_image, started);
+}
+
+static void fetched(struct da_apps *m, struct app *a, int ok,
+		    const char *msg)
+{
+	(void)m;
+	if (!ok) {
+		app_abandon(a, msg);
+		return;
+	}
+	app_journal(a, DA_APP_VERIFIED);
+	app_job(a, DA_JOB_STAGE, a->rec.target, a->rec.target_image, staged);
+}
+
+/* ---- Supervision ---------------------------------------------------------- */
+
+static void app_watch(struct app *a, const char *version)
+{
+	snprintf(a->running, sizeof(a->running), "%s", version);
+	a->crashed = !da_container_pid(&a->m->paths, a->rec.app, version,
+				       &a->pid, &a->start_time);
+	a->up_since_ms = cr_now_ms();
+	if (a->crashed) {
+		a->backoff_ms = a->backoff_ms ? a->backoff_ms : RESTART_MIN_MS;
+		a->restart_at_ms = cr_now_ms() + a->backoff_ms;
+	}
+}
+
+static void restarted(struct da_apps *m, struct app *a, int ok,
+		      const char *msg)
+{
+	struct cr_error *err = NULL;
+
+	(void)m;
+	if (ok) {
+		app_watch(a, a->rec.current);
+		return;
+	}
+	cr_log_warnx("app %s: restarting %s: %s", a->rec.app, a->rec.current,
+		     msg);
+	snprintf(a->rec.last_error, sizeof(a->rec.last_error), "%s", msg);
+	if (da_journal_put(m->kv, &a->rec, &err) < 0) {
+		cr_log_warnx("%s", cr_error_msg(err));
+		cr_error_free(err);
+	}
+	a->crashed = 1;
+	a->backoff_ms = a->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS
+							   : a->backoff_ms * 2;
+	a->restart_at_ms = cr_now_ms() + a->backoff_ms;
+}
+
+static void supervise(struct app *a, uint64_t now)
+{
+	if (a->running[0] == '\0' || strcmp(a->running, a->rec.current) != 0)
+		return;
+	if (!a->crashed) {
+		if (bo_process_alive(a->pid, a->start_time))
+			return;
+		/* Exponential backoff, from the start again after a run
+		 * of a minute. */
+		if (now - a->up_since_ms >= RESTART_MAX_MS || a->backoff_ms == 0)
+			a->backoff_ms = RESTART_MIN_MS;
+		else
+			a->backoff_ms = a->backoff_ms * 2 > RESTART_MAX_MS
+						? RESTART_MAX_MS
+						: a->backoff_ms * 2;
+		a->crashed = 1;
+		a->restart_at_ms = now + a->backoff_ms;
+		cr_log_warnx("app %s: %s exited; restarting in %u ms",
+			     a->rec.app, a->running, a->backoff_ms);
+		return;
+	}
+	if (now >= a->restart_at_ms) {
+		a->restart_at_ms = UINT64_MAX;
+		app_job(a, DA_JOB_RUN, a->rec.current,
+			kept_image(a, a->rec.current), restarted);
+	}
+}
+
+/* DATA/apps/APP/log past DA_LOG_MAX: copied to log.1, emptied (the
+ * container appends, so it goes on at the start). */
+static void rotate_log(struct app *a)
+{
+	char path[PATH_MAX], old[PATH_MAX + 4];
+	char *buf = NULL;
+	size_t len;
+	struct stat sb;
+
+	da_app_dir(&a->m->paths, a->rec.app, NULL, path, sizeof(path) - 4);
+	strcat(path, "/log");
+	if (stat(path, &sb) < 0 || sb.st_size < DA_LOG_MAX)
+		return;
+	snprintf(old, sizeof(old), "%s.1", path);
+	if (cr_read_file(path, 4 * DA_LOG_MAX, &buf, &len, NULL) == 0) {
+		/* The last DA_LOG_MAX bytes at most. */
+		size_t off = len > DA_LOG_MAX ? len - DA_LOG_MAX : 0;
+
+		cr_write_file_atomic(old, buf + off, len - off, 0600, NULL);
+		free(buf);
+	}
+	if (truncate(path, 0) < 0)
+		cr_log_warn("truncating %s", path);
+}
+
+static void apps_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct da_apps *m = arg;
+	uint64_t now = cr_now_ms();
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < m->n_reap;) {
+		if (waitpid(m->reap[i], NULL, WNOHANG) != 0) {
+			m->reap[i] = m->reap[--m->n_reap];
+			continue;
+		}
+		i++;
+	}
+	for (struct app *a = m->apps; a != NULL; a = a->next) {
+		rotate_log(a);
+		if (a->jobs > 0)
+			continue;
+		if (a->rec.state == DA_APP_HEALTH)
+			health_tick(a, now);
+		else if (da_app_state_terminal(a->rec.state))
+			supervise(a, now);
+	}
+}
+
+/* ---- Releases in ------------------------------------------------------------ */
+
+static struct app *app_find(struct da_apps *m, const char *name)
+{
+	for (struct app *a = m->apps; a != NULL; a = a->next)
+		if (strcmp(a->rec.app, name) == 0)
+			return a;
+	return NULL;
+}
+
+static struct app *app_add(struct da_apps *m, const char *name)
+{
+	struct app *a = calloc(1, sizeof(*a)), **p = &m->apps;
+
+	if (a == NULL)
+		return NULL;
+	a->m = m;
+	snprintf(a->rec.app, sizeof(a->rec.app), "%s", name);
+	a->rec.state = DA_APP_IDLE;
+	/* In name order, as `apps` lists them. */
+	while (*p != NULL && strcmp((*p)->rec.app, name) < 0)
+		p = &(*p)->next;
+	a->next = *p;
+	*p = a;
+	return a;
+}
+
+int da_apps_install(struct da_apps *m, const void *blob, size_t len,
+		    uint64_t window_ms, da_apps_done_fn done, void *arg,
+		    char *line, size_t line_cap, struct cr_error **err)
+{
+	struct cr_release *r = NULL;
+	struct waiter *w;
+	struct app *a;
+
+	if (cr_release_decode(blob, len, m->trust, &r, err) < 0)
+		return -1;
+	if (cr_release_check_arch(r, cr_fleet_arch(), err) < 0)
+		goto refuse;
+	if (!da_app_name_ok(r->app)) {
+		cr_error_set(err, EINVAL, "release: app name '%s' is not "
+			     "[a-z0-9][a-z0-9._-]* (under %d bytes)",
+			     r->app, DA_NAME_MAX);
+		goto refuse;
+	}
+	if (!da_version_ok(r->version)) {
+		cr_error_set(err, EINVAL, "release: version '%s' is not "
+			     "[A-Za-z0-9][A-Za-z0-9._+-]* (under %d bytes)",
+			     r->version, DA_NAME_MAX);
+		goto refuse;
+	}
+	if (strlen(r->image) >= DA_IMAGE_MAX || r->n_origins == 0) {
+		cr_error_set(err, EINVAL, "release: no usable image or origin");
+		goto refuse;
+	}
+	a = app_find(m, r->app);
+	if (a != NULL && !da_app_state_terminal(a->rec.state)) {
+		cr_error_set(err, EBUSY, "app %s: a switch to %s is in progress",
+			     r->app, a->rec.target);
+		goto refuse;
+	}
+	if (a != NULL && r->counter < a->rec.floor) {
+		cr_error_set(err, EPERM,
+			     "release counter %llu is below the committed %llu",
+			     (unsigned long long)r->counter,
+			     (unsigned long long)a->rec.floor);
+		goto refuse;
+	}
+	w = calloc(1, sizeof(*w));
+	if (a == NULL)
+		a = app_add(m, r->app);
+	if (a == NULL || w == NULL) {
+		free(w);
+		cr_error_set(err, ENOMEM, "out of memory");
+		goto refuse;
+	}
+	if (da_journal_put_release(m->kv, r->app, r->version, blob, len, err) <
+	    0) {
+		free(w);
+		goto refuse;
+	}
+	a->rel = r;
+	snprintf(a->rec.target, sizeof(a->rec.target), "%s", r->version);
+	snprintf(a->rec.target_image, sizeof(a->rec.target_image), "%s",
+		 r->image);
+	a->rec.target_counter = r->counter;
+	a->rec.window_ms = window_ms ? window_ms : m->cfg.window_ms;
+	a->rec.need_ring = m->cfg.attached != NULL &&
+			   m->cfg.attached(m->cfg.attached_arg) > 0;
+	a->rec.last_error[0] = '\0';
+	w->arg = arg;
+	w->fn = done;
+	snprintf(w->app, sizeof(w->app), "%s", r->app);
+	w->next = m->waiters;
+	m->waiters = w;
+	snprintf(line, line_cap, "%s %s", r->app, r->version);
+	cr_log_info("app %s: release %s (counter %llu) accepted", r->app,
+		    r->version, (unsigned long long)r->counter);
+	app_journal(a, DA_APP_PULLING);
+	app_job(a, DA_JOB_FETCH, r->version, r->image, fetched);
+	return 0;
+refuse:
+	if (a != NULL && da_app_state_terminal(a->rec.state)) {
+		/* `apps` shows what was refused last. */
+		struct cr_error *e2 = NULL;
+
+		snprintf(a->rec.last_error, sizeof(a->rec.last_error), "%s",
+			 cr_error_msg(*err));
+		if (da_journal_put(m->kv, &a->rec, &e2) < 0)
+			cr_error_free(e2);
+	}
+	cr_release_free(r);
+	return -1;
+}
+
+void da_apps_forget(struct da_apps *m, void *arg)
+{
+	struct waiter **w = &m->waiters;
+
+	while (*w != NULL) {
+		struct waiter *x = *w;
+
+		if (x->arg == arg) {
+			*w = x->next;
+			free(x);
+		} else {
+			w = &x->next;
+		}
+	}
+}
+
+char *da_apps_status(struct da_apps *m)
+{
+	size_t cap = 256, len = 0;
+	char *out = malloc(cap);
+
+	if (out == NULL)
+		return NULL;
+	out[0] = '\0';
+	for (struct app *a = m->apps; a != NULL; a = a->next) {
+		json_object *o = json_object_new_object(), *prev;
+		const char *s;
+		size_t sl;
+		int run;
+
+		json_object_object_add(o, "app",
+				       json_object_new_string(a->rec.app));
+		json_object_object_add(o, "version",
+				       json_object_new_string(a->rec.current));
+		json_object_object_add(
+			o, "state",
+			json_object_new_string(da_app_state_name(a->rec.state)));
+		prev = json_object_new_array();
+		for (size_t i = 0; i < a->rec.n_kept; i++)
+			if (strcmp(a->rec.kept[i], a->rec.current) != 0)
+				json_object_array_add(
+					prev, json_object_new_string(a->rec.kept[i]));
+		json_object_object_add(o, "previous", prev);
+		json_object_object_add(o, "target",
+				       json_object_new_string(a->rec.target));
+		json_object_object_add(
+			o, "last_switch_unix",
+			json_object_new_int64((int64_t)a->rec.last_switch_unix));
+		json_object_object_add(o, "last_error",
+				       json_object_new_string(a->rec.last_error));
+		json_object_object_add(
+			o, "counter_floor",
+			json_object_new_int64((int64_t)a->rec.floor));
+		run = a->running[0] != '\0' &&
+		      bo_process_alive(a->pid, a->start_time);
+		json_object_object_add(o, "running",
+				       json_object_new_string(run ? a->running
+								  : ""));
+		s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		sl = strlen(s);
+		if (len + sl + 2 > cap) {
+			char *n;
+
+			while (len + sl + 2 > cap)
+				cap *= 2;
+			n = realloc(out, cap);
+			if (n == NULL) {
+				json_object_put(o);
+				free(out);
+				return NULL;
+			}
+			out = n;
+		}
+		memcpy(out + len, s, sl);
+		len += sl;
+		out[len++] = '\n';
+		out[len] = '\0';
+		json_object_put(o);
+	}
+	return out;
+}
+
+/* ---- Start and recovery -------------------------------------------------- */
+
+static void ensured(struct da_apps *m, struct app *a, int ok,
+		    const char *msg)
+{
+	(void)m;
+	if (a->rec.current[0] == '\0')
+		return;
+	if (ok) {
+		app_watch(a, a->rec.current);
+		return;
+	}
+	restarted(m, a, 0, msg);
+	snprintf(a->running, sizeof(a->running), "%s", a->rec.current);
+}
+
+/* The committed version runs, alone; or nothing, before the first
+ * commit.  Leftover containers of the app (a kill in the middle of a
+ * switch) are stopped first. */
+static void app_ensure(struct app *a)
+{
+	char **v = da_app_containers(&a->m->paths, a->rec.app);
+	size_t n = 0;
+	int alone;
+	pid_t pid;
+	uint64_t start;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	if (a->rec.current[0] == '\0')
+		alone = n == 0;
+	else
+		alone = n == 1 && strcmp(v[0], a->rec.current) == 0 &&
+			da_container_pid(&a->m->paths, a->rec.app,
+					 a->rec.current, &pid, &start);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	if (alone) {
+		if (a->rec.current[0] != '\0')
+			app_watch(a, a->rec.current);
+		return;
+	}
+	if (a->rec.current[0] != '\0')
+		app_job(a, DA_JOB_RUN, a->rec.current,
+			kept_image(a, a->rec.current), ensured);
+	else
+		app_job(a, DA_JOB_STOP, NULL, NULL, ensured);
+}
+
+/* Version folders that no record keeps (a kill between a commit and its
+ * clean-up) are removed. */
+static void app_sweep(struct app *a)
+{
+	char dir[PATH_MAX + 16], ev[DA_KEEP_MAX + 2][DA_NAME_MAX];
+	char evi[DA_KEEP_MAX + 2][DA_IMAGE_MAX];
+	size_t n = 0;
+	struct dirent *e;
+	DIR *d;
+
+	da_app_dir(&a->m->paths, a->rec.app, NULL, dir, sizeof(dir) - 16);
+	strcat(dir, "/versions");
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL && n < DA_KEEP_MAX + 2) {
+		if (e->d_name[0] == '.' || !da_version_ok(e->d_name) ||
+		    da_app_keeps(&a->rec, e->d_name) ||
+		    (!da_app_state_terminal(a->rec.state) &&
+		     strcmp(e->d_name, a->rec.target) == 0))
+			continue;
+		snprintf(ev[n], DA_NAME_MAX, "%s", e->d_name);
+		evi[n++][0] = '\0';
+	}
+	closedir(d);
+	app_evict(a, ev, evi, n);
+}
+
+static void app_recover(struct app *a)
+{
+	struct da_apps *m = a->m;
+	char reason[DA_REASON_MAX];
+	struct cr_error *err = NULL;
+	char *blob = NULL;
+	size_t len;
+
+	switch (da_app_recover(a->rec.state)) {
+	case DA_RECOVER_ENSURE:
+		app_ensure(a);
+		break;
+	case DA_RECOVER_ROLLBACK:
+		snprintf(reason, sizeof(reason),
+			 "the agent restarted during %s",
+			 da_app_state_name(a->rec.state));
+		app_rollback(a, reason);
+		break;
+	case DA_RECOVER_RESUME:
+		/* The release as accepted (its signatures were checked
+		 * then; only its form is checked again). */
+		if (da_journal_get_release(m->kv, a->rec.app, a->rec.target,
+					   &blob, &len, &err) < 0 ||
+		    cr_release_decode((const uint8_t *)blob, len, NULL, &a->rel,
+				      &err) < 0) {
+			snprintf(reason, sizeof(reason),
+				 "the agent restarted and the release is "
+				 "lost: %s",
+				 cr_error_msg(err));
+			cr_error_free(err);
+			free(blob);
+			app_ensure(a);
+			app_abandon(a, reason);
+			break;
+		}
+		free(blob);
+		cr_log_info("app %s: resuming the switch to %s", a->rec.app,
+			    a->rec.target);
+		app_ensure(a);
+		app_journal(a, DA_APP_PULLING);
+		app_job(a, DA_JOB_FETCH, a->rec.target, a->rec.target_image,
+			fetched);
+		break;
+	}
+	app_sweep(a);
+}
+
+struct da_apps *da_apps_new(struct event_base *base,
+			    const struct da_apps_cfg *cfg,
+			    struct cr_error **err)
+{
+	struct da_apps *m = calloc(1, sizeof(*m));
+	struct da_app_rec *recs = NULL;
+	size_t n = 0;
+
+	if (m == NULL) {
+		cr_error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	m->base = base;
+	m->cfg = *cfg;
+	m->kv = cfg->kv;
+	m->wfd = -1;
+	snprintf(m->paths.data, sizeof(m->paths.data), "%s", cfg->data_dir);
+	snprintf(m->paths.store, sizeof(m->paths.store), "%s", cfg->store_dir);
+	snprintf(m->paths.bolter, sizeof(m->paths.bolter), "%.4000s/bolter",
+		 cfg->data_dir);
+	m->paths.cgroup_parent = cfg->cgroup_parent ? cfg->cgroup_parent
+						    : "korhal-apps";
+	m->paths.reserve_bytes = cfg->reserve_bytes;
+	if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), &m->trust,
+			  err) < 0)
+		goto fail;
+	if (cr_mkdir_p(m->paths.bolter, 0700, err) < 0 ||
+	    cr_mkdir_p(m->paths.store, 0700, err) < 0)
+		goto fail;
+	if (da_journal_all(m->kv, &recs, &n, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct app *a = app_add(m, recs[i].app);
+
+		if (a != NULL)
+			a->rec = recs[i];
+	}
+	free(recs);
+	m->ev_tick = event_new(base, -1, EV_PERSIST, apps_tick, m);
+	if (m->ev_tick == NULL ||
+	    event_add(m->ev_tick, &(struct timeval){ 0, APPS_TICK_MS * 1000 }) <
+		    0) {
+		cr_error_set(err, ENOMEM, "cannot create events");
+		goto fail;
+	}
+	for (struct app *a = m->apps; a != NULL; a = a->next)
+		app_recover(a);
+	cr_log_info("apps: %zu in the journal, store %s", n, m->paths.store);
+	return m;
+fail:
+	da_apps_free(m);
+	return NULL;
+}
+
+struct da_apps *da_apps_free(struct da_apps *m)
+{
+	if (m == NULL)
+		return NULL;
+	if (m->worker > 0) {
+		/* A job cut short is what the journal is for. */
+		kill(m->worker, SIGKILL);
+		waitpid(m->worker, NULL, 0);
+	}
+	if (m->ev_worker != NULL)
+		event_free(m->ev_worker);
+	if (m->wfd >= 0)
+		close(m->wfd);
+	free(m->cur);
+	while (m->q_head != NULL) {
+		struct queued *q = m->q_head;
+
+		m->q_head = q->next;
+		free(q);
+	}
+	for (size_t i = 0; i < m->n_reap; i++)
+		waitpid(m->reap[i], NULL, WNOHANG);
+	while (m->apps != NULL) {
+		struct app *a = m->apps;
+
+		m->apps = a->next;
+		da_probe_cancel(a->probe);
+		cr_release_free(a->rel);
+		free(a);
+	}
+	while (m->waiters != NULL) {
+		struct waiter *w = m->waiters;
+
+		m->waiters = w->next;
+		free(w);
+	}
+	if (m->ev_tick != NULL)
+		event_free(m->ev_tick);
+	cr_trust_free(m->trust);
+	free(m);
+	return NULL;
+}
