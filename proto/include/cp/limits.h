@@ -37,6 +37,15 @@ enum cp_limits {
 	CP_ADDRS_MAX = 8,                     /* addresses in a presence record */
 	CP_ATTACHED_MAX = 8,                  /* nodes listed as attached */
 	CP_ADDR_STR_MAX = 64,
+
+	/* Fleet trust records (cr/fleet.h): a trust root or a release. */
+	CP_FLEET_RECORD_MAX = 64 * 1024,
+	/* Signatures on one record: a rotated trust root carries its own
+	 * root's and the previous root's, up to 16 each. */
+	CP_FLEET_SIGS_MAX = 32,
+	/* Entries of any one repeated field of a record body (keys of a
+	 * role, architectures, origins, args, env, ports). */
+	CP_FLEET_LIST_MAX = 64,
 };
 
 #endif
