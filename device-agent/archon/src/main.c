@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cr/config.h"
 #include "cr/util.h"
 #include "maint.h"
 #include "store-internal.h"
@@ -37,6 +38,7 @@ static const char usage_text[] =
 	"                           manifest, deltas from the N earlier tags, default 2)\n"
 	"  pull URL NAME (--publisher-key KEY.pub | --insecure) [--allow-downgrade]\n"
 	"       [--ring RING | --no-ring] [--peers [--key KEY] [--carrier PATH]]\n"
+	"       [--reserve SIZE] [--phases]\n"
 	"                           fetch NAME from a published origin, only what is\n"
 	"                           missing; the manifest must be signed by the\n"
 	"                           publisher key (or $ARCHON_PUBLISHER_KEY) and not\n"
@@ -95,7 +97,8 @@ static const char help_publish[] =
 static const char help_pull[] =
 	"usage: archon pull URL NAME (--publisher-key KEY.pub | --insecure)\n"
 	"                  [--allow-downgrade] [--ring RING | --no-ring]\n"
-	"                  [--peers [--key KEY] [--carrier PATH]] [--progress|--quiet]\n"
+	"                  [--peers [--key KEY] [--carrier PATH]] [--reserve SIZE]\n"
+	"                  [--phases] [--progress|--quiet]\n"
 	"\n"
 	"Fetches version NAME from the origin URL (http://, https:// or file://),\n"
 	"only what the store lacks.  Chunks already fetched by a pull that was\n"
@@ -114,6 +117,14 @@ static const char help_pull[] =
 	"  --peers       first ask devices that announced the version (archon\n"
 	"                serve), through carrier connect; --key KEY is its vendor\n"
 	"                key (default: carrier's own), --carrier its program\n"
+	"  --reserve SIZE  free space (bytes, or with K, M or G) that must remain\n"
+	"                on the store's file system after the pull; checked once\n"
+	"                the index is known, before anything is written (without\n"
+	"                it the pull must merely fit); a refusal writes nothing\n"
+	"  --phases      say the phases, one line each, as bolter run shows them:\n"
+	"                the index, \"N shards with X (downloading M new shards\n"
+	"                with Y)\", where shards come from, then the index id and\n"
+	"                the version id (BLAKE2b-256 of the manifest), indented\n"
 	"  --progress    progress on standard error even when it is not a terminal\n"
 	"  -q, --quiet   no progress\n";
 
@@ -290,6 +301,12 @@ static int run_publish(struct ar_store *st, int argc, char **argv,
 	return ar_publish(st, name, to, key, (int)bases, resolve_progress(progress), err);
 }
 
+/* pull --reserve SIZE: bytes, or with a K, M or G suffix (binary). */
+static const struct cr_config_key reserve_key[] = {
+	CR_CONFIG_KEY_BYTES(struct ar_pull_opts, "reserve", reserve_bytes, 0,
+			    UINT64_MAX, "a size (bytes, or with K, M or G)"),
+};
+
 static int run_pull(struct ar_store *st, int argc, char **argv,
 		    struct cr_error **err)
 {
@@ -321,7 +338,15 @@ static int run_pull(struct ar_store *st, int argc, char **argv,
 			o.insecure = 1;
 		else if (strcmp(argv[i], "--allow-downgrade") == 0)
 			o.allow_downgrade = 1;
-		else if (progress_opt(argv[i], &o.progress))
+		else if (strcmp(argv[i], "--phases") == 0)
+			o.phases = 1;
+		else if (strcmp(argv[i], "--reserve") == 0 && i + 1 < argc) {
+			if (cr_config_set_key(reserve_key, 1, &o, "reserve", argv[++i],
+					      err) < 0) {
+				cr_error_wrap(err, "pull: --reserve");
+				return RUN_USAGE;
+			}
+		} else if (progress_opt(argv[i], &o.progress))
 			continue;
 		else if (argv[i][0] == '-' && argv[i][1] != '\0')
 			return usage_err(err, "pull: unknown option '%s' (or it lacks its value)",
@@ -474,24 +499,11 @@ static int run_verify(struct ar_store *st, int argc, char **argv,
 static int run_rm(struct ar_store *st, int argc, char **argv,
 		  struct cr_error **err)
 {
-	MDB_val k;
 	int rc = exactly("rm", argc, argv, 1, err);
 
 	if (rc < 0 || st == NULL)
 		return rc;
-	k.mv_size = strlen(argv[0]);
-	k.mv_data = argv[0];
-	if (ar_store_begin(st, err) < 0)
-		return -1;
-	rc = mdb_del(st->txn, st->db_refs, &k, NULL);
-	if (rc != 0) {
-		ar_store_abort(st);
-		if (rc == MDB_NOTFOUND)
-			return cr_error_set(err, ENOENT,
-					    "no version %s in the store", argv[0]);
-		return cr_error_set(err, EIO, "%s", mdb_strerror(rc));
-	}
-	if (ar_store_commit(st, err) < 0)
+	if (ar_store_remove(st, argv[0], err) < 0)
 		return -1;
 	printf("removed %s\n", argv[0]);
 	return ar_cmd_gc(st, 0, stdout, err);

@@ -18,17 +18,6 @@
 #include "cr/util.h"
 #include "maint.h"
 
-static void objkey_id(const struct ar_objkey *k, struct ar_id *out)
-{
-	uint8_t b[AR_ID_LEN + 12];
-
-	memcpy(b, k->content.b, AR_ID_LEN);
-	memcpy(b + AR_ID_LEN, &k->mode, 4);
-	memcpy(b + AR_ID_LEN + 4, &k->uid, 4);
-	memcpy(b + AR_ID_LEN + 8, &k->gid, 4);
-	ar_id_of(b, sizeof(b), out);
-}
-
 /* --- ls ------------------------------------------------------------------ */
 
 struct ls_ctx {
@@ -194,6 +183,9 @@ static void tally_dir(int dfd, struct tally *t, int depth)
 			close(fd);
 		return;
 	}
+	/* The dup shares its offset with dfd, which an earlier walk left
+	 * at the end. */
+	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
 		struct stat sb;
 
@@ -275,6 +267,7 @@ struct live {
 	struct cr_map *content; /* content id -> malloc'd live objkey */
 	struct cr_map *indexes; /* index id -> 1 */
 	int failed;
+	const char *skip; /* a version left out, or NULL */
 };
 
 static int live_one(void *arg, const char *name, const struct ar_manifest *m)
@@ -282,7 +275,8 @@ static int live_one(void *arg, const char *name, const struct ar_manifest *m)
 	struct live *l = arg;
 	struct ar_index *idx;
 
-	(void)name;
+	if (l->skip != NULL && strcmp(name, l->skip) == 0)
+		return 0;
 	cr_map_put(l->indexes, m->index.b, (void *)1);
 	if (ar_store_get_index(l->st, &m->index, &idx, NULL) < 0)
 		return 0; /* a broken version keeps nothing alive */
@@ -293,7 +287,7 @@ static int live_one(void *arg, const char *name, const struct ar_manifest *m)
 		if (idx->e[i].type != AR_REG)
 			continue;
 		ar_objkey_of(&idx->e[i], &k);
-		objkey_id(&k, &kid);
+		ar_objkey_id(&k, &kid);
 		if (cr_map_put(l->objs, kid.b, (void *)1) < 0)
 			l->failed = 1;
 		if (cr_map_get(l->content, k.content.b) == NULL) {
@@ -465,11 +459,19 @@ static int drop_old(struct ar_store *st, unsigned keep, FILE *out,
 	return ar_store_commit(st, err);
 }
 
-int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
-	      struct cr_error **err)
+/* What a collection removed. */
+struct gc_result {
+	size_t objects, indexes, partial;
+	uint64_t freed; /* bytes of the object files */
+};
+
+/* Removes what no version names needs; with clear_partial also the
+ * chunks an unfinished pull kept. */
+static int gc_core(struct ar_store *st, int clear_partial, struct gc_result *res,
+		   struct cr_error **err)
 {
 	struct live l = { st, cr_map_new(AR_ID_LEN), cr_map_new(AR_ID_LEN),
-			  cr_map_new(AR_ID_LEN), 0 };
+			  cr_map_new(AR_ID_LEN), 0, NULL };
 	struct victim *dead = NULL;
 	size_t ndead = 0, capdead = 0, nidx = 0;
 	uint64_t freed = 0;
@@ -483,8 +485,7 @@ int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
 		cr_error_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (keep > 0 && drop_old(st, keep, out, err) < 0)
-		goto out;
+	memset(res, 0, sizeof(*res));
 	if (ar_store_foreach_ref(st, live_one, &l, err) < 0)
 		goto out;
 	if (l.failed) {
@@ -494,6 +495,10 @@ int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
 	/* Which object files no version needs. */
 	fd = dup(st->objfd);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
+	/* objfd is the store's for its life: an earlier gc of this handle
+	 * left its (shared) offset at the end. */
+	if (d != NULL)
+		rewinddir(d);
 	while (d != NULL && (de = readdir(d)) != NULL) {
 		int sub;
 		DIR *sd;
@@ -512,7 +517,7 @@ int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
 			if (se->d_name[0] == '.')
 				continue;
 			if (parse_objname(se->d_name, &key) == 0) {
-				objkey_id(&key, &kid);
+				ar_objkey_id(&key, &kid);
 				if (cr_map_get(l.objs, kid.b) != NULL)
 					continue;
 			}
@@ -608,11 +613,12 @@ int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
 		if (unlinkat(fd, de->d_name, 0) == 0)
 			nidx++;
 	}
-	fprintf(out, "gc: removed %zu objects (%" PRIu64 " bytes) and %zu indexes\n",
-		ndead, freed, nidx);
+	res->objects = ndead;
+	res->freed = freed;
+	res->indexes = nidx;
 	/* Chunks kept by a pull that never completed (pull.c): gc is the
 	 * user saying what to keep, and a pull fetches them again if need be. */
-	{
+	if (clear_partial) {
 		int pfd = openat(st->dirfd, "partial", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		DIR *pd = pfd >= 0 ? fdopendir(pfd) : NULL;
 		size_t npart = 0;
@@ -624,8 +630,7 @@ int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
 				npart++;
 		if (pd != NULL)
 			closedir(pd);
-		if (npart > 0)
-			fprintf(out, "gc: removed %zu chunks of an unfinished pull\n", npart);
+		res->partial = npart;
 	}
 	ret = 0;
 out:
@@ -638,6 +643,51 @@ out:
 	cr_map_free(l.content);
 	cr_map_free(l.indexes);
 	return ret;
+}
+
+int ar_cmd_gc(struct ar_store *st, unsigned keep, FILE *out,
+	      struct cr_error **err)
+{
+	struct gc_result r;
+
+	if (keep > 0 && drop_old(st, keep, out, err) < 0)
+		return -1;
+	if (gc_core(st, 1, &r, err) < 0)
+		return -1;
+	fprintf(out, "gc: removed %zu objects (%" PRIu64 " bytes) and %zu indexes\n",
+		r.objects, r.freed, r.indexes);
+	if (r.partial > 0)
+		fprintf(out, "gc: removed %zu chunks of an unfinished pull\n", r.partial);
+	return 0;
+}
+
+int ar_store_gc(struct ar_store *st, uint64_t *freed_bytes, struct cr_error **err)
+{
+	struct gc_result r;
+
+	if (gc_core(st, 0, &r, err) < 0)
+		return -1;
+	if (freed_bytes != NULL)
+		*freed_bytes = r.freed;
+	return 0;
+}
+
+int ar_store_remove(struct ar_store *st, const char *name, struct cr_error **err)
+{
+	MDB_val k = { strlen(name), (void *)(uintptr_t)name };
+	int rc;
+
+	if (ar_store_begin(st, err) < 0)
+		return -1;
+	rc = mdb_del(st->txn, st->db_refs, &k, NULL);
+	if (rc != 0) {
+		ar_store_abort(st);
+		if (rc == MDB_NOTFOUND)
+			return cr_error_set(err, ENOENT, "no version %s in the store", name);
+		return cr_error_set(err, EIO, "store database: forget %s: %s", name,
+				    mdb_strerror(rc));
+	}
+	return ar_store_commit(st, err);
 }
 
 /* --- verify -------------------------------------------------------------- */
@@ -693,6 +743,19 @@ static int hash_object(struct ar_store *st, const char *path, uint64_t size,
 	return total == size ? 0 : -EBADMSG;
 }
 
+/* 1 when the file object of e is there and hashes to e's content. */
+static int object_ok(struct ar_store *st, const struct ar_entry *e)
+{
+	struct ar_objkey k;
+	struct ar_id got;
+	char path[AR_OBJPATH_MAX];
+
+	ar_objkey_of(e, &k);
+	ar_objkey_path(&k, path);
+	return hash_object(st, path, e->size, &got) == 0 &&
+	       ar_id_equal(&got, &k.content);
+}
+
 static int verify_one(void *arg, const char *name, const struct ar_manifest *m)
 {
 	struct vctx *c = arg;
@@ -707,20 +770,17 @@ static int verify_one(void *arg, const char *name, const struct ar_manifest *m)
 	}
 	for (size_t i = 0; i < idx->n; i++) {
 		struct ar_objkey k;
-		struct ar_id kid, got;
-		char path[AR_OBJPATH_MAX];
+		struct ar_id kid;
 
 		if (idx->e[i].type != AR_REG)
 			continue;
 		ar_objkey_of(&idx->e[i], &k);
-		objkey_id(&k, &kid);
+		ar_objkey_id(&k, &kid);
 		if (cr_map_get(c->checked, kid.b) != NULL)
 			continue;
 		cr_map_put(c->checked, kid.b, (void *)1);
 		c->objects++;
-		ar_objkey_path(&k, path);
-		if (hash_object(c->st, path, idx->e[i].size, &got) < 0 ||
-		    !ar_id_equal(&got, &k.content))
+		if (!object_ok(c->st, &idx->e[i]))
 			problem(c, "%s: %s: object missing or corrupt", name,
 				idx->e[i].path);
 	}
@@ -780,6 +840,99 @@ int ar_cmd_verify(struct ar_store *st, FILE *out, struct cr_error **err)
 	fprintf(out, "verify: ok: %zu versions, %zu file objects, %zu chunks\n",
 		c.versions, c.objects, nchunks);
 	return 0;
+}
+
+int ar_store_verify_version(struct ar_store *st, const char *name,
+			    struct cr_error **err)
+{
+	struct ar_manifest *m;
+	struct ar_index *idx;
+	int ret = 0;
+
+	if (ar_store_get_manifest(st, name, &m, err) < 0)
+		return -1;
+	if (ar_store_get_index(st, &m->index, &idx, err) < 0) {
+		ar_manifest_free(m);
+		return cr_error_wrap(err, "verify %s", name);
+	}
+	for (size_t i = 0; i < idx->n && ret == 0; i++) {
+		char hex[AR_ID_HEX];
+
+		if (idx->e[i].type != AR_REG || object_ok(st, &idx->e[i]))
+			continue;
+		ret = cr_error_set(err, EBADMSG,
+				   "verify %s: %s: its file object is missing or does not "
+				   "hash to its content %s (changed on disk?)",
+				   name, idx->e[i].path, ar_id_hex(&idx->e[i].content, hex));
+	}
+	ar_index_free(idx);
+	ar_manifest_free(m);
+	return ret;
+}
+
+/* --- what a version costs ------------------------------------------------ */
+
+int ar_store_version_bytes(struct ar_store *st, const char *name,
+			   uint64_t *unique, uint64_t *total,
+			   struct cr_error **err)
+{
+	struct live others = { st, cr_map_new(AR_ID_LEN), cr_map_new(AR_ID_LEN),
+			       cr_map_new(AR_ID_LEN), 0, name };
+	struct cr_map *mine = cr_map_new(AR_ID_LEN);
+	struct ar_manifest *m = NULL;
+	struct ar_index *idx = NULL;
+	uint64_t u = 0, t = 0;
+	int ret = -1;
+
+	if (others.objs == NULL || others.content == NULL || others.indexes == NULL ||
+	    mine == NULL) {
+		cr_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (ar_store_get_manifest(st, name, &m, err) < 0 ||
+	    ar_store_get_index(st, &m->index, &idx, err) < 0 ||
+	    ar_store_foreach_ref(st, live_one, &others, err) < 0)
+		goto out;
+	if (others.failed) {
+		cr_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < idx->n; i++) {
+		struct ar_objkey k;
+		struct ar_id kid;
+		char path[AR_OBJPATH_MAX];
+		struct stat sb;
+		uint64_t disk;
+
+		if (idx->e[i].type != AR_REG)
+			continue;
+		ar_objkey_of(&idx->e[i], &k);
+		ar_objkey_id(&k, &kid);
+		if (cr_map_get(mine, kid.b) != NULL)
+			continue;
+		cr_map_put(mine, kid.b, (void *)1);
+		ar_objkey_path(&k, path);
+		if (fstatat(st->objfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* missing: costs nothing (verify says so) */
+		disk = (uint64_t)sb.st_blocks * 512;
+		t += disk;
+		if (cr_map_get(others.objs, kid.b) == NULL)
+			u += disk;
+	}
+	if (unique != NULL)
+		*unique = u;
+	if (total != NULL)
+		*total = t;
+	ret = 0;
+out:
+	ar_index_free(idx);
+	ar_manifest_free(m);
+	cr_map_free(mine);
+	free_values(others.content);
+	cr_map_free(others.objs);
+	cr_map_free(others.content);
+	cr_map_free(others.indexes);
+	return ret;
 }
 
 /* --- diff ---------------------------------------------------------------- */

@@ -12,11 +12,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cr/cleanup.h"
@@ -44,13 +46,54 @@ static int read_all(int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
+struct pull {
+	struct ar_store *st;
+	struct ar_sources *src;
+	uint8_t *buf; /* one chunk */
+	uint64_t fetched_chunks, fetched_plain;
+	uint64_t resumed_chunks; /* found in partial/ from an interrupted pull */
+	int partfd;		 /* the store's partial/, or -1 */
+	struct ar_progress *prog;
+	FILE *out;		 /* what the pull says, or NULL */
+	int phases;		 /* the phase lines instead of the summary */
+	unsigned said_from;	 /* phases: the sources named so far (bits) */
+};
+
+static void say(const struct pull *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const struct pull *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->out == NULL)
+		return;
+	va_start(ap, fmt);
+	vfprintf(p->out, fmt, ap);
+	va_end(ap);
+	fflush(p->out);
+}
+
+/* Phases: "receiving shards from X" the first time X serves one. */
+static void came_from(struct pull *p, enum ar_src from)
+{
+	static const char *const what[AR_SRC_N] = { "peers", "the ring cache",
+						    "the origin" };
+
+	if (!p->phases || (unsigned)from >= AR_SRC_N || (p->said_from & (1u << from)))
+		return;
+	p->said_from |= 1u << from;
+	say(p, "receiving shards from %s\n", what[from]);
+}
+
 /* Rebuilds a file through a delta from a content we hold.  A delta from
  * the ring that does not give the content is fetched again from the
  * origin (only a holder of the base can check a delta). */
-static int by_delta(struct ar_store *st, struct ar_sources *src,
-		    const struct ar_delta_ref *d, struct ar_entry *e,
-		    struct cr_error **err)
+static int by_delta(struct pull *p, const struct ar_delta_ref *d,
+		    struct ar_entry *e, struct cr_error **err)
 {
+	struct ar_store *st = p->st;
+	struct ar_sources *src = p->src;
 	struct ar_cachereq r = { .kind = AR_OBJ_DELTA, .id = d->from,
 				 .to = d->to, .size = d->size };
 	char h1[AR_ID_HEX];
@@ -79,6 +122,7 @@ static int by_delta(struct ar_store *st, struct ar_sources *src,
 		if (ar_sources_get(src, &r, (size_t)d->size, first, NULL, NULL,
 				   &delta, &dlen, &from, err) < 0)
 			goto out;
+		came_from(p, from);
 		if (ar_delta_apply(old, (size_t)osize, delta, dlen, &nw, &nlen,
 				   &aerr) == 0 && nlen == e->size) {
 			ar_id_of(nw, nlen, &tmp.content);
@@ -122,16 +166,6 @@ out:
 	free(nw);
 	return ret;
 }
-
-struct pull {
-	struct ar_store *st;
-	struct ar_sources *src;
-	uint8_t *buf; /* one chunk */
-	uint64_t fetched_chunks, fetched_plain;
-	uint64_t resumed_chunks; /* found in partial/ from an interrupted pull */
-	int partfd;		 /* the store's partial/, or -1 */
-	struct ar_progress *prog;
-};
 
 /*
  * partial/: every chunk fetched is kept there (compressed, as fetched,
@@ -250,6 +284,7 @@ static int by_chunks(struct pull *p, struct ar_entry *e, struct cr_error **err)
 					ar_writer_discard(&w);
 					return cr_error_wrap(err, "%s", e->path);
 				}
+				came_from(p, from);
 				partial_put(p, c, z, zlen);
 				free(z);
 				p->fetched_chunks++;
@@ -327,7 +362,8 @@ static int index_by_delta(struct ar_store *st, struct ar_sources *src,
 }
 
 /* The publisher check: with a key, the manifest must be signed by it;
- * without one, only --insecure lets any manifest through. */
+ * without one, only --insecure or a pinned index (a signed release names
+ * it) lets a manifest through. */
 static int check_publisher(const struct ar_pull_opts *opt,
 			   const struct ar_manifest *m, struct cr_error **err)
 {
@@ -335,7 +371,7 @@ static int check_publisher(const struct ar_pull_opts *opt,
 	uint8_t pk[CR_PKLEN];
 
 	if (opt->publisher_key == NULL) {
-		if (opt->insecure)
+		if (opt->insecure || opt->expect_index != NULL)
 			return 0;
 		return cr_error_set(err, EPERM,
 				    "no trusted publisher key: give --publisher-key FILE.pub "
@@ -355,16 +391,46 @@ static int check_publisher(const struct ar_pull_opts *opt,
 	return 0;
 }
 
+/* What a release pins: the index id and the config's digest. */
+static int check_pins(const struct ar_pull_opts *opt,
+		      const struct ar_manifest *m, struct cr_error **err)
+{
+	char got[AR_ID_HEX], want[AR_ID_HEX];
+	struct ar_id pin, cfg;
+
+	if (opt->expect_index != NULL) {
+		memcpy(pin.b, opt->expect_index, AR_ID_LEN);
+		if (!ar_id_equal(&pin, &m->index))
+			return cr_error_set(err, EPERM,
+					    "the origin's version has index %s, the release "
+					    "pins %s",
+					    ar_id_hex(&m->index, got), ar_id_hex(&pin, want));
+	}
+	if (opt->expect_config_digest != NULL) {
+		memcpy(pin.b, opt->expect_config_digest, AR_ID_LEN);
+		ar_id_of(m->config != NULL ? m->config : "", m->config_len, &cfg);
+		if (!ar_id_equal(&pin, &cfg))
+			return cr_error_set(err, EPERM,
+					    "the origin's version has config %s, the release "
+					    "pins %s",
+					    ar_id_hex(&cfg, got), ar_id_hex(&pin, want));
+	}
+	return 0;
+}
+
 /* An origin may replay an older signed manifest: its signed creation time
  * must not be older than the held one's (the same time only for the same
- * index).  Publish keeps the time strictly increasing per tag. */
+ * index).  Publish keeps the time strictly increasing per tag.  A pinned
+ * index is exactly the version asked for: the release's counter guards
+ * against a rollback then. */
 static int check_not_older(struct ar_store *st, const struct ar_pull_opts *opt,
 			   const struct ar_manifest *m, struct cr_error **err)
 {
 	struct ar_manifest *held = NULL;
 	int older;
 
-	if (opt->allow_downgrade || ar_store_get_manifest(st, m->name, &held, NULL) < 0)
+	if (opt->allow_downgrade || opt->expect_index != NULL ||
+	    ar_store_get_manifest(st, m->name, &held, NULL) < 0)
 		return 0;
 	older = m->created < held->created ||
 		(m->created == held->created && !ar_id_equal(&m->index, &held->index));
@@ -378,19 +444,124 @@ static int check_not_older(struct ar_store *st, const struct ar_pull_opts *opt,
 	return older ? -1 : 0;
 }
 
+/* What a pull fetches and writes, from the index, before it starts. */
+struct plan {
+	size_t nchunks, nmissing, ndelta, nobjects;
+	uint64_t plain, missing_plain, delta_bytes;
+	uint64_t write_bytes; /* on disk, in whole blocks */
+};
+
+static uint64_t blocks_of(uint64_t bytes, uint64_t block)
+{
+	return (bytes + block - 1) / block * block;
+}
+
+/* For each new content: a delta when the manifest has one from a content
+ * we hold, else its missing chunks (kept in partial/ until the end, so
+ * counted in what is written).  Every object missing under its mode and
+ * owner is written, copies of a held content included. */
+static int plan_pull(struct ar_store *st, const struct ar_manifest *m,
+		     const struct ar_index *idx, uint64_t block,
+		     struct plan *pl, struct cr_error **err)
+{
+	struct cr_map *seen = cr_map_new(AR_ID_LEN), *planned = cr_map_new(AR_ID_LEN);
+	struct cr_map *objs = cr_map_new(AR_ID_LEN);
+	int ret = -1;
+
+	memset(pl, 0, sizeof(*pl));
+	if (seen == NULL || planned == NULL || objs == NULL) {
+		cr_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < idx->n; i++) {
+		const struct ar_entry *e = &idx->e[i];
+		struct ar_content_rec rec;
+		struct ar_objkey k;
+		struct ar_id kid;
+		int held, delta = 0;
+
+		if (e->type != AR_REG)
+			continue;
+		ar_objkey_of(e, &k);
+		ar_objkey_id(&k, &kid);
+		if (cr_map_get(objs, kid.b) == NULL) {
+			cr_map_put(objs, kid.b, (void *)1);
+			if (!ar_store_object_exists(st, e)) {
+				pl->nobjects++;
+				pl->write_bytes += blocks_of(e->size, block);
+			}
+		}
+		if (cr_map_get(seen, e->content.b) != NULL)
+			continue;
+		cr_map_put(seen, e->content.b, (void *)1);
+		held = ar_store_content_get(st, &e->content, &rec) == 0;
+		for (size_t j = 0; !held && j < m->ndeltas && !delta; j++)
+			if (ar_id_equal(&m->deltas[j].to, &e->content) &&
+			    ar_store_content_get(st, &m->deltas[j].from, &rec) == 0) {
+				delta = 1;
+				pl->ndelta++;
+				pl->delta_bytes += m->deltas[j].size;
+			}
+		for (uint32_t j = 0; j < e->nchunks; j++) {
+			struct ar_chunk_loc loc;
+
+			if (cr_map_get(planned, e->chunks[j].id.b) != NULL)
+				continue;
+			cr_map_put(planned, e->chunks[j].id.b, (void *)1);
+			pl->nchunks++;
+			pl->plain += e->chunks[j].len;
+			if (!held && !delta &&
+			    ar_store_chunk_get(st, &e->chunks[j].id, &loc) < 0) {
+				pl->nmissing++;
+				pl->missing_plain += e->chunks[j].len;
+				pl->write_bytes += blocks_of(e->chunks[j].len, block);
+			}
+		}
+	}
+	ret = 0;
+out:
+	cr_map_free(seen);
+	cr_map_free(planned);
+	cr_map_free(objs);
+	return ret;
+}
+
+/* Refuses (ENOSPC) when what the pull writes would leave less than
+ * reserve free. */
+static int check_space(const struct ar_store *st, const struct statvfs *vfs,
+		       const struct plan *pl, uint64_t reserve,
+		       struct cr_error **err)
+{
+	uint64_t avail = (uint64_t)vfs->f_bavail * vfs->f_frsize;
+	char need[32], keep[32], have[32];
+
+	if (avail >= pl->write_bytes && avail - pl->write_bytes >= reserve)
+		return 0;
+	ar_human(pl->write_bytes, need, sizeof(need));
+	ar_human(reserve, keep, sizeof(keep));
+	ar_human(avail, have, sizeof(have));
+	return cr_error_set(err, ENOSPC,
+			    "not enough space: the pull writes %s (%" PRIu64
+			    " bytes: %zu new files and the chunks kept meanwhile) and "
+			    "%s (%" PRIu64 " bytes) must stay free, but %s has %s (%" PRIu64
+			    " bytes) free; nothing was written",
+			    need, pl->write_bytes, pl->nobjects, keep, reserve, st->dir,
+			    have, avail);
+}
+
 int ar_pull(struct ar_store *st, const char *url, const char *name,
 	    const struct ar_pull_opts *opt, FILE *out, struct cr_error **err)
 {
 	struct ar_progress prog = { 0 };
-	struct pull p = { .st = st, .partfd = -1, .prog = &prog };
+	struct pull p = { .st = st, .partfd = -1, .prog = &prog, .out = out,
+			  .phases = opt->phases };
 	struct ar_manifest *m = NULL;
 	struct ar_index *idx = NULL;
-	struct cr_map *seen = NULL, *planned = NULL;
+	struct plan pl;
+	struct statvfs vfs;
 	uint8_t *mbuf = NULL, *ibuf = NULL;
-	size_t mlen, ilen, nchunks = 0, nmissing = 0, nfiles = 0, ndelta = 0;
-	uint64_t plain = 0, missing_plain = 0, delta_bytes = 0, since_commit = 0;
-	uint64_t delta_plan = 0;
-	size_t ndelta_plan = 0;
+	size_t mlen, ilen = 0, nfiles = 0, ndelta = 0;
+	uint64_t delta_bytes = 0, since_commit = 0;
 	uint64_t t0 = cr_now_ms();
 	char rel[AR_NAME_MAX + 16], s1[32], s2[32];
 	int ret = -1;
@@ -399,14 +570,12 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		return cr_error_set(err, EINVAL, "'%s' is not a valid name (REPO:TAG)", name);
 	if (opt->peers && opt->ring_path == NULL)
 		return cr_error_set(err, EINVAL, "pull --peers needs a ring (--ring)");
-	if (opt->publisher_key == NULL && !opt->insecure)
+	if (opt->publisher_key == NULL && !opt->insecure && opt->expect_index == NULL)
 		return check_publisher(opt, NULL, err);
 	if (ar_sources_open(url, opt->ring_path, &p.src, err) < 0)
 		return cr_error_wrap(err, "pull %s from %s", name, url);
 	p.buf = malloc(AR_CHUNK_MAX_LIMIT);
-	seen = cr_map_new(AR_ID_LEN);
-	planned = cr_map_new(AR_ID_LEN);
-	if (p.buf == NULL || seen == NULL || planned == NULL) {
+	if (p.buf == NULL) {
 		cr_error_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -421,7 +590,7 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 			     m->name, name);
 		goto out;
 	}
-	if (check_not_older(st, opt, m, err) < 0)
+	if (check_pins(opt, m, err) < 0 || check_not_older(st, opt, m, err) < 0)
 		goto out;
 	if (opt->peers) {
 		size_t announced;
@@ -429,10 +598,12 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 					      opt->carrier != NULL ? opt->carrier : "carrier",
 					      opt->key, 3, 10000, &announced);
 
-		fprintf(out, "%zu peers hold this version, %d reachable\n", announced, n);
+		if (!p.phases)
+			say(&p, "%zu peers hold this version, %d reachable\n", announced, n);
 	}
-	fprintf(out, "receiving archon index .. ");
-	fflush(out);
+	say(&p, "receiving archon index .. ");
+	/* The index stays in memory until the space is checked: a refused
+	 * pull writes nothing. */
 	if (ar_store_get_index(st, &m->index, &idx, NULL) < 0) {
 		struct ar_cachereq r = { .kind = AR_OBJ_INDEX, .id = m->index,
 					 .size = m->index_size };
@@ -443,59 +614,45 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		    ar_sources_get(p.src, &r, (size_t)m->index_size, AR_SRC_PEER,
 				   check_id, &got, &ibuf, &ilen, &from, err) < 0)
 			goto fail_line;
-		if (ar_index_decode(ibuf, ilen, &idx, err) < 0 ||
-		    ar_store_put_index(st, ibuf, ilen, &got, err) < 0)
+		if (ar_index_decode(ibuf, ilen, &idx, err) < 0)
 			goto fail_line;
 	}
-	fprintf(out, "complete\n");
+	say(&p, "complete\n");
+	if (statvfs(st->dir, &vfs) < 0) {
+		cr_error_errno(err, errno, "statvfs %s", st->dir);
+		goto out;
+	}
+	if (vfs.f_frsize == 0)
+		vfs.f_frsize = 4096;
+	if (plan_pull(st, m, idx, vfs.f_frsize, &pl, err) < 0)
+		goto out;
+	if (ibuf != NULL)
+		pl.write_bytes += blocks_of(ilen, vfs.f_frsize);
+	if (check_space(st, &vfs, &pl, opt->reserve_bytes, err) < 0)
+		goto out;
+	if (ibuf != NULL) {
+		struct ar_id got;
 
-	/* What we have, what we will fetch: a delta for each new content
-	 * that has one from a content we hold, else its missing chunks. */
-	for (size_t i = 0; i < idx->n; i++) {
-		const struct ar_entry *e = &idx->e[i];
-		struct ar_content_rec rec;
-		int held, delta = 0;
-
-		if (e->type != AR_REG || cr_map_get(seen, e->content.b) != NULL)
-			continue;
-		cr_map_put(seen, e->content.b, (void *)1);
-		held = ar_store_content_get(st, &e->content, &rec) == 0;
-		for (size_t j = 0; !held && j < m->ndeltas && !delta; j++)
-			if (ar_id_equal(&m->deltas[j].to, &e->content) &&
-			    ar_store_content_get(st, &m->deltas[j].from, &rec) == 0) {
-				delta = 1;
-				ndelta_plan++;
-				delta_plan += m->deltas[j].size;
-			}
-		for (uint32_t j = 0; j < e->nchunks; j++) {
-			struct ar_chunk_loc loc;
-
-			if (cr_map_get(planned, e->chunks[j].id.b) != NULL)
-				continue;
-			cr_map_put(planned, e->chunks[j].id.b, (void *)1);
-			nchunks++;
-			plain += e->chunks[j].len;
-			if (!held && !delta &&
-			    ar_store_chunk_get(st, &e->chunks[j].id, &loc) < 0) {
-				nmissing++;
-				missing_plain += e->chunks[j].len;
-			}
-		}
+		if (ar_store_put_index(st, ibuf, ilen, &got, err) < 0)
+			goto out;
 	}
 	/* Chunk sizes here are before compression (what the version holds);
 	 * what crosses the network is counted in the last lines. */
-	ar_human(plain, s1, sizeof(s1));
-	ar_human(missing_plain, s2, sizeof(s2));
-	fprintf(out, "%zu chunks holding %s (%zu not held, holding %s)\n",
-		nchunks, s1, nmissing, s2);
-	if (ndelta_plan > 0) {
-		ar_human(delta_plan, s1, sizeof(s1));
-		fprintf(out, "%zu changed files by delta (downloading %s)\n",
-			ndelta_plan, s1);
+	ar_human(pl.plain, s1, sizeof(s1));
+	ar_human(pl.missing_plain, s2, sizeof(s2));
+	if (p.phases)
+		say(&p, "%zu shards with %s (downloading %zu new shards with %s)\n",
+		    pl.nchunks, s1, pl.nmissing, s2);
+	else
+		say(&p, "%zu chunks holding %s (%zu not held, holding %s)\n",
+		    pl.nchunks, s1, pl.nmissing, s2);
+	if (pl.ndelta > 0) {
+		ar_human(pl.delta_bytes, s1, sizeof(s1));
+		say(&p, "%zu changed files by delta (downloading %s)\n", pl.ndelta, s1);
 	}
-	fflush(out);
 	p.partfd = partial_open(st);
-	ar_progress_start(&prog, opt->progress, "pull: fetching", missing_plain + delta_plan);
+	ar_progress_start(&prog, opt->progress, "pull: fetching",
+			  pl.missing_plain + pl.delta_bytes);
 
 	if (ar_store_begin(st, err) < 0)
 		goto out;
@@ -522,7 +679,7 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		if (d != NULL) {
 			struct cr_error *derr = NULL;
 
-			if (by_delta(st, p.src, d, e, &derr) == 0) {
+			if (by_delta(&p, d, e, &derr) == 0) {
 				ar_progress_add(&prog, d->size);
 				ndelta++;
 				delta_bytes += d->size;
@@ -530,8 +687,8 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 				continue;
 			}
 			/* A missing or bad delta costs chunks, not the pull. */
-			fprintf(out, "delta for %s unusable (%s); fetching chunks\n",
-				e->path, cr_error_msg(derr));
+			say(&p, "delta for %s unusable (%s); fetching chunks\n", e->path,
+			    cr_error_msg(derr));
 			cr_error_free(derr);
 		}
 		if (by_chunks(&p, e, err) < 0)
@@ -549,30 +706,37 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		goto out;
 	ar_progress_end(&prog);
 	partial_clear(&p);
+	if (p.phases) {
+		char h1[AR_ID_HEX], h2[AR_ID_HEX];
+		struct ar_id vid;
+
+		ar_id_of(mbuf, mlen, &vid);
+		say(&p, " %s\n %s\n", ar_id_hex(&m->index, h1), ar_id_hex(&vid, h2));
+		ret = 0;
+		goto out;
+	}
 	ar_human(delta_bytes, s1, sizeof(s1));
-	fprintf(out, "%zu files rebuilt: %zu from deltas (%s), %zu from chunks "
-		     "(%" PRIu64 " chunks fetched",
-		nfiles, ndelta, s1, nfiles - ndelta, p.fetched_chunks);
+	say(&p, "%zu files rebuilt: %zu from deltas (%s), %zu from chunks "
+		"(%" PRIu64 " chunks fetched",
+	    nfiles, ndelta, s1, nfiles - ndelta, p.fetched_chunks);
 	if (p.resumed_chunks > 0)
-		fprintf(out, ", %" PRIu64 " kept from an interrupted pull", p.resumed_chunks);
-	fprintf(out, ")\n");
-	fprintf(out, "sources: %" PRIu64 " bytes from peers, %" PRIu64
-		     " bytes from the ring cache, %" PRIu64 " bytes from the origin",
-		ar_sources_bytes(p.src, AR_SRC_PEER),
-		ar_sources_bytes(p.src, AR_SRC_RING),
-		ar_sources_bytes(p.src, AR_SRC_ORIGIN));
+		say(&p, ", %" PRIu64 " kept from an interrupted pull", p.resumed_chunks);
+	say(&p, ")\n");
+	say(&p, "sources: %" PRIu64 " bytes from peers, %" PRIu64
+		" bytes from the ring cache, %" PRIu64 " bytes from the origin",
+	    ar_sources_bytes(p.src, AR_SRC_PEER), ar_sources_bytes(p.src, AR_SRC_RING),
+	    ar_sources_bytes(p.src, AR_SRC_ORIGIN));
 	if (ar_sources_rejected(p.src) > 0)
-		fprintf(out, " (%" PRIu64 " bad copies refused)",
-			ar_sources_rejected(p.src));
-	fprintf(out, "\npulled %s: %" PRIu64 " bytes in %" PRIu64 " requests, %" PRIu64 " ms\n",
-		name, ar_sources_bytes(p.src, AR_SRC_PEER) +
-			      ar_sources_bytes(p.src, AR_SRC_RING) +
-			      ar_sources_bytes(p.src, AR_SRC_ORIGIN),
-		ar_sources_requests(p.src), cr_now_ms() - t0);
+		say(&p, " (%" PRIu64 " bad copies refused)", ar_sources_rejected(p.src));
+	say(&p, "\npulled %s: %" PRIu64 " bytes in %" PRIu64 " requests, %" PRIu64 " ms\n",
+	    name, ar_sources_bytes(p.src, AR_SRC_PEER) +
+			  ar_sources_bytes(p.src, AR_SRC_RING) +
+			  ar_sources_bytes(p.src, AR_SRC_ORIGIN),
+	    ar_sources_requests(p.src), cr_now_ms() - t0);
 	ret = 0;
 	goto out;
 fail_line:
-	fprintf(out, "failed\n");
+	say(&p, "failed\n");
 out:
 	if (ret < 0 && prog.on && prog.tty)
 		fputc('\n', stderr);
@@ -584,8 +748,6 @@ out:
 	free(mbuf);
 	free(ibuf);
 	free(p.buf);
-	cr_map_free(seen);
-	cr_map_free(planned);
 	ar_sources_free(p.src);
 	return ret < 0 ? cr_error_wrap(err, "pull %s from %s", name, url) : 0;
 }

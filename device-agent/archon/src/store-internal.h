@@ -12,6 +12,7 @@
 #include "ar/chunk.h"
 #include "ar/index.h"
 #include "ar/manifest.h"
+#include "ar/pull.h"
 #include "ar/store.h"
 
 struct ar_store {
@@ -53,6 +54,8 @@ struct ar_chunk_loc {
 enum { AR_OBJPATH_MAX = 3 + AR_ID_HEX + 40 };
 void ar_objkey_path(const struct ar_objkey *k, char out[AR_OBJPATH_MAX]);
 void ar_objkey_of(const struct ar_entry *e, struct ar_objkey *k);
+/* One id per object (content, mode and owner): a map key. */
+void ar_objkey_id(const struct ar_objkey *k, struct ar_id *out);
 
 /* Write transactions: everything a command records goes into one. */
 /* Removes every entry of a folder, one level (tmp/ and partial/ hold plain
@@ -118,6 +121,10 @@ int ar_writer_finish(struct ar_writer *w, struct ar_entry *e,
 		     const struct ar_id *expect, struct cr_error **err);
 void ar_writer_discard(struct ar_writer *w);
 
+/* 1 when the file object of e (its content under its mode and owner) is
+ * there with e's size. */
+int ar_store_object_exists(struct ar_store *st, const struct ar_entry *e);
+
 /* Makes sure the object for e exists when its content is already held
  * (copying another variant if needed).  1 when done, 0 when the content is
  * not held, -1 with *err. */
@@ -156,22 +163,5 @@ int ar_publish(struct ar_store *st, const char *name, const char *to,
  * key_path (a device key) announces the indexes held as provider records. */
 int ar_serve(struct ar_store *st, const char *listen, const char *ring_path,
 	     const char *key_path, FILE *out, struct cr_error **err);
-
-/* Where a pull may look besides the origin. */
-struct ar_pull_opts {
-	const char *ring_path; /* a Carrier ring: its nodes' shard caches */
-	int peers;	       /* also devices that announced the version */
-	const char *carrier;   /* the carrier program (NULL: "carrier") */
-	const char *key;       /* carrier connect's --key (NULL: its default) */
-	/* The trusted publisher's public key file; without it the pull is
-	 * refused unless insecure is set (then any manifest is accepted). */
-	const char *publisher_key;
-	int insecure;
-	/* Accept a manifest older than the one held for the name. */
-	int allow_downgrade;
-	int progress; /* a progress line on stderr */
-};
-int ar_pull(struct ar_store *st, const char *url, const char *name,
-	    const struct ar_pull_opts *opt, FILE *progress, struct cr_error **err);
 
 #endif

@@ -97,6 +97,17 @@ void ar_objkey_of(const struct ar_entry *e, struct ar_objkey *k)
 	k->gid = e->gid;
 }
 
+void ar_objkey_id(const struct ar_objkey *k, struct ar_id *out)
+{
+	uint8_t b[AR_ID_LEN + 12];
+
+	memcpy(b, k->content.b, AR_ID_LEN);
+	memcpy(b + AR_ID_LEN, &k->mode, 4);
+	memcpy(b + AR_ID_LEN + 4, &k->uid, 4);
+	memcpy(b + AR_ID_LEN + 8, &k->gid, 4);
+	ar_id_of(b, sizeof(b), out);
+}
+
 void ar_objkey_path(const struct ar_objkey *k, char out[AR_OBJPATH_MAX])
 {
 	char hex[AR_ID_HEX];
@@ -125,6 +136,7 @@ void ar_store_clear_dir(int dfd)
 		close(fd);
 		return;
 	}
+	rewinddir(d); /* the offset is dfd's too: start from the top */
 	while ((de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			unlinkat(dfd, de->d_name, 0);
@@ -561,6 +573,20 @@ int ar_store_get_manifest(struct ar_store *st, const char *name,
 	return rc;
 }
 
+int ar_store_has(struct ar_store *st, const char *name)
+{
+	MDB_txn *txn = st->txn;
+	MDB_val k = { strlen(name), (void *)(uintptr_t)name }, v;
+	int rc;
+
+	if (txn == NULL && mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0)
+		return 0;
+	rc = mdb_get(txn, st->db_refs, &k, &v);
+	if (txn != st->txn)
+		mdb_txn_abort(txn);
+	return rc == 0;
+}
+
 int ar_store_get_config(struct ar_store *st, const char *name, char **json,
 			struct cr_error **err)
 {
@@ -777,7 +803,7 @@ static int file_object(struct ar_store *st, const char *tmpname,
 	return 0;
 }
 
-static int object_exists(struct ar_store *st, const struct ar_entry *e)
+int ar_store_object_exists(struct ar_store *st, const struct ar_entry *e)
 {
 	struct ar_objkey key;
 	char path[AR_OBJPATH_MAX];
@@ -814,7 +840,7 @@ int ar_writer_finish(struct ar_writer *w, struct ar_entry *e,
 	e->nchunks = w->nchunks;
 	e->chunks = CR_TAKE(&w->chunks);
 	held = ar_store_content_get(st, &e->content, &rec) == 0;
-	if (held && object_exists(st, e)) {
+	if (held && ar_store_object_exists(st, e)) {
 		ar_writer_discard(w);
 		return 0;
 	}
@@ -841,7 +867,7 @@ int ar_store_ensure_object(struct ar_store *st, const struct ar_entry *e,
 	uint64_t size;
 	uint8_t *buf;
 
-	if (object_exists(st, e)) {
+	if (ar_store_object_exists(st, e)) {
 		struct ar_content_rec rec;
 
 		if (ar_store_content_get(st, &e->content, &rec) == 0)

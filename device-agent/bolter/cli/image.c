@@ -30,9 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "bo/container.h"
+#include "bo/imagespec.h"
 #include "bo/state.h"
 #include "cli.h"
 #include "cr/cleanup.h"
@@ -245,25 +244,28 @@ static int cdir(const struct ctx *c, const char *name, const char *sub,
 
 /*
  * The image's OCI config, from `archon config NAME` (the JSON as stored;
- * exit 3 when the image has none): 0 with *img the image object
- * ({"config": ...}) or NULL when the image has none (an image imported
- * from a folder); 1 when archon failed or the config is not JSON, said in
- * archon's own words (a missing image, a store being written...).
+ * exit 3 when the image has none): 0 with *text the JSON (caller frees)
+ * or NULL when the image has none (an image imported from a folder); 1
+ * when archon failed, said in archon's own words (a missing image, a store
+ * being written...).
  */
 static int image_config(const struct ctx *c, const char *verb,
-			const char *image, json_object **img)
+			const char *image, char **text)
 {
 	const char *args[] = { "config", image, NULL };
-	CR_CLEANUP_FREE char *out = NULL;
+	char *out = NULL;
 	char why[1024];
 	int rc;
 
-	*img = NULL;
+	*text = NULL;
 	why[0] = '\0';
 	rc = archon_run(c, args, &out, why, sizeof(why));
-	if (rc == 3)
+	if (rc == 3) {
+		free(out);
 		return 0;
+	}
 	if (rc != 0) {
+		free(out);
 		if (why[0] == '\0')
 			snprintf(why, sizeof(why), "archon config %s failed (exit status %d)",
 				 image, rc);
@@ -273,238 +275,8 @@ static int image_config(const struct ctx *c, const char *verb,
 				     "lists them)"
 				   : "");
 	}
-	*img = json_tokener_parse(out != NULL ? out : "");
-	if (*img == NULL || !json_object_is_type(*img, json_type_object)) {
-		json_object_put(*img);
-		*img = NULL;
-		return say("%s %s: archon config gave an image config that is not "
-			   "a JSON object",
-			   verb, image);
-	}
+	*text = out;
 	return 0;
-}
-
-static json_object *strs(const char *const *v)
-{
-	json_object *a = json_object_new_array();
-
-	for (size_t i = 0; v[i] != NULL; i++)
-		json_object_array_add(a, json_object_new_string(v[i]));
-	return a;
-}
-
-static json_object *mount_obj(const char *dst, const char *type,
-			      const char *src, const char *const *opts)
-{
-	json_object *m = json_object_new_object();
-
-	json_object_object_add(m, "destination", json_object_new_string(dst));
-	json_object_object_add(m, "type", json_object_new_string(type));
-	json_object_object_add(m, "source", json_object_new_string(src));
-	json_object_object_add(m, "options", strs(opts));
-	return m;
-}
-
-/* Appends the strings of cfg's array field key (if any) to a. */
-static void append_field(json_object *a, json_object *cfg, const char *key)
-{
-	json_object *v;
-
-	if (cfg == NULL || !json_object_object_get_ex(cfg, key, &v) ||
-	    !json_object_is_type(v, json_type_array))
-		return;
-	for (size_t i = 0; i < json_object_array_length(v); i++)
-		json_object_array_add(a,
-				      json_object_get(json_object_array_get_idx(v, i)));
-}
-
-/* process.args: Entrypoint + ARGS, or Entrypoint + Cmd. */
-static json_object *config_args(json_object *cfg, int argc, char **argv)
-{
-	json_object *a = json_object_new_array();
-
-	append_field(a, cfg, "Entrypoint");
-	if (argc > 0)
-		for (int i = 0; i < argc; i++)
-			json_object_array_add(a, json_object_new_string(argv[i]));
-	else
-		append_field(a, cfg, "Cmd");
-	return a;
-}
-
-/* process.user from the image's User, which must be numeric UID[:GID];
- * NULL with *bad the User otherwise. */
-static json_object *config_user(json_object *cfg, const char **bad)
-{
-	unsigned long uid = 0, gid = 0;
-	json_object *u, *v;
-
-	if (cfg != NULL && json_object_object_get_ex(cfg, "User", &v) &&
-	    json_object_is_type(v, json_type_string)) {
-		const char *s = json_object_get_string(v);
-		char *end;
-
-		if (s[0] != '\0') {
-			uid = strtoul(s, &end, 10);
-			if (end == s || (*end != '\0' && *end != ':')) {
-				*bad = s;
-				return NULL;
-			}
-			gid = *end == ':' ? strtoul(end + 1, NULL, 10) : uid;
-		}
-	}
-	u = json_object_new_object();
-	json_object_object_add(u, "uid", json_object_new_int64((int64_t)uid));
-	json_object_object_add(u, "gid", json_object_new_int64((int64_t)gid));
-	return u;
-}
-
-/* The process: args (checked by the caller), env, cwd, user, docker's
- * default capabilities, no_new_privs. */
-static json_object *config_process(json_object *cfg, json_object *args,
-				   json_object *user, int terminal)
-{
-	static const char *const caps[] = {
-		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
-		"CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
-		"CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE", NULL,
-	};
-	json_object *p = json_object_new_object(), *a, *v;
-
-	json_object_object_add(p, "args", args);
-	a = json_object_new_array();
-	if (cfg != NULL && json_object_object_get_ex(cfg, "Env", &v) &&
-	    json_object_is_type(v, json_type_array))
-		append_field(a, cfg, "Env");
-	else
-		json_object_array_add(a, json_object_new_string(
-						 "PATH=/usr/local/sbin:/usr/local/bin:"
-						 "/usr/sbin:/usr/bin:/sbin:/bin"));
-	json_object_object_add(p, "env", a);
-	json_object_object_add(
-		p, "cwd",
-		json_object_new_string(
-			cfg != NULL && json_object_object_get_ex(cfg, "WorkingDir", &v) &&
-					json_object_is_type(v, json_type_string) &&
-					json_object_get_string(v)[0] == '/'
-				? json_object_get_string(v)
-				: "/"));
-	json_object_object_add(p, "user", user);
-	a = json_object_new_object();
-	json_object_object_add(a, "bounding", strs(caps));
-	json_object_object_add(a, "effective", strs(caps));
-	json_object_object_add(a, "permitted", strs(caps));
-	json_object_object_add(p, "capabilities", a);
-	json_object_object_add(p, "noNewPrivileges", json_object_new_boolean(1));
-	json_object_object_add(p, "terminal", json_object_new_boolean(terminal));
-	return p;
-}
-
-/* The usual mounts, and the host's resolv.conf (the host's network). */
-static json_object *config_mounts(void)
-{
-	static const char *const none[] = { NULL };
-	static const char *const dev[] = { "nosuid", "strictatime", "mode=755",
-					   "size=65536k", NULL };
-	static const char *const pts[] = { "nosuid", "noexec", "newinstance",
-					   "ptmxmode=0666", "mode=0620", NULL };
-	static const char *const shm[] = { "nosuid", "noexec", "nodev",
-					   "mode=1777", "size=65536k", NULL };
-	static const char *const sys[] = { "nosuid", "noexec", "nodev", "ro",
-					   NULL };
-	static const char *const resolv[] = { "rbind", "ro", NULL };
-	json_object *a = json_object_new_array();
-
-	json_object_array_add(a, mount_obj("/proc", "proc", "proc", none));
-	json_object_array_add(a, mount_obj("/dev", "tmpfs", "tmpfs", dev));
-	json_object_array_add(a, mount_obj("/dev/pts", "devpts", "devpts", pts));
-	json_object_array_add(a, mount_obj("/dev/shm", "tmpfs", "shm", shm));
-	json_object_array_add(a, mount_obj("/sys", "bind", "/sys", sys));
-	if (access("/etc/resolv.conf", R_OK) == 0)
-		json_object_array_add(a, mount_obj("/etc/resolv.conf", "bind",
-						   "/etc/resolv.conf", resolv));
-	return a;
-}
-
-/* linux: new pid, ipc, uts and mount namespaces (not net: a device's apps
- * serve on the host's), masked and read-only paths, cgroup bolter/NAME. */
-static json_object *config_linux(const char *name)
-{
-	static const char *const masked[] = {
-		"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list",
-		"/proc/sched_debug", "/sys/firmware", "/proc/scsi", NULL,
-	};
-	static const char *const ro[] = { "/proc/bus", "/proc/fs", "/proc/irq",
-					  "/proc/sys", "/proc/sysrq-trigger",
-					  NULL };
-	static const char *const types[] = { "pid", "ipc", "uts", "mount",
-					     NULL };
-	json_object *lin = json_object_new_object();
-	json_object *ns = json_object_new_array();
-	char cg[300];
-
-	for (size_t i = 0; types[i] != NULL; i++) {
-		json_object *n = json_object_new_object();
-
-		json_object_object_add(n, "type", json_object_new_string(types[i]));
-		json_object_array_add(ns, n);
-	}
-	json_object_object_add(lin, "namespaces", ns);
-	json_object_object_add(lin, "maskedPaths", strs(masked));
-	json_object_object_add(lin, "readonlyPaths", strs(ro));
-	snprintf(cg, sizeof(cg), "bolter/%s", name);
-	json_object_object_add(lin, "cgroupsPath", json_object_new_string(cg));
-	return lin;
-}
-
-/* The config.json of a container of the image: process from the image
- * config (Entrypoint + Cmd, or Entrypoint + ARGS), env, cwd, numeric user;
- * the host's network (a device's apps serve on it); the usual mounts.
- * NULL (said, *rc the exit status) when there is no command to run or the
- * image's user is not numeric. */
-static json_object *build_config(json_object *img, const char *image,
-				 const char *name, int terminal, int argc,
-				 char **argv, int *rc)
-{
-	json_object *cfg = NULL, *o, *args, *user, *a;
-	const char *bad = NULL;
-
-	if (img != NULL)
-		json_object_object_get_ex(img, "config", &cfg);
-	args = config_args(cfg, argc, argv);
-	if (json_object_array_length(args) == 0) {
-		/* Nothing to guess: a folder has no config, and running
-		 * some shell instead would hide the mistake. */
-		json_object_put(args);
-		*rc = usage("run %s: the image names no command (%s): give "
-			    "one, bolter run %s COMMAND [ARGS...]",
-			    image,
-			    cfg == NULL ? "it has no OCI config, as an image "
-					  "imported from a folder"
-					: "its config has no Entrypoint or Cmd",
-			    image);
-		return NULL;
-	}
-	user = config_user(cfg, &bad);
-	if (user == NULL) {
-		json_object_put(args);
-		*rc = say("run %s: image user '%s': only numeric UID[:GID] is "
-			  "supported",
-			  image, bad);
-		return NULL;
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "ociVersion", json_object_new_string("1.0.2"));
-	json_object_object_add(o, "process",
-			       config_process(cfg, args, user, terminal));
-	a = json_object_new_object();
-	json_object_object_add(a, "path", json_object_new_string("rootfs"));
-	json_object_object_add(o, "root", a);
-	json_object_object_add(o, "hostname", json_object_new_string(name));
-	json_object_object_add(o, "mounts", config_mounts());
-	json_object_object_add(o, "linux", config_linux(name));
-	return o;
 }
 
 static int copy_tree(const char *from, const char *to)
@@ -977,50 +749,65 @@ static int run_parse(int argc, char **argv, struct run_opts *r)
 }
 
 /* The container's folder (dir, made here): its image's name, lower/ (an
- * Archon checkout), rootfs/ and config.json (cfg, which this consumes).
- * Returns 0 or the exit status, having removed what it made. */
+ * Archon checkout), rootfs/ and config.json (spec, the text).  Returns 0
+ * or the exit status, having removed what it made. */
 static int run_make_bundle(struct ctx *c, const struct run_opts *r,
-			   const char *dir, json_object *cfg)
+			   const char *dir, const char *spec)
 {
 	const char *args[] = { "checkout", r->image, NULL, NULL };
 	struct cr_error *err = NULL;
 	char path[PATH_MAX], why[1024];
-	const char *text;
-	int rc;
 
 	snprintf(path, sizeof(path), "%.4000s/containers", c->data);
-	if (cr_mkdir_p(path, 0700, NULL) < 0 || mkdir(dir, 0700) < 0) {
-		json_object_put(cfg);
+	if (cr_mkdir_p(path, 0700, NULL) < 0 || mkdir(dir, 0700) < 0)
 		return say("run: container %s: %s", r->name,
 			   errno == EEXIST ? "already exists" : strerror(errno));
-	}
 	snprintf(path, sizeof(path), "%.4000s/image", dir);
 	cr_write_file_atomic(path, r->image, strlen(r->image), 0644, NULL);
 	snprintf(path, sizeof(path), "%.4000s/lower", dir);
 	args[2] = path;
 	if (archon_run(c, args, NULL, why, sizeof(why)) != 0) {
-		json_object_put(cfg);
 		remove_container(c, r->name, 1);
 		return say("run %s: %s", r->image,
 			   why[0] ? why : "archon checkout failed");
 	}
 	if (make_rootfs(dir) != 0) {
-		json_object_put(cfg);
 		remove_container(c, r->name, 1);
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%.4000s/config.json", dir);
-	text = json_object_to_json_string_ext(
-		cfg, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = cr_write_file_atomic(path, text, strlen(text), 0644, &err);
-	json_object_put(cfg);
-	if (rc < 0) {
+	if (cr_write_file_atomic(path, spec, strlen(spec), 0644, &err) < 0) {
 		say("run: %s", cr_error_msg(err));
 		cr_error_free(err);
 		remove_container(c, r->name, 1);
 		return 1;
 	}
 	return 0;
+}
+
+/* The config.json of the container (bo_imagespec_build): 0 with *spec,
+ * or the exit status, said (no command: a usage error). */
+static int run_spec(const struct run_opts *r, const char *img, int argc,
+		    char **argv, char **spec)
+{
+	struct bo_imagespec is = {
+		.name = r->name,
+		.terminal = r->tty,
+		.args = argv + r->first_arg,
+		.n_args = (size_t)(argc - r->first_arg),
+	};
+	struct cr_error *err = NULL;
+	int rc;
+
+	if (bo_imagespec_build(img, &is, spec, &err) == 0)
+		return 0;
+	if (err != NULL && err->code == EINVAL && strstr(err->msg, "no command") != NULL)
+		rc = usage("run %s: %s: give one, bolter run %s COMMAND [ARGS...]",
+			   r->image, err->msg, r->image);
+	else
+		rc = say("run %s: %s", r->image, cr_error_msg(err));
+	cr_error_free(err);
+	return rc;
 }
 
 /* run -d: the name on stdout, as docker prints the id; then stdout and
@@ -1053,7 +840,7 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 	struct run_opts r;
 	char dir[PATH_MAX];
 	int rc = 0, status = 0;
-	json_object *img = NULL, *cfg;
+	char *img = NULL, *spec = NULL;
 	struct bo_opts o;
 	struct cr_error *err = NULL;
 
@@ -1065,13 +852,12 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 	if (image_config(c, "run", r.image, &img) != 0)
 		return 1;
 	/* The config first: a missing command leaves nothing behind. */
-	rc = 0;
-	cfg = build_config(img, r.image, r.name, r.tty, argc - r.first_arg,
-			   argv + r.first_arg, &rc);
-	json_object_put(img);
-	if (cfg == NULL)
+	rc = run_spec(&r, img, argc, argv, &spec);
+	free(img);
+	if (rc != 0)
 		return rc;
-	rc = run_make_bundle(c, &r, dir, cfg);
+	rc = run_make_bundle(c, &r, dir, spec);
+	free(spec);
 	if (rc != 0)
 		return rc;
 	memset(&o, 0, sizeof(o));

@@ -68,4 +68,38 @@ int ar_store_checkout(struct ar_store *st, const char *name, const char *dir,
 int ar_import(struct ar_store *st, const char *source, const char *name,
 	      int force, struct cr_error **err);
 
+/* 1 when the store holds version name, else 0 (also on a database error). */
+int ar_store_has(struct ar_store *st, const char *name);
+
+/* Forgets version name (as `archon rm`, without its gc): its files stay
+ * until ar_store_gc, and checkouts keep theirs (hard links).  -1 with
+ * *err (ENOENT when there is no such version). */
+int ar_store_remove(struct ar_store *st, const char *name,
+		    struct cr_error **err);
+
+/* Removes the file objects, chunk records and indexes no version (name)
+ * of the store uses; never drops a name, so what a kept name needs stays.
+ * *freed_bytes (may be NULL): the bytes of the object files removed.
+ * Chunks an interrupted pull kept in partial/ stay (the next pull of that
+ * version resumes from them); `archon gc` removes those too. */
+int ar_store_gc(struct ar_store *st, uint64_t *freed_bytes,
+		struct cr_error **err);
+
+/* Re-hashes every file object version name uses against its index (the
+ * index itself is checked against its id): the check before starting a
+ * staged version, since a checkout's files are the store's objects and
+ * anyone who can write one changes what runs (CVE-2020-25860's class).
+ * -1 with *err naming the first file whose object is missing or does not
+ * hash to its content id (EBADMSG), or ENOENT for no such version. */
+int ar_store_verify_version(struct ar_store *st, const char *name,
+			    struct cr_error **err);
+
+/* What version name costs on disk (allocated blocks of its file objects,
+ * each counted once): *unique only the objects no other version uses
+ * (what removing it and a gc would free), *total all it uses.  Either
+ * pointer may be NULL. */
+int ar_store_version_bytes(struct ar_store *st, const char *name,
+			   uint64_t *unique, uint64_t *total,
+			   struct cr_error **err);
+
 #endif

@@ -34,6 +34,9 @@ struct bo_imagespec {
  * image's OCI config JSON (img_config; NULL or "" for an image without
  * one, as a folder import).  -1 with *err when there is no command to run
  * ("the image names no command ...") or the image's user is not numeric.
+ * Error codes: EINVAL for no command, an img_config that is not a JSON
+ * object or an env entry without '='; ENOTSUP for a user name.  Never
+ * prints.
  */
 int bo_imagespec_build(const char *img_config, const struct bo_imagespec *o,
 		       char **json, struct cr_error **err);
