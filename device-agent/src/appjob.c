@@ -3,7 +3,6 @@
  * (da_job_run), through the Archon and Bolter libraries.  Nothing here
  * touches the journal: the loop wrote it before it forked the worker.
  */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

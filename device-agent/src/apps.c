@@ -5,7 +5,6 @@
  * blocking part of a step runs in a worker process (appjob.c) forked
  * here, one at a time, reporting one line over a pipe.
  */
-#define _GNU_SOURCE
 #include "da/apps.h"
 
 #include <dirent.h>
@@ -742,7 +741,7 @@ int da_apps_install(struct da_apps *m, const void *blob, size_t len,
 {
 	struct cr_release *r = NULL;
 	struct waiter *w;
-	struct app *a;
+	struct app *a = NULL;
 
 	if (cr_release_decode(blob, len, m->trust, &r, err) < 0)
 		return -1;
@@ -977,7 +976,8 @@ static void app_sweep(struct app *a)
 		    (!da_app_state_terminal(a->rec.state) &&
 		     strcmp(e->d_name, a->rec.target) == 0))
 			continue;
-		snprintf(ev[n], DA_NAME_MAX, "%s", e->d_name);
+		/* da_version_ok(): shorter than DA_NAME_MAX. */
+		memcpy(ev[n], e->d_name, strlen(e->d_name) + 1);
 		evi[n++][0] = '\0';
 	}
 	closedir(d);

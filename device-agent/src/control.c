@@ -2,10 +2,10 @@
  * The local control socket (da/control.h): the server in the agent's loop
  * and the client subcommands of carrier-agent.
  */
-#define _GNU_SOURCE
 #include "da/control.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cr/fleet.h"
 #include "cr/log.h"
 #include "cr/util.h"
 
@@ -110,7 +111,7 @@ static void conn_done(void *arg, int ok, const char *line)
 static void conn_request(struct conn *k, struct evbuffer *in)
 {
 	struct cr_error *err = NULL;
-	char line[DA_REASON_MAX + 160], ack[200];
+	char line[1024], ack[200];
 	size_t len = evbuffer_get_length(in);
 	char *body;
 
@@ -311,10 +312,15 @@ static const char apps_usage[] =
 	"  --json   one object per app a line: {\"app\",\"version\",\"state\",\n"
 	"           \"previous\":[...],\"last_switch_unix\",\"last_error\",...}\n";
 
-static int usage_err(const char *fmt, const char *arg)
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_err(const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs("carrier-agent: ", stderr);
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputs("\nTry 'carrier-agent --help'.\n", stderr);
 	return 2;
 }
@@ -378,6 +384,7 @@ static int client_install(const char *data, int argc, char **argv)
 	char *blob = NULL;
 	size_t len;
 	struct cr_error *err = NULL;
+	struct cr_release *rel = NULL;
 	FILE *f;
 
 	for (int i = 1; i < argc; i++) {
@@ -408,12 +415,23 @@ static int client_install(const char *data, int argc, char **argv)
 		}
 	}
 	if (release == NULL)
-		return usage_err("install: give RELEASE%s", "");
-	if (cr_read_file(release, DA_CONTROL_BODY_MAX, &blob, &len, &err) < 0) {
-		fprintf(stderr, "carrier-agent: install: %s\n", cr_error_msg(err));
+		return usage_err("install: give RELEASE");
+	/* The file's form is read here (text, base64); the agent gets the
+	 * signed record and decides on its signatures. */
+	if (cr_release_load(release, NULL, &rel, &err) < 0) {
+		fprintf(stderr, "carrier-agent: install: %s: %s\n", release,
+			cr_error_msg(err));
 		cr_error_free(err);
 		return 1;
 	}
+	blob = malloc(rel->blob_len);
+	if (blob == NULL) {
+		cr_release_free(rel);
+		return 1;
+	}
+	memcpy(blob, rel->blob, rel->blob_len);
+	len = rel->blob_len;
+	cr_release_free(rel);
 	fd = connect_agent(data, path, sizeof(path));
 	if (fd < 0) {
 		free(blob);

@@ -14,7 +14,11 @@
 static const char usage_text[] =
 	"usage: carrier-agent --key DEVICE_KEY --ring RING --data DIR\n"
 	"                     [--allow VENDOR_ID:PORT[,PORT...]]... "
-	"[--config FILE] [--check]\n"
+	"[--trust TRUST]\n"
+	"                     [--config FILE] [--check]\n"
+	"       carrier-agent [--data DIR] install RELEASE [--health-window D] "
+	"[--no-wait]\n"
+	"       carrier-agent [--data DIR] apps [--json]\n"
 	"\n"
 	"The Carrier device agent: attaches the device to its home nodes in "
 	"the\nring, publishes its signed presence, keeps the path open "
@@ -54,14 +58,40 @@ static const char usage_text[] =
 	"ports; done\n"
 	"                        by itself when no node answers over UDP in "
 	"3 s\n"
+	"  --trust FILE          the vendor's trust root (carrier trust "
+	"init): run the apps\n"
+	"                        its signed releases name (see install, "
+	"apps below)\n"
+	"  --apps-store DIR      the Archon store of the apps (default "
+	"DATA/archon)\n"
+	"  --apps-cgroup NAME    cgroup parent of the apps' containers "
+	"(default korhal-apps)\n"
+	"  --apps-reserve SIZE   free space a pull must leave on the store's "
+	"file system\n"
+	"                        (default 16M); a bigger pull is refused, "
+	"touching nothing\n"
+	"  --health-window DUR   how long a new version must stay healthy "
+	"before it is\n"
+	"                        committed (default 30s)\n"
 	"  --check               validate the configuration as the start does "
 	"(flags,\n"
 	"                        key type and mode, ring file) and exit; "
 	"writes nothing\n"
 	"  --help, -h, --version, -V\n"
 	"\n"
+	"Subcommands, to the running agent over DIR/control.sock (default "
+	"DIR\n/var/lib/carrier-agent):\n"
+	"  install RELEASE       switch an app to a release; waits for the "
+	"outcome: exit 0\n"
+	"                        committed, 1 refused or rolled back (the "
+	"reason on stderr).\n"
+	"                        --health-window D, --no-wait\n"
+	"  apps [--json]         the apps: version, state, previous versions, "
+	"last switch,\n"
+	"                        last error\n"
+	"\n"
 	"SIGTERM and SIGINT stop cleanly and tell the home nodes the device "
-	"goes offline;\nSIGHUP re-reads the configuration.\n"
+	"goes offline;\nSIGHUP re-reads the configuration.  The apps keep running while the agent\nis stopped; the next start takes them over.\n"
 	"\n"
 	"Exit status: 0 stopped cleanly (or --check passed), 1 runtime failure "
 	"(bad key,\nring or data folder), 2 usage error (unknown option, "
@@ -83,6 +113,11 @@ static const struct option long_opts[] = {
 	{ "syslog", no_argument, NULL, 0 },
 	{ "tcp", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },
+	{ "trust", required_argument, NULL, 0 },
+	{ "apps-store", required_argument, NULL, 0 },
+	{ "apps-cgroup", required_argument, NULL, 0 },
+	{ "apps-reserve", required_argument, NULL, 0 },
+	{ "health-window", required_argument, NULL, 0 },
 	{ "help", no_argument, NULL, 0 },
 	{ "version", no_argument, NULL, 0 },
 	{ NULL, 0, NULL, 0 },

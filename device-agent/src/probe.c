@@ -4,11 +4,11 @@
  * (`sh -c CMD` in the container exits 0, through bo_exec in a child
  * process, so the loop never waits for it).
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +57,7 @@ static void probe_end(struct da_probe *pr, int ok, const char *why)
 {
 	da_probe_fn fn = pr->fn;
 	void *arg = pr->arg;
-	char msg[256];
+	char msg[400];
 
 	snprintf(msg, sizeof(msg), "%s", why);
 	probe_free(pr);
@@ -184,7 +184,8 @@ static _Noreturn void probe_exec_child(const struct da_paths *p,
 {
 	struct bo_opts o;
 	struct bo_spec *s;
-	char *args[] = { "/bin/sh", "-c", (char *)cmd, NULL };
+	static char sh[] = "/bin/sh", c[] = "-c";
+	char *args[] = { sh, c, (char *)(uintptr_t)cmd, NULL };
 	int status = 1, nul = open("/dev/null", O_RDWR);
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
