@@ -419,7 +419,8 @@ static int client_install(const char *data, int argc, char **argv)
 	/* The file's form is read here (text, base64); the agent gets the
 	 * signed record and decides on its signatures. */
 	if (cr_release_load(release, NULL, &rel, &err) < 0) {
-		fprintf(stderr, "carrier-agent: install: %s: %s\n", release,
+		/* The message names the file. */
+		fprintf(stderr, "carrier-agent: install: %s\n",
 			cr_error_msg(err));
 		cr_error_free(err);
 		return 1;
