@@ -31,7 +31,7 @@
 void da_container_id(const char *app, const char *version, char *out,
 		     size_t cap)
 {
-	snprintf(out, cap, "%s_%s", app, version);
+	snprintf(out, cap, "%s+%s", app, version);
 }
 
 void da_app_dir(const struct da_paths *p, const char *app,
@@ -71,8 +71,8 @@ char **da_app_containers(const struct da_paths *p, const char *app)
 		return calloc(1, sizeof(char *));
 	out = ids;
 	for (size_t i = 0; ids[i] != NULL; i++) {
-		if (strncmp(ids[i], app, plen) == 0 && ids[i][plen] == '_') {
-			/* The version: what follows APP_. */
+		if (strncmp(ids[i], app, plen) == 0 && ids[i][plen] == '+') {
+			/* The version: what follows APP+. */
 			memmove(ids[i], ids[i] + plen + 1,
 				strlen(ids[i] + plen + 1) + 1);
 			out[n++] = ids[i];

@@ -55,7 +55,8 @@ struct da_job {
 int da_job_run(const struct da_paths *p, const struct da_job *j,
 	       struct cr_error **err);
 
-/* The container id of a version: APP_VERSION (an app name has no '_'). */
+/* The container id of a version: APP+VERSION (an app name has no '+',
+ * so the first '+' splits it). */
 void da_container_id(const char *app, const char *version, char *out,
 		     size_t cap);
 /* DATA/apps/APP[/versions/VERSION] */

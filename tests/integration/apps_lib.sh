@@ -104,7 +104,7 @@ running_versions() {
 	local id
 	for id in $("$BOLTER" --root "$DEV/bolter" list -q 2>/dev/null); do
 		if "$BOLTER" --root "$DEV/bolter" state "$id" 2>/dev/null | grep -Eq '"status": *"running"'; then
-			echo "${id#web_}"
+			echo "${id#web+}"
 		fi
 	done | sort
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Power cuts across the switch (docs/agent-apps.md, "Recovery"): the agent
+# and every process of the app are SIGKILLed at random points of a switch
+# (pull, verify, stage, start, health window, commit, rollback, clean-up);
+# the store must verify right after the cut, and once the agent is started
+# again, by itself: the journal ends committed or rolled_back, exactly one
+# version runs, it is the old or the new one, and it serves.
+# 20 cuts by default, 100 with KORHAL_LONG set.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/apps_lib.sh"
+
+N=20
+[ -z "${KORHAL_LONG:-}" ] || N=100
+W=2
+apps_setup 2
+
+# Two versions, released again and again with growing counters; every
+# third release of version 2 fails its probe (a rollback to cut into).
+counter=1
+release 1 $counter "$T/r"
+agent_ctl install "$T/r" --health-window ${W}s >/dev/null 2>"$T/err" ||
+	fail "first install: $(cat "$T/err")"
+old=1
+
+kill_all() {
+	local id pid
+	kill -KILL "$AGENT_PID" 2>/dev/null || true
+	wait "$AGENT_PID" 2>/dev/null || true
+	for id in $("$BOLTER" --root "$DEV/bolter" list -q 2>/dev/null); do
+		pid=$("$BOLTER" --root "$DEV/bolter" state "$id" 2>/dev/null |
+			sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+		[ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true
+	done
+}
+
+terminal() { case "$(app_field state)" in committed | rolled_back) return 0 ;; esac; return 1; }
+one_running() { [ "$(running_versions | wc -l)" = 1 ]; }
+serves() { [ "$(serving)" = "web v$1" ]; }
+
+cuts=() # "state at the cut -> state after"
+for i in $(seq 1 "$N"); do
+	counter=$((counter + 1))
+	new=$((old == 1 ? 2 : 1))
+	if [ "$new" = 2 ] && [ $((i % 3)) = 0 ]; then
+		release "$new" $counter "$T/r" --health "http:$APP_PORT/missing"
+	else
+		release "$new" $counter "$T/r"
+	fi
+	agent_ctl install "$T/r" --health-window ${W}s --no-wait >/dev/null 2>"$T/err" ||
+		fail "cut $i: install: $(cat "$T/err")"
+	# Half of the cuts early (pull, verify, stage, the start), half
+	# anywhere up to past the window (health, commit, rollback, gc).
+	if [ $((RANDOM % 2)) = 0 ]; then ms=$((RANDOM % 400)); else ms=$((RANDOM % ((W + 4) * 1000))); fi
+	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+	at=$(app_field state 2>/dev/null || echo "?")
+	kill_all
+	wait_until 10 flock -n "$DEV/archon/lock" true || fail "cut $i: the store stays locked"
+	"$ARCHON" --store "$DEV/archon" verify >"$T/verify" 2>&1 ||
+		fail "cut $i (at $at, ${ms} ms): archon verify: $(cat "$T/verify")"
+	start_apps_agent
+	wait_until 60 terminal || fail "cut $i (at $at): the journal stays $(app_field state)"
+	wait_until 20 one_running || fail "cut $i (at $at): running: $(running_versions | tr '\n' ' ')"
+	cur=$(app_field version)
+	[ "$(running_versions)" = "$cur" ] || fail "cut $i: runs $(running_versions), journal says $cur"
+	[ "$cur" = "$old" ] || [ "$cur" = "$new" ] || fail "cut $i: runs $cur, neither $old nor $new"
+	wait_until 10 serves "$cur" || fail "cut $i: $cur does not serve: '$(serving)'"
+	cuts+=("$at->$(app_field state):$cur")
+	old=$cur
+done
+echo "cuts (state at the cut -> outcome:version): ${cuts[*]}"
+ok "$N cuts: each time the store verified, the journal ended by itself, one version (old or new) ran and served"
