@@ -34,6 +34,12 @@ void da_container_id(const char *app, const char *version, char *out,
 	snprintf(out, cap, "%s+%s", app, version);
 }
 
+void da_app_path(const struct da_paths *p, const char *app, const char *sub,
+		 char *out, size_t cap)
+{
+	snprintf(out, cap, "%.3000s/apps/%s/%s", p->data, app, sub);
+}
+
 void da_app_dir(const struct da_paths *p, const char *app,
 		const char *version, char *out, size_t cap)
 {
@@ -369,8 +375,7 @@ static int open_log(const struct da_paths *p, const char *app,
 	char path[PATH_MAX + 8];
 	int fd, nul;
 
-	da_app_dir(p, app, NULL, path, sizeof(path) - 4);
-	strcat(path, "/log");
+	da_app_path(p, app, "log", path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cr_error_errno(err, errno, "%s", path);

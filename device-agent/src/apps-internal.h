@@ -62,6 +62,9 @@ void da_container_id(const char *app, const char *version, char *out,
 /* DATA/apps/APP[/versions/VERSION] */
 void da_app_dir(const struct da_paths *p, const char *app,
 		const char *version, char *out, size_t cap);
+/* DATA/apps/APP/SUB */
+void da_app_path(const struct da_paths *p, const char *app, const char *sub,
+		 char *out, size_t cap);
 /* The pid and start time of the version's container process, when it
  * runs; 0 otherwise. */
 int da_container_pid(const struct da_paths *p, const char *app,

@@ -176,12 +176,14 @@ static _Noreturn void worker_child(struct da_apps *m, struct queued *q,
 	if (da_job_run(&m->paths, &q->job, &err) == 0) {
 		snprintf(line, sizeof(line), "ok\n");
 	} else {
-		snprintf(line, sizeof(line), "err %s", cr_error_msg(err));
+		char msg[1000];
+
+		snprintf(msg, sizeof(msg), "%s", cr_error_msg(err));
 		/* One line: newlines in a message become spaces. */
-		for (char *c = line; *c; c++)
+		for (char *c = msg; *c; c++)
 			if (*c == '\n')
 				*c = ' ';
-		strcat(line, "\n");
+		snprintf(line, sizeof(line), "err %s\n", msg);
 	}
 	if (write(wfd, line, strlen(line)) < 0)
 		_exit(1);
@@ -667,8 +669,7 @@ static void rotate_log(struct app *a)
 	size_t len;
 	struct stat sb;
 
-	da_app_dir(&a->m->paths, a->rec.app, NULL, path, sizeof(path) - 4);
-	strcat(path, "/log");
+	da_app_path(&a->m->paths, a->rec.app, "log", path, sizeof(path));
 	if (stat(path, &sb) < 0 || sb.st_size < DA_LOG_MAX)
 		return;
 	snprintf(old, sizeof(old), "%s.1", path);
@@ -965,8 +966,7 @@ static void app_sweep(struct app *a)
 	struct dirent *e;
 	DIR *d;
 
-	da_app_dir(&a->m->paths, a->rec.app, NULL, dir, sizeof(dir) - 16);
-	strcat(dir, "/versions");
+	da_app_path(&a->m->paths, a->rec.app, "versions", dir, sizeof(dir));
 	d = opendir(dir);
 	if (d == NULL)
 		return;

@@ -82,6 +82,8 @@ HELPS=(
 	"man1/carrier.1 carrier connect --help"
 	"man8/carrier-node.8 carrier-node --help"
 	"man8/carrier-agent.8 carrier-agent --help"
+	"man8/carrier-agent.8 carrier-agent install --help"
+	"man8/carrier-agent.8 carrier-agent apps --help"
 	"man1/archon.1 archon --help"
 	"man8/bolter.8 bolter --help"
 	"man8/bolter.8 bolter-oci --help"
@@ -141,7 +143,7 @@ fi
 
 # ---- bash completion -------------------------------------------------------
 COMP=$P/share/bash-completion/completions
-for c in carrier archon bolter bolter-oci; do
+for c in carrier carrier-agent archon bolter bolter-oci; do
 	[ -f "$COMP/$c" ] || fail "completion for $c is not installed"
 	bash -n "$COMP/$c" || fail "completion for $c: bash -n fails"
 done
@@ -174,6 +176,8 @@ expect_completion --no-ring archon pull --no
 expect_completion checkout archon --store "$T/store" ch
 expect_completion create bolter cr
 expect_completion images bolter im
+expect_completion install carrier-agent --data /var/lib/carrier-agent ins
+expect_completion --health-window carrier-agent install --hea
 expect_completion --console-socket bolter-oci create --cons
 [ -z "$(complete_words bolter-oci im)" ] || fail "bolter-oci completes bolter's image commands"
 ok "completion loads and completes subcommands and options"
@@ -184,14 +188,15 @@ ok "completion loads and completes subcommands and options"
 COMPLETE=(
 	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect"
 	"carrier-node -"
-	"carrier-agent -"
+	"carrier-agent ,install,apps"
 	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"
 	"bolter ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features,pull,images,stop,rm,logs"
 	"bolter-oci ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features"
 )
 # Options a help lists that completion need not offer: "PROG --option".
 # bolter-oci --help is bolter's, whose image commands (run --name, --rm) bolter-oci lacks.
-NOT_COMPLETED=("bolter-oci --name" "bolter-oci --rm")
+# carrier-agent --help names `carrier keygen --type device`.
+NOT_COMPLETED=("bolter-oci --name" "bolter-oci --rm" "carrier-agent --type")
 missing=()
 for c in "${COMPLETE[@]}"; do
 	read -r prog paths <<<"$c"

@@ -72,9 +72,9 @@ static int cmd_trust(int argc, char **argv)
 			if (add_pub(&rel, argv[i + 1]))
 				return 1;
 		} else if (strcmp(argv[i], "--root-threshold") == 0) {
-			root.threshold = (uint32_t)atoi(argv[i + 1]);
+			root.threshold = (uint32_t)strtoul(argv[i + 1], NULL, 10);
 		} else if (strcmp(argv[i], "--release-threshold") == 0) {
-			rel.threshold = (uint32_t)atoi(argv[i + 1]);
+			rel.threshold = (uint32_t)strtoul(argv[i + 1], NULL, 10);
 		} else {
 			fprintf(stderr, "mkrelease: trust: %s?\n", argv[i]);
 			return 2;
