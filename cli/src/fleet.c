@@ -84,7 +84,7 @@ static const char release_usage[] =
 	"to run it (ARGS replace the image's command, --env\nadds to its "
 	"environment, --port and --health say what the device checks).\n"
 	"The manifest of NAME is read from ORIGIN_URL (http://, or the folder "
-	"`archon\npublish --to` wrote, as a path or file:// URL, for offline "
+	"`archon\npublish` wrote, as a path or file:// URL, for offline "
 	"signing); the release\npins its index id and config digest.  Devices "
 	"pull from ORIGIN_URL, or from the\n--origin URLs when given.  "
 	"--trust checks that the key is a release key.\n"
