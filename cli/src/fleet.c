@@ -1051,7 +1051,7 @@ static int release_create(int argc, char **argv)
 				     (int)CR_FLEET_URL_MAX - 1);
 			goto out;
 		}
-		snprintf(in->origins[0], CR_FLEET_URL_MAX, "%s", o);
+		memcpy(in->origins[0], o, strlen(o) + 1);
 		in->n_origins = 1;
 	}
 	if (load_trust(trust_path, &t, &err) < 0 ||
