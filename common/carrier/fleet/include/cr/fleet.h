@@ -1,5 +1,5 @@
 /*
- * Fleet trust records (Uptane's split, docs/design/fleet.md): the vendor's
+ * Fleet trust records (Uptane's split, docs/fleet.md): the vendor's
  * trust root and the releases it lets devices install.
  *
  * A trust root names three roles, each a set of Ed25519 keys with a
