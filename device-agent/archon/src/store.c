@@ -587,6 +587,68 @@ int ar_store_has(struct ar_store *st, const char *name)
 	return rc == 0;
 }
 
+enum { REMOTE_MAX = 2048 };
+
+/* An origin URL a pull can use: a scheme it speaks, nothing that could
+ * split a line or an argument. */
+static int remote_valid(const char *url)
+{
+	size_t n = strlen(url);
+
+	if (n == 0 || n >= REMOTE_MAX ||
+	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0 &&
+	     strncmp(url, "file://", 7) != 0))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+int ar_store_get_remote(struct ar_store *st, char *buf, size_t cap,
+			struct cr_error **err)
+{
+	char path[PATH_MAX];
+	CR_CLEANUP_FREE char *text = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/remote", st->dir);
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (cr_read_file(path, REMOTE_MAX, &text, &len, err) < 0)
+		return -1;
+	text[strcspn(text, "\n")] = '\0';
+	if (!remote_valid(text))
+		return cr_error_set(err, EINVAL, "%s holds no valid origin URL", path);
+	if (strlen(text) >= cap)
+		return cr_error_set(err, ENAMETOOLONG, "the origin in %s is too long", path);
+	memcpy(buf, text, strlen(text) + 1);
+	return 1;
+}
+
+int ar_store_set_remote(struct ar_store *st, const char *url,
+			struct cr_error **err)
+{
+	char path[PATH_MAX], line[REMOTE_MAX + 1];
+	int n;
+
+	if (st->readonly)
+		return cr_error_set(err, EROFS, "store %s is open for reading only",
+				    st->dir);
+	snprintf(path, sizeof(path), "%s/remote", st->dir);
+	if (url == NULL) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return cr_error_errno(err, errno, "cannot remove %s", path);
+		return 0;
+	}
+	if (!remote_valid(url))
+		return cr_error_set(err, EINVAL,
+				    "'%s' is not an origin URL (http://, https:// or file://)",
+				    url);
+	n = snprintf(line, sizeof(line), "%s\n", url);
+	return cr_write_file_atomic(path, line, (size_t)n, 0644, err);
+}
+
 int ar_store_get_config(struct ar_store *st, const char *name, char **json,
 			struct cr_error **err)
 {
