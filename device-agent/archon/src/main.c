@@ -66,8 +66,9 @@ static const char usage_text[] =
 	"\n"
 	"The store is DIR, else $ARCHON_STORE, else /var/lib/archon (root) or\n"
 	"~/.local/share/archon.  Readers (checkout, diff, ls, show, config, du,\n"
-	"verify, serve) share it; a writer (import, publish, pull, gc) has it alone,\n"
-	"and a command that cannot have it fails at once, naming the holder.\n"
+	"verify) share it; a writer (import, publish, pull, gc, rm) has it alone,\n"
+	"and a command that cannot have it within 2 s fails, naming the holder;\n"
+	"serve holds it only while it answers a request.\n"
 	"$ARCHON_CHUNK=MIN:AVG:MAX sets the chunk sizes of new content (default\n"
 	"2048:8192:32768).\n"
 	"\n"
@@ -139,8 +140,9 @@ static const char help_serve[] =
 	"Serves the store's chunks and indexes to peers (who reach PORT with\n"
 	"carrier connect) until SIGTERM.  With the ring and the device's Carrier\n"
 	"key, announces each index held as a signed provider record on its\n"
-	"shard nodes.  It reads the store: other readers run beside it, writers\n"
-	"wait for it to end.\n";
+	"shard nodes.  It holds the store only while it answers a request, so\n"
+	"reads and writes (pull, gc) run beside it; a request that comes while a\n"
+	"writer has the store is answered 503, and the peer asks elsewhere.\n";
 
 static const char help_remote[] =
 	"usage: archon remote\n"

@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cr/cleanup.h"
@@ -234,7 +235,11 @@ static void lock_holders(int fd, char *out, size_t cap)
 }
 
 /* Readers share the store, a writer has it alone: flock LOCK_SH or
- * LOCK_EX on the lock file, never waiting. */
+ * LOCK_EX on the lock file.  A holder that goes away within LOCK_WAIT_MS
+ * is waited for (archon serve holds the shared lock only while it answers
+ * a request); one that stays makes the open fail, naming it. */
+enum { LOCK_WAIT_MS = 2000, LOCK_POLL_MS = 20 };
+
 static int take_lock(struct ar_store *st, struct cr_error **err)
 {
 	char who[256];
@@ -244,9 +249,16 @@ static int take_lock(struct ar_store *st, struct cr_error **err)
 	if (st->lockfd < 0)
 		return cr_error_errno(err, errno, "cannot open the lock of store %s",
 				      st->dir);
-	if (flock(st->lockfd, (st->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
-		return 0;
-	e = errno;
+	for (int waited = 0;; waited += LOCK_POLL_MS) {
+		struct timespec ts = { 0, LOCK_POLL_MS * 1000000L };
+
+		if (flock(st->lockfd, (st->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+			return 0;
+		e = errno;
+		if (e != EWOULDBLOCK || waited >= LOCK_WAIT_MS)
+			break;
+		nanosleep(&ts, NULL);
+	}
 	if (e != EWOULDBLOCK)
 		return cr_error_errno(err, e, "cannot lock store %s", st->dir);
 	lock_holders(st->lockfd, who, sizeof(who));
@@ -254,6 +266,20 @@ static int take_lock(struct ar_store *st, struct cr_error **err)
 			    "store %s is busy: %s by %s (try again when it ends)",
 			    st->dir, st->readonly ? "being written" : "in use",
 			    who[0] ? who : "another process");
+}
+
+int ar_store_unlock(struct ar_store *st)
+{
+	if (!st->readonly)
+		return -EINVAL;
+	return flock(st->lockfd, LOCK_UN) < 0 ? -errno : 0;
+}
+
+int ar_store_lock_shared(struct ar_store *st)
+{
+	if (flock(st->lockfd, LOCK_SH | LOCK_NB) == 0)
+		return 0;
+	return errno == EWOULDBLOCK ? -EBUSY : -errno;
 }
 
 int ar_store_open(const char *dir, struct ar_store **out,
