@@ -91,7 +91,8 @@ run 0 ar show --json app:1
 python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["name"]=="app:1" and o["config"] is None and o["files"]==1, o' "$out" ||
 	fail "show --json of a folder import: $out"
 run 0 ar show --json img:1
-python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["config"]["config"]["Cmd"]==["/bin/app"], o' "$out" ||
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["config"]["config"]["Cmd"]==["/bin/app"], o
+assert 0 < o["disk_alone"] <= o["disk_total"], o' "$out" ||
 	fail "show --json of an image: $out"
 ok "archon config: the raw OCI config, or nothing and exit 3; show --json parses"
 

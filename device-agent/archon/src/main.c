@@ -170,9 +170,11 @@ static const char help_ls[] = "usage: archon ls\n\nLists the versions held.\n";
 static const char help_show[] =
 	"usage: archon show [--json] NAME\n"
 	"\n"
-	"Describes one version.  With --json: one JSON object (name, index,\n"
-	"created, signed_by, counts, bytes, chunks, and the OCI image config\n"
-	"under \"config\", null when the version has none).\n";
+	"Describes one version, and the disk its files take: its own (what\n"
+	"removing it frees) and with what it shares with other versions.  With\n"
+	"--json: one JSON object (name, index, created, signed_by, counts, bytes,\n"
+	"chunks, disk_alone, disk_total, and the OCI image config under\n"
+	"\"config\", null when the version has none).\n";
 
 static const char help_config[] =
 	"usage: archon config NAME\n"
