@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,7 +197,29 @@ START_TEST(test_user_not_numeric)
 	ck_assert_int_eq(err->code, ENOTSUP);
 	ck_assert_ptr_nonnull(strstr(err->msg, "'nobody'"));
 	ck_assert_ptr_null(text);
-	cr_error_free(err);
+	err = cr_error_free(err);
+	/* Ids the kernel (and bolter's parser) take: below 2^32 - 1. */
+	static const char *const bad[] = { "4294967295", "1:4294967295", "1000:", "1000:x",
+					   "10000000000000000000000" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char img[200];
+
+		snprintf(img, sizeof(img), "{\"config\":{\"Cmd\":[\"/bin/true\"],\"User\":\"%s\"}}",
+			 bad[i]);
+		ck_assert_msg(bo_imagespec_build(img, &o, &text, &err) == -1, "%s", bad[i]);
+		err = cr_error_free(err);
+	}
+	{
+		json_object *j = build("{\"config\":{\"Cmd\":[\"/bin/true\"],"
+				       "\"User\":\"4294967294\"}}",
+				       &o), *p, *v;
+
+		json_object_object_get_ex(j, "process", &p);
+		json_object_object_get_ex(p, "user", &p);
+		json_object_object_get_ex(p, "gid", &v);
+		ck_assert_int_eq(json_object_get_int64(v), 4294967294LL);
+		json_object_put(j);
+	}
 }
 END_TEST
 

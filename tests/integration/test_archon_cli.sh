@@ -4,8 +4,10 @@
 # exit 2 and "Try 'archon --help'.", runtime failures exit 1.  The machine
 # interface Bolter uses: `archon config` (raw OCI config, or nothing and
 # exit 3) and `show --json`.  import refuses to replace a tag without
-# --force.  Readers share the store with a running `archon serve`; a writer
-# gets a clear "busy" error naming the holder.
+# --force.  A running `archon serve` holds the store only per request:
+# readers and writers run beside it, and while a writer has the store it
+# answers 503; a writer held elsewhere gets a clear "busy" error naming the
+# holder.
 . "$(dirname "$0")/lib.sh"
 : "${ARCHON:?run through ctest}"
 OCI="python3 $(dirname "$0")/archon_oci.py"
@@ -89,12 +91,15 @@ run 0 ar show --json app:1
 python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["name"]=="app:1" and o["config"] is None and o["files"]==1, o' "$out" ||
 	fail "show --json of a folder import: $out"
 run 0 ar show --json img:1
-python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["config"]["config"]["Cmd"]==["/bin/app"], o' "$out" ||
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["config"]["config"]["Cmd"]==["/bin/app"], o
+assert 0 < o["disk_alone"] <= o["disk_total"], o' "$out" ||
 	fail "show --json of an image: $out"
 ok "archon config: the raw OCI config, or nothing and exit 3; show --json parses"
 
-# A running server holds the store for reading: readers go on, a writer is
-# told who holds it.
+# A running server holds the store (shared) only while it answers a
+# request: readers and writers go on beside it.  While a writer has the
+# store the server answers 503 (a peer then asks its next source), and
+# serves again when the writer is done.
 port=$(free_port)
 "$ARCHON" --store "$S" serve --listen "127.0.0.1:$port" >"$T/serve.log" 2>&1 &
 spid=$!
@@ -104,28 +109,41 @@ run 0 ar ls
 grep -q "^img:1 " <<<"$out" || fail "ls beside serve: $out"
 run 0 ar show img:1
 run 0 ar show --json img:1
+index=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["index"])' "$out")
 run 0 ar config img:1
 run 0 ar checkout img:1 "$T/co-serve"
 [ "$(cat "$T/co-serve/bin/sh")" = shell ] || fail "checkout beside serve"
 run 0 ar verify
-run 1 ar import "$T/a" app:2
-grep -q "is busy: in use by pid $spid (archon serve)" <<<"$err" || fail "writer beside serve: $err"
-busy=$err
-run 1 ar gc
-grep -q "is busy" <<<"$err" || fail "gc beside serve: $err"
-kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
 run 0 ar import "$T/a" app:2
-ok "with archon serve running, ls/show/config/checkout/verify work and a writer is told: $busy"
-
-# A writer holding the store: readers are told too.
-python3 -c 'import fcntl, sys, time
+run 0 ar gc
+run 0 ar rm app:2
+status() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/indexes/$index"; }
+[ "$(status)" = 200 ] || fail "serve does not answer for img:1's index: $(status)"
+# hold_store: another process takes the store's lock as a writer would;
+# its pid in $holder.
+hold_store() {
+	python3 -c 'import fcntl, sys, time
 f = open(sys.argv[1])
 fcntl.flock(f, fcntl.LOCK_EX)
 print("locked", flush=True)
 time.sleep(60)' "$S/lock" >"$T/holder.log" &
-fpid=$!
-PIDS+=("$fpid")
-wait_until 10 grep -q locked "$T/holder.log" || fail "the lock holder did not start"
+	holder=$!
+	PIDS+=("$holder")
+	wait_until 10 grep -q locked "$T/holder.log" || fail "the lock holder did not start"
+}
+hold_store
+wpid=$holder
+[ "$(status)" = 503 ] || fail "serve answered $(status) while a writer had the store"
+kill "$wpid"; wait "$wpid" 2>/dev/null || true
+[ "$(status)" = 200 ] || fail "serve answered $(status) after the writer was done"
+kill -TERM "$spid"; wait "$spid" 2>/dev/null || true
+grep -q "(1 while the store was being written)" "$T/serve.log" || fail "serve's count: $(cat "$T/serve.log")"
+ok "with archon serve running, ls/show/config/checkout/verify and import/gc/rm work; a request during a write gets 503"
+
+# A writer holding the store: readers are told too.
+rm -f "$T/holder.log"
+hold_store
+fpid=$holder
 run 1 ar ls
 grep -q "is busy: being written by pid $fpid" <<<"$err" || fail "reader beside a writer: $err"
 kill "$fpid"; wait "$fpid" 2>/dev/null || true

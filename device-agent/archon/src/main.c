@@ -43,6 +43,9 @@ static const char usage_text[] =
 	"                           missing; the manifest must be signed by the\n"
 	"                           publisher key (or $ARCHON_PUBLISHER_KEY) and not\n"
 	"                           be older than the one held\n"
+	"  pull NAME [OPTIONS]      the same from the store's origin (archon remote)\n"
+	"  remote [set URL | unset] the store's origin: print, record or forget it\n"
+	"                           (exit 3 when none is recorded)\n"
 	"  serve --listen 127.0.0.1:PORT [--ring RING --key DEVICE_KEY]\n"
 	"                           serve the store's chunks and indexes to peers\n"
 	"  checkout NAME DIR        build NAME's tree in DIR (hard links to the store)\n"
@@ -63,12 +66,14 @@ static const char usage_text[] =
 	"\n"
 	"The store is DIR, else $ARCHON_STORE, else /var/lib/archon (root) or\n"
 	"~/.local/share/archon.  Readers (checkout, diff, ls, show, config, du,\n"
-	"verify, serve) share it; a writer (import, publish, pull, gc) has it alone,\n"
-	"and a command that cannot have it fails at once, naming the holder.\n"
+	"verify) share it; a writer (import, publish, pull, gc, rm) has it alone,\n"
+	"and a command that cannot have it within 2 s fails, naming the holder;\n"
+	"serve holds it only while it answers a request.\n"
 	"$ARCHON_CHUNK=MIN:AVG:MAX sets the chunk sizes of new content (default\n"
 	"2048:8192:32768).\n"
 	"\n"
-	"Exit status: 0 success, 1 failure, 2 usage error, 3 (config) no config.\n";
+	"Exit status: 0 success, 1 failure, 2 usage error, 3 (config) no config,\n"
+	"(remote) no origin recorded.\n";
 
 static const char help_import[] =
 	"usage: archon import SOURCE NAME [--force]\n"
@@ -95,14 +100,15 @@ static const char help_publish[] =
 	"  -q, --quiet   no progress\n";
 
 static const char help_pull[] =
-	"usage: archon pull URL NAME (--publisher-key KEY.pub | --insecure)\n"
+	"usage: archon pull [URL] NAME (--publisher-key KEY.pub | --insecure)\n"
 	"                  [--allow-downgrade] [--ring RING | --no-ring]\n"
 	"                  [--peers [--key KEY] [--carrier PATH]] [--reserve SIZE]\n"
 	"                  [--phases] [--progress|--quiet]\n"
 	"\n"
-	"Fetches version NAME from the origin URL (http://, https:// or file://),\n"
-	"only what the store lacks.  Chunks already fetched by a pull that was\n"
-	"interrupted are kept and not fetched again.\n"
+	"Fetches version NAME from the origin URL (http://, https:// or file://;\n"
+	"without URL the store's origin, see archon remote), only what the store\n"
+	"lacks.  Chunks already fetched by a pull that was interrupted are kept\n"
+	"and not fetched again.\n"
 	"\n"
 	"  --publisher-key KEY.pub  the manifest must be signed by this key\n"
 	"                (default: $ARCHON_PUBLISHER_KEY); a pull without a key is\n"
@@ -134,8 +140,19 @@ static const char help_serve[] =
 	"Serves the store's chunks and indexes to peers (who reach PORT with\n"
 	"carrier connect) until SIGTERM.  With the ring and the device's Carrier\n"
 	"key, announces each index held as a signed provider record on its\n"
-	"shard nodes.  It reads the store: other readers run beside it, writers\n"
-	"wait for it to end.\n";
+	"shard nodes.  It holds the store only while it answers a request, so\n"
+	"reads and writes (pull, gc) run beside it; a request that comes while a\n"
+	"writer has the store is answered 503, and the peer asks elsewhere.\n";
+
+static const char help_remote[] =
+	"usage: archon remote\n"
+	"       archon remote set URL\n"
+	"       archon remote unset\n"
+	"\n"
+	"The store's origin: the URL (http://, https:// or file://) that `archon\n"
+	"pull NAME` and `bolter run` of a missing image pull from when given none.\n"
+	"Without arguments prints it; exit 3, printing nothing, when none is set.\n"
+	"It is kept in the store's folder (DIR/remote).\n";
 
 static const char help_checkout[] =
 	"usage: archon checkout NAME DIR\n"
@@ -153,9 +170,11 @@ static const char help_ls[] = "usage: archon ls\n\nLists the versions held.\n";
 static const char help_show[] =
 	"usage: archon show [--json] NAME\n"
 	"\n"
-	"Describes one version.  With --json: one JSON object (name, index,\n"
-	"created, signed_by, counts, bytes, chunks, and the OCI image config\n"
-	"under \"config\", null when the version has none).\n";
+	"Describes one version, and the disk its files take: its own (what\n"
+	"removing it frees) and with what it shares with other versions.  With\n"
+	"--json: one JSON object (name, index, created, signed_by, counts, bytes,\n"
+	"chunks, disk_alone, disk_total, and the OCI image config under\n"
+	"\"config\", null when the version has none).\n";
 
 static const char help_config[] =
 	"usage: archon config NAME\n"
@@ -187,6 +206,8 @@ struct cmd {
 	int (*run)(struct ar_store *st, int argc, char **argv,
 		   struct cr_error **err);
 	const char *help;
+	/* When the mode depends on the arguments (NULL: mode). */
+	enum ar_store_mode (*mode_of)(int argc, char **argv);
 };
 
 static int usage_err(struct cr_error **err, const char *fmt, ...)
@@ -311,6 +332,7 @@ static int run_pull(struct ar_store *st, int argc, char **argv,
 		    struct cr_error **err)
 {
 	const char *pos[2] = { NULL, NULL };
+	char remote[2048];
 	struct ar_pull_opts o = { .ring_path = getenv("ARCHON_RING"),
 				  .carrier = getenv("ARCHON_CARRIER"),
 				  .publisher_key = getenv("ARCHON_PUBLISHER_KEY"),
@@ -356,8 +378,8 @@ static int run_pull(struct ar_store *st, int argc, char **argv,
 		else
 			return usage_err(err, "pull: too many arguments");
 	}
-	if (npos != 2)
-		return usage_err(err, "pull: give URL and NAME");
+	if (npos == 0)
+		return usage_err(err, "pull: give [URL] NAME");
 	if (o.publisher_key == NULL && !o.insecure)
 		return usage_err(err,
 				 "pull: no trusted publisher key: give --publisher-key KEY.pub "
@@ -365,11 +387,58 @@ static int run_pull(struct ar_store *st, int argc, char **argv,
 				 "signature, or --insecure to accept any manifest");
 	if (st == NULL)
 		return 0;
+	if (npos == 1) {
+		int rc = ar_store_get_remote(st, remote, sizeof(remote), err);
+
+		if (rc == 0)
+			cr_error_set(err, ENOENT,
+				     "no origin to pull %s from: give its URL, or record "
+				     "one with archon remote set URL",
+				     pos[0]);
+		if (rc <= 0)
+			return -1;
+		pos[1] = pos[0];
+		pos[0] = remote;
+	}
 	if (o.insecure && o.publisher_key == NULL)
 		fprintf(stderr, "archon: warning: --insecure: the manifest of %s is "
 				"not checked against a publisher key\n", pos[1]);
 	o.progress = resolve_progress(o.progress);
 	return ar_pull(st, pos[0], pos[1], &o, stdout, err);
+}
+
+/* remote: prints the store's origin; set URL / unset change it. */
+static int run_remote(struct ar_store *st, int argc, char **argv,
+		      struct cr_error **err)
+{
+	char url[2048];
+	int rc;
+
+	if (argc == 2 && strcmp(argv[0], "set") == 0) {
+		if (argv[1][0] == '-')
+			return usage_err(err, "remote set: give a URL, not '%s'", argv[1]);
+		return st == NULL ? 0 : ar_store_set_remote(st, argv[1], err);
+	}
+	if (argc == 1 && strcmp(argv[0], "unset") == 0)
+		return st == NULL ? 0 : ar_store_set_remote(st, NULL, err);
+	if (argc != 0)
+		return usage_err(err, "remote: give nothing, set URL or unset");
+	if (st == NULL)
+		return 0;
+	rc = ar_store_get_remote(st, url, sizeof(url), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return EXIT_NO_CONFIG;
+	printf("%s\n", url);
+	return 0;
+}
+
+/* remote set and unset write the store; printing it reads. */
+static enum ar_store_mode remote_mode(int argc, char **argv)
+{
+	(void)argv;
+	return argc > 0 ? AR_STORE_WRITE : AR_STORE_READ;
 }
 
 static int run_serve(struct ar_store *st, int argc, char **argv,
@@ -510,19 +579,20 @@ static int run_rm(struct ar_store *st, int argc, char **argv,
 }
 
 static const struct cmd cmds[] = {
-	{ "import", AR_STORE_WRITE, run_import, help_import },
-	{ "publish", AR_STORE_WRITE, run_publish, help_publish },
-	{ "pull", AR_STORE_WRITE, run_pull, help_pull },
-	{ "gc", AR_STORE_WRITE, run_gc, help_gc },
-	{ "rm", AR_STORE_WRITE, run_rm, help_rm },
-	{ "checkout", AR_STORE_READ, run_checkout, help_checkout },
-	{ "diff", AR_STORE_READ, run_diff, help_diff },
-	{ "ls", AR_STORE_READ, run_ls, help_ls },
-	{ "show", AR_STORE_READ, run_show, help_show },
-	{ "config", AR_STORE_READ, run_config, help_config },
-	{ "du", AR_STORE_READ, run_du, help_du },
-	{ "serve", AR_STORE_READ, run_serve, help_serve },
-	{ "verify", AR_STORE_READ, run_verify, help_verify },
+	{ "import", AR_STORE_WRITE, run_import, help_import, NULL },
+	{ "publish", AR_STORE_WRITE, run_publish, help_publish, NULL },
+	{ "pull", AR_STORE_WRITE, run_pull, help_pull, NULL },
+	{ "gc", AR_STORE_WRITE, run_gc, help_gc, NULL },
+	{ "rm", AR_STORE_WRITE, run_rm, help_rm, NULL },
+	{ "checkout", AR_STORE_READ, run_checkout, help_checkout, NULL },
+	{ "diff", AR_STORE_READ, run_diff, help_diff, NULL },
+	{ "ls", AR_STORE_READ, run_ls, help_ls, NULL },
+	{ "show", AR_STORE_READ, run_show, help_show, NULL },
+	{ "config", AR_STORE_READ, run_config, help_config, NULL },
+	{ "du", AR_STORE_READ, run_du, help_du, NULL },
+	{ "serve", AR_STORE_READ, run_serve, help_serve, NULL },
+	{ "verify", AR_STORE_READ, run_verify, help_verify, NULL },
+	{ "remote", AR_STORE_READ, run_remote, help_remote, remote_mode },
 };
 
 static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -593,7 +663,11 @@ int main(int argc, char **argv)
 			return bad_usage("no store folder: give --store DIR or set ARCHON_STORE");
 		store = dflt;
 	}
-	if (ar_store_open_mode(store, cmd->mode, &st, &err) < 0) {
+	if (ar_store_open_mode(store,
+			       cmd->mode_of != NULL
+				       ? cmd->mode_of(argc - i - 1, argv + i + 1)
+				       : cmd->mode,
+			       &st, &err) < 0) {
 		fprintf(stderr, "archon %s: %s\n", cmd->name, cr_error_msg(err));
 		cr_error_free(err);
 		return 1;

@@ -58,7 +58,8 @@ int ar_cmd_ls(struct ar_store *st, FILE *out, struct cr_error **err)
 
 /* show --json: one object, the config as JSON (null when none). */
 static int show_json(const struct ar_manifest *m, const struct ar_index *idx,
-		     const size_t n[8], uint64_t bytes, uint64_t chunks, FILE *out)
+		     const size_t n[8], uint64_t bytes, uint64_t chunks,
+		     const uint64_t disk[2], FILE *out)
 {
 	json_object *o = json_object_new_object(), *c = NULL, *k;
 	char hex[AR_ID_HEX];
@@ -89,6 +90,8 @@ static int show_json(const struct ar_manifest *m, const struct ar_index *idx,
 	json_object_object_add(k, "max", json_object_new_int64(idx->chunk_max));
 	json_object_object_add(o, "chunking", k);
 	json_object_object_add(o, "deltas", json_object_new_int64((int64_t)m->ndeltas));
+	json_object_object_add(o, "disk_alone", json_object_new_int64((int64_t)disk[0]));
+	json_object_object_add(o, "disk_total", json_object_new_int64((int64_t)disk[1]));
 	if (m->config_len > 0)
 		c = json_tokener_parse(m->config);
 	json_object_object_add(o, "config", c);
@@ -119,8 +122,9 @@ int ar_cmd_show(struct ar_store *st, const char *name, int json, FILE *out,
 	struct ar_manifest *m;
 	struct ar_index *idx;
 	char hex[AR_ID_HEX];
-	uint64_t bytes = 0, chunks = 0;
+	uint64_t bytes = 0, chunks = 0, disk[2];
 	size_t n[8] = { 0 };
+	char h1[32], h2[32];
 
 	if (ar_store_get_manifest(st, name, &m, err) < 0)
 		return -1;
@@ -135,8 +139,13 @@ int ar_cmd_show(struct ar_store *st, const char *name, int json, FILE *out,
 			chunks += idx->e[i].nchunks;
 		}
 	}
+	if (ar_store_version_bytes(st, name, &disk[0], &disk[1], err) < 0) {
+		ar_index_free(idx);
+		ar_manifest_free(m);
+		return -1;
+	}
 	if (json) {
-		int rc = show_json(m, idx, n, bytes, chunks, out);
+		int rc = show_json(m, idx, n, bytes, chunks, disk, out);
 
 		ar_index_free(idx);
 		ar_manifest_free(m);
@@ -160,6 +169,10 @@ int ar_cmd_show(struct ar_store *st, const char *name, int json, FILE *out,
 	fprintf(out, "chunking:  %u/%u/%u\n", idx->chunk_min, idx->chunk_avg,
 		idx->chunk_max);
 	fprintf(out, "deltas:    %zu\n", m->ndeltas);
+	ar_human(disk[0], h1, sizeof(h1));
+	ar_human(disk[1], h2, sizeof(h2));
+	fprintf(out, "disk:      %s its own, %s with what it shares with other versions\n",
+		h1, h2);
 	fprintf(out, "config:    %s\n", m->config_len ? m->config : "(none)");
 	ar_index_free(idx);
 	ar_manifest_free(m);

@@ -5,6 +5,10 @@
  * With a ring and the device key, it announces every index it holds as a
  * signed provider record (ar/provider.h) to the index's shard nodes, and
  * again before the records expire.  Runs until SIGTERM or SIGINT.
+ *
+ * It holds the store's shared lock only while it answers a request, so a
+ * writer (a pull, a gc) runs beside it; a request that comes while a writer
+ * has the store is answered 503 and the peer asks its next source.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +43,7 @@ struct serve {
 	uint16_t port;
 	uint8_t *buf;		/* one plain chunk */
 	uint64_t served, requests, announced;
+	uint64_t busy; /* requests answered 503: a writer had the store */
 	FILE *out;
 };
 
@@ -88,15 +93,13 @@ static void not_here(struct evhttp_request *req, const char *why)
 		evbuffer_free(b);
 }
 
-static void on_get(struct evhttp_request *req, void *arg)
+static void answer(struct serve *s, struct evhttp_request *req)
 {
-	struct serve *s = arg;
 	const char *uri = evhttp_request_get_uri(req);
 	size_t n = strlen(uri);
 	struct ar_id id;
 	char hex[AR_ID_HEX];
 
-	s->requests++;
 	if (n == 8 + 3 + AR_ID_HEX - 1 && strncmp(uri, "/chunks/", 8) == 0 &&
 	    uri[10] == '/') {
 		size_t cap, z;
@@ -146,6 +149,29 @@ static void on_get(struct evhttp_request *req, void *arg)
 	}
 bad:
 	not_here(req, "serves chunks/ab/ID and indexes/ID");
+}
+
+/* Each request under the shared lock, taken without waiting: a writer
+ * that has the store gets a 503 answered for it (keeping the connection,
+ * as not_here does), never a wait on the event loop. */
+static void on_get(struct evhttp_request *req, void *arg)
+{
+	struct serve *s = arg;
+
+	s->requests++;
+	if (ar_store_lock_shared(s->st) < 0) {
+		struct evbuffer *b = evbuffer_new();
+
+		s->busy++;
+		if (b != NULL)
+			evbuffer_add_printf(b, "the store is being written; ask elsewhere\n");
+		evhttp_send_reply(req, 503, "Service Unavailable", b);
+		if (b != NULL)
+			evbuffer_free(b);
+		return;
+	}
+	answer(s, req);
+	ar_store_unlock(s->st);
 }
 
 /* ---- Announcements ---------------------------------------------------- */
@@ -212,6 +238,8 @@ static int announce_one(void *arg, const char *name, const struct ar_manifest *m
 	return 0;
 }
 
+/* The names held come from one LMDB read transaction, a consistent view
+ * even while a writer works: no lock needed. */
 static void on_announce(evutil_socket_t fd, short what, void *arg)
 {
 	struct serve *s = arg;
@@ -294,12 +322,19 @@ int ar_serve(struct ar_store *st, const char *listen, const char *ring_path,
 		}
 		on_announce(-1, 0, &s);
 	}
+	/* From now on the store is held per request only. */
+	if (ar_store_unlock(st) < 0) {
+		cr_error_set(err, EINVAL, "serve: the store must be open for reading");
+		goto out;
+	}
 	fprintf(out, "serving %s on %s%s\n", st->dir, cr_addr_format(&a, shown),
 		s.ring != NULL ? " (announced to the ring)" : "");
 	fflush(out);
 	event_base_dispatch(s.base);
-	fprintf(out, "served %" PRIu64 " bytes in %" PRIu64 " requests; %" PRIu64
-		     " provider records stored\n", s.served, s.requests, s.announced);
+	fprintf(out, "served %" PRIu64 " bytes in %" PRIu64 " requests (%" PRIu64
+		     " while the store was being written); %" PRIu64
+		     " provider records stored\n",
+		s.served, s.requests, s.busy, s.announced);
 	ret = 0;
 out:
 	if (ev_ann != NULL)

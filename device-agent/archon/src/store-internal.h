@@ -57,6 +57,12 @@ void ar_objkey_of(const struct ar_entry *e, struct ar_objkey *k);
 /* One id per object (content, mode and owner): a map key. */
 void ar_objkey_id(const struct ar_objkey *k, struct ar_id *out);
 
+/* A reader that holds the store only while it works (archon serve, per
+ * request): drops its shared lock (-EINVAL for a writer), and takes it
+ * again without waiting (-EBUSY while a writer has the store). */
+int ar_store_unlock(struct ar_store *st);
+int ar_store_lock_shared(struct ar_store *st);
+
 /* Write transactions: everything a command records goes into one. */
 /* Removes every entry of a folder, one level (tmp/ and partial/ hold plain
  * files); best effort, as a cleanup. */

@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cr/cleanup.h"
@@ -234,7 +235,11 @@ static void lock_holders(int fd, char *out, size_t cap)
 }
 
 /* Readers share the store, a writer has it alone: flock LOCK_SH or
- * LOCK_EX on the lock file, never waiting. */
+ * LOCK_EX on the lock file.  A holder that goes away within LOCK_WAIT_MS
+ * is waited for (archon serve holds the shared lock only while it answers
+ * a request); one that stays makes the open fail, naming it. */
+enum { LOCK_WAIT_MS = 2000, LOCK_POLL_MS = 20 };
+
 static int take_lock(struct ar_store *st, struct cr_error **err)
 {
 	char who[256];
@@ -244,9 +249,16 @@ static int take_lock(struct ar_store *st, struct cr_error **err)
 	if (st->lockfd < 0)
 		return cr_error_errno(err, errno, "cannot open the lock of store %s",
 				      st->dir);
-	if (flock(st->lockfd, (st->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
-		return 0;
-	e = errno;
+	for (int waited = 0;; waited += LOCK_POLL_MS) {
+		struct timespec ts = { 0, LOCK_POLL_MS * 1000000L };
+
+		if (flock(st->lockfd, (st->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+			return 0;
+		e = errno;
+		if (e != EWOULDBLOCK || waited >= LOCK_WAIT_MS)
+			break;
+		nanosleep(&ts, NULL);
+	}
 	if (e != EWOULDBLOCK)
 		return cr_error_errno(err, e, "cannot lock store %s", st->dir);
 	lock_holders(st->lockfd, who, sizeof(who));
@@ -254,6 +266,20 @@ static int take_lock(struct ar_store *st, struct cr_error **err)
 			    "store %s is busy: %s by %s (try again when it ends)",
 			    st->dir, st->readonly ? "being written" : "in use",
 			    who[0] ? who : "another process");
+}
+
+int ar_store_unlock(struct ar_store *st)
+{
+	if (!st->readonly)
+		return -EINVAL;
+	return flock(st->lockfd, LOCK_UN) < 0 ? -errno : 0;
+}
+
+int ar_store_lock_shared(struct ar_store *st)
+{
+	if (flock(st->lockfd, LOCK_SH | LOCK_NB) == 0)
+		return 0;
+	return errno == EWOULDBLOCK ? -EBUSY : -errno;
 }
 
 int ar_store_open(const char *dir, struct ar_store **out,
@@ -585,6 +611,68 @@ int ar_store_has(struct ar_store *st, const char *name)
 	if (txn != st->txn)
 		mdb_txn_abort(txn);
 	return rc == 0;
+}
+
+enum { REMOTE_MAX = 2048 };
+
+/* An origin URL a pull can use: a scheme it speaks, nothing that could
+ * split a line or an argument. */
+static int remote_valid(const char *url)
+{
+	size_t n = strlen(url);
+
+	if (n == 0 || n >= REMOTE_MAX ||
+	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0 &&
+	     strncmp(url, "file://", 7) != 0))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+int ar_store_get_remote(struct ar_store *st, char *buf, size_t cap,
+			struct cr_error **err)
+{
+	char path[PATH_MAX];
+	CR_CLEANUP_FREE char *text = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/remote", st->dir);
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (cr_read_file(path, REMOTE_MAX, &text, &len, err) < 0)
+		return -1;
+	text[strcspn(text, "\n")] = '\0';
+	if (!remote_valid(text))
+		return cr_error_set(err, EINVAL, "%s holds no valid origin URL", path);
+	if (strlen(text) >= cap)
+		return cr_error_set(err, ENAMETOOLONG, "the origin in %s is too long", path);
+	memcpy(buf, text, strlen(text) + 1);
+	return 1;
+}
+
+int ar_store_set_remote(struct ar_store *st, const char *url,
+			struct cr_error **err)
+{
+	char path[PATH_MAX], line[REMOTE_MAX + 1];
+	int n;
+
+	if (st->readonly)
+		return cr_error_set(err, EROFS, "store %s is open for reading only",
+				    st->dir);
+	snprintf(path, sizeof(path), "%s/remote", st->dir);
+	if (url == NULL) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return cr_error_errno(err, errno, "cannot remove %s", path);
+		return 0;
+	}
+	if (!remote_valid(url))
+		return cr_error_set(err, EINVAL,
+				    "'%s' is not an origin URL (http://, https:// or file://)",
+				    url);
+	n = snprintf(line, sizeof(line), "%s\n", url);
+	return cr_write_file_atomic(path, line, (size_t)n, 0644, err);
 }
 
 int ar_store_get_config(struct ar_store *st, const char *name, char **json,

@@ -247,10 +247,11 @@ static int cdir(const struct ctx *c, const char *name, const char *sub,
  * exit 3 when the image has none): 0 with *text the JSON (caller frees)
  * or NULL when the image has none (an image imported from a folder); 1
  * when archon failed, said in archon's own words (a missing image, a store
- * being written...).
+ * being written...), except a missing image when missing is given: then
+ * *missing is set and nothing is said.
  */
 static int image_config(const struct ctx *c, const char *verb,
-			const char *image, char **text)
+			const char *image, char **text, int *missing)
 {
 	const char *args[] = { "config", image, NULL };
 	char *out = NULL;
@@ -266,6 +267,11 @@ static int image_config(const struct ctx *c, const char *verb,
 	}
 	if (rc != 0) {
 		free(out);
+		/* The caller pulls it. */
+		if (missing != NULL && strstr(why, "no version") != NULL) {
+			*missing = 1;
+			return 1;
+		}
 		if (why[0] == '\0')
 			snprintf(why, sizeof(why), "archon config %s failed (exit status %d)",
 				 image, rc);
@@ -353,18 +359,25 @@ static const char help_rmi[] =
 	"from (any state; see bolter ps -a) is kept unless -f: the containers\n"
 	"keep working, they hold their own links to the files.\n";
 static const char help_run[] =
-	"usage: bolter run [--name NAME] [-d] [-t] [-i] [--rm] IMAGE [COMMAND [ARGS...]]\n"
+	"usage: bolter run [--name NAME] [-d] [-t] [-i] [--rm] [--origin URL]\n"
+	"                  [--publisher-key FILE.pub | --insecure] IMAGE [COMMAND [ARGS...]]\n"
 	"       bolter run [runc's options] [--bundle DIR] ID   (the OCI runtime;\n"
 	"                  also when ./config.json exists and --name is not given)\n"
 	"\n"
 	"Runs a container of IMAGE from the Archon store: COMMAND replaces the\n"
 	"image's Cmd (after its Entrypoint).  An image without an OCI config\n"
-	"(imported from a folder) needs COMMAND.\n"
+	"(imported from a folder) needs COMMAND.  An IMAGE (REPO:TAG) the store\n"
+	"lacks is pulled first (archon pull --phases): the phases one line each,\n"
+	"the progress on a terminal; then it runs.\n"
 	"  --name NAME   the container's name (default IMAGE-XXXX)\n"
 	"  -d, --detach  print the name and run in the background; output goes\n"
 	"                to the log (bolter logs NAME)\n"
 	"  -t, --tty     a terminal (with -i: -it); not with -d\n"
-	"  --rm          remove the container when it exits\n"
+	"  --rm          remove the container when it exits\n"	"  --origin URL  where to pull a missing IMAGE from (default\n"
+	"                $BOLTER_ORIGIN, else the store's: archon remote set URL)\n"
+	"  --publisher-key FILE.pub  the pulled manifest must be signed by this\n"
+	"                key (default $ARCHON_PUBLISHER_KEY)\n"
+	"  --insecure    pull without checking who signed the manifest\n"
 	"Exit status: the container's in the foreground; 1 when bolter fails,\n"
 	"2 for a usage error.\n";
 static const char help_ps[] =
@@ -693,6 +706,8 @@ static void remove_when_gone(const struct ctx *c, const char *name)
 /* run's options. */
 struct run_opts {
 	const char *name, *image;
+	const char *origin, *publisher_key; /* to pull a missing image */
+	int insecure;
 	char gen[64]; /* a generated name */
 	int detach, tty, rm;
 	int first_arg; /* argv index of COMMAND, or argc */
@@ -724,6 +739,14 @@ static int run_parse(int argc, char **argv, struct run_opts *r)
 			r->name = argv[++i];
 		else if (strncmp(argv[i], "--name=", 7) == 0)
 			r->name = argv[i] + 7;
+		else if (strcmp(argv[i], "--origin") == 0 && i + 1 < argc)
+			r->origin = argv[++i];
+		else if (strncmp(argv[i], "--origin=", 9) == 0)
+			r->origin = argv[i] + 9;
+		else if (strcmp(argv[i], "--publisher-key") == 0 && i + 1 < argc)
+			r->publisher_key = argv[++i];
+		else if (strcmp(argv[i], "--insecure") == 0)
+			r->insecure = 1;
 		else
 			return usage("run: unknown option '%s'", argv[i]);
 	}
@@ -785,6 +808,53 @@ static int run_make_bundle(struct ctx *c, const struct run_opts *r,
 	return 0;
 }
 
+/*
+ * run of an image the store lacks: `archon pull --phases ORIGIN IMAGE`,
+ * ORIGIN from --origin, else $BOLTER_ORIGIN, else the store's (archon
+ * remote).  archon prints the phases on stdout (and its progress line on
+ * a terminal) and its errors.  Returns 0 or the exit status.
+ */
+static int run_pull_missing(const struct ctx *c, const struct run_opts *r)
+{
+	const char *origin = r->origin, *env = getenv("BOLTER_ORIGIN");
+	const char *args[8];
+	char remote[2048];
+	size_t n = 0;
+
+	if (origin == NULL && env != NULL && env[0] != '\0')
+		origin = env;
+	if (origin == NULL) {
+		const char *ask[] = { "remote", NULL };
+		char *out = NULL;
+		char why[256];
+
+		if (archon_run(c, ask, &out, why, sizeof(why)) == 0 && out != NULL &&
+		    out[0] != '\0') {
+			out[strcspn(out, "\n")] = '\0';
+			snprintf(remote, sizeof(remote), "%s", out);
+			origin = remote;
+		}
+		free(out);
+	}
+	if (origin == NULL)
+		return say("run %s: no version %s in the store, and no origin to pull it "
+			   "from: give --origin URL, set $BOLTER_ORIGIN, or record one "
+			   "with archon remote set URL",
+			   r->image, r->image);
+	args[n++] = "pull";
+	args[n++] = "--phases";
+	if (r->publisher_key != NULL) {
+		args[n++] = "--publisher-key";
+		args[n++] = r->publisher_key;
+	}
+	if (r->insecure)
+		args[n++] = "--insecure";
+	args[n++] = origin;
+	args[n++] = r->image;
+	args[n] = NULL;
+	return archon(c, args) == 0 ? 0 : 1;
+}
+
 /* The config.json of the container (bo_imagespec_build): 0 with *spec,
  * or the exit status, said (no command: a usage error). */
 static int run_spec(const struct run_opts *r, const char *img, int argc,
@@ -841,6 +911,7 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 	char dir[PATH_MAX];
 	int rc = 0, status = 0;
 	char *img = NULL, *spec = NULL;
+	int missing = 0;
 	struct bo_opts o;
 	struct cr_error *err = NULL;
 
@@ -849,7 +920,13 @@ static int verb_run(struct ctx *c, int argc, char **argv)
 		return rc;
 	if (cdir(c, r.name, NULL, dir, sizeof(dir)) < 0)
 		return usage("run: name too long");
-	if (image_config(c, "run", r.image, &img) != 0)
+	rc = image_config(c, "run", r.image, &img, &missing);
+	if (rc != 0 && missing) {
+		rc = run_pull_missing(c, &r);
+		if (rc == 0)
+			rc = image_config(c, "run", r.image, &img, NULL);
+	}
+	if (rc != 0)
 		return 1;
 	/* The config first: a missing command leaves nothing behind. */
 	rc = run_spec(&r, img, argc, argv, &spec);
@@ -1174,7 +1251,8 @@ static const struct bo_cli_command image_commands[] = {
 	  "  run [--name N] [-d] [-t] [-i] [--rm] IMAGE [COMMAND [ARGS...]]\n"
 	  "                      run a container (an image from a folder has "
 	  "no\n"
-	  "                      command of its own: give COMMAND)\n" },
+	  "                      command of its own: give COMMAND); a missing\n"
+	  "                      image is pulled first (see run --help)\n" },
 	{ "ps", cli_ps, claims_ps,
 	  "  ps [-a]             running containers; -a: stopped ones too\n" },
 	{ "stop", cli_stop, NULL,

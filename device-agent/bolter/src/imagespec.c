@@ -3,6 +3,7 @@
  * `bolter run IMAGE` and the agent's apps run, built in one place.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,9 @@ static json_object *mount_obj(const char *dst, const char *type,
 	return m;
 }
 
-/* Appends the strings of cfg's array field key (if any) to a. */
+/* Appends the strings of cfg's array field key (if any) to a; anything
+ * else in it (the image's author wrote it) is left out, so the spec holds
+ * strings only where the runtime wants them. */
 static void append_field(json_object *a, json_object *cfg, const char *key)
 {
 	json_object *v;
@@ -41,9 +44,12 @@ static void append_field(json_object *a, json_object *cfg, const char *key)
 	if (cfg == NULL || !json_object_object_get_ex(cfg, key, &v) ||
 	    !json_object_is_type(v, json_type_array))
 		return;
-	for (size_t i = 0; i < json_object_array_length(v); i++)
-		json_object_array_add(a,
-				      json_object_get(json_object_array_get_idx(v, i)));
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+
+		if (json_object_is_type(e, json_type_string))
+			json_object_array_add(a, json_object_get(e));
+	}
 }
 
 /* process.args: Entrypoint + Cmd; the args replace Cmd, or with
@@ -62,25 +68,43 @@ static json_object *config_args(json_object *cfg, const struct bo_imagespec *o)
 	return a;
 }
 
+/* A user or group id: digits, at most 2^32 - 2 (-1 means "none" to the
+ * kernel); the end of the digits in *end. */
+static int parse_id(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX - 1)
+			return -1;
+	}
+	*end = p;
+	*out = v;
+	return p == s ? -1 : 0;
+}
+
 /* process.user from the image's User, which must be numeric UID[:GID];
  * NULL with *bad the User otherwise. */
 static json_object *config_user(json_object *cfg, const char **bad)
 {
-	unsigned long uid = 0, gid = 0;
+	uint64_t uid = 0, gid = 0;
 	json_object *u, *v;
 
 	if (cfg != NULL && json_object_object_get_ex(cfg, "User", &v) &&
 	    json_object_is_type(v, json_type_string)) {
-		const char *s = json_object_get_string(v);
-		char *end;
+		const char *s = json_object_get_string(v), *end;
 
 		if (s[0] != '\0') {
-			uid = strtoul(s, &end, 10);
-			if (end == s || (*end != '\0' && *end != ':')) {
+			if (parse_id(s, &end, &uid) < 0 ||
+			    (*end == ':' && (parse_id(end + 1, &end, &gid) < 0 || *end != '\0')) ||
+			    (*end != '\0' && *end != ':')) {
 				*bad = s;
 				return NULL;
 			}
-			gid = *end == ':' ? strtoul(end + 1, NULL, 10) : uid;
+			if (strchr(s, ':') == NULL)
+				gid = uid;
 		}
 	}
 	u = json_object_new_object();

@@ -102,4 +102,17 @@ int ar_store_version_bytes(struct ar_store *st, const char *name,
 			   uint64_t *unique, uint64_t *total,
 			   struct cr_error **err);
 
+/* The origin recorded for the store (`archon remote set URL`), which `archon
+ * pull NAME` and `bolter run` of a missing image use when given none:
+ * copied into buf (cap bytes); 1 when there is one, 0 when none, -1 with
+ * *err (a file that cannot be read, or a URL longer than cap). */
+int ar_store_get_remote(struct ar_store *st, char *buf, size_t cap,
+			struct cr_error **err);
+
+/* Records url (http://, https:// or file://) as the store's origin, or
+ * forgets it (url NULL).  Kept in DIR/remote, replaced atomically; needs
+ * the store open for writing. */
+int ar_store_set_remote(struct ar_store *st, const char *url,
+			struct cr_error **err);
+
 #endif
