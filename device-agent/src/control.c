@@ -419,8 +419,10 @@ static int client_install(const char *data, int argc, char **argv)
 	/* The file's form is read here (text, base64); the agent gets the
 	 * signed record and decides on its signatures. */
 	if (cr_release_load(release, NULL, &rel, &err) < 0) {
-		/* The message names the file. */
-		fprintf(stderr, "carrier-agent: install: %s\n",
+		/* The message names the file.  A release without the
+		 * signatures' form goes no further; the agent judges the
+		 * signatures against its trust root. */
+		fprintf(stderr, "carrier-agent: install: refused: %s\n",
 			cr_error_msg(err));
 		cr_error_free(err);
 		return 1;

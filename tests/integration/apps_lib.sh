@@ -50,26 +50,26 @@ make_versions() {
 	done
 }
 
-# make_trust: root key, release keys rel1 and rel2 (threshold 2), $T/trust.
+# make_trust: root key, release keys rel1 and rel2 (threshold 2), $T/trust
+# (carrier trust init).
 make_trust() {
-	for k in root rel1 rel2 other; do
+	for k in root rel1 rel2; do
 		"$CARRIER" keygen --type vendor -o "$T/$k.key" >/dev/null
 	done
-	"$MKRELEASE" trust -o "$T/trust" --root "$T/root.key" \
-		--release "$T/rel1.key.pub" --release "$T/rel2.key.pub" \
-		--release-threshold 2
+	"$CARRIER" trust init --root "$T/root.key" --release "$T/rel1.key.pub" \
+		--release "$T/rel2.key.pub" --release-threshold 2 \
+		--rollout "$T/root.key.pub" -o "$T/trust" >/dev/null
 }
 
-# release V COUNTER OUT [mkrelease options...]: web V, signed by rel1 and
-# rel2, running busybox httpd on APP_PORT, probed on /index.html.
+# release V COUNTER OUT [HEALTH [ARCH]]: web V (carrier release, signed by
+# rel1, then carrier release sign by rel2), running busybox httpd on
+# APP_PORT, probed by HEALTH (default http:APP_PORT/index.html).
 release() {
-	local v=$1 c=$2 out=$3
-	shift 3
-	"$MKRELEASE" release -o "$out" --app web --version "$v" --counter "$c" \
-		--arch "$ARCH" --image "web:$v" --origin "$ORIGIN_URL" --store "$T/pub" \
-		--key "$T/rel1.key" --key "$T/rel2.key" \
-		--health "http:$APP_PORT/index.html" "$@" \
-		-- httpd -f -p "127.0.0.1:$APP_PORT" -h /www
+	"$CARRIER" release "web:$1" --image "$ORIGIN_URL" "web:$1" --counter "$2" \
+		--arch "${5:-$ARCH}" --key "$T/rel1.key" -o "$3" \
+		--health "${4:-http:$APP_PORT/index.html}" \
+		-- httpd -f -p "127.0.0.1:$APP_PORT" -h /www >/dev/null
+	"$CARRIER" release sign "$3" --key "$T/rel2.key" >/dev/null
 }
 
 # start_apps_agent [FLAGS...]: the device agent with --trust (AGENT_PID).

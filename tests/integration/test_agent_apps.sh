@@ -24,7 +24,7 @@ grep -q "^web 1 committed$" "$T/out" || fail "install v1 said: $(cat "$T/out")"
 ok "v1 installs, passes its health window and serves"
 
 # ---- v2 fails its probe: back to v1 by itself, nothing downloaded for it.
-release 2 2 "$T/r2" --health "http:$APP_PORT/no-such-page.html"
+release 2 2 "$T/r2" "http:$APP_PORT/no-such-page.html"
 : >"$ORIGIN_LOG"
 t0=$(date +%s%N)
 timeout $((W + 60)) "$CARRIER_AGENT" --data "$DEV" install "$T/r2" --health-window ${W}s \
@@ -65,6 +65,15 @@ inodes=$(for v in 1 2 3; do stat -c %i "$DEV/apps/web/versions/$v/lower/bin/busy
 	"$(stat -c %i "$DEV/apps/web/versions/3/lower/www/index.html")" ] ||
 	fail "a changed file shares its object"
 ok "v3 commits; v1, v2, v3 are kept as hard links into one store (busybox once)"
+# Supervision: the app's process dies, the agent starts it again.
+pid=$("$BOLTER" --root "$DEV/bolter" state web+3 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+[ -n "$pid" ] || fail "no pid for web+3"
+kill -KILL "$pid"
+wait_until 20 grep -q "app web: 3 exited; restarting in" "$T/dev.log" || fail "the agent did not see v3 die"
+wait_until 20 sh -c "curl -sf http://127.0.0.1:$APP_PORT/index.html | grep -q 'web v3'" ||
+	fail "v3 was not restarted"
+[ -f "$DEV/apps/web/log" ] || fail "no log for the app"
+ok "a dead app process is restarted (backoff from 1 s)"
 agent_ctl apps >"$T/table"
 grep -Eq "^web +3 +committed +1,2 " "$T/table" || fail "apps table: $(cat "$T/table")"
 ok "carrier-agent apps shows the table"
@@ -78,13 +87,15 @@ refused() { # refused WHAT PATTERN RELEASE
 	[ "$(serving)" = "web v3" ] || fail "$1: v3 no longer serves"
 	ok "refused: $1 ($(tail -n 1 "$T/err"))"
 }
-release 4 4 "$T/unsigned" --unsigned
-refused "an unsigned release" "release: unsigned" "$T/unsigned"
-"$MKRELEASE" release -o "$T/one" --app web --version 4 --counter 4 --arch "$ARCH" \
+# No vendor tool makes an unsigned release: the test tool strips one.
+"$MKRELEASE" release -o "$T/unsigned" --app web --version 4 --counter 4 --arch "$ARCH" \
 	--image web:4 --origin "$ORIGIN_URL" --store "$T/pub" --key "$T/rel1.key" \
-	-- httpd -f -p "127.0.0.1:$APP_PORT" -h /www
+	--unsigned -- httpd -f -p "127.0.0.1:$APP_PORT" -h /www
+refused "an unsigned release" "release: unsigned" "$T/unsigned"
+"$CARRIER" release web:4 --image "$ORIGIN_URL" web:4 --counter 4 --arch "$ARCH" \
+	--key "$T/rel1.key" -o "$T/one" -- httpd -f -p "127.0.0.1:$APP_PORT" -h /www >/dev/null
 refused "1 of 2 signatures" "1 of 2 release signatures" "$T/one"
-release 4 4 "$T/arch" --arch mipsel
+release 4 4 "$T/arch" "" mipsel
 refused "another architecture" "is for mipsel, this device is $ARCH" "$T/arch"
 release 1 1 "$T/old"
 refused "a lower counter" "release counter 1 is below the committed 3" "$T/old"
@@ -109,6 +120,21 @@ release 5 5 "$T/r5"
 refused "a pull that does not fit the reserve" "not enough space.*must stay free" "$T/r5"
 ! ARCHON_STORE=$DEV/archon "$ARCHON" ls | grep -q "^web:5 " || fail "the refused pull left web:5"
 [ ! -d "$DEV/apps/web/versions/5" ] || fail "the refused pull left a version folder"
+
+# The ring must still be reachable at the end of the window: a version
+# after which the device lost its home node rolls back.
+release 1 6 "$T/r1b"
+agent_ctl install "$T/r1b" --health-window 8s >"$T/out" 2>"$T/err" &
+inst=$!
+wait_until 20 state_is starting || fail "the switch to v1 again did not start"
+kill -KILL "${NODE_PID[0]}"
+rc=0
+wait "$inst" || rc=$?
+[ "$rc" = 1 ] || fail "install with the ring gone: exit $rc: $(cat "$T/err")"
+grep -q "the ring was not reachable at the end of the health window" "$T/err" ||
+	fail "install with the ring gone: $(cat "$T/err")"
+[ "$(serving)" = "web v3" ] || fail "v3 does not serve after the ring check"
+ok "a version after which the ring is unreachable rolls back"
 
 # Retention: three versions at most, never the running or the previous;
 # the store verifies.

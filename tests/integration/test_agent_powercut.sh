@@ -42,7 +42,7 @@ for i in $(seq 1 "$N"); do
 	counter=$((counter + 1))
 	new=$((old == 1 ? 2 : 1))
 	if [ "$new" = 2 ] && [ $((i % 3)) = 0 ]; then
-		release "$new" $counter "$T/r" --health "http:$APP_PORT/missing"
+		release "$new" $counter "$T/r" "http:$APP_PORT/missing"
 	else
 		release "$new" $counter "$T/r"
 	fi
