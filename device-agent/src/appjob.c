@@ -109,8 +109,32 @@ static struct bo_opts job_bo_opts(const struct da_paths *p)
 
 /* ---- Stopping -------------------------------------------------------- */
 
-/* Stops and deletes container id (SIGTERM, SIGKILL after the grace
- * time), and unmounts its version's rootfs. */
+/* 1 when pid catches SIGTERM (/proc/PID/status SigCgt).  A container's
+ * init is pid 1 of its namespace, which the kernel spares every signal it
+ * has no handler for: SIGTERM to one without a handler would only cost
+ * the grace time. */
+static int catches_term(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "SigCgt: %llx", &mask) == 1) {
+			found = 1;
+			break;
+		}
+	fclose(f);
+	return !found || (mask & (1ULL << (SIGTERM - 1))) != 0;
+}
+
+/* Stops and deletes container id (SIGTERM when it has a use, SIGKILL
+ * after the grace time), and unmounts its version's rootfs. */
 static void stop_container(const struct da_paths *p, const char *app,
 			   const char *version)
 {
@@ -121,22 +145,22 @@ static void stop_container(const struct da_paths *p, const char *app,
 	da_container_id(app, version, id, sizeof(id));
 	st = bo_state_load(p->bolter, id, NULL);
 	if (st != NULL) {
-		if (bo_process_alive(st->pid, st->start_time)) {
+		if (bo_process_alive(st->pid, st->start_time) &&
+		    (!st->has_pidns || catches_term(st->pid))) {
 			bo_kill(&o, id, SIGTERM, NULL);
 			for (long t = 0; t < DA_STOP_GRACE_MS &&
 					 bo_process_alive(st->pid, st->start_time);
 			     t += 20)
 				sleep_ms(20);
-			if (bo_process_alive(st->pid, st->start_time)) {
-				o.all = 1;
-				bo_kill(&o, id, SIGKILL, NULL);
-				o.all = 0;
-				for (long t = 0;
-				     t < 5000 && bo_process_alive(st->pid,
-								  st->start_time);
-				     t += 20)
-					sleep_ms(20);
-			}
+		}
+		if (bo_process_alive(st->pid, st->start_time)) {
+			o.all = 1;
+			bo_kill(&o, id, SIGKILL, NULL);
+			o.all = 0;
+			for (long t = 0; t < 5000 && bo_process_alive(st->pid,
+								      st->start_time);
+			     t += 20)
+				sleep_ms(20);
 		}
 		bo_state_free(st);
 		o.force = 1;

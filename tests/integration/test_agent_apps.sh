@@ -126,7 +126,7 @@ refused "a pull that does not fit the reserve" "not enough space.*must stay free
 release 1 6 "$T/r1b"
 agent_ctl install "$T/r1b" --health-window 8s >"$T/out" 2>"$T/err" &
 inst=$!
-wait_until 20 state_is starting || fail "the switch to v1 again did not start"
+wait_until 20 state_is health || fail "the switch to v1 again did not reach its window"
 kill -KILL "${NODE_PID[0]}"
 rc=0
 wait "$inst" || rc=$?
