@@ -348,23 +348,29 @@ static int job_stage(const struct da_paths *p, const struct da_job *j,
 	char dir[PATH_MAX], path[PATH_MAX + 16], id[2 * DA_NAME_MAX + 2];
 	struct ar_store *st = NULL;
 	struct bo_imagespec spec;
-	char *config = NULL, *json = NULL;
+	char *config = NULL, *json = NULL, *staged = NULL;
+	size_t slen;
 	int rc = -1;
 
 	da_app_dir(p, j->app, j->version, dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/staged", dir);
-	if (access(path, F_OK) == 0)
-		return 0;
-	/* A half-made checkout (a kill) is made again from scratch. */
-	snprintf(path, sizeof(path), "%s/rootfs", dir);
-	umount2(path, MNT_DETACH);
-	if (rm_tree(dir, err) < 0 || cr_mkdir_p(dir, 0700, err) < 0)
-		return -1;
 	if (ar_store_open_mode(p->store, AR_STORE_READ, &st, err) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/lower", dir);
-	if (ar_store_checkout(st, r->image, path, err) < 0 ||
-	    ar_store_get_config(st, r->image, &config, err) < 0)
+	/* A checkout of the same image is kept (a version released again:
+	 * its config.json is written anew below, the release's arguments
+	 * may differ); a half-made one (a kill) is made again. */
+	if (cr_read_file(path, DA_IMAGE_MAX, &staged, &slen, NULL) < 0 ||
+	    strcmp(staged, r->image) != 0) {
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/rootfs", dir);
+		umount2(path, MNT_DETACH);
+		if (rm_tree(dir, err) < 0 || cr_mkdir_p(dir, 0700, err) < 0)
+			goto out;
+		snprintf(path, sizeof(path), "%s/lower", dir);
+		if (ar_store_checkout(st, r->image, path, err) < 0)
+			goto out;
+	}
+	if (ar_store_get_config(st, r->image, &config, err) < 0)
 		goto out;
 	da_container_id(j->app, j->version, id, sizeof(id));
 	memset(&spec, 0, sizeof(spec));
@@ -384,6 +390,7 @@ static int job_stage(const struct da_paths *p, const struct da_job *j,
 	snprintf(path, sizeof(path), "%s/staged", dir);
 	rc = cr_write_file_atomic(path, r->image, strlen(r->image), 0644, err);
 out:
+	free(staged);
 	free(config);
 	free(json);
 	ar_store_free(st);
