@@ -94,10 +94,11 @@ static int strip(struct cr_release *r, struct cr_error **err)
 {
 	Carrier__SignedRelease *s =
 		carrier__signed_release__unpack(NULL, r->blob_len, r->blob);
-	size_t n;
+	size_t n, had;
 
 	if (s == NULL)
 		return cr_error_set(err, EBADMSG, "unpack");
+	had = s->n_signatures;
 	s->n_signatures = 0;
 	n = carrier__signed_release__get_packed_size(s);
 	free(r->blob);
@@ -105,6 +106,7 @@ static int strip(struct cr_release *r, struct cr_error **err)
 	if (r->blob == NULL)
 		return cr_error_set(err, ENOMEM, "oom");
 	r->blob_len = carrier__signed_release__pack(s, r->blob);
+	s->n_signatures = had; /* freed with the message */
 	carrier__signed_release__free_unpacked(s, NULL);
 	r->n_signers = 0;
 	return 0;
