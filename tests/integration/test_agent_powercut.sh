@@ -12,12 +12,11 @@
 N=20
 [ -z "${KORHAL_LONG:-}" ] || N=100
 W=2
-apps_setup 2
-
-# Two versions, released again and again with growing counters; every
-# third release of version 2 fails its probe (a rollback to cut into).
-counter=1
-release 1 $counter "$T/r"
+# A new version per switch (each pulls what changed, and each commit past
+# the third evicts a version: the clean-up and gc are cut into too); every
+# third fails its probe (a rollback to cut into).
+apps_setup $((N + 1))
+release 1 1 "$T/r"
 agent_ctl install "$T/r" --health-window ${W}s >/dev/null 2>"$T/err" ||
 	fail "first install: $(cat "$T/err")"
 old=1
@@ -39,33 +38,39 @@ serves() { [ "$(serving)" = "web v$1" ]; }
 
 cuts=() # "state at the cut -> state after"
 for i in $(seq 1 "$N"); do
-	counter=$((counter + 1))
-	new=$((old == 1 ? 2 : 1))
-	if [ "$new" = 2 ] && [ $((i % 3)) = 0 ]; then
-		release "$new" $counter "$T/r" "http:$APP_PORT/missing"
+	new=$((i + 1))
+	if [ $((i % 3)) = 0 ]; then
+		release "$new" "$new" "$T/r" "http:$APP_PORT/missing"
 	else
-		release "$new" $counter "$T/r"
+		release "$new" "$new" "$T/r"
 	fi
 	agent_ctl install "$T/r" --health-window ${W}s --no-wait >/dev/null 2>"$T/err" ||
 		fail "cut $i: install: $(cat "$T/err")"
 	# Half of the cuts early (pull, verify, stage, the start), half
 	# anywhere up to past the window (health, commit, rollback, gc).
-	if [ $((RANDOM % 2)) = 0 ]; then ms=$((RANDOM % 400)); else ms=$((RANDOM % ((W + 4) * 1000))); fi
+	if [ $((RANDOM % 2)) = 0 ]; then ms=$((RANDOM % 250)); else ms=$((RANDOM % ((W + 3) * 1000))); fi
 	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-	at=$(app_field state 2>/dev/null || echo "?")
 	kill_all
+	lines=$(wc -l <"$T/dev.log")
 	wait_until 10 flock -n "$DEV/archon/lock" true || fail "cut $i: the store stays locked"
 	"$ARCHON" --store "$DEV/archon" verify >"$T/verify" 2>&1 ||
-		fail "cut $i (at $at, ${ms} ms): archon verify: $(cat "$T/verify")"
+		fail "cut $i (${ms} ms): archon verify: $(cat "$T/verify")"
 	start_apps_agent
-	wait_until 60 terminal || fail "cut $i (at $at): the journal stays $(app_field state)"
+	wait_until 60 terminal || fail "cut $i (${ms} ms): the journal stays $(app_field state)"
+	# What the restarted agent found, in its own words.
+	at=$(tail -n +$((lines + 1)) "$T/dev.log" |
+		sed -n -e 's/.*resuming the switch.*/resumed/p' \
+			-e 's/.*the agent restarted during \([a-z_]*\);.*/\1/p' | head -n 1)
+	at=${at:-terminal}
 	wait_until 20 one_running || fail "cut $i (at $at): running: $(running_versions | tr '\n' ' ')"
 	cur=$(app_field version)
 	[ "$(running_versions)" = "$cur" ] || fail "cut $i: runs $(running_versions), journal says $cur"
 	[ "$cur" = "$old" ] || [ "$cur" = "$new" ] || fail "cut $i: runs $cur, neither $old nor $new"
 	wait_until 10 serves "$cur" || fail "cut $i: $cur does not serve: '$(serving)'"
+	[ "$(ls "$DEV/apps/web/versions" | wc -l)" -le 4 ] ||
+		fail "cut $i: versions on disk: $(ls "$DEV/apps/web/versions" | tr '\n' ' ')"
 	cuts+=("$at->$(app_field state):$cur")
 	old=$cur
 done
-echo "cuts (state at the cut -> outcome:version): ${cuts[*]}"
+echo "cuts (found at restart: terminal, resumed, or the state rolled back from -> outcome:version): ${cuts[*]}"
 ok "$N cuts: each time the store verified, the journal ended by itself, one version (old or new) ran and served"
