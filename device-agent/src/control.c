@@ -60,7 +60,8 @@ struct conn {
 	struct bufferevent *bev;
 	struct da_control_req req;
 	int have_req;
-	int waiting; /* for the switch's end */
+	int waiting;  /* for the switch's end */
+	int finished; /* the last line is queued */
 	struct conn *next;
 };
 
@@ -94,6 +95,7 @@ static void conn_drained(struct bufferevent *bev, void *arg)
 /* Sends the last line; the connection closes once it is written. */
 static void conn_finish(struct conn *k, const char *line)
 {
+	k->finished = 1;
 	bufferevent_disable(k->bev, EV_READ);
 	evbuffer_add_printf(bufferevent_get_output(k->bev), "%s\n", line);
 	bufferevent_setcb(k->bev, NULL, conn_drained, NULL, k);
@@ -139,6 +141,8 @@ static void conn_request(struct conn *k, struct evbuffer *in)
 		return;
 	}
 	evbuffer_drain(in, len);
+	/* Reading is over: the wait for the switch has no read timeout. */
+	bufferevent_disable(k->bev, EV_READ);
 	evbuffer_add_printf(bufferevent_get_output(k->bev), "accepted %s\n",
 			    ack);
 	if (!k->req.wait) {
@@ -153,6 +157,8 @@ static void conn_read(struct bufferevent *bev, void *arg)
 	struct conn *k = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (k->finished)
+		return;
 	if (!k->have_req) {
 		struct cr_error *err = NULL;
 		size_t n;
@@ -186,12 +192,14 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if ((what & BEV_EVENT_EOF) && k->have_req && !k->waiting &&
-	    k->req.cmd == DA_CONTROL_INSTALL) {
+	    !k->finished && k->req.cmd == DA_CONTROL_INSTALL) {
 		/* The client's half ended: the release is complete. */
 		conn_request(k, bufferevent_get_input(k->bev));
 		return;
 	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+	/* A client that ends, fails, or sends nothing for the read timeout
+	 * (while its request comes in; a wait for a switch reads nothing). */
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
 		conn_free(k);
 }
 
@@ -217,6 +225,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	}
 	bufferevent_setcb(k->bev, conn_read, NULL, conn_event, k);
 	bufferevent_setwatermark(k->bev, EV_READ, 0, DA_CONTROL_BODY_MAX + 1);
+	bufferevent_set_timeouts(k->bev, &(struct timeval){ 30, 0 }, NULL);
 	bufferevent_enable(k->bev, EV_READ);
 	k->next = c->conns;
 	c->conns = k;
