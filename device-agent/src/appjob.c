@@ -462,6 +462,30 @@ static int job_evict(const struct da_paths *p, const struct da_job *j,
 	uint64_t freed = 0;
 	int rc = 0;
 
+	/* The images go first, the folders last: a kill in between leaves a
+	 * folder whose "staged" marker names its image, which the next
+	 * start's sweep finds and drops again (a folder gone first would
+	 * leave an image nobody remembers). */
+	if (j->n_drop > 0) {
+		if (ar_store_open(p->store, &st, err) < 0)
+			return -1;
+		for (size_t i = 0; i < j->n_drop && rc == 0; i++) {
+			struct cr_error *e = NULL;
+
+			if (ar_store_remove(st, j->drop[i], &e) < 0 &&
+			    e != NULL && e->code != ENOENT) {
+				*err = e;
+				rc = -1;
+			} else {
+				cr_error_free(e);
+			}
+		}
+		if (rc == 0)
+			rc = ar_store_gc(st, &freed, err);
+		ar_store_free(st);
+		if (rc < 0)
+			return -1;
+	}
 	for (size_t i = 0; i < j->n_evict; i++) {
 		char dir[PATH_MAX], rootfs[PATH_MAX + 8];
 
@@ -472,25 +496,7 @@ static int job_evict(const struct da_paths *p, const struct da_job *j,
 		if (rm_tree(dir, err) < 0)
 			return -1;
 	}
-	if (j->n_drop == 0)
-		return 0;
-	if (ar_store_open(p->store, &st, err) < 0)
-		return -1;
-	for (size_t i = 0; i < j->n_drop && rc == 0; i++) {
-		struct cr_error *e = NULL;
-
-		if (ar_store_remove(st, j->drop[i], &e) < 0 &&
-		    e != NULL && e->code != ENOENT) {
-			*err = e;
-			rc = -1;
-		} else {
-			cr_error_free(e);
-		}
-	}
-	if (rc == 0)
-		rc = ar_store_gc(st, &freed, err);
-	ar_store_free(st);
-	return rc;
+	return 0;
 }
 
 int da_job_run(const struct da_paths *p, const struct da_job *j,

@@ -961,8 +961,9 @@ static void app_ensure(struct app *a)
 static void app_sweep(struct app *a)
 {
 	char dir[PATH_MAX + 16], ev[DA_KEEP_MAX + 2][DA_NAME_MAX];
-	char evi[DA_KEEP_MAX + 2][DA_IMAGE_MAX];
-	size_t n = 0;
+	char evi[DA_KEEP_MAX + 2][DA_IMAGE_MAX], marker[PATH_MAX + 100];
+	char *image = NULL;
+	size_t n = 0, len;
 	struct dirent *e;
 	DIR *d;
 
@@ -978,7 +979,18 @@ static void app_sweep(struct app *a)
 			continue;
 		/* da_version_ok(): shorter than DA_NAME_MAX. */
 		memcpy(ev[n], e->d_name, strlen(e->d_name) + 1);
-		evi[n++][0] = '\0';
+		/* Its image, from the marker staging wrote: dropped from
+		 * the store too when no kept version names it. */
+		evi[n][0] = '\0';
+		snprintf(marker, sizeof(marker), "%.4000s/%s/staged", dir,
+			 e->d_name);
+		if (cr_read_file(marker, DA_IMAGE_MAX - 1, &image, &len, NULL) ==
+		    0) {
+			snprintf(evi[n], DA_IMAGE_MAX, "%s", image);
+			free(image);
+			image = NULL;
+		}
+		n++;
 	}
 	closedir(d);
 	app_evict(a, ev, evi, n);
