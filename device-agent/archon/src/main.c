@@ -95,7 +95,8 @@ static const char help_publish[] =
 static const char help_pull[] =
 	"usage: archon pull URL NAME (--publisher-key KEY.pub | --insecure)\n"
 	"                  [--allow-downgrade] [--ring RING | --no-ring]\n"
-	"                  [--peers [--key KEY] [--carrier PATH]] [--progress|--quiet]\n"
+	"                  [--peers [--key KEY] [--credential CRED] [--carrier PATH]]\n"
+	"                  [--progress|--quiet]\n"
 	"\n"
 	"Fetches version NAME from the origin URL (http://, https:// or file://),\n"
 	"only what the store lacks.  Chunks already fetched by a pull that was\n"
@@ -114,6 +115,9 @@ static const char help_pull[] =
 	"  --peers       first ask devices that announced the version (archon\n"
 	"                serve), through carrier connect; --key KEY is its vendor\n"
 	"                key (default: carrier's own), --carrier its program\n"
+	"  --credential CRED  with --peers: reach the peers as a device of their\n"
+	"                fleet (--key the device key, CRED its fleet credential,\n"
+	"                carrier fleet credential) instead of with a vendor key\n"
 	"  --progress    progress on standard error even when it is not a terminal\n"
 	"  -q, --quiet   no progress\n";
 
@@ -313,6 +317,8 @@ static int run_pull(struct ar_store *st, int argc, char **argv,
 			o.peers = 1;
 		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
 			o.key = argv[++i];
+		else if (strcmp(argv[i], "--credential") == 0 && i + 1 < argc)
+			o.credential = argv[++i];
 		else if (strcmp(argv[i], "--carrier") == 0 && i + 1 < argc)
 			o.carrier = argv[++i];
 		else if (strcmp(argv[i], "--publisher-key") == 0 && i + 1 < argc)
