@@ -1311,3 +1311,127 @@ int cl_cmd_release(int argc, char **argv)
 		return release_show(argc - 1, argv + 1);
 	return release_create(argc - 1, argv + 1);
 }
+
+/* ---- fleet credentials ----------------------------------------------------- */
+
+static const char fleet_usage[] =
+	"usage: carrier fleet credential DEVICE_ID --trust TRUST --key "
+	"ROLLOUT_KEY [--key ...]\n"
+	"           [--expires DURATION] -o CRED\n"
+	"\n"
+	"A fleet credential lets the device DEVICE_ID reach the archon serve "
+	"ports of the\nfleet's other devices with its own key (`carrier "
+	"connect --credential CRED`,\nwhich archon pull runs for its peers); "
+	"each peer's agent, given the trust root\nand its serve ports, checks "
+	"it.  It is signed by the trust root's rollout\nthreshold of rollout "
+	"keys (at most 2: it travels in a handshake) and expires\n(--expires, "
+	"default 30d).\n";
+
+int cl_cmd_fleet(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "trust", required_argument, NULL, 't' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *trust_path = NULL, *out = NULL, *keys[2];
+	struct cr_keypair kps[2];
+	const struct cr_keypair *signers[2];
+	struct cr_fleet_cred *cred = NULL, *check = NULL;
+	struct cr_trust *t = NULL;
+	struct cr_error *err = NULL;
+	struct cr_id dev;
+	uint64_t expires = 30 * 86400;
+	size_t n_keys = 0, n_loaded = 0;
+	char ids[CR_ID_STRMAX], when[40];
+	int c, rc = 1;
+
+	if (argc >= 2 && cl_is_help(argv[1])) {
+		fputs(fleet_usage, stdout);
+		return 0;
+	}
+	if (argc < 2 || strcmp(argv[1], "credential") != 0)
+		return cl_fail(2, "usage: carrier fleet credential DEVICE_ID "
+				  "--trust TRUST --key ROLLOUT_KEY -o CRED");
+	argc--;
+	argv++;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(fleet_usage, stdout);
+			return 0;
+		case 't':
+			trust_path = optarg;
+			break;
+		case 'k':
+			if (n_keys == 2)
+				return cl_fail(2, "at most 2 --key: a fleet "
+						  "credential travels in a "
+						  "handshake");
+			keys[n_keys++] = optarg;
+			break;
+		case 'e':
+			if (parse_expiry(optarg, &expires) < 0 || expires == 0)
+				return cl_fail(2,
+					       "--expires: '%s' is not a "
+					       "duration such as 30d or 12h",
+					       optarg);
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (optind != argc - 1 || trust_path == NULL || n_keys == 0 ||
+	    out == NULL)
+		return cl_fail(2, "usage: carrier fleet credential DEVICE_ID "
+				  "--trust TRUST --key ROLLOUT_KEY -o CRED");
+	if (cr_id_parse_as(argv[optind], CR_ID_DEVICE, &dev, &err) < 0) {
+		err->code = FLEET_EUSAGE;
+		return fleet_report(err);
+	}
+	if (load_trust(trust_path, &t, &err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n_keys; i++) {
+		if (cr_keypair_load_as(keys[i], CR_ID_VENDOR, &kps[i], &err) <
+		    0)
+			goto fail;
+		n_loaded++;
+		signers[i] = &kps[i];
+		if (!cr_trust_has_key(t, CR_ROLE_ROLLOUT, kps[i].pk)) {
+			cr_error_set(&err, EKEYREJECTED,
+				     "%s is not a rollout key of trust root "
+				     "v%" PRIu64,
+				     key_id(kps[i].pk, ids), t->version);
+			goto fail;
+		}
+	}
+	/* What a peer will check, checked before writing. */
+	if (cr_cred_build(&dev, cr_now_unix() + expires, signers, n_keys, &cred,
+			  &err) < 0 ||
+	    cr_cred_decode(cred->blob, cred->blob_len, t, cr_now_unix(), &check,
+			   &err) < 0 ||
+	    cr_cred_save(cred, out, &err) < 0)
+		goto fail;
+	format_time(cred->expires_unix, when, sizeof(when));
+	printf("fleet credential of %s (trust root v%" PRIu64
+	       "), expires %s, written to %s\n",
+	       cr_id_format(&dev, ids), t->version, when, out);
+	rc = 0;
+	goto out;
+fail:
+	rc = fleet_report(err);
+out:
+	for (size_t i = 0; i < n_loaded; i++)
+		cr_keypair_wipe(&kps[i]);
+	cr_cred_free(cred);
+	cr_cred_free(check);
+	cr_trust_free(t);
+	return rc;
+}

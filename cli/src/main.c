@@ -33,7 +33,7 @@ static const char usage_text[] =
 	"  ping DEVICE_ID [-c N]         round-trip time and path\n"
 	"  ping --batch FILE [--within DURATION]\n"
 	"                      reach every device in FILE; times to reach\n"
-	"  connect DEVICE_ID PORT [-L [ADDR:]LPORT] [-v]\n"
+	"  connect DEVICE_ID PORT [-L [ADDR:]LPORT] [-v] [--credential CRED]\n"
 	"                      reach 127.0.0.1:PORT on the device; stdio "
 	"without -L\n"
 	"\n"
@@ -58,6 +58,10 @@ static const char usage_text[] =
 	"  release sign RELEASE --key RELEASE_KEY\n"
 	"                      one more release signature (k of n)\n"
 	"  release show RELEASE [--trust TRUST] [--json]\n"
+	"  fleet credential DEVICE_ID --trust TRUST --key ROLLOUT_KEY "
+	"[--expires D] -o CRED\n"
+	"                      let a device reach its fleet peers' archon "
+	"serve ports\n"
 	"\n"
 	"Vendor commands read --key FILE (a vendor key) and --ring FILE, "
 	"defaulting to\n$CARRIER_KEY and $CARRIER_RING, then "
@@ -79,6 +83,7 @@ static const struct {
 	{ "ring", cl_cmd_ring },     { "lookup", cl_cmd_lookup },
 	{ "ping", cl_cmd_ping },     { "connect", cl_cmd_connect },
 	{ "trust", cl_cmd_trust },   { "release", cl_cmd_release },
+	{ "fleet", cl_cmd_fleet },
 };
 
 int main(int argc, char **argv)

@@ -33,6 +33,16 @@ static const char usage_text[] =
 	"                        let that vendor reach 127.0.0.1:PORT; "
 	"repeatable.\n"
 	"                        Default: nobody.  SIGHUP re-reads it.\n"
+	"  --trust FILE          the vendor's trust root (carrier trust "
+	"init): run the apps\n"
+	"                        its signed releases name (see install, "
+	"apps below)\n"
+	"  --serve-port PORT[,PORT...]\n"
+	"                        let devices of the fleet (a fleet credential "
+	"the trust\n"
+	"                        root validates) reach 127.0.0.1:PORT, archon "
+	"serve's\n"
+	"                        port; repeatable; needs --trust\n"
 	"  --operator OP_ID      pin this operator; default: trust the first "
 	"one seen\n"
 	"  --listen HOST:PORT    local UDP address (default: any, random "
@@ -58,10 +68,6 @@ static const char usage_text[] =
 	"ports; done\n"
 	"                        by itself when no node answers over UDP in "
 	"3 s\n"
-	"  --trust FILE          the vendor's trust root (carrier trust "
-	"init): run the apps\n"
-	"                        its signed releases name (see install, "
-	"apps below)\n"
 	"  --apps-store DIR      the Archon store of the apps (default "
 	"DATA/archon)\n"
 	"  --apps-cgroup NAME    cgroup parent of the apps' containers "
@@ -102,6 +108,8 @@ static const struct option long_opts[] = {
 	{ "ring", required_argument, NULL, 0 },
 	{ "data", required_argument, NULL, 0 },
 	{ "allow", required_argument, NULL, 0 },
+	{ "trust", required_argument, NULL, 0 },
+	{ "serve-port", required_argument, NULL, 0 },
 	{ "operator", required_argument, NULL, 0 },
 	{ "listen", required_argument, NULL, 0 },
 	{ "keepalive", required_argument, NULL, 0 },
@@ -113,7 +121,6 @@ static const struct option long_opts[] = {
 	{ "syslog", no_argument, NULL, 0 },
 	{ "tcp", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },
-	{ "trust", required_argument, NULL, 0 },
 	{ "apps-store", required_argument, NULL, 0 },
 	{ "apps-cgroup", required_argument, NULL, 0 },
 	{ "apps-reserve", required_argument, NULL, 0 },

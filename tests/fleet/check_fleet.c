@@ -543,6 +543,56 @@ START_TEST(test_health_parse)
 }
 END_TEST
 
+START_TEST(test_credential)
+{
+	const struct cr_keypair *s1[] = { &kp_root[0] };
+	const struct cr_keypair *roll[] = { &kp_roll[0] };
+	const struct cr_keypair *both[] = { &kp_roll[0], &kp_roll[1] };
+	const struct cr_keypair *rel[] = { &kp_rel[0] };
+	struct cr_trust *t = trust_make(1, 0, 0, 1, 1, s1, 1);
+	struct cr_fleet_cred *c = NULL, *d = NULL;
+	struct cr_error *err = NULL;
+	struct cr_keypair dev;
+	struct cr_id id;
+
+	ck_assert_int_eq(cr_keypair_generate(CR_ID_DEVICE, &dev), 0);
+	cr_id_from_pk(CR_ID_DEVICE, dev.pk, &id);
+	ck_assert_int_eq(cr_cred_build(&id, 2000000, roll, 1, &c, &err), 0);
+	ck_assert_int_eq(cr_cred_decode(c->blob, c->blob_len, t, 1999999, &d,
+					&err),
+			 0);
+	ck_assert_int_eq(cr_id_equal(&d->device, &id), 1);
+	ck_assert_uint_eq(d->expires_unix, 2000000);
+	cr_cred_free(d);
+	d = NULL;
+	EXPECT_ERR(cr_cred_decode(c->blob, c->blob_len, t, 2000000, &d, &err),
+		   "expired at");
+	ck_assert_ptr_null(d);
+	cr_cred_free(c);
+	c = NULL;
+	/* A release key is not a rollout key. */
+	ck_assert_int_eq(cr_cred_build(&id, 2000000, rel, 1, &c, &err), 0);
+	EXPECT_ERR(cr_cred_decode(c->blob, c->blob_len, t, 1, &d, &err),
+		   "0 of 1 rollout signatures of trust root v1");
+	cr_cred_free(c);
+	c = NULL;
+	/* Two signatures fit in a handshake's hello (with its E2eHello). */
+	ck_assert_int_eq(cr_cred_build(&id, UINT64_MAX, both, 2, &c, &err), 0);
+	ck_assert_uint_le(c->blob_len + 5, CP_HELLO_MAX);
+	{
+		uint8_t *copy = malloc(c->blob_len);
+
+		memcpy(copy, c->blob, c->blob_len);
+		tamper_body(copy, c->blob_len, id.hash, NULL);
+		EXPECT_ERR(cr_cred_decode(copy, c->blob_len, t, 1, &d, &err),
+			   "does not verify");
+		free(copy);
+	}
+	cr_cred_free(c);
+	cr_trust_free(t);
+}
+END_TEST
+
 static char tmp[64];
 
 static void tmp_setup(void)
@@ -612,6 +662,7 @@ static Suite *fleet_suite(void)
 	tcase_add_test(tc, test_release_tamper);
 	tcase_add_test(tc, test_release_arch);
 	tcase_add_test(tc, test_health_parse);
+	tcase_add_test(tc, test_credential);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");

@@ -1,8 +1,9 @@
 /*
  * Fuzzes the fleet record parsers of cr/fleet.h with every input:
  *
- *   1. cr_trust_decode_draft() and cr_release_decode() on the bytes as a
- *      SignedTrust and a SignedRelease;
+ *   1. cr_trust_decode_draft(), cr_release_decode() and cr_cred_decode()
+ *      on the bytes as a SignedTrust, a SignedRelease and a
+ *      SignedFleetCredential;
  *   2. the bytes as a TrustBody and as a ReleaseBody, signed here with a
  *      fixed key and wrapped, then decoded (a trust root counting that key
  *      as root, a release checked against a trust root whose release key
@@ -174,8 +175,27 @@ static void fuzz_signed_body(const uint8_t *data, size_t size, int release)
 	free(msg);
 }
 
+static void fuzz_cred(const uint8_t *data, size_t size)
+{
+	struct cr_error *err = NULL;
+	struct cr_fleet_cred *c = NULL;
+	int rc = cr_cred_decode(data, size, trust, 1, &c, &err);
+
+	if (rc != 0) {
+		check_failure(rc, err, "cr_cred_decode");
+		if (c != NULL)
+			abort();
+		return;
+	}
+	if (c->device.type != CR_ID_DEVICE || c->expires_unix == 0 ||
+	    c->n_signers == 0 || c->n_signers > 2 || c->blob_len != size)
+		abort();
+	cr_cred_free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	fuzz_cred(data, size);
 	fuzz_trust(data, size);
 	fuzz_release(data, size, NULL);
 	fuzz_release(data, size, trust);

@@ -45,8 +45,13 @@ struct da_config {
 	uint64_t migrate_window_ms;
 	struct da_allow allow[DA_ALLOW_MAX];
 	size_t n_allow;
-	/* Apps (da/apps.h), with a trust root only. */
+	/* --trust: the vendor's trust root (docs/fleet.md).  With it the
+	 * agent runs the apps its releases name (da/apps.h), and devices of
+	 * the fleet presenting a fleet credential it validates may reach the
+	 * --serve-port ports (archon serve), and nothing else. */
 	char trust_path[PATH_MAX];
+	uint16_t serve_ports[DA_PORTS_MAX];
+	size_t n_serve_ports;
 	char apps_store[PATH_MAX];  /* default DATA/archon */
 	char apps_cgroup[128];      /* default korhal-apps */
 	uint64_t apps_reserve;      /* bytes a pull leaves free */

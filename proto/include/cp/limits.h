@@ -46,6 +46,10 @@ enum cp_limits {
 	/* Entries of any one repeated field of a record body (keys of a
 	 * role, architectures, origins, args, env, ports). */
 	CP_FLEET_LIST_MAX = 64,
+	/* A fleet credential travels in a handshake's hello (an E2eHello of
+	 * at most CP_HELLO_MAX bytes): two signatures fit. */
+	CP_FLEET_CRED_MAX = CP_HELLO_MAX - 5, /* version 2, tag 1, length 2 */
+	CP_FLEET_CRED_SIGS_MAX = 2,
 };
 
 #endif

@@ -122,7 +122,7 @@ int cr_fleet_collect(const char *ctx, const uint8_t *body, size_t len,
 	return 0;
 }
 
-int cr_fleet_pack(int release, const uint8_t *body, size_t body_len,
+int cr_fleet_pack(enum cr_fleet_kind kind, const uint8_t *body, size_t body_len,
 		  const uint8_t (*pk)[CR_PKLEN],
 		  const uint8_t (*sig)[CR_SIGLEN], size_t n, uint8_t **out,
 		  size_t *out_len, struct cr_error **err)
@@ -130,8 +130,13 @@ int cr_fleet_pack(int release, const uint8_t *body, size_t body_len,
 	CR_CLEANUP_FREE Carrier__FleetSignature *fs = NULL;
 	CR_CLEANUP_FREE Carrier__FleetSignature **fp = NULL;
 	CR_CLEANUP_FREE uint8_t *copy = NULL;
+	Carrier__SignedTrust st = CARRIER__SIGNED_TRUST__INIT;
+	Carrier__SignedRelease sr = CARRIER__SIGNED_RELEASE__INIT;
+	Carrier__SignedFleetCredential sc =
+		CARRIER__SIGNED_FLEET_CREDENTIAL__INIT;
+	ProtobufCBinaryData b;
 	uint8_t *buf;
-	size_t len;
+	size_t len, max = CP_FLEET_RECORD_MAX;
 
 	if (n > CP_FLEET_SIGS_MAX)
 		return cr_error_set(err, EMSGSIZE,
@@ -157,43 +162,46 @@ int cr_fleet_pack(int release, const uint8_t *body, size_t body_len,
 		fp[i] = &fs[i];
 	}
 	memcpy(copy + n * (CR_PKLEN + CR_SIGLEN), body, body_len);
-	if (release) {
-		Carrier__SignedRelease s = CARRIER__SIGNED_RELEASE__INIT;
-
-		s.body.data = copy + n * (CR_PKLEN + CR_SIGLEN);
-		s.body.len = body_len;
-		s.signatures = fp;
-		s.n_signatures = n;
-		len = carrier__signed_release__get_packed_size(&s);
-		if (len > CP_FLEET_RECORD_MAX)
-			goto too_big;
-		buf = malloc(len);
-		if (buf == NULL)
-			return cr_error_errno(err, ENOMEM, "packing a record");
-		carrier__signed_release__pack(&s, buf);
-	} else {
-		Carrier__SignedTrust s = CARRIER__SIGNED_TRUST__INIT;
-
-		s.body.data = copy + n * (CR_PKLEN + CR_SIGLEN);
-		s.body.len = body_len;
-		s.signatures = fp;
-		s.n_signatures = n;
-		len = carrier__signed_trust__get_packed_size(&s);
-		if (len > CP_FLEET_RECORD_MAX)
-			goto too_big;
-		buf = malloc(len);
-		if (buf == NULL)
-			return cr_error_errno(err, ENOMEM, "packing a record");
-		carrier__signed_trust__pack(&s, buf);
+	b.data = copy + n * (CR_PKLEN + CR_SIGLEN);
+	b.len = body_len;
+	switch (kind) {
+	case CR_FLEET_RELEASE:
+		sr.body = b;
+		sr.signatures = fp;
+		sr.n_signatures = n;
+		len = carrier__signed_release__get_packed_size(&sr);
+		break;
+	case CR_FLEET_CRED:
+		sc.body = b;
+		sc.signatures = fp;
+		sc.n_signatures = n;
+		len = carrier__signed_fleet_credential__get_packed_size(&sc);
+		max = CP_FLEET_CRED_MAX;
+		break;
+	default:
+		st.body = b;
+		st.signatures = fp;
+		st.n_signatures = n;
+		len = carrier__signed_trust__get_packed_size(&st);
+		break;
 	}
+	if (len > max)
+		return cr_error_set(err, EMSGSIZE,
+				    "the record would be %zu bytes, more than "
+				    "the limit of %zu",
+				    len, max);
+	buf = malloc(len);
+	if (buf == NULL)
+		return cr_error_errno(err, ENOMEM, "packing a record");
+	if (kind == CR_FLEET_RELEASE)
+		carrier__signed_release__pack(&sr, buf);
+	else if (kind == CR_FLEET_CRED)
+		carrier__signed_fleet_credential__pack(&sc, buf);
+	else
+		carrier__signed_trust__pack(&st, buf);
 	*out = buf;
 	*out_len = len;
 	return 0;
-too_big:
-	return cr_error_set(err, EMSGSIZE,
-			    "the record would be %zu bytes, more than the "
-			    "limit of %d",
-			    len, (int)CP_FLEET_RECORD_MAX);
 }
 
 static int is_blank(char c)

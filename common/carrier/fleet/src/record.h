@@ -36,8 +36,12 @@ int cr_fleet_collect(const char *ctx, const uint8_t *body, size_t len,
 		     uint8_t (*signer)[CR_PKLEN], size_t cap, size_t *n_signer,
 		     const char *what, struct cr_error **err);
 
+/* The signed record kinds (their Signed* messages share one shape). */
+enum cr_fleet_kind { CR_FLEET_TRUST, CR_FLEET_RELEASE, CR_FLEET_CRED };
+
 /* Packs a Signed* record (body, signatures) into a new buffer. */
-int cr_fleet_pack(int release, const uint8_t *body, size_t body_len,
+int cr_fleet_pack(enum cr_fleet_kind kind, const uint8_t *body,
+		  size_t body_len,
 		  const uint8_t (*pk)[CR_PKLEN],
 		  const uint8_t (*sig)[CR_SIGLEN], size_t n, uint8_t **out,
 		  size_t *out_len, struct cr_error **err);

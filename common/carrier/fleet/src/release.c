@@ -639,7 +639,8 @@ int cr_release_build(const struct cr_release *r, const struct cr_keypair *kp,
 		return cr_error_errno(err, ENOMEM, "building a release");
 	carrier__release_body__pack(&body, bbuf);
 	if (cr_fleet_sign(release_sig_ctx, bbuf, blen, kp, sig[0], err) < 0 ||
-	    cr_fleet_pack(1, bbuf, blen, (const uint8_t(*)[CR_PKLEN]) & kp->pk,
+	    cr_fleet_pack(CR_FLEET_RELEASE, bbuf, blen,
+			  (const uint8_t(*)[CR_PKLEN]) & kp->pk,
 			  (const uint8_t(*)[CR_SIGLEN])sig, 1, &blob, &blob_len,
 			  err) < 0)
 		return -1;
@@ -691,7 +692,7 @@ int cr_release_sign(struct cr_release *r, const struct cr_keypair *kp,
 			  sig[n], err) < 0)
 		return -1;
 	n++;
-	if (cr_fleet_pack(1, s->body.data, s->body.len,
+	if (cr_fleet_pack(CR_FLEET_RELEASE, s->body.data, s->body.len,
 			  (const uint8_t(*)[CR_PKLEN])pk,
 			  (const uint8_t(*)[CR_SIGLEN])sig, n, &blob, &blob_len,
 			  err) < 0 ||

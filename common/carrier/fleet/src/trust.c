@@ -476,7 +476,8 @@ int cr_trust_build_draft(uint64_t version, uint64_t expires_unix,
 				    "a trust root needs at least one root "
 				    "signature when it is built; give a root "
 				    "secret key");
-	if (cr_fleet_pack(0, bbuf, blen, (const uint8_t(*)[CR_PKLEN])pk,
+	if (cr_fleet_pack(CR_FLEET_TRUST, bbuf, blen,
+			  (const uint8_t(*)[CR_PKLEN])pk,
 			  (const uint8_t(*)[CR_SIGLEN])sig, n_signers, &blob,
 			  &blob_len, err) < 0)
 		return -1;
@@ -544,7 +545,7 @@ int cr_trust_sign(struct cr_trust *t, const struct cr_keypair *kp,
 			  err) < 0)
 		return -1;
 	n++;
-	if (cr_fleet_pack(0, s->body.data, s->body.len,
+	if (cr_fleet_pack(CR_FLEET_TRUST, s->body.data, s->body.len,
 			  (const uint8_t(*)[CR_PKLEN])pk,
 			  (const uint8_t(*)[CR_SIGLEN])sig, n, &blob, &blob_len,
 			  err) < 0 ||

@@ -197,6 +197,44 @@ int cr_release_check_trust(const struct cr_release *r,
 			   const struct cr_trust *trust,
 			   struct cr_error **err);
 
+/*
+ * A fleet credential: a device of the fleet may reach the archon serve
+ * ports of its peers (devices serving each other with their own keys, no
+ * vendor key on the device).  It names the device's identity and an
+ * expiry and is signed by a rollout threshold of the trust root.  It
+ * travels as the session handshake's hello, so at most
+ * CP_FLEET_CRED_SIGS_MAX (2) signatures.  File form:
+ *     korhal-credential-v1 BASE64(SignedFleetCredential)
+ */
+struct cr_fleet_cred {
+	struct cr_id device; /* CR_ID_DEVICE */
+	uint64_t expires_unix;
+	uint8_t signer[2][CR_PKLEN]; /* distinct verified signers */
+	size_t n_signers;
+	uint8_t *blob; /* the serialized SignedFleetCredential */
+	size_t blob_len;
+};
+
+/* Signs a credential for device with the rollout keys in signers. */
+int cr_cred_build(const struct cr_id *device, uint64_t expires_unix,
+		  const struct cr_keypair *const *signers, size_t n_signers,
+		  struct cr_fleet_cred **out, struct cr_error **err);
+/*
+ * Parses a SignedFleetCredential.  With trust != NULL it must carry a
+ * rollout threshold of distinct rollout keys of trust, and with now_unix
+ * != 0 not be expired.  Errors name the reason ("fleet credential: 0 of
+ * 1 rollout signatures", "fleet credential of dev_...: expired at ...").
+ */
+int cr_cred_decode(const uint8_t *buf, size_t len,
+		   const struct cr_trust *trust, uint64_t now_unix,
+		   struct cr_fleet_cred **out, struct cr_error **err);
+int cr_cred_load(const char *path, const struct cr_trust *trust,
+		 uint64_t now_unix, struct cr_fleet_cred **out,
+		 struct cr_error **err);
+int cr_cred_save(const struct cr_fleet_cred *c, const char *path,
+		 struct cr_error **err);
+struct cr_fleet_cred *cr_cred_free(struct cr_fleet_cred *c);
+
 /* The Debian architecture name this build runs on ("amd64", "armel"...). */
 const char *cr_fleet_arch(void);
 /* 0 when r runs on arch, else -1 with "release APP VERSION is for ARCHS,
