@@ -103,6 +103,7 @@ serving() { curl -sf --max-time 2 "http://127.0.0.1:$APP_PORT/index.html" || tru
 running_versions() {
 	local id
 	for id in $("$BOLTER" --root "$DEV/bolter" list -q 2>/dev/null); do
+		[ "${id#web+}" != "$id" ] || continue
 		if "$BOLTER" --root "$DEV/bolter" state "$id" 2>/dev/null | grep -Eq '"status": *"running"'; then
 			echo "${id#web+}"
 		fi

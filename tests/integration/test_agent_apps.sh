@@ -74,8 +74,24 @@ wait_until 20 sh -c "curl -sf http://127.0.0.1:$APP_PORT/index.html | grep -q 'w
 	fail "v3 was not restarted"
 [ -f "$DEV/apps/web/log" ] || fail "no log for the app"
 ok "a dead app process is restarted (backoff from 1 s)"
+# A chatty app (another app, no probe): its log is rotated at 256 KiB.
+"$CARRIER" release chatty:1 --image "$ORIGIN_URL" web:1 --counter 1 --arch "$ARCH" \
+	--key "$T/rel1.key" -o "$T/chatty" -- sh -c \
+	'while :; do head -c 8000 /dev/zero | tr "\0" x; echo; sleep 0.02; done' >/dev/null
+"$CARRIER" release sign "$T/chatty" --key "$T/rel2.key" >/dev/null
+agent_ctl install "$T/chatty" --health-window 1s >"$T/out" 2>"$T/err" ||
+	fail "install chatty: $(cat "$T/err")"
+wait_until 30 test -s "$DEV/apps/chatty/log.1" || fail "the chatty app's log was not rotated"
+sleep 2
+for f in log log.1; do
+	size=$(stat -c %s "$DEV/apps/chatty/$f")
+	[ "$size" -le $((1024 * 1024)) ] || fail "chatty's $f has $size bytes"
+done
+[ "$(stat -c %s "$DEV/apps/chatty/log.1")" -le $((256 * 1024)) ] || fail "log.1 is over 256 KiB"
+ok "an app's output is kept bounded: log rotated to log.1 at 256 KiB"
 agent_ctl apps >"$T/table"
-grep -Eq "^web +3 +committed +1,2 " "$T/table" || fail "apps table: $(cat "$T/table")"
+grep -Eq "^web +3 +committed +1,2 " "$T/table" && grep -Eq "^chatty +1 +committed " "$T/table" ||
+	fail "apps table: $(cat "$T/table")"
 ok "carrier-agent apps shows the table"
 
 # ---- Refusals, each named; v3 keeps serving.
