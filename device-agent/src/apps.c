@@ -961,7 +961,7 @@ static void app_ensure(struct app *a)
 static void app_sweep(struct app *a)
 {
 	char dir[PATH_MAX + 16], ev[DA_KEEP_MAX + 2][DA_NAME_MAX];
-	char evi[DA_KEEP_MAX + 2][DA_IMAGE_MAX], marker[PATH_MAX + 100];
+	char evi[DA_KEEP_MAX + 2][DA_IMAGE_MAX], marker[PATH_MAX + 300];
 	char *image = NULL;
 	size_t n = 0, len;
 	struct dirent *e;
