@@ -13,6 +13,7 @@ set(CR_LAYER_cr_crypto cr_base)
 set(CR_LAYER_cr_hop cr_base cr_crypto cp_proto)
 set(CR_LAYER_cr_e2e cr_base cr_crypto cp_proto cr_hop)
 set(CR_LAYER_cr_records cr_base cr_crypto cp_proto)
+set(CR_LAYER_cr_fleet cr_base cr_crypto cp_proto)
 set(CR_LAYER_cr_tls cr_base cr_crypto cp_proto cr_hop)
 set(CR_LAYER_cr_link cr_base cr_crypto cp_proto cr_hop cr_records)
 set(CR_LAYER_ar_format cr_base cr_crypto)
@@ -20,7 +21,7 @@ set(CR_LAYER_ar_format cr_base cr_crypto)
 set(CR_LAYER_rn_node cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
   cr_tls ar_format)
 set(CR_LAYER_da_agent cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
-  cr_link cr_tls ar_format ar_store bo_runtime)
+  cr_link cr_tls ar_format ar_store bo_runtime cr_fleet)
 set(CR_LAYER_ar_store cr_base cr_crypto cr_records ar_format)
 set(CR_LAYER_bo_runtime cr_base)
 # Programs: a thin main over their component (the CLI's is cl_cli).
@@ -29,7 +30,7 @@ set(CR_LAYER_carrier-agent da_agent)
 set(CR_LAYER_archon ar_store)
 set(CR_LAYER_bolter bo_runtime)
 set(CR_LAYER_cl_cli cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
-  cr_link cr_tls)
+  cr_link cr_tls cr_fleet ar_format)
 set(CR_LAYER_carrier cl_cli)
 
 # CR_LAYER_EXT_<target>: the outside libraries (imported targets) a library
@@ -41,12 +42,13 @@ set(CR_LAYER_EXT_cr_crypto PkgConfig::SODIUM PkgConfig::OPENSSL)
 set(CR_LAYER_EXT_cr_hop PkgConfig::EVENT)
 set(CR_LAYER_EXT_cr_e2e PkgConfig::EVENT)
 set(CR_LAYER_EXT_cr_records "")
+set(CR_LAYER_EXT_cr_fleet "")
 set(CR_LAYER_EXT_cr_tls PkgConfig::EVENT_OPENSSL PkgConfig::OPENSSL)
 set(CR_LAYER_EXT_cr_link PkgConfig::EVENT PkgConfig::SODIUM)
 set(CR_LAYER_EXT_ar_format PkgConfig::SODIUM PkgConfig::ZSTD)
 
 set(CR_LAYER_TARGETS cp_proto cr_base cr_crypto cr_hop cr_e2e cr_records
-  cr_link cr_tls ar_format rn_node da_agent ar_store bo_runtime carrier-node
+  cr_fleet cr_link cr_tls ar_format rn_node da_agent ar_store bo_runtime carrier-node
   carrier-agent archon bolter cl_cli carrier)
 
 function(cr_check_layers)

@@ -14,6 +14,7 @@
 #include "cp/limits.h"
 #include "cp/wire.h"
 #include "cr/addr.h"
+#include "cr/fleet.h"
 #include "cr/ringlink.h"
 #include "cr/punch.h"
 #include "cr/stun.h"
@@ -63,6 +64,10 @@ struct cl_pend {
 struct cl_client {
 	struct event_base *base;
 	struct cr_keypair kp;
+	/* The handshake hello of end-to-end sessions: an E2eHello with our
+	 * fleet credential when we are a device reaching a peer. */
+	uint8_t hello[CP_HELLO_MAX];
+	size_t hello_len;
 	struct cr_ring *ring;
 	struct event *ev_tick;
 	struct cr_ringlink *rl;     /* the socket, sessions, TCP fallback */
@@ -154,7 +159,12 @@ struct cl_client *cl_client_open(struct event_base *base,
 			sizeof(ring_path));
 	struct cl_client *c;
 
-	c = cl_client_new(base, key_path, ring_path, vo->operator, err);
+	if (vo->credential != NULL)
+		c = cl_client_new_device(base, key_path, ring_path,
+					 vo->operator, vo->credential, err);
+	else
+		c = cl_client_new(base, key_path, ring_path, vo->operator,
+				  err);
 	if (c != NULL && vo->tcp)
 		cr_rl_set_force_tcp(c->rl, 1);
 	return c;
@@ -673,9 +683,74 @@ static int cl_pin_check(const char *dir, const char *pin,
 	return 0;
 }
 
+static struct cl_client *client_new(struct event_base *base,
+				    const char *key_path, enum cr_id_type type,
+				    const char *ring_path,
+				    const char *operator_id,
+				    struct cr_error **err);
+
 struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 				const char *ring_path, const char *operator_id,
 				struct cr_error **err)
+{
+	return client_new(base, key_path, CR_ID_VENDOR, ring_path, operator_id,
+			  err);
+}
+
+struct cl_client *cl_client_new_device(struct event_base *base,
+				       const char *key_path,
+				       const char *ring_path,
+				       const char *operator_id,
+				       const char *credential,
+				       struct cr_error **err)
+{
+	Carrier__E2eHello h = CARRIER__E2E_HELLO__INIT;
+	struct cr_fleet_cred *cred = NULL;
+	struct cl_client *c;
+	struct cr_id me;
+	char ida[CR_ID_STRMAX], idb[CR_ID_STRMAX];
+
+	/* The device's peers check the credential against their trust root;
+	 * here only that it is one and names this key. */
+	if (cr_cred_load(credential, NULL, cr_now_unix(), &cred, err) < 0) {
+		cr_error_wrap(err, "--credential");
+		return NULL;
+	}
+	c = client_new(base, key_path, CR_ID_DEVICE, ring_path, operator_id,
+		       err);
+	if (c == NULL) {
+		cr_cred_free(cred);
+		return NULL;
+	}
+	cr_id_from_pk(CR_ID_DEVICE, c->kp.pk, &me);
+	if (!cr_id_equal(&me, &cred->device)) {
+		cr_error_set(err, EINVAL,
+			     "%s is the fleet credential of %s, not of this "
+			     "key's %s",
+			     credential, cr_id_format(&cred->device, ida),
+			     cr_id_format(&me, idb));
+		cr_cred_free(cred);
+		return cl_client_free(c);
+	}
+	h.version = 1;
+	h.credential.data = cred->blob;
+	h.credential.len = cred->blob_len;
+	if (carrier__e2e_hello__get_packed_size(&h) > sizeof(c->hello)) {
+		cr_error_set(err, EMSGSIZE, "%s: too large for a handshake",
+			     credential);
+		cr_cred_free(cred);
+		return cl_client_free(c);
+	}
+	c->hello_len = carrier__e2e_hello__pack(&h, c->hello);
+	cr_cred_free(cred);
+	return c;
+}
+
+static struct cl_client *client_new(struct event_base *base,
+				    const char *key_path, enum cr_id_type type,
+				    const char *ring_path,
+				    const char *operator_id,
+				    struct cr_error **err)
 {
 	struct cl_client *c;
 	struct cr_sess_cfg sc;
@@ -694,9 +769,14 @@ struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 	 * for what it says it is (an operator's is refused, a node's looks
 	 * like a peer's restart to the cluster, a device's replaces that
 	 * device's session). */
-	if (cr_keypair_load_as(key_path, CR_ID_VENDOR, &c->kp, err) < 0) {
-		cr_error_wrap(err, "vendor key (give --key FILE or set "
-				   "CARRIER_KEY)");
+	/* A device key only with a fleet credential (cl_client_new_device):
+	 * a device reaching a peer of its fleet.  Its ring sessions are
+	 * instances of their own beside the device's agent's. */
+	if (cr_keypair_load_as(key_path, type, &c->kp, err) < 0) {
+		cr_error_wrap(err, type == CR_ID_VENDOR
+					   ? "vendor key (give --key FILE or set "
+					     "CARRIER_KEY)"
+					   : "device key (give --key FILE)");
 		goto fail;
 	}
 	if (operator_id != NULL) {
@@ -1326,7 +1406,8 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 		a.route = route;
 		c->e2e_up = 0;
 		s = cr_sess_connect(cl_host(c), p.device_pk, CR_ID_DEVICE, &a,
-				    NULL, 0, cr_now_ms(), err);
+				    c->hello_len > 0 ? c->hello : NULL,
+				    c->hello_len, cr_now_ms(), err);
 		if (s == NULL)
 			return NULL;
 		c->e2e_pending = s;

@@ -44,6 +44,9 @@ struct cl_vendor_opts {
 	const char *ring;     /* --ring FILE */
 	const char *operator; /* --operator OP_ID */
 	int tcp;              /* --tcp: reach the ring over TCP (TLS) */
+	/* --credential FILE (connect): a device reaching a fleet peer; --key
+	 * is then the device's key. */
+	const char *credential;
 };
 
 #define CL_VENDOR_LONG_OPTS                                \
@@ -64,6 +67,14 @@ struct cl_client *cl_client_open(struct event_base *base,
 struct cl_client *cl_client_new(struct event_base *base, const char *key_path,
 				const char *ring_path, const char *operator_id,
 				struct cr_error **err);
+/* A device reaching a peer of its fleet: key_path is the device key and
+ * the fleet credential (cr/fleet.h) goes in every end-to-end handshake. */
+struct cl_client *cl_client_new_device(struct event_base *base,
+				       const char *key_path,
+				       const char *ring_path,
+				       const char *operator_id,
+				       const char *credential,
+				       struct cr_error **err);
 struct cl_client *cl_client_free(struct cl_client *c);
 
 const struct cr_ring *cl_ring(const struct cl_client *c);

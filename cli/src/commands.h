@@ -13,6 +13,10 @@ int cl_cmd_ring(int argc, char **argv);
 int cl_cmd_lookup(int argc, char **argv);
 int cl_cmd_ping(int argc, char **argv);
 int cl_cmd_connect(int argc, char **argv);
+/* fleet.c: carrier trust init|sign|show, carrier release [sign|show]. */
+int cl_cmd_trust(int argc, char **argv);
+int cl_cmd_release(int argc, char **argv);
+int cl_cmd_fleet(int argc, char **argv);
 
 struct cl_vendor_opts;
 /* carrier ping --batch FILE [--within DURATION] [--since UNIX_MS]

@@ -434,12 +434,13 @@ int cl_cmd_connect(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "relay", no_argument, NULL, 'R' },
+		{ "credential", required_argument, NULL, 'C' },
 		CL_VENDOR_LONG_OPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct conn_state st;
-	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
+	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0, NULL };
 	const char *listen = NULL;
 	char laddr[CR_ADDR_STRMAX + 16], path[160];
 	uint64_t port;
@@ -460,9 +461,12 @@ int cl_cmd_connect(int argc, char **argv)
 		case 'R':
 			st.relay_only = 1;
 			break;
+		case 'C':
+			vo.credential = optarg;
+			break;
 		case 'h':
 			puts("usage: carrier connect DEVICE_ID PORT [-L "
-			     "[ADDR:]LPORT] [-v]\n"
+			     "[ADDR:]LPORT] [-v] [--credential CRED]\n"
 			     "Reaches 127.0.0.1:PORT on the device through "
 			     "the ring, end-to-end encrypted.\n"
 			     "Without -L: one connection on stdin/stdout "
@@ -482,6 +486,11 @@ int cl_cmd_connect(int argc, char **argv)
 			     "not\nallowed for this vendor\" or \"nothing accepts "
 			     "connections on port PORT\".  With\n"
 			     "-L the listener stays for the next connection.\n"
+			     "--credential CRED: a device reaching a peer of its "
+			     "fleet (archon serve) with\nits own key: --key is "
+			     "the device key and CRED its fleet credential\n"
+			     "(carrier fleet credential); the peer checks it "
+			     "against its trust root.\n"
 			     "Exit status: 1 nothing listens on PORT, 3 "
 			     "offline, 4 not authorized, 5 port not\nallowed, "
 			     "6 lost.");
@@ -581,7 +590,7 @@ int cl_cmd_ping(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct conn_state st;
-	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
+	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0, NULL };
 	char path[160], ids[CR_ID_STRMAX];
 	uint64_t count = 4, sent = 0, got = 0, within = 30000, since = 0;
 	const char *batch = NULL;

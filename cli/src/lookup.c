@@ -131,7 +131,7 @@ int cl_cmd_lookup(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
+	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0, NULL };
 	struct cr_error *err = NULL;
 	struct cl_lookup_info info;
 	struct event_base *base;

@@ -33,9 +33,35 @@ static const char usage_text[] =
 	"  ping DEVICE_ID [-c N]         round-trip time and path\n"
 	"  ping --batch FILE [--within DURATION]\n"
 	"                      reach every device in FILE; times to reach\n"
-	"  connect DEVICE_ID PORT [-L [ADDR:]LPORT] [-v]\n"
+	"  connect DEVICE_ID PORT [-L [ADDR:]LPORT] [-v] [--credential CRED]\n"
 	"                      reach 127.0.0.1:PORT on the device; stdio "
 	"without -L\n"
+	"\n"
+	"Fleet trust and releases (vendors, docs/fleet.md):\n"
+	"  trust init --root ROOT_KEY [--root ...] [--root-threshold K]\n"
+	"             --release KEY.pub [...] [--release-threshold K]\n"
+	"             --rollout KEY.pub [...] [--rollout-threshold K]\n"
+	"             [--expires DURATION] [--version N] [--previous OLD_TRUST] "
+	"-o TRUST\n"
+	"                      the vendor's trust root: root, release and "
+	"rollout keys\n"
+	"  trust sign TRUST --key ROOT_KEY [--previous OLD_TRUST]\n"
+	"                      one more root signature (thresholds, rotation)\n"
+	"  trust show TRUST [--json]\n"
+	"  release APP:VERSION --image ORIGIN_URL NAME --counter N "
+	"--arch ARCH[,ARCH...]\n"
+	"          --key RELEASE_KEY -o RELEASE [--trust TRUST] [--port P]... "
+	"[--health PROBE]\n"
+	"          [--env K=V]... [-- ARGS...]\n"
+	"                      a release of an Archon image, signed by a "
+	"release key\n"
+	"  release sign RELEASE --key RELEASE_KEY\n"
+	"                      one more release signature (k of n)\n"
+	"  release show RELEASE [--trust TRUST] [--json]\n"
+	"  fleet credential DEVICE_ID --trust TRUST --key ROLLOUT_KEY "
+	"[--expires D] -o CRED\n"
+	"                      let a device reach its fleet peers' archon "
+	"serve ports\n"
 	"\n"
 	"Vendor commands read --key FILE (a vendor key) and --ring FILE, "
 	"defaulting to\n$CARRIER_KEY and $CARRIER_RING, then "
@@ -56,13 +82,15 @@ static const struct {
 	{ "keygen", cl_cmd_keygen }, { "id", cl_cmd_id },
 	{ "ring", cl_cmd_ring },     { "lookup", cl_cmd_lookup },
 	{ "ping", cl_cmd_ping },     { "connect", cl_cmd_connect },
+	{ "trust", cl_cmd_trust },   { "release", cl_cmd_release },
+	{ "fleet", cl_cmd_fleet },
 };
 
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return cl_fail(2, "no command given (keygen, id, ring, lookup, "
-				  "ping, connect)");
+				  "ping, connect, trust, release)");
 	if (cl_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;

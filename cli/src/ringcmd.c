@@ -317,7 +317,7 @@ static int ring_status(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0 };
+	struct cl_vendor_opts vo = { NULL, NULL, NULL, 0, NULL };
 	char ring_path[PATH_MAX], ids[CR_ID_STRMAX];
 	struct cr_error *err = NULL;
 	struct event_base *base;

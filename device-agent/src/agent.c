@@ -549,6 +549,11 @@ static int agent_peer_accept(void *ctx, const struct cr_id *peer,
 {
 	struct da_agent *a = ctx;
 
+	/* A device of the fleet reaching our archon serve port presents its
+	 * fleet credential in the hello. */
+	if (peer->type == CR_ID_DEVICE)
+		return da_tunnel_accept_peer(a->tunnel, peer, hello, hello_len,
+					     reply, reply_len);
 	if (peer->type != CR_ID_VENDOR)
 		return -1;
 	return da_tunnel_accept(a->tunnel, peer, from, reply, reply_len);

@@ -6,6 +6,7 @@
 
 #include "cr/addr.h"
 #include "cr/config.h"
+#include "cr/fleet.h"
 #include "cr/ring.h"
 #include "cr/util.h"
 #include "da/agent.h"
@@ -77,6 +78,33 @@ static int config_allow(struct da_config *cfg, const char *value,
 	return 0;
 }
 
+/* PORT[,PORT...]; repeatable. */
+static int config_serve_port(struct da_config *cfg, const char *value,
+			     struct cr_error **err)
+{
+	char buf[256], *port, *save = NULL;
+
+	if (strlen(value) >= sizeof(buf))
+		return cr_error_set(err, EINVAL, "serve-port: value too long");
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (port = strtok_r(buf, ",", &save); port != NULL;
+	     port = strtok_r(NULL, ",", &save)) {
+		uint64_t p;
+
+		if (cr_parse_u64(port, 1, 65535, &p) < 0)
+			return cr_error_set(err, EINVAL,
+					    "serve-port: '%s' is not a port "
+					    "(1-65535)",
+					    port);
+		if (cfg->n_serve_ports == DA_PORTS_MAX)
+			return cr_error_set(err, EINVAL,
+					    "serve-port: more than %d ports",
+					    DA_PORTS_MAX);
+		cfg->serve_ports[cfg->n_serve_ports++] = (uint16_t)p;
+	}
+	return 0;
+}
+
 #define KEY(kind, ...) CR_CONFIG_KEY_##kind(struct da_config, __VA_ARGS__)
 
 static const struct cr_config_key da_config_keys[] = {
@@ -85,6 +113,7 @@ static const struct cr_config_key da_config_keys[] = {
 	KEY(STR, "data", data_dir),
 	KEY(STR, "operator", operator_id),
 	KEY(STR, "listen", listen),
+	KEY(STR, "trust", trust_path),
 	KEY(LOG_LEVEL, "log-level", log_level),
 	KEY(BOOL, "syslog", use_syslog),
 	KEY(BOOL, "tcp", tcp),
@@ -102,6 +131,8 @@ int da_config_set(struct da_config *cfg, const char *key, const char *value,
 {
 	if (strcmp(key, "allow") == 0)
 		return config_allow(cfg, value, err);
+	if (strcmp(key, "serve-port") == 0)
+		return config_serve_port(cfg, value, err);
 	return cr_config_set_key(da_config_keys, CR_CONFIG_NKEYS(da_config_keys),
 				 cfg, key, value, err);
 }
@@ -129,6 +160,19 @@ int da_config_check(const struct da_config *cfg, struct cr_error **err)
 	if (cr_keypair_load_as(cfg->key_path, CR_ID_DEVICE, &kp, err) < 0)
 		return -1;
 	cr_keypair_wipe(&kp);
+	if (cfg->n_serve_ports > 0 && cfg->trust_path[0] == '\0')
+		return cr_error_set(err, EINVAL,
+				    "--serve-port needs --trust: the fleet "
+				    "credentials of the peers it serves are "
+				    "checked against the trust root");
+	if (cfg->trust_path[0] != '\0') {
+		struct cr_trust *t = NULL;
+
+		if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), &t,
+				  err) < 0)
+			return cr_error_wrap(err, "--trust");
+		cr_trust_free(t);
+	}
 	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)
 		return -1;
 	n_nodes = ring->n_nodes;

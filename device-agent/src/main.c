@@ -28,6 +28,13 @@ static const char usage_text[] =
 	"                        let that vendor reach 127.0.0.1:PORT; "
 	"repeatable.\n"
 	"                        Default: nobody.  SIGHUP re-reads it.\n"
+	"  --trust FILE          the vendor's trust root (carrier trust init)\n"
+	"  --serve-port PORT[,PORT...]\n"
+	"                        let devices of the fleet (a fleet credential "
+	"the trust\n"
+	"                        root validates) reach 127.0.0.1:PORT, archon "
+	"serve's\n"
+	"                        port; repeatable; needs --trust\n"
 	"  --operator OP_ID      pin this operator; default: trust the first "
 	"one seen\n"
 	"  --listen HOST:PORT    local UDP address (default: any, random "
@@ -71,6 +78,8 @@ static const struct option long_opts[] = {
 	{ "ring", required_argument, NULL, 0 },
 	{ "data", required_argument, NULL, 0 },
 	{ "allow", required_argument, NULL, 0 },
+	{ "trust", required_argument, NULL, 0 },
+	{ "serve-port", required_argument, NULL, 0 },
 	{ "operator", required_argument, NULL, 0 },
 	{ "listen", required_argument, NULL, 0 },
 	{ "keepalive", required_argument, NULL, 0 },

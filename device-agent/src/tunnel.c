@@ -11,6 +11,7 @@
 
 #include "cp/hop.h"
 #include "cr/e2e.h"
+#include "cr/fleet.h"
 #include "cr/log.h"
 #include "cr/punch.h"
 #include "cr/util.h"
@@ -44,7 +45,29 @@ struct da_tunnel {
 	struct da_offer offers[TUNNEL_OFFERS];
 	char cands[CR_PUNCH_CANDS][64]; /* ours */
 	size_t n_cands;
+	struct cr_trust *trust; /* --trust: checks peers' fleet credentials */
 };
+
+/* The trust root cfg names, or NULL without --trust. */
+static int tunnel_load_trust(const struct da_config *cfg, struct cr_trust **t,
+			     struct cr_error **err)
+{
+	*t = NULL;
+	if (cfg->trust_path[0] == '\0')
+		return 0;
+	if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), t, err) < 0)
+		return cr_error_wrap(err, "--trust");
+	return 0;
+}
+
+/* 1 when a device of the fleet may reach port. */
+static int tunnel_serves(const struct da_config *cfg, uint16_t port)
+{
+	for (size_t i = 0; i < cfg->n_serve_ports; i++)
+		if (cfg->serve_ports[i] == port)
+			return 1;
+	return 0;
+}
 
 struct da_tunnel *da_tunnel_new(struct event_base *base,
 				struct cr_sess_host *host,
@@ -60,6 +83,10 @@ struct da_tunnel *da_tunnel_new(struct event_base *base,
 	t->base = base;
 	t->host = host;
 	t->cfg = cfg;
+	if (tunnel_load_trust(cfg, &t->trust, err) < 0) {
+		free(t);
+		return NULL;
+	}
 	cr_log_ratelimit_init(&t->rl, 10, 1);
 	return t;
 }
@@ -85,6 +112,7 @@ struct da_tunnel *da_tunnel_free(struct da_tunnel *t)
 		return NULL;
 	while (t->sessions != NULL)
 		vsess_free(t->sessions);
+	cr_trust_free(t->trust);
 	free(t);
 	return NULL;
 }
@@ -92,14 +120,28 @@ struct da_tunnel *da_tunnel_free(struct da_tunnel *t)
 void da_tunnel_set_config(struct da_tunnel *t, const struct da_config *cfg)
 {
 	struct da_vsess *vs, *next;
+	struct cr_error *err = NULL;
+	struct cr_trust *trust;
 
 	t->cfg = cfg;
+	/* A trust root that no longer loads (expired, replaced by a bad
+	 * file) lets no more fleet peers in: it is not kept. */
+	if (tunnel_load_trust(cfg, &trust, &err) < 0) {
+		cr_log_warnx("%s: fleet peers are refused until it is fixed",
+			     cr_error_msg(err));
+		cr_error_free(err);
+	}
+	cr_trust_free(t->trust);
+	t->trust = trust;
 	for (vs = t->sessions; vs != NULL; vs = next) {
 		char ids[CR_ID_STRMAX];
 
 		next = vs->next;
 		if (da_config_knows(cfg, &vs->vendor))
 			continue;
+		if (vs->vendor.type == CR_ID_DEVICE && t->trust != NULL &&
+		    cfg->n_serve_ports > 0)
+			continue; /* a fleet peer, its credential checked */
 		cr_log_info("vendor %s no longer authorized: closing its "
 			    "session",
 			    cr_id_format(&vs->vendor, ids));
@@ -171,6 +213,58 @@ int da_tunnel_accept(struct da_tunnel *t, const struct cr_id *vendor,
 	return 1;
 }
 
+int da_tunnel_accept_peer(struct da_tunnel *t, const struct cr_id *device,
+			  const uint8_t *hello, size_t hello_len,
+			  uint8_t *reply, size_t *reply_len)
+{
+	Carrier__E2eControl m = CARRIER__E2E_CONTROL__INIT;
+	Carrier__Error e = CARRIER__ERROR__INIT;
+	Carrier__E2eHello *h = NULL;
+	struct cr_fleet_cred *cred = NULL;
+	struct cr_error *err = NULL;
+	char ids[CR_ID_STRMAX], text[200];
+	long n;
+
+	cr_id_format(device, ids);
+	if (t->trust == NULL || t->cfg->n_serve_ports == 0) {
+		snprintf(text, sizeof(text),
+			 "device %s: this device serves no fleet peers", ids);
+	} else if (hello_len == 0 ||
+		   (h = carrier__e2e_hello__unpack(NULL, hello_len, hello)) ==
+			   NULL ||
+		   h->credential.len == 0) {
+		snprintf(text, sizeof(text),
+			 "device %s presented no fleet credential", ids);
+	} else if (cr_cred_decode(h->credential.data, h->credential.len,
+				  t->trust, cr_now_unix(), &cred, &err) < 0) {
+		snprintf(text, sizeof(text), "%s", cr_error_msg(err));
+	} else if (!cr_id_equal(&cred->device, device)) {
+		char idc[CR_ID_STRMAX];
+
+		snprintf(text, sizeof(text),
+			 "the fleet credential names %s, not %s",
+			 cr_id_format(&cred->device, idc), ids);
+	} else {
+		cr_cred_free(cred);
+		carrier__e2e_hello__free_unpacked(h, NULL);
+		*reply_len = 0;
+		return 0;
+	}
+	cr_error_free(err);
+	cr_cred_free(cred);
+	if (h != NULL)
+		carrier__e2e_hello__free_unpacked(h, NULL);
+	if (cr_log_ratelimit_ok(&t->rl, cr_now_ms()))
+		cr_log_info("refused fleet peer: %s", text);
+	e.code = CARRIER__ERROR__CODE__UNAUTHORIZED;
+	e.message = text;
+	m.msg_case = CARRIER__E2E_CONTROL__MSG_ERROR;
+	m.error = &e;
+	n = cp_e2e_control_pack(&m, reply, *reply_len);
+	*reply_len = n > 0 ? (size_t)n : 0;
+	return 1;
+}
+
 static int tunnel_stream_accept(void *arg, struct cr_e2e *e, uint32_t sid,
 				const uint8_t *meta, size_t meta_len)
 {
@@ -184,7 +278,9 @@ static int tunnel_stream_accept(void *arg, struct cr_e2e *e, uint32_t sid,
 	if (meta_len != 2)
 		return CR_STREAM_RESET_REFUSED;
 	port = (uint16_t)(meta[0] << 8 | meta[1]);
-	if (!da_config_allows(vs->t->cfg, &vs->vendor, port)) {
+	if (vs->vendor.type == CR_ID_DEVICE ?
+		    !tunnel_serves(vs->t->cfg, port) :
+		    !da_config_allows(vs->t->cfg, &vs->vendor, port)) {
 		if (cr_log_ratelimit_ok(&vs->t->rl, cr_now_ms()))
 			cr_log_info("refused vendor %s: port %u not allowed",
 				    cr_id_format(&vs->vendor, ids), port);
@@ -312,7 +408,9 @@ void da_tunnel_up(struct da_tunnel *t, struct cr_sess *s)
 		t->sessions->prev = vs;
 	t->sessions = vs;
 	cr_sess_set_user(s, vs);
-	cr_log_info("vendor %s connected", cr_id_format(&vs->vendor, ids));
+	cr_log_info("%s %s connected",
+		    vs->vendor.type == CR_ID_DEVICE ? "fleet peer" : "vendor",
+		    cr_id_format(&vs->vendor, ids));
 	tunnel_punch(t, vs);
 }
 

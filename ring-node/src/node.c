@@ -605,9 +605,13 @@ static void node_on_connect(struct rn_node *n, struct cr_sess *p,
 	size_t n_cands = 0;
 
 	n->st.connects++;
-	if (peer_id(p)->type != CR_ID_VENDOR) {
+	/* Vendors, and devices reaching a peer of their fleet (the target
+	 * device checks the requester's fleet credential end to end; a node
+	 * relays, it does not decide). */
+	if (peer_id(p)->type != CR_ID_VENDOR &&
+	    peer_id(p)->type != CR_ID_DEVICE) {
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
-			   "only vendors connect to devices");
+			   "only vendors and devices connect to devices");
 		return;
 	}
 	if (req->connect->device_id.len != CR_ID_HASHLEN) {

@@ -38,7 +38,8 @@ usage_err() { # usage_err PROG_NAME PROG ARGS...
 # --- carrier -------------------------------------------------------------------
 help_ok "$CARRIER"
 for sub in keygen id "ring" "ring init" "ring add-node" "ring remove-node" "ring status" \
-	lookup ping connect; do
+	lookup ping connect trust "trust init" "trust sign" "trust show" release "release sign" fleet \
+	"release show" "fleet credential"; do
 	# shellcheck disable=SC2086 # sub is split on purpose
 	help_ok "$CARRIER" $sub
 	# shellcheck disable=SC2086

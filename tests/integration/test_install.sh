@@ -80,6 +80,9 @@ HELPS=(
 	"man1/carrier.1 carrier lookup --help"
 	"man1/carrier.1 carrier ping --help"
 	"man1/carrier.1 carrier connect --help"
+	"man1/carrier.1 carrier trust --help"
+	"man1/carrier.1 carrier release --help"
+	"man1/carrier.1 carrier fleet --help"
 	"man8/carrier-node.8 carrier-node --help"
 	"man8/carrier-agent.8 carrier-agent --help"
 	"man1/archon.1 archon --help"
@@ -182,7 +185,7 @@ ok "completion loads and completes subcommands and options"
 # command.  COMPLETE: "PROG SUBCOMMAND-PATHS" (comma-separated, empty: none),
 # against the helps of PROG in HELPS.
 COMPLETE=(
-	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect"
+	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential"
 	"carrier-node -"
 	"carrier-agent -"
 	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"

@@ -102,8 +102,8 @@ static const char help_publish[] =
 static const char help_pull[] =
 	"usage: archon pull [URL] NAME (--publisher-key KEY.pub | --insecure)\n"
 	"                  [--allow-downgrade] [--ring RING | --no-ring]\n"
-	"                  [--peers [--key KEY] [--carrier PATH]] [--reserve SIZE]\n"
-	"                  [--phases] [--progress|--quiet]\n"
+	"                  [--peers [--key KEY] [--credential CRED] [--carrier PATH]]\n"
+	"                  [--reserve SIZE] [--phases] [--progress|--quiet]\n"
 	"\n"
 	"Fetches version NAME from the origin URL (http://, https:// or file://;\n"
 	"without URL the store's origin, see archon remote), only what the store\n"
@@ -131,6 +131,9 @@ static const char help_pull[] =
 	"                the index, \"N shards with X (downloading M new shards\n"
 	"                with Y)\", where shards come from, then the index id and\n"
 	"                the version id (BLAKE2b-256 of the manifest), indented\n"
+	"  --credential CRED  with --peers: reach the peers as a device of their\n"
+	"                fleet (--key the device key, CRED its fleet credential,\n"
+	"                carrier fleet credential) instead of with a vendor key\n"
 	"  --progress    progress on standard error even when it is not a terminal\n"
 	"  -q, --quiet   no progress\n";
 
@@ -352,6 +355,8 @@ static int run_pull(struct ar_store *st, int argc, char **argv,
 			o.peers = 1;
 		else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
 			o.key = argv[++i];
+		else if (strcmp(argv[i], "--credential") == 0 && i + 1 < argc)
+			o.credential = argv[++i];
 		else if (strcmp(argv[i], "--carrier") == 0 && i + 1 < argc)
 			o.carrier = argv[++i];
 		else if (strcmp(argv[i], "--publisher-key") == 0 && i + 1 < argc)

@@ -594,7 +594,11 @@ int ar_pull(struct ar_store *st, const char *url, const char *name,
 		goto out;
 	if (opt->peers) {
 		size_t announced;
-		int n = ar_sources_find_peers(p.src, &m->index,
+		int n;
+
+		if (opt->credential != NULL)
+			ar_sources_set_credential(p.src, opt->credential);
+		n = ar_sources_find_peers(p.src, &m->index,
 					      opt->carrier != NULL ? opt->carrier : "carrier",
 					      opt->key, 3, 10000, &announced);
 

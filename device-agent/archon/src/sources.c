@@ -43,6 +43,7 @@ struct ar_sources {
 	struct ar_origin **node;	       /* per ring node, opened on use */
 	uint8_t *alive;			       /* per node: 0 once unreachable */
 	const char *ring_path;
+	const char *credential; /* carrier connect --credential, or NULL */
 	struct peer peers[PEERS_MAX];
 	size_t npeers;
 	uint64_t bytes[AR_SRC_N], requests, rejected;
@@ -246,13 +247,18 @@ static int free_local_port(void)
 	return port;
 }
 
+void ar_sources_set_credential(struct ar_sources *s, const char *path)
+{
+	s->credential = path;
+}
+
 /* Starts `carrier connect` to the provider; 0 and pe filled, or -1. */
 static int peer_start(struct ar_sources *s, const struct ar_provider *pr,
 		      const char *carrier, const char *key, struct peer *pe)
 {
 	struct cr_id id;
 	char ids[CR_ID_STRMAX], port[8], local[32], base[48];
-	const char *argv[12];
+	const char *argv[14];
 	int lport = free_local_port(), n = 0, rc;
 	posix_spawn_file_actions_t fa;
 
@@ -273,6 +279,10 @@ static int peer_start(struct ar_sources *s, const struct ar_provider *pr,
 	if (key != NULL) {
 		argv[n++] = "--key";
 		argv[n++] = key;
+	}
+	if (s->credential != NULL) {
+		argv[n++] = "--credential";
+		argv[n++] = s->credential;
 	}
 	argv[n] = NULL;
 	if (posix_spawn_file_actions_init(&fa) != 0)

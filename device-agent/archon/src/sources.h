@@ -42,6 +42,10 @@ struct ar_sources *ar_sources_free(struct ar_sources *s);
 int ar_sources_find_peers(struct ar_sources *s, const struct ar_id *index,
 			  const char *carrier, const char *key, size_t max,
 			  uint64_t timeout_ms, size_t *announced);
+/* The peers' tunnels present this fleet credential (carrier connect
+ * --credential; key is then the device's key): devices of one fleet serve
+ * each other without a vendor key.  path is borrowed. */
+void ar_sources_set_credential(struct ar_sources *s, const char *path);
 
 /* Returns 0 when the copy (p, len) is the object asked for. */
 typedef int (*ar_check_fn)(void *arg, const uint8_t *p, size_t len);

@@ -45,6 +45,12 @@ struct da_config {
 	uint64_t migrate_window_ms;
 	struct da_allow allow[DA_ALLOW_MAX];
 	size_t n_allow;
+	/* --trust: the vendor's trust root (docs/fleet.md).  With it, devices
+	 * of the fleet presenting a fleet credential it validates may reach
+	 * the --serve-port ports (archon serve), and nothing else. */
+	char trust_path[PATH_MAX];
+	uint16_t serve_ports[DA_PORTS_MAX];
+	size_t n_serve_ports;
 };
 
 void da_config_init(struct da_config *cfg);

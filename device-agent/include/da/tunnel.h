@@ -5,6 +5,11 @@
  * allowed PORT.  Refusals are explicit and authenticated: an unknown vendor
  * gets "not authorized by the device" in the handshake reply, a forbidden
  * port a stream reset with CR_STREAM_RESET_REFUSED.
+ *
+ * Devices of the same fleet reach it too, with their own device keys: one
+ * whose handshake hello (an E2eHello) carries a fleet credential for its
+ * identity, signed by a rollout threshold of the agent's trust root
+ * (--trust), may open streams to the --serve-port ports only.
  */
 #ifndef DA_TUNNEL_H
 #define DA_TUNNEL_H
@@ -26,7 +31,8 @@ struct da_tunnel *da_tunnel_new(struct event_base *base,
 				const struct da_config *cfg,
 				struct cr_error **err);
 struct da_tunnel *da_tunnel_free(struct da_tunnel *t);
-/* Re-checks every open session against the new allow list. */
+/* Re-checks every open session against the new allow list (and re-reads
+ * the trust root). */
 void da_tunnel_set_config(struct da_tunnel *t, const struct da_config *cfg);
 
 /* A node announced a vendor's connect on a relay route. */
@@ -36,6 +42,11 @@ void da_tunnel_offer(struct da_tunnel *t, const Carrier__ConnectOffer *offer,
 int da_tunnel_accept(struct da_tunnel *t, const struct cr_id *vendor,
 		     const struct cr_addr *from, uint8_t *reply,
 		     size_t *reply_len);
+/* The same for a device of the fleet: checks the fleet credential in its
+ * hello.  0 accepts; 1 refuses with an Error in reply. */
+int da_tunnel_accept_peer(struct da_tunnel *t, const struct cr_id *device,
+			  const uint8_t *hello, size_t hello_len,
+			  uint8_t *reply, size_t *reply_len);
 void da_tunnel_up(struct da_tunnel *t, struct cr_sess *s);
 /* The device's own candidates (reflexive and local addresses, as in its
  * presence record), sent to each vendor for punching a direct path. */

@@ -37,6 +37,19 @@ enum cp_limits {
 	CP_ADDRS_MAX = 8,                     /* addresses in a presence record */
 	CP_ATTACHED_MAX = 8,                  /* nodes listed as attached */
 	CP_ADDR_STR_MAX = 64,
+
+	/* Fleet trust records (cr/fleet.h): a trust root or a release. */
+	CP_FLEET_RECORD_MAX = 64 * 1024,
+	/* Signatures on one record: a rotated trust root carries its own
+	 * root's and the previous root's, up to 16 each. */
+	CP_FLEET_SIGS_MAX = 32,
+	/* Entries of any one repeated field of a record body (keys of a
+	 * role, architectures, origins, args, env, ports). */
+	CP_FLEET_LIST_MAX = 64,
+	/* A fleet credential travels in a handshake's hello (an E2eHello of
+	 * at most CP_HELLO_MAX bytes): two signatures fit. */
+	CP_FLEET_CRED_MAX = CP_HELLO_MAX - 5, /* version 2, tag 1, length 2 */
+	CP_FLEET_CRED_SIGS_MAX = 2,
 };
 
 #endif

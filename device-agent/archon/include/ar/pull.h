@@ -22,6 +22,9 @@ struct ar_pull_opts {
 	int peers;	       /* also devices that announced the version */
 	const char *carrier;   /* the carrier program (NULL: "carrier") */
 	const char *key;       /* carrier connect's --key (NULL: its default) */
+	/* carrier connect's --credential: a device pulling from the peers
+	 * of its fleet with its own key (then key is the device key). */
+	const char *credential;
 	/* The trusted publisher's public key file; without it the pull is
 	 * refused unless insecure is set (then any manifest is accepted) or
 	 * expect_index pins the version. */

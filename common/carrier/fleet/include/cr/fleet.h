@@ -1,5 +1,5 @@
 /*
- * Fleet trust records (Uptane's split, docs/design/fleet.md): the vendor's
+ * Fleet trust records (Uptane's split, docs/fleet.md): the vendor's
  * trust root and the releases it lets devices install.
  *
  * A trust root names three roles, each a set of Ed25519 keys with a
@@ -59,6 +59,11 @@ struct cr_trust {
 	struct cr_fleet_keys root, release, rollout;
 	uint8_t *blob; /* the serialized SignedTrust, for saving on */
 	size_t blob_len;
+	/* Public keys of the distinct signers whose signatures verify (keys
+	 * that count for nothing are left out when decoding against a
+	 * previous root). */
+	uint8_t signer[2 * CR_FLEET_KEYS_MAX][CR_PKLEN];
+	size_t n_signers;
 };
 
 /* Builds a trust root of the given version signed by the root secret keys
@@ -91,6 +96,30 @@ int cr_trust_load(const char *path, const struct cr_trust *prev,
 int cr_trust_save(const struct cr_trust *t, const char *path,
 		  struct cr_error **err);
 struct cr_trust *cr_trust_free(struct cr_trust *t);
+/*
+ * A draft: a trust root that may still lack signatures (`carrier trust
+ * init` with .pub root keys, signed later by `carrier trust sign`).
+ * cr_trust_build_draft takes any number of signers (each a root key);
+ * the draft decoders check the form and that every signature present
+ * verifies, not the thresholds nor the expiry.  cr_trust_check then says
+ * whether a decoded root meets them (as cr_trust_decode would).
+ */
+int cr_trust_build_draft(uint64_t version, uint64_t expires_unix,
+			 const struct cr_fleet_keys *root,
+			 const struct cr_fleet_keys *release,
+			 const struct cr_fleet_keys *rollout,
+			 const struct cr_keypair *const *signers,
+			 size_t n_signers, struct cr_trust **out,
+			 struct cr_error **err);
+int cr_trust_decode_draft(const uint8_t *buf, size_t len,
+			  struct cr_trust **out, struct cr_error **err);
+int cr_trust_load_draft(const char *path, struct cr_trust **out,
+			struct cr_error **err);
+int cr_trust_check(const struct cr_trust *t, const struct cr_trust *prev,
+		   uint64_t now_unix, struct cr_error **err);
+/* How many distinct keys of role in t are among signers (n of them). */
+size_t cr_fleet_count_signers(const struct cr_fleet_keys *role,
+			      const uint8_t (*signers)[CR_PKLEN], size_t n);
 /* 1 when pk is one of role's keys in t. */
 int cr_trust_has_key(const struct cr_trust *t, enum cr_fleet_role role,
 		     const uint8_t pk[CR_PKLEN]);
@@ -161,6 +190,50 @@ int cr_release_load(const char *path, const struct cr_trust *trust,
 int cr_release_save(const struct cr_release *r, const char *path,
 		    struct cr_error **err);
 struct cr_release *cr_release_free(struct cr_release *r);
+/* 0 when a release threshold of distinct release keys of trust are among
+ * r's signers, else -1 naming the reason ("release: 1 of 2 release
+ * signatures"). */
+int cr_release_check_trust(const struct cr_release *r,
+			   const struct cr_trust *trust,
+			   struct cr_error **err);
+
+/*
+ * A fleet credential: a device of the fleet may reach the archon serve
+ * ports of its peers (devices serving each other with their own keys, no
+ * vendor key on the device).  It names the device's identity and an
+ * expiry and is signed by a rollout threshold of the trust root.  It
+ * travels as the session handshake's hello, so at most
+ * CP_FLEET_CRED_SIGS_MAX (2) signatures.  File form:
+ *     korhal-credential-v1 BASE64(SignedFleetCredential)
+ */
+struct cr_fleet_cred {
+	struct cr_id device; /* CR_ID_DEVICE */
+	uint64_t expires_unix;
+	uint8_t signer[2][CR_PKLEN]; /* distinct verified signers */
+	size_t n_signers;
+	uint8_t *blob; /* the serialized SignedFleetCredential */
+	size_t blob_len;
+};
+
+/* Signs a credential for device with the rollout keys in signers. */
+int cr_cred_build(const struct cr_id *device, uint64_t expires_unix,
+		  const struct cr_keypair *const *signers, size_t n_signers,
+		  struct cr_fleet_cred **out, struct cr_error **err);
+/*
+ * Parses a SignedFleetCredential.  With trust != NULL it must carry a
+ * rollout threshold of distinct rollout keys of trust, and with now_unix
+ * != 0 not be expired.  Errors name the reason ("fleet credential: 0 of
+ * 1 rollout signatures", "fleet credential of dev_...: expired at ...").
+ */
+int cr_cred_decode(const uint8_t *buf, size_t len,
+		   const struct cr_trust *trust, uint64_t now_unix,
+		   struct cr_fleet_cred **out, struct cr_error **err);
+int cr_cred_load(const char *path, const struct cr_trust *trust,
+		 uint64_t now_unix, struct cr_fleet_cred **out,
+		 struct cr_error **err);
+int cr_cred_save(const struct cr_fleet_cred *c, const char *path,
+		 struct cr_error **err);
+struct cr_fleet_cred *cr_cred_free(struct cr_fleet_cred *c);
 
 /* The Debian architecture name this build runs on ("amd64", "armel"...). */
 const char *cr_fleet_arch(void);

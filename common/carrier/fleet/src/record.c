@@ -1,0 +1,329 @@
+/*
+ * The parts of the fleet records that trust roots and releases share:
+ * signatures over a context string and the body, signature lists, and the
+ * text file form.  Everything here reads bytes someone mailed around, so
+ * every length is bounded before it is used.
+ */
+#include "record.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cp/limits.h"
+#include "cr/cleanup.h"
+#include "cr/util.h"
+
+enum {
+	/* The text form is base64 (4/3 of the binary) plus comments. */
+	FLEET_TEXT_MAX = 2 * CP_FLEET_RECORD_MAX + 64 * 1024,
+	FLEET_B64_MAX = (CP_FLEET_RECORD_MAX + 2) / 3 * 4,
+	FLEET_CTX_MAX = 32,
+};
+
+char *cr_fleet_key_id(const uint8_t pk[CR_PKLEN], char *out)
+{
+	struct cr_id id;
+
+	cr_id_from_pk(CR_ID_VENDOR, pk, &id);
+	return cr_id_format(&id, out);
+}
+
+/* "ctx\0" || body in a new buffer; the NUL ends the context, so no body
+ * of one record type reads as another's. */
+static uint8_t *sig_msg(const char *ctx, const uint8_t *body, size_t len,
+			size_t *msg_len)
+{
+	size_t cl = strlen(ctx) + 1;
+	uint8_t *m = malloc(cl + len + 1);
+
+	if (m == NULL)
+		return NULL;
+	memcpy(m, ctx, cl);
+	if (len > 0)
+		memcpy(m + cl, body, len);
+	*msg_len = cl + len;
+	return m;
+}
+
+int cr_fleet_sign(const char *ctx, const uint8_t *body, size_t len,
+		  const struct cr_keypair *kp, uint8_t sig[CR_SIGLEN],
+		  struct cr_error **err)
+{
+	CR_CLEANUP_FREE uint8_t *m = NULL;
+	size_t ml;
+
+	m = sig_msg(ctx, body, len, &ml);
+	if (m == NULL)
+		return cr_error_errno(err, ENOMEM, "signing");
+	if (crypto_sign_detached(sig, NULL, m, ml, kp->sk) != 0)
+		return cr_error_set(err, EINVAL, "signing failed");
+	/* A key pair whose halves do not match would sign for nobody. */
+	if (crypto_sign_verify_detached(sig, m, ml, kp->pk) != 0)
+		return cr_error_set(err, EINVAL,
+				    "the key's secret and public halves do not "
+				    "match; the key file is corrupt");
+	return 0;
+}
+
+static int have_key(uint8_t (*list)[CR_PKLEN], size_t n, const uint8_t *pk)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(list[i], pk, CR_PKLEN) == 0)
+			return 1;
+	return 0;
+}
+
+int cr_fleet_collect(const char *ctx, const uint8_t *body, size_t len,
+		     Carrier__FleetSignature *const *sigs, size_t n_sigs,
+		     cr_fleet_counts_fn counts, const void *arg,
+		     uint8_t (*signer)[CR_PKLEN], size_t cap, size_t *n_signer,
+		     const char *what, struct cr_error **err)
+{
+	CR_CLEANUP_FREE uint8_t *m = NULL;
+	char ida[CR_ID_STRMAX];
+	size_t ml;
+
+	*n_signer = 0;
+	m = sig_msg(ctx, body, len, &ml);
+	if (m == NULL)
+		return cr_error_errno(err, ENOMEM, "verifying the %s", what);
+	for (size_t i = 0; i < n_sigs; i++) {
+		const Carrier__FleetSignature *s = sigs[i];
+
+		if (s->pk.len != CR_PKLEN || s->sig.len != CR_SIGLEN)
+			return cr_error_set(err, EBADMSG,
+					    "%s: signature %zu has a %zu-byte "
+					    "key and %zu bytes of signature, "
+					    "want %d and %d; the file is "
+					    "corrupt",
+					    what, i + 1, s->pk.len, s->sig.len,
+					    (int)CR_PKLEN, (int)CR_SIGLEN);
+		/* A key listed twice counts once, whatever it signed. */
+		if (have_key(signer, *n_signer, s->pk.data))
+			continue;
+		if (crypto_sign_verify_detached(s->sig.data, m, ml,
+						s->pk.data) != 0) {
+			if (counts == NULL || counts(arg, s->pk.data))
+				return cr_error_set(
+					err, EBADMSG,
+					"%s: the signature of %s does not "
+					"verify (the record was altered after "
+					"it was signed, or the signature is "
+					"corrupt)",
+					what, cr_fleet_key_id(s->pk.data, ida));
+			continue;
+		}
+		if (*n_signer < cap)
+			memcpy(signer[(*n_signer)++], s->pk.data, CR_PKLEN);
+	}
+	return 0;
+}
+
+int cr_fleet_pack(enum cr_fleet_kind kind, const uint8_t *body, size_t body_len,
+		  const uint8_t (*pk)[CR_PKLEN],
+		  const uint8_t (*sig)[CR_SIGLEN], size_t n, uint8_t **out,
+		  size_t *out_len, struct cr_error **err)
+{
+	CR_CLEANUP_FREE Carrier__FleetSignature *fs = NULL;
+	CR_CLEANUP_FREE Carrier__FleetSignature **fp = NULL;
+	CR_CLEANUP_FREE uint8_t *copy = NULL;
+	Carrier__SignedTrust st = CARRIER__SIGNED_TRUST__INIT;
+	Carrier__SignedRelease sr = CARRIER__SIGNED_RELEASE__INIT;
+	Carrier__SignedFleetCredential sc =
+		CARRIER__SIGNED_FLEET_CREDENTIAL__INIT;
+	ProtobufCBinaryData b;
+	uint8_t *buf;
+	size_t len, max = CP_FLEET_RECORD_MAX;
+
+	if (n > CP_FLEET_SIGS_MAX)
+		return cr_error_set(err, EMSGSIZE,
+				    "a record carries at most %d signatures",
+				    (int)CP_FLEET_SIGS_MAX);
+	fs = calloc(n + 1, sizeof(*fs));
+	fp = calloc(n + 1, sizeof(*fp));
+	/* protobuf-c wants mutable pointers: one mutable copy of the keys,
+	 * signatures and body instead of casting const away. */
+	copy = malloc(n * (CR_PKLEN + CR_SIGLEN) + body_len + 1);
+	if (fs == NULL || fp == NULL || copy == NULL)
+		return cr_error_errno(err, ENOMEM, "packing a record");
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *k = copy + i * (CR_PKLEN + CR_SIGLEN);
+
+		memcpy(k, pk[i], CR_PKLEN);
+		memcpy(k + CR_PKLEN, sig[i], CR_SIGLEN);
+		carrier__fleet_signature__init(&fs[i]);
+		fs[i].pk.data = k;
+		fs[i].pk.len = CR_PKLEN;
+		fs[i].sig.data = k + CR_PKLEN;
+		fs[i].sig.len = CR_SIGLEN;
+		fp[i] = &fs[i];
+	}
+	memcpy(copy + n * (CR_PKLEN + CR_SIGLEN), body, body_len);
+	b.data = copy + n * (CR_PKLEN + CR_SIGLEN);
+	b.len = body_len;
+	switch (kind) {
+	case CR_FLEET_RELEASE:
+		sr.body = b;
+		sr.signatures = fp;
+		sr.n_signatures = n;
+		len = carrier__signed_release__get_packed_size(&sr);
+		break;
+	case CR_FLEET_CRED:
+		sc.body = b;
+		sc.signatures = fp;
+		sc.n_signatures = n;
+		len = carrier__signed_fleet_credential__get_packed_size(&sc);
+		max = CP_FLEET_CRED_MAX;
+		break;
+	default:
+		st.body = b;
+		st.signatures = fp;
+		st.n_signatures = n;
+		len = carrier__signed_trust__get_packed_size(&st);
+		break;
+	}
+	if (len > max)
+		return cr_error_set(err, EMSGSIZE,
+				    "the record would be %zu bytes, more than "
+				    "the limit of %zu",
+				    len, max);
+	buf = malloc(len);
+	if (buf == NULL)
+		return cr_error_errno(err, ENOMEM, "packing a record");
+	if (kind == CR_FLEET_RELEASE)
+		carrier__signed_release__pack(&sr, buf);
+	else if (kind == CR_FLEET_CRED)
+		carrier__signed_fleet_credential__pack(&sc, buf);
+	else
+		carrier__signed_trust__pack(&st, buf);
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+int cr_fleet_text_parse(const char *text, size_t len, const char *magic,
+			const char *what, uint8_t **bin, size_t *bin_len,
+			struct cr_error **err)
+{
+	CR_CLEANUP_FREE uint8_t *b = NULL;
+	const char *b64 = NULL, *end;
+	size_t b64_len = 0, line_no = 0, found = 0, off = 0;
+	size_t ml = strlen(magic);
+
+	if (text == NULL || len == 0)
+		return cr_error_set(err, EBADMSG, "%s file is empty", what);
+	if (len > FLEET_TEXT_MAX)
+		return cr_error_set(err, EMSGSIZE,
+				    "%s file is %zu bytes, more than the limit "
+				    "of %d",
+				    what, len, (int)FLEET_TEXT_MAX);
+	if (memchr(text, '\0', len) != NULL)
+		return cr_error_set(err, EBADMSG,
+				    "%s file contains a NUL byte; it is not a "
+				    "text file",
+				    what);
+	while (off < len) {
+		const char *line = text + off, *nl;
+		size_t l;
+
+		nl = memchr(line, '\n', len - off);
+		l = nl != NULL ? (size_t)(nl - line) : len - off;
+		off += l + (nl != NULL);
+		line_no++;
+		while (l > 0 && is_blank(*line)) {
+			line++;
+			l--;
+		}
+		while (l > 0 && is_blank(line[l - 1]))
+			l--;
+		if (l == 0 || line[0] == '#')
+			continue;
+		if (l <= ml || memcmp(line, magic, ml) != 0 ||
+		    !is_blank(line[ml]))
+			return cr_error_set(err, EBADMSG,
+					    "%s file line %zu: expected '%s "
+					    "BASE64' or a '#' comment",
+					    what, line_no, magic);
+		if (b64 != NULL)
+			return cr_error_set(err, EBADMSG,
+					    "%s file lines %zu and %zu both "
+					    "hold a record; keep one",
+					    what, found, line_no);
+		line += ml;
+		l -= ml;
+		while (l > 0 && is_blank(*line)) {
+			line++;
+			l--;
+		}
+		b64 = line;
+		b64_len = l;
+		found = line_no;
+	}
+	if (b64 == NULL)
+		return cr_error_set(err, EBADMSG,
+				    "no '%s' line found; is this a %s file?",
+				    magic, what);
+	if (b64_len > FLEET_B64_MAX)
+		return cr_error_set(err, EMSGSIZE,
+				    "%s file line %zu is longer than the limit "
+				    "of %d characters",
+				    what, found, (int)FLEET_B64_MAX);
+	b = malloc(b64_len / 4 * 3 + 3);
+	if (b == NULL)
+		return cr_error_errno(err, ENOMEM, "decoding the %s", what);
+	if (sodium_base642bin(b, b64_len / 4 * 3 + 3, b64, b64_len, NULL,
+			      bin_len, &end,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    end != b64 + b64_len)
+		return cr_error_set(err, EBADMSG,
+				    "%s file line %zu is not valid base64; "
+				    "copy the file again",
+				    what, found);
+	*bin = CR_TAKE(&b);
+	return 0;
+}
+
+int cr_fleet_text_load(const char *path, const char *magic, const char *what,
+		       uint8_t **bin, size_t *bin_len, struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *text = NULL;
+	size_t len;
+
+	if (cr_read_file(path, FLEET_TEXT_MAX, &text, &len, err) < 0)
+		return cr_error_wrap(err, "loading the %s", what);
+	if (cr_fleet_text_parse(text, len, magic, what, bin, bin_len, err) < 0)
+		return cr_error_wrap(err, "%s", path);
+	return 0;
+}
+
+int cr_fleet_text_save(const char *path, const char *comments,
+		       const char *magic, const uint8_t *blob, size_t len,
+		       struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *text = NULL;
+	size_t b64_cap =
+		sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	size_t cl = strlen(comments), ml = strlen(magic), off = 0;
+
+	text = malloc(cl + ml + 1 + b64_cap + 2);
+	if (text == NULL)
+		return cr_error_errno(err, ENOMEM, "saving %s", path);
+	memcpy(text, comments, cl);
+	off = cl;
+	memcpy(text + off, magic, ml);
+	off += ml;
+	text[off++] = ' ';
+	sodium_bin2base64(text + off, b64_cap, blob, len,
+			  sodium_base64_VARIANT_ORIGINAL);
+	off += strlen(text + off);
+	text[off++] = '\n';
+	return cr_write_file_atomic(path, text, off, 0644, err);
+}
