@@ -360,7 +360,11 @@ static _Noreturn void container_init(const struct bo_spec *s,
 			child_fail(sync, err);
 		}
 	}
-	if (bo_linux_prepare(in, &err) < 0 || bo_linux_resolve(in, &err) < 0)
+	/* The scheduler and I/O priority now, still privileged (a real-time
+	 * policy or class, a negative nice need CAP_SYS_NICE), so that
+	 * create reports what the kernel refuses. */
+	if (bo_linux_prepare(in, &err) < 0 || bo_linux_resolve(in, &err) < 0 ||
+	    bo_linux_sched(in->proc, &err) < 0)
 		child_fail(sync, err);
 	/* A notifying filter is loaded now, while create still listens: the
 	 * runtime hands its fd to the listener before create returns, as
@@ -1588,8 +1592,11 @@ static _Noreturn void exec_process(struct bo_init *in, int rootfd, int sync)
 			close(fd);
 		}
 	}
-	if ((proc->terminal && bo_linux_terminal(in, &e) < 0) ||
-	    bo_linux_resolve(in, &e) < 0)
+	/* execCPUAffinity.final, now that the process is in the cgroup
+	 * (whose cpuset may have changed the affinity it inherited). */
+	if (bo_linux_affinity(0, proc->cpu_final, "final", &e) < 0 ||
+	    (proc->terminal && bo_linux_terminal(in, &e) < 0) ||
+	    bo_linux_resolve(in, &e) < 0 || bo_linux_sched(proc, &e) < 0)
 		child_fail(sync, e);
 	msg_send(sync, MSG_READY, NULL, 0);
 	close(sync);
@@ -1714,7 +1721,10 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 	}
 	close(sp[1]);
 	sp[1] = -1;
-	if (bo_cgroup_join(st->cgroup_dirs, c1, err) < 0) {
+	/* execCPUAffinity.initial: the runtime's child runs there while it
+	 * moves into the container's cgroup (it waits for MSG_GO). */
+	if (bo_linux_affinity(c1, proc->cpu_initial, "initial", err) < 0 ||
+	    bo_cgroup_join(st->cgroup_dirs, c1, err) < 0) {
 		kill(c1, SIGKILL);
 		waitpid(c1, NULL, 0);
 		goto out_mask;

@@ -901,6 +901,62 @@ static int apply_caps(const struct bo_process *p, struct cr_error **err)
 	return 0;
 }
 
+/* struct sched_attr of sched_setattr(2) (SCHED_ATTR_SIZE_VER1); glibc
+ * 2.36 has neither the struct nor a wrapper. */
+struct bo_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+
+int bo_linux_sched(const struct bo_process *p, struct cr_error **err)
+{
+	/* ioprio_set(IOPRIO_WHO_PROCESS, self): the container's later
+	 * processes inherit it at fork, so it covers them all. */
+	if (p->ioprio != 0 && syscall(SYS_ioprio_set, 1, 0, p->ioprio) < 0)
+		return cr_error_errno(err, errno,
+				      "process.ioPriority: ioprio_set");
+	if (p->has_sched) {
+		struct bo_sched_attr a;
+
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		a.policy = p->sched.policy;
+		a.flags = p->sched.flags;
+		a.nice = p->sched.nice;
+		a.priority = p->sched.priority;
+		a.runtime = p->sched.runtime;
+		a.deadline = p->sched.deadline;
+		a.period = p->sched.period;
+		if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+			return cr_error_errno(err, errno,
+					      "process.scheduler: sched_setattr");
+	}
+	return 0;
+}
+
+int bo_linux_affinity(pid_t pid, const char *list, const char *field,
+		      struct cr_error **err)
+{
+	cpu_set_t set;
+
+	if (list == NULL)
+		return 0;
+	if (bo_cpulist_parse(list, &set, sizeof(set)) < 0)
+		return cr_error_set(err, EINVAL,
+				    "process.execCPUAffinity.%s: '%s' is not a "
+				    "CPU list",
+				    field, list);
+	if (sched_setaffinity(pid, sizeof(set), &set) < 0)
+		return cr_error_errno(err, errno,
+				      "process.execCPUAffinity.%s: CPUs %s",
+				      field, list);
+	return 0;
+}
+
 /* Marks every fd from `from` on close-on-exec. */
 static void cloexec_from(int from)
 {

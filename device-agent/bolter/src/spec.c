@@ -423,6 +423,177 @@ static int parse_rlimits(json_object *a, struct bo_process *p,
 	return 0;
 }
 
+/* ioPriority: class and level, as ioprio_set(2) packs them. */
+static int parse_ioprio(json_object *o, struct bo_process *p,
+			struct cr_error **err)
+{
+	static const char *const classes[] = {
+		"IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE",
+	};
+	CR_CLEANUP_FREE char *cls = NULL;
+	int64_t level = 0;
+	int has, c = 0;
+
+	if (o == NULL)
+		return 0;
+	if (get_str(o, "class", "process.ioPriority.class", &cls, err) < 0)
+		return -1;
+	for (int i = 0; cls != NULL && i < 3; i++)
+		if (strcmp(cls, classes[i]) == 0)
+			c = i + 1; /* IOPRIO_CLASS_RT is 1 */
+	if (c == 0)
+		return bad(err, "process.ioPriority.class",
+			   "must be IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or "
+			   "IOPRIO_CLASS_IDLE");
+	if (get_int(o, "priority", "process.ioPriority.priority", 0, 7, &level,
+		    &has, err) < 0)
+		return -1;
+	if (!has)
+		return bad(err, "process.ioPriority.priority", "missing");
+	p->ioprio = c << 13 | (int)level;
+	return 0;
+}
+
+/* scheduler: the policy and flags by name; the kernel checks the rest
+ * (a real-time priority's range, a deadline's runtime <= deadline <=
+ * period) when the process applies it. */
+static int parse_sched(json_object *o, struct bo_process *p,
+		       struct cr_error **err)
+{
+	static const char *const policies[] = {
+		"SCHED_OTHER", "SCHED_FIFO", "SCHED_RR",      "SCHED_BATCH",
+		"SCHED_ISO",   "SCHED_IDLE", "SCHED_DEADLINE",
+	};
+	static const char *const flags[] = {
+		"SCHED_FLAG_RESET_ON_FORK",  "SCHED_FLAG_RECLAIM",
+		"SCHED_FLAG_DL_OVERRUN",     "SCHED_FLAG_KEEP_POLICY",
+		"SCHED_FLAG_KEEP_PARAMS",    "SCHED_FLAG_UTIL_CLAMP_MIN",
+		"SCHED_FLAG_UTIL_CLAMP_MAX",
+	};
+	CR_CLEANUP_FREE char *policy = NULL;
+	json_object *a;
+	int64_t x = 0;
+	int found = 0;
+	char path[64];
+
+	if (o == NULL)
+		return 0;
+	if (get_str(o, "policy", "process.scheduler.policy", &policy, err) < 0)
+		return -1;
+	if (policy == NULL)
+		return bad(err, "process.scheduler.policy", "missing");
+	for (uint32_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+		if (strcmp(policy, policies[i]) == 0) {
+			p->sched.policy = i; /* the kernel's numbers */
+			found = 1;
+		}
+	if (!found)
+		return cr_error_set(err, EINVAL,
+				    "config.json: process.scheduler.policy: "
+				    "unknown policy '%s'",
+				    policy);
+	if (get_int(o, "nice", "process.scheduler.nice", -20, 19, &x, NULL,
+		    err) < 0)
+		return -1;
+	p->sched.nice = (int32_t)x;
+	if (get_u32(o, "priority", "process.scheduler.priority",
+		    &p->sched.priority, NULL, err) < 0 ||
+	    get_u64(o, "runtime", "process.scheduler.runtime",
+		    &p->sched.runtime, NULL, err) < 0 ||
+	    get_u64(o, "deadline", "process.scheduler.deadline",
+		    &p->sched.deadline, NULL, err) < 0 ||
+	    get_u64(o, "period", "process.scheduler.period", &p->sched.period,
+		    NULL, err) < 0)
+		return -1;
+	if (get_arr(o, "flags", "process.scheduler.flags", &a, err) < 0)
+		return -1;
+	for (size_t i = 0; a != NULL && i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		const char *name;
+
+		snprintf(path, sizeof(path), "process.scheduler.flags[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_string))
+			return bad(err, path, "must be a string");
+		name = json_object_get_string(e);
+		found = 0;
+		for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+			if (strcmp(name, flags[k]) == 0) {
+				p->sched.flags |= 1ULL << k;
+				found = 1;
+			}
+		if (!found)
+			return cr_error_set(err, EINVAL,
+					    "config.json: %s: unknown flag '%s'",
+					    path, name);
+	}
+	p->has_sched = 1;
+	return 0;
+}
+
+int bo_cpulist_parse(const char *list, void *set, size_t size)
+{
+	const char *s = list;
+	unsigned char *bits = set;
+
+	memset(set, 0, size);
+	while (*s != '\0') {
+		char *end;
+		unsigned long lo, hi;
+
+		if (*s < '0' || *s > '9')
+			return -1;
+		lo = hi = strtoul(s, &end, 10);
+		if (*end == '-') {
+			if (end[1] < '0' || end[1] > '9')
+				return -1;
+			hi = strtoul(end + 1, &end, 10);
+		}
+		if (lo > hi || hi >= size * 8)
+			return -1;
+		for (unsigned long c = lo; c <= hi; c++)
+			bits[c / 8] |= (unsigned char)(1u << (c % 8));
+		if (*end == ',' && end[1] != '\0')
+			end++;
+		else if (*end != '\0')
+			return -1;
+		s = end;
+	}
+	return 0;
+}
+
+/* execCPUAffinity: two CPU lists, kept as text for the exec path. */
+static int parse_affinity(json_object *o, struct bo_process *p,
+			  struct cr_error **err)
+{
+	cpu_set_t set;
+
+	if (o == NULL)
+		return 0;
+	if (get_str(o, "initial", "process.execCPUAffinity.initial",
+		    &p->cpu_initial, err) < 0 ||
+	    get_str(o, "final", "process.execCPUAffinity.final", &p->cpu_final,
+		    err) < 0)
+		return -1;
+	/* Empty means not given (config.md: "If omitted or empty"). */
+	if (p->cpu_initial != NULL && p->cpu_initial[0] == '\0') {
+		free(p->cpu_initial);
+		p->cpu_initial = NULL;
+	}
+	if (p->cpu_final != NULL && p->cpu_final[0] == '\0') {
+		free(p->cpu_final);
+		p->cpu_final = NULL;
+	}
+	if (p->cpu_initial != NULL &&
+	    bo_cpulist_parse(p->cpu_initial, &set, sizeof(set)) < 0)
+		return bad(err, "process.execCPUAffinity.initial",
+			   "not a CPU list");
+	if (p->cpu_final != NULL &&
+	    bo_cpulist_parse(p->cpu_final, &set, sizeof(set)) < 0)
+		return bad(err, "process.execCPUAffinity.final",
+			   "not a CPU list");
+	return 0;
+}
+
 void bo_process_clear(struct bo_process *p)
 {
 	free(p->gids);
@@ -430,6 +601,8 @@ void bo_process_clear(struct bo_process *p)
 	strv_free(p->env);
 	free(p->cwd);
 	free(p->rlimits);
+	free(p->cpu_initial);
+	free(p->cpu_final);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -540,13 +713,16 @@ int bo_spec_parse_process(json_object *obj, struct bo_process *p,
 					      F_OK) == 0)
 		return bad(err, "process.apparmorProfile",
 			   "AppArmor profiles are not supported by bolter");
-	if (field(obj, "ioPriority") != NULL)
-		return bad(err, "process.ioPriority", "not supported by bolter");
-	if (field(obj, "scheduler") != NULL)
-		return bad(err, "process.scheduler", "not supported by bolter");
-	if (field(obj, "execCPUAffinity") != NULL)
-		return bad(err, "process.execCPUAffinity",
-			   "not supported by bolter");
+	if (get_obj(obj, "ioPriority", "process.ioPriority", &a, err) < 0 ||
+	    parse_ioprio(a, p, err) < 0)
+		return -1;
+	if (get_obj(obj, "scheduler", "process.scheduler", &a, err) < 0 ||
+	    parse_sched(a, p, err) < 0)
+		return -1;
+	if (get_obj(obj, "execCPUAffinity", "process.execCPUAffinity", &a,
+		    err) < 0 ||
+	    parse_affinity(a, p, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -913,6 +1089,201 @@ static int parse_hugepages(json_object *a, struct bo_resources *r,
 	return 0;
 }
 
+const char *const bo_throttle_names[BO_THROTTLES] = {
+	"throttleReadBpsDevice",
+	"throttleWriteBpsDevice",
+	"throttleReadIOPSDevice",
+	"throttleWriteIOPSDevice",
+};
+
+/* A blkio weight: 10 to 1000 (v1's range, which runc converts for
+ * v2), or 0, which the spec's Go types leave as "unset". */
+static int get_weight(json_object *o, const char *key, const char *path,
+		      uint16_t *out, struct cr_error **err)
+{
+	int64_t w = 0;
+
+	if (get_int(o, key, path, 0, 1000, &w, NULL, err) < 0)
+		return -1;
+	if (w != 0 && w < 10)
+		return bad(err, path, "must be 10 to 1000");
+	*out = (uint16_t)w;
+	return 0;
+}
+
+/* A list of blockIO devices: major and minor always, then weight and
+ * leafWeight (weightDevice) or rate (the throttle lists). */
+static int parse_blkio_devs(json_object *a, const char *name, int weights,
+			    struct bo_blkio_dev **out, size_t *n_out,
+			    struct cr_error **err)
+{
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	char path[96], sub[128];
+
+	if (n == 0)
+		return 0;
+	*out = calloc(n, sizeof(**out));
+	if (*out == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_blkio_dev *d = &(*out)[i];
+		int h1, h2, h3;
+
+		snprintf(path, sizeof(path), "linux.resources.blockIO.%s[%zu]",
+			 name, i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		(*n_out)++;
+		if (get_int(e, "major", path, 0, UINT32_MAX, &d->major, &h1,
+			    err) < 0 ||
+		    get_int(e, "minor", path, 0, UINT32_MAX, &d->minor, &h2,
+			    err) < 0)
+			return -1;
+		if (!h1 || !h2)
+			return bad(err, path, "major and minor are required");
+		if (weights) {
+			snprintf(sub, sizeof(sub), "%s.weight", path);
+			if (get_weight(e, "weight", sub, &d->weight, err) < 0)
+				return -1;
+			snprintf(sub, sizeof(sub), "%s.leafWeight", path);
+			if (get_weight(e, "leafWeight", sub, &d->leaf_weight,
+				       err) < 0)
+				return -1;
+			continue;
+		}
+		snprintf(sub, sizeof(sub), "%s.rate", path);
+		if (get_u64(e, "rate", sub, &d->rate, &h3, err) < 0)
+			return -1;
+		if (!h3)
+			return bad(err, sub, "missing");
+	}
+	return 0;
+}
+
+static int parse_blkio(json_object *o, struct bo_resources *r,
+		       struct cr_error **err)
+{
+	json_object *a;
+
+	if (o == NULL)
+		return 0;
+	if (get_weight(o, "weight", "linux.resources.blockIO.weight",
+		       &r->blkio_weight, err) < 0 ||
+	    get_weight(o, "leafWeight", "linux.resources.blockIO.leafWeight",
+		       &r->blkio_leaf_weight, err) < 0)
+		return -1;
+	if (get_arr(o, "weightDevice", "linux.resources.blockIO.weightDevice",
+		    &a, err) < 0 ||
+	    parse_blkio_devs(a, "weightDevice", 1, &r->weight_devices,
+			     &r->n_weight_devices, err) < 0)
+		return -1;
+	for (int k = 0; k < BO_THROTTLES; k++) {
+		char path[96];
+
+		snprintf(path, sizeof(path), "linux.resources.blockIO.%s",
+			 bo_throttle_names[k]);
+		if (get_arr(o, bo_throttle_names[k], path, &a, err) < 0 ||
+		    parse_blkio_devs(a, bo_throttle_names[k], 0, &r->throttle[k],
+				     &r->n_throttle[k], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* network: net_cls's class id and net_prio's map; an interface name
+ * becomes part of a line the kernel parses, so it is checked here. */
+static int parse_network(json_object *o, struct bo_resources *r,
+			 struct cr_error **err)
+{
+	json_object *a;
+	size_t n;
+	char path[96];
+
+	if (o == NULL)
+		return 0;
+	if (get_u32(o, "classID", "linux.resources.network.classID",
+		    &r->net_classid, &r->has_classid, err) < 0)
+		return -1;
+	if (get_arr(o, "priorities", "linux.resources.network.priorities", &a,
+		    err) < 0)
+		return -1;
+	n = a != NULL ? json_object_array_length(a) : 0;
+	if (n == 0)
+		return 0;
+	r->net_priorities = calloc(n, sizeof(*r->net_priorities));
+	if (r->net_priorities == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_kv *kv = &r->net_priorities[i];
+		uint32_t prio = 0;
+		int has;
+		char num[16];
+
+		snprintf(path, sizeof(path),
+			 "linux.resources.network.priorities[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		r->n_net_priorities++;
+		if (get_str(e, "name", path, &kv->key, err) < 0 ||
+		    get_u32(e, "priority", path, &prio, &has, err) < 0)
+			return -1;
+		if (kv->key == NULL || kv->key[0] == '\0' ||
+		    strlen(kv->key) >= 16 || strpbrk(kv->key, " \t\n/") != NULL)
+			return bad(err, path, "name must be an interface name");
+		if (!has)
+			return bad(err, path, "priority is required");
+		snprintf(num, sizeof(num), "%u", prio);
+		kv->value = strdup(num);
+		if (kv->value == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+	}
+	return 0;
+}
+
+/* rdma: device name -> hcaHandles, hcaObjects (both optional). */
+static int parse_rdma(json_object *o, struct bo_resources *r,
+		      struct cr_error **err)
+{
+	size_t n = o != NULL ? (size_t)json_object_object_length(o) : 0;
+
+	if (n == 0)
+		return 0;
+	r->rdma = calloc(n, sizeof(*r->rdma));
+	if (r->rdma == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	json_object_object_foreach(o, key, val)
+	{
+		struct bo_rdma *d = &r->rdma[r->n_rdma];
+		char path[128];
+		int has;
+
+		snprintf(path, sizeof(path), "linux.resources.rdma.%.64s", key);
+		if (val == NULL || !json_object_is_type(val, json_type_object))
+			return bad(err, path, "must be an object");
+		r->n_rdma++;
+		d->hca_handles = d->hca_objects = -1;
+		if (key[0] == '\0' || strlen(key) > 64 ||
+		    strpbrk(key, " \t\n/=") != NULL)
+			return bad(err, path, "not a device name");
+		d->device = strdup(key);
+		if (d->device == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+		if (get_int(val, "hcaHandles", path, 0, UINT32_MAX,
+			    &d->hca_handles, &has, err) < 0)
+			return -1;
+		if (!has)
+			d->hca_handles = -1;
+		if (get_int(val, "hcaObjects", path, 0, UINT32_MAX,
+			    &d->hca_objects, &has, err) < 0)
+			return -1;
+		if (!has)
+			d->hca_objects = -1;
+	}
+	return 0;
+}
+
 static int parse_devrules(json_object *a, struct bo_resources *r,
 			  struct cr_error **err)
 {
@@ -963,6 +1334,28 @@ static int parse_devrules(json_object *a, struct bo_resources *r,
 	return 0;
 }
 
+/* memory.swappiness: 0 to 100; -1 (or its uint64 spelling, which Docker
+ * has written) means unset, as runc reads it. */
+static int get_swappiness(json_object *o, struct bo_resources *r,
+			  struct cr_error **err)
+{
+	json_object *v = field(o, "swappiness");
+
+	if (v == NULL)
+		return 0;
+	if (json_object_is_type(v, json_type_int) &&
+	    (json_object_get_int64(v) == -1 ||
+	     json_object_get_uint64(v) == UINT64_MAX))
+		return 0;
+	if (get_u64(o, "swappiness", "linux.resources.memory.swappiness",
+		    &r->swappiness, &r->has_swappiness, err) < 0)
+		return -1;
+	if (r->swappiness > 100)
+		return bad(err, "linux.resources.memory.swappiness",
+			   "must be 0 to 100");
+	return 0;
+}
+
 int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 			    struct cr_error **err)
 {
@@ -979,7 +1372,11 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 	    get_int(o, "reservation", "linux.resources.memory.reservation", -1,
 		    INT64_MAX, &r->memory_reservation, NULL, err) < 0 ||
 	    get_int(o, "swap", "linux.resources.memory.swap", -1, INT64_MAX,
-		    &r->memory_swap, NULL, err) < 0)
+		    &r->memory_swap, NULL, err) < 0 ||
+	    get_swappiness(o, r, err) < 0 ||
+	    get_bool(o, "disableOOMKiller",
+		     "linux.resources.memory.disableOOMKiller",
+		     &r->disable_oom_killer, err) < 0)
 		return -1;
 	if (get_obj(res, "pids", "linux.resources.pids", &o, err) < 0 ||
 	    get_int(o, "limit", "linux.resources.pids.limit", INT64_MIN,
@@ -1003,10 +1400,11 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 		return bad(err, "linux.resources.cpu.cpus", "not a CPU list");
 	if (r->mems != NULL && strspn(r->mems, "0123456789,-") != strlen(r->mems))
 		return bad(err, "linux.resources.cpu.mems", "not a node list");
-	if (field(o, "realtimeRuntime") != NULL ||
-	    field(o, "realtimePeriod") != NULL)
-		return bad(err, "linux.resources.cpu.realtimeRuntime",
-			   "not supported by bolter");
+	if (get_int(o, "realtimeRuntime", "linux.resources.cpu.realtimeRuntime",
+		    -1, INT64_MAX, &r->rt_runtime, &r->has_rt_runtime, err) < 0 ||
+	    get_u64(o, "realtimePeriod", "linux.resources.cpu.realtimePeriod",
+		    &r->rt_period, NULL, err) < 0)
+		return -1;
 	if (get_arr(res, "devices", "linux.resources.devices", &a, err) < 0 ||
 	    parse_devrules(a, r, err) < 0)
 		return -1;
@@ -1017,13 +1415,31 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 		    &a, err) < 0 ||
 	    parse_hugepages(a, r, err) < 0)
 		return -1;
-	if (field(res, "rdma") != NULL)
-		return bad(err, "linux.resources.rdma", "not supported by bolter");
+	if (get_obj(res, "blockIO", "linux.resources.blockIO", &o, err) < 0 ||
+	    parse_blkio(o, r, err) < 0)
+		return -1;
+	if (get_obj(res, "network", "linux.resources.network", &o, err) < 0 ||
+	    parse_network(o, r, err) < 0)
+		return -1;
+	if (get_obj(res, "rdma", "linux.resources.rdma", &o, err) < 0 ||
+	    parse_rdma(o, r, err) < 0)
+		return -1;
 	return 0;
 }
 
 void bo_resources_clear(struct bo_resources *r)
 {
+	free(r->weight_devices);
+	for (int k = 0; k < BO_THROTTLES; k++)
+		free(r->throttle[k]);
+	for (size_t i = 0; i < r->n_net_priorities; i++) {
+		free(r->net_priorities[i].key);
+		free(r->net_priorities[i].value);
+	}
+	free(r->net_priorities);
+	for (size_t i = 0; i < r->n_rdma; i++)
+		free(r->rdma[i].device);
+	free(r->rdma);
 	free(r->cpus);
 	free(r->mems);
 	free(r->devrules);
