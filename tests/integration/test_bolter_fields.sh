@@ -134,3 +134,94 @@ if [ "$(nproc)" -ge 2 ] && grep -q '^Cpus_allowed_list:[[:space:]]*0-' /proc/sel
 else
 	echo "skip: execCPUAffinity needs two CPUs starting at 0"
 fi
+
+# --- cgroup files ---------------------------------------------------------------
+# cgfile NAME FILE: the container's FILE in whichever hierarchy has it.
+cgfile() { find /sys/fs/cgroup -path "*$CGPARENT/$1/$2" 2>/dev/null | head -n 1; }
+# v1 HIERARCHY-CONTROLLER: 0 when a cgroup v1 hierarchy holds it here.
+v1() { awk -v c="$1" '$3 == "cgroup" { n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) f = 1 } END { exit !f }' /proc/self/mounts; }
+v2has() { grep -qw "$1" "$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)/cgroup.controllers" 2>/dev/null; }
+
+# --- memory.swappiness, memory.disableOOMKiller -----------------------------------
+bundle mem sleep 30
+edit mem 's["linux"]["resources"]["memory"] = {"swappiness": 17, "disableOOMKiller": True}'
+if v1 memory; then
+	start mem
+	expect_eq "memory.swappiness written" "$(cat "$(cgfile mem memory.swappiness)")" 17
+	expect_eq "memory.disableOOMKiller written" \
+		"$(awk '$1 == "oom_kill_disable" {print $2}' "$(cgfile mem memory.oom_control)")" 1
+	"${BO[@]}" delete --force mem
+	# -1 (Docker's "unset") is no value at all; 101 is out of range
+	bundle mem2 sleep 30
+	edit mem2 's["linux"]["resources"]["memory"] = {"swappiness": -1}'
+	start mem2
+	"${BO[@]}" delete --force mem2
+	ok "memory.swappiness -1 means unset"
+elif v2has memory; then
+	refused mem linux.resources.memory.swappiness
+	edit mem 's["linux"]["resources"]["memory"] = {"disableOOMKiller": True}'
+	refused mem linux.resources.memory.disableOOMKiller
+else
+	echo "skip: no memory controller here"
+fi
+bundle mem3 true
+edit mem3 's["linux"]["resources"]["memory"] = {"swappiness": 101}'
+refused mem3 "linux.resources.memory.swappiness: must be 0 to 100"
+
+# --- blockIO ----------------------------------------------------------------------
+disk=
+for d in /sys/block/*; do
+	case ${d##*/} in loop* | ram* | zram*) continue ;; esac
+	[ -r "$d/dev" ] && { disk=$(cat "$d/dev"); break; }
+done
+[ -n "$disk" ] || disk=$(cat /sys/block/loop0/dev 2>/dev/null || true)
+maj=${disk%:*} min=${disk#*:}
+if { v1 blkio || v2has io; } && [ -n "$disk" ]; then
+	bundle bio sleep 30
+	edit bio "s['linux']['resources']['blockIO'] = {
+		'throttleReadBpsDevice': [{'major': $maj, 'minor': $min, 'rate': 1048576}],
+		'throttleWriteBpsDevice': [{'major': $maj, 'minor': $min, 'rate': 2097152}],
+		'throttleReadIOPSDevice': [{'major': $maj, 'minor': $min, 'rate': 100}],
+		'throttleWriteIOPSDevice': [{'major': $maj, 'minor': $min, 'rate': 50}]}"
+	start bio
+	if v1 blkio; then
+		for f in read_bps:1048576 write_bps:2097152 read_iops:100 write_iops:50; do
+			expect_eq "blockIO: blkio.throttle.${f%:*}_device ($disk)" \
+				"$(cat "$(cgfile bio "blkio.throttle.${f%:*}_device")")" "$disk ${f#*:}"
+		done
+	else
+		expect_eq "blockIO: io.max ($disk)" "$(grep "^$disk " "$(cgfile bio io.max)")" \
+			"$disk rbps=1048576 wbps=2097152 riops=100 wiops=50"
+	fi
+	"${BO[@]}" delete --force bio
+	# weight: where the disk's scheduler has weights (BFQ; CFQ before 5.0)
+	bundle biow sleep 30
+	edit biow "s['linux']['resources']['blockIO'] = {'weight': 300, 'weightDevice': [{'major': $maj, 'minor': $min, 'weight': 200}]}"
+	wf=$(find /sys/fs/cgroup -maxdepth 2 \( -name blkio.bfq.weight -o -name blkio.weight -o -name io.bfq.weight -o -name io.weight \) 2>/dev/null | head -n 1)
+	if [ -n "$wf" ]; then
+		start biow
+		case ${wf##*/} in
+		X
+		io.bfq.weight) want="default 300" ;;
+		*) want=300 ;;
+		esac
+		expect_eq "blockIO.weight in ${wf##*/}" "$(head -n 1 "$(cgfile biow "${wf##*/}")")" "$want"
+		"${BO[@]}" delete --force biow
+	else
+		refused biow linux.resources.blockIO.weight
+	fi
+	bundle biol true
+	edit biol 's["linux"]["resources"]["blockIO"] = {"leafWeight": 300}'
+	if [ -z "$(find /sys/fs/cgroup -maxdepth 2 -name blkio.leaf_weight 2>/dev/null | head -n 1)" ]; then
+		refused biol linux.resources.blockIO.leafWeight
+	fi
+	# a device the kernel does not have: its ENODEV, named
+	bundle biox true
+	edit biox 's["linux"]["resources"]["blockIO"] = {"throttleWriteIOPSDevice": [{"major": 4095, "minor": 4095, "rate": 5}]}'
+	refused biox "linux.resources.blockIO.throttleWriteIOPSDevice[0]"
+else
+	echo "skip: no blkio/io controller or no block device here"
+fi
+bundle biob true
+edit biob 's["linux"]["resources"]["blockIO"] = {"weight": 5}'
+refused biob "linux.resources.blockIO.weight: must be 10 to 1000"
