@@ -201,7 +201,7 @@ if { v1 blkio || v2has io; } && [ -n "$disk" ]; then
 	if [ -n "$wf" ]; then
 		start biow
 		case ${wf##*/} in
-		X
+		io.weight) want="default 2930" ;; # runc's 10..1000 to 1..10000: 1 + 290 * 9999 / 990
 		io.bfq.weight) want="default 300" ;;
 		*) want=300 ;;
 		esac
