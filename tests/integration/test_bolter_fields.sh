@@ -197,15 +197,22 @@ if { v1 blkio || v2has io; } && [ -n "$disk" ]; then
 	# weight: where the disk's scheduler has weights (BFQ; CFQ before 5.0)
 	bundle biow sleep 30
 	edit biow "s['linux']['resources']['blockIO'] = {'weight': 300, 'weightDevice': [{'major': $maj, 'minor': $min, 'weight': 200}]}"
-	wf=$(find /sys/fs/cgroup -maxdepth 2 \( -name blkio.bfq.weight -o -name blkio.weight -o -name io.bfq.weight -o -name io.weight \) 2>/dev/null | head -n 1)
+	# which weight file a container's cgroup has (BFQ's are not on the root)
+	bundle bioq sleep 30
+	start bioq
+	wf=
+	for f in blkio.bfq.weight blkio.weight io.bfq.weight io.weight; do
+		if [ -z "$wf" ] && [ -n "$(cgfile bioq $f)" ]; then wf=$f; fi
+	done
+	"${BO[@]}" delete --force bioq
 	if [ -n "$wf" ]; then
 		start biow
-		case ${wf##*/} in
+		case $wf in
 		io.weight) want="default 2930" ;; # runc's 10..1000 to 1..10000: 1 + 290 * 9999 / 990
 		io.bfq.weight) want="default 300" ;;
 		*) want=300 ;;
 		esac
-		expect_eq "blockIO.weight in ${wf##*/}" "$(head -n 1 "$(cgfile biow "${wf##*/}")")" "$want"
+		expect_eq "blockIO.weight in $wf" "$(head -n 1 "$(cgfile biow "$wf")")" "$want"
 		"${BO[@]}" delete --force biow
 	else
 		refused biow linux.resources.blockIO.weight
@@ -225,3 +232,76 @@ fi
 bundle biob true
 edit biob 's["linux"]["resources"]["blockIO"] = {"weight": 5}'
 refused biob "linux.resources.blockIO.weight: must be 10 to 1000"
+
+# --- network: net_cls.classid, net_prio.ifpriomap (cgroup v1 only) ----------------
+bundle net sleep 30
+edit net 's["linux"]["resources"]["network"] = {"classID": 1048577, "priorities": [{"name": "lo", "priority": 5}]}'
+check_net() {
+	expect_eq "network.classID in net_cls.classid" "$(cat "$(cgfile net net_cls.classid)")" 1048577
+	expect_eq "network.priorities in net_prio.ifpriomap" \
+		"$(grep '^lo ' "$(cgfile net net_prio.ifpriomap)")" "lo 5"
+}
+if v1 net_cls && v1 net_prio; then
+	start net
+	check_net
+	"${BO[@]}" delete --force net
+else
+	refused net "linux.resources.network.classID: no net_cls"
+	edit net 's["linux"]["resources"]["network"] = {"priorities": [{"name": "lo", "priority": 5}]}'
+	refused net "linux.resources.network.priorities: no net_prio"
+	# Then a net_cls,net_prio hierarchy of the test's own, mounted in a
+	# private mount namespace, when the kernel has both and no hierarchy
+	# holds them (else mounting would share a live one).  It is unmounted
+	# only once no cgroup is left in it, dying ones included: a hierarchy
+	# unmounted with children would outlive the test.
+	if awk '$1 ~ /^net_(cls|prio)$/ && $2 == 0 && $4 == 1 {n++} END {exit n != 2}' /proc/cgroups; then
+		edit net 's["linux"]["resources"]["network"] = {"classID": 1048577, "priorities": [{"name": "lo", "priority": 5}]}'
+		mkdir -p "$T/cg/net_cls,net_prio"
+		export -f check_net cgfile expect_eq ok fail
+		export T CGPARENT
+		BO_LINE=${BO[*]} unshare -m --propagation private bash -euo pipefail -c '
+			mnt="$T/cg/net_cls,net_prio"
+			mount -t cgroup -o net_cls,net_prio cgroup "$mnt"
+			done_net() {
+				rc=$?
+				$BO_LINE delete --force net >/dev/null 2>&1 || true
+				find "$mnt" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
+				for _ in $(seq 100); do
+					awk "\$1 == \"net_cls\" && \$3 > 1 {f = 1} END {exit !f}" /proc/cgroups || break
+					sleep 0.1
+				done
+				umount "$mnt"
+				exit $rc
+			}
+			trap done_net EXIT
+			(cd "$T/net" && $BO_LINE run --detach net)
+			cgfile() { find "$mnt" -path "*$CGPARENT/$1/$2" | head -n 1; }
+			check_net'
+		# the kernel destroys an unmounted hierarchy from a work queue
+		for _ in $(seq 100); do
+			awk '$1 == "net_cls" && $2 != 0 {exit 1}' /proc/cgroups && break
+			sleep 0.1
+		done
+		awk '$1 == "net_cls" && $2 != 0 {exit 1}' /proc/cgroups || fail "the test's net_cls hierarchy outlived it"
+		ok "the test's net_cls,net_prio hierarchy is gone"
+	else
+		echo "skip: net_cls/net_prio missing from this kernel, or mounted elsewhere: checked the refusal only"
+	fi
+fi
+
+# --- rdma ---------------------------------------------------------------------------
+bundle rd sleep 30
+edit rd 's["linux"]["resources"]["rdma"] = {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}'
+if v1 rdma || v2has rdma; then
+	# the device must exist: without one the kernel refuses, named
+	if [ -d /sys/class/infiniband/mlx5_0 ]; then
+		start rd
+		expect_eq "rdma.max" "$(grep '^mlx5_0 ' "$(cgfile rd rdma.max)")" "mlx5_0 hca_handle=3 hca_object=100"
+		"${BO[@]}" delete --force rd
+	else
+		refused rd "linux.resources.rdma.mlx5_0"
+	fi
+else
+	refused rd "linux.resources.rdma: no rdma controller"
+	echo "note: no rdma controller here: only the refusal is checked"
+fi

@@ -395,7 +395,7 @@ static int cmd_features(void)
 	json_object_object_add(cg, "v2", json_object_new_boolean(1));
 	json_object_object_add(cg, "systemd", json_object_new_boolean(0));
 	json_object_object_add(cg, "systemdUser", json_object_new_boolean(0));
-	json_object_object_add(cg, "rdma", json_object_new_boolean(0));
+	json_object_object_add(cg, "rdma", json_object_new_boolean(1));
 	json_object_object_add(lin, "cgroup", cg);
 	sc = json_object_new_object();
 	bo_seccomp_features(sc);
