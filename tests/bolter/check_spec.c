@@ -103,13 +103,26 @@ static const struct {
 	  "mounts[1].destination" },
 	{ "\"idmap\"", "\"idmap\"", NULL },
 	{ "\"size=1k\"", "\"idmap\"", "mounts[2].options[1]" },
-	{ "\"type\": \"pid\"", "\"type\": \"time\"", "linux.namespaces[0].type" },
+	{ "\"type\": \"pid\"", "\"type\": \"clock\"", "linux.namespaces[0].type" },
 	{ "{\"type\": \"uts\"},", "", "hostname" },
 	{ "\"limit\": 1048576", "\"limit\": 1.5", "linux.resources.memory.limit" },
 	{ "\"0-1\"", "\"zero\"", "linux.resources.cpu.cpus" },
 	{ "\"rprivate\"", "\"sideways\"", "linux.rootfsPropagation" },
 	{ "\"a/b\"", "\"../x\"", "linux.cgroupsPath" },
 	{ "\"timeout\": 3", "\"timeout\": 0", "hooks.poststop[0].timeout" },
+	{ "\"cgroupsPath\": \"a/b\"",
+	  "\"cgroupsPath\": \"a/b\", \"timeOffsets\": {\"boottime\": {\"secs\": 1}}",
+	  "linux.timeOffsets: needs a new time namespace" },
+	{ "\"cgroupsPath\": \"a/b\"",
+	  "\"cgroupsPath\": \"a/b\", \"timeOffsets\": {\"realtime\": {\"secs\": 1}}",
+	  "linux.timeOffsets.realtime" },
+	{ "\"cgroupsPath\": \"a/b\"",
+	  "\"cgroupsPath\": \"a/b\", \"timeOffsets\": {\"monotonic\": "
+	  "{\"nanosecs\": 1000000000}}",
+	  "linux.timeOffsets.monotonic.nanosecs" },
+	{ "\"cgroupsPath\": \"a/b\"",
+	  "\"cgroupsPath\": \"a/b\", \"personality\": {\"domain\": \"LINUX64\"}",
+	  "linux.personality.domain" },
 	{ "\"/bin/x\"", "\"bin/x\"", "hooks.poststop[0].path" },
 	{ "\"a\": \"b\"", "\"a\": 1", "annotations.a" },
 	{ "\"readonly\": true", "\"readonly\": 1", "root.readonly" },
@@ -501,6 +514,24 @@ START_TEST(test_fields)
 		err = NULL;
 		bo_resources_clear(&r);
 		json_object_put(o);
+	}
+	{
+		static const char doc[] =
+			"{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"r\"},"
+			" \"linux\": {\"namespaces\": [{\"type\": \"time\"}],"
+			"  \"timeOffsets\": {\"monotonic\": {\"secs\": -7,"
+			"   \"nanosecs\": 9}, \"boottime\": {\"secs\": 86400}},"
+			"  \"personality\": {\"domain\": \"LINUX32\"}}}";
+		struct bo_spec *sp = bo_spec_parse(doc, strlen(doc), &err);
+
+		ck_assert_msg(sp != NULL, "%s", cr_error_msg(err));
+		ck_assert_ptr_nonnull(bo_spec_namespace(sp, 0x80));
+		ck_assert_int_eq(sp->has_time_offsets, 1);
+		ck_assert_int_eq(sp->monotonic_secs, -7);
+		ck_assert_uint_eq(sp->monotonic_nsecs, 9);
+		ck_assert_int_eq(sp->boottime_secs, 86400);
+		ck_assert_int_eq(sp->personality, 8);
+		bo_spec_free(sp);
 	}
 	ck_assert_int_eq(bo_cpulist_parse("0-3,7", set, sizeof(set)), 0);
 	ck_assert_uint_eq(set[0], 0x8f);

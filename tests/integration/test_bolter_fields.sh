@@ -305,3 +305,90 @@ else
 	refused rd "linux.resources.rdma: no rdma controller"
 	echo "note: no rdma controller here: only the refusal is checked"
 fi
+
+# --- time namespace, linux.timeOffsets ------------------------------------------------
+if [ -e /proc/self/ns/time ]; then
+	bundle tm sleep 30
+	edit tm 's["linux"]["namespaces"].append({"type": "time"}); s["linux"]["timeOffsets"] = {"boottime": {"secs": 864000}, "monotonic": {"secs": 1000, "nanosecs": 5}}'
+	start tm
+	pid=$(pid_of tm)
+	[ "$(readlink "/proc/$pid/ns/time")" != "$(readlink /proc/self/ns/time)" ] || fail "time namespace: the init is in the host's"
+	ok "a new time namespace"
+	expect_eq "timeOffsets in the container's timens_offsets" \
+		"$("${BO[@]}" exec tm cat /proc/self/timens_offsets | tr -s ' ' | tr '\n' ';')" \
+		"monotonic 1000 5;boottime 864000 0;"
+	# boottime shows in /proc/uptime: the host's plus ten days
+	up=$("${BO[@]}" exec tm cat /proc/uptime | cut -d. -f1)
+	host=$(cut -d. -f1 /proc/uptime)
+	[ "$up" -ge $((host + 864000 - 5)) ] && [ "$up" -le $((host + 864000 + 60)) ] ||
+		fail "boottime offset: uptime $up in the container, $host on the host"
+	ok "boottime offset seen in the container's /proc/uptime"
+	# joined by path, without offsets of its own
+	bundle tj cat /proc/self/timens_offsets
+	edit tj "s['linux']['namespaces'].append({'type': 'time', 'path': '/proc/$pid/ns/time'})"
+	expect_eq "time namespace joined by path" "$(run_in tj | tr -s ' ' | head -n 1)" "monotonic 1000 5"
+	"${BO[@]}" delete --force tm
+	bundle tj2 true
+	edit tj2 "s['linux']['namespaces'].append({'type': 'time', 'path': '/proc/1/ns/time'}); s['linux']['timeOffsets'] = {'boottime': {'secs': 1}}"
+	refused tj2 "linux.timeOffsets: cannot be set on a joined time namespace"
+else
+	echo "skip: this kernel has no time namespaces"
+fi
+bundle to true
+edit to 's["linux"]["timeOffsets"] = {"boottime": {"secs": 1}}'
+refused to "linux.timeOffsets: needs a new time namespace"
+
+# --- linux.personality ----------------------------------------------------------------
+if [ "$(uname -m)" = x86_64 ]; then
+	bundle pe sh -c 'uname -m; sleep 30'
+	edit pe 's["linux"]["personality"] = {"domain": "LINUX32"}'
+	start pe
+	expect_eq "personality LINUX32 (the persona in /proc/PID/personality)" "$(cat "/proc/$(pid_of pe)/personality")" 00000008
+	expect_eq "personality LINUX32: exec'd uname -m" "$("${BO[@]}" exec pe uname -m)" i686
+	"${BO[@]}" delete --force pe
+fi
+bundle pe2 true
+edit pe2 's["linux"]["personality"] = {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}'
+refused pe2 linux.personality.flags
+
+# --- cpu.burst, cpu.idle ----------------------------------------------------------------
+bundle cb sleep 30
+edit cb 's["linux"]["resources"]["cpu"] = {"quota": 50000, "period": 100000, "burst": 20000, "idle": 1}'
+if v1 cpu && [ -e "$cpumnt/cpu.cfs_burst_us" ] && [ -e "$cpumnt/cpu.idle" ]; then
+	start cb
+	expect_eq "cpu.burst in cpu.cfs_burst_us" "$(cat "$(cgfile cb cpu.cfs_burst_us)")" 20000
+	expect_eq "cpu.idle" "$(cat "$(cgfile cb cpu.idle)")" 1
+	"${BO[@]}" delete --force cb
+elif v2has cpu; then
+	start cb
+	expect_eq "cpu.burst in cpu.max.burst" "$(cat "$(cgfile cb cpu.max.burst)")" 20000
+	expect_eq "cpu.idle" "$(cat "$(cgfile cb cpu.idle)")" 1
+	"${BO[@]}" delete --force cb
+else
+	echo "skip: no cpu controller with burst and idle here"
+fi
+
+# --- memory.useHierarchy, memory.checkBeforeUpdate ----------------------------------------
+if v1 memory; then
+	bundle uh sleep 30
+	edit uh 's["linux"]["resources"]["memory"] = {"useHierarchy": True, "limit": 104857600}'
+	start uh
+	expect_eq "memory.useHierarchy true" "$(cat "$(cgfile uh memory.use_hierarchy)")" 1
+	# checkBeforeUpdate: a limit below the usage is refused, not written
+	if echo '{"memory": {"limit": 4096, "checkBeforeUpdate": true}}' |
+		"${BO[@]}" update --resources - uh 2>"$T/uh.err"; then
+		fail "checkBeforeUpdate: a limit below the usage was accepted"
+	fi
+	grep -q "linux.resources.memory.limit: 4096 is below the .* bytes in use (checkBeforeUpdate)" "$T/uh.err" ||
+		fail "checkBeforeUpdate: $(cat "$T/uh.err")"
+	expect_eq "checkBeforeUpdate: the limit is unchanged" "$(cat "$(cgfile uh memory.limit_in_bytes)")" 104857600
+	echo '{"memory": {"limit": 209715200, "checkBeforeUpdate": true}}' | "${BO[@]}" update --resources - uh
+	expect_eq "checkBeforeUpdate: a limit above the usage is written" "$(cat "$(cgfile uh memory.limit_in_bytes)")" 209715200
+	"${BO[@]}" delete --force uh
+	# Linux 5.x on always use hierarchies: false is the kernel's EINVAL
+	bundle uh2 true
+	edit uh2 's["linux"]["resources"]["memory"] = {"useHierarchy": False}'
+	if [ "$(printf '%s\n' 6.0 "$(uname -r)" | sort -V | head -n 1)" = 6.0 ]; then
+		refused uh2 linux.resources.memory.useHierarchy
+	fi
+fi

@@ -359,7 +359,7 @@ static int cmd_features(void)
 {
 	static const int nss[] = { CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWNS,
 				   CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWUSER,
-				   0x02000000 };
+				   0x02000000, 0x00000080 /* cgroup, time */ };
 	json_object *o = json_object_new_object(), *a, *lin, *cg, *sc, *ann;
 
 	json_object_object_add(o, "ociVersionMin", json_object_new_string("1.0.0"));

@@ -308,6 +308,10 @@ static int apply_memory(const struct hier *h, const char *dir,
 			return cr_error_set(err, ENOTSUP,
 					    "linux.resources.memory.swappiness: "
 					    "cgroup v2 has no swappiness");
+		if (r->has_use_hierarchy && !r->use_hierarchy)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.memory.useHierarchy:"
+					    " cgroup v2 is always hierarchical");
 		if (r->disable_oom_killer)
 			return cr_error_set(err, ENOTSUP,
 					    "linux.resources.memory."
@@ -335,6 +339,12 @@ static int apply_memory(const struct hier *h, const char *dir,
 			      err) < 0)
 			return -1;
 	}
+	/* The kernel takes it only while the cgroup has no task or child,
+	 * as here at create (and since 5.x only 1: 0 is its EINVAL, named). */
+	if (r->has_use_hierarchy &&
+	    write_file(dir, "memory.use_hierarchy", r->use_hierarchy ? "1" : "0",
+		       err) < 0)
+		return cr_error_wrap(err, "linux.resources.memory.useHierarchy");
 	if (r->has_swappiness &&
 	    write_u64(dir, "memory.swappiness", (int64_t)r->swappiness, err) < 0)
 		return cr_error_wrap(err, "linux.resources.memory.swappiness");
@@ -371,13 +381,46 @@ static int apply_rt(const struct hier *h, const char *dir,
 	return 0;
 }
 
+/* cpu.burst (v1 cpu.cfs_burst_us, v2 cpu.max.burst; Linux 5.14) and
+ * cpu.idle (both; 5.15): a kernel without the file refuses, named. */
+static int apply_cpu_extra(const struct hier *h, const char *dir,
+			   const struct bo_resources *r, struct cr_error **err)
+{
+	static const struct {
+		const char *field, *v1, *v2;
+	} files[2] = {
+		{ "linux.resources.cpu.burst", "cpu.cfs_burst_us",
+		  "cpu.max.burst" },
+		{ "linux.resources.cpu.idle", "cpu.idle", "cpu.idle" },
+	};
+	const int has[2] = { r->has_cpu_burst, r->has_cpu_idle };
+	const int64_t val[2] = { (int64_t)r->cpu_burst, r->cpu_idle };
+
+	for (int i = 0; i < 2; i++) {
+		const char *f = h->v2 ? files[i].v2 : files[i].v1;
+		char path[1100];
+
+		if (!has[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, f);
+		if (access(path, F_OK) != 0)
+			return cr_error_set(err, ENOTSUP,
+					    "%s: this kernel has no %s",
+					    files[i].field, f);
+		if (write_u64(dir, f, val[i], err) < 0)
+			return cr_error_wrap(err, "%s", files[i].field);
+	}
+	return 0;
+}
+
 static int apply_cpu(const struct hier *h, const char *dir,
 		     const struct bo_resources *r, struct cr_error **err)
 {
 	char buf[64];
 
 	if (h->v2) {
-		if (apply_rt(h, dir, r, err) < 0)
+		if (apply_rt(h, dir, r, err) < 0 ||
+		    apply_cpu_extra(h, dir, r, err) < 0)
 			return -1;
 		if (r->cpu_shares != 0) {
 			uint64_t s = r->cpu_shares < 2 ? 2 : r->cpu_shares;
@@ -409,6 +452,8 @@ static int apply_cpu(const struct hier *h, const char *dir,
 		return -1;
 	if (r->cpu_quota != 0 &&
 	    write_u64(dir, "cpu.cfs_quota_us", r->cpu_quota, err) < 0)
+		return -1;
+	if (apply_cpu_extra(h, dir, r, err) < 0)
 		return -1;
 	return apply_rt(h, dir, r, err);
 }
@@ -717,13 +762,14 @@ static int asks_memory(const struct bo_resources *r)
 {
 	return r->memory_limit != -1 || r->memory_reservation != -1 ||
 	       r->memory_swap != -1 || r->has_swappiness ||
-	       r->disable_oom_killer;
+	       r->disable_oom_killer || r->has_use_hierarchy;
 }
 
 static int asks_cpu(const struct bo_resources *r)
 {
 	return r->cpu_shares || r->cpu_quota || r->cpu_period ||
-	       r->has_rt_runtime || r->rt_period;
+	       r->has_rt_runtime || r->rt_period || r->has_cpu_burst ||
+	       r->has_cpu_idle;
 }
 
 static int asks_blkio(const struct bo_resources *r)
@@ -965,6 +1011,32 @@ fail:
 	return -1;
 }
 
+static int read_u64(const char *dir, const char *file, uint64_t *out);
+
+/* memory.checkBeforeUpdate: a new limit below what the container uses
+ * now is refused instead of sending it into reclaim or the OOM killer. */
+static int check_memory_usage(char *const *dirs, const struct bo_resources *r,
+			      struct cr_error **err)
+{
+	if (!r->check_before_update || r->memory_limit <= 0)
+		return 0;
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
+		uint64_t used;
+
+		if (read_u64(dirs[i], "memory.usage_in_bytes", &used) < 0 &&
+		    read_u64(dirs[i], "memory.current", &used) < 0)
+			continue;
+		if ((uint64_t)r->memory_limit < used)
+			return cr_error_set(err, EBUSY,
+					    "linux.resources.memory.limit: %" PRId64
+					    " is below the %" PRIu64
+					    " bytes in use (checkBeforeUpdate)",
+					    r->memory_limit, used);
+		return 0;
+	}
+	return 0;
+}
+
 int bo_cgroup_update(char *const *dirs, const struct bo_resources *r,
 		     struct cr_error **err)
 {
@@ -975,6 +1047,8 @@ int bo_cgroup_update(char *const *dirs, const struct bo_resources *r,
 	/* Device rules are set once, at create (as in runc). */
 	limits.devrules = NULL;
 	limits.n_devrules = 0;
+	if (check_memory_usage(dirs, r, err) < 0)
+		return -1;
 	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
 		const struct hier *best = NULL;
 		size_t best_len = 0;

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -48,6 +49,9 @@
 
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
 #endif
 
 enum { MSG_MAX = 256 * 1024 };
@@ -220,8 +224,8 @@ static void now_rfc3339(char *buf, size_t size)
 }
 
 static const int ns_order[] = {
-	CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
-	CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWNS,
+	CLONE_NEWUSER, CLONE_NEWIPC,	CLONE_NEWUTS,  CLONE_NEWNET,
+	CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWNS,
 };
 
 /* The container's program starts with no signal blocked or ignored,
@@ -407,6 +411,25 @@ static _Noreturn void container_init(const struct bo_spec *s,
 	child_die(err, 127);
 }
 
+/* linux.timeOffsets into /proc/self/timens_offsets (the namespace this
+ * process's children will be in), one clock a line. */
+static int write_time_offsets(const struct bo_spec *s, struct cr_error **err)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf),
+			 "monotonic %" PRId64 " %u\nboottime %" PRId64 " %u\n",
+			 s->monotonic_secs, s->monotonic_nsecs,
+			 s->boottime_secs, s->boottime_nsecs);
+	CR_CLEANUP_CLOSE int fd =
+		open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		return cr_error_errno(err, errno,
+				      "linux.timeOffsets: writing "
+				      "/proc/self/timens_offsets");
+	return 0;
+}
+
 /*
  * C1 in create: joins and creates the namespaces, then forks C2, the
  * container's init, because a new pid namespace applies only to the
@@ -439,6 +462,10 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 		cr_error_errno(&err, errno, "linux.namespaces: unshare");
 		child_fail(sync, err);
 	}
+	/* A new time namespace takes its offsets before any process is in
+	 * it: the init, forked next, is the first. */
+	if (s->has_time_offsets && write_time_offsets(s, &err) < 0)
+		child_fail(sync, err);
 	pid = fork();
 	if (pid < 0) {
 		cr_error_errno(&err, errno, "fork");
@@ -1526,7 +1553,7 @@ static const struct {
 	{ "user", CLONE_NEWUSER }, { "ipc", CLONE_NEWIPC },
 	{ "uts", CLONE_NEWUTS },   { "net", CLONE_NEWNET },
 	{ "pid", CLONE_NEWPID },   { "cgroup", CLONE_NEWCGROUP },
-	{ "mnt", CLONE_NEWNS },
+	{ "time", CLONE_NEWTIME }, { "mnt", CLONE_NEWNS },
 };
 
 enum { EXEC_NSS = sizeof(exec_nss) / sizeof(exec_nss[0]) };

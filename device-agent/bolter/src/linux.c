@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1025,6 +1026,11 @@ int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 	if (in->seccomp != NULL && p->no_new_privileges &&
 	    bo_seccomp_load(in->seccomp, err) < 0)
 		return -1;
+	/* linux.personality last: it changes what uname(2) says to the
+	 * program, not to the setup above. */
+	if (in->spec != NULL && in->spec->personality >= 0 &&
+	    personality((unsigned long)in->spec->personality) < 0)
+		return cr_error_errno(err, errno, "linux.personality");
 	execve(in->exe, p->args, in->env != NULL ? in->env : p->env);
 	return cr_error_errno(err, errno, "exec: \"%s\"", in->exe);
 }

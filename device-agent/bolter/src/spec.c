@@ -60,7 +60,7 @@ static const struct {
 	{ "pid", CLONE_NEWPID },	{ "network", CLONE_NEWNET },
 	{ "mount", CLONE_NEWNS },	{ "ipc", CLONE_NEWIPC },
 	{ "uts", CLONE_NEWUTS },	{ "user", CLONE_NEWUSER },
-	{ "cgroup", CLONE_NEWCGROUP },
+	{ "cgroup", CLONE_NEWCGROUP },	{ "time", CLONE_NEWTIME },
 };
 
 const char *bo_namespace_name(int type)
@@ -1374,10 +1374,16 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 	    get_int(o, "swap", "linux.resources.memory.swap", -1, INT64_MAX,
 		    &r->memory_swap, NULL, err) < 0 ||
 	    get_swappiness(o, r, err) < 0 ||
+	    get_bool(o, "useHierarchy", "linux.resources.memory.useHierarchy",
+		     &r->use_hierarchy, err) < 0 ||
+	    get_bool(o, "checkBeforeUpdate",
+		     "linux.resources.memory.checkBeforeUpdate",
+		     &r->check_before_update, err) < 0 ||
 	    get_bool(o, "disableOOMKiller",
 		     "linux.resources.memory.disableOOMKiller",
 		     &r->disable_oom_killer, err) < 0)
 		return -1;
+	r->has_use_hierarchy = field(o, "useHierarchy") != NULL;
 	if (get_obj(res, "pids", "linux.resources.pids", &o, err) < 0 ||
 	    get_int(o, "limit", "linux.resources.pids.limit", INT64_MIN,
 		    INT64_MAX, &r->pids_limit, &has, err) < 0)
@@ -1400,6 +1406,11 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 		return bad(err, "linux.resources.cpu.cpus", "not a CPU list");
 	if (r->mems != NULL && strspn(r->mems, "0123456789,-") != strlen(r->mems))
 		return bad(err, "linux.resources.cpu.mems", "not a node list");
+	if (get_u64(o, "burst", "linux.resources.cpu.burst", &r->cpu_burst,
+		    &r->has_cpu_burst, err) < 0 ||
+	    get_int(o, "idle", "linux.resources.cpu.idle", 0, 1, &r->cpu_idle,
+		    &r->has_cpu_idle, err) < 0)
+		return -1;
 	if (get_int(o, "realtimeRuntime", "linux.resources.cpu.realtimeRuntime",
 		    -1, INT64_MAX, &r->rt_runtime, &r->has_rt_runtime, err) < 0 ||
 	    get_u64(o, "realtimePeriod", "linux.resources.cpu.realtimePeriod",
@@ -1495,6 +1506,76 @@ static int parse_devices(json_object *a, struct bo_spec *s,
 		    get_u32(e, "uid", path, &d->uid, &d->has_uid, err) < 0 ||
 		    get_u32(e, "gid", path, &d->gid, &d->has_gid, err) < 0)
 			return -1;
+	}
+	return 0;
+}
+
+/* personality: the domain; the spec defines no flags yet, so any flag
+ * is refused rather than dropped. */
+static int parse_personality(json_object *o, struct bo_spec *s,
+			     struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *domain = NULL;
+	json_object *a;
+
+	s->personality = -1;
+	if (o == NULL)
+		return 0;
+	if (get_str(o, "domain", "linux.personality.domain", &domain, err) < 0)
+		return -1;
+	if (domain != NULL && strcmp(domain, "LINUX") == 0)
+		s->personality = 0x0000; /* PER_LINUX */
+	else if (domain != NULL && strcmp(domain, "LINUX32") == 0)
+		s->personality = 0x0008; /* PER_LINUX32 */
+	else
+		return bad(err, "linux.personality.domain",
+			   "must be LINUX or LINUX32");
+	if (get_arr(o, "flags", "linux.personality.flags", &a, err) < 0)
+		return -1;
+	if (a != NULL && json_object_array_length(a) > 0)
+		return bad(err, "linux.personality.flags",
+			   "the spec defines no flags");
+	return 0;
+}
+
+/* timeOffsets: {"monotonic"|"boottime": {"secs", "nanosecs"}}, the
+ * two clocks a time namespace offsets. */
+static int parse_time_offsets(json_object *o, struct bo_spec *s,
+			      struct cr_error **err)
+{
+	if (o == NULL)
+		return 0;
+	json_object_object_foreach(o, key, val)
+	{
+		char path[96];
+		int64_t *secs;
+		uint32_t *nsecs;
+
+		snprintf(path, sizeof(path), "linux.timeOffsets.%.32s", key);
+		if (strcmp(key, "monotonic") == 0) {
+			secs = &s->monotonic_secs;
+			nsecs = &s->monotonic_nsecs;
+		} else if (strcmp(key, "boottime") == 0) {
+			secs = &s->boottime_secs;
+			nsecs = &s->boottime_nsecs;
+		} else {
+			return bad(err, path,
+				   "a time namespace offsets monotonic and "
+				   "boottime only");
+		}
+		if (val == NULL || !json_object_is_type(val, json_type_object))
+			return bad(err, path, "must be an object");
+		snprintf(path, sizeof(path), "linux.timeOffsets.%s.secs", key);
+		if (get_int(val, "secs", path, INT64_MIN, INT64_MAX, secs, NULL,
+			    err) < 0)
+			return -1;
+		snprintf(path, sizeof(path), "linux.timeOffsets.%s.nanosecs",
+			 key);
+		if (get_u32(val, "nanosecs", path, nsecs, NULL, err) < 0)
+			return -1;
+		if (*nsecs >= 1000000000)
+			return bad(err, path, "must be below 1000000000");
+		s->has_time_offsets = 1;
 	}
 	return 0;
 }
@@ -1620,10 +1701,12 @@ static int parse_linux(json_object *lin, struct bo_spec *s,
 	s->seccomp = o;
 	if (field(lin, "intelRdt") != NULL)
 		return bad(err, "linux.intelRdt", "not supported by bolter");
-	if (field(lin, "personality") != NULL)
-		return bad(err, "linux.personality", "not supported by bolter");
-	if (field(lin, "timeOffsets") != NULL)
-		return bad(err, "linux.timeOffsets", "not supported by bolter");
+	if (get_obj(lin, "personality", "linux.personality", &o, err) < 0 ||
+	    parse_personality(o, s, err) < 0)
+		return -1;
+	if (get_obj(lin, "timeOffsets", "linux.timeOffsets", &o, err) < 0 ||
+	    parse_time_offsets(o, s, err) < 0)
+		return -1;
 	{
 		CR_CLEANUP_FREE char *label = NULL;
 
@@ -1713,6 +1796,7 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 		cr_error_errno(err, ENOMEM, "config.json");
 		return NULL;
 	}
+	s->personality = -1;
 	s->doc = json_tokener_parse_ex(tok, text, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (jerr == json_tokener_success &&
@@ -1780,6 +1864,17 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 	}
 	if (check_sysctl(s, err) < 0)
 		return bo_spec_free(s);
+	if (s->has_time_offsets) {
+		const struct bo_namespace *t = bo_spec_namespace(s, CLONE_NEWTIME);
+
+		if (t == NULL || t->path != NULL) {
+			bad(err, "linux.timeOffsets",
+			    t == NULL ? "needs a new time namespace"
+				      : "cannot be set on a joined time "
+					"namespace");
+			return bo_spec_free(s);
+		}
+	}
 	if (s->annotations != NULL) {
 		json_object_object_foreach(s->annotations, key, val)
 		{

@@ -187,6 +187,11 @@ struct bo_resources {
 	size_t n_net_priorities;
 	struct bo_rdma *rdma;
 	size_t n_rdma;
+	int has_cpu_burst, has_cpu_idle;
+	uint64_t cpu_burst; /* cpu.burst, microseconds */
+	int64_t cpu_idle;   /* cpu.idle, 0 or 1 */
+	int has_use_hierarchy, use_hierarchy; /* memory.useHierarchy */
+	int check_before_update;              /* memory.checkBeforeUpdate */
 };
 
 /* The JSON names of blockIO's throttle lists, by enum bo_throttle. */
@@ -215,6 +220,13 @@ struct bo_spec {
 	size_t n_devices;
 	char **masked_paths, **readonly_paths; /* NULL-terminated */
 	unsigned long rootfs_propagation;      /* 0 = default (rslave) */
+	/* linux.timeOffsets, for a new time namespace: clock offsets
+	 * written to timens_offsets. */
+	int has_time_offsets;
+	int64_t monotonic_secs, boottime_secs;
+	uint32_t monotonic_nsecs, boottime_nsecs;
+	/* linux.personality: the persona (PER_LINUX, PER_LINUX32), or -1. */
+	long personality;
 	json_object *seccomp;     /* linux.seccomp, borrowed from doc */
 	json_object *annotations; /* borrowed from doc, or NULL */
 	/* annotations["run.oci.keep_original_groups"] == "1" (crun's, which
