@@ -392,3 +392,24 @@ if v1 memory; then
 		refused uh2 linux.resources.memory.useHierarchy
 	fi
 fi
+
+# --- mount options: recursive ones (mount_setattr), nosymfollow ---------------------------
+# $T/vol gets a tmpfs submount in a private mount namespace of the test's
+# own: "ro" leaves it writable, "rro" does not.
+mkdir -p "$T/vol/sub" "$T/sym"
+echo hi >"$T/sym/f"
+ln -s f "$T/sym/link"
+bundle mo sh -c 'touch /vol/a 2>/dev/null && echo top-rw || echo top-ro; touch /vol/sub/b 2>/dev/null && echo sub-rw || echo sub-ro; cat /sym/link 2>/dev/null || echo link-refused; cat /sym/f'
+mounts() {
+	edit mo "s['mounts'] = [m for m in s['mounts'] if m['destination'] not in ('/vol', '/sym')] + [
+		{'destination': '/vol', 'type': 'bind', 'source': '$T/vol', 'options': $1},
+		{'destination': '/sym', 'type': 'bind', 'source': '$T/sym', 'options': $2}]"
+	BO_LINE=${BO[*]} unshare -m --propagation private sh -c \
+		"mount -t tmpfs sub '$T/vol/sub' && cd '$T/mo' && \$BO_LINE run mo" | tr '\n' ' '
+}
+expect_eq "ro on an rbind: the submount stays writable" \
+	"$(mounts '["rbind", "ro"]' '["bind"]')" "top-ro sub-rw hi hi "
+expect_eq "rro on an rbind: read-only all through; nosymfollow" \
+	"$(mounts '["rbind", "rro"]' '["bind", "nosymfollow"]')" "top-ro sub-ro link-refused hi "
+expect_eq "rnosymfollow" \
+	"$(mounts '["rbind", "rro", "rrw"]' '["rbind", "rnosymfollow"]')" "top-rw sub-rw link-refused hi "

@@ -88,7 +88,8 @@ static void fd_path(int fd, char *out, size_t size)
 
 enum {
 	BIND_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
-		     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME,
+		     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME |
+		     MS_NOSYMFOLLOW,
 };
 
 /* The flags a bind mount in a user namespace must keep from its source. */
@@ -297,6 +298,22 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 		}
 	}
 propagation:
+	/* "rro", "rnosuid"...: the whole tree, submounts of an rbind
+	 * included (Linux 5.12). */
+	if (m->rec_set != 0 || m->rec_clr != 0) {
+		struct mount_attr a = { .attr_set = m->rec_set,
+					.attr_clr = m->rec_clr };
+
+		close(fd);
+		fd = open_in_root(rootfd, m->destination, O_PATH);
+		if (fd < 0 ||
+		    mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
+				  sizeof(a)) < 0)
+			return cr_error_errno(err, errno,
+					      "mounts[%zu]: recursive options "
+					      "on %s",
+					      idx, m->destination);
+	}
 	if (m->propagation) {
 		close(fd);
 		fd = open_in_root(rootfd, m->destination, O_PATH);

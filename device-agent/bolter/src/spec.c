@@ -93,8 +93,20 @@ static const struct {
 	{ "RLIMIT_STACK", RLIMIT_STACK },
 };
 
-/* Mount options: flags to set, flags to clear, propagation, binds. */
-enum { OPT_SET, OPT_CLEAR, OPT_PROP, OPT_BIND, OPT_RBIND, OPT_IGNORE };
+/* Mount options: flags to set, flags to clear, propagation, binds, and
+ * the recursive ones (mount_setattr's MOUNT_ATTR_* to set, to clear, or
+ * an atime mode). */
+enum {
+	OPT_SET,
+	OPT_CLEAR,
+	OPT_PROP,
+	OPT_BIND,
+	OPT_RBIND,
+	OPT_IGNORE,
+	OPT_REC_SET,
+	OPT_REC_CLEAR,
+	OPT_REC_ATIME,
+};
 static const struct {
 	const char *name;
 	int kind;
@@ -137,6 +149,28 @@ static const struct {
 	{ "rslave", OPT_PROP, MS_SLAVE | MS_REC },
 	{ "unbindable", OPT_PROP, MS_UNBINDABLE },
 	{ "runbindable", OPT_PROP, MS_UNBINDABLE | MS_REC },
+	{ "nosymfollow", OPT_SET, MS_NOSYMFOLLOW },
+	{ "symfollow", OPT_CLEAR, MS_NOSYMFOLLOW },
+	{ "rro", OPT_REC_SET, MOUNT_ATTR_RDONLY },
+	{ "rrw", OPT_REC_CLEAR, MOUNT_ATTR_RDONLY },
+	{ "rnosuid", OPT_REC_SET, MOUNT_ATTR_NOSUID },
+	{ "rsuid", OPT_REC_CLEAR, MOUNT_ATTR_NOSUID },
+	{ "rnodev", OPT_REC_SET, MOUNT_ATTR_NODEV },
+	{ "rdev", OPT_REC_CLEAR, MOUNT_ATTR_NODEV },
+	{ "rnoexec", OPT_REC_SET, MOUNT_ATTR_NOEXEC },
+	{ "rexec", OPT_REC_CLEAR, MOUNT_ATTR_NOEXEC },
+	{ "rnodiratime", OPT_REC_SET, MOUNT_ATTR_NODIRATIME },
+	{ "rdiratime", OPT_REC_CLEAR, MOUNT_ATTR_NODIRATIME },
+	{ "rnosymfollow", OPT_REC_SET, MOUNT_ATTR_NOSYMFOLLOW },
+	{ "rsymfollow", OPT_REC_CLEAR, MOUNT_ATTR_NOSYMFOLLOW },
+	/* atime is one mode of three: "ratime" and "rnostrictatime" are
+	 * the kernel's default, relatime; "rnorelatime" is strictatime. */
+	{ "rnoatime", OPT_REC_ATIME, MOUNT_ATTR_NOATIME },
+	{ "rrelatime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME },
+	{ "rstrictatime", OPT_REC_ATIME, MOUNT_ATTR_STRICTATIME },
+	{ "ratime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME },
+	{ "rnostrictatime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME },
+	{ "rnorelatime", OPT_REC_ATIME, MOUNT_ATTR_STRICTATIME },
 };
 
 const char *const bo_mount_option_names[] = {
@@ -146,7 +180,10 @@ const char *const bo_mount_option_names[] = {
 	"norelatime", "strictatime", "nostrictatime", "lazytime",
 	"nolazytime", "silent", "loud", "bind", "rbind", "private",
 	"rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
-	"runbindable", NULL,
+	"runbindable", "nosymfollow", "symfollow", "rro", "rrw", "rnosuid",
+	"rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime",
+	"rdiratime", "rnosymfollow", "rsymfollow", "rnoatime", "rrelatime",
+	"rstrictatime", "ratime", "rnostrictatime", "rnorelatime", NULL,
 };
 
 /* --- typed getters; `path` names the field in errors ------------------- */
@@ -898,6 +935,20 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 				case OPT_RBIND:
 					m->bind = 2;
 					break;
+				case OPT_REC_SET:
+					m->rec_set |= mount_opts[t].flag;
+					m->rec_clr &= ~mount_opts[t].flag;
+					break;
+				case OPT_REC_CLEAR:
+					m->rec_clr |= mount_opts[t].flag;
+					m->rec_set &= ~mount_opts[t].flag;
+					break;
+				case OPT_REC_ATIME:
+					m->rec_clr |= MOUNT_ATTR__ATIME;
+					m->rec_set = (m->rec_set &
+						      ~(uint64_t)MOUNT_ATTR__ATIME) |
+						     mount_opts[t].flag;
+					break;
 				default:
 					break;
 				}
@@ -906,9 +957,7 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 				continue;
 			if (strcmp(name, "tmpcopyup") == 0 ||
 			    strncmp(name, "idmap", 5) == 0 ||
-			    strncmp(name, "ridmap", 6) == 0 ||
-			    strncmp(name, "rro", 3) == 0 ||
-			    strncmp(name, "rrw", 3) == 0)
+			    strncmp(name, "ridmap", 6) == 0)
 				return cr_error_set(err, EINVAL,
 						    "config.json: %s: mount "
 						    "option '%s' is not "

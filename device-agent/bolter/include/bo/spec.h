@@ -46,6 +46,9 @@ struct bo_mount {
 	unsigned long propagation; /* MS_SHARED/MS_SLAVE/... | MS_REC */
 	char *data;                /* options the kernel parses, or NULL */
 	int bind;                  /* 1 bind, 2 rbind */
+	/* The recursive options ("rro", "rnosuid"...): MOUNT_ATTR_* to set
+	 * and clear on the whole tree with mount_setattr(AT_RECURSIVE). */
+	uint64_t rec_set, rec_clr;
 };
 
 struct bo_namespace {
