@@ -24,7 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (s->process.args == NULL || s->process.args[0] == NULL))
 		abort();
 	for (size_t i = 0; i < s->n_mounts; i++)
-		if (s->mounts[i].destination[0] != '/')
+		if (s->mounts[i].destination[0] != '/' ||
+		    (s->mounts[i].idmap && !s->mounts[i].bind) ||
+		    (s->mounts[i].n_uid_map == 0) != (s->mounts[i].n_gid_map == 0))
 			abort();
 	for (size_t i = 0; i < s->n_namespaces; i++)
 		if (bo_namespace_name(s->namespaces[i].type) == NULL)

@@ -413,3 +413,26 @@ expect_eq "rro on an rbind: read-only all through; nosymfollow" \
 	"$(mounts '["rbind", "rro"]' '["bind", "nosymfollow"]')" "top-ro sub-ro link-refused hi "
 expect_eq "rnosymfollow" \
 	"$(mounts '["rbind", "rro", "rrw"]' '["rbind", "rnosymfollow"]')" "top-rw sub-rw link-refused hi "
+
+# --- idmapped mounts: mounts[].uidMappings/gidMappings, idmap, ridmap --------------------
+mkdir -p "$T/idv"
+echo x >"$T/idv/f" # owned by 0:0 on disk
+chown 1000:1000 "$T/idv"
+bundle id sh -c 'stat -c %u:%g /vol/f /vol | tr "\n" " "'
+idmount() { edit id "s['mounts'] = [m for m in s['mounts'] if m['destination'] != '/vol'] + [dict({'destination': '/vol', 'type': 'bind', 'source': '$T/idv'}, **$1)]"; }
+# the mount's own mappings, in a container without a user namespace
+idmount "{'options': ['bind', 'idmap'], 'uidMappings': [{'containerID': 0, 'hostID': 5000, 'size': 2000}], 'gidMappings': [{'containerID': 0, 'hostID': 6000, 'size': 2000}]}"
+expect_eq "idmap with the mount's mappings: disk 0 seen as 5000, 1000 as 6000" "$(run_in id)" "5000:6000 6000:7000 "
+# idmap alone in a user namespace: the container's mapping, so its root
+# sees the files of the host's root as its own
+edit id 's["linux"]["namespaces"].append({"type": "user"}); s["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]; s["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]'
+idmount "{'options': ['bind']}"
+expect_eq "a plain bind in a user namespace: unmapped owners" "$(run_in id)" "65534:65534 65534:65534 "
+idmount "{'options': ['rbind', 'ridmap']}"
+expect_eq "ridmap with the container's user namespace" "$(run_in id)" "0:0 1000:1000 "
+bundle id2 true
+edit id2 "s['mounts'].append({'destination': '/vol', 'type': 'tmpfs', 'source': 'tmpfs', 'options': ['idmap']})"
+refused id2 "mounts[7].options: idmap and ridmap need a bind mount"
+bundle id3 true
+edit id3 "s['mounts'].append({'destination': '/vol', 'type': 'bind', 'source': '$T/idv', 'options': ['bind', 'idmap']})"
+refused id3 "mounts[7].options: idmap without uidMappings takes the container's user namespace, and there is none"

@@ -218,8 +218,28 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 	if (fd < 0)
 		return cr_error_wrap(err, "mounts[%zu]", idx);
 	fd_path(fd, target, sizeof(target));
+	if (m->idmap) {
+		/* The runtime's idmapped tree of the source (container.c,
+		 * send_idmap_mounts), attached here. */
+		int tree = in->mount_fds != NULL ? in->mount_fds[idx] : -1;
+
+		if (tree < 0)
+			return cr_error_set(err, EINVAL,
+					    "mounts[%zu]: no idmapped tree for %s",
+					    idx, m->destination);
+		if (move_mount(tree, "", fd, "",
+			       MOVE_MOUNT_F_EMPTY_PATH |
+				       MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return cr_error_errno(err, errno,
+					      "mounts[%zu]: attaching the "
+					      "idmapped %s on %s",
+					      idx, m->source, m->destination);
+		close(tree);
+		in->mount_fds[idx] = -1;
+	}
 	if (m->bind) {
-		if (mount(m->source, target, NULL,
+		if (!m->idmap &&
+		    mount(m->source, target, NULL,
 			  MS_BIND | (m->bind == 2 ? MS_REC : 0), NULL) < 0)
 			return cr_error_errno(err, errno,
 					      "mounts[%zu]: bind %s on %s", idx,

@@ -183,7 +183,8 @@ const char *const bo_mount_option_names[] = {
 	"runbindable", "nosymfollow", "symfollow", "rro", "rrw", "rnosuid",
 	"rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime",
 	"rdiratime", "rnosymfollow", "rsymfollow", "rnoatime", "rrelatime",
-	"rstrictatime", "ratime", "rnostrictatime", "rnorelatime", NULL,
+	"rstrictatime", "ratime", "rnostrictatime", "rnorelatime", "idmap",
+	"ridmap", NULL,
 };
 
 /* --- typed getters; `path` names the field in errors ------------------- */
@@ -817,15 +818,15 @@ static int parse_namespaces(json_object *a, struct bo_spec *s,
 	return 0;
 }
 
-static int parse_idmaps(json_object *lin, const char *key,
-			struct bo_idmap **out, size_t *n_out,
-			struct cr_error **err)
+static int parse_idmaps_at(json_object *lin, const char *key,
+			   const char *prefix, struct bo_idmap **out,
+			   size_t *n_out, struct cr_error **err)
 {
 	json_object *a;
 	size_t n;
 	char path[64];
 
-	snprintf(path, sizeof(path), "linux.%s", key);
+	snprintf(path, sizeof(path), "%s%s", prefix, key);
 	if (get_arr(lin, key, path, &a, err) < 0)
 		return -1;
 	n = a != NULL ? json_object_array_length(a) : 0;
@@ -842,7 +843,7 @@ static int parse_idmaps(json_object *lin, const char *key,
 		char sub[96];
 		int h1, h2, h3;
 
-		snprintf(sub, sizeof(sub), "linux.%s[%zu]", key, i);
+		snprintf(sub, sizeof(sub), "%s%s[%zu]", prefix, key, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
 			return bad(err, sub, "must be an object");
 		if (get_u32(e, "containerID", sub, &m->container_id, &h1,
@@ -856,6 +857,13 @@ static int parse_idmaps(json_object *lin, const char *key,
 		(*n_out)++;
 	}
 	return 0;
+}
+
+static int parse_idmaps(json_object *lin, const char *key,
+			struct bo_idmap **out, size_t *n_out,
+			struct cr_error **err)
+{
+	return parse_idmaps_at(lin, key, "linux.", out, n_out, err);
 }
 
 static int parse_mounts(json_object *a, struct bo_spec *s,
@@ -889,13 +897,22 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 		snprintf(path, sizeof(path), "mounts[%zu].source", i);
 		if (get_str(e, "source", path, &m->source, err) < 0)
 			return -1;
-		if (field(e, "uidMappings") != NULL ||
-		    field(e, "gidMappings") != NULL) {
+		snprintf(path, sizeof(path), "mounts[%zu].", i);
+		if (parse_idmaps_at(e, "uidMappings", path, &m->uid_map,
+				    &m->n_uid_map, err) < 0 ||
+		    parse_idmaps_at(e, "gidMappings", path, &m->gid_map,
+				    &m->n_gid_map, err) < 0)
+			return -1;
+		if ((m->n_uid_map == 0) != (m->n_gid_map == 0)) {
 			snprintf(path, sizeof(path), "mounts[%zu].uidMappings",
 				 i);
 			return bad(err, path,
-				   "idmapped mounts are not supported");
+				   "uidMappings and gidMappings go together");
 		}
+		/* Mappings without the option still map (the option tells
+		 * older runtimes not to ignore them), not recursively. */
+		if (m->n_uid_map > 0)
+			m->idmap = 1;
 		snprintf(path, sizeof(path), "mounts[%zu].options", i);
 		if (get_arr(e, "options", path, &opts, err) < 0)
 			return -1;
@@ -955,6 +972,14 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 			}
 			if (found)
 				continue;
+			if (strcmp(name, "idmap") == 0 ||
+			    strcmp(name, "ridmap") == 0) {
+				if (m->idmap != 2)
+					m->idmap = name[0] == 'r' ? 2 : 1;
+				continue;
+			}
+			/* crun's "idmap=uids=...;gids=..." spelling is its
+			 * own: the spec's mappings are the fields. */
 			if (strcmp(name, "tmpcopyup") == 0 ||
 			    strncmp(name, "idmap", 5) == 0 ||
 			    strncmp(name, "ridmap", 6) == 0)
@@ -988,6 +1013,11 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 		if (m->bind && m->source == NULL) {
 			snprintf(path, sizeof(path), "mounts[%zu].source", i);
 			return bad(err, path, "a bind mount needs a source");
+		}
+		if (m->idmap && !m->bind) {
+			snprintf(path, sizeof(path), "mounts[%zu].options", i);
+			return bad(err, path,
+				   "idmap and ridmap need a bind mount");
 		}
 	}
 	return 0;
@@ -1913,6 +1943,17 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 	}
 	if (check_sysctl(s, err) < 0)
 		return bo_spec_free(s);
+	for (size_t i = 0; i < s->n_mounts; i++)
+		if (s->mounts[i].idmap && s->mounts[i].n_uid_map == 0 &&
+		    bo_spec_namespace(s, CLONE_NEWUSER) == NULL) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "mounts[%zu].options", i);
+			bad(err, path,
+			    "idmap without uidMappings takes the container's "
+			    "user namespace, and there is none");
+			return bo_spec_free(s);
+		}
 	if (s->has_time_offsets) {
 		const struct bo_namespace *t = bo_spec_namespace(s, CLONE_NEWTIME);
 
@@ -1975,6 +2016,8 @@ struct bo_spec *bo_spec_free(struct bo_spec *s)
 		free(s->mounts[i].type);
 		free(s->mounts[i].source);
 		free(s->mounts[i].data);
+		free(s->mounts[i].uid_map);
+		free(s->mounts[i].gid_map);
 	}
 	free(s->mounts);
 	for (int k = 0; k < BO_HOOK_KINDS; k++) {

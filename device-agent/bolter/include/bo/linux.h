@@ -32,6 +32,9 @@ struct bo_init {
 	const char *devdir;
 	int in_userns; /* created or joined a user namespace */
 	char **cgroup_dirs; /* the container's cgroups (NULL-terminated) */
+	/* Idmapped mounts: the runtime's detached tree for mounts[i], or
+	 * -1; NULL when there are none. */
+	int *mount_fds;
 	/* Filled by bo_linux_prepare / bo_linux_resolve: */
 	struct bo_seccomp *seccomp;
 	char exe[4096]; /* the program's path inside the container */

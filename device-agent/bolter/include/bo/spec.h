@@ -37,6 +37,10 @@ struct bo_hook {
 	int timeout; /* seconds, 0 = none */
 };
 
+struct bo_idmap {
+	uint32_t container_id, host_id, size;
+};
+
 struct bo_mount {
 	char *destination;
 	char *type;   /* may be NULL */
@@ -49,15 +53,17 @@ struct bo_mount {
 	/* The recursive options ("rro", "rnosuid"...): MOUNT_ATTR_* to set
 	 * and clear on the whole tree with mount_setattr(AT_RECURSIVE). */
 	uint64_t rec_set, rec_clr;
+	/* An idmapped bind mount ("idmap" 1, "ridmap" 2: recursive), with
+	 * the mount's own uidMappings/gidMappings, or none: the container's
+	 * user namespace. */
+	int idmap;
+	struct bo_idmap *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
 };
 
 struct bo_namespace {
 	int type;   /* CLONE_NEW* */
 	char *path; /* join this one, or NULL for a new one */
-};
-
-struct bo_idmap {
-	uint32_t container_id, host_id, size;
 };
 
 struct bo_rlimit {
