@@ -436,3 +436,20 @@ refused id2 "mounts[7].options: idmap and ridmap need a bind mount"
 bundle id3 true
 edit id3 "s['mounts'].append({'destination': '/vol', 'type': 'bind', 'source': '$T/idv', 'options': ['bind', 'idmap']})"
 refused id3 "mounts[7].options: idmap without uidMappings takes the container's user namespace, and there is none"
+
+# --- tmpcopyup ----------------------------------------------------------------------------
+bundle tc sh -c 'stat -c "%n %u:%g %a" /etc/sub /etc/sub/x; cat /etc/sub/x; readlink /etc/l; grep -c " /etc tmpfs ro," /proc/mounts; touch /etc/new 2>/dev/null || echo read-only'
+mkdir -p "$T/tc/rootfs/etc/sub"
+echo deep >"$T/tc/rootfs/etc/sub/x"
+chown 7:8 "$T/tc/rootfs/etc/sub/x"
+chmod 604 "$T/tc/rootfs/etc/sub/x"
+chmod 750 "$T/tc/rootfs/etc/sub"
+ln -s passwd "$T/tc/rootfs/etc/l"
+edit tc "s['mounts'].append({'destination': '/etc', 'type': 'tmpfs', 'source': 'tmpfs', 'options': ['tmpcopyup', 'ro', 'mode=755']})"
+expect_eq "tmpcopyup: the image's files on the tmpfs (owners, modes, links), then read-only" \
+	"$(run_in tc | tr '\n' ' ')" "/etc/sub 0:0 750 /etc/sub/x 7:8 604 deep passwd 1 read-only "
+edit tc "s['mounts'][-1]['options'] = ['ro', 'mode=755']"
+expect_eq "without tmpcopyup the tmpfs is empty" "$(run_in tc 2>/dev/null | tr '\n' ' ')" "1 read-only "
+bundle tc2 true
+edit tc2 "s['mounts'].append({'destination': '/etc', 'type': 'bind', 'source': '$T/idv', 'options': ['bind', 'tmpcopyup']})"
+refused tc2 "mounts[7].options: tmpcopyup needs a tmpfs mount"

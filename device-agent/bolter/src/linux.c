@@ -197,6 +197,110 @@ static int mount_own_cgroups(struct bo_init *in, int rootfd, const char *dest,
 	return 0;
 }
 
+/* Copies the tree at src (a directory fd) into dst, keeping types,
+ * modes, owners and times: tmpcopyup.  Hard links become copies. */
+static int copy_tree(int src, int dst, const char *where, int depth,
+		     struct cr_error **err)
+{
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (depth > 64)
+		return cr_error_set(err, ELOOP, "tmpcopyup: %s: too deep", where);
+	d = fdopendir(dup(src));
+	if (d == NULL)
+		return cr_error_errno(err, errno, "tmpcopyup: reading %s", where);
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+		struct stat sb;
+		struct timespec ts[2];
+
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+			continue;
+		if (fstatat(src, n, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = cr_error_errno(err, errno, "tmpcopyup: %s/%s",
+					    where, n);
+			break;
+		}
+		if (S_ISDIR(sb.st_mode)) {
+			int s2, d2;
+
+			if (mkdirat(dst, n, 0700) < 0) {
+				rc = cr_error_errno(err, errno,
+						    "tmpcopyup: mkdir %s/%s",
+						    where, n);
+				break;
+			}
+			s2 = openat(src, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						    O_CLOEXEC);
+			d2 = openat(dst, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						    O_CLOEXEC);
+			if (s2 < 0 || d2 < 0)
+				rc = cr_error_errno(err, errno, "tmpcopyup: %s/%s",
+						    where, n);
+			else
+				rc = copy_tree(s2, d2, where, depth + 1, err);
+			if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0)
+				close(d2);
+		} else if (S_ISREG(sb.st_mode)) {
+			int s2 = openat(src, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			int d2 = openat(dst, n,
+					O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+					0600);
+			char buf[65536];
+			ssize_t r = 0;
+
+			while (s2 >= 0 && d2 >= 0 &&
+			       (r = read(s2, buf, sizeof(buf))) > 0)
+				if (write(d2, buf, (size_t)r) != r) {
+					r = -1;
+					break;
+				}
+			if (s2 < 0 || d2 < 0 || r < 0)
+				rc = cr_error_errno(err, errno,
+						    "tmpcopyup: copying %s/%s",
+						    where, n);
+			if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0)
+				close(d2);
+		} else if (S_ISLNK(sb.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t len = readlinkat(src, n, target,
+						 sizeof(target) - 1);
+
+			if (len >= 0)
+				target[len] = '\0';
+			if (len < 0 || symlinkat(target, dst, n) < 0)
+				rc = cr_error_errno(err, errno,
+						    "tmpcopyup: symlink %s/%s",
+						    where, n);
+		} else if (mknodat(dst, n, sb.st_mode, sb.st_rdev) < 0) {
+			rc = cr_error_errno(err, errno, "tmpcopyup: mknod %s/%s",
+					    where, n);
+		}
+		if (rc < 0)
+			break;
+		if (fchownat(dst, n, sb.st_uid, sb.st_gid, AT_SYMLINK_NOFOLLOW) <
+			    0 ||
+		    (!S_ISLNK(sb.st_mode) &&
+		     fchmodat(dst, n, sb.st_mode & 07777, 0) < 0)) {
+			rc = cr_error_errno(err, errno,
+					    "tmpcopyup: owner and mode of %s/%s",
+					    where, n);
+			break;
+		}
+		ts[0] = sb.st_atim;
+		ts[1] = sb.st_mtim;
+		utimensat(dst, n, ts, AT_SYMLINK_NOFOLLOW);
+	}
+	closedir(d);
+	return rc;
+}
+
 static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 		    size_t idx, struct cr_error **err)
 {
@@ -292,9 +396,22 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 		}
 	} else {
 		const char *src = m->source != NULL ? m->source : type;
+		CR_CLEANUP_CLOSE int under = -1;
 
-		if (mount(src, target, type, m->flags & ~MS_REMOUNT, m->data) <
-		    0) {
+		/* tmpcopyup: what the image has at the destination, before
+		 * the tmpfs hides it. */
+		if (m->tmpcopyup) {
+			under = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (under < 0)
+				return cr_error_errno(err, errno,
+						      "mounts[%zu]: tmpcopyup %s",
+						      idx, m->destination);
+		}
+		/* (written first, then made read-only when asked) */
+		if (mount(src, target, type,
+			  m->flags & ~MS_REMOUNT &
+				  ~(m->tmpcopyup ? (unsigned long)MS_RDONLY : 0UL),
+			  m->data) < 0) {
 			int e = errno;
 
 			/* Without a network (sysfs) or ipc (mqueue) namespace
@@ -315,6 +432,25 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 						      "on %s",
 					      idx, src, type ? type : "?",
 					      m->destination);
+		}
+		if (under >= 0) {
+			CR_CLEANUP_CLOSE int top =
+				open_in_root(rootfd, m->destination,
+					     O_RDONLY | O_DIRECTORY);
+
+			if (top < 0)
+				return cr_error_errno(err, errno,
+						      "mounts[%zu]: tmpcopyup %s",
+						      idx, m->destination);
+			if (copy_tree(under, top, m->destination, 0, err) < 0)
+				return cr_error_wrap(err, "mounts[%zu]", idx);
+			fd_path(top, target, sizeof(target));
+			if ((m->flags & MS_RDONLY) &&
+			    mount(NULL, target, NULL,
+				  MS_REMOUNT | (m->flags & ~MS_REMOUNT), m->data) < 0)
+				return cr_error_errno(err, errno,
+						      "mounts[%zu]: read-only %s",
+						      idx, m->destination);
 		}
 	}
 propagation:

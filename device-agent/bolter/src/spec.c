@@ -184,7 +184,7 @@ const char *const bo_mount_option_names[] = {
 	"rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime",
 	"rdiratime", "rnosymfollow", "rsymfollow", "rnoatime", "rrelatime",
 	"rstrictatime", "ratime", "rnostrictatime", "rnorelatime", "idmap",
-	"ridmap", NULL,
+	"ridmap", "tmpcopyup", NULL,
 };
 
 /* --- typed getters; `path` names the field in errors ------------------- */
@@ -978,10 +978,13 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 					m->idmap = name[0] == 'r' ? 2 : 1;
 				continue;
 			}
+			if (strcmp(name, "tmpcopyup") == 0) {
+				m->tmpcopyup = 1;
+				continue;
+			}
 			/* crun's "idmap=uids=...;gids=..." spelling is its
 			 * own: the spec's mappings are the fields. */
-			if (strcmp(name, "tmpcopyup") == 0 ||
-			    strncmp(name, "idmap", 5) == 0 ||
+			if (strncmp(name, "idmap", 5) == 0 ||
 			    strncmp(name, "ridmap", 6) == 0)
 				return cr_error_set(err, EINVAL,
 						    "config.json: %s: mount "
@@ -1013,6 +1016,11 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 		if (m->bind && m->source == NULL) {
 			snprintf(path, sizeof(path), "mounts[%zu].source", i);
 			return bad(err, path, "a bind mount needs a source");
+		}
+		if (m->tmpcopyup &&
+		    (m->bind || m->type == NULL || strcmp(m->type, "tmpfs") != 0)) {
+			snprintf(path, sizeof(path), "mounts[%zu].options", i);
+			return bad(err, path, "tmpcopyup needs a tmpfs mount");
 		}
 		if (m->idmap && !m->bind) {
 			snprintf(path, sizeof(path), "mounts[%zu].options", i);

@@ -57,6 +57,7 @@ struct bo_mount {
 	 * the mount's own uidMappings/gidMappings, or none: the container's
 	 * user namespace. */
 	int idmap;
+	int tmpcopyup; /* a tmpfs filled with what the image has there */
 	struct bo_idmap *uid_map, *gid_map;
 	size_t n_uid_map, n_gid_map;
 };
