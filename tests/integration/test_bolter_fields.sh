@@ -144,9 +144,10 @@ v2has() { grep -qw "$1" "$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mou
 
 # --- memory.swappiness, memory.disableOOMKiller -----------------------------------
 bundle mem sleep 30
-edit mem 's["linux"]["resources"]["memory"] = {"swappiness": 17, "disableOOMKiller": True}'
+edit mem 's["linux"]["resources"]["memory"] = {"swappiness": 17, "disableOOMKiller": True, "kernelTCP": 8388608}'
 if v1 memory; then
 	start mem
+	expect_eq "memory.kernelTCP written" "$(cat "$(cgfile mem memory.kmem.tcp.limit_in_bytes)")" 8388608
 	expect_eq "memory.swappiness written" "$(cat "$(cgfile mem memory.swappiness)")" 17
 	expect_eq "memory.disableOOMKiller written" \
 		"$(awk '$1 == "oom_kill_disable" {print $2}' "$(cgfile mem memory.oom_control)")" 1
@@ -159,7 +160,7 @@ if v1 memory; then
 	ok "memory.swappiness -1 means unset"
 elif v2has memory; then
 	refused mem linux.resources.memory.swappiness
-	edit mem 's["linux"]["resources"]["memory"] = {"disableOOMKiller": True}'
+	edit mem 's["linux"]["resources"]["memory"] = {"disableOOMKiller": True, "kernelTCP": 8388608}'
 	refused mem linux.resources.memory.disableOOMKiller
 else
 	echo "skip: no memory controller here"

@@ -302,8 +302,10 @@ static int apply_memory(const struct hier *h, const char *dir,
 			if (write_u64(dir, "memory.swap.max", sw, err) < 0)
 				return -1;
 		}
-		/* v2 dropped both knobs: the kernel reclaims by its own
-		 * measure, and memory.oom.group is another thing. */
+		/* v2 dropped these knobs: the kernel reclaims by its own
+		 * measure, memory.oom.group is another thing; kernelTCP
+		 * is left out (deprecated; v2 counts socket buffers in
+		 * memory.max). */
 		if (r->has_swappiness)
 			return cr_error_set(err, ENOTSUP,
 					    "linux.resources.memory.swappiness: "
@@ -345,6 +347,10 @@ static int apply_memory(const struct hier *h, const char *dir,
 	    write_file(dir, "memory.use_hierarchy", r->use_hierarchy ? "1" : "0",
 		       err) < 0)
 		return cr_error_wrap(err, "linux.resources.memory.useHierarchy");
+	if (r->has_kernel_tcp &&
+	    write_u64(dir, "memory.kmem.tcp.limit_in_bytes", r->kernel_tcp,
+		      err) < 0)
+		return cr_error_wrap(err, "linux.resources.memory.kernelTCP");
 	if (r->has_swappiness &&
 	    write_u64(dir, "memory.swappiness", (int64_t)r->swappiness, err) < 0)
 		return cr_error_wrap(err, "linux.resources.memory.swappiness");
@@ -762,7 +768,8 @@ static int asks_memory(const struct bo_resources *r)
 {
 	return r->memory_limit != -1 || r->memory_reservation != -1 ||
 	       r->memory_swap != -1 || r->has_swappiness ||
-	       r->disable_oom_killer || r->has_use_hierarchy;
+	       r->disable_oom_killer || r->has_use_hierarchy ||
+	       r->has_kernel_tcp;
 }
 
 static int asks_cpu(const struct bo_resources *r)

@@ -1460,6 +1460,8 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 		    INT64_MAX, &r->memory_reservation, NULL, err) < 0 ||
 	    get_int(o, "swap", "linux.resources.memory.swap", -1, INT64_MAX,
 		    &r->memory_swap, NULL, err) < 0 ||
+	    get_int(o, "kernelTCP", "linux.resources.memory.kernelTCP", -1,
+		    INT64_MAX, &r->kernel_tcp, &r->has_kernel_tcp, err) < 0 ||
 	    get_swappiness(o, r, err) < 0 ||
 	    get_bool(o, "useHierarchy", "linux.resources.memory.useHierarchy",
 		     &r->use_hierarchy, err) < 0 ||

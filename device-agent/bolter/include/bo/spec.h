@@ -202,6 +202,8 @@ struct bo_resources {
 	int64_t cpu_idle;   /* cpu.idle, 0 or 1 */
 	int has_use_hierarchy, use_hierarchy; /* memory.useHierarchy */
 	int check_before_update;              /* memory.checkBeforeUpdate */
+	int has_kernel_tcp;
+	int64_t kernel_tcp; /* memory.kernelTCP, -1 unlimited */
 };
 
 /* The JSON names of blockIO's throttle lists, by enum bo_throttle. */
