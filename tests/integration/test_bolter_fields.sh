@@ -84,6 +84,9 @@ if [ -n "$cpumnt" ] && [ -e "$cpumnt/cpu.rt_runtime_us" ]; then
 	start rr
 	expect_eq "cpu.realtimeRuntime written" "$(cat "$parent/rr/cpu.rt_runtime_us")" 10000
 	expect_eq "cpu.realtimePeriod written" "$(cat "$parent/rr/cpu.rt_period_us")" 1000000
+	"${BO[@]}" update --cpu-rt-period 500000 --cpu-rt-runtime 5000 rr
+	expect_eq "update --cpu-rt-runtime, --cpu-rt-period" \
+		"$(cat "$parent/rr/cpu.rt_runtime_us") $(cat "$parent/rr/cpu.rt_period_us")" "5000 500000"
 else
 	start rr
 	echo "note: no v1 real-time group scheduling here; realtimeRuntime must be refused"
@@ -148,6 +151,8 @@ edit mem 's["linux"]["resources"]["memory"] = {"swappiness": 17, "disableOOMKill
 if v1 memory; then
 	start mem
 	expect_eq "memory.kernelTCP written" "$(cat "$(cgfile mem memory.kmem.tcp.limit_in_bytes)")" 8388608
+	"${BO[@]}" update --kernel-memory-tcp 4m mem
+	expect_eq "update --kernel-memory-tcp" "$(cat "$(cgfile mem memory.kmem.tcp.limit_in_bytes)")" 4194304
 	expect_eq "memory.swappiness written" "$(cat "$(cgfile mem memory.swappiness)")" 17
 	expect_eq "memory.disableOOMKiller written" \
 		"$(awk '$1 == "oom_kill_disable" {print $2}' "$(cgfile mem memory.oom_control)")" 1
@@ -185,6 +190,8 @@ if { v1 blkio || v2has io; } && [ -n "$disk" ]; then
 		'throttleReadIOPSDevice': [{'major': $maj, 'minor': $min, 'rate': 100}],
 		'throttleWriteIOPSDevice': [{'major': $maj, 'minor': $min, 'rate': 50}]}"
 	start bio
+	if "${BO[@]}" update --blkio-weight 5 bio 2>"$T/bio.err"; then fail "update --blkio-weight 5 accepted"; fi
+	ok "update --blkio-weight 5 refused: $(cat "$T/bio.err")"
 	if v1 blkio; then
 		for f in read_bps:1048576 write_bps:2097152 read_iops:100 write_iops:50; do
 			expect_eq "blockIO: blkio.throttle.${f%:*}_device ($disk)" \
@@ -214,9 +221,18 @@ if { v1 blkio || v2has io; } && [ -n "$disk" ]; then
 		*) want=300 ;;
 		esac
 		expect_eq "blockIO.weight in $wf" "$(head -n 1 "$(cgfile biow "$wf")")" "$want"
+		"${BO[@]}" update --blkio-weight 1000 biow
+		case $wf in io.weight) want="default 10000" ;; io.bfq.weight) want="default 1000" ;; *) want=1000 ;; esac
+		expect_eq "update --blkio-weight" "$(head -n 1 "$(cgfile biow "$wf")")" "$want"
 		"${BO[@]}" delete --force biow
 	else
 		refused biow linux.resources.blockIO.weight
+		bundle biou sleep 30
+		start biou
+		if "${BO[@]}" update --blkio-weight 300 biou 2>"$T/biou.err"; then fail "update --blkio-weight accepted without weights"; fi
+		grep -q "linux.resources.blockIO.weight" "$T/biou.err" || fail "update --blkio-weight: $(cat "$T/biou.err")"
+		ok "update --blkio-weight where the disks have no weights: refused, named"
+		"${BO[@]}" delete --force biou
 	fi
 	bundle biol true
 	edit biol 's["linux"]["resources"]["blockIO"] = {"leafWeight": 300}'
