@@ -470,3 +470,16 @@ expect_eq "without tmpcopyup the tmpfs is empty" "$(run_in tc 2>/dev/null | tr '
 bundle tc2 true
 edit tc2 "s['mounts'].append({'destination': '/etc', 'type': 'bind', 'source': '$T/idv', 'options': ['bind', 'tmpcopyup']})"
 refused tc2 "mounts[7].options: tmpcopyup needs a tmpfs mount"
+
+# --- features says so ---------------------------------------------------------------------
+"${BO[@]}" features | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+l = d["linux"]
+assert "time" in l["namespaces"], l["namespaces"]
+assert l["mountExtensions"]["idmap"]["enabled"] is True
+assert l["cgroup"]["rdma"] is True
+for o in ("rro", "rnosuid", "nosymfollow", "idmap", "ridmap", "tmpcopyup"):
+    assert o in d["mountOptions"], o
+' || fail "features does not list the new fields"
+ok "features: time namespace, idmapped mounts, rdma, the new mount options"

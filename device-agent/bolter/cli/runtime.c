@@ -413,6 +413,12 @@ static int cmd_features(void)
 	a = json_object_new_object();
 	json_object_object_add(a, "enabled", json_object_new_boolean(0));
 	json_object_object_add(lin, "intelRdt", a);
+	/* runc's name for idmapped mounts support */
+	a = json_object_new_object();
+	json_object_object_add(a, "enabled", json_object_new_boolean(1));
+	cg = json_object_new_object();
+	json_object_object_add(cg, "idmap", a);
+	json_object_object_add(lin, "mountExtensions", cg);
 	json_object_object_add(o, "linux", lin);
 	ann = json_object_new_object();
 	json_object_object_add(ann, "org.opencontainers.runc.version",
