@@ -102,14 +102,34 @@ static const struct {
 	{ "\"destination\": \"/d\"", "\"destination\": \"d\"",
 	  "mounts[1].destination" },
 	{ "\"idmap\"", "\"idmap\"", NULL },
-	{ "\"size=1k\"", "\"idmap\"", "mounts[2].options[1]" },
-	{ "\"type\": \"pid\"", "\"type\": \"time\"", "linux.namespaces[0].type" },
+	{ "\"size=1k\"", "\"idmap\"",
+	  "mounts[2].options: idmap and ridmap need a bind mount" },
+	{ "\"size=1k\"", "\"idmap=uids=0-1-1;gids=0-1-1\"", "mounts[2].options[1]" },
+	{ "\"rslave\"", "\"rslave\", \"idmap\"",
+	  "mounts[1].options: idmap without uidMappings" },
+	{ "\"rslave\"]", "\"rslave\"], \"uidMappings\": [{\"containerID\": 0, "
+	  "\"hostID\": 1, \"size\": 1}]",
+	  "mounts[1].uidMappings: uidMappings and gidMappings go together" },
+	{ "\"type\": \"pid\"", "\"type\": \"clock\"", "linux.namespaces[0].type" },
 	{ "{\"type\": \"uts\"},", "", "hostname" },
 	{ "\"limit\": 1048576", "\"limit\": 1.5", "linux.resources.memory.limit" },
 	{ "\"0-1\"", "\"zero\"", "linux.resources.cpu.cpus" },
 	{ "\"rprivate\"", "\"sideways\"", "linux.rootfsPropagation" },
 	{ "\"a/b\"", "\"../x\"", "linux.cgroupsPath" },
 	{ "\"timeout\": 3", "\"timeout\": 0", "hooks.poststop[0].timeout" },
+	{ "\"cgroupsPath\": \"a/b\"",
+	  "\"cgroupsPath\": \"a/b\", \"timeOffsets\": {\"boottime\": {\"secs\": 1}}",
+	  "linux.timeOffsets: needs a new time namespace" },
+	{ "\"cgroupsPath\": \"a/b\"",
+	  "\"cgroupsPath\": \"a/b\", \"timeOffsets\": {\"realtime\": {\"secs\": 1}}",
+	  "linux.timeOffsets.realtime" },
+	{ "\"cgroupsPath\": \"a/b\"",
+	  "\"cgroupsPath\": \"a/b\", \"timeOffsets\": {\"monotonic\": "
+	  "{\"nanosecs\": 1000000000}}",
+	  "linux.timeOffsets.monotonic.nanosecs" },
+	{ "\"cgroupsPath\": \"a/b\"",
+	  "\"cgroupsPath\": \"a/b\", \"personality\": {\"domain\": \"LINUX64\"}",
+	  "linux.personality.domain" },
 	{ "\"/bin/x\"", "\"bin/x\"", "hooks.poststop[0].path" },
 	{ "\"a\": \"b\"", "\"a\": 1", "annotations.a" },
 	{ "\"readonly\": true", "\"readonly\": 1", "root.readonly" },
@@ -352,6 +372,186 @@ START_TEST(test_hugepages)
 }
 END_TEST
 
+/* The fields that were refused or ignored before: they land in the
+ * records, and bad values are refused naming the field. */
+START_TEST(test_fields)
+{
+	static const char proc[] =
+		"{\"args\": [\"sh\"], \"cwd\": \"/\","
+		" \"ioPriority\": {\"class\": \"IOPRIO_CLASS_BE\", \"priority\": 6},"
+		" \"scheduler\": {\"policy\": \"SCHED_DEADLINE\", \"nice\": -3,"
+		"   \"runtime\": 1, \"deadline\": 2, \"period\": 3,"
+		"   \"flags\": [\"SCHED_FLAG_RESET_ON_FORK\","
+		"     \"SCHED_FLAG_UTIL_CLAMP_MAX\"]},"
+		" \"execCPUAffinity\": {\"initial\": \"7\", \"final\": \"\"}}";
+	static const char res[] =
+		"{\"memory\": {\"swappiness\": 0, \"disableOOMKiller\": true},"
+		" \"cpu\": {\"realtimeRuntime\": -1, \"realtimePeriod\": 1000},"
+		" \"blockIO\": {\"weight\": 10, \"leafWeight\": 1000,"
+		"   \"weightDevice\": [{\"major\": 8, \"minor\": 0, \"weight\": 500,"
+		"     \"leafWeight\": 300}],"
+		"   \"throttleWriteIOPSDevice\": [{\"major\": 8, \"minor\": 16,"
+		"     \"rate\": 300}]},"
+		" \"network\": {\"classID\": 1048577, \"priorities\":"
+		"   [{\"name\": \"eth0\", \"priority\": 500}]},"
+		" \"rdma\": {\"mlx5_1\": {\"hcaHandles\": 3}}}";
+	static const char *const bad_procs[][2] = {
+		{ "\"ioPriority\": {\"class\": \"IOPRIO_CLASS_NONE\", "
+		  "\"priority\": 0}",
+		  "process.ioPriority.class" },
+		{ "\"ioPriority\": {\"class\": \"IOPRIO_CLASS_RT\"}",
+		  "process.ioPriority.priority: missing" },
+		{ "\"ioPriority\": {\"class\": \"IOPRIO_CLASS_RT\", "
+		  "\"priority\": 8}",
+		  "process.ioPriority.priority" },
+		{ "\"scheduler\": {\"nice\": 1}", "process.scheduler.policy" },
+		{ "\"scheduler\": {\"policy\": \"SCHED_OTHER\", \"nice\": 20}",
+		  "process.scheduler.nice" },
+		{ "\"scheduler\": {\"policy\": \"SCHED_OTHER\", "
+		  "\"flags\": [\"SCHED_FLAG_FAST\"]}",
+		  "process.scheduler.flags[0]" },
+		{ "\"execCPUAffinity\": {\"initial\": \"0-\"}",
+		  "process.execCPUAffinity.initial" },
+		{ "\"execCPUAffinity\": {\"final\": \"3-1\"}",
+		  "process.execCPUAffinity.final" },
+		{ "\"execCPUAffinity\": {\"final\": \"99999\"}",
+		  "process.execCPUAffinity.final" },
+	};
+	static const char *const bad_res[][2] = {
+		{ "{\"memory\": {\"swappiness\": 101}}",
+		  "linux.resources.memory.swappiness" },
+		{ "{\"memory\": {\"disableOOMKiller\": 1}}",
+		  "linux.resources.memory.disableOOMKiller" },
+		{ "{\"cpu\": {\"realtimeRuntime\": -2}}",
+		  "linux.resources.cpu.realtimeRuntime" },
+		{ "{\"blockIO\": {\"weight\": 9}}",
+		  "linux.resources.blockIO.weight" },
+		{ "{\"blockIO\": {\"leafWeight\": 1001}}",
+		  "linux.resources.blockIO.leafWeight" },
+		{ "{\"blockIO\": {\"weightDevice\": [{\"minor\": 0}]}}",
+		  "linux.resources.blockIO.weightDevice[0]" },
+		{ "{\"blockIO\": {\"throttleReadBpsDevice\": [{\"major\": 8, "
+		  "\"minor\": 0}]}}",
+		  "linux.resources.blockIO.throttleReadBpsDevice[0].rate" },
+		{ "{\"network\": {\"classID\": -1}}",
+		  "linux.resources.network.classID" },
+		{ "{\"network\": {\"priorities\": [{\"name\": \"lo 5\\neth0\", "
+		  "\"priority\": 1}]}}",
+		  "linux.resources.network.priorities[0]" },
+		{ "{\"rdma\": {\"mlx5_0\": 3}}", "linux.resources.rdma.mlx5_0" },
+		{ "{\"rdma\": {\"a b\": {\"hcaHandles\": 1}}}",
+		  "linux.resources.rdma.a b" },
+	};
+	struct cr_error *err = NULL;
+	struct bo_process p;
+	struct bo_resources r;
+	json_object *o = json_tokener_parse(proc);
+	unsigned char set[16];
+
+	ck_assert_int_eq(bo_spec_parse_process(o, &p, &err), 0);
+	ck_assert_int_eq(p.ioprio, 2 << 13 | 6);
+	ck_assert_int_eq(p.has_sched, 1);
+	ck_assert_uint_eq(p.sched.policy, 6);
+	ck_assert_int_eq(p.sched.nice, -3);
+	ck_assert_uint_eq(p.sched.flags, 0x01 | 0x40);
+	ck_assert_uint_eq(p.sched.period, 3);
+	ck_assert_str_eq(p.cpu_initial, "7");
+	ck_assert_ptr_null(p.cpu_final); /* empty: not given */
+	bo_process_clear(&p);
+	json_object_put(o);
+	for (size_t i = 0; i < sizeof(bad_procs) / sizeof(bad_procs[0]); i++) {
+		char doc[512];
+
+		snprintf(doc, sizeof(doc), "{\"args\": [\"sh\"], \"cwd\": \"/\", %s}",
+			 bad_procs[i][0]);
+		o = json_tokener_parse(doc);
+		ck_assert_ptr_nonnull(o);
+		ck_assert_int_eq(bo_spec_parse_process(o, &p, &err), -1);
+		ck_assert_msg(strstr(cr_error_msg(err), bad_procs[i][1]) != NULL,
+			      "'%s' does not name %s", cr_error_msg(err),
+			      bad_procs[i][1]);
+		cr_error_free(err);
+		err = NULL;
+		bo_process_clear(&p);
+		json_object_put(o);
+	}
+	o = json_tokener_parse(res);
+	memset(&r, 0, sizeof(r));
+	ck_assert_msg(bo_spec_parse_resources(o, &r, &err) == 0, "%s",
+		      cr_error_msg(err));
+	ck_assert_int_eq(r.has_swappiness, 1);
+	ck_assert_uint_eq(r.swappiness, 0);
+	ck_assert_int_eq(r.disable_oom_killer, 1);
+	ck_assert_int_eq(r.has_rt_runtime, 1);
+	ck_assert_int_eq(r.rt_runtime, -1);
+	ck_assert_uint_eq(r.rt_period, 1000);
+	ck_assert_uint_eq(r.blkio_weight, 10);
+	ck_assert_uint_eq(r.blkio_leaf_weight, 1000);
+	ck_assert_uint_eq(r.n_weight_devices, 1);
+	ck_assert_uint_eq(r.weight_devices[0].leaf_weight, 300);
+	ck_assert_uint_eq(r.n_throttle[BO_THROTTLE_WRITE_IOPS], 1);
+	ck_assert_int_eq(r.throttle[BO_THROTTLE_WRITE_IOPS][0].minor, 16);
+	ck_assert_uint_eq(r.throttle[BO_THROTTLE_WRITE_IOPS][0].rate, 300);
+	ck_assert_uint_eq(r.n_throttle[BO_THROTTLE_READ_BPS], 0);
+	ck_assert_int_eq(r.has_classid, 1);
+	ck_assert_uint_eq(r.net_classid, 1048577);
+	ck_assert_str_eq(r.net_priorities[0].key, "eth0");
+	ck_assert_str_eq(r.net_priorities[0].value, "500");
+	ck_assert_uint_eq(r.n_rdma, 1);
+	ck_assert_str_eq(r.rdma[0].device, "mlx5_1");
+	ck_assert_int_eq(r.rdma[0].hca_handles, 3);
+	ck_assert_int_eq(r.rdma[0].hca_objects, -1);
+	bo_resources_clear(&r);
+	json_object_put(o);
+	/* swappiness -1 and its uint64 spelling: unset */
+	o = json_tokener_parse("{\"memory\": {\"swappiness\": "
+			       "18446744073709551615}}");
+	ck_assert_int_eq(bo_spec_parse_resources(o, &r, &err), 0);
+	ck_assert_int_eq(r.has_swappiness, 0);
+	bo_resources_clear(&r);
+	json_object_put(o);
+	for (size_t i = 0; i < sizeof(bad_res) / sizeof(bad_res[0]); i++) {
+		o = json_tokener_parse(bad_res[i][0]);
+		ck_assert_ptr_nonnull(o);
+		ck_assert_int_eq(bo_spec_parse_resources(o, &r, &err), -1);
+		ck_assert_msg(strstr(cr_error_msg(err), bad_res[i][1]) != NULL,
+			      "'%s' does not name %s", cr_error_msg(err),
+			      bad_res[i][1]);
+		cr_error_free(err);
+		err = NULL;
+		bo_resources_clear(&r);
+		json_object_put(o);
+	}
+	{
+		static const char doc[] =
+			"{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"r\"},"
+			" \"linux\": {\"namespaces\": [{\"type\": \"time\"}],"
+			"  \"timeOffsets\": {\"monotonic\": {\"secs\": -7,"
+			"   \"nanosecs\": 9}, \"boottime\": {\"secs\": 86400}},"
+			"  \"personality\": {\"domain\": \"LINUX32\"}}}";
+		struct bo_spec *sp = bo_spec_parse(doc, strlen(doc), &err);
+
+		ck_assert_msg(sp != NULL, "%s", cr_error_msg(err));
+		ck_assert_ptr_nonnull(bo_spec_namespace(sp, 0x80));
+		ck_assert_int_eq(sp->has_time_offsets, 1);
+		ck_assert_int_eq(sp->monotonic_secs, -7);
+		ck_assert_uint_eq(sp->monotonic_nsecs, 9);
+		ck_assert_int_eq(sp->boottime_secs, 86400);
+		ck_assert_int_eq(sp->personality, 8);
+		bo_spec_free(sp);
+	}
+	ck_assert_int_eq(bo_cpulist_parse("0-3,7", set, sizeof(set)), 0);
+	ck_assert_uint_eq(set[0], 0x8f);
+	ck_assert_int_eq(bo_cpulist_parse("127", set, sizeof(set)), 0);
+	ck_assert_uint_eq(set[15], 0x80);
+	ck_assert_int_eq(bo_cpulist_parse("128", set, sizeof(set)), -1);
+	ck_assert_int_eq(bo_cpulist_parse("1,", set, sizeof(set)), -1);
+	ck_assert_int_eq(bo_cpulist_parse("1,,2", set, sizeof(set)), -1);
+	ck_assert_int_eq(bo_cpulist_parse(" 1", set, sizeof(set)), -1);
+	ck_assert_int_eq(bo_cpulist_parse("", set, sizeof(set)), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("bo_spec");
@@ -367,6 +567,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_systemd_path);
 	tcase_add_test(tc, test_devfilter);
 	tcase_add_test(tc, test_hugepages);
+	tcase_add_test(tc, test_fields);
 	suite_add_tcase(s, tc);
 	return s;
 }

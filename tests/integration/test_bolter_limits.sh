@@ -77,14 +77,14 @@ expect_eq "update --memory 48m" "$mem" $((48 << 20))
 echo '{"pids": {"limit": 9}, "cpu": {"shares": 512}}' | "${BO[@]}" update --resources - up
 expect_eq "update --resources - (pids)" "$(cgval pids.max)" 9
 set +e
-err=$("${BO[@]}" update --blkio-weight 10 up 2>&1)
+err=$("${BO[@]}" update --kernel-memory 10 up 2>&1)
 rc1=$?
 err2=$("${BO[@]}" update --memory lots up 2>&1)
 rc2=$?
 err3=$(echo '{"pids": {"limit": "x"}}' | "${BO[@]}" update -r - up 2>&1)
 rc3=$?
 set -e
-[ $rc1 -ne 0 ] && grep -q "blkio-weight: not supported" <<<"$err" || fail "update --blkio-weight: $rc1 $err"
+[ $rc1 -ne 0 ] && grep -q "kernel-memory: not supported" <<<"$err" || fail "update --kernel-memory: $rc1 $err"
 [ $rc2 -ne 0 ] && grep -q "memory: 'lots' is not a valid value" <<<"$err2" || fail "update --memory lots: $rc2 $err2"
 [ $rc3 -ne 0 ] && grep -q "linux.resources.pids.limit" <<<"$err3" || fail "update bad resources: $rc3 $err3"
 expect_eq "a refused update changes nothing" "$(cgval pids.max)" 9

@@ -67,6 +67,10 @@ enum {
 	O_CPU_QUOTA,
 	O_CPUSET_CPUS,
 	O_CPUSET_MEMS,
+	O_BLKIO_WEIGHT,
+	O_KERNEL_MEMORY_TCP,
+	O_CPU_RT_PERIOD,
+	O_CPU_RT_RUNTIME,
 	O_UPDATE_END,
 };
 
@@ -111,11 +115,11 @@ static const struct option cmd_opts[] = {
 	{ "cpu-quota", required_argument, NULL, O_CPU_QUOTA },
 	{ "cpuset-cpus", required_argument, NULL, O_CPUSET_CPUS },
 	{ "cpuset-mems", required_argument, NULL, O_CPUSET_MEMS },
-	{ "blkio-weight", required_argument, NULL, O_UNSUPPORTED },
+	{ "blkio-weight", required_argument, NULL, O_BLKIO_WEIGHT },
 	{ "kernel-memory", required_argument, NULL, O_UNSUPPORTED },
-	{ "kernel-memory-tcp", required_argument, NULL, O_UNSUPPORTED },
-	{ "cpu-rt-period", required_argument, NULL, O_UNSUPPORTED },
-	{ "cpu-rt-runtime", required_argument, NULL, O_UNSUPPORTED },
+	{ "kernel-memory-tcp", required_argument, NULL, O_KERNEL_MEMORY_TCP },
+	{ "cpu-rt-period", required_argument, NULL, O_CPU_RT_PERIOD },
+	{ "cpu-rt-runtime", required_argument, NULL, O_CPU_RT_RUNTIME },
 	{ "l3-cache-schema", required_argument, NULL, O_UNSUPPORTED },
 	{ "mem-bw-schema", required_argument, NULL, O_UNSUPPORTED },
 	{ "help", no_argument, NULL, O_HELP },
@@ -359,7 +363,7 @@ static int cmd_features(void)
 {
 	static const int nss[] = { CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWNS,
 				   CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWUSER,
-				   0x02000000 };
+				   0x02000000, 0x00000080 /* cgroup, time */ };
 	json_object *o = json_object_new_object(), *a, *lin, *cg, *sc, *ann;
 
 	json_object_object_add(o, "ociVersionMin", json_object_new_string("1.0.0"));
@@ -395,7 +399,7 @@ static int cmd_features(void)
 	json_object_object_add(cg, "v2", json_object_new_boolean(1));
 	json_object_object_add(cg, "systemd", json_object_new_boolean(0));
 	json_object_object_add(cg, "systemdUser", json_object_new_boolean(0));
-	json_object_object_add(cg, "rdma", json_object_new_boolean(0));
+	json_object_object_add(cg, "rdma", json_object_new_boolean(1));
 	json_object_object_add(lin, "cgroup", cg);
 	sc = json_object_new_object();
 	bo_seccomp_features(sc);
@@ -409,6 +413,12 @@ static int cmd_features(void)
 	a = json_object_new_object();
 	json_object_object_add(a, "enabled", json_object_new_boolean(0));
 	json_object_object_add(lin, "intelRdt", a);
+	/* runc's name for idmapped mounts support */
+	a = json_object_new_object();
+	json_object_object_add(a, "enabled", json_object_new_boolean(1));
+	cg = json_object_new_object();
+	json_object_object_add(cg, "idmap", a);
+	json_object_object_add(lin, "mountExtensions", cg);
 	json_object_object_add(o, "linux", lin);
 	ann = json_object_new_object();
 	json_object_object_add(ann, "org.opencontainers.runc.version",
@@ -700,7 +710,8 @@ static int cmd_update(const struct bo_cli *g, const struct cmdline *c,
 	static const char *const names[] = {
 		"--memory", "--memory-reservation", "--memory-swap",
 		"--pids-limit", "--cpu-share", "--cpu-period", "--cpu-quota",
-		"--cpuset-cpus", "--cpuset-mems",
+		"--cpuset-cpus", "--cpuset-mems", "--blkio-weight",
+		"--kernel-memory-tcp", "--cpu-rt-period", "--cpu-rt-runtime",
 	};
 	struct bo_resources r;
 	struct cr_error *err = NULL;
@@ -775,6 +786,26 @@ static int cmd_update(const struct bo_cli *g, const struct cmdline *c,
 				bad = 1;
 			else
 				r.cpu_quota = (int64_t)u;
+			break;
+		case O_BLKIO_WEIGHT:
+			bad = cr_parse_u64(v, 10, 1000, &u) < 0;
+			r.blkio_weight = (uint16_t)u;
+			break;
+		case O_KERNEL_MEMORY_TCP:
+			bad = parse_bytes(v, &r.kernel_tcp) < 0;
+			r.has_kernel_tcp = 1;
+			break;
+		case O_CPU_RT_PERIOD:
+			bad = cr_parse_u64(v, 1, INT64_MAX, &r.rt_period) < 0;
+			break;
+		case O_CPU_RT_RUNTIME:
+			if (strcmp(v, "-1") == 0)
+				r.rt_runtime = -1;
+			else if (cr_parse_u64(v, 0, INT64_MAX, &u) < 0)
+				bad = 1;
+			else
+				r.rt_runtime = (int64_t)u;
+			r.has_rt_runtime = 1;
 			break;
 		case O_CPUSET_CPUS:
 		case O_CPUSET_MEMS:
@@ -1172,8 +1203,9 @@ static const struct bo_cli_command runtime_commands[] = {
 	  "  update [--resources FILE|-] [--memory N] [--memory-reservation N]\n"
 	  "         [--memory-swap N] [--pids-limit N] [--cpu-share N] "
 	  "[--cpu-period US]\n"
-	  "         [--cpu-quota US] [--cpuset-cpus LIST] [--cpuset-mems LIST] "
-	  "ID\n"
+	  "         [--cpu-quota US] [--cpuset-cpus LIST] [--cpuset-mems LIST]\n"
+	  "         [--cpu-rt-period US] [--cpu-rt-runtime US] [--blkio-weight N]\n"
+	  "         [--kernel-memory-tcp N] ID\n"
 	  "                      change a container's limits (N: bytes, or with "
 	  "k, m, g)\n" },
 	{ "events", verb_events, NULL,

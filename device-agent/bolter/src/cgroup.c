@@ -302,6 +302,23 @@ static int apply_memory(const struct hier *h, const char *dir,
 			if (write_u64(dir, "memory.swap.max", sw, err) < 0)
 				return -1;
 		}
+		/* v2 dropped these knobs: the kernel reclaims by its own
+		 * measure, memory.oom.group is another thing; kernelTCP
+		 * is left out (deprecated; v2 counts socket buffers in
+		 * memory.max). */
+		if (r->has_swappiness)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.memory.swappiness: "
+					    "cgroup v2 has no swappiness");
+		if (r->has_use_hierarchy && !r->use_hierarchy)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.memory.useHierarchy:"
+					    " cgroup v2 is always hierarchical");
+		if (r->disable_oom_killer)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.memory."
+					    "disableOOMKiller: cgroup v2 cannot "
+					    "disable the OOM killer");
 		return 0;
 	}
 	if (r->memory_limit != -1 &&
@@ -324,6 +341,81 @@ static int apply_memory(const struct hier *h, const char *dir,
 			      err) < 0)
 			return -1;
 	}
+	/* The kernel takes it only while the cgroup has no task or child,
+	 * as here at create (and since 5.x only 1: 0 is its EINVAL, named). */
+	if (r->has_use_hierarchy &&
+	    write_file(dir, "memory.use_hierarchy", r->use_hierarchy ? "1" : "0",
+		       err) < 0)
+		return cr_error_wrap(err, "linux.resources.memory.useHierarchy");
+	if (r->has_kernel_tcp &&
+	    write_u64(dir, "memory.kmem.tcp.limit_in_bytes", r->kernel_tcp,
+		      err) < 0)
+		return cr_error_wrap(err, "linux.resources.memory.kernelTCP");
+	if (r->has_swappiness &&
+	    write_u64(dir, "memory.swappiness", (int64_t)r->swappiness, err) < 0)
+		return cr_error_wrap(err, "linux.resources.memory.swappiness");
+	if (r->disable_oom_killer &&
+	    write_file(dir, "memory.oom_control", "1", err) < 0)
+		return cr_error_wrap(err,
+				     "linux.resources.memory.disableOOMKiller");
+	return 0;
+}
+
+/* The real-time bandwidth: v1 with CONFIG_RT_GROUP_SCHED only (v2 has
+ * none).  The period first, as the runtime must fit in it; a parent
+ * whose own runtime is smaller refuses (the kernel's EINVAL, named). */
+static int apply_rt(const struct hier *h, const char *dir,
+		    const struct bo_resources *r, struct cr_error **err)
+{
+	char path[1100];
+
+	if (!r->has_rt_runtime && r->rt_period == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/cpu.rt_runtime_us", dir);
+	if (h->v2 || access(path, F_OK) != 0)
+		return cr_error_set(err, ENOTSUP,
+				    "linux.resources.cpu.%s: no real-time "
+				    "group scheduling here (cpu.rt_runtime_us)",
+				    r->has_rt_runtime ? "realtimeRuntime"
+						      : "realtimePeriod");
+	if (r->rt_period != 0 &&
+	    write_u64(dir, "cpu.rt_period_us", (int64_t)r->rt_period, err) < 0)
+		return cr_error_wrap(err, "linux.resources.cpu.realtimePeriod");
+	if (r->has_rt_runtime &&
+	    write_u64(dir, "cpu.rt_runtime_us", r->rt_runtime, err) < 0)
+		return cr_error_wrap(err, "linux.resources.cpu.realtimeRuntime");
+	return 0;
+}
+
+/* cpu.burst (v1 cpu.cfs_burst_us, v2 cpu.max.burst; Linux 5.14) and
+ * cpu.idle (both; 5.15): a kernel without the file refuses, named. */
+static int apply_cpu_extra(const struct hier *h, const char *dir,
+			   const struct bo_resources *r, struct cr_error **err)
+{
+	static const struct {
+		const char *field, *v1, *v2;
+	} files[2] = {
+		{ "linux.resources.cpu.burst", "cpu.cfs_burst_us",
+		  "cpu.max.burst" },
+		{ "linux.resources.cpu.idle", "cpu.idle", "cpu.idle" },
+	};
+	const int has[2] = { r->has_cpu_burst, r->has_cpu_idle };
+	const int64_t val[2] = { (int64_t)r->cpu_burst, r->cpu_idle };
+
+	for (int i = 0; i < 2; i++) {
+		const char *f = h->v2 ? files[i].v2 : files[i].v1;
+		char path[1100];
+
+		if (!has[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, f);
+		if (access(path, F_OK) != 0)
+			return cr_error_set(err, ENOTSUP,
+					    "%s: this kernel has no %s",
+					    files[i].field, f);
+		if (write_u64(dir, f, val[i], err) < 0)
+			return cr_error_wrap(err, "%s", files[i].field);
+	}
 	return 0;
 }
 
@@ -333,6 +425,9 @@ static int apply_cpu(const struct hier *h, const char *dir,
 	char buf[64];
 
 	if (h->v2) {
+		if (apply_rt(h, dir, r, err) < 0 ||
+		    apply_cpu_extra(h, dir, r, err) < 0)
+			return -1;
 		if (r->cpu_shares != 0) {
 			uint64_t s = r->cpu_shares < 2 ? 2 : r->cpu_shares;
 			uint64_t w = 1 + ((s - 2) * 9999) / 262142;
@@ -364,7 +459,9 @@ static int apply_cpu(const struct hier *h, const char *dir,
 	if (r->cpu_quota != 0 &&
 	    write_u64(dir, "cpu.cfs_quota_us", r->cpu_quota, err) < 0)
 		return -1;
-	return 0;
+	if (apply_cpu_extra(h, dir, r, err) < 0)
+		return -1;
+	return apply_rt(h, dir, r, err);
 }
 
 /* A v1 devices.allow/deny line for d. */
@@ -441,6 +538,207 @@ static int apply_hugepages(const struct hier *h, const char *dir,
 
 /* unified: each file written as given, its controller enabled first; a
  * file the kernel does not have is an error naming the key. */
+/* The first of two files dir has (BFQ's weights are named apart), or
+ * NULL. */
+static const char *first_file(const char *dir, const char *a, const char *b)
+{
+	char path[1100];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, a);
+	if (access(path, F_OK) == 0)
+		return a;
+	snprintf(path, sizeof(path), "%s/%s", dir, b);
+	return b != NULL && access(path, F_OK) == 0 ? b : NULL;
+}
+
+/* runc's mapping of a blkio weight (10..1000) to io.weight (1..10000). */
+static uint64_t io_weight(uint16_t w)
+{
+	return 1 + ((uint64_t)w - 10) * 9999 / 990;
+}
+
+static int blkio_weights(const struct hier *h, const char *dir,
+			 const struct bo_resources *r, struct cr_error **err)
+{
+	const char *wf, *lf = NULL;
+	char buf[96], file[64];
+
+	/* BFQ's file takes the blkio range as it is, in v1 and v2 (runc
+	 * prefers it); else v1's CFQ file, or v2's io.weight converted. */
+	wf = h->v2 ? first_file(dir, "io.bfq.weight", "io.weight")
+		   : first_file(dir, "blkio.bfq.weight", "blkio.weight");
+	if (!h->v2)
+		lf = first_file(dir, "blkio.leaf_weight", NULL);
+	if (r->blkio_weight != 0) {
+		if (wf == NULL)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.blockIO.weight: no "
+					    "%s here (the disks' I/O scheduler "
+					    "has no weights: BFQ does)",
+					    h->v2 ? "io.weight" : "blkio.weight");
+		if (strcmp(wf, "io.weight") == 0)
+			snprintf(buf, sizeof(buf), "default %" PRIu64,
+				 io_weight(r->blkio_weight));
+		else
+			snprintf(buf, sizeof(buf), "%u", r->blkio_weight);
+		if (write_file(dir, wf, buf, err) < 0)
+			return cr_error_wrap(err, "linux.resources.blockIO.weight");
+	}
+	if (r->blkio_leaf_weight != 0) {
+		if (lf == NULL)
+			return cr_error_set(err, ENOTSUP,
+					    "linux.resources.blockIO.leafWeight: "
+					    "no blkio.leaf_weight here (CFQ's, "
+					    "gone since Linux 5.0; cgroup v2 has "
+					    "none)");
+		snprintf(buf, sizeof(buf), "%u", r->blkio_leaf_weight);
+		if (write_file(dir, lf, buf, err) < 0)
+			return cr_error_wrap(err,
+					     "linux.resources.blockIO.leafWeight");
+	}
+	for (size_t i = 0; i < r->n_weight_devices; i++) {
+		const struct bo_blkio_dev *d = &r->weight_devices[i];
+
+		if (d->weight != 0) {
+			if (wf == NULL)
+				return cr_error_set(err, ENOTSUP,
+						    "linux.resources.blockIO."
+						    "weightDevice[%zu]: no per-"
+						    "device weights here",
+						    i);
+			if (strcmp(wf, "io.weight") == 0)
+				snprintf(buf, sizeof(buf),
+					 "%" PRId64 ":%" PRId64 " %" PRIu64,
+					 d->major, d->minor, io_weight(d->weight));
+			else
+				snprintf(buf, sizeof(buf),
+					 "%" PRId64 ":%" PRId64 " %u", d->major,
+					 d->minor, d->weight);
+			/* v1 has a _device file beside each weight; v2's
+			 * weight files take "MAJ:MIN W" lines themselves. */
+			snprintf(file, sizeof(file), "%s%s", wf,
+				 h->v2 ? "" : "_device");
+			if (write_file(dir, file, buf, err) < 0)
+				return cr_error_wrap(err,
+						     "linux.resources.blockIO."
+						     "weightDevice[%zu]",
+						     i);
+		}
+		if (d->leaf_weight != 0) {
+			if (lf == NULL)
+				return cr_error_set(err, ENOTSUP,
+						    "linux.resources.blockIO."
+						    "weightDevice[%zu].leafWeight:"
+						    " no blkio.leaf_weight_device "
+						    "here",
+						    i);
+			snprintf(buf, sizeof(buf), "%" PRId64 ":%" PRId64 " %u",
+				 d->major, d->minor, d->leaf_weight);
+			if (write_file(dir, "blkio.leaf_weight_device", buf,
+				       err) < 0)
+				return cr_error_wrap(err,
+						     "linux.resources.blockIO."
+						     "weightDevice[%zu]",
+						     i);
+		}
+	}
+	return 0;
+}
+
+/* blockIO: v1's blkio files, or v2's io.weight and io.max.  A device
+ * the kernel does not know is its ENODEV, named. */
+static int apply_blkio(const struct hier *h, const char *dir,
+		       const struct bo_resources *r, struct cr_error **err)
+{
+	static const char *const v1_files[BO_THROTTLES] = {
+		"blkio.throttle.read_bps_device",
+		"blkio.throttle.write_bps_device",
+		"blkio.throttle.read_iops_device",
+		"blkio.throttle.write_iops_device",
+	};
+	static const char *const v2_keys[BO_THROTTLES] = {
+		"rbps", "wbps", "riops", "wiops",
+	};
+	char buf[96];
+
+	if (blkio_weights(h, dir, r, err) < 0)
+		return -1;
+	for (int k = 0; k < BO_THROTTLES; k++) {
+		for (size_t i = 0; i < r->n_throttle[k]; i++) {
+			const struct bo_blkio_dev *d = &r->throttle[k][i];
+
+			/* A rate of 0 lifts the limit, as in v1. */
+			if (h->v2 && d->rate == 0)
+				snprintf(buf, sizeof(buf),
+					 "%" PRId64 ":%" PRId64 " %s=max",
+					 d->major, d->minor, v2_keys[k]);
+			else if (h->v2)
+				snprintf(buf, sizeof(buf),
+					 "%" PRId64 ":%" PRId64 " %s=%" PRIu64,
+					 d->major, d->minor, v2_keys[k], d->rate);
+			else
+				snprintf(buf, sizeof(buf),
+					 "%" PRId64 ":%" PRId64 " %" PRIu64,
+					 d->major, d->minor, d->rate);
+			if (write_file(dir, h->v2 ? "io.max" : v1_files[k], buf,
+				       err) < 0)
+				return cr_error_wrap(err,
+						     "linux.resources.blockIO.%s"
+						     "[%zu]",
+						     bo_throttle_names[k], i);
+		}
+	}
+	return 0;
+}
+
+static int apply_net_cls(const char *dir, const struct bo_resources *r,
+			 struct cr_error **err)
+{
+	if (write_u64(dir, "net_cls.classid", r->net_classid, err) < 0)
+		return cr_error_wrap(err, "linux.resources.network.classID");
+	return 0;
+}
+
+static int apply_net_prio(const char *dir, const struct bo_resources *r,
+			  struct cr_error **err)
+{
+	char buf[64];
+
+	for (size_t i = 0; i < r->n_net_priorities; i++) {
+		snprintf(buf, sizeof(buf), "%s %s", r->net_priorities[i].key,
+			 r->net_priorities[i].value);
+		if (write_file(dir, "net_prio.ifpriomap", buf, err) < 0)
+			return cr_error_wrap(err,
+					     "linux.resources.network."
+					     "priorities[%zu]",
+					     i);
+	}
+	return 0;
+}
+
+/* rdma.max: "DEVICE hca_handle=N hca_object=N", the keys given. */
+static int apply_rdma(const char *dir, const struct bo_resources *r,
+		      struct cr_error **err)
+{
+	for (size_t i = 0; i < r->n_rdma; i++) {
+		const struct bo_rdma *d = &r->rdma[i];
+		char buf[160];
+		int n = snprintf(buf, sizeof(buf), "%s", d->device);
+
+		if (d->hca_handles >= 0)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+				      " hca_handle=%" PRId64, d->hca_handles);
+		if (d->hca_objects >= 0)
+			snprintf(buf + n, sizeof(buf) - (size_t)n,
+				 " hca_object=%" PRId64, d->hca_objects);
+		if ((d->hca_handles >= 0 || d->hca_objects >= 0) &&
+		    write_file(dir, "rdma.max", buf, err) < 0)
+			return cr_error_wrap(err, "linux.resources.rdma.%s",
+					     d->device);
+	}
+	return 0;
+}
+
 static int apply_unified(const struct hier *h, const char *dir,
 			 const struct bo_resources *r, struct cr_error **err)
 {
@@ -466,13 +764,35 @@ static int apply_unified(const struct hier *h, const char *dir,
 	return 0;
 }
 
+static int asks_memory(const struct bo_resources *r)
+{
+	return r->memory_limit != -1 || r->memory_reservation != -1 ||
+	       r->memory_swap != -1 || r->has_swappiness ||
+	       r->disable_oom_killer || r->has_use_hierarchy ||
+	       r->has_kernel_tcp;
+}
+
+static int asks_cpu(const struct bo_resources *r)
+{
+	return r->cpu_shares || r->cpu_quota || r->cpu_period ||
+	       r->has_rt_runtime || r->rt_period || r->has_cpu_burst ||
+	       r->has_cpu_idle;
+}
+
+static int asks_blkio(const struct bo_resources *r)
+{
+	int n = r->blkio_weight || r->blkio_leaf_weight || r->n_weight_devices;
+
+	for (int k = 0; k < BO_THROTTLES; k++)
+		n |= r->n_throttle[k] > 0;
+	return n;
+}
+
 static int apply(const struct hier *h, const char *dir,
 		 const struct bo_resources *r, int devices_bpf, int *done,
 		 struct cr_error **err)
 {
-	int mem = r->memory_limit != -1 || r->memory_reservation != -1 ||
-		  r->memory_swap != -1;
-	int cpu = r->cpu_shares || r->cpu_quota || r->cpu_period;
+	int mem = asks_memory(r), cpu = asks_cpu(r), blkio = asks_blkio(r);
 	int cpuset = r->cpus != NULL || r->mems != NULL;
 
 	if (mem && has_controller(h, "memory")) {
@@ -518,6 +838,31 @@ static int apply(const struct hier *h, const char *dir,
 			return -1;
 		done[5] = 1;
 	}
+	if (blkio && has_controller(h, h->v2 ? "io" : "blkio")) {
+		if (h->v2)
+			v2_enable(h, dir, "io");
+		if (apply_blkio(h, dir, r, err) < 0)
+			return -1;
+		done[7] = 1;
+	}
+	/* net_cls and net_prio are v1 only; they are often one hierarchy. */
+	if (r->has_classid && !h->v2 && has_controller(h, "net_cls")) {
+		if (apply_net_cls(dir, r, err) < 0)
+			return -1;
+		done[8] = 1;
+	}
+	if (r->n_net_priorities > 0 && !h->v2 && has_controller(h, "net_prio")) {
+		if (apply_net_prio(dir, r, err) < 0)
+			return -1;
+		done[9] = 1;
+	}
+	if (r->n_rdma > 0 && has_controller(h, "rdma")) {
+		if (h->v2)
+			v2_enable(h, dir, "rdma");
+		if (apply_rdma(dir, r, err) < 0)
+			return -1;
+		done[10] = 1;
+	}
 	if (h->v2 && r->n_unified > 0) {
 		if (apply_unified(h, dir, r, err) < 0)
 			return -1;
@@ -542,18 +887,26 @@ static int apply(const struct hier *h, const char *dir,
 static int check_applied(const struct bo_resources *r, const int *done,
 			 struct cr_error **err)
 {
-	static const char *const names[4] = {
-		"linux.resources.memory", "linux.resources.pids",
-		"linux.resources.cpu", "linux.resources.cpu.cpus",
+	static const struct {
+		int done;
+		const char *name, *ctrl;
+	} checks[] = {
+		{ 0, "linux.resources.memory", "memory" },
+		{ 1, "linux.resources.pids", "pids" },
+		{ 2, "linux.resources.cpu", "cpu" },
+		{ 3, "linux.resources.cpu.cpus", "cpuset" },
+		{ 7, "linux.resources.blockIO", "blkio (v1) or io (v2)" },
+		{ 8, "linux.resources.network.classID", "net_cls (cgroup v1)" },
+		{ 9, "linux.resources.network.priorities",
+		  "net_prio (cgroup v1)" },
+		{ 10, "linux.resources.rdma", "rdma" },
 	};
-	const int asked[4] = {
-		r->memory_limit != -1 || r->memory_reservation != -1 ||
-			r->memory_swap != -1,
-		r->pids_limit != 0,
-		r->cpu_shares || r->cpu_quota || r->cpu_period,
-		r->cpus != NULL || r->mems != NULL,
+	const int asked[] = {
+		asks_memory(r),		   r->pids_limit != 0,
+		asks_cpu(r),		   r->cpus != NULL || r->mems != NULL,
+		asks_blkio(r),		   r->has_classid,
+		r->n_net_priorities > 0, r->n_rdma > 0,
 	};
-	static const char *const ctrl[4] = { "memory", "pids", "cpu", "cpuset" };
 
 	if (r->n_unified > 0 && !done[6])
 		return cr_error_set(err, ENOTSUP,
@@ -563,11 +916,11 @@ static int check_applied(const struct bo_resources *r, const int *done,
 		return cr_error_set(err, ENOTSUP,
 				    "linux.resources.hugepageLimits: no hugetlb "
 				    "controller on this host");
-	for (int i = 0; i < 4; i++)
-		if (asked[i] && !done[i])
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+		if (asked[i] && !done[checks[i].done])
 			return cr_error_set(err, ENOTSUP,
 					    "%s: no %s controller on this host",
-					    names[i], ctrl[i]);
+					    checks[i].name, checks[i].ctrl);
 	return 0;
 }
 
@@ -597,7 +950,7 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		     pid_t pid, char ***dirs_out, struct cr_error **err)
 {
 	struct hier h[MAX_HIER];
-	int n = read_hierarchies(h, MAX_HIER), done[7] = { 0 }, devices_bpf = 1;
+	int n = read_hierarchies(h, MAX_HIER), done[11] = { 0 }, devices_bpf = 1;
 	char **dirs = calloc((size_t)n + 1, sizeof(char *)), pidbuf[32];
 	int hi[MAX_HIER];
 	size_t nd = 0, joined = 0;
@@ -665,16 +1018,44 @@ fail:
 	return -1;
 }
 
+static int read_u64(const char *dir, const char *file, uint64_t *out);
+
+/* memory.checkBeforeUpdate: a new limit below what the container uses
+ * now is refused instead of sending it into reclaim or the OOM killer. */
+static int check_memory_usage(char *const *dirs, const struct bo_resources *r,
+			      struct cr_error **err)
+{
+	if (!r->check_before_update || r->memory_limit <= 0)
+		return 0;
+	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
+		uint64_t used;
+
+		if (read_u64(dirs[i], "memory.usage_in_bytes", &used) < 0 &&
+		    read_u64(dirs[i], "memory.current", &used) < 0)
+			continue;
+		if ((uint64_t)r->memory_limit < used)
+			return cr_error_set(err, EBUSY,
+					    "linux.resources.memory.limit: %" PRId64
+					    " is below the %" PRIu64
+					    " bytes in use (checkBeforeUpdate)",
+					    r->memory_limit, used);
+		return 0;
+	}
+	return 0;
+}
+
 int bo_cgroup_update(char *const *dirs, const struct bo_resources *r,
 		     struct cr_error **err)
 {
 	struct hier h[MAX_HIER];
 	struct bo_resources limits = *r;
-	int n = read_hierarchies(h, MAX_HIER), done[7] = { 0 };
+	int n = read_hierarchies(h, MAX_HIER), done[11] = { 0 };
 
 	/* Device rules are set once, at create (as in runc). */
 	limits.devrules = NULL;
 	limits.n_devrules = 0;
+	if (check_memory_usage(dirs, r, err) < 0)
+		return -1;
 	for (size_t i = 0; dirs != NULL && dirs[i] != NULL; i++) {
 		const struct hier *best = NULL;
 		size_t best_len = 0;

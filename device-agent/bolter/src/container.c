@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -49,6 +50,9 @@
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
 #endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 
 enum { MSG_MAX = 256 * 1024 };
 
@@ -60,6 +64,7 @@ enum {
 	MSG_READY = 'R',  /* C2: set up, waiting on the fifo */
 	MSG_ERROR = 'E',  /* a child: message */
 	MSG_SECCOMP = 'N', /* C2: the seccomp notify fd (SCM_RIGHTS) */
+	MSG_MOUNTFD = 'M', /* runtime: an idmapped tree for mounts[index] */
 };
 
 /* dir/name into out; truncation cannot happen with PATH_MAX buffers and
@@ -220,8 +225,8 @@ static void now_rfc3339(char *buf, size_t size)
 }
 
 static const int ns_order[] = {
-	CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
-	CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWNS,
+	CLONE_NEWUSER, CLONE_NEWIPC,	CLONE_NEWUTS,  CLONE_NEWNET,
+	CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWNS,
 };
 
 /* The container's program starts with no signal blocked or ignored,
@@ -348,8 +353,31 @@ static _Noreturn void container_init(const struct bo_spec *s,
 	int procfd = -1, w = -1;
 
 	setsid();
-	if (msg_recv(sync, buf, sizeof(buf), &len) != MSG_STATE)
-		_exit(1);
+	/* The idmapped trees first, each with its mounts[] index, then the
+	 * state. */
+	for (;;) {
+		int tree, type = msg_recv_fd(sync, buf, sizeof(buf), &len, &tree);
+		uint32_t idx;
+
+		if (type == MSG_MOUNTFD && tree >= 0 && len == sizeof(idx)) {
+			memcpy(&idx, buf + 1, sizeof(idx));
+			if (in->mount_fds == NULL) {
+				in->mount_fds = malloc(s->n_mounts * sizeof(int));
+				for (size_t i = 0;
+				     in->mount_fds != NULL && i < s->n_mounts; i++)
+					in->mount_fds[i] = -1;
+			}
+			if (in->mount_fds == NULL || idx >= s->n_mounts)
+				_exit(1);
+			in->mount_fds[idx] = tree;
+			continue;
+		}
+		if (tree >= 0)
+			close(tree);
+		if (type != MSG_STATE)
+			_exit(1);
+		break;
+	}
 	take_state(in, buf, len);
 	/* The host's /proc, before pivot_root: the fifo (opened O_PATH by
 	 * C1) is reopened for writing through it. */
@@ -360,7 +388,11 @@ static _Noreturn void container_init(const struct bo_spec *s,
 			child_fail(sync, err);
 		}
 	}
-	if (bo_linux_prepare(in, &err) < 0 || bo_linux_resolve(in, &err) < 0)
+	/* The scheduler and I/O priority now, still privileged (a real-time
+	 * policy or class, a negative nice need CAP_SYS_NICE), so that
+	 * create reports what the kernel refuses. */
+	if (bo_linux_prepare(in, &err) < 0 || bo_linux_resolve(in, &err) < 0 ||
+	    bo_linux_sched(in->proc, &err) < 0)
 		child_fail(sync, err);
 	/* A notifying filter is loaded now, while create still listens: the
 	 * runtime hands its fd to the listener before create returns, as
@@ -403,6 +435,25 @@ static _Noreturn void container_init(const struct bo_spec *s,
 	child_die(err, 127);
 }
 
+/* linux.timeOffsets into /proc/self/timens_offsets (the namespace this
+ * process's children will be in), one clock a line. */
+static int write_time_offsets(const struct bo_spec *s, struct cr_error **err)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf),
+			 "monotonic %" PRId64 " %u\nboottime %" PRId64 " %u\n",
+			 s->monotonic_secs, s->monotonic_nsecs,
+			 s->boottime_secs, s->boottime_nsecs);
+	CR_CLEANUP_CLOSE int fd =
+		open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		return cr_error_errno(err, errno,
+				      "linux.timeOffsets: writing "
+				      "/proc/self/timens_offsets");
+	return 0;
+}
+
 /*
  * C1 in create: joins and creates the namespaces, then forks C2, the
  * container's init, because a new pid namespace applies only to the
@@ -435,6 +486,10 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 		cr_error_errno(&err, errno, "linux.namespaces: unshare");
 		child_fail(sync, err);
 	}
+	/* A new time namespace takes its offsets before any process is in
+	 * it: the init, forked next, is the first. */
+	if (s->has_time_offsets && write_time_offsets(s, &err) < 0)
+		child_fail(sync, err);
 	pid = fork();
 	if (pid < 0) {
 		cr_error_errno(&err, errno, "fork");
@@ -447,8 +502,22 @@ static _Noreturn void first_child(const struct bo_spec *s, struct bo_init *in,
 	_exit(0);
 }
 
+static int write_idmap_as(pid_t pid, const char *file,
+			  const struct bo_idmap *m, size_t n, const char *field,
+			  struct cr_error **err);
+
 static int write_idmap(pid_t pid, const char *file, const struct bo_idmap *m,
 		       size_t n, struct cr_error **err)
+{
+	return write_idmap_as(pid, file, m, n,
+			      strcmp(file, "uid_map") == 0 ? "linux.uidMappings"
+							   : "linux.gidMappings",
+			      err);
+}
+
+static int write_idmap_as(pid_t pid, const char *file,
+			  const struct bo_idmap *m, size_t n, const char *field,
+			  struct cr_error **err)
 {
 	char path[64], buf[340 * 40];
 	size_t off = 0;
@@ -461,10 +530,7 @@ static int write_idmap(pid_t pid, const char *file, const struct bo_idmap *m,
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, buf, off) != (ssize_t)off)
-		return cr_error_errno(err, errno, "linux.%s: writing %s",
-				      strcmp(file, "uid_map") == 0 ? "uidMappings"
-								   : "gidMappings",
-				      path);
+		return cr_error_errno(err, errno, "%s: writing %s", field, path);
 	return 0;
 }
 
@@ -828,6 +894,122 @@ out:
 	return rc;
 }
 
+/* A user namespace holding mount i's own uidMappings/gidMappings, for
+ * MOUNT_ATTR_IDMAP: a child unshares one, the runtime writes its maps and
+ * keeps a descriptor of it; the child then exits.  Returns the fd. */
+static int idmap_userns(const struct bo_mount *m, size_t i,
+			struct cr_error **err)
+{
+	int ready[2], done[2], fd = -1;
+	char field[64], path[64], b = 0;
+	pid_t pid;
+
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return cr_error_errno(err, errno, "pipe");
+	if (pipe2(done, O_CLOEXEC) < 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return cr_error_errno(err, errno, "pipe");
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		close(done[1]);
+		b = unshare(CLONE_NEWUSER) == 0 ? 'u' : 'x';
+		if (write(ready[1], &b, 1) == 1)
+			b = read(done[0], &b, 1) < 0 ? 1 : 0;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (pid < 0) {
+		cr_error_errno(err, errno, "fork");
+	} else if (read(ready[0], &b, 1) != 1 || b != 'u') {
+		cr_error_set(err, EPERM,
+			     "mounts[%zu]: cannot make a user namespace for "
+			     "its mappings",
+			     i);
+	} else {
+		snprintf(field, sizeof(field), "mounts[%zu].uidMappings", i);
+		if (write_idmap_as(pid, "uid_map", m->uid_map, m->n_uid_map,
+				   field, err) == 0) {
+			snprintf(field, sizeof(field), "mounts[%zu].gidMappings",
+				 i);
+			if (write_idmap_as(pid, "gid_map", m->gid_map,
+					   m->n_gid_map, field, err) == 0) {
+				snprintf(path, sizeof(path), "/proc/%d/ns/user",
+					 (int)pid);
+				fd = open(path, O_RDONLY | O_CLOEXEC);
+				if (fd < 0)
+					cr_error_errno(err, errno, "opening %s",
+						       path);
+			}
+		}
+	}
+	close(ready[0]);
+	close(done[1]); /* the child's read returns: it exits */
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return fd;
+}
+
+/*
+ * The idmapped mounts, made here in the runtime (outside any user
+ * namespace of the container: MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN where
+ * the filesystem was mounted) as detached trees (open_tree), then sent to
+ * the init, which attaches each at its destination (bo_linux_prepare).
+ * A mount without mappings takes the container's user namespace.
+ */
+static int send_idmap_mounts(struct create *c, struct cr_error **err)
+{
+	const struct bo_spec *s = c->s;
+
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct bo_mount *m = &s->mounts[i];
+		CR_CLEANUP_CLOSE int ns = -1;
+		CR_CLEANUP_CLOSE int tree = -1;
+		struct mount_attr a = { .attr_set = MOUNT_ATTR_IDMAP };
+		char msg[1 + sizeof(uint32_t)], path[64];
+		uint32_t idx = (uint32_t)i;
+
+		if (!m->idmap)
+			continue;
+		if (m->n_uid_map > 0) {
+			ns = idmap_userns(m, i, err);
+		} else {
+			snprintf(path, sizeof(path), "/proc/%d/ns/user",
+				 (int)c->pid);
+			ns = open(path, O_RDONLY | O_CLOEXEC);
+			if (ns < 0)
+				cr_error_errno(err, errno, "mounts[%zu]: %s", i,
+					       path);
+		}
+		if (ns < 0)
+			return -1;
+		tree = open_tree(AT_FDCWD, m->source,
+				 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+					 (m->bind == 2 ? AT_RECURSIVE : 0));
+		if (tree < 0)
+			return cr_error_errno(err, errno,
+					      "mounts[%zu]: open_tree %s", i,
+					      m->source);
+		a.userns_fd = (uint64_t)ns;
+		if (mount_setattr(tree, "",
+				  AT_EMPTY_PATH |
+					  (m->idmap == 2 ? AT_RECURSIVE : 0),
+				  &a, sizeof(a)) < 0)
+			return cr_error_errno(err, errno,
+					      "mounts[%zu]: idmapped mount of %s",
+					      i, m->source);
+		msg[0] = MSG_MOUNTFD;
+		memcpy(msg + 1, &idx, sizeof(idx));
+		if (bo_linux_send_fd(c->sync, tree, msg, sizeof(msg)) !=
+		    (ssize_t)sizeof(msg))
+			return cr_error_errno(err, errno, "container init died");
+	}
+	return 0;
+}
+
 /* Sends the init the state JSON and the cgroup directories (MSG_STATE,
  * see take_state) and waits for it to be ready. */
 static int create_finish_init(struct create *c, const char *sjson,
@@ -844,6 +1026,10 @@ static int create_finish_init(struct create *c, const char *sjson,
 	if (m == NULL || total > MSG_MAX - 1) {
 		free(m);
 		return cr_error_set(err, E2BIG, "state too large");
+	}
+	if (send_idmap_mounts(c, err) < 0) {
+		free(m);
+		return -1;
 	}
 	memcpy(m, sjson, strlen(sjson) + 1);
 	off = strlen(sjson) + 1;
@@ -1522,7 +1708,7 @@ static const struct {
 	{ "user", CLONE_NEWUSER }, { "ipc", CLONE_NEWIPC },
 	{ "uts", CLONE_NEWUTS },   { "net", CLONE_NEWNET },
 	{ "pid", CLONE_NEWPID },   { "cgroup", CLONE_NEWCGROUP },
-	{ "mnt", CLONE_NEWNS },
+	{ "time", CLONE_NEWTIME }, { "mnt", CLONE_NEWNS },
 };
 
 enum { EXEC_NSS = sizeof(exec_nss) / sizeof(exec_nss[0]) };
@@ -1588,8 +1774,11 @@ static _Noreturn void exec_process(struct bo_init *in, int rootfd, int sync)
 			close(fd);
 		}
 	}
-	if ((proc->terminal && bo_linux_terminal(in, &e) < 0) ||
-	    bo_linux_resolve(in, &e) < 0)
+	/* execCPUAffinity.final, now that the process is in the cgroup
+	 * (whose cpuset may have changed the affinity it inherited). */
+	if (bo_linux_affinity(0, proc->cpu_final, "final", &e) < 0 ||
+	    (proc->terminal && bo_linux_terminal(in, &e) < 0) ||
+	    bo_linux_resolve(in, &e) < 0 || bo_linux_sched(proc, &e) < 0)
 		child_fail(sync, e);
 	msg_send(sync, MSG_READY, NULL, 0);
 	close(sync);
@@ -1714,7 +1903,10 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 	}
 	close(sp[1]);
 	sp[1] = -1;
-	if (bo_cgroup_join(st->cgroup_dirs, c1, err) < 0) {
+	/* execCPUAffinity.initial: the runtime's child runs there while it
+	 * moves into the container's cgroup (it waits for MSG_GO). */
+	if (bo_linux_affinity(c1, proc->cpu_initial, "initial", err) < 0 ||
+	    bo_cgroup_join(st->cgroup_dirs, c1, err) < 0) {
 		kill(c1, SIGKILL);
 		waitpid(c1, NULL, 0);
 		goto out_mask;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -87,7 +88,8 @@ static void fd_path(int fd, char *out, size_t size)
 
 enum {
 	BIND_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
-		     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME,
+		     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME |
+		     MS_NOSYMFOLLOW,
 };
 
 /* The flags a bind mount in a user namespace must keep from its source. */
@@ -195,6 +197,110 @@ static int mount_own_cgroups(struct bo_init *in, int rootfd, const char *dest,
 	return 0;
 }
 
+/* Copies the tree at src (a directory fd) into dst, keeping types,
+ * modes, owners and times: tmpcopyup.  Hard links become copies. */
+static int copy_tree(int src, int dst, const char *where, int depth,
+		     struct cr_error **err)
+{
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (depth > 64)
+		return cr_error_set(err, ELOOP, "tmpcopyup: %s: too deep", where);
+	d = fdopendir(dup(src));
+	if (d == NULL)
+		return cr_error_errno(err, errno, "tmpcopyup: reading %s", where);
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+		struct stat sb;
+		struct timespec ts[2];
+
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+			continue;
+		if (fstatat(src, n, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = cr_error_errno(err, errno, "tmpcopyup: %s/%s",
+					    where, n);
+			break;
+		}
+		if (S_ISDIR(sb.st_mode)) {
+			int s2, d2;
+
+			if (mkdirat(dst, n, 0700) < 0) {
+				rc = cr_error_errno(err, errno,
+						    "tmpcopyup: mkdir %s/%s",
+						    where, n);
+				break;
+			}
+			s2 = openat(src, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						    O_CLOEXEC);
+			d2 = openat(dst, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						    O_CLOEXEC);
+			if (s2 < 0 || d2 < 0)
+				rc = cr_error_errno(err, errno, "tmpcopyup: %s/%s",
+						    where, n);
+			else
+				rc = copy_tree(s2, d2, where, depth + 1, err);
+			if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0)
+				close(d2);
+		} else if (S_ISREG(sb.st_mode)) {
+			int s2 = openat(src, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			int d2 = openat(dst, n,
+					O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+					0600);
+			char buf[65536];
+			ssize_t r = 0;
+
+			while (s2 >= 0 && d2 >= 0 &&
+			       (r = read(s2, buf, sizeof(buf))) > 0)
+				if (write(d2, buf, (size_t)r) != r) {
+					r = -1;
+					break;
+				}
+			if (s2 < 0 || d2 < 0 || r < 0)
+				rc = cr_error_errno(err, errno,
+						    "tmpcopyup: copying %s/%s",
+						    where, n);
+			if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0)
+				close(d2);
+		} else if (S_ISLNK(sb.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t len = readlinkat(src, n, target,
+						 sizeof(target) - 1);
+
+			if (len >= 0)
+				target[len] = '\0';
+			if (len < 0 || symlinkat(target, dst, n) < 0)
+				rc = cr_error_errno(err, errno,
+						    "tmpcopyup: symlink %s/%s",
+						    where, n);
+		} else if (mknodat(dst, n, sb.st_mode, sb.st_rdev) < 0) {
+			rc = cr_error_errno(err, errno, "tmpcopyup: mknod %s/%s",
+					    where, n);
+		}
+		if (rc < 0)
+			break;
+		if (fchownat(dst, n, sb.st_uid, sb.st_gid, AT_SYMLINK_NOFOLLOW) <
+			    0 ||
+		    (!S_ISLNK(sb.st_mode) &&
+		     fchmodat(dst, n, sb.st_mode & 07777, 0) < 0)) {
+			rc = cr_error_errno(err, errno,
+					    "tmpcopyup: owner and mode of %s/%s",
+					    where, n);
+			break;
+		}
+		ts[0] = sb.st_atim;
+		ts[1] = sb.st_mtim;
+		utimensat(dst, n, ts, AT_SYMLINK_NOFOLLOW);
+	}
+	closedir(d);
+	return rc;
+}
+
 static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 		    size_t idx, struct cr_error **err)
 {
@@ -216,8 +322,28 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 	if (fd < 0)
 		return cr_error_wrap(err, "mounts[%zu]", idx);
 	fd_path(fd, target, sizeof(target));
+	if (m->idmap) {
+		/* The runtime's idmapped tree of the source (container.c,
+		 * send_idmap_mounts), attached here. */
+		int tree = in->mount_fds != NULL ? in->mount_fds[idx] : -1;
+
+		if (tree < 0)
+			return cr_error_set(err, EINVAL,
+					    "mounts[%zu]: no idmapped tree for %s",
+					    idx, m->destination);
+		if (move_mount(tree, "", fd, "",
+			       MOVE_MOUNT_F_EMPTY_PATH |
+				       MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return cr_error_errno(err, errno,
+					      "mounts[%zu]: attaching the "
+					      "idmapped %s on %s",
+					      idx, m->source, m->destination);
+		close(tree);
+		in->mount_fds[idx] = -1;
+	}
 	if (m->bind) {
-		if (mount(m->source, target, NULL,
+		if (!m->idmap &&
+		    mount(m->source, target, NULL,
 			  MS_BIND | (m->bind == 2 ? MS_REC : 0), NULL) < 0)
 			return cr_error_errno(err, errno,
 					      "mounts[%zu]: bind %s on %s", idx,
@@ -270,9 +396,22 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 		}
 	} else {
 		const char *src = m->source != NULL ? m->source : type;
+		CR_CLEANUP_CLOSE int under = -1;
 
-		if (mount(src, target, type, m->flags & ~MS_REMOUNT, m->data) <
-		    0) {
+		/* tmpcopyup: what the image has at the destination, before
+		 * the tmpfs hides it. */
+		if (m->tmpcopyup) {
+			under = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (under < 0)
+				return cr_error_errno(err, errno,
+						      "mounts[%zu]: tmpcopyup %s",
+						      idx, m->destination);
+		}
+		/* (written first, then made read-only when asked) */
+		if (mount(src, target, type,
+			  m->flags & ~MS_REMOUNT &
+				  ~(m->tmpcopyup ? (unsigned long)MS_RDONLY : 0UL),
+			  m->data) < 0) {
 			int e = errno;
 
 			/* Without a network (sysfs) or ipc (mqueue) namespace
@@ -294,8 +433,43 @@ static int do_mount(struct bo_init *in, int rootfd, const struct bo_mount *m,
 					      idx, src, type ? type : "?",
 					      m->destination);
 		}
+		if (under >= 0) {
+			CR_CLEANUP_CLOSE int top =
+				open_in_root(rootfd, m->destination,
+					     O_RDONLY | O_DIRECTORY);
+
+			if (top < 0)
+				return cr_error_errno(err, errno,
+						      "mounts[%zu]: tmpcopyup %s",
+						      idx, m->destination);
+			if (copy_tree(under, top, m->destination, 0, err) < 0)
+				return cr_error_wrap(err, "mounts[%zu]", idx);
+			fd_path(top, target, sizeof(target));
+			if ((m->flags & MS_RDONLY) &&
+			    mount(NULL, target, NULL,
+				  MS_REMOUNT | (m->flags & ~MS_REMOUNT), m->data) < 0)
+				return cr_error_errno(err, errno,
+						      "mounts[%zu]: read-only %s",
+						      idx, m->destination);
+		}
 	}
 propagation:
+	/* "rro", "rnosuid"...: the whole tree, submounts of an rbind
+	 * included (Linux 5.12). */
+	if (m->rec_set != 0 || m->rec_clr != 0) {
+		struct mount_attr a = { .attr_set = m->rec_set,
+					.attr_clr = m->rec_clr };
+
+		close(fd);
+		fd = open_in_root(rootfd, m->destination, O_PATH);
+		if (fd < 0 ||
+		    mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
+				  sizeof(a)) < 0)
+			return cr_error_errno(err, errno,
+					      "mounts[%zu]: recursive options "
+					      "on %s",
+					      idx, m->destination);
+	}
 	if (m->propagation) {
 		close(fd);
 		fd = open_in_root(rootfd, m->destination, O_PATH);
@@ -901,6 +1075,62 @@ static int apply_caps(const struct bo_process *p, struct cr_error **err)
 	return 0;
 }
 
+/* struct sched_attr of sched_setattr(2) (SCHED_ATTR_SIZE_VER1); glibc
+ * 2.36 has neither the struct nor a wrapper. */
+struct bo_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+
+int bo_linux_sched(const struct bo_process *p, struct cr_error **err)
+{
+	/* ioprio_set(IOPRIO_WHO_PROCESS, self): the container's later
+	 * processes inherit it at fork, so it covers them all. */
+	if (p->ioprio != 0 && syscall(SYS_ioprio_set, 1, 0, p->ioprio) < 0)
+		return cr_error_errno(err, errno,
+				      "process.ioPriority: ioprio_set");
+	if (p->has_sched) {
+		struct bo_sched_attr a;
+
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		a.policy = p->sched.policy;
+		a.flags = p->sched.flags;
+		a.nice = p->sched.nice;
+		a.priority = p->sched.priority;
+		a.runtime = p->sched.runtime;
+		a.deadline = p->sched.deadline;
+		a.period = p->sched.period;
+		if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+			return cr_error_errno(err, errno,
+					      "process.scheduler: sched_setattr");
+	}
+	return 0;
+}
+
+int bo_linux_affinity(pid_t pid, const char *list, const char *field,
+		      struct cr_error **err)
+{
+	cpu_set_t set;
+
+	if (list == NULL)
+		return 0;
+	if (bo_cpulist_parse(list, &set, sizeof(set)) < 0)
+		return cr_error_set(err, EINVAL,
+				    "process.execCPUAffinity.%s: '%s' is not a "
+				    "CPU list",
+				    field, list);
+	if (sched_setaffinity(pid, sizeof(set), &set) < 0)
+		return cr_error_errno(err, errno,
+				      "process.execCPUAffinity.%s: CPUs %s",
+				      field, list);
+	return 0;
+}
+
 /* Marks every fd from `from` on close-on-exec. */
 static void cloexec_from(int from)
 {
@@ -969,6 +1199,11 @@ int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 	if (in->seccomp != NULL && p->no_new_privileges &&
 	    bo_seccomp_load(in->seccomp, err) < 0)
 		return -1;
+	/* linux.personality last: it changes what uname(2) says to the
+	 * program, not to the setup above. */
+	if (in->spec != NULL && in->spec->personality >= 0 &&
+	    personality((unsigned long)in->spec->personality) < 0)
+		return cr_error_errno(err, errno, "linux.personality");
 	execve(in->exe, p->args, in->env != NULL ? in->env : p->env);
 	return cr_error_errno(err, errno, "exec: \"%s\"", in->exe);
 }

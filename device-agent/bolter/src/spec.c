@@ -60,7 +60,7 @@ static const struct {
 	{ "pid", CLONE_NEWPID },	{ "network", CLONE_NEWNET },
 	{ "mount", CLONE_NEWNS },	{ "ipc", CLONE_NEWIPC },
 	{ "uts", CLONE_NEWUTS },	{ "user", CLONE_NEWUSER },
-	{ "cgroup", CLONE_NEWCGROUP },
+	{ "cgroup", CLONE_NEWCGROUP },	{ "time", CLONE_NEWTIME },
 };
 
 const char *bo_namespace_name(int type)
@@ -93,8 +93,20 @@ static const struct {
 	{ "RLIMIT_STACK", RLIMIT_STACK },
 };
 
-/* Mount options: flags to set, flags to clear, propagation, binds. */
-enum { OPT_SET, OPT_CLEAR, OPT_PROP, OPT_BIND, OPT_RBIND, OPT_IGNORE };
+/* Mount options: flags to set, flags to clear, propagation, binds, and
+ * the recursive ones (mount_setattr's MOUNT_ATTR_* to set, to clear, or
+ * an atime mode). */
+enum {
+	OPT_SET,
+	OPT_CLEAR,
+	OPT_PROP,
+	OPT_BIND,
+	OPT_RBIND,
+	OPT_IGNORE,
+	OPT_REC_SET,
+	OPT_REC_CLEAR,
+	OPT_REC_ATIME,
+};
 static const struct {
 	const char *name;
 	int kind;
@@ -137,6 +149,28 @@ static const struct {
 	{ "rslave", OPT_PROP, MS_SLAVE | MS_REC },
 	{ "unbindable", OPT_PROP, MS_UNBINDABLE },
 	{ "runbindable", OPT_PROP, MS_UNBINDABLE | MS_REC },
+	{ "nosymfollow", OPT_SET, MS_NOSYMFOLLOW },
+	{ "symfollow", OPT_CLEAR, MS_NOSYMFOLLOW },
+	{ "rro", OPT_REC_SET, MOUNT_ATTR_RDONLY },
+	{ "rrw", OPT_REC_CLEAR, MOUNT_ATTR_RDONLY },
+	{ "rnosuid", OPT_REC_SET, MOUNT_ATTR_NOSUID },
+	{ "rsuid", OPT_REC_CLEAR, MOUNT_ATTR_NOSUID },
+	{ "rnodev", OPT_REC_SET, MOUNT_ATTR_NODEV },
+	{ "rdev", OPT_REC_CLEAR, MOUNT_ATTR_NODEV },
+	{ "rnoexec", OPT_REC_SET, MOUNT_ATTR_NOEXEC },
+	{ "rexec", OPT_REC_CLEAR, MOUNT_ATTR_NOEXEC },
+	{ "rnodiratime", OPT_REC_SET, MOUNT_ATTR_NODIRATIME },
+	{ "rdiratime", OPT_REC_CLEAR, MOUNT_ATTR_NODIRATIME },
+	{ "rnosymfollow", OPT_REC_SET, MOUNT_ATTR_NOSYMFOLLOW },
+	{ "rsymfollow", OPT_REC_CLEAR, MOUNT_ATTR_NOSYMFOLLOW },
+	/* atime is one mode of three: "ratime" and "rnostrictatime" are
+	 * the kernel's default, relatime; "rnorelatime" is strictatime. */
+	{ "rnoatime", OPT_REC_ATIME, MOUNT_ATTR_NOATIME },
+	{ "rrelatime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME },
+	{ "rstrictatime", OPT_REC_ATIME, MOUNT_ATTR_STRICTATIME },
+	{ "ratime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME },
+	{ "rnostrictatime", OPT_REC_ATIME, MOUNT_ATTR_RELATIME },
+	{ "rnorelatime", OPT_REC_ATIME, MOUNT_ATTR_STRICTATIME },
 };
 
 const char *const bo_mount_option_names[] = {
@@ -146,7 +180,11 @@ const char *const bo_mount_option_names[] = {
 	"norelatime", "strictatime", "nostrictatime", "lazytime",
 	"nolazytime", "silent", "loud", "bind", "rbind", "private",
 	"rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
-	"runbindable", NULL,
+	"runbindable", "nosymfollow", "symfollow", "rro", "rrw", "rnosuid",
+	"rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime",
+	"rdiratime", "rnosymfollow", "rsymfollow", "rnoatime", "rrelatime",
+	"rstrictatime", "ratime", "rnostrictatime", "rnorelatime", "idmap",
+	"ridmap", "tmpcopyup", NULL,
 };
 
 /* --- typed getters; `path` names the field in errors ------------------- */
@@ -423,6 +461,177 @@ static int parse_rlimits(json_object *a, struct bo_process *p,
 	return 0;
 }
 
+/* ioPriority: class and level, as ioprio_set(2) packs them. */
+static int parse_ioprio(json_object *o, struct bo_process *p,
+			struct cr_error **err)
+{
+	static const char *const classes[] = {
+		"IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE",
+	};
+	CR_CLEANUP_FREE char *cls = NULL;
+	int64_t level = 0;
+	int has, c = 0;
+
+	if (o == NULL)
+		return 0;
+	if (get_str(o, "class", "process.ioPriority.class", &cls, err) < 0)
+		return -1;
+	for (int i = 0; cls != NULL && i < 3; i++)
+		if (strcmp(cls, classes[i]) == 0)
+			c = i + 1; /* IOPRIO_CLASS_RT is 1 */
+	if (c == 0)
+		return bad(err, "process.ioPriority.class",
+			   "must be IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or "
+			   "IOPRIO_CLASS_IDLE");
+	if (get_int(o, "priority", "process.ioPriority.priority", 0, 7, &level,
+		    &has, err) < 0)
+		return -1;
+	if (!has)
+		return bad(err, "process.ioPriority.priority", "missing");
+	p->ioprio = c << 13 | (int)level;
+	return 0;
+}
+
+/* scheduler: the policy and flags by name; the kernel checks the rest
+ * (a real-time priority's range, a deadline's runtime <= deadline <=
+ * period) when the process applies it. */
+static int parse_sched(json_object *o, struct bo_process *p,
+		       struct cr_error **err)
+{
+	static const char *const policies[] = {
+		"SCHED_OTHER", "SCHED_FIFO", "SCHED_RR",      "SCHED_BATCH",
+		"SCHED_ISO",   "SCHED_IDLE", "SCHED_DEADLINE",
+	};
+	static const char *const flags[] = {
+		"SCHED_FLAG_RESET_ON_FORK",  "SCHED_FLAG_RECLAIM",
+		"SCHED_FLAG_DL_OVERRUN",     "SCHED_FLAG_KEEP_POLICY",
+		"SCHED_FLAG_KEEP_PARAMS",    "SCHED_FLAG_UTIL_CLAMP_MIN",
+		"SCHED_FLAG_UTIL_CLAMP_MAX",
+	};
+	CR_CLEANUP_FREE char *policy = NULL;
+	json_object *a;
+	int64_t x = 0;
+	int found = 0;
+	char path[64];
+
+	if (o == NULL)
+		return 0;
+	if (get_str(o, "policy", "process.scheduler.policy", &policy, err) < 0)
+		return -1;
+	if (policy == NULL)
+		return bad(err, "process.scheduler.policy", "missing");
+	for (uint32_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+		if (strcmp(policy, policies[i]) == 0) {
+			p->sched.policy = i; /* the kernel's numbers */
+			found = 1;
+		}
+	if (!found)
+		return cr_error_set(err, EINVAL,
+				    "config.json: process.scheduler.policy: "
+				    "unknown policy '%s'",
+				    policy);
+	if (get_int(o, "nice", "process.scheduler.nice", -20, 19, &x, NULL,
+		    err) < 0)
+		return -1;
+	p->sched.nice = (int32_t)x;
+	if (get_u32(o, "priority", "process.scheduler.priority",
+		    &p->sched.priority, NULL, err) < 0 ||
+	    get_u64(o, "runtime", "process.scheduler.runtime",
+		    &p->sched.runtime, NULL, err) < 0 ||
+	    get_u64(o, "deadline", "process.scheduler.deadline",
+		    &p->sched.deadline, NULL, err) < 0 ||
+	    get_u64(o, "period", "process.scheduler.period", &p->sched.period,
+		    NULL, err) < 0)
+		return -1;
+	if (get_arr(o, "flags", "process.scheduler.flags", &a, err) < 0)
+		return -1;
+	for (size_t i = 0; a != NULL && i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		const char *name;
+
+		snprintf(path, sizeof(path), "process.scheduler.flags[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_string))
+			return bad(err, path, "must be a string");
+		name = json_object_get_string(e);
+		found = 0;
+		for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+			if (strcmp(name, flags[k]) == 0) {
+				p->sched.flags |= 1ULL << k;
+				found = 1;
+			}
+		if (!found)
+			return cr_error_set(err, EINVAL,
+					    "config.json: %s: unknown flag '%s'",
+					    path, name);
+	}
+	p->has_sched = 1;
+	return 0;
+}
+
+int bo_cpulist_parse(const char *list, void *set, size_t size)
+{
+	const char *s = list;
+	unsigned char *bits = set;
+
+	memset(set, 0, size);
+	while (*s != '\0') {
+		char *end;
+		unsigned long lo, hi;
+
+		if (*s < '0' || *s > '9')
+			return -1;
+		lo = hi = strtoul(s, &end, 10);
+		if (*end == '-') {
+			if (end[1] < '0' || end[1] > '9')
+				return -1;
+			hi = strtoul(end + 1, &end, 10);
+		}
+		if (lo > hi || hi >= size * 8)
+			return -1;
+		for (unsigned long c = lo; c <= hi; c++)
+			bits[c / 8] |= (unsigned char)(1u << (c % 8));
+		if (*end == ',' && end[1] != '\0')
+			end++;
+		else if (*end != '\0')
+			return -1;
+		s = end;
+	}
+	return 0;
+}
+
+/* execCPUAffinity: two CPU lists, kept as text for the exec path. */
+static int parse_affinity(json_object *o, struct bo_process *p,
+			  struct cr_error **err)
+{
+	cpu_set_t set;
+
+	if (o == NULL)
+		return 0;
+	if (get_str(o, "initial", "process.execCPUAffinity.initial",
+		    &p->cpu_initial, err) < 0 ||
+	    get_str(o, "final", "process.execCPUAffinity.final", &p->cpu_final,
+		    err) < 0)
+		return -1;
+	/* Empty means not given (config.md: "If omitted or empty"). */
+	if (p->cpu_initial != NULL && p->cpu_initial[0] == '\0') {
+		free(p->cpu_initial);
+		p->cpu_initial = NULL;
+	}
+	if (p->cpu_final != NULL && p->cpu_final[0] == '\0') {
+		free(p->cpu_final);
+		p->cpu_final = NULL;
+	}
+	if (p->cpu_initial != NULL &&
+	    bo_cpulist_parse(p->cpu_initial, &set, sizeof(set)) < 0)
+		return bad(err, "process.execCPUAffinity.initial",
+			   "not a CPU list");
+	if (p->cpu_final != NULL &&
+	    bo_cpulist_parse(p->cpu_final, &set, sizeof(set)) < 0)
+		return bad(err, "process.execCPUAffinity.final",
+			   "not a CPU list");
+	return 0;
+}
+
 void bo_process_clear(struct bo_process *p)
 {
 	free(p->gids);
@@ -430,6 +639,8 @@ void bo_process_clear(struct bo_process *p)
 	strv_free(p->env);
 	free(p->cwd);
 	free(p->rlimits);
+	free(p->cpu_initial);
+	free(p->cpu_final);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -540,13 +751,16 @@ int bo_spec_parse_process(json_object *obj, struct bo_process *p,
 					      F_OK) == 0)
 		return bad(err, "process.apparmorProfile",
 			   "AppArmor profiles are not supported by bolter");
-	if (field(obj, "ioPriority") != NULL)
-		return bad(err, "process.ioPriority", "not supported by bolter");
-	if (field(obj, "scheduler") != NULL)
-		return bad(err, "process.scheduler", "not supported by bolter");
-	if (field(obj, "execCPUAffinity") != NULL)
-		return bad(err, "process.execCPUAffinity",
-			   "not supported by bolter");
+	if (get_obj(obj, "ioPriority", "process.ioPriority", &a, err) < 0 ||
+	    parse_ioprio(a, p, err) < 0)
+		return -1;
+	if (get_obj(obj, "scheduler", "process.scheduler", &a, err) < 0 ||
+	    parse_sched(a, p, err) < 0)
+		return -1;
+	if (get_obj(obj, "execCPUAffinity", "process.execCPUAffinity", &a,
+		    err) < 0 ||
+	    parse_affinity(a, p, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -604,15 +818,15 @@ static int parse_namespaces(json_object *a, struct bo_spec *s,
 	return 0;
 }
 
-static int parse_idmaps(json_object *lin, const char *key,
-			struct bo_idmap **out, size_t *n_out,
-			struct cr_error **err)
+static int parse_idmaps_at(json_object *lin, const char *key,
+			   const char *prefix, struct bo_idmap **out,
+			   size_t *n_out, struct cr_error **err)
 {
 	json_object *a;
 	size_t n;
 	char path[64];
 
-	snprintf(path, sizeof(path), "linux.%s", key);
+	snprintf(path, sizeof(path), "%s%s", prefix, key);
 	if (get_arr(lin, key, path, &a, err) < 0)
 		return -1;
 	n = a != NULL ? json_object_array_length(a) : 0;
@@ -629,7 +843,7 @@ static int parse_idmaps(json_object *lin, const char *key,
 		char sub[96];
 		int h1, h2, h3;
 
-		snprintf(sub, sizeof(sub), "linux.%s[%zu]", key, i);
+		snprintf(sub, sizeof(sub), "%s%s[%zu]", prefix, key, i);
 		if (e == NULL || !json_object_is_type(e, json_type_object))
 			return bad(err, sub, "must be an object");
 		if (get_u32(e, "containerID", sub, &m->container_id, &h1,
@@ -643,6 +857,13 @@ static int parse_idmaps(json_object *lin, const char *key,
 		(*n_out)++;
 	}
 	return 0;
+}
+
+static int parse_idmaps(json_object *lin, const char *key,
+			struct bo_idmap **out, size_t *n_out,
+			struct cr_error **err)
+{
+	return parse_idmaps_at(lin, key, "linux.", out, n_out, err);
 }
 
 static int parse_mounts(json_object *a, struct bo_spec *s,
@@ -676,13 +897,22 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 		snprintf(path, sizeof(path), "mounts[%zu].source", i);
 		if (get_str(e, "source", path, &m->source, err) < 0)
 			return -1;
-		if (field(e, "uidMappings") != NULL ||
-		    field(e, "gidMappings") != NULL) {
+		snprintf(path, sizeof(path), "mounts[%zu].", i);
+		if (parse_idmaps_at(e, "uidMappings", path, &m->uid_map,
+				    &m->n_uid_map, err) < 0 ||
+		    parse_idmaps_at(e, "gidMappings", path, &m->gid_map,
+				    &m->n_gid_map, err) < 0)
+			return -1;
+		if ((m->n_uid_map == 0) != (m->n_gid_map == 0)) {
 			snprintf(path, sizeof(path), "mounts[%zu].uidMappings",
 				 i);
 			return bad(err, path,
-				   "idmapped mounts are not supported");
+				   "uidMappings and gidMappings go together");
 		}
+		/* Mappings without the option still map (the option tells
+		 * older runtimes not to ignore them), not recursively. */
+		if (m->n_uid_map > 0)
+			m->idmap = 1;
 		snprintf(path, sizeof(path), "mounts[%zu].options", i);
 		if (get_arr(e, "options", path, &opts, err) < 0)
 			return -1;
@@ -722,17 +952,40 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 				case OPT_RBIND:
 					m->bind = 2;
 					break;
+				case OPT_REC_SET:
+					m->rec_set |= mount_opts[t].flag;
+					m->rec_clr &= ~mount_opts[t].flag;
+					break;
+				case OPT_REC_CLEAR:
+					m->rec_clr |= mount_opts[t].flag;
+					m->rec_set &= ~mount_opts[t].flag;
+					break;
+				case OPT_REC_ATIME:
+					m->rec_clr |= MOUNT_ATTR__ATIME;
+					m->rec_set = (m->rec_set &
+						      ~(uint64_t)MOUNT_ATTR__ATIME) |
+						     mount_opts[t].flag;
+					break;
 				default:
 					break;
 				}
 			}
 			if (found)
 				continue;
-			if (strcmp(name, "tmpcopyup") == 0 ||
-			    strncmp(name, "idmap", 5) == 0 ||
-			    strncmp(name, "ridmap", 6) == 0 ||
-			    strncmp(name, "rro", 3) == 0 ||
-			    strncmp(name, "rrw", 3) == 0)
+			if (strcmp(name, "idmap") == 0 ||
+			    strcmp(name, "ridmap") == 0) {
+				if (m->idmap != 2)
+					m->idmap = name[0] == 'r' ? 2 : 1;
+				continue;
+			}
+			if (strcmp(name, "tmpcopyup") == 0) {
+				m->tmpcopyup = 1;
+				continue;
+			}
+			/* crun's "idmap=uids=...;gids=..." spelling is its
+			 * own: the spec's mappings are the fields. */
+			if (strncmp(name, "idmap", 5) == 0 ||
+			    strncmp(name, "ridmap", 6) == 0)
 				return cr_error_set(err, EINVAL,
 						    "config.json: %s: mount "
 						    "option '%s' is not "
@@ -763,6 +1016,16 @@ static int parse_mounts(json_object *a, struct bo_spec *s,
 		if (m->bind && m->source == NULL) {
 			snprintf(path, sizeof(path), "mounts[%zu].source", i);
 			return bad(err, path, "a bind mount needs a source");
+		}
+		if (m->tmpcopyup &&
+		    (m->bind || m->type == NULL || strcmp(m->type, "tmpfs") != 0)) {
+			snprintf(path, sizeof(path), "mounts[%zu].options", i);
+			return bad(err, path, "tmpcopyup needs a tmpfs mount");
+		}
+		if (m->idmap && !m->bind) {
+			snprintf(path, sizeof(path), "mounts[%zu].options", i);
+			return bad(err, path,
+				   "idmap and ridmap need a bind mount");
 		}
 	}
 	return 0;
@@ -913,6 +1176,201 @@ static int parse_hugepages(json_object *a, struct bo_resources *r,
 	return 0;
 }
 
+const char *const bo_throttle_names[BO_THROTTLES] = {
+	"throttleReadBpsDevice",
+	"throttleWriteBpsDevice",
+	"throttleReadIOPSDevice",
+	"throttleWriteIOPSDevice",
+};
+
+/* A blkio weight: 10 to 1000 (v1's range, which runc converts for
+ * v2), or 0, which the spec's Go types leave as "unset". */
+static int get_weight(json_object *o, const char *key, const char *path,
+		      uint16_t *out, struct cr_error **err)
+{
+	int64_t w = 0;
+
+	if (get_int(o, key, path, 0, 1000, &w, NULL, err) < 0)
+		return -1;
+	if (w != 0 && w < 10)
+		return bad(err, path, "must be 10 to 1000");
+	*out = (uint16_t)w;
+	return 0;
+}
+
+/* A list of blockIO devices: major and minor always, then weight and
+ * leafWeight (weightDevice) or rate (the throttle lists). */
+static int parse_blkio_devs(json_object *a, const char *name, int weights,
+			    struct bo_blkio_dev **out, size_t *n_out,
+			    struct cr_error **err)
+{
+	size_t n = a != NULL ? json_object_array_length(a) : 0;
+	char path[96], sub[128];
+
+	if (n == 0)
+		return 0;
+	*out = calloc(n, sizeof(**out));
+	if (*out == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_blkio_dev *d = &(*out)[i];
+		int h1, h2, h3;
+
+		snprintf(path, sizeof(path), "linux.resources.blockIO.%s[%zu]",
+			 name, i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		(*n_out)++;
+		if (get_int(e, "major", path, 0, UINT32_MAX, &d->major, &h1,
+			    err) < 0 ||
+		    get_int(e, "minor", path, 0, UINT32_MAX, &d->minor, &h2,
+			    err) < 0)
+			return -1;
+		if (!h1 || !h2)
+			return bad(err, path, "major and minor are required");
+		if (weights) {
+			snprintf(sub, sizeof(sub), "%s.weight", path);
+			if (get_weight(e, "weight", sub, &d->weight, err) < 0)
+				return -1;
+			snprintf(sub, sizeof(sub), "%s.leafWeight", path);
+			if (get_weight(e, "leafWeight", sub, &d->leaf_weight,
+				       err) < 0)
+				return -1;
+			continue;
+		}
+		snprintf(sub, sizeof(sub), "%s.rate", path);
+		if (get_u64(e, "rate", sub, &d->rate, &h3, err) < 0)
+			return -1;
+		if (!h3)
+			return bad(err, sub, "missing");
+	}
+	return 0;
+}
+
+static int parse_blkio(json_object *o, struct bo_resources *r,
+		       struct cr_error **err)
+{
+	json_object *a;
+
+	if (o == NULL)
+		return 0;
+	if (get_weight(o, "weight", "linux.resources.blockIO.weight",
+		       &r->blkio_weight, err) < 0 ||
+	    get_weight(o, "leafWeight", "linux.resources.blockIO.leafWeight",
+		       &r->blkio_leaf_weight, err) < 0)
+		return -1;
+	if (get_arr(o, "weightDevice", "linux.resources.blockIO.weightDevice",
+		    &a, err) < 0 ||
+	    parse_blkio_devs(a, "weightDevice", 1, &r->weight_devices,
+			     &r->n_weight_devices, err) < 0)
+		return -1;
+	for (int k = 0; k < BO_THROTTLES; k++) {
+		char path[96];
+
+		snprintf(path, sizeof(path), "linux.resources.blockIO.%s",
+			 bo_throttle_names[k]);
+		if (get_arr(o, bo_throttle_names[k], path, &a, err) < 0 ||
+		    parse_blkio_devs(a, bo_throttle_names[k], 0, &r->throttle[k],
+				     &r->n_throttle[k], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* network: net_cls's class id and net_prio's map; an interface name
+ * becomes part of a line the kernel parses, so it is checked here. */
+static int parse_network(json_object *o, struct bo_resources *r,
+			 struct cr_error **err)
+{
+	json_object *a;
+	size_t n;
+	char path[96];
+
+	if (o == NULL)
+		return 0;
+	if (get_u32(o, "classID", "linux.resources.network.classID",
+		    &r->net_classid, &r->has_classid, err) < 0)
+		return -1;
+	if (get_arr(o, "priorities", "linux.resources.network.priorities", &a,
+		    err) < 0)
+		return -1;
+	n = a != NULL ? json_object_array_length(a) : 0;
+	if (n == 0)
+		return 0;
+	r->net_priorities = calloc(n, sizeof(*r->net_priorities));
+	if (r->net_priorities == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		struct bo_kv *kv = &r->net_priorities[i];
+		uint32_t prio = 0;
+		int has;
+		char num[16];
+
+		snprintf(path, sizeof(path),
+			 "linux.resources.network.priorities[%zu]", i);
+		if (e == NULL || !json_object_is_type(e, json_type_object))
+			return bad(err, path, "must be an object");
+		r->n_net_priorities++;
+		if (get_str(e, "name", path, &kv->key, err) < 0 ||
+		    get_u32(e, "priority", path, &prio, &has, err) < 0)
+			return -1;
+		if (kv->key == NULL || kv->key[0] == '\0' ||
+		    strlen(kv->key) >= 16 || strpbrk(kv->key, " \t\n/") != NULL)
+			return bad(err, path, "name must be an interface name");
+		if (!has)
+			return bad(err, path, "priority is required");
+		snprintf(num, sizeof(num), "%u", prio);
+		kv->value = strdup(num);
+		if (kv->value == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+	}
+	return 0;
+}
+
+/* rdma: device name -> hcaHandles, hcaObjects (both optional). */
+static int parse_rdma(json_object *o, struct bo_resources *r,
+		      struct cr_error **err)
+{
+	size_t n = o != NULL ? (size_t)json_object_object_length(o) : 0;
+
+	if (n == 0)
+		return 0;
+	r->rdma = calloc(n, sizeof(*r->rdma));
+	if (r->rdma == NULL)
+		return cr_error_errno(err, ENOMEM, "config.json");
+	json_object_object_foreach(o, key, val)
+	{
+		struct bo_rdma *d = &r->rdma[r->n_rdma];
+		char path[128];
+		int has;
+
+		snprintf(path, sizeof(path), "linux.resources.rdma.%.64s", key);
+		if (val == NULL || !json_object_is_type(val, json_type_object))
+			return bad(err, path, "must be an object");
+		r->n_rdma++;
+		d->hca_handles = d->hca_objects = -1;
+		if (key[0] == '\0' || strlen(key) > 64 ||
+		    strpbrk(key, " \t\n/=") != NULL)
+			return bad(err, path, "not a device name");
+		d->device = strdup(key);
+		if (d->device == NULL)
+			return cr_error_errno(err, ENOMEM, "config.json");
+		if (get_int(val, "hcaHandles", path, 0, UINT32_MAX,
+			    &d->hca_handles, &has, err) < 0)
+			return -1;
+		if (!has)
+			d->hca_handles = -1;
+		if (get_int(val, "hcaObjects", path, 0, UINT32_MAX,
+			    &d->hca_objects, &has, err) < 0)
+			return -1;
+		if (!has)
+			d->hca_objects = -1;
+	}
+	return 0;
+}
+
 static int parse_devrules(json_object *a, struct bo_resources *r,
 			  struct cr_error **err)
 {
@@ -963,6 +1421,28 @@ static int parse_devrules(json_object *a, struct bo_resources *r,
 	return 0;
 }
 
+/* memory.swappiness: 0 to 100; -1 (or its uint64 spelling, which Docker
+ * has written) means unset, as runc reads it. */
+static int get_swappiness(json_object *o, struct bo_resources *r,
+			  struct cr_error **err)
+{
+	json_object *v = field(o, "swappiness");
+
+	if (v == NULL)
+		return 0;
+	if (json_object_is_type(v, json_type_int) &&
+	    (json_object_get_int64(v) == -1 ||
+	     json_object_get_uint64(v) == UINT64_MAX))
+		return 0;
+	if (get_u64(o, "swappiness", "linux.resources.memory.swappiness",
+		    &r->swappiness, &r->has_swappiness, err) < 0)
+		return -1;
+	if (r->swappiness > 100)
+		return bad(err, "linux.resources.memory.swappiness",
+			   "must be 0 to 100");
+	return 0;
+}
+
 int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 			    struct cr_error **err)
 {
@@ -979,8 +1459,20 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 	    get_int(o, "reservation", "linux.resources.memory.reservation", -1,
 		    INT64_MAX, &r->memory_reservation, NULL, err) < 0 ||
 	    get_int(o, "swap", "linux.resources.memory.swap", -1, INT64_MAX,
-		    &r->memory_swap, NULL, err) < 0)
+		    &r->memory_swap, NULL, err) < 0 ||
+	    get_int(o, "kernelTCP", "linux.resources.memory.kernelTCP", -1,
+		    INT64_MAX, &r->kernel_tcp, &r->has_kernel_tcp, err) < 0 ||
+	    get_swappiness(o, r, err) < 0 ||
+	    get_bool(o, "useHierarchy", "linux.resources.memory.useHierarchy",
+		     &r->use_hierarchy, err) < 0 ||
+	    get_bool(o, "checkBeforeUpdate",
+		     "linux.resources.memory.checkBeforeUpdate",
+		     &r->check_before_update, err) < 0 ||
+	    get_bool(o, "disableOOMKiller",
+		     "linux.resources.memory.disableOOMKiller",
+		     &r->disable_oom_killer, err) < 0)
 		return -1;
+	r->has_use_hierarchy = field(o, "useHierarchy") != NULL;
 	if (get_obj(res, "pids", "linux.resources.pids", &o, err) < 0 ||
 	    get_int(o, "limit", "linux.resources.pids.limit", INT64_MIN,
 		    INT64_MAX, &r->pids_limit, &has, err) < 0)
@@ -1003,10 +1495,16 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 		return bad(err, "linux.resources.cpu.cpus", "not a CPU list");
 	if (r->mems != NULL && strspn(r->mems, "0123456789,-") != strlen(r->mems))
 		return bad(err, "linux.resources.cpu.mems", "not a node list");
-	if (field(o, "realtimeRuntime") != NULL ||
-	    field(o, "realtimePeriod") != NULL)
-		return bad(err, "linux.resources.cpu.realtimeRuntime",
-			   "not supported by bolter");
+	if (get_u64(o, "burst", "linux.resources.cpu.burst", &r->cpu_burst,
+		    &r->has_cpu_burst, err) < 0 ||
+	    get_int(o, "idle", "linux.resources.cpu.idle", 0, 1, &r->cpu_idle,
+		    &r->has_cpu_idle, err) < 0)
+		return -1;
+	if (get_int(o, "realtimeRuntime", "linux.resources.cpu.realtimeRuntime",
+		    -1, INT64_MAX, &r->rt_runtime, &r->has_rt_runtime, err) < 0 ||
+	    get_u64(o, "realtimePeriod", "linux.resources.cpu.realtimePeriod",
+		    &r->rt_period, NULL, err) < 0)
+		return -1;
 	if (get_arr(res, "devices", "linux.resources.devices", &a, err) < 0 ||
 	    parse_devrules(a, r, err) < 0)
 		return -1;
@@ -1017,13 +1515,31 @@ int bo_spec_parse_resources(json_object *res, struct bo_resources *r,
 		    &a, err) < 0 ||
 	    parse_hugepages(a, r, err) < 0)
 		return -1;
-	if (field(res, "rdma") != NULL)
-		return bad(err, "linux.resources.rdma", "not supported by bolter");
+	if (get_obj(res, "blockIO", "linux.resources.blockIO", &o, err) < 0 ||
+	    parse_blkio(o, r, err) < 0)
+		return -1;
+	if (get_obj(res, "network", "linux.resources.network", &o, err) < 0 ||
+	    parse_network(o, r, err) < 0)
+		return -1;
+	if (get_obj(res, "rdma", "linux.resources.rdma", &o, err) < 0 ||
+	    parse_rdma(o, r, err) < 0)
+		return -1;
 	return 0;
 }
 
 void bo_resources_clear(struct bo_resources *r)
 {
+	free(r->weight_devices);
+	for (int k = 0; k < BO_THROTTLES; k++)
+		free(r->throttle[k]);
+	for (size_t i = 0; i < r->n_net_priorities; i++) {
+		free(r->net_priorities[i].key);
+		free(r->net_priorities[i].value);
+	}
+	free(r->net_priorities);
+	for (size_t i = 0; i < r->n_rdma; i++)
+		free(r->rdma[i].device);
+	free(r->rdma);
 	free(r->cpus);
 	free(r->mems);
 	free(r->devrules);
@@ -1079,6 +1595,76 @@ static int parse_devices(json_object *a, struct bo_spec *s,
 		    get_u32(e, "uid", path, &d->uid, &d->has_uid, err) < 0 ||
 		    get_u32(e, "gid", path, &d->gid, &d->has_gid, err) < 0)
 			return -1;
+	}
+	return 0;
+}
+
+/* personality: the domain; the spec defines no flags yet, so any flag
+ * is refused rather than dropped. */
+static int parse_personality(json_object *o, struct bo_spec *s,
+			     struct cr_error **err)
+{
+	CR_CLEANUP_FREE char *domain = NULL;
+	json_object *a;
+
+	s->personality = -1;
+	if (o == NULL)
+		return 0;
+	if (get_str(o, "domain", "linux.personality.domain", &domain, err) < 0)
+		return -1;
+	if (domain != NULL && strcmp(domain, "LINUX") == 0)
+		s->personality = 0x0000; /* PER_LINUX */
+	else if (domain != NULL && strcmp(domain, "LINUX32") == 0)
+		s->personality = 0x0008; /* PER_LINUX32 */
+	else
+		return bad(err, "linux.personality.domain",
+			   "must be LINUX or LINUX32");
+	if (get_arr(o, "flags", "linux.personality.flags", &a, err) < 0)
+		return -1;
+	if (a != NULL && json_object_array_length(a) > 0)
+		return bad(err, "linux.personality.flags",
+			   "the spec defines no flags");
+	return 0;
+}
+
+/* timeOffsets: {"monotonic"|"boottime": {"secs", "nanosecs"}}, the
+ * two clocks a time namespace offsets. */
+static int parse_time_offsets(json_object *o, struct bo_spec *s,
+			      struct cr_error **err)
+{
+	if (o == NULL)
+		return 0;
+	json_object_object_foreach(o, key, val)
+	{
+		char path[96];
+		int64_t *secs;
+		uint32_t *nsecs;
+
+		snprintf(path, sizeof(path), "linux.timeOffsets.%.32s", key);
+		if (strcmp(key, "monotonic") == 0) {
+			secs = &s->monotonic_secs;
+			nsecs = &s->monotonic_nsecs;
+		} else if (strcmp(key, "boottime") == 0) {
+			secs = &s->boottime_secs;
+			nsecs = &s->boottime_nsecs;
+		} else {
+			return bad(err, path,
+				   "a time namespace offsets monotonic and "
+				   "boottime only");
+		}
+		if (val == NULL || !json_object_is_type(val, json_type_object))
+			return bad(err, path, "must be an object");
+		snprintf(path, sizeof(path), "linux.timeOffsets.%s.secs", key);
+		if (get_int(val, "secs", path, INT64_MIN, INT64_MAX, secs, NULL,
+			    err) < 0)
+			return -1;
+		snprintf(path, sizeof(path), "linux.timeOffsets.%s.nanosecs",
+			 key);
+		if (get_u32(val, "nanosecs", path, nsecs, NULL, err) < 0)
+			return -1;
+		if (*nsecs >= 1000000000)
+			return bad(err, path, "must be below 1000000000");
+		s->has_time_offsets = 1;
 	}
 	return 0;
 }
@@ -1204,10 +1790,12 @@ static int parse_linux(json_object *lin, struct bo_spec *s,
 	s->seccomp = o;
 	if (field(lin, "intelRdt") != NULL)
 		return bad(err, "linux.intelRdt", "not supported by bolter");
-	if (field(lin, "personality") != NULL)
-		return bad(err, "linux.personality", "not supported by bolter");
-	if (field(lin, "timeOffsets") != NULL)
-		return bad(err, "linux.timeOffsets", "not supported by bolter");
+	if (get_obj(lin, "personality", "linux.personality", &o, err) < 0 ||
+	    parse_personality(o, s, err) < 0)
+		return -1;
+	if (get_obj(lin, "timeOffsets", "linux.timeOffsets", &o, err) < 0 ||
+	    parse_time_offsets(o, s, err) < 0)
+		return -1;
 	{
 		CR_CLEANUP_FREE char *label = NULL;
 
@@ -1297,6 +1885,7 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 		cr_error_errno(err, ENOMEM, "config.json");
 		return NULL;
 	}
+	s->personality = -1;
 	s->doc = json_tokener_parse_ex(tok, text, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (jerr == json_tokener_success &&
@@ -1364,6 +1953,28 @@ struct bo_spec *bo_spec_parse(const char *text, size_t len,
 	}
 	if (check_sysctl(s, err) < 0)
 		return bo_spec_free(s);
+	for (size_t i = 0; i < s->n_mounts; i++)
+		if (s->mounts[i].idmap && s->mounts[i].n_uid_map == 0 &&
+		    bo_spec_namespace(s, CLONE_NEWUSER) == NULL) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "mounts[%zu].options", i);
+			bad(err, path,
+			    "idmap without uidMappings takes the container's "
+			    "user namespace, and there is none");
+			return bo_spec_free(s);
+		}
+	if (s->has_time_offsets) {
+		const struct bo_namespace *t = bo_spec_namespace(s, CLONE_NEWTIME);
+
+		if (t == NULL || t->path != NULL) {
+			bad(err, "linux.timeOffsets",
+			    t == NULL ? "needs a new time namespace"
+				      : "cannot be set on a joined time "
+					"namespace");
+			return bo_spec_free(s);
+		}
+	}
 	if (s->annotations != NULL) {
 		json_object_object_foreach(s->annotations, key, val)
 		{
@@ -1415,6 +2026,8 @@ struct bo_spec *bo_spec_free(struct bo_spec *s)
 		free(s->mounts[i].type);
 		free(s->mounts[i].source);
 		free(s->mounts[i].data);
+		free(s->mounts[i].uid_map);
+		free(s->mounts[i].gid_map);
 	}
 	free(s->mounts);
 	for (int k = 0; k < BO_HOOK_KINDS; k++) {

@@ -10,6 +10,8 @@
 #ifndef BO_LINUX_H
 #define BO_LINUX_H
 
+#include <sys/types.h>
+
 #include "bo/seccomp.h"
 #include "bo/spec.h"
 #include "cr/error.h"
@@ -30,6 +32,9 @@ struct bo_init {
 	const char *devdir;
 	int in_userns; /* created or joined a user namespace */
 	char **cgroup_dirs; /* the container's cgroups (NULL-terminated) */
+	/* Idmapped mounts: the runtime's detached tree for mounts[i], or
+	 * -1; NULL when there are none. */
+	int *mount_fds;
 	/* Filled by bo_linux_prepare / bo_linux_resolve: */
 	struct bo_seccomp *seccomp;
 	char exe[4096]; /* the program's path inside the container */
@@ -52,6 +57,18 @@ int bo_linux_resolve(struct bo_init *in, struct cr_error **err);
 
 /* Applies the process and execs it; returns only on failure. */
 int bo_linux_exec(struct bo_init *in, struct cr_error **err);
+
+/* Applies process.ioPriority and process.scheduler to the calling
+ * process: the init and exec's process call it before they report ready
+ * (still privileged), so that create and exec fail with the field named
+ * when the kernel refuses. */
+int bo_linux_sched(const struct bo_process *p, struct cr_error **err);
+
+/* Sets pid's CPU affinity to the CPU list (NULL: nothing to do), for
+ * process.execCPUAffinity; field ("initial", "final") names it in
+ * errors. */
+int bo_linux_affinity(pid_t pid, const char *list, const char *field,
+		      struct cr_error **err);
 
 /* Connects to a --console-socket; returns the socket or -1. */
 int bo_linux_console_connect(const char *sock_path, struct cr_error **err);

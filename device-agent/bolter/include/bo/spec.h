@@ -37,6 +37,10 @@ struct bo_hook {
 	int timeout; /* seconds, 0 = none */
 };
 
+struct bo_idmap {
+	uint32_t container_id, host_id, size;
+};
+
 struct bo_mount {
 	char *destination;
 	char *type;   /* may be NULL */
@@ -46,15 +50,21 @@ struct bo_mount {
 	unsigned long propagation; /* MS_SHARED/MS_SLAVE/... | MS_REC */
 	char *data;                /* options the kernel parses, or NULL */
 	int bind;                  /* 1 bind, 2 rbind */
+	/* The recursive options ("rro", "rnosuid"...): MOUNT_ATTR_* to set
+	 * and clear on the whole tree with mount_setattr(AT_RECURSIVE). */
+	uint64_t rec_set, rec_clr;
+	/* An idmapped bind mount ("idmap" 1, "ridmap" 2: recursive), with
+	 * the mount's own uidMappings/gidMappings, or none: the container's
+	 * user namespace. */
+	int idmap;
+	int tmpcopyup; /* a tmpfs filled with what the image has there */
+	struct bo_idmap *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
 };
 
 struct bo_namespace {
 	int type;   /* CLONE_NEW* */
 	char *path; /* join this one, or NULL for a new one */
-};
-
-struct bo_idmap {
-	uint32_t container_id, host_id, size;
 };
 
 struct bo_rlimit {
@@ -99,6 +109,15 @@ enum bo_cap_set {
 	BO_CAP_SETS,
 };
 
+/* process.scheduler, as sched_setattr(2) takes it. */
+struct bo_sched {
+	uint32_t policy; /* SCHED_* */
+	int32_t nice;
+	uint32_t priority;
+	uint64_t flags; /* SCHED_FLAG_* */
+	uint64_t runtime, deadline, period;
+};
+
 struct bo_process {
 	int terminal;
 	unsigned console_height, console_width;
@@ -117,6 +136,35 @@ struct bo_process {
 	size_t n_rlimits;
 	int has_oom_score_adj;
 	int oom_score_adj;
+	/* process.ioPriority: ioprio_set(2)'s value (class << 13 | level),
+	 * 0 when not given. */
+	int ioprio;
+	int has_sched;
+	struct bo_sched sched;
+	/* process.execCPUAffinity (exec only): CPU lists, NULL when not
+	 * given; checked to parse (bo_cpulist_parse). */
+	char *cpu_initial, *cpu_final;
+};
+
+/* One device's line of linux.resources.blockIO. */
+struct bo_blkio_dev {
+	int64_t major, minor;
+	uint16_t weight, leaf_weight; /* 0 unset */
+	uint64_t rate;                /* throttle lists */
+};
+
+enum bo_throttle {
+	BO_THROTTLE_READ_BPS,
+	BO_THROTTLE_WRITE_BPS,
+	BO_THROTTLE_READ_IOPS,
+	BO_THROTTLE_WRITE_IOPS,
+	BO_THROTTLES,
+};
+
+/* linux.resources.rdma.DEVICE; -1 unset. */
+struct bo_rdma {
+	char *device;
+	int64_t hca_handles, hca_objects;
 };
 
 struct bo_resources {
@@ -132,7 +180,34 @@ struct bo_resources {
 	size_t n_hugepages;
 	struct bo_kv *unified; /* cgroup v2 file name -> value */
 	size_t n_unified;
+	int has_swappiness;
+	uint64_t swappiness;    /* memory.swappiness, 0..100 */
+	int disable_oom_killer; /* memory.disableOOMKiller true */
+	int has_rt_runtime;
+	int64_t rt_runtime;     /* cpu.realtimeRuntime, -1 unlimited */
+	uint64_t rt_period;     /* 0 unset */
+	uint16_t blkio_weight, blkio_leaf_weight; /* 0 unset */
+	struct bo_blkio_dev *weight_devices;
+	size_t n_weight_devices;
+	struct bo_blkio_dev *throttle[BO_THROTTLES];
+	size_t n_throttle[BO_THROTTLES];
+	int has_classid;
+	uint32_t net_classid;
+	struct bo_kv *net_priorities; /* interface -> priority (digits) */
+	size_t n_net_priorities;
+	struct bo_rdma *rdma;
+	size_t n_rdma;
+	int has_cpu_burst, has_cpu_idle;
+	uint64_t cpu_burst; /* cpu.burst, microseconds */
+	int64_t cpu_idle;   /* cpu.idle, 0 or 1 */
+	int has_use_hierarchy, use_hierarchy; /* memory.useHierarchy */
+	int check_before_update;              /* memory.checkBeforeUpdate */
+	int has_kernel_tcp;
+	int64_t kernel_tcp; /* memory.kernelTCP, -1 unlimited */
 };
+
+/* The JSON names of blockIO's throttle lists, by enum bo_throttle. */
+extern const char *const bo_throttle_names[BO_THROTTLES];
 
 struct bo_spec {
 	char *oci_version;
@@ -157,6 +232,13 @@ struct bo_spec {
 	size_t n_devices;
 	char **masked_paths, **readonly_paths; /* NULL-terminated */
 	unsigned long rootfs_propagation;      /* 0 = default (rslave) */
+	/* linux.timeOffsets, for a new time namespace: clock offsets
+	 * written to timens_offsets. */
+	int has_time_offsets;
+	int64_t monotonic_secs, boottime_secs;
+	uint32_t monotonic_nsecs, boottime_nsecs;
+	/* linux.personality: the persona (PER_LINUX, PER_LINUX32), or -1. */
+	long personality;
 	json_object *seccomp;     /* linux.seccomp, borrowed from doc */
 	json_object *annotations; /* borrowed from doc, or NULL */
 	/* annotations["run.oci.keep_original_groups"] == "1" (crun's, which
@@ -197,6 +279,10 @@ struct bo_spec *bo_spec_free(struct bo_spec *s);
 int bo_cap_from_name(const char *name);
 const char *bo_cap_name(int cap);
 int bo_cap_last(void);
+
+/* Parses a CPU list ("0-3,7") into set (a cpu_set_t, size bytes);
+ * -1 when it is not one or names a CPU beyond the set. */
+int bo_cpulist_parse(const char *list, void *set, size_t size);
 
 /* Name tables the features command prints. */
 extern const char *const bo_mount_option_names[];
