@@ -754,6 +754,9 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 	ac.data_dir = a->cfg.data_dir;
 	ac.store_dir = store;
 	ac.trust_path = a->cfg.trust_path;
+	/* The ring the agent was given, or the newer epoch it saved. */
+	ac.ring_path = a->cfg.ring_path;
+	ac.ring_saved = a->ring_save_path;
 	ac.cgroup_parent = a->cfg.apps_cgroup[0] ? a->cfg.apps_cgroup : NULL;
 	ac.reserve_bytes = a->cfg.apps_reserve;
 	ac.window_ms = a->cfg.health_window_ms;

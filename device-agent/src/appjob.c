@@ -321,6 +321,12 @@ static int job_fetch(const struct da_paths *p, const struct da_job *j,
 	o.expect_index = r->index_id;
 	o.expect_config_digest = r->config_digest;
 	o.reserve_bytes = p->reserve_bytes;
+	/* The ring's shard caches before the origin (every chunk is checked
+	 * against its id whoever serves it). */
+	o.ring_path = p->ring_saved[0] != '\0' && access(p->ring_saved, R_OK) == 0
+			      ? p->ring_saved
+		      : p->ring[0] != '\0' ? p->ring
+					    : NULL;
 	for (size_t i = 0; i < r->n_origins && rc < 0; i++) {
 		cr_error_free(last);
 		last = NULL;

@@ -25,6 +25,8 @@ struct da_paths {
 	char data[PATH_MAX];   /* DATA */
 	char store[PATH_MAX];  /* the Archon store */
 	char bolter[PATH_MAX]; /* bolter's --root: DATA/bolter */
+	char ring[PATH_MAX];   /* the ring: pulls use its shard caches */
+	char ring_saved[PATH_MAX]; /* a newer epoch the agent saved, if any */
 	const char *cgroup_parent;
 	uint64_t reserve_bytes;
 };

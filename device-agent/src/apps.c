@@ -1066,6 +1066,12 @@ struct da_apps *da_apps_new(struct event_base *base,
 	m->paths.cgroup_parent = cfg->cgroup_parent ? cfg->cgroup_parent
 						    : "korhal-apps";
 	m->paths.reserve_bytes = cfg->reserve_bytes;
+	if (cfg->ring_path != NULL)
+		snprintf(m->paths.ring, sizeof(m->paths.ring), "%s",
+			 cfg->ring_path);
+	if (cfg->ring_saved != NULL)
+		snprintf(m->paths.ring_saved, sizeof(m->paths.ring_saved), "%s",
+			 cfg->ring_saved);
 	if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), &m->trust,
 			  err) < 0)
 		goto fail;

@@ -27,6 +27,8 @@ struct da_apps_cfg {
 	const char *data_dir;      /* DATA: apps/, bolter/ live under it */
 	const char *store_dir;     /* the Archon store */
 	const char *trust_path;    /* the vendor's trust root */
+	const char *ring_path;     /* NULL: pulls from the origins only */
+	const char *ring_saved;    /* the newer epoch, when the agent has one */
 	const char *cgroup_parent; /* NULL: "korhal-apps" */
 	uint64_t reserve_bytes;    /* free space a pull must leave */
 	uint64_t window_ms;        /* default health window */
