@@ -314,10 +314,11 @@ static void fetch_peers(const struct da_paths *p, struct ar_pull_opts *o)
 		return;
 	}
 	cr_cred_free(c);
-	/* carrier keeps its operator pins under its configuration folder:
-	 * the agent's data folder, not the home of whoever started it (this
-	 * worker process ends with the job). */
-	snprintf(dir, sizeof(dir), "%.4000s/carrier", p->data);
+	/* carrier's configuration folder is the agent's data folder: there
+	 * it finds the agent's operator pin (operator.pin) and pins this
+	 * ring by it, rather than trusting the operator it sees first in the
+	 * home of whoever started the agent (this worker ends with the job). */
+	snprintf(dir, sizeof(dir), "%.4000s", p->data);
 	setenv("CARRIER_CONFIG_DIR", dir, 1);
 	o->peers = 1;
 	o->key = p->key;
