@@ -44,6 +44,17 @@ b_id=$(device b)
 	-o "$T/b.cred" >/dev/null || fail "fleet credential for B"
 sport=$(free_port)
 
+# The credential is checked at the start (--check runs the same checks):
+# it must be this device's, signed under --trust, which it needs.
+check() { "$CARRIER_AGENT" --check --ring "$T/ring" --data "$T/chk.d" "$@" 2>&1; }
+check --key "$T/b.key" --trust "$T/trust" --credential "$T/b.cred" >/dev/null ||
+	fail "--check refuses B's own credential: $(check --key "$T/b.key" --trust "$T/trust" --credential "$T/b.cred")"
+out=$(check --key "$T/a.key" --trust "$T/trust" --credential "$T/b.cred") && fail "A took B's credential"
+grep -q "is the fleet credential of $b_id, not of this device $a_id" <<<"$out" || fail "A with B's credential: $out"
+out=$(check --key "$T/b.key" --credential "$T/b.cred") && fail "--credential without --trust accepted"
+grep -q "credential needs --trust" <<<"$out" || fail "--credential without --trust: $out"
+ok "--check: a device takes only its own fleet credential, and only with --trust"
+
 # start_dev NAME FLAGS...: a device agent with --trust (its pid in
 # DEV_PID[NAME]).
 start_dev() {
