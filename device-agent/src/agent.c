@@ -30,6 +30,7 @@
 #include "cr/util.h"
 #include "da/apps.h"
 #include "da/control.h"
+#include "da/provide.h"
 #include "da/tunnel.h"
 
 enum {
@@ -93,6 +94,8 @@ struct da_agent {
 	uint64_t acked_max;       /* highest sequence ever acknowledged */
 	struct da_apps *apps;     /* with --trust */
 	struct da_control *control;
+	struct da_provide *provide; /* the serve worker (--serve-port) */
+	char carrier[PATH_MAX];     /* the carrier program pulls run */
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -741,6 +744,24 @@ static int agent_attached_cb(void *arg)
 	return da_agent_attached(arg);
 }
 
+/* The device serves its apps' store to the fleet on the first
+ * --serve-port (da/provide.h). */
+static int agent_provide_start(struct da_agent *a, const char *store,
+			       struct cr_error **err)
+{
+	struct da_provide_cfg pc = { 0 };
+
+	if (a->cfg.n_serve_ports == 0)
+		return 0;
+	pc.store_dir = store;
+	pc.ring_path = a->cfg.ring_path;
+	pc.ring_saved = a->ring_save_path;
+	pc.key_path = a->cfg.key_path;
+	pc.port = a->cfg.serve_ports[0];
+	a->provide = da_provide_new(a->base, &pc, err);
+	return a->provide == NULL ? cr_error_wrap(err, "serve") : 0;
+}
+
 /* The app manager and the local control socket (--trust). */
 static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 {
@@ -763,9 +784,15 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 	ac.kv = a->kv;
 	ac.attached = agent_attached_cb;
 	ac.attached_arg = a;
+	da_provide_carrier(a->cfg.carrier_path, a->carrier, sizeof(a->carrier));
+	ac.key_path = a->cfg.key_path;
+	ac.credential_path = a->cfg.credential_path[0] ? a->cfg.credential_path : NULL;
+	ac.carrier = a->carrier;
 	a->apps = da_apps_new(a->base, &ac, err);
 	if (a->apps == NULL)
 		return cr_error_wrap(err, "apps");
+	if (agent_provide_start(a, store, err) < 0)
+		return -1;
 	snprintf(sock, sizeof(sock), "%s/control.sock", a->cfg.data_dir);
 	a->control = da_control_new(a->base, sock, a->apps, err);
 	return a->control == NULL ? -1 : 0;
@@ -884,9 +911,16 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 				    "restart");
 	if (strcmp(cfg->trust_path, a->cfg.trust_path) != 0 ||
 	    strcmp(cfg->apps_store, a->cfg.apps_store) != 0 ||
-	    strcmp(cfg->apps_cgroup, a->cfg.apps_cgroup) != 0)
+	    strcmp(cfg->apps_cgroup, a->cfg.apps_cgroup) != 0 ||
+	    strcmp(cfg->credential_path, a->cfg.credential_path) != 0 ||
+	    strcmp(cfg->carrier_path, a->cfg.carrier_path) != 0 ||
+	    (cfg->n_serve_ports > 0) != (a->cfg.n_serve_ports > 0) ||
+	    (cfg->n_serve_ports > 0 &&
+	     cfg->serve_ports[0] != a->cfg.serve_ports[0]))
 		return cr_error_set(err, EINVAL,
-				    "trust and the apps' store and cgroup "
+				    "trust, the apps' store, cgroup, "
+				    "credential and carrier, and the port the "
+				    "agent serves on (the first --serve-port) "
 				    "cannot change without a restart");
 	if (cr_ring_load_newest(cfg->ring_path, a->ring_save_path, a->pin_path,
 				cfg->operator_id, &ring, err) < 0)
@@ -953,6 +987,7 @@ struct da_agent *da_agent_free(struct da_agent *a)
 	if (a->ev_tick != NULL)
 		event_free(a->ev_tick);
 	a->control = da_control_free(a->control);
+	a->provide = da_provide_free(a->provide);
 	a->apps = da_apps_free(a->apps);
 	da_tunnel_free(a->tunnel);
 	/* Sessions may say goodbye over TCP as the host goes. */

@@ -26,6 +26,7 @@
 #include "bo/imagespec.h"
 #include "bo/state.h"
 #include "cr/cleanup.h"
+#include "cr/log.h"
 #include "cr/util.h"
 
 void da_container_id(const char *app, const char *version, char *out,
@@ -296,6 +297,35 @@ static int check_pins(struct ar_store *st, const struct cr_release *r,
 	return rc;
 }
 
+/* The fleet's peers that announced the version, before the ring's caches
+ * and the origin: `carrier connect` with this device's own key and fleet
+ * credential (no vendor key on the device).  An expired or unreadable
+ * credential costs the pull its peers, not the pull. */
+static void fetch_peers(const struct da_paths *p, struct ar_pull_opts *o)
+{
+	struct cr_fleet_cred *c = NULL;
+	struct cr_error *e = NULL;
+	char dir[PATH_MAX];
+
+	if (cr_cred_load(p->credential, NULL, cr_now_unix(), &c, &e) < 0) {
+		cr_log_warnx("pulling without the fleet's peers: %s",
+			     cr_error_msg(e));
+		cr_error_free(e);
+		return;
+	}
+	cr_cred_free(c);
+	/* carrier's configuration folder is the agent's data folder: there
+	 * it finds the agent's operator pin (operator.pin) and pins this
+	 * ring by it, rather than trusting the operator it sees first in the
+	 * home of whoever started the agent (this worker ends with the job). */
+	snprintf(dir, sizeof(dir), "%.4000s", p->data);
+	setenv("CARRIER_CONFIG_DIR", dir, 1);
+	o->peers = 1;
+	o->key = p->key;
+	o->credential = p->credential;
+	o->carrier = p->carrier;
+}
+
 static int job_fetch(const struct da_paths *p, const struct da_job *j,
 		     struct cr_error **err)
 {
@@ -327,6 +357,8 @@ static int job_fetch(const struct da_paths *p, const struct da_job *j,
 			      ? p->ring_saved
 		      : p->ring[0] != '\0' ? p->ring
 					    : NULL;
+	if (o.ring_path != NULL && p->credential[0] != '\0')
+		fetch_peers(p, &o);
 	for (size_t i = 0; i < r->n_origins && rc < 0; i++) {
 		cr_error_free(last);
 		last = NULL;

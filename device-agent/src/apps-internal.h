@@ -29,6 +29,11 @@ struct da_paths {
 	char ring_saved[PATH_MAX]; /* a newer epoch the agent saved, if any */
 	const char *cgroup_parent;
 	uint64_t reserve_bytes;
+	/* Peers: the device key, its fleet credential ("" : no peers), the
+	 * carrier program (ar_pull_opts' key, credential, carrier). */
+	char key[PATH_MAX];
+	char credential[PATH_MAX];
+	char carrier[PATH_MAX];
 };
 
 enum da_job_kind {

@@ -1072,6 +1072,13 @@ struct da_apps *da_apps_new(struct event_base *base,
 	if (cfg->ring_saved != NULL)
 		snprintf(m->paths.ring_saved, sizeof(m->paths.ring_saved), "%s",
 			 cfg->ring_saved);
+	if (cfg->credential_path != NULL && cfg->key_path != NULL) {
+		snprintf(m->paths.key, sizeof(m->paths.key), "%s", cfg->key_path);
+		snprintf(m->paths.credential, sizeof(m->paths.credential), "%s",
+			 cfg->credential_path);
+		snprintf(m->paths.carrier, sizeof(m->paths.carrier), "%s",
+			 cfg->carrier != NULL ? cfg->carrier : "carrier");
+	}
 	if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), &m->trust,
 			  err) < 0)
 		goto fail;

@@ -107,6 +107,38 @@ static int config_serve_port(struct da_config *cfg, const char *value,
 	return 0;
 }
 
+/* The credential names this device and carries a rollout threshold of the
+ * trust root's rollout keys.  Its expiry is not checked here: an expired
+ * one costs the pulls their peers (appjob.c says so), not the start. */
+static int config_check_credential(const struct da_config *cfg,
+				   const struct cr_trust *t,
+				   struct cr_error **err)
+{
+	struct cr_fleet_cred *c = NULL;
+	struct cr_keypair kp;
+	struct cr_id me;
+	char ida[CR_ID_STRMAX], idb[CR_ID_STRMAX];
+	int rc = 0;
+
+	if (cr_cred_load(cfg->credential_path, t, 0, &c, err) < 0)
+		return cr_error_wrap(err, "--credential");
+	if (cr_keypair_load_as(cfg->key_path, CR_ID_DEVICE, &kp, err) < 0) {
+		cr_cred_free(c);
+		return -1;
+	}
+	cr_id_from_pk(CR_ID_DEVICE, kp.pk, &me);
+	cr_keypair_wipe(&kp);
+	if (!cr_id_equal(&me, &c->device))
+		rc = cr_error_set(err, EINVAL,
+				  "--credential: %s is the fleet credential of "
+				  "%s, not of this device %s",
+				  cfg->credential_path,
+				  cr_id_format(&c->device, ida),
+				  cr_id_format(&me, idb));
+	cr_cred_free(c);
+	return rc;
+}
+
 #define KEY(kind, ...) CR_CONFIG_KEY_##kind(struct da_config, __VA_ARGS__)
 
 static const struct cr_config_key da_config_keys[] = {
@@ -132,6 +164,8 @@ static const struct cr_config_key da_config_keys[] = {
 	    "a size (e.g. 16M)"),
 	KEY(MS, "health-window", health_window_ms, 1000, 86400000,
 	    "a duration from 1s to 24h (e.g. 30s)"),
+	KEY(STR, "credential", credential_path),
+	KEY(STR, "carrier", carrier_path),
 };
 
 int da_config_set(struct da_config *cfg, const char *key, const char *value,
@@ -173,13 +207,22 @@ int da_config_check(const struct da_config *cfg, struct cr_error **err)
 				    "--serve-port needs --trust: the fleet "
 				    "credentials of the peers it serves are "
 				    "checked against the trust root");
+	if (cfg->credential_path[0] != '\0' && cfg->trust_path[0] == '\0')
+		return cr_error_set(err, EINVAL,
+				    "--credential needs --trust: it is for the "
+				    "pulls of the apps");
 	if (cfg->trust_path[0] != '\0') {
 		struct cr_trust *t = NULL;
+		int rc = 0;
 
 		if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), &t,
 				  err) < 0)
 			return cr_error_wrap(err, "--trust");
+		if (cfg->credential_path[0] != '\0')
+			rc = config_check_credential(cfg, t, err);
 		cr_trust_free(t);
+		if (rc < 0)
+			return -1;
 	}
 	if (cr_ring_load(cfg->ring_path, NULL, &ring, err) < 0)
 		return -1;

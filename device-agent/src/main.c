@@ -40,9 +40,22 @@ static const char usage_text[] =
 	"  --serve-port PORT[,PORT...]\n"
 	"                        let devices of the fleet (a fleet credential "
 	"the trust\n"
-	"                        root validates) reach 127.0.0.1:PORT, archon "
-	"serve's\n"
-	"                        port; repeatable; needs --trust\n"
+	"                        root validates) reach 127.0.0.1:PORT; "
+	"repeatable;\n"
+	"                        needs --trust.  The agent serves its apps' "
+	"store on the\n"
+	"                        first PORT and announces what it holds to the "
+	"ring\n"
+	"  --credential FILE     this device's fleet credential (`carrier "
+	"fleet\n"
+	"                        credential`):"
+	" the apps' pulls ask the fleet's\n"
+	"                        peers first, then the ring's caches, then the "
+	"origin;\n"
+	"                        needs --trust\n"
+	"  --carrier PATH        the carrier program those pulls run (default: "
+	"the one\n"
+	"                        next to carrier-agent, else carrier in PATH)\n"
 	"  --operator OP_ID      pin this operator; default: trust the first "
 	"one seen\n"
 	"  --listen HOST:PORT    local UDP address (default: any, random "
@@ -110,6 +123,8 @@ static const struct option long_opts[] = {
 	{ "allow", required_argument, NULL, 0 },
 	{ "trust", required_argument, NULL, 0 },
 	{ "serve-port", required_argument, NULL, 0 },
+	{ "credential", required_argument, NULL, 0 },
+	{ "carrier", required_argument, NULL, 0 },
 	{ "operator", required_argument, NULL, 0 },
 	{ "listen", required_argument, NULL, 0 },
 	{ "keepalive", required_argument, NULL, 0 },

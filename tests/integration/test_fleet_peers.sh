@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Devices serve each other with their own keys (docs/fleet.md, "Fleet
 # credentials"): the provider's agent runs with the vendor's trust root
-# (--trust) and lets fleet peers reach only its archon serve port
-# (--serve-port), with no vendor allowed at all; the puller, a device
-# whose own agent stays attached meanwhile, pulls the version through the
-# provider with its device key and a fleet credential the rollout key
-# signed.  Without the credential the peer is not reachable; a credential
+# (--trust) and lets fleet peers reach only its serve port (--serve-port,
+# where the agent serves its apps' store itself), with no vendor allowed
+# at all; the puller, a device whose own agent stays attached meanwhile,
+# pulls the version through the provider with its device key and a fleet
+# credential the rollout key signed.  Without the credential the peer is not reachable; a credential
 # signed by a key that is not a rollout key of the provider's trust root,
 # another port, and a provider without --trust are refused with their
 # reason; the vendor (not allowed) is refused too.
@@ -53,10 +53,12 @@ start_agent other --keepalive 1s
 for d in "$prov_id" "$pull_id" "$other_id"; do
 	wait_until 10 online "$d" || fail "device $d never attached"
 done
-"$ARCHON" --store "$T/prov-store" pull "$URL" acme/app:1 >/dev/null || fail "provider's pull"
-"$ARCHON" --store "$T/prov-store" serve --listen "127.0.0.1:$sport" --ring "$T/ring" \
-	--key "$T/prov.key" >"$T/serve.log" 2>&1 &
-PIDS+=("$!")
+# The provider's agent serves its apps' store on its serve port itself
+# (docs/agent-apps.md): a version pulled into that store beside it is
+# announced within seconds.
+wait_until 10 grep -q "serve: serving .* on 127.0.0.1:$sport" "$T/prov.log" ||
+	fail "the provider's agent does not serve on $sport"
+"$ARCHON" --store "$T/prov.d/archon" pull "$URL" acme/app:1 >/dev/null || fail "provider's pull"
 idx=$("$ARCHON" --store "$T/pub" show acme/app:1 | grep -o '[0-9a-f]\{64\}' | head -1)
 wait_until 10 sh -c "curl -sf http://${NODE_ADDR[0]}/archon/v1/providers/$idx | grep -q ." ||
 	fail "no provider record on the shard node"

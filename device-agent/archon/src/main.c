@@ -143,7 +143,8 @@ static const char help_serve[] =
 	"Serves the store's chunks and indexes to peers (who reach PORT with\n"
 	"carrier connect) until SIGTERM.  With the ring and the device's Carrier\n"
 	"key, announces each index held as a signed provider record on its\n"
-	"shard nodes.  It holds the store only while it answers a request, so\n"
+	"shard nodes (at start, within 2 s of a pull or gc beside it, and\n"
+	"every 20 minutes).  It holds the store only while it answers a request, so\n"
 	"reads and writes (pull, gc) run beside it; a request that comes while a\n"
 	"writer has the store is answered 503, and the peer asks elsewhere.\n";
 

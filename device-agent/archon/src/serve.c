@@ -3,8 +3,9 @@
  * the origin's layout (chunks/ab/<id> zstd-compressed, indexes/<id>), on
  * a local address that peers reach through `carrier connect DEVICE PORT`.
  * With a ring and the device key, it announces every index it holds as a
- * signed provider record (ar/provider.h) to the index's shard nodes, and
- * again before the records expire.  Runs until SIGTERM or SIGINT.
+ * signed provider record (ar/provider.h) to the index's shard nodes, again
+ * as soon as the versions held change (the device agent pulls beside it),
+ * and before the records expire.  Runs until SIGTERM or SIGINT.
  *
  * It holds the store's shared lock only while it answers a request, so a
  * writer (a pull, a gc) runs beside it; a request that comes while a writer
@@ -33,6 +34,9 @@ enum {
 	SERVE_TTL_S = 3600,	  /* provider records live this long */
 	SERVE_REANNOUNCE_S = 1200, /* and are renewed this often */
 	SERVE_ANNOUNCE_NODES = 2,  /* shard nodes told per index */
+	/* The versions held are compared with those announced this often: a
+	 * pull beside the server is announced within it. */
+	SERVE_CHECK_S = 2,
 };
 
 struct serve {
@@ -44,6 +48,8 @@ struct serve {
 	uint8_t *buf;		/* one plain chunk */
 	uint64_t served, requests, announced;
 	uint64_t busy; /* requests answered 503: a writer had the store */
+	/* BLAKE2b-256 of the index ids last announced, in name order. */
+	uint8_t held[crypto_generichash_BYTES];
 	FILE *out;
 };
 
@@ -238,6 +244,25 @@ static int announce_one(void *arg, const char *name, const struct ar_manifest *m
 	return 0;
 }
 
+static int hash_one(void *arg, const char *name, const struct ar_manifest *m)
+{
+	(void)name;
+	crypto_generichash_update(arg, m->index.b, sizeof(m->index.b));
+	return 0;
+}
+
+/* What the store holds now, as one digest; -1 when it cannot be read. */
+static int held_digest(struct serve *s, uint8_t out[crypto_generichash_BYTES])
+{
+	crypto_generichash_state h;
+
+	crypto_generichash_init(&h, NULL, 0, crypto_generichash_BYTES);
+	if (ar_store_foreach_ref(s->st, hash_one, &h, NULL) < 0)
+		return -1;
+	crypto_generichash_final(&h, out, crypto_generichash_BYTES);
+	return 0;
+}
+
 /* The names held come from one LMDB read transaction, a consistent view
  * even while a writer works: no lock needed. */
 static void on_announce(evutil_socket_t fd, short what, void *arg)
@@ -246,7 +271,19 @@ static void on_announce(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	held_digest(s, s->held);
 	ar_store_foreach_ref(s->st, announce_one, s, NULL);
+}
+
+/* A version pulled (or removed) beside the server: announce at once
+ * rather than at the next renewal. */
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *s = arg;
+	uint8_t now[crypto_generichash_BYTES];
+
+	if (held_digest(s, now) == 0 && sodium_memcmp(now, s->held, sizeof(now)) != 0)
+		on_announce(fd, what, arg);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -262,7 +299,7 @@ int ar_serve(struct ar_store *st, const char *listen, const char *ring_path,
 	struct serve s = { .st = st, .out = out };
 	struct evhttp *http = NULL;
 	struct evconnlistener *lev;
-	struct event *ev_ann = NULL, *ev_term = NULL, *ev_int = NULL;
+	struct event *ev_ann = NULL, *ev_chk = NULL, *ev_term = NULL, *ev_int = NULL;
 	struct cr_addr a;
 	char shown[CR_ADDR_STRMAX];
 	int ret = -1;
@@ -315,8 +352,10 @@ int ar_serve(struct ar_store *st, const char *listen, const char *ring_path,
 	}
 	if (s.ring != NULL) {
 		ev_ann = event_new(s.base, -1, EV_PERSIST, on_announce, &s);
-		if (ev_ann == NULL ||
-		    event_add(ev_ann, &(struct timeval){ SERVE_REANNOUNCE_S, 0 }) < 0) {
+		ev_chk = event_new(s.base, -1, EV_PERSIST, on_check, &s);
+		if (ev_ann == NULL || ev_chk == NULL ||
+		    event_add(ev_ann, &(struct timeval){ SERVE_REANNOUNCE_S, 0 }) < 0 ||
+		    event_add(ev_chk, &(struct timeval){ SERVE_CHECK_S, 0 }) < 0) {
 			cr_error_set(err, ENOMEM, "serve: cannot arm a timer");
 			goto out;
 		}
@@ -339,6 +378,8 @@ int ar_serve(struct ar_store *st, const char *listen, const char *ring_path,
 out:
 	if (ev_ann != NULL)
 		event_free(ev_ann);
+	if (ev_chk != NULL)
+		event_free(ev_chk);
 	if (ev_term != NULL)
 		event_free(ev_term);
 	if (ev_int != NULL)

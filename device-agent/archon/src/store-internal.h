@@ -13,6 +13,7 @@
 #include "ar/index.h"
 #include "ar/manifest.h"
 #include "ar/pull.h"
+#include "ar/serve.h"
 #include "ar/store.h"
 
 struct ar_store {
@@ -165,9 +166,6 @@ int ar_delta_apply(const uint8_t *old, size_t oldlen, const uint8_t *delta,
 /* progress: a progress line on stderr (progress.h). */
 int ar_publish(struct ar_store *st, const char *name, const char *to,
 	       const char *keyfile, int bases, int progress, struct cr_error **err);
-/* Serves the store to peers on listen until SIGTERM; with ring_path and
- * key_path (a device key) announces the indexes held as provider records. */
-int ar_serve(struct ar_store *st, const char *listen, const char *ring_path,
-	     const char *key_path, FILE *out, struct cr_error **err);
+/* ar_serve: ar/serve.h */
 
 #endif

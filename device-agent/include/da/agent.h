@@ -56,6 +56,10 @@ struct da_config {
 	char apps_cgroup[128];      /* default korhal-apps */
 	uint64_t apps_reserve;      /* bytes a pull leaves free */
 	uint64_t health_window_ms;  /* default health window */
+	/* --credential: this device's fleet credential; with it the apps'
+	 * pulls ask the fleet's peers first (docs/agent-apps.md). */
+	char credential_path[PATH_MAX];
+	char carrier_path[PATH_MAX]; /* --carrier; default da_provide_carrier() */
 };
 
 void da_config_init(struct da_config *cfg);

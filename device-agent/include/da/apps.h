@@ -37,6 +37,12 @@ struct da_apps_cfg {
 	 * ring is reachable when it is above 0. */
 	int (*attached)(void *arg);
 	void *attached_arg;
+	/* Pulls through the fleet's peers (with a ring): this device's key,
+	 * its fleet credential, the carrier program that reaches them.  NULL
+	 * credential: no peers. */
+	const char *key_path;
+	const char *credential_path;
+	const char *carrier;
 };
 
 /* Loads the trust root and the journal, and finishes or undoes what a
