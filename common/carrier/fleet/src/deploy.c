@@ -471,6 +471,46 @@ int cr_deploy_build(const struct cr_deploy *d,
 	return cr_deploy_decode(blob, blob_len, d->trust, out, err);
 }
 
+int cr_fleet_rec_peek(enum cr_fleet_rec_kind kind, const uint8_t *buf,
+		      size_t len, uint8_t vendor_id[32],
+		      char app[CR_FLEET_APP_MAX], uint64_t *seq)
+{
+	__attribute__((cleanup(signed_freep))) Carrier__SignedFleetRecord *s =
+		NULL;
+	__attribute__((cleanup(dbody_freep))) Carrier__DeploymentBody *b = NULL;
+	__attribute__((cleanup(abody_freep))) Carrier__AdvanceBody *a = NULL;
+
+	if (signed_unpack(buf, len, CP_FLEET_RECORD_MAX, CR_FLEET_KEYS_MAX,
+			  "record", &s, NULL) < 0)
+		return -1;
+	if (kind == CR_REC_DEPLOYMENT) {
+		if (cp_pb_count(s->body.data, s->body.len, 6) >
+			    CP_DEPLOY_DEVICES_MAX ||
+		    cp_pb_count(s->body.data, s->body.len, 7) >
+			    CP_DEPLOY_TAGS_MAX ||
+		    cp_pb_count(s->body.data, s->body.len, 8) >
+			    CP_DEPLOY_WAVES_MAX)
+			return -1;
+		b = carrier__deployment_body__unpack(NULL, s->body.len,
+						     s->body.data);
+		if (b == NULL || b->vendor_id.len != 32 || !app_ok(b->app))
+			return -1;
+		memcpy(vendor_id, b->vendor_id.data, 32);
+		snprintf(app, CR_FLEET_APP_MAX, "%s", b->app);
+		*seq = b->seq;
+		return 0;
+	}
+	if (kind != CR_REC_ADVANCE)
+		return -1;
+	a = carrier__advance_body__unpack(NULL, s->body.len, s->body.data);
+	if (a == NULL || a->vendor_id.len != 32 || !app_ok(a->app))
+		return -1;
+	memcpy(vendor_id, a->vendor_id.data, 32);
+	snprintf(app, CR_FLEET_APP_MAX, "%s", a->app);
+	*seq = a->wave;
+	return 0;
+}
+
 int cr_deploy_load(const char *path, struct cr_deploy **out,
 		   struct cr_error **err)
 {

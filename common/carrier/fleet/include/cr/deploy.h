@@ -91,6 +91,12 @@ int cr_deploy_build(const struct cr_deploy *d,
 int cr_deploy_decode(const uint8_t *buf, size_t len,
 		     const struct cr_trust *pinned, struct cr_deploy **out,
 		     struct cr_error **err);
+/* A deployment's (kind CR_REC_DEPLOYMENT) or an advance's fleet, app and
+ * sequence (an advance's: its wave), read without verifying anything, so
+ * that a node finds the trust root to verify it with: 0, or -1. */
+int cr_fleet_rec_peek(enum cr_fleet_rec_kind kind, const uint8_t *buf,
+		      size_t len, uint8_t vendor_id[32],
+		      char app[CR_FLEET_APP_MAX], uint64_t *seq);
 int cr_deploy_load(const char *path, struct cr_deploy **out,
 		   struct cr_error **err);
 int cr_deploy_save(const struct cr_deploy *d, const char *path,
