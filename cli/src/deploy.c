@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -70,6 +71,15 @@ struct dep_ctx {
 };
 
 static volatile sig_atomic_t dep_stop;
+
+/* Wall-clock ms: deployment sequences grow across runs and machines. */
+static uint64_t dep_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void dep_on_signal(int sig)
 {
@@ -839,7 +849,7 @@ static int dep_sign_publish(struct dep_ctx *x, struct cr_deploy *in,
 {
 	const struct cr_keypair *s[1] = { &x->kp };
 	struct cr_deploy *cur = dep_fetch(x, in->release->app);
-	uint64_t now_ms = cr_now_ms();
+	uint64_t now_ms = dep_wall_ms();
 
 	in->trust = x->trust;
 	in->seq = now_ms;
