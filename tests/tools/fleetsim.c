@@ -205,7 +205,11 @@ static void dev_report(struct sim_dev *v, enum cr_report_state st,
 {
 	struct cr_error *err = NULL;
 	struct cr_report *r = &v->last;
+	char ver[CR_FLEET_VERSION_MAX];
 
+	/* version may be v->version itself. */
+	snprintf(ver, sizeof(ver), "%s", version);
+	version = ver;
 	v->state = st;
 	snprintf(v->version, sizeof(v->version), "%s", version);
 	if (v->silent)
@@ -720,6 +724,8 @@ int main(int argc, char **argv)
 	FILE *f;
 	int c;
 
+	/* A SIGUSR1 before the loop's handler is up must not kill us. */
+	signal(SIGUSR1, SIG_IGN);
 	sim.version0 = "0";
 	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
 		switch (c) {
