@@ -78,10 +78,7 @@ struct sim_dev {
 	size_t node;
 	int up, published;
 	uint64_t next_ping_ms, connect_ms;
-	/* The record arriving in pieces (one at a time is enough here). */
-	uint8_t *asm_buf;
-	uint32_t asm_total, asm_got, asm_kind;
-	uint8_t asm_digest[32];
+	struct cr_fleet_asm asm_; /* the record arriving in pieces */
 	/* The deployment applied (app "" before any). */
 	struct cr_deploy *d;
 	uint32_t open_wave;
@@ -120,15 +117,6 @@ struct sim {
 	uint8_t chosen[32]; /* the deployment failures were chosen for */
 };
 
-/* Wall-clock ms: sequences that grow across runs of the sim. */
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- sending ----------------------------------------------------------- */
 
 static void dev_send(struct sim_dev *v, Carrier__Hop *m)
@@ -146,22 +134,14 @@ static void dev_send(struct sim_dev *v, Carrier__Hop *m)
 static void dev_put(struct sim_dev *v, uint32_t kind, const uint8_t *blob,
 		    size_t len, uint64_t req_id)
 {
-	Carrier__Hop m = CARRIER__HOP__INIT;
-	Carrier__FleetPut p = CARRIER__FLEET_PUT__INIT;
-	uint8_t digest[32];
+	uint8_t buf[CP_MSG_MAX];
+	long n;
 
-	crypto_generichash(digest, 32, blob, len, NULL, 0);
-	m.req_id = req_id;
-	m.msg_case = CARRIER__HOP__MSG_FLEET_PUT;
-	m.fleet_put = &p;
-	p.kind = kind;
-	p.digest.data = digest;
-	p.digest.len = 32;
-	p.total = (uint32_t)len;
-	p.offset = 0;
-	p.data.data = (uint8_t *)(uintptr_t)blob;
-	p.data.len = len;
-	dev_send(v, &m);
+	if (v->sess == NULL || !v->up)
+		return;
+	n = cr_fleet_put_pack(kind, blob, len, req_id, buf, sizeof(buf));
+	if (n > 0)
+		cr_sess_send(v->sess, buf, (size_t)n, cr_now_ms());
 }
 
 static void dev_publish(struct sim_dev *v)
@@ -176,7 +156,7 @@ static void dev_publish(struct sim_dev *v)
 
 	memset(&p, 0, sizeof(p));
 	memcpy(p.device_pk, v->kp.pk, CR_PKLEN);
-	p.seq = wall_ms();
+	p.seq = cr_fleet_wall_ms();
 	p.issued_unix = cr_now_unix();
 	p.expires_unix = p.issued_unix + 3600;
 	memcpy(p.attached[0], v->sim->ring->nodes[v->node].pk, CR_PKLEN);
@@ -214,18 +194,8 @@ static void dev_report(struct sim_dev *v, enum cr_report_state st,
 	snprintf(v->version, sizeof(v->version), "%s", version);
 	if (v->silent)
 		return;
-	memset(r, 0, sizeof(*r));
-	if (v->d != NULL) {
-		memcpy(r->deployment, v->d->digest, 32);
-		r->deployment_seq = v->d->seq;
-	}
-	r->state = st;
-	snprintf(r->app, sizeof(r->app), "%s", v->app);
-	snprintf(r->version, sizeof(r->version), "%s", version);
-	snprintf(r->reason, sizeof(r->reason), "%s", reason);
-	r->time_ms = wall_ms();
-	r->seq = ++v->report_seq;
-	if (cr_report_sign(&v->kp, r, &err) < 0) {
+	if (cr_report_make(&v->kp, v->d, v->app, st, version, reason,
+			   ++v->report_seq, r, &err) < 0) {
 		fprintf(stderr, "fleetsim: report: %s\n", cr_error_msg(err));
 		cr_error_free(err);
 		return;
@@ -253,8 +223,8 @@ static void dev_forge(struct sim_dev *v)
 	r.state = CR_RS_SUCCEEDED;
 	snprintf(r.app, sizeof(r.app), "%s", v->d->app);
 	snprintf(r.version, sizeof(r.version), "%s", v->d->release->version);
-	r.time_ms = wall_ms();
-	r.seq = wall_ms() + 1000000;
+	r.time_ms = cr_fleet_wall_ms();
+	r.seq = cr_fleet_wall_ms() + 1000000;
 	if (cr_report_sign(&thief, &r, &err) < 0) {
 		cr_error_free(err);
 		return;
@@ -388,27 +358,15 @@ static void sim_choose_failures(struct sim *sim, const struct cr_deploy *d)
 static void dev_on_deploy(struct sim_dev *v, const uint8_t *blob, size_t len)
 {
 	struct cr_deploy *d = NULL;
-	struct cr_error *err = NULL;
 	char why[400];
 	const char (*tags)[CP_TAG_STR_MAX] =
 		(const char(*)[CP_TAG_STR_MAX])v->sim->tags;
 
-	if (cr_deploy_decode(blob, len, v->sim->trust, &d, &err) < 0) {
-		snprintf(why, sizeof(why), "arbitrary software: %s",
-			 cr_error_msg(err));
-		dev_refuse(v, why);
-		cr_error_free(err);
-		return;
-	}
 	if (v->notified_ms == 0)
 		v->notified_ms = cr_now_ms();
-	if (!cr_deploy_targets(d, v->id.hash, tags, v->sim->n_tags)) {
-		snprintf(why, sizeof(why),
-			 "replay: deployment of %s seq %" PRIu64
-			 " does not target this device",
-			 d->app, d->seq);
+	if (cr_deploy_accept(blob, len, v->sim->trust, v->id.hash, tags,
+			     v->sim->n_tags, &d, why, sizeof(why)) < 0) {
 		dev_refuse(v, why);
-		cr_deploy_free(d);
 		return;
 	}
 	if (v->d != NULL && strcmp(v->d->app, d->app) == 0 &&
@@ -452,44 +410,22 @@ static void dev_on_advance(struct sim_dev *v, const uint8_t *blob, size_t len)
 static void dev_on_piece(struct sim_dev *v, const Carrier__Hop *m)
 {
 	const Carrier__FleetPut *p = m->fleet_put;
-	Carrier__Hop ack = CARRIER__HOP__INIT;
-	Carrier__FleetAck a = CARRIER__FLEET_ACK__INIT;
-	uint8_t h[32];
+	struct cr_fleet_asm *a = &v->asm_;
+	uint8_t buf[128];
+	long n;
 
-	if (p->digest.len != 32 || p->total == 0 ||
-	    p->total > CP_FLEET_RECORD_MAX || p->offset >= p->total ||
-	    p->data.len > p->total - p->offset)
+	if (cr_fleet_asm_add(a, p->kind, p->digest.data, p->digest.len,
+			     p->total, p->offset, p->data.data,
+			     p->data.len) != 1)
 		return;
-	if (v->asm_buf == NULL || v->asm_total != p->total ||
-	    memcmp(v->asm_digest, p->digest.data, 32) != 0) {
-		free(v->asm_buf);
-		v->asm_buf = calloc(1, p->total);
-		if (v->asm_buf == NULL)
-			return;
-		v->asm_total = p->total;
-		v->asm_got = 0;
-		v->asm_kind = p->kind;
-		memcpy(v->asm_digest, p->digest.data, 32);
-	}
-	memcpy(v->asm_buf + p->offset, p->data.data, p->data.len);
-	v->asm_got += (uint32_t)p->data.len;
-	if (v->asm_got < v->asm_total)
-		return;
-	crypto_generichash(h, 32, v->asm_buf, v->asm_total, NULL, 0);
-	if (memcmp(h, v->asm_digest, 32) == 0) {
-		a.kind = v->asm_kind;
-		a.digest.data = h;
-		a.digest.len = 32;
-		ack.msg_case = CARRIER__HOP__MSG_FLEET_ACK;
-		ack.fleet_ack = &a;
-		dev_send(v, &ack);
-		if (v->asm_kind == CR_REC_DEPLOYMENT)
-			dev_on_deploy(v, v->asm_buf, v->asm_total);
-		else if (v->asm_kind == CR_REC_ADVANCE)
-			dev_on_advance(v, v->asm_buf, v->asm_total);
-	}
-	free(v->asm_buf);
-	v->asm_buf = NULL;
+	n = cr_fleet_ack_pack(a->kind, a->digest, buf, sizeof(buf));
+	if (n > 0 && v->sess != NULL && v->up)
+		cr_sess_send(v->sess, buf, (size_t)n, cr_now_ms());
+	if (a->kind == CR_REC_DEPLOYMENT)
+		dev_on_deploy(v, a->buf, a->total);
+	else if (a->kind == CR_REC_ADVANCE)
+		dev_on_advance(v, a->buf, a->total);
+	cr_fleet_asm_reset(a);
 }
 
 /* ---- sessions ----------------------------------------------------------- */
@@ -797,7 +733,7 @@ int main(int argc, char **argv)
 		cr_id_from_pk(CR_ID_DEVICE, v->kp.pk, &v->id);
 		snprintf(v->version, sizeof(v->version), "%s", sim.version0);
 		v->last_acked = 1;
-		v->report_seq = wall_ms();
+		v->report_seq = cr_fleet_wall_ms();
 		v->node = i % sim.ring->n_nodes;
 		fprintf(f, "%s\n", cr_id_format(&v->id, ids));
 		if (cr_addr_parse("127.0.0.1:0", &any, &err) < 0 ||
@@ -846,7 +782,7 @@ int main(int argc, char **argv)
 		cr_sess_host_free(v->host);
 		close(v->fd);
 		cr_deploy_free(v->d);
-		free(v->asm_buf);
+		cr_fleet_asm_reset(&v->asm_);
 		cr_keypair_wipe(&v->kp);
 	}
 	event_free(ev_tick);

@@ -185,4 +185,57 @@ int cr_report_sign(const struct cr_keypair *kp, struct cr_report *r,
 int cr_report_decode(const uint8_t *buf, size_t len, struct cr_report *out,
 		     struct cr_error **err);
 
+/* ---- The device's side (the agent, tests/tools/fleetsim.c) ------------- */
+
+/* A record arriving in FleetPut pieces from one peer (one at a time). */
+struct cr_fleet_asm {
+	uint8_t *buf; /* owned; the whole record once complete */
+	uint32_t total, got, kind;
+	uint8_t digest[32];
+};
+
+/* Adds a piece: 1 when the record is complete and its digest matches (buf
+ * and total hold it until the next call or cr_fleet_asm_reset), 0 while
+ * pieces are missing, -1 for a piece out of bounds or a digest mismatch
+ * (the partial record is dropped). */
+int cr_fleet_asm_add(struct cr_fleet_asm *s, uint32_t kind,
+		     const uint8_t *digest, size_t digest_len, uint32_t total,
+		     uint32_t offset, const uint8_t *data, size_t len);
+void cr_fleet_asm_reset(struct cr_fleet_asm *s);
+
+/* A hop message carrying a whole record of kind as one FleetPut piece
+ * (reports fit one), req_id echoed by the node's FleetAck or Error: its
+ * length in out, or -1. */
+long cr_fleet_put_pack(uint32_t kind, const uint8_t *blob, size_t len,
+		       uint64_t req_id, uint8_t *out, size_t cap);
+/* A FleetAck of a received record (a device's ack of a push). */
+long cr_fleet_ack_pack(uint32_t kind, const uint8_t digest[32], uint8_t *out,
+		       size_t cap);
+
+/*
+ * What a device does with a deployment pushed to it: verifies it against
+ * its trust root (cr_deploy_decode) and that it targets the device (by id
+ * or one of its tags).  0 with *out, or -1 with the refusal in why, naming
+ * the attack: "arbitrary software: ..." (it does not verify) or "replay:
+ * deployment of APP seq N does not target this device".  The caller then
+ * keeps only a sequence above the one it applied, and checks the expiry
+ * when it starts (cr_deploy_expired: report stale).
+ */
+int cr_deploy_accept(const uint8_t *blob, size_t len,
+		     const struct cr_trust *trust,
+		     const uint8_t dev[CR_ID_HASHLEN],
+		     const char (*tags)[CP_TAG_STR_MAX], size_t n_tags,
+		     struct cr_deploy **out, char *why, size_t why_cap);
+
+/* Wall-clock ms: report and deployment sequences that grow across
+ * restarts. */
+uint64_t cr_fleet_wall_ms(void);
+
+/* Fills and signs a report of device kp about deployment d (NULL: none)
+ * for app: state, version running, reason, report sequence seq. */
+int cr_report_make(const struct cr_keypair *kp, const struct cr_deploy *d,
+		   const char *app, enum cr_report_state state,
+		   const char *version, const char *reason, uint64_t seq,
+		   struct cr_report *r, struct cr_error **err);
+
 #endif
