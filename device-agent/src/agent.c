@@ -30,6 +30,7 @@
 #include "cr/util.h"
 #include "da/apps.h"
 #include "da/control.h"
+#include "da/deploy.h"
 #include "da/tunnel.h"
 
 enum {
@@ -93,6 +94,7 @@ struct da_agent {
 	uint64_t acked_max;       /* highest sequence ever acknowledged */
 	struct da_apps *apps;     /* with --trust */
 	struct da_control *control;
+	struct da_deploy *deploy; /* with --trust: rollouts (da/deploy.h) */
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -185,6 +187,8 @@ static void agent_publish(struct da_agent *a)
 				 l->observed);
 	}
 	agent_local_addrs(a, &p);
+	memcpy(p.tags, a->cfg.tags, sizeof(p.tags));
+	p.n_tags = a->cfg.n_tags;
 	da_tunnel_set_candidates(a->tunnel, p.addrs, p.n_addrs);
 	if (cr_presence_sign(&a->kp, &p, blob, sizeof(blob), &len, &err) < 0) {
 		cr_log_warnx("cannot sign presence: %s", cr_error_msg(err));
@@ -490,6 +494,11 @@ static void agent_on_hop(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
 	struct cr_id nid;
 
 	cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
+	if (a->deploy != NULL &&
+	    da_deploy_on_hop(a->deploy, (int)(l - a->links), m)) {
+		cp_hop_free(m);
+		return;
+	}
 	switch (m->msg_case) {
 	case CARRIER__HOP__MSG_ACK:
 		if (l->acked_seq == 0)
@@ -741,10 +750,33 @@ static int agent_attached_cb(void *arg)
 	return da_agent_attached(arg);
 }
 
+/* The rollout's messages to the ring: to home link idx, or to the first
+ * link whose node holds our presence (reports). */
+static int agent_deploy_send(void *arg, int idx, const uint8_t *msg,
+			     size_t len)
+{
+	struct da_agent *a = arg;
+	struct da_link *pick = NULL;
+
+	if (idx >= 0 && (size_t)idx < a->n_links) {
+		pick = &a->links[idx];
+	} else {
+		for (size_t i = 0; i < a->n_links && pick == NULL; i++)
+			if (a->links[i].rl.up &&
+			    a->links[i].acked_seq == a->seq)
+				pick = &a->links[i];
+	}
+	if (pick == NULL || pick->rl.sess == NULL || !pick->rl.up)
+		return -1;
+	cr_sess_send(pick->rl.sess, msg, len, cr_now_ms());
+	return 0;
+}
+
 /* The app manager and the local control socket (--trust). */
 static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 {
 	struct da_apps_cfg ac = { 0 };
+	struct da_deploy_cfg dc = { 0 };
 	char store[PATH_MAX + 16], sock[PATH_MAX + 16];
 
 	if (a->cfg.apps_store[0] != '\0')
@@ -768,7 +800,18 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 		return cr_error_wrap(err, "apps");
 	snprintf(sock, sizeof(sock), "%s/control.sock", a->cfg.data_dir);
 	a->control = da_control_new(a->base, sock, a->apps, err);
-	return a->control == NULL ? -1 : 0;
+	if (a->control == NULL)
+		return -1;
+	dc.kv = a->kv;
+	dc.apps = a->apps;
+	dc.kp = &a->kp;
+	dc.trust_path = a->cfg.trust_path;
+	dc.tags = (const char(*)[CP_TAG_STR_MAX])a->cfg.tags;
+	dc.n_tags = a->cfg.n_tags;
+	dc.send = agent_deploy_send;
+	dc.send_arg = a;
+	a->deploy = da_deploy_new(a->base, &dc, err);
+	return a->deploy == NULL ? cr_error_wrap(err, "rollouts") : 0;
 }
 
 struct da_agent *da_agent_new(struct event_base *base,
@@ -888,6 +931,16 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 		return cr_error_set(err, EINVAL,
 				    "trust and the apps' store and cgroup "
 				    "cannot change without a restart");
+	if (cfg->n_tags != a->cfg.n_tags ||
+	    memcmp(cfg->tags, a->cfg.tags, sizeof(cfg->tags)) != 0) {
+		if (a->deploy != NULL)
+			return cr_error_set(err, EINVAL,
+					    "tags cannot change without a "
+					    "restart while rollouts are "
+					    "followed (--trust)");
+		/* republished with the new tags */
+		a->dirty = 1;
+	}
 	if (cr_ring_load_newest(cfg->ring_path, a->ring_save_path, a->pin_path,
 				cfg->operator_id, &ring, err) < 0)
 		return -1;
@@ -953,6 +1006,7 @@ struct da_agent *da_agent_free(struct da_agent *a)
 	if (a->ev_tick != NULL)
 		event_free(a->ev_tick);
 	a->control = da_control_free(a->control);
+	a->deploy = da_deploy_free(a->deploy);
 	a->apps = da_apps_free(a->apps);
 	da_tunnel_free(a->tunnel);
 	/* Sessions may say goodbye over TCP as the host goes. */

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "cp/limits.h"
 #include "cr/error.h"
 #include "cr/identity.h"
 #include "cr/log.h"
@@ -56,6 +57,10 @@ struct da_config {
 	char apps_cgroup[128];      /* default korhal-apps */
 	uint64_t apps_reserve;      /* bytes a pull leaves free */
 	uint64_t health_window_ms;  /* default health window */
+	/* --tag K=V: in the signed presence; deployments target them
+	 * (da/deploy.h). */
+	char tags[CP_TAGS_MAX][CP_TAG_STR_MAX];
+	size_t n_tags;
 };
 
 void da_config_init(struct da_config *cfg);
