@@ -296,8 +296,11 @@ static void dep_start(struct dep_app *a)
 	}
 	if (have && !da_app_state_terminal(rec.state))
 		return; /* a switch is in progress: its end comes first */
-	if (have && rec.state == DA_APP_COMMITTED &&
-	    strcmp(rec.current, d->release->version) == 0) {
+	/* The version already runs (committed, or back on it after a
+	 * rollback): nothing to switch. */
+	if (have && strcmp(rec.current, d->release->version) == 0 &&
+	    (rec.state == DA_APP_COMMITTED ||
+	     rec.state == DA_APP_ROLLED_BACK)) {
 		a->started = 1;
 		dep_report(a, CR_RS_SUCCEEDED, rec.current,
 			   "already running this version");
