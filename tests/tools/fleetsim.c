@@ -28,7 +28,8 @@
  * app, {"device","app","version","state"} as `carrier status --json`
  * prints them; ran.txt: "DEVICE VERSION WAVE" each time a device starts
  * running a version (wave 1-based); notified.txt: "DEVICE UNIX_MS" when a
- * device first learned of a deployment; refused.txt: "DEVICE REASON".
+ * device first learned of a deployment; refused.txt: "DEVICE REASON";
+ * traffic.txt: reports sent and their bytes on the wire (UDP payload).
  * Runs until SIGTERM.
  */
 #include <errno.h>
@@ -118,6 +119,11 @@ struct sim {
 	FILE *ran, *refused;
 	uint64_t last_dump_ms;
 	uint8_t chosen[32]; /* the deployment failures were chosen for */
+	/* Report traffic on the wire: UDP payload bytes of the datagrams
+	 * carrying reports (hop header, AEAD tag and all), and reports. */
+	uint64_t report_bytes, reports;
+	/* Deployment and advance pieces received, UDP payload bytes. */
+	uint64_t push_bytes;
 };
 
 /* Wall-clock ms: sequences that grow across runs of the sim. */
@@ -161,6 +167,11 @@ static void dev_put(struct sim_dev *v, uint32_t kind, const uint8_t *blob,
 	p.offset = 0;
 	p.data.data = (uint8_t *)(uintptr_t)blob;
 	p.data.len = len;
+	if (kind == CR_REC_REPORT && v->up) {
+		v->sim->report_bytes += carrier__hop__get_packed_size(&m) +
+					CP_DATA_HDR + CP_AEAD_TAG;
+		v->sim->reports++;
+	}
 	dev_send(v, &m);
 }
 
@@ -401,7 +412,7 @@ static void dev_on_deploy(struct sim_dev *v, const uint8_t *blob, size_t len)
 		return;
 	}
 	if (v->notified_ms == 0)
-		v->notified_ms = cr_now_ms();
+		v->notified_ms = wall_ms();
 	if (!cr_deploy_targets(d, v->id.hash, tags, v->sim->n_tags)) {
 		snprintf(why, sizeof(why),
 			 "replay: deployment of %s seq %" PRIu64
@@ -460,6 +471,8 @@ static void dev_on_piece(struct sim_dev *v, const Carrier__Hop *m)
 	    p->total > CP_FLEET_RECORD_MAX || p->offset >= p->total ||
 	    p->data.len > p->total - p->offset)
 		return;
+	v->sim->push_bytes += carrier__hop__get_packed_size(m) + CP_DATA_HDR +
+			      CP_AEAD_TAG;
 	if (v->asm_buf == NULL || v->asm_total != p->total ||
 	    memcmp(v->asm_digest, p->digest.data, 32) != 0) {
 		free(v->asm_buf);
@@ -628,6 +641,16 @@ static void sim_dump(struct sim *sim)
 	fclose(nf);
 	fclose(f);
 	rename(tmp, path);
+	snprintf(npath, sizeof(npath), "%s/traffic.txt", sim->dir);
+	nf = fopen(npath, "w");
+	if (nf != NULL) {
+		fprintf(nf,
+			"devices %zu reports %" PRIu64 " report_bytes %" PRIu64
+			" push_bytes %" PRIu64 "\n",
+			sim->n, sim->reports, sim->report_bytes,
+			sim->push_bytes);
+		fclose(nf);
+	}
 }
 
 static void sim_tick(evutil_socket_t fd, short what, void *arg)
