@@ -9,9 +9,12 @@
 if [ -n "${KORHAL_LONG:-}" ]; then SIM_N=1000; else SIM_N=200; fi
 if [ "$KORHAL_ASAN" = 1 ]; then SIM_N=100; fi
 
+# rollout_setup: the ring (nodes started with $NODE_FLAGS), the keys, the
+# trust root and releases web 1.0, 2.0 and 3.0.
 rollout_setup() {
 	make_ring 3
-	for i in 0 1 2; do start_node "$i"; done
+	# shellcheck disable=SC2086 # NODE_FLAGS are words
+	for i in 0 1 2; do start_node "$i" ${NODE_FLAGS:-}; done
 	for k in root rel roll; do vendor "$k" >/dev/null; done
 	"$CARRIER" trust init --root "$T/root.key" --release "$T/rel.key.pub" \
 		--rollout "$T/roll.key.pub" -o "$T/trust" >/dev/null

@@ -28,7 +28,8 @@
  * app, {"device","app","version","state"} as `carrier status --json`
  * prints them; ran.txt: "DEVICE VERSION WAVE" each time a device starts
  * running a version (wave 1-based); notified.txt: "DEVICE UNIX_MS" when a
- * device first learned of a deployment; refused.txt: "DEVICE REASON".
+ * device first learned of a deployment; refused.txt: "DEVICE REASON";
+ * traffic.txt: reports sent and their bytes on the wire (UDP payload).
  * Runs until SIGTERM.
  */
 #include <errno.h>
@@ -115,6 +116,11 @@ struct sim {
 	FILE *ran, *refused;
 	uint64_t last_dump_ms;
 	uint8_t chosen[32]; /* the deployment failures were chosen for */
+	/* Report traffic on the wire: UDP payload bytes of the datagrams
+	 * carrying reports (hop header, AEAD tag and all), and reports. */
+	uint64_t report_bytes, reports;
+	/* Deployment and advance pieces received, UDP payload bytes. */
+	uint64_t push_bytes;
 };
 
 /* ---- sending ----------------------------------------------------------- */
@@ -140,8 +146,13 @@ static void dev_put(struct sim_dev *v, uint32_t kind, const uint8_t *blob,
 	if (v->sess == NULL || !v->up)
 		return;
 	n = cr_fleet_put_pack(kind, blob, len, req_id, buf, sizeof(buf));
-	if (n > 0)
-		cr_sess_send(v->sess, buf, (size_t)n, cr_now_ms());
+	if (n <= 0)
+		return;
+	if (kind == CR_REC_REPORT) {
+		v->sim->report_bytes += (uint64_t)n + CP_DATA_HDR + CP_AEAD_TAG;
+		v->sim->reports++;
+	}
+	cr_sess_send(v->sess, buf, (size_t)n, cr_now_ms());
 }
 
 static void dev_publish(struct sim_dev *v)
@@ -363,7 +374,7 @@ static void dev_on_deploy(struct sim_dev *v, const uint8_t *blob, size_t len)
 		(const char(*)[CP_TAG_STR_MAX])v->sim->tags;
 
 	if (v->notified_ms == 0)
-		v->notified_ms = cr_now_ms();
+		v->notified_ms = cr_fleet_wall_ms();
 	if (cr_deploy_accept(blob, len, v->sim->trust, v->id.hash, tags,
 			     v->sim->n_tags, &d, why, sizeof(why)) < 0) {
 		dev_refuse(v, why);
@@ -414,6 +425,8 @@ static void dev_on_piece(struct sim_dev *v, const Carrier__Hop *m)
 	uint8_t buf[128];
 	long n;
 
+	v->sim->push_bytes += carrier__hop__get_packed_size(m) + CP_DATA_HDR +
+			      CP_AEAD_TAG;
 	if (cr_fleet_asm_add(a, p->kind, p->digest.data, p->digest.len,
 			     p->total, p->offset, p->data.data,
 			     p->data.len) != 1)
@@ -564,6 +577,16 @@ static void sim_dump(struct sim *sim)
 	fclose(nf);
 	fclose(f);
 	rename(tmp, path);
+	snprintf(npath, sizeof(npath), "%s/traffic.txt", sim->dir);
+	nf = fopen(npath, "w");
+	if (nf != NULL) {
+		fprintf(nf,
+			"devices %zu reports %" PRIu64 " report_bytes %" PRIu64
+			" push_bytes %" PRIu64 "\n",
+			sim->n, sim->reports, sim->report_bytes,
+			sim->push_bytes);
+		fclose(nf);
+	}
 }
 
 static void sim_tick(evutil_socket_t fd, short what, void *arg)
