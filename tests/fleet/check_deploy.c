@@ -377,6 +377,99 @@ START_TEST(test_report)
 }
 END_TEST
 
+/* The device's side (cr_fleet_asm_add, cr_deploy_accept, cr_report_make):
+ * what carrier-agent and fleetsim both run. */
+START_TEST(test_device_side)
+{
+	struct cr_trust *t = trust_make(1, &kp_root, NULL, NULL);
+	struct cr_trust *t2 = trust_make(1, &kp_root2, NULL, NULL);
+	struct cr_release *r = release_make("web", "2.0");
+	const struct cr_keypair *roll[] = { &kp_roll };
+	struct cr_deploy in, *d = NULL, *e = NULL;
+	struct cr_fleet_asm a = { 0 };
+	struct cr_error *err = NULL;
+	struct cr_report rep, back;
+	struct cr_id dev;
+	char lab[1][CP_TAG_STR_MAX] = { "site=lab" };
+	char other[1][CP_TAG_STR_MAX] = { "site=other" };
+	char why[400];
+	uint8_t bad[32] = { 0 }, h[32];
+	const size_t piece = 100;
+	size_t off;
+	int rc = 0;
+
+	cr_id_from_pk(CR_ID_DEVICE, kp_dev.pk, &dev);
+	fields(&in, t, r);
+	ck_assert_int_eq(cr_deploy_build(&in, roll, 1, &d, &err), 0);
+	/* In 100-byte pieces (nodes send 900), out of order: whole only
+	 * at the last one.  A piece names the digest of the whole blob. */
+	crypto_generichash(h, 32, d->blob, d->blob_len, NULL, 0);
+	for (off = piece; off < d->blob_len; off += piece) {
+		size_t n = d->blob_len - off < piece ?
+				   d->blob_len - off : piece;
+
+		ck_assert_int_eq(cr_fleet_asm_add(&a, CR_REC_DEPLOYMENT,
+						  h, 32,
+						  (uint32_t)d->blob_len,
+						  (uint32_t)off, d->blob + off,
+						  n),
+				 0);
+	}
+	rc = cr_fleet_asm_add(&a, CR_REC_DEPLOYMENT, h, 32,
+			      (uint32_t)d->blob_len, 0, d->blob,
+			      piece);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_mem_eq(a.buf, d->blob, d->blob_len);
+	cr_fleet_asm_reset(&a);
+	/* Pieces out of bounds, or a record whose digest is another's. */
+	ck_assert_int_eq(cr_fleet_asm_add(&a, 1, h, 32, 10, 8,
+					  d->blob, 3),
+			 -1);
+	ck_assert_int_eq(cr_fleet_asm_add(&a, 1, bad, 32, 4, 0, d->blob, 4),
+			 -1);
+	ck_assert_ptr_null(a.buf);
+
+	/* Targeted by tag: accepted.  Another tag: a replay, named. */
+	ck_assert_int_eq(cr_deploy_accept(d->blob, d->blob_len, t, dev.hash,
+					  lab, 1, &e, why, sizeof(why)),
+			 0);
+	ck_assert_str_eq(e->release->version, "2.0");
+	e = cr_deploy_free(e);
+	ck_assert_int_eq(cr_deploy_accept(d->blob, d->blob_len, t, dev.hash,
+					  other, 1, &e, why, sizeof(why)),
+			 -1);
+	ck_assert_ptr_null(e);
+	ck_assert_msg(strstr(why, "replay: deployment of web seq 5 does not "
+				  "target this device") != NULL, "%s", why);
+	/* Another fleet's trust root pinned: arbitrary software. */
+	ck_assert_int_eq(cr_deploy_accept(d->blob, d->blob_len, t2, dev.hash,
+					  lab, 1, &e, why, sizeof(why)),
+			 -1);
+	ck_assert_msg(strncmp(why, "arbitrary software: ", 20) == 0, "%s",
+		      why);
+
+	/* A report about d, signed by the device. */
+	ck_assert_int_eq(cr_report_make(&kp_dev, d, "web", CR_RS_ROLLED_BACK,
+					"1.0", "health: exec:true exited with 1",
+					42, &rep, &err),
+			 0);
+	ck_assert_int_eq(cr_report_decode(rep.blob, rep.blob_len, &back,
+					  &err),
+			 0);
+	ck_assert_mem_eq(back.deployment, d->digest, 32);
+	ck_assert_uint_eq(back.deployment_seq, 5);
+	ck_assert_uint_eq(back.seq, 42);
+	ck_assert_int_eq(back.state, CR_RS_ROLLED_BACK);
+	ck_assert_str_eq(back.version, "1.0");
+	ck_assert_str_eq(back.reason, "health: exec:true exited with 1");
+	ck_assert_uint_gt(back.time_ms, 1700000000000ULL);
+	cr_deploy_free(d);
+	cr_release_free(r);
+	cr_trust_free(t2);
+	cr_trust_free(t);
+}
+END_TEST
+
 static Suite *deploy_suite(void)
 {
 	Suite *s = suite_create("deploy");
@@ -390,6 +483,7 @@ static Suite *deploy_suite(void)
 	tcase_add_test(tc, test_waves);
 	tcase_add_test(tc, test_advance);
 	tcase_add_test(tc, test_report);
+	tcase_add_test(tc, test_device_side);
 	suite_add_tcase(s, tc);
 	return s;
 }
