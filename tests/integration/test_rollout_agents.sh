@@ -7,8 +7,9 @@
 # `carrier-agent apps --json`; a v2 whose probe fails on the devices makes
 # them roll back and the deploy halts naming the failure; v3 commits
 # (counter floor 3); `carrier rollback web --to 1` returns them to the
-# retained v1, below the floor, downloading nothing (the origin's log); a
-# deployment to another tag is not applied.
+# retained v1, below the floor, downloading nothing (the origin's log); an
+# ordinary deployment below the floor is refused; a deployment to another
+# tag is not applied; the state survives an agent restart.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/apps_lib.sh"
 
@@ -96,7 +97,9 @@ for l in open(sys.argv[2]):
     # succeeded report means the agent committed it, rolled_back that it
     # went back.
     assert s["version"] == a["version"] == a["running"], (s, a)
-    want = {"succeeded": "committed", "rolled_back": "rolled_back"}[s["state"]]
+    # refused: the app manager kept what ran.
+    want = {"succeeded": "committed", "rolled_back": "rolled_back",
+            "refused": "committed"}[s["state"]]
     assert a["state"] == want, (s, a)
     assert s["online"] is True, s
 print("agree")
@@ -170,6 +173,21 @@ done
 	fail "the rollback downloaded: $(tail -n +$((pulled + 1)) "$ORIGIN_LOG")"
 agree >/dev/null || fail "status disagrees with the agents after the rollback"
 ok "carrier rollback returned the $N agents to the retained v1 (below the floor), downloading nothing"
+
+# ---- an ordinary deployment below the floor (a stolen rollout key without
+# the rollback path) is refused by every device, and the deploy halts.
+rc=0
+"$CARRIER" deploy "$T/r2" --to tag:site=lab --waves 100 --max-failures 0 \
+	--health-window 2s --timeout 60s >"$T/deploy2b.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "deploy of v2 below the floor: exit $rc: $(cat "$T/deploy2b.out")"
+grep -q "refused: release counter 2 is below the committed 3" "$T/deploy2b.out" ||
+	fail "the refusal is not named: $(cat "$T/deploy2b.out")"
+for i in $(seq 0 $((N - 1))); do
+	[ "$(field "$i" running)" = 1 ] && [ "$(field "$i" state)" = committed ] ||
+		fail "agent $i after a refused deployment: $(ctl "$i")"
+done
+agree >/dev/null || fail "status disagrees with the agents after the refusal"
+ok "a deployment below the counter floor is refused by every agent, named in the halt"
 
 # ---- a deployment to another tag is not applied.
 "$CARRIER" release "other:1" --image "$ORIGIN_URL" "web:1" --counter 1 --arch "$ARCH" \
