@@ -66,3 +66,11 @@ grep -q "rollback of web from 3.0 to 2.0" "$T/rollback.out" || fail "rollback: $
 [ "$(grep -c '"version":"2.0","state":"succeeded"' "$T/status2.json")" -eq "$SIM_N" ] ||
 	fail "status after rollback: $(head -3 "$T/status2.json")"
 ok "rollback returned all $SIM_N devices to 2.0"
+
+# ---- a device attaching later gets only the newest deployment ---------------
+start_sim late --seed late
+wait_until 60 test -s "$T/late/ran.txt" || fail "late devices got no deployment"
+late_done() { [ "$(sim_count late succeeded 2.0)" -eq "$SIM_N" ]; }
+wait_until 60 late_done || fail "late devices did not all run 2.0: $(sim_count late succeeded 2.0)"
+awk '$2 != "2.0"' "$T/late/ran.txt" | grep -q . && fail "late devices ran an older deployment: $(sort -u -k2,2 "$T/late/ran.txt" | head)"
+ok "devices attaching later ran only the newest deployment (the rollback to 2.0)"

@@ -121,7 +121,48 @@ struct sim {
 	uint64_t report_bytes, reports;
 	/* Deployment and advance pieces received, UDP payload bytes. */
 	uint64_t push_bytes;
+	/* Deployments verified, by the digest of their bytes: every device
+	 * checks the same bytes the same way, so one process verifies each
+	 * once (the devices borrow them) and the figures measure the ring,
+	 * not this simulator.  Refused ones are verified each time. */
+	struct cr_deploy **known;
+	uint8_t (*known_digest)[32];
+	size_t n_known;
 };
+
+/* The deployment of these bytes, verified against the sim's trust root
+ * (borrowed; the sim owns it). */
+static int sim_verify(struct sim *sim, const uint8_t *blob, size_t len,
+		      struct cr_deploy **out, struct cr_error **err)
+{
+	uint8_t h[32];
+	struct cr_deploy *d = NULL;
+	void *a, *b;
+
+	crypto_generichash(h, 32, blob, len, NULL, 0);
+	for (size_t i = 0; i < sim->n_known; i++)
+		if (memcmp(sim->known_digest[i], h, 32) == 0) {
+			*out = sim->known[i];
+			return 0;
+		}
+	if (cr_deploy_decode(blob, len, sim->trust, &d, err) < 0)
+		return -1;
+	a = realloc(sim->known, (sim->n_known + 1) * sizeof(*sim->known));
+	if (a != NULL)
+		sim->known = a;
+	b = realloc(sim->known_digest,
+		    (sim->n_known + 1) * sizeof(*sim->known_digest));
+	if (b != NULL)
+		sim->known_digest = b;
+	if (a == NULL || b == NULL) {
+		cr_deploy_free(d);
+		return cr_error_errno(err, ENOMEM, "fleetsim");
+	}
+	sim->known[sim->n_known] = d;
+	memcpy(sim->known_digest[sim->n_known++], h, 32);
+	*out = d;
+	return 0;
+}
 
 /* ---- sending ----------------------------------------------------------- */
 
@@ -369,28 +410,33 @@ static void sim_choose_failures(struct sim *sim, const struct cr_deploy *d)
 static void dev_on_deploy(struct sim_dev *v, const uint8_t *blob, size_t len)
 {
 	struct cr_deploy *d = NULL;
+	struct cr_error *err = NULL;
 	char why[400];
 	const char (*tags)[CP_TAG_STR_MAX] =
 		(const char(*)[CP_TAG_STR_MAX])v->sim->tags;
 
+	if (sim_verify(v->sim, blob, len, &d, &err) < 0) {
+		snprintf(why, sizeof(why), "arbitrary software: %s",
+			 cr_error_msg(err));
+		dev_refuse(v, why);
+		cr_error_free(err);
+		return;
+	}
 	if (v->notified_ms == 0)
 		v->notified_ms = cr_fleet_wall_ms();
-	if (cr_deploy_accept(blob, len, v->sim->trust, v->id.hash, tags,
-			     v->sim->n_tags, &d, why, sizeof(why)) < 0) {
+	if (cr_deploy_for_device(d, v->id.hash, tags, v->sim->n_tags, why,
+				 sizeof(why)) < 0) {
 		dev_refuse(v, why);
 		return;
 	}
 	if (v->d != NULL && strcmp(v->d->app, d->app) == 0 &&
-	    d->seq <= v->d->seq) {
-		cr_deploy_free(d); /* seen, or older: nothing new */
-		return;
-	}
+	    d->seq <= v->d->seq)
+		return; /* seen, or older: nothing new */
 	if (memcmp(v->sim->chosen, d->digest, 32) != 0) {
 		memcpy(v->sim->chosen, d->digest, 32);
 		sim_choose_failures(v->sim, d);
 	}
-	cr_deploy_free(v->d);
-	v->d = d;
+	v->d = d; /* borrowed from the sim */
 	snprintf(v->app, sizeof(v->app), "%s", d->app);
 	v->open_wave = 0;
 	v->started = 0;
@@ -804,7 +850,6 @@ int main(int argc, char **argv)
 		event_free(v->ev);
 		cr_sess_host_free(v->host);
 		close(v->fd);
-		cr_deploy_free(v->d);
 		cr_fleet_asm_reset(&v->asm_);
 		cr_keypair_wipe(&v->kp);
 	}
@@ -814,6 +859,10 @@ int main(int argc, char **argv)
 	event_free(ev_usr1);
 	free(sim.devs);
 	free(sim.rx);
+	for (size_t i = 0; i < sim.n_known; i++)
+		cr_deploy_free(sim.known[i]);
+	free(sim.known);
+	free(sim.known_digest);
 	cr_deploy_free(sim.inject);
 	cr_trust_free(sim.trust);
 	cr_ring_free(sim.ring);

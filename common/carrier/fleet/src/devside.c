@@ -104,6 +104,20 @@ long cr_fleet_ack_pack(uint32_t kind, const uint8_t digest[32], uint8_t *out,
 	return cp_hop_pack(&m, out, cap);
 }
 
+int cr_deploy_for_device(const struct cr_deploy *d,
+			 const uint8_t dev[CR_ID_HASHLEN],
+			 const char (*tags)[CP_TAG_STR_MAX], size_t n_tags,
+			 char *why, size_t why_cap)
+{
+	if (cr_deploy_targets(d, dev, tags, n_tags))
+		return 0;
+	snprintf(why, why_cap,
+		 "replay: deployment of %s seq %" PRIu64
+		 " does not target this device",
+		 d->app, d->seq);
+	return -1;
+}
+
 int cr_deploy_accept(const uint8_t *blob, size_t len,
 		     const struct cr_trust *trust,
 		     const uint8_t dev[CR_ID_HASHLEN],
@@ -120,11 +134,7 @@ int cr_deploy_accept(const uint8_t *blob, size_t len,
 		cr_error_free(err);
 		return -1;
 	}
-	if (!cr_deploy_targets(d, dev, tags, n_tags)) {
-		snprintf(why, why_cap,
-			 "replay: deployment of %s seq %" PRIu64
-			 " does not target this device",
-			 d->app, d->seq);
+	if (cr_deploy_for_device(d, dev, tags, n_tags, why, why_cap) < 0) {
 		cr_deploy_free(d);
 		return -1;
 	}

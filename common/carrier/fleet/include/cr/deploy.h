@@ -221,6 +221,12 @@ long cr_fleet_ack_pack(uint32_t kind, const uint8_t digest[32], uint8_t *out,
  * keeps only a sequence above the one it applied, and checks the expiry
  * when it starts (cr_deploy_expired: report stale).
  */
+/* The second half of it, for a deployment already verified: 0 when it
+ * targets the device, else -1 with the "replay: ..." refusal in why. */
+int cr_deploy_for_device(const struct cr_deploy *d,
+			 const uint8_t dev[CR_ID_HASHLEN],
+			 const char (*tags)[CP_TAG_STR_MAX], size_t n_tags,
+			 char *why, size_t why_cap);
 int cr_deploy_accept(const uint8_t *blob, size_t len,
 		     const struct cr_trust *trust,
 		     const uint8_t dev[CR_ID_HASHLEN],
