@@ -45,6 +45,8 @@ start_sim() {
 
 # sim_count NAME STATE [VERSION]: devices of the sim in STATE (at VERSION).
 sim_count() {
+	# A SIGUSR1 before the sim ignores it (ids.txt comes after) kills it.
+	[ -s "$T/$1/ids.txt" ] || { echo 0; return; }
 	kill -USR1 "$SIM_PID" 2>/dev/null || true
 	sleep 0.2
 	python3 - "$T/$1/state.json" "$2" "${3:-}" <<'PY'
