@@ -338,9 +338,13 @@ static void dep_start(struct dep_app *a)
 		   kept ? "retained version, nothing to download" : "");
 }
 
+/* Its wave open, or expired (a freeze, or a rollout abandoned before the
+ * wave came): dep_start() runs it or reports stale. */
 static void dep_maybe_start(struct dep_app *a)
 {
-	if (a->d != NULL && !a->started && a->wave <= a->open_wave)
+	if (a->d != NULL && !a->started &&
+	    (a->wave <= a->open_wave ||
+	     cr_deploy_expired(a->d, cr_now_unix())))
 		dep_start(a);
 }
 
