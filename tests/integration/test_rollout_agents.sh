@@ -9,7 +9,8 @@
 # (counter floor 3); `carrier rollback web --to 1` returns them to the
 # retained v1, below the floor, downloading nothing (the origin's log); an
 # ordinary deployment below the floor is refused; a deployment to another
-# tag is not applied; the state survives an agent restart.
+# tag is not applied; one that expires before the wave opens is reported
+# stale; the state survives an agent restart.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/apps_lib.sh"
 
@@ -201,6 +202,20 @@ for i in $(seq 0 $((N - 1))); do
 	grep -q "app other" "$T/d$i.log" && fail "agent $i took the deployment to another tag"
 done
 ok "a deployment to tag:site=elsewhere reached none of the agents"
+
+# ---- a deployment that expires before the device's wave opens (nobody
+# follows it: no advance comes): the agents report stale, run nothing.
+"$CARRIER" deploy "$T/r1" --to tag:site=lab --waves 1,100 --expires 3s --detach \
+	>"$T/deploy-exp.out" 2>&1 || fail "deploy --expires: $(cat "$T/deploy-exp.out")"
+seqx=$(dseq)
+stale() { grep -q "deployment seq $seqx: \(stale 1: freeze: the deployment expired\|succeeded 1\)" "$T/d$1.log"; }
+for i in $(seq 0 $((N - 1))); do
+	wait_until 20 stale "$i" || fail "agent $i did not report the expired deployment stale"
+	[ "$(field "$i" running)" = 1 ] || fail "agent $i after the expired deployment: $(ctl "$i")"
+done
+grep -l "deployment seq $seqx: stale" "$T"/d?.log | grep -q . ||
+	fail "no agent (all in the 1 % wave?) reported stale"
+ok "a deployment expiring before the wave opened was reported stale, nothing ran"
 
 # ---- the state survives an agent restart.
 kill -TERM "${AGENTS[0]}"
