@@ -65,6 +65,8 @@ grep -q "rollback of web from 3.0 to 2.0" "$T/rollback.out" || fail "rollback: $
 "$CARRIER" status web --json >"$T/status2.json"
 [ "$(grep -c '"version":"2.0","state":"succeeded"' "$T/status2.json")" -eq "$SIM_N" ] ||
 	fail "status after rollback: $(head -3 "$T/status2.json")"
+"$CARRIER" status --json >"$T/status-all.json" || fail "status --json (all apps)"
+[ "$(wc -l <"$T/status-all.json")" -eq "$SIM_N" ] || fail "status of all apps: $(wc -l <"$T/status-all.json") lines"
 ok "rollback returned all $SIM_N devices to 2.0"
 
 # ---- a device attaching later gets only the newest deployment ---------------

@@ -85,6 +85,7 @@ struct sim_dev {
 	uint32_t open_wave;
 	size_t wave;
 	int started, fails, silent;
+	int first_report; /* started: its first report is due at step_ms */
 	char app[CR_FLEET_APP_MAX];
 	char version[CR_FLEET_VERSION_MAX];
 	enum cr_report_state state;
@@ -327,11 +328,12 @@ static void dev_maybe_start(struct sim_dev *v)
 	v->started = 1;
 	fprintf(v->sim->ran, "%s %s %zu\n", cr_id_format(&v->id, ids),
 		v->d->release->version, v->wave + 1);
-	fflush(v->sim->ran);
-	dev_report(v, v->d->rollback ? CR_RS_STAGED : CR_RS_PULLING, v->version,
-		   v->d->rollback ? "retained version, nothing to download" :
-				    "");
-	v->step_ms = cr_now_ms() + 50 + randombytes_uniform(200);
+	/* The first report goes out from the tick, a little later: a
+	 * deployment reaching thousands of devices at once is taken in by
+	 * all of them first (what the notification time measures), as
+	 * devices with CPUs of their own would. */
+	v->first_report = 1;
+	v->step_ms = cr_now_ms() + 20 + randombytes_uniform(300);
 }
 
 /* pulling -> running -> succeeded (after the health window) or failed. */
@@ -340,6 +342,16 @@ static void dev_step(struct sim_dev *v, uint64_t now)
 	if (v->step_ms == 0 || now < v->step_ms || v->d == NULL)
 		return;
 	v->step_ms = 0;
+	if (v->first_report) {
+		v->first_report = 0;
+		dev_report(v, v->d->rollback ? CR_RS_STAGED : CR_RS_PULLING,
+			   v->version,
+			   v->d->rollback ? "retained version, nothing to "
+					    "download" :
+					    "");
+		v->step_ms = now + 50 + randombytes_uniform(200);
+		return;
+	}
 	switch (v->state) {
 	case CR_RS_PULLING:
 	case CR_RS_STAGED:
@@ -440,6 +452,7 @@ static void dev_on_deploy(struct sim_dev *v, const uint8_t *blob, size_t len)
 	snprintf(v->app, sizeof(v->app), "%s", d->app);
 	v->open_wave = 0;
 	v->started = 0;
+	v->first_report = 0;
 	v->step_ms = 0;
 	v->wave = cr_deploy_wave_of(d, v->id.hash);
 	dev_maybe_start(v);
@@ -593,6 +606,7 @@ static void sim_dump(struct sim *sim)
 	char path[4096], tmp[4200], npath[4096], ids[CR_ID_STRMAX];
 	FILE *f, *nf;
 
+	fflush(sim->ran);
 	snprintf(path, sizeof(path), "%s/state.json", sim->dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	snprintf(npath, sizeof(npath), "%s/notified.txt", sim->dir);
