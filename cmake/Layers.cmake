@@ -19,7 +19,7 @@ set(CR_LAYER_cr_link cr_base cr_crypto cp_proto cr_hop cr_records)
 set(CR_LAYER_ar_format cr_base cr_crypto)
 # Components: each program's library, above common/.
 set(CR_LAYER_rn_node cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
-  cr_tls ar_format)
+  cr_tls ar_format cr_fleet)
 set(CR_LAYER_da_agent cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
   cr_link cr_tls ar_format ar_store bo_runtime cr_fleet)
 set(CR_LAYER_ar_store cr_base cr_crypto cr_records ar_format)

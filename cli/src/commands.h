@@ -17,6 +17,11 @@ int cl_cmd_connect(int argc, char **argv);
 int cl_cmd_trust(int argc, char **argv);
 int cl_cmd_release(int argc, char **argv);
 int cl_cmd_fleet(int argc, char **argv);
+/* deploy.c: carrier deploy, rollback, status, watch (fleet rollouts). */
+int cl_cmd_deploy(int argc, char **argv);
+int cl_cmd_rollback(int argc, char **argv);
+int cl_cmd_status(int argc, char **argv);
+int cl_cmd_watch(int argc, char **argv);
 
 struct cl_vendor_opts;
 /* carrier ping --batch FILE [--within DURATION] [--since UNIX_MS]

@@ -63,6 +63,22 @@ static const char usage_text[] =
 	"                      let a device reach its fleet peers' archon "
 	"serve ports\n"
 	"\n"
+	"Fleet rollouts (vendors, docs/fleet.md \"Rollouts\"):\n"
+	"  deploy RELEASE --trust TRUST --key ROLLOUT_KEY --to "
+	"DEVICE_ID[,...]|tag:K=V\n"
+	"         [--waves 1,10,50,100] [--max-failures 5%] "
+	"[--health-window 60s] [--detach]\n"
+	"                      deploy in waves that halt themselves past "
+	"the threshold\n"
+	"  rollback APP --trust TRUST --key ROLLOUT_KEY [--to VERSION] "
+	"[--to-devices ...]\n"
+	"                      back to the previous (retained) version\n"
+	"  status [APP] [--json] [--follow]\n"
+	"                      per device: app, version, state, online, last "
+	"seen\n"
+	"  watch [APP] [--json] online/offline and deployment events, a line "
+	"each\n"
+	"\n"
 	"Vendor commands read --key FILE (a vendor key) and --ring FILE, "
 	"defaulting to\n$CARRIER_KEY and $CARRIER_RING, then "
 	"~/.config/carrier/key and\n~/.config/carrier/ring.  Each ring file's "
@@ -84,6 +100,8 @@ static const struct {
 	{ "ping", cl_cmd_ping },     { "connect", cl_cmd_connect },
 	{ "trust", cl_cmd_trust },   { "release", cl_cmd_release },
 	{ "fleet", cl_cmd_fleet },
+	{ "deploy", cl_cmd_deploy }, { "rollback", cl_cmd_rollback },
+	{ "status", cl_cmd_status }, { "watch", cl_cmd_watch },
 };
 
 int main(int argc, char **argv)

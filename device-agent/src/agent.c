@@ -31,6 +31,7 @@
 #include "da/apps.h"
 #include "da/control.h"
 #include "da/provide.h"
+#include "da/deploy.h"
 #include "da/tunnel.h"
 
 enum {
@@ -96,6 +97,7 @@ struct da_agent {
 	struct da_control *control;
 	struct da_provide *provide; /* the serve worker (--serve-port) */
 	char carrier[PATH_MAX];     /* the carrier program pulls run */
+	struct da_deploy *deploy; /* with --trust: rollouts (da/deploy.h) */
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -188,6 +190,8 @@ static void agent_publish(struct da_agent *a)
 				 l->observed);
 	}
 	agent_local_addrs(a, &p);
+	memcpy(p.tags, a->cfg.tags, sizeof(p.tags));
+	p.n_tags = a->cfg.n_tags;
 	da_tunnel_set_candidates(a->tunnel, p.addrs, p.n_addrs);
 	if (cr_presence_sign(&a->kp, &p, blob, sizeof(blob), &len, &err) < 0) {
 		cr_log_warnx("cannot sign presence: %s", cr_error_msg(err));
@@ -493,6 +497,11 @@ static void agent_on_hop(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
 	struct cr_id nid;
 
 	cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
+	if (a->deploy != NULL &&
+	    da_deploy_on_hop(a->deploy, (int)(l - a->links), m)) {
+		cp_hop_free(m);
+		return;
+	}
 	switch (m->msg_case) {
 	case CARRIER__HOP__MSG_ACK:
 		if (l->acked_seq == 0)
@@ -762,10 +771,33 @@ static int agent_provide_start(struct da_agent *a, const char *store,
 	return a->provide == NULL ? cr_error_wrap(err, "serve") : 0;
 }
 
+/* The rollout's messages to the ring: to home link idx, or to the first
+ * link whose node holds our presence (reports). */
+static int agent_deploy_send(void *arg, int idx, const uint8_t *msg,
+			     size_t len)
+{
+	struct da_agent *a = arg;
+	struct da_link *pick = NULL;
+
+	if (idx >= 0 && (size_t)idx < a->n_links) {
+		pick = &a->links[idx];
+	} else {
+		for (size_t i = 0; i < a->n_links && pick == NULL; i++)
+			if (a->links[i].rl.up &&
+			    a->links[i].acked_seq == a->seq)
+				pick = &a->links[i];
+	}
+	if (pick == NULL || pick->rl.sess == NULL || !pick->rl.up)
+		return -1;
+	cr_sess_send(pick->rl.sess, msg, len, cr_now_ms());
+	return 0;
+}
+
 /* The app manager and the local control socket (--trust). */
 static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 {
 	struct da_apps_cfg ac = { 0 };
+	struct da_deploy_cfg dc = { 0 };
 	char store[PATH_MAX + 16], sock[PATH_MAX + 16];
 
 	if (a->cfg.apps_store[0] != '\0')
@@ -795,7 +827,18 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/control.sock", a->cfg.data_dir);
 	a->control = da_control_new(a->base, sock, a->apps, err);
-	return a->control == NULL ? -1 : 0;
+	if (a->control == NULL)
+		return -1;
+	dc.kv = a->kv;
+	dc.apps = a->apps;
+	dc.kp = &a->kp;
+	dc.trust_path = a->cfg.trust_path;
+	dc.tags = (const char(*)[CP_TAG_STR_MAX])a->cfg.tags;
+	dc.n_tags = a->cfg.n_tags;
+	dc.send = agent_deploy_send;
+	dc.send_arg = a;
+	a->deploy = da_deploy_new(a->base, &dc, err);
+	return a->deploy == NULL ? cr_error_wrap(err, "rollouts") : 0;
 }
 
 struct da_agent *da_agent_new(struct event_base *base,
@@ -922,6 +965,16 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 				    "credential and carrier, and the port the "
 				    "agent serves on (the first --serve-port) "
 				    "cannot change without a restart");
+	if (cfg->n_tags != a->cfg.n_tags ||
+	    memcmp(cfg->tags, a->cfg.tags, sizeof(cfg->tags)) != 0) {
+		if (a->deploy != NULL)
+			return cr_error_set(err, EINVAL,
+					    "tags cannot change without a "
+					    "restart while rollouts are "
+					    "followed (--trust)");
+		/* republished with the new tags */
+		a->dirty = 1;
+	}
 	if (cr_ring_load_newest(cfg->ring_path, a->ring_save_path, a->pin_path,
 				cfg->operator_id, &ring, err) < 0)
 		return -1;
@@ -988,6 +1041,7 @@ struct da_agent *da_agent_free(struct da_agent *a)
 		event_free(a->ev_tick);
 	a->control = da_control_free(a->control);
 	a->provide = da_provide_free(a->provide);
+	a->deploy = da_deploy_free(a->deploy);
 	a->apps = da_apps_free(a->apps);
 	da_tunnel_free(a->tunnel);
 	/* Sessions may say goodbye over TCP as the host goes. */

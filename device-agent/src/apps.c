@@ -90,6 +90,9 @@ struct da_apps {
 	size_t n_reap;
 	struct event *ev_tick;
 	struct waiter *waiters;
+	/* The deployment each app follows, for `apps` (da/deploy.h). */
+	uint64_t (*deploy_seq)(void *arg, const char *app);
+	void *deploy_arg;
 };
 
 static void app_rollback(struct app *a, const char *reason);
@@ -736,9 +739,10 @@ static struct app *app_add(struct da_apps *m, const char *name)
 	return a;
 }
 
-int da_apps_install(struct da_apps *m, const void *blob, size_t len,
-		    uint64_t window_ms, da_apps_done_fn done, void *arg,
-		    char *line, size_t line_cap, struct cr_error **err)
+static int apps_install(struct da_apps *m, const void *blob, size_t len,
+			uint64_t window_ms, int rollback, da_apps_done_fn done,
+			void *arg, char *line, size_t line_cap,
+			struct cr_error **err)
 {
 	struct cr_release *r = NULL;
 	struct waiter *w;
@@ -770,7 +774,11 @@ int da_apps_install(struct da_apps *m, const void *blob, size_t len,
 			     r->app, a->rec.target);
 		goto refuse;
 	}
-	if (a != NULL && r->counter < a->rec.floor) {
+	/* A rollback deployment may go below the floor, to a version still
+	 * kept: it was committed once, nothing is downloaded, and the floor
+	 * stays (app_commit() only raises it). */
+	if (a != NULL && r->counter < a->rec.floor &&
+	    !(rollback && da_app_keeps(&a->rec, r->version))) {
 		cr_error_set(err, EPERM,
 			     "release counter %llu is below the committed %llu",
 			     (unsigned long long)r->counter,
@@ -822,6 +830,41 @@ refuse:
 	}
 	cr_release_free(r);
 	return -1;
+}
+
+int da_apps_install(struct da_apps *m, const void *blob, size_t len,
+		    uint64_t window_ms, da_apps_done_fn done, void *arg,
+		    char *line, size_t line_cap, struct cr_error **err)
+{
+	return apps_install(m, blob, len, window_ms, 0, done, arg, line,
+			    line_cap, err);
+}
+
+int da_apps_install_rollback(struct da_apps *m, const void *blob, size_t len,
+			     uint64_t window_ms, da_apps_done_fn done,
+			     void *arg, char *line, size_t line_cap,
+			     struct cr_error **err)
+{
+	return apps_install(m, blob, len, window_ms, 1, done, arg, line,
+			    line_cap, err);
+}
+
+int da_apps_get(struct da_apps *m, const char *app, struct da_app_rec *out)
+{
+	struct app *a = app_find(m, app);
+
+	if (a == NULL)
+		return -1;
+	*out = a->rec;
+	return 0;
+}
+
+void da_apps_set_deploy_seq(struct da_apps *m,
+			    uint64_t (*fn)(void *arg, const char *app),
+			    void *arg)
+{
+	m->deploy_seq = fn;
+	m->deploy_arg = arg;
 }
 
 void da_apps_forget(struct da_apps *m, void *arg)
@@ -882,6 +925,11 @@ char *da_apps_status(struct da_apps *m)
 		json_object_object_add(o, "running",
 				       json_object_new_string(run ? a->running
 								  : ""));
+		if (m->deploy_seq != NULL)
+			json_object_object_add(
+				o, "deployment_seq",
+				json_object_new_int64((int64_t)m->deploy_seq(
+					m->deploy_arg, a->rec.app)));
 		s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 		sl = strlen(s);
 		if (len + sl + 2 > cap) {

@@ -80,6 +80,29 @@ static int config_allow(struct da_config *cfg, const char *value,
 	return 0;
 }
 
+/* K=V, repeatable: printable, no spaces, a key before '='. */
+static int config_tag(struct da_config *cfg, const char *value,
+		      struct cr_error **err)
+{
+	const char *eq = strchr(value, '=');
+
+	if (eq == NULL || eq == value || strlen(value) >= CP_TAG_STR_MAX)
+		return cr_error_set(err, EINVAL,
+				    "tag: '%s' is not K=V (under %d bytes)",
+				    value, CP_TAG_STR_MAX);
+	for (const char *c = value; *c != '\0'; c++)
+		if (*c <= ' ' || *c > '~')
+			return cr_error_set(err, EINVAL,
+					    "tag: '%s' has a space or an "
+					    "unprintable byte",
+					    value);
+	if (cfg->n_tags == CP_TAGS_MAX)
+		return cr_error_set(err, EINVAL, "tag: more than %d tags",
+				    CP_TAGS_MAX);
+	snprintf(cfg->tags[cfg->n_tags++], CP_TAG_STR_MAX, "%s", value);
+	return 0;
+}
+
 /* PORT[,PORT...]; repeatable. */
 static int config_serve_port(struct da_config *cfg, const char *value,
 			     struct cr_error **err)
@@ -175,6 +198,8 @@ int da_config_set(struct da_config *cfg, const char *key, const char *value,
 		return config_allow(cfg, value, err);
 	if (strcmp(key, "serve-port") == 0)
 		return config_serve_port(cfg, value, err);
+	if (strcmp(key, "tag") == 0)
+		return config_tag(cfg, value, err);
 	return cr_config_set_key(da_config_keys, CR_CONFIG_NKEYS(da_config_keys),
 				 cfg, key, value, err);
 }

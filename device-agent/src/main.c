@@ -14,7 +14,7 @@
 static const char usage_text[] =
 	"usage: carrier-agent --key DEVICE_KEY --ring RING --data DIR\n"
 	"                     [--allow VENDOR_ID:PORT[,PORT...]]... "
-	"[--trust TRUST]\n"
+	"[--trust TRUST [--tag K=V]...]\n"
 	"                     [--config FILE] [--check]\n"
 	"       carrier-agent [--data DIR] install RELEASE [--health-window D] "
 	"[--no-wait]\n"
@@ -36,7 +36,12 @@ static const char usage_text[] =
 	"  --trust FILE          the vendor's trust root (carrier trust "
 	"init): run the apps\n"
 	"                        its signed releases name (see install, "
-	"apps below)\n"
+	"apps below),\n"
+	"                        and follow the rollouts (carrier deploy) "
+	"that target it\n"
+	"  --tag K=V             a tag in the device's signed presence; "
+	"deployments to\n"
+	"                        tag:K=V reach it; up to 4, repeatable\n"
 	"  --serve-port PORT[,PORT...]\n"
 	"                        let devices of the fleet (a fleet credential "
 	"the trust\n"
@@ -107,7 +112,8 @@ static const char usage_text[] =
 	"                        --health-window D, --no-wait\n"
 	"  apps [--json]         the apps: version, state, previous versions, "
 	"last switch,\n"
-	"                        last error\n"
+	"                        last error, the deployment followed "
+	"(deployment_seq)\n"
 	"\n"
 	"SIGTERM and SIGINT stop cleanly and tell the home nodes the device "
 	"goes offline;\nSIGHUP re-reads the configuration.  The apps keep running while the agent\nis stopped; the next start takes them over.\n"
@@ -125,6 +131,7 @@ static const struct option long_opts[] = {
 	{ "serve-port", required_argument, NULL, 0 },
 	{ "credential", required_argument, NULL, 0 },
 	{ "carrier", required_argument, NULL, 0 },
+	{ "tag", required_argument, NULL, 0 },
 	{ "operator", required_argument, NULL, 0 },
 	{ "listen", required_argument, NULL, 0 },
 	{ "keepalive", required_argument, NULL, 0 },

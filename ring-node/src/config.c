@@ -34,6 +34,8 @@ void rn_config_init(struct rn_config *cfg)
 	cfg->presence_max_ttl_ms = 24ull * 3600 * 1000;
 	cfg->presence_max_records = 500000;
 	cfg->presence_new_per_addr = 2000;
+	cfg->fleet_max_records = 1000000;
+	cfg->fleet_apps_per_vendor = 64;
 }
 
 
@@ -90,6 +92,10 @@ static const struct cr_config_key rn_config_keys[] = {
 	    "a number up to 100000000 (0: no bound)"),
 	KEY(U64, "presence-new-per-addr", presence_new_per_addr, 0, 1000000,
 	    "a number up to 1000000 (0: no bound)"),
+	KEY(U64, "fleet-max-records", fleet_max_records, 0, 100000000,
+	    "a number up to 100000000 (0: no bound)"),
+	KEY(U64, "fleet-apps-per-vendor", fleet_apps_per_vendor, 0, 100000,
+	    "a number up to 100000 (0: no bound)"),
 #ifdef CR_TEST_MODES
 	KEY(BOOL, "byzantine", byzantine),
 #endif

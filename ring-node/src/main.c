@@ -104,6 +104,12 @@ static const char usage_text[] =
 	"come from one\n"
 	"                        source address (default 2000; 0: no "
 	"bound)\n"
+	"  --fleet-max-records N  rollout records held: deployments, "
+	"advances, status\n"
+	"                        reports (default 1000000; 0: no bound)\n"
+	"  --fleet-apps-per-vendor N  deployments one fleet holds (default "
+	"64; 0: no\n"
+	"                        bound)\n"
 	"  --byzantine           TEST ONLY (builds with CR_TEST_MODES): drop "
 	"relayed\n"
 	"                        traffic, answer lookups with stale or forged "
@@ -152,6 +158,8 @@ static const struct option long_opts[] = {
 	{ "presence-max-ttl", required_argument, NULL, 0 },
 	{ "presence-max-records", required_argument, NULL, 0 },
 	{ "presence-new-per-addr", required_argument, NULL, 0 },
+	{ "fleet-max-records", required_argument, NULL, 0 },
+	{ "fleet-apps-per-vendor", required_argument, NULL, 0 },
 	{ "byzantine", no_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },

@@ -32,6 +32,7 @@
 #include "cr/util.h"
 #include "rn/byzantine.h"
 #include "rn/cache.h"
+#include "rn/fleet.h"
 #include "rn/peers.h"
 #include "rn/presstore.h"
 
@@ -129,6 +130,7 @@ struct rn_node {
 	char pin_path[PATH_MAX + 16];
 	char ring_save_path[PATH_MAX + 16]; /* newest accepted ring */
 	struct rn_peers *cluster; /* the other nodes */
+	struct rn_fleet *fleet;   /* rollout records (rn/fleet.h) */
 	int fd;
 	struct event *ev_read;
 	struct event *ev_tick;
@@ -359,6 +361,10 @@ static void node_on_published(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
 			    cr_id_format(peer_id(p), ids),
 			    cr_addr_format(cr_sess_peer_addr(p), addr),
 			    (unsigned long long)seq, stored, home);
+	/* Attached: the newest deployments that target it, once a session
+	 * (a republished presence brings nothing). */
+	if (!(cr_sess_tag(p) & TAG_PUBLISHED))
+		rn_fleet_on_attach(n->fleet, p, dev);
 	cr_sess_set_tag(p, cr_sess_tag(p) | TAG_PUBLISHED);
 	ack.seq = seq;
 	ack.observed_addr = cr_addr_format(cr_sess_peer_addr(p), addr);
@@ -768,6 +774,10 @@ static void node_on_hop(struct rn_node *n, struct cr_sess *p,
 		cp_hop_free(req);
 		return;
 	}
+	if (rn_fleet_on_hop(n->fleet, p, req)) {
+		cp_hop_free(req);
+		return;
+	}
 	switch (req->msg_case) {
 	case CARRIER__HOP__MSG_PUBLISH:
 		node_on_publish(n, p, req);
@@ -1094,6 +1104,7 @@ static void node_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	cr_sess_host_tick(n->host, now);
 	rn_peers_tick(n->cluster, now);
+	rn_fleet_tick(n->fleet, now);
 	if (now - n->last_sweep_ms > 5000) {
 		node_sweep_routes(n, now);
 		n->last_sweep_ms = now;
@@ -1486,6 +1497,42 @@ static void node_peers_cfg(struct rn_node *n, const struct rn_config *cfg,
 }
 
 /* rn_peers: a newer configuration signed by our operator arrived. */
+/* rn_fleet: the live session of an attached device. */
+static struct cr_sess *node_fleet_device(void *ctx,
+					 const uint8_t dev[CR_ID_HASHLEN])
+{
+	struct rn_node *n = ctx;
+	struct cr_sess *s = node_device(n, dev);
+
+	return s != NULL && !node_device_gone(s, cr_now_ms()) ? s : NULL;
+}
+
+static int node_fleet_device_state(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
+				   int *online, uint64_t *ago)
+{
+	struct rn_node *n = ctx;
+	struct cr_sess *s = node_device(n, dev);
+	uint64_t now = cr_now_ms();
+
+	if (s == NULL)
+		return 0;
+	*online = !node_device_gone(s, now);
+	*ago = now - cr_sess_last_recv_ms(s);
+	return 1;
+}
+
+static const struct rn_fleet_ops node_fleet_ops = {
+	.device = node_fleet_device,
+	.device_state = node_fleet_device_state,
+};
+
+static void node_fleet_cfg(const struct rn_config *cfg,
+			   struct rn_fleet_cfg *fc)
+{
+	fc->max_records = cfg->fleet_max_records;
+	fc->apps_per_vendor = cfg->fleet_apps_per_vendor;
+}
+
 static void node_on_ring(void *ctx, struct cr_ring *ring)
 {
 	struct rn_node *n = ctx;
@@ -1576,6 +1623,15 @@ struct rn_node *rn_node_new(struct event_base *base,
 		if (n->cluster == NULL)
 			goto fail;
 	}
+	{
+		struct rn_fleet_cfg fc;
+
+		node_fleet_cfg(cfg, &fc);
+		n->fleet = rn_fleet_new(n->kv, n->cluster, &fc,
+					&node_fleet_ops, n, err);
+		if (n->fleet == NULL)
+			goto fail;
+	}
 	if (cr_addr_parse(cfg->listen, &listen, err) < 0)
 		goto fail;
 	n->fd = cr_udp_open(&listen, err);
@@ -1646,6 +1702,12 @@ int rn_node_reload(struct rn_node *n, const struct rn_config *cfg,
 	cr_sess_host_set_cfg(n->host, &sc);
 	node_peers_cfg(n, cfg, &pc);
 	rn_peers_set_cfg(n->cluster, &pc);
+	{
+		struct rn_fleet_cfg fc;
+
+		node_fleet_cfg(cfg, &fc);
+		rn_fleet_set_cfg(n->fleet, &fc);
+	}
 	node_tls_limits(n, cfg);
 	cr_log_set_level(cfg->log_level);
 	cr_log_info("configuration reloaded (ring epoch %llu)",
@@ -1683,6 +1745,7 @@ struct rn_node *rn_node_free(struct rn_node *n)
 	cr_tls_srv_free(n->tls);
 	if (n->fd >= 0)
 		close(n->fd);
+	rn_fleet_free(n->fleet);
 	rn_peers_free(n->cluster);
 	cr_sess_host_free(n->host);
 	if (n->routes != NULL) {

@@ -1187,3 +1187,31 @@ const struct rn_peers_stats *rn_peers_stats(const struct rn_peers *p)
 {
 	return &p->st;
 }
+
+size_t rn_peers_home_of(struct rn_peers *p, const uint8_t key[CR_ID_HASHLEN],
+			size_t *out, size_t cap)
+{
+	size_t home[PEERS_HOME_MAX], n = peers_home(p, key, home);
+
+	if (n > cap)
+		n = cap;
+	memcpy(out, home, n * sizeof(*out));
+	return n;
+}
+
+int rn_peers_self(const struct rn_peers *p)
+{
+	return p->self;
+}
+
+struct cr_sess *rn_peers_sess(const struct rn_peers *p, size_t idx)
+{
+	if ((int)idx == p->self || idx >= p->ring->n_nodes)
+		return NULL;
+	return p->links[idx].sess;
+}
+
+size_t rn_peers_n_nodes(const struct rn_peers *p)
+{
+	return p->ring->n_nodes;
+}

@@ -108,3 +108,12 @@ long rn_pres_foreach(struct cr_kv *kv, rn_pres_fn fn, void *arg,
 
 	return cr_kv_foreach(kv, pres_db, pres_walk_one, &w, err);
 }
+
+long rn_pres_foreach_from(struct cr_kv *kv, const uint8_t start[CR_ID_HASHLEN],
+			  rn_pres_fn fn, void *arg, struct cr_error **err)
+{
+	struct pres_walk w = { fn, arg };
+
+	return cr_kv_foreach_from(kv, pres_db, start, CR_ID_HASHLEN,
+				  pres_walk_one, &w, err);
+}

@@ -39,7 +39,7 @@ usage_err() { # usage_err PROG_NAME PROG ARGS...
 help_ok "$CARRIER"
 for sub in keygen id "ring" "ring init" "ring add-node" "ring remove-node" "ring status" \
 	lookup ping connect trust "trust init" "trust sign" "trust show" release "release sign" fleet \
-	"release show" "fleet credential"; do
+	"release show" "fleet credential" deploy rollback status watch; do
 	# shellcheck disable=SC2086 # sub is split on purpose
 	help_ok "$CARRIER" $sub
 	# shellcheck disable=SC2086
@@ -54,6 +54,8 @@ usage_err carrier "$CARRIER" id
 usage_err carrier "$CARRIER" lookup not-an-id
 usage_err carrier "$CARRIER" connect "$(device d)" 70000
 usage_err carrier "$CARRIER" ring init --operator "$T/op.key" -o "$T/r"
+usage_err carrier "$CARRIER" deploy r.release --waves 10,5,100 --to tag:a=b
+usage_err carrier "$CARRIER" deploy r.release --to not-an-id
 for flag in --version -V; do
 	expect 0 version "$CARRIER" "$flag"
 	[ "$OUT" = "carrier $version" ] || fail "carrier $flag: $OUT"

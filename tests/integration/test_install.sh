@@ -83,6 +83,10 @@ HELPS=(
 	"man1/carrier.1 carrier trust --help"
 	"man1/carrier.1 carrier release --help"
 	"man1/carrier.1 carrier fleet --help"
+	"man1/carrier.1 carrier deploy --help"
+	"man1/carrier.1 carrier rollback --help"
+	"man1/carrier.1 carrier status --help"
+	"man1/carrier.1 carrier watch --help"
 	"man8/carrier-node.8 carrier-node --help"
 	"man8/carrier-agent.8 carrier-agent --help"
 	"man8/carrier-agent.8 carrier-agent install --help"
@@ -189,7 +193,7 @@ ok "completion loads and completes subcommands and options"
 # command.  COMPLETE: "PROG SUBCOMMAND-PATHS" (comma-separated, empty: none),
 # against the helps of PROG in HELPS.
 COMPLETE=(
-	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential"
+	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch"
 	"carrier-node -"
 	"carrier-agent ,install,apps"
 	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"

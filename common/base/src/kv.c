@@ -255,6 +255,45 @@ long cr_kv_foreach(struct cr_kv *kv, const char *db,
 	return n;
 }
 
+long cr_kv_foreach_from(struct cr_kv *kv, const char *db, const void *start,
+			size_t start_len,
+		   int (*fn)(void *arg, const void *key, size_t key_len,
+			     const void *val, size_t val_len),
+		   void *arg, struct cr_error **err)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	long n = 0;
+	int rc;
+
+	rc = kv_begin(kv, db, MDB_RDONLY, &txn, &dbi, err);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0) {
+		kv_end(kv, txn, 0);
+		return cr_error_set(err, rc, "LMDB cursor: %s",
+				    mdb_strerror(rc));
+	}
+	k.mv_data = (void *)(uintptr_t)start;
+	k.mv_size = start_len;
+	for (rc = mdb_cursor_get(cur, &k, &v,
+				 start_len > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	     rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		n++;
+		if (fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	kv_end(kv, txn, 0);
+	return n;
+}
+
 long cr_kv_count(struct cr_kv *kv, const char *db)
 {
 	MDB_txn *txn;

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "cp/limits.h"
 #include "cr/error.h"
 #include "cr/identity.h"
 #include "cr/log.h"
@@ -60,6 +61,10 @@ struct da_config {
 	 * pulls ask the fleet's peers first (docs/agent-apps.md). */
 	char credential_path[PATH_MAX];
 	char carrier_path[PATH_MAX]; /* --carrier; default da_provide_carrier() */
+	/* --tag K=V: in the signed presence; deployments target them
+	 * (da/deploy.h). */
+	char tags[CP_TAGS_MAX][CP_TAG_STR_MAX];
+	size_t n_tags;
 };
 
 void da_config_init(struct da_config *cfg);

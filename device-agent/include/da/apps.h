@@ -20,6 +20,7 @@
 
 #include "cr/error.h"
 #include "cr/kv.h"
+#include "da/journal.h"
 
 struct da_apps;
 
@@ -68,6 +69,25 @@ int da_apps_install(struct da_apps *m, const void *blob, size_t len,
 		    uint64_t window_ms, da_apps_done_fn done, void *arg,
 		    char *line, size_t line_cap, struct cr_error **err);
 void da_apps_forget(struct da_apps *m, void *arg);
+/*
+ * The same for a rollback deployment (docs/fleet.md "Rollouts"), which
+ * the caller verified: a release below the counter floor is accepted when
+ * its version is one the app still keeps (committed before, checked out,
+ * nothing to download); the floor does not go down.  Everything else is
+ * checked as da_apps_install() does.
+ */
+int da_apps_install_rollback(struct da_apps *m, const void *blob, size_t len,
+			     uint64_t window_ms, da_apps_done_fn done,
+			     void *arg, char *line, size_t line_cap,
+			     struct cr_error **err);
+/* A copy of app's journal record: 0, or -1 when the agent has no such
+ * app. */
+int da_apps_get(struct da_apps *m, const char *app, struct da_app_rec *out);
+/* fn gives the deployment sequence app follows (0: none), shown by
+ * da_apps_status() as "deployment_seq". */
+void da_apps_set_deploy_seq(struct da_apps *m,
+			    uint64_t (*fn)(void *arg, const char *app),
+			    void *arg);
 
 /* One JSON object per app a line ({"app","version","state","previous",
  * "last_switch_unix","last_error", ...}); caller frees. */

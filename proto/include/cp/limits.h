@@ -37,6 +37,8 @@ enum cp_limits {
 	CP_ADDRS_MAX = 8,                     /* addresses in a presence record */
 	CP_ATTACHED_MAX = 8,                  /* nodes listed as attached */
 	CP_ADDR_STR_MAX = 64,
+	CP_TAGS_MAX = 4,                      /* tags (K=V) in a presence record */
+	CP_TAG_STR_MAX = 64,                  /* one tag, with its NUL */
 
 	/* Fleet trust records (cr/fleet.h): a trust root or a release. */
 	CP_FLEET_RECORD_MAX = 64 * 1024,
@@ -50,6 +52,17 @@ enum cp_limits {
 	 * at most CP_HELLO_MAX bytes): two signatures fit. */
 	CP_FLEET_CRED_MAX = CP_HELLO_MAX - 5, /* version 2, tag 1, length 2 */
 	CP_FLEET_CRED_SIGS_MAX = 2,
+
+	/* Fleet rollouts (cr/deploy.h, rn/fleet.h): device ids and tags a
+	 * deployment targets, its waves, a status report's size, and the
+	 * piece of a record one FleetPut carries (records outgrow a hop
+	 * message: a deployment embeds its trust root and release). */
+	CP_DEPLOY_DEVICES_MAX = 1024,
+	CP_DEPLOY_TAGS_MAX = 16,
+	CP_DEPLOY_WAVES_MAX = 16,
+	CP_REPORT_MAX = 1024,
+	CP_REASON_MAX = 256,
+	CP_FLEET_PIECE = 900,
 };
 
 #endif

@@ -51,6 +51,8 @@ struct rn_config {
 	uint64_t presence_max_records;  /* records held (0: no bound) */
 	uint64_t presence_new_per_addr; /* new devices an hour from one
 					 * source address (0: no bound) */
+	uint64_t fleet_max_records;     /* rollout records held (0: no bound) */
+	uint64_t fleet_apps_per_vendor; /* deployments per fleet (0: no bound) */
 	int byzantine;            /* test only (CR_TEST_MODES builds): lie */
 };
 

@@ -159,4 +159,14 @@ void rn_peers_flush_drop(struct rn_peers *p);
 
 const struct rn_peers_stats *rn_peers_stats(const struct rn_peers *p);
 
+/* For the fleet records (rn/fleet.h): the home set of a 32-byte key (ring
+ * indices of the R live nodes ranked first; returns how many), this
+ * node's index, and the established session to node idx (NULL when none
+ * or idx is this node). */
+size_t rn_peers_home_of(struct rn_peers *p, const uint8_t key[CR_ID_HASHLEN],
+			size_t *out, size_t cap);
+int rn_peers_self(const struct rn_peers *p);
+size_t rn_peers_n_nodes(const struct rn_peers *p);
+struct cr_sess *rn_peers_sess(const struct rn_peers *p, size_t idx);
+
 #endif

@@ -83,5 +83,8 @@ typedef int (*rn_pres_fn)(void *arg, const uint8_t *dev,
 			  const struct rn_pres *v);
 long rn_pres_foreach(struct cr_kv *kv, rn_pres_fn fn, void *arg,
 		     struct cr_error **err);
+/* The same from the first device whose id is >= start on. */
+long rn_pres_foreach_from(struct cr_kv *kv, const uint8_t start[CR_ID_HASHLEN],
+			  rn_pres_fn fn, void *arg, struct cr_error **err);
 
 #endif

@@ -44,6 +44,14 @@ long cr_kv_foreach(struct cr_kv *kv, const char *db,
 			     const void *val, size_t val_len),
 		   void *arg, struct cr_error **err);
 
+/* The same from the first key >= start (start_len bytes) on, in key
+ * order: a range walk (fn stops it when the keys leave the range). */
+long cr_kv_foreach_from(struct cr_kv *kv, const char *db, const void *start,
+			size_t start_len,
+			int (*fn)(void *arg, const void *key, size_t key_len,
+				  const void *val, size_t val_len),
+			void *arg, struct cr_error **err);
+
 /*
  * Group commit: between cr_kv_group_begin() and cr_kv_group_commit(),
  * every call joins one write transaction (reads see its writes), which

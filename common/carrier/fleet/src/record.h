@@ -36,8 +36,15 @@ int cr_fleet_collect(const char *ctx, const uint8_t *body, size_t len,
 		     uint8_t (*signer)[CR_PKLEN], size_t cap, size_t *n_signer,
 		     const char *what, struct cr_error **err);
 
-/* The signed record kinds (their Signed* messages share one shape). */
-enum cr_fleet_kind { CR_FLEET_TRUST, CR_FLEET_RELEASE, CR_FLEET_CRED };
+/* The signed record kinds (their Signed* messages share one shape;
+ * CR_FLEET_RECORD, a SignedFleetRecord of cr/deploy.h, packs as the
+ * trust root's does: the same fields). */
+enum cr_fleet_kind {
+	CR_FLEET_TRUST,
+	CR_FLEET_RELEASE,
+	CR_FLEET_CRED,
+	CR_FLEET_RECORD,
+};
 
 /* Packs a Signed* record (body, signatures) into a new buffer. */
 int cr_fleet_pack(enum cr_fleet_kind kind, const uint8_t *body,

@@ -135,7 +135,8 @@ static int presence_addr_valid(const char *s, size_t len)
 
 /* Checks the fields both signing and verifying care about. */
 static int presence_check_fields(size_t n_addrs, char *const *addrs,
-				 size_t n_attached, uint64_t issued,
+				 size_t n_attached, size_t n_tags,
+				 char *const *tags, uint64_t issued,
 				 uint64_t expires, struct cr_error **err)
 {
 	if (n_addrs > CP_ADDRS_MAX)
@@ -163,6 +164,28 @@ static int presence_check_fields(size_t n_addrs, char *const *addrs,
 					    "[IPV6]:PORT",
 					    i);
 	}
+	if (n_tags > CP_TAGS_MAX)
+		return cr_error_set(err, EBADMSG,
+				    "presence record lists %zu tags, more than "
+				    "the limit of %d",
+				    n_tags, (int)CP_TAGS_MAX);
+	for (size_t i = 0; i < n_tags; i++) {
+		size_t len = strnlen(tags[i], CP_TAG_STR_MAX);
+		const char *eq = memchr(tags[i], '=', len);
+
+		if (len >= CP_TAG_STR_MAX || eq == NULL || eq == tags[i])
+			return cr_error_set(err, EBADMSG,
+					    "presence record tag %zu is not "
+					    "K=V of at most %d characters",
+					    i, (int)CP_TAG_STR_MAX - 1);
+		for (size_t j = 0; j < len; j++)
+			if (tags[i][j] <= ' ' || tags[i][j] > '~')
+				return cr_error_set(err, EBADMSG,
+						    "presence record tag %zu "
+						    "holds a space or a "
+						    "control character",
+						    i);
+	}
 	if (expires <= issued)
 		return cr_error_set(err, EBADMSG,
 				    "presence record expires (%" PRIu64
@@ -181,6 +204,7 @@ int cr_presence_sign(const struct cr_keypair *dev, const struct cr_presence *p,
 	 * away const. */
 	struct cr_presence c;
 	char *addrs[CP_ADDRS_MAX];
+	char *tags[CP_TAGS_MAX];
 	ProtobufCBinaryData attached[CP_ATTACHED_MAX];
 	uint8_t msg[PRESENCE_SIG_CTX_LEN + CP_PRESENCE_MAX];
 	uint8_t sig[CR_SIGLEN];
@@ -212,8 +236,16 @@ int cr_presence_sign(const struct cr_keypair *dev, const struct cr_presence *p,
 		/* A full buffer without a NUL is caught as too long below. */
 		addrs[i] = c.addrs[i];
 	}
-	if (presence_check_fields(c.n_addrs, addrs, c.n_attached,
-				  c.issued_unix, c.expires_unix, err) < 0)
+	if (c.n_tags > CP_TAGS_MAX)
+		return cr_error_set(err, EINVAL,
+				    "presence record lists %zu tags; the "
+				    "limit is %d",
+				    c.n_tags, (int)CP_TAGS_MAX);
+	for (size_t i = 0; i < c.n_tags; i++)
+		tags[i] = c.tags[i];
+	if (presence_check_fields(c.n_addrs, addrs, c.n_attached, c.n_tags,
+				  tags, c.issued_unix, c.expires_unix,
+				  err) < 0)
 		return -1;
 	for (size_t i = 0; i < c.n_attached; i++) {
 		attached[i].data = c.attached[i];
@@ -228,6 +260,8 @@ int cr_presence_sign(const struct cr_keypair *dev, const struct cr_presence *p,
 	body.addrs = addrs;
 	body.n_attached = c.n_attached;
 	body.attached = attached;
+	body.n_tags = c.n_tags;
+	body.tags = tags;
 
 	body_len = carrier__presence_body__get_packed_size(&body);
 	/* The signature and its framing come on top; checked below. */
@@ -314,7 +348,8 @@ int cr_presence_verify(const uint8_t *buf, size_t len, uint64_t now_unix,
 				    "presence record device key is not a "
 				    "valid Ed25519 key");
 	if (presence_check_fields(b->n_addrs, b->addrs, b->n_attached,
-				  b->issued_unix, b->expires_unix, err) < 0)
+				  b->n_tags, b->tags, b->issued_unix,
+				  b->expires_unix, err) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n_attached; i++) {
 		if (b->attached[i].len != CR_PKLEN)
@@ -370,6 +405,9 @@ int cr_presence_verify(const uint8_t *buf, size_t len, uint64_t now_unix,
 	p.n_attached = b->n_attached;
 	for (size_t i = 0; i < b->n_attached; i++)
 		memcpy(p.attached[i], b->attached[i].data, CR_PKLEN);
+	p.n_tags = b->n_tags;
+	for (size_t i = 0; i < b->n_tags; i++)
+		memcpy(p.tags[i], b->tags[i], strlen(b->tags[i]) + 1);
 	*out = p;
 	return 0;
 }

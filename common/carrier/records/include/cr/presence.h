@@ -25,6 +25,10 @@ struct cr_presence {
 	char addrs[CP_ADDRS_MAX][CP_ADDR_STR_MAX];
 	size_t n_attached;
 	uint8_t attached[CP_ATTACHED_MAX][CR_PKLEN];
+	/* The device's tags, "K=V" (printable, no spaces): deployments
+	 * target them (cr/deploy.h). */
+	size_t n_tags;
+	char tags[CP_TAGS_MAX][CP_TAG_STR_MAX];
 };
 
 /*

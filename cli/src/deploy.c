@@ -1,0 +1,1675 @@
+/*
+ * Fleet rollouts from the vendor's side (docs/fleet.md "Rollouts"):
+ *
+ *   carrier deploy RELEASE --trust TRUST --key ROLLOUT_KEY --to TARGETS ...
+ *   carrier rollback APP --trust TRUST --key ROLLOUT_KEY [--to VERSION] ...
+ *   carrier status [APP] [--json] [--follow]
+ *   carrier watch [--json]
+ *
+ * deploy signs a deployment, publishes it to the ring and follows it:
+ * it counts the verified, device-signed reports of each wave and signs an
+ * advance once every member of the open waves is done with the failures
+ * within the threshold; past the threshold it halts.  Nothing else ever
+ * opens a wave, so a vendor that goes away leaves the rollout paused.
+ * The CLI verifies every record itself: nodes only store and forward.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "client.h"
+#include "commands.h"
+#include "cp/hop.h"
+#include "cp/limits.h"
+#include "cr/deploy.h"
+#include "cr/fleet.h"
+#include "cr/map.h"
+#include "cr/util.h"
+
+enum {
+	DEP_REQ_MS = 2500,
+	DEP_POLL_MS = 1000,
+	DEP_EUSAGE = 1000,
+};
+
+/* One device of a deployment as the CLI sees it. */
+struct dev_row {
+	uint8_t id[CR_ID_HASHLEN];
+	int online, held, targeted;
+	uint64_t last_seen_ms_ago;
+	size_t wave;
+	struct cr_report r; /* r.state == CR_RS_NONE: no report yet */
+};
+
+struct fleet_view {
+	struct dev_row *rows;
+	size_t n, cap;
+	struct cr_map *idx; /* id -> row index + 1 */
+	size_t forged;      /* reports that failed verification */
+};
+
+struct dep_ctx {
+	struct event_base *base;
+	struct cl_client *c;
+	struct cr_trust *trust;
+	struct cr_keypair kp;
+	int have_key;
+	uint8_t vendor[32];
+	int json, tty;
+	uint64_t timeout_ms; /* follow at most this long; 0: no bound */
+};
+
+static volatile sig_atomic_t dep_stop;
+
+/* Wall-clock ms: deployment sequences grow across runs and machines. */
+static uint64_t dep_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void dep_on_signal(int sig)
+{
+	(void)sig;
+	dep_stop = 1;
+}
+
+static int dep_report(struct cr_error *err)
+{
+	int code = err != NULL && err->code == DEP_EUSAGE ? 2 : 1;
+
+	cl_fail(code, "%s", err != NULL ? cr_error_msg(err) : "failed");
+	cr_error_free(err);
+	return code;
+}
+
+/* ---- view -------------------------------------------------------------------- */
+
+static void view_free(struct fleet_view *v)
+{
+	free(v->rows);
+	cr_map_free(v->idx);
+	memset(v, 0, sizeof(*v));
+}
+
+static struct dev_row *view_row(struct fleet_view *v,
+				const uint8_t id[CR_ID_HASHLEN])
+{
+	uintptr_t i;
+
+	if (v->idx == NULL && (v->idx = cr_map_new(CR_ID_HASHLEN)) == NULL)
+		return NULL;
+	i = (uintptr_t)cr_map_get(v->idx, id);
+	if (i != 0)
+		return &v->rows[i - 1];
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? 2 * v->cap : 256;
+		struct dev_row *r = realloc(v->rows, cap * sizeof(*r));
+
+		if (r == NULL)
+			return NULL;
+		v->rows = r;
+		v->cap = cap;
+	}
+	memset(&v->rows[v->n], 0, sizeof(v->rows[v->n]));
+	memcpy(v->rows[v->n].id, id, CR_ID_HASHLEN);
+	if (cr_map_put(v->idx, v->rows[v->n].id, (void *)(uintptr_t)(v->n + 1)) <
+	    0)
+		return NULL;
+	return &v->rows[v->n++];
+}
+
+/* ---- ring I/O ------------------------------------------------------------------ */
+
+/* Publishes a record in FleetPut pieces to every node that answers;
+ * returns how many acknowledged it (the error of the last refusal in
+ * *err when none did). */
+static size_t dep_publish(struct dep_ctx *x, uint32_t kind, const uint8_t *blob,
+			  size_t len, struct cr_error **err)
+{
+	const struct cr_ring *ring = cl_ring(x->c);
+	uint8_t digest[32], buf[CP_MSG_MAX];
+	size_t acks = 0;
+
+	crypto_generichash(digest, 32, blob, len, NULL, 0);
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		for (int attempt = 0; attempt < 3; attempt++) {
+			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
+			Carrier__FleetPut p = CARRIER__FLEET_PUT__INIT;
+			struct cr_error *e = NULL;
+			struct cr_sess *s = cl_node(x->c, i, DEP_REQ_MS, &e);
+			size_t last;
+
+			if (s == NULL) {
+				cr_error_free(*err);
+				*err = e;
+				break;
+			}
+			m.msg_case = CARRIER__HOP__MSG_FLEET_PUT;
+			m.fleet_put = &p;
+			p.kind = kind;
+			p.digest.data = digest;
+			p.digest.len = 32;
+			p.total = (uint32_t)len;
+			last = (len - 1) / CP_FLEET_PIECE * CP_FLEET_PIECE;
+			for (size_t off = 0; off < last; off += CP_FLEET_PIECE) {
+				long n;
+
+				p.offset = (uint32_t)off;
+				p.data.data = (uint8_t *)(uintptr_t)(blob + off);
+				p.data.len = CP_FLEET_PIECE;
+				n = cp_hop_pack(&m, buf, sizeof(buf));
+				if (n > 0)
+					cr_sess_send(s, buf, (size_t)n,
+						     cr_now_ms());
+			}
+			p.offset = (uint32_t)last;
+			p.data.data = (uint8_t *)(uintptr_t)(blob + last);
+			p.data.len = len - last;
+			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
+			if (rep == NULL) {
+				cr_error_free(*err);
+				*err = e;
+				continue;
+			}
+			if (rep->msg_case == CARRIER__HOP__MSG_FLEET_ACK) {
+				acks++;
+				cp_hop_free(rep);
+				break;
+			}
+			if (rep->msg_case == CARRIER__HOP__MSG_ERROR) {
+				cr_error_free(*err);
+				*err = NULL;
+				cr_error_set(err, EKEYREJECTED,
+					     "ring node %s refused it: %s",
+					     ring->nodes[i].addr,
+					     rep->error->message);
+			}
+			cp_hop_free(rep);
+			break;
+		}
+	}
+	return acks;
+}
+
+/* The record (kind 1 or 2) of (vendor, app) as node idx holds it. */
+static int dep_get(struct dep_ctx *x, size_t idx, uint32_t kind, const char *app,
+		   uint8_t **out, size_t *out_len)
+{
+	uint8_t *buf = NULL;
+	size_t total = 0, off = 0;
+
+	do {
+		Carrier__Hop m = CARRIER__HOP__INIT, *rep;
+		Carrier__FleetGet g = CARRIER__FLEET_GET__INIT;
+		struct cr_error *e = NULL;
+
+		g.kind = kind;
+		g.vendor_id.data = x->vendor;
+		g.vendor_id.len = 32;
+		g.app = (char *)(uintptr_t)app;
+		g.offset = (uint32_t)off;
+		m.msg_case = CARRIER__HOP__MSG_FLEET_GET;
+		m.fleet_get = &g;
+		rep = cl_request(x->c, idx, &m, DEP_REQ_MS, &e);
+		cr_error_free(e);
+		if (rep == NULL || rep->msg_case != CARRIER__HOP__MSG_FLEET_PUT ||
+		    rep->fleet_put->offset != off || rep->fleet_put->total == 0 ||
+		    rep->fleet_put->total > CP_FLEET_RECORD_MAX ||
+		    (total != 0 && rep->fleet_put->total != total) ||
+		    rep->fleet_put->data.len == 0 ||
+		    off + rep->fleet_put->data.len > rep->fleet_put->total) {
+			cp_hop_free(rep);
+			free(buf);
+			return -1;
+		}
+		if (buf == NULL) {
+			total = rep->fleet_put->total;
+			buf = malloc(total);
+			if (buf == NULL) {
+				cp_hop_free(rep);
+				return -1;
+			}
+		}
+		memcpy(buf + off, rep->fleet_put->data.data,
+		       rep->fleet_put->data.len);
+		off += rep->fleet_put->data.len;
+		cp_hop_free(rep);
+	} while (off < total);
+	*out = buf;
+	*out_len = total;
+	return 0;
+}
+
+/* The newest valid deployment of app any node holds (NULL: none). */
+static struct cr_deploy *dep_fetch(struct dep_ctx *x, const char *app)
+{
+	const struct cr_ring *ring = cl_ring(x->c);
+	struct cr_deploy *best = NULL;
+
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		struct cr_deploy *d = NULL;
+		struct cr_error *e = NULL;
+		uint8_t *blob;
+		size_t len;
+
+		if (dep_get(x, i, CR_REC_DEPLOYMENT, app, &blob, &len) < 0)
+			continue;
+		if (cr_deploy_decode(blob, len, x->trust, &d, &e) == 0 &&
+		    memcmp(d->vendor_id, x->vendor, 32) == 0 &&
+		    (best == NULL || d->seq > best->seq)) {
+			cr_deploy_free(best);
+			best = d;
+		} else {
+			cr_deploy_free(d);
+		}
+		cr_error_free(e);
+		free(blob);
+	}
+	return best;
+}
+
+/* The wave open for d: the highest valid advance any node holds. */
+static uint32_t dep_open_wave(struct dep_ctx *x, const struct cr_deploy *d)
+{
+	const struct cr_ring *ring = cl_ring(x->c);
+	uint32_t wave = 0;
+
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		struct cr_advance *a = NULL;
+		struct cr_error *e = NULL;
+		uint8_t *blob;
+		size_t len;
+
+		if (dep_get(x, i, CR_REC_ADVANCE, d->app, &blob, &len) < 0)
+			continue;
+		if (cr_advance_decode(blob, len, d->trust, &a, &e) == 0 &&
+		    memcmp(a->deployment, d->digest, 32) == 0 &&
+		    a->wave < d->n_waves && a->wave > wave)
+			wave = a->wave;
+		cr_advance_free(a);
+		cr_error_free(e);
+		free(blob);
+	}
+	return wave;
+}
+
+/* Devices the nodes hold presence for that d targets, and the reports. */
+static void dep_collect(struct dep_ctx *x, const struct cr_deploy *d,
+			struct fleet_view *v)
+{
+	const struct cr_ring *ring = cl_ring(x->c);
+
+	view_free(v);
+	for (size_t i = 0; i < d->n_devices; i++) {
+		struct dev_row *r = view_row(v, d->devices[i]);
+
+		if (r != NULL)
+			r->targeted = 1;
+	}
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		uint8_t after[CR_ID_HASHLEN];
+		int have_after = 0;
+
+		for (;;) {
+			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
+			Carrier__FleetDevicesRequest q =
+				CARRIER__FLEET_DEVICES_REQUEST__INIT;
+			struct cr_error *e = NULL;
+			int more;
+
+			q.vendor_id.data = x->vendor;
+			q.vendor_id.len = 32;
+			q.app = (char *)(uintptr_t)d->app;
+			if (have_after) {
+				q.after.data = after;
+				q.after.len = CR_ID_HASHLEN;
+			}
+			m.msg_case = CARRIER__HOP__MSG_FLEET_DEVICES_REQ;
+			m.fleet_devices_req = &q;
+			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
+			cr_error_free(e);
+			if (rep == NULL ||
+			    rep->msg_case != CARRIER__HOP__MSG_FLEET_DEVICES) {
+				cp_hop_free(rep);
+				break;
+			}
+			for (size_t k = 0; k < rep->fleet_devices->n_devices;
+			     k++) {
+				const Carrier__FleetDevice *fd =
+					rep->fleet_devices->devices[k];
+				struct dev_row *r;
+
+				if (fd->id.len != CR_ID_HASHLEN)
+					continue;
+				r = view_row(v, fd->id.data);
+				if (r == NULL)
+					continue;
+				r->targeted = 1;
+				if (fd->held && (!r->held || fd->online ||
+						 fd->last_seen_ms_ago <
+							 r->last_seen_ms_ago)) {
+					if (!r->online) {
+						r->online = fd->online;
+						r->last_seen_ms_ago =
+							fd->last_seen_ms_ago;
+					}
+					r->held = 1;
+				}
+			}
+			more = rep->fleet_devices->next.len == CR_ID_HASHLEN;
+			if (more)
+				memcpy(after, rep->fleet_devices->next.data,
+				       CR_ID_HASHLEN);
+			have_after = 1;
+			cp_hop_free(rep);
+			if (!more)
+				break;
+		}
+	}
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		uint8_t after[32];
+		int have_after = 0;
+
+		for (;;) {
+			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
+			Carrier__FleetReportsRequest q =
+				CARRIER__FLEET_REPORTS_REQUEST__INIT;
+			struct cr_error *e = NULL;
+			int more;
+
+			q.deployment.data = (uint8_t *)(uintptr_t)d->digest;
+			q.deployment.len = 32;
+			if (have_after) {
+				q.after.data = after;
+				q.after.len = 32;
+			}
+			m.msg_case = CARRIER__HOP__MSG_FLEET_REPORTS_REQ;
+			m.fleet_reports_req = &q;
+			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
+			cr_error_free(e);
+			if (rep == NULL ||
+			    rep->msg_case != CARRIER__HOP__MSG_FLEET_REPORTS) {
+				cp_hop_free(rep);
+				break;
+			}
+			for (size_t k = 0; k < rep->fleet_reports->n_reports;
+			     k++) {
+				static struct cr_report r;
+				struct cr_error *re = NULL;
+				struct dev_row *row;
+
+				/* Only what the device signed counts; a
+				 * node's forgery is counted and dropped. */
+				if (cr_report_decode(
+					    rep->fleet_reports->reports[k].data,
+					    rep->fleet_reports->reports[k].len,
+					    &r, &re) < 0 ||
+				    memcmp(r.deployment, d->digest, 32) != 0) {
+					cr_error_free(re);
+					v->forged++;
+					continue;
+				}
+				row = view_row(v, r.device.hash);
+				if (row != NULL && r.seq > row->r.seq)
+					row->r = r;
+			}
+			more = rep->fleet_reports->next.len == 32;
+			if (more)
+				memcpy(after, rep->fleet_reports->next.data, 32);
+			have_after = 1;
+			cp_hop_free(rep);
+			if (!more)
+				break;
+		}
+	}
+	for (size_t i = 0; i < v->n; i++)
+		v->rows[i].wave = cr_deploy_wave_of(d, v->rows[i].id);
+}
+
+/* ---- the follow view ------------------------------------------------------------- */
+
+struct wave_count {
+	uint32_t members, succeeded, failed, running, waiting;
+};
+
+/* Counts of the devices targeted in each wave (not cumulative). */
+static void dep_count(const struct cr_deploy *d, const struct fleet_view *v,
+		      struct wave_count *w)
+{
+	memset(w, 0, d->n_waves * sizeof(*w));
+	for (size_t i = 0; i < v->n; i++) {
+		const struct dev_row *r = &v->rows[i];
+		struct wave_count *c = &w[r->wave];
+
+		if (!r->targeted)
+			continue;
+		c->members++;
+		switch (r->r.state) {
+		case CR_RS_SUCCEEDED:
+			c->succeeded++;
+			break;
+		case CR_RS_FAILED:
+		case CR_RS_ROLLED_BACK:
+		case CR_RS_REFUSED:
+		case CR_RS_STALE:
+			c->failed++;
+			break;
+		case CR_RS_NONE:
+			c->waiting++;
+			break;
+		default:
+			c->running++;
+			break;
+		}
+	}
+}
+
+static void dep_wave_line(const struct cr_deploy *d, size_t k, uint32_t open,
+			  const struct wave_count *c, char *out, size_t cap)
+{
+	snprintf(out, cap,
+		 "wave %zu/%zu (%" PRIu32 "%%): %" PRIu32 " devices, %" PRIu32
+		 " succeeded, %" PRIu32 " failed, %" PRIu32
+		 " in progress, %" PRIu32 " waiting%s",
+		 k + 1, d->n_waves, d->waves[k], c->members, c->succeeded,
+		 c->failed, c->running, c->waiting,
+		 k > open ? " (not open)" : "");
+}
+
+/*
+ * Follows d until it completes (0), halts past its failure threshold (1,
+ * the reason printed), the user interrupts or the time runs out (1, the
+ * rollout stays paused).  Advances are signed only with a rollout key.
+ */
+static int dep_follow(struct dep_ctx *x, struct cr_deploy *d)
+{
+	struct fleet_view v = { 0 };
+	struct wave_count w[CP_DEPLOY_WAVES_MAX];
+	char lines[CP_DEPLOY_WAVES_MAX][200], prev[CP_DEPLOY_WAVES_MAX][200];
+	uint64_t start = cr_now_ms();
+	uint32_t open = dep_open_wave(x, d);
+	int drawn = 0, rc = 1;
+
+	memset(prev, 0, sizeof(prev));
+	signal(SIGINT, dep_on_signal);
+	signal(SIGTERM, dep_on_signal);
+	for (;;) {
+		uint32_t members = 0, ok = 0, bad = 0, busy = 0, allowed;
+
+		dep_collect(x, d, &v);
+		dep_count(d, &v, w);
+		for (size_t k = 0; k < d->n_waves; k++)
+			dep_wave_line(d, k, open, &w[k], lines[k],
+				      sizeof(lines[k]));
+		if (x->tty) {
+			if (drawn)
+				printf("\033[%zuA", d->n_waves);
+			for (size_t k = 0; k < d->n_waves; k++)
+				printf("\033[2K%s\n", lines[k]);
+			drawn = 1;
+		} else {
+			for (size_t k = 0; k < d->n_waves; k++)
+				if (strcmp(lines[k], prev[k]) != 0)
+					printf("%s\n", lines[k]);
+		}
+		fflush(stdout);
+		memcpy(prev, lines, sizeof(prev));
+		for (size_t k = 0; k <= open; k++) {
+			members += w[k].members;
+			ok += w[k].succeeded;
+			bad += w[k].failed;
+			busy += w[k].running + w[k].waiting;
+		}
+		allowed = cr_deploy_failures_allowed(d, members);
+		if (bad > allowed) {
+			size_t shown = 0;
+
+			fprintf(stderr,
+				"carrier: rollout of %s %s halted in wave "
+				"%" PRIu32 "/%zu (%" PRIu32 "%%): %" PRIu32
+				" of %" PRIu32 " devices failed, more than the "
+				"%" PRIu32 " allowed\n",
+				d->app, d->release->version, open + 1,
+				d->n_waves, d->waves[open], bad, members,
+				allowed);
+			for (size_t i = 0; i < v.n && shown < 5; i++) {
+				char ids[CR_ID_STRMAX];
+				struct cr_id id = { .type = CR_ID_DEVICE };
+				const struct dev_row *r = &v.rows[i];
+
+				if (r->r.state != CR_RS_FAILED &&
+				    r->r.state != CR_RS_ROLLED_BACK &&
+				    r->r.state != CR_RS_REFUSED &&
+				    r->r.state != CR_RS_STALE)
+					continue;
+				memcpy(id.hash, r->id, CR_ID_HASHLEN);
+				fprintf(stderr, "  %s: %s: %s\n",
+					cr_id_format(&id, ids),
+					cr_report_state_name(r->r.state),
+					r->r.reason);
+				shown++;
+			}
+			rc = 1;
+			break;
+		}
+		if (busy == 0 && open + 1 == d->n_waves) {
+			printf("rollout of %s %s complete: %" PRIu32
+			       " of %" PRIu32 " devices succeeded\n",
+			       d->app, d->release->version, ok, members);
+			rc = 0;
+			break;
+		}
+		if (busy == 0 && x->have_key) {
+			struct cr_advance in, *a = NULL;
+			struct cr_error *err = NULL;
+			const struct cr_keypair *s[1] = { &x->kp };
+
+			memset(&in, 0, sizeof(in));
+			memcpy(in.vendor_id, d->vendor_id, 32);
+			snprintf(in.app, sizeof(in.app), "%s", d->app);
+			memcpy(in.deployment, d->digest, 32);
+			in.wave = open + 1;
+			in.members = members;
+			in.succeeded = ok;
+			in.failed = bad;
+			in.issued_unix = cr_now_unix();
+			if (cr_advance_build(&in, s, 1, &a, &err) == 0 &&
+			    dep_publish(x, CR_REC_ADVANCE, a->blob, a->blob_len,
+					&err) > 0) {
+				open++;
+				if (!x->tty)
+					printf("wave %" PRIu32 "/%zu (%" PRIu32
+					       "%%) opened: %" PRIu32
+					       " of %" PRIu32
+					       " devices succeeded before it\n",
+					       open + 1, d->n_waves,
+					       d->waves[open], ok, members);
+				memset(prev, 0, sizeof(prev));
+			} else if (err != NULL) {
+				fprintf(stderr, "carrier: opening wave %" PRIu32
+					": %s (retrying)\n",
+					open + 2, cr_error_msg(err));
+			}
+			cr_error_free(err);
+			cr_advance_free(a);
+			continue;
+		}
+		if (dep_stop || (x->timeout_ms != 0 &&
+				 cr_now_ms() - start > x->timeout_ms)) {
+			fprintf(stderr,
+				"carrier: stopped following %s %s at wave "
+				"%" PRIu32 "/%zu; the rollout stays paused "
+				"there until 'carrier status %s --follow "
+				"--key ROLLOUT_KEY' resumes it\n",
+				d->app, d->release->version, open + 1,
+				d->n_waves, d->app);
+			rc = 1;
+			break;
+		}
+		{
+			int never = 0;
+
+			cl_wait(x->c, &never, cr_now_ms() + DEP_POLL_MS);
+		}
+		if (!x->have_key && !dep_stop) {
+			uint32_t o = dep_open_wave(x, d);
+
+			if (o > open)
+				open = o;
+		}
+	}
+	view_free(&v);
+	return rc;
+}
+
+/* ---- local history (what rollback goes back to) ---------------------------------- */
+
+static void dep_hist_dir(const struct dep_ctx *x, const char *app, char *out,
+			 size_t cap)
+{
+	char base[PATH_MAX - 128], hex[17];
+
+	cl_default_path(NULL, "CARRIER_DEPLOYMENTS", "deployments", base,
+			sizeof(base));
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", x->vendor[i]);
+	if (snprintf(out, cap, "%s/%s/%.63s", base, hex, app) >= (int)cap)
+		out[0] = '\0';
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p != '\0'; p++)
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(tmp, 0700);
+			*p = '/';
+		}
+	return mkdir(tmp, 0700) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static void dep_hist_save(const struct dep_ctx *x, const struct cr_deploy *d)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	struct cr_error *err = NULL;
+
+	dep_hist_dir(x, d->app, dir, sizeof(dir));
+	if (mkdir_p(dir) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%020" PRIu64 ".deployment", dir,
+		 d->seq);
+	if (cr_deploy_save(d, path, &err) < 0) {
+		fprintf(stderr, "carrier: warning: %s\n", cr_error_msg(err));
+		cr_error_free(err);
+	}
+}
+
+/* The newest deployment in the history whose version is not `not` (or is
+ * `want` when given). */
+static struct cr_deploy *dep_hist_find(const struct dep_ctx *x, const char *app,
+				       const char *not, const char *want)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	struct cr_deploy *best = NULL;
+	struct dirent *e;
+	DIR *dh;
+
+	dep_hist_dir(x, app, dir, sizeof(dir));
+	dh = opendir(dir);
+	if (dh == NULL)
+		return NULL;
+	while ((e = readdir(dh)) != NULL) {
+		struct cr_deploy *d = NULL;
+		struct cr_error *err = NULL;
+
+		if (strstr(e->d_name, ".deployment") == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (cr_deploy_load(path, &d, &err) < 0) {
+			cr_error_free(err);
+			continue;
+		}
+		if ((want != NULL && strcmp(d->release->version, want) != 0) ||
+		    (want == NULL && not != NULL &&
+		     strcmp(d->release->version, not) == 0) ||
+		    (best != NULL && best->seq >= d->seq)) {
+			cr_deploy_free(d);
+			continue;
+		}
+		cr_deploy_free(best);
+		best = d;
+	}
+	closedir(dh);
+	return best;
+}
+
+/* ---- shared option handling -------------------------------------------------------- */
+
+static int dep_open(struct dep_ctx *x, const char *trust_path,
+		    const char *key_path, const char *ring_path,
+		    const char *operator, int need_key, struct cr_error **err)
+{
+	char tp[PATH_MAX], kp[PATH_MAX];
+	struct cl_vendor_opts vo = { 0 };
+
+	cl_default_path(trust_path, "CARRIER_TRUST", "trust", tp, sizeof(tp));
+	if (cr_trust_load(tp, NULL, cr_now_unix(), &x->trust, err) < 0)
+		return -1;
+	cr_fleet_vendor_id(x->trust, x->vendor);
+	cl_default_path(key_path, "CARRIER_KEY", "key", kp, sizeof(kp));
+	if (cr_keypair_load_as(kp, CR_ID_VENDOR, &x->kp, err) < 0)
+		return -1;
+	x->have_key = cr_trust_has_key(x->trust, CR_ROLE_ROLLOUT, x->kp.pk);
+	if (need_key && !x->have_key) {
+		char ids[CR_ID_STRMAX];
+		struct cr_id id;
+
+		cr_id_from_pk(CR_ID_VENDOR, x->kp.pk, &id);
+		return cr_error_set(err, EKEYREJECTED,
+				    "%s is not a rollout key of trust root "
+				    "v%" PRIu64,
+				    cr_id_format(&id, ids), x->trust->version);
+	}
+	x->base = event_base_new();
+	if (x->base == NULL)
+		return cr_error_errno(err, ENOMEM, "event loop");
+	vo.key = kp;
+	vo.ring = ring_path;
+	vo.operator = operator;
+	x->c = cl_client_open(x->base, &vo, err);
+	if (x->c == NULL)
+		return -1;
+	x->tty = isatty(STDOUT_FILENO);
+	return 0;
+}
+
+static void dep_close(struct dep_ctx *x)
+{
+	cl_client_free(x->c);
+	if (x->base != NULL)
+		event_base_free(x->base);
+	cr_trust_free(x->trust);
+	cr_keypair_wipe(&x->kp);
+}
+
+/* "DEV,DEV,...|tag:K=V[,tag:K=V]" into d's targets. */
+static int dep_targets(const char *to, struct cr_deploy *d,
+		       struct cr_error **err)
+{
+	char buf[CP_DEPLOY_DEVICES_MAX * 70], *save = NULL, *tok;
+	size_t cap = 16;
+
+	if (strlen(to) >= sizeof(buf))
+		return cr_error_set(err, DEP_EUSAGE, "--to: too long");
+	snprintf(buf, sizeof(buf), "%s", to);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (strncmp(tok, "tag:", 4) == 0) {
+			if (d->n_tags == CP_DEPLOY_TAGS_MAX ||
+			    strchr(tok + 4, '=') == NULL || tok[4] == '=' ||
+			    strlen(tok + 4) >= CP_TAG_STR_MAX)
+				return cr_error_set(err, DEP_EUSAGE,
+						    "--to: '%s' is not tag:K=V "
+						    "(at most %d tags)",
+						    tok, (int)CP_DEPLOY_TAGS_MAX);
+			snprintf(d->tags[d->n_tags++], CP_TAG_STR_MAX, "%s",
+				 tok + 4);
+		} else {
+			struct cr_id id;
+
+			if (cr_id_parse_as(tok, CR_ID_DEVICE, &id, err) < 0) {
+				(*err)->code = DEP_EUSAGE;
+				return -1;
+			}
+			if (d->n_devices == CP_DEPLOY_DEVICES_MAX)
+				return cr_error_set(err, DEP_EUSAGE,
+						    "--to: at most %d devices",
+						    (int)CP_DEPLOY_DEVICES_MAX);
+			if (d->devices == NULL || d->n_devices == cap) {
+				void *n;
+
+				cap *= 2;
+				n = realloc(d->devices, cap * CR_ID_HASHLEN);
+				if (n == NULL)
+					return cr_error_errno(err, ENOMEM,
+							      "--to");
+				d->devices = n;
+			}
+			memcpy(d->devices[d->n_devices++], id.hash,
+			       CR_ID_HASHLEN);
+		}
+	}
+	if (d->n_devices == 0 && d->n_tags == 0)
+		return cr_error_set(err, DEP_EUSAGE, "--to: no target");
+	return 0;
+}
+
+static int parse_failures(const char *s, struct cr_deploy *d)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || v < 0)
+		return -1;
+	if (*end == '%' && end[1] == '\0' && v <= 100) {
+		d->max_failures_pct = 1;
+		d->max_failures = (uint32_t)(v * 100 + 0.5);
+		return 0;
+	}
+	if (*end != '\0' || v != (double)(uint32_t)v)
+		return -1;
+	d->max_failures_pct = 0;
+	d->max_failures = (uint32_t)v;
+	return 0;
+}
+
+/* Signs d (targets, waves, policy filled in) for release r, the next
+ * sequence after what the ring holds, publishes it and saves it in the
+ * history.  *out: the signed deployment. */
+static int dep_sign_publish(struct dep_ctx *x, struct cr_deploy *in,
+			    uint64_t expires_s, struct cr_deploy **out,
+			    struct cr_error **err)
+{
+	const struct cr_keypair *s[1] = { &x->kp };
+	struct cr_deploy *cur = dep_fetch(x, in->release->app);
+	uint64_t now_ms = dep_wall_ms();
+
+	in->trust = x->trust;
+	in->seq = now_ms;
+	if (cur != NULL && cur->seq >= in->seq)
+		in->seq = cur->seq + 1;
+	cr_deploy_free(cur);
+	in->issued_unix = cr_now_unix();
+	in->expires_unix = in->issued_unix + expires_s;
+	if (cr_deploy_build(in, s, 1, out, err) < 0)
+		return -1;
+	if (dep_publish(x, CR_REC_DEPLOYMENT, (*out)->blob, (*out)->blob_len,
+			err) == 0) {
+		if (*err == NULL)
+			cr_error_set(err, EIO, "no ring node took the deployment");
+		return -1;
+	}
+	cr_error_free(*err);
+	*err = NULL;
+	dep_hist_save(x, *out);
+	return 0;
+}
+
+/* ---- carrier deploy ----------------------------------------------------------------- */
+
+static const char deploy_usage[] =
+	"usage: carrier deploy RELEASE --trust TRUST --key ROLLOUT_KEY\n"
+	"           --to DEVICE_ID[,DEVICE_ID...]|tag:K=V[,tag:K=V...]\n"
+	"           [--waves 1,10,50,100] [--max-failures 5%|N] "
+	"[--health-window 60s]\n"
+	"           [--expires 7d] [--detach] [--timeout DURATION] [--ring RING]\n"
+	"\n"
+	"Signs a deployment of RELEASE with the rollout key, stores it on the "
+	"ring\n"
+	"(devices it targets learn of it within seconds) and follows it wave "
+	"by wave:\n"
+	"a wave opens only when every device of the open waves reported and "
+	"the\n"
+	"failures stay within --max-failures (a percentage of the devices of "
+	"the open\n"
+	"waves, or a count); past it the rollout halts and deploy exits 1 "
+	"with the\n"
+	"reason.  Waves are cumulative percentages; a device's wave is a "
+	"hash of the\n"
+	"deployment and its identity.  --detach returns once the deployment "
+	"is stored;\n"
+	"'carrier status APP --follow' resumes following.  Without the "
+	"vendor following\n"
+	"it, a rollout stays paused: nothing else opens a wave.\n"
+	"\n"
+	"  --to TARGETS         device ids and/or tag:K=V (a device with any of "
+	"the tags)\n"
+	"  --waves LIST         cumulative percentages ending at 100 (default "
+	"1,10,50,100)\n"
+	"  --max-failures F     failures tolerated: N% of the devices of the "
+	"open waves,\n"
+	"                       or a count (default 5%)\n"
+	"  --health-window D    how long a new version must stay healthy "
+	"(default 60s)\n"
+	"  --expires D          the deployment expires (default 7d); devices "
+	"then report\n"
+	"                       stale\n"
+	"  --detach             publish and return\n"
+	"  --timeout D          stop following after D (the rollout stays "
+	"paused)\n"
+	"  --trust TRUST        the trust root ($CARRIER_TRUST, "
+	"~/.config/carrier/trust)\n"
+	"  --key ROLLOUT_KEY    a rollout key of TRUST; also the vendor key "
+	"of the ring\n"
+	"                       sessions\n"
+	"  --ring RING          the ring ($CARRIER_RING, "
+	"~/.config/carrier/ring)\n";
+
+static const struct option deploy_opts[] = {
+	{ "trust", required_argument, NULL, 't' },
+	{ "to", required_argument, NULL, 'o' },
+	{ "waves", required_argument, NULL, 'w' },
+	{ "max-failures", required_argument, NULL, 'm' },
+	{ "health-window", required_argument, NULL, 'H' },
+	{ "expires", required_argument, NULL, 'e' },
+	{ "detach", no_argument, NULL, 'd' },
+	{ "timeout", required_argument, NULL, 'O' },
+	{ "help", no_argument, NULL, 'h' },
+	CL_VENDOR_LONG_OPTS,
+	{ NULL, 0, NULL, 0 },
+};
+
+int cl_cmd_deploy(int argc, char **argv)
+{
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_deploy in, *d = NULL;
+	struct cr_error *err = NULL;
+	const char *trust_path = NULL, *to = NULL;
+	uint64_t expires_ms = 7ull * 86400 * 1000, window = 60000;
+	int detach = 0, c, rc = 1;
+	char ids[CR_ID_STRMAX];
+
+	memset(&in, 0, sizeof(in));
+	in.waves[0] = 1;
+	in.waves[1] = 10;
+	in.waves[2] = 50;
+	in.waves[3] = 100;
+	in.n_waves = 4;
+	in.max_failures = 500;
+	in.max_failures_pct = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", deploy_opts, NULL)) != -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(deploy_usage, stdout);
+			return 0;
+		case 't':
+			trust_path = optarg;
+			break;
+		case 'o':
+			to = optarg;
+			break;
+		case 'w':
+			if (cr_waves_parse(optarg, in.waves, &in.n_waves,
+					   &err) < 0) {
+				err->code = DEP_EUSAGE;
+				return dep_report(err);
+			}
+			break;
+		case 'm':
+			if (parse_failures(optarg, &in) < 0)
+				return cl_fail(2, "--max-failures: '%s' is not "
+						  "a percentage (5%%) or a "
+						  "count",
+					       optarg);
+			break;
+		case 'H':
+			if (cr_parse_duration_ms(optarg, &window) < 0)
+				return cl_fail(2, "--health-window: '%s' is "
+						  "not a duration",
+					       optarg);
+			break;
+		case 'e':
+			if (cr_parse_duration_ms(optarg, &expires_ms) < 0 ||
+			    expires_ms < 1000)
+				return cl_fail(2, "--expires: '%s' is not a "
+						  "duration of 1s or more",
+					       optarg);
+			break;
+		case 'O':
+			if (cr_parse_duration_ms(optarg, &x.timeout_ms) < 0)
+				return cl_fail(2, "--timeout: '%s' is not a "
+						  "duration",
+					       optarg);
+			break;
+		case 'd':
+			detach = 1;
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (optind != argc - 1 || to == NULL)
+		return cl_fail(2, "usage: carrier deploy RELEASE --trust TRUST "
+				  "--key ROLLOUT_KEY --to TARGETS");
+	in.health_window_ms = window;
+	if (dep_targets(to, &in, &err) < 0 ||
+	    dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 1, &err) <
+		    0 ||
+	    cr_release_load(argv[optind], x.trust, &in.release, &err) < 0)
+		goto fail;
+	if (dep_sign_publish(&x, &in, (expires_ms + 999) / 1000, &d, &err) < 0)
+		goto fail;
+	{
+		struct cr_id id;
+
+		cr_id_from_pk(CR_ID_VENDOR, x.kp.pk, &id);
+		printf("deployment of %s %s (seq %" PRIu64
+		       ", %zu devices and %zu tags targeted, waves",
+		       d->app, d->release->version, d->seq, d->n_devices,
+		       d->n_tags);
+		for (size_t i = 0; i < d->n_waves; i++)
+			printf("%s%" PRIu32 "%%", i ? "," : " ", d->waves[i]);
+		printf(") signed by %s and stored on the ring\n",
+		       cr_id_format(&id, ids));
+		fflush(stdout);
+	}
+	rc = detach ? 0 : dep_follow(&x, d);
+	goto out;
+fail:
+	rc = dep_report(err);
+out:
+	free(in.devices);
+	cr_release_free(in.release);
+	cr_deploy_free(d);
+	dep_close(&x);
+	return rc;
+}
+
+/* ---- carrier rollback ------------------------------------------------------------- */
+
+static const char rollback_usage[] =
+	"usage: carrier rollback APP --trust TRUST --key ROLLOUT_KEY [--to "
+	"VERSION]\n"
+	"           [--to-devices DEVICE_ID,...|tag:K=V] [--release RELEASE] "
+	"[--detach]\n"
+	"           [--waves 100] [--timeout D] [--ring RING]\n"
+	"\n"
+	"Sends APP's devices back to the previous version (or VERSION): a "
+	"newer\n"
+	"deployment, flagged as a rollback, of a release deployed before "
+	"(from this\n"
+	"machine's history of deployments, ~/.config/carrier/deployments, or "
+	"--release).\n"
+	"Devices that retain that version switch to it downloading nothing; "
+	"reports come\n"
+	"as for a deploy, which rollback follows in one wave unless --waves "
+	"says more.\n"
+	"By default the current deployment's targets; --to-devices narrows "
+	"them.\n";
+
+static const struct option rollback_opts[] = {
+	{ "trust", required_argument, NULL, 't' },
+	{ "to", required_argument, NULL, 'v' },
+	{ "to-devices", required_argument, NULL, 'o' },
+	{ "release", required_argument, NULL, 'R' },
+	{ "waves", required_argument, NULL, 'w' },
+	{ "detach", no_argument, NULL, 'd' },
+	{ "timeout", required_argument, NULL, 'O' },
+	{ "help", no_argument, NULL, 'h' },
+	CL_VENDOR_LONG_OPTS,
+	{ NULL, 0, NULL, 0 },
+};
+
+int cl_cmd_rollback(int argc, char **argv)
+{
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_deploy in, *cur = NULL, *old = NULL, *d = NULL;
+	struct cr_release *rel = NULL;
+	struct cr_error *err = NULL;
+	const char *trust_path = NULL, *version = NULL, *to = NULL;
+	const char *release_path = NULL;
+	uint32_t waves[CP_DEPLOY_WAVES_MAX] = { 100 };
+	size_t n_waves = 1;
+	int detach = 0, c, rc = 1;
+
+	memset(&in, 0, sizeof(in));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", rollback_opts, NULL)) != -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(rollback_usage, stdout);
+			return 0;
+		case 't':
+			trust_path = optarg;
+			break;
+		case 'v':
+			version = optarg;
+			break;
+		case 'o':
+			to = optarg;
+			break;
+		case 'R':
+			release_path = optarg;
+			break;
+		case 'w':
+			if (cr_waves_parse(optarg, waves, &n_waves, &err) < 0) {
+				err->code = DEP_EUSAGE;
+				return dep_report(err);
+			}
+			break;
+		case 'd':
+			detach = 1;
+			break;
+		case 'O':
+			if (cr_parse_duration_ms(optarg, &x.timeout_ms) < 0)
+				return cl_fail(2, "--timeout: '%s' is not a "
+						  "duration",
+					       optarg);
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (optind != argc - 1)
+		return cl_fail(2, "usage: carrier rollback APP --trust TRUST "
+				  "--key ROLLOUT_KEY [--to VERSION]");
+	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 1, &err) <
+	    0)
+		goto fail;
+	cur = dep_fetch(&x, argv[optind]);
+	if (cur == NULL) {
+		cr_error_set(&err, ENOENT,
+			     "no deployment of %s on the ring to roll back "
+			     "from",
+			     argv[optind]);
+		goto fail;
+	}
+	if (release_path != NULL) {
+		if (cr_release_load(release_path, x.trust, &rel, &err) < 0)
+			goto fail;
+	} else {
+		old = dep_hist_find(&x, argv[optind], cur->release->version,
+				    version);
+		if (old == NULL) {
+			cr_error_set(&err, ENOENT,
+				     "no earlier deployment of %s%s%s in this "
+				     "machine's history; give --release "
+				     "RELEASE",
+				     argv[optind], version ? " " : "",
+				     version ? version : "");
+			goto fail;
+		}
+		if (cr_release_decode(old->release->blob, old->release->blob_len,
+				      x.trust, &rel, &err) < 0)
+			goto fail;
+	}
+	if (strcmp(rel->app, argv[optind]) != 0) {
+		cr_error_set(&err, EINVAL, "the release is of app %s, not %s",
+			     rel->app, argv[optind]);
+		goto fail;
+	}
+	in.release = rel;
+	if (to != NULL) {
+		if (dep_targets(to, &in, &err) < 0)
+			goto fail;
+	} else {
+		in.devices = calloc(cur->n_devices + 1, CR_ID_HASHLEN);
+		if (in.devices == NULL) {
+			cr_error_errno(&err, ENOMEM, "rollback");
+			goto fail;
+		}
+		memcpy(in.devices, cur->devices, cur->n_devices * CR_ID_HASHLEN);
+		in.n_devices = cur->n_devices;
+		memcpy(in.tags, cur->tags, sizeof(in.tags));
+		in.n_tags = cur->n_tags;
+	}
+	memcpy(in.waves, waves, sizeof(waves));
+	in.n_waves = n_waves;
+	in.max_failures = cur->max_failures;
+	in.max_failures_pct = cur->max_failures_pct;
+	in.health_window_ms = cur->health_window_ms;
+	in.rollback = 1;
+	if (dep_sign_publish(&x, &in, cur->expires_unix > cur->issued_unix ?
+					      cur->expires_unix -
+						      cur->issued_unix :
+					      7 * 86400,
+			     &d, &err) < 0)
+		goto fail;
+	printf("rollback of %s from %s to %s (seq %" PRIu64
+	       ") stored on the ring\n",
+	       d->app, cur->release->version, d->release->version, d->seq);
+	fflush(stdout);
+	rc = detach ? 0 : dep_follow(&x, d);
+	goto out;
+fail:
+	rc = dep_report(err);
+out:
+	free(in.devices);
+	cr_release_free(rel);
+	cr_deploy_free(old);
+	cr_deploy_free(cur);
+	cr_deploy_free(d);
+	dep_close(&x);
+	return rc;
+}
+
+/* ---- carrier status / watch ------------------------------------------------------------ */
+
+/* The apps of the fleet with a deployment on the ring. */
+static size_t dep_apps(struct dep_ctx *x, char (*apps)[CR_FLEET_APP_MAX],
+		       size_t cap)
+{
+	const struct cr_ring *ring = cl_ring(x->c);
+	size_t n = 0;
+
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		char after[CR_FLEET_APP_MAX] = "";
+
+		for (;;) {
+			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
+			Carrier__FleetAppsRequest q =
+				CARRIER__FLEET_APPS_REQUEST__INIT;
+			struct cr_error *e = NULL;
+			int more;
+
+			q.vendor_id.data = x->vendor;
+			q.vendor_id.len = 32;
+			q.after = after;
+			m.msg_case = CARRIER__HOP__MSG_FLEET_APPS_REQ;
+			m.fleet_apps_req = &q;
+			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
+			cr_error_free(e);
+			if (rep == NULL ||
+			    rep->msg_case != CARRIER__HOP__MSG_FLEET_APPS) {
+				cp_hop_free(rep);
+				break;
+			}
+			for (size_t k = 0; k < rep->fleet_apps->n_apps; k++) {
+				const char *a = rep->fleet_apps->apps[k];
+				int seen = 0;
+
+				if (strlen(a) >= CR_FLEET_APP_MAX)
+					continue;
+				for (size_t j = 0; j < n; j++)
+					seen |= strcmp(apps[j], a) == 0;
+				if (!seen && n < cap)
+					snprintf(apps[n++], CR_FLEET_APP_MAX,
+						 "%s", a);
+				snprintf(after, sizeof(after), "%s", a);
+			}
+			more = rep->fleet_apps->more &&
+			       rep->fleet_apps->n_apps > 0;
+			cp_hop_free(rep);
+			if (!more)
+				break;
+		}
+	}
+	return n;
+}
+
+static const char *row_state(const struct dev_row *r)
+{
+	return r->r.state == CR_RS_NONE ? "pending" :
+					  cr_report_state_name(r->r.state);
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned)(unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
+			 int json)
+{
+	char ids[CR_ID_STRMAX];
+
+	if (!json) {
+		/* The summary: devices per version and state. */
+		struct {
+			const char *version;
+			int state;
+			size_t n;
+		} g[64];
+		size_t n_g = 0;
+
+		printf("%s (deployment seq %" PRIu64 " of %s%s):\n", d->app,
+		       d->seq, d->release->version,
+		       d->rollback ? ", a rollback" : "");
+		for (size_t i = 0; i < v->n; i++) {
+			const struct dev_row *r = &v->rows[i];
+			size_t k;
+
+			if (!r->targeted)
+				continue;
+			for (k = 0; k < n_g; k++)
+				if (g[k].state == (int)r->r.state &&
+				    strcmp(g[k].version, r->r.version) == 0)
+					break;
+			if (k == n_g && n_g < 64) {
+				g[n_g].version = r->r.version;
+				g[n_g].state = (int)r->r.state;
+				g[n_g++].n = 0;
+			}
+			if (k < n_g)
+				g[k].n++;
+		}
+		for (size_t k = 0; k < n_g; k++) {
+			struct dev_row tmp;
+
+			tmp.r.state = (enum cr_report_state)g[k].state;
+			printf("  %-12s %-12s %zu\n",
+			       g[k].version[0] ? g[k].version : "-",
+			       row_state(&tmp), g[k].n);
+		}
+		printf("%-70s %-12s %-10s %-12s %-7s %s\n", "DEVICE", "APP",
+		       "VERSION", "STATE", "ONLINE", "LAST SEEN");
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		const struct dev_row *r = &v->rows[i];
+		struct cr_id id = { .type = CR_ID_DEVICE };
+
+		if (!r->targeted)
+			continue;
+		memcpy(id.hash, r->id, CR_ID_HASHLEN);
+		cr_id_format(&id, ids);
+		if (json) {
+			printf("{\"device\":\"%s\",\"app\":", ids);
+			json_str(d->app);
+			printf(",\"version\":");
+			json_str(r->r.version);
+			printf(",\"state\":\"%s\",\"online\":%s,"
+			       "\"last_seen_ms\":",
+			       row_state(r), r->online ? "true" : "false");
+			if (r->held)
+				printf("%" PRIu64 "}\n", r->last_seen_ms_ago);
+			else
+				printf("null}\n");
+		} else {
+			char seen[32] = "unknown";
+
+			if (r->held)
+				snprintf(seen, sizeof(seen), "%.1fs ago",
+					 (double)r->last_seen_ms_ago / 1000.0);
+			printf("%-70s %-12s %-10s %-12s %-7s %s\n", ids, d->app,
+			       r->r.version[0] ? r->r.version : "-",
+			       row_state(r), r->online ? "yes" : "no", seen);
+		}
+	}
+}
+
+static const char status_usage[] =
+	"usage: carrier status [APP] [--json] [--follow] [--trust TRUST] "
+	"[--key KEY]\n"
+	"           [--timeout D] [--ring RING]\n"
+	"\n"
+	"Each device the fleet's deployments target: app, version it runs (as "
+	"its\n"
+	"signed reports say), state, online and last seen (as its nodes "
+	"see it), with a\n"
+	"summary per version and state on top.  Only reports that verify "
+	"against the\n"
+	"device's key count.  --json prints one object per device and app a "
+	"line:\n"
+	"{\"device\",\"app\",\"version\",\"state\",\"online\",\"last_seen_ms\"} "
+	"(last_seen_ms: ms\n"
+	"since a node last heard the device, null when unknown; state "
+	"\"pending\" before\n"
+	"its first report).  --follow APP resumes following a rollout as "
+	"'carrier deploy'\n"
+	"does, opening waves when --key is a rollout key.\n";
+
+static const struct option status_opts[] = {
+	{ "trust", required_argument, NULL, 't' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "timeout", required_argument, NULL, 'O' },
+	{ "help", no_argument, NULL, 'h' },
+	CL_VENDOR_LONG_OPTS,
+	{ NULL, 0, NULL, 0 },
+};
+
+int cl_cmd_status(int argc, char **argv)
+{
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_error *err = NULL;
+	const char *trust_path = NULL;
+	char apps[64][CR_FLEET_APP_MAX];
+	size_t n_apps;
+	int follow = 0, c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", status_opts, NULL)) != -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(status_usage, stdout);
+			return 0;
+		case 't':
+			trust_path = optarg;
+			break;
+		case 'j':
+			x.json = 1;
+			break;
+		case 'f':
+			follow = 1;
+			break;
+		case 'O':
+			if (cr_parse_duration_ms(optarg, &x.timeout_ms) < 0)
+				return cl_fail(2, "--timeout: '%s' is not a "
+						  "duration",
+					       optarg);
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (optind < argc - 1 || (follow && optind != argc - 1))
+		return cl_fail(2, "usage: carrier status [APP] [--json] "
+				  "[--follow]");
+	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 0, &err) <
+	    0) {
+		rc = dep_report(err);
+		goto out;
+	}
+	if (optind == argc - 1) {
+		snprintf(apps[0], sizeof(apps[0]), "%s", argv[optind]);
+		n_apps = 1;
+	} else {
+		n_apps = dep_apps(&x, apps, 64);
+	}
+	for (size_t i = 0; i < n_apps; i++) {
+		struct cr_deploy *d = dep_fetch(&x, apps[i]);
+		struct fleet_view v = { 0 };
+
+		if (d == NULL) {
+			if (optind == argc - 1) {
+				cl_fail(1, "no deployment of %s on the ring",
+					apps[i]);
+				rc = 1;
+			}
+			continue;
+		}
+		if (follow) {
+			rc = dep_follow(&x, d);
+		} else {
+			dep_collect(&x, d, &v);
+			status_print(d, &v, x.json);
+			if (v.forged > 0)
+				fprintf(stderr,
+					"carrier: %zu reports of %s did not "
+					"verify and were ignored\n",
+					v.forged, d->app);
+			view_free(&v);
+		}
+		cr_deploy_free(d);
+	}
+out:
+	dep_close(&x);
+	return rc;
+}
+
+static const char watch_usage[] =
+	"usage: carrier watch [APP] [--json] [--trust TRUST] [--ring RING]\n"
+	"\n"
+	"Streams changes of the fleet, a line each: a device going online or "
+	"offline,\n"
+	"a device's state or version for a deployment, a new deployment.  "
+	"--json: one\n"
+	"object a line, {\"event\",\"device\",\"app\",\"version\",\"state\","
+	"\"online\"}.\n"
+	"Runs until interrupted.\n";
+
+struct watch_prev {
+	uint8_t id[CR_ID_HASHLEN];
+	char app[CR_FLEET_APP_MAX];
+	char version[CR_FLEET_VERSION_MAX];
+	int state, online;
+};
+
+int cl_cmd_watch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "trust", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		CL_VENDOR_LONG_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_error *err = NULL;
+	const char *trust_path = NULL;
+	struct cr_map *seen = cr_map_new(32);
+	uint64_t dep_seq[64] = { 0 };
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(watch_usage, stdout);
+			cr_map_free(seen);
+			return 0;
+		case 't':
+			trust_path = optarg;
+			break;
+		case 'j':
+			x.json = 1;
+			break;
+		default:
+			cr_map_free(seen);
+			return cl_bad_option(argv);
+		}
+	}
+	if (optind < argc - 1 || seen == NULL) {
+		cr_map_free(seen);
+		return cl_fail(2, "usage: carrier watch [APP] [--json]");
+	}
+	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 0, &err) <
+	    0) {
+		rc = dep_report(err);
+		goto out;
+	}
+	signal(SIGINT, dep_on_signal);
+	signal(SIGTERM, dep_on_signal);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (!dep_stop) {
+		char apps[64][CR_FLEET_APP_MAX];
+		size_t n_apps;
+		int never = 0;
+
+		if (optind == argc - 1) {
+			snprintf(apps[0], sizeof(apps[0]), "%s", argv[optind]);
+			n_apps = 1;
+		} else {
+			n_apps = dep_apps(&x, apps, 64);
+		}
+		for (size_t a = 0; a < n_apps; a++) {
+			struct cr_deploy *d = dep_fetch(&x, apps[a]);
+			struct fleet_view v = { 0 };
+			char ids[CR_ID_STRMAX];
+
+			if (d == NULL)
+				continue;
+			if (d->seq != dep_seq[a]) {
+				dep_seq[a] = d->seq;
+				if (x.json) {
+					printf("{\"event\":\"deployment\","
+					       "\"app\":");
+					json_str(d->app);
+					printf(",\"version\":");
+					json_str(d->release->version);
+					printf(",\"seq\":%" PRIu64 "}\n",
+					       d->seq);
+				} else {
+					printf("deployment %s %s seq %" PRIu64
+					       "%s\n",
+					       d->app, d->release->version,
+					       d->seq,
+					       d->rollback ? " (rollback)" : "");
+				}
+			}
+			dep_collect(&x, d, &v);
+			for (size_t i = 0; i < v.n; i++) {
+				const struct dev_row *r = &v.rows[i];
+				struct cr_id id = { .type = CR_ID_DEVICE };
+				uint8_t key[32];
+				struct watch_prev *p;
+				int changed_online, changed_state;
+
+				if (!r->targeted)
+					continue;
+				memcpy(key, r->id, 32);
+				key[0] ^= (uint8_t)a;
+				p = cr_map_get(seen, key);
+				if (p == NULL) {
+					p = calloc(1, sizeof(*p));
+					if (p == NULL ||
+					    cr_map_put(seen, key, p) < 0) {
+						free(p);
+						continue;
+					}
+					p->online = -1;
+					p->state = -1;
+				}
+				changed_online = p->online != r->online;
+				changed_state =
+					p->state != (int)r->r.state ||
+					strcmp(p->version, r->r.version) != 0;
+				memcpy(id.hash, r->id, CR_ID_HASHLEN);
+				cr_id_format(&id, ids);
+				if (changed_online) {
+					if (x.json)
+						printf("{\"event\":\"%s\","
+						       "\"device\":\"%s\"}\n",
+						       r->online ? "online" :
+								   "offline",
+						       ids);
+					else
+						printf("%s %s\n", ids,
+						       r->online ? "online" :
+								   "offline");
+				}
+				if (changed_state) {
+					if (x.json) {
+						printf("{\"event\":\"state\","
+						       "\"device\":\"%s\","
+						       "\"app\":",
+						       ids);
+						json_str(d->app);
+						printf(",\"version\":");
+						json_str(r->r.version);
+						printf(",\"state\":\"%s\","
+						       "\"online\":%s}\n",
+						       row_state(r),
+						       r->online ? "true" :
+								   "false");
+					} else {
+						printf("%s %s %s %s\n", ids,
+						       d->app,
+						       r->r.version[0] ?
+							       r->r.version :
+							       "-",
+						       row_state(r));
+					}
+				}
+				p->online = r->online;
+				p->state = (int)r->r.state;
+				snprintf(p->version, sizeof(p->version), "%s",
+					 r->r.version);
+			}
+			view_free(&v);
+			cr_deploy_free(d);
+		}
+		cl_wait(x.c, &never, cr_now_ms() + DEP_POLL_MS);
+	}
+out:
+	{
+		size_t pos = 0;
+		const void *k;
+		void *val;
+
+		while (cr_map_next(seen, &pos, &k, &val))
+			free(val);
+		cr_map_free(seen);
+	}
+	dep_close(&x);
+	return rc;
+}

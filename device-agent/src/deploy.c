@@ -1,0 +1,543 @@
+/*
+ * The agent's side of rollouts (da/deploy.h).  The protocol pieces
+ * (reassembly, acknowledgements, the targeting check, signed reports) are
+ * cr_fleet's, shared with the simulated devices of tests/tools/fleetsim.c;
+ * what is the agent's own is the hand-over to the app manager and the
+ * state kept across restarts.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp/hop.h"
+#include "cr/deploy.h"
+#include "cr/fleet.h"
+#include "cr/log.h"
+#include "cr/util.h"
+#include "da/deploy.h"
+#include "da/journal.h"
+
+enum {
+	DEP_TICK_MS = 250,
+	DEP_RESEND_MS = 2000,      /* an unacknowledged report goes again */
+	DEP_REFUSED_MAX_MS = 60000, /* backoff cap after a node's refusal */
+	DEP_LINKS = CP_ATTACHED_MAX,
+};
+
+#define DEP_DB "deploy"
+#define DEP_MAGIC "KDP1"
+
+/* The deployment one app follows. */
+struct dep_app {
+	struct da_deploy *owner;
+	char app[CR_FLEET_APP_MAX];
+	struct cr_deploy *d;  /* the newest accepted (owned) */
+	size_t wave;          /* the device's wave in it */
+	uint32_t open_wave;   /* the highest wave an advance opened */
+	int started;          /* handed to the app manager, or ended */
+	struct cr_report last; /* the last report (blob_len 0: none) */
+	int acked;
+	uint64_t sent_ms, retry_ms;
+	int link;             /* where the last report went */
+	struct dep_app *next;
+};
+
+struct da_deploy {
+	struct da_deploy_cfg cfg;
+	struct cr_trust *trust;
+	struct cr_id id;
+	struct event *ev_tick;
+	struct cr_fleet_asm asm_[DEP_LINKS];
+	struct dep_app *apps;
+	uint64_t report_seq;
+};
+
+/* ---- State in LMDB ------------------------------------------------------ */
+
+/* DEP_MAGIC, open_wave (u32), started, acked (u8 each), the report's and
+ * the deployment's lengths (u32 each), then both blobs.  Host byte order:
+ * the file never leaves the device. */
+static void dep_save(struct dep_app *a)
+{
+	struct da_deploy *m = a->owner;
+	struct cr_error *err = NULL;
+	uint32_t rl = (uint32_t)a->last.blob_len;
+	uint32_t dl = a->d != NULL ? (uint32_t)a->d->blob_len : 0;
+	size_t n = 4 + 4 + 2 + 8 + rl + dl;
+	uint8_t *buf = malloc(n), *p = buf;
+
+	if (buf == NULL)
+		return;
+	memcpy(p, DEP_MAGIC, 4);
+	p += 4;
+	memcpy(p, &a->open_wave, 4);
+	p += 4;
+	*p++ = (uint8_t)a->started;
+	*p++ = (uint8_t)a->acked;
+	memcpy(p, &rl, 4);
+	p += 4;
+	memcpy(p, &dl, 4);
+	p += 4;
+	memcpy(p, a->last.blob, rl);
+	p += rl;
+	if (dl > 0)
+		memcpy(p, a->d->blob, dl);
+	if (cr_kv_put(m->cfg.kv, DEP_DB, a->app, strlen(a->app), buf, n,
+		      &err) < 0) {
+		cr_log_warnx("app %s: cannot store the deployment state: %s",
+			     a->app, cr_error_msg(err));
+		cr_error_free(err);
+	}
+	free(buf);
+}
+
+static struct dep_app *dep_add(struct da_deploy *m, const char *app)
+{
+	struct dep_app *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->owner = m;
+	a->acked = 1;
+	a->link = -1;
+	snprintf(a->app, sizeof(a->app), "%s", app);
+	a->next = m->apps;
+	m->apps = a;
+	return a;
+}
+
+static struct dep_app *dep_find(struct da_deploy *m, const char *app)
+{
+	for (struct dep_app *a = m->apps; a != NULL; a = a->next)
+		if (strcmp(a->app, app) == 0)
+			return a;
+	return NULL;
+}
+
+/* One stored app: what fails to parse or verify again is dropped (the
+ * ring pushes the newest deployment on attach anyway). */
+static int dep_load_one(void *arg, const void *key, size_t klen,
+			const void *val, size_t vlen)
+{
+	struct da_deploy *m = arg;
+	const uint8_t *p = val;
+	char app[CR_FLEET_APP_MAX];
+	struct cr_error *err = NULL;
+	struct dep_app *a;
+	uint32_t ow, rl, dl;
+
+	if (klen == 0 || klen >= sizeof(app) || vlen < 18 ||
+	    memcmp(p, DEP_MAGIC, 4) != 0)
+		return 0;
+	memcpy(app, key, klen);
+	app[klen] = '\0';
+	memcpy(&ow, p + 4, 4);
+	memcpy(&rl, p + 10, 4);
+	memcpy(&dl, p + 14, 4);
+	if ((size_t)rl + dl + 18 != vlen || rl > CP_REPORT_MAX)
+		return 0;
+	a = dep_add(m, app);
+	if (a == NULL)
+		return 1;
+	a->open_wave = ow;
+	a->started = p[8];
+	a->acked = p[9];
+	if (rl > 0 && cr_report_decode(p + 18, rl, &a->last, &err) < 0) {
+		cr_error_free(err);
+		err = NULL;
+		memset(&a->last, 0, sizeof(a->last));
+		a->acked = 1;
+	}
+	if (a->last.seq > m->report_seq)
+		m->report_seq = a->last.seq;
+	if (dl > 0 && cr_deploy_decode(p + 18 + rl, dl, m->trust, &a->d,
+				       &err) < 0) {
+		cr_log_warnx("app %s: the stored deployment no longer "
+			     "verifies: %s", app, cr_error_msg(err));
+		cr_error_free(err);
+		a->d = NULL;
+	}
+	if (a->d != NULL) {
+		a->wave = cr_deploy_wave_of(a->d, m->id.hash);
+		cr_log_info("app %s: following deployment seq %" PRIu64
+			    " (wave %zu, open %u%s)",
+			    app, a->d->seq, a->wave + 1, a->open_wave + 1,
+			    a->started ? ", started" : "");
+	}
+	return 0;
+}
+
+/* ---- Reports ------------------------------------------------------------- */
+
+static void dep_send_report(struct dep_app *a, uint64_t now)
+{
+	struct da_deploy *m = a->owner;
+	uint8_t buf[CP_MSG_MAX];
+	long n;
+
+	n = cr_fleet_put_pack(CR_REC_REPORT, a->last.blob, a->last.blob_len,
+			      a->last.seq, buf, sizeof(buf));
+	a->sent_ms = now;
+	if (n > 0)
+		m->cfg.send(m->cfg.send_arg, -1, buf, (size_t)n);
+}
+
+/* A signed report of where the device is with a's deployment. */
+static void dep_report(struct dep_app *a, enum cr_report_state st,
+		       const char *version, const char *reason)
+{
+	struct da_deploy *m = a->owner;
+	struct cr_error *err = NULL;
+	uint64_t seq = cr_fleet_wall_ms();
+
+	/* Strictly growing per device, across restarts and clock steps. */
+	if (seq <= m->report_seq)
+		seq = m->report_seq + 1;
+	m->report_seq = seq;
+	if (cr_report_make(m->cfg.kp, a->d, a->app, st, version, reason, seq,
+			   &a->last, &err) < 0) {
+		cr_log_warnx("app %s: cannot sign a report: %s", a->app,
+			     cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	a->acked = 0;
+	a->retry_ms = DEP_RESEND_MS;
+	cr_log_info("app %s: deployment seq %" PRIu64 ": %s %s%s%s", a->app,
+		    a->d != NULL ? a->d->seq : 0, cr_report_state_name(st),
+		    version, reason[0] ? ": " : "", reason);
+	dep_save(a);
+	dep_send_report(a, cr_now_ms());
+}
+
+/* ---- Applying ------------------------------------------------------------ */
+
+static void dep_poll(struct dep_app *a);
+
+static void dep_switch_done(void *arg, int ok, const char *line)
+{
+	struct da_deploy *m = arg;
+
+	(void)ok;
+	(void)line;
+	/* The outcome is in the journal: report it now, not at the tick. */
+	for (struct dep_app *a = m->apps; a != NULL; a = a->next)
+		dep_poll(a);
+}
+
+/* The switch's journal state, as a report: the app manager runs it, this
+ * only says where it is. */
+static void dep_poll(struct dep_app *a)
+{
+	struct da_app_rec rec;
+	const char *want;
+	enum cr_report_state st;
+	const char *ver, *why = "";
+
+	if (a->d == NULL || !a->started || a->last.blob_len == 0 ||
+	    cr_report_state_final(a->last.state))
+		return;
+	want = a->d->release->version;
+	if (da_apps_get(a->owner->cfg.apps, a->app, &rec) < 0 ||
+	    strcmp(rec.target, want) != 0)
+		return;
+	ver = rec.current;
+	switch (rec.state) {
+	case DA_APP_PULLING:
+	case DA_APP_VERIFIED:
+		st = CR_RS_PULLING;
+		break;
+	case DA_APP_STAGED:
+	case DA_APP_STARTING:
+		st = CR_RS_STAGED;
+		break;
+	case DA_APP_HEALTH:
+	case DA_APP_ROLLING_BACK:
+		st = CR_RS_RUNNING;
+		ver = want;
+		break;
+	case DA_APP_COMMITTED:
+		if (strcmp(rec.current, want) != 0)
+			return;
+		st = CR_RS_SUCCEEDED;
+		break;
+	case DA_APP_ROLLED_BACK:
+		st = CR_RS_ROLLED_BACK;
+		why = rec.last_error;
+		break;
+	default:
+		return;
+	}
+	if (st == a->last.state && strcmp(ver, a->last.version) == 0)
+		return;
+	dep_report(a, st, ver, why);
+}
+
+/* The device's wave is open: run the release, or say why not. */
+static void dep_start(struct dep_app *a)
+{
+	struct da_deploy *m = a->owner;
+	struct cr_deploy *d = a->d;
+	struct da_app_rec rec;
+	struct cr_error *err = NULL;
+	char line[256];
+	int have, kept, rc;
+
+	have = da_apps_get(m->cfg.apps, a->app, &rec) == 0;
+	if (cr_deploy_expired(d, cr_now_unix())) {
+		a->started = 1;
+		cr_log_warnx("app %s: deployment seq %" PRIu64 " expired "
+			     "before it ran (freeze)", a->app, d->seq);
+		dep_report(a, CR_RS_STALE, have ? rec.current : "",
+			   "freeze: the deployment expired before it ran");
+		return;
+	}
+	if (have && !da_app_state_terminal(rec.state))
+		return; /* a switch is in progress: its end comes first */
+	/* The version already runs (committed, or back on it after a
+	 * rollback): nothing to switch. */
+	if (have && strcmp(rec.current, d->release->version) == 0 &&
+	    (rec.state == DA_APP_COMMITTED ||
+	     rec.state == DA_APP_ROLLED_BACK)) {
+		a->started = 1;
+		dep_report(a, CR_RS_SUCCEEDED, rec.current,
+			   "already running this version");
+		return;
+	}
+	kept = have && da_app_keeps(&rec, d->release->version);
+	if (d->rollback)
+		rc = da_apps_install_rollback(m->cfg.apps, d->release->blob,
+					      d->release->blob_len,
+					      d->health_window_ms,
+					      dep_switch_done, m, line,
+					      sizeof(line), &err);
+	else
+		rc = da_apps_install(m->cfg.apps, d->release->blob,
+				     d->release->blob_len, d->health_window_ms,
+				     dep_switch_done, m, line, sizeof(line),
+				     &err);
+	a->started = 1;
+	if (rc < 0) {
+		if (err != NULL && err->code == EBUSY) {
+			/* Raced with a local install: try again later. */
+			a->started = 0;
+			cr_error_free(err);
+			return;
+		}
+		cr_log_warnx("app %s: deployment seq %" PRIu64 " refused: %s",
+			     a->app, d->seq, cr_error_msg(err));
+		dep_report(a, CR_RS_REFUSED, have ? rec.current : "",
+			   cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	dep_report(a, kept ? CR_RS_STAGED : CR_RS_PULLING,
+		   have ? rec.current : "",
+		   kept ? "retained version, nothing to download" : "");
+}
+
+/* Its wave open, or expired (a freeze, or a rollout abandoned before the
+ * wave came): dep_start() runs it or reports stale. */
+static void dep_maybe_start(struct dep_app *a)
+{
+	if (a->d != NULL && !a->started &&
+	    (a->wave <= a->open_wave ||
+	     cr_deploy_expired(a->d, cr_now_unix())))
+		dep_start(a);
+}
+
+/* ---- Records pushed by the ring ---------------------------------------- */
+
+static void dep_on_deployment(struct da_deploy *m, const uint8_t *blob,
+			      size_t len)
+{
+	struct cr_deploy *d = NULL;
+	struct dep_app *a;
+	char why[400];
+
+	if (cr_deploy_accept(blob, len, m->trust, m->id.hash, m->cfg.tags,
+			     m->cfg.n_tags, &d, why, sizeof(why)) < 0) {
+		/* Not for us (or not genuine): nothing to report to a
+		 * deployment that is not ours to follow. */
+		cr_log_warnx("deployment refused: %s", why);
+		return;
+	}
+	a = dep_find(m, d->app);
+	if (a != NULL && a->d != NULL && d->seq <= a->d->seq) {
+		cr_deploy_free(d); /* seen, or older: the newest holds */
+		return;
+	}
+	if (a == NULL && (a = dep_add(m, d->app)) == NULL) {
+		cr_deploy_free(d);
+		return;
+	}
+	cr_deploy_free(a->d);
+	a->d = d;
+	a->open_wave = 0;
+	a->started = 0;
+	a->wave = cr_deploy_wave_of(d, m->id.hash);
+	cr_log_info("app %s: deployment seq %" PRIu64 " of %s%s, wave %zu "
+		    "of %zu", d->app, d->seq, d->release->version,
+		    d->rollback ? " (rollback)" : "", a->wave + 1, d->n_waves);
+	dep_save(a);
+	dep_maybe_start(a);
+}
+
+static void dep_on_advance(struct da_deploy *m, const uint8_t *blob,
+			   size_t len)
+{
+	struct cr_advance *adv = NULL;
+	struct cr_error *err = NULL;
+
+	for (struct dep_app *a = m->apps; a != NULL; a = a->next) {
+		if (a->d == NULL)
+			continue;
+		if (cr_advance_decode(blob, len, a->d->trust, &adv, &err) < 0) {
+			cr_log_warnx("advance refused: %s", cr_error_msg(err));
+			cr_error_free(err);
+			return;
+		}
+		if (memcmp(adv->deployment, a->d->digest, 32) == 0) {
+			if (adv->wave > a->open_wave &&
+			    adv->wave < a->d->n_waves) {
+				a->open_wave = adv->wave;
+				dep_save(a);
+			}
+			cr_advance_free(adv);
+			dep_maybe_start(a);
+			return;
+		}
+		adv = cr_advance_free(adv);
+	}
+}
+
+static void dep_on_piece(struct da_deploy *m, int link,
+			 const Carrier__FleetPut *p)
+{
+	struct cr_fleet_asm *s = &m->asm_[link];
+	uint8_t buf[128];
+	long n;
+
+	if (cr_fleet_asm_add(s, p->kind, p->digest.data, p->digest.len,
+			     p->total, p->offset, p->data.data,
+			     p->data.len) != 1)
+		return;
+	n = cr_fleet_ack_pack(s->kind, s->digest, buf, sizeof(buf));
+	if (n > 0)
+		m->cfg.send(m->cfg.send_arg, link, buf, (size_t)n);
+	if (s->kind == CR_REC_DEPLOYMENT)
+		dep_on_deployment(m, s->buf, s->total);
+	else if (s->kind == CR_REC_ADVANCE)
+		dep_on_advance(m, s->buf, s->total);
+	cr_fleet_asm_reset(s);
+}
+
+int da_deploy_on_hop(struct da_deploy *m, int link, const Carrier__Hop *msg)
+{
+	if (msg->msg_case == CARRIER__HOP__MSG_FLEET_PUT) {
+		if (link >= 0 && link < DEP_LINKS)
+			dep_on_piece(m, link, msg->fleet_put);
+		return 1;
+	}
+	if (msg->req_id == 0 || (msg->msg_case != CARRIER__HOP__MSG_FLEET_ACK &&
+				 msg->msg_case != CARRIER__HOP__MSG_ERROR))
+		return 0;
+	for (struct dep_app *a = m->apps; a != NULL; a = a->next) {
+		if (a->acked || a->last.seq != msg->req_id)
+			continue;
+		if (msg->msg_case == CARRIER__HOP__MSG_FLEET_ACK) {
+			a->acked = 1;
+			dep_save(a);
+		} else {
+			/* Refused (a node without the device's presence
+			 * yet, a deployment it dropped): again later. */
+			cr_log_warnx("app %s: report refused by a node: %s",
+				     a->app, msg->error->message);
+			a->retry_ms = a->retry_ms * 2 > DEP_REFUSED_MAX_MS ?
+					      DEP_REFUSED_MAX_MS :
+					      a->retry_ms * 2;
+		}
+		return 1;
+	}
+	return msg->msg_case == CARRIER__HOP__MSG_FLEET_ACK;
+}
+
+/* ---- Loop ------------------------------------------------------------ */
+
+static void dep_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct da_deploy *m = arg;
+	uint64_t now = cr_now_ms();
+
+	(void)fd;
+	(void)what;
+	for (struct dep_app *a = m->apps; a != NULL; a = a->next) {
+		dep_maybe_start(a);
+		dep_poll(a);
+		if (!a->acked && a->last.blob_len > 0 &&
+		    now - a->sent_ms >= a->retry_ms)
+			dep_send_report(a, now);
+	}
+}
+
+uint64_t da_deploy_seq(void *arg, const char *app)
+{
+	struct dep_app *a = arg != NULL ? dep_find(arg, app) : NULL;
+
+	return a != NULL && a->d != NULL ? a->d->seq : 0;
+}
+
+struct da_deploy *da_deploy_new(struct event_base *base,
+				const struct da_deploy_cfg *cfg,
+				struct cr_error **err)
+{
+	struct da_deploy *m = calloc(1, sizeof(*m));
+
+	if (m == NULL) {
+		cr_error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	m->cfg = *cfg;
+	cr_id_from_pk(CR_ID_DEVICE, cfg->kp->pk, &m->id);
+	if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), &m->trust,
+			  err) < 0)
+		goto fail;
+	if (cr_kv_foreach(cfg->kv, DEP_DB, dep_load_one, m, err) < 0)
+		goto fail;
+	m->ev_tick = event_new(base, -1, EV_PERSIST, dep_tick, m);
+	if (m->ev_tick == NULL ||
+	    event_add(m->ev_tick,
+		      &(struct timeval){ 0, DEP_TICK_MS * 1000 }) < 0) {
+		cr_error_set(err, ENOMEM, "cannot create events");
+		goto fail;
+	}
+	da_apps_set_deploy_seq(cfg->apps, da_deploy_seq, m);
+	return m;
+fail:
+	da_deploy_free(m);
+	return NULL;
+}
+
+struct da_deploy *da_deploy_free(struct da_deploy *m)
+{
+	if (m == NULL)
+		return NULL;
+	if (m->ev_tick != NULL)
+		event_free(m->ev_tick);
+	da_apps_forget(m->cfg.apps, m);
+	da_apps_set_deploy_seq(m->cfg.apps, NULL, NULL);
+	while (m->apps != NULL) {
+		struct dep_app *a = m->apps;
+
+		m->apps = a->next;
+		cr_deploy_free(a->d);
+		free(a);
+	}
+	for (size_t i = 0; i < DEP_LINKS; i++)
+		cr_fleet_asm_reset(&m->asm_[i]);
+	cr_trust_free(m->trust);
+	free(m);
+	return NULL;
+}
