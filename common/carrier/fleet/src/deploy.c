@@ -409,7 +409,8 @@ int cr_deploy_build(const struct cr_deploy *d,
 	if (devs == NULL || copy == NULL)
 		return cr_error_errno(err, ENOMEM, "building a deployment");
 	/* protobuf-c wants mutable pointers: copies, not casts. */
-	memcpy(copy, d->devices, d->n_devices * CR_ID_HASHLEN);
+	if (d->n_devices > 0)
+		memcpy(copy, d->devices, d->n_devices * CR_ID_HASHLEN);
 	for (size_t i = 0; i < d->n_devices; i++) {
 		devs[i].data = copy + i * CR_ID_HASHLEN;
 		devs[i].len = CR_ID_HASHLEN;
