@@ -199,6 +199,50 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* The device's tags ride in the signed record (deployments target them):
+ * they round-trip, and a tag that is not K=V, or one too many, is refused
+ * when signing. */
+START_TEST(test_tags)
+{
+	struct cr_keypair dev;
+	struct cr_presence p, out;
+	struct cr_error *err = NULL;
+	uint8_t buf[CP_PRESENCE_MAX];
+	size_t len = 0;
+
+	test_keypair(CR_ID_DEVICE, 1, &dev);
+	sample(&dev, &p);
+	snprintf(p.tags[0], CP_TAG_STR_MAX, "site=lab");
+	snprintf(p.tags[1], CP_TAG_STR_MAX, "hw=rev2");
+	p.n_tags = 2;
+	ck_assert_int_eq(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					  &err),
+			 0);
+	ck_assert_int_eq(cr_presence_verify(buf, len, NOW, NULL, &out, &err),
+			 0);
+	ck_assert_uint_eq(out.n_tags, 2);
+	ck_assert_str_eq(out.tags[0], "site=lab");
+	ck_assert_str_eq(out.tags[1], "hw=rev2");
+	snprintf(p.tags[1], CP_TAG_STR_MAX, "no-equals");
+	ck_assert_int_lt(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					  &err),
+			 0);
+	cr_error_free(err);
+	err = NULL;
+	snprintf(p.tags[1], CP_TAG_STR_MAX, "a=b c");
+	ck_assert_int_lt(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					  &err),
+			 0);
+	cr_error_free(err);
+	err = NULL;
+	p.n_tags = CP_TAGS_MAX + 1;
+	ck_assert_int_lt(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					  &err),
+			 0);
+	cr_error_free(err);
+}
+END_TEST
+
 START_TEST(test_tamper)
 {
 	Carrier__SignedPresence *sp;
@@ -666,6 +710,7 @@ static Suite *presence_suite(void)
 
 	tc = tcase_create("sign");
 	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_tags);
 	tcase_add_test(tc, test_wrong_id);
 	suite_add_tcase(s, tc);
 

@@ -41,6 +41,8 @@ start_sim() {
 		>>"$T/$name.log" 2>&1 &
 	SIM_PID=$!
 	PIDS+=("$!")
+	# Up (and SIGUSR1 handled) once it wrote its identities.
+	wait_until 60 test -s "$T/$name/ids.txt" || fail "fleetsim $name did not start"
 }
 
 # sim_count NAME STATE [VERSION]: devices of the sim in STATE (at VERSION).

@@ -76,3 +76,12 @@ late_done() { [ "$(sim_count late succeeded 2.0)" -eq "$SIM_N" ]; }
 wait_until 60 late_done || fail "late devices did not all run 2.0: $(sim_count late succeeded 2.0)"
 awk '$2 != "2.0"' "$T/late/ran.txt" | grep -q . && fail "late devices ran an older deployment: $(sort -u -k2,2 "$T/late/ran.txt" | head)"
 ok "devices attaching later ran only the newest deployment (the rollback to 2.0)"
+
+# ---- carrier watch: the deployment, then a line per device -------------------
+timeout 8 "$CARRIER" watch web --json >"$T/watch.out" 2>"$T/watch.err" || true
+grep -q '"event":"deployment","app":"web","version":"2.0"' "$T/watch.out" ||
+	fail "watch: no deployment event: $(head -3 "$T/watch.out") $(cat "$T/watch.err")"
+[ "$(grep -c '"event":"state".*"version":"2.0","state":"succeeded"' "$T/watch.out")" -eq $((2 * SIM_N)) ] ||
+	fail "watch: $(grep -c '"event":"state"' "$T/watch.out") state events, want $((2 * SIM_N))"
+grep -q '"event":"online"' "$T/watch.out" || fail "watch: no online event"
+ok "watch streams the deployment and every device's state"
