@@ -1,5 +1,5 @@
 /*
- * Unit tests of cr/config.h: a config round-trips through build and
+ * Unit tests of cr/appconfig.h: a config round-trips through build and
  * decode; the device-side checks refuse, each with its own message, a
  * config for another device, an older or equal version, a malformed key,
  * a file over the limit, a total over the limit, another fleet's or an
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cp/limits.h"
-#include "cr/config.h"
+#include "cr/appconfig.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
 
@@ -56,11 +56,11 @@ static struct cr_trust *trust_make(const struct cr_keypair *root)
 	return t;
 }
 
-static struct cr_config_entry ents[3];
+static struct cr_appcfg_entry ents[3];
 static uint8_t devs[1][CR_ID_HASHLEN];
 
 /* A config of app "web" for dev1, version v: MODE=v, GREETING file. */
-static void config_in(struct cr_config *c, uint64_t v)
+static void config_in(struct cr_appcfg *c, uint64_t v)
 {
 	static uint8_t mode[] = "good";
 	static uint8_t file[] = "hello\n";
@@ -83,24 +83,24 @@ static void config_in(struct cr_config *c, uint64_t v)
 	c->n_entries = 2;
 }
 
-static int build(const struct cr_config *in, const struct cr_trust *t,
-		 const struct cr_keypair *signer, struct cr_config **out,
+static int build(const struct cr_appcfg *in, const struct cr_trust *t,
+		 const struct cr_keypair *signer, struct cr_appcfg **out,
 		 struct cr_error **err)
 {
 	const struct cr_keypair *s[] = { signer };
 
-	return cr_config_build(in, t, s, 1, out, err);
+	return cr_appcfg_build(in, t, s, 1, out, err);
 }
 
 START_TEST(test_config_round_trip)
 {
 	struct cr_trust *t = trust_make(&kp_root);
-	struct cr_config in, *c = NULL, *d = NULL;
+	struct cr_appcfg in, *c = NULL, *d = NULL;
 	struct cr_error *err = NULL;
 
 	config_in(&in, 3);
 	ck_assert_int_eq(build(&in, t, &kp_roll, &c, &err), 0);
-	ck_assert_int_eq(cr_config_decode(c->blob, c->blob_len, t, &d, &err),
+	ck_assert_int_eq(cr_appcfg_decode(c->blob, c->blob_len, t, &d, &err),
 			 0);
 	ck_assert_str_eq(d->app, "web");
 	ck_assert_uint_eq(d->version, 3);
@@ -109,11 +109,11 @@ START_TEST(test_config_round_trip)
 	ck_assert_str_eq((char *)d->entries[0].value, "good");
 	ck_assert_int_eq(d->entries[1].file, 1);
 	ck_assert_mem_eq(d->entries[1].value, "hello\n", 6);
-	ck_assert_int_eq(cr_config_accept(d, "web", dev1, NULL, 0, 2, 100,
+	ck_assert_int_eq(cr_appcfg_accept(d, "web", dev1, NULL, 0, 2, 100,
 					  &err),
 			 0);
-	cr_config_free(c);
-	cr_config_free(d);
+	cr_appcfg_free(c);
+	cr_appcfg_free(d);
 	cr_trust_free(t);
 }
 END_TEST
@@ -121,7 +121,7 @@ END_TEST
 START_TEST(test_config_refused)
 {
 	struct cr_trust *t = trust_make(&kp_root), *t2 = trust_make(&kp_root2);
-	struct cr_config in, *c = NULL, *d = NULL;
+	struct cr_appcfg in, *c = NULL, *d = NULL;
 	struct cr_error *err = NULL;
 	const char tags[1][CP_TAG_STR_MAX] = { "site=x" };
 	uint8_t *big;
@@ -129,7 +129,7 @@ START_TEST(test_config_refused)
 	config_in(&in, 3);
 	ck_assert_int_eq(build(&in, t, &kp_roll, &c, &err), 0);
 	/* another device, also by tag */
-	ck_assert_int_eq(cr_config_accept(c, "web", dev2, tags, 1, 0, 100,
+	ck_assert_int_eq(cr_appcfg_accept(c, "web", dev2, tags, 1, 0, 100,
 					  &err),
 			 -1);
 	ck_assert_ptr_nonnull(strstr(cr_error_msg(err),
@@ -137,7 +137,7 @@ START_TEST(test_config_refused)
 	cr_error_free(err);
 	err = NULL;
 	/* the same or an older version */
-	ck_assert_int_eq(cr_config_accept(c, "web", dev1, NULL, 0, 3, 100,
+	ck_assert_int_eq(cr_appcfg_accept(c, "web", dev1, NULL, 0, 3, 100,
 					  &err),
 			 -1);
 	ck_assert_str_eq(cr_error_msg(err),
@@ -145,18 +145,18 @@ START_TEST(test_config_refused)
 	cr_error_free(err);
 	err = NULL;
 	/* another app */
-	ck_assert_int_eq(cr_config_accept(c, "db", dev1, NULL, 0, 0, 100,
+	ck_assert_int_eq(cr_appcfg_accept(c, "db", dev1, NULL, 0, 0, 100,
 					  &err),
 			 -1);
 	cr_error_free(err);
 	err = NULL;
 	/* another fleet's trust root, and a non-rollout signer */
-	ck_assert_int_eq(cr_config_decode(c->blob, c->blob_len, t2, &d, &err),
+	ck_assert_int_eq(cr_appcfg_decode(c->blob, c->blob_len, t2, &d, &err),
 			 -1);
 	ck_assert_ptr_null(d);
 	cr_error_free(err);
 	err = NULL;
-	cr_config_free(c);
+	cr_appcfg_free(c);
 	c = NULL;
 	ck_assert_int_eq(build(&in, t, &kp_other, &c, &err), -1);
 	ck_assert_ptr_nonnull(strstr(cr_error_msg(err), "rollout signatures"));
@@ -178,19 +178,19 @@ START_TEST(test_config_refused)
 	err = NULL;
 	/* a file over the limit, then a total over it */
 	config_in(&in, 3);
-	big = calloc(1, CR_CONFIG_FILE_MAX + 1);
+	big = calloc(1, CR_APPCFG_FILE_MAX + 1);
 	ents[1].value = big;
-	ents[1].len = CR_CONFIG_FILE_MAX + 1;
+	ents[1].len = CR_APPCFG_FILE_MAX + 1;
 	ck_assert_int_eq(build(&in, t, &kp_roll, &c, &err), -1);
 	ck_assert_str_eq(cr_error_msg(err),
 			 "config file GREETING is 16385 bytes, more than "
 			 "the limit of 16384");
 	cr_error_free(err);
 	err = NULL;
-	ents[1].len = CR_CONFIG_FILE_MAX;
+	ents[1].len = CR_APPCFG_FILE_MAX;
 	if (build(&in, t, &kp_roll, &c, &err) < 0)
 		ck_abort_msg("a file at the limit: %s", cr_error_msg(err));
-	cr_config_free(c);
+	cr_appcfg_free(c);
 	c = NULL;
 	/* a second file at the limit makes the total too large */
 	in.n_entries = 3;
@@ -211,7 +211,7 @@ END_TEST
 START_TEST(test_config_tamper)
 {
 	struct cr_trust *t = trust_make(&kp_root);
-	struct cr_config in, *c = NULL, *d = NULL;
+	struct cr_appcfg in, *c = NULL, *d = NULL;
 	struct cr_error *err = NULL;
 	uint8_t *b;
 
@@ -221,13 +221,13 @@ START_TEST(test_config_tamper)
 	for (size_t i = 0; i < c->blob_len; i++) {
 		memcpy(b, c->blob, c->blob_len);
 		b[i] ^= 0x01;
-		if (cr_config_decode(b, c->blob_len, t, &d, &err) == 0) {
+		if (cr_appcfg_decode(b, c->blob_len, t, &d, &err) == 0) {
 			/* only a bit flip outside what is signed (a
 			 * protobuf-equivalent varint) may pass, and then
 			 * the content is the same */
 			ck_assert_uint_eq(d->version, 5);
 			ck_assert_str_eq((char *)d->entries[0].value, "good");
-			cr_config_free(d);
+			cr_appcfg_free(d);
 			d = NULL;
 		} else {
 			ck_assert_ptr_nonnull(cr_error_msg(err));
@@ -236,7 +236,7 @@ START_TEST(test_config_tamper)
 		}
 	}
 	free(b);
-	cr_config_free(c);
+	cr_appcfg_free(c);
 	cr_trust_free(t);
 }
 END_TEST

@@ -1,5 +1,5 @@
 /*
- * Fleet configuration records (cr/config.h).  Same signed shape and
+ * Fleet configuration records (cr/appconfig.h).  Same signed shape and
  * bounded decoding as the rollout records of deploy.c: the input is
  * bounded, its repeated fields counted before protobuf-c allocates, and
  * every entry checked against the size limits a device enforces.
@@ -15,7 +15,7 @@
 #include "carrier.pb-c.h"
 #include "cp/pbscan.h"
 #include "cr/cleanup.h"
-#include "cr/config.h"
+#include "cr/appconfig.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
 #include "cr/util.h"
@@ -35,12 +35,12 @@ static void body_freep(Carrier__ConfigBody **p)
 		carrier__config_body__free_unpacked(*p, NULL);
 }
 
-static void config_freep(struct cr_config **p)
+static void appcfg_freep(struct cr_appcfg **p)
 {
-	*p = cr_config_free(*p);
+	*p = cr_appcfg_free(*p);
 }
 
-struct cr_config *cr_config_free(struct cr_config *c)
+struct cr_appcfg *cr_appcfg_free(struct cr_appcfg *c)
 {
 	if (c == NULL)
 		return NULL;
@@ -53,11 +53,11 @@ struct cr_config *cr_config_free(struct cr_config *c)
 	return NULL;
 }
 
-int cr_config_key_ok(const char *key)
+int cr_appcfg_key_ok(const char *key)
 {
-	size_t n = strnlen(key, CR_CONFIG_KEY_MAX);
+	size_t n = strnlen(key, CR_APPCFG_KEY_MAX);
 
-	if (n == 0 || n >= CR_CONFIG_KEY_MAX || (key[0] >= '0' && key[0] <= '9'))
+	if (n == 0 || n >= CR_APPCFG_KEY_MAX || (key[0] >= '0' && key[0] <= '9'))
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = key[i];
@@ -69,30 +69,30 @@ int cr_config_key_ok(const char *key)
 	return 1;
 }
 
-int cr_config_entry_check(const struct cr_config_entry *e, size_t *total,
+int cr_appcfg_entry_check(const struct cr_appcfg_entry *e, size_t *total,
 			  struct cr_error **err)
 {
-	if (!cr_config_key_ok(e->key))
+	if (!cr_appcfg_key_ok(e->key))
 		return cr_error_set(err, EINVAL,
 				    "config key \"%.*s\" is malformed (a "
 				    "variable name: A-Z, 0-9 and _, not "
 				    "starting with a digit, at most %d "
 				    "characters)",
-				    (int)CR_CONFIG_KEY_MAX, e->key,
-				    (int)CR_CONFIG_KEY_MAX - 1);
-	if (e->file && e->len > CR_CONFIG_FILE_MAX)
+				    (int)CR_APPCFG_KEY_MAX, e->key,
+				    (int)CR_APPCFG_KEY_MAX - 1);
+	if (e->file && e->len > CR_APPCFG_FILE_MAX)
 		return cr_error_set(err, EMSGSIZE,
 				    "config file %s is %zu bytes, more than "
 				    "the limit of %d",
-				    e->key, e->len, (int)CR_CONFIG_FILE_MAX);
+				    e->key, e->len, (int)CR_APPCFG_FILE_MAX);
 	if (!e->file) {
-		if (e->len > CR_CONFIG_VALUE_MAX)
+		if (e->len > CR_APPCFG_VALUE_MAX)
 			return cr_error_set(err, EMSGSIZE,
 					    "config value %s is %zu bytes, "
 					    "more than the limit of %d (use "
 					    "a file: KEY=@FILE)",
 					    e->key, e->len,
-					    (int)CR_CONFIG_VALUE_MAX);
+					    (int)CR_APPCFG_VALUE_MAX);
 		for (size_t i = 0; i < e->len; i++)
 			if (e->value[i] < ' ' || e->value[i] == 0x7f)
 				return cr_error_set(err, EINVAL,
@@ -101,11 +101,11 @@ int cr_config_entry_check(const struct cr_config_entry *e, size_t *total,
 						    "a file: KEY=@FILE)",
 						    e->key);
 	}
-	if (e->len > CR_CONFIG_TOTAL_MAX - *total)
+	if (e->len > CR_APPCFG_TOTAL_MAX - *total)
 		return cr_error_set(err, EMSGSIZE,
 				    "config is more than %d bytes of values "
 				    "and files (at %s)",
-				    (int)CR_CONFIG_TOTAL_MAX, e->key);
+				    (int)CR_APPCFG_TOTAL_MAX, e->key);
 	*total += e->len;
 	return 0;
 }
@@ -146,7 +146,7 @@ static int rollout_counts(const void *arg, const uint8_t *pk)
 }
 
 /* Fills c from a checked body; entries are checked here. */
-static int config_fill(struct cr_config *c, const Carrier__ConfigBody *b,
+static int config_fill(struct cr_appcfg *c, const Carrier__ConfigBody *b,
 		       struct cr_error **err)
 {
 	size_t total = 0;
@@ -190,7 +190,7 @@ static int config_fill(struct cr_config *c, const Carrier__ConfigBody *b,
 			return cr_error_errno(err, ENOMEM, "decoding a config");
 	}
 	for (size_t i = 0; i < b->n_entries; i++) {
-		struct cr_config_entry *e = &c->entries[i];
+		struct cr_appcfg_entry *e = &c->entries[i];
 		const Carrier__ConfigEntry *in = b->entries[i];
 
 		c->n_entries = i + 1;
@@ -198,7 +198,7 @@ static int config_fill(struct cr_config *c, const Carrier__ConfigBody *b,
 			return cr_error_set(err, EINVAL,
 					    "config key %zu is longer than "
 					    "%d characters",
-					    i, (int)CR_CONFIG_KEY_MAX - 1);
+					    i, (int)CR_APPCFG_KEY_MAX - 1);
 		snprintf(e->key, sizeof(e->key), "%s", in->key);
 		e->file = in->file;
 		e->len = in->value.len;
@@ -208,7 +208,7 @@ static int config_fill(struct cr_config *c, const Carrier__ConfigBody *b,
 		if (e->len > 0)
 			memcpy(e->value, in->value.data, e->len);
 		e->value[e->len] = 0;
-		if (cr_config_entry_check(e, &total, err) < 0)
+		if (cr_appcfg_entry_check(e, &total, err) < 0)
 			return -1;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(c->entries[j].key, e->key) == 0)
@@ -220,25 +220,25 @@ static int config_fill(struct cr_config *c, const Carrier__ConfigBody *b,
 	return 0;
 }
 
-int cr_config_decode(const uint8_t *buf, size_t len,
-		     const struct cr_trust *trust, struct cr_config **out,
+int cr_appcfg_decode(const uint8_t *buf, size_t len,
+		     const struct cr_trust *trust, struct cr_appcfg **out,
 		     struct cr_error **err)
 {
 	__attribute__((cleanup(signed_freep))) Carrier__SignedFleetRecord *s =
 		NULL;
 	__attribute__((cleanup(body_freep))) Carrier__ConfigBody *b = NULL;
-	__attribute__((cleanup(config_freep))) struct cr_config *c = NULL;
+	__attribute__((cleanup(appcfg_freep))) struct cr_appcfg *c = NULL;
 	long n_sigs, n_dev, n_tags, n_ent;
 	size_t have;
 	char what[CR_FLEET_APP_MAX + 48];
 
 	if (buf == NULL || len == 0)
 		return cr_error_set(err, EBADMSG, "config is empty");
-	if (len > CR_CONFIG_RECORD_MAX)
+	if (len > CR_APPCFG_RECORD_MAX)
 		return cr_error_set(err, EMSGSIZE,
 				    "config is %zu bytes, more than the "
 				    "limit of %d",
-				    len, (int)CR_CONFIG_RECORD_MAX);
+				    len, (int)CR_APPCFG_RECORD_MAX);
 	n_sigs = cp_pb_count(buf, len, 2);
 	if (n_sigs < 0)
 		return cr_error_set(err, EBADMSG,
@@ -259,15 +259,15 @@ int cr_config_decode(const uint8_t *buf, size_t len,
 	if (n_dev < 0 || n_tags < 0 || n_ent < 0)
 		return cr_error_set(err, EBADMSG,
 				    "config body is malformed");
-	if (n_dev > CR_CONFIG_DEVICES_MAX || n_tags > CR_CONFIG_TAGS_MAX ||
-	    n_ent > CR_CONFIG_ENTRIES_MAX)
+	if (n_dev > CR_APPCFG_DEVICES_MAX || n_tags > CR_APPCFG_TAGS_MAX ||
+	    n_ent > CR_APPCFG_ENTRIES_MAX)
 		return cr_error_set(err, EMSGSIZE,
 				    "config has %ld devices, %ld tags and %ld "
 				    "entries (limits %d, %d, %d)",
 				    n_dev, n_tags, n_ent,
-				    (int)CR_CONFIG_DEVICES_MAX,
-				    (int)CR_CONFIG_TAGS_MAX,
-				    (int)CR_CONFIG_ENTRIES_MAX);
+				    (int)CR_APPCFG_DEVICES_MAX,
+				    (int)CR_APPCFG_TAGS_MAX,
+				    (int)CR_APPCFG_ENTRIES_MAX);
 	b = carrier__config_body__unpack(NULL, s->body.len, s->body.data);
 	if (b == NULL)
 		return cr_error_set(err, EBADMSG, "config body is malformed");
@@ -324,9 +324,9 @@ static void ptrs_freep(void *p)
 	free(*(void **)p);
 }
 
-int cr_config_build(const struct cr_config *c, const struct cr_trust *trust,
+int cr_appcfg_build(const struct cr_appcfg *c, const struct cr_trust *trust,
 		    const struct cr_keypair *const *signers, size_t n_signers,
-		    struct cr_config **out, struct cr_error **err)
+		    struct cr_appcfg **out, struct cr_error **err)
 {
 	Carrier__ConfigBody b = CARRIER__CONFIG_BODY__INIT;
 	__attribute__((cleanup(entries_freep))) Carrier__ConfigEntry *ents =
@@ -347,17 +347,17 @@ int cr_config_build(const struct cr_config *c, const struct cr_trust *trust,
 		return cr_error_set(err, EINVAL,
 				    "a config carries 1..%d signatures",
 				    (int)CR_FLEET_KEYS_MAX);
-	if (c->n_entries > CR_CONFIG_ENTRIES_MAX ||
-	    c->n_devices > CR_CONFIG_DEVICES_MAX ||
-	    c->n_tags > CR_CONFIG_TAGS_MAX)
+	if (c->n_entries > CR_APPCFG_ENTRIES_MAX ||
+	    c->n_devices > CR_APPCFG_DEVICES_MAX ||
+	    c->n_tags > CR_APPCFG_TAGS_MAX)
 		return cr_error_set(err, EMSGSIZE,
 				    "a config has at most %d entries, %d "
 				    "devices and %d tags",
-				    (int)CR_CONFIG_ENTRIES_MAX,
-				    (int)CR_CONFIG_DEVICES_MAX,
-				    (int)CR_CONFIG_TAGS_MAX);
+				    (int)CR_APPCFG_ENTRIES_MAX,
+				    (int)CR_APPCFG_DEVICES_MAX,
+				    (int)CR_APPCFG_TAGS_MAX);
 	for (size_t i = 0; i < c->n_entries; i++)
-		if (cr_config_entry_check(&c->entries[i], &total, err) < 0)
+		if (cr_appcfg_entry_check(&c->entries[i], &total, err) < 0)
 			return -1;
 	cr_fleet_vendor_id(trust, vid);
 	snprintf(app, sizeof(app), "%s", c->app);
@@ -410,10 +410,10 @@ int cr_config_build(const struct cr_config *c, const struct cr_trust *trust,
 			  (const uint8_t(*)[CR_SIGLEN])sig, n_signers, &blob,
 			  &blob_len, err) < 0)
 		return -1;
-	return cr_config_decode(blob, blob_len, trust, out, err);
+	return cr_appcfg_decode(blob, blob_len, trust, out, err);
 }
 
-int cr_config_accept(const struct cr_config *c, const char *app,
+int cr_appcfg_accept(const struct cr_appcfg *c, const char *app,
 		     const uint8_t dev[CR_ID_HASHLEN],
 		     const char (*tags)[CP_TAG_STR_MAX], size_t n_tags,
 		     uint64_t running, uint64_t now_unix,

@@ -1,12 +1,12 @@
 /*
- * Fuzzes the config record parser of cr/config.h with every input:
+ * Fuzzes the config record parser of cr/appconfig.h with every input:
  *
- *   1. cr_config_decode() on the bytes as a SignedFleetRecord, without and
+ *   1. cr_appcfg_decode() on the bytes as a SignedFleetRecord, without and
  *      with a trust root;
  *   2. the bytes as a ConfigBody, signed here with the fixed rollout key
  *      and wrapped, then decoded with its trust root, so that the checks
  *      behind the signatures (entries, sizes, targets) see more than the
- *      seeds; a decoded config then goes through cr_config_accept().
+ *      seeds; a decoded config then goes through cr_appcfg_accept().
  *
  * Besides not crashing, a failure must set an error with a message, and a
  * success must yield a config within its documented limits.
@@ -18,7 +18,7 @@
 
 #include "carrier.pb-c.h"
 #include "cp/limits.h"
-#include "cr/config.h"
+#include "cr/appconfig.h"
 #include "cr/deploy.h"
 #include "cr/error.h"
 #include "cr/fleet.h"
@@ -95,65 +95,65 @@ static size_t wrap(const char *ctx, const uint8_t *body, size_t len,
 	return carrier__signed_fleet_record__pack(&s, out);
 }
 
-/* A decoded config must be within the limits cr/config.h promises. */
-static void check_config(struct cr_config *c)
+/* A decoded config must be within the limits cr/appconfig.h promises. */
+static void check_config(struct cr_appcfg *c)
 {
 	size_t total = 0;
 	struct cr_error *err = NULL;
 	uint8_t devid[CR_ID_HASHLEN] = { 0 };
 
-	if (c->n_entries > CR_CONFIG_ENTRIES_MAX ||
-	    c->n_devices > CR_CONFIG_DEVICES_MAX ||
-	    c->n_tags > CR_CONFIG_TAGS_MAX || c->version == 0 ||
-	    c->blob_len > CR_CONFIG_RECORD_MAX)
+	if (c->n_entries > CR_APPCFG_ENTRIES_MAX ||
+	    c->n_devices > CR_APPCFG_DEVICES_MAX ||
+	    c->n_tags > CR_APPCFG_TAGS_MAX || c->version == 0 ||
+	    c->blob_len > CR_APPCFG_RECORD_MAX)
 		abort();
 	for (size_t i = 0; i < c->n_entries; i++) {
-		if (!cr_config_key_ok(c->entries[i].key))
+		if (!cr_appcfg_key_ok(c->entries[i].key))
 			abort();
 		total += c->entries[i].len;
 	}
-	if (total > CR_CONFIG_TOTAL_MAX)
+	if (total > CR_APPCFG_TOTAL_MAX)
 		abort();
-	if (cr_config_accept(c, "web", devid, NULL, 0, 1, 1, &err) < 0)
-		check_failure(-1, err, "cr_config_accept");
+	if (cr_appcfg_accept(c, "web", devid, NULL, 0, 1, 1, &err) < 0)
+		check_failure(-1, err, "cr_appcfg_accept");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cr_error *err = NULL;
-	struct cr_config *c = NULL;
+	struct cr_appcfg *c = NULL;
 	static uint8_t buf[CP_FLEET_RECORD_MAX + 4096];
 	size_t n;
 	int rc;
 
-	rc = cr_config_decode(data, size, NULL, &c, &err);
+	rc = cr_appcfg_decode(data, size, NULL, &c, &err);
 	if (rc == 0) {
 		check_config(c);
-		c = cr_config_free(c);
+		c = cr_appcfg_free(c);
 	} else {
-		check_failure(rc, err, "cr_config_decode");
+		check_failure(rc, err, "cr_appcfg_decode");
 	}
 	err = NULL;
-	rc = cr_config_decode(data, size, trust, &c, &err);
+	rc = cr_appcfg_decode(data, size, trust, &c, &err);
 	if (rc == 0) {
 		check_config(c);
-		c = cr_config_free(c);
+		c = cr_appcfg_free(c);
 	} else {
-		check_failure(rc, err, "cr_config_decode pinned");
+		check_failure(rc, err, "cr_appcfg_decode pinned");
 	}
 	if (size > CP_FLEET_RECORD_MAX)
 		return 0;
 	n = wrap("korhal config v1", data, size, &key, buf, sizeof(buf));
 	if (n > 0) {
 		err = NULL;
-		rc = cr_config_decode(buf, n, trust, &c, &err);
+		rc = cr_appcfg_decode(buf, n, trust, &c, &err);
 		if (rc == 0) {
 			if (memcmp(c->vendor_id, vid, 32) != 0)
 				abort();
 			check_config(c);
-			c = cr_config_free(c);
+			c = cr_appcfg_free(c);
 		} else {
-			check_failure(rc, err, "cr_config_decode signed");
+			check_failure(rc, err, "cr_appcfg_decode signed");
 		}
 	}
 	return 0;
