@@ -32,6 +32,7 @@
 #include "commands.h"
 #include "cp/hop.h"
 #include "cp/limits.h"
+#include "cr/appconfig.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
 #include "cr/map.h"
@@ -1672,4 +1673,231 @@ out:
 	}
 	dep_close(&x);
 	return rc;
+}
+
+/* ---- carrier config ------------------------------------------------------------------ */
+
+static const char config_usage[] =
+	"usage: carrier config set DEVICE_ID[,...]|tag:K=V APP KEY=VALUE|"
+	"KEY=@FILE...\n"
+	"           --key ROLLOUT_KEY [--trust TRUST] [--version N] "
+	"[--expires D]\n"
+	"           [--ring RING]\n"
+	"\n"
+	"Signs a config of APP for its targets with the rollout key and "
+	"stores it on\n"
+	"the ring (docs/fleet.md \"Configuration\").  KEY=VALUE becomes an "
+	"environment\n"
+	"variable of the app; KEY=@FILE the file /run/korhal/config/KEY in "
+	"its\n"
+	"container.  Keys are variable names (A-Z, 0-9, _); a value is at "
+	"most 4 KiB of\n"
+	"text, a file 16 KiB, all together 32 KiB.  Versions only go up per "
+	"(app,\n"
+	"targets): by default the time in ms.  The ring holds configs of "
+	"apps it holds a\n"
+	"deployment of.  Not in yet: devices applying it, 'config get' and "
+	"'config\n"
+	"history'.\n"
+	"\n"
+	"  --version N          the config's version (default: now in ms)\n"
+	"  --expires D          devices refuse it after D (default 30d)\n"
+	"  --trust TRUST        the trust root ($CARRIER_TRUST, "
+	"~/.config/carrier/trust)\n"
+	"  --key ROLLOUT_KEY    a rollout key of TRUST; also the vendor key "
+	"of the ring\n"
+	"                       sessions\n"
+	"  --ring RING          the ring ($CARRIER_RING, "
+	"~/.config/carrier/ring)\n";
+
+static const struct option config_opts[] = {
+	{ "trust", required_argument, NULL, 't' },
+	{ "version", required_argument, NULL, 'V' },
+	{ "expires", required_argument, NULL, 'e' },
+	{ "help", no_argument, NULL, 'h' },
+	CL_VENDOR_LONG_OPTS,
+	{ NULL, 0, NULL, 0 },
+};
+
+/* KEY=VALUE or KEY=@FILE into e (value owned by e). */
+static int config_entry(const char *arg, struct cr_appcfg_entry *e,
+			struct cr_error **err)
+{
+	const char *eq = strchr(arg, '=');
+	size_t klen = eq != NULL ? (size_t)(eq - arg) : 0;
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (eq == NULL || klen == 0 || klen >= sizeof(e->key))
+		return cr_error_set(err, DEP_EUSAGE,
+				    "'%s' is not KEY=VALUE or KEY=@FILE (a "
+				    "key of 1..%d characters)",
+				    arg, (int)sizeof(e->key) - 1);
+	memcpy(e->key, arg, klen);
+	e->key[klen] = '\0';
+	if (!cr_appcfg_key_ok(e->key))
+		return cr_error_set(err, DEP_EUSAGE,
+				    "config key \"%s\" is malformed (a "
+				    "variable name: A-Z, 0-9 and _, not "
+				    "starting with a digit)",
+				    e->key);
+	if (eq[1] == '@') {
+		if (stat(eq + 2, &st) < 0)
+			return cr_error_errno(err, errno, "%s", eq + 2);
+		if (S_ISREG(st.st_mode) &&
+		    (uint64_t)st.st_size > CR_APPCFG_FILE_MAX)
+			return cr_error_set(err, DEP_EUSAGE,
+					    "config file %s (%s) is %llu "
+					    "bytes, more than the limit of %d",
+					    e->key, eq + 2,
+					    (unsigned long long)st.st_size,
+					    (int)CR_APPCFG_FILE_MAX);
+		if (cr_read_file(eq + 2, CR_APPCFG_FILE_MAX, &buf, &len,
+				 err) < 0)
+			return -1;
+		e->file = 1;
+	} else {
+		buf = strdup(eq + 1);
+		if (buf == NULL)
+			return cr_error_errno(err, ENOMEM, "%s", e->key);
+		len = strlen(buf);
+	}
+	e->value = (uint8_t *)buf;
+	e->len = len;
+	return 0;
+}
+
+static int config_set(int argc, char **argv)
+{
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_deploy tg;
+	struct cr_appcfg in, *cfg = NULL;
+	struct cr_error *err = NULL;
+	const struct cr_keypair *s[1];
+	const char *trust_path = NULL;
+	uint64_t expires_ms = 30ull * 86400 * 1000, version = 0;
+	size_t total = 0;
+	int c, rc = 1;
+	char ids[CR_ID_STRMAX];
+
+	memset(&tg, 0, sizeof(tg));
+	memset(&in, 0, sizeof(in));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", config_opts, NULL)) != -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(config_usage, stdout);
+			return 0;
+		case 't':
+			trust_path = optarg;
+			break;
+		case 'V':
+			if (cr_parse_u64(optarg, 1, UINT64_MAX, &version) < 0)
+				return cl_fail(2, "--version: '%s' is not a "
+						  "number above 0",
+					       optarg);
+			break;
+		case 'e':
+			if (cr_parse_duration_ms(optarg, &expires_ms) < 0 ||
+			    expires_ms < 1000)
+				return cl_fail(2, "--expires: '%s' is not a "
+						  "duration of 1s or more",
+					       optarg);
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (argc - optind < 3)
+		return cl_fail(2, "usage: carrier config set TARGETS APP "
+				  "KEY=VALUE... --key ROLLOUT_KEY");
+	if ((size_t)(argc - optind - 2) > CR_APPCFG_ENTRIES_MAX)
+		return cl_fail(2, "at most %d entries",
+			       (int)CR_APPCFG_ENTRIES_MAX);
+	if (strlen(argv[optind + 1]) >= sizeof(in.app))
+		return cl_fail(2, "'%s' is not an app name", argv[optind + 1]);
+	snprintf(in.app, sizeof(in.app), "%s", argv[optind + 1]);
+	in.entries = calloc((size_t)(argc - optind - 2), sizeof(*in.entries));
+	if (in.entries == NULL)
+		return cl_fail(1, "out of memory");
+	for (int i = optind + 2; i < argc; i++) {
+		struct cr_appcfg_entry *e = &in.entries[in.n_entries++];
+
+		if (config_entry(argv[i], e, &err) < 0)
+			goto fail;
+		if (cr_appcfg_entry_check(e, &total, &err) < 0) {
+			err->code = DEP_EUSAGE; /* the command line's */
+			goto fail;
+		}
+	}
+	if (dep_targets(argv[optind], &tg, &err) < 0)
+		goto fail;
+	if (tg.n_devices > CR_APPCFG_DEVICES_MAX) {
+		cr_error_set(&err, DEP_EUSAGE, "at most %d devices",
+			     (int)CR_APPCFG_DEVICES_MAX);
+		goto fail;
+	}
+	in.devices = tg.devices;
+	in.n_devices = tg.n_devices;
+	memcpy(in.tags, tg.tags, sizeof(in.tags));
+	in.n_tags = tg.n_tags;
+	in.version = version != 0 ? version : dep_wall_ms();
+	in.issued_unix = cr_now_unix();
+	in.expires_unix = in.issued_unix + (expires_ms + 999) / 1000;
+	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 1, &err) <
+	    0)
+		goto fail;
+	s[0] = &x.kp;
+	if (cr_appcfg_build(&in, x.trust, s, 1, &cfg, &err) < 0)
+		goto fail;
+	if (dep_publish(&x, CR_REC_CONFIG, cfg->blob, cfg->blob_len, &err) ==
+	    0) {
+		if (err == NULL)
+			cr_error_set(&err, EIO, "no ring node took the config");
+		goto fail;
+	}
+	cr_error_free(err);
+	err = NULL;
+	{
+		struct cr_id id;
+
+		cr_id_from_pk(CR_ID_VENDOR, x.kp.pk, &id);
+		printf("config version %" PRIu64 " of %s (%zu entries, %zu "
+		       "devices and %zu tags targeted) signed by %s and "
+		       "stored on the ring\n",
+		       cfg->version, cfg->app, cfg->n_entries, cfg->n_devices,
+		       cfg->n_tags, cr_id_format(&id, ids));
+	}
+	rc = 0;
+	goto out;
+fail:
+	rc = dep_report(err);
+out:
+	for (size_t i = 0; i < in.n_entries; i++)
+		free(in.entries[i].value);
+	free(in.entries);
+	free(tg.devices);
+	cr_appcfg_free(cfg);
+	dep_close(&x);
+	return rc;
+}
+
+int cl_cmd_config(int argc, char **argv)
+{
+	if (argc < 2 || cl_is_help(argv[1])) {
+		fputs(config_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "set") == 0)
+		return config_set(argc - 1, argv + 1);
+	if (strcmp(argv[1], "get") == 0 || strcmp(argv[1], "history") == 0)
+		return cl_fail(1, "config %s: not implemented yet (devices do "
+				  "not apply or report configs yet; "
+				  "docs/fleet.md \"Configuration\")",
+			       argv[1]);
+	return cl_fail(2, "config: unknown subcommand '%s' (set)", argv[1]);
 }

@@ -78,6 +78,11 @@ static const char usage_text[] =
 	"seen\n"
 	"  watch [APP] [--json] online/offline and deployment events, a line "
 	"each\n"
+	"  config set DEVICE_ID[,...]|tag:K=V APP KEY=VALUE|KEY=@FILE... "
+	"--key ROLLOUT_KEY\n"
+	"         [--version N] [--expires D]\n"
+	"                      sign an app's config and store it on the "
+	"ring\n"
 	"\n"
 	"Vendor commands read --key FILE (a vendor key) and --ring FILE, "
 	"defaulting to\n$CARRIER_KEY and $CARRIER_RING, then "
@@ -102,6 +107,7 @@ static const struct {
 	{ "fleet", cl_cmd_fleet },
 	{ "deploy", cl_cmd_deploy }, { "rollback", cl_cmd_rollback },
 	{ "status", cl_cmd_status }, { "watch", cl_cmd_watch },
+	{ "config", cl_cmd_config },
 };
 
 int main(int argc, char **argv)

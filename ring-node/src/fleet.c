@@ -6,6 +6,7 @@
 #include "rn/fleet.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "cp/hop.h"
 #include "cp/limits.h"
 #include "cp/wire.h"
+#include "cr/appconfig.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
 #include "cr/log.h"
@@ -631,6 +633,77 @@ static int store_report(struct rn_fleet *f, const uint8_t *blob, size_t len,
 	return 1;
 }
 
+/* A config (cr/appconfig.h, kind 4): checked against the trust root its
+ * fleet's deployments pinned here, the newest version kept per (fleet,
+ * app, targets).  Not pushed to devices yet (docs/fleet.md). */
+static int store_config(struct rn_fleet *f, const uint8_t *blob, size_t len,
+			uint64_t *seq, struct cr_error **err)
+{
+	uint8_t tkey[33], key[33], *tblob = NULL, *old = NULL;
+	crypto_generichash_state h;
+	struct cr_trust *pin = NULL;
+	struct cr_appcfg *c = NULL;
+	uint64_t tseq, stored;
+	size_t tlen, olen;
+	int rc;
+
+	if (cr_appcfg_decode(blob, len, NULL, &c, err) < 0)
+		return -1;
+	tkey[0] = 'T';
+	memcpy(tkey + 1, c->vendor_id, 32);
+	if (fleet_get_kv(f, tkey, sizeof(tkey), &tseq, &tblob, &tlen) == 0) {
+		rc = cr_trust_decode(tblob, tlen, NULL, 0, &pin, NULL);
+		free(tblob);
+		if (rc < 0)
+			pin = NULL;
+	}
+	c = cr_appcfg_free(c);
+	if (pin == NULL)
+		return cr_error_set(err, ENOENT,
+				    "config of a fleet without a deployment "
+				    "on this node (deploy the app first)");
+	rc = cr_appcfg_decode(blob, len, pin, &c, err);
+	cr_trust_free(pin);
+	if (rc < 0)
+		return -1;
+	key[0] = 'C';
+	crypto_generichash_init(&h, NULL, 0, 32);
+	crypto_generichash_update(&h, c->vendor_id, 32);
+	crypto_generichash_update(&h, (const uint8_t *)c->app,
+				  strlen(c->app) + 1);
+	if (c->n_devices > 0)
+		crypto_generichash_update(&h, (const uint8_t *)c->devices,
+					  c->n_devices * CR_ID_HASHLEN);
+	for (size_t i = 0; i < c->n_tags; i++)
+		crypto_generichash_update(&h, (const uint8_t *)c->tags[i],
+					  strlen(c->tags[i]) + 1);
+	crypto_generichash_final(&h, key + 1, 32);
+	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
+		int same = olen == len && memcmp(old, blob, len) == 0;
+
+		free(old);
+		if (same || stored >= c->version) {
+			/* Held already (a copy forwarded by another node),
+			 * or not newer: a config only goes up. */
+			*seq = stored;
+			rc = same ? 0 :
+			     cr_error_set(err, ESTALE,
+					  "config version %" PRIu64 " is not "
+					  "above the stored %" PRIu64,
+					  c->version, stored);
+			cr_appcfg_free(c);
+			return rc;
+		}
+	} else if (fleet_room(f, err) < 0) {
+		cr_appcfg_free(c);
+		return -1;
+	}
+	rc = fleet_put_kv(f, key, sizeof(key), c->version, blob, len, err);
+	*seq = c->version;
+	cr_appcfg_free(c);
+	return rc < 0 ? -1 : 1;
+}
+
 static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 			 const uint8_t *blob, size_t len,
 			 const uint8_t digest[32], uint64_t req_id)
@@ -650,6 +723,9 @@ static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 		break;
 	case CR_REC_REPORT:
 		rc = store_report(f, blob, len, &seq, home, &err);
+		break;
+	case CR_REC_CONFIG:
+		rc = store_config(f, blob, len, &seq, &err);
 		break;
 	default:
 		rc = cr_error_set(&err, EBADMSG, "unknown fleet record kind");
@@ -758,7 +834,8 @@ static void on_put(struct rn_fleet *f, struct cr_sess *s, const Carrier__Hop *m)
 
 	f->st.pieces_in++;
 	if (p->digest.len != 32 || p->kind < CR_REC_DEPLOYMENT ||
-	    p->kind > CR_REC_REPORT || p->total == 0 ||
+	    (p->kind > CR_REC_REPORT && p->kind != CR_REC_CONFIG) ||
+	    p->total == 0 ||
 	    p->total > CP_FLEET_RECORD_MAX ||
 	    (p->kind == CR_REC_REPORT && p->total > CP_REPORT_MAX) ||
 	    p->offset % CP_FLEET_PIECE != 0 || p->offset >= p->total ||
