@@ -1491,7 +1491,9 @@ static const char watch_usage[] =
 	"a device's state or version for a deployment, a new deployment.  "
 	"--json: one\n"
 	"object a line, {\"event\",\"device\",\"app\",\"version\",\"state\","
-	"\"online\"}.\n"
+	"\"online\"}; online\n"
+	"and offline events carry \"last_seen_ms\" (ms since a node last heard "
+	"the device).\n"
 	"Runs until interrupted.\n";
 
 struct watch_prev {
@@ -1500,6 +1502,29 @@ struct watch_prev {
 	char version[CR_FLEET_VERSION_MAX];
 	int state, online;
 };
+
+/* A device went online or offline: with when a node last heard it (the
+ * freshest figure of the nodes holding a session of it), so that an
+ * operator sees how long a device has been silent, not only that it is. */
+static void watch_presence(const struct dev_row *r, const char *ids, int json)
+{
+	const char *ev = r->online ? "online" : "offline";
+
+	if (json) {
+		printf("{\"event\":\"%s\",\"device\":\"%s\","
+		       "\"last_seen_ms\":",
+		       ev, ids);
+		if (r->held)
+			printf("%" PRIu64 "}\n", r->last_seen_ms_ago);
+		else
+			printf("null}\n");
+	} else if (r->held) {
+		printf("%s %s (last seen %.1fs ago)\n", ids, ev,
+		       (double)r->last_seen_ms_ago / 1000.0);
+	} else {
+		printf("%s %s (last seen unknown)\n", ids, ev);
+	}
+}
 
 int cl_cmd_watch(int argc, char **argv)
 {
@@ -1615,18 +1640,8 @@ int cl_cmd_watch(int argc, char **argv)
 					strcmp(p->version, r->r.version) != 0;
 				memcpy(id.hash, r->id, CR_ID_HASHLEN);
 				cr_id_format(&id, ids);
-				if (changed_online) {
-					if (x.json)
-						printf("{\"event\":\"%s\","
-						       "\"device\":\"%s\"}\n",
-						       r->online ? "online" :
-								   "offline",
-						       ids);
-					else
-						printf("%s %s\n", ids,
-						       r->online ? "online" :
-								   "offline");
-				}
+				if (changed_online)
+					watch_presence(r, ids, x.json);
 				if (changed_state) {
 					if (x.json) {
 						printf("{\"event\":\"state\","

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Monitoring (docs/fleet.md "Monitoring"): a loopback ring of 3 nodes, SIM_N
+# simulated devices (fleetsim) and 2 real agents (--keepalive 1s), all
+# targeted by a deployment of web.  `carrier watch --json` says each real
+# agent online; an agent stopped cleanly (SIGTERM: it sends Detach) shows
+# offline, and one SIGKILLed (silent) shows offline too, once the nodes
+# miss its keepalives (3 missed + 1 s), long before its session would time
+# out; each offline event carries the device's last-seen figure.  The
+# exporter's /metrics agrees with status --json on online and the app's
+# version and state.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/rollout_lib.sh"
+
+rollout_setup
+start_sim sim
+for i in 0 1; do
+	ID[$i]=$(device "d$i")
+	start_agent "d$i" --keepalive 1s
+	AG[$i]=$AGENT_PID
+done
+wait_until 60 all_attached $((SIM_N + 2)) || fail "the devices did not attach"
+"$CARRIER" deploy "$T/web-1.0.release" --to "tag:site=lab,${ID[0]},${ID[1]}" \
+	--waves 100 --detach >"$T/deploy.out" 2>&1 || fail "deploy: $(cat "$T/deploy.out")"
+
+# ---- carrier watch: both agents online ---------------------------------------
+"$CARRIER" watch web --json >"$T/watch.out" 2>"$T/watch.err" &
+WATCH=$!
+PIDS+=("$WATCH")
+event() { grep "\"event\":\"$1\",\"device\":\"$2\"" "$T/watch.out"; }
+for i in 0 1; do
+	wait_until 30 event online "${ID[$i]}" >/dev/null ||
+		fail "watch: agent $i not online: $(head -5 "$T/watch.out") $(cat "$T/watch.err")"
+done
+[ "$(grep -c '"event":"online"' "$T/watch.out")" -ge $((SIM_N + 2)) ] ||
+	fail "watch: $(grep -c '"event":"online"' "$T/watch.out") online events, want $((SIM_N + 2))"
+event online "${ID[0]}" | grep -q '"last_seen_ms":[0-9]' ||
+	fail "watch: online event without last_seen_ms: $(event online "${ID[0]}")"
+ok "watch says the 2 agents and $SIM_N simulated devices online, with last seen"
+
+# ---- status --json: the same ------------------------------------------------
+"$CARRIER" status web --json >"$T/status.json" || fail "status --json"
+for i in 0 1; do
+	grep "\"device\":\"${ID[$i]}\"" "$T/status.json" | grep -q '"online":true' ||
+		fail "status: agent $i not online: $(grep "${ID[$i]}" "$T/status.json")"
+done
+ok "status --json agrees"
+
+# ---- a clean stop: offline at once (Detach) ----------------------------------
+t0=$(date +%s%N)
+kill -TERM "${AG[0]}"
+wait_until 20 event offline "${ID[0]}" >/dev/null ||
+	fail "watch: the stopped agent never went offline: $(grep "${ID[0]}" "$T/watch.out")"
+t1=$(date +%s%N)
+event offline "${ID[0]}" | grep -q '"last_seen_ms":[0-9]' ||
+	fail "offline event without last seen: $(event offline "${ID[0]}")"
+ok "a stopped agent shows offline ($(( (t1 - t0) / 1000000 )) ms here, watch polls every 1 s)"
+
+# ---- SIGKILL: offline after missed keepalives -------------------------------
+t0=$(date +%s%N)
+kill -KILL "${AG[1]}"
+wait_until 30 event offline "${ID[1]}" >/dev/null ||
+	fail "watch: the killed agent never went offline: $(grep "${ID[1]}" "$T/watch.out")"
+t1=$(date +%s%N)
+seen=$(event offline "${ID[1]}" | sed -n 's/.*"last_seen_ms":\([0-9]*\).*/\1/p')
+# The node declared it gone from missed keepalives: it was last heard at
+# least 3 keepalives (3 s) before the event.
+[ -n "$seen" ] && [ "$seen" -ge 3000 ] ||
+	fail "offline event of the killed agent: last_seen_ms '$seen': $(event offline "${ID[1]}")"
+ok "a SIGKILLed agent shows offline, last seen ${seen} ms before ($(( (t1 - t0) / 1000000 )) ms here)"
+# The simulated devices stayed online: no offline event but the 2 agents'.
+[ "$(grep -c '"event":"offline"' "$T/watch.out")" -eq 2 ] ||
+	fail "watch: $(grep -c '"event":"offline"' "$T/watch.out") offline events, want 2"
+ok "no other device went offline"
+kill -TERM "$WATCH"
