@@ -22,6 +22,7 @@ int cl_cmd_deploy(int argc, char **argv);
 int cl_cmd_rollback(int argc, char **argv);
 int cl_cmd_status(int argc, char **argv);
 int cl_cmd_watch(int argc, char **argv);
+int cl_cmd_exporter(int argc, char **argv);
 
 struct cl_vendor_opts;
 /* carrier ping --batch FILE [--within DURATION] [--since UNIX_MS]

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/http.h>
 #include <sodium.h>
 
 #include "client.h"
@@ -1685,6 +1687,235 @@ out:
 			free(val);
 		cr_map_free(seen);
 	}
+	dep_close(&x);
+	return rc;
+}
+
+/* ---- carrier exporter ------------------------------------------------------------------- */
+
+static const char exporter_usage[] =
+	"usage: carrier exporter --listen HOST:PORT [--trust TRUST] [--ring "
+	"RING]\n"
+	"\n"
+	"Serves the fleet as Prometheus metrics on http://HOST:PORT/metrics: "
+	"per device\n"
+	"korhal_device_online and korhal_device_last_seen_seconds (the unix time "
+	"a node\n"
+	"last heard it), per device and app korhal_app_info{device,app,version,"
+	"state} 1.\n"
+	"The devices are those the deployments on the ring target; the figures "
+	"are\n"
+	"refreshed from the ring every 5 s (a scrape is answered from the last "
+	"refresh,\n"
+	"so scrapes cost the ring nothing).  Runs until interrupted.\n"
+	"\n"
+	"  --listen HOST:PORT   the address to serve on\n"
+	"  --trust TRUST        the trust root ($CARRIER_TRUST)\n"
+	"  --key VENDOR_KEY     the vendor key of the ring sessions\n"
+	"  --ring RING          the ring ($CARRIER_RING)\n";
+
+enum { EXP_REFRESH_MS = 5000 };
+
+/* The text of the last refresh: what every scrape answers. */
+struct exp_state {
+	struct evbuffer *text;
+};
+
+static void exp_on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct exp_state *st = arg;
+	struct evbuffer *out = evbuffer_new();
+
+	if (out == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	evbuffer_add(out, evbuffer_pullup(st->text, -1),
+		     evbuffer_get_length(st->text));
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Content-Type", "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+/* A label value: Prometheus escapes backslash, quote and newline. */
+static void exp_label(struct evbuffer *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, s, 1);
+	}
+}
+
+/* One refresh: every app's deployment, every device it targets. */
+static struct evbuffer *exp_collect(struct dep_ctx *x)
+{
+	static const char mark;
+	struct evbuffer *dev = evbuffer_new(), *app = evbuffer_new();
+	struct cr_map *seen = cr_map_new(CR_ID_HASHLEN);
+	char apps[64][CR_FLEET_APP_MAX];
+	uint64_t now_s = (uint64_t)time(NULL);
+	size_t n_apps;
+
+	if (dev == NULL || app == NULL || seen == NULL) {
+		if (dev != NULL)
+			evbuffer_free(dev);
+		if (app != NULL)
+			evbuffer_free(app);
+		cr_map_free(seen);
+		return NULL;
+	}
+	evbuffer_add_printf(dev,
+		"# HELP korhal_device_online 1 when a ring node holds a live "
+		"session of the device.\n"
+		"# TYPE korhal_device_online gauge\n"
+		"# HELP korhal_device_last_seen_seconds Unix time a ring node "
+		"last heard the device.\n"
+		"# TYPE korhal_device_last_seen_seconds gauge\n");
+	evbuffer_add_printf(app,
+		"# HELP korhal_app_info The version and state a device "
+		"reported for an app's deployment.\n"
+		"# TYPE korhal_app_info gauge\n");
+	n_apps = dep_apps(x, apps, 64);
+	for (size_t a = 0; a < n_apps; a++) {
+		struct cr_deploy *d = dep_fetch(x, apps[a]);
+		struct fleet_view v = { 0 };
+
+		if (d == NULL)
+			continue;
+		dep_collect(x, d, &v);
+		for (size_t i = 0; i < v.n; i++) {
+			const struct dev_row *r = &v.rows[i];
+			struct cr_id id = { .type = CR_ID_DEVICE };
+			char ids[CR_ID_STRMAX];
+
+			if (!r->targeted)
+				continue;
+			memcpy(id.hash, r->id, CR_ID_HASHLEN);
+			cr_id_format(&id, ids);
+			if (cr_map_get(seen, r->id) == NULL &&
+			    cr_map_put(seen, r->id, (void *)(uintptr_t)&mark) ==
+				    0) {
+				evbuffer_add_printf(dev,
+					"korhal_device_online{device=\"%s\"} "
+					"%d\n",
+					ids, r->online);
+				if (r->held)
+					evbuffer_add_printf(dev,
+						"korhal_device_last_seen_"
+						"seconds{device=\"%s\"} "
+						"%" PRIu64 "\n",
+						ids,
+						now_s - r->last_seen_ms_ago /
+								1000);
+			}
+			evbuffer_add_printf(app,
+					    "korhal_app_info{device=\"%s\","
+					    "app=\"",
+					    ids);
+			exp_label(app, d->app);
+			evbuffer_add_printf(app, "\",version=\"");
+			exp_label(app, r->r.version);
+			evbuffer_add_printf(app, "\",state=\"%s\"} 1\n",
+					    row_state(r));
+		}
+		view_free(&v);
+		cr_deploy_free(d);
+	}
+	cr_map_free(seen);
+	evbuffer_add_buffer(dev, app);
+	evbuffer_free(app);
+	return dev;
+}
+
+int cl_cmd_exporter(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "trust", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		CL_VENDOR_LONG_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_error *err = NULL;
+	const char *trust_path = NULL, *listen = NULL;
+	struct exp_state st = { 0 };
+	struct evhttp *http = NULL;
+	char host[256];
+	const char *colon;
+	long port;
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(exporter_usage, stdout);
+			return 0;
+		case 'l':
+			listen = optarg;
+			break;
+		case 't':
+			trust_path = optarg;
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (optind != argc || listen == NULL)
+		return cl_fail(2, "usage: carrier exporter --listen HOST:PORT");
+	colon = strrchr(listen, ':');
+	port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
+	if (colon == NULL || colon == listen ||
+	    (size_t)(colon - listen) >= sizeof(host) || port <= 0 ||
+	    port > 65535)
+		return cl_fail(2, "exporter: --listen %s: not HOST:PORT",
+			       listen);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 0, &err) <
+	    0)
+		return dep_report(err);
+	st.text = evbuffer_new();
+	http = evhttp_new(x.base);
+	if (st.text == NULL || http == NULL) {
+		rc = cl_fail(1, "exporter: out of memory");
+		goto out;
+	}
+	if (evhttp_bind_socket(http, host, (uint16_t)port) != 0) {
+		rc = cl_fail(1, "exporter: cannot listen on %s",
+			     listen);
+		goto out;
+	}
+	evhttp_set_cb(http, "/metrics", exp_on_metrics, &st);
+	signal(SIGINT, dep_on_signal);
+	signal(SIGTERM, dep_on_signal);
+	while (!dep_stop) {
+		struct evbuffer *b = exp_collect(&x);
+		int never = 0;
+
+		if (b != NULL) {
+			evbuffer_free(st.text);
+			st.text = b;
+		}
+		cl_wait(x.c, &never, cr_now_ms() + EXP_REFRESH_MS);
+	}
+out:
+	if (http != NULL)
+		evhttp_free(http);
+	if (st.text != NULL)
+		evbuffer_free(st.text);
 	dep_close(&x);
 	return rc;
 }

@@ -78,6 +78,8 @@ static const char usage_text[] =
 	"seen\n"
 	"  watch [APP] [--json] online/offline and deployment events, a line "
 	"each\n"
+	"  exporter --listen HOST:PORT\n"
+	"                      the fleet as Prometheus metrics on /metrics\n"
 	"\n"
 	"Vendor commands read --key FILE (a vendor key) and --ring FILE, "
 	"defaulting to\n$CARRIER_KEY and $CARRIER_RING, then "
@@ -102,6 +104,7 @@ static const struct {
 	{ "fleet", cl_cmd_fleet },
 	{ "deploy", cl_cmd_deploy }, { "rollback", cl_cmd_rollback },
 	{ "status", cl_cmd_status }, { "watch", cl_cmd_watch },
+	{ "exporter", cl_cmd_exporter },
 };
 
 int main(int argc, char **argv)

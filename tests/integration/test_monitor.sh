@@ -20,7 +20,7 @@ for i in 0 1; do
 done
 wait_until 60 all_attached $((SIM_N + 2)) || fail "the devices did not attach"
 "$CARRIER" deploy "$T/web-1.0.release" --to "tag:site=lab,${ID[0]},${ID[1]}" \
-	--waves 100 --detach >"$T/deploy.out" 2>&1 || fail "deploy: $(cat "$T/deploy.out")"
+	--waves 100 --health-window 2s --detach >"$T/deploy.out" 2>&1 || fail "deploy: $(cat "$T/deploy.out")"
 
 # ---- carrier watch: both agents online ---------------------------------------
 "$CARRIER" watch web --json >"$T/watch.out" 2>"$T/watch.err" &
@@ -44,6 +44,42 @@ for i in 0 1; do
 		fail "status: agent $i not online: $(grep "${ID[$i]}" "$T/status.json")"
 done
 ok "status --json agrees"
+
+# ---- the exporter: /metrics agrees with status --json ------------------------
+EXP=127.0.0.1:$(free_port)
+"$CARRIER" exporter --listen "$EXP" >"$T/exporter.log" 2>&1 &
+PIDS+=("$!")
+metrics() { curl -sf "http://$EXP/metrics"; }
+wait_until 30 sh -c "curl -sf http://$EXP/metrics | grep -q '${ID[1]}'" ||
+	fail "exporter: no metrics: $(cat "$T/exporter.log")"
+# agree: a scrape and status --json tell the same of every device (the
+# exporter refreshes every 5 s: wait for the simulated devices to settle).
+agree() {
+	metrics >"$T/metrics.txt" || return 1
+	"$CARRIER" status web --json >"$T/status.json" || return 1
+	python3 - "$T/status.json" "$T/metrics.txt" >"$T/agree.out" 2>&1 <<'PY'
+import json, re, sys, time
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"device"')]
+online, seen, info = {}, {}, {}
+for l in open(sys.argv[2]):
+    m = re.match(r'korhal_device_online\{device="([^"]+)"\} (\d)$', l)
+    if m: online[m[1]] = m[2] == "1"
+    m = re.match(r'korhal_device_last_seen_seconds\{device="([^"]+)"\} (\d+)$', l)
+    if m: seen[m[1]] = int(m[2])
+    m = re.match(r'korhal_app_info\{device="([^"]+)",app="web",version="([^"]*)",state="([^"]+)"\} 1$', l)
+    if m: info[m[1]] = (m[2], m[3])
+assert len(rows) >= 202, len(rows)
+for r in rows:
+    d = r["device"]
+    assert online.get(d) == r["online"], (d, online.get(d), r)
+    assert info.get(d) == (r["version"], r["state"]), (d, info.get(d), r)
+    assert abs(seen[d] - time.time()) < 60, (d, seen[d])
+assert len(info) == len(rows), (len(info), len(rows))
+print(len(rows))
+PY
+}
+wait_until 60 agree || fail "exporter disagrees with status --json: $(tail -3 "$T/agree.out")"
+ok "the exporter's /metrics agrees with status --json on every device"
 
 # ---- a clean stop: offline at once (Detach) ----------------------------------
 t0=$(date +%s%N)
@@ -71,4 +107,9 @@ ok "a SIGKILLed agent shows offline, last seen ${seen} ms before ($(( (t1 - t0) 
 [ "$(grep -c '"event":"offline"' "$T/watch.out")" -eq 2 ] ||
 	fail "watch: $(grep -c '"event":"offline"' "$T/watch.out") offline events, want 2"
 ok "no other device went offline"
+for i in 0 1; do
+	wait_until 30 sh -c "curl -sf http://$EXP/metrics | grep -qx 'korhal_device_online{device=\"${ID[$i]}\"} 0'" ||
+		fail "exporter: agent $i still online: $(metrics | grep "${ID[$i]}")"
+done
+ok "the exporter says both agents offline"
 kill -TERM "$WATCH"
