@@ -1,0 +1,42 @@
+/*
+ * The device's own figures for health records (issue 15, item 2; docs/fleet.md
+ * "Monitoring"): uptime, load, memory, flash free of the data folder and a
+ * temperature where the kernel exposes one.  Integers only: devices without
+ * a floating-point unit read them at no cost (load and temperature in
+ * thousandths).  The record that carries them (FleetPut kind 5) is not
+ * wired yet.
+ */
+#ifndef DA_HEALTH_H
+#define DA_HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cr/error.h"
+
+struct da_health {
+	uint64_t uptime_s;
+	uint32_t load1_milli, load5_milli, load15_milli;
+	uint64_t mem_total, mem_avail; /* bytes */
+	uint64_t flash_free;           /* bytes free to the agent in its data dir */
+	int has_temp;
+	int32_t temp_milli_c;          /* valid when has_temp */
+};
+
+/* "0.52 0.58 0.59 1/234 5678" (/proc/loadavg) -> the three loads in
+ * thousandths.  -1 with err on anything else. */
+int da_health_parse_loadavg(const char *s, uint32_t out[3],
+			    struct cr_error **err);
+
+/* The MemTotal and MemAvailable lines of /proc/meminfo (kB) -> bytes.
+ * MemAvailable absent (kernels before 3.14): MemFree + Buffers + Cached. */
+int da_health_parse_meminfo(const char *s, uint64_t *total, uint64_t *avail,
+			    struct cr_error **err);
+
+/* Reads the figures from /proc, statvfs(data_dir) and the first thermal
+ * zone under /sys/class/thermal (proc and sys: their roots, "/proc" and
+ * "/sys" but for tests). */
+int da_health_read(const char *proc, const char *sys, const char *data_dir,
+		   struct da_health *out, struct cr_error **err);
+
+#endif
