@@ -36,6 +36,7 @@
 #include "cp/limits.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
+#include "cr/health.h"
 #include "cr/map.h"
 #include "cr/util.h"
 
@@ -1293,8 +1294,134 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* ---- device health ------------------------------------------------------------------- */
+
+/* The newest verified health record of every device the nodes hold:
+ * device hash -> a struct cr_devhealth the map owns (health_free).  A
+ * record that does not verify is skipped: nodes only relay them. */
+static struct cr_map *health_fetch(struct dep_ctx *x)
+{
+	const struct cr_ring *ring = cl_ring(x->c);
+	struct cr_map *m = cr_map_new(CR_ID_HASHLEN);
+	struct cr_devhealth *h = NULL;
+
+	if (m == NULL)
+		return NULL;
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		uint8_t after[32];
+		int have_after = 0;
+
+		/* Bounded: a node answers at least one record a page. */
+		for (int page = 0; page < 4096; page++) {
+			Carrier__Hop q = CARRIER__HOP__INIT, *rep;
+			Carrier__HealthQuery hq = CARRIER__HEALTH_QUERY__INIT;
+			struct cr_error *e = NULL;
+			const Carrier__HealthRecords *hr;
+			int more;
+
+			if (have_after) {
+				hq.after.data = after;
+				hq.after.len = 32;
+			}
+			q.msg_case = CARRIER__HOP__MSG_HEALTH_QUERY;
+			q.health_query = &hq;
+			rep = cl_request(x->c, i, &q, DEP_REQ_MS, &e);
+			cr_error_free(e);
+			if (rep == NULL ||
+			    rep->msg_case != CARRIER__HOP__MSG_HEALTH_RECORDS) {
+				cp_hop_free(rep);
+				break;
+			}
+			hr = rep->health_records;
+			for (size_t k = 0; k < hr->n_records; k++) {
+				struct cr_devhealth *old;
+
+				if (h == NULL && (h = malloc(sizeof(*h))) == NULL)
+					break;
+				if (cr_devhealth_decode(hr->records[k].data,
+							hr->records[k].len, h,
+							NULL) < 0)
+					continue;
+				old = cr_map_get(m, h->device.hash);
+				if (old != NULL && old->seq >= h->seq)
+					continue;
+				if (old != NULL) {
+					*old = *h;
+				} else if (cr_map_put(m, h->device.hash, h) ==
+					   0) {
+					h = NULL;
+				}
+			}
+			more = hr->next.len == 32 && hr->n_records > 0;
+			if (more) {
+				memcpy(after, hr->next.data, 32);
+				have_after = 1;
+			}
+			cp_hop_free(rep);
+			if (!more)
+				break;
+		}
+	}
+	free(h);
+	return m;
+}
+
+static void health_free(struct cr_map *m)
+{
+	size_t pos = 0;
+	const void *k;
+	void *v;
+
+	if (m == NULL)
+		return;
+	while (cr_map_next(m, &pos, &k, &v))
+		free(v);
+	cr_map_free(m);
+}
+
+/* "16.0G": a byte count for a person. */
+static const char *health_bytes(uint64_t b, char buf[32])
+{
+	static const char unit[] = "BKMGTP";
+	uint64_t tenths = b * 10;
+	size_t u = 0;
+
+	while (tenths >= 10240 && u < sizeof(unit) - 2) {
+		tenths /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, "%" PRIu64 ".%" PRIu64 "%c", tenths / 10,
+		 tenths % 10, unit[u]);
+	return buf;
+}
+
+/* The health fields of a device's status line: ,"health":{...} or null. */
+static void health_json(const struct cr_devhealth *h)
+{
+	printf(",\"health\":");
+	if (h == NULL) {
+		printf("null");
+		return;
+	}
+	printf("{\"seq\":%" PRIu64 ",\"uptime_s\":%" PRIu64
+	       ",\"load1\":%u.%03u,\"load5\":%u.%03u,\"load15\":%u.%03u,"
+	       "\"mem_total\":%" PRIu64 ",\"mem_avail\":%" PRIu64
+	       ",\"flash_free\":%" PRIu64 ",\"temp_c\":",
+	       h->seq, h->uptime_s, h->load_milli[0] / 1000,
+	       h->load_milli[0] % 1000, h->load_milli[1] / 1000,
+	       h->load_milli[1] % 1000, h->load_milli[2] / 1000,
+	       h->load_milli[2] % 1000, h->mem_total, h->mem_avail,
+	       h->flash_free);
+	if (h->has_temp)
+		printf("%s%d.%03d", h->temp_milli_c < 0 ? "-" : "",
+		       abs(h->temp_milli_c / 1000), abs(h->temp_milli_c % 1000));
+	else
+		printf("null");
+	printf("}");
+}
+
 static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
-			 int json)
+			 int json, struct cr_map *health)
 {
 	char ids[CR_ID_STRMAX];
 
@@ -1336,8 +1463,9 @@ static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
 			       g[k].version[0] ? g[k].version : "-",
 			       row_state(&tmp), g[k].n);
 		}
-		printf("%-70s %-12s %-10s %-12s %-7s %s\n", "DEVICE", "APP",
-		       "VERSION", "STATE", "ONLINE", "LAST SEEN");
+		printf("%-70s %-12s %-10s %-12s %-7s %-12s %s\n", "DEVICE",
+		       "APP", "VERSION", "STATE", "ONLINE", "LAST SEEN",
+		       "HEALTH");
 	}
 	for (size_t i = 0; i < v->n; i++) {
 		const struct dev_row *r = &v->rows[i];
@@ -1356,18 +1484,37 @@ static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
 			       "\"last_seen_ms\":",
 			       row_state(r), r->online ? "true" : "false");
 			if (r->held)
-				printf("%" PRIu64 "}\n", r->last_seen_ms_ago);
+				printf("%" PRIu64, r->last_seen_ms_ago);
 			else
-				printf("null}\n");
+				printf("null");
+			health_json(health != NULL ? cr_map_get(health, r->id) :
+						     NULL);
+			printf("}\n");
 		} else {
-			char seen[32] = "unknown";
+			char seen[32] = "unknown", hs[160] = "-", b1[32], b2[32],
+			     b3[32];
+			const struct cr_devhealth *h =
+				health != NULL ? cr_map_get(health, r->id) :
+						 NULL;
 
 			if (r->held)
 				snprintf(seen, sizeof(seen), "%.1fs ago",
 					 (double)r->last_seen_ms_ago / 1000.0);
-			printf("%-70s %-12s %-10s %-12s %-7s %s\n", ids, d->app,
-			       r->r.version[0] ? r->r.version : "-",
-			       row_state(r), r->online ? "yes" : "no", seen);
+			if (h != NULL)
+				snprintf(hs, sizeof(hs),
+					 "up %" PRIu64 "h%02" PRIu64
+					 "m load %u.%02u mem %s/%s flash %s",
+					 h->uptime_s / 3600,
+					 h->uptime_s / 60 % 60,
+					 h->load_milli[0] / 1000,
+					 h->load_milli[0] % 1000 / 10,
+					 health_bytes(h->mem_avail, b1),
+					 health_bytes(h->mem_total, b2),
+					 health_bytes(h->flash_free, b3));
+			printf("%-70s %-12s %-10s %-12s %-7s %-12s %s\n", ids,
+			       d->app, r->r.version[0] ? r->r.version : "-",
+			       row_state(r), r->online ? "yes" : "no", seen,
+			       hs);
 		}
 	}
 }
@@ -1469,8 +1616,11 @@ int cl_cmd_status(int argc, char **argv)
 		if (follow) {
 			rc = dep_follow(&x, d);
 		} else {
+			struct cr_map *health = health_fetch(&x);
+
 			dep_collect(&x, d, &v);
-			status_print(d, &v, x.json);
+			status_print(d, &v, x.json, health);
+			health_free(health);
 			if (v.forged > 0)
 				fprintf(stderr,
 					"carrier: %zu reports of %s did not "
@@ -1751,6 +1901,31 @@ static void exp_label(struct evbuffer *b, const char *s)
 	}
 }
 
+/* A device's figures from its newest health record. */
+static void exp_health(struct evbuffer *b, const char *ids,
+		       const struct cr_devhealth *h)
+{
+	if (h == NULL)
+		return;
+	evbuffer_add_printf(b,
+		"korhal_device_uptime_seconds{device=\"%s\"} %" PRIu64 "\n"
+		"korhal_device_load1{device=\"%s\"} %u.%03u\n"
+		"korhal_device_memory_total_bytes{device=\"%s\"} %" PRIu64 "\n"
+		"korhal_device_memory_available_bytes{device=\"%s\"} %" PRIu64
+		"\n"
+		"korhal_device_flash_free_bytes{device=\"%s\"} %" PRIu64 "\n",
+		ids, h->uptime_s, ids, h->load_milli[0] / 1000,
+		h->load_milli[0] % 1000, ids, h->mem_total, ids, h->mem_avail,
+		ids, h->flash_free);
+	if (h->has_temp)
+		evbuffer_add_printf(b,
+			"korhal_device_temperature_celsius{device=\"%s\"} "
+			"%s%d.%03d\n",
+			ids, h->temp_milli_c < 0 ? "-" : "",
+			abs(h->temp_milli_c / 1000),
+			abs(h->temp_milli_c % 1000));
+}
+
 /* One refresh: every app's deployment, every device it targets. */
 static struct evbuffer *exp_collect(struct dep_ctx *x)
 {
@@ -1759,6 +1934,7 @@ static struct evbuffer *exp_collect(struct dep_ctx *x)
 	struct cr_map *seen = cr_map_new(CR_ID_HASHLEN);
 	char apps[64][CR_FLEET_APP_MAX];
 	uint64_t now_s = (uint64_t)time(NULL);
+	struct cr_map *health;
 	size_t n_apps;
 
 	if (dev == NULL || app == NULL || seen == NULL) {
@@ -1780,6 +1956,7 @@ static struct evbuffer *exp_collect(struct dep_ctx *x)
 		"# HELP korhal_app_info The version and state a device "
 		"reported for an app's deployment.\n"
 		"# TYPE korhal_app_info gauge\n");
+	health = health_fetch(x);
 	n_apps = dep_apps(x, apps, 64);
 	for (size_t a = 0; a < n_apps; a++) {
 		struct cr_deploy *d = dep_fetch(x, apps[a]);
@@ -1812,6 +1989,10 @@ static struct evbuffer *exp_collect(struct dep_ctx *x)
 						ids,
 						now_s - r->last_seen_ms_ago /
 								1000);
+				exp_health(dev, ids,
+					   health != NULL ?
+						   cr_map_get(health, r->id) :
+						   NULL);
 			}
 			evbuffer_add_printf(app,
 					    "korhal_app_info{device=\"%s\","
@@ -1827,6 +2008,7 @@ static struct evbuffer *exp_collect(struct dep_ctx *x)
 		cr_deploy_free(d);
 	}
 	cr_map_free(seen);
+	health_free(health);
 	evbuffer_add_buffer(dev, app);
 	evbuffer_free(app);
 	return dev;

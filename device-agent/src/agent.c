@@ -16,6 +16,7 @@
 #include "cp/limits.h"
 #include "cp/wire.h"
 #include "cr/addr.h"
+#include "cr/deploy.h"
 #include "cr/kv.h"
 #include "cr/presence.h"
 #include "cr/punch.h"
@@ -32,6 +33,7 @@
 #include "da/control.h"
 #include "da/provide.h"
 #include "da/deploy.h"
+#include "da/health.h"
 #include "da/tunnel.h"
 
 enum {
@@ -98,6 +100,8 @@ struct da_agent {
 	struct da_provide *provide; /* the serve worker (--serve-port) */
 	char carrier[PATH_MAX];     /* the carrier program pulls run */
 	struct da_deploy *deploy; /* with --trust: rollouts (da/deploy.h) */
+	uint64_t health_ms;       /* when the last health record went out */
+	uint64_t health_seq;      /* its sequence: strictly growing */
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -651,6 +655,38 @@ static void agent_tls_send(void *tls, const struct cr_addr *to,
 
 /* ---- Loop ---------------------------------------------------------------- */
 
+/* A health record (da/health.h) to one attached node every
+ * --health-interval: the node keeps the newest, the vendor reads it. */
+static void agent_health(struct da_agent *a, uint64_t now)
+{
+	uint8_t buf[CP_MSG_MAX];
+	struct cr_error *err = NULL;
+	struct da_link *pick = NULL;
+	uint64_t seq = cr_fleet_wall_ms();
+	long n;
+
+	if (a->health_ms != 0 && now - a->health_ms < a->cfg.health_interval_ms)
+		return;
+	for (size_t i = 0; i < a->n_links && pick == NULL; i++)
+		if (a->links[i].rl.up && a->links[i].rl.sess != NULL &&
+		    a->links[i].acked_seq == a->seq)
+			pick = &a->links[i];
+	if (pick == NULL)
+		return;
+	a->health_ms = now;
+	if (seq <= a->health_seq)
+		seq = a->health_seq + 1;
+	a->health_seq = seq;
+	n = da_health_record(&a->kp, a->cfg.data_dir, seq, buf, sizeof(buf),
+			     &err);
+	if (n < 0) {
+		cr_log_warnx("health record: %s", cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	cr_sess_send(pick->rl.sess, buf, (size_t)n, now);
+}
+
 static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct da_agent *a = arg;
@@ -719,6 +755,7 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 		if (any)
 			agent_publish(a);
 	}
+	agent_health(a, now);
 }
 
 /* ---- Life cycle ---------------------------------------------------------- */

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "cr/deploy.h"
+#include "cr/health.h"
+
 /* "12.345" -> 12345 (thousandths; further digits dropped); *end past it. */
 static int health_milli(const char *s, const char **end, uint32_t *out)
 {
@@ -170,4 +173,35 @@ int da_health_read(const char *proc, const char *sys, const char *data_dir,
 		cr_error_free(e);
 	}
 	return 0;
+}
+
+long da_health_record(const struct cr_keypair *kp, const char *data_dir,
+		      uint64_t seq, uint8_t *out, size_t cap,
+		      struct cr_error **err)
+{
+	struct da_health d;
+	struct cr_devhealth h;
+	uint8_t blob[CR_HEALTH_MAX];
+	size_t len;
+	long n;
+
+	if (da_health_read("/proc", "/sys", data_dir, &d, err) < 0)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	h.seq = seq;
+	h.uptime_s = d.uptime_s;
+	h.load_milli[0] = d.load1_milli;
+	h.load_milli[1] = d.load5_milli;
+	h.load_milli[2] = d.load15_milli;
+	h.mem_total = d.mem_total;
+	h.mem_avail = d.mem_avail;
+	h.flash_free = d.flash_free;
+	h.has_temp = d.has_temp;
+	h.temp_milli_c = d.temp_milli_c;
+	if (cr_devhealth_make(kp, &h, blob, sizeof(blob), &len, err) < 0)
+		return -1;
+	n = cr_fleet_put_pack(CR_REC_HEALTH, blob, len, 0, out, cap);
+	if (n < 0)
+		return cr_error_set(err, E2BIG, "health record too large");
+	return n;
 }

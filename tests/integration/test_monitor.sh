@@ -15,7 +15,7 @@ rollout_setup
 start_sim sim
 for i in 0 1; do
 	ID[$i]=$(device "d$i")
-	start_agent "d$i" --keepalive 1s
+	start_agent "d$i" --keepalive 1s --health-interval 2s
 	AG[$i]=$AGENT_PID
 done
 wait_until 60 all_attached $((SIM_N + 2)) || fail "the devices did not attach"
@@ -44,6 +44,34 @@ for i in 0 1; do
 		fail "status: agent $i not online: $(grep "${ID[$i]}" "$T/status.json")"
 done
 ok "status --json agrees"
+
+# ---- health records: each agent's own figures ------------------------------
+# The agents run on this host: their uptime and memory are this kernel's.
+health_ok() {
+	"$CARRIER" status web --json >"$T/status.json" || return 1
+	python3 - "$T/status.json" "${ID[0]}" "${ID[1]}" >"$T/health.out" 2>&1 <<'PY'
+import json, sys
+rows = {}
+for l in open(sys.argv[1]):
+    if l.startswith('{"device"'):
+        o = json.loads(l); rows[o["device"]] = o
+up = float(open("/proc/uptime").read().split()[0])
+mem = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in open("/proc/meminfo")}
+for d in sys.argv[2:]:
+    h = rows[d]["health"]
+    assert h is not None, (d, "no health")
+    assert up - 30 <= h["uptime_s"] <= up + 1, (d, h["uptime_s"], up)
+    assert h["mem_total"] == mem["MemTotal"], (d, h["mem_total"], mem["MemTotal"])
+    assert 0 < h["mem_avail"] <= h["mem_total"], h
+    assert h["flash_free"] > 0 and 0 <= h["load1"] < 10000, h
+print("ok")
+PY
+}
+wait_until 30 health_ok || fail "health in status --json: $(cat "$T/health.out")"
+"$CARRIER" status web >"$T/status.txt" || fail "status"
+grep "${ID[0]}" "$T/status.txt" | grep -q " up [0-9]*h[0-9]*m load [0-9.]* mem .*/.* flash " ||
+	fail "status: no health summary: $(grep "${ID[0]}" "$T/status.txt")"
+ok "status (and --json) shows each agent's uptime, load, memory and flash, as this kernel says"
 
 # ---- the exporter: /metrics agrees with status --json ------------------------
 EXP=127.0.0.1:$(free_port)
@@ -75,6 +103,16 @@ for r in rows:
     assert info.get(d) == (r["version"], r["state"]), (d, info.get(d), r)
     assert abs(seen[d] - time.time()) < 60, (d, seen[d])
 assert len(info) == len(rows), (len(info), len(rows))
+up = {}
+for l in open(sys.argv[2]):
+    m = re.match(r'korhal_device_uptime_seconds\{device="([^"]+)"\} (\d+)$', l)
+    if m: up[m[1]] = int(m[2])
+n_health = 0
+for r in rows:
+    if r.get("health"):
+        n_health += 1
+        assert abs(up.get(r["device"], -999) - r["health"]["uptime_s"]) <= 5, (r["device"], up.get(r["device"]), r["health"])
+assert n_health >= 2, n_health
 print(len(rows))
 PY
 }

@@ -3,8 +3,8 @@
  * "Monitoring"): uptime, load, memory, flash free of the data folder and a
  * temperature where the kernel exposes one.  Integers only: devices without
  * a floating-point unit read them at no cost (load and temperature in
- * thousandths).  The record that carries them (FleetPut kind 5) is not
- * wired yet.
+ * thousandths).  They travel in a device-signed record (cr/health.h),
+ * a FleetPut of kind 5.
  */
 #ifndef DA_HEALTH_H
 #define DA_HEALTH_H
@@ -38,5 +38,13 @@ int da_health_parse_meminfo(const char *s, uint64_t *total, uint64_t *avail,
  * "/sys" but for tests). */
 int da_health_read(const char *proc, const char *sys, const char *data_dir,
 		   struct da_health *out, struct cr_error **err);
+
+struct cr_keypair;
+
+/* A FleetPut (kind 5, one piece) of a health record of this device,
+ * signed by kp, with sequence seq: its length in out, or -1 with err. */
+long da_health_record(const struct cr_keypair *kp, const char *data_dir,
+		      uint64_t seq, uint8_t *out, size_t cap,
+		      struct cr_error **err);
 
 #endif
