@@ -49,7 +49,7 @@ ok "status --json agrees"
 # The agents run on this host: their uptime and memory are this kernel's.
 health_ok() {
 	"$CARRIER" status web --json >"$T/status.json" || return 1
-	python3 - "$T/status.json" "${ID[0]}" "${ID[1]}" >"$T/health.out" 2>&1 <<'PY'
+	python3 - "$T/status.json" "$SIM_N" "${ID[0]}" "${ID[1]}" >"$T/health.out" 2>&1 <<'PY'
 import json, sys
 rows = {}
 for l in open(sys.argv[1]):
@@ -57,7 +57,12 @@ for l in open(sys.argv[1]):
         o = json.loads(l); rows[o["device"]] = o
 up = float(open("/proc/uptime").read().split()[0])
 mem = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in open("/proc/meminfo")}
-for d in sys.argv[2:]:
+# The simulated devices: 256 MiB each, device i has 128 MiB - 4 KiB * i free.
+sim = [r["health"] for r in rows.values()
+       if r["health"] and r["health"]["mem_total"] == 256 << 20]
+assert len(sim) == int(sys.argv[2]), ("simulated devices with health", len(sim))
+assert len({h["mem_avail"] for h in sim}) == len(sim), "the figures are not per device"
+for d in sys.argv[3:]:
     h = rows[d]["health"]
     assert h is not None, (d, "no health")
     assert up - 30 <= h["uptime_s"] <= up + 1, (d, h["uptime_s"], up)
@@ -71,7 +76,7 @@ wait_until 30 health_ok || fail "health in status --json: $(cat "$T/health.out")
 "$CARRIER" status web >"$T/status.txt" || fail "status"
 grep "${ID[0]}" "$T/status.txt" | grep -q " up [0-9]*h[0-9]*m load [0-9.]* mem .*/.* flash " ||
 	fail "status: no health summary: $(grep "${ID[0]}" "$T/status.txt")"
-ok "status (and --json) shows each agent's uptime, load, memory and flash, as this kernel says"
+ok "status (and --json) shows each agent's uptime, load, memory and flash, as this kernel says, and the $SIM_N simulated devices' health"
 
 # ---- the exporter: /metrics agrees with status --json ------------------------
 EXP=127.0.0.1:$(free_port)
