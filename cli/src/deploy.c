@@ -1536,9 +1536,13 @@ static const char status_usage[] =
 	"(last_seen_ms: ms\n"
 	"since a node last heard the device, null when unknown; state "
 	"\"pending\" before\n"
-	"its first report).  --follow APP resumes following a rollout as "
-	"'carrier deploy'\n"
-	"does, opening waves when --key is a rollout key.\n";
+	"its first report).  HEALTH (--json: \"health\", null when none): "
+	"uptime, load,\n"
+	"memory and flash free from the device's newest signed health "
+	"record.\n"
+	"--follow APP resumes following a rollout as 'carrier deploy' does, "
+	"opening\n"
+	"waves when --key is a rollout key.\n";
 
 static const struct option status_opts[] = {
 	{ "trust", required_argument, NULL, 't' },
@@ -1851,8 +1855,11 @@ static const char exporter_usage[] =
 	"per device\n"
 	"korhal_device_online and korhal_device_last_seen_seconds (the unix time "
 	"a node\n"
-	"last heard it), per device and app korhal_app_info{device,app,version,"
-	"state} 1.\n"
+	"last heard it), from its health record korhal_device_uptime_seconds,\n"
+	"korhal_device_load1, korhal_device_memory_{total,available}_bytes,\n"
+	"korhal_device_flash_free_bytes, korhal_device_temperature_celsius; per "
+	"device and\n"
+	"app korhal_app_info{device,app,version,state} 1.\n"
 	"The devices are those the deployments on the ring target; the figures "
 	"are\n"
 	"refreshed from the ring every 5 s (a scrape is answered from the last "
