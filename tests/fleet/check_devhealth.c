@@ -38,11 +38,11 @@ static size_t sample(const struct cr_keypair *kp, uint8_t *out)
 	h.has_temp = 1;
 	h.temp_milli_c = -5250;
 	h.n_apps = 1;
-	strcpy(h.apps[0].app, "web");
-	strcpy(h.apps[0].version, "1.0");
-	strcpy(h.apps[0].state, "running");
+	snprintf(h.apps[0].app, sizeof(h.apps[0].app), "%s", "web");
+	snprintf(h.apps[0].version, sizeof(h.apps[0].version), "%s", "1.0");
+	snprintf(h.apps[0].state, sizeof(h.apps[0].state), "%s", "running");
 	h.apps[0].restarts = 3;
-	strcpy(h.apps[0].last_error, "exit 1");
+	snprintf(h.apps[0].last_error, sizeof(h.apps[0].last_error), "%s", "exit 1");
 	ck_assert_int_eq(cr_devhealth_make(kp, &h, out, CR_HEALTH_MAX, &len,
 					   &err), 0);
 	return len;
@@ -139,7 +139,7 @@ START_TEST(test_too_large)
 	h.n_apps = CR_HEALTH_APPS;
 	for (size_t i = 0; i < CR_HEALTH_APPS; i++) {
 		memset(h.apps[i].last_error, 'x', CR_HEALTH_ERR_MAX - 1);
-		strcpy(h.apps[i].app, "app");
+		snprintf(h.apps[i].app, sizeof(h.apps[i].app), "%s", "app");
 	}
 	ck_assert_int_eq(cr_devhealth_make(&kp, &h, buf, sizeof(buf), &len,
 					   &err), -1);
