@@ -90,7 +90,7 @@ wait_until 30 sh -c "curl -sf http://$EXP/metrics | grep -q '${ID[1]}'" ||
 agree() {
 	metrics >"$T/metrics.txt" || return 1
 	"$CARRIER" status web --json >"$T/status.json" || return 1
-	python3 - "$T/status.json" "$T/metrics.txt" >"$T/agree.out" 2>&1 <<'PY'
+	python3 - "$T/status.json" "$T/metrics.txt" "$SIM_N" >"$T/agree.out" 2>&1 <<'PY'
 import json, re, sys, time
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"device"')]
 online, seen, info = {}, {}, {}
@@ -101,7 +101,7 @@ for l in open(sys.argv[2]):
     if m: seen[m[1]] = int(m[2])
     m = re.match(r'korhal_app_info\{device="([^"]+)",app="web",version="([^"]*)",state="([^"]+)"\} 1$', l)
     if m: info[m[1]] = (m[2], m[3])
-assert len(rows) >= 202, len(rows)
+assert len(rows) == int(sys.argv[3]) + 2, len(rows)
 for r in rows:
     d = r["device"]
     assert online.get(d) == r["online"], (d, online.get(d), r)
