@@ -124,6 +124,7 @@ struct sim {
 	/* Report traffic on the wire: UDP payload bytes of the datagrams
 	 * carrying reports (hop header, AEAD tag and all), and reports. */
 	uint64_t report_bytes, reports;
+	uint64_t health_bytes, healths; /* health records sent (bench) */
 	/* Deployment and advance pieces received, UDP payload bytes. */
 	uint64_t push_bytes;
 	/* Deployments verified, by the digest of their bytes: every device
@@ -197,6 +198,10 @@ static void dev_put(struct sim_dev *v, uint32_t kind, const uint8_t *blob,
 	if (kind == CR_REC_REPORT) {
 		v->sim->report_bytes += (uint64_t)n + CP_DATA_HDR + CP_AEAD_TAG;
 		v->sim->reports++;
+	}
+	if (kind == CR_REC_HEALTH) {
+		v->sim->health_bytes += (uint64_t)n + CP_DATA_HDR + CP_AEAD_TAG;
+		v->sim->healths++;
 	}
 	cr_sess_send(v->sess, buf, (size_t)n, cr_now_ms());
 }
@@ -673,6 +678,13 @@ static void sim_dump(struct sim *sim)
 			" push_bytes %" PRIu64 "\n",
 			sim->n, sim->reports, sim->report_bytes,
 			sim->push_bytes);
+		fclose(nf);
+	}
+	snprintf(npath, sizeof(npath), "%s/health.txt", sim->dir);
+	nf = fopen(npath, "w");
+	if (nf != NULL) {
+		fprintf(nf, "healths %" PRIu64 " health_bytes %" PRIu64 "\n",
+			sim->healths, sim->health_bytes);
 		fclose(nf);
 	}
 }
