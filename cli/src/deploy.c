@@ -1417,7 +1417,19 @@ static void health_json(const struct cr_devhealth *h)
 		       abs(h->temp_milli_c / 1000), abs(h->temp_milli_c % 1000));
 	else
 		printf("null");
-	printf("}");
+	printf(",\"apps\":[");
+	for (size_t i = 0; i < h->n_apps; i++) {
+		printf("%s{\"app\":", i > 0 ? "," : "");
+		json_str(h->apps[i].app);
+		printf(",\"version\":");
+		json_str(h->apps[i].version);
+		printf(",\"state\":");
+		json_str(h->apps[i].state);
+		printf(",\"last_error\":");
+		json_str(h->apps[i].last_error);
+		printf("}");
+	}
+	printf("]}");
 }
 
 static void status_print(const struct cr_deploy *d, const struct fleet_view *v,

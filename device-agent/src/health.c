@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include <json-c/json.h>
+
 #include "cr/deploy.h"
 #include "cr/health.h"
 
@@ -175,9 +177,53 @@ int da_health_read(const char *proc, const char *sys, const char *data_dir,
 	return 0;
 }
 
+static void health_field(struct json_object *o, const char *key, char *dst,
+			 size_t cap)
+{
+	struct json_object *v;
+	const char *s = "";
+
+	if (json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_string))
+		s = json_object_get_string(v);
+	/* Control characters would make the record malformed. */
+	snprintf(dst, cap, "%s", s);
+	for (char *p = dst; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+void da_health_apps(const char *status, struct cr_devhealth *h)
+{
+	h->n_apps = 0;
+	for (const char *line = status; line != NULL && *line != '\0';) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - line) : strlen(line);
+		struct json_tokener *tok = json_tokener_new();
+		struct json_object *o = NULL;
+
+		if (tok != NULL)
+			o = json_tokener_parse_ex(tok, line, (int)len);
+		json_tokener_free(tok);
+		if (o != NULL && json_object_is_type(o, json_type_object) &&
+		    h->n_apps < CR_HEALTH_APPS) {
+			struct cr_devhealth_app *a = &h->apps[h->n_apps++];
+
+			health_field(o, "app", a->app, sizeof(a->app));
+			health_field(o, "version", a->version,
+				     sizeof(a->version));
+			health_field(o, "state", a->state, sizeof(a->state));
+			health_field(o, "last_error", a->last_error,
+				     sizeof(a->last_error));
+		}
+		json_object_put(o);
+		line = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
 long da_health_record(const struct cr_keypair *kp, const char *data_dir,
-		      uint64_t seq, uint8_t *out, size_t cap,
-		      struct cr_error **err)
+		      const char *status, uint64_t seq, uint8_t *out,
+		      size_t cap, struct cr_error **err)
 {
 	struct da_health d;
 	struct cr_devhealth h;
@@ -198,6 +244,7 @@ long da_health_record(const struct cr_keypair *kp, const char *data_dir,
 	h.flash_free = d.flash_free;
 	h.has_temp = d.has_temp;
 	h.temp_milli_c = d.temp_milli_c;
+	da_health_apps(status, &h);
 	if (cr_devhealth_make(kp, &h, blob, sizeof(blob), &len, err) < 0)
 		return -1;
 	n = cr_fleet_put_pack(CR_REC_HEALTH, blob, len, 0, out, cap);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cr/health.h"
 #include "da/health.h"
 
 #include "../check_main.h"
@@ -70,6 +71,29 @@ START_TEST(test_meminfo)
 						 &err), -1);
 	ck_assert_ptr_nonnull(err);
 	cr_error_free(err);
+}
+END_TEST
+
+START_TEST(test_apps)
+{
+	static struct cr_devhealth h;
+
+	memset(&h, 0, sizeof(h));
+	da_health_apps("{\"app\":\"web\",\"version\":\"2\",\"state\":"
+		       "\"committed\",\"last_error\":\"\",\"running\":true}\n"
+		       "not json\n"
+		       "{\"app\":\"db\",\"version\":\"1\",\"state\":"
+		       "\"rolled_back\",\"last_error\":\"health: bad\\nline\"}\n",
+		       &h);
+	ck_assert_uint_eq(h.n_apps, 2);
+	ck_assert_str_eq(h.apps[0].app, "web");
+	ck_assert_str_eq(h.apps[0].version, "2");
+	ck_assert_str_eq(h.apps[0].state, "committed");
+	ck_assert_str_eq(h.apps[1].state, "rolled_back");
+	/* A control character would make the record malformed. */
+	ck_assert_str_eq(h.apps[1].last_error, "health: bad line");
+	da_health_apps(NULL, &h);
+	ck_assert_uint_eq(h.n_apps, 0);
 }
 END_TEST
 
@@ -165,6 +189,7 @@ int main(void)
 
 	tcase_add_test(tc, test_loadavg);
 	tcase_add_test(tc, test_meminfo);
+	tcase_add_test(tc, test_apps);
 	tcase_add_test(tc, test_read_fake);
 	tcase_add_test(tc, test_read_real);
 	suite_add_tcase(s, tc);

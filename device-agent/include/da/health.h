@@ -40,11 +40,19 @@ int da_health_read(const char *proc, const char *sys, const char *data_dir,
 		   struct da_health *out, struct cr_error **err);
 
 struct cr_keypair;
+struct cr_devhealth;
+
+/* The apps of da_apps_status()'s lines (one JSON object each: "app",
+ * "version", "state", "last_error") into h's app entries, at most
+ * CR_HEALTH_APPS, texts cut to their fields; lines that are not such an
+ * object are skipped.  NULL: none. */
+void da_health_apps(const char *status, struct cr_devhealth *h);
 
 /* A FleetPut (kind 5, one piece) of a health record of this device,
- * signed by kp, with sequence seq: its length in out, or -1 with err. */
+ * signed by kp, with sequence seq and the apps of status (as above, may
+ * be NULL): its length in out, or -1 with err. */
 long da_health_record(const struct cr_keypair *kp, const char *data_dir,
-		      uint64_t seq, uint8_t *out, size_t cap,
-		      struct cr_error **err);
+		      const char *status, uint64_t seq, uint8_t *out,
+		      size_t cap, struct cr_error **err);
 
 #endif
