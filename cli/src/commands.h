@@ -24,6 +24,7 @@ int cl_cmd_status(int argc, char **argv);
 int cl_cmd_watch(int argc, char **argv);
 /* deploy.c: carrier config set (fleet configuration). */
 int cl_cmd_config(int argc, char **argv);
+int cl_cmd_exporter(int argc, char **argv);
 
 struct cl_vendor_opts;
 /* carrier ping --batch FILE [--within DURATION] [--since UNIX_MS]

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/http.h>
 #include <sodium.h>
 
 #include "client.h"
@@ -35,6 +37,7 @@
 #include "cr/appconfig.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
+#include "cr/health.h"
 #include "cr/map.h"
 #include "cr/util.h"
 
@@ -1292,8 +1295,146 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* ---- device health ------------------------------------------------------------------- */
+
+/* The newest verified health record of every device the nodes hold:
+ * device hash -> a struct cr_devhealth the map owns (health_free).  A
+ * record that does not verify is skipped: nodes only relay them. */
+static struct cr_map *health_fetch(struct dep_ctx *x)
+{
+	const struct cr_ring *ring = cl_ring(x->c);
+	struct cr_map *m = cr_map_new(CR_ID_HASHLEN);
+	struct cr_devhealth *h = NULL;
+
+	if (m == NULL)
+		return NULL;
+	for (size_t i = 0; i < ring->n_nodes; i++) {
+		uint8_t after[32];
+		int have_after = 0;
+
+		/* Bounded: a node answers at least one record a page. */
+		for (int page = 0; page < 4096; page++) {
+			Carrier__Hop q = CARRIER__HOP__INIT, *rep;
+			Carrier__HealthQuery hq = CARRIER__HEALTH_QUERY__INIT;
+			struct cr_error *e = NULL;
+			const Carrier__HealthRecords *hr;
+			int more;
+
+			if (have_after) {
+				hq.after.data = after;
+				hq.after.len = 32;
+			}
+			q.msg_case = CARRIER__HOP__MSG_HEALTH_QUERY;
+			q.health_query = &hq;
+			rep = cl_request(x->c, i, &q, DEP_REQ_MS, &e);
+			cr_error_free(e);
+			if (rep == NULL ||
+			    rep->msg_case != CARRIER__HOP__MSG_HEALTH_RECORDS) {
+				cp_hop_free(rep);
+				break;
+			}
+			hr = rep->health_records;
+			for (size_t k = 0; k < hr->n_records; k++) {
+				struct cr_devhealth *old;
+
+				if (h == NULL && (h = malloc(sizeof(*h))) == NULL)
+					break;
+				if (cr_devhealth_decode(hr->records[k].data,
+							hr->records[k].len, h,
+							NULL) < 0)
+					continue;
+				old = cr_map_get(m, h->device.hash);
+				if (old != NULL && old->seq >= h->seq)
+					continue;
+				if (old != NULL) {
+					*old = *h;
+				} else if (cr_map_put(m, h->device.hash, h) ==
+					   0) {
+					h = NULL;
+				}
+			}
+			more = hr->next.len == 32 && hr->n_records > 0;
+			if (more) {
+				memcpy(after, hr->next.data, 32);
+				have_after = 1;
+			}
+			cp_hop_free(rep);
+			if (!more)
+				break;
+		}
+	}
+	free(h);
+	return m;
+}
+
+static void health_free(struct cr_map *m)
+{
+	size_t pos = 0;
+	const void *k;
+	void *v;
+
+	if (m == NULL)
+		return;
+	while (cr_map_next(m, &pos, &k, &v))
+		free(v);
+	cr_map_free(m);
+}
+
+/* "16.0G": a byte count for a person. */
+static const char *health_bytes(uint64_t b, char buf[32])
+{
+	static const char unit[] = "BKMGTP";
+	uint64_t tenths = b * 10;
+	size_t u = 0;
+
+	while (tenths >= 10240 && u < sizeof(unit) - 2) {
+		tenths /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, "%" PRIu64 ".%" PRIu64 "%c", tenths / 10,
+		 tenths % 10, unit[u]);
+	return buf;
+}
+
+/* The health fields of a device's status line: ,"health":{...} or null. */
+static void health_json(const struct cr_devhealth *h)
+{
+	printf(",\"health\":");
+	if (h == NULL) {
+		printf("null");
+		return;
+	}
+	printf("{\"seq\":%" PRIu64 ",\"uptime_s\":%" PRIu64
+	       ",\"load1\":%u.%03u,\"load5\":%u.%03u,\"load15\":%u.%03u,"
+	       "\"mem_total\":%" PRIu64 ",\"mem_avail\":%" PRIu64
+	       ",\"flash_free\":%" PRIu64 ",\"temp_c\":",
+	       h->seq, h->uptime_s, h->load_milli[0] / 1000,
+	       h->load_milli[0] % 1000, h->load_milli[1] / 1000,
+	       h->load_milli[1] % 1000, h->load_milli[2] / 1000,
+	       h->load_milli[2] % 1000, h->mem_total, h->mem_avail,
+	       h->flash_free);
+	if (h->has_temp)
+		printf("%s%d.%03d", h->temp_milli_c < 0 ? "-" : "",
+		       abs(h->temp_milli_c / 1000), abs(h->temp_milli_c % 1000));
+	else
+		printf("null");
+	printf(",\"apps\":[");
+	for (size_t i = 0; i < h->n_apps; i++) {
+		printf("%s{\"app\":", i > 0 ? "," : "");
+		json_str(h->apps[i].app);
+		printf(",\"version\":");
+		json_str(h->apps[i].version);
+		printf(",\"state\":");
+		json_str(h->apps[i].state);
+		printf(",\"last_error\":");
+		json_str(h->apps[i].last_error);
+		printf("}");
+	}
+	printf("]}");
+}
+
 static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
-			 int json)
+			 int json, struct cr_map *health)
 {
 	char ids[CR_ID_STRMAX];
 
@@ -1335,8 +1476,9 @@ static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
 			       g[k].version[0] ? g[k].version : "-",
 			       row_state(&tmp), g[k].n);
 		}
-		printf("%-70s %-12s %-10s %-12s %-7s %s\n", "DEVICE", "APP",
-		       "VERSION", "STATE", "ONLINE", "LAST SEEN");
+		printf("%-70s %-12s %-10s %-12s %-7s %-12s %s\n", "DEVICE",
+		       "APP", "VERSION", "STATE", "ONLINE", "LAST SEEN",
+		       "HEALTH");
 	}
 	for (size_t i = 0; i < v->n; i++) {
 		const struct dev_row *r = &v->rows[i];
@@ -1355,18 +1497,37 @@ static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
 			       "\"last_seen_ms\":",
 			       row_state(r), r->online ? "true" : "false");
 			if (r->held)
-				printf("%" PRIu64 "}\n", r->last_seen_ms_ago);
+				printf("%" PRIu64, r->last_seen_ms_ago);
 			else
-				printf("null}\n");
+				printf("null");
+			health_json(health != NULL ? cr_map_get(health, r->id) :
+						     NULL);
+			printf("}\n");
 		} else {
-			char seen[32] = "unknown";
+			char seen[32] = "unknown", hs[160] = "-", b1[32], b2[32],
+			     b3[32];
+			const struct cr_devhealth *h =
+				health != NULL ? cr_map_get(health, r->id) :
+						 NULL;
 
 			if (r->held)
 				snprintf(seen, sizeof(seen), "%.1fs ago",
 					 (double)r->last_seen_ms_ago / 1000.0);
-			printf("%-70s %-12s %-10s %-12s %-7s %s\n", ids, d->app,
-			       r->r.version[0] ? r->r.version : "-",
-			       row_state(r), r->online ? "yes" : "no", seen);
+			if (h != NULL)
+				snprintf(hs, sizeof(hs),
+					 "up %" PRIu64 "h%02" PRIu64
+					 "m load %u.%02u mem %s/%s flash %s",
+					 h->uptime_s / 3600,
+					 h->uptime_s / 60 % 60,
+					 h->load_milli[0] / 1000,
+					 h->load_milli[0] % 1000 / 10,
+					 health_bytes(h->mem_avail, b1),
+					 health_bytes(h->mem_total, b2),
+					 health_bytes(h->flash_free, b3));
+			printf("%-70s %-12s %-10s %-12s %-7s %-12s %s\n", ids,
+			       d->app, r->r.version[0] ? r->r.version : "-",
+			       row_state(r), r->online ? "yes" : "no", seen,
+			       hs);
 		}
 	}
 }
@@ -1388,9 +1549,13 @@ static const char status_usage[] =
 	"(last_seen_ms: ms\n"
 	"since a node last heard the device, null when unknown; state "
 	"\"pending\" before\n"
-	"its first report).  --follow APP resumes following a rollout as "
-	"'carrier deploy'\n"
-	"does, opening waves when --key is a rollout key.\n";
+	"its first report).  HEALTH (--json: \"health\", null when none): "
+	"uptime, load,\n"
+	"memory and flash free from the device's newest signed health "
+	"record.\n"
+	"--follow APP resumes following a rollout as 'carrier deploy' does, "
+	"opening\n"
+	"waves when --key is a rollout key.\n";
 
 static const struct option status_opts[] = {
 	{ "trust", required_argument, NULL, 't' },
@@ -1468,8 +1633,11 @@ int cl_cmd_status(int argc, char **argv)
 		if (follow) {
 			rc = dep_follow(&x, d);
 		} else {
+			struct cr_map *health = health_fetch(&x);
+
 			dep_collect(&x, d, &v);
-			status_print(d, &v, x.json);
+			status_print(d, &v, x.json, health);
+			health_free(health);
 			if (v.forged > 0)
 				fprintf(stderr,
 					"carrier: %zu reports of %s did not "
@@ -1492,7 +1660,9 @@ static const char watch_usage[] =
 	"a device's state or version for a deployment, a new deployment.  "
 	"--json: one\n"
 	"object a line, {\"event\",\"device\",\"app\",\"version\",\"state\","
-	"\"online\"}.\n"
+	"\"online\"}; online\n"
+	"and offline events carry \"last_seen_ms\" (ms since a node last heard "
+	"the device).\n"
 	"Runs until interrupted.\n";
 
 struct watch_prev {
@@ -1501,6 +1671,29 @@ struct watch_prev {
 	char version[CR_FLEET_VERSION_MAX];
 	int state, online;
 };
+
+/* A device went online or offline: with when a node last heard it (the
+ * freshest figure of the nodes holding a session of it), so that an
+ * operator sees how long a device has been silent, not only that it is. */
+static void watch_presence(const struct dev_row *r, const char *ids, int json)
+{
+	const char *ev = r->online ? "online" : "offline";
+
+	if (json) {
+		printf("{\"event\":\"%s\",\"device\":\"%s\","
+		       "\"last_seen_ms\":",
+		       ev, ids);
+		if (r->held)
+			printf("%" PRIu64 "}\n", r->last_seen_ms_ago);
+		else
+			printf("null}\n");
+	} else if (r->held) {
+		printf("%s %s (last seen %.1fs ago)\n", ids, ev,
+		       (double)r->last_seen_ms_ago / 1000.0);
+	} else {
+		printf("%s %s (last seen unknown)\n", ids, ev);
+	}
+}
 
 int cl_cmd_watch(int argc, char **argv)
 {
@@ -1616,18 +1809,8 @@ int cl_cmd_watch(int argc, char **argv)
 					strcmp(p->version, r->r.version) != 0;
 				memcpy(id.hash, r->id, CR_ID_HASHLEN);
 				cr_id_format(&id, ids);
-				if (changed_online) {
-					if (x.json)
-						printf("{\"event\":\"%s\","
-						       "\"device\":\"%s\"}\n",
-						       r->online ? "online" :
-								   "offline",
-						       ids);
-					else
-						printf("%s %s\n", ids,
-						       r->online ? "online" :
-								   "offline");
-				}
+				if (changed_online)
+					watch_presence(r, ids, x.json);
 				if (changed_state) {
 					if (x.json) {
 						printf("{\"event\":\"state\","
@@ -1900,4 +2083,268 @@ int cl_cmd_config(int argc, char **argv)
 				  "docs/fleet.md \"Configuration\")",
 			       argv[1]);
 	return cl_fail(2, "config: unknown subcommand '%s' (set)", argv[1]);
+}
+
+/* ---- carrier exporter ------------------------------------------------------------------- */
+
+static const char exporter_usage[] =
+	"usage: carrier exporter --listen HOST:PORT [--trust TRUST] [--ring "
+	"RING]\n"
+	"\n"
+	"Serves the fleet as Prometheus metrics on http://HOST:PORT/metrics: "
+	"per device\n"
+	"korhal_device_online and korhal_device_last_seen_seconds (the unix time "
+	"a node\n"
+	"last heard it), from its health record korhal_device_uptime_seconds,\n"
+	"korhal_device_load1, korhal_device_memory_{total,available}_bytes,\n"
+	"korhal_device_flash_free_bytes, korhal_device_temperature_celsius; per "
+	"device and\n"
+	"app korhal_app_info{device,app,version,state} 1.\n"
+	"The devices are those the deployments on the ring target; the figures "
+	"are\n"
+	"refreshed from the ring every 5 s (a scrape is answered from the last "
+	"refresh,\n"
+	"so scrapes cost the ring nothing).  Runs until interrupted.\n"
+	"\n"
+	"  --listen HOST:PORT   the address to serve on\n"
+	"  --trust TRUST        the trust root ($CARRIER_TRUST)\n"
+	"  --key VENDOR_KEY     the vendor key of the ring sessions\n"
+	"  --ring RING          the ring ($CARRIER_RING)\n";
+
+enum { EXP_REFRESH_MS = 5000 };
+
+/* The text of the last refresh: what every scrape answers. */
+struct exp_state {
+	struct evbuffer *text;
+};
+
+static void exp_on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct exp_state *st = arg;
+	struct evbuffer *out = evbuffer_new();
+
+	if (out == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	evbuffer_add(out, evbuffer_pullup(st->text, -1),
+		     evbuffer_get_length(st->text));
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Content-Type", "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+/* A label value: Prometheus escapes backslash, quote and newline. */
+static void exp_label(struct evbuffer *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, s, 1);
+	}
+}
+
+/* A device's figures from its newest health record. */
+static void exp_health(struct evbuffer *b, const char *ids,
+		       const struct cr_devhealth *h)
+{
+	if (h == NULL)
+		return;
+	evbuffer_add_printf(b,
+		"korhal_device_uptime_seconds{device=\"%s\"} %" PRIu64 "\n"
+		"korhal_device_load1{device=\"%s\"} %u.%03u\n"
+		"korhal_device_memory_total_bytes{device=\"%s\"} %" PRIu64 "\n"
+		"korhal_device_memory_available_bytes{device=\"%s\"} %" PRIu64
+		"\n"
+		"korhal_device_flash_free_bytes{device=\"%s\"} %" PRIu64 "\n",
+		ids, h->uptime_s, ids, h->load_milli[0] / 1000,
+		h->load_milli[0] % 1000, ids, h->mem_total, ids, h->mem_avail,
+		ids, h->flash_free);
+	if (h->has_temp)
+		evbuffer_add_printf(b,
+			"korhal_device_temperature_celsius{device=\"%s\"} "
+			"%s%d.%03d\n",
+			ids, h->temp_milli_c < 0 ? "-" : "",
+			abs(h->temp_milli_c / 1000),
+			abs(h->temp_milli_c % 1000));
+}
+
+/* One refresh: every app's deployment, every device it targets. */
+static struct evbuffer *exp_collect(struct dep_ctx *x)
+{
+	static const char mark;
+	struct evbuffer *dev = evbuffer_new(), *app = evbuffer_new();
+	struct cr_map *seen = cr_map_new(CR_ID_HASHLEN);
+	char apps[64][CR_FLEET_APP_MAX];
+	uint64_t now_s = (uint64_t)time(NULL);
+	struct cr_map *health;
+	size_t n_apps;
+
+	if (dev == NULL || app == NULL || seen == NULL) {
+		if (dev != NULL)
+			evbuffer_free(dev);
+		if (app != NULL)
+			evbuffer_free(app);
+		cr_map_free(seen);
+		return NULL;
+	}
+	evbuffer_add_printf(dev,
+		"# HELP korhal_device_online 1 when a ring node holds a live "
+		"session of the device.\n"
+		"# TYPE korhal_device_online gauge\n"
+		"# HELP korhal_device_last_seen_seconds Unix time a ring node "
+		"last heard the device.\n"
+		"# TYPE korhal_device_last_seen_seconds gauge\n");
+	evbuffer_add_printf(app,
+		"# HELP korhal_app_info The version and state a device "
+		"reported for an app's deployment.\n"
+		"# TYPE korhal_app_info gauge\n");
+	health = health_fetch(x);
+	n_apps = dep_apps(x, apps, 64);
+	for (size_t a = 0; a < n_apps; a++) {
+		struct cr_deploy *d = dep_fetch(x, apps[a]);
+		struct fleet_view v = { 0 };
+
+		if (d == NULL)
+			continue;
+		dep_collect(x, d, &v);
+		for (size_t i = 0; i < v.n; i++) {
+			const struct dev_row *r = &v.rows[i];
+			struct cr_id id = { .type = CR_ID_DEVICE };
+			char ids[CR_ID_STRMAX];
+
+			if (!r->targeted)
+				continue;
+			memcpy(id.hash, r->id, CR_ID_HASHLEN);
+			cr_id_format(&id, ids);
+			if (cr_map_get(seen, r->id) == NULL &&
+			    cr_map_put(seen, r->id, (void *)(uintptr_t)&mark) ==
+				    0) {
+				evbuffer_add_printf(dev,
+					"korhal_device_online{device=\"%s\"} "
+					"%d\n",
+					ids, r->online);
+				if (r->held)
+					evbuffer_add_printf(dev,
+						"korhal_device_last_seen_"
+						"seconds{device=\"%s\"} "
+						"%" PRIu64 "\n",
+						ids,
+						now_s - r->last_seen_ms_ago /
+								1000);
+				exp_health(dev, ids,
+					   health != NULL ?
+						   cr_map_get(health, r->id) :
+						   NULL);
+			}
+			evbuffer_add_printf(app,
+					    "korhal_app_info{device=\"%s\","
+					    "app=\"",
+					    ids);
+			exp_label(app, d->app);
+			evbuffer_add_printf(app, "\",version=\"");
+			exp_label(app, r->r.version);
+			evbuffer_add_printf(app, "\",state=\"%s\"} 1\n",
+					    row_state(r));
+		}
+		view_free(&v);
+		cr_deploy_free(d);
+	}
+	cr_map_free(seen);
+	health_free(health);
+	evbuffer_add_buffer(dev, app);
+	evbuffer_free(app);
+	return dev;
+}
+
+int cl_cmd_exporter(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "trust", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		CL_VENDOR_LONG_OPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_error *err = NULL;
+	const char *trust_path = NULL, *listen = NULL;
+	struct exp_state st = { 0 };
+	struct evhttp *http = NULL;
+	char host[256];
+	const char *colon;
+	long port;
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(exporter_usage, stdout);
+			return 0;
+		case 'l':
+			listen = optarg;
+			break;
+		case 't':
+			trust_path = optarg;
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (optind != argc || listen == NULL)
+		return cl_fail(2, "usage: carrier exporter --listen HOST:PORT");
+	colon = strrchr(listen, ':');
+	port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
+	if (colon == NULL || colon == listen ||
+	    (size_t)(colon - listen) >= sizeof(host) || port <= 0 ||
+	    port > 65535)
+		return cl_fail(2, "exporter: --listen %s: not HOST:PORT",
+			       listen);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 0, &err) <
+	    0)
+		return dep_report(err);
+	st.text = evbuffer_new();
+	http = evhttp_new(x.base);
+	if (st.text == NULL || http == NULL) {
+		rc = cl_fail(1, "exporter: out of memory");
+		goto out;
+	}
+	if (evhttp_bind_socket(http, host, (uint16_t)port) != 0) {
+		rc = cl_fail(1, "exporter: cannot listen on %s",
+			     listen);
+		goto out;
+	}
+	evhttp_set_cb(http, "/metrics", exp_on_metrics, &st);
+	signal(SIGINT, dep_on_signal);
+	signal(SIGTERM, dep_on_signal);
+	while (!dep_stop) {
+		struct evbuffer *b = exp_collect(&x);
+		int never = 0;
+
+		if (b != NULL) {
+			evbuffer_free(st.text);
+			st.text = b;
+		}
+		cl_wait(x.c, &never, cr_now_ms() + EXP_REFRESH_MS);
+	}
+out:
+	if (http != NULL)
+		evhttp_free(http);
+	if (st.text != NULL)
+		evbuffer_free(st.text);
+	dep_close(&x);
+	return rc;
 }

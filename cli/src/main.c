@@ -83,6 +83,8 @@ static const char usage_text[] =
 	"         [--version N] [--expires D]\n"
 	"                      sign an app's config and store it on the "
 	"ring\n"
+	"  exporter --listen HOST:PORT\n"
+	"                      the fleet as Prometheus metrics on /metrics\n"
 	"\n"
 	"Vendor commands read --key FILE (a vendor key) and --ring FILE, "
 	"defaulting to\n$CARRIER_KEY and $CARRIER_RING, then "
@@ -108,6 +110,7 @@ static const struct {
 	{ "deploy", cl_cmd_deploy }, { "rollback", cl_cmd_rollback },
 	{ "status", cl_cmd_status }, { "watch", cl_cmd_watch },
 	{ "config", cl_cmd_config },
+	{ "exporter", cl_cmd_exporter },
 };
 
 int main(int argc, char **argv)

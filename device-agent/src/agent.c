@@ -16,6 +16,8 @@
 #include "cp/limits.h"
 #include "cp/wire.h"
 #include "cr/addr.h"
+#include "cr/deploy.h"
+#include "cr/health.h"
 #include "cr/kv.h"
 #include "cr/presence.h"
 #include "cr/punch.h"
@@ -32,6 +34,7 @@
 #include "da/control.h"
 #include "da/provide.h"
 #include "da/deploy.h"
+#include "da/health.h"
 #include "da/tunnel.h"
 
 enum {
@@ -98,6 +101,12 @@ struct da_agent {
 	struct da_provide *provide; /* the serve worker (--serve-port) */
 	char carrier[PATH_MAX];     /* the carrier program pulls run */
 	struct da_deploy *deploy; /* with --trust: rollouts (da/deploy.h) */
+	uint64_t health_ms;       /* when the last health record went out */
+	uint64_t health_seq;      /* its sequence: strictly growing */
+	/* What the last record carried of the apps. */
+	struct cr_devhealth_app health_apps[CR_HEALTH_APPS];
+	size_t health_n_apps;
+	uint64_t health_check_ms; /* when the apps' status was last read */
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -651,6 +660,63 @@ static void agent_tls_send(void *tls, const struct cr_addr *to,
 
 /* ---- Loop ---------------------------------------------------------------- */
 
+/* A health record (da/health.h) to one attached node every
+ * --health-interval: the node keeps the newest, the vendor reads it. */
+static void agent_health(struct da_agent *a, uint64_t now)
+{
+	static struct cr_devhealth apps; /* the loop is single-threaded */
+	uint8_t buf[CP_MSG_MAX];
+	struct cr_error *err = NULL;
+	struct da_link *pick = NULL;
+	uint64_t seq = cr_fleet_wall_ms();
+	char *status;
+	int changed;
+	long n;
+
+	/* The apps' status is looked at once a second, not every tick. */
+	if (a->health_ms != 0 && now - a->health_check_ms < 1000)
+		return;
+	a->health_check_ms = now;
+	status = a->apps != NULL ? da_apps_status(a->apps) : NULL;
+	/* Changed: what the record carries of the apps (name, version,
+	 * state, last error), not the status' other fields. */
+	memset(&apps, 0, sizeof(apps));
+	da_health_apps(status, &apps);
+	changed = apps.n_apps != a->health_n_apps ||
+		  memcmp(apps.apps, a->health_apps,
+			 apps.n_apps * sizeof(apps.apps[0])) != 0;
+	/* At once when an app's state changed (at most once a second),
+	 * else every --health-interval. */
+	if (a->health_ms != 0 && !changed &&
+	    now - a->health_ms < a->cfg.health_interval_ms) {
+		free(status);
+		return;
+	}
+	for (size_t i = 0; i < a->n_links && pick == NULL; i++)
+		if (a->links[i].rl.up && a->links[i].rl.sess != NULL &&
+		    a->links[i].acked_seq == a->seq)
+			pick = &a->links[i];
+	if (pick == NULL) {
+		free(status);
+		return;
+	}
+	a->health_ms = now;
+	memcpy(a->health_apps, apps.apps, sizeof(a->health_apps));
+	a->health_n_apps = apps.n_apps;
+	if (seq <= a->health_seq)
+		seq = a->health_seq + 1;
+	a->health_seq = seq;
+	n = da_health_record(&a->kp, a->cfg.data_dir, status, seq, buf,
+			     sizeof(buf), &err);
+	free(status);
+	if (n < 0) {
+		cr_log_warnx("health record: %s", cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	cr_sess_send(pick->rl.sess, buf, (size_t)n, now);
+}
+
 static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct da_agent *a = arg;
@@ -719,6 +785,7 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 		if (any)
 			agent_publish(a);
 	}
+	agent_health(a, now);
 }
 
 /* ---- Life cycle ---------------------------------------------------------- */

@@ -16,6 +16,7 @@ void da_config_init(struct da_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = CR_LOG_INFO;
 	cfg->keepalive_ms = 15000;
+	cfg->health_interval_ms = 300000;
 	cfg->attach = 2;
 	cfg->migrate_window_ms = 30000;
 	cfg->presence_ttl_ms = 600000;
@@ -176,6 +177,8 @@ static const struct cr_config_key da_config_keys[] = {
 	KEY(BOOL, "tcp", tcp),
 	KEY(MS, "keepalive", keepalive_ms, 100, UINT64_MAX,
 	    "a duration of at least 100ms (e.g. 15s)"),
+	KEY(MS, "health-interval", health_interval_ms, 1000, UINT64_MAX,
+	    "a duration of at least 1s (e.g. 5m)"),
 	KEY(MS, "migrate-window", migrate_window_ms, 0, 86400000,
 	    "a duration up to 24h (e.g. 30s)"),
 	KEY(U64, "attach", attach, 1, 8, "1-8"),

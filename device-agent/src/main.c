@@ -70,6 +70,11 @@ static const char usage_text[] =
 	"                        timeouts); the nodes take the device for "
 	"offline after\n"
 	"                        three silent intervals\n"
+	"  --health-interval D   how often a signed health record (uptime, "
+	"load,\n"
+	"                        memory, flash free, temperature) goes to the "
+	"ring\n"
+	"                        (default 5m)\n"
 	"  --attach N            home nodes to hold sessions with (default "
 	"2)\n"
 	"  --presence-ttl DUR    lifetime of a presence record (default "
@@ -135,6 +140,7 @@ static const struct option long_opts[] = {
 	{ "operator", required_argument, NULL, 0 },
 	{ "listen", required_argument, NULL, 0 },
 	{ "keepalive", required_argument, NULL, 0 },
+	{ "health-interval", required_argument, NULL, 0 },
 	{ "attach", required_argument, NULL, 0 },
 	{ "presence-ttl", required_argument, NULL, 0 },
 	{ "migrate-window", required_argument, NULL, 0 },

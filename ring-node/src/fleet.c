@@ -18,6 +18,7 @@
 #include "cr/appconfig.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
+#include "cr/health.h"
 #include "cr/log.h"
 #include "cr/map.h"
 #include "cr/util.h"
@@ -37,6 +38,7 @@ enum {
 	FLEET_SEQ_LEN = 8,
 	FLEET_PAGE_BYTES = 900,  /* answer payload per query message */
 	FLEET_PAGE_DEVICES = 16,
+	HEALTH_PAGE_BYTES = CP_MSG_MAX - 200, /* health records per answer */
 };
 
 /* One deployment held, decoded, with its newest advance. */
@@ -704,6 +706,41 @@ static int store_config(struct rn_fleet *f, const uint8_t *blob, size_t len,
 	return rc < 0 ? -1 : 1;
 }
 
+/* A device's health record (cr/health.h): only from the device itself,
+ * the newest (highest seq) kept per device under 'H' || device. */
+static int store_health(struct rn_fleet *f, struct cr_sess *s,
+			const uint8_t *blob, size_t len, uint64_t *seq,
+			struct cr_error **err)
+{
+	static struct cr_devhealth h; /* the loop is single-threaded */
+	uint8_t key[33], *old = NULL;
+	uint64_t stored;
+	size_t olen;
+
+	if (cr_devhealth_decode(blob, len, &h, err) < 0)
+		return -1;
+	if (memcmp(h.device.hash, cr_sess_peer_id(s)->hash,
+		   CR_ID_HASHLEN) != 0)
+		return cr_error_set(err, EACCES,
+				    "health record of another device than "
+				    "the sender");
+	key[0] = 'H';
+	memcpy(key + 1, h.device.hash, 32);
+	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
+		free(old);
+		if (stored >= h.seq) {
+			*seq = stored;
+			return 0;
+		}
+	} else if (fleet_room(f, err) < 0) {
+		return -1;
+	}
+	if (fleet_put_kv(f, key, sizeof(key), h.seq, blob, len, err) < 0)
+		return -1;
+	*seq = h.seq;
+	return 2; /* stored, and not forwarded: the CLI asks every node */
+}
+
 static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 			 const uint8_t *blob, size_t len,
 			 const uint8_t digest[32], uint64_t req_id)
@@ -727,6 +764,9 @@ static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 	case CR_REC_CONFIG:
 		rc = store_config(f, blob, len, &seq, &err);
 		break;
+	case CR_REC_HEALTH:
+		rc = store_health(f, s, blob, len, &seq, &err);
+		break;
 	default:
 		rc = cr_error_set(&err, EBADMSG, "unknown fleet record kind");
 		break;
@@ -738,7 +778,8 @@ static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 			err->code == ENOENT ? CARRIER__ERROR__CODE__NOT_FOUND :
 					      CARRIER__ERROR__CODE__REJECTED;
 
-		f->st.refused[kind & 3]++;
+		if (kind <= CR_REC_REPORT)
+			f->st.refused[kind & 3]++;
 		if (cr_log_ratelimit_ok(&f->rl, cr_now_ms())) {
 			char ids[CR_ID_STRMAX];
 
@@ -834,7 +875,9 @@ static void on_put(struct rn_fleet *f, struct cr_sess *s, const Carrier__Hop *m)
 
 	f->st.pieces_in++;
 	if (p->digest.len != 32 || p->kind < CR_REC_DEPLOYMENT ||
-	    (p->kind > CR_REC_REPORT && p->kind != CR_REC_CONFIG) ||
+	    (p->kind > CR_REC_REPORT && p->kind != CR_REC_CONFIG &&
+	     p->kind != CR_REC_HEALTH) ||
+	    (p->kind == CR_REC_HEALTH && p->total > CR_HEALTH_MAX) ||
 	    p->total == 0 ||
 	    p->total > CP_FLEET_RECORD_MAX ||
 	    (p->kind == CR_REC_REPORT && p->total > CP_REPORT_MAX) ||
@@ -1162,6 +1205,78 @@ static void on_devices(struct rn_fleet *f, struct cr_sess *s,
 	fleet_send(s, &r);
 }
 
+struct health_walk {
+	const uint8_t *after;
+	uint8_t *store;
+	ProtobufCBinaryData *items;
+	size_t n, used;
+	uint8_t next[32];
+	int more;
+};
+
+static int health_one(void *arg, const void *key, size_t klen,
+		      const void *val, size_t vlen)
+{
+	struct health_walk *w = arg;
+
+	if (klen != 33 || ((const uint8_t *)key)[0] != 'H')
+		return 1;
+	if (w->after != NULL && memcmp(key, w->after, 33) == 0)
+		return 0;
+	if (vlen <= FLEET_SEQ_LEN || vlen - FLEET_SEQ_LEN > CR_HEALTH_MAX)
+		return 0;
+	if (w->used + vlen - FLEET_SEQ_LEN + 8 > HEALTH_PAGE_BYTES) {
+		w->more = 1;
+		return 1;
+	}
+	memcpy(w->store + w->used, (const uint8_t *)val + FLEET_SEQ_LEN,
+	       vlen - FLEET_SEQ_LEN);
+	w->items[w->n].data = w->store + w->used;
+	w->items[w->n].len = vlen - FLEET_SEQ_LEN;
+	w->used += vlen - FLEET_SEQ_LEN;
+	w->n++;
+	memcpy(w->next, (const uint8_t *)key + 1, 32);
+	return 0;
+}
+
+/* The health records held here, a page in device order after q->after.
+ * They are device-signed: the asker checks them, so any session may ask. */
+static void on_health_query(struct rn_fleet *f, struct cr_sess *s,
+			    const Carrier__Hop *m)
+{
+	const Carrier__HealthQuery *q = m->health_query;
+	Carrier__Hop r = CARRIER__HOP__INIT;
+	Carrier__HealthRecords a = CARRIER__HEALTH_RECORDS__INIT;
+	uint8_t start[33] = { 'H' }, store[HEALTH_PAGE_BYTES];
+	ProtobufCBinaryData items[HEALTH_PAGE_BYTES / 64];
+	struct health_walk w;
+
+	if (q->after.len != 0 && q->after.len != 32) {
+		fleet_error(s, m->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
+			    "health query: after is a device id");
+		return;
+	}
+	memset(&w, 0, sizeof(w));
+	if (q->after.len == 32) {
+		memcpy(start + 1, q->after.data, 32);
+		w.after = start;
+	}
+	w.store = store;
+	w.items = items;
+	cr_kv_foreach_from(f->kv, fleet_db, start, sizeof(start), health_one,
+			   &w, NULL);
+	a.records = items;
+	a.n_records = w.n;
+	if (w.more) {
+		a.next.data = w.next;
+		a.next.len = 32;
+	}
+	r.req_id = m->req_id;
+	r.msg_case = CARRIER__HOP__MSG_HEALTH_RECORDS;
+	r.health_records = &a;
+	fleet_send(s, &r);
+}
+
 int rn_fleet_on_hop(struct rn_fleet *f, struct cr_sess *s,
 		    const Carrier__Hop *m)
 {
@@ -1180,6 +1295,9 @@ int rn_fleet_on_hop(struct rn_fleet *f, struct cr_sess *s,
 		return 1;
 	case CARRIER__HOP__MSG_FLEET_REPORTS_REQ:
 		on_reports(f, s, m);
+		return 1;
+	case CARRIER__HOP__MSG_HEALTH_QUERY:
+		on_health_query(f, s, m);
 		return 1;
 	case CARRIER__HOP__MSG_FLEET_DEVICES_REQ:
 		on_devices(f, s, m);

@@ -123,6 +123,29 @@ for i in $(seq 0 $((N - 1))); do
 		fail "agent $i follows deployment $(field "$i" deployment_seq), not $seq1"
 done
 agree >/dev/null || fail "status disagrees with the agents after v1"
+# health_agree: each device's health record (sent at once when an app's
+# state changes) carries web as the agent's apps --json says.
+health_agree() {
+	"$CARRIER" status web --json >"$T/status.json" || return 1
+	for i in $(seq 0 $((N - 1))); do
+		ctl "$i" >"$T/apps$i.json"
+		echo "${ID[$i]} $T/apps$i.json"
+	done >"$T/map"
+	python3 - "$T/status.json" "$T/map" >"$T/health_agree.out" 2>&1 <<'PY'
+import json, sys
+st = {json.loads(l)["device"]: json.loads(l) for l in open(sys.argv[1])}
+for l in open(sys.argv[2]):
+    dev, path = l.split()
+    a = {json.loads(x)["app"]: json.loads(x) for x in open(path)}["web"]
+    h = st[dev]["health"]
+    assert h is not None, (dev, "no health")
+    w = [x for x in h["apps"] if x["app"] == "web"]
+    assert w and (w[0]["version"], w[0]["state"], w[0]["last_error"]) == \
+        (a["version"], a["state"], a["last_error"]), (w, a)
+PY
+}
+wait_until 20 health_agree || fail "health records disagree with the agents: $(cat "$T/health_agree.out")"
+ok "each agent's health record carries web as its apps --json says"
 ok "v1 reached the $N agents in waves 34,100; they committed; status agrees"
 
 # ---- v2 fails its probe on the devices: they roll back, the deploy halts.

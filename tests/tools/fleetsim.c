@@ -50,6 +50,7 @@
 #include "cp/limits.h"
 #include "cr/addr.h"
 #include "cr/deploy.h"
+#include "cr/health.h"
 #include "cr/fleet.h"
 #include "cr/log.h"
 #include "cr/presence.h"
@@ -61,6 +62,7 @@
 enum {
 	SIM_TICK_MS = 200,
 	SIM_KEEPALIVE_MS = 10000,
+	SIM_HEALTH_MS = 300000, /* the agent's default --health-interval */
 	SIM_REPORT_RETRY_MS = 2000,
 	SIM_TAGS = 4,
 };
@@ -96,6 +98,7 @@ struct sim_dev {
 	int last_acked;
 	uint64_t last_sent_ms, forge_ms;
 	uint64_t notified_ms;
+	uint64_t health_ms, health_seq; /* the last health record sent */
 };
 
 struct sim {
@@ -116,10 +119,12 @@ struct sim {
 	struct cr_deploy *inject;
 	FILE *ran, *refused;
 	uint64_t last_dump_ms;
+	uint64_t start_ms; /* the simulated uptimes count from here */
 	uint8_t chosen[32]; /* the deployment failures were chosen for */
 	/* Report traffic on the wire: UDP payload bytes of the datagrams
 	 * carrying reports (hop header, AEAD tag and all), and reports. */
 	uint64_t report_bytes, reports;
+	uint64_t health_bytes, healths; /* health records sent (bench) */
 	/* Deployment and advance pieces received, UDP payload bytes. */
 	uint64_t push_bytes;
 	/* Deployments verified, by the digest of their bytes: every device
@@ -194,7 +199,35 @@ static void dev_put(struct sim_dev *v, uint32_t kind, const uint8_t *blob,
 		v->sim->report_bytes += (uint64_t)n + CP_DATA_HDR + CP_AEAD_TAG;
 		v->sim->reports++;
 	}
+	if (kind == CR_REC_HEALTH) {
+		v->sim->health_bytes += (uint64_t)n + CP_DATA_HDR + CP_AEAD_TAG;
+		v->sim->healths++;
+	}
 	cr_sess_send(v->sess, buf, (size_t)n, cr_now_ms());
+}
+
+/* A health record (cr/health.h) at once, then every SIM_HEALTH_MS, with
+ * figures of a small device that tell the devices apart: device i has
+ * 256 MiB, 128 MiB - 4 KiB * i available, a load of i % 4000 thousandths. */
+static void dev_health(struct sim_dev *v, uint64_t now)
+{
+	struct cr_devhealth h;
+	uint8_t blob[CR_HEALTH_MAX];
+	size_t len;
+
+	if (!v->up || v->silent ||
+	    (v->health_ms != 0 && now - v->health_ms < SIM_HEALTH_MS))
+		return;
+	v->health_ms = now;
+	memset(&h, 0, sizeof(h));
+	h.seq = ++v->health_seq;
+	h.uptime_s = (now - v->sim->start_ms) / 1000 + v->i;
+	h.load_milli[0] = (uint32_t)(v->i % 4000);
+	h.mem_total = 256u << 20;
+	h.mem_avail = (128u << 20) - 4096 * (uint64_t)(v->i % 16384);
+	h.flash_free = 1u << 30;
+	if (cr_devhealth_make(&v->kp, &h, blob, sizeof(blob), &len, NULL) == 0)
+		dev_put(v, CR_REC_HEALTH, blob, len, 0);
 }
 
 static void dev_publish(struct sim_dev *v)
@@ -647,6 +680,13 @@ static void sim_dump(struct sim *sim)
 			sim->push_bytes);
 		fclose(nf);
 	}
+	snprintf(npath, sizeof(npath), "%s/health.txt", sim->dir);
+	nf = fopen(npath, "w");
+	if (nf != NULL) {
+		fprintf(nf, "healths %" PRIu64 " health_bytes %" PRIu64 "\n",
+			sim->healths, sim->health_bytes);
+		fclose(nf);
+	}
 }
 
 static void sim_tick(evutil_socket_t fd, short what, void *arg)
@@ -673,6 +713,7 @@ static void sim_tick(evutil_socket_t fd, short what, void *arg)
 			v->next_ping_ms = now + SIM_KEEPALIVE_MS;
 		}
 		dev_step(v, now);
+		dev_health(v, now);
 		if (!v->last_acked && v->last.blob_len > 0 && !v->silent &&
 		    now - v->last_sent_ms > SIM_REPORT_RETRY_MS) {
 			v->last_sent_ms = now;
@@ -848,6 +889,7 @@ int main(int argc, char **argv)
 			dev_on_deploy(&sim.devs[i], sim.inject->blob,
 				      sim.inject->blob_len);
 	}
+	sim.start_ms = cr_now_ms();
 	event_base_dispatch(sim.base);
 	sim_dump(&sim);
 	for (size_t i = 0; i < n; i++) {

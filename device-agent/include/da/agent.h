@@ -38,6 +38,7 @@ struct da_config {
 	int use_syslog;
 	int tcp;                /* reach the ring over TCP from the start */
 	uint64_t keepalive_ms;  /* ping interval to the nodes */
+	uint64_t health_interval_ms; /* health records to the ring */
 	uint64_t attach;        /* home nodes to hold sessions with */
 	uint64_t presence_ttl_ms;
 	/* After a new ring epoch, sessions move to the new home nodes one by
