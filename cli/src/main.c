@@ -36,6 +36,11 @@ static const char usage_text[] =
 	"  connect DEVICE_ID PORT [-L [ADDR:]LPORT] [-v] [--credential CRED]\n"
 	"                      reach 127.0.0.1:PORT on the device; stdio "
 	"without -L\n"
+	"  shell DEVICE_ID [COMMAND...]  a pty on the device (--allow "
+	"VENDOR_ID:shell)\n"
+	"  name DEVICE_ID NAME | name rm NAME | names\n"
+	"                      the vendor's names for devices; every "
+	"DEVICE_ID may be a NAME\n"
 	"\n"
 	"Fleet trust and releases (vendors, docs/fleet.md):\n"
 	"  trust init --root ROOT_KEY [--root ...] [--root-threshold K]\n"
@@ -102,6 +107,8 @@ static const struct {
 	{ "fleet", cl_cmd_fleet },
 	{ "deploy", cl_cmd_deploy }, { "rollback", cl_cmd_rollback },
 	{ "status", cl_cmd_status }, { "watch", cl_cmd_watch },
+	{ "shell", cl_cmd_shell },   { "name", cl_cmd_name },
+	{ "names", cl_cmd_names },
 };
 
 int main(int argc, char **argv)
