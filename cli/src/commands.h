@@ -28,7 +28,8 @@ struct event_base;
 /* connect.c: an end-to-end session to the device DEV_ARG names, one
  * stream asking for SERVICE (e.g. "shell") bridged to fd (taken), then
  * start(base, arg) adds the caller's events, which stop the loop
- * themselves; start(NULL, arg) at the end frees them (before the loop).  Returns the connection's exit status: 0 when the caller
+ * themselves; start(NULL, arg) at the end frees them (before the
+ * loop).  Returns the connection's exit status: 0 when the caller
  * stopped the loop, else why it failed (refused, offline, lost). */
 int cl_conn_service(const char *dev_arg, const struct cl_vendor_opts *vo,
 		    int relay_only, const char *service, int fd,
