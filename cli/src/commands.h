@@ -45,6 +45,16 @@ struct cr_error;
 int cl_dev_parse(const char *s, struct cr_id *dev, struct cr_error **err);
 /* shell.c: carrier shell DEVICE_ID [COMMAND...]. */
 int cl_cmd_shell(int argc, char **argv);
+/* shell.c: runs cmd on the device without a pty (the shell service),
+ * in_fd (-1: none) as its stdin, its stdout to out_fd, its stderr to
+ * ours; progress(parg, n) counts the bytes either way.  Returns 0 with
+ * *status the remote exit status, or the connection's failure. */
+int cl_remote_run(const char *dev, const struct cl_vendor_opts *vo,
+		  int relay, const char *cmd, int in_fd, int out_fd,
+		  void (*progress)(void *arg, uint64_t n), void *parg,
+		  int *status);
+/* cp.c: carrier cp FILE DEVICE_ID:PATH | DEVICE_ID:PATH FILE. */
+int cl_cmd_cp(int argc, char **argv);
 /* carrier ping --batch FILE [--within DURATION] [--since UNIX_MS]
  * (batch.c): 0 when every device answered. */
 int cl_ping_batch(const struct cl_vendor_opts *vo, const char *path,

@@ -38,6 +38,9 @@ static const char usage_text[] =
 	"without -L\n"
 	"  shell DEVICE_ID [COMMAND...]  a pty on the device (allowed "
 	"there: VENDOR_ID:shell)\n"
+	"  cp FILE DEVICE_ID:PATH | cp DEVICE_ID:PATH FILE\n"
+	"                      copy a file (sha256 checked, resumed when run "
+	"again)\n"
 	"  name DEVICE_ID NAME | name rm NAME | names\n"
 	"                      the vendor's names for devices; every "
 	"DEVICE_ID may be a NAME\n"
@@ -108,7 +111,7 @@ static const struct {
 	{ "deploy", cl_cmd_deploy }, { "rollback", cl_cmd_rollback },
 	{ "status", cl_cmd_status }, { "watch", cl_cmd_watch },
 	{ "shell", cl_cmd_shell },   { "name", cl_cmd_name },
-	{ "names", cl_cmd_names },
+	{ "names", cl_cmd_names },   { "cp", cl_cmd_cp },
 };
 
 int main(int argc, char **argv)

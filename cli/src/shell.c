@@ -28,9 +28,13 @@ struct sh_state {
 	struct bufferevent *bev; /* our end of the stream's socket */
 	struct event *ev_in, *ev_winch;
 	int fd;  /* the socket bev takes */
+	int in_fd, out_fd; /* stdin, stdout; in_fd -1: no input */
+	void (*progress)(void *arg, uint64_t n);
+	void *parg;
 	int tty;
 	int raw_ok, raw_set;
 	struct termios saved;
+	int in_eof;
 	int got_exit;
 	int status;
 	int lost;
@@ -54,10 +58,10 @@ static void sh_winsize(struct winsize *ws)
 		ioctl(STDOUT_FILENO, TIOCGWINSZ, ws);
 }
 
-static void sh_write_out(const uint8_t *p, size_t n)
+static void sh_write_out(int fd, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(STDOUT_FILENO, p, n);
+		ssize_t w = write(fd, p, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -94,7 +98,11 @@ static void sh_on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, 5);
 		p = evbuffer_pullup(in, n);
 		if (h[0] == 'D') {
-			sh_write_out(p, n);
+			sh_write_out(sh->out_fd, p, n);
+			if (sh->progress != NULL)
+				sh->progress(sh->parg, n);
+		} else if (h[0] == 'R') {
+			sh_write_out(STDERR_FILENO, p, n);
 		} else if (h[0] == 'X' && n == 4) {
 			sh->status = (int)((uint32_t)p[0] << 24 |
 					   (uint32_t)p[1] << 16 |
@@ -104,6 +112,15 @@ static void sh_on_read(struct bufferevent *bev, void *arg)
 		}
 		evbuffer_drain(in, n);
 	}
+}
+
+static void sh_on_write(struct bufferevent *bev, void *arg)
+{
+	struct sh_state *sh = arg;
+
+	if (sh->ev_in != NULL && !sh->in_eof &&
+	    !event_pending(sh->ev_in, EV_READ, NULL))
+		event_add(sh->ev_in, NULL);
 }
 
 static void sh_on_event(struct bufferevent *bev, short what, void *arg)
@@ -131,10 +148,16 @@ static void sh_on_stdin(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (r <= 0) {
 		sh_frame(sh->bev, 'E', NULL, 0);
+		sh->in_eof = 1;
 		event_del(sh->ev_in);
 		return;
 	}
 	sh_frame(sh->bev, 'D', buf, (size_t)r);
+	if (sh->progress != NULL)
+		sh->progress(sh->parg, (uint64_t)r);
+	/* Bulk input waits for the stream to take what is queued. */
+	if (evbuffer_get_length(bufferevent_get_output(sh->bev)) > (1u << 20))
+		event_del(sh->ev_in);
 }
 
 static void sh_on_winch(evutil_socket_t fd, short what, void *arg)
@@ -174,14 +197,20 @@ static int sh_start(struct event_base *base, void *arg)
 	sh->bev = bufferevent_socket_new(base, sh->fd, BEV_OPT_CLOSE_ON_FREE);
 	if (sh->bev == NULL)
 		return cl_fail(1, "cannot set up the shell's events");
-	bufferevent_setcb(sh->bev, sh_on_read, NULL, sh_on_event, sh);
+	bufferevent_setcb(sh->bev, sh_on_read, sh_on_write, sh_on_event, sh);
 	if (bufferevent_enable(sh->bev, EV_READ | EV_WRITE) < 0)
 		return cl_fail(1, "cannot set up the shell's events");
-	sh->ev_in = event_new(base, STDIN_FILENO, EV_READ | EV_PERSIST,
-			      sh_on_stdin, sh);
+	if (sh->in_fd < 0) {
+		sh_frame(sh->bev, 'E', NULL, 0);
+		sh->in_eof = 1;
+	} else {
+		sh->ev_in = event_new(base, sh->in_fd, EV_READ | EV_PERSIST,
+				      sh_on_stdin, sh);
+		if (sh->ev_in == NULL || event_add(sh->ev_in, NULL) < 0)
+			return cl_fail(1, "cannot set up the shell's events");
+	}
 	sh->ev_winch = evsignal_new(base, SIGWINCH, sh_on_winch, sh);
-	if (sh->ev_in == NULL || sh->ev_winch == NULL ||
-	    event_add(sh->ev_in, NULL) < 0 || event_add(sh->ev_winch, NULL) < 0)
+	if (sh->ev_winch == NULL || event_add(sh->ev_winch, NULL) < 0)
 		return cl_fail(1, "cannot set up the shell's events");
 	if (sh->raw_ok) {
 		/* Raw as ssh -t: every key (Ctrl-C too) goes to the device. */
@@ -218,6 +247,36 @@ static int sh_quote(char *out, size_t cap, size_t *len, const char *s)
 	return 0;
 }
 
+/* One session: the start frame, then the loop until the exit frame. */
+static int sh_run(struct sh_state *sh, const char *dev,
+		  const struct cl_vendor_opts *vo, int relay,
+		  const uint8_t *start, size_t n)
+{
+	int sv[2], rc;
+
+	/* Both ends are in our event loop: neither may block it. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       sv) < 0)
+		return cl_fail(1, "socketpair: %s", strerror(errno));
+	/* The start frame waits in the socket until the stream opens. */
+	if (write(sv[1], (uint8_t[5]){ 'S', 0, 0, (uint8_t)(n >> 8),
+				       (uint8_t)n },
+		  5) != 5 ||
+	    write(sv[1], start, n) != (ssize_t)n) {
+		close(sv[0]);
+		close(sv[1]);
+		return cl_fail(1, "cannot write the shell's start");
+	}
+	sh->fd = sv[1];
+	if (sh->tty && tcgetattr(STDIN_FILENO, &sh->saved) == 0)
+		sh->raw_ok = 1;
+	rc = cl_conn_service(dev, vo, relay, "shell", sv[0],
+			     sh_start, sh);
+	if (sh->fd >= 0)
+		close(sh->fd); /* the session never came up */
+	return rc;
+}
+
 int cl_cmd_shell(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -233,7 +292,7 @@ int cl_cmd_shell(int argc, char **argv)
 	char cmd[8192];
 	uint8_t start[8192 + 256];
 	size_t cmd_len = 0, n;
-	int ch, rc, relay = 0, sv[2];
+	int ch, rc, relay = 0;
 
 	memset(&sh, 0, sizeof(sh));
 	optind = 1;
@@ -298,27 +357,41 @@ int cl_cmd_shell(int argc, char **argv)
 	n += strlen(term) + 1;
 	memcpy(start + n, cmd, cmd_len);
 	n += cmd_len;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return cl_fail(1, "socketpair: %s", strerror(errno));
-	/* The start frame waits in the socket until the stream opens. */
-	if (write(sv[1], (uint8_t[5]){ 'S', 0, 0, (uint8_t)(n >> 8),
-				       (uint8_t)n },
-		  5) != 5 ||
-	    write(sv[1], start, n) != (ssize_t)n) {
-		close(sv[0]);
-		close(sv[1]);
-		return cl_fail(1, "cannot write the shell's start");
-	}
-	sh.fd = sv[1];
-	if (sh.tty && tcgetattr(STDIN_FILENO, &sh.saved) == 0)
-		sh.raw_ok = 1;
-	rc = cl_conn_service(argv[optind], &vo, relay, "shell", sv[0],
-			     sh_start, &sh);
-	if (sh.fd >= 0)
-		close(sh.fd); /* the session never came up */
+	sh.in_fd = STDIN_FILENO;
+	sh.out_fd = STDOUT_FILENO;
+	rc = sh_run(&sh, argv[optind], &vo, relay, start, n);
 	if (rc == 0 && sh.lost)
 		rc = CL_EXIT_LOST;
 	else if (rc == 0 && sh.got_exit)
 		rc = sh.status & 0xff;
+	return rc;
+}
+
+int cl_remote_run(const char *dev, const struct cl_vendor_opts *vo,
+		  int relay, const char *cmd, int in_fd, int out_fd,
+		  void (*progress)(void *arg, uint64_t n), void *parg,
+		  int *status)
+{
+	struct sh_state sh;
+	uint8_t start[8192 + 16];
+	size_t n = strlen(cmd);
+	int rc;
+
+	*status = -1;
+	if (n > 8192)
+		return cl_fail(2, "the command is too long");
+	memset(&sh, 0, sizeof(sh));
+	sh.in_fd = in_fd;
+	sh.out_fd = out_fd;
+	sh.progress = progress;
+	sh.parg = parg;
+	memset(start, 0, 6);
+	start[0] = 2; /* no pty: bytes pass untouched */
+	memcpy(start + 6, cmd, n);
+	rc = sh_run(&sh, dev, vo, relay, start, n + 6);
+	if (rc == 0 && sh.lost)
+		rc = CL_EXIT_LOST;
+	if (rc == 0 && sh.got_exit)
+		*status = sh.status;
 	return rc;
 }

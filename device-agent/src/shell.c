@@ -136,6 +136,118 @@ static void shell_exec(int slave, int master, const char *term,
 	_exit(127);
 }
 
+/* Mode 2 (carrier cp): no pty, stdin/stdout/stderr are pipes, so bytes
+ * pass untouched; stderr comes back as 'R' frames.  Returns the exit
+ * status, or -1 when the vendor went away first. */
+static int shell_pipes(const char *ids, const char *term, const char *cmd)
+{
+	int pin[2], pout[2], perr[2], status = 0, vendor_open = 1, n_open = 2;
+	uint8_t *in = malloc(DA_SHELL_FRAME_MAX + 5), buf[16384], type;
+	const uint8_t *pl;
+	size_t in_len = 0, plen, used;
+	pid_t child;
+
+	if (in == NULL || pipe2(pin, O_CLOEXEC) < 0)
+		return free(in), -1;
+	if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0)
+		return free(in), -1; /* the helper exits: fds go with it */
+	child = fork();
+	if (child == 0) {
+		setsid();
+		dup2(pin[0], 0);
+		dup2(pout[1], 1);
+		dup2(perr[1], 2);
+		close(SHELL_FD);
+		if (term[0] != '\0')
+			setenv("TERM", term, 1);
+		execl("/bin/sh", "sh", "-c", cmd[0] ? cmd : "exec sh -l",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(pin[0]);
+	close(pout[1]);
+	close(perr[1]);
+	if (child < 0)
+		return free(in), -1;
+	cr_log_info("shell: vendor %s started: %s (pid %d, no pty)", ids, cmd,
+		    (int)child);
+	while (n_open > 0) {
+		struct pollfd pf[3] = { { pout[0], POLLIN, 0 },
+					{ perr[0], POLLIN, 0 },
+					{ SHELL_FD, POLLIN, 0 } };
+		int n = poll(pf, vendor_open ? 3 : 2, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (int i = 0; i < 2; i++) {
+			ssize_t r;
+
+			if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(pf[i].fd, buf, sizeof(buf));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				close(pf[i].fd);
+				if (i == 0)
+					pout[0] = -1;
+				else
+					perr[0] = -1;
+				n_open--;
+			} else if (vendor_open &&
+				   shell_send(i == 0 ? 'D' : 'R', buf, (size_t)r) < 0) {
+				vendor_open = 0;
+			}
+		}
+		if (vendor_open && (pf[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t r = read(SHELL_FD, in + in_len,
+					 DA_SHELL_FRAME_MAX + 5 - in_len);
+			int k;
+
+			if (r <= 0) {
+				vendor_open = 0;
+				kill(-child, SIGHUP);
+				kill(child, SIGHUP);
+				continue;
+			}
+			in_len += (size_t)r;
+			while ((k = da_shell_frame_parse(in, in_len, &type, &pl,
+							 &plen, &used)) == 1) {
+				if (type == 'D' && pin[1] >= 0 &&
+				    shell_write_all(pin[1], pl, plen) < 0) {
+					close(pin[1]);
+					pin[1] = -1;
+				} else if (type == 'E' && pin[1] >= 0) {
+					close(pin[1]);
+					pin[1] = -1;
+				}
+				memmove(in, in + used, in_len - used);
+				in_len -= used;
+			}
+			if (k < 0) {
+				vendor_open = 0;
+				kill(-child, SIGHUP);
+			}
+		}
+	}
+	if (pin[1] >= 0)
+		close(pin[1]);
+	free(in);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	status = shell_status(status);
+	if (vendor_open)
+		shell_send('X', (uint8_t[4]){ (uint8_t)(status >> 24),
+					      (uint8_t)(status >> 16),
+					      (uint8_t)(status >> 8),
+					      (uint8_t)status },
+			   4);
+	cr_log_info("shell: vendor %s ended, exit %d", ids, status);
+	return status;
+}
+
 /* Runs one session; returns the exit status or -1 when the vendor went
  * away first. */
 static int shell_run(const char *ids)
@@ -167,6 +279,11 @@ static int shell_run(const char *ids)
 	cmd = term + strlen(term) + 1;
 	if ((size_t)(cmd - (const char *)start) > len)
 		cmd = term + strlen(term); /* no NUL: no command */
+	if (start[0] == 2) {
+		status = shell_pipes(ids, term, cmd);
+		free(start);
+		return status;
+	}
 	if (openpty(&m, &s, NULL, NULL, ws.ws_row ? &ws : NULL) < 0) {
 		cr_log_warn("shell: vendor %s: openpty", ids);
 		free(start);
@@ -302,5 +419,7 @@ int da_shell_spawn(const struct cr_id *vendor, struct cr_error **err)
 	close(sv[1]);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
+	/* The agent's end lives in its event loop: never blocking. */
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
 	return sv[0];
 }

@@ -149,3 +149,36 @@ rc=0
 "$CARRIER" name "$dev_id" "$dev_id" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "an id as a name: exit $rc"
 ok "names resolve in shell, ping, lookup and connect; rm; bad names refused"
+
+# carrier cp both ways, sha256 checked.
+head -c 20000000 /dev/urandom > "$T/big.bin"
+want=$(sha256sum < "$T/big.bin" | cut -d' ' -f1)
+mkdir -p "$T/remote"
+"$CARRIER" cp "$T/big.bin" "$dev_id:$T/remote/big.bin" 2>"$T/cp.err" || fail "cp up: $(cat "$T/cp.err")"
+[ "$(sha256sum < "$T/remote/big.bin" | cut -d' ' -f1)" = "$want" ] || fail "uploaded copy differs"
+[ ! -e "$T/remote/big.bin.carrier-part" ] || fail "part left behind"
+grep -q "sha256 $want" "$T/cp.err" || fail "cp up did not report the hash: $(cat "$T/cp.err")"
+timeout 120 "$CARRIER" cp "$dev_id:$T/remote/big.bin" "$T/down.bin" 2>"$T/cp.err" || fail "cp down: $(cat "$T/cp.err")"
+[ "$(sha256sum < "$T/down.bin" | cut -d' ' -f1)" = "$want" ] || fail "downloaded copy differs"
+grep -q "shell: vendor $ven_id started: tail -c +1 '$T/remote/big.bin'" "$T/dev.log" ||
+	fail "download not logged with the vendor id"
+rc=0
+CARRIER_KEY=$T/other.key "$CARRIER" cp "$T/big.bin" "$dev_id:$T/remote/other.bin" 2>/dev/null || rc=$?
+[ "$rc" = 5 ] && [ ! -e "$T/remote/other.bin.carrier-part" ] || fail "cp by a vendor without the shell: exit $rc"
+ok "carrier cp of 20 MB both ways matches by sha256; refused without the shell permission"
+
+# Resume: a partial part with the right prefix is continued, not resent.
+head -c 7000000 "$T/big.bin" > "$T/remote/again.bin.carrier-part"
+"$CARRIER" cp "$T/big.bin" "$dev_id:$T/remote/again.bin" 2>"$T/cp.err" || fail "cp resume: $(cat "$T/cp.err")"
+grep -q "resuming .* at 7000000 bytes" "$T/cp.err" || fail "no resume: $(cat "$T/cp.err")"
+[ "$(sha256sum < "$T/remote/again.bin" | cut -d' ' -f1)" = "$want" ] || fail "resumed upload differs"
+# A part whose prefix does not match starts over.
+head -c 5000000 /dev/urandom > "$T/remote/bad.bin.carrier-part"
+"$CARRIER" cp "$T/big.bin" "$dev_id:$T/remote/bad.bin" 2>"$T/cp.err" || fail "cp over a bad part: $(cat "$T/cp.err")"
+grep -q resuming "$T/cp.err" && fail "resumed from a part that does not match"
+[ "$(sha256sum < "$T/remote/bad.bin" | cut -d' ' -f1)" = "$want" ] || fail "upload over a bad part differs"
+head -c 3000000 "$T/big.bin" > "$T/down2.bin.carrier-part"
+"$CARRIER" cp "$dev_id:$T/remote/big.bin" "$T/down2.bin" 2>"$T/cp.err" || fail "cp down resume: $(cat "$T/cp.err")"
+grep -q "resuming .* at 3000000 bytes" "$T/cp.err" || fail "no download resume: $(cat "$T/cp.err")"
+[ "$(sha256sum < "$T/down2.bin" | cut -d' ' -f1)" = "$want" ] || fail "resumed download differs"
+ok "cp resumes from a part whose sha256 matches the source's prefix (both ways), starts over otherwise"
