@@ -97,6 +97,25 @@ static void cp_quote(char *out, size_t cap, const char *s)
 	out[n] = '\0';
 }
 
+/* cl_remote_run, once more after a second when no route came up (a
+ * device that just came back: its nodes may still hold the old route);
+ * nothing ran on the device then. */
+static int cp_run(const char *dev, const struct cl_vendor_opts *vo,
+		  int relay, const char *cmd, int in_fd, int out_fd,
+		  struct cp_progress *pg, int *status)
+{
+	int rc = cl_remote_run(dev, vo, relay, cmd, in_fd, out_fd,
+			       pg != NULL ? cp_on_progress : NULL, pg, status);
+
+	if (rc == CL_EXIT_OFFLINE) {
+		sleep(1);
+		rc = cl_remote_run(dev, vo, relay, cmd, in_fd, out_fd,
+				   pg != NULL ? cp_on_progress : NULL, pg,
+				   status);
+	}
+	return rc;
+}
+
 /* Runs cmd with its stdout captured into out (NUL-terminated). */
 static int cp_capture(const char *dev, const struct cl_vendor_opts *vo,
 		      int relay, const char *cmd, char *out, size_t cap,
@@ -108,8 +127,7 @@ static int cp_capture(const char *dev, const struct cl_vendor_opts *vo,
 
 	if (f == NULL)
 		return cl_fail(1, "tmpfile: %s", strerror(errno));
-	rc = cl_remote_run(dev, vo, relay, cmd, -1, fileno(f), NULL, NULL,
-			   status);
+	rc = cp_run(dev, vo, relay, cmd, -1, fileno(f), NULL, status);
 	rewind(f);
 	n = fread(out, 1, cap - 1, f);
 	out[n] = '\0';
@@ -155,25 +173,22 @@ static int cp_upload(const char *dev, const struct cl_vendor_opts *vo,
 		close(fd);
 		return cl_fail(1, "%s: %s", file, strerror(errno));
 	}
-	snprintf(cmd, sizeof(cmd), "cat %s %s" CP_PART, off ? ">>" : ">", q);
-	pg.total = (uint64_t)sb.st_size;
-	pg.done = off;
-	rc = cl_remote_run(dev, vo, relay, cmd, fd, -1, cp_on_progress, &pg,
-			   &status);
-	cp_bar(&pg, 1);
-	if (rc != 0 || status != 0)
-		goto remote_fail;
 	if (cp_hash(fd, (uint64_t)sb.st_size, lhash) < 0) {
 		close(fd);
-		return cl_fail(1, "%s: cannot read it again", file);
+		return cl_fail(1, "%s: cannot read it", file);
 	}
-	close(fd);
+	/* The data, then in the same session the check and the rename. */
 	snprintf(cmd, sizeof(cmd),
-		 "f=%s; p=\"$f\"" CP_PART "; h=$(sha256sum < \"$p\"); "
+		 "f=%s; p=\"$f\"" CP_PART "; cat %s \"$p\" || exit 8; "
+		 "h=$(sha256sum < \"$p\"); "
 		 "[ \"${h%%%% *}\" = %s ] || { rm -f \"$p\"; "
 		 "echo \"sha256 mismatch: $h\" >&2; exit 9; }; mv -f \"$p\" \"$f\"",
-		 q, lhash);
-	rc = cl_remote_run(dev, vo, relay, cmd, -1, -1, NULL, NULL, &status);
+		 q, off ? ">>" : ">", lhash);
+	pg.total = (uint64_t)sb.st_size;
+	pg.done = off;
+	rc = cp_run(dev, vo, relay, cmd, fd, -1, &pg, &status);
+	cp_bar(&pg, 1);
+	close(fd);
 	if (rc != 0)
 		return rc;
 	if (status == 9)
@@ -181,8 +196,7 @@ static int cp_upload(const char *dev, const struct cl_vendor_opts *vo,
 				  "(sha256); removed, run again",
 			       path);
 	if (status != 0)
-		return cl_fail(1, "%s: cannot finish the copy on the device "
-				  "(exit %d)",
+		return cl_fail(1, "%s: the device could not write it (exit %d)",
 			       path, status);
 	fprintf(stderr, "carrier: %s -> %s:%s, sha256 %s\n", file, dev, path,
 		lhash);
@@ -191,15 +205,15 @@ remote_fail:
 	close(fd);
 	if (rc != 0)
 		return rc;
-	return cl_fail(1, "%s: the device could not %s (exit %d)", path,
-		       pg.total ? "write it" : "look at it", status);
+	return cl_fail(1, "%s: the device could not look at it (exit %d)",
+		       path, status);
 }
 
 static int cp_download(const char *dev, const struct cl_vendor_opts *vo,
 		       int relay, const char *path, const char *file)
 {
 	char q[PATH_MAX * 4 + 8], cmd[PATH_MAX * 8 + 256], out[256];
-	char part[PATH_MAX + 32], lhash[65], rhash[65];
+	char part[PATH_MAX + 32], lhash[65], rhash[65], whole[65];
 	struct cp_progress pg = { path, 0, 0, 0, isatty(STDERR_FILENO) };
 	uint64_t size = 0, have, off = 0;
 	struct stat sb;
@@ -218,11 +232,11 @@ static int cp_download(const char *dev, const struct cl_vendor_opts *vo,
 	snprintf(cmd, sizeof(cmd),
 		 "f=%s; [ -f \"$f\" ] || { echo \"$f: no such file\" >&2; "
 		 "exit 2; }; wc -c < \"$f\"; head -c %" PRIu64
-		 " \"$f\" | sha256sum",
+		 " \"$f\" | sha256sum; sha256sum < \"$f\"",
 		 q, have);
 	rc = cp_capture(dev, vo, relay, cmd, out, sizeof(out), &status);
 	if (rc != 0 || status != 0 ||
-	    sscanf(out, "%" SCNu64 " %64s", &size, rhash) != 2) {
+	    sscanf(out, "%" SCNu64 " %64s %*s %64s", &size, rhash, whole) != 3) {
 		close(fd);
 		if (rc != 0)
 			return rc;
@@ -242,8 +256,7 @@ static int cp_download(const char *dev, const struct cl_vendor_opts *vo,
 	snprintf(cmd, sizeof(cmd), "tail -c +%" PRIu64 " %s", off + 1, q);
 	pg.total = size;
 	pg.done = off;
-	rc = cl_remote_run(dev, vo, relay, cmd, -1, fd, cp_on_progress, &pg,
-			   &status);
+	rc = cp_run(dev, vo, relay, cmd, -1, fd, &pg, &status);
 	cp_bar(&pg, 1);
 	if (rc != 0 || status != 0) {
 		close(fd);
@@ -252,16 +265,10 @@ static int cp_download(const char *dev, const struct cl_vendor_opts *vo,
 					    "(exit %d)",
 					 path, status);
 	}
-	snprintf(cmd, sizeof(cmd), "sha256sum < %s", q);
-	rc = cp_capture(dev, vo, relay, cmd, out, sizeof(out), &status);
-	if (rc != 0 || status != 0 || sscanf(out, "%64s", rhash) != 1) {
-		close(fd);
-		return rc != 0 ? rc :
-				 cl_fail(1, "%s: cannot hash it on the device",
-					 path);
-	}
+	/* Checked against the hash taken when the copy started: a file
+	 * changed on the device meanwhile does not pass. */
 	if (fstat(fd, &sb) < 0 || cp_hash(fd, (uint64_t)sb.st_size, lhash) < 0 ||
-	    strcmp(lhash, rhash) != 0) {
+	    strcmp(lhash, whole) != 0) {
 		close(fd);
 		unlink(part);
 		return cl_fail(1, "%s: the copy does not match the device's "

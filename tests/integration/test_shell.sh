@@ -30,7 +30,8 @@ allow = $ven_id:$port,shell
 allow = $other_id:$port
 CONF
 "$CARRIER_AGENT" --config "$T/agent.conf" >>"$T/dev.log" 2>&1 &
-PIDS+=("$!")
+AGENT_PID=$!
+PIDS+=("$AGENT_PID")
 wait_until 10 online "$dev_id" || fail "device never attached"
 
 out=$("$CARRIER" shell "$dev_id" echo hi </dev/null) || fail "shell echo hi: exit $?"
@@ -182,3 +183,26 @@ head -c 3000000 "$T/big.bin" > "$T/down2.bin.carrier-part"
 grep -q "resuming .* at 3000000 bytes" "$T/cp.err" || fail "no download resume: $(cat "$T/cp.err")"
 [ "$(sha256sum < "$T/down2.bin" | cut -d' ' -f1)" = "$want" ] || fail "resumed download differs"
 ok "cp resumes from a part whose sha256 matches the source's prefix (both ways), starts over otherwise"
+
+# The agent killed mid-copy: the copy fails, the part stays; run again
+# with the agent back, the copy resumes from the part and matches.
+head -c 60000000 /dev/urandom > "$T/huge.bin"
+want=$(sha256sum < "$T/huge.bin" | cut -d' ' -f1)
+"$CARRIER" cp "$T/huge.bin" "$dev_id:$T/remote/huge.bin" 2>"$T/cpk.err" &
+CP_PID=$!
+PIDS+=("$CP_PID")
+part_over() { [ "$(stat -c %s "$T/remote/huge.bin.carrier-part" 2>/dev/null || echo 0)" -gt "$1" ]; }
+wait_until 60 part_over 4000000 || fail "the copy never got going: $(cat "$T/cpk.err")"
+kill -KILL "$AGENT_PID"
+rc=0
+wait "$CP_PID" || rc=$?
+[ "$rc" != 0 ] || fail "cp survived the agent's death"
+[ ! -e "$T/remote/huge.bin" ] || fail "an unverified copy took the final name"
+had=$(stat -c %s "$T/remote/huge.bin.carrier-part")
+"$CARRIER_AGENT" --config "$T/agent.conf" >>"$T/dev.log" 2>&1 &
+PIDS+=("$!")
+wait_until 20 online "$dev_id" || fail "agent not back"
+"$CARRIER" cp "$T/huge.bin" "$dev_id:$T/remote/huge.bin" 2>"$T/cpk.err" || fail "cp after the kill: $(cat "$T/cpk.err")"
+grep -q "resuming .* at [1-9][0-9]* bytes" "$T/cpk.err" || fail "no resume after the kill: $(cat "$T/cpk.err")"
+[ "$(sha256sum < "$T/remote/huge.bin" | cut -d' ' -f1)" = "$want" ] || fail "copy after the kill differs"
+ok "agent killed mid-copy ($had bytes in the part): cp fails, the re-run resumes and matches"
