@@ -4,7 +4,9 @@
 # session driven through a pty (resize seen by stty size, Ctrl-C stops a
 # sleep, exit 3); a vendor without the shell permission refused; every
 # session logged on the device with the vendor id; names resolve in
-# connect, ping, lookup and shell.
+# connect, ping, lookup and shell; carrier cp of 20 MB both ways matches by
+# sha256, resumes from a verified part, and after the agent is killed
+# mid-copy the re-run resumes and matches.
 . "$(dirname "$0")/lib.sh"
 
 make_ring 1
