@@ -82,8 +82,9 @@ static int names_load(struct name_ent **v, size_t *n, struct cr_error **err)
 			return cr_error_set(err, ENOMEM, "reading %s", path);
 		}
 		*v = nv;
-		snprintf(nv[*n].name, sizeof(nv[*n].name), "%s", name);
-		snprintf(nv[*n].id, sizeof(nv[*n].id), "%s", id);
+		/* Both lengths were checked above. */
+		memcpy(nv[*n].name, name, strlen(name) + 1);
+		memcpy(nv[*n].id, id, strlen(id) + 1);
 		(*n)++;
 	}
 	fclose(f);
