@@ -27,6 +27,37 @@ int cl_cmd_config(int argc, char **argv);
 int cl_cmd_exporter(int argc, char **argv);
 
 struct cl_vendor_opts;
+struct event_base;
+/* connect.c: an end-to-end session to the device DEV_ARG names, one
+ * stream asking for SERVICE (e.g. "shell") bridged to fd (taken), then
+ * start(base, arg) adds the caller's events, which stop the loop
+ * themselves; start(NULL, arg) at the end frees them (before the
+ * loop).  Returns the connection's exit status: 0 when the caller
+ * stopped the loop, else why it failed (refused, offline, lost). */
+int cl_conn_service(const char *dev_arg, const struct cl_vendor_opts *vo,
+		    int relay_only, const char *service, int fd,
+		    int (*start)(struct event_base *base, void *arg),
+		    void *arg);
+/* names.c: carrier name DEVICE_ID NAME | name rm NAME, carrier names. */
+int cl_cmd_name(int argc, char **argv);
+int cl_cmd_names(int argc, char **argv);
+struct cr_id;
+struct cr_error;
+/* A DEVICE_ID argument: a device identity, or a name from
+ * CONFIG_DIR/names.  Error code 2 (a usage error) when it is neither. */
+int cl_dev_parse(const char *s, struct cr_id *dev, struct cr_error **err);
+/* shell.c: carrier shell DEVICE_ID [COMMAND...]. */
+int cl_cmd_shell(int argc, char **argv);
+/* shell.c: runs cmd on the device without a pty (the shell service),
+ * in_fd (-1: none) as its stdin, its stdout to out_fd, its stderr to
+ * ours; progress(parg, n) counts the bytes either way.  Returns 0 with
+ * *status the remote exit status, or the connection's failure. */
+int cl_remote_run(const char *dev, const struct cl_vendor_opts *vo,
+		  int relay, const char *cmd, int in_fd, int out_fd,
+		  void (*progress)(void *arg, uint64_t n), void *parg,
+		  int *status);
+/* cp.c: carrier cp FILE DEVICE_ID:PATH | DEVICE_ID:PATH FILE. */
+int cl_cmd_cp(int argc, char **argv);
 /* carrier ping --batch FILE [--within DURATION] [--since UNIX_MS]
  * (batch.c): 0 when every device answered. */
 int cl_ping_batch(const struct cl_vendor_opts *vo, const char *path,

@@ -43,6 +43,7 @@ struct conn_state {
 	struct cr_id dev;
 	size_t node_idx;
 	uint16_t port;
+	const char *service; /* a named service (shell), not a port */
 	int stdio;
 	int verbose;
 	int exit_code;
@@ -152,8 +153,20 @@ static void conn_stream_done(void *arg, struct cr_e2e *e, uint32_t sid,
 	switch (code) {
 	case CR_STREAM_RESET_NONE:
 		st->streams_ok++;
+		/* A service's caller reads its end and stops the loop. */
+		if (st->service != NULL)
+			return;
 		break;
 	case CR_STREAM_RESET_REFUSED:
+		if (st->service != NULL) {
+			exit_code = cl_fail(CL_EXIT_REFUSED,
+					    "device %s refused: the %s is not "
+					    "allowed for this vendor (the "
+					    "device needs --allow "
+					    "VENDOR_ID:%s)",
+					    ids, st->service, st->service);
+			break;
+		}
 		exit_code = cl_fail(CL_EXIT_REFUSED,
 				    "device %s refused: port %u is not "
 				    "allowed for this vendor%s",
@@ -419,11 +432,10 @@ static int conn_parse_dev(const char *s, struct cr_id *dev)
 	struct cr_error *err = NULL;
 	int rc = 0;
 
-	if (cr_id_parse(s, dev, &err) < 0) {
-		rc = cl_fail(2, "%s", cr_error_msg(err));
+	if (cl_dev_parse(s, dev, &err) < 0) {
+		rc = cl_fail(err->code == 2 || err->code == EINVAL ? 2 : 1,
+			     "%s", cr_error_msg(err));
 		cr_error_free(err);
-	} else if (dev->type != CR_ID_DEVICE) {
-		rc = cl_fail(2, "%s is not a device identity", s);
 	}
 	return rc;
 }
@@ -705,6 +717,53 @@ int cl_cmd_ping(int argc, char **argv)
 		       avg, max, var > 0 ? sqrt(var) : 0.0);
 	}
 	rc = got > 0 ? 0 : CL_EXIT_OFFLINE;
+out:
+	conn_teardown(&st);
+	return rc;
+}
+
+int cl_conn_service(const char *dev_arg, const struct cl_vendor_opts *vo,
+		    int relay_only, const char *service, int fd,
+		    int (*start)(struct event_base *base, void *arg), void *arg)
+{
+	struct conn_state st;
+	struct bufferevent *bev;
+	uint32_t sid;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.relay_only = relay_only;
+	st.service = service;
+	st.stdio = 1;
+	rc = conn_parse_dev(dev_arg, &st.dev);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	rc = conn_setup(&st, vo, 1);
+	if (rc != 0) {
+		close(fd);
+		goto out;
+	}
+	bev = bufferevent_socket_new(st.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL || cr_e2e_open(st.e2e, (const uint8_t *)service,
+				       strlen(service), bev, bev, &sid) < 0) {
+		if (bev != NULL)
+			bufferevent_free(bev);
+		else
+			close(fd);
+		rc = cl_fail(1, "cannot open a stream");
+		goto out;
+	}
+	/* SIGINT is the caller's (a byte on a remote terminal). */
+	event_del(st.ev_sigint);
+	rc = start(st.base, arg);
+	if (rc == 0) {
+		st.last_ping_ms = cr_now_ms();
+		event_base_dispatch(st.base);
+		rc = st.exit_code;
+	}
+	start(NULL, arg); /* the caller's events go before the loop */
 out:
 	conn_teardown(&st);
 	return rc;

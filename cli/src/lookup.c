@@ -171,10 +171,7 @@ int cl_cmd_lookup(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cl_fail(2, "usage: carrier lookup DEVICE_ID [--json]");
-	if (cr_id_parse(argv[optind], &dev, &err) < 0 ||
-	    (dev.type != CR_ID_DEVICE &&
-	     cr_error_set(&err, 2, "%s is not a device identity",
-			  argv[optind]) < 0)) {
+	if (cl_dev_parse(argv[optind], &dev, &err) < 0) {
 		rc = cl_fail(2, "%s", cr_error_msg(err));
 		cr_error_free(err);
 		return rc;

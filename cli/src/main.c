@@ -36,6 +36,14 @@ static const char usage_text[] =
 	"  connect DEVICE_ID PORT [-L [ADDR:]LPORT] [-v] [--credential CRED]\n"
 	"                      reach 127.0.0.1:PORT on the device; stdio "
 	"without -L\n"
+	"  shell DEVICE_ID [COMMAND...]  a pty on the device (allowed "
+	"there: VENDOR_ID:shell)\n"
+	"  cp FILE DEVICE_ID:PATH | cp DEVICE_ID:PATH FILE\n"
+	"                      copy a file (sha256 checked, resumed when run "
+	"again)\n"
+	"  name DEVICE_ID NAME | name rm NAME | names\n"
+	"                      the vendor's names for devices; every "
+	"DEVICE_ID may be a NAME\n"
 	"\n"
 	"Fleet trust and releases (vendors, docs/fleet.md):\n"
 	"  trust init --root ROOT_KEY [--root ...] [--root-threshold K]\n"
@@ -111,6 +119,8 @@ static const struct {
 	{ "status", cl_cmd_status }, { "watch", cl_cmd_watch },
 	{ "config", cl_cmd_config },
 	{ "exporter", cl_cmd_exporter },
+	{ "shell", cl_cmd_shell },   { "name", cl_cmd_name },
+	{ "names", cl_cmd_names },   { "cp", cl_cmd_cp },
 };
 
 int main(int argc, char **argv)

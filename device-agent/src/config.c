@@ -10,6 +10,7 @@
 #include "cr/ring.h"
 #include "cr/util.h"
 #include "da/agent.h"
+#include "da/shell.h"
 
 void da_config_init(struct da_config *cfg)
 {
@@ -39,7 +40,8 @@ static int config_allow(struct da_config *cfg, const char *value,
 	colon = strchr(buf, ':');
 	if (colon == NULL)
 		return cr_error_set(err, EINVAL,
-				    "allow: '%s' should be VENDOR_ID:PORT[,PORT...]",
+				    "allow: '%s' should be VENDOR_ID:PORT[,PORT...] "
+				    "(a PORT may be 'shell')",
 				    value);
 	*colon = '\0';
 	if (cr_id_parse(buf, &id, err) < 0)
@@ -64,10 +66,12 @@ static int config_allow(struct da_config *cfg, const char *value,
 	     port = strtok_r(NULL, ",", &save)) {
 		uint64_t p;
 
-		if (cr_parse_u64(port, 1, 65535, &p) < 0)
+		if (strcmp(port, "shell") == 0)
+			p = DA_SHELL_PORT; /* not a TCP port: the agent's pty */
+		else if (cr_parse_u64(port, 1, 65535, &p) < 0)
 			return cr_error_set(err, EINVAL,
 					    "allow: '%s' is not a port "
-					    "(1-65535)",
+					    "(1-65535) nor 'shell'",
 					    port);
 		if (al->n_ports == DA_PORTS_MAX)
 			return cr_error_set(err, EINVAL,

@@ -32,6 +32,8 @@ static const char usage_text[] =
 	"  --allow VENDOR_ID:PORT[,PORT...]\n"
 	"                        let that vendor reach 127.0.0.1:PORT; "
 	"repeatable.\n"
+	"                        A PORT of 'shell' allows carrier shell and "
+	"carrier cp.\n"
 	"                        Default: nobody.  SIGHUP re-reads it.\n"
 	"  --trust FILE          the vendor's trust root (carrier trust "
 	"init): run the apps\n"

@@ -1,6 +1,8 @@
 /* The device side of `carrier connect`: see da/tunnel.h. */
 #include "da/tunnel.h"
 
+#include <unistd.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/bufferevent.h>
@@ -15,6 +17,7 @@
 #include "cr/log.h"
 #include "cr/punch.h"
 #include "cr/util.h"
+#include "da/shell.h"
 
 /* One vendor's end-to-end session. */
 struct da_vsess {
@@ -265,6 +268,40 @@ int da_tunnel_accept_peer(struct da_tunnel *t, const struct cr_id *device,
 	return 1;
 }
 
+/* A "shell" stream: the agent's own pty, for vendors allowed it. */
+static int tunnel_shell(struct da_vsess *vs, struct cr_e2e *e, uint32_t sid)
+{
+	struct bufferevent *bev;
+	struct cr_error *err = NULL;
+	char ids[CR_ID_STRMAX];
+	int fd;
+
+	cr_id_format(&vs->vendor, ids);
+	if (vs->vendor.type != CR_ID_VENDOR ||
+	    !da_config_allows(vs->t->cfg, &vs->vendor, DA_SHELL_PORT)) {
+		cr_log_info("shell: refused vendor %s: no shell permission "
+			    "(--allow VENDOR_ID:shell)",
+			    ids);
+		return CR_STREAM_RESET_REFUSED;
+	}
+	fd = da_shell_spawn(&vs->vendor, &err);
+	if (fd < 0) {
+		cr_log_warnx("shell: vendor %s: %s", ids, cr_error_msg(err));
+		cr_error_free(err);
+		return CR_STREAM_RESET_LIMIT;
+	}
+	bev = bufferevent_socket_new(vs->t->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return CR_STREAM_RESET_LIMIT;
+	}
+	if (cr_e2e_attach(e, sid, bev, bev, 0) < 0) {
+		bufferevent_free(bev);
+		return CR_STREAM_RESET_LIMIT;
+	}
+	return 0;
+}
+
 static int tunnel_stream_accept(void *arg, struct cr_e2e *e, uint32_t sid,
 				const uint8_t *meta, size_t meta_len)
 {
@@ -275,12 +312,16 @@ static int tunnel_stream_accept(void *arg, struct cr_e2e *e, uint32_t sid,
 	uint16_t port;
 	int one = 1;
 
+	if (meta_len == strlen(DA_SHELL_META) &&
+	    memcmp(meta, DA_SHELL_META, meta_len) == 0)
+		return tunnel_shell(vs, e, sid);
 	if (meta_len != 2)
 		return CR_STREAM_RESET_REFUSED;
 	port = (uint16_t)(meta[0] << 8 | meta[1]);
-	if (vs->vendor.type == CR_ID_DEVICE ?
-		    !tunnel_serves(vs->t->cfg, port) :
-		    !da_config_allows(vs->t->cfg, &vs->vendor, port)) {
+	if (port == DA_SHELL_PORT ||
+	    (vs->vendor.type == CR_ID_DEVICE ?
+		     !tunnel_serves(vs->t->cfg, port) :
+		     !da_config_allows(vs->t->cfg, &vs->vendor, port))) {
 		if (cr_log_ratelimit_ok(&vs->t->rl, cr_now_ms()))
 			cr_log_info("refused vendor %s: port %u not allowed",
 				    cr_id_format(&vs->vendor, ids), port);

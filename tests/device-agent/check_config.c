@@ -6,6 +6,7 @@
 
 #include "cr/config.h"
 #include "da/agent.h"
+#include "da/shell.h"
 
 #include "../check_main.h"
 
@@ -65,6 +66,27 @@ START_TEST(test_allow_ports)
 	ck_assert(!da_config_allows(&cfg, &id_b, 8080));
 	ck_assert(da_config_knows(&cfg, &id_a));
 	ck_assert(!da_config_knows(&cfg, &id_b));
+}
+END_TEST
+
+/* "shell" among the ports gives the shell (and only it); a vendor with
+ * ports only has no shell. */
+START_TEST(test_allow_shell)
+{
+	struct da_config cfg;
+	char v[200];
+
+	da_config_init(&cfg);
+	snprintf(v, sizeof(v), "%s:22,shell", vendor_a);
+	ck_assert_int_eq(set(&cfg, "allow", v, NULL, 0), 0);
+	snprintf(v, sizeof(v), "%s:22", vendor_b);
+	ck_assert_int_eq(set(&cfg, "allow", v, NULL, 0), 0);
+	ck_assert(da_config_allows(&cfg, &id_a, DA_SHELL_PORT));
+	ck_assert(da_config_allows(&cfg, &id_a, 22));
+	ck_assert(!da_config_allows(&cfg, &id_b, DA_SHELL_PORT));
+	snprintf(v, sizeof(v), "%s:0", vendor_b);
+	ck_assert_int_eq(set(&cfg, "allow", v, NULL, 0), -1);
+	ck_assert(!da_config_allows(&cfg, &id_b, DA_SHELL_PORT));
 }
 END_TEST
 
@@ -198,6 +220,7 @@ static Suite *config_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_default_denies);
 	tcase_add_test(tc, test_allow_ports);
+	tcase_add_test(tc, test_allow_shell);
 	tcase_add_test(tc, test_allow_errors);
 	tcase_add_test(tc, test_other_settings);
 	tcase_add_test(tc, test_config_file);
