@@ -16,6 +16,7 @@
 #include "cp/limits.h"
 #include "cp/wire.h"
 #include "cr/addr.h"
+#include "cr/cleanup.h"
 #include "cr/deploy.h"
 #include "cr/health.h"
 #include "cr/kv.h"
@@ -664,7 +665,8 @@ static void agent_tls_send(void *tls, const struct cr_addr *to,
  * --health-interval: the node keeps the newest, the vendor reads it. */
 static void agent_health(struct da_agent *a, uint64_t now)
 {
-	static struct cr_devhealth apps; /* the loop is single-threaded */
+	/* Several KiB: on the heap, not on a device's small stack. */
+	CR_CLEANUP_FREE struct cr_devhealth *apps = NULL;
 	uint8_t buf[CP_MSG_MAX];
 	struct cr_error *err = NULL;
 	struct da_link *pick = NULL;
@@ -677,14 +679,16 @@ static void agent_health(struct da_agent *a, uint64_t now)
 	if (a->health_ms != 0 && now - a->health_check_ms < 1000)
 		return;
 	a->health_check_ms = now;
+	apps = calloc(1, sizeof(*apps));
+	if (apps == NULL)
+		return;
 	status = a->apps != NULL ? da_apps_status(a->apps) : NULL;
 	/* Changed: what the record carries of the apps (name, version,
 	 * state, last error), not the status' other fields. */
-	memset(&apps, 0, sizeof(apps));
-	da_health_apps(status, &apps);
-	changed = apps.n_apps != a->health_n_apps ||
-		  memcmp(apps.apps, a->health_apps,
-			 apps.n_apps * sizeof(apps.apps[0])) != 0;
+	da_health_apps(status, apps);
+	changed = apps->n_apps != a->health_n_apps ||
+		  memcmp(apps->apps, a->health_apps,
+			 apps->n_apps * sizeof(apps->apps[0])) != 0;
 	/* At once when an app's state changed (at most once a second),
 	 * else every --health-interval. */
 	if (a->health_ms != 0 && !changed &&
@@ -701,8 +705,8 @@ static void agent_health(struct da_agent *a, uint64_t now)
 		return;
 	}
 	a->health_ms = now;
-	memcpy(a->health_apps, apps.apps, sizeof(a->health_apps));
-	a->health_n_apps = apps.n_apps;
+	memcpy(a->health_apps, apps->apps, sizeof(a->health_apps));
+	a->health_n_apps = apps->n_apps;
 	if (seq <= a->health_seq)
 		seq = a->health_seq + 1;
 	a->health_seq = seq;

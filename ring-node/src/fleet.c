@@ -16,6 +16,7 @@
 #include "cp/limits.h"
 #include "cp/wire.h"
 #include "cr/appconfig.h"
+#include "cr/cleanup.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
 #include "cr/health.h"
@@ -712,32 +713,35 @@ static int store_health(struct rn_fleet *f, struct cr_sess *s,
 			const uint8_t *blob, size_t len, uint64_t *seq,
 			struct cr_error **err)
 {
-	static struct cr_devhealth h; /* the loop is single-threaded */
+	/* Several KiB: on the heap, not on the stack. */
+	CR_CLEANUP_FREE struct cr_devhealth *h = calloc(1, sizeof(*h));
 	uint8_t key[33], *old = NULL;
 	uint64_t stored;
 	size_t olen;
 
-	if (cr_devhealth_decode(blob, len, &h, err) < 0)
+	if (h == NULL)
+		return cr_error_set(err, ENOMEM, "out of memory");
+	if (cr_devhealth_decode(blob, len, h, err) < 0)
 		return -1;
-	if (memcmp(h.device.hash, cr_sess_peer_id(s)->hash,
+	if (memcmp(h->device.hash, cr_sess_peer_id(s)->hash,
 		   CR_ID_HASHLEN) != 0)
 		return cr_error_set(err, EACCES,
 				    "health record of another device than "
 				    "the sender");
 	key[0] = 'H';
-	memcpy(key + 1, h.device.hash, 32);
+	memcpy(key + 1, h->device.hash, 32);
 	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
 		free(old);
-		if (stored >= h.seq) {
+		if (stored >= h->seq) {
 			*seq = stored;
 			return 0;
 		}
 	} else if (fleet_room(f, err) < 0) {
 		return -1;
 	}
-	if (fleet_put_kv(f, key, sizeof(key), h.seq, blob, len, err) < 0)
+	if (fleet_put_kv(f, key, sizeof(key), h->seq, blob, len, err) < 0)
 		return -1;
-	*seq = h.seq;
+	*seq = h->seq;
 	return 2; /* stored, and not forwarded: the CLI asks every node */
 }
 
