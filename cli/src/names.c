@@ -136,6 +136,7 @@ static int names_save(const struct name_ent *v, size_t n,
 int cl_dev_parse(const char *s, struct cr_id *dev, struct cr_error **err)
 {
 	struct name_ent *v;
+	struct cr_error *idlike = NULL;
 	size_t n;
 	int rc = -1;
 
@@ -147,12 +148,22 @@ int cl_dev_parse(const char *s, struct cr_id *dev, struct cr_error **err)
 	}
 	if (!name_valid(s))
 		return cr_error_wrap(err, "'%s'", s);
-	cr_error_free(*err);
+	/* Something shaped like an identity (a prefix and a '_') that no
+	 * name matches is a mistyped id: its parse error says what is wrong
+	 * (a bad checksum, a wrong length) better than "unknown name". */
+	if (strncmp(s, "dev_", 4) == 0 || strncmp(s, "ven_", 4) == 0 ||
+	    strncmp(s, "node_", 5) == 0 || strncmp(s, "op_", 3) == 0)
+		idlike = *err;
+	else
+		cr_error_free(*err);
 	*err = NULL;
-	if (names_load(&v, &n, err) < 0)
+	if (names_load(&v, &n, err) < 0) {
+		cr_error_free(idlike);
 		return -1;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v[i].name, s) == 0) {
+			cr_error_free(idlike);
 			rc = cr_id_parse_as(v[i].id, CR_ID_DEVICE, dev, err);
 			if (rc < 0)
 				cr_error_wrap(err, "name %s", s);
@@ -160,6 +171,10 @@ int cl_dev_parse(const char *s, struct cr_id *dev, struct cr_error **err)
 			return rc;
 		}
 	free(v);
+	if (idlike != NULL) {
+		*err = idlike;
+		return cr_error_wrap(err, "'%s'", s);
+	}
 	return cr_error_set(err, 2,
 			    "'%s' is neither a device id nor a known name "
 			    "(carrier names lists them)",
