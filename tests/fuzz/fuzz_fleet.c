@@ -22,43 +22,16 @@
 #include "cp/limits.h"
 #include "cr/error.h"
 #include "cr/fleet.h"
+#include "fleet_fuzz.h"
 
 static const char trust_ctx[] = "korhal trust v1";     /* with its NUL */
 static const char release_ctx[] = "korhal release v1"; /* with its NUL */
-static struct cr_keypair key;
-static struct cr_trust *trust;
+static struct fleet_fuzz F;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct cr_fleet_keys k;
-	const struct cr_keypair *s[1] = { &key };
-	uint8_t seed[crypto_sign_SEEDBYTES];
-
-	if (sodium_init() < 0)
-		abort();
-	/* The key of the seed corpus (tests/fuzz/corpus/fleet/): every role
-	 * of the fuzzer's trust root is this one key. */
-	memset(seed, 0x46, sizeof(seed));
-	key.type = CR_ID_VENDOR;
-	if (crypto_sign_seed_keypair(key.pk, key.sk, seed) != 0)
-		abort();
-	memset(&k, 0, sizeof(k));
-	memcpy(k.pk[0], key.pk, CR_PKLEN);
-	k.n = 1;
-	k.threshold = 1;
-	if (cr_trust_build(1, 0, &k, &k, &k, s, 1, &trust, NULL) != 0)
-		abort();
+	fleet_fuzz_init(&F);
 	return 0;
-}
-
-static void check_failure(int rc, struct cr_error *err, const char *what)
-{
-	if (rc >= 0 || err == NULL || cr_error_msg(err) == NULL ||
-	    strlen(cr_error_msg(err)) == 0) {
-		fprintf(stderr, "%s failed without a proper error\n", what);
-		abort();
-	}
-	cr_error_free(err);
 }
 
 static void check_role(const struct cr_fleet_keys *k)
@@ -75,7 +48,7 @@ static void fuzz_trust(const uint8_t *data, size_t size)
 	int rc = cr_trust_decode_draft(data, size, &t, &err);
 
 	if (rc != 0) {
-		check_failure(rc, err, "cr_trust_decode_draft");
+		fleet_fuzz_check_failure(rc, err, "cr_trust_decode_draft");
 		if (t != NULL)
 			abort();
 		return;
@@ -87,8 +60,8 @@ static void fuzz_trust(const uint8_t *data, size_t size)
 	check_role(&t->release);
 	check_role(&t->rollout);
 	/* Whatever it says, the strict check answers without crashing. */
-	if (cr_trust_check(t, trust, 1, &err) < 0)
-		check_failure(-1, err, "cr_trust_check");
+	if (cr_trust_check(t, F.trust, 1, &err) < 0)
+		fleet_fuzz_check_failure(-1, err, "cr_trust_check");
 	cr_trust_free(t);
 }
 
@@ -101,7 +74,7 @@ static void fuzz_release(const uint8_t *data, size_t size,
 	int rc = cr_release_decode(data, size, tr, &r, &err);
 
 	if (rc != 0) {
-		check_failure(rc, err, "cr_release_decode");
+		fleet_fuzz_check_failure(rc, err, "cr_release_decode");
 		if (r != NULL)
 			abort();
 		return;
@@ -118,7 +91,7 @@ static void fuzz_release(const uint8_t *data, size_t size,
 			abort();
 	cr_health_format(&r->health, h, sizeof(h));
 	if (cr_release_check_arch(r, cr_fleet_arch(), &err) < 0)
-		check_failure(-1, err, "cr_release_check_arch");
+		fleet_fuzz_check_failure(-1, err, "cr_release_check_arch");
 	cr_release_free(r);
 }
 
@@ -139,8 +112,8 @@ static void fuzz_signed_body(const uint8_t *data, size_t size, int release)
 	memcpy(msg, ctx, cl);
 	if (size > 0)
 		memcpy(msg + cl, data, size);
-	crypto_sign_detached(sig, NULL, msg, cl + size, key.sk);
-	fs.pk.data = key.pk;
+	crypto_sign_detached(sig, NULL, msg, cl + size, F.key.sk);
+	fs.pk.data = F.key.pk;
 	fs.pk.len = CR_PKLEN;
 	fs.sig.data = sig;
 	fs.sig.len = sizeof(sig);
@@ -156,7 +129,7 @@ static void fuzz_signed_body(const uint8_t *data, size_t size, int release)
 		if (blob == NULL)
 			abort();
 		carrier__signed_release__pack(&s, blob);
-		fuzz_release(blob, len, trust);
+		fuzz_release(blob, len, F.trust);
 	} else {
 		Carrier__SignedTrust s = CARRIER__SIGNED_TRUST__INIT;
 
@@ -179,10 +152,10 @@ static void fuzz_cred(const uint8_t *data, size_t size)
 {
 	struct cr_error *err = NULL;
 	struct cr_fleet_cred *c = NULL;
-	int rc = cr_cred_decode(data, size, trust, 1, &c, &err);
+	int rc = cr_cred_decode(data, size, F.trust, 1, &c, &err);
 
 	if (rc != 0) {
-		check_failure(rc, err, "cr_cred_decode");
+		fleet_fuzz_check_failure(rc, err, "cr_cred_decode");
 		if (c != NULL)
 			abort();
 		return;
@@ -198,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_cred(data, size);
 	fuzz_trust(data, size);
 	fuzz_release(data, size, NULL);
-	fuzz_release(data, size, trust);
+	fuzz_release(data, size, F.trust);
 	fuzz_signed_body(data, size, 0);
 	fuzz_signed_body(data, size, 1);
 	return 0;
