@@ -103,6 +103,51 @@ static int fleet_report(struct cr_error *err)
 	return rc;
 }
 
+/* An option of the simple subcommands (sign, show): it sets a string when it
+ * takes an argument, a flag when it does not. */
+struct fleet_opt {
+	const char *name;
+	const char **str;
+	int *flag;
+};
+
+enum { FLEET_OPTS_MAX = 8 };
+
+/* Parses argv against o[0..n) plus --help/-h, which prints usage.  Returns
+ * -1 when the command goes on, else the exit status (0 after help, 2 for an
+ * unknown option). */
+static int fleet_opts(int argc, char **argv, const struct fleet_opt *o,
+		      size_t n, const char *usage)
+{
+	struct option lo[FLEET_OPTS_MAX + 2] = { { 0 } };
+	int c;
+
+	if (n > FLEET_OPTS_MAX)
+		return cl_fail(1, "internal error: too many options");
+	for (size_t i = 0; i < n; i++) {
+		lo[i].name = o[i].name;
+		lo[i].has_arg = o[i].str != NULL ? required_argument :
+						   no_argument;
+		lo[i].val = 256 + (int)i;
+	}
+	lo[n].name = "help";
+	lo[n].val = 'h';
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (c < 256 || c >= 256 + (int)n)
+			return cl_bad_option(argv);
+		if (o[c - 256].str != NULL)
+			*o[c - 256].str = optarg;
+		else
+			*o[c - 256].flag = 1;
+	}
+	return -1;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
@@ -437,32 +482,20 @@ out:
 
 static int trust_sign(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "previous", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *key_path = NULL, *prev_path = NULL, *path;
+	const struct fleet_opt opts[] = {
+		{ "key", &key_path, NULL },
+		{ "previous", &prev_path, NULL },
+	};
 	struct cr_trust *t = NULL, *prev = NULL;
 	struct cr_error *err = NULL;
 	struct cr_keypair kp = { 0 };
 	char ida[CR_ID_STRMAX];
-	int c, rc = 1;
+	int rc = fleet_opts(argc, argv, opts, 2, trust_usage);
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'k') {
-			key_path = optarg;
-		} else if (c == 'p') {
-			prev_path = optarg;
-		} else if (c == 'h') {
-			fputs(trust_usage, stdout);
-			return 0;
-		} else {
-			return cl_bad_option(argv);
-		}
-	}
+	if (rc >= 0)
+		return rc;
+	rc = 1;
 	if (key_path == NULL || optind != argc - 1)
 		return cl_fail(2, "usage: carrier trust sign TRUST --key "
 				  "ROOT_KEY [--previous OLD_TRUST]");
@@ -534,31 +567,19 @@ static void trust_role_text(const char *name, const struct cr_fleet_keys *k,
 
 static int trust_show(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "previous", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cr_trust *t = NULL, *prev = NULL;
 	struct cr_error *err = NULL, *why = NULL;
 	const char *prev_path = NULL;
 	char ida[CR_ID_STRMAX], when[40];
-	int c, json = 0, valid;
+	int json = 0, valid;
+	const struct fleet_opt opts[] = {
+		{ "json", NULL, &json },
+		{ "previous", &prev_path, NULL },
+	};
+	int rc = fleet_opts(argc, argv, opts, 2, trust_usage);
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'j') {
-			json = 1;
-		} else if (c == 'p') {
-			prev_path = optarg;
-		} else if (c == 'h') {
-			fputs(trust_usage, stdout);
-			return 0;
-		} else {
-			return cl_bad_option(argv);
-		}
-	}
+	if (rc >= 0)
+		return rc;
 	if (optind != argc - 1)
 		return cl_fail(2, "usage: carrier trust show TRUST [--previous "
 				  "OLD_TRUST] [--json]");
@@ -1085,33 +1106,20 @@ out:
 
 static int release_sign(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "trust", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *key_path = NULL, *trust_path = NULL, *path;
+	const struct fleet_opt opts[] = {
+		{ "key", &key_path, NULL },
+		{ "trust", &trust_path, NULL },
+	};
 	struct cr_release *r = NULL;
 	struct cr_trust *t = NULL;
 	struct cr_error *err = NULL;
 	struct cr_keypair kp = { 0 };
 	char ida[CR_ID_STRMAX];
-	int c, rc;
+	int rc = fleet_opts(argc, argv, opts, 2, release_usage);
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'k') {
-			key_path = optarg;
-		} else if (c == 't') {
-			trust_path = optarg;
-		} else if (c == 'h') {
-			fputs(release_usage, stdout);
-			return 0;
-		} else {
-			return cl_bad_option(argv);
-		}
-	}
+	if (rc >= 0)
+		return rc;
 	if (key_path == NULL || optind != argc - 1)
 		return cl_fail(2, "usage: carrier release sign RELEASE --key "
 				  "RELEASE_KEY [--trust TRUST]");
@@ -1251,31 +1259,19 @@ static void release_show_text(const struct cr_release *r,
 
 static int release_show(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "trust", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *trust_path = NULL;
 	struct cr_release *r = NULL;
 	struct cr_trust *t = NULL;
 	struct cr_error *err = NULL, *why = NULL;
-	int c, json = 0, valid = 0;
+	int json = 0, valid = 0;
+	const struct fleet_opt opts[] = {
+		{ "trust", &trust_path, NULL },
+		{ "json", NULL, &json },
+	};
+	int rc = fleet_opts(argc, argv, opts, 2, release_usage);
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 't') {
-			trust_path = optarg;
-		} else if (c == 'j') {
-			json = 1;
-		} else if (c == 'h') {
-			fputs(release_usage, stdout);
-			return 0;
-		} else {
-			return cl_bad_option(argv);
-		}
-	}
+	if (rc >= 0)
+		return rc;
 	if (optind != argc - 1)
 		return cl_fail(2, "usage: carrier release show RELEASE "
 				  "[--trust TRUST] [--json]");
