@@ -13,7 +13,7 @@
 #            against the sysroot of scripts/armel-sysroot.sh; ctest runs the
 #            tests under qemu-arm-static
 #   fuzz     libFuzzer harnesses (clang, -DCR_FUZZ=ON), in build-fuzz/; each
-#            runs for $KORHAL_FUZZ_SECONDS (default 10) on its corpus
+#            runs for $KORHAL_FUZZ_SECONDS (default 5) on its corpus
 #
 #   bareroot scripts/bare-root.sh: a minimal Debian 12 root (debootstrap,
 #            cached in build-bareroot/), where the README's demo command and
@@ -34,8 +34,12 @@
 #   ./scripts/test.sh --deps-only   installs the packages and stops
 #
 # Example: KORHAL_LEGS="default armel" ./scripts/test.sh
-# Other knobs: KORHAL_JOBS (default 2), KORHAL_NO_INSTALL=1 (skip the package
-# check), KORHAL_CTEST_ARGS (extra ctest arguments for every leg, such as
+# Other knobs: KORHAL_JOBS (default 2: compile jobs, and tests at a time in
+# the armel and fuzz legs, which keep a core busy per test),
+# KORHAL_TEST_JOBS (default 6: tests at a time in the default and asan legs,
+# whose integration tests mostly wait on the network and on each other:
+# measured with a cpuacct cgroup, a test uses 10-25 % of one core over its
+# run), KORHAL_NO_INSTALL=1 (skip the package check), KORHAL_CTEST_ARGS (extra ctest arguments for every leg, such as
 # "-R identity" or "-L unit").
 #
 # Build folders are kept between runs, so a second run rebuilds only what
@@ -65,7 +69,8 @@ case ${1:-} in
 	;;
 esac
 jobs=${KORHAL_JOBS:-2}
-fuzz_seconds=${KORHAL_FUZZ_SECONDS:-10}
+test_jobs=${KORHAL_TEST_JOBS:-6}
+fuzz_seconds=${KORHAL_FUZZ_SECONDS:-5}
 read -r -a ctest_extra <<<"${KORHAL_CTEST_ARGS:-}"
 
 packages=(
@@ -144,12 +149,13 @@ cmake_build() {
 declare -A leg_status leg_time leg_pass leg_fail leg_skip
 total_pass=0 total_fail=0 total_skip=0
 
-# run_ctest LEG DIR ARGS...: runs ctest in DIR, adds its counts to LEG.
+# run_ctest LEG DIR N ARGS...: runs ctest in DIR, N tests at a time, adds
+# its counts to LEG.
 run_ctest() {
-	local leg=$1 dir=$2
-	shift 2
+	local leg=$1 dir=$2 n=$3
+	shift 3
 	local log=$dir/korhal-ctest.log rc line total=0 failed=0 skipped=0
-	(cd "$dir" && ctest --output-on-failure --no-tests=ignore -j"$jobs" \
+	(cd "$dir" && ctest --output-on-failure --no-tests=ignore -j"$n" \
 		"$@" "${ctest_extra[@]}") 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
@@ -176,7 +182,7 @@ leg_default() {
 		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_DEVICE_ONLY=OFF || return 1
 	cmake_build build
 	local built=$?
-	run_ctest default build && [ $built -eq 0 ]
+	run_ctest default build "$test_jobs" && [ $built -eq 0 ]
 }
 
 leg_asan() {
@@ -187,7 +193,7 @@ leg_asan() {
 	local built=$?
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		run_ctest asan build-asan && [ $built -eq 0 ]
+		run_ctest asan build-asan "$test_jobs" && [ $built -eq 0 ]
 }
 
 # Checks every executable of the armel build: ARM EABI5, statically linked,
@@ -244,7 +250,7 @@ leg_armel() {
 	check_armel_binaries || built=1
 	note "armel: ctest runs the tests through" \
 		"$(sed -n 's/^CR_QEMU_ARM:[A-Z]*=//p' build-armel/CMakeCache.txt)"
-	run_ctest armel build-armel && [ $built -eq 0 ]
+	run_ctest armel build-armel "$jobs" && [ $built -eq 0 ]
 }
 
 leg_fuzz() {
@@ -269,7 +275,7 @@ leg_fuzz() {
 	cmake_build build-fuzz --target "${targets[@]}"
 	local built=$?
 	note "fuzz: ${targets[*]}, ${fuzz_seconds}s each, $jobs at a time"
-	ASAN_OPTIONS=detect_leaks=1 run_ctest fuzz build-fuzz -L '^fuzz$' &&
+	ASAN_OPTIONS=detect_leaks=1 run_ctest fuzz build-fuzz "$jobs" -L '^fuzz$' &&
 		[ $built -eq 0 ] && return 0
 	[ $built -eq 0 ] || return 1
 	note "fuzz: crashing inputs are in build-fuzz/tests/fuzz/artifacts/;" \

@@ -139,8 +139,10 @@ refused "a pull that does not fit the reserve" "not enough space.*must stay free
 
 # The ring must still be reachable at the end of the window: a version
 # after which the device lost its home node rolls back.
+# A window long enough that the agent notices the dead node (a few missed
+# keepalives) before it ends, however late a loaded machine sees the state.
 release 1 6 "$T/r1b"
-agent_ctl install "$T/r1b" --health-window 8s >"$T/out" 2>"$T/err" &
+agent_ctl install "$T/r1b" --health-window 15s >"$T/out" 2>"$T/err" &
 inst=$!
 wait_until 20 state_is health || fail "the switch to v1 again did not reach its window"
 kill -KILL "${NODE_PID[0]}"
