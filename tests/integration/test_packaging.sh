@@ -100,9 +100,11 @@ sysv() {
 
 	initd status >"$R/status0.log" && fail "$name: status 0 before start"
 	initd start >"$R/start.log" 2>&1 || fail "$name start: $(cat "$R/start.log")"
+	# whatever the script did, the agent it started is cleaned up
+	for pid in $(pgrep -f "$R/etc/carrier/agent.conf"); do PIDS+=("$pid"); done
 	grep -qx 'Starting carrier-agent: OK' "$R/start.log" || fail "$name start: $(cat "$R/start.log")"
+	[ -s "$R/var/run/carrier-agent.pid" ] || fail "$name start: no pidfile"
 	pid=$(cat "$R/var/run/carrier-agent.pid")
-	PIDS+=("$pid")
 	[ "$(readlink "/proc/$pid/exe")" = "$(readlink -f "$CARRIER_AGENT")" ] ||
 		fail "$name: the pidfile's $pid is not carrier-agent"
 	wait_until 20 online "$ID" || fail "$name: the agent did not attach"
