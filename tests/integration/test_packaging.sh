@@ -350,7 +350,7 @@ need "$OW/Makefile" '^include \$\(TOPDIR\)/rules\.mk$' '^PKG_NAME:=korhal$' \
 	'^define Package/korhal/install$' '^define Package/korhal/conffiles$' \
 	'^/etc/config/carrier$' 'files/carrier-agent\.init \$\(1\)/etc/init\.d/carrier-agent$' \
 	'files/carrier\.config \$\(1\)/etc/config/carrier$' '^\$\(eval \$\(call BuildPackage,korhal\)\)$' \
-	'-DCR_TESTS=OFF' '-DCR_DEVICE_TLS=\$\(if \$\(CONFIG_KORHAL_TLS\),ON,OFF\)'
+	'^PKG_INSTALL:=1$' '-DCR_TESTS=OFF' '-DCR_DEVICE_TLS=\$\(if \$\(CONFIG_KORHAL_TLS\),ON,OFF\)'
 need "$OW/files/carrier-agent.init" '^#!/bin/sh /etc/rc\.common$' '^USE_PROCD=1$' '^START=[0-9]+$' \
 	'^STOP=[0-9]+$' '^start_service\(\) \{$' 'procd_set_param respawn' 'procd_add_reload_trigger carrier'
 need "$BR/korhal.mk" '^#{80}$' '^KORHAL_VERSION = ' '^KORHAL_SITE = https://' \
