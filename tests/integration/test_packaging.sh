@@ -44,6 +44,20 @@ for f in "$BR/S50carrier-agent" "$YR/files/carrier-agent.init" \
 done
 ok "shellcheck: init scripts, OpenWrt test.sh, embedded-hashes.sh"
 
+# OpenWrt's test.sh, as its CI runs it (PACKAGE VERSION-RELEASE), against
+# the built programs under busybox ash
+mkdir -p "$T/owbin"
+ln -s "$CARRIER_AGENT" "$T/owbin/carrier-agent"
+ln -s "${ARCHON:?}" "$T/owbin/archon"
+for a in grep; do ln -s "$BUSYBOX" "$T/owbin/$a"; done
+V=$(sed -n 's/^PKG_VERSION:=//p' "$OW/Makefile")
+PR=$(sed -n 's/^PKG_RELEASE:=//p' "$OW/Makefile")
+env -i PATH="$T/owbin" "$BUSYBOX" ash "$OW/test.sh" korhal "$V-r$PR" >"$T/owtest.log" 2>&1 ||
+	fail "OpenWrt test.sh korhal $V-r$PR: $(cat "$T/owtest.log")"
+env -i PATH="$T/owbin" "$BUSYBOX" ash "$OW/test.sh" korhal 9.9.9 >/dev/null 2>&1 &&
+	fail "OpenWrt test.sh passes a wrong version"
+ok "OpenWrt test.sh: passes for korhal $V-r$PR, fails for another version"
+
 # --- 2. Buildroot's rules for an S-script (utils/check-package) -------------
 s=$BR/S50carrier-agent
 grep -qx 'DAEMON="carrier-agent"' "$s" || fail "$s: DAEMON=\"carrier-agent\" (no path)"
