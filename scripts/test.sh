@@ -101,6 +101,7 @@ packages=(
 	# the crun leg: apt-get source (dpkg-source), its static tests/init,
 	# its Python tests, Debian's crun to compare with
 	dpkg-dev gcc libc6-dev python3 crun util-linux
+	shellcheck python3-kconfiglib musl-tools # packaging checks (test_packaging.sh)
 )
 
 banner() {
