@@ -188,8 +188,9 @@ size_t cr_ring_rank(const struct cr_ring *r, const uint8_t id_hash[32],
  * Operator pinning, on the model of ssh's known_hosts.  pin_path holds the
  * operator key (or the operator set's hash) and the highest epoch seen.
  * When the file is absent it is created (trust on first use) unless
- * explicit_op is given, which must then match; when present, the ring's operator set must be the pinned one, or
- * one the pinned set handed over to (the pin then moves to it), and its
+ * explicit_op is given, which must then match; when present, the ring's
+ * operator set must be the pinned one, or one the pinned set handed over
+ * to (the pin then moves to it), and its
  * epoch must not be lower than the pinned epoch (rollback).  A higher epoch
  * updates the file.
  */
