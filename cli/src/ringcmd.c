@@ -154,7 +154,8 @@ static int ring_threshold(const char *arg, uint64_t *k)
 /* Who signed, in a line: "signed by 2 of the 3 operators (2 needed)". */
 static void ring_print_signed(const struct cr_ring *r, const char *path)
 {
-	if (r->ops.n == 1 && r->ops.threshold == 1)
+	/* One operator: nothing to say unless a handover left it a draft. */
+	if (r->ops.n == 1 && r->ops.threshold == 1 && r->complete)
 		return;
 	if (r->complete)
 		printf("%s: signed by %zu of its %zu operators (%u needed): "
@@ -726,9 +727,10 @@ static int ring_sign(int argc, char **argv)
 		rc = ring_report(err);
 		goto out;
 	}
-	ring_print_signed(ring, out_path);
-	if (ring->ops.n == 1 && ring->ops.threshold == 1)
-		printf("%s: signed\n", out_path);
+	if (ring->ops.n == 1 && ring->ops.threshold == 1 && ring->complete)
+		printf("%s: signed: complete, publish it\n", out_path);
+	else
+		ring_print_signed(ring, out_path);
 	rc = 0;
 out:
 	cr_keypair_wipe(&op);
