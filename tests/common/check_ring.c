@@ -28,6 +28,7 @@
 #include "cp/limits.h"
 #include "cr/identity.h"
 #include "cr/ring.h"
+#include "cr/ringsync.h"
 
 #include "../check_main.h"
 
@@ -1493,6 +1494,74 @@ START_TEST(test_rotation)
 }
 END_TEST
 
+/*
+ * What every receiver of a pushed configuration runs (nodes from their
+ * peers, agents and the CLI from their nodes): cr_ring_accept() against
+ * the configuration it holds.
+ */
+START_TEST(test_accept)
+{
+	struct cr_keypair a, b, c, a2;
+	struct cr_ring_opset s1, s2;
+	struct cr_error *err = NULL;
+	struct cr_ring *e1, *d2, *e2, *e3, *e4, *got = NULL, *x = NULL;
+	char pin[128], saved[128];
+	uint8_t *blob;
+	size_t len;
+
+	test_keypair(CR_ID_OPERATOR, 203, 0, &a);
+	test_keypair(CR_ID_OPERATOR, 203, 1, &b);
+	test_keypair(CR_ID_OPERATOR, 203, 2, &c);
+	test_keypair(CR_ID_OPERATOR, 203, 3, &a2);
+	s1 = opset3(&a, &b, &c, 2);
+	s2 = opset3(&a2, &b, &c, 2);
+	snprintf(pin, sizeof(pin), "%s/node.pin", tmpdir);
+	snprintf(saved, sizeof(saved), "%s/ring", tmpdir);
+	e1 = sign_more(build_ops(&a, &s1, NULL, 1, 3), &c);
+	ck_assert_int_eq(cr_ring_pin_check(pin, e1, NULL, &err), 0);
+
+	/* Epoch 2 signed by 1 of 3: refused, nothing saved, the pin stays. */
+	d2 = build_ops(&b, &s1, e1, 2, 4);
+	expect_err(cr_ring_accept(d2->signed_blob, d2->signed_len, e1, pin,
+				  saved, &got, &err),
+		   &err, "signed by 1 of its 3 operators");
+	ck_assert_int_ne(access(saved, F_OK), 0);
+	/* By 2 of 3: accepted, saved, the pin moves to epoch 2. */
+	e2 = sign_more(d2, &a);
+	ck_assert_int_eq(cr_ring_accept(e2->signed_blob, e2->signed_len, e1,
+					pin, saved, &got, &err),
+			 0);
+	ck_assert_uint_eq(got->epoch, 2);
+	got = cr_ring_free(got);
+	ck_assert_int_eq(cr_ring_load(saved, NULL, &x, &err), 0);
+	ck_assert_uint_eq(x->epoch, 2);
+	x = cr_ring_free(x);
+	expect_err(cr_ring_pin_check(pin, e1, NULL, &err), &err, "rollback");
+
+	/* Rotation at epoch 3, then epoch 4 by the new set: a receiver still
+	 * at epoch 2 that missed epoch 3 takes epoch 4 through the chain. */
+	e3 = sign_more(sign_more(build_ops(&a, &s2, e2, 3, 4), &b), &a2);
+	e4 = sign_more(build_ops(&a2, &s2, e3, 4, 3), &c);
+	ck_assert_int_eq(cr_ring_accept(e4->signed_blob, e4->signed_len, e2,
+					pin, NULL, &got, &err),
+			 0);
+	ck_assert_mem_eq(got->set_hash, e4->set_hash, CR_RING_SETHASH_LEN);
+	got = cr_ring_free(got);
+	/* The old key, now outside the set, with one of the new: refused. */
+	x = build_ops(&a2, &s2, e4, 5, 4);
+	expect_err(cr_ring_sign(x, &a, &got, &err), &err, "nothing to sign");
+	blob = raw_sign(x, &a, &len);
+	expect_err(cr_ring_accept(blob, len, e4, pin, NULL, &got, &err), &err,
+		   "signed by 1 of its 3 operators");
+	free(blob);
+	cr_ring_free(x);
+	cr_ring_free(e1);
+	cr_ring_free(e2);
+	cr_ring_free(e3);
+	cr_ring_free(e4);
+}
+END_TEST
+
 /* A one-operator ring (and its pin file of earlier versions) becomes a
  * ring of three operators. */
 START_TEST(test_single_to_set)
@@ -1566,6 +1635,7 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_threshold);
 	tcase_add_test(tc, test_rotation);
 	tcase_add_test(tc, test_single_to_set);
+	tcase_add_test(tc, test_accept);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rank");
