@@ -3,6 +3,10 @@
  * list, its text file form, operator pinning (known_hosts style) and
  * rendezvous placement of devices on nodes.  See cr/ring.h for the formats.
  *
+ * A ring has one operator key or an operator set (k of n keys sign each
+ * epoch); a change of the set travels as a chain of handovers, each signed
+ * by k of the set before it (see cr/ring.h).
+ *
  * Everything a configuration contains comes from the network or from a file
  * someone mailed around, so decoding is bounded before protobuf-c sees a
  * byte, and the result is only handed out once the operator's signature and
@@ -1005,9 +1009,9 @@ static int pack_msg(const ProtobufCMessage *m, size_t pre, uint8_t **out,
 }
 
 /*
- * Signs ctx || body with kp into a new OperatorSignature appended to
- * (*sigs, *n) (arrays from malloc, grown here; the signature and key
- * bytes live in `store`, CR_PKLEN + CR_SIGLEN bytes the caller keeps).
+ * Signs msg (a context and a body) with kp into g; the key and signature
+ * bytes live in `store` (CR_PKLEN + CR_SIGLEN bytes the caller keeps as
+ * long as g).
  */
 static int add_sig(const struct cr_keypair *kp, const uint8_t *msg,
 		   size_t msg_len, uint8_t *store,
