@@ -577,19 +577,23 @@ static int cl_ring_pin_path(const char *dir, const char *ring_path, char *out,
 static int cl_pin_rollback(const char *pins, const char *ring_path,
 			   const struct cr_ring *ring, struct cr_error **err)
 {
-	char b64[sodium_base64_ENCODED_LEN(CR_PKLEN,
-					   sodium_base64_VARIANT_ORIGINAL)];
-	char path[PATH_MAX + 300], line[256], tok[128], ids[CR_ID_STRMAX];
+	char pre[128], path[PATH_MAX + 300], line[256], ids[CR_ID_STRMAX];
 	unsigned long long epoch;
 	struct dirent *de;
 	struct cr_id rid;
 	DIR *d = opendir(pins);
+	size_t plen;
 	int rc = 0;
 
 	if (d == NULL)
 		return 0;
-	sodium_bin2base64(b64, sizeof(b64), ring->operator_pk, CR_PKLEN,
-			  sodium_base64_VARIANT_ORIGINAL);
+	/* "korhal-operator BASE64PK EPOCH" or "korhal-operators BASE64HASH
+	 * EPOCH" (cr/ring.h's pin file) */
+	if (cr_ring_pin_prefix(ring, pre, sizeof(pre)) < 0) {
+		closedir(d);
+		return 0;
+	}
+	plen = strlen(pre);
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		FILE *f;
 		size_t len = strlen(de->d_name);
@@ -600,11 +604,20 @@ static int cl_pin_rollback(const char *pins, const char *ring_path,
 		f = fopen(path, "r");
 		if (f == NULL)
 			continue;
-		/* "korhal-operator BASE64PK EPOCH" (cr/ring.h's pin file) */
 		if (fgets(line, sizeof(line), f) != NULL &&
-		    sscanf(line, "korhal-operator %127s %llu", tok, &epoch) == 2 &&
-		    strcmp(tok, b64) == 0 && epoch > ring->epoch) {
-			cr_id_from_pk(CR_ID_OPERATOR, ring->operator_pk, &rid);
+		    strncmp(line, pre, plen) == 0 && line[plen] == ' ' &&
+		    sscanf(line + plen, " %llu", &epoch) == 1 &&
+		    epoch > ring->epoch) {
+			if (ring->ops.n == 1) {
+				cr_id_from_pk(CR_ID_OPERATOR,
+					      ring->operator_pk, &rid);
+				cr_id_format(&rid, ids);
+			} else {
+				char sid[CR_RING_SETID_STRMAX];
+
+				cr_ring_setid_format(ring->set_hash, sid);
+				snprintf(ids, sizeof(ids), "%s", sid);
+			}
 			rc = cr_error_set(err, ESTALE,
 					  "ring configuration %s is epoch %llu "
 					  "of operator %s, which is already "
@@ -616,8 +629,7 @@ static int cl_pin_rollback(const char *pins, const char *ring_path,
 					  "operator",
 					  ring_path,
 					  (unsigned long long)ring->epoch,
-					  cr_id_format(&rid, ids), epoch, path,
-					  ids);
+					  ids, epoch, path, ids);
 		}
 		fclose(f);
 	}
@@ -634,8 +646,8 @@ static int cl_pin_rollback(const char *pins, const char *ring_path,
  * tells a second ring from the first one re-signed by an attacker.
  */
 static int cl_pin_check(const char *dir, const char *pin,
-			const char *ring_path, const struct cr_ring *ring, const struct cr_id *opp,
-			struct cr_error **err)
+			const char *ring_path, const struct cr_ring *ring,
+			const struct cr_ring_anchor *opp, struct cr_error **err)
 {
 	char old[PATH_MAX + 32], pins[PATH_MAX + 16], ids[CR_ID_STRMAX];
 	char abs[PATH_MAX];
@@ -643,10 +655,10 @@ static int cl_pin_check(const char *dir, const char *pin,
 	const char *from = "";
 
 	if (access(pin, F_OK) == 0)
-		return cr_ring_pin_check(pin, ring, opp, err);
+		return cr_ring_pin_check_anchor(pin, ring, opp, err);
 	cr_id_from_pk(CR_ID_OPERATOR, ring->operator_pk, &rid);
 	snprintf(old, sizeof(old), "%s/operator.pin", dir);
-	if (opp == NULL && access(old, F_OK) == 0) {
+	if (opp->kind == 0 && access(old, F_OK) == 0) {
 		struct cr_error *e = NULL;
 
 		/* Only its operator counts: its epoch may be another
@@ -672,11 +684,22 @@ static int cl_pin_check(const char *dir, const char *pin,
 		from = " (as the older single pin file did)";
 	}
 	snprintf(pins, sizeof(pins), "%s/rings", dir);
-	if (opp == NULL && cl_pin_rollback(pins, ring_path, ring, err) < 0)
+	if (opp->kind == 0 && cl_pin_rollback(pins, ring_path, ring, err) < 0)
 		return -1;
 	if (cr_mkdir_p(pins, 0700, err) < 0 ||
-	    cr_ring_pin_check(pin, ring, opp, err) < 0)
+	    cr_ring_pin_check_anchor(pin, ring, opp, err) < 0)
 		return -1;
+	if (ring->ops.n > 1 || ring->ops.threshold > 1) {
+		char sid[CR_RING_SETID_STRMAX];
+
+		fprintf(stderr,
+			"carrier: pinned operator set %s (%u of %zu) for ring "
+			"%s in %s%s\n",
+			cr_ring_setid_format(ring->set_hash, sid),
+			ring->ops.threshold, ring->ops.n, ring_path,
+			realpath(pin, abs) != NULL ? abs : pin, from);
+		return 0;
+	}
 	fprintf(stderr, "carrier: pinned operator %s for ring %s in %s%s\n",
 		cr_id_format(&rid, ids), ring_path,
 		realpath(pin, abs) != NULL ? abs : pin, from);
@@ -755,7 +778,7 @@ static struct cl_client *client_new(struct event_base *base,
 	struct cl_client *c;
 	struct cr_sess_cfg sc;
 	struct cr_rl_cfg rc = { 0 };
-	struct cr_id op, *opp = NULL;
+	struct cr_ring_anchor op;
 	char pin[PATH_MAX + 32], dir[PATH_MAX];
 	int fd = -1;
 
@@ -779,11 +802,9 @@ static struct cl_client *client_new(struct event_base *base,
 					   : "device key (give --key FILE)");
 		goto fail;
 	}
-	if (operator_id != NULL) {
-		if (cr_id_parse(operator_id, &op, err) < 0)
-			goto fail;
-		opp = &op;
-	}
+	/* An operator identity, or an operator set (opset_HEX). */
+	if (cr_ring_anchor_parse(operator_id, &op, err) < 0)
+		goto fail;
 	if (cr_ring_load(ring_path, NULL, &c->ring, err) < 0) {
 		cr_error_wrap(err, "ring (give --ring FILE or set "
 				   "CARRIER_RING)");
@@ -793,7 +814,7 @@ static struct cl_client *client_new(struct event_base *base,
 	if (cr_mkdir_p(dir, 0700, err) < 0)
 		goto fail;
 	if (cl_ring_pin_path(dir, ring_path, pin, sizeof(pin), err) < 0 ||
-	    cl_pin_check(dir, pin, ring_path, c->ring, opp, err) < 0)
+	    cl_pin_check(dir, pin, ring_path, c->ring, &op, err) < 0)
 		goto fail;
 	snprintf(c->ring_path, sizeof(c->ring_path), "%s", ring_path);
 	c->links = calloc(c->ring->n_nodes + 1, sizeof(*c->links));

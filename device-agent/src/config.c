@@ -216,7 +216,7 @@ int da_config_check(const struct da_config *cfg, struct cr_error **err)
 	struct cr_ring *ring = NULL;
 	struct cr_keypair kp;
 	struct cr_addr a;
-	struct cr_id op;
+	struct cr_ring_anchor op;
 	size_t n_nodes;
 
 	if (cfg->key_path[0] == '\0')
@@ -228,8 +228,8 @@ int da_config_check(const struct da_config *cfg, struct cr_error **err)
 				    "no data directory: give --data DIR");
 	if (cfg->listen[0] != '\0' && cr_addr_parse(cfg->listen, &a, err) < 0)
 		return cr_error_wrap(err, "--listen");
-	if (cfg->operator_id[0] != '\0' &&
-	    cr_id_parse_as(cfg->operator_id, CR_ID_OPERATOR, &op, err) < 0)
+	/* An operator identity, or an operator set (opset_HEX). */
+	if (cr_ring_anchor_parse(cfg->operator_id, &op, err) < 0)
 		return cr_error_wrap(err, "--operator");
 	if (cr_keypair_load_as(cfg->key_path, CR_ID_DEVICE, &kp, err) < 0)
 		return -1;

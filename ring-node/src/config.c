@@ -120,7 +120,7 @@ int rn_config_check(const struct rn_config *cfg, struct cr_error **err)
 	struct cr_keypair kp;
 	struct cr_ring *ring = NULL;
 	struct cr_addr a;
-	struct cr_id op;
+	struct cr_ring_anchor op;
 	int rc = -1;
 
 	if (cfg->key_path[0] == '\0')
@@ -143,8 +143,8 @@ int rn_config_check(const struct rn_config *cfg, struct cr_error **err)
 	if (cfg->cache_listen[0] != '\0' &&
 	    cr_addr_parse(cfg->cache_listen, &a, err) < 0)
 		return cr_error_wrap(err, "--cache-listen");
-	if (cfg->operator_id[0] != '\0' &&
-	    cr_id_parse_as(cfg->operator_id, CR_ID_OPERATOR, &op, err) < 0)
+	/* An operator identity, or an operator set (opset_HEX). */
+	if (cr_ring_anchor_parse(cfg->operator_id, &op, err) < 0)
 		return cr_error_wrap(err, "--operator");
 	if (cr_keypair_load_as(cfg->key_path, CR_ID_NODE, &kp, err) < 0)
 		return -1;

@@ -28,6 +28,7 @@
 #include "cp/limits.h"
 #include "cr/identity.h"
 #include "cr/ring.h"
+#include "cr/ringsync.h"
 
 #include "../check_main.h"
 
@@ -1210,6 +1211,401 @@ START_TEST(test_balance_100)
 }
 END_TEST
 
+/* ---- operator sets (k of n) ------------------------------------------------ */
+
+static struct cr_ring_opset opset3(const struct cr_keypair *a,
+				   const struct cr_keypair *b,
+				   const struct cr_keypair *c, uint32_t k)
+{
+	struct cr_ring_opset set = { .n = 3, .threshold = k };
+
+	memcpy(set.pks[0], a->pk, CR_PKLEN);
+	memcpy(set.pks[1], b->pk, CR_PKLEN);
+	memcpy(set.pks[2], c->pk, CR_PKLEN);
+	return set;
+}
+
+static struct cr_ring *build_ops(const struct cr_keypair *signer,
+				 const struct cr_ring_opset *set,
+				 const struct cr_ring *prev, uint64_t epoch,
+				 size_t n_nodes)
+{
+	struct cr_ring_node *nodes = make_nodes(n_nodes, 77);
+	struct cr_error *err = NULL;
+	struct cr_ring *r = NULL;
+	int rc = cr_ring_build_set(signer, set, prev, epoch, 0, nodes, n_nodes,
+				   &r, &err);
+
+	ck_assert_msg(rc == 0, "cr_ring_build_set: %s", cr_error_msg(err));
+	free(nodes);
+	return r;
+}
+
+/* r signed by one more key; r is freed. */
+static struct cr_ring *sign_more(struct cr_ring *r, const struct cr_keypair *kp)
+{
+	struct cr_error *err = NULL;
+	struct cr_ring *next = NULL;
+
+	ck_assert_msg(cr_ring_sign(r, kp, &next, &err) == 0, "sign: %s",
+		      cr_error_msg(err));
+	cr_ring_free(r);
+	return next;
+}
+
+/*
+ * r's SignedRingConfig with one more OperatorSignature by kp, whether kp
+ * belongs to the set or signed already (what cr_ring_sign refuses to do).
+ */
+static uint8_t *raw_sign(const struct cr_ring *r, const struct cr_keypair *kp,
+			 size_t *len)
+{
+	Carrier__SignedRingConfig *s = carrier__signed_ring_config__unpack(
+		NULL, r->signed_len, r->signed_blob);
+	Carrier__OperatorSignature g = CARRIER__OPERATOR_SIGNATURE__INIT;
+	Carrier__OperatorSignature *sigs[40], **orig;
+	uint8_t *msg, pk[CR_PKLEN], sig[CR_SIGLEN], *out;
+	size_t n;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_lt(s->n_signatures, 39);
+	msg = malloc(sizeof(ring_ctx) + s->body.len);
+	memcpy(msg, ring_ctx, sizeof(ring_ctx));
+	memcpy(msg + sizeof(ring_ctx), s->body.data, s->body.len);
+	crypto_sign_detached(sig, NULL, msg, sizeof(ring_ctx) + s->body.len,
+			     kp->sk);
+	free(msg);
+	memcpy(pk, kp->pk, CR_PKLEN);
+	g.pk.data = pk;
+	g.pk.len = CR_PKLEN;
+	g.signature.data = sig;
+	g.signature.len = CR_SIGLEN;
+	n = s->n_signatures;
+	for (size_t i = 0; i < n; i++)
+		sigs[i] = s->signatures[i];
+	sigs[n] = &g;
+	orig = s->signatures;
+	s->signatures = sigs;
+	s->n_signatures = n + 1;
+	*len = carrier__signed_ring_config__get_packed_size(s);
+	out = malloc(*len);
+	carrier__signed_ring_config__pack(s, out);
+	s->signatures = orig;
+	s->n_signatures = n;
+	carrier__signed_ring_config__free_unpacked(s, NULL);
+	return out;
+}
+
+/* Decodes buf; returns the number of valid signatures, or -1. */
+static int decode_count(const uint8_t *buf, size_t len, const char *want_err)
+{
+	struct cr_error *err = NULL;
+	struct cr_ring *r = NULL;
+	int rc = cr_ring_decode(buf, len, NULL, &r, &err);
+
+	if (want_err != NULL) {
+		expect_err(rc, &err, want_err);
+		return -1;
+	}
+	ck_assert_msg(rc == 0, "decode: %s", cr_error_msg(err));
+	rc = (int)r->n_signed;
+	cr_ring_free(r);
+	return rc;
+}
+
+START_TEST(test_threshold)
+{
+	struct cr_keypair a, b, c, d;
+	struct cr_ring_opset set;
+	struct cr_error *err = NULL;
+	struct cr_ring *r1, *r2, *x = NULL;
+	char path[128];
+	uint8_t *blob;
+	size_t len;
+
+	test_keypair(CR_ID_OPERATOR, 200, 0, &a);
+	test_keypair(CR_ID_OPERATOR, 200, 1, &b);
+	test_keypair(CR_ID_OPERATOR, 200, 2, &c);
+	test_keypair(CR_ID_OPERATOR, 200, 3, &d); /* outside the set */
+	set = opset3(&a, &b, &c, 2);
+
+	/* 1 of 3: a draft, refused by every decoder. */
+	r1 = build_ops(&a, &set, NULL, 1, 3);
+	ck_assert_int_eq(r1->complete, 0);
+	ck_assert_uint_eq(r1->n_signed, 1);
+	decode_count(r1->signed_blob, r1->signed_len,
+		     "signed by 1 of its 3 operators, it needs 2");
+	snprintf(path, sizeof(path), "%s/draft", tmpdir);
+	ck_assert_int_eq(cr_ring_save(r1, path, &err), 0);
+	expect_err(cr_ring_load(path, NULL, &x, &err), &err, "1 of its 3");
+	ck_assert_int_eq(cr_ring_load_draft(path, &x, &err), 0);
+	ck_assert_int_eq(x->complete, 0);
+	x = cr_ring_free(x);
+
+	/* The same key twice counts once. */
+	blob = raw_sign(r1, &a, &len);
+	decode_count(blob, len, "signed by 1 of its 3 operators");
+	free(blob);
+	/* A key outside the set counts for nothing, and cannot sign. */
+	blob = raw_sign(r1, &d, &len);
+	decode_count(blob, len, "signed by 1 of its 3 operators");
+	free(blob);
+	expect_err(cr_ring_sign(r1, &d, &x, &err), &err, "nothing to sign");
+	expect_err(cr_ring_sign(r1, &a, &x, &err), &err, "nothing to sign");
+
+	/* 2 of 3: accepted; an outsider's extra signature is ignored. */
+	r2 = sign_more(r1, &b);
+	ck_assert_int_eq(r2->complete, 1);
+	ck_assert_int_eq(decode_count(r2->signed_blob, r2->signed_len, NULL),
+			 2);
+	blob = raw_sign(r2, &d, &len);
+	ck_assert_int_eq(decode_count(blob, len, NULL), 2);
+	free(blob);
+	r2 = sign_more(r2, &c);
+	ck_assert_int_eq(decode_count(r2->signed_blob, r2->signed_len, NULL),
+			 3);
+	/* Text form round trip keeps the set and the signatures. */
+	ck_assert_int_eq(cr_ring_save(r2, path, &err), 0);
+	ck_assert_int_eq(cr_ring_load(path, NULL, &x, &err), 0);
+	ck_assert_mem_eq(x->set_hash, r2->set_hash, CR_RING_SETHASH_LEN);
+	ck_assert_uint_eq(x->ops.threshold, 2);
+	x = cr_ring_free(x);
+	cr_ring_free(r2);
+
+	/* 3 of 3 with two signatures: refused. */
+	set.threshold = 3;
+	r1 = sign_more(build_ops(&a, &set, NULL, 1, 3), &c);
+	decode_count(r1->signed_blob, r1->signed_len,
+		     "signed by 2 of its 3 operators, it needs 3");
+	cr_ring_free(r1);
+
+	/* The set's hash does not depend on the order of the keys. */
+	{
+		struct cr_ring_opset p = opset3(&a, &b, &c, 2);
+		struct cr_ring_opset q = opset3(&c, &a, &b, 2);
+		uint8_t hp[32], hq[32];
+
+		cr_ring_opset_hash(&p, hp);
+		cr_ring_opset_hash(&q, hq);
+		ck_assert_mem_eq(hp, hq, 32);
+		q.threshold = 3;
+		cr_ring_opset_hash(&q, hq);
+		ck_assert_int_ne(memcmp(hp, hq, 32), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_rotation)
+{
+	struct cr_keypair a, b, c, a2;
+	struct cr_ring_opset s1, s2;
+	struct cr_error *err = NULL;
+	struct cr_ring *e1, *e2, *e3, *f3, *x = NULL;
+	struct cr_ring_anchor anc;
+	char pin[128], want[160], b64[64], sid[CR_RING_SETID_STRMAX];
+	char *text;
+
+	test_keypair(CR_ID_OPERATOR, 201, 0, &a);
+	test_keypair(CR_ID_OPERATOR, 201, 1, &b);
+	test_keypair(CR_ID_OPERATOR, 201, 2, &c);
+	test_keypair(CR_ID_OPERATOR, 201, 3, &a2); /* a's new key */
+	s1 = opset3(&a, &b, &c, 2);
+	s2 = opset3(&a2, &b, &c, 2);
+	snprintf(pin, sizeof(pin), "%s/ring.pin", tmpdir);
+
+	e1 = sign_more(build_ops(&a, &s1, NULL, 1, 3), &b);
+	ck_assert_int_eq(cr_ring_pin_check(pin, e1, NULL, &err), 0);
+	sodium_bin2base64(b64, sizeof(b64), e1->set_hash, 32,
+			  sodium_base64_VARIANT_ORIGINAL);
+	snprintf(want, sizeof(want), "korhal-operators %s 1\n", b64);
+	text = read_text(pin);
+	ck_assert_str_eq(text, want);
+	free(text);
+
+	/* Epoch 2 rotates a to a2: a signs the handover only (it leaves the
+	 * set), b both, a2 the configuration. */
+	e2 = build_ops(&a, &s2, e1, 2, 3);
+	ck_assert_uint_eq(e2->n_signed, 0);
+	ck_assert_uint_eq(e2->n_handovers, 1);
+	e2 = sign_more(e2, &b);
+	ck_assert_uint_eq(e2->n_signed, 1);
+	decode_count(e2->signed_blob, e2->signed_len, "signed by 1 of its 3");
+	e2 = sign_more(e2, &a2);
+	ck_assert_int_eq(e2->complete, 1);
+	ck_assert_int_eq(cr_ring_decode_anchored(e2->signed_blob,
+						 e2->signed_len, e1->set_hash,
+						 1, &x, &err),
+			 0);
+	x = cr_ring_free(x);
+	/* A handover at or before the epoch the pin holds does not count. */
+	expect_err(cr_ring_decode_anchored(e2->signed_blob, e2->signed_len,
+					   e1->set_hash, 2, &x, &err),
+		   &err, "not by the pinned operator");
+
+	/* Epoch 3 under the new set carries the handover on: a device still
+	 * pinned to the first set at epoch 1 follows it. */
+	e3 = sign_more(build_ops(&b, &s2, e2, 3, 4), &a2);
+	ck_assert_uint_eq(e3->n_handovers, 1);
+	ck_assert_int_eq(cr_ring_pin_check(pin, e3, NULL, &err), 0);
+	sodium_bin2base64(b64, sizeof(b64), e3->set_hash, 32,
+			  sodium_base64_VARIANT_ORIGINAL);
+	snprintf(want, sizeof(want), "korhal-operators %s 3\n", b64);
+	text = read_text(pin);
+	ck_assert_str_eq(text, want);
+	free(text);
+	/* The old set cannot come back after the handover. */
+	expect_err(cr_ring_pin_check(pin, e1, NULL, &err), &err,
+		   "pins operator");
+
+	/* The new set alone, without the old set's handover: refused by a
+	 * device pinned to the old set. */
+	f3 = sign_more(build_ops(&a2, &s2, NULL, 3, 4), &b);
+	ck_assert_int_eq(cr_ring_pin_check(pin, f3, NULL, &err), 0);
+	unlink(pin);
+	ck_assert_int_eq(cr_ring_pin_check(pin, e1, NULL, &err), 0);
+	expect_err(cr_ring_pin_check(pin, f3, NULL, &err), &err,
+		   "pins operator");
+	cr_ring_free(f3);
+
+	/* A handover signed by one of the old set: refused. */
+	f3 = sign_more(build_ops(&a2, &s2, e1, 2, 3), &c);
+	ck_assert_int_eq(f3->complete, 0);
+	decode_count(f3->signed_blob, f3->signed_len,
+		     "signed by 1 of the 3 old operators, it needs 2");
+	cr_ring_free(f3);
+
+	/* An explicit pin by set id (--operator opset_...). */
+	cr_ring_setid_format(e1->set_hash, sid);
+	ck_assert_int_eq(cr_ring_anchor_parse(sid, &anc, &err), 0);
+	ck_assert_int_eq(anc.kind, 2);
+	unlink(pin);
+	ck_assert_int_eq(cr_ring_pin_check_anchor(pin, e3, &anc, &err), 0);
+	unlink(pin);
+	cr_ring_setid_format(e3->set_hash, sid);
+	ck_assert_int_eq(cr_ring_anchor_parse(sid, &anc, &err), 0);
+	expect_err(cr_ring_pin_check_anchor(pin, e1, &anc, &err), &err,
+		   "configured operator");
+	sid[10] = 'x';
+	expect_err(cr_ring_anchor_parse(sid, &anc, &err), &err,
+		   "not an operator set");
+	cr_ring_free(e1);
+	cr_ring_free(e2);
+	cr_ring_free(e3);
+}
+END_TEST
+
+/*
+ * What every receiver of a pushed configuration runs (nodes from their
+ * peers, agents and the CLI from their nodes): cr_ring_accept() against
+ * the configuration it holds.
+ */
+START_TEST(test_accept)
+{
+	struct cr_keypair a, b, c, a2;
+	struct cr_ring_opset s1, s2;
+	struct cr_error *err = NULL;
+	struct cr_ring *e1, *d2, *e2, *e3, *e4, *got = NULL, *x = NULL;
+	char pin[128], saved[128];
+	uint8_t *blob;
+	size_t len;
+
+	test_keypair(CR_ID_OPERATOR, 203, 0, &a);
+	test_keypair(CR_ID_OPERATOR, 203, 1, &b);
+	test_keypair(CR_ID_OPERATOR, 203, 2, &c);
+	test_keypair(CR_ID_OPERATOR, 203, 3, &a2);
+	s1 = opset3(&a, &b, &c, 2);
+	s2 = opset3(&a2, &b, &c, 2);
+	snprintf(pin, sizeof(pin), "%s/node.pin", tmpdir);
+	snprintf(saved, sizeof(saved), "%s/ring", tmpdir);
+	e1 = sign_more(build_ops(&a, &s1, NULL, 1, 3), &c);
+	ck_assert_int_eq(cr_ring_pin_check(pin, e1, NULL, &err), 0);
+
+	/* Epoch 2 signed by 1 of 3: refused, nothing saved, the pin stays. */
+	d2 = build_ops(&b, &s1, e1, 2, 4);
+	expect_err(cr_ring_accept(d2->signed_blob, d2->signed_len, e1, pin,
+				  saved, &got, &err),
+		   &err, "signed by 1 of its 3 operators");
+	ck_assert_int_ne(access(saved, F_OK), 0);
+	/* By 2 of 3: accepted, saved, the pin moves to epoch 2. */
+	e2 = sign_more(d2, &a);
+	ck_assert_int_eq(cr_ring_accept(e2->signed_blob, e2->signed_len, e1,
+					pin, saved, &got, &err),
+			 0);
+	ck_assert_uint_eq(got->epoch, 2);
+	got = cr_ring_free(got);
+	ck_assert_int_eq(cr_ring_load(saved, NULL, &x, &err), 0);
+	ck_assert_uint_eq(x->epoch, 2);
+	x = cr_ring_free(x);
+	expect_err(cr_ring_pin_check(pin, e1, NULL, &err), &err, "rollback");
+
+	/* Rotation at epoch 3, then epoch 4 by the new set: a receiver still
+	 * at epoch 2 that missed epoch 3 takes epoch 4 through the chain. */
+	e3 = sign_more(sign_more(build_ops(&a, &s2, e2, 3, 4), &b), &a2);
+	e4 = sign_more(build_ops(&a2, &s2, e3, 4, 3), &c);
+	ck_assert_int_eq(cr_ring_accept(e4->signed_blob, e4->signed_len, e2,
+					pin, NULL, &got, &err),
+			 0);
+	ck_assert_mem_eq(got->set_hash, e4->set_hash, CR_RING_SETHASH_LEN);
+	got = cr_ring_free(got);
+	/* The old key, now outside the set, with one of the new: refused. */
+	x = build_ops(&a2, &s2, e4, 5, 4);
+	expect_err(cr_ring_sign(x, &a, &got, &err), &err, "nothing to sign");
+	blob = raw_sign(x, &a, &len);
+	expect_err(cr_ring_accept(blob, len, e4, pin, NULL, &got, &err), &err,
+		   "signed by 1 of its 3 operators");
+	free(blob);
+	cr_ring_free(x);
+	cr_ring_free(e1);
+	cr_ring_free(e2);
+	cr_ring_free(e3);
+	cr_ring_free(e4);
+}
+END_TEST
+
+/* A one-operator ring (and its pin file of earlier versions) becomes a
+ * ring of three operators. */
+START_TEST(test_single_to_set)
+{
+	struct cr_keypair op, b, c;
+	struct cr_ring_opset set;
+	struct cr_error *err = NULL;
+	struct cr_ring *r1, *m2;
+	struct cr_id opid;
+	char pin[128], pin2[128];
+	char *text;
+
+	test_keypair(CR_ID_OPERATOR, 202, 0, &op);
+	test_keypair(CR_ID_OPERATOR, 202, 1, &b);
+	test_keypair(CR_ID_OPERATOR, 202, 2, &c);
+	cr_id_from_pk(CR_ID_OPERATOR, op.pk, &opid);
+	snprintf(pin, sizeof(pin), "%s/op.pin", tmpdir);
+	snprintf(pin2, sizeof(pin2), "%s/op2.pin", tmpdir);
+	r1 = build(&op, 1, 3, 9);
+	ck_assert_uint_eq(r1->ops.n, 1);
+	ck_assert_int_eq(cr_ring_pin_check(pin, r1, NULL, &err), 0);
+	text = read_text(pin);
+	ck_assert_ptr_nonnull(strstr(text, "korhal-operator "));
+	free(text);
+
+	set = opset3(&op, &b, &c, 2);
+	m2 = build_ops(&op, &set, r1, 2, 3);
+	ck_assert_int_eq(m2->complete, 0);
+	m2 = sign_more(m2, &b);
+	ck_assert_int_eq(m2->complete, 1);
+	ck_assert_int_eq(cr_ring_pin_check(pin, m2, NULL, &err), 0);
+	text = read_text(pin);
+	ck_assert_ptr_nonnull(strstr(text, "korhal-operators "));
+	free(text);
+	/* A daemon given --operator OP_ID of the first ring follows too. */
+	ck_assert_int_eq(cr_ring_pin_check(pin2, m2, &opid, &err), 0);
+	/* And the one key can no longer change the ring alone. */
+	expect_err(cr_ring_pin_check(pin, r1, NULL, &err), &err,
+		   "pins operator");
+	cr_ring_free(r1);
+	cr_ring_free(m2);
+}
+END_TEST
+
 static Suite *ring_suite(void)
 {
 	Suite *s = suite_create("ring");
@@ -1231,6 +1627,15 @@ static Suite *ring_suite(void)
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_save_load);
 	tcase_add_test(tc, test_pin);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("operators");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, test_threshold);
+	tcase_add_test(tc, test_rotation);
+	tcase_add_test(tc, test_single_to_set);
+	tcase_add_test(tc, test_accept);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rank");

@@ -195,7 +195,7 @@ ok "completion loads and completes subcommands and options"
 # command.  COMPLETE: "PROG SUBCOMMAND-PATHS" (comma-separated, empty: none),
 # against the helps of PROG in HELPS.
 COMPLETE=(
-	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect,shell,cp,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch"
+	"carrier ,keygen,id,ring init,ring add-node,ring set-operators,ring sign,ring status,lookup,ping,connect,shell,cp,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch"
 	"carrier-node -"
 	"carrier-agent ,install,apps"
 	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"

@@ -49,7 +49,10 @@ int cr_ring_accept(const uint8_t *blob, size_t len, const struct cr_ring *cur,
 {
 	struct cr_ring *r = NULL;
 
-	if (cr_ring_decode(blob, len, cur->operator_pk, &r, err) < 0)
+	/* Signed by k of cur's operator set, or of a set cur's handed the
+	 * ring over to since (a rotated key, a company joining). */
+	if (cr_ring_decode_anchored(blob, len, cur->set_hash, cur->epoch, &r,
+				    err) < 0)
 		return -1;
 	if (r->epoch <= cur->epoch) {
 		cr_error_set(err, ESTALE,
@@ -73,6 +76,7 @@ int cr_ring_load_newest(const char *path, const char *saved_path,
 			struct cr_ring **out, struct cr_error **err)
 {
 	struct cr_ring *ring = NULL, *saved = NULL;
+	struct cr_ring_anchor a;
 	struct stat st;
 
 	if (saved_path == NULL || stat(saved_path, &st) < 0)
@@ -82,25 +86,19 @@ int cr_ring_load_newest(const char *path, const char *saved_path,
 		return -1;
 	/* What we saved ourselves counts only when the same operator signed
 	 * it and it is newer; anything else there is ignored. */
-	if (cr_ring_load(saved_path, ring->operator_pk, &saved, NULL) == 0 &&
+	if (cr_ring_load_anchored(saved_path, ring->set_hash, ring->epoch,
+				  &saved, NULL) == 0 &&
 	    saved->epoch > ring->epoch) {
 		cr_ring_free(ring);
 		ring = saved;
 		saved = NULL;
 	}
 	cr_ring_free(saved);
-	if (operator_id != NULL && operator_id[0] != '\0') {
-		struct cr_id op;
-
-		if (cr_id_parse_as(operator_id, CR_ID_OPERATOR, &op, err) < 0) {
-			cr_ring_free(ring);
-			return cr_error_wrap(err, "--operator");
-		}
-		if (cr_ring_pin_check(pin_path, ring, &op, err) < 0) {
-			cr_ring_free(ring);
-			return -1;
-		}
-	} else if (cr_ring_pin_check(pin_path, ring, NULL, err) < 0) {
+	if (cr_ring_anchor_parse(operator_id, &a, err) < 0) {
+		cr_ring_free(ring);
+		return cr_error_wrap(err, "--operator");
+	}
+	if (cr_ring_pin_check_anchor(pin_path, ring, &a, err) < 0) {
 		cr_ring_free(ring);
 		return -1;
 	}
