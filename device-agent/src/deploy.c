@@ -275,6 +275,27 @@ static void dep_poll(struct dep_app *a)
 	dep_report(a, st, ver, why);
 }
 
+/* The attack of research/fleet.md 3(b) an app manager's refusal of a
+ * rollout-signed deployment resists, named in the log and the report: a
+ * deployment is signed by the online rollout key, so a refusal here is
+ * what a stolen rollout key runs into. */
+static const char *dep_attack(const struct cr_error *err)
+{
+	switch (err != NULL ? err->code : 0) {
+	case EPERM: /* below the counter floor, not a kept version */
+		return "rollback: ";
+	case ENOEXEC: /* another architecture */
+		return "wrong software: ";
+	case EKEYREJECTED: /* not a threshold of release keys */
+	case EBADMSG:
+		return "arbitrary software: ";
+	case EKEYEXPIRED:
+		return "freeze: ";
+	default:
+		return "";
+	}
+}
+
 /* The device's wave is open: run the release, or say why not. */
 static void dep_start(struct dep_app *a)
 {
@@ -326,10 +347,13 @@ static void dep_start(struct dep_app *a)
 			cr_error_free(err);
 			return;
 		}
+		char why[CP_REASON_MAX];
+
+		snprintf(why, sizeof(why), "%s%s", dep_attack(err),
+			 cr_error_msg(err));
 		cr_log_warnx("app %s: deployment seq %" PRIu64 " refused: %s",
-			     a->app, d->seq, cr_error_msg(err));
-		dep_report(a, CR_RS_REFUSED, have ? rec.current : "",
-			   cr_error_msg(err));
+			     a->app, d->seq, why);
+		dep_report(a, CR_RS_REFUSED, have ? rec.current : "", why);
 		cr_error_free(err);
 		return;
 	}
