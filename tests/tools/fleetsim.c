@@ -155,6 +155,11 @@ static int sim_verify(struct sim *sim, const uint8_t *blob, size_t len,
 		}
 	if (cr_deploy_decode(blob, len, sim->trust, &d, err) < 0)
 		return -1;
+	/* A rotation: the sim's devices take the newer root, as agents do
+	 * (one root for them all: they all get the same pushes). */
+	if (cr_deploy_adopt_trust(&sim->trust, d, NULL) > 0)
+		fprintf(stderr, "fleetsim: trust root v%" PRIu64 " adopted\n",
+			sim->trust->version);
 	a = realloc(sim->known, (sim->n_known + 1) * sizeof(*sim->known));
 	if (a != NULL)
 		sim->known = a;
