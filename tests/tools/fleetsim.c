@@ -27,8 +27,8 @@
  * Files in DIR: ids.txt (identities, then "tag" lines), and on SIGUSR1,
  * every second and at exit state.json: one object a line per device and
  * app, {"device","app","version","state"} as `carrier status --json`
- * prints them; ran.txt: "DEVICE VERSION WAVE" each time a device starts
- * running a version (wave 1-based); notified.txt: "DEVICE UNIX_MS" when a
+ * prints them; ran.txt: "DEVICE VERSION WAVE UNIX_MS" each time a device
+ * starts running a version (wave 1-based); notified.txt: "DEVICE UNIX_MS" when a
  * device first learned of a deployment; refused.txt: "DEVICE REASON";
  * traffic.txt: reports sent and their bytes on the wire (UDP payload).
  * Runs until SIGTERM.
@@ -366,8 +366,9 @@ static void dev_maybe_start(struct sim_dev *v)
 		return;
 	}
 	v->started = 1;
-	fprintf(v->sim->ran, "%s %s %zu\n", cr_id_format(&v->id, ids),
-		v->d->release->version, v->wave + 1);
+	fprintf(v->sim->ran, "%s %s %zu %" PRIu64 "\n",
+		cr_id_format(&v->id, ids), v->d->release->version, v->wave + 1,
+		cr_fleet_wall_ms());
 	/* The first report goes out from the tick, a little later: a
 	 * deployment reaching thousands of devices at once is taken in by
 	 * all of them first (what the notification time measures), as
