@@ -71,7 +71,6 @@ bench_rollback() {
 	if [ "$(id -u)" != 0 ] || ! command -v nginx >/dev/null; then agents=0; fi
 	if [ "$agents" -gt 0 ]; then
 		export DEVSIM=$build/tests/integration/devsim BOLTER=$build/device-agent/bolter/bolter
-		# shellcheck source=../tests/integration/apps_lib.sh
 		. "$root/tests/integration/apps_lib.sh"
 		bench_agents_cleanup() {
 			local rc=$? d id p
