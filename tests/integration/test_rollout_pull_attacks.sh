@@ -6,7 +6,7 @@
 #  - endless data: the origin answers the index and chunks with bytes
 #    without end; the pull stops at the size the signed release names
 #    (through the index it pins) and says "endless data";
-#  - slow retrieval: the origin trickles the right bytes, one every 0.3 s;
+#  - slow retrieval: the origin trickles the right bytes, one a second;
 #    the pull stops at its deadline ($ARCHON_FETCH_DEADLINE) and says
 #    "slow retrieval";
 #  - mix-and-match: the origin serves v1's index and config as web:2
@@ -30,7 +30,7 @@ make_ring 1
 start_node 0
 device dev >/dev/null
 # A short deadline for the trickle (the default is 120 s per request).
-ARCHON_FETCH_DEADLINE=4 start_apps_agent --tag site=lab
+ARCHON_FETCH_DEADLINE=5 start_apps_agent --tag site=lab
 wait_until 20 grep -q "attached to node" "$T/dev.log" || fail "the agent did not attach"
 sleep 1 # the node stores the presence (and its tags)
 
@@ -48,7 +48,7 @@ on_v1 && state_is committed || fail "v1 did not commit: $(agent_ctl apps --json)
 # evil MODE [ROOT]: an origin on a free port serving ROOT ($T/origin), but the index
 # and chunks (what a pull of v2 needs) by MODE: endless (200, no length,
 # bytes until the client goes away) or trickle (the right length and
-# bytes, one every 0.3 s); any other MODE serves them as they are.  Each request's bytes go to $T/evil.log.
+# bytes, one a second: a chunk of 16 bytes takes 16 s); any other MODE serves them as they are.  Each request's bytes go to $T/evil.log.
 evil() {
 	EVIL_PORT=$(free_port)
 	python3 - "$EVIL_PORT" "${2:-$T/origin}" "$1" "$T/evil.log" >>"$T/evil.err" 2>&1 <<'PY' &
@@ -78,7 +78,7 @@ class H(http.server.BaseHTTPRequestHandler):
                 self.end_headers()
                 for i in range(len(body)):
                     self.wfile.write(body[i:i + 1]); self.wfile.flush()
-                    sent += 1; time.sleep(0.3)
+                    sent += 1; time.sleep(1)
             else:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -132,7 +132,7 @@ rc=0
 deploy "$T/r2-slow" "$T/deploy-slow.out" || rc=$?
 [ "$rc" = 1 ] || fail "slow retrieval: deploy exit $rc: $(cat "$T/deploy-slow.out")"
 attacked "slow retrieval" "$T/deploy-slow.out"
-grep -q "slow retrieval: .* not complete after 4 s" "$T/deploy-slow.out" ||
+grep -q "slow retrieval: .* not complete after 5 s" "$T/deploy-slow.out" ||
 	fail "slow retrieval: no deadline named: $(cat "$T/deploy-slow.out")"
 stop_evil
 ok "slow retrieval: the pull stopped at its deadline, named in the report and log; v1 runs"

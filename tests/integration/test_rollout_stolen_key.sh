@@ -73,7 +73,8 @@ n=$(grep -c "refused 3: rollback" "$T/dev.log")
 rc=0
 "$CARRIER" rollback web --release "$T/r2" --timeout 30s >"$T/rollback.out" 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "rollback to v2: exit $rc: $(cat "$T/rollback.out")"
-wait_until 10 test "$(grep -c "refused 3: rollback" "$T/dev.log")" -gt "$n" ||
+more_refused() { [ "$(grep -c "refused 3: rollback" "$T/dev.log")" -gt "$n" ]; }
+wait_until 10 more_refused ||
 	fail "the rollback deployment was not refused: $(cat "$T/rollback.out")"
 refused "$T/rollback.out" "rollback to a dropped version"
 [ -s "$ORIGIN_LOG" ] && fail "a refused deployment downloaded: $(head -3 "$ORIGIN_LOG")"
