@@ -285,13 +285,13 @@ static int check_pins(struct ar_store *st, const struct cr_release *r,
 			   m->config_len, NULL, 0);
 	if (sodium_memcmp(m->index.b, r->index_id, 32) != 0)
 		rc = cr_error_set(err, EBADMSG,
-				  "image %s has another index than the release "
-				  "pins",
+				  "mix-and-match: image %s has another index "
+				  "than the release pins",
 				  r->image);
 	else if (sodium_memcmp(digest, r->config_digest, 32) != 0)
 		rc = cr_error_set(err, EBADMSG,
-				  "image %s has another config than the release "
-				  "pins",
+				  "mix-and-match: image %s has another config "
+				  "than the release pins",
 				  r->image);
 	ar_manifest_free(m);
 	return rc;

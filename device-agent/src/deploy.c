@@ -27,6 +27,8 @@ enum {
 };
 
 #define DEP_DB "deploy"
+#define DEP_META_DB "meta" /* the agent's: DEP_TRUST_KEY there */
+#define DEP_TRUST_KEY "trust"
 #define DEP_MAGIC "KDP1"
 
 /* The deployment one app follows. */
@@ -275,6 +277,27 @@ static void dep_poll(struct dep_app *a)
 	dep_report(a, st, ver, why);
 }
 
+/* The attack of research/fleet.md 3(b) an app manager's refusal of a
+ * rollout-signed deployment resists, named in the log and the report: a
+ * deployment is signed by the online rollout key, so a refusal here is
+ * what a stolen rollout key runs into. */
+static const char *dep_attack(const struct cr_error *err)
+{
+	switch (err != NULL ? err->code : 0) {
+	case EPERM: /* below the counter floor, not a kept version */
+		return "rollback: ";
+	case ENOEXEC: /* another architecture */
+		return "wrong software: ";
+	case EKEYREJECTED: /* not a threshold of release keys */
+	case EBADMSG:
+		return "arbitrary software: ";
+	case EKEYEXPIRED:
+		return "freeze: ";
+	default:
+		return "";
+	}
+}
+
 /* The device's wave is open: run the release, or say why not. */
 static void dep_start(struct dep_app *a)
 {
@@ -326,10 +349,13 @@ static void dep_start(struct dep_app *a)
 			cr_error_free(err);
 			return;
 		}
+		char why[CP_REASON_MAX];
+
+		snprintf(why, sizeof(why), "%s%s", dep_attack(err),
+			 cr_error_msg(err));
 		cr_log_warnx("app %s: deployment seq %" PRIu64 " refused: %s",
-			     a->app, d->seq, cr_error_msg(err));
-		dep_report(a, CR_RS_REFUSED, have ? rec.current : "",
-			   cr_error_msg(err));
+			     a->app, d->seq, why);
+		dep_report(a, CR_RS_REFUSED, have ? rec.current : "", why);
 		cr_error_free(err);
 		return;
 	}
@@ -350,6 +376,63 @@ static void dep_maybe_start(struct dep_app *a)
 
 /* ---- Records pushed by the ring ---------------------------------------- */
 
+/* A verified deployment carrying a rotation of the trust root: the
+ * device's root from now on, kept in the agent's LMDB (meta/trust) so it
+ * outlives a restart with the --trust file it was provisioned with. */
+static void dep_adopt_trust(struct da_deploy *m, const struct cr_deploy *d)
+{
+	struct cr_error *err = NULL;
+	uint64_t was = m->trust->version;
+	int rc = cr_deploy_adopt_trust(&m->trust, d, &err);
+
+	if (rc == 0)
+		return;
+	if (rc < 0 || cr_kv_put(m->cfg.kv, DEP_META_DB, DEP_TRUST_KEY,
+				strlen(DEP_TRUST_KEY), m->trust->blob,
+				m->trust->blob_len, &err) < 0) {
+		cr_log_warnx("trust root rotation: %s", cr_error_msg(err));
+		cr_error_free(err);
+		return;
+	}
+	cr_log_info("trust root v%" PRIu64 " adopted (a rotation from v%" PRIu64
+		    " its root keys signed): keys it dropped sign nothing here "
+		    "any more",
+		    m->trust->version, was);
+}
+
+/* The rotated root kept by dep_adopt_trust(), when it is a valid
+ * rotation of the provisioned one and newer. */
+static void dep_load_trust(struct da_deploy *m)
+{
+	struct cr_error *err = NULL;
+	struct cr_trust *t = NULL;
+	uint8_t *buf = malloc(CP_FLEET_RECORD_MAX);
+	size_t len = 0;
+	int rc;
+
+	if (buf == NULL)
+		return;
+	rc = cr_kv_get(m->cfg.kv, DEP_META_DB, DEP_TRUST_KEY,
+		       strlen(DEP_TRUST_KEY), buf, CP_FLEET_RECORD_MAX, &len,
+		       &err);
+	if (rc == 0 && len <= CP_FLEET_RECORD_MAX &&
+	    cr_trust_decode(buf, len, m->trust, 0, &t, &err) == 0 &&
+	    t->version > m->trust->version) {
+		cr_log_info("trust root v%" PRIu64 " (adopted from a rotation) "
+			    "instead of the provisioned v%" PRIu64,
+			    t->version, m->trust->version);
+		cr_trust_free(m->trust);
+		m->trust = t;
+		t = NULL;
+	} else if (rc != -ENOENT && err != NULL) {
+		cr_log_warnx("the adopted trust root is ignored: %s",
+			     cr_error_msg(err));
+	}
+	cr_error_free(err);
+	cr_trust_free(t);
+	free(buf);
+}
+
 static void dep_on_deployment(struct da_deploy *m, const uint8_t *blob,
 			      size_t len)
 {
@@ -364,6 +447,7 @@ static void dep_on_deployment(struct da_deploy *m, const uint8_t *blob,
 		cr_log_warnx("deployment refused: %s", why);
 		return;
 	}
+	dep_adopt_trust(m, d);
 	a = dep_find(m, d->app);
 	if (a != NULL && a->d != NULL && d->seq <= a->d->seq) {
 		cr_deploy_free(d); /* seen, or older: the newest holds */
@@ -504,6 +588,7 @@ struct da_deploy *da_deploy_new(struct event_base *base,
 	if (cr_trust_load(cfg->trust_path, NULL, cr_now_unix(), &m->trust,
 			  err) < 0)
 		goto fail;
+	dep_load_trust(m);
 	if (cr_kv_foreach(cfg->kv, DEP_DB, dep_load_one, m, err) < 0)
 		goto fail;
 	m->ev_tick = event_new(base, -1, EV_PERSIST, dep_tick, m);

@@ -209,6 +209,7 @@ START_TEST(test_deploy_pinned_trust)
 	struct cr_release *r = release_make("web", "2.0");
 	const struct cr_keypair *roll[] = { &kp_roll };
 	struct cr_deploy in, *d1 = NULL, *d2 = NULL, *dr = NULL, *e = NULL;
+	struct cr_deploy *e2 = NULL;
 	struct cr_error *err = NULL;
 
 	fields(&in, t1, r);
@@ -222,6 +223,22 @@ START_TEST(test_deploy_pinned_trust)
 					  &err),
 			 0);
 	ck_assert_uint_eq(e->trust->version, 2);
+	/* ... and a device holding t1 takes it as its own, after which a
+	 * deployment of the older root (its dropped keys) is refused. */
+	{
+		struct cr_trust *held = NULL;
+
+		ck_assert_int_eq(cr_trust_decode(t1->blob, t1->blob_len, NULL,
+						 0, &held, &err),
+				 0);
+		ck_assert_int_eq(cr_deploy_adopt_trust(&held, e, &err), 1);
+		ck_assert_uint_eq(held->version, 2);
+		ck_assert_int_eq(cr_deploy_adopt_trust(&held, e, &err), 0);
+		EXPECT_ERR(cr_deploy_decode(d1->blob, d1->blob_len, held, &e2,
+					    &err),
+			   "older");
+		cr_trust_free(held);
+	}
 	e = cr_deploy_free(e);
 	/* ... an older root than the pinned one is not, nor a root of keys
 	 * the pinned one never signed. */

@@ -204,7 +204,7 @@ rc=0
 "$CARRIER" deploy "$T/r2" --to tag:site=lab --waves 100 --max-failures 0 \
 	--health-window 2s --timeout 60s >"$T/deploy2b.out" 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "deploy of v2 below the floor: exit $rc: $(cat "$T/deploy2b.out")"
-grep -q "refused: release counter 2 is below the committed 3" "$T/deploy2b.out" ||
+grep -q "refused: rollback: release counter 2 is below the committed 3" "$T/deploy2b.out" ||
 	fail "the refusal is not named: $(cat "$T/deploy2b.out")"
 for i in $(seq 0 $((N - 1))); do
 	[ "$(field "$i" running)" = 1 ] && [ "$(field "$i" state)" = committed ] ||

@@ -21,13 +21,14 @@
  * --forge: for every silent device, a "succeeded" report naming it but
  * signed by another key is sent every 2 s (a forged success).
  * --inject FILE: every device also receives the deployment in FILE as if a
- * node had pushed it (a replay to devices it may not target).
+ * node had pushed it (a replay to devices it may not target, or a forgery:
+ * FILE is read unchecked, the devices check it).
  *
  * Files in DIR: ids.txt (identities, then "tag" lines), and on SIGUSR1,
  * every second and at exit state.json: one object a line per device and
  * app, {"device","app","version","state"} as `carrier status --json`
- * prints them; ran.txt: "DEVICE VERSION WAVE" each time a device starts
- * running a version (wave 1-based); notified.txt: "DEVICE UNIX_MS" when a
+ * prints them; ran.txt: "DEVICE VERSION WAVE UNIX_MS" each time a device
+ * starts running a version (wave 1-based); notified.txt: "DEVICE UNIX_MS" when a
  * device first learned of a deployment; refused.txt: "DEVICE REASON";
  * traffic.txt: reports sent and their bytes on the wire (UDP payload).
  * Runs until SIGTERM.
@@ -116,7 +117,8 @@ struct sim {
 	const char *fail_version;
 	int forge;
 	struct cr_udp_batch *rx;
-	struct cr_deploy *inject;
+	uint8_t *inject; /* a deployment's bytes, unchecked */
+	size_t inject_len;
 	FILE *ran, *refused;
 	uint64_t last_dump_ms;
 	uint64_t start_ms; /* the simulated uptimes count from here */
@@ -153,6 +155,11 @@ static int sim_verify(struct sim *sim, const uint8_t *blob, size_t len,
 		}
 	if (cr_deploy_decode(blob, len, sim->trust, &d, err) < 0)
 		return -1;
+	/* A rotation: the sim's devices take the newer root, as agents do
+	 * (one root for them all: they all get the same pushes). */
+	if (cr_deploy_adopt_trust(&sim->trust, d, NULL) > 0)
+		fprintf(stderr, "fleetsim: trust root v%" PRIu64 " adopted\n",
+			sim->trust->version);
 	a = realloc(sim->known, (sim->n_known + 1) * sizeof(*sim->known));
 	if (a != NULL)
 		sim->known = a;
@@ -359,8 +366,9 @@ static void dev_maybe_start(struct sim_dev *v)
 		return;
 	}
 	v->started = 1;
-	fprintf(v->sim->ran, "%s %s %zu\n", cr_id_format(&v->id, ids),
-		v->d->release->version, v->wave + 1);
+	fprintf(v->sim->ran, "%s %s %zu %" PRIu64 "\n",
+		cr_id_format(&v->id, ids), v->d->release->version, v->wave + 1,
+		cr_fleet_wall_ms());
 	/* The first report goes out from the tick, a little later: a
 	 * deployment reaching thousands of devices at once is taken in by
 	 * all of them first (what the notification time measures), as
@@ -755,6 +763,34 @@ static void dev_key(const char *seed, size_t i, struct cr_keypair *kp)
 	crypto_sign_seed_keypair(kp->pk, kp->sk, s);
 }
 
+/* The bytes of a deployment file ("korhal-deployment-v1 BASE64", after
+ * '#' comments), unchecked: a forged one must reach the devices. */
+static int inject_load(const char *path, uint8_t **out, size_t *len,
+		       struct cr_error **err)
+{
+	static const char magic[] = "korhal-deployment-v1 ";
+	char *text = NULL, *p;
+	size_t tl, cap;
+
+	if (cr_read_file(path, 1 << 20, &text, &tl, err) < 0)
+		return -1;
+	p = strstr(text, magic);
+	cap = tl;
+	*out = p != NULL ? malloc(cap) : NULL;
+	if (*out == NULL ||
+	    sodium_base642bin(*out, cap, p + sizeof(magic) - 1,
+			      strcspn(p + sizeof(magic) - 1, "\n"), NULL, len,
+			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+		free(text);
+		free(*out);
+		*out = NULL;
+		return cr_error_set(err, EBADMSG, "%s: not a deployment file",
+				    path);
+	}
+	free(text);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -828,7 +864,7 @@ int main(int argc, char **argv)
 	if (cr_ring_load(ring_path, NULL, &sim.ring, &err) < 0 ||
 	    cr_trust_load(trust_path, NULL, 0, &sim.trust, &err) < 0 ||
 	    (inject != NULL &&
-	     cr_deploy_load(inject, &sim.inject, &err) < 0)) {
+	     inject_load(inject, &sim.inject, &sim.inject_len, &err) < 0)) {
 		fprintf(stderr, "fleetsim: %s\n", cr_error_msg(err));
 		return 1;
 	}
@@ -886,8 +922,8 @@ int main(int argc, char **argv)
 	if (sim.inject != NULL) {
 		/* The replay arrives at every device, as from a lying node. */
 		for (size_t i = 0; i < n; i++)
-			dev_on_deploy(&sim.devs[i], sim.inject->blob,
-				      sim.inject->blob_len);
+			dev_on_deploy(&sim.devs[i], sim.inject,
+				      sim.inject_len);
 	}
 	sim.start_ms = cr_now_ms();
 	event_base_dispatch(sim.base);
@@ -919,7 +955,7 @@ int main(int argc, char **argv)
 		cr_deploy_free(sim.known[i]);
 	free(sim.known);
 	free(sim.known_digest);
-	cr_deploy_free(sim.inject);
+	free(sim.inject);
 	cr_trust_free(sim.trust);
 	cr_ring_free(sim.ring);
 	fclose(sim.ran);

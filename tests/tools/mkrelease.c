@@ -1,7 +1,9 @@
 /*
  * A test tool for the agent's apps: trust roots and releases through
  * cr_fleet (carrier trust init / carrier release do the same for vendors),
- * plus what no vendor tool makes on purpose: an unsigned release.
+ * plus what no vendor tool makes on purpose: an unsigned release, and a
+ * deployment of a release no threshold of release keys signed (what a
+ * stolen rollout key can sign, which carrier deploy refuses to make).
  *
  *   mkrelease trust -o FILE --root KEY [--root KEY]... [--root-threshold K]
  *             --release KEY.pub [--release ...] [--release-threshold K]
@@ -9,6 +11,11 @@
  *             --arch A[,B] --image REPO:TAG --origin URL --store DIR
  *             [--key KEY]... [--unsigned] [--health SPEC] [--env K=V]...
  *             [-- ARGS...]
+ *   mkrelease deployment -o FILE --trust TRUST --release FILE --key KEY
+ *             --tag K=V --seq N
+ *       signs a one-wave deployment of RELEASE (checked for nothing but
+ *       its own signatures) to devices tagged K=V with KEY, as the rollout
+ *       role signs one; the file is carrier's deployment text form.
  *
  * --store: the publisher's Archon store holding the image, which gives
  * the index id and config digest the release pins.
@@ -21,6 +28,7 @@
 
 #include "ar/store.h"
 #include "carrier.pb-c.h"
+#include "cr/deploy.h"
 #include "cr/fleet.h"
 #include "cr/identity.h"
 #include "cr/util.h"
@@ -200,12 +208,122 @@ static int cmd_release(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_deployment(int argc, char **argv)
+{
+	static const char ctx[] = "korhal deployment v1";
+	Carrier__DeploymentBody b = CARRIER__DEPLOYMENT_BODY__INIT;
+	Carrier__SignedFleetRecord sr = CARRIER__SIGNED_FLEET_RECORD__INIT;
+	Carrier__FleetSignature fs = CARRIER__FLEET_SIGNATURE__INIT;
+	Carrier__FleetSignature *fsp = &fs;
+	const char *out = NULL, *trust_path = NULL, *rel_path = NULL;
+	const char *key_path = NULL;
+	char *tag = NULL, app[CR_FLEET_APP_MAX];
+	struct cr_trust *t = NULL;
+	struct cr_release *r = NULL;
+	struct cr_keypair kp;
+	struct cr_error *err = NULL;
+	uint32_t waves[1] = { 100 };
+	uint8_t vid[32], sig[CR_SIGLEN], *body, *msg, *blob;
+	size_t blen, len;
+	char *b64;
+	FILE *f;
+
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "-o") == 0)
+			out = argv[i + 1];
+		else if (strcmp(argv[i], "--trust") == 0)
+			trust_path = argv[i + 1];
+		else if (strcmp(argv[i], "--release") == 0)
+			rel_path = argv[i + 1];
+		else if (strcmp(argv[i], "--key") == 0)
+			key_path = argv[i + 1];
+		else if (strcmp(argv[i], "--tag") == 0)
+			tag = argv[i + 1];
+		else if (strcmp(argv[i], "--seq") == 0)
+			b.seq = strtoull(argv[i + 1], NULL, 10);
+		else {
+			fprintf(stderr, "mkrelease: deployment: %s?\n", argv[i]);
+			return 2;
+		}
+	}
+	if (out == NULL || trust_path == NULL || rel_path == NULL ||
+	    key_path == NULL || tag == NULL || b.seq == 0) {
+		fprintf(stderr, "mkrelease: deployment: -o, --trust, --release, "
+				"--key, --tag and --seq are needed\n");
+		return 2;
+	}
+	if (cr_trust_load(trust_path, NULL, 0, &t, &err) < 0)
+		return die(trust_path, err);
+	/* No trust: only the release's own signatures are checked. */
+	if (cr_release_load(rel_path, NULL, &r, &err) < 0)
+		return die(rel_path, err);
+	if (cr_keypair_load_as(key_path, CR_ID_VENDOR, &kp, &err) < 0)
+		return die(key_path, err);
+	cr_fleet_vendor_id(t, vid);
+	snprintf(app, sizeof(app), "%s", r->app);
+	b.vendor_id.data = vid;
+	b.vendor_id.len = 32;
+	b.trust_version = t->version;
+	b.trust.data = t->blob;
+	b.trust.len = t->blob_len;
+	b.app = app;
+	b.release.data = r->blob;
+	b.release.len = r->blob_len;
+	b.tags = &tag;
+	b.n_tags = 1;
+	b.waves = waves;
+	b.n_waves = 1;
+	b.health_window_ms = 1000;
+	b.issued_unix = cr_now_unix();
+	b.expires_unix = b.issued_unix + 3600;
+	blen = carrier__deployment_body__get_packed_size(&b);
+	body = malloc(blen);
+	msg = malloc(sizeof(ctx) + blen);
+	if (body == NULL || msg == NULL)
+		return 1;
+	carrier__deployment_body__pack(&b, body);
+	memcpy(msg, ctx, sizeof(ctx)); /* with its NUL */
+	memcpy(msg + sizeof(ctx), body, blen);
+	crypto_sign_detached(sig, NULL, msg, sizeof(ctx) + blen, kp.sk);
+	fs.pk.data = kp.pk;
+	fs.pk.len = CR_PKLEN;
+	fs.sig.data = sig;
+	fs.sig.len = CR_SIGLEN;
+	sr.body.data = body;
+	sr.body.len = blen;
+	sr.signatures = &fsp;
+	sr.n_signatures = 1;
+	len = carrier__signed_fleet_record__get_packed_size(&sr);
+	blob = malloc(len);
+	b64 = malloc(sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL));
+	if (blob == NULL || b64 == NULL)
+		return 1;
+	carrier__signed_fleet_record__pack(&sr, blob);
+	sodium_bin2base64(b64, sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL),
+			  blob, len, sodium_base64_VARIANT_ORIGINAL);
+	f = fopen(out, "w");
+	if (f == NULL || fprintf(f, "korhal-deployment-v1 %s\n", b64) < 0 ||
+	    fclose(f) != 0) {
+		perror(out);
+		return 1;
+	}
+	free(b64);
+	free(blob);
+	free(msg);
+	free(body);
+	cr_release_free(r);
+	cr_trust_free(t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "deployment") == 0)
+		return cmd_deployment(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "trust") == 0)
 		return cmd_trust(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "release") == 0)
 		return cmd_release(argc, argv);
-	fprintf(stderr, "usage: mkrelease trust|release ...\n");
+	fprintf(stderr, "usage: mkrelease trust|release|deployment ...\n");
 	return 2;
 }

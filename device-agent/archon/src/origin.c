@@ -35,6 +35,10 @@
 enum {
 	ORIGIN_REDIRECTS = 5,
 	ORIGIN_TIMEOUT_S = 60, /* a stalled connection fails after this */
+	/* A request not complete after this fails, however steadily bytes
+	 * trickle in (slow retrieval: the idle timeout above never fires on
+	 * one byte a minute).  $ARCHON_FETCH_DEADLINE (seconds) changes it. */
+	ORIGIN_DEADLINE_S = 120,
 	ORIGIN_HOST_MAX = 256,
 	ORIGIN_HEADERS_MAX = 64 * 1024,
 };
@@ -54,6 +58,7 @@ struct ar_origin {
 	int is_file; /* base is a local folder */
 	uint64_t bytes, requests;
 	int last_status; /* of the last request; 0: no answer */
+	int deadline_s;	 /* per request, ORIGIN_DEADLINE_S */
 #ifdef AR_WITH_HTTP
 	struct event_base *evb;
 	SSL_CTX *tls;			  /* made on the first https request */
@@ -79,6 +84,13 @@ int ar_origin_open(const char *url, struct ar_origin **out,
 	} else if (strncmp(url, "http://", 7) != 0 &&
 		   strncmp(url, "https://", 8) != 0) {
 		o->is_file = 1;
+	}
+	o->deadline_s = ORIGIN_DEADLINE_S;
+	if (getenv("ARCHON_FETCH_DEADLINE") != NULL) {
+		long d = strtol(getenv("ARCHON_FETCH_DEADLINE"), NULL, 10);
+
+		if (d > 0 && d < 86400)
+			o->deadline_s = (int)d;
 	}
 	o->base = strdup(url);
 	if (o->base == NULL) {
@@ -302,7 +314,19 @@ struct reply {
 	int nomem;
 	char location[PATH_MAX + 64];
 	struct event_base *evb;
+	size_t max; /* the body's bound */
+	int late; /* the request's deadline passed */
 };
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct reply *r = arg;
+
+	(void)fd;
+	(void)what;
+	r->late = 1;
+	event_base_loopbreak(r->evb);
+}
 
 static void on_reply(struct evhttp_request *req, void *arg)
 {
@@ -365,11 +389,15 @@ static void origin_transport_error(struct ar_origin *o, const char *url,
 		}
 	}
 	if (r->have_why && r->why == EVREQ_HTTP_DATA_TOO_LONG) {
-		cr_error_set(err, EFBIG, "%s: larger than expected", url);
+		cr_error_set(err, EFBIG,
+			     "endless data: %s: more than the %zu bytes "
+			     "expected; stopped there",
+			     url, r->max);
 		return;
 	}
 	if (r->have_why && r->why == EVREQ_HTTP_TIMEOUT) {
-		cr_error_set(err, ETIMEDOUT, "%s: no answer in %d s", url,
+		cr_error_set(err, ETIMEDOUT,
+			     "slow retrieval: %s: nothing for %d s", url,
 			     ORIGIN_TIMEOUT_S);
 		return;
 	}
@@ -387,9 +415,12 @@ static int origin_request(struct ar_origin *o, const struct target *t,
 	char host[ORIGIN_HOST_MAX + 16];
 	int v6 = strchr(t->host, ':') != NULL;
 	int dflt = t->port == (t->https ? 443 : 80);
+	struct timeval tv = { 0, 0 };
+	struct event *dl;
 
 	memset(r, 0, sizeof(*r));
 	r->evb = o->evb;
+	r->max = max;
 	if (origin_conn(o, t, err) < 0)
 		return -1;
 	req = evhttp_request_new(on_reply, r);
@@ -411,9 +442,28 @@ static int origin_request(struct ar_origin *o, const struct target *t,
 		origin_drop_conn(o);
 		return cr_error_set(err, EIO, "%s: cannot send the request", url);
 	}
-	while (!r->done)
+	tv.tv_sec = o->deadline_s;
+	dl = evtimer_new(o->evb, on_deadline, r);
+	if (dl == NULL || evtimer_add(dl, &tv) < 0) {
+		if (dl != NULL)
+			event_free(dl);
+		evhttp_cancel_request(req);
+		origin_drop_conn(o);
+		return cr_error_set(err, ENOMEM, "out of memory");
+	}
+	while (!r->done && !r->late)
 		if (event_base_dispatch(o->evb) != 0)
 			break;
+	event_free(dl);
+	if (!r->done && r->late) {
+		/* Cancelling resets the connection; the callbacks never run. */
+		evhttp_cancel_request(req);
+		origin_drop_conn(o);
+		return cr_error_set(err, ETIMEDOUT,
+				    "slow retrieval: %s: not complete after "
+				    "%d s; stopped there",
+				    url, o->deadline_s);
+	}
 	if (r->nomem)
 		return cr_error_set(err, ENOMEM, "out of memory");
 	if (!r->done || r->status == 0) {
@@ -443,7 +493,8 @@ static int origin_http_get(struct ar_origin *o, const char *url, size_t max,
 			/* A kept-alive connection the server had dropped:
 			 * once more on a fresh one. */
 			if (!reused || (err != NULL && *err != NULL &&
-					((*err)->code == EPROTO || (*err)->code == EFBIG)))
+					((*err)->code == EPROTO || (*err)->code == EFBIG ||
+					 (*err)->code == ETIMEDOUT)))
 				return -EIO;
 			if (err != NULL) {
 				cr_error_free(*err);

@@ -402,8 +402,8 @@ static int check_pins(const struct ar_pull_opts *opt,
 		memcpy(pin.b, opt->expect_index, AR_ID_LEN);
 		if (!ar_id_equal(&pin, &m->index))
 			return cr_error_set(err, EPERM,
-					    "the origin's version has index %s, the release "
-					    "pins %s",
+					    "mix-and-match: the origin's version has index %s, "
+					    "the release pins %s",
 					    ar_id_hex(&m->index, got), ar_id_hex(&pin, want));
 	}
 	if (opt->expect_config_digest != NULL) {
@@ -411,8 +411,8 @@ static int check_pins(const struct ar_pull_opts *opt,
 		ar_id_of(m->config != NULL ? m->config : "", m->config_len, &cfg);
 		if (!ar_id_equal(&pin, &cfg))
 			return cr_error_set(err, EPERM,
-					    "the origin's version has config %s, the release "
-					    "pins %s",
+					    "mix-and-match: the origin's version has config %s, "
+					    "the release pins %s",
 					    ar_id_hex(&cfg, got), ar_id_hex(&pin, want));
 	}
 	return 0;

@@ -23,12 +23,6 @@
 
 static const char config_ctx[] = "korhal config v1";
 
-static void signed_freep(Carrier__SignedFleetRecord **p)
-{
-	if (*p != NULL)
-		carrier__signed_fleet_record__free_unpacked(*p, NULL);
-}
-
 static void body_freep(Carrier__ConfigBody **p)
 {
 	if (*p != NULL)
@@ -110,48 +104,13 @@ int cr_appcfg_entry_check(const struct cr_appcfg_entry *e, size_t *total,
 	return 0;
 }
 
-/* K=V, printable, no spaces, as deployments carry tags. */
-static int tag_ok(const char *s)
-{
-	size_t n = strnlen(s, CP_TAG_STR_MAX);
-
-	if (n == 0 || n >= CP_TAG_STR_MAX || s[0] == '=' ||
-	    memchr(s, '=', n) == NULL)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] <= ' ' || s[i] > '~')
-			return 0;
-	return 1;
-}
-
-static int app_ok(const char *s)
-{
-	size_t n = strnlen(s, CR_FLEET_APP_MAX);
-
-	if (n == 0 || n >= CR_FLEET_APP_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-
-		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-			return 0;
-	}
-	return 1;
-}
-
-static int rollout_counts(const void *arg, const uint8_t *pk)
-{
-	return cr_trust_has_key(arg, CR_ROLE_ROLLOUT, pk);
-}
-
 /* Fills c from a checked body; entries are checked here. */
 static int config_fill(struct cr_appcfg *c, const Carrier__ConfigBody *b,
 		       struct cr_error **err)
 {
 	size_t total = 0;
 
-	if (b->vendor_id.len != 32 || !app_ok(b->app) || b->version == 0 ||
+	if (b->vendor_id.len != 32 || !cr_fleet_app_ok(b->app) || b->version == 0 ||
 	    b->n_devices + b->n_tags == 0)
 		return cr_error_set(err, EBADMSG,
 				    "config is malformed (it names a fleet, "
@@ -177,7 +136,7 @@ static int config_fill(struct cr_appcfg *c, const Carrier__ConfigBody *b,
 	}
 	c->n_devices = b->n_devices;
 	for (size_t i = 0; i < b->n_tags; i++) {
-		if (!tag_ok(b->tags[i]))
+		if (!cr_fleet_tag_ok(b->tags[i]))
 			return cr_error_set(err, EBADMSG,
 					    "config target tag %zu is not K=V",
 					    i);
@@ -224,35 +183,16 @@ int cr_appcfg_decode(const uint8_t *buf, size_t len,
 		     const struct cr_trust *trust, struct cr_appcfg **out,
 		     struct cr_error **err)
 {
-	__attribute__((cleanup(signed_freep))) Carrier__SignedFleetRecord *s =
+	__attribute__((cleanup(cr_fleet_record_freep))) Carrier__SignedFleetRecord *s =
 		NULL;
 	__attribute__((cleanup(body_freep))) Carrier__ConfigBody *b = NULL;
 	__attribute__((cleanup(appcfg_freep))) struct cr_appcfg *c = NULL;
-	long n_sigs, n_dev, n_tags, n_ent;
-	size_t have;
+	long n_dev, n_tags, n_ent;
 	char what[CR_FLEET_APP_MAX + 48];
 
-	if (buf == NULL || len == 0)
-		return cr_error_set(err, EBADMSG, "config is empty");
-	if (len > CR_APPCFG_RECORD_MAX)
-		return cr_error_set(err, EMSGSIZE,
-				    "config is %zu bytes, more than the "
-				    "limit of %d",
-				    len, (int)CR_APPCFG_RECORD_MAX);
-	n_sigs = cp_pb_count(buf, len, 2);
-	if (n_sigs < 0)
-		return cr_error_set(err, EBADMSG,
-				    "config is malformed (truncated or "
-				    "corrupt)");
-	if (n_sigs == 0 || n_sigs > CR_FLEET_KEYS_MAX)
-		return cr_error_set(err, EKEYREJECTED,
-				    "config carries %ld signatures (1..%d)",
-				    n_sigs, (int)CR_FLEET_KEYS_MAX);
-	s = carrier__signed_fleet_record__unpack(NULL, len, buf);
-	if (s == NULL || s->body.len == 0)
-		return cr_error_set(err, EBADMSG,
-				    "config is malformed (truncated or "
-				    "corrupt)");
+	if (cr_fleet_record_unpack(buf, len, CR_APPCFG_RECORD_MAX,
+				   CR_FLEET_KEYS_MAX, "config", &s, err) < 0)
+		return -1;
 	n_dev = cp_pb_count(s->body.data, s->body.len, 4);
 	n_tags = cp_pb_count(s->body.data, s->body.len, 5);
 	n_ent = cp_pb_count(s->body.data, s->body.len, 7);
@@ -278,11 +218,10 @@ int cr_appcfg_decode(const uint8_t *buf, size_t len,
 		return -1;
 	snprintf(what, sizeof(what), "config %" PRIu64 " of %s", c->version,
 		 c->app);
-	if (cr_fleet_collect(config_ctx, s->body.data, s->body.len,
-			     s->signatures, s->n_signatures,
-			     trust != NULL ? rollout_counts : NULL, trust,
-			     c->signer, CR_FLEET_KEYS_MAX, &c->n_signers,
-			     what, err) < 0)
+	if (cr_fleet_rollout_verify(config_ctx, s->body.data, s->body.len,
+				    s->signatures, s->n_signatures, trust,
+				    c->signer, CR_FLEET_KEYS_MAX,
+				    &c->n_signers, what, err) < 0)
 		return -1;
 	if (trust != NULL) {
 		uint8_t vid[32];
@@ -291,17 +230,6 @@ int cr_appcfg_decode(const uint8_t *buf, size_t len,
 		if (memcmp(vid, c->vendor_id, 32) != 0)
 			return cr_error_set(err, EKEYREJECTED,
 					    "%s is for another fleet", what);
-		have = cr_fleet_count_signers(
-			&trust->rollout, (const uint8_t(*)[CR_PKLEN])c->signer,
-			c->n_signers);
-		if (have < trust->rollout.threshold)
-			return cr_error_set(err, EKEYREJECTED,
-					    "%s: %zu of %" PRIu32
-					    " rollout signatures of trust "
-					    "root v%" PRIu64,
-					    what, have,
-					    trust->rollout.threshold,
-					    trust->version);
 	}
 	crypto_generichash(c->digest, sizeof(c->digest), s->body.data,
 			   s->body.len, NULL, 0);
@@ -336,17 +264,11 @@ int cr_appcfg_build(const struct cr_appcfg *c, const struct cr_trust *trust,
 	__attribute__((cleanup(ptrs_freep))) ProtobufCBinaryData *devs = NULL;
 	__attribute__((cleanup(ptrs_freep))) char **tags = NULL;
 	uint8_t vid[32];
-	uint8_t pk[CR_FLEET_KEYS_MAX][CR_PKLEN];
-	uint8_t sig[CR_FLEET_KEYS_MAX][CR_SIGLEN];
 	CR_CLEANUP_FREE uint8_t *body = NULL;
 	CR_CLEANUP_FREE uint8_t *blob = NULL;
 	char app[CR_FLEET_APP_MAX];
 	size_t blen, blob_len, total = 0;
 
-	if (n_signers == 0 || n_signers > CR_FLEET_KEYS_MAX)
-		return cr_error_set(err, EINVAL,
-				    "a config carries 1..%d signatures",
-				    (int)CR_FLEET_KEYS_MAX);
 	if (c->n_entries > CR_APPCFG_ENTRIES_MAX ||
 	    c->n_devices > CR_APPCFG_DEVICES_MAX ||
 	    c->n_tags > CR_APPCFG_TAGS_MAX)
@@ -399,16 +321,9 @@ int cr_appcfg_build(const struct cr_appcfg *c, const struct cr_trust *trust,
 	if (body == NULL)
 		return cr_error_errno(err, ENOMEM, "building a config");
 	carrier__config_body__pack(&b, body);
-	for (size_t i = 0; i < n_signers; i++) {
-		memcpy(pk[i], signers[i]->pk, CR_PKLEN);
-		if (cr_fleet_sign(config_ctx, body, blen, signers[i], sig[i],
-				  err) < 0)
-			return -1;
-	}
-	if (cr_fleet_pack(CR_FLEET_RECORD, body, blen,
-			  (const uint8_t(*)[CR_PKLEN])pk,
-			  (const uint8_t(*)[CR_SIGLEN])sig, n_signers, &blob,
-			  &blob_len, err) < 0)
+	if (cr_fleet_sign_pack(CR_FLEET_RECORD, config_ctx, body, blen,
+			       signers, n_signers, CR_FLEET_KEYS_MAX,
+			       "a config", &blob, &blob_len, err) < 0)
 		return -1;
 	return cr_appcfg_decode(blob, blob_len, trust, out, err);
 }

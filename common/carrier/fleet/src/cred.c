@@ -46,11 +46,6 @@ struct cr_fleet_cred *cr_cred_free(struct cr_fleet_cred *c)
 	return NULL;
 }
 
-static int rollout_counts(const void *arg, const uint8_t *pk)
-{
-	return cr_trust_has_key(arg, CR_ROLE_ROLLOUT, pk);
-}
-
 int cr_cred_decode(const uint8_t *buf, size_t len, const struct cr_trust *trust,
 		   uint64_t now_unix, struct cr_fleet_cred **out,
 		   struct cr_error **err)
@@ -102,27 +97,11 @@ int cr_cred_decode(const uint8_t *buf, size_t len, const struct cr_trust *trust,
 	c->expires_unix = b->expires_unix;
 	snprintf(what, sizeof(what), "fleet credential of %s",
 		 cr_id_format(&c->device, ids));
-	if (s->n_signatures == 0)
-		return cr_error_set(err, EKEYREJECTED, "%s: unsigned", what);
-	if (cr_fleet_collect(cred_sig_ctx, s->body.data, s->body.len,
-			     s->signatures, s->n_signatures,
-			     trust != NULL ? rollout_counts : NULL, trust,
-			     c->signer, 2, &c->n_signers, what, err) < 0)
+	if (cr_fleet_rollout_verify(cred_sig_ctx, s->body.data, s->body.len,
+				    s->signatures, s->n_signatures, trust,
+				    c->signer, 2, &c->n_signers, what,
+				    err) < 0)
 		return -1;
-	if (trust != NULL) {
-		size_t have = cr_fleet_count_signers(
-			&trust->rollout, (const uint8_t(*)[CR_PKLEN])c->signer,
-			c->n_signers);
-
-		if (have < trust->rollout.threshold)
-			return cr_error_set(err, EKEYREJECTED,
-					    "%s: %zu of %" PRIu32
-					    " rollout signatures of trust root "
-					    "v%" PRIu64,
-					    what, have,
-					    trust->rollout.threshold,
-					    trust->version);
-	}
 	if (now_unix != 0 && now_unix >= c->expires_unix) {
 		char when[32] = "?";
 		time_t e = (time_t)c->expires_unix;
@@ -148,8 +127,6 @@ int cr_cred_build(const struct cr_id *device, uint64_t expires_unix,
 {
 	Carrier__FleetCredentialBody body = CARRIER__FLEET_CREDENTIAL_BODY__INIT;
 	uint8_t id[CR_ID_HASHLEN], bbuf[64];
-	uint8_t pk[CP_FLEET_CRED_SIGS_MAX][CR_PKLEN];
-	uint8_t sig[CP_FLEET_CRED_SIGS_MAX][CR_SIGLEN];
 	CR_CLEANUP_FREE uint8_t *blob = NULL;
 	size_t blen, blob_len;
 
@@ -159,11 +136,6 @@ int cr_cred_build(const struct cr_id *device, uint64_t expires_unix,
 	if (expires_unix == 0)
 		return cr_error_set(err, EINVAL,
 				    "a fleet credential must expire");
-	if (n_signers == 0 || n_signers > CP_FLEET_CRED_SIGS_MAX)
-		return cr_error_set(err, EINVAL,
-				    "a fleet credential carries 1..%d "
-				    "signatures (it travels in a handshake)",
-				    (int)CP_FLEET_CRED_SIGS_MAX);
 	memcpy(id, device->hash, CR_ID_HASHLEN);
 	body.device_id.data = id;
 	body.device_id.len = CR_ID_HASHLEN;
@@ -172,21 +144,11 @@ int cr_cred_build(const struct cr_id *device, uint64_t expires_unix,
 	if (blen > sizeof(bbuf))
 		return cr_error_set(err, EMSGSIZE, "credential too large");
 	carrier__fleet_credential_body__pack(&body, bbuf);
-	for (size_t i = 0; i < n_signers; i++) {
-		for (size_t j = 0; j < i; j++)
-			if (memcmp(signers[i]->pk, signers[j]->pk, CR_PKLEN) ==
-			    0)
-				return cr_error_set(err, EINVAL,
-						    "a key is given twice");
-		memcpy(pk[i], signers[i]->pk, CR_PKLEN);
-		if (cr_fleet_sign(cred_sig_ctx, bbuf, blen, signers[i], sig[i],
-				  err) < 0)
-			return -1;
-	}
-	if (cr_fleet_pack(CR_FLEET_CRED, bbuf, blen,
-			  (const uint8_t(*)[CR_PKLEN])pk,
-			  (const uint8_t(*)[CR_SIGLEN])sig, n_signers, &blob,
-			  &blob_len, err) < 0)
+	/* At most CP_FLEET_CRED_SIGS_MAX: it travels in a handshake. */
+	if (cr_fleet_sign_pack(CR_FLEET_CRED, cred_sig_ctx, bbuf, blen,
+			       signers, n_signers, CP_FLEET_CRED_SIGS_MAX,
+			       "a fleet credential", &blob, &blob_len,
+			       err) < 0)
 		return -1;
 	return cr_cred_decode(blob, blob_len, NULL, 0, out, err);
 }

@@ -28,12 +28,6 @@ static const char advance_ctx[] = "korhal advance v1";
 static const char report_ctx[] = "korhal report v1";
 static const char deploy_magic[] = "korhal-deployment-v1";
 
-static void signed_freep(Carrier__SignedFleetRecord **p)
-{
-	if (*p != NULL)
-		carrier__signed_fleet_record__free_unpacked(*p, NULL);
-}
-
 static void dbody_freep(Carrier__DeploymentBody **p)
 {
 	if (*p != NULL)
@@ -79,37 +73,6 @@ void cr_fleet_vendor_id(const struct cr_trust *t, uint8_t out[32])
 	crypto_generichash_final(&st, out, 32);
 }
 
-/* [a-z0-9][a-z0-9._-]*, as releases name apps. */
-static int app_ok(const char *s)
-{
-	size_t n = strnlen(s, CR_FLEET_APP_MAX);
-
-	if (n == 0 || n >= CR_FLEET_APP_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-
-		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-			return 0;
-	}
-	return 1;
-}
-
-/* K=V, printable, no spaces, as presence records carry tags. */
-static int tag_ok(const char *s)
-{
-	size_t n = strnlen(s, CP_TAG_STR_MAX);
-
-	if (n == 0 || n >= CP_TAG_STR_MAX || s[0] == '=' ||
-	    memchr(s, '=', n) == NULL)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] <= ' ' || s[i] > '~')
-			return 0;
-	return 1;
-}
-
 static int text_ok(const char *s, size_t cap)
 {
 	size_t n = strnlen(s, cap);
@@ -120,76 +83,6 @@ static int text_ok(const char *s, size_t cap)
 		if ((unsigned char)s[i] < ' ' || s[i] == 0x7f)
 			return 0;
 	return 1;
-}
-
-/* Bounds a Signed* record and counts its signatures before unpacking. */
-static int signed_unpack(const uint8_t *buf, size_t len, size_t max,
-			 size_t max_sigs, const char *what,
-			 Carrier__SignedFleetRecord **out,
-			 struct cr_error **err)
-{
-	long n;
-
-	if (buf == NULL || len == 0)
-		return cr_error_set(err, EBADMSG, "%s is empty", what);
-	if (len > max)
-		return cr_error_set(err, EMSGSIZE,
-				    "%s is %zu bytes, more than the limit of "
-				    "%zu",
-				    what, len, max);
-	n = cp_pb_count(buf, len, 2);
-	if (n < 0)
-		return cr_error_set(err, EBADMSG,
-				    "%s is malformed (truncated or corrupt)",
-				    what);
-	if ((size_t)n > max_sigs)
-		return cr_error_set(err, EMSGSIZE,
-				    "%s carries %ld signatures, more than the "
-				    "limit of %zu",
-				    what, n, max_sigs);
-	*out = carrier__signed_fleet_record__unpack(NULL, len, buf);
-	if (*out == NULL)
-		return cr_error_set(err, EBADMSG,
-				    "%s is malformed (truncated or corrupt)",
-				    what);
-	if ((*out)->body.len == 0)
-		return cr_error_set(err, EBADMSG, "%s has an empty body", what);
-	return 0;
-}
-
-static int rollout_counts(const void *arg, const uint8_t *pk)
-{
-	return cr_trust_has_key(arg, CR_ROLE_ROLLOUT, pk);
-}
-
-/* Collects the rollout signatures of s and checks the threshold. */
-static int rollout_check(const char *ctx, const Carrier__SignedFleetRecord *s,
-			 const struct cr_trust *trust,
-			 uint8_t (*signer)[CR_PKLEN], size_t *n_signers,
-			 const char *what, struct cr_error **err)
-{
-	size_t have;
-
-	if (s->n_signatures == 0)
-		return cr_error_set(err, EKEYREJECTED, "%s: unsigned", what);
-	if (cr_fleet_collect(ctx, s->body.data, s->body.len, s->signatures,
-			     s->n_signatures,
-			     trust != NULL ? rollout_counts : NULL, trust,
-			     signer, CR_FLEET_KEYS_MAX, n_signers, what,
-			     err) < 0)
-		return -1;
-	if (trust == NULL)
-		return 0;
-	have = cr_fleet_count_signers(&trust->rollout,
-				      (const uint8_t(*)[CR_PKLEN])signer,
-				      *n_signers);
-	if (have < trust->rollout.threshold)
-		return cr_error_set(err, EKEYREJECTED,
-				    "%s: %zu of %" PRIu32
-				    " rollout signatures of trust root v%" PRIu64,
-				    what, have, trust->rollout.threshold,
-				    trust->version);
-	return 0;
 }
 
 /* ---- deployments ------------------------------------------------------ */
@@ -266,13 +159,13 @@ int cr_deploy_decode(const uint8_t *buf, size_t len,
 		     const struct cr_trust *pinned, struct cr_deploy **out,
 		     struct cr_error **err)
 {
-	__attribute__((cleanup(signed_freep))) Carrier__SignedFleetRecord *s =
+	__attribute__((cleanup(cr_fleet_record_freep))) Carrier__SignedFleetRecord *s =
 		NULL;
 	__attribute__((cleanup(dbody_freep))) Carrier__DeploymentBody *b = NULL;
 	__attribute__((cleanup(deploy_freep))) struct cr_deploy *d = NULL;
 	char what[CR_FLEET_APP_MAX + 48];
 
-	if (signed_unpack(buf, len, CP_FLEET_RECORD_MAX, CR_FLEET_KEYS_MAX,
+	if (cr_fleet_record_unpack(buf, len, CP_FLEET_RECORD_MAX, CR_FLEET_KEYS_MAX,
 			  "deployment", &s, err) < 0)
 		return -1;
 	/* The body is within the bounded record; its lists are counted
@@ -291,7 +184,7 @@ int cr_deploy_decode(const uint8_t *buf, size_t len,
 	if (b == NULL)
 		return cr_error_set(err, EBADMSG,
 				    "deployment body is malformed");
-	if (b->vendor_id.len != 32 || !app_ok(b->app))
+	if (b->vendor_id.len != 32 || !cr_fleet_app_ok(b->app))
 		return cr_error_set(err, EBADMSG,
 				    "deployment: no fleet id or a bad app "
 				    "name");
@@ -330,7 +223,7 @@ int cr_deploy_decode(const uint8_t *buf, size_t len,
 	}
 	d->n_devices = b->n_devices;
 	for (size_t i = 0; i < b->n_tags; i++) {
-		if (!tag_ok(b->tags[i]))
+		if (!cr_fleet_tag_ok(b->tags[i]))
 			return cr_error_set(err, EBADMSG,
 					    "%s: tag %zu is not K=V", what, i);
 		snprintf(d->tags[i], CP_TAG_STR_MAX, "%s", b->tags[i]);
@@ -349,8 +242,10 @@ int cr_deploy_decode(const uint8_t *buf, size_t len,
 	d->rollback = b->rollback;
 	if (deploy_trust(b, pinned, &d->trust, err) < 0)
 		return -1;
-	if (rollout_check(deploy_ctx, s, d->trust, d->signer, &d->n_signers,
-			  what, err) < 0)
+	if (cr_fleet_rollout_verify(deploy_ctx, s->body.data, s->body.len,
+				    s->signatures, s->n_signatures, d->trust,
+				    d->signer, CR_FLEET_KEYS_MAX, &d->n_signers,
+				    what, err) < 0)
 		return -1;
 	if (cr_release_decode(b->release.data, b->release.len, d->trust,
 			      &d->release, err) < 0)
@@ -383,18 +278,12 @@ int cr_deploy_build(const struct cr_deploy *d,
 	char app[CR_FLEET_APP_MAX];
 	uint32_t waves[CP_DEPLOY_WAVES_MAX];
 	uint8_t vid[32];
-	uint8_t pk[CR_FLEET_KEYS_MAX][CR_PKLEN];
-	uint8_t sig[CR_FLEET_KEYS_MAX][CR_SIGLEN];
 	size_t blen, blob_len;
 
 	if (d->trust == NULL || d->release == NULL)
 		return cr_error_set(err, EINVAL,
 				    "a deployment needs a trust root and a "
 				    "release");
-	if (n_signers == 0 || n_signers > CR_FLEET_KEYS_MAX)
-		return cr_error_set(err, EINVAL,
-				    "a deployment carries 1..%d signatures",
-				    (int)CR_FLEET_KEYS_MAX);
 	if (d->n_devices > CP_DEPLOY_DEVICES_MAX ||
 	    d->n_tags > CP_DEPLOY_TAGS_MAX || d->n_waves > CP_DEPLOY_WAVES_MAX)
 		return cr_error_set(err, EINVAL,
@@ -453,21 +342,9 @@ int cr_deploy_build(const struct cr_deploy *d,
 	if (bbuf == NULL)
 		return cr_error_errno(err, ENOMEM, "building a deployment");
 	carrier__deployment_body__pack(&b, bbuf);
-	for (size_t i = 0; i < n_signers; i++) {
-		for (size_t j = 0; j < i; j++)
-			if (memcmp(signers[i]->pk, signers[j]->pk, CR_PKLEN) ==
-			    0)
-				return cr_error_set(err, EINVAL,
-						    "a key is given twice");
-		memcpy(pk[i], signers[i]->pk, CR_PKLEN);
-		if (cr_fleet_sign(deploy_ctx, bbuf, blen, signers[i], sig[i],
-				  err) < 0)
-			return -1;
-	}
-	if (cr_fleet_pack(CR_FLEET_RECORD, bbuf, blen,
-			  (const uint8_t(*)[CR_PKLEN])pk,
-			  (const uint8_t(*)[CR_SIGLEN])sig, n_signers, &blob,
-			  &blob_len, err) < 0)
+	if (cr_fleet_sign_pack(CR_FLEET_RECORD, deploy_ctx, bbuf, blen,
+			       signers, n_signers, CR_FLEET_KEYS_MAX,
+			       "a deployment", &blob, &blob_len, err) < 0)
 		return -1;
 	return cr_deploy_decode(blob, blob_len, d->trust, out, err);
 }
@@ -476,12 +353,12 @@ int cr_fleet_rec_peek(enum cr_fleet_rec_kind kind, const uint8_t *buf,
 		      size_t len, uint8_t vendor_id[32],
 		      char app[CR_FLEET_APP_MAX], uint64_t *seq)
 {
-	__attribute__((cleanup(signed_freep))) Carrier__SignedFleetRecord *s =
+	__attribute__((cleanup(cr_fleet_record_freep))) Carrier__SignedFleetRecord *s =
 		NULL;
 	__attribute__((cleanup(dbody_freep))) Carrier__DeploymentBody *b = NULL;
 	__attribute__((cleanup(abody_freep))) Carrier__AdvanceBody *a = NULL;
 
-	if (signed_unpack(buf, len, CP_FLEET_RECORD_MAX, CR_FLEET_KEYS_MAX,
+	if (cr_fleet_record_unpack(buf, len, CP_FLEET_RECORD_MAX, CR_FLEET_KEYS_MAX,
 			  "record", &s, NULL) < 0)
 		return -1;
 	if (kind == CR_REC_DEPLOYMENT) {
@@ -494,7 +371,7 @@ int cr_fleet_rec_peek(enum cr_fleet_rec_kind kind, const uint8_t *buf,
 			return -1;
 		b = carrier__deployment_body__unpack(NULL, s->body.len,
 						     s->body.data);
-		if (b == NULL || b->vendor_id.len != 32 || !app_ok(b->app))
+		if (b == NULL || b->vendor_id.len != 32 || !cr_fleet_app_ok(b->app))
 			return -1;
 		memcpy(vendor_id, b->vendor_id.data, 32);
 		snprintf(app, CR_FLEET_APP_MAX, "%s", b->app);
@@ -504,7 +381,7 @@ int cr_fleet_rec_peek(enum cr_fleet_rec_kind kind, const uint8_t *buf,
 	if (kind != CR_REC_ADVANCE)
 		return -1;
 	a = carrier__advance_body__unpack(NULL, s->body.len, s->body.data);
-	if (a == NULL || a->vendor_id.len != 32 || !app_ok(a->app))
+	if (a == NULL || a->vendor_id.len != 32 || !cr_fleet_app_ok(a->app))
 		return -1;
 	memcpy(vendor_id, a->vendor_id.data, 32);
 	snprintf(app, CR_FLEET_APP_MAX, "%s", a->app);
@@ -641,18 +518,18 @@ int cr_advance_decode(const uint8_t *buf, size_t len,
 		      const struct cr_trust *trust, struct cr_advance **out,
 		      struct cr_error **err)
 {
-	__attribute__((cleanup(signed_freep))) Carrier__SignedFleetRecord *s =
+	__attribute__((cleanup(cr_fleet_record_freep))) Carrier__SignedFleetRecord *s =
 		NULL;
 	__attribute__((cleanup(abody_freep))) Carrier__AdvanceBody *b = NULL;
 	__attribute__((cleanup(advance_freep))) struct cr_advance *a = NULL;
 	char what[CR_FLEET_APP_MAX + 48];
 
-	if (signed_unpack(buf, len, 4096, CR_FLEET_KEYS_MAX, "advance", &s,
+	if (cr_fleet_record_unpack(buf, len, 4096, CR_FLEET_KEYS_MAX, "advance", &s,
 			  err) < 0)
 		return -1;
 	b = carrier__advance_body__unpack(NULL, s->body.len, s->body.data);
 	if (b == NULL || b->vendor_id.len != 32 ||
-	    b->deployment.len != CR_DEPLOY_DIGEST_LEN || !app_ok(b->app) ||
+	    b->deployment.len != CR_DEPLOY_DIGEST_LEN || !cr_fleet_app_ok(b->app) ||
 	    b->wave == 0 || b->wave >= CP_DEPLOY_WAVES_MAX)
 		return cr_error_set(err, EBADMSG,
 				    "advance is malformed (it names a fleet, "
@@ -663,8 +540,10 @@ int cr_advance_decode(const uint8_t *buf, size_t len,
 		return cr_error_errno(err, ENOMEM, "decoding an advance");
 	snprintf(what, sizeof(what), "advance of %s to wave %" PRIu32, b->app,
 		 b->wave);
-	if (rollout_check(advance_ctx, s, trust, a->signer, &a->n_signers,
-			  what, err) < 0)
+	if (cr_fleet_rollout_verify(advance_ctx, s->body.data, s->body.len,
+				    s->signatures, s->n_signatures, trust,
+				    a->signer, CR_FLEET_KEYS_MAX, &a->n_signers,
+				    what, err) < 0)
 		return -1;
 	memcpy(a->vendor_id, b->vendor_id.data, 32);
 	snprintf(a->app, sizeof(a->app), "%s", b->app);
@@ -691,16 +570,10 @@ int cr_advance_build(const struct cr_advance *a,
 {
 	Carrier__AdvanceBody b = CARRIER__ADVANCE_BODY__INIT;
 	uint8_t vid[32], dep[CR_DEPLOY_DIGEST_LEN], bbuf[512];
-	uint8_t pk[CR_FLEET_KEYS_MAX][CR_PKLEN];
-	uint8_t sig[CR_FLEET_KEYS_MAX][CR_SIGLEN];
 	CR_CLEANUP_FREE uint8_t *blob = NULL;
 	char app[CR_FLEET_APP_MAX];
 	size_t blen, blob_len;
 
-	if (n_signers == 0 || n_signers > CR_FLEET_KEYS_MAX)
-		return cr_error_set(err, EINVAL,
-				    "an advance carries 1..%d signatures",
-				    (int)CR_FLEET_KEYS_MAX);
 	memcpy(vid, a->vendor_id, 32);
 	memcpy(dep, a->deployment, sizeof(dep));
 	snprintf(app, sizeof(app), "%s", a->app);
@@ -718,16 +591,9 @@ int cr_advance_build(const struct cr_advance *a,
 	if (blen > sizeof(bbuf))
 		return cr_error_set(err, EMSGSIZE, "advance too large");
 	carrier__advance_body__pack(&b, bbuf);
-	for (size_t i = 0; i < n_signers; i++) {
-		memcpy(pk[i], signers[i]->pk, CR_PKLEN);
-		if (cr_fleet_sign(advance_ctx, bbuf, blen, signers[i], sig[i],
-				  err) < 0)
-			return -1;
-	}
-	if (cr_fleet_pack(CR_FLEET_RECORD, bbuf, blen,
-			  (const uint8_t(*)[CR_PKLEN])pk,
-			  (const uint8_t(*)[CR_SIGLEN])sig, n_signers, &blob,
-			  &blob_len, err) < 0)
+	if (cr_fleet_sign_pack(CR_FLEET_RECORD, advance_ctx, bbuf, blen,
+			       signers, n_signers, CR_FLEET_KEYS_MAX,
+			       "an advance", &blob, &blob_len, err) < 0)
 		return -1;
 	return cr_advance_decode(blob, blob_len, NULL, out, err);
 }
@@ -753,14 +619,14 @@ int cr_report_state_final(enum cr_report_state s)
 int cr_report_decode(const uint8_t *buf, size_t len, struct cr_report *out,
 		     struct cr_error **err)
 {
-	__attribute__((cleanup(signed_freep))) Carrier__SignedFleetRecord *s =
+	__attribute__((cleanup(cr_fleet_record_freep))) Carrier__SignedFleetRecord *s =
 		NULL;
 	__attribute__((cleanup(rbody_freep))) Carrier__StatusReportBody *b =
 		NULL;
 	uint8_t signer[1][CR_PKLEN];
 	size_t n_signer = 0;
 
-	if (signed_unpack(buf, len, CP_REPORT_MAX, 1, "status report", &s,
+	if (cr_fleet_record_unpack(buf, len, CP_REPORT_MAX, 1, "status report", &s,
 			  err) < 0)
 		return -1;
 	b = carrier__status_report_body__unpack(NULL, s->body.len,
@@ -810,7 +676,6 @@ int cr_report_sign(const struct cr_keypair *kp, struct cr_report *r,
 {
 	Carrier__StatusReportBody b = CARRIER__STATUS_REPORT_BODY__INIT;
 	uint8_t pkc[CR_PKLEN], dep[CR_DEPLOY_DIGEST_LEN], bbuf[CP_REPORT_MAX];
-	uint8_t pk[1][CR_PKLEN], sig[1][CR_SIGLEN];
 	char app[CR_FLEET_APP_MAX], ver[CR_FLEET_VERSION_MAX];
 	char reason[CP_REASON_MAX];
 	CR_CLEANUP_FREE uint8_t *blob = NULL;
@@ -840,13 +705,9 @@ int cr_report_sign(const struct cr_keypair *kp, struct cr_report *r,
 	if (blen > sizeof(bbuf) - 128)
 		return cr_error_set(err, EMSGSIZE, "status report too large");
 	carrier__status_report_body__pack(&b, bbuf);
-	memcpy(pk[0], kp->pk, CR_PKLEN);
-	if (cr_fleet_sign(report_ctx, bbuf, blen, kp, sig[0], err) < 0)
-		return -1;
-	if (cr_fleet_pack(CR_FLEET_RECORD, bbuf, blen,
-			  (const uint8_t(*)[CR_PKLEN])pk,
-			  (const uint8_t(*)[CR_SIGLEN])sig, 1, &blob, &blob_len,
-			  err) < 0)
+	if (cr_fleet_sign_pack(CR_FLEET_RECORD, report_ctx, bbuf, blen, &kp, 1,
+			       1, "a status report", &blob, &blob_len,
+			       err) < 0)
 		return -1;
 	return cr_report_decode(blob, blob_len, r, err);
 }

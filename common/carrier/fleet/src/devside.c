@@ -142,6 +142,23 @@ int cr_deploy_accept(const uint8_t *blob, size_t len,
 	return 0;
 }
 
+int cr_deploy_adopt_trust(struct cr_trust **held, const struct cr_deploy *d,
+			  struct cr_error **err)
+{
+	struct cr_trust *t = NULL;
+
+	if (d->trust == NULL || d->trust->version <= (*held)->version)
+		return 0;
+	/* Checked again as a rotation from the held root (no expiry: that
+	 * is the deployment's to say). */
+	if (cr_trust_decode(d->trust->blob, d->trust->blob_len, *held, 0, &t,
+			    err) < 0)
+		return -1;
+	cr_trust_free(*held);
+	*held = t;
+	return 1;
+}
+
 int cr_report_make(const struct cr_keypair *kp, const struct cr_deploy *d,
 		   const char *app, enum cr_report_state state,
 		   const char *version, const char *reason, uint64_t seq,

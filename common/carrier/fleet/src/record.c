@@ -7,12 +7,14 @@
 #include "record.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "cp/limits.h"
+#include "cp/pbscan.h"
 #include "cr/cleanup.h"
 #include "cr/util.h"
 
@@ -120,6 +122,141 @@ int cr_fleet_collect(const char *ctx, const uint8_t *body, size_t len,
 			memcpy(signer[(*n_signer)++], s->pk.data, CR_PKLEN);
 	}
 	return 0;
+}
+
+void cr_fleet_record_freep(Carrier__SignedFleetRecord **p)
+{
+	if (*p != NULL)
+		carrier__signed_fleet_record__free_unpacked(*p, NULL);
+}
+
+int cr_fleet_record_unpack(const uint8_t *buf, size_t len, size_t max,
+			   size_t max_sigs, const char *what,
+			   Carrier__SignedFleetRecord **out,
+			   struct cr_error **err)
+{
+	long n;
+
+	if (buf == NULL || len == 0)
+		return cr_error_set(err, EBADMSG, "%s is empty", what);
+	if (len > max)
+		return cr_error_set(err, EMSGSIZE,
+				    "%s is %zu bytes, more than the limit of "
+				    "%zu",
+				    what, len, max);
+	n = cp_pb_count(buf, len, 2);
+	if (n < 0)
+		return cr_error_set(err, EBADMSG,
+				    "%s is malformed (truncated or corrupt)",
+				    what);
+	if ((size_t)n > max_sigs)
+		return cr_error_set(err, EMSGSIZE,
+				    "%s carries %ld signatures, more than the "
+				    "limit of %zu",
+				    what, n, max_sigs);
+	*out = carrier__signed_fleet_record__unpack(NULL, len, buf);
+	if (*out == NULL)
+		return cr_error_set(err, EBADMSG,
+				    "%s is malformed (truncated or corrupt)",
+				    what);
+	if ((*out)->body.len == 0)
+		return cr_error_set(err, EBADMSG, "%s has an empty body", what);
+	return 0;
+}
+
+static int rollout_counts(const void *arg, const uint8_t *pk)
+{
+	return cr_trust_has_key(arg, CR_ROLE_ROLLOUT, pk);
+}
+
+int cr_fleet_rollout_verify(const char *ctx, const uint8_t *body, size_t len,
+			    Carrier__FleetSignature *const *sigs,
+			    size_t n_sigs, const struct cr_trust *trust,
+			    uint8_t (*signer)[CR_PKLEN], size_t cap,
+			    size_t *n_signers, const char *what,
+			    struct cr_error **err)
+{
+	size_t have;
+
+	*n_signers = 0;
+	if (n_sigs == 0)
+		return cr_error_set(err, EKEYREJECTED, "%s: unsigned", what);
+	if (cr_fleet_collect(ctx, body, len, sigs, n_sigs,
+			     trust != NULL ? rollout_counts : NULL, trust,
+			     signer, cap, n_signers, what, err) < 0)
+		return -1;
+	if (trust == NULL)
+		return 0;
+	have = cr_fleet_count_signers(&trust->rollout,
+				      (const uint8_t(*)[CR_PKLEN])signer,
+				      *n_signers);
+	if (have < trust->rollout.threshold)
+		return cr_error_set(err, EKEYREJECTED,
+				    "%s: %zu of %" PRIu32
+				    " rollout signatures of trust root v%" PRIu64,
+				    what, have, trust->rollout.threshold,
+				    trust->version);
+	return 0;
+}
+
+int cr_fleet_sign_pack(enum cr_fleet_kind kind, const char *ctx,
+		       const uint8_t *body, size_t len,
+		       const struct cr_keypair *const *signers, size_t n,
+		       size_t max_sigs, const char *what, uint8_t **out,
+		       size_t *out_len, struct cr_error **err)
+{
+	uint8_t pk[CR_FLEET_KEYS_MAX][CR_PKLEN];
+	uint8_t sig[CR_FLEET_KEYS_MAX][CR_SIGLEN];
+
+	if (max_sigs > CR_FLEET_KEYS_MAX)
+		max_sigs = CR_FLEET_KEYS_MAX;
+	if (n == 0 || n > max_sigs)
+		return cr_error_set(err, EINVAL, "%s carries 1..%zu signatures",
+				    what, max_sigs);
+	for (size_t i = 0; i < n; i++) {
+		/* A key twice would count once on the device: refuse the
+		 * record rather than publish one weaker than it looks. */
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(signers[i]->pk, signers[j]->pk, CR_PKLEN) ==
+			    0)
+				return cr_error_set(err, EINVAL,
+						    "a key is given twice");
+		memcpy(pk[i], signers[i]->pk, CR_PKLEN);
+		if (cr_fleet_sign(ctx, body, len, signers[i], sig[i], err) < 0)
+			return -1;
+	}
+	return cr_fleet_pack(kind, body, len, (const uint8_t(*)[CR_PKLEN])pk,
+			     (const uint8_t(*)[CR_SIGLEN])sig, n, out, out_len,
+			     err);
+}
+
+int cr_fleet_app_ok(const char *s)
+{
+	size_t n = strnlen(s, CR_FLEET_APP_MAX);
+
+	if (n == 0 || n >= CR_FLEET_APP_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+			return 0;
+	}
+	return 1;
+}
+
+int cr_fleet_tag_ok(const char *s)
+{
+	size_t n = strnlen(s, CP_TAG_STR_MAX);
+
+	if (n == 0 || n >= CP_TAG_STR_MAX || s[0] == '=' ||
+	    memchr(s, '=', n) == NULL)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~')
+			return 0;
+	return 1;
 }
 
 int cr_fleet_pack(enum cr_fleet_kind kind, const uint8_t *body, size_t body_len,

@@ -232,6 +232,16 @@ int cr_deploy_accept(const uint8_t *blob, size_t len,
 		     const uint8_t dev[CR_ID_HASHLEN],
 		     const char (*tags)[CP_TAG_STR_MAX], size_t n_tags,
 		     struct cr_deploy **out, char *why, size_t why_cap);
+/*
+ * A deployment verified against *held carrying a newer trust root (a
+ * rotation a threshold of *held's root keys signed, e.g. to replace a lost
+ * or stolen rollout key): the device takes that root as its own, so the
+ * keys it dropped sign nothing for it any more, without a reflash.  1 when
+ * *held was replaced (the old one freed), 0 when the root is not newer,
+ * -1 with *err.
+ */
+int cr_deploy_adopt_trust(struct cr_trust **held, const struct cr_deploy *d,
+			  struct cr_error **err);
 
 /* Wall-clock ms: report and deployment sequences that grow across
  * restarts. */
