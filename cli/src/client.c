@@ -258,7 +258,7 @@ static void cl_link_msg(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
 			return;
 		}
 	}
-	if (!c->reply_done && m->req_id == c->want_req) {
+	if (!c->reply_done && c->want_req != 0 && m->req_id == c->want_req) {
 		c->reply = m;
 		c->reply_done = 1;
 		return;
@@ -992,9 +992,12 @@ Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
 		cr_error_set(err, EMSGSIZE, "request too large");
 		return NULL;
 	}
+	/* A late answer to an earlier request that timed out may be held
+	 * here (a slow or lying node): it is nobody's now. */
+	cp_hop_free(c->reply);
+	c->reply = NULL;
 	c->want_req = req->req_id;
 	c->reply_done = 0;
-	c->reply = NULL;
 	/* Datagrams get lost: ask again a few times before giving up. */
 	while (cr_now_ms() < deadline && !c->reply_done) {
 		uint64_t step = cr_now_ms() + 700;
@@ -1006,6 +1009,7 @@ Carrier__Hop *cl_request(struct cl_client *c, size_t idx, Carrier__Hop *req,
 			break;
 	}
 	if (!c->reply_done) {
+		c->want_req = 0;
 		cr_error_set(err, CL_EXIT_OFFLINE,
 			     "ring node %s did not answer in time",
 			     c->ring->nodes[idx].addr);
