@@ -258,64 +258,247 @@ static int dep_get(struct dep_ctx *x, size_t idx, uint32_t kind, const char *app
 	return 0;
 }
 
-/* The newest valid deployment of app any node holds (NULL: none). */
-static struct cr_deploy *dep_fetch(struct dep_ctx *x, const char *app)
+/* Hands take the record (kind, app) of every node that holds one. */
+static void dep_each_record(struct dep_ctx *x, uint32_t kind, const char *app,
+			    void (*take)(const uint8_t *blob, size_t len,
+					 void *arg),
+			    void *arg)
 {
 	const struct cr_ring *ring = cl_ring(x->c);
-	struct cr_deploy *best = NULL;
 
 	for (size_t i = 0; i < ring->n_nodes; i++) {
-		struct cr_deploy *d = NULL;
-		struct cr_error *e = NULL;
 		uint8_t *blob;
 		size_t len;
 
-		if (dep_get(x, i, CR_REC_DEPLOYMENT, app, &blob, &len) < 0)
+		if (dep_get(x, i, kind, app, &blob, &len) < 0)
 			continue;
-		if (cr_deploy_decode(blob, len, x->trust, &d, &e) == 0 &&
-		    memcmp(d->vendor_id, x->vendor, 32) == 0 &&
-		    (best == NULL || d->seq > best->seq)) {
-			cr_deploy_free(best);
-			best = d;
-		} else {
-			cr_deploy_free(d);
-		}
-		cr_error_free(e);
+		take(blob, len, arg);
 		free(blob);
 	}
-	return best;
+}
+
+struct fetch_best {
+	struct dep_ctx *x;
+	struct cr_deploy *best;
+};
+
+static void fetch_take(const uint8_t *blob, size_t len, void *arg)
+{
+	struct fetch_best *fb = arg;
+	struct cr_deploy *d = NULL;
+	struct cr_error *e = NULL;
+
+	if (cr_deploy_decode(blob, len, fb->x->trust, &d, &e) == 0 &&
+	    memcmp(d->vendor_id, fb->x->vendor, 32) == 0 &&
+	    (fb->best == NULL || d->seq > fb->best->seq)) {
+		cr_deploy_free(fb->best);
+		fb->best = d;
+	} else {
+		cr_deploy_free(d);
+	}
+	cr_error_free(e);
+}
+
+/* The newest valid deployment of app any node holds (NULL: none). */
+static struct cr_deploy *dep_fetch(struct dep_ctx *x, const char *app)
+{
+	struct fetch_best fb = { x, NULL };
+
+	dep_each_record(x, CR_REC_DEPLOYMENT, app, fetch_take, &fb);
+	return fb.best;
+}
+
+struct open_wave {
+	const struct cr_deploy *d;
+	uint32_t wave;
+};
+
+static void wave_take(const uint8_t *blob, size_t len, void *arg)
+{
+	struct open_wave *ow = arg;
+	struct cr_advance *a = NULL;
+	struct cr_error *e = NULL;
+
+	if (cr_advance_decode(blob, len, ow->d->trust, &a, &e) == 0 &&
+	    memcmp(a->deployment, ow->d->digest, 32) == 0 &&
+	    a->wave < ow->d->n_waves && a->wave > ow->wave)
+		ow->wave = a->wave;
+	cr_advance_free(a);
+	cr_error_free(e);
 }
 
 /* The wave open for d: the highest valid advance any node holds. */
 static uint32_t dep_open_wave(struct dep_ctx *x, const struct cr_deploy *d)
 {
+	struct open_wave ow = { d, 0 };
+
+	dep_each_record(x, CR_REC_ADVANCE, d->app, wave_take, &ow);
+	return ow.wave;
+}
+
+/* ---- paged queries ------------------------------------------------------------- */
+
+/* One paged query to every node (the apps of a fleet, the devices of a
+ * deployment, its reports, health records): the request names what is
+ * asked; take reads one answer, copies the next page's cursor into next
+ * and returns its length, 0 on the last page. */
+struct dep_query {
+	Carrier__Hop__MsgCase ask, answer;
+	const char *app;           /* FLEET_APPS_REQ: none; DEVICES_REQ */
+	const uint8_t *deployment; /* FLEET_REPORTS_REQ */
+	size_t (*take)(const Carrier__Hop *rep, uint8_t *next, void *arg);
+	void *arg;
+};
+
+enum { DEP_CURSOR_MAX = CR_FLEET_APP_MAX > 32 ? CR_FLEET_APP_MAX : 32,
+       DEP_PAGES_MAX = 4096 };
+
+static void dep_pages(struct dep_ctx *x, const struct dep_query *dq)
+{
 	const struct cr_ring *ring = cl_ring(x->c);
-	uint32_t wave = 0;
 
 	for (size_t i = 0; i < ring->n_nodes; i++) {
-		struct cr_advance *a = NULL;
-		struct cr_error *e = NULL;
-		uint8_t *blob;
-		size_t len;
+		uint8_t after[DEP_CURSOR_MAX + 1] = { 0 };
+		size_t after_len = 0;
 
-		if (dep_get(x, i, CR_REC_ADVANCE, d->app, &blob, &len) < 0)
-			continue;
-		if (cr_advance_decode(blob, len, d->trust, &a, &e) == 0 &&
-		    memcmp(a->deployment, d->digest, 32) == 0 &&
-		    a->wave < d->n_waves && a->wave > wave)
-			wave = a->wave;
-		cr_advance_free(a);
-		cr_error_free(e);
-		free(blob);
+		/* Bounded: a node answers at least one item a page. */
+		for (int page = 0; page < DEP_PAGES_MAX; page++) {
+			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
+			Carrier__FleetAppsRequest qa =
+				CARRIER__FLEET_APPS_REQUEST__INIT;
+			Carrier__FleetDevicesRequest qd =
+				CARRIER__FLEET_DEVICES_REQUEST__INIT;
+			Carrier__FleetReportsRequest qr =
+				CARRIER__FLEET_REPORTS_REQUEST__INIT;
+			Carrier__HealthQuery qh = CARRIER__HEALTH_QUERY__INIT;
+			ProtobufCBinaryData cur = { after_len, after };
+			struct cr_error *e = NULL;
+
+			m.msg_case = dq->ask;
+			switch (dq->ask) {
+			case CARRIER__HOP__MSG_FLEET_APPS_REQ:
+				qa.vendor_id.data = x->vendor;
+				qa.vendor_id.len = 32;
+				qa.after = (char *)after;
+				m.fleet_apps_req = &qa;
+				break;
+			case CARRIER__HOP__MSG_FLEET_DEVICES_REQ:
+				qd.vendor_id.data = x->vendor;
+				qd.vendor_id.len = 32;
+				qd.app = (char *)(uintptr_t)dq->app;
+				qd.after = cur;
+				m.fleet_devices_req = &qd;
+				break;
+			case CARRIER__HOP__MSG_FLEET_REPORTS_REQ:
+				qr.deployment.data =
+					(uint8_t *)(uintptr_t)dq->deployment;
+				qr.deployment.len = 32;
+				qr.after = cur;
+				m.fleet_reports_req = &qr;
+				break;
+			default:
+				qh.after = cur;
+				m.health_query = &qh;
+				break;
+			}
+			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
+			cr_error_free(e);
+			if (rep == NULL || rep->msg_case != dq->answer) {
+				cp_hop_free(rep);
+				break;
+			}
+			after_len = dq->take(rep, after, dq->arg);
+			after[after_len] = '\0';
+			cp_hop_free(rep);
+			if (after_len == 0)
+				break;
+		}
 	}
-	return wave;
+}
+
+static size_t collect_device(const Carrier__Hop *rep, uint8_t *next,
+			     void *arg)
+{
+	const Carrier__FleetDevices *fds = rep->fleet_devices;
+	struct fleet_view *v = arg;
+
+	for (size_t k = 0; k < fds->n_devices; k++) {
+		const Carrier__FleetDevice *fd = fds->devices[k];
+		struct dev_row *r;
+
+		if (fd->id.len != CR_ID_HASHLEN ||
+		    (r = view_row(v, fd->id.data)) == NULL)
+			continue;
+		r->targeted = 1;
+		if (fd->held && (!r->held || fd->online ||
+				 fd->last_seen_ms_ago < r->last_seen_ms_ago)) {
+			if (!r->online) {
+				r->online = fd->online;
+				r->last_seen_ms_ago = fd->last_seen_ms_ago;
+			}
+			r->held = 1;
+		}
+	}
+	if (fds->next.len != CR_ID_HASHLEN)
+		return 0;
+	memcpy(next, fds->next.data, CR_ID_HASHLEN);
+	return CR_ID_HASHLEN;
+}
+
+struct collect_reports {
+	struct fleet_view *v;
+	const struct cr_deploy *d;
+};
+
+static size_t collect_report(const Carrier__Hop *rep, uint8_t *next,
+			     void *arg)
+{
+	const Carrier__FleetReports *fr = rep->fleet_reports;
+	struct collect_reports *c = arg;
+
+	for (size_t k = 0; k < fr->n_reports; k++) {
+		static struct cr_report r;
+		struct cr_error *re = NULL;
+		struct dev_row *row;
+
+		/* Only what the device signed counts; a node's forgery is
+		 * counted and dropped. */
+		if (cr_report_decode(fr->reports[k].data, fr->reports[k].len,
+				     &r, &re) < 0 ||
+		    memcmp(r.deployment, c->d->digest, 32) != 0) {
+			cr_error_free(re);
+			c->v->forged++;
+			continue;
+		}
+		row = view_row(c->v, r.device.hash);
+		if (row != NULL && r.seq > row->r.seq)
+			row->r = r;
+	}
+	if (fr->next.len != 32)
+		return 0;
+	memcpy(next, fr->next.data, 32);
+	return 32;
 }
 
 /* Devices the nodes hold presence for that d targets, and the reports. */
 static void dep_collect(struct dep_ctx *x, const struct cr_deploy *d,
 			struct fleet_view *v)
 {
-	const struct cr_ring *ring = cl_ring(x->c);
+	struct collect_reports cr = { v, d };
+	struct dep_query devs = {
+		.ask = CARRIER__HOP__MSG_FLEET_DEVICES_REQ,
+		.answer = CARRIER__HOP__MSG_FLEET_DEVICES,
+		.app = d->app,
+		.take = collect_device,
+		.arg = v,
+	};
+	struct dep_query reps = {
+		.ask = CARRIER__HOP__MSG_FLEET_REPORTS_REQ,
+		.answer = CARRIER__HOP__MSG_FLEET_REPORTS,
+		.deployment = d->digest,
+		.take = collect_report,
+		.arg = &cr,
+	};
 
 	view_free(v);
 	for (size_t i = 0; i < d->n_devices; i++) {
@@ -324,122 +507,8 @@ static void dep_collect(struct dep_ctx *x, const struct cr_deploy *d,
 		if (r != NULL)
 			r->targeted = 1;
 	}
-	for (size_t i = 0; i < ring->n_nodes; i++) {
-		uint8_t after[CR_ID_HASHLEN];
-		int have_after = 0;
-
-		for (;;) {
-			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
-			Carrier__FleetDevicesRequest q =
-				CARRIER__FLEET_DEVICES_REQUEST__INIT;
-			struct cr_error *e = NULL;
-			int more;
-
-			q.vendor_id.data = x->vendor;
-			q.vendor_id.len = 32;
-			q.app = (char *)(uintptr_t)d->app;
-			if (have_after) {
-				q.after.data = after;
-				q.after.len = CR_ID_HASHLEN;
-			}
-			m.msg_case = CARRIER__HOP__MSG_FLEET_DEVICES_REQ;
-			m.fleet_devices_req = &q;
-			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
-			cr_error_free(e);
-			if (rep == NULL ||
-			    rep->msg_case != CARRIER__HOP__MSG_FLEET_DEVICES) {
-				cp_hop_free(rep);
-				break;
-			}
-			for (size_t k = 0; k < rep->fleet_devices->n_devices;
-			     k++) {
-				const Carrier__FleetDevice *fd =
-					rep->fleet_devices->devices[k];
-				struct dev_row *r;
-
-				if (fd->id.len != CR_ID_HASHLEN)
-					continue;
-				r = view_row(v, fd->id.data);
-				if (r == NULL)
-					continue;
-				r->targeted = 1;
-				if (fd->held && (!r->held || fd->online ||
-						 fd->last_seen_ms_ago <
-							 r->last_seen_ms_ago)) {
-					if (!r->online) {
-						r->online = fd->online;
-						r->last_seen_ms_ago =
-							fd->last_seen_ms_ago;
-					}
-					r->held = 1;
-				}
-			}
-			more = rep->fleet_devices->next.len == CR_ID_HASHLEN;
-			if (more)
-				memcpy(after, rep->fleet_devices->next.data,
-				       CR_ID_HASHLEN);
-			have_after = 1;
-			cp_hop_free(rep);
-			if (!more)
-				break;
-		}
-	}
-	for (size_t i = 0; i < ring->n_nodes; i++) {
-		uint8_t after[32];
-		int have_after = 0;
-
-		for (;;) {
-			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
-			Carrier__FleetReportsRequest q =
-				CARRIER__FLEET_REPORTS_REQUEST__INIT;
-			struct cr_error *e = NULL;
-			int more;
-
-			q.deployment.data = (uint8_t *)(uintptr_t)d->digest;
-			q.deployment.len = 32;
-			if (have_after) {
-				q.after.data = after;
-				q.after.len = 32;
-			}
-			m.msg_case = CARRIER__HOP__MSG_FLEET_REPORTS_REQ;
-			m.fleet_reports_req = &q;
-			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
-			cr_error_free(e);
-			if (rep == NULL ||
-			    rep->msg_case != CARRIER__HOP__MSG_FLEET_REPORTS) {
-				cp_hop_free(rep);
-				break;
-			}
-			for (size_t k = 0; k < rep->fleet_reports->n_reports;
-			     k++) {
-				static struct cr_report r;
-				struct cr_error *re = NULL;
-				struct dev_row *row;
-
-				/* Only what the device signed counts; a
-				 * node's forgery is counted and dropped. */
-				if (cr_report_decode(
-					    rep->fleet_reports->reports[k].data,
-					    rep->fleet_reports->reports[k].len,
-					    &r, &re) < 0 ||
-				    memcmp(r.deployment, d->digest, 32) != 0) {
-					cr_error_free(re);
-					v->forged++;
-					continue;
-				}
-				row = view_row(v, r.device.hash);
-				if (row != NULL && r.seq > row->r.seq)
-					row->r = r;
-			}
-			more = rep->fleet_reports->next.len == 32;
-			if (more)
-				memcpy(after, rep->fleet_reports->next.data, 32);
-			have_after = 1;
-			cp_hop_free(rep);
-			if (!more)
-				break;
-		}
-	}
+	dep_pages(x, &devs);
+	dep_pages(x, &reps);
 	for (size_t i = 0; i < v->n; i++)
 		v->rows[i].wave = cr_deploy_wave_of(d, v->rows[i].id);
 }
@@ -1223,56 +1292,58 @@ out:
 
 /* ---- carrier status / watch ------------------------------------------------------------ */
 
+struct apps_acc {
+	char (*apps)[CR_FLEET_APP_MAX];
+	size_t n, cap;
+};
+
+static size_t apps_take(const Carrier__Hop *rep, uint8_t *next, void *arg)
+{
+	const Carrier__FleetApps *fa = rep->fleet_apps;
+	struct apps_acc *acc = arg;
+	size_t len = 0;
+
+	for (size_t k = 0; k < fa->n_apps; k++) {
+		const char *a = fa->apps[k];
+		int seen = 0;
+
+		if (strlen(a) >= CR_FLEET_APP_MAX)
+			continue;
+		for (size_t j = 0; j < acc->n; j++)
+			seen |= strcmp(acc->apps[j], a) == 0;
+		if (!seen && acc->n < acc->cap)
+			snprintf(acc->apps[acc->n++], CR_FLEET_APP_MAX, "%s",
+				 a);
+		len = strlen(a);
+		memcpy(next, a, len);
+	}
+	return fa->more ? len : 0;
+}
+
 /* The apps of the fleet with a deployment on the ring. */
 static size_t dep_apps(struct dep_ctx *x, char (*apps)[CR_FLEET_APP_MAX],
 		       size_t cap)
 {
-	const struct cr_ring *ring = cl_ring(x->c);
-	size_t n = 0;
+	struct apps_acc acc = { apps, 0, cap };
+	struct dep_query q = {
+		.ask = CARRIER__HOP__MSG_FLEET_APPS_REQ,
+		.answer = CARRIER__HOP__MSG_FLEET_APPS,
+		.take = apps_take,
+		.arg = &acc,
+	};
 
-	for (size_t i = 0; i < ring->n_nodes; i++) {
-		char after[CR_FLEET_APP_MAX] = "";
+	dep_pages(x, &q);
+	return acc.n;
+}
 
-		for (;;) {
-			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
-			Carrier__FleetAppsRequest q =
-				CARRIER__FLEET_APPS_REQUEST__INIT;
-			struct cr_error *e = NULL;
-			int more;
-
-			q.vendor_id.data = x->vendor;
-			q.vendor_id.len = 32;
-			q.after = after;
-			m.msg_case = CARRIER__HOP__MSG_FLEET_APPS_REQ;
-			m.fleet_apps_req = &q;
-			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
-			cr_error_free(e);
-			if (rep == NULL ||
-			    rep->msg_case != CARRIER__HOP__MSG_FLEET_APPS) {
-				cp_hop_free(rep);
-				break;
-			}
-			for (size_t k = 0; k < rep->fleet_apps->n_apps; k++) {
-				const char *a = rep->fleet_apps->apps[k];
-				int seen = 0;
-
-				if (strlen(a) >= CR_FLEET_APP_MAX)
-					continue;
-				for (size_t j = 0; j < n; j++)
-					seen |= strcmp(apps[j], a) == 0;
-				if (!seen && n < cap)
-					snprintf(apps[n++], CR_FLEET_APP_MAX,
-						 "%s", a);
-				snprintf(after, sizeof(after), "%s", a);
-			}
-			more = rep->fleet_apps->more &&
-			       rep->fleet_apps->n_apps > 0;
-			cp_hop_free(rep);
-			if (!more)
-				break;
-		}
-	}
-	return n;
+/* The app a command names (one), or every app of the fleet. */
+static size_t dep_apps_or(struct dep_ctx *x, const char *one,
+			  char (*apps)[CR_FLEET_APP_MAX], size_t cap)
+{
+	if (one == NULL)
+		return dep_apps(x, apps, cap);
+	snprintf(apps[0], CR_FLEET_APP_MAX, "%s", one);
+	return 1;
 }
 
 static const char *row_state(const struct dev_row *r)
@@ -1297,74 +1368,58 @@ static void json_str(const char *s)
 
 /* ---- device health ------------------------------------------------------------------- */
 
+struct health_acc {
+	struct cr_map *m;
+	struct cr_devhealth *spare;
+};
+
+static size_t health_take(const Carrier__Hop *rep, uint8_t *next, void *arg)
+{
+	const Carrier__HealthRecords *hr = rep->health_records;
+	struct health_acc *acc = arg;
+
+	for (size_t k = 0; k < hr->n_records; k++) {
+		struct cr_devhealth *old, *h;
+
+		if (acc->spare == NULL &&
+		    (acc->spare = malloc(sizeof(*acc->spare))) == NULL)
+			return 0;
+		h = acc->spare;
+		if (cr_devhealth_decode(hr->records[k].data,
+					hr->records[k].len, h, NULL) < 0)
+			continue;
+		old = cr_map_get(acc->m, h->device.hash);
+		if (old != NULL && old->seq >= h->seq)
+			continue;
+		if (old != NULL)
+			*old = *h;
+		else if (cr_map_put(acc->m, h->device.hash, h) == 0)
+			acc->spare = NULL;
+	}
+	if (hr->next.len != 32 || hr->n_records == 0)
+		return 0;
+	memcpy(next, hr->next.data, 32);
+	return 32;
+}
+
 /* The newest verified health record of every device the nodes hold:
  * device hash -> a struct cr_devhealth the map owns (health_free).  A
  * record that does not verify is skipped: nodes only relay them. */
 static struct cr_map *health_fetch(struct dep_ctx *x)
 {
-	const struct cr_ring *ring = cl_ring(x->c);
-	struct cr_map *m = cr_map_new(CR_ID_HASHLEN);
-	struct cr_devhealth *h = NULL;
+	struct health_acc acc = { cr_map_new(CR_ID_HASHLEN), NULL };
+	struct dep_query q = {
+		.ask = CARRIER__HOP__MSG_HEALTH_QUERY,
+		.answer = CARRIER__HOP__MSG_HEALTH_RECORDS,
+		.take = health_take,
+		.arg = &acc,
+	};
 
-	if (m == NULL)
+	if (acc.m == NULL)
 		return NULL;
-	for (size_t i = 0; i < ring->n_nodes; i++) {
-		uint8_t after[32];
-		int have_after = 0;
-
-		/* Bounded: a node answers at least one record a page. */
-		for (int page = 0; page < 4096; page++) {
-			Carrier__Hop q = CARRIER__HOP__INIT, *rep;
-			Carrier__HealthQuery hq = CARRIER__HEALTH_QUERY__INIT;
-			struct cr_error *e = NULL;
-			const Carrier__HealthRecords *hr;
-			int more;
-
-			if (have_after) {
-				hq.after.data = after;
-				hq.after.len = 32;
-			}
-			q.msg_case = CARRIER__HOP__MSG_HEALTH_QUERY;
-			q.health_query = &hq;
-			rep = cl_request(x->c, i, &q, DEP_REQ_MS, &e);
-			cr_error_free(e);
-			if (rep == NULL ||
-			    rep->msg_case != CARRIER__HOP__MSG_HEALTH_RECORDS) {
-				cp_hop_free(rep);
-				break;
-			}
-			hr = rep->health_records;
-			for (size_t k = 0; k < hr->n_records; k++) {
-				struct cr_devhealth *old;
-
-				if (h == NULL && (h = malloc(sizeof(*h))) == NULL)
-					break;
-				if (cr_devhealth_decode(hr->records[k].data,
-							hr->records[k].len, h,
-							NULL) < 0)
-					continue;
-				old = cr_map_get(m, h->device.hash);
-				if (old != NULL && old->seq >= h->seq)
-					continue;
-				if (old != NULL) {
-					*old = *h;
-				} else if (cr_map_put(m, h->device.hash, h) ==
-					   0) {
-					h = NULL;
-				}
-			}
-			more = hr->next.len == 32 && hr->n_records > 0;
-			if (more) {
-				memcpy(after, hr->next.data, 32);
-				have_after = 1;
-			}
-			cp_hop_free(rep);
-			if (!more)
-				break;
-		}
-	}
-	free(h);
-	return m;
+	dep_pages(x, &q);
+	free(acc.spare);
+	return acc.m;
 }
 
 static void health_free(struct cr_map *m)
@@ -1612,12 +1667,8 @@ int cl_cmd_status(int argc, char **argv)
 		rc = dep_report(err);
 		goto out;
 	}
-	if (optind == argc - 1) {
-		snprintf(apps[0], sizeof(apps[0]), "%s", argv[optind]);
-		n_apps = 1;
-	} else {
-		n_apps = dep_apps(&x, apps, 64);
-	}
+	n_apps = dep_apps_or(&x, optind == argc - 1 ? argv[optind] : NULL,
+			     apps, 64);
 	for (size_t i = 0; i < n_apps; i++) {
 		struct cr_deploy *d = dep_fetch(&x, apps[i]);
 		struct fleet_view v = { 0 };
@@ -1749,12 +1800,9 @@ int cl_cmd_watch(int argc, char **argv)
 		size_t n_apps;
 		int never = 0;
 
-		if (optind == argc - 1) {
-			snprintf(apps[0], sizeof(apps[0]), "%s", argv[optind]);
-			n_apps = 1;
-		} else {
-			n_apps = dep_apps(&x, apps, 64);
-		}
+		n_apps = dep_apps_or(&x,
+				     optind == argc - 1 ? argv[optind] : NULL,
+				     apps, 64);
 		for (size_t a = 0; a < n_apps; a++) {
 			struct cr_deploy *d = dep_fetch(&x, apps[a]);
 			struct fleet_view v = { 0 };
@@ -2204,7 +2252,7 @@ static struct evbuffer *exp_collect(struct dep_ctx *x)
 		"reported for an app's deployment.\n"
 		"# TYPE korhal_app_info gauge\n");
 	health = health_fetch(x);
-	n_apps = dep_apps(x, apps, 64);
+	n_apps = dep_apps_or(x, NULL, apps, 64);
 	for (size_t a = 0; a < n_apps; a++) {
 		struct cr_deploy *d = dep_fetch(x, apps[a]);
 		struct fleet_view v = { 0 };

@@ -441,6 +441,53 @@ static int fleet_room(struct rn_fleet *f, struct cr_error **err)
 	return 0;
 }
 
+/* The trust root a fleet's deployments pinned on this node, or NULL. */
+static struct cr_trust *fleet_pin(struct rn_fleet *f, const uint8_t vendor[32],
+				  uint8_t tkey[33])
+{
+	struct cr_trust *pin = NULL;
+	uint8_t *tblob = NULL;
+	uint64_t tseq;
+	size_t tlen;
+
+	tkey[0] = 'T';
+	memcpy(tkey + 1, vendor, 32);
+	if (fleet_get_kv(f, tkey, 33, &tseq, &tblob, &tlen) == 0) {
+		if (cr_trust_decode(tblob, tlen, NULL, 0, &pin, NULL) < 0)
+			pin = NULL;
+		free(tblob);
+	}
+	return pin;
+}
+
+/* Stores blob at key when seq is above the stored one (room permitting
+ * for a new key): 1 stored, 0 held at *seq already (same set when the
+ * stored record is this one), -1 with *err. */
+static int store_newer(struct rn_fleet *f, const uint8_t *key, size_t klen,
+		       uint64_t seq, const uint8_t *blob, size_t len,
+		       uint64_t *stored_seq, int *same, struct cr_error **err)
+{
+	uint8_t *old = NULL;
+	uint64_t stored;
+	size_t olen;
+
+	if (fleet_get_kv(f, key, klen, &stored, &old, &olen) == 0) {
+		if (same != NULL)
+			*same = olen == len && memcmp(old, blob, len) == 0;
+		free(old);
+		if (stored >= seq) {
+			*stored_seq = stored;
+			return 0;
+		}
+	} else if (fleet_room(f, err) < 0) {
+		return -1;
+	}
+	if (fleet_put_kv(f, key, klen, seq, blob, len, err) < 0)
+		return -1;
+	*stored_seq = seq;
+	return 1;
+}
+
 /* 1 stored, 0 held at *seq already, -1 with *err. */
 static int store_deploy(struct rn_fleet *f, const uint8_t *blob, size_t len,
 			uint64_t *seq, struct fleet_dep **out,
@@ -448,10 +495,9 @@ static int store_deploy(struct rn_fleet *f, const uint8_t *blob, size_t len,
 {
 	uint8_t vendor[32], key[FLEET_KEY_MAX], tkey[33];
 	char app[CR_FLEET_APP_MAX];
-	uint64_t pseq, tseq = 0;
-	uint8_t *tblob = NULL;
-	size_t tlen = 0, klen;
-	struct cr_trust *pin = NULL;
+	uint64_t pseq;
+	size_t klen;
+	struct cr_trust *pin;
 	struct cr_deploy *d = NULL;
 	struct fleet_dep *dp;
 	int rc;
@@ -459,14 +505,7 @@ static int store_deploy(struct rn_fleet *f, const uint8_t *blob, size_t len,
 	if (cr_fleet_rec_peek(CR_REC_DEPLOYMENT, blob, len, vendor, app,
 			      &pseq) < 0)
 		return cr_error_set(err, EBADMSG, "deployment is malformed");
-	tkey[0] = 'T';
-	memcpy(tkey + 1, vendor, 32);
-	if (fleet_get_kv(f, tkey, sizeof(tkey), &tseq, &tblob, &tlen) == 0) {
-		rc = cr_trust_decode(tblob, tlen, NULL, 0, &pin, NULL);
-		free(tblob);
-		if (rc < 0)
-			pin = NULL;
-	}
+	pin = fleet_pin(f, vendor, tkey);
 	rc = cr_deploy_decode(blob, len, pin, &d, err);
 	if (rc == 0 && cr_deploy_expired(d, cr_now_unix()))
 		rc = cr_error_set(err, ESTALE, "deployment of %s seq %llu has "
@@ -591,11 +630,9 @@ static int store_report(struct rn_fleet *f, const uint8_t *blob, size_t len,
 			struct cr_error **err)
 {
 	static struct cr_report r; /* large; the loop is single-threaded */
-	uint8_t key[65], pv[RN_PRES_VALUE_MAX], *old = NULL;
+	uint8_t key[65], pv[RN_PRES_VALUE_MAX];
 	struct fleet_dep *dp;
 	struct rn_pres pres;
-	uint64_t stored;
-	size_t olen;
 
 	if (cr_report_decode(blob, len, &r, err) < 0)
 		return -1;
@@ -621,19 +658,8 @@ static int store_report(struct rn_fleet *f, const uint8_t *blob, size_t len,
 	memcpy(key + 1, r.deployment, 32);
 	memcpy(key + 33, r.device.hash, 32);
 	memcpy(home_key, r.deployment, 32);
-	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
-		free(old);
-		if (stored >= r.seq) {
-			*seq = stored;
-			return 0;
-		}
-	} else if (fleet_room(f, err) < 0) {
-		return -1;
-	}
-	if (fleet_put_kv(f, key, sizeof(key), r.seq, blob, len, err) < 0)
-		return -1;
-	*seq = r.seq;
-	return 1;
+	return store_newer(f, key, sizeof(key), r.seq, blob, len, seq, NULL,
+			   err);
 }
 
 /* A config (cr/appconfig.h, kind 4): checked against the trust root its
@@ -642,24 +668,15 @@ static int store_report(struct rn_fleet *f, const uint8_t *blob, size_t len,
 static int store_config(struct rn_fleet *f, const uint8_t *blob, size_t len,
 			uint64_t *seq, struct cr_error **err)
 {
-	uint8_t tkey[33], key[33], *tblob = NULL, *old = NULL;
+	uint8_t tkey[33], key[33];
 	crypto_generichash_state h;
-	struct cr_trust *pin = NULL;
+	struct cr_trust *pin;
 	struct cr_appcfg *c = NULL;
-	uint64_t tseq, stored;
-	size_t tlen, olen;
-	int rc;
+	int rc, same = 0;
 
 	if (cr_appcfg_decode(blob, len, NULL, &c, err) < 0)
 		return -1;
-	tkey[0] = 'T';
-	memcpy(tkey + 1, c->vendor_id, 32);
-	if (fleet_get_kv(f, tkey, sizeof(tkey), &tseq, &tblob, &tlen) == 0) {
-		rc = cr_trust_decode(tblob, tlen, NULL, 0, &pin, NULL);
-		free(tblob);
-		if (rc < 0)
-			pin = NULL;
-	}
+	pin = fleet_pin(f, c->vendor_id, tkey);
 	c = cr_appcfg_free(c);
 	if (pin == NULL)
 		return cr_error_set(err, ENOENT,
@@ -681,30 +698,17 @@ static int store_config(struct rn_fleet *f, const uint8_t *blob, size_t len,
 		crypto_generichash_update(&h, (const uint8_t *)c->tags[i],
 					  strlen(c->tags[i]) + 1);
 	crypto_generichash_final(&h, key + 1, 32);
-	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
-		int same = olen == len && memcmp(old, blob, len) == 0;
-
-		free(old);
-		if (same || stored >= c->version) {
-			/* Held already (a copy forwarded by another node),
-			 * or not newer: a config only goes up. */
-			*seq = stored;
-			rc = same ? 0 :
-			     cr_error_set(err, ESTALE,
-					  "config version %" PRIu64 " is not "
-					  "above the stored %" PRIu64,
-					  c->version, stored);
-			cr_appcfg_free(c);
-			return rc;
-		}
-	} else if (fleet_room(f, err) < 0) {
-		cr_appcfg_free(c);
-		return -1;
-	}
-	rc = fleet_put_kv(f, key, sizeof(key), c->version, blob, len, err);
-	*seq = c->version;
+	rc = store_newer(f, key, sizeof(key), c->version, blob, len, seq,
+			 &same, err);
+	/* Held already (a copy forwarded by another node), or not newer: a
+	 * config only goes up. */
+	if (rc == 0 && !same)
+		rc = cr_error_set(err, ESTALE,
+				  "config version %" PRIu64 " is not above "
+				  "the stored %" PRIu64,
+				  c->version, *seq);
 	cr_appcfg_free(c);
-	return rc < 0 ? -1 : 1;
+	return rc;
 }
 
 /* A device's health record (cr/health.h): only from the device itself,
@@ -715,9 +719,8 @@ static int store_health(struct rn_fleet *f, struct cr_sess *s,
 {
 	/* Several KiB: on the heap, not on the stack. */
 	CR_CLEANUP_FREE struct cr_devhealth *h = calloc(1, sizeof(*h));
-	uint8_t key[33], *old = NULL;
-	uint64_t stored;
-	size_t olen;
+	uint8_t key[33];
+	int rc;
 
 	if (h == NULL)
 		return cr_error_set(err, ENOMEM, "out of memory");
@@ -730,19 +733,10 @@ static int store_health(struct rn_fleet *f, struct cr_sess *s,
 				    "the sender");
 	key[0] = 'H';
 	memcpy(key + 1, h->device.hash, 32);
-	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
-		free(old);
-		if (stored >= h->seq) {
-			*seq = stored;
-			return 0;
-		}
-	} else if (fleet_room(f, err) < 0) {
-		return -1;
-	}
-	if (fleet_put_kv(f, key, sizeof(key), h->seq, blob, len, err) < 0)
-		return -1;
-	*seq = h->seq;
-	return 2; /* stored, and not forwarded: the CLI asks every node */
+	rc = store_newer(f, key, sizeof(key), h->seq, blob, len, seq, NULL,
+			 err);
+	/* Stored, and not forwarded: the CLI asks every node. */
+	return rc == 1 ? 2 : rc;
 }
 
 static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
