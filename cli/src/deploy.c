@@ -1483,6 +1483,10 @@ static void health_json(const struct cr_devhealth *h)
 		json_str(h->apps[i].state);
 		printf(",\"last_error\":");
 		json_str(h->apps[i].last_error);
+		printf(",\"restarts\":%u,\"config_version\":%" PRIu64
+		       ",\"config_error\":",
+		       h->apps[i].restarts, h->apps[i].config_version);
+		json_str(h->apps[i].config_error);
 		printf("}");
 	}
 	printf("]}");
@@ -1945,6 +1949,7 @@ static const struct option config_opts[] = {
 	{ "trust", required_argument, NULL, 't' },
 	{ "version", required_argument, NULL, 'V' },
 	{ "expires", required_argument, NULL, 'e' },
+	{ "out", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	CL_VENDOR_LONG_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -1999,6 +2004,9 @@ static int config_entry(const char *arg, struct cr_appcfg_entry *e,
 	return 0;
 }
 
+static void config_hist_save(const struct dep_ctx *x,
+			     const struct cr_appcfg *c);
+
 static int config_set(int argc, char **argv)
 {
 	struct dep_ctx x = { 0 };
@@ -2007,7 +2015,7 @@ static int config_set(int argc, char **argv)
 	struct cr_appcfg in, *cfg = NULL;
 	struct cr_error *err = NULL;
 	const struct cr_keypair *s[1];
-	const char *trust_path = NULL;
+	const char *trust_path = NULL, *out_path = NULL;
 	uint64_t expires_ms = 30ull * 86400 * 1000, version = 0;
 	size_t total = 0;
 	int c, rc = 1;
@@ -2031,6 +2039,9 @@ static int config_set(int argc, char **argv)
 				return cl_fail(2, "--version: '%s' is not a "
 						  "number above 0",
 					       optarg);
+			break;
+		case 'o':
+			out_path = optarg;
 			break;
 		case 'e':
 			if (cr_parse_duration_ms(optarg, &expires_ms) < 0 ||
@@ -2085,6 +2096,18 @@ static int config_set(int argc, char **argv)
 	s[0] = &x.kp;
 	if (cr_appcfg_build(&in, x.trust, s, 1, &cfg, &err) < 0)
 		goto fail;
+	if (out_path != NULL) {
+		/* Signed for a device's hands (carrier-agent config FILE),
+		 * not published. */
+		if (cr_write_file_atomic(out_path, cfg->blob, cfg->blob_len,
+					 0644, &err) < 0)
+			goto fail;
+		config_hist_save(&x, cfg);
+		printf("config version %" PRIu64 " of %s signed into %s\n",
+		       cfg->version, cfg->app, out_path);
+		rc = 0;
+		goto out;
+	}
 	if (dep_publish(&x, CR_REC_CONFIG, cfg->blob, cfg->blob_len, &err) ==
 	    0) {
 		if (err == NULL)
@@ -2093,6 +2116,7 @@ static int config_set(int argc, char **argv)
 	}
 	cr_error_free(err);
 	err = NULL;
+	config_hist_save(&x, cfg);
 	{
 		struct cr_id id;
 
@@ -2117,6 +2141,319 @@ out:
 	return rc;
 }
 
+/* ---- config history, get ------------------------------------------------------------- */
+
+/* A config `config set` signed, kept in the vendor's history next to
+ * the deployments (CARRIER_DEPLOYMENTS/FLEET/APP/VERSION.config). */
+static void config_hist_save(const struct dep_ctx *x,
+			     const struct cr_appcfg *c)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	struct cr_error *err = NULL;
+
+	dep_hist_dir(x, c->app, dir, sizeof(dir));
+	if (mkdir_p(dir) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%020" PRIu64 ".config", dir,
+		 c->version);
+	if (cr_write_file_atomic(path, c->blob, c->blob_len, 0600, &err) < 0) {
+		fprintf(stderr, "carrier: warning: %s\n", cr_error_msg(err));
+		cr_error_free(err);
+	}
+}
+
+static int config_cmp(const void *a, const void *b)
+{
+	const struct cr_appcfg *x = *(struct cr_appcfg *const *)a;
+	const struct cr_appcfg *y = *(struct cr_appcfg *const *)b;
+
+	return x->version < y->version ? 1 : x->version > y->version ? -1 : 0;
+}
+
+/* The configs of app in the history that verify against the trust root
+ * and target dev by id or by a tag, newest first (caller frees). */
+static size_t config_hist_load(const struct dep_ctx *x, const char *app,
+			       const struct cr_id *dev, struct cr_appcfg **out,
+			       size_t cap)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *dh;
+
+	dep_hist_dir(x, app, dir, sizeof(dir));
+	dh = opendir(dir);
+	if (dh == NULL)
+		return 0;
+	while ((e = readdir(dh)) != NULL && n < cap) {
+		struct cr_appcfg *c = NULL;
+		char *blob = NULL;
+		size_t len;
+		int mine = 0;
+
+		if (strstr(e->d_name, ".config") == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (cr_read_file(path, CR_APPCFG_RECORD_MAX, &blob, &len,
+				 NULL) < 0)
+			continue;
+		if (cr_appcfg_decode((const uint8_t *)blob, len, x->trust, &c,
+				     NULL) == 0) {
+			/* A tag may be the device's: the vendor's side
+			 * does not know its tags, so those are listed. */
+			mine = c->n_tags > 0;
+			for (size_t i = 0; i < c->n_devices && !mine; i++)
+				mine = memcmp(c->devices[i], dev->hash,
+					      CR_ID_HASHLEN) == 0;
+		}
+		free(blob);
+		if (mine)
+			out[n++] = c;
+		else
+			cr_appcfg_free(c);
+	}
+	closedir(dh);
+	qsort(out, n, sizeof(*out), config_cmp);
+	return n;
+}
+
+/* A device reports the reason of its last revert only: the ones seen
+ * are kept in the history (VERSION.outcome), so that an older revert
+ * still shows after a newer one. */
+static void config_outcome_path(const struct dep_ctx *x, const char *app,
+				uint64_t version, char *out, size_t cap)
+{
+	char dir[PATH_MAX];
+
+	dep_hist_dir(x, app, dir, sizeof(dir));
+	snprintf(out, cap, "%.4000s/%020" PRIu64 ".outcome", dir, version);
+}
+
+static void config_outcome_seen(const struct dep_ctx *x,
+				const struct cr_devhealth_app *ha)
+{
+	char path[PATH_MAX + 64], dir[PATH_MAX];
+	const char *why;
+	uint64_t v;
+
+	if (sscanf(ha->config_error, "config %" SCNu64 " reverted: ", &v) !=
+		    1 ||
+	    (why = strstr(ha->config_error, " reverted: ")) == NULL)
+		return;
+	dep_hist_dir(x, ha->app, dir, sizeof(dir));
+	if (mkdir_p(dir) < 0)
+		return;
+	config_outcome_path(x, ha->app, v, path, sizeof(path));
+	cr_write_file_atomic(path, why + 1, strlen(why + 1), 0600, NULL);
+}
+
+/* What the device says of a version: running, reverted (why), or not. */
+static const char *config_outcome(const struct dep_ctx *x,
+				  const struct cr_devhealth_app *ha,
+				  const char *app, uint64_t version, char *buf,
+				  size_t cap)
+{
+	char path[PATH_MAX + 64], *seen = NULL;
+	size_t len;
+
+	if (ha != NULL && ha->config_version == version)
+		return "running";
+	config_outcome_path(x, app, version, path, sizeof(path));
+	if (cr_read_file(path, cap - 1, &seen, &len, NULL) == 0) {
+		snprintf(buf, cap, "%s", seen);
+		free(seen);
+		return buf;
+	}
+	if (ha == NULL)
+		return "unknown (no health record)";
+	return version < ha->config_version ? "replaced" :
+					      "not running (replaced, or not "
+					      "applied yet)";
+}
+
+static void config_targets_str(const struct cr_appcfg *c, char *buf,
+			       size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (c->n_devices > 0)
+		n += (size_t)snprintf(buf + n, cap - n, "%zu device%s",
+				      c->n_devices,
+				      c->n_devices > 1 ? "s" : "");
+	for (size_t i = 0; i < c->n_tags && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%stag:%s",
+				      n > 0 ? "," : "", c->tags[i]);
+}
+
+static const struct option config_read_opts[] = {
+	{ "trust", required_argument, NULL, 't' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	CL_VENDOR_LONG_OPTS,
+	{ NULL, 0, NULL, 0 },
+};
+
+/* config get|history DEVICE APP: what the device reports of the app's
+ * config (its health record), with the entries and the other versions
+ * from this machine's history of `config set`. */
+static int config_read(int argc, char **argv, int history)
+{
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_error *err = NULL;
+	const char *trust_path = NULL;
+	struct cr_appcfg *hist[256];
+	const struct cr_devhealth_app *ha = NULL;
+	const struct cr_devhealth *h;
+	struct cr_map *health = NULL;
+	char ids[CR_ID_STRMAX], why[CR_HEALTH_ERR_MAX + 16], tg[256];
+	struct cr_id dev;
+	size_t n_hist = 0;
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", config_read_opts, NULL)) !=
+	       -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(config_usage, stdout);
+			return 0;
+		case 't':
+			trust_path = optarg;
+			break;
+		case 'j':
+			x.json = 1;
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (argc - optind != 2)
+		return cl_fail(2, "usage: carrier config %s DEVICE APP [--json]",
+			       history ? "history" : "get");
+	if (cl_dev_parse(argv[optind], &dev, &err) < 0) {
+		err->code = DEP_EUSAGE;
+		return dep_report(err);
+	}
+	cr_id_format(&dev, ids);
+	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 0, &err) <
+	    0) {
+		rc = dep_report(err);
+		goto out;
+	}
+	health = health_fetch(&x);
+	h = health != NULL ? cr_map_get(health, dev.hash) : NULL;
+	for (size_t i = 0; h != NULL && i < h->n_apps; i++)
+		if (strcmp(h->apps[i].app, argv[optind + 1]) == 0)
+			ha = &h->apps[i];
+	n_hist = config_hist_load(&x, argv[optind + 1], &dev, hist, 256);
+	if (ha != NULL)
+		config_outcome_seen(&x, ha);
+	if (!history) {
+		const struct cr_appcfg *run = NULL;
+
+		if (ha == NULL) {
+			rc = cl_fail(1, "%s reports no app %s (no health "
+					"record on the ring%s)",
+				     ids, argv[optind + 1],
+				     h != NULL ? " names it" : " of it");
+			goto out;
+		}
+		for (size_t i = 0; i < n_hist && run == NULL; i++)
+			if (hist[i]->version == ha->config_version)
+				run = hist[i];
+		if (x.json) {
+			printf("{\"device\":\"%s\",\"app\":", ids);
+			json_str(ha->app);
+			printf(",\"version\":");
+			json_str(ha->version);
+			printf(",\"config_version\":%" PRIu64
+			       ",\"config_error\":",
+			       ha->config_version);
+			json_str(ha->config_error);
+			printf(",\"entries\":");
+			if (run == NULL)
+				printf("null");
+			for (size_t i = 0; run != NULL && i < run->n_entries;
+			     i++) {
+				const struct cr_appcfg_entry *e =
+					&run->entries[i];
+
+				printf("%s", i == 0 ? "{" : ",");
+				json_str(e->key);
+				if (e->file) {
+					printf(":{\"file_bytes\":%zu}", e->len);
+				} else {
+					putchar(':');
+					json_str((const char *)e->value);
+				}
+			}
+			printf("%s}\n",
+			       run != NULL ? (run->n_entries ? "}" : "{}") :
+					     "");
+			goto out;
+		}
+		if (ha->config_version == 0)
+			printf("%s %s %s: no config applied\n", ids, ha->app,
+			       ha->version);
+		else
+			printf("%s %s %s: config %" PRIu64 " running\n", ids,
+			       ha->app, ha->version, ha->config_version);
+		if (ha->config_error[0] != '\0')
+			printf("last revert: %s\n", ha->config_error);
+		for (size_t i = 0; run != NULL && i < run->n_entries; i++) {
+			const struct cr_appcfg_entry *e = &run->entries[i];
+
+			if (e->file)
+				printf("  %s=@file (%zu bytes, /run/korhal/"
+				       "config/%s)\n",
+				       e->key, e->len, e->key);
+			else
+				printf("  %s=%s\n", e->key,
+				       (const char *)e->value);
+		}
+		if (run == NULL && ha->config_version != 0)
+			printf("  (its entries: not in this machine's "
+			       "history)\n");
+		goto out;
+	}
+	if (x.json) {
+		printf("[");
+		for (size_t i = 0; i < n_hist; i++) {
+			printf("%s{\"config_version\":%" PRIu64
+			       ",\"entries\":%zu,\"outcome\":",
+			       i ? "," : "", hist[i]->version,
+			       hist[i]->n_entries);
+			json_str(config_outcome(&x, ha, argv[optind + 1],
+					       hist[i]->version, why,
+					       sizeof(why)));
+			printf("}");
+		}
+		printf("]\n");
+		goto out;
+	}
+	printf("%-16s %-24s %-7s %s\n", "CONFIG", "TARGETS", "ENTRIES",
+	       "ON THE DEVICE");
+	for (size_t i = 0; i < n_hist; i++) {
+		config_targets_str(hist[i], tg, sizeof(tg));
+		printf("%-16" PRIu64 " %-24s %-7zu %s\n", hist[i]->version, tg,
+		       hist[i]->n_entries,
+		       config_outcome(&x, ha, argv[optind + 1], hist[i]->version,
+				      why, sizeof(why)));
+	}
+	if (ha != NULL && ha->config_error[0] != '\0')
+		printf("last revert on the device: %s\n", ha->config_error);
+out:
+	for (size_t i = 0; i < n_hist; i++)
+		cr_appcfg_free(hist[i]);
+	health_free(health);
+	dep_close(&x);
+	return rc;
+}
+
 int cl_cmd_config(int argc, char **argv)
 {
 	if (argc < 2 || cl_is_help(argv[1])) {
@@ -2126,11 +2463,11 @@ int cl_cmd_config(int argc, char **argv)
 	if (strcmp(argv[1], "set") == 0)
 		return config_set(argc - 1, argv + 1);
 	if (strcmp(argv[1], "get") == 0 || strcmp(argv[1], "history") == 0)
-		return cl_fail(1, "config %s: not implemented yet (devices do "
-				  "not apply or report configs yet; "
-				  "docs/fleet.md \"Configuration\")",
-			       argv[1]);
-	return cl_fail(2, "config: unknown subcommand '%s' (set)", argv[1]);
+		return config_read(argc - 1, argv + 1,
+				   strcmp(argv[1], "history") == 0);
+	return cl_fail(2, "config: unknown subcommand '%s' (set, get, "
+			  "history)",
+		       argv[1]);
 }
 
 /* ---- carrier exporter ------------------------------------------------------------------- */

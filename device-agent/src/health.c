@@ -193,6 +193,18 @@ static void health_field(struct json_object *o, const char *key, char *dst,
 			*p = ' ';
 }
 
+static uint64_t health_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	n = json_object_get_int64(v);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
 void da_health_apps(const char *status, struct cr_devhealth *h)
 {
 	h->n_apps = 0;
@@ -215,6 +227,10 @@ void da_health_apps(const char *status, struct cr_devhealth *h)
 			health_field(o, "state", a->state, sizeof(a->state));
 			health_field(o, "last_error", a->last_error,
 				     sizeof(a->last_error));
+			health_field(o, "config_error", a->config_error,
+				     sizeof(a->config_error));
+			a->restarts = (uint32_t)health_u64(o, "restarts");
+			a->config_version = health_u64(o, "config_version");
 		}
 		json_object_put(o);
 		line = nl != NULL ? nl + 1 : NULL;

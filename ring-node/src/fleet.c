@@ -336,6 +336,86 @@ static void push_all(struct rn_fleet *f, struct fleet_dep *dp, int deploy)
 	rn_pres_foreach(f->kv, push_walk_one, &w, NULL);
 }
 
+/* ---- configs to devices ------------------------------------------------------ */
+
+/* A config (stored, so verified) goes to a device it targets, unexpired
+ * (cr_appcfg_accept at version 0: every check but the version, which the
+ * device makes against its own). */
+static void push_config(struct rn_fleet *f, struct cr_sess *s,
+			const uint8_t dev[CR_ID_HASHLEN],
+			const char (*tags)[CP_TAG_STR_MAX], size_t n_tags,
+			const struct cr_appcfg *c)
+{
+	uint8_t digest[32];
+
+	if (cr_appcfg_accept(c, c->app, dev, tags, n_tags, 0, cr_now_unix(),
+			     NULL) < 0)
+		return;
+	crypto_generichash(digest, 32, c->blob, c->blob_len, NULL, 0);
+	fleet_send_record(f, s, CR_REC_CONFIG, c->blob, c->blob_len, digest,
+			  0);
+	f->st.pushed++;
+}
+
+struct cfg_walk {
+	struct rn_fleet *f;
+	struct cr_sess *s;
+	const uint8_t *dev;
+	const char (*tags)[CP_TAG_STR_MAX];
+	size_t n_tags;
+};
+
+/* Every stored config ('C' keys) that targets w->dev. */
+static int cfg_walk_one(void *arg, const void *key, size_t klen,
+			const void *val, size_t vlen)
+{
+	struct cfg_walk *w = arg;
+	struct cr_appcfg *c = NULL;
+
+	if (klen < 1 || ((const uint8_t *)key)[0] != 'C')
+		return 1;
+	if (vlen <= FLEET_SEQ_LEN ||
+	    cr_appcfg_decode((const uint8_t *)val + FLEET_SEQ_LEN,
+			     vlen - FLEET_SEQ_LEN, NULL, &c, NULL) < 0)
+		return 0;
+	push_config(w->f, w->s, w->dev, w->tags, w->n_tags, c);
+	cr_appcfg_free(c);
+	return 0;
+}
+
+struct cfg_all {
+	struct rn_fleet *f;
+	const struct cr_appcfg *c;
+};
+
+static int cfg_all_one(void *arg, const uint8_t *dev, const struct rn_pres *v)
+{
+	struct cfg_all *w = arg;
+	char tags[CP_TAGS_MAX][CP_TAG_STR_MAX];
+	struct cr_sess *s;
+	size_t n;
+
+	if (dev == NULL || (s = w->f->ops.device(w->f->ctx, dev)) == NULL)
+		return 0;
+	n = pres_tags(v->rec, v->rec_len, tags);
+	push_config(w->f, s, dev, (const char(*)[CP_TAG_STR_MAX])tags, n, w->c);
+	return 0;
+}
+
+/* A new config: to every attached device it targets. */
+static void push_config_all(struct rn_fleet *f, const uint8_t *blob,
+			    size_t len)
+{
+	struct cfg_all w = { f, NULL };
+	struct cr_appcfg *c = NULL;
+
+	if (cr_appcfg_decode(blob, len, NULL, &c, NULL) < 0)
+		return;
+	w.c = c;
+	rn_pres_foreach(f->kv, cfg_all_one, &w, NULL);
+	cr_appcfg_free(c);
+}
+
 void rn_fleet_on_attach(struct rn_fleet *f, struct cr_sess *s,
 			const uint8_t dev[CR_ID_HASHLEN])
 {
@@ -357,6 +437,17 @@ void rn_fleet_on_attach(struct rn_fleet *f, struct cr_sess *s,
 		if (cr_deploy_targets(dp->d, dev,
 				      (const char(*)[CP_TAG_STR_MAX])tags, n))
 			push_dep(f, s, dev, dp, 1);
+	}
+	/* Its configs after the deployments: a config is for an app that
+	 * runs. */
+	{
+		struct cfg_walk w = {
+			f, s, dev, (const char(*)[CP_TAG_STR_MAX])tags, n
+		};
+		uint8_t start[1] = { 'C' };
+
+		cr_kv_foreach_from(f->kv, fleet_db, start, 1, cfg_walk_one, &w,
+				   NULL);
 	}
 }
 
@@ -795,6 +886,8 @@ static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 		fleet_forward(f, s, kind, blob, len, digest, home);
 		if (dp != NULL)
 			push_all(f, dp, kind == CR_REC_DEPLOYMENT);
+		if (kind == CR_REC_CONFIG)
+			push_config_all(f, blob, len);
 	}
 	if (req_id != 0) {
 		Carrier__Hop m = CARRIER__HOP__INIT;

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Configuration on the device (docs/fleet.md "Configuration"): a real
+# agent runs a real container (apps_lib.sh's busybox image) deployed from
+# a one-node loopback ring.  `carrier config set` reaches it through the
+# ring: a good config is applied (its value in the app's environment, its
+# file in /run/korhal/config) and reported; one that makes the app fail
+# its health probe is reverted to the good one; one that cuts the device
+# off the ring (the test-only KORHAL_TEST_CUT_RING_KEY) is reverted after
+# the ring window and the device is back online; both reasons are in
+# `carrier config get` and `history`.  Bad input handed to the agent (a
+# config for another device, an older version, a tampered record) is
+# refused with its reason and nothing changes; the CLI refuses a file over
+# the limit.  Outcomes are awaited with generous deadlines, never timed.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/apps_lib.sh"
+
+W=3    # the deployment's health window, seconds
+RING=6 # the agent's --config-ring-window, seconds
+
+make_versions 1
+start_origin "$T/origin"
+make_trust
+export CARRIER_KEY=$T/root.key CARRIER_TRUST=$T/trust CARRIER_DEPLOYMENTS=$T/hist
+make_ring 1
+start_node 0
+D=$(device dev)
+OTHER=$(device other)
+# The app writes what its config gives it where the test reads it (its
+# /tmp, in the overlay's upper folder); the probe fails when MODE=broken.
+"$CARRIER" release web:1 --image "$ORIGIN_URL" web:1 --counter 1 --arch "$ARCH" \
+	--key "$T/rel1.key" -o "$T/r1" --health 'exec:test "$(cat /tmp/mode)" != broken' \
+	-- sh -c 'echo "${MODE:-none}" >/tmp/mode
+cat /run/korhal/config/GREETING >/tmp/greeting 2>/dev/null || echo none >/tmp/greeting
+while :; do sleep 1; done' >/dev/null
+"$CARRIER" release sign "$T/r1" --key "$T/rel2.key" >/dev/null
+KORHAL_TEST_CUT_RING_KEY=CUT_RING start_apps_agent --health-interval 1s \
+	--config-ring-window ${RING}s
+wait_until 30 grep -q "attached to node" "$T/dev.log" || fail "the agent did not attach"
+"$CARRIER" deploy "$T/r1" --to "$D" --waves 100 --health-window ${W}s --detach \
+	>"$T/dep.out" 2>&1 || fail "deploy: $(cat "$T/dep.out")"
+
+# field FIELD: web's FIELD in the agent's apps --json.
+field() {
+	agent_ctl apps --json | python3 -c 'import json,sys
+for l in sys.stdin:
+    o = json.loads(l)
+    if o["app"] == "web":
+        print(o[sys.argv[1]])' "$1"
+}
+field_is() { [ "$(field "$1")" = "$2" ]; }
+ROOT=$DEV/apps/web/versions/1/upper/tmp
+in_app() { [ "$(cat "$ROOT/$1" 2>/dev/null)" = "$2" ]; }
+wait_until 90 field_is state committed || fail "web 1 did not commit: $(agent_ctl apps --json)"
+wait_until 10 in_app mode none || fail "the app did not start: $(cat "$ROOT/mode")"
+
+# ---- a good config is applied and reported ----------------------------------------
+printf 'hello from the vendor\n' >"$T/greeting"
+"$CARRIER" config set "$D" web MODE=good "GREETING=@$T/greeting" --version 10 \
+	>"$T/set.out" 2>&1 || fail "config set: $(cat "$T/set.out")"
+wait_until 60 field_is config_version 10 ||
+	fail "config 10 was not applied: $(agent_ctl apps --json); $(grep config "$T/dev.log")"
+in_app mode good || fail "MODE in the app: $(cat "$ROOT/mode")"
+in_app greeting "hello from the vendor" || fail "the file in the app: $(cat "$ROOT/greeting")"
+get_says() { "$CARRIER" config get "$D" web >"$T/get.out" 2>&1 && grep -qF "$1" "$T/get.out"; }
+wait_until 30 get_says "config 10 running" || fail "config get: $(cat "$T/get.out")"
+grep -q "^  MODE=good$" "$T/get.out" && grep -q "^  GREETING=@file (22 bytes" "$T/get.out" ||
+	fail "config get entries: $(cat "$T/get.out")"
+ok "a config reaches the device through the ring: its value in the app's environment, its file in /run/korhal/config, config get shows it running"
+
+# ---- a config that breaks the app's health is reverted ------------------------------
+"$CARRIER" config set "$D" web MODE=broken --version 20 >"$T/set.out" 2>&1 ||
+	fail "config set 20: $(cat "$T/set.out")"
+wait_until 30 field_is config_trying 20 || fail "config 20 was not tried: $(agent_ctl apps --json)"
+wait_until 60 field_is config_trying 0 || fail "config 20 never ended: $(agent_ctl apps --json)"
+field_is config_version 10 || fail "after config 20: $(agent_ctl apps --json)"
+field config_error | grep -q "^config 20 reverted: health: " ||
+	fail "the reason: $(field config_error)"
+wait_until 20 in_app mode good || fail "the app after the revert: $(cat "$ROOT/mode")"
+wait_until 30 get_says "last revert: config 20 reverted: health:" ||
+	fail "config get: $(cat "$T/get.out")"
+grep -q "config 10 running" "$T/get.out" || fail "config get: $(cat "$T/get.out")"
+ok "a config that fails the health probe is reverted to the last good one, and config get says why"
+
+# ---- a config that cuts the device off the ring is reverted -------------------------
+"$CARRIER" config set "$D" web MODE=good2 CUT_RING=1 --version 30 >"$T/set.out" 2>&1 ||
+	fail "config set 30: $(cat "$T/set.out")"
+wait_until 30 field_is config_trying 30 || fail "config 30 was not tried: $(agent_ctl apps --json)"
+n_attach=$(grep -c "attached to node" "$T/dev.log")
+wait_until 60 field_is config_trying 0 || fail "config 30 never ended: $(agent_ctl apps --json)"
+field_is config_version 10 || fail "after config 30: $(agent_ctl apps --json)"
+field config_error | grep -q "^config 30 reverted: the ring was not reachable ${RING} s after applying it" ||
+	fail "the reason: $(field config_error)"
+grep -q "lost node .*; re-attaching" "$T/dev.log" ||
+	fail "the agent never lost the ring: $(tail -5 "$T/dev.log")"
+wait_until 20 in_app mode good || fail "the app after the revert: $(cat "$ROOT/mode")"
+# Back on the ring: attached again, online, and its record says why.
+wait_until 60 test "$(grep -c "attached to node" "$T/dev.log")" -gt "$n_attach" ||
+	fail "the agent did not attach again: $(tail -5 "$T/dev.log")"
+online() { "$CARRIER" status web --json 2>/dev/null | grep "\"device\":\"$D\"" | grep -q '"online":true'; }
+wait_until 60 online || fail "the device is not online again: $("$CARRIER" status web --json)"
+wait_until 30 get_says "last revert: config 30 reverted: the ring was not reachable" ||
+	fail "config get: $(cat "$T/get.out")"
+"$CARRIER" config history "$D" web >"$T/hist.out" 2>&1 || fail "config history: $(cat "$T/hist.out")"
+grep -q "^30  .* reverted: the ring was not reachable" "$T/hist.out" &&
+	grep -q "^20  .* reverted: health: " "$T/hist.out" &&
+	grep -q "^10  .* running" "$T/hist.out" || fail "config history: $(cat "$T/hist.out")"
+"$CARRIER" config history "$D" web --json | python3 -c 'import json,sys
+h = json.load(sys.stdin)
+assert [x["config_version"] for x in h] == [30, 20, 10], h
+assert h[2]["outcome"] == "running" and h[0]["outcome"].startswith("reverted: the ring"), h
+assert h[1]["outcome"].startswith("reverted: health: "), h' ||
+	fail "config history --json"
+ok "a config that cuts the device off the ring is reverted, the device is back online, and the reason is reported"
+
+# ---- bad input: refused with the reason, nothing applied ---------------------------
+refused() { # refused MESSAGE FILE: the agent refuses FILE with MESSAGE
+	local rc=0
+	agent_ctl config "$2" >"$T/bad.out" 2>&1 || rc=$?
+	[ "$rc" -eq 1 ] && grep -qF "$1" "$T/bad.out" ||
+		fail "config $2: exit $rc: $(cat "$T/bad.out")"
+}
+"$CARRIER" config set "$OTHER" web MODE=other --version 40 --out "$T/other.cfg" >/dev/null ||
+	fail "config set --out"
+refused "config version 40 of web does not target this device" "$T/other.cfg"
+"$CARRIER" config set "$D" web MODE=old --version 5 --out "$T/old.cfg" >/dev/null
+refused "config version 5 is not above the running 30" "$T/old.cfg"
+"$CARRIER" config set "$D" web MODE=tampered --version 50 --out "$T/t.cfg" >/dev/null
+python3 - "$T/t.cfg" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+i = b.find(b"tampered")
+b[i] = ord("T")
+open(sys.argv[1], "wb").write(bytes(b))
+PY
+refused "config 50 of web: the signature of ven_" "$T/t.cfg"
+grep -q "does not verify (the record was altered after it was signed" "$T/bad.out" || fail "tampered: $(cat "$T/bad.out")"
+head -c 16385 /dev/zero >"$T/big"
+rc=0
+"$CARRIER" config set "$D" web "BIG=@$T/big" --version 60 >"$T/bad.out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && grep -q "is 16385 bytes, more than the limit of 16384" "$T/bad.out" ||
+	fail "a file over the limit: exit $rc: $(cat "$T/bad.out")"
+sleep 1
+field_is config_version 10 && field_is config_trying 0 && in_app mode good ||
+	fail "something was applied: $(agent_ctl apps --json)"
+# A good one by hand still goes: the refusals left nothing behind.
+"$CARRIER" config set "$D" web MODE=byhand --version 70 --out "$T/ok.cfg" >/dev/null
+agent_ctl config "$T/ok.cfg" >"$T/ok.out" 2>&1 || fail "config by hand: $(cat "$T/ok.out")"
+grep -q "^web config 70$" "$T/ok.out" || fail "config by hand: $(cat "$T/ok.out")"
+wait_until 60 field_is config_version 70 || fail "config 70: $(agent_ctl apps --json)"
+in_app mode byhand || fail "MODE in the app: $(cat "$ROOT/mode")"
+ok "a config for another device, an older version and a tampered record are refused by the agent, a file over the limit by the CLI, and nothing is applied"
