@@ -2504,7 +2504,9 @@ static const char exporter_usage[] =
 	"korhal_device_load1, korhal_device_memory_{total,available}_bytes,\n"
 	"korhal_device_flash_free_bytes, korhal_device_temperature_celsius; per "
 	"device and\n"
-	"app korhal_app_info{device,app,version,state} 1.\n"
+	"app korhal_app_info{device,app,version,state} 1, and from the health "
+	"record\n"
+	"korhal_app_restarts_total and korhal_app_config_version.\n"
 	"The devices are those the deployments on the ring target; the figures "
 	"are\n"
 	"refreshed from the ring every 5 s (a scrape is answered from the last "
@@ -2576,6 +2578,22 @@ static void exp_health(struct evbuffer *b, const char *ids,
 			ids, h->temp_milli_c < 0 ? "-" : "",
 			abs(h->temp_milli_c / 1000),
 			abs(h->temp_milli_c % 1000));
+	/* Per app: restarts since the agent started (a counter that goes
+	 * back to 0 with the agent, as Prometheus counters may), and the
+	 * config version it runs. */
+	for (size_t i = 0; i < h->n_apps; i++) {
+		evbuffer_add_printf(b, "korhal_app_restarts_total{device=\"%s\","
+				       "app=\"",
+				    ids);
+		exp_label(b, h->apps[i].app);
+		evbuffer_add_printf(b, "\"} %u\n", h->apps[i].restarts);
+		evbuffer_add_printf(b, "korhal_app_config_version{device=\"%s\","
+				       "app=\"",
+				    ids);
+		exp_label(b, h->apps[i].app);
+		evbuffer_add_printf(b, "\"} %" PRIu64 "\n",
+				    h->apps[i].config_version);
+	}
 }
 
 /* One refresh: every app's deployment, every device it targets. */

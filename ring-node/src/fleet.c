@@ -81,6 +81,10 @@ struct rn_fleet {
 	struct fleet_asm asm_[FLEET_ASM_MAX];
 	struct cr_map *pending; /* H(dev || digest) -> struct fleet_push */
 	uint64_t last_retry_ms, last_sweep_ms;
+	/* When each health record came, in node seconds ('H' key's device
+	 * hash -> the time + 1): records held before a restart count from
+	 * the first sweep after it. */
+	struct cr_map *health_at;
 	struct cr_log_ratelimit rl;
 	struct rn_fleet_stats st;
 };
@@ -802,6 +806,65 @@ static int store_config(struct rn_fleet *f, const uint8_t *blob, size_t len,
 	return rc;
 }
 
+static void health_seen(struct rn_fleet *f, const uint8_t dev[32],
+			uint64_t now_s)
+{
+	if (f->health_at != NULL)
+		cr_map_put(f->health_at, dev, (void *)(uintptr_t)(now_s + 1));
+}
+
+struct health_ttl_walk {
+	struct rn_fleet *f;
+	uint64_t now_s;
+	uint8_t keys[256][33];
+	size_t n;
+};
+
+/* Health records older than the TTL, a batch at a time. */
+static int health_stale_one(void *arg, const void *key, size_t klen,
+			    const void *val, size_t vlen)
+{
+	struct health_ttl_walk *w = arg;
+	const uint8_t *k = key;
+	uintptr_t at;
+
+	(void)val;
+	(void)vlen;
+	if (klen < 1 || k[0] != 'H')
+		return 1;
+	if (klen != 33)
+		return 0;
+	at = (uintptr_t)cr_map_get(w->f->health_at, k + 1);
+	if (at == 0) {
+		health_seen(w->f, k + 1, w->now_s);
+		return 0;
+	}
+	if (w->now_s - (at - 1) < w->f->cfg.health_ttl_ms / 1000)
+		return 0;
+	memcpy(w->keys[w->n++], k, 33);
+	return w->n == 256;
+}
+
+static void health_sweep(struct rn_fleet *f, uint64_t now_ms)
+{
+	struct health_ttl_walk *w;
+	uint8_t start[1] = { 'H' };
+
+	if (f->cfg.health_ttl_ms == 0 || f->health_at == NULL ||
+	    (w = calloc(1, sizeof(*w))) == NULL)
+		return;
+	w->f = f;
+	w->now_s = now_ms / 1000;
+	cr_kv_foreach_from(f->kv, fleet_db, start, 1, health_stale_one, w,
+			   NULL);
+	for (size_t i = 0; i < w->n; i++) {
+		cr_kv_del(f->kv, fleet_db, w->keys[i], 33, NULL);
+		cr_map_del(f->health_at, w->keys[i] + 1);
+		f->st.health_expired++;
+	}
+	free(w);
+}
+
 /* A device's health record (cr/health.h): only from the device itself,
  * the newest (highest seq) kept per device under 'H' || device. */
 static int store_health(struct rn_fleet *f, struct cr_sess *s,
@@ -826,6 +889,8 @@ static int store_health(struct rn_fleet *f, struct cr_sess *s,
 	memcpy(key + 1, h->device.hash, 32);
 	rc = store_newer(f, key, sizeof(key), h->seq, blob, len, seq, NULL,
 			 err);
+	if (rc == 1)
+		health_seen(f, h->device.hash, cr_now_ms() / 1000);
 	/* Stored, and not forwarded: the CLI asks every node. */
 	return rc == 1 ? 2 : rc;
 }
@@ -1462,6 +1527,7 @@ void rn_fleet_tick(struct rn_fleet *f, uint64_t now_ms)
 	if (now_ms - f->last_sweep_ms >= FLEET_SWEEP_MS) {
 		f->last_sweep_ms = now_ms;
 		fleet_sweep(f, cr_now_unix());
+		health_sweep(f, now_ms);
 	}
 }
 
@@ -1540,7 +1606,10 @@ struct rn_fleet *rn_fleet_new(struct cr_kv *kv, struct rn_peers *peers,
 {
 	struct rn_fleet *f = calloc(1, sizeof(*f));
 
-	if (f == NULL || (f->pending = cr_map_new(32)) == NULL) {
+	if (f == NULL || (f->pending = cr_map_new(32)) == NULL ||
+	    (f->health_at = cr_map_new(32)) == NULL) {
+		if (f != NULL)
+			cr_map_free(f->pending);
 		free(f);
 		cr_error_errno(err, ENOMEM, "starting the fleet store");
 		return NULL;
@@ -1574,6 +1643,7 @@ struct rn_fleet *rn_fleet_free(struct rn_fleet *f)
 	while (cr_map_next(f->pending, &pos, &key, &val))
 		free(val);
 	cr_map_free(f->pending);
+	cr_map_free(f->health_at);
 	free(f);
 	return NULL;
 }

@@ -10,7 +10,9 @@
 # `carrier config get` and `history`.  Bad input handed to the agent (a
 # config for another device, an older version, a tampered record) is
 # refused with its reason and nothing changes; the CLI refuses a file over
-# the limit.  Outcomes are awaited with generous deadlines, never timed.
+# the limit.  An app's restarts reach the health record, which the node
+# drops after --health-ttl.  Outcomes are awaited with generous deadlines,
+# never timed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/apps_lib.sh"
 
@@ -22,7 +24,8 @@ start_origin "$T/origin"
 make_trust
 export CARRIER_KEY=$T/root.key CARRIER_TRUST=$T/trust CARRIER_DEPLOYMENTS=$T/hist
 make_ring 1
-start_node 0
+# Health records expire 5 s after they came (the agent sends one a second).
+start_node 0 --health-ttl 5s
 D=$(device dev)
 OTHER=$(device other)
 # The app writes what its config gives it where the test reads it (its
@@ -149,3 +152,24 @@ grep -q "^web config 70$" "$T/ok.out" || fail "config by hand: $(cat "$T/ok.out"
 wait_until 60 field_is config_version 70 || fail "config 70: $(agent_ctl apps --json)"
 in_app mode byhand || fail "MODE in the app: $(cat "$ROOT/mode")"
 ok "a config for another device, an older version and a tampered record are refused by the agent, a file over the limit by the CLI, and nothing is applied"
+
+# ---- restarts reach the health record; the record expires on the node --------------
+pid=$("$BOLTER" --root "$DEV/bolter" state web+1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+kill -KILL "$pid"
+wait_until 30 field_is restarts 1 || fail "restarts: $(agent_ctl apps --json)"
+# web's figure of D in status --json (health null: "none").
+ring_health() {
+	"$CARRIER" status web --json 2>/dev/null | python3 -c 'import json,sys
+for l in sys.stdin:
+    o = json.loads(l)
+    if o["device"] == sys.argv[1]:
+        h = o["health"]
+        print("none" if h is None else [a for a in h["apps"] if a["app"] == "web"][0][sys.argv[2]])' "$D" "$1"
+}
+ring_restarts_1() { [ "$(ring_health restarts)" = 1 ]; }
+wait_until 30 ring_restarts_1 || fail "restarts on the ring: $(ring_health restarts)"
+[ "$(ring_health config_version)" = 70 ] || fail "config_version on the ring: $(ring_health config_version)"
+kill -KILL "$AGENT_PID"
+health_gone() { [ "$(ring_health restarts)" = none ]; }
+wait_until 60 health_gone || fail "the health record did not expire: $(ring_health restarts)"
+ok "an app's restarts and config version reach the health record, and the node drops the record once it is older than --health-ttl"
