@@ -1708,7 +1708,9 @@ out:
 }
 
 static const char watch_usage[] =
-	"usage: carrier watch [APP] [--json] [--trust TRUST] [--ring RING]\n"
+	"usage: carrier watch [APP] [--json] [--mem-below SIZE] [--flash-below "
+	"SIZE]\n"
+	"                     [--trust TRUST] [--ring RING]\n"
 	"\n"
 	"Streams changes of the fleet, a line each: a device going online or "
 	"offline,\n"
@@ -1718,7 +1720,18 @@ static const char watch_usage[] =
 	"\"online\"}; online\n"
 	"and offline events carry \"last_seen_ms\" (ms since a node last heard "
 	"the device).\n"
-	"Runs until interrupted.\n";
+	"From the devices' health records: app_restarted, app_failed (a new "
+	"last error),\n"
+	"config_reverted, and with the thresholds memory_low/memory_ok and\n"
+	"flash_low/flash_ok when the available memory or free flash crosses "
+	"SIZE\n"
+	"(--json: {\"event\",\"device\",\"app\",\"detail\"}).  Runs until "
+	"interrupted.\n"
+	"\n"
+	"  --mem-below SIZE     memory_low when a device has less available "
+	"(e.g. 64M)\n"
+	"  --flash-below SIZE   flash_low when a device has less free (e.g. "
+	"1G)\n";
 
 struct watch_prev {
 	uint8_t id[CR_ID_HASHLEN];
@@ -1750,11 +1763,126 @@ static void watch_presence(const struct dev_row *r, const char *ids, int json)
 	}
 }
 
+/* "16M": a byte count with an optional K, M, G or T (powers of 1024). */
+static int watch_bytes(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno != 0 || s[0] == '-')
+		return -1;
+	switch (*end) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end != '\0' || (shift > 0 && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* What watch last saw of a device's health record. */
+struct watch_health {
+	struct cr_devhealth h;
+	int mem_low, flash_low;
+};
+
+static void watch_event(int json, const char *ids, const char *ev,
+			const char *app, const char *detail)
+{
+	if (json) {
+		printf("{\"event\":\"%s\",\"device\":\"%s\"", ev, ids);
+		if (app != NULL) {
+			printf(",\"app\":");
+			json_str(app);
+		}
+		printf(",\"detail\":");
+		json_str(detail);
+		printf("}\n");
+	} else {
+		printf("%s %s%s%s: %s\n", ids, app != NULL ? app : "",
+		       app != NULL ? " " : "", ev, detail);
+	}
+}
+
+/* Health-threshold events of one device, from its newest record against
+ * the one seen before: an app that failed (its last error changed to a
+ * new one) or was restarted (its count grew), a config reverted, memory
+ * or flash crossing below the vendor's thresholds (and back). */
+static void watch_health(struct cr_map *seen, const struct cr_devhealth *h,
+			 const char *ids, int json, uint64_t mem_below,
+			 uint64_t flash_below)
+{
+	struct watch_health *p = cr_map_get(seen, h->device.hash);
+	char detail[CR_HEALTH_ERR_MAX + 64];
+	int first = p == NULL, low;
+
+	if (p == NULL) {
+		p = calloc(1, sizeof(*p));
+		if (p == NULL || cr_map_put(seen, h->device.hash, p) < 0) {
+			free(p);
+			return;
+		}
+	} else if (p->h.seq >= h->seq) {
+		return;
+	}
+	for (size_t i = 0; i < h->n_apps && !first; i++) {
+		const struct cr_devhealth_app *a = &h->apps[i], *o = NULL;
+
+		for (size_t j = 0; j < p->h.n_apps && o == NULL; j++)
+			if (strcmp(p->h.apps[j].app, a->app) == 0)
+				o = &p->h.apps[j];
+		if (o != NULL && a->restarts > o->restarts) {
+			snprintf(detail, sizeof(detail),
+				 "restarted (%u restarts since the agent "
+				 "started)",
+				 a->restarts);
+			watch_event(json, ids, "app_restarted", a->app, detail);
+		}
+		if (a->last_error[0] != '\0' &&
+		    (o == NULL || strcmp(o->last_error, a->last_error) != 0)) {
+			snprintf(detail, sizeof(detail), "%s %s: %s",
+				 a->state, a->version, a->last_error);
+			watch_event(json, ids, "app_failed", a->app, detail);
+		}
+		if (a->config_error[0] != '\0' &&
+		    (o == NULL ||
+		     strcmp(o->config_error, a->config_error) != 0))
+			watch_event(json, ids, "config_reverted", a->app,
+				    a->config_error);
+	}
+	low = mem_below != 0 && h->mem_total != 0 && h->mem_avail < mem_below;
+	if (low != p->mem_low && (low || !first)) {
+		snprintf(detail, sizeof(detail),
+			 "%" PRIu64 " bytes of memory available", h->mem_avail);
+		watch_event(json, ids, low ? "memory_low" : "memory_ok", NULL,
+			    detail);
+	}
+	p->mem_low = low;
+	low = flash_below != 0 && h->flash_free < flash_below;
+	if (low != p->flash_low && (low || !first)) {
+		snprintf(detail, sizeof(detail),
+			 "%" PRIu64 " bytes of flash free", h->flash_free);
+		watch_event(json, ids, low ? "flash_low" : "flash_ok", NULL,
+			    detail);
+	}
+	p->flash_low = low;
+	p->h = *h;
+}
+
 int cl_cmd_watch(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "trust", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "mem-below", required_argument, NULL, 'm' },
+		{ "flash-below", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		CL_VENDOR_LONG_OPTS,
 		{ NULL, 0, NULL, 0 },
@@ -1763,7 +1891,9 @@ int cl_cmd_watch(int argc, char **argv)
 	struct cl_vendor_opts vo = { 0 };
 	struct cr_error *err = NULL;
 	const char *trust_path = NULL;
+	uint64_t mem_below = 0, flash_below = 0;
 	struct cr_map *seen = cr_map_new(32);
+	struct cr_map *seen_health = cr_map_new(CR_ID_HASHLEN);
 	uint64_t dep_seq[64] = { 0 };
 	int c, rc = 0;
 
@@ -1774,22 +1904,34 @@ int cl_cmd_watch(int argc, char **argv)
 		switch (c) {
 		case 'h':
 			fputs(watch_usage, stdout);
-			cr_map_free(seen);
-			return 0;
+			goto out;
 		case 't':
 			trust_path = optarg;
 			break;
 		case 'j':
 			x.json = 1;
 			break;
+		case 'm':
+		case 'f':
+			if (watch_bytes(optarg, c == 'm' ? &mem_below :
+							   &flash_below) < 0) {
+				rc = cl_fail(2, "--%s: '%s' is not a size "
+						"(e.g. 64M)",
+					     c == 'm' ? "mem-below" :
+							"flash-below",
+					     optarg);
+				goto out;
+			}
+			break;
 		default:
-			cr_map_free(seen);
-			return cl_bad_option(argv);
+			rc = cl_bad_option(argv);
+			goto out;
 		}
 	}
-	if (optind < argc - 1 || seen == NULL) {
-		cr_map_free(seen);
-		return cl_fail(2, "usage: carrier watch [APP] [--json]");
+	if (optind < argc - 1 || seen == NULL || seen_health == NULL) {
+		rc = cl_fail(2, "usage: carrier watch [APP] [--json] "
+				"[--mem-below SIZE] [--flash-below SIZE]");
+		goto out;
 	}
 	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 0, &err) <
 	    0) {
@@ -1807,6 +1949,8 @@ int cl_cmd_watch(int argc, char **argv)
 		n_apps = dep_apps_or(&x,
 				     optind == argc - 1 ? argv[optind] : NULL,
 				     apps, 64);
+		struct cr_map *health = health_fetch(&x);
+
 		for (size_t a = 0; a < n_apps; a++) {
 			struct cr_deploy *d = dep_fetch(&x, apps[a]);
 			struct fleet_view v = { 0 };
@@ -1863,6 +2007,12 @@ int cl_cmd_watch(int argc, char **argv)
 				cr_id_format(&id, ids);
 				if (changed_online)
 					watch_presence(r, ids, x.json);
+				if (health != NULL &&
+				    cr_map_get(health, r->id) != NULL)
+					watch_health(seen_health,
+						     cr_map_get(health, r->id),
+						     ids, x.json, mem_below,
+						     flash_below);
 				if (changed_state) {
 					if (x.json) {
 						printf("{\"event\":\"state\","
@@ -1894,6 +2044,7 @@ int cl_cmd_watch(int argc, char **argv)
 			view_free(&v);
 			cr_deploy_free(d);
 		}
+		health_free(health);
 		cl_wait(x.c, &never, cr_now_ms() + DEP_POLL_MS);
 	}
 out:
@@ -1902,9 +2053,10 @@ out:
 		const void *k;
 		void *val;
 
-		while (cr_map_next(seen, &pos, &k, &val))
+		while (seen != NULL && cr_map_next(seen, &pos, &k, &val))
 			free(val);
 		cr_map_free(seen);
+		health_free(seen_health);
 	}
 	dep_close(&x);
 	return rc;

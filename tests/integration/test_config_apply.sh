@@ -54,6 +54,11 @@ field_is() { [ "$(field "$1")" = "$2" ]; }
 ROOT=$DEV/apps/web/versions/1/upper/tmp
 in_app() { [ "$(cat "$ROOT/$1" 2>/dev/null)" = "$2" ]; }
 wait_until 90 field_is state committed || fail "web 1 did not commit: $(agent_ctl apps --json)"
+# The vendor watches the fleet throughout: health-threshold events.  No
+# device has 1 PiB of memory available: memory_low at once.
+"$CARRIER" watch web --json --mem-below 1024T >"$T/watch.out" 2>"$T/watch.err" &
+WATCH=$!
+PIDS+=("$!")
 wait_until 10 in_app mode none || fail "the app did not start: $(cat "$ROOT/mode")"
 
 # ---- a good config is applied and reported ----------------------------------------
@@ -169,6 +174,14 @@ for l in sys.stdin:
 ring_restarts_1() { [ "$(ring_health restarts)" = 1 ]; }
 wait_until 30 ring_restarts_1 || fail "restarts on the ring: $(ring_health restarts)"
 [ "$(ring_health config_version)" = 70 ] || fail "config_version on the ring: $(ring_health config_version)"
+event() { grep "\"event\":\"$1\"" "$T/watch.out" | grep -F "$2"; }
+event memory_low "\"device\":\"$D\"" >/dev/null || fail "watch: no memory_low: $(cat "$T/watch.out")"
+event config_reverted "config 20 reverted: health:" >/dev/null &&
+	event config_reverted "config 30 reverted: the ring was not reachable" >/dev/null ||
+	fail "watch: config_reverted: $(cat "$T/watch.out")"
+wait_until 20 event app_restarted '"app":"web"' >/dev/null || fail "watch: no app_restarted: $(cat "$T/watch.out")"
+kill -TERM "$WATCH"
+ok "watch streams memory_low, config_reverted and app_restarted from the health records"
 kill -KILL "$AGENT_PID"
 health_gone() { [ "$(ring_health restarts)" = none ]; }
 wait_until 60 health_gone || fail "the health record did not expire: $(ring_health restarts)"
