@@ -46,6 +46,11 @@ struct cr_error;
 /* A DEVICE_ID argument: a device identity, or a name from
  * CONFIG_DIR/names.  Error code 2 (a usage error) when it is neither. */
 int cl_dev_parse(const char *s, struct cr_id *dev, struct cr_error **err);
+/* The inventory (CONFIG_DIR/names): device hash -> its name (a string the
+ * map owns; cl_names_free).  Empty when there is none. */
+struct cr_map;
+struct cr_map *cl_names_by_id(void);
+void cl_names_free(struct cr_map *m);
 /* shell.c: carrier shell DEVICE_ID [COMMAND...]. */
 int cl_cmd_shell(int argc, char **argv);
 /* shell.c: runs cmd on the device without a pty (the shell service),

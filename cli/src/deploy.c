@@ -1492,8 +1492,63 @@ static void health_json(const struct cr_devhealth *h)
 	printf("]}");
 }
 
+/* The status line of a device: text columns or a JSON object.  d NULL:
+ * a device of the inventory that no deployment targets. */
+static void status_line(const struct cr_deploy *d, const struct dev_row *r,
+			const char *ids, const char *name, int json,
+			const struct cr_devhealth *h)
+{
+	if (json) {
+		printf("{\"device\":\"%s\",\"name\":", ids);
+		if (name != NULL)
+			json_str(name);
+		else
+			printf("null");
+		printf(",\"app\":");
+		if (d != NULL)
+			json_str(d->app);
+		else
+			printf("null");
+		printf(",\"version\":");
+		json_str(r->r.version);
+		printf(",\"state\":\"%s\",\"online\":%s,"
+		       "\"last_seen_ms\":",
+		       d != NULL ? row_state(r) : "untargeted",
+		       r->online ? "true" : "false");
+		if (r->held)
+			printf("%" PRIu64, r->last_seen_ms_ago);
+		else
+			printf("null");
+		health_json(h);
+		printf("}\n");
+	} else {
+		char seen[32] = "unknown", hs[160] = "-", b1[32], b2[32],
+		     b3[32];
+
+		if (r->held)
+			snprintf(seen, sizeof(seen), "%.1fs ago",
+				 (double)r->last_seen_ms_ago / 1000.0);
+		if (h != NULL)
+			snprintf(hs, sizeof(hs),
+				 "up %" PRIu64 "h%02" PRIu64
+				 "m load %u.%02u mem %s/%s flash %s",
+				 h->uptime_s / 3600, h->uptime_s / 60 % 60,
+				 h->load_milli[0] / 1000,
+				 h->load_milli[0] % 1000 / 10,
+				 health_bytes(h->mem_avail, b1),
+				 health_bytes(h->mem_total, b2),
+				 health_bytes(h->flash_free, b3));
+		printf("%-16s %-70s %-12s %-10s %-12s %-7s %-12s %s\n",
+		       name != NULL ? name : "-", ids,
+		       d != NULL ? d->app : "-",
+		       r->r.version[0] ? r->r.version : "-",
+		       d != NULL ? row_state(r) : "untargeted",
+		       r->online ? "yes" : "no", seen, hs);
+	}
+}
+
 static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
-			 int json, struct cr_map *health)
+			 int json, struct cr_map *health, struct cr_map *names)
 {
 	char ids[CR_ID_STRMAX];
 
@@ -1535,9 +1590,9 @@ static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
 			       g[k].version[0] ? g[k].version : "-",
 			       row_state(&tmp), g[k].n);
 		}
-		printf("%-70s %-12s %-10s %-12s %-7s %-12s %s\n", "DEVICE",
-		       "APP", "VERSION", "STATE", "ONLINE", "LAST SEEN",
-		       "HEALTH");
+		printf("%-16s %-70s %-12s %-10s %-12s %-7s %-12s %s\n",
+		       "NAME", "DEVICE", "APP", "VERSION", "STATE", "ONLINE",
+		       "LAST SEEN", "HEALTH");
 	}
 	for (size_t i = 0; i < v->n; i++) {
 		const struct dev_row *r = &v->rows[i];
@@ -1547,47 +1602,10 @@ static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
 			continue;
 		memcpy(id.hash, r->id, CR_ID_HASHLEN);
 		cr_id_format(&id, ids);
-		if (json) {
-			printf("{\"device\":\"%s\",\"app\":", ids);
-			json_str(d->app);
-			printf(",\"version\":");
-			json_str(r->r.version);
-			printf(",\"state\":\"%s\",\"online\":%s,"
-			       "\"last_seen_ms\":",
-			       row_state(r), r->online ? "true" : "false");
-			if (r->held)
-				printf("%" PRIu64, r->last_seen_ms_ago);
-			else
-				printf("null");
-			health_json(health != NULL ? cr_map_get(health, r->id) :
-						     NULL);
-			printf("}\n");
-		} else {
-			char seen[32] = "unknown", hs[160] = "-", b1[32], b2[32],
-			     b3[32];
-			const struct cr_devhealth *h =
-				health != NULL ? cr_map_get(health, r->id) :
-						 NULL;
-
-			if (r->held)
-				snprintf(seen, sizeof(seen), "%.1fs ago",
-					 (double)r->last_seen_ms_ago / 1000.0);
-			if (h != NULL)
-				snprintf(hs, sizeof(hs),
-					 "up %" PRIu64 "h%02" PRIu64
-					 "m load %u.%02u mem %s/%s flash %s",
-					 h->uptime_s / 3600,
-					 h->uptime_s / 60 % 60,
-					 h->load_milli[0] / 1000,
-					 h->load_milli[0] % 1000 / 10,
-					 health_bytes(h->mem_avail, b1),
-					 health_bytes(h->mem_total, b2),
-					 health_bytes(h->flash_free, b3));
-			printf("%-70s %-12s %-10s %-12s %-7s %-12s %s\n", ids,
-			       d->app, r->r.version[0] ? r->r.version : "-",
-			       row_state(r), r->online ? "yes" : "no", seen,
-			       hs);
-		}
+		status_line(d, r, ids,
+			    names != NULL ? cr_map_get(names, r->id) : NULL,
+			    json,
+			    health != NULL ? cr_map_get(health, r->id) : NULL);
 	}
 }
 
@@ -1612,6 +1630,12 @@ static const char status_usage[] =
 	"uptime, load,\n"
 	"memory and flash free from the device's newest signed health "
 	"record.\n"
+	"NAME (--json: \"name\", null when none) is the device's name in the "
+	"inventory\n"
+	"(carrier name); without APP, the named devices no deployment targets "
+	"follow\n"
+	"(state \"untargeted\", --json \"app\": null), online as a lookup "
+	"finds them.\n"
 	"--follow APP resumes following a rollout as 'carrier deploy' does, "
 	"opening\n"
 	"waves when --key is a rollout key.\n";
@@ -1626,6 +1650,49 @@ static const struct option status_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Named devices (the inventory) that no deployment on the ring targets:
+ * their presence from a lookup, their health record if any. */
+static void status_untargeted(struct dep_ctx *x, struct cr_map *names,
+			      struct cr_map *targeted, struct cr_map *health)
+{
+	struct cr_presence *p = calloc(1, sizeof(*p));
+	size_t pos = 0, shown = 0;
+	const void *k;
+	void *val;
+
+	if (p == NULL)
+		return;
+	while (cr_map_next(names, &pos, &k, &val)) {
+		struct cr_id id = { .type = CR_ID_DEVICE };
+		struct cl_lookup_info info;
+		struct cr_error *err = NULL;
+		struct dev_row r;
+		char ids[CR_ID_STRMAX];
+
+		if (cr_map_get(targeted, k) != NULL)
+			continue;
+		memset(&r, 0, sizeof(r));
+		memset(&info, 0, sizeof(info));
+		memcpy(id.hash, k, CR_ID_HASHLEN);
+		cr_id_format(&id, ids);
+		if (cl_lookup(x->c, &id, p, &info, &err) == 0 &&
+		    info.n_attached_here > 0) {
+			r.online = 1;
+			r.held = 1;
+			r.last_seen_ms_ago = info.last_seen_ms[0];
+		} else if (info.n_gone > 0) {
+			r.held = 1;
+			r.last_seen_ms_ago = info.gone_last_seen_ms;
+		}
+		cr_error_free(err);
+		if (!x->json && shown++ == 0)
+			printf("not in any deployment:\n");
+		status_line(NULL, &r, ids, val, x->json,
+			    health != NULL ? cr_map_get(health, k) : NULL);
+	}
+	free(p);
+}
+
 int cl_cmd_status(int argc, char **argv)
 {
 	struct dep_ctx x = { 0 };
@@ -1633,6 +1700,7 @@ int cl_cmd_status(int argc, char **argv)
 	struct cr_error *err = NULL;
 	const char *trust_path = NULL;
 	char apps[64][CR_FLEET_APP_MAX];
+	struct cr_map *health = NULL, *names = NULL, *targeted = NULL;
 	size_t n_apps;
 	int follow = 0, c, rc = 0;
 
@@ -1673,6 +1741,11 @@ int cl_cmd_status(int argc, char **argv)
 	}
 	n_apps = dep_apps_or(&x, optind == argc - 1 ? argv[optind] : NULL,
 			     apps, 64);
+	if (!follow) {
+		health = health_fetch(&x);
+		names = cl_names_by_id();
+		targeted = cr_map_new(CR_ID_HASHLEN);
+	}
 	for (size_t i = 0; i < n_apps; i++) {
 		struct cr_deploy *d = dep_fetch(&x, apps[i]);
 		struct fleet_view v = { 0 };
@@ -1688,11 +1761,12 @@ int cl_cmd_status(int argc, char **argv)
 		if (follow) {
 			rc = dep_follow(&x, d);
 		} else {
-			struct cr_map *health = health_fetch(&x);
-
 			dep_collect(&x, d, &v);
-			status_print(d, &v, x.json, health);
-			health_free(health);
+			status_print(d, &v, x.json, health, names);
+			for (size_t k = 0; targeted != NULL && k < v.n; k++)
+				if (v.rows[k].targeted)
+					cr_map_put(targeted, v.rows[k].id,
+						   (void *)(uintptr_t)1);
 			if (v.forged > 0)
 				fprintf(stderr,
 					"carrier: %zu reports of %s did not "
@@ -1702,7 +1776,13 @@ int cl_cmd_status(int argc, char **argv)
 		}
 		cr_deploy_free(d);
 	}
+	/* The inventory's devices no deployment targets (all apps only). */
+	if (!follow && optind == argc && names != NULL && targeted != NULL)
+		status_untargeted(&x, names, targeted, health);
 out:
+	health_free(health);
+	cl_names_free(names);
+	cr_map_free(targeted);
 	dep_close(&x);
 	return rc;
 }

@@ -102,7 +102,8 @@ grep -q "lost node .*; re-attaching" "$T/dev.log" ||
 	fail "the agent never lost the ring: $(tail -5 "$T/dev.log")"
 wait_until 20 in_app mode good || fail "the app after the revert: $(cat "$ROOT/mode")"
 # Back on the ring: attached again, online, and its record says why.
-wait_until 60 test "$(grep -c "attached to node" "$T/dev.log")" -gt "$n_attach" ||
+attached_again() { [ "$(grep -c "attached to node" "$T/dev.log")" -gt "$n_attach" ]; }
+wait_until 60 attached_again ||
 	fail "the agent did not attach again: $(tail -5 "$T/dev.log")"
 online() { "$CARRIER" status web --json 2>/dev/null | grep "\"device\":\"$D\"" | grep -q '"online":true'; }
 wait_until 60 online || fail "the device is not online again: $("$CARRIER" status web --json)"
@@ -182,6 +183,22 @@ event config_reverted "config 20 reverted: health:" >/dev/null &&
 wait_until 20 event app_restarted '"app":"web"' >/dev/null || fail "watch: no app_restarted: $(cat "$T/watch.out")"
 kill -TERM "$WATCH"
 ok "watch streams memory_low, config_reverted and app_restarted from the health records"
+
+# ---- status lists the inventory's names, and named devices no deployment targets ----
+"$CARRIER" name "$D" lab-unit-1 >/dev/null || fail "carrier name"
+"$CARRIER" name "$OTHER" spare-unit >/dev/null || fail "carrier name"
+"$CARRIER" status >"$T/status.txt" 2>&1 || fail "status: $(cat "$T/status.txt")"
+grep -q "^NAME  *DEVICE  *APP" "$T/status.txt" &&
+	grep -q "^lab-unit-1  *$D  *web  *1  *succeeded  *yes " "$T/status.txt" &&
+	grep -A1 "^not in any deployment:" "$T/status.txt" | grep -q "^spare-unit  *$OTHER  *-  *-  *untargeted  *no " ||
+	fail "status: $(cat "$T/status.txt")"
+"$CARRIER" status --json | python3 -c 'import json,sys
+rows = {json.loads(l)["device"]: json.loads(l) for l in sys.stdin}
+d, o = rows[sys.argv[1]], rows[sys.argv[2]]
+assert d["name"] == "lab-unit-1" and d["app"] == "web" and d["online"], d
+assert o["name"] == "spare-unit" and o["app"] is None and o["state"] == "untargeted" and not o["online"], o' \
+	"$D" "$OTHER" || fail "status --json: names"
+ok "status lists the inventory names, and a named device no deployment targets"
 kill -KILL "$AGENT_PID"
 health_gone() { [ "$(ring_health restarts)" = none ]; }
 wait_until 60 health_gone || fail "the health record did not expire: $(ring_health restarts)"
