@@ -38,6 +38,8 @@ int cl_conn_service(const char *dev_arg, const struct cl_vendor_opts *vo,
 		    int relay_only, const char *service, int fd,
 		    int (*start)(struct event_base *base, void *arg),
 		    void *arg);
+/* sysinfo.c: carrier sysinfo DEVICE_ID [--json]. */
+int cl_cmd_sysinfo(int argc, char **argv);
 /* names.c: carrier name DEVICE_ID NAME | name rm NAME, carrier names. */
 int cl_cmd_name(int argc, char **argv);
 int cl_cmd_names(int argc, char **argv);

@@ -30,6 +30,7 @@
 #include "cr/tlsdgram.h"
 #endif
 #include "cr/udp.h"
+#include "da/sysinfo.h"
 #include "cr/util.h"
 #include "da/apps.h"
 #include "da/control.h"
@@ -659,6 +660,41 @@ static int agent_datagram(void *arg, const struct cr_addr *from,
 	return 0;
 }
 
+/* The agent's part of `carrier sysinfo`: the NAT type its observed
+ * addresses show, the transport, and each home link (the path to the
+ * ring). */
+static void agent_sysinfo(void *arg, struct da_sysinfo_buf *b)
+{
+	struct da_agent *a = arg;
+	uint64_t now = cr_now_ms();
+
+	da_sysinfo_line(b, "nat", "%s",
+			a->nat_eim == 1 ? "endpoint-independent" :
+			a->nat_eim == 0 ? "endpoint-dependent" :
+					  "unknown");
+	da_sysinfo_line(b, "transport", "%s",
+			cr_rl_uses_tcp(a->rl) ? "tcp" : "udp");
+	for (size_t i = 0; i < a->n_links; i++) {
+		const struct da_link *l = &a->links[i];
+		char ids[CR_ID_STRMAX], addr[CR_ADDR_STRMAX];
+		struct cr_id nid;
+
+		if (l->node_idx < 0)
+			continue;
+		cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
+		cr_addr_format(&l->addr, addr);
+		da_sysinfo_line(b, "ring", "%s %s %s observed %s last_pong_ms %llu",
+				cr_id_format(&nid, ids), addr,
+				l->rl.up && l->acked_seq == a->seq ? "up" :
+								     "down",
+				l->observed[0] ? l->observed : "-",
+				l->last_pong_ms != 0 ?
+					(unsigned long long)(now -
+							     l->last_pong_ms) :
+					0ULL);
+	}
+}
+
 static const struct cr_rl_ops agent_rl_ops = {
 	.datagram = agent_datagram,
 	.link_of = agent_link_of,
@@ -1016,6 +1052,7 @@ struct da_agent *da_agent_new(struct event_base *base,
 	a->tunnel = da_tunnel_new(base, cr_rl_host(a->rl), &a->cfg, err);
 	if (a->tunnel == NULL)
 		goto fail;
+	da_tunnel_set_sysinfo(a->tunnel, agent_sysinfo, a);
 #ifdef CR_HAVE_TLS
 	a->tls = cr_tls_cli_new(base, cr_rl_tls_input, a->rl, err);
 	if (a->tls == NULL)

@@ -81,6 +81,7 @@ HELPS=(
 	"man1/carrier.1 carrier ping --help"
 	"man1/carrier.1 carrier connect --help"
 	"man1/carrier.1 carrier shell --help"
+	"man1/carrier.1 carrier sysinfo --help"
 	"man1/carrier.1 carrier cp --help"
 	"man1/carrier.1 carrier trust --help"
 	"man1/carrier.1 carrier release --help"
@@ -197,7 +198,7 @@ ok "completion loads and completes subcommands and options"
 # command.  COMPLETE: "PROG SUBCOMMAND-PATHS" (comma-separated, empty: none),
 # against the helps of PROG in HELPS.
 COMPLETE=(
-	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect,shell,cp,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch,config set,config get"
+	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect,shell,sysinfo,cp,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch,config set,config get"
 	"carrier-node -"
 	"carrier-agent ,install,apps,config"
 	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"
