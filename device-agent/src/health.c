@@ -261,8 +261,27 @@ long da_health_record(const struct cr_keypair *kp, const char *data_dir,
 	h.has_temp = d.has_temp;
 	h.temp_milli_c = d.temp_milli_c;
 	da_health_apps(status, &h);
-	if (cr_devhealth_make(kp, &h, blob, sizeof(blob), &len, err) < 0)
-		return -1;
+	/* Many apps with long errors overflow the one-piece record: the
+	 * errors are cut (to 40 bytes, then out) rather than the record. */
+	for (size_t cut = CR_HEALTH_ERR_MAX; ; cut = cut > 40 ? 40 : 0) {
+		struct cr_error *e = NULL;
+
+		for (size_t i = 0; i < h.n_apps; i++) {
+			h.apps[i].last_error[cut > 0 ? cut - 1 : 0] = '\0';
+			h.apps[i].config_error[cut > 0 ? cut - 1 : 0] = '\0';
+		}
+		if (cr_devhealth_make(kp, &h, blob, sizeof(blob), &len, &e) ==
+		    0)
+			break;
+		if (cut == 0 || e == NULL || e->code != E2BIG) {
+			if (err != NULL)
+				*err = e;
+			else
+				cr_error_free(e);
+			return -1;
+		}
+		cr_error_free(e);
+	}
 	n = cr_fleet_put_pack(CR_REC_HEALTH, blob, len, 0, out, cap);
 	if (n < 0)
 		return cr_error_set(err, E2BIG, "health record too large");
