@@ -38,6 +38,8 @@ int cl_conn_service(const char *dev_arg, const struct cl_vendor_opts *vo,
 		    int relay_only, const char *service, int fd,
 		    int (*start)(struct event_base *base, void *arg),
 		    void *arg);
+/* sysinfo.c: carrier sysinfo DEVICE_ID [--json]. */
+int cl_cmd_sysinfo(int argc, char **argv);
 /* names.c: carrier name DEVICE_ID NAME | name rm NAME, carrier names. */
 int cl_cmd_name(int argc, char **argv);
 int cl_cmd_names(int argc, char **argv);
@@ -46,6 +48,11 @@ struct cr_error;
 /* A DEVICE_ID argument: a device identity, or a name from
  * CONFIG_DIR/names.  Error code 2 (a usage error) when it is neither. */
 int cl_dev_parse(const char *s, struct cr_id *dev, struct cr_error **err);
+/* The inventory (CONFIG_DIR/names): device hash -> its name (a string the
+ * map owns; cl_names_free).  Empty when there is none. */
+struct cr_map;
+struct cr_map *cl_names_by_id(void);
+void cl_names_free(struct cr_map *m);
 /* shell.c: carrier shell DEVICE_ID [COMMAND...]. */
 int cl_cmd_shell(int argc, char **argv);
 /* shell.c: runs cmd on the device without a pty (the shell service),

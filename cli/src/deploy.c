@@ -258,64 +258,247 @@ static int dep_get(struct dep_ctx *x, size_t idx, uint32_t kind, const char *app
 	return 0;
 }
 
-/* The newest valid deployment of app any node holds (NULL: none). */
-static struct cr_deploy *dep_fetch(struct dep_ctx *x, const char *app)
+/* Hands take the record (kind, app) of every node that holds one. */
+static void dep_each_record(struct dep_ctx *x, uint32_t kind, const char *app,
+			    void (*take)(const uint8_t *blob, size_t len,
+					 void *arg),
+			    void *arg)
 {
 	const struct cr_ring *ring = cl_ring(x->c);
-	struct cr_deploy *best = NULL;
 
 	for (size_t i = 0; i < ring->n_nodes; i++) {
-		struct cr_deploy *d = NULL;
-		struct cr_error *e = NULL;
 		uint8_t *blob;
 		size_t len;
 
-		if (dep_get(x, i, CR_REC_DEPLOYMENT, app, &blob, &len) < 0)
+		if (dep_get(x, i, kind, app, &blob, &len) < 0)
 			continue;
-		if (cr_deploy_decode(blob, len, x->trust, &d, &e) == 0 &&
-		    memcmp(d->vendor_id, x->vendor, 32) == 0 &&
-		    (best == NULL || d->seq > best->seq)) {
-			cr_deploy_free(best);
-			best = d;
-		} else {
-			cr_deploy_free(d);
-		}
-		cr_error_free(e);
+		take(blob, len, arg);
 		free(blob);
 	}
-	return best;
+}
+
+struct fetch_best {
+	struct dep_ctx *x;
+	struct cr_deploy *best;
+};
+
+static void fetch_take(const uint8_t *blob, size_t len, void *arg)
+{
+	struct fetch_best *fb = arg;
+	struct cr_deploy *d = NULL;
+	struct cr_error *e = NULL;
+
+	if (cr_deploy_decode(blob, len, fb->x->trust, &d, &e) == 0 &&
+	    memcmp(d->vendor_id, fb->x->vendor, 32) == 0 &&
+	    (fb->best == NULL || d->seq > fb->best->seq)) {
+		cr_deploy_free(fb->best);
+		fb->best = d;
+	} else {
+		cr_deploy_free(d);
+	}
+	cr_error_free(e);
+}
+
+/* The newest valid deployment of app any node holds (NULL: none). */
+static struct cr_deploy *dep_fetch(struct dep_ctx *x, const char *app)
+{
+	struct fetch_best fb = { x, NULL };
+
+	dep_each_record(x, CR_REC_DEPLOYMENT, app, fetch_take, &fb);
+	return fb.best;
+}
+
+struct open_wave {
+	const struct cr_deploy *d;
+	uint32_t wave;
+};
+
+static void wave_take(const uint8_t *blob, size_t len, void *arg)
+{
+	struct open_wave *ow = arg;
+	struct cr_advance *a = NULL;
+	struct cr_error *e = NULL;
+
+	if (cr_advance_decode(blob, len, ow->d->trust, &a, &e) == 0 &&
+	    memcmp(a->deployment, ow->d->digest, 32) == 0 &&
+	    a->wave < ow->d->n_waves && a->wave > ow->wave)
+		ow->wave = a->wave;
+	cr_advance_free(a);
+	cr_error_free(e);
 }
 
 /* The wave open for d: the highest valid advance any node holds. */
 static uint32_t dep_open_wave(struct dep_ctx *x, const struct cr_deploy *d)
 {
+	struct open_wave ow = { d, 0 };
+
+	dep_each_record(x, CR_REC_ADVANCE, d->app, wave_take, &ow);
+	return ow.wave;
+}
+
+/* ---- paged queries ------------------------------------------------------------- */
+
+/* One paged query to every node (the apps of a fleet, the devices of a
+ * deployment, its reports, health records): the request names what is
+ * asked; take reads one answer, copies the next page's cursor into next
+ * and returns its length, 0 on the last page. */
+struct dep_query {
+	Carrier__Hop__MsgCase ask, answer;
+	const char *app;           /* FLEET_APPS_REQ: none; DEVICES_REQ */
+	const uint8_t *deployment; /* FLEET_REPORTS_REQ */
+	size_t (*take)(const Carrier__Hop *rep, uint8_t *next, void *arg);
+	void *arg;
+};
+
+enum { DEP_CURSOR_MAX = CR_FLEET_APP_MAX > 32 ? CR_FLEET_APP_MAX : 32,
+       DEP_PAGES_MAX = 4096 };
+
+static void dep_pages(struct dep_ctx *x, const struct dep_query *dq)
+{
 	const struct cr_ring *ring = cl_ring(x->c);
-	uint32_t wave = 0;
 
 	for (size_t i = 0; i < ring->n_nodes; i++) {
-		struct cr_advance *a = NULL;
-		struct cr_error *e = NULL;
-		uint8_t *blob;
-		size_t len;
+		uint8_t after[DEP_CURSOR_MAX + 1] = { 0 };
+		size_t after_len = 0;
 
-		if (dep_get(x, i, CR_REC_ADVANCE, d->app, &blob, &len) < 0)
-			continue;
-		if (cr_advance_decode(blob, len, d->trust, &a, &e) == 0 &&
-		    memcmp(a->deployment, d->digest, 32) == 0 &&
-		    a->wave < d->n_waves && a->wave > wave)
-			wave = a->wave;
-		cr_advance_free(a);
-		cr_error_free(e);
-		free(blob);
+		/* Bounded: a node answers at least one item a page. */
+		for (int page = 0; page < DEP_PAGES_MAX; page++) {
+			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
+			Carrier__FleetAppsRequest qa =
+				CARRIER__FLEET_APPS_REQUEST__INIT;
+			Carrier__FleetDevicesRequest qd =
+				CARRIER__FLEET_DEVICES_REQUEST__INIT;
+			Carrier__FleetReportsRequest qr =
+				CARRIER__FLEET_REPORTS_REQUEST__INIT;
+			Carrier__HealthQuery qh = CARRIER__HEALTH_QUERY__INIT;
+			ProtobufCBinaryData cur = { after_len, after };
+			struct cr_error *e = NULL;
+
+			m.msg_case = dq->ask;
+			switch (dq->ask) {
+			case CARRIER__HOP__MSG_FLEET_APPS_REQ:
+				qa.vendor_id.data = x->vendor;
+				qa.vendor_id.len = 32;
+				qa.after = (char *)after;
+				m.fleet_apps_req = &qa;
+				break;
+			case CARRIER__HOP__MSG_FLEET_DEVICES_REQ:
+				qd.vendor_id.data = x->vendor;
+				qd.vendor_id.len = 32;
+				qd.app = (char *)(uintptr_t)dq->app;
+				qd.after = cur;
+				m.fleet_devices_req = &qd;
+				break;
+			case CARRIER__HOP__MSG_FLEET_REPORTS_REQ:
+				qr.deployment.data =
+					(uint8_t *)(uintptr_t)dq->deployment;
+				qr.deployment.len = 32;
+				qr.after = cur;
+				m.fleet_reports_req = &qr;
+				break;
+			default:
+				qh.after = cur;
+				m.health_query = &qh;
+				break;
+			}
+			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
+			cr_error_free(e);
+			if (rep == NULL || rep->msg_case != dq->answer) {
+				cp_hop_free(rep);
+				break;
+			}
+			after_len = dq->take(rep, after, dq->arg);
+			after[after_len] = '\0';
+			cp_hop_free(rep);
+			if (after_len == 0)
+				break;
+		}
 	}
-	return wave;
+}
+
+static size_t collect_device(const Carrier__Hop *rep, uint8_t *next,
+			     void *arg)
+{
+	const Carrier__FleetDevices *fds = rep->fleet_devices;
+	struct fleet_view *v = arg;
+
+	for (size_t k = 0; k < fds->n_devices; k++) {
+		const Carrier__FleetDevice *fd = fds->devices[k];
+		struct dev_row *r;
+
+		if (fd->id.len != CR_ID_HASHLEN ||
+		    (r = view_row(v, fd->id.data)) == NULL)
+			continue;
+		r->targeted = 1;
+		if (fd->held && (!r->held || fd->online ||
+				 fd->last_seen_ms_ago < r->last_seen_ms_ago)) {
+			if (!r->online) {
+				r->online = fd->online;
+				r->last_seen_ms_ago = fd->last_seen_ms_ago;
+			}
+			r->held = 1;
+		}
+	}
+	if (fds->next.len != CR_ID_HASHLEN)
+		return 0;
+	memcpy(next, fds->next.data, CR_ID_HASHLEN);
+	return CR_ID_HASHLEN;
+}
+
+struct collect_reports {
+	struct fleet_view *v;
+	const struct cr_deploy *d;
+};
+
+static size_t collect_report(const Carrier__Hop *rep, uint8_t *next,
+			     void *arg)
+{
+	const Carrier__FleetReports *fr = rep->fleet_reports;
+	struct collect_reports *c = arg;
+
+	for (size_t k = 0; k < fr->n_reports; k++) {
+		static struct cr_report r;
+		struct cr_error *re = NULL;
+		struct dev_row *row;
+
+		/* Only what the device signed counts; a node's forgery is
+		 * counted and dropped. */
+		if (cr_report_decode(fr->reports[k].data, fr->reports[k].len,
+				     &r, &re) < 0 ||
+		    memcmp(r.deployment, c->d->digest, 32) != 0) {
+			cr_error_free(re);
+			c->v->forged++;
+			continue;
+		}
+		row = view_row(c->v, r.device.hash);
+		if (row != NULL && r.seq > row->r.seq)
+			row->r = r;
+	}
+	if (fr->next.len != 32)
+		return 0;
+	memcpy(next, fr->next.data, 32);
+	return 32;
 }
 
 /* Devices the nodes hold presence for that d targets, and the reports. */
 static void dep_collect(struct dep_ctx *x, const struct cr_deploy *d,
 			struct fleet_view *v)
 {
-	const struct cr_ring *ring = cl_ring(x->c);
+	struct collect_reports cr = { v, d };
+	struct dep_query devs = {
+		.ask = CARRIER__HOP__MSG_FLEET_DEVICES_REQ,
+		.answer = CARRIER__HOP__MSG_FLEET_DEVICES,
+		.app = d->app,
+		.take = collect_device,
+		.arg = v,
+	};
+	struct dep_query reps = {
+		.ask = CARRIER__HOP__MSG_FLEET_REPORTS_REQ,
+		.answer = CARRIER__HOP__MSG_FLEET_REPORTS,
+		.deployment = d->digest,
+		.take = collect_report,
+		.arg = &cr,
+	};
 
 	view_free(v);
 	for (size_t i = 0; i < d->n_devices; i++) {
@@ -324,122 +507,8 @@ static void dep_collect(struct dep_ctx *x, const struct cr_deploy *d,
 		if (r != NULL)
 			r->targeted = 1;
 	}
-	for (size_t i = 0; i < ring->n_nodes; i++) {
-		uint8_t after[CR_ID_HASHLEN];
-		int have_after = 0;
-
-		for (;;) {
-			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
-			Carrier__FleetDevicesRequest q =
-				CARRIER__FLEET_DEVICES_REQUEST__INIT;
-			struct cr_error *e = NULL;
-			int more;
-
-			q.vendor_id.data = x->vendor;
-			q.vendor_id.len = 32;
-			q.app = (char *)(uintptr_t)d->app;
-			if (have_after) {
-				q.after.data = after;
-				q.after.len = CR_ID_HASHLEN;
-			}
-			m.msg_case = CARRIER__HOP__MSG_FLEET_DEVICES_REQ;
-			m.fleet_devices_req = &q;
-			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
-			cr_error_free(e);
-			if (rep == NULL ||
-			    rep->msg_case != CARRIER__HOP__MSG_FLEET_DEVICES) {
-				cp_hop_free(rep);
-				break;
-			}
-			for (size_t k = 0; k < rep->fleet_devices->n_devices;
-			     k++) {
-				const Carrier__FleetDevice *fd =
-					rep->fleet_devices->devices[k];
-				struct dev_row *r;
-
-				if (fd->id.len != CR_ID_HASHLEN)
-					continue;
-				r = view_row(v, fd->id.data);
-				if (r == NULL)
-					continue;
-				r->targeted = 1;
-				if (fd->held && (!r->held || fd->online ||
-						 fd->last_seen_ms_ago <
-							 r->last_seen_ms_ago)) {
-					if (!r->online) {
-						r->online = fd->online;
-						r->last_seen_ms_ago =
-							fd->last_seen_ms_ago;
-					}
-					r->held = 1;
-				}
-			}
-			more = rep->fleet_devices->next.len == CR_ID_HASHLEN;
-			if (more)
-				memcpy(after, rep->fleet_devices->next.data,
-				       CR_ID_HASHLEN);
-			have_after = 1;
-			cp_hop_free(rep);
-			if (!more)
-				break;
-		}
-	}
-	for (size_t i = 0; i < ring->n_nodes; i++) {
-		uint8_t after[32];
-		int have_after = 0;
-
-		for (;;) {
-			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
-			Carrier__FleetReportsRequest q =
-				CARRIER__FLEET_REPORTS_REQUEST__INIT;
-			struct cr_error *e = NULL;
-			int more;
-
-			q.deployment.data = (uint8_t *)(uintptr_t)d->digest;
-			q.deployment.len = 32;
-			if (have_after) {
-				q.after.data = after;
-				q.after.len = 32;
-			}
-			m.msg_case = CARRIER__HOP__MSG_FLEET_REPORTS_REQ;
-			m.fleet_reports_req = &q;
-			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
-			cr_error_free(e);
-			if (rep == NULL ||
-			    rep->msg_case != CARRIER__HOP__MSG_FLEET_REPORTS) {
-				cp_hop_free(rep);
-				break;
-			}
-			for (size_t k = 0; k < rep->fleet_reports->n_reports;
-			     k++) {
-				static struct cr_report r;
-				struct cr_error *re = NULL;
-				struct dev_row *row;
-
-				/* Only what the device signed counts; a
-				 * node's forgery is counted and dropped. */
-				if (cr_report_decode(
-					    rep->fleet_reports->reports[k].data,
-					    rep->fleet_reports->reports[k].len,
-					    &r, &re) < 0 ||
-				    memcmp(r.deployment, d->digest, 32) != 0) {
-					cr_error_free(re);
-					v->forged++;
-					continue;
-				}
-				row = view_row(v, r.device.hash);
-				if (row != NULL && r.seq > row->r.seq)
-					row->r = r;
-			}
-			more = rep->fleet_reports->next.len == 32;
-			if (more)
-				memcpy(after, rep->fleet_reports->next.data, 32);
-			have_after = 1;
-			cp_hop_free(rep);
-			if (!more)
-				break;
-		}
-	}
+	dep_pages(x, &devs);
+	dep_pages(x, &reps);
 	for (size_t i = 0; i < v->n; i++)
 		v->rows[i].wave = cr_deploy_wave_of(d, v->rows[i].id);
 }
@@ -1223,56 +1292,58 @@ out:
 
 /* ---- carrier status / watch ------------------------------------------------------------ */
 
+struct apps_acc {
+	char (*apps)[CR_FLEET_APP_MAX];
+	size_t n, cap;
+};
+
+static size_t apps_take(const Carrier__Hop *rep, uint8_t *next, void *arg)
+{
+	const Carrier__FleetApps *fa = rep->fleet_apps;
+	struct apps_acc *acc = arg;
+	size_t len = 0;
+
+	for (size_t k = 0; k < fa->n_apps; k++) {
+		const char *a = fa->apps[k];
+		int seen = 0;
+
+		if (strlen(a) >= CR_FLEET_APP_MAX)
+			continue;
+		for (size_t j = 0; j < acc->n; j++)
+			seen |= strcmp(acc->apps[j], a) == 0;
+		if (!seen && acc->n < acc->cap)
+			snprintf(acc->apps[acc->n++], CR_FLEET_APP_MAX, "%s",
+				 a);
+		len = strlen(a);
+		memcpy(next, a, len);
+	}
+	return fa->more ? len : 0;
+}
+
 /* The apps of the fleet with a deployment on the ring. */
 static size_t dep_apps(struct dep_ctx *x, char (*apps)[CR_FLEET_APP_MAX],
 		       size_t cap)
 {
-	const struct cr_ring *ring = cl_ring(x->c);
-	size_t n = 0;
+	struct apps_acc acc = { apps, 0, cap };
+	struct dep_query q = {
+		.ask = CARRIER__HOP__MSG_FLEET_APPS_REQ,
+		.answer = CARRIER__HOP__MSG_FLEET_APPS,
+		.take = apps_take,
+		.arg = &acc,
+	};
 
-	for (size_t i = 0; i < ring->n_nodes; i++) {
-		char after[CR_FLEET_APP_MAX] = "";
+	dep_pages(x, &q);
+	return acc.n;
+}
 
-		for (;;) {
-			Carrier__Hop m = CARRIER__HOP__INIT, *rep;
-			Carrier__FleetAppsRequest q =
-				CARRIER__FLEET_APPS_REQUEST__INIT;
-			struct cr_error *e = NULL;
-			int more;
-
-			q.vendor_id.data = x->vendor;
-			q.vendor_id.len = 32;
-			q.after = after;
-			m.msg_case = CARRIER__HOP__MSG_FLEET_APPS_REQ;
-			m.fleet_apps_req = &q;
-			rep = cl_request(x->c, i, &m, DEP_REQ_MS, &e);
-			cr_error_free(e);
-			if (rep == NULL ||
-			    rep->msg_case != CARRIER__HOP__MSG_FLEET_APPS) {
-				cp_hop_free(rep);
-				break;
-			}
-			for (size_t k = 0; k < rep->fleet_apps->n_apps; k++) {
-				const char *a = rep->fleet_apps->apps[k];
-				int seen = 0;
-
-				if (strlen(a) >= CR_FLEET_APP_MAX)
-					continue;
-				for (size_t j = 0; j < n; j++)
-					seen |= strcmp(apps[j], a) == 0;
-				if (!seen && n < cap)
-					snprintf(apps[n++], CR_FLEET_APP_MAX,
-						 "%s", a);
-				snprintf(after, sizeof(after), "%s", a);
-			}
-			more = rep->fleet_apps->more &&
-			       rep->fleet_apps->n_apps > 0;
-			cp_hop_free(rep);
-			if (!more)
-				break;
-		}
-	}
-	return n;
+/* The app a command names (one), or every app of the fleet. */
+static size_t dep_apps_or(struct dep_ctx *x, const char *one,
+			  char (*apps)[CR_FLEET_APP_MAX], size_t cap)
+{
+	if (one == NULL)
+		return dep_apps(x, apps, cap);
+	snprintf(apps[0], CR_FLEET_APP_MAX, "%s", one);
+	return 1;
 }
 
 static const char *row_state(const struct dev_row *r)
@@ -1297,74 +1368,58 @@ static void json_str(const char *s)
 
 /* ---- device health ------------------------------------------------------------------- */
 
+struct health_acc {
+	struct cr_map *m;
+	struct cr_devhealth *spare;
+};
+
+static size_t health_take(const Carrier__Hop *rep, uint8_t *next, void *arg)
+{
+	const Carrier__HealthRecords *hr = rep->health_records;
+	struct health_acc *acc = arg;
+
+	for (size_t k = 0; k < hr->n_records; k++) {
+		struct cr_devhealth *old, *h;
+
+		if (acc->spare == NULL &&
+		    (acc->spare = malloc(sizeof(*acc->spare))) == NULL)
+			return 0;
+		h = acc->spare;
+		if (cr_devhealth_decode(hr->records[k].data,
+					hr->records[k].len, h, NULL) < 0)
+			continue;
+		old = cr_map_get(acc->m, h->device.hash);
+		if (old != NULL && old->seq >= h->seq)
+			continue;
+		if (old != NULL)
+			*old = *h;
+		else if (cr_map_put(acc->m, h->device.hash, h) == 0)
+			acc->spare = NULL;
+	}
+	if (hr->next.len != 32 || hr->n_records == 0)
+		return 0;
+	memcpy(next, hr->next.data, 32);
+	return 32;
+}
+
 /* The newest verified health record of every device the nodes hold:
  * device hash -> a struct cr_devhealth the map owns (health_free).  A
  * record that does not verify is skipped: nodes only relay them. */
 static struct cr_map *health_fetch(struct dep_ctx *x)
 {
-	const struct cr_ring *ring = cl_ring(x->c);
-	struct cr_map *m = cr_map_new(CR_ID_HASHLEN);
-	struct cr_devhealth *h = NULL;
+	struct health_acc acc = { cr_map_new(CR_ID_HASHLEN), NULL };
+	struct dep_query q = {
+		.ask = CARRIER__HOP__MSG_HEALTH_QUERY,
+		.answer = CARRIER__HOP__MSG_HEALTH_RECORDS,
+		.take = health_take,
+		.arg = &acc,
+	};
 
-	if (m == NULL)
+	if (acc.m == NULL)
 		return NULL;
-	for (size_t i = 0; i < ring->n_nodes; i++) {
-		uint8_t after[32];
-		int have_after = 0;
-
-		/* Bounded: a node answers at least one record a page. */
-		for (int page = 0; page < 4096; page++) {
-			Carrier__Hop q = CARRIER__HOP__INIT, *rep;
-			Carrier__HealthQuery hq = CARRIER__HEALTH_QUERY__INIT;
-			struct cr_error *e = NULL;
-			const Carrier__HealthRecords *hr;
-			int more;
-
-			if (have_after) {
-				hq.after.data = after;
-				hq.after.len = 32;
-			}
-			q.msg_case = CARRIER__HOP__MSG_HEALTH_QUERY;
-			q.health_query = &hq;
-			rep = cl_request(x->c, i, &q, DEP_REQ_MS, &e);
-			cr_error_free(e);
-			if (rep == NULL ||
-			    rep->msg_case != CARRIER__HOP__MSG_HEALTH_RECORDS) {
-				cp_hop_free(rep);
-				break;
-			}
-			hr = rep->health_records;
-			for (size_t k = 0; k < hr->n_records; k++) {
-				struct cr_devhealth *old;
-
-				if (h == NULL && (h = malloc(sizeof(*h))) == NULL)
-					break;
-				if (cr_devhealth_decode(hr->records[k].data,
-							hr->records[k].len, h,
-							NULL) < 0)
-					continue;
-				old = cr_map_get(m, h->device.hash);
-				if (old != NULL && old->seq >= h->seq)
-					continue;
-				if (old != NULL) {
-					*old = *h;
-				} else if (cr_map_put(m, h->device.hash, h) ==
-					   0) {
-					h = NULL;
-				}
-			}
-			more = hr->next.len == 32 && hr->n_records > 0;
-			if (more) {
-				memcpy(after, hr->next.data, 32);
-				have_after = 1;
-			}
-			cp_hop_free(rep);
-			if (!more)
-				break;
-		}
-	}
-	free(h);
-	return m;
+	dep_pages(x, &q);
+	free(acc.spare);
+	return acc.m;
 }
 
 static void health_free(struct cr_map *m)
@@ -1428,13 +1483,72 @@ static void health_json(const struct cr_devhealth *h)
 		json_str(h->apps[i].state);
 		printf(",\"last_error\":");
 		json_str(h->apps[i].last_error);
+		printf(",\"restarts\":%u,\"config_version\":%" PRIu64
+		       ",\"config_error\":",
+		       h->apps[i].restarts, h->apps[i].config_version);
+		json_str(h->apps[i].config_error);
 		printf("}");
 	}
 	printf("]}");
 }
 
+/* The status line of a device: text columns or a JSON object.  d NULL:
+ * a device of the inventory that no deployment targets. */
+static void status_line(const struct cr_deploy *d, const struct dev_row *r,
+			const char *ids, const char *name, int json,
+			const struct cr_devhealth *h)
+{
+	if (json) {
+		printf("{\"device\":\"%s\",\"name\":", ids);
+		if (name != NULL)
+			json_str(name);
+		else
+			printf("null");
+		printf(",\"app\":");
+		if (d != NULL)
+			json_str(d->app);
+		else
+			printf("null");
+		printf(",\"version\":");
+		json_str(r->r.version);
+		printf(",\"state\":\"%s\",\"online\":%s,"
+		       "\"last_seen_ms\":",
+		       d != NULL ? row_state(r) : "untargeted",
+		       r->online ? "true" : "false");
+		if (r->held)
+			printf("%" PRIu64, r->last_seen_ms_ago);
+		else
+			printf("null");
+		health_json(h);
+		printf("}\n");
+	} else {
+		char seen[32] = "unknown", hs[160] = "-", b1[32], b2[32],
+		     b3[32];
+
+		if (r->held)
+			snprintf(seen, sizeof(seen), "%.1fs ago",
+				 (double)r->last_seen_ms_ago / 1000.0);
+		if (h != NULL)
+			snprintf(hs, sizeof(hs),
+				 "up %" PRIu64 "h%02" PRIu64
+				 "m load %u.%02u mem %s/%s flash %s",
+				 h->uptime_s / 3600, h->uptime_s / 60 % 60,
+				 h->load_milli[0] / 1000,
+				 h->load_milli[0] % 1000 / 10,
+				 health_bytes(h->mem_avail, b1),
+				 health_bytes(h->mem_total, b2),
+				 health_bytes(h->flash_free, b3));
+		printf("%-16s %-70s %-12s %-10s %-12s %-7s %-12s %s\n",
+		       name != NULL ? name : "-", ids,
+		       d != NULL ? d->app : "-",
+		       r->r.version[0] ? r->r.version : "-",
+		       d != NULL ? row_state(r) : "untargeted",
+		       r->online ? "yes" : "no", seen, hs);
+	}
+}
+
 static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
-			 int json, struct cr_map *health)
+			 int json, struct cr_map *health, struct cr_map *names)
 {
 	char ids[CR_ID_STRMAX];
 
@@ -1476,9 +1590,9 @@ static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
 			       g[k].version[0] ? g[k].version : "-",
 			       row_state(&tmp), g[k].n);
 		}
-		printf("%-70s %-12s %-10s %-12s %-7s %-12s %s\n", "DEVICE",
-		       "APP", "VERSION", "STATE", "ONLINE", "LAST SEEN",
-		       "HEALTH");
+		printf("%-16s %-70s %-12s %-10s %-12s %-7s %-12s %s\n",
+		       "NAME", "DEVICE", "APP", "VERSION", "STATE", "ONLINE",
+		       "LAST SEEN", "HEALTH");
 	}
 	for (size_t i = 0; i < v->n; i++) {
 		const struct dev_row *r = &v->rows[i];
@@ -1488,47 +1602,10 @@ static void status_print(const struct cr_deploy *d, const struct fleet_view *v,
 			continue;
 		memcpy(id.hash, r->id, CR_ID_HASHLEN);
 		cr_id_format(&id, ids);
-		if (json) {
-			printf("{\"device\":\"%s\",\"app\":", ids);
-			json_str(d->app);
-			printf(",\"version\":");
-			json_str(r->r.version);
-			printf(",\"state\":\"%s\",\"online\":%s,"
-			       "\"last_seen_ms\":",
-			       row_state(r), r->online ? "true" : "false");
-			if (r->held)
-				printf("%" PRIu64, r->last_seen_ms_ago);
-			else
-				printf("null");
-			health_json(health != NULL ? cr_map_get(health, r->id) :
-						     NULL);
-			printf("}\n");
-		} else {
-			char seen[32] = "unknown", hs[160] = "-", b1[32], b2[32],
-			     b3[32];
-			const struct cr_devhealth *h =
-				health != NULL ? cr_map_get(health, r->id) :
-						 NULL;
-
-			if (r->held)
-				snprintf(seen, sizeof(seen), "%.1fs ago",
-					 (double)r->last_seen_ms_ago / 1000.0);
-			if (h != NULL)
-				snprintf(hs, sizeof(hs),
-					 "up %" PRIu64 "h%02" PRIu64
-					 "m load %u.%02u mem %s/%s flash %s",
-					 h->uptime_s / 3600,
-					 h->uptime_s / 60 % 60,
-					 h->load_milli[0] / 1000,
-					 h->load_milli[0] % 1000 / 10,
-					 health_bytes(h->mem_avail, b1),
-					 health_bytes(h->mem_total, b2),
-					 health_bytes(h->flash_free, b3));
-			printf("%-70s %-12s %-10s %-12s %-7s %-12s %s\n", ids,
-			       d->app, r->r.version[0] ? r->r.version : "-",
-			       row_state(r), r->online ? "yes" : "no", seen,
-			       hs);
-		}
+		status_line(d, r, ids,
+			    names != NULL ? cr_map_get(names, r->id) : NULL,
+			    json,
+			    health != NULL ? cr_map_get(health, r->id) : NULL);
 	}
 }
 
@@ -1553,6 +1630,12 @@ static const char status_usage[] =
 	"uptime, load,\n"
 	"memory and flash free from the device's newest signed health "
 	"record.\n"
+	"NAME (--json: \"name\", null when none) is the device's name in the "
+	"inventory\n"
+	"(carrier name); without APP, the named devices no deployment targets "
+	"follow\n"
+	"(state \"untargeted\", --json \"app\": null), online as a lookup "
+	"finds them.\n"
 	"--follow APP resumes following a rollout as 'carrier deploy' does, "
 	"opening\n"
 	"waves when --key is a rollout key.\n";
@@ -1567,6 +1650,49 @@ static const struct option status_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Named devices (the inventory) that no deployment on the ring targets:
+ * their presence from a lookup, their health record if any. */
+static void status_untargeted(struct dep_ctx *x, struct cr_map *names,
+			      struct cr_map *targeted, struct cr_map *health)
+{
+	struct cr_presence *p = calloc(1, sizeof(*p));
+	size_t pos = 0, shown = 0;
+	const void *k;
+	void *val;
+
+	if (p == NULL)
+		return;
+	while (cr_map_next(names, &pos, &k, &val)) {
+		struct cr_id id = { .type = CR_ID_DEVICE };
+		struct cl_lookup_info info;
+		struct cr_error *err = NULL;
+		struct dev_row r;
+		char ids[CR_ID_STRMAX];
+
+		if (cr_map_get(targeted, k) != NULL)
+			continue;
+		memset(&r, 0, sizeof(r));
+		memset(&info, 0, sizeof(info));
+		memcpy(id.hash, k, CR_ID_HASHLEN);
+		cr_id_format(&id, ids);
+		if (cl_lookup(x->c, &id, p, &info, &err) == 0 &&
+		    info.n_attached_here > 0) {
+			r.online = 1;
+			r.held = 1;
+			r.last_seen_ms_ago = info.last_seen_ms[0];
+		} else if (info.n_gone > 0) {
+			r.held = 1;
+			r.last_seen_ms_ago = info.gone_last_seen_ms;
+		}
+		cr_error_free(err);
+		if (!x->json && shown++ == 0)
+			printf("not in any deployment:\n");
+		status_line(NULL, &r, ids, val, x->json,
+			    health != NULL ? cr_map_get(health, k) : NULL);
+	}
+	free(p);
+}
+
 int cl_cmd_status(int argc, char **argv)
 {
 	struct dep_ctx x = { 0 };
@@ -1574,6 +1700,7 @@ int cl_cmd_status(int argc, char **argv)
 	struct cr_error *err = NULL;
 	const char *trust_path = NULL;
 	char apps[64][CR_FLEET_APP_MAX];
+	struct cr_map *health = NULL, *names = NULL, *targeted = NULL;
 	size_t n_apps;
 	int follow = 0, c, rc = 0;
 
@@ -1612,11 +1739,12 @@ int cl_cmd_status(int argc, char **argv)
 		rc = dep_report(err);
 		goto out;
 	}
-	if (optind == argc - 1) {
-		snprintf(apps[0], sizeof(apps[0]), "%s", argv[optind]);
-		n_apps = 1;
-	} else {
-		n_apps = dep_apps(&x, apps, 64);
+	n_apps = dep_apps_or(&x, optind == argc - 1 ? argv[optind] : NULL,
+			     apps, 64);
+	if (!follow) {
+		health = health_fetch(&x);
+		names = cl_names_by_id();
+		targeted = cr_map_new(CR_ID_HASHLEN);
 	}
 	for (size_t i = 0; i < n_apps; i++) {
 		struct cr_deploy *d = dep_fetch(&x, apps[i]);
@@ -1633,11 +1761,12 @@ int cl_cmd_status(int argc, char **argv)
 		if (follow) {
 			rc = dep_follow(&x, d);
 		} else {
-			struct cr_map *health = health_fetch(&x);
-
 			dep_collect(&x, d, &v);
-			status_print(d, &v, x.json, health);
-			health_free(health);
+			status_print(d, &v, x.json, health, names);
+			for (size_t k = 0; targeted != NULL && k < v.n; k++)
+				if (v.rows[k].targeted)
+					cr_map_put(targeted, v.rows[k].id,
+						   (void *)(uintptr_t)1);
 			if (v.forged > 0)
 				fprintf(stderr,
 					"carrier: %zu reports of %s did not "
@@ -1647,13 +1776,21 @@ int cl_cmd_status(int argc, char **argv)
 		}
 		cr_deploy_free(d);
 	}
+	/* The inventory's devices no deployment targets (all apps only). */
+	if (!follow && optind == argc && names != NULL && targeted != NULL)
+		status_untargeted(&x, names, targeted, health);
 out:
+	health_free(health);
+	cl_names_free(names);
+	cr_map_free(targeted);
 	dep_close(&x);
 	return rc;
 }
 
 static const char watch_usage[] =
-	"usage: carrier watch [APP] [--json] [--trust TRUST] [--ring RING]\n"
+	"usage: carrier watch [APP] [--json] [--mem-below SIZE] [--flash-below "
+	"SIZE]\n"
+	"                     [--trust TRUST] [--ring RING]\n"
 	"\n"
 	"Streams changes of the fleet, a line each: a device going online or "
 	"offline,\n"
@@ -1663,7 +1800,18 @@ static const char watch_usage[] =
 	"\"online\"}; online\n"
 	"and offline events carry \"last_seen_ms\" (ms since a node last heard "
 	"the device).\n"
-	"Runs until interrupted.\n";
+	"From the devices' health records: app_restarted, app_failed (a new "
+	"last error),\n"
+	"config_reverted, and with the thresholds memory_low/memory_ok and\n"
+	"flash_low/flash_ok when the available memory or free flash crosses "
+	"SIZE\n"
+	"(--json: {\"event\",\"device\",\"app\",\"detail\"}).  Runs until "
+	"interrupted.\n"
+	"\n"
+	"  --mem-below SIZE     memory_low when a device has less available "
+	"(e.g. 64M)\n"
+	"  --flash-below SIZE   flash_low when a device has less free (e.g. "
+	"1G)\n";
 
 struct watch_prev {
 	uint8_t id[CR_ID_HASHLEN];
@@ -1695,11 +1843,126 @@ static void watch_presence(const struct dev_row *r, const char *ids, int json)
 	}
 }
 
+/* "16M": a byte count with an optional K, M, G or T (powers of 1024). */
+static int watch_bytes(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno != 0 || s[0] == '-')
+		return -1;
+	switch (*end) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end != '\0' || (shift > 0 && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* What watch last saw of a device's health record. */
+struct watch_health {
+	struct cr_devhealth h;
+	int mem_low, flash_low;
+};
+
+static void watch_event(int json, const char *ids, const char *ev,
+			const char *app, const char *detail)
+{
+	if (json) {
+		printf("{\"event\":\"%s\",\"device\":\"%s\"", ev, ids);
+		if (app != NULL) {
+			printf(",\"app\":");
+			json_str(app);
+		}
+		printf(",\"detail\":");
+		json_str(detail);
+		printf("}\n");
+	} else {
+		printf("%s %s%s%s: %s\n", ids, app != NULL ? app : "",
+		       app != NULL ? " " : "", ev, detail);
+	}
+}
+
+/* Health-threshold events of one device, from its newest record against
+ * the one seen before: an app that failed (its last error changed to a
+ * new one) or was restarted (its count grew), a config reverted, memory
+ * or flash crossing below the vendor's thresholds (and back). */
+static void watch_health(struct cr_map *seen, const struct cr_devhealth *h,
+			 const char *ids, int json, uint64_t mem_below,
+			 uint64_t flash_below)
+{
+	struct watch_health *p = cr_map_get(seen, h->device.hash);
+	char detail[CR_HEALTH_ERR_MAX + 64];
+	int first = p == NULL, low;
+
+	if (p == NULL) {
+		p = calloc(1, sizeof(*p));
+		if (p == NULL || cr_map_put(seen, h->device.hash, p) < 0) {
+			free(p);
+			return;
+		}
+	} else if (p->h.seq >= h->seq) {
+		return;
+	}
+	for (size_t i = 0; i < h->n_apps && !first; i++) {
+		const struct cr_devhealth_app *a = &h->apps[i], *o = NULL;
+
+		for (size_t j = 0; j < p->h.n_apps && o == NULL; j++)
+			if (strcmp(p->h.apps[j].app, a->app) == 0)
+				o = &p->h.apps[j];
+		if (o != NULL && a->restarts > o->restarts) {
+			snprintf(detail, sizeof(detail),
+				 "restarted (%u restarts since the agent "
+				 "started)",
+				 a->restarts);
+			watch_event(json, ids, "app_restarted", a->app, detail);
+		}
+		if (a->last_error[0] != '\0' &&
+		    (o == NULL || strcmp(o->last_error, a->last_error) != 0)) {
+			snprintf(detail, sizeof(detail), "%s %s: %s",
+				 a->state, a->version, a->last_error);
+			watch_event(json, ids, "app_failed", a->app, detail);
+		}
+		if (a->config_error[0] != '\0' &&
+		    (o == NULL ||
+		     strcmp(o->config_error, a->config_error) != 0))
+			watch_event(json, ids, "config_reverted", a->app,
+				    a->config_error);
+	}
+	low = mem_below != 0 && h->mem_total != 0 && h->mem_avail < mem_below;
+	if (low != p->mem_low && (low || !first)) {
+		snprintf(detail, sizeof(detail),
+			 "%" PRIu64 " bytes of memory available", h->mem_avail);
+		watch_event(json, ids, low ? "memory_low" : "memory_ok", NULL,
+			    detail);
+	}
+	p->mem_low = low;
+	low = flash_below != 0 && h->flash_free < flash_below;
+	if (low != p->flash_low && (low || !first)) {
+		snprintf(detail, sizeof(detail),
+			 "%" PRIu64 " bytes of flash free", h->flash_free);
+		watch_event(json, ids, low ? "flash_low" : "flash_ok", NULL,
+			    detail);
+	}
+	p->flash_low = low;
+	p->h = *h;
+}
+
 int cl_cmd_watch(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "trust", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "mem-below", required_argument, NULL, 'm' },
+		{ "flash-below", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		CL_VENDOR_LONG_OPTS,
 		{ NULL, 0, NULL, 0 },
@@ -1708,7 +1971,9 @@ int cl_cmd_watch(int argc, char **argv)
 	struct cl_vendor_opts vo = { 0 };
 	struct cr_error *err = NULL;
 	const char *trust_path = NULL;
+	uint64_t mem_below = 0, flash_below = 0;
 	struct cr_map *seen = cr_map_new(32);
+	struct cr_map *seen_health = cr_map_new(CR_ID_HASHLEN);
 	uint64_t dep_seq[64] = { 0 };
 	int c, rc = 0;
 
@@ -1719,22 +1984,34 @@ int cl_cmd_watch(int argc, char **argv)
 		switch (c) {
 		case 'h':
 			fputs(watch_usage, stdout);
-			cr_map_free(seen);
-			return 0;
+			goto out;
 		case 't':
 			trust_path = optarg;
 			break;
 		case 'j':
 			x.json = 1;
 			break;
+		case 'm':
+		case 'f':
+			if (watch_bytes(optarg, c == 'm' ? &mem_below :
+							   &flash_below) < 0) {
+				rc = cl_fail(2, "--%s: '%s' is not a size "
+						"(e.g. 64M)",
+					     c == 'm' ? "mem-below" :
+							"flash-below",
+					     optarg);
+				goto out;
+			}
+			break;
 		default:
-			cr_map_free(seen);
-			return cl_bad_option(argv);
+			rc = cl_bad_option(argv);
+			goto out;
 		}
 	}
-	if (optind < argc - 1 || seen == NULL) {
-		cr_map_free(seen);
-		return cl_fail(2, "usage: carrier watch [APP] [--json]");
+	if (optind < argc - 1 || seen == NULL || seen_health == NULL) {
+		rc = cl_fail(2, "usage: carrier watch [APP] [--json] "
+				"[--mem-below SIZE] [--flash-below SIZE]");
+		goto out;
 	}
 	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 0, &err) <
 	    0) {
@@ -1749,12 +2026,11 @@ int cl_cmd_watch(int argc, char **argv)
 		size_t n_apps;
 		int never = 0;
 
-		if (optind == argc - 1) {
-			snprintf(apps[0], sizeof(apps[0]), "%s", argv[optind]);
-			n_apps = 1;
-		} else {
-			n_apps = dep_apps(&x, apps, 64);
-		}
+		n_apps = dep_apps_or(&x,
+				     optind == argc - 1 ? argv[optind] : NULL,
+				     apps, 64);
+		struct cr_map *health = health_fetch(&x);
+
 		for (size_t a = 0; a < n_apps; a++) {
 			struct cr_deploy *d = dep_fetch(&x, apps[a]);
 			struct fleet_view v = { 0 };
@@ -1811,6 +2087,12 @@ int cl_cmd_watch(int argc, char **argv)
 				cr_id_format(&id, ids);
 				if (changed_online)
 					watch_presence(r, ids, x.json);
+				if (health != NULL &&
+				    cr_map_get(health, r->id) != NULL)
+					watch_health(seen_health,
+						     cr_map_get(health, r->id),
+						     ids, x.json, mem_below,
+						     flash_below);
 				if (changed_state) {
 					if (x.json) {
 						printf("{\"event\":\"state\","
@@ -1842,6 +2124,7 @@ int cl_cmd_watch(int argc, char **argv)
 			view_free(&v);
 			cr_deploy_free(d);
 		}
+		health_free(health);
 		cl_wait(x.c, &never, cr_now_ms() + DEP_POLL_MS);
 	}
 out:
@@ -1850,9 +2133,10 @@ out:
 		const void *k;
 		void *val;
 
-		while (cr_map_next(seen, &pos, &k, &val))
+		while (seen != NULL && cr_map_next(seen, &pos, &k, &val))
 			free(val);
 		cr_map_free(seen);
+		health_free(seen_health);
 	}
 	dep_close(&x);
 	return rc;
@@ -1865,26 +2149,46 @@ static const char config_usage[] =
 	"KEY=@FILE...\n"
 	"           --key ROLLOUT_KEY [--trust TRUST] [--version N] "
 	"[--expires D]\n"
-	"           [--ring RING]\n"
+	"           [--out FILE] [--ring RING]\n"
+	"       carrier config get DEVICE APP [--json] [--trust TRUST] [--ring "
+	"RING]\n"
+	"       carrier config history DEVICE APP [--json] [--trust TRUST] "
+	"[--ring RING]\n"
 	"\n"
-	"Signs a config of APP for its targets with the rollout key and "
+	"set signs a config of APP for its targets with the rollout key and "
 	"stores it on\n"
-	"the ring (docs/fleet.md \"Configuration\").  KEY=VALUE becomes an "
-	"environment\n"
-	"variable of the app; KEY=@FILE the file /run/korhal/config/KEY in "
-	"its\n"
-	"container.  Keys are variable names (A-Z, 0-9, _); a value is at "
-	"most 4 KiB of\n"
-	"text, a file 16 KiB, all together 32 KiB.  Versions only go up per "
-	"(app,\n"
-	"targets): by default the time in ms.  The ring holds configs of "
-	"apps it holds a\n"
-	"deployment of.  Not in yet: devices applying it, 'config get' and "
-	"'config\n"
-	"history'.\n"
+	"the ring, which pushes it to the devices it targets (docs/fleet.md\n"
+	"\"Configuration\").  KEY=VALUE becomes an environment variable of "
+	"the app;\n"
+	"KEY=@FILE the file /run/korhal/config/KEY in its container.  Keys are "
+	"variable\n"
+	"names (A-Z, 0-9, _); a value is at most 4 KiB of text, a file 16 KiB, "
+	"all\n"
+	"together 32 KiB.  Versions only go up per (app, targets): by default "
+	"the time\n"
+	"in ms.  The ring holds configs of apps it holds a deployment of.  A "
+	"device\n"
+	"restarts the app with the config and keeps it when the app passes its "
+	"health\n"
+	"window and the ring is still reachable after it; otherwise it returns "
+	"to the\n"
+	"last config that passed and reports why.  Every config signed is kept "
+	"in the\n"
+	"history next to the deployments.\n"
+	"get prints the config the device reports it runs (its health record), "
+	"its last\n"
+	"revert, and that version's entries from the history; history lists "
+	"the\n"
+	"versions signed for the device with what it says of each (running, "
+	"reverted\n"
+	"and why, replaced).\n"
 	"\n"
 	"  --version N          the config's version (default: now in ms)\n"
 	"  --expires D          devices refuse it after D (default 30d)\n"
+	"  --out FILE           sign into FILE, do not publish (for "
+	"carrier-agent config\n"
+	"                       FILE on the device)\n"
+	"  --json               get: one object; history: an array\n"
 	"  --trust TRUST        the trust root ($CARRIER_TRUST, "
 	"~/.config/carrier/trust)\n"
 	"  --key ROLLOUT_KEY    a rollout key of TRUST; also the vendor key "
@@ -1897,6 +2201,7 @@ static const struct option config_opts[] = {
 	{ "trust", required_argument, NULL, 't' },
 	{ "version", required_argument, NULL, 'V' },
 	{ "expires", required_argument, NULL, 'e' },
+	{ "out", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	CL_VENDOR_LONG_OPTS,
 	{ NULL, 0, NULL, 0 },
@@ -1951,6 +2256,9 @@ static int config_entry(const char *arg, struct cr_appcfg_entry *e,
 	return 0;
 }
 
+static void config_hist_save(const struct dep_ctx *x,
+			     const struct cr_appcfg *c);
+
 static int config_set(int argc, char **argv)
 {
 	struct dep_ctx x = { 0 };
@@ -1959,7 +2267,7 @@ static int config_set(int argc, char **argv)
 	struct cr_appcfg in, *cfg = NULL;
 	struct cr_error *err = NULL;
 	const struct cr_keypair *s[1];
-	const char *trust_path = NULL;
+	const char *trust_path = NULL, *out_path = NULL;
 	uint64_t expires_ms = 30ull * 86400 * 1000, version = 0;
 	size_t total = 0;
 	int c, rc = 1;
@@ -1983,6 +2291,9 @@ static int config_set(int argc, char **argv)
 				return cl_fail(2, "--version: '%s' is not a "
 						  "number above 0",
 					       optarg);
+			break;
+		case 'o':
+			out_path = optarg;
 			break;
 		case 'e':
 			if (cr_parse_duration_ms(optarg, &expires_ms) < 0 ||
@@ -2037,6 +2348,18 @@ static int config_set(int argc, char **argv)
 	s[0] = &x.kp;
 	if (cr_appcfg_build(&in, x.trust, s, 1, &cfg, &err) < 0)
 		goto fail;
+	if (out_path != NULL) {
+		/* Signed for a device's hands (carrier-agent config FILE),
+		 * not published. */
+		if (cr_write_file_atomic(out_path, cfg->blob, cfg->blob_len,
+					 0644, &err) < 0)
+			goto fail;
+		config_hist_save(&x, cfg);
+		printf("config version %" PRIu64 " of %s signed into %s\n",
+		       cfg->version, cfg->app, out_path);
+		rc = 0;
+		goto out;
+	}
 	if (dep_publish(&x, CR_REC_CONFIG, cfg->blob, cfg->blob_len, &err) ==
 	    0) {
 		if (err == NULL)
@@ -2045,6 +2368,7 @@ static int config_set(int argc, char **argv)
 	}
 	cr_error_free(err);
 	err = NULL;
+	config_hist_save(&x, cfg);
 	{
 		struct cr_id id;
 
@@ -2069,6 +2393,319 @@ out:
 	return rc;
 }
 
+/* ---- config history, get ------------------------------------------------------------- */
+
+/* A config `config set` signed, kept in the vendor's history next to
+ * the deployments (CARRIER_DEPLOYMENTS/FLEET/APP/VERSION.config). */
+static void config_hist_save(const struct dep_ctx *x,
+			     const struct cr_appcfg *c)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	struct cr_error *err = NULL;
+
+	dep_hist_dir(x, c->app, dir, sizeof(dir));
+	if (mkdir_p(dir) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%020" PRIu64 ".config", dir,
+		 c->version);
+	if (cr_write_file_atomic(path, c->blob, c->blob_len, 0600, &err) < 0) {
+		fprintf(stderr, "carrier: warning: %s\n", cr_error_msg(err));
+		cr_error_free(err);
+	}
+}
+
+static int config_cmp(const void *a, const void *b)
+{
+	const struct cr_appcfg *x = *(struct cr_appcfg *const *)a;
+	const struct cr_appcfg *y = *(struct cr_appcfg *const *)b;
+
+	return x->version < y->version ? 1 : x->version > y->version ? -1 : 0;
+}
+
+/* The configs of app in the history that verify against the trust root
+ * and target dev by id or by a tag, newest first (caller frees). */
+static size_t config_hist_load(const struct dep_ctx *x, const char *app,
+			       const struct cr_id *dev, struct cr_appcfg **out,
+			       size_t cap)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *dh;
+
+	dep_hist_dir(x, app, dir, sizeof(dir));
+	dh = opendir(dir);
+	if (dh == NULL)
+		return 0;
+	while ((e = readdir(dh)) != NULL && n < cap) {
+		struct cr_appcfg *c = NULL;
+		char *blob = NULL;
+		size_t len;
+		int mine = 0;
+
+		if (strstr(e->d_name, ".config") == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (cr_read_file(path, CR_APPCFG_RECORD_MAX, &blob, &len,
+				 NULL) < 0)
+			continue;
+		if (cr_appcfg_decode((const uint8_t *)blob, len, x->trust, &c,
+				     NULL) == 0) {
+			/* A tag may be the device's: the vendor's side
+			 * does not know its tags, so those are listed. */
+			mine = c->n_tags > 0;
+			for (size_t i = 0; i < c->n_devices && !mine; i++)
+				mine = memcmp(c->devices[i], dev->hash,
+					      CR_ID_HASHLEN) == 0;
+		}
+		free(blob);
+		if (mine)
+			out[n++] = c;
+		else
+			cr_appcfg_free(c);
+	}
+	closedir(dh);
+	qsort(out, n, sizeof(*out), config_cmp);
+	return n;
+}
+
+/* A device reports the reason of its last revert only: the ones seen
+ * are kept in the history (VERSION.outcome), so that an older revert
+ * still shows after a newer one. */
+static void config_outcome_path(const struct dep_ctx *x, const char *app,
+				uint64_t version, char *out, size_t cap)
+{
+	char dir[PATH_MAX];
+
+	dep_hist_dir(x, app, dir, sizeof(dir));
+	snprintf(out, cap, "%.4000s/%020" PRIu64 ".outcome", dir, version);
+}
+
+static void config_outcome_seen(const struct dep_ctx *x,
+				const struct cr_devhealth_app *ha)
+{
+	char path[PATH_MAX + 64], dir[PATH_MAX];
+	const char *why;
+	uint64_t v;
+
+	if (sscanf(ha->config_error, "config %" SCNu64 " reverted: ", &v) !=
+		    1 ||
+	    (why = strstr(ha->config_error, " reverted: ")) == NULL)
+		return;
+	dep_hist_dir(x, ha->app, dir, sizeof(dir));
+	if (mkdir_p(dir) < 0)
+		return;
+	config_outcome_path(x, ha->app, v, path, sizeof(path));
+	cr_write_file_atomic(path, why + 1, strlen(why + 1), 0600, NULL);
+}
+
+/* What the device says of a version: running, reverted (why), or not. */
+static const char *config_outcome(const struct dep_ctx *x,
+				  const struct cr_devhealth_app *ha,
+				  const char *app, uint64_t version, char *buf,
+				  size_t cap)
+{
+	char path[PATH_MAX + 64], *seen = NULL;
+	size_t len;
+
+	if (ha != NULL && ha->config_version == version)
+		return "running";
+	config_outcome_path(x, app, version, path, sizeof(path));
+	if (cr_read_file(path, cap - 1, &seen, &len, NULL) == 0) {
+		snprintf(buf, cap, "%s", seen);
+		free(seen);
+		return buf;
+	}
+	if (ha == NULL)
+		return "unknown (no health record)";
+	return version < ha->config_version ? "replaced" :
+					      "not running (replaced, or not "
+					      "applied yet)";
+}
+
+static void config_targets_str(const struct cr_appcfg *c, char *buf,
+			       size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (c->n_devices > 0)
+		n += (size_t)snprintf(buf + n, cap - n, "%zu device%s",
+				      c->n_devices,
+				      c->n_devices > 1 ? "s" : "");
+	for (size_t i = 0; i < c->n_tags && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%stag:%s",
+				      n > 0 ? "," : "", c->tags[i]);
+}
+
+static const struct option config_read_opts[] = {
+	{ "trust", required_argument, NULL, 't' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	CL_VENDOR_LONG_OPTS,
+	{ NULL, 0, NULL, 0 },
+};
+
+/* config get|history DEVICE APP: what the device reports of the app's
+ * config (its health record), with the entries and the other versions
+ * from this machine's history of `config set`. */
+static int config_read(int argc, char **argv, int history)
+{
+	struct dep_ctx x = { 0 };
+	struct cl_vendor_opts vo = { 0 };
+	struct cr_error *err = NULL;
+	const char *trust_path = NULL;
+	struct cr_appcfg *hist[256];
+	const struct cr_devhealth_app *ha = NULL;
+	const struct cr_devhealth *h;
+	struct cr_map *health = NULL;
+	char ids[CR_ID_STRMAX], why[CR_HEALTH_ERR_MAX + 16], tg[256];
+	struct cr_id dev;
+	size_t n_hist = 0;
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", config_read_opts, NULL)) !=
+	       -1) {
+		if (cl_vendor_opt(c, optarg, &vo))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(config_usage, stdout);
+			return 0;
+		case 't':
+			trust_path = optarg;
+			break;
+		case 'j':
+			x.json = 1;
+			break;
+		default:
+			return cl_bad_option(argv);
+		}
+	}
+	if (argc - optind != 2)
+		return cl_fail(2, "usage: carrier config %s DEVICE APP [--json]",
+			       history ? "history" : "get");
+	if (cl_dev_parse(argv[optind], &dev, &err) < 0) {
+		err->code = DEP_EUSAGE;
+		return dep_report(err);
+	}
+	cr_id_format(&dev, ids);
+	if (dep_open(&x, trust_path, vo.key, vo.ring, vo.operator, 0, &err) <
+	    0) {
+		rc = dep_report(err);
+		goto out;
+	}
+	health = health_fetch(&x);
+	h = health != NULL ? cr_map_get(health, dev.hash) : NULL;
+	for (size_t i = 0; h != NULL && i < h->n_apps; i++)
+		if (strcmp(h->apps[i].app, argv[optind + 1]) == 0)
+			ha = &h->apps[i];
+	n_hist = config_hist_load(&x, argv[optind + 1], &dev, hist, 256);
+	if (ha != NULL)
+		config_outcome_seen(&x, ha);
+	if (!history) {
+		const struct cr_appcfg *run = NULL;
+
+		if (ha == NULL) {
+			rc = cl_fail(1, "%s reports no app %s (no health "
+					"record on the ring%s)",
+				     ids, argv[optind + 1],
+				     h != NULL ? " names it" : " of it");
+			goto out;
+		}
+		for (size_t i = 0; i < n_hist && run == NULL; i++)
+			if (hist[i]->version == ha->config_version)
+				run = hist[i];
+		if (x.json) {
+			printf("{\"device\":\"%s\",\"app\":", ids);
+			json_str(ha->app);
+			printf(",\"version\":");
+			json_str(ha->version);
+			printf(",\"config_version\":%" PRIu64
+			       ",\"config_error\":",
+			       ha->config_version);
+			json_str(ha->config_error);
+			printf(",\"entries\":");
+			if (run == NULL)
+				printf("null");
+			for (size_t i = 0; run != NULL && i < run->n_entries;
+			     i++) {
+				const struct cr_appcfg_entry *e =
+					&run->entries[i];
+
+				printf("%s", i == 0 ? "{" : ",");
+				json_str(e->key);
+				if (e->file) {
+					printf(":{\"file_bytes\":%zu}", e->len);
+				} else {
+					putchar(':');
+					json_str((const char *)e->value);
+				}
+			}
+			printf("%s}\n",
+			       run != NULL ? (run->n_entries ? "}" : "{}") :
+					     "");
+			goto out;
+		}
+		if (ha->config_version == 0)
+			printf("%s %s %s: no config applied\n", ids, ha->app,
+			       ha->version);
+		else
+			printf("%s %s %s: config %" PRIu64 " running\n", ids,
+			       ha->app, ha->version, ha->config_version);
+		if (ha->config_error[0] != '\0')
+			printf("last revert: %s\n", ha->config_error);
+		for (size_t i = 0; run != NULL && i < run->n_entries; i++) {
+			const struct cr_appcfg_entry *e = &run->entries[i];
+
+			if (e->file)
+				printf("  %s=@file (%zu bytes, /run/korhal/"
+				       "config/%s)\n",
+				       e->key, e->len, e->key);
+			else
+				printf("  %s=%s\n", e->key,
+				       (const char *)e->value);
+		}
+		if (run == NULL && ha->config_version != 0)
+			printf("  (its entries: not in this machine's "
+			       "history)\n");
+		goto out;
+	}
+	if (x.json) {
+		printf("[");
+		for (size_t i = 0; i < n_hist; i++) {
+			printf("%s{\"config_version\":%" PRIu64
+			       ",\"entries\":%zu,\"outcome\":",
+			       i ? "," : "", hist[i]->version,
+			       hist[i]->n_entries);
+			json_str(config_outcome(&x, ha, argv[optind + 1],
+					       hist[i]->version, why,
+					       sizeof(why)));
+			printf("}");
+		}
+		printf("]\n");
+		goto out;
+	}
+	printf("%-16s %-24s %-7s %s\n", "CONFIG", "TARGETS", "ENTRIES",
+	       "ON THE DEVICE");
+	for (size_t i = 0; i < n_hist; i++) {
+		config_targets_str(hist[i], tg, sizeof(tg));
+		printf("%-16" PRIu64 " %-24s %-7zu %s\n", hist[i]->version, tg,
+		       hist[i]->n_entries,
+		       config_outcome(&x, ha, argv[optind + 1], hist[i]->version,
+				      why, sizeof(why)));
+	}
+	if (ha != NULL && ha->config_error[0] != '\0')
+		printf("last revert on the device: %s\n", ha->config_error);
+out:
+	for (size_t i = 0; i < n_hist; i++)
+		cr_appcfg_free(hist[i]);
+	health_free(health);
+	dep_close(&x);
+	return rc;
+}
+
 int cl_cmd_config(int argc, char **argv)
 {
 	if (argc < 2 || cl_is_help(argv[1])) {
@@ -2078,11 +2715,11 @@ int cl_cmd_config(int argc, char **argv)
 	if (strcmp(argv[1], "set") == 0)
 		return config_set(argc - 1, argv + 1);
 	if (strcmp(argv[1], "get") == 0 || strcmp(argv[1], "history") == 0)
-		return cl_fail(1, "config %s: not implemented yet (devices do "
-				  "not apply or report configs yet; "
-				  "docs/fleet.md \"Configuration\")",
-			       argv[1]);
-	return cl_fail(2, "config: unknown subcommand '%s' (set)", argv[1]);
+		return config_read(argc - 1, argv + 1,
+				   strcmp(argv[1], "history") == 0);
+	return cl_fail(2, "config: unknown subcommand '%s' (set, get, "
+			  "history)",
+		       argv[1]);
 }
 
 /* ---- carrier exporter ------------------------------------------------------------------- */
@@ -2099,7 +2736,9 @@ static const char exporter_usage[] =
 	"korhal_device_load1, korhal_device_memory_{total,available}_bytes,\n"
 	"korhal_device_flash_free_bytes, korhal_device_temperature_celsius; per "
 	"device and\n"
-	"app korhal_app_info{device,app,version,state} 1.\n"
+	"app korhal_app_info{device,app,version,state} 1, and from the health "
+	"record\n"
+	"korhal_app_restarts_total and korhal_app_config_version.\n"
 	"The devices are those the deployments on the ring target; the figures "
 	"are\n"
 	"refreshed from the ring every 5 s (a scrape is answered from the last "
@@ -2171,6 +2810,22 @@ static void exp_health(struct evbuffer *b, const char *ids,
 			ids, h->temp_milli_c < 0 ? "-" : "",
 			abs(h->temp_milli_c / 1000),
 			abs(h->temp_milli_c % 1000));
+	/* Per app: restarts since the agent started (a counter that goes
+	 * back to 0 with the agent, as Prometheus counters may), and the
+	 * config version it runs. */
+	for (size_t i = 0; i < h->n_apps; i++) {
+		evbuffer_add_printf(b, "korhal_app_restarts_total{device=\"%s\","
+				       "app=\"",
+				    ids);
+		exp_label(b, h->apps[i].app);
+		evbuffer_add_printf(b, "\"} %u\n", h->apps[i].restarts);
+		evbuffer_add_printf(b, "korhal_app_config_version{device=\"%s\","
+				       "app=\"",
+				    ids);
+		exp_label(b, h->apps[i].app);
+		evbuffer_add_printf(b, "\"} %" PRIu64 "\n",
+				    h->apps[i].config_version);
+	}
 }
 
 /* One refresh: every app's deployment, every device it targets. */
@@ -2204,7 +2859,7 @@ static struct evbuffer *exp_collect(struct dep_ctx *x)
 		"reported for an app's deployment.\n"
 		"# TYPE korhal_app_info gauge\n");
 	health = health_fetch(x);
-	n_apps = dep_apps(x, apps, 64);
+	n_apps = dep_apps_or(x, NULL, apps, 64);
 	for (size_t a = 0; a < n_apps; a++) {
 		struct cr_deploy *d = dep_fetch(x, apps[a]);
 		struct fleet_view v = { 0 };

@@ -43,6 +43,10 @@ static const char usage_text[] =
 	"without -L\n"
 	"  shell DEVICE_ID [COMMAND...]  a pty on the device (allowed "
 	"there: VENDOR_ID:shell)\n"
+	"  sysinfo DEVICE_ID [--json]    a fresh, fuller view of the device "
+	"(kernel, CPU,\n"
+	"                      interfaces, NAT, path to the ring), end to "
+	"end\n"
 	"  cp FILE DEVICE_ID:PATH | cp DEVICE_ID:PATH FILE\n"
 	"                      copy a file (sha256 checked, resumed when run "
 	"again)\n"
@@ -127,6 +131,7 @@ static const struct {
 	{ "exporter", cl_cmd_exporter },
 	{ "shell", cl_cmd_shell },   { "name", cl_cmd_name },
 	{ "names", cl_cmd_names },   { "cp", cl_cmd_cp },
+	{ "sysinfo", cl_cmd_sysinfo },
 };
 
 int main(int argc, char **argv)

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "commands.h"
 #include "cr/identity.h"
+#include "cr/map.h"
 
 enum { NAME_MAX_LEN = 63, NAMES_MAX = 100000 };
 
@@ -131,6 +132,44 @@ static int names_save(const struct name_ent *v, size_t n,
 		return cr_error_errno(err, errno, "renaming %s", tmp);
 	}
 	return 0;
+}
+
+struct cr_map *cl_names_by_id(void)
+{
+	struct cr_map *m = cr_map_new(CR_ID_HASHLEN);
+	struct name_ent *v = NULL;
+	size_t n = 0;
+
+	if (m == NULL || names_load(&v, &n, NULL) < 0)
+		return m;
+	for (size_t i = 0; i < n; i++) {
+		struct cr_id id;
+		struct cr_error *err = NULL;
+		char *name;
+
+		if (cr_id_parse(v[i].id, &id, &err) < 0 ||
+		    id.type != CR_ID_DEVICE ||
+		    cr_map_get(m, id.hash) != NULL) {
+			cr_error_free(err);
+			continue;
+		}
+		name = strdup(v[i].name);
+		if (name != NULL && cr_map_put(m, id.hash, name) < 0)
+			free(name);
+	}
+	free(v);
+	return m;
+}
+
+void cl_names_free(struct cr_map *m)
+{
+	size_t pos = 0;
+	const void *k;
+	void *val;
+
+	while (m != NULL && cr_map_next(m, &pos, &k, &val))
+		free(val);
+	cr_map_free(m);
 }
 
 int cl_dev_parse(const char *s, struct cr_id *dev, struct cr_error **err)

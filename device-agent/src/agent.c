@@ -30,6 +30,7 @@
 #include "cr/tlsdgram.h"
 #endif
 #include "cr/udp.h"
+#include "da/sysinfo.h"
 #include "cr/util.h"
 #include "da/apps.h"
 #include "da/control.h"
@@ -637,7 +638,65 @@ static void agent_flush(void *arg)
 	da_tunnel_flush(a->tunnel);
 }
 
+/* Tests only: while a config flagged to cut the device off is tried,
+ * what ring nodes send is dropped (the links time out, as when a config
+ * broke the device's network). */
+static int agent_datagram(void *arg, const struct cr_addr *from,
+			  const uint8_t *buf, size_t len)
+{
+	struct da_agent *a = arg;
+
+	(void)buf;
+	(void)len;
+	if (a->apps == NULL || !da_apps_ring_cut(a->apps))
+		return 0;
+	for (size_t i = 0; i < a->ring->n_nodes; i++) {
+		struct cr_addr na;
+
+		if (cr_addr_parse(a->ring->nodes[i].addr, &na, NULL) == 0 &&
+		    cr_addr_equal(&na, from))
+			return 1;
+	}
+	return 0;
+}
+
+/* The agent's part of `carrier sysinfo`: the NAT type its observed
+ * addresses show, the transport, and each home link (the path to the
+ * ring). */
+static void agent_sysinfo(void *arg, struct da_sysinfo_buf *b)
+{
+	struct da_agent *a = arg;
+	uint64_t now = cr_now_ms();
+
+	da_sysinfo_line(b, "nat", "%s",
+			a->nat_eim == 1 ? "endpoint-independent" :
+			a->nat_eim == 0 ? "endpoint-dependent" :
+					  "unknown");
+	da_sysinfo_line(b, "transport", "%s",
+			cr_rl_uses_tcp(a->rl) ? "tcp" : "udp");
+	for (size_t i = 0; i < a->n_links; i++) {
+		const struct da_link *l = &a->links[i];
+		char ids[CR_ID_STRMAX], addr[CR_ADDR_STRMAX];
+		struct cr_id nid;
+
+		if (l->node_idx < 0)
+			continue;
+		cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
+		cr_addr_format(&l->addr, addr);
+		da_sysinfo_line(b, "ring", "%s %s %s observed %s last_pong_ms %llu",
+				cr_id_format(&nid, ids), addr,
+				l->rl.up && l->acked_seq == a->seq ? "up" :
+								     "down",
+				l->observed[0] ? l->observed : "-",
+				l->last_pong_ms != 0 ?
+					(unsigned long long)(now -
+							     l->last_pong_ms) :
+					0ULL);
+	}
+}
+
 static const struct cr_rl_ops agent_rl_ops = {
+	.datagram = agent_datagram,
 	.link_of = agent_link_of,
 	.link_up = agent_link_up,
 	.link_msg = agent_on_hop,
@@ -884,6 +943,10 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 	ac.cgroup_parent = a->cfg.apps_cgroup[0] ? a->cfg.apps_cgroup : NULL;
 	ac.reserve_bytes = a->cfg.apps_reserve;
 	ac.window_ms = a->cfg.health_window_ms;
+	ac.config_ring_ms = a->cfg.config_ring_ms;
+	/* Tests only (docs/fleet.md "Configuration"): a config with this key
+	 * cuts the device off the ring while it is tried. */
+	ac.test_cut_ring_key = getenv("KORHAL_TEST_CUT_RING_KEY");
 	ac.kv = a->kv;
 	ac.attached = agent_attached_cb;
 	ac.attached_arg = a;
@@ -894,6 +957,9 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 	a->apps = da_apps_new(a->base, &ac, err);
 	if (a->apps == NULL)
 		return cr_error_wrap(err, "apps");
+	da_apps_set_device(a->apps, a->id.hash,
+			   (const char(*)[CP_TAG_STR_MAX])a->cfg.tags,
+			   a->cfg.n_tags);
 	if (agent_provide_start(a, store, err) < 0)
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/control.sock", a->cfg.data_dir);
@@ -986,6 +1052,7 @@ struct da_agent *da_agent_new(struct event_base *base,
 	a->tunnel = da_tunnel_new(base, cr_rl_host(a->rl), &a->cfg, err);
 	if (a->tunnel == NULL)
 		goto fail;
+	da_tunnel_set_sysinfo(a->tunnel, agent_sysinfo, a);
 #ifdef CR_HAVE_TLS
 	a->tls = cr_tls_cli_new(base, cr_rl_tls_input, a->rl, err);
 	if (a->tls == NULL)

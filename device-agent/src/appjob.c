@@ -387,7 +387,8 @@ static int job_stage(const struct da_paths *p, const struct da_job *j,
 	struct ar_store *st = NULL;
 	struct bo_imagespec spec;
 	char *config = NULL, *json = NULL, *staged = NULL;
-	size_t slen;
+	char **env = NULL;
+	size_t slen, n_env = 0, owned[CR_APPCFG_ENTRIES_MAX], n_owned = 0;
 	int rc = -1;
 
 	da_app_dir(p, j->app, j->version, dir, sizeof(dir));
@@ -418,8 +419,30 @@ static int job_stage(const struct da_paths *p, const struct da_job *j,
 	spec.args = r->args;
 	spec.n_args = r->n_args;
 	spec.replace_entrypoint = 1;
-	spec.env = r->env;
-	spec.n_env = r->n_env;
+	env = calloc(r->n_env + (j->cfg != NULL ? j->cfg->n_entries : 0) + 1,
+		     sizeof(*env));
+	if (env == NULL) {
+		cr_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < r->n_env; i++)
+		env[n_env++] = r->env[i];
+	/* The config's values come after the release's: the same key is
+	 * the config's (bo_imagespec_build keeps the last). */
+	for (size_t i = 0; j->cfg != NULL && i < j->cfg->n_entries; i++) {
+		const struct cr_appcfg_entry *e = &j->cfg->entries[i];
+
+		if (e->file)
+			continue;
+		if (asprintf(&env[n_env], "%s=%s", e->key,
+			     (const char *)e->value) < 0) {
+			cr_error_set(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		owned[n_owned++] = n_env++;
+	}
+	spec.env = env;
+	spec.n_env = n_env;
 	if (bo_imagespec_build(config, &spec, &json, err) < 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/config.json", dir);
@@ -428,6 +451,9 @@ static int job_stage(const struct da_paths *p, const struct da_job *j,
 	snprintf(path, sizeof(path), "%s/staged", dir);
 	rc = cr_write_file_atomic(path, r->image, strlen(r->image), 0644, err);
 out:
+	for (size_t i = 0; i < n_owned; i++)
+		free(env[owned[i]]);
+	free(env);
 	free(staged);
 	free(config);
 	free(json);
@@ -459,6 +485,48 @@ static int open_log(const struct da_paths *p, const char *app,
 	return 0;
 }
 
+/* The config's files, in DA_CONFIG_DIR of the container's root: the
+ * folder is made anew, so a key the config dropped is gone. */
+static int write_config_files(const char *dir, const struct cr_appcfg *cfg,
+			      struct cr_error **err)
+{
+	static const char *const steps[] = { "run", "run/korhal",
+					     DA_CONFIG_DIR };
+	char path[PATH_MAX + 128];
+	struct stat sb;
+
+	/* The image's own /run may be a link out of its root: the path is
+	 * the host's here, so every step must be a real folder. */
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		snprintf(path, sizeof(path), "%.4000s/rootfs/%s", dir,
+			 steps[i]);
+		if (lstat(path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+			return cr_error_set(err, ENOTDIR,
+					    "/%s in the image is not a "
+					    "folder: no place for the config's "
+					    "files", steps[i]);
+	}
+	snprintf(path, sizeof(path), "%.4000s/rootfs/" DA_CONFIG_DIR, dir);
+	if (rm_tree(path, err) < 0)
+		return -1;
+	if (cfg == NULL)
+		return 0;
+	if (cr_mkdir_p(path, 0755, err) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->n_entries; i++) {
+		const struct cr_appcfg_entry *e = &cfg->entries[i];
+
+		if (!e->file)
+			continue;
+		/* Keys are variable names (cr_appcfg_key_ok): no '/'. */
+		snprintf(path, sizeof(path), "%.4000s/rootfs/" DA_CONFIG_DIR
+			 "/%s", dir, e->key);
+		if (cr_write_file_atomic(path, e->value, e->len, 0644, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int job_run(const struct da_paths *p, const struct da_job *j,
 		   struct cr_error **err)
 {
@@ -479,7 +547,7 @@ static int job_run(const struct da_paths *p, const struct da_job *j,
 		return cr_error_wrap(err, "%s %s does not verify", j->app,
 				     j->version);
 	da_app_dir(p, j->app, j->version, dir, sizeof(dir));
-	if (make_rootfs(dir, err) < 0)
+	if (make_rootfs(dir, err) < 0 || write_config_files(dir, j->cfg, err) < 0)
 		return -1;
 	if (cr_mkdir_p(p->bolter, 0700, err) < 0)
 		return -1;

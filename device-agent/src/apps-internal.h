@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cr/appconfig.h"
 #include "cr/error.h"
 #include "cr/fleet.h"
 #include "da/journal.h"
@@ -19,6 +20,9 @@ enum {
 	DA_LOG_MAX = 256 * 1024, /* an app's log is rotated past this */
 	DA_STOP_GRACE_MS = 2000, /* SIGTERM, then SIGKILL */
 };
+
+/* Where a config's files are, inside the app's container. */
+#define DA_CONFIG_DIR "run/korhal/config"
 
 /* Where an app's things are. */
 struct da_paths {
@@ -50,6 +54,10 @@ struct da_job {
 	char version[DA_NAME_MAX];
 	char image[DA_IMAGE_MAX];
 	const struct cr_release *rel; /* FETCH, STAGE */
+	/* STAGE, RUN: the config in effect (NULL: none): its values join
+	 * the release's environment, its files are written to
+	 * DA_CONFIG_DIR in the container. */
+	const struct cr_appcfg *cfg;
 	/* EVICT: version folders to remove, and images to drop from the
 	 * store (those no kept version of any app names). */
 	char evict[DA_KEEP_MAX + 2][DA_NAME_MAX];

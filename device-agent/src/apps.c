@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +71,17 @@ struct app {
 	uint64_t window_end_ms, next_probe_ms;
 	struct da_probe *probe;
 	int probe_final;
+	uint32_t restarts; /* since the agent started */
+	/* Configuration (docs/fleet.md "Configuration"). */
+	struct cr_appcfg *cfg;      /* the one that passed; NULL: none */
+	struct cr_appcfg *cfg_try;  /* being tried */
+	struct cr_appcfg *cfg_next; /* accepted, applied once the app rests */
+	struct cr_appcfg *cfg_old;  /* the last reverted (a job may read it) */
+	enum { CFG_IDLE, CFG_BUSY, CFG_WINDOW } cfg_phase;
+	int cfg_health_ok, cfg_need_ring;
+	uint64_t cfg_applied_ms, cfg_window_end, cfg_ring_end;
+	uint64_t cfg_tried; /* the highest version tried */
+	char cfg_error[DA_REASON_MAX];
 	struct app *next;
 };
 
@@ -90,6 +102,10 @@ struct da_apps {
 	size_t n_reap;
 	struct event *ev_tick;
 	struct waiter *waiters;
+	/* The device, for the config's targets. */
+	uint8_t dev[CR_ID_HASHLEN];
+	char tags[CP_TAGS_MAX][CP_TAG_STR_MAX];
+	size_t n_tags;
 	/* The deployment each app follows, for `apps` (da/deploy.h). */
 	uint64_t (*deploy_seq)(void *arg, const char *app);
 	void *deploy_arg;
@@ -97,6 +113,7 @@ struct da_apps {
 
 static void app_rollback(struct app *a, const char *reason);
 static void app_watch(struct app *a, const char *version);
+static struct app *app_find(struct da_apps *m, const char *name);
 
 /* ---- Worker ------------------------------------------------------------ */
 
@@ -256,6 +273,7 @@ static void app_job(struct app *a, enum da_job_kind kind, const char *version,
 	if (image != NULL)
 		snprintf(q->job.image, sizeof(q->job.image), "%s", image);
 	q->job.rel = a->rel;
+	q->job.cfg = a->cfg_try != NULL ? a->cfg_try : a->cfg;
 	q->app = a;
 	q->done = done;
 	a->jobs++;
@@ -499,12 +517,16 @@ static void health_decide(struct app *a, int ok, const char *why)
 	app_rollback(a, reason);
 }
 
+static void cfg_probed(struct app *a, int ok, const char *why);
+
 static void probe_done(void *arg, int ok, const char *why)
 {
 	struct app *a = arg;
 
 	a->probe = NULL;
-	if (a->probe_final)
+	if (a->probe_final && a->cfg_phase == CFG_WINDOW)
+		cfg_probed(a, ok, why);
+	else if (a->probe_final)
 		health_decide(a, ok, why);
 	else if (!ok)
 		cr_log_debug("app %s: probe: %s", a->rec.app, why);
@@ -514,7 +536,11 @@ static void health_probe(struct app *a)
 {
 	char id[2 * DA_NAME_MAX + 2];
 
-	da_container_id(a->rec.app, a->rec.target, id, sizeof(id));
+	/* A config's window probes the version that runs. */
+	da_container_id(a->rec.app,
+			a->cfg_phase == CFG_WINDOW ? a->rec.current :
+						     a->rec.target,
+			id, sizeof(id));
 	a->probe = da_probe_start(a->m->base, &a->rel->health, &a->m->paths,
 				  id, PROBE_TIMEOUT_MS, probe_done, a);
 	if (a->probe == NULL && a->probe_final)
@@ -651,6 +677,7 @@ static void supervise(struct app *a, uint64_t now)
 						? RESTART_MAX_MS
 						: a->backoff_ms * 2;
 		a->crashed = 1;
+		a->restarts++;
 		a->restart_at_ms = now + a->backoff_ms;
 		cr_log_warnx("app %s: %s exited; restarting in %u ms",
 			     a->rec.app, a->running, a->backoff_ms);
@@ -687,6 +714,383 @@ static void rotate_log(struct app *a)
 		cr_log_warn("truncating %s", path);
 }
 
+/* ---- Configuration ------------------------------------------------------- */
+
+/*
+ * A config (cr/appconfig.h) is applied to the version that runs: its
+ * config.json is staged again with the config's values in the
+ * environment, the container starts again with the config's files, and
+ * the health window runs; then the ring must still be reachable at the
+ * end of the ring window (a config that cut the device off is undone even
+ * when the app is well).  A config that fails either goes back to the
+ * last one that passed.  The one that passed and the one being tried live
+ * in the agent's LMDB ("appcfg": "g" or "t" + app), so a restart in the
+ * middle undoes the try.
+ */
+#define CFG_DB "appcfg"
+
+static void cfg_key(char kind, const char *app, char *key, size_t *klen)
+{
+	*klen = (size_t)snprintf(key, 2 + DA_NAME_MAX, "%c%s", kind, app);
+}
+
+static void cfg_put(struct app *a, char kind, const struct cr_appcfg *c)
+{
+	struct cr_error *err = NULL;
+	char key[2 + DA_NAME_MAX];
+	size_t klen;
+	int rc;
+
+	cfg_key(kind, a->rec.app, key, &klen);
+	rc = c != NULL ? cr_kv_put(a->m->kv, CFG_DB, key, klen, c->blob,
+				   c->blob_len, &err) :
+			 cr_kv_del(a->m->kv, CFG_DB, key, klen, &err);
+	if (rc < 0 && c != NULL) {
+		cr_log_warnx("app %s: cannot store the config: %s", a->rec.app,
+			     cr_error_msg(err));
+	}
+	cr_error_free(err);
+}
+
+/* The stored config of kind ("g" passed, "t" tried), its form checked
+ * (its signatures were when it was accepted). */
+static struct cr_appcfg *cfg_get(struct app *a, char kind)
+{
+	char key[2 + DA_NAME_MAX];
+	struct cr_appcfg *c = NULL;
+	uint8_t *buf = malloc(CR_APPCFG_RECORD_MAX);
+	size_t klen, len = 0;
+
+	if (buf == NULL)
+		return NULL;
+	cfg_key(kind, a->rec.app, key, &klen);
+	if (cr_kv_get(a->m->kv, CFG_DB, key, klen, buf, CR_APPCFG_RECORD_MAX,
+		      &len, NULL) < 0 ||
+	    cr_appcfg_decode(buf, len, NULL, &c, NULL) < 0)
+		c = NULL;
+	free(buf);
+	return c;
+}
+
+/* The release of the version that runs, for its staging and probe. */
+static int cfg_release(struct app *a, struct cr_error **err)
+{
+	char *blob = NULL;
+	size_t len;
+	int rc;
+
+	if (a->rel != NULL)
+		return 0;
+	if (da_journal_get_release(a->m->kv, a->rec.app, a->rec.current,
+				   &blob, &len, err) < 0)
+		return -1;
+	rc = cr_release_decode((const uint8_t *)blob, len, NULL, &a->rel, err);
+	free(blob);
+	return rc;
+}
+
+static void cfg_end(struct app *a)
+{
+	app_stop_health(a);
+	a->rel = cr_release_free(a->rel);
+	a->cfg_phase = CFG_IDLE;
+}
+
+static void cfg_reverted_run(struct da_apps *m, struct app *a, int ok,
+			     const char *msg)
+{
+	(void)m;
+	if (ok) {
+		app_watch(a, a->rec.current);
+	} else {
+		size_t l = strlen(a->cfg_error);
+
+		snprintf(a->cfg_error + l, sizeof(a->cfg_error) - l,
+			 "; starting it again: %s", msg);
+		restarted(m, a, 0, msg);
+		snprintf(a->running, sizeof(a->running), "%s", a->rec.current);
+	}
+	cfg_end(a);
+}
+
+static void cfg_reverted_stage(struct da_apps *m, struct app *a, int ok,
+			       const char *msg)
+{
+	(void)m;
+	if (!ok) {
+		size_t l = strlen(a->cfg_error);
+
+		snprintf(a->cfg_error + l, sizeof(a->cfg_error) - l,
+			 "; staging it again: %s", msg);
+	}
+	app_job(a, DA_JOB_RUN, a->rec.current, kept_image(a, a->rec.current),
+		cfg_reverted_run);
+}
+
+/* Back to the config that passed (none: the release's own settings). */
+static void cfg_revert(struct app *a, const char *reason)
+{
+	struct cr_error *err = NULL;
+
+	app_stop_health(a);
+	snprintf(a->cfg_error, sizeof(a->cfg_error),
+		 "config %" PRIu64 " reverted: %s",
+		 a->cfg_try != NULL ? a->cfg_try->version : a->cfg_tried,
+		 reason);
+	cr_log_warnx("app %s: %s; back to config %" PRIu64, a->rec.app,
+		     a->cfg_error, a->cfg != NULL ? a->cfg->version : 0);
+	cr_appcfg_free(a->cfg_old);
+	a->cfg_old = a->cfg_try; /* a queued job may still point at it */
+	a->cfg_try = NULL;
+	cfg_put(a, 't', NULL);
+	a->cfg_phase = CFG_BUSY;
+	a->running[0] = '\0';
+	if (a->rec.current[0] == '\0' || cfg_release(a, &err) < 0) {
+		cr_log_warnx("app %s: reverting the config: %s", a->rec.app,
+			     err != NULL ? cr_error_msg(err) : "no version");
+		cr_error_free(err);
+		if (a->rec.current[0] != '\0')
+			app_job(a, DA_JOB_RUN, a->rec.current,
+				kept_image(a, a->rec.current),
+				cfg_reverted_run);
+		else
+			cfg_end(a);
+		return;
+	}
+	app_job(a, DA_JOB_STAGE, a->rec.current, kept_image(a, a->rec.current),
+		cfg_reverted_stage);
+}
+
+static void cfg_commit(struct app *a)
+{
+	cr_log_info("app %s: config %" PRIu64 " passed", a->rec.app,
+		    a->cfg_try->version);
+	cr_appcfg_free(a->cfg);
+	a->cfg = a->cfg_try;
+	a->cfg_try = NULL;
+	a->cfg_error[0] = '\0';
+	cfg_put(a, 'g', a->cfg);
+	cfg_put(a, 't', NULL);
+	cfg_end(a);
+}
+
+static void cfg_probed(struct app *a, int ok, const char *why)
+{
+	char reason[DA_REASON_MAX];
+
+	a->probe_final = 0;
+	if (ok) {
+		a->cfg_health_ok = 1;
+		return;
+	}
+	snprintf(reason, sizeof(reason), "health: %s", why);
+	cfg_revert(a, reason);
+}
+
+static void cfg_tick(struct app *a, uint64_t now)
+{
+	struct da_apps *m = a->m;
+
+	if (!bo_process_alive(a->pid, a->start_time)) {
+		cfg_revert(a, a->cfg_health_ok ?
+				      "the app exited during the ring window" :
+				      "the app exited during its health "
+				      "window");
+		return;
+	}
+	if (a->probe != NULL)
+		return;
+	if (!a->cfg_health_ok) {
+		int probed = a->rel != NULL &&
+			     a->rel->health.kind != CR_HEALTH_NONE;
+
+		if (now >= a->cfg_window_end) {
+			if (!probed) {
+				a->cfg_health_ok = 1;
+			} else {
+				a->probe_final = 1;
+				health_probe(a);
+			}
+		} else if (probed && now >= a->next_probe_ms) {
+			a->next_probe_ms = now + PROBE_EVERY_MS;
+			health_probe(a);
+		}
+		return;
+	}
+	if (now < a->cfg_ring_end)
+		return;
+	if (a->cfg_need_ring && m->cfg.attached != NULL &&
+	    m->cfg.attached(m->cfg.attached_arg) <= 0) {
+		char reason[DA_REASON_MAX];
+
+		snprintf(reason, sizeof(reason),
+			 "the ring was not reachable %" PRIu64 " s after "
+			 "applying it",
+			 (a->cfg_ring_end - a->cfg_applied_ms) / 1000);
+		cfg_revert(a, reason);
+		return;
+	}
+	cfg_commit(a);
+}
+
+static void cfg_started(struct da_apps *m, struct app *a, int ok,
+			const char *msg)
+{
+	uint64_t now = cr_now_ms(), window = a->rec.window_ms;
+
+	if (!ok) {
+		cfg_revert(a, msg);
+		return;
+	}
+	app_watch(a, a->rec.current);
+	if (a->crashed) {
+		cfg_revert(a, "the app exited at once");
+		return;
+	}
+	if (window == 0)
+		window = m->cfg.window_ms;
+	a->cfg_phase = CFG_WINDOW;
+	a->cfg_applied_ms = now;
+	a->cfg_health_ok = 0;
+	a->probe_final = 0;
+	a->cfg_window_end = now + window;
+	a->next_probe_ms = now + PROBE_EVERY_MS;
+	a->cfg_ring_end = now + (m->cfg.config_ring_ms > window ?
+					 m->cfg.config_ring_ms :
+					 window);
+}
+
+static void cfg_staged(struct da_apps *m, struct app *a, int ok,
+		       const char *msg)
+{
+	(void)m;
+	if (!ok) {
+		cfg_revert(a, msg);
+		return;
+	}
+	app_job(a, DA_JOB_RUN, a->rec.current, kept_image(a, a->rec.current),
+		cfg_started);
+}
+
+/* The accepted config goes on, the app being at rest (apps_tick). */
+static void cfg_start(struct app *a)
+{
+	struct da_apps *m = a->m;
+	struct cr_error *err = NULL;
+
+	if (a->rec.current[0] == '\0') {
+		/* Nothing runs: it waits for a version. */
+		return;
+	}
+	a->cfg_try = a->cfg_next;
+	a->cfg_next = NULL;
+	a->cfg_tried = a->cfg_try->version;
+	a->cfg_error[0] = '\0';
+	a->cfg_need_ring = m->cfg.attached != NULL &&
+			   m->cfg.attached(m->cfg.attached_arg) > 0;
+	if (cfg_release(a, &err) < 0) {
+		char reason[DA_REASON_MAX];
+
+		snprintf(reason, sizeof(reason), "the release of %s: %s",
+			 a->rec.current, cr_error_msg(err));
+		cr_error_free(err);
+		cfg_revert(a, reason);
+		return;
+	}
+	cfg_put(a, 't', a->cfg_try);
+	cr_log_info("app %s: applying config %" PRIu64 " to %s", a->rec.app,
+		    a->cfg_try->version, a->rec.current);
+	a->cfg_phase = CFG_BUSY;
+	a->running[0] = '\0';
+	app_job(a, DA_JOB_STAGE, a->rec.current, kept_image(a, a->rec.current),
+		cfg_staged);
+}
+
+/* What a start finds: the config that passed, and one cut short (undone
+ * once the app runs again). */
+static int cfg_recover(struct app *a)
+{
+	a->cfg = cfg_get(a, 'g');
+	a->cfg_try = cfg_get(a, 't');
+	if (a->cfg_try == NULL)
+		return 0;
+	a->cfg_tried = a->cfg_try->version;
+	if (da_app_state_terminal(a->rec.state) && a->rec.current[0] != '\0') {
+		/* Staged and started again: what app_recover's ensuring
+		 * would do, with the settings that passed. */
+		cfg_revert(a, "the agent restarted while trying it");
+		return 1;
+	}
+	a->cfg_try = cr_appcfg_free(a->cfg_try);
+	cfg_put(a, 't', NULL);
+	return 0;
+}
+
+static uint64_t cfg_newest(const struct app *a)
+{
+	uint64_t v = a->cfg_tried;
+
+	if (a->cfg != NULL && a->cfg->version > v)
+		v = a->cfg->version;
+	if (a->cfg_next != NULL && a->cfg_next->version > v)
+		v = a->cfg_next->version;
+	return v;
+}
+
+int da_apps_config(struct da_apps *m, const uint8_t *blob, size_t len,
+		   char *line, size_t line_cap, struct cr_error **err)
+{
+	struct cr_appcfg *c = NULL;
+	struct app *a;
+
+	if (cr_appcfg_decode(blob, len, m->trust, &c, err) < 0)
+		return -1;
+	a = app_find(m, c->app);
+	if (a == NULL || a->rec.current[0] == '\0') {
+		cr_error_set(err, ENOENT,
+			     "config version %" PRIu64 " of %s: the app does "
+			     "not run here",
+			     c->version, c->app);
+		cr_appcfg_free(c);
+		return -1;
+	}
+	if (cr_appcfg_accept(c, c->app, m->dev,
+			     (const char(*)[CP_TAG_STR_MAX])m->tags, m->n_tags,
+			     cfg_newest(a), cr_now_unix(), err) < 0) {
+		cr_appcfg_free(c);
+		return -1;
+	}
+	cr_appcfg_free(a->cfg_next);
+	a->cfg_next = c;
+	snprintf(line, line_cap, "%s config %" PRIu64, c->app, c->version);
+	cr_log_info("app %s: config %" PRIu64 " accepted (%zu entries)",
+		    c->app, c->version, c->n_entries);
+	return 0;
+}
+
+void da_apps_set_device(struct da_apps *m, const uint8_t dev[CR_ID_HASHLEN],
+			const char (*tags)[CP_TAG_STR_MAX], size_t n_tags)
+{
+	memcpy(m->dev, dev, CR_ID_HASHLEN);
+	m->n_tags = n_tags < CP_TAGS_MAX ? n_tags : CP_TAGS_MAX;
+	for (size_t i = 0; i < m->n_tags; i++)
+		snprintf(m->tags[i], CP_TAG_STR_MAX, "%s", tags[i]);
+}
+
+int da_apps_ring_cut(const struct da_apps *m)
+{
+	const char *key = m->cfg.test_cut_ring_key;
+
+	if (key == NULL || key[0] == '\0')
+		return 0;
+	for (const struct app *a = m->apps; a != NULL; a = a->next)
+		for (size_t i = 0; a->cfg_try != NULL &&
+				   i < a->cfg_try->n_entries; i++)
+			if (strcmp(a->cfg_try->entries[i].key, key) == 0)
+				return 1;
+	return 0;
+}
+
 static void apps_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct da_apps *m = arg;
@@ -705,7 +1109,12 @@ static void apps_tick(evutil_socket_t fd, short what, void *arg)
 		rotate_log(a);
 		if (a->jobs > 0)
 			continue;
-		if (a->rec.state == DA_APP_HEALTH)
+		if (a->cfg_phase == CFG_WINDOW)
+			cfg_tick(a, now);
+		else if (a->cfg_phase == CFG_IDLE && a->cfg_next != NULL &&
+			 da_app_state_terminal(a->rec.state))
+			cfg_start(a);
+		else if (a->rec.state == DA_APP_HEALTH)
 			health_tick(a, now);
 		else if (da_app_state_terminal(a->rec.state))
 			supervise(a, now);
@@ -769,6 +1178,11 @@ static int apps_install(struct da_apps *m, const void *blob, size_t len,
 		goto refuse;
 	}
 	a = app_find(m, r->app);
+	if (a != NULL && a->cfg_phase != CFG_IDLE) {
+		cr_error_set(err, EBUSY, "app %s: a config change is in progress",
+			     r->app);
+		goto refuse;
+	}
 	if (a != NULL && !da_app_state_terminal(a->rec.state)) {
 		cr_error_set(err, EBUSY, "app %s: a switch to %s is in progress",
 			     r->app, a->rec.target);
@@ -925,6 +1339,19 @@ char *da_apps_status(struct da_apps *m)
 		json_object_object_add(o, "running",
 				       json_object_new_string(run ? a->running
 								  : ""));
+		json_object_object_add(o, "restarts",
+				       json_object_new_int64(a->restarts));
+		json_object_object_add(
+			o, "config_version",
+			json_object_new_int64(
+				a->cfg != NULL ? (int64_t)a->cfg->version : 0));
+		json_object_object_add(
+			o, "config_trying",
+			json_object_new_int64(a->cfg_try != NULL ?
+						      (int64_t)a->cfg_try->version :
+						      0));
+		json_object_object_add(o, "config_error",
+				       json_object_new_string(a->cfg_error));
 		if (m->deploy_seq != NULL)
 			json_object_object_add(
 				o, "deployment_seq",
@@ -1150,7 +1577,8 @@ struct da_apps *da_apps_new(struct event_base *base,
 		goto fail;
 	}
 	for (struct app *a = m->apps; a != NULL; a = a->next)
-		app_recover(a);
+		if (!cfg_recover(a))
+			app_recover(a);
 	cr_log_info("apps: %zu in the journal, store %s", n, m->paths.store);
 	return m;
 fail:
@@ -1186,6 +1614,10 @@ struct da_apps *da_apps_free(struct da_apps *m)
 		m->apps = a->next;
 		da_probe_cancel(a->probe);
 		cr_release_free(a->rel);
+		cr_appcfg_free(a->cfg);
+		cr_appcfg_free(a->cfg_try);
+		cr_appcfg_free(a->cfg_next);
+		cr_appcfg_free(a->cfg_old);
 		free(a);
 	}
 	while (m->waiters != NULL) {

@@ -22,6 +22,7 @@ void da_config_init(struct da_config *cfg)
 	cfg->migrate_window_ms = 30000;
 	cfg->presence_ttl_ms = 600000;
 	cfg->health_window_ms = 30000;
+	cfg->config_ring_ms = 60000;
 	cfg->apps_reserve = 16 * 1024 * 1024;
 }
 
@@ -194,6 +195,8 @@ static const struct cr_config_key da_config_keys[] = {
 	    "a size (e.g. 16M)"),
 	KEY(MS, "health-window", health_window_ms, 1000, 86400000,
 	    "a duration from 1s to 24h (e.g. 30s)"),
+	KEY(MS, "config-ring-window", config_ring_ms, 1000, 86400000,
+	    "a duration from 1s to 24h (e.g. 60s)"),
 	KEY(STR, "credential", credential_path),
 	KEY(STR, "carrier", carrier_path),
 };

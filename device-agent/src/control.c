@@ -42,6 +42,10 @@ int da_control_parse(const char *line, size_t len, struct da_control_req *req,
 		req->cmd = DA_CONTROL_APPS;
 		return 0;
 	}
+	if (n == 1 && strcmp(f[0], "config") == 0) {
+		req->cmd = DA_CONTROL_CONFIG;
+		return 0;
+	}
 	if (n == 3 && strcmp(f[0], "install") == 0 &&
 	    cr_parse_u64(f[1], 0, 86400000, &v) == 0 &&
 	    (strcmp(f[2], "0") == 0 || strcmp(f[2], "1") == 0)) {
@@ -130,6 +134,21 @@ static void conn_request(struct conn *k, struct evbuffer *in)
 		return;
 	}
 	body = (char *)evbuffer_pullup(in, (ssize_t)len);
+	if (k->req.cmd == DA_CONTROL_CONFIG) {
+		/* Checked as a pushed one is; applied in the background. */
+		if (da_apps_config(k->c->apps, (const uint8_t *)body, len, ack,
+				   sizeof(ack), &err) < 0) {
+			snprintf(line, sizeof(line), "refused %s",
+				 cr_error_msg(err));
+			cr_log_warnx("config refused: %s", cr_error_msg(err));
+			cr_error_free(err);
+		} else {
+			snprintf(line, sizeof(line), "accepted %s", ack);
+		}
+		evbuffer_drain(in, len);
+		conn_finish(k, line);
+		return;
+	}
 	k->waiting = 1;
 	if (da_apps_install(k->c->apps, body, len, k->req.window_ms,
 			    conn_done, k, ack, sizeof(ack), &err) < 0) {
@@ -183,7 +202,7 @@ static void conn_read(struct bufferevent *bev, void *arg)
 		}
 	}
 	if (evbuffer_get_length(in) > DA_CONTROL_BODY_MAX)
-		conn_finish(k, "refused the release is too big");
+		conn_finish(k, "refused the record is too big");
 }
 
 static void conn_event(struct bufferevent *bev, short what, void *arg)
@@ -192,8 +211,9 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if ((what & BEV_EVENT_EOF) && k->have_req && !k->waiting &&
-	    !k->finished && k->req.cmd == DA_CONTROL_INSTALL) {
-		/* The client's half ended: the release is complete. */
+	    !k->finished && (k->req.cmd == DA_CONTROL_INSTALL ||
+			     k->req.cmd == DA_CONTROL_CONFIG)) {
+		/* The client's half ended: the record is complete. */
 		conn_request(k, bufferevent_get_input(k->bev));
 		return;
 	}
@@ -585,6 +605,93 @@ static int client_apps(const char *data, int argc, char **argv)
 	return 0;
 }
 
+static const char config_usage[] =
+	"usage: carrier-agent [--data DIR] config FILE\n"
+	"\n"
+	"Hands a signed config record (carrier config set --out FILE) to the "
+	"running\n"
+	"agent over its control socket, as the ring would push it: the agent "
+	"checks it\n"
+	"(signatures, this device a target, a version above every one the app "
+	"ran or\n"
+	"tried, not expired, the limits) and applies it in the background, "
+	"reverting\n"
+	"to the last config that passed when the app fails its health window "
+	"or the\n"
+	"ring is unreachable after it (see `apps`).  Prints \"accepted APP "
+	"config N\"\n"
+	"(exit 0) or the reason it was refused (exit 1).\n"
+	"\n"
+	"  --data DIR          the agent's data folder (default "
+	"/var/lib/carrier-agent)\n";
+
+static int client_config(const char *data, int argc, char **argv)
+{
+	const char *file = NULL;
+	char path[4200], line[4096];
+	char *blob = NULL;
+	size_t len;
+	struct cr_error *err = NULL;
+	int fd, rc = 1;
+	FILE *f;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(config_usage, stdout);
+			return 0;
+		} else if (argv[i][0] == '-') {
+			return usage_err("config: unknown option '%s'", argv[i]);
+		} else if (file == NULL) {
+			file = argv[i];
+		} else {
+			return usage_err("config: unexpected argument '%s'",
+					 argv[i]);
+		}
+	}
+	if (file == NULL)
+		return usage_err("config: give FILE");
+	if (cr_read_file(file, DA_CONTROL_BODY_MAX, &blob, &len, &err) < 0) {
+		fprintf(stderr, "carrier-agent: config: %s\n",
+			cr_error_msg(err));
+		cr_error_free(err);
+		return 1;
+	}
+	fd = connect_agent(data, path, sizeof(path));
+	if (fd < 0) {
+		free(blob);
+		return 1;
+	}
+	if (send_all(fd, "config\n", 7) < 0 || send_all(fd, blob, len) < 0 ||
+	    shutdown(fd, SHUT_WR) < 0) {
+		fprintf(stderr, "carrier-agent: config: sending to %s: %s\n",
+			path, strerror(errno));
+		free(blob);
+		close(fd);
+		return 1;
+	}
+	free(blob);
+	f = fdopen(fd, "r");
+	if (f == NULL) {
+		close(fd);
+		return 1;
+	}
+	if (read_line(f, line, sizeof(line))) {
+		if (strncmp(line, "accepted ", 9) == 0) {
+			printf("%s\n", line + 9);
+			rc = 0;
+		} else {
+			fprintf(stderr, "carrier-agent: config: %s\n",
+				strncmp(line, "refused ", 8) == 0 ? line + 8 :
+								    line);
+		}
+	} else {
+		fprintf(stderr, "carrier-agent: config: no answer from the "
+				"agent\n");
+	}
+	fclose(f);
+	return rc;
+}
+
 int da_control_main(int argc, char **argv)
 {
 	const char *data = "/var/lib/carrier-agent";
@@ -604,5 +711,7 @@ int da_control_main(int argc, char **argv)
 		return client_install(data, argc - i, argv + i);
 	if (strcmp(argv[i], "apps") == 0)
 		return client_apps(data, argc - i, argv + i);
+	if (strcmp(argv[i], "config") == 0)
+		return client_config(data, argc - i, argv + i);
 	return -1;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cp/hop.h"
+#include "cr/appconfig.h"
 #include "cr/deploy.h"
 #include "cr/fleet.h"
 #include "cr/log.h"
@@ -497,6 +498,25 @@ static void dep_on_advance(struct da_deploy *m, const uint8_t *blob,
 	}
 }
 
+/* A config the ring pushed (on attach, or a new one): the app manager
+ * checks and applies it.  The one running or tried comes again at every
+ * attach: only other refusals are worth a warning. */
+static void dep_on_config(struct da_deploy *m, const uint8_t *blob,
+			  size_t len)
+{
+	struct cr_error *err = NULL;
+	char line[200];
+
+	if (da_apps_config(m->cfg.apps, blob, len, line, sizeof(line), &err) <
+	    0) {
+		if (err != NULL && err->code == ESTALE)
+			cr_log_debug("config refused: %s", cr_error_msg(err));
+		else
+			cr_log_warnx("config refused: %s", cr_error_msg(err));
+		cr_error_free(err);
+	}
+}
+
 static void dep_on_piece(struct da_deploy *m, int link,
 			 const Carrier__FleetPut *p)
 {
@@ -515,6 +535,8 @@ static void dep_on_piece(struct da_deploy *m, int link,
 		dep_on_deployment(m, s->buf, s->total);
 	else if (s->kind == CR_REC_ADVANCE)
 		dep_on_advance(m, s->buf, s->total);
+	else if (s->kind == CR_REC_CONFIG)
+		dep_on_config(m, s->buf, s->total);
 	cr_fleet_asm_reset(s);
 }
 

@@ -193,6 +193,18 @@ static void health_field(struct json_object *o, const char *key, char *dst,
 			*p = ' ';
 }
 
+static uint64_t health_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	n = json_object_get_int64(v);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
 void da_health_apps(const char *status, struct cr_devhealth *h)
 {
 	h->n_apps = 0;
@@ -215,6 +227,10 @@ void da_health_apps(const char *status, struct cr_devhealth *h)
 			health_field(o, "state", a->state, sizeof(a->state));
 			health_field(o, "last_error", a->last_error,
 				     sizeof(a->last_error));
+			health_field(o, "config_error", a->config_error,
+				     sizeof(a->config_error));
+			a->restarts = (uint32_t)health_u64(o, "restarts");
+			a->config_version = health_u64(o, "config_version");
 		}
 		json_object_put(o);
 		line = nl != NULL ? nl + 1 : NULL;
@@ -245,8 +261,27 @@ long da_health_record(const struct cr_keypair *kp, const char *data_dir,
 	h.has_temp = d.has_temp;
 	h.temp_milli_c = d.temp_milli_c;
 	da_health_apps(status, &h);
-	if (cr_devhealth_make(kp, &h, blob, sizeof(blob), &len, err) < 0)
-		return -1;
+	/* Many apps with long errors overflow the one-piece record: the
+	 * errors are cut (to 40 bytes, then out) rather than the record. */
+	for (size_t cut = CR_HEALTH_ERR_MAX; ; cut = cut > 40 ? 40 : 0) {
+		struct cr_error *e = NULL;
+
+		for (size_t i = 0; i < h.n_apps; i++) {
+			h.apps[i].last_error[cut > 0 ? cut - 1 : 0] = '\0';
+			h.apps[i].config_error[cut > 0 ? cut - 1 : 0] = '\0';
+		}
+		if (cr_devhealth_make(kp, &h, blob, sizeof(blob), &len, &e) ==
+		    0)
+			break;
+		if (cut == 0 || e == NULL || e->code != E2BIG) {
+			if (err != NULL)
+				*err = e;
+			else
+				cr_error_free(e);
+			return -1;
+		}
+		cr_error_free(e);
+	}
 	n = cr_fleet_put_pack(CR_REC_HEALTH, blob, len, 0, out, cap);
 	if (n < 0)
 		return cr_error_set(err, E2BIG, "health record too large");

@@ -19,6 +19,7 @@ static const char usage_text[] =
 	"       carrier-agent [--data DIR] install RELEASE [--health-window D] "
 	"[--no-wait]\n"
 	"       carrier-agent [--data DIR] apps [--json]\n"
+	"       carrier-agent [--data DIR] config FILE\n"
 	"\n"
 	"The Carrier device agent: attaches the device to its home nodes in "
 	"the\nring, publishes its signed presence, keeps the path open "
@@ -105,6 +106,12 @@ static const char usage_text[] =
 	"  --health-window DUR   how long a new version must stay healthy "
 	"before it is\n"
 	"                        committed (default 30s)\n"
+	"  --config-ring-window DUR  a new config of an app must leave the "
+	"ring\n"
+	"                        reachable this long after it is applied, or "
+	"it is\n"
+	"                        reverted (default 60s, at least the health "
+	"window)\n"
 	"  --check               validate the configuration as the start does "
 	"(flags,\n"
 	"                        key type and mode, ring file) and exit; "
@@ -121,7 +128,13 @@ static const char usage_text[] =
 	"  apps [--json]         the apps: version, state, previous versions, "
 	"last switch,\n"
 	"                        last error, the deployment followed "
-	"(deployment_seq)\n"
+	"(deployment_seq),\n"
+	"                        restarts, the config running and the last "
+	"revert's reason\n"
+	"  config FILE           hand a signed config record to the agent (as "
+	"the ring\n"
+	"                        pushes them): accepted, or refused with the "
+	"reason\n"
 	"\n"
 	"SIGTERM and SIGINT stop cleanly and tell the home nodes the device "
 	"goes offline;\nSIGHUP re-reads the configuration.  The apps keep running while the agent\nis stopped; the next start takes them over.\n"
@@ -156,6 +169,7 @@ static const struct option long_opts[] = {
 	{ "apps-cgroup", required_argument, NULL, 0 },
 	{ "apps-reserve", required_argument, NULL, 0 },
 	{ "health-window", required_argument, NULL, 0 },
+	{ "config-ring-window", required_argument, NULL, 0 },
 	{ "help", no_argument, NULL, 0 },
 	{ "version", no_argument, NULL, 0 },
 	{ NULL, 0, NULL, 0 },

@@ -18,6 +18,7 @@
 #include "cr/punch.h"
 #include "cr/util.h"
 #include "da/shell.h"
+#include "da/sysinfo.h"
 
 /* One vendor's end-to-end session. */
 struct da_vsess {
@@ -49,7 +50,80 @@ struct da_tunnel {
 	char cands[CR_PUNCH_CANDS][64]; /* ours */
 	size_t n_cands;
 	struct cr_trust *trust; /* --trust: checks peers' fleet credentials */
+	/* The agent's part of `carrier sysinfo` (its links, NAT). */
+	void (*sysinfo)(void *arg, struct da_sysinfo_buf *b);
+	void *sysinfo_arg;
 };
+
+void da_tunnel_set_sysinfo(struct da_tunnel *t,
+			   void (*fn)(void *arg, struct da_sysinfo_buf *b),
+			   void *arg)
+{
+	t->sysinfo = fn;
+	t->sysinfo_arg = arg;
+}
+
+/* A vendor the allow list names at all (a port or the shell). */
+static int tunnel_allowed_any(const struct da_config *cfg,
+			      const struct cr_id *vendor)
+{
+	for (size_t i = 0; i < cfg->n_allow; i++)
+		if (cr_id_equal(&cfg->allow[i].vendor, vendor))
+			return 1;
+	return 0;
+}
+
+/* A "sysinfo" stream: the view is written whole into a socket pair whose
+ * other end the stream reads until its end. */
+static int tunnel_sysinfo(struct da_vsess *vs, struct cr_e2e *e,
+			  uint32_t sid)
+{
+	struct da_sysinfo_buf *b;
+	struct bufferevent *bev;
+	char ids[CR_ID_STRMAX];
+	int sv[2];
+
+	cr_id_format(&vs->vendor, ids);
+	if (vs->vendor.type != CR_ID_VENDOR ||
+	    !tunnel_allowed_any(vs->t->cfg, &vs->vendor)) {
+		cr_log_info("sysinfo: refused vendor %s: not in the allow "
+			    "list",
+			    ids);
+		return CR_STREAM_RESET_REFUSED;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return CR_STREAM_RESET_LIMIT;
+	da_sysinfo_line(b, "agent_version", "%s", KORHAL_VERSION);
+	da_sysinfo_host(b);
+	if (vs->t->sysinfo != NULL)
+		vs->t->sysinfo(vs->t->sysinfo_arg, b);
+	/* DA_SYSINFO_MAX fits a socket's buffer: the write does not block. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(b);
+		return CR_STREAM_RESET_LIMIT;
+	}
+	if (write(sv[1], b->text, b->len) != (ssize_t)b->len) {
+		free(b);
+		close(sv[0]);
+		close(sv[1]);
+		return CR_STREAM_RESET_LIMIT;
+	}
+	free(b);
+	close(sv[1]);
+	evutil_make_socket_nonblocking(sv[0]);
+	bev = bufferevent_socket_new(vs->t->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(sv[0]);
+		return CR_STREAM_RESET_LIMIT;
+	}
+	if (cr_e2e_attach(e, sid, bev, bev, 0) < 0) {
+		bufferevent_free(bev);
+		return CR_STREAM_RESET_LIMIT;
+	}
+	cr_log_info("sysinfo: sent to vendor %s", ids);
+	return 0;
+}
 
 /* The trust root cfg names, or NULL without --trust. */
 static int tunnel_load_trust(const struct da_config *cfg, struct cr_trust **t,
@@ -315,6 +389,9 @@ static int tunnel_stream_accept(void *arg, struct cr_e2e *e, uint32_t sid,
 	if (meta_len == strlen(DA_SHELL_META) &&
 	    memcmp(meta, DA_SHELL_META, meta_len) == 0)
 		return tunnel_shell(vs, e, sid);
+	if (meta_len == strlen(DA_SYSINFO_META) &&
+	    memcmp(meta, DA_SYSINFO_META, meta_len) == 0)
+		return tunnel_sysinfo(vs, e, sid);
 	if (meta_len != 2)
 		return CR_STREAM_RESET_REFUSED;
 	port = (uint16_t)(meta[0] << 8 | meta[1]);

@@ -36,6 +36,7 @@ void rn_config_init(struct rn_config *cfg)
 	cfg->presence_new_per_addr = 2000;
 	cfg->fleet_max_records = 1000000;
 	cfg->fleet_apps_per_vendor = 64;
+	cfg->health_ttl_ms = 86400000;
 }
 
 
@@ -96,6 +97,8 @@ static const struct cr_config_key rn_config_keys[] = {
 	    "a number up to 100000000 (0: no bound)"),
 	KEY(U64, "fleet-apps-per-vendor", fleet_apps_per_vendor, 0, 100000,
 	    "a number up to 100000 (0: no bound)"),
+	KEY(MS, "health-ttl", health_ttl_ms, 1000, UINT64_MAX,
+	    "a duration of at least 1s (e.g. 24h)"),
 #ifdef CR_TEST_MODES
 	KEY(BOOL, "byzantine", byzantine),
 #endif

@@ -81,6 +81,10 @@ struct rn_fleet {
 	struct fleet_asm asm_[FLEET_ASM_MAX];
 	struct cr_map *pending; /* H(dev || digest) -> struct fleet_push */
 	uint64_t last_retry_ms, last_sweep_ms;
+	/* When each health record came, in node seconds ('H' key's device
+	 * hash -> the time + 1): records held before a restart count from
+	 * the first sweep after it. */
+	struct cr_map *health_at;
 	struct cr_log_ratelimit rl;
 	struct rn_fleet_stats st;
 };
@@ -336,6 +340,86 @@ static void push_all(struct rn_fleet *f, struct fleet_dep *dp, int deploy)
 	rn_pres_foreach(f->kv, push_walk_one, &w, NULL);
 }
 
+/* ---- configs to devices ------------------------------------------------------ */
+
+/* A config (stored, so verified) goes to a device it targets, unexpired
+ * (cr_appcfg_accept at version 0: every check but the version, which the
+ * device makes against its own). */
+static void push_config(struct rn_fleet *f, struct cr_sess *s,
+			const uint8_t dev[CR_ID_HASHLEN],
+			const char (*tags)[CP_TAG_STR_MAX], size_t n_tags,
+			const struct cr_appcfg *c)
+{
+	uint8_t digest[32];
+
+	if (cr_appcfg_accept(c, c->app, dev, tags, n_tags, 0, cr_now_unix(),
+			     NULL) < 0)
+		return;
+	crypto_generichash(digest, 32, c->blob, c->blob_len, NULL, 0);
+	fleet_send_record(f, s, CR_REC_CONFIG, c->blob, c->blob_len, digest,
+			  0);
+	f->st.pushed++;
+}
+
+struct cfg_walk {
+	struct rn_fleet *f;
+	struct cr_sess *s;
+	const uint8_t *dev;
+	const char (*tags)[CP_TAG_STR_MAX];
+	size_t n_tags;
+};
+
+/* Every stored config ('C' keys) that targets w->dev. */
+static int cfg_walk_one(void *arg, const void *key, size_t klen,
+			const void *val, size_t vlen)
+{
+	struct cfg_walk *w = arg;
+	struct cr_appcfg *c = NULL;
+
+	if (klen < 1 || ((const uint8_t *)key)[0] != 'C')
+		return 1;
+	if (vlen <= FLEET_SEQ_LEN ||
+	    cr_appcfg_decode((const uint8_t *)val + FLEET_SEQ_LEN,
+			     vlen - FLEET_SEQ_LEN, NULL, &c, NULL) < 0)
+		return 0;
+	push_config(w->f, w->s, w->dev, w->tags, w->n_tags, c);
+	cr_appcfg_free(c);
+	return 0;
+}
+
+struct cfg_all {
+	struct rn_fleet *f;
+	const struct cr_appcfg *c;
+};
+
+static int cfg_all_one(void *arg, const uint8_t *dev, const struct rn_pres *v)
+{
+	struct cfg_all *w = arg;
+	char tags[CP_TAGS_MAX][CP_TAG_STR_MAX];
+	struct cr_sess *s;
+	size_t n;
+
+	if (dev == NULL || (s = w->f->ops.device(w->f->ctx, dev)) == NULL)
+		return 0;
+	n = pres_tags(v->rec, v->rec_len, tags);
+	push_config(w->f, s, dev, (const char(*)[CP_TAG_STR_MAX])tags, n, w->c);
+	return 0;
+}
+
+/* A new config: to every attached device it targets. */
+static void push_config_all(struct rn_fleet *f, const uint8_t *blob,
+			    size_t len)
+{
+	struct cfg_all w = { f, NULL };
+	struct cr_appcfg *c = NULL;
+
+	if (cr_appcfg_decode(blob, len, NULL, &c, NULL) < 0)
+		return;
+	w.c = c;
+	rn_pres_foreach(f->kv, cfg_all_one, &w, NULL);
+	cr_appcfg_free(c);
+}
+
 void rn_fleet_on_attach(struct rn_fleet *f, struct cr_sess *s,
 			const uint8_t dev[CR_ID_HASHLEN])
 {
@@ -357,6 +441,17 @@ void rn_fleet_on_attach(struct rn_fleet *f, struct cr_sess *s,
 		if (cr_deploy_targets(dp->d, dev,
 				      (const char(*)[CP_TAG_STR_MAX])tags, n))
 			push_dep(f, s, dev, dp, 1);
+	}
+	/* Its configs after the deployments: a config is for an app that
+	 * runs. */
+	{
+		struct cfg_walk w = {
+			f, s, dev, (const char(*)[CP_TAG_STR_MAX])tags, n
+		};
+		uint8_t start[1] = { 'C' };
+
+		cr_kv_foreach_from(f->kv, fleet_db, start, 1, cfg_walk_one, &w,
+				   NULL);
 	}
 }
 
@@ -441,6 +536,53 @@ static int fleet_room(struct rn_fleet *f, struct cr_error **err)
 	return 0;
 }
 
+/* The trust root a fleet's deployments pinned on this node, or NULL. */
+static struct cr_trust *fleet_pin(struct rn_fleet *f, const uint8_t vendor[32],
+				  uint8_t tkey[33])
+{
+	struct cr_trust *pin = NULL;
+	uint8_t *tblob = NULL;
+	uint64_t tseq;
+	size_t tlen;
+
+	tkey[0] = 'T';
+	memcpy(tkey + 1, vendor, 32);
+	if (fleet_get_kv(f, tkey, 33, &tseq, &tblob, &tlen) == 0) {
+		if (cr_trust_decode(tblob, tlen, NULL, 0, &pin, NULL) < 0)
+			pin = NULL;
+		free(tblob);
+	}
+	return pin;
+}
+
+/* Stores blob at key when seq is above the stored one (room permitting
+ * for a new key): 1 stored, 0 held at *seq already (same set when the
+ * stored record is this one), -1 with *err. */
+static int store_newer(struct rn_fleet *f, const uint8_t *key, size_t klen,
+		       uint64_t seq, const uint8_t *blob, size_t len,
+		       uint64_t *stored_seq, int *same, struct cr_error **err)
+{
+	uint8_t *old = NULL;
+	uint64_t stored;
+	size_t olen;
+
+	if (fleet_get_kv(f, key, klen, &stored, &old, &olen) == 0) {
+		if (same != NULL)
+			*same = olen == len && memcmp(old, blob, len) == 0;
+		free(old);
+		if (stored >= seq) {
+			*stored_seq = stored;
+			return 0;
+		}
+	} else if (fleet_room(f, err) < 0) {
+		return -1;
+	}
+	if (fleet_put_kv(f, key, klen, seq, blob, len, err) < 0)
+		return -1;
+	*stored_seq = seq;
+	return 1;
+}
+
 /* 1 stored, 0 held at *seq already, -1 with *err. */
 static int store_deploy(struct rn_fleet *f, const uint8_t *blob, size_t len,
 			uint64_t *seq, struct fleet_dep **out,
@@ -448,10 +590,9 @@ static int store_deploy(struct rn_fleet *f, const uint8_t *blob, size_t len,
 {
 	uint8_t vendor[32], key[FLEET_KEY_MAX], tkey[33];
 	char app[CR_FLEET_APP_MAX];
-	uint64_t pseq, tseq = 0;
-	uint8_t *tblob = NULL;
-	size_t tlen = 0, klen;
-	struct cr_trust *pin = NULL;
+	uint64_t pseq;
+	size_t klen;
+	struct cr_trust *pin;
 	struct cr_deploy *d = NULL;
 	struct fleet_dep *dp;
 	int rc;
@@ -459,14 +600,7 @@ static int store_deploy(struct rn_fleet *f, const uint8_t *blob, size_t len,
 	if (cr_fleet_rec_peek(CR_REC_DEPLOYMENT, blob, len, vendor, app,
 			      &pseq) < 0)
 		return cr_error_set(err, EBADMSG, "deployment is malformed");
-	tkey[0] = 'T';
-	memcpy(tkey + 1, vendor, 32);
-	if (fleet_get_kv(f, tkey, sizeof(tkey), &tseq, &tblob, &tlen) == 0) {
-		rc = cr_trust_decode(tblob, tlen, NULL, 0, &pin, NULL);
-		free(tblob);
-		if (rc < 0)
-			pin = NULL;
-	}
+	pin = fleet_pin(f, vendor, tkey);
 	rc = cr_deploy_decode(blob, len, pin, &d, err);
 	if (rc == 0 && cr_deploy_expired(d, cr_now_unix()))
 		rc = cr_error_set(err, ESTALE, "deployment of %s seq %llu has "
@@ -591,11 +725,9 @@ static int store_report(struct rn_fleet *f, const uint8_t *blob, size_t len,
 			struct cr_error **err)
 {
 	static struct cr_report r; /* large; the loop is single-threaded */
-	uint8_t key[65], pv[RN_PRES_VALUE_MAX], *old = NULL;
+	uint8_t key[65], pv[RN_PRES_VALUE_MAX];
 	struct fleet_dep *dp;
 	struct rn_pres pres;
-	uint64_t stored;
-	size_t olen;
 
 	if (cr_report_decode(blob, len, &r, err) < 0)
 		return -1;
@@ -621,19 +753,8 @@ static int store_report(struct rn_fleet *f, const uint8_t *blob, size_t len,
 	memcpy(key + 1, r.deployment, 32);
 	memcpy(key + 33, r.device.hash, 32);
 	memcpy(home_key, r.deployment, 32);
-	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
-		free(old);
-		if (stored >= r.seq) {
-			*seq = stored;
-			return 0;
-		}
-	} else if (fleet_room(f, err) < 0) {
-		return -1;
-	}
-	if (fleet_put_kv(f, key, sizeof(key), r.seq, blob, len, err) < 0)
-		return -1;
-	*seq = r.seq;
-	return 1;
+	return store_newer(f, key, sizeof(key), r.seq, blob, len, seq, NULL,
+			   err);
 }
 
 /* A config (cr/appconfig.h, kind 4): checked against the trust root its
@@ -642,24 +763,15 @@ static int store_report(struct rn_fleet *f, const uint8_t *blob, size_t len,
 static int store_config(struct rn_fleet *f, const uint8_t *blob, size_t len,
 			uint64_t *seq, struct cr_error **err)
 {
-	uint8_t tkey[33], key[33], *tblob = NULL, *old = NULL;
+	uint8_t tkey[33], key[33];
 	crypto_generichash_state h;
-	struct cr_trust *pin = NULL;
+	struct cr_trust *pin;
 	struct cr_appcfg *c = NULL;
-	uint64_t tseq, stored;
-	size_t tlen, olen;
-	int rc;
+	int rc, same = 0;
 
 	if (cr_appcfg_decode(blob, len, NULL, &c, err) < 0)
 		return -1;
-	tkey[0] = 'T';
-	memcpy(tkey + 1, c->vendor_id, 32);
-	if (fleet_get_kv(f, tkey, sizeof(tkey), &tseq, &tblob, &tlen) == 0) {
-		rc = cr_trust_decode(tblob, tlen, NULL, 0, &pin, NULL);
-		free(tblob);
-		if (rc < 0)
-			pin = NULL;
-	}
+	pin = fleet_pin(f, c->vendor_id, tkey);
 	c = cr_appcfg_free(c);
 	if (pin == NULL)
 		return cr_error_set(err, ENOENT,
@@ -681,30 +793,76 @@ static int store_config(struct rn_fleet *f, const uint8_t *blob, size_t len,
 		crypto_generichash_update(&h, (const uint8_t *)c->tags[i],
 					  strlen(c->tags[i]) + 1);
 	crypto_generichash_final(&h, key + 1, 32);
-	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
-		int same = olen == len && memcmp(old, blob, len) == 0;
-
-		free(old);
-		if (same || stored >= c->version) {
-			/* Held already (a copy forwarded by another node),
-			 * or not newer: a config only goes up. */
-			*seq = stored;
-			rc = same ? 0 :
-			     cr_error_set(err, ESTALE,
-					  "config version %" PRIu64 " is not "
-					  "above the stored %" PRIu64,
-					  c->version, stored);
-			cr_appcfg_free(c);
-			return rc;
-		}
-	} else if (fleet_room(f, err) < 0) {
-		cr_appcfg_free(c);
-		return -1;
-	}
-	rc = fleet_put_kv(f, key, sizeof(key), c->version, blob, len, err);
-	*seq = c->version;
+	rc = store_newer(f, key, sizeof(key), c->version, blob, len, seq,
+			 &same, err);
+	/* Held already (a copy forwarded by another node), or not newer: a
+	 * config only goes up. */
+	if (rc == 0 && !same)
+		rc = cr_error_set(err, ESTALE,
+				  "config version %" PRIu64 " is not above "
+				  "the stored %" PRIu64,
+				  c->version, *seq);
 	cr_appcfg_free(c);
-	return rc < 0 ? -1 : 1;
+	return rc;
+}
+
+static void health_seen(struct rn_fleet *f, const uint8_t dev[32],
+			uint64_t now_s)
+{
+	if (f->health_at != NULL)
+		cr_map_put(f->health_at, dev, (void *)(uintptr_t)(now_s + 1));
+}
+
+struct health_ttl_walk {
+	struct rn_fleet *f;
+	uint64_t now_s;
+	uint8_t keys[256][33];
+	size_t n;
+};
+
+/* Health records older than the TTL, a batch at a time. */
+static int health_stale_one(void *arg, const void *key, size_t klen,
+			    const void *val, size_t vlen)
+{
+	struct health_ttl_walk *w = arg;
+	const uint8_t *k = key;
+	uintptr_t at;
+
+	(void)val;
+	(void)vlen;
+	if (klen < 1 || k[0] != 'H')
+		return 1;
+	if (klen != 33)
+		return 0;
+	at = (uintptr_t)cr_map_get(w->f->health_at, k + 1);
+	if (at == 0) {
+		health_seen(w->f, k + 1, w->now_s);
+		return 0;
+	}
+	if (w->now_s - (at - 1) < w->f->cfg.health_ttl_ms / 1000)
+		return 0;
+	memcpy(w->keys[w->n++], k, 33);
+	return w->n == 256;
+}
+
+static void health_sweep(struct rn_fleet *f, uint64_t now_ms)
+{
+	struct health_ttl_walk *w;
+	uint8_t start[1] = { 'H' };
+
+	if (f->cfg.health_ttl_ms == 0 || f->health_at == NULL ||
+	    (w = calloc(1, sizeof(*w))) == NULL)
+		return;
+	w->f = f;
+	w->now_s = now_ms / 1000;
+	cr_kv_foreach_from(f->kv, fleet_db, start, 1, health_stale_one, w,
+			   NULL);
+	for (size_t i = 0; i < w->n; i++) {
+		cr_kv_del(f->kv, fleet_db, w->keys[i], 33, NULL);
+		cr_map_del(f->health_at, w->keys[i] + 1);
+		f->st.health_expired++;
+	}
+	free(w);
 }
 
 /* A device's health record (cr/health.h): only from the device itself,
@@ -715,9 +873,8 @@ static int store_health(struct rn_fleet *f, struct cr_sess *s,
 {
 	/* Several KiB: on the heap, not on the stack. */
 	CR_CLEANUP_FREE struct cr_devhealth *h = calloc(1, sizeof(*h));
-	uint8_t key[33], *old = NULL;
-	uint64_t stored;
-	size_t olen;
+	uint8_t key[33];
+	int rc;
 
 	if (h == NULL)
 		return cr_error_set(err, ENOMEM, "out of memory");
@@ -730,19 +887,12 @@ static int store_health(struct rn_fleet *f, struct cr_sess *s,
 				    "the sender");
 	key[0] = 'H';
 	memcpy(key + 1, h->device.hash, 32);
-	if (fleet_get_kv(f, key, sizeof(key), &stored, &old, &olen) == 0) {
-		free(old);
-		if (stored >= h->seq) {
-			*seq = stored;
-			return 0;
-		}
-	} else if (fleet_room(f, err) < 0) {
-		return -1;
-	}
-	if (fleet_put_kv(f, key, sizeof(key), h->seq, blob, len, err) < 0)
-		return -1;
-	*seq = h->seq;
-	return 2; /* stored, and not forwarded: the CLI asks every node */
+	rc = store_newer(f, key, sizeof(key), h->seq, blob, len, seq, NULL,
+			 err);
+	if (rc == 1)
+		health_seen(f, h->device.hash, cr_now_ms() / 1000);
+	/* Stored, and not forwarded: the CLI asks every node. */
+	return rc == 1 ? 2 : rc;
 }
 
 static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
@@ -801,6 +951,8 @@ static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 		fleet_forward(f, s, kind, blob, len, digest, home);
 		if (dp != NULL)
 			push_all(f, dp, kind == CR_REC_DEPLOYMENT);
+		if (kind == CR_REC_CONFIG)
+			push_config_all(f, blob, len);
 	}
 	if (req_id != 0) {
 		Carrier__Hop m = CARRIER__HOP__INIT;
@@ -1375,6 +1527,7 @@ void rn_fleet_tick(struct rn_fleet *f, uint64_t now_ms)
 	if (now_ms - f->last_sweep_ms >= FLEET_SWEEP_MS) {
 		f->last_sweep_ms = now_ms;
 		fleet_sweep(f, cr_now_unix());
+		health_sweep(f, now_ms);
 	}
 }
 
@@ -1453,7 +1606,10 @@ struct rn_fleet *rn_fleet_new(struct cr_kv *kv, struct rn_peers *peers,
 {
 	struct rn_fleet *f = calloc(1, sizeof(*f));
 
-	if (f == NULL || (f->pending = cr_map_new(32)) == NULL) {
+	if (f == NULL || (f->pending = cr_map_new(32)) == NULL ||
+	    (f->health_at = cr_map_new(32)) == NULL) {
+		if (f != NULL)
+			cr_map_free(f->pending);
 		free(f);
 		cr_error_errno(err, ENOMEM, "starting the fleet store");
 		return NULL;
@@ -1487,6 +1643,7 @@ struct rn_fleet *rn_fleet_free(struct rn_fleet *f)
 	while (cr_map_next(f->pending, &pos, &key, &val))
 		free(val);
 	cr_map_free(f->pending);
+	cr_map_free(f->health_at);
 	free(f);
 	return NULL;
 }

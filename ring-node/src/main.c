@@ -111,6 +111,10 @@ static const char usage_text[] =
 	"  --fleet-apps-per-vendor N  deployments one fleet holds (default "
 	"64; 0: no\n"
 	"                        bound)\n"
+	"  --health-ttl D        a device's health record is dropped D after "
+	"it came\n"
+	"                        (default 24h): a device gone for good leaves "
+	"no record\n"
 	"  --byzantine           TEST ONLY (builds with CR_TEST_MODES): drop "
 	"relayed\n"
 	"                        traffic, answer lookups with stale or forged "
@@ -160,6 +164,7 @@ static const struct option long_opts[] = {
 	{ "presence-max-records", required_argument, NULL, 0 },
 	{ "presence-new-per-addr", required_argument, NULL, 0 },
 	{ "fleet-max-records", required_argument, NULL, 0 },
+	{ "health-ttl", required_argument, NULL, 0 },
 	{ "fleet-apps-per-vendor", required_argument, NULL, 0 },
 	{ "byzantine", no_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },

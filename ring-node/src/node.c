@@ -1531,6 +1531,7 @@ static void node_fleet_cfg(const struct rn_config *cfg,
 {
 	fc->max_records = cfg->fleet_max_records;
 	fc->apps_per_vendor = cfg->fleet_apps_per_vendor;
+	fc->health_ttl_ms = cfg->health_ttl_ms;
 }
 
 static void node_on_ring(void *ctx, struct cr_ring *ring)

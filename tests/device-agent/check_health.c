@@ -182,6 +182,44 @@ START_TEST(test_read_real)
 }
 END_TEST
 
+/* The restart count and config fields of an app; eight apps with the
+ * longest errors still make a record (the errors are cut, not it). */
+START_TEST(test_apps_config)
+{
+	static struct cr_devhealth h;
+	static char status[16384];
+	char err120[121];
+	struct cr_keypair kp;
+	uint8_t out[1500];
+	size_t n = 0;
+	long len;
+
+	memset(&h, 0, sizeof(h));
+	da_health_apps("{\"app\":\"web\",\"version\":\"2\",\"state\":"
+		       "\"committed\",\"restarts\":3,\"config_version\":70,"
+		       "\"config_error\":\"config 80 reverted: health: x\"}\n",
+		       &h);
+	ck_assert_uint_eq(h.n_apps, 1);
+	ck_assert_uint_eq(h.apps[0].restarts, 3);
+	ck_assert_uint_eq(h.apps[0].config_version, 70);
+	ck_assert_str_eq(h.apps[0].config_error,
+			 "config 80 reverted: health: x");
+	memset(err120, 'e', 120);
+	err120[120] = '\0';
+	for (int i = 0; i < 8; i++)
+		n += (size_t)snprintf(status + n, sizeof(status) - n,
+				      "{\"app\":\"app%d-with-a-long-name\","
+				      "\"version\":\"1.2.3-build-4567\","
+				      "\"state\":\"rolled_back\",\"last_error\":"
+				      "\"%s\",\"config_version\":%d,"
+				      "\"config_error\":\"%s\"}\n",
+				      i, err120, i + 1, err120);
+	ck_assert_int_eq(cr_keypair_generate(CR_ID_DEVICE, &kp), 0);
+	len = da_health_record(&kp, "/tmp", status, 1, out, sizeof(out), NULL);
+	ck_assert_int_gt(len, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("health");
@@ -190,6 +228,7 @@ int main(void)
 	tcase_add_test(tc, test_loadavg);
 	tcase_add_test(tc, test_meminfo);
 	tcase_add_test(tc, test_apps);
+	tcase_add_test(tc, test_apps_config);
 	tcase_add_test(tc, test_read_fake);
 	tcase_add_test(tc, test_read_real);
 	suite_add_tcase(s, tc);

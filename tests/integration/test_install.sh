@@ -81,6 +81,7 @@ HELPS=(
 	"man1/carrier.1 carrier ping --help"
 	"man1/carrier.1 carrier connect --help"
 	"man1/carrier.1 carrier shell --help"
+	"man1/carrier.1 carrier sysinfo --help"
 	"man1/carrier.1 carrier cp --help"
 	"man1/carrier.1 carrier trust --help"
 	"man1/carrier.1 carrier release --help"
@@ -89,10 +90,12 @@ HELPS=(
 	"man1/carrier.1 carrier rollback --help"
 	"man1/carrier.1 carrier status --help"
 	"man1/carrier.1 carrier watch --help"
+	"man1/carrier.1 carrier config --help"
 	"man8/carrier-node.8 carrier-node --help"
 	"man8/carrier-agent.8 carrier-agent --help"
 	"man8/carrier-agent.8 carrier-agent install --help"
 	"man8/carrier-agent.8 carrier-agent apps --help"
+	"man8/carrier-agent.8 carrier-agent config --help"
 	"man1/archon.1 archon --help"
 	"man8/bolter.8 bolter --help"
 	"man8/bolter.8 bolter-oci --help"
@@ -195,17 +198,18 @@ ok "completion loads and completes subcommands and options"
 # command.  COMPLETE: "PROG SUBCOMMAND-PATHS" (comma-separated, empty: none),
 # against the helps of PROG in HELPS.
 COMPLETE=(
-	"carrier ,keygen,id,ring init,ring add-node,ring set-operators,ring sign,ring status,lookup,ping,connect,shell,cp,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch"
+	"carrier ,keygen,id,ring init,ring add-node,ring set-operators,ring sign,ring status,lookup,ping,connect,shell,sysinfo,cp,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch,config set,config get"
 	"carrier-node -"
-	"carrier-agent ,install,apps"
+	"carrier-agent ,install,apps,config"
 	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"
 	"bolter ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features,pull,images,stop,rm,logs"
 	"bolter-oci ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features"
 )
 # Options a help lists that completion need not offer: "PROG --option".
 # bolter-oci --help is bolter's, whose image commands (run --name, --rm) bolter-oci lacks.
-# carrier-agent --help names `carrier keygen --type device`.
-NOT_COMPLETED=("bolter-oci --name" "bolter-oci --rm" "carrier-agent --type")
+# carrier-agent --help names `carrier keygen --type device`, its config --help
+# `carrier config set --out FILE`.
+NOT_COMPLETED=("bolter-oci --name" "bolter-oci --rm" "carrier-agent --type" "carrier-agent --out")
 missing=()
 for c in "${COMPLETE[@]}"; do
 	read -r prog paths <<<"$c"

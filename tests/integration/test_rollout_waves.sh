@@ -31,7 +31,7 @@ st = [json.loads(l) for l in open(sys.argv[1])]
 sim = {json.loads(l)["device"]: json.loads(l) for l in open(sys.argv[2])}
 assert len(st) == int(sys.argv[3]), len(st)
 for o in st:
-    assert set(o) == {"device", "app", "version", "state", "online", "last_seen_ms", "health"}, o
+    assert set(o) == {"device", "name", "app", "version", "state", "online", "last_seen_ms", "health"}, o
     s = sim[o["device"]]
     assert (o["app"], o["version"], o["state"]) == (s["app"], s["version"], s["state"]), (o, s)
     assert o["online"] is True and isinstance(o["last_seen_ms"], int), o

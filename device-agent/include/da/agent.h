@@ -58,6 +58,8 @@ struct da_config {
 	char apps_cgroup[128];      /* default korhal-apps */
 	uint64_t apps_reserve;      /* bytes a pull leaves free */
 	uint64_t health_window_ms;  /* default health window */
+	uint64_t config_ring_ms;    /* the ring must be reachable this long
+				     * after a config is applied */
 	/* --credential: this device's fleet credential; with it the apps'
 	 * pulls ask the fleet's peers first (docs/agent-apps.md). */
 	char credential_path[PATH_MAX];

@@ -18,7 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cp/limits.h"
 #include "cr/error.h"
+#include "cr/identity.h"
 #include "cr/kv.h"
 #include "da/journal.h"
 
@@ -44,6 +46,13 @@ struct da_apps_cfg {
 	const char *key_path;
 	const char *credential_path;
 	const char *carrier;
+	/* A config must leave the ring reachable this long after it is
+	 * applied (at least the health window); 0: the health window. */
+	uint64_t config_ring_ms;
+	/* Tests only: while a config being tried has an entry of this key,
+	 * da_apps_ring_cut() says 1 (the agent then drops what the ring
+	 * sends, as a config that cut the device off would). */
+	const char *test_cut_ring_key;
 };
 
 /* Loads the trust root and the journal, and finishes or undoes what a
@@ -88,6 +97,23 @@ int da_apps_get(struct da_apps *m, const char *app, struct da_app_rec *out);
 void da_apps_set_deploy_seq(struct da_apps *m,
 			    uint64_t (*fn)(void *arg, const char *app),
 			    void *arg);
+
+/*
+ * A config record (cr/appconfig.h) pushed by the ring or handed over
+ * locally: verified against the trust root, for an app that runs here, a
+ * target of this device (da_apps_set_device), not expired, its version
+ * above every one the app ran or tried.  Refused: -1 with *err, nothing
+ * changes.  Accepted: applied once the app rests (docs/fleet.md
+ * "Configuration"); *line gets "APP config VERSION".
+ */
+int da_apps_config(struct da_apps *m, const uint8_t *blob, size_t len,
+		   char *line, size_t line_cap, struct cr_error **err);
+/* The device's id and tags, which configs target. */
+void da_apps_set_device(struct da_apps *m, const uint8_t dev[CR_ID_HASHLEN],
+			const char (*tags)[CP_TAG_STR_MAX], size_t n_tags);
+/* 1 while a config with the test-only cut key is tried (see
+ * da_apps_cfg.test_cut_ring_key). */
+int da_apps_ring_cut(const struct da_apps *m);
 
 /* One JSON object per app a line ({"app","version","state","previous",
  * "last_switch_unix","last_error", ...}); caller frees. */

@@ -25,7 +25,7 @@ enum {
 	DA_CONTROL_BODY_MAX = 256 * 1024,
 };
 
-enum da_control_cmd { DA_CONTROL_INSTALL, DA_CONTROL_APPS };
+enum da_control_cmd { DA_CONTROL_INSTALL, DA_CONTROL_APPS, DA_CONTROL_CONFIG };
 
 struct da_control_req {
 	enum da_control_cmd cmd;

@@ -31,6 +31,12 @@ struct da_tunnel *da_tunnel_new(struct event_base *base,
 				const struct da_config *cfg,
 				struct cr_error **err);
 struct da_tunnel *da_tunnel_free(struct da_tunnel *t);
+/* The agent's part of `carrier sysinfo` (da/sysinfo.h): its links and
+ * NAT, appended after the host's part. */
+struct da_sysinfo_buf;
+void da_tunnel_set_sysinfo(struct da_tunnel *t,
+			   void (*fn)(void *arg, struct da_sysinfo_buf *b),
+			   void *arg);
 /* Re-checks every open session against the new allow list (and re-reads
  * the trust root). */
 void da_tunnel_set_config(struct da_tunnel *t, const struct da_config *cfg);

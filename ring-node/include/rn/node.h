@@ -53,6 +53,8 @@ struct rn_config {
 					 * source address (0: no bound) */
 	uint64_t fleet_max_records;     /* rollout records held (0: no bound) */
 	uint64_t fleet_apps_per_vendor; /* deployments per fleet (0: no bound) */
+	uint64_t health_ttl_ms;         /* a device's health record is dropped
+					 * this long after it came */
 	int byzantine;            /* test only (CR_TEST_MODES builds): lie */
 };
 

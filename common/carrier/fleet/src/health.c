@@ -56,6 +56,8 @@ int cr_devhealth_make(const struct cr_keypair *kp, struct cr_devhealth *h,
 		apps[i].state = h->apps[i].state;
 		apps[i].restarts = h->apps[i].restarts;
 		apps[i].last_error = h->apps[i].last_error;
+		apps[i].config_version = h->apps[i].config_version;
+		apps[i].config_error = h->apps[i].config_error;
 		ptrs[i] = &apps[i];
 		b.n_apps++;
 	}
@@ -143,12 +145,15 @@ int cr_devhealth_decode(const uint8_t *buf, size_t len, struct cr_devhealth *out
 			    0 ||
 		    health_text(o->state, sizeof(o->state), a->state) < 0 ||
 		    health_text(o->last_error, sizeof(o->last_error),
-				a->last_error) < 0) {
+				a->last_error) < 0 ||
+		    health_text(o->config_error, sizeof(o->config_error),
+				a->config_error) < 0) {
 			cr_error_set(err, EBADMSG,
 				     "health record: a malformed app entry");
 			goto out;
 		}
 		o->restarts = a->restarts;
+		o->config_version = a->config_version;
 		out->n_apps++;
 	}
 	rc = 0;

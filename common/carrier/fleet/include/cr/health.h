@@ -27,6 +27,8 @@ struct cr_devhealth_app {
 	char state[24];
 	uint32_t restarts;
 	char last_error[CR_HEALTH_ERR_MAX];
+	uint64_t config_version; /* 0: no config applied */
+	char config_error[CR_HEALTH_ERR_MAX]; /* the last revert's reason */
 };
 
 struct cr_devhealth {
