@@ -40,7 +40,13 @@
 
 enum {
 	AGENT_TICK_MS = 100,
+	/* The state LMDB's largest size (sequence, journal, releases: a few
+	 * KiB each); a device build reserves less address space. */
+#ifdef CR_DEVICE_BUILD
+	AGENT_LMDB_MAP = 4 * 1024 * 1024,
+#else
 	AGENT_LMDB_MAP = 16 * 1024 * 1024,
+#endif
 	AGENT_BACKOFF_MIN_MS = 500,
 	AGENT_BACKOFF_MAX_MS = 10000,
 	/* An unacknowledged publish is sent again after this long: the node
