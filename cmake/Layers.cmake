@@ -29,6 +29,8 @@ set(CR_LAYER_carrier-node rn_node)
 set(CR_LAYER_carrier-agent da_agent)
 set(CR_LAYER_archon ar_store)
 set(CR_LAYER_bolter bo_runtime)
+# korhal-device: the three device programs' mains in one executable.
+set(CR_LAYER_korhal-device da_agent ar_store bo_runtime)
 set(CR_LAYER_cl_cli cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
   cr_link cr_tls cr_fleet ar_format)
 set(CR_LAYER_carrier cl_cli)
@@ -49,7 +51,7 @@ set(CR_LAYER_EXT_ar_format PkgConfig::SODIUM PkgConfig::ZSTD)
 
 set(CR_LAYER_TARGETS cp_proto cr_base cr_crypto cr_hop cr_e2e cr_records
   cr_fleet cr_link cr_tls ar_format rn_node da_agent ar_store bo_runtime carrier-node
-  carrier-agent archon bolter cl_cli carrier)
+  carrier-agent archon bolter korhal-device cl_cli carrier)
 
 function(cr_check_layers)
   set(errors "")

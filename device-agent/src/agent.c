@@ -40,13 +40,27 @@
 #include "da/tunnel.h"
 
 enum {
+	/* The loop's pace while something is under way (attaching, a ping
+	 * unanswered, a record unacknowledged, a move): agent_next_ms(). */
 	AGENT_TICK_MS = 100,
+	/* Idle, it wakes only when something is due, but at least this
+	 * often. */
+	AGENT_IDLE_MAX_MS = 60000,
+	/* The state LMDB's largest size (sequence, journal, releases: a few
+	 * KiB each); a device build reserves less address space. */
+#ifdef CR_DEVICE_BUILD
+	AGENT_LMDB_MAP = 4 * 1024 * 1024,
+#else
 	AGENT_LMDB_MAP = 16 * 1024 * 1024,
+#endif
 	AGENT_BACKOFF_MIN_MS = 500,
 	AGENT_BACKOFF_MAX_MS = 10000,
 	/* An unacknowledged publish is sent again after this long: the node
 	 * acknowledges only once a majority of the home set stored it. */
 	AGENT_REPUBLISH_MS = 1000,
+	/* agent_next_seq(): how far ahead of the sequence the mark in
+	 * LMDB runs (an hour of records per flash write). */
+	AGENT_SEQ_LEASE_MS = 3600 * 1000,
 };
 
 /* A hop session with one home node. */
@@ -109,26 +123,54 @@ struct da_agent {
 	struct cr_devhealth_app health_apps[CR_HEALTH_APPS];
 	size_t health_n_apps;
 	uint64_t health_check_ms; /* when the apps' status was last read */
+	int kicked;               /* agent_kick() since the pass began */
+	/* agent_next_seq(): the last sequence used, the mark kept in LMDB. */
+	uint64_t seq_last, seq_mark;
+	int seq_loaded;
 };
+
+/* Runs the loop's timer work at once (something changed: a link came up
+ * or went down, a message came): the next wake-up is worked out again
+ * there (agent_next_ms). */
+static void agent_kick(struct da_agent *a)
+{
+	a->kicked = 1;
+	if (a->ev_tick != NULL)
+		event_add(a->ev_tick, &(struct timeval){ 0, 0 });
+}
 
 /* ---- Presence ------------------------------------------------------------ */
 
+/* The presence sequence: strictly increasing across restarts (the mark
+ * kept in LMDB) and across a lost data directory (the clock part),
+ * whichever is larger.  The mark is a lease, AGENT_SEQ_LEASE_MS ahead of
+ * the sequence last used: the periodic republish of an idle device
+ * writes to flash once per lease, not once per record.  After a restart
+ * the sequence starts above the mark (at most a lease ahead of the
+ * clock). */
 static int agent_next_seq(struct da_agent *a, uint64_t *seq,
 			  struct cr_error **err)
 {
 	uint8_t buf[8];
-	uint64_t s = 0, now = (uint64_t)cr_now_unix() * 1000;
+	uint64_t s, now = (uint64_t)cr_now_unix() * 1000;
 	size_t len;
 
-	if (cr_kv_get(a->kv, "meta", "seq", 3, buf, sizeof(buf), &len, NULL) == 0 &&
-	    len == 8)
-		s = cp_get_u64(buf);
-	/* Strictly increasing across restarts and across a lost data
-	 * directory (the clock part), whichever is larger. */
-	s = s + 1 > now ? s + 1 : now;
-	cp_put_u64(buf, s);
-	if (cr_kv_put(a->kv, "meta", "seq", 3, buf, 8, err) < 0)
-		return -1;
+	if (!a->seq_loaded) {
+		if (cr_kv_get(a->kv, "meta", "seq", 3, buf, sizeof(buf), &len,
+			      NULL) == 0 &&
+		    len == 8)
+			a->seq_mark = cp_get_u64(buf);
+		a->seq_last = a->seq_mark;
+		a->seq_loaded = 1;
+	}
+	s = a->seq_last + 1 > now ? a->seq_last + 1 : now;
+	if (s > a->seq_mark) {
+		cp_put_u64(buf, s + AGENT_SEQ_LEASE_MS);
+		if (cr_kv_put(a->kv, "meta", "seq", 3, buf, 8, err) < 0)
+			return -1;
+		a->seq_mark = s + AGENT_SEQ_LEASE_MS;
+	}
+	a->seq_last = s;
 	*seq = s;
 	return 0;
 }
@@ -321,7 +363,11 @@ static void agent_link_lost(void *arg, struct cr_rl_link *rl, int was_up)
 		cr_log_info("lost node %s; re-attaching",
 			    cr_id_format(&nid, ids));
 		a->dirty = 1;
+		/* It was up until now: the fallback policy, which an idle
+		 * agent has not run for a while, counts from here. */
+		cr_rl_note_up(a->rl, now);
 	}
+	agent_kick(a);
 	/* A node that stopped answering pings counts as failed at once, so
 	 * the next attempt already goes to the next node in the ranking. */
 	l->fails = l->silent ? 1 : was_up ? 0 : l->fails + 1;
@@ -477,6 +523,7 @@ static void agent_ring_adopted(void *arg, struct cr_rl_link *l,
 			       struct cr_ring *r)
 {
 	agent_ring_changed(arg, r);
+	agent_kick(arg);
 }
 
 static void agent_ring_refused(void *arg, struct cr_rl_link *rl,
@@ -507,6 +554,9 @@ static void agent_on_hop(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
 	char ids[CR_ID_STRMAX];
 	struct cr_id nid;
 
+	/* What it says may be due at once (an acknowledgement, a pong, a
+	 * move): the loop's timer work runs after it. */
+	agent_kick(a);
 	cr_id_from_pk(CR_ID_NODE, l->node_pk, &nid);
 	if (a->deploy != NULL &&
 	    da_deploy_on_hop(a->deploy, (int)(l - a->links), m)) {
@@ -605,6 +655,7 @@ static void agent_link_up(void *arg, struct cr_rl_link *rl)
 
 	l->last_pong_ms = l->unanswered_ms = rl->ping_ms;
 	a->dirty = 1;
+	agent_kick(a);
 }
 
 static void agent_peer_up(void *arg, struct cr_sess *s, const uint8_t *reply,
@@ -614,6 +665,7 @@ static void agent_peer_up(void *arg, struct cr_sess *s, const uint8_t *reply,
 
 	if (!rekey)
 		da_tunnel_up(a->tunnel, s);
+	agent_kick(a);
 }
 
 static void agent_peer_recv(void *arg, struct cr_sess *s, const uint8_t *msg,
@@ -629,6 +681,7 @@ static void agent_peer_down(void *arg, struct cr_sess *s)
 	struct da_agent *a = arg;
 
 	da_tunnel_down(a->tunnel, s);
+	agent_kick(a);
 }
 
 static void agent_flush(void *arg)
@@ -780,14 +833,62 @@ static void agent_health(struct da_agent *a, uint64_t now)
 	cr_sess_send(pick->rl.sess, buf, (size_t)n, now);
 }
 
+/* Earliest of *next and at (both absolute ms). */
+static void agent_due(uint64_t *next, uint64_t at)
+{
+	if (at < *next)
+		*next = at;
+}
+
+/* How long the loop may sleep after a pass of agent_on_tick: while
+ * something is under way, AGENT_TICK_MS as it always was; idle (every link
+ * up and answering, the record acknowledged everywhere, no move pending),
+ * until the next ping, record refresh, health record or session timer is
+ * due, so that an idle device wakes for its keepalives and little else
+ * (bench/device-idle.sh).  Whatever changes that picture arrives as a
+ * message or a session event, which runs the pass again (agent_kick). */
+static uint64_t agent_next_ms(struct da_agent *a, uint64_t now)
+{
+	uint64_t ka = a->cfg.keepalive_ms;
+	uint64_t next = now + AGENT_IDLE_MAX_MS;
+	uint64_t sess;
+
+	if (a->dirty || a->n_links == 0)
+		return AGENT_TICK_MS;
+	for (size_t i = 0; i < a->n_links; i++) {
+		const struct da_link *l = &a->links[i];
+
+		if (l->rl.sess == NULL || !l->rl.up || l->unanswered_ms != 0 ||
+		    l->migrate_at_ms != 0 ||
+		    (l->acked_seq != a->seq && a->rec_len != 0))
+			return AGENT_TICK_MS;
+		agent_due(&next, l->rl.ping_ms + ka);
+	}
+	if (a->published_ms != 0)
+		agent_due(&next, a->published_ms + a->cfg.presence_ttl_ms / 2 + 1);
+	if (a->health_ms == 0)
+		return AGENT_TICK_MS;
+	agent_due(&next, a->health_ms + a->cfg.health_interval_ms);
+	/* With apps, their state is read once a second (agent_health). */
+	if (a->apps != NULL)
+		agent_due(&next, a->health_check_ms + 1000);
+	/* The sessions' own timers (handshakes, dead, rekey): at most
+	 * scan_max_ms apart (agent_sess_cfg). */
+	sess = cr_sess_host_tick(cr_rl_host(a->rl), now);
+	agent_due(&next, now + sess);
+	return next > now ? next - now : 1;
+}
+
 static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct da_agent *a = arg;
 	uint64_t now = cr_now_ms();
 	uint64_t ka = a->cfg.keepalive_ms;
 	uint64_t pong_timeout = ka < 3000 ? ka * 2 + 500 : 3000;
+	uint64_t next;
 	int any = 0;
 
+	a->kicked = 0;
 	for (size_t i = 0; i < a->n_links; i++)
 		any |= a->links[i].rl.up;
 	if (cr_rl_tick(a->rl, any, now)) {
@@ -849,6 +950,12 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 			agent_publish(a);
 	}
 	agent_health(a, now);
+	next = agent_next_ms(a, cr_now_ms());
+	/* Something changed during the pass (a callback): again at once. */
+	if (a->kicked)
+		next = 0;
+	event_add(a->ev_tick, &(struct timeval){ (time_t)(next / 1000),
+						 (suseconds_t)(next % 1000) * 1000 });
 }
 
 /* ---- Life cycle ---------------------------------------------------------- */
@@ -876,6 +983,11 @@ static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
 		cfg->keepalive_ms <= 1000 ? 1000 :
 					    (uint32_t)cfg->keepalive_ms;
 	sc->handshake_retry_ms = sc->handshake_timeout_ms / 4;
+	/* An idle device sleeps between its keepalives: the sessions' timer
+	 * pass (dead, rekey) need not run more often than that. */
+	sc->scan_max_ms = cfg->keepalive_ms < 1000   ? 1000 :
+			  cfg->keepalive_ms > 600000 ? 600000 :
+						       (uint32_t)cfg->keepalive_ms;
 }
 
 static int agent_attached_cb(void *arg)
@@ -1059,7 +1171,8 @@ struct da_agent *da_agent_new(struct event_base *base,
 		goto fail;
 	cr_rl_set_tcp(a->rl, agent_tls_send, a->tls);
 #endif
-	a->ev_tick = event_new(base, -1, EV_PERSIST, agent_on_tick, a);
+	/* One-shot: each pass arms the next for when something is due. */
+	a->ev_tick = event_new(base, -1, 0, agent_on_tick, a);
 	if (a->ev_tick == NULL ||
 	    event_add(a->ev_tick, &(struct timeval){ 0, AGENT_TICK_MS * 1000 }) <
 		    0) {
@@ -1132,6 +1245,7 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 	da_tunnel_set_config(a->tunnel, &a->cfg);
 	cr_log_info("configuration reloaded (%zu vendors allowed)",
 		    cfg->n_allow);
+	agent_kick(a);
 	return 0;
 }
 

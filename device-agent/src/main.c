@@ -218,7 +218,10 @@ static void stop(void *daemon)
 	da_agent_free(daemon);
 }
 
-int main(int argc, char **argv)
+/* The program's entry, by name: korhal-device (device-agent/device) calls
+ * it when run as carrier-agent or `korhal-device agent`. */
+int da_agent_main(int argc, char **argv);
+int da_agent_main(int argc, char **argv)
 {
 	static const struct cr_daemon_spec spec = {
 		.name = "carrier-agent",
@@ -242,3 +245,10 @@ int main(int argc, char **argv)
 		return rc;
 	return cr_daemon_main(&spec, argc, argv);
 }
+
+#ifndef KORHAL_MULTICALL
+int main(int argc, char **argv)
+{
+	return da_agent_main(argc, argv);
+}
+#endif

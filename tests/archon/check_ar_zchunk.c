@@ -143,6 +143,46 @@ START_TEST(test_too_large)
 }
 END_TEST
 
+/* ar_chunk_pack: one zstd frame that ar_chunk_unpack and a streaming
+ * decoder (as the delta reader uses) both read back, across the 128 KiB
+ * block size; in device builds (AR_PACK_RAW) the frame of raw blocks. */
+START_TEST(test_pack_roundtrip)
+{
+	static const size_t sizes[] = { 0, 1, 131071, 131072, 131073, 300000 };
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k], cap = ar_chunk_wire_bound(n);
+		uint8_t *plain = malloc(n + 1), *wire = malloc(cap), *out = malloc(n + 1);
+		ZSTD_DCtx *dc = ZSTD_createDCtx();
+		ZSTD_inBuffer zin;
+		ZSTD_outBuffer zout;
+		struct ar_id id;
+		long len;
+
+		ck_assert(plain != NULL && wire != NULL && out != NULL && dc != NULL);
+		for (size_t i = 0; i < n; i++)
+			plain[i] = (uint8_t)(i * 131 + i / 4096);
+		ar_id_of(plain, n, &id);
+		len = ar_chunk_pack(wire, cap, plain, n, 3);
+		ck_assert_msg(len > 0, "pack %zu bytes: %ld", n, len);
+		ck_assert_uint_le((size_t)len, cap);
+		ck_assert_uint_eq(ZSTD_getFrameContentSize(wire, (size_t)len), n);
+		ck_assert_int_eq(ar_chunk_unpack(&id, wire, (size_t)len, out, n + 1), (long)n);
+		ck_assert(n == 0 || memcmp(out, plain, n) == 0);
+		zin = (ZSTD_inBuffer){ wire, (size_t)len, 0 };
+		zout = (ZSTD_outBuffer){ out, n + 1, 0 };
+		ck_assert_uint_eq(ZSTD_decompressStream(dc, &zout, &zin), 0);
+		ck_assert_uint_eq(zout.pos, n);
+		/* Too small a buffer is refused, never overrun. */
+		ck_assert_int_eq(ar_chunk_pack(wire, 4, plain, n, 3), -ENOSPC);
+		ZSTD_freeDCtx(dc);
+		free(plain);
+		free(wire);
+		free(out);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("ar_zchunk");
@@ -154,6 +194,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bound);
 	tcase_add_test(tc, test_unknown_size);
 	tcase_add_test(tc, test_too_large);
+	tcase_add_test(tc, test_pack_roundtrip);
 	suite_add_tcase(s, tc);
 	return s;
 }

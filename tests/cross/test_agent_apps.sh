@@ -21,8 +21,8 @@ ARMEL_AGENT=$CARRIER_AGENT
 export ARCHON=$HOST/device-agent/archon/archon BOLTER=$HOST/device-agent/bolter/bolter \
 	DEVSIM=$HOST/tests/integration/devsim
 . "$KORHAL_SRC/tests/integration/lib.sh"
-file -b "$ARMEL_AGENT" | grep -q 'ARM.*statically linked' ||
-	fail "$ARMEL_AGENT is not a static ARM executable: $(file -b "$ARMEL_AGENT")"
+file -bL "$ARMEL_AGENT" | grep -q 'ARM.*statically linked' ||
+	fail "$ARMEL_AGENT is not a static ARM executable: $(file -bL "$ARMEL_AGENT")"
 printf '#!/bin/sh\nexec %s %s "$@"\n' "$CR_EMULATOR" "$ARMEL_AGENT" >"$T/agent-armel"
 chmod +x "$T/agent-armel"
 CARRIER_AGENT=$T/agent-armel

@@ -17,8 +17,8 @@ done
 # The agent runs through the emulator; lib.sh starts the host's programs.
 . "$KORHAL_SRC/tests/integration/lib.sh"
 
-file -b "$CARRIER_AGENT" | grep -q 'ARM.*statically linked' ||
-	fail "$CARRIER_AGENT is not a static ARM executable: $(file -b "$CARRIER_AGENT")"
+file -bL "$CARRIER_AGENT" | grep -q 'ARM.*statically linked' ||
+	fail "$CARRIER_AGENT is not a static ARM executable: $(file -bL "$CARRIER_AGENT")"
 
 # The node listens on three ports picked in advance; on this shared
 # machine another program's connection can take one first, so a node that

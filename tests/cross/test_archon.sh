@@ -13,8 +13,8 @@ command -v nginx >/dev/null || { echo "SKIP: nginx not installed"; exit 77; }
 OCI="python3 $KORHAL_SRC/tests/integration/archon_oci.py"
 arc() { "$CR_EMULATOR" "$ARCHON" "$@"; }
 
-file -b "$ARCHON" | grep -q 'ARM.*statically linked' ||
-	fail "$ARCHON is not a static ARM executable: $(file -b "$ARCHON")"
+file -bL "$ARCHON" | grep -q 'ARM.*statically linked' ||
+	fail "$ARCHON is not a static ARM executable: $(file -bL "$ARCHON")"
 
 # A folder and an OCI image (a gzip layer, then a zstd layer changing it).
 mkdir -p "$T/app/bin" "$T/app/etc"

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "ar/chunk.h"
 #include "ar/wire.h"
 #include "store-internal.h"
 
@@ -172,7 +173,8 @@ static void diff_streams(const uint8_t *old, size_t olen, const uint8_t *nw,
 static int compress_into(struct ar_wbuf *out, const struct ar_wbuf *in,
 			 uint64_t *zlen)
 {
-	size_t bound = ZSTD_compressBound(in->len), n;
+	size_t bound = ar_chunk_wire_bound(in->len);
+	long n;
 	size_t start = out->len;
 
 	ar_w_bytes(out, NULL, 0);
@@ -187,12 +189,12 @@ static int compress_into(struct ar_wbuf *out, const struct ar_wbuf *in,
 	}
 	if (out->failed)
 		return -1;
-	n = ZSTD_compress(out->p + start, bound, in->p ? in->p : (const void *)"",
+	n = ar_chunk_pack(out->p + start, bound, in->p ? in->p : (const void *)"",
 			  in->len, DELTA_LEVEL);
-	if (ZSTD_isError(n))
+	if (n < 0)
 		return -1;
-	out->len = start + n;
-	*zlen = n;
+	out->len = start + (size_t)n;
+	*zlen = (uint64_t)n;
 	return 0;
 }
 

@@ -615,7 +615,10 @@ static int bad_usage(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int main(int argc, char **argv)
+/* The program's entry, by name: korhal-device (device-agent/device) calls
+ * it when run as archon or `korhal-device archon`. */
+int ar_archon_main(int argc, char **argv);
+int ar_archon_main(int argc, char **argv)
 {
 	const char *store = NULL;
 	char dflt[PATH_MAX];
@@ -687,3 +690,10 @@ int main(int argc, char **argv)
 	}
 	return rc;
 }
+
+#ifndef KORHAL_MULTICALL
+int main(int argc, char **argv)
+{
+	return ar_archon_main(argc, argv);
+}
+#endif

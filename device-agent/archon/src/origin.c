@@ -20,10 +20,15 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#endif
+/* https:// (OpenSSL); without it (device builds with -DCR_DEVICE_TLS=OFF)
+ * plain http:// origins still work: what is pulled is checked against
+ * the signed manifest either way. */
+#ifdef AR_WITH_HTTPS
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -61,12 +66,16 @@ struct ar_origin {
 	int deadline_s;	 /* per request, ORIGIN_DEADLINE_S */
 #ifdef AR_WITH_HTTP
 	struct event_base *evb;
+#ifdef AR_WITH_HTTPS
 	SSL_CTX *tls;			  /* made on the first https request */
+#endif
 	struct evhttp_connection *conn; /* to conn_to, or NULL */
 	struct target conn_to;
 	int conn_used;	/* a request completed on it: it may go stale */
 	int conn_closed; /* the server closed it */
+#ifdef AR_WITH_HTTPS
 	SSL *conn_ssl;	/* https: the connection's TLS, for error messages */
+#endif
 #endif
 };
 
@@ -124,7 +133,9 @@ static void origin_drop_conn(struct ar_origin *o)
 	if (o->conn != NULL)
 		evhttp_connection_free(o->conn); /* frees the SSL too */
 	o->conn = NULL;
+#ifdef AR_WITH_HTTPS
 	o->conn_ssl = NULL;
+#endif
 	o->conn_used = o->conn_closed = 0;
 }
 #endif
@@ -135,7 +146,9 @@ struct ar_origin *ar_origin_free(struct ar_origin *o)
 		return NULL;
 #ifdef AR_WITH_HTTP
 	origin_drop_conn(o);
+#ifdef AR_WITH_HTTPS
 	SSL_CTX_free(o->tls);
+#endif
 	if (o->evb != NULL)
 		event_base_free(o->evb);
 #endif
@@ -203,6 +216,7 @@ static int target_same_conn(const struct target *a, const struct target *b)
 	       strcmp(a->host, b->host) == 0;
 }
 
+#ifdef AR_WITH_HTTPS
 /* The TLS settings every https connection shares: certificates checked
  * against $CURL_CA_BUNDLE when set (curl's convention: it replaces the
  * system's CAs), else OpenSSL's default paths (/etc/ssl/certs, or
@@ -233,6 +247,7 @@ static int origin_tls(struct ar_origin *o, struct cr_error **err)
 	}
 	return 0;
 }
+#endif
 
 static void origin_on_close(struct evhttp_connection *c, void *arg)
 {
@@ -254,6 +269,7 @@ static int origin_conn(struct ar_origin *o, const struct target *t,
 		return 0;
 	origin_drop_conn(o);
 	if (t->https) {
+#ifdef AR_WITH_HTTPS
 		SSL *ssl;
 		X509_VERIFY_PARAM *vp;
 		int is_ip = inet_pton(AF_INET, t->host, &ip4) == 1 ||
@@ -284,6 +300,14 @@ static int origin_conn(struct ar_origin *o, const struct target *t,
 		 * framing says where a body ends anyway. */
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 		o->conn_ssl = ssl;
+#else
+		(void)ip4;
+		(void)ip6;
+		return cr_error_set(err, ENOTSUP,
+				    "https://%s: this build has no TLS (built with "
+				    "-DCR_DEVICE_TLS=OFF); use an http:// origin",
+				    t->host);
+#endif
 	}
 	o->conn = evhttp_connection_base_bufferevent_new(o->evb, NULL, bev,
 							 t->host,
@@ -291,7 +315,9 @@ static int origin_conn(struct ar_origin *o, const struct target *t,
 	if (o->conn == NULL) {
 		if (bev != NULL)
 			bufferevent_free(bev);
+#ifdef AR_WITH_HTTPS
 		o->conn_ssl = NULL;
+#endif
 		return cr_error_set(err, ENOMEM, "cannot set up an HTTP connection");
 	}
 	evhttp_connection_set_timeout(o->conn, ORIGIN_TIMEOUT_S);
@@ -367,6 +393,7 @@ static void on_error(enum evhttp_request_error why, void *arg)
 static void origin_transport_error(struct ar_origin *o, const char *url,
 				   const struct reply *r, struct cr_error **err)
 {
+#ifdef AR_WITH_HTTPS
 	if (o->conn_ssl != NULL) {
 		long v = SSL_get_verify_result(o->conn_ssl);
 		unsigned long e = ERR_peek_last_error();
@@ -388,6 +415,7 @@ static void origin_transport_error(struct ar_origin *o, const char *url,
 			return;
 		}
 	}
+#endif
 	if (r->have_why && r->why == EVREQ_HTTP_DATA_TOO_LONG) {
 		cr_error_set(err, EFBIG,
 			     "endless data: %s: more than the %zu bytes "

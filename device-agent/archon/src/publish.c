@@ -20,8 +20,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
+#include "ar/chunk.h"
 #include "cr/cleanup.h"
 #include "cr/map.h"
 #include "cr/util.h"
@@ -139,15 +139,15 @@ static int publish_file(struct pub *p, const struct ar_entry *e,
 		const struct ar_chunk_ref *c = &e->chunks[i];
 		uintptr_t have = (uintptr_t)cr_map_get(p->done, c->id.b);
 		char hex[AR_ID_HEX], rel[AR_ID_HEX + 16];
-		size_t zn;
+		long zn;
 
 		if (have != 0) {
 			*cost += have - 1;
 			off += c->len;
 			continue;
 		}
-		if (ZSTD_compressBound(c->len) > zcap) {
-			zcap = ZSTD_compressBound(c->len);
+		if (ar_chunk_wire_bound(c->len) > zcap) {
+			zcap = ar_chunk_wire_bound(c->len);
 			free(z);
 			z = malloc(zcap);
 			if (z == NULL) {
@@ -155,9 +155,9 @@ static int publish_file(struct pub *p, const struct ar_entry *e,
 				break;
 			}
 		}
-		zn = ZSTD_compress(z, zcap, m.p + off, c->len, p->level);
-		if (ZSTD_isError(zn)) {
-			ret = cr_error_set(err, EIO, "zstd: %s", ZSTD_getErrorName(zn));
+		zn = ar_chunk_pack(z, zcap, m.p + off, c->len, p->level);
+		if (zn < 0) {
+			ret = cr_error_set(err, EIO, "zstd: cannot compress a chunk");
 			break;
 		}
 		ar_id_hex(&c->id, hex);

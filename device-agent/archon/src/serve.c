@@ -22,8 +22,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
+#include "ar/chunk.h"
 #include "ar/provider.h"
 #include "cr/addr.h"
 #include "cr/ring.h"
@@ -108,7 +108,8 @@ static void answer(struct serve *s, struct evhttp_request *req)
 
 	if (n == 8 + 3 + AR_ID_HEX - 1 && strncmp(uri, "/chunks/", 8) == 0 &&
 	    uri[10] == '/') {
-		size_t cap, z;
+		size_t cap;
+		long z;
 		long len;
 		uint8_t *zb;
 
@@ -120,20 +121,20 @@ static void answer(struct serve *s, struct evhttp_request *req)
 			not_here(req, "no such chunk here");
 			return;
 		}
-		cap = ZSTD_compressBound((size_t)len);
+		cap = ar_chunk_wire_bound((size_t)len);
 		zb = malloc(cap);
 		if (zb == NULL) {
 			evhttp_send_error(req, 500, "out of memory");
 			return;
 		}
-		z = ZSTD_compress(zb, cap, s->buf, (size_t)len, 3);
-		if (ZSTD_isError(z)) {
+		z = ar_chunk_pack(zb, cap, s->buf, (size_t)len, 3);
+		if (z < 0) {
 			free(zb);
 			evhttp_send_error(req, 500, "compression failed");
 			return;
 		}
-		s->served += z;
-		reply(req, zb, z);
+		s->served += (size_t)z;
+		reply(req, zb, (size_t)z);
 		free(zb);
 		return;
 	}

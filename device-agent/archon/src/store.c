@@ -19,7 +19,14 @@
 #include "cr/util.h"
 #include "store-internal.h"
 
+/* The most the index may grow to (the chunks are files, not in it): address
+ * space, not flash.  A device build reserves less of a 32-bit device's
+ * address space (and 4096 << 20 would wrap to 0 in a 32-bit size_t). */
+#ifdef CR_DEVICE_BUILD
+enum { STORE_MAP_SIZE_MB = 256 };
+#else
 enum { STORE_MAP_SIZE_MB = 4096 };
+#endif
 
 int ar_store_default_dir(char *buf, size_t cap)
 {

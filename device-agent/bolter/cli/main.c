@@ -212,7 +212,10 @@ static int parse_globals(int argc, char **argv, struct bo_cli *g)
 	return -1;
 }
 
-int main(int argc, char **argv)
+/* The program's entry, by name: korhal-device (device-agent/device) calls
+ * it when run as bolter, bolter-oci or `korhal-device bolter`. */
+int bo_bolter_main(int argc, char **argv);
+int bo_bolter_main(int argc, char **argv)
 {
 	struct bo_cli g;
 	const struct bo_cli_command *c = NULL;
@@ -251,3 +254,10 @@ int main(int argc, char **argv)
 		return bo_cli_usage_error(&g, msg);
 	}
 }
+
+#ifndef KORHAL_MULTICALL
+int main(int argc, char **argv)
+{
+	return bo_bolter_main(argc, argv);
+}
+#endif

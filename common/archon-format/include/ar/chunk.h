@@ -81,6 +81,15 @@ void ar_chunker_reset(struct ar_chunker *c);
  * plain_len bytes (zstd's bound, plus room for a frame's headers). */
 size_t ar_chunk_wire_bound(size_t plain_len);
 
+/* Compresses len bytes of src into one zstd frame at dst (cap bytes, at
+ * least ar_chunk_wire_bound(len)) at zstd level `level`.  Returns the
+ * frame's length, or -ENOSPC when cap is too small.  Builds without zstd's
+ * compressor (-DAR_WITH_COMPRESS=OFF: device builds, where it is half a
+ * megabyte) write the frame with raw blocks instead: any zstd decoder
+ * reads it, the bytes are just not smaller. */
+long ar_chunk_pack(void *dst, size_t cap, const void *src, size_t len,
+		   int level);
+
 /* Decompresses wire into out (cap bytes at most) and checks that the plain
  * bytes are chunk id.  Returns their length, or -EBADMSG when wire is not
  * one zstd frame of at most cap bytes whose BLAKE2b is id. */

@@ -249,7 +249,7 @@ struct cr_sess_host {
 	struct cr_ratelimit *addr_limit; /* made the first time under load */
 
 	struct cr_sess_cfg cfg;
-	uint64_t scan_ms;
+	uint64_t scan_ms, scan_max_ms;
 	const struct cr_sess_ops *ops;
 	void *ctx;
 	struct cr_sess_stats stats;
@@ -2083,7 +2083,7 @@ uint64_t cr_sess_host_tick(struct cr_sess_host *h, uint64_t now_ms)
 	host_leave(h);
 	if (next <= now_ms)
 		return 1;
-	return next - now_ms < SCAN_MAX_MS ? next - now_ms : SCAN_MAX_MS;
+	return next - now_ms < h->scan_max_ms ? next - now_ms : h->scan_max_ms;
 }
 
 /* ---- Host ------------------------------------------------------------- */
@@ -2108,7 +2108,8 @@ static void cfg_apply(struct cr_sess_host *h, const struct cr_sess_cfg *cfg)
 	if (h->addr_limit != NULL && h->cfg.addr_handshakes_per_sec != 0)
 		cr_ratelimit_set(h->addr_limit, h->cfg.addr_handshakes_per_sec,
 				 h->cfg.addr_handshakes_per_sec);
-	h->scan_ms = SCAN_MAX_MS;
+	h->scan_max_ms = h->cfg.scan_max_ms != 0 ? h->cfg.scan_max_ms : SCAN_MAX_MS;
+	h->scan_ms = h->scan_max_ms;
 	for (int i = 0; i < 4; i++) {
 		uint64_t q = timers[i] / 4;
 

@@ -401,6 +401,12 @@ int cr_rl_tick(struct cr_ringlink *rl, int any_up, uint64_t now)
 	return switched;
 }
 
+void cr_rl_note_up(struct cr_ringlink *rl, uint64_t now)
+{
+	if (rl->tcp_send != NULL)
+		cr_rl_fallback_tick(&rl->fb, 1, now);
+}
+
 uint64_t cr_rl_next_req(struct cr_ringlink *rl)
 {
 	return ++rl->next_req;

@@ -140,6 +140,11 @@ struct cr_sess_cfg {
 	 * displaces its own.  INITs from an identity that holds twice as
 	 * many, confirmed or not, are dropped (IDENTITY). */
 	uint32_t max_per_identity;
+	/* The longest gap between two passes over the sessions' timers
+	 * (keepalive, dead, rekey, reject); 0: 1 s.  A device that wants to
+	 * sleep between its keepalives raises it: those timers then fire up
+	 * to a quarter of the shortest one late (never later than this). */
+	uint32_t scan_max_ms;
 };
 
 /* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s /
@@ -229,10 +234,11 @@ enum cr_sess_drop cr_sess_host_input(struct cr_sess_host *h,
 				     uint64_t now_ms);
 
 /* Runs timers (retransmits, keepalives, rekeys, expiry).  Returns the
- * number of milliseconds until it next needs to run (1 to 1000).  Handshake
- * deadlines are kept in a heap; the other timers are checked by one pass
- * over all sessions at most once a second (more often when a configured
- * timer is under 4 s), so they fire up to that much late. */
+ * number of milliseconds until it next needs to run (1 to 1000, or to
+ * scan_max_ms when set).  Handshake deadlines are kept in a heap; the other
+ * timers are checked by one pass over all sessions at most once a second
+ * (scan_max_ms; more often when a configured timer is under 4 times
+ * that), so they fire up to that much late. */
 uint64_t cr_sess_host_tick(struct cr_sess_host *h, uint64_t now_ms);
 
 /*

@@ -181,6 +181,10 @@ void cr_rl_link_reset(struct cr_rl_link *l);
 /* Runs the fallback policy (any_up: a node link is up) and the session
  * timers; returns 1 when the transport switched. */
 int cr_rl_tick(struct cr_ringlink *rl, int any_up, uint64_t now);
+/* A node link was up at now (it just went down): for a program that does
+ * not run cr_rl_tick() while all is quiet, so that the fallback policy
+ * counts the time without a node from then, not from its last tick. */
+void cr_rl_note_up(struct cr_ringlink *rl, uint64_t now);
 
 /* A fresh request id (pings use them too: replies never mix up). */
 uint64_t cr_rl_next_req(struct cr_ringlink *rl);

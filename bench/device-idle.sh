@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench/device-idle.sh: what an idle device agent costs a battery and a
+# flash chip (issue 16): wake-ups per idle minute (the agent's voluntary
+# context switches: each is a sleep in epoll_wait that a timer or a packet
+# ended) and bytes written to the block device per idle hour (write_bytes
+# of /proc/PID/io, scaled from the run), on loopback, with a one-node ring.
+#
+#   bench/device-idle.sh        # KORHAL_BUILD=/path/to/build to pick a build
+#
+# The agent runs with its defaults (--keepalive 15s, --presence-ttl 10m,
+# --health-interval 5m; BENCH_KEEPALIVE and BENCH_TTL change the first
+# two: a short TTL puts republishes inside a short run), no apps.  After it attached and BENCH_SETTLE
+# seconds (10) passed, the counters are read over BENCH_SECONDS (120).
+# The data folder is on the disk under /var/tmp (not a tmpfs, where
+# write_bytes stays 0).  Writes bench/results/device-idle.txt (with the
+# machine); the agent is the host build (x86_64, native): wake-ups do not
+# depend on the architecture, and qemu-user would add its own.
+#
+# Environment: KORHAL_BUILD (default <repo>/build), BENCH_SECONDS (120),
+# BENCH_SETTLE (10), BENCH_KEEPALIVE (15s), BENCH_TTL (10m), BENCH_RESULTS
+# (bench/results).
+set -euo pipefail
+export LC_ALL=C
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${KORHAL_BUILD:-$root/build}
+SECS=${BENCH_SECONDS:-120}
+SETTLE=${BENCH_SETTLE:-10}
+KA=${BENCH_KEEPALIVE:-15s}
+TTL=${BENCH_TTL:-10m}
+RESULTS=${BENCH_RESULTS:-$root/bench/results}
+export CARRIER_NODE=$build/ring-node/carrier-node CARRIER_AGENT=$build/device-agent/carrier-agent \
+	CARRIER=$build/cli/carrier KORHAL_SRC=$root
+for b in "$CARRIER_NODE" "$CARRIER_AGENT" "$CARRIER"; do
+	[ -x "$b" ] || { echo "bench/device-idle.sh: $b is not built" >&2; exit 1; }
+done
+. "$root/tests/integration/lib.sh"
+D=$(mktemp -d /var/tmp/korhal-idle.XXXXXX)
+trap 'rm -rf "$D"; cleanup' EXIT
+
+# counters PID: voluntary, involuntary context switches (all threads) and
+# write_bytes.
+counters() {
+	local v=0 n=0 f a b
+	for f in /proc/"$1"/task/*/status; do
+		a=$(sed -n 's/^voluntary_ctxt_switches:\s*//p' "$f")
+		b=$(sed -n 's/^nonvoluntary_ctxt_switches:\s*//p' "$f")
+		v=$((v + a)) n=$((n + b))
+	done
+	echo "$v $n $(sed -n 's/^write_bytes: //p' /proc/"$1"/io)"
+}
+
+make_ring 1
+start_node 0
+vendor ven >/dev/null
+export CARRIER_KEY=$T/ven.key
+dev_id=$(device dev)
+"$CARRIER_AGENT" --key "$T/dev.key" --ring "$T/ring" --data "$D/dev.d" --keepalive "$KA" \
+	--presence-ttl "$TTL" >>"$T/dev.log" 2>&1 &
+agent=$!
+PIDS+=("$agent")
+wait_until 20 online "$dev_id" || fail "the device did not come online"
+sleep "$SETTLE"
+read -r v0 n0 w0 < <(counters "$agent")
+sleep "$SECS"
+read -r v1 n1 w1 < <(counters "$agent")
+online "$dev_id" || fail "the device went offline during the run"
+rss=$(sed -n 's/^VmRSS:\s*//p' /proc/"$agent"/status)
+
+wake=$(echo "scale=1; ($v1 - $v0) * 60 / $SECS" | bc)
+invol=$(echo "scale=1; ($n1 - $n0) * 60 / $SECS" | bc)
+wph=$(((w1 - w0) * 3600 / SECS))
+mkdir -p "$RESULTS"
+{
+	echo "# bench/device-idle.sh: an idle carrier-agent (no apps), one-node ring on loopback"
+	echo
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "commit: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD || echo ' (+ local changes)')"
+	echo "machine: $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+	echo "agent: $CARRIER_AGENT --keepalive $KA --presence-ttl $TTL (a republish every TTL/2; health every 5 min)"
+	echo "measured over $SECS s after $SETTLE s idle"
+	echo
+	echo "wake-ups per idle minute (voluntary context switches): $wake"
+	echo "involuntary context switches per minute: $invol"
+	echo "bytes written to the block device per idle hour (write_bytes, scaled): $wph"
+	echo "resident memory (VmRSS): $rss"
+} | tee "$RESULTS/device-idle.txt"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench/device-size.sh: the stripped size of the static armel device
+# binary (korhal-device: carrier-agent, archon and bolter in one), with
+# everything in and with -DCR_DEVICE_TLS=OFF (no TCP/TLS fallback, no
+# https origins), and what each library and the largest objects cost in
+# it, from the link map.  Writes bench/results/device-size.txt.
+#
+#   bench/device-size.sh [BUILD_TLS [BUILD_NOTLS]]
+#
+# Defaults: build-armel (the armel leg's build) and build-armel-notls;
+# either is configured and built (korhal-device only) when missing, with
+# cmake/toolchain-armel.cmake (scripts/armel-sysroot.sh first).
+# Budgets and targets: bench/device-budget.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+tls_dir=${1:-build-armel}
+notls_dir=${2:-build-armel-notls}
+out=bench/results/device-size.txt
+budget() { sed -n "s/^$1 //p" bench/device-budget; }
+
+build() { # build DIR TLS(ON|OFF)
+	if [ ! -f "$1/CMakeCache.txt" ]; then
+		scripts/armel-sysroot.sh >/dev/null
+		cmake -S . -B "$1" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-armel.cmake" \
+			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \
+			-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_TESTS=OFF -DCR_DEVICE_TLS="$2" \
+			-DAR_WITH_HTTP=ON -DAR_WITH_ARCHIVE=ON >/dev/null
+	fi
+	nice cmake --build "$1" -j2 --target korhal-device >/dev/null
+}
+
+report() { # report DIR LABEL TARGET CEILING WHO-ENFORCES
+	local exe=$1/device-agent/device/korhal-device size
+	arm-linux-gnueabi-strip -o "$exe.stripped" "$exe"
+	size=$(stat -c %s "$exe.stripped")
+	rm -f "$exe.stripped"
+	printf '\n## %s (%s)\n\n' "$2" "$1"
+	printf 'stripped korhal-device: %d bytes (%.2f MB)\n' "$size" "$(echo "$size / 1000000" | bc -l)"
+	printf 'issue 16 target: %d bytes; gap: %d bytes (%.2f MB)\n' "$3" $((size - $3)) \
+		"$(echo "($size - $3) / 1000000" | bc -l)"
+	if [ "$4" -gt 0 ]; then
+		printf 'ceiling (bench/device-budget): %d bytes, %s\n' "$4" "$5"
+	fi
+	printf '\nper library, from the link map (bytes in the file; .bss apart):\n\n'
+	python3 bench/linkmap-size.py "$1/device-agent/device/korhal-device.map" --objects 20
+}
+
+build "$tls_dir" ON
+build "$notls_dir" OFF
+mkdir -p bench/results
+# Before $out is rewritten (a committed result would count as a change).
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ":!$out" || echo ' (+ local changes)')"
+{
+	echo "# korhal-device, static armel (ARMv5TE soft-float, glibc), stripped"
+	echo
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "commit: $commit"
+	echo "machine: $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+	echo "compiler: $(arm-linux-gnueabi-gcc --version | head -n 1)"
+	echo "flags: -Os -ffunction-sections -fdata-sections, -Wl,--gc-sections (our code;" \
+		"Debian's .a files are as Debian built them)"
+	echo "before korhal-device (387c56b, three programs, -O2, measured the same way):" \
+		"carrier-agent 5,599,700 + archon 5,475,488 + bolter 1,006,368 = 12,081,556 bytes"
+	report "$tls_dir" "everything in (TLS fallback and https: OpenSSL)" \
+		"$(budget target_tls)" "$(budget ceiling_tls)" "enforced by scripts/test.sh's armel leg"
+	report "$notls_dir" "-DCR_DEVICE_TLS=OFF (no TCP/TLS fallback, no https)" \
+		"$(budget target_notls)" "$(budget ceiling_notls)" \
+		"reported here only (the armel leg builds with TLS)"
+} >"$out"
+cat "$out"
