@@ -16,6 +16,7 @@
 #include "cr/cleanup.h"
 #include "cr/map.h"
 #include "cr/util.h"
+#include "cal.h"
 #include "maint.h"
 
 /* --- ls ------------------------------------------------------------------ */
@@ -645,6 +646,9 @@ static int gc_core(struct ar_store *st, int clear_partial, struct gc_result *res
 			closedir(pd);
 		res->partial = npart;
 	}
+	/* The cal/ links of removed objects (content-addressed linking):
+	 * the objects' bytes are freed only once those go too. */
+	ar_cal_sweep(st);
 	ret = 0;
 out:
 	if (d != NULL)
