@@ -191,6 +191,25 @@ int main(void){puts("musl static-pie");return 0;}'
 fi
 ok "a glibc binary with version references, /bin/ls, static-PIE (glibc, musl) link and run; eu-elflint clean"
 
+# Cross targets with Debian's cross sysroots, run under qemu-user: the
+# loader and libc are the sysroot's, the library is built for the target.
+cross=""
+for t in aarch64-linux-gnu:aarch64 arm-linux-gnueabi:arm mipsel-linux-gnu:mipsel mips-linux-gnu:mips; do
+	tc=${t%%:*} q=${t##*:}
+	command -v "$tc-gcc" >/dev/null && command -v "qemu-$q-static" >/dev/null &&
+		[ -d "/usr/$tc/lib" ] || continue
+	mkdir -p "$W/$tc"
+	"$tc-gcc" -shared -fPIC -DVER="\"foo-$tc\"" -Wl,-soname,libfoo.so.1 -o "$W/$tc/libfoo.so.1" foo.c
+	"$tc-gcc" -o "$W/$tc/direct" direct.c -L"$W/$tc" -l:libfoo.so.1
+	ar link --name "x-$q:1" --sysroot "/usr/$tc" -L "$W/$tc" "$W/$tc/direct" >"$T/x.out" ||
+		fail "link for $tc: $(cat "$T/x.out")"
+	xe=$(jq_ 'm["exe"][0]["hash"]' < <(manifest "x-$q:1"))
+	readelf -lW "$P/$xe" | grep -q "interpreter: $P/" || fail "$tc: interpreter not rewritten"
+	expect_eq "$tc under qemu" "$("qemu-$q-static" "$P/$xe")" "foo-$tc"
+	cross="$cross $q"
+done
+[ -z "$cross" ] || ok "cross-linked with the sysroots, run under qemu-user:$cross"
+
 # --- 8. dlopen, compat, signing ---------------------------------------------
 printf 'const char *plug(void){return "plugin from the store";}\n' >plug.c
 gcc -shared -fPIC -Wl,-soname,libplug.so -o plug/libplug.so plug.c

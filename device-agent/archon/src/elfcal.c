@@ -554,7 +554,7 @@ int ar_elf_rewrite(const uint8_t *buf, size_t len, const char *interp,
 	uint64_t *needed_at = NULL, *to_at = NULL;
 	uint64_t delta = 0, end = 0, align = 4096, X, off, interp_at = 0;
 	uint64_t str_at, str_sz, dyn_at, seg_sz, runpath_at = 0, old_str = 0;
-	size_t nnd = 0, k = 0, phsz, dsz, wsz, last_load = 0, first_load = SIZE_MAX;
+	size_t nnd = 0, k = 0, rld_rel = SIZE_MAX, phsz, dsz, wsz, last_load = 0, first_load = SIZE_MAX;
 	int have_flags1 = 0, rc = -1;
 	uint8_t *o = NULL;
 	GElf_Phdr *pinterp = NULL, *pdyn = NULL;
@@ -659,6 +659,8 @@ int ar_elf_rewrite(const uint8_t *buf, size_t len, const char *interp,
 
 		if (d.d_tag == DT_NEEDED || d.d_tag == DT_RPATH || d.d_tag == DT_RUNPATH)
 			continue;
+		if (d.d_tag == DT_MIPS_RLD_MAP_REL && v.eh.e_machine == EM_MIPS)
+			rld_rel = nnd; /* relative to its own address: fixed below */
 		if (d.d_tag == DT_STRTAB)
 			d.d_un.d_ptr = str_at + delta;
 		else if (d.d_tag == DT_STRSZ)
@@ -674,6 +676,21 @@ int ar_elf_rewrite(const uint8_t *buf, size_t len, const char *interp,
 	nd[nnd++] = (GElf_Dyn){ .d_tag = DT_NULL };
 	dyn_at = round_up(str_at + str_sz, wsz);
 	seg_sz = dyn_at + nnd * dsz - X;
+	if (rld_rel != SIZE_MAX) {
+		/* MIPS: the value is the distance from the entry to the loader's
+		 * debug pointer; the entry moved, the pointer did not. */
+		uint64_t old_at = 0;
+		const GElf_Phdr *od = NULL;
+
+		for (size_t i = 0; i < v.nph; i++)
+			if (v.ph[i].p_type == PT_DYNAMIC && od == NULL)
+				od = &v.ph[i];
+		for (size_t i = 0; i < v.ndyn; i++)
+			if (v.dyn[i].d_tag == DT_MIPS_RLD_MAP_REL)
+				old_at = od->p_vaddr + i * dsz;
+		nd[rld_rel].d_un.d_val = nd[rld_rel].d_un.d_val + old_at -
+					 (dyn_at + delta + rld_rel * dsz);
+	}
 
 	/* The new program header table: the old one with PT_PHDR, PT_INTERP
 	 * and PT_DYNAMIC moved, and the new PT_LOAD after the last one. */
