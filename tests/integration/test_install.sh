@@ -198,7 +198,7 @@ COMPLETE=(
 	"carrier ,keygen,id,ring init,ring add-node,ring status,lookup,ping,connect,shell,cp,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch"
 	"carrier-node -"
 	"carrier-agent ,install,apps"
-	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"
+	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify,link,run"
 	"bolter ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features,pull,images,stop,rm,logs"
 	"bolter-oci ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features"
 )

@@ -813,12 +813,15 @@ int ar_link(struct ar_store *st, char **bins, size_t n,
 		}
 	if (o->compat && !all_static) {
 		libdir_list = json_object_new_array();
-		for (size_t i = 0; i < l.nlibs; i++)
-			for (size_t j = 0; j < l.libs[i].nnames; j++)
-				if (strchr(l.libs[i].names[j], '/') == NULL)
+		for (size_t i = 0; i < l.nlibs; i++) {
+			const struct cal_file *f = &l.libs[i];
+
+			for (size_t j = 0; j < f->nnames; j++)
+				if (strchr(f->names[j], '/') == NULL)
 					json_object_array_add(libdir_list,
-							      obj_entry("name", l.libs[i].names[j],
-									l.libs[i].hex, l.libs[i].size));
+							      obj_entry("name", f->names[j],
+									f->hex, f->size));
+		}
 		libdir_name(libdir_list, libdir);
 	}
 	qsort(l.libs, l.nlibs, sizeof(*l.libs), cmp_soname);

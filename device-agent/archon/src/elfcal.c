@@ -554,7 +554,8 @@ int ar_elf_rewrite(const uint8_t *buf, size_t len, const char *interp,
 	uint64_t *needed_at = NULL, *to_at = NULL;
 	uint64_t delta = 0, end = 0, align = 4096, X, off, interp_at = 0;
 	uint64_t str_at, str_sz, dyn_at, seg_sz, runpath_at = 0, old_str = 0;
-	size_t nnd = 0, k = 0, rld_rel = SIZE_MAX, phsz, dsz, wsz, last_load = 0, first_load = SIZE_MAX;
+	size_t nnd = 0, k = 0, rld_rel = SIZE_MAX, phsz, dsz, wsz, last_load = 0;
+	size_t first_load = SIZE_MAX;
 	int have_flags1 = 0, rc = -1;
 	uint8_t *o = NULL;
 	GElf_Phdr *pinterp = NULL, *pdyn = NULL;
