@@ -276,3 +276,32 @@ expect_eq "pulled app2 runs" "$("$ARCHON" --store "$D" run papp2:1)" foo-v2
 n=$(find "$D/objects" -type f -samefile "$D/cal/$bar1" | wc -l)
 expect_eq "device objects holding libbar" "$n" 1
 ok "linked versions publish, pull and run (run pulls what is missing); a store at another prefix is refused by name"
+
+# --- gc keeps what a kept library holds -------------------------------------
+# Three builds of a library with a 64 KiB table share most chunks; when gc
+# drops the oldest, the chunks the kept one holds must stay known, or the
+# next update fetches them again (it did: 260 KB instead of 7 KB).
+python3 -c '
+import random
+r = random.Random(7)
+print("const unsigned char big_table[65536] = {" + ",".join(str(r.randrange(256)) for _ in range(65536)) + "};")' >table.c
+gcc -c -fPIC -O2 -o table.o table.c
+for v in 1 2 3; do
+	mkdir -p "big$v"
+	printf 'extern const unsigned char big_table[];\nint big(int x){return x * %d + big_table[x & 255];}\nconst char *foo_version(void){return "big-%d";}\n' "$v" "$v" >big.c
+	gcc -shared -fPIC -O2 -Wl,-soname,libfoo.so.1 -o "big$v/libfoo.so.1" big.c table.o
+	ar link --name "gcapp:$v" --prefix "$T/g/cal" -L "$W" -L "$W/big$v" app >/dev/null
+	ar publish "gcapp:$v" --to "$T/origin" -q >/dev/null
+done
+pulled() { sed -n 's/^pulled .*: \([0-9]*\) bytes.*/\1/p'; }
+g() { "$ARCHON" --store "$T/$1" pull "file://$T/origin" "$2" --insecure -q 2>/dev/null; }
+g g1 gcapp:1 >/dev/null
+g g1 gcapp:2 >/dev/null
+"$ARCHON" --store "$T/g1" gc --keep 1 >/dev/null
+after_gc=$(g g1 gcapp:3 | pulled)
+g g2 gcapp:2 >/dev/null
+no_gc=$(g g2 gcapp:3 | pulled)
+expect_eq "bytes of an update after gc dropped the old library" "$after_gc" "$no_gc"
+[ "$after_gc" -lt 32768 ] || fail "the update fetched the library again: $after_gc bytes"
+"$ARCHON" --store "$T/g1" verify >/dev/null || fail "verify after gc"
+ok "after gc drops a library's old build, an update fetches no chunk the kept build holds ($after_gc bytes)"
