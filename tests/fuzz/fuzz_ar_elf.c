@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cr_error *err = NULL;
 	struct ar_elf e, again;
-	static char names[AR_ELF_MAX_NEEDED][24];
+	static char names[AR_ELF_MAX_NEEDED][32];
 	char *to[AR_ELF_MAX_NEEDED];
 	uint8_t *out = NULL;
 	size_t outlen = 0, n;

@@ -80,7 +80,11 @@ ok "two builds of libfoo.so.1 side by side, each app prints its own; all mapped 
 
 exe1=$(jq_ 'm["exe"][0]["hash"]' < <(manifest app1:1))
 expect_eq "poisoned LD_LIBRARY_PATH" "$(env -i LD_LIBRARY_PATH="$W/poison" "$P/$exe1")" foo-v1
-expect_eq "archon run with LD_LIBRARY_PATH" "$(LD_LIBRARY_PATH="$W/poison" LD_PRELOAD="$W/poison/libfoo.so.1" ar run app1:1)" foo-v1
+# (archon itself gets the preload too: not under ASan, whose runtime must
+# come first.)
+pre=$W/poison/libfoo.so.1
+[ "$KORHAL_ASAN" = 0 ] || pre=
+expect_eq "archon run with LD_LIBRARY_PATH" "$(LD_LIBRARY_PATH="$W/poison" LD_PRELOAD="$pre" ar run app1:1)" foo-v1
 n=$(env -i LD_DEBUG=libs "$P/$exe1" 2>&1 | grep -c "search path" || true)
 expect_eq "loader searches" "$n" 0
 ok "hermetic: a poisoned LD_LIBRARY_PATH changes nothing, the loader searches nothing"
@@ -198,7 +202,9 @@ ok "a glibc binary with version references, /bin/ls, glibc static-PIE${musl:-} l
 # Cross targets with Debian's cross sysroots, run under qemu-user: the
 # loader and libc are the sysroot's, the library is built for the target.
 cross=""
-for t in aarch64-linux-gnu:aarch64 arm-linux-gnueabi:arm mipsel-linux-gnu:mipsel mips-linux-gnu:mips; do
+targets="aarch64-linux-gnu:aarch64 arm-linux-gnueabi:arm mipsel-linux-gnu:mipsel mips-linux-gnu:mips"
+[ "$KORHAL_ASAN" = 0 ] || targets=aarch64-linux-gnu:aarch64 # the same code path, one arch
+for t in $targets; do
 	tc=${t%%:*} q=${t##*:}
 	command -v "$tc-gcc" >/dev/null && command -v "qemu-$q-static" >/dev/null &&
 		[ -d "/usr/$tc/lib" ] || continue

@@ -150,10 +150,14 @@ static int answers(const struct cal_file *f, const char *name)
 	return 0;
 }
 
+/* a b c into out; a path too long becomes "" (no such file). */
 static void join(char *out, size_t cap, const char *a, const char *b,
 		 const char *c)
 {
-	snprintf(out, cap, "%s%s%s", a, b, c);
+	int n = snprintf(out, cap, "%s%s%s", a, b, c);
+
+	if (n < 0 || (size_t)n >= cap)
+		out[0] = '\0';
 }
 
 /* Expands $ORIGIN / ${ORIGIN} in a search path entry. */
@@ -522,7 +526,11 @@ static int rewrite_bin(struct cal_link *l, struct cal_file *bin,
 			if (order[j] == idx)
 				to[i] = paths[j];
 	}
-	snprintf(ipath, sizeof(ipath), "%s/%s", l->prefix, l->interp.hex);
+	if ((size_t)snprintf(ipath, sizeof(ipath), "%s/%s", l->prefix, l->interp.hex) >=
+	    sizeof(ipath)) {
+		cr_error_set(err, ENAMETOOLONG, "the prefix is too long");
+		goto out;
+	}
 	if (ar_elf_rewrite(bin->bytes, bin->size, ipath, paths, n, runpath,
 			   bin->elf.needed, to, nmap, &nb, &nlen, err) < 0) {
 		cr_error_wrap(err, "rewrite %s", bin->path);
@@ -792,7 +800,11 @@ int ar_link(struct ar_store *st, char **bins, size_t n,
 	}
 	if (o->ndlopen > 0 && !o->compat) {
 		libdir_name(dl, libdir);
-		snprintf(runpath, sizeof(runpath), "%s/%s", l.prefix, libdir);
+		if ((size_t)snprintf(runpath, sizeof(runpath), "%s/%s", l.prefix, libdir) >=
+		    sizeof(runpath)) {
+			cr_error_set(err, ENAMETOOLONG, "the prefix is too long");
+			goto out;
+		}
 	}
 	for (size_t i = 0; !all_static && i < n; i++) {
 		for (size_t j = 0; j < l.nlibs; j++)
@@ -824,7 +836,8 @@ int ar_link(struct ar_store *st, char **bins, size_t n,
 		}
 		libdir_name(libdir_list, libdir);
 	}
-	qsort(l.libs, l.nlibs, sizeof(*l.libs), cmp_soname);
+	if (l.nlibs > 0)
+		qsort(l.libs, l.nlibs, sizeof(*l.libs), cmp_soname);
 	m = build_manifest(&l, mode, dl, libdir[0] ? libdir : NULL);
 	if (libdir_list != NULL)
 		json_object_object_add(m, "libnames", json_object_get(libdir_list));
