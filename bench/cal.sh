@@ -23,6 +23,8 @@ ARCHON=$(realpath "${ARCHON:-$HERE/../build/device-agent/archon/archon}")
 export ARCHON
 W=${1:-$(mktemp -d /tmp/korhal-calbench.XXXXXX)}
 mkdir -p "$W"
+# A folder of its own (no WORKDIR given) goes away, also on Ctrl-C.
+[ -n "${1:-}" ] || trap 'rm -rf "$W"' EXIT
 cd "$W"
 S=$W/pub D=$W/dev O=$W/origin
 rm -rf "$S" "$D" "$O" src
@@ -148,4 +150,3 @@ echo "# totals over the 3 updates (download)"
 for l in cal docker usrlib nix; do
 	awk -v l="$l" '$1 == l && $2 > 1 {s += $3} END {printf "%-8s %12d\n", l, s}' "$results"
 done
-[ -n "${1:-}" ] || rm -rf "$W"
