@@ -78,6 +78,17 @@ expect_eq "app1" "$(cat "$T/r1.out")" foo-v1
 expect_eq "app2" "$(cat "$T/r2.out")" foo-v2
 ok "two builds of libfoo.so.1 side by side, each app prints its own; all mapped files under the prefix"
 
+# run only reads a version it has made runnable: it starts while another
+# reader (a checkout, another run) holds the store.
+if command -v flock >/dev/null; then
+	(exec 9<"$S/lock" && flock -s 9 && exec sleep 30) &
+	HOLD=$!
+	PIDS+=("$HOLD")
+	sleep 0.2
+	expect_eq "run beside a reader" "$(ar run app1:1)" foo-v1
+	kill "$HOLD"
+	wait "$HOLD" 2>/dev/null || true
+fi
 exe1=$(jq_ 'm["exe"][0]["hash"]' < <(manifest app1:1))
 expect_eq "poisoned LD_LIBRARY_PATH" "$(env -i LD_LIBRARY_PATH="$W/poison" "$P/$exe1")" foo-v1
 # (archon itself gets the preload too: not under ASan, whose runtime must

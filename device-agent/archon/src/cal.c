@@ -25,9 +25,11 @@ static int open_cal(struct ar_store *st, struct cr_error **err)
 {
 	int fd;
 
-	if (mkdirat(st->dirfd, "cal", 0755) < 0 && errno != EEXIST)
+	if (!st->readonly && mkdirat(st->dirfd, "cal", 0755) < 0 && errno != EEXIST)
 		return cr_error_errno(err, errno, "cannot create %s/cal", st->dir);
 	fd = openat(st->dirfd, "cal", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && st->readonly)
+		return cr_error_set(err, EAGAIN, "%s/cal is not made yet", st->dir);
 	if (fd < 0)
 		return cr_error_errno(err, errno, "cannot open %s/cal", st->dir);
 	return fd;
@@ -159,6 +161,8 @@ static int make_libdir(struct ar_store *st, int calfd, const char *libdir,
 		return cr_error_set(err, EINVAL, "link.json: bad libdir '%s'", libdir);
 	if (fstatat(calfd, libdir, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
+	if (st->readonly)
+		return cr_error_set(err, EAGAIN, "%s/cal/%s is not made yet", st->dir, libdir);
 	snprintf(tmp, sizeof(tmp), ".tmp.%ld.%s", (long)getpid(), libdir);
 	if (mkdirat(calfd, tmp, 0755) < 0)
 		return cr_error_errno(err, errno, "cannot create %s/cal/%s", st->dir, tmp);
@@ -234,7 +238,12 @@ int ar_cal_materialize(struct ar_store *st, const char *name,
 		if (fstatat(calfd, hex, &b, AT_SYMLINK_NOFOLLOW) == 0) {
 			if (a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 				continue;
-			unlinkat(calfd, hex, 0); /* left by a removed version */
+			if (!st->readonly)
+				unlinkat(calfd, hex, 0); /* left by a removed version */
+		}
+		if (st->readonly) {
+			cr_error_set(err, EAGAIN, "%s/cal/%s is not made yet", st->dir, hex);
+			goto out;
 		}
 		if (linkat(st->objfd, path, calfd, hex, 0) < 0 && errno != EEXIST) {
 			cr_error_errno(err, errno, "cannot link %s/cal/%s", st->dir, hex);
@@ -448,6 +457,9 @@ int ar_run_prepare(struct ar_store *st, const char *name,
 		key = NULL;
 	if (!ar_store_has(st, name)) {
 		char url[2048];
+
+		if (st->readonly)
+			return cr_error_set(err, EAGAIN, "%s is not in the store", name);
 		struct ar_pull_opts po = { .publisher_key = key };
 		int r = ar_store_get_remote(st, url, sizeof(url), err);
 

@@ -57,7 +57,9 @@ struct ar_run_plan {
 /*
  * Makes version name runnable (the STORE/cal links), checks it and
  * builds the exec plan for args[0..nargs).  When the version is missing
- * and the store has an origin, pull is called first.
+ * and the store has an origin, pull is called first.  On a store open for
+ * reading, a version that is missing or not made runnable yet fails with
+ * EAGAIN: the caller opens the store for writing and calls again.
  */
 int ar_run_prepare(struct ar_store *st, const char *name,
 		   const struct ar_run_opts *o, char **args, size_t nargs,
@@ -65,7 +67,8 @@ int ar_run_prepare(struct ar_store *st, const char *name,
 void ar_run_plan_free(struct ar_run_plan *p);
 
 /* Creates STORE/cal/<hex> for every o/ object of version name (and its
- * library folders).  -1 with *err when an object is missing. */
+ * library folders).  -1 with *err when an object is missing.  On a store
+ * open for reading it only checks they are there (EAGAIN when not). */
 int ar_cal_materialize(struct ar_store *st, const char *name,
 		       struct cr_error **err);
 

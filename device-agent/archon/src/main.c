@@ -74,9 +74,9 @@ static const char usage_text[] =
 	"\n"
 	"The store is DIR, else $ARCHON_STORE, else /var/lib/archon (root) or\n"
 	"~/.local/share/archon.  Readers (checkout, diff, ls, show, config, du,\n"
-	"verify) share it; a writer (import, publish, pull, gc, rm) has it alone,\n"
-	"and a command that cannot have it within 2 s fails, naming the holder;\n"
-	"serve holds it only while it answers a request.\n"
+	"verify, run) share it; a writer (import, publish, pull, gc, rm, link) has\n"
+	"it alone, and a command that cannot have it within 2 s fails, naming the\n"
+	"holder; serve holds it only while it answers a request.\n"
 	"$ARCHON_CHUNK=MIN:AVG:MAX sets the chunk sizes of new content (default\n"
 	"2048:8192:32768).\n"
 	"\n"
@@ -736,8 +736,27 @@ static int run_run(struct ar_store *st, int argc, char **argv,
 	if (nargs_at < argc && strcmp(argv[nargs_at], "--") == 0)
 		nargs_at++;
 	if (ar_run_prepare(st, argv[at], &o, argv + nargs_at, (size_t)(argc - nargs_at),
-			   &plan, err) < 0)
-		return -1;
+			   &plan, err) < 0) {
+		char dir[PATH_MAX];
+
+		if (*err == NULL || (*err)->code != EAGAIN)
+			return -1;
+		/* Missing or not made runnable yet: once more as a writer (a
+		 * pull, the cal/ links).  The reader's store is gone then, so
+		 * failures are said here. */
+		cr_error_free(*err);
+		*err = NULL;
+		snprintf(dir, sizeof(dir), "%s", st->dir);
+		ar_store_free(st);
+		st = NULL;
+		if (ar_store_open_mode(dir, AR_STORE_WRITE, &st, err) < 0 ||
+		    ar_run_prepare(st, argv[at], &o, argv + nargs_at,
+				   (size_t)(argc - nargs_at), &plan, err) < 0) {
+			fprintf(stderr, "archon run: %s\n", cr_error_msg(*err));
+			ar_store_free(st);
+			exit(1);
+		}
+	}
 	/* The store is not held while the program runs. */
 	ar_store_free(st);
 	unsetenv("LD_PRELOAD");
@@ -755,7 +774,8 @@ static const struct cmd cmds[] = {
 #ifdef AR_HAVE_LINK
 	{ "link", AR_STORE_WRITE, run_link, help_link, NULL },
 #endif
-	{ "run", AR_STORE_WRITE, run_run, help_run, NULL },
+	/* run reads; it writes (pull, cal/ links) only when it must. */
+	{ "run", AR_STORE_READ, run_run, help_run, NULL },
 	{ "import", AR_STORE_WRITE, run_import, help_import, NULL },
 	{ "publish", AR_STORE_WRITE, run_publish, help_publish, NULL },
 	{ "pull", AR_STORE_WRITE, run_pull, help_pull, NULL },
