@@ -10,6 +10,8 @@ KORHAL_BUILD_PACKAGES=(
 	# archon and the ring's shard cache: chunk compression, HTTP origins,
 	# layers, deltas
 	libzstd-dev libcurl4-openssl-dev libarchive-dev libdivsufsort-dev
+	# archon link (host builds): ELF reading; eu-elflint in its test
+	libelf-dev elfutils
 	# bolter
 	libseccomp-dev
 )

@@ -201,7 +201,7 @@ COMPLETE=(
 	"carrier ,keygen,id,ring init,ring add-node,ring set-operators,ring sign,ring status,lookup,ping,connect,shell,sysinfo,cp,trust init,trust sign,trust show,release web:1,release sign,release show,fleet credential,deploy,rollback,status,watch,config set,config get"
 	"carrier-node -"
 	"carrier-agent ,install,apps,config"
-	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify"
+	"archon ,import,publish,pull,serve,checkout,diff,ls,show,du,gc,verify,link,run"
 	"bolter ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features,pull,images,stop,rm,logs"
 	"bolter-oci ,create,start,run,state,kill,delete,list,exec,ps,pause,resume,update,events,checkpoint,restore,features"
 )

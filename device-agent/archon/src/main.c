@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cal.h"
 #include "cr/config.h"
 #include "cr/util.h"
 #include "maint.h"
@@ -60,15 +61,22 @@ static const char usage_text[] =
 	"  verify                   re-hash every object and chunk\n"
 	"  rm NAME                  forget version NAME, then gc (checkouts keep\n"
 	"                           their hard links)\n"
+	"  link --name NAME [--sysroot DIR] [-L DIR]... [--dlopen LIB]...\n"
+	"       [--prefix DIR] [--key KEY] [--compat] [--force] EXE...\n"
+	"                           store EXE and the exact libraries it loads as\n"
+	"                           version NAME, each named by its content hash\n"
+	"  run [--publisher-key KEY.pub] [--exe EXE] [--no-verify] NAME [ARGS...]\n"
+	"                           check a linked NAME (pulling it when missing)\n"
+	"                           and execute it\n"
 	"\n"
 	"pull and publish show progress on standard error when it is a terminal;\n"
 	"--progress forces it, -q/--quiet silences it.\n"
 	"\n"
 	"The store is DIR, else $ARCHON_STORE, else /var/lib/archon (root) or\n"
 	"~/.local/share/archon.  Readers (checkout, diff, ls, show, config, du,\n"
-	"verify) share it; a writer (import, publish, pull, gc, rm) has it alone,\n"
-	"and a command that cannot have it within 2 s fails, naming the holder;\n"
-	"serve holds it only while it answers a request.\n"
+	"verify, run) share it; a writer (import, publish, pull, gc, rm, link) has\n"
+	"it alone, and a command that cannot have it within 2 s fails, naming the\n"
+	"holder; serve holds it only while it answers a request.\n"
 	"$ARCHON_CHUNK=MIN:AVG:MAX sets the chunk sizes of new content (default\n"
 	"2048:8192:32768).\n"
 	"\n"
@@ -200,6 +208,51 @@ static const char help_rm[] =
 	"\n"
 	"Forgets version NAME, then removes what no other version needs (gc).\n"
 	"Checkouts keep their files: they are hard links.\n";
+
+static const char help_link[] =
+	"usage: archon link --name NAME [--sysroot DIR] [-L DIR]... [--dlopen LIB]...\n"
+	"                   [--prefix DIR] [--key KEY] [--compat] [--force] EXE...\n"
+	"\n"
+	"Content-addressed linking (docs/linking.md).  Resolves the libraries EXE\n"
+	"loads the way the target's loader would, refuses an inconsistent set\n"
+	"(two files for one soname, an interpreter and libc.so.6 from different\n"
+	"glibc builds, mixed machines), and writes version NAME (REPO:TAG): every\n"
+	"library unchanged and every executable as objects named by their\n"
+	"BLAKE2b-256, plus a manifest, link.json.  Each executable is rewritten\n"
+	"in one pass so that its interpreter and every library of its closure\n"
+	"are named PREFIX/<hash>: the loader searches nothing.  Static\n"
+	"executables are stored as they are.  Two links of the same files give\n"
+	"the same bytes; publish and pull NAME as any version.\n"
+	"\n"
+	"  --name NAME      the version to write (required)\n"
+	"  --sysroot DIR    the target's root: interpreter, default library folders\n"
+	"                   and absolute DT_RPATH/DT_RUNPATH entries are under it\n"
+	"  -L DIR, --library-path DIR\n"
+	"                   searched first, as LD_LIBRARY_PATH would be\n"
+	"  --dlopen LIB     a library the program dlopen()s (a soname or a path):\n"
+	"                   stored with its dependencies and found in the store\n"
+	"  --prefix DIR     where the objects are on the target (default: this\n"
+	"                   store's cal/ folder, STORE/cal)\n"
+	"  --key KEY        sign link.json with this vendor key (link.sig)\n"
+	"  --compat         keep the executables unchanged; archon run starts\n"
+	"                   them through the stored loader with --library-path\n"
+	"  --force          replace an existing NAME\n";
+
+static const char help_run[] =
+	"usage: archon run [--publisher-key KEY.pub] [--exe EXE] [--no-verify] NAME [ARGS...]\n"
+	"\n"
+	"Executes a version written by archon link.  When the store lacks NAME it\n"
+	"is pulled from the store's origin (archon remote), signed by the\n"
+	"publisher key.  Before executing, every object of NAME is re-hashed and\n"
+	"one that does not match is refused, naming it; LD_PRELOAD, LD_AUDIT and\n"
+	"LD_LIBRARY_PATH are removed from the environment.  Arguments after NAME\n"
+	"(or after --) go to the program.\n"
+	"\n"
+	"  --publisher-key KEY.pub  link.json (or the pulled version) must be\n"
+	"                   signed by this key (default $ARCHON_PUBLISHER_KEY)\n"
+	"  --exe EXE        which executable of NAME (default: the first linked)\n"
+	"  --no-verify      do not re-hash the objects (they are read-only files\n"
+	"                   checked when written)\n";
 
 static const char help_verify[] =
 	"usage: archon verify\n\nRe-hashes every object and chunk.\n";
@@ -584,7 +637,145 @@ static int run_rm(struct ar_store *st, int argc, char **argv,
 	return ar_cmd_gc(st, 0, stdout, err);
 }
 
+#ifdef AR_HAVE_LINK
+static int run_link(struct ar_store *st, int argc, char **argv,
+		    struct cr_error **err)
+{
+	struct ar_link_opts o = { 0 };
+	char **bins = calloc((size_t)argc + 1, sizeof(*bins));
+	char **dirs = calloc((size_t)argc + 1, sizeof(*dirs));
+	char **dl = calloc((size_t)argc + 1, sizeof(*dl));
+	size_t nbins = 0;
+	int rc = -1;
+
+	if (bins == NULL || dirs == NULL || dl == NULL) {
+		cr_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	o.libdirs = dirs;
+	o.dlopen = dl;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--name") == 0 && i + 1 < argc)
+			o.name = argv[++i];
+		else if (strcmp(a, "--sysroot") == 0 && i + 1 < argc)
+			o.sysroot = argv[++i];
+		else if ((strcmp(a, "-L") == 0 || strcmp(a, "--library-path") == 0) &&
+			 i + 1 < argc)
+			dirs[o.nlibdirs++] = argv[++i];
+		else if (strcmp(a, "--dlopen") == 0 && i + 1 < argc)
+			dl[o.ndlopen++] = argv[++i];
+		else if (strcmp(a, "--prefix") == 0 && i + 1 < argc)
+			o.prefix = argv[++i];
+		else if (strcmp(a, "--key") == 0 && i + 1 < argc)
+			o.key = argv[++i];
+		else if (strcmp(a, "--compat") == 0)
+			o.compat = 1;
+		else if (strcmp(a, "--force") == 0)
+			o.force = 1;
+		else if (a[0] == '-' && a[1] != '\0') {
+			rc = usage_err(err, "link: unknown option '%s' (or it lacks its value)", a);
+			goto out;
+		} else
+			bins[nbins++] = argv[i];
+	}
+	if (o.name == NULL || nbins == 0) {
+		rc = usage_err(err, "link: give --name NAME and at least one EXE");
+		goto out;
+	}
+	if (o.sysroot != NULL && strcmp(o.sysroot, "/") == 0)
+		o.sysroot = NULL;
+	rc = st == NULL ? 0 : ar_link(st, bins, nbins, &o, stdout, err);
+out:
+	free(bins);
+	free(dirs);
+	free(dl);
+	return rc;
+}
+#endif
+
+/* run's options and where NAME is; the program's arguments follow it. */
+static int run_args(int argc, char **argv, struct ar_run_opts *o, int *name_at,
+		    struct cr_error **err)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--publisher-key") == 0 && i + 1 < argc)
+			o->publisher_key = argv[++i];
+		else if (strcmp(argv[i], "--exe") == 0 && i + 1 < argc)
+			o->exe = argv[++i];
+		else if (strcmp(argv[i], "--no-verify") == 0)
+			o->no_verify = 1;
+		else if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return usage_err(err, "run: unknown option '%s' (or it lacks its value)",
+					 argv[i]);
+		else
+			break;
+	}
+	if (i >= argc)
+		return usage_err(err, "run: give NAME");
+	*name_at = i;
+	return 0;
+}
+
+static int run_run(struct ar_store *st, int argc, char **argv,
+		   struct cr_error **err)
+{
+	struct ar_run_opts o;
+	struct ar_run_plan plan;
+	int at = 0, nargs_at;
+
+	if (run_args(argc, argv, &o, &at, err) < 0)
+		return RUN_USAGE;
+	if (st == NULL)
+		return 0;
+	nargs_at = at + 1;
+	if (nargs_at < argc && strcmp(argv[nargs_at], "--") == 0)
+		nargs_at++;
+	if (ar_run_prepare(st, argv[at], &o, argv + nargs_at, (size_t)(argc - nargs_at),
+			   &plan, err) < 0) {
+		char dir[PATH_MAX];
+
+		if (*err == NULL || (*err)->code != EAGAIN)
+			return -1;
+		/* Missing or not made runnable yet: once more as a writer (a
+		 * pull, the cal/ links).  The reader's store is gone then, so
+		 * failures are said here. */
+		cr_error_free(*err);
+		*err = NULL;
+		snprintf(dir, sizeof(dir), "%s", st->dir);
+		ar_store_free(st);
+		st = NULL;
+		if (ar_store_open_mode(dir, AR_STORE_WRITE, &st, err) < 0 ||
+		    ar_run_prepare(st, argv[at], &o, argv + nargs_at,
+				   (size_t)(argc - nargs_at), &plan, err) < 0) {
+			fprintf(stderr, "archon run: %s\n", cr_error_msg(*err));
+			ar_store_free(st);
+			exit(1);
+		}
+	}
+	/* The store is not held while the program runs. */
+	ar_store_free(st);
+	unsetenv("LD_PRELOAD");
+	unsetenv("LD_AUDIT");
+	unsetenv("LD_LIBRARY_PATH");
+	fflush(stdout);
+	execv(plan.path, plan.argv);
+	fprintf(stderr, "archon run: cannot execute %s (%s): %s\n", argv[at], plan.path,
+		strerror(errno));
+	ar_run_plan_free(&plan);
+	exit(1);
+}
+
 static const struct cmd cmds[] = {
+#ifdef AR_HAVE_LINK
+	{ "link", AR_STORE_WRITE, run_link, help_link, NULL },
+#endif
+	/* run reads; it writes (pull, cal/ links) only when it must. */
+	{ "run", AR_STORE_READ, run_run, help_run, NULL },
 	{ "import", AR_STORE_WRITE, run_import, help_import, NULL },
 	{ "publish", AR_STORE_WRITE, run_publish, help_publish, NULL },
 	{ "pull", AR_STORE_WRITE, run_pull, help_pull, NULL },
@@ -650,11 +841,17 @@ int ar_archon_main(int argc, char **argv)
 			cmd = &cmds[c];
 	if (cmd == NULL)
 		return bad_usage("unknown command '%s'", argv[i]);
-	for (int j = i + 1; j < argc; j++)
+	for (int j = i + 1; j < argc; j++) {
+		/* run: what follows NAME is the program's. */
+		if (strcmp(cmd->name, "run") == 0 && argv[j][0] != '-' &&
+		    strcmp(argv[j - 1], "--publisher-key") != 0 &&
+		    strcmp(argv[j - 1], "--exe") != 0)
+			break;
 		if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
 			fputs(cmd->help, stdout);
 			return 0;
 		}
+	}
 	/* The arguments are checked before the store is opened (st NULL):
 	 * a usage error touches nothing. */
 	rc = cmd->run(NULL, argc - i - 1, argv + i + 1, &err);

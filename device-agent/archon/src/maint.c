@@ -16,6 +16,7 @@
 #include "cr/cleanup.h"
 #include "cr/map.h"
 #include "cr/util.h"
+#include "cal.h"
 #include "maint.h"
 
 /* --- ls ------------------------------------------------------------------ */
@@ -478,6 +479,45 @@ struct gc_result {
 	uint64_t freed; /* bytes of the object files */
 };
 
+
+/* A chunk's record names one file object holding it.  When that object
+ * goes, another kept content may hold the same chunk (two versions of a
+ * library share most of theirs): records it again from the kept indexes,
+ * so the next pull does not fetch what the store has.  Inside the open
+ * write transaction. */
+static void relocate_chunks(struct ar_store *st, const struct cr_map *indexes)
+{
+	size_t pos = 0;
+	const void *key;
+	void *val;
+
+	while (cr_map_next(indexes, &pos, &key, &val) == 1) {
+		struct ar_index *idx;
+		struct ar_id id;
+
+		memcpy(id.b, key, AR_ID_LEN);
+		if (ar_store_get_index(st, &id, &idx, NULL) < 0)
+			continue;
+		for (size_t i = 0; i < idx->n; i++) {
+			const struct ar_entry *e = &idx->e[i];
+			uint64_t off = 0;
+
+			for (uint32_t c = 0; e->type == AR_REG && c < e->nchunks; c++) {
+				struct ar_chunk_loc loc = { e->content, off, e->chunks[c].len };
+				MDB_val k = { AR_ID_LEN, (void *)e->chunks[c].id.b }, v;
+
+				off += e->chunks[c].len;
+				if (mdb_get(st->txn, st->db_chunks, &k, &v) != MDB_NOTFOUND)
+					continue;
+				v.mv_size = sizeof(loc);
+				v.mv_data = &loc;
+				mdb_put(st->txn, st->db_chunks, &k, &v, 0);
+			}
+		}
+		ar_index_free(idx);
+	}
+}
+
 /* Removes what no version names needs; with clear_partial also the
  * chunks an unfinished pull kept. */
 static int gc_core(struct ar_store *st, int clear_partial, struct gc_result *res,
@@ -604,6 +644,7 @@ static int gc_core(struct ar_store *st, int clear_partial, struct gc_result *res
 			mdb_cursor_del(cur, 0);
 	}
 	mdb_cursor_close(cur);
+	relocate_chunks(st, l.indexes);
 	if (ar_store_commit(st, err) < 0)
 		goto out;
 	for (size_t i = 0; i < ndead; i++) {
@@ -645,6 +686,9 @@ static int gc_core(struct ar_store *st, int clear_partial, struct gc_result *res
 			closedir(pd);
 		res->partial = npart;
 	}
+	/* The cal/ links of removed objects (content-addressed linking):
+	 * the objects' bytes are freed only once those go too. */
+	ar_cal_sweep(st);
 	ret = 0;
 out:
 	if (d != NULL)

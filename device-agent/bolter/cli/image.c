@@ -855,11 +855,36 @@ static int run_pull_missing(const struct ctx *c, const struct run_opts *r)
 	return archon(c, args) == 0 ? 0 : 1;
 }
 
+/* The store's cal/ folder, where `archon link` puts the objects linked
+ * executables name (archon's own default store rule: $ARCHON_STORE, else
+ * /var/lib/archon for root, else ~/.local/share/archon); into buf, or ""
+ * when the store has none. */
+static void linked_objects_dir(char *buf, size_t cap)
+{
+	const char *env = getenv("ARCHON_STORE"), *home = getenv("HOME");
+	char dir[PATH_MAX];
+	struct stat sb;
+
+	buf[0] = '\0';
+	if (env != NULL && env[0] != '\0')
+		snprintf(dir, sizeof(dir), "%.4000s/cal", env);
+	else if (geteuid() == 0)
+		snprintf(dir, sizeof(dir), "/var/lib/archon/cal");
+	else if (home != NULL && home[0] != '\0')
+		snprintf(dir, sizeof(dir), "%.4000s/.local/share/archon/cal", home);
+	else
+		return;
+	if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && realpath(dir, buf) == NULL)
+		buf[0] = '\0';
+	(void)cap;
+}
+
 /* The config.json of the container (bo_imagespec_build): 0 with *spec,
  * or the exit status, said (no command: a usage error). */
 static int run_spec(const struct run_opts *r, const char *img, int argc,
 		    char **argv, char **spec)
 {
+	char objs[PATH_MAX];
 	struct bo_imagespec is = {
 		.name = r->name,
 		.terminal = r->tty,
@@ -869,6 +894,9 @@ static int run_spec(const struct run_opts *r, const char *img, int argc,
 	struct cr_error *err = NULL;
 	int rc;
 
+	linked_objects_dir(objs, sizeof(objs));
+	if (objs[0] != '\0')
+		is.objects_dir = objs;
 	if (bo_imagespec_build(img, &is, spec, &err) == 0)
 		return 0;
 	if (err != NULL && err->code == EINVAL && strstr(err->msg, "no command") != NULL)

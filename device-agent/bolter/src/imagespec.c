@@ -184,8 +184,10 @@ static json_object *config_process(json_object *cfg, json_object *args,
 	return p;
 }
 
-/* The usual mounts, and the host's resolv.conf (the host's network). */
-static json_object *config_mounts(void)
+/* The usual mounts, the host's resolv.conf (the host's network), and
+ * Archon's linked-application objects read-only at the path the
+ * executables name them by (docs/linking.md). */
+static json_object *config_mounts(const char *objects_dir)
 {
 	static const char *const none[] = { NULL };
 	static const char *const dev[] = { "nosuid", "strictatime", "mode=755",
@@ -197,6 +199,7 @@ static json_object *config_mounts(void)
 	static const char *const sys[] = { "nosuid", "noexec", "nodev", "ro",
 					   NULL };
 	static const char *const resolv[] = { "rbind", "ro", NULL };
+	static const char *const objs[] = { "bind", "ro", "nosuid", "nodev", NULL };
 	json_object *a = json_object_new_array();
 
 	json_object_array_add(a, mount_obj("/proc", "proc", "proc", none));
@@ -207,6 +210,9 @@ static json_object *config_mounts(void)
 	if (access("/etc/resolv.conf", R_OK) == 0)
 		json_object_array_add(a, mount_obj("/etc/resolv.conf", "bind",
 						   "/etc/resolv.conf", resolv));
+	if (objects_dir != NULL && objects_dir[0] == '/')
+		json_object_array_add(a, mount_obj(objects_dir, "bind", objects_dir,
+						   objs));
 	return a;
 }
 
@@ -313,7 +319,7 @@ int bo_imagespec_build(const char *img_config, const struct bo_imagespec *o,
 		json_object_object_add(root, "readonly", json_object_new_boolean(1));
 	json_object_object_add(spec, "root", root);
 	json_object_object_add(spec, "hostname", json_object_new_string(o->name));
-	json_object_object_add(spec, "mounts", config_mounts());
+	json_object_object_add(spec, "mounts", config_mounts(o->objects_dir));
 	json_object_object_add(spec, "linux",
 			       config_linux(o->cgroup_parent != NULL ? o->cgroup_parent
 								     : "bolter",

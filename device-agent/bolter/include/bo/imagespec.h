@@ -27,6 +27,10 @@ struct bo_imagespec {
 	int replace_entrypoint;
 	char *const *env; /* "K=V", added to the image's, same K replaced */
 	size_t n_env;
+	/* Archon's cal/ folder (an absolute path), bind-mounted read-only at
+	 * the same path so linked executables find their objects; NULL:
+	 * none. */
+	const char *objects_dir;
 };
 
 /*
