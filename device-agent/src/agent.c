@@ -46,6 +46,16 @@ enum {
 	/* An unacknowledged publish is sent again after this long: the node
 	 * acknowledges only once a majority of the home set stored it. */
 	AGENT_REPUBLISH_MS = 1000,
+	/* A nudge (CP_MSG_NUDGE) makes the agent ping its nodes at once and
+	 * every AGENT_PROBE_EVERY_MS; a link whose node answers none of them
+	 * within AGENT_PROBE_MS is given up.  Nudges are unauthenticated: at
+	 * most one is acted on per AGENT_NUDGE_GAP_MS, and a node that answers
+	 * keeps its link. */
+	AGENT_PROBE_MS = 1000,
+	AGENT_PROBE_EVERY_MS = 250,
+	AGENT_NUDGE_GAP_MS = 2000,
+	/* How long a nudge's liveness view guides the choice of nodes. */
+	AGENT_HINT_MS = 10000,
 };
 
 /* A hop session with one home node. */
@@ -65,6 +75,7 @@ struct da_link {
 	char observed[CP_ADDR_STR_MAX];
 	uint64_t sent_ms;        /* the current record last sent here */
 	uint64_t migrate_at_ms;  /* move to a new home node then; 0: stay */
+	uint64_t probe_ms;       /* a nudge's probe started then; 0: none */
 	/* The node's view of which ring nodes are alive (its last pong), for
 	 * choosing where to go when a node dies; valid for view_epoch. */
 	uint8_t view[CR_ALIVE_BYTES_MAX];
@@ -108,6 +119,11 @@ struct da_agent {
 	struct cr_devhealth_app health_apps[CR_HEALTH_APPS];
 	size_t health_n_apps;
 	uint64_t health_check_ms; /* when the apps' status was last read */
+	/* The last nudge acted on, and its sender's view of the live nodes:
+	 * a hint for where to go while no link's node answers. */
+	uint64_t nudge_ms;
+	uint8_t hint[CR_ALIVE_BYTES_MAX];
+	size_t hint_len;
 };
 
 /* ---- Presence ------------------------------------------------------------ */
@@ -243,6 +259,11 @@ static int agent_node_alive(const struct da_agent *a, size_t idx)
 		if (cr_alive_get(l->view, l->view_len, idx))
 			return 1;
 	}
+	/* No node we reach has a view: a recent nudge's view orders the
+	 * first pass of the ranking (a lying nudge costs a failed
+	 * handshake; the second pass tries every node anyway). */
+	if (!any && a->hint_len != 0 && cr_now_ms() - a->nudge_ms < AGENT_HINT_MS)
+		return cr_alive_get(a->hint, a->hint_len, idx);
 	return !any;
 }
 
@@ -537,6 +558,7 @@ static void agent_on_hop(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
 	case CARRIER__HOP__MSG_PONG:
 		l->last_pong_ms = cr_now_ms();
 		l->unanswered_ms = 0;
+		l->probe_ms = 0;
 		if (m->pong->alive.len <= sizeof(l->view)) {
 			memcpy(l->view, m->pong->alive.data, m->pong->alive.len);
 			l->view_len = m->pong->alive.len;
@@ -637,7 +659,54 @@ static void agent_flush(void *arg)
 	da_tunnel_flush(a->tunnel);
 }
 
+/*
+ * A nudge: a ring node saw every node we are attached to die.  It proves
+ * nothing (anyone can send one), so it only makes us ask our nodes
+ * ourselves, now instead of at the next keepalive: a node that answers
+ * within AGENT_PROBE_MS keeps its link.  Taken only from a ring node's
+ * address and at most once per AGENT_NUDGE_GAP_MS, so a flood of forged
+ * nudges costs a device a few pings a second at most.
+ */
+static int agent_datagram(void *arg, const struct cr_addr *from,
+			  const uint8_t *buf, size_t len)
+{
+	struct da_agent *a = arg;
+	uint64_t now = cr_now_ms();
+	int known = 0;
+
+	if (len == 0 || buf[0] != CP_MSG_NUDGE)
+		return 0;
+	if (len < CP_NUDGE_HDR || len > CP_NUDGE_HDR + CR_ALIVE_BYTES_MAX ||
+	    (a->nudge_ms != 0 && now - a->nudge_ms < AGENT_NUDGE_GAP_MS))
+		return 1;
+	for (size_t i = 0; i < a->ring->n_nodes && !known; i++) {
+		struct cr_addr na;
+
+		known = cr_addr_parse(a->ring->nodes[i].addr, &na, NULL) == 0 &&
+			cr_addr_equal(&na, from);
+	}
+	if (!known)
+		return 1;
+	a->nudge_ms = now;
+	a->hint_len = 0;
+	if (cp_get_u64(buf + 4) == a->ring->epoch) {
+		a->hint_len = len - CP_NUDGE_HDR;
+		memcpy(a->hint, buf + CP_NUDGE_HDR, a->hint_len);
+	}
+	cr_log_info("a ring node reports our nodes dead: checking them");
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct da_link *l = &a->links[i];
+
+		if (l->rl.sess == NULL || !l->rl.up || l->probe_ms != 0)
+			continue;
+		l->probe_ms = now;
+		agent_ping(a, l, now);
+	}
+	return 1;
+}
+
 static const struct cr_rl_ops agent_rl_ops = {
+	.datagram = agent_datagram,
 	.link_of = agent_link_of,
 	.link_up = agent_link_up,
 	.link_msg = agent_on_hop,
@@ -765,6 +834,18 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 			l->silent = 1;
 			cr_sess_close(l->rl.sess);
 			continue;
+		}
+		if (l->probe_ms != 0) {
+			/* A nudge's probe: the node answered none of our
+			 * pings since it started. */
+			if (now - l->probe_ms > AGENT_PROBE_MS) {
+				l->probe_ms = 0;
+				l->silent = 1;
+				cr_sess_close(l->rl.sess);
+				continue;
+			}
+			if (now - l->rl.ping_ms >= AGENT_PROBE_EVERY_MS)
+				agent_ping(a, l, now);
 		}
 		if (now - l->rl.ping_ms >= ka)
 			agent_ping(a, l, now);

@@ -18,6 +18,15 @@ enum cp_msg_type {
 	CP_MSG_COOKIE = 3, /* stateless cookie reply */
 	CP_MSG_DATA = 4,   /* transport datagram of a session */
 	CP_MSG_RELAY = 5,  /* route id + an end-to-end datagram, forwarded as is */
+	/* Node to device, unauthenticated: "every node you are attached to is
+	 * dead as far as I see" (docs/design/ring-cluster.md, Recovery).
+	 * 4-byte header, u64 ring epoch, the sender's liveness bitmap.  A
+	 * hint only: the device checks its links with pings of its own. */
+	CP_MSG_NUDGE = 6,
+};
+
+enum {
+	CP_NUDGE_HDR = 12, /* type, 3 zero bytes, u64 epoch */
 };
 
 /* Little-endian integer access for fixed headers. */
