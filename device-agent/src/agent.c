@@ -889,6 +889,11 @@ static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
 	 * add traffic. */
 	sc->keepalive_ms = 0;
 	sc->dead_after_ms = (uint32_t)(cfg->keepalive_ms * 3 + 1000);
+	/* Rekey by need: an idle device's links (pings, a record now and
+	 * then) keep their keys up to an hour, busy ones rekey every 2 min
+	 * (docs/design/ring-cluster.md, "Rekeying idle sessions"). */
+	sc->rekey_idle_ms = CR_SESS_REKEY_IDLE_MS;
+	sc->rekey_busy_msgs = CR_SESS_REKEY_BUSY_MSGS;
 	/* A node that does not answer in 2.5 s (or the ping interval, when
 	 * shorter, but at least 1 s) is given up, and the next attempt goes
 	 * to the next node in the ranking: the ping interval sets how fast a

@@ -1470,6 +1470,10 @@ static void node_sess_cfg(const struct rn_config *cfg, struct cr_sess_cfg *sc)
 	 * quickly, give up on a dead one soon. */
 	sc->handshake_retry_ms = 250;
 	sc->handshake_timeout_ms = 2000;
+	/* Devices rekey idle links by need (carrier-agent): accept their
+	 * idle keys up to an hour old (docs/design/ring-cluster.md). */
+	sc->rekey_idle_ms = CR_SESS_REKEY_IDLE_MS;
+	sc->rekey_busy_msgs = CR_SESS_REKEY_BUSY_MSGS;
 }
 
 static void node_tls_limits(struct rn_node *n, const struct rn_config *cfg)
