@@ -98,8 +98,12 @@ echo "RESULT killed nodes ${victims[*]} of $NODES at once: $out"
 max=$(cat "$T/last_max")
 [ -z "${KORHAL_BENCH_OUT:-}" ] || echo "$DEVICES $(sed -n 's/.*p50 \([0-9?]*\) ms, p99 \([0-9?]*\) ms, max \([0-9?]*\) ms.*/\1 \2 \3/p' <<<"$out")" >>"$KORHAL_BENCH_OUT"
 ok "every device reachable again, the last after $max ms"
+# Some devices (about 1 in 5) lost both attached nodes; the surviving
+# holders of their records nudged them.
 # shellcheck disable=SC2086
-echo "nudges sent by the surviving nodes: $(sum_metric carrier_node_nudges_sent_total $survivors)"
+nudges=$(sum_metric carrier_node_nudges_sent_total $survivors)
+[ "${nudges:-0}" -gt 0 ] || fail "no surviving node nudged a device whose attached nodes all died"
+ok "$nudges nudges sent by the surviving nodes"
 
 # What the devices' home nodes acknowledged, then the devices stop so that
 # the records stay as they are.
