@@ -671,12 +671,15 @@ static int agent_datagram(void *arg, const struct cr_addr *from,
 			  const uint8_t *buf, size_t len)
 {
 	struct da_agent *a = arg;
-	uint64_t now = cr_now_ms();
+	uint64_t now = cr_now_ms(), epoch;
+	const uint8_t *bits;
+	size_t bits_len;
 	int known = 0;
 
 	if (len == 0 || buf[0] != CP_MSG_NUDGE)
 		return 0;
-	if (len < CP_NUDGE_HDR || len > CP_NUDGE_HDR + CR_ALIVE_BYTES_MAX ||
+	if (cp_nudge_parse(buf, len, sizeof(a->hint), &epoch, &bits,
+			   &bits_len) < 0 ||
 	    (a->nudge_ms != 0 && now - a->nudge_ms < AGENT_NUDGE_GAP_MS))
 		return 1;
 	for (size_t i = 0; i < a->ring->n_nodes && !known; i++) {
@@ -689,9 +692,9 @@ static int agent_datagram(void *arg, const struct cr_addr *from,
 		return 1;
 	a->nudge_ms = now;
 	a->hint_len = 0;
-	if (cp_get_u64(buf + 4) == a->ring->epoch) {
-		a->hint_len = len - CP_NUDGE_HDR;
-		memcpy(a->hint, buf + CP_NUDGE_HDR, a->hint_len);
+	if (epoch == a->ring->epoch) {
+		a->hint_len = bits_len;
+		memcpy(a->hint, bits, bits_len);
 	}
 	cr_log_info("a ring node reports our nodes dead: checking them");
 	for (size_t i = 0; i < a->n_links; i++) {

@@ -55,4 +55,19 @@ static inline uint64_t cp_get_u64(const uint8_t *p)
 	return (uint64_t)cp_get_u32(p) | (uint64_t)cp_get_u32(p + 4) << 32;
 }
 
+/* A CP_MSG_NUDGE datagram: 0 with its epoch and liveness bitmap (pointing
+ * into buf, at most bits_max bytes), -1 when it is not a well-formed one. */
+static inline int cp_nudge_parse(const uint8_t *buf, size_t len,
+				 size_t bits_max, uint64_t *epoch,
+				 const uint8_t **bits, size_t *bits_len)
+{
+	if (buf == NULL || len < CP_NUDGE_HDR || len - CP_NUDGE_HDR > bits_max ||
+	    buf[0] != CP_MSG_NUDGE || buf[1] != 0 || buf[2] != 0 || buf[3] != 0)
+		return -1;
+	*epoch = cp_get_u64(buf + 4);
+	*bits = buf + CP_NUDGE_HDR;
+	*bits_len = len - CP_NUDGE_HDR;
+	return 0;
+}
+
 #endif
