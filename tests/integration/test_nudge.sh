@@ -69,7 +69,7 @@ victims=() third=-1
 for i in 0 1 2; do
 	if grep -qx "${NODE_ADDR[$i]}" <<<"$before"; then victims+=("$i"); else third=$i; fi
 done
-[ "${#victims[@]}" -eq 2 ] && [ "$third" -ge 0 ] || fail "attached nodes not found in: $before"
+if [ "${#victims[@]}" -ne 2 ] || [ "$third" -lt 0 ]; then fail "attached nodes not found in: $before"; fi
 marker=$(wc -l <"$T/dev.log")
 for v in "${victims[@]}"; do kill -KILL "${NODE_PID[$v]}"; done
 on_third() { live_addrs | grep -qx "${NODE_ADDR[$third]}"; }
@@ -81,7 +81,7 @@ after=$(tail -n +"$((marker + 1))" "$T/dev.log")
 grep -q "reports our nodes dead" <<<"$after" || fail "the agent moved without acting on a nudge: $after"
 first_check=$(grep -n -m1 "reports our nodes dead" <<<"$after" | cut -d: -f1)
 first_move=$(grep -n -m1 "lost node\|unreachable" <<<"$after" | cut -d: -f1)
-[ -n "$first_move" ] && [ "$first_check" -lt "$first_move" ] || fail "the links went before the nudge: $after"
+if [ -z "$first_move" ] || [ "$first_check" -ge "$first_move" ]; then fail "the links went before the nudge: $after"; fi
 ok "node ${NODE_ADDR[$third]} sent $nudges nudges; the agent checked its links and moved there"
 out=$("$CARRIER" ping "$dev_id" -c 2) || fail "ping after the move: $out"
 grep -q "2 sent, 2 received" <<<"$out" || fail "ping: $out"
