@@ -21,6 +21,10 @@
  *              --hold seconds.
  * With --node-pid, each phase line carries the node's CPU time (utime +
  * stime from /proc/PID/stat) spent in the phase.
+ * First of all, one line `x25519_per_cpu_s=R`: this CPU's X25519 speed
+ * (crypto_scalarmult, libsodium, over 1 s of this process's CPU), which
+ * bounds a Noise IK responder (4 DH and one key generation: R / 5
+ * handshakes per CPU-second).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cp/hop.h"
@@ -507,6 +512,32 @@ static int rl_open_sockets(struct rl *rl)
 	return 0;
 }
 
+/* crypto_scalarmult per second of this process's CPU, over about 1 s. */
+static unsigned long long rl_x25519_rate(void)
+{
+	uint8_t sk[crypto_scalarmult_SCALARBYTES], pk[crypto_scalarmult_BYTES];
+	uint8_t out[crypto_scalarmult_BYTES];
+	struct timespec t0, t1;
+	unsigned long long n = 0;
+	double dt;
+
+	randombytes_buf(sk, sizeof(sk));
+	crypto_scalarmult_base(pk, sk);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	do {
+		for (int i = 0; i < 256; i++, n++) {
+			/* Each result feeds the next: nothing to optimise away. */
+			if (crypto_scalarmult(out, sk, pk) != 0)
+				return 0;
+			memcpy(pk, out, sizeof(pk));
+		}
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+		dt = (double)(t1.tv_sec - t0.tv_sec) +
+		     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (dt < 1.0);
+	return (unsigned long long)((double)n / dt);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -597,6 +628,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringload: --node must be an IPv4 address\n");
 		return 1;
 	}
+	printf("ringload: x25519_per_cpu_s=%llu\n", rl_x25519_rate());
+	fflush(stdout);
 	rl.base = event_base_new();
 	rl.devs = calloc(rl.n, sizeof(*rl.devs));
 	if (rl.base == NULL || rl.devs == NULL || rl_open_sockets(&rl) < 0)

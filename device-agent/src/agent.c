@@ -61,6 +61,16 @@ enum {
 	/* agent_next_seq(): how far ahead of the sequence the mark in
 	 * LMDB runs (an hour of records per flash write). */
 	AGENT_SEQ_LEASE_MS = 3600 * 1000,
+	/* A nudge (CP_MSG_NUDGE) makes the agent ping its nodes at once and
+	 * every AGENT_PROBE_EVERY_MS; a link whose node answers none of them
+	 * within AGENT_PROBE_MS is given up.  Nudges are unauthenticated: at
+	 * most one is acted on per AGENT_NUDGE_GAP_MS, and a node that answers
+	 * keeps its link. */
+	AGENT_PROBE_MS = 1000,
+	AGENT_PROBE_EVERY_MS = 250,
+	AGENT_NUDGE_GAP_MS = 2000,
+	/* How long a nudge's liveness view guides the choice of nodes. */
+	AGENT_HINT_MS = 10000,
 };
 
 /* A hop session with one home node. */
@@ -80,6 +90,7 @@ struct da_link {
 	char observed[CP_ADDR_STR_MAX];
 	uint64_t sent_ms;        /* the current record last sent here */
 	uint64_t migrate_at_ms;  /* move to a new home node then; 0: stay */
+	uint64_t probe_ms;       /* a nudge's probe started then; 0: none */
 	/* The node's view of which ring nodes are alive (its last pong), for
 	 * choosing where to go when a node dies; valid for view_epoch. */
 	uint8_t view[CR_ALIVE_BYTES_MAX];
@@ -127,6 +138,11 @@ struct da_agent {
 	/* agent_next_seq(): the last sequence used, the mark kept in LMDB. */
 	uint64_t seq_last, seq_mark;
 	int seq_loaded;
+	/* The last nudge acted on, and its sender's view of the live nodes:
+	 * a hint for where to go while no link's node answers. */
+	uint64_t nudge_ms;
+	uint8_t hint[CR_ALIVE_BYTES_MAX];
+	size_t hint_len;
 };
 
 /* Runs the loop's timer work at once (something changed: a link came up
@@ -286,6 +302,11 @@ static int agent_node_alive(const struct da_agent *a, size_t idx)
 		if (cr_alive_get(l->view, l->view_len, idx))
 			return 1;
 	}
+	/* No node we reach has a view: a recent nudge's view orders the
+	 * first pass of the ranking (a lying nudge costs a failed
+	 * handshake; the second pass tries every node anyway). */
+	if (!any && a->hint_len != 0 && cr_now_ms() - a->nudge_ms < AGENT_HINT_MS)
+		return cr_alive_get(a->hint, a->hint_len, idx);
 	return !any;
 }
 
@@ -588,6 +609,7 @@ static void agent_on_hop(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
 	case CARRIER__HOP__MSG_PONG:
 		l->last_pong_ms = cr_now_ms();
 		l->unanswered_ms = 0;
+		l->probe_ms = 0;
 		if (m->pong->alive.len <= sizeof(l->view)) {
 			memcpy(l->view, m->pong->alive.data, m->pong->alive.len);
 			l->view_len = m->pong->alive.len;
@@ -694,13 +716,8 @@ static void agent_flush(void *arg)
 /* Tests only: while a config flagged to cut the device off is tried,
  * what ring nodes send is dropped (the links time out, as when a config
  * broke the device's network). */
-static int agent_datagram(void *arg, const struct cr_addr *from,
-			  const uint8_t *buf, size_t len)
+static int agent_ring_cut(struct da_agent *a, const struct cr_addr *from)
 {
-	struct da_agent *a = arg;
-
-	(void)buf;
-	(void)len;
 	if (a->apps == NULL || !da_apps_ring_cut(a->apps))
 		return 0;
 	for (size_t i = 0; i < a->ring->n_nodes; i++) {
@@ -711,6 +728,58 @@ static int agent_datagram(void *arg, const struct cr_addr *from,
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * A nudge: a ring node saw every node we are attached to die.  It proves
+ * nothing (anyone can send one), so it only makes us ask our nodes
+ * ourselves, now instead of at the next keepalive: a node that answers
+ * within AGENT_PROBE_MS keeps its link.  Taken only from a ring node's
+ * address and at most once per AGENT_NUDGE_GAP_MS, so a flood of forged
+ * nudges costs a device a few pings a second at most.
+ */
+static int agent_datagram(void *arg, const struct cr_addr *from,
+			  const uint8_t *buf, size_t len)
+{
+	struct da_agent *a = arg;
+	uint64_t now = cr_now_ms(), epoch;
+	const uint8_t *bits;
+	size_t bits_len;
+	int known = 0;
+
+	if (len == 0 || buf[0] != CP_MSG_NUDGE)
+		return agent_ring_cut(a, from);
+	if (cp_nudge_parse(buf, len, sizeof(a->hint), &epoch, &bits,
+			   &bits_len) < 0 ||
+	    (a->nudge_ms != 0 && now - a->nudge_ms < AGENT_NUDGE_GAP_MS))
+		return 1;
+	for (size_t i = 0; i < a->ring->n_nodes && !known; i++) {
+		struct cr_addr na;
+
+		known = cr_addr_parse(a->ring->nodes[i].addr, &na, NULL) == 0 &&
+			cr_addr_equal(&na, from);
+	}
+	if (!known)
+		return 1;
+	a->nudge_ms = now;
+	a->hint_len = 0;
+	if (epoch == a->ring->epoch) {
+		a->hint_len = bits_len;
+		memcpy(a->hint, bits, bits_len);
+	}
+	cr_log_info("a ring node reports our nodes dead: checking them");
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct da_link *l = &a->links[i];
+
+		if (l->rl.sess == NULL || !l->rl.up || l->probe_ms != 0)
+			continue;
+		l->probe_ms = now;
+		agent_ping(a, l, now);
+	}
+	/* The probes are timed by the loop's pass: run it now, and at
+	 * AGENT_TICK_MS while they last (agent_next_ms). */
+	agent_kick(a);
+	return 1;
 }
 
 /* The agent's part of `carrier sysinfo`: the NAT type its observed
@@ -859,7 +928,7 @@ static uint64_t agent_next_ms(struct da_agent *a, uint64_t now)
 		const struct da_link *l = &a->links[i];
 
 		if (l->rl.sess == NULL || !l->rl.up || l->unanswered_ms != 0 ||
-		    l->migrate_at_ms != 0 ||
+		    l->migrate_at_ms != 0 || l->probe_ms != 0 ||
 		    (l->acked_seq != a->seq && a->rec_len != 0))
 			return AGENT_TICK_MS;
 		agent_due(&next, l->rl.ping_ms + ka);
@@ -926,6 +995,18 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 			cr_sess_close(l->rl.sess);
 			continue;
 		}
+		if (l->probe_ms != 0) {
+			/* A nudge's probe: the node answered none of our
+			 * pings since it started. */
+			if (now - l->probe_ms > AGENT_PROBE_MS) {
+				l->probe_ms = 0;
+				l->silent = 1;
+				cr_sess_close(l->rl.sess);
+				continue;
+			}
+			if (now - l->rl.ping_ms >= AGENT_PROBE_EVERY_MS)
+				agent_ping(a, l, now);
+		}
 		if (now - l->rl.ping_ms >= ka)
 			agent_ping(a, l, now);
 		if (l->acked_seq != a->seq && a->rec_len != 0 &&
@@ -974,6 +1055,11 @@ static void agent_sess_cfg(const struct da_config *cfg, struct cr_sess_cfg *sc)
 	 * add traffic. */
 	sc->keepalive_ms = 0;
 	sc->dead_after_ms = (uint32_t)(cfg->keepalive_ms * 3 + 1000);
+	/* Rekey by need: an idle device's links (pings, a record now and
+	 * then) keep their keys up to an hour, busy ones rekey every 2 min
+	 * (docs/design/ring-cluster.md, "Rekeying idle sessions"). */
+	sc->rekey_idle_ms = CR_SESS_REKEY_IDLE_MS;
+	sc->rekey_busy_msgs = CR_SESS_REKEY_BUSY_MSGS;
 	/* A node that does not answer in 2.5 s (or the ping interval, when
 	 * shorter, but at least 1 s) is given up, and the next attempt goes
 	 * to the next node in the ranking: the ping interval sets how fast a

@@ -1300,6 +1300,10 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		cr_metrics_counter(b, "carrier_node_peer_deaths_total",
 				   "Nodes seen going from alive to dead.",
 				   ps->peer_deaths);
+		cr_metrics_counter(b, "carrier_node_nudges_sent_total",
+				   "Nudges sent to devices whose attached "
+				   "nodes all died.",
+				   ps->nudges_sent);
 		cr_metrics_counter(b, "carrier_node_replicas_sent_total",
 				   "Presence records sent to other home nodes.",
 				   ps->replicas_sent);
@@ -1466,6 +1470,10 @@ static void node_sess_cfg(const struct rn_config *cfg, struct cr_sess_cfg *sc)
 	 * quickly, give up on a dead one soon. */
 	sc->handshake_retry_ms = 250;
 	sc->handshake_timeout_ms = 2000;
+	/* Devices rekey idle links by need (carrier-agent): accept their
+	 * idle keys up to an hour old (docs/design/ring-cluster.md). */
+	sc->rekey_idle_ms = CR_SESS_REKEY_IDLE_MS;
+	sc->rekey_busy_msgs = CR_SESS_REKEY_BUSY_MSGS;
 }
 
 static void node_tls_limits(struct rn_node *n, const struct rn_config *cfg)
@@ -1548,9 +1556,16 @@ static void node_on_ring(void *ctx, struct cr_ring *ring)
 			     (unsigned long long)ring->epoch);
 }
 
+static void node_peers_send_raw(void *ctx, const struct cr_addr *to,
+				const uint8_t *buf, size_t len)
+{
+	node_send_raw(ctx, to, buf, len);
+}
+
 static const struct rn_peers_ops node_peers_ops = {
 	.ring = node_on_ring,
 	.published = node_on_published,
+	.send_raw = node_peers_send_raw,
 };
 
 struct rn_node *rn_node_new(struct event_base *base,

@@ -1365,6 +1365,66 @@ START_TEST(test_rekey_in_flight)
 }
 END_TEST
 
+/* Rekey by need: an idle session (keepalives only) keeps its keys past
+ * rekey_after_ms and rekeys at rekey_idle_ms, and neither end drops them
+ * in between; once traffic crosses rekey_busy_msgs the old keys are
+ * renewed at once; a busy session rekeys on the clock as before. */
+START_TEST(test_rekey_by_need)
+{
+	struct cr_sess_cfg cfg = test_cfg();
+	struct cr_sess *a, *b;
+	int n = 0;
+
+	cfg.rekey_after_ms = 5000;
+	cfg.reject_after_ms = 8000;
+	cfg.keepalive_ms = 2000;
+	cfg.rekey_idle_ms = 60000;
+	cfg.rekey_busy_msgs = 100;
+	node_init(0, CR_ID_DEVICE, &cfg);
+	node_init(1, CR_ID_NODE, &cfg);
+	a = pair(0, 1);
+	b = nodes[1].up_sess;
+	/* 40 s idle: keepalives only (about 20 each way), no rekey, no
+	 * expiry, although the keys are five times rekey_after_ms old. */
+	run(40000, 500);
+	ck_assert_int_eq(nodes[0].n_up_rekey, 0);
+	ck_assert_int_eq(nodes[0].n_down + nodes[1].n_down, 0);
+	ck_assert_uint_eq(drops_total(0) + drops_total(1), 0);
+	/* Traffic resumes: within rekey_busy_msgs datagrams the old keys go. */
+	for (int i = 0; i < 80 && nodes[0].n_up_rekey == 0; i++) {
+		send_str(a, "resumed");
+		send_str(b, "resumed");
+		n++;
+		now_ms += 10;
+		tick_all();
+		deliver_all();
+	}
+	run(2000, 100);
+	ck_assert_int_eq(nodes[0].n_up_rekey, 1);
+	ck_assert_int_le(n, 80);
+	/* Busy from now on: rekeys every 5 s as without rekey by need. */
+	for (uint64_t t = 0; t < 12000; t += 50) {
+		send_str(a, "busy");
+		send_str(b, "busy");
+		now_ms += 50;
+		tick_all();
+		deliver_all();
+	}
+	ck_assert_int_ge(nodes[0].n_up_rekey, 3);
+	/* Idle again: the keys of the busy time are renewed once more, the
+	 * idle ones after them stay until rekey_idle_ms, then rekey once
+	 * more, still without losing the session. */
+	run(8000, 500);
+	int before = nodes[0].n_up_rekey;
+	run(30000, 500);
+	ck_assert_int_eq(nodes[0].n_up_rekey, before);
+	run(40000, 500);
+	ck_assert_int_eq(nodes[0].n_up_rekey, before + 1);
+	ck_assert_int_eq(nodes[0].n_down + nodes[1].n_down, 0);
+	ck_assert_int_eq(nodes[0].n_up, 1);
+}
+END_TEST
+
 /* A responder whose initiator stops rekeying drops the keys at
  * reject_after_ms; datagrams under them are refused. */
 START_TEST(test_keys_expire)
@@ -1990,6 +2050,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_handshake_timeout);
 	tcase_add_test(tc, test_rekey_no_loss);
 	tcase_add_test(tc, test_rekey_in_flight);
+	tcase_add_test(tc, test_rekey_by_need);
 	tcase_add_test(tc, test_keys_expire);
 	tcase_add_test(tc, test_rekey_fails_then_expires);
 	suite_add_tcase(s, tc);

@@ -6,6 +6,10 @@
  *      wrapped, so that the checks behind the signature (field limits,
  *      addresses, clocks, identity) see mutated bodies too.
  *
+ * Also cr_presence_route() (a node reading its own store) on the same
+ * bytes: it must not crash and must keep its bounds; and cp_nudge_parse()
+ * (cp/wire.h, the one unauthenticated datagram an agent takes).
+ *
  * "Now" is fixed (the seeds are valid at that instant).  Besides not
  * crashing, a failure must set an error with a message, and an accepted
  * record must keep the documented bounds and re-sign (with the fixed key) to
@@ -18,6 +22,7 @@
 
 #include "carrier.pb-c.h"
 #include "cp/limits.h"
+#include "cp/wire.h"
 #include "cr/error.h"
 #include "cr/presence.h"
 
@@ -136,8 +141,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cr_presence p;
 
+	const uint8_t *bits;
+	uint64_t epoch;
+	size_t bits_len;
+
 	fuzz_verify(data, size, NULL, &p);
 	fuzz_verify(data, size, &dev_id, &p);
 	fuzz_signed_body(data, size);
+	if (cr_presence_route(data, size, &p) == 0)
+		for (size_t i = 0; i < p.n_addrs; i++)
+			if (p.n_addrs > CP_ADDRS_MAX || p.n_attached > CP_ATTACHED_MAX ||
+			    strnlen(p.addrs[i], CP_ADDR_STR_MAX) == CP_ADDR_STR_MAX)
+				abort();
+	if (cp_nudge_parse(data, size, 32, &epoch, &bits, &bits_len) == 0 &&
+	    (bits_len > 32 || bits + bits_len != data + size))
+		abort();
 	return 0;
 }

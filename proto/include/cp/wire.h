@@ -18,6 +18,15 @@ enum cp_msg_type {
 	CP_MSG_COOKIE = 3, /* stateless cookie reply */
 	CP_MSG_DATA = 4,   /* transport datagram of a session */
 	CP_MSG_RELAY = 5,  /* route id + an end-to-end datagram, forwarded as is */
+	/* Node to device, unauthenticated: "every node you are attached to is
+	 * dead as far as I see" (docs/design/ring-cluster.md, Recovery).
+	 * 4-byte header, u64 ring epoch, the sender's liveness bitmap.  A
+	 * hint only: the device checks its links with pings of its own. */
+	CP_MSG_NUDGE = 6,
+};
+
+enum {
+	CP_NUDGE_HDR = 12, /* type, 3 zero bytes, u64 epoch */
 };
 
 /* Little-endian integer access for fixed headers. */
@@ -44,6 +53,21 @@ static inline void cp_put_u64(uint8_t *p, uint64_t v)
 static inline uint64_t cp_get_u64(const uint8_t *p)
 {
 	return (uint64_t)cp_get_u32(p) | (uint64_t)cp_get_u32(p + 4) << 32;
+}
+
+/* A CP_MSG_NUDGE datagram: 0 with its epoch and liveness bitmap (pointing
+ * into buf, at most bits_max bytes), -1 when it is not a well-formed one. */
+static inline int cp_nudge_parse(const uint8_t *buf, size_t len,
+				 size_t bits_max, uint64_t *epoch,
+				 const uint8_t **bits, size_t *bits_len)
+{
+	if (buf == NULL || len < CP_NUDGE_HDR || len - CP_NUDGE_HDR > bits_max ||
+	    buf[0] != CP_MSG_NUDGE || buf[1] != 0 || buf[2] != 0 || buf[3] != 0)
+		return -1;
+	*epoch = cp_get_u64(buf + 4);
+	*bits = buf + CP_NUDGE_HDR;
+	*bits_len = len - CP_NUDGE_HDR;
+	return 0;
 }
 
 #endif

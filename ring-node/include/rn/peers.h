@@ -70,6 +70,10 @@ struct rn_peers_ops {
 	void (*published)(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
 			  uint64_t seq, uint64_t req_id, unsigned stored,
 			  unsigned home);
+	/* Sends one datagram outside any session (a nudge, CP_MSG_NUDGE);
+	 * NULL: no nudges. */
+	void (*send_raw)(void *ctx, const struct cr_addr *to,
+			 const uint8_t *buf, size_t len);
 };
 
 struct rn_peers_stats {
@@ -85,6 +89,9 @@ struct rn_peers_stats {
 	uint64_t rings_accepted, rings_refused, ring_chunks_sent;
 	uint64_t presence_refused[RN_REFUSED_MAX];
 	uint64_t presence_purged; /* expired records deleted */
+	/* Nudges sent to devices whose attached nodes all died, and the
+	 * passes over the store that found them. */
+	uint64_t nudges_sent, nudge_passes;
 };
 
 /* Everything passed is borrowed for the peers' life (ring until the next

@@ -1122,13 +1122,49 @@ static void keys_install(struct cr_sess_host *h, struct cr_sess *s,
 	s->peer_used_cur = 0;
 }
 
+/* Datagrams sent and received under the current keys. */
+static uint64_t keys_msgs(const struct cr_sess *s)
+{
+	uint64_t rx = s->is_wide ? s->cur.rp.wide->top : s->cur.rp.small.top;
+
+	return s->cur.tx_n + rx;
+}
+
+/* Whether the current keys are idle (cr_sess_cfg.rekey_idle_ms): they
+ * carried few datagrams, so their age may run to rekey_idle_ms. */
+static int keys_idle(const struct cr_sess_host *h, const struct cr_sess *s)
+{
+	uint64_t busy = h->cfg.rekey_busy_msgs;
+
+	if (h->cfg.rekey_idle_ms == 0)
+		return 0;
+	/* The responder counts with slack: the initiator decides. */
+	if (!s->initiator)
+		busy *= 2;
+	return keys_msgs(s) < busy;
+}
+
+/* The age at which keys are no longer used: idle keys live rekey_idle_ms
+ * plus the same margin busy keys have between rekey and reject. */
+static uint64_t reject_age(const struct cr_sess_host *h, int idle)
+{
+	uint64_t margin;
+
+	if (!idle)
+		return h->cfg.reject_after_ms;
+	margin = h->cfg.reject_after_ms > h->cfg.rekey_after_ms ?
+			 h->cfg.reject_after_ms - h->cfg.rekey_after_ms :
+			 60 * 1000;
+	return (uint64_t)h->cfg.rekey_idle_ms + margin;
+}
+
 static int keys_expired(const struct cr_sess_host *h, const struct cr_sess *s,
 			uint64_t now)
 {
 	if (!s->has_keys)
 		return 1;
 	if (h->cfg.reject_after_ms != 0 &&
-	    elapsed(now, s->cur.birth_ms) >= h->cfg.reject_after_ms)
+	    elapsed(now, s->cur.birth_ms) >= reject_age(h, keys_idle(h, s)))
 		return 1;
 	return s->cur.tx_n >= msg_limit(h);
 }
@@ -1139,7 +1175,9 @@ static int need_rekey(const struct cr_sess_host *h, const struct cr_sess *s,
 	if (!s->initiator || !s->up || s->hs != NULL || s->dead)
 		return 0;
 	if (h->cfg.rekey_after_ms != 0 &&
-	    elapsed(now, s->cur.birth_ms) >= h->cfg.rekey_after_ms)
+	    elapsed(now, s->cur.birth_ms) >=
+		    (keys_idle(h, s) ? h->cfg.rekey_idle_ms :
+				       h->cfg.rekey_after_ms))
 		return 1;
 	return h->cfg.rekey_after_msgs != 0 &&
 	       s->cur.tx_n >= h->cfg.rekey_after_msgs;
@@ -1819,7 +1857,7 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	const uint8_t *key;
 	struct cr_replay *replay = NULL; /* NULL: cur's window */
 	struct cr_sess *s;
-	uint64_t counter, birth;
+	uint64_t counter, birth, max_age = h->cfg.reject_after_ms;
 	uint32_t receiver;
 	size_t plen;
 	int pending = 0, was_up, ok;
@@ -1838,10 +1876,13 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	if (s->has_keys && receiver == s->cur.local_index) {
 		key = s->cur.rx;
 		birth = s->cur.birth_ms;
+		max_age = reject_age(h, keys_idle(h, s));
 	} else if (s->prev != NULL && receiver == s->prev->local_index) {
 		key = s->prev->rx;
 		birth = s->prev->birth_ms;
 		replay = &s->prev->replay;
+		/* Keys replaced by a rekey may have been idle ones. */
+		max_age = reject_age(h, h->cfg.rekey_idle_ms != 0);
 	} else if (!s->initiator && s->hs != NULL &&
 		   receiver == s->hs->local_index) {
 		key = rhs_of(s)->rx;
@@ -1850,8 +1891,7 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	} else {
 		return drop(h, CR_SESS_DROP_STATE);
 	}
-	if ((h->cfg.reject_after_ms != 0 &&
-	     elapsed(now, birth) >= h->cfg.reject_after_ms) ||
+	if ((h->cfg.reject_after_ms != 0 && elapsed(now, birth) >= max_age) ||
 	    counter >= msg_limit(h))
 		return drop(h, CR_SESS_DROP_EXPIRED);
 	plen = len - DATA_MIN;
@@ -2047,7 +2087,8 @@ static void sess_timers(struct cr_sess_host *h, struct cr_sess *s,
 		wide_drop(s, 1);
 	if (s->prev != NULL &&
 	    ((h->cfg.reject_after_ms != 0 &&
-	      elapsed(now, s->prev->birth_ms) >= h->cfg.reject_after_ms) ||
+	      elapsed(now, s->prev->birth_ms) >=
+		      reject_age(h, h->cfg.rekey_idle_ms != 0)) ||
 	     (s->peer_used_cur &&
 	      elapsed(now, s->cur.birth_ms) >= PREV_GRACE_MS)))
 		prev_free(h, s);

@@ -428,3 +428,32 @@ int cr_presence_expires(const uint8_t *buf, size_t len, uint64_t *expires)
 	*expires = b->expires_unix;
 	return 0;
 }
+
+int cr_presence_route(const uint8_t *buf, size_t len, struct cr_presence *out)
+{
+	CLEANUP_SIGNED_PRESENCE Carrier__SignedPresence *s = NULL;
+	CLEANUP_PRESENCE_BODY Carrier__PresenceBody *b = NULL;
+
+	if (buf == NULL || len == 0 || len > CP_PRESENCE_MAX)
+		return -1;
+	s = carrier__signed_presence__unpack(NULL, len, buf);
+	if (s == NULL || s->body.len == 0)
+		return -1;
+	b = carrier__presence_body__unpack(NULL, s->body.len, s->body.data);
+	if (b == NULL)
+		return -1;
+	out->n_addrs = 0;
+	for (size_t i = 0; i < b->n_addrs && out->n_addrs < CP_ADDRS_MAX; i++) {
+		size_t l = strlen(b->addrs[i]);
+
+		if (l < CP_ADDR_STR_MAX)
+			memcpy(out->addrs[out->n_addrs++], b->addrs[i], l + 1);
+	}
+	out->n_attached = 0;
+	for (size_t i = 0;
+	     i < b->n_attached && out->n_attached < CP_ATTACHED_MAX; i++)
+		if (b->attached[i].len == CR_PKLEN)
+			memcpy(out->attached[out->n_attached++],
+			       b->attached[i].data, CR_PKLEN);
+	return 0;
+}

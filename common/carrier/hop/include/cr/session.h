@@ -145,6 +145,25 @@ struct cr_sess_cfg {
 	 * sleep between its keepalives raises it: those timers then fire up
 	 * to a quarter of the shortest one late (never later than this). */
 	uint32_t scan_max_ms;
+	/* Rekey by need (0: off, every rekey_after_ms as before).  Keys
+	 * that carried fewer than rekey_busy_msgs datagrams (sent and
+	 * received) are idle: they are renewed only at rekey_idle_ms of age,
+	 * and are no longer used (reject) at rekey_idle_ms plus
+	 * reject_after_ms - rekey_after_ms.  Keys that carried more are
+	 * renewed at rekey_after_ms and rejected at reject_after_ms as
+	 * before, so traffic resuming on an old idle key rekeys within
+	 * rekey_busy_msgs datagrams.  A responder counts a key busy only at
+	 * twice rekey_busy_msgs (both ends count a little differently when
+	 * datagrams are lost).  Both ends of a session must use it. */
+	uint32_t rekey_idle_ms;
+	uint32_t rekey_busy_msgs;
+};
+
+/* What carrier-agent and carrier-node use (docs/design/ring-cluster.md,
+ * "Rekeying idle sessions"). */
+enum {
+	CR_SESS_REKEY_IDLE_MS = 3600 * 1000,
+	CR_SESS_REKEY_BUSY_MSGS = 1024,
 };
 
 /* Defaults: keepalive 15 s, dead 45 s, rekey 120 s / 2^60, reject 180 s /

@@ -56,4 +56,13 @@ int cr_presence_verify(const uint8_t *buf, size_t len, uint64_t now_unix,
  */
 int cr_presence_expires(const uint8_t *buf, size_t len, uint64_t *expires);
 
+/*
+ * Where a device of a stored record can be reached, without checking its
+ * signature (records in a node's store were verified when they came in):
+ * its addresses and the nodes it is attached to.  Fills only n_addrs,
+ * addrs, n_attached and attached of *out (addresses longer than a slot and
+ * attached keys of the wrong size are skipped).  0, or -1 when unreadable.
+ */
+int cr_presence_route(const uint8_t *buf, size_t len, struct cr_presence *out);
+
 #endif
