@@ -74,7 +74,8 @@ static const char release_usage[] =
 	"[--trust TRUST]\n"
 	"           [--origin URL]... [--port P]... "
 	"[--health http:PORT/PATH|tcp:PORT|exec:CMD]\n"
-	"           [--env K=V]... [-- ARGS...]\n"
+	"           [--env K=V]... [--reload-signal HUP|USR1|USR2] "
+	"[-- ARGS...]\n"
 	"       carrier release sign RELEASE --key RELEASE_KEY [--trust TRUST]\n"
 	"       carrier release show RELEASE [--trust TRUST] [--json]\n"
 	"\n"
@@ -83,6 +84,10 @@ static const char release_usage[] =
 	"architectures it runs on, the Archon\nimage NAME (REPO:TAG) and how "
 	"to run it (ARGS replace the image's command, --env\nadds to its "
 	"environment, --port and --health say what the device checks).\n"
+	"--reload-signal: a config (`carrier config set`) that changes only "
+	"files is\napplied by rewriting them and sending this signal to the "
+	"app instead of\nrestarting it (a changed environment value still "
+	"restarts it).\n"
 	"The manifest of NAME is read from ORIGIN_URL (http://, or the folder "
 	"`archon\npublish` wrote, as a path or file:// URL, for offline "
 	"signing); the release\npins its index id and config digest.  Devices "
@@ -912,6 +917,7 @@ static int release_create(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "health", required_argument, NULL, 'H' },
 		{ "env", required_argument, NULL, 'e' },
+		{ "reload-signal", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1007,6 +1013,13 @@ static int release_create(int argc, char **argv)
 			break;
 		case 'H':
 			if (cr_health_parse(optarg, &in->health, &err) < 0) {
+				err->code = FLEET_EUSAGE;
+				goto fail;
+			}
+			break;
+		case 'R':
+			if (cr_reload_signal_parse(optarg, &in->reload_signal,
+						   &err) < 0) {
 				err->code = FLEET_EUSAGE;
 				goto fail;
 			}
@@ -1184,6 +1197,8 @@ static void release_show_json(const struct cr_release *r,
 	cr_health_format(&r->health, h, sizeof(h));
 	printf("],\"health\":");
 	json_str(h);
+	printf(",\"reload_signal\":");
+	json_str(cr_reload_signal_name(r->reload_signal));
 	printf(",\"created_unix\":%" PRIu64 ",\"signers\":[", r->created_unix);
 	for (size_t i = 0; i < r->n_signers; i++)
 		printf("%s\"%s\"", i ? "," : "", key_id(r->signer[i], ida));
@@ -1232,6 +1247,9 @@ static void release_show_text(const struct cr_release *r,
 	}
 	cr_health_format(&r->health, h, sizeof(h));
 	printf("health: %s\n", h[0] != '\0' ? h : "none (the process lives)");
+	printf("config applied by: %s%s\n",
+	       r->reload_signal != 0 ? "SIG" : "restarting the app",
+	       cr_reload_signal_name(r->reload_signal));
 	format_time(r->created_unix, when, sizeof(when));
 	printf("created: %s\nsigners:\n", when);
 	for (size_t i = 0; i < r->n_signers; i++) {

@@ -485,18 +485,15 @@ static int open_log(const struct da_paths *p, const char *app,
 	return 0;
 }
 
-/* The config's files, in DA_CONFIG_DIR of the container's root: the
- * folder is made anew, so a key the config dropped is gone. */
-static int write_config_files(const char *dir, const struct cr_appcfg *cfg,
-			      struct cr_error **err)
+/* The image's own /run may be a link out of its root: the path is the
+ * host's here, so every step to DA_CONFIG_DIR must be a real folder. */
+static int check_config_steps(const char *dir, struct cr_error **err)
 {
 	static const char *const steps[] = { "run", "run/korhal",
 					     DA_CONFIG_DIR };
 	char path[PATH_MAX + 128];
 	struct stat sb;
 
-	/* The image's own /run may be a link out of its root: the path is
-	 * the host's here, so every step must be a real folder. */
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		snprintf(path, sizeof(path), "%.4000s/rootfs/%s", dir,
 			 steps[i]);
@@ -506,6 +503,18 @@ static int write_config_files(const char *dir, const struct cr_appcfg *cfg,
 					    "folder: no place for the config's "
 					    "files", steps[i]);
 	}
+	return 0;
+}
+
+/* The config's files, in DA_CONFIG_DIR of the container's root: the
+ * folder is made anew, so a key the config dropped is gone. */
+static int write_config_files(const char *dir, const struct cr_appcfg *cfg,
+			      struct cr_error **err)
+{
+	char path[PATH_MAX + 128];
+
+	if (check_config_steps(dir, err) < 0)
+		return -1;
 	snprintf(path, sizeof(path), "%.4000s/rootfs/" DA_CONFIG_DIR, dir);
 	if (rm_tree(path, err) < 0)
 		return -1;
@@ -524,6 +533,86 @@ static int write_config_files(const char *dir, const struct cr_appcfg *cfg,
 		if (cr_write_file_atomic(path, e->value, e->len, 0644, err) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* A reload: the config's files rewritten in the running container's root
+ * (each replaced by a rename, so the app reads the old file or the new one,
+ * never half; a key the config dropped is removed), then the release's
+ * signal to the app.  The root must be the one the container runs on: the
+ * overlay still mounted (or the copy made without overlayfs). */
+static int sync_config_files(const char *dir, const struct cr_appcfg *cfg,
+			     struct cr_error **err)
+{
+	char path[PATH_MAX + 128], copied[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%.4000s/rootfs", dir);
+	snprintf(copied, sizeof(copied), "%.4000s/rootfs.copied", dir);
+	if (!is_mountpoint(path) && access(copied, F_OK) < 0)
+		return cr_error_set(err, ENOENT,
+				    "%s is not mounted: not the root the app "
+				    "runs on",
+				    path);
+	if (check_config_steps(dir, err) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%.4000s/rootfs/" DA_CONFIG_DIR, dir);
+	if (cr_mkdir_p(path, 0755, err) < 0)
+		return -1;
+	for (size_t i = 0; cfg != NULL && i < cfg->n_entries; i++) {
+		const struct cr_appcfg_entry *e = &cfg->entries[i];
+
+		if (!e->file)
+			continue;
+		snprintf(path, sizeof(path), "%.4000s/rootfs/" DA_CONFIG_DIR
+			 "/%s", dir, e->key);
+		if (cr_write_file_atomic(path, e->value, e->len, 0644, err) < 0)
+			return -1;
+	}
+	snprintf(path, sizeof(path), "%.4000s/rootfs/" DA_CONFIG_DIR, dir);
+	d = opendir(path);
+	if (d == NULL)
+		return cr_error_errno(err, errno, "%s", path);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		char one[PATH_MAX + 512];
+		int keep = 0;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		for (size_t i = 0; cfg != NULL && i < cfg->n_entries; i++)
+			if (cfg->entries[i].file &&
+			    strcmp(cfg->entries[i].key, de->d_name) == 0)
+				keep = 1;
+		if (keep)
+			continue;
+		snprintf(one, sizeof(one), "%s/%s", path, de->d_name);
+		rc = rm_tree(one, err);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int job_reload(const struct da_paths *p, const struct da_job *j,
+		      struct cr_error **err)
+{
+	char dir[PATH_MAX];
+	uint64_t start;
+	pid_t pid;
+
+	if (!da_container_pid(p, j->app, j->version, &pid, &start))
+		return cr_error_set(err, ESRCH, "%s %s does not run", j->app,
+				    j->version);
+	da_app_dir(p, j->app, j->version, dir, sizeof(dir));
+	if (sync_config_files(dir, j->cfg, err) < 0)
+		return cr_error_wrap(err, "reloading %s %s", j->app, j->version);
+	/* The container's first process: one in its own pid namespace gets
+	 * only the signals it catches, so an app that does not reload is
+	 * left as it was (its health window says so). */
+	if (kill(pid, j->signal) < 0)
+		return cr_error_errno(err, errno, "signalling %s %s (pid %d)",
+				      j->app, j->version, (int)pid);
 	return 0;
 }
 
@@ -615,6 +704,8 @@ int da_job_run(const struct da_paths *p, const struct da_job *j,
 		return job_stage(p, j, err);
 	case DA_JOB_RUN:
 		return job_run(p, j, err);
+	case DA_JOB_RELOAD:
+		return job_reload(p, j, err);
 	case DA_JOB_STOP:
 		stop_all(p, j->app);
 		return 0;

@@ -45,6 +45,8 @@ enum da_job_kind {
 	DA_JOB_STAGE, /* check out, write config.json */
 	DA_JOB_RUN,   /* stop every container of the app, verify, start */
 	DA_JOB_STOP,  /* stop every container of the app */
+	DA_JOB_RELOAD, /* rewrite the config's files in the running
+			* container, send it the release's reload signal */
 	DA_JOB_EVICT, /* remove versions no longer kept, gc the store */
 };
 
@@ -58,6 +60,7 @@ struct da_job {
 	 * the release's environment, its files are written to
 	 * DA_CONFIG_DIR in the container. */
 	const struct cr_appcfg *cfg;
+	int signal; /* RELOAD: the release's reload signal */
 	/* EVICT: version folders to remove, and images to drop from the
 	 * store (those no kept version of any app names). */
 	char evict[DA_KEEP_MAX + 2][DA_NAME_MAX];

@@ -274,6 +274,7 @@ static void app_job(struct app *a, enum da_job_kind kind, const char *version,
 		snprintf(q->job.image, sizeof(q->job.image), "%s", image);
 	q->job.rel = a->rel;
 	q->job.cfg = a->cfg_try != NULL ? a->cfg_try : a->cfg;
+	q->job.signal = a->rel != NULL ? a->rel->reload_signal : 0;
 	q->app = a;
 	q->done = done;
 	a->jobs++;
@@ -827,6 +828,62 @@ static void cfg_reverted_stage(struct da_apps *m, struct app *a, int ok,
 		cfg_reverted_run);
 }
 
+/* 1 when every environment value of x (NULL: none) is y's too. */
+static int cfg_env_within(const struct cr_appcfg *x, const struct cr_appcfg *y)
+{
+	for (size_t i = 0; x != NULL && i < x->n_entries; i++) {
+		const struct cr_appcfg_entry *e = &x->entries[i];
+		int same = 0;
+
+		if (e->file)
+			continue;
+		for (size_t k = 0; y != NULL && k < y->n_entries && !same; k++) {
+			const struct cr_appcfg_entry *f = &y->entries[k];
+
+			same = !f->file && strcmp(e->key, f->key) == 0 &&
+			       e->len == f->len &&
+			       memcmp(e->value, f->value, e->len) == 0;
+		}
+		if (!same)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Going from config `from` to `to` by a reload rather than a restart: the
+ * release names a reload signal, the version runs, and no environment
+ * value changes (a process's environment is fixed when it starts: a
+ * changed value needs a restart, whatever the release says).
+ */
+static int cfg_can_reload(const struct app *a, const struct cr_appcfg *from,
+			  const struct cr_appcfg *to)
+{
+	return a->rel != NULL && a->rel->reload_signal != 0 &&
+	       a->running[0] != '\0' &&
+	       strcmp(a->running, a->rec.current) == 0 && !a->crashed &&
+	       bo_process_alive(a->pid, a->start_time) &&
+	       cfg_env_within(from, to) && cfg_env_within(to, from);
+}
+
+static void cfg_reverted_reload(struct da_apps *m, struct app *a, int ok,
+				const char *msg)
+{
+	(void)m;
+	if (ok) {
+		cfg_end(a);
+		return;
+	}
+	/* The app no longer runs, or its root is gone: started again with
+	 * the settings that passed. */
+	cr_log_warnx("app %s: reloading the config that passed: %s; "
+		     "restarting it",
+		     a->rec.app, msg);
+	a->running[0] = '\0';
+	app_job(a, DA_JOB_STAGE, a->rec.current, kept_image(a, a->rec.current),
+		cfg_reverted_stage);
+}
+
 /* Back to the config that passed (none: the release's own settings). */
 static void cfg_revert(struct app *a, const char *reason)
 {
@@ -844,6 +901,11 @@ static void cfg_revert(struct app *a, const char *reason)
 	a->cfg_try = NULL;
 	cfg_put(a, 't', NULL);
 	a->cfg_phase = CFG_BUSY;
+	if (a->rec.current[0] != '\0' && cfg_can_reload(a, a->cfg_old, a->cfg)) {
+		app_job(a, DA_JOB_RELOAD, a->rec.current,
+			kept_image(a, a->rec.current), cfg_reverted_reload);
+		return;
+	}
 	a->running[0] = '\0';
 	if (a->rec.current[0] == '\0' || cfg_release(a, &err) < 0) {
 		cr_log_warnx("app %s: reverting the config: %s", a->rec.app,
@@ -933,20 +995,12 @@ static void cfg_tick(struct app *a, uint64_t now)
 	cfg_commit(a);
 }
 
-static void cfg_started(struct da_apps *m, struct app *a, int ok,
-			const char *msg)
+/* The config is on (restarted or reloaded): its health window starts. */
+static void cfg_window(struct app *a)
 {
+	struct da_apps *m = a->m;
 	uint64_t now = cr_now_ms(), window = a->rec.window_ms;
 
-	if (!ok) {
-		cfg_revert(a, msg);
-		return;
-	}
-	app_watch(a, a->rec.current);
-	if (a->crashed) {
-		cfg_revert(a, "the app exited at once");
-		return;
-	}
 	if (window == 0)
 		window = m->cfg.window_ms;
 	a->cfg_phase = CFG_WINDOW;
@@ -958,6 +1012,43 @@ static void cfg_started(struct da_apps *m, struct app *a, int ok,
 	a->cfg_ring_end = now + (m->cfg.config_ring_ms > window ?
 					 m->cfg.config_ring_ms :
 					 window);
+}
+
+static void cfg_started(struct da_apps *m, struct app *a, int ok,
+			const char *msg)
+{
+	(void)m;
+	if (!ok) {
+		cfg_revert(a, msg);
+		return;
+	}
+	app_watch(a, a->rec.current);
+	if (a->crashed) {
+		cfg_revert(a, "the app exited at once");
+		return;
+	}
+	cfg_window(a);
+}
+
+static void cfg_staged(struct da_apps *m, struct app *a, int ok,
+		       const char *msg);
+
+static void cfg_reloaded(struct da_apps *m, struct app *a, int ok,
+			 const char *msg)
+{
+	(void)m;
+	if (ok) {
+		cfg_window(a);
+		return;
+	}
+	/* Not applied (the app stopped meanwhile, its root is gone): the
+	 * restart the release would get without a reload signal. */
+	cr_log_warnx("app %s: reloading config %" PRIu64 ": %s; restarting "
+		     "it instead",
+		     a->rec.app, a->cfg_try->version, msg);
+	a->running[0] = '\0';
+	app_job(a, DA_JOB_STAGE, a->rec.current, kept_image(a, a->rec.current),
+		cfg_staged);
 }
 
 static void cfg_staged(struct da_apps *m, struct app *a, int ok,
@@ -998,9 +1089,23 @@ static void cfg_start(struct app *a)
 		return;
 	}
 	cfg_put(a, 't', a->cfg_try);
-	cr_log_info("app %s: applying config %" PRIu64 " to %s", a->rec.app,
-		    a->cfg_try->version, a->rec.current);
 	a->cfg_phase = CFG_BUSY;
+	if (cfg_can_reload(a, a->cfg, a->cfg_try)) {
+		cr_log_info("app %s: applying config %" PRIu64 " to %s: its "
+			    "files, then SIG%s",
+			    a->rec.app, a->cfg_try->version, a->rec.current,
+			    cr_reload_signal_name(a->rel->reload_signal));
+		app_job(a, DA_JOB_RELOAD, a->rec.current,
+			kept_image(a, a->rec.current), cfg_reloaded);
+		return;
+	}
+	cr_log_info("app %s: applying config %" PRIu64 " to %s: restarting "
+		    "it%s",
+		    a->rec.app, a->cfg_try->version, a->rec.current,
+		    a->rel->reload_signal != 0 ?
+			    " (an environment value changed, or it was not "
+			    "running)" :
+			    "");
 	a->running[0] = '\0';
 	app_job(a, DA_JOB_STAGE, a->rec.current, kept_image(a, a->rec.current),
 		cfg_staged);

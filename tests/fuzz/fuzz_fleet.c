@@ -89,6 +89,10 @@ static void fuzz_release(const uint8_t *data, size_t size,
 	for (size_t i = 0; i < r->n_env; i++)
 		if (strchr(r->env[i], '=') == NULL)
 			abort();
+	/* None, or one of the listed signals (never one that stops). */
+	if (r->reload_signal != 0 &&
+	    cr_reload_signal_name(r->reload_signal)[0] == '\0')
+		abort();
 	cr_health_format(&r->health, h, sizeof(h));
 	if (cr_release_check_arch(r, cr_fleet_arch(), &err) < 0)
 		fleet_fuzz_check_failure(-1, err, "cr_release_check_arch");

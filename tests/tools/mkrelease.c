@@ -10,7 +10,7 @@
  *   mkrelease release -o FILE --app APP --version V --counter N
  *             --arch A[,B] --image REPO:TAG --origin URL --store DIR
  *             [--key KEY]... [--unsigned] [--health SPEC] [--env K=V]...
- *             [-- ARGS...]
+ *             [--reload-signal HUP|USR1|USR2] [-- ARGS...]
  *   mkrelease deployment -o FILE --trust TRUST --release FILE --key KEY
  *             --tag K=V --seq N
  *       signs a one-wave deployment of RELEASE (checked for nothing but
@@ -177,6 +177,9 @@ static int cmd_release(int argc, char **argv)
 				return die("--health", err);
 		} else if (strcmp(a, "--env") == 0) {
 			r.env[r.n_env++] = (char *)(uintptr_t)v;
+		} else if (strcmp(a, "--reload-signal") == 0) {
+			if (cr_reload_signal_parse(v, &r.reload_signal, &err) < 0)
+				return die("--reload-signal", err);
 		} else {
 			fprintf(stderr, "mkrelease: release: %s?\n", a);
 			return 2;

@@ -7,9 +7,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -130,6 +132,50 @@ int cr_release_check_arch(const struct cr_release *r, const char *arch,
 	return cr_error_set(err, ENOEXEC,
 			    "release %s %s is for %s, this device is %s",
 			    r->app, r->version, list, arch);
+}
+
+/* ---- reload signal ------------------------------------------------------ */
+
+/* The signals an app may name for re-reading its config: never TERM, INT,
+ * KILL or another whose default is to stop the app, so a release cannot
+ * turn a config change into a stop. */
+static const struct {
+	const char *name;
+	int sig;
+} reload_signals[] = {
+	{ "HUP", SIGHUP },
+	{ "USR1", SIGUSR1 },
+	{ "USR2", SIGUSR2 },
+};
+
+const char *cr_reload_signal_name(int sig)
+{
+	for (size_t i = 0; i < sizeof(reload_signals) / sizeof(reload_signals[0]);
+	     i++)
+		if (reload_signals[i].sig == sig)
+			return reload_signals[i].name;
+	return "";
+}
+
+int cr_reload_signal_parse(const char *s, int *sig, struct cr_error **err)
+{
+	const char *n = s;
+
+	*sig = 0;
+	if (s == NULL || *s == '\0' || strcmp(s, "none") == 0)
+		return 0;
+	if (strncasecmp(n, "SIG", 3) == 0)
+		n += 3;
+	for (size_t i = 0; i < sizeof(reload_signals) / sizeof(reload_signals[0]);
+	     i++)
+		if (strcasecmp(n, reload_signals[i].name) == 0) {
+			*sig = reload_signals[i].sig;
+			return 0;
+		}
+	return cr_error_set(err, EINVAL,
+			    "reload signal '%.32s': want HUP, USR1 or USR2 "
+			    "(or none: restart the app)",
+			    s);
 }
 
 /* ---- health probe -------------------------------------------------------- */
@@ -422,6 +468,26 @@ static int release_fill(struct cr_release *r, const Carrier__ReleaseBody *b,
 		r->health.kind = (enum cr_health_kind)h->kind;
 		r->health.port = (uint16_t)h->port;
 	}
+	r->reload_signal = 0;
+	if (b->reload_signal != NULL && b->reload_signal[0] != '\0') {
+		/* The wire form is the exact name: one spelling per signal. */
+		if (strcmp(cr_reload_signal_name(SIGHUP), b->reload_signal) == 0)
+			r->reload_signal = SIGHUP;
+		else if (strcmp(cr_reload_signal_name(SIGUSR1),
+				b->reload_signal) == 0)
+			r->reload_signal = SIGUSR1;
+		else if (strcmp(cr_reload_signal_name(SIGUSR2),
+				b->reload_signal) == 0)
+			r->reload_signal = SIGUSR2;
+		else
+			return cr_error_set(err, EBADMSG,
+					    "release %s %s: reload signal "
+					    "'%.16s' is not HUP, USR1 or USR2",
+					    r->app, r->version,
+					    printable(b->reload_signal, 0) ?
+						    b->reload_signal :
+						    "?");
+	}
 	r->created_unix = b->created_unix;
 	return 0;
 }
@@ -625,6 +691,15 @@ int cr_release_build(const struct cr_release *r, const struct cr_keypair *kp,
 		health.path = m->health.path;
 		health.cmd = m->health.cmd;
 		body.health = &health;
+	}
+	if (m->reload_signal != 0) {
+		if (cr_reload_signal_name(m->reload_signal)[0] == '\0')
+			return cr_error_set(err, EINVAL,
+					    "release: signal %d cannot be a "
+					    "reload signal (HUP, USR1 or USR2)",
+					    m->reload_signal);
+		body.reload_signal = (char *)cr_reload_signal_name(
+			m->reload_signal);
 	}
 	body.created_unix = m->created_unix != 0 ? m->created_unix :
 						   cr_now_unix();

@@ -158,6 +158,11 @@ struct cr_release {
 	uint16_t ports[CR_FLEET_PORTS_MAX];
 	size_t n_ports;
 	struct cr_health health;
+	/* A config is applied by rewriting its files and sending this
+	 * signal to the app (SIGHUP, SIGUSR1 or SIGUSR2: those an app
+	 * catches to re-read its files, never one that stops it); 0: by
+	 * restarting the app. */
+	int reload_signal;
 	uint64_t created_unix;
 	/* Signatures: public keys of the distinct valid signers. */
 	uint8_t signer[CR_FLEET_KEYS_MAX][CR_PKLEN];
@@ -190,6 +195,12 @@ int cr_release_load(const char *path, const struct cr_trust *trust,
 int cr_release_save(const struct cr_release *r, const char *path,
 		    struct cr_error **err);
 struct cr_release *cr_release_free(struct cr_release *r);
+/* A release's reload signal by name: "HUP", "USR1" or "USR2" (a "SIG"
+ * prefix and lower case are accepted; "none" or "" is 0, a restart).
+ * Any other is refused, naming the ones allowed. */
+int cr_reload_signal_parse(const char *s, int *sig, struct cr_error **err);
+/* "HUP", "USR1", "USR2"; "" for 0 or any other. */
+const char *cr_reload_signal_name(int sig);
 /* 0 when a release threshold of distinct release keys of trust are among
  * r's signers, else -1 naming the reason ("release: 1 of 2 release
  * signatures"). */
