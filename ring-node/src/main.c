@@ -110,11 +110,15 @@ static const char usage_text[] =
 	"  --fleet-apps-per-vendor N  deployments one fleet holds (default "
 	"64; 0: no\n"
 	"                        bound)\n"
-	"  --byzantine           TEST ONLY (builds with CR_TEST_MODES): drop "
-	"relayed\n"
-	"                        traffic, answer lookups with stale or forged "
-	"records,\n"
-	"                        offer bogus ring epochs\n"
+	"  --byzantine[=ROLES]   TEST ONLY (builds with CR_TEST_MODES): lie "
+	"in the roles\n"
+	"                        named, comma-separated: drop, delay, stale, "
+	"forge,\n"
+	"                        other, nostore, misroute, replay, liveness, "
+	"epoch,\n"
+	"                        flood, fleet-drop, fleet-forge, fleet-replay, "
+	"or all;\n"
+	"                        alone: drop,stale,forge,epoch\n"
 	"  --check               validate the configuration and exit\n"
 	"  --help, -h, --version, -V\n"
 	"\n"
@@ -160,7 +164,7 @@ static const struct option long_opts[] = {
 	{ "presence-new-per-addr", required_argument, NULL, 0 },
 	{ "fleet-max-records", required_argument, NULL, 0 },
 	{ "fleet-apps-per-vendor", required_argument, NULL, 0 },
-	{ "byzantine", no_argument, NULL, 0 },
+	{ "byzantine", optional_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },
 	{ "help", no_argument, NULL, 0 },

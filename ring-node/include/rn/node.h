@@ -53,7 +53,8 @@ struct rn_config {
 					 * source address (0: no bound) */
 	uint64_t fleet_max_records;     /* rollout records held (0: no bound) */
 	uint64_t fleet_apps_per_vendor; /* deployments per fleet (0: no bound) */
-	int byzantine;            /* test only (CR_TEST_MODES builds): lie */
+	unsigned byzantine;       /* test only (CR_TEST_MODES builds): the
+				   * roles lied in, RN_BYZ_* of rn/byzantine.h */
 };
 
 void rn_config_init(struct rn_config *cfg);
