@@ -704,6 +704,8 @@ static void peers_on_replicate(struct rn_peers *p, struct cr_sess *s,
 		    0) {
 		/* Test mode: acknowledged, not stored. */
 		p->st.byz[RN_BYZ_IDX(RN_BYZ_NOSTORE)]++;
+		memcpy(p->byz_last, blob, len);
+		p->byz_last_len = len;
 		if (m->req_id != 0 && peers_link_of(p, s, &idx) != NULL)
 			peers_ack_later(p, rec.id.hash, rec.seq, m->req_id, 0,
 					0, idx);
