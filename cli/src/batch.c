@@ -121,6 +121,8 @@ static int batch_try(struct cl_client *c, struct event_base *base,
 	if (n > 0)
 		cr_e2e_control(b->e2e, buf, (size_t)n);
 	cl_wait(c, &b->pong, cr_now_ms() + BATCH_PONG_MS);
+	if (!b->pong)
+		cl_relay_failed(c, d->node_idx);
 	b->e2e = cr_e2e_free(b->e2e);
 	if (b->sess != NULL) {
 		struct cr_sess *s = b->sess;

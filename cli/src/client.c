@@ -199,6 +199,12 @@ static void cl_link_up(void *arg, struct cr_rl_link *l)
 	c->events++;
 }
 
+void cl_relay_failed(struct cl_client *c, size_t idx)
+{
+	if (c->ring != NULL && idx < c->ring->n_nodes)
+		c->links[idx].relay_bad++;
+}
+
 static void cl_peer_up(void *arg, struct cr_sess *s, const uint8_t *reply,
 		       size_t reply_len, int rekey)
 {
