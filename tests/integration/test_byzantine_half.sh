@@ -74,7 +74,7 @@ vendors() {
 	local v=$1
 	while [ ! -e "$T/stop" ]; do
 		shuf -n 5 "$SIM/ids.txt" >"$T/v$v.ids"
-		"$CARRIER" ping --batch "$T/v$v.ids" --within 30s >>"$T/v$v.out" 2>>"$T/v$v.err" ||
+		"$CARRIER" ping --batch "$T/v$v.ids" --within 60s >>"$T/v$v.out" 2>>"$T/v$v.err" ||
 			echo "round failed" >>"$T/v$v.out"
 	done
 	touch "$T/v$v.done"
@@ -85,7 +85,7 @@ for v in 1 2 3; do vendors $v & PIDS+=("$!"); done
 split -n l/30 -d "$SIM/ids.txt" "$T/part."
 pids=()
 for f in "$T"/part.*; do
-	"$CARRIER" ping --batch "$f" --within 60s >"$T/out.${f##*.}" 2>>"$T/ping.err" &
+	"$CARRIER" ping --batch "$f" --within 120s >"$T/out.${f##*.}" 2>>"$T/ping.err" &
 	pids+=("$!")
 done
 rc=0

@@ -36,7 +36,7 @@ sleep 2
 
 # ---- a healthy release reaches every device ------------------------------
 "$CARRIER" deploy "$T/web-2.0.release" --to tag:site=lab --waves 10,50,100 \
-	--max-failures 5% --health-window 300ms --timeout 120s >"$T/deploy2.out" 2>&1 ||
+	--max-failures 5% --health-window 300ms --timeout 300s >"$T/deploy2.out" 2>&1 ||
 	fail "deploy 2.0: $(cat "$T/deploy2.out")"
 grep -q "rollout of web 2.0 complete: $SIM_N of $SIM_N devices succeeded" "$T/deploy2.out" ||
 	fail "deploy 2.0 did not complete: $(cat "$T/deploy2.out")"
@@ -46,7 +46,7 @@ ok "2.0 reached all $SIM_N devices wave by wave, 2 of 7 nodes lying"
 # ---- forged successes never advance a wave ----------------------------------
 rc=0
 "$CARRIER" deploy "$T/web-3.0.release" --to tag:site=lab --waves 10,50,100 \
-	--max-failures 5% --health-window 300ms --timeout 120s >"$T/deploy3.out" 2>&1 || rc=$?
+	--max-failures 5% --health-window 300ms --timeout 300s >"$T/deploy3.out" 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || fail "deploy 3.0 exit $rc: $(cat "$T/deploy3.out")"
 grep -q "halted in wave 1/3 (10%)" "$T/deploy3.out" || fail "no halt in wave 1: $(cat "$T/deploy3.out")"
 grep -q "wave 2/3 (50%) opened" "$T/deploy3.out" && fail "wave 2 opened on forged successes: $(cat "$T/deploy3.out")"
@@ -62,7 +62,7 @@ grep '"version":"3.0","state":"succeeded"' "$T/status3.json" && fail "status sho
 ok "3.0 halted in wave 1, no wave advanced; the CLI ignored $forged forged reports"
 
 # ---- the newest deployment (a rollback) reaches every device ----------------
-"$CARRIER" rollback web --timeout 120s >"$T/rollback.out" 2>&1 ||
+"$CARRIER" rollback web --timeout 300s >"$T/rollback.out" 2>&1 ||
 	fail "rollback: $(cat "$T/rollback.out")"
 all_back() { [ "$(sim_count sim succeeded 2.0)" -eq "$SIM_N" ]; }
 wait_until 60 all_back || fail "not every device runs 2.0 after the rollback: $(sim_count sim succeeded 2.0)"

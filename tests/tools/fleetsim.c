@@ -577,10 +577,16 @@ static int dev_on_accept(void *ctx, const struct cr_id *peer,
 	return -1;
 }
 
+/* The link of session s: by the node's key, since the session host may
+ * replace a link's session by a newer one with the same node. */
 static struct sim_link *dev_link_of(struct sim_dev *v, struct cr_sess *s)
 {
 	for (size_t k = 0; k < v->n_links; k++)
 		if (v->link[k].sess == s)
+			return &v->link[k];
+	for (size_t k = 0; k < v->n_links; k++)
+		if (memcmp(v->sim->ring->nodes[v->link[k].node].pk,
+			   cr_sess_peer_pk(s), CR_PKLEN) == 0)
 			return &v->link[k];
 	return NULL;
 }
@@ -591,8 +597,9 @@ static void dev_on_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 	struct sim_dev *v = ctx;
 	struct sim_link *l = dev_link_of(v, s);
 
-	if (l == NULL || (l->up && rekey))
+	if (l == NULL || (l->up && rekey && l->sess == s))
 		return;
+	l->sess = s;
 	l->up = 1;
 	v->up = 1;
 	/* Each node holds the device attached once it has its presence:
@@ -628,7 +635,8 @@ static void dev_on_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 	struct sim_dev *v = ctx;
 	struct sim_link *l = dev_link_of(v, s);
 
-	if (l == NULL)
+	/* A replaced session going down leaves its link to the new one. */
+	if (l == NULL || (l->sess != s && l->sess != NULL))
 		return;
 	l->up = 0;
 	l->sess = NULL;
