@@ -19,7 +19,9 @@
 
 enum {
 	BATCH_MAX = 100000,
-	BATCH_CONNECT_MS = 6000, /* one attempt: several relays may be tried */
+	/* One attempt: several relays may be tried, 1.5 s each; with half
+	 * a 6-node ring lying, three of them before an honest one. */
+	BATCH_CONNECT_MS = 9000,
 	BATCH_PONG_MS = 1000,
 	/* A device not found quickly is tried again after the others, so
 	 * that one slow device does not hold up the rest. */
