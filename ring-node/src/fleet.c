@@ -886,7 +886,14 @@ static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 	if (f->cfg.byzantine & RN_BYZ_FLEET_DROP) {
 		/* Test mode: acknowledged, never stored, passed on or
 		 * pushed. */
+		static struct cr_report r; /* large; single-threaded loop */
+
 		fleet_byz_told(f, RN_BYZ_FLEET_DROP);
+		/* A dropped report may still come back forged. */
+		if (kind == CR_REC_REPORT &&
+		    (f->cfg.byzantine & RN_BYZ_FLEET_FORGE) &&
+		    cr_report_decode(blob, len, &r, NULL) == 0)
+			fleet_byz_report(f, blob, len, r.deployment);
 		rc = 2;
 		goto ack;
 	}
@@ -1231,7 +1238,9 @@ static void fleet_byz_answer(struct rn_fleet *f, struct reports_walk *w)
 		size_t n = 0;
 		unsigned role = 0;
 
-		if (f->cfg.byzantine & RN_BYZ_FLEET_REPLAY) {
+		/* Both roles: every other report replayed, the rest forged. */
+		if ((f->cfg.byzantine & RN_BYZ_FLEET_REPLAY) &&
+		    (i % 2 == 0 || !(f->cfg.byzantine & RN_BYZ_FLEET_FORGE))) {
 			n = fleet_byz_first(f, CR_REC_REPORT, w->items[i].data,
 					    w->items[i].len, one, sizeof(one));
 			role = RN_BYZ_FLEET_REPLAY;
