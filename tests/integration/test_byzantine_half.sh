@@ -59,13 +59,13 @@ all_acked() {
 		$2 > old[$1] + 0' "$SIM/acked.txt" | wc -l)" -eq $DEVICES ]
 }
 start_sim
-wait_until 90 all_acked || fail "devices not acknowledged"
+wait_until 180 all_acked || fail "devices not acknowledged"
 cp "$SIM/acked.txt" "$T/acked1.txt"
 # A second life: new records, so that the liars have stale ones to give.
 kill -TERM "$SIM_PID"
 wait "$SIM_PID" 2>/dev/null || true
 start_sim
-wait_until 90 all_acked "$T/acked1.txt" || fail "devices not acknowledged again"
+wait_until 180 all_acked "$T/acked1.txt" || fail "devices not acknowledged again"
 ok "$DEVICES devices acknowledged twice on $NODES nodes, 3 of them liars"
 
 # Vendors connecting throughout: three CLI processes reaching random
@@ -74,7 +74,7 @@ vendors() {
 	local v=$1
 	while [ ! -e "$T/stop" ]; do
 		shuf -n 5 "$SIM/ids.txt" >"$T/v$v.ids"
-		"$CARRIER" ping --batch "$T/v$v.ids" --within 60s >>"$T/v$v.out" 2>>"$T/v$v.err" ||
+		"$CARRIER" ping --batch "$T/v$v.ids" --within 120s >>"$T/v$v.out" 2>>"$T/v$v.err" ||
 			echo "round failed" >>"$T/v$v.out"
 	done
 	touch "$T/v$v.done"
@@ -127,7 +127,7 @@ ok "every lookup kept the acknowledged record or newer: 0 wrong of $DEVICES; ref
 # The vendors stop; every round they ran reached its devices.
 touch "$T/stop"
 vendors_done() { [ -e "$T/v1.done" ] && [ -e "$T/v2.done" ] && [ -e "$T/v3.done" ]; }
-wait_until 90 vendors_done || fail "vendors did not stop"
+wait_until 180 vendors_done || fail "vendors did not stop"
 rounds=$(cat "$T"/v?.out | grep -c " reached after " || true)
 failed=$(cat "$T"/v?.out | grep -c "round failed\|unreachable" || true)
 [ "$rounds" -gt 0 ] && [ "$failed" -eq 0 ] ||

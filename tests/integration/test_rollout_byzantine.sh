@@ -27,11 +27,16 @@ ROLLOUT_NODES=7
 ROLES=(fleet-drop,fleet-forge fleet-forge,fleet-replay)
 mapfile -t byz < <(shuf -n 2 -e $(seq 0 6))
 NODE_FLAGS_OF=()
-for k in 0 1; do
-	p=$(free_port)
-	METRICS[${byz[$k]}]=127.0.0.1:$p
-	NODE_FLAGS_OF[${byz[$k]}]="--byzantine=${ROLES[$k]} --metrics 127.0.0.1:$p"
-done
+# The liars' metrics on free ports none of the nodes listens on.
+rollout_node_flags() {
+	local k p
+	for k in 0 1; do
+		p=$(free_port)
+		while [[ " ${NODE_ADDR[*]} ${METRICS[*]:-} " == *":$p "* ]]; do p=$(free_port); done
+		METRICS[${byz[$k]}]=127.0.0.1:$p
+		NODE_FLAGS_OF[${byz[$k]}]="--byzantine=${ROLES[$k]} --metrics 127.0.0.1:$p"
+	done
+}
 rollout_setup
 for k in 0 1; do echo "liar node ${byz[$k]}: ${ROLES[$k]}"; done
 # The devices attach once the nodes see each other: devices that attached
