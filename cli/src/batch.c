@@ -19,7 +19,9 @@
 
 enum {
 	BATCH_MAX = 100000,
-	BATCH_CONNECT_MS = 6000, /* one attempt: several relays may be tried */
+	/* One attempt: several relays may be tried, 1.5 s each; with half
+	 * a 6-node ring lying, three of them before an honest one. */
+	BATCH_CONNECT_MS = 9000,
 	BATCH_PONG_MS = 1000,
 	/* A device not found quickly is tried again after the others, so
 	 * that one slow device does not hold up the rest. */
@@ -121,6 +123,8 @@ static int batch_try(struct cl_client *c, struct event_base *base,
 	if (n > 0)
 		cr_e2e_control(b->e2e, buf, (size_t)n);
 	cl_wait(c, &b->pong, cr_now_ms() + BATCH_PONG_MS);
+	if (!b->pong)
+		cl_relay_failed(c, d->node_idx);
 	b->e2e = cr_e2e_free(b->e2e);
 	if (b->sess != NULL) {
 		struct cr_sess *s = b->sess;

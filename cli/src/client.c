@@ -20,6 +20,7 @@
 #include "cr/stun.h"
 #include "cr/tlsdgram.h"
 #include "cr/udp.h"
+#include "cr/log.h"
 #include "cr/util.h"
 
 enum {
@@ -52,6 +53,10 @@ struct cl_stun {
 struct cl_node_link {
 	struct cr_rl_link rl;      /* first: cl_link_of() casts back */
 	int failed;
+	/* Routes through this node that brought no end-to-end answer since
+	 * its last one that did: such a node is tried last (it drops,
+	 * misroutes or delays too much). */
+	unsigned relay_bad;
 };
 
 /* A request in flight among several (cl_lookup asks nodes in parallel). */
@@ -194,11 +199,29 @@ static void cl_link_up(void *arg, struct cr_rl_link *l)
 	c->events++;
 }
 
+void cl_relay_failed(struct cl_client *c, size_t idx)
+{
+	if (c->ring != NULL && idx < c->ring->n_nodes)
+		c->links[idx].relay_bad++;
+}
+
 static void cl_peer_up(void *arg, struct cr_sess *s, const uint8_t *reply,
 		       size_t reply_len, int rekey)
 {
 	struct cl_client *c = arg;
 
+	if (!rekey && s == c->e2e_pending &&
+	    memcmp(cr_sess_peer_pk(s), c->dev_presence.device_pk, CR_PKLEN) !=
+		    0) {
+		/* Noise IK makes this impossible (the handshake is to the
+		 * named device's key); checked anyway, since a node that
+		 * relays to the wrong place must never give the vendor a
+		 * session with anyone else. */
+		cr_log_warnx("refused an end-to-end session with a key that "
+			     "is not the device's: a node relayed to the "
+			     "wrong place");
+		return;
+	}
 	if (!rekey && s == c->e2e_pending) {
 		c->e2e_up = 1;
 		c->e2e_reply_len = reply_len < sizeof(c->e2e_reply) ? reply_len : 0;
@@ -1321,6 +1344,28 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 			}
 		}
 	}
+	/* Last, the nodes whose relay failed this process before, in the
+	 * same order: a lying relay costs one try, not one per device. */
+	if (found) {
+		size_t k = 0, m = info->n_attached_here;
+		size_t idx2[8];
+		uint64_t seq2[8], seen2[8];
+
+		for (size_t pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < m; i++) {
+				int bad = c->links[info->attached_idx[i]]
+						  .relay_bad > 0;
+
+				if (bad != (pass == 1))
+					continue;
+				idx2[k] = info->attached_idx[i];
+				seq2[k] = info->attached_seq[i];
+				seen2[k++] = info->last_seen_ms[i];
+			}
+		memcpy(info->attached_idx, idx2, m * sizeof(idx2[0]));
+		memcpy(info->attached_seq, seq2, m * sizeof(seq2[0]));
+		memcpy(info->last_seen_ms, seen2, m * sizeof(seen2[0]));
+	}
 	if (found)
 		return 0;
 	cr_id_format(dev, ids);
@@ -1445,6 +1490,9 @@ struct cr_sess *cl_e2e_connect(struct cl_client *c, const struct cr_id *dev,
 				cr_sess_close(s);
 			c->e2e_pending = NULL;
 			s = NULL;
+			c->links[idx].relay_bad++;
+		} else {
+			c->links[idx].relay_bad = 0;
 		}
 	}
 	if (s == NULL) {

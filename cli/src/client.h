@@ -117,6 +117,11 @@ int cl_lookup(struct cl_client *c, const struct cr_id *dev,
 	      struct cr_presence *out, struct cl_lookup_info *info,
 	      struct cr_error **err);
 
+/* The end-to-end session through node idx came up but brought no answer
+ * in time (a node delaying or dropping after the handshake): the node is
+ * tried last from now on, as one whose handshake failed. */
+void cl_relay_failed(struct cl_client *c, size_t idx);
+
 /*
  * Sets up an end-to-end session to the device: lookup, a relay route
  * through a node that holds the device's session, the Noise handshake with

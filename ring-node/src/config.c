@@ -8,6 +8,7 @@
 #include "cr/identity.h"
 #include "cr/ring.h"
 #include "cr/util.h"
+#include "rn/byzantine.h"
 #include "rn/node.h"
 
 void rn_config_init(struct rn_config *cfg)
@@ -99,9 +100,6 @@ static const struct cr_config_key rn_config_keys[] = {
 	    "a number up to 100000 (0: no bound)"),
 	KEY(MS, "health-ttl", health_ttl_ms, 1000, UINT64_MAX,
 	    "a duration of at least 1s (e.g. 24h)"),
-#ifdef CR_TEST_MODES
-	KEY(BOOL, "byzantine", byzantine),
-#endif
 };
 
 int rn_config_set(struct rn_config *cfg, const char *key, const char *value,
@@ -113,6 +111,10 @@ int rn_config_set(struct rn_config *cfg, const char *key, const char *value,
 				    "byzantine: a test-only mode; this "
 				    "carrier-node was built without "
 				    "CR_TEST_MODES");
+#else
+	/* Roles, not a boolean: see rn/byzantine.h. */
+	if (strcmp(key, "byzantine") == 0)
+		return rn_byz_parse(value, &cfg->byzantine, err);
 #endif
 	return cr_config_set_key(rn_config_keys, CR_CONFIG_NKEYS(rn_config_keys), cfg,
 				 key, value, err);

@@ -23,6 +23,7 @@
 #include "cr/log.h"
 #include "cr/map.h"
 #include "cr/util.h"
+#include "rn/byzantine.h"
 #include "rn/presstore.h"
 
 static const char fleet_db[] = "fleet";
@@ -266,6 +267,98 @@ static void push_key(const uint8_t dev[32], const uint8_t digest[32],
 	crypto_generichash(out, 32, in, sizeof(in), NULL, 0);
 }
 
+/* ---- test mode (rn/byzantine.h): the hooks of the fleet roles ----------- */
+
+static void fleet_byz_told(struct rn_fleet *f, unsigned role)
+{
+	f->st.byz[RN_BYZ_IDX(role)]++;
+}
+
+/* Key of the first record of its kind seen (a deployment per (fleet,
+ * app), a report per (deployment, device)) in the "byz_first" table. */
+static size_t fleet_byz_key(uint8_t key[66], uint32_t kind,
+			    const uint8_t *blob, size_t len)
+{
+	static struct cr_report r; /* large; the loop is single-threaded */
+	uint8_t vendor[32];
+	char app[CR_FLEET_APP_MAX];
+	uint64_t seq;
+
+	if (kind == CR_REC_REPORT) {
+		if (cr_report_decode(blob, len, &r, NULL) < 0)
+			return 0;
+		key[0] = 'R';
+		memcpy(key + 1, r.deployment, 32);
+		memcpy(key + 33, r.device.hash, 32);
+		return 65;
+	}
+	if (kind != CR_REC_DEPLOYMENT ||
+	    cr_fleet_rec_peek(kind, blob, len, vendor, app, &seq) < 0)
+		return 0;
+	key[0] = 'D';
+	memcpy(key + 1, vendor, 32);
+	crypto_generichash(key + 33, 32, (const uint8_t *)app, strlen(app),
+			   NULL, 0);
+	return 65;
+}
+
+/* Remembers the first deployment of each app and the first report of
+ * each device (fleet-replay hands them out later). */
+static void fleet_byz_remember(struct rn_fleet *f, uint32_t kind,
+			       const uint8_t *blob, size_t len)
+{
+	uint8_t key[66], old[CP_FLEET_RECORD_MAX];
+	size_t klen = fleet_byz_key(key, kind, blob, len), olen;
+
+	if (klen == 0 || cr_kv_get(f->kv, "byz_first", key, klen, old,
+				   sizeof(old), &olen, NULL) == 0)
+		return;
+	cr_kv_put(f->kv, "byz_first", key, klen, blob, len, NULL);
+}
+
+/* The first record like (blob, len) when it differs from it, into old
+ * (cap bytes): its length, or 0. */
+static size_t fleet_byz_first(struct rn_fleet *f, uint32_t kind,
+			      const uint8_t *blob, size_t len, uint8_t *old,
+			      size_t cap)
+{
+	uint8_t key[66];
+	size_t klen = fleet_byz_key(key, kind, blob, len), olen;
+
+	if (klen == 0 || cr_kv_get(f->kv, "byz_first", key, klen, old, cap,
+				   &olen, NULL) < 0 ||
+	    olen > cap || (olen == len && memcmp(old, blob, len) == 0))
+		return 0;
+	return olen;
+}
+
+/* What a lying node sends instead of the record it should push: a forged
+ * (fleet-forge) or the first (fleet-replay) deployment or advance, into
+ * out; 0 when it tells the truth this time. */
+static size_t fleet_byz_push(struct rn_fleet *f, uint32_t kind,
+			     const uint8_t *blob, size_t len, uint8_t *out,
+			     size_t cap)
+{
+	size_t n = 0;
+
+	if ((f->cfg.byzantine & RN_BYZ_FLEET_REPLAY) &&
+	    kind == CR_REC_DEPLOYMENT &&
+	    (n = fleet_byz_first(f, kind, blob, len, out, cap)) > 0) {
+		fleet_byz_told(f, RN_BYZ_FLEET_REPLAY);
+		return n;
+	}
+	if ((f->cfg.byzantine & RN_BYZ_FLEET_FORGE) &&
+	    (n = rn_byz_forge_record(blob, len, out, cap)) > 0)
+		fleet_byz_told(f, RN_BYZ_FLEET_FORGE);
+	return n;
+}
+
+/* A report just stored, passed on with lies: a forged success
+ * (fleet-forge) and the device's first report (fleet-replay) to the
+ * deployment's home set. */
+static void fleet_byz_report(struct rn_fleet *f, const uint8_t *blob,
+			     size_t len, const uint8_t home_key[32]);
+
 static void push_record(struct rn_fleet *f, struct cr_sess *s,
 			const uint8_t dev[32], uint32_t kind,
 			const uint8_t *blob, size_t len,
@@ -273,8 +366,20 @@ static void push_record(struct rn_fleet *f, struct cr_sess *s,
 {
 	uint8_t key[32];
 	struct fleet_push *p;
+	static uint8_t lie[CP_FLEET_RECORD_MAX]; /* single-threaded loop */
+	size_t lie_len = f->cfg.byzantine ?
+				 fleet_byz_push(f, kind, blob, len, lie,
+						sizeof(lie)) :
+				 0;
 
-	fleet_send_record(f, s, kind, blob, len, digest, 0);
+	if (lie_len > 0) {
+		uint8_t ld[32];
+
+		crypto_generichash(ld, 32, lie, lie_len, NULL, 0);
+		fleet_send_record(f, s, kind, lie, lie_len, ld, 0);
+	} else {
+		fleet_send_record(f, s, kind, blob, len, digest, 0);
+	}
 	f->st.pushed++;
 	push_key(dev, digest, key);
 	p = cr_map_get(f->pending, key);
@@ -522,6 +627,29 @@ static void fleet_forward(struct rn_fleet *f, struct cr_sess *from,
 
 		if (s != NULL && s != from)
 			fleet_send_record(f, s, kind, blob, len, digest, 0);
+	}
+}
+
+static void fleet_byz_report(struct rn_fleet *f, const uint8_t *blob,
+			     size_t len, const uint8_t home_key[32])
+{
+	uint8_t lie[CP_FLEET_RECORD_MAX], digest[32];
+	size_t n;
+
+	if ((f->cfg.byzantine & RN_BYZ_FLEET_FORGE) &&
+	    (n = rn_byz_forge_report(blob, len, lie, CP_REPORT_MAX)) > 0) {
+		crypto_generichash(digest, 32, lie, n, NULL, 0);
+		fleet_forward(f, NULL, CR_REC_REPORT, lie, n, digest,
+			      home_key);
+		fleet_byz_told(f, RN_BYZ_FLEET_FORGE);
+	}
+	if ((f->cfg.byzantine & RN_BYZ_FLEET_REPLAY) &&
+	    (n = fleet_byz_first(f, CR_REC_REPORT, blob, len, lie,
+				 CP_REPORT_MAX)) > 0) {
+		crypto_generichash(digest, 32, lie, n, NULL, 0);
+		fleet_forward(f, NULL, CR_REC_REPORT, lie, n, digest,
+			      home_key);
+		fleet_byz_told(f, RN_BYZ_FLEET_REPLAY);
 	}
 }
 
@@ -905,6 +1033,20 @@ static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 	uint64_t seq = 0;
 	int rc;
 
+	if (f->cfg.byzantine & RN_BYZ_FLEET_DROP) {
+		/* Test mode: acknowledged, never stored, passed on or
+		 * pushed. */
+		static struct cr_report r; /* large; single-threaded loop */
+
+		fleet_byz_told(f, RN_BYZ_FLEET_DROP);
+		/* A dropped report may still come back forged. */
+		if (kind == CR_REC_REPORT &&
+		    (f->cfg.byzantine & RN_BYZ_FLEET_FORGE) &&
+		    cr_report_decode(blob, len, &r, NULL) == 0)
+			fleet_byz_report(f, blob, len, r.deployment);
+		rc = 2;
+		goto ack;
+	}
 	switch (kind) {
 	case CR_REC_DEPLOYMENT:
 		rc = store_deploy(f, blob, len, &seq, &dp, &err);
@@ -948,12 +1090,17 @@ static void fleet_record(struct rn_fleet *f, struct cr_sess *s, uint32_t kind,
 	}
 	if (rc == 1) {
 		f->st.stored[kind & 3]++;
+		if (f->cfg.byzantine)
+			fleet_byz_remember(f, kind, blob, len);
 		fleet_forward(f, s, kind, blob, len, digest, home);
+		if (f->cfg.byzantine && kind == CR_REC_REPORT)
+			fleet_byz_report(f, blob, len, home);
 		if (dp != NULL)
 			push_all(f, dp, kind == CR_REC_DEPLOYMENT);
 		if (kind == CR_REC_CONFIG)
 			push_config_all(f, blob, len);
 	}
+ack:
 	if (req_id != 0) {
 		Carrier__Hop m = CARRIER__HOP__INIT;
 		Carrier__FleetAck a = CARRIER__FLEET_ACK__INIT;
@@ -1230,6 +1377,42 @@ static int reports_one(void *arg, const void *key, size_t klen,
 	return 0;
 }
 
+/* Test mode: the reports of an answer replaced by forged successes
+ * (fleet-forge) or the devices' first reports (fleet-replay), as long as
+ * the page still fits. */
+static void fleet_byz_answer(struct rn_fleet *f, struct reports_walk *w)
+{
+	static uint8_t lies[FLEET_PAGE_BYTES]; /* single-threaded loop */
+	uint8_t one[CP_REPORT_MAX];
+	size_t used = 0;
+
+	for (size_t i = 0; i < w->n; i++) {
+		size_t n = 0;
+		unsigned role = 0;
+
+		/* Both roles: every other report replayed, the rest forged. */
+		if ((f->cfg.byzantine & RN_BYZ_FLEET_REPLAY) &&
+		    (i % 2 == 0 || !(f->cfg.byzantine & RN_BYZ_FLEET_FORGE))) {
+			n = fleet_byz_first(f, CR_REC_REPORT, w->items[i].data,
+					    w->items[i].len, one, sizeof(one));
+			role = RN_BYZ_FLEET_REPLAY;
+		}
+		if (n == 0 && (f->cfg.byzantine & RN_BYZ_FLEET_FORGE)) {
+			n = rn_byz_forge_report(w->items[i].data,
+						w->items[i].len, one,
+						sizeof(one));
+			role = RN_BYZ_FLEET_FORGE;
+		}
+		if (n == 0 || used + n > sizeof(lies))
+			continue;
+		memcpy(lies + used, one, n);
+		w->items[i].data = lies + used;
+		w->items[i].len = n;
+		used += n;
+		fleet_byz_told(f, role);
+	}
+}
+
 static void on_reports(struct rn_fleet *f, struct cr_sess *s,
 		       const Carrier__Hop *m)
 {
@@ -1259,6 +1442,8 @@ static void on_reports(struct rn_fleet *f, struct cr_sess *s,
 	w.items = items;
 	cr_kv_foreach_from(f->kv, fleet_db, start, sizeof(start), reports_one,
 			   &w, NULL);
+	if (f->cfg.byzantine & (RN_BYZ_FLEET_FORGE | RN_BYZ_FLEET_REPLAY))
+		fleet_byz_answer(f, &w);
 	a.reports = items;
 	a.n_reports = w.n;
 	if (w.more) {

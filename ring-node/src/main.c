@@ -115,11 +115,15 @@ static const char usage_text[] =
 	"it came\n"
 	"                        (default 24h): a device gone for good leaves "
 	"no record\n"
-	"  --byzantine           TEST ONLY (builds with CR_TEST_MODES): drop "
-	"relayed\n"
-	"                        traffic, answer lookups with stale or forged "
-	"records,\n"
-	"                        offer bogus ring epochs\n"
+	"  --byzantine[=ROLES]   TEST ONLY (builds with CR_TEST_MODES): lie "
+	"in the roles\n"
+	"                        named, comma-separated: drop, delay, stale, "
+	"forge,\n"
+	"                        other, nostore, misroute, replay, liveness, "
+	"epoch,\n"
+	"                        flood, fleet-drop, fleet-forge, fleet-replay, "
+	"or all;\n"
+	"                        alone: drop,stale,forge,epoch\n"
 	"  --check               validate the configuration and exit\n"
 	"  --help, -h, --version, -V\n"
 	"\n"
@@ -166,7 +170,7 @@ static const struct option long_opts[] = {
 	{ "fleet-max-records", required_argument, NULL, 0 },
 	{ "health-ttl", required_argument, NULL, 0 },
 	{ "fleet-apps-per-vendor", required_argument, NULL, 0 },
-	{ "byzantine", no_argument, NULL, 0 },
+	{ "byzantine", optional_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },
 	{ "check", no_argument, NULL, 0 },
 	{ "help", no_argument, NULL, 0 },

@@ -76,6 +76,7 @@ enum {
 };
 
 struct rn_route_set;
+struct node_later;
 
 struct rn_route {
 	uint64_t id[2]; /* [0] vendor side, [1] device side */
@@ -162,12 +163,28 @@ struct rn_node {
 		uint64_t candidates_dropped;
 		uint64_t stun_answered, stun_dropped;
 		uint64_t byz_lies;
+		uint64_t byz[RN_BYZ_ROLES]; /* lies told, by role bit */
 	} st;
+	/* Test mode: another device's record (role "other") and the last
+	 * device that published here (role "misroute"). */
+	uint8_t byz_other[CP_PRESENCE_MAX];
+	size_t byz_other_len;
+	uint8_t byz_last_dev[CR_ID_HASHLEN];
+	int byz_have_dev;
+	struct node_later *byz_later; /* datagrams held (delay, replay) */
 };
 
 static const struct cr_id *peer_id(const struct cr_sess *p)
 {
 	return cr_sess_peer_id(p);
+}
+
+/* Test mode: one more lie of role bit `role`. */
+static void node_byz_told(struct rn_node *n, unsigned role)
+{
+	for (unsigned i = 0; i < RN_BYZ_ROLES; i++)
+		if (role & (1u << i))
+			n->st.byz[i]++;
 }
 
 /* The peer of the device's established session (the one heard from last),
@@ -272,6 +289,10 @@ static void node_error(struct rn_node *n, struct cr_sess *s, uint64_t req_id,
 	node_reply(n, s, &m);
 }
 
+static void node_on_published(void *ctx, const uint8_t dev[CR_ID_HASHLEN],
+			      uint64_t seq, uint64_t req_id, unsigned stored,
+			      unsigned home);
+
 static void node_on_publish(struct rn_node *n, struct cr_sess *p,
 			    const Carrier__Hop *req)
 {
@@ -296,6 +317,24 @@ static void node_on_publish(struct rn_node *n, struct cr_sess *p,
 		return;
 	}
 	len = carrier__signed_presence__pack(req->publish->record, blob);
+	if (n->cfg.byzantine & (RN_BYZ_MISROUTE | RN_BYZ_NOSTORE)) {
+		memcpy(n->byz_last_dev, peer_id(p)->hash, CR_ID_HASHLEN);
+		n->byz_have_dev = 1;
+	}
+	if ((n->cfg.byzantine & RN_BYZ_NOSTORE) &&
+	    cr_presence_verify(blob, len, cr_now_unix(), peer_id(p), &rec,
+			       NULL) == 0) {
+		/* Test mode: "held by all its home nodes", stored nowhere. */
+		unsigned home = rn_peers_replicas(n->cluster);
+
+		node_byz_told(n, RN_BYZ_NOSTORE);
+		rn_byz_remember(n->kv, peer_id(p)->hash, blob, len);
+		cr_kv_put(n->kv, "byz_nostore", peer_id(p)->hash,
+			  CR_ID_HASHLEN, blob, len, NULL);
+		node_on_published(n, peer_id(p)->hash, rec.seq, req->req_id,
+				  home, home);
+		return;
+	}
 	rc = rn_peers_store(n->cluster, blob, len, peer_id(p),
 			    cr_sess_peer_addr(p), &rec, &stored, &err);
 	if (rc < 0 && err != NULL &&
@@ -388,6 +427,7 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	struct cr_sess *dev;
 	struct cr_id id;
 	char ids[CR_ID_STRMAX];
+	uint8_t byz_rec[CP_PRESENCE_MAX];
 	int rc;
 
 	n->st.lookups++;
@@ -399,6 +439,15 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	id.type = CR_ID_DEVICE;
 	memcpy(id.hash, req->lookup->device_id.data, CR_ID_HASHLEN);
 	rc = rn_pres_get(n->kv, id.hash, stored, &v, &err);
+	if (rc == -ENOENT && (n->cfg.byzantine & RN_BYZ_NOSTORE) &&
+	    cr_kv_get(n->kv, "byz_nostore", id.hash, CR_ID_HASHLEN, byz_rec,
+		      sizeof(byz_rec), &v.rec_len, NULL) == 0 &&
+	    v.rec_len <= sizeof(byz_rec)) {
+		/* Test mode: what it never stored (nor replicated), kept
+		 * aside, so that vendors still come to relay. */
+		v.rec = byz_rec;
+		rc = 0;
+	}
 	if (rc == -ENOENT) {
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
 			   "no presence record for %s on node %s",
@@ -428,19 +477,29 @@ static void node_on_lookup(struct rn_node *n, struct cr_sess *p,
 	lr.record = rec;
 	lr.gone = dev != NULL && node_device_gone(dev, cr_now_ms());
 	lr.attached_here = dev != NULL && !lr.gone;
-	if (n->cfg.byzantine) {
-		/* Test mode: a stale or forged record, and a claim to hold
-		 * the device's session (so vendors try to relay through us). */
+	if (n->cfg.byzantine & RN_BYZ_LOOKUP) {
+		/* Test mode: a stale, forged or other device's record. */
+		unsigned told = 0;
 		Carrier__SignedPresence *lie = rn_byz_lookup_lie(
-			n->kv, id.hash, v.rec, v.rec_len,
-			(unsigned)n->st.lookups);
+			n->kv, id.hash, v.rec, v.rec_len, n->byz_other,
+			n->byz_other_len, n->cfg.byzantine,
+			(unsigned)n->st.lookups, &told);
 
 		if (lie != NULL) {
 			carrier__signed_presence__free_unpacked(rec, NULL);
 			rec = lie;
 			lr.record = rec;
 			n->st.byz_lies++;
+			node_byz_told(n, told);
 		}
+		if (v.rec_len <= sizeof(n->byz_other)) {
+			memcpy(n->byz_other, v.rec, v.rec_len);
+			n->byz_other_len = v.rec_len;
+		}
+	}
+	if (n->cfg.byzantine & RN_BYZ_CLAIM) {
+		/* A claim to hold the device's session, so that vendors try
+		 * to relay through us. */
 		lr.attached_here = 1;
 		lr.gone = 0;
 	}
@@ -628,6 +687,13 @@ static void node_on_connect(struct rn_node *n, struct cr_sess *p,
 	id.type = CR_ID_DEVICE;
 	memcpy(id.hash, req->connect->device_id.data, CR_ID_HASHLEN);
 	dev = node_device(n, id.hash);
+	if ((n->cfg.byzantine & RN_BYZ_MISROUTE) && n->byz_have_dev &&
+	    memcmp(n->byz_last_dev, id.hash, CR_ID_HASHLEN) != 0 &&
+	    node_device(n, n->byz_last_dev) != NULL) {
+		/* Test mode: the route leads to another device. */
+		dev = node_device(n, n->byz_last_dev);
+		node_byz_told(n, RN_BYZ_MISROUTE);
+	}
 	if (dev == NULL || !cr_sess_is_up(dev)) {
 		node_error(n, p, req->req_id, CARRIER__ERROR__CODE__NOT_FOUND,
 			   "device %s is not attached to this node",
@@ -818,6 +884,17 @@ static void node_on_hop(struct rn_node *n, struct cr_sess *p,
 						     sizeof(bits));
 		pong.heartbeats =
 			rn_peers_stats(n->cluster)->heartbeats_received;
+		if ((n->cfg.byzantine & RN_BYZ_LIVENESS) &&
+		    rn_peers_self(n->cluster) >= 0) {
+			/* Test mode: no node alive but this one. */
+			memset(bits, 0, pong.alive.len);
+			cr_alive_set(bits, (size_t)rn_peers_self(n->cluster));
+			node_byz_told(n, RN_BYZ_LIVENESS);
+		}
+		if (n->cfg.byzantine & RN_BYZ_EPOCH) {
+			pong.ring_epoch += 1000;
+			node_byz_told(n, RN_BYZ_EPOCH);
+		}
 		m.req_id = req->req_id;
 		m.msg_case = CARRIER__HOP__MSG_PONG;
 		m.pong = &pong;
@@ -825,7 +902,7 @@ static void node_on_hop(struct rn_node *n, struct cr_sess *p,
 		/* A peer that runs an older epoch gets ours. */
 		if (((req->ping->ring_epoch != 0 &&
 		      req->ping->ring_epoch < n->ring->epoch) ||
-		     n->cfg.byzantine) &&
+		     (n->cfg.byzantine & RN_BYZ_EPOCH)) &&
 		    (cr_sess_tag(p) & TAG_PUSH_MASK) !=
 			    ((now / 1000) & TAG_PUSH_MASK)) {
 			cr_sess_set_tag(p, (uint16_t)((cr_sess_tag(p) &
@@ -920,6 +997,54 @@ static const struct cr_sess_ops node_sess_ops = {
 
 /* ---- Datagrams ---------------------------------------------------------- */
 
+/* Test mode: a datagram sent after ms (delayed, or replayed). */
+struct node_later {
+	struct rn_node *n;
+	struct node_later *prev, *next; /* in n->byz_later */
+	struct cr_addr to;
+	size_t len;
+	uint8_t buf[];
+};
+
+static void node_later_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct node_later *l = arg;
+
+	node_send_raw(l->n, &l->to, l->buf, l->len);
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		l->n->byz_later = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	free(l);
+}
+
+static void node_byz_later(struct rn_node *n, const struct cr_addr *to,
+			   const uint8_t *buf, size_t len, uint64_t ms)
+{
+	struct node_later *l = malloc(sizeof(*l) + len);
+	struct timeval tv = { (time_t)(ms / 1000),
+			      (suseconds_t)(ms % 1000) * 1000 };
+
+	if (l == NULL)
+		return;
+	l->n = n;
+	l->to = *to;
+	l->len = len;
+	memcpy(l->buf, buf, len);
+	if (event_base_once(n->base, -1, EV_TIMEOUT, node_later_fire, l,
+			    &tv) < 0) {
+		free(l);
+		return;
+	}
+	l->prev = NULL;
+	l->next = n->byz_later;
+	if (l->next != NULL)
+		l->next->prev = l;
+	n->byz_later = l;
+}
+
 static void node_relay(struct rn_node *n, const struct cr_addr *from,
 		       uint8_t *buf, size_t len)
 {
@@ -942,8 +1067,13 @@ static void node_relay(struct rn_node *n, const struct cr_addr *from,
 		n->st.drops[NODE_DROP_RELAY_SOURCE]++;
 		return;
 	}
-	if (n->cfg.byzantine) {
+	/* Test mode: every other datagram thrown away (so that the routes
+	 * look alive), the rest held or sent twice. */
+	if ((n->cfg.byzantine & RN_BYZ_DROP) &&
+	    (!(n->cfg.byzantine & (RN_BYZ_DELAY | RN_BYZ_REPLAY)) ||
+	     n->st.drops[NODE_DROP_BYZANTINE] <= n->st.relayed_datagrams)) {
 		n->st.drops[NODE_DROP_BYZANTINE]++;
+		node_byz_told(n, RN_BYZ_DROP);
 		return;
 	}
 	/* The end-to-end datagram is already encrypted and authenticated by
@@ -953,6 +1083,21 @@ static void node_relay(struct rn_node *n, const struct cr_addr *from,
 	r->bytes += len;
 	n->st.relayed_bytes += len;
 	n->st.relayed_datagrams++;
+	if (n->cfg.byzantine & (RN_BYZ_DELAY | RN_BYZ_REPLAY)) {
+		if (n->cfg.byzantine & RN_BYZ_DELAY) {
+			node_byz_later(n, &r->addr[1 - side], buf, len,
+				       RN_BYZ_DELAY_MS);
+			node_byz_told(n, RN_BYZ_DELAY);
+		} else {
+			node_send_raw(n, &r->addr[1 - side], buf, len);
+		}
+		if (n->cfg.byzantine & RN_BYZ_REPLAY) {
+			node_byz_later(n, &r->addr[1 - side], buf, len,
+				       RN_BYZ_REPLAY_MS);
+			node_byz_told(n, RN_BYZ_REPLAY);
+		}
+		return;
+	}
 	node_send_raw(n, &r->addr[1 - side], buf, len);
 }
 
@@ -1353,6 +1498,20 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		cr_metrics_counter(b, "carrier_node_byzantine_lies_total",
 				   "Test mode: lookups answered with a lie.",
 				   n->st.byz_lies);
+		if (n->cfg.byzantine) {
+			const struct rn_fleet_stats *fs =
+				rn_fleet_stats(n->fleet);
+
+			cr_metrics_family(b, CR_METRIC_COUNTER,
+					  "carrier_node_byzantine_told_total",
+					  "Test mode: lies told, by role.");
+			for (unsigned i = 0; i < RN_BYZ_ROLES; i++)
+				cr_metrics_labelled(
+					b, "carrier_node_byzantine_told_total",
+					"role", rn_byz_name(i),
+					n->st.byz[i] + ps->byz[i] +
+						fs->byz[i]);
+		}
 		cr_metrics_gauge(b, "carrier_node_presence_max_records",
 				 "Bound on presence records stored (0: none).",
 				 n->cfg.presence_max_records);
@@ -1540,6 +1699,7 @@ static void node_fleet_cfg(const struct rn_config *cfg,
 	fc->max_records = cfg->fleet_max_records;
 	fc->apps_per_vendor = cfg->fleet_apps_per_vendor;
 	fc->health_ttl_ms = cfg->health_ttl_ms;
+	fc->byzantine = cfg->byzantine;
 }
 
 static void node_on_ring(void *ctx, struct cr_ring *ring)
@@ -1599,10 +1759,13 @@ struct rn_node *rn_node_new(struct event_base *base,
 		 cfg->data_dir);
 	snprintf(n->ring_save_path, sizeof(n->ring_save_path), "%s/ring",
 		 cfg->data_dir);
-	if (cfg->byzantine)
-		cr_log_warnx("BYZANTINE TEST MODE: this node drops relayed "
-			     "traffic, lies in lookups and offers bogus ring "
-			     "configurations");
+	if (cfg->byzantine) {
+		char roles[256];
+
+		rn_byz_format(cfg->byzantine, roles, sizeof(roles));
+		cr_log_warnx("BYZANTINE TEST MODE: this node lies (roles %s)",
+			     roles);
+	}
 	if (node_load_ring(n, cfg, &n->ring, err) < 0)
 		goto fail;
 	if (cr_kv_open(cfg->data_dir, "node", NODE_LMDB_MAP, &n->kv, err) < 0)
@@ -1764,6 +1927,14 @@ struct rn_node *rn_node_free(struct rn_node *n)
 	rn_fleet_free(n->fleet);
 	rn_peers_free(n->cluster);
 	cr_sess_host_free(n->host);
+	/* Held datagrams (test mode): their one-shot events die with the
+	 * base, which never fires them again. */
+	while (n->byz_later != NULL) {
+		struct node_later *l = n->byz_later;
+
+		n->byz_later = l->next;
+		free(l);
+	}
 	if (n->routes != NULL) {
 		/* Each route is in the map twice: collect the routes first,
 		 * then free them (freeing while walking would read a freed

@@ -110,6 +110,9 @@ struct rn_peers {
 	struct cr_ring_asm stray_asm; /* chunks from nodes not in our ring */
 	uint64_t last_hb_ms, last_bogus_ms, last_stray_push_ms;
 	unsigned bogus_variant;
+	/* Test mode: the last record stored (flood and replay use it). */
+	uint8_t byz_last[CP_PRESENCE_MAX];
+	size_t byz_last_len;
 	int sync_pending;
 	uint64_t sync_at_ms;
 	long sync_cursor;
@@ -213,7 +216,7 @@ static void peers_push_blob(struct cr_sess *s, uint64_t epoch,
 
 void rn_peers_push_ring(struct rn_peers *p, struct cr_sess *s)
 {
-	if (p->cfg.byzantine) {
+	if (p->cfg.byzantine & RN_BYZ_EPOCH) {
 		uint8_t *blob;
 		size_t len;
 
@@ -221,6 +224,7 @@ void rn_peers_push_ring(struct rn_peers *p, struct cr_sess *s)
 				      &len) == 0) {
 			peers_push_blob(s, p->ring->epoch + 1000, blob, len,
 					&p->st);
+			p->st.byz[RN_BYZ_IDX(RN_BYZ_EPOCH)]++;
 			free(blob);
 		}
 		return;
@@ -662,8 +666,11 @@ int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
 	}
 	if (rn_pres_put(p->kv, rec->id.hash, rec->seq, blob, len, err) < 0)
 		return -1;
-	if (p->cfg.byzantine)
+	if (p->cfg.byzantine) {
 		rn_byz_remember(p->kv, rec->id.hash, blob, len);
+		memcpy(p->byz_last, blob, len);
+		p->byz_last_len = len;
+	}
 	*stored_seq = rec->seq;
 	return 1;
 }
@@ -756,6 +763,18 @@ static void peers_on_replicate(struct rn_peers *p, struct cr_sess *s,
 		    sizeof(blob))
 		return;
 	len = carrier__signed_presence__pack(m->replicate->record, blob);
+	if ((p->cfg.byzantine & RN_BYZ_NOSTORE) &&
+	    cr_presence_verify(blob, len, cr_now_unix(), NULL, &rec, NULL) ==
+		    0) {
+		/* Test mode: acknowledged, not stored. */
+		p->st.byz[RN_BYZ_IDX(RN_BYZ_NOSTORE)]++;
+		memcpy(p->byz_last, blob, len);
+		p->byz_last_len = len;
+		if (m->req_id != 0 && peers_link_of(p, s, &idx) != NULL)
+			peers_ack_later(p, rec.id.hash, rec.seq, m->req_id, 0,
+					0, idx);
+		return;
+	}
 	rc = rn_peers_store(p, blob, len, NULL, NULL, &rec, &seq, &err);
 	if (rc < 0) {
 		if (err != NULL && err->code == EBADMSG) {
@@ -959,6 +978,60 @@ size_t rn_peers_alive_count(const struct rn_peers *p)
 	return p->n_alive;
 }
 
+/* Test mode, once a second to each peer: a bogus configuration (epoch),
+ * and the first record of the last device stored, when a newer one came
+ * since (replay; honest nodes keep the newer). */
+static void peers_byz_second(struct rn_peers *p, struct cr_sess *s)
+{
+	uint8_t old[CP_PRESENCE_MAX];
+	struct cr_presence rec;
+	Carrier__SignedPresence *sp;
+	size_t olen;
+
+	if (p->cfg.byzantine & RN_BYZ_EPOCH)
+		rn_peers_push_ring(p, s);
+	if (!(p->cfg.byzantine & RN_BYZ_REPLAY) || p->byz_last_len == 0 ||
+	    cr_presence_verify(p->byz_last, p->byz_last_len, cr_now_unix(),
+			       NULL, &rec, NULL) < 0 ||
+	    cr_kv_get(p->kv, "byz_first", rec.id.hash, CR_ID_HASHLEN, old,
+		      sizeof(old), &olen, NULL) < 0 ||
+	    olen > sizeof(old) ||
+	    (olen == p->byz_last_len && memcmp(old, p->byz_last, olen) == 0))
+		return;
+	sp = carrier__signed_presence__unpack(NULL, olen, old);
+	if (sp == NULL)
+		return;
+	peers_send_replica(p, s, sp, 0);
+	p->st.byz[RN_BYZ_IDX(RN_BYZ_REPLAY)]++;
+	carrier__signed_presence__free_unpacked(sp, NULL);
+}
+
+/* Test mode, every heartbeat: RN_BYZ_FLOOD_N forged replicas and as many
+ * extra heartbeats (hb) to peer s. */
+static void peers_byz_flood(struct rn_peers *p, struct cr_sess *s,
+			    Carrier__Hop *hb)
+{
+	uint8_t forged[CP_PRESENCE_MAX];
+	Carrier__SignedPresence *sp = NULL;
+	size_t flen;
+
+	if (p->byz_last_len > 0) {
+		flen = rn_byz_forge_presence(p->byz_last, p->byz_last_len,
+					     forged, sizeof(forged));
+		if (flen > 0)
+			sp = carrier__signed_presence__unpack(NULL, flen,
+							      forged);
+	}
+	for (unsigned i = 0; i < RN_BYZ_FLOOD_N; i++) {
+		if (sp != NULL)
+			peers_send_replica(p, s, sp, 0);
+		peers_send(s, hb);
+		p->st.byz[RN_BYZ_IDX(RN_BYZ_FLOOD)]++;
+	}
+	if (sp != NULL)
+		carrier__signed_presence__free_unpacked(sp, NULL);
+}
+
 static void peers_heartbeat(struct rn_peers *p, uint64_t now)
 {
 	uint8_t bits[CR_ALIVE_BYTES_MAX];
@@ -968,6 +1041,13 @@ static void peers_heartbeat(struct rn_peers *p, uint64_t now)
 	hb.ring_epoch = p->ring->epoch;
 	hb.alive.data = bits;
 	hb.alive.len = rn_peers_alive_bits(p, bits, sizeof(bits));
+	if (p->cfg.byzantine & RN_BYZ_LIVENESS) {
+		/* Test mode: every node alive, the dead ones too. */
+		memset(bits, 0xff, hb.alive.len);
+		p->st.byz[RN_BYZ_IDX(RN_BYZ_LIVENESS)]++;
+	}
+	if (p->cfg.byzantine & RN_BYZ_EPOCH)
+		hb.ring_epoch += 1000;
 	m.msg_case = CARRIER__HOP__MSG_HEARTBEAT;
 	m.heartbeat = &hb;
 	for (size_t i = 0; i < p->n; i++) {
@@ -978,7 +1058,9 @@ static void peers_heartbeat(struct rn_peers *p, uint64_t now)
 		peers_send(l->sess, &m);
 		p->st.heartbeats_sent++;
 		if (p->cfg.byzantine && now - p->last_bogus_ms >= 1000)
-			rn_peers_push_ring(p, l->sess);
+			peers_byz_second(p, l->sess);
+		if (p->cfg.byzantine & RN_BYZ_FLOOD)
+			peers_byz_flood(p, l->sess, &m);
 	}
 	if (p->cfg.byzantine && now - p->last_bogus_ms >= 1000)
 		p->last_bogus_ms = now;

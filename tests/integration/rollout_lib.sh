@@ -11,10 +11,16 @@ if [ "$KORHAL_ASAN" = 1 ]; then SIM_N=100; fi
 
 # rollout_setup: the ring (nodes started with $NODE_FLAGS), the keys, the
 # trust root and releases web 1.0, 2.0 and 3.0.
+# ROLLOUT_NODES nodes (default 3); node i also gets ${NODE_FLAGS_OF[i]},
+# which a function rollout_node_flags, when the test defines one, may set
+# once the ring's addresses are known.
 rollout_setup() {
-	make_ring 3
+	make_ring "${ROLLOUT_NODES:-3}"
+	if declare -F rollout_node_flags >/dev/null; then rollout_node_flags; fi
 	# shellcheck disable=SC2086 # NODE_FLAGS are words
-	for i in 0 1 2; do start_node "$i" ${NODE_FLAGS:-}; done
+	for i in $(seq 0 $((${ROLLOUT_NODES:-3} - 1))); do
+		start_node "$i" ${NODE_FLAGS:-} ${NODE_FLAGS_OF[$i]:-}
+	done
 	for k in root rel roll; do vendor "$k" >/dev/null; done
 	"$CARRIER" trust init --root "$T/root.key" --release "$T/rel.key.pub" \
 		--rollout "$T/roll.key.pub" -o "$T/trust" >/dev/null

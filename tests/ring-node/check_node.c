@@ -21,6 +21,7 @@
 #include "cr/identity.h"
 #include "cr/ring.h"
 #include "cr/util.h"
+#include "rn/byzantine.h"
 #include "rn/node.h"
 
 #include "../check_main.h"
@@ -94,10 +95,26 @@ START_TEST(test_config_set)
 	/* byzantine exists only in CR_TEST_MODES builds; otherwise the
 	 * refusal says so. */
 	rc = rn_config_set(&c, "byzantine", "true", &err);
-	if (rc < 0)
+	if (rc < 0) {
 		ck_assert_ptr_nonnull(strstr(cr_error_msg(err), "test-only"));
-	else
-		ck_assert_int_eq(c.byzantine, 1);
+	} else {
+		/* Alone: the classic liar; else roles by name. */
+		ck_assert_uint_eq(c.byzantine, RN_BYZ_CLASSIC);
+		ck_assert_int_eq(rn_config_set(&c, "byzantine",
+					       "misroute,fleet-forge", &err),
+				 0);
+		ck_assert_uint_eq(c.byzantine,
+				  RN_BYZ_MISROUTE | RN_BYZ_FLEET_FORGE);
+		ck_assert_int_eq(rn_config_set(&c, "byzantine", "drop,lie",
+					       &err),
+				 -1);
+		ck_assert_ptr_nonnull(strstr(cr_error_msg(err), "'lie'"));
+		cr_error_free(err);
+		err = NULL;
+		ck_assert_int_eq(rn_config_set(&c, "byzantine", "all", &err),
+				 0);
+		ck_assert_uint_eq(c.byzantine, (1u << RN_BYZ_ROLES) - 1);
+	}
 	cr_error_free(err);
 }
 END_TEST

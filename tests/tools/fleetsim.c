@@ -1,7 +1,7 @@
 /*
  * fleetsim: many simulated devices of a fleet in one process, for the
  * rollout tests and bench (docs/fleet.md "Rollouts").  Each device has its
- * own key and UDP socket, a real hop session (Noise) to one ring node, and
+ * own key and UDP socket, real hop sessions (Noise) to --attach ring nodes, and
  * a signed presence record carrying its tags.  It receives the
  * deployments and advances the ring pushes, checks them as an agent does
  * (rollout threshold of its trust root, its release, targeted by id or
@@ -13,6 +13,7 @@
  *   fleetsim --ring RING --trust TRUST --dir DIR -n N [--tag K=V]...
  *            [--version V] [--fail-pct P] [--fail-wave W] [--fail-version V]
  *            [--silent-wave W] [--forge] [--inject FILE] [--seed S]
+ *            [--attach K]
  *
  * --fail-pct P --fail-wave W: ceil(P % of the sim's devices in wave W
  * (1-based; 0: of all)) fail, chosen by identity order (exact, not
@@ -20,6 +21,9 @@
  * --silent-wave W: devices of wave W never report (dropped reports).
  * --forge: for every silent device, a "succeeded" report naming it but
  * signed by another key is sent every 2 s (a forged success).
+ * --attach K (1-4): sessions with K ring nodes (device i with nodes i..i+K-1
+ * mod n), each sent every presence, ping and report, as an agent attached
+ * to several; pushes are taken from any.
  * --inject FILE: every device also receives the deployment in FILE as if a
  * node had pushed it (a replay to devices it may not target, or a forgery:
  * FILE is read unchecked, the devices check it).
@@ -66,6 +70,16 @@ enum {
 	SIM_HEALTH_MS = 300000, /* the agent's default --health-interval */
 	SIM_REPORT_RETRY_MS = 2000,
 	SIM_TAGS = 4,
+	SIM_ATTACH_MAX = 4,
+};
+
+/* A session with one ring node (a device holds --attach of them). */
+struct sim_link {
+	struct cr_sess *sess;
+	size_t node;
+	int up;
+	uint64_t connect_ms;
+	struct cr_fleet_asm asm_; /* the record arriving in pieces */
 };
 
 struct sim;
@@ -78,11 +92,10 @@ struct sim_dev {
 	int fd;
 	struct event *ev;
 	struct cr_sess_host *host;
-	struct cr_sess *sess;
-	size_t node;
-	int up, published;
-	uint64_t next_ping_ms, connect_ms;
-	struct cr_fleet_asm asm_; /* the record arriving in pieces */
+	struct sim_link link[SIM_ATTACH_MAX];
+	size_t n_links;
+	int up, published; /* up: one link is */
+	uint64_t next_ping_ms;
 	/* The deployment applied (app "" before any). */
 	struct cr_deploy *d;
 	uint32_t open_wave;
@@ -179,16 +192,26 @@ static int sim_verify(struct sim *sim, const uint8_t *blob, size_t len,
 
 /* ---- sending ----------------------------------------------------------- */
 
+/* To every node the device holds a session with, as an agent attached to
+ * several does: a node that drops what it is sent (a liar) stalls
+ * nothing. */
+static void dev_send_all(struct sim_dev *v, const uint8_t *buf, size_t len)
+{
+	for (size_t k = 0; k < v->n_links; k++)
+		if (v->link[k].sess != NULL && v->link[k].up)
+			cr_sess_send(v->link[k].sess, buf, len, cr_now_ms());
+}
+
 static void dev_send(struct sim_dev *v, Carrier__Hop *m)
 {
 	uint8_t buf[CP_MSG_MAX];
 	long len;
 
-	if (v->sess == NULL || !v->up)
+	if (!v->up)
 		return;
 	len = cp_hop_pack(m, buf, sizeof(buf));
 	if (len > 0)
-		cr_sess_send(v->sess, buf, (size_t)len, cr_now_ms());
+		dev_send_all(v, buf, (size_t)len);
 }
 
 static void dev_put(struct sim_dev *v, uint32_t kind, const uint8_t *blob,
@@ -197,7 +220,7 @@ static void dev_put(struct sim_dev *v, uint32_t kind, const uint8_t *blob,
 	uint8_t buf[CP_MSG_MAX];
 	long n;
 
-	if (v->sess == NULL || !v->up)
+	if (!v->up)
 		return;
 	n = cr_fleet_put_pack(kind, blob, len, req_id, buf, sizeof(buf));
 	if (n <= 0)
@@ -210,7 +233,7 @@ static void dev_put(struct sim_dev *v, uint32_t kind, const uint8_t *blob,
 		v->sim->health_bytes += (uint64_t)n + CP_DATA_HDR + CP_AEAD_TAG;
 		v->sim->healths++;
 	}
-	cr_sess_send(v->sess, buf, (size_t)n, cr_now_ms());
+	dev_send_all(v, buf, (size_t)n);
 }
 
 /* A health record (cr/health.h) at once, then every SIM_HEALTH_MS, with
@@ -252,8 +275,10 @@ static void dev_publish(struct sim_dev *v)
 	p.seq = cr_fleet_wall_ms();
 	p.issued_unix = cr_now_unix();
 	p.expires_unix = p.issued_unix + 3600;
-	memcpy(p.attached[0], v->sim->ring->nodes[v->node].pk, CR_PKLEN);
-	p.n_attached = 1;
+	for (size_t k = 0; k < v->n_links; k++)
+		memcpy(p.attached[k], v->sim->ring->nodes[v->link[k].node].pk,
+		       CR_PKLEN);
+	p.n_attached = v->n_links;
 	memcpy(p.tags, v->sim->tags, sizeof(v->sim->tags));
 	p.n_tags = v->sim->n_tags;
 	if (cr_presence_sign(&v->kp, &p, buf, sizeof(buf), &len, &err) < 0) {
@@ -518,10 +543,11 @@ static void dev_on_advance(struct sim_dev *v, const uint8_t *blob, size_t len)
 	dev_maybe_start(v);
 }
 
-static void dev_on_piece(struct sim_dev *v, const Carrier__Hop *m)
+static void dev_on_piece(struct sim_dev *v, struct sim_link *l,
+			 const Carrier__Hop *m)
 {
 	const Carrier__FleetPut *p = m->fleet_put;
-	struct cr_fleet_asm *a = &v->asm_;
+	struct cr_fleet_asm *a = &l->asm_;
 	uint8_t buf[128];
 	long n;
 
@@ -532,8 +558,8 @@ static void dev_on_piece(struct sim_dev *v, const Carrier__Hop *m)
 			     p->data.len) != 1)
 		return;
 	n = cr_fleet_ack_pack(a->kind, a->digest, buf, sizeof(buf));
-	if (n > 0 && v->sess != NULL && v->up)
-		cr_sess_send(v->sess, buf, (size_t)n, cr_now_ms());
+	if (n > 0 && l->sess != NULL && l->up)
+		cr_sess_send(l->sess, buf, (size_t)n, cr_now_ms());
 	if (a->kind == CR_REC_DEPLOYMENT)
 		dev_on_deploy(v, a->buf, a->total);
 	else if (a->kind == CR_REC_ADVANCE)
@@ -559,17 +585,35 @@ static int dev_on_accept(void *ctx, const struct cr_id *peer,
 	return -1;
 }
 
+/* The link of session s: by the node's key, since the session host may
+ * replace a link's session by a newer one with the same node. */
+static struct sim_link *dev_link_of(struct sim_dev *v, struct cr_sess *s)
+{
+	for (size_t k = 0; k < v->n_links; k++)
+		if (v->link[k].sess == s)
+			return &v->link[k];
+	for (size_t k = 0; k < v->n_links; k++)
+		if (memcmp(v->sim->ring->nodes[v->link[k].node].pk,
+			   cr_sess_peer_pk(s), CR_PKLEN) == 0)
+			return &v->link[k];
+	return NULL;
+}
+
 static void dev_on_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 		      size_t reply_len, int rekey)
 {
 	struct sim_dev *v = ctx;
+	struct sim_link *l = dev_link_of(v, s);
 
+	if (l == NULL || (l->up && rekey && l->sess == s))
+		return;
+	l->sess = s;
+	l->up = 1;
 	v->up = 1;
-	v->sess = s;
-	if (!v->published) {
-		v->published = 1;
-		dev_publish(v);
-	}
+	/* Each node holds the device attached once it has its presence:
+	 * published again on every new session. */
+	v->published = 1;
+	dev_publish(v);
 }
 
 static void dev_on_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
@@ -580,8 +624,9 @@ static void dev_on_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
 
 	if (m == NULL)
 		return;
-	if (m->msg_case == CARRIER__HOP__MSG_FLEET_PUT)
-		dev_on_piece(v, m);
+	if (m->msg_case == CARRIER__HOP__MSG_FLEET_PUT &&
+	    dev_link_of(v, s) != NULL)
+		dev_on_piece(v, dev_link_of(v, s), m);
 	else if (m->msg_case == CARRIER__HOP__MSG_FLEET_ACK &&
 		 m->req_id == v->last.seq)
 		v->last_acked = 1;
@@ -596,10 +641,17 @@ static void dev_on_recv(void *ctx, struct cr_sess *s, const uint8_t *msg,
 static void dev_on_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 {
 	struct sim_dev *v = ctx;
+	struct sim_link *l = dev_link_of(v, s);
 
+	/* A replaced session going down leaves its link to the new one. */
+	if (l == NULL || (l->sess != s && l->sess != NULL))
+		return;
+	l->up = 0;
+	l->sess = NULL;
 	v->up = 0;
-	v->sess = NULL;
-	v->published = 0;
+	for (size_t k = 0; k < v->n_links; k++)
+		v->up |= v->link[k].up;
+	v->published = v->up;
 }
 
 static const struct cr_sess_ops dev_ops = {
@@ -610,20 +662,20 @@ static const struct cr_sess_ops dev_ops = {
 	.down = dev_on_down,
 };
 
-static void dev_connect(struct sim_dev *v)
+static void dev_connect(struct sim_dev *v, struct sim_link *l)
 {
 	struct cr_addr to;
 	struct cr_error *err = NULL;
-	const struct cr_ring_node *node = &v->sim->ring->nodes[v->node];
+	const struct cr_ring_node *node = &v->sim->ring->nodes[l->node];
 
-	v->connect_ms = cr_now_ms();
+	l->connect_ms = cr_now_ms();
 	if (cr_addr_parse(node->addr, &to, &err) < 0) {
 		cr_error_free(err);
 		return;
 	}
-	v->sess = cr_sess_connect(v->host, node->pk, CR_ID_NODE, &to, NULL, 0,
+	l->sess = cr_sess_connect(v->host, node->pk, CR_ID_NODE, &to, NULL, 0,
 				  cr_now_ms(), &err);
-	if (v->sess == NULL) {
+	if (l->sess == NULL) {
 		cr_error_free(err);
 		return;
 	}
@@ -706,8 +758,10 @@ static void sim_tick(evutil_socket_t fd, short what, void *arg)
 		struct sim_dev *v = &sim->devs[i];
 
 		cr_sess_host_tick(v->host, now);
-		if (v->sess == NULL && now - v->connect_ms > 3000)
-			dev_connect(v);
+		for (size_t k = 0; k < v->n_links; k++)
+			if (v->link[k].sess == NULL &&
+			    now - v->link[k].connect_ms > 3000)
+				dev_connect(v, &v->link[k]);
 		if (v->up && now >= v->next_ping_ms) {
 			Carrier__Hop m = CARRIER__HOP__INIT;
 			Carrier__Ping p = CARRIER__PING__INIT;
@@ -806,6 +860,7 @@ int main(int argc, char **argv)
 		{ "forge", no_argument, NULL, 'f' },
 		{ "inject", required_argument, NULL, 'i' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "attach", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sim sim = { 0 };
@@ -816,6 +871,7 @@ int main(int argc, char **argv)
 	struct timeval tv = { 0, SIM_TICK_MS * 1000 };
 	struct rlimit rl;
 	uint64_t n = 0;
+	size_t attach = 1;
 	char path[4200], ids[CR_ID_STRMAX];
 	FILE *f;
 	int c;
@@ -843,6 +899,11 @@ int main(int argc, char **argv)
 		case 'f': sim.forge = 1; break;
 		case 'i': inject = optarg; break;
 		case 'S': seed = optarg; break;
+		case 'A':
+			attach = strtoul(optarg, NULL, 10);
+			if (attach < 1 || attach > SIM_ATTACH_MAX)
+				return 2;
+			break;
 		default:
 			return 2;
 		}
@@ -894,7 +955,10 @@ int main(int argc, char **argv)
 		snprintf(v->version, sizeof(v->version), "%s", sim.version0);
 		v->last_acked = 1;
 		v->report_seq = cr_fleet_wall_ms();
-		v->node = i % sim.ring->n_nodes;
+		v->n_links = attach < sim.ring->n_nodes ? attach :
+							  sim.ring->n_nodes;
+		for (size_t k = 0; k < v->n_links; k++)
+			v->link[k].node = (i + k) % sim.ring->n_nodes;
 		fprintf(f, "%s\n", cr_id_format(&v->id, ids));
 		if (cr_addr_parse("127.0.0.1:0", &any, &err) < 0 ||
 		    (v->fd = cr_udp_open(&any, &err)) < 0 ||
@@ -908,7 +972,9 @@ int main(int argc, char **argv)
 				  dev_on_read, v);
 		event_add(v->ev, NULL);
 		/* Spread the handshakes over the first seconds. */
-		v->connect_ms = cr_now_ms() - 3000 + (i * 2000) / n;
+		for (size_t k = 0; k < v->n_links; k++)
+			v->link[k].connect_ms =
+				cr_now_ms() - 3000 + (i * 2000) / n;
 	}
 	fclose(f);
 	ev_tick = event_new(sim.base, -1, EV_PERSIST, sim_tick, &sim);
@@ -931,7 +997,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		struct sim_dev *v = &sim.devs[i];
 
-		if (v->sess != NULL) {
+		if (v->up) {
 			Carrier__Hop m = CARRIER__HOP__INIT;
 			Carrier__Detach dt = CARRIER__DETACH__INIT;
 
@@ -942,7 +1008,8 @@ int main(int argc, char **argv)
 		event_free(v->ev);
 		cr_sess_host_free(v->host);
 		close(v->fd);
-		cr_fleet_asm_reset(&v->asm_);
+		for (size_t k = 0; k < v->n_links; k++)
+			cr_fleet_asm_reset(&v->link[k].asm_);
 		cr_keypair_wipe(&v->kp);
 	}
 	event_free(ev_tick);

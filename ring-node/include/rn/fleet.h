@@ -42,6 +42,7 @@ struct rn_fleet_cfg {
 	uint64_t apps_per_vendor; /* deployments one fleet holds; 0: no bound */
 	uint64_t health_ttl_ms;   /* health records expire this long after
 				   * they came; 0: never */
+	unsigned byzantine;       /* test only: RN_BYZ_FLEET_* roles */
 };
 
 struct rn_fleet_ops {
@@ -61,6 +62,8 @@ struct rn_fleet_stats {
 	uint64_t pieces_in, pieces_out;
 	uint64_t expired;     /* deployments dropped at expiry */
 	uint64_t health_expired; /* health records dropped (--health-ttl) */
+	uint64_t byz[14];     /* test mode: lies told, by role bit
+			       * (RN_BYZ_ROLES of rn/byzantine.h) */
 };
 
 struct rn_fleet *rn_fleet_new(struct cr_kv *kv, struct rn_peers *peers,

@@ -55,7 +55,8 @@ struct rn_config {
 	uint64_t fleet_apps_per_vendor; /* deployments per fleet (0: no bound) */
 	uint64_t health_ttl_ms;         /* a device's health record is dropped
 					 * this long after it came */
-	int byzantine;            /* test only (CR_TEST_MODES builds): lie */
+	unsigned byzantine;       /* test only (CR_TEST_MODES builds): the
+				   * roles lied in, RN_BYZ_* of rn/byzantine.h */
 };
 
 void rn_config_init(struct rn_config *cfg);

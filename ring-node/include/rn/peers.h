@@ -40,7 +40,7 @@ struct rn_peers_cfg {
 	uint64_t heartbeat_ms;
 	uint64_t peer_timeout_ms;
 	uint32_t replicas;        /* 0: the ring's */
-	int byzantine;            /* test only: offer bogus epochs */
+	unsigned byzantine;       /* test only: RN_BYZ_* roles */
 	const char *pin_path;     /* the operator pin (borrowed) */
 	const char *save_path;    /* where an accepted ring is saved */
 	/* Bounds on the presence store (see rn_peers_store()). */
@@ -81,6 +81,8 @@ struct rn_peers_stats {
 	uint64_t peer_deaths, peer_revivals;
 	uint64_t replicas_sent, replicas_received, replicas_stored;
 	uint64_t replicas_rejected;       /* failed the device's signature */
+	uint64_t byz[14];     /* test mode: lies told, by role bit
+			       * (RN_BYZ_ROLES of rn/byzantine.h) */
 	uint64_t replica_acks;
 	uint64_t publishes_majority, publishes_timed_out;
 	uint64_t sync_passes, sync_records;
