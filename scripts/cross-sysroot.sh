@@ -185,14 +185,21 @@ from_source() {
 			}
 		fi
 	done
-	rm -rf "$dir/build"
 	mkdir -p "$dir/build"
 	(cd "$dir/src" && ls -1d */) >"$dir/contents"
 	for p in "${pkgs[@]}"; do
 		s=$(ls -d "$dir/src/$p"-*/ | head -n 1)
 		s=${s%/}
 		b=$dir/build/$p
-		mkdir -p "$b"
+		# Each package installs into its own dest/, kept with a stamp
+		# naming its source: a later run (another package added, a
+		# failed one fixed) builds only what is missing.
+		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$(basename "$s")" ]; then
+			cp -a "$b/dest/." "$tmp/"
+			continue
+		fi
+		rm -rf "$b"
+		mkdir -p "$b/dest"
 		echo "cross-sysroot: building $p for $arch ($(basename "$s"))"
 		# In the background and waited for: a subshell on the left of ||
 		# would run with set -e switched off.
@@ -206,26 +213,26 @@ from_source() {
 				# autoreconf, as here).
 				[ -x "$s/configure" ] || (cd "$s" && autoreconf -fi >autoreconf.log 2>&1)
 				"$s/configure" "${cfg[@]}" --disable-pie --disable-ssp >configure.log
-				"${make[@]}" -C src/libsodium install DESTDIR="$tmp" >make.log
-				"${make[@]}" install-pkgconfigDATA DESTDIR="$tmp" >>make.log
+				"${make[@]}" -C src/libsodium install DESTDIR="$b/dest" >make.log
+				"${make[@]}" install-pkgconfigDATA DESTDIR="$b/dest" >>make.log
 				;;
 			libevent)
 				"$s/configure" "${cfg[@]}" --disable-openssl --disable-samples \
 					--disable-libevent-regress --disable-doxygen-html >configure.log
-				"${make[@]}" install DESTDIR="$tmp" >make.log
+				"${make[@]}" install DESTDIR="$b/dest" >make.log
 				;;
 			check)
 				"$s/configure" "${cfg[@]}" --enable-subunit=no --disable-timeout-tests \
 					--disable-build-docs >configure.log
 				"${make[@]}" -C lib >make.log
-				"${make[@]}" -C src install DESTDIR="$tmp" >>make.log
-				"${make[@]}" install-pcdataDATA DESTDIR="$tmp" >>make.log
+				"${make[@]}" -C src install DESTDIR="$b/dest" >>make.log
+				"${make[@]}" install-pcdataDATA DESTDIR="$b/dest" >>make.log
 				;;
 			libseccomp)
 				"$s/configure" "${cfg[@]}" >configure.log
-				"${make[@]}" -C include install DESTDIR="$tmp" >make.log
-				"${make[@]}" -C src install DESTDIR="$tmp" >>make.log
-				"${make[@]}" install-pkgconfigDATA DESTDIR="$tmp" >>make.log
+				"${make[@]}" -C include install DESTDIR="$b/dest" >make.log
+				"${make[@]}" -C src install DESTDIR="$b/dest" >>make.log
+				"${make[@]}" install-pkgconfDATA DESTDIR="$b/dest" >>make.log
 				;;
 			json-c)
 				cmake -S "$s" -B . -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_C_COMPILER="$CC" \
@@ -233,36 +240,36 @@ from_source() {
 					-DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON -DBUILD_TESTING=OFF \
 					-DBUILD_APPS=OFF -DDISABLE_WERROR=ON -DCMAKE_INSTALL_PREFIX=/usr \
 					-DCMAKE_INSTALL_LIBDIR="lib/$triple" >configure.log
-				"${make[@]}" install DESTDIR="$tmp" >make.log
+				"${make[@]}" install DESTDIR="$b/dest" >make.log
 				;;
 			libzstd)
 				"${make[@]}" -C "$s/lib" libzstd.a ZSTD_LEGACY_SUPPORT=0 \
 					BUILD_DIR="$b" >make.log
 				make -C "$s/lib" install-static install-pc install-includes \
 					ZSTD_LEGACY_SUPPORT=0 PREFIX=/usr LIBDIR="/usr/lib/$triple" \
-					DESTDIR="$tmp" >>make.log
+					DESTDIR="$b/dest" >>make.log
 				make -C "$s/lib" clean >/dev/null
 				;;
 			lmdb)
 				# Upstream's Makefile builds the tools too: only the library.
 				$CC $CFLAGS -pthread -c "$s/libraries/liblmdb/mdb.c" "$s/libraries/liblmdb/midl.c"
 				$AR rcs liblmdb.a mdb.o midl.o
-				install -D -m 644 liblmdb.a "$tmp/usr/lib/$triple/liblmdb.a"
-				install -D -m 644 "$s/libraries/liblmdb/lmdb.h" "$tmp/usr/include/lmdb.h"
+				install -D -m 644 liblmdb.a "$b/dest/usr/lib/$triple/liblmdb.a"
+				install -D -m 644 "$s/libraries/liblmdb/lmdb.h" "$b/dest/usr/include/lmdb.h"
 				;;
 			protobuf-c)
 				# Only the runtime library: its configure wants protobuf's C++
 				# compiler for protoc-c, which the host has already.
 				$CC $CFLAGS -I"$s" -c "$s/protobuf-c/protobuf-c.c"
 				$AR rcs libprotobuf-c.a protobuf-c.o
-				install -D -m 644 libprotobuf-c.a "$tmp/usr/lib/$triple/libprotobuf-c.a"
-				install -D -m 644 "$s/protobuf-c/protobuf-c.h" "$tmp/usr/include/protobuf-c/protobuf-c.h"
-				mkdir -p "$tmp/usr/lib/$triple/pkgconfig"
+				install -D -m 644 libprotobuf-c.a "$b/dest/usr/lib/$triple/libprotobuf-c.a"
+				install -D -m 644 "$s/protobuf-c/protobuf-c.h" "$b/dest/usr/include/protobuf-c/protobuf-c.h"
+				mkdir -p "$b/dest/usr/lib/$triple/pkgconfig"
 				printf '%s\n' prefix=/usr "libdir=/usr/lib/$triple" includedir=/usr/include \
 					'' 'Name: libprotobuf-c' 'Description: Protocol Buffers C library' \
 					"Version: $(basename "$s" | sed 's/^protobuf-c-//')" \
 					'Libs: -L${libdir} -lprotobuf-c' 'Cflags: -I${includedir}' \
-					>"$tmp/usr/lib/$triple/pkgconfig/libprotobuf-c.pc"
+					>"$b/dest/usr/lib/$triple/pkgconfig/libprotobuf-c.pc"
 				;;
 			esac
 		) &
@@ -271,6 +278,8 @@ from_source() {
 			tail -n 20 "$b"/*.log >&2 2>/dev/null
 			return 1
 		}
+		basename "$s" >"$b/.korhal-built"
+		cp -a "$b/dest/." "$tmp/"
 	done
 	# Library folder libtool archives name host paths; nothing needs them.
 	rm -f "$tmp/usr/lib/$triple/"*.la
