@@ -227,6 +227,9 @@ from_source() {
 				"${make[@]}" -C lib >make.log
 				"${make[@]}" -C src install DESTDIR="$b/dest" >>make.log
 				"${make[@]}" install-pcdataDATA DESTDIR="$b/dest" >>make.log
+				# Debian's check.pc (a Debian patch) links -lcheck_pic,
+				# which Debian's package ships beside libcheck.a.
+				cp "$b/dest/usr/lib/$triple/libcheck.a" "$b/dest/usr/lib/$triple/libcheck_pic.a"
 				;;
 			libseccomp)
 				"$s/configure" "${cfg[@]}" >configure.log

@@ -58,14 +58,25 @@ static double dsqrt(double x)
 	return y;
 }
 
-/* A deterministic key pair: seed = BLAKE2b(tag || n). */
+/* v as 4 little-endian bytes: the test vectors below (the known answer
+ * of test_rank_deterministic) must not depend on the host's byte order,
+ * which a memcpy of the integer did (the mips leg caught it). */
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* A deterministic key pair: seed = BLAKE2b(le32(tag) || le32(n)). */
 static void test_keypair(enum cr_id_type type, uint32_t tag, uint32_t n,
 			 struct cr_keypair *kp)
 {
 	uint8_t in[8], seed[crypto_sign_SEEDBYTES];
 
-	memcpy(in, &tag, 4);
-	memcpy(in + 4, &n, 4);
+	put_le32(in, tag);
+	put_le32(in + 4, n);
 	crypto_generichash(seed, sizeof(seed), in, sizeof(in), NULL, 0);
 	kp->type = type;
 	ck_assert_int_eq(crypto_sign_seed_keypair(kp->pk, kp->sk, seed), 0);
@@ -916,13 +927,13 @@ END_TEST
 
 /* ---- placement -------------------------------------------------------- */
 
-/* A pseudo-random identity hash: BLAKE2b-256("id" || seed || i). */
+/* A pseudo-random identity hash: BLAKE2b-256("id" || le32(seed) || le32(i)). */
 static void test_id(uint32_t seed, uint32_t i, uint8_t id[32])
 {
 	uint8_t in[10] = { 'i', 'd' };
 
-	memcpy(in + 2, &seed, 4);
-	memcpy(in + 6, &i, 4);
+	put_le32(in + 2, seed);
+	put_le32(in + 6, i);
 	crypto_generichash(id, 32, in, sizeof(in), NULL, 0);
 }
 

@@ -7,6 +7,10 @@
 # (tests/CMakeLists.txt); the node and CLI come from the host build.
 set -euo pipefail
 : "${CARRIER_AGENT:?run through ctest}" "${CR_EMULATOR:?}" "${CARRIER_NODE:?}" "${CARRIER:?}"
+if [ "${CR_CROSS_TLS:-1}" != 1 ]; then
+	echo "SKIP: agent built with -DCR_DEVICE_TLS=OFF (no TCP fallback)"
+	exit 77
+fi
 for b in "$CARRIER_NODE" "$CARRIER"; do
 	if [ ! -x "$b" ]; then
 		# scripts/test.sh builds them before the armel leg's tests.
