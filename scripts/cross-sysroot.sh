@@ -70,6 +70,10 @@ pkgs=(
 	libarchive-dev libarchive13 liblzma-dev nettle-dev libacl1-dev
 	liblz4-dev libbz2-dev zlib1g-dev libxml2-dev
 	libzstd-dev libzstd1
+	# not linked: the architecture's static busybox (sysroot/bin/busybox),
+	# the program of tests/cross/test_bolter.sh's foreign-architecture
+	# container
+	busybox-static
 )
 
 # mips: built from source, see mips_from_source below.

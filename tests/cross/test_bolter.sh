@@ -10,7 +10,16 @@
 # helper thread shares the fs_struct), kill and delete leave nothing
 # behind.  A foreground `run` needs prctl(PR_SET_CHILD_SUBREAPER), which
 # qemu-user 7.2 does not emulate: bolter must say so, not fail silently
-# (docs/cross.md).  Root only.  Cross builds only (tests/CMakeLists.txt).
+# (docs/cross.md).
+# Then a container of the architecture itself: inside a user namespace
+# (Linux 6.7 and later give it its own binfmt_misc), qemu is registered
+# for ARCH with the F flag, the cross-built bolter is run by the kernel
+# through it (no emulator on the command line), and the container's
+# program is ARCH's own static busybox (from the sysroot), which reaches
+# qemu through the same entry inside the container's mount namespace,
+# where no qemu exists.  Skipped with a note where the kernel has no
+# private binfmt_misc or the sysroot no busybox (mips).
+# Root only.  Cross builds only (tests/CMakeLists.txt).
 set -euo pipefail
 : "${BOLTER_CROSS:?run through ctest}" "${CR_EMULATOR:?}" "${KORHAL_SRC:?}"
 if [ "$(id -u)" != 0 ]; then
@@ -70,3 +79,64 @@ wait_until 30 sh -c "! kill -0 $pid 2>/dev/null" || fail "pid $pid still alive a
 bo delete "$id" || fail "delete"
 bo list -q | grep -qx "$id" && fail "$id still listed after delete"
 ok "$ARCH bolter: kill and delete leave no process and no state"
+
+# --- a container of ARCH through binfmt_misc, in a user namespace --------
+bb=${CR_CROSS_SYSROOT:-}/bin/busybox
+case $ARCH in
+armel | armhf) qarch=arm ;;
+arm64) qarch=aarch64 ;;
+*) qarch=$ARCH ;;
+esac
+reg=/usr/share/binfmts/qemu-$qarch
+if [ ! -x "$bb" ] || [ ! -f "$reg" ]; then
+	echo "note: no $ARCH busybox in the sysroot or no $reg: no foreign-architecture container"
+	exit 0
+fi
+want=$("$CR_EMULATOR" "$bb" uname -m)
+magic=$(sed -n 's/^magic //p' "$reg")
+mask=$(sed -n 's/^mask //p' "$reg")
+"$KORHAL_SRC/tests/bolter/mkbundle.sh" "$T/fb" sh -c \
+	'echo "$(uname -m) $$ $(hostname)" >/started; exec sleep 120' >/dev/null || fail "mkbundle"
+cp "$bb" "$T/fb/rootfs/bin/busybox"
+# No cgroups and no supplementary groups inside a user namespace bolter did
+# not make itself.
+python3 - "$T/fb/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"].pop("resources", None)
+c["process"]["user"].pop("additionalGids", None)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+cat >"$T/inner.sh" <<SH
+set -e
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || exit 3
+printf '%s' ':korhal-$qarch:M::$magic:$mask:$CR_EMULATOR:FP' >/proc/sys/fs/binfmt_misc/register
+cd "$T/fb"
+"$BOLTER_CROSS" --root "$T/ustate" run --detach fid
+for i in \$(seq 1 300); do [ -s "$T/fb/rootfs/started" ] && break; sleep 0.1; done
+"$BOLTER_CROSS" --root "$T/ustate" state fid >"$T/fstate" || true
+"$BOLTER_CROSS" --root "$T/ustate" delete --force fid
+SH
+unshare --user --mount --propagation private sleep 300 &
+upid=$!
+PIDS+=("$upid")
+wait_until 10 test -e "/proc/$upid/uid_map" || fail "unshare"
+sleep 0.2
+# Written from outside (root in the parent namespace), so setgroups stays
+# allowed for bolter inside.
+echo "0 0 1" >"/proc/$upid/uid_map"
+echo "0 0 1" >"/proc/$upid/gid_map"
+rc=0
+nsenter -t "$upid" -U -m sh "$T/inner.sh" >"$T/inner.log" 2>&1 || rc=$?
+kill "$upid" 2>/dev/null || true
+if [ "$rc" = 3 ]; then
+	echo "note: this kernel gives a user namespace no binfmt_misc of its own (Linux < 6.7): no foreign-architecture container"
+	exit 0
+fi
+[ "$rc" = 0 ] || fail "bolter through binfmt_misc: $(cat "$T/inner.log")"
+[ -s "$T/fb/rootfs/started" ] || fail "the $ARCH container never started: $(cat "$T/inner.log")"
+read -r fm fpid fhost <"$T/fb/rootfs/started"
+[ "$fm" = "$want" ] && [ "$fm" != x86_64 ] && [ "$fpid" = 1 ] && [ "$fhost" = bolter ] ||
+	fail "the $ARCH container says '$fm $fpid $fhost', want '$want 1 bolter'"
+grep -q '"status": *"running"' "$T/fstate" || fail "not running: $(cat "$T/fstate")"
+ok "$ARCH bolter, run by the kernel through binfmt_misc, runs an $ARCH busybox container ($fm, pid 1, own hostname)"
