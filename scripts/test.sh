@@ -380,7 +380,7 @@ cross_one() {
 
 leg_cross() {
 	local arches=${KORHAL_ARCHES:-armhf arm64 mipsel mips} par=${KORHAL_CROSS_PARALLEL:-2}
-	local arch each running=0 rc=0 r p f s secs st
+	local arch each running rc=0 r p f s secs st
 	local -a order=()
 	# tests/cross/ runs the device programs against the host's ring node,
 	# CLI, archon, bolter and devsim: build those in build/ when the
@@ -397,26 +397,37 @@ leg_cross() {
 	[ "$par" -ge 1 ] 2>/dev/null || par=1
 	each=$((jobs / par))
 	[ "$each" -ge 1 ] || each=1
+	# Only our own jobs are waited for: the bareroot leg runs in the
+	# background too, and main waits for it by pid.
+	local -a pids=()
 	for arch in $arches; do
 		cross_triple "$arch" >/dev/null || { note "cross: unknown architecture '$arch'"; return 1; }
-		if [ "$running" -ge "$par" ]; then
-			wait -n
-			running=$((running - 1))
-		fi
+		# An architecture is done when its result file exists (or its
+		# job is gone without one).
+		while :; do
+			running=0
+			for f in "${!order[@]}"; do
+				[ -f "build-${order[$f]}/korhal-cross.result" ] ||
+					! kill -0 "${pids[$f]}" 2>/dev/null || running=$((running + 1))
+			done
+			[ "$running" -ge "$par" ] || break
+			sleep 2
+		done
 		mkdir -p "build-$arch"
+		rm -f "build-$arch/korhal-cross.result"
 		note "cross: $arch started (output in build-$arch/korhal-cross.out)"
 		cross_one "$arch" "$each" >"build-$arch/korhal-cross.out" 2>&1 &
-		running=$((running + 1))
+		pids+=("$!")
 		order+=("$arch")
 	done
-	wait
+	wait "${pids[@]}"
 	for arch in "${order[@]}"; do
 		banner "cross: $arch"
 		cat "build-$arch/korhal-cross.out"
 		if read -r p f s secs st <"build-$arch/korhal-cross.result" 2>/dev/null; then
 			:
 		else
-			p=0 f=1 s=0 secs=? st=1
+			p=0 f=1 s=0 secs="?" st=1
 		fi
 		leg_pass[cross]=$((${leg_pass[cross]:-0} + p))
 		leg_fail[cross]=$((${leg_fail[cross]:-0} + f))

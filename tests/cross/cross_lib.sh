@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # ARCH is for the tests that source this
 # Sourced by tests/cross/test_*.sh (after tests/integration/lib.sh): what
 # the cross-built programs of this build must be.  ctest sets CR_CROSS_ARCH
 # (the Debian architecture of cmake/toolchain-<arch>.cmake).

@@ -32,6 +32,7 @@ cross_check_elf "$BOLTER_CROSS"
 bo() { "$CR_EMULATOR" "$BOLTER_CROSS" --root "$T/state" "$@"; }
 id=korhal-cross-$$
 # lib.sh's cleanup takes the test's status from $?: hand it on.
+# shellcheck disable=SC2154 # st is set inside the trap
 trap 'st=$?; bo delete --force "$id" >/dev/null 2>&1; (exit $st); cleanup' EXIT
 
 rc=0
