@@ -98,6 +98,19 @@ mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/debs"
 apt_opts=(-q -oAPT::Sandbox::User=root "-oAPT::Architecture=$arch" "-oAPT::Architectures=$arch"
 	"-oDir::State::Lists=$dir/lists" "-oDir::Cache=$dir/cache")
 
+# apt-get update with retries: a mirror in the middle of a sync answers
+# an index of the wrong size ("Mirror sync in progress?") for a while.
+# After the last try, lists already fetched are used if there are any.
+apt_update() {
+	local try
+	for try in 1 2 3; do
+		apt-get "${apt_opts[@]}" update && return 0
+		echo "cross-sysroot: apt-get update failed (try $try of 3)" >&2
+		[ "$try" = 3 ] || sleep $((try * 10))
+	done
+	ls "$dir/lists/"*_Packages* "$dir/lists/"*_Sources* >/dev/null 2>&1
+}
+
 # Unpack (or install) into a fresh tree, then move it into place, so an
 # interrupted run never leaves a half-built sysroot behind a valid stamp.
 tmp=$dir/sysroot.tmp
@@ -109,7 +122,7 @@ from_debs() {
 	if [ "${KORHAL_SYSROOT_REFRESH:-0}" = 1 ] ||
 		! ls "$dir/lists/"*_Packages* >/dev/null 2>&1; then
 		echo "cross-sysroot: apt-get update ($arch, private state in $dir)"
-		apt-get "${apt_opts[@]}" update
+		apt_update
 	fi
 
 	# Download whatever is not in debs/ yet.  Downloaded file names carry
@@ -130,7 +143,7 @@ from_debs() {
 		if ! (cd "$dir/debs" && apt-get "${apt_opts[@]}" download "${missing[@]}"); then
 			# The lists may be stale (a superseded version is gone from
 			# the archive): fetch them again and retry once.
-			apt-get "${apt_opts[@]}" update
+			apt_update
 			(cd "$dir/debs" && apt-get "${apt_opts[@]}" download "${missing[@]}")
 		fi
 	fi
@@ -177,7 +190,7 @@ from_source() {
 	apt_opts+=("-oDir::Etc::SourceList=$dir/sources.list" "-oDir::Etc::SourceParts=$dir/parts")
 	if [ "${KORHAL_SYSROOT_REFRESH:-0}" = 1 ] || ! ls "$dir/lists/"*_Sources* >/dev/null 2>&1; then
 		echo "cross-sysroot: apt-get update (deb-src, private state in $dir)"
-		apt-get "${apt_opts[@]}" update
+		apt_update
 	fi
 	for p in "${pkgs[@]}"; do
 		if [ "${KORHAL_SYSROOT_REFRESH:-0}" = 1 ] || ! ls -d "$dir/src/$p"-*/ >/dev/null 2>&1; then
