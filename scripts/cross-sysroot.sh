@@ -108,7 +108,7 @@ apt_update() {
 		echo "cross-sysroot: apt-get update failed (try $try of 3)" >&2
 		[ "$try" = 3 ] || sleep $((try * 10))
 	done
-	ls "$dir/lists/"*_Packages* "$dir/lists/"*_Sources* >/dev/null 2>&1
+	ls "$dir/lists/"*_Packages* >/dev/null 2>&1 || ls "$dir/lists/"*_Sources* >/dev/null 2>&1
 }
 
 # Unpack (or install) into a fresh tree, then move it into place, so an
