@@ -12,6 +12,18 @@
 #            tests for armel (ARMv5TE, soft-float, static), in build-armel/,
 #            against the sysroot of scripts/armel-sysroot.sh; ctest runs the
 #            tests under qemu-arm-static
+#   cross    the same device build for each architecture in $KORHAL_ARCHES
+#            (default "armhf arm64 mipsel mips"; armel may be named too, it
+#            then builds in build-armel like the armel leg), one build
+#            folder each (build-<arch>), against the sysroot of
+#            scripts/cross-sysroot.sh <arch> (mips: libraries built from
+#            Debian's sources, no OpenSSL and no libarchive); checks every
+#            executable (ELF machine, static, endianness, float ABI) and
+#            runs the unit tests (fewer rounds under qemu: CR_UNDER_QEMU)
+#            and tests/cross/ under qemu-user.  $KORHAL_CROSS_PARALLEL
+#            (default 2) architectures build and test at a time, each with
+#            $KORHAL_JOBS / that many jobs; their output goes to
+#            build-<arch>/korhal-cross.out and is shown when each is done
 #   fuzz     libFuzzer harnesses (clang, -DCR_FUZZ=ON), in build-fuzz/; each
 #            runs for $KORHAL_FUZZ_SECONDS (default 5) on its corpus
 #
@@ -53,7 +65,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 . "$root/scripts/deps.sh"
 
-legs=${KORHAL_LEGS:-bareroot default asan armel fuzz crun}
+legs=${KORHAL_LEGS:-bareroot default asan armel cross fuzz crun}
 deps_only=0
 case ${1:-} in
 --deps-only) deps_only=1 ;;
@@ -79,6 +91,12 @@ packages=(
 	clang libclang-rt-dev
 	# armel
 	gcc-arm-linux-gnueabi libc6-dev-armel-cross qemu-user-static
+	# cross: armhf, arm64, mipsel, mips; mips's libraries are built from
+	# Debian's source packages (autoreconf for libsodium, gperf for
+	# libseccomp)
+	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-aarch64-linux-gnu
+	libc6-dev-arm64-cross gcc-mipsel-linux-gnu libc6-dev-mipsel-cross
+	gcc-mips-linux-gnu libc6-dev-mips-cross autoconf automake libtool gperf
 	# integration tests
 	iproute2 nftables curl python3 procps stun-client
 	# LMDB integrity checks after SIGKILL (mdb_stat, mdb_dump)
@@ -148,6 +166,7 @@ cmake_build() {
 
 # Per-leg results.
 declare -A leg_status leg_time leg_pass leg_fail leg_skip
+cross_summary=()
 total_pass=0 total_fail=0 total_skip=0
 
 # run_ctest LEG DIR N ARGS...: runs ctest in DIR, N tests at a time, adds
@@ -280,6 +299,180 @@ leg_armel() {
 	run_ctest armel build-armel "$jobs" && [ $built -eq 0 ]
 }
 
+# cross_triple ARCH: the Debian cross compiler's triple.
+cross_triple() {
+	case $1 in
+	armel) echo arm-linux-gnueabi ;;
+	armhf) echo arm-linux-gnueabihf ;;
+	arm64) echo aarch64-linux-gnu ;;
+	mipsel) echo mipsel-linux-gnu ;;
+	mips) echo mips-linux-gnu ;;
+	*) return 1 ;;
+	esac
+}
+
+# check_cross_binaries ARCH DIR: every executable in DIR is a static ELF
+# for ARCH: machine, class, byte order and float ABI from its headers.
+# Prints the stripped size of the device programs.
+check_cross_binaries() {
+	local arch=$1 dir=$2 t bins=() f hdr attrs out ok=0 why
+	local machine class data
+	t=$(cross_triple "$arch")
+	case $arch in
+	armel | armhf) machine=ARM class=ELF32 data='little endian' ;;
+	arm64) machine=AArch64 class=ELF64 data='little endian' ;;
+	mipsel) machine='MIPS R3000' class=ELF32 data='little endian' ;;
+	mips) machine='MIPS R3000' class=ELF32 data='big endian' ;;
+	esac
+	while IFS= read -r -d '' f; do
+		file -b "$f" | grep -q '^ELF' && bins+=("$f")
+	done < <(find "$dir" -type f -perm -u+x -not -path '*/CMakeFiles/*' -print0)
+	if [ ${#bins[@]} -eq 0 ]; then
+		note "$arch: no executables built"
+		return 1
+	fi
+	for f in "${bins[@]}"; do
+		hdr=$("$t-readelf" -h "$f")
+		attrs=$("$t-readelf" -A "$f" 2>/dev/null)
+		out=$(file -b "$f")
+		why=
+		grep -q "Machine: *$machine\$" <<<"$hdr" || why="machine is not $machine"
+		grep -q "Class: *$class\$" <<<"$hdr" || why="${why:+$why, }class is not $class"
+		grep -q "Data: .*$data\$" <<<"$hdr" || why="${why:+$why, }not $data"
+		grep -q 'statically linked' <<<"$out" || why="${why:+$why, }not static"
+		case $arch in
+		armel)
+			grep -q 'soft-float ABI' <<<"$hdr" && ! grep -q 'Tag_FP_arch' <<<"$attrs" ||
+				why="${why:+$why, }not soft-float without an FPU"
+			;;
+		armhf)
+			grep -q 'hard-float ABI' <<<"$hdr" && grep -q 'Tag_ABI_VFP_args: VFP registers' <<<"$attrs" ||
+				why="${why:+$why, }not hard-float (VFP registers)"
+			;;
+		mips | mipsel)
+			grep -q 'o32' <<<"$hdr" || why="${why:+$why, }not the o32 ABI"
+			;;
+		esac
+		if [ -n "$why" ]; then
+			note "$arch: $f: $why ($out)"
+			ok=1
+		fi
+	done
+	note "$arch: ${#bins[@]} executables checked: $machine, $class, $data, static"
+	for f in "$dir"/device-agent/carrier-agent "$dir"/device-agent/archon/archon \
+		"$dir"/device-agent/bolter/bolter; do
+		[ -x "$f" ] || continue
+		"$t-strip" -o "$f.korhal-stripped" "$f" 2>/dev/null &&
+			note "$arch: $(basename "$f") stripped: $(stat -c %s "$f.korhal-stripped") bytes"
+		rm -f "$f.korhal-stripped"
+	done
+	return $ok
+}
+
+# cross_one ARCH JOBS: the device build for ARCH in build-ARCH, its binary
+# checks and its tests; writes "pass fail skip seconds status" to
+# build-ARCH/korhal-cross.result.
+cross_one() {
+	local arch=$1 dir=build-$1 t0 rc=0 built t q opts=()
+	jobs=$2
+	t0=$(date +%s)
+	t=$(cross_triple "$arch")
+	mkdir -p "$dir"
+	rm -f "$dir/korhal-cross.result"
+	leg_pass[cross-$arch]=0 leg_fail[cross-$arch]=0 leg_skip[cross-$arch]=0
+	case $arch in
+	mips)
+		# No OpenSSL and no libarchive in the source-built sysroot.
+		opts=(-DCR_DEVICE_TLS=OFF -DAR_WITH_HTTP=OFF -DAR_WITH_ARCHIVE=OFF) ;;
+	*) opts=(-DAR_WITH_HTTP=ON -DAR_WITH_ARCHIVE=ON) ;;
+	esac
+	q=qemu-${t%%-*}-static
+	[ "${t%%-*}" != aarch64 ] || q=qemu-aarch64-static
+	if ! command -v "$t-gcc" >/dev/null || ! command -v "$q" >/dev/null; then
+		note "$arch: $t-gcc or $q not found"
+		rc=1
+	elif ! KORHAL_JOBS=$jobs scripts/cross-sysroot.sh "$arch"; then
+		rc=1
+	elif ! cmake_configure "$dir" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-$arch.cmake" \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \
+		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_HOST_BUILD_DIR="$root/build" "${opts[@]}"; then
+		rc=1
+	else
+		cmake_build "$dir"
+		built=$?
+		check_cross_binaries "$arch" "$dir" || built=1
+		note "$arch: ctest runs the tests through" \
+			"$(sed -n 's/^CR_QEMU:[A-Z]*=//p' "$dir/CMakeCache.txt")"
+		run_ctest "cross-$arch" "$dir" && [ "$built" -eq 0 ] || rc=1
+	fi
+	[ $rc -eq 0 ] || [ "${leg_fail[cross-$arch]}" -gt 0 ] || leg_fail[cross-$arch]=1
+	echo "${leg_pass[cross-$arch]} ${leg_fail[cross-$arch]} ${leg_skip[cross-$arch]}" \
+		"$(($(date +%s) - t0)) $rc" >"$dir/korhal-cross.result"
+	return $rc
+}
+
+leg_cross() {
+	local arches=${KORHAL_ARCHES:-armhf arm64 mipsel mips} par=${KORHAL_CROSS_PARALLEL:-2}
+	local arch each running rc=0 r p f s secs st
+	local -a order=()
+	# tests/cross/ runs the device programs against the host's ring node,
+	# CLI, archon, bolter and devsim: build those in build/ when the
+	# default leg has not.
+	if [ ! -x build/ring-node/carrier-node ] || [ ! -x build/cli/carrier ] ||
+		[ ! -x build/device-agent/archon/archon ] || [ ! -x build/device-agent/bolter/bolter ] ||
+		[ ! -x build/tests/integration/devsim ]; then
+		note "cross: building the host's programs for tests/cross/"
+		cmake_configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON \
+			-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_DEVICE_ONLY=OFF &&
+			cmake --build build -j"$jobs" --target carrier-node carrier archon bolter devsim ||
+			return 1
+	fi
+	[ "$par" -ge 1 ] 2>/dev/null || par=1
+	each=$((jobs / par))
+	[ "$each" -ge 1 ] || each=1
+	# Only our own jobs are waited for: the bareroot leg runs in the
+	# background too, and main waits for it by pid.
+	local -a pids=()
+	for arch in $arches; do
+		cross_triple "$arch" >/dev/null || { note "cross: unknown architecture '$arch'"; return 1; }
+		# An architecture is done when its result file exists (or its
+		# job is gone without one).
+		while :; do
+			running=0
+			for f in "${!order[@]}"; do
+				[ -f "build-${order[$f]}/korhal-cross.result" ] ||
+					! kill -0 "${pids[$f]}" 2>/dev/null || running=$((running + 1))
+			done
+			[ "$running" -ge "$par" ] || break
+			sleep 2
+		done
+		mkdir -p "build-$arch"
+		rm -f "build-$arch/korhal-cross.result"
+		note "cross: $arch started (output in build-$arch/korhal-cross.out)"
+		cross_one "$arch" "$each" >"build-$arch/korhal-cross.out" 2>&1 &
+		pids+=("$!")
+		order+=("$arch")
+	done
+	wait "${pids[@]}"
+	for arch in "${order[@]}"; do
+		banner "cross: $arch"
+		cat "build-$arch/korhal-cross.out"
+		if read -r p f s secs st <"build-$arch/korhal-cross.result" 2>/dev/null; then
+			:
+		else
+			p=0 f=1 s=0 secs="?" st=1
+		fi
+		leg_pass[cross]=$((${leg_pass[cross]:-0} + p))
+		leg_fail[cross]=$((${leg_fail[cross]:-0} + f))
+		leg_skip[cross]=$((${leg_skip[cross]:-0} + s))
+		r="$arch: ${secs}s, $p passed, $f failed, $s skipped"
+		[ "$st" -eq 0 ] || { r="$r (FAILED)"; rc=1; }
+		cross_summary+=("$r")
+	done
+	for r in "${cross_summary[@]}"; do note "cross: $r"; done
+	return $rc
+}
+
 leg_fuzz() {
 	if ! command -v clang >/dev/null; then
 		note "fuzz: clang not found, leg skipped"
@@ -349,7 +542,7 @@ ran=()
 bareroot_pid=
 for leg in $legs; do
 	case $leg in
-	default | asan | armel | fuzz | crun) ;;
+	default | asan | armel | cross | fuzz | crun) ;;
 	bareroot)
 		# In the background, at a lower priority: the other legs' tests
 		# keep the CPU they had.
@@ -362,7 +555,7 @@ for leg in $legs; do
 		continue
 		;;
 	*)
-		note "unknown leg '$leg' (known: bareroot default asan armel fuzz crun)"
+		note "unknown leg '$leg' (known: bareroot default asan armel cross fuzz crun)"
 		exit 2
 		;;
 	esac
@@ -410,6 +603,7 @@ for leg in "${ran[@]}"; do
 		"${leg_status[$leg]}" "${leg_time[$leg]}" "${leg_pass[$leg]:-0}" \
 		"${leg_fail[$leg]:-0}" "${leg_skip[$leg]:-0}"
 done
+for r in "${cross_summary[@]}"; do printf '  cross %s\n' "$r"; done
 for leg in "${ran[@]}"; do
 	[ "${leg_status[$leg]}" = FAIL ] || continue
 	dir=build

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -129,7 +130,24 @@ START_TEST(test_send_recv)
 }
 END_TEST
 
-START_TEST(test_batch)
+/*
+ * qemu-user (7.2) hands SOL_UDP control messages (UDP_SEGMENT on send,
+ * UDP_GRO on receive) between guest and kernel byte for byte ("Unsupported
+ * ancillary data: 17/103" with -d unimp): right when both are of one byte
+ * order, wrong for a big-endian guest on a little-endian host, where the
+ * kernel reads the 1200-byte segment size as 45060 and sends one datagram
+ * per run.  The batch test cannot pass there; it runs everywhere else
+ * (mips hardware included).  docs/cross.md.
+ */
+static int udp_cmsg_garbled(void)
+{
+	const char *q = getenv("CR_UNDER_QEMU");
+
+	return q != NULL && *q != '\0' &&
+	       __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+}
+
+static void batch_run(void)
 {
 	enum { N = 150, SIZE = 1200 };
 	struct event_base *base = event_base_new();
@@ -169,6 +187,16 @@ START_TEST(test_batch)
 	rx_free(r);
 	close(a);
 	close(b);
+}
+
+START_TEST(test_batch)
+{
+	if (udp_cmsg_garbled()) {
+		printf("test_batch skipped: a big-endian guest under qemu-user "
+		       "(SOL_UDP control messages are not converted)\n");
+		return;
+	}
+	batch_run();
 }
 END_TEST
 

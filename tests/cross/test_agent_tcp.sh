@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cross-built (armel, static) device agent reaches the ring over TCP:
+# The cross-built (static, any CR_CROSS_ARCH) device agent reaches the ring over TCP:
 # it runs under the emulator with --tcp against a ring node of the host
 # build listening with --tcp, attaches over TLS (the node counts one TCP
 # connection), and a vendor's `carrier connect` through the node gets a
@@ -7,6 +7,10 @@
 # (tests/CMakeLists.txt); the node and CLI come from the host build.
 set -euo pipefail
 : "${CARRIER_AGENT:?run through ctest}" "${CR_EMULATOR:?}" "${CARRIER_NODE:?}" "${CARRIER:?}"
+if [ "${CR_CROSS_TLS:-1}" != 1 ]; then
+	echo "SKIP: agent built with -DCR_DEVICE_TLS=OFF (no TCP fallback)"
+	exit 77
+fi
 for b in "$CARRIER_NODE" "$CARRIER"; do
 	if [ ! -x "$b" ]; then
 		# scripts/test.sh builds them before the armel leg's tests.
@@ -16,9 +20,8 @@ for b in "$CARRIER_NODE" "$CARRIER"; do
 done
 # The agent runs through the emulator; lib.sh starts the host's programs.
 . "$KORHAL_SRC/tests/integration/lib.sh"
-
-file -bL "$CARRIER_AGENT" | grep -q 'ARM.*statically linked' ||
-	fail "$CARRIER_AGENT is not a static ARM executable: $(file -bL "$CARRIER_AGENT")"
+. "$KORHAL_SRC/tests/cross/cross_lib.sh"
+cross_check_elf "$CARRIER_AGENT"
 
 # The node listens on three ports picked in advance; on this shared
 # machine another program's connection can take one first, so a node that
@@ -50,12 +53,12 @@ if ! wait_until 30 online "$dev_id"; then
 		echo "SKIP: agent built with -DCR_DEVICE_TLS=OFF"
 		exit 77
 	fi
-	fail "the armel agent never attached over TCP"
+	fail "the $ARCH agent never attached over TCP"
 fi
 m=$(curl -sf "http://127.0.0.1:$mport/metrics")
 tcp=$(sed -n 's/^carrier_node_tcp_connections \([0-9]*\)$/\1/p' <<<"$m")
 [ "$tcp" = 1 ] || fail "node has $tcp TCP connections, want the agent's one: $(grep tcp <<<"$m")"
-ok "armel agent attached over TLS (node: 1 TCP connection)"
+ok "$ARCH agent attached over TLS (node: 1 TCP connection)"
 
 lport=$(free_port)
 # --relay: the tunnel stays on the node, so its bytes to the device go
@@ -68,5 +71,5 @@ grep -q "connected to .*relayed via node_" "$T/connect.log" && ! grep -q "path c
 	fail "connect -v path: $(cat "$T/connect.log")"
 want=$(sha256sum <"$T/www/mid.bin")
 got=$(curl -sf "$url/mid.bin" | sha256sum)
-[ "$got" = "$want" ] || fail "5 MB download through the armel agent corrupted"
-ok "5 MB through carrier connect to the armel agent over TCP, sha256 matches"
+[ "$got" = "$want" ] || fail "5 MB download through the $ARCH agent corrupted"
+ok "5 MB through carrier connect to the $ARCH agent over TCP, sha256 matches"

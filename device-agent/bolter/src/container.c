@@ -272,6 +272,12 @@ static int join_namespaces(const struct bo_spec *s, struct bo_init *in,
 			goto out;
 		}
 	}
+	/* A mount namespace is joined only with a private fs_struct (see
+	 * exec_child). */
+	if (unshare(CLONE_FS) < 0) {
+		cr_error_errno(err, errno, "unshare(CLONE_FS)");
+		goto out;
+	}
 	for (size_t k = 0; k < N; k++) {
 		if (fds[k] < 0)
 			continue;
@@ -1630,6 +1636,24 @@ done:
 	return WEXITSTATUS(status);
 }
 
+/*
+ * A foreground run, exec or restore waits for the container's process,
+ * which its own parent leaves behind when it exits: only a subreaper gets
+ * it.  qemu-user (7.2, Debian 12) answers this prctl itself with EINVAL
+ * and never asks the kernel (docs/cross.md); without it the wait would
+ * find no child, so say so before starting anything.
+ */
+static int become_subreaper(const char *what, struct cr_error **err)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+		return 0;
+	return cr_error_errno(err, errno,
+			      "%s needs prctl(PR_SET_CHILD_SUBREAPER) to wait "
+			      "for the container's process (qemu-user does not "
+			      "emulate it; --detach does not wait)",
+			      what);
+}
+
 int bo_run(const struct bo_opts *o, const char *id, int *status,
 	   struct cr_error **err)
 {
@@ -1641,8 +1665,8 @@ int bo_run(const struct bo_opts *o, const char *id, int *status,
 	int rc = 0;
 
 	*status = 0;
-	if (!o->detach)
-		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (!o->detach && become_subreaper("run", err) < 0)
+		return -1;
 	if (!o->detach && o->console_socket == NULL) {
 		if (tty_proxy_listen(&tty, err) < 0) {
 			tty_proxy_close(&tty);
@@ -1798,6 +1822,13 @@ static _Noreturn void exec_child(struct bo_init *in,
 	reset_signals();
 	if (msg_recv(sync, go, sizeof(go), NULL) != MSG_GO)
 		_exit(1);
+	/* setns() into a mount namespace fails with EINVAL while another
+	 * thread shares our fs_struct (root and cwd): a threaded caller, or
+	 * qemu-user, whose helper thread does.  A private copy first. */
+	if (unshare(CLONE_FS) < 0) {
+		cr_error_errno(&e, errno, "unshare(CLONE_FS)");
+		child_fail(sync, e);
+	}
 	for (size_t i = 0; i < EXEC_NSS; i++)
 		if (t->fds[i] >= 0 && setns(t->fds[i], exec_nss[i].type) < 0) {
 			cr_error_errno(&e, errno, "joining the %s namespace",
@@ -1889,8 +1920,8 @@ int bo_exec(const struct bo_opts *o, const char *id, struct bo_process *proc,
 		if (in.console_fd < 0)
 			goto out;
 	}
-	if (!o->detach)
-		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (!o->detach && become_subreaper("exec", err) < 0)
+		goto out;
 	block_forwarded(&old);
 	c1 = fork();
 	if (c1 < 0) {
@@ -2009,8 +2040,8 @@ int bo_restore(const struct bo_opts *o, const char *id,
 	c.o = o;
 	c.id = id;
 	c.sync = -1;
-	if (!o->detach)
-		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (!o->detach && become_subreaper("restore", err) < 0)
+		return -1;
 	if (create_load(&c, err) < 0)
 		goto out;
 	if (create_state_dir(&c, err) < 0)
