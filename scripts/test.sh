@@ -24,6 +24,9 @@
 #            (default 2) architectures build and test at a time, each with
 #            $KORHAL_JOBS / that many jobs; their output goes to
 #            build-<arch>/korhal-cross.out and is shown when each is done
+#            armel and cross run beside the other legs when the default
+#            leg runs too: in a child test.sh at nice 10, from the end of
+#            the default leg's build (KORHAL_DEVICE_BG=0: in order)
 #   fuzz     libFuzzer harnesses (clang, -DCR_FUZZ=ON), in build-fuzz/; each
 #            runs for $KORHAL_FUZZ_SECONDS (default 5) on its corpus
 #
@@ -202,6 +205,7 @@ leg_default() {
 		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_DEVICE_ONLY=OFF || return 1
 	cmake_build build
 	local built=$?
+	start_device_legs
 	run_ctest default build "$test_jobs" && [ $built -eq 0 ]
 }
 
@@ -403,7 +407,7 @@ cross_one() {
 		check_cross_binaries "$arch" "$dir" || built=1
 		note "$arch: ctest runs the tests through" \
 			"$(sed -n 's/^CR_QEMU:[A-Z]*=//p' "$dir/CMakeCache.txt")"
-		run_ctest "cross-$arch" "$dir" && [ "$built" -eq 0 ] || rc=1
+		run_ctest "cross-$arch" "$dir" "$jobs" && [ "$built" -eq 0 ] || rc=1
 	fi
 	[ $rc -eq 0 ] || [ "${leg_fail[cross-$arch]}" -gt 0 ] || leg_fail[cross-$arch]=1
 	echo "${leg_pass[cross-$arch]} ${leg_fail[cross-$arch]} ${leg_skip[cross-$arch]}" \
@@ -522,6 +526,52 @@ leg_crun() {
 	esac
 }
 
+# The device legs (armel, cross) compile and run under qemu: they keep a
+# core busy, while the default and asan legs' integration tests mostly wait
+# (measured: 10-25 % of a core each).  So when the default leg runs too,
+# they run beside it and the legs after it, in a child test.sh at nice 10
+# (the tests in the foreground keep the CPU they need), started once build/
+# holds the host programs tests/cross/ runs against.  Their output is shown
+# at the end.  KORHAL_DEVICE_BG=0 runs them in order instead.
+device_legs=()
+device_pid=
+start_device_legs() {
+	[ ${#device_legs[@]} -gt 0 ] && [ -z "$device_pid" ] || return 0
+	device_t0=$(date +%s)
+	note "${device_legs[*]}: started in the background (output in build-device.out)"
+	KORHAL_LEGS="${device_legs[*]}" KORHAL_NO_INSTALL=1 \
+		nice -n 10 "$root/scripts/test.sh" >build-device.out 2>&1 &
+	device_pid=$!
+}
+
+# Adds the child's legs (their rows of its summary) to this run's.
+collect_device_legs() {
+	local leg row st secs p f sk
+	[ -n "$device_pid" ] || return 0
+	wait "$device_pid"
+	banner "legs in the background: ${device_legs[*]}"
+	cat build-device.out
+	for leg in "${device_legs[@]}"; do
+		ran+=("$leg")
+		row=$(grep -E "^$leg +(PASS|FAIL|SKIP) " build-device.out | tail -n 1)
+		if [ -z "$row" ]; then
+			st=FAIL secs=$(($(date +%s) - device_t0)) p=0 f=1 sk=0
+		else
+			read -r _ st secs p _ f _ sk _ <<<"$row"
+			secs=${secs%s}
+		fi
+		leg_status[$leg]=$st leg_time[$leg]=$secs
+		leg_pass[$leg]=$p leg_fail[$leg]=$f leg_skip[$leg]=$sk
+		[ "$st" != FAIL ] || overall=1
+		total_pass=$((total_pass + p))
+		total_fail=$((total_fail + f))
+		total_skip=$((total_skip + sk))
+	done
+	while IFS= read -r row; do
+		cross_summary+=("${row#  cross }")
+	done < <(grep -E '^  cross ' build-device.out)
+}
+
 # --- main -------------------------------------------------------------------
 
 start_all=$(date +%s)
@@ -540,9 +590,18 @@ fi
 overall=0
 ran=()
 bareroot_pid=
+if [ "${KORHAL_DEVICE_BG:-1}" != 0 ] && [[ " $legs " == *" default "* ]]; then
+	for leg in $legs; do
+		case $leg in armel | cross) device_legs+=("$leg") ;; esac
+	done
+fi
 for leg in $legs; do
 	case $leg in
-	default | asan | armel | cross | fuzz | crun) ;;
+	armel | cross)
+		# Started by leg_default in the background (start_device_legs).
+		[[ " ${device_legs[*]} " != *" $leg "* ]] || continue
+		;;
+	default | asan | fuzz | crun) ;;
 	bareroot)
 		# In the background, at a lower priority: the other legs' tests
 		# keep the CPU they had.
@@ -579,6 +638,11 @@ for leg in $legs; do
 	total_fail=$((total_fail + ${leg_fail[$leg]:-0}))
 	total_skip=$((total_skip + ${leg_skip[$leg]:-0}))
 done
+
+# A default leg that stopped before its build (configure failed) never
+# started them: run them now.
+start_device_legs
+collect_device_legs
 
 if [ -n "$bareroot_pid" ]; then
 	banner "leg: bareroot"
