@@ -212,16 +212,39 @@ static void rm_rf(const char *path)
 	rmdir(path);
 }
 
+/*
+ * The time now in RFC 3339, UTC.  Computed here rather than with
+ * gmtime_r, whose first call in glibc loads the time zone (/etc/localtime:
+ * seven system calls a create does not need).  Days to a civil date: the
+ * proleptic Gregorian algorithm (H. Hinnant, "chrono-compatible low-level
+ * date algorithms").
+ */
 static void now_rfc3339(char *buf, size_t size)
 {
 	struct timespec ts;
-	struct tm tm;
+	int64_t secs, days, rem, era, doe, yoe, y, doy, mp, d, m;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, ts.tv_nsec);
+	secs = (int64_t)ts.tv_sec;
+	days = secs / 86400;
+	rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	days += 719468;
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", (int)y,
+		 (int)m, (int)d, (int)(rem / 3600), (int)(rem / 60 % 60),
+		 (int)(rem % 60), ts.tv_nsec);
 }
 
 static const int ns_order[] = {
@@ -735,6 +758,14 @@ static int create_spawn(struct create *c, struct cr_error **err)
 	c->in.proc = &c->s->process;
 	c->in.rootfs = c->rootfs;
 	c->in.console_socket = c->o->console_socket;
+	if (c->s->process.terminal && c->o->console_socket == NULL &&
+	    c->o->console_proxy != NULL &&
+	    c->o->console_proxy(c->o->console_proxy_arg, &c->in.console_socket,
+				err) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
 	c->in.console_fd = -1;
 	c->in.no_pivot = c->o->no_pivot;
 	c->in.preserve_fds = c->o->listen_fds + c->o->preserve_fds;
@@ -1475,8 +1506,10 @@ static int tty_proxy_listen(struct tty_proxy *t, struct cr_error **err)
 
 	t->listen_fd = t->master = -1;
 	snprintf(t->dir, sizeof(t->dir), "/tmp/bolter-tty.XXXXXX");
-	if (mkdtemp(t->dir) == NULL)
+	if (mkdtemp(t->dir) == NULL) {
+		t->dir[0] = '\0';
 		return cr_error_errno(err, errno, "terminal: mkdtemp");
+	}
 	snprintf(t->path, sizeof(t->path), "%s/console.sock", t->dir);
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
@@ -1521,14 +1554,27 @@ static int tty_proxy_accept(struct tty_proxy *t)
 	return t->master;
 }
 
+/* bo_opts.console_proxy: the socket is made only for a terminal. */
+static int tty_proxy_make(void *arg, const char **path, struct cr_error **err)
+{
+	struct tty_proxy *t = arg;
+
+	if (tty_proxy_listen(t, err) < 0)
+		return -1;
+	*path = t->path;
+	return 0;
+}
+
 static void tty_proxy_close(struct tty_proxy *t)
 {
 	if (t->listen_fd >= 0)
 		close(t->listen_fd);
 	if (t->master >= 0)
 		close(t->master);
-	unlink(t->path);
-	rmdir(t->dir);
+	if (t->path[0] != '\0')
+		unlink(t->path);
+	if (t->dir[0] != '\0')
+		rmdir(t->dir);
 }
 
 /* Copies up to one buffer from `from` to `to`; -1 at the end of `from`. */
@@ -1644,11 +1690,8 @@ int bo_run(const struct bo_opts *o, const char *id, int *status,
 	if (!o->detach)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (!o->detach && o->console_socket == NULL) {
-		if (tty_proxy_listen(&tty, err) < 0) {
-			tty_proxy_close(&tty);
-			return -1;
-		}
-		run.console_socket = tty.path;
+		run.console_proxy = tty_proxy_make;
+		run.console_proxy_arg = &tty;
 	}
 	block_forwarded(&old);
 	if (bo_create(&run, id, err) < 0)
