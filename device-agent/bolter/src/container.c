@@ -853,6 +853,10 @@ static char *create_record(struct create *c, struct cr_error **err)
 	st->annotations = c->s->annotations;
 	st->owner = getuid();
 	st->has_pidns = bo_spec_namespace(c->s, CLONE_NEWPID) != NULL;
+	st->hooks = 0;
+	for (int k = 0; k < BO_HOOK_KINDS; k++)
+		if (c->s->n_hooks[k] > 0)
+			st->hooks |= 1 << k;
 	sjson = state_text(st, "creating");
 	if (sjson == NULL) {
 		cr_error_errno(err, ENOMEM, "state");
@@ -1164,6 +1168,13 @@ out:
 	return rc;
 }
 
+/* May config.json have hooks of this kind? (yes when the state does not
+ * say) */
+static int has_hook(const struct bo_state *st, int kind)
+{
+	return st->hooks < 0 || (st->hooks >> kind) & 1;
+}
+
 struct bo_spec *bo_container_spec(const struct bo_opts *o, const char *id,
 				  struct cr_error **err)
 {
@@ -1217,8 +1228,10 @@ int bo_start(const struct bo_opts *o, const char *id, struct cr_error **err)
 	}
 	unlink(fifo);
 	rc = 0;
-	/* poststart hooks: failures are warnings (config.md). */
-	s = bo_container_spec(o, id, NULL);
+	/* poststart hooks: failures are warnings (config.md).  config.json
+	 * is parsed again only when it has some. */
+	s = has_hook(st, BO_HOOK_POSTSTART) ? bo_container_spec(o, id, NULL)
+					    : NULL;
 	if (s != NULL && s->n_hooks[BO_HOOK_POSTSTART] > 0) {
 		char *sj = state_text(st, "running");
 		struct cr_error *e = NULL;
@@ -1415,7 +1428,8 @@ int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
 		}
 		free(pids);
 	}
-	s = bo_container_spec(o, id, NULL);
+	s = has_hook(st, BO_HOOK_POSTSTOP) ? bo_container_spec(o, id, NULL)
+					   : NULL;
 	if (s != NULL && s->n_hooks[BO_HOOK_POSTSTOP] > 0) {
 		char *sj = state_text(st, "stopped");
 		struct cr_error *e = NULL;

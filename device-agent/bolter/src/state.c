@@ -184,6 +184,8 @@ int bo_state_save(const char *root, const struct bo_state *st,
 			       json_object_new_string(st->created));
 	json_object_object_add(o, "owner", json_object_new_int64(st->owner));
 	json_object_object_add(o, "pidns", json_object_new_boolean(st->has_pidns));
+	if (st->hooks >= 0)
+		json_object_object_add(o, "hooks", json_object_new_int(st->hooks));
 	cg = json_object_new_array();
 	for (size_t i = 0; st->cgroup_dirs != NULL && st->cgroup_dirs[i] != NULL;
 	     i++)
@@ -259,6 +261,10 @@ struct bo_state *bo_state_load(const char *root, const char *id,
 		st->owner = (uid_t)json_object_get_int64(v);
 	if (json_object_object_get_ex(o, "pidns", &v))
 		st->has_pidns = json_object_get_boolean(v);
+	st->hooks = -1;
+	if (json_object_object_get_ex(o, "hooks", &v) &&
+	    json_object_is_type(v, json_type_int))
+		st->hooks = json_object_get_int(v);
 	s = str_of(o, "bundle");
 	st->bundle = strdup(s != NULL ? s : "");
 	s = str_of(o, "rootfs");
