@@ -1145,8 +1145,6 @@ int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
 	}
 	if (create_namespaces(&c, err) < 0)
 		goto fail;
-	waitpid(c.c1, NULL, 0);
-	c.c1 = 0;
 	sjson = create_record(&c, err);
 	if (sjson == NULL ||
 	    bo_hooks_run(c.s, BO_HOOK_PRESTART, sjson, err) < 0 ||
@@ -1154,6 +1152,11 @@ int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
 	    create_finish_init(&c, sjson, err) < 0 ||
 	    (o->pid_file != NULL && write_pid_file(o->pid_file, c.pid, err) < 0))
 		goto fail;
+	/* C1 is reaped last: it exits as soon as it has sent the init's pid,
+	 * and waiting for that at once would put create to sleep (one more
+	 * trip through the scheduler on a busy machine) for nothing. */
+	waitpid(c.c1, NULL, 0);
+	c.c1 = 0;
 	rc = 0;
 	goto out;
 fail:
@@ -2126,6 +2129,11 @@ int bo_restore(const struct bo_opts *o, const char *id,
 	if (sjson == NULL ||
 	    (o->pid_file != NULL && write_pid_file(o->pid_file, c.pid, err) < 0))
 		goto fail;
+	/* C1 is reaped last: it exits as soon as it has sent the init's pid,
+	 * and waiting for that at once would put create to sleep (one more
+	 * trip through the scheduler on a busy machine) for nothing. */
+	waitpid(c.c1, NULL, 0);
+	c.c1 = 0;
 	rc = 0;
 	if (!o->detach) {
 		struct bo_opts del = *o;
