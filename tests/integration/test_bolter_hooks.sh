@@ -58,6 +58,20 @@ grep -q "^bolter: warning: hooks.poststart\[0\]" "$T/hw.err" || fail "poststart 
 grep -q "^bolter: warning: hooks.poststop\[0\]" "$T/hw.err" || fail "poststop warning: $(cat "$T/hw.err")"
 ok "failing poststart and poststop hooks are warnings on stderr"
 
+# start and delete parse the saved config.json only for the hook kinds the
+# state records; a state file without that record (written before it
+# existed) still gets its poststop hooks run.
+bundle hs true
+edit hs "s['hooks'] = {'poststop': [$(hook poststop "$T/hs.log" "$T/hook.sh")]}"
+(cd "$T/hs" && "${BO[@]}" create hs) || fail "create hs"
+grep -q '"hooks":32' "$ROOT/hs/state.json" || fail "state hook kinds: $(cat "$ROOT/hs/state.json")"
+python3 - "$ROOT/hs/state.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); del s["hooks"]; json.dump(s, open(sys.argv[1], "w"))
+PY
+"${BO[@]}" delete -f hs || fail "delete hs"
+expect_eq "poststop runs from a state file without the hook record" "$(cat "$T/hs.log" 2>/dev/null)" "poststop stopped hs"
+
 # --- seccomp: errno for mkdir, an argument filter on chmod ------------------
 bundle sc sh -c 'mkdir /tmp/d 2>&1; touch /tmp/f; chmod 600 /tmp/f && echo chmod600-ok; chmod 777 /tmp/f 2>&1 || true'
 edit sc 's["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": [

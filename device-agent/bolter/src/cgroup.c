@@ -112,19 +112,41 @@ static int has_controller(const struct hier *h, const char *ctrl)
 	return strstr(h->options, want) != NULL;
 }
 
-/* The runtime's own cgroup in hierarchy h ("/" when unknown). */
-static void own_cgroup(const struct hier *h, char *out, size_t size)
+/* /proc/self/cgroup into buf ("" when unreadable): read once per
+ * creation, not once per hierarchy (ten reads on a v1 host). */
+static void read_own_cgroups(char *buf, size_t size)
 {
-	CR_CLEANUP_FCLOSE FILE *f = fopen("/proc/self/cgroup", "re");
+	CR_CLEANUP_CLOSE int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+
+	while (fd >= 0 && len + 1 < size) {
+		ssize_t r = read(fd, buf + len, size - 1 - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+}
+
+/* The runtime's own cgroup in hierarchy h ("/" when unknown), from the
+ * text of /proc/self/cgroup. */
+static void own_cgroup(const struct hier *h, const char *text, char *out,
+		       size_t size)
+{
 	char line[1024];
 
 	snprintf(out, size, "/");
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *c1 = strchr(line, ':'), *c2;
+	while (*text != '\0') {
+		size_t ll = strcspn(text, "\n");
+		char *c1, *c2;
 		int match;
 
+		snprintf(line, sizeof(line), "%.*s", (int)ll, text);
+		text += ll + (text[ll] == '\n');
+		c1 = strchr(line, ':');
 		if (c1 == NULL)
 			continue;
 		c2 = strchr(c1 + 1, ':');
@@ -936,10 +958,11 @@ void bo_cgroup_dirs_free(char **dirs)
 /* Where pid was before bo_cgroup_create moved it: our own cgroup in h. */
 static void cgroup_move_back(const struct hier *h, const char *pidbuf)
 {
-	char own[400], dir[700];
+	char own[400], dir[700], text[4096];
 	struct cr_error *ignored = NULL;
 
-	own_cgroup(h, own, sizeof(own));
+	read_own_cgroups(text, sizeof(text));
+	own_cgroup(h, text, own, sizeof(own));
 	snprintf(dir, sizeof(dir), "%s%s", h->mount,
 		 strcmp(own, "/") == 0 ? "" : own);
 	write_file(dir, "cgroup.procs", pidbuf, &ignored);
@@ -952,11 +975,15 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 	struct hier h[MAX_HIER];
 	int n = read_hierarchies(h, MAX_HIER), done[11] = { 0 }, devices_bpf = 1;
 	char **dirs = calloc((size_t)n + 1, sizeof(char *)), pidbuf[32];
+	char owntext[4096];
 	int hi[MAX_HIER];
 	size_t nd = 0, joined = 0;
 
 	if (dirs == NULL)
 		return cr_error_errno(err, ENOMEM, "cgroup");
+	owntext[0] = '\0';
+	if (cgroups_path[0] != '/')
+		read_own_cgroups(owntext, sizeof(owntext));
 	/* Device rules go to v1's devices controller where a hierarchy has
 	 * it (hybrid hosts too), else to a program on the v2 cgroup. */
 	for (int i = 0; i < n; i++)
@@ -975,7 +1002,7 @@ int bo_cgroup_create(const char *cgroups_path, const struct bo_resources *r,
 		} else {
 			char own[400];
 
-			own_cgroup(&h[i], own, sizeof(own));
+			own_cgroup(&h[i], owntext, own, sizeof(own));
 			if (snprintf(base, sizeof(base), "%s%s", h[i].mount,
 				     strcmp(own, "/") == 0 ? "" : own) >=
 			    (int)sizeof(base)) {
@@ -1331,10 +1358,10 @@ int bo_cgroup_frozen(char *const *dirs)
 	return 0;
 }
 
-int bo_cgroup_mountpoint(const char *dir, char *out, size_t size)
+static int mountpoint_in(const struct hier *h, int n, const char *dir,
+			 char *out, size_t size)
 {
-	struct hier h[MAX_HIER];
-	int n = read_hierarchies(h, MAX_HIER), best = -1;
+	int best = -1;
 	size_t best_len = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -1350,6 +1377,24 @@ int bo_cgroup_mountpoint(const char *dir, char *out, size_t size)
 		return -1;
 	snprintf(out, size, "%s", h[best].mount);
 	return 0;
+}
+
+int bo_cgroup_mountpoint(const char *dir, char *out, size_t size)
+{
+	struct hier h[MAX_HIER];
+	int n = read_hierarchies(h, MAX_HIER);
+
+	return mountpoint_in(h, n, dir, out, size);
+}
+
+void bo_cgroup_mountpoints(char *const *dirs, char *out, size_t size)
+{
+	struct hier h[MAX_HIER];
+	int n = read_hierarchies(h, MAX_HIER);
+
+	for (size_t i = 0; dirs[i] != NULL; i++)
+		if (mountpoint_in(h, n, dirs[i], out + i * size, size) < 0)
+			out[i * size] = '\0';
 }
 
 char *bo_cgroup_path_from_systemd(const char *path)

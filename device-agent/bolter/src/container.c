@@ -212,16 +212,39 @@ static void rm_rf(const char *path)
 	rmdir(path);
 }
 
+/*
+ * The time now in RFC 3339, UTC.  Computed here rather than with
+ * gmtime_r, whose first call in glibc loads the time zone (/etc/localtime:
+ * seven system calls a create does not need).  Days to a civil date: the
+ * proleptic Gregorian algorithm (H. Hinnant, "chrono-compatible low-level
+ * date algorithms").
+ */
 static void now_rfc3339(char *buf, size_t size)
 {
 	struct timespec ts;
-	struct tm tm;
+	int64_t secs, days, rem, era, doe, yoe, y, doy, mp, d, m;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, ts.tv_nsec);
+	secs = (int64_t)ts.tv_sec;
+	days = secs / 86400;
+	rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	days += 719468;
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", (int)y,
+		 (int)m, (int)d, (int)(rem / 3600), (int)(rem / 60 % 60),
+		 (int)(rem % 60), ts.tv_nsec);
 }
 
 static const int ns_order[] = {
@@ -741,6 +764,14 @@ static int create_spawn(struct create *c, struct cr_error **err)
 	c->in.proc = &c->s->process;
 	c->in.rootfs = c->rootfs;
 	c->in.console_socket = c->o->console_socket;
+	if (c->s->process.terminal && c->o->console_socket == NULL &&
+	    c->o->console_proxy != NULL &&
+	    c->o->console_proxy(c->o->console_proxy_arg, &c->in.console_socket,
+				err) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
 	c->in.console_fd = -1;
 	c->in.no_pivot = c->o->no_pivot;
 	c->in.preserve_fds = c->o->listen_fds + c->o->preserve_fds;
@@ -828,6 +859,10 @@ static char *create_record(struct create *c, struct cr_error **err)
 	st->annotations = c->s->annotations;
 	st->owner = getuid();
 	st->has_pidns = bo_spec_namespace(c->s, CLONE_NEWPID) != NULL;
+	st->hooks = 0;
+	for (int k = 0; k < BO_HOOK_KINDS; k++)
+		if (c->s->n_hooks[k] > 0)
+			st->hooks |= 1 << k;
 	sjson = state_text(st, "creating");
 	if (sjson == NULL) {
 		cr_error_errno(err, ENOMEM, "state");
@@ -1116,8 +1151,6 @@ int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
 	}
 	if (create_namespaces(&c, err) < 0)
 		goto fail;
-	waitpid(c.c1, NULL, 0);
-	c.c1 = 0;
 	sjson = create_record(&c, err);
 	if (sjson == NULL ||
 	    bo_hooks_run(c.s, BO_HOOK_PRESTART, sjson, err) < 0 ||
@@ -1125,6 +1158,11 @@ int bo_create(const struct bo_opts *o, const char *id, struct cr_error **err)
 	    create_finish_init(&c, sjson, err) < 0 ||
 	    (o->pid_file != NULL && write_pid_file(o->pid_file, c.pid, err) < 0))
 		goto fail;
+	/* C1 is reaped last: it exits as soon as it has sent the init's pid,
+	 * and waiting for that at once would put create to sleep (one more
+	 * trip through the scheduler on a busy machine) for nothing. */
+	waitpid(c.c1, NULL, 0);
+	c.c1 = 0;
 	rc = 0;
 	goto out;
 fail:
@@ -1137,6 +1175,13 @@ out:
 	free(c.text);
 	free(c.buf);
 	return rc;
+}
+
+/* May config.json have hooks of this kind? (yes when the state does not
+ * say) */
+static int has_hook(const struct bo_state *st, int kind)
+{
+	return st->hooks < 0 || (st->hooks >> kind) & 1;
 }
 
 struct bo_spec *bo_container_spec(const struct bo_opts *o, const char *id,
@@ -1192,8 +1237,10 @@ int bo_start(const struct bo_opts *o, const char *id, struct cr_error **err)
 	}
 	unlink(fifo);
 	rc = 0;
-	/* poststart hooks: failures are warnings (config.md). */
-	s = bo_container_spec(o, id, NULL);
+	/* poststart hooks: failures are warnings (config.md).  config.json
+	 * is parsed again only when it has some. */
+	s = has_hook(st, BO_HOOK_POSTSTART) ? bo_container_spec(o, id, NULL)
+					    : NULL;
 	if (s != NULL && s->n_hooks[BO_HOOK_POSTSTART] > 0) {
 		char *sj = state_text(st, "running");
 		struct cr_error *e = NULL;
@@ -1390,7 +1437,8 @@ int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
 		}
 		free(pids);
 	}
-	s = bo_container_spec(o, id, NULL);
+	s = has_hook(st, BO_HOOK_POSTSTOP) ? bo_container_spec(o, id, NULL)
+					   : NULL;
 	if (s != NULL && s->n_hooks[BO_HOOK_POSTSTOP] > 0) {
 		char *sj = state_text(st, "stopped");
 		struct cr_error *e = NULL;
@@ -1481,8 +1529,10 @@ static int tty_proxy_listen(struct tty_proxy *t, struct cr_error **err)
 
 	t->listen_fd = t->master = -1;
 	snprintf(t->dir, sizeof(t->dir), "/tmp/bolter-tty.XXXXXX");
-	if (mkdtemp(t->dir) == NULL)
+	if (mkdtemp(t->dir) == NULL) {
+		t->dir[0] = '\0';
 		return cr_error_errno(err, errno, "terminal: mkdtemp");
+	}
 	snprintf(t->path, sizeof(t->path), "%s/console.sock", t->dir);
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
@@ -1527,14 +1577,27 @@ static int tty_proxy_accept(struct tty_proxy *t)
 	return t->master;
 }
 
+/* bo_opts.console_proxy: the socket is made only for a terminal. */
+static int tty_proxy_make(void *arg, const char **path, struct cr_error **err)
+{
+	struct tty_proxy *t = arg;
+
+	if (tty_proxy_listen(t, err) < 0)
+		return -1;
+	*path = t->path;
+	return 0;
+}
+
 static void tty_proxy_close(struct tty_proxy *t)
 {
 	if (t->listen_fd >= 0)
 		close(t->listen_fd);
 	if (t->master >= 0)
 		close(t->master);
-	unlink(t->path);
-	rmdir(t->dir);
+	if (t->path[0] != '\0')
+		unlink(t->path);
+	if (t->dir[0] != '\0')
+		rmdir(t->dir);
 }
 
 /* Copies up to one buffer from `from` to `to`; -1 at the end of `from`. */
@@ -1668,11 +1731,8 @@ int bo_run(const struct bo_opts *o, const char *id, int *status,
 	if (!o->detach && become_subreaper("run", err) < 0)
 		return -1;
 	if (!o->detach && o->console_socket == NULL) {
-		if (tty_proxy_listen(&tty, err) < 0) {
-			tty_proxy_close(&tty);
-			return -1;
-		}
-		run.console_socket = tty.path;
+		run.console_proxy = tty_proxy_make;
+		run.console_proxy_arg = &tty;
 	}
 	block_forwarded(&old);
 	if (bo_create(&run, id, err) < 0)
@@ -2100,6 +2160,11 @@ int bo_restore(const struct bo_opts *o, const char *id,
 	if (sjson == NULL ||
 	    (o->pid_file != NULL && write_pid_file(o->pid_file, c.pid, err) < 0))
 		goto fail;
+	/* C1 is reaped last: it exits as soon as it has sent the init's pid,
+	 * and waiting for that at once would put create to sleep (one more
+	 * trip through the scheduler on a busy machine) for nothing. */
+	waitpid(c.c1, NULL, 0);
+	c.c1 = 0;
 	rc = 0;
 	if (!o->detach) {
 		struct bo_opts del = *o;

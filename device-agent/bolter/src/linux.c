@@ -145,9 +145,12 @@ static int cgroup2_host(void)
 static int mount_own_cgroups(struct bo_init *in, int rootfd, const char *dest,
 			     const char *target, int ro, struct cr_error **err)
 {
-	char mp[512], sub[PATH_MAX];
+	char sub[PATH_MAX];
 	CR_CLEANUP_CLOSE int tfd = -1;
+	CR_CLEANUP_FREE char *mps = NULL;
 	unsigned long rof = ro ? MS_RDONLY : 0;
+	size_t ndirs = 0;
+	enum { MP = 512 };
 
 	if (cgroup2_host()) {
 		if (mount(in->cgroup_dirs[0], target, NULL, MS_BIND, NULL) < 0)
@@ -167,10 +170,16 @@ static int mount_own_cgroups(struct bo_init *in, int rootfd, const char *dest,
 	tfd = open_in_root(rootfd, dest, O_PATH | O_DIRECTORY);
 	if (tfd < 0)
 		return cr_error_errno(err, errno, "opening %s", dest);
+	while (in->cgroup_dirs[ndirs] != NULL)
+		ndirs++;
+	mps = calloc(ndirs + 1, MP);
+	if (mps == NULL)
+		return cr_error_errno(err, ENOMEM, "cgroup mounts");
+	bo_cgroup_mountpoints(in->cgroup_dirs, mps, MP);
 	for (size_t i = 0; in->cgroup_dirs[i] != NULL; i++) {
-		const char *name;
+		const char *name, *mp = mps + i * MP;
 
-		if (bo_cgroup_mountpoint(in->cgroup_dirs[i], mp, sizeof(mp)) < 0)
+		if (mp[0] == '\0')
 			continue;
 		name = strrchr(mp, '/') ? strrchr(mp, '/') + 1 : mp;
 		if (snprintf(sub, sizeof(sub), "/proc/self/fd/%d/%s", tfd, name) >=
@@ -1050,11 +1059,12 @@ static int cap_last(void)
 	return last > 63 ? 63 : last;
 }
 
-static int apply_caps(const struct bo_process *p, struct cr_error **err)
+/* last: cap_last(), read once by the caller. */
+static int apply_caps(const struct bo_process *p, int last,
+		      struct cr_error **err)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
-	int last = cap_last();
 
 	memset(data, 0, sizeof(data));
 	for (int i = 0; i < 2; i++) {
@@ -1131,11 +1141,22 @@ int bo_linux_affinity(pid_t pid, const char *list, const char *field,
 	return 0;
 }
 
-/* Marks every fd from `from` on close-on-exec. */
+/* linux/close_range.h's CLOSE_RANGE_CLOEXEC, which glibc 2.36 lacks */
+enum { CLOSE_RANGE_CLOEXEC_FLAG = 1U << 2 };
+
+/* Marks every fd from `from` on close-on-exec: one close_range (Linux
+ * 5.11) where the kernel has it, else a walk of /proc/self/fd. */
 static void cloexec_from(int from)
 {
-	DIR *d = opendir("/proc/self/fd");
+	DIR *d;
 	struct dirent *e;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned int)from, ~0U,
+		    CLOSE_RANGE_CLOEXEC_FLAG) == 0)
+		return;
+#endif
+	d = opendir("/proc/self/fd");
 
 	if (d == NULL) {
 		for (int fd = from; fd < 1024; fd++)
@@ -1192,7 +1213,7 @@ int bo_linux_exec(struct bo_init *in, struct cr_error **err)
 		return cr_error_errno(err, errno, "process.user.gid %u", p->gid);
 	if (setresuid(p->uid, p->uid, p->uid) < 0)
 		return cr_error_errno(err, errno, "process.user.uid %u", p->uid);
-	if (p->has_caps && apply_caps(p, err) < 0)
+	if (p->has_caps && apply_caps(p, last, err) < 0)
 		return -1;
 	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	umask(p->has_umask ? p->umask : 022);

@@ -73,17 +73,11 @@ void bo_state_dir(const char *root, const char *id, char *dir, size_t size)
 	snprintf(dir, size, "%s/%s", root, id);
 }
 
-uint64_t bo_process_start_time(pid_t pid)
+/* Field 22 (starttime) of a /proc/PID/stat line, 0 when unreadable. */
+static uint64_t stat_start_time(const char *buf)
 {
-	char path[64], buf[1024], *p;
-	CR_CLEANUP_FCLOSE FILE *f = NULL;
-	unsigned long long v = 0;
+	const char *p = strrchr(buf, ')');
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
-		return 0;
-	p = strrchr(buf, ')');
 	if (p == NULL)
 		return 0;
 	/* After "comm)": state is field 3, starttime field 22. */
@@ -95,27 +89,51 @@ uint64_t bo_process_start_time(pid_t pid)
 	}
 	if (p == NULL)
 		return 0;
-	v = strtoull(p, NULL, 10);
-	return v;
+	return strtoull(p, NULL, 10);
+}
+
+/* /proc/PID/stat into buf; -1 when the process is gone. */
+static int read_stat(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	CR_CLEANUP_CLOSE int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+uint64_t bo_process_start_time(pid_t pid)
+{
+	char buf[1024];
+
+	if (read_stat(pid, buf, sizeof(buf)) < 0)
+		return 0;
+	return stat_start_time(buf);
 }
 
 int bo_process_alive(pid_t pid, uint64_t start_time)
 {
-	char path[64], buf[512], *p;
-	CR_CLEANUP_FCLOSE FILE *f = NULL;
+	char buf[1024], *p;
 
 	if (pid <= 0)
 		return 0;
 	if (kill(pid, 0) < 0 && errno != EPERM)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
+	/* one read answers both: is it a zombie, and is it the same process */
+	if (read_stat(pid, buf, sizeof(buf)) < 0)
 		return 0;
 	p = strrchr(buf, ')');
 	if (p == NULL || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X')
 		return 0;
-	return start_time == 0 || bo_process_start_time(pid) == start_time;
+	return start_time == 0 || stat_start_time(buf) == start_time;
 }
 
 const char *bo_state_status(const char *root, const struct bo_state *st)
@@ -166,6 +184,8 @@ int bo_state_save(const char *root, const struct bo_state *st,
 			       json_object_new_string(st->created));
 	json_object_object_add(o, "owner", json_object_new_int64(st->owner));
 	json_object_object_add(o, "pidns", json_object_new_boolean(st->has_pidns));
+	if (st->hooks >= 0)
+		json_object_object_add(o, "hooks", json_object_new_int(st->hooks));
 	cg = json_object_new_array();
 	for (size_t i = 0; st->cgroup_dirs != NULL && st->cgroup_dirs[i] != NULL;
 	     i++)
@@ -205,12 +225,24 @@ struct bo_state *bo_state_load(const char *root, const char *id,
 	if (bo_state_check_id(id, err) < 0)
 		return NULL;
 	snprintf(path, sizeof(path), "%s/%s/state.json", root, id);
-	if (access(path, F_OK) != 0) {
-		cr_error_set(err, ENOENT, "container %s does not exist", id);
-		return NULL;
+	/* (no access() first: the read's ENOENT says the same) */
+	{
+		struct cr_error *e = NULL;
+
+		if (cr_read_file(path, STATE_MAX_BYTES, &text, &len, &e) < 0) {
+			if (e->code == ENOENT) {
+				cr_error_free(e);
+				cr_error_set(err, ENOENT,
+					     "container %s does not exist", id);
+				return NULL;
+			}
+			if (err != NULL && *err == NULL)
+				*err = e;
+			else
+				cr_error_free(e);
+			return NULL;
+		}
 	}
-	if (cr_read_file(path, STATE_MAX_BYTES, &text, &len, err) < 0)
-		return NULL;
 	o = json_tokener_parse(text);
 	st = calloc(1, sizeof(*st));
 	if (o == NULL || st == NULL || !json_object_is_type(o, json_type_object)) {
@@ -229,6 +261,10 @@ struct bo_state *bo_state_load(const char *root, const char *id,
 		st->owner = (uid_t)json_object_get_int64(v);
 	if (json_object_object_get_ex(o, "pidns", &v))
 		st->has_pidns = json_object_get_boolean(v);
+	st->hooks = -1;
+	if (json_object_object_get_ex(o, "hooks", &v) &&
+	    json_object_is_type(v, json_type_int))
+		st->hooks = json_object_get_int(v);
 	s = str_of(o, "bundle");
 	st->bundle = strdup(s != NULL ? s : "");
 	s = str_of(o, "rootfs");

@@ -79,6 +79,10 @@ int bo_cgroup_frozen(char *const *dirs);
 /* The mount point of the hierarchy that holds dir, into out; -1 if none. */
 int bo_cgroup_mountpoint(const char *dir, char *out, size_t size);
 
+/* The same for each of the NULL-terminated dirs, into out + i * size ("" if
+ * none), from one read of mountinfo rather than one per hierarchy. */
+void bo_cgroup_mountpoints(char *const *dirs, char *out, size_t size);
+
 /* Turns a systemd-style "slice:prefix:name" into a cgroupfs path
  * ("slice/prefix-name.scope"); other values are copied.  Caller frees. */
 char *bo_cgroup_path_from_systemd(const char *path);

@@ -31,6 +31,13 @@ struct bo_opts {
 	int force;                  /* delete --force */
 	int all;                    /* kill --all */
 	int keep;                   /* run --keep */
+	/* run: called by create, once config.json is read, only when the
+	 * process wants a terminal and no console socket was given: makes
+	 * one and sets *path to it.  A `run` of a process without a
+	 * terminal so makes no socket at all. */
+	int (*console_proxy)(void *arg, const char **path,
+			     struct cr_error **err);
+	void *console_proxy_arg;
 	/* Called with each warning; NULL: warnings are dropped. */
 	void (*warn)(void *arg, const char *msg);
 	void *warn_arg;

@@ -26,6 +26,10 @@ struct bo_state {
 	json_object *annotations; /* owned, may be NULL */
 	uid_t owner;
 	int has_pidns; /* the container has its own pid namespace */
+	/* 1 << BO_HOOK_x for each kind of hook config.json has, so that
+	 * start and delete parse the saved config.json only to run hooks it
+	 * has; -1 when unknown (a state file written before the field). */
+	int hooks;
 };
 
 /* Container ids: 1-1024 of [A-Za-z0-9_+.-], not starting with '.'. */
