@@ -2599,9 +2599,15 @@ int cr_stream_input(struct cr_stream_conn *c, const uint8_t *pkt, size_t len,
 	rx_record(c, pn, ae);
 	for (size_t i = 0; i < n; i++)
 		apply(c, &fr[i]);
-	dispatch(c);
-	if (!c->cfg.input_defers_send)
+	/* An owner that flushes after each batch of datagrams also gets the
+	 * events then (cr_stream_tick dispatches): a stream that became
+	 * readable on every packet of a batch is read once, so the bridge
+	 * writes the batch to its socket in one call instead of one per
+	 * packet (the profile showed a send(2) per 9 KB packet). */
+	if (!c->cfg.input_defers_send) {
+		dispatch(c);
 		flush(c);
+	}
 	return c->broken;
 }
 

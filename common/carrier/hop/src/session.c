@@ -1166,11 +1166,11 @@ static int data_send_flags(struct cr_sess_host *h, struct cr_sess *s,
 	buf[2] = buf[3] = 0;
 	cp_put_u32(buf + 4, s->cur.remote_index);
 	cp_put_u64(buf + 8, s->cur.tx_n);
-	if (len > 0)
-		memcpy(buf + CP_DATA_HDR, payload, len);
-	/* The header is the AD: the counter and index are authenticated. */
+	/* The header is the AD: the counter and index are authenticated.
+	 * The cipher reads the payload where it lies and writes the sealed
+	 * bytes after the header: no copy of the plaintext first. */
 	if (cr_noise_seal(s->cur.tx, s->cur.tx_n, buf, CP_DATA_HDR,
-			  buf + CP_DATA_HDR, len, buf + CP_DATA_HDR) < 0)
+			  len > 0 ? payload : NULL, len, buf + CP_DATA_HDR) < 0)
 		return -EAGAIN;
 	s->cur.tx_n++;
 	s->last_sent_ms = now;

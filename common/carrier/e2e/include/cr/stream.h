@@ -76,7 +76,9 @@ struct cr_stream_cfg {
 	uint32_t idle_timeout_us; /* nothing heard: the connection is dead */
 	/* cr_stream_input() only takes packets in; the owner calls
 	 * cr_stream_tick() after a batch of input, so that one ACK covers
-	 * the batch.  0 (default): every input sends what is due. */
+	 * the batch, and the application's events (readable, writable,
+	 * closed) come from that tick, once per batch.  0 (default): every
+	 * input sends what is due and reports its events. */
 	int input_defers_send;
 };
 
