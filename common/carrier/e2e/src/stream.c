@@ -785,7 +785,11 @@ struct cr_stream_conn *cr_stream_conn_new(const struct cr_stream_cfg *cfg,
 	c->tab = calloc(c->tab_cap, sizeof(*c->tab));
 	c->sp_cap = 64;
 	c->sp = calloc(c->sp_cap, sizeof(*c->sp));
-	c->pkt = malloc(max_u64(c->cfg.mtu, c->cfg.probe_mtu[0]));
+	c->cfg.out_headroom = (size_t)min_u64(c->cfg.out_headroom, 256);
+	c->pkt = malloc(c->cfg.out_headroom +
+			max_u64(c->cfg.mtu, c->cfg.probe_mtu[0]));
+	if (c->pkt)
+		c->pkt += c->cfg.out_headroom;
 	if (!c->tab || !c->sp || !c->pkt)
 		return cr_stream_conn_free(c);
 	node_init(&c->rr);
@@ -843,7 +847,8 @@ struct cr_stream_conn *cr_stream_conn_free(struct cr_stream_conn *c)
 				stream_release(c->tab[i]);
 	free(c->tab);
 	free(c->sp);
-	free(c->pkt);
+	if (c->pkt)
+		free(c->pkt - c->cfg.out_headroom);
 	free(c);
 	return NULL;
 }

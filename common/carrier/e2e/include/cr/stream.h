@@ -81,6 +81,9 @@ struct cr_stream_cfg {
 	 * closed) come from that tick, once per batch.  0 (default): every
 	 * input sends what is due and reports its events. */
 	int input_defers_send;
+	/* Bytes before each packet that ops->output may write (a header of
+	 * the owner's, so that it sends the packet without copying it). */
+	size_t out_headroom;
 };
 
 void cr_stream_cfg_default(struct cr_stream_cfg *cfg);
