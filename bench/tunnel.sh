@@ -168,7 +168,10 @@ export CARRIER_KEY=$T/ven.key CARRIER_RING=$T/ring
 	--data "$T/node.d" >"$T/node.log" 2>&1 &
 NODE_PID=$!
 PIDS+=("$NODE_PID")
+# The agent binds 127.0.0.1: bound to any address it also offers the
+# host's other addresses, and the direct path could leave loopback.
 "$CARRIER_AGENT" --key "$T/dev.key" --ring "$T/ring" --data "$T/dev.d" \
+	--listen "127.0.0.1:$(free_port)" \
 	--allow "$ven_id:$http_port" >"$T/agent.log" 2>&1 &
 AGENT_PID=$!
 PIDS+=("$AGENT_PID")
@@ -261,6 +264,10 @@ ssh_cipher=$(sed -n 's/.*kex: server->client cipher: \([^ ]*\).*/\1/p' "$T/ssh.l
 # The path in use once the tunnel is up (the last change, if any).
 carrier_path=$(sed -n 's/^carrier: \(connected to\|path changed:\) //p' "$T/connect.log" | tail -n1)
 relayed_path=$(sed -n 's/^carrier: connected to //p' "$T/connect-relayed.log" | head -n1)
+case "$carrier_path" in
+*direct\ 127.*) ;;
+*) die "the direct path is not on loopback: $carrier_path" ;;
+esac
 carrier_ping=$("$CARRIER" ping "$dev_id" -c 3 2>&1 | tail -n1 || true)
 declare -A LAST_USE RESTARTS
 for p in "${PATHS[@]}"; do LAST_USE[$p]=$(date +%s); RESTARTS[$p]=0; done
