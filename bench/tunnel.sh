@@ -168,7 +168,10 @@ export CARRIER_KEY=$T/ven.key CARRIER_RING=$T/ring
 	--data "$T/node.d" >"$T/node.log" 2>&1 &
 NODE_PID=$!
 PIDS+=("$NODE_PID")
+# The agent binds 127.0.0.1: bound to any address it also offers the
+# host's other addresses, and the direct path could leave loopback.
 "$CARRIER_AGENT" --key "$T/dev.key" --ring "$T/ring" --data "$T/dev.d" \
+	--listen "127.0.0.1:$(free_port)" \
 	--allow "$ven_id:$http_port" >"$T/agent.log" 2>&1 &
 AGENT_PID=$!
 PIDS+=("$AGENT_PID")
@@ -261,6 +264,10 @@ ssh_cipher=$(sed -n 's/.*kex: server->client cipher: \([^ ]*\).*/\1/p' "$T/ssh.l
 # The path in use once the tunnel is up (the last change, if any).
 carrier_path=$(sed -n 's/^carrier: \(connected to\|path changed:\) //p' "$T/connect.log" | tail -n1)
 relayed_path=$(sed -n 's/^carrier: connected to //p' "$T/connect-relayed.log" | head -n1)
+case "$carrier_path" in
+*direct\ 127.*) ;;
+*) die "the direct path is not on loopback: $carrier_path" ;;
+esac
 carrier_ping=$("$CARRIER" ping "$dev_id" -c 3 2>&1 | tail -n1 || true)
 declare -A LAST_USE RESTARTS
 for p in "${PATHS[@]}"; do LAST_USE[$p]=$(date +%s); RESTARTS[$p]=0; done
@@ -435,6 +442,7 @@ tput_vs_socat=$(calc "sprintf(\"%.2f\", ${BULK_MED[carrier]} / ${BULK_MED[socat]
 tput_relayed=$(calc "sprintf(\"%.2f\", ${BULK_MED[relayed]} / ${BULK_MED[ssh]})")
 rps_ratio=$(calc "sprintf(\"%.2f\", ${RPS[carrier]} / ${RPS[ssh]})")
 cpu_ratio=$(calc "sprintf(\"%.2f\", ${CPU_MB[carrier]} / ${CPU_MB[ssh]})")
+cpu_ratio_relayed=$(calc "sprintf(\"%.2f\", ${CPU_MB[relayed]} / ${CPU_MB[ssh]})")
 declare -A ADD50 ADD99 ADD50_1
 for p in "${PATHS[@]}"; do
 	ADD50[$p]=$(calc "sprintf(\"%.3f\", ${P50[$p]} - ${P50[direct]})")
@@ -442,7 +450,12 @@ for p in "${PATHS[@]}"; do
 	ADD50_1[$p]=$(calc "sprintf(\"%.3f\", ${P50_1[$p]} - ${P50_1[direct]})")
 done
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "NOT met"; fi; }
-t_tput=$(verdict "$tput_ratio >= 1.0")
+# Issue 17's targets, on every CPU the project runs on: a ChaCha20-Poly1305
+# pass per side is about 1 core-ms per MB on AMD EPYC, so a tunnel that
+# does little besides its two passes beats ssh by these margins.
+t_tput=$(verdict "$tput_ratio >= 1.5")
+t_relayed=$(verdict "$tput_relayed >= 1.3")
+t_cpu=$(verdict "$cpu_ratio <= 0.6")
 t_p50=$(verdict "${ADD50[carrier]} < 1.0")
 t_stall=$(verdict "${ADD99[carrier]} < 2.0")
 
@@ -495,7 +508,7 @@ json=$RESULTS/tunnel-$stamp.json
 	echo
 	echo "carrier / ssh   throughput ${tput_ratio} (best runs ${tput_ratio_best}), req/s ${rps_ratio}, CPU per MB ${cpu_ratio}"
 	echo "carrier / socat throughput ${tput_vs_socat}"
-	echo "relayed / ssh   throughput ${tput_relayed} (the fallback path, through the node)"
+	echo "relayed / ssh   throughput ${tput_relayed} (the fallback path, through the node), CPU per MB ${cpu_ratio_relayed}"
 	echo "CPU during the bulk transfers, percent of one core:"
 	for p in socat ssh carrier relayed; do
 		printf '  %-26s %s\n' "${LABEL[$p]}:" "${CPU_SPLIT[$p]}"
@@ -516,7 +529,9 @@ json=$RESULTS/tunnel-$stamp.json
 	fi
 	echo
 	echo "targets"
-	echo "  throughput carrier/ssh >= 1.0 (medians)          ${tput_ratio}: $t_tput"
+	echo "  throughput carrier/ssh >= 1.5 (medians)          ${tput_ratio}: $t_tput"
+	echo "  throughput relayed/ssh >= 1.3 (medians)          ${tput_relayed}: $t_relayed"
+	echo "  CPU per MB carrier/ssh <= 0.6                    ${cpu_ratio}: $t_cpu"
 	echo "  added p50 latency < 1 ms (wrk c10, vs direct)    ${ADD50[carrier]} ms: $t_p50"
 	echo "  no multi-ms stalls: added p99 < 2 ms (wrk c10)   ${ADD99[carrier]} ms: $t_stall (max ${MAXL[carrier]} ms)"
 } >"$txt"
@@ -547,14 +562,16 @@ jstr() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
 	sep=
 	for p in "${PATHS[@]}"; do printf '%s"%s":%s' "$sep" "$p" "$(jpath "$p")"; sep=,; done
 	printf '},"ratios":{"throughput_carrier_ssh":%s,"throughput_carrier_ssh_best":%s,' "$tput_ratio" "$tput_ratio_best"
-	printf '"throughput_carrier_socat":%s,"throughput_relayed_ssh":%s,"rps_carrier_ssh":%s,"cpu_per_mb_carrier_ssh":%s},' \
-		"$tput_vs_socat" "$tput_relayed" "$rps_ratio" "$cpu_ratio"
+	printf '"throughput_carrier_socat":%s,"throughput_relayed_ssh":%s,"rps_carrier_ssh":%s,"cpu_per_mb_carrier_ssh":%s,"cpu_per_mb_relayed_ssh":%s},' \
+		"$tput_vs_socat" "$tput_relayed" "$rps_ratio" "$cpu_ratio" "$cpu_ratio_relayed"
 	printf '"anomalies":['
 	sep=
 	for a in "${ANOMALIES[@]}"; do printf '%s%s' "$sep" "$(jstr "$a")"; sep=,; done
 	printf '],"restarts":{"ssh":%s,"carrier":%s,"relayed":%s},' "${RESTARTS[ssh]}" "${RESTARTS[carrier]}" "${RESTARTS[relayed]}"
-	printf '"targets":{"throughput_ratio_ge_1":%s,"added_p50_lt_1ms":%s,"added_p99_lt_2ms":%s}}\n' \
+	printf '"targets":{"throughput_ratio_ge_1_5":%s,"relayed_ratio_ge_1_3":%s,"cpu_per_mb_ratio_le_0_6":%s,"added_p50_lt_1ms":%s,"added_p99_lt_2ms":%s}}\n' \
 		"$([ "$t_tput" = met ] && echo true || echo false)" \
+		"$([ "$t_relayed" = met ] && echo true || echo false)" \
+		"$([ "$t_cpu" = met ] && echo true || echo false)" \
 		"$([ "$t_p50" = met ] && echo true || echo false)" \
 		"$([ "$t_stall" = met ] && echo true || echo false)"
 } >"$json"

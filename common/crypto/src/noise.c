@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -218,18 +219,23 @@ static void make_nonce(uint8_t nonce[NONCELEN], uint64_t n)
  */
 enum { NOISE_EVP_MIN = 3072 };
 
-static int evp_aead(int enc, const uint8_t k[32], const uint8_t *nonce,
-		    const uint8_t *ad, size_t ad_len, const uint8_t *in,
-		    size_t len, uint8_t *out)
+struct cr_noise_aead {
+	EVP_CIPHER_CTX *ctx; /* the cipher set up; the last key until freed */
+};
+
+static int evp_aead(struct cr_noise_aead *a, int enc, const uint8_t k[32],
+		    const uint8_t *nonce, const uint8_t *ad, size_t ad_len,
+		    const uint8_t *in, size_t len, uint8_t *out)
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *ctx = a != NULL ? a->ctx : EVP_CIPHER_CTX_new();
 	size_t plen = enc ? len : len - CR_NOISE_TAGLEN;
 	int n, ok;
 
 	if (ctx == NULL)
 		return -ENOMEM;
-	ok = EVP_CipherInit_ex2(ctx, EVP_chacha20_poly1305(), k, nonce, enc,
-				NULL) == 1 &&
+	/* A kept context has its cipher: only key, nonce and direction. */
+	ok = EVP_CipherInit_ex2(ctx, a != NULL ? NULL : EVP_chacha20_poly1305(),
+				k, nonce, enc, NULL) == 1 &&
 	     (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG,
 					 CR_NOISE_TAGLEN,
 					 (void *)(in + plen)) == 1) &&
@@ -239,10 +245,50 @@ static int evp_aead(int enc, const uint8_t k[32], const uint8_t *nonce,
 	     EVP_CipherFinal_ex(ctx, out + n, &n) == 1 &&
 	     (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
 					  CR_NOISE_TAGLEN, out + plen) == 1);
-	EVP_CIPHER_CTX_free(ctx);
+	if (a == NULL)
+		EVP_CIPHER_CTX_free(ctx);
 	if (!ok && !enc)
 		sodium_memzero(out, plen); /* no unauthenticated plaintext */
 	return ok ? 0 : enc ? -EIO : -EBADMSG;
+}
+
+struct cr_noise_aead *cr_noise_aead_new(void)
+{
+	struct cr_noise_aead *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->ctx = EVP_CIPHER_CTX_new();
+	if (a->ctx == NULL ||
+	    EVP_CipherInit_ex2(a->ctx, EVP_chacha20_poly1305(), NULL, NULL, 1,
+			       NULL) != 1) {
+		EVP_CIPHER_CTX_free(a->ctx);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void cr_noise_aead_free(struct cr_noise_aead *a)
+{
+	if (a == NULL)
+		return;
+	EVP_CIPHER_CTX_free(a->ctx); /* cleanses the key schedule */
+	free(a);
+}
+#else
+struct cr_noise_aead {
+	int unused;
+};
+
+struct cr_noise_aead *cr_noise_aead_new(void)
+{
+	return calloc(1, sizeof(struct cr_noise_aead));
+}
+
+void cr_noise_aead_free(struct cr_noise_aead *a)
+{
+	free(a);
 }
 #endif
 
@@ -250,10 +296,12 @@ static int evp_aead(int enc, const uint8_t k[32], const uint8_t *nonce,
  * The counter value 2^64-1 is reserved (spec section 5.1), so both explicit
  * forms refuse it as misuse.  Messages are capped at 65535 bytes (section 3).
  */
-int cr_noise_seal(const uint8_t k[32], uint64_t n, const uint8_t *ad,
-		  size_t ad_len, const uint8_t *in, size_t len, uint8_t *out)
+int cr_noise_aead_seal(struct cr_noise_aead *a, const uint8_t k[32],
+		       uint64_t n, const uint8_t *ad, size_t ad_len,
+		       const uint8_t *in, size_t len, uint8_t *out)
 {
 	uint8_t nonce[NONCELEN];
+	(void)a; /* without OpenSSL, libsodium needs no context */
 
 	if (k == NULL || out == NULL || (in == NULL && len > 0) ||
 	    (ad == NULL && ad_len > 0) || n == UINT64_MAX)
@@ -263,17 +311,25 @@ int cr_noise_seal(const uint8_t k[32], uint64_t n, const uint8_t *ad,
 	make_nonce(nonce, n);
 #ifdef CR_HAVE_OPENSSL_AEAD
 	if (len >= NOISE_EVP_MIN)
-		return evp_aead(1, k, nonce, ad, ad_len, in, len, out);
+		return evp_aead(a, 1, k, nonce, ad, ad_len, in, len, out);
 #endif
 	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, len, ad,
 						  ad_len, NULL, nonce, k);
 	return 0;
 }
 
-int cr_noise_open(const uint8_t k[32], uint64_t n, const uint8_t *ad,
+int cr_noise_seal(const uint8_t k[32], uint64_t n, const uint8_t *ad,
 		  size_t ad_len, const uint8_t *in, size_t len, uint8_t *out)
 {
+	return cr_noise_aead_seal(NULL, k, n, ad, ad_len, in, len, out);
+}
+
+int cr_noise_aead_open(struct cr_noise_aead *a, const uint8_t k[32],
+		       uint64_t n, const uint8_t *ad, size_t ad_len,
+		       const uint8_t *in, size_t len, uint8_t *out)
+{
 	uint8_t nonce[NONCELEN], none;
+	(void)a; /* without OpenSSL, libsodium needs no context */
 
 	if (k == NULL || in == NULL || (out == NULL && len > CR_NOISE_TAGLEN) ||
 	    (ad == NULL && ad_len > 0) || n == UINT64_MAX)
@@ -283,7 +339,7 @@ int cr_noise_open(const uint8_t k[32], uint64_t n, const uint8_t *ad,
 	make_nonce(nonce, n);
 #ifdef CR_HAVE_OPENSSL_AEAD
 	if (len >= NOISE_EVP_MIN + CR_NOISE_TAGLEN)
-		return evp_aead(0, k, nonce, ad, ad_len, in, len, out);
+		return evp_aead(a, 0, k, nonce, ad, ad_len, in, len, out);
 #endif
 	/*
 	 * An empty plaintext may come with out == NULL; give libsodium a
@@ -294,6 +350,12 @@ int cr_noise_open(const uint8_t k[32], uint64_t n, const uint8_t *ad,
 						      ad_len, nonce, k) != 0)
 		return -EBADMSG;
 	return 0;
+}
+
+int cr_noise_open(const uint8_t k[32], uint64_t n, const uint8_t *ad,
+		  size_t ad_len, const uint8_t *in, size_t len, uint8_t *out)
+{
+	return cr_noise_aead_open(NULL, k, n, ad, ad_len, in, len, out);
 }
 
 /* Transport ciphers must have a key: passing plaintext is for handshakes. */

@@ -247,6 +247,7 @@ struct cr_sess_host {
 	uint64_t load_sec;
 	uint32_t load_count;
 	struct cr_ratelimit *addr_limit; /* made the first time under load */
+	struct cr_noise_aead *aead; /* DATA's cipher, set up once */
 
 	struct cr_sess_cfg cfg;
 	uint64_t scan_ms, scan_max_ms;
@@ -1204,11 +1205,12 @@ static int data_send_flags(struct cr_sess_host *h, struct cr_sess *s,
 	buf[2] = buf[3] = 0;
 	cp_put_u32(buf + 4, s->cur.remote_index);
 	cp_put_u64(buf + 8, s->cur.tx_n);
-	if (len > 0)
-		memcpy(buf + CP_DATA_HDR, payload, len);
-	/* The header is the AD: the counter and index are authenticated. */
-	if (cr_noise_seal(s->cur.tx, s->cur.tx_n, buf, CP_DATA_HDR,
-			  buf + CP_DATA_HDR, len, buf + CP_DATA_HDR) < 0)
+	/* The header is the AD: the counter and index are authenticated.
+	 * The cipher reads the payload where it lies and writes the sealed
+	 * bytes after the header: no copy of the plaintext first. */
+	if (cr_noise_aead_seal(h->aead, s->cur.tx, s->cur.tx_n, buf,
+			       CP_DATA_HDR, len > 0 ? payload : NULL, len,
+			       buf + CP_DATA_HDR) < 0)
 		return -EAGAIN;
 	s->cur.tx_n++;
 	s->last_sent_ms = now;
@@ -1895,8 +1897,8 @@ static enum cr_sess_drop on_data(struct cr_sess_host *h,
 	    counter >= msg_limit(h))
 		return drop(h, CR_SESS_DROP_EXPIRED);
 	plen = len - DATA_MIN;
-	if (cr_noise_open(key, counter, buf, CP_DATA_HDR, buf + CP_DATA_HDR,
-			  len - CP_DATA_HDR, plain) < 0)
+	if (cr_noise_aead_open(h->aead, key, counter, buf, CP_DATA_HDR,
+			       buf + CP_DATA_HDR, len - CP_DATA_HDR, plain) < 0)
 		return drop(h, CR_SESS_DROP_DECRYPT);
 
 	if (pending) {
@@ -2188,6 +2190,12 @@ struct cr_sess_host *cr_sess_host_new(const struct cr_keypair *kp,
 		return NULL;
 	}
 	h->kp = *kp;
+	h->aead = cr_noise_aead_new();
+	if (h->aead == NULL) {
+		cr_sess_host_free(h);
+		cr_error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
 	if (cr_keypair_x25519(kp, h->xsk, xpk) < 0) {
 		cr_sess_host_free(h);
 		cr_error_set(err, EINVAL, "key pair has no X25519 form");
@@ -2216,6 +2224,7 @@ struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h)
 {
 	if (h == NULL)
 		return NULL;
+	cr_noise_aead_free(h->aead);
 	for (size_t i = 0; i < h->n_slabs; i++) {
 		struct sess_slab *sl = h->slabs[i];
 

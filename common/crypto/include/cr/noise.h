@@ -132,6 +132,25 @@ int cr_noise_seal(const uint8_t k[32], uint64_t n, const uint8_t *ad,
 int cr_noise_open(const uint8_t k[32], uint64_t n, const uint8_t *ad,
 		  size_t ad_len, const uint8_t *in, size_t len, uint8_t *out);
 
+/*
+ * The same with a context kept by the caller between calls (one per thread
+ * of use, e.g. per session host): the OpenSSL path then sets up its cipher
+ * once instead of per datagram (about a fifth of the cost of sealing a 9 KB
+ * datagram on AMD EPYC).  cr_noise_aead_new() returns NULL out of memory;
+ * a NULL context works, as cr_noise_seal/open.  The context keeps the last
+ * key it used until the next call or cr_noise_aead_free(), which wipes it;
+ * it is not for two threads at once.
+ */
+struct cr_noise_aead;
+struct cr_noise_aead *cr_noise_aead_new(void);
+void cr_noise_aead_free(struct cr_noise_aead *a);
+int cr_noise_aead_seal(struct cr_noise_aead *a, const uint8_t k[32],
+		       uint64_t n, const uint8_t *ad, size_t ad_len,
+		       const uint8_t *in, size_t len, uint8_t *out);
+int cr_noise_aead_open(struct cr_noise_aead *a, const uint8_t k[32],
+		       uint64_t n, const uint8_t *ad, size_t ad_len,
+		       const uint8_t *in, size_t len, uint8_t *out);
+
 /* CipherState forms: use and increment cs->n. */
 int cr_noise_encrypt(struct cr_noise_cipher *cs, const uint8_t *ad,
 		     size_t ad_len, const uint8_t *in, size_t len, uint8_t *out);

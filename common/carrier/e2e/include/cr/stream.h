@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct cr_stream_conn;
 
@@ -76,8 +77,13 @@ struct cr_stream_cfg {
 	uint32_t idle_timeout_us; /* nothing heard: the connection is dead */
 	/* cr_stream_input() only takes packets in; the owner calls
 	 * cr_stream_tick() after a batch of input, so that one ACK covers
-	 * the batch.  0 (default): every input sends what is due. */
+	 * the batch, and the application's events (readable, writable,
+	 * closed) come from that tick, once per batch.  0 (default): every
+	 * input sends what is due and reports its events. */
 	int input_defers_send;
+	/* Bytes before each packet that ops->output may write (a header of
+	 * the owner's, so that it sends the packet without copying it). */
+	size_t out_headroom;
 };
 
 void cr_stream_cfg_default(struct cr_stream_cfg *cfg);
@@ -127,6 +133,26 @@ ssize_t cr_stream_write(struct cr_stream_conn *c, uint32_t sid,
  * ready, -ECONNRESET after a reset, -ENOENT for an unknown stream. */
 ssize_t cr_stream_read(struct cr_stream_conn *c, uint32_t sid, uint8_t *buf,
 		       size_t cap, uint64_t now_us);
+/*
+ * Without a copy through a buffer of the caller's: cr_stream_write_space()
+ * gives up to max bytes of the stream's send buffer as at most two pieces
+ * (the ring wraps) for the caller to fill, e.g. by readv(2); returns how
+ * many pieces (0 when the buffer is full: wait for ops->writable) or
+ * cr_stream_write's errors.  cr_stream_write_commit() then queues the
+ * first n bytes of them (n at most what was given).
+ */
+int cr_stream_write_space(struct cr_stream_conn *c, uint32_t sid, size_t max,
+			  struct iovec iov[2], uint64_t now_us);
+void cr_stream_write_commit(struct cr_stream_conn *c, uint32_t sid, size_t n);
+/*
+ * The in-order data ready to read, as at most two pieces of the stream's
+ * receive buffer, for writev(2): returns the bytes (and the pieces in
+ * *niov), else what cr_stream_read returns.  cr_stream_read_consume()
+ * then frees the first n of them (n at most what was given), as a read.
+ */
+ssize_t cr_stream_read_peek(struct cr_stream_conn *c, uint32_t sid,
+			    struct iovec iov[2], int *niov, uint64_t now_us);
+void cr_stream_read_consume(struct cr_stream_conn *c, uint32_t sid, size_t n);
 /* Half-close: sends FIN after the queued data. */
 int cr_stream_shutdown(struct cr_stream_conn *c, uint32_t sid, uint64_t now_us);
 /* Abandons both directions with code; ops->closed follows. */
