@@ -135,7 +135,7 @@ wait_until 20 event offline "${ID[0]}" >/dev/null ||
 t1=$(date +%s%N)
 event offline "${ID[0]}" | grep -q '"last_seen_ms":[0-9]' ||
 	fail "offline event without last seen: $(event offline "${ID[0]}")"
-ok "a stopped agent shows offline ($(( (t1 - t0) / 1000000 )) ms here, watch polls every 1 s)"
+ok "a stopped agent shows offline ($(( (t1 - t0) / 1000000 )) ms here, watch polls every 250 ms)"
 
 # ---- SIGKILL: offline after missed keepalives -------------------------------
 t0=$(date +%s%N)
