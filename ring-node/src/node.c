@@ -205,11 +205,31 @@ static struct cr_sess *node_device(const struct rn_node *n,
  * keepalive interval in ms, as its pings say (0 until one does), or
  * NODE_DEV_GONE once it said goodbye (Detach), so that an idle device
  * still costs nothing beyond its session.  A device silent for
- * NODE_DEV_MISSED keepalives (and a second) is gone too: both are offline
- * to lookups at once, while the session stays until it dies and tells
- * when the device was last heard.
+ * NODE_DEV_MISSED keepalives (and a quarter of one, 250 ms to 1 s) is
+ * gone too: both are offline to lookups at once, while the session stays
+ * until it dies and tells when the device was last heard.  The slack is
+ * small because missing three pings already allows a live device's next
+ * ping two keepalives of delay; keeping it a fraction of the keepalive
+ * lets a vanished device show offline within 4 keepalives (the offline
+ * bound, docs/fleet.md) with a watcher polling at a quarter keepalive.
  */
-enum { NODE_DEV_GONE = 1, NODE_DEV_MISSED = 3 };
+enum {
+	NODE_DEV_GONE = 1,
+	NODE_DEV_MISSED = 3,
+	NODE_DEV_SLACK_MIN_MS = 250, /* sub-second keepalives (tests) */
+	NODE_DEV_SLACK_MAX_MS = 1000,
+};
+
+static uint64_t node_device_gone_after_ms(uint64_t ka)
+{
+	uint64_t slack = ka / 4;
+
+	if (slack < NODE_DEV_SLACK_MIN_MS)
+		slack = NODE_DEV_SLACK_MIN_MS;
+	if (slack > NODE_DEV_SLACK_MAX_MS)
+		slack = NODE_DEV_SLACK_MAX_MS;
+	return NODE_DEV_MISSED * ka + slack;
+}
 
 static int node_device_gone(const struct cr_sess *s, uint64_t now)
 {
@@ -217,7 +237,7 @@ static int node_device_gone(const struct cr_sess *s, uint64_t now)
 
 	return ka == NODE_DEV_GONE ||
 	       (ka > NODE_DEV_GONE &&
-		now - cr_sess_last_recv_ms(s) > NODE_DEV_MISSED * ka + 1000);
+		now - cr_sess_last_recv_ms(s) > node_device_gone_after_ms(ka));
 }
 
 /* 1 when the device has another established session the node knows of

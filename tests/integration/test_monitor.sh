@@ -1,45 +1,48 @@
 #!/usr/bin/env bash
 # Monitoring (docs/fleet.md "Monitoring"): a loopback ring of 3 nodes, SIM_N
-# simulated devices (fleetsim) and 2 real agents (--keepalive 1s), all
+# simulated devices (fleetsim: 200; 500 with KORHAL_LONG=1, the issue's
+# figure; 100 under ASan) and 3 real agents (--keepalive 1s), all
 # targeted by a deployment of web.  `carrier watch --json` says each real
 # agent online; an agent stopped cleanly (SIGTERM: it sends Detach) shows
 # offline, and one SIGKILLed (silent) shows offline too, once the nodes
-# miss its keepalives (3 missed + 1 s), long before its session would time
-# out; each offline event carries the device's last-seen figure.  The
+# miss its keepalives (3 missed + a quarter keepalive), long before its
+# session would time out; each offline event carries the device's
+# last-seen figure; the third agent stays online.  The
 # exporter's /metrics agrees with status --json on online and the app's
 # version and state.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rollout_lib.sh"
 
+if [ -n "${KORHAL_LONG:-}" ] && [ "$KORHAL_ASAN" != 1 ]; then SIM_N=500; fi
 rollout_setup
 start_sim sim
-for i in 0 1; do
+for i in 0 1 2; do
 	ID[$i]=$(device "d$i")
 	start_agent "d$i" --keepalive 1s --health-interval 2s
 	AG[$i]=$AGENT_PID
 done
-wait_until 60 all_attached $((SIM_N + 2)) || fail "the devices did not attach"
-"$CARRIER" deploy "$T/web-1.0.release" --to "tag:site=lab,${ID[0]},${ID[1]}" \
+wait_until 60 all_attached $((SIM_N + 3)) || fail "the devices did not attach"
+"$CARRIER" deploy "$T/web-1.0.release" --to "tag:site=lab,${ID[0]},${ID[1]},${ID[2]}" \
 	--waves 100 --health-window 2s --detach >"$T/deploy.out" 2>&1 || fail "deploy: $(cat "$T/deploy.out")"
 
-# ---- carrier watch: both agents online ---------------------------------------
+# ---- carrier watch: the agents online ----------------------------------------
 "$CARRIER" watch web --json >"$T/watch.out" 2>"$T/watch.err" &
 WATCH=$!
 PIDS+=("$WATCH")
 event() { grep "\"event\":\"$1\",\"device\":\"$2\"" "$T/watch.out"; }
-for i in 0 1; do
+for i in 0 1 2; do
 	wait_until 30 event online "${ID[$i]}" >/dev/null ||
 		fail "watch: agent $i not online: $(head -5 "$T/watch.out") $(cat "$T/watch.err")"
 done
-[ "$(grep -c '"event":"online"' "$T/watch.out")" -ge $((SIM_N + 2)) ] ||
-	fail "watch: $(grep -c '"event":"online"' "$T/watch.out") online events, want $((SIM_N + 2))"
+[ "$(grep -c '"event":"online"' "$T/watch.out")" -ge $((SIM_N + 3)) ] ||
+	fail "watch: $(grep -c '"event":"online"' "$T/watch.out") online events, want $((SIM_N + 3))"
 event online "${ID[0]}" | grep -q '"last_seen_ms":[0-9]' ||
 	fail "watch: online event without last_seen_ms: $(event online "${ID[0]}")"
-ok "watch says the 2 agents and $SIM_N simulated devices online, with last seen"
+ok "watch says the 3 agents and $SIM_N simulated devices online, with last seen"
 
 # ---- status --json: the same ------------------------------------------------
 "$CARRIER" status web --json >"$T/status.json" || fail "status --json"
-for i in 0 1; do
+for i in 0 1 2; do
 	grep "\"device\":\"${ID[$i]}\"" "$T/status.json" | grep -q '"online":true' ||
 		fail "status: agent $i not online: $(grep "${ID[$i]}" "$T/status.json")"
 done
@@ -49,7 +52,7 @@ ok "status --json agrees"
 # The agents run on this host: their uptime and memory are this kernel's.
 health_ok() {
 	"$CARRIER" status web --json >"$T/status.json" || return 1
-	python3 - "$T/status.json" "$SIM_N" "${ID[0]}" "${ID[1]}" >"$T/health.out" 2>&1 <<'PY'
+	python3 - "$T/status.json" "$SIM_N" "${ID[0]}" "${ID[1]}" "${ID[2]}" >"$T/health.out" 2>&1 <<'PY'
 import json, sys
 rows = {}
 for l in open(sys.argv[1]):
@@ -101,7 +104,7 @@ for l in open(sys.argv[2]):
     if m: seen[m[1]] = int(m[2])
     m = re.match(r'korhal_app_info\{device="([^"]+)",app="web",version="([^"]*)",state="([^"]+)"\} 1$', l)
     if m: info[m[1]] = (m[2], m[3])
-assert len(rows) == int(sys.argv[3]) + 2, len(rows)
+assert len(rows) == int(sys.argv[3]) + 3, len(rows)
 for r in rows:
     d = r["device"]
     assert online.get(d) == r["online"], (d, online.get(d), r)
@@ -117,7 +120,7 @@ for r in rows:
     if r.get("health"):
         n_health += 1
         assert abs(up.get(r["device"], -999) - r["health"]["uptime_s"]) <= 5, (r["device"], up.get(r["device"]), r["health"])
-assert n_health >= 2, n_health
+assert n_health >= 3, n_health
 print(len(rows))
 PY
 }
@@ -132,7 +135,7 @@ wait_until 20 event offline "${ID[0]}" >/dev/null ||
 t1=$(date +%s%N)
 event offline "${ID[0]}" | grep -q '"last_seen_ms":[0-9]' ||
 	fail "offline event without last seen: $(event offline "${ID[0]}")"
-ok "a stopped agent shows offline ($(( (t1 - t0) / 1000000 )) ms here, watch polls every 1 s)"
+ok "a stopped agent shows offline ($(( (t1 - t0) / 1000000 )) ms here, watch polls every 250 ms)"
 
 # ---- SIGKILL: offline after missed keepalives -------------------------------
 t0=$(date +%s%N)
@@ -145,11 +148,18 @@ seen=$(event offline "${ID[1]}" | sed -n 's/.*"last_seen_ms":\([0-9]*\).*/\1/p')
 # least 3 keepalives (3 s) before the event.
 [ -n "$seen" ] && [ "$seen" -ge 3000 ] ||
 	fail "offline event of the killed agent: last_seen_ms '$seen': $(event offline "${ID[1]}")"
-ok "a SIGKILLed agent shows offline, last seen ${seen} ms before ($(( (t1 - t0) / 1000000 )) ms here)"
+# The bound is 4 keepalives (4 s): the nodes call it gone 3.25 s after it
+# was last heard (at the latest, the kill) and watch polls every 250 ms.
+# The time is printed, not asserted (a loaded machine may be slower).
+ok "a SIGKILLed agent shows offline, last seen ${seen} ms before ($(( (t1 - t0) / 1000000 )) ms after the SIGKILL here, bound 4000)"
 # The simulated devices stayed online: no offline event but the 2 agents'.
 [ "$(grep -c '"event":"offline"' "$T/watch.out")" -eq 2 ] ||
 	fail "watch: $(grep -c '"event":"offline"' "$T/watch.out") offline events, want 2"
-ok "no other device went offline"
+event offline "${ID[2]}" >/dev/null && fail "watch: the running agent went offline"
+"$CARRIER" status web --json >"$T/status.json" || fail "status --json"
+grep "\"device\":\"${ID[2]}\"" "$T/status.json" | grep -q '"online":true' ||
+	fail "status: the running agent is not online: $(grep "${ID[2]}" "$T/status.json")"
+ok "no other device went offline; the third agent is still online"
 for i in 0 1; do
 	wait_until 30 sh -c "curl -sf http://$EXP/metrics | grep -qx 'korhal_device_online{device=\"${ID[$i]}\"} 0'" ||
 		fail "exporter: agent $i still online: $(metrics | grep "${ID[$i]}")"

@@ -6,7 +6,8 @@
 # session logged on the device with the vendor id; names resolve in
 # connect, ping, lookup and shell; carrier cp of 20 MB both ways matches by
 # sha256, resumes from a verified part, and after the agent is killed
-# mid-copy the re-run resumes and matches.
+# mid-copy of 60 MB the re-run resumes and matches (100 MB for both with
+# KORHAL_LONG=1, the issue's figure).
 . "$(dirname "$0")/lib.sh"
 
 make_ring 1
@@ -154,21 +155,26 @@ rc=0
 ok "names resolve in shell, ping, lookup and connect; rm; bad names refused"
 
 # carrier cp both ways, sha256 checked.
-head -c 20000000 /dev/urandom > "$T/big.bin"
+if [ -n "${KORHAL_LONG:-}" ]; then
+	CP_BIG=100000000 CP_HUGE=100000000 CP_TIMEOUT=600
+else
+	CP_BIG=20000000 CP_HUGE=60000000 CP_TIMEOUT=120
+fi
+head -c "$CP_BIG" /dev/urandom > "$T/big.bin"
 want=$(sha256sum < "$T/big.bin" | cut -d' ' -f1)
 mkdir -p "$T/remote"
 "$CARRIER" cp "$T/big.bin" "$dev_id:$T/remote/big.bin" 2>"$T/cp.err" || fail "cp up: $(cat "$T/cp.err")"
 [ "$(sha256sum < "$T/remote/big.bin" | cut -d' ' -f1)" = "$want" ] || fail "uploaded copy differs"
 [ ! -e "$T/remote/big.bin.carrier-part" ] || fail "part left behind"
 grep -q "sha256 $want" "$T/cp.err" || fail "cp up did not report the hash: $(cat "$T/cp.err")"
-timeout 120 "$CARRIER" cp "$dev_id:$T/remote/big.bin" "$T/down.bin" 2>"$T/cp.err" || fail "cp down: $(cat "$T/cp.err")"
+timeout "$CP_TIMEOUT" "$CARRIER" cp "$dev_id:$T/remote/big.bin" "$T/down.bin" 2>"$T/cp.err" || fail "cp down: $(cat "$T/cp.err")"
 [ "$(sha256sum < "$T/down.bin" | cut -d' ' -f1)" = "$want" ] || fail "downloaded copy differs"
 grep -q "shell: vendor $ven_id started: tail -c +1 '$T/remote/big.bin'" "$T/dev.log" ||
 	fail "download not logged with the vendor id"
 rc=0
 CARRIER_KEY=$T/other.key "$CARRIER" cp "$T/big.bin" "$dev_id:$T/remote/other.bin" 2>/dev/null || rc=$?
 [ "$rc" = 5 ] && [ ! -e "$T/remote/other.bin.carrier-part" ] || fail "cp by a vendor without the shell: exit $rc"
-ok "carrier cp of 20 MB both ways matches by sha256; refused without the shell permission"
+ok "carrier cp of $((CP_BIG / 1000000)) MB both ways matches by sha256; refused without the shell permission"
 
 # Resume: a partial part with the right prefix is continued, not resent.
 head -c 7000000 "$T/big.bin" > "$T/remote/again.bin.carrier-part"
@@ -188,7 +194,7 @@ ok "cp resumes from a part whose sha256 matches the source's prefix (both ways),
 
 # The agent killed mid-copy: the copy fails, the part stays; run again
 # with the agent back, the copy resumes from the part and matches.
-head -c 60000000 /dev/urandom > "$T/huge.bin"
+head -c "$CP_HUGE" /dev/urandom > "$T/huge.bin"
 want=$(sha256sum < "$T/huge.bin" | cut -d' ' -f1)
 "$CARRIER" cp "$T/huge.bin" "$dev_id:$T/remote/huge.bin" 2>"$T/cpk.err" &
 CP_PID=$!
@@ -207,4 +213,4 @@ wait_until 20 online "$dev_id" || fail "agent not back"
 "$CARRIER" cp "$T/huge.bin" "$dev_id:$T/remote/huge.bin" 2>"$T/cpk.err" || fail "cp after the kill: $(cat "$T/cpk.err")"
 grep -q "resuming .* at [1-9][0-9]* bytes" "$T/cpk.err" || fail "no resume after the kill: $(cat "$T/cpk.err")"
 [ "$(sha256sum < "$T/remote/huge.bin" | cut -d' ' -f1)" = "$want" ] || fail "copy after the kill differs"
-ok "agent killed mid-copy ($had bytes in the part): cp fails, the re-run resumes and matches"
+ok "agent killed mid-copy of $((CP_HUGE / 1000000)) MB ($had bytes in the part): cp fails, the re-run resumes and matches"
