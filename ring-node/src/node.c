@@ -205,7 +205,7 @@ static struct cr_sess *node_device(const struct rn_node *n,
  * keepalive interval in ms, as its pings say (0 until one does), or
  * NODE_DEV_GONE once it said goodbye (Detach), so that an idle device
  * still costs nothing beyond its session.  A device silent for
- * NODE_DEV_MISSED keepalives (and a quarter of one, 250 ms to 1 s) is
+ * NODE_DEV_MISSED keepalives (and a quarter of one, 500 ms to 1 s) is
  * gone too: both are offline to lookups at once, while the session stays
  * until it dies and tells when the device was last heard.  The slack is
  * small because missing three pings already allows a live device's next
@@ -216,7 +216,7 @@ static struct cr_sess *node_device(const struct rn_node *n,
 enum {
 	NODE_DEV_GONE = 1,
 	NODE_DEV_MISSED = 3,
-	NODE_DEV_SLACK_MIN_MS = 250, /* sub-second keepalives (tests) */
+	NODE_DEV_SLACK_MIN_MS = 500, /* sub-second keepalives (tests, loaded) */
 	NODE_DEV_SLACK_MAX_MS = 1000,
 };
 
