@@ -246,7 +246,8 @@ pair() {
 	ip netns exec "$hv" "$CARRIER" connect "$dev_id" 8080 -L 127.0.0.1:8000 -v "${cliflags[@]}" \
 		>>"$T/connect$n.log" 2>&1 &
 	pids+=("$!"); PIDS+=("$!")
-	wait_until 10 ip netns exec "$hv" curl -sf http://127.0.0.1:8000/ -o /dev/null ||
+	# The device's HTTP server may still be starting on a loaded machine.
+	wait_until 30 ip netns exec "$hv" curl -sf http://127.0.0.1:8000/ -o /dev/null ||
 		fail "$name: tunnel never came up: $(cat "$T/connect$n.log")"
 	# Both ends tell from two nodes' view whether their NAT maps
 	# endpoint-independently (not over TCP, where no node sees an address).
