@@ -452,8 +452,10 @@ static void dep_load_trust(struct da_deploy *m)
 	free(buf);
 }
 
+/* pulled: asked for at attach (every deployment of the fleet comes,
+ * those for other devices too: not a replay then). */
 static void dep_on_deployment(struct da_deploy *m, const uint8_t *blob,
-			      size_t len)
+			      size_t len, int pulled)
 {
 	struct cr_deploy *d = NULL;
 	struct dep_app *a;
@@ -463,7 +465,10 @@ static void dep_on_deployment(struct da_deploy *m, const uint8_t *blob,
 			     m->cfg.n_tags, &d, why, sizeof(why)) < 0) {
 		/* Not for us (or not genuine): nothing to report to a
 		 * deployment that is not ours to follow. */
-		cr_log_warnx("deployment refused: %s", why);
+		if (pulled && strncmp(why, "replay:", 7) == 0)
+			cr_log_debug("deployment not for us: %s", why);
+		else
+			cr_log_warnx("deployment refused: %s", why);
 		return;
 	}
 	dep_adopt_trust(m, d);
@@ -550,7 +555,7 @@ static void dep_on_piece(struct da_deploy *m, int link,
 	if (n > 0)
 		m->cfg.send(m->cfg.send_arg, link, buf, (size_t)n);
 	if (s->kind == CR_REC_DEPLOYMENT)
-		dep_on_deployment(m, s->buf, s->total);
+		dep_on_deployment(m, s->buf, s->total, 0);
 	else if (s->kind == CR_REC_ADVANCE)
 		dep_on_advance(m, s->buf, s->total);
 	else if (s->kind == CR_REC_CONFIG)
@@ -682,7 +687,7 @@ static int dep_pull_on_hop(struct da_deploy *m, int link,
 		/* Checked as a pushed one: an older or already-applied
 		 * deployment changes nothing. */
 		if (rc == 1 && q->kind == CR_REC_DEPLOYMENT)
-			dep_on_deployment(m, q->asm_.buf, q->asm_.total);
+			dep_on_deployment(m, q->asm_.buf, q->asm_.total, 1);
 		else if (rc == 1)
 			dep_on_advance(m, q->asm_.buf, q->asm_.total);
 		dep_pull_next(m, link);
