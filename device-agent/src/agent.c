@@ -586,10 +586,13 @@ static void agent_on_hop(void *arg, struct cr_rl_link *rl, Carrier__Hop *m)
 	}
 	switch (m->msg_case) {
 	case CARRIER__HOP__MSG_ACK:
-		if (l->acked_seq == 0)
+		if (l->acked_seq == 0) {
 			cr_log_info("attached to node %s as %s",
 				    cr_id_format(&nid, ids),
 				    m->ack->observed_addr);
+			da_deploy_attached(a->deploy,
+					   (int)(l - a->links));
+		}
 		l->acked_seq = m->ack->seq;
 		if (m->ack->seq > a->acked_max)
 			a->acked_max = m->ack->seq;
@@ -1171,6 +1174,7 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 	dc.tags = (const char(*)[CP_TAG_STR_MAX])a->cfg.tags;
 	dc.n_tags = a->cfg.n_tags;
 	dc.send = agent_deploy_send;
+	dc.test_drop_pushes = getenv("KORHAL_TEST_DROP_PUSHES") != NULL;
 	dc.send_arg = a;
 	a->deploy = da_deploy_new(a->base, &dc, err);
 	return a->deploy == NULL ? cr_error_wrap(err, "rollouts") : 0;

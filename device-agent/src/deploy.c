@@ -25,7 +25,11 @@ enum {
 	DEP_RESEND_MS = 2000,      /* an unacknowledged report goes again */
 	DEP_REFUSED_MAX_MS = 60000, /* backoff cap after a node's refusal */
 	DEP_LINKS = CP_ATTACHED_MAX,
+	DEP_PULL_APPS = 8, /* a FleetApps page */
 };
+
+/* Request ids of pulls: apart from reports' (their sequence). */
+#define DEP_PULL_REQ (UINT64_C(1) << 62)
 
 #define DEP_DB "deploy"
 #define DEP_META_DB "meta" /* the agent's: DEP_TRUST_KEY there */
@@ -47,8 +51,22 @@ struct dep_app {
 	struct dep_app *next;
 };
 
+/* What one link asks its node at attach (da_deploy_attached): the apps
+ * with a deployment of our vendor, then for each its newest deployment
+ * and advance, one request at a time, in pieces. */
+struct dep_pull {
+	uint64_t req;          /* the one outstanding; 0: none */
+	struct cr_fleet_asm asm_;
+	char apps[DEP_PULL_APPS][CR_FLEET_APP_MAX];
+	size_t n_apps, next;   /* the page, and the app asked now */
+	uint32_t kind;         /* what is asked of apps[next] */
+	int more;              /* a page after this one */
+};
+
 struct da_deploy {
 	struct da_deploy_cfg cfg;
+	struct dep_pull pull[DEP_LINKS];
+	uint64_t pull_seq;
 	struct cr_trust *trust;
 	struct cr_id id;
 	struct event *ev_tick;
@@ -434,8 +452,10 @@ static void dep_load_trust(struct da_deploy *m)
 	free(buf);
 }
 
+/* pulled: asked for at attach (every deployment of the fleet comes,
+ * those for other devices too: not a replay then). */
 static void dep_on_deployment(struct da_deploy *m, const uint8_t *blob,
-			      size_t len)
+			      size_t len, int pulled)
 {
 	struct cr_deploy *d = NULL;
 	struct dep_app *a;
@@ -445,7 +465,10 @@ static void dep_on_deployment(struct da_deploy *m, const uint8_t *blob,
 			     m->cfg.n_tags, &d, why, sizeof(why)) < 0) {
 		/* Not for us (or not genuine): nothing to report to a
 		 * deployment that is not ours to follow. */
-		cr_log_warnx("deployment refused: %s", why);
+		if (pulled && strncmp(why, "replay:", 7) == 0)
+			cr_log_debug("deployment not for us: %s", why);
+		else
+			cr_log_warnx("deployment refused: %s", why);
 		return;
 	}
 	dep_adopt_trust(m, d);
@@ -532,7 +555,7 @@ static void dep_on_piece(struct da_deploy *m, int link,
 	if (n > 0)
 		m->cfg.send(m->cfg.send_arg, link, buf, (size_t)n);
 	if (s->kind == CR_REC_DEPLOYMENT)
-		dep_on_deployment(m, s->buf, s->total);
+		dep_on_deployment(m, s->buf, s->total, 0);
 	else if (s->kind == CR_REC_ADVANCE)
 		dep_on_advance(m, s->buf, s->total);
 	else if (s->kind == CR_REC_CONFIG)
@@ -540,9 +563,153 @@ static void dep_on_piece(struct da_deploy *m, int link,
 	cr_fleet_asm_reset(s);
 }
 
+/* ---- Records pulled at attach ------------------------------------------ */
+
+static void dep_pull_send(struct da_deploy *m, int link, Carrier__Hop *h)
+{
+	struct dep_pull *q = &m->pull[link];
+	uint8_t buf[512];
+	long n;
+
+	h->req_id = q->req = DEP_PULL_REQ | ++m->pull_seq;
+	n = cp_hop_pack(h, buf, sizeof(buf));
+	if (n < 0 || m->cfg.send(m->cfg.send_arg, link, buf, (size_t)n) < 0)
+		q->req = 0; /* the link went: its next attach asks again */
+}
+
+/* The next page of apps, after the last one of this page. */
+static void dep_pull_apps(struct da_deploy *m, int link, const char *after)
+{
+	Carrier__Hop h = CARRIER__HOP__INIT;
+	Carrier__FleetAppsRequest r = CARRIER__FLEET_APPS_REQUEST__INIT;
+	uint8_t vendor[32];
+
+	cr_fleet_vendor_id(m->trust, vendor);
+	r.vendor_id.data = vendor;
+	r.vendor_id.len = 32;
+	r.after = (char *)(uintptr_t)after;
+	h.msg_case = CARRIER__HOP__MSG_FLEET_APPS_REQ;
+	h.fleet_apps_req = &r;
+	dep_pull_send(m, link, &h);
+}
+
+static void dep_pull_get(struct da_deploy *m, int link, uint32_t offset)
+{
+	struct dep_pull *q = &m->pull[link];
+	Carrier__Hop h = CARRIER__HOP__INIT;
+	Carrier__FleetGet g = CARRIER__FLEET_GET__INIT;
+	uint8_t vendor[32];
+
+	cr_fleet_vendor_id(m->trust, vendor);
+	g.kind = q->kind;
+	g.vendor_id.data = vendor;
+	g.vendor_id.len = 32;
+	g.app = q->apps[q->next];
+	g.offset = offset;
+	h.msg_case = CARRIER__HOP__MSG_FLEET_GET;
+	h.fleet_get = &g;
+	dep_pull_send(m, link, &h);
+}
+
+/* Done with what was asked (a record, or the node has none): the advance
+ * after the deployment, then the next app, then the next page. */
+static void dep_pull_next(struct da_deploy *m, int link)
+{
+	struct dep_pull *q = &m->pull[link];
+
+	cr_fleet_asm_reset(&q->asm_);
+	q->req = 0;
+	if (q->kind == CR_REC_DEPLOYMENT) {
+		q->kind = CR_REC_ADVANCE;
+	} else {
+		q->kind = CR_REC_DEPLOYMENT;
+		q->next++;
+	}
+	if (q->next < q->n_apps)
+		dep_pull_get(m, link, 0);
+	else if (q->more && q->n_apps > 0)
+		dep_pull_apps(m, link, q->apps[q->n_apps - 1]);
+}
+
+void da_deploy_attached(struct da_deploy *m, int link)
+{
+	if (m == NULL || link < 0 || link >= DEP_LINKS)
+		return;
+	cr_fleet_asm_reset(&m->pull[link].asm_);
+	memset(&m->pull[link], 0, sizeof(m->pull[link]));
+	dep_pull_apps(m, link, "");
+}
+
+/* An answer to a pull on link: 1 when it was one. */
+static int dep_pull_on_hop(struct da_deploy *m, int link,
+			   const Carrier__Hop *msg)
+{
+	struct dep_pull *q;
+
+	if (link < 0 || link >= DEP_LINKS || msg->req_id == 0 ||
+	    msg->req_id != m->pull[link].req)
+		return 0;
+	q = &m->pull[link];
+	switch (msg->msg_case) {
+	case CARRIER__HOP__MSG_FLEET_APPS: {
+		const Carrier__FleetApps *r = msg->fleet_apps;
+
+		q->n_apps = 0;
+		for (size_t i = 0; i < r->n_apps && q->n_apps < DEP_PULL_APPS;
+		     i++)
+			if (r->apps[i] != NULL &&
+			    strlen(r->apps[i]) < CR_FLEET_APP_MAX)
+				snprintf(q->apps[q->n_apps++],
+					 CR_FLEET_APP_MAX, "%s", r->apps[i]);
+		q->more = r->more && q->n_apps == r->n_apps;
+		q->next = 0;
+		q->kind = CR_REC_DEPLOYMENT;
+		q->req = 0;
+		if (q->n_apps > 0)
+			dep_pull_get(m, link, 0);
+		return 1;
+	}
+	case CARRIER__HOP__MSG_FLEET_PUT: {
+		const Carrier__FleetPut *p = msg->fleet_put;
+		int rc;
+
+		if (p->kind != q->kind) {
+			dep_pull_next(m, link);
+			return 1;
+		}
+		rc = cr_fleet_asm_add(&q->asm_, p->kind, p->digest.data,
+				      p->digest.len, p->total, p->offset,
+				      p->data.data, p->data.len);
+		if (rc == 0) {
+			dep_pull_get(m, link, q->asm_.got);
+			return 1;
+		}
+		/* Checked as a pushed one: an older or already-applied
+		 * deployment changes nothing. */
+		if (rc == 1 && q->kind == CR_REC_DEPLOYMENT)
+			dep_on_deployment(m, q->asm_.buf, q->asm_.total, 1);
+		else if (rc == 1)
+			dep_on_advance(m, q->asm_.buf, q->asm_.total);
+		dep_pull_next(m, link);
+		return 1;
+	}
+	case CARRIER__HOP__MSG_ERROR:
+		/* None held (NOT_FOUND), or refused: the next. */
+		dep_pull_next(m, link);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int da_deploy_on_hop(struct da_deploy *m, int link, const Carrier__Hop *msg)
 {
+	if (dep_pull_on_hop(m, link, msg))
+		return 1;
 	if (msg->msg_case == CARRIER__HOP__MSG_FLEET_PUT) {
+		if (m->cfg.test_drop_pushes &&
+		    msg->fleet_put->kind != CR_REC_CONFIG)
+			return 1;
 		if (link >= 0 && link < DEP_LINKS)
 			dep_on_piece(m, link, msg->fleet_put);
 		return 1;
@@ -642,8 +809,10 @@ struct da_deploy *da_deploy_free(struct da_deploy *m)
 		cr_deploy_free(a->d);
 		free(a);
 	}
-	for (size_t i = 0; i < DEP_LINKS; i++)
+	for (size_t i = 0; i < DEP_LINKS; i++) {
 		cr_fleet_asm_reset(&m->asm_[i]);
+		cr_fleet_asm_reset(&m->pull[i].asm_);
+	}
 	cr_trust_free(m->trust);
 	free(m);
 	return NULL;

@@ -39,6 +39,10 @@ struct da_deploy_cfg {
 	size_t n_tags;
 	da_deploy_send_fn send;
 	void *send_arg;
+	/* Tests only (KORHAL_TEST_DROP_PUSHES): pushed deployments and
+	 * advances are thrown away, as when every push was lost; only
+	 * what the agent asks for at attach arrives. */
+	int test_drop_pushes;
 };
 
 struct da_deploy *da_deploy_new(struct event_base *base,
@@ -49,6 +53,12 @@ struct da_deploy *da_deploy_free(struct da_deploy *d);
  * pushed record's piece, an acknowledgement or refusal of a report), 0
  * otherwise.  Does not free m. */
 int da_deploy_on_hop(struct da_deploy *d, int link, const Carrier__Hop *m);
+/* A link's node acknowledged our presence (an attach or re-attach): ask
+ * it for the newest deployment and advance of each app of our vendor,
+ * taken as pushed ones.  A node pushes them too, but gives up after a
+ * few tries; this makes a device that attached while the ring was
+ * forming catch up at its next attach. */
+void da_deploy_attached(struct da_deploy *d, int link);
 /* The sequence of the deployment app follows; 0 for none. */
 uint64_t da_deploy_seq(void *d, const char *app);
 
