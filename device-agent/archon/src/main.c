@@ -209,6 +209,7 @@ static const char help_rm[] =
 	"Forgets version NAME, then removes what no other version needs (gc).\n"
 	"Checkouts keep their files: they are hard links.\n";
 
+#ifdef AR_HAVE_LINK
 static const char help_link[] =
 	"usage: archon link --name NAME [--sysroot DIR] [-L DIR]... [--dlopen LIB]...\n"
 	"                   [--prefix DIR] [--key KEY] [--compat] [--force] EXE...\n"
@@ -237,6 +238,7 @@ static const char help_link[] =
 	"  --compat         keep the executables unchanged; archon run starts\n"
 	"                   them through the stored loader with --library-path\n"
 	"  --force          replace an existing NAME\n";
+#endif
 
 static const char help_run[] =
 	"usage: archon run [--publisher-key KEY.pub] [--exe EXE] [--no-verify] NAME [ARGS...]\n"
