@@ -14,7 +14,15 @@
 # OpenSSL and no libarchive: the mips leg configures -DCR_DEVICE_TLS=OFF
 # -DAR_WITH_HTTP=OFF -DAR_WITH_ARCHIVE=OFF.
 #
-#   scripts/cross-sysroot.sh ARCH [DIR]     default DIR: <repo>/.sysroot-ARCH
+#   scripts/cross-sysroot.sh ARCH [DIR]
+#
+# Default DIR: <repo>/.sysroot-ARCH when that is a folder (an older
+# checkout's), else $KORHAL_CACHE/sysroot-ARCH (KORHAL_CACHE defaults to
+# ${XDG_CACHE_HOME:-~/.cache}/korhal), which <repo>/.sysroot-ARCH then
+# points to: the sysroots (downloads, and mips's libraries built from
+# source, minutes of CPU) are kept per user, not per clone, so a fresh
+# clone's test command reuses them; a lock keeps two runs from filling one
+# at the same time.
 #
 # Layout under DIR: lists/ and cache/ (the private apt state), debs/ (the
 # downloaded packages, kept as a cache; for mips src/ and build/ instead)
@@ -40,11 +48,22 @@ mips) triple=mips-linux-gnu ;;
 	exit 2
 	;;
 esac
-default_dir=$root/.sysroot-$arch
+link=$root/.sysroot-$arch
+if [ -d "$link" ] && [ ! -L "$link" ]; then
+	default_dir=$link
+else
+	default_dir=${KORHAL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/korhal}/sysroot-$arch
+fi
 [ "$arch" != armel ] || default_dir=${KORHAL_ARMEL_DIR:-$default_dir}
 dir=${2:-$default_dir}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# The toolchain files look in <repo>/.sysroot-ARCH.
+if [ "$dir" != "$link" ] && { [ -L "$link" ] || [ ! -e "$link" ]; }; then
+	ln -sfn "$dir" "$link"
+fi
+exec 9>"$dir/.korhal-lock"
+flock 9
 sysroot=$dir/sysroot
 
 # Runtime packages come with their -dev packages for the .a files and .pc

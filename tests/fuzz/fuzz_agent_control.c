@@ -3,7 +3,7 @@
  * read: a request line (da_control_parse, bytes from any local client of
  * the socket) and an app record (da_app_rec_decode, the journal's JSON).
  * The first input byte picks the parser.  A parsed request is one of the
- * two commands with a window of at most a day; a decoded record keeps its
+ * three commands with a window of at most a day; a decoded record keeps its
  * strings NUL-terminated inside their fields and its kept list bounded.
  */
 #include <stdlib.h>
@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct da_control_req q;
 
 		if (da_control_parse((const char *)data + 1, size - 1, &q, &err) == 0) {
-			if ((q.cmd != DA_CONTROL_APPS && q.cmd != DA_CONTROL_INSTALL) ||
+			if ((q.cmd != DA_CONTROL_APPS && q.cmd != DA_CONTROL_INSTALL &&
+			     q.cmd != DA_CONTROL_CONFIG) ||
 			    q.window_ms > 86400000 || (q.wait != 0 && q.wait != 1))
 				abort();
 		}

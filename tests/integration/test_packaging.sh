@@ -94,6 +94,10 @@ offline() { ! online "$ID"; }
 # alive PID: runs and is not a zombie (the daemon's parent is whatever
 # reaps orphans here, which may take its time)
 alive() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
+# The init script's stop waits until start-stop-daemon no longer matches the
+# process, which it stops doing once the exiting process has let go of its
+# executable, a moment before it is gone (longer under ASan's exit checks).
+gone() { ! alive "$1"; }
 
 # sysv NAME SCRIPT: start, status, reload, stop of the agent through SCRIPT.
 sysv() {
@@ -141,7 +145,7 @@ sysv() {
 	[ "$pid2" = "$pid" ] && kill -0 "$pid" || fail "$name reload: the agent restarted or died"
 
 	initd stop >"$R/stop.log" 2>&1 || fail "$name stop: $(cat "$R/stop.log")"
-	alive "$pid" && fail "$name stop: $pid still runs"
+	wait_until 10 gone "$pid" || fail "$name stop: $pid still runs"
 	[ -e "$R/var/run/carrier-agent.pid" ] && fail "$name stop: the pidfile stays"
 	# SIGTERM: it told its node the device goes offline
 	wait_until 5 offline || fail "$name stop: the device still shows online"
