@@ -15,8 +15,8 @@ fi
 dev() { "$CR_EMULATOR" "$@"; }
 D=$(dirname "$KORHAL_DEVICE")
 
-file -bL "$KORHAL_DEVICE" | grep -q 'ARM.*statically linked' ||
-	fail "$KORHAL_DEVICE is not a static ARM executable: $(file -bL "$KORHAL_DEVICE")"
+. "$KORHAL_SRC/tests/cross/cross_lib.sh"
+cross_check_elf "$KORHAL_DEVICE"
 for name in carrier-agent archon bolter bolter-oci; do
 	[ "$(readlink "$D/$name")" = korhal-device ] || fail "$D/$name is not a link to korhal-device"
 done
