@@ -5,8 +5,8 @@
 # A 3-node loopback ring and N simulated devices (tests/tools/fleetsim.c,
 # each signing a real health record with its own key: the same HealthBody
 # the agent sends, with a device's figures) give the record's size on the
-# wire (UDP payload: session header, record, AEAD tag) and the nodes' LMDB
-# growth per record.  MQTT's side is computed from the protocol (MQTT
+# wire (UDP payload: session header, record, AEAD tag) and what the nodes
+# keep per record (LMDB pages of their fleet table over its entries).  MQTT's side is computed from the protocol (MQTT
 # 3.1.1 PUBLISH, QoS 0, over TLS 1.3 and TCP/IPv4) for the same fields as
 # JSON: mosquitto_pub is used for the payload only if installed.  Not a
 # test: nothing here is asserted.
@@ -29,7 +29,28 @@ out=$root/bench/results/monitor-$(date -u +%Y%m%d-%H%M%S).txt
 . "$root/tests/integration/rollout_lib.sh"
 SIM_N=$n
 NODE_FLAGS="--presence-new-per-addr 0"
-mdb_bytes() { du -cb "$T"/node*.d/*.mdb | tail -1 | cut -f1; }
+# What the nodes keep per health record: the LMDB pages of their "fleet"
+# table (in this ring it holds only the health records) over its entries,
+# summed over the nodes (each record is kept by the device's home nodes).
+fleet_stat() {
+	local f pages=0 entries=0 b l o e
+	for f in "$T"/node*.d/node.mdb; do
+		read -r b l o e < <(mdb_stat -n -s fleet "$f" | awk '
+			/Branch pages/ {b=$3} /Leaf pages/ {l=$3} /Overflow pages/ {o=$3}
+			/Entries/ {e=$2} END {print b+0, l+0, o+0, e+0}')
+		pages=$((pages + b + l + o))
+		entries=$((entries + e))
+	done
+	echo "$pages $entries"
+}
+rss_kib() {
+	local p sum=0 v
+	for p in "${NODE_PID[@]}"; do
+		v=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$p/status")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
 
 rollout_setup
 start_sim sim
@@ -37,6 +58,8 @@ wait_until 300 all_attached "$n" || fail "the $n simulated devices did not attac
 sleep 3
 kill -USR1 "$SIM_PID"; sleep 1
 read -r _ healths _ health_bytes <"$T/sim/health.txt"
+read -r fleet_pages fleet_entries < <(fleet_stat)
+psize=$(getconf PAGESIZE)
 [ "$healths" -gt 0 ] || fail "no health record sent"
 rec=$((health_bytes / healths))
 ip_udp=28
@@ -65,4 +88,9 @@ have_mosq=no; command -v mosquitto_pub >/dev/null && have_mosq=yes
 	echo "  (computed from the protocol; mosquitto_pub installed: $have_mosq; unsigned, MQTT keepalives not counted, nor Korhal's: both keep a NAT path open either way)"
 	echo "ratio MQTT/minute : korhal/5 min = $(( per_day_mqtt * 10 / per_day_korhal / 10 )).$(( per_day_mqtt * 10 / per_day_korhal % 10 ))"
 	echo "same rate (korhal every minute): $(( (rec + ip_udp) * 1440 )) bytes a device a day"
+	if [ "$fleet_entries" -gt 0 ]; then
+		echo "node storage: $fleet_entries health records held on 3 nodes in $fleet_pages LMDB pages of $psize bytes:" \
+			"$((fleet_pages * psize / fleet_entries)) bytes a record held, $((fleet_pages * psize / n)) bytes a device over the ring" \
+			"(the record itself: $rec bytes with its session framing); nodes' resident memory now $(rss_kib) KiB for $n devices"
+	fi
 } | tee "$out"
