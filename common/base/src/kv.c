@@ -226,33 +226,8 @@ long cr_kv_foreach(struct cr_kv *kv, const char *db,
 			     const void *val, size_t val_len),
 		   void *arg, struct cr_error **err)
 {
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	long n = 0;
-	int rc;
-
-	rc = kv_begin(kv, db, MDB_RDONLY, &txn, &dbi, err);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
-		return rc;
-	rc = mdb_cursor_open(txn, dbi, &cur);
-	if (rc != 0) {
-		kv_end(kv, txn, 0);
-		return cr_error_set(err, rc, "LMDB cursor: %s",
-				    mdb_strerror(rc));
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		n++;
-		if (fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	kv_end(kv, txn, 0);
-	return n;
+	/* From the first key: an empty start. */
+	return cr_kv_foreach_from(kv, db, NULL, 0, fn, arg, err);
 }
 
 long cr_kv_foreach_from(struct cr_kv *kv, const char *db, const void *start,
