@@ -1342,28 +1342,38 @@ static void on_apps(struct rn_fleet *f, struct cr_sess *s, const Carrier__Hop *m
 	fleet_send(s, &r);
 }
 
-struct reports_walk {
-	uint8_t prefix[33];
-	const uint8_t *after; /* 65-byte key to skip, or NULL */
-	uint8_t *store;       /* the reports copied, back to back */
+/*
+ * One page of an answer (reports of a deployment, health records): the
+ * stored values under a key prefix, copied back to back without their
+ * sequence, at most page_bytes of them; next is the 32-byte id after the
+ * prefix where the following page starts.
+ */
+struct page_walk {
+	const uint8_t *prefix; /* keys start with it ... */
+	size_t prefix_len;
+	size_t klen;          /* ... and are this long: prefix + a 32-byte id */
+	const uint8_t *after; /* a key to skip (where the last page ended) */
+	size_t max;           /* the longest record taken */
+	size_t page_bytes;
+	uint8_t *store;
 	ProtobufCBinaryData *items;
 	size_t n, used;
 	uint8_t next[32];
 	int more;
 };
 
-static int reports_one(void *arg, const void *key, size_t klen,
-		       const void *val, size_t vlen)
+static int page_one(void *arg, const void *key, size_t klen, const void *val,
+		    size_t vlen)
 {
-	struct reports_walk *w = arg;
+	struct page_walk *w = arg;
 
-	if (klen != 65 || memcmp(key, w->prefix, 33) != 0)
+	if (klen != w->klen || memcmp(key, w->prefix, w->prefix_len) != 0)
 		return 1;
-	if (w->after != NULL && memcmp(key, w->after, 65) == 0)
+	if (w->after != NULL && memcmp(key, w->after, klen) == 0)
 		return 0;
-	if (vlen <= FLEET_SEQ_LEN || vlen - FLEET_SEQ_LEN > CP_REPORT_MAX)
+	if (vlen <= FLEET_SEQ_LEN || vlen - FLEET_SEQ_LEN > w->max)
 		return 0;
-	if (w->used + vlen - FLEET_SEQ_LEN + 8 > FLEET_PAGE_BYTES) {
+	if (w->used + vlen - FLEET_SEQ_LEN + 8 > w->page_bytes) {
 		w->more = 1;
 		return 1;
 	}
@@ -1373,14 +1383,14 @@ static int reports_one(void *arg, const void *key, size_t klen,
 	w->items[w->n].len = vlen - FLEET_SEQ_LEN;
 	w->used += vlen - FLEET_SEQ_LEN;
 	w->n++;
-	memcpy(w->next, (const uint8_t *)key + 33, 32);
+	memcpy(w->next, (const uint8_t *)key + w->prefix_len, 32);
 	return 0;
 }
 
 /* Test mode: the reports of an answer replaced by forged successes
  * (fleet-forge) or the devices' first reports (fleet-replay), as long as
  * the page still fits. */
-static void fleet_byz_answer(struct rn_fleet *f, struct reports_walk *w)
+static void fleet_byz_answer(struct rn_fleet *f, struct page_walk *w)
 {
 	static uint8_t lies[FLEET_PAGE_BYTES]; /* single-threaded loop */
 	uint8_t one[CP_REPORT_MAX];
@@ -1421,7 +1431,7 @@ static void on_reports(struct rn_fleet *f, struct cr_sess *s,
 	Carrier__FleetReports a = CARRIER__FLEET_REPORTS__INIT;
 	uint8_t start[65], store[FLEET_PAGE_BYTES];
 	ProtobufCBinaryData items[FLEET_PAGE_BYTES / 64];
-	struct reports_walk w;
+	struct page_walk w;
 
 	if (q->deployment.len != 32 ||
 	    (q->after.len != 0 && q->after.len != 32)) {
@@ -1430,17 +1440,21 @@ static void on_reports(struct rn_fleet *f, struct cr_sess *s,
 		return;
 	}
 	memset(&w, 0, sizeof(w));
-	w.prefix[0] = 'R';
-	memcpy(w.prefix + 1, q->deployment.data, 32);
-	memcpy(start, w.prefix, 33);
+	start[0] = 'R';
+	memcpy(start + 1, q->deployment.data, 32);
 	memset(start + 33, 0, 32);
+	w.prefix = start;
+	w.prefix_len = 33;
+	w.klen = sizeof(start);
+	w.max = CP_REPORT_MAX;
+	w.page_bytes = FLEET_PAGE_BYTES;
 	if (q->after.len == 32) {
 		memcpy(start + 33, q->after.data, 32);
 		w.after = start;
 	}
 	w.store = store;
 	w.items = items;
-	cr_kv_foreach_from(f->kv, fleet_db, start, sizeof(start), reports_one,
+	cr_kv_foreach_from(f->kv, fleet_db, start, sizeof(start), page_one,
 			   &w, NULL);
 	if (f->cfg.byzantine & (RN_BYZ_FLEET_FORGE | RN_BYZ_FLEET_REPLAY))
 		fleet_byz_answer(f, &w);
@@ -1546,40 +1560,6 @@ static void on_devices(struct rn_fleet *f, struct cr_sess *s,
 	fleet_send(s, &r);
 }
 
-struct health_walk {
-	const uint8_t *after;
-	uint8_t *store;
-	ProtobufCBinaryData *items;
-	size_t n, used;
-	uint8_t next[32];
-	int more;
-};
-
-static int health_one(void *arg, const void *key, size_t klen,
-		      const void *val, size_t vlen)
-{
-	struct health_walk *w = arg;
-
-	if (klen != 33 || ((const uint8_t *)key)[0] != 'H')
-		return 1;
-	if (w->after != NULL && memcmp(key, w->after, 33) == 0)
-		return 0;
-	if (vlen <= FLEET_SEQ_LEN || vlen - FLEET_SEQ_LEN > CR_HEALTH_MAX)
-		return 0;
-	if (w->used + vlen - FLEET_SEQ_LEN + 8 > HEALTH_PAGE_BYTES) {
-		w->more = 1;
-		return 1;
-	}
-	memcpy(w->store + w->used, (const uint8_t *)val + FLEET_SEQ_LEN,
-	       vlen - FLEET_SEQ_LEN);
-	w->items[w->n].data = w->store + w->used;
-	w->items[w->n].len = vlen - FLEET_SEQ_LEN;
-	w->used += vlen - FLEET_SEQ_LEN;
-	w->n++;
-	memcpy(w->next, (const uint8_t *)key + 1, 32);
-	return 0;
-}
-
 /* The health records held here, a page in device order after q->after.
  * They are device-signed: the asker checks them, so any session may ask. */
 static void on_health_query(struct rn_fleet *f, struct cr_sess *s,
@@ -1590,7 +1570,7 @@ static void on_health_query(struct rn_fleet *f, struct cr_sess *s,
 	Carrier__HealthRecords a = CARRIER__HEALTH_RECORDS__INIT;
 	uint8_t start[33] = { 'H' }, store[HEALTH_PAGE_BYTES];
 	ProtobufCBinaryData items[HEALTH_PAGE_BYTES / 64];
-	struct health_walk w;
+	struct page_walk w;
 
 	if (q->after.len != 0 && q->after.len != 32) {
 		fleet_error(s, m->req_id, CARRIER__ERROR__CODE__BAD_REQUEST,
@@ -1598,13 +1578,18 @@ static void on_health_query(struct rn_fleet *f, struct cr_sess *s,
 		return;
 	}
 	memset(&w, 0, sizeof(w));
+	w.prefix = start;
+	w.prefix_len = 1;
+	w.klen = sizeof(start);
+	w.max = CR_HEALTH_MAX;
+	w.page_bytes = HEALTH_PAGE_BYTES;
 	if (q->after.len == 32) {
 		memcpy(start + 1, q->after.data, 32);
 		w.after = start;
 	}
 	w.store = store;
 	w.items = items;
-	cr_kv_foreach_from(f->kv, fleet_db, start, sizeof(start), health_one,
+	cr_kv_foreach_from(f->kv, fleet_db, start, sizeof(start), page_one,
 			   &w, NULL);
 	a.records = items;
 	a.n_records = w.n;
