@@ -357,14 +357,16 @@ static int usage_err(const char *fmt, ...)
 static int connect_agent(const char *data, char *path, size_t cap)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t n;
 	int fd;
 
 	snprintf(path, cap, "%s/control.sock", data);
-	if (strlen(path) >= sizeof(sun.sun_path)) {
+	n = strlen(path);
+	if (n >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "carrier-agent: %s: path too long\n", path);
 		return -1;
 	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	memcpy(sun.sun_path, path, n + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		fprintf(stderr,
