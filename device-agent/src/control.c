@@ -357,14 +357,16 @@ static int usage_err(const char *fmt, ...)
 static int connect_agent(const char *data, char *path, size_t cap)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t n;
 	int fd;
 
 	snprintf(path, cap, "%s/control.sock", data);
-	if (strlen(path) >= sizeof(sun.sun_path)) {
+	n = strlen(path);
+	if (n >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "carrier-agent: %s: path too long\n", path);
 		return -1;
 	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	memcpy(sun.sun_path, path, n + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		fprintf(stderr,
@@ -404,12 +406,42 @@ static int read_line(FILE *f, char *buf, size_t cap)
 	return 1;
 }
 
+/* Sends one request (its line, then an optional body) to the agent's control
+ * socket under data and closes the sending side; returns the stream to read
+ * the answer lines from, or NULL after saying why on stderr.  what names the
+ * command in messages. */
+static FILE *agent_ask(const char *data, const char *what, const char *line,
+		       const void *body, size_t len)
+{
+	char path[4200];
+	int fd = connect_agent(data, path, sizeof(path));
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	if (send_all(fd, line, strlen(line)) < 0 ||
+	    (len > 0 && send_all(fd, body, len) < 0) ||
+	    shutdown(fd, SHUT_WR) < 0) {
+		fprintf(stderr, "carrier-agent: %s: sending to %s: %s\n", what,
+			path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (f == NULL) {
+		fprintf(stderr, "carrier-agent: %s: %s\n", what,
+			strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
 static int client_install(const char *data, int argc, char **argv)
 {
 	const char *release = NULL;
 	uint64_t window = 0;
-	int wait = 1, fd, rc = 1, final = 0;
-	char path[4200], req[64], line[4096];
+	int wait = 1, rc = 1, final = 0;
+	char req[64], line[4096];
 	char *blob = NULL;
 	size_t len;
 	struct cr_error *err = NULL;
@@ -464,27 +496,12 @@ static int client_install(const char *data, int argc, char **argv)
 	memcpy(blob, rel->blob, rel->blob_len);
 	len = rel->blob_len;
 	cr_release_free(rel);
-	fd = connect_agent(data, path, sizeof(path));
-	if (fd < 0) {
-		free(blob);
-		return 1;
-	}
 	snprintf(req, sizeof(req), "install %llu %d\n",
 		 (unsigned long long)window, wait);
-	if (send_all(fd, req, strlen(req)) < 0 || send_all(fd, blob, len) < 0 ||
-	    shutdown(fd, SHUT_WR) < 0) {
-		fprintf(stderr, "carrier-agent: install: sending to %s: %s\n",
-			path, strerror(errno));
-		free(blob);
-		close(fd);
-		return 1;
-	}
+	f = agent_ask(data, "install", req, blob, len);
 	free(blob);
-	f = fdopen(fd, "r");
-	if (f == NULL) {
-		close(fd);
+	if (f == NULL)
 		return 1;
-	}
 	while (read_line(f, line, sizeof(line))) {
 		if (strncmp(line, "accepted ", 9) == 0) {
 			if (!wait) {
@@ -561,8 +578,8 @@ static void print_row(const char *l)
 
 static int client_apps(const char *data, int argc, char **argv)
 {
-	char path[4200], line[8192];
-	int json = 0, fd;
+	char line[8192];
+	int json = 0;
 	FILE *f;
 
 	for (int i = 1; i < argc; i++) {
@@ -575,18 +592,9 @@ static int client_apps(const char *data, int argc, char **argv)
 			return usage_err("apps: unknown argument '%s'", argv[i]);
 		}
 	}
-	fd = connect_agent(data, path, sizeof(path));
-	if (fd < 0)
+	f = agent_ask(data, "apps", "apps\n", NULL, 0);
+	if (f == NULL)
 		return 1;
-	if (send_all(fd, "apps\n", 5) < 0 || shutdown(fd, SHUT_WR) < 0) {
-		close(fd);
-		return 1;
-	}
-	f = fdopen(fd, "r");
-	if (f == NULL) {
-		close(fd);
-		return 1;
-	}
 	if (!json)
 		printf("%-16s %-12s %-13s %-20s %-20s %s\n", "APP", "VERSION",
 		       "STATE", "PREVIOUS", "LAST SWITCH", "LAST ERROR");
@@ -628,11 +636,11 @@ static const char config_usage[] =
 static int client_config(const char *data, int argc, char **argv)
 {
 	const char *file = NULL;
-	char path[4200], line[4096];
+	char line[4096];
 	char *blob = NULL;
 	size_t len;
 	struct cr_error *err = NULL;
-	int fd, rc = 1;
+	int rc = 1;
 	FILE *f;
 
 	for (int i = 1; i < argc; i++) {
@@ -656,25 +664,10 @@ static int client_config(const char *data, int argc, char **argv)
 		cr_error_free(err);
 		return 1;
 	}
-	fd = connect_agent(data, path, sizeof(path));
-	if (fd < 0) {
-		free(blob);
-		return 1;
-	}
-	if (send_all(fd, "config\n", 7) < 0 || send_all(fd, blob, len) < 0 ||
-	    shutdown(fd, SHUT_WR) < 0) {
-		fprintf(stderr, "carrier-agent: config: sending to %s: %s\n",
-			path, strerror(errno));
-		free(blob);
-		close(fd);
-		return 1;
-	}
+	f = agent_ask(data, "config", "config\n", blob, len);
 	free(blob);
-	f = fdopen(fd, "r");
-	if (f == NULL) {
-		close(fd);
+	if (f == NULL)
 		return 1;
-	}
 	if (read_line(f, line, sizeof(line))) {
 		if (strncmp(line, "accepted ", 9) == 0) {
 			printf("%s\n", line + 9);

@@ -136,15 +136,71 @@ static void shell_exec(int slave, int master, const char *term,
 	_exit(127);
 }
 
+/* Reads what the vendor sent into in (of DA_SHELL_FRAME_MAX + 5 bytes, *in_len
+ * of them held) and hands each whole frame to on_frame.  Returns 0 while the
+ * vendor's side is open, -1 when it is gone, -2 after a malformed frame. */
+static int shell_vendor_read(uint8_t *in, size_t *in_len,
+			     void (*on_frame)(void *ctx, uint8_t type,
+					      const uint8_t *pl, size_t plen),
+			     void *ctx)
+{
+	ssize_t r = read(SHELL_FD, in + *in_len,
+			 DA_SHELL_FRAME_MAX + 5 - *in_len);
+	const uint8_t *pl;
+	size_t plen, used;
+	uint8_t type;
+	int k;
+
+	if (r <= 0)
+		return -1;
+	*in_len += (size_t)r;
+	while ((k = da_shell_frame_parse(in, *in_len, &type, &pl, &plen,
+					 &used)) == 1) {
+		on_frame(ctx, type, pl, plen);
+		memmove(in, in + used, *in_len - used);
+		*in_len -= used;
+	}
+	return k < 0 ? -2 : 0;
+}
+
+/* Tells the vendor, if still there, how the command ended. */
+static int shell_end(const char *ids, int status, int vendor_open)
+{
+	status = shell_status(status);
+	if (vendor_open)
+		shell_send('X', (uint8_t[4]){ (uint8_t)(status >> 24),
+					      (uint8_t)(status >> 16),
+					      (uint8_t)(status >> 8),
+					      (uint8_t)status },
+			   4);
+	cr_log_info("shell: vendor %s ended, exit %d", ids, status);
+	return status;
+}
+
+/* A frame for the pipes of mode 2: data goes to the command's stdin, 'E'
+ * closes it. */
+static void pipes_frame(void *ctx, uint8_t type, const uint8_t *pl,
+			size_t plen)
+{
+	int *fd = ctx;
+
+	if (*fd < 0)
+		return;
+	if ((type == 'D' && shell_write_all(*fd, pl, plen) < 0) ||
+	    type == 'E') {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
 /* Mode 2 (carrier cp): no pty, stdin/stdout/stderr are pipes, so bytes
  * pass untouched; stderr comes back as 'R' frames.  Returns the exit
  * status, or -1 when the vendor went away first. */
 static int shell_pipes(const char *ids, const char *term, const char *cmd)
 {
 	int pin[2], pout[2], perr[2], status = 0, vendor_open = 1, n_open = 2;
-	uint8_t *in = malloc(DA_SHELL_FRAME_MAX + 5), buf[16384], type;
-	const uint8_t *pl;
-	size_t in_len = 0, plen, used;
+	uint8_t *in = malloc(DA_SHELL_FRAME_MAX + 5), buf[16384];
+	size_t in_len = 0;
 	pid_t child;
 
 	if (in == NULL || pipe2(pin, O_CLOEXEC) < 0)
@@ -202,33 +258,14 @@ static int shell_pipes(const char *ids, const char *term, const char *cmd)
 			}
 		}
 		if (vendor_open && (pf[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t r = read(SHELL_FD, in + in_len,
-					 DA_SHELL_FRAME_MAX + 5 - in_len);
-			int k;
+			int k = shell_vendor_read(in, &in_len, pipes_frame,
+						  &pin[1]);
 
-			if (r <= 0) {
-				vendor_open = 0;
-				kill(-child, SIGHUP);
-				kill(child, SIGHUP);
-				continue;
-			}
-			in_len += (size_t)r;
-			while ((k = da_shell_frame_parse(in, in_len, &type, &pl,
-							 &plen, &used)) == 1) {
-				if (type == 'D' && pin[1] >= 0 &&
-				    shell_write_all(pin[1], pl, plen) < 0) {
-					close(pin[1]);
-					pin[1] = -1;
-				} else if (type == 'E' && pin[1] >= 0) {
-					close(pin[1]);
-					pin[1] = -1;
-				}
-				memmove(in, in + used, in_len - used);
-				in_len -= used;
-			}
 			if (k < 0) {
 				vendor_open = 0;
 				kill(-child, SIGHUP);
+				if (k == -1)
+					kill(child, SIGHUP);
 			}
 		}
 	}
@@ -237,15 +274,30 @@ static int shell_pipes(const char *ids, const char *term, const char *cmd)
 	free(in);
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
-	status = shell_status(status);
-	if (vendor_open)
-		shell_send('X', (uint8_t[4]){ (uint8_t)(status >> 24),
-					      (uint8_t)(status >> 16),
-					      (uint8_t)(status >> 8),
-					      (uint8_t)status },
-			   4);
-	cr_log_info("shell: vendor %s ended, exit %d", ids, status);
-	return status;
+	return shell_end(ids, status, vendor_open);
+}
+
+/* A frame for the pty: data is typed, 'W' resizes, 'E' types the terminal's
+ * end-of-file character. */
+static void pty_frame(void *ctx, uint8_t type, const uint8_t *pl, size_t plen)
+{
+	int m = *(int *)ctx;
+	struct termios tio;
+
+	if (type == 'D') {
+		shell_write_all(m, pl, plen);
+	} else if (type == 'W' && plen == 4) {
+		struct winsize ws = { .ws_row = (unsigned short)(pl[0] << 8 | pl[1]),
+				      .ws_col = (unsigned short)(pl[2] << 8 | pl[3]) };
+
+		ioctl(m, TIOCSWINSZ, &ws);
+	} else if (type == 'E') {
+		uint8_t eof = 4; /* VEOF */
+
+		if (tcgetattr(m, &tio) == 0)
+			eof = tio.c_cc[VEOF];
+		shell_write_all(m, &eof, 1);
+	}
 }
 
 /* Runs one session; returns the exit status or -1 when the vendor went
@@ -253,9 +305,7 @@ static int shell_pipes(const char *ids, const char *term, const char *cmd)
 static int shell_run(const char *ids)
 {
 	uint8_t hdr[5], *start = NULL, *in = NULL;
-	const uint8_t *pl;
-	size_t plen, used, in_len = 0, len;
-	uint8_t type;
+	size_t in_len = 0, len;
 	struct winsize ws = { 0 };
 	struct termios tio;
 	const char *term, *cmd;
@@ -321,35 +371,14 @@ static int shell_run(const char *ids)
 			break; /* every writer of the pty is gone */
 		if (n > 0 && vendor_open &&
 		    (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t r = read(SHELL_FD, in + in_len,
-					 DA_SHELL_FRAME_MAX + 5 - in_len);
-			int k;
+			int k = shell_vendor_read(in, &in_len, pty_frame, &m);
 
-			if (r <= 0) {
+			if (k == -1) {
 				/* The vendor is gone: so is its shell. */
 				vendor_open = 0;
 				kill(-child, SIGHUP);
 				kill(child, SIGHUP);
 				continue;
-			}
-			in_len += (size_t)r;
-			while ((k = da_shell_frame_parse(in, in_len, &type, &pl,
-							 &plen, &used)) == 1) {
-				if (type == 'D')
-					shell_write_all(m, pl, plen);
-				else if (type == 'W' && plen == 4) {
-					ws.ws_row = (unsigned short)(pl[0] << 8 | pl[1]);
-					ws.ws_col = (unsigned short)(pl[2] << 8 | pl[3]);
-					ioctl(m, TIOCSWINSZ, &ws);
-				} else if (type == 'E') {
-					uint8_t eof = 4; /* VEOF */
-
-					if (tcgetattr(m, &tio) == 0)
-						eof = tio.c_cc[VEOF];
-					shell_write_all(m, &eof, 1);
-				}
-				memmove(in, in + used, in_len - used);
-				in_len -= used;
 			}
 			if (k < 0) {
 				cr_log_warnx("shell: vendor %s sent a malformed "
@@ -371,15 +400,7 @@ static int shell_run(const char *ids)
 	close(m);
 	if (!exited)
 		waitpid(child, &status, 0);
-	status = shell_status(status);
-	if (vendor_open)
-		shell_send('X', (uint8_t[4]){ (uint8_t)(status >> 24),
-					      (uint8_t)(status >> 16),
-					      (uint8_t)(status >> 8),
-					      (uint8_t)status },
-			   4);
-	cr_log_info("shell: vendor %s ended, exit %d", ids, status);
-	return status;
+	return shell_end(ids, status, vendor_open);
 }
 
 int da_shell_spawn(const struct cr_id *vendor, struct cr_error **err)

@@ -18,6 +18,7 @@
 #include "cr/identity.h"
 #include "cr/presence.h"
 
+#include "../check_err.h"
 #include "../check_main.h"
 
 static const char presence_ctx[] = "korhal presence v1"; /* with its NUL */
@@ -55,28 +56,15 @@ static void sample(const struct cr_keypair *dev, struct cr_presence *p)
 	memcpy(p->attached[1], node.pk, CR_PKLEN);
 }
 
-/*
- * Asserts that rc is a failure whose message contains want, then frees the
- * error (through &err: C does not order the evaluation of arguments).
- */
-static void expect_err(int rc, struct cr_error **err, const char *want)
-{
-	ck_assert_int_lt(rc, 0);
-	ck_assert_ptr_nonnull(*err);
-	ck_assert_msg(strstr(cr_error_msg(*err), want) != NULL,
-		      "error '%s' does not mention '%s'", cr_error_msg(*err),
-		      want);
-	*err = cr_error_free(*err);
-}
-
 static void verify_expect_err(const uint8_t *buf, size_t len, uint64_t now,
 			      const struct cr_id *want_id, const char *want)
 {
 	struct cr_error *err = NULL;
 	struct cr_presence out;
 
-	expect_err(cr_presence_verify(buf, len, now, want_id, &out, &err),
-		   &err, want);
+	cr_check_expect_err(cr_presence_verify(buf, len, now, want_id, &out,
+					       &err),
+			    &err, want);
 }
 
 /*
@@ -353,12 +341,14 @@ START_TEST(test_wrong_id)
 	/* Signing refuses a record that names another key, or a non-device
 	 * key. */
 	memcpy(p.device_pk, other.pk, CR_PKLEN);
-	expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len, &err),
-		   &err, "not the signing key");
+	cr_check_expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					     &err),
+			    &err, "not the signing key");
 	test_keypair(CR_ID_VENDOR, 6, &other);
 	memcpy(p.device_pk, other.pk, CR_PKLEN);
-	expect_err(cr_presence_sign(&other, &p, buf, sizeof(buf), &len, &err),
-		   &err, "not a vendor key");
+	cr_check_expect_err(cr_presence_sign(&other, &p, buf, sizeof(buf), &len,
+					     &err),
+			    &err, "not a vendor key");
 }
 END_TEST
 
@@ -392,8 +382,9 @@ START_TEST(test_times)
 
 	/* Expiring before being issued. */
 	p.expires_unix = p.issued_unix;
-	expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len, &err),
-		   &err, "before it is issued");
+	cr_check_expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					     &err),
+			    &err, "before it is issued");
 	{
 		struct raw_body rb;
 
@@ -460,9 +451,9 @@ START_TEST(test_oversize)
 			 0);
 
 	/* Signing into a buffer too small, or a record too big. */
-	expect_err(cr_presence_sign(&dev, &p, small, sizeof(small), &len,
-				    &err),
-		   &err, "the buffer holds 10");
+	cr_check_expect_err(cr_presence_sign(&dev, &p, small, sizeof(small),
+					     &len, &err),
+			    &err, "the buffer holds 10");
 	/* A large record (every list full, every address as long as an IPv6
 	 * endpoint without a zone can be) fits under the limit. */
 	p.n_addrs = CP_ADDRS_MAX;
@@ -489,8 +480,9 @@ START_TEST(test_oversize)
 			 "abcdefghi]:65535",
 			 200 + i);
 	ck_assert_uint_eq(strlen(p.addrs[0]), CP_ADDR_STR_MAX - 1);
-	expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len, &err),
-		   &err, "list fewer addresses");
+	cr_check_expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					     &err),
+			    &err, "list fewer addresses");
 }
 END_TEST
 
@@ -575,8 +567,9 @@ START_TEST(test_limits)
 	/* A full buffer without a NUL on the signing side. */
 	sample(&dev, &p);
 	memset(p.addrs[1], '1', CP_ADDR_STR_MAX);
-	expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len, &err),
-		   &err, "longer than 63 characters");
+	cr_check_expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					     &err),
+			    &err, "longer than 63 characters");
 
 	/* Counts: up to the limits, and one over. */
 	raw_init(&rb, &dev, CP_ADDRS_MAX, "10.0.0.1:1", CP_ATTACHED_MAX);
@@ -599,8 +592,9 @@ START_TEST(test_limits)
 	verify_expect_err(buf, len, NOW, NULL, "lists 32 addresses");
 	sample(&dev, &p);
 	p.n_addrs = CP_ADDRS_MAX + 1;
-	expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len, &err),
-		   &err, "the limits are 8");
+	cr_check_expect_err(cr_presence_sign(&dev, &p, buf, sizeof(buf), &len,
+					     &err),
+			    &err, "the limits are 8");
 
 	/* An attached key of the wrong length. */
 	raw_init(&rb, &dev, 0, "", 2);

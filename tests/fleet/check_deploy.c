@@ -16,6 +16,7 @@
 #include "cr/fleet.h"
 #include "cr/util.h"
 
+#include "../check_err.h"
 #include "../check_main.h"
 
 static struct cr_keypair kp_root, kp_root2, kp_rel, kp_roll, kp_other, kp_dev,
@@ -104,24 +105,6 @@ static void fields(struct cr_deploy *d, struct cr_trust *t,
 	d->issued_unix = cr_now_unix();
 	d->expires_unix = d->issued_unix + 3600;
 }
-
-static void expect_err(int rc, struct cr_error *err, const char *want)
-{
-	ck_assert_int_lt(rc, 0);
-	ck_assert_ptr_nonnull(err);
-	if (strstr(cr_error_msg(err), want) == NULL)
-		ck_abort_msg("error '%s' does not say '%s'", cr_error_msg(err),
-			     want);
-	cr_error_free(err);
-}
-
-#define EXPECT_ERR(expr, want)              \
-	do {                                \
-		int rc_;                    \
-		err = NULL;                 \
-		rc_ = (expr);               \
-		expect_err(rc_, err, want); \
-	} while (0)
 
 START_TEST(test_deploy_build_decode)
 {

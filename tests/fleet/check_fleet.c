@@ -17,6 +17,7 @@
 #include "cr/fleet.h"
 #include "cr/util.h"
 
+#include "../check_err.h"
 #include "../check_main.h"
 
 static struct cr_keypair kp_root[4], kp_rel[3], kp_roll[2], kp_other;
@@ -64,25 +65,6 @@ static struct cr_trust *trust_make(uint64_t v, uint64_t expires, size_t first,
 		ck_abort_msg("build: %s", cr_error_msg(err));
 	return t;
 }
-
-static void expect_err(int rc, struct cr_error *err, const char *want)
-{
-	ck_assert_int_lt(rc, 0);
-	ck_assert_ptr_nonnull(err);
-	if (strstr(cr_error_msg(err), want) == NULL)
-		ck_abort_msg("error '%s' does not say '%s'", cr_error_msg(err),
-			     want);
-	cr_error_free(err);
-}
-
-/* expr uses &err, the caller's struct cr_error *err. */
-#define EXPECT_ERR(expr, want)              \
-	do {                                \
-		int rc_;                    \
-		err = NULL;                 \
-		rc_ = (expr);               \
-		expect_err(rc_, err, want); \
-	} while (0)
 
 START_TEST(test_trust_build_decode)
 {
@@ -539,7 +521,7 @@ START_TEST(test_health_parse)
 
 		if (cr_health_parse(bad[i], &h, &err) == 0)
 			ck_abort_msg("'%s' accepted", bad[i]);
-		expect_err(-1, err, "health probe");
+		cr_check_expect_err(-1, &err, "health probe");
 	}
 }
 END_TEST
@@ -585,7 +567,7 @@ START_TEST(test_reload_signal)
 		err = NULL;
 		if (cr_reload_signal_parse(bad[i], &sig, &err) == 0)
 			ck_abort_msg("'%s' accepted", bad[i]);
-		expect_err(-1, err, "want HUP, USR1 or USR2");
+		cr_check_expect_err(-1, &err, "want HUP, USR1 or USR2");
 	}
 	ck_assert_str_eq(cr_reload_signal_name(SIGTERM), "");
 

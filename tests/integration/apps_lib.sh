@@ -50,15 +50,17 @@ make_versions() {
 	done
 }
 
-# make_trust: root key, release keys rel1 and rel2 (threshold 2), $T/trust
-# (carrier trust init).
+# make_trust [ROLLOUT]: root key, release keys rel1 and rel2 (threshold 2),
+# $T/trust (carrier trust init).  The rollout key is the root key, or a key
+# of its own, $T/ROLLOUT.key, when named (an attacker may steal it alone).
 make_trust() {
-	for k in root rel1 rel2; do
+	local k roll=${1:-root}
+	for k in root rel1 rel2 ${1:+"$1"}; do
 		"$CARRIER" keygen --type vendor -o "$T/$k.key" >/dev/null
 	done
 	"$CARRIER" trust init --root "$T/root.key" --release "$T/rel1.key.pub" \
 		--release "$T/rel2.key.pub" --release-threshold 2 \
-		--rollout "$T/root.key.pub" -o "$T/trust" >/dev/null
+		--rollout "$T/$roll.key.pub" -o "$T/trust" >/dev/null
 }
 
 # release V COUNTER OUT [HEALTH [ARCH]]: web V (carrier release, signed by
@@ -95,6 +97,35 @@ for l in sys.stdin:
 }
 
 state_is() { [ "$(app_field state)" = "$1" ]; }
+app_field_is() { [ "$(app_field "$1")" = "$2" ]; }
+
+# in_app FILE WORD: the app's FILE (under its /tmp, the overlay's upper folder
+# of version 1) holds WORD.
+in_app() { [ "$(cat "$DEV/apps/web/versions/1/upper/tmp/$1" 2>/dev/null)" = "$2" ]; }
+
+# lab_setup N [AGENT FLAGS...]: versions 1..N published, a trust root whose
+# rollout key is $T/roll.key (CARRIER_KEY), a one-node ring, and the agent
+# tagged site=lab, attached.
+lab_setup() {
+	make_versions "$1"
+	shift
+	start_origin "$T/origin"
+	make_trust roll
+	export CARRIER_KEY=$T/roll.key CARRIER_TRUST=$T/trust CARRIER_DEPLOYMENTS=$T/deployments
+	make_ring 1
+	start_node 0
+	device dev >/dev/null
+	start_apps_agent --tag site=lab "$@"
+	wait_until 20 grep -q "attached to node" "$T/dev.log" || fail "the agent did not attach"
+	sleep 1 # the node stores the presence (and its tags)
+}
+
+# lab_deploy RELEASE OUT TIMEOUT: a deploy to tag:site=lab in one wave that
+# tolerates no failure, followed for TIMEOUT.
+lab_deploy() {
+	"$CARRIER" deploy "$1" --to tag:site=lab --waves 100 --max-failures 0 \
+		--health-window 1s --timeout "$3" >"$2" 2>&1
+}
 
 # serving: what the app answers on /index.html ("" when nothing).
 serving() { curl -sf --max-time 2 "http://127.0.0.1:$APP_PORT/index.html" || true; }

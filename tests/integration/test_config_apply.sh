@@ -42,18 +42,8 @@ wait_until 30 grep -q "attached to node" "$T/dev.log" || fail "the agent did not
 "$CARRIER" deploy "$T/r1" --to "$D" --waves 100 --health-window ${W}s --detach \
 	>"$T/dep.out" 2>&1 || fail "deploy: $(cat "$T/dep.out")"
 
-# field FIELD: web's FIELD in the agent's apps --json.
-field() {
-	agent_ctl apps --json | python3 -c 'import json,sys
-for l in sys.stdin:
-    o = json.loads(l)
-    if o["app"] == "web":
-        print(o[sys.argv[1]])' "$1"
-}
-field_is() { [ "$(field "$1")" = "$2" ]; }
-ROOT=$DEV/apps/web/versions/1/upper/tmp
-in_app() { [ "$(cat "$ROOT/$1" 2>/dev/null)" = "$2" ]; }
-wait_until 90 field_is state committed || fail "web 1 did not commit: $(agent_ctl apps --json)"
+ROOT=$DEV/apps/web/versions/1/upper/tmp # what in_app reads
+wait_until 90 app_field_is state committed || fail "web 1 did not commit: $(agent_ctl apps --json)"
 # The vendor watches the fleet throughout: health-threshold events.  No
 # device has 1 PiB of memory available: memory_low at once.
 "$CARRIER" watch web --json --mem-below 1024T >"$T/watch.out" 2>"$T/watch.err" &
@@ -65,7 +55,7 @@ wait_until 10 in_app mode none || fail "the app did not start: $(cat "$ROOT/mode
 printf 'hello from the vendor\n' >"$T/greeting"
 "$CARRIER" config set "$D" web MODE=good "GREETING=@$T/greeting" --version 10 \
 	>"$T/set.out" 2>&1 || fail "config set: $(cat "$T/set.out")"
-wait_until 60 field_is config_version 10 ||
+wait_until 60 app_field_is config_version 10 ||
 	fail "config 10 was not applied: $(agent_ctl apps --json); $(grep config "$T/dev.log")"
 in_app mode good || fail "MODE in the app: $(cat "$ROOT/mode")"
 in_app greeting "hello from the vendor" || fail "the file in the app: $(cat "$ROOT/greeting")"
@@ -78,11 +68,11 @@ ok "a config reaches the device through the ring: its value in the app's environ
 # ---- a config that breaks the app's health is reverted ------------------------------
 "$CARRIER" config set "$D" web MODE=broken --version 20 >"$T/set.out" 2>&1 ||
 	fail "config set 20: $(cat "$T/set.out")"
-wait_until 30 field_is config_trying 20 || fail "config 20 was not tried: $(agent_ctl apps --json)"
-wait_until 60 field_is config_trying 0 || fail "config 20 never ended: $(agent_ctl apps --json)"
-field_is config_version 10 || fail "after config 20: $(agent_ctl apps --json)"
-field config_error | grep -q "^config 20 reverted: health: " ||
-	fail "the reason: $(field config_error)"
+wait_until 30 app_field_is config_trying 20 || fail "config 20 was not tried: $(agent_ctl apps --json)"
+wait_until 60 app_field_is config_trying 0 || fail "config 20 never ended: $(agent_ctl apps --json)"
+app_field_is config_version 10 || fail "after config 20: $(agent_ctl apps --json)"
+app_field config_error | grep -q "^config 20 reverted: health: " ||
+	fail "the reason: $(app_field config_error)"
 wait_until 20 in_app mode good || fail "the app after the revert: $(cat "$ROOT/mode")"
 wait_until 30 get_says "last revert: config 20 reverted: health:" ||
 	fail "config get: $(cat "$T/get.out")"
@@ -92,12 +82,12 @@ ok "a config that fails the health probe is reverted to the last good one, and c
 # ---- a config that cuts the device off the ring is reverted -------------------------
 "$CARRIER" config set "$D" web MODE=good2 CUT_RING=1 --version 30 >"$T/set.out" 2>&1 ||
 	fail "config set 30: $(cat "$T/set.out")"
-wait_until 30 field_is config_trying 30 || fail "config 30 was not tried: $(agent_ctl apps --json)"
+wait_until 30 app_field_is config_trying 30 || fail "config 30 was not tried: $(agent_ctl apps --json)"
 n_attach=$(grep -c "attached to node" "$T/dev.log")
-wait_until 60 field_is config_trying 0 || fail "config 30 never ended: $(agent_ctl apps --json)"
-field_is config_version 10 || fail "after config 30: $(agent_ctl apps --json)"
-field config_error | grep -q "^config 30 reverted: the ring was not reachable ${RING} s after applying it" ||
-	fail "the reason: $(field config_error)"
+wait_until 60 app_field_is config_trying 0 || fail "config 30 never ended: $(agent_ctl apps --json)"
+app_field_is config_version 10 || fail "after config 30: $(agent_ctl apps --json)"
+app_field config_error | grep -q "^config 30 reverted: the ring was not reachable ${RING} s after applying it" ||
+	fail "the reason: $(app_field config_error)"
 grep -q "lost node .*; re-attaching" "$T/dev.log" ||
 	fail "the agent never lost the ring: $(tail -5 "$T/dev.log")"
 wait_until 20 in_app mode good || fail "the app after the revert: $(cat "$ROOT/mode")"
@@ -149,20 +139,20 @@ rc=0
 [ "$rc" -eq 2 ] && grep -q "is 16385 bytes, more than the limit of 16384" "$T/bad.out" ||
 	fail "a file over the limit: exit $rc: $(cat "$T/bad.out")"
 sleep 1
-field_is config_version 10 && field_is config_trying 0 && in_app mode good ||
+app_field_is config_version 10 && app_field_is config_trying 0 && in_app mode good ||
 	fail "something was applied: $(agent_ctl apps --json)"
 # A good one by hand still goes: the refusals left nothing behind.
 "$CARRIER" config set "$D" web MODE=byhand --version 70 --out "$T/ok.cfg" >/dev/null
 agent_ctl config "$T/ok.cfg" >"$T/ok.out" 2>&1 || fail "config by hand: $(cat "$T/ok.out")"
 grep -q "^web config 70$" "$T/ok.out" || fail "config by hand: $(cat "$T/ok.out")"
-wait_until 60 field_is config_version 70 || fail "config 70: $(agent_ctl apps --json)"
+wait_until 60 app_field_is config_version 70 || fail "config 70: $(agent_ctl apps --json)"
 in_app mode byhand || fail "MODE in the app: $(cat "$ROOT/mode")"
 ok "a config for another device, an older version and a tampered record are refused by the agent, a file over the limit by the CLI, and nothing is applied"
 
 # ---- restarts reach the health record; the record expires on the node --------------
 pid=$("$BOLTER" --root "$DEV/bolter" state web+1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 kill -KILL "$pid"
-wait_until 30 field_is restarts 1 || fail "restarts: $(agent_ctl apps --json)"
+wait_until 30 app_field_is restarts 1 || fail "restarts: $(agent_ctl apps --json)"
 # web's figure of D in status --json (health null: "none").
 ring_health() {
 	"$CARRIER" status web --json 2>/dev/null | python3 -c 'import json,sys

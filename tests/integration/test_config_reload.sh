@@ -51,31 +51,22 @@ wait_until 30 grep -q "attached to node" "$T/dev.log" || fail "the agent did not
 "$CARRIER" deploy "$T/r1" --to "$D" --waves 100 --health-window ${W}s --detach \
 	>"$T/dep.out" 2>&1 || fail "deploy: $(cat "$T/dep.out")"
 
-field() {
-	agent_ctl apps --json | python3 -c 'import json,sys
-for l in sys.stdin:
-    o = json.loads(l)
-    if o["app"] == "web":
-        print(o[sys.argv[1]])' "$1"
-}
-field_is() { [ "$(field "$1")" = "$2" ]; }
-ROOT=$DEV/apps/web/versions/1/upper/tmp
-in_app() { [ "$(cat "$ROOT/$1" 2>/dev/null)" = "$2" ]; }
 app_pid() { "$BOLTER" --root "$DEV/bolter" state web+1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'; }
-wait_until 90 field_is state committed || fail "web 1 did not commit: $(agent_ctl apps --json)"
+ROOT=$DEV/apps/web/versions/1/upper/tmp # what in_app reads
+wait_until 90 app_field_is state committed || fail "web 1 did not commit: $(agent_ctl apps --json)"
 wait_until 10 in_app greeting none || fail "the app did not start: $(cat "$ROOT/greeting")"
 pid0=$(app_pid)
-restarts0=$(field restarts)
+restarts0=$(app_field restarts)
 
 # ---- a file change: rewritten, SIGHUP, served by the same process ------------------
 printf 'hello\n' >"$T/g1"
 "$CARRIER" config set "$D" web "GREETING=@$T/g1" --version 10 >"$T/set.out" 2>&1 ||
 	fail "config set: $(cat "$T/set.out")"
-wait_until 60 field_is config_version 10 ||
+wait_until 60 app_field_is config_version 10 ||
 	fail "config 10 was not applied: $(agent_ctl apps --json); $(grep config "$T/dev.log")"
 in_app greeting hello || fail "the app serves: $(cat "$ROOT/greeting")"
 in_app loads 2 || fail "loads: $(cat "$ROOT/loads")"
-[ "$(app_pid)" = "$pid0" ] && field_is restarts "$restarts0" ||
+[ "$(app_pid)" = "$pid0" ] && app_field_is restarts "$restarts0" ||
 	fail "the app was restarted: pid $(app_pid) (was $pid0), $(agent_ctl apps --json)"
 grep -q "app web: applying config 10 to 1: its files, then SIGHUP" "$T/dev.log" ||
 	fail "the agent's log: $(grep config "$T/dev.log")"
@@ -84,7 +75,7 @@ ok "a config changing a file is applied by SIGHUP: the new file is served by the
 # ---- an environment value: a restart -----------------------------------------------
 "$CARRIER" config set "$D" web MODE=two "GREETING=@$T/g1" --version 20 >"$T/set.out" 2>&1 ||
 	fail "config set 20: $(cat "$T/set.out")"
-wait_until 60 field_is config_version 20 || fail "config 20: $(agent_ctl apps --json)"
+wait_until 60 app_field_is config_version 20 || fail "config 20: $(agent_ctl apps --json)"
 in_app mode two || fail "MODE in the app: $(cat "$ROOT/mode")"
 pid1=$(app_pid)
 [ "$pid1" != "$pid0" ] && in_app loads 1 && in_app greeting hello ||
@@ -95,10 +86,10 @@ ok "a config changing an environment value restarts the app"
 printf 'broken\n' >"$T/g2"
 "$CARRIER" config set "$D" web MODE=two "GREETING=@$T/g2" --version 30 >"$T/set.out" 2>&1 ||
 	fail "config set 30: $(cat "$T/set.out")"
-wait_until 30 field_is config_trying 30 || fail "config 30 was not tried: $(agent_ctl apps --json)"
-wait_until 60 field_is config_trying 0 || fail "config 30 never ended: $(agent_ctl apps --json)"
-field_is config_version 20 || fail "after config 30: $(agent_ctl apps --json)"
-field config_error | grep -q "^config 30 reverted: health: " || fail "the reason: $(field config_error)"
+wait_until 30 app_field_is config_trying 30 || fail "config 30 was not tried: $(agent_ctl apps --json)"
+wait_until 60 app_field_is config_trying 0 || fail "config 30 never ended: $(agent_ctl apps --json)"
+app_field_is config_version 20 || fail "after config 30: $(agent_ctl apps --json)"
+app_field config_error | grep -q "^config 30 reverted: health: " || fail "the reason: $(app_field config_error)"
 wait_until 20 in_app greeting hello || fail "the app after the revert: $(cat "$ROOT/greeting")"
 # Loaded at start, for 30, for the revert: three times, one process.
 in_app loads 3 && [ "$(app_pid)" = "$pid1" ] ||

@@ -18,26 +18,9 @@
 . "$(dirname "$0")/apps_lib.sh"
 : "${FLEETSIM:?run through ctest}"
 
-make_versions 3
-start_origin "$T/origin"
-for k in root rel1 rel2 roll; do
-	"$CARRIER" keygen --type vendor -o "$T/$k.key" >/dev/null
-done
-"$CARRIER" trust init --root "$T/root.key" --release "$T/rel1.key.pub" \
-	--release "$T/rel2.key.pub" --release-threshold 2 \
-	--rollout "$T/roll.key.pub" -o "$T/trust" >/dev/null
-export CARRIER_KEY=$T/roll.key CARRIER_TRUST=$T/trust CARRIER_DEPLOYMENTS=$T/deployments
-make_ring 1
-start_node 0
-device dev >/dev/null
-start_apps_agent --tag site=lab
-wait_until 20 grep -q "attached to node" "$T/dev.log" || fail "the agent did not attach"
-sleep 1 # the node stores the presence (and its tags)
+lab_setup 3
 
-deploy() { # deploy RELEASE OUT: a deploy to tag:site=lab, one wave
-	"$CARRIER" deploy "$1" --to tag:site=lab --waves 100 --max-failures 0 \
-		--health-window 1s --timeout 30s >"$2" 2>&1
-}
+deploy() { lab_deploy "$1" "$2" 30s; }
 on_v3() {
 	[ "$(app_field running)" = 3 ] && [ "$(app_field version)" = 3 ] &&
 		[ "$(app_field counter_floor)" = 3 ]

@@ -26,7 +26,9 @@
 
 #include "carrier.pb-c.h"
 #include "cp/limits.h"
+#include "cp/pbscan.h"
 #include "cr/addr.h"
+#include "cr/armor.h"
 #include "cr/cleanup.h"
 #include "cr/util.h"
 
@@ -77,73 +79,6 @@ static void ring_freep(struct cr_ring **p)
 #define CLEANUP_SIGNED_RING __attribute__((cleanup(signed_ring_freep)))
 #define CLEANUP_RING_BODY __attribute__((cleanup(ring_body_freep)))
 #define CLEANUP_RING __attribute__((cleanup(ring_freep)))
-
-/* ---- bounded wire-format scan ------------------------------------------ */
-
-/* Reads one base-128 varint at *off; -1 when truncated or over 10 bytes. */
-static int pb_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	for (unsigned shift = 0; shift < 70; shift += 7) {
-		uint8_t b;
-
-		if (*off >= len)
-			return -1;
-		b = p[(*off)++];
-		x |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0) {
-			*v = x;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/*
- * Counts the top-level occurrences of field number `field` in a serialized
- * protobuf message without unpacking it, so that the node count can be
- * bounded before protobuf-c allocates an entry for each.  Returns the count,
- * or -1 when the wire format is malformed (protobuf-c would refuse it too).
- */
-static long pb_count_field(const uint8_t *p, size_t len, uint64_t field)
-{
-	size_t off = 0;
-	long n = 0;
-
-	while (off < len) {
-		uint64_t key, v;
-
-		if (pb_varint(p, len, &off, &key) < 0 || (key >> 3) == 0)
-			return -1;
-		switch (key & 7) {
-		case 0: /* varint */
-			if (pb_varint(p, len, &off, &v) < 0)
-				return -1;
-			break;
-		case 1: /* 64-bit */
-			if (len - off < 8)
-				return -1;
-			off += 8;
-			break;
-		case 2: /* length-delimited */
-			if (pb_varint(p, len, &off, &v) < 0 || v > len - off)
-				return -1;
-			off += (size_t)v;
-			break;
-		case 5: /* 32-bit */
-			if (len - off < 4)
-				return -1;
-			off += 4;
-			break;
-		default: /* groups (3, 4) are not proto3; 6 and 7 do not exist */
-			return -1;
-		}
-		if ((key >> 3) == field)
-			n++;
-	}
-	return n;
-}
 
 /* ---- field checks ------------------------------------------------------- */
 
@@ -639,7 +574,9 @@ static int ring_decode(const uint8_t *buf, size_t len,
 		return cr_error_set(err, EBADMSG,
 				    "ring configuration has an empty body");
 
-	count = pb_count_field(s->body.data, s->body.len, 3);
+	/* The node count is bounded before protobuf-c allocates an entry
+	 * for each. */
+	count = cp_pb_count(s->body.data, s->body.len, 3);
 	if (count < 0)
 		return cr_error_set(err, EBADMSG,
 				    "ring configuration body is malformed "
@@ -808,98 +745,12 @@ int cr_ring_decode_anchored(const uint8_t *buf, size_t len,
 
 /* ---- text form ----------------------------------------------------------- */
 
-static int is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r';
-}
-
 /* The text form to the binary SignedRingConfig (*bin owned by the caller). */
 static int ring_text_bin(const char *text, size_t len, uint8_t **binp,
 			 size_t *bin_lenp, struct cr_error **err)
 {
-	CR_CLEANUP_FREE uint8_t *bin = NULL;
-	const char *b64 = NULL, *end;
-	size_t b64_len = 0, bin_len = 0, line_no = 0, found_line = 0;
-	size_t off = 0;
-
-	if (text == NULL || len == 0)
-		return cr_error_set(err, EBADMSG,
-				    "ring configuration file is empty");
-	if (len > RING_TEXT_MAX)
-		return cr_error_set(err, EMSGSIZE,
-				    "ring configuration file is %zu bytes, "
-				    "more than the limit of %d",
-				    len, (int)RING_TEXT_MAX);
-	if (memchr(text, '\0', len) != NULL)
-		return cr_error_set(err, EBADMSG,
-				    "ring configuration file contains a NUL "
-				    "byte; it is not a text file");
-
-	while (off < len) {
-		const char *line = text + off, *nl;
-		size_t l;
-
-		nl = memchr(line, '\n', len - off);
-		l = nl != NULL ? (size_t)(nl - line) : len - off;
-		off += l + (nl != NULL);
-		line_no++;
-		while (l > 0 && is_blank(*line)) {
-			line++;
-			l--;
-		}
-		while (l > 0 && is_blank(line[l - 1]))
-			l--;
-		if (l == 0 || line[0] == '#')
-			continue;
-		if (l <= sizeof(ring_text_magic) ||
-		    memcmp(line, ring_text_magic,
-			   sizeof(ring_text_magic) - 1) != 0 ||
-		    !is_blank(line[sizeof(ring_text_magic) - 1]))
-			return cr_error_set(err, EBADMSG,
-					    "ring configuration line %zu: "
-					    "expected '%s BASE64' or a '#' "
-					    "comment",
-					    line_no, ring_text_magic);
-		if (b64 != NULL)
-			return cr_error_set(err, EBADMSG,
-					    "ring configuration lines %zu and "
-					    "%zu both hold a configuration; "
-					    "keep one",
-					    found_line, line_no);
-		line += sizeof(ring_text_magic);
-		l -= sizeof(ring_text_magic);
-		while (l > 0 && is_blank(*line)) {
-			line++;
-			l--;
-		}
-		b64 = line;
-		b64_len = l;
-		found_line = line_no;
-	}
-	if (b64 == NULL)
-		return cr_error_set(err, EBADMSG,
-				    "no '%s' line found; is this a ring "
-				    "configuration file?",
-				    ring_text_magic);
-	if (b64_len > RING_B64_MAX)
-		return cr_error_set(err, EMSGSIZE,
-				    "ring configuration line %zu is longer "
-				    "than the limit of %d characters",
-				    found_line, (int)RING_B64_MAX);
-	bin = malloc(b64_len / 4 * 3 + 3);
-	if (bin == NULL)
-		return cr_error_errno(err, ENOMEM, "decoding the ring");
-	if (sodium_base642bin(bin, b64_len / 4 * 3 + 3, b64, b64_len, NULL,
-			      &bin_len, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    end != b64 + b64_len)
-		return cr_error_set(err, EBADMSG,
-				    "ring configuration line %zu is not valid "
-				    "base64; copy the file again",
-				    found_line);
-	*binp = CR_TAKE(&bin);
-	*bin_lenp = bin_len;
-	return 0;
+	return cr_armor_parse(text, len, ring_text_magic, "ring configuration",
+			      RING_TEXT_MAX, RING_B64_MAX, binp, bin_lenp, err);
 }
 
 /* Text to a decoded ring: anchor as in ring_decode(). */
