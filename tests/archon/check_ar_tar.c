@@ -536,6 +536,18 @@ START_TEST(test_compressed)
 	list(lines_tgz, sizeof(lines_tgz) - 100, 333);
 	ck_assert_str_eq(errmsg, "entry 1: gzip: truncated stream");
 
+	/* compressions not read are named */
+	{
+		static const uint8_t xz[] = { 0xfd, '7', 'z', 'X', 'Z', 0, 0, 0 };
+		struct mem m = { xz, sizeof(xz), 0, sizeof(xz) };
+		struct ar_tar *t;
+		struct cr_error *e = NULL;
+
+		ck_assert_int_eq(ar_tar_open(&t, mem_read, &m, &e), -1);
+		ck_assert_str_eq(e->msg, "xz-compressed input: only plain tar, gzip and zstd are read");
+		cr_error_free(e);
+	}
+
 	/* zstd */
 	zn = ZSTD_compressBound(b.n);
 	z.n = 0;

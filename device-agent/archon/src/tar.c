@@ -807,6 +807,18 @@ static int tar_start(struct ar_tar **out, struct ar_tar *t, struct cr_error **er
 		ar_tar_free(t);
 		return -1;
 	}
+	/* Compressions this reader does not take: said so, rather than a
+	 * checksum error on the first header. */
+	if ((t->in_len >= 6 && memcmp(t->in, "\xfd" "7zXZ\0", 6) == 0) ||
+	    (t->in_len >= 3 && memcmp(t->in, "BZh", 3) == 0) ||
+	    (t->in_len >= 4 && memcmp(t->in, "\x04\x22\x4d\x18", 4) == 0)) {
+		const char *what = t->in[0] == 0xfd ? "xz" : t->in[0] == 'B' ? "bzip2" : "lz4";
+
+		ar_tar_free(t);
+		return cr_error_set(err, ENOTSUP,
+				    "%s-compressed input: only plain tar, gzip and zstd are read",
+				    what);
+	}
 	if (t->in_len >= 2 && t->in[0] == 0x1f && t->in[1] == 0x8b) {
 		t->dec = DEC_GZIP;
 		t->win = malloc(WIN_SIZE);
