@@ -361,6 +361,13 @@ START_TEST(test_refusals)
 	end(&b);
 	list(b.p, b.n, 4096);
 	ck_assert_str_eq(errmsg, "entry 1: GNU long name longer than 4095 bytes");
+	/* 4096 bytes without a NUL: one more than a path may hold */
+	b.n = 0;
+	meta(&b, 'K', big, 4096);
+	hdr(&b, "x", '2', 0, "t");
+	end(&b);
+	list(b.p, b.n, 4096);
+	ck_assert_str_eq(errmsg, "entry 1: GNU long link longer than 4095 bytes");
 	/* an extended header with no entry after it */
 	b.n = 0;
 	r.n = 0;

@@ -1185,6 +1185,7 @@ int ar_tar_next(struct ar_tar *t, struct ar_tar_entry *e, struct cr_error **err)
 		}
 		if (type == 'L' || type == 'K') {
 			char *name;
+			size_t k;
 
 			if (size > AR_TAR_PATH_MAX + 1)
 				return cr_error_set(err, ENAMETOOLONG,
@@ -1194,14 +1195,21 @@ int ar_tar_next(struct ar_tar *t, struct ar_tar_entry *e, struct cr_error **err)
 			name = meta_data(t, size, err);
 			if (name == NULL)
 				return -1;
-			/* the name is NUL-terminated within its size */
-			if (type == 'L') {
-				strcpy(t->path, name);
-				m.gnu_path = 1;
-			} else {
-				strcpy(t->link, name);
-				m.gnu_link = 1;
+			/* GNU tar counts the name's NUL in its size; the
+			 * name ends at the first NUL */
+			k = strlen(name);
+			if (k > AR_TAR_PATH_MAX) {
+				free(name);
+				return cr_error_set(err, ENAMETOOLONG,
+						    "entry %u: GNU long %s longer than %d bytes",
+						    t->index, type == 'L' ? "name" : "link",
+						    AR_TAR_PATH_MAX);
 			}
+			memcpy(type == 'L' ? t->path : t->link, name, k + 1);
+			if (type == 'L')
+				m.gnu_path = 1;
+			else
+				m.gnu_link = 1;
 			free(name);
 			continue;
 		}
