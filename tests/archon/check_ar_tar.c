@@ -543,6 +543,13 @@ START_TEST(test_compressed)
 	list(lines_tgz, sizeof(lines_tgz) - 100, 333);
 	ck_assert_str_eq(errmsg, "entry 1: gzip: truncated stream");
 
+	/* an empty stream compressed is an empty archive, as an empty input */
+	z.n = 0;
+	gzip_stored(&z, (const uint8_t *)"", 0);
+	list(z.p, z.n, 333);
+	ck_assert_str_eq(errmsg, "");
+	ck_assert_str_eq(listing, "");
+
 	/* compressions not read are named */
 	{
 		static const uint8_t xz[] = { 0xfd, '7', 'z', 'X', 'Z', 0, 0, 0 };

@@ -49,7 +49,6 @@ struct ar_tar {
 	uint8_t *in;
 	size_t in_pos, in_len;
 	int in_eof;
-	uint64_t in_total;
 
 	enum dec_kind dec;
 	/* gzip */
@@ -73,6 +72,7 @@ struct ar_tar {
 	int zs_mid; /* inside a frame: the input must not end here */
 
 	/* tar */
+	uint64_t out_total; /* bytes the decoder produced */
 	unsigned index;
 	uint64_t data_left;
 	uint32_t pad_left;
@@ -100,7 +100,6 @@ static int src_fill(struct ar_tar *t, struct cr_error **err)
 	}
 	t->in_pos = 0;
 	t->in_len = (size_t)n;
-	t->in_total += (uint64_t)n;
 	return 1;
 }
 
@@ -755,6 +754,7 @@ static ssize_t dec_full(struct ar_tar *t, void *buf, size_t n,
 		if (r == 0)
 			break;
 		got += (size_t)r;
+		t->out_total += (uint64_t)r;
 	}
 	return (ssize_t)got;
 }
@@ -801,7 +801,6 @@ static int tar_start(struct ar_tar **out, struct ar_tar *t, struct cr_error **er
 		if (n == 0)
 			t->in_eof = 1;
 		t->in_len += (size_t)n;
-		t->in_total += (uint64_t)n;
 	}
 	if (r < 0) {
 		ar_tar_free(t);
@@ -1128,8 +1127,11 @@ int ar_tar_next(struct ar_tar *t, struct ar_tar_entry *e, struct cr_error **err)
 
 		if (n < 0)
 			return cr_error_wrap(err, "entry %u", t->index);
-		if (n == 0 && t->index == 1 && t->in_total == 0) {
-			t->ended = 1; /* an empty input: an empty archive */
+		if (n == 0 && t->out_total == 0) {
+			/* an empty input (or an empty compressed stream): an
+			 * empty archive */
+			t->ended = 1;
+			t->index = 0;
 			return 0;
 		}
 		if (n == 0)
