@@ -3,7 +3,8 @@
  * names, every entry type OCI layers carry, gzip (a dynamic-Huffman
  * member from gzip -9, a stored member made here) and zstd; and the
  * refusals with their messages: a bad checksum, truncated inputs,
- * oversized pax records and headers, bad gzip trailers.  Through the
+ * oversized pax records and headers, bad gzip streams (zlib's checks:
+ * CRC, length, block type, member header; a cut stream).  Through the
  * import (import-internal.h): a path climbing out with ".." and an
  * absolute one are refused, a hard link shares its target's content.
  */
@@ -534,10 +535,34 @@ START_TEST(test_compressed)
 	ck_assert_str_eq(listing,
 			 "1 0 one ->  size=12 uid=1000 gid=1001 mtime=1700000000 dev=0,0 first member\n"
 			 "2 0 two ->  size=13 uid=1000 gid=1001 mtime=1700000000 dev=0,0 second member\n");
-	/* a wrong CRC, a cut trailer */
+	/* zero padding after the last member is ignored, as by gzip(1) */
+	put(&z, (const uint8_t[512]){ 0 }, 512);
+	list(z.p, z.n, 333);
+	ck_assert_str_eq(errmsg, "");
+	ck_assert_str_eq(listing,
+			 "1 0 one ->  size=12 uid=1000 gid=1001 mtime=1700000000 dev=0,0 first member\n"
+			 "2 0 two ->  size=13 uid=1000 gid=1001 mtime=1700000000 dev=0,0 second member\n");
+	z.n -= 512;
+	/* zlib's checks, its messages: a wrong CRC, a wrong length, a
+	 * corrupt block header, a third member with a bad header */
 	z.p[z.n - 8] ^= 1;
 	list(z.p, z.n, 333);
-	ck_assert_str_eq(errmsg, "after the end of the archive: gzip: CRC mismatch");
+	ck_assert_str_eq(errmsg, "after the end of the archive: gzip: incorrect data check");
+	z.p[z.n - 8] ^= 1;
+	z.p[z.n - 1] ^= 1;
+	list(z.p, z.n, 333);
+	ck_assert_str_eq(errmsg, "after the end of the archive: gzip: incorrect length check");
+	z.p[z.n - 1] ^= 1;
+	z.p[10] |= 6; /* the first member's first block: type 3 */
+	list(z.p, z.n, 333);
+	ck_assert_str_eq(errmsg, "entry 1: gzip: invalid block type");
+	z.p[10] &= (uint8_t)~6;
+	put(&z, (const uint8_t[]){ 0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 3 }, 10);
+	list(z.p, z.n, 333);
+	ck_assert_str_eq(errmsg, "after the end of the archive: gzip: unknown compression method");
+	z.n -= 10;
+	/* a cut trailer, a cut body: our own message (zlib only waits for
+	 * more input) */
 	list(z.p, z.n - 3, 333);
 	ck_assert_str_eq(errmsg, "after the end of the archive: gzip: truncated stream");
 	list(lines_tgz, sizeof(lines_tgz) - 100, 333);

@@ -2,20 +2,21 @@
  * The tar reader of tar.h: three layers, each pulling from the one below.
  *
  *   source   the caller's read function into a 64 KiB buffer
- *   decoder  plain, gzip (inflate below, RFC 1951/1952) or zstd (libzstd)
+ *   decoder  plain, gzip (zlib's streaming inflate) or zstd (libzstd's)
  *   tar      512-byte headers, pax and GNU extensions, entry data
  *
- * The inflate is our own so that devices link neither zlib nor libarchive
- * (and mips, whose sysroot has no zlib, reads gzip layers too).  It keeps
- * a 32 KiB window and can stop at any output byte (a match is resumed on
- * the next call), so the tar layer reads as little as it needs.  Huffman
- * codes of up to 9 bits are decoded with one table look-up, longer ones
- * bit by bit in canonical order.
+ * Both decompressors are asked for no more output than the tar layer
+ * needs, so an entry's data streams through without a copy of the layer.
+ * The inflate is zlib's rather than our own: a decompressor of untrusted
+ * input is the kind of code a well-kept, widely fuzzed library does
+ * better (every sysroot has zlib, mips's built from Debian's source).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include "tar.h"
@@ -23,23 +24,9 @@
 enum {
 	TAR_BLOCK = 512,
 	TAR_IN_CAP = 64 << 10,
-	WIN_SIZE = 32768,
-	WIN_MASK = WIN_SIZE - 1,
-	FAST_BITS = 9,
-	MAX_BITS = 15,
-	NLIT = 288,
-	NDIST = 30,
 };
 
 enum dec_kind { DEC_PLAIN, DEC_GZIP, DEC_ZSTD };
-enum gz_state { GZ_MEMBER, GZ_BODY, GZ_END };
-enum blk_state { BLK_HEADER, BLK_STORED, BLK_HUFF, BLK_LAST_DONE };
-
-struct huff {
-	uint16_t count[MAX_BITS + 1];
-	uint16_t symbol[NLIT];
-	uint16_t fast[1 << FAST_BITS]; /* symbol | length << 9; 0: slow path */
-};
 
 struct ar_tar {
 	ar_tar_read_fn read;
@@ -52,21 +39,10 @@ struct ar_tar {
 
 	enum dec_kind dec;
 	/* gzip */
-	enum gz_state gz;
-	enum blk_state blk;
-	int last;
-	uint64_t bitbuf;
-	unsigned bitcnt;
-	unsigned over; /* zero bytes made up past the end of the input */
-	int bad;       /* the inflate failed: *err is set */
-	uint32_t stored_left;
-	unsigned copy_len, copy_dist;
-	struct huff lit, dist;
-	uint8_t *win;
-	uint32_t wpos, whave;
-	uint32_t crc, isize;
-	uint32_t crc_table[256];
-	unsigned members; /* gzip members read */
+	z_stream z;
+	int z_init; /* inflateInit2 done: inflateEnd owed */
+	int gz_mid; /* inside a member: the input must not end here */
+	int gz_done;
 	/* zstd */
 	ZSTD_DStream *zs;
 	int zs_mid; /* inside a frame: the input must not end here */
@@ -117,562 +93,57 @@ static ssize_t fd_read(void *ctx, void *buf, size_t cap, struct cr_error **err)
 	}
 }
 
-/* ---- inflate ---- */
+/* ---- gzip ---- */
 
-static void inf_fail(struct ar_tar *t, struct cr_error **err, const char *what)
-{
-	if (!t->bad)
-		cr_error_set(err, EBADMSG, "gzip: %s", what);
-	t->bad = 1;
-}
-
-/* At least n (<= 57) bits in bitbuf; past the end of the input zero bytes
- * are made up and counted, so that consuming one of them is caught. */
-static void inf_need(struct ar_tar *t, unsigned n, struct cr_error **err)
-{
-	while (t->bitcnt < n) {
-		uint64_t b = 0;
-		int r = src_fill(t, err);
-
-		if (r > 0)
-			b = t->in[t->in_pos++];
-		else if (r == 0)
-			t->over++;
-		else
-			t->bad = 1;
-		t->bitbuf |= b << t->bitcnt;
-		t->bitcnt += 8;
-	}
-}
-
-static void inf_drop(struct ar_tar *t, unsigned n, struct cr_error **err)
-{
-	t->bitbuf >>= n;
-	t->bitcnt -= n;
-	if (t->bitcnt < t->over * 8)
-		inf_fail(t, err, "truncated stream");
-}
-
-static unsigned inf_bits(struct ar_tar *t, unsigned n, struct cr_error **err)
-{
-	unsigned v;
-
-	inf_need(t, n, err);
-	v = (unsigned)(t->bitbuf & ((1u << n) - 1));
-	inf_drop(t, n, err);
-	return v;
-}
-
-/* The next whole byte (after inf_align), -1 at the end of the input, -2
- * with *err. */
-static int inf_byte(struct ar_tar *t, struct cr_error **err)
-{
-	int r;
-
-	if (t->bitcnt >= 8) {
-		if (t->bitcnt / 8 <= t->over)
-			return -1; /* only made-up bytes left */
-		r = (int)(t->bitbuf & 0xff);
-		t->bitbuf >>= 8;
-		t->bitcnt -= 8;
-		return r;
-	}
-	r = src_fill(t, err);
-	if (r < 0)
-		return -2;
-	if (r == 0)
-		return -1;
-	return t->in[t->in_pos++];
-}
-
-static void inf_align(struct ar_tar *t)
-{
-	t->bitbuf >>= t->bitcnt & 7;
-	t->bitcnt -= t->bitcnt & 7;
-}
-
-static unsigned rev_bits(unsigned c, unsigned n)
-{
-	unsigned r = 0;
-
-	while (n--) {
-		r = (r << 1) | (c & 1);
-		c >>= 1;
-	}
-	return r;
-}
-
-/* Builds the canonical code of n symbols with lengths len[]; -1 when the
- * lengths oversubscribe the code space.  An incomplete code is accepted:
- * its unused bit patterns fail to decode. */
-static int huff_build(struct huff *h, const uint8_t *len, unsigned n)
-{
-	uint16_t offs[MAX_BITS + 1];
-	unsigned next[MAX_BITS + 1], code = 0;
-	int left = 1;
-
-	memset(h->count, 0, sizeof(h->count));
-	memset(h->fast, 0, sizeof(h->fast));
-	for (unsigned s = 0; s < n; s++)
-		h->count[len[s]]++;
-	for (unsigned l = 1; l <= MAX_BITS; l++) {
-		left <<= 1;
-		left -= h->count[l];
-		if (left < 0)
-			return -1;
-	}
-	offs[1] = 0;
-	for (unsigned l = 1; l < MAX_BITS; l++)
-		offs[l + 1] = (uint16_t)(offs[l] + h->count[l]);
-	next[1] = 0;
-	for (unsigned l = 2; l <= MAX_BITS; l++) {
-		code = (code + h->count[l - 1]) << 1;
-		next[l] = code;
-	}
-	for (unsigned s = 0; s < n; s++) {
-		unsigned l = len[s], c;
-
-		if (l == 0)
-			continue;
-		h->symbol[offs[l]++] = (uint16_t)s;
-		c = next[l]++;
-		if (l <= FAST_BITS)
-			for (unsigned k = rev_bits(c, l); k < (1u << FAST_BITS);
-			     k += 1u << l)
-				h->fast[k] = (uint16_t)(s | l << 9);
-	}
-	return 0;
-}
-
-/* The next symbol of h, or -1 (a bit pattern outside the code). */
-static int huff_decode(struct ar_tar *t, const struct huff *h,
-		       struct cr_error **err)
-{
-	unsigned e, index = 0;
-	int code = 0, first = 0;
-
-	inf_need(t, MAX_BITS, err);
-	e = h->fast[t->bitbuf & ((1u << FAST_BITS) - 1)];
-	if (e != 0) {
-		inf_drop(t, e >> 9, err);
-		return (int)(e & 0x1ff);
-	}
-	for (unsigned l = 1; l <= MAX_BITS; l++) {
-		int count = h->count[l];
-
-		code |= (int)((t->bitbuf >> (l - 1)) & 1);
-		if (code - count < first) {
-			inf_drop(t, l, err);
-			return h->symbol[index + (unsigned)(code - first)];
-		}
-		index += (unsigned)count;
-		first += count;
-		first <<= 1;
-		code <<= 1;
-	}
-	inf_fail(t, err, "invalid Huffman code");
-	return -1;
-}
-
-static const uint16_t len_base[29] = { 3,  4,  5,  6,	7,   8,	  9,   10,  11, 13,
-				       15, 17, 19, 23,	27,  31,  35,  43,  51, 59,
-				       67, 83, 99, 115, 131, 163, 195, 227, 258 };
-static const uint8_t len_extra[29] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
-				       2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0 };
-static const uint16_t dist_base[30] = { 1,    2,    3,	  4,	 5,	7,     9,    13,
-					17,   25,   33,	  49,	 65,	97,    129,  193,
-					257,  385,  513,  769,	 1025,	1537,  2049, 3073,
-					4097, 6145, 8193, 12289, 16385, 24577 };
-static const uint8_t dist_extra[30] = { 0, 0, 0, 0, 1, 1, 2,	2,  3,	3,  4,	4,  5,	5,  6,
-					6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13 };
-
-static void inf_fixed(struct ar_tar *t)
-{
-	uint8_t len[NLIT];
-	unsigned s = 0;
-
-	for (; s < 144; s++)
-		len[s] = 8;
-	for (; s < 256; s++)
-		len[s] = 9;
-	for (; s < 280; s++)
-		len[s] = 7;
-	for (; s < NLIT; s++)
-		len[s] = 8;
-	huff_build(&t->lit, len, NLIT);
-	memset(len, 5, NDIST);
-	huff_build(&t->dist, len, NDIST);
-}
-
-static int inf_dynamic(struct ar_tar *t, struct cr_error **err)
-{
-	static const uint8_t order[19] = { 16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
-					   11, 4,  12, 3, 13, 2, 14, 1, 15 };
-	uint8_t len[NLIT + NDIST];
-	unsigned nlen, ndist, ncode, n = 0;
-
-	nlen = inf_bits(t, 5, err) + 257;
-	ndist = inf_bits(t, 5, err) + 1;
-	ncode = inf_bits(t, 4, err) + 4;
-	if (nlen > 286 || ndist > NDIST) {
-		inf_fail(t, err, "bad code counts");
-		return -1;
-	}
-	memset(len, 0, sizeof(len));
-	for (unsigned i = 0; i < ncode; i++)
-		len[order[i]] = (uint8_t)inf_bits(t, 3, err);
-	if (t->bad || huff_build(&t->lit, len, 19) < 0) {
-		inf_fail(t, err, "bad code lengths code");
-		return -1;
-	}
-	while (n < nlen + ndist && !t->bad) {
-		int sym = huff_decode(t, &t->lit, err);
-		unsigned rep;
-		uint8_t v = 0;
-
-		if (sym < 0)
-			return -1;
-		if (sym < 16) {
-			len[n++] = (uint8_t)sym;
-			continue;
-		}
-		if (sym == 16) {
-			if (n == 0) {
-				inf_fail(t, err, "repeat with no first length");
-				return -1;
-			}
-			v = len[n - 1];
-			rep = 3 + inf_bits(t, 2, err);
-		} else if (sym == 17) {
-			rep = 3 + inf_bits(t, 3, err);
-		} else {
-			rep = 11 + inf_bits(t, 7, err);
-		}
-		if (n + rep > nlen + ndist) {
-			inf_fail(t, err, "too many code lengths");
-			return -1;
-		}
-		while (rep--)
-			len[n++] = v;
-	}
-	if (t->bad)
-		return -1;
-	if (len[256] == 0) {
-		inf_fail(t, err, "no end-of-block code");
-		return -1;
-	}
-	if (huff_build(&t->lit, len, nlen) < 0 ||
-	    huff_build(&t->dist, len + nlen, ndist) < 0) {
-		inf_fail(t, err, "oversubscribed code");
-		return -1;
-	}
-	return 0;
-}
-
-static void crc_init(struct ar_tar *t)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		t->crc_table[i] = c;
-	}
-}
-
-/* Reads n little-endian bytes (n <= 4) into *v; -1 at the end. */
-static int inf_le(struct ar_tar *t, unsigned n, uint32_t *v,
-		  struct cr_error **err)
-{
-	*v = 0;
-	for (unsigned i = 0; i < n; i++) {
-		int b = inf_byte(t, err);
-
-		if (b < 0) {
-			if (b == -1)
-				inf_fail(t, err, "truncated stream");
-			t->bad = 1;
-			return -1;
-		}
-		*v |= (uint32_t)b << (8 * i);
-	}
-	return 0;
-}
-
-/* Skips a zero-terminated header field. */
-static int gz_skip_string(struct ar_tar *t, struct cr_error **err)
-{
-	for (;;) {
-		int b = inf_byte(t, err);
-
-		if (b == 0)
-			return 0;
-		if (b < 0) {
-			if (b == -1)
-				inf_fail(t, err, "truncated header");
-			t->bad = 1;
-			return -1;
-		}
-	}
-}
-
-/* The header of the next member: 1, 0 when the input ends (or carries
- * something other than a gzip member: ignored, as gzip(1) does) after at
- * least one member, -1. */
-static int gz_member(struct ar_tar *t, int first, struct cr_error **err)
-{
-	int id1 = inf_byte(t, err), id2;
-	uint32_t v;
-	unsigned flg;
-
-	if (id1 == -2)
-		return -1;
-	id2 = id1 < 0 ? -1 : inf_byte(t, err);
-	if (id2 == -2)
-		return -1;
-	if (id1 != 0x1f || id2 != 0x8b) {
-		if (!first)
-			return 0;
-		inf_fail(t, err, "not a gzip stream");
-		return -1;
-	}
-	if (inf_le(t, 2, &v, err) < 0)
-		return -1;
-	if ((v & 0xff) != 8) {
-		inf_fail(t, err, "unknown compression method");
-		return -1;
-	}
-	flg = v >> 8;
-	if (flg & 0xe0) {
-		inf_fail(t, err, "reserved header flags set");
-		return -1;
-	}
-	if (inf_le(t, 4, &v, err) < 0 || inf_le(t, 2, &v, err) < 0)
-		return -1; /* mtime, xfl, os */
-	if (flg & 4) { /* FEXTRA */
-		uint32_t xlen, x;
-
-		if (inf_le(t, 2, &xlen, err) < 0)
-			return -1;
-		while (xlen--)
-			if (inf_le(t, 1, &x, err) < 0)
-				return -1;
-	}
-	if ((flg & 8) && gz_skip_string(t, err) < 0)
-		return -1;
-	if ((flg & 16) && gz_skip_string(t, err) < 0)
-		return -1;
-	if ((flg & 2) && inf_le(t, 2, &v, err) < 0)
-		return -1; /* FHCRC */
-	t->blk = BLK_HEADER;
-	t->last = 0;
-	t->whave = 0;
-	t->copy_len = 0;
-	t->crc = 0;
-	t->isize = 0;
-	return 1;
-}
-
-static void win_put(struct ar_tar *t, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		size_t at = t->wpos & WIN_MASK, k = WIN_SIZE - at;
-
-		if (k > n)
-			k = n;
-		memcpy(t->win + at, p, k);
-		t->wpos += (uint32_t)k;
-		p += k;
-		n -= k;
-	}
-}
-
-/* Inflates into out (up to cap bytes) until the member's last block ends;
- * returns the bytes made, -1 with *err. */
-static ssize_t inf_run(struct ar_tar *t, uint8_t *out, size_t cap,
-		       struct cr_error **err)
-{
-	size_t n = 0;
-
-	while (n < cap && !t->bad) {
-		if (t->copy_len > 0) {
-			uint32_t from = t->wpos - t->copy_dist;
-
-			while (t->copy_len > 0 && n < cap) {
-				uint8_t b = t->win[from++ & WIN_MASK];
-
-				out[n++] = b;
-				t->win[t->wpos++ & WIN_MASK] = b;
-				t->copy_len--;
-			}
-			continue;
-		}
-		if (t->blk == BLK_LAST_DONE)
-			break;
-		if (t->blk == BLK_HEADER) {
-			unsigned type;
-
-			t->last = (int)inf_bits(t, 1, err);
-			type = inf_bits(t, 2, err);
-			if (t->bad)
-				break;
-			if (type == 0) {
-				uint32_t len, nlen;
-
-				inf_align(t);
-				if (inf_le(t, 2, &len, err) < 0 ||
-				    inf_le(t, 2, &nlen, err) < 0)
-					break;
-				if ((len ^ 0xffff) != nlen) {
-					inf_fail(t, err, "stored block length mismatch");
-					break;
-				}
-				t->stored_left = len;
-				t->blk = BLK_STORED;
-			} else if (type == 1) {
-				inf_fixed(t);
-				t->blk = BLK_HUFF;
-			} else if (type == 2) {
-				if (inf_dynamic(t, err) < 0)
-					break;
-				t->blk = BLK_HUFF;
-			} else {
-				inf_fail(t, err, "invalid block type");
-				break;
-			}
-			continue;
-		}
-		if (t->blk == BLK_STORED) {
-			while (t->stored_left > 0 && n < cap) {
-				size_t k;
-				int r;
-
-				if (t->bitcnt >= 8) { /* bytes already in bitbuf */
-					int b = inf_byte(t, err);
-
-					if (b < 0) {
-						inf_fail(t, err, "truncated stream");
-						break;
-					}
-					out[n] = (uint8_t)b;
-					win_put(t, out + n, 1);
-					n++;
-					t->stored_left--;
-					continue;
-				}
-				r = src_fill(t, err);
-				if (r <= 0) {
-					if (r == 0)
-						inf_fail(t, err, "truncated stream");
-					t->bad = 1;
-					break;
-				}
-				k = t->in_len - t->in_pos;
-				if (k > t->stored_left)
-					k = t->stored_left;
-				if (k > cap - n)
-					k = cap - n;
-				memcpy(out + n, t->in + t->in_pos, k);
-				win_put(t, out + n, k);
-				t->in_pos += k;
-				n += k;
-				t->stored_left -= (uint32_t)k;
-			}
-			if (t->stored_left == 0 && !t->bad)
-				t->blk = t->last ? BLK_LAST_DONE : BLK_HEADER;
-			continue;
-		}
-		/* BLK_HUFF */
-		while (n < cap && !t->bad) {
-			int sym = huff_decode(t, &t->lit, err), dsym;
-			unsigned len, dist;
-
-			if (sym < 0)
-				break;
-			if (sym < 256) {
-				out[n++] = (uint8_t)sym;
-				t->win[t->wpos++ & WIN_MASK] = (uint8_t)sym;
-				continue;
-			}
-			if (sym == 256) {
-				t->blk = t->last ? BLK_LAST_DONE : BLK_HEADER;
-				break;
-			}
-			if (sym > 285) {
-				inf_fail(t, err, "invalid length code");
-				break;
-			}
-			len = len_base[sym - 257] + inf_bits(t, len_extra[sym - 257], err);
-			dsym = huff_decode(t, &t->dist, err);
-			if (dsym < 0)
-				break;
-			if (dsym >= NDIST) {
-				inf_fail(t, err, "invalid distance code");
-				break;
-			}
-			dist = dist_base[dsym] + inf_bits(t, dist_extra[dsym], err);
-			/* whave + n: the bytes of this member so far (whave
-			 * stops at the window size, dist never exceeds it) */
-			if (dist > t->whave + n) {
-				inf_fail(t, err, "distance too far back");
-				break;
-			}
-			t->copy_len = len;
-			t->copy_dist = dist;
-			break; /* the copy runs at the top of the loop */
-		}
-	}
-	if (t->bad)
-		return -1;
-	t->whave = t->whave + (uint32_t)n >= WIN_SIZE ? WIN_SIZE
-						      : t->whave + (uint32_t)n;
-	for (size_t i = 0; i < n; i++)
-		t->crc = t->crc_table[(t->crc ^ out[i]) & 0xff] ^ (t->crc >> 8);
-	t->isize += (uint32_t)n;
-	return (ssize_t)n;
-}
-
-/* gzip: members one after another; 0 at the end of the last. */
+/* gzip through zlib's inflate: members one after another (gzip -c a b),
+ * each with its CRC and length checked by zlib; 0 at the end of the last.
+ * Bytes after a member that cannot start another (not 0x1f: the zero
+ * padding some writers add) end the stream and are ignored, as gzip(1)
+ * does. */
 static ssize_t gz_read(struct ar_tar *t, uint8_t *out, size_t cap,
 		       struct cr_error **err)
 {
+	z_stream *z = &t->z;
+
+	z->next_out = out;
+	z->avail_out = cap > UINT_MAX ? UINT_MAX : (uInt)cap;
 	for (;;) {
-		ssize_t n;
+		size_t made;
+		int r, zr;
 
-		if (t->gz == GZ_END)
+		if (t->gz_done)
 			return 0;
-		if (t->gz == GZ_MEMBER) {
-			int r = gz_member(t, t->members == 0, err);
-
-			if (r < 0)
-				return -1;
-			if (r == 0) {
-				t->gz = GZ_END;
+		r = src_fill(t, err);
+		if (r < 0)
+			return -1;
+		if (!t->gz_mid) { /* before a member */
+			if (r == 0 || t->in[t->in_pos] != 0x1f) {
+				t->gz_done = 1;
 				return 0;
 			}
-			t->gz = GZ_BODY;
+			if (inflateReset(z) != Z_OK)
+				return cr_error_set(err, EINVAL, "gzip: inflateReset failed");
+			t->gz_mid = 1;
 		}
-		t->crc = ~t->crc;
-		n = inf_run(t, out, cap, err);
-		t->crc = ~t->crc;
-		if (n < 0)
-			return -1;
-		if (t->blk == BLK_LAST_DONE && t->copy_len == 0) {
-			uint32_t crc, isize;
-
-			inf_align(t);
-			if (inf_le(t, 4, &crc, err) < 0 || inf_le(t, 4, &isize, err) < 0)
-				return -1;
-			if (crc != t->crc || isize != t->isize) {
-				inf_fail(t, err, crc != t->crc ? "CRC mismatch"
-							       : "length mismatch");
-				return -1;
-			}
-			t->gz = GZ_MEMBER;
-			t->members++;
-		}
-		if (n > 0)
-			return n;
+		z->next_in = t->in + t->in_pos;
+		z->avail_in = (uInt)(t->in_len - t->in_pos);
+		zr = inflate(z, Z_NO_FLUSH);
+		t->in_pos = t->in_len - z->avail_in;
+		made = (size_t)(z->next_out - out);
+		if (zr == Z_STREAM_END)
+			t->gz_mid = 0;
+		else if (zr == Z_MEM_ERROR)
+			return cr_error_set(err, ENOMEM, "gzip: out of memory");
+		else if (zr != Z_OK && zr != Z_BUF_ERROR)
+			/* Z_DATA_ERROR: a corrupt stream, CRC or length
+			 * mismatch ("incorrect data check"), in z->msg */
+			return cr_error_set(err, EBADMSG, "gzip: %s",
+					    z->msg != NULL ? z->msg : zError(zr));
+		if (made > 0)
+			return (ssize_t)made;
+		/* nothing made: more input is needed, unless there is none */
+		if (t->gz_mid && r == 0)
+			return cr_error_set(err, EBADMSG, "gzip: truncated stream");
 	}
 }
 
@@ -820,12 +291,12 @@ static int tar_start(struct ar_tar **out, struct ar_tar *t, struct cr_error **er
 	}
 	if (t->in_len >= 2 && t->in[0] == 0x1f && t->in[1] == 0x8b) {
 		t->dec = DEC_GZIP;
-		t->win = malloc(WIN_SIZE);
-		if (t->win == NULL) {
+		/* 16 + MAX_WBITS: a gzip wrapper (not zlib's), any window */
+		if (inflateInit2(&t->z, 16 + MAX_WBITS) != Z_OK) {
 			ar_tar_free(t);
-			return cr_error_set(err, ENOMEM, "out of memory");
+			return cr_error_set(err, ENOMEM, "gzip: inflateInit2 failed");
 		}
-		crc_init(t);
+		t->z_init = 1;
 	} else if (t->in_len >= 4 && ((t->in[0] == 0x28 && t->in[1] == 0xb5 &&
 				       t->in[2] == 0x2f && t->in[3] == 0xfd) ||
 				      ((t->in[0] & 0xf0) == 0x50 && t->in[1] == 0x2a &&
@@ -871,7 +342,8 @@ void ar_tar_free(struct ar_tar *t)
 	if (t == NULL)
 		return;
 	ZSTD_freeDStream(t->zs);
-	free(t->win);
+	if (t->z_init)
+		inflateEnd(&t->z);
 	free(t->in);
 	free(t);
 }
