@@ -8,9 +8,9 @@ KORHAL_BUILD_PACKAGES=(
 	libevent-dev libsodium-dev liblmdb-dev libprotobuf-c-dev
 	protobuf-c-compiler libssl-dev libjson-c-dev check
 	# archon and the ring's shard cache: chunk compression (and zstd
-	# layers), docker:// registries, deltas; layers are read by archon's
-	# own tar reader
-	libzstd-dev libcurl4-openssl-dev libdivsufsort-dev
+	# layers), gzip layers (zlib's inflate under archon's own tar
+	# reader), docker:// registries, deltas
+	libzstd-dev zlib1g-dev libcurl4-openssl-dev libdivsufsort-dev
 	# archon link (host builds): ELF reading; eu-elflint in its test
 	libelf-dev elfutils
 	# bolter
