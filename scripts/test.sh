@@ -387,7 +387,7 @@ cross_one() {
 	case $arch in
 	mips)
 		# No OpenSSL in the source-built sysroot (OCI layers need
-		# nothing more than zstd: archon's own tar reader).
+		# nothing more than zlib and zstd: archon's own tar reader).
 		opts=(-DCR_DEVICE_TLS=OFF -DAR_WITH_HTTP=OFF) ;;
 	*) opts=(-DAR_WITH_HTTP=ON) ;;
 	esac

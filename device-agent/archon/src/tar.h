@@ -1,7 +1,7 @@
 /*
  * A bounded, pull-style tar reader for OCI layers and outer image archives
- * (replaces libarchive).  The input is plain tar, gzip (our own inflate,
- * tar.c) or zstd (libzstd's streaming decoder), told apart by their magic
+ * (replaces libarchive).  The input is plain tar, gzip (zlib's streaming
+ * inflate) or zstd (libzstd's streaming decoder), told apart by their magic
  * numbers.  It understands ustar and old v7 headers, POSIX pax extended
  * headers (path, linkpath, size, uid, gid, mtime; global headers are read
  * and ignored) and GNU long names and long links ('L', 'K'), which is what
