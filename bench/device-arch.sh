@@ -32,8 +32,8 @@ triple() {
 # build ARCH DIR: korhal-device for ARCH in DIR, configured as the cross
 # leg configures it (scripts/test.sh cross_one).
 build() {
-	local -a opts=(-DAR_WITH_HTTP=ON -DAR_WITH_ARCHIVE=ON)
-	[ "$1" != mips ] || opts=(-DCR_DEVICE_TLS=OFF -DAR_WITH_HTTP=OFF -DAR_WITH_ARCHIVE=OFF)
+	local -a opts=(-DAR_WITH_HTTP=ON)
+	[ "$1" != mips ] || opts=(-DCR_DEVICE_TLS=OFF -DAR_WITH_HTTP=OFF)
 	"$root/scripts/cross-sysroot.sh" "$1" >/dev/null
 	cmake -S "$root" -B "$2" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-$1.cmake" \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \

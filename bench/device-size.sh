@@ -25,7 +25,7 @@ build() { # build DIR TLS(ON|OFF)
 		cmake -S . -B "$1" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-armel.cmake" \
 			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \
 			-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_TESTS=OFF -DCR_DEVICE_TLS="$2" \
-			-DAR_WITH_HTTP=ON -DAR_WITH_ARCHIVE=ON >/dev/null
+			-DAR_WITH_HTTP=ON >/dev/null
 	fi
 	nice cmake --build "$1" -j2 --target korhal-device >/dev/null
 }

@@ -45,6 +45,9 @@ endif()
 # shard cache).
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 cr_pkg_static(ZSTD)
+# zlib: the inflate of archon's gzip-compressed OCI layers (tar.c).
+pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
+cr_pkg_static(ZLIB)
 # json-c: OCI documents, --json output and test vectors; small enough for
 # devices.
 pkg_check_modules(JSONC REQUIRED IMPORTED_TARGET json-c)

@@ -11,8 +11,8 @@
 # packages (`apt-get source` through the same private apt state, with a
 # deb-src line) with Debian's mips-linux-gnu-gcc, and installed into the
 # sysroot with the same layout a .deb would give.  That build has no
-# OpenSSL and no libarchive: the mips leg configures -DCR_DEVICE_TLS=OFF
-# -DAR_WITH_HTTP=OFF -DAR_WITH_ARCHIVE=OFF.
+# OpenSSL: the mips leg configures -DCR_DEVICE_TLS=OFF -DAR_WITH_HTTP=OFF
+# (OCI layers need zlib and zstd: archon reads the tar itself).
 #
 #   scripts/cross-sysroot.sh ARCH [DIR]
 #
@@ -80,15 +80,12 @@ pkgs=(
 	# the agent's TCP fallback (common/carrier/tls/src/tlsdgram.c): libssl.a and
 	# libcrypto.a; libevent_openssl.a comes with libevent-dev
 	libssl-dev libssl3
-	# archon: https origins use libevent + OpenSSL (above).  libarchive
-	# (OCI layers) with the .a files of its Libs.private; libxml2 only
-	# satisfies -lxml2: the xar reader that needs it (and ICU) is never
-	# linked.  Left out, see device-agent/archon/CMakeLists.txt: libcurl
-	# (its static archive needs Kerberos GSS-API and p11-kit, shipped
-	# without .a files) and libdivsufsort (no .a at all).
-	libarchive-dev libarchive13 liblzma-dev nettle-dev libacl1-dev
-	liblz4-dev libbz2-dev zlib1g-dev libxml2-dev
-	libzstd-dev libzstd1
+	# archon: https origins use libevent + OpenSSL (above); OCI layers
+	# are read by archon's own tar reader over zlib (gzip) and libzstd.
+	# Left out, see device-agent/archon/CMakeLists.txt: libcurl (its
+	# static archive needs Kerberos GSS-API and p11-kit, shipped without
+	# .a files) and libdivsufsort (no .a at all).
+	zlib1g-dev libzstd-dev libzstd1
 	# not linked: the architecture's static busybox (sysroot/bin/busybox),
 	# the program of tests/cross/test_bolter.sh's foreign-architecture
 	# container
@@ -97,7 +94,7 @@ pkgs=(
 
 # mips: built from source, see mips_from_source below.
 if [ "$arch" = mips ]; then
-	pkgs=(libsodium libevent lmdb protobuf-c json-c check libseccomp libzstd)
+	pkgs=(libsodium libevent lmdb protobuf-c json-c check libseccomp libzstd zlib)
 fi
 
 stamp=$sysroot/.korhal-sysroot
@@ -288,6 +285,15 @@ from_source() {
 					ZSTD_LEGACY_SUPPORT=0 PREFIX=/usr LIBDIR="/usr/lib/$triple" \
 					DESTDIR="$b/dest" >>make.log
 				make -C "$s/lib" clean >/dev/null
+				;;
+			zlib)
+				# zlib's own configure (not autoconf): static only, the
+				# cross compiler from CC; headers, libz.a and zlib.pc.
+				"$s/configure" --static --prefix=/usr --libdir="/usr/lib/$triple" \
+					--includedir=/usr/include >configure.log
+				"${make[@]}" libz.a >make.log
+				make install DESTDIR="$b/dest" >>make.log
+				rm -rf "$b/dest/usr/share"
 				;;
 			lmdb)
 				# Upstream's Makefile builds the tools too: only the library.

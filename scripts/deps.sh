@@ -7,9 +7,10 @@ KORHAL_BUILD_PACKAGES=(
 	build-essential cmake pkg-config
 	libevent-dev libsodium-dev liblmdb-dev libprotobuf-c-dev
 	protobuf-c-compiler libssl-dev libjson-c-dev check
-	# archon and the ring's shard cache: chunk compression, HTTP origins,
-	# layers, deltas
-	libzstd-dev libcurl4-openssl-dev libarchive-dev libdivsufsort-dev
+	# archon and the ring's shard cache: chunk compression (and zstd
+	# layers), gzip layers (zlib's inflate under archon's own tar
+	# reader), docker:// registries, deltas
+	libzstd-dev zlib1g-dev libcurl4-openssl-dev libdivsufsort-dev
 	# archon link (host builds): ELF reading; eu-elflint in its test
 	libelf-dev elfutils
 	# bolter

@@ -20,11 +20,10 @@ int ar_importer_init(struct ar_importer *imp, struct ar_store *st,
 void ar_importer_clear(struct ar_importer *imp);
 int ar_import_dir(struct ar_importer *imp, const char *dir,
 		  struct cr_error **err);
-#ifdef AR_WITH_ARCHIVE
-#include <archive.h>
-int ar_apply_layer(struct ar_importer *imp, struct archive *a,
+struct ar_tar;
+/* Applies the layer a reads (tar.h) onto the tree. */
+int ar_apply_layer(struct ar_importer *imp, struct ar_tar *a,
 		   struct cr_error **err);
-#endif
 int ar_apply_layer_file(struct ar_importer *imp, const char *path,
 			struct cr_error **err);
 /* Reads the config and applies the layers of an image manifest whose blobs

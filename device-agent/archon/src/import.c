@@ -2,18 +2,14 @@
  * archon import: a folder, an OCI image layout, an OCI or Docker archive,
  * or a registry image (registry.c) becomes a version in the store.
  *
- * Layers are read with libarchive but never extracted: each entry goes into
- * the in-memory tree (tree.h, which applies whiteouts and the safety
- * rules) and each regular file's bytes stream straight into a file object.
- * Only the outer tar of an oci-archive or docker-archive is unpacked, into
- * the store's tmp/ folder, through extract_plain() below, which writes
- * regular files and folders only, each path resolved without following
- * links.
+ * Layers are read with our tar reader (tar.h: plain, gzip or zstd) but
+ * never extracted: each entry goes into the in-memory tree (tree.h, which
+ * applies whiteouts and the safety rules) and each regular file's bytes
+ * stream straight into a file object.  Only the outer tar of an
+ * oci-archive or docker-archive is unpacked, into the store's tmp/ folder,
+ * through extract_plain() below, which writes regular files and folders
+ * only, each path resolved without following links.
  */
-#ifdef AR_WITH_ARCHIVE
-#include <archive.h>
-#include <archive_entry.h>
-#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +24,7 @@
 #include "cr/util.h"
 #include "import-internal.h"
 #include "oci.h"
+#include "tar.h"
 
 int ar_importer_init(struct ar_importer *imp, struct ar_store *st,
 		     struct cr_error **err)
@@ -191,26 +188,23 @@ int ar_import_dir(struct ar_importer *imp, const char *dir,
 	return walk(imp, fd, "", err);
 }
 
-#ifdef AR_WITH_ARCHIVE
 /* Reads one layer (tar, possibly gzip or zstd compressed) into the tree. */
-int ar_apply_layer(struct ar_importer *imp, struct archive *a,
+int ar_apply_layer(struct ar_importer *imp, struct ar_tar *a,
 		   struct cr_error **err)
 {
-	struct archive_entry *ae;
+	struct ar_tar_entry ae;
 	uint8_t *buf = malloc(1 << 17);
-	int rc, ret = 0;
+	int rc = 0, ret = 0;
 
 	if (buf == NULL)
 		return cr_error_set(err, ENOMEM, "out of memory");
 	imp->tree.cur_layer++;
-	while (ret == 0 && (rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+	while (ret == 0 && (rc = ar_tar_next(a, &ae, err)) > 0) {
 		char path[AR_PATH_MAX + 1];
 		const char *base, *hl;
 		struct ar_entry e = { 0 };
-		mode_t ft = archive_entry_filetype(ae);
 
-		if (ar_tree_norm(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "",
-				 path, sizeof(path), err) < 0) {
+		if (ar_tree_norm(ae.path, path, sizeof(path), err) < 0) {
 			ret = -1;
 			break;
 		}
@@ -234,11 +228,11 @@ int ar_apply_layer(struct ar_importer *imp, struct archive *a,
 			}
 			continue;
 		}
-		e.mode = (uint32_t)archive_entry_perm(ae) & 07777;
-		e.uid = (uint32_t)archive_entry_uid(ae);
-		e.gid = (uint32_t)archive_entry_gid(ae);
-		e.mtime = archive_entry_mtime(ae);
-		hl = archive_entry_hardlink(ae);
+		e.mode = ae.mode & 07777;
+		e.uid = ae.uid;
+		e.gid = ae.gid;
+		e.mtime = ae.mtime;
+		hl = ae.type == AR_TAR_HARDLINK ? ae.link : NULL;
 		if (hl != NULL) {
 			char tpath[AR_PATH_MAX + 1];
 			const struct ar_entry *t;
@@ -266,25 +260,23 @@ int ar_apply_layer(struct ar_importer *imp, struct archive *a,
 			e.path = strdup(path);
 		} else {
 			e.path = strdup(path);
-			switch (ft) {
-			case AE_IFDIR:
+			switch (ae.type) {
+			case AR_TAR_DIR:
 				e.type = AR_DIR;
 				break;
-			case AE_IFLNK:
+			case AR_TAR_SYMLINK:
 				e.type = AR_SYMLINK;
-				e.target = strdup(archive_entry_symlink(ae)
-							  ? archive_entry_symlink(ae)
-							  : "");
+				e.target = strdup(ae.link);
 				break;
-			case AE_IFCHR:
-			case AE_IFBLK:
-				e.type = ft == AE_IFCHR ? AR_CHR : AR_BLK;
-				e.rdev = archive_entry_rdev(ae);
+			case AR_TAR_CHR:
+			case AR_TAR_BLK:
+				e.type = ae.type == AR_TAR_CHR ? AR_CHR : AR_BLK;
+				e.rdev = makedev(ae.devmajor, ae.devminor);
 				break;
-			case AE_IFIFO:
+			case AR_TAR_FIFO:
 				e.type = AR_FIFO;
 				break;
-			case AE_IFREG:
+			case AR_TAR_REG:
 				e.type = AR_REG;
 				break;
 			default:
@@ -305,11 +297,10 @@ int ar_apply_layer(struct ar_importer *imp, struct archive *a,
 
 			ret = ar_writer_start(imp->st, &w, err);
 			while (ret == 0) {
-				la_ssize_t n = archive_read_data(a, buf, 1 << 17);
+				ssize_t n = ar_tar_read(a, buf, 1 << 17, err);
 
 				if (n < 0) {
-					ret = cr_error_set(err, EIO, "layer: %s: %s",
-							   path, archive_error_string(a));
+					ret = cr_error_wrap(err, "%s", path);
 					ar_writer_discard(&w);
 					break;
 				}
@@ -328,9 +319,8 @@ int ar_apply_layer(struct ar_importer *imp, struct archive *a,
 		free(e.target);
 		free(e.chunks);
 	}
-	if (ret == 0 && rc != ARCHIVE_EOF)
-		ret = cr_error_set(err, EBADMSG, "layer: %s",
-				   archive_error_string(a));
+	if (ret == 0 && rc < 0)
+		ret = -1;
 	free(buf);
 	return ret;
 }
@@ -338,36 +328,20 @@ int ar_apply_layer(struct ar_importer *imp, struct archive *a,
 int ar_apply_layer_file(struct ar_importer *imp, const char *path,
 			struct cr_error **err)
 {
-	struct archive *a = archive_read_new();
+	CR_CLEANUP_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct ar_tar *a;
 	int ret;
 
-	if (a == NULL)
-		return cr_error_set(err, ENOMEM, "out of memory");
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_none(a);
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, path, 1 << 17) != ARCHIVE_OK) {
-		ret = cr_error_set(err, EIO, "layer %s: %s", path,
-				   archive_error_string(a));
-	} else {
-		ret = ar_apply_layer(imp, a, err);
-		if (ret < 0)
-			cr_error_wrap(err, "layer %s", path);
-	}
-	archive_read_free(a);
+	if (fd < 0)
+		return cr_error_errno(err, errno, "layer %s", path);
+	if (ar_tar_open_fd(&a, fd, err) < 0)
+		return cr_error_wrap(err, "layer %s", path);
+	ret = ar_apply_layer(imp, a, err);
+	if (ret < 0)
+		cr_error_wrap(err, "layer %s", path);
+	ar_tar_free(a);
 	return ret;
 }
-
-#else
-int ar_apply_layer_file(struct ar_importer *imp, const char *path,
-			struct cr_error **err)
-{
-	(void)imp;
-	return cr_error_set(err, ENOTSUP,
-			    "layer %s: this build reads no layers (no libarchive)", path);
-}
-#endif
 
 /* Joins a and b with '/' into out; -1 with *err when it does not fit. */
 static int join(char *out, size_t cap, const char *a, const char *b,
@@ -484,46 +458,33 @@ static int import_oci_layout(struct ar_importer *imp, const char *layout,
 	return ret;
 }
 
-#ifdef AR_WITH_ARCHIVE
-/* Unpacks the regular files and folders of an outer archive into dirfd:
- * paths normalized (no absolute, no ".."), each component opened without
- * following links, files created exclusively. */
+/* Unpacks the regular files and folders of an outer archive (tar, gzip or
+ * zstd) into dirfd: paths normalized (no absolute, no ".."), each
+ * component opened without following links, files created exclusively. */
 static int extract_plain(const char *file, int dirfd, struct cr_error **err)
 {
-	struct archive *a = archive_read_new();
-	struct archive_entry *ae;
-	uint8_t *buf = malloc(1 << 17);
-	int rc, ret = 0;
+	CR_CLEANUP_CLOSE int afd = open(file, O_RDONLY | O_CLOEXEC);
+	struct ar_tar *a = NULL;
+	struct ar_tar_entry ae;
+	uint8_t *buf = NULL;
+	int rc = 0, ret = 0;
 
-	if (a == NULL || buf == NULL) {
-		archive_read_free(a);
-		free(buf);
-		return cr_error_set(err, ENOMEM, "out of memory");
-	}
-#ifdef CR_DEVICE_BUILD
-	/* Device builds: the two compressions layers use, so that the link
-	 * leaves out xz, bzip2, lz4 and libarchive's other filters (about
-	 * 200 KB; bench/device-size.sh). */
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_none(a);
-#else
-	archive_read_support_filter_all(a);
-#endif
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, file, 1 << 17) != ARCHIVE_OK) {
-		ret = cr_error_set(err, EIO, "%s: %s", file, archive_error_string(a));
+	if (afd < 0)
+		return cr_error_errno(err, errno, "%s", file);
+	if (ar_tar_open_fd(&a, afd, err) < 0)
+		return cr_error_wrap(err, "%s", file);
+	buf = malloc(1 << 17);
+	if (buf == NULL) {
+		ret = cr_error_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	while (ret == 0 && (rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+	while (ret == 0 && (rc = ar_tar_next(a, &ae, err)) > 0) {
 		char path[AR_PATH_MAX + 1], *p, *slash;
-		mode_t ft = archive_entry_filetype(ae);
 		int fd, out;
 
-		if (ft != AE_IFREG && ft != AE_IFDIR)
+		if (ae.type != AR_TAR_REG && ae.type != AR_TAR_DIR)
 			continue;
-		if (ar_tree_norm(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "",
-				 path, sizeof(path), err) < 0) {
+		if (ar_tree_norm(ae.path, path, sizeof(path), err) < 0) {
 			ret = -1;
 			break;
 		}
@@ -551,7 +512,7 @@ static int extract_plain(const char *file, int dirfd, struct cr_error **err)
 			ret = cr_error_errno(err, errno, "%s: unpacking %s", file, path);
 			break;
 		}
-		if (ft == AE_IFDIR) {
+		if (ae.type == AR_TAR_DIR) {
 			if (mkdirat(fd, p, 0700) < 0 && errno != EEXIST)
 				ret = cr_error_errno(err, errno, "mkdir %s", path);
 			close(fd);
@@ -565,11 +526,10 @@ static int extract_plain(const char *file, int dirfd, struct cr_error **err)
 			break;
 		}
 		for (;;) {
-			la_ssize_t n = archive_read_data(a, buf, 1 << 17);
+			ssize_t n = ar_tar_read(a, buf, 1 << 17, err);
 
 			if (n < 0) {
-				ret = cr_error_set(err, EIO, "%s: %s", file,
-						   archive_error_string(a));
+				ret = cr_error_wrap(err, "%s", file);
 				break;
 			}
 			if (n == 0)
@@ -581,23 +541,13 @@ static int extract_plain(const char *file, int dirfd, struct cr_error **err)
 		}
 		close(out);
 	}
-	if (ret == 0 && rc != ARCHIVE_EOF)
-		ret = cr_error_set(err, EBADMSG, "%s: %s", file,
-				   archive_error_string(a));
+	if (ret == 0 && rc < 0)
+		ret = cr_error_wrap(err, "%s", file);
 out:
-	archive_read_free(a);
+	ar_tar_free(a);
 	free(buf);
 	return ret;
 }
-
-#else
-static int extract_plain(const char *file, int dirfd, struct cr_error **err)
-{
-	(void)dirfd;
-	return cr_error_set(err, ENOTSUP,
-			    "%s: this build reads no archives (no libarchive)", file);
-}
-#endif
 
 /* rm -rf of a folder inside dfd, without following links. */
 static void remove_tree(int dfd, const char *name)
