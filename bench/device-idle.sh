@@ -25,7 +25,9 @@
 #
 # Environment: KORHAL_BUILD (default <repo>/build), BENCH_SECONDS (120),
 # BENCH_SETTLE (10), BENCH_KEEPALIVE (15s), BENCH_TTL (10m), BENCH_APPS
-# (0), BENCH_RESULTS (bench/results).
+# (0), BENCH_AGENT (the agent to measure, default the build's
+# carrier-agent: a static korhal-device linked or named carrier-agent
+# measures the device binary), BENCH_RESULTS (bench/results).
 set -euo pipefail
 export LC_ALL=C
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,7 +40,7 @@ RESULTS=${BENCH_RESULTS:-$root/bench/results}
 APPS=${BENCH_APPS:-0}
 export ARCHON=$build/device-agent/archon/archon BOLTER=$build/device-agent/bolter/bolter \
 	DEVSIM=$build/tests/integration/devsim
-export CARRIER_NODE=$build/ring-node/carrier-node CARRIER_AGENT=$build/device-agent/carrier-agent \
+export CARRIER_NODE=$build/ring-node/carrier-node CARRIER_AGENT=${BENCH_AGENT:-$build/device-agent/carrier-agent} \
 	CARRIER=$build/cli/carrier KORHAL_SRC=$root
 for b in "$CARRIER_NODE" "$CARRIER_AGENT" "$CARRIER"; do
 	[ -x "$b" ] || { echo "bench/device-idle.sh: $b is not built" >&2; exit 1; }
@@ -63,10 +65,12 @@ counters() {
 	echo "$v $n $(sed -n 's/^write_bytes: //p' /proc/"$1"/io)"
 }
 
-# smaps_table PID: resident kB per mapping (anonymous ones by their
-# kind), largest first, and the total.
+# smaps_table PID: resident kB per mapping (a file's by its permissions:
+# r-xp its code, r--p its read-only data, rw-p its data; anonymous ones by
+# their kind), largest first, and the total.
 smaps_table() {
-	awk '/^[0-9a-f]+-[0-9a-f]+ /{n=$6; if (n=="") n="[anon]"; sub(/.*\//,"",n); next}
+	awk '/^[0-9a-f]+-[0-9a-f]+ /{n=$6; if (n=="") n="[anon]"; sub(/.*\//,"",n);
+			if (n !~ /^\[/) n=n" "$2; next}
 		/^Rss:/{r[n]+=$2; t+=$2}
 		END{for (k in r) if (r[k] > 0) printf "%8d kB  %s\n", r[k], k; printf "%8d kB  total\n", t}' \
 		/proc/"$1"/smaps | sort -rn
@@ -112,7 +116,16 @@ else
 fi
 sleep "$SETTLE"
 read -r v0 n0 w0 < <(counters "$agent")
-sleep "$SECS"
+# VmRSS every 5 s: between two idle passes the loop maps again the pages
+# it uses (the agent unmaps its code when it goes idle), so one reading
+# depends on its moment; the largest is reported.
+rss_max=0
+t_end=$((SECONDS + SECS))
+while [ $SECONDS -lt $t_end ]; do
+	sleep $((t_end - SECONDS < 5 ? t_end - SECONDS : 5))
+	r=$(sed -n 's/^VmRSS:\s*\([0-9]*\).*/\1/p' /proc/"$agent"/status)
+	[ "$r" -le "$rss_max" ] || rss_max=$r
+done
 read -r v1 n1 w1 < <(counters "$agent")
 online "$dev_id" || fail "the device went offline during the run"
 rss=$(sed -n 's/^VmRSS:\s*//p' /proc/"$agent"/status)
@@ -140,7 +153,7 @@ fi
 	echo "wake-ups per idle minute (voluntary context switches): $wake"
 	echo "involuntary context switches per minute: $invol"
 	echo "bytes written to the block device per idle hour (write_bytes, scaled): $wph"
-	echo "resident memory (VmRSS): $rss"
+	echo "resident memory (VmRSS): $rss at the end, at most $rss_max kB (read every 5 s)"
 	echo
 	echo "processes the agent keeps alive besides its apps (pid, command, VmRSS):"
 	helpers "$agent" | while read -r c rest; do
