@@ -98,6 +98,7 @@ if [ "$APPS" = 1 ]; then
 	"$CARRIER_AGENT" --key "$T/dev.key" --ring "$T/ring" --data "$DEV" --trust "$T/trust" \
 		--apps-cgroup "$APPS_CG" --keepalive "$KA" --presence-ttl "$TTL" >>"$T/dev.log" 2>&1 &
 	agent=$!
+	# shellcheck disable=SC2034 # apps_cleanup (apps_lib.sh) kills it
 	AGENT_PID=$agent
 	PIDS+=("$agent")
 	wait_until 20 test -S "$DEV/control.sock" || fail "the agent's control socket did not appear"
