@@ -59,7 +59,7 @@ rss=$(sed -n 's/^VmRSS:\s*//p' /proc/"$AGENT_PID"/status)
 anon=$(sed -n 's/^RssAnon:\s*\([0-9]*\).*/\1/p' /proc/"$AGENT_PID"/status)
 ceiling=$((2048 * 3 / 2))
 echo "agent memory idle with one app: VmRSS $rss, RssAnon $anon kB (ceiling $ceiling kB)"
-if [ -n "${KORHAL_ASAN:-}" ]; then
+if [ "${KORHAL_ASAN:-0}" = 1 ]; then
 	echo "ASan build: its shadow memory is the agent's; the ceiling is not checked"
 else
 	[ "$anon" -le "$ceiling" ] ||
