@@ -25,7 +25,9 @@
 #
 # Environment: KORHAL_BUILD (default <repo>/build), BENCH_SECONDS (120),
 # BENCH_SETTLE (10), BENCH_KEEPALIVE (15s), BENCH_TTL (10m), BENCH_APPS
-# (0), BENCH_AGENT (the agent to measure, default the build's
+# (0), BENCH_FLAGS (more flags for the agent, e.g. "--serve-port 7070"
+# with BENCH_APPS=1: its serve worker is a process it keeps alive),
+# BENCH_AGENT (the agent to measure, default the build's
 # carrier-agent: a static korhal-device linked or named carrier-agent
 # measures the device binary), BENCH_RESULTS (bench/results).
 set -euo pipefail
@@ -75,12 +77,16 @@ smaps_table() {
 		END{for (k in r) if (r[k] > 0) printf "%8d kB  %s\n", r[k], k; printf "%8d kB  total\n", t}' \
 		/proc/"$1"/smaps | sort -rn
 }
-# helpers PID: the agent's child processes that are not app containers
-# (workers, providers), with their RSS.
+# pss PID: its proportional share of resident memory (pages shared with
+# another process count half), kB.
+pss() { sed -n 's/^Pss:\s*\([0-9]*\).*/\1kB/p' /proc/"$1"/smaps_rollup; }
+# helpers PID: the agent's child processes (the caller leaves out the
+# app containers), with their RSS and voluntary context switches.
 helpers() {
 	local c
 	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-		echo "$c $(tr '\0' ' ' </proc/"$c"/cmdline | cut -c1-60) $(sed -n 's/^VmRSS:\s*//p' /proc/"$c"/status)"
+		echo "$c $(sed -n 's/^VmRSS:\s*//p' /proc/"$c"/status | tr -d ' ')/$(pss "$c")" \
+			"$(counters "$c" | cut -d' ' -f1)"
 	done
 }
 
@@ -96,7 +102,7 @@ if [ "$APPS" = 1 ]; then
 	make_trust
 	dev_id=$(device dev)
 	"$CARRIER_AGENT" --key "$T/dev.key" --ring "$T/ring" --data "$DEV" --trust "$T/trust" \
-		--apps-cgroup "$APPS_CG" --keepalive "$KA" --presence-ttl "$TTL" >>"$T/dev.log" 2>&1 &
+		--apps-cgroup "$APPS_CG" --keepalive "$KA" --presence-ttl "$TTL" ${BENCH_FLAGS:-} >>"$T/dev.log" 2>&1 &
 	agent=$!
 	# shellcheck disable=SC2034 # apps_cleanup (apps_lib.sh) kills it
 	AGENT_PID=$agent
@@ -117,6 +123,7 @@ else
 fi
 sleep "$SETTLE"
 read -r v0 n0 w0 < <(counters "$agent")
+helpers "$agent" >"$T/helpers0"
 # VmRSS every 5 s: between two idle passes the loop maps again the pages
 # it uses (the agent unmaps its code when it goes idle), so one reading
 # depends on its moment; the largest is reported.
@@ -156,10 +163,13 @@ fi
 	echo "bytes written to the block device per idle hour (write_bytes, scaled): $wph"
 	echo "resident memory (VmRSS): $rss at the end, at most $rss_max kB (read every 5 s)"
 	echo
-	echo "processes the agent keeps alive besides its apps (pid, command, VmRSS):"
-	helpers "$agent" | while read -r c rest; do
+	echo "proportional share (Pss): $(pss "$agent")"
+	echo
+	echo "processes the agent keeps alive besides its apps (pid, VmRSS/Pss, wake-ups per idle minute):"
+	helpers "$agent" | while read -r c r hv; do
 		[ "$APPS" = 1 ] && grep -qs "$APPS_CG" /proc/"$c"/cgroup && continue
-		echo "  $c $rest"
+		h0=$(awk -v c="$c" '$1 == c {print $3}' "$T/helpers0")
+		echo "  $c $r $([ -n "$h0" ] && echo "scale=1; ($hv - $h0) * 60 / $SECS" | bc)"
 	done
 	echo
 	echo "the agent's resident memory per mapping (/proc/PID/smaps, kB):"

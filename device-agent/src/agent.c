@@ -6,15 +6,10 @@
 #include "da/agent.h"
 
 #include <errno.h>
-#include <link.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cp/hop.h"
@@ -42,6 +37,7 @@
 #include "da/provide.h"
 #include "da/deploy.h"
 #include "da/health.h"
+#include "da/memtrim.h"
 #include "da/tunnel.h"
 
 enum {
@@ -966,53 +962,14 @@ static uint64_t agent_next_ms(struct da_agent *a, uint64_t now)
 	return next > now ? next - now : 1;
 }
 
-/* The program's segments that are never written (its code, its
- * read-only data; not the relocated ones, which are in a writable
- * segment until PT_GNU_RELRO protects them): their pages are unmapped.
- * The first object dl_iterate_phdr() shows is the program itself. */
-static int agent_drop_ro(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	uintptr_t pg = *(const uintptr_t *)arg;
-
-	(void)size;
-	for (size_t i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t lo, hi;
-
-		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
-			continue;
-		lo = (info->dlpi_addr + ph->p_vaddr + pg - 1) & ~(pg - 1);
-		hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(pg - 1);
-		if (hi > lo)
-			madvise((void *)lo, hi - lo, MADV_DONTNEED);
-	}
-	return 1; /* the program only, not the libraries */
-}
-
-/*
- * Busy passes over, the loop sleeps until its next keepalive (issue 16,
- * bench/device-idle.sh: an idle device's memory).  What they freed in the
- * middle of the heap goes back to the kernel (glibc returns only its top
- * by itself), and the pages of the program's code and read-only data are
- * unmapped: what only the start or a switch used (parsing, keys, LMDB's
- * open, the apps' steps, tables) stops counting, and what the idle loop
- * uses is mapped again at its next use, from the page cache (a minor
- * fault; these pages are never written, so nothing is lost).  For a
- * static device binary that is most of its resident memory.
- */
+/* Busy passes over, the loop sleeps until its next keepalive: what they
+ * used and no longer needs stops counting against the device's memory
+ * (da_mem_trim: the heap's free pages, the program's never-written
+ * pages; issue 16, bench/device-idle.sh). */
 static void agent_idle_trim(struct da_agent *a)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-	uintptr_t upg;
-
 	a->busy = 0;
-#ifdef __GLIBC__
-	malloc_trim(0);
-#endif
-	if (pg <= 0)
-		return;
-	upg = (uintptr_t)pg;
-	dl_iterate_phdr(agent_drop_ro, &upg);
+	da_mem_trim();
 }
 
 static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
