@@ -37,6 +37,7 @@
 #include "da/provide.h"
 #include "da/deploy.h"
 #include "da/health.h"
+#include "da/memtrim.h"
 #include "da/tunnel.h"
 
 enum {
@@ -134,6 +135,8 @@ struct da_agent {
 	struct cr_devhealth_app health_apps[CR_HEALTH_APPS];
 	size_t health_n_apps;
 	uint64_t health_check_ms; /* when the apps' status was last read */
+	int apps_dirty;           /* the app manager ran a pass since */
+	int busy;                 /* a pass since the last agent_idle_trim() */
 	int kicked;               /* agent_kick() since the pass began */
 	/* agent_next_seq(): the last sequence used, the mark kept in LMDB. */
 	uint64_t seq_last, seq_mark;
@@ -859,8 +862,13 @@ static void agent_health(struct da_agent *a, uint64_t now)
 	int changed;
 	long n;
 
-	/* The apps' status is looked at once a second, not every tick. */
+	/* The apps' status is looked at when the app manager ran a pass
+	 * (agent_apps_changed), at most once a second, and for the record
+	 * every --health-interval. */
 	if (a->health_ms != 0 && now - a->health_check_ms < 1000)
+		return;
+	if (a->health_ms != 0 && !a->apps_dirty &&
+	    now - a->health_ms < a->cfg.health_interval_ms)
 		return;
 	a->health_check_ms = now;
 	apps = calloc(1, sizeof(*apps));
@@ -877,6 +885,7 @@ static void agent_health(struct da_agent *a, uint64_t now)
 	 * else every --health-interval. */
 	if (a->health_ms != 0 && !changed &&
 	    now - a->health_ms < a->cfg.health_interval_ms) {
+		a->apps_dirty = 0;
 		free(status);
 		return;
 	}
@@ -889,6 +898,7 @@ static void agent_health(struct da_agent *a, uint64_t now)
 		return;
 	}
 	a->health_ms = now;
+	a->apps_dirty = 0;
 	memcpy(a->health_apps, apps->apps, sizeof(a->health_apps));
 	a->health_n_apps = apps->n_apps;
 	if (seq <= a->health_seq)
@@ -941,14 +951,25 @@ static uint64_t agent_next_ms(struct da_agent *a, uint64_t now)
 	if (a->health_ms == 0)
 		return AGENT_TICK_MS;
 	agent_due(&next, a->health_ms + a->cfg.health_interval_ms);
-	/* With apps, their state is read once a second (agent_health). */
-	if (a->apps != NULL)
+	/* The apps' state, when the app manager ran a pass since it was
+	 * read (agent_health). */
+	if (a->apps_dirty)
 		agent_due(&next, a->health_check_ms + 1000);
 	/* The sessions' own timers (handshakes, dead, rekey): at most
 	 * scan_max_ms apart (agent_sess_cfg). */
 	sess = cr_sess_host_tick(cr_rl_host(a->rl), now);
 	agent_due(&next, now + sess);
 	return next > now ? next - now : 1;
+}
+
+/* Busy passes over, the loop sleeps until its next keepalive: what they
+ * used and no longer needs stops counting against the device's memory
+ * (da_mem_trim: the heap's free pages, the program's never-written
+ * pages; issue 16, bench/device-idle.sh). */
+static void agent_idle_trim(struct da_agent *a)
+{
+	a->busy = 0;
+	da_mem_trim();
 }
 
 static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -1038,6 +1059,10 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	/* Something changed during the pass (a callback): again at once. */
 	if (a->kicked)
 		next = 0;
+	if (next < 1000)
+		a->busy = 1;
+	else if (a->busy)
+		agent_idle_trim(a);
 	event_add(a->ev_tick, &(struct timeval){ (time_t)(next / 1000),
 						 (suseconds_t)(next % 1000) * 1000 });
 }
@@ -1124,6 +1149,16 @@ static int agent_deploy_send(void *arg, int idx, const uint8_t *msg,
 	return 0;
 }
 
+/* The app manager ran a pass (da_apps_listen): what the health record
+ * carries of the apps may have changed. */
+static void agent_apps_changed(void *arg)
+{
+	struct da_agent *a = arg;
+
+	a->apps_dirty = 1;
+	agent_kick(a);
+}
+
 /* The app manager and the local control socket (--trust). */
 static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 {
@@ -1158,6 +1193,7 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 	a->apps = da_apps_new(a->base, &ac, err);
 	if (a->apps == NULL)
 		return cr_error_wrap(err, "apps");
+	da_apps_listen(a->apps, agent_apps_changed, a);
 	da_apps_set_device(a->apps, a->id.hash,
 			   (const char(*)[CP_TAG_STR_MAX])a->cfg.tags,
 			   a->cfg.n_tags);

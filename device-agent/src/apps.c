@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +29,11 @@
 #include "cr/util.h"
 
 enum {
-	APPS_TICK_MS = 200,
+	/* The pass's period when an app's end can only be polled for (no
+	 * pidfd: a kernel before 5.3) or its log cannot be watched. */
+	APPS_POLL_MS = 200,
+	REAP_MS = 100,	   /* a finished worker is waited for this often */
+	LOG_GAP_MS = 500,  /* a log's writes are looked at at most this often */
 	PROBE_EVERY_MS = 1000,
 	PROBE_TIMEOUT_MS = 2000,
 	RESTART_MIN_MS = 1000,
@@ -72,6 +78,12 @@ struct app {
 	struct da_probe *probe;
 	int probe_final;
 	uint32_t restarts; /* since the agent started */
+	/* The watched process's end (a pidfd: readable once it exited),
+	 * and its log's writes (an inotify watch; -1: none). */
+	int exit_fd;
+	pid_t exit_pid;
+	struct event *ev_exit;
+	int log_wd;
 	/* Configuration (docs/fleet.md "Configuration"). */
 	struct cr_appcfg *cfg;      /* the one that passed; NULL: none */
 	struct cr_appcfg *cfg_try;  /* being tried */
@@ -101,7 +113,19 @@ struct da_apps {
 	pid_t reap[REAP_MAX];
 	size_t n_reap;
 	struct event *ev_tick;
+	/* The logs' writes (inotify), paused until log_resume_ms after a
+	 * look so that a chatty app wakes the loop at most every
+	 * LOG_GAP_MS. */
+	int ino_fd;
+	struct event *ev_ino;
+	uint64_t log_resume_ms;
 	struct waiter *waiters;
+	/* Told after a pass of the loop (a step, an exit, a restart): the
+	 * agent's health record, the rollouts' reports. */
+	struct {
+		void (*fn)(void *arg);
+		void *arg;
+	} listen[2];
 	/* The device, for the config's targets. */
 	uint8_t dev[CR_ID_HASHLEN];
 	char tags[CP_TAGS_MAX][CP_TAG_STR_MAX];
@@ -113,6 +137,7 @@ struct da_apps {
 
 static void app_rollback(struct app *a, const char *reason);
 static void app_watch(struct app *a, const char *version);
+static void apps_kick(struct da_apps *m);
 static struct app *app_find(struct da_apps *m, const char *name);
 
 /* ---- Worker ------------------------------------------------------------ */
@@ -141,6 +166,8 @@ static void worker_finish(struct da_apps *m, int ok, const char *msg)
 		free(q);
 	}
 	worker_next(m);
+	/* The step that ended decides the next wake-up. */
+	apps_kick(m);
 }
 
 static void worker_read(evutil_socket_t fd, short what, void *arg)
@@ -525,6 +552,7 @@ static void probe_done(void *arg, int ok, const char *why)
 	struct app *a = arg;
 
 	a->probe = NULL;
+	apps_kick(a->m);
 	if (a->probe_final && a->cfg_phase == CFG_WINDOW)
 		cfg_probed(a, ok, why);
 	else if (a->probe_final)
@@ -1170,6 +1198,7 @@ int da_apps_config(struct da_apps *m, const uint8_t *blob, size_t len,
 	snprintf(line, line_cap, "%s config %" PRIu64, c->app, c->version);
 	cr_log_info("app %s: config %" PRIu64 " accepted (%zu entries)",
 		    c->app, c->version, c->n_entries);
+	apps_kick(m);
 	return 0;
 }
 
@@ -1196,10 +1225,200 @@ int da_apps_ring_cut(const struct da_apps *m)
 	return 0;
 }
 
+/* ---- The loop's pass --------------------------------------------------- */
+
+/* Runs the pass at once (a step ended, a probe answered, a release or a
+ * config came): it works out its next wake-up again (apps_next). */
+static void apps_kick(struct da_apps *m)
+{
+	if (m->ev_tick != NULL)
+		event_add(m->ev_tick, &(struct timeval){ 0, 0 });
+}
+
+static void app_unwatch_exit(struct app *a)
+{
+	if (a->ev_exit != NULL)
+		event_free(a->ev_exit);
+	a->ev_exit = NULL;
+	if (a->exit_fd >= 0)
+		close(a->exit_fd);
+	a->exit_fd = -1;
+	a->exit_pid = 0;
+}
+
+/* The watched process ended: the pass sees it (supervise, health_tick,
+ * cfg_tick) and the watch goes (a pidfd stays readable). */
+static void app_on_exit(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+
+	(void)fd;
+	(void)what;
+	app_unwatch_exit(a);
+	apps_kick(a->m);
+}
+
+/* 1 when the end of a->pid wakes the loop (a pidfd), 0 when it must be
+ * polled for. */
+static int app_watch_exit(struct app *a)
+{
+#ifdef SYS_pidfd_open
+	int fd;
+
+	if (a->ev_exit != NULL && a->exit_pid == a->pid)
+		return 1;
+	app_unwatch_exit(a);
+	if (a->pid <= 0)
+		return 0;
+	fd = (int)syscall(SYS_pidfd_open, a->pid, 0);
+	if (fd < 0)
+		return 0;
+	/* The pid may have been reused since the container started: the
+	 * pidfd is the right process only when it still is. */
+	if (!bo_process_alive(a->pid, a->start_time)) {
+		close(fd);
+		return 0;
+	}
+	a->ev_exit = event_new(a->m->base, fd, EV_READ, app_on_exit, a);
+	if (a->ev_exit == NULL || event_add(a->ev_exit, NULL) < 0) {
+		if (a->ev_exit != NULL)
+			event_free(a->ev_exit);
+		a->ev_exit = NULL;
+		close(fd);
+		return 0;
+	}
+	a->exit_fd = fd;
+	a->exit_pid = a->pid;
+	return 1;
+#else
+	(void)a;
+	return 0;
+#endif
+}
+
+/* 1 when writes to the app's log wake the loop, 0 when it must be
+ * polled for. */
+static int app_watch_log(struct app *a)
+{
+	char path[PATH_MAX];
+
+	if (a->log_wd >= 0)
+		return 1;
+	if (a->m->ino_fd < 0)
+		return 0;
+	da_app_path(&a->m->paths, a->rec.app, "log", path, sizeof(path));
+	a->log_wd = inotify_add_watch(a->m->ino_fd, path, IN_MODIFY);
+	if (a->log_wd < 0)
+		return 0;
+	/* What was written before the watch. */
+	rotate_log(a);
+	return 1;
+}
+
+/* Writes to logs: each is looked at, then the watch rests LOG_GAP_MS
+ * (the events wait in the inotify queue meanwhile). */
+static void apps_on_log(evutil_socket_t fd, short what, void *arg)
+{
+	struct da_apps *m = arg;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t r;
+
+	(void)what;
+	while ((r = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + r;) {
+			const struct inotify_event *ev =
+				(const struct inotify_event *)p;
+
+			for (struct app *a = m->apps; a != NULL; a = a->next) {
+				if (a->log_wd != ev->wd)
+					continue;
+				if (ev->mask & IN_IGNORED)
+					a->log_wd = -1; /* the file went */
+				else
+					rotate_log(a);
+			}
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	event_del(m->ev_ino);
+	m->log_resume_ms = cr_now_ms() + LOG_GAP_MS;
+	apps_kick(m);
+}
+
+static void apps_due(uint64_t *next, uint64_t at)
+{
+	if (at < *next)
+		*next = at;
+}
+
+/* When the pass must run next (absolute ms; UINT64_MAX: when an event
+ * says so).  Everything timed is a deadline here: a probe, the end of a
+ * health or ring window, a restart's backoff, a worker to wait for; the
+ * ends of the apps' processes and writes to their logs wake the loop by
+ * themselves (app_watch_exit, app_watch_log), polled for only where the
+ * kernel cannot say. */
+static uint64_t apps_next(struct da_apps *m, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	int poll = 0;
+
+	if (m->n_reap > 0)
+		apps_due(&next, now + REAP_MS);
+	if (m->log_resume_ms != 0)
+		apps_due(&next, m->log_resume_ms);
+	for (struct app *a = m->apps; a != NULL; a = a->next) {
+		int probed = a->rel != NULL &&
+			     a->rel->health.kind != CR_HEALTH_NONE;
+		int watch = 0;
+
+		if (a->running[0] != '\0' && !app_watch_log(a))
+			poll = 1;
+		if (a->jobs > 0)
+			continue;
+		if (a->cfg_phase == CFG_WINDOW) {
+			watch = 1;
+			if (a->probe != NULL)
+				;
+			else if (a->cfg_health_ok)
+				apps_due(&next, a->cfg_ring_end);
+			else {
+				apps_due(&next, a->cfg_window_end);
+				if (probed)
+					apps_due(&next, a->next_probe_ms);
+			}
+		} else if (a->cfg_phase == CFG_IDLE && a->cfg_next != NULL &&
+			   da_app_state_terminal(a->rec.state)) {
+			if (a->rec.current[0] != '\0')
+				apps_due(&next, now);
+		} else if (a->rec.state == DA_APP_HEALTH) {
+			watch = 1;
+			if (a->probe == NULL) {
+				apps_due(&next, a->window_end_ms);
+				if (probed)
+					apps_due(&next, a->next_probe_ms);
+			}
+		} else if (da_app_state_terminal(a->rec.state) &&
+			   a->running[0] != '\0' &&
+			   strcmp(a->running, a->rec.current) == 0) {
+			if (a->crashed)
+				apps_due(&next, a->restart_at_ms);
+			else
+				watch = 1;
+		}
+		if (watch && !app_watch_exit(a))
+			poll = 1;
+		else if (!watch)
+			app_unwatch_exit(a);
+	}
+	if (poll)
+		apps_due(&next, now + APPS_POLL_MS);
+	return next;
+}
+
 static void apps_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct da_apps *m = arg;
-	uint64_t now = cr_now_ms();
+	uint64_t now = cr_now_ms(), next;
 
 	(void)fd;
 	(void)what;
@@ -1210,8 +1429,14 @@ static void apps_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		i++;
 	}
+	if (m->log_resume_ms != 0 && now >= m->log_resume_ms) {
+		m->log_resume_ms = 0;
+		event_add(m->ev_ino, NULL);
+	}
 	for (struct app *a = m->apps; a != NULL; a = a->next) {
-		rotate_log(a);
+		/* Polled for: no watch on its log. */
+		if (a->log_wd < 0)
+			rotate_log(a);
 		if (a->jobs > 0)
 			continue;
 		if (a->cfg_phase == CFG_WINDOW)
@@ -1224,6 +1449,16 @@ static void apps_tick(evutil_socket_t fd, short what, void *arg)
 		else if (da_app_state_terminal(a->rec.state))
 			supervise(a, now);
 	}
+	for (size_t i = 0; i < 2; i++)
+		if (m->listen[i].fn != NULL)
+			m->listen[i].fn(m->listen[i].arg);
+	now = cr_now_ms();
+	next = apps_next(m, now);
+	if (next == UINT64_MAX)
+		return;
+	next = next > now ? next - now : 0;
+	event_add(m->ev_tick, &(struct timeval){ (time_t)(next / 1000),
+						 (suseconds_t)(next % 1000) * 1000 });
 }
 
 /* ---- Releases in ------------------------------------------------------------ */
@@ -1243,6 +1478,8 @@ static struct app *app_add(struct da_apps *m, const char *name)
 	if (a == NULL)
 		return NULL;
 	a->m = m;
+	a->exit_fd = -1;
+	a->log_wd = -1;
 	snprintf(a->rec.app, sizeof(a->rec.app), "%s", name);
 	a->rec.state = DA_APP_IDLE;
 	/* In name order, as `apps` lists them. */
@@ -1355,8 +1592,11 @@ int da_apps_install(struct da_apps *m, const void *blob, size_t len,
 		    uint64_t window_ms, da_apps_done_fn done, void *arg,
 		    char *line, size_t line_cap, struct cr_error **err)
 {
-	return apps_install(m, blob, len, window_ms, 0, done, arg, line,
-			    line_cap, err);
+	int rc = apps_install(m, blob, len, window_ms, 0, done, arg, line,
+			      line_cap, err);
+
+	apps_kick(m);
+	return rc;
 }
 
 int da_apps_install_rollback(struct da_apps *m, const void *blob, size_t len,
@@ -1364,8 +1604,11 @@ int da_apps_install_rollback(struct da_apps *m, const void *blob, size_t len,
 			     void *arg, char *line, size_t line_cap,
 			     struct cr_error **err)
 {
-	return apps_install(m, blob, len, window_ms, 1, done, arg, line,
-			    line_cap, err);
+	int rc = apps_install(m, blob, len, window_ms, 1, done, arg, line,
+			      line_cap, err);
+
+	apps_kick(m);
+	return rc;
 }
 
 int da_apps_get(struct da_apps *m, const char *app, struct da_app_rec *out)
@@ -1386,9 +1629,24 @@ void da_apps_set_deploy_seq(struct da_apps *m,
 	m->deploy_arg = arg;
 }
 
+void da_apps_listen(struct da_apps *m, void (*fn)(void *arg), void *arg)
+{
+	for (size_t i = 0; i < 2; i++)
+		if (m->listen[i].fn == NULL) {
+			m->listen[i].fn = fn;
+			m->listen[i].arg = arg;
+			return;
+		}
+	cr_log_warnx("apps: a third listener is not told of steps");
+}
+
 void da_apps_forget(struct da_apps *m, void *arg)
 {
 	struct waiter **w = &m->waiters;
+
+	for (size_t i = 0; i < 2; i++)
+		if (m->listen[i].arg == arg)
+			m->listen[i].fn = NULL;
 
 	while (*w != NULL) {
 		struct waiter *x = *w;
@@ -1639,6 +1897,7 @@ struct da_apps *da_apps_new(struct event_base *base,
 	m->cfg = *cfg;
 	m->kv = cfg->kv;
 	m->wfd = -1;
+	m->ino_fd = -1;
 	snprintf(m->paths.data, sizeof(m->paths.data), "%s", cfg->data_dir);
 	snprintf(m->paths.store, sizeof(m->paths.store), "%s", cfg->store_dir);
 	snprintf(m->paths.bolter, sizeof(m->paths.bolter), "%.4000s/bolter",
@@ -1674,12 +1933,20 @@ struct da_apps *da_apps_new(struct event_base *base,
 			a->rec = recs[i];
 	}
 	free(recs);
-	m->ev_tick = event_new(base, -1, EV_PERSIST, apps_tick, m);
-	if (m->ev_tick == NULL ||
-	    event_add(m->ev_tick, &(struct timeval){ 0, APPS_TICK_MS * 1000 }) <
-		    0) {
+	m->ev_tick = event_new(base, -1, 0, apps_tick, m);
+	if (m->ev_tick == NULL || event_add(m->ev_tick, &(struct timeval){ 0, 0 }) < 0) {
 		cr_error_set(err, ENOMEM, "cannot create events");
 		goto fail;
+	}
+	/* Without inotify, logs are polled for (apps_next). */
+	m->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (m->ino_fd >= 0) {
+		m->ev_ino = event_new(base, m->ino_fd, EV_READ | EV_PERSIST,
+				      apps_on_log, m);
+		if (m->ev_ino == NULL || event_add(m->ev_ino, NULL) < 0) {
+			cr_error_set(err, ENOMEM, "cannot create events");
+			goto fail;
+		}
 	}
 	for (struct app *a = m->apps; a != NULL; a = a->next)
 		if (!cfg_recover(a))
@@ -1717,6 +1984,7 @@ struct da_apps *da_apps_free(struct da_apps *m)
 		struct app *a = m->apps;
 
 		m->apps = a->next;
+		app_unwatch_exit(a);
 		da_probe_cancel(a->probe);
 		cr_release_free(a->rel);
 		cr_appcfg_free(a->cfg);
@@ -1733,6 +2001,10 @@ struct da_apps *da_apps_free(struct da_apps *m)
 	}
 	if (m->ev_tick != NULL)
 		event_free(m->ev_tick);
+	if (m->ev_ino != NULL)
+		event_free(m->ev_ino);
+	if (m->ino_fd >= 0)
+		close(m->ino_fd);
 	cr_trust_free(m->trust);
 	free(m);
 	return NULL;

@@ -21,7 +21,10 @@
 #include "da/journal.h"
 
 enum {
-	DEP_TICK_MS = 250,
+	/* Longest sleep while a deployment waits for its expiry (a wall
+	 * clock time: a clock step, NTP at boot, is caught up with this
+	 * late at most). */
+	DEP_WALL_MAX_MS = 60000,
 	DEP_RESEND_MS = 2000,      /* an unacknowledged report goes again */
 	DEP_REFUSED_MAX_MS = 60000, /* backoff cap after a node's refusal */
 	DEP_LINKS = CP_ATTACHED_MAX,
@@ -236,6 +239,7 @@ static void dep_report(struct dep_app *a, enum cr_report_state st,
 /* ---- Applying ------------------------------------------------------------ */
 
 static void dep_poll(struct dep_app *a);
+static void dep_kick(struct da_deploy *m);
 
 static void dep_switch_done(void *arg, int ok, const char *line)
 {
@@ -246,6 +250,7 @@ static void dep_switch_done(void *arg, int ok, const char *line)
 	/* The outcome is in the journal: report it now, not at the tick. */
 	for (struct dep_app *a = m->apps; a != NULL; a = a->next)
 		dep_poll(a);
+	dep_kick(m);
 }
 
 /* The switch's journal state, as a report: the app manager runs it, this
@@ -631,6 +636,14 @@ static void dep_pull_next(struct da_deploy *m, int link)
 		dep_pull_apps(m, link, q->apps[q->n_apps - 1]);
 }
 
+/* The loop's pass (dep_tick) runs at once: something changed (a message,
+ * an app's step); it works out its next wake-up again. */
+static void dep_kick(struct da_deploy *m)
+{
+	if (m->ev_tick != NULL)
+		event_add(m->ev_tick, &(struct timeval){ 0, 0 });
+}
+
 void da_deploy_attached(struct da_deploy *m, int link)
 {
 	if (m == NULL || link < 0 || link >= DEP_LINKS)
@@ -638,6 +651,7 @@ void da_deploy_attached(struct da_deploy *m, int link)
 	cr_fleet_asm_reset(&m->pull[link].asm_);
 	memset(&m->pull[link], 0, sizeof(m->pull[link]));
 	dep_pull_apps(m, link, "");
+	dep_kick(m);
 }
 
 /* An answer to a pull on link: 1 when it was one. */
@@ -702,7 +716,7 @@ static int dep_pull_on_hop(struct da_deploy *m, int link,
 	}
 }
 
-int da_deploy_on_hop(struct da_deploy *m, int link, const Carrier__Hop *msg)
+static int dep_on_hop(struct da_deploy *m, int link, const Carrier__Hop *msg)
 {
 	if (dep_pull_on_hop(m, link, msg))
 		return 1;
@@ -737,12 +751,28 @@ int da_deploy_on_hop(struct da_deploy *m, int link, const Carrier__Hop *msg)
 	return msg->msg_case == CARRIER__HOP__MSG_FLEET_ACK;
 }
 
+int da_deploy_on_hop(struct da_deploy *m, int link, const Carrier__Hop *msg)
+{
+	int rc = dep_on_hop(m, link, msg);
+
+	if (rc)
+		dep_kick(m);
+	return rc;
+}
+
 /* ---- Loop ------------------------------------------------------------ */
 
+/* A pass: deployments whose wave opened (or that expired) start, reports
+ * follow the apps' journal, unacknowledged ones go again.  Then it sleeps
+ * until the next resend or expiry is due: an idle device (every report
+ * acknowledged) does not wake for rollouts; what changes that arrives as
+ * a message (da_deploy_on_hop) or an app's step (dep_apps_changed), which
+ * run the pass at once (dep_kick). */
 static void dep_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct da_deploy *m = arg;
-	uint64_t now = cr_now_ms();
+	uint64_t now = cr_now_ms(), next = UINT64_MAX;
+	uint64_t wall = cr_now_unix();
 
 	(void)fd;
 	(void)what;
@@ -752,7 +782,31 @@ static void dep_tick(evutil_socket_t fd, short what, void *arg)
 		if (!a->acked && a->last.blob_len > 0 &&
 		    now - a->sent_ms >= a->retry_ms)
 			dep_send_report(a, now);
+		if (!a->acked && a->last.blob_len > 0 &&
+		    a->sent_ms + a->retry_ms < next)
+			next = a->sent_ms + a->retry_ms;
+		if (a->d != NULL && !a->started) {
+			uint64_t in = a->d->expires_unix > wall ?
+					      (a->d->expires_unix - wall) * 1000 :
+					      0;
+
+			if (in > DEP_WALL_MAX_MS)
+				in = DEP_WALL_MAX_MS;
+			if (now + in < next)
+				next = now + in;
+		}
 	}
+	if (next == UINT64_MAX)
+		return;
+	next = next > now ? next - now : 1;
+	event_add(m->ev_tick, &(struct timeval){ (time_t)(next / 1000),
+						 (suseconds_t)(next % 1000) * 1000 });
+}
+
+/* An app's step (da_apps_listen): its report follows at once. */
+static void dep_apps_changed(void *arg)
+{
+	dep_kick(arg);
 }
 
 uint64_t da_deploy_seq(void *arg, const char *app)
@@ -780,14 +834,13 @@ struct da_deploy *da_deploy_new(struct event_base *base,
 	dep_load_trust(m);
 	if (cr_kv_foreach(cfg->kv, DEP_DB, dep_load_one, m, err) < 0)
 		goto fail;
-	m->ev_tick = event_new(base, -1, EV_PERSIST, dep_tick, m);
-	if (m->ev_tick == NULL ||
-	    event_add(m->ev_tick,
-		      &(struct timeval){ 0, DEP_TICK_MS * 1000 }) < 0) {
+	m->ev_tick = event_new(base, -1, 0, dep_tick, m);
+	if (m->ev_tick == NULL || event_add(m->ev_tick, &(struct timeval){ 0, 0 }) < 0) {
 		cr_error_set(err, ENOMEM, "cannot create events");
 		goto fail;
 	}
 	da_apps_set_deploy_seq(cfg->apps, da_deploy_seq, m);
+	da_apps_listen(cfg->apps, dep_apps_changed, m);
 	return m;
 fail:
 	da_deploy_free(m);

@@ -6,6 +6,9 @@
 #include <event2/event.h>
 #include <getopt.h>
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cr/daemon.h"
 #include "da/agent.h"
@@ -240,6 +243,17 @@ int da_agent_main(int argc, char **argv)
 	/* `carrier-agent [--data DIR] install|apps ...` talk to the running
 	 * agent; anything else starts one. */
 	int rc = da_control_main(argc, argv);
+
+#ifdef __GLIBC__
+	/* A device's memory (issue 16, bench/device-idle.sh): one arena (the
+	 * loop is one thread), and fixed thresholds instead of glibc's
+	 * adaptive ones, which after a large buffer is freed serve the next
+	 * ones from the heap, where they stay resident; the agent trims
+	 * what its busy passes freed once it is idle (agent_on_tick). */
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024);
+#endif
 
 	if (rc >= 0)
 		return rc;

@@ -78,6 +78,12 @@ int da_apps_install(struct da_apps *m, const void *blob, size_t len,
 		    uint64_t window_ms, da_apps_done_fn done, void *arg,
 		    char *line, size_t line_cap, struct cr_error **err);
 void da_apps_forget(struct da_apps *m, void *arg);
+/* fn(arg) is called after each pass of the app manager's loop (a step of
+ * a switch or a config, an app that exited or restarted, a release or a
+ * config handed in), from the loop, until da_apps_forget(arg): so that the
+ * caller reads the apps' state when it may have changed, not on a timer.
+ * Two listeners at most. */
+void da_apps_listen(struct da_apps *m, void (*fn)(void *arg), void *arg);
 /*
  * The same for a rollback deployment (docs/fleet.md "Rollouts"), which
  * the caller verified: a release below the counter floor is accepted when
