@@ -964,8 +964,7 @@ static uint64_t agent_next_ms(struct da_agent *a, uint64_t now)
 
 /* Busy passes over, the loop sleeps until its next keepalive: what they
  * used and no longer needs stops counting against the device's memory
- * (da_mem_trim: the heap's free pages, the program's never-written
- * pages; issue 16, bench/device-idle.sh). */
+ * (da_mem_trim: the heap's free pages; issue 16, bench/device-idle.sh). */
 static void agent_idle_trim(struct da_agent *a)
 {
 	a->busy = 0;

@@ -7,12 +7,11 @@
 
 /*
  * Returns what the heap freed in its middle to the kernel (glibc gives
- * back only its top by itself) and unmaps the pages of the program's
- * segments that are never written (its code, its read-only data): what
- * only the start or a switch used stops counting, and what runs next is
- * mapped again at its first use, from the page cache (a minor fault;
- * nothing is lost, these pages are the file's).  For a static device
- * binary that is most of its resident memory.
+ * back only its top by itself).  The program's code and read-only pages
+ * are left mapped: they are clean pages of the file, which the kernel
+ * reclaims under memory pressure by itself, and unmapping them by hand
+ * would only move them out of the RSS figure while every wake-up faulted
+ * them back in.
  */
 void da_mem_trim(void);
 
