@@ -274,6 +274,7 @@ struct cr_stream_conn {
 	struct {
 		uint64_t pn;
 		uint32_t episode, reo;
+		uint32_t size; /* an MTU fallback undone when this arrives */
 	} lost_ring[CR_SP_LOST_RING];
 	uint32_t lost_i, lost_valid;
 
@@ -299,6 +300,9 @@ struct cr_stream_conn {
 	size_t mtu;
 	uint32_t probe_i, probe_tries, rto_streak;
 	uint64_t probe_pn, probe_deadline, probe_next;
+	/* Fell back to the base size (a black hole suspected): the sizes
+	 * are probed again once the path delivers anything. */
+	unsigned probe_on_ack : 1;
 
 	uint8_t *pkt;
 	struct cr_stream_stats st;
@@ -1370,6 +1374,7 @@ static void pkt_lost(struct cr_stream_conn *c, struct cr_sent_pkt *p,
 	c->lost_ring[i].pn = pn;
 	c->lost_ring[i].episode = c->episode;
 	c->lost_ring[i].reo = (uint32_t)min_u64(reo, UINT32_MAX);
+	c->lost_ring[i].size = p->size;
 	c->lost_valid++;
 	c->ep_lost++;
 	p->state = CR_SP_LOST;
@@ -1424,7 +1429,20 @@ static void on_rto(struct cr_stream_conn *c)
 		c->rto_streak = 0;
 		c->probe_i = 0;
 		c->probe_tries = 0;
-		c->probe_next = c->now + CR_SP_PROBE_RAISE_US / 60;
+		/*
+		 * Two timeouts in a row are also what a peer that stopped
+		 * for a moment looks like (a loaded host: 60 ms without
+		 * being scheduled), and nothing then says the large size
+		 * is gone.  So probe again as soon as anything is
+		 * acknowledged, not after a fixed wait: a probe sent into
+		 * the silence would be lost and count against the size.
+		 * A late acknowledgement of a large packet restores the
+		 * size at once (apply_ack); on a path that really shrank
+		 * the probes fail and the next size is tried.
+		 */
+		c->probe_next = CR_SP_NONE;
+		c->probe_on_ack = 1;
+		c->st.mtu_fallbacks++;
 	}
 	episode_start(c);
 	c->ssthresh = max_u64(c->cwnd / 2, min_cwnd(c));
@@ -1552,6 +1570,10 @@ void cr_stream_path_changed(struct cr_stream_conn *c, uint64_t now_us)
 	c->rto_streak = 0;
 	c->probe_i = 0;
 	c->probe_tries = 0;
+	c->probe_on_ack = 0;
+	/* What the old path carried says nothing about the new one. */
+	for (size_t i = 0; i < CR_SP_LOST_RING; i++)
+		c->lost_ring[i].size = 0;
 	/* A probe in flight is forgotten: its slot must not wait for an
 	 * acknowledgement any more, or it would hold the sent-packet window
 	 * (sp_pop) for good when the probe was lost (a jumbo probe on a
@@ -2452,6 +2474,10 @@ static void apply_ack(struct cr_stream_conn *c, const struct rx_frame *f)
 				c->lost_valid--;
 				on_spurious(c, c->lost_ring[i].episode,
 					    c->lost_ring[i].reo);
+				/* It was only late: the path carries its
+				 * size (undoes a black-hole fallback). */
+				if (c->lost_ring[i].size > c->mtu)
+					c->mtu = c->lost_ring[i].size;
 				break;
 			}
 		}
@@ -2463,6 +2489,10 @@ static void apply_ack(struct cr_stream_conn *c, const struct rx_frame *f)
 	if (newly) {
 		c->backoff = 0; /* RFC 6298 5.7 */
 		c->rto_streak = 0;
+		if (c->probe_on_ack) {
+			c->probe_on_ack = 0;
+			c->probe_next = c->now;
+		}
 	}
 	detect_lost(c);
 }

@@ -95,6 +95,9 @@ struct cr_stream_stats {
 	uint64_t bytes_sent, bytes_received; /* stream payload bytes */
 	uint64_t mtu;        /* packet size in use (cfg.mtu or a probed one) */
 	uint64_t mtu_probes; /* path MTU probes sent */
+	/* Falls back to the base size after timeouts in a row (a black
+	 * hole suspected; a peer that stopped for a while looks the same) */
+	uint64_t mtu_fallbacks;
 	/* Most sent packets ever tracked at once (rounded up to a power of
 	 * two): a window that stops advancing shows here, as memory and as
 	 * work per acknowledgement, whatever the clock says. */
