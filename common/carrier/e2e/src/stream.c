@@ -189,6 +189,11 @@ struct cr_stream {
 	 * data up to rcv_contig, then the ranges in `ooo`. */
 	uint8_t *rbuf;
 	size_t rcap;
+	/* Offset o lies at rbuf[(o - rbase) % rcap].  Moved to rcv_read
+	 * whenever the ring is empty, so that a stream read as fast as it
+	 * arrives reuses the start of its ring, warm in the cache, instead
+	 * of sweeping the whole window (4 MiB on the vendor's side). */
+	uint64_t rbase;
 	uint64_t rcv_read, rcv_contig, rcv_highest, rcv_final;
 	uint64_t rcv_max, rcv_max_acked;
 	struct cr_rset ooo;
@@ -2318,14 +2323,15 @@ static void apply_stream(struct cr_stream_conn *c, const struct rx_frame *f)
 	}
 	lo = max_u64(off, s->rcv_contig);
 	if (end > lo) {
-		grown = ring_fit(&s->rbuf, &s->rcap, s->rcv_read, old_high,
+		grown = ring_fit(&s->rbuf, &s->rcap, s->rcv_read - s->rbase,
+				 old_high - s->rbase,
 				 (size_t)(s->rcv_highest - s->rcv_read));
 		if (grown < 0) {
 			fail(c, -ENOMEM);
 			return;
 		}
 		c->rbuf_total += (size_t)grown;
-		ring_put(s->rbuf, s->rcap, lo, f->data + (lo - off),
+		ring_put(s->rbuf, s->rcap, lo - s->rbase, f->data + (lo - off),
 			 (size_t)(end - lo));
 		c->st.bytes_received += end - lo;
 		if (lo == s->rcv_contig) {
@@ -2835,7 +2841,7 @@ ssize_t cr_stream_read_peek(struct cr_stream_conn *c, uint32_t sid,
 		}
 		return 0;
 	}
-	*niov = ring_iov(s->rbuf, s->rcap, s->rcv_read, n, iov);
+	*niov = ring_iov(s->rbuf, s->rcap, s->rcv_read - s->rbase, n, iov);
 	return (ssize_t)n;
 }
 
@@ -2855,6 +2861,8 @@ void cr_stream_read_consume(struct cr_stream_conn *c, uint32_t sid, size_t n)
 		ctl_add(c, s);
 	}
 	conn_credit(c);
+	if (s->rcv_read == s->rcv_highest)
+		s->rbase = s->rcv_read; /* empty: start over at rbuf[0] */
 	/* Rings are kept for reuse, unless together they hold more than
 	 * the connection window allows in flight: then empty ones go. */
 	if (s->rcv_read == s->rcv_highest &&
