@@ -90,7 +90,11 @@ static void fz_closed(void *ctx, uint32_t sid, int code)
 }
 
 static const struct cr_stream_ops fz_stream_ops = {
-	fz_output, fz_stream_accept, fz_readable, fz_nop, fz_closed,
+	.output = fz_output,
+	.accept = fz_stream_accept,
+	.readable = fz_readable,
+	.writable = fz_nop,
+	.closed = fz_closed,
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -310,6 +310,14 @@ struct cr_stream_conn {
 	unsigned probe_on_ack : 1;
 
 	uint8_t *pkt;
+	/* With ops.outputv: the STREAM data of the packet being built, left
+	 * in the send buffers.  A hole covers pkt[at, at + n1 + n2), whose
+	 * bytes are p1[0, n1) then p2[0, n2) (a ring that wraps). */
+	struct {
+		size_t at, n1, n2;
+		const uint8_t *p1, *p2;
+	} hole[CR_SP_PKT_FRAMES];
+	uint32_t nholes;
 	struct cr_stream_stats st;
 };
 
@@ -1473,6 +1481,39 @@ static uint64_t recovery_deadline(const struct cr_stream_conn *c)
 	return CR_SP_NONE;
 }
 
+_Static_assert(3 * CR_SP_PKT_FRAMES + 1 <= CR_STREAM_IOV_MAX,
+	       "a header piece before each hole of two, and the tail");
+
+/* Hands the packet built in pkt[0, len) (and its holes) to the owner. */
+static int pkt_out(struct cr_stream_conn *c, size_t len)
+{
+	struct iovec iov[CR_STREAM_IOV_MAX];
+	size_t at = 0;
+	int k = 0;
+
+	if (c->ops.outputv == NULL)
+		return c->ops.output ? c->ops.output(c->ctx, c->pkt, len) : 0;
+	for (uint32_t i = 0; i < c->nholes; i++) {
+		if (c->hole[i].at > at) {
+			iov[k].iov_base = c->pkt + at;
+			iov[k++].iov_len = c->hole[i].at - at;
+		}
+		iov[k].iov_base = (void *)c->hole[i].p1;
+		iov[k++].iov_len = c->hole[i].n1;
+		if (c->hole[i].n2 > 0) {
+			iov[k].iov_base = (void *)c->hole[i].p2;
+			iov[k++].iov_len = c->hole[i].n2;
+		}
+		at = c->hole[i].at + c->hole[i].n1 + c->hole[i].n2;
+	}
+	if (len > at || k == 0) {
+		iov[k].iov_base = c->pkt + at;
+		iov[k++].iov_len = len - at;
+	}
+	c->nholes = 0;
+	return c->ops.outputv(c->ctx, iov, k, len);
+}
+
 /* ---- Path MTU probes (RFC 8899) ---- */
 
 /* The index in cfg.probe_mtu of the next size to try (the first from
@@ -1563,8 +1604,8 @@ static void probe_send(struct cr_stream_conn *c)
 	c->probe_deadline = c->now + rto_cur(c);
 	c->st.pkts_sent++;
 	c->st.mtu_probes++;
-	if (c->ops.output != NULL)
-		(void)c->ops.output(c->ctx, c->pkt, size);
+	c->nholes = 0;
+	(void)pkt_out(c, size);
 }
 
 void cr_stream_path_changed(struct cr_stream_conn *c, uint64_t now_us)
@@ -1766,7 +1807,18 @@ static long put_stream_frame(struct cr_stream_conn *c, struct cr_stream *s,
 		memcpy(p, s->meta, s->meta_len);
 		p += s->meta_len;
 	}
-	ring_get(s->sbuf, s->scap, off, p, n);
+	if (c->ops.outputv != NULL && n > 0 && c->nholes < CR_SP_PKT_FRAMES) {
+		size_t i = (size_t)(off & (s->scap - 1)), first = s->scap - i;
+
+		c->hole[c->nholes].at = (size_t)(p - c->pkt);
+		c->hole[c->nholes].p1 = s->sbuf + i;
+		c->hole[c->nholes].n1 = first < n ? first : n;
+		c->hole[c->nholes].p2 = s->sbuf;
+		c->hole[c->nholes].n2 = first < n ? n - first : 0;
+		c->nholes++;
+	} else {
+		ring_get(s->sbuf, s->scap, off, p, n);
+	}
 	p += n;
 	rec_add(rec, CR_SF_STREAM, s->sid, off, n, type & 0x03);
 	if (open)
@@ -1891,6 +1943,7 @@ static int send_one(struct cr_stream_conn *c)
 	rec = sp_slot(c, c->next_pn);
 	rec->n = 0;
 	rec->rtx = 0;
+	c->nholes = 0;
 	p = vput(p, c->next_pn);
 	if (c->rx_changed && c->rx_n)
 		p = put_ack(c, p, end, &ack_lo);
@@ -1927,7 +1980,7 @@ static int send_one(struct cr_stream_conn *c)
 	c->st.pkts_sent++;
 	/* A packet the owner could not send is in flight all the same: loss
 	 * detection finds it, and meanwhile we back off for a moment. */
-	rc = c->ops.output ? c->ops.output(c->ctx, c->pkt, len) : 0;
+	rc = pkt_out(c, len);
 	if (rc != 0) {
 		c->out_retry = c->now + CR_SP_OUT_RETRY_US;
 		return -2;

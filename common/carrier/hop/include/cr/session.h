@@ -289,6 +289,12 @@ size_t cr_sess_max_payload(void);
 int cr_sess_send(struct cr_sess *s, const uint8_t *payload, size_t len,
 		 uint64_t now_ms);
 
+/* cr_sess_send() of the concatenation of iov[0..iovcnt): the payload is
+ * sealed from where its pieces lie. */
+struct iovec;
+int cr_sess_sendv(struct cr_sess *s, const struct iovec *iov, int iovcnt,
+		  uint64_t now_ms);
+
 /* cr_sess_send() to another address than the session's path: probes of
  * candidate paths (cr/punch.h), authenticated by the session's keys. */
 int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
