@@ -1194,14 +1194,20 @@ static int data_send_v(struct cr_sess_host *h, struct cr_sess *s,
 		       const struct iovec *iov, int iovcnt, size_t len,
 		       uint64_t now)
 {
-	uint8_t buf[CP_DATAGRAM_MAX];
+	uint8_t own[CP_DATAGRAM_MAX], *buf = NULL;
+	size_t dlen = CP_DATA_HDR + len + CP_AEAD_TAG;
 
 	if (keys_expired(h, s, now))
 		return -EAGAIN;
 	/* Over an unvalidated path's budget the datagram is lost, as on a
 	 * congested path: the peer validates the path in one round trip. */
-	if (!path_budget(h, s, to, CP_DATA_HDR + len + CP_AEAD_TAG))
+	if (!path_budget(h, s, to, dlen))
 		return 0;
+	/* Sealed straight into the owner's send queue when it has room. */
+	if (h->ops->reserve != NULL && dlen <= CP_DATAGRAM_MAX)
+		buf = h->ops->reserve(h->ctx, s, to, dlen);
+	if (buf == NULL)
+		buf = own;
 	buf[0] = CP_MSG_DATA;
 	buf[1] = flags;
 	buf[2] = buf[3] = 0;
@@ -1213,11 +1219,19 @@ static int data_send_v(struct cr_sess_host *h, struct cr_sess *s,
 	 * the sealed bytes after the header: no copy of the plaintext. */
 	if (cr_noise_aead_sealv(h->aead, s->cur.tx, s->cur.tx_n, buf,
 				CP_DATA_HDR, iov, iovcnt,
-				buf + CP_DATA_HDR) < 0)
+				buf + CP_DATA_HDR) < 0) {
+		if (buf != own)
+			h->ops->unreserve(h->ctx, buf);
 		return -EAGAIN;
+	}
 	s->cur.tx_n++;
 	s->last_sent_ms = now;
-	host_send(h, s, to, buf, CP_DATA_HDR + len + CP_AEAD_TAG);
+	if (buf != own) {
+		h->stats.tx_datagrams++;
+		h->stats.tx_bytes += dlen;
+	} else {
+		host_send(h, s, to, buf, dlen);
+	}
 	return 0;
 }
 

@@ -208,6 +208,16 @@ struct cr_sess_ops {
 		     size_t len);
 	/* The session is gone; s is freed when this returns. */
 	void (*down)(void *ctx, struct cr_sess *s, enum cr_sess_down why);
+	/*
+	 * Optional (both or neither): room for a DATA datagram of len bytes
+	 * to `to`, which the host fills and which then leaves as if given to
+	 * send(), so that the sealed bytes are written where they are sent
+	 * from, not copied there.  NULL: the host uses send().  unreserve
+	 * gives back the room last reserved when the host could not fill it.
+	 */
+	uint8_t *(*reserve)(void *ctx, struct cr_sess *s,
+			    const struct cr_addr *to, size_t len);
+	void (*unreserve)(void *ctx, uint8_t *room);
 };
 
 struct cr_sess_stats {
