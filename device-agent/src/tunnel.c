@@ -557,12 +557,14 @@ void da_tunnel_down(struct da_tunnel *t, struct cr_sess *s)
 
 		cr_stream_get_stats(cr_e2e_conn(vs->e2e), &st);
 		cr_log_info("vendor %s disconnected (%llu packets sent, %llu "
-			    "lost, packet size %llu, %llu MTU probes, srtt %llu us)",
+			    "lost, packet size %llu, %llu MTU probes, %llu "
+			    "fallbacks to the base size, srtt %llu us)",
 			    cr_id_format(&vs->vendor, ids),
 			    (unsigned long long)st.pkts_sent,
 			    (unsigned long long)st.pkts_lost,
 			    (unsigned long long)st.mtu,
 			    (unsigned long long)st.mtu_probes,
+			    (unsigned long long)st.mtu_fallbacks,
 			    (unsigned long long)st.srtt_us);
 	}
 	vsess_free(vs);

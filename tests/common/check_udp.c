@@ -274,6 +274,52 @@ START_TEST(test_relay_wrap)
 }
 END_TEST
 
+/* Room reserved in the queue and filled in place leaves as if sent (relay
+ * header included); room given back is not sent; too big: no room. */
+START_TEST(test_reserve)
+{
+	struct event_base *base = event_base_new();
+	struct cr_addr la, lb, via;
+	int a = open_lo(&la), b = open_lo(&lb);
+	struct cr_udp_out *o = cr_udp_out_new(base, a);
+	struct rx *r = rx_new();
+	uint8_t msg[300], *room, *p;
+	size_t len;
+
+	fill(msg, sizeof(msg), 5);
+	via = lb;
+	via.route = 0x1122334455667788ull;
+	room = cr_udp_out_reserve_path(o, &via, sizeof(msg));
+	ck_assert_ptr_nonnull(room);
+	memcpy(room, msg, sizeof(msg));
+	/* Given back: only the last one goes. */
+	room = cr_udp_out_reserve_path(o, &lb, 77);
+	ck_assert_ptr_nonnull(room);
+	cr_udp_out_unreserve(o, room);
+	via.route = 0;
+	room = cr_udp_out_reserve_path(o, &via, 40);
+	ck_assert_ptr_nonnull(room);
+	memcpy(room, msg + 1, 40);
+	ck_assert_ptr_null(cr_udp_out_reserve_path(o, &via,
+						   CP_DATAGRAM_MAX + 1));
+	cr_udp_out_flush(o);
+	ck_assert_uint_eq(recv_n(b, r->b, 2, r->bufs, r->lens, r->froms), 2);
+	p = r->bufs[0];
+	len = r->lens[0];
+	ck_assert_uint_eq(len, sizeof(msg) + CP_RELAY_HDR);
+	ck_assert_int_eq(cr_udp_unwrap(&r->froms[0], &p, &len), 0);
+	ck_assert_uint_eq(r->froms[0].route, 0x1122334455667788ull);
+	ck_assert_mem_eq(p, msg, sizeof(msg));
+	ck_assert_uint_eq(r->lens[1], 40);
+	ck_assert_mem_eq(r->bufs[1], msg + 1, 40);
+	cr_udp_out_free(o);
+	event_base_free(base);
+	rx_free(r);
+	close(a);
+	close(b);
+}
+END_TEST
+
 static Suite *udp_suite(void)
 {
 	Suite *s = suite_create("udp");
@@ -283,6 +329,7 @@ static Suite *udp_suite(void)
 	tcase_add_test(tc, test_batch);
 	tcase_add_test(tc, test_oversize);
 	tcase_add_test(tc, test_relay_wrap);
+	tcase_add_test(tc, test_reserve);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -59,7 +59,11 @@ static void fz_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 }
 
 static const struct cr_sess_ops fz_ops = {
-	fz_send, fz_accept, fz_up, fz_recv, fz_down,
+	.send = fz_send,
+	.accept = fz_accept,
+	.up = fz_up,
+	.recv = fz_recv,
+	.down = fz_down,
 };
 
 static int fz_output(void *ctx, const uint8_t *pkt, size_t len)
@@ -90,7 +94,11 @@ static void fz_closed(void *ctx, uint32_t sid, int code)
 }
 
 static const struct cr_stream_ops fz_stream_ops = {
-	fz_output, fz_stream_accept, fz_readable, fz_nop, fz_closed,
+	.output = fz_output,
+	.accept = fz_stream_accept,
+	.readable = fz_readable,
+	.writable = fz_nop,
+	.closed = fz_closed,
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

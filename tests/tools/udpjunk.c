@@ -57,7 +57,11 @@ static void junk_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 }
 
 static const struct cr_sess_ops junk_ops = {
-	junk_send, junk_accept, junk_up, junk_recv, junk_down,
+	.send = junk_send,
+	.accept = junk_accept,
+	.up = junk_up,
+	.recv = junk_recv,
+	.down = junk_down,
 };
 
 static uint32_t junk_rand(uint64_t *st)

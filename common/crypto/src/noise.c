@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/uio.h>
+
 #include <sodium.h>
 #ifdef CR_HAVE_OPENSSL_AEAD
 #include <openssl/evp.h>
@@ -223,12 +225,17 @@ struct cr_noise_aead {
 	EVP_CIPHER_CTX *ctx; /* the cipher set up; the last key until freed */
 };
 
+/* Decryption reads in[0..len) (ciphertext and tag); encryption reads the
+ * plaintext from iov[0..iovcnt), len bytes in all (one piece unless a
+ * caller gathers). */
 static int evp_aead(struct cr_noise_aead *a, int enc, const uint8_t k[32],
 		    const uint8_t *nonce, const uint8_t *ad, size_t ad_len,
-		    const uint8_t *in, size_t len, uint8_t *out)
+		    const struct iovec *iov, int iovcnt, size_t len,
+		    uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx = a != NULL ? a->ctx : EVP_CIPHER_CTX_new();
-	size_t plen = enc ? len : len - CR_NOISE_TAGLEN;
+	const uint8_t *in = iov[0].iov_base;
+	size_t plen = enc ? len : len - CR_NOISE_TAGLEN, done = 0;
 	int n, ok;
 
 	if (ctx == NULL)
@@ -240,9 +247,21 @@ static int evp_aead(struct cr_noise_aead *a, int enc, const uint8_t k[32],
 					 CR_NOISE_TAGLEN,
 					 (void *)(in + plen)) == 1) &&
 	     (ad_len == 0 ||
-	      EVP_CipherUpdate(ctx, NULL, &n, ad, (int)ad_len) == 1) &&
-	     EVP_CipherUpdate(ctx, out, &n, in, (int)plen) == 1 &&
-	     EVP_CipherFinal_ex(ctx, out + n, &n) == 1 &&
+	      EVP_CipherUpdate(ctx, NULL, &n, ad, (int)ad_len) == 1);
+	if (!enc) {
+		ok = ok && EVP_CipherUpdate(ctx, out, &n, in, (int)plen) == 1;
+		done = ok ? (size_t)n : 0;
+	}
+	/* The cipher is a stream cipher: every piece comes out whole. */
+	for (int i = 0; enc && ok && i < iovcnt; i++) {
+		if (iov[i].iov_len == 0)
+			continue;
+		ok = EVP_CipherUpdate(ctx, out + done, &n, iov[i].iov_base,
+				      (int)iov[i].iov_len) == 1;
+		done += ok ? (size_t)n : 0;
+	}
+	ok = ok && done == plen &&
+	     EVP_CipherFinal_ex(ctx, out + done, &n) == 1 &&
 	     (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
 					  CR_NOISE_TAGLEN, out + plen) == 1);
 	if (a == NULL)
@@ -300,21 +319,58 @@ int cr_noise_aead_seal(struct cr_noise_aead *a, const uint8_t k[32],
 		       uint64_t n, const uint8_t *ad, size_t ad_len,
 		       const uint8_t *in, size_t len, uint8_t *out)
 {
+	struct iovec iov = { (void *)in, len };
+
+	if (in == NULL && len > 0)
+		return -EINVAL;
+	return cr_noise_aead_sealv(a, k, n, ad, ad_len, &iov, 1, out);
+}
+
+int cr_noise_aead_sealv(struct cr_noise_aead *a, const uint8_t k[32],
+			uint64_t n, const uint8_t *ad, size_t ad_len,
+			const struct iovec *iov, int iovcnt, uint8_t *out)
+{
 	uint8_t nonce[NONCELEN];
+	size_t len = 0;
 	(void)a; /* without OpenSSL, libsodium needs no context */
 
-	if (k == NULL || out == NULL || (in == NULL && len > 0) ||
+	if (k == NULL || out == NULL || iov == NULL || iovcnt < 1 ||
 	    (ad == NULL && ad_len > 0) || n == UINT64_MAX)
 		return -EINVAL;
-	if (len > CR_NOISE_MAX_MSG - CR_NOISE_TAGLEN)
-		return -EMSGSIZE;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
+			return -EINVAL;
+		if (iov[i].iov_len > CR_NOISE_MAX_MSG)
+			return -EMSGSIZE;
+		len += iov[i].iov_len;
+		if (len > CR_NOISE_MAX_MSG - CR_NOISE_TAGLEN)
+			return -EMSGSIZE;
+	}
 	make_nonce(nonce, n);
 #ifdef CR_HAVE_OPENSSL_AEAD
 	if (len >= NOISE_EVP_MIN)
-		return evp_aead(a, 1, k, nonce, ad, ad_len, in, len, out);
+		return evp_aead(a, 1, k, nonce, ad, ad_len, iov, iovcnt, len,
+				out);
 #endif
-	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, len, ad,
-						  ad_len, NULL, nonce, k);
+	if (iovcnt > 1) {
+		/* libsodium wants one piece: gather it into out and seal
+		 * there (in place); small messages only, on hosts. */
+		size_t at = 0;
+
+		for (int i = 0; i < iovcnt; i++) {
+			if (iov[i].iov_len > 0)
+				memmove(out + at, iov[i].iov_base,
+					iov[i].iov_len);
+			at += iov[i].iov_len;
+		}
+		crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, out, len,
+							  ad, ad_len, NULL,
+							  nonce, k);
+		return 0;
+	}
+	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, iov[0].iov_base,
+						  len, ad, ad_len, NULL, nonce,
+						  k);
 	return 0;
 }
 
@@ -338,8 +394,11 @@ int cr_noise_aead_open(struct cr_noise_aead *a, const uint8_t k[32],
 		return -EMSGSIZE;
 	make_nonce(nonce, n);
 #ifdef CR_HAVE_OPENSSL_AEAD
-	if (len >= NOISE_EVP_MIN + CR_NOISE_TAGLEN)
-		return evp_aead(a, 0, k, nonce, ad, ad_len, in, len, out);
+	if (len >= NOISE_EVP_MIN + CR_NOISE_TAGLEN) {
+		struct iovec iov = { (void *)in, len };
+
+		return evp_aead(a, 0, k, nonce, ad, ad_len, &iov, 1, len, out);
+	}
 #endif
 	/*
 	 * An empty plaintext may come with out == NULL; give libsodium a

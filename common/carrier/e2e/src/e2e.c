@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "cp/hop.h"
 #include "cp/limits.h"
@@ -42,6 +43,24 @@ static int e2e_output(void *ctx, const uint8_t *pkt, size_t len)
 		return -1;
 	msg[0] = CP_E2E_STREAM;
 	return cr_sess_send(e->sess, msg, len + 1, cr_now_ms()) < 0 ? -1 : 0;
+}
+
+/* The same for a packet in pieces: its STREAM data is sealed from the
+ * stream's send buffer, where it lies. */
+static int e2e_outputv(void *ctx, const struct iovec *iov, int iovcnt,
+		       size_t len)
+{
+	struct cr_e2e *e = ctx;
+	struct iovec v[CR_STREAM_IOV_MAX];
+
+	if (len + 1 > CP_SESS_PAYLOAD_MAX || iovcnt < 1 ||
+	    (size_t)iovcnt > sizeof(v) / sizeof(v[0]))
+		return -1;
+	memcpy(v, iov, (size_t)iovcnt * sizeof(v[0]));
+	v[0].iov_base = (uint8_t *)v[0].iov_base - 1;
+	v[0].iov_len++;
+	((uint8_t *)v[0].iov_base)[0] = CP_E2E_STREAM;
+	return cr_sess_sendv(e->sess, v, iovcnt, cr_now_ms()) < 0 ? -1 : 0;
 }
 
 static int e2e_accept(void *ctx, uint32_t sid, const uint8_t *meta,
@@ -85,6 +104,7 @@ static void e2e_closed(void *ctx, uint32_t sid, int code)
 
 static const struct cr_stream_ops e2e_stream_ops = {
 	.output = e2e_output,
+	.outputv = e2e_outputv,
 	.accept = e2e_accept,
 	.readable = e2e_readable,
 	.writable = e2e_writable,

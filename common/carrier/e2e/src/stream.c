@@ -189,6 +189,11 @@ struct cr_stream {
 	 * data up to rcv_contig, then the ranges in `ooo`. */
 	uint8_t *rbuf;
 	size_t rcap;
+	/* Offset o lies at rbuf[(o - rbase) % rcap].  Moved to rcv_read
+	 * whenever the ring is empty, so that a stream read as fast as it
+	 * arrives reuses the start of its ring, warm in the cache, instead
+	 * of sweeping the whole window (4 MiB on the vendor's side). */
+	uint64_t rbase;
 	uint64_t rcv_read, rcv_contig, rcv_highest, rcv_final;
 	uint64_t rcv_max, rcv_max_acked;
 	struct cr_rset ooo;
@@ -274,6 +279,7 @@ struct cr_stream_conn {
 	struct {
 		uint64_t pn;
 		uint32_t episode, reo;
+		uint32_t size; /* an MTU fallback undone when this arrives */
 	} lost_ring[CR_SP_LOST_RING];
 	uint32_t lost_i, lost_valid;
 
@@ -299,8 +305,19 @@ struct cr_stream_conn {
 	size_t mtu;
 	uint32_t probe_i, probe_tries, rto_streak;
 	uint64_t probe_pn, probe_deadline, probe_next;
+	/* Fell back to the base size (a black hole suspected): the sizes
+	 * are probed again once the path delivers anything. */
+	unsigned probe_on_ack : 1;
 
 	uint8_t *pkt;
+	/* With ops.outputv: the STREAM data of the packet being built, left
+	 * in the send buffers.  A hole covers pkt[at, at + n1 + n2), whose
+	 * bytes are p1[0, n1) then p2[0, n2) (a ring that wraps). */
+	struct {
+		size_t at, n1, n2;
+		const uint8_t *p1, *p2;
+	} hole[CR_SP_PKT_FRAMES];
+	uint32_t nholes;
 	struct cr_stream_stats st;
 };
 
@@ -1370,6 +1387,7 @@ static void pkt_lost(struct cr_stream_conn *c, struct cr_sent_pkt *p,
 	c->lost_ring[i].pn = pn;
 	c->lost_ring[i].episode = c->episode;
 	c->lost_ring[i].reo = (uint32_t)min_u64(reo, UINT32_MAX);
+	c->lost_ring[i].size = p->size;
 	c->lost_valid++;
 	c->ep_lost++;
 	p->state = CR_SP_LOST;
@@ -1424,7 +1442,20 @@ static void on_rto(struct cr_stream_conn *c)
 		c->rto_streak = 0;
 		c->probe_i = 0;
 		c->probe_tries = 0;
-		c->probe_next = c->now + CR_SP_PROBE_RAISE_US / 60;
+		/*
+		 * Two timeouts in a row are also what a peer that stopped
+		 * for a moment looks like (a loaded host: 60 ms without
+		 * being scheduled), and nothing then says the large size
+		 * is gone.  So probe again as soon as anything is
+		 * acknowledged, not after a fixed wait: a probe sent into
+		 * the silence would be lost and count against the size.
+		 * A late acknowledgement of a large packet restores the
+		 * size at once (apply_ack); on a path that really shrank
+		 * the probes fail and the next size is tried.
+		 */
+		c->probe_next = CR_SP_NONE;
+		c->probe_on_ack = 1;
+		c->st.mtu_fallbacks++;
 	}
 	episode_start(c);
 	c->ssthresh = max_u64(c->cwnd / 2, min_cwnd(c));
@@ -1448,6 +1479,39 @@ static uint64_t recovery_deadline(const struct cr_stream_conn *c)
 	if (c->ae_inflight)
 		return c->last_ae_sent + rto_cur(c);
 	return CR_SP_NONE;
+}
+
+_Static_assert(3 * CR_SP_PKT_FRAMES + 1 <= CR_STREAM_IOV_MAX,
+	       "a header piece before each hole of two, and the tail");
+
+/* Hands the packet built in pkt[0, len) (and its holes) to the owner. */
+static int pkt_out(struct cr_stream_conn *c, size_t len)
+{
+	struct iovec iov[CR_STREAM_IOV_MAX];
+	size_t at = 0;
+	int k = 0;
+
+	if (c->ops.outputv == NULL)
+		return c->ops.output ? c->ops.output(c->ctx, c->pkt, len) : 0;
+	for (uint32_t i = 0; i < c->nholes; i++) {
+		if (c->hole[i].at > at) {
+			iov[k].iov_base = c->pkt + at;
+			iov[k++].iov_len = c->hole[i].at - at;
+		}
+		iov[k].iov_base = (void *)c->hole[i].p1;
+		iov[k++].iov_len = c->hole[i].n1;
+		if (c->hole[i].n2 > 0) {
+			iov[k].iov_base = (void *)c->hole[i].p2;
+			iov[k++].iov_len = c->hole[i].n2;
+		}
+		at = c->hole[i].at + c->hole[i].n1 + c->hole[i].n2;
+	}
+	if (len > at || k == 0) {
+		iov[k].iov_base = c->pkt + at;
+		iov[k++].iov_len = len - at;
+	}
+	c->nholes = 0;
+	return c->ops.outputv(c->ctx, iov, k, len);
 }
 
 /* ---- Path MTU probes (RFC 8899) ---- */
@@ -1540,8 +1604,8 @@ static void probe_send(struct cr_stream_conn *c)
 	c->probe_deadline = c->now + rto_cur(c);
 	c->st.pkts_sent++;
 	c->st.mtu_probes++;
-	if (c->ops.output != NULL)
-		(void)c->ops.output(c->ctx, c->pkt, size);
+	c->nholes = 0;
+	(void)pkt_out(c, size);
 }
 
 void cr_stream_path_changed(struct cr_stream_conn *c, uint64_t now_us)
@@ -1552,6 +1616,10 @@ void cr_stream_path_changed(struct cr_stream_conn *c, uint64_t now_us)
 	c->rto_streak = 0;
 	c->probe_i = 0;
 	c->probe_tries = 0;
+	c->probe_on_ack = 0;
+	/* What the old path carried says nothing about the new one. */
+	for (size_t i = 0; i < CR_SP_LOST_RING; i++)
+		c->lost_ring[i].size = 0;
 	/* A probe in flight is forgotten: its slot must not wait for an
 	 * acknowledgement any more, or it would hold the sent-packet window
 	 * (sp_pop) for good when the probe was lost (a jumbo probe on a
@@ -1739,7 +1807,18 @@ static long put_stream_frame(struct cr_stream_conn *c, struct cr_stream *s,
 		memcpy(p, s->meta, s->meta_len);
 		p += s->meta_len;
 	}
-	ring_get(s->sbuf, s->scap, off, p, n);
+	if (c->ops.outputv != NULL && n > 0 && c->nholes < CR_SP_PKT_FRAMES) {
+		size_t i = (size_t)(off & (s->scap - 1)), first = s->scap - i;
+
+		c->hole[c->nholes].at = (size_t)(p - c->pkt);
+		c->hole[c->nholes].p1 = s->sbuf + i;
+		c->hole[c->nholes].n1 = first < n ? first : n;
+		c->hole[c->nholes].p2 = s->sbuf;
+		c->hole[c->nholes].n2 = first < n ? n - first : 0;
+		c->nholes++;
+	} else {
+		ring_get(s->sbuf, s->scap, off, p, n);
+	}
 	p += n;
 	rec_add(rec, CR_SF_STREAM, s->sid, off, n, type & 0x03);
 	if (open)
@@ -1864,6 +1943,7 @@ static int send_one(struct cr_stream_conn *c)
 	rec = sp_slot(c, c->next_pn);
 	rec->n = 0;
 	rec->rtx = 0;
+	c->nholes = 0;
 	p = vput(p, c->next_pn);
 	if (c->rx_changed && c->rx_n)
 		p = put_ack(c, p, end, &ack_lo);
@@ -1900,7 +1980,7 @@ static int send_one(struct cr_stream_conn *c)
 	c->st.pkts_sent++;
 	/* A packet the owner could not send is in flight all the same: loss
 	 * detection finds it, and meanwhile we back off for a moment. */
-	rc = c->ops.output ? c->ops.output(c->ctx, c->pkt, len) : 0;
+	rc = pkt_out(c, len);
 	if (rc != 0) {
 		c->out_retry = c->now + CR_SP_OUT_RETRY_US;
 		return -2;
@@ -2296,14 +2376,15 @@ static void apply_stream(struct cr_stream_conn *c, const struct rx_frame *f)
 	}
 	lo = max_u64(off, s->rcv_contig);
 	if (end > lo) {
-		grown = ring_fit(&s->rbuf, &s->rcap, s->rcv_read, old_high,
+		grown = ring_fit(&s->rbuf, &s->rcap, s->rcv_read - s->rbase,
+				 old_high - s->rbase,
 				 (size_t)(s->rcv_highest - s->rcv_read));
 		if (grown < 0) {
 			fail(c, -ENOMEM);
 			return;
 		}
 		c->rbuf_total += (size_t)grown;
-		ring_put(s->rbuf, s->rcap, lo, f->data + (lo - off),
+		ring_put(s->rbuf, s->rcap, lo - s->rbase, f->data + (lo - off),
 			 (size_t)(end - lo));
 		c->st.bytes_received += end - lo;
 		if (lo == s->rcv_contig) {
@@ -2452,6 +2533,10 @@ static void apply_ack(struct cr_stream_conn *c, const struct rx_frame *f)
 				c->lost_valid--;
 				on_spurious(c, c->lost_ring[i].episode,
 					    c->lost_ring[i].reo);
+				/* It was only late: the path carries its
+				 * size (undoes a black-hole fallback). */
+				if (c->lost_ring[i].size > c->mtu)
+					c->mtu = c->lost_ring[i].size;
 				break;
 			}
 		}
@@ -2463,6 +2548,10 @@ static void apply_ack(struct cr_stream_conn *c, const struct rx_frame *f)
 	if (newly) {
 		c->backoff = 0; /* RFC 6298 5.7 */
 		c->rto_streak = 0;
+		if (c->probe_on_ack) {
+			c->probe_on_ack = 0;
+			c->probe_next = c->now;
+		}
 	}
 	detect_lost(c);
 }
@@ -2805,7 +2894,7 @@ ssize_t cr_stream_read_peek(struct cr_stream_conn *c, uint32_t sid,
 		}
 		return 0;
 	}
-	*niov = ring_iov(s->rbuf, s->rcap, s->rcv_read, n, iov);
+	*niov = ring_iov(s->rbuf, s->rcap, s->rcv_read - s->rbase, n, iov);
 	return (ssize_t)n;
 }
 
@@ -2825,6 +2914,8 @@ void cr_stream_read_consume(struct cr_stream_conn *c, uint32_t sid, size_t n)
 		ctl_add(c, s);
 	}
 	conn_credit(c);
+	if (s->rcv_read == s->rcv_highest)
+		s->rbase = s->rcv_read; /* empty: start over at rbuf[0] */
 	/* Rings are kept for reuse, unless together they hold more than
 	 * the connection window allows in flight: then empty ones go. */
 	if (s->rcv_read == s->rcv_highest &&

@@ -43,6 +43,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "cp/limits.h"
@@ -1188,34 +1189,59 @@ static int need_rekey(const struct cr_sess_host *h, const struct cr_sess *s,
 
 /* Seals payload under the current keys and sends it: 0 or -EAGAIN when the
  * keys are missing or used up. */
-static int data_send_flags(struct cr_sess_host *h, struct cr_sess *s,
-			   const struct cr_addr *to, uint8_t flags,
-			   const uint8_t *payload, size_t len, uint64_t now)
+static int data_send_v(struct cr_sess_host *h, struct cr_sess *s,
+		       const struct cr_addr *to, uint8_t flags,
+		       const struct iovec *iov, int iovcnt, size_t len,
+		       uint64_t now)
 {
-	uint8_t buf[CP_DATAGRAM_MAX];
+	uint8_t own[CP_DATAGRAM_MAX], *buf = NULL;
+	size_t dlen = CP_DATA_HDR + len + CP_AEAD_TAG;
 
 	if (keys_expired(h, s, now))
 		return -EAGAIN;
 	/* Over an unvalidated path's budget the datagram is lost, as on a
 	 * congested path: the peer validates the path in one round trip. */
-	if (!path_budget(h, s, to, CP_DATA_HDR + len + CP_AEAD_TAG))
+	if (!path_budget(h, s, to, dlen))
 		return 0;
+	/* Sealed straight into the owner's send queue when it has room. */
+	if (h->ops->reserve != NULL && dlen <= CP_DATAGRAM_MAX)
+		buf = h->ops->reserve(h->ctx, s, to, dlen);
+	if (buf == NULL)
+		buf = own;
 	buf[0] = CP_MSG_DATA;
 	buf[1] = flags;
 	buf[2] = buf[3] = 0;
 	cp_put_u32(buf + 4, s->cur.remote_index);
 	cp_put_u64(buf + 8, s->cur.tx_n);
 	/* The header is the AD: the counter and index are authenticated.
-	 * The cipher reads the payload where it lies and writes the sealed
-	 * bytes after the header: no copy of the plaintext first. */
-	if (cr_noise_aead_seal(h->aead, s->cur.tx, s->cur.tx_n, buf,
-			       CP_DATA_HDR, len > 0 ? payload : NULL, len,
-			       buf + CP_DATA_HDR) < 0)
+	 * The cipher reads the payload where it lies (in pieces, for a
+	 * stream packet whose data stays in the stream's buffer) and writes
+	 * the sealed bytes after the header: no copy of the plaintext. */
+	if (cr_noise_aead_sealv(h->aead, s->cur.tx, s->cur.tx_n, buf,
+				CP_DATA_HDR, iov, iovcnt,
+				buf + CP_DATA_HDR) < 0) {
+		if (buf != own)
+			h->ops->unreserve(h->ctx, buf);
 		return -EAGAIN;
+	}
 	s->cur.tx_n++;
 	s->last_sent_ms = now;
-	host_send(h, s, to, buf, CP_DATA_HDR + len + CP_AEAD_TAG);
+	if (buf != own) {
+		h->stats.tx_datagrams++;
+		h->stats.tx_bytes += dlen;
+	} else {
+		host_send(h, s, to, buf, dlen);
+	}
 	return 0;
+}
+
+static int data_send_flags(struct cr_sess_host *h, struct cr_sess *s,
+			   const struct cr_addr *to, uint8_t flags,
+			   const uint8_t *payload, size_t len, uint64_t now)
+{
+	struct iovec iov = { len > 0 ? (void *)payload : NULL, len };
+
+	return data_send_v(h, s, to, flags, &iov, 1, len, now);
 }
 
 static int data_send_to(struct cr_sess_host *h, struct cr_sess *s,
@@ -2376,6 +2402,32 @@ int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
 	host_enter(h);
 	r = data_send_to(h, s, to, payload, len, now_ms);
 	/* Count-based rekeys cannot wait for the timer pass. */
+	if (need_rekey(h, s, now_ms))
+		hs_start(h, s, NULL, 0, 1, now_ms);
+	host_leave(h);
+	return r;
+}
+
+int cr_sess_sendv(struct cr_sess *s, const struct iovec *iov, int iovcnt,
+		  uint64_t now_ms)
+{
+	struct cr_sess_host *h = s->host;
+	size_t len = 0;
+	int r;
+
+	if (iov == NULL || iovcnt < 1)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
+			return -EINVAL;
+		if (iov[i].iov_len > CP_SESS_PAYLOAD_MAX - len)
+			return -EMSGSIZE;
+		len += iov[i].iov_len;
+	}
+	if (s->dead || !s->up)
+		return -EAGAIN;
+	host_enter(h);
+	r = data_send_v(h, s, &s->addr, 0, iov, iovcnt, len, now_ms);
 	if (need_rekey(h, s, now_ms))
 		hs_start(h, s, NULL, 0, 1, now_ms);
 	host_leave(h);

@@ -281,6 +281,32 @@ void cr_udp_out_send_path(struct cr_udp_out *o, const struct cr_addr *to,
 	memcpy(slot + CP_RELAY_HDR, buf, len);
 }
 
+uint8_t *cr_udp_out_reserve_path(struct cr_udp_out *o,
+				 const struct cr_addr *to, size_t len)
+{
+	uint8_t *slot;
+
+	if (to->route == 0)
+		return udp_out_slot(o, to, len);
+	slot = udp_out_slot(o, to, len + CP_RELAY_HDR);
+	if (slot == NULL)
+		return NULL;
+	slot[0] = CP_MSG_RELAY;
+	slot[1] = slot[2] = slot[3] = 0;
+	cp_put_u64(slot + 4, to->route);
+	return slot + CP_RELAY_HDR;
+}
+
+void cr_udp_out_unreserve(struct cr_udp_out *o, uint8_t *room)
+{
+	/* Only the last one: its slot ends the arena's used part. */
+	if (o->n == 0 || room < o->buf[o->n - 1] ||
+	    room >= o->buf[o->n - 1] + o->len[o->n - 1])
+		return;
+	o->n--;
+	o->used -= o->len[o->n];
+}
+
 int cr_udp_unwrap(struct cr_addr *from, uint8_t **buf, size_t *len)
 {
 	if (*len == 0 || *len > CP_DATAGRAM_MAX)

@@ -133,6 +133,26 @@ static void rl_sess_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
 		cr_udp_out_send_path(rl->out, to, buf, len);
 }
 
+/* The same decision as rl_sess_send: over TCP (fallback) no room, the
+ * host then seals into its own buffer and calls send(). */
+static uint8_t *rl_sess_reserve(void *ctx, struct cr_sess *s,
+				const struct cr_addr *to, size_t len)
+{
+	struct cr_ringlink *rl = ctx;
+
+	if (rl->fb.use_tcp && rl->tcp_send != NULL)
+		return NULL;
+	cr_rl_fallback_sent(&rl->fb, cr_now_ms());
+	return cr_udp_out_reserve_path(rl->out, to, len);
+}
+
+static void rl_sess_unreserve(void *ctx, uint8_t *room)
+{
+	struct cr_ringlink *rl = ctx;
+
+	cr_udp_out_unreserve(rl->out, room);
+}
+
 static int rl_sess_accept(void *ctx, const struct cr_id *peer,
 			  const uint8_t pk[CR_PKLEN], const struct cr_addr *from,
 			  const uint8_t *hello, size_t hello_len,
@@ -233,6 +253,8 @@ static void rl_sess_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 
 static const struct cr_sess_ops rl_sess_ops = {
 	.send = rl_sess_send,
+	.reserve = rl_sess_reserve,
+	.unreserve = rl_sess_unreserve,
 	.accept = rl_sess_accept,
 	.up = rl_sess_up,
 	.recv = rl_sess_recv,

@@ -150,6 +150,14 @@ int cr_noise_aead_seal(struct cr_noise_aead *a, const uint8_t k[32],
 int cr_noise_aead_open(struct cr_noise_aead *a, const uint8_t k[32],
 		       uint64_t n, const uint8_t *ad, size_t ad_len,
 		       const uint8_t *in, size_t len, uint8_t *out);
+/* Seals the concatenation of iov[0..iovcnt) (len bytes in all) into out
+ * (len + 16 bytes): a plaintext in pieces is read where it lies, not
+ * copied together first.  out may not overlap the pieces, except that
+ * with one piece out may equal it. */
+struct iovec;
+int cr_noise_aead_sealv(struct cr_noise_aead *a, const uint8_t k[32],
+			uint64_t n, const uint8_t *ad, size_t ad_len,
+			const struct iovec *iov, int iovcnt, uint8_t *out);
 
 /* CipherState forms: use and increment cs->n. */
 int cr_noise_encrypt(struct cr_noise_cipher *cs, const uint8_t *ad,

@@ -57,9 +57,21 @@ struct cr_stream_ops {
 	 * (code 0), or reset by either side (code from the reset). After this
 	 * returns, sid no longer exists. */
 	void (*closed)(void *ctx, uint32_t sid, int code);
+	/* Optional, used instead of output when set: the packet in pieces
+	 * (len bytes in all).  STREAM data is then not copied into the
+	 * packet but given where it lies in the stream's send buffer;
+	 * iov[0] starts at the packet's first byte, with cfg.out_headroom
+	 * bytes before it as for output.  The pieces are valid during the
+	 * call only; there are at most CR_STREAM_IOV_MAX of them.  Same
+	 * result as output. */
+	int (*outputv)(void *ctx, const struct iovec *iov, int iovcnt,
+		       size_t len);
 };
 
-enum { CR_STREAM_PROBES = 4 };
+enum {
+	CR_STREAM_PROBES = 4,
+	CR_STREAM_IOV_MAX = 31, /* most pieces ops->outputv is given */
+};
 
 struct cr_stream_cfg {
 	size_t mtu;            /* packet size every path carries; default
@@ -95,6 +107,9 @@ struct cr_stream_stats {
 	uint64_t bytes_sent, bytes_received; /* stream payload bytes */
 	uint64_t mtu;        /* packet size in use (cfg.mtu or a probed one) */
 	uint64_t mtu_probes; /* path MTU probes sent */
+	/* Falls back to the base size after timeouts in a row (a black
+	 * hole suspected; a peer that stopped for a while looks the same) */
+	uint64_t mtu_fallbacks;
 	/* Most sent packets ever tracked at once (rounded up to a power of
 	 * two): a window that stops advancing shows here, as memory and as
 	 * work per acknowledgement, whatever the clock says. */

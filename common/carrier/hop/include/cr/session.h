@@ -208,6 +208,16 @@ struct cr_sess_ops {
 		     size_t len);
 	/* The session is gone; s is freed when this returns. */
 	void (*down)(void *ctx, struct cr_sess *s, enum cr_sess_down why);
+	/*
+	 * Optional (both or neither): room for a DATA datagram of len bytes
+	 * to `to`, which the host fills and which then leaves as if given to
+	 * send(), so that the sealed bytes are written where they are sent
+	 * from, not copied there.  NULL: the host uses send().  unreserve
+	 * gives back the room last reserved when the host could not fill it.
+	 */
+	uint8_t *(*reserve)(void *ctx, struct cr_sess *s,
+			    const struct cr_addr *to, size_t len);
+	void (*unreserve)(void *ctx, uint8_t *room);
 };
 
 struct cr_sess_stats {
@@ -288,6 +298,12 @@ size_t cr_sess_max_payload(void);
  * when too big.  An empty payload sends a keepalive. */
 int cr_sess_send(struct cr_sess *s, const uint8_t *payload, size_t len,
 		 uint64_t now_ms);
+
+/* cr_sess_send() of the concatenation of iov[0..iovcnt): the payload is
+ * sealed from where its pieces lie. */
+struct iovec;
+int cr_sess_sendv(struct cr_sess *s, const struct iovec *iov, int iovcnt,
+		  uint64_t now_ms);
 
 /* cr_sess_send() to another address than the session's path: probes of
  * candidate paths (cr/punch.h), authenticated by the session's keys. */

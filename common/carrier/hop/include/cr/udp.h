@@ -72,6 +72,12 @@ void cr_udp_out_send(struct cr_udp_out *o, const struct cr_addr *to,
  * in a RELAY header for that route (the node at `to` forwards it). */
 void cr_udp_out_send_path(struct cr_udp_out *o, const struct cr_addr *to,
 			  const uint8_t *buf, size_t len);
+/* Room for the next datagram (len bytes) of cr_udp_out_send_path(), for
+ * the caller to fill before the event loop's turn ends; NULL when len is
+ * too big.  cr_udp_out_unreserve() takes back the last room reserved. */
+uint8_t *cr_udp_out_reserve_path(struct cr_udp_out *o,
+				 const struct cr_addr *to, size_t len);
+void cr_udp_out_unreserve(struct cr_udp_out *o, uint8_t *room);
 /* The receiving side: a RELAY datagram is unwrapped in place (*buf, *len
  * advance past the header, from->route is set).  Returns -1 for a datagram
  * to drop (empty, oversized, a truncated relay header). */
