@@ -88,7 +88,7 @@ done
 		PIDS+=("$!")
 	done
 	all=$(seq 0 $((NODES - 1)))
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086,SC2016
 	wait_until 60 eval '[ "$(sum_metric carrier_node_presence_records $all)" -ge $((3 * idle_n * 4)) ]' ||
 		fail "records not replicated: $(sum_metric carrier_node_presence_records $all)"
 	sleep 30

@@ -114,11 +114,11 @@ SIM=$(mktemp -d /dev/shm/korhal-sim.XXXXXX 2>/dev/null) || SIM=$T/sim
 trap 'rc=$?; set +e; [ "$SIM" = "$T/sim" ] || rm -rf "$SIM"; (exit $rc); cleanup' EXIT
 ln -s "$SIM" "$T/sim" 2>/dev/null || true
 "$DEVSIM" --ring "$T/ring" --dir "$SIM" -n $DEVICES --allow "$ven_id:9" >>"$T/devsim.log" 2>&1 &
-SIM_PID=$!
 PIDS+=("$!")
 all_nodes=$(seq 0 $((NODES - 1)))
 # shellcheck disable=SC2086
 replicated() { [ "$(sum_metric carrier_node_presence_records $all_nodes)" -ge $(((DEVICES + 1) * 4)) ]; }
+# shellcheck disable=SC2086
 wait_until 60 replicated || fail "records not on 4 nodes each: $(sum_metric carrier_node_presence_records $all_nodes)"
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 { cat "$T/sim/ids.txt"; echo "$dev_id"; } >"$T/all_ids"
