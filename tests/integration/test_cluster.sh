@@ -124,7 +124,7 @@ before=$(sum_metric carrier_node_sync_records_total $survivors)
 for v in "${victims[@]}"; do start_node "$v" --metrics "${METRICS[$v]}" "${NODE_FLAGS[@]}"; boost "${NODE_PID[$v]}"; done
 all_alive() { for i in $all_nodes; do [ "$(metric "$i" carrier_node_peers_alive)" = $NODES ] || return 1; done; }
 wait_until 15 all_alive || fail "restarted nodes not seen alive"
-settled() { # every device's newest record on >= 2 of its 3 home nodes
+settled() { # every device's newest record on >= 2 of its home nodes (3 or 4)
 	local bad=0 id seq j got holders
 	while read -r id seq; do
 		j=$("$CARRIER" lookup "$id" --json 2>/dev/null) || { bad=$((bad + 1)); continue; }
