@@ -29,7 +29,9 @@
 #   bench/ring-failover.sh [RUNS]      (default 2 per R; KORHAL_BUILD, default
 #                                       ./build; FAILOVER_REPLICAS, default
 #                                       "ring 3"; FAILOVER_IDLE_SECONDS,
-#                                       default 300, 0 skips part 2)
+#                                       default 300, 0 skips part 2;
+#                                       FAILOVER_IDLE_NODE_FLAGS, default
+#                                       none, flags for part 2's nodes)
 #
 # Writes bench/results/ring-failover-DATE.txt.
 set -euo pipefail
@@ -76,7 +78,10 @@ done
 	. "$root/tests/integration/lib.sh"
 	NODES=6
 	make_ring $NODES
-	for i in $(seq 0 $((NODES - 1))); do start_node_metrics "$i"; done
+	# FAILOVER_IDLE_NODE_FLAGS: e.g. "--replicas 3", the home sets of
+	# rings made before the majority rule (the "before" figure).
+	# shellcheck disable=SC2086
+	for i in $(seq 0 $((NODES - 1))); do start_node_metrics "$i" ${FAILOVER_IDLE_NODE_FLAGS:-}; done
 	settings=("" "--attach 4" "--attach 4 --keepalive 30s")
 	names=("--attach 2 --keepalive 15s (default)" "--attach 4 --keepalive 15s" "--attach 4 --keepalive 30s")
 	sims=()
@@ -98,7 +103,7 @@ done
 	sleep "$idle_secs"
 	for g in 0 1 2; do kill -USR1 "${sims[$g]}"; done
 	sleep 1
-	echo "idle traffic per device over $idle_secs s ($idle_n devices a setting, 6-node ring, home sets of 4), per idle minute (bytes with 28 B of IPv4+UDP header a datagram):"
+	echo "idle traffic per device over $idle_secs s ($idle_n devices a setting, 6-node ring, home sets of $(metric 0 carrier_node_replicas)), per idle minute (bytes with 28 B of IPv4+UDP header a datagram):"
 	for g in 0 1 2; do
 		# The same devices in the same order: side by side.
 		paste -d' ' "$T/t0.$g" "$T/sim$g/traffic.txt" | awk -v s="$idle_secs" -v name="${names[$g]}" '
