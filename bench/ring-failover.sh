@@ -93,8 +93,10 @@ done
 		PIDS+=("$!")
 	done
 	all=$(seq 0 $((NODES - 1)))
+	wait_until 20 test -n "$(metric 0 carrier_node_replicas)" || fail "node 0 has no metrics"
+	R=$(metric 0 carrier_node_replicas)
 	# shellcheck disable=SC2086,SC2016
-	wait_until 60 eval '[ "$(sum_metric carrier_node_presence_records $all)" -ge $((3 * idle_n * 4)) ]' ||
+	wait_until 60 eval '[ "$(sum_metric carrier_node_presence_records $all)" -ge $((3 * idle_n * R)) ]' ||
 		fail "records not replicated: $(sum_metric carrier_node_presence_records $all)"
 	sleep 30
 	for g in 0 1 2; do kill -USR1 "${sims[$g]}"; done
@@ -103,7 +105,7 @@ done
 	sleep "$idle_secs"
 	for g in 0 1 2; do kill -USR1 "${sims[$g]}"; done
 	sleep 1
-	echo "idle traffic per device over $idle_secs s ($idle_n devices a setting, 6-node ring, home sets of $(metric 0 carrier_node_replicas)), per idle minute (bytes with 28 B of IPv4+UDP header a datagram):"
+	echo "idle traffic per device over $idle_secs s ($idle_n devices a setting, 6-node ring, home sets of $R), per idle minute (bytes with 28 B of IPv4+UDP header a datagram):"
 	for g in 0 1 2; do
 		# The same devices in the same order: side by side.
 		paste -d' ' "$T/t0.$g" "$T/sim$g/traffic.txt" | awk -v s="$idle_secs" -v name="${names[$g]}" '
