@@ -59,7 +59,29 @@ static const char ring_usage[] =
 	"rotated, a company joining or leaving): K of the old set and K of "
 	"the new\none sign it, and devices pinned to the old set follow the "
 	"handover without\nbeing reflashed.  Pins are by the set and K "
-	"(opset_..., as status prints it).\n";
+	"(opset_..., as status prints it).\n"
+	"\n"
+	"Each device's record is held by its home set of R nodes.  By "
+	"default R is a\nmajority of the ring's nodes (at least 3, at most "
+	"16: 4 of 6, 5 of 9), kept\na majority by add-node and remove-node, "
+	"so that whichever half of the ring\ndies at once a node holding "
+	"each record survives and brings its device back\nat once.  "
+	"--replicas R fixes R instead.\n";
+
+/* The next epoch's home-set size: the majority rule again when the ring
+ * was made by it, else the ring's number as it is (a ring from before the
+ * rule, or one given --replicas, keeps its R). */
+static uint32_t ring_next_replicas(const struct cr_ring *old)
+{
+	return old->replicas_majority ? CR_RING_REPLICAS_MAJORITY
+				      : old->replicas;
+}
+
+/* Home sets of R, and where R comes from, for what init and status print. */
+static const char *ring_replicas_why(const struct cr_ring *r)
+{
+	return r->replicas_majority ? " (a majority of the nodes)" : "";
+}
 
 /* NODE.pub@HOST:PORT (the address may be omitted when want_addr is 0). */
 static int ring_parse_node(const char *arg, int want_addr,
@@ -286,7 +308,7 @@ static int ring_init(int argc, char **argv)
 	struct cr_ring_opset set;
 	char *op_paths[CR_RING_OPERATORS_MAX];
 	const char *out = NULL;
-	uint64_t replicas = CR_RING_DEFAULT_REPLICAS, threshold = 0;
+	uint64_t replicas = CR_RING_REPLICAS_MAJORITY, threshold = 0;
 	size_t n = 0, n_ops = 0, n_keys = 0;
 	char ids[CR_ID_STRMAX];
 	int c, rc = 1, force = 0;
@@ -515,7 +537,8 @@ static int ring_change(int argc, char **argv, int add)
 		goto out;
 	}
 	if (cr_ring_build_set(&op, &old->ops, old, old->epoch + 1,
-			      old->replicas, nodes, n, &ring, &err) < 0 ||
+			      ring_next_replicas(old), nodes, n, &ring,
+			      &err) < 0 ||
 	    cr_ring_save(ring, out_path, &err) < 0) {
 		rc = ring_report(err);
 		goto out;
@@ -608,8 +631,9 @@ static int ring_set_operators(int argc, char **argv)
 		rc = ring_report(err);
 		goto out_op;
 	}
-	if (cr_ring_build_set(&op, &set, old, old->epoch + 1, old->replicas,
-			      old->nodes, old->n_nodes, &ring, &err) < 0 ||
+	if (cr_ring_build_set(&op, &set, old, old->epoch + 1,
+			      ring_next_replicas(old), old->nodes, old->n_nodes,
+			      &ring, &err) < 0 ||
 	    cr_ring_save(ring, out_path, &err) < 0) {
 		rc = ring_report(err);
 		goto out_op;
@@ -780,18 +804,19 @@ static int ring_status(int argc, char **argv)
 		struct cr_id oid;
 		cr_id_from_pk(CR_ID_OPERATOR, ring->operator_pk, &oid);
 		printf("ring %s: epoch %llu, operator %s, %zu nodes, home sets "
-		       "of %u\n",
+		       "of %u%s\n",
 		       ring_path, (unsigned long long)ring->epoch,
-		       cr_id_format(&oid, ids), ring->n_nodes, ring->replicas);
+		       cr_id_format(&oid, ids), ring->n_nodes, ring->replicas,
+		       ring_replicas_why(ring));
 	} else {
 		char sid[CR_RING_SETID_STRMAX];
 
 		printf("ring %s: epoch %llu, operators %u of %zu (%s), %zu "
-		       "nodes, home sets of %u\n",
+		       "nodes, home sets of %u%s\n",
 		       ring_path, (unsigned long long)ring->epoch,
 		       ring->ops.threshold, ring->ops.n,
 		       cr_ring_setid_format(ring->set_hash, sid),
-		       ring->n_nodes, ring->replicas);
+		       ring->n_nodes, ring->replicas, ring_replicas_why(ring));
 		for (size_t i = 0; i < ring->ops.n; i++) {
 			struct cr_id oid;
 

@@ -1450,6 +1450,16 @@ uint64_t da_agent_acked_seq(const struct da_agent *a)
 	return a->acked_max;
 }
 
+void da_agent_traffic(const struct da_agent *a, struct da_agent_traffic *t)
+{
+	const struct cr_sess_stats *st = cr_sess_host_stats(cr_rl_host(a->rl));
+
+	t->tx_datagrams = st->tx_datagrams;
+	t->tx_bytes = st->tx_bytes;
+	t->rx_datagrams = st->rx_datagrams;
+	t->rx_bytes = st->rx_bytes;
+}
+
 const struct cr_id *da_agent_id(const struct da_agent *a)
 {
 	return &a->id;

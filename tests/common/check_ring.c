@@ -295,6 +295,58 @@ START_TEST(test_build_decode)
 }
 END_TEST
 
+/* The default home-set size: a majority of the nodes (3 to 16), kept in
+ * the signed body as the rule; rings without it read as 3. */
+START_TEST(test_majority_replicas)
+{
+	static const struct {
+		size_t n;
+		uint32_t r;
+	} want[] = { { 1, 3 },	 { 2, 3 },   { 4, 3 },	 { 5, 3 },
+		     { 6, 4 },	 { 7, 4 },   { 8, 5 },	 { 9, 5 },
+		     { 20, 11 }, { 30, 16 }, { 31, 16 }, { 32, 16 },
+		     { 200, 16 } };
+	struct cr_ring_node *nodes = make_nodes(6, 3);
+	struct cr_keypair op;
+	struct cr_error *err = NULL;
+	struct cr_ring *r = NULL, *again = NULL;
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		uint32_t got = cr_ring_majority_replicas(want[i].n);
+
+		ck_assert_msg(got == want[i].r, "%zu nodes: R %u, want %u",
+			      want[i].n, got, want[i].r);
+		/* Up to the cap, more than half: any half of the ring
+		 * leaves a holder of every record. */
+		if (want[i].n >= 6 && want[i].n <= 31)
+			ck_assert_uint_gt(2 * got, want[i].n);
+	}
+	test_keypair(CR_ID_OPERATOR, 100, 0, &op);
+	ck_assert_int_eq(cr_ring_build(&op, 1, CR_RING_REPLICAS_MAJORITY,
+				       nodes, 6, &r, &err),
+			 0);
+	ck_assert_uint_eq(r->replicas, 4);
+	ck_assert_int_eq(r->replicas_majority, 1);
+	ck_assert_int_eq(cr_ring_decode(r->signed_blob, r->signed_len, op.pk,
+					&again, &err),
+			 0);
+	ck_assert_uint_eq(again->replicas, 4);
+	ck_assert_int_eq(again->replicas_majority, 1);
+	again = cr_ring_free(again);
+	r = cr_ring_free(r);
+	/* A ring as earlier versions wrote it: R 3, not the rule. */
+	ck_assert_int_eq(cr_ring_build(&op, 1, 3, nodes, 6, &r, &err), 0);
+	ck_assert_uint_eq(r->replicas, 3);
+	ck_assert_int_eq(r->replicas_majority, 0);
+	r = cr_ring_free(r);
+	ck_assert_int_eq(cr_ring_build(&op, 1, 0, nodes, 6, &r, &err), 0);
+	ck_assert_uint_eq(r->replicas, CR_RING_DEFAULT_REPLICAS);
+	ck_assert_int_eq(r->replicas_majority, 0);
+	r = cr_ring_free(r);
+	free(nodes);
+}
+END_TEST
+
 START_TEST(test_save_load)
 {
 	struct cr_keypair op;
@@ -1640,6 +1692,7 @@ static Suite *ring_suite(void)
 	tc = tcase_create("files");
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, test_majority_replicas);
 	tcase_add_test(tc, test_save_load);
 	tcase_add_test(tc, test_pin);
 	suite_add_tcase(s, tc);

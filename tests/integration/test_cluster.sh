@@ -50,7 +50,8 @@ SIM_PID=$!
 PIDS+=("$!")
 boost "$SIM_PID"
 all_nodes=$(seq 0 $((NODES - 1)))
-# Each record on its 3 home nodes (at least) once every device published.
+# Each record on its home nodes (3 at least: 4 of 6 by default) once
+# every device published.
 replicated() {
 	# shellcheck disable=SC2086
 	[ "$(sum_metric carrier_node_presence_records $all_nodes)" -ge $((DEVICES * 3)) ]
@@ -88,6 +89,12 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 out=$(batch_ping "$(now_ms)" 30s) || fail "before the kill: $out"
 ok "every device answers before the kill: $out"
 
+# What the home sets cost the nodes (bench/ring-failover.sh's figures):
+# records held, replicas sent so far (each publish goes to R-1 others),
+# the nodes' resident memory.
+# shellcheck disable=SC2086
+cost="$(sum_metric carrier_node_presence_records $all_nodes) $(sum_metric carrier_node_replicas_sent_total $all_nodes) $(for i in $all_nodes; do sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' /proc/"${NODE_PID[$i]}"/status; done | awk '{s += $1} END {print s + 0}')"
+
 # SIGKILL a random half of the ring at once.
 mapfile -t victims < <(shuf -n 3 -e $all_nodes)
 kill_ms=$(now_ms)
@@ -96,7 +103,7 @@ survivors=$(for i in $all_nodes; do [[ " ${victims[*]} " == *" $i "* ]] || echo 
 out=$(batch_ping "$kill_ms" 60s) || fail "after killing nodes ${victims[*]}: $out"
 echo "RESULT killed nodes ${victims[*]} of $NODES at once: $out"
 max=$(cat "$T/last_max")
-[ -z "${KORHAL_BENCH_OUT:-}" ] || echo "$DEVICES $(sed -n 's/.*p50 \([0-9?]*\) ms, p99 \([0-9?]*\) ms, max \([0-9?]*\) ms.*/\1 \2 \3/p' <<<"$out")" >>"$KORHAL_BENCH_OUT"
+[ -z "${KORHAL_BENCH_OUT:-}" ] || echo "$DEVICES $(sed -n 's/.*p50 \([0-9?]*\) ms, p99 \([0-9?]*\) ms, max \([0-9?]*\) ms.*/\1 \2 \3/p' <<<"$out") $cost" >>"$KORHAL_BENCH_OUT"
 ok "every device reachable again, the last after $max ms"
 # Some devices (about 1 in 5) lost both attached nodes; the surviving
 # holders of their records nudged them.
@@ -117,7 +124,7 @@ before=$(sum_metric carrier_node_sync_records_total $survivors)
 for v in "${victims[@]}"; do start_node "$v" --metrics "${METRICS[$v]}" "${NODE_FLAGS[@]}"; boost "${NODE_PID[$v]}"; done
 all_alive() { for i in $all_nodes; do [ "$(metric "$i" carrier_node_peers_alive)" = $NODES ] || return 1; done; }
 wait_until 15 all_alive || fail "restarted nodes not seen alive"
-settled() { # every device's newest record on >= 2 of its 3 home nodes
+settled() { # every device's newest record on >= 2 of its home nodes (3 or 4)
 	local bad=0 id seq j got holders
 	while read -r id seq; do
 		j=$("$CARRIER" lookup "$id" --json 2>/dev/null) || { bad=$((bad + 1)); continue; }

@@ -9,7 +9,13 @@
  * Creates DIR/dev<i>.key on first use (kept across runs so identities are
  * stable), writes their identities to DIR/ids.txt, and runs until SIGTERM.
  * SIGUSR1 writes DIR/acked.txt: each device's identity and the highest
- * presence sequence its home nodes acknowledged (stored by a majority).
+ * presence sequence its home nodes acknowledged (stored by a majority);
+ * and DIR/traffic.txt: each device's identity and what it sent and
+ * received over its hop sessions so far (datagrams, bytes; see
+ * da_agent_traffic), for bench/ring-failover.sh's idle traffic.
+ * DIR/ranks.txt, written at the start: each device's identity and the
+ * indices of the ring's nodes, best ranked first (its home set is the
+ * first R alive; cr_ring_rank), so that a test can kill a home set.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -22,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "cr/log.h"
+#include "cr/ring.h"
 #include "cr/util.h"
 #include "da/agent.h"
 
@@ -53,6 +60,64 @@ static void on_usr1(evutil_socket_t sig, short what, void *arg)
 			(unsigned long long)da_agent_acked_seq(sim->agents[i]));
 	fclose(f);
 	rename(tmp, path);
+
+	snprintf(path, sizeof(path), "%s/traffic.txt", sim->dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return;
+	for (uint64_t i = 0; i < sim->n; i++) {
+		struct da_agent_traffic t;
+
+		da_agent_traffic(sim->agents[i], &t);
+		fprintf(f, "%s %llu %llu %llu %llu\n",
+			cr_id_format(da_agent_id(sim->agents[i]), ids),
+			(unsigned long long)t.tx_datagrams,
+			(unsigned long long)t.tx_bytes,
+			(unsigned long long)t.rx_datagrams,
+			(unsigned long long)t.rx_bytes);
+	}
+	fclose(f);
+	rename(tmp, path);
+}
+
+/* DIR/ranks.txt: each device's ranking of the ring's nodes. */
+static int write_ranks(const char *ring_path, struct sim *sim)
+{
+	struct cr_error *err = NULL;
+	struct cr_ring *r = NULL;
+	char path[4096], ids[CR_ID_STRMAX];
+	size_t *rank;
+	FILE *f;
+
+	if (cr_ring_load(ring_path, NULL, &r, &err) < 0) {
+		fprintf(stderr, "devsim: %s\n", cr_error_msg(err));
+		cr_error_free(err);
+		return -1;
+	}
+	rank = calloc(r->n_nodes, sizeof(*rank));
+	snprintf(path, sizeof(path), "%s/ranks.txt", sim->dir);
+	f = fopen(path, "w");
+	if (rank == NULL || f == NULL) {
+		free(rank);
+		if (f != NULL)
+			fclose(f);
+		cr_ring_free(r);
+		return -1;
+	}
+	for (uint64_t i = 0; i < sim->n; i++) {
+		const struct cr_id *id = da_agent_id(sim->agents[i]);
+		size_t n = cr_ring_rank(r, id->hash, NULL, rank, r->n_nodes);
+
+		fprintf(f, "%s", cr_id_format(id, ids));
+		for (size_t j = 0; j < n; j++)
+			fprintf(f, " %zu", rank[j]);
+		fputc('\n', f);
+	}
+	fclose(f);
+	free(rank);
+	cr_ring_free(r);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -159,6 +224,8 @@ int main(int argc, char **argv)
 		sim.n = i + 1;
 	}
 	fclose(ids);
+	if (write_ranks(ring, &sim) < 0)
+		return 1;
 	ev_term = evsignal_new(base, SIGTERM, on_term, base);
 	event_add(ev_term, NULL);
 	event_base_dispatch(base);

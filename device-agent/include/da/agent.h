@@ -108,4 +108,13 @@ const struct cr_id *da_agent_id(const struct da_agent *a);
  * means a majority of the device's home set stored it); 0 if none. */
 uint64_t da_agent_acked_seq(const struct da_agent *a);
 
+/* What the device sent and received to and from the ring over its hop
+ * sessions since it started (handshakes included): datagrams, and bytes of
+ * UDP payload (the wire adds 28 a datagram over IPv4).  For devsim and
+ * bench/ring-failover.sh, which measure a device's idle traffic. */
+struct da_agent_traffic {
+	uint64_t tx_datagrams, tx_bytes, rx_datagrams, rx_bytes;
+};
+void da_agent_traffic(const struct da_agent *a, struct da_agent_traffic *t);
+
 #endif

@@ -246,6 +246,7 @@ static int ring_fill(struct cr_ring *r, const Carrier__RingConfigBody *b,
 	r->epoch = b->epoch;
 	r->replicas = b->replicas != 0 ? b->replicas
 				       : CR_RING_DEFAULT_REPLICAS;
+	r->replicas_majority = b->replicas_majority;
 	r->issued_unix = b->issued_unix;
 	r->nodes = calloc(b->n_nodes, sizeof(*r->nodes));
 	if (r->nodes == NULL)
@@ -881,6 +882,15 @@ static int add_sig(const struct cr_keypair *kp, const uint8_t *msg,
 	return 0;
 }
 
+uint32_t cr_ring_majority_replicas(size_t n)
+{
+	size_t r = n / 2 + 1;
+
+	if (r < CR_RING_MAJORITY_MIN)
+		r = CR_RING_MAJORITY_MIN;
+	return r > CR_RING_MAJORITY_MAX ? CR_RING_MAJORITY_MAX : (uint32_t)r;
+}
+
 int cr_ring_build_set(const struct cr_keypair *signer,
 		      const struct cr_ring_opset *set_in,
 		      const struct cr_ring *prev, uint64_t epoch,
@@ -992,7 +1002,12 @@ int cr_ring_build_set(const struct cr_keypair *signer,
 	body.epoch = epoch;
 	body.n_nodes = n;
 	body.nodes = ptrs;
-	body.replicas = replicas;
+	if (replicas == CR_RING_REPLICAS_MAJORITY) {
+		body.replicas = cr_ring_majority_replicas(n);
+		body.replicas_majority = 1;
+	} else {
+		body.replicas = replicas;
+	}
 	body.issued_unix = cr_now_unix();
 	if (pack_msg(&body.base, RING_SIG_CTX_LEN, &msg, &body_len, err) < 0)
 		return -1;
@@ -1272,8 +1287,9 @@ int cr_ring_save(const struct cr_ring *r, const char *path,
 	}
 	n = snprintf(text + off, cap - off,
 		     "# epoch %" PRIu64 ", issued %" PRIu64
-		     " (Unix time), %zu nodes, %" PRIu32 " replicas\n",
-		     r->epoch, r->issued_unix, r->n_nodes, r->replicas);
+		     " (Unix time), %zu nodes, %" PRIu32 " replicas%s\n",
+		     r->epoch, r->issued_unix, r->n_nodes, r->replicas,
+		     r->replicas_majority ? " (a majority of the nodes)" : "");
 	if (n < 0 || (size_t)n >= cap - off)
 		return cr_error_set(err, EOVERFLOW, "formatting the ring");
 	off += (size_t)n;

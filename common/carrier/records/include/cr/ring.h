@@ -36,7 +36,13 @@
 
 enum {
 	CR_RING_ADDR_MAX = 64,
+	/* The home-set size of a configuration without one (rings made
+	 * before `replicas_majority`, or built with replicas 0). */
 	CR_RING_DEFAULT_REPLICAS = 3,
+	/* The majority rule's bounds (cr_ring_majority_replicas): at least
+	 * today's 3, at most the nodes a lookup asks (cli/src/client.c). */
+	CR_RING_MAJORITY_MIN = 3,
+	CR_RING_MAJORITY_MAX = 16,
 	CR_RING_OPERATORS_MAX = 16,
 	CR_RING_HANDOVERS_MAX = 8,
 	CR_RING_SETHASH_LEN = 32,
@@ -83,6 +89,7 @@ struct cr_ring {
 	size_t n_handovers;
 	struct cr_ring_handover handovers[CR_RING_HANDOVERS_MAX];
 	uint32_t replicas;
+	int replicas_majority; /* replicas follows the node count */
 	uint64_t issued_unix;
 	size_t n_nodes;
 	struct cr_ring_node *nodes;
@@ -138,8 +145,25 @@ char *cr_ring_setid_format(const uint8_t hash[CR_RING_SETHASH_LEN],
 int cr_ring_opset_find(const struct cr_ring_opset *s,
 		       const uint8_t pk[CR_PKLEN], size_t *index);
 
+/* `replicas` for cr_ring_build*: a majority of the nodes, recorded as
+ * such so that the next epoch applies the rule again. */
+#define CR_RING_REPLICAS_MAJORITY UINT32_MAX
+
+/*
+ * The home-set size by the majority rule for a ring of n nodes:
+ * floor(n/2) + 1, so that whichever half of the ring dies at once, every
+ * device keeps a node holding its record (the nudges of
+ * docs/design/ring-cluster.md need one); at least CR_RING_MAJORITY_MIN
+ * (small rings keep what they had) and at most CR_RING_MAJORITY_MAX (past
+ * 31 nodes the rule gives way to cost: the guarantee then covers fewer
+ * than half of the nodes).
+ */
+uint32_t cr_ring_majority_replicas(size_t n);
+
 /* Builds and signs a configuration from `nodes` (n of them); *out owned by
- * the caller; signed_blob is filled. */
+ * the caller; signed_blob is filled.  replicas 0 leaves the field absent
+ * (read as CR_RING_DEFAULT_REPLICAS); CR_RING_REPLICAS_MAJORITY applies
+ * cr_ring_majority_replicas(n). */
 int cr_ring_build(const struct cr_keypair *op, uint64_t epoch,
 		  uint32_t replicas, const struct cr_ring_node *nodes,
 		  size_t n, struct cr_ring **out, struct cr_error **err);
