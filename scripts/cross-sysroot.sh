@@ -11,8 +11,9 @@
 # packages (`apt-get source` through the same private apt state, with a
 # deb-src line) with Debian's mips-linux-gnu-gcc, and installed into the
 # sysroot with the same layout a .deb would give.  That build has no
-# OpenSSL and no libarchive: the mips leg configures -DCR_DEVICE_TLS=OFF
-# -DAR_WITH_HTTP=OFF -DAR_WITH_ARCHIVE=OFF.
+# OpenSSL and no libarchive; its TLS is mbedTLS (the device builds' TLS
+# client, CR_TLS_BACKEND=mbedtls), also built from Debian's source: the
+# mips leg configures -DAR_WITH_ARCHIVE=OFF.
 #
 #   scripts/cross-sysroot.sh ARCH [DIR]
 #
@@ -77,8 +78,14 @@ pkgs=(
 	libjson-c-dev libjson-c5
 	libseccomp-dev libseccomp2
 	check libsubunit-dev libsubunit0
-	# the agent's TCP fallback (common/carrier/tls/src/tlsdgram.c): libssl.a and
-	# libcrypto.a; libevent_openssl.a comes with libevent-dev
+	# the TLS client of device builds (common/carrier/tls, CR_TLS_BACKEND=mbedtls:
+	# the agent's TCP fallback and archon's https origins): libmbedtls.a,
+	# libmbedx509.a and libmbedcrypto.a are in libmbedtls-dev, the runtime
+	# packages hold what its .so links point to
+	libmbedtls-dev libmbedtls14 libmbedx509-1 libmbedcrypto7
+	# OpenSSL, for -DCR_TLS_BACKEND=openssl device builds (bench/device-size.sh
+	# compares): libssl.a and libcrypto.a; libevent_openssl.a comes with
+	# libevent-dev
 	libssl-dev libssl3
 	# archon: https origins use libevent + OpenSSL (above).  libarchive
 	# (OCI layers) with the .a files of its Libs.private; libxml2 only
@@ -97,7 +104,7 @@ pkgs=(
 
 # mips: built from source, see mips_from_source below.
 if [ "$arch" = mips ]; then
-	pkgs=(libsodium libevent lmdb protobuf-c json-c check libseccomp libzstd)
+	pkgs=(libsodium libevent lmdb protobuf-c json-c check libseccomp libzstd mbedtls)
 fi
 
 stamp=$sysroot/.korhal-sysroot
@@ -288,6 +295,18 @@ from_source() {
 					ZSTD_LEGACY_SUPPORT=0 PREFIX=/usr LIBDIR="/usr/lib/$triple" \
 					DESTDIR="$b/dest" >>make.log
 				make -C "$s/lib" clean >/dev/null
+				;;
+			mbedtls)
+				# The three static libraries with Debian's configuration
+				# (include/mbedtls/config.h as Debian patches it), as the
+				# other architectures' libmbedtls-dev has them.
+				cmake -S "$s" -B . -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_C_COMPILER="$CC" \
+					-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$cflags" \
+					-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
+					-DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF -DMBEDTLS_FATAL_WARNINGS=OFF \
+					-DCMAKE_INSTALL_PREFIX=/usr -DLIB_INSTALL_DIR="/usr/lib/$triple" \
+					-DCMAKE_INSTALL_LIBDIR="lib/$triple" >configure.log
+				"${make[@]}" install DESTDIR="$b/dest" >make.log
 				;;
 			lmdb)
 				# Upstream's Makefile builds the tools too: only the library.

@@ -294,6 +294,17 @@ static int reply_take(struct reply *r, struct evbuffer *in, size_t want)
 	return 0;
 }
 
+/* 1 when v holds word (any case). */
+static int has_word(const char *v, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (; *v != '\0'; v++)
+		if (strncasecmp(v, word, n) == 0)
+			return 1;
+	return 0;
+}
+
 /* One header line (without its CRLF). */
 static void reply_header(struct reply *r, const char *line)
 {
@@ -312,9 +323,9 @@ static void reply_header(struct reply *r, const char *line)
 
 		r->length = (end != v && n >= 0) ? n : -2;
 	} else if (k == 17 && strncasecmp(line, "Transfer-Encoding", k) == 0) {
-		r->chunked = strcasestr(v, "chunked") != NULL;
+		r->chunked = has_word(v, "chunked");
 	} else if (k == 10 && strncasecmp(line, "Connection", k) == 0) {
-		if (strcasestr(v, "close") != NULL)
+		if (has_word(v, "close"))
 			r->keep = 0;
 	} else if (k == 8 && strncasecmp(line, "Location", k) == 0) {
 		snprintf(r->location, sizeof(r->location), "%s", v);
@@ -372,20 +383,13 @@ static void reply_head_done(struct ar_origin *o, struct reply *r)
 	}
 }
 
-/* Whatever has arrived, as far as it goes. */
-static void on_read(struct bufferevent *bev, void *arg)
+/* Parses what has arrived of r's answer, as far as it goes (the
+ * response parser: tests/fuzz/fuzz_ar_http.c). */
+static void reply_parse(struct ar_origin *o, struct reply *r, struct evbuffer *in)
 {
-	struct ar_origin *o = arg;
-	struct reply *r = o->cur;
-	struct evbuffer *in = bufferevent_get_input(bev);
 	char *line, *end;
 	int minor, code;
 
-	if (r == NULL) { /* bytes nobody asked for: not reusable */
-		evbuffer_drain(in, evbuffer_get_length(in));
-		o->conn_closed = 1;
-		return;
-	}
 	while (!r->done) {
 		switch (r->state) {
 		case R_STATUS:
@@ -475,6 +479,30 @@ static void on_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct ar_origin *o = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (o->cur == NULL) { /* bytes nobody asked for: not reusable */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		o->conn_closed = 1;
+		return;
+	}
+	reply_parse(o, o->cur, in);
+}
+
+/* The connection's end (or failure): a body that ends with the
+ * connection ends here. */
+static void reply_eof(struct ar_origin *o, struct reply *r, short what)
+{
+	if ((what & BEV_EVENT_EOF) && r->state == R_BODY && r->length < 0) {
+		reply_end(o, r, FAIL_NONE);
+		return;
+	}
+	reply_end(o, r, (what & BEV_EVENT_TIMEOUT) ? FAIL_TIMEOUT : FAIL_CLOSED);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct ar_origin *o = arg;
@@ -484,14 +512,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	o->conn_closed = 1;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
-	if (r == NULL)
-		return;
-	/* A body that ends with the connection ends here. */
-	if ((what & BEV_EVENT_EOF) && r->state == R_BODY && r->length < 0) {
-		reply_end(o, r, FAIL_NONE);
-		return;
-	}
-	reply_end(o, r, (what & BEV_EVENT_TIMEOUT) ? FAIL_TIMEOUT : FAIL_CLOSED);
+	if (r != NULL)
+		reply_eof(o, r, what);
 }
 
 /* A connection to t (the current one when it still fits). */

@@ -30,6 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* mbedTLS 3 made struct fields private and changed the version settings:
+ * not supported yet (-DCR_TLS_BACKEND=openssl there). */
+#if MBEDTLS_VERSION_MAJOR != 2
+#error "the mbedTLS backend is written for mbedTLS 2.28 (Debian 12's)"
+#endif
+
 enum {
 	TLSC_READ_CHUNK = 4096,
 	/* iPAddress in GeneralName (RFC 5280), context-specific tag 7 */
