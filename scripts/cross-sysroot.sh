@@ -305,7 +305,7 @@ from_source() {
 					-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
 					-DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF -DMBEDTLS_FATAL_WARNINGS=OFF \
 					-DCMAKE_INSTALL_PREFIX=/usr -DLIB_INSTALL_DIR="/usr/lib/$triple" \
-					-DCMAKE_INSTALL_LIBDIR="lib/$triple" >configure.log
+					>configure.log
 				"${make[@]}" install DESTDIR="$b/dest" >make.log
 				;;
 			lmdb)
