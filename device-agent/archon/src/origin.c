@@ -369,6 +369,7 @@ static void reply_head_done(struct ar_origin *o, struct reply *r)
 	}
 	if (r->chunked) {
 		r->state = R_CHUNK;
+		r->head_bytes = 0; /* the bound is per chunk line from here */
 	} else if (r->length >= 0) {
 		if ((uint64_t)r->length > r->max) {
 			reply_end(o, r, FAIL_LONG);
@@ -469,9 +470,10 @@ static void reply_parse(struct ar_origin *o, struct reply *r, struct evbuffer *i
 		case R_TRAILER:
 			if ((line = reply_line(o, r, in)) == NULL)
 				return;
-			if (r->state == R_CHUNK_END)
+			if (r->state == R_CHUNK_END) {
 				r->state = R_CHUNK;
-			else if (line[0] == '\0')
+				r->head_bytes = 0;
+			} else if (line[0] == '\0')
 				reply_end(o, r, FAIL_NONE);
 			free(line);
 			break;
@@ -490,6 +492,9 @@ static void on_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	reply_parse(o, o->cur, in);
+	/* Bytes past the answer: not a connection to ask again. */
+	if (o->cur == NULL && evbuffer_get_length(in) > 0)
+		o->conn_closed = 1;
 }
 
 /* The connection's end (or failure): a body that ends with the
