@@ -356,7 +356,9 @@ static char *reply_line(struct ar_origin *o, struct reply *r, struct evbuffer *i
 /* The end of the head: how the body comes, if it is wanted at all. */
 static void reply_head_done(struct ar_origin *o, struct reply *r)
 {
-	if (r->length == -2) {
+	/* A bad length, or both a length and chunks (a request smuggler's
+	 * answer: which one ends the body?). */
+	if (r->length == -2 || (r->chunked && r->length >= 0)) {
 		reply_end(o, r, FAIL_PROTO);
 		return;
 	}
@@ -389,15 +391,16 @@ static void reply_head_done(struct ar_origin *o, struct reply *r)
 static void reply_parse(struct ar_origin *o, struct reply *r, struct evbuffer *in)
 {
 	char *line, *end;
-	int minor, code;
+	int minor, code, at;
 
 	while (!r->done) {
 		switch (r->state) {
 		case R_STATUS:
 			if ((line = reply_line(o, r, in)) == NULL)
 				return;
-			if (sscanf(line, "HTTP/1.%d %3d", &minor, &code) != 2 ||
-			    code < 100 || code > 999) {
+			at = 0;
+			if (sscanf(line, "HTTP/1.%d %3d%n", &minor, &code, &at) != 2 ||
+			    code < 100 || code > 999 || (line[at] != ' ' && line[at] != '\0')) {
 				free(line);
 				reply_end(o, r, FAIL_PROTO);
 				return;
