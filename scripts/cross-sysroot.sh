@@ -186,7 +186,7 @@ from_debs() {
 # libraries, no programs, no tests of theirs) into $tmp/usr with Debian's
 # multiarch layout.
 from_source() {
-	local p s b cfg=(--host="$triple" --prefix=/usr --libdir="/usr/lib/$triple"
+	local p s b id cfg=(--host="$triple" --prefix=/usr --libdir="/usr/lib/$triple"
 		--disable-shared --enable-static)
 	local cflags="-O2 -g0 -ffunction-sections -fdata-sections"
 	# Debian's patches touch Makefile.am and configure.ac after the
@@ -234,10 +234,14 @@ from_source() {
 		s=$(ls -d "$dir/src/$p"-*/ | head -n 1)
 		s=${s%/}
 		b=$dir/build/$p
+		id=$(basename "$s")
+		# mbedtls: with Korhal's configuration (scripts/mbedtls-config.h),
+		# whose hash is part of the stamp.
+		[ "$p" != mbedtls ] || id="$id $(sha256sum "$root/scripts/mbedtls-config.h" | cut -c1-16)"
 		# Each package installs into its own dest/, kept with a stamp
 		# naming its source: a later run (another package added, a
 		# failed one fixed) builds only what is missing.
-		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$(basename "$s")" ]; then
+		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$id" ]; then
 			cp -a "$b/dest/." "$tmp/"
 			continue
 		fi
@@ -297,9 +301,11 @@ from_source() {
 				make -C "$s/lib" clean >/dev/null
 				;;
 			mbedtls)
-				# The three static libraries with Debian's configuration
-				# (include/mbedtls/config.h as Debian patches it), as the
-				# other architectures' libmbedtls-dev has them.
+				# The three static libraries, configured for Korhal's TLS
+				# client alone (scripts/mbedtls-config.h: no server, no
+				# self-tests, only the ciphers and curves it offers), which
+				# is installed as include/mbedtls/config.h with them.
+				cp "$root/scripts/mbedtls-config.h" "$s/include/mbedtls/config.h"
 				cmake -S "$s" -B . -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_C_COMPILER="$CC" \
 					-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$cflags" \
 					-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
@@ -336,7 +342,7 @@ from_source() {
 			tail -n 20 "$b"/*.log >&2 2>/dev/null
 			return 1
 		}
-		basename "$s" >"$b/.korhal-built"
+		echo "$id" >"$b/.korhal-built"
 		cp -a "$b/dest/." "$tmp/"
 	done
 	# Library folder libtool archives name host paths; nothing needs them.
