@@ -5,27 +5,31 @@
 # https origins), and what each library and the largest objects cost in
 # it, from the link map.  Writes bench/results/device-size.txt.
 #
-#   bench/device-size.sh [BUILD_TLS [BUILD_NOTLS]]
+#   bench/device-size.sh [BUILD_TLS [BUILD_NOTLS [BUILD_OPENSSL]]]
 #
-# Defaults: build-armel (the armel leg's build) and build-armel-notls;
-# either is configured and built (korhal-device only) when missing, with
-# cmake/toolchain-armel.cmake (scripts/armel-sysroot.sh first).
+# Defaults: build-armel (the armel leg's build: TLS with mbedTLS, the
+# device builds' CR_TLS_BACKEND), build-armel-notls, and build-armel-openssl
+# (-DCR_TLS_BACKEND=openssl, for comparison: the TLS client device builds
+# had before); each is configured and built (korhal-device only) when
+# missing, with cmake/toolchain-armel.cmake (scripts/armel-sysroot.sh
+# first).
 # Budgets and targets: bench/device-budget.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 tls_dir=${1:-build-armel}
 notls_dir=${2:-build-armel-notls}
+ossl_dir=${3:-build-armel-openssl}
 out=bench/results/device-size.txt
 budget() { sed -n "s/^$1 //p" bench/device-budget; }
 
-build() { # build DIR TLS(ON|OFF)
+build() { # build DIR TLS(ON|OFF) [BACKEND]
 	if [ ! -f "$1/CMakeCache.txt" ]; then
 		scripts/armel-sysroot.sh >/dev/null
 		cmake -S . -B "$1" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-armel.cmake" \
 			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \
 			-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_TESTS=OFF -DCR_DEVICE_TLS="$2" \
-			-DAR_WITH_HTTP=ON >/dev/null
+			-DAR_WITH_HTTP=ON ${3:+-DCR_TLS_BACKEND=$3} >/dev/null
 	fi
 	nice cmake --build "$1" -j2 --target korhal-device >/dev/null
 }
@@ -48,6 +52,7 @@ report() { # report DIR LABEL TARGET CEILING WHO-ENFORCES
 
 build "$tls_dir" ON
 build "$notls_dir" OFF
+build "$ossl_dir" ON openssl
 mkdir -p bench/results
 # Before $out is rewritten (a committed result would count as a change).
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ":!$out" || echo ' (+ local changes)')"
@@ -62,10 +67,12 @@ commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ":!$out" || ec
 		"Debian's .a files are as Debian built them)"
 	echo "before korhal-device (387c56b, three programs, -O2, measured the same way):" \
 		"carrier-agent 5,599,700 + archon 5,475,488 + bolter 1,006,368 = 12,081,556 bytes"
-	report "$tls_dir" "everything in (TLS fallback and https: OpenSSL)" \
+	report "$tls_dir" "everything in (TLS fallback and https: mbedTLS)" \
 		"$(budget target_tls)" "$(budget ceiling_tls)" "enforced by scripts/test.sh's armel leg"
 	report "$notls_dir" "-DCR_DEVICE_TLS=OFF (no TCP/TLS fallback, no https)" \
 		"$(budget target_notls)" "$(budget ceiling_notls)" \
 		"reported here only (the armel leg builds with TLS)"
+	report "$ossl_dir" "everything in, TLS with OpenSSL (-DCR_TLS_BACKEND=openssl), for comparison" \
+		"$(budget target_tls)" 0 ""
 } >"$out"
 cat "$out"

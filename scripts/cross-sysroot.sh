@@ -11,8 +11,9 @@
 # packages (`apt-get source` through the same private apt state, with a
 # deb-src line) with Debian's mips-linux-gnu-gcc, and installed into the
 # sysroot with the same layout a .deb would give.  That build has no
-# OpenSSL: the mips leg configures -DCR_DEVICE_TLS=OFF -DAR_WITH_HTTP=OFF
-# (OCI layers need zlib and zstd: archon reads the tar itself).
+# OpenSSL; its TLS is mbedTLS (the device builds' TLS client,
+# CR_TLS_BACKEND=mbedtls), also built from Debian's source, and OCI layers
+# need zlib and zstd (archon reads the tar itself).
 #
 #   scripts/cross-sysroot.sh ARCH [DIR]
 #
@@ -77,11 +78,17 @@ pkgs=(
 	libjson-c-dev libjson-c5
 	libseccomp-dev libseccomp2
 	check libsubunit-dev libsubunit0
-	# the agent's TCP fallback (common/carrier/tls/src/tlsdgram.c): libssl.a and
-	# libcrypto.a; libevent_openssl.a comes with libevent-dev
+	# the TLS client of device builds (common/carrier/tls, CR_TLS_BACKEND=mbedtls:
+	# the agent's TCP fallback and archon's https origins): libmbedtls.a,
+	# libmbedx509.a and libmbedcrypto.a are in libmbedtls-dev, the runtime
+	# packages hold what its .so links point to
+	libmbedtls-dev libmbedtls14 libmbedx509-1 libmbedcrypto7
+	# OpenSSL, for -DCR_TLS_BACKEND=openssl device builds (bench/device-size.sh
+	# compares): libssl.a and libcrypto.a; libevent_openssl.a comes with
+	# libevent-dev
 	libssl-dev libssl3
-	# archon: https origins use libevent + OpenSSL (above); OCI layers
-	# are read by archon's own tar reader over zlib (gzip) and libzstd.
+	# archon: https origins use the TLS client above; OCI layers are read
+	# by archon's own tar reader over zlib (gzip) and libzstd.
 	# Left out, see device-agent/archon/CMakeLists.txt: libcurl (its
 	# static archive needs Kerberos GSS-API and p11-kit, shipped without
 	# .a files) and libdivsufsort (no .a at all).
@@ -94,7 +101,7 @@ pkgs=(
 
 # mips: built from source, see mips_from_source below.
 if [ "$arch" = mips ]; then
-	pkgs=(libsodium libevent lmdb protobuf-c json-c check libseccomp libzstd zlib)
+	pkgs=(libsodium libevent lmdb protobuf-c json-c check libseccomp libzstd zlib mbedtls)
 fi
 
 stamp=$sysroot/.korhal-sysroot
@@ -176,7 +183,7 @@ from_debs() {
 # libraries, no programs, no tests of theirs) into $tmp/usr with Debian's
 # multiarch layout.
 from_source() {
-	local p s b cfg=(--host="$triple" --prefix=/usr --libdir="/usr/lib/$triple"
+	local p s b id cfg=(--host="$triple" --prefix=/usr --libdir="/usr/lib/$triple"
 		--disable-shared --enable-static)
 	local cflags="-O2 -g0 -ffunction-sections -fdata-sections"
 	# Debian's patches touch Makefile.am and configure.ac after the
@@ -224,10 +231,14 @@ from_source() {
 		s=$(ls -d "$dir/src/$p"-*/ | head -n 1)
 		s=${s%/}
 		b=$dir/build/$p
+		id=$(basename "$s")
+		# mbedtls: with Korhal's configuration (scripts/mbedtls-config.h),
+		# whose hash is part of the stamp.
+		[ "$p" != mbedtls ] || id="$id $(sha256sum "$root/scripts/mbedtls-config.h" | cut -c1-16)"
 		# Each package installs into its own dest/, kept with a stamp
 		# naming its source: a later run (another package added, a
 		# failed one fixed) builds only what is missing.
-		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$(basename "$s")" ]; then
+		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$id" ]; then
 			cp -a "$b/dest/." "$tmp/"
 			continue
 		fi
@@ -295,6 +306,20 @@ from_source() {
 				make install DESTDIR="$b/dest" >>make.log
 				rm -rf "$b/dest/usr/share"
 				;;
+			mbedtls)
+				# The three static libraries, configured for Korhal's TLS
+				# client alone (scripts/mbedtls-config.h: no server, no
+				# self-tests, only the ciphers and curves it offers), which
+				# is installed as include/mbedtls/config.h with them.
+				cp "$root/scripts/mbedtls-config.h" "$s/include/mbedtls/config.h"
+				cmake -S "$s" -B . -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_C_COMPILER="$CC" \
+					-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$cflags" \
+					-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
+					-DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF -DMBEDTLS_FATAL_WARNINGS=OFF \
+					-DCMAKE_INSTALL_PREFIX=/usr -DLIB_INSTALL_DIR="/usr/lib/$triple" \
+					>configure.log
+				"${make[@]}" install DESTDIR="$b/dest" >make.log
+				;;
 			lmdb)
 				# Upstream's Makefile builds the tools too: only the library.
 				$CC $CFLAGS -pthread -c "$s/libraries/liblmdb/mdb.c" "$s/libraries/liblmdb/midl.c"
@@ -323,7 +348,7 @@ from_source() {
 			tail -n 20 "$b"/*.log >&2 2>/dev/null
 			return 1
 		}
-		basename "$s" >"$b/.korhal-built"
+		echo "$id" >"$b/.korhal-built"
 		cp -a "$b/dest/." "$tmp/"
 	done
 	# Library folder libtool archives name host paths; nothing needs them.
