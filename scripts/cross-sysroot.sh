@@ -127,7 +127,7 @@ fi
 
 stamp=$sysroot/.korhal-sysroot
 want="packages: ${pkgs[*]}"
-[ "$libc" = glibc ] || want="$want; $libc, with busybox"
+[ "$libc" = glibc ] || want="$want; $libc, with busybox, small 3"
 if [ "${KORHAL_SYSROOT_REFRESH:-0}" != 1 ] && [ -f "$stamp" ] &&
 	[ "$(head -n 1 "$stamp")" = "$want" ]; then
 	echo "$arch sysroot up to date: $sysroot"
@@ -289,7 +289,7 @@ DRIVER
 # libraries, no programs, no tests of theirs) into $tmp/usr with Debian's
 # multiarch layout.
 from_source() {
-	local host=$triple cc=$triple-gcc
+	local host=$triple cc=$triple-gcc recipe= evopts=() zopts=()
 	local cflags="-O2 -g0 -ffunction-sections -fdata-sections"
 	if [ "$libc" = musl ]; then
 		# For size; configure's host names the C library.
@@ -299,6 +299,12 @@ from_source() {
 		x86_64-musl) host=x86_64-linux-musl ;;
 		esac
 		cc=$tmp/musl/bin/musl-gcc
+		# For size, what the device does not need: libevent's debug
+		# mode and malloc hooks; zstd's faster but larger decoders
+		# (one Huffman and one sequence decoder are kept, not two).
+		evopts=(--disable-debug-mode --disable-malloc-replacement)
+		zopts=(HUF_FORCE_DECOMPRESS_X1=1 ZSTD_FORCE_DECOMPRESS_SEQUENCES_SHORT=1)
+		recipe=" ($libc, small 3)"
 	fi
 	local p s b cfg=(--host="$host" --prefix=/usr --libdir="/usr/lib/$triple"
 		--disable-shared --enable-static)
@@ -356,7 +362,7 @@ from_source() {
 		# Each package installs into its own dest/, kept with a stamp
 		# naming its source: a later run (another package added, a
 		# failed one fixed) builds only what is missing.
-		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$(basename "$s")" ]; then
+		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$(basename "$s")$recipe" ]; then
 			cp -a "$b/dest/." "$tmp/"
 			continue
 		fi
@@ -380,7 +386,7 @@ from_source() {
 				;;
 			libevent)
 				"$s/configure" "${cfg[@]}" --disable-openssl --disable-samples \
-					--disable-libevent-regress --disable-doxygen-html >configure.log
+					--disable-libevent-regress --disable-doxygen-html "${evopts[@]}" >configure.log
 				"${make[@]}" install DESTDIR="$b/dest" >make.log
 				;;
 			check)
@@ -389,6 +395,8 @@ from_source() {
 				"${make[@]}" -C lib >make.log
 				"${make[@]}" -C src install DESTDIR="$b/dest" >>make.log
 				"${make[@]}" install-pcdataDATA DESTDIR="$b/dest" >>make.log
+				# check.h includes it; generated at the top of the build.
+				"${make[@]}" install-includeHEADERS DESTDIR="$b/dest" >>make.log
 				# Debian's check.pc (a Debian patch) links -lcheck_pic,
 				# which Debian's package ships beside libcheck.a.
 				cp "$b/dest/usr/lib/$triple/libcheck.a" "$b/dest/usr/lib/$triple/libcheck_pic.a"
@@ -409,7 +417,7 @@ from_source() {
 				"${make[@]}" install DESTDIR="$b/dest" >make.log
 				;;
 			libzstd)
-				"${make[@]}" -C "$s/lib" libzstd.a ZSTD_LEGACY_SUPPORT=0 \
+				"${make[@]}" -C "$s/lib" libzstd.a ZSTD_LEGACY_SUPPORT=0 "${zopts[@]}" \
 					BUILD_DIR="$b" >make.log
 				make -C "$s/lib" install-static install-pc install-includes \
 					ZSTD_LEGACY_SUPPORT=0 PREFIX=/usr LIBDIR="/usr/lib/$triple" \
@@ -418,8 +426,24 @@ from_source() {
 				;;
 			lmdb)
 				# Upstream's Makefile builds the tools too: only the library.
-				$CC $CFLAGS -pthread -c "$s/libraries/liblmdb/mdb.c" "$s/libraries/liblmdb/midl.c"
-				$AR rcs liblmdb.a mdb.o midl.o
+				local robust=() objs=(mdb.o midl.o)
+				if [ "$libc" = musl ]; then
+					# musl's pthread_mutexattr_setrobust fails with
+					# ENOSYS where the kernel has no robust futex list
+					# (qemu-user implements none), and LMDB then opens
+					# nothing: there, plain mutexes (glibc does the same
+					# silently).  Real kernels keep robust ones.
+					robust=(-Dpthread_mutexattr_setrobust=korhal_mutexattr_setrobust)
+					printf '%s\n' '#include <errno.h>' '#include <pthread.h>' \
+						'int korhal_mutexattr_setrobust(pthread_mutexattr_t *a, int r);' \
+						'int korhal_mutexattr_setrobust(pthread_mutexattr_t *a, int r)' \
+						'{ int rc = pthread_mutexattr_setrobust(a, r); return rc == ENOSYS ? 0 : rc; }' \
+						>robust.c
+					$CC $CFLAGS -c robust.c
+					objs+=(robust.o)
+				fi
+				$CC $CFLAGS "${robust[@]}" -pthread -c "$s/libraries/liblmdb/mdb.c" "$s/libraries/liblmdb/midl.c"
+				$AR rcs liblmdb.a "${objs[@]}"
 				install -D -m 644 liblmdb.a "$b/dest/usr/lib/$triple/liblmdb.a"
 				install -D -m 644 "$s/libraries/liblmdb/lmdb.h" "$b/dest/usr/include/lmdb.h"
 				;;
@@ -501,7 +525,7 @@ from_source() {
 			tail -n 20 "$b"/*.log >&2 2>/dev/null
 			return 1
 		}
-		basename "$s" >"$b/.korhal-built"
+		echo "$(basename "$s")$recipe" >"$b/.korhal-built"
 		cp -a "$b/dest/." "$tmp/"
 	done
 	# Library folder libtool archives name host paths; nothing needs them.
