@@ -41,6 +41,48 @@ if(OPENSSL_FOUND)
   pkg_check_modules(EVENT_OPENSSL REQUIRED IMPORTED_TARGET libevent_openssl)
   cr_pkg_static(EVENT_OPENSSL)
 endif()
+# The TLS client (common/carrier/tls, cr/tlsclient.h) of the agent's TCP
+# fallback and archon's https origins: OpenSSL on hosts, mbedTLS on
+# devices (a static device binary without OpenSSL's 3 MB; docs/tls.md).
+# Nodes keep OpenSSL for the server side either way.  mbedTLS is found
+# without pkg-config (Debian's 2.28 ships no .pc file): libmbedtls.a,
+# libmbedx509.a and libmbedcrypto.a and include/mbedtls/ in the sysroot, or
+# under -DMBEDTLS_ROOT=DIR.
+if(CR_DEVICE_ONLY)
+  set(CR_TLS_BACKEND_DEFAULT mbedtls)
+else()
+  set(CR_TLS_BACKEND_DEFAULT openssl)
+endif()
+set(CR_TLS_BACKEND ${CR_TLS_BACKEND_DEFAULT} CACHE STRING
+  "The TLS client's library: openssl or mbedtls (device builds: mbedtls)")
+set_property(CACHE CR_TLS_BACKEND PROPERTY STRINGS openssl mbedtls)
+if(CR_TLS_BACKEND STREQUAL "mbedtls")
+  set(mbedtls_hints)
+  if(MBEDTLS_ROOT)
+    set(mbedtls_hints ${MBEDTLS_ROOT} ${MBEDTLS_ROOT}/usr)
+  endif()
+  find_path(MBEDTLS_INCLUDE_DIR mbedtls/ssl.h HINTS ${mbedtls_hints}
+    PATH_SUFFIXES include)
+  # The static archives first, on hosts too: nothing to install beside
+  # the program.
+  foreach(l mbedtls mbedx509 mbedcrypto)
+    string(TOUPPER ${l} L)
+    find_library(${L}_LIBRARY NAMES lib${l}.a ${l} HINTS ${mbedtls_hints}
+      PATH_SUFFIXES lib lib/${CMAKE_LIBRARY_ARCHITECTURE})
+  endforeach()
+  if(MBEDTLS_INCLUDE_DIR AND MBEDTLS_LIBRARY AND MBEDX509_LIBRARY AND MBEDCRYPTO_LIBRARY)
+    add_library(mbedtls::mbedtls INTERFACE IMPORTED)
+    set_target_properties(mbedtls::mbedtls PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES ${MBEDTLS_INCLUDE_DIR}
+      INTERFACE_LINK_LIBRARIES "${MBEDTLS_LIBRARY};${MBEDX509_LIBRARY};${MBEDCRYPTO_LIBRARY}")
+  elseif(NOT CR_DEVICE_ONLY OR NOT DEFINED CR_DEVICE_TLS OR CR_DEVICE_TLS)
+    message(FATAL_ERROR "CR_TLS_BACKEND=mbedtls: mbedTLS not found (Debian: "
+      "libmbedtls-dev; cross builds: scripts/cross-sysroot.sh ARCH; or "
+      "-DMBEDTLS_ROOT=DIR, -DCR_TLS_BACKEND=openssl, -DCR_DEVICE_TLS=OFF)")
+  endif()
+elseif(NOT CR_TLS_BACKEND STREQUAL "openssl")
+  message(FATAL_ERROR "CR_TLS_BACKEND=${CR_TLS_BACKEND}: want openssl or mbedtls")
+endif()
 # zstd: Archon's compressed chunks (ar_format, the store, the ring node's
 # shard cache).
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)

@@ -22,7 +22,7 @@ set(CR_LAYER_rn_node cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
   cr_tls ar_format cr_fleet)
 set(CR_LAYER_da_agent cr_base cr_crypto cp_proto cr_hop cr_e2e cr_records
   cr_link cr_tls ar_format ar_store bo_runtime cr_fleet)
-set(CR_LAYER_ar_store cr_base cr_crypto cr_records ar_format)
+set(CR_LAYER_ar_store cr_base cr_crypto cr_records ar_format cr_tls)
 set(CR_LAYER_bo_runtime cr_base)
 # Programs: a thin main over their component (the CLI's is cl_cli).
 set(CR_LAYER_carrier-node rn_node)
@@ -45,7 +45,8 @@ set(CR_LAYER_EXT_cr_hop PkgConfig::EVENT)
 set(CR_LAYER_EXT_cr_e2e PkgConfig::EVENT)
 set(CR_LAYER_EXT_cr_records "")
 set(CR_LAYER_EXT_cr_fleet "")
-set(CR_LAYER_EXT_cr_tls PkgConfig::EVENT_OPENSSL PkgConfig::OPENSSL)
+set(CR_LAYER_EXT_cr_tls PkgConfig::EVENT PkgConfig::SODIUM PkgConfig::EVENT_OPENSSL
+  PkgConfig::OPENSSL mbedtls::mbedtls)
 set(CR_LAYER_EXT_cr_link PkgConfig::EVENT PkgConfig::SODIUM)
 set(CR_LAYER_EXT_ar_format PkgConfig::SODIUM PkgConfig::ZSTD)
 

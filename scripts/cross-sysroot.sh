@@ -11,8 +11,9 @@
 # packages (`apt-get source` through the same private apt state, with a
 # deb-src line) with Debian's mips-linux-gnu-gcc, and installed into the
 # sysroot with the same layout a .deb would give.  That build has no
-# OpenSSL and no libarchive: the mips leg configures -DCR_DEVICE_TLS=OFF
-# -DAR_WITH_HTTP=OFF -DAR_WITH_ARCHIVE=OFF.
+# OpenSSL and no libarchive; its TLS is mbedTLS (the device builds' TLS
+# client, CR_TLS_BACKEND=mbedtls), also built from Debian's source: the
+# mips leg configures -DAR_WITH_ARCHIVE=OFF.
 #
 # armel-musl and x86_64-musl: the device's libraries built the same way
 # from Debian 12's sources, against musl instead of glibc (musl-dev:armel
@@ -21,9 +22,9 @@
 # (docs/packaging.md, "musl builds").  The sysroot carries its compiler
 # driver, musl/bin/musl-gcc: Debian's <triple>-gcc with a specs file that
 # swaps glibc for the musl tree beside it (musl/include, with the
-# kernel's headers, and musl/lib), always static.  It adds zlib, a small
-# libarchive (tar, gzip and zstd only), and mbedTLS (libmbedtls,
-# libmbedx509, libmbedcrypto) for a device TLS backend; no OpenSSL.
+# kernel's headers, and musl/lib), always static.  It adds zlib and a
+# small libarchive (tar, gzip and zstd only); TLS is mbedTLS as for mips
+# (scripts/mbedtls-config.h); no OpenSSL.
 # cmake/toolchain-armel-musl.cmake and toolchain-x86_64-musl.cmake use it.
 #
 #   scripts/cross-sysroot.sh ARCH [DIR]
@@ -96,8 +97,14 @@ pkgs=(
 	libjson-c-dev libjson-c5
 	libseccomp-dev libseccomp2
 	check libsubunit-dev libsubunit0
-	# the agent's TCP fallback (common/carrier/tls/src/tlsdgram.c): libssl.a and
-	# libcrypto.a; libevent_openssl.a comes with libevent-dev
+	# the TLS client of device builds (common/carrier/tls, CR_TLS_BACKEND=mbedtls:
+	# the agent's TCP fallback and archon's https origins): libmbedtls.a,
+	# libmbedx509.a and libmbedcrypto.a are in libmbedtls-dev, the runtime
+	# packages hold what its .so links point to
+	libmbedtls-dev libmbedtls14 libmbedx509-1 libmbedcrypto7
+	# OpenSSL, for -DCR_TLS_BACKEND=openssl device builds (bench/device-size.sh
+	# compares): libssl.a and libcrypto.a; libevent_openssl.a comes with
+	# libevent-dev
 	libssl-dev libssl3
 	# archon: https origins use libevent + OpenSSL (above).  libarchive
 	# (OCI layers) with the .a files of its Libs.private; libxml2 only
@@ -116,7 +123,7 @@ pkgs=(
 
 # mips: built from source, see mips_from_source below.
 if [ "$arch" = mips ]; then
-	pkgs=(libsodium libevent lmdb protobuf-c json-c check libseccomp libzstd)
+	pkgs=(libsodium libevent lmdb protobuf-c json-c check libseccomp libzstd mbedtls)
 fi
 # musl: the same and what the glibc sysroots take from Debian's packages
 # (zlib and libarchive for OCI layers, mbedTLS for the device's TLS), in
@@ -289,7 +296,7 @@ DRIVER
 # libraries, no programs, no tests of theirs) into $tmp/usr with Debian's
 # multiarch layout.
 from_source() {
-	local host=$triple cc=$triple-gcc recipe= evopts=() zopts=()
+	local host=$triple cc=$triple-gcc recipe='' evopts=() zopts=()
 	local cflags="-O2 -g0 -ffunction-sections -fdata-sections"
 	if [ "$libc" = musl ]; then
 		# For size; configure's host names the C library.
@@ -306,7 +313,7 @@ from_source() {
 		zopts=(HUF_FORCE_DECOMPRESS_X1=1 ZSTD_FORCE_DECOMPRESS_SEQUENCES_SHORT=1)
 		recipe=" ($libc, small 3)"
 	fi
-	local p s b cfg=(--host="$host" --prefix=/usr --libdir="/usr/lib/$triple"
+	local p s b id cfg=(--host="$host" --prefix=/usr --libdir="/usr/lib/$triple"
 		--disable-shared --enable-static)
 	# Debian's patches touch Makefile.am and configure.ac after the
 	# tarball's generated files: keep make from regenerating them with
@@ -359,10 +366,14 @@ from_source() {
 		s=$(ls -d "$dir/src/$p"-*/ | head -n 1)
 		s=${s%/}
 		b=$dir/build/$p
+		id=$(basename "$s")$recipe
+		# mbedtls: with Korhal's configuration (scripts/mbedtls-config.h),
+		# whose hash is part of the stamp.
+		[ "$p" != mbedtls ] || id="$id $(sha256sum "$root/scripts/mbedtls-config.h" | cut -c1-16)"
 		# Each package installs into its own dest/, kept with a stamp
 		# naming its source: a later run (another package added, a
 		# failed one fixed) builds only what is missing.
-		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$(basename "$s")$recipe" ]; then
+		if [ -f "$b/.korhal-built" ] && [ "$(cat "$b/.korhal-built")" = "$id" ]; then
 			cp -a "$b/dest/." "$tmp/"
 			continue
 		fi
@@ -423,6 +434,21 @@ from_source() {
 					ZSTD_LEGACY_SUPPORT=0 PREFIX=/usr LIBDIR="/usr/lib/$triple" \
 					DESTDIR="$b/dest" >>make.log
 				make -C "$s/lib" clean >/dev/null
+				;;
+			mbedtls)
+				# The three static libraries, configured for Korhal's TLS
+				# client alone (scripts/mbedtls-config.h: no server, no
+				# self-tests, only the ciphers and curves it offers), which
+				# is installed as include/mbedtls/config.h with them.
+				cp "$root/scripts/mbedtls-config.h" "$s/include/mbedtls/config.h"
+				cmake -S "$s" -B . -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_C_COMPILER="$CC" \
+					-DCMAKE_AR="$(command -v "$AR")" -DCMAKE_RANLIB="$(command -v "$RANLIB")" \
+					-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$cflags" \
+					-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
+					-DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF -DMBEDTLS_FATAL_WARNINGS=OFF \
+					-DCMAKE_INSTALL_PREFIX=/usr -DLIB_INSTALL_DIR="/usr/lib/$triple" \
+					>configure.log
+				"${make[@]}" install DESTDIR="$b/dest" >make.log
 				;;
 			lmdb)
 				# Upstream's Makefile builds the tools too: only the library.
@@ -494,30 +520,6 @@ from_source() {
 				"${make[@]}" install-libLTLIBRARIES install-includeHEADERS \
 					install-pkgconfigDATA DESTDIR="$b/dest" >make.log
 				;;
-			mbedtls)
-				# The three static libraries and their headers; mbedTLS
-				# 2.28 installs no .pc files: written here for
-				# cmake/Deps.cmake's pkg-config.
-				cmake -S "$s" -B . -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_C_COMPILER="$CC" \
-					-DCMAKE_AR="$(command -v "$AR")" -DCMAKE_RANLIB="$(command -v "$RANLIB")" \
-					-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$cflags" \
-					-DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF \
-					-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
-					-DMBEDTLS_FATAL_WARNINGS=OFF -DCMAKE_INSTALL_PREFIX=/usr \
-					-DLIB_INSTALL_DIR="/usr/lib/$triple" \
-					>configure.log
-				"${make[@]}" install DESTDIR="$b/dest" >make.log
-				local v pc
-				v=$(basename "$s" | sed 's/^mbedtls-//')
-				mkdir -p "$b/dest/usr/lib/$triple/pkgconfig"
-				for pc in mbedcrypto:: mbedx509:mbedcrypto: mbedtls:mbedx509:; do
-					printf '%s\n' prefix=/usr "libdir=/usr/lib/$triple" includedir=/usr/include \
-						'' "Name: ${pc%%:*}" "Description: mbed TLS (${pc%%:*})" "Version: $v" \
-						"$(p=${pc#*:}; [ -z "${p%:}" ] || echo "Requires.private: ${p%:}")" \
-						"Libs: -L\${libdir} -l${pc%%:*}" 'Cflags: -I${includedir}' \
-						>"$b/dest/usr/lib/$triple/pkgconfig/${pc%%:*}.pc"
-				done
-				;;
 			esac
 		) &
 		wait $! || {
@@ -525,7 +527,7 @@ from_source() {
 			tail -n 20 "$b"/*.log >&2 2>/dev/null
 			return 1
 		}
-		echo "$(basename "$s")$recipe" >"$b/.korhal-built"
+		echo "$id" >"$b/.korhal-built"
 		cp -a "$b/dest/." "$tmp/"
 	done
 	# Library folder libtool archives name host paths; nothing needs them.

@@ -1235,7 +1235,7 @@ struct da_agent *da_agent_new(struct event_base *base,
 	if (cfg->tcp) {
 		close(fd);
 		cr_error_set(err, ENOTSUP,
-			     "--tcp: this build has no TLS (OpenSSL) support");
+			     "--tcp: this build has no TLS support (built with -DCR_DEVICE_TLS=OFF)");
 		goto fail;
 	}
 #endif

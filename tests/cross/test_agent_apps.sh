@@ -19,8 +19,8 @@ for b in "$CARRIER_NODE" "$CARRIER" "$HOST/device-agent/archon/archon" "$HOST/de
 	fi
 done
 if [ "${CR_CROSS_HTTP:-1}" != 1 ]; then
-	# The agent pulls releases from nginx (mips: no HTTP client, see
-	# docs/cross.md).
+	# The agent pulls releases from nginx (a build with
+	# -DAR_WITH_HTTP=OFF has no HTTP client).
 	echo "SKIP: this build has no HTTP client (-DAR_WITH_HTTP=OFF)"
 	exit 77
 fi

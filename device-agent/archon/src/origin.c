@@ -1,9 +1,12 @@
 /*
- * Origin access (origin.h): libevent's HTTP client, over OpenSSL for
- * https://, for http(s) origins; the file system for file:// and plain
- * paths.  libevent and OpenSSL link statically into the device build, so
- * devices pull over HTTPS where libcurl cannot follow (its static archive
- * needs Kerberos and p11-kit, which Debian ships without .a files).
+ * Origin access (origin.h): HTTP/1.1 GETs of our own over a libevent
+ * bufferevent for http(s) origins, TLS from cr_tls's client
+ * (cr/tlsclient.h: OpenSSL on hosts, mbedTLS on devices) for https://;
+ * the file system for file:// and plain paths.  libevent's own HTTP client
+ * takes only OpenSSL bufferevents (it connects its bufferevent itself), so
+ * the requests are made here: one GET at a time, a status line, headers
+ * (bounded), and a body bounded by what the caller expects, sized by
+ * Content-Length, chunked, or ending with the connection.
  *
  * One connection is kept and reused (keep-alive).  A request that fails
  * on a reused connection (the server closed it while idle) is retried
@@ -15,23 +18,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifdef AR_WITH_HTTP
-#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #endif
-/* https:// (OpenSSL); without it (device builds with -DCR_DEVICE_TLS=OFF)
- * plain http:// origins still work: what is pulled is checked against
- * the signed manifest either way. */
+/* https:// (cr_tls's client); without it (device builds with
+ * -DCR_DEVICE_TLS=OFF) plain http:// origins still work: what is pulled
+ * is checked against the signed manifest either way. */
 #ifdef AR_WITH_HTTPS
-#include <event2/bufferevent_ssl.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
+#include "cr/tlsclient.h"
 #endif
 
 #include "cr/util.h"
@@ -56,8 +57,38 @@ struct target {
 	int port;
 	char path[PATH_MAX + 64];   /* with the query, if any */
 };
-#endif
 
+/* Why a request got no response. */
+enum reply_fail {
+	FAIL_NONE,
+	FAIL_CLOSED,  /* connection refused, reset or closed */
+	FAIL_TIMEOUT, /* nothing for ORIGIN_TIMEOUT_S */
+	FAIL_LONG,    /* a body beyond the caller's bound */
+	FAIL_PROTO,   /* not HTTP/1.x, or headers beyond ORIGIN_HEADERS_MAX */
+};
+
+enum reply_state { R_STATUS, R_HEADERS, R_BODY, R_CHUNK, R_CHUNK_DATA,
+		   R_CHUNK_END, R_TRAILER };
+
+/* One request's outcome, filled in by the callbacks. */
+struct reply {
+	int done;
+	enum reply_fail fail;
+	int status;		 /* 0: no response */
+	enum reply_state state;
+	size_t head_bytes;	 /* status line and headers so far */
+	int64_t length;		 /* Content-Length, -1: none */
+	int chunked;
+	int keep;		 /* the connection may serve another request */
+	uint64_t chunk_left;
+	struct evbuffer *body;
+	int nomem;
+	char location[PATH_MAX + 64];
+	struct event_base *evb;
+	size_t max; /* the body's bound */
+	int late; /* the request's deadline passed */
+};
+#endif
 struct ar_origin {
 	char *base; /* without a trailing '/' */
 	int is_file; /* base is a local folder */
@@ -67,15 +98,13 @@ struct ar_origin {
 #ifdef AR_WITH_HTTP
 	struct event_base *evb;
 #ifdef AR_WITH_HTTPS
-	SSL_CTX *tls;			  /* made on the first https request */
+	struct cr_tlsc *tls;	   /* made on the first https request */
 #endif
-	struct evhttp_connection *conn; /* to conn_to, or NULL */
+	struct bufferevent *conn;  /* to conn_to, or NULL */
 	struct target conn_to;
 	int conn_used;	/* a request completed on it: it may go stale */
-	int conn_closed; /* the server closed it */
-#ifdef AR_WITH_HTTPS
-	SSL *conn_ssl;	/* https: the connection's TLS, for error messages */
-#endif
+	int conn_closed; /* the server closed it, or it cannot serve again */
+	struct reply *cur; /* the request under way, or NULL */
 #endif
 };
 
@@ -131,11 +160,8 @@ int ar_origin_open(const char *url, struct ar_origin **out,
 static void origin_drop_conn(struct ar_origin *o)
 {
 	if (o->conn != NULL)
-		evhttp_connection_free(o->conn); /* frees the SSL too */
+		bufferevent_free(o->conn);
 	o->conn = NULL;
-#ifdef AR_WITH_HTTPS
-	o->conn_ssl = NULL;
-#endif
 	o->conn_used = o->conn_closed = 0;
 }
 #endif
@@ -147,7 +173,7 @@ struct ar_origin *ar_origin_free(struct ar_origin *o)
 #ifdef AR_WITH_HTTP
 	origin_drop_conn(o);
 #ifdef AR_WITH_HTTPS
-	SSL_CTX_free(o->tls);
+	cr_tlsc_free(o->tls);
 #endif
 	if (o->evb != NULL)
 		event_base_free(o->evb);
@@ -219,130 +245,339 @@ static int target_same_conn(const struct target *a, const struct target *b)
 #ifdef AR_WITH_HTTPS
 /* The TLS settings every https connection shares: certificates checked
  * against $CURL_CA_BUNDLE when set (curl's convention: it replaces the
- * system's CAs), else OpenSSL's default paths (/etc/ssl/certs, or
- * $SSL_CERT_FILE and $SSL_CERT_DIR). */
+ * system's CAs), else the system's ($SSL_CERT_FILE, $SSL_CERT_DIR,
+ * /etc/ssl/certs). */
 static int origin_tls(struct ar_origin *o, struct cr_error **err)
 {
 	const char *bundle = getenv("CURL_CA_BUNDLE");
+	struct cr_error *e = NULL;
 
 	if (o->tls != NULL)
 		return 0;
-	o->tls = SSL_CTX_new(TLS_client_method());
-	if (o->tls == NULL)
-		return cr_error_set(err, EIO, "cannot set up TLS");
-	SSL_CTX_set_min_proto_version(o->tls, TLS1_2_VERSION);
-	SSL_CTX_set_verify(o->tls, SSL_VERIFY_PEER, NULL);
-	if (bundle != NULL && bundle[0] != '\0') {
-		if (SSL_CTX_load_verify_locations(o->tls, bundle, NULL) != 1) {
-			SSL_CTX_free(o->tls);
-			o->tls = NULL;
-			return cr_error_set(err, EINVAL,
-					    "CURL_CA_BUNDLE=%s: no certificates could be read from it",
-					    bundle);
-		}
-	} else if (SSL_CTX_set_default_verify_paths(o->tls) != 1) {
-		SSL_CTX_free(o->tls);
-		o->tls = NULL;
-		return cr_error_set(err, EIO, "cannot load the system's CA certificates");
+	o->tls = cr_tlsc_new(CR_TLSC_VERIFY_CA,
+			     bundle != NULL && bundle[0] != '\0' ? bundle : NULL, &e);
+	if (o->tls == NULL) {
+		if (bundle != NULL && bundle[0] != '\0')
+			cr_error_set(err, EINVAL, "CURL_CA_BUNDLE=%s", e->msg);
+		else
+			cr_error_set(err, e->code, "%s", e->msg);
+		cr_error_free(e);
+		return -1;
 	}
 	return 0;
 }
 #endif
 
-static void origin_on_close(struct evhttp_connection *c, void *arg)
+/* The request's end: the loop stops. */
+static void reply_end(struct ar_origin *o, struct reply *r, enum reply_fail f)
+{
+	r->done = 1;
+	r->fail = f;
+	if (f != FAIL_NONE || !r->keep)
+		o->conn_closed = 1;
+	o->cur = NULL;
+	event_base_loopbreak(r->evb);
+}
+
+/* Reads body bytes up to want (or all there are when want is 0): 0, or -1
+ * past the caller's bound. */
+static int reply_take(struct reply *r, struct evbuffer *in, size_t want)
+{
+	size_t n = evbuffer_get_length(in);
+
+	if (want != 0 && n > want)
+		n = want;
+	if (evbuffer_get_length(r->body) + n > r->max)
+		return -1;
+	if (n > 0 && evbuffer_remove_buffer(in, r->body, n) != (int)n)
+		r->nomem = 1;
+	return 0;
+}
+
+/* 1 when v holds word (any case). */
+static int has_word(const char *v, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (; *v != '\0'; v++)
+		if (strncasecmp(v, word, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* One header line (without its CRLF). */
+static void reply_header(struct reply *r, const char *line)
+{
+	const char *v = strchr(line, ':');
+	size_t k;
+
+	if (v == NULL)
+		return;
+	k = (size_t)(v - line);
+	v++;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (k == 14 && strncasecmp(line, "Content-Length", k) == 0) {
+		char *end;
+		long long n = strtoll(v, &end, 10);
+
+		r->length = (end != v && n >= 0) ? n : -2;
+	} else if (k == 17 && strncasecmp(line, "Transfer-Encoding", k) == 0) {
+		r->chunked = has_word(v, "chunked");
+	} else if (k == 10 && strncasecmp(line, "Connection", k) == 0) {
+		if (has_word(v, "close"))
+			r->keep = 0;
+	} else if (k == 8 && strncasecmp(line, "Location", k) == 0) {
+		snprintf(r->location, sizeof(r->location), "%s", v);
+	}
+}
+
+/* A line of the head; NULL when it has not all come yet (or is too long:
+ * the request failed). */
+static char *reply_line(struct ar_origin *o, struct reply *r, struct evbuffer *in)
+{
+	size_t n = 0;
+	char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+
+	if (line == NULL) {
+		if (r->head_bytes + evbuffer_get_length(in) > ORIGIN_HEADERS_MAX)
+			reply_end(o, r, FAIL_PROTO);
+		return NULL;
+	}
+	r->head_bytes += n + 2;
+	if (r->head_bytes > ORIGIN_HEADERS_MAX) {
+		free(line);
+		reply_end(o, r, FAIL_PROTO);
+		return NULL;
+	}
+	return line;
+}
+
+/* The end of the head: how the body comes, if it is wanted at all. */
+static void reply_head_done(struct ar_origin *o, struct reply *r)
+{
+	/* A bad length, or both a length and chunks (a request smuggler's
+	 * answer: which one ends the body?). */
+	if (r->length == -2 || (r->chunked && r->length >= 0)) {
+		reply_end(o, r, FAIL_PROTO);
+		return;
+	}
+	/* Only a 200's body is wanted; any other answer ends here, and its
+	 * connection with it. */
+	if (r->status != 200) {
+		r->keep = 0;
+		reply_end(o, r, FAIL_NONE);
+		return;
+	}
+	if (r->chunked) {
+		r->state = R_CHUNK;
+		r->head_bytes = 0; /* the bound is per chunk line from here */
+	} else if (r->length >= 0) {
+		if ((uint64_t)r->length > r->max) {
+			reply_end(o, r, FAIL_LONG);
+			return;
+		}
+		r->state = R_BODY;
+		if (r->length == 0)
+			reply_end(o, r, FAIL_NONE);
+	} else {
+		r->keep = 0; /* the body ends with the connection */
+		r->state = R_BODY;
+	}
+}
+
+/* Parses what has arrived of r's answer, as far as it goes (the
+ * response parser: tests/fuzz/fuzz_ar_http.c). */
+static void reply_parse(struct ar_origin *o, struct reply *r, struct evbuffer *in)
+{
+	char *line, *end;
+	int minor, code, at;
+
+	while (!r->done) {
+		switch (r->state) {
+		case R_STATUS:
+			if ((line = reply_line(o, r, in)) == NULL)
+				return;
+			at = 0;
+			if (sscanf(line, "HTTP/1.%d %3d%n", &minor, &code, &at) != 2 ||
+			    code < 100 || code > 999 || (line[at] != ' ' && line[at] != '\0')) {
+				free(line);
+				reply_end(o, r, FAIL_PROTO);
+				return;
+			}
+			free(line);
+			/* 1xx: an interim answer, the real one follows. */
+			if (code >= 200) {
+				r->status = code;
+				r->keep = minor >= 1;
+			}
+			r->state = R_HEADERS;
+			break;
+		case R_HEADERS:
+			if ((line = reply_line(o, r, in)) == NULL)
+				return;
+			if (line[0] != '\0') {
+				if (r->status != 0)
+					reply_header(r, line);
+				free(line);
+				break;
+			}
+			free(line);
+			if (r->status == 0) /* after a 1xx */
+				r->state = R_STATUS;
+			else
+				reply_head_done(o, r);
+			break;
+		case R_BODY:
+			if (r->length >= 0) {
+				size_t left = (size_t)r->length - evbuffer_get_length(r->body);
+
+				if (reply_take(r, in, left) < 0)
+					reply_end(o, r, FAIL_LONG);
+				else if (evbuffer_get_length(r->body) == (size_t)r->length)
+					reply_end(o, r, FAIL_NONE);
+			} else if (reply_take(r, in, 0) < 0) {
+				reply_end(o, r, FAIL_LONG);
+			}
+			return;
+		case R_CHUNK:
+			if ((line = reply_line(o, r, in)) == NULL)
+				return;
+			r->chunk_left = strtoull(line, &end, 16);
+			if (end == line) {
+				free(line);
+				reply_end(o, r, FAIL_PROTO);
+				return;
+			}
+			free(line);
+			if (r->chunk_left > r->max) {
+				reply_end(o, r, FAIL_LONG);
+				return;
+			}
+			r->state = r->chunk_left == 0 ? R_TRAILER : R_CHUNK_DATA;
+			break;
+		case R_CHUNK_DATA: {
+			size_t had = evbuffer_get_length(r->body);
+
+			if (reply_take(r, in, (size_t)r->chunk_left) < 0) {
+				reply_end(o, r, FAIL_LONG);
+				return;
+			}
+			r->chunk_left -= evbuffer_get_length(r->body) - had;
+			if (r->chunk_left > 0)
+				return;
+			r->state = R_CHUNK_END;
+			break;
+		}
+		case R_CHUNK_END:
+		case R_TRAILER:
+			if ((line = reply_line(o, r, in)) == NULL)
+				return;
+			if (r->state == R_CHUNK_END) {
+				r->state = R_CHUNK;
+				r->head_bytes = 0;
+			} else if (line[0] == '\0')
+				reply_end(o, r, FAIL_NONE);
+			free(line);
+			break;
+		}
+	}
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct ar_origin *o = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
 
-	(void)c;
+	if (o->cur == NULL) { /* bytes nobody asked for: not reusable */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		o->conn_closed = 1;
+		return;
+	}
+	reply_parse(o, o->cur, in);
+	/* Bytes past the answer: not a connection to ask again. */
+	if (o->cur == NULL && evbuffer_get_length(in) > 0)
+		o->conn_closed = 1;
+}
+
+/* The connection's end (or failure): a body that ends with the
+ * connection ends here. */
+static void reply_eof(struct ar_origin *o, struct reply *r, short what)
+{
+	if ((what & BEV_EVENT_EOF) && r->state == R_BODY && r->length < 0) {
+		reply_end(o, r, FAIL_NONE);
+		return;
+	}
+	reply_end(o, r, (what & BEV_EVENT_TIMEOUT) ? FAIL_TIMEOUT : FAIL_CLOSED);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct ar_origin *o = arg;
+	struct reply *r = o->cur;
+
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+		return;
 	o->conn_closed = 1;
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	if (r != NULL)
+		reply_eof(o, r, what);
 }
 
 /* A connection to t (the current one when it still fits). */
 static int origin_conn(struct ar_origin *o, const struct target *t,
 		       struct cr_error **err)
 {
-	struct bufferevent *bev = NULL;
-	struct in6_addr ip6;
-	struct in_addr ip4;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	struct timeval tv = { ORIGIN_TIMEOUT_S, 0 };
+	char port[16];
+	int rc;
 
 	if (o->conn != NULL && !o->conn_closed && target_same_conn(&o->conn_to, t))
 		return 0;
 	origin_drop_conn(o);
+	snprintf(port, sizeof(port), "%d", t->port);
+	rc = getaddrinfo(t->host, port, &hints, &ai);
+	if (rc != 0)
+		return cr_error_set(err, EHOSTUNREACH, "%s: %s", t->host, gai_strerror(rc));
 	if (t->https) {
 #ifdef AR_WITH_HTTPS
-		SSL *ssl;
-		X509_VERIFY_PARAM *vp;
-		int is_ip = inet_pton(AF_INET, t->host, &ip4) == 1 ||
-			    inet_pton(AF_INET6, t->host, &ip6) == 1;
-
-		if (origin_tls(o, err) < 0)
+		if (origin_tls(o, err) < 0) {
+			freeaddrinfo(ai);
 			return -1;
-		ssl = SSL_new(o->tls);
-		if (ssl == NULL)
-			return cr_error_set(err, EIO, "cannot set up TLS");
-		/* The certificate must name the host (or the address). */
-		vp = SSL_get0_param(ssl);
-		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, t->host) != 1 :
-			    X509_VERIFY_PARAM_set1_host(vp, t->host, 0) != 1 ||
-				    SSL_set_tlsext_host_name(ssl, t->host) != 1) {
-			SSL_free(ssl);
-			return cr_error_set(err, EINVAL, "%s: bad host name", t->host);
 		}
-		bev = bufferevent_openssl_socket_new(o->evb, -1, ssl,
-						     BUFFEREVENT_SSL_CONNECTING,
-						     BEV_OPT_CLOSE_ON_FREE |
-							     BEV_OPT_DEFER_CALLBACKS);
-		if (bev == NULL) {
-			SSL_free(ssl);
-			return cr_error_set(err, ENOMEM, "cannot set up TLS");
+		o->conn = cr_tlsc_bev_new(o->tls, o->evb, t->host, 0, err);
+		if (o->conn == NULL) {
+			freeaddrinfo(ai);
+			return -1;
 		}
-		/* Servers often close without a TLS close_notify; the HTTP
-		 * framing says where a body ends anyway. */
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-		o->conn_ssl = ssl;
+		rc = cr_tlsc_connect(o->conn, ai->ai_addr, (int)ai->ai_addrlen);
 #else
-		(void)ip4;
-		(void)ip6;
+		freeaddrinfo(ai);
 		return cr_error_set(err, ENOTSUP,
 				    "https://%s: this build has no TLS (built with "
 				    "-DCR_DEVICE_TLS=OFF); use an http:// origin",
 				    t->host);
 #endif
+	} else {
+		o->conn = bufferevent_socket_new(o->evb, -1, BEV_OPT_CLOSE_ON_FREE);
+		if (o->conn == NULL) {
+			freeaddrinfo(ai);
+			return cr_error_set(err, ENOMEM, "cannot set up an HTTP connection");
+		}
+		rc = bufferevent_socket_connect(o->conn, ai->ai_addr, (int)ai->ai_addrlen);
 	}
-	o->conn = evhttp_connection_base_bufferevent_new(o->evb, NULL, bev,
-							 t->host,
-							 (unsigned short)t->port);
-	if (o->conn == NULL) {
-		if (bev != NULL)
-			bufferevent_free(bev);
-#ifdef AR_WITH_HTTPS
-		o->conn_ssl = NULL;
-#endif
-		return cr_error_set(err, ENOMEM, "cannot set up an HTTP connection");
-	}
-	evhttp_connection_set_timeout(o->conn, ORIGIN_TIMEOUT_S);
-	/* Bodies are bounded per request; headers here (libevent's default
-	 * is no bound). */
-	evhttp_connection_set_max_headers_size(o->conn, ORIGIN_HEADERS_MAX);
-	evhttp_connection_set_closecb(o->conn, origin_on_close, o);
+	freeaddrinfo(ai);
 	o->conn_to = *t;
+	if (rc < 0) {
+		origin_drop_conn(o);
+		return cr_error_set(err, EIO, "%s: cannot connect", t->host);
+	}
+	bufferevent_setcb(o->conn, on_read, NULL, on_event, o);
+	bufferevent_set_timeouts(o->conn, &tv, &tv);
+	bufferevent_enable(o->conn, EV_READ | EV_WRITE);
 	return 0;
 }
-
-/* One request's outcome, filled in by the callbacks. */
-struct reply {
-	int done;
-	int status;		 /* 0: no response */
-	enum evhttp_request_error why; /* when status is 0 */
-	int have_why;
-	uint8_t *body;
-	size_t len;
-	int nomem;
-	char location[PATH_MAX + 64];
-	struct event_base *evb;
-	size_t max; /* the body's bound */
-	int late; /* the request's deadline passed */
-};
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -354,92 +589,57 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(r->evb);
 }
 
-static void on_reply(struct evhttp_request *req, void *arg)
-{
-	struct reply *r = arg;
-
-	r->done = 1;
-	event_base_loopbreak(r->evb);
-	if (req == NULL)
-		return;
-	r->status = evhttp_request_get_response_code(req);
-	if (r->status == 200) {
-		struct evbuffer *in = evhttp_request_get_input_buffer(req);
-
-		r->len = evbuffer_get_length(in);
-		r->body = malloc(r->len ? r->len : 1);
-		if (r->body == NULL)
-			r->nomem = 1;
-		else
-			evbuffer_remove(in, r->body, r->len);
-	} else if (r->status >= 300 && r->status < 400) {
-		const char *loc = evhttp_find_header(
-			evhttp_request_get_input_headers(req), "Location");
-
-		if (loc != NULL)
-			snprintf(r->location, sizeof(r->location), "%s", loc);
-	}
-}
-
-static void on_error(enum evhttp_request_error why, void *arg)
-{
-	struct reply *r = arg;
-
-	r->why = why;
-	r->have_why = 1;
-}
-
 /* Why a request got no response, in words. */
 static void origin_transport_error(struct ar_origin *o, const char *url,
 				   const struct reply *r, struct cr_error **err)
 {
 #ifdef AR_WITH_HTTPS
-	if (o->conn_ssl != NULL) {
-		long v = SSL_get_verify_result(o->conn_ssl);
-		unsigned long e = ERR_peek_last_error();
+	if (o->conn_to.https && o->conn != NULL && r->fail == FAIL_CLOSED) {
+		char why[256];
+		int v = cr_tlsc_error(o->tls, o->conn, why, sizeof(why));
 
-		if (v != X509_V_OK) {
+		if (v == 1) {
 			cr_error_set(err, EPROTO,
 				     "%s: TLS: the server's certificate is not trusted: %s "
 				     "(a private CA: point CURL_CA_BUNDLE at its certificate)",
-				     url, X509_verify_cert_error_string(v));
-			ERR_clear_error();
+				     url, why);
 			return;
 		}
-		if (e != 0) {
-			char msg[256];
-
-			ERR_error_string_n(e, msg, sizeof(msg));
-			cr_error_set(err, EPROTO, "%s: TLS: %s", url, msg);
-			ERR_clear_error();
+		if (v == 0) {
+			cr_error_set(err, EPROTO, "%s: TLS: %s", url, why);
 			return;
 		}
 	}
 #endif
-	if (r->have_why && r->why == EVREQ_HTTP_DATA_TOO_LONG) {
+	if (r->fail == FAIL_LONG) {
 		cr_error_set(err, EFBIG,
 			     "endless data: %s: more than the %zu bytes "
 			     "expected; stopped there",
 			     url, r->max);
 		return;
 	}
-	if (r->have_why && r->why == EVREQ_HTTP_TIMEOUT) {
+	if (r->fail == FAIL_TIMEOUT) {
 		cr_error_set(err, ETIMEDOUT,
 			     "slow retrieval: %s: nothing for %d s", url,
 			     ORIGIN_TIMEOUT_S);
+		return;
+	}
+	if (r->fail == FAIL_PROTO) {
+		cr_error_set(err, EPROTO,
+			     "%s: not an HTTP/1.x answer (or headers over %d bytes)",
+			     url, ORIGIN_HEADERS_MAX);
 		return;
 	}
 	cr_error_set(err, EIO, "%s: connection failed or closed before a response", url);
 }
 
 /* GET t->path with a body of at most max bytes.  Returns 0 with r filled
- * in (any HTTP status), or -1 when no response came. */
+ * in (any HTTP status; r->body freed by reply_clear), or -1 when no
+ * response came. */
 static int origin_request(struct ar_origin *o, const struct target *t,
 			  const char *url, size_t max, struct reply *r,
 			  struct cr_error **err)
 {
-	struct evhttp_request *req;
-	struct evkeyvalq *h;
 	char host[ORIGIN_HOST_MAX + 16];
 	int v6 = strchr(t->host, ':') != NULL;
 	int dflt = t->port == (t->https ? 443 : 80);
@@ -449,33 +649,30 @@ static int origin_request(struct ar_origin *o, const struct target *t,
 	memset(r, 0, sizeof(*r));
 	r->evb = o->evb;
 	r->max = max;
+	r->length = -1;
+	r->body = evbuffer_new();
+	if (r->body == NULL)
+		return cr_error_set(err, ENOMEM, "out of memory");
 	if (origin_conn(o, t, err) < 0)
 		return -1;
-	req = evhttp_request_new(on_reply, r);
-	if (req == NULL)
-		return cr_error_set(err, ENOMEM, "out of memory");
-	evhttp_request_set_error_cb(req, on_error);
 	if (dflt)
 		snprintf(host, sizeof(host), v6 ? "[%s]" : "%s", t->host);
 	else
 		snprintf(host, sizeof(host), v6 ? "[%s]:%d" : "%s:%d", t->host, t->port);
-	h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Host", host);
-	evhttp_add_header(h, "User-Agent", "archon");
-	evhttp_add_header(h, "Accept", "*/*");
-	evhttp_connection_set_max_body_size(o->conn,
-					    max > (size_t)INT64_MAX ? INT64_MAX : (ev_ssize_t)max);
-	/* On failure evhttp_make_request frees req. */
-	if (evhttp_make_request(o->conn, req, EVHTTP_REQ_GET, t->path) != 0) {
+	if (evbuffer_add_printf(bufferevent_get_output(o->conn),
+				"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: archon\r\n"
+				"Accept: */*\r\n\r\n",
+				t->path, host) < 0) {
 		origin_drop_conn(o);
 		return cr_error_set(err, EIO, "%s: cannot send the request", url);
 	}
+	o->cur = r;
 	tv.tv_sec = o->deadline_s;
 	dl = evtimer_new(o->evb, on_deadline, r);
 	if (dl == NULL || evtimer_add(dl, &tv) < 0) {
 		if (dl != NULL)
 			event_free(dl);
-		evhttp_cancel_request(req);
+		o->cur = NULL;
 		origin_drop_conn(o);
 		return cr_error_set(err, ENOMEM, "out of memory");
 	}
@@ -483,24 +680,34 @@ static int origin_request(struct ar_origin *o, const struct target *t,
 		if (event_base_dispatch(o->evb) != 0)
 			break;
 	event_free(dl);
-	if (!r->done && r->late) {
-		/* Cancelling resets the connection; the callbacks never run. */
-		evhttp_cancel_request(req);
+	o->cur = NULL;
+	if (!r->done) {
 		origin_drop_conn(o);
-		return cr_error_set(err, ETIMEDOUT,
-				    "slow retrieval: %s: not complete after "
-				    "%d s; stopped there",
-				    url, o->deadline_s);
+		if (r->late)
+			return cr_error_set(err, ETIMEDOUT,
+					    "slow retrieval: %s: not complete after "
+					    "%d s; stopped there",
+					    url, o->deadline_s);
+		return cr_error_set(err, EIO, "%s: the event loop failed", url);
 	}
-	if (r->nomem)
+	if (r->nomem) {
+		origin_drop_conn(o);
 		return cr_error_set(err, ENOMEM, "out of memory");
-	if (!r->done || r->status == 0) {
+	}
+	if (r->fail != FAIL_NONE) {
 		origin_transport_error(o, url, r, err);
 		origin_drop_conn(o);
 		return -1;
 	}
 	o->conn_used = 1;
 	return 0;
+}
+
+static void reply_clear(struct reply *r)
+{
+	if (r->body != NULL)
+		evbuffer_free(r->body);
+	r->body = NULL;
 }
 
 static int origin_http_get(struct ar_origin *o, const char *url, size_t max,
@@ -514,10 +721,11 @@ static int origin_http_get(struct ar_origin *o, const char *url, size_t max,
 		return -EINVAL;
 	snprintf(where, sizeof(where), "%s", url);
 	for (int hop = 0; hop <= ORIGIN_REDIRECTS; hop++) {
-		int reused = o->conn != NULL && o->conn_used &&
+		int reused = o->conn != NULL && o->conn_used && !o->conn_closed &&
 			     target_same_conn(&o->conn_to, &t);
 
 		if (origin_request(o, &t, where, max, &r, err) < 0) {
+			reply_clear(&r);
 			/* A kept-alive connection the server had dropped:
 			 * once more on a fresh one. */
 			if (!reused || (err != NULL && *err != NULL &&
@@ -528,17 +736,27 @@ static int origin_http_get(struct ar_origin *o, const char *url, size_t max,
 				cr_error_free(*err);
 				*err = NULL;
 			}
-			if (origin_request(o, &t, where, max, &r, err) < 0)
+			if (origin_request(o, &t, where, max, &r, err) < 0) {
+				reply_clear(&r);
 				return -EIO;
+			}
 		}
-		o->bytes += r.len;
 		o->last_status = r.status;
 		if (r.status == 200) {
-			*out = r.body;
-			*len = r.len;
+			size_t n = evbuffer_get_length(r.body);
+
+			*out = malloc(n ? n : 1);
+			if (*out == NULL) {
+				reply_clear(&r);
+				return cr_error_set(err, ENOMEM, "out of memory");
+			}
+			evbuffer_remove(r.body, *out, n);
+			*len = n;
+			o->bytes += n;
+			reply_clear(&r);
 			return 0;
 		}
-		free(r.body);
+		reply_clear(&r);
 		if (r.status == 404) {
 			cr_error_set(err, ENOENT, "%s: not found (404)", where);
 			return -ENOENT;

@@ -1,9 +1,9 @@
 /*
  * Fetching a published store's files from an origin: any static HTTP(S)
- * server (libevent's HTTP client, OpenSSL; certificates checked against
- * the system's CAs or $CURL_CA_BUNDLE), or a local folder (file:// URLs
- * and plain paths, which also serve builds without HTTP).  Counts requests
- * and bytes.
+ * server (HTTP/1.1 GETs over libevent, TLS from cr/tlsclient.h;
+ * certificates checked against the system's CAs or $CURL_CA_BUNDLE), or a
+ * local folder (file:// URLs and plain paths, which also serve builds
+ * without HTTP).  Counts requests and bytes.
  */
 #ifndef AR_ORIGIN_H
 #define AR_ORIGIN_H

@@ -4,12 +4,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +13,18 @@
 #include "cp/wire.h"
 #include "cr/map.h"
 #include "cr/tcpframe.h"
+#include "cr/tlsclient.h"
+
+/* The node's side (the server) is OpenSSL's, built where OpenSSL is
+ * (CR_TLS_SERVER); the client side is cr/tlsclient.h's, whichever its
+ * backend. */
+#ifdef CR_TLS_SERVER
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#endif
 
 _Static_assert((int)CR_TCPF_MAX >= (int)CP_DATAGRAM_MAX,
 	       "every datagram fits a TCP frame");
@@ -43,8 +50,10 @@ struct tls_conn {
 	struct evbuffer_cb_entry *out_cb;
 };
 
+#ifdef CR_TLS_SERVER
 struct cr_tls_srv;
 static int tls_srv_out_full(struct cr_tls_srv *s);
+#endif
 
 static void tls_conn_send(struct tls_conn *k, const uint8_t *buf, size_t len)
 {
@@ -55,11 +64,14 @@ static void tls_conn_send(struct tls_conn *k, const uint8_t *buf, size_t len)
 	 * all its connections together hold out_max bytes. */
 	if (evbuffer_get_length(out) > TLS_OUT_MAX)
 		return;
+#ifdef CR_TLS_SERVER
 	if (k->server && tls_srv_out_full(k->owner))
 		return;
+#endif
 	cr_tcpf_put(out, buf, len);
 }
 
+#ifdef CR_TLS_SERVER
 static void tls_set_err(struct cr_error **err, const char *what)
 {
 	unsigned long e = ERR_get_error();
@@ -69,16 +81,19 @@ static void tls_set_err(struct cr_error **err, const char *what)
 	cr_error_set(err, EIO, "%s: %s", what, e != 0 ? msg : "failed");
 }
 
-/* ---- Server ------------------------------------------------------------ */
+#endif
 
 struct cr_tls_cli {
 	cr_tls_recv_fn fn;
 	void *arg;
 	struct event_base *base;
-	SSL_CTX *ctx;
+	struct cr_tlsc *tls;
 	struct tls_conn *nodes[TLS_CLI_NODES];
 };
 
+/* ---- Server ------------------------------------------------------------ */
+
+#ifdef CR_TLS_SERVER
 struct tls_addr_count {
 	uint8_t ip[16];
 	uint32_t n;
@@ -175,14 +190,18 @@ static void tls_srv_release(struct cr_tls_srv *s, struct tls_conn *k)
 		event_free(k->hs_timer);
 }
 
+#endif
+
 static void tls_conn_free(struct tls_conn *k)
 {
+#ifdef CR_TLS_SERVER
 	if (k->server) {
 		struct cr_tls_srv *s = k->owner;
 
 		cr_map_del(s->conns, &k->id);
 		tls_srv_release(s, k);
 	}
+#endif
 	bufferevent_free(k->bev);
 	free(k);
 }
@@ -199,10 +218,13 @@ static void tls_on_read(struct bufferevent *bev, void *arg)
 	size_t len;
 	int r;
 
+#ifdef CR_TLS_SERVER
 	if (k->server) {
 		fn = ((struct cr_tls_srv *)k->owner)->fn;
 		farg = ((struct cr_tls_srv *)k->owner)->arg;
-	} else {
+	} else
+#endif
+	{
 		fn = ((struct cr_tls_cli *)k->owner)->fn;
 		farg = ((struct cr_tls_cli *)k->owner)->arg;
 	}
@@ -212,6 +234,7 @@ static void tls_on_read(struct bufferevent *bev, void *arg)
 		tls_conn_free(k);
 }
 
+#ifdef CR_TLS_SERVER
 static void tls_srv_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct tls_conn *k = arg;
@@ -467,6 +490,7 @@ size_t cr_tls_srv_conns(const struct cr_tls_srv *s)
 {
 	return cr_map_count(s->conns);
 }
+#endif
 
 /* ---- Client ------------------------------------------------------------ */
 
@@ -496,14 +520,12 @@ struct cr_tls_cli *cr_tls_cli_new(struct event_base *base, cr_tls_recv_fn fn,
 	c->fn = fn;
 	c->arg = arg;
 	c->base = base;
-	c->ctx = SSL_CTX_new(TLS_client_method());
-	if (c->ctx == NULL) {
-		tls_set_err(err, "cannot set up TLS");
+	/* Not verified: camouflage, see cr/tlsdgram.h. */
+	c->tls = cr_tlsc_new(CR_TLSC_VERIFY_NONE, NULL, err);
+	if (c->tls == NULL) {
 		free(c);
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
 	return c;
 }
 
@@ -514,7 +536,7 @@ struct cr_tls_cli *cr_tls_cli_free(struct cr_tls_cli *c)
 	for (size_t i = 0; i < TLS_CLI_NODES; i++)
 		if (c->nodes[i] != NULL)
 			tls_conn_free(c->nodes[i]);
-	SSL_CTX_free(c->ctx);
+	cr_tlsc_free(c->tls);
 	free(c);
 	return NULL;
 }
@@ -525,7 +547,6 @@ static struct tls_conn *tls_cli_conn(struct cr_tls_cli *c,
 	struct tls_conn *k;
 	struct cr_addr node = *to;
 	size_t slot = TLS_CLI_NODES;
-	SSL *ssl;
 
 	node.route = 0;
 	for (size_t i = 0; i < TLS_CLI_NODES; i++) {
@@ -537,18 +558,10 @@ static struct tls_conn *tls_cli_conn(struct cr_tls_cli *c,
 	if (slot == TLS_CLI_NODES)
 		return NULL;
 	k = calloc(1, sizeof(*k));
-	ssl = SSL_new(c->ctx);
-	if (k == NULL || ssl == NULL) {
-		free(k);
-		SSL_free(ssl);
+	if (k == NULL)
 		return NULL;
-	}
-	SSL_set_tlsext_host_name(ssl, "carrier");
-	k->bev = bufferevent_openssl_socket_new(c->base, -1, ssl,
-						BUFFEREVENT_SSL_CONNECTING,
-						BEV_OPT_CLOSE_ON_FREE);
+	k->bev = cr_tlsc_bev_new(c->tls, c->base, "carrier", 0, NULL);
 	if (k->bev == NULL) {
-		SSL_free(ssl);
 		free(k);
 		return NULL;
 	}
@@ -556,8 +569,7 @@ static struct tls_conn *tls_cli_conn(struct cr_tls_cli *c,
 	k->addr = node;
 	bufferevent_setcb(k->bev, tls_on_read, NULL, tls_cli_on_event, k);
 	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(k->bev, &node.u.sa,
-				       (int)cr_addr_len(&node)) < 0) {
+	if (cr_tlsc_connect(k->bev, &node.u.sa, (int)cr_addr_len(&node)) < 0) {
 		bufferevent_free(k->bev);
 		free(k);
 		return NULL;

@@ -17,8 +17,10 @@
  * their address bindings work unchanged; sending to such an address writes
  * to the connection.
  *
- * Built only where OpenSSL and libevent_openssl are available (cr_tls
- * library, CR_HAVE_TLS defined for its users).
+ * The client connects with cr/tlsclient.h (OpenSSL or mbedTLS, by
+ * CR_TLS_BACKEND); the server is OpenSSL's and exists where OpenSSL is
+ * linked (CR_TLS_SERVER: not in device builds with mbedTLS).  cr_tls
+ * library, CR_HAVE_TLS defined for its users.
  */
 #ifndef CR_TLSDGRAM_H
 #define CR_TLSDGRAM_H
@@ -35,6 +37,7 @@
 typedef void (*cr_tls_recv_fn)(void *arg, const struct cr_addr *from,
 			       uint8_t *buf, size_t len);
 
+#ifdef CR_TLS_SERVER
 struct cr_tls_srv;
 struct cr_tls_srv *cr_tls_srv_new(struct event_base *base,
 				  const struct cr_addr *bind_addr,
@@ -78,6 +81,7 @@ struct cr_tls_srv_stats {
 	uint64_t out_queued;       /* bytes queued now, all connections */
 };
 const struct cr_tls_srv_stats *cr_tls_srv_stats(const struct cr_tls_srv *s);
+#endif
 
 struct cr_tls_cli;
 struct cr_tls_cli *cr_tls_cli_new(struct event_base *base, cr_tls_recv_fn fn,

@@ -23,7 +23,7 @@ inherit cmake pkgconfig systemd update-rc.d
 EXTRA_OECMAKE = "-DCR_DEVICE_ONLY=ON -DCR_TESTS=OFF -DCR_TEST_MODES=OFF -DCR_WERROR=OFF"
 
 PACKAGECONFIG ??= "tls bolter"
-PACKAGECONFIG[tls] = "-DCR_DEVICE_TLS=ON,-DCR_DEVICE_TLS=OFF,openssl"
+PACKAGECONFIG[tls] = "-DCR_DEVICE_TLS=ON -DCR_TLS_BACKEND=openssl,-DCR_DEVICE_TLS=OFF,openssl"
 PACKAGECONFIG[bolter] = "-DCR_BOLTER=ON,-DCR_BOLTER=OFF"
 
 do_install:append() {
