@@ -134,7 +134,8 @@ fi
 
 stamp=$sysroot/.korhal-sysroot
 want="packages: ${pkgs[*]}"
-[ "$libc" = glibc ] || want="$want; $libc, with busybox, small 3"
+# musl: the recipe (and mbedTLS's configuration) too.
+[ "$libc" = glibc ] || want="$want; $libc, with busybox, small 3, mbedtls config $(sha256sum "$root/scripts/mbedtls-config.h" | cut -c1-16)"
 if [ "${KORHAL_SYSROOT_REFRESH:-0}" != 1 ] && [ -f "$stamp" ] &&
 	[ "$(head -n 1 "$stamp")" = "$want" ]; then
 	echo "$arch sysroot up to date: $sysroot"
