@@ -448,7 +448,9 @@ if [ -n "${KORHAL_LONG:-}" ]; then
 	command -v musl-gcc >/dev/null || fail "musl-gcc is missing (Debian: musl-tools)"
 	M=$T/musl
 	# musl's libc headers first; the libraries' headers from Debian
+	# (the host's OpenSSL headers for cr_tls: Debian's mbedTLS may be absent)
 	CC=musl-gcc cmake -S "$SRC" -B "$M" -DCR_DEVICE_ONLY=ON -DCR_TESTS=OFF -DCR_WERROR=OFF \
+		-DCR_TLS_BACKEND=openssl \
 		-DCMAKE_BUILD_TYPE=Release -DLMDB_LIBRARY=/usr/lib/x86_64-linux-gnu/liblmdb.a \
 		"-DCMAKE_C_FLAGS=-idirafter /usr/include -idirafter /usr/include/x86_64-linux-gnu" \
 		>"$T/musl-cfg.log" 2>&1 || fail "musl configure: $(tail "$T/musl-cfg.log")"
