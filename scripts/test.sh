@@ -262,7 +262,7 @@ check_armel_binaries() {
 # check_device_budget [DIR CEILING TARGET LABEL]: the same for another
 # build (the musl one), with the keys of its ceiling and target.
 check_device_budget() {
-	local dir=${1:-build-armel} label=${4:-armel} size ceiling target
+	local dir=${1:-build-armel} label=${4:-armel} size ceiling target gap
 	local exe=$dir/device-agent/device/korhal-device
 	if [ ! -f "$exe" ]; then
 		note "$label: no korhal-device built (-DCR_DEVICE_BINARY=OFF?)"
@@ -273,8 +273,10 @@ check_device_budget() {
 	arm-linux-gnueabi-strip -o "$exe.korhal-stripped" "$exe" || return 1
 	size=$(stat -c %s "$exe.korhal-stripped")
 	rm -f "$exe.korhal-stripped"
+	gap="$((size - target)) bytes over"
+	[ "$size" -gt "$target" ] || gap="met, $((target - size)) bytes under"
 	note "$label: korhal-device stripped: $size bytes; ceiling $ceiling;" \
-		"issue 16 target $target, $((size - target)) bytes over (bench/device-size.sh)"
+		"issue 16 target $target, $gap (bench/device-size.sh)"
 	if [ "$size" -gt "$ceiling" ]; then
 		note "$label: korhal-device is $((size - ceiling)) bytes over its ceiling" \
 			"(bench/device-budget): find what grew with bench/device-size.sh"
