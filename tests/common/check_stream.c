@@ -1495,6 +1495,7 @@ END_TEST
 
 /* ---- Bounded memory against a hostile peer ---- */
 
+#ifdef __GLIBC__
 static size_t heap_in_use(void)
 {
 	struct mallinfo2 mi = mallinfo2();
@@ -1502,6 +1503,13 @@ static size_t heap_in_use(void)
 	/* Large blocks are mmapped and counted apart. */
 	return mi.uordblks + mi.hblkhd;
 }
+#else
+/* musl has no mallinfo: the heap bound below is checked on glibc only. */
+static size_t heap_in_use(void)
+{
+	return 0;
+}
+#endif
 
 /* A FIN far ahead of the data (its packet overtook the data's) raises the
  * stream's highest offset before anything is stored; the receive ring must
@@ -1586,7 +1594,7 @@ START_TEST(test_hostile_memory)
 	ck_assert_uint_eq(st.streams_open, 256);
 	grown = heap_in_use() - before;
 	fprintf(stderr, "hostile: heap grew by %zu KiB\n", grown / 1024);
-#ifndef __SANITIZE_ADDRESS__
+#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
 	/* Four 1 MiB rings, capped range lists, 256 small stream records,
 	 * sent-packet records: well under twice the connection window. */
 	ck_assert_uint_lt(grown, 2 * 4 * W);

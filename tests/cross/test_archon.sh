@@ -7,9 +7,9 @@
 # the publisher key, without $CURL_CA_BUNDLE and for an address the
 # certificate does not name, pulled and checked out
 # intact with both.  docker:// (no libcurl there) is refused
-# with a clear error.  A build without an HTTP client (mips) pulls the
-# same signed version from a file:// origin.  Cross builds only
-# (tests/CMakeLists.txt, which sets CR_CROSS_HTTP).
+# with a clear error.  A build without an HTTP client pulls the same
+# signed version from a file:// origin; one without TLS over http://.
+# Cross builds only (tests/CMakeLists.txt, which sets CR_CROSS_HTTP).
 set -euo pipefail
 : "${ARCHON:?run through ctest}" "${CR_EMULATOR:?}"
 http=${CR_CROSS_HTTP:-1}
@@ -81,6 +81,22 @@ if [ "$http" != 1 ]; then
 	diff -r "$T/app" "$T/co" || fail "checkout of the file:// pull differs from its source"
 	arc --store "$T/dev" verify >/dev/null || fail "verify"
 	ok "$ARCH archon (no HTTP client) pulls a signed version from a file:// origin, refused without a key; http:// refused clearly"
+	exit 0
+fi
+if [ "${CR_CROSS_TLS:-1}" != 1 ]; then
+	# An HTTP client without TLS (-DCR_DEVICE_TLS=OFF: the musl build
+	# until its TLS backend): http:// pulls, https:// refused clearly.
+	start_origin "$W"
+	out=$(arc --store "$T/dev" pull "$ORIGIN_URL" acme/app:1 2>&1) && fail "a pull without a publisher key accepted"
+	grep -q -- "--publisher-key" <<<"$out" || fail "pull without a key: $out"
+	arc --store "$T/dev" pull "$ORIGIN_URL" acme/app:1 "${K[@]}" | tail -n 2 || fail "http:// pull"
+	arc --store "$T/dev" checkout acme/app:1 "$T/co"
+	diff -r "$T/app" "$T/co" || fail "checkout of the http:// pull differs from its source"
+	arc --store "$T/dev" verify >/dev/null || fail "verify"
+	out=$(arc --store "$T/dev2" pull "https://127.0.0.1:1" acme/app:1 "${K[@]}" 2>&1) &&
+		fail "an https:// pull accepted by a build without TLS"
+	grep -q "this build has no TLS" <<<"$out" || fail "https:// pull without TLS: $out"
+	ok "$ARCH archon (no TLS) pulls a signed version over http://, refused without a key; https:// refused clearly"
 	exit 0
 fi
 make_test_ca IP:127.0.0.1

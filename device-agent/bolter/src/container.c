@@ -44,6 +44,7 @@
 #include "bo/hooks.h"
 #include "bo/linux.h"
 #include "bo/state.h"
+#include "bo/mountapi.h"
 #include "cr/cleanup.h"
 #include "cr/util.h"
 

@@ -30,6 +30,7 @@
 #include "bo/cgroup.h"
 #include "bo/hooks.h"
 #include "bo/path.h"
+#include "bo/mountapi.h"
 #include "cr/cleanup.h"
 
 #ifndef CLONE_NEWCGROUP

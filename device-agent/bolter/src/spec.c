@@ -1,5 +1,6 @@
 /* config.json parsing and validation: see bo/spec.h. */
 #include "bo/spec.h"
+#include "bo/mountapi.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -404,7 +404,7 @@ void cr_udp_out_flush(struct cr_udp_out *o)
 				if (errno != EINVAL ||
 				    mh->msg_iov[0].iov_len <= CP_DATAGRAM_BASE)
 					o->no_gso = 1;
-				for (size_t k = 0; k < mh->msg_iovlen; k++)
+				for (size_t k = 0; k < (size_t)mh->msg_iovlen; k++)
 					if (sendto(o->fd, mh->msg_iov[k].iov_base,
 						   mh->msg_iov[k].iov_len, 0,
 						   mh->msg_name,
