@@ -325,7 +325,7 @@ armel_musl() {
 	cmake_configure build-armel-musl -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-armel-musl.cmake" \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCR_WERROR=ON -DCR_DEVICE_ONLY=ON \
 		-DCR_SANITIZE=OFF -DCR_FUZZ=OFF -DCR_HOST_BUILD_DIR="$root/build" -DCR_TESTS=ON \
-		-DCR_DEVICE_TLS=ON -DAR_WITH_HTTP=ON -DAR_WITH_ARCHIVE=ON || return 1
+		-DCR_DEVICE_TLS=ON -DAR_WITH_HTTP=ON || return 1
 	cmake_build build-armel-musl --target korhal-device
 	built=$?
 	check_device_budget build-armel-musl ceiling_musl target_tls armel-musl || built=1
