@@ -164,9 +164,11 @@ static void stop_container(const struct da_paths *p, const char *app,
 				sleep_ms(20);
 		}
 		bo_state_free(st);
-		o.force = 1;
-		bo_delete(&o, id, NULL);
 	}
+	/* Without a state too: a cut in the middle of a create leaves a
+	 * folder that a forced delete takes away. */
+	o.force = 1;
+	bo_delete(&o, id, NULL);
 	da_app_dir(p, app, version, dir, sizeof(dir));
 	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
 	umount2(rootfs, MNT_DETACH);

@@ -83,6 +83,22 @@ if "${BO[@]}" delete f 2>/dev/null; then fail "delete of a running container suc
 "${BO[@]}" delete --force f
 ok "run --detach, kill --all, delete --force"
 
+# --- a create cut short: its folder without state.json ----------------------
+# (a power cut between the folder and the state): create refuses the id,
+# plain delete does not know it, delete --force takes the folder away.
+bundle cut true
+mkdir -p "$ROOT/cut"
+: >"$ROOT/cut/config.json"
+if (cd "$T/cut" && "${BO[@]}" run cut) 2>"$T/cut.err"; then fail "run over a cut create succeeded"; fi
+grep -q "container cut already exists" "$T/cut.err" || fail "run over a cut create: $(cat "$T/cut.err")"
+if "${BO[@]}" delete cut 2>/dev/null; then fail "delete without --force of a stateless folder succeeded"; fi
+"${BO[@]}" delete --force cut 2>"$T/cut.err" || fail "delete --force of a cut create: $(cat "$T/cut.err")"
+grep -q "container cut has no state (a create cut short): removing its folder" "$T/cut.err" ||
+	fail "delete --force said: $(cat "$T/cut.err")"
+[ ! -e "$ROOT/cut" ] || fail "delete --force left the folder"
+(cd "$T/cut" && "${BO[@]}" run cut) || fail "run after delete --force failed"
+ok "delete --force takes away what a create cut short left"
+
 # --- joining a namespace by path --------------------------------------------
 bundle n1 sleep 100
 (cd "$T/n1" && "${BO[@]}" run -d --pid-file "$T/n1.pid" n1)

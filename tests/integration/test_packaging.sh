@@ -385,7 +385,7 @@ bb=$(ls "$YR"/korhal_*.bb)
 need "$bb" '^SUMMARY = ' '^HOMEPAGE = ' '^LICENSE = "Apache-2\.0"$' \
 	'^LIC_FILES_CHKSUM = "file://LICENSE;md5=[0-9a-f]{32}"$' '^SRC_URI = ' \
 	'^SRC_URI\[sha256sum\] = "[0-9a-f]{64}"$' '^inherit cmake pkgconfig systemd update-rc\.d$' \
-	'^PACKAGECONFIG \?\?= ' '^PACKAGECONFIG\[tls\] = "-DCR_DEVICE_TLS=ON,-DCR_DEVICE_TLS=OFF,openssl"$' \
+	'^PACKAGECONFIG \?\?= ' '^PACKAGECONFIG\[tls\] = "-DCR_DEVICE_TLS=ON -DCR_TLS_BACKEND=openssl,-DCR_DEVICE_TLS=OFF,openssl"$' \
 	'^PACKAGECONFIG\[bolter\] = "-DCR_BOLTER=ON,-DCR_BOLTER=OFF' '^SYSTEMD_SERVICE:\$\{PN\} = "carrier-agent\.service"$' \
 	'^INITSCRIPT_NAME = "carrier-agent"$' '^INITSCRIPT_PARAMS = ' 'file://carrier-agent\.init' \
 	'file://carrier-agent\.service' '\$\{UNPACKDIR\}/carrier-agent\.service' '-DCR_TESTS=OFF'

@@ -90,5 +90,9 @@ forged() {
 }
 wait_until 30 forged || fail "not every device refused the forgery: $(head -3 "$T/sim/refused.txt" 2>/dev/null)"
 kill "$SIM"; wait "$SIM" 2>/dev/null || true
-[ -s "$T/sim/ran.txt" ] && fail "a simulated device ran the unreleased version"
+# ran.txt: "DEVICE VERSION WAVE UNIX_MS".  The simulated devices keep no
+# counter floor, so the rollback deployment of v2 above may reach them
+# and run: only version 9 is the forgery.
+awk '$2 == 9' "$T/sim/ran.txt" | grep -q . &&
+	fail "a simulated device ran the unreleased version: $(awk '$2 == 9' "$T/sim/ran.txt" | head -3)"
 ok "an unreleased version: carrier deploy refuses it, and $SIM_N devices refuse a forged deployment of it ('arbitrary software')"

@@ -1398,8 +1398,32 @@ int bo_delete(const struct bo_opts *o, const char *id, struct cr_error **err)
 	struct bo_spec *s;
 	int rc = 0;
 
-	if (st == NULL)
-		return -1;
+	if (st == NULL) {
+		struct stat sb;
+
+		/* A create cut short (a power cut, a SIGKILL) leaves its
+		 * folder without state.json: no process or cgroup is known
+		 * to it, and a new create of the same id would find it in
+		 * the way.  A forced delete takes it away and says so. */
+		bo_state_dir(o->root, id, dir, sizeof(dir));
+		if (!o->force || bo_state_check_id(id, NULL) < 0 ||
+		    lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			return -1;
+		if (err != NULL)
+			*err = cr_error_free(*err);
+		{
+			struct cr_error *e = NULL;
+
+			cr_error_set(&e, ENOENT,
+				     "container %s has no state (a create cut "
+				     "short): removing its folder",
+				     id);
+			warn(o, e);
+			cr_error_free(e);
+		}
+		rm_rf(dir);
+		return 0;
+	}
 	status = bo_state_status(o->root, st);
 	if ((strcmp(status, "running") == 0 || strcmp(status, "paused") == 0) &&
 	    !o->force) {
