@@ -8,7 +8,7 @@
  * first --attach nodes of its ranking (cr_ring_rank), pings each every
  * keepalive (15 s) telling the node that interval, publishes a signed
  * presence record listing the nodes it is attached to (again every second
- * until acknowledged), gives up a link whose pings go unanswered for 3 s
+ * until acknowledged; a new one every 5 minutes, half its lifetime), gives up a link whose pings go unanswered for 3 s
  * (or for half a keepalive when the live nodes see that node dead), acts
  * on a nudge (CP_MSG_NUDGE from a ring node's address, at most one per 2 s:
  * ping every 250 ms, give up links silent for 1 s), and moves a lost link
@@ -84,7 +84,9 @@ enum {
 	RF_HINT_MS = 10000,
 	RF_BACKOFF_MIN_MS = 500,
 	RF_BACKOFF_MAX_MS = 10000,
-	RF_PRESENCE_TTL_S = 3600,
+	/* The agent's record lives 10 minutes (da_config presence_ttl) and
+	 * is made again at half of that. */
+	RF_PRESENCE_TTL_S = 600,
 };
 
 struct rf;
@@ -104,6 +106,7 @@ struct rf_dev {
 	struct rf *rf;
 	struct cr_sess_host *host;
 	uint64_t seq;
+	uint64_t published_ms; /* when the current record was made */
 	uint64_t nudge_ms;
 	uint64_t hint; /* a nudge's liveness view */
 	uint32_t index;
@@ -323,6 +326,7 @@ static void rf_publish(struct rf_dev *d, uint64_t now)
 
 	d->seq = s > d->seq ? s : d->seq + 1;
 	d->dirty = 0;
+	d->published_ms = now;
 	for (size_t i = 0; i < d->rf->k; i++) {
 		struct rf_link *l = &d->links[i];
 
@@ -622,7 +626,9 @@ static int rf_dev_tick(struct rf_dev *d, uint64_t now)
 			(l->sent_ms != 0 && l->acked_seq != d->seq);
 		any = 1;
 	}
-	if (d->dirty && any)
+	if (any && (d->dirty || (d->published_ms != 0 &&
+				 now - d->published_ms >
+					 RF_PRESENCE_TTL_S * 1000 / 2)))
 		rf_publish(d, now);
 	rf_check(d);
 	return busy || d->dirty;
@@ -886,7 +892,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct rf rf = { .n_socks = 16, .window = 256, .k = 2 };
+	struct rf rf = { .n_socks = 16, .window = 64, .k = 2 };
 	const char *ring = NULL;
 	struct cr_error *err = NULL;
 	struct cr_sess_cfg cfg;
