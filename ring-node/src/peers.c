@@ -115,7 +115,11 @@ struct rn_peers {
 	size_t byz_last_len;
 	int sync_pending;
 	uint64_t sync_at_ms;
-	long sync_cursor;
+	/* Where the pass goes on: after this device (a key, not a position:
+	 * resuming costs nothing however far the pass got, and records
+	 * added or deleted meanwhile move nothing). */
+	uint8_t sync_key[CR_ID_HASHLEN];
+	int sync_resume;
 	/* Every sync pass also offers for collection the records this node
 	 * no longer homes (after an epoch change). */
 	struct cr_map *gc;       /* device hash -> struct rn_gc */
@@ -570,7 +574,7 @@ void rn_peers_set_ring(struct rn_peers *p, const struct cr_ring *ring)
 	 * collect those this node no longer homes. */
 	peers_gc_clear(p);
 	p->sync_pending = 1;
-	p->sync_cursor = 0;
+	p->sync_resume = 0;
 	p->sync_at_ms = cr_now_ms() + PEERS_SYNC_DELAY_MS;
 }
 
@@ -1087,7 +1091,9 @@ static void peers_dial(struct rn_peers *p, struct rn_link *l, uint64_t now)
 
 struct sync_ctx {
 	struct rn_peers *p;
-	long index, from, to;
+	long n;        /* records offered in this batch */
+	int skip;      /* the walk starts at sync_key, offered last time */
+	int stopped;   /* the batch is full: the pass goes on next tick */
 };
 
 /*
@@ -1176,14 +1182,20 @@ static int peers_sync_one(void *arg, const uint8_t *dev,
 	size_t home[PEERS_HOME_MAX], n;
 	Carrier__SignedPresence *sp = NULL;
 	struct rn_gc *gc = NULL;
-	long i = sc->index++;
 
-	if (i < sc->from)
+	if (dev == NULL || v == NULL)
 		return 0;
-	if (i >= sc->to)
+	if (sc->skip) {
+		sc->skip = 0;
+		if (memcmp(dev, p->sync_key, CR_ID_HASHLEN) == 0)
+			return 0;
+	}
+	if (sc->n >= PEERS_SYNC_BATCH) {
+		sc->stopped = 1;
 		return 1;
-	if (v == NULL)
-		return 0;
+	}
+	sc->n++;
+	memcpy(p->sync_key, dev, CR_ID_HASHLEN);
 	n = peers_home(p, dev, home);
 	gc = peers_gc_offer(p, dev, v->seq, home, n);
 	for (size_t k = 0; k < n; k++) {
@@ -1210,16 +1222,24 @@ static int peers_sync_one(void *arg, const uint8_t *dev,
 /* Offers a batch of the records held here to their home sets. */
 static void peers_sync(struct rn_peers *p, uint64_t now)
 {
-	struct sync_ctx sc = { p, 0, p->sync_cursor,
-			       p->sync_cursor + PEERS_SYNC_BATCH };
-	long visited = rn_pres_foreach(p->kv, peers_sync_one, &sc, NULL);
+	struct sync_ctx sc = { p, 0, p->sync_resume, 0 };
+	long visited;
 
-	if (visited < 0 || sc.index < sc.to) {
+	/* From the device offered last (skipped), or from the start: each
+	 * batch costs its own records only, so a pass over a store of n
+	 * records is O(n), not O(n^2 / batch). */
+	if (p->sync_resume)
+		visited = rn_pres_foreach_from(p->kv, p->sync_key,
+					       peers_sync_one, &sc, NULL);
+	else
+		visited = rn_pres_foreach(p->kv, peers_sync_one, &sc, NULL);
+	if (visited < 0 || !sc.stopped) {
 		p->sync_pending = 0;
+		p->sync_resume = 0;
 		p->st.sync_passes++;
 		return;
 	}
-	p->sync_cursor = sc.to;
+	p->sync_resume = 1;
 	p->sync_at_ms = now;
 }
 
@@ -1268,7 +1288,7 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 		for (size_t i = 0; i < p->n; i++)
 			p->n_alive += p->alive[i];
 		p->sync_pending = 1;
-		p->sync_cursor = 0;
+		p->sync_resume = 0;
 		p->sync_at_ms = now + PEERS_SYNC_DELAY_MS;
 	}
 	if (died)
@@ -1308,7 +1328,7 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 		}
 		if (n_dead > 0 && !p->sync_pending) {
 			p->sync_pending = 1;
-			p->sync_cursor = 0;
+			p->sync_resume = 0;
 			p->sync_at_ms = now + PEERS_GC_RETRY_MS;
 		}
 	}
