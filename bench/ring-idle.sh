@@ -67,7 +67,7 @@ cpu_ms() {
 	echo $(( $(sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }') * 1000 / hz ))
 }
 metric() {
-	curl -sf "http://$mport/metrics" | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
+	curl -sf "http://127.0.0.1:$mport/metrics" | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
 }
 pct() { python3 -c "import sys; print(f'{float(sys.argv[1]):.{int(sys.argv[2])}f}')" "$1" "${2:-2}"; }
 

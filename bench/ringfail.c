@@ -8,8 +8,9 @@
  * first --attach nodes of its ranking (cr_ring_rank), pings each every
  * keepalive (15 s) telling the node that interval, publishes a signed
  * presence record listing the nodes it is attached to (again every second
- * until acknowledged; a new one every 5 minutes, half its lifetime), gives up a link whose pings go unanswered for 3 s
- * (or for half a keepalive when the live nodes see that node dead), acts
+ * until acknowledged; a new one every 5 minutes, half its lifetime),
+ * gives up a link whose pings go unanswered for 3 s (or for half a
+ * keepalive when the live nodes see that node dead), acts
  * on a nudge (CP_MSG_NUDGE from a ring node's address, at most one per 2 s:
  * ping every 250 ms, give up links silent for 1 s), and moves a lost link
  * to the next node of its ranking that the nodes it reaches (or the
@@ -25,8 +26,12 @@
  *   ringfail --ring RING -n N [--attach K] [--sockets S] [--addr-base B]
  *            [--window W] [--mark FILE] [--times FILE] [--sample-ids FILE]
  *
+ * --sample-ids writes the identity of every 1,000th device (for lookups
+ * by the real CLI).  Not simulated: the agent's health record (a FleetPut
+ * every 5 minutes), its deployment queries, vendor sessions.
+ *
  * Prints `ringfail: phase=attached ...` once every device has all K links
- * acknowledged (the attach storm is paced by W handshakes in flight).
+ * acknowledged (the first attach is paced by W handshakes in flight, 64).
  * SIGUSR1: read FILE of --mark, "UNIX_MS HOST:PORT ..." (when the nodes
  * were killed, and their addresses as the ring names them): from then on a device counts as
  * reachable again when it holds a session with a live node that
