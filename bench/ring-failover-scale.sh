@@ -245,12 +245,18 @@ wait_until 30 timesok || die "the simulators wrote no recovery times"
 cat "$T"/times.* >"$T/times"
 
 # The real CLI's view of every 1,000th device (through the survivors).
-sample_total=0 sample_ok=0
+sample_total=0 sample_ok=0 sample_online=0
 cat "$T"/sample.* >"$T/sample"
 while read -r id _; do
 	sample_total=$((sample_total + 1))
 	j=$(nice -n "$NICE" "$C" lookup "$id" --json --key "$T/ven.key" --ring "$T/ring" 2>/dev/null) || continue
-	grep -q '"online":true' <<<"$j" && grep -q '"live":true' <<<"$j" && sample_ok=$((sample_ok + 1))
+	# The record found names a surviving node as attached.  ("online"
+	# is narrower: one of the device's home nodes by the full ring holds
+	# its session; after a failover it may be attached elsewhere.)
+	for i in $survivors; do
+		if grep -q "\"address\":\"${ADDR[$i]}\"" <<<"$j"; then sample_ok=$((sample_ok + 1)); break; fi
+	done
+	grep -q '"online":true' <<<"$j" && sample_online=$((sample_online + 1))
 done <"$T/sample"
 
 # ---- figures -------------------------------------------------------------
@@ -295,7 +301,7 @@ mb() { echo "$(( ($1 + 512) / 1024 )) MiB"; }
 	printf '%-34s %9s %9s %9s %9s\n' "reachable again (ms)" "$r50" "$r99" "$r100" "$reach_n/$N"
 	printf '%-34s %9s %9s %9s %9s\n' "re-homed: 2 live links (ms)" "$h50" "$h99" "$h100" "$rehome_n/$N"
 	echo "  $at_once devices kept a live node (reachable at once), $lost_both lost both and came back; $( [ "$reach_n" -eq "$N" ] && echo "all reachable" || echo "$((N - reach_n)) NOT reachable within ${WAIT} s")"
-	echo "  vendor check: carrier lookup --json of every 1,000th device after the run: $sample_ok of $sample_total online through a live attached node"
+	echo "  vendor check: carrier lookup --json of every 1,000th device after the run: $sample_ok of $sample_total found, their record naming a surviving node as attached ($sample_online online by a home node's session)"
 	echo
 	echo "storm (survivors, kill until every device re-homed${done_ms:+ at $done_ms ms} or ${WAIT} s):"
 	echo "  handshakes: $hs_total, peak $peak_hs in 1 s, mean $hs_mean/s; the survivors' CPU: $storm_cpu ms over ${storm_s} s"
