@@ -307,7 +307,7 @@ mb() { echo "$(( ($1 + 512) / 1024 )) MiB"; }
 	echo "  handshakes: $hs_total, peak $peak_hs in 1 s, mean $hs_mean/s; the survivors' CPU: $storm_cpu ms over ${storm_s} s"
 	echo "  cookies sent: $ck_total; nudges sent: $nu_total"
 	echo "  peer deaths seen by the survivors: $pd_total (3 each for the kill: $((KILL * (NODES - KILL))); more is a live peer taken for dead); publishes timed out (no majority): $pt_total"
-	echo "  records: $sy_total re-replicated by the survivors' sync, $rr_total replicas received (each one signature check)"
+	echo "  records: $sy_total re-replicated by the survivors' sync, $rr_total replicas received (each a signature check unless byte for byte the record stored)"
 	echo "  drops (carrier_node_drops_total, delta): ${drop_delta:-none}"
 	echo "  per second (t_ms handshakes reachable rehomed):"
 	awk '{ printf "    %6d %6d %7d %7d\n", $1, $2, $3, $4 }' "$T/storm"
