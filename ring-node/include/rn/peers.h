@@ -81,6 +81,9 @@ struct rn_peers_stats {
 	uint64_t peer_deaths, peer_revivals;
 	uint64_t replicas_sent, replicas_received, replicas_stored;
 	uint64_t replicas_rejected;       /* failed the device's signature */
+	/* Replicas byte for byte the record stored here: acknowledged
+	 * without checking the signature again (rn_peers_store). */
+	uint64_t replicas_unchanged;
 	uint64_t byz[14];     /* test mode: lies told, by role bit
 			       * (RN_BYZ_ROLES of rn/byzantine.h) */
 	uint64_t replica_acks;
