@@ -63,6 +63,13 @@ struct cr_noise_hs {
 };
 
 /*
+ * pub = X25519(priv, 9), the public key of an X25519 private key: as
+ * crypto_scalarmult_base(), at about half its cost on 64-bit hosts (through
+ * Ed25519's precomputed fixed-base tables; src/x25519.c).
+ */
+void cr_x25519_base(uint8_t pub[32], const uint8_t priv[32]);
+
+/*
  * Initializes hs for `pattern`.  s_priv is the local static X25519 private
  * key (NULL when the pattern has none for this side); rs is the remote static
  * public key the pattern pre-knows (NULL otherwise).  The prologue is mixed
