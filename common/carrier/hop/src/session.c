@@ -134,6 +134,10 @@ struct sess_ihs {
 	uint8_t has_cookie;
 	uint8_t rekey;
 	uint16_t hello_len;
+	/* The peer's X25519 key, converted once per handshake: the
+	 * conversion checks the point's subgroup, which costs more than a
+	 * DH. */
+	uint8_t rs[KEY_LEN];
 	uint8_t hello[]; /* resent with every retransmission */
 };
 
@@ -1291,14 +1295,12 @@ static int init_send(struct cr_sess_host *h, struct cr_sess *s, uint64_t now)
 	struct sess_ihs *hs = ihs_of(s);
 	uint8_t payload[HELLO_OFF + CR_SESS_HELLO_MAX];
 	uint8_t out[INIT_MAX];
-	uint8_t rs[KEY_LEN], key[KEY_LEN];
+	uint8_t key[KEY_LEN];
 	size_t n, len;
 	int r;
 
-	if (cr_pk_x25519(s->peer_pk, rs) < 0)
-		return -EINVAL;
 	r = cr_noise_hs_init_pub(&hs->noise, CR_NOISE_IK, CR_NOISE_BLAKE2B, 1,
-				 prologue, PROLOGUE_LEN, h->xsk, h->xpk, rs);
+				 prologue, PROLOGUE_LEN, h->xsk, h->xpk, hs->rs);
 	if (r < 0)
 		return r;
 	memcpy(payload, h->kp.pk, CR_PKLEN);
@@ -1345,10 +1347,11 @@ static uint64_t retry_deadline(const struct cr_sess_host *h,
 	return t < give_up ? t : give_up;
 }
 
-/* Starts an initiator handshake on s (first connect or rekey). */
+/* Starts an initiator handshake on s (first connect or rekey).  xpk is
+ * the peer's X25519 key when the caller has converted it, else NULL. */
 static int hs_start(struct cr_sess_host *h, struct cr_sess *s,
 		    const uint8_t *hello, size_t hello_len, int rekey,
-		    uint64_t now)
+		    const uint8_t *xpk, uint64_t now)
 {
 	struct sess_ihs *hs;
 
@@ -1357,6 +1360,12 @@ static int hs_start(struct cr_sess_host *h, struct cr_sess *s,
 	hs = calloc(1, sizeof(*hs) + hello_len);
 	if (hs == NULL)
 		return -ENOMEM;
+	if (xpk != NULL) {
+		memcpy(hs->rs, xpk, KEY_LEN);
+	} else if (cr_pk_x25519(s->peer_pk, hs->rs) < 0) {
+		free(hs);
+		return -EINVAL;
+	}
 	hs->c.local_index = idx_new(h, s);
 	if (hs->c.local_index == 0) {
 		free(hs);
@@ -2081,7 +2090,7 @@ static void sess_timers(struct cr_sess_host *h, struct cr_sess *s,
 		return;
 	}
 	if (need_rekey(h, s, now))
-		hs_start(h, s, NULL, 0, 1, now);
+		hs_start(h, s, NULL, 0, 1, NULL, now);
 	if (h->cfg.keepalive_ms != 0 &&
 	    elapsed(now, s->last_sent_ms) >= h->cfg.keepalive_ms)
 		data_send(h, s, NULL, 0, now);
@@ -2339,7 +2348,7 @@ struct cr_sess *cr_sess_connect(struct cr_sess_host *h,
 	}
 	s->addr = *to;
 	s->last_sent_ms = s->last_recv_ms = now_ms;
-	if (hs_start(h, s, hello, hello_len, 0, now_ms) < 0) {
+	if (hs_start(h, s, hello, hello_len, 0, xpk, now_ms) < 0) {
 		sess_discard(h, s);
 		s = NULL;
 		cr_error_set(err, ENOMEM, "cannot start a handshake");
@@ -2377,7 +2386,7 @@ int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
 	r = data_send_to(h, s, to, payload, len, now_ms);
 	/* Count-based rekeys cannot wait for the timer pass. */
 	if (need_rekey(h, s, now_ms))
-		hs_start(h, s, NULL, 0, 1, now_ms);
+		hs_start(h, s, NULL, 0, 1, NULL, now_ms);
 	host_leave(h);
 	return r;
 }
