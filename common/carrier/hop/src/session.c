@@ -57,6 +57,7 @@ enum {
 	TS_LEN = 12, /* TAI64N */
 	KEY_LEN = 32,
 	INST_LEN = 8, /* the initiator host's instance id */
+	RAND_POOL = 1024, /* host_random()'s refill */
 	/* msg 1 payload: Ed25519 pk | type | TAI64N | instance | hello */
 	INST_OFF = CR_PKLEN + 1 + TS_LEN,
 	HELLO_OFF = INST_OFF + INST_LEN,
@@ -282,6 +283,9 @@ struct cr_sess_host {
 	uint64_t last_tai_ns;
 	uint64_t (*wallclock)(void *ctx);
 	void *wallclock_ctx;
+
+	uint8_t *rand_pool; /* RAND_POOL bytes, made by the first INIT taken */
+	size_t rand_off;    /* bytes of the pool handed out (and wiped) */
 };
 
 static const char *const drop_names[CR_SESS_DROP_MAX] = {
@@ -404,6 +408,30 @@ static void tai64n_now(struct cr_sess_host *h, uint8_t out[TS_LEN])
 		out[i] = (uint8_t)(secs >> (56 - 8 * i));
 	for (int i = 0; i < 4; i++)
 		out[8 + i] = (uint8_t)(nsec >> (24 - 8 * i));
+}
+
+/*
+ * Random bytes for the handshakes we answer.  libsodium asks the kernel
+ * (getrandom) at every call: two system calls a handshake, for the
+ * ephemeral key and the index.  A host that answers handshakes draws from
+ * a pool refilled RAND_POOL bytes at a time instead; bytes handed out are
+ * wiped from it at once, so the pool never holds a key in use.  (A pool
+ * copied by fork() would repeat itself in both processes: no program forks
+ * with a live host but to exec.)  Without a pool, straight from libsodium.
+ */
+static void host_random(struct cr_sess_host *h, void *out, size_t len)
+{
+	if (h->rand_pool == NULL || len > RAND_POOL) {
+		randombytes_buf(out, len);
+		return;
+	}
+	if (h->rand_off + len > RAND_POOL) {
+		randombytes_buf(h->rand_pool, RAND_POOL);
+		h->rand_off = 0;
+	}
+	memcpy(out, h->rand_pool + h->rand_off, len);
+	sodium_memzero(h->rand_pool + h->rand_off, len);
+	h->rand_off += len;
 }
 
 static void host_send(struct cr_sess_host *h, struct cr_sess *s,
@@ -627,8 +655,9 @@ static uint32_t idx_new(struct cr_sess_host *h, struct cr_sess *s)
 	if (idx_reserve(h, 1) < 0)
 		return 0;
 	for (int i = 0; i < INDEX_TRIES; i++) {
-		uint32_t v = randombytes_random();
+		uint32_t v;
 
+		host_random(h, &v, sizeof(v));
 		if (v != 0 && idx_find(h, v) == NULL) {
 			idx_place(h->idx, h->idx_cap,
 				  (struct idx_slot){ .idx = v,
@@ -1522,16 +1551,21 @@ static void cookie_send(struct cr_sess_host *h, const struct cr_addr *from,
  * Writes msg 2 (<- e, ee, se, {reply}) into a RESP addressed to the
  * initiator whose Ed25519 key is peer_pk, and splits the keys.
  */
-static int resp_write(struct cr_noise_hs *noise,
+static int resp_write(struct cr_sess_host *h, struct cr_noise_hs *noise,
 		      const uint8_t peer_pk[CR_PKLEN],
 		      uint32_t sender, uint32_t receiver, const uint8_t *reply,
 		      size_t reply_len, uint8_t out[RESP_MAX], size_t *out_len,
 		      struct cr_noise_cipher *tx, struct cr_noise_cipher *rx)
 {
-	uint8_t key[KEY_LEN];
+	uint8_t key[KEY_LEN], e[KEY_LEN];
 	size_t n, len;
 	int r;
 
+	/* The ephemeral key, from the host's pool rather than Noise's own
+	 * randombytes call. */
+	host_random(h, e, sizeof(e));
+	cr_noise_hs_set_ephemeral(noise, e);
+	sodium_memzero(e, sizeof(e));
 	out[0] = CP_MSG_RESP;
 	out[1] = out[2] = out[3] = 0;
 	cp_put_u32(out + 4, sender);
@@ -1605,7 +1639,7 @@ static enum cr_sess_drop init_rekey(struct cr_sess_host *h, struct cr_sess *p,
 	hs = rhs_new(h, p, now);
 	if (hs == NULL)
 		return CR_SESS_DROP_NOMEM;
-	r = resp_write(noise, p->peer_pk, hs->c.local_index, sender, NULL, 0,
+	r = resp_write(h, noise, p->peer_pk, hs->c.local_index, sender, NULL, 0,
 		       out, &len, &tx, &rx);
 	h->stats.handshake_dh++;
 	if (r < 0) {
@@ -1652,6 +1686,10 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	if (sodium_memcmp(mac, buf + len - 2 * MAC_LEN, MAC_LEN) != 0)
 		return drop(h, CR_SESS_DROP_MAC1);
 	sender = cp_get_u32(buf + 4);
+	if (h->rand_pool == NULL) {
+		h->rand_pool = malloc(RAND_POOL);
+		h->rand_off = RAND_POOL; /* empty: filled at first use */
+	}
 
 	/* Under load, demand a cookie before any DH or allocation. */
 	if (now / 1000 != h->load_sec) {
@@ -1801,7 +1839,7 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	if (ar != 0) {
 		/* Refused: answer (ar == 1) and keep nothing. */
 		if (ar == 1 &&
-		    resp_write(&noise, edpk, randombytes_random(), sender,
+		    resp_write(h, &noise, edpk, randombytes_random(), sender,
 			       reply, reply_len, out, &olen, &tx, &rx) == 0) {
 			h->stats.handshake_dh++;
 			host_send(h, NULL, from, out, olen);
@@ -1814,7 +1852,7 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	 * peer table room reserved above. */
 	r = heap_reserve(h) < 0 || peer_reserve(h) < 0 ? -ENOMEM : 0;
 	if (r == 0) {
-		r = resp_write(&noise, edpk, hs->c.local_index, sender, reply,
+		r = resp_write(h, &noise, edpk, hs->c.local_index, sender, reply,
 			       reply_len, out, &olen, &tx, &rx);
 		h->stats.handshake_dh++;
 	}
@@ -2234,6 +2272,10 @@ struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h)
 	if (h == NULL)
 		return NULL;
 	cr_noise_aead_free(h->aead);
+	if (h->rand_pool != NULL) {
+		sodium_memzero(h->rand_pool, RAND_POOL);
+		free(h->rand_pool);
+	}
 	for (size_t i = 0; i < h->n_slabs; i++) {
 		struct sess_slab *sl = h->slabs[i];
 
