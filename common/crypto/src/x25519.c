@@ -62,16 +62,38 @@ static void fe51_frombytes(fe51 h, const uint8_t s[32])
 }
 
 /*
- * h = f * g.  Inputs have limbs below 2^52; so has the output (below 2^51
- * but for limb 1, which may exceed it by a little).  Each of the 5 sums is
- * below 5 * 19 * 2^104 < 2^111, and 2^255 = 19 folds the upper limbs down.
+ * The 5 column sums of a product, each below 2^111, back to limbs below
+ * 2^52 (below 2^51 but for limb 1, which may exceed it by a little);
+ * 2^255 = 19 folds the top carry into limb 0.
  */
+static void fe51_carry(fe51 h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4)
+{
+	uint64_t c;
+
+	r1 += (uint64_t)(r0 >> 51);
+	h[0] = (uint64_t)r0 & MASK51;
+	r2 += (uint64_t)(r1 >> 51);
+	h[1] = (uint64_t)r1 & MASK51;
+	r3 += (uint64_t)(r2 >> 51);
+	h[2] = (uint64_t)r2 & MASK51;
+	r4 += (uint64_t)(r3 >> 51);
+	h[3] = (uint64_t)r3 & MASK51;
+	/* r4's products carry no factor 19: r4 < 2^108, and 19 times its
+	 * carry stays below 2^62. */
+	c = (uint64_t)(r4 >> 51);
+	h[4] = (uint64_t)r4 & MASK51;
+	h[0] += 19 * c;
+	h[1] += h[0] >> 51;
+	h[0] &= MASK51;
+}
+
+/* h = f * g, inputs with limbs below 2^52.  Each of the 5 sums is below
+ * 5 * 19 * 2^104 < 2^111. */
 static void fe51_mul(fe51 h, const fe51 f, const fe51 g)
 {
 	uint64_t g1 = 19 * g[1], g2 = 19 * g[2], g3 = 19 * g[3],
 		 g4 = 19 * g[4];
 	u128 r0, r1, r2, r3, r4;
-	uint64_t c;
 
 	r0 = (u128)f[0] * g[0] + (u128)f[1] * g4 + (u128)f[2] * g3 +
 	     (u128)f[3] * g2 + (u128)f[4] * g1;
@@ -83,20 +105,23 @@ static void fe51_mul(fe51 h, const fe51 f, const fe51 g)
 	     (u128)f[3] * g[0] + (u128)f[4] * g4;
 	r4 = (u128)f[0] * g[4] + (u128)f[1] * g[3] + (u128)f[2] * g[2] +
 	     (u128)f[3] * g[1] + (u128)f[4] * g[0];
-	r1 += (uint64_t)(r0 >> 51);
-	h[0] = (uint64_t)r0 & MASK51;
-	r2 += (uint64_t)(r1 >> 51);
-	h[1] = (uint64_t)r1 & MASK51;
-	r3 += (uint64_t)(r2 >> 51);
-	h[2] = (uint64_t)r2 & MASK51;
-	r4 += (uint64_t)(r3 >> 51);
-	h[3] = (uint64_t)r3 & MASK51;
-	/* r4 < 2^108: the carry is below 2^57, times 19 below 2^62. */
-	c = (uint64_t)(r4 >> 51);
-	h[4] = (uint64_t)r4 & MASK51;
-	h[0] += 19 * c;
-	h[1] += h[0] >> 51;
-	h[0] &= MASK51;
+	fe51_carry(h, r0, r1, r2, r3, r4);
+}
+
+/* h = f^2: fe51_mul(h, f, f) with the symmetric products once, doubled. */
+static void fe51_sq(fe51 h, const fe51 f)
+{
+	uint64_t f0_2 = 2 * f[0], f1_2 = 2 * f[1], f1_38 = 38 * f[1],
+		 f2_38 = 38 * f[2], f3_38 = 38 * f[3], f3_19 = 19 * f[3],
+		 f4_19 = 19 * f[4];
+	u128 r0, r1, r2, r3, r4;
+
+	r0 = (u128)f[0] * f[0] + (u128)f1_38 * f[4] + (u128)f2_38 * f[3];
+	r1 = (u128)f0_2 * f[1] + (u128)f2_38 * f[4] + (u128)f3_19 * f[3];
+	r2 = (u128)f0_2 * f[2] + (u128)f[1] * f[1] + (u128)f3_38 * f[4];
+	r3 = (u128)f0_2 * f[3] + (u128)f1_2 * f[2] + (u128)f4_19 * f[4];
+	r4 = (u128)f0_2 * f[4] + (u128)f1_2 * f[3] + (u128)f[2] * f[2];
+	fe51_carry(h, r0, r1, r2, r3, r4);
 }
 
 /* h = f^(2^n) */
@@ -104,7 +129,7 @@ static void fe51_sqn(fe51 h, const fe51 f, int n)
 {
 	memcpy(h, f, sizeof(fe51));
 	while (n-- > 0)
-		fe51_mul(h, h, h);
+		fe51_sq(h, h);
 }
 
 /* h = z^(p - 2) = 1 / z (0 for 0): the addition chain of ref10. */
@@ -112,11 +137,11 @@ static void fe51_invert(fe51 out, const fe51 z)
 {
 	fe51 z2, z9, z11, z2_5_0, z2_10_0, z2_20_0, z2_50_0, z2_100_0, t;
 
-	fe51_mul(z2, z, z);
+	fe51_sq(z2, z);
 	fe51_sqn(t, z2, 2);
 	fe51_mul(z9, t, z);
 	fe51_mul(z11, z9, z2);
-	fe51_mul(t, z11, z11);
+	fe51_sq(t, z11);
 	fe51_mul(z2_5_0, t, z9);
 	fe51_sqn(t, z2_5_0, 5);
 	fe51_mul(z2_10_0, t, z2_5_0);
