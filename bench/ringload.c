@@ -7,6 +7,10 @@
  * 127.16.0.0 + 1 + i / S (S sockets) and the node sees N distinct source
  * endpoints while this process holds only S file descriptors.  A received
  * datagram goes to the device its destination address and port name.
+ * What the devices send is queued and leaves once per turn of the event
+ * loop, one sendmmsg per socket: the node sees bursts, as from a fleet
+ * reconnecting at once, rather than one datagram each time this process
+ * finishes one device's step.
  *
  *   ringload --node HOST:PORT --node-pub NODE.pub -n N [--sockets S]
  *            [--window W] [--publish] [--node-pid PID] [--hold SECONDS]
@@ -60,6 +64,18 @@ enum {
 	RL_DEVICES_MAX = 1000000,
 	RL_PUBLISH_RETRY_MS = 5000, /* no acknowledgement: publish again */
 	RL_PUBLISH_TRIES = 4,       /* then count the device as failed */
+	RL_SEND_BATCH = 256,        /* datagrams queued before a flush */
+	RL_DGRAM_MAX = CP_DATAGRAM_MAX,
+};
+
+/* A datagram waiting in the send queue, with the device's source address. */
+struct rl_out {
+	size_t sock;
+	uint32_t src;
+	struct sockaddr_storage to;
+	socklen_t to_len;
+	size_t len;
+	uint8_t buf[RL_DGRAM_MAX];
 };
 
 enum rl_state {
@@ -98,6 +114,9 @@ struct rl {
 	uint64_t phase_start_ms, phase_cpu_start, hold_ms, idle_start_ms;
 	uint64_t start_ms, retries, send_errors, publish_failed;
 	struct cr_sess_stats agg; /* summed over hosts at phase ends */
+	struct rl_out *out; /* RL_SEND_BATCH entries, n_out in use */
+	size_t n_out;
+	struct event *ev_flush; /* made active by the first datagram queued */
 };
 
 /* The node's user + system CPU time in milliseconds; 0 when unknown. */
@@ -134,36 +153,92 @@ static uint32_t rl_dev_addr(const struct rl *rl, size_t i)
 	return RL_BASE_ADDR + 1u + (uint32_t)(i / rl->n_socks);
 }
 
+/*
+ * Sends the queued datagrams, one sendmmsg per socket.  Devices queue what
+ * they send while this process works through what its sockets received and
+ * its timers; the queue leaves once the event loop has run those callbacks
+ * (or when full), as a reconnecting fleet's datagrams reach a node in
+ * bursts, not one at a time, and with one system call per socket instead of
+ * one per datagram.
+ */
+static void rl_flush(struct rl *rl)
+{
+	struct mmsghdr msgs[RL_SEND_BATCH];
+	struct iovec iov[RL_SEND_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} cm[RL_SEND_BATCH];
+
+	for (size_t sock = 0; sock < rl->n_socks && rl->n_out > 0; sock++) {
+		unsigned n = 0, done = 0;
+
+		for (size_t i = 0; i < rl->n_out; i++) {
+			struct rl_out *o = &rl->out[i];
+			struct msghdr *mh = &msgs[n].msg_hdr;
+			struct cmsghdr *c;
+			struct in_pktinfo pi;
+
+			if (o->sock != sock)
+				continue;
+			memset(&msgs[n], 0, sizeof(msgs[n]));
+			memset(&cm[n], 0, sizeof(cm[n]));
+			memset(&pi, 0, sizeof(pi));
+			iov[n].iov_base = o->buf;
+			iov[n].iov_len = o->len;
+			mh->msg_name = &o->to;
+			mh->msg_namelen = o->to_len;
+			mh->msg_iov = &iov[n];
+			mh->msg_iovlen = 1;
+			mh->msg_control = cm[n].buf;
+			mh->msg_controllen = sizeof(cm[n].buf);
+			c = CMSG_FIRSTHDR(mh);
+			pi.ipi_spec_dst.s_addr = htonl(o->src);
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			n++;
+		}
+		while (done < n) {
+			int r = sendmmsg(rl->fds[sock], msgs + done, n - done,
+					 MSG_DONTWAIT);
+
+			if (r <= 0) {
+				/* The first one failed: count it, go on. */
+				rl->send_errors++;
+				done++;
+				continue;
+			}
+			done += (unsigned)r;
+		}
+	}
+	rl->n_out = 0;
+}
+
 static void rl_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
 		    const uint8_t *buf, size_t len)
 {
 	struct rl_dev *d = ctx;
 	struct rl *rl = d->rl;
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = { (void *)(uintptr_t)buf, len };
-	struct msghdr mh = {
-		.msg_name = (void *)(uintptr_t)&to->u.sa,
-		.msg_namelen = cr_addr_len(to),
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cm.buf,
-		.msg_controllen = sizeof(cm.buf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	struct in_pktinfo pi;
+	struct rl_out *o;
 
-	memset(&cm, 0, sizeof(cm));
-	memset(&pi, 0, sizeof(pi));
-	pi.ipi_spec_dst.s_addr = htonl(rl_dev_addr(rl, d->index));
-	c->cmsg_level = IPPROTO_IP;
-	c->cmsg_type = IP_PKTINFO;
-	c->cmsg_len = CMSG_LEN(sizeof(pi));
-	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-	if (sendmsg(rl->fds[d->index % rl->n_socks], &mh, MSG_DONTWAIT) < 0)
+	if (len > RL_DGRAM_MAX) {
 		rl->send_errors++;
+		return;
+	}
+	if (rl->n_out == RL_SEND_BATCH)
+		rl_flush(rl);
+	if (rl->n_out == 0 && rl->ev_flush != NULL)
+		/* Runs after the callbacks already active in this turn. */
+		event_active(rl->ev_flush, EV_TIMEOUT, 0);
+	o = &rl->out[rl->n_out++];
+	o->sock = d->index % rl->n_socks;
+	o->src = rl_dev_addr(rl, d->index);
+	o->to_len = cr_addr_len(to);
+	memcpy(&o->to, &to->u.sa, o->to_len);
+	o->len = len;
+	memcpy(o->buf, buf, len);
 }
 
 static int rl_accept(void *ctx, const struct cr_id *peer,
@@ -415,7 +490,7 @@ static void rl_on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		got = recvmmsg(fd, msgs, RL_RECV_BATCH, MSG_DONTWAIT, NULL);
 		if (got <= 0)
-			return;
+			break;
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &msgs[i].msg_hdr;
 			struct cmsghdr *c;
@@ -443,8 +518,13 @@ static void rl_on_read(evutil_socket_t fd, short what, void *arg)
 					   msgs[i].msg_len, cr_now_ms());
 		}
 		if (got < RL_RECV_BATCH)
-			return;
+			break;
 	}
+}
+
+static void rl_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	rl_flush(arg);
 }
 
 static void rl_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -632,7 +712,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	rl.base = event_base_new();
 	rl.devs = calloc(rl.n, sizeof(*rl.devs));
-	if (rl.base == NULL || rl.devs == NULL || rl_open_sockets(&rl) < 0)
+	rl.out = calloc(RL_SEND_BATCH, sizeof(*rl.out));
+	if (rl.base == NULL || rl.devs == NULL || rl.out == NULL ||
+	    rl_open_sockets(&rl) < 0)
 		return 1;
 	/* As carrier-agent: keepalives every 15 s and the default rekeys;
 	 * the node sends nothing to an idle device, so never call it dead. */
@@ -661,9 +743,11 @@ int main(int argc, char **argv)
 	       rl.n_socks, (unsigned)((rl.n + rl.n_socks - 1) / rl.n_socks));
 	fflush(stdout);
 	rl.ev_tick = event_new(rl.base, -1, EV_PERSIST, rl_on_tick, &rl);
+	rl.ev_flush = event_new(rl.base, -1, 0, rl_on_flush, &rl);
 	ev_term = evsignal_new(rl.base, SIGTERM, rl_on_term, rl.base);
 	ev_int = evsignal_new(rl.base, SIGINT, rl_on_term, rl.base);
-	if (rl.ev_tick == NULL || ev_term == NULL || ev_int == NULL)
+	if (rl.ev_tick == NULL || rl.ev_flush == NULL || ev_term == NULL ||
+	    ev_int == NULL)
 		return 1;
 	event_add(rl.ev_tick, &(struct timeval){ 0, RL_TICK_MS * 1000 });
 	event_add(ev_term, NULL);
@@ -671,6 +755,7 @@ int main(int argc, char **argv)
 	rl.start_ms = rl.phase_start_ms = cr_now_ms();
 	rl.phase_cpu_start = rl_node_cpu_ms(&rl);
 	rl_start_more(&rl);
+	rl_flush(&rl);
 	event_base_dispatch(rl.base);
 
 	rl_sum_stats(&rl);
@@ -684,10 +769,12 @@ int main(int argc, char **argv)
 		close(rl.fds[i]);
 	}
 	event_free(rl.ev_tick);
+	event_free(rl.ev_flush);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_base_free(rl.base);
 	free(rl.devs);
+	free(rl.out);
 	return 0;
 bad:
 	usage(stderr);
