@@ -802,6 +802,41 @@ START_TEST(test_x25519_base)
 }
 END_TEST
 
+/* cr_x25519_base_batch(): every key as libsodium's ladder has it, with
+ * keys Ed25519 refuses (all zero) first, in the middle and last, alone,
+ * and more than a batch holds. */
+START_TEST(test_x25519_base_batch)
+{
+	static uint8_t sk[CR_X25519_BATCH_MAX + 3][32];
+	static uint8_t pk[CR_X25519_BATCH_MAX + 3][32];
+	static const size_t sizes[] = { 1, 2, 16, CR_X25519_BATCH_MAX,
+					CR_X25519_BATCH_MAX + 3 };
+	uint8_t ref[32];
+
+	for (size_t z = 0; z < 4; z++) {
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			size_t n = sizes[k];
+
+			randombytes_buf(sk, sizeof(sk));
+			if (z == 1)
+				memset(sk[0], 0, 32);
+			else if (z == 2)
+				memset(sk[n / 2], 0, 32);
+			else if (z == 3)
+				memset(sk[n - 1], 0, 32);
+			memset(pk, 0xaa, sizeof(pk));
+			cr_x25519_base_batch(pk, (const uint8_t(*)[32])sk, n);
+			for (size_t i = 0; i < n; i++) {
+				crypto_scalarmult_base(ref, sk[i]);
+				ck_assert_msg(memcmp(pk[i], ref, 32) == 0,
+					      "zero at %zu, n %zu, key %zu", z,
+					      n, i);
+			}
+		}
+	}
+}
+END_TEST
+
 static Suite *noise_suite(void)
 {
 	Suite *s = suite_create("noise");
@@ -817,6 +852,7 @@ static Suite *noise_suite(void)
 	tcase_add_loop_test(tc, test_roundtrip, 0, 10);
 	tcase_add_test(tc, test_random_ephemeral);
 	tcase_add_test(tc, test_x25519_base);
+	tcase_add_test(tc, test_x25519_base_batch);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tamper");

@@ -634,6 +634,17 @@ void cr_noise_hs_set_ephemeral(struct cr_noise_hs *hs, const uint8_t e_priv[32])
 	hs->fixed_e = 1;
 }
 
+void cr_noise_hs_set_ephemeral_pair(struct cr_noise_hs *hs,
+				    const uint8_t e_priv[32],
+				    const uint8_t e_pub[32])
+{
+	if (hs == NULL || e_priv == NULL || e_pub == NULL)
+		return;
+	memcpy(hs->e_priv, e_priv, CR_NOISE_DHLEN);
+	memcpy(hs->e_pub, e_pub, CR_NOISE_DHLEN);
+	hs->fixed_e = 1;
+}
+
 int cr_noise_hs_done(const struct cr_noise_hs *hs)
 {
 	return hs_ok(hs) && hs->step >= patterns[hs->pattern].nmsg;

@@ -202,9 +202,9 @@ static void fe51_tobytes(uint8_t s[32], const fe51 f)
 	store64(s + 24, t[3] >> 39 | t[4] << 12);
 }
 
-/* u = (1 + y) / (1 - y) for the Edwards y encoded in ed (sign bit
- * ignored: u does not depend on x). */
-static void edwards_y_to_u(uint8_t u[32], const uint8_t ed[32])
+/* 1 + y and 1 - y for the Edwards y encoded in ed (sign bit ignored: the
+ * Montgomery u = (1 + y) / (1 - y) does not depend on x). */
+static void edwards_y_frac(fe51 num, fe51 den, const uint8_t ed[32])
 {
 	/* 2p + 1, limb by limb, so that subtracting y (limbs below 2^51)
 	 * never goes negative. */
@@ -212,13 +212,20 @@ static void edwards_y_to_u(uint8_t u[32], const uint8_t ed[32])
 		0xfffffffffffdbULL, 0xffffffffffffeULL, 0xffffffffffffeULL,
 		0xffffffffffffeULL, 0xffffffffffffeULL,
 	};
-	fe51 y, num, den, inv;
+	fe51 y;
 
 	fe51_frombytes(y, ed);
 	memcpy(num, y, sizeof(fe51));
 	num[0] += 1;
 	for (int i = 0; i < 5; i++)
 		den[i] = two_p_plus_1[i] - y[i];
+}
+
+static void edwards_y_to_u(uint8_t u[32], const uint8_t ed[32])
+{
+	fe51 num, den, inv;
+
+	edwards_y_frac(num, den, ed);
 	fe51_invert(inv, den);
 	fe51_mul(num, num, inv);
 	fe51_tobytes(u, num);
@@ -238,4 +245,62 @@ void cr_x25519_base(uint8_t pub[32], const uint8_t priv[32])
 	}
 #endif
 	crypto_scalarmult_base(pub, priv);
+}
+
+void cr_x25519_base_batch(uint8_t (*pub)[32], const uint8_t (*priv)[32],
+			  size_t n)
+{
+#ifdef X25519_FAST
+	/* num/den of every key's u; acc[k] = den[0] * ... * den[k] over the
+	 * keys Ed25519 took (ok).  1 - y is never 0: y = 1 is the neutral
+	 * point, which Ed25519 refuses. */
+	fe51 num[CR_X25519_BATCH_MAX], den[CR_X25519_BATCH_MAX];
+	fe51 acc[CR_X25519_BATCH_MAX], inv, t;
+	uint8_t ok[CR_X25519_BATCH_MAX], ed[32];
+	size_t last = 0, m = 0;
+
+	if (n > CR_X25519_BATCH_MAX) {
+		for (size_t i = 0; i < n; i++)
+			cr_x25519_base(pub[i], priv[i]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ok[i] = crypto_scalarmult_ed25519_base(ed, priv[i]) == 0;
+		if (!ok[i]) {
+			crypto_scalarmult_base(pub[i], priv[i]);
+			continue;
+		}
+		edwards_y_frac(num[i], den[i], ed);
+		if (m == 0)
+			memcpy(acc[i], den[i], sizeof(fe51));
+		else
+			fe51_mul(acc[i], acc[last], den[i]);
+		last = i;
+		m++;
+	}
+	if (m == 0)
+		return;
+	/* inv = 1 / acc[last]; walking back, inv * acc[previous] is the
+	 * inverse of den[i], and inv * den[i] that of acc[previous]. */
+	fe51_invert(inv, acc[last]);
+	for (size_t i = last + 1; i-- > 0;) {
+		size_t prev = i;
+
+		if (!ok[i])
+			continue;
+		while (prev-- > 0 && !ok[prev])
+			;
+		if (prev == (size_t)-1) {
+			fe51_mul(t, num[i], inv);
+		} else {
+			fe51_mul(t, inv, acc[prev]);
+			fe51_mul(inv, inv, den[i]);
+			fe51_mul(t, num[i], t);
+		}
+		fe51_tobytes(pub[i], t);
+	}
+#else
+	for (size_t i = 0; i < n; i++)
+		cr_x25519_base(pub[i], priv[i]);
+#endif
 }

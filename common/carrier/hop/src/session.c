@@ -58,6 +58,7 @@ enum {
 	KEY_LEN = 32,
 	INST_LEN = 8, /* the initiator host's instance id */
 	RAND_POOL = 1024, /* host_random()'s refill */
+	EPH_BATCH = 16,   /* ephemeral keys made at once for RESPs */
 	/* msg 1 payload: Ed25519 pk | type | TAI64N | instance | hello */
 	INST_OFF = CR_PKLEN + 1 + TS_LEN,
 	HELLO_OFF = INST_OFF + INST_LEN,
@@ -286,6 +287,19 @@ struct cr_sess_host {
 
 	uint8_t *rand_pool; /* RAND_POOL bytes, made by the first INIT taken */
 	size_t rand_off;    /* bytes of the pool handed out (and wiped) */
+	struct sess_eph *eph; /* made with rand_pool */
+};
+
+/*
+ * Ephemeral key pairs for the RESPs we write, made EPH_BATCH at a time:
+ * cr_x25519_base_batch() shares one field inversion among them.  A pair is
+ * wiped from here when a handshake takes it, so what waits here is keys of
+ * handshakes to come, never of one done (their forward secrecy is intact).
+ */
+struct sess_eph {
+	uint8_t priv[EPH_BATCH][KEY_LEN];
+	uint8_t pub[EPH_BATCH][KEY_LEN];
+	size_t next; /* EPH_BATCH: empty */
 };
 
 static const char *const drop_names[CR_SESS_DROP_MAX] = {
@@ -1561,11 +1575,27 @@ static int resp_write(struct cr_sess_host *h, struct cr_noise_hs *noise,
 	size_t n, len;
 	int r;
 
-	/* The ephemeral key, from the host's pool rather than Noise's own
-	 * randombytes call. */
-	host_random(h, e, sizeof(e));
-	cr_noise_hs_set_ephemeral(noise, e);
-	sodium_memzero(e, sizeof(e));
+	/* The ephemeral key, from the host's pools rather than Noise's own
+	 * randombytes call and scalar multiplication. */
+	if (h->eph != NULL) {
+		struct sess_eph *p = h->eph;
+
+		if (p->next == EPH_BATCH) {
+			randombytes_buf(p->priv, sizeof(p->priv));
+			cr_x25519_base_batch(p->pub,
+					     (const uint8_t(*)[KEY_LEN])p->priv,
+					     EPH_BATCH);
+			p->next = 0;
+		}
+		cr_noise_hs_set_ephemeral_pair(noise, p->priv[p->next],
+					       p->pub[p->next]);
+		sodium_memzero(p->priv[p->next], KEY_LEN);
+		p->next++;
+	} else {
+		host_random(h, e, sizeof(e));
+		cr_noise_hs_set_ephemeral(noise, e);
+		sodium_memzero(e, sizeof(e));
+	}
 	out[0] = CP_MSG_RESP;
 	out[1] = out[2] = out[3] = 0;
 	cp_put_u32(out + 4, sender);
@@ -1686,10 +1716,14 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	if (sodium_memcmp(mac, buf + len - 2 * MAC_LEN, MAC_LEN) != 0)
 		return drop(h, CR_SESS_DROP_MAC1);
 	sender = cp_get_u32(buf + 4);
+	/* The pools of a host that answers handshakes; without memory,
+	 * straight from libsodium. */
 	if (h->rand_pool == NULL) {
 		h->rand_pool = malloc(RAND_POOL);
 		h->rand_off = RAND_POOL; /* empty: filled at first use */
 	}
+	if (h->eph == NULL && (h->eph = malloc(sizeof(*h->eph))) != NULL)
+		h->eph->next = EPH_BATCH;
 
 	/* Under load, demand a cookie before any DH or allocation. */
 	if (now / 1000 != h->load_sec) {
@@ -2275,6 +2309,10 @@ struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h)
 	if (h->rand_pool != NULL) {
 		sodium_memzero(h->rand_pool, RAND_POOL);
 		free(h->rand_pool);
+	}
+	if (h->eph != NULL) {
+		sodium_memzero(h->eph, sizeof(*h->eph));
+		free(h->eph);
 	}
 	for (size_t i = 0; i < h->n_slabs; i++) {
 		struct sess_slab *sl = h->slabs[i];
