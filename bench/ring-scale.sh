@@ -34,7 +34,8 @@
 # completed; the targets are reported, not enforced.
 #
 # Environment: KORHAL_BUILD (default <repo>/build), RING_SCALE_N (100000),
-# BENCH_IDLE_S (30), BENCH_RESULTS (bench/results), KORHAL_KEEP=1 keeps the
+# BENCH_IDLE_S (30), BENCH_RESULTS (bench/results), RING_SCALE_BURST=1 has
+# ringload send the handshake phase in bursts (ringload --burst), KORHAL_KEEP=1 keeps the
 # temporary directory, KORHAL_NO_INSTALL=1 never installs Debian packages.
 set -euo pipefail
 export LC_ALL=C
@@ -137,7 +138,7 @@ slab0=$(meminfo_kb Slab); sunr0=$(meminfo_kb SUnreclaim)
 # devices must add none.
 r_socks0=$(sockets_of "$node")
 "$build/bench/ringload" --node "127.0.0.1:$nport" --node-pub "$T/node.key.pub" \
-	-n "$N" --publish --node-pid "$node" --rekey "$REKEY_S" \
+	-n "$N" --publish --node-pid "$node" --rekey "$REKEY_S" ${RING_SCALE_BURST:+--burst} \
 	>"$T/ringload.out" 2>"$T/ringload.err" &
 rl=$!
 PIDS+=("$rl")
@@ -259,7 +260,7 @@ t_hs90=$(( r_hs_core * 10 >= hs_limit * 9 && hs_limit > 0 ? 1 : 0 ))
 
 mkdir -p "$RESULTS"
 {
-	echo "bench/ring-scale: $N idle devices on one carrier-node vs $N idle MQTT clients on mosquitto $mversion"
+	echo "bench/ring-scale: $N idle devices on one carrier-node vs $N idle MQTT clients on mosquitto $mversion${RING_SCALE_BURST:+ (handshakes sent in bursts: ringload --burst)}"
 	echo "machine: $machine; libsodium $sodium; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); idle window ${IDLE_S} s"
 	echo
