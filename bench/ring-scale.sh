@@ -34,7 +34,8 @@
 # completed; the targets are reported, not enforced.
 #
 # Environment: KORHAL_BUILD (default <repo>/build), RING_SCALE_N (100000),
-# BENCH_IDLE_S (30), BENCH_RESULTS (bench/results), KORHAL_KEEP=1 keeps the
+# BENCH_IDLE_S (30), BENCH_RESULTS (bench/results), RING_SCALE_BURST=1 has
+# ringload send the handshake phase in bursts (ringload --burst), KORHAL_KEEP=1 keeps the
 # temporary directory, KORHAL_NO_INSTALL=1 never installs Debian packages.
 set -euo pipefail
 export LC_ALL=C
@@ -137,7 +138,7 @@ slab0=$(meminfo_kb Slab); sunr0=$(meminfo_kb SUnreclaim)
 # devices must add none.
 r_socks0=$(sockets_of "$node")
 "$build/bench/ringload" --node "127.0.0.1:$nport" --node-pub "$T/node.key.pub" \
-	-n "$N" --publish --node-pid "$node" --rekey "$REKEY_S" \
+	-n "$N" --publish --node-pid "$node" --rekey "$REKEY_S" ${RING_SCALE_BURST:+--burst} \
 	>"$T/ringload.out" 2>"$T/ringload.err" &
 rl=$!
 PIDS+=("$rl")
@@ -161,10 +162,15 @@ r_idle_ms=$((c1 - c0))
 r_hs_rate=$(kv "$T/ringload.out" rate_per_s)
 r_hs_core=$(kv "$T/ringload.out" per_core_per_s)
 r_hs_cpu=$(kv "$T/ringload.out" node_cpu_ms)
-# This CPU's X25519 speed, measured by ringload before the load: a Noise
-# IK responder does 4 DH and generates one key pair, so X25519/5
-# handshakes per CPU-second is what the crypto allows.
-x25519=$(kv "$T/ringload.out" x25519_per_cpu_s)
+# This CPU's X25519 speed (libsodium's crypto_scalarmult), measured by
+# ringload before the load and again after the handshakes, the best of 3
+# runs each time; the higher of the two counts (the least disturbed by
+# other work on a shared machine).  A Noise IK responder does 4 DH and
+# generates one key pair, so X25519/5 handshakes per CPU-second is what the
+# crypto allows.
+x25519_before=$(kv "$T/ringload.out" x25519_per_cpu_s)
+x25519_after=$(kv "$T/ringload.out" x25519_after_per_cpu_s)
+x25519=$(( ${x25519_before:-0} > ${x25519_after:-0} ? ${x25519_before:-0} : ${x25519_after:-0} ))
 hs_limit=$(( ${x25519:-0} / 5 ))
 r_pub_core=$(sed -n 's/.*phase=publish.*per_core_per_s=\([0-9]*\).*/\1/p' "$T/ringload.out")
 r_pub_failed=$(sed -n 's/.*phase=publish.*failed=\([0-9]*\).*/\1/p' "$T/ringload.out")
@@ -238,6 +244,11 @@ need_pct_100k=$(div "$((100000 * 100))" "$((3600 * r_hs_core))" 2)
 need_pct_1m=$(div "$((1000000 * 100))" "$((3600 * r_hs_core))" 2)
 idle_pct_1m=$(div "$((r_idle_ms * 100 * 1000000 / N))" "$((IDLE_S * 1000))" 1)
 hs_ratio=$(div "$((r_hs_core * 100))" "$hs_limit" 1)
+# The node makes its ephemeral key for less than an X25519 (Ed25519's
+# fixed-base tables): the share of the 4 DH alone says how much of the
+# rest is not DH.
+dh_limit=$(( ${x25519:-0} / 4 ))
+dh_ratio=$(div "$((r_hs_core * 100))" "$dh_limit" 1)
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 machine="$(nproc) cores ($cpu_model), $(( $(meminfo_kb MemTotal) / 1024 / 1024 )) GiB, Linux $(uname -r), $(. /etc/os-release; echo "$PRETTY_NAME")"
 sodium=$(dpkg-query -W -f='${Version}' libsodium23 2>/dev/null || echo "?")
@@ -249,7 +260,7 @@ t_hs90=$(( r_hs_core * 10 >= hs_limit * 9 && hs_limit > 0 ? 1 : 0 ))
 
 mkdir -p "$RESULTS"
 {
-	echo "bench/ring-scale: $N idle devices on one carrier-node vs $N idle MQTT clients on mosquitto $mversion"
+	echo "bench/ring-scale: $N idle devices on one carrier-node vs $N idle MQTT clients on mosquitto $mversion${RING_SCALE_BURST:+ (handshakes sent in bursts: ringload --burst)}"
 	echo "machine: $machine; libsodium $sodium; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); idle window ${IDLE_S} s"
 	echo
@@ -270,7 +281,7 @@ mkdir -p "$RESULTS"
 	echo "carrier-node: $attached devices attached, $records presence records (${r_pub_failed:-0} publishes never acknowledged), LMDB file $lmdb bytes (in $DATA); $idle_hs handshakes (rekeys) during the idle window; $attached_end still attached at its end."
 	echo "Idle: keepalives every 15 s from every device (PINGREQ for MQTT), rekeys every $REKEY_S s (carrier-agent's idle links: by need, keys live 3600 s; before: every 120 s, N/120 handshakes a second at the measured cost, $rekey_pct% of a core)."
 	echo "The handshake figure is the node's CPU time (utime+stime) over the handshake phase: Noise IK as responder plus the confirming keepalive, $r_hs_cpu ms for $N."
-	echo "X25519 on this CPU (same run, ringload before the load): $x25519 per CPU-second; a responder's 4 DH + 1 key generation allow $hs_limit handshakes per CPU-second: measured $r_hs_core = $hs_ratio % of that."
+	echo "X25519 on this CPU (same run, libsodium crypto_scalarmult, best of 3 before the load: ${x25519_before:-?}, after the handshakes: ${x25519_after:-?}): $x25519 per CPU-second; a responder's 4 DH + 1 key generation allow $hs_limit handshakes per CPU-second: measured $r_hs_core = $hs_ratio % of that (the 4 DH alone allow $dh_limit: $dh_ratio %; the node makes its ephemeral keys through Ed25519's fixed-base tables for about half an X25519)."
 	echo "Rekeys, % of one core at the measured handshake cost: every 120 s (before): $rekey_pct_100k per 100,000 devices, $rekey_pct_1m per 1,000,000; by need (idle links keep keys 3600 s): $need_pct_100k per 100,000, $need_pct_1m per 1,000,000.  Idle CPU extrapolated to 1,000,000 devices: $idle_pct_1m % + $need_pct_1m % rekeys."
 	echo "Kernel bytes are whole-machine Slab deltas: for MQTT they include the client sockets (both ends of every connection live here); the ring's load generator holds 16 sockets."
 	echo
@@ -306,6 +317,9 @@ cat >"$RESULTS/ring-scale.json" <<EOF
     "x25519_per_cpu_s": ${x25519:-0},
     "handshake_limit_per_cpu_s": $hs_limit,
     "handshakes_percent_of_limit": $hs_ratio,
+    "x25519_before_per_cpu_s": ${x25519_before:-0},
+    "x25519_after_per_cpu_s": ${x25519_after:-0},
+    "handshakes_percent_of_4dh": $dh_ratio,
     "rekeys_in_idle_window": $idle_hs
   },
   "mosquitto": {
@@ -323,7 +337,8 @@ cat >"$RESULTS/ring-scale.json" <<EOF
   "targets": {
     "user_half_of_mosquitto": $([ $t_user = 1 ] && echo true || echo false),
     "no_kernel_socket_per_device": $([ $t_sock = 1 ] && echo true || echo false),
-    "handshakes_5000_per_core": $([ $t_hs = 1 ] && echo true || echo false)
+    "handshakes_5000_per_core": $([ $t_hs = 1 ] && echo true || echo false),
+    "handshakes_90_percent_of_x25519_limit": $([ $t_hs90 = 1 ] && echo true || echo false)
   }
 }
 EOF

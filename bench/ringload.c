@@ -7,6 +7,10 @@
  * 127.16.0.0 + 1 + i / S (S sockets) and the node sees N distinct source
  * endpoints while this process holds only S file descriptors.  A received
  * datagram goes to the device its destination address and port name.
+ * With --burst, in the handshake phase, what the devices send is queued
+ * and leaves once per turn of the event loop, one sendmmsg per socket: the
+ * node sees bursts, as from a fleet reconnecting at once, rather than one
+ * datagram each time this process finishes one device's step.
  *
  *   ringload --node HOST:PORT --node-pub NODE.pub -n N [--sockets S]
  *            [--window W] [--publish] [--node-pid PID] [--hold SECONDS]
@@ -22,9 +26,12 @@
  * With --node-pid, each phase line carries the node's CPU time (utime +
  * stime from /proc/PID/stat) spent in the phase.
  * First of all, one line `x25519_per_cpu_s=R`: this CPU's X25519 speed
- * (crypto_scalarmult, libsodium, over 1 s of this process's CPU), which
- * bounds a Noise IK responder (4 DH and one key generation: R / 5
- * handshakes per CPU-second).
+ * (crypto_scalarmult, libsodium: the best of three runs of 0.4 s of this
+ * process's CPU, so that other work on a shared machine lowers it least),
+ * which bounds a Noise IK responder (4 DH and one key generation: R / 5
+ * handshakes per CPU-second).  The handshake phase's line carries it again,
+ * measured after the phase (x25519_after_per_cpu_s): the bench takes the
+ * higher.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -60,6 +67,18 @@ enum {
 	RL_DEVICES_MAX = 1000000,
 	RL_PUBLISH_RETRY_MS = 5000, /* no acknowledgement: publish again */
 	RL_PUBLISH_TRIES = 4,       /* then count the device as failed */
+	RL_SEND_BATCH = 256,        /* datagrams queued before a flush */
+	RL_DGRAM_MAX = CP_DATAGRAM_MAX,
+};
+
+/* A datagram waiting in the send queue, with the device's source address. */
+struct rl_out {
+	size_t sock;
+	uint32_t src;
+	struct sockaddr_storage to;
+	socklen_t to_len;
+	size_t len;
+	uint8_t buf[RL_DGRAM_MAX];
 };
 
 enum rl_state {
@@ -94,10 +113,14 @@ struct rl {
 	struct rl_dev *devs;
 	size_t n, window, next, inflight, done, slice;
 	int publish, phase; /* 0 handshake, 1 publish, 2 idle */
+	int burst;          /* --burst */
 	int node_pid;
 	uint64_t phase_start_ms, phase_cpu_start, hold_ms, idle_start_ms;
 	uint64_t start_ms, retries, send_errors, publish_failed;
 	struct cr_sess_stats agg; /* summed over hosts at phase ends */
+	struct rl_out *out; /* RL_SEND_BATCH entries, n_out in use */
+	size_t n_out;
+	struct event *ev_flush; /* made active by the first datagram queued */
 };
 
 /* The node's user + system CPU time in milliseconds; 0 when unknown. */
@@ -134,36 +157,98 @@ static uint32_t rl_dev_addr(const struct rl *rl, size_t i)
 	return RL_BASE_ADDR + 1u + (uint32_t)(i / rl->n_socks);
 }
 
+/*
+ * Sends the queued datagrams, one sendmmsg per socket.  Devices queue what
+ * they send while this process works through what its sockets received and
+ * its timers; the queue leaves once the event loop has run those callbacks
+ * (or when full), as a reconnecting fleet's datagrams reach a node in
+ * bursts, not one at a time, and with one system call per socket instead of
+ * one per datagram.
+ */
+static void rl_flush(struct rl *rl)
+{
+	struct mmsghdr msgs[RL_SEND_BATCH];
+	struct iovec iov[RL_SEND_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} cm[RL_SEND_BATCH];
+
+	for (size_t sock = 0; sock < rl->n_socks && rl->n_out > 0; sock++) {
+		unsigned n = 0, done = 0;
+
+		for (size_t i = 0; i < rl->n_out; i++) {
+			struct rl_out *o = &rl->out[i];
+			struct msghdr *mh = &msgs[n].msg_hdr;
+			struct cmsghdr *c;
+			struct in_pktinfo pi;
+
+			if (o->sock != sock)
+				continue;
+			memset(&msgs[n], 0, sizeof(msgs[n]));
+			memset(&cm[n], 0, sizeof(cm[n]));
+			memset(&pi, 0, sizeof(pi));
+			iov[n].iov_base = o->buf;
+			iov[n].iov_len = o->len;
+			mh->msg_name = &o->to;
+			mh->msg_namelen = o->to_len;
+			mh->msg_iov = &iov[n];
+			mh->msg_iovlen = 1;
+			mh->msg_control = cm[n].buf;
+			mh->msg_controllen = sizeof(cm[n].buf);
+			c = CMSG_FIRSTHDR(mh);
+			pi.ipi_spec_dst.s_addr = htonl(o->src);
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			n++;
+		}
+		while (done < n) {
+			int r = sendmmsg(rl->fds[sock], msgs + done, n - done,
+					 MSG_DONTWAIT);
+
+			if (r <= 0) {
+				/* The first one failed: count it, go on. */
+				rl->send_errors++;
+				done++;
+				continue;
+			}
+			done += (unsigned)r;
+		}
+	}
+	rl->n_out = 0;
+}
+
 static void rl_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
 		    const uint8_t *buf, size_t len)
 {
 	struct rl_dev *d = ctx;
 	struct rl *rl = d->rl;
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = { (void *)(uintptr_t)buf, len };
-	struct msghdr mh = {
-		.msg_name = (void *)(uintptr_t)&to->u.sa,
-		.msg_namelen = cr_addr_len(to),
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cm.buf,
-		.msg_controllen = sizeof(cm.buf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	struct in_pktinfo pi;
+	struct rl_out *o;
 
-	memset(&cm, 0, sizeof(cm));
-	memset(&pi, 0, sizeof(pi));
-	pi.ipi_spec_dst.s_addr = htonl(rl_dev_addr(rl, d->index));
-	c->cmsg_level = IPPROTO_IP;
-	c->cmsg_type = IP_PKTINFO;
-	c->cmsg_len = CMSG_LEN(sizeof(pi));
-	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-	if (sendmsg(rl->fds[d->index % rl->n_socks], &mh, MSG_DONTWAIT) < 0)
+	if (len > RL_DGRAM_MAX) {
 		rl->send_errors++;
+		return;
+	}
+	if (rl->n_out == RL_SEND_BATCH)
+		rl_flush(rl);
+	if (rl->n_out == 0 && rl->ev_flush != NULL)
+		/* Runs after the callbacks already active in this turn. */
+		event_active(rl->ev_flush, EV_TIMEOUT, 0);
+	o = &rl->out[rl->n_out++];
+	o->sock = d->index % rl->n_socks;
+	o->src = rl_dev_addr(rl, d->index);
+	o->to_len = cr_addr_len(to);
+	memcpy(&o->to, &to->u.sa, o->to_len);
+	o->len = len;
+	memcpy(o->buf, buf, len);
+	/* Bursts (--burst) for the handshakes only.  Runs with them lost a
+	 * few publishes' acknowledgements later (0.1 to 0.4 %, with --rekey;
+	 * not understood yet), so without --burst every datagram leaves at
+	 * once, as it always did. */
+	if (!rl->burst || rl->phase != 0)
+		rl_flush(rl);
 }
 
 static int rl_accept(void *ctx, const struct cr_id *peer,
@@ -175,6 +260,7 @@ static int rl_accept(void *ctx, const struct cr_id *peer,
 }
 
 static void rl_start_more(struct rl *rl);
+static unsigned long long rl_x25519_rate(void);
 static void rl_phase_end(struct rl *rl);
 
 static void rl_publish(struct rl_dev *d)
@@ -354,11 +440,12 @@ static void rl_phase_end(struct rl *rl)
 	uint64_t now = cr_now_ms(), cpu = rl_node_cpu_ms(rl);
 	uint64_t wall = now - rl->phase_start_ms;
 	uint64_t ncpu = cpu - rl->phase_cpu_start;
+	unsigned long long x25519 = rl->phase == 0 ? rl_x25519_rate() : 0;
 
 	rl_sum_stats(rl);
 	printf("ringload: phase=%s devices=%zu wall_ms=%llu rate_per_s=%llu "
 	       "node_cpu_ms=%llu per_core_per_s=%llu retries=%llu "
-	       "handshakes=%llu send_errors=%llu failed=%llu\n",
+	       "handshakes=%llu send_errors=%llu failed=%llu",
 	       names[rl->phase], rl->n, (unsigned long long)wall,
 	       (unsigned long long)(wall ? rl->n * 1000u / wall : 0),
 	       (unsigned long long)ncpu,
@@ -367,6 +454,9 @@ static void rl_phase_end(struct rl *rl)
 	       (unsigned long long)rl->agg.handshakes_completed,
 	       (unsigned long long)rl->send_errors,
 	       (unsigned long long)rl->publish_failed);
+	if (x25519 != 0)
+		printf(" x25519_after_per_cpu_s=%llu", x25519);
+	printf("\n");
 	fflush(stdout);
 	rl->phase++;
 	rl->done = rl->inflight = 0;
@@ -415,7 +505,7 @@ static void rl_on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		got = recvmmsg(fd, msgs, RL_RECV_BATCH, MSG_DONTWAIT, NULL);
 		if (got <= 0)
-			return;
+			break;
 		for (int i = 0; i < got; i++) {
 			struct msghdr *mh = &msgs[i].msg_hdr;
 			struct cmsghdr *c;
@@ -443,8 +533,13 @@ static void rl_on_read(evutil_socket_t fd, short what, void *arg)
 					   msgs[i].msg_len, cr_now_ms());
 		}
 		if (got < RL_RECV_BATCH)
-			return;
+			break;
 	}
+}
+
+static void rl_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	rl_flush(arg);
 }
 
 static void rl_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -512,8 +607,8 @@ static int rl_open_sockets(struct rl *rl)
 	return 0;
 }
 
-/* crypto_scalarmult per second of this process's CPU, over about 1 s. */
-static unsigned long long rl_x25519_rate(void)
+/* crypto_scalarmult per second of this process's CPU, over about 0.4 s. */
+static unsigned long long rl_x25519_run(void)
 {
 	uint8_t sk[crypto_scalarmult_SCALARBYTES], pk[crypto_scalarmult_BYTES];
 	uint8_t out[crypto_scalarmult_BYTES];
@@ -534,8 +629,22 @@ static unsigned long long rl_x25519_rate(void)
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 		dt = (double)(t1.tv_sec - t0.tv_sec) +
 		     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	} while (dt < 1.0);
+	} while (dt < 0.4);
 	return (unsigned long long)((double)n / dt);
+}
+
+/* The best of three runs. */
+static unsigned long long rl_x25519_rate(void)
+{
+	unsigned long long best = 0;
+
+	for (int i = 0; i < 3; i++) {
+		unsigned long long r = rl_x25519_run();
+
+		if (r > best)
+			best = r;
+	}
+	return best;
 }
 
 static void usage(FILE *f)
@@ -544,6 +653,7 @@ static void usage(FILE *f)
 		"usage: ringload --node HOST:PORT --node-pub NODE.pub -n N\n"
 		"                [--sockets S] [--window W] [--publish]\n"
 		"                [--node-pid PID] [--hold SECONDS] [--rekey SECONDS]\n"
+		"                [--burst]\n"
 		"N simulated devices (real Noise IK handshakes, one identity\n"
 		"each, source addresses 127.16.0.1 and up) attach to one node,\n"
 		"optionally publish presence, then stay idle.  Prints one\n"
@@ -561,6 +671,7 @@ int main(int argc, char **argv)
 		{ "node-pid", required_argument, NULL, 'P' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "rekey", required_argument, NULL, 'R' },
+		{ "burst", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -578,6 +689,7 @@ int main(int argc, char **argv)
 		case 'a': node = optarg; break;
 		case 'k': pub = optarg; break;
 		case 'p': rl.publish = 1; break;
+		case 'B': rl.burst = 1; break;
 		case 'n':
 			if (cr_parse_u64(optarg, 1, RL_DEVICES_MAX, &v) < 0)
 				goto bad;
@@ -632,7 +744,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	rl.base = event_base_new();
 	rl.devs = calloc(rl.n, sizeof(*rl.devs));
-	if (rl.base == NULL || rl.devs == NULL || rl_open_sockets(&rl) < 0)
+	rl.out = calloc(RL_SEND_BATCH, sizeof(*rl.out));
+	if (rl.base == NULL || rl.devs == NULL || rl.out == NULL ||
+	    rl_open_sockets(&rl) < 0)
 		return 1;
 	/* As carrier-agent: keepalives every 15 s and the default rekeys;
 	 * the node sends nothing to an idle device, so never call it dead. */
@@ -661,9 +775,11 @@ int main(int argc, char **argv)
 	       rl.n_socks, (unsigned)((rl.n + rl.n_socks - 1) / rl.n_socks));
 	fflush(stdout);
 	rl.ev_tick = event_new(rl.base, -1, EV_PERSIST, rl_on_tick, &rl);
+	rl.ev_flush = event_new(rl.base, -1, 0, rl_on_flush, &rl);
 	ev_term = evsignal_new(rl.base, SIGTERM, rl_on_term, rl.base);
 	ev_int = evsignal_new(rl.base, SIGINT, rl_on_term, rl.base);
-	if (rl.ev_tick == NULL || ev_term == NULL || ev_int == NULL)
+	if (rl.ev_tick == NULL || rl.ev_flush == NULL || ev_term == NULL ||
+	    ev_int == NULL)
 		return 1;
 	event_add(rl.ev_tick, &(struct timeval){ 0, RL_TICK_MS * 1000 });
 	event_add(ev_term, NULL);
@@ -671,6 +787,7 @@ int main(int argc, char **argv)
 	rl.start_ms = rl.phase_start_ms = cr_now_ms();
 	rl.phase_cpu_start = rl_node_cpu_ms(&rl);
 	rl_start_more(&rl);
+	rl_flush(&rl);
 	event_base_dispatch(rl.base);
 
 	rl_sum_stats(&rl);
@@ -684,10 +801,12 @@ int main(int argc, char **argv)
 		close(rl.fds[i]);
 	}
 	event_free(rl.ev_tick);
+	event_free(rl.ev_flush);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_base_free(rl.base);
 	free(rl.devs);
+	free(rl.out);
 	return 0;
 bad:
 	usage(stderr);

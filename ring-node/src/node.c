@@ -1209,6 +1209,8 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 		for (size_t i = 0; i < n->batch->n; i++)
 			node_datagram(n, &n->batch->from[i], n->batch->buf[i],
 				      n->batch->len[i], now);
+		if (cr_udp_drained(n->batch))
+			break;
 	}
 	if (cr_kv_group_commit(n->kv, &err) < 0) {
 		if (cr_log_ratelimit_ok(&n->rl, cr_now_ms()))

@@ -834,6 +834,79 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* cr_x25519_base() against libsodium's ladder: RFC 7748's key pair, edge
+ * keys (all zero: Ed25519 refuses it, the ladder takes over) and random
+ * ones. */
+START_TEST(test_x25519_base)
+{
+	static const char alice_sk[] =
+		"77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
+	static const char alice_pk[] =
+		"8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
+	uint8_t sk[32], pk[32], ref[32];
+	int rounds = getenv("CR_UNDER_QEMU") ? 200 : 2000;
+
+	ck_assert_int_eq(sodium_hex2bin(sk, sizeof(sk), alice_sk,
+					sizeof(alice_sk) - 1, NULL, NULL, NULL),
+			 0);
+	ck_assert_int_eq(sodium_hex2bin(ref, sizeof(ref), alice_pk,
+					sizeof(alice_pk) - 1, NULL, NULL, NULL),
+			 0);
+	cr_x25519_base(pk, sk);
+	ck_assert_mem_eq(pk, ref, sizeof(pk));
+	for (int i = 0; i < rounds + 4; i++) {
+		if (i == 0)
+			memset(sk, 0, sizeof(sk));
+		else if (i == 1)
+			memset(sk, 0xff, sizeof(sk));
+		else if (i == 2)
+			memset(sk, 0x01, sizeof(sk));
+		else if (i == 3)
+			memset(sk, 0x80, sizeof(sk));
+		else
+			randombytes_buf(sk, sizeof(sk));
+		crypto_scalarmult_base(ref, sk);
+		cr_x25519_base(pk, sk);
+		ck_assert_msg(memcmp(pk, ref, sizeof(pk)) == 0, "key %d", i);
+	}
+}
+END_TEST
+
+/* cr_x25519_base_batch(): every key as libsodium's ladder has it, with
+ * keys Ed25519 refuses (all zero) first, in the middle and last, alone,
+ * and more than a batch holds. */
+START_TEST(test_x25519_base_batch)
+{
+	static uint8_t sk[CR_X25519_BATCH_MAX + 3][32];
+	static uint8_t pk[CR_X25519_BATCH_MAX + 3][32];
+	static const size_t sizes[] = { 1, 2, 16, CR_X25519_BATCH_MAX,
+					CR_X25519_BATCH_MAX + 3 };
+	uint8_t ref[32];
+
+	for (size_t z = 0; z < 4; z++) {
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			size_t n = sizes[k];
+
+			randombytes_buf(sk, sizeof(sk));
+			if (z == 1)
+				memset(sk[0], 0, 32);
+			else if (z == 2)
+				memset(sk[n / 2], 0, 32);
+			else if (z == 3)
+				memset(sk[n - 1], 0, 32);
+			memset(pk, 0xaa, sizeof(pk));
+			cr_x25519_base_batch(pk, (const uint8_t(*)[32])sk, n);
+			for (size_t i = 0; i < n; i++) {
+				crypto_scalarmult_base(ref, sk[i]);
+				ck_assert_msg(memcmp(pk[i], ref, 32) == 0,
+					      "zero at %zu, n %zu, key %zu", z,
+					      n, i);
+			}
+		}
+	}
+}
+END_TEST
+
 static Suite *noise_suite(void)
 {
 	Suite *s = suite_create("noise");
@@ -848,6 +921,8 @@ static Suite *noise_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_roundtrip, 0, 10);
 	tcase_add_test(tc, test_random_ephemeral);
+	tcase_add_test(tc, test_x25519_base);
+	tcase_add_test(tc, test_x25519_base_batch);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tamper");

@@ -645,7 +645,7 @@ int cr_noise_hs_init_pub(struct cr_noise_hs *hs, enum cr_noise_pattern pattern,
 		if (s_pub != NULL)
 			memcpy(hs->s_pub, s_pub, CR_NOISE_DHLEN);
 		else
-			crypto_scalarmult_base(hs->s_pub, hs->s_priv);
+			cr_x25519_base(hs->s_pub, hs->s_priv);
 		hs->has_s = 1;
 	}
 	if (rs != NULL) {
@@ -689,7 +689,18 @@ void cr_noise_hs_set_ephemeral(struct cr_noise_hs *hs, const uint8_t e_priv[32])
 	if (hs == NULL || e_priv == NULL)
 		return;
 	memcpy(hs->e_priv, e_priv, CR_NOISE_DHLEN);
-	crypto_scalarmult_base(hs->e_pub, hs->e_priv);
+	cr_x25519_base(hs->e_pub, hs->e_priv);
+	hs->fixed_e = 1;
+}
+
+void cr_noise_hs_set_ephemeral_pair(struct cr_noise_hs *hs,
+				    const uint8_t e_priv[32],
+				    const uint8_t e_pub[32])
+{
+	if (hs == NULL || e_priv == NULL || e_pub == NULL)
+		return;
+	memcpy(hs->e_priv, e_priv, CR_NOISE_DHLEN);
+	memcpy(hs->e_pub, e_pub, CR_NOISE_DHLEN);
 	hs->fixed_e = 1;
 }
 
@@ -731,7 +742,7 @@ int cr_noise_hs_write(struct cr_noise_hs *hs, const uint8_t *payload,
 			/* e: a fresh key pair unless a test fixed it. */
 			if (!st.fixed_e) {
 				randombytes_buf(st.e_priv, CR_NOISE_DHLEN);
-				crypto_scalarmult_base(st.e_pub, st.e_priv);
+				cr_x25519_base(st.e_pub, st.e_priv);
 			}
 			st.has_e = 1;
 			memcpy(out + off, st.e_pub, CR_NOISE_DHLEN);

@@ -58,6 +58,8 @@ enum {
 	TS_LEN = 12, /* TAI64N */
 	KEY_LEN = 32,
 	INST_LEN = 8, /* the initiator host's instance id */
+	RAND_POOL = 1024, /* host_random()'s refill */
+	EPH_BATCH = 16,   /* ephemeral keys made at once for RESPs */
 	/* msg 1 payload: Ed25519 pk | type | TAI64N | instance | hello */
 	INST_OFF = CR_PKLEN + 1 + TS_LEN,
 	HELLO_OFF = INST_OFF + INST_LEN,
@@ -135,6 +137,10 @@ struct sess_ihs {
 	uint8_t has_cookie;
 	uint8_t rekey;
 	uint16_t hello_len;
+	/* The peer's X25519 key, converted once per handshake: the
+	 * conversion checks the point's subgroup, which costs more than a
+	 * DH. */
+	uint8_t rs[KEY_LEN];
 	uint8_t hello[]; /* resent with every retransmission */
 };
 
@@ -279,6 +285,22 @@ struct cr_sess_host {
 	uint64_t last_tai_ns;
 	uint64_t (*wallclock)(void *ctx);
 	void *wallclock_ctx;
+
+	uint8_t *rand_pool; /* RAND_POOL bytes, made by the first INIT taken */
+	size_t rand_off;    /* bytes of the pool handed out (and wiped) */
+	struct sess_eph *eph; /* made with rand_pool */
+};
+
+/*
+ * Ephemeral key pairs for the RESPs we write, made EPH_BATCH at a time:
+ * cr_x25519_base_batch() shares one field inversion among them.  A pair is
+ * wiped from here when a handshake takes it, so what waits here is keys of
+ * handshakes to come, never of one done (their forward secrecy is intact).
+ */
+struct sess_eph {
+	uint8_t priv[EPH_BATCH][KEY_LEN];
+	uint8_t pub[EPH_BATCH][KEY_LEN];
+	size_t next; /* EPH_BATCH: empty */
 };
 
 static const char *const drop_names[CR_SESS_DROP_MAX] = {
@@ -401,6 +423,30 @@ static void tai64n_now(struct cr_sess_host *h, uint8_t out[TS_LEN])
 		out[i] = (uint8_t)(secs >> (56 - 8 * i));
 	for (int i = 0; i < 4; i++)
 		out[8 + i] = (uint8_t)(nsec >> (24 - 8 * i));
+}
+
+/*
+ * Random bytes for the handshakes we answer.  libsodium asks the kernel
+ * (getrandom) at every call: two system calls a handshake, for the
+ * ephemeral key and the index.  A host that answers handshakes draws from
+ * a pool refilled RAND_POOL bytes at a time instead; bytes handed out are
+ * wiped from it at once, so the pool never holds a key in use.  (A pool
+ * copied by fork() would repeat itself in both processes: no program forks
+ * with a live host but to exec.)  Without a pool, straight from libsodium.
+ */
+static void host_random(struct cr_sess_host *h, void *out, size_t len)
+{
+	if (h->rand_pool == NULL || len > RAND_POOL) {
+		randombytes_buf(out, len);
+		return;
+	}
+	if (h->rand_off + len > RAND_POOL) {
+		randombytes_buf(h->rand_pool, RAND_POOL);
+		h->rand_off = 0;
+	}
+	memcpy(out, h->rand_pool + h->rand_off, len);
+	sodium_memzero(h->rand_pool + h->rand_off, len);
+	h->rand_off += len;
 }
 
 static void host_send(struct cr_sess_host *h, struct cr_sess *s,
@@ -624,8 +670,9 @@ static uint32_t idx_new(struct cr_sess_host *h, struct cr_sess *s)
 	if (idx_reserve(h, 1) < 0)
 		return 0;
 	for (int i = 0; i < INDEX_TRIES; i++) {
-		uint32_t v = randombytes_random();
+		uint32_t v;
 
+		host_random(h, &v, sizeof(v));
 		if (v != 0 && idx_find(h, v) == NULL) {
 			idx_place(h->idx, h->idx_cap,
 				  (struct idx_slot){ .idx = v,
@@ -1317,14 +1364,12 @@ static int init_send(struct cr_sess_host *h, struct cr_sess *s, uint64_t now)
 	struct sess_ihs *hs = ihs_of(s);
 	uint8_t payload[HELLO_OFF + CR_SESS_HELLO_MAX];
 	uint8_t out[INIT_MAX];
-	uint8_t rs[KEY_LEN], key[KEY_LEN];
+	uint8_t key[KEY_LEN];
 	size_t n, len;
 	int r;
 
-	if (cr_pk_x25519(s->peer_pk, rs) < 0)
-		return -EINVAL;
 	r = cr_noise_hs_init_pub(&hs->noise, CR_NOISE_IK, CR_NOISE_BLAKE2B, 1,
-				 prologue, PROLOGUE_LEN, h->xsk, h->xpk, rs);
+				 prologue, PROLOGUE_LEN, h->xsk, h->xpk, hs->rs);
 	if (r < 0)
 		return r;
 	memcpy(payload, h->kp.pk, CR_PKLEN);
@@ -1371,10 +1416,11 @@ static uint64_t retry_deadline(const struct cr_sess_host *h,
 	return t < give_up ? t : give_up;
 }
 
-/* Starts an initiator handshake on s (first connect or rekey). */
+/* Starts an initiator handshake on s (first connect or rekey).  xpk is
+ * the peer's X25519 key when the caller has converted it, else NULL. */
 static int hs_start(struct cr_sess_host *h, struct cr_sess *s,
 		    const uint8_t *hello, size_t hello_len, int rekey,
-		    uint64_t now)
+		    const uint8_t *xpk, uint64_t now)
 {
 	struct sess_ihs *hs;
 
@@ -1383,6 +1429,12 @@ static int hs_start(struct cr_sess_host *h, struct cr_sess *s,
 	hs = calloc(1, sizeof(*hs) + hello_len);
 	if (hs == NULL)
 		return -ENOMEM;
+	if (xpk != NULL) {
+		memcpy(hs->rs, xpk, KEY_LEN);
+	} else if (cr_pk_x25519(s->peer_pk, hs->rs) < 0) {
+		free(hs);
+		return -EINVAL;
+	}
 	hs->c.local_index = idx_new(h, s);
 	if (hs->c.local_index == 0) {
 		free(hs);
@@ -1539,16 +1591,37 @@ static void cookie_send(struct cr_sess_host *h, const struct cr_addr *from,
  * Writes msg 2 (<- e, ee, se, {reply}) into a RESP addressed to the
  * initiator whose Ed25519 key is peer_pk, and splits the keys.
  */
-static int resp_write(struct cr_noise_hs *noise,
+static int resp_write(struct cr_sess_host *h, struct cr_noise_hs *noise,
 		      const uint8_t peer_pk[CR_PKLEN],
 		      uint32_t sender, uint32_t receiver, const uint8_t *reply,
 		      size_t reply_len, uint8_t out[RESP_MAX], size_t *out_len,
 		      struct cr_noise_cipher *tx, struct cr_noise_cipher *rx)
 {
-	uint8_t key[KEY_LEN];
+	uint8_t key[KEY_LEN], e[KEY_LEN];
 	size_t n, len;
 	int r;
 
+	/* The ephemeral key, from the host's pools rather than Noise's own
+	 * randombytes call and scalar multiplication. */
+	if (h->eph != NULL) {
+		struct sess_eph *p = h->eph;
+
+		if (p->next == EPH_BATCH) {
+			randombytes_buf(p->priv, sizeof(p->priv));
+			cr_x25519_base_batch(p->pub,
+					     (const uint8_t(*)[KEY_LEN])p->priv,
+					     EPH_BATCH);
+			p->next = 0;
+		}
+		cr_noise_hs_set_ephemeral_pair(noise, p->priv[p->next],
+					       p->pub[p->next]);
+		sodium_memzero(p->priv[p->next], KEY_LEN);
+		p->next++;
+	} else {
+		host_random(h, e, sizeof(e));
+		cr_noise_hs_set_ephemeral(noise, e);
+		sodium_memzero(e, sizeof(e));
+	}
 	out[0] = CP_MSG_RESP;
 	out[1] = out[2] = out[3] = 0;
 	cp_put_u32(out + 4, sender);
@@ -1622,7 +1695,7 @@ static enum cr_sess_drop init_rekey(struct cr_sess_host *h, struct cr_sess *p,
 	hs = rhs_new(h, p, now);
 	if (hs == NULL)
 		return CR_SESS_DROP_NOMEM;
-	r = resp_write(noise, p->peer_pk, hs->c.local_index, sender, NULL, 0,
+	r = resp_write(h, noise, p->peer_pk, hs->c.local_index, sender, NULL, 0,
 		       out, &len, &tx, &rx);
 	h->stats.handshake_dh++;
 	if (r < 0) {
@@ -1669,6 +1742,14 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	if (sodium_memcmp(mac, buf + len - 2 * MAC_LEN, MAC_LEN) != 0)
 		return drop(h, CR_SESS_DROP_MAC1);
 	sender = cp_get_u32(buf + 4);
+	/* The pools of a host that answers handshakes; without memory,
+	 * straight from libsodium. */
+	if (h->rand_pool == NULL) {
+		h->rand_pool = malloc(RAND_POOL);
+		h->rand_off = RAND_POOL; /* empty: filled at first use */
+	}
+	if (h->eph == NULL && (h->eph = malloc(sizeof(*h->eph))) != NULL)
+		h->eph->next = EPH_BATCH;
 
 	/* Under load, demand a cookie before any DH or allocation. */
 	if (now / 1000 != h->load_sec) {
@@ -1818,7 +1899,7 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	if (ar != 0) {
 		/* Refused: answer (ar == 1) and keep nothing. */
 		if (ar == 1 &&
-		    resp_write(&noise, edpk, randombytes_random(), sender,
+		    resp_write(h, &noise, edpk, randombytes_random(), sender,
 			       reply, reply_len, out, &olen, &tx, &rx) == 0) {
 			h->stats.handshake_dh++;
 			host_send(h, NULL, from, out, olen);
@@ -1831,7 +1912,7 @@ static enum cr_sess_drop on_init(struct cr_sess_host *h,
 	 * peer table room reserved above. */
 	r = heap_reserve(h) < 0 || peer_reserve(h) < 0 ? -ENOMEM : 0;
 	if (r == 0) {
-		r = resp_write(&noise, edpk, hs->c.local_index, sender, reply,
+		r = resp_write(h, &noise, edpk, hs->c.local_index, sender, reply,
 			       reply_len, out, &olen, &tx, &rx);
 		h->stats.handshake_dh++;
 	}
@@ -2107,7 +2188,7 @@ static void sess_timers(struct cr_sess_host *h, struct cr_sess *s,
 		return;
 	}
 	if (need_rekey(h, s, now))
-		hs_start(h, s, NULL, 0, 1, now);
+		hs_start(h, s, NULL, 0, 1, NULL, now);
 	if (h->cfg.keepalive_ms != 0 &&
 	    elapsed(now, s->last_sent_ms) >= h->cfg.keepalive_ms)
 		data_send(h, s, NULL, 0, now);
@@ -2251,6 +2332,14 @@ struct cr_sess_host *cr_sess_host_free(struct cr_sess_host *h)
 	if (h == NULL)
 		return NULL;
 	cr_noise_aead_free(h->aead);
+	if (h->rand_pool != NULL) {
+		sodium_memzero(h->rand_pool, RAND_POOL);
+		free(h->rand_pool);
+	}
+	if (h->eph != NULL) {
+		sodium_memzero(h->eph, sizeof(*h->eph));
+		free(h->eph);
+	}
 	for (size_t i = 0; i < h->n_slabs; i++) {
 		struct sess_slab *sl = h->slabs[i];
 
@@ -2365,7 +2454,7 @@ struct cr_sess *cr_sess_connect(struct cr_sess_host *h,
 	}
 	s->addr = *to;
 	s->last_sent_ms = s->last_recv_ms = now_ms;
-	if (hs_start(h, s, hello, hello_len, 0, now_ms) < 0) {
+	if (hs_start(h, s, hello, hello_len, 0, xpk, now_ms) < 0) {
 		sess_discard(h, s);
 		s = NULL;
 		cr_error_set(err, ENOMEM, "cannot start a handshake");
@@ -2403,7 +2492,7 @@ int cr_sess_send_to(struct cr_sess *s, const struct cr_addr *to,
 	r = data_send_to(h, s, to, payload, len, now_ms);
 	/* Count-based rekeys cannot wait for the timer pass. */
 	if (need_rekey(h, s, now_ms))
-		hs_start(h, s, NULL, 0, 1, now_ms);
+		hs_start(h, s, NULL, 0, 1, NULL, now_ms);
 	host_leave(h);
 	return r;
 }

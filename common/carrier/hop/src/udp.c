@@ -163,6 +163,11 @@ int cr_udp_recv(int fd, struct cr_udp_batch *b)
 	return (int)b->n;
 }
 
+int cr_udp_drained(const struct cr_udp_batch *b)
+{
+	return b->raw_i >= b->raw_n && b->raw_n < CR_UDP_RAW_MSGS;
+}
+
 int cr_udp_send(int fd, const struct cr_addr *to, const uint8_t *buf,
 		size_t len)
 {

@@ -51,6 +51,11 @@ struct cr_udp_batch {
 /* Receives up to CR_UDP_SEGS datagrams; returns how many (0 when none
  * waits), or -errno. */
 int cr_udp_recv(int fd, struct cr_udp_batch *b);
+/* The last read took everything the socket held (fewer messages than it
+ * asked for, all handed up): another now would most likely find nothing,
+ * and the event loop reports what comes later.  Saves a system call per
+ * wakeup to a reader that loops until cr_udp_recv() returns 0. */
+int cr_udp_drained(const struct cr_udp_batch *b);
 /* Sends one datagram; returns 0 or -errno (EAGAIN counts as a drop). */
 int cr_udp_send(int fd, const struct cr_addr *to, const uint8_t *buf,
 		size_t len);
