@@ -2518,7 +2518,7 @@ int cr_sess_sendv(struct cr_sess *s, const struct iovec *iov, int iovcnt,
 	host_enter(h);
 	r = data_send_v(h, s, &s->addr, 0, iov, iovcnt, len, now_ms);
 	if (need_rekey(h, s, now_ms))
-		hs_start(h, s, NULL, 0, 1, now_ms);
+		hs_start(h, s, NULL, 0, 1, NULL, now_ms);
 	host_leave(h);
 	return r;
 }
