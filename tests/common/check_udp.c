@@ -276,7 +276,8 @@ END_TEST
 
 /* Room reserved in the queue and filled in place leaves as if sent (relay
  * header included); room given back is not sent; too big: no room. */
-START_TEST(test_reserve)
+/* Room reserved in the send batch, filled in place, given back. */
+static void reserve_run(void)
 {
 	struct event_base *base = event_base_new();
 	struct cr_addr la, lb, via;
@@ -317,6 +318,18 @@ START_TEST(test_reserve)
 	rx_free(r);
 	close(a);
 	close(b);
+}
+
+START_TEST(test_reserve)
+{
+	/* The batch leaves as one GSO send, as in test_batch. */
+	if (udp_cmsg_garbled()) {
+		printf("test_reserve skipped: a big-endian guest under "
+		       "qemu-user (SOL_UDP control messages are not "
+		       "converted)\n");
+		return;
+	}
+	reserve_run();
 }
 END_TEST
 
