@@ -35,6 +35,12 @@ enum {
 	REAP_MS = 100,	   /* a finished worker is waited for this often */
 	LOG_GAP_MS = 500,  /* a log's writes are looked at at most this often */
 	PROBE_EVERY_MS = 1000,
+	/* The verdict at a window's end: a probe that fails is tried again
+	 * PROBE_RETRY_MS later, and the version fails after PROBE_FINAL_TRIES
+	 * failures in a row (Kubernetes' failureThreshold: one probe that
+	 * lost a race with a busy machine does not roll a fleet back). */
+	PROBE_RETRY_MS = 1000,
+	PROBE_FINAL_TRIES = 3,
 	PROBE_TIMEOUT_MS = 2000,
 	RESTART_MIN_MS = 1000,
 	RESTART_MAX_MS = 60000,
@@ -77,6 +83,7 @@ struct app {
 	uint64_t window_end_ms, next_probe_ms;
 	struct da_probe *probe;
 	int probe_final;
+	int final_fails; /* failed verdict probes in a row */
 	uint32_t restarts; /* since the agent started */
 	/* The watched process's end (a pidfd: readable once it exited),
 	 * and its log's writes (an inotify watch; -1: none). */
@@ -555,7 +562,15 @@ static void probe_done(void *arg, int ok, const char *why)
 	apps_kick(a->m);
 	if (a->probe_final && a->cfg_phase == CFG_WINDOW)
 		cfg_probed(a, ok, why);
-	else if (a->probe_final)
+	else if (a->probe_final && !ok &&
+		 ++a->final_fails < PROBE_FINAL_TRIES) {
+		cr_log_info("app %s: %s: health probe %d of %d failed (%s); "
+			    "trying again",
+			    a->rec.app, a->rec.target, a->final_fails,
+			    (int)PROBE_FINAL_TRIES, why);
+		a->probe_final = 0;
+		a->next_probe_ms = cr_now_ms() + PROBE_RETRY_MS;
+	} else if (a->probe_final)
 		health_decide(a, ok, why);
 	else if (!ok)
 		cr_log_debug("app %s: probe: %s", a->rec.app, why);
@@ -593,6 +608,8 @@ static void health_tick(struct app *a, uint64_t now)
 			health_decide(a, 1, "");
 			return;
 		}
+		if (a->final_fails > 0 && now < a->next_probe_ms)
+			return;
 		a->probe_final = 1;
 		health_probe(a);
 		return;
@@ -627,6 +644,7 @@ static void started(struct da_apps *m, struct app *a, int ok,
 	a->window_end_ms = now + a->rec.window_ms;
 	a->next_probe_ms = now + PROBE_EVERY_MS;
 	a->probe_final = 0;
+	a->final_fails = 0;
 }
 
 static void staged(struct da_apps *m, struct app *a, int ok, const char *msg)
@@ -1393,7 +1411,10 @@ static uint64_t apps_next(struct da_apps *m, uint64_t now)
 		} else if (a->rec.state == DA_APP_HEALTH) {
 			watch = 1;
 			if (a->probe == NULL) {
-				apps_due(&next, a->window_end_ms);
+				/* After a failed verdict probe only its retry
+				 * is due (the window's end has passed). */
+				if (a->final_fails == 0)
+					apps_due(&next, a->window_end_ms);
 				if (probed)
 					apps_due(&next, a->next_probe_ms);
 			}

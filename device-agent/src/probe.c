@@ -203,7 +203,9 @@ static _Noreturn void probe_exec_child(const struct da_paths *p,
 	s->process.terminal = 0;
 	if (bo_exec(&o, id, &s->process, &status, NULL) < 0)
 		_exit(126);
-	_exit(status == 0 ? 0 : 1);
+	/* The command's own status where it fits one (a signal's 128 + N
+	 * too), so that the reason says what happened. */
+	_exit(status > 0 && status < 256 ? status : status == 0 ? 0 : 1);
 }
 
 struct da_probe *da_probe_start(struct event_base *base,
