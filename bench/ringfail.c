@@ -819,7 +819,7 @@ int main(int argc, char **argv)
 	struct cr_error *err = NULL;
 	struct cr_sess_cfg cfg;
 	struct event *ev_tick, *ev_term, *ev_int, *ev_usr1, *ev_usr2;
-	uint64_t v, base = 16;
+	uint64_t base = 16;
 	FILE *sample = NULL;
 	int c;
 
@@ -830,28 +830,24 @@ int main(int argc, char **argv)
 		case 't': rf.times_path = optarg; break;
 		case 'i': rf.sample_path = optarg; break;
 		case 'n':
-			if (cr_parse_u64(optarg, 1, RF_DEVICES_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RF_DEVICES_MAX, &rf.n) < 0)
 				goto bad;
-			rf.n = (size_t)v;
 			break;
 		case 'k':
-			if (cr_parse_u64(optarg, 1, RF_LINKS_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RF_LINKS_MAX, &rf.k) < 0)
 				goto bad;
-			rf.k = (size_t)v;
 			break;
 		case 's':
-			if (cr_parse_u64(optarg, 1, RF_SOCKETS_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RF_SOCKETS_MAX, &rf.n_socks) < 0)
 				goto bad;
-			rf.n_socks = (size_t)v;
 			break;
 		case 'b':
 			if (cr_parse_u64(optarg, 1, 254, &base) < 0)
 				goto bad;
 			break;
 		case 'w':
-			if (cr_parse_u64(optarg, 1, 65536, &v) < 0)
+			if (simdev_parse_size(optarg, 1, 65536, &rf.window) < 0)
 				goto bad;
-			rf.window = (size_t)v;
 			break;
 		case 'h':
 			usage(stdout);

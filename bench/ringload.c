@@ -608,19 +608,16 @@ int main(int argc, char **argv)
 		case 'p': rl.publish = 1; break;
 		case 'B': rl.burst = 1; break;
 		case 'n':
-			if (cr_parse_u64(optarg, 1, RL_DEVICES_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RL_DEVICES_MAX, &rl.n) < 0)
 				goto bad;
-			rl.n = (size_t)v;
 			break;
 		case 's':
-			if (cr_parse_u64(optarg, 1, RL_SOCKETS_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RL_SOCKETS_MAX, &rl.n_socks) < 0)
 				goto bad;
-			rl.n_socks = (size_t)v;
 			break;
 		case 'w':
-			if (cr_parse_u64(optarg, 1, 65536, &v) < 0)
+			if (simdev_parse_size(optarg, 1, 65536, &rl.window) < 0)
 				goto bad;
-			rl.window = (size_t)v;
 			break;
 		case 'P':
 			if (cr_parse_u64(optarg, 1, 1u << 22, &v) < 0)

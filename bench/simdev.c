@@ -8,7 +8,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cr/util.h"
+
 enum { SIMDEV_RECV_BATCH = 64 };
+
+int simdev_parse_size(const char *s, uint64_t min, uint64_t max, size_t *out)
+{
+	uint64_t v;
+
+	if (cr_parse_u64(s, min, max, &v) < 0)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
 
 void simdev_set_src(struct msghdr *mh, uint32_t src)
 {

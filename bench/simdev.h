@@ -15,6 +15,10 @@
 
 #include "cr/addr.h"
 
+/* A count option: the decimal in s, from min to max, into *out; -1 if
+ * it is not one. */
+int simdev_parse_size(const char *s, uint64_t min, uint64_t max, size_t *out);
+
 /* Device i's source address (host order) with n_socks sockets. */
 static inline uint32_t simdev_addr(uint32_t addr_base, size_t n_socks,
 				   size_t i)
