@@ -53,10 +53,10 @@
 # (extra carrier-node flags), FAILOVER_NICE (10), BENCH_RESULTS,
 # KORHAL_KEEP=1 keeps the temporary directory.
 set -euo pipefail
-export LC_ALL=C
+RING_NAME=ring-failover-scale
+# shellcheck source=bench/ring_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ring_lib.sh"
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${KORHAL_BUILD:-$root/build}
 N=${FAILOVER_N:-100000}
 SIMS=${FAILOVER_SIMS:-4}
 WAIT=${FAILOVER_WAIT:-90}
@@ -69,40 +69,16 @@ KILL=3
 # shellcheck disable=SC2206
 NODE_FLAGS=(${FAILOVER_NODE_FLAGS:-})
 
-. "$root/scripts/deps.sh"
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/ring-failover-scale: $*"; exit 1; }
-
-for b in bench/ringfail ring-node/carrier-node cli/carrier; do
-	[ -x "$build/$b" ] || die "$build/$b missing: cmake --build $build --target ringfail carrier carrier-node"
-done
-T=$(mktemp -d /tmp/korhal-failscale.XXXXXX)
-DATA=$T/data
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then DATA=$(mktemp -d /dev/shm/korhal-failscale.XXXXXX); fi
-PIDS=()
-cleanup() {
-	local p
-	trap '' INT TERM # a second signal must not cut the cleanup short
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	[ "$DATA" = "$T/data" ] || rm -rf "$DATA"
-	if [ -n "${KORHAL_KEEP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+ring_need_ringfail
+ring_tmp korhal-failscale data
+trap 'ring_cleanup KILL' EXIT
 trap 'exit 130' INT TERM
 ulimit -n "$(ulimit -Hn)"
 
 # ---- helpers -------------------------------------------------------------
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# now_ms, cpu_ms: bench/ring_lib.sh.  status_kb here says 0 for a process
+# gone (a killed node).
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-cpu_ms() { # utime + stime of the PIDs, in ms
-	local s=0 p hz; hz=$(getconf CLK_TCK)
-	for p in "$@"; do
-		s=$((s + $(sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
-	done
-	echo $((s * 1000 / hz))
-}
 metric() { # metric NODE NAME: one node's value (0 when absent)
 	curl -sf "http://${METRICS[$1]}/metrics" 2>/dev/null |
 		awk -v k="$2" '$1 == k { v = $2 } END { print v + 0 }'

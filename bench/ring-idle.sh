@@ -26,10 +26,10 @@
 # IDLE_SETTLE (30 s after the attach), IDLE_NICE (10), BENCH_RESULTS,
 # KORHAL_KEEP=1.
 set -euo pipefail
-export LC_ALL=C
+RING_NAME=ring-idle
+# shellcheck source=bench/ring_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ring_lib.sh"
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${KORHAL_BUILD:-$root/build}
 N=${IDLE_N:-200000}
 IDLE_S=${IDLE_S:-300}
 SIMS=${IDLE_SIMS:-2}
@@ -37,35 +37,12 @@ SETTLE=${IDLE_SETTLE:-30}
 NICE=${IDLE_NICE:-10}
 RESULTS=${BENCH_RESULTS:-$root/bench/results}
 
-. "$root/scripts/deps.sh"
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/ring-idle: $*"; exit 1; }
-
-for b in bench/ringfail ring-node/carrier-node cli/carrier; do
-	[ -x "$build/$b" ] || die "$build/$b missing: cmake --build $build --target ringfail carrier carrier-node"
-done
-T=$(mktemp -d /tmp/korhal-ringidle.XXXXXX)
-DATA=$T/data
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then DATA=$(mktemp -d /dev/shm/korhal-ringidle.XXXXXX); fi
-PIDS=()
-cleanup() {
-	local p
-	trap '' INT TERM # a second signal must not cut the cleanup short
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	[ "$DATA" = "$T/data" ] || rm -rf "$DATA"
-	if [ -n "${KORHAL_KEEP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+ring_need_ringfail
+ring_tmp korhal-ringidle data
+trap 'ring_cleanup KILL' EXIT
 trap 'exit 130' INT TERM
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-cpu_ms() {
-	local hz; hz=$(getconf CLK_TCK)
-	echo $(( $(sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }') * 1000 / hz ))
-}
+# now_ms, status_kb, cpu_ms: bench/ring_lib.sh.
 metric() {
 	curl -sf "http://127.0.0.1:$mport/metrics" | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
 }

@@ -38,10 +38,10 @@
 # ringload send the handshake phase in bursts (ringload --burst), KORHAL_KEEP=1 keeps the
 # temporary directory, KORHAL_NO_INSTALL=1 never installs Debian packages.
 set -euo pipefail
-export LC_ALL=C
+RING_NAME=ring-scale
+# shellcheck source=bench/ring_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ring_lib.sh"
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${KORHAL_BUILD:-$root/build}
 N=${RING_SCALE_N:-100000}
 IDLE_S=${BENCH_IDLE_S:-30}
 # Rekey interval of the simulated devices.  carrier-agent rekeys idle links
@@ -54,28 +54,13 @@ REKEY_S=${BENCH_REKEY_S:-3600}
 RESULTS=${BENCH_RESULTS:-$root/bench/results}
 PER_PROC=18000
 
-. "$root/scripts/deps.sh"
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/ring-scale: $*"; exit 1; }
-
-T=$(mktemp -d /tmp/korhal-ringscale.XXXXXX)
 # The node's LMDB goes to memory: every presence publish is one LMDB commit
 # with its fdatasync in the node's event loop, and on a disk shared with
 # other work a few ms each stalls the loop long enough for the socket to
 # drop keepalives (sessions then die).  This run measures the node's CPU
 # and memory, not the disk.
-DATA=$T/node-data
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then DATA=$(mktemp -d /dev/shm/korhal-ringscale.XXXXXX); fi
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	[ "$DATA" = "$T/node-data" ] || rm -rf "$DATA"
-	if [ -n "${KORHAL_KEEP:-}" ]; then log "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+ring_tmp korhal-ringscale node-data
+trap 'ring_cleanup TERM' EXIT
 trap 'exit 130' INT TERM
 
 korhal_install_packages mosquitto procps python3 || die "cannot install packages"
@@ -90,15 +75,8 @@ done
 ulimit -n "$(ulimit -Hn)"
 
 # ---- /proc helpers -------------------------------------------------------
-status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# status_kb, cpu_ms: bench/ring_lib.sh.
 sum_status_kb() { local k=$1 s=0 p; shift; for p in "$@"; do s=$((s + $(status_kb "$p" "$k"))); done; echo $s; }
-cpu_ms() { # utime + stime of the PIDs, in ms
-	local s=0 p hz; hz=$(getconf CLK_TCK)
-	for p in "$@"; do
-		s=$((s + $(sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
-	done
-	echo $((s * 1000 / hz))
-}
 meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 sockets_of() { local s=0 p; for p in "$@"; do s=$((s + $(find "/proc/$p/fd" -lname 'socket:*' 2>/dev/null | wc -l))); done; echo $s; }
 settle() { sync; echo 2 > /proc/sys/vm/drop_caches 2>/dev/null || true; sleep 2; }

@@ -70,10 +70,10 @@
 #include "cr/ringsync.h"
 #include "cr/session.h"
 #include "cr/util.h"
+#include "simdev.h"
 
 enum {
 	RF_SOCKETS_MAX = 64,
-	RF_RECV_BATCH = 64,
 	RF_TICK_MS = 50,
 	RF_TICK_SLICES = 20, /* an idle device is looked at once a second */
 	RF_DEVICES_MAX = 1000000,
@@ -151,7 +151,7 @@ static uint64_t rf_unix_ms(void)
 
 static uint32_t rf_dev_addr(const struct rf *rf, size_t i)
 {
-	return rf->addr_base + 1u + (uint32_t)(i / rf->n_socks);
+	return simdev_addr(rf->addr_base, rf->n_socks, i);
 }
 
 static void rf_busy(struct rf_dev *d)
@@ -180,16 +180,9 @@ static void rf_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
 		.msg_control = cm.buf,
 		.msg_controllen = sizeof(cm.buf),
 	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	struct in_pktinfo pi;
 
 	memset(&cm, 0, sizeof(cm));
-	memset(&pi, 0, sizeof(pi));
-	pi.ipi_spec_dst.s_addr = htonl(rf_dev_addr(rf, d->index));
-	c->cmsg_level = IPPROTO_IP;
-	c->cmsg_type = IP_PKTINFO;
-	c->cmsg_len = CMSG_LEN(sizeof(pi));
-	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	simdev_set_src(&mh, rf_dev_addr(rf, d->index));
 	if (sendmsg(rf->fds[d->index % rf->n_socks], &mh, MSG_DONTWAIT) < 0)
 		rf->send_errors++;
 }
@@ -713,71 +706,24 @@ static void rf_on_tick(evutil_socket_t fd, short what, void *arg)
 	rf_report(rf, now);
 }
 
+static void rf_deliver(void *ctx, size_t dev, const struct cr_addr *src,
+		       const uint8_t *buf, size_t len)
+{
+	struct rf *rf = ctx;
+
+	if (len > 0 && buf[0] == CP_MSG_NUDGE) {
+		rf_nudge(&rf->devs[dev], src, buf, len, cr_now_ms());
+		return;
+	}
+	cr_sess_host_input(rf->devs[dev].host, src, buf, len, cr_now_ms());
+}
+
 static void rf_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct rf *rf = arg;
-	struct mmsghdr msgs[RF_RECV_BATCH];
-	struct iovec iov[RF_RECV_BATCH];
-	struct sockaddr_in from[RF_RECV_BATCH];
-	static uint8_t bufs[RF_RECV_BATCH][2048];
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-		struct cmsghdr align;
-	} cm[RF_RECV_BATCH];
-	size_t sock = 0;
-	int got;
 
-	while (sock < rf->n_socks && rf->fds[sock] != fd)
-		sock++;
-	for (int round = 0; round < 16; round++) {
-		memset(msgs, 0, sizeof(msgs));
-		for (int i = 0; i < RF_RECV_BATCH; i++) {
-			iov[i].iov_base = bufs[i];
-			iov[i].iov_len = sizeof(bufs[i]);
-			msgs[i].msg_hdr.msg_name = &from[i];
-			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
-			msgs[i].msg_hdr.msg_iov = &iov[i];
-			msgs[i].msg_hdr.msg_iovlen = 1;
-			msgs[i].msg_hdr.msg_control = cm[i].buf;
-			msgs[i].msg_hdr.msg_controllen = sizeof(cm[i].buf);
-		}
-		got = recvmmsg(fd, msgs, RF_RECV_BATCH, MSG_DONTWAIT, NULL);
-		if (got <= 0)
-			return;
-		for (int i = 0; i < got; i++) {
-			struct msghdr *mh = &msgs[i].msg_hdr;
-			struct cmsghdr *c;
-			struct cr_addr src;
-			uint32_t dst = 0;
-			size_t dev;
-
-			for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
-				struct in_pktinfo pi;
-
-				if (c->cmsg_level != IPPROTO_IP ||
-				    c->cmsg_type != IP_PKTINFO)
-					continue;
-				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-				dst = ntohl(pi.ipi_addr.s_addr);
-			}
-			if (dst <= rf->addr_base)
-				continue;
-			dev = (size_t)(dst - rf->addr_base - 1) * rf->n_socks + sock;
-			if (dev >= rf->n)
-				continue;
-			cr_addr_from_sockaddr(&src, (struct sockaddr *)&from[i],
-					      mh->msg_namelen);
-			if (msgs[i].msg_len > 0 && bufs[i][0] == CP_MSG_NUDGE) {
-				rf_nudge(&rf->devs[dev], &src, bufs[i],
-					 msgs[i].msg_len, cr_now_ms());
-				continue;
-			}
-			cr_sess_host_input(rf->devs[dev].host, &src, bufs[i],
-					   msgs[i].msg_len, cr_now_ms());
-		}
-		if (got < RF_RECV_BATCH)
-			return;
-	}
+	simdev_read(fd, rf->fds, rf->n_socks, rf->addr_base, rf->n, rf_deliver,
+		    rf);
 }
 
 /* SIGUSR1: the nodes named in the mark file died at its time. */
@@ -842,35 +788,6 @@ static void rf_on_term(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(rf->base, NULL);
 }
 
-static int rf_open_sockets(struct rf *rf)
-{
-	for (size_t i = 0; i < rf->n_socks; i++) {
-		struct sockaddr_in sa = { .sin_family = AF_INET };
-		socklen_t sl = sizeof(sa);
-		int one = 1, size = 8 << 20;
-		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-		if (fd < 0 ||
-		    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ||
-		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-			perror("ringfail: socket");
-			return -1;
-		}
-		/* Best effort: a burst of RESPs must not overflow the queue. */
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
-		rf->fds[i] = fd;
-		rf->ports[i] = ntohs(sa.sin_port);
-		rf->ev_read[i] = event_new(rf->base, fd, EV_READ | EV_PERSIST,
-					   rf_on_read, rf);
-		if (rf->ev_read[i] == NULL)
-			return -1;
-		event_add(rf->ev_read[i], NULL);
-	}
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -902,7 +819,7 @@ int main(int argc, char **argv)
 	struct cr_error *err = NULL;
 	struct cr_sess_cfg cfg;
 	struct event *ev_tick, *ev_term, *ev_int, *ev_usr1, *ev_usr2;
-	uint64_t v, base = 16;
+	uint64_t base = 16;
 	FILE *sample = NULL;
 	int c;
 
@@ -913,28 +830,24 @@ int main(int argc, char **argv)
 		case 't': rf.times_path = optarg; break;
 		case 'i': rf.sample_path = optarg; break;
 		case 'n':
-			if (cr_parse_u64(optarg, 1, RF_DEVICES_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RF_DEVICES_MAX, &rf.n) < 0)
 				goto bad;
-			rf.n = (size_t)v;
 			break;
 		case 'k':
-			if (cr_parse_u64(optarg, 1, RF_LINKS_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RF_LINKS_MAX, &rf.k) < 0)
 				goto bad;
-			rf.k = (size_t)v;
 			break;
 		case 's':
-			if (cr_parse_u64(optarg, 1, RF_SOCKETS_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RF_SOCKETS_MAX, &rf.n_socks) < 0)
 				goto bad;
-			rf.n_socks = (size_t)v;
 			break;
 		case 'b':
 			if (cr_parse_u64(optarg, 1, 254, &base) < 0)
 				goto bad;
 			break;
 		case 'w':
-			if (cr_parse_u64(optarg, 1, 65536, &v) < 0)
+			if (simdev_parse_size(optarg, 1, 65536, &rf.window) < 0)
 				goto bad;
-			rf.window = (size_t)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -977,7 +890,8 @@ int main(int argc, char **argv)
 	rf.devs = calloc(rf.n, sizeof(*rf.devs));
 	rf.busy = calloc(rf.n, sizeof(*rf.busy));
 	if (rf.base == NULL || rf.devs == NULL || rf.busy == NULL ||
-	    rf_open_sockets(&rf) < 0)
+	    simdev_open_sockets("ringfail", rf.base, rf.n_socks, rf.fds, rf.ports,
+				rf.ev_read, rf_on_read, &rf) < 0)
 		return 1;
 	/* carrier-agent's session settings (agent_sess_cfg) at its default
 	 * keepalive of 15 s. */

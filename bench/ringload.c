@@ -57,10 +57,10 @@
 #include "cr/presence.h"
 #include "cr/session.h"
 #include "cr/util.h"
+#include "simdev.h"
 
 enum {
 	RL_SOCKETS_MAX = 64,
-	RL_RECV_BATCH = 64,
 	RL_TICK_MS = 50,
 	RL_TICK_SLICES = 20, /* every host is ticked once per second */
 	RL_BASE_ADDR = (127u << 24) | (16u << 16),
@@ -154,7 +154,7 @@ static uint64_t rl_node_cpu_ms(const struct rl *rl)
 
 static uint32_t rl_dev_addr(const struct rl *rl, size_t i)
 {
-	return RL_BASE_ADDR + 1u + (uint32_t)(i / rl->n_socks);
+	return simdev_addr(RL_BASE_ADDR, rl->n_socks, i);
 }
 
 /*
@@ -180,14 +180,11 @@ static void rl_flush(struct rl *rl)
 		for (size_t i = 0; i < rl->n_out; i++) {
 			struct rl_out *o = &rl->out[i];
 			struct msghdr *mh = &msgs[n].msg_hdr;
-			struct cmsghdr *c;
-			struct in_pktinfo pi;
 
 			if (o->sock != sock)
 				continue;
 			memset(&msgs[n], 0, sizeof(msgs[n]));
 			memset(&cm[n], 0, sizeof(cm[n]));
-			memset(&pi, 0, sizeof(pi));
 			iov[n].iov_base = o->buf;
 			iov[n].iov_len = o->len;
 			mh->msg_name = &o->to;
@@ -196,12 +193,7 @@ static void rl_flush(struct rl *rl)
 			mh->msg_iovlen = 1;
 			mh->msg_control = cm[n].buf;
 			mh->msg_controllen = sizeof(cm[n].buf);
-			c = CMSG_FIRSTHDR(mh);
-			pi.ipi_spec_dst.s_addr = htonl(o->src);
-			c->cmsg_level = IPPROTO_IP;
-			c->cmsg_type = IP_PKTINFO;
-			c->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			simdev_set_src(mh, o->src);
 			n++;
 		}
 		while (done < n) {
@@ -475,66 +467,20 @@ static void rl_phase_end(struct rl *rl)
 	}
 }
 
+static void rl_deliver(void *ctx, size_t dev, const struct cr_addr *src,
+		       const uint8_t *buf, size_t len)
+{
+	struct rl *rl = ctx;
+
+	cr_sess_host_input(rl->devs[dev].host, src, buf, len, cr_now_ms());
+}
+
 static void rl_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct rl *rl = arg;
-	struct mmsghdr msgs[RL_RECV_BATCH];
-	struct iovec iov[RL_RECV_BATCH];
-	struct sockaddr_in from[RL_RECV_BATCH];
-	static uint8_t bufs[RL_RECV_BATCH][2048];
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-		struct cmsghdr align;
-	} cm[RL_RECV_BATCH];
-	size_t sock = 0;
-	int got;
 
-	while (sock < rl->n_socks && rl->fds[sock] != fd)
-		sock++;
-	for (int round = 0; round < 16; round++) {
-		memset(msgs, 0, sizeof(msgs));
-		for (int i = 0; i < RL_RECV_BATCH; i++) {
-			iov[i].iov_base = bufs[i];
-			iov[i].iov_len = sizeof(bufs[i]);
-			msgs[i].msg_hdr.msg_name = &from[i];
-			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
-			msgs[i].msg_hdr.msg_iov = &iov[i];
-			msgs[i].msg_hdr.msg_iovlen = 1;
-			msgs[i].msg_hdr.msg_control = cm[i].buf;
-			msgs[i].msg_hdr.msg_controllen = sizeof(cm[i].buf);
-		}
-		got = recvmmsg(fd, msgs, RL_RECV_BATCH, MSG_DONTWAIT, NULL);
-		if (got <= 0)
-			break;
-		for (int i = 0; i < got; i++) {
-			struct msghdr *mh = &msgs[i].msg_hdr;
-			struct cmsghdr *c;
-			struct cr_addr src;
-			uint32_t dst = 0;
-			size_t dev;
-
-			for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
-				struct in_pktinfo pi;
-
-				if (c->cmsg_level != IPPROTO_IP ||
-				    c->cmsg_type != IP_PKTINFO)
-					continue;
-				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-				dst = ntohl(pi.ipi_addr.s_addr);
-			}
-			if (dst <= RL_BASE_ADDR)
-				continue;
-			dev = (size_t)(dst - RL_BASE_ADDR - 1) * rl->n_socks + sock;
-			if (dev >= rl->n)
-				continue;
-			cr_addr_from_sockaddr(&src, (struct sockaddr *)&from[i],
-					      mh->msg_namelen);
-			cr_sess_host_input(rl->devs[dev].host, &src, bufs[i],
-					   msgs[i].msg_len, cr_now_ms());
-		}
-		if (got < RL_RECV_BATCH)
-			break;
-	}
+	simdev_read(fd, rl->fds, rl->n_socks, RL_BASE_ADDR, rl->n, rl_deliver,
+		    rl);
 }
 
 static void rl_on_flush(evutil_socket_t fd, short what, void *arg)
@@ -576,35 +522,6 @@ static void rl_on_tick(evutil_socket_t fd, short what, void *arg)
 static void rl_on_term(evutil_socket_t sig, short what, void *arg)
 {
 	event_base_loopexit(arg, NULL);
-}
-
-static int rl_open_sockets(struct rl *rl)
-{
-	for (size_t i = 0; i < rl->n_socks; i++) {
-		struct sockaddr_in sa = { .sin_family = AF_INET };
-		socklen_t sl = sizeof(sa);
-		int one = 1, size = 8 << 20;
-		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-		if (fd < 0 ||
-		    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ||
-		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
-			perror("ringload: socket");
-			return -1;
-		}
-		/* Best effort: a burst of RESPs must not overflow the queue. */
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
-		rl->fds[i] = fd;
-		rl->ports[i] = ntohs(sa.sin_port);
-		rl->ev_read[i] = event_new(rl->base, fd, EV_READ | EV_PERSIST,
-					   rl_on_read, rl);
-		if (rl->ev_read[i] == NULL)
-			return -1;
-		event_add(rl->ev_read[i], NULL);
-	}
-	return 0;
 }
 
 /* crypto_scalarmult per second of this process's CPU, over about 0.4 s. */
@@ -691,19 +608,16 @@ int main(int argc, char **argv)
 		case 'p': rl.publish = 1; break;
 		case 'B': rl.burst = 1; break;
 		case 'n':
-			if (cr_parse_u64(optarg, 1, RL_DEVICES_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RL_DEVICES_MAX, &rl.n) < 0)
 				goto bad;
-			rl.n = (size_t)v;
 			break;
 		case 's':
-			if (cr_parse_u64(optarg, 1, RL_SOCKETS_MAX, &v) < 0)
+			if (simdev_parse_size(optarg, 1, RL_SOCKETS_MAX, &rl.n_socks) < 0)
 				goto bad;
-			rl.n_socks = (size_t)v;
 			break;
 		case 'w':
-			if (cr_parse_u64(optarg, 1, 65536, &v) < 0)
+			if (simdev_parse_size(optarg, 1, 65536, &rl.window) < 0)
 				goto bad;
-			rl.window = (size_t)v;
 			break;
 		case 'P':
 			if (cr_parse_u64(optarg, 1, 1u << 22, &v) < 0)
@@ -746,7 +660,8 @@ int main(int argc, char **argv)
 	rl.devs = calloc(rl.n, sizeof(*rl.devs));
 	rl.out = calloc(RL_SEND_BATCH, sizeof(*rl.out));
 	if (rl.base == NULL || rl.devs == NULL || rl.out == NULL ||
-	    rl_open_sockets(&rl) < 0)
+	    simdev_open_sockets("ringload", rl.base, rl.n_socks, rl.fds, rl.ports,
+				rl.ev_read, rl_on_read, &rl) < 0)
 		return 1;
 	/* As carrier-agent: keepalives every 15 s and the default rekeys;
 	 * the node sends nothing to an idle device, so never call it dead. */
