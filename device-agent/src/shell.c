@@ -17,8 +17,9 @@
 #include <unistd.h>
 
 #include "cr/log.h"
+#include "cr/util.h"
 
-enum { SHELL_FD = 3, SHELL_POLL_MS = 200 };
+enum { SHELL_FD = 3, SHELL_POLL_MS = 200, SHELL_LINGER_MS = 2000 };
 
 int da_shell_frame_parse(const uint8_t *buf, size_t len, uint8_t *type,
 			 const uint8_t **payload, size_t *plen, size_t *used)
@@ -164,16 +165,31 @@ static int shell_vendor_read(uint8_t *in, size_t *in_len,
 	return k < 0 ? -2 : 0;
 }
 
-/* Tells the vendor, if still there, how the command ended. */
+/* Tells the vendor, if still there, how the command ended; then waits (up
+ * to SHELL_LINGER_MS) for the vendor's side to close, reading what it
+ * still sends.  A socket closed with unread bytes makes its peer's next
+ * read fail with ECONNRESET, and the agent would abort the stream, exit
+ * status and all, instead of ending it (what ssh's drain avoids too). */
 static int shell_end(const char *ids, int status, int vendor_open)
 {
 	status = shell_status(status);
-	if (vendor_open)
+	if (vendor_open) {
+		uint8_t buf[4096];
+		struct pollfd pf = { SHELL_FD, POLLIN, 0 };
+		uint64_t end, now;
+
 		shell_send('X', (uint8_t[4]){ (uint8_t)(status >> 24),
 					      (uint8_t)(status >> 16),
 					      (uint8_t)(status >> 8),
 					      (uint8_t)status },
 			   4);
+		shutdown(SHELL_FD, SHUT_WR);
+		end = cr_now_ms() + SHELL_LINGER_MS;
+		while ((now = cr_now_ms()) < end &&
+		       poll(&pf, 1, (int)(end - now)) > 0 &&
+		       read(SHELL_FD, buf, sizeof(buf)) > 0)
+			;
+	}
 	cr_log_info("shell: vendor %s ended, exit %d", ids, status);
 	return status;
 }
