@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/device-arch.sh: the stripped static device binary (korhal-device)
 # on every architecture the test command builds (armel, armhf, arm64,
-# mipsel, mips), with the five libraries that cost most in each (from the
+# mipsel, mips, with glibc; armel with musl too), with the five libraries that cost most in each (from the
 # link map), beside the peers the issue names that can be measured here:
 # crun and the mosquitto client library as Debian 12 ships them for this
 # host (dynamic: their libraries come on top), and the figures that cannot
@@ -48,10 +48,13 @@ build() {
 	echo "commit: $(git -C "$tree" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo "machine: $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 	echo
-	printf '%-8s %12s %9s  %s\n' arch bytes MB "largest libraries (bytes in the file)"
-	for arch in armel armhf arm64 mipsel mips; do
-		t=$(triple "$arch")
+	printf '%-10s %12s %9s  %s\n' arch bytes MB "largest libraries (bytes in the file)"
+	for arch in armel armhf arm64 mipsel mips armel-musl; do
+		t=$(triple "${arch%-musl}")
 		dir=$tree/build-$arch
+		# The musl build is the armel leg's (scripts/test.sh armel_musl);
+		# it is reported when that leg left it.
+		[ "$arch" != armel-musl ] || [ -x "$dir/device-agent/device/korhal-device" ] || continue
 		exe=$dir/device-agent/device/korhal-device
 		[ -x "$exe" ] || build "$arch" "$dir"
 		"$t-strip" -o "$exe.stripped" "$exe"
@@ -61,7 +64,7 @@ build() {
 			awk 'NR > 1 && $1 != "total" && $2 ~ /^[0-9]+$/ { printf "%s%s %d", (n++ ? ", " : ""), $1, $2 } n == 5 { exit }')
 		tls=with
 		grep -q '^CR_DEVICE_TLS:BOOL=OFF' "$dir/CMakeCache.txt" && tls=without
-		printf '%-8s %12d %9.2f  (%s TLS) %s\n' "$arch" "$size" "$(echo "$size / 1000000" | bc -l)" "$tls" "$libs"
+		printf '%-10s %12d %9.2f  (%s TLS) %s\n' "$arch" "$size" "$(echo "$size / 1000000" | bc -l)" "$tls" "$libs"
 	done
 	echo
 	echo "## peers"
