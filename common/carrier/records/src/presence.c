@@ -412,18 +412,28 @@ int cr_presence_verify(const uint8_t *buf, size_t len, uint64_t now_unix,
 	return 0;
 }
 
+/* The body of a stored record, unverified (a node checked it when it took
+ * it): *s and *b are the caller's, freed by its cleanup attributes. */
+static int presence_stored_body(const uint8_t *buf, size_t len,
+				Carrier__SignedPresence **s,
+				Carrier__PresenceBody **b)
+{
+	if (buf == NULL || len == 0 || len > CP_PRESENCE_MAX)
+		return -1;
+	*s = carrier__signed_presence__unpack(NULL, len, buf);
+	if (*s == NULL || (*s)->body.len == 0)
+		return -1;
+	*b = carrier__presence_body__unpack(NULL, (*s)->body.len,
+					    (*s)->body.data);
+	return *b == NULL ? -1 : 0;
+}
+
 int cr_presence_expires(const uint8_t *buf, size_t len, uint64_t *expires)
 {
 	CLEANUP_SIGNED_PRESENCE Carrier__SignedPresence *s = NULL;
 	CLEANUP_PRESENCE_BODY Carrier__PresenceBody *b = NULL;
 
-	if (buf == NULL || len == 0 || len > CP_PRESENCE_MAX)
-		return -1;
-	s = carrier__signed_presence__unpack(NULL, len, buf);
-	if (s == NULL || s->body.len == 0)
-		return -1;
-	b = carrier__presence_body__unpack(NULL, s->body.len, s->body.data);
-	if (b == NULL)
+	if (presence_stored_body(buf, len, &s, &b) < 0)
 		return -1;
 	*expires = b->expires_unix;
 	return 0;
@@ -434,13 +444,7 @@ int cr_presence_route(const uint8_t *buf, size_t len, struct cr_presence *out)
 	CLEANUP_SIGNED_PRESENCE Carrier__SignedPresence *s = NULL;
 	CLEANUP_PRESENCE_BODY Carrier__PresenceBody *b = NULL;
 
-	if (buf == NULL || len == 0 || len > CP_PRESENCE_MAX)
-		return -1;
-	s = carrier__signed_presence__unpack(NULL, len, buf);
-	if (s == NULL || s->body.len == 0)
-		return -1;
-	b = carrier__presence_body__unpack(NULL, s->body.len, s->body.data);
-	if (b == NULL)
+	if (presence_stored_body(buf, len, &s, &b) < 0)
 		return -1;
 	out->n_addrs = 0;
 	for (size_t i = 0; i < b->n_addrs && out->n_addrs < CP_ADDRS_MAX; i++) {
