@@ -6,6 +6,7 @@
 #include "da/agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1126,6 +1127,24 @@ static int agent_provide_start(struct da_agent *a, const char *store,
 	return a->provide == NULL ? cr_error_wrap(err, "serve") : 0;
 }
 
+/* KORHAL_TEST_DROP_PUSHES (tests only): "all", or for how many seconds
+ * to throw pushed deployments away. */
+static unsigned agent_test_drop_pushes(void)
+{
+	const char *v = getenv("KORHAL_TEST_DROP_PUSHES");
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (strcmp(v, "all") == 0 || errno != 0 || *end != '\0' ||
+	    n >= UINT_MAX)
+		return UINT_MAX;
+	return (unsigned)n;
+}
+
 /* The rollout's messages to the ring: to home link idx, or to the first
  * link whose node holds our presence (reports). */
 static int agent_deploy_send(void *arg, int idx, const uint8_t *msg,
@@ -1209,7 +1228,7 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 	dc.tags = (const char(*)[CP_TAG_STR_MAX])a->cfg.tags;
 	dc.n_tags = a->cfg.n_tags;
 	dc.send = agent_deploy_send;
-	dc.test_drop_pushes = getenv("KORHAL_TEST_DROP_PUSHES") != NULL;
+	dc.test_drop_pushes = agent_test_drop_pushes();
 	dc.send_arg = a;
 	a->deploy = da_deploy_new(a->base, &dc, err);
 	return a->deploy == NULL ? cr_error_wrap(err, "rollouts") : 0;

@@ -33,8 +33,10 @@ enum {
 	FLEET_ASM_PER_PEER = 4,  /* ... from one peer */
 	FLEET_ASM_TIMEOUT_MS = 10000,
 	FLEET_PIECES_MAX = CP_FLEET_RECORD_MAX / CP_FLEET_PIECE + 1,
-	FLEET_PUSH_TRIES = 5,
+	/* A push is sent again until the device acknowledges it or leaves:
+	 * 1.5 s, 3 s, 4.5 s ... apart, at most 15 s. */
 	FLEET_PUSH_RETRY_MS = 1500,
+	FLEET_PUSH_RETRY_MAX_MS = 15000,
 	FLEET_SWEEP_MS = 5000,
 	FLEET_KEY_MAX = 1 + 32 + CR_FLEET_APP_MAX,
 	FLEET_SEQ_LEN = 8,
@@ -572,6 +574,7 @@ static void push_retry(struct rn_fleet *f, uint64_t now)
 		struct fleet_push *p = val;
 		struct fleet_dep *dp = NULL;
 		struct cr_sess *s;
+		uint64_t gap;
 		int found = 0;
 
 		if (p->next_ms > now)
@@ -584,7 +587,10 @@ static void push_retry(struct rn_fleet *f, uint64_t now)
 				(p->kind == CR_REC_ADVANCE && dp->adv != NULL &&
 				 memcmp(dp->adv_digest, p->digest, 32) == 0);
 		}
-		if (s == NULL || !found || p->tries >= FLEET_PUSH_TRIES) {
+		/* Never given up while the device stays: a push lost five
+		 * times in a row (a loaded node, a device on a bad uplink)
+		 * would otherwise wait for the device's next attach. */
+		if (s == NULL || !found) {
 			if (n_dead < 64)
 				memcpy(dead[n_dead++], key, 32);
 			continue;
@@ -595,8 +601,12 @@ static void push_retry(struct rn_fleet *f, uint64_t now)
 		else
 			fleet_send_record(f, s, p->kind, dp->adv->blob,
 					  dp->adv->blob_len, p->digest, 0);
-		p->tries++;
-		p->next_ms = now + FLEET_PUSH_RETRY_MS * p->tries;
+		if (p->tries < UINT32_MAX)
+			p->tries++;
+		gap = (uint64_t)FLEET_PUSH_RETRY_MS * p->tries;
+		p->next_ms = now + (gap < FLEET_PUSH_RETRY_MAX_MS ?
+					    gap :
+					    FLEET_PUSH_RETRY_MAX_MS);
 		f->st.push_retries++;
 	}
 	for (size_t i = 0; i < n_dead; i++)
