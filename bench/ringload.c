@@ -327,8 +327,10 @@ static void rl_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 	}
 	if (rekey || d->state != RL_HANDSHAKE)
 		return;
-	/* The responder's session is up once our first DATA arrives. */
-	cr_sess_send(s, NULL, 0, cr_now_ms());
+	/* The responder's session is up once our first DATA arrives: the
+	 * session sent it already (a keepalive, before this callback); a
+	 * second one here cost the node a datagram per handshake that no
+	 * device sends. */
 	d->state = RL_UP;
 	rl_finished_one(d->rl);
 }
