@@ -33,6 +33,7 @@
 #include "cr/presence.h"
 #include "cr/ring.h"
 #include "cr/session.h"
+#include "rn/byzantine.h"
 
 struct rn_peers;
 
@@ -84,7 +85,7 @@ struct rn_peers_stats {
 	/* Replicas byte for byte the record stored here: acknowledged
 	 * without checking the signature again (rn_peers_store). */
 	uint64_t replicas_unchanged;
-	uint64_t byz[14];     /* test mode: lies told, by role bit
+	uint64_t byz[RN_BYZ_ROLES];     /* test mode: lies told, by role bit
 			       * (RN_BYZ_ROLES of rn/byzantine.h) */
 	uint64_t replica_acks;
 	uint64_t publishes_majority, publishes_timed_out;
