@@ -1250,6 +1250,10 @@ struct da_agent *da_agent_new(struct event_base *base,
 			     cfg->ring_path);
 		goto fail;
 	}
+	/* The defaults that follow the ring: as many links as the ring has
+	 * home nodes a device, pings and records spread over them. */
+	da_config_resolve(&a->cfg, a->ring);
+	cfg = &a->cfg;
 	if (cr_kv_open(cfg->data_dir, "agent", AGENT_LMDB_MAP, &a->kv, err) < 0)
 		goto fail;
 	if (agent_setup_links(a, err) < 0)
@@ -1363,6 +1367,12 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 	if (cfg->tcp != a->cfg.tcp)
 		cr_rl_set_force_tcp(a->rl, cfg->tcp);
 	a->cfg = *cfg;
+	/* The links stay as they are (--attach takes a restart): the
+	 * defaults follow them. */
+	if (a->cfg.attach == 0)
+		a->cfg.attach = a->n_links;
+	da_config_resolve(&a->cfg, a->ring);
+	cfg = &a->cfg;
 	agent_sess_cfg(cfg, &sc);
 	cr_sess_host_set_cfg(cr_rl_host(a->rl), &sc);
 	cr_rl_set_keepalive(a->rl, agent_ping_keepalive(cfg));

@@ -6,6 +6,8 @@
  *   devsim --ring RING --dir DIR -n N [--keepalive DUR] [--allow V:P]
  *          [--attach N] [--migrate-window DUR]
  *
+ * Without --keepalive and --attach the agent's defaults apply (they
+ * follow the ring: da_config_resolve).
  * Creates DIR/dev<i>.key on first use (kept across runs so identities are
  * stable), writes their identities to DIR/ids.txt, and runs until SIGTERM.
  * SIGUSR1 writes DIR/acked.txt: each device's identity and the highest
@@ -132,7 +134,7 @@ int main(int argc, char **argv)
 		{ "migrate-window", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ring = NULL, *dir = NULL, *keepalive = "15s", *allow = NULL;
+	const char *ring = NULL, *dir = NULL, *keepalive = NULL, *allow = NULL;
 	const char *attach = NULL, *migrate = NULL;
 	struct da_agent **agents;
 	struct event_base *base;
@@ -194,7 +196,8 @@ int main(int argc, char **argv)
 		snprintf(cfg.ring_path, sizeof(cfg.ring_path), "%s", ring);
 		snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/dev%llu.d", dir,
 			 (unsigned long long)i);
-		if (da_config_set(&cfg, "keepalive", keepalive, &err) < 0 ||
+		if ((keepalive != NULL &&
+		     da_config_set(&cfg, "keepalive", keepalive, &err) < 0) ||
 		    (allow != NULL && da_config_set(&cfg, "allow", allow, &err) < 0) ||
 		    (attach != NULL &&
 		     da_config_set(&cfg, "attach", attach, &err) < 0) ||
