@@ -72,6 +72,11 @@ enum {
 	AGENT_NUDGE_GAP_MS = 2000,
 	/* How long a nudge's liveness view guides the choice of nodes. */
 	AGENT_HINT_MS = 10000,
+	/* A lost link is replaced within this long (uniformly) while another
+	 * link's node answers: the device stays reachable through that one,
+	 * and the devices of a dead half of the ring do not all shake hands
+	 * with the other half in the same second. */
+	AGENT_REPLACE_SPREAD_MS = 5000,
 };
 
 /* A hop session with one home node. */
@@ -373,6 +378,22 @@ static void agent_link_connect(struct da_agent *a, struct da_link *l,
 	cr_sess_set_user(l->rl.sess, l);
 }
 
+/* Whether a link other than l is up, acknowledged and answering: the
+ * device is reachable through it while l is replaced. */
+static int agent_other_live(const struct da_agent *a, const struct da_link *l,
+			    uint64_t now)
+{
+	for (size_t i = 0; i < a->n_links; i++) {
+		const struct da_link *o = &a->links[i];
+
+		if (o != l && o->rl.up && o->acked_seq != 0 &&
+		    o->probe_ms == 0 &&
+		    now - o->last_pong_ms < a->cfg.keepalive_ms + 3000)
+			return 1;
+	}
+	return 0;
+}
+
 /* A link's session ended (cr_rl_ops.link_down). */
 static void agent_link_lost(void *arg, struct cr_rl_link *rl, int was_up)
 {
@@ -416,6 +437,12 @@ static void agent_link_lost(void *arg, struct cr_rl_link *rl, int was_up)
 		l->backoff_ms = AGENT_BACKOFF_MIN_MS;
 		l->next_attempt_ms = now + randombytes_uniform(101);
 	}
+	/* The first attempt after losing a link that was up, while another
+	 * still answers: no hurry (AGENT_REPLACE_SPREAD_MS). */
+	if ((was_up || (l->fails == 1 && l->silent_last)) &&
+	    agent_other_live(a, l, now))
+		l->next_attempt_ms = now + randombytes_uniform(
+						   AGENT_REPLACE_SPREAD_MS + 1);
 }
 
 static int agent_setup_links(struct da_agent *a, struct cr_error **err)

@@ -4,7 +4,7 @@
  * handshakes and signed presence) sharing one event loop.
  *
  *   devsim --ring RING --dir DIR -n N [--keepalive DUR] [--allow V:P]
- *          [--attach N] [--migrate-window DUR]
+ *          [--attach N] [--migrate-window DUR] [--presence-ttl DUR]
  *
  * Without --keepalive and --attach the agent's defaults apply (they
  * follow the ring: da_config_resolve).
@@ -132,10 +132,11 @@ int main(int argc, char **argv)
 		{ "allow", required_argument, NULL, 'a' },
 		{ "attach", required_argument, NULL, 't' },
 		{ "migrate-window", required_argument, NULL, 'm' },
+		{ "presence-ttl", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ring = NULL, *dir = NULL, *keepalive = NULL, *allow = NULL;
-	const char *attach = NULL, *migrate = NULL;
+	const char *attach = NULL, *migrate = NULL, *ttl = NULL;
 	struct da_agent **agents;
 	struct event_base *base;
 	struct event *ev_term, *ev_usr1;
@@ -153,6 +154,7 @@ int main(int argc, char **argv)
 		case 'a': allow = optarg; break;
 		case 't': attach = optarg; break;
 		case 'm': migrate = optarg; break;
+		case 'p': ttl = optarg; break;
 		case 'n':
 			if (cr_parse_u64(optarg, 1, 100000, &n) < 0)
 				return 2;
@@ -164,7 +166,7 @@ int main(int argc, char **argv)
 	if (ring == NULL || dir == NULL || n == 0) {
 		fprintf(stderr, "usage: devsim --ring RING --dir DIR -n N "
 				"[--keepalive DUR] [--allow V:P] [--attach N] "
-				"[--migrate-window DUR]\n");
+				"[--migrate-window DUR] [--presence-ttl DUR]\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
@@ -202,7 +204,9 @@ int main(int argc, char **argv)
 		    (attach != NULL &&
 		     da_config_set(&cfg, "attach", attach, &err) < 0) ||
 		    (migrate != NULL &&
-		     da_config_set(&cfg, "migrate-window", migrate, &err) < 0)) {
+		     da_config_set(&cfg, "migrate-window", migrate, &err) < 0) ||
+		    (ttl != NULL &&
+		     da_config_set(&cfg, "presence-ttl", ttl, &err) < 0)) {
 			fprintf(stderr, "devsim: %s\n", cr_error_msg(err));
 			return 2;
 		}
