@@ -1005,7 +1005,7 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t ka = a->cfg.keepalive_ms;
 	uint64_t pong_timeout = ka < 3000 ? ka * 2 + 500 : 3000;
 	uint64_t next;
-	int any = 0;
+	int any = 0, due;
 
 	a->kicked = 0;
 	for (size_t i = 0; i < a->n_links; i++)
@@ -1022,6 +1022,13 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 			cr_log_info("no ring node answers over TCP "
 				    "either: trying UDP again");
 	}
+	/* A link whose ping is due takes along those due within a quarter
+	 * interval: the links' pings fall in one wake-up from then on, not one
+	 * each (an idle device's wake-ups, bench/device-idle.sh). */
+	due = 0;
+	for (size_t i = 0; i < a->n_links; i++)
+		due |= a->links[i].rl.sess != NULL && a->links[i].rl.up &&
+		       now - a->links[i].rl.ping_ms >= ka;
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct da_link *l = &a->links[i];
 
@@ -1057,7 +1064,7 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 			if (now - l->rl.ping_ms >= AGENT_PROBE_EVERY_MS)
 				agent_ping(a, l, now);
 		}
-		if (now - l->rl.ping_ms >= ka)
+		if (now - l->rl.ping_ms >= (due ? ka - ka / 4 : ka))
 			agent_ping(a, l, now);
 		if (l->acked_seq != a->seq && a->rec_len != 0 &&
 		    now - l->sent_ms >= AGENT_REPUBLISH_MS)
