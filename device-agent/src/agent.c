@@ -77,6 +77,12 @@ enum {
 	 * and the devices of a dead half of the ring do not all shake hands
 	 * with the other half in the same second. */
 	AGENT_REPLACE_SPREAD_MS = 5000,
+	/* A link that comes up while others still shake hands waits this
+	 * long at most for them before the record goes out: one record to
+	 * every link at attach, not one more each time a link comes up (each
+	 * one a record per link, and R - 1 replicas per record between the
+	 * nodes). */
+	AGENT_GATHER_MS = 500,
 };
 
 /* A hop session with one home node. */
@@ -121,6 +127,7 @@ struct da_agent {
 	uint64_t seq;             /* last presence sequence used */
 	uint64_t published_ms;    /* when the current record was made */
 	int dirty;                /* the record must be re-made */
+	uint64_t gather_ms;       /* a link came up then; 0: none waiting */
 	int nat_eim;              /* mapping: 1 endpoint-independent, 0
 				   * dependent, -1 not known yet */
 #ifdef CR_HAVE_TLS
@@ -278,6 +285,7 @@ static void agent_publish(struct da_agent *a)
 	a->seq = p.seq;
 	a->published_ms = cr_now_ms();
 	a->dirty = 0;
+	a->gather_ms = 0;
 	memcpy(a->rec, blob, len);
 	a->rec_len = len;
 	for (size_t i = 0; i < a->n_links; i++)
@@ -709,6 +717,8 @@ static void agent_link_up(void *arg, struct cr_rl_link *rl)
 	struct da_link *l = (struct da_link *)rl;
 
 	l->last_pong_ms = l->unanswered_ms = rl->ping_ms;
+	if (a->gather_ms == 0)
+		a->gather_ms = cr_now_ms();
 	a->dirty = 1;
 	agent_kick(a);
 }
@@ -1081,10 +1091,18 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (a->dirty ||
 	    (a->published_ms != 0 &&
 	     now - a->published_ms > a->cfg.presence_ttl_ms / 2)) {
+		int shaking = 0;
+
 		any = 0;
-		for (size_t i = 0; i < a->n_links; i++)
+		for (size_t i = 0; i < a->n_links; i++) {
 			any |= a->links[i].rl.up;
-		if (any)
+			shaking |= a->links[i].rl.sess != NULL &&
+				   !a->links[i].rl.up;
+		}
+		/* Links still shaking hands: the record waits for them a
+		 * little (AGENT_GATHER_MS). */
+		if (any && !(shaking && a->gather_ms != 0 &&
+			     now - a->gather_ms < AGENT_GATHER_MS))
 			agent_publish(a);
 	}
 	agent_health(a, now);
