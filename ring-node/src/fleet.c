@@ -585,55 +585,64 @@ void rn_fleet_on_attach(struct rn_fleet *f, struct cr_sess *s,
 	}
 }
 
-static void push_retry(struct rn_fleet *f, uint64_t now)
+/* Calls one(f, entry, now) on each entry of m, whose values are
+ * malloc'ed, and frees those it says are done with (1): the pending
+ * pushes and the records passed on to peers. */
+static void retry_walk(struct rn_fleet *f, struct cr_map *m, uint64_t now,
+		       int (*one)(struct rn_fleet *, void *, uint64_t))
 {
 	size_t pos = 0;
 	const void *key;
 	void *val;
-	uint8_t dead[64][32];
-	size_t n_dead = 0;
+	uint8_t done[64][32];
+	size_t n_done = 0;
 
-	while (cr_map_next(f->pending, &pos, &key, &val)) {
-		struct fleet_push *p = val;
-		struct fleet_dep *dp = NULL;
-		struct cr_sess *s;
-		uint64_t gap;
-		int found = 0;
+	while (cr_map_next(m, &pos, &key, &val))
+		if (one(f, val, now) && n_done < 64)
+			memcpy(done[n_done++], key, 32);
+	for (size_t i = 0; i < n_done; i++)
+		free(cr_map_del(m, done[i]));
+}
 
-		if (p->next_ms > now)
-			continue;
-		s = f->ops.device(f->ctx, p->dev);
-		for (size_t i = 0; i < f->n_deps && !found; i++) {
-			dp = &f->deps[i];
-			found = (p->kind == CR_REC_DEPLOYMENT &&
-				 memcmp(dp->rec_digest, p->digest, 32) == 0) ||
-				(p->kind == CR_REC_ADVANCE && dp->adv != NULL &&
-				 memcmp(dp->adv_digest, p->digest, 32) == 0);
-		}
-		/* Never given up while the device stays: a push lost five
-		 * times in a row (a loaded node, a device on a bad uplink)
-		 * would otherwise wait for the device's next attach. */
-		if (s == NULL || !found) {
-			if (n_dead < 64)
-				memcpy(dead[n_dead++], key, 32);
-			continue;
-		}
-		if (p->kind == CR_REC_DEPLOYMENT)
-			fleet_send_record(f, s, p->kind, dp->d->blob,
-					  dp->d->blob_len, p->digest, 0);
-		else
-			fleet_send_record(f, s, p->kind, dp->adv->blob,
-					  dp->adv->blob_len, p->digest, 0);
-		if (p->tries < UINT32_MAX)
-			p->tries++;
-		gap = (uint64_t)FLEET_PUSH_RETRY_MS * p->tries;
-		p->next_ms = now + (gap < FLEET_PUSH_RETRY_MAX_MS ?
-					    gap :
-					    FLEET_PUSH_RETRY_MAX_MS);
-		f->st.push_retries++;
+/* A push due again: 1 when it is done with (the device left, or a newer
+ * record replaced it). */
+static int push_retry_one(struct rn_fleet *f, void *val, uint64_t now)
+{
+	struct fleet_push *p = val;
+	struct fleet_dep *dp = NULL;
+	struct cr_sess *s;
+	uint64_t gap;
+	int found = 0;
+
+	if (p->next_ms > now)
+		return 0;
+	s = f->ops.device(f->ctx, p->dev);
+	for (size_t i = 0; i < f->n_deps && !found; i++) {
+		dp = &f->deps[i];
+		found = (p->kind == CR_REC_DEPLOYMENT &&
+			 memcmp(dp->rec_digest, p->digest, 32) == 0) ||
+			(p->kind == CR_REC_ADVANCE && dp->adv != NULL &&
+			 memcmp(dp->adv_digest, p->digest, 32) == 0);
 	}
-	for (size_t i = 0; i < n_dead; i++)
-		free(cr_map_del(f->pending, dead[i]));
+	/* Never given up while the device stays: a push lost five times in
+	 * a row (a loaded node, a device on a bad uplink) would otherwise
+	 * wait for the device's next attach. */
+	if (s == NULL || !found)
+		return 1;
+	if (p->kind == CR_REC_DEPLOYMENT)
+		fleet_send_record(f, s, p->kind, dp->d->blob, dp->d->blob_len,
+				  p->digest, 0);
+	else
+		fleet_send_record(f, s, p->kind, dp->adv->blob,
+				  dp->adv->blob_len, p->digest, 0);
+	if (p->tries < UINT32_MAX)
+		p->tries++;
+	gap = (uint64_t)FLEET_PUSH_RETRY_MS * p->tries;
+	p->next_ms = now + (gap < FLEET_PUSH_RETRY_MAX_MS ?
+				    gap :
+				    FLEET_PUSH_RETRY_MAX_MS);
+	f->st.push_retries++;
+	return 0;
 }
 
 /* ---- storing --------------------------------------------------------------- */
@@ -684,34 +693,24 @@ static struct cr_sess *fwd_peer(struct rn_fleet *f, const uint8_t *id)
 	return NULL;
 }
 
-static void fwd_retry(struct rn_fleet *f, uint64_t now)
+/* A record passed on, due again: 1 when it is done with (the peer is
+ * gone, or was silent FLEET_FWD_TRIES times). */
+static int fwd_retry_one(struct rn_fleet *f, void *val, uint64_t now)
 {
-	size_t pos = 0;
-	const void *key;
-	void *val;
-	uint8_t dead[64][32];
-	size_t n_dead = 0;
+	struct fleet_fwd *w = val;
+	struct cr_sess *s;
 
-	while (cr_map_next(f->fwd, &pos, &key, &val)) {
-		struct fleet_fwd *w = val;
-		struct cr_sess *s;
-
-		if (w->next_ms > now)
-			continue;
-		s = fwd_peer(f, w->peer);
-		if (s == NULL || w->tries >= FLEET_FWD_TRIES) {
-			if (n_dead < 64)
-				memcpy(dead[n_dead++], key, 32);
-			continue;
-		}
-		fleet_send_record(f, s, w->kind, w->blob, w->len, w->digest,
-				  w->req_id);
-		w->next_ms = now + ((uint64_t)FLEET_FWD_RETRY_MS << w->tries);
-		w->tries++;
-		f->st.fwd_retries++;
-	}
-	for (size_t i = 0; i < n_dead; i++)
-		free(cr_map_del(f->fwd, dead[i]));
+	if (w->next_ms > now)
+		return 0;
+	s = fwd_peer(f, w->peer);
+	if (s == NULL || w->tries >= FLEET_FWD_TRIES)
+		return 1;
+	fleet_send_record(f, s, w->kind, w->blob, w->len, w->digest,
+			  w->req_id);
+	w->next_ms = now + ((uint64_t)FLEET_FWD_RETRY_MS << w->tries);
+	w->tries++;
+	f->st.fwd_retries++;
+	return 0;
 }
 
 /* A peer refused a record we passed on: final, as an acknowledgement. */
@@ -1839,8 +1838,8 @@ void rn_fleet_tick(struct rn_fleet *f, uint64_t now_ms)
 			asm_free(&f->asm_[i]);
 	if (now_ms - f->last_retry_ms >= 500) {
 		f->last_retry_ms = now_ms;
-		push_retry(f, now_ms);
-		fwd_retry(f, now_ms);
+		retry_walk(f, f->pending, now_ms, push_retry_one);
+		retry_walk(f, f->fwd, now_ms, fwd_retry_one);
 	}
 	if (now_ms - f->last_sweep_ms >= FLEET_SWEEP_MS) {
 		f->last_sweep_ms = now_ms;
