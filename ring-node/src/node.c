@@ -38,6 +38,9 @@
 
 enum {
 	NODE_TICK_MS = 250,
+	/* One wake-up's handshakes: past this much of its time, devices'
+	 * INITs are shed (see node_on_read()). */
+	NODE_READ_BUDGET_MS = 50,
 	NODE_ROUTE_QUIET_MS = 3000, /* see node_route_counts() */
 	NODE_LMDB_MAP = 1024 * 1024 * 1024,
 };
@@ -52,13 +55,14 @@ enum node_drop {
 	NODE_DROP_HOP_MALFORMED, /* payload is not a Hop */
 	NODE_DROP_HOP_UNEXPECTED,
 	NODE_DROP_BYZANTINE,     /* test mode: relayed traffic thrown away */
+	NODE_DROP_SHED,          /* a device's INIT past a wake-up's budget */
 	NODE_DROP_MAX
 };
 
 static const char *const node_drop_names[NODE_DROP_MAX] = {
 	"bad_type",     "oversize",      "relay_short", "relay_unknown_route",
 	"relay_bad_source", "hop_malformed", "hop_unexpected",
-	"byzantine",
+	"byzantine", "shed",
 };
 
 /*
@@ -1190,6 +1194,7 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct rn_node *n = arg;
 	struct cr_error *err = NULL;
+	uint64_t start = cr_now_ms();
 
 	/* Every record stored while taking in this burst is committed at
 	 * once, before any acknowledgement of it leaves. */
@@ -1199,16 +1204,36 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 		err = cr_error_free(err);
 	}
 
-	/* Bounded per wakeup so timers and other sockets get their turn. */
+	/*
+	 * Bounded per wakeup so timers and other sockets get their turn.
+	 * Handshake admission: a reconnect storm queues more INITs than the
+	 * node can answer (each costs DH and a signature check), and its
+	 * peers' heartbeats wait behind them in the one socket, or are lost
+	 * when it overflows, until live peers are taken for dead.  So past
+	 * NODE_READ_BUDGET_MS of a wake-up, devices' INITs are shed (read and
+	 * dropped: what a device does after a lost INIT, retry, is what it
+	 * does after a cookie) and the rest of the queue, its sessions'
+	 * traffic and the peers' first, is taken in.  Who gets in is who
+	 * came first in a wake-up: as fair as arrival order.
+	 */
 	for (int round = 0; round < 64; round++) {
 		int got = cr_udp_recv(n->fd, n->batch);
 		uint64_t now = cr_now_ms();
+		int shed = now - start >= NODE_READ_BUDGET_MS;
 
 		if (got <= 0)
 			break;
-		for (size_t i = 0; i < n->batch->n; i++)
+		for (size_t i = 0; i < n->batch->n; i++) {
+			if (shed && n->batch->len[i] > 0 &&
+			    n->batch->buf[i][0] == CP_MSG_INIT &&
+			    !rn_peers_is_node_addr(n->cluster,
+						   &n->batch->from[i])) {
+				n->st.drops[NODE_DROP_SHED]++;
+				continue;
+			}
 			node_datagram(n, &n->batch->from[i], n->batch->buf[i],
 				      n->batch->len[i], now);
+		}
 		if (cr_udp_drained(n->batch))
 			break;
 	}
@@ -1467,6 +1492,23 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		cr_metrics_counter(b, "carrier_node_peer_deaths_total",
 				   "Nodes seen going from alive to dead.",
 				   ps->peer_deaths);
+		cr_metrics_counter(b, "carrier_node_tick_stalls_total",
+				   "Ticks more than 500 ms late (the node's "
+				   "loop did not run); the time is not held "
+				   "against the peers' silence.",
+				   ps->tick_stalls);
+		cr_metrics_gauge(b, "carrier_node_tick_stall_max_ms",
+				 "Longest gap between two ticks.",
+				 ps->tick_stall_max_ms);
+		cr_metrics_counter(b, "carrier_node_publishes_unchanged_total",
+				   "Device publishes byte for byte the record "
+				   "stored (resends): no second signature "
+				   "check.",
+				   ps->publishes_unchanged);
+		cr_metrics_counter(b, "carrier_node_replicas_unchanged_total",
+				   "Replicas byte for byte the record stored: "
+				   "no second signature check.",
+				   ps->replicas_unchanged);
 		cr_metrics_counter(b, "carrier_node_nudges_sent_total",
 				   "Nudges sent to devices whose attached "
 				   "nodes all died.",

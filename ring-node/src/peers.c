@@ -26,6 +26,7 @@
 
 enum {
 	PEERS_PUBLISH_TIMEOUT_MS = 3000,
+	PEERS_TICK_LATE_MS = 500, /* see rn_peers_tick() */
 	PEERS_PUSH_EVERY_MS = 1000,
 	PEERS_SYNC_DELAY_MS = 100,
 	PEERS_SYNC_BATCH = 2000, /* records offered per tick */
@@ -131,6 +132,7 @@ struct rn_peers {
 	 * hours (see peers_budget_ok()).  NULL: no budget. */
 	struct cr_ratelimit *budget;
 	uint64_t last_purge_ms, last_full_purge_ms;
+	uint64_t last_tick_ms;
 	long purge_cursor;
 };
 
@@ -655,6 +657,11 @@ static int peers_same_as_stored(struct rn_peers *p, const uint8_t *blob,
 	rec->seq = b->seq;
 	rec->issued_unix = b->issued_unix;
 	rec->expires_unix = b->expires_unix;
+	for (size_t i = 0; i < b->n_attached && rec->n_attached < CP_ATTACHED_MAX;
+	     i++)
+		if (b->attached[i].len == CR_PKLEN)
+			memcpy(rec->attached[rec->n_attached++],
+			       b->attached[i].data, CR_PKLEN);
 	*stored_seq = v.seq;
 	same = 1;
 out:
@@ -673,11 +680,19 @@ int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
 	uint64_t known_seq = 0;
 	int known;
 
-	/* Replicas only (from is NULL): a device's publish goes the whole
-	 * way, its record's addresses are read from it. */
-	if (from == NULL && len <= CP_PRESENCE_MAX &&
-	    peers_same_as_stored(p, blob, len, want, now, rec, stored_seq)) {
-		p->st.replicas_unchanged++;
+	/* A replica, or a device's resend of the record it published (every
+	 * second until a majority of its home set acknowledged it: in a
+	 * reconnect storm most of what devices send), byte for byte the
+	 * record stored: checked when it was stored.  A device's publish
+	 * must still be one this node homes or is named in (a record stored
+	 * as a replica was not held to that). */
+	if (len <= CP_PRESENCE_MAX &&
+	    peers_same_as_stored(p, blob, len, want, now, rec, stored_seq) &&
+	    (from == NULL || peers_homes(p, rec))) {
+		if (from == NULL)
+			p->st.replicas_unchanged++;
+		else
+			p->st.publishes_unchanged++;
 		return 0;
 	}
 	if (cr_presence_verify(blob, len, now, want, rec, &e) < 0) {
@@ -775,7 +790,9 @@ void rn_peers_replicate(struct rn_peers *p, const uint8_t *blob, size_t len,
 			return;
 		}
 	}
-	/* A newer record restarts the count; a resent one keeps it. */
+	/* A newer record restarts the count; a resent one keeps it, and
+	 * goes only to the home nodes that have not acknowledged it (the
+	 * others hold it). */
 	if (pd->seq != rec->seq) {
 		memset(pd->acked, 0, sizeof(pd->acked));
 		pd->got = 0;
@@ -796,7 +813,8 @@ void rn_peers_replicate(struct rn_peers *p, const uint8_t *blob, size_t len,
 			}
 			continue;
 		}
-		if (sp != NULL && p->links[idx].sess != NULL)
+		if (sp != NULL && p->links[idx].sess != NULL &&
+		    !cr_alive_get(pd->acked, sizeof(pd->acked), idx))
 			peers_send_replica(p, p->links[idx].sess, sp, 1);
 	}
 	if (sp != NULL)
@@ -1305,6 +1323,33 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 				      1500;
 	int changed = 0, died = 0;
 
+	/*
+	 * A tick that comes late: this node's loop did not run (starved of
+	 * CPU by its neighbours, or busy with a burst) and read nothing of
+	 * what its peers sent meanwhile, which waits in the socket.  A node
+	 * that was not running cannot judge its peers: the time it lost is
+	 * not held against them.  (A 1 s peer timeout with a node stalled
+	 * for 1.5 s took every live peer for dead, and each revival cost a
+	 * pass over the whole store: bench/ring-failover-scale at 100,000
+	 * devices.)  Ticks come every 250 ms; later than PEERS_TICK_LATE_MS
+	 * counts.
+	 */
+	if (p->last_tick_ms != 0 && now - p->last_tick_ms > PEERS_TICK_LATE_MS) {
+		uint64_t lost = now - p->last_tick_ms - PEERS_TICK_LATE_MS / 2;
+
+		for (size_t i = 0; i < p->n; i++) {
+			struct rn_link *l = &p->links[i];
+
+			if (l->last_rx_ms != 0)
+				l->last_rx_ms = l->last_rx_ms + lost < now ?
+							l->last_rx_ms + lost :
+							now;
+		}
+		p->st.tick_stalls++;
+		if (now - p->last_tick_ms > p->st.tick_stall_max_ms)
+			p->st.tick_stall_max_ms = now - p->last_tick_ms;
+	}
+	p->last_tick_ms = now;
 	for (size_t i = 0; i < p->n; i++) {
 		struct rn_link *l = &p->links[i];
 		int alive;
@@ -1406,6 +1451,15 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 			free(dead[i]);
 		}
 	}
+}
+
+int rn_peers_is_node_addr(const struct rn_peers *p, const struct cr_addr *from)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if ((int)i != p->self && p->links[i].addr_ok &&
+		    cr_addr_equal(&p->links[i].addr, from))
+			return 1;
+	return 0;
 }
 
 const struct rn_peers_stats *rn_peers_stats(const struct rn_peers *p)
