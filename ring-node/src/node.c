@@ -1214,13 +1214,19 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 	 * dropped: what a device does after a lost INIT, retry, is what it
 	 * does after a cookie) and the rest of the queue, its sessions'
 	 * traffic and the peers' first, is taken in.  Who gets in is who
-	 * came first in a wake-up: as fair as arrival order.
+	 * came first in a wake-up: as fair as arrival order.  A wake-up
+	 * ends after 4 budgets whatever it is doing, so that the tick (and
+	 * with it the heartbeats to the peers) runs.
 	 */
 	for (int round = 0; round < 64; round++) {
-		int got = cr_udp_recv(n->fd, n->batch);
+		int got, shed;
 		uint64_t now = cr_now_ms();
-		int shed = now - start >= NODE_READ_BUDGET_MS;
 
+		if (now - start >= 4 * NODE_READ_BUDGET_MS)
+			break;
+		got = cr_udp_recv(n->fd, n->batch);
+		now = cr_now_ms();
+		shed = now - start >= NODE_READ_BUDGET_MS;
 		if (got <= 0)
 			break;
 		for (size_t i = 0; i < n->batch->n; i++) {

@@ -30,6 +30,10 @@ enum {
 	PEERS_PUSH_EVERY_MS = 1000,
 	PEERS_SYNC_DELAY_MS = 100,
 	PEERS_SYNC_BATCH = 2000, /* records offered per tick */
+	PEERS_NUDGE_BATCH = 5000, /* records looked at per tick for nudges */
+	/* A sync pass a revival asks for waits this long (see
+	 * rn_peers_tick()). */
+	PEERS_SYNC_REVIVAL_DELAY_MS = 5000,
 	PEERS_HOME_MAX = 64,
 	/* A record offered for garbage collection that its home set has not
 	 * acknowledged by then is kept, and a later pass tries again. */
@@ -133,6 +137,11 @@ struct rn_peers {
 	struct cr_ratelimit *budget;
 	uint64_t last_purge_ms, last_full_purge_ms;
 	uint64_t last_tick_ms;
+	/* The nudge pass under way (peers_nudge()): from after nudge_key. */
+	int nudge_pending, nudge_resume;
+	uint8_t nudge_key[CR_ID_HASHLEN];
+	/* A revival during a sync pass: another pass when this one ends. */
+	int sync_again;
 	long purge_cursor;
 };
 
@@ -341,6 +350,9 @@ struct nudge_ctx {
 	uint8_t pkt[CP_NUDGE_HDR + CR_ALIVE_BYTES_MAX];
 	size_t pkt_len;
 	struct cr_presence r; /* only the route fields */
+	long n;      /* records looked at in this batch */
+	int skip;    /* the walk starts at nudge_key, looked at last time */
+	int stopped; /* the batch is full: the pass goes on next tick */
 };
 
 static int peers_nudge_one(void *arg, const uint8_t *dev,
@@ -350,6 +362,19 @@ static int peers_nudge_one(void *arg, const uint8_t *dev,
 	struct rn_peers *p = nc->p;
 	struct cr_addr to;
 
+	if (dev == NULL)
+		return 0;
+	if (nc->skip) {
+		nc->skip = 0;
+		if (memcmp(dev, p->nudge_key, CR_ID_HASHLEN) == 0)
+			return 0;
+	}
+	if (nc->n >= PEERS_NUDGE_BATCH) {
+		nc->stopped = 1;
+		return 1;
+	}
+	nc->n++;
+	memcpy(p->nudge_key, dev, CR_ID_HASHLEN);
 	if (v == NULL || cr_presence_route(v->rec, v->rec_len, &nc->r) < 0 ||
 	    nc->r.n_attached == 0)
 		return 0;
@@ -370,31 +395,52 @@ static int peers_nudge_one(void *arg, const uint8_t *dev,
 	return 0;
 }
 
-/*
- * A peer died: every device in our store whose attached nodes are now all
- * dead is told so at once (CP_MSG_NUDGE to the addresses of its record),
- * so it checks its links and moves within about a second instead of at its
- * next keepalive (15 s).  Costs nothing while nothing dies: no per-device
- * traffic, one pass over the store per death.
- */
-static void peers_nudge(struct rn_peers *p)
+/* One batch of the nudge pass under way (PEERS_NUDGE_BATCH records from
+ * where the last one stopped), with the liveness seen now. */
+static void peers_nudge_batch(struct rn_peers *p)
 {
 	struct nudge_ctx *nc;
+	long visited;
 
-	if (p->ops->send_raw == NULL || p->self < 0)
-		return;
 	nc = calloc(1, sizeof(*nc));
 	if (nc == NULL)
 		return;
 	nc->p = p;
+	nc->skip = p->nudge_resume;
 	nc->pkt[0] = CP_MSG_NUDGE;
 	cp_put_u64(nc->pkt + 4, p->ring->epoch);
 	nc->pkt_len = CP_NUDGE_HDR +
 		      rn_peers_alive_bits(p, nc->pkt + CP_NUDGE_HDR,
 					  CR_ALIVE_BYTES_MAX);
-	p->st.nudge_passes++;
-	(void)rn_pres_foreach(p->kv, peers_nudge_one, nc, NULL);
+	if (p->nudge_resume)
+		visited = rn_pres_foreach_from(p->kv, p->nudge_key,
+					       peers_nudge_one, nc, NULL);
+	else
+		visited = rn_pres_foreach(p->kv, peers_nudge_one, nc, NULL);
+	p->nudge_resume = visited >= 0 && nc->stopped;
+	p->nudge_pending = p->nudge_resume;
 	free(nc);
+}
+
+/*
+ * A peer died: every device in our store whose attached nodes are now all
+ * dead is told so (CP_MSG_NUDGE to the addresses of its record), so it
+ * checks its links and moves within about a second instead of at its next
+ * keepalive (15 s).  Costs nothing while nothing dies: no per-device
+ * traffic, one pass over the store per death, PEERS_NUDGE_BATCH records a
+ * tick (the first batch at once): a pass over 100,000 records in one go
+ * held the loop for seconds on a starved machine, its peers took it for
+ * dead, and their own passes followed (bench/ring-failover-scale.sh).  It
+ * also spreads the reconnects it causes over a few seconds.
+ */
+static void peers_nudge(struct rn_peers *p)
+{
+	if (p->ops->send_raw == NULL || p->self < 0)
+		return;
+	p->st.nudge_passes++;
+	p->nudge_pending = 1;
+	p->nudge_resume = 0;
+	peers_nudge_batch(p);
 }
 
 /* 1 when this node is in the device's home set (over the live nodes, or
@@ -577,6 +623,7 @@ void rn_peers_set_ring(struct rn_peers *p, const struct cr_ring *ring)
 	peers_gc_clear(p);
 	p->sync_pending = 1;
 	p->sync_resume = 0;
+	p->sync_again = 0;
 	p->sync_at_ms = cr_now_ms() + PEERS_SYNC_DELAY_MS;
 }
 
@@ -1307,8 +1354,10 @@ static void peers_sync(struct rn_peers *p, uint64_t now)
 	else
 		visited = rn_pres_foreach(p->kv, peers_sync_one, &sc, NULL);
 	if (visited < 0 || !sc.stopped) {
-		p->sync_pending = 0;
+		p->sync_pending = p->sync_again;
 		p->sync_resume = 0;
+		p->sync_at_ms = now + PEERS_SYNC_REVIVAL_DELAY_MS;
+		p->sync_again = 0;
 		p->st.sync_passes++;
 		return;
 	}
@@ -1383,16 +1432,35 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 				    alive ? "alive" : "dead");
 		}
 	}
+	/*
+	 * A death starts a sync pass over the store at once (its records'
+	 * home sets lost a holder).  A revival only needs its peer to get
+	 * what it missed, and a peer back within seconds was most likely
+	 * starved rather than dead: its pass waits PEERS_SYNC_REVIVAL_DELAY_MS
+	 * (another change restarts the wait), and one under way is not
+	 * restarted but followed by another.
+	 */
 	if (changed) {
 		p->n_alive = 0;
 		for (size_t i = 0; i < p->n; i++)
 			p->n_alive += p->alive[i];
-		p->sync_pending = 1;
-		p->sync_resume = 0;
-		p->sync_at_ms = now + PEERS_SYNC_DELAY_MS;
+		if (died) {
+			p->sync_pending = 1;
+			p->sync_resume = 0;
+			p->sync_at_ms = now + PEERS_SYNC_DELAY_MS;
+			p->sync_again = 0;
+		} else if (p->sync_pending && p->sync_resume) {
+			p->sync_again = 1;
+		} else {
+			p->sync_pending = 1;
+			p->sync_resume = 0;
+			p->sync_at_ms = now + PEERS_SYNC_REVIVAL_DELAY_MS;
+		}
 	}
 	if (died)
 		peers_nudge(p);
+	else if (p->nudge_pending)
+		peers_nudge_batch(p);
 	if (now - p->last_hb_ms >= p->cfg.heartbeat_ms) {
 		p->last_hb_ms = now;
 		peers_heartbeat(p, now);
