@@ -225,7 +225,7 @@ storm_s=$(( ($(now_ms) - kill_ms + 999) / 1000 ))
 for s in $(seq 0 $((SIMS - 1))); do rm -f "$T/times.$s"; done
 kill -USR2 "${SIM_PID[@]}"
 timesok() { for s in $(seq 0 $((SIMS - 1))); do [ -s "$T/times.$s" ] || return 1; done; }
-wait_until 30 timesok || die "the simulators wrote no recovery times"
+wait_until 180 timesok || die "the simulators wrote no recovery times"
 cat "$T"/times.* >"$T/times"
 
 # The real CLI's view of every 1,000th device (through the survivors).

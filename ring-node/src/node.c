@@ -38,9 +38,13 @@
 
 enum {
 	NODE_TICK_MS = 250,
-	/* One wake-up's handshakes: past this much of its time, devices'
-	 * INITs are shed (see node_on_read()). */
+	/* Handshake admission (see node_on_read()): a read wake-up ends
+	 * after 4 of these, devices' INITs past the first go to a queue, and
+	 * a run of the queue takes one. */
 	NODE_READ_BUDGET_MS = 50,
+	NODE_INITQ = 1024,          /* INITs waiting */
+	NODE_INIT_SLOT = 640,       /* bytes of one (larger: handled at once) */
+	NODE_INIT_MAX_AGE_MS = 600, /* older: the device sent another by now */
 	NODE_ROUTE_QUIET_MS = 3000, /* see node_route_counts() */
 	NODE_LMDB_MAP = 1024 * 1024 * 1024,
 };
@@ -55,7 +59,7 @@ enum node_drop {
 	NODE_DROP_HOP_MALFORMED, /* payload is not a Hop */
 	NODE_DROP_HOP_UNEXPECTED,
 	NODE_DROP_BYZANTINE,     /* test mode: relayed traffic thrown away */
-	NODE_DROP_SHED,          /* a device's INIT past a wake-up's budget */
+	NODE_DROP_SHED,          /* a device's INIT too old or the queue full */
 	NODE_DROP_MAX
 };
 
@@ -126,6 +130,17 @@ static const char *const node_refuse_names[NODE_REFUSE_MAX] = {
  * small datagram on the device's link. */
 enum { NODE_OFFER_CANDS = 8 };
 
+/* Devices' INITs waiting for the node's CPU, oldest first. */
+struct node_initq {
+	size_t head, n;
+	struct node_init {
+		uint64_t at;
+		struct cr_addr from;
+		size_t len;
+		uint8_t buf[NODE_INIT_SLOT];
+	} e[NODE_INITQ];
+};
+
 struct rn_node {
 	struct event_base *base;
 	struct rn_config cfg;
@@ -151,6 +166,8 @@ struct rn_node {
 	struct cr_map *vendor_routes; /* vendor hash -> struct rn_route_set */
 	struct cr_map *offer_buckets; /* H(vendor, device) -> rn_offer_bucket */
 	struct cr_udp_batch *batch;
+	struct node_initq *initq; /* made at the first backlog */
+	struct event *ev_initq;   /* runs the queue while it is not empty */
 	struct cr_udp_out *out;
 	struct cr_tls_srv *tls; /* --tcp: datagrams over TLS, or NULL */
 	struct rn_cache *cache; /* Archon shard cache, or NULL */
@@ -1190,6 +1207,66 @@ static void node_on_tls(void *arg, const struct cr_addr *from, uint8_t *buf,
 	node_datagram(arg, from, buf, len, cr_now_ms());
 }
 
+/*
+ * The INIT queue: first come, first served, one NODE_READ_BUDGET_MS at a
+ * time between the reads; an INIT older than NODE_INIT_MAX_AGE_MS is
+ * dropped (its device retried by then: what a device does after a lost
+ * INIT is what it does after a cookie), and a full queue drops its
+ * oldest.  Both count as carrier_node_drops_total{reason="shed"}.  While
+ * INITs wait, rn_peers slows its sync passes.  0 when queued.
+ */
+static int node_initq_put(struct rn_node *n, const struct cr_addr *from,
+			  const uint8_t *buf, size_t len, uint64_t now)
+{
+	struct node_initq *q = n->initq;
+	struct node_init *e;
+
+	if (q == NULL && (q = n->initq = calloc(1, sizeof(*q))) == NULL)
+		return -1;
+	if (q->n == NODE_INITQ) {
+		q->head = (q->head + 1) % NODE_INITQ;
+		q->n--;
+		n->st.drops[NODE_DROP_SHED]++;
+	}
+	e = &q->e[(q->head + q->n) % NODE_INITQ];
+	e->at = now;
+	e->from = *from;
+	e->len = len;
+	memcpy(e->buf, buf, len);
+	if (q->n++ == 0 && n->ev_initq != NULL)
+		event_active(n->ev_initq, EV_TIMEOUT, 0);
+	rn_peers_shedding(n->cluster, now);
+	return 0;
+}
+
+static void node_initq_run(struct rn_node *n)
+{
+	struct node_initq *q = n->initq;
+	uint64_t start = cr_now_ms(), now = start;
+
+	while (q != NULL && q->n > 0 && now - start < NODE_READ_BUDGET_MS) {
+		struct node_init *e = &q->e[q->head];
+
+		q->head = (q->head + 1) % NODE_INITQ;
+		q->n--;
+		if (now - e->at > NODE_INIT_MAX_AGE_MS) {
+			n->st.drops[NODE_DROP_SHED]++;
+			continue;
+		}
+		node_datagram(n, &e->from, e->buf, e->len, now);
+		now = cr_now_ms();
+	}
+	if (q != NULL && q->n > 0 && n->ev_initq != NULL)
+		event_active(n->ev_initq, EV_TIMEOUT, 0);
+}
+
+static void node_on_initq(evutil_socket_t fd, short what, void *arg)
+{
+	struct rn_node *n = arg;
+
+	node_initq_run(n);
+}
+
 static void node_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct rn_node *n = arg;
@@ -1206,17 +1283,15 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 
 	/*
 	 * Bounded per wakeup so timers and other sockets get their turn.
-	 * Handshake admission: a reconnect storm queues more INITs than the
+	 * Handshake admission: a reconnect storm brings more INITs than the
 	 * node can answer (each costs DH and a signature check), and its
 	 * peers' heartbeats wait behind them in the one socket, or are lost
 	 * when it overflows, until live peers are taken for dead.  So past
-	 * NODE_READ_BUDGET_MS of a wake-up, devices' INITs are shed (read and
-	 * dropped: what a device does after a lost INIT, retry, is what it
-	 * does after a cookie) and the rest of the queue, its sessions'
-	 * traffic and the peers' first, is taken in.  Who gets in is who
-	 * came first in a wake-up: as fair as arrival order.  A wake-up
-	 * ends after 4 budgets whatever it is doing, so that the tick (and
-	 * with it the heartbeats to the peers) runs.
+	 * NODE_READ_BUDGET_MS of a wake-up (or while INITs wait already)
+	 * devices' INITs go to a queue of their own (node_initq_put()) and
+	 * the rest, sessions' traffic and everything from a ring node, is
+	 * taken in at once.  A wake-up ends after 4 budgets whatever it is
+	 * doing, so that the tick (and with it the heartbeats) runs.
 	 */
 	for (int round = 0; round < 64; round++) {
 		int got, shed;
@@ -1230,13 +1305,16 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 		if (got <= 0)
 			break;
 		for (size_t i = 0; i < n->batch->n; i++) {
-			if (shed && n->batch->len[i] > 0 &&
+			if ((shed || (n->initq != NULL && n->initq->n > 0)) &&
+			    n->batch->len[i] > 0 &&
+			    n->batch->len[i] <= NODE_INIT_SLOT &&
 			    n->batch->buf[i][0] == CP_MSG_INIT &&
 			    !rn_peers_is_node_addr(n->cluster,
-						   &n->batch->from[i])) {
-				n->st.drops[NODE_DROP_SHED]++;
+						   &n->batch->from[i]) &&
+			    node_initq_put(n, &n->batch->from[i],
+					   n->batch->buf[i], n->batch->len[i],
+					   now) == 0)
 				continue;
-			}
 			node_datagram(n, &n->batch->from[i], n->batch->buf[i],
 				      n->batch->len[i], now);
 		}
@@ -1302,6 +1380,7 @@ static void node_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	cr_sess_host_tick(n->host, now);
 	rn_peers_tick(n->cluster, now);
+	node_initq_run(n);
 	rn_fleet_tick(n->fleet, now);
 	if (now - n->last_sweep_ms > 5000) {
 		node_sweep_routes(n, now);
@@ -1906,7 +1985,8 @@ struct rn_node *rn_node_new(struct event_base *base,
 	n->ev_read = event_new(base, n->fd, EV_READ | EV_PERSIST, node_on_read,
 			       n);
 	n->ev_tick = event_new(base, -1, EV_PERSIST, node_on_tick, n);
-	if (n->ev_read == NULL || n->ev_tick == NULL) {
+	n->ev_initq = event_new(base, -1, 0, node_on_initq, n);
+	if (n->ev_read == NULL || n->ev_tick == NULL || n->ev_initq == NULL) {
 		cr_error_set(err, ENOMEM, "cannot create events");
 		goto fail;
 	}
@@ -1990,6 +2070,9 @@ struct rn_node *rn_node_free(struct rn_node *n)
 		event_free(n->ev_read);
 	if (n->ev_tick != NULL)
 		event_free(n->ev_tick);
+	if (n->ev_initq != NULL)
+		event_free(n->ev_initq);
+	free(n->initq);
 	cr_udp_out_free(n->out);
 	cr_tls_srv_free(n->tls);
 	if (n->fd >= 0)

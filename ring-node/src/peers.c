@@ -30,10 +30,13 @@ enum {
 	PEERS_PUSH_EVERY_MS = 1000,
 	PEERS_SYNC_DELAY_MS = 100,
 	PEERS_SYNC_BATCH = 2000, /* records offered per tick */
+	/* ... while the node sheds devices' handshakes (rn_peers_shedding) */
+	PEERS_SYNC_BATCH_SHEDDING = 200,
 	PEERS_NUDGE_BATCH = 5000, /* records looked at per tick for nudges */
-	/* A sync pass a revival asks for waits this long (see
-	 * rn_peers_tick()). */
+	/* A sync pass the revival of a peer dead for less than
+	 * PEERS_FLAP_MS asks for waits this long (see rn_peers_tick()). */
 	PEERS_SYNC_REVIVAL_DELAY_MS = 5000,
+	PEERS_FLAP_MS = 10000,
 	PEERS_HOME_MAX = 64,
 	/* A record offered for garbage collection that its home set has not
 	 * acknowledged by then is kept, and a later pass tries again. */
@@ -69,6 +72,7 @@ struct rn_link {
 	uint64_t next_dial_ms;
 	uint64_t epoch;          /* the epoch it last announced */
 	uint64_t last_push_ms;
+	uint64_t died_ms;        /* when it was last seen dying */
 	int alive;
 	struct cr_ring_asm asm_;
 };
@@ -142,6 +146,7 @@ struct rn_peers {
 	uint8_t nudge_key[CR_ID_HASHLEN];
 	/* A revival during a sync pass: another pass when this one ends. */
 	int sync_again;
+	uint64_t shed_ms; /* rn_peers_shedding()'s last call */
 	long purge_cursor;
 };
 
@@ -1212,6 +1217,7 @@ static void peers_dial(struct rn_peers *p, struct rn_link *l, uint64_t now)
 struct sync_ctx {
 	struct rn_peers *p;
 	long n;        /* records offered in this batch */
+	long max;      /* this batch's size */
 	int skip;      /* the walk starts at sync_key, offered last time */
 	int stopped;   /* the batch is full: the pass goes on next tick */
 };
@@ -1310,7 +1316,7 @@ static int peers_sync_one(void *arg, const uint8_t *dev,
 		if (memcmp(dev, p->sync_key, CR_ID_HASHLEN) == 0)
 			return 0;
 	}
-	if (sc->n >= PEERS_SYNC_BATCH) {
+	if (sc->n >= sc->max) {
 		sc->stopped = 1;
 		return 1;
 	}
@@ -1342,8 +1348,17 @@ static int peers_sync_one(void *arg, const uint8_t *dev,
 /* Offers a batch of the records held here to their home sets. */
 static void peers_sync(struct rn_peers *p, uint64_t now)
 {
-	struct sync_ctx sc = { p, 0, p->sync_resume, 0 };
+	struct sync_ctx sc = { p, 0, PEERS_SYNC_BATCH, p->sync_resume, 0 };
 	long visited;
+
+	/* Devices getting back in go first: a node that sheds their
+	 * handshakes offers a tenth as many records a tick (a sync pass of
+	 * 100,000 records made the survivors' peers receive 6,000 replicas
+	 * a second, all the CPU a starved node had, and no handshake got
+	 * through for a minute).  The records are on the survivors already;
+	 * the pass only restores their full home sets. */
+	if (p->shed_ms != 0 && now - p->shed_ms < 1000)
+		sc.max = PEERS_SYNC_BATCH_SHEDDING;
 
 	/* From the device offered last (skipped), or from the start: each
 	 * batch costs its own records only, so a pass over a store of n
@@ -1370,7 +1385,7 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 	uint64_t dead_after = p->cfg.peer_timeout_ms * 3 > 1500 ?
 				      p->cfg.peer_timeout_ms * 3 :
 				      1500;
-	int changed = 0, died = 0;
+	int changed = 0, died = 0, flapped = 0;
 
 	/*
 	 * A tick that comes late: this node's loop did not run (starved of
@@ -1421,10 +1436,13 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 			l->alive = alive;
 			p->alive[i] = (uint8_t)alive;
 			changed = 1;
-			if (alive)
+			if (alive) {
 				p->st.peer_revivals++;
-			else {
+				flapped |= l->died_ms != 0 &&
+					   now - l->died_ms < PEERS_FLAP_MS;
+			} else {
 				p->st.peer_deaths++;
+				l->died_ms = now;
 				died = 1;
 			}
 			cr_log_info("node %s (%s) is %s", cr_id_format(&l->id, ids),
@@ -1434,11 +1452,12 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 	}
 	/*
 	 * A death starts a sync pass over the store at once (its records'
-	 * home sets lost a holder).  A revival only needs its peer to get
-	 * what it missed, and a peer back within seconds was most likely
-	 * starved rather than dead: its pass waits PEERS_SYNC_REVIVAL_DELAY_MS
-	 * (another change restarts the wait), and one under way is not
-	 * restarted but followed by another.
+	 * home sets lost a holder), and so does a revival (its peer gets what
+	 * it missed).  But a peer back within PEERS_FLAP_MS was most likely
+	 * starved rather than dead (a node's loop held up for a second or
+	 * two): its pass waits PEERS_SYNC_REVIVAL_DELAY_MS (another change
+	 * restarts the wait), and one under way is not restarted but
+	 * followed by another.
 	 */
 	if (changed) {
 		p->n_alive = 0;
@@ -1454,7 +1473,9 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 		} else {
 			p->sync_pending = 1;
 			p->sync_resume = 0;
-			p->sync_at_ms = now + PEERS_SYNC_REVIVAL_DELAY_MS;
+			p->sync_at_ms = now + (flapped ?
+						       PEERS_SYNC_REVIVAL_DELAY_MS :
+						       PEERS_SYNC_DELAY_MS);
 		}
 	}
 	if (died)
@@ -1519,6 +1540,11 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 			free(dead[i]);
 		}
 	}
+}
+
+void rn_peers_shedding(struct rn_peers *p, uint64_t now_ms)
+{
+	p->shed_ms = now_ms;
 }
 
 int rn_peers_is_node_addr(const struct rn_peers *p, const struct cr_addr *from)
