@@ -1293,12 +1293,17 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 	 * taken in at once.  A wake-up ends after 4 budgets whatever it is
 	 * doing, so that the tick (and with it the heartbeats) runs.
 	 */
-	for (int round = 0; round < 64; round++) {
+	for (int round = 0;; round++) {
 		int got, shed;
 		uint64_t now = cr_now_ms();
 
-		if (now - start >= 4 * NODE_READ_BUDGET_MS)
+		/* Not drained by the end of the wake-up: a backlog, whose
+		 * datagrams (devices' pings too) wait; background work
+		 * slows down until it is gone. */
+		if (round == 64 || now - start >= 4 * NODE_READ_BUDGET_MS) {
+			rn_peers_shedding(n->cluster, now);
 			break;
+		}
 		got = cr_udp_recv(n->fd, n->batch);
 		now = cr_now_ms();
 		shed = now - start >= NODE_READ_BUDGET_MS;

@@ -1351,12 +1351,13 @@ static void peers_sync(struct rn_peers *p, uint64_t now)
 	struct sync_ctx sc = { p, 0, PEERS_SYNC_BATCH, p->sync_resume, 0 };
 	long visited;
 
-	/* Devices getting back in go first: a node that sheds their
-	 * handshakes offers a tenth as many records a tick (a sync pass of
-	 * 100,000 records made the survivors' peers receive 6,000 replicas
-	 * a second, all the CPU a starved node had, and no handshake got
-	 * through for a minute).  The records are on the survivors already;
-	 * the pass only restores their full home sets. */
+	/* Devices getting back in go first: a node with a backlog (INITs
+	 * waiting, or a socket not drained) offers a tenth as many records
+	 * a tick (a sync pass of 100,000 records made the survivors' peers
+	 * receive 6,000 replicas a second, all the CPU a starved node had:
+	 * no handshake got through for a minute, and devices whose Pong
+	 * came after 3 s gave up live links).  The records are on the
+	 * survivors already; the pass only restores their full home sets. */
 	if (p->shed_ms != 0 && now - p->shed_ms < 1000)
 		sc.max = PEERS_SYNC_BATCH_SHEDDING;
 

@@ -129,8 +129,9 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now_ms);
 /* Whether from is the address of a node of the ring (its peers' traffic
  * goes before devices' handshakes when the node sheds load). */
 int rn_peers_is_node_addr(const struct rn_peers *p, const struct cr_addr *from);
-/* The node is shedding devices' handshakes now: background work (sync
- * passes) slows down for a second. */
+/* The node has a backlog now (devices' handshakes waiting, or a read
+ * wake-up that did not drain its socket): background work (sync passes)
+ * slows down for a second. */
 void rn_peers_shedding(struct rn_peers *p, uint64_t now_ms);
 
 /* Sends our configuration to s in RingChunk pieces (a peer, agent or
