@@ -2,7 +2,8 @@
 # The design's recovery target (issue 17, docs/design/ring-cluster.md
 # "Recovery at default settings"): after any half of the ring dies at
 # once, every device is reachable again within 5 s, at default settings
-# (devices attach to 2 nodes and ping them every 15 s; nodes heartbeat
+# (devices attach to as many nodes as hold their record, 4 of 6, and ping
+# each every 30 s; nodes heartbeat
 # every 250 ms and call a peer dead after 1 s; home sets are what
 # `carrier ring init` makes: a majority of the nodes, 4 of 6), at no more
 # idle traffic per device than before.
@@ -17,19 +18,22 @@
 #    (records held, replicas sent, the 6 nodes' resident memory).  The test
 #    asserts only that every device comes back; the figure lives here.
 # 2. Idle traffic per device: a 6-node ring at defaults and FAILOVER_IDLE_N
-#    (20) simulated devices in each of three settings: today's default
-#    (--attach 2, --keepalive 15s), --attach 4 (n/2+1, what half the ring
-#    lying needs), and --attach 4 --keepalive 30s (the same pings per
-#    minute spread over twice the links).  Datagrams and bytes each device
-#    sent and received over its hop sessions (its own counters,
+#    (20) simulated devices in each of three settings: the defaults (they
+#    follow the ring: --attach 4, the home-set size, --keepalive 30s and
+#    --presence-ttl 20m, 7.5 s and 300 s a link; da_config_resolve), the
+#    defaults before them (--attach 2 --keepalive 15s --presence-ttl 10m),
+#    and --attach 4 --keepalive 30s --presence-ttl 10m (the pings spread
+#    over the links, the record refreshes not).  Datagrams and bytes each
+#    device sent and received over its hop sessions (its own counters,
 #    da_agent_traffic; 28 bytes of IPv4 and UDP header added a datagram)
-#    over FAILOVER_IDLE_SECONDS (300: one republish and one health record
-#    fall inside) after 30 s of quiet, per idle minute.
+#    over FAILOVER_IDLE_SECONDS (600: a whole number of record refreshes,
+#    every 300 or 600 s, and of health records, every 300 s, fall inside)
+#    after 30 s of quiet, per idle minute.
 #
 #   bench/ring-failover.sh [RUNS]      (default 2 per R; KORHAL_BUILD, default
 #                                       ./build; FAILOVER_REPLICAS, default
 #                                       "ring 3"; FAILOVER_IDLE_SECONDS,
-#                                       default 300, 0 skips part 2;
+#                                       default 600, 0 skips part 2;
 #                                       FAILOVER_IDLE_NODE_FLAGS, default
 #                                       none, flags for part 2's nodes)
 #
@@ -39,7 +43,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${KORHAL_BUILD:-$root/build}
 runs=${1:-2}
 replicas=${FAILOVER_REPLICAS:-ring 3}
-idle_secs=${FAILOVER_IDLE_SECONDS:-300}
+idle_secs=${FAILOVER_IDLE_SECONDS:-600}
 idle_n=${FAILOVER_IDLE_N:-20}
 for t in ring-node/carrier-node device-agent/carrier-agent cli/carrier tests/integration/devsim; do
 	[ -x "$build/$t" ] || { echo "ring-failover: $build/$t missing: build first (cmake --build build)" >&2; exit 1; }
@@ -53,7 +57,7 @@ export CARRIER_NODE=$build/ring-node/carrier-node CARRIER_AGENT=$build/device-ag
 	echo "# bench/ring-failover.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD || echo ' (+ local changes)')"
 	echo "# machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "# target: every device reachable again within 5000 ms of killing half the ring"
-	echo "# settings: defaults (agent --keepalive 15s --attach 2; node --heartbeat 250ms --peer-timeout 1s; ring init without --replicas: R = 4 of 6), R as given"
+	echo "# settings: defaults (agent without --attach, --keepalive, --presence-ttl: 4 links of 6 nodes, 30 s, 20 min; node --heartbeat 250ms --peer-timeout 1s; ring init without --replicas: R = 4 of 6), R as given"
 } | tee "$out"
 for r in $replicas; do
 	: >"$figs"
@@ -82,8 +86,9 @@ done
 	# rings made before the majority rule (the "before" figure).
 	# shellcheck disable=SC2086
 	for i in $(seq 0 $((NODES - 1))); do start_node_metrics "$i" ${FAILOVER_IDLE_NODE_FLAGS:-}; done
-	settings=("" "--attach 4" "--attach 4 --keepalive 30s")
-	names=("--attach 2 --keepalive 15s (default)" "--attach 4 --keepalive 15s" "--attach 4 --keepalive 30s")
+	settings=("" "--attach 2 --keepalive 15s --presence-ttl 10m" "--attach 4 --keepalive 30s --presence-ttl 10m")
+	names=("defaults (--attach 4 --keepalive 30s --presence-ttl 20m)" "--attach 2 --keepalive 15s --presence-ttl 10m (the defaults before)" "--attach 4 --keepalive 30s --presence-ttl 10m")
+	links=(4 2 4)
 	sims=()
 	for g in 0 1 2; do
 		mkdir -p "$T/sim$g"
@@ -115,6 +120,6 @@ done
 				     name, td / m, (tb + 28 * td) / m, rd / m, (rb + 28 * rd) / m, (tb + rb + 28 * (td + rd)) / m }'
 	done
 	# shellcheck disable=SC2086
-	echo "  nodes: $(sum_metric carrier_node_devices_attached $all) device sessions on the 6 nodes for $((3 * idle_n)) devices ($idle_n with 2 links, $((2 * idle_n)) with 4)"
+	echo "  nodes: $(sum_metric carrier_node_devices_attached $all) device sessions on the 6 nodes for $((3 * idle_n)) devices ($idle_n with ${links[0]} links, $idle_n with ${links[1]}, $idle_n with ${links[2]})"
 ) 2>&1 | grep -v '^ok:' | tee -a "$out"
 echo "written to $out"

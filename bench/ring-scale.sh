@@ -34,9 +34,11 @@
 # completed; the targets are reported, not enforced.
 #
 # Environment: KORHAL_BUILD (default <repo>/build), RING_SCALE_N (100000),
-# BENCH_IDLE_S (30), BENCH_RESULTS (bench/results), RING_SCALE_BURST=1 has
-# ringload send the handshake phase in bursts (ringload --burst), KORHAL_KEEP=1 keeps the
-# temporary directory, KORHAL_NO_INSTALL=1 never installs Debian packages.
+# BENCH_IDLE_S (30), BENCH_RESULTS (bench/results), RING_SCALE_BURST=0 has
+# ringload send each handshake datagram at once (ringload --no-burst; by
+# default they leave in bursts, once per turn of its event loop),
+# KORHAL_KEEP=1 keeps the temporary directory, KORHAL_NO_INSTALL=1 never
+# installs Debian packages.
 set -euo pipefail
 RING_NAME=ring-scale
 # shellcheck source=bench/ring_lib.sh
@@ -51,6 +53,8 @@ IDLE_S=${BENCH_IDLE_S:-30}
 # rekeying every 120 s need 833 initiator handshakes a second from the one
 # load generator process, more than it gets on a shared 2-core machine).
 REKEY_S=${BENCH_REKEY_S:-3600}
+burst_opt=
+[ "${RING_SCALE_BURST:-1}" != 0 ] || burst_opt=--no-burst
 RESULTS=${BENCH_RESULTS:-$root/bench/results}
 PER_PROC=18000
 
@@ -115,8 +119,9 @@ slab0=$(meminfo_kb Slab); sunr0=$(meminfo_kb SUnreclaim)
 # The node's own sockets (UDP, metrics, the Archon cache's listener...):
 # devices must add none.
 r_socks0=$(sockets_of "$node")
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 "$build/bench/ringload" --node "127.0.0.1:$nport" --node-pub "$T/node.key.pub" \
-	-n "$N" --publish --node-pid "$node" --rekey "$REKEY_S" ${RING_SCALE_BURST:+--burst} \
+	-n "$N" --publish --node-pid "$node" --rekey "$REKEY_S" $burst_opt \
 	>"$T/ringload.out" 2>"$T/ringload.err" &
 rl=$!
 PIDS+=("$rl")
@@ -152,6 +157,7 @@ x25519=$(( ${x25519_before:-0} > ${x25519_after:-0} ? ${x25519_before:-0} : ${x2
 hs_limit=$(( ${x25519:-0} / 5 ))
 r_pub_core=$(sed -n 's/.*phase=publish.*per_core_per_s=\([0-9]*\).*/\1/p' "$T/ringload.out")
 r_pub_failed=$(sed -n 's/.*phase=publish.*failed=\([0-9]*\).*/\1/p' "$T/ringload.out")
+r_pub_reattached=$(sed -n 's/.*phase=publish.*reattached=\([0-9]*\).*/\1/p' "$T/ringload.out")
 kill "$rl" "$node"; wait "$rl" "$node" 2>/dev/null || true
 PIDS=()
 
@@ -238,8 +244,8 @@ t_hs90=$(( r_hs_core * 10 >= hs_limit * 9 && hs_limit > 0 ? 1 : 0 ))
 
 mkdir -p "$RESULTS"
 {
-	echo "bench/ring-scale: $N idle devices on one carrier-node vs $N idle MQTT clients on mosquitto $mversion${RING_SCALE_BURST:+ (handshakes sent in bursts: ringload --burst)}"
-	echo "machine: $machine; libsodium $sodium; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "bench/ring-scale: $N idle devices on one carrier-node vs $N idle MQTT clients on mosquitto $mversion (handshakes sent $([ -n "$burst_opt" ] && echo "one datagram at a time: ringload --no-burst" || echo "in bursts, once per turn of ringload's loop"))"
+	echo "machine: $machine; libsodium $sodium; load average before the handshakes: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); idle window ${IDLE_S} s"
 	echo
 	printf '%-44s %16s %16s %8s\n' "per idle device / connection" "carrier-node" "mosquitto" "ratio"
@@ -256,7 +262,7 @@ mkdir -p "$RESULTS"
 	printf '%-44s %16s %16s %8s\n' "  + rekeys every 120 s (computed), %" "$rekey_pct" "-" ""
 	printf '%-44s %16s %16s %8s\n' "  + rekeys by need, idle: 3600 s (comp.), %" "$(div "$((N * 100))" "$((3600 * r_hs_core))" 2)" "-" ""
 	echo
-	echo "carrier-node: $attached devices attached, $records presence records (${r_pub_failed:-0} publishes never acknowledged), LMDB file $lmdb bytes (in $DATA); $idle_hs handshakes (rekeys) during the idle window; $attached_end still attached at its end."
+	echo "carrier-node: $attached devices attached, $records presence records (${r_pub_failed:-0} publishes never acknowledged; ${r_pub_reattached:-0} devices handshook again for an unanswered publish), LMDB file $lmdb bytes (in $DATA); $idle_hs handshakes (rekeys) during the idle window; $attached_end still attached at its end."
 	echo "Idle: keepalives every 15 s from every device (PINGREQ for MQTT), rekeys every $REKEY_S s (carrier-agent's idle links: by need, keys live 3600 s; before: every 120 s, N/120 handshakes a second at the measured cost, $rekey_pct% of a core)."
 	echo "The handshake figure is the node's CPU time (utime+stime) over the handshake phase: Noise IK as responder plus the confirming keepalive, $r_hs_cpu ms for $N."
 	echo "X25519 on this CPU (same run, libsodium crypto_scalarmult, best of 3 before the load: ${x25519_before:-?}, after the handshakes: ${x25519_after:-?}): $x25519 per CPU-second; a responder's 4 DH + 1 key generation allow $hs_limit handshakes per CPU-second: measured $r_hs_core = $hs_ratio % of that (the 4 DH alone allow $dh_limit: $dh_ratio %; the node makes its ephemeral keys through Ed25519's fixed-base tables for about half an X25519)."
@@ -287,6 +293,10 @@ cat >"$RESULTS/ring-scale.json" <<EOF
     "handshakes_per_s": $r_hs_rate,
     "handshakes_per_cpu_s": $r_hs_core,
     "publishes_per_cpu_s": ${r_pub_core:-0},
+    "publishes_never_acknowledged": ${r_pub_failed:-0},
+    "publishes_after_new_handshake": ${r_pub_reattached:-0},
+    "handshakes_in_bursts": $([ -n "$burst_opt" ] && echo false || echo true),
+    "load_before_handshakes": "$load0",
     "idle_cpu_percent": $r_idle_pct,
     "rekey_120s_cpu_percent_computed": $rekey_pct,
     "rekey_by_need_cpu_percent_computed": $(div "$((N * 100))" "$((3600 * r_hs_core))" 2),

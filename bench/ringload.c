@@ -7,10 +7,13 @@
  * 127.16.0.0 + 1 + i / S (S sockets) and the node sees N distinct source
  * endpoints while this process holds only S file descriptors.  A received
  * datagram goes to the device its destination address and port name.
- * With --burst, in the handshake phase, what the devices send is queued
- * and leaves once per turn of the event loop, one sendmmsg per socket: the
- * node sees bursts, as from a fleet reconnecting at once, rather than one
- * datagram each time this process finishes one device's step.
+ * In the handshake phase (unless --no-burst), what the devices send is
+ * queued and leaves once per turn of the event loop, one sendmmsg per
+ * socket: the node sees bursts, as from a fleet reconnecting at once,
+ * rather than one datagram each time this process finishes one device's
+ * step (this one process, slower than the node, would otherwise have the
+ * node wake for about every datagram, which no real reconnect storm
+ * does).
  *
  *   ringload --node HOST:PORT --node-pub NODE.pub -n N [--sockets S]
  *            [--window W] [--publish] [--node-pid PID] [--hold SECONDS]
@@ -19,7 +22,8 @@
  *   handshake  every device completes a handshake and confirms it with one
  *              keepalive (the node's session is up from then on);
  *   publish    (with --publish) every device publishes a signed presence
- *              record and waits for the node's acknowledgement;
+ *              record and waits for the node's acknowledgement (none in
+ *              5 s: a new handshake and the publish again, 4 tries);
  *   idle       then devices stay attached (keepalives every 15 s, rekeys
  *              every 2 minutes, as carrier-agent does) until SIGTERM or
  *              --hold seconds.
@@ -87,6 +91,7 @@ enum rl_state {
 	RL_UP,        /* confirmed with a keepalive */
 	RL_PUBLISHING,
 	RL_PUBLISHED,
+	RL_REATTACH, /* a publish went unanswered: handshaking again */
 };
 
 struct rl;
@@ -113,10 +118,10 @@ struct rl {
 	struct rl_dev *devs;
 	size_t n, window, next, inflight, done, slice;
 	int publish, phase; /* 0 handshake, 1 publish, 2 idle */
-	int burst;          /* --burst */
+	int burst;          /* 0 with --no-burst */
 	int node_pid;
 	uint64_t phase_start_ms, phase_cpu_start, hold_ms, idle_start_ms;
-	uint64_t start_ms, retries, send_errors, publish_failed;
+	uint64_t start_ms, retries, send_errors, publish_failed, reattached;
 	struct cr_sess_stats agg; /* summed over hosts at phase ends */
 	struct rl_out *out; /* RL_SEND_BATCH entries, n_out in use */
 	size_t n_out;
@@ -235,10 +240,9 @@ static void rl_send(void *ctx, struct cr_sess *s, const struct cr_addr *to,
 	memcpy(&o->to, &to->u.sa, o->to_len);
 	o->len = len;
 	memcpy(o->buf, buf, len);
-	/* Bursts (--burst) for the handshakes only.  Runs with them lost a
-	 * few publishes' acknowledgements later (0.1 to 0.4 %, with --rekey;
-	 * not understood yet), so without --burst every datagram leaves at
-	 * once, as it always did. */
+	/* Bursts for the handshakes only (the default; --no-burst sends
+	 * every datagram at once): the later phases measure publishes and
+	 * idling, not a reconnecting fleet. */
 	if (!rl->burst || rl->phase != 0)
 		rl_flush(rl);
 }
@@ -317,10 +321,16 @@ static void rl_up(void *ctx, struct cr_sess *s, const uint8_t *reply,
 {
 	struct rl_dev *d = ctx;
 
+	if (!rekey && d->state == RL_REATTACH) {
+		rl_publish(d);
+		return;
+	}
 	if (rekey || d->state != RL_HANDSHAKE)
 		return;
-	/* The responder's session is up once our first DATA arrives. */
-	cr_sess_send(s, NULL, 0, cr_now_ms());
+	/* The responder's session is up once our first DATA arrives: the
+	 * session sent it already (a keepalive, before this callback); a
+	 * second one here cost the node a datagram per handshake that no
+	 * device sends. */
 	d->state = RL_UP;
 	rl_finished_one(d->rl);
 }
@@ -360,6 +370,11 @@ static void rl_down(void *ctx, struct cr_sess *s, enum cr_sess_down why)
 		rl->inflight--;
 		d->state = RL_NEW;
 		rl_start_more(rl);
+	} else if (d->state == RL_REATTACH) {
+		/* That handshake failed too: the tick tries again. */
+		d->state = RL_PUBLISHING;
+		d->publish_ms = (uint32_t)(cr_now_ms() - rl->start_ms);
+		d->tries++;
 	} else if (rl->phase == 2) {
 		fprintf(stderr, "ringload: device %u lost its session (%d)\n",
 			d->index, (int)why);
@@ -432,12 +447,23 @@ static void rl_phase_end(struct rl *rl)
 	uint64_t now = cr_now_ms(), cpu = rl_node_cpu_ms(rl);
 	uint64_t wall = now - rl->phase_start_ms;
 	uint64_t ncpu = cpu - rl->phase_cpu_start;
-	unsigned long long x25519 = rl->phase == 0 ? rl_x25519_rate() : 0;
+	unsigned long long x25519;
+
+	/* What the last devices queued (their confirming keepalives) leaves
+	 * before the X25519 runs below, which take over a second of this
+	 * process's CPU (several of wall time on a loaded machine): held
+	 * that long, the keepalives came after the node had given up those
+	 * handshakes (2 s unconfirmed), their devices believed themselves
+	 * attached, and the node dropped their publishes (never
+	 * acknowledged, 24 to 118 of 30,000 in loaded runs). */
+	rl_flush(rl);
+	x25519 = rl->phase == 0 ? rl_x25519_rate() : 0;
 
 	rl_sum_stats(rl);
 	printf("ringload: phase=%s devices=%zu wall_ms=%llu rate_per_s=%llu "
 	       "node_cpu_ms=%llu per_core_per_s=%llu retries=%llu "
-	       "handshakes=%llu send_errors=%llu failed=%llu",
+	       "handshakes=%llu send_errors=%llu failed=%llu "
+	       "reattached=%llu",
 	       names[rl->phase], rl->n, (unsigned long long)wall,
 	       (unsigned long long)(wall ? rl->n * 1000u / wall : 0),
 	       (unsigned long long)ncpu,
@@ -445,7 +471,8 @@ static void rl_phase_end(struct rl *rl)
 	       (unsigned long long)rl->retries,
 	       (unsigned long long)rl->agg.handshakes_completed,
 	       (unsigned long long)rl->send_errors,
-	       (unsigned long long)rl->publish_failed);
+	       (unsigned long long)rl->publish_failed,
+	       (unsigned long long)rl->reattached);
 	if (x25519 != 0)
 		printf(" x25519_after_per_cpu_s=%llu", x25519);
 	printf("\n");
@@ -454,6 +481,7 @@ static void rl_phase_end(struct rl *rl)
 	rl->done = rl->inflight = 0;
 	rl->next = 0;
 	rl->retries = 0;
+	rl->reattached = 0;
 	if (rl->phase == 1 && !rl->publish)
 		rl->phase = 2;
 	rl->phase_start_ms = cr_now_ms();
@@ -499,14 +527,32 @@ static void rl_on_tick(evutil_socket_t fd, short what, void *arg)
 		struct rl_dev *d = &rl->devs[i];
 
 		cr_sess_host_tick(d->host, now);
-		/* A publish the node never acknowledged (it lost the session,
-		 * or the datagram): again, a few times, then give up. */
+		/* A publish the node never acknowledged: as carrier-agent does
+		 * when its node stops answering, a fresh handshake, then the
+		 * publish again; a few times, then give up.  Publishing again
+		 * on the same session is not enough: a node gives up a
+		 * handshake unconfirmed for 2 s, and on a starved machine
+		 * (load 13 on 2 cores) this process took that long to read
+		 * some RESPs; those devices' sessions were half open, every
+		 * datagram they sent dropped (reason "index"). */
 		if (d->state != RL_PUBLISHING ||
 		    now - rl->start_ms - d->publish_ms < RL_PUBLISH_RETRY_MS)
 			continue;
-		if (d->tries < RL_PUBLISH_TRIES && d->sess != NULL &&
-		    cr_sess_is_up(d->sess)) {
-			rl_publish(d);
+		if (d->tries < RL_PUBLISH_TRIES) {
+			struct cr_error *err = NULL;
+
+			if (d->sess != NULL)
+				cr_sess_close(d->sess);
+			d->sess = cr_sess_connect(d->host, rl->node_pk,
+						  CR_ID_NODE, &rl->node, NULL,
+						  0, now, &err);
+			if (d->sess == NULL) {
+				fprintf(stderr, "ringload: %s\n",
+					cr_error_msg(err));
+				exit(1);
+			}
+			d->state = RL_REATTACH;
+			rl->reattached++;
 			continue;
 		}
 		rl->publish_failed++;
@@ -570,7 +616,7 @@ static void usage(FILE *f)
 		"usage: ringload --node HOST:PORT --node-pub NODE.pub -n N\n"
 		"                [--sockets S] [--window W] [--publish]\n"
 		"                [--node-pid PID] [--hold SECONDS] [--rekey SECONDS]\n"
-		"                [--burst]\n"
+		"                [--no-burst]\n"
 		"N simulated devices (real Noise IK handshakes, one identity\n"
 		"each, source addresses 127.16.0.1 and up) attach to one node,\n"
 		"optionally publish presence, then stay idle.  Prints one\n"
@@ -589,10 +635,11 @@ int main(int argc, char **argv)
 		{ "hold", required_argument, NULL, 'H' },
 		{ "rekey", required_argument, NULL, 'R' },
 		{ "burst", no_argument, NULL, 'B' },
+		{ "no-burst", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct rl rl = { .n_socks = 16, .window = 256 };
+	struct rl rl = { .n_socks = 16, .window = 256, .burst = 1 };
 	const char *node = NULL, *pub = NULL;
 	struct cr_error *err = NULL;
 	struct cr_sess_cfg cfg;
@@ -607,6 +654,7 @@ int main(int argc, char **argv)
 		case 'k': pub = optarg; break;
 		case 'p': rl.publish = 1; break;
 		case 'B': rl.burst = 1; break;
+		case 'b': rl.burst = 0; break;
 		case 'n':
 			if (simdev_parse_size(optarg, 1, RL_DEVICES_MAX, &rl.n) < 0)
 				goto bad;

@@ -6,6 +6,7 @@
 #include "da/agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,17 @@ enum {
 	AGENT_NUDGE_GAP_MS = 2000,
 	/* How long a nudge's liveness view guides the choice of nodes. */
 	AGENT_HINT_MS = 10000,
+	/* A lost link is replaced within this long (uniformly) while another
+	 * link's node answers: the device stays reachable through that one,
+	 * and the devices of a dead half of the ring do not all shake hands
+	 * with the other half in the same second. */
+	AGENT_REPLACE_SPREAD_MS = 5000,
+	/* A link that comes up while others still shake hands waits this
+	 * long at most for them before the record goes out: one record to
+	 * every link at attach, not one more each time a link comes up (each
+	 * one a record per link, and R - 1 replicas per record between the
+	 * nodes). */
+	AGENT_GATHER_MS = 500,
 };
 
 /* A hop session with one home node. */
@@ -116,6 +128,7 @@ struct da_agent {
 	uint64_t seq;             /* last presence sequence used */
 	uint64_t published_ms;    /* when the current record was made */
 	int dirty;                /* the record must be re-made */
+	uint64_t gather_ms;       /* a link came up then; 0: none waiting */
 	int nat_eim;              /* mapping: 1 endpoint-independent, 0
 				   * dependent, -1 not known yet */
 #ifdef CR_HAVE_TLS
@@ -273,6 +286,7 @@ static void agent_publish(struct da_agent *a)
 	a->seq = p.seq;
 	a->published_ms = cr_now_ms();
 	a->dirty = 0;
+	a->gather_ms = 0;
 	memcpy(a->rec, blob, len);
 	a->rec_len = len;
 	for (size_t i = 0; i < a->n_links; i++)
@@ -373,6 +387,22 @@ static void agent_link_connect(struct da_agent *a, struct da_link *l,
 	cr_sess_set_user(l->rl.sess, l);
 }
 
+/* Whether a link other than l is up, acknowledged and answering: the
+ * device is reachable through it while l is replaced. */
+static int agent_other_live(const struct da_agent *a, const struct da_link *l,
+			    uint64_t now)
+{
+	for (size_t i = 0; i < a->n_links; i++) {
+		const struct da_link *o = &a->links[i];
+
+		if (o != l && o->rl.up && o->acked_seq != 0 &&
+		    o->probe_ms == 0 &&
+		    now - o->last_pong_ms < a->cfg.keepalive_ms + 3000)
+			return 1;
+	}
+	return 0;
+}
+
 /* A link's session ended (cr_rl_ops.link_down). */
 static void agent_link_lost(void *arg, struct cr_rl_link *rl, int was_up)
 {
@@ -416,6 +446,12 @@ static void agent_link_lost(void *arg, struct cr_rl_link *rl, int was_up)
 		l->backoff_ms = AGENT_BACKOFF_MIN_MS;
 		l->next_attempt_ms = now + randombytes_uniform(101);
 	}
+	/* The first attempt after losing a link that was up, while another
+	 * still answers: no hurry (AGENT_REPLACE_SPREAD_MS). */
+	if ((was_up || (l->fails == 1 && l->silent_last)) &&
+	    agent_other_live(a, l, now))
+		l->next_attempt_ms = now + randombytes_uniform(
+						   AGENT_REPLACE_SPREAD_MS + 1);
 }
 
 static int agent_setup_links(struct da_agent *a, struct cr_error **err)
@@ -682,6 +718,8 @@ static void agent_link_up(void *arg, struct cr_rl_link *rl)
 	struct da_link *l = (struct da_link *)rl;
 
 	l->last_pong_ms = l->unanswered_ms = rl->ping_ms;
+	if (a->gather_ms == 0)
+		a->gather_ms = cr_now_ms();
 	a->dirty = 1;
 	agent_kick(a);
 }
@@ -978,7 +1016,7 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t ka = a->cfg.keepalive_ms;
 	uint64_t pong_timeout = ka < 3000 ? ka * 2 + 500 : 3000;
 	uint64_t next;
-	int any = 0;
+	int any = 0, due;
 
 	a->kicked = 0;
 	for (size_t i = 0; i < a->n_links; i++)
@@ -995,6 +1033,13 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 			cr_log_info("no ring node answers over TCP "
 				    "either: trying UDP again");
 	}
+	/* A link whose ping is due takes along those due within a quarter
+	 * interval: the links' pings fall in one wake-up from then on, not one
+	 * each (an idle device's wake-ups, bench/device-idle.sh). */
+	due = 0;
+	for (size_t i = 0; i < a->n_links; i++)
+		due |= a->links[i].rl.sess != NULL && a->links[i].rl.up &&
+		       now - a->links[i].rl.ping_ms >= ka;
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct da_link *l = &a->links[i];
 
@@ -1030,7 +1075,7 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 			if (now - l->rl.ping_ms >= AGENT_PROBE_EVERY_MS)
 				agent_ping(a, l, now);
 		}
-		if (now - l->rl.ping_ms >= ka)
+		if (now - l->rl.ping_ms >= (due ? ka - ka / 4 : ka))
 			agent_ping(a, l, now);
 		if (l->acked_seq != a->seq && a->rec_len != 0 &&
 		    now - l->sent_ms >= AGENT_REPUBLISH_MS)
@@ -1047,10 +1092,18 @@ static void agent_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (a->dirty ||
 	    (a->published_ms != 0 &&
 	     now - a->published_ms > a->cfg.presence_ttl_ms / 2)) {
+		int shaking = 0;
+
 		any = 0;
-		for (size_t i = 0; i < a->n_links; i++)
+		for (size_t i = 0; i < a->n_links; i++) {
 			any |= a->links[i].rl.up;
-		if (any)
+			shaking |= a->links[i].rl.sess != NULL &&
+				   !a->links[i].rl.up;
+		}
+		/* Links still shaking hands: the record waits for them a
+		 * little (AGENT_GATHER_MS). */
+		if (any && !(shaking && a->gather_ms != 0 &&
+			     now - a->gather_ms < AGENT_GATHER_MS))
 			agent_publish(a);
 	}
 	agent_health(a, now);
@@ -1124,6 +1177,24 @@ static int agent_provide_start(struct da_agent *a, const char *store,
 	pc.port = a->cfg.serve_ports[0];
 	a->provide = da_provide_new(a->base, &pc, err);
 	return a->provide == NULL ? cr_error_wrap(err, "serve") : 0;
+}
+
+/* KORHAL_TEST_DROP_PUSHES (tests only): "all", or for how many seconds
+ * to throw pushed deployments away. */
+static unsigned agent_test_drop_pushes(void)
+{
+	const char *v = getenv("KORHAL_TEST_DROP_PUSHES");
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (strcmp(v, "all") == 0 || errno != 0 || *end != '\0' ||
+	    n >= UINT_MAX)
+		return UINT_MAX;
+	return (unsigned)n;
 }
 
 /* The rollout's messages to the ring: to home link idx, or to the first
@@ -1209,7 +1280,7 @@ static int agent_apps_start(struct da_agent *a, struct cr_error **err)
 	dc.tags = (const char(*)[CP_TAG_STR_MAX])a->cfg.tags;
 	dc.n_tags = a->cfg.n_tags;
 	dc.send = agent_deploy_send;
-	dc.test_drop_pushes = getenv("KORHAL_TEST_DROP_PUSHES") != NULL;
+	dc.test_drop_pushes = agent_test_drop_pushes();
 	dc.send_arg = a;
 	a->deploy = da_deploy_new(a->base, &dc, err);
 	return a->deploy == NULL ? cr_error_wrap(err, "rollouts") : 0;
@@ -1250,6 +1321,10 @@ struct da_agent *da_agent_new(struct event_base *base,
 			     cfg->ring_path);
 		goto fail;
 	}
+	/* The defaults that follow the ring: as many links as the ring has
+	 * home nodes a device, pings and records spread over them. */
+	da_config_resolve(&a->cfg, a->ring);
+	cfg = &a->cfg;
 	if (cr_kv_open(cfg->data_dir, "agent", AGENT_LMDB_MAP, &a->kv, err) < 0)
 		goto fail;
 	if (agent_setup_links(a, err) < 0)
@@ -1363,6 +1438,12 @@ int da_agent_reload(struct da_agent *a, const struct da_config *cfg,
 	if (cfg->tcp != a->cfg.tcp)
 		cr_rl_set_force_tcp(a->rl, cfg->tcp);
 	a->cfg = *cfg;
+	/* The links stay as they are (--attach takes a restart): the
+	 * defaults follow them. */
+	if (a->cfg.attach == 0)
+		a->cfg.attach = a->n_links;
+	da_config_resolve(&a->cfg, a->ring);
+	cfg = &a->cfg;
 	agent_sess_cfg(cfg, &sc);
 	cr_sess_host_set_cfg(cr_rl_host(a->rl), &sc);
 	cr_rl_set_keepalive(a->rl, agent_ping_keepalive(cfg));

@@ -16,11 +16,10 @@ void da_config_init(struct da_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = CR_LOG_INFO;
-	cfg->keepalive_ms = 15000;
+	/* keepalive, attach and presence-ttl: 0 until given, then
+	 * da_config_resolve() derives them from the ring. */
 	cfg->health_interval_ms = 300000;
-	cfg->attach = 2;
 	cfg->migrate_window_ms = 30000;
-	cfg->presence_ttl_ms = 600000;
 	cfg->health_window_ms = 30000;
 	cfg->config_ring_ms = 60000;
 	cfg->apps_reserve = 16 * 1024 * 1024;
@@ -186,7 +185,7 @@ static const struct cr_config_key da_config_keys[] = {
 	    "a duration of at least 1s (e.g. 5m)"),
 	KEY(MS, "migrate-window", migrate_window_ms, 0, 86400000,
 	    "a duration up to 24h (e.g. 30s)"),
-	KEY(U64, "attach", attach, 1, 8, "1-8"),
+	KEY(U64, "attach", attach, 1, DA_ATTACH_MAX, "1-8"),
 	KEY(MS, "presence-ttl", presence_ttl_ms, 10000, UINT64_MAX,
 	    "a duration of at least 10s"),
 	KEY(STR, "apps-store", apps_store),
@@ -267,6 +266,43 @@ int da_config_check(const struct da_config *cfg, struct cr_error **err)
 		return cr_error_set(err, EINVAL, "ring %s has no nodes",
 				    cfg->ring_path);
 	return 0;
+}
+
+/*
+ * The defaults that follow the ring (docs/design/ring-cluster.md, "Home
+ * links at default settings"): a device attaches to as many nodes as hold
+ * its record (the ring's home-set size R, a majority on rings made by
+ * `carrier ring init`), so that whichever half of the ring dies or lies,
+ * one of its links is to a live honest node.  More links must not cost
+ * more idle traffic than the 2 links of before: the pings (7.5 s a link,
+ * so 15 s with 2 links, 30 s with 4) and the record refreshes (half a
+ * presence lifetime of 300 s a link: 600 s with 2 links, 1200 s with 4)
+ * spread out as the links grow, so a device sends as many datagrams an
+ * idle minute as it did with 2 links.  Clamped: pings at most 30 s apart
+ * (NAT mappings of UDP flows live 2 min and more, RFC 4787 REQ-5; a
+ * stricter NAT wants --keepalive), records at most 20 min long.
+ */
+void da_config_resolve(struct da_config *cfg, const struct cr_ring *ring)
+{
+	uint64_t n = ring->replicas != 0 ? ring->replicas :
+					   CR_RING_DEFAULT_REPLICAS;
+
+	if (cfg->attach == 0) {
+		if (n > ring->n_nodes)
+			n = ring->n_nodes;
+		cfg->attach = n < 1 ? 1 : n > DA_ATTACH_MAX ? DA_ATTACH_MAX : n;
+	}
+	n = cfg->attach < ring->n_nodes ? cfg->attach : ring->n_nodes;
+	if (cfg->keepalive_ms == 0)
+		cfg->keepalive_ms = n * DA_KEEPALIVE_PER_LINK_MS < 15000 ? 15000 :
+				    n * DA_KEEPALIVE_PER_LINK_MS > 30000 ?
+								   30000 :
+								   n * DA_KEEPALIVE_PER_LINK_MS;
+	if (cfg->presence_ttl_ms == 0)
+		cfg->presence_ttl_ms = n * DA_TTL_PER_LINK_MS < 600000 ? 600000 :
+				       n * DA_TTL_PER_LINK_MS > 1200000 ?
+								     1200000 :
+								     n * DA_TTL_PER_LINK_MS;
 }
 
 int da_config_knows(const struct da_config *cfg, const struct cr_id *vendor)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,7 @@ struct da_deploy {
 	struct cr_fleet_asm asm_[DEP_LINKS];
 	struct dep_app *apps;
 	uint64_t report_seq;
+	uint64_t test_drop_until; /* ms; see da_deploy_cfg */
 };
 
 /* ---- State in LMDB ------------------------------------------------------ */
@@ -721,9 +723,20 @@ static int dep_on_hop(struct da_deploy *m, int link, const Carrier__Hop *msg)
 	if (dep_pull_on_hop(m, link, msg))
 		return 1;
 	if (msg->msg_case == CARRIER__HOP__MSG_FLEET_PUT) {
-		if (m->cfg.test_drop_pushes &&
-		    msg->fleet_put->kind != CR_REC_CONFIG)
-			return 1;
+		const Carrier__FleetPut *p = msg->fleet_put;
+
+		if (m->cfg.test_drop_pushes > 0 && p->kind != CR_REC_CONFIG) {
+			uint64_t now = cr_now_ms();
+
+			if (m->test_drop_until == 0)
+				m->test_drop_until =
+					m->cfg.test_drop_pushes == UINT_MAX ?
+						UINT64_MAX :
+						now + m->cfg.test_drop_pushes *
+							      1000ull;
+			if (now < m->test_drop_until)
+				return 1;
+		}
 		if (link >= 0 && link < DEP_LINKS)
 			dep_on_piece(m, link, msg->fleet_put);
 		return 1;

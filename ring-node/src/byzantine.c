@@ -18,6 +18,7 @@ static const char *const byz_names[RN_BYZ_ROLES] = {
 	"drop",   "delay",    "stale",  "forge",	  "other",
 	"nostore", "misroute", "replay", "liveness",    "epoch",
 	"flood",  "fleet-drop", "fleet-forge", "fleet-replay",
+	"fleet-lossy",
 };
 
 int rn_byz_parse(const char *s, unsigned *roles, struct cr_error **err)
@@ -56,7 +57,7 @@ int rn_byz_parse(const char *s, unsigned *roles, struct cr_error **err)
 					    "other, nostore, misroute, "
 					    "replay, liveness, epoch, flood, "
 					    "fleet-drop, fleet-forge, "
-					    "fleet-replay, all)",
+					    "fleet-replay, fleet-lossy, all)",
 					    tok);
 		r |= 1u << i;
 	}

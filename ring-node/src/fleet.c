@@ -27,14 +27,24 @@
 #include "rn/presstore.h"
 
 static const char fleet_db[] = "fleet";
+/* The request ids of records passed on to peers (they answer with it). */
+static const uint64_t FLEET_FWD_REQ = UINT64_C(1) << 62;
 
 enum {
 	FLEET_ASM_MAX = 32,      /* records being reassembled at once */
 	FLEET_ASM_PER_PEER = 4,  /* ... from one peer */
 	FLEET_ASM_TIMEOUT_MS = 10000,
 	FLEET_PIECES_MAX = CP_FLEET_RECORD_MAX / CP_FLEET_PIECE + 1,
-	FLEET_PUSH_TRIES = 5,
+	/* A push is sent again until the device acknowledges it or leaves:
+	 * 1.5 s, 3 s, 4.5 s ... apart, at most 15 s. */
 	FLEET_PUSH_RETRY_MS = 1500,
+	FLEET_PUSH_RETRY_MAX_MS = 15000,
+	/* A record passed on to a peer is sent again 1, 2, 4 ... 32 s
+	 * later until the peer acknowledges or refuses it; past that the
+	 * peer is taken for gone (its revival brings it up to date). */
+	FLEET_FWD_RETRY_MS = 1000,
+	FLEET_FWD_TRIES = 7,
+	FLEET_FWD_MAX = 65536, /* records awaiting a peer's answer */
 	FLEET_SWEEP_MS = 5000,
 	FLEET_KEY_MAX = 1 + 32 + CR_FLEET_APP_MAX,
 	FLEET_SEQ_LEN = 8,
@@ -71,6 +81,19 @@ struct fleet_push {
 	uint64_t next_ms;
 };
 
+/* A record passed on to a peer node and not yet acknowledged.  Without
+ * it one lost datagram lost a report for good: its device had this
+ * node's acknowledgement and does not send it again, so the deployment's
+ * home set never heard of it and a rollout waited on it. */
+struct fleet_fwd {
+	uint8_t peer[CR_ID_HASHLEN];
+	uint8_t digest[32];
+	uint32_t kind, tries;
+	uint64_t req_id, next_ms;
+	size_t len;
+	uint8_t blob[];
+};
+
 struct rn_fleet {
 	struct cr_kv *kv;
 	struct rn_peers *peers;
@@ -81,6 +104,8 @@ struct rn_fleet {
 	size_t n_deps, cap_deps;
 	struct fleet_asm asm_[FLEET_ASM_MAX];
 	struct cr_map *pending; /* H(dev || digest) -> struct fleet_push */
+	struct cr_map *fwd;     /* H(peer || digest) -> struct fleet_fwd */
+	uint64_t fwd_seq;
 	uint64_t last_retry_ms, last_sweep_ms;
 	/* When each health record came, in node seconds ('H' key's device
 	 * hash -> the time + 1): records held before a restart count from
@@ -572,6 +597,7 @@ static void push_retry(struct rn_fleet *f, uint64_t now)
 		struct fleet_push *p = val;
 		struct fleet_dep *dp = NULL;
 		struct cr_sess *s;
+		uint64_t gap;
 		int found = 0;
 
 		if (p->next_ms > now)
@@ -584,7 +610,10 @@ static void push_retry(struct rn_fleet *f, uint64_t now)
 				(p->kind == CR_REC_ADVANCE && dp->adv != NULL &&
 				 memcmp(dp->adv_digest, p->digest, 32) == 0);
 		}
-		if (s == NULL || !found || p->tries >= FLEET_PUSH_TRIES) {
+		/* Never given up while the device stays: a push lost five
+		 * times in a row (a loaded node, a device on a bad uplink)
+		 * would otherwise wait for the device's next attach. */
+		if (s == NULL || !found) {
 			if (n_dead < 64)
 				memcpy(dead[n_dead++], key, 32);
 			continue;
@@ -595,8 +624,12 @@ static void push_retry(struct rn_fleet *f, uint64_t now)
 		else
 			fleet_send_record(f, s, p->kind, dp->adv->blob,
 					  dp->adv->blob_len, p->digest, 0);
-		p->tries++;
-		p->next_ms = now + FLEET_PUSH_RETRY_MS * p->tries;
+		if (p->tries < UINT32_MAX)
+			p->tries++;
+		gap = (uint64_t)FLEET_PUSH_RETRY_MS * p->tries;
+		p->next_ms = now + (gap < FLEET_PUSH_RETRY_MAX_MS ?
+					    gap :
+					    FLEET_PUSH_RETRY_MAX_MS);
 		f->st.push_retries++;
 	}
 	for (size_t i = 0; i < n_dead; i++)
@@ -604,6 +637,103 @@ static void push_retry(struct rn_fleet *f, uint64_t now)
 }
 
 /* ---- storing --------------------------------------------------------------- */
+
+/* Remembers a record passed on to peer s until s answers; the request id
+ * to send it with (0: not tracked, past FLEET_FWD_MAX). */
+static uint64_t fwd_track(struct rn_fleet *f, struct cr_sess *s,
+			  uint32_t kind, const uint8_t *blob, size_t len,
+			  const uint8_t digest[32])
+{
+	uint8_t key[32];
+	struct fleet_fwd *w;
+
+	push_key(cr_sess_peer_id(s)->hash, digest, key);
+	w = cr_map_get(f->fwd, key);
+	if (w == NULL) {
+		if (cr_map_count(f->fwd) >= FLEET_FWD_MAX ||
+		    (w = malloc(sizeof(*w) + len)) == NULL)
+			return 0;
+		if (cr_map_put(f->fwd, key, w) < 0) {
+			free(w);
+			return 0;
+		}
+		memcpy(w->peer, cr_sess_peer_id(s)->hash, CR_ID_HASHLEN);
+		memcpy(w->digest, digest, 32);
+		w->kind = kind;
+		w->len = len;
+		memcpy(w->blob, blob, len);
+		w->req_id = FLEET_FWD_REQ | ++f->fwd_seq;
+	}
+	w->tries = 1;
+	w->next_ms = cr_now_ms() + FLEET_FWD_RETRY_MS;
+	return w->req_id;
+}
+
+/* The established session to the peer whose identity hash is id. */
+static struct cr_sess *fwd_peer(struct rn_fleet *f, const uint8_t *id)
+{
+	size_t n = rn_peers_n_nodes(f->peers);
+
+	for (size_t i = 0; i < n; i++) {
+		struct cr_sess *s = rn_peers_sess(f->peers, i);
+
+		if (s != NULL &&
+		    memcmp(cr_sess_peer_id(s)->hash, id, CR_ID_HASHLEN) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void fwd_retry(struct rn_fleet *f, uint64_t now)
+{
+	size_t pos = 0;
+	const void *key;
+	void *val;
+	uint8_t dead[64][32];
+	size_t n_dead = 0;
+
+	while (cr_map_next(f->fwd, &pos, &key, &val)) {
+		struct fleet_fwd *w = val;
+		struct cr_sess *s;
+
+		if (w->next_ms > now)
+			continue;
+		s = fwd_peer(f, w->peer);
+		if (s == NULL || w->tries >= FLEET_FWD_TRIES) {
+			if (n_dead < 64)
+				memcpy(dead[n_dead++], key, 32);
+			continue;
+		}
+		fleet_send_record(f, s, w->kind, w->blob, w->len, w->digest,
+				  w->req_id);
+		w->next_ms = now + ((uint64_t)FLEET_FWD_RETRY_MS << w->tries);
+		w->tries++;
+		f->st.fwd_retries++;
+	}
+	for (size_t i = 0; i < n_dead; i++)
+		free(cr_map_del(f->fwd, dead[i]));
+}
+
+/* A peer refused a record we passed on: final, as an acknowledgement. */
+static void fwd_refused(struct rn_fleet *f, struct cr_sess *s, uint64_t req_id)
+{
+	size_t pos = 0;
+	const void *key;
+	void *val;
+
+	if ((req_id & FLEET_FWD_REQ) == 0)
+		return;
+	while (cr_map_next(f->fwd, &pos, &key, &val)) {
+		struct fleet_fwd *w = val;
+
+		if (w->req_id == req_id &&
+		    memcmp(w->peer, cr_sess_peer_id(s)->hash, CR_ID_HASHLEN) ==
+			    0) {
+			free(cr_map_del(f->fwd, key));
+			return;
+		}
+	}
+}
 
 /* Passes a record just stored on to other nodes: every node for
  * deployments and advances, the home set of the deployment for reports. */
@@ -625,8 +755,16 @@ static void fleet_forward(struct rn_fleet *f, struct cr_sess *from,
 	for (size_t i = 0; i < n; i++) {
 		struct cr_sess *s = rn_peers_sess(f->peers, idx[i]);
 
-		if (s != NULL && s != from)
-			fleet_send_record(f, s, kind, blob, len, digest, 0);
+		uint64_t req;
+
+		if (s == NULL || s == from)
+			continue;
+		req = fwd_track(f, s, kind, blob, len, digest);
+		if (req != 0 && (f->cfg.byzantine & RN_BYZ_FLEET_LOSSY)) {
+			fleet_byz_told(f, RN_BYZ_FLEET_LOSSY);
+			continue; /* test mode: this copy is lost */
+		}
+		fleet_send_record(f, s, kind, blob, len, digest, req);
 	}
 }
 
@@ -1234,10 +1372,13 @@ static void on_ack(struct rn_fleet *f, struct cr_sess *s,
 {
 	uint8_t key[32];
 
-	if (a->digest.len != 32 || cr_sess_peer_id(s)->type != CR_ID_DEVICE)
+	if (a->digest.len != 32)
 		return;
 	push_key(cr_sess_peer_id(s)->hash, a->digest.data, key);
-	free(cr_map_del(f->pending, key));
+	if (cr_sess_peer_id(s)->type == CR_ID_DEVICE)
+		free(cr_map_del(f->pending, key));
+	else if (cr_sess_peer_id(s)->type == CR_ID_NODE)
+		free(cr_map_del(f->fwd, key));
 }
 
 /* ---- queries ------------------------------------------------------------------ */
@@ -1613,6 +1754,12 @@ int rn_fleet_on_hop(struct rn_fleet *f, struct cr_sess *s,
 	case CARRIER__HOP__MSG_FLEET_ACK:
 		on_ack(f, s, m->fleet_ack);
 		return 1;
+	case CARRIER__HOP__MSG_ERROR:
+		if (cr_sess_peer_id(s)->type != CR_ID_NODE ||
+		    (m->req_id & FLEET_FWD_REQ) == 0)
+			return 0;
+		fwd_refused(f, s, m->req_id);
+		return 1;
 	case CARRIER__HOP__MSG_FLEET_GET:
 		on_get(f, s, m);
 		return 1;
@@ -1693,6 +1840,7 @@ void rn_fleet_tick(struct rn_fleet *f, uint64_t now_ms)
 	if (now_ms - f->last_retry_ms >= 500) {
 		f->last_retry_ms = now_ms;
 		push_retry(f, now_ms);
+		fwd_retry(f, now_ms);
 	}
 	if (now_ms - f->last_sweep_ms >= FLEET_SWEEP_MS) {
 		f->last_sweep_ms = now_ms;
@@ -1777,9 +1925,12 @@ struct rn_fleet *rn_fleet_new(struct cr_kv *kv, struct rn_peers *peers,
 	struct rn_fleet *f = calloc(1, sizeof(*f));
 
 	if (f == NULL || (f->pending = cr_map_new(32)) == NULL ||
+	    (f->fwd = cr_map_new(32)) == NULL ||
 	    (f->health_at = cr_map_new(32)) == NULL) {
-		if (f != NULL)
+		if (f != NULL) {
 			cr_map_free(f->pending);
+			cr_map_free(f->fwd);
+		}
 		free(f);
 		cr_error_errno(err, ENOMEM, "starting the fleet store");
 		return NULL;
@@ -1813,6 +1964,10 @@ struct rn_fleet *rn_fleet_free(struct rn_fleet *f)
 	while (cr_map_next(f->pending, &pos, &key, &val))
 		free(val);
 	cr_map_free(f->pending);
+	pos = 0;
+	while (cr_map_next(f->fwd, &pos, &key, &val))
+		free(val);
+	cr_map_free(f->fwd);
 	cr_map_free(f->health_at);
 	free(f);
 	return NULL;

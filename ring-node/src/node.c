@@ -923,8 +923,11 @@ static void node_on_hop(struct rn_node *n, struct cr_sess *p,
 		pong.alive.data = bits;
 		pong.alive.len = rn_peers_alive_bits(n->cluster, bits,
 						     sizeof(bits));
-		pong.heartbeats =
-			rn_peers_stats(n->cluster)->heartbeats_received;
+		/* Not to devices: nothing of theirs reads it, and an idle
+		 * device's pongs are most of what it receives. */
+		if (peer_id(p)->type != CR_ID_DEVICE)
+			pong.heartbeats =
+				rn_peers_stats(n->cluster)->heartbeats_received;
 		if ((n->cfg.byzantine & RN_BYZ_LIVENESS) &&
 		    rn_peers_self(n->cluster) >= 0) {
 			/* Test mode: no node alive but this one. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cr/config.h"
+#include "cr/ring.h"
 #include "da/agent.h"
 #include "da/shell.h"
 
@@ -177,6 +178,57 @@ START_TEST(test_other_settings)
 }
 END_TEST
 
+/* The defaults that follow the ring (da_config_resolve): as many links as
+ * the ring's home sets, pings and record refreshes spread over them. */
+START_TEST(test_ring_defaults)
+{
+	static const struct {
+		uint32_t replicas;
+		size_t nodes;
+		const char *attach, *keepalive, *ttl; /* given, or NULL */
+		uint64_t want_attach, want_ka, want_ttl;
+	} cases[] = {
+		{ 4, 6, NULL, NULL, NULL, 4, 30000, 1200000 },  /* ring init */
+		{ 3, 6, NULL, NULL, NULL, 3, 22500, 900000 },   /* older rings */
+		{ 3, 1, NULL, NULL, NULL, 1, 15000, 600000 },   /* one node */
+		{ 3, 2, NULL, NULL, NULL, 2, 15000, 600000 },
+		{ 16, 31, NULL, NULL, NULL, 8, 30000, 1200000 }, /* capped */
+		{ 4, 6, "2", NULL, NULL, 2, 15000, 600000 },    /* today's */
+		{ 4, 6, "2", "1s", "2m", 2, 1000, 120000 },     /* all given */
+		{ 4, 6, NULL, "5s", NULL, 4, 5000, 1200000 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cr_ring r;
+		struct da_config cfg;
+
+		memset(&r, 0, sizeof(r));
+		r.replicas = cases[i].replicas;
+		r.n_nodes = cases[i].nodes;
+		da_config_init(&cfg);
+		ck_assert_uint_eq(cfg.attach, 0);
+		ck_assert_uint_eq(cfg.keepalive_ms, 0);
+		ck_assert_uint_eq(cfg.presence_ttl_ms, 0);
+		if (cases[i].attach != NULL)
+			ck_assert_int_eq(set(&cfg, "attach", cases[i].attach,
+					     NULL, 0), 0);
+		if (cases[i].keepalive != NULL)
+			ck_assert_int_eq(set(&cfg, "keepalive",
+					     cases[i].keepalive, NULL, 0), 0);
+		if (cases[i].ttl != NULL)
+			ck_assert_int_eq(set(&cfg, "presence-ttl",
+					     cases[i].ttl, NULL, 0), 0);
+		da_config_resolve(&cfg, &r);
+		ck_assert_uint_eq(cfg.attach, cases[i].want_attach);
+		ck_assert_uint_eq(cfg.keepalive_ms, cases[i].want_ka);
+		ck_assert_uint_eq(cfg.presence_ttl_ms, cases[i].want_ttl);
+		/* Resolved once, it stays (a reload resolves again). */
+		da_config_resolve(&cfg, &r);
+		ck_assert_uint_eq(cfg.keepalive_ms, cases[i].want_ka);
+	}
+}
+END_TEST
+
 static int cfg_cb(void *arg, const char *k, const char *v, struct cr_error **err)
 {
 	return da_config_set(arg, k, v, err);
@@ -223,6 +275,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_allow_shell);
 	tcase_add_test(tc, test_allow_errors);
 	tcase_add_test(tc, test_other_settings);
+	tcase_add_test(tc, test_ring_defaults);
 	tcase_add_test(tc, test_config_file);
 	suite_add_tcase(s, tc);
 	return s;

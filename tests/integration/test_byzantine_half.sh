@@ -4,9 +4,11 @@
 # roles, so that every presence role is played at once:
 #   A drop,stale,nostore,flood      B delay,forge,misroute,liveness
 #   C other,replay,epoch
-# 300 devices (devsim: real agents in one process, 100 under ASan) attached
-# to 4 nodes each (n/2 + 1: at least one honest whatever the liars),
-# vendors connecting throughout.  Every device answers end-to-end pings; no
+# 300 devices (devsim: real agents in one process, 100 under ASan) at the
+# agent's default settings: attached to as many nodes as hold their record
+# (the ring's home sets, a majority: 4 of 6, so at least one honest node
+# whatever the liars), pinging each every 30 s; vendors connecting
+# throughout.  Every device answers end-to-end pings; no
 # vendor ever gets a session with a key other than the device it named;
 # every lookup keeps the newest acknowledged record (stale, forged and other
 # devices' records are refused); no honest node, agent or CLI takes a
@@ -42,8 +44,8 @@ trap 'rc=$?; set +e; [ "$SIM" = "$T/sim" ] || rm -rf "$SIM"; (exit $rc); cleanup
 
 start_sim() {
 	rm -f "$SIM/ids.txt"
-	"$DEVSIM" --ring "$T/ring" --dir "$SIM" -n $DEVICES --keepalive 1s \
-		--attach 4 --allow "$ven_id:9" >>"$T/devsim.log" 2>&1 &
+	"$DEVSIM" --ring "$T/ring" --dir "$SIM" -n $DEVICES \
+		--allow "$ven_id:9" >>"$T/devsim.log" 2>&1 &
 	SIM_PID=$!
 	PIDS+=("$!")
 	wait_until 30 test -s "$SIM/ids.txt" || fail "devsim did not start"
@@ -61,6 +63,14 @@ all_acked() {
 start_sim
 wait_until 180 all_acked || fail "devices not acknowledged"
 cp "$SIM/acked.txt" "$T/acked1.txt"
+# At default settings every device holds sessions with 4 nodes (the
+# ring's home-set size), so at least one of them honest.
+all=$(seq 0 $((NODES - 1)))
+# shellcheck disable=SC2086
+four_links() { [ "$(sum_metric carrier_node_devices_attached $all)" -eq $((4 * DEVICES)) ]; }
+# shellcheck disable=SC2086
+wait_until 60 four_links || fail "$(sum_metric carrier_node_devices_attached $all) device sessions on the nodes, not $((4 * DEVICES))"
+ok "each device attached to 4 nodes at default settings"
 # A second life: new records, so that the liars have stale ones to give.
 kill -TERM "$SIM_PID"
 wait "$SIM_PID" 2>/dev/null || true

@@ -18,9 +18,8 @@
 node_help=$("$CARRIER_NODE" --help)
 grep -q -- "--byzantine\[=ROLES\]" <<<"$node_help" || exit 77
 
-# 100 devices (the lib's 1000 with KORHAL_LONG=1, 60 under ASan): with 3
-# sessions each on 7 nodes, 200 on a loaded 2-core machine lost pushes
-# (a node gives a push up after 5 tries; see docs/design/ring-cluster.md).
+# 100 devices (the lib's 1000 with KORHAL_LONG=1, 60 under ASan): 3
+# sessions each on 7 nodes on a 2-core machine.
 if [ -z "${KORHAL_LONG:-}" ]; then SIM_N=100; fi
 if [ "$KORHAL_ASAN" = 1 ]; then SIM_N=60; fi
 ROLLOUT_NODES=7

@@ -4,8 +4,10 @@
  * handshakes and signed presence) sharing one event loop.
  *
  *   devsim --ring RING --dir DIR -n N [--keepalive DUR] [--allow V:P]
- *          [--attach N] [--migrate-window DUR]
+ *          [--attach N] [--migrate-window DUR] [--presence-ttl DUR]
  *
+ * Without --keepalive and --attach the agent's defaults apply (they
+ * follow the ring: da_config_resolve).
  * Creates DIR/dev<i>.key on first use (kept across runs so identities are
  * stable), writes their identities to DIR/ids.txt, and runs until SIGTERM.
  * SIGUSR1 writes DIR/acked.txt: each device's identity and the highest
@@ -130,10 +132,11 @@ int main(int argc, char **argv)
 		{ "allow", required_argument, NULL, 'a' },
 		{ "attach", required_argument, NULL, 't' },
 		{ "migrate-window", required_argument, NULL, 'm' },
+		{ "presence-ttl", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ring = NULL, *dir = NULL, *keepalive = "15s", *allow = NULL;
-	const char *attach = NULL, *migrate = NULL;
+	const char *ring = NULL, *dir = NULL, *keepalive = NULL, *allow = NULL;
+	const char *attach = NULL, *migrate = NULL, *ttl = NULL;
 	struct da_agent **agents;
 	struct event_base *base;
 	struct event *ev_term, *ev_usr1;
@@ -151,6 +154,7 @@ int main(int argc, char **argv)
 		case 'a': allow = optarg; break;
 		case 't': attach = optarg; break;
 		case 'm': migrate = optarg; break;
+		case 'p': ttl = optarg; break;
 		case 'n':
 			if (cr_parse_u64(optarg, 1, 100000, &n) < 0)
 				return 2;
@@ -162,7 +166,7 @@ int main(int argc, char **argv)
 	if (ring == NULL || dir == NULL || n == 0) {
 		fprintf(stderr, "usage: devsim --ring RING --dir DIR -n N "
 				"[--keepalive DUR] [--allow V:P] [--attach N] "
-				"[--migrate-window DUR]\n");
+				"[--migrate-window DUR] [--presence-ttl DUR]\n");
 		return 2;
 	}
 	if (sodium_init() < 0)
@@ -194,12 +198,15 @@ int main(int argc, char **argv)
 		snprintf(cfg.ring_path, sizeof(cfg.ring_path), "%s", ring);
 		snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s/dev%llu.d", dir,
 			 (unsigned long long)i);
-		if (da_config_set(&cfg, "keepalive", keepalive, &err) < 0 ||
+		if ((keepalive != NULL &&
+		     da_config_set(&cfg, "keepalive", keepalive, &err) < 0) ||
 		    (allow != NULL && da_config_set(&cfg, "allow", allow, &err) < 0) ||
 		    (attach != NULL &&
 		     da_config_set(&cfg, "attach", attach, &err) < 0) ||
 		    (migrate != NULL &&
-		     da_config_set(&cfg, "migrate-window", migrate, &err) < 0)) {
+		     da_config_set(&cfg, "migrate-window", migrate, &err) < 0) ||
+		    (ttl != NULL &&
+		     da_config_set(&cfg, "presence-ttl", ttl, &err) < 0)) {
 			fprintf(stderr, "devsim: %s\n", cr_error_msg(err));
 			return 2;
 		}

@@ -18,8 +18,17 @@
 #include "cr/log.h"
 
 struct da_agent;
+struct cr_ring;
 
-enum { DA_ALLOW_MAX = 64, DA_PORTS_MAX = 16 };
+enum {
+	DA_ALLOW_MAX = 64,
+	DA_PORTS_MAX = 16,
+	/* --attach at most: the nodes a presence record lists. */
+	DA_ATTACH_MAX = CP_ATTACHED_MAX,
+	/* The defaults that follow the links (da_config_resolve). */
+	DA_KEEPALIVE_PER_LINK_MS = 7500,
+	DA_TTL_PER_LINK_MS = 300000,
+};
 
 /* One --allow VENDOR_ID:PORT[,PORT...] entry. */
 struct da_allow {
@@ -37,6 +46,8 @@ struct da_config {
 	enum cr_log_level log_level;
 	int use_syslog;
 	int tcp;                /* reach the ring over TCP from the start */
+	/* keepalive_ms, attach, presence_ttl_ms: 0 until given; then
+	 * da_config_resolve() sets what the ring calls for. */
 	uint64_t keepalive_ms;  /* ping interval to the nodes */
 	uint64_t health_interval_ms; /* health records to the ring */
 	uint64_t attach;        /* home nodes to hold sessions with */
@@ -71,6 +82,11 @@ struct da_config {
 };
 
 void da_config_init(struct da_config *cfg);
+/* Fills the settings left at 0 by the ring's: attach = its home-set size
+ * (at most its nodes and DA_ATTACH_MAX), keepalive = DA_KEEPALIVE_PER_LINK_MS
+ * a link within [15 s, 30 s], presence-ttl = DA_TTL_PER_LINK_MS a link
+ * within [600 s, 1200 s].  Given values stay. */
+void da_config_resolve(struct da_config *cfg, const struct cr_ring *ring);
 int da_config_set(struct da_config *cfg, const char *key, const char *value,
 		  struct cr_error **err);
 /*

@@ -39,10 +39,11 @@ struct da_deploy_cfg {
 	size_t n_tags;
 	da_deploy_send_fn send;
 	void *send_arg;
-	/* Tests only (KORHAL_TEST_DROP_PUSHES): pushed deployments and
-	 * advances are thrown away, as when every push was lost; only
-	 * what the agent asks for at attach arrives. */
-	int test_drop_pushes;
+	/* Tests only (KORHAL_TEST_DROP_PUSHES=all|SECONDS): pushed
+	 * deployments and advances are thrown away, as when those pushes
+	 * were lost: for ever (UINT_MAX), or for SECONDS from the first one
+	 * thrown away; what the agent asks for at attach still arrives. */
+	unsigned test_drop_pushes;
 };
 
 struct da_deploy *da_deploy_new(struct event_base *base,

@@ -43,7 +43,10 @@ enum rn_byz_role {
 					 * pushed instead of newer ones;
 					 * reports of older deployments
 					 * answered */
-	RN_BYZ_ROLES = 14,
+	RN_BYZ_FLEET_LOSSY = 1u << 14,  /* not a lie: the first copy of each
+					 * fleet record passed on to a peer
+					 * is not sent, as if lost */
+	RN_BYZ_ROLES = 15,
 	/* "--byzantine" alone: the presence liar the first tests used. */
 	RN_BYZ_CLASSIC = RN_BYZ_DROP | RN_BYZ_STALE | RN_BYZ_FORGE | RN_BYZ_EPOCH,
 	/* Roles that claim every device is attached here, so that vendors

@@ -59,10 +59,11 @@ struct rn_fleet_stats {
 	uint64_t refused[4];  /* failed verification or a bound */
 	uint64_t pushed;      /* records pushed to devices */
 	uint64_t push_retries;
+	uint64_t fwd_retries; /* records passed on to a peer again */
 	uint64_t pieces_in, pieces_out;
 	uint64_t expired;     /* deployments dropped at expiry */
 	uint64_t health_expired; /* health records dropped (--health-ttl) */
-	uint64_t byz[14];     /* test mode: lies told, by role bit
+	uint64_t byz[RN_BYZ_ROLES];     /* test mode: lies told, by role bit
 			       * (RN_BYZ_ROLES of rn/byzantine.h) */
 };
 

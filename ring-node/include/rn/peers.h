@@ -33,6 +33,7 @@
 #include "cr/presence.h"
 #include "cr/ring.h"
 #include "cr/session.h"
+#include "rn/byzantine.h"
 
 struct rn_peers;
 
@@ -90,7 +91,7 @@ struct rn_peers_stats {
 	/* Ticks that came late (this node's loop did not run): the time
 	 * not run is not counted against the peers' silence. */
 	uint64_t tick_stalls, tick_stall_max_ms;
-	uint64_t byz[14];     /* test mode: lies told, by role bit
+	uint64_t byz[RN_BYZ_ROLES];     /* test mode: lies told, by role bit
 			       * (RN_BYZ_ROLES of rn/byzantine.h) */
 	uint64_t replica_acks;
 	uint64_t publishes_majority, publishes_timed_out;
