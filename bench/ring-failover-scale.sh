@@ -13,7 +13,8 @@
 # own identity doing real Noise IK handshakes from its own source endpoint
 # (127.B.x.y, B = 16, 17, ... per process; 16 devices share an address,
 # each on its own port) and follows carrier-agent's home-link rules at its
-# defaults: attach to 2 nodes, ping every 15 s, act on nudges, give up a
+# defaults: attach to 4 nodes (its home set on a 6-node ring; 2 before),
+# ping every 30 s (15 s at 2 links), act on nudges, give up a
 # silent node, fail over along the ranking (see bench/ringfail.c).  A real
 # carrier-agent per device would be one process and one socket each: 100,000
 # of them do not fit a machine (a process may hold 20,000 files here).
@@ -29,7 +30,8 @@
 #     (`carrier lookup --json`: online, through a live attached node);
 #   re-homed: all of the device's links are on live nodes again with its
 #     newest record acknowledged (devices that kept one node replace the
-#     dead one after their next keepalive: up to 15 s + 3 s);
+#     dead one after their next keepalive: up to 30 s + 3 s; as many
+#     links as there are live nodes when K is more);
 #   the time until 50 %, 99 % and 100 % of the devices got there;
 #   handshakes per second of the survivors during the storm (peak 1 s and
 #     mean), cookies sent and every drop counter of their Prometheus
@@ -50,8 +52,9 @@
 # FAILOVER_STORM_NICE (default FAILOVER_NICE),
 # FAILOVER_SIMS (4), FAILOVER_WAIT (seconds after the kill, 90),
 # FAILOVER_SETTLE (seconds idle before the kill, 20), FAILOVER_ATTACH (home
-# links per device, the agent's 2), FAILOVER_KEEPALIVE (the devices'
-# keepalive in ms, the agent's 15000), FAILOVER_NODE_FLAGS
+# links per device: the agent's default on a 6-node ring, its 4 home
+# nodes), FAILOVER_KEEPALIVE (the devices' keepalive in ms: the agent's
+# for that many links, 30000 for 4, 15000 for 2), FAILOVER_NODE_FLAGS
 # (extra carrier-node flags), FAILOVER_NICE (10), BENCH_RESULTS,
 # KORHAL_KEEP=1 keeps the temporary directory.
 set -euo pipefail
@@ -63,8 +66,8 @@ N=${FAILOVER_N:-100000}
 SIMS=${FAILOVER_SIMS:-4}
 WAIT=${FAILOVER_WAIT:-90}
 SETTLE=${FAILOVER_SETTLE:-20}
-ATTACH=${FAILOVER_ATTACH:-2}
-KEEPALIVE=${FAILOVER_KEEPALIVE:-15000}
+ATTACH=${FAILOVER_ATTACH:-4}
+KEEPALIVE=${FAILOVER_KEEPALIVE:-$(( ATTACH * 7500 < 15000 ? 15000 : ATTACH * 7500 > 30000 ? 30000 : ATTACH * 7500 ))}
 NICE=${FAILOVER_NICE:-10}
 STORM_NICE=${FAILOVER_STORM_NICE:-$NICE}
 RESULTS=${BENCH_RESULTS:-$root/bench/results}
@@ -244,6 +247,15 @@ while read -r id _; do
 done <"$T/sample"
 
 # ---- figures -------------------------------------------------------------
+# Datagrams the kernel dropped at a node's socket (its receive queue full):
+# the drops column of /proc/net/udp for the node's port.
+sock_drops() {
+	local port
+	port=$(printf '%04X' "${ADDR[$1]##*:}")
+	awk -v p=":$port" 'NR > 1 && substr($2, length($2) - 4) == p { print $NF; exit }' /proc/net/udp
+}
+kdrops=""
+for i in $survivors; do kdrops="$kdrops${kdrops:+, }node $i $(sock_drops "$i")"; done
 for i in $survivors; do HWM1[i]=$(status_kb "${NODE_PID[$i]}" VmHWM); done
 hs_total=0 ck_total=0 nu_total=0 pd_total=0 pt_total=0 rr_total=0 sy_total=0 pu_total=0 ts_total=0 ts_max=0
 for i in $survivors; do
@@ -298,6 +310,7 @@ mb() { echo "$(( ($1 + 512) / 1024 )) MiB"; }
 	echo "  the survivors' loop: $ts_total ticks more than 500 ms late, the longest gap $ts_max ms (node lifetime); device resends of a stored record taken without a second signature check: $pu_total"
 	echo "  records: $sy_total re-replicated by the survivors' sync, $rr_total replicas received (each a signature check unless byte for byte the record stored)"
 	echo "  drops (carrier_node_drops_total, delta): ${drop_delta:-none}"
+	echo "  datagrams the kernel dropped at the survivors' sockets, receive queue full (whole run): $kdrops"
 	echo "  per second (t_ms handshakes reachable rehomed):"
 	awk '{ printf "    %6d %6d %7d %7d\n", $1, $2, $3, $4 }' "$T/storm"
 	echo

@@ -6,9 +6,10 @@
  * real Noise IK handshakes, and follows carrier-agent's home-link rules
  * (device-agent/src/agent.c) with its default settings: it attaches to the
  * first --attach nodes of its ranking (cr_ring_rank), pings each every
- * keepalive (15 s) telling the node that interval, publishes a signed
- * presence record listing the nodes it is attached to (again every second
- * until acknowledged; a new one every 5 minutes, half its lifetime),
+ * keepalive (15 s at 2 links, 30 s at 4) telling the node that interval,
+ * publishes a signed presence record listing the nodes it is attached to
+ * (again every second until acknowledged; a new one at half its lifetime
+ * of 10 min at 2 links, 20 at 4),
  * gives up a link whose pings go unanswered for 3 s (or for half a
  * keepalive when the live nodes see that node dead), acts
  * on a nudge (CP_MSG_NUDGE from a ring node's address, at most one per 2 s:
@@ -39,7 +40,8 @@
  * acknowledged its record (one listing that node), and as re-homed when
  * all K of its links are on live nodes and acknowledged its newest record
  * (or as many links as there are live nodes, when K is more).
- * --keepalive: the agent's keepalive setting in ms (15000, its default).
+ * --keepalive: the agent's keepalive setting in ms (by default the
+ * agent's for K links: 15 s for 2, 30 s for 4; records live 10 and 20 min).
  * A device that kept an acknowledged link to a live node is reachable at
  * once (0 ms).  Progress once a second: `ringfail: t_ms=.. reachable=..
  * rehomed=..`.  SIGUSR2 or SIGTERM writes --times FILE: one line per
@@ -133,7 +135,8 @@ struct rf {
 	uint16_t ports[RF_SOCKETS_MAX];
 	struct event *ev_read[RF_SOCKETS_MAX];
 	size_t n_socks, n, k, window, inflight, started, slice;
-	uint32_t keepalive_ms; /* --keepalive, the agent's 15 s by default */
+	uint32_t keepalive_ms; /* --keepalive, or the agent's for K links */
+	uint32_t presence_ttl_s; /* the agent's for K links */
 	size_t live;           /* nodes alive after the mark */
 	struct rf_dev *devs;
 	uint32_t *busy;
@@ -293,7 +296,7 @@ static void rf_send_record(struct rf_dev *d, struct rf_link *l, uint64_t now)
 	p.seq = d->seq;
 	/* The seconds of the sequence (unix ms): the same record each time. */
 	p.issued_unix = d->seq / 1000;
-	p.expires_unix = p.issued_unix + RF_PRESENCE_TTL_S;
+	p.expires_unix = p.issued_unix + rf->presence_ttl_s;
 	a.s_addr = htonl(rf_dev_addr(rf, d->index));
 	snprintf(p.addrs[0], CP_ADDR_STR_MAX, "%s:%u", inet_ntoa(a),
 		 (unsigned)rf->ports[d->index % rf->n_socks]);
@@ -634,7 +637,7 @@ static int rf_dev_tick(struct rf_dev *d, uint64_t now)
 	}
 	if (any && (d->dirty || (d->published_ms != 0 &&
 				 now - d->published_ms >
-					 RF_PRESENCE_TTL_S * 1000 / 2)))
+					 rf->presence_ttl_s * 1000 / 2)))
 		rf_publish(d, now);
 	rf_check(d);
 	return busy || d->dirty;
@@ -825,8 +828,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct rf rf = { .n_socks = 16, .window = 64, .k = 2,
-			 .keepalive_ms = RF_KEEPALIVE_MS };
+	struct rf rf = { .n_socks = 16, .window = 64, .k = 2 };
 	const char *ring = NULL;
 	struct cr_error *err = NULL;
 	struct cr_sess_cfg cfg;
@@ -878,6 +880,15 @@ int main(int argc, char **argv)
 	}
 	if (ring == NULL || rf.n == 0 || optind != argc)
 		goto bad;
+	/* carrier-agent's defaults for K links (da_config_resolve): a ping
+	 * every 7.5 s per link within [15 s, 30 s], a record living 5 min a
+	 * link within [10, 20 min]. */
+	if (rf.keepalive_ms == 0)
+		rf.keepalive_ms = rf.k * 7500 < RF_KEEPALIVE_MS ? RF_KEEPALIVE_MS :
+				  rf.k * 7500 > 30000 ? 30000 :
+							(uint32_t)rf.k * 7500;
+	rf.presence_ttl_s = rf.k * 300 < RF_PRESENCE_TTL_S ? RF_PRESENCE_TTL_S :
+			    rf.k * 300 > 1200 ? 1200 : (uint32_t)rf.k * 300;
 	if (rf.n / rf.n_socks + 2 >= (1u << 16)) {
 		fprintf(stderr, "ringfail: more than 65,000 addresses: use more "
 				"--sockets\n");
