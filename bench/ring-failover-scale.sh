@@ -13,7 +13,8 @@
 # own identity doing real Noise IK handshakes from its own source endpoint
 # (127.B.x.y, B = 16, 17, ... per process; 16 devices share an address,
 # each on its own port) and follows carrier-agent's home-link rules at its
-# defaults: attach to 2 nodes, ping every 15 s, act on nudges, give up a
+# defaults: attach to 4 nodes (its home set on a 6-node ring; 2 before),
+# ping every 30 s (15 s at 2 links), act on nudges, give up a
 # silent node, fail over along the ranking (see bench/ringfail.c).  A real
 # carrier-agent per device would be one process and one socket each: 100,000
 # of them do not fit a machine (a process may hold 20,000 files here).
@@ -29,7 +30,8 @@
 #     (`carrier lookup --json`: online, through a live attached node);
 #   re-homed: all of the device's links are on live nodes again with its
 #     newest record acknowledged (devices that kept one node replace the
-#     dead one after their next keepalive: up to 15 s + 3 s);
+#     dead one after their next keepalive: up to 30 s + 3 s; as many
+#     links as there are live nodes when K is more);
 #   the time until 50 %, 99 % and 100 % of the devices got there;
 #   handshakes per second of the survivors during the storm (peak 1 s and
 #     mean), cookies sent and every drop counter of their Prometheus
@@ -49,7 +51,10 @@
 # Environment: KORHAL_BUILD (default <repo>/build), FAILOVER_N (100000),
 # FAILOVER_STORM_NICE (default FAILOVER_NICE),
 # FAILOVER_SIMS (4), FAILOVER_WAIT (seconds after the kill, 90),
-# FAILOVER_SETTLE (seconds idle before the kill, 20), FAILOVER_NODE_FLAGS
+# FAILOVER_SETTLE (seconds idle before the kill, 20), FAILOVER_ATTACH (home
+# links per device: the agent's default on a 6-node ring, its 4 home
+# nodes), FAILOVER_KEEPALIVE (the devices' keepalive in ms: the agent's
+# for that many links, 30000 for 4, 15000 for 2), FAILOVER_NODE_FLAGS
 # (extra carrier-node flags), FAILOVER_NICE (10), BENCH_RESULTS,
 # KORHAL_KEEP=1 keeps the temporary directory.
 set -euo pipefail
@@ -61,6 +66,8 @@ N=${FAILOVER_N:-100000}
 SIMS=${FAILOVER_SIMS:-4}
 WAIT=${FAILOVER_WAIT:-90}
 SETTLE=${FAILOVER_SETTLE:-20}
+ATTACH=${FAILOVER_ATTACH:-4}
+KEEPALIVE=${FAILOVER_KEEPALIVE:-$(( ATTACH * 7500 < 15000 ? 15000 : ATTACH * 7500 > 30000 ? 30000 : ATTACH * 7500 ))}
 NICE=${FAILOVER_NICE:-10}
 STORM_NICE=${FAILOVER_STORM_NICE:-$NICE}
 RESULTS=${BENCH_RESULTS:-$root/bench/results}
@@ -143,6 +150,7 @@ for s in $(seq 0 $((SIMS - 1))); do
 	n=$(( left < per ? left : per ))
 	left=$((left - n))
 	nice -n "$NICE" "$build/bench/ringfail" --ring "$T/ring" -n "$n" --addr-base $((16 + s)) \
+		--attach "$ATTACH" --keepalive "$KEEPALIVE" \
 		--mark "$T/mark" --times "$T/times.$s" --sample-ids "$T/sample.$s" \
 		>"$T/sim$s.out" 2>"$T/sim$s.err" &
 	SIM_PID[s]=$!
@@ -152,7 +160,7 @@ attached() { for s in $(seq 0 $((SIMS - 1))); do grep -q "phase=attached" "$T/si
 wait_until $((N / 50 + 600)) attached ||
 	die "the devices did not attach: $(tail -qn 2 "$T"/sim*.out "$T"/sim*.err)"
 t_attach=$(( $(now_ms) - t_attach0 ))
-log "all $N devices attached to 2 nodes each after $t_attach ms; idle for ${SETTLE} s"
+log "all $N devices attached to $ATTACH nodes each after $t_attach ms; idle for ${SETTLE} s"
 sleep "$SETTLE"
 all=$(seq 0 $((NODES - 1)))
 # shellcheck disable=SC2086
@@ -176,6 +184,8 @@ for i in $survivors; do
 	NU0[i]=$(metric "$i" carrier_node_nudges_sent_total)
 	PD0[i]=$(metric "$i" carrier_node_peer_deaths_total)
 	PT0[i]=$(metric "$i" carrier_node_publishes_timed_out_total)
+	PU0[i]=$(metric "$i" carrier_node_publishes_unchanged_total)
+	TS0[i]=$(metric "$i" carrier_node_tick_stalls_total)
 	RR0[i]=$(metric "$i" carrier_node_replicas_received_total)
 	SY0[i]=$(metric "$i" carrier_node_sync_records_total)
 	spids+=("${NODE_PID[$i]}")
@@ -183,6 +193,7 @@ done
 # shellcheck disable=SC2086
 drops0=$(drops $survivors)
 cpu0=$(cpu_ms "${spids[@]}")
+load_kill=$(cut -d' ' -f1-3 /proc/loadavg)
 kill_ms=$(now_ms)
 for v in "${victims[@]}"; do kill -KILL "${NODE_PID[$v]}"; done
 echo "$kill_ms $(for v in "${victims[@]}"; do printf '%s ' "${ADDR[$v]}"; done)" >"$T/mark"
@@ -217,7 +228,7 @@ storm_s=$(( ($(now_ms) - kill_ms + 999) / 1000 ))
 for s in $(seq 0 $((SIMS - 1))); do rm -f "$T/times.$s"; done
 kill -USR2 "${SIM_PID[@]}"
 timesok() { for s in $(seq 0 $((SIMS - 1))); do [ -s "$T/times.$s" ] || return 1; done; }
-wait_until 30 timesok || die "the simulators wrote no recovery times"
+wait_until 180 timesok || die "the simulators wrote no recovery times"
 cat "$T"/times.* >"$T/times"
 
 # The real CLI's view of every 1,000th device (through the survivors).
@@ -236,8 +247,17 @@ while read -r id _; do
 done <"$T/sample"
 
 # ---- figures -------------------------------------------------------------
+# Datagrams the kernel dropped at a node's socket (its receive queue full):
+# the drops column of /proc/net/udp for the node's port.
+sock_drops() {
+	local port
+	port=$(printf '%04X' "${ADDR[$1]##*:}")
+	awk -v p=":$port" 'NR > 1 && substr($2, length($2) - 4) == p { print $NF; exit }' /proc/net/udp
+}
+kdrops=""
+for i in $survivors; do kdrops="$kdrops${kdrops:+, }node $i $(sock_drops "$i")"; done
 for i in $survivors; do HWM1[i]=$(status_kb "${NODE_PID[$i]}" VmHWM); done
-hs_total=0 ck_total=0 nu_total=0 pd_total=0 pt_total=0 rr_total=0 sy_total=0
+hs_total=0 ck_total=0 nu_total=0 pd_total=0 pt_total=0 rr_total=0 sy_total=0 pu_total=0 ts_total=0 ts_max=0
 for i in $survivors; do
 	v=$(metric "$i" carrier_node_handshakes_total); hs_total=$((hs_total + v - HS0[i]))
 	v=$(metric "$i" carrier_node_cookies_sent_total); ck_total=$((ck_total + v - CK0[i]))
@@ -246,6 +266,9 @@ for i in $survivors; do
 	v=$(metric "$i" carrier_node_publishes_timed_out_total); pt_total=$((pt_total + v - PT0[i]))
 	v=$(metric "$i" carrier_node_replicas_received_total); rr_total=$((rr_total + v - RR0[i]))
 	v=$(metric "$i" carrier_node_sync_records_total); sy_total=$((sy_total + v - SY0[i]))
+	v=$(metric "$i" carrier_node_publishes_unchanged_total); pu_total=$((pu_total + v - PU0[i]))
+	v=$(metric "$i" carrier_node_tick_stalls_total); ts_total=$((ts_total + v - TS0[i]))
+	v=$(metric "$i" carrier_node_tick_stall_max_ms); [ "$v" -le "$ts_max" ] || ts_max=$v
 done
 # shellcheck disable=SC2086
 drops1=$(drops $survivors)
@@ -266,16 +289,17 @@ out=$RESULTS/ring-failover-$((N / 1000))k-$(date -u +%Y%m%d-%H%M%S).txt
 mb() { echo "$(( ($1 + 512) / 1024 )) MiB"; }
 {
 	echo "bench/ring-failover-scale: $N devices on a $NODES-node loopback ring, $KILL nodes SIGKILLed at once"
-	echo "machine: $machine; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine; everything at nice $NICE, the storm at nice $STORM_NICE)"
-	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); settings: node defaults${FAILOVER_NODE_FLAGS:+ + $FAILOVER_NODE_FLAGS} (cookies above 2000 handshakes/s, 20/s per address under load), devices as carrier-agent's defaults (attach 2, keepalive 15 s)"
+	echo "machine: $machine; load average at the kill: $load_kill, at the end: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine; everything at nice $NICE, the storm at nice $STORM_NICE)"
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); settings: node defaults${FAILOVER_NODE_FLAGS:+ + $FAILOVER_NODE_FLAGS} (cookies above 2000 handshakes/s, 20/s per address under load), devices as carrier-agent's rules (attach $ATTACH, keepalive $((KEEPALIVE / 1000)) s)"
 	echo "devices: $SIMS bench/ringfail processes, 16 devices per loopback address (own ports), $(( (N + 15) / 16 )) addresses"
 	echo
-	echo "attach: all $N devices on 2 nodes each after $t_attach ms (paced: 64 handshakes in flight per simulator); then $attached_n sessions, $records presence records on the ring"
+	echo "attach: all $N devices on $ATTACH nodes each after $t_attach ms (paced: 64 handshakes in flight per simulator); then $attached_n sessions, $records presence records on the ring"
 	echo "killed nodes ${victims[*]}; survivors $survivors"
 	echo
 	echo "after the kill                          50 %      99 %     100 %   devices"
 	printf '%-34s %9s %9s %9s %9s\n' "reachable again (ms)" "$r50" "$r99" "$r100" "$reach_n/$N"
-	printf '%-34s %9s %9s %9s %9s\n' "re-homed: 2 live links (ms)" "$h50" "$h99" "$h100" "$rehome_n/$N"
+	printf '%-34s %9s %9s %9s %9s\n' "re-homed: $ATTACH live links* (ms)" "$h50" "$h99" "$h100" "$rehome_n/$N"
+	[ "$ATTACH" -le $((NODES - KILL)) ] || echo "  * or as many as live nodes: $((NODES - KILL))"
 	echo "  $at_once devices kept a live node (reachable at once), $lost_both lost both and came back; $( [ "$reach_n" -eq "$N" ] && echo "all reachable" || echo "$((N - reach_n)) NOT reachable within ${WAIT} s")"
 	echo "  vendor check: carrier lookup --json of every 1,000th device after the run: $sample_ok of $sample_total found, their record naming a surviving node as attached ($sample_online online by a home node's session)"
 	echo
@@ -283,8 +307,10 @@ mb() { echo "$(( ($1 + 512) / 1024 )) MiB"; }
 	echo "  handshakes: $hs_total, peak $peak_hs in 1 s, mean $hs_mean/s; the survivors' CPU: $storm_cpu ms over ${storm_s} s"
 	echo "  cookies sent: $ck_total; nudges sent: $nu_total"
 	echo "  peer deaths seen by the survivors: $pd_total (3 each for the kill: $((KILL * (NODES - KILL))); more is a live peer taken for dead); publishes timed out (no majority): $pt_total"
+	echo "  the survivors' loop: $ts_total ticks more than 500 ms late, the longest gap $ts_max ms (node lifetime); device resends of a stored record taken without a second signature check: $pu_total"
 	echo "  records: $sy_total re-replicated by the survivors' sync, $rr_total replicas received (each a signature check unless byte for byte the record stored)"
 	echo "  drops (carrier_node_drops_total, delta): ${drop_delta:-none}"
+	echo "  datagrams the kernel dropped at the survivors' sockets, receive queue full (whole run): $kdrops"
 	echo "  per second (t_ms handshakes reachable rehomed):"
 	awk '{ printf "    %6d %6d %7d %7d\n", $1, $2, $3, $4 }' "$T/storm"
 	echo

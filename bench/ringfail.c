@@ -6,9 +6,10 @@
  * real Noise IK handshakes, and follows carrier-agent's home-link rules
  * (device-agent/src/agent.c) with its default settings: it attaches to the
  * first --attach nodes of its ranking (cr_ring_rank), pings each every
- * keepalive (15 s) telling the node that interval, publishes a signed
- * presence record listing the nodes it is attached to (again every second
- * until acknowledged; a new one every 5 minutes, half its lifetime),
+ * keepalive (15 s at 2 links, 30 s at 4) telling the node that interval,
+ * publishes a signed presence record listing the nodes it is attached to
+ * (again every second until acknowledged; a new one at half its lifetime
+ * of 10 min at 2 links, 20 at 4),
  * gives up a link whose pings go unanswered for 3 s (or for half a
  * keepalive when the live nodes see that node dead), acts
  * on a nudge (CP_MSG_NUDGE from a ring node's address, at most one per 2 s:
@@ -25,6 +26,7 @@
  *
  *   ringfail --ring RING -n N [--attach K] [--sockets S] [--addr-base B]
  *            [--window W] [--mark FILE] [--times FILE] [--sample-ids FILE]
+ *            [--keepalive MS]
  *
  * --sample-ids writes the identity of every 1,000th device (for lookups
  * by the real CLI).  Not simulated: the agent's health record (a FleetPut
@@ -36,7 +38,10 @@
  * were killed, and their addresses as the ring names them): from then on a device counts as
  * reachable again when it holds a session with a live node that
  * acknowledged its record (one listing that node), and as re-homed when
- * all K of its links are on live nodes and acknowledged its newest record.
+ * all K of its links are on live nodes and acknowledged its newest record
+ * (or as many links as there are live nodes, when K is more).
+ * --keepalive: the agent's keepalive setting in ms (by default the
+ * agent's for K links: 15 s for 2, 30 s for 4; records live 10 and 20 min).
  * A device that kept an acknowledged link to a live node is reachable at
  * once (0 ms).  Progress once a second: `ringfail: t_ms=.. reachable=..
  * rehomed=..`.  SIGUSR2 or SIGTERM writes --times FILE: one line per
@@ -130,6 +135,9 @@ struct rf {
 	uint16_t ports[RF_SOCKETS_MAX];
 	struct event *ev_read[RF_SOCKETS_MAX];
 	size_t n_socks, n, k, window, inflight, started, slice;
+	uint32_t keepalive_ms; /* --keepalive, or the agent's for K links */
+	uint32_t presence_ttl_s; /* the agent's for K links */
+	size_t live;           /* nodes alive after the mark */
 	struct rf_dev *devs;
 	uint32_t *busy;
 	size_t n_busy;
@@ -214,7 +222,8 @@ static void rf_check(struct rf_dev *d)
 static void rf_check_at(struct rf_dev *d, int at_mark)
 {
 	struct rf *rf = d->rf;
-	int reach = 0, full = 1;
+	int reach = 0;
+	size_t full = 0;
 	int32_t t;
 
 	if (rf->mark_unix_ms == 0 || (d->reach_ms >= 0 && d->rehome_ms >= 0))
@@ -224,7 +233,7 @@ static void rf_check_at(struct rf_dev *d, int at_mark)
 		int ok = l->sess != NULL && l->up && !rf_dead(rf, l->node);
 
 		reach |= ok && l->acked_seq != 0;
-		full &= ok && d->seq != 0 && l->acked_seq == d->seq;
+		full += ok && d->seq != 0 && l->acked_seq == d->seq;
 	}
 	t = (int32_t)(rf_unix_ms() - rf->mark_unix_ms);
 	if (t < 0 || at_mark)
@@ -233,7 +242,9 @@ static void rf_check_at(struct rf_dev *d, int at_mark)
 		d->reach_ms = t;
 		rf->reach++;
 	}
-	if (full && d->rehome_ms < 0) {
+	/* Re-homed: K links live and acknowledged, or as many as there are
+	 * live nodes (K = 4 of 6 with 3 killed: 3). */
+	if (full >= (rf->k < rf->live ? rf->k : rf->live) && d->rehome_ms < 0) {
 		d->rehome_ms = t;
 		rf->rehomed++;
 	}
@@ -257,7 +268,7 @@ static void rf_ping(struct rf_dev *d, struct rf_link *l, uint64_t now)
 
 	p.nonce = now;
 	p.ring_epoch = d->rf->ring->epoch;
-	p.keepalive_ms = RF_KEEPALIVE_MS;
+	p.keepalive_ms = d->rf->keepalive_ms;
 	m.msg_case = CARRIER__HOP__MSG_PING;
 	m.ping = &p;
 	rf_hop_send(l, &m);
@@ -285,7 +296,7 @@ static void rf_send_record(struct rf_dev *d, struct rf_link *l, uint64_t now)
 	p.seq = d->seq;
 	/* The seconds of the sequence (unix ms): the same record each time. */
 	p.issued_unix = d->seq / 1000;
-	p.expires_unix = p.issued_unix + RF_PRESENCE_TTL_S;
+	p.expires_unix = p.issued_unix + rf->presence_ttl_s;
 	a.s_addr = htonl(rf_dev_addr(rf, d->index));
 	snprintf(p.addrs[0], CP_ADDR_STR_MAX, "%s:%u", inet_ntoa(a),
 		 (unsigned)rf->ports[d->index % rf->n_socks]);
@@ -346,7 +357,7 @@ static int rf_node_alive(const struct rf_dev *d, int idx, uint64_t now)
 		const struct rf_link *l = &d->links[i];
 
 		if (l->sess == NULL || !l->up || !l->has_view ||
-		    now - l->last_pong_ms > RF_KEEPALIVE_MS + 500)
+		    now - l->last_pong_ms > d->rf->keepalive_ms + 500)
 			continue;
 		any = 1;
 		if ((l->view >> idx) & 1)
@@ -597,7 +608,7 @@ static int rf_dev_tick(struct rf_dev *d, uint64_t now)
 		}
 		if (l->unanswered_ms != 0 &&
 		    (now - l->unanswered_ms > RF_PONG_TIMEOUT_MS ||
-		     (now - l->unanswered_ms > RF_KEEPALIVE_MS / 2 + 100 &&
+		     (now - l->unanswered_ms > rf->keepalive_ms / 2 + 100 &&
 		      !rf_node_alive(d, l->node, now)))) {
 			l->silent = 1;
 			cr_sess_close(l->sess); /* rf_down() */
@@ -615,7 +626,7 @@ static int rf_dev_tick(struct rf_dev *d, uint64_t now)
 			if (now - l->ping_ms >= RF_PROBE_EVERY_MS)
 				rf_ping(d, l, now);
 		}
-		if (now - l->ping_ms >= RF_KEEPALIVE_MS)
+		if (now - l->ping_ms >= rf->keepalive_ms)
 			rf_ping(d, l, now);
 		if (l->sent_ms != 0 && l->acked_seq != d->seq &&
 		    now - l->sent_ms >= RF_REPUBLISH_MS)
@@ -626,7 +637,7 @@ static int rf_dev_tick(struct rf_dev *d, uint64_t now)
 	}
 	if (any && (d->dirty || (d->published_ms != 0 &&
 				 now - d->published_ms >
-					 RF_PRESENCE_TTL_S * 1000 / 2)))
+					 rf->presence_ttl_s * 1000 / 2)))
 		rf_publish(d, now);
 	rf_check(d);
 	return busy || d->dirty;
@@ -747,6 +758,7 @@ static void rf_on_mark(evutil_socket_t sig, short what, void *arg)
 			if (strcmp(rf->ring->nodes[i].addr, addr) == 0)
 				rf->dead |= 1ull << i;
 	fclose(f);
+	rf->live = rf->ring->n_nodes - (size_t)__builtin_popcountll(rf->dead);
 	rf->mark_unix_ms = t;
 	rf->reach = rf->rehomed = 0;
 	for (size_t i = 0; i < rf->n; i++) {
@@ -794,6 +806,7 @@ static void usage(FILE *f)
 		"usage: ringfail --ring RING -n N [--attach K] [--sockets S]\n"
 		"                [--addr-base B] [--window W] [--mark FILE]\n"
 		"                [--times FILE] [--sample-ids FILE]\n"
+		"                [--keepalive MS]\n"
 		"N simulated devices following carrier-agent's home-link rules\n"
 		"attach to K nodes each of the ring (sources 127.B.0.1 and up,\n"
 		"B 16 by default); SIGUSR1 reads the kill mark, SIGUSR2 writes\n"
@@ -811,6 +824,7 @@ int main(int argc, char **argv)
 		{ "mark", required_argument, NULL, 'm' },
 		{ "times", required_argument, NULL, 't' },
 		{ "sample-ids", required_argument, NULL, 'i' },
+		{ "keepalive", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -849,6 +863,14 @@ int main(int argc, char **argv)
 			if (simdev_parse_size(optarg, 1, 65536, &rf.window) < 0)
 				goto bad;
 			break;
+		case 'K': {
+			uint64_t ms;
+
+			if (cr_parse_u64(optarg, 1000, 3600000, &ms) < 0)
+				goto bad;
+			rf.keepalive_ms = (uint32_t)ms;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -858,6 +880,15 @@ int main(int argc, char **argv)
 	}
 	if (ring == NULL || rf.n == 0 || optind != argc)
 		goto bad;
+	/* carrier-agent's defaults for K links (da_config_resolve): a ping
+	 * every 7.5 s per link within [15 s, 30 s], a record living 5 min a
+	 * link within [10, 20 min]. */
+	if (rf.keepalive_ms == 0)
+		rf.keepalive_ms = rf.k * 7500 < RF_KEEPALIVE_MS ? RF_KEEPALIVE_MS :
+				  rf.k * 7500 > 30000 ? 30000 :
+							(uint32_t)rf.k * 7500;
+	rf.presence_ttl_s = rf.k * 300 < RF_PRESENCE_TTL_S ? RF_PRESENCE_TTL_S :
+			    rf.k * 300 > 1200 ? 1200 : (uint32_t)rf.k * 300;
 	if (rf.n / rf.n_socks + 2 >= (1u << 16)) {
 		fprintf(stderr, "ringfail: more than 65,000 addresses: use more "
 				"--sockets\n");
@@ -897,12 +928,12 @@ int main(int argc, char **argv)
 	 * keepalive of 15 s. */
 	cr_sess_cfg_default(&cfg);
 	cfg.keepalive_ms = 0;
-	cfg.dead_after_ms = RF_KEEPALIVE_MS * 3 + 1000;
+	cfg.dead_after_ms = rf.keepalive_ms * 3 + 1000;
 	cfg.rekey_idle_ms = CR_SESS_REKEY_IDLE_MS;
 	cfg.rekey_busy_msgs = CR_SESS_REKEY_BUSY_MSGS;
 	cfg.handshake_timeout_ms = 2500;
 	cfg.handshake_retry_ms = 2500 / 4;
-	cfg.scan_max_ms = RF_KEEPALIVE_MS;
+	cfg.scan_max_ms = rf.keepalive_ms;
 	for (size_t i = 0; i < rf.n; i++) {
 		struct rf_dev *d = &rf.devs[i];
 		size_t rank[RF_NODES_MAX], nr;

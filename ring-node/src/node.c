@@ -38,6 +38,13 @@
 
 enum {
 	NODE_TICK_MS = 250,
+	/* Handshake admission (see node_on_read()): a read wake-up ends
+	 * after 4 of these, devices' INITs past the first go to a queue, and
+	 * a run of the queue takes one. */
+	NODE_READ_BUDGET_MS = 50,
+	NODE_INITQ = 1024,          /* INITs waiting */
+	NODE_INIT_SLOT = 640,       /* bytes of one (larger: handled at once) */
+	NODE_INIT_MAX_AGE_MS = 600, /* older: the device sent another by now */
 	NODE_ROUTE_QUIET_MS = 3000, /* see node_route_counts() */
 	NODE_LMDB_MAP = 1024 * 1024 * 1024,
 };
@@ -52,13 +59,14 @@ enum node_drop {
 	NODE_DROP_HOP_MALFORMED, /* payload is not a Hop */
 	NODE_DROP_HOP_UNEXPECTED,
 	NODE_DROP_BYZANTINE,     /* test mode: relayed traffic thrown away */
+	NODE_DROP_SHED,          /* a device's INIT too old or the queue full */
 	NODE_DROP_MAX
 };
 
 static const char *const node_drop_names[NODE_DROP_MAX] = {
 	"bad_type",     "oversize",      "relay_short", "relay_unknown_route",
 	"relay_bad_source", "hop_malformed", "hop_unexpected",
-	"byzantine",
+	"byzantine", "shed",
 };
 
 /*
@@ -122,6 +130,17 @@ static const char *const node_refuse_names[NODE_REFUSE_MAX] = {
  * small datagram on the device's link. */
 enum { NODE_OFFER_CANDS = 8 };
 
+/* Devices' INITs waiting for the node's CPU, oldest first. */
+struct node_initq {
+	size_t head, n;
+	struct node_init {
+		uint64_t at;
+		struct cr_addr from;
+		size_t len;
+		uint8_t buf[NODE_INIT_SLOT];
+	} e[NODE_INITQ];
+};
+
 struct rn_node {
 	struct event_base *base;
 	struct rn_config cfg;
@@ -147,6 +166,8 @@ struct rn_node {
 	struct cr_map *vendor_routes; /* vendor hash -> struct rn_route_set */
 	struct cr_map *offer_buckets; /* H(vendor, device) -> rn_offer_bucket */
 	struct cr_udp_batch *batch;
+	struct node_initq *initq; /* made at the first backlog */
+	struct event *ev_initq;   /* runs the queue while it is not empty */
 	struct cr_udp_out *out;
 	struct cr_tls_srv *tls; /* --tcp: datagrams over TLS, or NULL */
 	struct rn_cache *cache; /* Archon shard cache, or NULL */
@@ -1189,10 +1210,71 @@ static void node_on_tls(void *arg, const struct cr_addr *from, uint8_t *buf,
 	node_datagram(arg, from, buf, len, cr_now_ms());
 }
 
+/*
+ * The INIT queue: first come, first served, one NODE_READ_BUDGET_MS at a
+ * time between the reads; an INIT older than NODE_INIT_MAX_AGE_MS is
+ * dropped (its device retried by then: what a device does after a lost
+ * INIT is what it does after a cookie), and a full queue drops its
+ * oldest.  Both count as carrier_node_drops_total{reason="shed"}.  While
+ * INITs wait, rn_peers slows its sync passes.  0 when queued.
+ */
+static int node_initq_put(struct rn_node *n, const struct cr_addr *from,
+			  const uint8_t *buf, size_t len, uint64_t now)
+{
+	struct node_initq *q = n->initq;
+	struct node_init *e;
+
+	if (q == NULL && (q = n->initq = calloc(1, sizeof(*q))) == NULL)
+		return -1;
+	if (q->n == NODE_INITQ) {
+		q->head = (q->head + 1) % NODE_INITQ;
+		q->n--;
+		n->st.drops[NODE_DROP_SHED]++;
+	}
+	e = &q->e[(q->head + q->n) % NODE_INITQ];
+	e->at = now;
+	e->from = *from;
+	e->len = len;
+	memcpy(e->buf, buf, len);
+	if (q->n++ == 0 && n->ev_initq != NULL)
+		event_active(n->ev_initq, EV_TIMEOUT, 0);
+	rn_peers_shedding(n->cluster, now);
+	return 0;
+}
+
+static void node_initq_run(struct rn_node *n)
+{
+	struct node_initq *q = n->initq;
+	uint64_t start = cr_now_ms(), now = start;
+
+	while (q != NULL && q->n > 0 && now - start < NODE_READ_BUDGET_MS) {
+		struct node_init *e = &q->e[q->head];
+
+		q->head = (q->head + 1) % NODE_INITQ;
+		q->n--;
+		if (now - e->at > NODE_INIT_MAX_AGE_MS) {
+			n->st.drops[NODE_DROP_SHED]++;
+			continue;
+		}
+		node_datagram(n, &e->from, e->buf, e->len, now);
+		now = cr_now_ms();
+	}
+	if (q != NULL && q->n > 0 && n->ev_initq != NULL)
+		event_active(n->ev_initq, EV_TIMEOUT, 0);
+}
+
+static void node_on_initq(evutil_socket_t fd, short what, void *arg)
+{
+	struct rn_node *n = arg;
+
+	node_initq_run(n);
+}
+
 static void node_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct rn_node *n = arg;
 	struct cr_error *err = NULL;
+	uint64_t start = cr_now_ms();
 
 	/* Every record stored while taking in this burst is committed at
 	 * once, before any acknowledgement of it leaves. */
@@ -1202,16 +1284,48 @@ static void node_on_read(evutil_socket_t fd, short what, void *arg)
 		err = cr_error_free(err);
 	}
 
-	/* Bounded per wakeup so timers and other sockets get their turn. */
-	for (int round = 0; round < 64; round++) {
-		int got = cr_udp_recv(n->fd, n->batch);
+	/*
+	 * Bounded per wakeup so timers and other sockets get their turn.
+	 * Handshake admission: a reconnect storm brings more INITs than the
+	 * node can answer (each costs DH and a signature check), and its
+	 * peers' heartbeats wait behind them in the one socket, or are lost
+	 * when it overflows, until live peers are taken for dead.  So past
+	 * NODE_READ_BUDGET_MS of a wake-up (or while INITs wait already)
+	 * devices' INITs go to a queue of their own (node_initq_put()) and
+	 * the rest, sessions' traffic and everything from a ring node, is
+	 * taken in at once.  A wake-up ends after 4 budgets whatever it is
+	 * doing, so that the tick (and with it the heartbeats) runs.
+	 */
+	for (int round = 0;; round++) {
+		int got, shed;
 		uint64_t now = cr_now_ms();
 
+		/* Not drained by the end of the wake-up: a backlog, whose
+		 * datagrams (devices' pings too) wait; background work
+		 * slows down until it is gone. */
+		if (round == 64 || now - start >= 4 * NODE_READ_BUDGET_MS) {
+			rn_peers_shedding(n->cluster, now);
+			break;
+		}
+		got = cr_udp_recv(n->fd, n->batch);
+		now = cr_now_ms();
+		shed = now - start >= NODE_READ_BUDGET_MS;
 		if (got <= 0)
 			break;
-		for (size_t i = 0; i < n->batch->n; i++)
+		for (size_t i = 0; i < n->batch->n; i++) {
+			if ((shed || (n->initq != NULL && n->initq->n > 0)) &&
+			    n->batch->len[i] > 0 &&
+			    n->batch->len[i] <= NODE_INIT_SLOT &&
+			    n->batch->buf[i][0] == CP_MSG_INIT &&
+			    !rn_peers_is_node_addr(n->cluster,
+						   &n->batch->from[i]) &&
+			    node_initq_put(n, &n->batch->from[i],
+					   n->batch->buf[i], n->batch->len[i],
+					   now) == 0)
+				continue;
 			node_datagram(n, &n->batch->from[i], n->batch->buf[i],
 				      n->batch->len[i], now);
+		}
 		if (cr_udp_drained(n->batch))
 			break;
 	}
@@ -1274,6 +1388,7 @@ static void node_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	cr_sess_host_tick(n->host, now);
 	rn_peers_tick(n->cluster, now);
+	node_initq_run(n);
 	rn_fleet_tick(n->fleet, now);
 	if (now - n->last_sweep_ms > 5000) {
 		node_sweep_routes(n, now);
@@ -1470,6 +1585,23 @@ static void node_on_metrics(struct evhttp_request *req, void *arg)
 		cr_metrics_counter(b, "carrier_node_peer_deaths_total",
 				   "Nodes seen going from alive to dead.",
 				   ps->peer_deaths);
+		cr_metrics_counter(b, "carrier_node_tick_stalls_total",
+				   "Ticks more than 500 ms late (the node's "
+				   "loop did not run); the time is not held "
+				   "against the peers' silence.",
+				   ps->tick_stalls);
+		cr_metrics_gauge(b, "carrier_node_tick_stall_max_ms",
+				 "Longest gap between two ticks.",
+				 ps->tick_stall_max_ms);
+		cr_metrics_counter(b, "carrier_node_publishes_unchanged_total",
+				   "Device publishes byte for byte the record "
+				   "stored (resends): no second signature "
+				   "check.",
+				   ps->publishes_unchanged);
+		cr_metrics_counter(b, "carrier_node_replicas_unchanged_total",
+				   "Replicas byte for byte the record stored: "
+				   "no second signature check.",
+				   ps->replicas_unchanged);
 		cr_metrics_counter(b, "carrier_node_nudges_sent_total",
 				   "Nudges sent to devices whose attached "
 				   "nodes all died.",
@@ -1861,7 +1993,8 @@ struct rn_node *rn_node_new(struct event_base *base,
 	n->ev_read = event_new(base, n->fd, EV_READ | EV_PERSIST, node_on_read,
 			       n);
 	n->ev_tick = event_new(base, -1, EV_PERSIST, node_on_tick, n);
-	if (n->ev_read == NULL || n->ev_tick == NULL) {
+	n->ev_initq = event_new(base, -1, 0, node_on_initq, n);
+	if (n->ev_read == NULL || n->ev_tick == NULL || n->ev_initq == NULL) {
 		cr_error_set(err, ENOMEM, "cannot create events");
 		goto fail;
 	}
@@ -1945,6 +2078,9 @@ struct rn_node *rn_node_free(struct rn_node *n)
 		event_free(n->ev_read);
 	if (n->ev_tick != NULL)
 		event_free(n->ev_tick);
+	if (n->ev_initq != NULL)
+		event_free(n->ev_initq);
+	free(n->initq);
 	cr_udp_out_free(n->out);
 	cr_tls_srv_free(n->tls);
 	if (n->fd >= 0)

@@ -26,9 +26,17 @@
 
 enum {
 	PEERS_PUBLISH_TIMEOUT_MS = 3000,
+	PEERS_TICK_LATE_MS = 500, /* see rn_peers_tick() */
 	PEERS_PUSH_EVERY_MS = 1000,
 	PEERS_SYNC_DELAY_MS = 100,
 	PEERS_SYNC_BATCH = 2000, /* records offered per tick */
+	/* ... while the node sheds devices' handshakes (rn_peers_shedding) */
+	PEERS_SYNC_BATCH_SHEDDING = 200,
+	PEERS_NUDGE_BATCH = 5000, /* records looked at per tick for nudges */
+	/* A sync pass the revival of a peer dead for less than
+	 * PEERS_FLAP_MS asks for waits this long (see rn_peers_tick()). */
+	PEERS_SYNC_REVIVAL_DELAY_MS = 5000,
+	PEERS_FLAP_MS = 10000,
 	PEERS_HOME_MAX = 64,
 	/* A record offered for garbage collection that its home set has not
 	 * acknowledged by then is kept, and a later pass tries again. */
@@ -64,6 +72,7 @@ struct rn_link {
 	uint64_t next_dial_ms;
 	uint64_t epoch;          /* the epoch it last announced */
 	uint64_t last_push_ms;
+	uint64_t died_ms;        /* when it was last seen dying */
 	int alive;
 	struct cr_ring_asm asm_;
 };
@@ -131,6 +140,13 @@ struct rn_peers {
 	 * hours (see peers_budget_ok()).  NULL: no budget. */
 	struct cr_ratelimit *budget;
 	uint64_t last_purge_ms, last_full_purge_ms;
+	uint64_t last_tick_ms;
+	/* The nudge pass under way (peers_nudge()): from after nudge_key. */
+	int nudge_pending, nudge_resume;
+	uint8_t nudge_key[CR_ID_HASHLEN];
+	/* A revival during a sync pass: another pass when this one ends. */
+	int sync_again;
+	uint64_t shed_ms; /* rn_peers_shedding()'s last call */
 	long purge_cursor;
 };
 
@@ -339,6 +355,9 @@ struct nudge_ctx {
 	uint8_t pkt[CP_NUDGE_HDR + CR_ALIVE_BYTES_MAX];
 	size_t pkt_len;
 	struct cr_presence r; /* only the route fields */
+	long n;      /* records looked at in this batch */
+	int skip;    /* the walk starts at nudge_key, looked at last time */
+	int stopped; /* the batch is full: the pass goes on next tick */
 };
 
 static int peers_nudge_one(void *arg, const uint8_t *dev,
@@ -348,6 +367,19 @@ static int peers_nudge_one(void *arg, const uint8_t *dev,
 	struct rn_peers *p = nc->p;
 	struct cr_addr to;
 
+	if (dev == NULL)
+		return 0;
+	if (nc->skip) {
+		nc->skip = 0;
+		if (memcmp(dev, p->nudge_key, CR_ID_HASHLEN) == 0)
+			return 0;
+	}
+	if (nc->n >= PEERS_NUDGE_BATCH) {
+		nc->stopped = 1;
+		return 1;
+	}
+	nc->n++;
+	memcpy(p->nudge_key, dev, CR_ID_HASHLEN);
 	if (v == NULL || cr_presence_route(v->rec, v->rec_len, &nc->r) < 0 ||
 	    nc->r.n_attached == 0)
 		return 0;
@@ -368,31 +400,52 @@ static int peers_nudge_one(void *arg, const uint8_t *dev,
 	return 0;
 }
 
-/*
- * A peer died: every device in our store whose attached nodes are now all
- * dead is told so at once (CP_MSG_NUDGE to the addresses of its record),
- * so it checks its links and moves within about a second instead of at its
- * next keepalive (15 s).  Costs nothing while nothing dies: no per-device
- * traffic, one pass over the store per death.
- */
-static void peers_nudge(struct rn_peers *p)
+/* One batch of the nudge pass under way (PEERS_NUDGE_BATCH records from
+ * where the last one stopped), with the liveness seen now. */
+static void peers_nudge_batch(struct rn_peers *p)
 {
 	struct nudge_ctx *nc;
+	long visited;
 
-	if (p->ops->send_raw == NULL || p->self < 0)
-		return;
 	nc = calloc(1, sizeof(*nc));
 	if (nc == NULL)
 		return;
 	nc->p = p;
+	nc->skip = p->nudge_resume;
 	nc->pkt[0] = CP_MSG_NUDGE;
 	cp_put_u64(nc->pkt + 4, p->ring->epoch);
 	nc->pkt_len = CP_NUDGE_HDR +
 		      rn_peers_alive_bits(p, nc->pkt + CP_NUDGE_HDR,
 					  CR_ALIVE_BYTES_MAX);
-	p->st.nudge_passes++;
-	(void)rn_pres_foreach(p->kv, peers_nudge_one, nc, NULL);
+	if (p->nudge_resume)
+		visited = rn_pres_foreach_from(p->kv, p->nudge_key,
+					       peers_nudge_one, nc, NULL);
+	else
+		visited = rn_pres_foreach(p->kv, peers_nudge_one, nc, NULL);
+	p->nudge_resume = visited >= 0 && nc->stopped;
+	p->nudge_pending = p->nudge_resume;
 	free(nc);
+}
+
+/*
+ * A peer died: every device in our store whose attached nodes are now all
+ * dead is told so (CP_MSG_NUDGE to the addresses of its record), so it
+ * checks its links and moves within about a second instead of at its next
+ * keepalive (15 s).  Costs nothing while nothing dies: no per-device
+ * traffic, one pass over the store per death, PEERS_NUDGE_BATCH records a
+ * tick (the first batch at once): a pass over 100,000 records in one go
+ * held the loop for seconds on a starved machine, its peers took it for
+ * dead, and their own passes followed (bench/ring-failover-scale.sh).  It
+ * also spreads the reconnects it causes over a few seconds.
+ */
+static void peers_nudge(struct rn_peers *p)
+{
+	if (p->ops->send_raw == NULL || p->self < 0)
+		return;
+	p->st.nudge_passes++;
+	p->nudge_pending = 1;
+	p->nudge_resume = 0;
+	peers_nudge_batch(p);
 }
 
 /* 1 when this node is in the device's home set (over the live nodes, or
@@ -575,6 +628,7 @@ void rn_peers_set_ring(struct rn_peers *p, const struct cr_ring *ring)
 	peers_gc_clear(p);
 	p->sync_pending = 1;
 	p->sync_resume = 0;
+	p->sync_again = 0;
 	p->sync_at_ms = cr_now_ms() + PEERS_SYNC_DELAY_MS;
 }
 
@@ -655,6 +709,11 @@ static int peers_same_as_stored(struct rn_peers *p, const uint8_t *blob,
 	rec->seq = b->seq;
 	rec->issued_unix = b->issued_unix;
 	rec->expires_unix = b->expires_unix;
+	for (size_t i = 0; i < b->n_attached && rec->n_attached < CP_ATTACHED_MAX;
+	     i++)
+		if (b->attached[i].len == CR_PKLEN)
+			memcpy(rec->attached[rec->n_attached++],
+			       b->attached[i].data, CR_PKLEN);
 	*stored_seq = v.seq;
 	same = 1;
 out:
@@ -673,11 +732,19 @@ int rn_peers_store(struct rn_peers *p, const uint8_t *blob, size_t len,
 	uint64_t known_seq = 0;
 	int known;
 
-	/* Replicas only (from is NULL): a device's publish goes the whole
-	 * way, its record's addresses are read from it. */
-	if (from == NULL && len <= CP_PRESENCE_MAX &&
-	    peers_same_as_stored(p, blob, len, want, now, rec, stored_seq)) {
-		p->st.replicas_unchanged++;
+	/* A replica, or a device's resend of the record it published (every
+	 * second until a majority of its home set acknowledged it: in a
+	 * reconnect storm most of what devices send), byte for byte the
+	 * record stored: checked when it was stored.  A device's publish
+	 * must still be one this node homes or is named in (a record stored
+	 * as a replica was not held to that). */
+	if (len <= CP_PRESENCE_MAX &&
+	    peers_same_as_stored(p, blob, len, want, now, rec, stored_seq) &&
+	    (from == NULL || peers_homes(p, rec))) {
+		if (from == NULL)
+			p->st.replicas_unchanged++;
+		else
+			p->st.publishes_unchanged++;
 		return 0;
 	}
 	if (cr_presence_verify(blob, len, now, want, rec, &e) < 0) {
@@ -775,7 +842,9 @@ void rn_peers_replicate(struct rn_peers *p, const uint8_t *blob, size_t len,
 			return;
 		}
 	}
-	/* A newer record restarts the count; a resent one keeps it. */
+	/* A newer record restarts the count; a resent one keeps it, and
+	 * goes only to the home nodes that have not acknowledged it (the
+	 * others hold it). */
 	if (pd->seq != rec->seq) {
 		memset(pd->acked, 0, sizeof(pd->acked));
 		pd->got = 0;
@@ -796,7 +865,8 @@ void rn_peers_replicate(struct rn_peers *p, const uint8_t *blob, size_t len,
 			}
 			continue;
 		}
-		if (sp != NULL && p->links[idx].sess != NULL)
+		if (sp != NULL && p->links[idx].sess != NULL &&
+		    !cr_alive_get(pd->acked, sizeof(pd->acked), idx))
 			peers_send_replica(p, p->links[idx].sess, sp, 1);
 	}
 	if (sp != NULL)
@@ -1147,6 +1217,7 @@ static void peers_dial(struct rn_peers *p, struct rn_link *l, uint64_t now)
 struct sync_ctx {
 	struct rn_peers *p;
 	long n;        /* records offered in this batch */
+	long max;      /* this batch's size */
 	int skip;      /* the walk starts at sync_key, offered last time */
 	int stopped;   /* the batch is full: the pass goes on next tick */
 };
@@ -1245,7 +1316,7 @@ static int peers_sync_one(void *arg, const uint8_t *dev,
 		if (memcmp(dev, p->sync_key, CR_ID_HASHLEN) == 0)
 			return 0;
 	}
-	if (sc->n >= PEERS_SYNC_BATCH) {
+	if (sc->n >= sc->max) {
 		sc->stopped = 1;
 		return 1;
 	}
@@ -1277,8 +1348,18 @@ static int peers_sync_one(void *arg, const uint8_t *dev,
 /* Offers a batch of the records held here to their home sets. */
 static void peers_sync(struct rn_peers *p, uint64_t now)
 {
-	struct sync_ctx sc = { p, 0, p->sync_resume, 0 };
+	struct sync_ctx sc = { p, 0, PEERS_SYNC_BATCH, p->sync_resume, 0 };
 	long visited;
+
+	/* Devices getting back in go first: a node with a backlog (INITs
+	 * waiting, or a socket not drained) offers a tenth as many records
+	 * a tick (a sync pass of 100,000 records made the survivors' peers
+	 * receive 6,000 replicas a second, all the CPU a starved node had:
+	 * no handshake got through for a minute, and devices whose Pong
+	 * came after 3 s gave up live links).  The records are on the
+	 * survivors already; the pass only restores their full home sets. */
+	if (p->shed_ms != 0 && now - p->shed_ms < 1000)
+		sc.max = PEERS_SYNC_BATCH_SHEDDING;
 
 	/* From the device offered last (skipped), or from the start: each
 	 * batch costs its own records only, so a pass over a store of n
@@ -1289,8 +1370,10 @@ static void peers_sync(struct rn_peers *p, uint64_t now)
 	else
 		visited = rn_pres_foreach(p->kv, peers_sync_one, &sc, NULL);
 	if (visited < 0 || !sc.stopped) {
-		p->sync_pending = 0;
+		p->sync_pending = p->sync_again;
 		p->sync_resume = 0;
+		p->sync_at_ms = now + PEERS_SYNC_REVIVAL_DELAY_MS;
+		p->sync_again = 0;
 		p->st.sync_passes++;
 		return;
 	}
@@ -1303,8 +1386,35 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 	uint64_t dead_after = p->cfg.peer_timeout_ms * 3 > 1500 ?
 				      p->cfg.peer_timeout_ms * 3 :
 				      1500;
-	int changed = 0, died = 0;
+	int changed = 0, died = 0, flapped = 0;
 
+	/*
+	 * A tick that comes late: this node's loop did not run (starved of
+	 * CPU by its neighbours, or busy with a burst) and read nothing of
+	 * what its peers sent meanwhile, which waits in the socket.  A node
+	 * that was not running cannot judge its peers: the time it lost is
+	 * not held against them.  (A 1 s peer timeout with a node stalled
+	 * for 1.5 s took every live peer for dead, and each revival cost a
+	 * pass over the whole store: bench/ring-failover-scale at 100,000
+	 * devices.)  Ticks come every 250 ms; later than PEERS_TICK_LATE_MS
+	 * counts.
+	 */
+	if (p->last_tick_ms != 0 && now - p->last_tick_ms > PEERS_TICK_LATE_MS) {
+		uint64_t lost = now - p->last_tick_ms - PEERS_TICK_LATE_MS / 2;
+
+		for (size_t i = 0; i < p->n; i++) {
+			struct rn_link *l = &p->links[i];
+
+			if (l->last_rx_ms != 0)
+				l->last_rx_ms = l->last_rx_ms + lost < now ?
+							l->last_rx_ms + lost :
+							now;
+		}
+		p->st.tick_stalls++;
+		if (now - p->last_tick_ms > p->st.tick_stall_max_ms)
+			p->st.tick_stall_max_ms = now - p->last_tick_ms;
+	}
+	p->last_tick_ms = now;
 	for (size_t i = 0; i < p->n; i++) {
 		struct rn_link *l = &p->links[i];
 		int alive;
@@ -1327,10 +1437,13 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 			l->alive = alive;
 			p->alive[i] = (uint8_t)alive;
 			changed = 1;
-			if (alive)
+			if (alive) {
 				p->st.peer_revivals++;
-			else {
+				flapped |= l->died_ms != 0 &&
+					   now - l->died_ms < PEERS_FLAP_MS;
+			} else {
 				p->st.peer_deaths++;
+				l->died_ms = now;
 				died = 1;
 			}
 			cr_log_info("node %s (%s) is %s", cr_id_format(&l->id, ids),
@@ -1338,16 +1451,38 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 				    alive ? "alive" : "dead");
 		}
 	}
+	/*
+	 * A death starts a sync pass over the store at once (its records'
+	 * home sets lost a holder), and so does a revival (its peer gets what
+	 * it missed).  But a peer back within PEERS_FLAP_MS was most likely
+	 * starved rather than dead (a node's loop held up for a second or
+	 * two): its pass waits PEERS_SYNC_REVIVAL_DELAY_MS (another change
+	 * restarts the wait), and one under way is not restarted but
+	 * followed by another.
+	 */
 	if (changed) {
 		p->n_alive = 0;
 		for (size_t i = 0; i < p->n; i++)
 			p->n_alive += p->alive[i];
-		p->sync_pending = 1;
-		p->sync_resume = 0;
-		p->sync_at_ms = now + PEERS_SYNC_DELAY_MS;
+		if (died) {
+			p->sync_pending = 1;
+			p->sync_resume = 0;
+			p->sync_at_ms = now + PEERS_SYNC_DELAY_MS;
+			p->sync_again = 0;
+		} else if (p->sync_pending && p->sync_resume) {
+			p->sync_again = 1;
+		} else {
+			p->sync_pending = 1;
+			p->sync_resume = 0;
+			p->sync_at_ms = now + (flapped ?
+						       PEERS_SYNC_REVIVAL_DELAY_MS :
+						       PEERS_SYNC_DELAY_MS);
+		}
 	}
 	if (died)
 		peers_nudge(p);
+	else if (p->nudge_pending)
+		peers_nudge_batch(p);
 	if (now - p->last_hb_ms >= p->cfg.heartbeat_ms) {
 		p->last_hb_ms = now;
 		peers_heartbeat(p, now);
@@ -1406,6 +1541,20 @@ void rn_peers_tick(struct rn_peers *p, uint64_t now)
 			free(dead[i]);
 		}
 	}
+}
+
+void rn_peers_shedding(struct rn_peers *p, uint64_t now_ms)
+{
+	p->shed_ms = now_ms;
+}
+
+int rn_peers_is_node_addr(const struct rn_peers *p, const struct cr_addr *from)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if ((int)i != p->self && p->links[i].addr_ok &&
+		    cr_addr_equal(&p->links[i].addr, from))
+			return 1;
+	return 0;
 }
 
 const struct rn_peers_stats *rn_peers_stats(const struct rn_peers *p)

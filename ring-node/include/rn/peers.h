@@ -85,6 +85,12 @@ struct rn_peers_stats {
 	/* Replicas byte for byte the record stored here: acknowledged
 	 * without checking the signature again (rn_peers_store). */
 	uint64_t replicas_unchanged;
+	/* Device publishes byte for byte the record stored here (a resend
+	 * for want of an acknowledgement): no second signature check. */
+	uint64_t publishes_unchanged;
+	/* Ticks that came late (this node's loop did not run): the time
+	 * not run is not counted against the peers' silence. */
+	uint64_t tick_stalls, tick_stall_max_ms;
 	uint64_t byz[RN_BYZ_ROLES];     /* test mode: lies told, by role bit
 			       * (RN_BYZ_ROLES of rn/byzantine.h) */
 	uint64_t replica_acks;
@@ -121,6 +127,13 @@ void rn_peers_sess_down(struct rn_peers *p, struct cr_sess *s);
 int rn_peers_on_hop(struct rn_peers *p, struct cr_sess *s,
 		    const Carrier__Hop *m);
 void rn_peers_tick(struct rn_peers *p, uint64_t now_ms);
+/* Whether from is the address of a node of the ring (its peers' traffic
+ * goes before devices' handshakes when the node sheds load). */
+int rn_peers_is_node_addr(const struct rn_peers *p, const struct cr_addr *from);
+/* The node has a backlog now (devices' handshakes waiting, or a read
+ * wake-up that did not drain its socket): background work (sync passes)
+ * slows down for a second. */
+void rn_peers_shedding(struct rn_peers *p, uint64_t now_ms);
 
 /* Sends our configuration to s in RingChunk pieces (a peer, agent or
  * vendor that announced a lower epoch); at most once a second per peer
