@@ -626,8 +626,12 @@ static int job_run(const struct da_paths *p, const struct da_job *j,
 	struct ar_store *st = NULL;
 	int status = 0, rc;
 
-	/* Never two versions: whatever of the app runs goes first. */
+	/* Never two versions: whatever of the app runs goes first.  Then
+	 * this version's own container, which stop_all() does not see when
+	 * a cut left its folder without a state (in the middle of a create
+	 * or a delete): bolter would refuse the id as taken, for ever. */
 	stop_all(p, j->app);
+	stop_container(p, j->app, j->version);
 	/* The bytes about to run are hashed again now: a file object
 	 * changed since the pull (CVE-2020-25860's class) stops here. */
 	if (ar_store_open_mode(p->store, AR_STORE_READ, &st, err) < 0)

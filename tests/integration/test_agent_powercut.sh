@@ -38,6 +38,19 @@ terminal() { case "$(app_field state)" in committed | rolled_back) return 0 ;; e
 one_running() { [ "$(running_versions | wc -l)" = 1 ]; }
 serves() { [ "$(serving)" = "web v$1" ]; }
 
+# A cut in the middle of bolter's delete (or create) leaves the running
+# version's container folder without its state.json: bolter's list does
+# not show it, and the restarted agent must still start that version
+# again (it used to fail for ever: "container web+1 already exists").
+wait_until 60 one_running || fail "version 1 does not run"
+kill_all
+rm -f "$DEV/bolter/web+1/state.json"
+[ -d "$DEV/bolter/web+1" ] || fail "no container folder web+1 to leave behind"
+start_apps_agent
+wait_until 60 one_running || fail "a stateless container folder kept version 1 from starting again: $(tail -5 "$T/dev.log")"
+wait_until 30 serves 1 || fail "version 1 does not serve after the restart: '$(serving)'"
+ok "a container folder left without its state did not keep its version from starting again"
+
 cuts=() # "state at the cut -> state after"
 for i in $(seq 1 "$N"); do
 	new=$((i + 1))
